@@ -1,0 +1,36 @@
+package org.cocoonjvm.protocol.openai;
+
+import io.vertx.core.http.HttpServerRequest;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+
+/**
+ * API keys are kept only as SHA-256 hex digests, so a leaked config or heap dump holds no usable
+ * key; lookups compare digests.
+ */
+public final class BearerKeys {
+    private BearerKeys() {}
+
+    public static String hash(String key) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError("SHA-256 is required of every JVM", e);
+        }
+    }
+
+    /** The digest of the request's {@code Authorization: Bearer} key, or null when there is none. */
+    public static String hashOf(HttpServerRequest request) {
+        String header = request.getHeader("Authorization");
+        if (header == null || header.length() <= 7 || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return null;
+        }
+        return hash(header.substring(7).trim());
+    }
+
+    public static ApiException missingOrInvalid() {
+        return new ApiException(ErrorKind.AUTHENTICATION, "Missing or invalid API key; send 'Authorization: Bearer <key>'.");
+    }
+}

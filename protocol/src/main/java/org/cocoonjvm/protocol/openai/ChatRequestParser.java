@@ -1,0 +1,255 @@
+package org.cocoonjvm.protocol.openai;
+
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.Set;
+import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.protocol.grpc.ChatMessages;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.SamplingParams;
+
+/**
+ * Turns the body of {@code POST /v1/chat/completions} into a {@link ValidChatRequest}, or rejects
+ * it with an {@link ApiException} naming the offending {@code param}.
+ *
+ * <p>Unknown-field policy: fields this parser does not know are ignored, as OpenAI's SDKs send
+ * many optional ones ({@code user}, {@code metadata}, {@code store}). Fields it knows but cannot
+ * honour ({@code n > 1}, {@code tools}, {@code logprobs}, a non-text {@code response_format})
+ * are rejected, because silently ignoring them would return something the client did not ask for.
+ */
+public final class ChatRequestParser {
+    public static final int MAX_STOP_SEQUENCES = 4;
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+
+    private ChatRequestParser() {}
+
+    public static ValidChatRequest parse(Buffer body) {
+        if (body == null || body.length() == 0) {
+            throw ApiException.invalid(null, "The request body is empty; send a JSON object.");
+        }
+        Object root;
+        try {
+            root = body.toJson();
+        } catch (DecodeException e) {
+            throw ApiException.invalid(null, "The request body is not valid JSON.");
+        }
+        if (!(root instanceof JsonObject json)) {
+            throw ApiException.invalid(null, "The request body must be a JSON object.");
+        }
+        return parse(json);
+    }
+
+    public static ValidChatRequest parse(JsonObject json) {
+        String model = requiredString(json, "model");
+        GenerateRequest.Builder generate = GenerateRequest.newBuilder()
+                .setModel(model)
+                .setChat(messages(json.getValue("messages")));
+
+        boolean stream = optionalBoolean(json, "stream", false);
+        boolean includeUsage = false;
+        Object streamOptions = json.getValue("stream_options");
+        if (streamOptions != null) {
+            if (!(streamOptions instanceof JsonObject options)) {
+                throw ApiException.invalid("stream_options", "'stream_options' must be an object.");
+            }
+            if (!stream) {
+                throw ApiException.invalid("stream_options", "'stream_options' is only allowed when 'stream' is true.");
+            }
+            includeUsage = optionalBoolean(options, "include_usage", false, "stream_options.include_usage");
+        }
+
+        Long maxTokens = optionalLong(json, "max_completion_tokens");
+        String maxTokensParam = "max_completion_tokens";
+        if (maxTokens == null) {
+            maxTokens = optionalLong(json, "max_tokens");
+            maxTokensParam = "max_tokens";
+        }
+        if (maxTokens != null) {
+            if (maxTokens < 1 || maxTokens > Integer.MAX_VALUE) {
+                throw ApiException.invalid(maxTokensParam, "'" + maxTokensParam + "' must be at least 1, got " + maxTokens + ".");
+            }
+            generate.setMaxTokens(maxTokens.intValue());
+        }
+
+        Long n = optionalLong(json, "n");
+        if (n != null && n != 1) {
+            throw ApiException.invalid("n", "Only n = 1 is supported, got " + n + ".");
+        }
+        rejectPresent(json, "tools", "Tool calling is not supported.");
+        rejectPresent(json, "functions", "Function calling is not supported.");
+        if (optionalBoolean(json, "logprobs", false)) {
+            throw ApiException.invalid("logprobs", "'logprobs' is not supported.");
+        }
+        Object format = json.getValue("response_format");
+        if (format != null && !(format instanceof JsonObject f && "text".equals(f.getValue("type")))) {
+            throw ApiException.invalid("response_format", "Only response_format {\"type\": \"text\"} is supported.");
+        }
+
+        generate.setSampling(sampling(json));
+        stops(json, generate);
+        return new ValidChatRequest(model, stream, includeUsage, generate.build());
+    }
+
+    private static ChatMessages messages(Object value) {
+        if (!(value instanceof JsonArray array) || array.isEmpty()) {
+            throw ApiException.invalid("messages", "'messages' must be a non-empty array.");
+        }
+        ChatMessages.Builder out = ChatMessages.newBuilder();
+        for (int i = 0; i < array.size(); i++) {
+            String param = "messages[" + i + "]";
+            if (!(array.getValue(i) instanceof JsonObject message)) {
+                throw ApiException.invalid(param, "'" + param + "' must be an object.");
+            }
+            Object role = message.getValue("role");
+            if (!(role instanceof String r) || !ROLES.contains(r)) {
+                throw ApiException.invalid(param + ".role",
+                        "'" + param + ".role' must be one of " + ROLES + ", got " + role + ".");
+            }
+            out.addMessages(ChatMessage.newBuilder().setRole(r).setContent(content(message.getValue("content"), param + ".content")));
+        }
+        return out.build();
+    }
+
+    /** Content is a string, or an array of parts of which only text parts are supported. */
+    private static String content(Object value, String param) {
+        if (value instanceof String s) {
+            return s;
+        }
+        if (value == null) {
+            return "";
+        }
+        if (value instanceof JsonArray parts) {
+            StringBuilder text = new StringBuilder();
+            for (int i = 0; i < parts.size(); i++) {
+                if (!(parts.getValue(i) instanceof JsonObject part) || !"text".equals(part.getValue("type"))
+                        || !(part.getValue("text") instanceof String t)) {
+                    throw ApiException.invalid(param + "[" + i + "]", "Only text content parts are supported.");
+                }
+                text.append(t);
+            }
+            return text.toString();
+        }
+        throw ApiException.invalid(param, "'" + param + "' must be a string or an array of text parts.");
+    }
+
+    private static SamplingParams sampling(JsonObject json) {
+        SamplingParams.Builder s = SamplingParams.newBuilder();
+        Double temperature = optionalNumber(json, "temperature", 0, 2);
+        s.setTemperature(temperature == null ? 1f : temperature.floatValue());
+        Double topP = optionalNumber(json, "top_p", 0, 1);
+        if (topP != null) {
+            if (topP == 0) {
+                throw ApiException.invalid("top_p", "'top_p' must be greater than 0.");
+            }
+            s.setTopP(topP.floatValue());
+        }
+        Long topK = optionalLong(json, "top_k");
+        if (topK != null) {
+            if (topK < 0 || topK > Integer.MAX_VALUE) {
+                throw ApiException.invalid("top_k", "'top_k' must be 0 (disabled) or positive, got " + topK + ".");
+            }
+            s.setTopK(topK.intValue());
+        }
+        Long seed = optionalLong(json, "seed");
+        if (seed != null) {
+            s.setSeed(seed);
+        }
+        Double presence = optionalNumber(json, "presence_penalty", -2, 2);
+        if (presence != null) {
+            s.setPresencePenalty(presence.floatValue());
+        }
+        Double frequency = optionalNumber(json, "frequency_penalty", -2, 2);
+        if (frequency != null) {
+            s.setFrequencyPenalty(frequency.floatValue());
+        }
+        return s.build();
+    }
+
+    private static void stops(JsonObject json, GenerateRequest.Builder generate) {
+        Object stop = json.getValue("stop");
+        if (stop == null) {
+            return;
+        }
+        if (stop instanceof String s) {
+            addStop(generate, s, "stop");
+            return;
+        }
+        if (!(stop instanceof JsonArray array) || array.size() > MAX_STOP_SEQUENCES) {
+            throw ApiException.invalid("stop", "'stop' must be a string or an array of at most " + MAX_STOP_SEQUENCES + " strings.");
+        }
+        for (int i = 0; i < array.size(); i++) {
+            if (!(array.getValue(i) instanceof String s)) {
+                throw ApiException.invalid("stop[" + i + "]", "'stop[" + i + "]' must be a string.");
+            }
+            addStop(generate, s, "stop[" + i + "]");
+        }
+    }
+
+    private static void addStop(GenerateRequest.Builder generate, String stop, String param) {
+        if (stop.isEmpty()) {
+            throw ApiException.invalid(param, "'" + param + "' must not be empty.");
+        }
+        generate.addStop(stop);
+    }
+
+    private static String requiredString(JsonObject json, String field) {
+        Object value = json.getValue(field);
+        if (!(value instanceof String s) || s.isBlank()) {
+            throw ApiException.invalid(field, "'" + field + "' is required and must be a non-empty string.");
+        }
+        return s;
+    }
+
+    private static boolean optionalBoolean(JsonObject json, String field, boolean fallback) {
+        return optionalBoolean(json, field, fallback, field);
+    }
+
+    private static boolean optionalBoolean(JsonObject json, String field, boolean fallback, String param) {
+        Object value = json.getValue(field);
+        if (value == null) {
+            return fallback;
+        }
+        if (!(value instanceof Boolean b)) {
+            throw ApiException.invalid(param, "'" + param + "' must be a boolean, got " + value + ".");
+        }
+        return b;
+    }
+
+    private static Long optionalLong(JsonObject json, String field) {
+        Object value = json.getValue(field);
+        if (value == null) {
+            return null;
+        }
+        if (value instanceof Number number) {
+            double d = number.doubleValue();
+            if (d == Math.rint(d) && Math.abs(d) < 0x1p63) {
+                return number.longValue();
+            }
+        }
+        throw ApiException.invalid(field, "'" + field + "' must be an integer, got " + value + ".");
+    }
+
+    private static Double optionalNumber(JsonObject json, String field, double min, double max) {
+        Object value = json.getValue(field);
+        if (value == null) {
+            return null;
+        }
+        if (!(value instanceof Number number)) {
+            throw ApiException.invalid(field, "'" + field + "' must be a number, got " + value + ".");
+        }
+        double d = number.doubleValue();
+        if (!(d >= min && d <= max)) {
+            throw ApiException.invalid(field, "'" + field + "' must be between " + min + " and " + max + ", got " + d + ".");
+        }
+        return d;
+    }
+
+    private static void rejectPresent(JsonObject json, String field, String message) {
+        Object value = json.getValue(field);
+        if (value != null && !(value instanceof JsonArray a && a.isEmpty())) {
+            throw ApiException.invalid(field, message);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+package org.cocoonjvm.protocol.openai;
+
+import org.cocoonjvm.protocol.grpc.Usage;
+
+/**
+ * What every chunk of one completion repeats.
+ *
+ * @param id           {@code chatcmpl-…}; also the request id sent to the worker
+ * @param created      Unix seconds
+ * @param model        echoed as the client sent it
+ * @param includeUsage send the usage chunk before {@code [DONE]}
+ */
+public record CompletionMeta(String id, long created, String model, boolean includeUsage) {
+
+    /** {@code "id":…,"object":…,"created":…,"model":…} without braces, for hand-built chunks. */
+    StringBuilder appendHeader(StringBuilder out, String object) {
+        out.append("\"id\":");
+        JsonText.appendString(out, id);
+        out.append(",\"object\":\"").append(object).append("\",\"created\":").append(created).append(",\"model\":");
+        return JsonText.appendString(out, model);
+    }
+
+    static StringBuilder appendUsage(StringBuilder out, Usage usage) {
+        return out.append("{\"prompt_tokens\":").append(usage.getPromptTokens())
+                .append(",\"completion_tokens\":").append(usage.getCompletionTokens())
+                .append(",\"total_tokens\":").append((long) usage.getPromptTokens() + usage.getCompletionTokens())
+                .append(",\"prompt_tokens_details\":{\"cached_tokens\":").append(usage.getCachedTokens())
+                .append("},\"completion_tokens_details\":{\"reasoning_tokens\":").append(usage.getReasoningTokens())
+                .append("}}");
+    }
+}

@@ -1,0 +1,44 @@
+package org.cocoonjvm.protocol.openai;
+
+import io.vertx.core.Handler;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Final;
+
+/**
+ * Where one generation's events go to become an OpenAI response: as Server-Sent Events
+ * ({@link SseChatWriter}) or as one JSON document ({@link JsonChatWriter}). Called on the HTTP
+ * response's event loop only.
+ *
+ * <p>The worker's own HTTP API and the gateway both feed one of these, so the two produce
+ * byte-identical responses for the same events.
+ */
+public interface CompletionSink {
+    void delta(Delta delta);
+
+    /** The last event: writes what is left and ends the response. */
+    void finish(Final fin);
+
+    /**
+     * Fails the response. Before anything was sent this is a real HTTP status with an error body;
+     * afterwards it is an in-band error event, then {@code [DONE]}.
+     */
+    void fail(ApiException error);
+
+    /** Whether the HTTP status line has been sent: after that, failures can no longer change it. */
+    boolean committed();
+
+    /** True once finish or fail ran, or the client went away. */
+    boolean ended();
+
+    boolean writeQueueFull();
+
+    void drainHandler(Handler<Void> handler);
+
+    static String finishReason(Final fin) {
+        return switch (fin.getFinishReason()) {
+            case FINISH_REASON_LENGTH -> "length";
+            case FINISH_REASON_STOP, FINISH_REASON_CANCELLED -> "stop";
+            default -> throw new IllegalArgumentException("no OpenAI finish_reason for " + fin.getFinishReason());
+        };
+    }
+}

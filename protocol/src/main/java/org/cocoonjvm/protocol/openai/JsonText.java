@@ -1,0 +1,35 @@
+package org.cocoonjvm.protocol.openai;
+
+/**
+ * Appends JSON string literals. Stream chunks are built by hand because they are written once per
+ * token on the hottest path in the gateway, and a tree-building encoder costs several times more.
+ */
+final class JsonText {
+    private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+    private JsonText() {}
+
+    static StringBuilder appendString(StringBuilder out, String s) {
+        out.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                case '\n' -> out.append("\\n");
+                case '\r' -> out.append("\\r");
+                case '\t' -> out.append("\\t");
+                default -> {
+                    // U+2028/2029 are legal JSON but break JavaScript parsers that eval lines.
+                    if (c < 0x20 || c == '\u2028' || c == '\u2029') {
+                        out.append("\\u").append(HEX[c >> 12 & 15]).append(HEX[c >> 8 & 15])
+                                .append(HEX[c >> 4 & 15]).append(HEX[c & 15]);
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        return out.append('"');
+    }
+}

@@ -1,0 +1,23 @@
+package org.cocoonjvm.protocol.openai;
+
+import io.vertx.core.http.HttpServerResponse;
+
+/** Plain (non-streamed) OpenAI responses shared by the gateway and the worker's HTTP API. */
+public final class OpenAiResponses {
+    private OpenAiResponses() {}
+
+    public static void error(HttpServerResponse response, ApiException error) {
+        if (response.ended() || response.closed()) {
+            return;
+        }
+        response.setStatusCode(error.kind().httpStatus).putHeader("Content-Type", "application/json");
+        if (error.kind() == ErrorKind.AUTHENTICATION) {
+            response.putHeader("WWW-Authenticate", "Bearer");
+        }
+        response.end(error.toJson().encode());
+    }
+
+    public static ApiException asApiException(Throwable failure) {
+        return failure instanceof ApiException api ? api : new ApiException(ErrorKind.INTERNAL, "Internal error.");
+    }
+}

@@ -1,0 +1,39 @@
+package org.cocoonjvm.worker.scheduler;
+
+import io.vertx.grpc.common.GrpcStatus;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.ErrorKind;
+
+/** Why the worker refused a request before generating anything. */
+public final class GenerationException extends RuntimeException {
+    /** Each reason with the gRPC status the gateway sees and the HTTP error a direct client sees. */
+    public enum Reason {
+        INVALID_ARGUMENT(GrpcStatus.INVALID_ARGUMENT, ErrorKind.INVALID_REQUEST),
+        MODEL_NOT_FOUND(GrpcStatus.NOT_FOUND, ErrorKind.MODEL_NOT_FOUND),
+        OVERLOADED(GrpcStatus.RESOURCE_EXHAUSTED, ErrorKind.NO_CAPACITY),
+        SHUTTING_DOWN(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY);
+
+        public final GrpcStatus grpcStatus;
+        public final ErrorKind httpKind;
+
+        Reason(GrpcStatus grpcStatus, ErrorKind httpKind) {
+            this.grpcStatus = grpcStatus;
+            this.httpKind = httpKind;
+        }
+    }
+
+    private final Reason reason;
+
+    public GenerationException(Reason reason, String message) {
+        super(message, null, false, false);
+        this.reason = reason;
+    }
+
+    public Reason reason() {
+        return reason;
+    }
+
+    public ApiException toApiException() {
+        return new ApiException(reason.httpKind, getMessage());
+    }
+}

@@ -1,0 +1,84 @@
+package org.cocoonjvm.worker.scheduler;
+
+import io.vertx.core.Context;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Final;
+
+/**
+ * Hands tokens from the engine thread to a sequence's {@link EventTarget} on its own event loop,
+ * without locks. Tokens that arrive while the target is busy or its write queue is full are
+ * merged into one {@link Delta}, so a slow reader gets fewer, larger deltas and the engine never
+ * waits for it.
+ */
+public final class OutputMailbox {
+    private final Context context;
+    private final EventTarget target;
+    /** {@link Piece}s then at most one {@link Final}; filled by the engine thread, emptied on the context. */
+    private final ConcurrentLinkedQueue<Object> pending = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+    private boolean finished;
+
+    private record Piece(int token, String text) {}
+
+    public OutputMailbox(Context context, EventTarget target) {
+        this.context = context;
+        this.target = target;
+    }
+
+    /** Engine thread: one sampled token (or -1 for held-back text alone) and the text it completed, possibly empty. */
+    void token(int token, String text) {
+        pending.add(new Piece(token, text));
+        schedule();
+    }
+
+    /** Engine thread: the sequence is over; no calls follow. */
+    void finish(Final fin) {
+        pending.add(fin);
+        schedule();
+    }
+
+    private void schedule() {
+        if (drainScheduled.compareAndSet(false, true)) {
+            context.runOnContext(v -> drain());
+        }
+    }
+
+    private void drain() {
+        // Cleared before polling: an item added after this point schedules another drain.
+        drainScheduled.set(false);
+        if (finished) {
+            return;
+        }
+        if (target.writeQueueFull()) {
+            target.drainHandler(v -> drain());
+            return;
+        }
+        Delta.Builder merged = null;
+        StringBuilder text = null;
+        Final fin = null;
+        for (Object item; (item = pending.poll()) != null; ) {
+            if (item instanceof Piece piece) {
+                if (merged == null) {
+                    merged = Delta.newBuilder();
+                    text = new StringBuilder();
+                }
+                if (piece.token() >= 0) {
+                    merged.addTokenIds(piece.token());
+                }
+                text.append(piece.text());
+            } else {
+                fin = (Final) item;
+                break;
+            }
+        }
+        if (merged != null) {
+            target.delta(merged.setText(text.toString()).build());
+        }
+        if (fin != null) {
+            finished = true;
+            target.finish(fin);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+package org.cocoonjvm.worker.scheduler;
+
+import java.util.Arrays;
+import org.cocoonjvm.protocol.grpc.FinishReason;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.worker.engine.Engine;
+import org.cocoonjvm.worker.engine.Slot;
+import org.cocoonjvm.worker.engine.Tokenizer;
+
+/**
+ * One request's state on the worker. Owned by the engine thread once admitted; the only field
+ * other threads touch is {@link #cancelled}.
+ */
+final class Sequence {
+    final long id;
+    final GenerateRequest request;
+    private final int[] prompt;
+    private final int maxContext;
+    private final Tokenizer tokenizer;
+    private final Tokenizer.Decoder decoder;
+    private final StopMatcher stops;
+    private final OutputMailbox output;
+
+    /** Prompt tokens already fed to the engine. */
+    private int prefilled;
+    private int generated;
+    private int lastToken;
+    private FinishReason finish;
+    private volatile boolean cancelled;
+
+    Sequence(long id, GenerateRequest request, int[] prompt, Tokenizer tokenizer, int maxContext, OutputMailbox output) {
+        this.id = id;
+        this.request = request;
+        this.prompt = prompt;
+        this.maxContext = maxContext;
+        this.tokenizer = tokenizer;
+        this.decoder = tokenizer.newDecoder();
+        this.stops = new StopMatcher(request.getStopList());
+        this.output = output;
+    }
+
+    void cancel() {
+        cancelled = true;
+    }
+
+    boolean cancelled() {
+        return cancelled;
+    }
+
+    boolean finished() {
+        return finish != null;
+    }
+
+    /** This step's input: the next prefill chunk, or the token sampled last step. */
+    Slot nextSlot(int prefillChunk) {
+        if (prefilled < prompt.length) {
+            int end = Math.min(prompt.length, prefilled + prefillChunk);
+            Slot slot = new Slot(id, prefilled, Arrays.copyOfRange(prompt, prefilled, end), end == prompt.length,
+                    request.getSampling(), 0);
+            prefilled = end;
+            return slot;
+        }
+        return new Slot(id, prompt.length + generated - 1, new int[] {lastToken}, true, request.getSampling(), generated);
+    }
+
+    /** Takes the engine's output for this sequence and streams what it adds. */
+    void accept(int token) {
+        if (token == Engine.NO_TOKEN) {
+            return;
+        }
+        generated++;
+        lastToken = token;
+        if (tokenizer.isEndOfSequence(token)) {
+            end(FinishReason.FINISH_REASON_STOP, stops.flush(), Engine.NO_TOKEN);
+            return;
+        }
+        String text = stops.push(decoder.next(token));
+        if (stops.matched()) {
+            end(FinishReason.FINISH_REASON_STOP, text, token);
+        } else if (generated == request.getMaxTokens() || prompt.length + generated >= maxContext) {
+            end(FinishReason.FINISH_REASON_LENGTH, text + stops.flush(), token);
+        } else {
+            output.token(token, text);
+        }
+    }
+
+    /** Ends the sequence without further output: the caller left, or the worker is stopping. */
+    void abort(FinishReason reason, String error) {
+        finish = reason;
+        output.finish(fin(reason).setError(error).build());
+    }
+
+    /** @param token the token that carries {@code lastText}, or NO_TOKEN for text held back earlier */
+    private void end(FinishReason reason, String lastText, int token) {
+        if (!lastText.isEmpty() || token != Engine.NO_TOKEN) {
+            output.token(token, lastText);
+        }
+        finish = reason;
+        output.finish(fin(reason).build());
+    }
+
+    private Final.Builder fin(FinishReason reason) {
+        return Final.newBuilder().setFinishReason(reason)
+                .setUsage(Usage.newBuilder().setPromptTokens(prompt.length).setCompletionTokens(generated));
+    }
+}

@@ -1,0 +1,126 @@
+package org.cocoonjvm.worker.serve;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import java.util.function.Supplier;
+import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
+import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
+import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the worker registered with one gateway: opens the {@code Gateway.Session} stream, sends
+ * Hello, then a load heartbeat at the interval the gateway asks for, and reconnects with backoff
+ * when the session breaks. Lives on one event loop; no method may be called from elsewhere.
+ */
+final class GatewayLink {
+    private static final Logger log = LoggerFactory.getLogger(GatewayLink.class);
+    private static final long MAX_BACKOFF_MS = 5_000;
+
+    private final Vertx vertx;
+    private final GrpcClient client;
+    private final SocketAddress gateway;
+    private final Supplier<Hello> hello;
+    private final Supplier<WorkerLoad> load;
+    private final Promise<Void> firstRegistration = Promise.promise();
+
+    private GrpcClientRequest<WorkerMessage, GatewayMessage> session;
+    private long heartbeatTimer = -1;
+    private long backoffMs = 100;
+    private boolean stopped;
+
+    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load) {
+        this.vertx = vertx;
+        this.client = GrpcClient.client(vertx);
+        this.gateway = gateway;
+        this.hello = hello;
+        this.load = load;
+    }
+
+    /** Completes when the gateway first accepts this worker; the link keeps retrying until then. */
+    Future<Void> start() {
+        connect();
+        return firstRegistration.future();
+    }
+
+    private void connect() {
+        if (stopped) {
+            return;
+        }
+        client.request(gateway, GatewayGrpcClient.Session).onComplete(opened -> {
+            if (opened.failed()) {
+                lost(opened.cause().getMessage());
+                return;
+            }
+            GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
+            session = request;
+            request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
+            request.response().onComplete(answered -> {
+                if (answered.failed()) {
+                    lost(answered.cause().getMessage());
+                    return;
+                }
+                answered.result()
+                        .handler(this::onMessage)
+                        .exceptionHandler(e -> lost(e.getMessage()))
+                        .endHandler(v -> lost("the gateway ended the session: " + answered.result().status()
+                                + " " + answered.result().statusMessage()));
+            });
+        });
+    }
+
+    private void onMessage(GatewayMessage message) {
+        switch (message.getMessageCase()) {
+            case REGISTERED -> {
+                backoffMs = 100;
+                long interval = Math.max(10, message.getRegistered().getHeartbeatIntervalMs());
+                cancelHeartbeat();
+                GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+                heartbeatTimer = vertx.setPeriodic(interval, id -> {
+                    if (!current.writeQueueFull()) {
+                        current.write(WorkerMessage.newBuilder().setLoad(load.get()).build());
+                    }
+                });
+                log.info("registered with gateway {}", gateway);
+                firstRegistration.tryComplete();
+            }
+            default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
+        }
+    }
+
+    private void lost(String why) {
+        cancelHeartbeat();
+        session = null;
+        if (stopped) {
+            return;
+        }
+        log.warn("gateway session to {} lost ({}); retrying in {} ms", gateway, why, backoffMs);
+        vertx.setTimer(backoffMs, id -> connect());
+        backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+    }
+
+    private void cancelHeartbeat() {
+        if (heartbeatTimer >= 0) {
+            vertx.cancelTimer(heartbeatTimer);
+            heartbeatTimer = -1;
+        }
+    }
+
+    /** Ends the session, which deregisters the worker at once. */
+    Future<Void> stop() {
+        stopped = true;
+        cancelHeartbeat();
+        firstRegistration.tryFail("the worker stopped before the gateway accepted it");
+        if (session != null) {
+            session.end();
+        }
+        return client.close();
+    }
+}

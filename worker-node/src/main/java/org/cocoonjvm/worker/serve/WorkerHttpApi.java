@@ -1,0 +1,127 @@
+package org.cocoonjvm.worker.serve;
+
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import java.util.UUID;
+import java.util.function.Supplier;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.WorkerStatus;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.cocoonjvm.protocol.openai.ChatRequestParser;
+import org.cocoonjvm.protocol.openai.CompletionMeta;
+import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.JsonChatWriter;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
+import org.cocoonjvm.protocol.openai.SseChatWriter;
+import org.cocoonjvm.protocol.openai.ValidChatRequest;
+import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.scheduler.EventTarget;
+import org.cocoonjvm.worker.scheduler.GenerationException;
+
+/**
+ * The worker's own OpenAI-compatible API, for operators checking their worker and as the
+ * no-gateway baseline in overhead benchmarks. Requests go straight to the local scheduler.
+ */
+final class WorkerHttpApi {
+    static final long MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+    private final Vertx vertx;
+    private final Submitter submitter;
+    private final ModelInfo model;
+    private final Supplier<WorkerStatus> status;
+    /** Digest of the bearer key; null when the API is open (loopback-only setups). */
+    private final String apiKeyHash;
+
+    WorkerHttpApi(Vertx vertx, Submitter submitter, ModelInfo model, Supplier<WorkerStatus> status, String apiKey) {
+        this.vertx = vertx;
+        this.submitter = submitter;
+        this.model = model;
+        this.status = status;
+        this.apiKeyHash = apiKey == null ? null : BearerKeys.hash(apiKey);
+    }
+
+    Router router() {
+        Router router = Router.router(vertx);
+        router.get("/status").handler(this::status);
+        router.route("/v1/*").handler(this::authenticate);
+        router.get("/v1/models").handler(this::models);
+        router.post("/v1/chat/completions").handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES));
+        router.post("/v1/chat/completions").handler(this::chat);
+        router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
+                new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
+        return router;
+    }
+
+    private void authenticate(RoutingContext ctx) {
+        if (apiKeyHash == null || apiKeyHash.equals(BearerKeys.hashOf(ctx.request()))) {
+            ctx.next();
+        } else {
+            OpenAiResponses.error(ctx.response(), BearerKeys.missingOrInvalid());
+        }
+    }
+
+    private void chat(RoutingContext ctx) {
+        ValidChatRequest request;
+        try {
+            request = ChatRequestParser.parse(ctx.body().buffer());
+        } catch (ApiException e) {
+            OpenAiResponses.error(ctx.response(), e);
+            return;
+        }
+        String id = "chatcmpl-" + UUID.randomUUID();
+        CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(), request.includeUsage());
+        CompletionSink sink = request.stream() ? new SseChatWriter(ctx.response(), meta) : new JsonChatWriter(ctx.response(), meta);
+        Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink));
+        ctx.response().closeHandler(v -> running.cancel());
+        running.queued().onFailure(failure -> sink.fail(failure instanceof GenerationException refused
+                ? refused.toApiException() : OpenAiResponses.asApiException(failure)));
+    }
+
+    private void models(RoutingContext ctx) {
+        JsonObject entry = new JsonObject().put("id", model.name()).put("object", "model").put("created", 0)
+                .put("owned_by", "cocoon").put("hash", model.hash()).put("max_context", model.maxContext());
+        ctx.response().putHeader("Content-Type", "application/json")
+                .end(new JsonObject().put("object", "list").put("data", new JsonArray().add(entry)).encode());
+    }
+
+    private void status(RoutingContext ctx) {
+        WorkerStatus s = status.get();
+        JsonArray models = new JsonArray();
+        s.getModelsList().forEach(m -> models.add(new JsonObject().put("name", m.getName()).put("hash", m.getHash())
+                .put("max_context", m.getMaxContext())));
+        JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
+                .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
+        ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject()
+                .put("worker_id", s.getWorkerId()).put("engine", s.getEngine()).put("models", models).put("load", load).encode());
+    }
+
+    private record SinkTarget(CompletionSink sink) implements EventTarget {
+        @Override
+        public void delta(Delta delta) {
+            sink.delta(delta);
+        }
+
+        @Override
+        public void finish(Final fin) {
+            sink.finish(fin);
+        }
+
+        @Override
+        public boolean writeQueueFull() {
+            return sink.writeQueueFull();
+        }
+
+        @Override
+        public void drainHandler(Handler<Void> handler) {
+            sink.drainHandler(handler);
+        }
+    }
+}

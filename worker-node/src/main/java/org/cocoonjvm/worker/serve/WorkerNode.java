@@ -1,0 +1,97 @@
+package org.cocoonjvm.worker.serve;
+
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.Router;
+import io.vertx.grpc.server.GrpcServer;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.ModelRef;
+import org.cocoonjvm.protocol.grpc.WorkerStatus;
+import org.cocoonjvm.worker.engine.Engine;
+import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.scheduler.Scheduler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One worker: the engine's scheduler, one port that serves both the gRPC {@code Worker} service
+ * (for gateways) and the OpenAI HTTP API (for operators), and the link that registers it with a
+ * gateway. Deploy it as a verticle; undeploying drains and stops it.
+ */
+public final class WorkerNode extends VerticleBase {
+    private static final Logger log = LoggerFactory.getLogger(WorkerNode.class);
+
+    private final WorkerOptions options;
+    private final Scheduler scheduler;
+    private HttpServer server;
+    private GatewayLink link;
+    private volatile String endpoint;
+
+    public WorkerNode(Engine engine, WorkerOptions options) {
+        this.options = options;
+        this.scheduler = new Scheduler(engine, options.scheduler());
+    }
+
+    @Override
+    public Future<?> start() {
+        scheduler.start();
+        Submitter submitter = new Submitter(scheduler);
+        GrpcServer grpc = GrpcServer.server(vertx);
+        new WorkerGrpcEndpoint(vertx, submitter, this::status).bind(grpc);
+        Router http = new WorkerHttpApi(vertx, submitter, scheduler.model(), this::status, options.apiKey()).router();
+        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port()))
+                .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
+        return server.listen().compose(bound -> {
+            endpoint = "http://" + options.host() + ":" + bound.actualPort();
+            log.info("worker {} serving {} on {}", options.workerId(), scheduler.model().id(), endpoint);
+            if (options.gateway() == null) {
+                return Future.succeededFuture();
+            }
+            link = new GatewayLink(vertx, options.gateway(), this::hello, scheduler::load);
+            return link.start();
+        });
+    }
+
+    @Override
+    public Future<?> stop() {
+        // Leave the gateway first so it routes nothing new here, then let running sequences finish.
+        Future<Void> unlinked = link == null ? Future.succeededFuture() : link.stop();
+        return unlinked.recover(e -> Future.succeededFuture())
+                .compose(v -> Future.fromCompletionStage(scheduler.shutdown(options.shutdownGraceMs()), context)
+                        .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS))
+                .eventually(() -> server == null ? Future.succeededFuture() : server.close());
+    }
+
+    /** {@code http://host:port}; set once started. */
+    public String endpoint() {
+        return endpoint;
+    }
+
+    public ModelInfo model() {
+        return scheduler.model();
+    }
+
+    private static boolean isGrpc(HttpServerRequest request) {
+        String type = request.getHeader("content-type");
+        return type != null && type.startsWith("application/grpc");
+    }
+
+    private ModelRef modelRef() {
+        ModelInfo m = scheduler.model();
+        return ModelRef.newBuilder().setName(m.name()).setHash(m.hash()).setMaxContext(m.maxContext()).build();
+    }
+
+    private Hello hello() {
+        return Hello.newBuilder().setWorkerId(options.workerId()).setEndpoint(endpoint).addModels(modelRef())
+                .setCapacity(scheduler.capacity()).setEngine(scheduler.engineKind()).build();
+    }
+
+    WorkerStatus status() {
+        return WorkerStatus.newBuilder().setWorkerId(options.workerId()).addModels(modelRef())
+                .setLoad(scheduler.load()).setEngine(scheduler.engineKind()).build();
+    }
+}
