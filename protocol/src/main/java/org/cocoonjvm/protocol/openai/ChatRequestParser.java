@@ -31,7 +31,7 @@ public final class ChatRequestParser {
         }
         Object root;
         try {
-            root = body.toJson();
+            root = body.toJsonValue();
         } catch (DecodeException e) {
             throw ApiException.invalid(null, "The request body is not valid JSON.");
         }

@@ -19,7 +19,6 @@ public final class JsonChatWriter implements CompletionSink {
     public JsonChatWriter(HttpServerResponse response, CompletionMeta meta) {
         this.response = response;
         this.meta = meta;
-        response.closeHandler(v -> ended = true);
     }
 
     @Override
@@ -29,7 +28,7 @@ public final class JsonChatWriter implements CompletionSink {
 
     @Override
     public void finish(Final fin) {
-        if (ended) {
+        if (ended()) {
             return;
         }
         if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
@@ -49,7 +48,7 @@ public final class JsonChatWriter implements CompletionSink {
 
     @Override
     public void fail(ApiException error) {
-        if (!ended) {
+        if (!ended()) {
             ended = true;
             OpenAiResponses.error(response, error);
         }
@@ -62,7 +61,7 @@ public final class JsonChatWriter implements CompletionSink {
 
     @Override
     public boolean ended() {
-        return ended;
+        return ended || response.closed();
     }
 
     @Override

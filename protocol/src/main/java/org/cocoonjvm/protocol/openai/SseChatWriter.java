@@ -23,12 +23,11 @@ public final class SseChatWriter implements CompletionSink {
     public SseChatWriter(HttpServerResponse response, CompletionMeta meta) {
         this.response = response;
         this.meta = meta;
-        response.closeHandler(v -> ended = true);
     }
 
     @Override
     public void delta(Delta delta) {
-        if (ended || delta.getText().isEmpty()) {
+        if (ended() || delta.getText().isEmpty()) {
             return;
         }
         StringBuilder chunk = open();
@@ -44,7 +43,7 @@ public final class SseChatWriter implements CompletionSink {
 
     @Override
     public void finish(Final fin) {
-        if (ended) {
+        if (ended()) {
             return;
         }
         if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
@@ -69,7 +68,7 @@ public final class SseChatWriter implements CompletionSink {
 
     @Override
     public void fail(ApiException error) {
-        if (ended) {
+        if (ended()) {
             return;
         }
         if (!committed) {
@@ -88,7 +87,7 @@ public final class SseChatWriter implements CompletionSink {
 
     @Override
     public boolean ended() {
-        return ended;
+        return ended || response.closed();
     }
 
     @Override

@@ -156,7 +156,19 @@ public final class SyntheticEngine implements Engine {
 
         @Override
         public Decoder newDecoder() {
-            return token -> token >= 1 && token <= WORDS.length ? " " + WORDS[token - 1] : "";
+            return new Decoder() {
+                private boolean first = true;
+
+                @Override
+                public String next(int token) {
+                    if (token < 1 || token > WORDS.length) {
+                        return "";
+                    }
+                    String word = first ? WORDS[token - 1] : " " + WORDS[token - 1];
+                    first = false;
+                    return word;
+                }
+            };
         }
 
         @Override

@@ -63,7 +63,7 @@ public final class WorkerNode extends VerticleBase {
         return unlinked.recover(e -> Future.succeededFuture())
                 .compose(v -> Future.fromCompletionStage(scheduler.shutdown(options.shutdownGraceMs()), context)
                         .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS))
-                .eventually(() -> server == null ? Future.succeededFuture() : server.close());
+                .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS));
     }
 
     /** {@code http://host:port}; set once started. */

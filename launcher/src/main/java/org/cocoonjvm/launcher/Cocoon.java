@@ -1,0 +1,32 @@
+package org.cocoonjvm.launcher;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code ./cocoon}: the one entry point for running and operating Cocoon. */
+@Command(name = "cocoon", mixinStandardHelpOptions = true, version = "cocoon 0.1.0",
+        description = "Confidential AI inference: attested workers, a streaming gateway, per-token TON billing.",
+        subcommands = {DemoCommand.class, GatewayCommand.class, WorkerCommand.class})
+public final class Cocoon {
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new Cocoon());
+        cli.setExecutionExceptionHandler((e, line, parsed) -> {
+            if (e instanceof UsageException usage) {
+                line.getErr().println("cocoon: " + usage.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        int code = cli.execute(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    /** A bad combination of options, reported as one line and exit code 2. */
+    static final class UsageException extends RuntimeException {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+package org.cocoonjvm.launcher;
+
+import io.vertx.core.Vertx;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.cocoonjvm.gateway.GatewayNode;
+import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.protocol.openai.BearerKeys;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code cocoon gateway}: run a gateway alone; workers register with it over gRPC. */
+@Command(name = "gateway", mixinStandardHelpOptions = true, description = "Run a gateway.")
+final class GatewayCommand implements Callable<Integer> {
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind. Default: ${DEFAULT-VALUE}.")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8080", description = "HTTP and gRPC port. Default: ${DEFAULT-VALUE}.")
+    int port;
+
+    @Option(names = "--api-key", required = true, description = "A client API key (repeatable).")
+    List<String> apiKeys;
+
+    @Option(names = "--admin-key", required = true, description = "Key for /admin.")
+    String adminKey;
+
+    @Override
+    public Integer call() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        Set<String> hashes = apiKeys.stream().map(BearerKeys::hash).collect(Collectors.toSet());
+        GatewayNode node = new GatewayNode(new GatewayOptions(host, port, hashes, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024));
+        vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        Running.untilSignalled(vertx);
+        return 0;
+    }
+}

@@ -1,0 +1,29 @@
+package org.cocoonjvm.launcher;
+
+import io.vertx.core.Vertx;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Keeps a command's Vert.x alive until SIGINT/SIGTERM, then closes it (stopping every node, which
+ * drains running streams) within a bounded time.
+ */
+final class Running {
+    /** Worker drain plus gateway close must fit in the 10 s that operators are promised. */
+    static final long SHUTDOWN_BUDGET_MS = 9_000;
+
+    private Running() {}
+
+    static void untilSignalled(Vertx vertx) throws InterruptedException {
+        CountDownLatch closed = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
+            vertx.close().onComplete(ar -> closed.countDown());
+            try {
+                closed.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        closed.await();
+    }
+}

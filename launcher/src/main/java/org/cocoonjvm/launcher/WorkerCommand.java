@@ -1,0 +1,59 @@
+package org.cocoonjvm.launcher;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.net.HostAndPort;
+import io.vertx.core.net.SocketAddress;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.cocoonjvm.worker.serve.WorkerOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code cocoon worker}: run a worker and register it with a gateway. */
+@Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
+final class WorkerCommand implements Callable<Integer> {
+    @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
+    String id;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and announce. Default: ${DEFAULT-VALUE}.")
+    String host;
+
+    @Option(names = "--port", defaultValue = "0", description = "gRPC and HTTP port (0 picks one). Default: ${DEFAULT-VALUE}.")
+    int port;
+
+    @Option(names = "--gateway", description = "host:port of the gateway to register with; omit to run standalone.")
+    String gateway;
+
+    @Option(names = "--api-key", description = "Bearer key for the worker's own OpenAI API; omit to leave it open.")
+    String apiKey;
+
+    @Option(names = "--engine", defaultValue = "synthetic", description = "synthetic | native. Default: ${DEFAULT-VALUE}.")
+    String engine;
+
+    @Option(names = "--synthetic-rate", defaultValue = "25", description = "Synthetic tokens/s per sequence. Default: ${DEFAULT-VALUE}.")
+    double syntheticRate;
+
+    @Option(names = "--max-batch", defaultValue = "64", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
+    int maxBatch;
+
+    @Override
+    public Integer call() throws Exception {
+        SocketAddress gatewayAddress = null;
+        if (gateway != null) {
+            HostAndPort parsed = HostAndPort.parseAuthority(gateway, -1);
+            if (parsed == null || parsed.port() <= 0) {
+                throw new Cocoon.UsageException("--gateway must be host:port, got '" + gateway + "'");
+            }
+            gatewayAddress = SocketAddress.inetSocketAddress(parsed.port(), parsed.host());
+        }
+        Vertx vertx = Vertx.vertx();
+        WorkerNode node = new WorkerNode(EngineChoice.create(engine, syntheticRate, maxBatch),
+                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000));
+        vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        System.out.println("{\"event\":\"ready\",\"worker\":\"" + node.endpoint() + "\"}");
+        Running.untilSignalled(vertx);
+        return 0;
+    }
+}
