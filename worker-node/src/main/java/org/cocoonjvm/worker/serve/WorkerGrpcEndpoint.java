@@ -9,7 +9,6 @@ import io.vertx.grpc.server.GrpcServerResponse;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
-import org.cocoonjvm.protocol.grpc.FinishReason;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcService;
@@ -37,9 +36,12 @@ final class WorkerGrpcEndpoint {
     private void generate(GrpcServerRequest<GenerateRequest, GenerateEvent> call) {
         call.handler(request -> {
             GrpcServerResponse<GenerateRequest, GenerateEvent> response = call.response();
-            Submitter.Cancellable running = submitter.submit(vertx, request, new GrpcTarget(response));
-            // A reset from the gateway (client gone, timeout) arrives here; stop the sequence.
-            call.exceptionHandler(failure -> running.cancel());
+            GrpcTarget target = new GrpcTarget(response);
+            Submitter.Cancellable running = submitter.submit(vertx, request, target);
+            // The gateway resets the stream when its client leaves or times out: stop the sequence.
+            call.errorHandler(error -> target.reset(running));
+            call.exceptionHandler(failure -> target.reset(running));
+            response.exceptionHandler(failure -> target.reset(running));
             running.queued().onFailure(failure -> {
                 if (failure instanceof GenerationException refused) {
                     response.status(refused.reason().grpcStatus).statusMessage(refused.getMessage()).end();
@@ -50,22 +52,37 @@ final class WorkerGrpcEndpoint {
         });
     }
 
-    private record GrpcTarget(GrpcServerResponse<GenerateRequest, GenerateEvent> response) implements EventTarget {
+    /** Writes one sequence's events to its gRPC response; owned by the call's event loop. */
+    private static final class GrpcTarget implements EventTarget {
+        private final GrpcServerResponse<GenerateRequest, GenerateEvent> response;
+        private boolean reset;
+
+        GrpcTarget(GrpcServerResponse<GenerateRequest, GenerateEvent> response) {
+            this.response = response;
+        }
+
+        void reset(Submitter.Cancellable running) {
+            reset = true;
+            running.cancel();
+        }
+
         @Override
         public void delta(Delta delta) {
-            response.write(GenerateEvent.newBuilder().setDelta(delta).build());
+            if (!reset) {
+                response.write(GenerateEvent.newBuilder().setDelta(delta).build());
+            }
         }
 
         @Override
         public void finish(Final fin) {
-            if (fin.getFinishReason() != FinishReason.FINISH_REASON_CANCELLED) {
+            if (!reset) {
                 response.end(GenerateEvent.newBuilder().setFinal(fin).build());
             }
         }
 
         @Override
         public boolean writeQueueFull() {
-            return response.writeQueueFull();
+            return !reset && response.writeQueueFull();
         }
 
         @Override

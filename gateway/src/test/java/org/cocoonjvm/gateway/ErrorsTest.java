@@ -1,0 +1,123 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Every failure a client can cause or meet, as OpenAI-style error JSON with the right status. */
+class ErrorsTest {
+    private TestNetwork net;
+
+    @BeforeEach
+    void start() {
+        net = new TestNetwork();
+    }
+
+    @AfterEach
+    void stop() {
+        net.close();
+    }
+
+    @Test
+    void missingOrWrongKey_is401() {
+        net.addWorker(1000);
+        for (String key : new String[] {null, "sk-wrong"}) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", key, chat("synthetic", false, ""));
+            assertThat(reply.status()).isEqualTo(401);
+            assertThat(reply.json().getJsonObject("error").getString("type")).isEqualTo("authentication_error");
+            assertThat(reply.response().getHeader("WWW-Authenticate")).isEqualTo("Bearer");
+        }
+    }
+
+    @Test
+    void invalidRequest_is400NamingTheParam() {
+        net.addWorker(1000);
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"n\":3"));
+        assertThat(reply.status()).isEqualTo(400);
+        JsonObject error = reply.json().getJsonObject("error");
+        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
+        assertThat(error.getString("param")).isEqualTo("n");
+        assertThat(error.getString("message")).contains("3");
+
+        TestNetwork.Reply broken = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, "{not json");
+        assertThat(broken.status()).isEqualTo(400);
+    }
+
+    @Test
+    void unknownModel_is404() {
+        net.addWorker(1000);
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("gpt-nope", false, ""));
+        assertThat(reply.status()).isEqualTo(404);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+    }
+
+    @Test
+    void oversizedBody_is413() {
+        net.addWorker(1000);
+        String huge = chat("synthetic", false, "\"user\":\"" + "x".repeat(80 * 1024) + "\"");
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, huge);
+        assertThat(reply.status()).isEqualTo(413);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("payload_too_large");
+    }
+
+    @Test
+    void workerQueueFull_is503_beforeAnyByteIsStreamed() throws Exception {
+        // One running slot, one waiting place: the third concurrent request finds no room.
+        net.addWorker(20, 1, new SchedulerOptions(1, 512, 50));
+        HttpClientResponse first = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents firstEvents = SseEvents.read(first);
+        TestNetwork.eventually("the first request runs", () -> firstEvents.size() >= 1);
+        var second = net.request(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, ""));
+        TestNetwork.eventually("the second request waits on the worker",
+                () -> net.workerStatus(net.workers.getFirst()).getJsonObject("load").getInteger("waiting") == 1);
+
+        TestNetwork.Reply third = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        assertThat(third.status()).isEqualTo(503);
+        assertThat(third.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+        assertThat(second.isComplete()).isFalse();  // still queued when the third was refused
+        first.request().connection().close();
+        assertThat(TestNetwork.await(second).statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void noWorkers_modelsIsEmpty_andWorkerLeavingIsSeen() {
+        var worker = net.addWorker(1000);
+        assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data")).hasSize(1);
+
+        TestNetwork.await(net.workerVertx.getFirst().close());
+
+        TestNetwork.eventually("the gateway dropped the worker", () -> net.gateway.registry().all().isEmpty());
+        assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data")).isEmpty();
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status())
+                .isEqualTo(404);
+        assertThat(worker.endpoint()).isNotNull();
+        net.workerVertx.clear();
+    }
+
+    @Test
+    void adminWorkers_needsAdminKey_andShowsEachWorker() {
+        var worker = net.addWorker(1000);
+        assertThat(net.call(HttpMethod.GET, "/admin/workers", API_KEY, null).status()).isEqualTo(401);
+
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null);
+        assertThat(reply.status()).isEqualTo(200);
+        JsonObject entry = reply.json().getJsonArray("workers").getJsonObject(0);
+        assertThat(entry.getString("endpoint")).isEqualTo(worker.endpoint());
+        assertThat(entry.getString("engine")).isEqualTo("synthetic");
+        assertThat(entry.getBoolean("healthy")).isTrue();
+        assertThat(entry.getString("attestation")).isEqualTo("none");
+        assertThat(entry.getJsonArray("models").getString(0)).startsWith("synthetic@");
+
+        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":4"));
+        TestNetwork.eventually("tokens served are counted", () -> net.gateway.registry().all().iterator().next().tokensServed() == 4);
+    }
+}

@@ -1,0 +1,151 @@
+package org.cocoonjvm.gateway;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.cocoonjvm.worker.serve.WorkerOptions;
+
+/**
+ * A real gateway and real workers (synthetic engine) on loopback ports, plus a real HTTP client.
+ * Each worker runs in its own Vert.x instance so a test can take one down alone.
+ */
+final class TestNetwork implements AutoCloseable {
+    static final String API_KEY = "sk-test";
+    static final String ADMIN_KEY = "admin-test";
+
+    final Vertx vertx = Vertx.vertx();
+    final GatewayNode gateway;
+    final List<Vertx> workerVertx = new ArrayList<>();
+    final List<WorkerNode> workers = new ArrayList<>();
+    final HttpClient http;
+
+    TestNetwork() {
+        gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0, Set.of(BearerKeys.hash(API_KEY)),
+                BearerKeys.hash(ADMIN_KEY), 100, 64 * 1024));
+        await(vertx.deployVerticle(gateway));
+        http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port()));
+    }
+
+    /** Starts a worker and returns once the gateway has accepted it. */
+    WorkerNode addWorker(double tokensPerSecond, int maxBatch, SchedulerOptions scheduler) {
+        Vertx v = Vertx.vertx();
+        WorkerNode node = new WorkerNode(new SyntheticEngine(tokensPerSecond, maxBatch, 4096),
+                new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
+                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 2_000));
+        await(v.deployVerticle(node));
+        workerVertx.add(v);
+        workers.add(node);
+        return node;
+    }
+
+    WorkerNode addWorker(double tokensPerSecond) {
+        return addWorker(tokensPerSecond, 16, SchedulerOptions.DEFAULTS);
+    }
+
+    /** A request to the gateway; the response body is not read yet. */
+    HttpClientResponse send(HttpMethod method, String path, String key, String body) {
+        RequestOptions options = new RequestOptions().setMethod(method).setURI(path);
+        if (key != null) {
+            options.putHeader("Authorization", "Bearer " + key);
+        }
+        if (body != null) {
+            options.putHeader("Content-Type", "application/json");
+        }
+        return await(request(options, body).map(response -> response.pause()));
+    }
+
+    /** Sent, with the response still unread; pause it before leaving the event loop or data is lost. */
+    Future<HttpClientResponse> request(RequestOptions options, String body) {
+        return http.request(options).compose(r -> body == null ? r.send() : r.send(body));
+    }
+
+    static RequestOptions post(String path, String key) {
+        return new RequestOptions().setMethod(HttpMethod.POST).setURI(path)
+                .putHeader("Authorization", "Bearer " + key).putHeader("Content-Type", "application/json");
+    }
+
+    /** The whole response: status and body. */
+    Reply call(HttpMethod method, String path, String key, String body) {
+        RequestOptions options = new RequestOptions().setMethod(method).setURI(path);
+        if (key != null) {
+            options.putHeader("Authorization", "Bearer " + key);
+        }
+        return await(request(options, body).compose(response -> response.body()
+                .map(buffer -> new Reply(response.statusCode(), buffer.toString(), response))));
+    }
+
+    record Reply(int status, String body, HttpClientResponse response) {
+        JsonObject json() {
+            return new JsonObject(body);
+        }
+    }
+
+    /** The worker's own {@code /status} as JSON. */
+    JsonObject workerStatus(WorkerNode worker) {
+        HttpClient direct = vertx.createHttpClient();
+        try {
+            Buffer body = await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", "/status")
+                    .compose(r -> r.send().compose(HttpClientResponse::body)));
+            return body.toJsonObject();
+        } finally {
+            direct.close();
+        }
+    }
+
+    static int portOf(WorkerNode worker) {
+        String endpoint = worker.endpoint();
+        return Integer.parseInt(endpoint.substring(endpoint.lastIndexOf(':') + 1));
+    }
+
+    static String chat(String model, boolean stream, String extra) {
+        return "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"user\",\"content\":\"tell me about cocoon\"}],"
+                + "\"stream\":" + stream + (extra.isEmpty() ? "" : "," + extra) + "}";
+    }
+
+    static void eventually(String what, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting until " + what);
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    static <T> T await(Future<T> future) {
+        try {
+            return future.toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("future failed", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (Vertx v : workerVertx) {
+            await(v.close());
+        }
+        await(vertx.close());
+    }
+}
