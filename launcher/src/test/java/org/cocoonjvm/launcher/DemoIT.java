@@ -1,0 +1,123 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.completions.CompletionUsage;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The packaged launcher as a user runs it: {@code cocoon demo} in its own process, driven by
+ * OpenAI's official Java client, then stopped with SIGTERM.
+ */
+class DemoIT {
+    private static Process demo;
+    private static JsonObject ready;
+
+    @BeforeAll
+    static void startDemo() throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        demo = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar"),
+                "demo", "--port", "0", "--api-key", "sk-test", "--workers", "2", "--synthetic-rate", "100")
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        BufferedReader stdout = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8));
+        String line = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stdout.readLine();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }).get(60, TimeUnit.SECONDS);
+        ready = new JsonObject(line);
+    }
+
+    @AfterAll
+    static void killLeftovers() {
+        if (demo != null && demo.isAlive()) {
+            demo.destroyForcibly();
+        }
+    }
+
+    private static OpenAIClient client() {
+        return OpenAIOkHttpClient.builder().apiKey("sk-test").baseUrl(ready.getString("gateway") + "/v1").maxRetries(0).build();
+    }
+
+    @Test
+    void readyLine_hasEveryField() {
+        assertThat(ready.fieldNames()).containsExactlyInAnyOrder("event", "gateway", "api_key", "admin_key", "workers", "model");
+        assertThat(ready.getString("event")).isEqualTo("ready");
+        assertThat(ready.getString("gateway")).startsWith("http://127.0.0.1:");
+        assertThat(ready.getString("api_key")).isEqualTo("sk-test");
+        assertThat(ready.getString("admin_key")).isNotBlank();
+        assertThat(ready.getJsonArray("workers")).hasSize(2);
+        assertThat(ready.getString("model")).isEqualTo("synthetic");
+    }
+
+    @Test
+    void officialClient_consumesTheStream_withUsage() {
+        ChatCompletionCreateParams params = ChatCompletionCreateParams.builder()
+                .model(ready.getString("model"))
+                .addUserMessage("Say something about Cocoon.")
+                .maxCompletionTokens(16)
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+                .build();
+        StringBuilder text = new StringBuilder();
+        List<CompletionUsage> usages = new ArrayList<>();
+        List<String> finishReasons = new ArrayList<>();
+        int chunks = 0;
+        try (StreamResponse<ChatCompletionChunk> stream = client().chat().completions().createStreaming(params)) {
+            for (ChatCompletionChunk chunk : (Iterable<ChatCompletionChunk>) stream.stream()::iterator) {
+                chunk.validate();  // strict: throws if any field has the wrong shape
+                chunks++;
+                chunk.usage().ifPresent(usages::add);
+                for (ChatCompletionChunk.Choice choice : chunk.choices()) {
+                    choice.delta().content().ifPresent(text::append);
+                    choice.finishReason().ifPresent(r -> finishReasons.add(r.asString()));
+                }
+            }
+        }
+        assertThat(chunks).isGreaterThan(3);
+        assertThat(text.toString().split(" ")).hasSize(16);
+        assertThat(finishReasons).containsExactly("length");
+        assertThat(usages).hasSize(1);
+        assertThat(usages.getFirst().completionTokens()).isEqualTo(16);
+        assertThat(usages.getFirst().totalTokens()).isEqualTo(usages.getFirst().promptTokens() + 16);
+    }
+
+    @Test
+    void officialClient_nonStreaming() {
+        ChatCompletion completion = client().chat().completions().create(ChatCompletionCreateParams.builder()
+                .model("synthetic").addUserMessage("Hello").maxCompletionTokens(5).build());
+        completion.validate();
+        assertThat(completion.choices().getFirst().message().content()).isPresent();
+        assertThat(completion.usage().orElseThrow().completionTokens()).isEqualTo(5);
+    }
+
+    @Test
+    void zz_sigterm_stopsWithinTenSeconds() throws Exception {
+        long start = System.nanoTime();
+        demo.destroy();  // SIGTERM
+        assertThat(demo.waitFor(10, TimeUnit.SECONDS)).as("exited within 10 s").isTrue();
+        // 143 = 128 + SIGTERM: the JVM's status after its shutdown hooks ran to completion.
+        assertThat(demo.exitValue()).isIn(0, 143);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(10_000);
+    }
+}
