@@ -18,6 +18,7 @@ import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -36,25 +37,18 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--admin-key", description = "Key for /admin. Default: a generated one.")
     String adminKey;
 
-    @Option(names = "--engine", defaultValue = "synthetic", description = "synthetic | native. Default: ${DEFAULT-VALUE}.")
-    String engine;
-
     @Option(names = "--workers", defaultValue = "1", description = "Number of workers. Default: ${DEFAULT-VALUE}.")
     int workers;
 
-    @Option(names = "--synthetic-rate", defaultValue = "25",
-            description = "Tokens per second per sequence of the synthetic engine. Default: ${DEFAULT-VALUE}.")
-    double syntheticRate;
-
-    @Option(names = "--max-batch", defaultValue = "64", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
-    int maxBatch;
+    @Mixin
+    EngineChoice engine;
 
     @Override
     public Integer call() throws Exception {
         if (workers < 1 || workers > 64) {
             throw new Cocoon.UsageException("--workers must be between 1 and 64, got " + workers);
         }
-        EngineChoice.parse(engine);
+        engine.validate();
         String key = apiKey != null ? apiKey : Keys.generate("sk-cocoon-");
         String admin = adminKey != null ? adminKey : Keys.generate("cocoon-admin-");
         String host = "127.0.0.1";
@@ -68,7 +62,7 @@ final class DemoCommand implements Callable<Integer> {
             SocketAddress gatewayAddress = SocketAddress.inetSocketAddress(gateway.port(), host);
             List<Future<String>> deployed = new ArrayList<>();
             for (int i = 0; i < workers; i++) {
-                Engine e = EngineChoice.create(engine, syntheticRate, maxBatch);
+                Engine e = engine.create();
                 WorkerNode node = new WorkerNode(e, new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress,
                         SchedulerOptions.DEFAULTS, 5_000));
                 nodes.add(node);

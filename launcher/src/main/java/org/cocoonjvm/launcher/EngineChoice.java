@@ -2,26 +2,34 @@ package org.cocoonjvm.launcher;
 
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import picocli.CommandLine.Option;
 
-/** The {@code --engine} options shared by {@code demo} and {@code worker}. */
+/** The engine options shared by {@code demo} and {@code worker} (a picocli mixin). */
 final class EngineChoice {
-    enum Kind { synthetic, nativeEngine }
+    @Option(names = "--engine", defaultValue = "synthetic", description = "synthetic | native. Default: ${DEFAULT-VALUE}.")
+    String engine;
 
-    private EngineChoice() {}
+    @Option(names = "--synthetic-rate", defaultValue = "25",
+            description = "Tokens per second per sequence of the synthetic engine. Default: ${DEFAULT-VALUE}.")
+    double syntheticRate;
 
-    static Kind parse(String name) {
-        return switch (name) {
-            case "synthetic" -> Kind.synthetic;
-            case "native" -> Kind.nativeEngine;
-            default -> throw new Cocoon.UsageException("--engine must be 'synthetic' or 'native', got '" + name + "'");
-        };
+    @Option(names = "--max-batch", defaultValue = "64", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
+    int maxBatch;
+
+    /** Checks the options before anything starts, so a typo fails fast with one line. */
+    void validate() {
+        switch (engine) {
+            case "synthetic" -> { }
+            case "native" -> throw new Cocoon.UsageException("the native engine is not built yet; run with --engine synthetic");
+            default -> throw new Cocoon.UsageException("--engine must be 'synthetic' or 'native', got '" + engine + "'");
+        }
+        if (!(syntheticRate > 0) || maxBatch < 1) {
+            throw new Cocoon.UsageException("--synthetic-rate and --max-batch must be positive");
+        }
     }
 
-    static Engine create(String name, double syntheticTokensPerSecond, int maxBatch) {
-        return switch (parse(name)) {
-            case synthetic -> new SyntheticEngine(syntheticTokensPerSecond, maxBatch, 4096);
-            case nativeEngine -> throw new Cocoon.UsageException(
-                    "the native engine is not built yet; run with --engine synthetic");
-        };
+    Engine create() {
+        validate();
+        return new SyntheticEngine(syntheticRate, maxBatch, 4096);
     }
 }

@@ -9,6 +9,7 @@ import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
@@ -29,14 +30,8 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--api-key", description = "Bearer key for the worker's own OpenAI API; omit to leave it open.")
     String apiKey;
 
-    @Option(names = "--engine", defaultValue = "synthetic", description = "synthetic | native. Default: ${DEFAULT-VALUE}.")
-    String engine;
-
-    @Option(names = "--synthetic-rate", defaultValue = "25", description = "Synthetic tokens/s per sequence. Default: ${DEFAULT-VALUE}.")
-    double syntheticRate;
-
-    @Option(names = "--max-batch", defaultValue = "64", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
-    int maxBatch;
+    @Mixin
+    EngineChoice engine;
 
     @Override
     public Integer call() throws Exception {
@@ -49,7 +44,7 @@ final class WorkerCommand implements Callable<Integer> {
             gatewayAddress = SocketAddress.inetSocketAddress(parsed.port(), parsed.host());
         }
         Vertx vertx = Vertx.vertx();
-        WorkerNode node = new WorkerNode(EngineChoice.create(engine, syntheticRate, maxBatch),
+        WorkerNode node = new WorkerNode(engine.create(),
                 new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000));
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println("{\"event\":\"ready\",\"worker\":\"" + node.endpoint() + "\"}");

@@ -1,28 +1,22 @@
 package org.cocoonjvm.protocol.openai;
 
-import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerResponse;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
-import org.cocoonjvm.protocol.grpc.FinishReason;
 
 /**
  * Writes a chat completion as OpenAI's {@code chat.completion.chunk} Server-Sent Events. Each
  * delta is one event, written (and so flushed) as soon as it arrives; the stream always ends with
  * {@code data: [DONE]}, after an error event if it failed midway.
  */
-public final class SseChatWriter implements CompletionSink {
+public final class SseChatWriter extends ChatWriter {
     private static final Buffer DONE = Buffer.buffer("data: [DONE]\n\n");
 
-    private final HttpServerResponse response;
-    private final CompletionMeta meta;
     private boolean committed;
-    private boolean ended;
 
     public SseChatWriter(HttpServerResponse response, CompletionMeta meta) {
-        this.response = response;
-        this.meta = meta;
+        super(response, meta);
     }
 
     @Override
@@ -42,14 +36,7 @@ public final class SseChatWriter implements CompletionSink {
     }
 
     @Override
-    public void finish(Final fin) {
-        if (ended()) {
-            return;
-        }
-        if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
-            fail(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()));
-            return;
-        }
+    void complete(Final fin) {
         StringBuilder chunk = open();
         chunk.append("{\"index\":0,\"delta\":{");
         if (!committed) {
@@ -83,21 +70,6 @@ public final class SseChatWriter implements CompletionSink {
     @Override
     public boolean committed() {
         return committed;
-    }
-
-    @Override
-    public boolean ended() {
-        return ended || response.closed();
-    }
-
-    @Override
-    public boolean writeQueueFull() {
-        return response.writeQueueFull();
-    }
-
-    @Override
-    public void drainHandler(Handler<Void> handler) {
-        response.drainHandler(handler);
     }
 
     /** Starts an event up to the opening bracket of {@code choices}. */

@@ -1,0 +1,48 @@
+package org.cocoonjvm.protocol.openai;
+
+import io.vertx.core.Handler;
+import io.vertx.core.http.HttpServerResponse;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.FinishReason;
+
+/** What the SSE and JSON writers share: the response, its end state, and how a worker error ends it. */
+abstract sealed class ChatWriter implements CompletionSink permits SseChatWriter, JsonChatWriter {
+    final HttpServerResponse response;
+    final CompletionMeta meta;
+    boolean ended;
+
+    ChatWriter(HttpServerResponse response, CompletionMeta meta) {
+        this.response = response;
+        this.meta = meta;
+    }
+
+    @Override
+    public final void finish(Final fin) {
+        if (ended()) {
+            return;
+        }
+        if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
+            fail(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()));
+        } else {
+            complete(fin);
+        }
+    }
+
+    /** Writes the successful end of the response. */
+    abstract void complete(Final fin);
+
+    @Override
+    public final boolean ended() {
+        return ended || response.closed();
+    }
+
+    @Override
+    public final boolean writeQueueFull() {
+        return response.writeQueueFull();
+    }
+
+    @Override
+    public final void drainHandler(Handler<Void> handler) {
+        response.drainHandler(handler);
+    }
+}
