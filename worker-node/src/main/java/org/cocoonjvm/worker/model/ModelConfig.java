@@ -1,0 +1,59 @@
+package org.cocoonjvm.worker.model;
+
+import java.util.List;
+
+/**
+ * A decoder-only transformer of the Llama / Qwen2 / Qwen3 family, as read from {@code config.json}
+ * or GGUF metadata. Mirrors {@code ck_config} in cocoon_kernels.h.
+ *
+ * @param architecture   {@code llama}, {@code qwen2} or {@code qwen3}
+ * @param headDim        usually hidden / heads; Qwen3 sets it explicitly
+ * @param tiedEmbeddings the output projection is the token embedding
+ * @param qkNorm         RMSNorm on each query and key head before RoPE (Qwen3)
+ * @param attentionBias  q/k/v projections have biases (Qwen2)
+ * @param bosToken       prepended by the tokenizer when the model wants it; -1 when none
+ * @param eosTokens      any of these ends a sequence
+ */
+public record ModelConfig(String architecture, int layers, int hidden, int heads, int kvHeads, int headDim,
+                          int ffnHidden, int vocab, int maxContext, double rmsEps, double ropeTheta,
+                          RopeScaling ropeScaling, boolean tiedEmbeddings, boolean qkNorm, boolean attentionBias,
+                          int bosToken, List<Integer> eosTokens) {
+    public ModelConfig {
+        if (!List.of("llama", "qwen2", "qwen3").contains(architecture)) {
+            throw new IllegalArgumentException("unsupported architecture '" + architecture + "' (llama, qwen2, qwen3)");
+        }
+        if (layers < 1 || hidden < 1 || heads < 1 || kvHeads < 1 || headDim < 2 || headDim % 2 != 0
+                || ffnHidden < 1 || vocab < 2 || maxContext < 2) {
+            throw new IllegalArgumentException("model dimensions must be positive (head_dim even): " + this);
+        }
+        if (heads % kvHeads != 0) {
+            throw new IllegalArgumentException("heads (" + heads + ") must be a multiple of kv_heads (" + kvHeads + ")");
+        }
+        eosTokens = List.copyOf(eosTokens);
+    }
+
+    public int qDim() {
+        return heads * headDim;
+    }
+
+    public int kvDim() {
+        return kvHeads * headDim;
+    }
+
+    /** The shape a tensor must have, outermost first; null when this model has no such tensor. */
+    public long[] shape(TensorKind kind) {
+        return switch (kind) {
+            case TOKEN_EMBD -> new long[] {vocab, hidden};
+            case OUTPUT -> tiedEmbeddings ? null : new long[] {vocab, hidden};
+            case OUTPUT_NORM, ATTN_NORM, FFN_NORM -> new long[] {hidden};
+            case WQ -> new long[] {qDim(), hidden};
+            case WK, WV -> new long[] {kvDim(), hidden};
+            case WO -> new long[] {hidden, qDim()};
+            case BQ -> attentionBias ? new long[] {qDim()} : null;
+            case BK, BV -> attentionBias ? new long[] {kvDim()} : null;
+            case Q_NORM, K_NORM -> qkNorm ? new long[] {headDim} : null;
+            case W_GATE, W_UP -> new long[] {ffnHidden, hidden};
+            case W_DOWN -> new long[] {hidden, ffnHidden};
+        };
+    }
+}
