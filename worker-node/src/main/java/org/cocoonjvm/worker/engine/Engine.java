@@ -22,6 +22,29 @@ public interface Engine extends AutoCloseable {
     /** The most sequences one step may carry. */
     int maxBatch();
 
+    /** The most tokens one step may feed, all sequences together (prefill chunks count in full). */
+    default int maxStepTokens() {
+        return Integer.MAX_VALUE;
+    }
+
+    /**
+     * The KV cache, in blocks: the scheduler admits a sequence only when the blocks its longest
+     * possible run needs are free, so a step never runs out of cache midway.
+     */
+    default KvBudget kvBudget() {
+        return KvBudget.UNLIMITED;
+    }
+
+    /** @param blocks cache blocks in all; @param blockTokens tokens one block holds */
+    record KvBudget(int blocks, int blockTokens) {
+        public static final KvBudget UNLIMITED = new KvBudget(Integer.MAX_VALUE, 1);
+
+        /** Blocks a sequence of {@code tokens} tokens holds. */
+        public int blocksFor(int tokens) {
+            return (tokens + blockTokens - 1) / blockTokens;
+        }
+    }
+
     Tokenizer tokenizer();
 
     /**

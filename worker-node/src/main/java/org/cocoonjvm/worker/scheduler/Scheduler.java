@@ -30,6 +30,8 @@ public final class Scheduler implements AutoCloseable {
     private final SchedulerOptions options;
     private final BlockingQueue<Sequence> waiting;
     private final List<Sequence> running = new ArrayList<>();
+    /** KV blocks held by running sequences' reservations; engine thread only. */
+    private int kvBlocksReserved;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Thread thread;
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
@@ -98,6 +100,12 @@ public final class Scheduler implements AutoCloseable {
         }
         Sequence sequence = new Sequence(nextId.getAndIncrement(), request, prompt, engine.tokenizer(),
                 model.maxContext(), output);
+        Engine.KvBudget kv = engine.kvBudget();
+        if (kv.blocksFor(sequence.worstCaseTokens()) > kv.blocks()) {
+            throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The request may need "
+                    + sequence.worstCaseTokens() + " tokens of KV cache; this worker holds "
+                    + (long) kv.blocks() * kv.blockTokens() + ". Lower max_tokens.");
+        }
         if (!waiting.offer(sequence)) {
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker's queue is full (" + options.maxWaiting() + " waiting).");
@@ -127,37 +135,27 @@ public final class Scheduler implements AutoCloseable {
 
     /** One iteration of continuous batching. */
     void step() throws InterruptedException {
-        // 1. Cancelled sequences leave first, so their slots are free this step.
+        // 1. Cancelled sequences leave first, so their slots and KV blocks are free this step.
         running.removeIf(this::retireIfCancelled);
-        // 2. Admit waiting sequences into free slots; sleep briefly when there is nothing to do.
-        Sequence first = running.isEmpty() ? waiting.poll(options.idlePollMillis(), TimeUnit.MILLISECONDS) : null;
-        if (first != null && !retireIfCancelled(first)) {
-            running.add(first);
-        }
-        for (Sequence s; running.size() < engine.maxBatch() && (s = waiting.poll()) != null; ) {
-            if (!retireIfCancelled(s)) {
-                running.add(s);
-            }
-        }
+        // 2. Admit waiting sequences while batch slots and KV blocks allow; sleep briefly when idle.
+        admit();
         runningCount = running.size();
         if (running.isEmpty()) {
             return;
         }
-        // 3. One engine call for every running sequence: prefill chunks and decode tokens together.
-        List<Slot> batch = new ArrayList<>(running.size());
-        for (Sequence s : running) {
-            batch.add(s.nextSlot(options.prefillChunk()));
-        }
+        // 3. One engine call: every decoding sequence's last token, then prefill chunks that fit.
+        List<Sequence> stepping = new ArrayList<>(running.size());
+        List<Slot> batch = plan(stepping);
         int[] next = new int[batch.size()];
         engine.step(batch, next);
         // 4. Stream each sequence's token; finished ones free their KV cache.
         int sampled = 0;
         for (int i = 0; i < next.length; i++) {
-            Sequence s = running.get(i);
+            Sequence s = stepping.get(i);
             s.accept(next[i]);
             sampled += next[i] == Engine.NO_TOKEN ? 0 : 1;
             if (s.finished()) {
-                engine.release(s.id);
+                release(s);
             }
         }
         tokensGenerated += sampled;
@@ -165,12 +163,66 @@ public final class Scheduler implements AutoCloseable {
         runningCount = running.size();
     }
 
+    /** Moves waiting sequences into the batch, oldest first, while slots and KV blocks last. */
+    private void admit() throws InterruptedException {
+        Engine.KvBudget kv = engine.kvBudget();
+        if (running.isEmpty()) {
+            Sequence first = waiting.peek() == null ? waiting.poll(options.idlePollMillis(), TimeUnit.MILLISECONDS) : null;
+            if (first != null && !retireIfCancelled(first)) {
+                reserve(first, kv);
+            }
+        }
+        for (Sequence s; running.size() < engine.maxBatch() && (s = waiting.peek()) != null; ) {
+            if (s.cancelled()) {
+                retireIfCancelled(waiting.poll());
+            } else if (kvBlocksReserved + kv.blocksFor(s.worstCaseTokens()) <= kv.blocks()) {
+                reserve(waiting.poll(), kv);
+            } else {
+                break;  // FIFO: a long request is not overtaken forever by short ones
+            }
+        }
+    }
+
+    private void reserve(Sequence s, Engine.KvBudget kv) {
+        s.kvBlocks = kv.blocksFor(s.worstCaseTokens());
+        kvBlocksReserved += s.kvBlocks;
+        running.add(s);
+    }
+
+    /** This step's slots, decode tokens first, then prefill chunks within the step's token budget. */
+    private List<Slot> plan(List<Sequence> stepping) {
+        List<Slot> batch = new ArrayList<>(running.size());
+        int budget = engine.maxStepTokens();
+        for (Sequence s : running) {
+            if (s.decoding()) {
+                batch.add(s.nextSlot(1));
+                stepping.add(s);
+                budget--;
+            }
+        }
+        for (Sequence s : running) {
+            if (!s.decoding() && budget > 0) {
+                Slot slot = s.nextSlot(Math.min(options.prefillChunk(), budget));
+                batch.add(slot);
+                stepping.add(s);
+                budget -= slot.input().length;
+            }
+        }
+        return batch;
+    }
+
+    private void release(Sequence s) {
+        engine.release(s.id);
+        kvBlocksReserved -= s.kvBlocks;
+        s.kvBlocks = 0;
+    }
+
     private boolean retireIfCancelled(Sequence s) {
         if (!s.cancelled()) {
             return false;
         }
         s.abort(FinishReason.FINISH_REASON_CANCELLED, "");
-        engine.release(s.id);
+        release(s);
         return true;
     }
 

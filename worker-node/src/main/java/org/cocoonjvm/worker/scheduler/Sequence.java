@@ -29,6 +29,8 @@ final class Sequence {
     private int lastToken;
     private FinishReason finish;
     private volatile boolean cancelled;
+    /** KV cache blocks reserved for this sequence's longest possible run; set at admission. */
+    int kvBlocks;
 
     Sequence(long id, GenerateRequest request, int[] prompt, Tokenizer tokenizer, int maxContext, OutputMailbox output) {
         this.id = id;
@@ -51,6 +53,18 @@ final class Sequence {
 
     boolean finished() {
         return finish != null;
+    }
+
+    /** Prompt plus the most tokens it may still generate: what its KV cache could grow to. */
+    int worstCaseTokens() {
+        int room = maxContext - prompt.length;
+        int most = request.getMaxTokens() > 0 ? Math.min(request.getMaxTokens(), room) : room;
+        return prompt.length + most;
+    }
+
+    /** Past its prompt: feeds one token a step. */
+    boolean decoding() {
+        return prefilled == prompt.length;
     }
 
     /** This step's input: the next prefill chunk, or the token sampled last step. */
