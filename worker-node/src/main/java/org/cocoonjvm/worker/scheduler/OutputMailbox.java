@@ -27,14 +27,17 @@ public final class OutputMailbox {
         this.target = target;
     }
 
-    /** Engine thread: one sampled token (or -1 for held-back text alone) and the text it completed, possibly empty. */
-    void token(int token, String text) {
+    /**
+     * From the producing thread: one sampled token (or -1 for text without a token id) and the
+     * text it completed, possibly empty.
+     */
+    public void token(int token, String text) {
         pending.add(new Piece(token, text));
         schedule();
     }
 
-    /** Engine thread: the sequence is over; no calls follow. */
-    void finish(Final fin) {
+    /** From the producing thread: the sequence is over; no calls follow. */
+    public void finish(Final fin) {
         pending.add(fin);
         schedule();
     }

@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * sequences. Other threads talk to it through the bounded {@link #waiting} queue and each
  * sequence's cancel flag, so nothing on the request path takes a lock or waits.
  */
-public final class Scheduler implements AutoCloseable {
+public final class Scheduler implements Generator, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
 
     private final Engine engine;
@@ -48,23 +48,27 @@ public final class Scheduler implements AutoCloseable {
         this.thread = Thread.ofPlatform().name("cocoon-engine").daemon(true).unstarted(this::loop);
     }
 
-    public Scheduler start() {
+    @Override
+    public void start() {
         thread.start();
-        return this;
     }
 
+    @Override
     public ModelInfo model() {
         return engine.model();
     }
 
+    @Override
     public String engineKind() {
         return engine.kind();
     }
 
+    @Override
     public int capacity() {
         return engine.maxBatch();
     }
 
+    @Override
     public WorkerLoad load() {
         return WorkerLoad.newBuilder().setRunning(runningCount).setWaiting(waiting.size())
                 .setCapacity(engine.maxBatch()).setTokensGenerated(tokensGenerated).build();
@@ -76,6 +80,7 @@ public final class Scheduler implements AutoCloseable {
      *
      * @return a handle whose {@code cancel} stops the sequence at the next step
      */
+    @Override
     public Runnable submit(GenerateRequest request, OutputMailbox output) {
         if (!accepting) {
             throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
@@ -249,6 +254,7 @@ public final class Scheduler implements AutoCloseable {
      * Stops taking requests, lets running ones finish for up to {@code graceMillis}, then fails
      * what is left and closes the engine.
      */
+    @Override
     public CompletableFuture<Void> shutdown(long graceMillis) {
         accepting = false;
         drainDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);

@@ -6,17 +6,17 @@ import io.vertx.core.Vertx;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.OutputMailbox;
-import org.cocoonjvm.worker.scheduler.Scheduler;
+import org.cocoonjvm.worker.scheduler.Generator;
 
 /**
  * Starts a generation from an event loop: tokenizes and queues off the loop, and delivers output
  * back on the caller's context. Shared by the gRPC endpoint and the worker's own HTTP API.
  */
 final class Submitter {
-    private final Scheduler scheduler;
+    private final Generator generator;
 
-    Submitter(Scheduler scheduler) {
-        this.scheduler = scheduler;
+    Submitter(Generator generator) {
+        this.generator = generator;
     }
 
     /**
@@ -28,7 +28,7 @@ final class Submitter {
         Context context = vertx.getOrCreateContext();
         OutputMailbox mailbox = new OutputMailbox(context, target);
         Cancellable handle = new Cancellable();
-        handle.queued = vertx.executeBlocking(() -> scheduler.submit(request, mailbox), false)
+        handle.queued = vertx.executeBlocking(() -> generator.submit(request, mailbox), false)
                 .onSuccess(cancel -> handle.bind(cancel));
         return handle;
     }

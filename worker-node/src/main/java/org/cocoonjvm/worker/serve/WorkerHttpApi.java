@@ -28,7 +28,7 @@ import org.cocoonjvm.worker.scheduler.GenerationException;
 
 /**
  * The worker's own OpenAI-compatible API, for operators checking their worker and as the
- * no-gateway baseline in overhead benchmarks. Requests go straight to the local scheduler.
+ * no-gateway baseline in overhead benchmarks. Requests go straight to the local generator.
  */
 final class WorkerHttpApi {
     static final long MAX_BODY_BYTES = 4 * 1024 * 1024;

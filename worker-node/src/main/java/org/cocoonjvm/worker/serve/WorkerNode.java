@@ -13,12 +13,13 @@ import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One worker: the engine's scheduler, one port that serves both the gRPC {@code Worker} service
+ * One worker: its generator (usually the scheduler over an engine), one port that serves both the gRPC {@code Worker} service
  * (for gateways) and the OpenAI HTTP API (for operators), and the link that registers it with a
  * gateway. Deploy it as a verticle; undeploying drains and stops it.
  */
@@ -26,32 +27,37 @@ public final class WorkerNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(WorkerNode.class);
 
     private final WorkerOptions options;
-    private final Scheduler scheduler;
+    private final Generator generator;
     private HttpServer server;
     private GatewayLink link;
     private volatile String endpoint;
 
+    /** A worker that batches requests onto an in-process engine. */
     public WorkerNode(Engine engine, WorkerOptions options) {
+        this(new Scheduler(engine, options.scheduler()), options);
+    }
+
+    public WorkerNode(Generator generator, WorkerOptions options) {
         this.options = options;
-        this.scheduler = new Scheduler(engine, options.scheduler());
+        this.generator = generator;
     }
 
     @Override
     public Future<?> start() {
-        scheduler.start();
-        Submitter submitter = new Submitter(scheduler);
+        generator.start();
+        Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx);
         new WorkerGrpcEndpoint(vertx, submitter, this::status).bind(grpc);
-        Router http = new WorkerHttpApi(vertx, submitter, scheduler.model(), this::status, options.apiKey()).router();
+        Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, options.apiKey()).router();
         server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port()))
                 .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
         return server.listen().compose(bound -> {
             endpoint = "http://" + options.host() + ":" + bound.actualPort();
-            log.info("worker {} serving {} on {}", options.workerId(), scheduler.model().id(), endpoint);
+            log.info("worker {} serving {} on {}", options.workerId(), generator.model().id(), endpoint);
             if (options.gateway() == null) {
                 return Future.succeededFuture();
             }
-            link = new GatewayLink(vertx, options.gateway(), this::hello, scheduler::load);
+            link = new GatewayLink(vertx, options.gateway(), this::hello, generator::load);
             return link.start();
         });
     }
@@ -61,7 +67,7 @@ public final class WorkerNode extends VerticleBase {
         // Leave the gateway first so it routes nothing new here, then let running sequences finish.
         Future<Void> unlinked = link == null ? Future.succeededFuture() : link.stop();
         return unlinked.recover(e -> Future.succeededFuture())
-                .compose(v -> Future.fromCompletionStage(scheduler.shutdown(options.shutdownGraceMs()), context)
+                .compose(v -> Future.fromCompletionStage(generator.shutdown(options.shutdownGraceMs()), context)
                         .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS))
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS));
     }
@@ -72,7 +78,7 @@ public final class WorkerNode extends VerticleBase {
     }
 
     public ModelInfo model() {
-        return scheduler.model();
+        return generator.model();
     }
 
     private static boolean isGrpc(HttpServerRequest request) {
@@ -81,17 +87,17 @@ public final class WorkerNode extends VerticleBase {
     }
 
     private ModelRef modelRef() {
-        ModelInfo m = scheduler.model();
+        ModelInfo m = generator.model();
         return ModelRef.newBuilder().setName(m.name()).setHash(m.hash()).setMaxContext(m.maxContext()).build();
     }
 
     private Hello hello() {
         return Hello.newBuilder().setWorkerId(options.workerId()).setEndpoint(endpoint).addModels(modelRef())
-                .setCapacity(scheduler.capacity()).setEngine(scheduler.engineKind()).build();
+                .setCapacity(generator.capacity()).setEngine(generator.engineKind()).build();
     }
 
     WorkerStatus status() {
         return WorkerStatus.newBuilder().setWorkerId(options.workerId()).addModels(modelRef())
-                .setLoad(scheduler.load()).setEngine(scheduler.engineKind()).build();
+                .setLoad(generator.load()).setEngine(generator.engineKind()).build();
     }
 }

@@ -1,0 +1,24 @@
+package org.cocoonjvm.worker.forward;
+
+import java.net.URI;
+import org.cocoonjvm.worker.engine.ModelInfo;
+
+/**
+ * @param upstream       base URL of the OpenAI-compatible server beside the worker, e.g. {@code http://127.0.0.1:8000}
+ * @param upstreamModel  the model name that server expects
+ * @param upstreamApiKey bearer key for it; null when it needs none
+ * @param identity       what the worker announces: name clients use, and the hash of the model files
+ * @param maxConcurrent  requests forwarded at once; more are refused (the gateway routes elsewhere)
+ * @param connectTimeoutMs how long the upstream may take to answer with a status
+ */
+public record ForwarderOptions(URI upstream, String upstreamModel, String upstreamApiKey, ModelInfo identity,
+                               int maxConcurrent, long connectTimeoutMs) {
+    public ForwarderOptions {
+        if (!"http".equals(upstream.getScheme()) || upstream.getHost() == null) {
+            throw new IllegalArgumentException("upstream must be an http:// URL on this host, got " + upstream);
+        }
+        if (maxConcurrent < 1 || connectTimeoutMs < 1) {
+            throw new IllegalArgumentException("maxConcurrent and connectTimeoutMs must be positive");
+        }
+    }
+}

@@ -1,0 +1,283 @@
+package org.cocoonjvm.worker.forward;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.protocol.grpc.FinishReason;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.SamplingParams;
+import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
+import org.cocoonjvm.protocol.openai.SseParser;
+import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.scheduler.GenerationException;
+import org.cocoonjvm.worker.scheduler.Generator;
+import org.cocoonjvm.worker.scheduler.OutputMailbox;
+
+/**
+ * Serves requests by forwarding them to an OpenAI-compatible server on the same host (vLLM,
+ * SGLang, llama.cpp's server): how models too large for the built-in engine run inside a
+ * confidential VM. The worker still owns registration, status and usage; the upstream only
+ * generates. Streaming is always used upstream, with usage forced on, so tokens flow through as
+ * they come and the final usage is the upstream's own count.
+ */
+public final class OpenAiForwarder implements Generator {
+    private static final int MAX_EVENT_BYTES = 1 << 20;
+
+    private final ForwarderOptions options;
+    private final HttpClient client;
+    private final AtomicInteger running = new AtomicInteger();
+    private final AtomicLong tokensGenerated = new AtomicLong();
+    private final CompletableFuture<Void> drained = new CompletableFuture<>();
+    private volatile boolean accepting = true;
+
+    public OpenAiForwarder(Vertx vertx, ForwarderOptions options) {
+        this.options = options;
+        int port = options.upstream().getPort() > 0 ? options.upstream().getPort() : 80;
+        this.client = vertx.createHttpClient(new HttpClientOptions().setDefaultHost(options.upstream().getHost())
+                .setDefaultPort(port).setConnectTimeout((int) options.connectTimeoutMs()));
+    }
+
+    @Override
+    public ModelInfo model() {
+        return options.identity();
+    }
+
+    @Override
+    public String engineKind() {
+        return "forward";
+    }
+
+    @Override
+    public int capacity() {
+        return options.maxConcurrent();
+    }
+
+    @Override
+    public WorkerLoad load() {
+        return WorkerLoad.newBuilder().setRunning(running.get()).setCapacity(options.maxConcurrent())
+                .setTokensGenerated(tokensGenerated.get()).build();
+    }
+
+    @Override
+    public void start() {
+        // Stateless until the first request: the HTTP client connects on demand.
+    }
+
+    @Override
+    public Runnable submit(GenerateRequest request, OutputMailbox output) {
+        ModelInfo model = options.identity();
+        if (!accepting) {
+            throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
+        }
+        if (!request.getModel().equals(model.name()) && !request.getModel().equals(model.id())) {
+            throw new GenerationException(GenerationException.Reason.MODEL_NOT_FOUND,
+                    "This worker serves '" + model.name() + "', not '" + request.getModel() + "'.");
+        }
+        if (running.incrementAndGet() > options.maxConcurrent()) {
+            running.decrementAndGet();
+            throw new GenerationException(GenerationException.Reason.OVERLOADED,
+                    "The worker is forwarding its maximum of " + options.maxConcurrent() + " requests.");
+        }
+        Call call = new Call(output);
+        String path = request.hasChat() ? "/v1/chat/completions" : "/v1/completions";
+        RequestOptions http = new RequestOptions().setMethod(HttpMethod.POST).setURI(options.upstream().getPath().replaceAll("/$", "") + path)
+                .putHeader("Content-Type", "application/json").putHeader("Accept", "text/event-stream")
+                .setTimeout(0).setIdleTimeout(0);
+        if (options.upstreamApiKey() != null) {
+            http.putHeader("Authorization", "Bearer " + options.upstreamApiKey());
+        }
+        // Wait (on this worker-pool thread) for the upstream's status, so that a refusal becomes a
+        // GenerationException the gateway can act on before any token was sent.
+        Future<HttpClientResponse> answered = client.request(http).compose(r -> {
+            call.request = r;
+            // Paused until stream() has its handlers in place: events would be lost otherwise.
+            return r.send(body(request).encode()).map(HttpClientResponse::pause);
+        });
+        HttpClientResponse response;
+        try {
+            response = answered.toCompletionStage().toCompletableFuture().get(options.connectTimeoutMs(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            call.cancel();
+            finished();
+            throw new GenerationException(GenerationException.Reason.OVERLOADED,
+                    "The upstream server at " + options.upstream() + " did not answer: " + rootMessage(e));
+        }
+        if (response.statusCode() != 200) {
+            response.exceptionHandler(e -> { });  // the reset below ends it; nothing to report
+            call.cancel();
+            finished();
+            throw refusal(response.statusCode());
+        }
+        call.stream(response);
+        return call::cancel;
+    }
+
+    /** The upstream request: the client's, with streaming and usage forced on. */
+    private JsonObject body(GenerateRequest request) {
+        JsonObject body = new JsonObject().put("model", options.upstreamModel()).put("stream", true)
+                .put("stream_options", new JsonObject().put("include_usage", true));
+        if (request.hasChat()) {
+            JsonArray messages = new JsonArray();
+            for (ChatMessage m : request.getChat().getMessagesList()) {
+                messages.add(new JsonObject().put("role", m.getRole()).put("content", m.getContent()));
+            }
+            body.put("messages", messages);
+        } else {
+            body.put("prompt", request.getPrompt());
+        }
+        if (request.getMaxTokens() > 0) {
+            body.put("max_tokens", request.getMaxTokens());
+        }
+        SamplingParams s = request.getSampling();
+        body.put("temperature", s.getTemperature());
+        if (s.getTopP() > 0 && s.getTopP() < 1) {
+            body.put("top_p", s.getTopP());
+        }
+        if (s.getTopK() > 0) {
+            body.put("top_k", s.getTopK());  // not OpenAI's, but vLLM, SGLang and llama.cpp take it
+        }
+        if (s.hasSeed()) {
+            body.put("seed", s.getSeed());
+        }
+        if (s.getPresencePenalty() != 0) {
+            body.put("presence_penalty", s.getPresencePenalty());
+        }
+        if (s.getFrequencyPenalty() != 0) {
+            body.put("frequency_penalty", s.getFrequencyPenalty());
+        }
+        if (request.getStopCount() > 0) {
+            body.put("stop", new JsonArray(request.getStopList()));
+        }
+        return body;
+    }
+
+    private static GenerationException refusal(int status) {
+        return switch (status) {
+            case 400, 413, 422 -> new GenerationException(GenerationException.Reason.INVALID_ARGUMENT,
+                    "The upstream server rejected the request (HTTP " + status + ").");
+            case 404 -> new GenerationException(GenerationException.Reason.MODEL_NOT_FOUND,
+                    "The upstream server does not serve the configured model (HTTP 404).");
+            default -> new GenerationException(GenerationException.Reason.OVERLOADED,
+                    "The upstream server refused the request (HTTP " + status + ").");
+        };
+    }
+
+    private void finished() {
+        if (running.decrementAndGet() == 0 && !accepting) {
+            drained.complete(null);
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null) {
+            e = e.getCause();
+        }
+        return String.valueOf(e.getMessage());
+    }
+
+    /** One forwarded generation; its callbacks run on the HTTP client's event loop. */
+    private final class Call {
+        private final OutputMailbox output;
+        private volatile HttpClientRequest request;
+        private Usage usage = Usage.getDefaultInstance();
+        private FinishReason reason = FinishReason.FINISH_REASON_UNSPECIFIED;
+        private boolean ended;
+
+        Call(OutputMailbox output) {
+            this.output = output;
+        }
+
+        void stream(HttpClientResponse response) {
+            SseParser parser = new SseParser(MAX_EVENT_BYTES, this::onEvent);
+            response.handler(buffer -> {
+                try {
+                    parser.handle(buffer);
+                } catch (RuntimeException e) {
+                    end(FinishReason.FINISH_REASON_ERROR, "bad stream from the upstream server: " + e.getMessage());
+                    cancel();
+                }
+            });
+            response.exceptionHandler(e -> end(FinishReason.FINISH_REASON_ERROR, "the upstream stream broke: " + e.getMessage()));
+            response.endHandler(v -> end(reason == FinishReason.FINISH_REASON_UNSPECIFIED
+                    ? FinishReason.FINISH_REASON_ERROR : reason, "the upstream stream ended without a finish_reason"));
+            response.resume();
+        }
+
+        private void onEvent(String data) {
+            if (data.equals("[DONE]")) {
+                return;
+            }
+            JsonObject chunk = new JsonObject(data);
+            if (chunk.containsKey("error")) {
+                end(FinishReason.FINISH_REASON_ERROR, "the upstream server failed: " + chunk.getValue("error"));
+                return;
+            }
+            JsonObject u = chunk.getJsonObject("usage");
+            if (u != null) {
+                JsonObject details = u.getJsonObject("prompt_tokens_details");
+                usage = Usage.newBuilder().setPromptTokens(u.getInteger("prompt_tokens", 0))
+                        .setCompletionTokens(u.getInteger("completion_tokens", 0))
+                        .setCachedTokens(details == null ? 0 : details.getInteger("cached_tokens", 0)).build();
+            }
+            JsonArray choices = chunk.getJsonArray("choices");
+            if (choices == null || choices.isEmpty()) {
+                return;
+            }
+            JsonObject choice = choices.getJsonObject(0);
+            JsonObject delta = choice.getJsonObject("delta");
+            String text = delta != null ? delta.getString("content") : choice.getString("text");
+            if (text != null && !text.isEmpty()) {
+                output.token(-1, text);
+            }
+            String finish = choice.getString("finish_reason");
+            if (finish != null) {
+                reason = finish.equals("length") ? FinishReason.FINISH_REASON_LENGTH : FinishReason.FINISH_REASON_STOP;
+            }
+        }
+
+        private void end(FinishReason finish, String error) {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            tokensGenerated.addAndGet(usage.getCompletionTokens());
+            Final.Builder fin = Final.newBuilder().setFinishReason(finish).setUsage(usage);
+            if (finish == FinishReason.FINISH_REASON_ERROR) {
+                fin.setError(error);
+            }
+            output.finish(fin.build());
+            finished();
+        }
+
+        void cancel() {
+            HttpClientRequest r = request;
+            if (r != null) {
+                r.reset();
+            }
+        }
+    }
+
+    @Override
+    public CompletableFuture<Void> shutdown(long graceMillis) {
+        accepting = false;
+        if (running.get() == 0) {
+            drained.complete(null);
+        }
+        return drained.completeOnTimeout(null, graceMillis, TimeUnit.MILLISECONDS)
+                .whenComplete((v, e) -> client.close());
+    }
+}

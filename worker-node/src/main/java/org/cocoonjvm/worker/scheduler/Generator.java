@@ -1,0 +1,36 @@
+package org.cocoonjvm.worker.scheduler;
+
+import java.util.concurrent.CompletableFuture;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
+import org.cocoonjvm.worker.engine.ModelInfo;
+
+/**
+ * What a worker serves requests with: the {@link Scheduler} over an in-process engine, or a
+ * forwarder to an OpenAI-compatible server beside the worker. The worker's endpoints see only this.
+ */
+public interface Generator {
+    ModelInfo model();
+
+    /** Shown in status and registration, e.g. {@code synthetic}, {@code native-cpu-avx2}, {@code forward}. */
+    String engineKind();
+
+    /** Sequences it runs at once; the gateway routes by in-flight requests per unit of capacity. */
+    int capacity();
+
+    WorkerLoad load();
+
+    void start();
+
+    /**
+     * Starts one generation whose events go to {@code output}. May block briefly (tokenization),
+     * so callers run it off the event loop; never waits for capacity: refuses with
+     * {@link GenerationException} instead.
+     *
+     * @return cancels the generation; safe to call at any time, more than once
+     */
+    Runnable submit(GenerateRequest request, OutputMailbox output);
+
+    /** Stops taking requests, lets running ones finish for up to {@code graceMillis}, then fails the rest. */
+    CompletableFuture<Void> shutdown(long graceMillis);
+}
