@@ -115,8 +115,10 @@ public final class Scheduler implements Generator, AutoCloseable {
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker's queue is full (" + options.maxWaiting() + " waiting).");
         }
-        if (stopped.isDone() && waiting.remove(sequence)) {
-            // Raced with shutdown: the engine thread is gone and would never answer.
+        if (!accepting && waiting.remove(sequence)) {
+            // Raced with shutdown: the engine thread may already have taken its last look at the
+            // queue (it does so before closing the engine and completing `stopped`), so it might
+            // never answer. If the remove fails, the engine thread took the sequence and answers it.
             throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
         }
         return sequence::cancel;

@@ -1,0 +1,299 @@
+package org.cocoonjvm.protocol.openai;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.assertj.core.api.Assertions.within;
+
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonObject;
+import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.SamplingParams;
+import org.junit.jupiter.api.Test;
+
+class ChatRequestParserTest {
+
+    private static final String MESSAGES = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+
+    /** A minimal valid request with {@code extra} (a comma-led list of fields, or "") appended. */
+    private static String request(String extra) {
+        return "{\"model\":\"m\"," + MESSAGES + extra + "}";
+    }
+
+    private static ValidChatRequest parse(String json) {
+        return ChatRequestParser.parse(Buffer.buffer(json));
+    }
+
+    private static ApiException rejected(String json) {
+        ApiException e = catchThrowableOfType(ApiException.class, () -> parse(json));
+        assertThat(e).as("rejection of %s", json).isNotNull();
+        assertThat(e.kind()).isEqualTo(ErrorKind.INVALID_REQUEST);
+        assertThat(e.getMessage()).isNotBlank();
+        return e;
+    }
+
+    @Test
+    void parse_fullRequest_mapsEveryFieldToGenerateRequest() {
+        ValidChatRequest valid = parse("""
+                {"model":"llama-3-8b",
+                 "messages":[{"role":"system","content":"be brief"},
+                             {"role":"user","content":[{"type":"text","text":"hello "},{"type":"text","text":"there"}]},
+                             {"role":"assistant","content":null}],
+                 "max_tokens":16,
+                 "stop":"END",
+                 "temperature":0.5, "top_p":0.25, "top_k":40,
+                 "presence_penalty":1.5, "frequency_penalty":-0.75,
+                 "seed":7,
+                 "stream":true, "stream_options":{"include_usage":true},
+                 "user":"ignored-unknown-field", "metadata":{"a":"b"}, "n":1}
+                """);
+
+        assertThat(valid.model()).isEqualTo("llama-3-8b");
+        assertThat(valid.stream()).isTrue();
+        assertThat(valid.includeUsage()).isTrue();
+
+        GenerateRequest generate = valid.generate("req-1");
+        assertThat(generate.getRequestId()).isEqualTo("req-1");
+        assertThat(generate.getModel()).isEqualTo("llama-3-8b");
+        assertThat(generate.getInputCase()).isEqualTo(GenerateRequest.InputCase.CHAT);
+        assertThat(generate.getChat().getMessagesList()).containsExactly(
+                ChatMessage.newBuilder().setRole("system").setContent("be brief").build(),
+                ChatMessage.newBuilder().setRole("user").setContent("hello there").build(),
+                ChatMessage.newBuilder().setRole("assistant").setContent("").build());
+        assertThat(generate.getMaxTokens()).isEqualTo(16);
+        assertThat(generate.getStopList()).containsExactly("END");
+
+        SamplingParams sampling = generate.getSampling();
+        assertThat(sampling.getTemperature()).isEqualTo(0.5f);
+        assertThat(sampling.getTopP()).isEqualTo(0.25f);
+        assertThat(sampling.getTopK()).isEqualTo(40);
+        assertThat(sampling.getPresencePenalty()).isEqualTo(1.5f);
+        assertThat(sampling.getFrequencyPenalty()).isEqualTo(-0.75f);
+        assertThat(sampling.hasSeed()).isTrue();
+        assertThat(sampling.getSeed()).isEqualTo(7L);
+    }
+
+    @Test
+    void parse_minimalRequest_usesDefaults() {
+        ValidChatRequest valid = parse(request(""));
+
+        assertThat(valid.stream()).isFalse();
+        assertThat(valid.includeUsage()).isFalse();
+        GenerateRequest generate = valid.generate("r");
+        assertThat(generate.getMaxTokens()).as("0 = until the model stops").isZero();
+        assertThat(generate.getStopList()).isEmpty();
+        assertThat(generate.getSampling().getTemperature()).isEqualTo(1f);
+        assertThat(generate.getSampling().getTopP()).isZero();
+        assertThat(generate.getSampling().getTopK()).isZero();
+        assertThat(generate.getSampling().hasSeed()).isFalse();
+    }
+
+    @Test
+    void parse_maxCompletionTokens_winsOverMaxTokens() {
+        GenerateRequest generate = parse(request(",\"max_completion_tokens\":5,\"max_tokens\":9")).generate("r");
+
+        assertThat(generate.getMaxTokens()).isEqualTo(5);
+    }
+
+    @Test
+    void parse_maxCompletionTokensAlone_setsMaxTokens() {
+        assertThat(parse(request(",\"max_completion_tokens\":12")).generate("r").getMaxTokens()).isEqualTo(12);
+    }
+
+    @Test
+    void parse_stopArray_keepsEveryStringInOrder() {
+        GenerateRequest generate = parse(request(",\"stop\":[\"\\n\\n\",\"###\",\"User:\",\"x\"]")).generate("r");
+
+        assertThat(generate.getStopList()).containsExactly("\n\n", "###", "User:", "x");
+    }
+
+    @Test
+    void parse_streamWithoutStreamOptions_doesNotIncludeUsage() {
+        ValidChatRequest valid = parse(request(",\"stream\":true"));
+
+        assertThat(valid.stream()).isTrue();
+        assertThat(valid.includeUsage()).isFalse();
+    }
+
+    @Test
+    void parse_temperatureZeroAndTwo_areAcceptedBounds() {
+        assertThat(parse(request(",\"temperature\":0")).generate("r").getSampling().getTemperature()).isZero();
+        assertThat(parse(request(",\"temperature\":2")).generate("r").getSampling().getTemperature()).isEqualTo(2f);
+    }
+
+    @Test
+    void parse_fractionalTopP_isKeptAsFloat() {
+        assertThat(parse(request(",\"top_p\":0.9")).generate("r").getSampling().getTopP()).isCloseTo(0.9f, within(1e-6f));
+    }
+
+    @Test
+    void parse_emptyToolsArrayAndTextResponseFormat_areAccepted() {
+        ValidChatRequest valid = parse(request(",\"tools\":[],\"response_format\":{\"type\":\"text\"},\"logprobs\":false"));
+
+        assertThat(valid.model()).isEqualTo("m");
+    }
+
+    @Test
+    void parse_missingModel_isRejectedNamingModel() {
+        assertThat(rejected("{" + MESSAGES + "}").param()).isEqualTo("model");
+    }
+
+    @Test
+    void parse_blankModel_isRejectedNamingModel() {
+        assertThat(rejected("{\"model\":\"  \"," + MESSAGES + "}").param()).isEqualTo("model");
+    }
+
+    @Test
+    void parse_emptyMessages_isRejectedNamingMessages() {
+        assertThat(rejected("{\"model\":\"m\",\"messages\":[]}").param()).isEqualTo("messages");
+    }
+
+    @Test
+    void parse_missingMessages_isRejectedNamingMessages() {
+        assertThat(rejected("{\"model\":\"m\"}").param()).isEqualTo("messages");
+    }
+
+    @Test
+    void parse_badRole_isRejectedNamingMessageRole() {
+        assertThat(rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}").param())
+                .isEqualTo("messages[0].role");
+    }
+
+    @Test
+    void parse_badRoleInSecondMessage_isRejectedNamingItsIndex() {
+        assertThat(rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"content\":\"no role\"}]}")
+                .param()).isEqualTo("messages[1].role");
+    }
+
+    @Test
+    void parse_imageContentPart_isRejectedNamingThePart() {
+        assertThat(rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                + "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}").param())
+                .isEqualTo("messages[0].content[1]");
+    }
+
+    @Test
+    void parse_nEqualsTwo_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"n\":2")).param()).isEqualTo("n");
+    }
+
+    @Test
+    void parse_temperatureThree_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"temperature\":3")).param()).isEqualTo("temperature");
+    }
+
+    @Test
+    void parse_temperatureAsString_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"temperature\":\"hot\"")).param()).isEqualTo("temperature");
+    }
+
+    @Test
+    void parse_topPZero_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"top_p\":0")).param()).isEqualTo("top_p");
+    }
+
+    @Test
+    void parse_streamOptionsWithoutStream_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"stream_options\":{\"include_usage\":true}")).param()).isEqualTo("stream_options");
+    }
+
+    @Test
+    void parse_streamOptionsWithStreamFalse_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"stream\":false,\"stream_options\":{\"include_usage\":true}")).param())
+                .isEqualTo("stream_options");
+    }
+
+    @Test
+    void parse_nonBooleanIncludeUsage_isRejectedNamingNestedParam() {
+        assertThat(rejected(request(",\"stream\":true,\"stream_options\":{\"include_usage\":\"yes\"}")).param())
+                .isEqualTo("stream_options.include_usage");
+    }
+
+    @Test
+    void parse_nonJsonBody_isRejectedWithoutParam() {
+        ApiException e = rejected("model=m&messages=hi");
+
+        assertThat(e.param()).isNull();
+        assertThat(e.getMessage()).contains("not valid JSON");
+    }
+
+    @Test
+    void parse_truncatedJson_isRejectedWithoutParam() {
+        assertThat(rejected("{\"model\":\"m\",").param()).isNull();
+    }
+
+    @Test
+    void parse_jsonArrayBody_isRejectedWithoutParam() {
+        ApiException e = rejected("[" + request("") + "]");
+
+        assertThat(e.param()).isNull();
+        assertThat(e.getMessage()).contains("JSON object");
+    }
+
+    @Test
+    void parse_emptyBody_isRejectedWithoutParam() {
+        assertThat(rejected("").param()).isNull();
+    }
+
+    @Test
+    void parse_fiveStops_isRejectedNamingStop() {
+        assertThat(rejected(request(",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]")).param()).isEqualTo("stop");
+    }
+
+    @Test
+    void parse_emptyStopInArray_isRejectedNamingItsIndex() {
+        assertThat(rejected(request(",\"stop\":[\"a\",\"\"]")).param()).isEqualTo("stop[1]");
+    }
+
+    @Test
+    void parse_nonStringStopInArray_isRejectedNamingItsIndex() {
+        assertThat(rejected(request(",\"stop\":[3]")).param()).isEqualTo("stop[0]");
+    }
+
+    @Test
+    void parse_toolsPresent_isRejectedNamingTools() {
+        assertThat(rejected(request(",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]")).param())
+                .isEqualTo("tools");
+    }
+
+    @Test
+    void parse_logprobsTrue_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"logprobs\":true")).param()).isEqualTo("logprobs");
+    }
+
+    @Test
+    void parse_jsonResponseFormat_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"response_format\":{\"type\":\"json_object\"}")).param()).isEqualTo("response_format");
+    }
+
+    @Test
+    void parse_maxTokensZero_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"max_tokens\":0")).param()).isEqualTo("max_tokens");
+    }
+
+    @Test
+    void parse_maxCompletionTokensNegative_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"max_completion_tokens\":-1")).param()).isEqualTo("max_completion_tokens");
+    }
+
+    @Test
+    void parse_fractionalMaxTokens_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"max_tokens\":2.5")).param()).isEqualTo("max_tokens");
+    }
+
+    @Test
+    void parse_negativeTopK_isRejectedNamingParam() {
+        assertThat(rejected(request(",\"top_k\":-1")).param()).isEqualTo("top_k");
+    }
+
+    @Test
+    void rejection_toJson_hasOpenAiErrorShape() {
+        JsonObject error = rejected(request(",\"n\":2")).toJson().getJsonObject("error");
+
+        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
+        assertThat(error.getString("param")).isEqualTo("n");
+        assertThat(error.containsKey("code")).isTrue();
+        assertThat(error.getValue("code")).isNull();
+        assertThat(error.getString("message")).contains("n = 1");
+    }
+}

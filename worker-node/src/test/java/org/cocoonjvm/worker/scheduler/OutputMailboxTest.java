@@ -1,0 +1,125 @@
+package org.cocoonjvm.worker.scheduler;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.Context;
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.FinishReason;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class OutputMailboxTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final Context context = vertx.getOrCreateContext();
+
+    @AfterEach
+    void closeVertx() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    }
+
+    /** Records what it gets, checking it is called on the mailbox's context only. */
+    private final class Target implements EventTarget {
+        final List<Delta> deltas = new ArrayList<>();
+        final CompletableFuture<Final> fin = new CompletableFuture<>();
+        final List<String> wrongThread = new ArrayList<>();
+        volatile boolean full;
+        volatile Handler<Void> drain;
+
+        private void check() {
+            if (Vertx.currentContext() != context) {
+                wrongThread.add(Thread.currentThread().getName());
+            }
+        }
+
+        @Override
+        public void delta(Delta delta) {
+            check();
+            deltas.add(delta);
+        }
+
+        @Override
+        public void finish(Final f) {
+            check();
+            fin.complete(f);
+        }
+
+        @Override
+        public boolean writeQueueFull() {
+            check();
+            return full;
+        }
+
+        @Override
+        public void drainHandler(Handler<Void> handler) {
+            check();
+            drain = handler;
+        }
+    }
+
+    private static Final stop() {
+        return Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_STOP).build();
+    }
+
+    @Test
+    void tokens_areDeliveredInOrderOnTheContextThenTheFinal() throws Exception {
+        Target target = new Target();
+        OutputMailbox mailbox = new OutputMailbox(context, target);
+
+        mailbox.token(7, "a");
+        mailbox.token(8, "");
+        mailbox.token(-1, "b"); // held-back text alone carries no token id
+        mailbox.token(9, "c");
+        mailbox.finish(stop());
+        Final fin = target.fin.get(5, TimeUnit.SECONDS);
+
+        CompletableFuture<List<Delta>> deltas = new CompletableFuture<>();
+        context.runOnContext(v -> deltas.complete(List.copyOf(target.deltas)));
+        List<Delta> received = deltas.get(5, TimeUnit.SECONDS);
+        assertThat(fin.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_STOP);
+        assertThat(received.stream().flatMap(d -> d.getTokenIdsList().stream()).toList()).containsExactly(7, 8, 9);
+        assertThat(String.join("", received.stream().map(Delta::getText).toList())).isEqualTo("abc");
+        assertThat(target.wrongThread).isEmpty();
+    }
+
+    @Test
+    void fullWriteQueue_holdsTokensAndMergesThemIntoOneDeltaOnDrain() throws Exception {
+        Target target = new Target();
+        target.full = true;
+        OutputMailbox mailbox = new OutputMailbox(context, target);
+
+        mailbox.token(1, "one");
+        mailbox.token(2, " two");
+        mailbox.token(3, " three");
+        mailbox.finish(stop());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (target.drain == null) {
+            assertThat(System.nanoTime() - deadline).as("drain handler registered in time").isNegative();
+            Thread.sleep(1);
+        }
+        assertThat(target.fin).isNotDone();
+
+        CompletableFuture<Integer> deltasWhileFull = new CompletableFuture<>();
+        context.runOnContext(v -> {
+            deltasWhileFull.complete(target.deltas.size());
+            target.full = false;
+            target.drain.handle(null);
+        });
+        target.fin.get(5, TimeUnit.SECONDS);
+        assertThat(deltasWhileFull.get(5, TimeUnit.SECONDS)).as("deltas delivered while the queue was full").isZero();
+
+        CompletableFuture<List<Delta>> deltas = new CompletableFuture<>();
+        context.runOnContext(v -> deltas.complete(List.copyOf(target.deltas)));
+        List<Delta> received = deltas.get(5, TimeUnit.SECONDS);
+        assertThat(received).hasSize(1);
+        assertThat(received.getFirst().getTokenIdsList()).containsExactly(1, 2, 3);
+        assertThat(received.getFirst().getText()).isEqualTo("one two three");
+        assertThat(target.wrongThread).isEmpty();
+    }
+}

@@ -1,0 +1,275 @@
+package org.cocoonjvm.worker.serve;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** A real {@link WorkerNode} on a free loopback port, called over real HTTP connections. */
+class WorkerHttpApiTest {
+    private static final Duration DEADLINE = Duration.ofSeconds(5);
+    private static final String KEY = "k";
+    /** The synthetic engine ends every reply with end-of-sequence after at least this many tokens. */
+    private static final int SYNTHETIC_MIN_LENGTH = 24;
+
+    private Vertx vertx;
+    private WorkerNode node;
+    private HttpClient http;
+
+    @BeforeEach
+    void deployWorker() {
+        vertx = Vertx.vertx();
+        // 50 tokens/s: 20 ms a step, so a reply without max_tokens streams for at least 480 ms.
+        node = new WorkerNode(new SyntheticEngine(50, 4, 2048),
+                new WorkerOptions("worker-test", "127.0.0.1", 0, KEY, null, SchedulerOptions.DEFAULTS, 1000));
+        await(vertx.deployVerticle(node));
+        http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(DEADLINE).build();
+    }
+
+    @AfterEach
+    void undeploy() {
+        http.close();
+        await(vertx.close());
+    }
+
+    private static <T> T await(Future<T> future) {
+        try {
+            return future.toCompletionStage().toCompletableFuture().get(DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("Vert.x future did not complete", e);
+        }
+    }
+
+    private int port() {
+        return URI.create(node.endpoint()).getPort();
+    }
+
+    private HttpRequest.Builder call(String path) {
+        return HttpRequest.newBuilder(URI.create(node.endpoint() + path)).timeout(DEADLINE);
+    }
+
+    private HttpResponse<String> send(HttpRequest request) throws Exception {
+        return http.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> chat(String key, String body) throws Exception {
+        HttpRequest.Builder request = call("/v1/chat/completions").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (key != null) {
+            request.header("Authorization", "Bearer " + key);
+        }
+        return send(request.build());
+    }
+
+    private JsonObject status() throws Exception {
+        HttpResponse<String> response = send(call("/status").GET().build());
+        assertThat(response.statusCode()).isEqualTo(200);
+        return new JsonObject(response.body());
+    }
+
+    private JsonObject pollStatusUntil(String what, java.util.function.Predicate<JsonObject> condition) throws Exception {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (true) {
+            JsonObject status = status();
+            if (condition.test(status)) {
+                return status;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("timed out waiting until " + what + "; last status " + status.encode());
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private static List<JsonObject> chunks(String sseBody) {
+        assertThat(sseBody).endsWith("data: [DONE]\n\n");
+        List<JsonObject> chunks = new ArrayList<>();
+        String[] events = sseBody.split("\n\n");
+        for (int i = 0; i < events.length - 1; i++) {
+            assertThat(events[i]).startsWith("data: ");
+            chunks.add(new JsonObject(events[i].substring("data: ".length())));
+        }
+        assertThat(events[events.length - 1]).isEqualTo("data: [DONE]");
+        return chunks;
+    }
+
+    @Test
+    void models_listsTheSyntheticModel() throws Exception {
+        HttpResponse<String> response = send(call("/v1/models").header("Authorization", "Bearer " + KEY).GET().build());
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type")).contains("application/json");
+        JsonObject body = new JsonObject(response.body());
+        assertThat(body.getString("object")).isEqualTo("list");
+        JsonArray data = body.getJsonArray("data");
+        assertThat(data).hasSize(1);
+        JsonObject model = data.getJsonObject(0);
+        assertThat(model.getString("id")).isEqualTo("synthetic");
+        assertThat(model.getString("object")).isEqualTo("model");
+        assertThat(model.getString("hash")).isEqualTo(node.model().hash());
+        assertThat(model.getInteger("max_context")).isEqualTo(2048);
+    }
+
+    @Test
+    void chat_streamed_returnsChunksThenDone() throws Exception {
+        HttpResponse<String> response = chat(KEY, """
+                {"model":"synthetic","messages":[{"role":"user","content":"stream three words"}],
+                 "max_tokens":3,"stream":true,"stream_options":{"include_usage":true}}""");
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(
+                v -> assertThat(v).startsWith("text/event-stream"));
+        List<JsonObject> chunks = chunks(response.body());
+        assertThat(chunks).hasSizeGreaterThanOrEqualTo(3); // content (merged or not), finish, usage
+        assertThat(chunks).allSatisfy(c -> {
+            assertThat(c.getString("object")).isEqualTo("chat.completion.chunk");
+            assertThat(c.getString("id")).startsWith("chatcmpl-").isEqualTo(chunks.getFirst().getString("id"));
+            assertThat(c.getString("model")).isEqualTo("synthetic");
+        });
+        assertThat(chunks.getFirst().getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("role"))
+                .isEqualTo("assistant");
+
+        StringBuilder content = new StringBuilder();
+        List<JsonObject> choiceChunks = chunks.subList(0, chunks.size() - 1);
+        for (JsonObject chunk : choiceChunks) {
+            content.append(chunk.getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("content", ""));
+        }
+        assertThat(content.toString().split(" ")).hasSize(3);
+        assertThat(choiceChunks.getLast().getJsonArray("choices").getJsonObject(0).getString("finish_reason"))
+                .isEqualTo("length");
+
+        JsonObject usageChunk = chunks.getLast();
+        assertThat(usageChunk.getJsonArray("choices")).isEmpty();
+        assertThat(usageChunk.getJsonObject("usage").getInteger("completion_tokens")).isEqualTo(3);
+        assertThat(usageChunk.getJsonObject("usage").getInteger("prompt_tokens")).isEqualTo(4); // role marker + 3 words
+    }
+
+    @Test
+    void chat_notStreamed_returnsOneChatCompletion() throws Exception {
+        HttpResponse<String> response = chat(KEY,
+                "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"two words\"}],\"max_tokens\":2}");
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        JsonObject body = new JsonObject(response.body());
+        assertThat(body.getString("object")).isEqualTo("chat.completion");
+        JsonObject choice = body.getJsonArray("choices").getJsonObject(0);
+        assertThat(choice.getString("finish_reason")).isEqualTo("length");
+        assertThat(choice.getJsonObject("message").getString("content").split(" ")).hasSize(2);
+        assertThat(body.getJsonObject("usage").getInteger("completion_tokens")).isEqualTo(2);
+    }
+
+    @Test
+    void chat_wrongKey_is401WithErrorJson() throws Exception {
+        HttpResponse<String> response = chat("not-the-key",
+                "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+
+        assertThat(response.statusCode()).isEqualTo(401);
+        assertThat(response.headers().firstValue("WWW-Authenticate")).contains("Bearer");
+        JsonObject error = new JsonObject(response.body()).getJsonObject("error");
+        assertThat(error.getString("type")).isEqualTo("authentication_error");
+        assertThat(error.getString("code")).isEqualTo("invalid_api_key");
+        assertThat(error.getString("message")).isNotBlank();
+    }
+
+    @Test
+    void models_withoutKey_is401() throws Exception {
+        HttpResponse<String> response = send(call("/v1/models").GET().build());
+
+        assertThat(response.statusCode()).isEqualTo(401);
+        assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("invalid_api_key");
+    }
+
+    @Test
+    void chat_invalidBody_is400NamingTheParam() throws Exception {
+        HttpResponse<String> response = chat(KEY, "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}");
+
+        assertThat(response.statusCode()).isEqualTo(400);
+        JsonObject error = new JsonObject(response.body()).getJsonObject("error");
+        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
+        assertThat(error.getString("param")).isEqualTo("n");
+    }
+
+    @Test
+    void chat_unknownModel_is404ModelNotFoundEvenWhenStreamed() throws Exception {
+        HttpResponse<String> response = chat(KEY,
+                "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}");
+
+        assertThat(response.statusCode()).isEqualTo(404);
+        assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+    }
+
+    @Test
+    void unknownRoute_is404NotFound() throws Exception {
+        HttpResponse<String> response = send(call("/v1/embeddings").header("Authorization", "Bearer " + KEY)
+                .POST(HttpRequest.BodyPublishers.ofString("{}")).build());
+
+        assertThat(response.statusCode()).isEqualTo(404);
+        assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("not_found");
+    }
+
+    @Test
+    void status_withoutKey_reportsWorkerModelAndLoad() throws Exception {
+        JsonObject status = status();
+
+        assertThat(status.getString("worker_id")).isEqualTo("worker-test");
+        assertThat(status.getString("engine")).isEqualTo("synthetic");
+        assertThat(status.getJsonArray("models")).hasSize(1);
+        assertThat(status.getJsonArray("models").getJsonObject(0).getString("name")).isEqualTo("synthetic");
+        JsonObject load = status.getJsonObject("load");
+        assertThat(load.fieldNames()).contains("running", "waiting", "capacity", "tokens_generated");
+        assertThat(load.getInteger("running")).isZero();
+        assertThat(load.getInteger("waiting")).isZero();
+        assertThat(load.getInteger("capacity")).isEqualTo(4);
+        assertThat(load.getLong("tokens_generated")).isZero();
+    }
+
+    @Test
+    void status_afterACompletion_countsItsTokens() throws Exception {
+        chat(KEY, "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":3}");
+
+        JsonObject status = pollStatusUntil("the tokens are counted", s -> s.getJsonObject("load").getLong("tokens_generated") == 3);
+
+        assertThat(status.getJsonObject("load").getInteger("running")).isZero();
+    }
+
+    @Test
+    void chat_clientClosesConnectionMidStream_cancelsTheSequence() throws Exception {
+        io.vertx.core.http.HttpClient client = vertx.createHttpClient();
+        CompletableFuture<String> firstChunk = new CompletableFuture<>();
+        Buffer body = Buffer.buffer(
+                "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"a long reply please\"}],\"stream\":true}");
+        HttpClientResponse response = await(client.request(HttpMethod.POST, port(), "127.0.0.1", "/v1/chat/completions")
+                .compose(request -> request.putHeader("Authorization", "Bearer " + KEY)
+                        .putHeader("Content-Type", "application/json")
+                        .send(body))
+                .onSuccess(r -> r.handler(chunk -> firstChunk.complete(chunk.toString()))));
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(firstChunk.get(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).startsWith("data: {");
+        assertThat(status().getJsonObject("load").getInteger("running")).isEqualTo(1);
+
+        await(response.request().connection().close());
+
+        JsonObject status = pollStatusUntil("the sequence stops", s -> s.getJsonObject("load").getInteger("running") == 0);
+        // Cut short: a reply that ran to its end would have at least SYNTHETIC_MIN_LENGTH tokens.
+        assertThat(status.getJsonObject("load").getLong("tokens_generated")).isLessThan(SYNTHETIC_MIN_LENGTH);
+    }
+}
