@@ -23,6 +23,9 @@ abstract sealed class ChatWriter implements CompletionSink permits SseChatWriter
         }
         if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
             fail(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()));
+        } else if (fin.getFinishReason() == FinishReason.FINISH_REASON_UNSPECIFIED
+                || fin.getFinishReason() == FinishReason.UNRECOGNIZED) {
+            fail(new ApiException(ErrorKind.UPSTREAM, "The worker ended without a finish reason."));
         } else {
             complete(fin);
         }

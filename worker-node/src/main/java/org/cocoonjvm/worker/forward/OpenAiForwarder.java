@@ -73,8 +73,8 @@ public final class OpenAiForwarder implements Generator {
     }
 
     @Override
-    public void start() {
-        // Stateless until the first request: the HTTP client connects on demand.
+    public OpenAiForwarder start() {
+        return this;  // stateless until the first request: the HTTP client connects on demand
     }
 
     @Override

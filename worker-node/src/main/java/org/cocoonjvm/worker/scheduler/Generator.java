@@ -20,7 +20,8 @@ public interface Generator {
 
     WorkerLoad load();
 
-    void start();
+    /** Starts its threads; returns itself for chaining. */
+    Generator start();
 
     /**
      * Starts one generation whose events go to {@code output}. May block briefly (tokenization),

@@ -39,7 +39,8 @@ public final class Scheduler implements Generator, AutoCloseable {
     private volatile int runningCount;
     private volatile long tokensGenerated;
     private volatile boolean accepting = true;
-    private volatile long drainDeadlineNanos = Long.MAX_VALUE;
+    /** Set with {@link #accepting} = false; only meaningful once shutdown was asked for. */
+    private volatile long drainDeadlineNanos;
 
     public Scheduler(Engine engine, SchedulerOptions options) {
         this.engine = engine;
@@ -49,8 +50,9 @@ public final class Scheduler implements Generator, AutoCloseable {
     }
 
     @Override
-    public void start() {
+    public Scheduler start() {
         thread.start();
+        return this;
     }
 
     @Override
@@ -238,7 +240,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     }
 
     private boolean pastDrainDeadline() {
-        return System.nanoTime() - drainDeadlineNanos > 0;
+        return !accepting && System.nanoTime() - drainDeadlineNanos > 0;
     }
 
     private void abortAll(String reason) {
@@ -258,8 +260,8 @@ public final class Scheduler implements Generator, AutoCloseable {
      */
     @Override
     public CompletableFuture<Void> shutdown(long graceMillis) {
-        accepting = false;
         drainDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+        accepting = false;
         if (!thread.isAlive() && !stopped.isDone()) {
             stopped.complete(null);
         }
