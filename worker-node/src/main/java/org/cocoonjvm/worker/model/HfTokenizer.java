@@ -82,10 +82,19 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         special = new boolean[size];
         JsonObject decoder = json.getValue("decoder") instanceof JsonObject d ? d : new JsonObject();
         boolean byteLevel = "BPE".equals(model.getString("type")) && "ByteLevel".equals(decoder.getString("type"));
+        Set<Integer> addedIds = new java.util.HashSet<>();
+        for (Object o : added) {
+            addedIds.add(((JsonObject) o).getInteger("id"));
+        }
         byte[][] bytes = byteLevel ? new byte[size][] : null;
         if (byteLevel) {
             for (Map.Entry<String, Object> e : vocab) {
-                bytes[((Number) e.getValue()).intValue()] = ByteLevelBpe.fromUnicode(e.getKey());
+                int id = ((Number) e.getValue()).intValue();
+                bytes[id] = ByteLevelBpe.fromUnicode(e.getKey());
+                if (bytes[id] == null && !addedIds.contains(id)) {
+                    bytes = null; // not byte-level after all: decode through the library instead
+                    break;
+                }
             }
         }
         for (Object o : added) {

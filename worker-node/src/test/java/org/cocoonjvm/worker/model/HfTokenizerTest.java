@@ -299,4 +299,51 @@ class HfTokenizerTest {
         }
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
+
+    /** Tokenizers whose decoder is not plain byte-level are decoded by the library over a sliding window. */
+    @Test
+    void windowDecoderForOtherDecoders() throws Exception {
+        io.vertx.core.json.JsonObject json = new io.vertx.core.json.JsonObject(
+                Files.readString(written.hfDir().resolve("tokenizer.json")));
+        json.put("decoder", new io.vertx.core.json.JsonObject().put("type", "Sequence").put("decoders",
+                new io.vertx.core.json.JsonArray().add(json.getJsonObject("decoder"))));
+        try (HfTokenizer t = new HfTokenizer(json.encode(), null, null, null, List.of(vocab.imEnd()))) {
+            for (String s : SAMPLES) {
+                int[] ids = t.encode(s);
+                assertThat(t.decode(ids, false)).isEqualTo(s);
+                StringBuilder all = new StringBuilder();
+                Tokenizer.Decoder d = t.newDecoder(false);
+                for (int id : ids) {
+                    String piece = d.next(id);
+                    assertThat(piece).doesNotContain("\uFFFD");
+                    all.append(piece);
+                }
+                assertThat(all.toString()).as(s).isEqualTo(s);
+            }
+            Tokenizer.Decoder d = t.newDecoder();
+            StringBuilder skip = new StringBuilder();
+            for (int id : t.encode("hi<|im_end|>")) {
+                skip.append(d.next(id));
+            }
+            assertThat(skip.toString()).isEqualTo("hi");
+            assertThat(t.isEndOfSequence(vocab.imEnd())).isTrue();
+        }
+    }
+
+    /** Like Qwen's tokenizer.json: special tokens only in added_tokens, not in the model's vocab. */
+    @Test
+    void addedTokensOutsideTheModelVocab() throws Exception {
+        io.vertx.core.json.JsonObject json = new io.vertx.core.json.JsonObject(
+                Files.readString(written.hfDir().resolve("tokenizer.json")));
+        io.vertx.core.json.JsonObject v = json.getJsonObject("model").getJsonObject("vocab");
+        RandomModel.SPECIAL_TOKENS.forEach(v::remove);
+        try (HfTokenizer t = new HfTokenizer(json.encode(), RandomModel.CHAT_TEMPLATE, null, "<|im_end|>", List.of())) {
+            String s = "<|im_start|>user\nhé 日本<|im_end|>";
+            int[] ids = t.encode(s);
+            assertThat(ids).containsExactly(hf.tokenizer().encode(s));
+            assertThat(t.decode(ids, false)).isEqualTo(s);
+            assertThat(t.isEndOfSequence(vocab.imEnd())).isTrue();
+            assertThat(t.isEndOfSequence(vocab.endOfText())).isTrue();
+        }
+    }
 }
