@@ -79,7 +79,7 @@ public final class ByteLevelBpe {
      */
     public static Learned learn(String corpus, String pattern, int maxMerges) {
         Map<String, Integer> wordCounts = new TreeMap<>();
-        Matcher m = Pattern.compile(pattern).matcher(corpus);
+        Matcher m = Pattern.compile(pattern, Pattern.UNICODE_CHARACTER_CLASS).matcher(corpus); // \s as Unicode White_Space, like Rust's regex
         while (m.find()) {
             wordCounts.merge(toUnicode(m.group().getBytes(StandardCharsets.UTF_8)), 1, Integer::sum);
         }

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 class HfTokenizerTest {
     static final RandomModelSpec SPEC = RandomModelSpec.tiny("qwen2");
     static final List<String> SAMPLES = List.of("hello world", "The silk moth spins its cocoon.", "héllo wörld ✓ 日本",
-            "  two  spaces\n\nand lines\t tab", "numbers 3.14 and 1000000!", "emoji 🦋 here", "",
+            "  two  spaces\n\nand lines\t tab", "numbers 3.14 and 1000000!", "emoji 🦋 here", "", "no\u00a0break\u2003em space",
             "What is the capital of France?", "don't can't I'm we'll they've", "<|im_start|>user\nhi<|im_end|>\n",
             "text<|endoftext|>more", "<|im_end|><|im_end|>", "<|im_start", "x".repeat(700));
 
@@ -266,7 +266,7 @@ class HfTokenizerTest {
         while (true) {
             boolean found = sm.find();
             String segment = text.substring(last, found ? sm.start() : text.length());
-            Matcher m = Pattern.compile(ByteLevelBpe.GPT2_PATTERN).matcher(segment);
+            Matcher m = Pattern.compile(ByteLevelBpe.GPT2_PATTERN, Pattern.UNICODE_CHARACTER_CLASS).matcher(segment);
             while (m.find()) {
                 String word = ByteLevelBpe.toUnicode(m.group().getBytes(StandardCharsets.UTF_8));
                 List<String> sym = new ArrayList<>();
