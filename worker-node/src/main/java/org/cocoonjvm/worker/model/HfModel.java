@@ -34,6 +34,21 @@ public final class HfModel {
         return HfConfigs.parse(readJson(config), Files.isRegularFile(gen) ? readJson(gen) : null, dir.toString());
     }
 
+    /**
+     * What clients call the model: the last segment of config.json's {@code _name_or_path}
+     * (transformers writes the hub id there, e.g. {@code Qwen/Qwen2.5-0.5B-Instruct}), else the
+     * directory's name.
+     */
+    public static String name(Path dir) throws IOException {
+        Object named = readJson(dir.resolve("config.json")).getValue("_name_or_path");
+        if (named instanceof String s && !s.isBlank()) {
+            String last = s.replaceAll("/+$", "");
+            return last.substring(last.lastIndexOf('/') + 1);
+        }
+        Path name = dir.toAbsolutePath().normalize().getFileName();
+        return name == null ? "model" : name.toString();
+    }
+
     /** The safetensors files holding the weights, sorted. */
     public static List<Path> weightFiles(Path dir) throws IOException {
         Path index = dir.resolve(INDEX);

@@ -49,9 +49,7 @@ public final class ModelLoader {
             ModelWeights weights = HfModel.weights(dir, config);
             try {
                 String hash = ModelHash.of(dir).hex();
-                Path name = dir.toAbsolutePath().normalize().getFileName();
-                return new LoadedModel(name == null ? "model" : name.toString(), hash, config, weights, tokenizer,
-                        ModelFormat.HF);
+                return new LoadedModel(HfModel.name(dir), hash, config, weights, tokenizer, ModelFormat.HF);
             } catch (IOException | RuntimeException e) {
                 weights.close();
                 throw e;

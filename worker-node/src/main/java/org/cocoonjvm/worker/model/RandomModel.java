@@ -157,7 +157,7 @@ public final class RandomModel {
             case BF16 -> "bfloat16";
             default -> "float32";
         };
-        writeText(dir.resolve("config.json"), HfConfigs.toJson(c, torchDtype).encodePrettily());
+        writeText(dir.resolve("config.json"), HfConfigs.toJson(c, torchDtype).put("_name_or_path", spec.name()).encodePrettily());
         writeText(dir.resolve("generation_config.json"), new JsonObject()
                 .put("bos_token_id", vocab.endOfText())
                 .put("eos_token_id", new JsonArray().add(vocab.imEnd()).add(vocab.endOfText()))

@@ -36,7 +36,7 @@ class ModelRoundTripTest {
             assertThat(hf.format()).isEqualTo(ModelFormat.HF);
             assertThat(gguf.format()).isEqualTo(ModelFormat.GGUF);
             assertThat(gguf.name()).isEqualTo("random-" + arch);
-            assertThat(hf.name()).isEqualTo("hf");
+            assertThat(hf.name()).isEqualTo("random-" + arch);  // config.json _name_or_path
             ModelConfig c = hf.config();
             assertThat(c.qkNorm()).isEqualTo(arch.equals("qwen3"));
             assertThat(c.attentionBias()).isEqualTo(arch.equals("qwen2"));

@@ -1,0 +1,30 @@
+package org.cocoonjvm.worker.kernels;
+
+/**
+ * @param threads       CPU threads inside a step; 0 uses every core
+ * @param maxBatch      sequences per step (and KV slots)
+ * @param kvTokens      KV cache size in tokens, all sequences together
+ * @param blockTokens   tokens per KV block, the unit of allocation
+ * @param maxStepTokens tokens one step may feed (decode tokens plus prefill chunks)
+ */
+public record NativeEngineOptions(int threads, int maxBatch, int kvTokens, int blockTokens, int maxStepTokens) {
+    public static final NativeEngineOptions DEFAULTS = new NativeEngineOptions(0, 32, 32_768, 16, 2048);
+
+    public NativeEngineOptions {
+        if (threads < 0 || maxBatch < 1 || blockTokens < 1 || kvTokens < blockTokens || maxStepTokens < maxBatch) {
+            throw new IllegalArgumentException("invalid native engine options: " + this);
+        }
+    }
+
+    public NativeEngineOptions withMaxBatch(int n) {
+        return new NativeEngineOptions(threads, n, kvTokens, blockTokens, Math.max(maxStepTokens, n));
+    }
+
+    public NativeEngineOptions withThreads(int n) {
+        return new NativeEngineOptions(n, maxBatch, kvTokens, blockTokens, maxStepTokens);
+    }
+
+    public NativeEngineOptions withKvTokens(int n) {
+        return new NativeEngineOptions(threads, maxBatch, n, blockTokens, maxStepTokens);
+    }
+}
