@@ -1,0 +1,213 @@
+/*
+ * ck_cpu_fast.c: AVX2 + FMA + F16C versions of the hot kernels (compiled in when the compiler
+ * targets them, e.g. -march=native on a Haswell-or-later x86). With AVX-512 VNNI the Q8_0
+ * integer dot product uses vpdpbusd; otherwise the classic maddubs/madd pair.
+ *
+ * Every matmul walks its rows four at a time (the last group repeats its last row rather than
+ * taking a separate tail path), so each output element is computed by the same instructions in
+ * the same order wherever its row falls in a thread's share and however many tokens the step
+ * has: a sequence's results do not depend on what it is batched with.
+ *
+ * Q8_0: x is first quantised per block of 32 to int8 with an f32 scale (prep_x), so that the
+ * inner loop is an int8 x int8 dot product; the result differs from the plain kernel by that
+ * rounding (about 0.5% of a block's largest |x|), as in every Q8_0 engine.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "ck_cpu.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+#define R 4 /* rows per group */
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ---------------------------------------------------------------- f32 / f16 / bf16 rows */
+
+static inline __m256 load8_f32(const void *p, int64_t i) {
+    return _mm256_loadu_ps((const float *)p + i);
+}
+static inline __m256 load8_f16(const void *p, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+}
+static inline __m256 load8_bf16(const void *p, int64_t i) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+static inline float load1_f32(const void *p, int64_t i) {
+    return ((const float *)p)[i];
+}
+static inline float load1_f16(const void *p, int64_t i) {
+    return _cvtsh_ss(((const uint16_t *)p)[i]);
+}
+static inline float load1_bf16(const void *p, int64_t i) {
+    uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Per dot product: two 8-wide accumulators over 16 elements a step, one more 8 if left, the
+ * scalar rest added after the horizontal sum. */
+#define DEFINE_MATMUL(NAME, LOAD8, LOAD1, ELEM)                                                 \
+    static void NAME(const ck_mm *a, int64_t r0, int64_t r1) {                                  \
+        const int64_t in = a->in;                                                               \
+        for (int64_t o = r0; o < r1; o += R) {                                                  \
+            const void *row[R];                                                                 \
+            for (int j = 0; j < R; j++)                                                         \
+                row[j] = (const char *)a->w + (o + j < r1 ? o + j : r1 - 1) * in * (ELEM);      \
+            for (int32_t t = 0; t < a->T; t++) {                                                \
+                const float *x = a->x + t * in;                                                 \
+                __m256 acc0[R], acc1[R];                                                        \
+                for (int j = 0; j < R; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();            \
+                int64_t i = 0;                                                                  \
+                for (; i + 16 <= in; i += 16) {                                                 \
+                    __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);        \
+                    for (int j = 0; j < R; j++) {                                               \
+                        acc0[j] = _mm256_fmadd_ps(LOAD8(row[j], i), x0, acc0[j]);               \
+                        acc1[j] = _mm256_fmadd_ps(LOAD8(row[j], i + 8), x1, acc1[j]);           \
+                    }                                                                           \
+                }                                                                               \
+                if (i + 8 <= in) {                                                              \
+                    __m256 x0 = _mm256_loadu_ps(x + i);                                         \
+                    for (int j = 0; j < R; j++) acc0[j] = _mm256_fmadd_ps(LOAD8(row[j], i), x0, acc0[j]); \
+                    i += 8;                                                                     \
+                }                                                                               \
+                float s[R];                                                                     \
+                for (int j = 0; j < R; j++) s[j] = hsum(_mm256_add_ps(acc0[j], acc1[j]));      \
+                for (; i < in; i++)                                                             \
+                    for (int j = 0; j < R; j++) s[j] += LOAD1(row[j], i) * x[i];                \
+                for (int j = 0; j < R && o + j < r1; j++) a->y[t * a->out + o + j] = s[j];      \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DEFINE_MATMUL(matmul_f32_fast, load8_f32, load1_f32, 4)
+DEFINE_MATMUL(matmul_f16_fast, load8_f16, load1_f16, 2)
+DEFINE_MATMUL(matmul_bf16_fast, load8_bf16, load1_bf16, 2)
+
+/* ---------------------------------------------------------------- Q8_0 */
+
+/* x quantised, one row per token: nb*32 int8 values, then nb f32 scales, padded to 64 bytes. */
+static int64_t q8x_row_bytes(int64_t in) {
+    int64_t nb = in / 32;
+    return (nb * 36 + 63) / 64 * 64;
+}
+
+static void q8x_prep(const float *x, void *xq, int64_t in, int32_t T) {
+    const int64_t nb = in / 32, stride = q8x_row_bytes(in);
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int32_t t = 0; t < T; t++) {
+        int8_t *qs = (int8_t *)xq + t * stride;
+        float *ds = (float *)(qs + nb * 32);
+        for (int64_t b = 0; b < nb; b++) {
+            const float *p = x + t * in + b * 32;
+            __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+            __m256 v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
+            __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                                     _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_max_ss(h, _mm_movehdup_ps(h));
+            float amax = _mm_cvtss_f32(h);
+            float d = amax / 127.0f;
+            ds[b] = d;
+            __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
+            __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            _mm256_storeu_si256((__m256i *)(qs + b * 32), _mm256_permutevar8x32_epi32(packed, order));
+        }
+    }
+}
+
+/* eight int32 sums of four adjacent int8 products each: w . x over one block */
+static inline __m256i dot_i8(__m256i w, __m256i x) {
+    __m256i aw = _mm256_sign_epi8(w, w); /* |w| as unsigned bytes */
+    __m256i sx = _mm256_sign_epi8(x, w); /* x with w's sign */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+#endif
+}
+
+static void matmul_q8_0_fast(const ck_mm *a, int64_t r0, int64_t r1) {
+    const int64_t nb = a->in / 32, row_bytes = nb * 34, stride = q8x_row_bytes(a->in);
+    for (int64_t o = r0; o < r1; o += R) {
+        const uint8_t *row[R];
+        for (int j = 0; j < R; j++) row[j] = (const uint8_t *)a->w + (o + j < r1 ? o + j : r1 - 1) * row_bytes;
+        for (int32_t t = 0; t < a->T; t++) {
+            const int8_t *xq = (const int8_t *)a->xq + t * stride;
+            const float *xd = (const float *)(xq + nb * 32);
+            __m256 acc[R];
+            for (int j = 0; j < R; j++) acc[j] = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
+                for (int j = 0; j < R; j++) {
+                    const uint8_t *blk = row[j] + b * 34;
+                    uint16_t dh;
+                    memcpy(&dh, blk, 2);
+                    __m256i dot = dot_i8(_mm256_loadu_si256((const __m256i *)(blk + 2)), xv);
+                    __m256 d = _mm256_set1_ps(_cvtsh_ss(dh) * xd[b]);
+                    acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot), acc[j]);
+                }
+            }
+            for (int j = 0; j < R && o + j < r1; j++) a->y[t * a->out + o + j] = hsum(acc[j]);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+static float dot_fast(const float *a, const float *b, int32_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    if (i + 8 <= n) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        i += 8;
+    }
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_fast(float *y, float a, const float *x, int32_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static const ck_kernels kernels_avx2 = {
+    .name = "cpu-avx2",
+    .matmul = {matmul_f32_fast, matmul_f16_fast, matmul_bf16_fast, matmul_q8_0_fast},
+    .xq_row_bytes = q8x_row_bytes,
+    .prep_x = q8x_prep,
+    .dot = dot_fast,
+    .axpy = axpy_fast,
+};
+
+const ck_kernels *ck_kernels_fast(void) {
+    return &kernels_avx2;
+}
+
+#else
+
+const ck_kernels *ck_kernels_fast(void) {
+    return NULL;
+}
+
+#endif
