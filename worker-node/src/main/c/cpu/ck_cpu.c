@@ -291,12 +291,20 @@ void ck_be_free(ck_model *m) {
 
 /* ================================================================ parallel ops */
 
-/* [r0, r1): this thread's share of n rows, in multiples of 16 */
-static void split_rows(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
-    int64_t per = (n + nth - 1) / nth;
-    per = (per + 15) / 16 * 16;
-    *r0 = ith * per < n ? ith * per : n;
-    *r1 = *r0 + per < n ? *r0 + per : n;
+/* A parallel op is cut into about this many chunks per thread: enough that a thread the OS
+ * preempts holds little work hostage, few enough that claiming them costs nothing. */
+#define CHUNKS_PER_THREAD 4
+
+static int n_chunks_for(const cpu_state *s, int64_t items, int64_t min_per_chunk) {
+    int64_t n = (int64_t)ck_pool_size(s->pool) * CHUNKS_PER_THREAD;
+    if (n > items / min_per_chunk) n = items / min_per_chunk;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* [r0, r1): chunk c of n over `rows` rows, boundaries on multiples of 16 */
+static void chunk_rows(int64_t rows, int c, int n, int64_t *r0, int64_t *r1) {
+    *r0 = rows * c / n / 16 * 16;
+    *r1 = c == n - 1 ? rows : rows * (c + 1) / n / 16 * 16;
 }
 
 /* Up to three matrices sharing one input x [T][in] (q/k/v; gate/up), each writing its own y. */
@@ -311,6 +319,7 @@ typedef struct {
     const void *xq;
     int64_t in;
     int32_t T;
+    int n_chunks;
 } mm_job;
 
 static void mm_rows(const mm_job *j, int i, int64_t r0, int64_t r1) {
@@ -322,23 +331,27 @@ static void mm_rows(const mm_job *j, int i, int64_t r0, int64_t r1) {
             for (int64_t o = r0; o < r1; o++) j->y[i][t * w->rows + o] += j->bias[i][o];
 }
 
-static void mm_task(void *arg, int ith, int nth) {
+static int64_t mm_total_rows(const mm_job *j) {
+    if (j->swiglu) return j->w[0]->rows;
+    int64_t total = 0;
+    for (int i = 0; i < j->n; i++) total += j->w[i]->rows;
+    return total;
+}
+
+static void mm_task(void *arg, int chunk, int ith) {
     const mm_job *j = arg;
+    int64_t r0, r1;
+    chunk_rows(mm_total_rows(j), chunk, j->n_chunks, &r0, &r1);
+    if (r0 >= r1) return;
     if (j->swiglu) {
-        int64_t r0, r1, F = j->w[0]->rows;
-        split_rows(F, ith, nth, &r0, &r1);
-        if (r0 >= r1) return;
+        const int64_t F = j->w[0]->rows;
         mm_rows(j, 0, r0, r1);
         mm_rows(j, 1, r0, r1);
         for (int32_t t = 0; t < j->T; t++)
             for (int64_t o = r0; o < r1; o++) j->y[0][t * F + o] = silu(j->y[0][t * F + o]) * j->y[1][t * F + o];
         return;
     }
-    /* rows of all the matrices, end to end, split evenly */
-    int64_t total = 0;
-    for (int i = 0; i < j->n; i++) total += j->w[i]->rows;
-    int64_t r0, r1;
-    split_rows(total, ith, nth, &r0, &r1);
+    /* the rows of all the matrices, end to end */
     int64_t base = 0;
     for (int i = 0; i < j->n; i++) {
         int64_t rows = j->w[i]->rows;
@@ -358,7 +371,8 @@ static void run_mm(cpu_state *s, mm_job *j) {
             j->xq = s->xq;
             break;
         }
-    ck_pool_run(s->pool, mm_task, j);
+    j->n_chunks = n_chunks_for(s, mm_total_rows(j), 64);
+    ck_pool_run(s->pool, mm_task, j, j->n_chunks);
 }
 
 /* y [T][W->rows] = x [T][in] . W^T */
@@ -372,16 +386,17 @@ typedef struct {
     const cpu_state *s;
     const ck_plan *p;
     int32_t layer;
+    int n_chunks;
 } att_job;
 
-/* every (token, head) pair of the step, split evenly across threads */
-static void att_task(void *arg, int ith, int nth) {
+/* a share of the step's (token, head) pairs */
+static void att_task(void *arg, int chunk, int ith) {
     const att_job *j = arg;
     const ck_config *c = &j->m->cfg;
     const int32_t H = c->n_heads, hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     const int64_t QD = (int64_t)H * hd, KVD = (int64_t)c->n_kv_heads * hd;
     const int64_t n = (int64_t)j->p->n_tokens * H;
-    const int64_t i0 = n * ith / nth, i1 = n * (ith + 1) / nth;
+    const int64_t i0 = n * chunk / j->n_chunks, i1 = n * (chunk + 1) / j->n_chunks;
     const float *kc = j->s->kv + (int64_t)j->layer * 2 * j->s->kv_layer, *vc = kc + j->s->kv_layer;
     float *scores = j->s->scores + (int64_t)ith * c->max_context;
     for (int64_t i = i0; i < i1; i++) {
@@ -456,8 +471,8 @@ int ck_be_forward(ck_model *m, const ck_plan *p, float *logits) {
         }
 
         /* att [T][QD]: every token against its sequence's cache, causally */
-        att_job aj = {m, s, p, l};
-        ck_pool_run(s->pool, att_task, &aj);
+        att_job aj = {m, s, p, l, n_chunks_for(s, (int64_t)T * c->n_heads, 1)};
+        ck_pool_run(s->pool, att_task, &aj, aj.n_chunks);
 
         /* x += att . WO^T */
         matmul(s, s->xo, s->att, &L->wo, T);

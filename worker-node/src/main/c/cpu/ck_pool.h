@@ -1,19 +1,21 @@
 /*
  * ck_pool.h: a fixed pool of worker threads for fork/join parallel loops.
  *
- * ck_pool_run(pool, fn, arg) calls fn(arg, ith, nth) once for every ith in [0, nth) (the caller
- * runs ith 0) and returns when all have finished. Workers spin briefly between jobs, then sleep,
- * so a forward pass with hundreds of small jobs does not pay a futex wake-up for each.
+ * ck_pool_run(pool, fn, arg, n_chunks) calls fn(arg, chunk, ith) once for every chunk in
+ * [0, n_chunks) and returns when all have finished. The caller (ith 0) and the workers
+ * (ith 1 .. n-1) claim chunks from a shared counter, so a worker the OS has descheduled does not
+ * hold the others up: the caller simply takes its chunks. ith identifies the thread running the
+ * chunk, for per-thread scratch. Workers spin briefly between jobs, then sleep.
  */
 #ifndef CK_POOL_H
 #define CK_POOL_H
 
-typedef void (*ck_task_fn)(void *arg, int ith, int nth);
+typedef void (*ck_task_fn)(void *arg, int chunk, int ith);
 typedef struct ck_pool ck_pool;
 
 ck_pool *ck_pool_create(int n_threads); /* n_threads >= 1, the caller included; NULL on failure */
 int ck_pool_size(const ck_pool *p);
-void ck_pool_run(ck_pool *p, ck_task_fn fn, void *arg);
+void ck_pool_run(ck_pool *p, ck_task_fn fn, void *arg, int n_chunks);
 void ck_pool_free(ck_pool *p);
 
 #endif
