@@ -50,16 +50,6 @@ void ck_free(ck_model *m, void *p, size_t bytes) {
 
 /* ---------------------------------------------------------------- names and shapes */
 
-const char *ck_dtype_name(int32_t dtype) {
-    switch (dtype) {
-    case CK_F32: return "F32";
-    case CK_F16: return "F16";
-    case CK_BF16: return "BF16";
-    case CK_Q8_0: return "Q8_0";
-    default: return "?";
-    }
-}
-
 static const char *const kind_names[CK_N_KINDS] = {
     "TOKEN_EMBD", "OUTPUT_NORM", "OUTPUT", "ATTN_NORM", "WQ", "WK", "WV", "WO", "BQ", "BK", "BV",
     "Q_NORM", "K_NORM", "FFN_NORM", "W_GATE", "W_UP", "W_DOWN"};

@@ -77,6 +77,16 @@ void ck_quantize_q8_0(const float *x, void *out, int64_t n) {
     }
 }
 
+const char *ck_dtype_name(int32_t dtype) {
+    switch (dtype) {
+    case CK_F32: return "F32";
+    case CK_F16: return "F16";
+    case CK_BF16: return "BF16";
+    case CK_Q8_0: return "Q8_0";
+    default: return "?";
+    }
+}
+
 /* bytes of one row of `cols` weights; -1 when cols does not fit the dtype */
 int64_t ck_dtype_row_bytes(int32_t dtype, int64_t cols) {
     switch (dtype) {
