@@ -52,29 +52,31 @@ static inline float load1_bf16(const void *p, int64_t i) {
     return f;
 }
 
-/* One weight row against C tokens. Per dot product: two 8-wide accumulators over 16 elements a
- * step, one more 8 if left, then the horizontal sum and the scalar rest. The same instructions
- * run for each token whether C is 1 or 4, so results do not depend on how tokens are grouped. */
+/* One weight row against C tokens. Per dot product: K 8-wide accumulators, the i-th group of 8
+ * elements going to accumulator i % K (K chains hide the FMA latency), then the accumulators
+ * summed, the horizontal sum, and the scalar rest. The same instructions run for each token
+ * whether C is 1 or 4, so results do not depend on how tokens are grouped. */
+#define K 4
 #define DEFINE_ROW_DOT(NAME, LOAD8, LOAD1, C)                                                   \
     static inline void NAME(const void *row, const float *x, int64_t in, float *y, int64_t ldy) { \
-        __m256 acc0[C], acc1[C];                                                                \
-        for (int c = 0; c < C; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();                    \
+        __m256 acc[K][C];                                                                       \
+        for (int k = 0; k < K; k++)                                                             \
+            for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();                        \
         int64_t i = 0;                                                                          \
-        for (; i + 16 <= in; i += 16) {                                                         \
-            __m256 w0 = LOAD8(row, i), w1 = LOAD8(row, i + 8);                                  \
-            for (int c = 0; c < C; c++) {                                                       \
-                acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + c * in + i), acc0[c]);        \
-                acc1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + c * in + i + 8), acc1[c]);    \
+        for (; i + 8 * K <= in; i += 8 * K)                                                     \
+            for (int k = 0; k < K; k++) {                                                       \
+                __m256 w = LOAD8(row, i + 8 * k);                                               \
+                for (int c = 0; c < C; c++)                                                     \
+                    acc[k][c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + c * in + i + 8 * k), acc[k][c]); \
             }                                                                                   \
-        }                                                                                       \
-        if (i + 8 <= in) {                                                                      \
-            __m256 w0 = LOAD8(row, i);                                                          \
-            for (int c = 0; c < C; c++) acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + c * in + i), acc0[c]); \
-            i += 8;                                                                             \
+        for (int k = 0; i + 8 <= in; i += 8, k++) {                                             \
+            __m256 w = LOAD8(row, i);                                                           \
+            for (int c = 0; c < C; c++) acc[k][c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + c * in + i), acc[k][c]); \
         }                                                                                       \
         for (int c = 0; c < C; c++) {                                                           \
-            float s = hsum(_mm256_add_ps(acc0[c], acc1[c]));                                    \
-            for (int64_t k = i; k < in; k++) s = fmaf(LOAD1(row, k), x[c * in + k], s);         \
+            __m256 a = _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c])); \
+            float s = hsum(a);                                                                  \
+            for (int64_t j = i; j < in; j++) s = fmaf(LOAD1(row, j), x[c * in + j], s);         \
             y[c * ldy] = s;                                                                     \
         }                                                                                       \
     }
@@ -142,27 +144,37 @@ static inline __m256i dot_u8i8(__m256i aw, __m256i sx) {
 #endif
 }
 
-/* One Q8_0 row against C tokens' quantised x: per dot product one accumulator, one FMA a block. */
+/* One Q8_0 row against C tokens' quantised x: per dot product two accumulators, even blocks into
+ * one and odd into the other (one FMA chain would wait on its latency), then their sum. */
+/* block b of the row, against C tokens, into acc[c] */
+#define Q8_BLOCK(b, acc, C)                                                                         \
+    do {                                                                                            \
+        const uint8_t *blk = row + (b) * 34;                                                        \
+        uint16_t dh;                                                                                \
+        memcpy(&dh, blk, 2);                                                                        \
+        const float dw = _cvtsh_ss(dh);                                                             \
+        const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));                           \
+        const __m256i aw = _mm256_sign_epi8(w, w); /* |w| as unsigned bytes */                      \
+        for (int c = 0; c < C; c++) {                                                               \
+            const int8_t *xc = xq + c * stride;                                                     \
+            const float *xd = (const float *)(xc + nb * 32);                                        \
+            __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xc + (b) * 32)), w); \
+            __m256 d = _mm256_set1_ps(dw * xd[b]);                                                  \
+            acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8i8(aw, sx)), acc[c]);              \
+        }                                                                                           \
+    } while (0)
+
 #define DEFINE_Q8_DOT(NAME, C)                                                                      \
     static inline void NAME(const uint8_t *row, const int8_t *xq, int64_t stride, int64_t nb, float *y, int64_t ldy) { \
-        __m256 acc[C];                                                                              \
-        for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();                                   \
-        for (int64_t b = 0; b < nb; b++) {                                                          \
-            const uint8_t *blk = row + b * 34;                                                      \
-            uint16_t dh;                                                                            \
-            memcpy(&dh, blk, 2);                                                                    \
-            const float dw = _cvtsh_ss(dh);                                                         \
-            const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));                       \
-            const __m256i aw = _mm256_sign_epi8(w, w); /* |w| as unsigned bytes */                  \
-            for (int c = 0; c < C; c++) {                                                           \
-                const int8_t *xc = xq + c * stride;                                                 \
-                const float *xd = (const float *)(xc + nb * 32);                                    \
-                __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xc + b * 32)), w); \
-                __m256 d = _mm256_set1_ps(dw * xd[b]);                                              \
-                acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8i8(aw, sx)), acc[c]);          \
-            }                                                                                       \
+        __m256 even[C], odd[C];                                                                     \
+        for (int c = 0; c < C; c++) even[c] = odd[c] = _mm256_setzero_ps();                         \
+        int64_t b = 0;                                                                              \
+        for (; b + 2 <= nb; b += 2) {                                                               \
+            Q8_BLOCK(b, even, C);                                                                   \
+            Q8_BLOCK(b + 1, odd, C);                                                                \
         }                                                                                           \
-        for (int c = 0; c < C; c++) y[c * ldy] = hsum(acc[c]);                                      \
+        if (b < nb) Q8_BLOCK(b, even, C);                                                           \
+        for (int c = 0; c < C; c++) y[c * ldy] = hsum(_mm256_add_ps(even[c], odd[c]));             \
     }
 
 DEFINE_Q8_DOT(q8_dot_1, 1)
