@@ -188,14 +188,14 @@ static inline void tu_weights_free(tu_weights *w) {
 
 /* ---------------------------------------------------------------- reference forward */
 
-static void ref_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+static inline void ref_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     double ss = 0;
     for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
     double scale = 1.0 / sqrt(ss / n + eps);
     for (int i = 0; i < n; i++) out[i] = (float)(x[i] * scale) * w[i];
 }
 
-static void ref_matvec(float *y, const float *W, const float *x, int rows, int cols) {
+static inline void ref_matvec(float *y, const float *W, const float *x, int rows, int cols) {
     for (int o = 0; o < rows; o++) {
         double s = 0;
         for (int i = 0; i < cols; i++) s += (double)W[(int64_t)o * cols + i] * x[i];
@@ -204,7 +204,7 @@ static void ref_matvec(float *y, const float *W, const float *x, int rows, int c
 }
 
 /* HF rope_init_fns, in double */
-static void ref_inv_freq(const ck_config *c, double *f) {
+static inline void ref_inv_freq(const ck_config *c, double *f) {
     for (int i = 0; i < c->head_dim / 2; i++) {
         double v = 1.0 / pow(c->rope_theta, 2.0 * i / c->head_dim);
         if (c->rope_scaling == CK_ROPE_LINEAR) v /= c->rope_factor;
@@ -223,7 +223,7 @@ static void ref_inv_freq(const ck_config *c, double *f) {
     }
 }
 
-static void ref_rope(float *v, int heads, int hd, int pos, const double *inv) {
+static inline void ref_rope(float *v, int heads, int hd, int pos, const double *inv) {
     for (int h = 0; h < heads; h++)
         for (int i = 0; i < hd / 2; i++) {
             double a = pos * inv[i], c = cos(a), s = sin(a);
@@ -235,7 +235,7 @@ static void ref_rope(float *v, int heads, int hd, int pos, const double *inv) {
 }
 
 /* logits [vocab] after the last of tokens[0..n), recomputing everything from position 0 */
-static void ref_forward(const tu_weights *w, const int32_t *tokens, int n, float *logits) {
+static inline void ref_forward(const tu_weights *w, const int32_t *tokens, int n, float *logits) {
     const ck_config *c = &w->c;
     const int D = c->hidden, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, F = c->ffn_hidden;
     const int QD = H * hd, KVD = KH * hd;

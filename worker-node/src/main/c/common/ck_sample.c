@@ -85,18 +85,30 @@ static void select_top(const float *key, int32_t *idx, int32_t n, int32_t k) {
     }
 }
 
+/* the first index of the largest value; NaN never wins (all NaN: 0) */
+static int32_t argmax(const float *l, int32_t n) {
+    int32_t best = 0;
+    while (best < n - 1 && isnan(l[best])) best++;
+    for (int32_t i = best + 1; i < n; i++)
+        if (l[i] > l[best]) best = i;
+    return isnan(l[best]) ? 0 : best;
+}
+
 int32_t ck_sample(ck_model *m, ck_seq_state *s, const ck_sampling *sp, const float *logits) {
     const int32_t vocab = m->cfg.vocab;
     float *l = m->sample_buf;          /* [vocab] working copy */
     int32_t *idx = m->sample_idx;      /* [vocab] candidate ids */
     int32_t *count = m->sample_counts; /* [vocab] zero on entry and exit */
 
+    const int penalties = s->n_gen > 0 && (sp->presence_penalty != 0.0f || sp->frequency_penalty != 0.0f);
+    if (sp->temperature == 0.0f && !penalties) return argmax(logits, vocab); /* no copy needed */
+
     memcpy(l, logits, (size_t)vocab * sizeof(float));
     for (int32_t i = 0; i < vocab; i++)
         if (isnan(l[i])) l[i] = -INFINITY;
 
     /* presence / frequency penalties over the generated tokens */
-    if (s->n_gen > 0 && (sp->presence_penalty != 0.0f || sp->frequency_penalty != 0.0f)) {
+    if (penalties) {
         for (int32_t i = 0; i < s->n_gen; i++) count[s->gen[i]]++;
         for (int32_t i = 0; i < s->n_gen; i++) {
             int32_t t = s->gen[i];
@@ -107,13 +119,7 @@ int32_t ck_sample(ck_model *m, ck_seq_state *s, const ck_sampling *sp, const flo
         }
     }
 
-    /* greedy */
-    if (sp->temperature == 0.0f) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < vocab; i++)
-            if (l[i] > l[best]) best = i;
-        return best;
-    }
+    if (sp->temperature == 0.0f) return argmax(l, vocab);
 
     for (int32_t i = 0; i < vocab; i++) {
         l[i] /= sp->temperature;

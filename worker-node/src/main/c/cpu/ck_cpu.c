@@ -400,7 +400,8 @@ static void att_task(void *arg, int chunk, int ith) {
     const float *kc = j->s->kv + (int64_t)j->layer * 2 * j->s->kv_layer, *vc = kc + j->s->kv_layer;
     float *scores = j->s->scores + (int64_t)ith * c->max_context;
     for (int64_t i = i0; i < i1; i++) {
-        int32_t t = (int32_t)(i / H), h = (int32_t)(i % H), kvh = h / group;
+        int64_t t = i / H;
+        int32_t h = (int32_t)(i % H), kvh = h / group;
         int32_t seq = j->p->entries[j->p->tok_entry[t]].seq;
         const int32_t *blocks = j->m->block_table + (int64_t)seq * j->m->max_blocks_per_seq;
         attend(j->s->k, j->s->att + t * QD + h * hd, j->s->q + t * QD + h * hd, kc + kvh * hd, vc + kvh * hd, blocks,
@@ -413,8 +414,8 @@ static void att_task(void *arg, int chunk, int ith) {
 int ck_be_forward(ck_model *m, const ck_plan *p, float *logits) {
     cpu_state *s = m->be;
     const ck_config *c = &m->cfg;
-    const int32_t T = p->n_tokens, D = c->hidden, F = c->ffn_hidden, hd = c->head_dim, half = hd / 2;
-    const int32_t QD = c->n_heads * hd, KVD = c->n_kv_heads * hd;
+    const int32_t T = p->n_tokens;
+    const int64_t D = c->hidden, hd = c->head_dim, half = hd / 2, QD = c->n_heads * hd, KVD = c->n_kv_heads * hd;
     const float eps = c->rms_eps;
 
     /* x [T][D] = the tokens' embedding rows */
@@ -425,7 +426,7 @@ int ck_be_forward(ck_model *m, const ck_plan *p, float *logits) {
 
     /* cs [T][hd]: each token's RoPE rotation */
     for (int32_t t = 0; t < T; t++)
-        for (int32_t i = 0; i < half; i++) {
+        for (int64_t i = 0; i < half; i++) {
             float angle = (float)p->tok_pos[t] * m->inv_freq[i];
             s->cs[t * hd + i] = cosf(angle);
             s->cs[t * hd + half + i] = sinf(angle);
@@ -495,6 +496,5 @@ int ck_be_forward(ck_model *m, const ck_plan *p, float *logits) {
     for (int32_t i = 0; i < p->n_logits; i++)
         rmsnorm(s->xb + i * D, s->x + (int64_t)p->logit_tok[i] * D, m->output_norm.host, D, eps);
     if (p->n_logits > 0) matmul(s, logits, s->xb, c->tied_embeddings ? &m->token_embd : &m->output, p->n_logits);
-    (void)F;
     return CK_OK;
 }
