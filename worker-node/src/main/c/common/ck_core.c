@@ -495,6 +495,10 @@ CK_API int ck_step(ck_model *m, ck_batch *b) {
     if (!b->entries || !b->tokens) return ck_fail(m, CK_E_INVALID, "entries and tokens must not be NULL");
 
     /* 1. check every entry, count tokens, blocks and samples; touch nothing */
+    if (++m->step_stamp == 0) { /* wrapped: clear the markers */
+        for (int32_t i = 0; i < m->max_seqs; i++) m->seqs[i].stamp = 0;
+        m->step_stamp = 1;
+    }
     int64_t T = 0;
     int32_t n_sample = 0;
     int64_t need = 0, avail = m->n_free;
@@ -502,9 +506,9 @@ CK_API int ck_step(ck_model *m, ck_batch *b) {
         const ck_seq_entry *en = &b->entries[e];
         if (en->seq < 0 || en->seq >= m->max_seqs)
             return ck_fail(m, CK_E_INVALID, "entry %d: seq %d out of range [0, %d)", e, en->seq, m->max_seqs);
-        for (int32_t f = 0; f < e; f++)
-            if (b->entries[f].seq == en->seq) return ck_fail(m, CK_E_INVALID, "entries %d and %d both feed seq %d", f, e, en->seq);
-        const ck_seq_state *s = &m->seqs[en->seq];
+        ck_seq_state *s = &m->seqs[en->seq];
+        if (s->stamp == m->step_stamp) return ck_fail(m, CK_E_INVALID, "entry %d: seq %d appears twice", e, en->seq);
+        s->stamp = m->step_stamp; /* a marker only: harmless if the step fails */
         if (en->pos < 0 || (en->pos != 0 && en->pos != s->len))
             return ck_fail(m, CK_E_INVALID, "entry %d: seq %d holds %d tokens, pos %d must be 0 or that", e, en->seq, s->len, en->pos);
         if (en->n_tokens < 1 || (int64_t)en->pos + en->n_tokens > m->cfg.max_context)

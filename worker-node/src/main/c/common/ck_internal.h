@@ -59,6 +59,7 @@ typedef struct {
     ck_rng rng;
     int32_t *gen;
     int32_t n_gen, cap_gen;
+    uint32_t stamp;     /* the last step that named this slot (duplicate check) */
 } ck_seq_state;
 
 /* One entry of a step, as the backend sees it. */
@@ -97,6 +98,7 @@ struct ck_model {
     int32_t *free_blocks;        /* stack of free block ids */
     int32_t n_free;
     ck_seq_state *seqs;          /* [max_seqs] */
+    uint32_t step_stamp;
 
     /* step scratch, grown on demand */
     int32_t plan_cap_tokens, plan_cap_entries;
