@@ -210,15 +210,27 @@ static void test_fast_kernels(void) {
         CHECK(split_ok, "%s fast matmul: results depend on how rows are split", ck_dtype_name(dt));
         CHECK(token_ok, "%s fast matmul: results depend on the number of tokens", ck_dtype_name(dt));
     }
-    for (int n = 1; n <= 70; n += 3) {
-        float a[70], b[70], y1[70], y2[70];
-        for (int i = 0; i < n; i++) a[i] = trng_sym(&r), b[i] = trng_sym(&r), y1[i] = y2[i] = trng_sym(&r);
-        float dp = plain->dot(a, b, n), df = fast->dot(a, b, n);
-        CHECK(fabsf(dp - df) < 1e-5f * (1 + fabsf(dp)), "dot n=%d: %g vs %g", n, dp, df);
-        plain->axpy(y1, 0.37f, a, n);
-        fast->axpy(y2, 0.37f, a, n);
-        CHECK(tu_rel_err(y2, y1, n) < 1e-6, "axpy n=%d", n);
-    }
+    /* attention over a paged cache: blocks out of order, other heads interleaved */
+    const int hds[] = {8, 12, 16, 64, 80, 128}, ctxs[] = {1, 5, 8, 9, 33, 200}, bts[] = {4, 16};
+    double worst = 0;
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+        for (size_t ci = 0; ci < sizeof ctxs / sizeof ctxs[0]; ci++)
+            for (size_t bi = 0; bi < 2; bi++) {
+                int hd = hds[hi], n = ctxs[ci], bt = bts[bi], nb = (n + bt - 1) / bt + 3;
+                int64_t stride = 2 * hd + 8;
+                float *kc = malloc((size_t)nb * bt * stride * 4), *vc = malloc((size_t)nb * bt * stride * 4);
+                for (int64_t i = 0; i < (int64_t)nb * bt * stride; i++) kc[i] = 2 * trng_sym(&r), vc[i] = trng_sym(&r);
+                int32_t blocks[64];
+                for (int i = 0; i < nb; i++) blocks[i] = (i * 7 + 3) % nb;
+                float q[128], op[128], of[128], sp[200], sf[200];
+                for (int i = 0; i < hd; i++) q[i] = trng_sym(&r);
+                plain->attend(op, q, kc + hd, vc + hd, blocks, bt, stride, n, hd, sp);
+                fast->attend(of, q, kc + hd, vc + hd, blocks, bt, stride, n, hd, sf);
+                double e = tu_rel_err(of, op, hd);
+                if (e > worst) worst = e;
+                free(kc), free(vc);
+            }
+    CHECK(worst < 1e-5, "fast attention vs plain: rel err %.3g", worst);
 }
 
 /* ---------------------------------------------------------------- against the reference */

@@ -22,16 +22,6 @@
 
 /* ================================================================ plain kernels */
 
-static float dot_plain(const float *a, const float *b, int32_t n) {
-    float s = 0.0f;
-    for (int32_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void axpy_plain(float *y, float a, const float *x, int32_t n) {
-    for (int32_t i = 0; i < n; i++) y[i] += a * x[i];
-}
-
 /* y[t][o] = W[o,:] . x[t,:], weights in f32 */
 static void matmul_f32_plain(const ck_mm *a, int64_t r0, int64_t r1) {
     for (int64_t o = r0; o < r1; o++) {
@@ -92,13 +82,36 @@ static void matmul_q8_0_plain(const ck_mm *a, int64_t r0, int64_t r1) {
     }
 }
 
+/* softmax(q . k_j / sqrt(hd)) . v_j over j < n_ctx; see ck_kernels.attend for the layout */
+static void attend_plain(float *out, const float *q, const float *kc, const float *vc, const int32_t *blocks,
+                         int32_t bt, int64_t kv_stride, int32_t n_ctx, int32_t hd, float *scores) {
+    const float scale = 1.0f / sqrtf((float)hd);
+    float max = -INFINITY;
+    for (int32_t j = 0; j < n_ctx; j++) {
+        const float *kj = kc + ((int64_t)blocks[j / bt] * bt + j % bt) * kv_stride;
+        float s = 0.0f;
+        for (int32_t i = 0; i < hd; i++) s += q[i] * kj[i];
+        scores[j] = s * scale;
+        if (scores[j] > max) max = scores[j];
+    }
+    float sum = 0.0f;
+    for (int32_t j = 0; j < n_ctx; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int32_t j = 0; j < n_ctx; j++) {
+        const float *vj = vc + ((int64_t)blocks[j / bt] * bt + j % bt) * kv_stride;
+        for (int32_t i = 0; i < hd; i++) out[i] += scores[j] / sum * vj[i];
+    }
+}
+
 const ck_kernels ck_kernels_plain = {
     .name = "cpu-plain",
     .matmul = {matmul_f32_plain, matmul_f16_plain, matmul_bf16_plain, matmul_q8_0_plain},
     .xq_row_bytes = NULL,
     .prep_x = NULL,
-    .dot = dot_plain,
-    .axpy = axpy_plain,
+    .attend = attend_plain,
 };
 
 /* out[i] = x[i] * w[i] / sqrt(mean(x^2) + eps), one row of n (out may be x) */
@@ -125,30 +138,6 @@ static void rope(float *v, int32_t n_heads, int32_t hd, const float *cs) {
 
 static float silu(float x) {
     return x / (1.0f + expf(-x));
-}
-
-/* One query head against one sequence's cache: softmax(q . k_j / sqrt(hd)) . v_j, j < n_ctx.
- * kc, vc point at this kv head in the layer's cache; position j lives in block blocks[j / bt],
- * slot j % bt, and consecutive slots are kv_stride floats apart. scores: [n_ctx] scratch. */
-static void attend(const ck_kernels *k, float *out, const float *q, const float *kc, const float *vc,
-                   const int32_t *blocks, int32_t bt, int64_t kv_stride, int32_t n_ctx, int32_t hd, float *scores) {
-    const float scale = 1.0f / sqrtf((float)hd);
-    float max = -INFINITY;
-    for (int32_t j = 0; j < n_ctx; j++) {
-        const float *kj = kc + ((int64_t)blocks[j / bt] * bt + j % bt) * kv_stride;
-        scores[j] = k->dot(q, kj, hd) * scale;
-        if (scores[j] > max) max = scores[j];
-    }
-    float sum = 0.0f;
-    for (int32_t j = 0; j < n_ctx; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int32_t j = 0; j < n_ctx; j++) {
-        const float *vj = vc + ((int64_t)blocks[j / bt] * bt + j % bt) * kv_stride;
-        k->axpy(out, scores[j] / sum, vj, hd);
-    }
 }
 
 /* ================================================================ backend state */
@@ -404,8 +393,8 @@ static void att_task(void *arg, int chunk, int ith) {
         int32_t h = (int32_t)(i % H), kvh = h / group;
         int32_t seq = j->p->entries[j->p->tok_entry[t]].seq;
         const int32_t *blocks = j->m->block_table + (int64_t)seq * j->m->max_blocks_per_seq;
-        attend(j->s->k, j->s->att + t * QD + h * hd, j->s->q + t * QD + h * hd, kc + kvh * hd, vc + kvh * hd, blocks,
-               j->m->block_tokens, KVD, j->p->tok_pos[t] + 1, hd, scores);
+        j->s->k->attend(j->s->att + t * QD + h * hd, j->s->q + t * QD + h * hd, kc + kvh * hd, vc + kvh * hd, blocks,
+                        j->m->block_tokens, KVD, j->p->tok_pos[t] + 1, hd, scores);
     }
 }
 

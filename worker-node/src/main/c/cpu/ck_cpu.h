@@ -31,9 +31,12 @@ typedef struct {
      * conversion of x [T][in] into T such rows. xq_row_bytes NULL: no preparation. */
     int64_t (*xq_row_bytes)(int64_t in);
     void (*prep_x)(const float *x, void *xq, int64_t in, int32_t T);
-    /* attention's inner loops */
-    float (*dot)(const float *a, const float *b, int32_t n);
-    void (*axpy)(float *y, float a, const float *x, int32_t n); /* y += a * x */
+    /* One query head against one sequence's cache: out = softmax(q . k_j / sqrt(hd)) . v_j over
+     * j < n_ctx. kc, vc point at this kv head in the layer's cache; position j lives in block
+     * blocks[j / bt], slot j % bt, and consecutive slots are kv_stride floats apart.
+     * scores: [n_ctx] scratch. */
+    void (*attend)(float *out, const float *q, const float *kc, const float *vc, const int32_t *blocks, int32_t bt,
+                   int64_t kv_stride, int32_t n_ctx, int32_t hd, float *scores);
 } ck_kernels;
 
 extern const ck_kernels ck_kernels_plain;

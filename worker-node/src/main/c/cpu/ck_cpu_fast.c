@@ -20,6 +20,13 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+static inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -193,27 +200,107 @@ static void matmul_q8_0_fast(const ck_mm *a, int64_t r0, int64_t r1) {
 
 /* ---------------------------------------------------------------- attention */
 
-static float dot_fast(const float *a, const float *b, int32_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    if (i + 8 <= n) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        i += 8;
-    }
-    float s = hsum(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
+/* e^x for x <= 0 (softmax after subtracting the max): 2^n * p(r), x = n ln2 + r, |r| <= ln2 / 2,
+ * p the degree-6 Taylor polynomial (error ~1e-7 relative). Below -87 it returns e^-87, which a
+ * sum that includes e^0 = 1 does not notice. */
+static inline __m256 exp_neg(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); /* ln2, high part */
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);    /* ln2, low part */
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-static void axpy_fast(float *y, float a, const float *x, int32_t n) {
-    const __m256 va = _mm256_set1_ps(a);
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+/* [sum(a[0]), ..., sum(a[7])]: eight horizontal sums at once */
+static inline __m256 hsum8(const __m256 a[8]) {
+    __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+    __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+    __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+static inline const float *slot_ptr(const float *c, const int32_t *blocks, int32_t bt, int64_t stride, int32_t j) {
+    return c + ((int64_t)blocks[j / bt] * bt + j % bt) * stride;
+}
+
+/* out (G*8 floats, from d0) = sum_j p_j v_j[d0 ..], the accumulators in registers */
+#define DEFINE_PV(NAME, G)                                                                          \
+    static inline void NAME(float *out, const float *p, const float *vc, const int32_t *blocks, int32_t bt, \
+                            int64_t stride, int32_t n_ctx, int32_t d0, float inv_sum) {             \
+        __m256 acc[G];                                                                              \
+        for (int g = 0; g < G; g++) acc[g] = _mm256_setzero_ps();                                   \
+        for (int32_t j = 0; j < n_ctx; j++) {                                                       \
+            const float *v = slot_ptr(vc, blocks, bt, stride, j) + d0;                              \
+            const __m256 pj = _mm256_broadcast_ss(p + j);                                           \
+            for (int g = 0; g < G; g++) acc[g] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * g), acc[g]); \
+        }                                                                                           \
+        for (int g = 0; g < G; g++) _mm256_storeu_ps(out + d0 + 8 * g, _mm256_mul_ps(acc[g], _mm256_set1_ps(inv_sum))); \
+    }
+DEFINE_PV(pv8, 8)
+DEFINE_PV(pv1, 1)
+
+/* Scores eight keys at a time (eight FMA chains, one transposing reduction), the softmax with a
+ * vector exp, then p . V with the output in registers. Head sizes that are not a multiple of 8
+ * take the plain kernel. */
+static void attend_fast(float *out, const float *q, const float *kc, const float *vc, const int32_t *blocks, int32_t bt,
+                        int64_t stride, int32_t n_ctx, int32_t hd, float *scores) {
+    if (hd % 8 != 0) {
+        ck_kernels_plain.attend(out, q, kc, vc, blocks, bt, stride, n_ctx, hd, scores);
+        return;
+    }
+    const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)hd));
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int32_t j = 0;
+    for (; j + 8 <= n_ctx; j += 8) {
+        const float *k[8];
+        __m256 acc[8];
+        for (int i = 0; i < 8; i++) {
+            k[i] = slot_ptr(kc, blocks, bt, stride, j + i);
+            acc[i] = _mm256_setzero_ps();
+        }
+        for (int32_t d = 0; d < hd; d += 8) {
+            const __m256 qd = _mm256_loadu_ps(q + d);
+            for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k[i] + d), acc[i]);
+        }
+        const __m256 s = _mm256_mul_ps(hsum8(acc), scale);
+        _mm256_storeu_ps(scores + j, s);
+        vmax = _mm256_max_ps(vmax, s);
+    }
+    float max = hmax(vmax);
+    for (; j < n_ctx; j++) { /* the last few keys one by one */
+        const float *k = slot_ptr(kc, blocks, bt, stride, j);
+        __m256 acc = _mm256_setzero_ps();
+        for (int32_t d = 0; d < hd; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
+        scores[j] = hsum(acc) * (1.0f / sqrtf((float)hd));
+        if (scores[j] > max) max = scores[j];
+    }
+
+    const __m256 vm = _mm256_set1_ps(max);
+    __m256 vsum = _mm256_setzero_ps();
+    j = 0;
+    for (; j + 8 <= n_ctx; j += 8) {
+        const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
+        _mm256_storeu_ps(scores + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum(vsum);
+    for (; j < n_ctx; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+
+    const float inv = 1.0f / sum;
+    int32_t d = 0;
+    for (; d + 64 <= hd; d += 64) pv8(out, scores, vc, blocks, bt, stride, n_ctx, d, inv);
+    for (; d < hd; d += 8) pv1(out, scores, vc, blocks, bt, stride, n_ctx, d, inv);
 }
 
 static const ck_kernels kernels_avx2 = {
@@ -221,8 +308,7 @@ static const ck_kernels kernels_avx2 = {
     .matmul = {matmul_f32_fast, matmul_f16_fast, matmul_bf16_fast, matmul_q8_0_fast},
     .xq_row_bytes = q8x_row_bytes,
     .prep_x = q8x_prep,
-    .dot = dot_fast,
-    .axpy = axpy_fast,
+    .attend = attend_fast,
 };
 
 const ck_kernels *ck_kernels_fast(void) {
