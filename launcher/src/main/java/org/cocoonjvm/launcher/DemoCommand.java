@@ -13,7 +13,6 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
-import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -62,9 +61,8 @@ final class DemoCommand implements Callable<Integer> {
             SocketAddress gatewayAddress = SocketAddress.inetSocketAddress(gateway.port(), host);
             List<Future<String>> deployed = new ArrayList<>();
             for (int i = 0; i < workers; i++) {
-                Engine e = engine.create();
-                WorkerNode node = new WorkerNode(e, new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress,
-                        SchedulerOptions.DEFAULTS, 5_000));
+                WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
+                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000));
                 nodes.add(node);
                 deployed.add(vertx.deployVerticle(node));
             }

@@ -1,35 +1,117 @@
 package org.cocoonjvm.launcher;
 
-import org.cocoonjvm.worker.engine.Engine;
+import io.vertx.core.Vertx;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.forward.ForwarderOptions;
+import org.cocoonjvm.worker.forward.OpenAiForwarder;
+import org.cocoonjvm.worker.kernels.NativeEngine;
+import org.cocoonjvm.worker.kernels.NativeEngineOptions;
+import org.cocoonjvm.worker.model.DType;
+import org.cocoonjvm.worker.model.LoadedModel;
+import org.cocoonjvm.worker.model.ModelFormat;
+import org.cocoonjvm.worker.model.ModelLoader;
+import org.cocoonjvm.worker.model.RandomModel;
+import org.cocoonjvm.worker.model.RandomModelSpec;
+import org.cocoonjvm.worker.scheduler.Generator;
+import org.cocoonjvm.worker.scheduler.Scheduler;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import picocli.CommandLine.Option;
 
-/** The engine options shared by {@code demo} and {@code worker} (a picocli mixin). */
+/** How a worker generates: the options shared by {@code demo} and {@code worker} (a picocli mixin). */
 final class EngineChoice {
-    @Option(names = "--engine", defaultValue = "synthetic", description = "synthetic | native. Default: ${DEFAULT-VALUE}.")
+    /** The demo's embedded model: small enough to load in a second, real enough to run every kernel. */
+    static final RandomModelSpec DEMO_MODEL = RandomModelSpec.of("qwen2", 4, 256, 4, 2, 512, 1024, 7, DType.F16, 4096)
+            .withName("cocoon-demo-qwen2");
+
+    @Option(names = "--engine", defaultValue = "native",
+            description = "native | synthetic | forward. Default: ${DEFAULT-VALUE}.")
     String engine;
 
+    @Option(names = "--model", description = "native: a Hugging Face directory or .gguf file. "
+            + "Default: a small random-weight Qwen2 model (cocoon-demo-qwen2), generated at start.")
+    Path model;
+
+    @Option(names = "--threads", defaultValue = "0", description = "native: CPU threads per step; 0 uses every core.")
+    int threads;
+
+    @Option(names = "--kv-tokens", defaultValue = "32768", description = "native: KV cache size in tokens. Default: ${DEFAULT-VALUE}.")
+    int kvTokens;
+
+    @Option(names = "--max-batch", defaultValue = "32", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
+    int maxBatch;
+
     @Option(names = "--synthetic-rate", defaultValue = "25",
-            description = "Tokens per second per sequence of the synthetic engine. Default: ${DEFAULT-VALUE}.")
+            description = "synthetic: tokens per second per sequence. Default: ${DEFAULT-VALUE}.")
     double syntheticRate;
 
-    @Option(names = "--max-batch", defaultValue = "64", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
-    int maxBatch;
+    @Option(names = "--forward-url", description = "forward: the OpenAI-compatible server beside the worker, e.g. http://127.0.0.1:8000")
+    URI forwardUrl;
+
+    @Option(names = "--forward-model", description = "forward: the model name that server expects.")
+    String forwardModel;
+
+    @Option(names = "--forward-max-concurrent", defaultValue = "64", description = "forward: requests at once. Default: ${DEFAULT-VALUE}.")
+    int forwardMaxConcurrent;
 
     /** Checks the options before anything starts, so a typo fails fast with one line. */
     void validate() {
         switch (engine) {
-            case "synthetic" -> { }
-            case "native" -> throw new Cocoon.UsageException("the native engine is not built yet; run with --engine synthetic");
-            default -> throw new Cocoon.UsageException("--engine must be 'synthetic' or 'native', got '" + engine + "'");
+            case "native", "synthetic" -> { }
+            case "forward" -> {
+                if (forwardUrl == null || forwardModel == null || model == null) {
+                    throw new Cocoon.UsageException("--engine forward needs --forward-url, --forward-model and --model "
+                            + "(the model's files, which give the worker its name@hash)");
+                }
+            }
+            default -> throw new Cocoon.UsageException("--engine must be native, synthetic or forward, got '" + engine + "'");
         }
-        if (!(syntheticRate > 0) || maxBatch < 1) {
-            throw new Cocoon.UsageException("--synthetic-rate and --max-batch must be positive");
+        if (!(syntheticRate > 0) || maxBatch < 1 || threads < 0) {
+            throw new Cocoon.UsageException("--synthetic-rate and --max-batch must be positive, --threads not negative");
         }
     }
 
-    Engine create() {
+    Generator create(Vertx vertx, SchedulerOptions scheduler) throws IOException {
         validate();
-        return new SyntheticEngine(syntheticRate, maxBatch, 4096);
+        return switch (engine) {
+            case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096), scheduler);
+            case "native" -> new Scheduler(new NativeEngine(ModelLoader.load(modelPath()),
+                    new NativeEngineOptions(threads, maxBatch, kvTokens, 16, Math.max(2048, maxBatch))), scheduler);
+            default -> {
+                ModelInfo identity;
+                try (LoadedModel m = ModelLoader.load(model)) {
+                    identity = m.info();
+                }
+                yield new OpenAiForwarder(vertx, new ForwarderOptions(forwardUrl, forwardModel, null, identity,
+                        forwardMaxConcurrent, 10_000));
+            }
+        };
+    }
+
+    /**
+     * The model to serve: {@code --model}, else the demo's small random model, written afresh into
+     * a temporary directory (it takes well under a second, and can never be stale).
+     */
+    private Path modelPath() throws IOException {
+        if (model != null) {
+            return model;
+        }
+        Path dir = Files.createTempDirectory("cocoon-demo-model-");
+        RandomModel.write(DEMO_MODEL, dir, Set.of(ModelFormat.HF));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir)));
+        return dir.resolve(RandomModel.HF_DIR);
+    }
+
+    private static void deleteTree(Path dir) {
+        try (var paths = Files.walk(dir)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // Best effort: it is a temporary directory.
+        }
     }
 }

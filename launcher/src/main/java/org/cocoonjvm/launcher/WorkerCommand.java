@@ -44,7 +44,7 @@ final class WorkerCommand implements Callable<Integer> {
             gatewayAddress = SocketAddress.inetSocketAddress(parsed.port(), parsed.host());
         }
         Vertx vertx = Vertx.vertx();
-        WorkerNode node = new WorkerNode(engine.create(),
+        WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
                 new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000));
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println("{\"event\":\"ready\",\"worker\":\"" + node.endpoint() + "\"}");

@@ -35,7 +35,7 @@ class DemoIT {
     static void startDemo() throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         demo = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar"),
-                "demo", "--port", "0", "--api-key", "sk-test", "--workers", "2", "--synthetic-rate", "100")
+                "demo", "--port", "0", "--api-key", "sk-test", "--workers", "2")
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
         BufferedReader stdout = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8));
@@ -68,7 +68,7 @@ class DemoIT {
         assertThat(ready.getString("api_key")).isEqualTo("sk-test");
         assertThat(ready.getString("admin_key")).isNotBlank();
         assertThat(ready.getJsonArray("workers")).hasSize(2);
-        assertThat(ready.getString("model")).isEqualTo("synthetic");
+        assertThat(ready.getString("model")).isEqualTo("cocoon-demo-qwen2");  // the native engine's embedded model
     }
 
     @Test
@@ -79,7 +79,6 @@ class DemoIT {
                 .maxCompletionTokens(16)
                 .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
                 .build();
-        StringBuilder text = new StringBuilder();
         List<CompletionUsage> usages = new ArrayList<>();
         List<String> finishReasons = new ArrayList<>();
         int chunks = 0;
@@ -89,26 +88,26 @@ class DemoIT {
                 chunks++;
                 chunk.usage().ifPresent(usages::add);
                 for (ChatCompletionChunk.Choice choice : chunk.choices()) {
-                    choice.delta().content().ifPresent(text::append);
                     choice.finishReason().ifPresent(r -> finishReasons.add(r.asString()));
                 }
             }
         }
-        assertThat(chunks).isGreaterThan(3);
-        assertThat(text.toString().split(" ")).hasSize(16);
-        assertThat(finishReasons).containsExactly("length");
+        // A random-weight model: any text, and it may pick an end-of-sequence token before 16.
         assertThat(usages).hasSize(1);
-        assertThat(usages.getFirst().completionTokens()).isEqualTo(16);
-        assertThat(usages.getFirst().totalTokens()).isEqualTo(usages.getFirst().promptTokens() + 16);
+        long completion = usages.getFirst().completionTokens();
+        assertThat(completion).isBetween(1L, 16L);
+        assertThat(finishReasons).containsExactly(completion == 16 ? "length" : "stop");
+        assertThat(chunks).isGreaterThanOrEqualTo(3);
+        assertThat(usages.getFirst().totalTokens()).isEqualTo(usages.getFirst().promptTokens() + completion);
     }
 
     @Test
     void officialClient_nonStreaming() {
         ChatCompletion completion = client().chat().completions().create(ChatCompletionCreateParams.builder()
-                .model("synthetic").addUserMessage("Hello").maxCompletionTokens(5).build());
+                .model(ready.getString("model")).addUserMessage("Hello").maxCompletionTokens(5).build());
         completion.validate();
         assertThat(completion.choices().getFirst().message().content()).isPresent();
-        assertThat(completion.usage().orElseThrow().completionTokens()).isEqualTo(5);
+        assertThat(completion.usage().orElseThrow().completionTokens()).isBetween(1L, 5L);
     }
 
     @Test

@@ -1,0 +1,88 @@
+package org.cocoonjvm.launcher;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import org.cocoonjvm.worker.kernels.KernelLibrary;
+import org.cocoonjvm.worker.kernels.NativeModel;
+import org.cocoonjvm.worker.model.LoadedModel;
+import org.cocoonjvm.worker.model.ModelLoader;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code cocoon bench …}: benchmarks whose results go into docs/benchmarks.md. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
+        subcommands = {BenchCommand.EngineBench.class})
+final class BenchCommand {
+
+    /**
+     * Prefill and decode throughput of the native engine per batch size: B sequences prefill
+     * {@code --prompt-tokens} each in one step, then decode {@code --decode-tokens} steps together.
+     */
+    @Command(name = "engine", mixinStandardHelpOptions = true, description = "Prefill and decode tokens/s per batch size.")
+    static final class EngineBench implements Callable<Integer> {
+        @Option(names = "--model", required = true) Path model;
+        @Option(names = "--batch", defaultValue = "1,8,32", split = ",") List<Integer> batches;
+        @Option(names = "--prompt-tokens", defaultValue = "128") int promptTokens;
+        @Option(names = "--decode-tokens", defaultValue = "32") int decodeTokens;
+        @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 uses every core.") int threads;
+        @Option(names = "--json", description = "Print one JSON object.") boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            JsonArray rows = new JsonArray();
+            try (LoadedModel loaded = ModelLoader.load(model)) {
+                for (int b : batches) {
+                    rows.add(run(loaded, b));
+                }
+                JsonObject result = new JsonObject().put("model", loaded.displayId()).put("backend", KernelLibrary.get().backend())
+                        .put("threads", threads).put("prompt_tokens", promptTokens).put("decode_tokens", decodeTokens)
+                        .put("results", rows);
+                if (json) {
+                    System.out.println(result.encode());
+                } else {
+                    System.out.printf("%s on %s%n%6s %14s %14s %12s%n", loaded.displayId(), KernelLibrary.get().backend(),
+                            "batch", "prefill tok/s", "decode tok/s", "peak MiB");
+                    for (int i = 0; i < rows.size(); i++) {
+                        JsonObject r = rows.getJsonObject(i);
+                        System.out.printf("%6d %14.1f %14.1f %12.1f%n", r.getInteger("batch"), r.getDouble("prefill_tokens_per_s"),
+                                r.getDouble("decode_tokens_per_s"), r.getLong("peak_bytes") / 1048576.0);
+                    }
+                }
+            }
+            return 0;
+        }
+
+        private JsonObject run(LoadedModel loaded, int batch) {
+            int perSeq = promptTokens + decodeTokens;
+            int vocab = loaded.config().vocab();
+            SplittableRandom random = new SplittableRandom(batch);
+            try (NativeModel m = new NativeModel(KernelLibrary.get(), loaded.weights(), threads,
+                    batch * ((perSeq + 15) / 16), 16, batch, batch * promptTokens)) {
+                int[] next = new int[batch];
+                for (int s = 0; s < batch; s++) {
+                    m.entry(s, s, 0, random.ints(promptTokens, 0, vocab).toArray(), s * promptTokens, true, 0, 0, 0, 0, 0, s);
+                }
+                long t0 = System.nanoTime();
+                m.step(batch, next, null);
+                long prefillNanos = System.nanoTime() - t0;
+                long t1 = System.nanoTime();
+                for (int step = 0; step < decodeTokens; step++) {
+                    for (int s = 0; s < batch; s++) {
+                        m.entry(s, s, promptTokens + step, new int[] {next[s]}, s, true, 0, 0, 0, 0, 0, s);
+                    }
+                    m.step(batch, next, null);
+                }
+                long decodeNanos = System.nanoTime() - t1;
+                return new JsonObject().put("batch", batch)
+                        .put("prefill_tokens_per_s", batch * (double) promptTokens / (prefillNanos / 1e9))
+                        .put("decode_tokens_per_s", batch * (double) decodeTokens / (decodeNanos / 1e9))
+                        .put("decode_ms_per_step", decodeNanos / 1e6 / decodeTokens)
+                        .put("peak_bytes", m.peakBytes());
+            }
+        }
+    }
+}
