@@ -101,6 +101,11 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (prompt.length == 0) {
             throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The prompt is empty.");
         }
+        if (request.getMaxTokens() > 0 && (long) prompt.length + request.getMaxTokens() > model.maxContext()) {
+            throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The model's context window is "
+                    + model.maxContext() + " tokens; the prompt has " + prompt.length + " and max_tokens asks for "
+                    + request.getMaxTokens() + ". Lower max_tokens or shorten the prompt.");
+        }
         if (prompt.length >= model.maxContext()) {
             throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The prompt has "
                     + prompt.length + " tokens; the model's context window is " + model.maxContext() + ".");
