@@ -1,0 +1,237 @@
+package org.cocoonjvm.billing.accounts;
+
+import java.time.Duration;
+import java.time.Instant;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class InMemoryAccountBookTest {
+    private static final Instant START = Instant.parse("2025-05-01T12:00:00Z");
+
+    private MutableClock clock;
+    private InMemoryAccountBook book;
+
+    @BeforeEach
+    void setUp() {
+        clock = new MutableClock(START);
+        book = new InMemoryAccountBook(clock, Duration.ofMinutes(10));
+        book.open("alice");
+    }
+
+    @Test
+    void open_twice_returnsTheFirstAccountUnchanged() {
+        book.credit("alice", 100, "tx-1");
+        clock.advance(Duration.ofHours(1));
+
+        Account again = book.open("alice");
+
+        assertThat(again).isEqualTo(new Account("alice", START));
+        assertThat(book.balance("alice").balanceNanoton()).isEqualTo(100);
+    }
+
+    @Test
+    void newAccount_isEmpty() {
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 0, 0, 0));
+    }
+
+    @Test
+    void unknownAccount_shouldThrow() {
+        assertThatThrownBy(() -> book.balance("bob")).isInstanceOf(UnknownAccountException.class)
+                .extracting(e -> ((AccountException) e).code()).isEqualTo("unknown_account");
+        assertThatThrownBy(() -> book.credit("bob", 1, "tx")).isInstanceOf(UnknownAccountException.class);
+        assertThatThrownBy(() -> book.reserve("bob", 1)).isInstanceOf(UnknownAccountException.class);
+        assertThatThrownBy(() -> book.open(" ")).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void credit_sameReferenceTwice_creditsOnce() {
+        assertThat(book.credit("alice", 1_000, "tx-1")).isTrue();
+        assertThat(book.credit("alice", 1_000, "tx-1")).isFalse();
+        assertThat(book.credit("alice", 500, "tx-2")).isTrue();
+
+        assertThat(book.balance("alice").balanceNanoton()).isEqualTo(1_500);
+    }
+
+    @Test
+    void credit_referenceReusedWithAnotherAmountOrAccount_shouldThrowAndCreditNothing() {
+        book.open("bob");
+        book.credit("alice", 1_000, "tx-1");
+
+        assertThatThrownBy(() -> book.credit("alice", 2_000, "tx-1"))
+                .isInstanceOf(CreditConflictException.class).hasMessageContaining("tx-1");
+        assertThatThrownBy(() -> book.credit("bob", 1_000, "tx-1"))
+                .isInstanceOf(CreditConflictException.class);
+        assertThat(book.balance("alice").balanceNanoton()).isEqualTo(1_000);
+        assertThat(book.balance("bob").balanceNanoton()).isZero();
+    }
+
+    @Test
+    void credit_badArguments_shouldThrow() {
+        assertThatThrownBy(() -> book.credit("alice", 0, "tx")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> book.credit("alice", -5, "tx")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> book.credit("alice", 5, "")).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void credit_overflowingTheBalance_shouldThrowAndLeaveTheReferenceUnused() {
+        book.credit("alice", Long.MAX_VALUE, "tx-1");
+
+        assertThatThrownBy(() -> book.credit("alice", 1, "tx-2")).isInstanceOf(ArithmeticException.class);
+        assertThat(book.balance("alice").balanceNanoton()).isEqualTo(Long.MAX_VALUE);
+    }
+
+    @Test
+    void reserve_holdsWithoutSpending() {
+        book.credit("alice", 1_000, "tx-1");
+
+        Reservation reservation = book.reserve("alice", 300);
+
+        assertThat(reservation.amountNanoton()).isEqualTo(300);
+        AccountState state = book.balance("alice");
+        assertThat(state).isEqualTo(new AccountState("alice", 1_000, 300, 0));
+        assertThat(state.availableNanoton()).isEqualTo(700);
+    }
+
+    @Test
+    void settle_chargesTheActualCostAndReleasesTheRest() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+
+        Settlement settlement = book.settle(reservation, 120);
+
+        assertThat(settlement).isEqualTo(new Settlement(reservation, 120, 180, 0));
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 880, 0, 120));
+    }
+
+    @Test
+    void release_givesEverythingBack() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+
+        Settlement settlement = book.release(reservation);
+
+        assertThat(settlement).isEqualTo(new Settlement(reservation, 0, 300, 0));
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 1_000, 0, 0));
+    }
+
+    @Test
+    void reserve_moreThanAvailable_shouldThrowWithTheAmounts() {
+        book.credit("alice", 100, "tx-1");
+        book.reserve("alice", 60);
+
+        assertThatThrownBy(() -> book.reserve("alice", 50))
+                .isInstanceOfSatisfying(InsufficientBalanceException.class, e -> {
+                    assertThat(e.accountId()).isEqualTo("alice");
+                    assertThat(e.requestedNanoton()).isEqualTo(50);
+                    assertThat(e.availableNanoton()).isEqualTo(40);
+                    assertThat(e.code()).isEqualTo("insufficient_balance");
+                })
+                .hasMessage("account alice has 40 nanoTON available, 50 requested");
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 100, 60, 0));
+    }
+
+    @Test
+    void reserve_exactlyWhatIsAvailable_succeeds() {
+        book.credit("alice", 100, "tx-1");
+
+        book.reserve("alice", 100);
+
+        assertThat(book.balance("alice").availableNanoton()).isZero();
+        assertThat(book.reserve("alice", 0).amountNanoton()).isZero();   // a free request needs no funds
+        assertThatThrownBy(() -> book.reserve("alice", 1)).isInstanceOf(InsufficientBalanceException.class);
+        assertThatThrownBy(() -> book.reserve("alice", -1)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void settle_twice_isANoOpReturningTheFirstResult() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        Settlement first = book.settle(reservation, 120);
+
+        assertThat(book.settle(reservation, 250)).isEqualTo(first);
+        assertThat(book.release(reservation)).isEqualTo(first);
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 880, 0, 120));
+    }
+
+    @Test
+    void settle_afterRelease_isANoOpReturningTheRelease() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        Settlement released = book.release(reservation);
+
+        assertThat(book.settle(reservation, 120)).isEqualTo(released);
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 1_000, 0, 0));
+    }
+
+    @Test
+    void settle_aboveTheReservation_chargesInFullAndRecordsTheOverrun() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 100);
+
+        Settlement settlement = book.settle(reservation, 150);
+
+        assertThat(settlement).isEqualTo(new Settlement(reservation, 150, 0, 50));
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 850, 0, 150));
+    }
+
+    @Test
+    void settle_overrunBeyondTheFunds_leavesADebtThatBlocksNewReservations() {
+        book.credit("alice", 100, "tx-1");
+        Reservation reservation = book.reserve("alice", 100);
+
+        book.settle(reservation, 300);
+
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", -200, 0, 300));
+        assertThatThrownBy(() -> book.reserve("alice", 0))
+                .isInstanceOfSatisfying(InsufficientBalanceException.class,
+                        e -> assertThat(e.availableNanoton()).isEqualTo(-200));
+        book.credit("alice", 250, "tx-2");
+        assertThat(book.reserve("alice", 50).amountNanoton()).isEqualTo(50);
+    }
+
+    @Test
+    void settle_negativeCost_shouldThrowAndLeaveTheReservationOpen() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 100);
+
+        assertThatThrownBy(() -> book.settle(reservation, -1)).isInstanceOf(IllegalArgumentException.class);
+        assertThat(book.settle(reservation, 10).chargedNanoton()).isEqualTo(10);
+    }
+
+    @Test
+    void settle_reservationThisBookDidNotIssue_shouldThrowAndChargeNothing() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation real = book.reserve("alice", 100);
+        InMemoryAccountBook other = new InMemoryAccountBook(clock);
+        other.open("alice");
+
+        assertThatThrownBy(() -> book.settle(new Reservation("alice", 999, 100), 10))
+                .isInstanceOf(UnknownReservationException.class)
+                .extracting(e -> ((AccountException) e).code()).isEqualTo("unknown_reservation");
+        assertThatThrownBy(() -> book.release(new Reservation("alice", real.id(), 1_000)))
+                .isInstanceOf(UnknownReservationException.class).hasMessageContaining("this book issued");
+        assertThatThrownBy(() -> other.settle(real, 10)).isInstanceOf(UnknownReservationException.class);
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 1_000, 100, 0));
+    }
+
+    @Test
+    void endedReservation_isRememberedForTheRetentionThenForgotten() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 100);
+        Settlement first = book.settle(reservation, 40);
+
+        clock.advance(Duration.ofMinutes(10));
+        book.release(book.reserve("alice", 1));   // ending another reservation sweeps old outcomes
+        assertThat(book.settle(reservation, 90)).isEqualTo(first);
+
+        clock.advance(Duration.ofSeconds(1));
+        book.release(book.reserve("alice", 1));
+        assertThatThrownBy(() -> book.settle(reservation, 90))
+                .isInstanceOf(UnknownReservationException.class).hasMessageContaining("PT10M");
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 960, 0, 40));
+    }
+}
