@@ -10,10 +10,16 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.api.AdminHandler;
-import org.cocoonjvm.gateway.api.ChatCompletionsHandler;
+import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.api.CompletionsHandler;
+import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.limits.RateLimiter;
+import org.cocoonjvm.gateway.relay.AccessLog;
+import org.cocoonjvm.gateway.relay.Relay;
+import io.vertx.core.json.JsonObject;
+import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.gateway.api.ModelsHandler;
 import org.cocoonjvm.gateway.registry.SessionEndpoint;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -33,12 +39,16 @@ public final class GatewayNode extends VerticleBase {
 
     private final GatewayOptions options;
     private final WorkerRegistry registry;
+    private final RequestBilling billing;
+    private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     private HttpServer server;
     private GrpcClient workers;
     private volatile int port;
+    private volatile boolean stopping;
 
-    public GatewayNode(GatewayOptions options) {
+    public GatewayNode(GatewayOptions options, RequestBilling billing) {
         this.options = options;
+        this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
     }
 
@@ -58,11 +68,15 @@ public final class GatewayNode extends VerticleBase {
 
     private Router router() {
         Router router = Router.router(vertx);
-        router.route("/v1/*").handler(ctx -> requireKey(ctx, options.apiKeyHashes()));
-        router.route("/admin/*").handler(ctx -> requireKey(ctx, Set.of(options.adminKeyHash())));
-        router.get("/v1/models").handler(new ModelsHandler(registry));
-        router.post("/v1/chat/completions").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
-        router.post("/v1/chat/completions").handler(new ChatCompletionsHandler(registry, workers));
+        Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(), new AccessLog());
+        router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
+        router.get("/ready").handler(this::ready);
+        router.route("/v1/*").handler(this::authenticate);
+        router.route("/admin/*").handler(this::requireAdmin);
+        router.get("/v1/models").handler(new ModelsHandler(registry, billing));
+        router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
+        router.post("/v1/chat/completions").handler(new CompletionsHandler(relay, RequestParser::chat, limiter, billing));
+        router.post("/v1/completions").handler(new CompletionsHandler(relay, RequestParser::completion, limiter, billing));
         router.get("/admin/workers").handler(new AdminHandler(registry));
         router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
                 new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
@@ -71,13 +85,35 @@ public final class GatewayNode extends VerticleBase {
         return router;
     }
 
-    private static void requireKey(RoutingContext ctx, Set<String> allowedHashes) {
+    /** Ready: not shutting down, and some healthy worker to route to. Load balancers poll this. */
+    private void ready(RoutingContext ctx) {
+        long healthy = registry.all().stream().filter(registry::healthy).count();
+        boolean ready = !stopping && healthy > 0;
+        json(ctx, ready ? 200 : 503, new JsonObject().put("status", ready ? "ready" : stopping ? "stopping" : "no workers")
+                .put("workers", healthy));
+    }
+
+    private void authenticate(RoutingContext ctx) {
         String hash = BearerKeys.hashOf(ctx.request());
-        if (hash != null && allowedHashes.contains(hash)) {
+        ApiKey key = hash == null ? null : options.apiKeys().get(hash);
+        if (key == null) {
+            OpenAiResponses.error(ctx.response(), BearerKeys.missingOrInvalid());
+        } else {
+            ctx.put(CompletionsHandler.API_KEY, key);
+            ctx.next();
+        }
+    }
+
+    private void requireAdmin(RoutingContext ctx) {
+        if (options.adminKeyHash().equals(BearerKeys.hashOf(ctx.request()))) {
             ctx.next();
         } else {
             OpenAiResponses.error(ctx.response(), BearerKeys.missingOrInvalid());
         }
+    }
+
+    private static void json(RoutingContext ctx, int status, JsonObject body) {
+        ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
     }
 
     private static boolean isGrpc(HttpServerRequest request) {
@@ -90,6 +126,7 @@ public final class GatewayNode extends VerticleBase {
 
     @Override
     public Future<?> stop() {
+        stopping = true;
         // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
         Future<Void> closed = server == null ? Future.succeededFuture() : server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS);
         return closed.eventually(() -> workers == null ? Future.succeededFuture() : workers.close());

@@ -1,24 +1,27 @@
 package org.cocoonjvm.gateway;
 
-import java.util.Set;
+import java.util.Map;
+import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 
 /**
  * Everything a gateway is configured with; validated once, never changed.
  *
  * @param host                 interface to bind
  * @param port                 one port for the OpenAI HTTP API and the gRPC services; 0 picks a free one
- * @param apiKeyHashes         SHA-256 hex digests of the client API keys ({@link org.cocoonjvm.protocol.openai.BearerKeys})
+ * @param apiKeys              client keys by the SHA-256 hex digest of the key ({@link org.cocoonjvm.protocol.openai.BearerKeys})
  * @param adminKeyHash         digest of the key for {@code /admin}
  * @param heartbeatIntervalMs  how often workers report their load
  * @param maxBodyBytes         larger request bodies get 413
+ * @param relay                timeouts, retries and buffering of relayed streams
  */
-public record GatewayOptions(String host, int port, Set<String> apiKeyHashes, String adminKeyHash,
-                             long heartbeatIntervalMs, long maxBodyBytes) {
+public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
+                             long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay) {
     public GatewayOptions {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port out of range: " + port);
         }
-        if (apiKeyHashes.isEmpty()) {
+        if (apiKeys.isEmpty()) {
             throw new IllegalArgumentException("at least one API key is required");
         }
         if (adminKeyHash == null || adminKeyHash.isBlank()) {
@@ -27,6 +30,6 @@ public record GatewayOptions(String host, int port, Set<String> apiKeyHashes, St
         if (heartbeatIntervalMs < 10 || maxBodyBytes < 1024) {
             throw new IllegalArgumentException("heartbeatIntervalMs must be >= 10 and maxBodyBytes >= 1024");
         }
-        apiKeyHashes = Set.copyOf(apiKeyHashes);
+        apiKeys = Map.copyOf(apiKeys);
     }
 }

@@ -71,13 +71,22 @@ class ChatStreamingTest {
     }
 
     @Test
-    void stream_withoutIncludeUsage_hasNoUsageChunk() throws Exception {
+    void stream_alwaysEndsWithUsageAndCost_andTheAccountIsDebitedExactly() throws Exception {
         net.addWorker(1000);
         HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
-                chat("synthetic", true, "\"max_tokens\":3"));
+                chat("synthetic", true, "\"max_tokens\":3"));  // no include_usage: usage comes anyway
         List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
-        assertThat(events).noneMatch(e -> e.data().contains("\"usage\""));
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+        long tokens = usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
+        // Cocoon's test prices: 2 nanoTON a token, multipliers 1.0, coefficient 1.0.
+        assertThat(usage.getLong("prompt_total_cost")).isEqualTo(2 * usage.getLong("prompt_tokens"));
+        assertThat(usage.getLong("completion_total_cost")).isEqualTo(2 * 3);
+        assertThat(usage.getLong("total_cost")).isEqualTo(2 * tokens);
+        var account = net.accounts.balance(TestNetwork.ACCOUNT);
+        assertThat(account.spentNanoton()).isEqualTo(2 * tokens);
+        assertThat(account.balanceNanoton()).isEqualTo(TestNetwork.START_BALANCE - 2 * tokens);
+        assertThat(account.reservedNanoton()).isZero();
     }
 
     @Test

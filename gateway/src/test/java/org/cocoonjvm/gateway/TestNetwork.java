@@ -12,9 +12,16 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
+import java.time.Clock;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.TonRequestBilling;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -35,9 +42,25 @@ final class TestNetwork implements AutoCloseable {
     final List<WorkerNode> workers = new ArrayList<>();
     final HttpClient http;
 
+    /** The test account starts with 1000 TON; prices are Cocoon's test deploy values (2 and 1 nanoTON a token). */
+    static final long START_BALANCE = 1_000_000_000_000L;
+    static final String ACCOUNT = "acct-test";
+
+    final InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
+
     TestNetwork() {
-        gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0, Set.of(BearerKeys.hash(API_KEY)),
-                BearerKeys.hash(ADMIN_KEY), 100, 64 * 1024));
+        this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE);
+    }
+
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
+        accounts.open(ACCOUNT);
+        if (balance > 0) {
+            accounts.credit(ACCOUNT, balance, "test-grant");
+        }
+        gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
+                Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
+                BearerKeys.hash(ADMIN_KEY), 100, 64 * 1024, relay),
+                new TonRequestBilling(accounts, model -> PriceSchedule.of(model, 2, 1)));
         await(vertx.deployVerticle(gateway));
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port()));
     }

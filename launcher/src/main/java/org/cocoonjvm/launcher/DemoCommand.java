@@ -7,12 +7,10 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
-import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -27,6 +25,9 @@ import picocli.CommandLine.Option;
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Start a gateway and workers on loopback; print one JSON line when ready.")
 final class DemoCommand implements Callable<Integer> {
+    /** The demo key's account starts with 1000 TON, until the local chain funds it by deposit. */
+    static final long DEMO_GRANT_NANOTON = 1_000_000_000_000L;
+
     @Option(names = "--port", defaultValue = "8080", description = "Gateway port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
     int port;
 
@@ -42,6 +43,9 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     EngineChoice engine;
 
+    @Mixin
+    GatewayPolicy policy;
+
     @Override
     public Integer call() throws Exception {
         if (workers < 1 || workers > 64) {
@@ -53,8 +57,11 @@ final class DemoCommand implements Callable<Integer> {
         String host = "127.0.0.1";
 
         Vertx vertx = Vertx.vertx();
-        GatewayNode gateway = new GatewayNode(new GatewayOptions(host, port, Set.of(BearerKeys.hash(key)),
-                BearerKeys.hash(admin), 1000, 4L * 1024 * 1024));
+        if (policy.grantNanoton == 0) {
+            policy.grantNanoton = DEMO_GRANT_NANOTON;
+        }
+        GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
+        GatewayNode gateway = new GatewayNode(gatewayOptions, policy.billing(gatewayOptions));
         List<WorkerNode> nodes = new ArrayList<>();
         try {
             await(vertx.deployVerticle(gateway));

@@ -2,14 +2,12 @@ package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
-import org.cocoonjvm.protocol.openai.BearerKeys;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code cocoon gateway}: run a gateway alone; workers register with it over gRPC. */
@@ -27,11 +25,14 @@ final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--admin-key", required = true, description = "Key for /admin.")
     String adminKey;
 
+    @Mixin
+    GatewayPolicy policy;
+
     @Override
     public Integer call() throws Exception {
         Vertx vertx = Vertx.vertx();
-        Set<String> hashes = apiKeys.stream().map(BearerKeys::hash).collect(Collectors.toSet());
-        GatewayNode node = new GatewayNode(new GatewayOptions(host, port, hashes, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024));
+        GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
+        GatewayNode node = new GatewayNode(options, policy.billing(options));
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         Running.untilSignalled(vertx);
         return 0;

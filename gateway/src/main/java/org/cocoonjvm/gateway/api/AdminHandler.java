@@ -18,6 +18,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
     @Override
     public void handle(RoutingContext ctx) {
         JsonArray workers = new JsonArray();
+        long now = registry.nanoTime();
         for (RegisteredWorker w : registry.all()) {
             JsonArray models = new JsonArray();
             w.models().forEach(m -> models.add(m.getName() + "@" + m.getHash()));
@@ -32,7 +33,10 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("in_flight", w.inFlight())
                     .put("running", w.load().getRunning())
                     .put("waiting", w.load().getWaiting())
-                    .put("tokens_served", w.tokensServed()));
+                    .put("tokens_served", w.tokensServed())
+                    .put("failures", w.failures())
+                    .put("circuit_open", w.breakerOpen(now))
+                    .put("tokens_per_s", w.speed()));
         }
         ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers).encode());
     }

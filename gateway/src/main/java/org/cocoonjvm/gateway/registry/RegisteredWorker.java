@@ -2,7 +2,9 @@ package org.cocoonjvm.gateway.registry;
 
 import io.vertx.core.net.SocketAddress;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
@@ -13,11 +15,21 @@ import org.cocoonjvm.protocol.grpc.WorkerLoad;
  * announced part is immutable; counters are atomics because every event loop routes to it.
  */
 public final class RegisteredWorker {
+    /** Consecutive failures that open the circuit breaker. */
+    static final int BREAKER_THRESHOLD = 3;
+    static final long BREAKER_OPEN_NANOS = TimeUnit.SECONDS.toNanos(10);
+
     private final Hello hello;
     private final SocketAddress address;
     private final long registeredAtNanos;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final LongAdder tokensServed = new LongAdder();
+    private final AtomicInteger consecutiveFailures = new AtomicInteger();
+    private final LongAdder failures = new LongAdder();
+    private volatile long breakerOpenUntilNanos;
+    private volatile boolean breakerTripped;
+    /** Decode speed per sequence, tokens/s, as an exponentially weighted average; 0 until measured. */
+    private final AtomicLong speedBits = new AtomicLong(Double.doubleToLongBits(0));
     private volatile WorkerLoad load = WorkerLoad.getDefaultInstance();
     private volatile long lastSeenNanos;
 
@@ -75,6 +87,10 @@ public final class RegisteredWorker {
         return tokensServed.sum();
     }
 
+    public long failures() {
+        return failures.sum();
+    }
+
     public WorkerLoad load() {
         return load;
     }
@@ -87,6 +103,11 @@ public final class RegisteredWorker {
         return registeredAtNanos;
     }
 
+    /** Tokens per second per sequence, as measured by the gateway; 0 until its first stream ends. */
+    public double speed() {
+        return Double.longBitsToDouble(speedBits.get());
+    }
+
     /** A request was routed here; pair with {@link #finished}. */
     public void started() {
         inFlight.incrementAndGet();
@@ -95,6 +116,38 @@ public final class RegisteredWorker {
     public void finished(long completionTokens) {
         inFlight.decrementAndGet();
         tokensServed.add(completionTokens);
+    }
+
+    /** A stream decoded {@code tokens} tokens after its first in {@code nanos}. */
+    public void recordSpeed(long tokens, long nanos) {
+        if (tokens < 2 || nanos <= 0) {
+            return;
+        }
+        double sample = tokens * 1e9 / nanos;
+        speedBits.getAndUpdate(bits -> {
+            double old = Double.longBitsToDouble(bits);
+            return Double.doubleToLongBits(old == 0 ? sample : 0.8 * old + 0.2 * sample);
+        });
+    }
+
+    /** The worker answered as it should; closes the breaker. */
+    public void succeeded() {
+        consecutiveFailures.set(0);
+    }
+
+    /** The worker broke a call (unreachable, reset, internal error); enough in a row opens the breaker. */
+    public void failed(long nowNanos) {
+        failures.increment();
+        if (consecutiveFailures.incrementAndGet() >= BREAKER_THRESHOLD) {
+            breakerOpenUntilNanos = nowNanos + BREAKER_OPEN_NANOS;
+            breakerTripped = true;
+            consecutiveFailures.set(0);
+        }
+    }
+
+    /** While open, routing skips the worker; afterwards one request probes it again. */
+    public boolean breakerOpen(long nowNanos) {
+        return breakerTripped && nowNanos - breakerOpenUntilNanos < 0;
     }
 
     void heartbeat(WorkerLoad load, long nowNanos) {

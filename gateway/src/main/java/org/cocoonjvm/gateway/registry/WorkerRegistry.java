@@ -5,13 +5,17 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.ModelRef;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.ServiceTier;
 
 /**
  * The workers this gateway may route to, and the routing rule. Written by registration sessions,
@@ -59,7 +63,7 @@ public final class WorkerRegistry {
         workers.remove(worker.id(), worker);
     }
 
-    public void heartbeat(RegisteredWorker worker, org.cocoonjvm.protocol.grpc.WorkerLoad load) {
+    public void heartbeat(RegisteredWorker worker, WorkerLoad load) {
         worker.heartbeat(load, nanoClock.getAsLong());
     }
 
@@ -71,42 +75,128 @@ public final class WorkerRegistry {
         return nanoClock.getAsLong() - worker.lastSeenNanos() <= staleAfterNanos;
     }
 
+    /** Requests a worker may have in flight per unit of capacity before default-tier routing skips it. */
+    static final int OVERCOMMIT = 4;
+    /** An affine worker is preferred while its in-flight count is within this of the least loaded. */
+    static final int AFFINITY_SLACK = 2;
+    private static final int AFFINITY_ENTRIES = 10_000;
+
+    /** prefix hash -> the worker that last served it (its KV cache may still hold the prefix). */
+    private final ConcurrentHashMap<Long, String> affinity = new ConcurrentHashMap<>();
+
     /**
-     * Picks the healthy worker serving {@code model} with the fewest requests in flight per unit of
-     * capacity; ties go to a random one so that equal workers share load.
+     * What routing needs to know about a request.
      *
-     * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model at all,
-     *                      {@code NO_CAPACITY} when those that do are unhealthy
+     * @param exclude     workers already tried for this request
+     * @param affinityKey hash of the prompt's stable prefix (system prompt), 0 for none
      */
-    public RegisteredWorker pick(String model) {
-        List<RegisteredWorker> best = new ArrayList<>(2);
-        double bestLoad = Double.MAX_VALUE;
+    public record Route(String model, ServiceTier tier, Set<String> exclude, long affinityKey) {}
+
+    /**
+     * Picks a worker: among healthy workers serving the model, with a closed circuit breaker and
+     * room (flex requests only below capacity, so bulk traffic cannot crowd out interactive
+     * traffic), the one with the fewest requests in flight per unit of capacity, weighted by its
+     * measured speed; the worker that last served the same prompt prefix wins while it is within
+     * {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
+     *
+     * @return null when every candidate was already tried
+     * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model at all;
+     *                      {@code RATE_LIMITED} for flex when every worker is full;
+     *                      {@code NO_CAPACITY} when no worker can take it now
+     */
+    public RegisteredWorker pick(Route route) {
+        long now = nanoClock.getAsLong();
+        List<RegisteredWorker> candidates = new ArrayList<>();
         boolean known = false;
+        boolean excludedSome = false;
+        boolean fullForFlex = false;
+        double speedSum = 0;
+        int speedCount = 0;
         for (RegisteredWorker w : workers.values()) {
-            if (!w.serves(model)) {
+            if (!w.serves(route.model())) {
                 continue;
             }
             known = true;
-            if (!healthy(w)) {
-                continue;
-            }
-            double load = (double) w.inFlight() / w.capacity();
-            if (load < bestLoad) {
-                best.clear();
-                bestLoad = load;
-            }
-            if (load == bestLoad) {
-                best.add(w);
+            if (route.exclude().contains(w.id())) {
+                excludedSome = true;
+            } else if (healthy(w) && !w.breakerOpen(now)) {
+                int room = route.tier() == ServiceTier.FLEX ? w.capacity() : w.capacity() * OVERCOMMIT;
+                if (w.inFlight() < room) {
+                    candidates.add(w);
+                    if (w.speed() > 0) {
+                        speedSum += w.speed();
+                        speedCount++;
+                    }
+                } else {
+                    fullForFlex |= route.tier() == ServiceTier.FLEX;
+                }
             }
         }
         if (!known) {
             throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
-                    "The model '" + model + "' does not exist or no worker serves it; see GET /v1/models.");
+                    "The model '" + route.model() + "' does not exist or no worker serves it; see GET /v1/models.");
         }
-        if (best.isEmpty()) {
-            throw new ApiException(ErrorKind.NO_CAPACITY, "No healthy worker serves '" + model + "' right now; retry shortly.");
+        if (candidates.isEmpty()) {
+            if (excludedSome) {
+                return null;
+            }
+            if (fullForFlex) {
+                throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "Flex capacity for '" + route.model()
+                        + "' is exhausted; retry later or use the default service tier.", 1);
+            }
+            throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
+        }
+        double meanSpeed = speedCount == 0 ? 1 : speedSum / speedCount;
+        RegisteredWorker chosen = leastLoaded(candidates, meanSpeed);
+        if (route.affinityKey() != 0) {
+            String preferred = affinity.get(route.affinityKey());
+            int minInFlight = candidates.stream().mapToInt(RegisteredWorker::inFlight).min().orElse(0);
+            for (RegisteredWorker w : candidates) {
+                if (w.id().equals(preferred) && w.inFlight() <= minInFlight + AFFINITY_SLACK) {
+                    chosen = w;
+                }
+            }
+            if (affinity.size() > AFFINITY_ENTRIES) {
+                affinity.clear();  // crude bound: a cold cache costs one re-prefill, not correctness
+            }
+            affinity.put(route.affinityKey(), chosen.id());
+        }
+        return chosen;
+    }
+
+    private static RegisteredWorker leastLoaded(List<RegisteredWorker> candidates, double meanSpeed) {
+        List<RegisteredWorker> best = new ArrayList<>(2);
+        double bestScore = Double.MAX_VALUE;
+        for (RegisteredWorker w : candidates) {
+            double relativeSpeed = w.speed() > 0 ? w.speed() / meanSpeed : 1;
+            double score = (w.inFlight() + 1) / (w.capacity() * relativeSpeed);
+            if (score < bestScore) {
+                best.clear();
+                bestScore = score;
+            }
+            if (score == bestScore) {
+                best.add(w);
+            }
         }
         return best.get(best.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(best.size()));
+    }
+
+    /** The largest context window among workers serving the model; 0 when none does. */
+    public int maxContext(String model) {
+        int max = 0;
+        for (RegisteredWorker w : workers.values()) {
+            for (ModelRef m : w.models()) {
+                if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+                    max = Math.max(max, m.getMaxContext());
+                }
+            }
+        }
+        return max;
+    }
+
+    /** Now, on the registry's clock. */
+    public long nanoTime() {
+        return nanoClock.getAsLong();
     }
 
     private static SocketAddress parseEndpoint(String endpoint) {

@@ -6,15 +6,27 @@ import io.vertx.core.json.JsonObject;
 public final class ApiException extends RuntimeException {
     private final ErrorKind kind;
     private final String param;
+    private final int retryAfterSeconds;
 
     public ApiException(ErrorKind kind, String message) {
         this(kind, null, message);
     }
 
     public ApiException(ErrorKind kind, String param, String message) {
+        this(kind, param, message, 0);
+    }
+
+    /** @param retryAfterSeconds sent as {@code Retry-After}; 0 sends none */
+    public ApiException(ErrorKind kind, String param, String message, int retryAfterSeconds) {
         super(message, null, false, false);
         this.kind = kind;
         this.param = param;
+        this.retryAfterSeconds = retryAfterSeconds;
+    }
+
+    /** A 429 or 503 that tells the client when to come back. */
+    public static ApiException retryLater(ErrorKind kind, String message, int retryAfterSeconds) {
+        return new ApiException(kind, null, message, Math.max(1, retryAfterSeconds));
     }
 
     public static ApiException invalid(String param, String message) {
@@ -28,6 +40,10 @@ public final class ApiException extends RuntimeException {
     /** The request field at fault, OpenAI's {@code param}; null when no single field is. */
     public String param() {
         return param;
+    }
+
+    public int retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     public JsonObject toJson() {

@@ -5,12 +5,31 @@ import org.cocoonjvm.protocol.grpc.Usage;
 /**
  * What every chunk of one completion repeats.
  *
- * @param id           {@code chatcmpl-…}; also the request id sent to the worker
+ * @param id           {@code chatcmpl-…} or {@code cmpl-…}; also the request id sent to the worker
  * @param created      Unix seconds
  * @param model        echoed as the client sent it
  * @param includeUsage send the usage chunk before {@code [DONE]}
+ * @param flavor       chat or text completion: decides the objects' shapes
  */
-public record CompletionMeta(String id, long created, String model, boolean includeUsage) {
+public record CompletionMeta(String id, long created, String model, boolean includeUsage, Flavor flavor) {
+
+    /** The two OpenAI completion APIs. */
+    public enum Flavor {
+        CHAT("chat.completion.chunk", "chat.completion"),
+        TEXT("text_completion", "text_completion");
+
+        final String chunkObject;
+        final String documentObject;
+
+        Flavor(String chunkObject, String documentObject) {
+            this.chunkObject = chunkObject;
+            this.documentObject = documentObject;
+        }
+    }
+
+    public CompletionMeta(String id, long created, String model, boolean includeUsage) {
+        this(id, created, model, includeUsage, Flavor.CHAT);
+    }
 
     /** {@code "id":…,"object":…,"created":…,"model":…} without braces, for hand-built chunks. */
     StringBuilder appendHeader(StringBuilder out, String object) {
@@ -20,12 +39,18 @@ public record CompletionMeta(String id, long created, String model, boolean incl
         return JsonText.appendString(out, model);
     }
 
-    static StringBuilder appendUsage(StringBuilder out, Usage usage) {
-        return out.append("{\"prompt_tokens\":").append(usage.getPromptTokens())
+    static StringBuilder appendUsage(StringBuilder out, Usage usage, UsageCost cost) {
+        out.append("{\"prompt_tokens\":").append(usage.getPromptTokens())
                 .append(",\"completion_tokens\":").append(usage.getCompletionTokens())
                 .append(",\"total_tokens\":").append((long) usage.getPromptTokens() + usage.getCompletionTokens())
                 .append(",\"prompt_tokens_details\":{\"cached_tokens\":").append(usage.getCachedTokens())
                 .append("},\"completion_tokens_details\":{\"reasoning_tokens\":").append(usage.getReasoningTokens())
-                .append("}}");
+                .append('}');
+        if (cost != null) {
+            out.append(",\"prompt_total_cost\":").append(cost.promptTotalCost())
+                    .append(",\"completion_total_cost\":").append(cost.completionTotalCost())
+                    .append(",\"total_cost\":").append(cost.totalCost());
+        }
+        return out.append('}');
     }
 }

@@ -6,7 +6,7 @@ import org.cocoonjvm.protocol.grpc.Final;
 
 /**
  * Where one generation's events go to become an OpenAI response: as Server-Sent Events
- * ({@link SseChatWriter}) or as one JSON document ({@link JsonChatWriter}). Called on the HTTP
+ * ({@link SseWriter}) or as one JSON document ({@link JsonWriter}). Called on the HTTP
  * response's event loop only.
  *
  * <p>The worker's own HTTP API and the gateway both feed one of these, so the two produce
@@ -15,8 +15,15 @@ import org.cocoonjvm.protocol.grpc.Final;
 public interface CompletionSink {
     void delta(Delta delta);
 
-    /** The last event: writes what is left and ends the response. */
-    void finish(Final fin);
+    /** The last event: writes what is left and ends the response. {@code cost} is null where unpriced. */
+    void finish(Final fin, UsageCost cost);
+
+    /**
+     * While waiting for the first token: commits the status (200) if it was not yet, and writes a
+     * comment line so proxies and load balancers see the stream alive. A no-op for responses that
+     * are not streams.
+     */
+    void keepAlive();
 
     /**
      * Fails the response. Before anything was sent this is a real HTTP status with an error body;

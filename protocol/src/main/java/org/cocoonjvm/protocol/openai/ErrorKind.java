@@ -18,6 +18,8 @@ public enum ErrorKind {
     UPSTREAM(502, "api_error", "upstream_error"),
     /** No worker can take the request right now: none registered, all full or draining. */
     NO_CAPACITY(503, "api_error", "no_capacity"),
+    /** The request ran past its deadline. */
+    TIMEOUT(504, "api_error", "timeout"),
     INTERNAL(500, "api_error", "internal_error");
 
     public final int httpStatus;

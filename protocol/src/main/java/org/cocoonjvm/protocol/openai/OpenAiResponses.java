@@ -14,6 +14,9 @@ public final class OpenAiResponses {
         if (error.kind() == ErrorKind.AUTHENTICATION) {
             response.putHeader("WWW-Authenticate", "Bearer");
         }
+        if (error.retryAfterSeconds() > 0) {
+            response.putHeader("Retry-After", Integer.toString(error.retryAfterSeconds()));
+        }
         response.end(error.toJson().encode());
     }
 

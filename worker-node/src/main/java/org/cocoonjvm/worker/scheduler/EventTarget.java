@@ -9,6 +9,10 @@ import org.cocoonjvm.protocol.grpc.Final;
  * context that {@link OutputMailbox} was given, never on the engine thread.
  */
 public interface EventTarget {
+    /** The worker queued the sequence; its prompt has this many tokens. Comes before any delta. */
+    default void accepted(int promptTokens) {
+    }
+
     void delta(Delta delta);
 
     /** The last call this target gets. */

@@ -22,9 +22,17 @@ public final class OutputMailbox {
 
     private record Piece(int token, String text) {}
 
+    private record Accepted(int promptTokens) {}
+
     public OutputMailbox(Context context, EventTarget target) {
         this.context = context;
         this.target = target;
+    }
+
+    /** From the producing thread: the sequence was queued; comes before any token. */
+    public void accepted(int promptTokens) {
+        pending.add(new Accepted(promptTokens));
+        schedule();
     }
 
     /**
@@ -71,6 +79,8 @@ public final class OutputMailbox {
                     merged.addTokenIds(piece.token());
                 }
                 text.append(piece.text());
+            } else if (item instanceof Accepted accepted) {
+                target.accepted(accepted.promptTokens());
             } else {
                 fin = (Final) item;
                 break;

@@ -7,9 +7,11 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.cocoonjvm.protocol.grpc.ChatMessages;
 import org.cocoonjvm.protocol.grpc.FinishReason;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.Priority;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
@@ -20,7 +22,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Continuous batching over one {@link Engine}. A single platform thread that this class owns runs
  * {@link #step()} in a loop; it is the only thread that touches the engine and the running
- * sequences. Other threads talk to it through the bounded {@link #waiting} queue and each
+ * sequences. Other threads talk to it through two bounded waiting queues (interactive and flex) and each
  * sequence's cancel flag, so nothing on the request path takes a lock or waits.
  */
 public final class Scheduler implements Generator, AutoCloseable {
@@ -28,7 +30,9 @@ public final class Scheduler implements Generator, AutoCloseable {
 
     private final Engine engine;
     private final SchedulerOptions options;
-    private final BlockingQueue<Sequence> waiting;
+    /** Admitted before {@link #flex}: interactive traffic is never stuck behind a bulk burst. */
+    private final BlockingQueue<Sequence> interactive;
+    private final BlockingQueue<Sequence> flex;
     private final List<Sequence> running = new ArrayList<>();
     /** KV blocks held by running sequences' reservations; engine thread only. */
     private int kvBlocksReserved;
@@ -45,7 +49,8 @@ public final class Scheduler implements Generator, AutoCloseable {
     public Scheduler(Engine engine, SchedulerOptions options) {
         this.engine = engine;
         this.options = options;
-        this.waiting = new ArrayBlockingQueue<>(options.maxWaiting());
+        this.interactive = new ArrayBlockingQueue<>(options.maxWaiting());
+        this.flex = new ArrayBlockingQueue<>(options.maxWaiting());
         this.thread = Thread.ofPlatform().name("cocoon-engine").daemon(true).unstarted(this::loop);
     }
 
@@ -72,7 +77,7 @@ public final class Scheduler implements Generator, AutoCloseable {
 
     @Override
     public WorkerLoad load() {
-        return WorkerLoad.newBuilder().setRunning(runningCount).setWaiting(waiting.size())
+        return WorkerLoad.newBuilder().setRunning(runningCount).setWaiting(interactive.size() + flex.size())
                 .setCapacity(engine.maxBatch()).setTokensGenerated(tokensGenerated).build();
     }
 
@@ -118,11 +123,13 @@ public final class Scheduler implements Generator, AutoCloseable {
                     + sequence.worstCaseTokens() + " tokens of KV cache; this worker holds "
                     + (long) kv.blocks() * kv.blockTokens() + ". Lower max_tokens.");
         }
-        if (!waiting.offer(sequence)) {
+        BlockingQueue<Sequence> queue = request.getPriority() == Priority.PRIORITY_FLEX ? flex : interactive;
+        if (!queue.offer(sequence)) {
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker's queue is full (" + options.maxWaiting() + " waiting).");
         }
-        if (!accepting && waiting.remove(sequence)) {
+        LockSupport.unpark(thread);  // an idle engine thread parks until work arrives
+        if (!accepting && queue.remove(sequence)) {
             // Raced with shutdown: the engine thread may already have taken its last look at the
             // queue (it does so before closing the engine and completing `stopped`), so it might
             // never answer. If the remove fails, the engine thread took the sequence and answers it.
@@ -136,8 +143,6 @@ public final class Scheduler implements Generator, AutoCloseable {
             while (!Thread.currentThread().isInterrupted() && !(drained() || pastDrainDeadline())) {
                 step();
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         } catch (RuntimeException | Error e) {
             log.error("engine step failed; failing every sequence", e);
         } finally {
@@ -148,7 +153,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     }
 
     /** One iteration of continuous batching. */
-    void step() throws InterruptedException {
+    void step() {
         // 1. Cancelled sequences leave first, so their slots and KV blocks are free this step.
         running.removeIf(this::retireIfCancelled);
         // 2. Admit waiting sequences while batch slots and KV blocks allow; sleep briefly when idle.
@@ -177,22 +182,25 @@ public final class Scheduler implements Generator, AutoCloseable {
         runningCount = running.size();
     }
 
-    /** Moves waiting sequences into the batch, oldest first, while slots and KV blocks last. */
-    private void admit() throws InterruptedException {
-        Engine.KvBudget kv = engine.kvBudget();
-        if (running.isEmpty()) {
-            Sequence first = waiting.peek() == null ? waiting.poll(options.idlePollMillis(), TimeUnit.MILLISECONDS) : null;
-            if (first != null && !retireIfCancelled(first)) {
-                reserve(first, kv);
-            }
+    /**
+     * Moves waiting sequences into the batch while slots and KV blocks last: interactive before
+     * flex, oldest first within each; a head that does not fit blocks its queue (FIFO, so a long
+     * request is not overtaken forever by short ones).
+     */
+    private void admit() {
+        if (running.isEmpty() && interactive.isEmpty() && flex.isEmpty()) {
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(options.idlePollMillis()));
         }
-        for (Sequence s; running.size() < engine.maxBatch() && (s = waiting.peek()) != null; ) {
-            if (s.cancelled()) {
-                retireIfCancelled(waiting.poll());
-            } else if (kvBlocksReserved + kv.blocksFor(s.worstCaseTokens()) <= kv.blocks()) {
-                reserve(waiting.poll(), kv);
-            } else {
-                break;  // FIFO: a long request is not overtaken forever by short ones
+        Engine.KvBudget kv = engine.kvBudget();
+        for (BlockingQueue<Sequence> queue : List.of(interactive, flex)) {
+            for (Sequence s; running.size() < engine.maxBatch() && (s = queue.peek()) != null; ) {
+                if (s.cancelled()) {
+                    retireIfCancelled(queue.poll());
+                } else if (kvBlocksReserved + kv.blocksFor(s.worstCaseTokens()) <= kv.blocks()) {
+                    reserve(queue.poll(), kv);
+                } else {
+                    return;
+                }
             }
         }
     }
@@ -201,6 +209,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         s.kvBlocks = kv.blocksFor(s.worstCaseTokens());
         kvBlocksReserved += s.kvBlocks;
         running.add(s);
+        s.admitted();
     }
 
     /** This step's slots, decode tokens first, then prefill chunks within the step's token budget. */
@@ -241,7 +250,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     }
 
     private boolean drained() {
-        return !accepting && running.isEmpty() && waiting.isEmpty();
+        return !accepting && running.isEmpty() && interactive.isEmpty() && flex.isEmpty();
     }
 
     private boolean pastDrainDeadline() {
@@ -253,7 +262,7 @@ public final class Scheduler implements Generator, AutoCloseable {
             s.abort(FinishReason.FINISH_REASON_ERROR, reason);
         }
         running.clear();
-        for (Sequence s; (s = waiting.poll()) != null; ) {
+        for (Sequence s; (s = interactive.poll()) != null || (s = flex.poll()) != null; ) {
             s.abort(FinishReason.FINISH_REASON_ERROR, reason);
         }
         runningCount = 0;

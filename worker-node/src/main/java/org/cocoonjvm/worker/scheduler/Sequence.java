@@ -43,6 +43,11 @@ final class Sequence {
         this.output = output;
     }
 
+    /** Joined the running batch: tells the caller the prompt's size before any token. */
+    void admitted() {
+        output.accepted(prompt.length);
+    }
+
     void cancel() {
         cancelled = true;
     }

@@ -7,6 +7,7 @@ import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import java.util.function.Supplier;
+import org.cocoonjvm.protocol.grpc.Accepted;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
@@ -64,6 +65,13 @@ final class WorkerGrpcEndpoint {
         void reset(Submitter.Cancellable running) {
             reset = true;
             running.cancel();
+        }
+
+        @Override
+        public void accepted(int promptTokens) {
+            if (!reset) {
+                response.write(GenerateEvent.newBuilder().setAccepted(Accepted.newBuilder().setPromptTokens(promptTokens)).build());
+            }
         }
 
         @Override

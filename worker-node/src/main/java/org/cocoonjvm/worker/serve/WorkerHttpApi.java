@@ -2,26 +2,28 @@ package org.cocoonjvm.worker.serve;
 
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.util.UUID;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
-import org.cocoonjvm.protocol.openai.ChatRequestParser;
+import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.CompletionMeta;
 import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.ErrorKind;
-import org.cocoonjvm.protocol.openai.JsonChatWriter;
+import org.cocoonjvm.protocol.openai.JsonWriter;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
-import org.cocoonjvm.protocol.openai.SseChatWriter;
-import org.cocoonjvm.protocol.openai.ValidChatRequest;
+import org.cocoonjvm.protocol.openai.SseWriter;
+import org.cocoonjvm.protocol.openai.ValidRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
@@ -53,8 +55,9 @@ final class WorkerHttpApi {
         router.get("/status").handler(this::status);
         router.route("/v1/*").handler(this::authenticate);
         router.get("/v1/models").handler(this::models);
-        router.post("/v1/chat/completions").handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES));
-        router.post("/v1/chat/completions").handler(this::chat);
+        router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES));
+        router.post("/v1/chat/completions").handler(ctx -> complete(ctx, RequestParser::chat));
+        router.post("/v1/completions").handler(ctx -> complete(ctx, RequestParser::completion));
         router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
                 new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
         return router;
@@ -68,17 +71,18 @@ final class WorkerHttpApi {
         }
     }
 
-    private void chat(RoutingContext ctx) {
-        ValidChatRequest request;
+    private void complete(RoutingContext ctx, Function<Buffer, ValidRequest> parser) {
+        ValidRequest request;
         try {
-            request = ChatRequestParser.parse(ctx.body().buffer());
+            request = parser.apply(ctx.body().buffer());
         } catch (ApiException e) {
             OpenAiResponses.error(ctx.response(), e);
             return;
         }
-        String id = "chatcmpl-" + UUID.randomUUID();
-        CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(), request.includeUsage());
-        CompletionSink sink = request.stream() ? new SseChatWriter(ctx.response(), meta) : new JsonChatWriter(ctx.response(), meta);
+        String id = request.idPrefix() + UUID.randomUUID();
+        CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(),
+                request.includeUsage(), request.flavor());
+        CompletionSink sink = request.stream() ? new SseWriter(ctx.response(), meta) : new JsonWriter(ctx.response(), meta);
         Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink));
         ctx.response().closeHandler(v -> running.cancel());
         running.queued().onFailure(failure -> sink.fail(failure instanceof GenerationException refused
@@ -111,7 +115,7 @@ final class WorkerHttpApi {
 
         @Override
         public void finish(Final fin) {
-            sink.finish(fin);
+            sink.finish(fin, null);  // a worker has no prices: usage without cost
         }
 
         @Override

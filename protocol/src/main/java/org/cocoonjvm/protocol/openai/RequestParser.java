@@ -8,45 +8,77 @@ import java.util.Set;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.ChatMessages;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.Priority;
 import org.cocoonjvm.protocol.grpc.SamplingParams;
 
 /**
- * Turns the body of {@code POST /v1/chat/completions} into a {@link ValidChatRequest}, or rejects
- * it with an {@link ApiException} naming the offending {@code param}.
+ * Turns the body of {@code POST /v1/chat/completions} or {@code POST /v1/completions} into a
+ * {@link ValidRequest}, or rejects it with an {@link ApiException} naming the offending
+ * {@code param}.
  *
  * <p>Unknown-field policy: fields this parser does not know are ignored, as OpenAI's SDKs send
  * many optional ones ({@code user}, {@code metadata}, {@code store}). Fields it knows but cannot
- * honour ({@code n > 1}, {@code tools}, {@code logprobs}, a non-text {@code response_format})
- * are rejected, because silently ignoring them would return something the client did not ask for.
+ * honour ({@code n > 1}, {@code tools}, {@code logprobs}, a non-text {@code response_format},
+ * {@code echo}, {@code suffix}, {@code best_of > 1}, a {@code service_tier} other than
+ * {@code auto}/{@code default}/{@code flex}) are rejected, because silently ignoring them would
+ * return something the client did not ask for.
  */
-public final class ChatRequestParser {
+public final class RequestParser {
     public static final int MAX_STOP_SEQUENCES = 4;
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
 
-    private ChatRequestParser() {}
+    private RequestParser() {}
 
-    public static ValidChatRequest parse(Buffer body) {
-        if (body == null || body.length() == 0) {
-            throw ApiException.invalid(null, "The request body is empty; send a JSON object.");
-        }
-        Object root;
-        try {
-            root = body.toJsonValue();
-        } catch (DecodeException e) {
-            throw ApiException.invalid(null, "The request body is not valid JSON.");
-        }
-        if (!(root instanceof JsonObject json)) {
-            throw ApiException.invalid(null, "The request body must be a JSON object.");
-        }
-        return parse(json);
+    /** {@code POST /v1/chat/completions}. */
+    public static ValidRequest chat(Buffer body) {
+        return chat(object(body));
     }
 
-    public static ValidChatRequest parse(JsonObject json) {
+    public static ValidRequest chat(JsonObject json) {
         String model = requiredString(json, "model");
-        GenerateRequest.Builder generate = GenerateRequest.newBuilder()
-                .setModel(model)
-                .setChat(messages(json.getValue("messages")));
+        GenerateRequest.Builder generate = GenerateRequest.newBuilder().setModel(model).setChat(messages(json.getValue("messages")));
+        rejectPresent(json, "tools", "Tool calling is not supported.");
+        rejectPresent(json, "functions", "Function calling is not supported.");
+        Object format = json.getValue("response_format");
+        if (format != null && !(format instanceof JsonObject f && "text".equals(f.getValue("type")))) {
+            throw ApiException.invalid("response_format", "Only response_format {\"type\": \"text\"} is supported.");
+        }
+        return common(json, model, generate, CompletionMeta.Flavor.CHAT);
+    }
 
+    /** {@code POST /v1/completions}: a single prompt string (or a one-element array of strings). */
+    public static ValidRequest completion(Buffer body) {
+        return completion(object(body));
+    }
+
+    public static ValidRequest completion(JsonObject json) {
+        String model = requiredString(json, "model");
+        Object prompt = json.getValue("prompt");
+        if (prompt instanceof JsonArray array && array.size() == 1 && array.getValue(0) instanceof String only) {
+            prompt = only;
+        }
+        if (!(prompt instanceof String text) || text.isEmpty()) {
+            throw ApiException.invalid("prompt", "'prompt' must be a non-empty string (one prompt per request).");
+        }
+        if (json.getValue("echo") instanceof Boolean echo && echo) {
+            throw ApiException.invalid("echo", "'echo' is not supported.");
+        }
+        if (json.getValue("suffix") instanceof String suffix && !suffix.isEmpty()) {
+            throw ApiException.invalid("suffix", "'suffix' is not supported.");
+        }
+        Long bestOf = optionalLong(json, "best_of");
+        if (bestOf != null && bestOf != 1) {
+            throw ApiException.invalid("best_of", "Only best_of = 1 is supported, got " + bestOf + ".");
+        }
+        if (json.getValue("logprobs") instanceof Number) {
+            throw ApiException.invalid("logprobs", "'logprobs' is not supported.");
+        }
+        GenerateRequest.Builder generate = GenerateRequest.newBuilder().setModel(model).setPrompt(text);
+        return common(json, model, generate, CompletionMeta.Flavor.TEXT);
+    }
+
+    /** The fields both endpoints share. */
+    private static ValidRequest common(JsonObject json, String model, GenerateRequest.Builder generate, CompletionMeta.Flavor flavor) {
         boolean stream = optionalBoolean(json, "stream", false);
         boolean includeUsage = false;
         Object streamOptions = json.getValue("stream_options");
@@ -77,19 +109,40 @@ public final class ChatRequestParser {
         if (n != null && n != 1) {
             throw ApiException.invalid("n", "Only n = 1 is supported, got " + n + ".");
         }
-        rejectPresent(json, "tools", "Tool calling is not supported.");
-        rejectPresent(json, "functions", "Function calling is not supported.");
-        if (optionalBoolean(json, "logprobs", false)) {
+        if (json.getValue("logprobs") instanceof Boolean logprobs && logprobs) {
             throw ApiException.invalid("logprobs", "'logprobs' is not supported.");
         }
-        Object format = json.getValue("response_format");
-        if (format != null && !(format instanceof JsonObject f && "text".equals(f.getValue("type")))) {
-            throw ApiException.invalid("response_format", "Only response_format {\"type\": \"text\"} is supported.");
-        }
-
+        ServiceTier tier = tier(json.getValue("service_tier"));
+        generate.setPriority(tier == ServiceTier.FLEX ? Priority.PRIORITY_FLEX : Priority.PRIORITY_DEFAULT);
         generate.setSampling(sampling(json));
         stops(json, generate);
-        return new ValidChatRequest(model, stream, includeUsage, generate.build());
+        return new ValidRequest(model, stream, includeUsage, flavor, tier, generate.build());
+    }
+
+    private static ServiceTier tier(Object value) {
+        if (value == null || "auto".equals(value) || "default".equals(value)) {
+            return ServiceTier.DEFAULT;
+        }
+        if ("flex".equals(value)) {
+            return ServiceTier.FLEX;
+        }
+        throw ApiException.invalid("service_tier", "'service_tier' must be 'auto', 'default' or 'flex', got " + value + ".");
+    }
+
+    private static JsonObject object(Buffer body) {
+        if (body == null || body.length() == 0) {
+            throw ApiException.invalid(null, "The request body is empty; send a JSON object.");
+        }
+        Object root;
+        try {
+            root = body.toJsonValue();
+        } catch (DecodeException e) {
+            throw ApiException.invalid(null, "The request body is not valid JSON.");
+        }
+        if (!(root instanceof JsonObject json)) {
+            throw ApiException.invalid(null, "The request body must be a JSON object.");
+        }
+        return json;
     }
 
     private static ChatMessages messages(Object value) {

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** The non-streamed answer, as a client receives it over a real HTTP connection. */
-class JsonChatWriterTest {
+class JsonWriterTest {
     private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", true);
 
     private LoopbackServer server;
@@ -25,8 +25,8 @@ class JsonChatWriterTest {
         }
     }
 
-    private HttpResponse<String> serve(Consumer<JsonChatWriter> script) throws Exception {
-        server = new LoopbackServer(response -> script.accept(new JsonChatWriter(response, META)));
+    private HttpResponse<String> serve(Consumer<JsonWriter> script) throws Exception {
+        server = new LoopbackServer(response -> script.accept(new JsonWriter(response, META)));
         return server.get();
     }
 
@@ -40,7 +40,7 @@ class JsonChatWriterTest {
         HttpResponse<String> response = serve(sink -> {
             sink.delta(Delta.newBuilder().addTokenIds(1).setText("Hello").build());
             sink.delta(Delta.newBuilder().addTokenIds(2).setText(" \"world\"\n").build());
-            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 3, 2));
+            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 3, 2), null);
         });
 
         assertThat(response.statusCode()).isEqualTo(200);
@@ -75,7 +75,7 @@ class JsonChatWriterTest {
     void finish_withLengthReason_reportsLength() throws Exception {
         HttpResponse<String> response = serve(sink -> {
             sink.delta(Delta.newBuilder().addTokenIds(1).setText("a").build());
-            sink.finish(fin(FinishReason.FINISH_REASON_LENGTH, 1, 1));
+            sink.finish(fin(FinishReason.FINISH_REASON_LENGTH, 1, 1), null);
         });
 
         assertThat(new JsonObject(response.body()).getJsonArray("choices").getJsonObject(0).getString("finish_reason"))
@@ -84,7 +84,7 @@ class JsonChatWriterTest {
 
     @Test
     void finish_withoutDeltas_answersEmptyContent() throws Exception {
-        HttpResponse<String> response = serve(sink -> sink.finish(fin(FinishReason.FINISH_REASON_STOP, 2, 1)));
+        HttpResponse<String> response = serve(sink -> sink.finish(fin(FinishReason.FINISH_REASON_STOP, 2, 1), null));
 
         JsonObject message = new JsonObject(response.body()).getJsonArray("choices").getJsonObject(0).getJsonObject("message");
         assertThat(message.getString("content")).isEmpty();
@@ -95,7 +95,7 @@ class JsonChatWriterTest {
         HttpResponse<String> response = serve(sink -> {
             sink.delta(Delta.newBuilder().addTokenIds(1).setText("partial").build());
             sink.fail(new ApiException(ErrorKind.RATE_LIMITED, "Slow down."));
-            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 1, 1)); // ignored
+            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 1, 1), null); // ignored
         });
 
         assertThat(response.statusCode()).isEqualTo(429);
@@ -115,7 +115,7 @@ class JsonChatWriterTest {
     @Test
     void finish_withErrorReason_answers502UpstreamError() throws Exception {
         HttpResponse<String> response = serve(sink ->
-                sink.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_ERROR).setError("engine crashed").build()));
+                sink.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_ERROR).setError("engine crashed").build(), null));
 
         assertThat(response.statusCode()).isEqualTo(502);
         JsonObject error = new JsonObject(response.body()).getJsonObject("error");

@@ -11,7 +11,7 @@ import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.SamplingParams;
 import org.junit.jupiter.api.Test;
 
-class ChatRequestParserTest {
+class RequestParserTest {
 
     private static final String MESSAGES = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
 
@@ -20,8 +20,8 @@ class ChatRequestParserTest {
         return "{\"model\":\"m\"," + MESSAGES + extra + "}";
     }
 
-    private static ValidChatRequest parse(String json) {
-        return ChatRequestParser.parse(Buffer.buffer(json));
+    private static ValidRequest parse(String json) {
+        return RequestParser.chat(Buffer.buffer(json));
     }
 
     private static ApiException rejected(String json) {
@@ -34,7 +34,7 @@ class ChatRequestParserTest {
 
     @Test
     void parse_fullRequest_mapsEveryFieldToGenerateRequest() {
-        ValidChatRequest valid = parse("""
+        ValidRequest valid = parse("""
                 {"model":"llama-3-8b",
                  "messages":[{"role":"system","content":"be brief"},
                              {"role":"user","content":[{"type":"text","text":"hello "},{"type":"text","text":"there"}]},
@@ -75,7 +75,7 @@ class ChatRequestParserTest {
 
     @Test
     void parse_minimalRequest_usesDefaults() {
-        ValidChatRequest valid = parse(request(""));
+        ValidRequest valid = parse(request(""));
 
         assertThat(valid.stream()).isFalse();
         assertThat(valid.includeUsage()).isFalse();
@@ -109,7 +109,7 @@ class ChatRequestParserTest {
 
     @Test
     void parse_streamWithoutStreamOptions_doesNotIncludeUsage() {
-        ValidChatRequest valid = parse(request(",\"stream\":true"));
+        ValidRequest valid = parse(request(",\"stream\":true"));
 
         assertThat(valid.stream()).isTrue();
         assertThat(valid.includeUsage()).isFalse();
@@ -128,7 +128,7 @@ class ChatRequestParserTest {
 
     @Test
     void parse_emptyToolsArrayAndTextResponseFormat_areAccepted() {
-        ValidChatRequest valid = parse(request(",\"tools\":[],\"response_format\":{\"type\":\"text\"},\"logprobs\":false"));
+        ValidRequest valid = parse(request(",\"tools\":[],\"response_format\":{\"type\":\"text\"},\"logprobs\":false"));
 
         assertThat(valid.model()).isEqualTo("m");
     }

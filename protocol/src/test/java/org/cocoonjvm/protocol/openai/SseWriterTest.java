@@ -17,7 +17,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Golden tests of the exact SSE bytes a client receives over a real HTTP connection. */
-class SseChatWriterTest {
+class SseWriterTest {
     private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", true);
     private static final String HEAD =
             "data: {\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\","
@@ -32,8 +32,8 @@ class SseChatWriterTest {
         }
     }
 
-    private HttpResponse<String> serve(CompletionMeta meta, Consumer<SseChatWriter> script) throws Exception {
-        server = new LoopbackServer(response -> script.accept(new SseChatWriter(response, meta)));
+    private HttpResponse<String> serve(CompletionMeta meta, Consumer<SseWriter> script) throws Exception {
+        server = new LoopbackServer(response -> script.accept(new SseWriter(response, meta)));
         return server.get();
     }
 
@@ -65,7 +65,7 @@ class SseChatWriterTest {
             sink.delta(delta("Hello", 11));
             sink.delta(delta("", 12)); // a token that completed no text: no event
             sink.delta(delta(" \"wo\"rld\n", 13, 14));
-            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 3, 2));
+            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 3, 2), null);
         });
 
         assertThat(response.statusCode()).isEqualTo(200);
@@ -95,7 +95,7 @@ class SseChatWriterTest {
     void stream_withoutIncludeUsage_endsAfterFinishChunk() throws Exception {
         HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false), sink -> {
             sink.delta(delta("Hi", 1));
-            sink.finish(fin(FinishReason.FINISH_REASON_LENGTH, 3, 1));
+            sink.finish(fin(FinishReason.FINISH_REASON_LENGTH, 3, 1), null);
         });
 
         assertThat(response.body()).isEqualTo(
@@ -107,7 +107,7 @@ class SseChatWriterTest {
     @Test
     void stream_finalWithoutAnyDelta_sendsRoleAndEmptyContentInFinishChunk() throws Exception {
         HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false),
-                sink -> sink.finish(fin(FinishReason.FINISH_REASON_STOP, 4, 1)));
+                sink -> sink.finish(fin(FinishReason.FINISH_REASON_STOP, 4, 1), null));
 
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).isEqualTo(
@@ -119,7 +119,7 @@ class SseChatWriterTest {
     void stream_cancelledFinal_reportsStop() throws Exception {
         HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false), sink -> {
             sink.delta(delta("a", 1));
-            sink.finish(fin(FinishReason.FINISH_REASON_CANCELLED, 1, 1));
+            sink.finish(fin(FinishReason.FINISH_REASON_CANCELLED, 1, 1), null);
         });
 
         assertThat(events(response.body()).get(1)).contains("\"finish_reason\":\"stop\"");
@@ -160,7 +160,7 @@ class SseChatWriterTest {
             boolean committedAfterDelta = sink.committed();
             sink.fail(new ApiException(ErrorKind.UPSTREAM, "The worker went away."));
             state.complete(new boolean[] {committedAfterDelta, sink.ended()});
-            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 1, 1)); // ignored: already ended
+            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 1, 1), null); // ignored: already ended
         });
 
         assertThat(response.statusCode()).isEqualTo(200);
@@ -175,7 +175,7 @@ class SseChatWriterTest {
     void finish_withErrorReasonAfterADelta_becomesInBandUpstreamError() throws Exception {
         HttpResponse<String> response = serve(META, sink -> {
             sink.delta(delta("Hi", 1));
-            sink.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_ERROR).setError("out of memory").build());
+            sink.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_ERROR).setError("out of memory").build(), null);
         });
 
         List<String> events = events(response.body());
@@ -189,7 +189,7 @@ class SseChatWriterTest {
     @Test
     void finish_withErrorReasonBeforeAnyDelta_answers502() throws Exception {
         HttpResponse<String> response = serve(META, sink ->
-                sink.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_ERROR).setError("boom").build()));
+                sink.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_ERROR).setError("boom").build(), null));
 
         assertThat(response.statusCode()).isEqualTo(502);
         assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("upstream_error");

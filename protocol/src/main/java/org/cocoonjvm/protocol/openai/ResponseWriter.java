@@ -6,18 +6,18 @@ import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.FinishReason;
 
 /** What the SSE and JSON writers share: the response, its end state, and how a worker error ends it. */
-abstract sealed class ChatWriter implements CompletionSink permits SseChatWriter, JsonChatWriter {
+abstract sealed class ResponseWriter implements CompletionSink permits SseWriter, JsonWriter {
     final HttpServerResponse response;
     final CompletionMeta meta;
     boolean ended;
 
-    ChatWriter(HttpServerResponse response, CompletionMeta meta) {
+    ResponseWriter(HttpServerResponse response, CompletionMeta meta) {
         this.response = response;
         this.meta = meta;
     }
 
     @Override
-    public final void finish(Final fin) {
+    public final void finish(Final fin, UsageCost cost) {
         if (ended()) {
             return;
         }
@@ -27,12 +27,12 @@ abstract sealed class ChatWriter implements CompletionSink permits SseChatWriter
                 || fin.getFinishReason() == FinishReason.UNRECOGNIZED) {
             fail(new ApiException(ErrorKind.UPSTREAM, "The worker ended without a finish reason."));
         } else {
-            complete(fin);
+            complete(fin, cost);
         }
     }
 
     /** Writes the successful end of the response. */
-    abstract void complete(Final fin);
+    abstract void complete(Final fin, UsageCost cost);
 
     @Override
     public final boolean ended() {

@@ -1,0 +1,93 @@
+package org.cocoonjvm.gateway.limits;
+
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.ErrorKind;
+
+/**
+ * Per-key request, token and concurrency limits. A request takes a {@link Permit} before it is
+ * routed (or gets 429 with {@code Retry-After}) and gives it back when it ends, correcting the
+ * token count from the estimate it took to what it used. Lock-free: buckets and counters are
+ * atomics shared by every event loop.
+ */
+public final class RateLimiter {
+    private final LongSupplier nanoClock;
+    private final ConcurrentHashMap<String, KeyState> keys = new ConcurrentHashMap<>();
+
+    public RateLimiter(LongSupplier nanoClock) {
+        this.nanoClock = nanoClock;
+    }
+
+    /** One request's hold on its key's limits; {@link #release} exactly once. */
+    public interface Permit {
+        Permit NONE = actualTokens -> { };
+
+        /** @param actualTokens prompt plus completion tokens the request really used */
+        void release(long actualTokens);
+    }
+
+    /**
+     * @param estimatedTokens what the request may use, taken now and corrected on release
+     * @throws ApiException {@code RATE_LIMITED} naming the limit, with {@code Retry-After}
+     */
+    public Permit acquire(String keyId, KeyLimits limits, long estimatedTokens) {
+        if (limits.equals(KeyLimits.UNLIMITED)) {
+            return Permit.NONE;
+        }
+        KeyState key = keys.computeIfAbsent(keyId, id -> new KeyState(limits, nanoClock));
+        if (limits.maxConcurrent() > 0 && key.inFlight.incrementAndGet() > limits.maxConcurrent()) {
+            key.inFlight.decrementAndGet();
+            throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key already has " + limits.maxConcurrent()
+                    + " requests in flight, its limit; retry when one finishes.", 1);
+        }
+        long wait = key.requests == null ? 0 : key.requests.tryTake(1);
+        if (wait > 0) {
+            key.releaseConcurrency(limits);
+            throw ApiException.retryLater(ErrorKind.RATE_LIMITED,
+                    "This API key's limit of " + limits.requestsPerMinute() + " requests per minute is reached.", (int) wait);
+        }
+        wait = key.tokens == null ? 0 : key.tokens.tryTake(estimatedTokens);
+        if (wait > 0) {
+            key.releaseConcurrency(limits);
+            if (key.requests != null) {
+                key.requests.adjust(1);  // this request did not start after all
+            }
+            throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key's limit of " + limits.tokensPerMinute()
+                    + " tokens per minute is reached (this request may use " + estimatedTokens + ").", (int) wait);
+        }
+        return new Permit() {
+            private boolean released;
+
+            @Override
+            public void release(long actualTokens) {
+                if (released) {
+                    return;
+                }
+                released = true;
+                key.releaseConcurrency(limits);
+                if (key.tokens != null) {
+                    key.tokens.adjust(estimatedTokens - actualTokens);
+                }
+            }
+        };
+    }
+
+    private static final class KeyState {
+        final TokenBucket requests;
+        final TokenBucket tokens;
+        final AtomicInteger inFlight = new AtomicInteger();
+
+        KeyState(KeyLimits limits, LongSupplier clock) {
+            requests = limits.requestsPerMinute() > 0 ? new TokenBucket(limits.requestsPerMinute(), clock) : null;
+            tokens = limits.tokensPerMinute() > 0 ? new TokenBucket(limits.tokensPerMinute(), clock) : null;
+        }
+
+        void releaseConcurrency(KeyLimits limits) {
+            if (limits.maxConcurrent() > 0) {
+                inFlight.decrementAndGet();
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+package org.cocoonjvm.gateway.relay;
+
+import io.vertx.core.Vertx;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcStatus;
+import java.util.HashSet;
+import java.util.Set;
+import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.limits.RateLimiter;
+import org.cocoonjvm.gateway.registry.RegisteredWorker;
+import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.GenerateEvent;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.UsageCost;
+
+/**
+ * One client request relayed to workers: the per-request state machine, owned by the client
+ * connection's event loop (no locks). Until the first token it may try up to
+ * {@code maxAttempts} workers; from the first token on it is bound to one worker and never
+ * splices another's output. The worker's gRPC stream is piped into the {@link CompletionSink}:
+ * text is coalesced while the client's socket is full, and past {@code coalesceBytes} the gRPC
+ * stream is paused, so a slow reader costs bounded memory. Every way out settles the bill once.
+ */
+public final class Relay {
+    /** What a relay needs from the gateway, shared by all requests. */
+    public record Context(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer) {}
+
+    /** Who asked and what for. */
+    public record Request(String id, String keyId, GenerateRequest generate, WorkerRegistry.Route route, boolean stream) {}
+
+    private final Context ctx;
+    private final Request request;
+    private final CompletionSink sink;
+    private final RateLimiter.Permit permit;
+    private final RequestBilling.Charge charge;
+    private final long startNanos;
+    private final Set<String> tried = new HashSet<>();
+
+    private RegisteredWorker worker;
+    private GrpcClientRequest<GenerateRequest, GenerateEvent> call;
+    private GrpcClientResponse<GenerateRequest, GenerateEvent> stream;
+    private ApiException lastFailure;
+    private long attemptNanos;
+    private long queueNanos = -1;
+    private long firstTokenNanos = -1;
+    private long lastTokenNanos;
+    private long promptTokens;
+    private long completionTokens;
+    private StringBuilder pendingText;
+    private boolean paused;
+    private boolean clientGone;
+    private boolean done;
+    private long holdTimer = -1;
+    private long keepAliveTimer = -1;
+    private long deadlineTimer = -1;
+
+    public Relay(Context ctx, Request request, CompletionSink sink, RateLimiter.Permit permit, RequestBilling.Charge charge) {
+        this.ctx = ctx;
+        this.request = request;
+        this.sink = sink;
+        this.permit = permit;
+        this.charge = charge;
+        this.startNanos = System.nanoTime();
+    }
+
+    public void start() {
+        RelayOptions o = ctx.options();
+        deadlineTimer = ctx.vertx().setTimer(o.timeoutMs(), id -> fail(new ApiException(ErrorKind.TIMEOUT,
+                "The request did not finish within " + o.timeoutMs() / 1000 + " s.")));
+        if (request.stream()) {
+            // Hold the status for a while: a failure before the first token is then a real status.
+            holdTimer = ctx.vertx().setTimer(o.holdStatusMs(), id -> {
+                sink.keepAlive();
+                keepAliveTimer = ctx.vertx().setPeriodic(o.keepAliveMs(), k -> sink.keepAlive());
+            });
+        }
+        attempt();
+    }
+
+    /** The client closed its connection: stop the worker now and bill what it produced. */
+    public void clientGone() {
+        if (done) {
+            return;
+        }
+        clientGone = true;
+        end(null, null);
+    }
+
+    private void attempt() {
+        RegisteredWorker next;
+        try {
+            next = ctx.registry().pick(new WorkerRegistry.Route(request.route().model(), request.route().tier(), tried,
+                    request.route().affinityKey()));
+        } catch (ApiException e) {
+            fail(e);
+            return;
+        }
+        if (next == null) {
+            fail(lastFailure);
+            return;
+        }
+        worker = next;
+        tried.add(next.id());
+        next.started();
+        attemptNanos = System.nanoTime();
+        ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> {
+            if (done || worker != next) {
+                if (opened.succeeded()) {
+                    opened.result().cancel();
+                }
+                return;
+            }
+            if (opened.failed()) {
+                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker could not be reached: " + opened.cause().getMessage()), true);
+                return;
+            }
+            call = opened.result();
+            call.end(request.generate());
+            call.response().onComplete(answered -> {
+                if (done || worker != next) {
+                    return;
+                }
+                if (answered.failed()) {
+                    attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + answered.cause().getMessage()), true);
+                } else {
+                    pipe(next, answered.result());
+                }
+            });
+        });
+    }
+
+    private void pipe(RegisteredWorker from, GrpcClientResponse<GenerateRequest, GenerateEvent> response) {
+        stream = response;
+        response.handler(event -> {
+            if (done || worker != from) {
+                return;
+            }
+            switch (event.getEventCase()) {
+                case ACCEPTED -> {
+                    promptTokens = event.getAccepted().getPromptTokens();
+                    queueNanos = System.nanoTime() - attemptNanos;
+                }
+                case DELTA -> onDelta(event.getDelta());
+                case FINAL -> end(event.getFinal(), null);
+                default -> { }
+            }
+        });
+        response.endHandler(v -> {
+            if (!done && worker == from) {
+                ApiException failure = failureOf(response.status(), response.statusMessage());
+                boolean brokenWorker = response.status() != GrpcStatus.RESOURCE_EXHAUSTED
+                        && response.status() != GrpcStatus.INVALID_ARGUMENT;
+                attemptFailed(failure, brokenWorker);
+            }
+        });
+        response.exceptionHandler(e -> {
+            if (!done && worker == from) {
+                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker's stream broke: " + e.getMessage()), true);
+            }
+        });
+    }
+
+    private void onDelta(Delta delta) {
+        long now = System.nanoTime();
+        if (firstTokenNanos < 0) {
+            firstTokenNanos = now;
+            cancelTimer(holdTimer);
+            cancelTimer(keepAliveTimer);
+        } else {
+            ctx.observer().interTokenGap(request.route().model(), now - lastTokenNanos, delta.getTokenIdsCount());
+        }
+        lastTokenNanos = now;
+        completionTokens += delta.getTokenIdsCount();
+        if (pendingText == null && !sink.writeQueueFull()) {
+            sink.delta(delta);
+            return;
+        }
+        // The client is slow: merge into one pending delta, and past the bound stop reading the worker.
+        if (pendingText == null) {
+            pendingText = new StringBuilder();
+            sink.drainHandler(v -> flushPending());
+        }
+        pendingText.append(delta.getText());
+        if (pendingText.length() >= ctx.options().coalesceBytes() && !paused) {
+            paused = true;
+            stream.pause();
+        }
+    }
+
+    private void flushPending() {
+        if (pendingText == null || sink.ended()) {
+            return;
+        }
+        Delta merged = Delta.newBuilder().setText(pendingText.toString()).build();
+        pendingText = null;
+        sink.delta(merged);
+        if (paused && !done) {
+            paused = false;
+            stream.resume();
+        }
+    }
+
+    /** Before the first token another worker may still serve the request; after it, never. */
+    private void attemptFailed(ApiException failure, boolean brokenWorker) {
+        if (brokenWorker) {
+            worker.failed(ctx.registry().nanoTime());
+        }
+        if (firstTokenNanos >= 0) {
+            fail(failure);  // bound to this worker: end() bills what it produced
+            return;
+        }
+        worker.finished(0);
+        worker = null;
+        call = null;
+        stream = null;
+        lastFailure = failure;
+        boolean retryable = failure.kind() != ErrorKind.INVALID_REQUEST && failure.kind() != ErrorKind.MODEL_NOT_FOUND;
+        if (retryable && tried.size() < ctx.options().maxAttempts()) {
+            attempt();
+        } else {
+            fail(failure);
+        }
+    }
+
+    private void fail(ApiException error) {
+        end(null, error);
+    }
+
+    /**
+     * The one way out. {@code fin}: the worker's final event; {@code error}: a failure to report;
+     * neither: the client left. Settles the bill for what was produced, exactly once.
+     */
+    private void end(Final fin, ApiException error) {
+        if (done) {
+            return;
+        }
+        done = true;
+        cancelTimer(holdTimer);
+        cancelTimer(keepAliveTimer);
+        cancelTimer(deadlineTimer);
+        if (fin == null && call != null) {
+            call.cancel();  // client gone, timeout, or a failure after the first token
+        }
+        Usage usage = fin != null ? fin.getUsage() : Usage.newBuilder()
+                .setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
+        UsageCost cost = charge.settle(worker == null ? null : worker.id(), usage);
+        if (fin != null) {
+            flushPending();
+            sink.finish(fin, cost);
+        } else if (error != null) {
+            sink.fail(error);
+        }
+        permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
+        if (worker != null) {
+            worker.finished(usage.getCompletionTokens());
+            if (fin != null) {
+                worker.succeeded();
+                if (firstTokenNanos > 0) {
+                    worker.recordSpeed(usage.getCompletionTokens() - 1, lastTokenNanos - firstTokenNanos);
+                }
+            }
+        }
+        report(fin, error, usage, cost);
+    }
+
+    private void report(Final fin, ApiException error, Usage usage, UsageCost cost) {
+        int status = sink.committed() || error == null ? 200 : error.kind().httpStatus;
+        String finish = fin == null ? null : switch (fin.getFinishReason()) {
+            case FINISH_REASON_LENGTH -> "length";
+            case FINISH_REASON_STOP -> "stop";
+            default -> fin.getFinishReason().name();
+        };
+        long now = System.nanoTime();
+        ctx.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
+                request.route().tier(), request.stream(), worker == null ? null : worker.id(), tried.size(), status,
+                error == null ? null : error.kind().code == null ? error.kind().type : error.kind().code, finish,
+                usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
+                firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos, now - startNanos, clientGone));
+    }
+
+    private void cancelTimer(long id) {
+        if (id >= 0) {
+            ctx.vertx().cancelTimer(id);
+        }
+    }
+
+    /** The worker refused or failed before its final event. */
+    static ApiException failureOf(GrpcStatus status, String message) {
+        String detail = message == null || message.isEmpty() ? String.valueOf(status) : message;
+        return switch (status) {
+            case INVALID_ARGUMENT -> new ApiException(ErrorKind.INVALID_REQUEST, detail);
+            case NOT_FOUND -> new ApiException(ErrorKind.MODEL_NOT_FOUND, "model", detail);
+            case RESOURCE_EXHAUSTED, UNAVAILABLE -> ApiException.retryLater(ErrorKind.NO_CAPACITY, "The worker is busy: " + detail, 1);
+            default -> new ApiException(ErrorKind.UPSTREAM, "The worker ended the stream without a result: " + detail);
+        };
+    }
+}

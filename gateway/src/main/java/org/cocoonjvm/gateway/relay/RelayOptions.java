@@ -1,0 +1,19 @@
+package org.cocoonjvm.gateway.relay;
+
+/**
+ * @param holdStatusMs    how long a stream's HTTP status waits for the first token before 200 is
+ *                        sent with keep-alive comments; failures inside the window are real statuses
+ * @param keepAliveMs     between SSE comments while waiting for the first token
+ * @param timeoutMs       a request's whole life; past it the worker call is cancelled
+ * @param maxAttempts     workers tried before the first token
+ * @param coalesceBytes   text held while the client's socket is full before the worker stream is paused
+ */
+public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes) {
+    public static final RelayOptions DEFAULTS = new RelayOptions(2_000, 5_000, 600_000, 3, 64 * 1024);
+
+    public RelayOptions {
+        if (holdStatusMs < 1 || keepAliveMs < 1 || timeoutMs < 1 || maxAttempts < 1 || coalesceBytes < 1) {
+            throw new IllegalArgumentException("relay options must be positive: " + this);
+        }
+    }
+}

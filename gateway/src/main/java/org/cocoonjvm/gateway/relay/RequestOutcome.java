@@ -1,0 +1,19 @@
+package org.cocoonjvm.gateway.relay;
+
+import org.cocoonjvm.protocol.openai.ServiceTier;
+
+/**
+ * How one request went, for access logs and metrics. Never holds prompt or completion text.
+ *
+ * @param status        the HTTP status sent (200 also for streams that later failed in-band)
+ * @param errorCode     OpenAI error code of a failure, null on success
+ * @param finishReason  stop, length, or null when it did not finish
+ * @param attempts      workers tried (retries happen only before the first token)
+ * @param queueNanos    from routing to the worker admitting the sequence; -1 if it never did
+ * @param ttftNanos     from arrival to the first token sent; -1 if none was
+ * @param clientGone    the client disconnected before the end
+ */
+public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
+                             String workerId, int attempts, int status, String errorCode, String finishReason,
+                             long promptTokens, long completionTokens, long costNanoton, long queueNanos,
+                             long ttftNanos, long totalNanos, boolean clientGone) {}

@@ -1,0 +1,101 @@
+package org.cocoonjvm.protocol.openai;
+
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+
+/**
+ * A completion request that passed {@link RequestParser}. Only the parser constructs one (the
+ * constructor is package-private), so code that takes it never re-checks the fields.
+ */
+public final class ValidRequest {
+    private final String model;
+    private final boolean stream;
+    private final boolean includeUsage;
+    private final CompletionMeta.Flavor flavor;
+    private final ServiceTier tier;
+    private final GenerateRequest generate;
+
+    ValidRequest(String model, boolean stream, boolean includeUsage, CompletionMeta.Flavor flavor, ServiceTier tier,
+                 GenerateRequest generate) {
+        this.model = model;
+        this.stream = stream;
+        this.includeUsage = includeUsage;
+        this.flavor = flavor;
+        this.tier = tier;
+        this.generate = generate;
+    }
+
+    /** The model the client asked for, as it appears in {@code /v1/models}. */
+    public String model() {
+        return model;
+    }
+
+    /** Answer as Server-Sent Events rather than one JSON document. */
+    public boolean stream() {
+        return stream;
+    }
+
+    /** The client asked for the usage chunk ({@code stream_options.include_usage}). */
+    public boolean includeUsage() {
+        return includeUsage;
+    }
+
+    /** Chat ({@code /v1/chat/completions}) or text ({@code /v1/completions}). */
+    public CompletionMeta.Flavor flavor() {
+        return flavor;
+    }
+
+    public ServiceTier tier() {
+        return tier;
+    }
+
+    /** max_tokens as given; 0 when the client set none. */
+    public int maxTokens() {
+        return generate.getMaxTokens();
+    }
+
+    /**
+     * A hash of the prompt's stable prefix (the leading system/developer messages) for routing
+     * repeated prompts to the worker whose KV cache may hold them; 0 when there is none.
+     */
+    public long prefixHash() {
+        if (!generate.hasChat()) {
+            return 0;
+        }
+        long h = 0xcbf29ce484222325L;  // FNV-1a: cheap, and collisions only cost a cache miss
+        boolean any = false;
+        for (var m : generate.getChat().getMessagesList()) {
+            if (!m.getRole().equals("system") && !m.getRole().equals("developer")) {
+                break;
+            }
+            any = true;
+            String text = m.getContent();
+            for (int i = 0; i < text.length(); i++) {
+                h = (h ^ text.charAt(i)) * 0x100000001b3L;
+            }
+        }
+        if (!any) {
+            return 0;
+        }
+        for (int i = 0; i < model.length(); i++) {
+            h = (h ^ model.charAt(i)) * 0x100000001b3L;
+        }
+        return h == 0 ? 1 : h;
+    }
+
+    /** The body's size in characters, a cheap upper bound on its prompt tokens for reservations. */
+    public long promptCharacters() {
+        return generate.hasChat()
+                ? generate.getChat().getMessagesList().stream().mapToLong(m -> m.getContent().length() + m.getRole().length()).sum()
+                : generate.getPrompt().length();
+    }
+
+    /** What to send to a worker, under the given request id. */
+    public GenerateRequest generate(String requestId) {
+        return generate.toBuilder().setRequestId(requestId).build();
+    }
+
+    /** The id prefix OpenAI uses for this kind of completion. */
+    public String idPrefix() {
+        return flavor == CompletionMeta.Flavor.CHAT ? "chatcmpl-" : "cmpl-";
+    }
+}
