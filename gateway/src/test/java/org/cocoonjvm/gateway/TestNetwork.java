@@ -67,10 +67,15 @@ final class TestNetwork implements AutoCloseable {
 
     /** Starts a worker and returns once the gateway has accepted it. */
     WorkerNode addWorker(double tokensPerSecond, int maxBatch, SchedulerOptions scheduler) {
+        return addWorker(new SyntheticEngine(tokensPerSecond, maxBatch, 4096), scheduler, 2_000);
+    }
+
+    /** @param graceMs how long its running sequences may finish when it stops; 0 fails them at once */
+    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs) {
         Vertx v = Vertx.vertx();
-        WorkerNode node = new WorkerNode(new SyntheticEngine(tokensPerSecond, maxBatch, 4096),
+        WorkerNode node = new WorkerNode(engine,
                 new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
-                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 2_000));
+                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs));
         await(v.deployVerticle(node));
         workerVertx.add(v);
         workers.add(node);
@@ -79,6 +84,11 @@ final class TestNetwork implements AutoCloseable {
 
     WorkerNode addWorker(double tokensPerSecond) {
         return addWorker(tokensPerSecond, 16, SchedulerOptions.DEFAULTS);
+    }
+
+    /** Stops worker {@code index} (its Vert.x instance and everything in it). */
+    void stopWorker(int index) {
+        await(workerVertx.get(index).close());
     }
 
     /** A request to the gateway; the response body is not read yet. */

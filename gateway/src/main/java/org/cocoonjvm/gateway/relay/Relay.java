@@ -13,6 +13,7 @@ import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.FinishReason;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -150,7 +151,15 @@ public final class Relay {
                     queueNanos = System.nanoTime() - attemptNanos;
                 }
                 case DELTA -> onDelta(event.getDelta());
-                case FINAL -> end(event.getFinal(), null);
+                case FINAL -> {
+                    Final fin = event.getFinal();
+                    if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
+                        // The worker failed the sequence: retryable while nothing reached the client.
+                        attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()), true);
+                    } else {
+                        end(fin, null);
+                    }
+                }
                 default -> { }
             }
         });

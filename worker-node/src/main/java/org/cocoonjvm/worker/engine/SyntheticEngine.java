@@ -36,6 +36,8 @@ public final class SyntheticEngine implements Engine {
 
     private final ModelInfo model;
     private final long stepNanos;
+    /** Every reply's length in tokens; 0 for the natural 24 to 63. */
+    private final int replyTokens;
     private final int maxBatch;
     private final SyntheticTokenizer tokenizer = new SyntheticTokenizer();
     /** sequence id -> hash of its prompt, which picks its words; touched by the engine thread only. */
@@ -47,9 +49,15 @@ public final class SyntheticEngine implements Engine {
      * @param maxContext      the fake model's context window
      */
     public SyntheticEngine(double tokensPerSecond, int maxBatch, int maxContext) {
-        if (!(tokensPerSecond > 0) || maxBatch < 1) {
-            throw new IllegalArgumentException("tokensPerSecond and maxBatch must be positive");
+        this(tokensPerSecond, maxBatch, maxContext, 0);
+    }
+
+    /** @param replyTokens every reply's length before end-of-sequence (long streams for load and backpressure tests); 0: 24 to 63 */
+    public SyntheticEngine(double tokensPerSecond, int maxBatch, int maxContext, int replyTokens) {
+        if (!(tokensPerSecond > 0) || maxBatch < 1 || replyTokens < 0) {
+            throw new IllegalArgumentException("tokensPerSecond and maxBatch must be positive, replyTokens not negative");
         }
+        this.replyTokens = replyTokens;
         this.stepNanos = (long) (TimeUnit.SECONDS.toNanos(1) / tokensPerSecond);
         this.maxBatch = maxBatch;
         this.model = new ModelInfo(MODEL_NAME, identity(maxContext), maxContext);
@@ -88,15 +96,15 @@ public final class SyntheticEngine implements Engine {
                 hash = mix(hash ^ slot.sampling().getSeed());
                 promptHashes.put(slot.sequenceId(), hash);
             }
-            next[i] = slot.sample() ? token(hash, slot.generated()) : NO_TOKEN;
+            next[i] = slot.sample() ? token(hash, slot.generated(), replyTokens) : NO_TOKEN;
         }
         for (long left; (left = deadline - System.nanoTime()) > 0; ) {
             LockSupport.parkNanos(left);
         }
     }
 
-    private static int token(long promptHash, int generated) {
-        int length = 24 + (int) Long.remainderUnsigned(promptHash, 40);
+    private static int token(long promptHash, int generated, int replyTokens) {
+        int length = replyTokens > 0 ? replyTokens : 24 + (int) Long.remainderUnsigned(promptHash, 40);
         if (generated >= length) {
             return EOS;
         }

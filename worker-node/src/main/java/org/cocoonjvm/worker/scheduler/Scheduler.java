@@ -167,6 +167,9 @@ public final class Scheduler implements Generator, AutoCloseable {
         List<Slot> batch = plan(stepping);
         int[] next = new int[batch.size()];
         engine.step(batch, next);
+        if (pastDrainDeadline()) {
+            return;  // the grace period ran out during the step: fail the sequences rather than stream more
+        }
         // 4. Stream each sequence's token; finished ones free their KV cache.
         int sampled = 0;
         for (int i = 0; i < next.length; i++) {

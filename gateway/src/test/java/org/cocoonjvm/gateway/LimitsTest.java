@@ -1,0 +1,102 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Per-key limits, balances and service tiers, as clients meet them. */
+class LimitsTest {
+    private TestNetwork net;
+
+    @AfterEach
+    void stop() {
+        net.close();
+    }
+
+    private static void assertRateLimited(TestNetwork.Reply reply, String messagePart) {
+        assertThat(reply.status()).isEqualTo(429);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("rate_limit_exceeded");
+        assertThat(reply.json().getJsonObject("error").getString("message")).contains(messagePart);
+        assertThat(Integer.parseInt(reply.response().getHeader("Retry-After"))).isPositive();
+    }
+
+    @Test
+    void requestsPerMinute() {
+        net = new TestNetwork(new KeyLimits(2, 0, 0), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+        String body = chat("synthetic", false, "\"max_tokens\":2");
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, body).status()).isEqualTo(200);
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, body).status()).isEqualTo(200);
+        assertRateLimited(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, body), "2 requests per minute");
+    }
+
+    @Test
+    void tokensPerMinute() {
+        net = new TestNetwork(new KeyLimits(0, 100, 0), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+        // The estimate (prompt characters + max_tokens) must fit in what is left of the minute's tokens.
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":10")).status())
+                .isEqualTo(200);
+        assertRateLimited(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":90")),
+                "100 tokens per minute");
+    }
+
+    @Test
+    void concurrentStreams() {
+        net = new TestNetwork(new KeyLimits(0, 0, 1), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(20);
+        HttpClientResponse first = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents sse = SseEvents.read(first);
+        TestNetwork.eventually("the first stream runs", () -> sse.size() >= 1);
+        assertRateLimited(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")), "in flight");
+        first.request().connection().close();
+        TestNetwork.eventually("the permit came back", () ->
+                net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":1")).status() == 200);
+    }
+
+    @Test
+    void insufficientBalance_is402_andNothingIsReserved() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, 10);  // 10 nanoTON
+        net.addWorker(1000);
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":50"));
+        assertThat(reply.status()).isEqualTo(402);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("insufficient_balance");
+        assertThat(reply.json().getJsonObject("error").getString("message")).contains("10 nanoTON available");
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton()).isZero();
+    }
+
+    @Test
+    void flexTraffic_yieldsToInteractiveTraffic() {
+        net = new TestNetwork();
+        net.addWorker(20, 1, org.cocoonjvm.worker.scheduler.SchedulerOptions.DEFAULTS);  // capacity: one sequence
+        HttpClientResponse running = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents sse = SseEvents.read(running);
+        TestNetwork.eventually("the worker is busy", () -> sse.size() >= 1);
+
+        TestNetwork.Reply flex = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"service_tier\":\"flex\",\"max_tokens\":2"));
+        assertRateLimited(flex, "Flex capacity");
+
+        // An interactive request still gets in (it waits in the worker's queue, ahead of any flex).
+        running.request().connection().close();
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":2")).status())
+                .isEqualTo(200);
+    }
+
+    @Test
+    void unknownServiceTier_isRejectedNamingTheParam() {
+        net = new TestNetwork();
+        net.addWorker(1000);
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"service_tier\":\"priority\""));
+        assertThat(reply.status()).isEqualTo(400);
+        assertThat(reply.json().getJsonObject("error").getString("param")).isEqualTo("service_tier");
+    }
+}

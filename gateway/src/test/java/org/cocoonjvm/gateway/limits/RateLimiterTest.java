@@ -1,0 +1,56 @@
+package org.cocoonjvm.gateway.limits;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.junit.jupiter.api.Test;
+
+/** The limiter alone, with a hand-driven clock. */
+class RateLimiterTest {
+    private final AtomicLong now = new AtomicLong();
+    private final RateLimiter limiter = new RateLimiter(now::get);
+
+    @Test
+    void requestsPerMinute_refillContinuously_andSayWhenToComeBack() {
+        KeyLimits limits = new KeyLimits(60, 0, 0);  // one a second
+        for (int i = 0; i < 60; i++) {
+            limiter.acquire("k", limits, 0).release(0);
+        }
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 0))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.retryAfterSeconds()).isEqualTo(1));
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1_001));
+        limiter.acquire("k", limits, 0).release(0);
+    }
+
+    @Test
+    void tokens_takenAsEstimated_correctedOnRelease() {
+        KeyLimits limits = new KeyLimits(0, 1_000, 0);
+        RateLimiter.Permit big = limiter.acquire("k", limits, 900);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 200)).isInstanceOf(ApiException.class);
+        big.release(100);  // it used far less than estimated: 800 come back
+        limiter.acquire("k", limits, 800).release(800);
+    }
+
+    @Test
+    void concurrency_countsInFlight_andReleaseIsIdempotent() {
+        KeyLimits limits = new KeyLimits(0, 0, 1);
+        RateLimiter.Permit first = limiter.acquire("k", limits, 0);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 0)).isInstanceOf(ApiException.class);
+        first.release(0);
+        first.release(0);
+        RateLimiter.Permit second = limiter.acquire("k", limits, 0);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 0)).isInstanceOf(ApiException.class);
+        second.release(0);
+    }
+
+    @Test
+    void keysAreIndependent() {
+        KeyLimits limits = new KeyLimits(1, 0, 0);
+        limiter.acquire("a", limits, 0);
+        limiter.acquire("b", limits, 0);
+        assertThatThrownBy(() -> limiter.acquire("a", limits, 0)).isInstanceOf(ApiException.class);
+    }
+}

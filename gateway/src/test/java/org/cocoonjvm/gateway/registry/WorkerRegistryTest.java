@@ -1,0 +1,117 @@
+package org.cocoonjvm.gateway.registry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.ModelRef;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.ServiceTier;
+import org.junit.jupiter.api.Test;
+
+/** The routing rule, on the registry alone, with a hand-driven clock. */
+class WorkerRegistryTest {
+    private final AtomicLong now = new AtomicLong(1_000_000_000L);
+    private final WorkerRegistry registry = new WorkerRegistry(100, now::get);
+
+    private RegisteredWorker worker(String id, int capacity) {
+        return registry.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:" + (9000 + id.hashCode() % 100))
+                .addModels(ModelRef.newBuilder().setName("m").setHash("h").setMaxContext(4096)).setCapacity(capacity).build());
+    }
+
+    private RegisteredWorker pick(ServiceTier tier, long affinity) {
+        return registry.pick(new WorkerRegistry.Route("m", tier, Set.of(), affinity));
+    }
+
+    @Test
+    void leastInFlightPerCapacity_wins() {
+        RegisteredWorker small = worker("small", 2);
+        RegisteredWorker big = worker("big", 8);
+        small.started();
+        big.started();
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(big);
+    }
+
+    @Test
+    void measuredSpeed_weighsTheChoice() {
+        RegisteredWorker slow = worker("slow", 4);
+        RegisteredWorker fast = worker("fast", 4);
+        slow.recordSpeed(11, TimeUnit.SECONDS.toNanos(1));   // 11 tokens/s
+        fast.recordSpeed(101, TimeUnit.SECONDS.toNanos(1));  // 101 tokens/s
+        fast.started();
+        fast.started();
+        // Two in flight on the fast one still beats none on one that is nine times slower.
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(fast);
+    }
+
+    @Test
+    void unknownModel_is404_andNoHealthyWorker_is503() {
+        assertThatThrownBy(() -> registry.pick(new WorkerRegistry.Route("other", ServiceTier.DEFAULT, Set.of(), 0)))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.MODEL_NOT_FOUND));
+        worker("w", 4);
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(301));  // three heartbeat intervals of silence
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY));
+    }
+
+    @Test
+    void heartbeat_keepsAWorkerHealthy() {
+        RegisteredWorker w = worker("w", 4);
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(250));
+        registry.heartbeat(w, WorkerLoad.getDefaultInstance());
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(250));
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(w);
+    }
+
+    @Test
+    void circuitBreaker_opensAfterThreeFailures_andClosesLater() {
+        RegisteredWorker flaky = worker("flaky", 4);
+        RegisteredWorker steady = worker("steady", 4);
+        for (int i = 0; i < RegisteredWorker.BREAKER_THRESHOLD; i++) {
+            flaky.failed(now.get());
+        }
+        steady.started();
+        steady.started();
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(steady);
+        now.addAndGet(RegisteredWorker.BREAKER_OPEN_NANOS + 1);
+        registry.heartbeat(flaky, WorkerLoad.getDefaultInstance());
+        registry.heartbeat(steady, WorkerLoad.getDefaultInstance());
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(flaky);
+    }
+
+    @Test
+    void flex_onlyBelowCapacity_default_overcommits() {
+        RegisteredWorker w = worker("w", 1);
+        w.started();
+        assertThatThrownBy(() -> pick(ServiceTier.FLEX, 0))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.RATE_LIMITED));
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(w);
+    }
+
+    @Test
+    void prefixAffinity_sticksWhileTheWorkerIsNotMuchBusier() {
+        RegisteredWorker a = worker("a", 8);
+        RegisteredWorker b = worker("b", 8);
+        RegisteredWorker first = pick(ServiceTier.DEFAULT, 42);
+        RegisteredWorker other = first == a ? b : a;
+        first.started();
+        first.started();
+        assertThat(pick(ServiceTier.DEFAULT, 42)).isSameAs(first);   // two more than the other: within the slack
+        first.started();
+        assertThat(pick(ServiceTier.DEFAULT, 42)).isSameAs(other);   // three more: least loaded wins
+    }
+
+    @Test
+    void retries_neverReturnToAWorkerAlreadyTried() {
+        RegisteredWorker a = worker("a", 4);
+        worker("b", 4);
+        RegisteredWorker second = registry.pick(new WorkerRegistry.Route("m", ServiceTier.DEFAULT, Set.of("b"), 0));
+        assertThat(second).isSameAs(a);
+        assertThat(registry.pick(new WorkerRegistry.Route("m", ServiceTier.DEFAULT, Set.of("a", "b"), 0))).isNull();
+    }
+}
