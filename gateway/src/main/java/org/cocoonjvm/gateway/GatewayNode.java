@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway;
 
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -58,7 +59,9 @@ public final class GatewayNode extends VerticleBase {
         new SessionEndpoint(registry).bind(grpc);
         workers = GrpcClient.client(vertx);
         Router http = router();
-        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port()))
+        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
+                        // Backends multiplex many gRPC streams over one connection (see the backend API).
+                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000)))
                 .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
         return server.listen().onSuccess(bound -> {
             port = bound.actualPort();

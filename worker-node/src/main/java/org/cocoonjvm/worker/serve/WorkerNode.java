@@ -2,6 +2,7 @@ package org.cocoonjvm.worker.serve;
 
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -26,6 +27,8 @@ import org.slf4j.LoggerFactory;
 public final class WorkerNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(WorkerNode.class);
 
+    static final int MAX_STREAMS = 100_000;
+
     private final WorkerOptions options;
     private final Generator generator;
     private HttpServer server;
@@ -49,7 +52,9 @@ public final class WorkerNode extends VerticleBase {
         GrpcServer grpc = GrpcServer.server(vertx);
         new WorkerGrpcEndpoint(vertx, submitter, this::status).bind(grpc);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, options.apiKey()).router();
-        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port()))
+        // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
+        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
+                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS)))
                 .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
         return server.listen().compose(bound -> {
             endpoint = "http://" + options.host() + ":" + bound.actualPort();
