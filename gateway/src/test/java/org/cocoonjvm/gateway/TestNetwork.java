@@ -57,9 +57,11 @@ final class TestNetwork implements AutoCloseable {
         if (balance > 0) {
             accounts.credit(ACCOUNT, balance, "test-grant");
         }
+        // Heartbeats every second: a worker is skipped after three silent intervals, and a cold JVM's
+        // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 100, 64 * 1024, relay),
+                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay),
                 new TonRequestBilling(accounts, model -> PriceSchedule.of(model, 2, 1)));
         await(vertx.deployVerticle(gateway));
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port()));
