@@ -253,6 +253,7 @@ public final class Relay {
             return;
         }
         done = true;
+        boolean statusSent = sink.committed();  // read before fail(): a JSON sink counts as committed after it
         cancelTimer(holdTimer);
         cancelTimer(keepAliveTimer);
         cancelTimer(deadlineTimer);
@@ -278,11 +279,11 @@ public final class Relay {
                 }
             }
         }
-        report(fin, error, usage, cost);
+        report(fin, error, usage, cost, statusSent);
     }
 
-    private void report(Final fin, ApiException error, Usage usage, UsageCost cost) {
-        int status = sink.committed() || error == null ? 200 : error.kind().httpStatus;
+    private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent) {
+        int status = statusSent || error == null ? 200 : error.kind().httpStatus;
         String finish = fin == null ? null : switch (fin.getFinishReason()) {
             case FINISH_REASON_LENGTH -> "length";
             case FINISH_REASON_STOP -> "stop";
