@@ -17,8 +17,10 @@ import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
+import org.cocoonjvm.gateway.metrics.GatewayMetrics;
 import org.cocoonjvm.gateway.relay.AccessLog;
 import org.cocoonjvm.gateway.relay.Relay;
+import org.cocoonjvm.gateway.relay.RelayObserver;
 import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.gateway.api.ModelsHandler;
@@ -41,6 +43,7 @@ public final class GatewayNode extends VerticleBase {
     private final GatewayOptions options;
     private final WorkerRegistry registry;
     private final RequestBilling billing;
+    private final GatewayMetrics metrics;
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     private HttpServer server;
     private GrpcClient workers;
@@ -51,6 +54,7 @@ public final class GatewayNode extends VerticleBase {
         this.options = options;
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
+        this.metrics = GatewayMetrics.prometheus(registry);
     }
 
     @Override
@@ -71,9 +75,12 @@ public final class GatewayNode extends VerticleBase {
 
     private Router router() {
         Router router = Router.router(vertx);
-        Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(), new AccessLog());
+        Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
+                RelayObserver.all(new AccessLog(), metrics));
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
         router.get("/ready").handler(this::ready);
+        router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
+        router.route("/v1/*").handler(metrics::countResponses);
         router.route("/v1/*").handler(this::authenticate);
         router.route("/admin/*").handler(this::requireAdmin);
         router.get("/v1/models").handler(new ModelsHandler(registry, billing));

@@ -1,0 +1,158 @@
+package org.cocoonjvm.gateway.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.ext.web.RoutingContext;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.registry.RegisteredWorker;
+import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.gateway.relay.RelayObserver;
+import org.cocoonjvm.gateway.relay.RequestOutcome;
+import org.cocoonjvm.protocol.openai.ServiceTier;
+
+/**
+ * The gateway's Prometheus metrics: latency histograms and token counters fed by the relay, HTTP
+ * statuses of the API, and worker gauges read from the registry at scrape time. Names follow
+ * vLLM's ({@code cocoon_time_to_first_token_seconds} where vLLM has
+ * {@code vllm:time_to_first_token_seconds}); the gateway README maps them to OpenTelemetry GenAI.
+ *
+ * <p>Recording runs on event loops: instruments are looked up once per model, status or error
+ * code and cached, so a token costs one map read and a histogram update. Labels are bounded:
+ * models that some worker serves (any other name is {@value #UNKNOWN_MODEL}), statuses, tiers,
+ * error codes, worker ids; never request ids or API keys.
+ */
+public final class GatewayMetrics implements RelayObserver {
+    /** Prometheus text exposition format 0.0.4. */
+    public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+    /** The model label of a request naming a model no worker serves: clients must not mint series. */
+    public static final String UNKNOWN_MODEL = "unknown";
+
+    private final PrometheusMeterRegistry meters;
+    private final WorkerRegistry workers;
+    private final WorkerGauges workerGauges;
+    private final ConcurrentHashMap<String, ModelMeters> byModel = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<RequestKey, Counter> requests = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> errors = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Integer, Counter> responses = new ConcurrentHashMap<>();
+    private final Counter clientDisconnects;
+    private final Counter attempts;
+    private final Counter retries;
+
+    private record RequestKey(String model, int status, ServiceTier tier) {}
+
+    public GatewayMetrics(PrometheusMeterRegistry meters, WorkerRegistry workers) {
+        this.meters = meters;
+        this.workers = workers;
+        this.workerGauges = new WorkerGauges(meters, workers);
+        this.clientDisconnects = Counter.builder("cocoon.client.disconnects")
+                .description("Requests whose client closed the connection before the end").register(meters);
+        this.attempts = Counter.builder("cocoon.request.attempts")
+                .description("Workers tried, over all requests (retries happen only before the first token)").register(meters);
+        this.retries = Counter.builder("cocoon.request.retries")
+                .description("Attempts beyond each request's first").register(meters);
+    }
+
+    /** Metrics in a fresh Prometheus registry of their own. */
+    public static GatewayMetrics prometheus(WorkerRegistry workers) {
+        return new GatewayMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), workers);
+    }
+
+    /** A gap of {@code tokens} tokens counts as that many samples of {@code nanos / tokens}. */
+    @Override
+    public void interTokenGap(String model, long nanos, int tokens) {
+        if (tokens <= 0) {
+            return;
+        }
+        ModelMeters m = model(model);  // a token arrived, so a worker serves the model
+        long each = nanos / tokens;
+        for (int i = 0; i < tokens; i++) {
+            m.interToken().record(each, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    @Override
+    public void finished(RequestOutcome o) {
+        boolean known = o.workerId() != null || served(o.model());
+        String model = known ? o.model() : UNKNOWN_MODEL;
+        requests.computeIfAbsent(new RequestKey(model, o.status(), o.tier()), this::requestCounter).increment();
+        if (o.errorCode() != null) {
+            errors.computeIfAbsent(o.errorCode(), code -> Counter.builder("cocoon.request.errors").tag("code", code)
+                    .description("Failed requests by OpenAI error code, before or after the first token").register(meters))
+                    .increment();
+        }
+        if (o.clientGone()) {
+            clientDisconnects.increment();
+        }
+        attempts.increment(o.attempts());
+        if (o.attempts() > 1) {
+            retries.increment(o.attempts() - 1);
+        }
+        if (known) {  // otherwise no worker took it: no tokens, no timings, and no per-model series
+            recordModel(model(model), o);
+        }
+    }
+
+    private static void recordModel(ModelMeters m, RequestOutcome o) {
+        if (o.ttftNanos() >= 0) {
+            m.timeToFirstToken().record(o.ttftNanos(), TimeUnit.NANOSECONDS);
+        }
+        if (o.queueNanos() >= 0) {
+            m.queueTime().record(o.queueNanos(), TimeUnit.NANOSECONDS);
+        }
+        if (o.finishReason() != null) {
+            m.endToEnd().record(o.totalNanos(), TimeUnit.NANOSECONDS);
+        }
+        m.promptTokens().increment(o.promptTokens());
+        m.generationTokens().increment(o.completionTokens());
+        m.billed().increment(o.costNanoton());
+    }
+
+    /**
+     * Route handler for the API paths: counts each response by HTTP status once its status line
+     * is sent, including those refused before any relay (401, 400, 402, 413, 429), then passes on.
+     */
+    public void countResponses(RoutingContext ctx) {
+        ctx.addHeadersEndHandler(v -> responses.computeIfAbsent(ctx.response().getStatusCode(), status ->
+                Counter.builder("cocoon.http.responses").tag("status", Integer.toString(status))
+                        .description("API responses by HTTP status, counted when the status is sent").register(meters))
+                .increment());
+        ctx.next();
+    }
+
+    /** {@code GET /metrics}. */
+    public void serve(RoutingContext ctx) {
+        ctx.response().putHeader("Content-Type", CONTENT_TYPE).end(scrape());
+    }
+
+    /** The exposition text, with worker gauges read from the registry now. */
+    public String scrape() {
+        workerGauges.refresh();
+        return meters.scrape();
+    }
+
+    private ModelMeters model(String model) {
+        ModelMeters m = byModel.get(model);
+        return m != null ? m : byModel.computeIfAbsent(model, name -> ModelMeters.register(meters, name));
+    }
+
+    private boolean served(String model) {
+        for (RegisteredWorker w : workers.all()) {
+            if (w.serves(model)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private Counter requestCounter(RequestKey key) {
+        return Counter.builder("cocoon.requests")
+                .tag("model", key.model())
+                .tag("status", Integer.toString(key.status()))
+                .tag("tier", key.tier().name().toLowerCase(Locale.ROOT))
+                .description("Requests that reached the relay, by the HTTP status sent (200 also for streams that failed in-band)")
+                .register(meters);
+    }
+}

@@ -1,0 +1,41 @@
+package org.cocoonjvm.gateway.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+
+/** One model's histograms and token counters, registered together the first time the model is seen. */
+record ModelMeters(Timer timeToFirstToken, Timer interToken, Timer endToEnd, Timer queueTime,
+                   Counter promptTokens, Counter generationTokens, Counter billed) {
+
+    /** Histogram buckets for LLM latencies: 1 ms (a fast decode step) to 60 s (a long reasoning prefill). */
+    static final Duration[] LATENCY_BUCKETS = {
+            ms(1), ms(2.5), ms(5), ms(10), ms(25), ms(50), ms(75), ms(100), ms(250), ms(500), ms(750),
+            ms(1_000), ms(2_500), ms(5_000), ms(7_500), ms(10_000), ms(20_000), ms(30_000), ms(60_000)};
+
+    static ModelMeters register(MeterRegistry meters, String model) {
+        return new ModelMeters(
+                latency(meters, model, "cocoon.time.to.first.token", "From arrival to the first token sent to the client"),
+                latency(meters, model, "cocoon.inter.token.latency", "Between tokens sent to the client; a gap of n tokens is n samples"),
+                latency(meters, model, "cocoon.e2e.request.latency", "From arrival to the end, for requests that finished (stop or length)"),
+                latency(meters, model, "cocoon.request.queue.time", "From routing to the worker admitting the sequence"),
+                tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),
+                tokens(meters, model, "cocoon.generation", "Completion tokens relayed, including those of aborted requests"),
+                Counter.builder("cocoon.billed").baseUnit("nanoton").tag("model", model)
+                        .description("Settled cost charged to clients").register(meters));
+    }
+
+    private static Timer latency(MeterRegistry meters, String model, String name, String description) {
+        return Timer.builder(name).tag("model", model).description(description)
+                .serviceLevelObjectives(LATENCY_BUCKETS).register(meters);
+    }
+
+    private static Counter tokens(MeterRegistry meters, String model, String name, String description) {
+        return Counter.builder(name).baseUnit("tokens").tag("model", model).description(description).register(meters);
+    }
+
+    private static Duration ms(double millis) {
+        return Duration.ofNanos(Math.round(millis * 1_000_000));
+    }
+}

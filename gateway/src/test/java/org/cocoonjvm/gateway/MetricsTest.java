@@ -1,0 +1,149 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.metrics.Exposition;
+import org.cocoonjvm.gateway.metrics.GatewayMetrics;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** {@code GET /metrics} after real requests through a real gateway to real (synthetic) workers. */
+class MetricsTest {
+    private TestNetwork net;
+
+    @BeforeEach
+    void start() {
+        net = new TestNetwork();
+    }
+
+    @AfterEach
+    void stop() {
+        net.close();
+    }
+
+    @Test
+    void streamedRequest_showsTtftTokensStatusCostAndWorkerGauges() throws Exception {
+        net.addWorker(200);
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":8"));
+        List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_time_to_first_token_seconds_count", "model", "synthetic")).isEqualTo(1);
+        assertThat(m.get("cocoon_time_to_first_token_seconds_bucket", "model", "synthetic", "le", "+Inf")).isEqualTo(1);
+        assertThat(m.get("cocoon_e2e_request_latency_seconds_count", "model", "synthetic")).isEqualTo(1);
+        assertThat(m.get("cocoon_request_queue_time_seconds_count", "model", "synthetic")).isEqualTo(1);
+        // The first delta is not a gap; the worker may merge tokens into one delta, never split them.
+        assertThat(m.get("cocoon_inter_token_latency_seconds_count", "model", "synthetic")).isBetween(1.0, 7.0);
+        assertThat(m.get("cocoon_generation_tokens_total", "model", "synthetic")).isEqualTo(usage.getDouble("completion_tokens"));
+        assertThat(m.get("cocoon_prompt_tokens_total", "model", "synthetic")).isEqualTo(usage.getDouble("prompt_tokens"));
+        assertThat(m.get("cocoon_billed_nanoton_total", "model", "synthetic")).isEqualTo(usage.getDouble("total_cost"));
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "status", "200")).isEqualTo(1);
+        assertThat(m.get("cocoon_request_attempts_total")).isEqualTo(1);
+        assertThat(m.get("cocoon_request_retries_total")).isZero();
+        assertThat(m.find("cocoon_request_errors_total")).isEmpty();
+
+        assertThat(m.get("cocoon_workers_registered")).isEqualTo(1);
+        assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
+        assertThat(m.get("cocoon_worker_healthy", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_worker_capacity", "worker", "worker-1")).isPositive();
+    }
+
+    @Test
+    void metrics_needsNoKey_andIsPrometheusText() {
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/metrics", null, null);
+        assertThat(reply.status()).isEqualTo(200);
+        assertThat(reply.response().getHeader("Content-Type")).isEqualTo("text/plain; version=0.0.4; charset=utf-8");
+        assertThat(reply.body()).contains("# TYPE cocoon_workers_registered gauge");
+        assertThat(Exposition.parse(reply.body()).get("cocoon_workers_registered")).isZero();
+    }
+
+    @Test
+    void refusals_401_404_503_areCounted() throws Exception {
+        // One running slot, one waiting place: a third concurrent request finds no room (as in ErrorsTest).
+        net.addWorker(20, 1, new SchedulerOptions(1, 512, 50));
+
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", "sk-wrong", chat("synthetic", false, "")).status())
+                .isEqualTo(401);
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("gpt-nope", false, "")).status())
+                .isEqualTo(404);
+        HttpClientResponse first = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents firstEvents = SseEvents.read(first);
+        TestNetwork.eventually("the first request runs", () -> firstEvents.size() >= 1);
+        var second = net.request(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, ""));
+        TestNetwork.eventually("the second request waits on the worker",
+                () -> net.workerStatus(net.workers.getFirst()).getJsonObject("load").getInteger("waiting") == 1);
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "")).status())
+                .isEqualTo(503);
+
+        Exposition m = scrape();
+        // 401 is refused at the door, before any relay: only the HTTP status counter sees it.
+        assertThat(m.get("cocoon_http_responses_total", "status", "401")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "status", "404")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "status", "503")).isEqualTo(1);
+        assertThat(m.get("cocoon_request_errors_total", "code", "model_not_found")).isEqualTo(1);
+        assertThat(m.get("cocoon_request_errors_total", "code", "no_capacity")).isEqualTo(1);
+        assertThat(m.find("cocoon_request_errors_total", "code", "invalid_api_key")).isEmpty();
+        // A name no worker serves does not become a label value.
+        assertThat(m.get("cocoon_requests_total", "model", GatewayMetrics.UNKNOWN_MODEL, "status", "404")).isEqualTo(1);
+        assertThat(m.find("cocoon_requests_total", "model", "gpt-nope")).isEmpty();
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "503")).isEqualTo(1);
+        assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isEqualTo(2);
+
+        first.request().connection().close();
+        assertThat(TestNetwork.await(second).statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void clientDisconnect_isCounted_andItsTokensStillAre() {
+        net.addWorker(20);  // a full synthetic reply takes over a second
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("two chunks arrived", () -> sse.size() >= 2);
+
+        response.request().connection().close();
+
+        TestNetwork.eventually("the disconnect is counted",
+                () -> scrape().value("cocoon_client_disconnects_total").orElse(0) == 1);
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_generation_tokens_total", "model", "synthetic")).isGreaterThanOrEqualTo(2);
+        assertThat(m.get("cocoon_e2e_request_latency_seconds_count", "model", "synthetic")).isZero();
+        assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
+    }
+
+    @Test
+    void workerLeaving_takesItsGaugesAway() {
+        net.addWorker(1000);
+        net.addWorker(1000);
+        Exposition both = scrape();
+        assertThat(both.get("cocoon_workers_registered")).isEqualTo(2);
+        assertThat(both.find("cocoon_worker_healthy")).hasSize(2);
+
+        TestNetwork.await(net.workerVertx.getFirst().close());
+        net.workerVertx.removeFirst();
+
+        TestNetwork.eventually("the gateway dropped worker-1", () -> scrape().find("cocoon_worker_in_flight", "worker", "worker-1").isEmpty());
+        Exposition after = scrape();
+        assertThat(after.get("cocoon_workers_registered")).isEqualTo(1);
+        assertThat(after.find("cocoon_worker_healthy", "worker", "worker-1")).isEmpty();
+        assertThat(after.find("cocoon_worker_capacity", "worker", "worker-1")).isEmpty();
+        assertThat(after.get("cocoon_worker_healthy", "worker", "worker-2")).isEqualTo(1);
+    }
+
+    private Exposition scrape() {
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/metrics", null, null);
+        assertThat(reply.status()).isEqualTo(200);
+        return Exposition.parse(reply.body());
+    }
+}
