@@ -11,10 +11,14 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.api.AdminHandler;
+import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.api.CompletionsHandler;
+import org.cocoonjvm.gateway.api.InferenceEndpoint;
+import org.cocoonjvm.gateway.api.ModelCatalog;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.metrics.GatewayMetrics;
@@ -34,8 +38,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway: one port serving the OpenAI HTTP API for clients and the gRPC {@code Gateway}
- * service for workers. Deploy it as a verticle; undeploying closes the port.
+ * The gateway: one port serving the OpenAI HTTP API and the gRPC {@code Inference} service for
+ * clients, and the gRPC {@code Gateway} service for workers. Deploy it as a verticle; undeploying
+ * closes the port.
  */
 public final class GatewayNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(GatewayNode.class);
@@ -59,10 +64,16 @@ public final class GatewayNode extends VerticleBase {
 
     @Override
     public Future<?> start() {
-        GrpcServer grpc = GrpcServer.server(vertx);
+        // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
+        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
+                .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
         new SessionEndpoint(registry).bind(grpc);
         workers = GrpcClient.client(vertx);
-        Router http = router();
+        Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
+                RelayObserver.all(new AccessLog(), metrics));
+        Admission admission = new Admission(relay, limiter, billing);
+        new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes()).bind(grpc);
+        Router http = router(admission);
         server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
                         // Backends multiplex many gRPC streams over one connection (see the backend API).
                         .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000)))
@@ -73,10 +84,8 @@ public final class GatewayNode extends VerticleBase {
         });
     }
 
-    private Router router() {
+    private Router router(Admission admission) {
         Router router = Router.router(vertx);
-        Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
-                RelayObserver.all(new AccessLog(), metrics));
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
         router.get("/ready").handler(this::ready);
         router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
@@ -85,8 +94,8 @@ public final class GatewayNode extends VerticleBase {
         router.route("/admin/*").handler(this::requireAdmin);
         router.get("/v1/models").handler(new ModelsHandler(registry, billing));
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
-        router.post("/v1/chat/completions").handler(new CompletionsHandler(relay, RequestParser::chat, limiter, billing));
-        router.post("/v1/completions").handler(new CompletionsHandler(relay, RequestParser::completion, limiter, billing));
+        router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
+        router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
         router.get("/admin/workers").handler(new AdminHandler(registry));
         router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
                 new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));

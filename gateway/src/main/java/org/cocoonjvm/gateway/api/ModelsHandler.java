@@ -4,47 +4,31 @@ import io.vertx.core.Handler;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
-import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 import org.cocoonjvm.gateway.billing.RequestBilling;
-import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
-import org.cocoonjvm.protocol.grpc.ModelRef;
 
 /**
- * {@code GET /v1/models}: every model some healthy worker serves, with its price in nanoTON per
- * token, how many workers serve it, and how many of those proved their attestation.
+ * {@code GET /v1/models}: the {@link ModelCatalog} in OpenAI's list shape, with Cocoon's fields
+ * (price in nanoTON per token, workers, attested workers) added to each model.
  */
 public final class ModelsHandler implements Handler<RoutingContext> {
-    private final WorkerRegistry registry;
-    private final RequestBilling billing;
+    private final ModelCatalog catalog;
 
     public ModelsHandler(WorkerRegistry registry, RequestBilling billing) {
-        this.registry = registry;
-        this.billing = billing;
+        this.catalog = new ModelCatalog(registry, billing);
     }
 
     @Override
     public void handle(RoutingContext ctx) {
-        Map<String, JsonObject> models = new TreeMap<>();
-        for (RegisteredWorker worker : registry.all()) {
-            if (!registry.healthy(worker)) {
-                continue;
-            }
-            for (ModelRef m : worker.models()) {
-                JsonObject entry = models.computeIfAbsent(m.getName(), name -> new JsonObject()
-                        .put("id", name).put("object", "model").put("created", 0).put("owned_by", "cocoon")
-                        .put("hash", m.getHash()).put("max_context", m.getMaxContext())
-                        .put("price_nanoton_per_token", billing.pricePerToken(name))
-                        .put("workers", 0).put("attested_workers", 0));
-                entry.put("workers", entry.getInteger("workers") + 1);
-                if (worker.attestation().equals("verified")) {
-                    entry.put("attested_workers", entry.getInteger("attested_workers") + 1);
-                }
-            }
+        JsonArray data = new JsonArray();
+        for (ModelCatalog.Entry m : catalog.served()) {
+            data.add(new JsonObject()
+                    .put("id", m.id()).put("object", "model").put("created", 0).put("owned_by", "cocoon")
+                    .put("hash", m.hash()).put("max_context", m.maxContext())
+                    .put("price_nanoton_per_token", m.pricePerToken())
+                    .put("workers", m.workers()).put("attested_workers", m.attestedWorkers()));
         }
         ctx.response().putHeader("Content-Type", "application/json")
-                .end(new JsonObject().put("object", "list").put("data", new JsonArray(List.copyOf(models.values()))).encode());
+                .end(new JsonObject().put("object", "list").put("data", data).encode());
     }
 }

@@ -57,6 +57,8 @@ public final class Relay {
     private long promptTokens;
     private long completionTokens;
     private StringBuilder pendingText;
+    /** The pending text's token ids, so that a merged delta still counts its tokens. */
+    private final Delta.Builder pendingTokens = Delta.newBuilder();
     private boolean paused;
     private boolean clientGone;
     private boolean done;
@@ -199,6 +201,7 @@ public final class Relay {
             sink.drainHandler(v -> flushPending());
         }
         pendingText.append(delta.getText());
+        pendingTokens.addAllTokenIds(delta.getTokenIdsList());
         if (pendingText.length() >= ctx.options().coalesceBytes() && !paused) {
             paused = true;
             stream.pause();
@@ -209,7 +212,8 @@ public final class Relay {
         if (pendingText == null || sink.ended()) {
             return;
         }
-        Delta merged = Delta.newBuilder().setText(pendingText.toString()).build();
+        Delta merged = pendingTokens.setText(pendingText.toString()).build();
+        pendingTokens.clear();
         pendingText = null;
         sink.delta(merged);
         if (paused && !done) {

@@ -23,14 +23,27 @@ public final class BearerKeys {
 
     /** The digest of the request's {@code Authorization: Bearer} key, or null when there is none. */
     public static String hashOf(HttpServerRequest request) {
-        String header = request.getHeader("Authorization");
-        if (header == null || header.length() <= 7 || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+        return hashOf(request.getHeader("Authorization"));
+    }
+
+    /**
+     * The digest of the key in an {@code Authorization} value ({@code Bearer <key>}, as an HTTP
+     * header or gRPC metadata), or null when there is none.
+     */
+    public static String hashOf(String authorization) {
+        if (authorization == null || authorization.length() <= 7 || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
             return null;
         }
-        return hash(header.substring(7).trim());
+        return hash(authorization.substring(7).trim());
     }
 
     public static ApiException missingOrInvalid() {
         return new ApiException(ErrorKind.AUTHENTICATION, "Missing or invalid API key; send 'Authorization: Bearer <key>'.");
+    }
+
+    /** For gRPC calls, where the key travels as metadata. */
+    public static ApiException missingOrInvalidMetadata() {
+        return new ApiException(ErrorKind.AUTHENTICATION,
+                "Missing or invalid API key; send the metadata 'authorization: Bearer <key>'.");
     }
 }

@@ -41,6 +41,19 @@ public interface CompletionSink {
 
     void drainHandler(Handler<Void> handler);
 
+    /**
+     * The failure a worker's final event reports, or null when it is a normal end (stop, length,
+     * cancelled) that a sink writes as its successful finish.
+     */
+    static ApiException failureOf(Final fin) {
+        return switch (fin.getFinishReason()) {
+            case FINISH_REASON_STOP, FINISH_REASON_LENGTH, FINISH_REASON_CANCELLED -> null;
+            case FINISH_REASON_ERROR -> new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError());
+            case FINISH_REASON_UNSPECIFIED, UNRECOGNIZED ->
+                    new ApiException(ErrorKind.UPSTREAM, "The worker ended without a finish reason.");
+        };
+    }
+
     static String finishReason(Final fin) {
         return switch (fin.getFinishReason()) {
             case FINISH_REASON_LENGTH -> "length";

@@ -1,35 +1,51 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.grpc.common.GrpcStatus;
+
 /**
- * Every failure a client can see, with its HTTP status and OpenAI error type. This is the one
- * table that maps failures to status codes: handlers throw {@link ApiException} with a kind and
- * never pick a status themselves.
+ * Every failure a client can see, with its HTTP status, OpenAI error type and gRPC status (for
+ * the backend {@code Inference} API). This is the one table that maps failures to status codes:
+ * handlers throw {@link ApiException} with a kind and never pick a status themselves.
+ *
+ * <p>gRPC choices that are not one-to-one: an insufficient balance is {@code FAILED_PRECONDITION},
+ * not {@code RESOURCE_EXHAUSTED}, because retrying cannot help until the account is topped up,
+ * while clients and gRPC retry policies treat {@code RESOURCE_EXHAUSTED} as "back off and retry"
+ * (it is what rate limits send, with {@code retry-after}). A failed worker is {@code UNAVAILABLE}:
+ * transient, another attempt may reach a healthy worker.
  */
 public enum ErrorKind {
-    INVALID_REQUEST(400, "invalid_request_error", null),
-    AUTHENTICATION(401, "authentication_error", "invalid_api_key"),
-    INSUFFICIENT_BALANCE(402, "insufficient_quota", "insufficient_balance"),
-    PERMISSION(403, "permission_error", null),
-    MODEL_NOT_FOUND(404, "invalid_request_error", "model_not_found"),
-    NOT_FOUND(404, "invalid_request_error", "not_found"),
-    PAYLOAD_TOO_LARGE(413, "invalid_request_error", "payload_too_large"),
-    RATE_LIMITED(429, "rate_limit_error", "rate_limit_exceeded"),
+    INVALID_REQUEST(400, "invalid_request_error", null, GrpcStatus.INVALID_ARGUMENT),
+    AUTHENTICATION(401, "authentication_error", "invalid_api_key", GrpcStatus.UNAUTHENTICATED),
+    INSUFFICIENT_BALANCE(402, "insufficient_quota", "insufficient_balance", GrpcStatus.FAILED_PRECONDITION),
+    PERMISSION(403, "permission_error", null, GrpcStatus.PERMISSION_DENIED),
+    MODEL_NOT_FOUND(404, "invalid_request_error", "model_not_found", GrpcStatus.NOT_FOUND),
+    NOT_FOUND(404, "invalid_request_error", "not_found", GrpcStatus.NOT_FOUND),
+    /** gRPC libraries answer an oversized message with RESOURCE_EXHAUSTED too. */
+    PAYLOAD_TOO_LARGE(413, "invalid_request_error", "payload_too_large", GrpcStatus.RESOURCE_EXHAUSTED),
+    RATE_LIMITED(429, "rate_limit_error", "rate_limit_exceeded", GrpcStatus.RESOURCE_EXHAUSTED),
     /** The worker failed, or answered with something the gateway can't forward. */
-    UPSTREAM(502, "api_error", "upstream_error"),
+    UPSTREAM(502, "api_error", "upstream_error", GrpcStatus.UNAVAILABLE),
     /** No worker can take the request right now: none registered, all full or draining. */
-    NO_CAPACITY(503, "api_error", "no_capacity"),
+    NO_CAPACITY(503, "api_error", "no_capacity", GrpcStatus.UNAVAILABLE),
     /** The request ran past its deadline. */
-    TIMEOUT(504, "api_error", "timeout"),
-    INTERNAL(500, "api_error", "internal_error");
+    TIMEOUT(504, "api_error", "timeout", GrpcStatus.DEADLINE_EXCEEDED),
+    INTERNAL(500, "api_error", "internal_error", GrpcStatus.INTERNAL);
 
     public final int httpStatus;
     public final String type;
     /** OpenAI's machine-readable {@code code}; null where OpenAI sends null. */
     public final String code;
+    public final GrpcStatus grpcStatus;
 
-    ErrorKind(int httpStatus, String type, String code) {
+    ErrorKind(int httpStatus, String type, String code, GrpcStatus grpcStatus) {
         this.httpStatus = httpStatus;
         this.type = type;
         this.code = code;
+        this.grpcStatus = grpcStatus;
+    }
+
+    /** A stable machine-readable name: OpenAI's {@code code}, or its {@code type} where the code is null. */
+    public String stableCode() {
+        return code != null ? code : type;
     }
 }

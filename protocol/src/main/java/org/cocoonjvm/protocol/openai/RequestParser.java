@@ -4,7 +4,6 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.util.Set;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.ChatMessages;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
@@ -24,8 +23,7 @@ import org.cocoonjvm.protocol.grpc.SamplingParams;
  * return something the client did not ask for.
  */
 public final class RequestParser {
-    public static final int MAX_STOP_SEQUENCES = 4;
-    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+    public static final int MAX_STOP_SEQUENCES = RequestLimits.MAX_STOP_SEQUENCES;
 
     private RequestParser() {}
 
@@ -99,10 +97,7 @@ public final class RequestParser {
             maxTokensParam = "max_tokens";
         }
         if (maxTokens != null) {
-            if (maxTokens < 1 || maxTokens > Integer.MAX_VALUE) {
-                throw ApiException.invalid(maxTokensParam, "'" + maxTokensParam + "' must be at least 1, got " + maxTokens + ".");
-            }
-            generate.setMaxTokens(maxTokens.intValue());
+            generate.setMaxTokens(RequestLimits.maxTokens(maxTokens, maxTokensParam));
         }
 
         Long n = optionalLong(json, "n");
@@ -155,11 +150,7 @@ public final class RequestParser {
             if (!(array.getValue(i) instanceof JsonObject message)) {
                 throw ApiException.invalid(param, "'" + param + "' must be an object.");
             }
-            Object role = message.getValue("role");
-            if (!(role instanceof String r) || !ROLES.contains(r)) {
-                throw ApiException.invalid(param + ".role",
-                        "'" + param + ".role' must be one of " + ROLES + ", got " + role + ".");
-            }
+            String r = RequestLimits.role(message.getValue("role"), param + ".role");
             out.addMessages(ChatMessage.newBuilder().setRole(r).setContent(content(message.getValue("content"), param + ".content")));
         }
         return out.build();
@@ -189,33 +180,32 @@ public final class RequestParser {
 
     private static SamplingParams sampling(JsonObject json) {
         SamplingParams.Builder s = SamplingParams.newBuilder();
-        Double temperature = optionalNumber(json, "temperature", 0, 2);
-        s.setTemperature(temperature == null ? 1f : temperature.floatValue());
-        Double topP = optionalNumber(json, "top_p", 0, 1);
+        Double temperature = optionalNumber(json, "temperature");
+        s.setTemperature(temperature == null ? RequestLimits.DEFAULT_TEMPERATURE
+                : RequestLimits.temperature(temperature, "temperature"));
+        Double topP = optionalNumber(json, "top_p");
         if (topP != null) {
-            if (topP == 0) {
+            // In OpenAI's API top_p 0 is an error; only the gRPC API, where 0 is unset, reads it as "off".
+            if (RequestLimits.topP(topP, "top_p") == 0) {
                 throw ApiException.invalid("top_p", "'top_p' must be greater than 0.");
             }
             s.setTopP(topP.floatValue());
         }
         Long topK = optionalLong(json, "top_k");
         if (topK != null) {
-            if (topK < 0 || topK > Integer.MAX_VALUE) {
-                throw ApiException.invalid("top_k", "'top_k' must be 0 (disabled) or positive, got " + topK + ".");
-            }
-            s.setTopK(topK.intValue());
+            s.setTopK(RequestLimits.topK(topK, "top_k"));
         }
         Long seed = optionalLong(json, "seed");
         if (seed != null) {
             s.setSeed(seed);
         }
-        Double presence = optionalNumber(json, "presence_penalty", -2, 2);
+        Double presence = optionalNumber(json, "presence_penalty");
         if (presence != null) {
-            s.setPresencePenalty(presence.floatValue());
+            s.setPresencePenalty(RequestLimits.penalty(presence, "presence_penalty"));
         }
-        Double frequency = optionalNumber(json, "frequency_penalty", -2, 2);
+        Double frequency = optionalNumber(json, "frequency_penalty");
         if (frequency != null) {
-            s.setFrequencyPenalty(frequency.floatValue());
+            s.setFrequencyPenalty(RequestLimits.penalty(frequency, "frequency_penalty"));
         }
         return s.build();
     }
@@ -226,33 +216,23 @@ public final class RequestParser {
             return;
         }
         if (stop instanceof String s) {
-            addStop(generate, s, "stop");
+            generate.addStop(RequestLimits.stop(s, "stop"));
             return;
         }
-        if (!(stop instanceof JsonArray array) || array.size() > MAX_STOP_SEQUENCES) {
+        if (!(stop instanceof JsonArray array)) {
             throw ApiException.invalid("stop", "'stop' must be a string or an array of at most " + MAX_STOP_SEQUENCES + " strings.");
         }
+        RequestLimits.stopCount(array.size(), "stop", "a string or an array");
         for (int i = 0; i < array.size(); i++) {
             if (!(array.getValue(i) instanceof String s)) {
                 throw ApiException.invalid("stop[" + i + "]", "'stop[" + i + "]' must be a string.");
             }
-            addStop(generate, s, "stop[" + i + "]");
+            generate.addStop(RequestLimits.stop(s, "stop[" + i + "]"));
         }
-    }
-
-    private static void addStop(GenerateRequest.Builder generate, String stop, String param) {
-        if (stop.isEmpty()) {
-            throw ApiException.invalid(param, "'" + param + "' must not be empty.");
-        }
-        generate.addStop(stop);
     }
 
     private static String requiredString(JsonObject json, String field) {
-        Object value = json.getValue(field);
-        if (!(value instanceof String s) || s.isBlank()) {
-            throw ApiException.invalid(field, "'" + field + "' is required and must be a non-empty string.");
-        }
-        return s;
+        return RequestLimits.nonEmpty(json.getValue(field) instanceof String s ? s : null, field);
     }
 
     private static boolean optionalBoolean(JsonObject json, String field, boolean fallback) {
@@ -284,7 +264,8 @@ public final class RequestParser {
         throw ApiException.invalid(field, "'" + field + "' must be an integer, got " + value + ".");
     }
 
-    private static Double optionalNumber(JsonObject json, String field, double min, double max) {
+    /** The field's value as a number, range unchecked. */
+    private static Double optionalNumber(JsonObject json, String field) {
         Object value = json.getValue(field);
         if (value == null) {
             return null;
@@ -292,11 +273,7 @@ public final class RequestParser {
         if (!(value instanceof Number number)) {
             throw ApiException.invalid(field, "'" + field + "' must be a number, got " + value + ".");
         }
-        double d = number.doubleValue();
-        if (!(d >= min && d <= max)) {
-            throw ApiException.invalid(field, "'" + field + "' must be between " + min + " and " + max + ", got " + d + ".");
-        }
-        return d;
+        return number.doubleValue();
     }
 
     private static void rejectPresent(JsonObject json, String field, String message) {

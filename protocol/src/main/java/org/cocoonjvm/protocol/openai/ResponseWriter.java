@@ -3,7 +3,6 @@ package org.cocoonjvm.protocol.openai;
 import io.vertx.core.Handler;
 import io.vertx.core.http.HttpServerResponse;
 import org.cocoonjvm.protocol.grpc.Final;
-import org.cocoonjvm.protocol.grpc.FinishReason;
 
 /** What the SSE and JSON writers share: the response, its end state, and how a worker error ends it. */
 abstract sealed class ResponseWriter implements CompletionSink permits SseWriter, JsonWriter {
@@ -21,11 +20,9 @@ abstract sealed class ResponseWriter implements CompletionSink permits SseWriter
         if (ended()) {
             return;
         }
-        if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
-            fail(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()));
-        } else if (fin.getFinishReason() == FinishReason.FINISH_REASON_UNSPECIFIED
-                || fin.getFinishReason() == FinishReason.UNRECOGNIZED) {
-            fail(new ApiException(ErrorKind.UPSTREAM, "The worker ended without a finish reason."));
+        ApiException failure = CompletionSink.failureOf(fin);
+        if (failure != null) {
+            fail(failure);
         } else {
             complete(fin, cost);
         }

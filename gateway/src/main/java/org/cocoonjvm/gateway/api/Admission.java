@@ -1,0 +1,85 @@
+package org.cocoonjvm.gateway.api;
+
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.limits.RateLimiter;
+import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.gateway.relay.Relay;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.ValidRequest;
+
+/**
+ * The front door every completion passes, whichever API it came by (OpenAI HTTP or gRPC
+ * {@code Inference}): take the key's rate-limit permit, reserve the most the request can cost,
+ * and name it. Either all of that succeeds and the caller holds an {@link Admitted} request, whose
+ * {@link Relay} will settle both, or nothing is held and an {@link ApiException} says why.
+ */
+public final class Admission {
+    private final Relay.Context relay;
+    private final RateLimiter limiter;
+    private final RequestBilling billing;
+
+    public Admission(Relay.Context relay, RateLimiter limiter, RequestBilling billing) {
+        this.relay = relay;
+        this.limiter = limiter;
+        this.billing = billing;
+    }
+
+    /**
+     * @throws ApiException {@code RATE_LIMITED}, {@code INSUFFICIENT_BALANCE} or {@code MODEL_NOT_FOUND};
+     *                      then nothing is held
+     */
+    public Admitted admit(ApiKey key, ValidRequest request) {
+        int context = relay.registry().maxContext(request.model());
+        long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
+        // A character is at least one token in no tokenizer we know; it is a safe upper bound.
+        RateLimiter.Permit permit = limiter.acquire(key.id(), key.limits(), request.promptCharacters() + maxTokens);
+        RequestBilling.Charge charge;
+        try {
+            charge = billing.reserve(key.accountId(), request.model(), maxTokens, request.promptCharacters());
+        } catch (ApiException e) {
+            permit.release(0);
+            throw e;
+        }
+        String id = request.idPrefix() + randomId();
+        return new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
+                new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()), request.stream()),
+                permit, charge);
+    }
+
+    /** An admitted request: it holds a rate-limit permit and a reservation until its relay settles them. */
+    public static final class Admitted {
+        private final Relay.Context context;
+        private final Relay.Request request;
+        private final RateLimiter.Permit permit;
+        private final RequestBilling.Charge charge;
+
+        private Admitted(Relay.Context context, Relay.Request request, RateLimiter.Permit permit, RequestBilling.Charge charge) {
+            this.context = context;
+            this.request = request;
+            this.permit = permit;
+            this.charge = charge;
+        }
+
+        /** The request's id: in the access log, sent to the worker, shown to the client. */
+        public String id() {
+            return request.id();
+        }
+
+        /**
+         * The relay that takes over the permit and reservation, not yet started: hook up the
+         * client's disconnect to {@link Relay#clientGone}, then {@link Relay#start}. Call once.
+         */
+        public Relay relay(CompletionSink sink) {
+            return new Relay(context, request, sink, permit, charge);
+        }
+    }
+
+    /** Ids name requests in logs; they need to be unique, not secret, so no SecureRandom here. */
+    private static String randomId() {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        return Long.toHexString(random.nextLong() | Long.MIN_VALUE) + Long.toHexString(random.nextLong() | Long.MIN_VALUE);
+    }
+}

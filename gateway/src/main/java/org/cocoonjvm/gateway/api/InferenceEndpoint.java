@@ -1,0 +1,119 @@
+package org.cocoonjvm.gateway.api;
+
+import io.vertx.grpc.common.MessageSizeOverflowException;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+import java.util.Map;
+import org.cocoonjvm.gateway.relay.Relay;
+import org.cocoonjvm.protocol.grpc.InferenceEvent;
+import org.cocoonjvm.protocol.grpc.InferenceGrpcService;
+import org.cocoonjvm.protocol.grpc.InferenceRequest;
+import org.cocoonjvm.protocol.grpc.ModelsRequest;
+import org.cocoonjvm.protocol.grpc.ModelsResponse;
+import org.cocoonjvm.protocol.grpc.ServedModel;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.InferenceRequestParser;
+import org.cocoonjvm.protocol.openai.ValidRequest;
+
+/**
+ * The backend gRPC API, {@code cocoon.v1.Inference}: the same path as {@code POST
+ * /v1/chat/completions} (key, validation, {@link Admission}, {@link Relay}) with
+ * {@link InferenceSink} in place of the SSE writer. Cancelling the call stops the worker.
+ */
+public final class InferenceEndpoint {
+    private final Admission admission;
+    private final Map<String, ApiKey> apiKeys;
+    private final ModelCatalog catalog;
+    private final long maxRequestBytes;
+
+    /**
+     * @param apiKeys         the HTTP API's keys, by digest ({@link BearerKeys#hash})
+     * @param maxRequestBytes larger requests are refused, as HTTP bodies are
+     */
+    public InferenceEndpoint(Admission admission, Map<String, ApiKey> apiKeys, ModelCatalog catalog, long maxRequestBytes) {
+        this.admission = admission;
+        this.apiKeys = apiKeys;
+        this.catalog = catalog;
+        this.maxRequestBytes = maxRequestBytes;
+    }
+
+    public void bind(GrpcServer server) {
+        server.callHandler(InferenceGrpcService.Generate, this::generate);
+        server.callHandler(InferenceGrpcService.Models, this::models);
+    }
+
+    private void generate(GrpcServerRequest<InferenceRequest, InferenceEvent> call) {
+        ApiKey key = apiKey(call);
+        if (key == null) {
+            InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
+            return;
+        }
+        // A message over the transport's size limit: say so like any other error, with the limit and trailers.
+        call.invalidMessageHandler(invalid -> InferenceSink.failCall(call.response(),
+                invalid instanceof MessageSizeOverflowException overflow ? tooLarge(overflow.messageSize())
+                        : ApiException.invalid(null, "The request is not a valid InferenceRequest.")));
+        call.handler(request -> {
+            InferenceSink sink;
+            Relay relay;
+            try {
+                ValidRequest valid = InferenceRequestParser.parse(checkSize(request));
+                Admission.Admitted admitted = admission.admit(key, valid);
+                sink = new InferenceSink(call.response(), admitted.id(), request.getClientRequestId());
+                relay = admitted.relay(sink);
+            } catch (ApiException e) {
+                InferenceSink.failCall(call.response(), e);
+                return;
+            }
+            // A client cancel arrives as a stream reset (errorHandler); a lost connection as an exception.
+            call.errorHandler(error -> clientGone(sink, relay));
+            call.exceptionHandler(failure -> clientGone(sink, relay));
+            call.response().exceptionHandler(failure -> clientGone(sink, relay));
+            relay.start();
+        });
+    }
+
+    private static void clientGone(InferenceSink sink, Relay relay) {
+        sink.clientGone();
+        relay.clientGone();
+    }
+
+    private void models(GrpcServerRequest<ModelsRequest, ModelsResponse> call) {
+        if (apiKey(call) == null) {
+            InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
+            return;
+        }
+        call.handler(request -> {
+            ModelsResponse.Builder response = ModelsResponse.newBuilder();
+            for (ModelCatalog.Entry m : catalog.served()) {
+                ServedModel.Builder model = ServedModel.newBuilder().setId(m.id()).setHash(m.hash())
+                        .setMaxContext(m.maxContext()).setWorkers(m.workers()).setAttestedWorkers(m.attestedWorkers());
+                if (m.pricePerToken() >= 0) {
+                    model.setPriceNanotonPerToken(m.pricePerToken());
+                }
+                response.addModels(model);
+            }
+            call.response().end(response.build());
+        });
+    }
+
+    /** The caller's key from the {@code authorization} metadata, or null when it has none we know. */
+    private ApiKey apiKey(GrpcServerRequest<?, ?> call) {
+        String hash = BearerKeys.hashOf(call.headers().get("authorization"));
+        return hash == null ? null : apiKeys.get(hash);
+    }
+
+    /** The HTTP body limit, for parity; the gRPC transport refuses messages over its own limit before this. */
+    private InferenceRequest checkSize(InferenceRequest request) {
+        if (request.getSerializedSize() > maxRequestBytes) {
+            throw tooLarge(request.getSerializedSize());
+        }
+        return request;
+    }
+
+    private ApiException tooLarge(long size) {
+        return new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
+                "The request is " + size + " bytes; the limit is " + maxRequestBytes + ".");
+    }
+}

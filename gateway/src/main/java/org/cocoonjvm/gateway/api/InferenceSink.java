@@ -1,0 +1,150 @@
+package org.cocoonjvm.gateway.api;
+
+import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
+import io.vertx.grpc.server.GrpcServerResponse;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Done;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.FinishReason;
+import org.cocoonjvm.protocol.grpc.InferenceEvent;
+import org.cocoonjvm.protocol.grpc.InferenceRequest;
+import org.cocoonjvm.protocol.grpc.InferenceUsage;
+import org.cocoonjvm.protocol.grpc.TextDelta;
+import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.UsageCost;
+
+/**
+ * Writes one completion to an {@code Inference.Generate} call: a {@code TextDelta} per delta,
+ * then {@code Done} with usage and cost and status OK; or an error status, whether or not deltas
+ * went out before it. Owned by the call's event loop.
+ */
+final class InferenceSink implements CompletionSink {
+    /** Response header with the gateway's id for the call, as in its access log. */
+    static final String REQUEST_ID_HEADER = "cocoon-request-id";
+    /** Error trailers: a stable code ({@code rate_limit_exceeded}), the field at fault, when to retry. */
+    static final String ERROR_TRAILER = "cocoon-error";
+    static final String ERROR_PARAM_TRAILER = "cocoon-error-param";
+    static final String RETRY_AFTER_TRAILER = "retry-after";
+
+    private final GrpcServerResponse<InferenceRequest, InferenceEvent> response;
+    private final String requestId;
+    private final String clientRequestId;
+    /** Tokens of deltas that carried no text (held back by stop matching), sent with the next text. */
+    private int unsentTokens;
+    private boolean ended;
+
+    InferenceSink(GrpcServerResponse<InferenceRequest, InferenceEvent> response, String requestId, String clientRequestId) {
+        this.response = response;
+        this.requestId = requestId;
+        this.clientRequestId = clientRequestId;
+        response.headers().set(REQUEST_ID_HEADER, requestId);
+    }
+
+    /** Ends a call with the error's status and trailers; also for failures before there is a sink. */
+    static void failCall(GrpcServerResponse<?, ?> response, ApiException error) {
+        MultiMap trailers = response.trailers();
+        trailers.set(ERROR_TRAILER, error.kind().stableCode());
+        if (error.param() != null) {
+            trailers.set(ERROR_PARAM_TRAILER, error.param());
+        }
+        if (error.retryAfterSeconds() > 0) {
+            trailers.set(RETRY_AFTER_TRAILER, Integer.toString(error.retryAfterSeconds()));
+        }
+        response.status(error.kind().grpcStatus).statusMessage(error.getMessage()).end();
+    }
+
+    /** The client cancelled the call: write nothing more. */
+    void clientGone() {
+        ended = true;
+    }
+
+    @Override
+    public void delta(Delta delta) {
+        if (ended) {
+            return;
+        }
+        int tokens = unsentTokens + delta.getTokenIdsCount();
+        if (delta.getText().isEmpty()) {
+            unsentTokens = tokens;
+            return;
+        }
+        unsentTokens = 0;
+        TextDelta text = TextDelta.newBuilder().setText(delta.getText()).setTokens(tokens).build();
+        response.write(InferenceEvent.newBuilder().setDelta(text).build());
+    }
+
+    @Override
+    public void finish(Final fin, UsageCost cost) {
+        if (ended) {
+            return;
+        }
+        ApiException failure = CompletionSink.failureOf(fin);
+        if (failure != null) {
+            fail(failure);
+            return;
+        }
+        ended = true;
+        Done done = Done.newBuilder()
+                .setUsage(usage(fin.getUsage(), cost == null ? new UsageCost(0, 0, 0) : cost))
+                // As in the HTTP API, a sequence the worker cancelled itself ended normally.
+                .setFinishReason(fin.getFinishReason() == FinishReason.FINISH_REASON_LENGTH
+                        ? FinishReason.FINISH_REASON_LENGTH : FinishReason.FINISH_REASON_STOP)
+                .setRequestId(requestId)
+                .setClientRequestId(clientRequestId)
+                .build();
+        response.end(InferenceEvent.newBuilder().setDone(done).build());
+    }
+
+    private static InferenceUsage usage(Usage usage, UsageCost cost) {
+        return InferenceUsage.newBuilder()
+                .setPromptTokens(usage.getPromptTokens())
+                .setCompletionTokens(usage.getCompletionTokens())
+                .setTotalTokens(usage.getPromptTokens() + usage.getCompletionTokens())
+                .setCachedTokens(usage.getCachedTokens())
+                .setReasoningTokens(usage.getReasoningTokens())
+                .setPromptTotalCost(cost.promptTotalCost())
+                .setCompletionTotalCost(cost.completionTotalCost())
+                .setTotalCost(cost.totalCost())
+                .build();
+    }
+
+    @Override
+    public void keepAlive() {
+        // HTTP/2 keeps the call alive; there is no status to commit early.
+    }
+
+    @Override
+    public void fail(ApiException error) {
+        if (!ended) {
+            ended = true;
+            failCall(response, error);
+        }
+    }
+
+    /**
+     * Always false: a gRPC status travels in the trailers, so even after deltas went out a
+     * failure still ends the call with its own status.
+     */
+    @Override
+    public boolean committed() {
+        return false;
+    }
+
+    @Override
+    public boolean ended() {
+        return ended;
+    }
+
+    @Override
+    public boolean writeQueueFull() {
+        return !ended && response.writeQueueFull();
+    }
+
+    @Override
+    public void drainHandler(Handler<Void> handler) {
+        response.drainHandler(handler);
+    }
+}

@@ -1,0 +1,229 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.InferenceGrpc.chat;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.await;
+
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.grpc.common.GrpcStatus;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.grpc.Done;
+import org.cocoonjvm.protocol.grpc.FinishReason;
+import org.cocoonjvm.protocol.grpc.InferenceEvent;
+import org.cocoonjvm.protocol.grpc.InferenceGrpcClient;
+import org.cocoonjvm.protocol.grpc.InferenceUsage;
+import org.cocoonjvm.protocol.grpc.ModelsRequest;
+import org.cocoonjvm.protocol.grpc.ModelsResponse;
+import org.cocoonjvm.protocol.grpc.SamplingParams;
+import org.cocoonjvm.protocol.grpc.ServedModel;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The backend gRPC API end to end: a real gRPC client -> gateway -> worker and back. */
+class InferenceGrpcTest {
+    private TestNetwork net;
+    private InferenceGrpc grpc;
+
+    private void start(TestNetwork network) {
+        net = network;
+        grpc = new InferenceGrpc(net);
+    }
+
+    @AfterEach
+    void stop() {
+        net.close();
+    }
+
+    @Test
+    void generate_streamsDeltasAsGenerated_thenDoneWithUsageAndCost_andDebitsTheAccountExactly() {
+        start(new TestNetwork());
+        net.addWorker(50);  // one token every 20 ms
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").setMaxTokens(12).setClientRequestId("msg-42").build());
+
+        assertThat(call.status).isEqualTo(GrpcStatus.OK);
+        List<InferenceEvent> deltas = call.deltas();
+        // Twelve tokens 20 ms apart: a buffering gateway would deliver them in one burst at the end.
+        assertThat(deltas).hasSizeGreaterThanOrEqualTo(6);
+        assertThat(call.events.getLast().hasDone()).isTrue();
+        assertThat(call.events.stream().filter(InferenceEvent::hasDone)).hasSize(1);
+        long spreadNanos = call.arrivedNanos.get(deltas.size() - 1) - call.arrivedNanos.getFirst();
+        assertThat(TimeUnit.NANOSECONDS.toMillis(spreadNanos)).isGreaterThanOrEqualTo(100);
+
+        Done done = call.events.getLast().getDone();
+        InferenceUsage usage = done.getUsage();
+        assertThat(done.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_LENGTH);
+        assertThat(usage.getCompletionTokens()).isEqualTo(12);
+        assertThat(deltas.stream().mapToInt(e -> e.getDelta().getTokens()).sum()).isEqualTo(12);
+        assertThat(deltas.stream().map(e -> e.getDelta().getText()).reduce("", String::concat).split(" ")).hasSize(12);
+        assertThat(usage.getPromptTokens()).isPositive();
+        assertThat(usage.getTotalTokens()).isEqualTo(usage.getPromptTokens() + 12);
+        // Cocoon's test prices: 2 nanoTON a token, multipliers 1.0, coefficient 1.0.
+        assertThat(usage.getPromptTotalCost()).isEqualTo(2L * usage.getPromptTokens());
+        assertThat(usage.getCompletionTotalCost()).isEqualTo(2L * 12);
+        assertThat(usage.getTotalCost()).isEqualTo(2L * usage.getTotalTokens());
+        var account = net.accounts.balance(TestNetwork.ACCOUNT);
+        assertThat(account.spentNanoton()).isEqualTo(usage.getTotalCost());
+        assertThat(account.balanceNanoton()).isEqualTo(TestNetwork.START_BALANCE - usage.getTotalCost());
+        assertThat(account.reservedNanoton()).isZero();
+
+        assertThat(done.getRequestId()).startsWith("chatcmpl-").isEqualTo(call.headers.get("cocoon-request-id"));
+        assertThat(done.getClientRequestId()).isEqualTo("msg-42");
+    }
+
+    @Test
+    void generate_sameSeed_sameTextAsTheHttpApi() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic")
+                .setSampling(SamplingParams.newBuilder().setTemperature(1).setSeed(7)).build());
+        String viaGrpc = call.deltas().stream().map(e -> e.getDelta().getText()).reduce("", String::concat);
+
+        String viaHttp = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, TestNetwork.chat("synthetic", false, "\"seed\":7"))
+                .json().getJsonArray("choices").getJsonObject(0).getJsonObject("message").getString("content");
+        assertThat(viaGrpc).isNotBlank().isEqualTo(viaHttp);
+    }
+
+    @Test
+    void generate_missingOrWrongKey_isUnauthenticated() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        for (String key : new String[] {null, "sk-wrong"}) {
+            InferenceGrpc.Call call = grpc.call(key, chat("synthetic").build());
+
+            assertThat(call.status).isEqualTo(GrpcStatus.UNAUTHENTICATED);
+            assertThat(call.statusMessage).contains("authorization: Bearer");
+            assertThat(call.metadata("cocoon-error")).isEqualTo("invalid_api_key");
+            assertThat(call.events).isEmpty();
+        }
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isZero();
+    }
+
+    @Test
+    void generate_unknownModel_isNotFound() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("gpt-nope").build());
+
+        assertThat(call.status).isEqualTo(GrpcStatus.NOT_FOUND);
+        assertThat(call.statusMessage).contains("gpt-nope");
+        assertThat(call.metadata("cocoon-error")).isEqualTo("model_not_found");
+        assertThat(call.metadata("cocoon-error-param")).isEqualTo("model");
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton()).isZero();
+    }
+
+    @Test
+    void generate_invalidMaxTokens_isInvalidArgumentNamingTheField() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").setMaxTokens(0).build());
+
+        assertThat(call.status).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(call.statusMessage).isEqualTo("'max_tokens' must be at least 1, got 0.");
+        assertThat(call.metadata("cocoon-error-param")).isEqualTo("max_tokens");
+    }
+
+    @Test
+    void generate_overTheBodyLimit_isResourceExhausted_belowOrAboveTheTransportLimit() {
+        start(new TestNetwork());  // 64 KiB bodies; gRPC's own message limit is 256 KiB
+        net.addWorker(1000);
+        for (int size : new int[] {80 * 1024, 300 * 1024}) {
+            InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").setPrompt("x".repeat(size)).build());
+
+            assertThat(call.status).as("%d bytes", size).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+            assertThat(call.metadata("cocoon-error")).isEqualTo("payload_too_large");
+            assertThat(call.statusMessage).contains("the limit is 65536");
+        }
+    }
+
+    @Test
+    void generate_overTheRateLimit_isResourceExhaustedWithRetryAfter() {
+        start(new TestNetwork(new KeyLimits(1, 0, 0), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE));
+        net.addWorker(1000);
+        assertThat(grpc.call(API_KEY, chat("synthetic").setMaxTokens(2).build()).status).isEqualTo(GrpcStatus.OK);
+
+        InferenceGrpc.Call second = grpc.call(API_KEY, chat("synthetic").setMaxTokens(2).build());
+        assertThat(second.status).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+        assertThat(second.metadata("cocoon-error")).isEqualTo("rate_limit_exceeded");
+        assertThat(Integer.parseInt(second.metadata("retry-after"))).isPositive();
+    }
+
+    @Test
+    void generate_emptyAccount_isFailedPrecondition() {
+        start(new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, 0));
+        net.addWorker(1000);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").build());
+
+        assertThat(call.status).isEqualTo(GrpcStatus.FAILED_PRECONDITION);
+        assertThat(call.metadata("cocoon-error")).isEqualTo("insufficient_balance");
+    }
+
+    @Test
+    void generate_failureAfterTheFirstDelta_endsTheStreamWithAnErrorStatus_andBillsWhatWasProduced() {
+        // The relay's deadline passes mid-stream: 20 tokens/s for at most 400 ms.
+        start(new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 400, 3, 64 * 1024), TestNetwork.START_BALANCE));
+        net.addWorker(20);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").build());
+
+        assertThat(call.deltas()).isNotEmpty();
+        assertThat(call.events.stream().noneMatch(InferenceEvent::hasDone)).isTrue();
+        assertThat(call.status).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
+        assertThat(call.metadata("cocoon-error")).isEqualTo("timeout");
+        var account = net.accounts.balance(TestNetwork.ACCOUNT);
+        assertThat(account.spentNanoton()).isPositive();
+        assertThat(account.reservedNanoton()).isZero();
+    }
+
+    @Test
+    void generate_clientCancel_stopsGenerationOnWorker() throws Exception {
+        start(new TestNetwork());
+        var worker = net.addWorker(20);  // a full synthetic reply (24+ tokens) takes over a second
+        InferenceGrpc.Call call = grpc.generate(API_KEY, chat("synthetic").build());
+        TestNetwork.eventually("two deltas arrived", () -> call.deltas().size() >= 2);
+        assertThat(net.workerStatus(worker).getJsonObject("load").getInteger("running")).isEqualTo(1);
+
+        call.request.cancel();
+
+        TestNetwork.eventually("the worker stopped the sequence",
+                () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
+        long generated = net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated");
+        Thread.sleep(200);  // four more steps at 20 tokens/s, had it kept going
+        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(generated);
+        assertThat(generated).isLessThan(24);
+        TestNetwork.eventually("the gateway released the slot",
+                () -> net.gateway.registry().all().iterator().next().inFlight() == 0);
+        TestNetwork.eventually("what was produced is billed",
+                () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive();
+    }
+
+    @Test
+    void models_listsTheSyntheticModel_andNeedsAKey() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+
+        ModelsResponse models = await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
+            request.headers().set("authorization", "Bearer " + API_KEY);
+            return request.send(ModelsRequest.getDefaultInstance());
+        }).compose(response -> response.last()));
+
+        assertThat(models.getModelsList()).hasSize(1);
+        ServedModel model = models.getModels(0);
+        assertThat(model.getId()).isEqualTo("synthetic");
+        assertThat(model.getHash()).isNotEmpty();
+        assertThat(model.getMaxContext()).isEqualTo(4096);
+        assertThat(model.getPriceNanotonPerToken()).isEqualTo(2);
+        assertThat(model.getWorkers()).isEqualTo(1);
+        assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data").getJsonObject(0)
+                .getString("hash")).isEqualTo(model.getHash());
+
+        GrpcStatus withoutKey = await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models)
+                .compose(request -> request.send(ModelsRequest.getDefaultInstance()))
+                .compose(response -> response.end().transform(ended -> Future.succeededFuture(response.status()))));
+        assertThat(withoutKey).isEqualTo(GrpcStatus.UNAUTHENTICATED);
+    }
+}
