@@ -5,6 +5,8 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.client.InvalidStatusException;
 import io.vertx.grpc.common.GrpcStatus;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -48,31 +50,47 @@ final class InferenceGrpc {
         }
     }
 
-    /** Starts a call; {@code key} null sends no authorization. */
+    /**
+     * Starts a call; {@code key} null sends no authorization. Everything is wired on the event loop
+     * before the request goes out, so not even a response that ends at once can slip past.
+     */
     Call generate(String key, InferenceRequest message) {
         Call call = new Call();
-        Future<?> started = client.request(gateway, InferenceGrpcClient.Generate).compose(request -> {
+        client.request(gateway, InferenceGrpcClient.Generate).onComplete(opened -> {
+            if (opened.failed()) {
+                call.ended.completeExceptionally(opened.cause());
+                return;
+            }
+            GrpcClientRequest<InferenceRequest, InferenceEvent> request = opened.result();
             call.request = request;
             if (key != null) {
                 request.headers().set("authorization", "Bearer " + key);
             }
+            request.response().onComplete(answered -> {
+                if (answered.failed()) {
+                    call.ended.completeExceptionally(answered.cause());
+                    return;
+                }
+                GrpcClientResponse<InferenceRequest, InferenceEvent> response = answered.result();
+                call.headers = response.headers();
+                response.handler(event -> {
+                    call.arrivedNanos.add(System.nanoTime());
+                    call.events.add(event);
+                });
+                // end() fails for any status but OK; a status is still how the call ended.
+                response.end().onComplete(ended -> {
+                    if (ended.failed() && !(ended.cause() instanceof InvalidStatusException)) {
+                        call.ended.completeExceptionally(ended.cause());
+                        return;
+                    }
+                    call.trailers = response.trailers();
+                    call.status = response.status();
+                    call.statusMessage = response.statusMessage();
+                    call.ended.complete(call);
+                });
+            });
             request.end(message);
-            return request.response();
-        }).onSuccess(response -> {
-            call.headers = response.headers();
-            response.handler(event -> {
-                call.arrivedNanos.add(System.nanoTime());
-                call.events.add(event);
-            });
-            response.endHandler(v -> {
-                call.trailers = response.trailers();
-                call.status = response.status();
-                call.statusMessage = response.statusMessage();
-                call.ended.complete(call);
-            });
-            response.exceptionHandler(call.ended::completeExceptionally);
         });
-        started.onFailure(call.ended::completeExceptionally);
         return call;
     }
 
