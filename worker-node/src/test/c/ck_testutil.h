@@ -16,6 +16,21 @@
 #include "cocoon_kernels.h"
 #include "ck_internal.h"
 
+/* Each test program counts its checks and ends with "N passed, M failed". */
+static int passed, failed;
+
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (cond) {                                     \
+            passed++;                                   \
+        } else {                                        \
+            failed++;                                   \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+        }                                               \
+    } while (0)
+
 /* ---------------------------------------------------------------- random numbers */
 
 typedef struct {

@@ -16,19 +16,6 @@
 #include <immintrin.h>
 #endif
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                                        \
-    do {                                                                                                        \
-        if (cond) {                                                                                             \
-            passed++;                                                                                           \
-        } else {                                                                                                \
-            failed++;                                                                                           \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                         \
-            printf(__VA_ARGS__);                                                                                \
-            printf("\n");                                                                                       \
-        }                                                                                                       \
-    } while (0)
 
 static const int dtypes[4] = {CK_F32, CK_F16, CK_BF16, CK_Q8_0};
 static const ck_sampling greedy = {0.0f, 1.0f, 0, 0.0f, 0.0f, 0};
