@@ -1,5 +1,10 @@
-# Build stage: the Maven wrapper fetches Maven and every dependency from Maven Central.
+# Build stage: the Maven wrapper fetches Maven and every dependency from Maven Central; gcc and
+# make build the kernel library (add nvcc to the image for the CUDA build).
 FROM eclipse-temurin:25-jdk AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc make && rm -rf /var/lib/apt/lists/*
+# The image may run on another CPU than the one that builds it: target any AVX2 machine, not -march=native.
+ARG ARCH=-march=x86-64-v3
+ENV ARCH=${ARCH}
 WORKDIR /src
 COPY . .
 RUN ./mvnw -B -ntp -DskipTests -pl launcher -am package
