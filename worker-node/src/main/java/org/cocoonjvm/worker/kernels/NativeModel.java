@@ -113,7 +113,7 @@ public final class NativeModel implements AutoCloseable {
     }
 
     public long peakBytes() {
-        return callLong(() -> (long) lib.modelPeakBytes.invokeExact(handle));
+        return invoke(() -> (long) lib.modelPeakBytes.invokeExact(handle));
     }
 
     /** Entry {@code i} of the next step; {@code tokenOffset} is where its tokens start. */
@@ -189,15 +189,12 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
-    private interface IntCall {
-        int run() throws Throwable;
+    /** A downcall: method handles declare Throwable, but ours only ever throw unchecked. */
+    private interface Downcall<T> {
+        T run() throws Throwable;
     }
 
-    private interface LongCall {
-        long run() throws Throwable;
-    }
-
-    private static int call(IntCall call) {
+    private static <T> T invoke(Downcall<T> call) {
         try {
             return call.run();
         } catch (RuntimeException | Error e) {
@@ -207,13 +204,7 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
-    private static long callLong(LongCall call) {
-        try {
-            return call.run();
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+    private static int call(Downcall<Integer> call) {
+        return invoke(call);
     }
 }
