@@ -158,8 +158,8 @@ class QuoteSignatureVerifierTest {
 
   @Test
   void verify_intelSyntheticSampleQuote_shouldFailAgainstTheRealRoot() throws Exception {
-    // Synthetic test-PKI quote: its certification data is not the three-certificate PEM chain
-    // (and its root is not Intel's), so it must never verify against the pinned Intel root.
+    // Synthetic test-PKI quote: its type-5 certification data holds DER rather than PEM
+    // certificates (and its root is not Intel's), so it must never verify against Intel's root.
     VerificationException e =
         failure(DcapFixtures.quote("intel-qvl-sampledata/tdx/quote.dat"), TDX_NOW);
 
