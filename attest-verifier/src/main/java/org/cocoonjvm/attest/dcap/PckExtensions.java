@@ -20,6 +20,8 @@ public record PckExtensions(String fmspc, String pceId) {
   private static final byte[] SGX_OID_PREFIX = HexFormat.of().parseHex("2a864886f84d010d01");
   private static final int PCEID_ARC = 3;
   private static final int FMSPC_ARC = 4;
+  private static final int TCB_ARC = 2;
+  private static final int INTEGER = 0x02;
 
   private static final int SEQUENCE = 0x30;
   private static final int OCTET_STRING = 0x04;
@@ -53,6 +55,38 @@ public record PckExtensions(String fmspc, String pceId) {
       throw malformed("SGX extension lacks FMSPC or PCE-ID", "both", "fmspc=" + fmspc + ", pceid=" + pceId);
     }
     return new PckExtensions(fmspc, pceId);
+  }
+
+  /**
+   * The PCK TCB (arc 2): the 16 SGX component SVNs followed by PCESVN (17 values). CPUSVN
+   * (arc 2.18) is skipped; TCB matching uses the components.
+   */
+  public static int[] tcbComponents(X509Certificate pck) throws VerificationException {
+    byte[] wrapped = pck.getExtensionValue(SGX_EXTENSION_OID);
+    if (wrapped == null) throw malformed("pck leaf has no SGX extension", "extension", "absent");
+    Der entries = new Der(wrapped, 0, wrapped.length).next(OCTET_STRING).contents().next(SEQUENCE).contents();
+    int[] out = new int[17];
+    boolean[] seen = new boolean[17];
+    while (entries.hasMore()) {
+      Der entry = entries.next(SEQUENCE).contents();
+      if (sgxArc(entry.next(OID)) != TCB_ARC) continue;
+      Der comps = entry.next(SEQUENCE).contents();
+      while (comps.hasMore()) {
+        Der c = comps.next(SEQUENCE).contents();
+        Der oid = c.next(OID);
+        int n = oid.buf[oid.off + oid.len - 1] & 0xff;
+        if (oid.len != SGX_OID_PREFIX.length + 2 || n < 1 || n > 17) continue;
+        Der v = c.next(INTEGER);
+        int value = 0;
+        for (int i = 0; i < v.len; i++) value = (value << 8) | (v.buf[v.off + i] & 0xff);
+        out[n - 1] = value;
+        seen[n - 1] = true;
+      }
+    }
+    for (int i = 0; i < 17; i++) {
+      if (!seen[i]) throw malformed("SGX extension TCB component missing", "17 components", "missing " + (i + 1));
+    }
+    return out;
   }
 
   /** The arc after 1.2.840.113741.1.13.1 for a one-arc-deeper OID, or -1. */

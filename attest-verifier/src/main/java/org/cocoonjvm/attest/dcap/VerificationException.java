@@ -26,7 +26,33 @@ public final class VerificationException extends Exception {
     /** QE REPORTDATA is not SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes. */
     QE_REPORT_BINDING_MISMATCH("qe_report_binding_mismatch"),
     /** The quote signature does not verify with the attestation key. */
-    QUOTE_SIGNATURE_INVALID("quote_signature_invalid");
+    QUOTE_SIGNATURE_INVALID("quote_signature_invalid"),
+    /** Collateral JSON, PEM or CRL cannot be read, or has the wrong id/version. */
+    COLLATERAL_MALFORMED("collateral_malformed"),
+    /** A CRL is not signed by its issuer, or a collateral signing chain does not reach the pinned root. */
+    COLLATERAL_CHAIN_INVALID("collateral_chain_invalid"),
+    /** A CRL, TCB Info, QE Identity or collateral signing certificate is not current at the clock. */
+    COLLATERAL_EXPIRED("collateral_expired"),
+    /** Strict mode and the collateral carries no PCK CRL. */
+    PCK_CRL_MISSING("pck_crl_missing"),
+    /** The PCK leaf or its CA, or a collateral signing certificate, is on a CRL. */
+    CERTIFICATE_REVOKED("certificate_revoked"),
+    /** The TCB Info signature does not verify over the raw JSON text. */
+    TCB_INFO_SIGNATURE_INVALID("tcb_info_signature_invalid"),
+    /** The QE Identity signature does not verify over the raw JSON text. */
+    QE_IDENTITY_SIGNATURE_INVALID("qe_identity_signature_invalid"),
+    /** TCB Info FMSPC differs from the PCK certificate's. */
+    FMSPC_MISMATCH("fmspc_mismatch"),
+    /** TCB Info PCE-ID differs from the PCK certificate's. */
+    PCEID_MISMATCH("pceid_mismatch"),
+    /** The QE report does not match the QE Identity (MRSIGNER, ISVPRODID, MISCSELECT, ATTRIBUTES). */
+    QE_IDENTITY_MISMATCH("qe_identity_mismatch"),
+    /** The QE's ISVSVN is below every QE Identity level. */
+    QE_ISVSVN_NOT_SUPPORTED("qe_isvsvn_not_supported"),
+    /** No TCB level (platform or TDX module) matches the PCK components and TEE_TCB_SVN. */
+    TCB_NOT_SUPPORTED("tcb_not_supported"),
+    /** The TDX module identity is missing or its MRSIGNER / attributes differ. */
+    TDX_MODULE_MISMATCH("tdx_module_mismatch");
 
     private final String code;
 
