@@ -66,4 +66,18 @@ class CollateralCasesTest {
         "composed/trustee_2025-11_fmspc00a06d080000_collateral_NO_PCK_CRL.json", Instant.parse("2025-11-01T00:00:00Z"), true))
         .isInstanceOf(VerificationException.class).hasMessageStartingWith("pck_crl_missing");
   }
+
+  @Test
+  void flippedTcbInfoText_shouldThrowSignatureInvalid() throws Exception {
+    Instant now = Instant.parse("2025-07-19T10:00:34Z");
+    Clock clock = Clock.fixed(now, ZoneOffset.UTC);
+    var root = DcapFixtures.intelRoot();
+    VerifiedSignatures sigs = QuoteSignatureVerifier.create(root, clock)
+        .verify(QuoteParser.parse(DcapFixtures.quote("dcap-qvl/tdx_quote")));
+    Collateral c = collateral("dcap-qvl/tdx_quote_collateral.json");
+    char[] t = c.tcbInfoJson().toCharArray();
+    t[40] ^= 0x01;
+    assertThatThrownBy(() -> CollateralVerifier.create(root.getPublicKey(), clock).verify(c.withTcbInfoJson(new String(t)), sigs))
+        .isInstanceOf(VerificationException.class).hasMessageStartingWith("tcb_info_signature_invalid");
+  }
 }
