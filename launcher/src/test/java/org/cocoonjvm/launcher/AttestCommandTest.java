@@ -1,0 +1,180 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.vertx.core.json.JsonObject;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code cocoon attest verify} in-process, against the shared attestation fixtures at each case's fixed time. */
+class AttestCommandTest {
+    static Path fixtures;
+
+    @TempDir Path tmp;
+
+    @BeforeAll
+    static void findFixtures() {
+        for (String candidate : List.of("../../shared/attestation-fixtures", "../shared/attestation-fixtures")) {
+            Path p = Path.of(candidate).toAbsolutePath().normalize();
+            if (Files.isDirectory(p)) {
+                fixtures = p;
+                return;
+            }
+        }
+    }
+
+    record Run(int exit, JsonObject json, String raw) {}
+
+    static Run run(String... args) {
+        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
+        StringWriter out = new StringWriter();
+        CommandLine cli = new CommandLine(new Cocoon());
+        cli.setOut(new PrintWriter(out));
+        cli.setErr(new PrintWriter(new StringWriter()));
+        List<String> all = new ArrayList<>(List.of("attest", "verify", "--json"));
+        all.addAll(List.of(args));
+        int exit = cli.execute(all.toArray(String[]::new));
+        String raw = out.toString().strip();
+        return new Run(exit, raw.isEmpty() ? null : new JsonObject(raw), raw);
+    }
+
+    static String f(String rel) {
+        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
+        return fixtures.resolve(rel).toString();
+    }
+
+    @Test
+    void upToDateTdxQuoteIsAcceptedWithItsMeasurements() {
+        Run r = run("--quote", f("dcap-qvl/tdx_quote"), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
+                "--at", "2025-07-19T10:00:34Z");
+        assertThat(r.exit()).as(r.raw()).isZero();
+        JsonObject j = r.json();
+        assertThat(j.getString("status")).isEqualTo("UpToDate");
+        assertThat(j.getJsonArray("advisories")).isEmpty();
+        assertThat(j.getBoolean("accepted")).isTrue();
+        assertThat(j.getString("fmspc")).isEqualToIgnoringCase("B0C06F000000");
+        JsonObject m = j.getJsonObject("measurements");
+        assertThat(m.getString("mrtd")).isEqualTo(
+                "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7");
+        assertThat(m.getString("rtmr0")).isEqualTo(
+                "44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0");
+        assertThat(m.getString("report_data")).isEqualTo(
+                "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9"
+                        + "eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20");
+        assertThat(m.fieldNames()).contains("rtmr1", "rtmr2", "rtmr3");
+        assertThat(j.containsKey("error")).isFalse();
+    }
+
+    @Test
+    void hexTextQuoteIsDecoded() {
+        Run r = run("--quote", f("dcap-qvl/near_quote_hex.txt"), "--collateral", f("dcap-qvl/near_quote_collateral.json"),
+                "--at", "2025-10-02T07:03:50Z");
+        assertThat(r.exit()).as(r.raw()).isZero();
+        assertThat(r.json().getString("status")).isEqualTo("UpToDate");
+    }
+
+    @Test
+    void outOfDateIsRejectedByTheDefaultPolicy() {
+        Run r = runOutOfDate();
+        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
+        assertThat(r.json().getString("status")).isEqualTo("OutOfDate");
+        assertThat(r.json().getBoolean("accepted")).isFalse();
+        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("policy_rejected");
+    }
+
+    @Test
+    void policyAcceptingOutOfDateAcceptsIt() throws Exception {
+        Path policy = tmp.resolve("policy.json");
+        Files.writeString(policy, "{\"accepted_statuses\": [\"UpToDate\", \"OutOfDate\"], \"allow_debug\": false}");
+        Run r = runOutOfDate("--policy", policy.toString());
+        assertThat(r.exit()).as(r.raw()).isZero();
+        assertThat(r.json().getBoolean("accepted")).isTrue();
+        assertThat(r.json().getString("status")).isEqualTo("OutOfDate");
+    }
+
+    @Test
+    void missingPckCrlFailsInStrictMode() {
+        Run r = run("--quote", f("trustee/tdx_quote_6.dat"),
+                "--collateral", f("composed/trustee_2025-11_fmspc00a06d080000_collateral_NO_PCK_CRL.json"),
+                "--at", "2025-11-01T00:00:00Z");
+        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
+        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("pck_crl_missing");
+    }
+
+    @Test
+    void flippedBitInTheBodyBreaksTheQuoteSignature() throws Exception {
+        byte[] q = Files.readAllBytes(Path.of(f("dcap-qvl/tdx_quote")));
+        q[184] ^= 1;
+        Path tampered = tmp.resolve("tampered");
+        Files.write(tampered, q);
+        Run r = run("--quote", tampered.toString(), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
+                "--at", "2025-07-19T10:00:34Z");
+        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
+        assertThat(r.json().getBoolean("accepted")).isFalse();
+        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("quote_signature_invalid");
+    }
+
+    @Test
+    void debugTdIsRejectedUnlessAllowed() throws Exception {
+        String[] args = {"--quote", f("trustee/tdx_quote_4.dat"),
+                "--collateral", f("composed/go-tdx-guest_2023-06_fmspc50806f000000_collateral.json"),
+                "--at", "2023-07-01T01:00:00Z"};
+        Run strict = run(args);
+        assertThat(strict.exit()).as(strict.raw()).isEqualTo(1);
+        assertThat(strict.json().getString("status")).isEqualTo("UpToDate");
+        assertThat(strict.json().getJsonObject("error").getString("message")).contains("debug");
+        Path policy = tmp.resolve("debug.json");
+        Files.writeString(policy, "{\"allow_debug\": true}");
+        List<String> withPolicy = new ArrayList<>(List.of(args));
+        withPolicy.addAll(List.of("--policy", policy.toString()));
+        Run lax = run(withPolicy.toArray(String[]::new));
+        assertThat(lax.exit()).as(lax.raw()).isZero();
+    }
+
+    @Test
+    void mrtdAllowList() throws Exception {
+        String mrtd = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
+        Path ok = tmp.resolve("ok.json");
+        Files.writeString(ok, "{\"mrtd\": [\"" + mrtd.toUpperCase() + "\"]}");
+        Path empty = tmp.resolve("empty.json");
+        Files.writeString(empty, "{\"mrtd\": []}");
+        String[] base = {"--quote", f("dcap-qvl/tdx_quote"), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
+                "--at", "2025-07-19T10:00:34Z", "--policy"};
+        assertThat(run(concat(base, ok.toString())).exit()).isZero();
+        Run rejected = run(concat(base, empty.toString()));
+        assertThat(rejected.exit()).isEqualTo(1);
+        assertThat(rejected.json().getJsonObject("error").getString("code")).isEqualTo("policy_rejected");
+    }
+
+    @Test
+    void usageErrorsExitTwo() {
+        assertThat(run("--quote", f("dcap-qvl/tdx_quote"), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
+                "--at", "yesterday").exit()).isEqualTo(2);
+        assertThat(run("--quote", f("dcap-qvl/no-such-file"), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
+                "--at", "2025-07-19T10:00:34Z").exit()).isEqualTo(2);
+        assertThat(run("--quote", f("dcap-qvl/tdx_quote")).exit()).isEqualTo(2);
+    }
+
+    private Run runOutOfDate(String... extra) {
+        List<String> args = new ArrayList<>(List.of("--quote", f("trustee/tdx_quote_6.dat"),
+                "--collateral", f("composed/trustee_2025-11_fmspc00a06d080000_collateral_NO_PCK_CRL.json"),
+                "--at", "2025-11-01T00:00:00Z", "--allow-missing-pck-crl"));
+        args.addAll(List.of(extra));
+        return run(args.toArray(String[]::new));
+    }
+
+    private static String[] concat(String[] a, String b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + 1);
+        r[a.length] = b;
+        return r;
+    }
+}
