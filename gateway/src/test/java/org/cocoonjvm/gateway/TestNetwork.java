@@ -125,6 +125,17 @@ final class TestNetwork implements AutoCloseable {
                 .map(buffer -> new Reply(response.statusCode(), buffer.toString(), response))));
     }
 
+    /** A GET without a key, or null if no answer came within {@code timeoutMs}. */
+    Reply tryCall(HttpMethod method, String path, long timeoutMs) {
+        try {
+            return request(new RequestOptions().setMethod(method).setURI(path), null)
+                    .compose(response -> response.body().map(b -> new Reply(response.statusCode(), b.toString(), response)))
+                    .toCompletionStage().toCompletableFuture().get(timeoutMs, TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
     record Reply(int status, String body, HttpClientResponse response) {
         JsonObject json() {
             return new JsonObject(body);
