@@ -10,11 +10,11 @@ import java.nio.file.Path;
 import java.util.HexFormat;
 
 /** Reads the shared attestation fixtures; tests are skipped where the checkout lacks them. */
-final class Fixtures {
+public final class Fixtures {
   private Fixtures() {}
 
   /** Tests run in the module directory; the fixtures sit beside the repository or inside it. */
-  static Path dir() {
+  public static Path dir() {
     for (String candidate :
         new String[] {"../../shared/attestation-fixtures", "../shared/attestation-fixtures"}) {
       Path p = Path.of(candidate);
@@ -25,7 +25,7 @@ final class Fixtures {
   }
 
   /** Raw quote bytes; hex text files (optionally 0x-prefixed) are decoded. */
-  static byte[] quote(String relative) {
+  public static byte[] quote(String relative) {
     try {
       byte[] raw = Files.readAllBytes(dir().resolve(relative));
       if (relative.endsWith(".hex") || relative.endsWith("_hex.txt")) {
