@@ -1,0 +1,337 @@
+package org.cocoonjvm.attest.policy;
+
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.ADVISORY_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.DEBUG_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.DEV_TEE_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.IMAGE_HASH_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MODEL_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MRTD_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MR_CONFIG_ID_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MR_SERVICETD_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.NOT_TDX;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.REPORT_DATA_MISMATCH;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.RESERVED_TD_ATTRIBUTES;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.ROOT_KEY_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.RTMR_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.SEPT_VE_DISABLE_REQUIRED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TCB_STATUS_NOT_ACCEPTED;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.cocoonjvm.attest.dcap.TcbStatus;
+import org.cocoonjvm.attest.quote.EnclaveReportBody;
+import org.cocoonjvm.attest.quote.TdReportBody;
+
+/**
+ * What a cryptographically verified quote must also satisfy (reference §3). Immutable; build one
+ * from {@link #STRICT} or {@link #MEASUREMENTS_UNCHECKED} with the {@code with…} methods or with
+ * {@link #parse(String, Policy)}. {@link #check} reports every violation, not just the first.
+ *
+ * @param allowedAdvisories required when a SW-hardening status is accepted: that status passes only
+ *     if each of its advisories is listed
+ * @param rtmrs exactly four lists, RTMR0..RTMR3
+ * @param rootKeyIds SHA-384(04‖X‖Y) of accepted chain roots; the development root is accepted by
+ *     {@code allowDevTee} instead, since it is made afresh
+ */
+public record Policy(
+    Set<TcbStatus> acceptedStatuses,
+    Optional<Set<String>> allowedAdvisories,
+    boolean allowDebug,
+    boolean requireSeptVeDisable,
+    boolean allowReservedTdAttributes,
+    boolean allowMrServiceTd,
+    boolean allowDevTee,
+    AllowList mrtd,
+    List<AllowList> rtmrs,
+    AllowList mrConfigId,
+    AllowList imageHashes,
+    AllowList models,
+    AllowList rootKeyIds) {
+
+  /** SHA-384(04‖X‖Y) of the Intel SGX Root CA key; Cocoon's default {@code allowed_collateral_root_hashes}. */
+  public static final String INTEL_ROOT_KEY_ID =
+      "46e403bd34f05a3f2817ab9badcaacc7ffc98e0f261008cd30dae936cace18d5dcf58eef31463613de1570d516200993";
+
+  /** Reserved td_attributes bits: 1–27, 29, 32–62 (reference §1). */
+  static final long RESERVED_TD_ATTRIBUTE_BITS =
+      0x0FFF_FFFEL | (1L << 29) | 0x7FFF_FFFF_0000_0000L;
+
+  private static final Set<TcbStatus> SW_HARDENING =
+      EnumSet.of(TcbStatus.SW_HARDENING_NEEDED, TcbStatus.CONFIGURATION_AND_SW_HARDENING_NEEDED);
+  private static final Pattern MODEL_ID = Pattern.compile("[^@\\s]+@[0-9a-fA-F]{64}");
+
+  /**
+   * Production default: UpToDate only, no debug, no reserved bits, SEPT_VE_DISABLE required, no
+   * service TD, no development TEE, Intel's root only, and every measurement allow-list empty, so
+   * nothing passes until the operator lists the measurements it trusts.
+   */
+  public static final Policy STRICT = new Policy(
+      EnumSet.of(TcbStatus.UP_TO_DATE), Optional.empty(), false, true, false, false, false,
+      AllowList.NOTHING, List.of(AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING),
+      AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)));
+
+  /**
+   * {@link #STRICT} with every measurement and model allow-list explicitly {@link AllowList#ANY}:
+   * for diagnostics ({@code cocoon attest verify}), which check the platform, not the image.
+   */
+  public static final Policy MEASUREMENTS_UNCHECKED = STRICT.withMrtd(AllowList.ANY)
+      .withRtmrs(List.of(AllowList.ANY, AllowList.ANY, AllowList.ANY, AllowList.ANY))
+      .withMrConfigId(AllowList.ANY).withImageHashes(AllowList.ANY).withModels(AllowList.ANY);
+
+  public Policy {
+    acceptedStatuses = Set.copyOf(acceptedStatuses);
+    allowedAdvisories = allowedAdvisories.map(Set::copyOf);
+    rtmrs = List.copyOf(rtmrs);
+    if (rtmrs.size() != 4) throw new IllegalArgumentException("policy needs 4 RTMR allow-lists, got " + rtmrs.size());
+    if (acceptedStatuses.stream().anyMatch(SW_HARDENING::contains) && allowedAdvisories.isEmpty()) {
+      throw new IllegalArgumentException(
+          "policy: accepting a SW-hardening status needs allowed_advisories (the advisories you have assessed)");
+    }
+  }
+
+  /**
+   * Every reason to refuse {@code e}; empty when accepted.
+   *
+   * @param expectedReportData the 64 bytes report_data must equal, or empty where the caller has
+   *     nothing to bind (offline inspection)
+   */
+  public List<PolicyViolation> check(Evidence e, Optional<byte[]> expectedReportData) {
+    List<PolicyViolation> out = new ArrayList<>();
+    if (e.tee() == TeeKind.DEV && !allowDevTee) {
+      out.add(new PolicyViolation(DEV_TEE_NOT_ALLOWED, "quote is from the development TEE (not hardware-backed)"));
+    }
+    if (e.tee() != TeeKind.DEV && !rootKeyIds.allows(e.rootKeyId())) {
+      out.add(new PolicyViolation(ROOT_KEY_NOT_ALLOWED, "root key id " + e.rootKeyId() + " not in " + rootKeyIds));
+    }
+    if (!acceptedStatuses.contains(e.status())) {
+      out.add(new PolicyViolation(TCB_STATUS_NOT_ACCEPTED,
+          "TCB status " + e.status().jsonName() + " not in " + names(acceptedStatuses)));
+    } else if (SW_HARDENING.contains(e.status())) {
+      Set<String> allowed = allowedAdvisories.orElseThrow();
+      for (String a : e.advisories()) {
+        if (!allowed.contains(a)) {
+          out.add(new PolicyViolation(ADVISORY_NOT_ALLOWED, "advisory " + a + " of " + e.status().jsonName() + " not in allowed_advisories"));
+        }
+      }
+    }
+    if (e.quote().body() instanceof TdReportBody td) {
+      checkTd(td, e.imageHash().orElseThrow(), out);
+    } else {
+      checkSgx((EnclaveReportBody) e.quote().body(), out);
+    }
+    expectedReportData.ifPresent(expected -> {
+      byte[] actual = e.quote().body().reportData().toByteArray();
+      if (expected.length != 64 || !MessageDigest.isEqual(expected, actual)) {
+        out.add(new PolicyViolation(REPORT_DATA_MISMATCH,
+            "report_data " + HexFormat.of().formatHex(actual) + ", expected " + HexFormat.of().formatHex(expected)));
+      }
+    });
+    return List.copyOf(out);
+  }
+
+  private void checkTd(TdReportBody td, String imageHash, List<PolicyViolation> out) {
+    long attrs = td.tdAttributes();
+    if (!allowDebug && td.debug()) out.add(new PolicyViolation(DEBUG_NOT_ALLOWED, "td_attributes.DEBUG is set"));
+    if (!allowReservedTdAttributes && (attrs & RESERVED_TD_ATTRIBUTE_BITS) != 0) {
+      out.add(new PolicyViolation(RESERVED_TD_ATTRIBUTES,
+          String.format("td_attributes 0x%016x has reserved bits 0x%016x", attrs, attrs & RESERVED_TD_ATTRIBUTE_BITS)));
+    }
+    if (requireSeptVeDisable && (attrs & TdReportBody.TD_ATTR_SEPT_VE_DISABLE) == 0) {
+      out.add(new PolicyViolation(SEPT_VE_DISABLE_REQUIRED, String.format("td_attributes 0x%016x lacks SEPT_VE_DISABLE (bit 28)", attrs)));
+    }
+    if (!allowMrServiceTd && td.mrServiceTd().isPresent() && !td.mrServiceTd().get().isAllZero()) {
+      out.add(new PolicyViolation(MR_SERVICETD_NOT_ALLOWED, "mr_servicetd " + td.mrServiceTd().get().hex() + " is not zero"));
+    }
+    allow(mrtd, td.mrTdHex(), MRTD_NOT_ALLOWED, "MRTD", out);
+    for (int i = 0; i < 4; i++) allow(rtmrs.get(i), td.rtmrHex(i), RTMR_NOT_ALLOWED, "RTMR" + i, out);
+    allow(mrConfigId, td.mrConfigId().hex(), MR_CONFIG_ID_NOT_ALLOWED, "MRCONFIGID", out);
+    allow(imageHashes, imageHash, IMAGE_HASH_NOT_ALLOWED, "image hash", out);
+  }
+
+  private void checkSgx(EnclaveReportBody body, List<PolicyViolation> out) {
+    if (!allowDebug && (body.attributes().byteAt(0) & 0x02) != 0) {
+      out.add(new PolicyViolation(DEBUG_NOT_ALLOWED, "enclave ATTRIBUTES.DEBUG is set"));
+    }
+    boolean tdListsSet = !(mrtd instanceof AllowList.Any) || !(mrConfigId instanceof AllowList.Any)
+        || !(imageHashes instanceof AllowList.Any) || rtmrs.stream().anyMatch(l -> !(l instanceof AllowList.Any));
+    if (tdListsSet) out.add(new PolicyViolation(NOT_TDX, "TD measurement allow-lists are set but the quote is SGX"));
+  }
+
+  /** Models a worker reports ({@code name@hash}, as {@code ModelInfo.id()}), each checked against {@code models}. */
+  public List<PolicyViolation> checkModels(List<String> modelIds) {
+    List<PolicyViolation> out = new ArrayList<>();
+    for (String id : modelIds) {
+      if (!MODEL_ID.matcher(id).matches()) {
+        out.add(new PolicyViolation(MODEL_NOT_ALLOWED, "model '" + id + "' is not name@<64 hex digits>"));
+      } else if (!models.allows(id)) {
+        out.add(new PolicyViolation(MODEL_NOT_ALLOWED, "model " + id + " not in " + models));
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  private static void allow(AllowList list, String value, PolicyViolation.Reason r, String what, List<PolicyViolation> out) {
+    if (!list.allows(value)) out.add(new PolicyViolation(r, what + " " + value + " not in " + list));
+  }
+
+  private static List<String> names(Set<TcbStatus> statuses) {
+    return statuses.stream().sorted().map(TcbStatus::jsonName).toList();
+  }
+
+  public Policy withAcceptedStatuses(Set<TcbStatus> s, Optional<Set<String>> advisories) {
+    return new Policy(s, advisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withAllowDebug(boolean v) {
+    return new Policy(acceptedStatuses, allowedAdvisories, v, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withRequireSeptVeDisable(boolean v) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, v, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withAllowReservedTdAttributes(boolean v) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, v, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withAllowMrServiceTd(boolean v) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, v, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withAllowDevTee(boolean v) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, v, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withMrtd(AllowList l) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, l, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withRtmrs(List<AllowList> l) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, l, mrConfigId, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withMrConfigId(AllowList l) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, l, imageHashes, models, rootKeyIds);
+  }
+
+  public Policy withImageHashes(AllowList l) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, l, models, rootKeyIds);
+  }
+
+  public Policy withModels(AllowList l) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, l, rootKeyIds);
+  }
+
+  public Policy withRootKeyIds(AllowList l) {
+    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, l);
+  }
+
+  /**
+   * Reads policy JSON (shape in attest-verifier/README.md). Keys present replace {@code base}'s
+   * values; absent keys keep them. Unknown keys, unknown statuses and malformed hex are rejected
+   * with {@link IllegalArgumentException}, so a typo cannot silently widen the policy.
+   */
+  public static Policy parse(String json, Policy base) {
+    JsonObject o;
+    try {
+      o = new JsonObject(json);
+    } catch (DecodeException e) {
+      throw new IllegalArgumentException("policy: not a JSON object: " + e.getMessage(), e);
+    }
+    for (String k : o.fieldNames()) {
+      if (!KEYS.contains(k)) throw new IllegalArgumentException("policy: unknown key '" + k + "' (known: " + KEYS + ")");
+    }
+    Policy p = base;
+    if (o.containsKey("accepted_statuses") || o.containsKey("allowed_advisories")) {
+      Set<TcbStatus> statuses = p.acceptedStatuses;
+      if (o.containsKey("accepted_statuses")) {
+        statuses = EnumSet.noneOf(TcbStatus.class);
+        for (String name : strings(o, "accepted_statuses")) statuses.add(status(name));
+      }
+      Optional<Set<String>> advisories = o.containsKey("allowed_advisories")
+          ? Optional.of(new LinkedHashSet<>(strings(o, "allowed_advisories"))) : p.allowedAdvisories;
+      p = p.withAcceptedStatuses(statuses, advisories);
+    }
+    p = p.withAllowDebug(bool(o, "allow_debug", p.allowDebug))
+        .withRequireSeptVeDisable(bool(o, "require_sept_ve_disable", p.requireSeptVeDisable))
+        .withAllowReservedTdAttributes(bool(o, "allow_reserved_td_attributes", p.allowReservedTdAttributes))
+        .withAllowMrServiceTd(bool(o, "allow_mr_servicetd", p.allowMrServiceTd))
+        .withAllowDevTee(bool(o, "allow_dev_tee", p.allowDevTee))
+        .withMrtd(hexList(o, "mrtd", 48, p.mrtd))
+        .withRtmrs(List.of(hexList(o, "rtmr0", 48, p.rtmrs.get(0)), hexList(o, "rtmr1", 48, p.rtmrs.get(1)),
+            hexList(o, "rtmr2", 48, p.rtmrs.get(2)), hexList(o, "rtmr3", 48, p.rtmrs.get(3))))
+        .withMrConfigId(hexList(o, "mr_config_id", 48, p.mrConfigId))
+        .withImageHashes(hexList(o, "image_hashes", 32, p.imageHashes))
+        .withRootKeyIds(hexList(o, "collateral_root_key_ids", 48, p.rootKeyIds));
+    if (o.containsKey("models")) {
+      AllowList models = anyOr(o, "models");
+      if (models == null) {
+        List<String> ids = strings(o, "models");
+        for (String id : ids) {
+          if (!MODEL_ID.matcher(id).matches()) throw new IllegalArgumentException("policy: models entry '" + id + "' is not name@<64 hex digits>");
+        }
+        models = AllowList.of(new LinkedHashSet<>(ids));
+      }
+      p = p.withModels(models);
+    }
+    return p;
+  }
+
+  private static final Set<String> KEYS = Set.of("accepted_statuses", "allowed_advisories", "allow_debug",
+      "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd", "allow_dev_tee", "mrtd",
+      "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "image_hashes", "models", "collateral_root_key_ids");
+
+  private static TcbStatus status(String name) {
+    for (TcbStatus s : TcbStatus.values()) if (s.jsonName().equals(name)) return s;
+    throw new IllegalArgumentException("policy: unknown TCB status '" + name + "'");
+  }
+
+  private static boolean bool(JsonObject o, String key, boolean dflt) {
+    if (!o.containsKey(key)) return dflt;
+    if (!(o.getValue(key) instanceof Boolean b)) throw new IllegalArgumentException("policy: " + key + " must be true or false");
+    return b;
+  }
+
+  private static List<String> strings(JsonObject o, String key) {
+    if (!(o.getValue(key) instanceof JsonArray a)) throw new IllegalArgumentException("policy: " + key + " must be an array of strings");
+    List<String> out = new ArrayList<>();
+    for (Object v : a) {
+      if (!(v instanceof String s)) throw new IllegalArgumentException("policy: " + key + " must be an array of strings, found " + v);
+      out.add(s);
+    }
+    return out;
+  }
+
+  /** {@link AllowList#ANY} for the string "any", null for an array. */
+  private static AllowList anyOr(JsonObject o, String key) {
+    Object v = o.getValue(key);
+    if ("any".equals(v)) return AllowList.ANY;
+    if (v instanceof JsonArray) return null;
+    throw new IllegalArgumentException("policy: " + key + " must be an array or \"any\"");
+  }
+
+  private static AllowList hexList(JsonObject o, String key, int bytes, AllowList dflt) {
+    if (!o.containsKey(key)) return dflt;
+    AllowList any = anyOr(o, key);
+    if (any != null) return any;
+    Set<String> values = new LinkedHashSet<>();
+    for (String s : strings(o, key)) {
+      String hex = s.startsWith("0x") || s.startsWith("0X") ? s.substring(2) : s;
+      if (hex.length() != 2 * bytes || !hex.chars().allMatch(HexFormat::isHexDigit)) {
+        throw new IllegalArgumentException("policy: " + key + " entries must be " + bytes + " bytes of hex, got '" + s + "'");
+      }
+      values.add(hex);
+    }
+    return AllowList.of(values);
+  }
+}
