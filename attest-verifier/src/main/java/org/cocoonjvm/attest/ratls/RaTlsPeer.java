@@ -1,0 +1,16 @@
+package org.cocoonjvm.attest.ratls;
+
+import java.security.cert.X509Certificate;
+import java.util.Optional;
+import org.cocoonjvm.attest.AttestationResult;
+
+/**
+ * A peer whose RA-TLS certificate was accepted.
+ *
+ * @param publicKey the raw 32-byte Ed25519 key the quote is bound to
+ * @param attestation the accepted result (tee kind, status, measurements, image hash)
+ * @param cached true when the attestation came from the verifier's cache
+ * @param gpuEvidence the non-critical GPU evidence extension, where present
+ */
+public record RaTlsPeer(
+    X509Certificate certificate, byte[] publicKey, AttestationResult attestation, boolean cached, Optional<byte[]> gpuEvidence) {}
