@@ -1,0 +1,110 @@
+package org.cocoonjvm.attest.policy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.cocoonjvm.attest.AttestationResult;
+import org.cocoonjvm.attest.AttestationVerifier;
+import org.cocoonjvm.attest.TrustAnchors;
+import org.cocoonjvm.attest.dcap.Collateral;
+import org.cocoonjvm.attest.dcap.TcbStatus;
+import org.cocoonjvm.attest.quote.Fixtures;
+import org.cocoonjvm.attest.quote.QuoteParser;
+import org.junit.jupiter.api.Test;
+
+class PolicyTest {
+  static final String MRTD =
+      "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
+  static final String HASH = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+  @Test
+  void intelRootKeyIdIsCocoonsDefault() {
+    assertThat(TrustAnchors.rootKeyId(TrustAnchors.loadIntelRoot().getPublicKey())).isEqualTo(Policy.INTEL_ROOT_KEY_ID);
+  }
+
+  @Test
+  void jsonOverridesTheBaseAndAbsentKeysKeepIt() {
+    Policy p = Policy.parse("""
+        {"accepted_statuses": ["UpToDate", "SWHardeningNeeded"], "allowed_advisories": ["INTEL-SA-00615"],
+         "mrtd": ["0x%s"], "rtmr3": "any", "models": ["qwen@%s"], "allow_dev_tee": true,
+         "require_sept_ve_disable": false}
+        """.formatted(MRTD.toUpperCase(), HASH), Policy.STRICT);
+    assertThat(p.acceptedStatuses()).containsExactlyInAnyOrder(TcbStatus.UP_TO_DATE, TcbStatus.SW_HARDENING_NEEDED);
+    assertThat(p.allowedAdvisories()).contains(Set.of("INTEL-SA-00615"));
+    assertThat(p.mrtd().allows(MRTD)).isTrue();
+    assertThat(p.rtmrs().get(3)).isEqualTo(AllowList.ANY);
+    assertThat(p.rtmrs().get(0)).isEqualTo(AllowList.NOTHING);
+    assertThat(p.imageHashes()).isEqualTo(AllowList.NOTHING);
+    assertThat(p.allowDevTee()).isTrue();
+    assertThat(p.requireSeptVeDisable()).isFalse();
+    assertThat(p.allowDebug()).isFalse();
+    assertThat(p.rootKeyIds().allows(Policy.INTEL_ROOT_KEY_ID)).isTrue();
+    assertThat(p.checkModels(List.of("qwen@" + HASH.toUpperCase()))).isEmpty();
+    assertThat(p.checkModels(List.of("qwen@" + "f".repeat(64), "no-hash"))).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.MODEL_NOT_ALLOWED, PolicyViolation.Reason.MODEL_NOT_ALLOWED);
+  }
+
+  @Test
+  void mistakesAreRejectedNotIgnored() {
+    assertThatThrownBy(() -> Policy.parse("{\"mrdt\": []}", Policy.STRICT)).hasMessageContaining("unknown key 'mrdt'");
+    assertThatThrownBy(() -> Policy.parse("{\"accepted_statuses\": [\"Fine\"]}", Policy.STRICT)).hasMessageContaining("Fine");
+    assertThatThrownBy(() -> Policy.parse("{\"accepted_statuses\": [\"SWHardeningNeeded\"]}", Policy.STRICT))
+        .hasMessageContaining("allowed_advisories");
+    assertThatThrownBy(() -> Policy.parse("{\"mrtd\": [\"abcd\"]}", Policy.STRICT)).hasMessageContaining("48 bytes");
+    assertThatThrownBy(() -> Policy.parse("{\"image_hashes\": \"all\"}", Policy.STRICT)).hasMessageContaining("\"any\"");
+    assertThatThrownBy(() -> Policy.parse("{\"allow_debug\": \"yes\"}", Policy.STRICT)).hasMessageContaining("true or false");
+    assertThatThrownBy(() -> Policy.parse("{\"models\": [\"qwen\"]}", Policy.STRICT)).hasMessageContaining("name@");
+    assertThatThrownBy(() -> Policy.parse("[1]", Policy.STRICT)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  /** Real Intel quotes through the single entry point. */
+  @Test
+  void realQuotesThroughTheVerifier() throws Exception {
+    byte[] quote = Fixtures.quote("dcap-qvl/tdx_quote");
+    Collateral c = Collateral.parse(Files.readString(Fixtures.dir().resolve("dcap-qvl/tdx_quote_collateral.json")));
+    AttestationVerifier v = AttestationVerifier.create(TrustAnchors.intel(),
+        Clock.fixed(Instant.parse("2025-07-19T10:00:34Z"), ZoneOffset.UTC));
+    AttestationResult ok = v.verify(quote, c, Policy.MEASUREMENTS_UNCHECKED, Optional.empty());
+    assertThat(ok.reasons()).isEmpty();
+    assertThat(ok.tee()).contains(TeeKind.INTEL_TDX);
+    assertThat(ok.rootKeyId()).contains(Policy.INTEL_ROOT_KEY_ID);
+    assertThat(ok.imageHash()).contains(ImageHash.of(QuoteParser.parse(quote).td()));
+    assertThat(ok.toJson().getString("tee")).isEqualTo("TDX");
+
+    AttestationResult strict = v.verify(quote, c, Policy.STRICT, Optional.of(new byte[64]));
+    assertThat(strict.violations()).extracting(PolicyViolation::reason).containsExactlyInAnyOrder(
+        PolicyViolation.Reason.MRTD_NOT_ALLOWED, PolicyViolation.Reason.RTMR_NOT_ALLOWED, PolicyViolation.Reason.RTMR_NOT_ALLOWED,
+        PolicyViolation.Reason.RTMR_NOT_ALLOWED, PolicyViolation.Reason.RTMR_NOT_ALLOWED,
+        PolicyViolation.Reason.MR_CONFIG_ID_NOT_ALLOWED, PolicyViolation.Reason.IMAGE_HASH_NOT_ALLOWED,
+        PolicyViolation.Reason.REPORT_DATA_MISMATCH);
+
+    Policy otherRoot = Policy.MEASUREMENTS_UNCHECKED.withRootKeyIds(AllowList.of(Set.of("ab".repeat(48))));
+    assertThat(v.verify(quote, c, otherRoot, Optional.empty()).violations()).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.ROOT_KEY_NOT_ALLOWED);
+
+    byte[] bad = quote.clone();
+    bad[0] = 9;
+    assertThat(v.verify(bad, c, Policy.MEASUREMENTS_UNCHECKED, Optional.empty()).failure().orElseThrow().code())
+        .isEqualTo("unsupported_version");
+  }
+
+  @Test
+  void imageHashIsSha256OfTheMeasurementsWithZeroReportData() throws Exception {
+    byte[] quote = Fixtures.quote("dcap-qvl/tdx_quote");
+    var td = QuoteParser.parse(quote).td();
+    java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+    int base = 48 + 136; // mr_td .. rtmr3 are contiguous in the TD report: 8 × 48 bytes
+    b.write(quote, base, 8 * 48);
+    b.write(new byte[64]);
+    assertThat(b.size()).isEqualTo(448);
+    String expected = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b.toByteArray()));
+    assertThat(ImageHash.of(td)).isEqualTo(expected);
+  }
+}
