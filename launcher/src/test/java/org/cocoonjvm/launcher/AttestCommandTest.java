@@ -71,6 +71,8 @@ class AttestCommandTest {
                 "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9"
                         + "eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20");
         assertThat(m.fieldNames()).contains("rtmr1", "rtmr2", "rtmr3");
+        assertThat(j.getString("tee")).isEqualTo("TDX");
+        assertThat(j.getString("image_hash")).hasSize(64);
         assertThat(j.containsKey("error")).isFalse();
     }
 
@@ -162,6 +164,53 @@ class AttestCommandTest {
         assertThat(run("--quote", f("dcap-qvl/no-such-file"), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
                 "--at", "2025-07-19T10:00:34Z").exit()).isEqualTo(2);
         assertThat(run("--quote", f("dcap-qvl/tdx_quote")).exit()).isEqualTo(2);
+    }
+
+    @Test
+    void devQuoteVerifiesOnlyWithItsRootPinnedAndTheDevTeeAllowed() throws Exception {
+        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
+        String reportData = "ab".repeat(64);
+        StringWriter out = new StringWriter();
+        CommandLine cli = new CommandLine(new Cocoon());
+        cli.setOut(new PrintWriter(out));
+        Path dir = tmp.resolve("dev");
+        assertThat(cli.execute("attest", "dev-quote", "--report-data", reportData, "--out", dir.toString())).isZero();
+        assertThat(new JsonObject(out.toString().strip()).getString("tee")).isEqualTo("dev (not hardware-backed)");
+
+        String now = java.time.Instant.now().toString();
+        String[] base = {"--quote", dir.resolve("quote.dat").toString(), "--collateral", dir.resolve("collateral.json").toString(),
+                "--at", now, "--report-data", reportData};
+        Run unpinned = run(base);
+        assertThat(unpinned.exit()).as(unpinned.raw()).isEqualTo(1);
+        assertThat(unpinned.json().getJsonObject("error").getString("code")).isEqualTo("root_not_pinned");
+
+        String[] pinned = concat(concat(base, "--dev-root"), dir.resolve("dev-root.pem").toString());
+        Run notAllowed = run(pinned);
+        assertThat(notAllowed.exit()).as(notAllowed.raw()).isEqualTo(1);
+        assertThat(notAllowed.json().getString("tee")).isEqualTo("dev (not hardware-backed)");
+        assertThat(notAllowed.json().getJsonArray("violations").getJsonObject(0).getString("code")).isEqualTo("dev_tee_not_allowed");
+
+        Path policy = tmp.resolve("dev-policy.json");
+        Files.writeString(policy, "{\"allow_dev_tee\": true}");
+        Run ok = run(concat(concat(pinned, "--policy"), policy.toString()));
+        assertThat(ok.exit()).as(ok.raw()).isZero();
+        assertThat(ok.json().getString("tee")).isEqualTo("dev (not hardware-backed)");
+
+        Run wrongBinding = run("--quote", dir.resolve("quote.dat").toString(), "--collateral", dir.resolve("collateral.json").toString(),
+                "--at", now, "--report-data", "cd".repeat(64), "--dev-root", dir.resolve("dev-root.pem").toString(),
+                "--policy", policy.toString());
+        assertThat(wrongBinding.exit()).as(wrongBinding.raw()).isEqualTo(1);
+        assertThat(wrongBinding.json().getJsonArray("violations").getJsonObject(0).getString("code")).isEqualTo("report_data_mismatch");
+    }
+
+    @Test
+    void unknownPolicyKeyIsAUsageError() throws Exception {
+        Path policy = tmp.resolve("typo.json");
+        Files.writeString(policy, "{\"alow_debug\": true}");
+        Run r = run("--quote", f("dcap-qvl/tdx_quote"), "--collateral", f("dcap-qvl/tdx_quote_collateral.json"),
+                "--at", "2025-07-19T10:00:34Z", "--policy", policy.toString());
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.json().getJsonObject("error").getString("message")).contains("alow_debug");
     }
 
     private Run runOutOfDate(String... extra) {
