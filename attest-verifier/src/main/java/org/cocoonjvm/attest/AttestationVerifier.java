@@ -101,8 +101,11 @@ public final class AttestationVerifier {
     }
   }
 
-  /** A result for a quote whose collateral could not be had or read, so verification never ran. */
-  public static AttestationResult collateralFailure(byte[] quoteBytes, String code, String message) {
+  /**
+   * A refusal for a quote that never reached verification (collateral could not be had or read),
+   * with the quote's fields where it parses.
+   */
+  public static AttestationResult notVerified(byte[] quoteBytes, String code, String message) {
     Optional<Quote> quote;
     try {
       quote = Optional.of(QuoteParser.parse(quoteBytes));

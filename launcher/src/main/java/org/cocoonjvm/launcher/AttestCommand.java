@@ -102,7 +102,7 @@ final class AttestCommand {
             try {
                 result = verifier.verify(quoteBytes, Collateral.parse(collateralText), policy, reportData);
             } catch (IllegalArgumentException e) {
-                result = AttestationVerifier.collateralFailure(quoteBytes, "collateral_malformed", e.getMessage());
+                result = AttestationVerifier.notVerified(quoteBytes, "collateral_malformed", e.getMessage());
             }
             out.println(result.toJson().encode());
             out.flush();

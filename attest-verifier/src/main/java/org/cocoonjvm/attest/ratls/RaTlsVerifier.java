@@ -31,6 +31,7 @@ import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.CollateralSource;
 import org.cocoonjvm.attest.dcap.Collateral;
 import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.quote.Quote;
 import org.cocoonjvm.attest.quote.QuoteFormatException;
 import org.cocoonjvm.attest.quote.QuoteParser;
 
@@ -109,11 +110,17 @@ public final class RaTlsVerifier {
     if (now.isAfter(cert.getNotAfter().toInstant())) {
       throw new RaTlsException(CERT_EXPIRED, "notAfter " + cert.getNotAfter().toInstant() + " < now " + now);
     }
-    byte[] quote = extension(cert, RaTlsIdentity.QUOTE_OID).orElseThrow();
+    byte[] quoteBytes = extension(cert, RaTlsIdentity.QUOTE_OID).orElseThrow();
+    Quote quote = parse(quoteBytes);
     byte[] expectedReportData = RaTlsIdentity.sha512(key);
-    checkReportData(quote, expectedReportData);
+    // Cheap and before any signature work: the quote must name this certificate's key.
+    byte[] reportData = quote.body().reportData().toByteArray();
+    if (!MessageDigest.isEqual(reportData, expectedReportData)) {
+      throw new RaTlsException(REPORT_DATA_MISMATCH, "quote report_data " + HexFormat.of().formatHex(reportData)
+          + " is not SHA-512 of the certificate key");
+    }
 
-    String cacheKey = HexFormat.of().formatHex(sha256(quote));
+    String cacheKey = HexFormat.of().formatHex(sha256(quoteBytes));
     Cached hit = cache.get(cacheKey);
     AttestationResult result;
     boolean cached = hit != null && now.isBefore(hit.expires());
@@ -122,7 +129,7 @@ public final class RaTlsVerifier {
       result = hit.result();
     } else {
       misses.incrementAndGet();
-      result = attest(quote, expectedReportData);
+      result = attest(quoteBytes, quote, expectedReportData);
       Instant expires = min(cert.getNotAfter().toInstant(), result.collateralNextUpdate().orElse(now), now.plus(maxTtl));
       remember(cacheKey, new Cached(result, expires), now);
     }
@@ -132,32 +139,24 @@ public final class RaTlsVerifier {
     return new RaTlsPeer(cert, key, result, cached, gpu);
   }
 
-  private AttestationResult attest(byte[] quote, byte[] expectedReportData) throws RaTlsException {
+  private static Quote parse(byte[] quoteBytes) throws RaTlsException {
+    try {
+      return QuoteParser.parse(quoteBytes);
+    } catch (QuoteFormatException e) {
+      throw new RaTlsException(ATTESTATION_REJECTED, e.getMessage(), AttestationVerifier.notVerified(quoteBytes, e.code(), e.getMessage()));
+    }
+  }
+
+  private AttestationResult attest(byte[] quoteBytes, Quote quote, byte[] expectedReportData) throws RaTlsException {
     Collateral c;
     try {
-      c = collateral.collateralFor(QuoteParser.parse(quote));
-    } catch (QuoteFormatException e) {
-      throw new RaTlsException(ATTESTATION_REJECTED, e.getMessage(), AttestationVerifier.collateralFailure(quote, e.code(), e.getMessage()));
+      c = collateral.collateralFor(quote);
     } catch (IOException | RuntimeException e) {
       throw new RaTlsException(COLLATERAL_UNAVAILABLE, String.valueOf(e.getMessage()));
     }
-    AttestationResult r = verifier.verify(quote, c, policy, Optional.of(expectedReportData));
+    AttestationResult r = verifier.verify(quoteBytes, c, policy, Optional.of(expectedReportData));
     if (!r.accepted()) throw new RaTlsException(ATTESTATION_REJECTED, String.join("; ", r.reasons()), r);
     return r;
-  }
-
-  /** Cheap and before any signature work: the quote's report_data must name this certificate's key. */
-  private static void checkReportData(byte[] quote, byte[] expected) throws RaTlsException {
-    byte[] actual;
-    try {
-      actual = QuoteParser.parse(quote).body().reportData().toByteArray();
-    } catch (QuoteFormatException e) {
-      throw new RaTlsException(ATTESTATION_REJECTED, e.getMessage(), AttestationVerifier.collateralFailure(quote, e.code(), e.getMessage()));
-    }
-    if (!MessageDigest.isEqual(actual, expected)) {
-      throw new RaTlsException(REPORT_DATA_MISMATCH, "quote report_data " + HexFormat.of().formatHex(actual)
-          + " is not SHA-512 of the certificate key");
-    }
   }
 
   private void remember(String key, Cached entry, Instant now) {

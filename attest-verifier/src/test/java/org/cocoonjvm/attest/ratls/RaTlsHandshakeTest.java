@@ -47,13 +47,14 @@ class RaTlsHandshakeTest {
   final List<RaTlsTrustManager.Outcome> clientSaw = new CopyOnWriteArrayList<>();
   RaTlsVerifier serverVerifier;
   RaTlsVerifier clientVerifier;
+  RaTlsKeyManager serverKeys;
   int port;
 
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
     serverVerifier = verifier(CLOCK);
-    RaTlsKeyManager serverKeys = new RaTlsKeyManager(RaTlsIdentity.create(TEE, CLOCK));
+    serverKeys = new RaTlsKeyManager(RaTlsIdentity.create(TEE, CLOCK));
     HttpServerOptions opts = RaTlsVertx.server(new HttpServerOptions().setHost("127.0.0.1").setPort(0), serverKeys,
         new RaTlsTrustManager(serverVerifier, serverSaw::add));
     HttpServer server = vertx.createHttpServer(opts).requestHandler(req -> req.response().end(
@@ -110,6 +111,18 @@ class RaTlsHandshakeTest {
     assertThat(serverVerifier.cacheMisses()).isEqualTo(2);
     assertThat(clientVerifier.cacheHits()).isEqualTo(2);
     assertThat(serverSaw.get(2).peer().cached()).isTrue();
+  }
+
+  @Test
+  void rotatingTheServerIdentityTakesEffectOnTheNextHandshake() throws Exception {
+    RaTlsIdentity client = RaTlsIdentity.create(TEE, CLOCK);
+    get(client);
+    RaTlsIdentity next = RaTlsIdentity.create(TEE, CLOCK);
+    serverKeys.rotate(next);
+    get(client);
+    assertThat(clientSaw).hasSize(2);
+    assertThat(clientSaw.get(0).peer().certificate()).isNotEqualTo(next.certificate());
+    assertThat(clientSaw.get(1).peer().certificate()).isEqualTo(next.certificate());
   }
 
   @Test
