@@ -16,6 +16,7 @@ import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.WRONG_KEY_TYPE;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
@@ -25,6 +26,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.bouncycastle.asn1.ASN1OctetString;
 import org.cocoonjvm.attest.AttestationResult;
 import org.cocoonjvm.attest.AttestationVerifier;
@@ -80,6 +83,26 @@ public final class RaTlsVerifier {
 
   public RaTlsVerifier(AttestationVerifier verifier, CollateralSource collateral, Policy policy) {
     this(verifier, collateral, policy, Duration.ofHours(1), GpuEvidenceCheck.NONE);
+  }
+
+  /**
+   * The peer of an established session. A resumed TLS 1.3 session carries the original peer
+   * certificate but skips the trust manager, so call this on every new connection (a cache hit
+   * while the attestation is fresh) to re-check expiry and policy.
+   */
+  public RaTlsPeer verify(SSLSession session) throws RaTlsException {
+    Certificate[] certs;
+    try {
+      certs = session.getPeerCertificates();
+    } catch (SSLPeerUnverifiedException e) {
+      throw new RaTlsException(NOT_DEPTH_0, "peer presented no certificate");
+    }
+    X509Certificate[] chain = new X509Certificate[certs.length];
+    for (int i = 0; i < certs.length; i++) {
+      if (!(certs[i] instanceof X509Certificate x)) throw new RaTlsException(NOT_DEPTH_0, "peer certificate is not X.509");
+      chain[i] = x;
+    }
+    return verify(chain);
   }
 
   public RaTlsPeer verify(X509Certificate[] chain) throws RaTlsException {

@@ -1,0 +1,66 @@
+package org.cocoonjvm.attest.ratls;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.cocoonjvm.attest.AttestationVerifier;
+import org.cocoonjvm.attest.CollateralSource;
+import org.cocoonjvm.attest.TrustAnchors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One client, several connections: JSSE resumes the TLS 1.3 session, so the trust manager runs
+ * only on the first; the per-connection check still sees every peer and refuses one that expired.
+ */
+class RaTlsResumptionTest {
+  Vertx vertx = Vertx.vertx();
+
+  @AfterEach
+  void stop() throws Exception {
+    RaTlsHandshakeTest.await(vertx.close());
+  }
+
+  @Test
+  void resumedSessionsSkipTheTrustManagerButNotTheConnectionCheck() throws Exception {
+    RaTlsVerifierTest.MutableClock clock = new RaTlsVerifierTest.MutableClock(RaTlsHandshakeTest.CLOCK.instant());
+    RaTlsVerifier serverVerifier = new RaTlsVerifier(
+        AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(RaTlsHandshakeTest.TEE.root())), clock),
+        CollateralSource.fixed(RaTlsHandshakeTest.TEE.collateral()), RaTlsHandshakeTest.ONLY_DEFAULT_MRTD);
+    List<RaTlsTrustManager.Outcome> handshakes = new CopyOnWriteArrayList<>();
+    HttpServerOptions opts = RaTlsVertx.server(new HttpServerOptions().setHost("127.0.0.1").setPort(0),
+        new RaTlsKeyManager(RaTlsIdentity.create(RaTlsHandshakeTest.TEE, RaTlsHandshakeTest.CLOCK)),
+        new RaTlsTrustManager(serverVerifier, handshakes::add));
+    HttpServer server = vertx.createHttpServer(opts)
+        .connectionHandler(RaTlsVertx.verifyEveryConnection(serverVerifier))
+        .requestHandler(req -> req.response().end("ok"));
+    int port = RaTlsHandshakeTest.await(server.listen()).actualPort();
+
+    HttpClient client = vertx.createHttpClient(RaTlsVertx.client(new HttpClientOptions().setKeepAlive(false),
+        new RaTlsKeyManager(RaTlsIdentity.create(RaTlsHandshakeTest.TEE, RaTlsHandshakeTest.CLOCK)),
+        new RaTlsTrustManager(RaTlsHandshakeTest.verifier(RaTlsHandshakeTest.CLOCK))));
+    for (int i = 0; i < 3; i++) {
+      assertThat(get(client, port)).isEqualTo("ok");
+    }
+    assertThat(handshakes).as("full handshakes").hasSize(1);
+    assertThat(serverVerifier.cacheHits() + serverVerifier.cacheMisses()).as("peer verifications").isEqualTo(4);
+
+    clock.now = clock.now.plus(Duration.ofDays(2));
+    assertThatThrownBy(() -> get(client, port)).isNotNull();
+    assertThat(handshakes).hasSize(1);
+  }
+
+  private static String get(HttpClient client, int port) throws Exception {
+    return RaTlsHandshakeTest.await(client.request(HttpMethod.GET, port, "127.0.0.1", "/")
+        .compose(req -> req.send().compose(r -> r.body())).map(b -> b.toString()));
+  }
+}
