@@ -95,6 +95,70 @@ class PolicyTest {
         .isEqualTo("unsupported_version");
   }
 
+  static AttestationResult verifyFixture(String quote, String collateral, String at, Policy policy) throws Exception {
+    Collateral c = Collateral.parse(Files.readString(Fixtures.dir().resolve(collateral)));
+    return AttestationVerifier.create(TrustAnchors.intel(), Clock.fixed(Instant.parse(at), ZoneOffset.UTC))
+        .verify(Fixtures.quote(quote), c, policy, Optional.empty());
+  }
+
+  /** Real SGX collateral: ConfigurationAndSWHardeningNeeded with INTEL-SA-00289 and INTEL-SA-00615. */
+  @Test
+  void swHardeningStatusNeedsEachAdvisoryListed() throws Exception {
+    String q = "dcap-qvl/sgx_quote";
+    String c = "dcap-qvl/sgx_quote_collateral.json";
+    String at = "2025-07-19T10:01:17Z";
+    AttestationResult byDefault = verifyFixture(q, c, at, Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(byDefault.tee()).contains(TeeKind.INTEL_SGX);
+    assertThat(byDefault.violations()).extracting(PolicyViolation::reason).containsExactly(PolicyViolation.Reason.TCB_STATUS_NOT_ACCEPTED);
+    Policy one = Policy.parse("{\"accepted_statuses\": [\"UpToDate\", \"ConfigurationAndSWHardeningNeeded\"],"
+        + " \"allowed_advisories\": [\"INTEL-SA-00615\"]}", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(q, c, at, one).violations()).extracting(PolicyViolation::detail)
+        .singleElement().asString().contains("INTEL-SA-00289");
+    Policy both = Policy.parse("{\"accepted_statuses\": [\"ConfigurationAndSWHardeningNeeded\"],"
+        + " \"allowed_advisories\": [\"INTEL-SA-00615\", \"INTEL-SA-00289\"]}", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(q, c, at, both).reasons()).isEmpty();
+    // TD allow-lists on an SGX quote cannot be satisfied.
+    assertThat(verifyFixture(q, c, at, both.withMrtd(AllowList.of(Set.of(MRTD)))).violations())
+        .extracting(PolicyViolation::reason).containsExactly(PolicyViolation.Reason.NOT_TDX);
+  }
+
+  /** A TD 1.5 (v5, body type 3) quote with zero mr_servicetd, and the quote from Cocoon's own tests. */
+  @Test
+  void td15QuoteAndCocoonsOwnQuoteThroughTheVerifier() throws Exception {
+    AttestationResult v5 = verifyFixture("go-tdx-guest/quote_v5_sample.dat", "dcap-qvl/tdx_quote_outdated_collateral.json",
+        "2026-03-01T00:00:00Z", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(v5.status()).contains(TcbStatus.UP_TO_DATE);
+    AttestationResult cocoon = verifyFixture("cocoon/quote.dat", "dcap-qvl/tdx_quote_outdated_collateral.json",
+        "2026-03-01T00:00:00Z", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(cocoon.status()).contains(TcbStatus.UP_TO_DATE);
+    assertThat(v5.accepted()).as(v5.reasons().toString()).isTrue();
+    assertThat(QuoteParser.parse(Fixtures.quote("go-tdx-guest/quote_v5_sample.dat")).td().mrServiceTd()).isPresent();
+    assertThat(cocoon.imageHash()).contains("04b3afd931d28680af91a15b09d672c40ad6b141f7f9089a8d67d595220f7436");
+
+    // A production-shaped policy that pins only Cocoon's image hash.
+    Policy imageOnly = Policy.parse("{\"image_hashes\": [\"04b3afd931d28680af91a15b09d672c40ad6b141f7f9089a8d67d595220f7436\"],"
+        + " \"mrtd\": \"any\", \"rtmr0\": \"any\", \"rtmr1\": \"any\", \"rtmr2\": \"any\", \"rtmr3\": \"any\","
+        + " \"mr_config_id\": \"any\"}", Policy.STRICT);
+    assertThat(verifyFixture("cocoon/quote.dat", "dcap-qvl/tdx_quote_outdated_collateral.json", "2026-03-01T00:00:00Z", imageOnly)
+        .reasons()).isEmpty();
+    assertThat(verifyFixture("go-tdx-guest/quote_v5_sample.dat", "dcap-qvl/tdx_quote_outdated_collateral.json",
+        "2026-03-01T00:00:00Z", imageOnly).violations()).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.IMAGE_HASH_NOT_ALLOWED);
+  }
+
+  /** Policy alone (after crypto): a TD 1.5 body whose mr_servicetd is not zero. */
+  @Test
+  void nonZeroServiceTdNeedsAllowMrServiceTd() throws Exception {
+    byte[] q = Fixtures.quote("go-tdx-guest/quote_v5_sample.dat");
+    q[54 + 600] = 1; // mr_servicetd[0]; signatures are not the policy's concern
+    var quote = QuoteParser.parse(q);
+    Evidence e = new Evidence(quote, TeeKind.INTEL_TDX, TcbStatus.UP_TO_DATE, List.of(), Optional.of(ImageHash.of(quote.td())),
+        Policy.INTEL_ROOT_KEY_ID);
+    assertThat(Policy.MEASUREMENTS_UNCHECKED.check(e, Optional.empty())).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.MR_SERVICETD_NOT_ALLOWED);
+    assertThat(Policy.MEASUREMENTS_UNCHECKED.withAllowMrServiceTd(true).check(e, Optional.empty())).isEmpty();
+  }
+
   @Test
   void imageHashIsSha256OfTheMeasurementsWithZeroReportData() throws Exception {
     byte[] quote = Fixtures.quote("dcap-qvl/tdx_quote");
