@@ -1,6 +1,8 @@
 package org.cocoonjvm.attest.ratls;
 
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.math.BigInteger;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -15,6 +17,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Arrays;
+import java.util.Base64;
 import java.util.Date;
 import java.util.HexFormat;
 import java.util.Objects;
@@ -120,6 +123,26 @@ public final class RaTlsIdentity {
 
   public byte[] quote() {
     return quote.clone();
+  }
+
+  /**
+   * What a node publishes about itself (the gateway at {@code GET /v1/attestation}): the
+   * certificate (PEM), the raw quote (hex), its validity and report_data, plus {@code tee}, e.g.
+   * {@code TDX} or {@code dev (not hardware-backed)}. Anyone can check it offline with
+   * {@code cocoon attest verify --quote … --report-data …}.
+   */
+  public JsonObject publicEvidence(String tee) {
+    try {
+      String pem = "-----BEGIN CERTIFICATE-----\n"
+          + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(certificate.getEncoded())
+          + "\n-----END CERTIFICATE-----\n";
+      return new JsonObject().put("tee", tee).put("format", "cocoon-ra-tls")
+          .put("certificate_pem", pem).put("quote", HexFormat.of().formatHex(quote))
+          .put("report_data", HexFormat.of().formatHex(sha512(rawEd25519(certificate.getPublicKey()).orElseThrow())))
+          .put("not_before", certificate.getNotBefore().toInstant().toString()).put("not_after", notAfter().toString());
+    } catch (java.security.cert.CertificateEncodingException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   public Instant notAfter() {

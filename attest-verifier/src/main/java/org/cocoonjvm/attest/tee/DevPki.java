@@ -33,6 +33,7 @@ import org.bouncycastle.asn1.x9.X9ECParameters;
 import org.bouncycastle.cert.X509v2CRLBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CRLConverter;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.operator.ContentSigner;
@@ -42,7 +43,9 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 /**
  * The development TEE's certificates, shaped like Intel's: a self-signed root, a "PCK Platform CA"
  * under it, a PCK leaf carrying the SGX extension (FMSPC, PCE-ID, TCB components), a TCB signing
- * certificate, and empty CRLs for the root and the Platform CA. All P-256 with ECDSA-SHA256.
+ * certificate, and empty CRLs for the root and the Platform CA. All P-256 with ECDSA-SHA256, with
+ * Intel's critical basicConstraints/keyUsage and key identifiers (no CRL distribution points: the
+ * CRLs travel in the collateral).
  *
  * <p>Keys are derived from a seed, so every process given the same seed has the same root, CA and
  * signer keys: a gateway can then verify a worker's dev quotes with collateral it makes itself.
@@ -74,11 +77,11 @@ final class DevPki {
       tcbSignerKey = key(seed, "tcb-signer");
       X500Name rootName = name("Cocoon JVM Dev TEE Root CA (not hardware-backed)");
       X500Name caName = name("Cocoon JVM Dev TEE PCK Platform CA");
-      root = cert(rootName, rootName, rootKey.getPublic(), rootKey.getPrivate(), 1, notBefore, notAfter, 1, null);
-      pckCa = cert(rootName, caName, pckCaKey.getPublic(), rootKey.getPrivate(), 2, notBefore, notAfter, 0, null);
-      pck = cert(caName, name("Cocoon JVM Dev TEE PCK Certificate"), pckKey.getPublic(), pckCaKey.getPrivate(), 3,
+      root = cert(rootName, rootName, rootKey.getPublic(), rootKey, 1, notBefore, notAfter, 1, null);
+      pckCa = cert(rootName, caName, pckCaKey.getPublic(), rootKey, 2, notBefore, notAfter, 0, null);
+      pck = cert(caName, name("Cocoon JVM Dev TEE SGX PCK Certificate"), pckKey.getPublic(), pckCaKey, 3,
           notBefore, notAfter, -1, sgxExtension(fmspc, pceId, pckTcb));
-      tcbSigner = cert(rootName, name("Cocoon JVM Dev TEE TCB Signing"), tcbSignerKey.getPublic(), rootKey.getPrivate(), 4,
+      tcbSigner = cert(rootName, name("Cocoon JVM Dev TEE SGX TCB Signing"), tcbSignerKey.getPublic(), rootKey, 4,
           notBefore, notAfter, -1, null);
       rootCrl = crl(rootName, rootKey.getPrivate(), notBefore, crlNextUpdate);
       pckCrl = crl(caName, pckCaKey.getPrivate(), notBefore, crlNextUpdate);
@@ -119,11 +122,14 @@ final class DevPki {
   }
 
   /** @param pathLen -1 for an end entity, else a CA with that path length */
-  private static X509Certificate cert(X500Name issuer, X500Name subject, PublicKey key, PrivateKey issuerKey, long serial,
+  private static X509Certificate cert(X500Name issuer, X500Name subject, PublicKey key, KeyPair issuerKey, long serial,
       Instant notBefore, Instant notAfter, int pathLen, DERSequence sgxExtension)
       throws GeneralSecurityException, OperatorCreationException, java.io.IOException {
     JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(issuer, BigInteger.valueOf(serial),
         Date.from(notBefore), Date.from(notAfter), subject, key);
+    JcaX509ExtensionUtils ids = new JcaX509ExtensionUtils();
+    b.addExtension(Extension.subjectKeyIdentifier, false, ids.createSubjectKeyIdentifier(key));
+    b.addExtension(Extension.authorityKeyIdentifier, false, ids.createAuthorityKeyIdentifier(issuerKey.getPublic()));
     if (pathLen >= 0) {
       b.addExtension(Extension.basicConstraints, true, new BasicConstraints(pathLen));
       b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
@@ -132,7 +138,7 @@ final class DevPki {
       b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.nonRepudiation));
     }
     if (sgxExtension != null) b.addExtension(new ASN1ObjectIdentifier(SGX_EXTENSION_OID), false, sgxExtension);
-    return new JcaX509CertificateConverter().getCertificate(b.build(signer(issuerKey)));
+    return new JcaX509CertificateConverter().getCertificate(b.build(signer(issuerKey.getPrivate())));
   }
 
   private static X509CRL crl(X500Name issuer, PrivateKey key, Instant thisUpdate, Instant nextUpdate)

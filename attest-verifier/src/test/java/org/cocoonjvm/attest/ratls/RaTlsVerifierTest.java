@@ -114,6 +114,18 @@ class RaTlsVerifierTest {
   }
 
   @Test
+  void publicEvidenceCarriesTheQuoteBoundToTheCertificateKey() throws Exception {
+    RaTlsIdentity id = RaTlsIdentity.create(TEE, CLOCK);
+    var json = id.publicEvidence("dev (not hardware-backed)");
+    byte[] quote = java.util.HexFormat.of().parseHex(json.getString("quote"));
+    assertThat(org.cocoonjvm.attest.quote.QuoteParser.parse(quote).reportDataHex()).isEqualTo(json.getString("report_data"));
+    X509Certificate parsed = (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(
+        new java.io.ByteArrayInputStream(json.getString("certificate_pem").getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+    assertThat(parsed).isEqualTo(id.certificate());
+    assertThat(verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {parsed}).attestation().accepted()).isTrue();
+  }
+
+  @Test
   void cacheExpiresAtMaxTtlAndReverifies() throws Exception {
     RaTlsIdentity id = RaTlsIdentity.create(TEE, CLOCK);
     X509Certificate[] chain = {id.certificate()};
