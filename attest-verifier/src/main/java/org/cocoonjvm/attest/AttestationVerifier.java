@@ -74,8 +74,8 @@ public final class AttestationVerifier {
     } catch (QuoteFormatException e) {
       return failed(Optional.empty(), Optional.empty(), e.code(), e.getMessage());
     }
-    Instant now = clock.instant();
-    Clock fixed = Clock.fixed(now, clock.getZone());
+    // One instant for every step, so the chain and the collateral are judged at the same time.
+    Clock fixed = Clock.fixed(clock.instant(), clock.getZone());
     PublicKey anchorKey = anchors.intelRoot().getPublicKey();
     TeeKind tee = quote.isTdx() ? TeeKind.INTEL_TDX : TeeKind.INTEL_SGX;
     Optional<X509Certificate> devRoot = chainRootKey(quote).flatMap(anchors::devRootWithKey);
