@@ -22,35 +22,41 @@ public final class DepositWatcher {
   /** What one poll did. */
   public record PollResult(List<Deposit> credited, List<Deposit> unknownComment, int awaitingConfirmation) {}
 
-  private final ChainClient chain;
-  private final Address wallet;
-  private final DepositSink sink;
-  private final Duration confirmation;
-  private final Clock clock;
-  private final int pageSize;
-  private long handledUpToLt;
-
   /**
+   * @param wallet the gateway wallet that clients pay into
+   * @param confirmation how old a transaction must be before it is credited (zero on the
+   *     emulator, whose transactions are final at once)
+   * @param pageSize transactions read per request
    * @param startAfterLt transactions at or below this logical time are not looked at (0: the
    *     wallet's whole history; safe because the sink credits each transaction once)
    */
-  public DepositWatcher(ChainClient chain, Address wallet, DepositSink sink, Duration confirmation, Clock clock, int pageSize, long startAfterLt) {
-    if (confirmation.isNegative()) throw new IllegalArgumentException("confirmation can't be negative");
-    if (pageSize < 1 || pageSize > 100) throw new IllegalArgumentException("page size must be 1..100");
+  public record Options(Address wallet, Duration confirmation, int pageSize, long startAfterLt) {
+    public Options {
+      if (confirmation.isNegative()) throw new IllegalArgumentException("confirmation can't be negative: " + confirmation);
+      if (pageSize < 1 || pageSize > 100) throw new IllegalArgumentException("page size must be 1..100: " + pageSize);
+      if (startAfterLt < 0) throw new IllegalArgumentException("logical time can't be negative: " + startAfterLt);
+    }
+  }
+
+  private final ChainClient chain;
+  private final DepositSink sink;
+  private final Clock clock;
+  private final Options options;
+  private long handledUpToLt;
+
+  public DepositWatcher(ChainClient chain, DepositSink sink, Clock clock, Options options) {
     this.chain = chain;
-    this.wallet = wallet;
     this.sink = sink;
-    this.confirmation = confirmation;
     this.clock = clock;
-    this.pageSize = pageSize;
-    this.handledUpToLt = startAfterLt;
+    this.options = options;
+    this.handledUpToLt = options.startAfterLt();
   }
 
   public synchronized PollResult poll() {
     List<ChainTransaction> fresh = unhandled();
     List<Deposit> credited = new ArrayList<>();
     List<Deposit> unknown = new ArrayList<>();
-    long confirmedBefore = clock.instant().minus(confirmation).getEpochSecond();
+    long confirmedBefore = clock.instant().minus(options.confirmation()).getEpochSecond();
     for (int i = 0; i < fresh.size(); i++) {
       ChainTransaction tx = fresh.get(i);
       if (tx.utime() > confirmedBefore) return new PollResult(credited, unknown, fresh.size() - i);
@@ -84,7 +90,7 @@ public final class DepositWatcher {
     List<ChainTransaction> out = new ArrayList<>();
     Optional<ChainTransaction> before = Optional.empty();
     while (true) {
-      List<ChainTransaction> page = chain.transactions(wallet, pageSize, before);
+      List<ChainTransaction> page = chain.transactions(options.wallet(), options.pageSize(), before);
       long olderThan = before.map(ChainTransaction::lt).orElse(Long.MAX_VALUE);
       boolean reachedHandled = false;
       ChainTransaction oldest = null;
@@ -97,7 +103,7 @@ public final class DepositWatcher {
         out.add(tx);
         oldest = tx;
       }
-      if (reachedHandled || oldest == null || page.size() < pageSize) break;
+      if (reachedHandled || oldest == null || page.size() < options.pageSize()) break;
       before = Optional.of(oldest);
     }
     out.sort(Comparator.comparingLong(ChainTransaction::lt));
