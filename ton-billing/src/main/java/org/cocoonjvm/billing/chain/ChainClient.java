@@ -202,7 +202,7 @@ public final class ChainClient {
     }
     if (envelope.has("ok") && envelope.get("ok").getAsBoolean()) return envelope.get("result");
     String error = envelope.has("error") ? envelope.get("error").getAsString() : "HTTP " + response.statusCode();
-    if (path.startsWith("/sendBoc")) {
+    if (path.startsWith("/sendBoc") && error.contains("not accepted")) {
       Matcher m = EXIT_CODE.matcher(error);
       throw new ChainException.Rejected(path + ": " + error, m.find() ? Integer.valueOf(m.group(1)) : null);
     }

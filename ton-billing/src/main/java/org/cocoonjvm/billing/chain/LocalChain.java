@@ -43,7 +43,11 @@ public final class LocalChain implements AutoCloseable {
    * there, which CI does); with {@code installIfMissing} this runs it once when they are absent.
    */
   public static LocalChain start(Path emulatorDir, boolean installIfMissing) {
-    Path node = findOnPath("node").orElseThrow(() -> new ChainException("node_missing",
+    return start(emulatorDir, installIfMissing, System.getenv("PATH"));
+  }
+
+  static LocalChain start(Path emulatorDir, boolean installIfMissing, String searchPath) {
+    Path node = findOnPath("node", searchPath).orElseThrow(() -> new ChainException("node_missing",
         "Node.js not found on PATH; install nodejs (20 or later), or point the billing at a real toncenter endpoint"));
     if (!Files.isRegularFile(emulatorDir.resolve("server.js"))) {
       throw new ChainException("emulator_missing", "no chain emulator at " + emulatorDir.toAbsolutePath());
@@ -53,7 +57,7 @@ public final class LocalChain implements AutoCloseable {
         throw new ChainException("emulator_not_installed",
             "chain emulator packages missing: run (cd " + emulatorDir + " && npm ci --legacy-peer-deps)");
       }
-      npmCi(emulatorDir);
+      npmCi(emulatorDir, searchPath);
     }
     Process process;
     try {
@@ -90,7 +94,7 @@ public final class LocalChain implements AutoCloseable {
 
   /** True when {@code node} is on PATH and the emulator's packages are installed. */
   public static boolean isAvailable(Path emulatorDir) {
-    return findOnPath("node").isPresent() && isInstalled(emulatorDir);
+    return findOnPath("node", System.getenv("PATH")).isPresent() && isInstalled(emulatorDir);
   }
 
   public ChainClient client() {
@@ -152,8 +156,8 @@ public final class LocalChain implements AutoCloseable {
     return Files.isDirectory(emulatorDir.resolve("node_modules/@ton/sandbox"));
   }
 
-  private static void npmCi(Path emulatorDir) {
-    Path npm = findOnPath("npm").orElseThrow(() -> new ChainException("node_missing", "npm not found on PATH"));
+  private static void npmCi(Path emulatorDir, String searchPath) {
+    Path npm = findOnPath("npm", searchPath).orElseThrow(() -> new ChainException("node_missing", "npm not found on PATH"));
     try {
       Process p = new ProcessBuilder(npm.toString(), "ci", "--legacy-peer-deps", "--no-audit", "--no-fund")
           .directory(emulatorDir.toFile())
@@ -171,10 +175,9 @@ public final class LocalChain implements AutoCloseable {
     }
   }
 
-  private static Optional<Path> findOnPath(String program) {
-    String path = System.getenv("PATH");
-    if (path == null) return Optional.empty();
-    for (String dir : path.split(File.pathSeparator)) {
+  private static Optional<Path> findOnPath(String program, String searchPath) {
+    if (searchPath == null) return Optional.empty();
+    for (String dir : searchPath.split(File.pathSeparator)) {
       Path candidate = Path.of(dir, program);
       if (Files.isExecutable(candidate)) return Optional.of(candidate);
     }

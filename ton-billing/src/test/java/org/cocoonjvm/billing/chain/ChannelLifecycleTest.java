@@ -98,6 +98,7 @@ class ChannelLifecycleTest {
         .isInstanceOfSatisfying(ChainException.Rejected.class, e -> assertThat(e.exitCode()).isNotNull().isNotZero());
 
     ch.a.commit(signatureB, 2, 1);
+    assertThat(gasOfNewest(ch.a.address(), "commit (external)")).isLessThanOrEqualTo(ChannelCosts.COMMIT_GAS);
     OnChainState committed = ch.a.state();
     assertThat(committed.committedSeqnoA()).isEqualTo(2);
     assertThat(committed.committedSeqnoB()).isEqualTo(1);
@@ -139,11 +140,13 @@ class ChannelLifecycleTest {
 
     // A cheats: it starts the close with an old state that sent less.
     ch.a.startUncooperativeClose(gateway, stateA1, stateB);
+    assertThat(gasOfNewest(ch.a.address(), "start_uncooperative_close")).isLessThanOrEqualTo(ChannelCosts.START_UNCOOPERATIVE_GAS);
     assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.CLOSURE_STARTED);
     assertThat(ch.a.state().quarantined()).isTrue();
 
     // B answers with A's latest signed state; the fine is 0, so nothing more is taken from A.
     ch.b.challenge(worker, stateA3, stateB);
+    assertThat(gasOfNewest(ch.a.address(), "challenge_quarantined_state")).isLessThanOrEqualTo(ChannelCosts.CHALLENGE_GAS);
 
     assertThatThrownBy(ch.b::finish)
         .isInstanceOfSatisfying(ChainException.Rejected.class, e -> assertThat(e.exitCode()).isEqualTo(113));
@@ -151,6 +154,7 @@ class ChannelLifecycleTest {
     chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
     BigInteger workerBefore = worker.balance();
     ch.b.finish();
+    assertThat(gasOfNewest(ch.a.address(), "finish_uncooperative_close (external)")).isLessThanOrEqualTo(ChannelCosts.FINISH_GAS);
 
     ChainTransaction paidB = newest(worker.address());
     assertThat(source(paidB)).isEqualTo(ch.a.address());
@@ -168,14 +172,15 @@ class ChannelLifecycleTest {
 
     List<ChainTransaction> txs = client.transactions(ch.a.address(), 10, Optional.empty());
     // Newest first: close (external), init, deploy + top-up.
-    long closeGas = txs.get(0).phases().orElseThrow().gasUsed();
-    long initGas = txs.get(1).phases().orElseThrow().gasUsed();
-    long topUpGas = txs.get(2).phases().orElseThrow().gasUsed();
-    System.out.printf("gas: top_up %d, init %d, external close %d; fees: close tx %s nanoTON%n",
-        topUpGas, initGas, closeGas, txs.get(0).feeNanoton());
-    assertThat(topUpGas).isPositive().isLessThanOrEqualTo(ChannelCosts.TOP_UP_GAS);
-    assertThat(initGas).isPositive().isLessThanOrEqualTo(ChannelCosts.INIT_GAS);
-    assertThat(closeGas).isPositive().isLessThanOrEqualTo(ChannelCosts.CLOSE_GAS);
+    String[] steps = {"cooperative_close (external)", "init_channel", "deploy + top_up"};
+    long[] sizedFor = {ChannelCosts.CLOSE_GAS, ChannelCosts.INIT_GAS, ChannelCosts.TOP_UP_GAS};
+    for (int i = 0; i < steps.length; i++) {
+      ChainTransaction tx = txs.get(i);
+      long gas = tx.phases().orElseThrow().gasUsed();
+      System.out.printf("gas: %s %d, fee %s nanoTON%n", steps[i], gas, tx.feeNanoton());
+      assertThat(gas).isPositive().isLessThanOrEqualTo(sizedFor[i]);
+    }
+    // The external close is paid from the reserve A and B agreed on.
     assertThat(txs.get(0).feeNanoton()).isLessThanOrEqualTo(ch.a.terms().excessFee());
   }
 
@@ -208,6 +213,14 @@ class ChannelLifecycleTest {
         .closingChannelConfig(ClosingConfig.builder().quarantineDuration(terms.quarantine().toSeconds())
             .misbehaviorFine(BigInteger.ZERO).conditionalCloseDuration(terms.conditionalClose().toSeconds()).build())
         .build();
+  }
+
+  /** The gas of the account's newest transaction, printed for the fee table in ton-billing/README.md. */
+  private static long gasOfNewest(Address account, String step) {
+    ChainTransaction tx = newest(account);
+    long gas = tx.phases().orElseThrow().gasUsed();
+    System.out.printf("gas: %s %d, fee %s nanoTON%n", step, gas, tx.feeNanoton());
+    return gas;
   }
 
   private static ChainTransaction newest(Address account) {
