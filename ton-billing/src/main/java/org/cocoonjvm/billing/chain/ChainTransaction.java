@@ -16,33 +16,35 @@ import java.util.Optional;
  * @param phases compute and action results, when the node reports them (the local emulator does)
  */
 public record ChainTransaction(
-    String hash,
-    long lt,
-    long utime,
-    BigInteger feeNanoton,
-    Optional<Msg> inMessage,
-    List<Msg> outMessages,
-    Optional<Phases> phases) {
+        String hash,
+        long lt,
+        long utime,
+        BigInteger feeNanoton,
+        Optional<Msg> inMessage,
+        List<Msg> outMessages,
+        Optional<Phases> phases) {
 
-  /**
-   * @param source friendly address, empty for an external message
-   * @param valueNanoton what arrived (the sender already paid the forwarding fee)
-   * @param comment the text comment (op 0 body), absent for any other body
-   */
-  public record Msg(String source, String destination, BigInteger valueNanoton, Optional<String> comment) {}
+    /**
+     * @param source friendly address, empty for an external message
+     * @param valueNanoton what arrived (the sender already paid the forwarding fee)
+     * @param comment the text comment (op 0 body), absent for any other body
+     */
+    public record Msg(
+            String source, String destination, BigInteger valueNanoton, Optional<String> comment) {}
 
-  public record Phases(boolean aborted, Integer computeExitCode, long gasUsed, Integer actionResultCode) {}
+    public record Phases(
+            boolean aborted, Integer computeExitCode, long gasUsed, Integer actionResultCode) {}
 
-  /**
-   * True for an internal message with coins that stayed: nothing went back to the sender, so no
-   * bounce. (A wallet never answers a plain transfer; an aborted transaction with a bounceable
-   * message would send one back.)
-   */
-  public boolean isIncomingTransfer() {
-    if (inMessage.isEmpty()) return false;
-    Msg in = inMessage.get();
-    return !in.source().isEmpty()
-        && in.valueNanoton().signum() > 0
-        && outMessages.stream().noneMatch(out -> out.destination().equals(in.source()));
-  }
+    /**
+     * True for an internal message with coins that stayed: nothing went back to the sender, so no
+     * bounce. (A wallet never answers a plain transfer; an aborted transaction with a bounceable
+     * message would send one back.)
+     */
+    public boolean isIncomingTransfer() {
+        if (inMessage.isEmpty()) return false;
+        Msg in = inMessage.get();
+        return !in.source().isEmpty()
+                && in.valueNanoton().signum() > 0
+                && outMessages.stream().noneMatch(out -> out.destination().equals(in.source()));
+    }
 }

@@ -1,9 +1,10 @@
 package org.cocoonjvm.billing.chain;
 
+import org.ton.ton4j.address.Address;
+
 import java.math.BigInteger;
 import java.time.Duration;
 import java.util.Arrays;
-import org.ton.ton4j.address.Address;
 
 /**
  * What both parties of one payment channel agree on before it exists. Together with the official
@@ -15,55 +16,57 @@ import org.ton.ton4j.address.Address;
  * challenge doesn't.
  *
  * @param channelId uint128, unique per (A, B) pair and reopening
- * @param excessFee the gas reserve the contract keeps beyond both balances; external close,
- *     commit and finish pay their gas from it
+ * @param excessFee the gas reserve the contract keeps beyond both balances; external close, commit
+ *     and finish pay their gas from it
  * @param quarantine how long a state submitted by an uncooperative close may be challenged
  * @param conditionalClose extra wait after the quarantine before anyone may finish
  */
 public record ChannelTerms(
-    BigInteger channelId,
-    Address addressA,
-    Address addressB,
-    byte[] publicKeyA,
-    byte[] publicKeyB,
-    BigInteger excessFee,
-    Duration quarantine,
-    Duration conditionalClose) {
+        BigInteger channelId,
+        Address addressA,
+        Address addressB,
+        byte[] publicKeyA,
+        byte[] publicKeyB,
+        BigInteger excessFee,
+        Duration quarantine,
+        Duration conditionalClose) {
 
-  private static final BigInteger MAX_ID = BigInteger.ONE.shiftLeft(128);
+    private static final BigInteger MAX_ID = BigInteger.ONE.shiftLeft(128);
 
-  public ChannelTerms {
-    if (channelId.signum() < 0 || channelId.compareTo(MAX_ID) >= 0) {
-      throw new IllegalArgumentException("channel id must fit in uint128: " + channelId);
+    public ChannelTerms {
+        if (channelId.signum() < 0 || channelId.compareTo(MAX_ID) >= 0) {
+            throw new IllegalArgumentException("channel id must fit in uint128: " + channelId);
+        }
+        if (publicKeyA.length != 32 || publicKeyB.length != 32) {
+            throw new IllegalArgumentException("Ed25519 public keys are 32 bytes");
+        }
+        if (Arrays.equals(publicKeyA, publicKeyB)) {
+            throw new IllegalArgumentException("A and B must have different keys");
+        }
+        if (excessFee.signum() <= 0) {
+            throw new IllegalArgumentException(
+                    "excess fee must be positive: the contract pays external messages from it");
+        }
+        checkSeconds("quarantine", quarantine);
+        checkSeconds("conditional close", conditionalClose);
+        publicKeyA = publicKeyA.clone();
+        publicKeyB = publicKeyB.clone();
     }
-    if (publicKeyA.length != 32 || publicKeyB.length != 32) {
-      throw new IllegalArgumentException("Ed25519 public keys are 32 bytes");
-    }
-    if (Arrays.equals(publicKeyA, publicKeyB)) {
-      throw new IllegalArgumentException("A and B must have different keys");
-    }
-    if (excessFee.signum() <= 0) {
-      throw new IllegalArgumentException("excess fee must be positive: the contract pays external messages from it");
-    }
-    checkSeconds("quarantine", quarantine);
-    checkSeconds("conditional close", conditionalClose);
-    publicKeyA = publicKeyA.clone();
-    publicKeyB = publicKeyB.clone();
-  }
 
-  private static void checkSeconds(String what, Duration d) {
-    if (d.isNegative() || d.toSeconds() > 0xFFFFFFFFL || d.toNanos() % 1_000_000_000L != 0) {
-      throw new IllegalArgumentException(what + " must be whole seconds fitting uint32: " + d);
+    private static void checkSeconds(String what, Duration d) {
+        if (d.isNegative() || d.toSeconds() > 0xFFFFFFFFL || d.toNanos() % 1_000_000_000L != 0) {
+            throw new IllegalArgumentException(
+                    what + " must be whole seconds fitting uint32: " + d);
+        }
     }
-  }
 
-  @Override
-  public byte[] publicKeyA() {
-    return publicKeyA.clone();
-  }
+    @Override
+    public byte[] publicKeyA() {
+        return publicKeyA.clone();
+    }
 
-  @Override
-  public byte[] publicKeyB() {
-    return publicKeyB.clone();
-  }
+    @Override
+    public byte[] publicKeyB() {
+        return publicKeyB.clone();
+    }
 }

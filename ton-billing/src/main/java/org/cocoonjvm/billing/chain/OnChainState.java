@@ -9,9 +9,9 @@ import java.math.BigInteger;
  * @param quarantined an uncooperative close is in progress
  */
 public record OnChainState(
-    ChannelStatus status,
-    BigInteger balanceA,
-    BigInteger balanceB,
-    long committedSeqnoA,
-    long committedSeqnoB,
-    boolean quarantined) {}
+        ChannelStatus status,
+        BigInteger balanceA,
+        BigInteger balanceB,
+        long committedSeqnoA,
+        long committedSeqnoB,
+        boolean quarantined) {}
