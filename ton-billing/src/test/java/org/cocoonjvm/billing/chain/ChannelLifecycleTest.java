@@ -109,7 +109,7 @@ class ChannelLifecycleTest {
                                                 .toCell()))
                 .isInstanceOfSatisfying(
                         ChainException.Rejected.class,
-                        e -> assertThat(e.exitCode()).isNotNull().isNotZero());
+                        e -> assertThat(e.exitCode()).isEqualTo(104));
 
         ch.a.commit(signatureB, 2, 1);
         assertThat(gasOfNewest(ch.a.address(), "commit (external)"))
