@@ -184,7 +184,7 @@ async function main() {
       history.push(...(await chain.sendMessage(cell)).transactions);
     } catch (e) {
       if (e.exitCode === undefined && !/not accepted/i.test(e.message)) throw e;
-      throw new BadRequest('external message not accepted: exit code ' + e.exitCode);
+      throw new BadRequest('external message not accepted' + (e.exitCode === undefined ? '' : ': exit code ' + e.exitCode));
     }
     return cell.hash();
   }

@@ -32,7 +32,8 @@ import java.util.regex.Pattern;
  * Works against toncenter itself and against the local emulator ({@link LocalChain}).
  */
 public final class ChainClient {
-    private static final Pattern EXIT_CODE = Pattern.compile("exit code (-?\\d+)");
+    private static final Pattern EXIT_CODE =
+            Pattern.compile("exit ?code[ =:]*(-?\\d+)", Pattern.CASE_INSENSITIVE);
 
     private final String endpoint;
     private final HttpClient http;
@@ -254,6 +255,8 @@ public final class ChainClient {
                 envelope.has("error")
                         ? envelope.get("error").getAsString()
                         : "HTTP " + response.statusCode();
+        // toncenter and the emulator both say "not accepted" when the contract refused an external
+        // before accepting it; the exit code follows as "exit code N" or "exitcode=N".
         if (path.startsWith("/sendBoc") && error.contains("not accepted")) {
             Matcher m = EXIT_CODE.matcher(error);
             throw new ChainException.Rejected(

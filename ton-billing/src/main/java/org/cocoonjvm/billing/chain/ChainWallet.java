@@ -83,9 +83,8 @@ public final class ChainWallet {
                 .seqno(seqno())
                 .destination(to)
                 .amount(nanoton)
-                .mode(
-                        3) // pay forwarding fees separately, ignore action errors (standard wallet
-                           // transfer)
+                .mode(3) // pay forwarding fees separately, ignore action errors (standard wallet
+                // transfer)
                 .validUntil(Instant.now(chainClock).plus(VALIDITY).getEpochSecond());
     }
 

@@ -57,8 +57,8 @@ public final class LocalChain implements AutoCloseable {
                                         new ChainException(
                                                 "node_missing",
                                                 "Node.js not found on PATH; install nodejs (20 or"
-                                                    + " later), or point the billing at a real"
-                                                    + " toncenter endpoint"));
+                                                        + " later), or point the billing at a real"
+                                                        + " toncenter endpoint"));
         if (!Files.isRegularFile(emulatorDir.resolve("server.js"))) {
             throw new ChainException(
                     "emulator_missing", "no chain emulator at " + emulatorDir.toAbsolutePath());

@@ -4,10 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.cocoonjvm.billing.chain.TestChain.ton;
 
 import com.iwebpp.crypto.TweetNaclFast;
-import java.math.BigInteger;
-import java.time.Clock;
-import java.time.Duration;
-import java.util.Optional;
+
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.accounts.Reservation;
@@ -20,6 +17,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.ton.ton4j.address.Address;
+
+import java.math.BigInteger;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Optional;
 
 /**
  * The whole money path on the emulator: a client's deposit becomes a balance, requests are priced
@@ -100,8 +102,7 @@ class FullCycleTest {
         long seqno = 0;
         Action action;
         do {
-            Reservation hold =
-                    book.reserve("alice", Pricing.reservation(SCHEDULE, 1_000, 200));
+            Reservation hold = book.reserve("alice", Pricing.reservation(SCHEDULE, 1_000, 200));
             Cost cost = Pricing.cost(SCHEDULE, ONE_REQUEST);
             book.settle(hold, cost.clientCost());
             charged += cost.clientCost();
@@ -118,7 +119,8 @@ class FullCycleTest {
         BigInteger workerBefore = worker.balance();
         asWorker.close(asGateway.signClose(close), close);
 
-        ChainTransaction paid = client.transactions(worker.address(), 1, Optional.empty()).getFirst();
+        ChainTransaction paid =
+                client.transactions(worker.address(), 1, Optional.empty()).getFirst();
         assertThat(Address.of(paid.inMessage().orElseThrow().source()))
                 .isEqualTo(asGateway.address());
         BigInteger arrived = paid.inMessage().orElseThrow().valueNanoton();

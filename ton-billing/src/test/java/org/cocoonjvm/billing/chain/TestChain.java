@@ -23,7 +23,7 @@ final class TestChain {
             assumeTrue(
                     LocalChain.isAvailable(EMULATOR),
                     "node or chain-emulator/node_modules missing: (cd ton-billing/chain-emulator &&"
-                        + " npm ci)");
+                            + " npm ci)");
         }
         return LocalChain.start(EMULATOR, false);
     }
