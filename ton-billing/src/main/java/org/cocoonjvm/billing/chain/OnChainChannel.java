@@ -1,0 +1,263 @@
+package org.cocoonjvm.billing.chain;
+
+import com.iwebpp.crypto.TweetNaclFast;
+
+import org.ton.ton4j.address.Address;
+import org.ton.ton4j.cell.Cell;
+import org.ton.ton4j.smartcontract.payments.ClosingConfig;
+import org.ton.ton4j.smartcontract.payments.PaymentChannel;
+import org.ton.ton4j.smartcontract.payments.PaymentsUtils;
+import org.ton.ton4j.smartcontract.types.ChannelConfig;
+import org.ton.ton4j.smartcontract.types.ChannelState;
+import org.ton.ton4j.smartcontract.utils.MsgUtils;
+
+import java.math.BigInteger;
+import java.util.Arrays;
+
+/**
+ * One party's handle on one payment channel deployed from the official contract (code hash
+ * 41f5b77f…, ton4j's {@code WalletCodes.payments}). It builds and sends every on-chain step of the
+ * lifecycle; the off-chain stream of signed states between the steps is not its business.
+ *
+ * <p>Close, commit and finish go out as external messages: the contract pays their gas from its
+ * reserve, and from a wallet the attached value would end up with A. Start, challenge and init burn
+ * more than the 10k gas credit an external gets, so they come from the party's wallet.
+ */
+public final class OnChainChannel {
+    private static final long MAX_SEQNO = 0xFFFFFFFFL;
+
+    private final ChannelTerms terms;
+    private final PaymentChannel contract;
+    private final ChainClient chain;
+    private final ChannelCosts costs;
+
+    private OnChainChannel(
+            ChannelTerms terms,
+            boolean isA,
+            TweetNaclFast.Signature.KeyPair mine,
+            ChainClient chain,
+            ChannelCosts costs) {
+        byte[] myKey = isA ? terms.publicKeyA() : terms.publicKeyB();
+        if (!Arrays.equals(myKey, mine.getPublicKey())) {
+            throw new IllegalArgumentException(
+                    "key pair is not party " + (isA ? "A" : "B") + "'s key in the terms");
+        }
+        this.terms = terms;
+        this.chain = chain;
+        this.costs = costs;
+        this.contract =
+                PaymentChannel.builder()
+                        .isA(isA)
+                        .myKeyPair(mine)
+                        .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
+                        .excessFee(terms.excessFee())
+                        .channelConfig(
+                                ChannelConfig.builder()
+                                        .channelId(terms.channelId())
+                                        .addressA(terms.addressA())
+                                        .addressB(terms.addressB())
+                                        .initBalanceA(BigInteger.ZERO)
+                                        .initBalanceB(BigInteger.ZERO)
+                                        .build())
+                        .closingChannelConfig(
+                                ClosingConfig.builder()
+                                        .quarantineDuration(terms.quarantine().toSeconds())
+                                        .misbehaviorFine(BigInteger.ZERO)
+                                        .conditionalCloseDuration(
+                                                terms.conditionalClose().toSeconds())
+                                        .build())
+                        .build();
+    }
+
+    /** The payer's (gateway's) handle. */
+    public static OnChainChannel asA(
+            ChannelTerms terms,
+            TweetNaclFast.Signature.KeyPair keysA,
+            ChainClient chain,
+            ChannelCosts costs) {
+        return new OnChainChannel(terms, true, keysA, chain, costs);
+    }
+
+    /** The payee's (worker's) handle. */
+    public static OnChainChannel asB(
+            ChannelTerms terms,
+            TweetNaclFast.Signature.KeyPair keysB,
+            ChainClient chain,
+            ChannelCosts costs) {
+        return new OnChainChannel(terms, false, keysB, chain, costs);
+    }
+
+    public Address address() {
+        return contract.getAddress();
+    }
+
+    public ChannelTerms terms() {
+        return terms;
+    }
+
+    /**
+     * A deploys the contract and puts {@code deposit} on its side, in one message from its wallet.
+     */
+    public void deployAndTopUp(ChainWallet walletA, BigInteger deposit) {
+        requireA("deploy and top up");
+        walletA.call(
+                address(),
+                costs.deployValue(deposit, terms.excessFee()),
+                PaymentsUtils.createTopUpBalance(deposit, BigInteger.ZERO),
+                contract.getStateInit());
+    }
+
+    /** Opens the channel with the topped-up balances; no top-up is possible after this. */
+    public void init(ChainWallet mine, BigInteger balanceA, BigInteger balanceB) {
+        mine.call(
+                address(),
+                costs.callValue(ChannelCosts.INIT_GAS),
+                contract.createInitChannel(balanceA, balanceB),
+                null);
+    }
+
+    /**
+     * This party's SignedSemiChannel: its own cumulative {@code sent} at {@code seqno}, and the
+     * counterparty's last state it acknowledges. The only place states are signed here (the
+     * off-chain voucher codec replaces it).
+     */
+    public Cell signState(long mySeqno, BigInteger mySent, long hisSeqno, BigInteger hisSent) {
+        checkSeqno(mySeqno);
+        checkSeqno(hisSeqno);
+        return contract.createSignedSemiChannelState(
+                        BigInteger.valueOf(mySeqno), mySent, BigInteger.valueOf(hisSeqno), hisSent)
+                .getCell();
+    }
+
+    /** This party's signature for a cooperative commit of both seqnos. */
+    public byte[] signCommit(long seqnoA, long seqnoB) {
+        return commitMessage(new byte[64], seqnoA, seqnoB).getSignature();
+    }
+
+    /**
+     * Commits both seqnos on chain without moving money. Built by hand: ton4j 1.3.5's {@code
+     * createCooperativeCommit} uses the close op and zeroes the other signature (exit 104).
+     */
+    public void commit(byte[] hisSignature, long seqnoA, long seqnoB) {
+        requireAboveCommitted(seqnoA, seqnoB);
+        sendExternal(commitMessage(hisSignature, seqnoA, seqnoB).getCell());
+    }
+
+    public byte[] signClose(CloseTerms close) {
+        return contract.createCooperativeCloseChannel(new byte[64], channelState(close))
+                .getSignature();
+    }
+
+    /**
+     * Pays B {@code balanceB} (less the forwarding fee) and A everything else; the channel resets
+     * to uninited.
+     */
+    public void close(byte[] hisSignature, CloseTerms close) {
+        requireAboveCommitted(close.seqnoA(), close.seqnoB());
+        sendExternal(
+                contract.createCooperativeCloseChannel(hisSignature, channelState(close))
+                        .getCell());
+    }
+
+    /** Submits both parties' latest signed states; the quarantine starts. */
+    public void startUncooperativeClose(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
+        mine.call(
+                address(),
+                costs.callValue(ChannelCosts.START_UNCOOPERATIVE_GAS),
+                contract.createStartUncooperativeClose(signedStateA, signedStateB).getCell(),
+                null);
+    }
+
+    /**
+     * The counterparty of whoever started the close replaces the quarantined states with newer
+     * ones.
+     */
+    public void challenge(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
+        mine.call(
+                address(),
+                costs.callValue(ChannelCosts.CHALLENGE_GAS),
+                contract.createChallengeQuarantinedState(signedStateA, signedStateB).getCell(),
+                null);
+    }
+
+    /**
+     * After quarantine and conditional-close time: pays out by the quarantined cumulative {@code
+     * sent}s.
+     */
+    public void finish() {
+        sendExternal(contract.createFinishUncooperativeClose());
+    }
+
+    public OnChainState state() {
+        ChainClient.GetMethodResult r = chain.runGetMethod(address(), "get_channel_data");
+        if (r.exitCode() != 0) {
+            throw new ChainException(
+                    "channel_unreadable",
+                    "get_channel_data on " + address().toBounceable() + ": exit " + r.exitCode());
+        }
+        return new OnChainState(
+                ChannelStatus.of(r.num(0).intValueExact()),
+                r.tupleNum(1, 0),
+                r.tupleNum(1, 1),
+                r.tupleNum(5, 0).longValueExact(),
+                r.tupleNum(5, 1).longValueExact(),
+                !"null".equals(r.stack().get(6).getAsJsonArray().get(0).getAsString()));
+    }
+
+    static void checkSeqno(long seqno) {
+        if (seqno < 0 || seqno > MAX_SEQNO) {
+            throw new IllegalArgumentException(
+                    "seqno must fit the contract's uint32 storage: " + seqno);
+        }
+    }
+
+    private org.ton.ton4j.smartcontract.payments.Signature commitMessage(
+            byte[] hisSignature, long seqnoA, long seqnoB) {
+        checkSeqno(seqnoA);
+        checkSeqno(seqnoB);
+        return contract.createTwoSignature(
+                PaymentsUtils.op_cooperative_commit,
+                hisSignature,
+                PaymentsUtils.createCooperativeCommitBody(
+                        terms.channelId(), BigInteger.valueOf(seqnoA), BigInteger.valueOf(seqnoB)));
+    }
+
+    private void requireAboveCommitted(long seqnoA, long seqnoB) {
+        OnChainState onChain = state();
+        if (onChain.status() != ChannelStatus.OPEN) {
+            throw new ChainException(
+                    "channel_not_open",
+                    "channel " + address().toBounceable() + " is " + onChain.status());
+        }
+        if (seqnoA <= onChain.committedSeqnoA() || seqnoB <= onChain.committedSeqnoB()) {
+            throw new ChainException(
+                    "seqno_not_above_committed",
+                    "both seqnos must exceed the committed ones ("
+                            + onChain.committedSeqnoA()
+                            + ", "
+                            + onChain.committedSeqnoB()
+                            + "), got ("
+                            + seqnoA
+                            + ", "
+                            + seqnoB
+                            + "); the contract would refuse with exit 108");
+        }
+    }
+
+    private static ChannelState channelState(CloseTerms close) {
+        return ChannelState.builder()
+                .balanceA(close.balanceA())
+                .balanceB(close.balanceB())
+                .seqnoA(BigInteger.valueOf(close.seqnoA()))
+                .seqnoB(BigInteger.valueOf(close.seqnoB()))
+                .build();
+    }
+
+    private void requireA(String what) {
+        if (!contract.isA()) throw new IllegalStateException(what + " is party A's step");
+    }
+
+    private void sendExternal(Cell body) {
+        chain.sendBoc(MsgUtils.createExternalMessage(address(), null, body).toCell());
+    }
+}

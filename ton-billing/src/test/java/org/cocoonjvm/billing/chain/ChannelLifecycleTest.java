@@ -1,0 +1,298 @@
+package org.cocoonjvm.billing.chain;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.cocoonjvm.billing.chain.TestChain.ton;
+
+import com.iwebpp.crypto.TweetNaclFast;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.ton.ton4j.address.Address;
+import org.ton.ton4j.smartcontract.payments.ClosingConfig;
+import org.ton.ton4j.smartcontract.payments.PaymentChannel;
+import org.ton.ton4j.smartcontract.types.ChannelConfig;
+import org.ton.ton4j.smartcontract.types.ChannelState;
+import org.ton.ton4j.smartcontract.utils.MsgUtils;
+
+import java.math.BigInteger;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The official payment-channel contract on the real emulator, driven through the toncenter API
+ * exactly as against a public node: gateway wallet A pays worker wallet B.
+ */
+class ChannelLifecycleTest {
+    private static final BigInteger DEPOSIT = ton("1");
+    private static final Duration QUARANTINE = Duration.ofSeconds(60);
+    private static final Duration CONDITIONAL_CLOSE = Duration.ofSeconds(30);
+
+    private static LocalChain chain;
+    private static ChainClient client;
+    private static ChannelCosts costs;
+    private static ChainWallet gateway;
+    private static ChainWallet worker;
+
+    @BeforeAll
+    static void startChain() {
+        chain = TestChain.startOrSkip();
+        client = chain.client();
+        costs = new ChannelCosts(FeeSchedule.read(client));
+        gateway = TestChain.wallet(chain, ton("10"));
+        worker = TestChain.wallet(chain, ton("10"));
+    }
+
+    @AfterAll
+    static void stopChain() {
+        if (chain != null) chain.close();
+    }
+
+    @Test
+    void cooperativeCloseAfterSeveralStatesPaysBothSidesToTheNanoton() {
+        Pair ch = openChannel();
+        assertThat(ch.a.state())
+                .isEqualTo(
+                        new OnChainState(
+                                ChannelStatus.OPEN, DEPOSIT, BigInteger.ZERO, 0, 0, false));
+
+        // The off-chain stream: A raises seqno and cumulative sent; only the last state matters.
+        BigInteger sent = BigInteger.ZERO;
+        for (int seqno = 1; seqno <= 5; seqno++) {
+            sent = sent.add(ton("0.1"));
+            ch.a.signState(seqno, sent, 0, BigInteger.ZERO);
+        }
+        // The payee bumps its own seqno to 1 in the close (seqno_B = 0 would fail with exit 108).
+        CloseTerms close = new CloseTerms(DEPOSIT.subtract(sent), sent, 5, 1);
+        byte[] signatureA = ch.a.signClose(close);
+        BigInteger gatewayBefore = gateway.balance();
+        BigInteger workerBefore = worker.balance();
+
+        ch.b.close(signatureA, close);
+
+        ChainTransaction paidB = newest(worker.address());
+        ChainTransaction paidA = newest(gateway.address());
+        assertThat(source(paidB)).isEqualTo(ch.a.address());
+        assertThat(source(paidA)).isEqualTo(ch.a.address());
+        // B's payout loses exactly the forwarding fee priced from config param 25 (pitfall 7).
+        BigInteger toB = paidB.inMessage().orElseThrow().valueNanoton();
+        assertThat(toB).isEqualTo(sent.subtract(costs.payoutForwardFee()));
+        // Each wallet's balance moves by what arrived less the fee its own transaction reports.
+        assertThat(worker.balance().subtract(workerBefore))
+                .isEqualTo(toB.subtract(paidB.feeNanoton()));
+        BigInteger toA = paidA.inMessage().orElseThrow().valueNanoton();
+        assertThat(gateway.balance().subtract(gatewayBefore))
+                .isEqualTo(toA.subtract(paidA.feeNanoton()));
+        // A gets its unspent side plus the unused reserve: the channel keeps nothing.
+        assertThat(toA).isGreaterThan(DEPOSIT.subtract(sent));
+        assertThat(client.balance(ch.a.address())).isZero();
+        assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.UNINITED);
+    }
+
+    @Test
+    void commitNeedsTheCommitOpWhichTon4jsOwnBuilderGetsWrong() {
+        Pair ch = openChannel();
+        PaymentChannel rawA = ton4jChannel(ch.a.terms(), true, ch.keysA);
+        byte[] signatureB = ch.b.signCommit(2, 1);
+
+        // ton4j 1.3.5's builder sends the close op with a zeroed signature: the contract refuses.
+        org.ton.ton4j.smartcontract.payments.Signature buggy =
+                rawA.createCooperativeCommit(signatureB, BigInteger.TWO, BigInteger.ONE);
+        assertThatThrownBy(
+                        () ->
+                                client.sendBoc(
+                                        MsgUtils.createExternalMessage(
+                                                        ch.a.address(), null, buggy.getCell())
+                                                .toCell()))
+                .isInstanceOfSatisfying(
+                        ChainException.Rejected.class,
+                        e -> assertThat(e.exitCode()).isEqualTo(104));
+
+        ch.a.commit(signatureB, 2, 1);
+        assertThat(gasOfNewest(ch.a.address(), "commit (external)"))
+                .isLessThanOrEqualTo(ChannelCosts.COMMIT_GAS);
+        OnChainState committed = ch.a.state();
+        assertThat(committed.committedSeqnoA()).isEqualTo(2);
+        assertThat(committed.committedSeqnoB()).isEqualTo(1);
+        assertThat(committed.balanceA()).isEqualTo(DEPOSIT);
+
+        // Committing the same seqnos again is refused before anything is sent.
+        assertThatThrownBy(() -> ch.a.commit(ch.b.signCommit(2, 1), 2, 1))
+                .isInstanceOfSatisfying(
+                        ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("seqno_not_above_committed"));
+    }
+
+    @Test
+    void cooperativeCloseWithPayeeSeqnoZeroFailsWithExit108() {
+        Pair ch = openChannel();
+        CloseTerms close = new CloseTerms(ton("0.9"), ton("0.1"), 1, 0);
+        byte[] signatureA = ch.a.signClose(close);
+
+        // Our handle refuses it up front ...
+        assertThatThrownBy(() -> ch.b.close(signatureA, close))
+                .isInstanceOfSatisfying(
+                        ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("seqno_not_above_committed"));
+
+        // ... because the contract does: committed seqno_B is 0 and must be strictly exceeded.
+        PaymentChannel rawB = ton4jChannel(ch.b.terms(), false, ch.keysB);
+        org.ton.ton4j.cell.Cell message =
+                rawB.createCooperativeCloseChannel(
+                                signatureA,
+                                ChannelState.builder()
+                                        .balanceA(close.balanceA())
+                                        .balanceB(close.balanceB())
+                                        .seqnoA(BigInteger.ONE)
+                                        .seqnoB(BigInteger.ZERO)
+                                        .build())
+                        .getCell();
+        assertThatThrownBy(
+                        () ->
+                                client.sendBoc(
+                                        MsgUtils.createExternalMessage(
+                                                        ch.a.address(), null, message)
+                                                .toCell()))
+                .isInstanceOfSatisfying(
+                        ChainException.Rejected.class,
+                        e -> assertThat(e.exitCode()).isEqualTo(108));
+        assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.OPEN);
+    }
+
+    @Test
+    void uncooperativeCloseIsChallengedWithTheLatestStateAndFinishedAfterQuarantine() {
+        Pair ch = openChannel();
+        // At open the payee hands the payer a signed initial state, so A can always force-close.
+        var stateB = ch.b.signState(0, BigInteger.ZERO, 0, BigInteger.ZERO);
+        var stateA1 = ch.a.signState(1, ton("0.1"), 0, BigInteger.ZERO);
+        ch.a.signState(2, ton("0.2"), 0, BigInteger.ZERO);
+        var stateA3 = ch.a.signState(3, ton("0.3"), 0, BigInteger.ZERO);
+
+        // A cheats: it starts the close with an old state that sent less.
+        ch.a.startUncooperativeClose(gateway, stateA1, stateB);
+        assertThat(gasOfNewest(ch.a.address(), "start_uncooperative_close"))
+                .isLessThanOrEqualTo(ChannelCosts.START_UNCOOPERATIVE_GAS);
+        assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.CLOSURE_STARTED);
+        assertThat(ch.a.state().quarantined()).isTrue();
+
+        // B answers with A's latest signed state; the fine is 0, so nothing more is taken from A.
+        ch.b.challenge(worker, stateA3, stateB);
+        assertThat(gasOfNewest(ch.a.address(), "challenge_quarantined_state"))
+                .isLessThanOrEqualTo(ChannelCosts.CHALLENGE_GAS);
+
+        assertThatThrownBy(ch.b::finish)
+                .isInstanceOfSatisfying(
+                        ChainException.Rejected.class,
+                        e -> assertThat(e.exitCode()).isEqualTo(113));
+
+        chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+        BigInteger workerBefore = worker.balance();
+        ch.b.finish();
+        assertThat(gasOfNewest(ch.a.address(), "finish_uncooperative_close (external)"))
+                .isLessThanOrEqualTo(ChannelCosts.FINISH_GAS);
+
+        ChainTransaction paidB = newest(worker.address());
+        assertThat(source(paidB)).isEqualTo(ch.a.address());
+        BigInteger toB = paidB.inMessage().orElseThrow().valueNanoton();
+        assertThat(toB).isEqualTo(ton("0.3").subtract(costs.payoutForwardFee()));
+        assertThat(worker.balance().subtract(workerBefore))
+                .isEqualTo(toB.subtract(paidB.feeNanoton()));
+        assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.UNINITED);
+    }
+
+    @Test
+    void eachStepBurnsNoMoreGasThanItIsSizedFor() {
+        Pair ch = openChannel();
+        CloseTerms close = new CloseTerms(ton("0.5"), ton("0.5"), 1, 1);
+        ch.b.close(ch.a.signClose(close), close);
+
+        List<ChainTransaction> txs = client.transactions(ch.a.address(), 10, Optional.empty());
+        // Newest first: close (external), init, deploy + top-up.
+        String[] steps = {"cooperative_close (external)", "init_channel", "deploy + top_up"};
+        long[] sizedFor = {ChannelCosts.CLOSE_GAS, ChannelCosts.INIT_GAS, ChannelCosts.TOP_UP_GAS};
+        for (int i = 0; i < steps.length; i++) {
+            ChainTransaction tx = txs.get(i);
+            long gas = tx.phases().orElseThrow().gasUsed();
+            System.out.printf("gas: %s %d, fee %s nanoTON%n", steps[i], gas, tx.feeNanoton());
+            assertThat(gas).isPositive().isLessThanOrEqualTo(sizedFor[i]);
+        }
+        // The external close is paid from the reserve A and B agreed on.
+        assertThat(txs.get(0).feeNanoton()).isLessThanOrEqualTo(ch.a.terms().excessFee());
+    }
+
+    private record Pair(
+            OnChainChannel a,
+            OnChainChannel b,
+            TweetNaclFast.Signature.KeyPair keysA,
+            TweetNaclFast.Signature.KeyPair keysB) {}
+
+    /**
+     * A fresh channel (new keys and id) with {@link #DEPOSIT} on A's side, deployed and opened by
+     * A.
+     */
+    private static Pair openChannel() {
+        TweetNaclFast.Signature.KeyPair keysA = TweetNaclFast.Signature.keyPair();
+        TweetNaclFast.Signature.KeyPair keysB = TweetNaclFast.Signature.keyPair();
+        ChannelTerms terms =
+                new ChannelTerms(
+                        BigInteger.valueOf(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
+                        gateway.address(),
+                        worker.address(),
+                        keysA.getPublicKey(),
+                        keysB.getPublicKey(),
+                        costs.excessFee(),
+                        QUARANTINE,
+                        CONDITIONAL_CLOSE);
+        OnChainChannel a = OnChainChannel.asA(terms, keysA, client, costs);
+        OnChainChannel b = OnChainChannel.asB(terms, keysB, client, costs);
+        a.deployAndTopUp(gateway, DEPOSIT);
+        a.init(gateway, DEPOSIT, BigInteger.ZERO);
+        return new Pair(a, b, keysA, keysB);
+    }
+
+    private static PaymentChannel ton4jChannel(
+            ChannelTerms terms, boolean isA, TweetNaclFast.Signature.KeyPair mine) {
+        return PaymentChannel.builder()
+                .isA(isA)
+                .myKeyPair(mine)
+                .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
+                .excessFee(terms.excessFee())
+                .channelConfig(
+                        ChannelConfig.builder()
+                                .channelId(terms.channelId())
+                                .addressA(terms.addressA())
+                                .addressB(terms.addressB())
+                                .initBalanceA(BigInteger.ZERO)
+                                .initBalanceB(BigInteger.ZERO)
+                                .build())
+                .closingChannelConfig(
+                        ClosingConfig.builder()
+                                .quarantineDuration(terms.quarantine().toSeconds())
+                                .misbehaviorFine(BigInteger.ZERO)
+                                .conditionalCloseDuration(terms.conditionalClose().toSeconds())
+                                .build())
+                .build();
+    }
+
+    /**
+     * The gas of the account's newest transaction, printed for the fee table in
+     * ton-billing/README.md.
+     */
+    private static long gasOfNewest(Address account, String step) {
+        ChainTransaction tx = newest(account);
+        long gas = tx.phases().orElseThrow().gasUsed();
+        System.out.printf("gas: %s %d, fee %s nanoTON%n", step, gas, tx.feeNanoton());
+        return gas;
+    }
+
+    private static ChainTransaction newest(Address account) {
+        return client.transactions(account, 1, Optional.empty()).getFirst();
+    }
+
+    private static Address source(ChainTransaction tx) {
+        return Address.of(tx.inMessage().orElseThrow().source());
+    }
+}

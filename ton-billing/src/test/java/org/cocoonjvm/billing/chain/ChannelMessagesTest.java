@@ -1,0 +1,188 @@
+package org.cocoonjvm.billing.chain;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.iwebpp.crypto.TweetNaclFast;
+
+import org.junit.jupiter.api.Test;
+import org.ton.ton4j.address.Address;
+import org.ton.ton4j.cell.Cell;
+import org.ton.ton4j.cell.CellSlice;
+import org.ton.ton4j.smartcontract.payments.PaymentChannel;
+import org.ton.ton4j.smartcontract.payments.PaymentsUtils;
+
+import java.math.BigInteger;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HexFormat;
+
+/**
+ * Pure-JVM golden tests for what {@link OnChainChannel} puts on the wire: fixed keys and ids give
+ * fixed bytes, so any change in ton4j or in our use of it shows up here before it reaches a chain.
+ */
+class ChannelMessagesTest {
+    private static final HexFormat HEX = HexFormat.of();
+    private static final TweetNaclFast.Signature.KeyPair KEYS_A = keys(1);
+    private static final TweetNaclFast.Signature.KeyPair KEYS_B = keys(2);
+    private static final ChannelTerms TERMS =
+            new ChannelTerms(
+                    BigInteger.valueOf(0x1234_5678_9abcL),
+                    Address.of("0:" + "aa".repeat(32)),
+                    Address.of("0:" + "bb".repeat(32)),
+                    KEYS_A.getPublicKey(),
+                    KEYS_B.getPublicKey(),
+                    BigInteger.valueOf(20_000_000),
+                    Duration.ofHours(1),
+                    Duration.ofMinutes(10));
+    private static final ChannelCosts COSTS = new ChannelCosts(FeeScheduleTest.sandboxFees());
+    private static final OnChainChannel A = OnChainChannel.asA(TERMS, KEYS_A, null, COSTS);
+    private static final OnChainChannel B = OnChainChannel.asB(TERMS, KEYS_B, null, COSTS);
+
+    private static TweetNaclFast.Signature.KeyPair keys(int seedByte) {
+        byte[] seed = new byte[32];
+        Arrays.fill(seed, (byte) seedByte);
+        return TweetNaclFast.Signature.keyPair_fromSeed(seed);
+    }
+
+    @Test
+    void deploysTheOfficialContractCode() {
+        Cell code =
+                PaymentChannel.builder()
+                        .myKeyPair(KEYS_A)
+                        .hisPublicKey(KEYS_B.getPublicKey())
+                        .build()
+                        .createCodeCell();
+        assertThat(HEX.formatHex(code.hash()))
+                .isEqualTo("41f5b77f02d4a96eb465197215ed00923720a6c731fa32934f9c0e80ffb85589");
+    }
+
+    @Test
+    void bothPartiesDeriveTheSameAddressFromTheTerms() {
+        assertThat(A.address()).isEqualTo(B.address());
+        assertThat(A.address().toRaw())
+                .isEqualTo("0:ea6b434dbb6fe6fab9b33339c95d95a6bdbfcbc4083924282bba0bdfef9cc4cf");
+    }
+
+    @Test
+    void aSignedStateIsTheSignatureThenTheTaggedStateItCovers() {
+        Cell signed = A.signState(3, BigInteger.valueOf(300), 0, BigInteger.ZERO);
+        CellSlice s = CellSlice.beginParse(signed);
+        byte[] signature = s.loadBytes(512);
+        assertThat(s.loadUint(32).longValue()).isEqualTo(PaymentsUtils.tag_state);
+        Cell state =
+                PaymentsUtils.createSemiChannelState(
+                        TERMS.channelId(),
+                        PaymentsUtils.createSemiChannelBody(
+                                BigInteger.valueOf(3), BigInteger.valueOf(300), null),
+                        PaymentsUtils.createSemiChannelBody(
+                                BigInteger.ZERO, BigInteger.ZERO, null));
+        assertThat(
+                        new TweetNaclFast.Signature(KEYS_A.getPublicKey(), null)
+                                .detached_verify(state.hash(), signature))
+                .isTrue();
+        assertThat(HEX.formatHex(signed.hash()))
+                .isEqualTo("bef7c9e262feba806e858435837a35a10281fdd52f70457c5f9a1dd661e2324c");
+    }
+
+    @Test
+    void theCommitCarriesTheCommitOpAndBothSignatures() {
+        byte[] signatureB = B.signCommit(2, 1);
+        byte[] signatureA = A.signCommit(2, 1);
+        Cell body =
+                PaymentsUtils.createCooperativeCommitBody(
+                        TERMS.channelId(), BigInteger.TWO, BigInteger.ONE);
+        assertThat(
+                        new TweetNaclFast.Signature(KEYS_B.getPublicKey(), null)
+                                .detached_verify(body.hash(), signatureB))
+                .isTrue();
+        assertThat(
+                        new TweetNaclFast.Signature(KEYS_A.getPublicKey(), null)
+                                .detached_verify(body.hash(), signatureA))
+                .isTrue();
+        assertThat(HEX.formatHex(signatureB))
+                .isEqualTo(
+                        "ec052274bb049a7f0b123a7b705e8401be9c215429d5bdfd2330278b9ccb9a2331228b1054706effa40fa34e9b4e449a14a3428581133cea4f176b546e19c200");
+    }
+
+    @Test
+    void closeSignaturesCoverBalancesAndBothSeqnos() {
+        CloseTerms close = new CloseTerms(BigInteger.valueOf(700), BigInteger.valueOf(300), 3, 1);
+        byte[] signatureA = A.signClose(close);
+        Cell body =
+                PaymentsUtils.createCooperativeCloseChannelBody(
+                        TERMS.channelId(),
+                        close.balanceA(),
+                        close.balanceB(),
+                        BigInteger.valueOf(3),
+                        BigInteger.ONE);
+        assertThat(
+                        new TweetNaclFast.Signature(KEYS_A.getPublicKey(), null)
+                                .detached_verify(body.hash(), signatureA))
+                .isTrue();
+        assertThat(HEX.formatHex(signatureA))
+                .isEqualTo(
+                        "f4b7db96a6aa2cb3a96b7153990b1374f7c30c33c6dfbc7cdd9988870e8d5eedb27a2f04c644d9d88407a4dbf2ed8305cc594999330851647d16620cdd5c150a");
+    }
+
+    @Test
+    void seqnosMustFitTheContractsUint32() {
+        assertThatThrownBy(() -> new CloseTerms(BigInteger.ONE, BigInteger.ONE, 1L << 32, 1))
+                .hasMessageContaining("uint32");
+        assertThatThrownBy(() -> A.signState(-1, BigInteger.ONE, 0, BigInteger.ZERO))
+                .hasMessageContaining("uint32");
+        assertThatThrownBy(() -> new CloseTerms(BigInteger.valueOf(-1), BigInteger.ONE, 1, 1))
+                .hasMessageContaining("negative");
+    }
+
+    @Test
+    void termsRejectWhatTheContractCannotHold() {
+        byte[] keyA = KEYS_A.getPublicKey();
+        byte[] keyB = KEYS_B.getPublicKey();
+        Address a = TERMS.addressA();
+        Address b = TERMS.addressB();
+        BigInteger fee = TERMS.excessFee();
+        Duration hour = Duration.ofHours(1);
+        assertThatThrownBy(
+                        () ->
+                                new ChannelTerms(
+                                        BigInteger.ONE.shiftLeft(128),
+                                        a,
+                                        b,
+                                        keyA,
+                                        keyB,
+                                        fee,
+                                        hour,
+                                        hour))
+                .hasMessageContaining("uint128");
+        assertThatThrownBy(
+                        () -> new ChannelTerms(BigInteger.ONE, a, b, keyA, keyA, fee, hour, hour))
+                .hasMessageContaining("different keys");
+        assertThatThrownBy(
+                        () ->
+                                new ChannelTerms(
+                                        BigInteger.ONE,
+                                        a,
+                                        b,
+                                        keyA,
+                                        keyB,
+                                        BigInteger.ZERO,
+                                        hour,
+                                        hour))
+                .hasMessageContaining("excess fee");
+        assertThatThrownBy(
+                        () ->
+                                new ChannelTerms(
+                                        BigInteger.ONE,
+                                        a,
+                                        b,
+                                        keyA,
+                                        keyB,
+                                        fee,
+                                        Duration.ofMillis(1500),
+                                        hour))
+                .hasMessageContaining("whole seconds");
+        assertThatThrownBy(() -> OnChainChannel.asA(TERMS, KEYS_B, null, COSTS))
+                .hasMessageContaining("party A");
+    }
+}
