@@ -45,7 +45,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code cocoon attest …}: offline TDX/SGX DCAP attestation tools. */
 @Command(name = "attest", mixinStandardHelpOptions = true, description = "Attestation tools.",
-        subcommands = {AttestCommand.Verify.class})
+        subcommands = {AttestCommand.Verify.class, AttestGpuCommand.class})
 final class AttestCommand {
 
     /** Exit code when verification ran and the quote was rejected. */

@@ -1,8 +1,9 @@
 package org.cocoonjvm.attest.nvidia;
 
 /**
- * A GPU that passed every check: evidence (chain, signature, FWID, nonce), both RIMs (signature,
- * chain, version) and every active golden measurement.
+ * A GPU whose evidence (chain, signature, FWID, nonce) and both RIMs (signature, chain, version)
+ * verified, with the measurement comparison. {@link NvidiaGpuVerifier#verify} returns one only when
+ * every measurement matched; {@link NvidiaGpuVerifier#appraise} also when some did not.
  */
 public record GpuAttestation(
     VerifiedGpuEvidence evidence, VerifiedRim driverRim, VerifiedRim vbiosRim,
@@ -14,6 +15,10 @@ public record GpuAttestation(
 
   public String vbiosVersion() {
     return evidence.vbiosVersion();
+  }
+
+  public boolean allMeasurementsMatch() {
+    return measurements.allMatch();
   }
 
   public String fwidHex() {

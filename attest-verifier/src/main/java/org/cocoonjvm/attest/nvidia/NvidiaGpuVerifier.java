@@ -8,9 +8,9 @@ import java.util.Locale;
 import java.util.Objects;
 
 /**
- * The whole offline GPU check in one call: {@link GpuEvidenceVerifier}, then {@link RimVerifier} for
- * the driver and VBIOS RIMs, their versions against the evidence (driver exactly, VBIOS ignoring
- * hex case), then {@link MeasurementComparison}, which must find no mismatch.
+ * The whole offline GPU check: {@link GpuEvidenceVerifier}, then {@link RimVerifier} for the driver
+ * and VBIOS RIMs, their versions against the evidence (driver exactly, VBIOS ignoring hex case),
+ * then {@link MeasurementComparison}, which must find no mismatch.
  */
 public final class NvidiaGpuVerifier {
   private final GpuEvidenceVerifier evidenceVerifier;
@@ -30,15 +30,16 @@ public final class NvidiaGpuVerifier {
     return create(GpuEvidenceVerifier.create(clock), RimVerifier.create(clock));
   }
 
+  /**
+   * Evidence, RIMs, versions and measurements; returns only an attestation whose every active
+   * golden measurement matched.
+   */
   public GpuAttestation verify(
       byte[] evidence, byte[] deviceChainPem, byte[] expectedNonce, byte[] driverRimXml,
       byte[] vbiosRimXml) throws GpuVerificationException {
-    VerifiedGpuEvidence verified = evidenceVerifier.verify(evidence, deviceChainPem, expectedNonce);
-    VerifiedRim driver = rimVerifier.verify(driverRimXml);
-    VerifiedRim vbios = rimVerifier.verify(vbiosRimXml);
-    checkVersions(verified, driver, vbios);
-    MeasurementComparison comparison =
-        MeasurementComparison.compare(verified.evidence(), driver, vbios);
+    GpuAttestation a = appraise(
+        evidenceVerifier.verify(evidence, deviceChainPem, expectedNonce), driverRimXml, vbiosRimXml);
+    MeasurementComparison comparison = a.measurements();
     if (!comparison.allMatch()) {
       throw new GpuVerificationException(MEASUREMENT_MISMATCH,
           comparison.mismatches().size() + " of " + comparison.compared().size()
@@ -46,7 +47,29 @@ public final class NvidiaGpuVerifier {
           "all match", "indexes " + comparison.mismatches().stream()
               .map(MeasurementComparison.Mismatch::index).toList());
     }
-    return new GpuAttestation(verified, driver, vbios, comparison);
+    return a;
+  }
+
+  /**
+   * Verifies two RIMs given in either order (the one whose colloquialVersion is the evidence's
+   * driver version is the driver RIM), checks both versions and compares measurements. Mismatches
+   * are reported in the result, not thrown: for tools that show every differing index. Accept only
+   * when {@link GpuAttestation#allMeasurementsMatch()}.
+   */
+  public GpuAttestation appraise(VerifiedGpuEvidence evidence, byte[] rimXml, byte[] otherRimXml)
+      throws GpuVerificationException {
+    VerifiedRim first = rimVerifier.verify(rimXml);
+    VerifiedRim second = rimVerifier.verify(otherRimXml);
+    boolean firstIsDriver = first.colloquialVersion().equals(evidence.driverVersion());
+    VerifiedRim driver = firstIsDriver ? first : second;
+    VerifiedRim vbios = firstIsDriver ? second : first;
+    checkVersions(evidence, driver, vbios);
+    return new GpuAttestation(
+        evidence, driver, vbios, MeasurementComparison.compare(evidence.evidence(), driver, vbios));
+  }
+
+  public GpuEvidenceVerifier evidenceVerifier() {
+    return evidenceVerifier;
   }
 
   /** Driver RIM version must equal the evidence's driver version; VBIOS compares case-insensitively. */
