@@ -7,6 +7,7 @@ import static org.cocoonjvm.attest.dcap.VerificationException.Reason.COLLATERAL_
 import static org.cocoonjvm.attest.dcap.VerificationException.Reason.FMSPC_MISMATCH;
 import static org.cocoonjvm.attest.dcap.VerificationException.Reason.PCEID_MISMATCH;
 import static org.cocoonjvm.attest.dcap.VerificationException.Reason.PCK_CRL_MISSING;
+import static org.cocoonjvm.attest.dcap.VerificationException.Reason.PCK_REVOKED;
 import static org.cocoonjvm.attest.dcap.VerificationException.Reason.QE_IDENTITY_SIGNATURE_INVALID;
 import static org.cocoonjvm.attest.dcap.VerificationException.Reason.TCB_INFO_SIGNATURE_INVALID;
 
@@ -94,7 +95,10 @@ public final class CollateralVerifier {
           ca.getSubjectX500Principal().getName(), crl.getIssuerX500Principal().getName());
     }
     checkCrl(crl, ca.getPublicKey(), "PCK CRL", now);
-    if (crl.isRevoked(sigs.pckLeaf())) throw revoked("PCK leaf", sigs.pckLeaf());
+    if (crl.isRevoked(sigs.pckLeaf())) {
+      throw new VerificationException(PCK_REVOKED, "PCK leaf is on the PCK CRL", "not revoked",
+          "serial " + sigs.pckLeaf().getSerialNumber().toString(16));
+    }
   }
 
   private static void checkCrl(X509CRL crl, PublicKey issuerKey, String what, Instant now)
