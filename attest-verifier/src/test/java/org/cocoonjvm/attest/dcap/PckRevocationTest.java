@@ -15,23 +15,37 @@ import org.cocoonjvm.attest.quote.QuoteParser;
 import org.junit.jupiter.api.Test;
 
 /**
- * The CRL stages of {@link CollateralVerifier} against a {@link TestPki}: a revoked PCK leaf, a
- * revoked PCK CA, and CRLs with a wrong signer or past their nextUpdate. The quote and the
- * TCB Info / QE Identity parts are real; the PCK chain is the test PKI's.
+ * Revocation in {@link CollateralVerifier} against a {@link TestPki}: a revoked PCK leaf, PCK CA
+ * or TCB signer, and PCK CRLs with a wrong signer or past their nextUpdate. The quote, its QE and
+ * the TCB Info / QE Identity text are real; the PCK chain (with the real leaf's SGX extension) and
+ * the collateral signatures are the test PKI's, so clean CRLs verify end to end.
  */
 class PckRevocationTest {
   static final Instant NOW = Instant.parse("2025-07-19T10:00:34Z");
-  final TestPki pki = new TestPki(NOW);
+  final VerifiedSignatures real = realSignatures();
+  final TestPki pki = new TestPki(NOW, real.pckLeaf());
   final Instant nextUpdate = NOW.plus(Duration.ofDays(10));
 
-  VerifiedCollateral verify(X509CRL rootCrl, X509CRL pckCrl) throws Exception {
-    Collateral real = CollateralCasesTest.collateral("dcap-qvl/tdx_quote_collateral.json");
-    Collateral c = new Collateral(real.tcbInfoJson(), real.tcbInfoSignature(), real.tcbInfoIssuerChain(),
-        real.qeIdentityJson(), real.qeIdentitySignature(), real.qeIdentityIssuerChain(), rootCrl,
-        Optional.of(pckCrl), List.of(pki.ca, pki.root));
-    VerifiedSignatures sigs = new VerifiedSignatures(
-        QuoteParser.parse(DcapFixtures.quote("dcap-qvl/tdx_quote")), pki.leaf, pki.ca, pki.root);
-    return CollateralVerifier.create(pki.root.getPublicKey(), Clock.fixed(NOW, ZoneOffset.UTC)).verify(c, sigs);
+  static VerifiedSignatures realSignatures() {
+    try {
+      return QuoteSignatureVerifier.create(DcapFixtures.intelRoot(), Clock.fixed(NOW, ZoneOffset.UTC))
+          .verify(QuoteParser.parse(DcapFixtures.quote("dcap-qvl/tdx_quote")));
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The real quote and TCB Info / QE Identity text, re-signed and chained under the test PKI. */
+  TcbVerdict verify(X509CRL rootCrl, X509CRL pckCrl) throws Exception {
+    Collateral realCollateral = CollateralCasesTest.collateral("dcap-qvl/tdx_quote_collateral.json");
+    List<X509Certificate> tcbChain = List.of(pki.tcbSigner, pki.root);
+    Collateral c = new Collateral(
+        realCollateral.tcbInfoJson(), pki.signJson(realCollateral.tcbInfoJson()), tcbChain,
+        realCollateral.qeIdentityJson(), pki.signJson(realCollateral.qeIdentityJson()), tcbChain,
+        rootCrl, Optional.of(pckCrl), List.of(pki.ca, pki.root));
+    VerifiedSignatures sigs = new VerifiedSignatures(real.quote(), pki.leaf, pki.ca, pki.root);
+    return TcbMatcher.match(
+        CollateralVerifier.create(pki.root.getPublicKey(), Clock.fixed(NOW, ZoneOffset.UTC)).verify(c, sigs));
   }
 
   X509CRL rootCrl(X509Certificate... revoked) {
@@ -62,9 +76,19 @@ class PckRevocationTest {
   }
 
   @Test
-  void cleanCrls_passTheRevocationStages_andStopAtTheTcbInfoChain() {
-    // The real TCB Info chain ends at Intel's root, not the test root: the first check after the CRLs.
-    assertCode(() -> verify(rootCrl(), pckCrl()), "collateral_chain_invalid");
+  void cleanCrls_verifyEndToEnd() throws Exception {
+    assertThat(verify(rootCrl(), pckCrl()).status()).isEqualTo(TcbStatus.UP_TO_DATE);
+  }
+
+  @Test
+  void revokedTcbSigner_isCertificateRevoked() {
+    assertCode(() -> verify(rootCrl(pki.tcbSigner), pckCrl()), "certificate_revoked");
+  }
+
+  @Test
+  void anotherCasCrl_isRejected() {
+    TestPki other = new TestPki(NOW, real.pckLeaf());
+    assertCode(() -> verify(rootCrl(), other.crl(other.ca, other.caKey, nextUpdate, List.of())), "collateral_chain_invalid");
   }
 
   @Test
