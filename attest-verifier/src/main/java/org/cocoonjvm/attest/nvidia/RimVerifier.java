@@ -83,7 +83,8 @@ public final class RimVerifier {
     XMLSignatureFactory factory = XMLSignatureFactory.getInstance("DOM");
     XMLSignature signature;
     try {
-      signature = factory.unmarshalXMLSignature(new DOMValidateContext(pinnedRimRoot, sigElement));
+      // First pass only reads SignedInfo and KeyInfo; the key that validates comes from the chain.
+      signature = factory.unmarshalXMLSignature(secureContext(pinnedRimRoot, sigElement));
     } catch (MarshalException e) {
       throw malformed("signature does not unmarshal: " + e.getMessage(), "XMLDSig", "unparseable");
     }
@@ -96,8 +97,7 @@ public final class RimVerifier {
     List<X509Certificate> chain = keyInfoChain(signature);
     X509Certificate signer = PinnedChain.RIM.verify(chain, pinnedRimRoot, clock.instant());
 
-    DOMValidateContext ctx = new DOMValidateContext(signer.getPublicKey(), sigElement);
-    ctx.setProperty("org.jcp.xml.dsig.secureValidation", Boolean.TRUE);
+    DOMValidateContext ctx = secureContext(signer.getPublicKey(), sigElement);
     boolean valid;
     try {
       valid = factory.unmarshalXMLSignature(ctx).validate(ctx);
@@ -113,6 +113,13 @@ public final class RimVerifier {
     }
     return new VerifiedRim(colloquialVersion(root), root.getAttribute("tagId"),
         measurements(root), signer);
+  }
+
+  /** JDK secure validation: no SHA-1 or MD5, bounded transforms and references, no external URIs. */
+  private static DOMValidateContext secureContext(java.security.Key key, Element signature) {
+    DOMValidateContext ctx = new DOMValidateContext(key, signature);
+    ctx.setProperty("org.jcp.xml.dsig.secureValidation", Boolean.TRUE);
+    return ctx;
   }
 
   private static Document parseXml(byte[] xml) throws GpuVerificationException {
