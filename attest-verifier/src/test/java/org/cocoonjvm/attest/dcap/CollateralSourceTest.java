@@ -137,28 +137,44 @@ class CollateralSourceTest {
     assertThat(verifyWith(pcs.fetch(CollateralKey.of(sigs)), sigs).status()).isEqualTo(TcbStatus.UP_TO_DATE);
   }
 
+  CollateralCache cache(Clock clock) {
+    return new CollateralCache(pccs(), CollateralVerifier.create(DcapFixtures.intelRoot().getPublicKey(), clock), clock);
+  }
+
   @Test
   void cache_servesUntilTheEarliestNextUpdate_thenRefetches() throws Exception {
     MutableClock clock = new MutableClock(NOW);
-    CachingCollateralSource cache = new CachingCollateralSource(pccs(), clock);
-    CollateralKey key = CollateralKey.of(signatures());
-    Collateral first = cache.fetch(key);
-    assertThat(CachingCollateralSource.expires(first)).isEqualTo(EXPIRY);
-    assertThat(cache.fetch(key)).isSameAs(first);
+    CollateralCache cache = cache(clock);
+    VerifiedSignatures sigs = signatures();
+    CollateralKey key = CollateralKey.of(sigs);
+    TrustedCollateral first = cache.get(key);
+    assertThat(CollateralCache.expires(first)).isEqualTo(EXPIRY);
+    assertThat(cache.get(key)).isSameAs(first);
     assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(1);
+    assertThat(TcbMatcher.match(CollateralVerifier.create(DcapFixtures.intelRoot().getPublicKey(), clock)
+        .verify(first, sigs)).status()).isEqualTo(TcbStatus.UP_TO_DATE);
     clock.now = EXPIRY;
-    Collateral second = cache.fetch(key);
+    TrustedCollateral second = cache.get(key);
     assertThat(second).isNotSameAs(first);
     assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(2);
     assertThat(hits.get("/sgx/certification/v4/pckcrl")).hasValue(2);
   }
 
   @Test
-  void cache_keepsKeysApart() throws Exception {
-    CachingCollateralSource cache = new CachingCollateralSource(pccs(), new MutableClock(NOW));
-    cache.fetch(CollateralKey.of(signatures()));
-    assertThatThrownBy(() -> cache.fetch(new CollateralKey(CollateralKey.Tee.TDX, "b0c06f000000", CollateralKey.PckCa.PROCESSOR)))
+  void cache_keepsKeysApart_andKeepsNothingThatFailsTrust() throws Exception {
+    CollateralCache cache = cache(new MutableClock(NOW));
+    cache.get(CollateralKey.of(signatures()));
+    assertThatThrownBy(() -> cache.get(new CollateralKey(CollateralKey.Tee.TDX, "b0c06f000000", CollateralKey.PckCa.PROCESSOR)))
         .isInstanceOf(CollateralFetchException.class).hasMessageStartingWith("collateral_not_found");
+    var otherRoot = TestPki.ecKey().getPublic();
+    MutableClock clock = new MutableClock(NOW);
+    CollateralCache untrusting = new CollateralCache(pccs(), CollateralVerifier.create(otherRoot, clock), clock);
+    CollateralKey key = CollateralKey.of(signatures());
+    int before = hits.get("/tdx/certification/v4/tcb").get();
+    for (int i = 0; i < 2; i++) {
+      assertThatThrownBy(() -> untrusting.get(key)).isInstanceOf(VerificationException.class);
+    }
+    assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(before + 2);
   }
 
   @Test
