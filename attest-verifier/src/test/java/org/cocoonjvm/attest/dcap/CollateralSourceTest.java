@@ -42,6 +42,7 @@ class CollateralSourceTest {
   Vertx vertx;
   HttpServer server;
   JsonObject fixture;
+  volatile Responses responses;
   final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
   volatile boolean dropChainHeader;
   volatile int forcedStatus;
@@ -50,6 +51,7 @@ class CollateralSourceTest {
   @BeforeEach
   void startPcs() throws Exception {
     fixture = new JsonObject(Files.readString(DcapFixtures.dir().resolve("dcap-qvl/tdx_quote_collateral.json")));
+    responses = dcapQvl(fixture);
     vertx = Vertx.vertx();
     server = vertx.createHttpServer().requestHandler(this::serve).listen(0, "127.0.0.1").await();
   }
@@ -64,45 +66,69 @@ class CollateralSourceTest {
     return URI.create("http://127.0.0.1:" + server.actualPort());
   }
 
+  /** What the loopback PCS answers for one FMSPC and PCK CA. */
+  record Responses(String fmspc, String ca, String tcbBody, String tcbChain, String qeBody, String qeChain,
+      byte[] pckCrl, String pckChain, byte[] rootCrl) {}
+
+  /** dcap-qvl's bundle split into PCS responses, the JSON wrapped with extra whitespace. */
+  static Responses dcapQvl(JsonObject f) {
+    return new Responses("b0c06f000000", "platform",
+        "{\n  \"tcbInfo\": " + f.getString("tcb_info") + ",\n  \"signature\": \"" + f.getString("tcb_info_signature") + "\"\n}",
+        f.getString("tcb_info_issuer_chain"),
+        "{\"enclaveIdentity\":" + f.getString("qe_identity") + ",\"signature\":\"" + f.getString("qe_identity_signature") + "\"}",
+        f.getString("qe_identity_issuer_chain"),
+        HexFormat.of().parseHex(f.getString("pck_crl")), f.getString("pck_crl_issuer_chain"),
+        HexFormat.of().parseHex(f.getString("root_ca_crl")));
+  }
+
+  /** go-tdx-guest's recorded PCS responses, byte for byte (2023-06, FMSPC 50806F000000). */
+  static Responses goTdxGuest() throws Exception {
+    var d = DcapFixtures.dir().resolve("go-tdx-guest");
+    return new Responses("50806f000000", "platform",
+        Files.readString(d.resolve("sample_tcbInfo_response")), Files.readString(d.resolve("tcbinfo_issuer_chain.pem")),
+        Files.readString(d.resolve("sample_qeIdentity_response")), Files.readString(d.resolve("qeidentity_issuer_chain.pem")),
+        Files.readAllBytes(d.resolve("pckcrl")), Files.readString(d.resolve("pckcrl_issuer_chain.pem")),
+        Files.readAllBytes(d.resolve("rootcrl.der")));
+  }
+
   private void serve(HttpServerRequest req) {
     hits.computeIfAbsent(req.path(), p -> new AtomicInteger()).incrementAndGet();
     var resp = req.response();
+    Responses r = responses;
     if (forcedStatus != 0) {
       resp.setStatusCode(forcedStatus).end();
       return;
     }
     switch (req.path()) {
       case "/tdx/certification/v4/tcb" -> {
-        if (!"B0C06F000000".equalsIgnoreCase(req.getParam("fmspc"))) {
+        if (!r.fmspc().equalsIgnoreCase(req.getParam("fmspc"))) {
           resp.setStatusCode(404).end();
           return;
         }
-        chain(resp, "TCB-Info-Issuer-Chain", "tcb_info_issuer_chain");
-        resp.end("{\n  \"tcbInfo\": " + fixture.getString("tcb_info") + ",\n  \"signature\": \""
-            + fixture.getString("tcb_info_signature") + "\"\n}");
+        chain(resp, "TCB-Info-Issuer-Chain", r.tcbChain());
+        resp.end(r.tcbBody());
       }
       case "/tdx/certification/v4/qe/identity" -> {
-        chain(resp, "SGX-Enclave-Identity-Issuer-Chain", "qe_identity_issuer_chain");
-        resp.end("{\"enclaveIdentity\":" + fixture.getString("qe_identity") + ",\"signature\":\""
-            + fixture.getString("qe_identity_signature") + "\"}");
+        chain(resp, "SGX-Enclave-Identity-Issuer-Chain", r.qeChain());
+        resp.end(r.qeBody());
       }
       case "/sgx/certification/v4/pckcrl" -> {
-        if (!"platform".equals(req.getParam("ca")) || !"der".equals(req.getParam("encoding"))) {
+        if (!r.ca().equals(req.getParam("ca")) || !"der".equals(req.getParam("encoding"))) {
           resp.setStatusCode(404).end();
           return;
         }
-        chain(resp, "SGX-PCK-CRL-Issuer-Chain", "pck_crl_issuer_chain");
-        resp.end(Buffer.buffer(HexFormat.of().parseHex(fixture.getString("pck_crl"))));
+        chain(resp, "SGX-PCK-CRL-Issuer-Chain", r.pckChain());
+        resp.end(Buffer.buffer(r.pckCrl()));
       }
       // PCCS serves the root CA CRL hex-encoded; Intel's certificate site serves DER.
-      case "/sgx/certification/v4/rootcacrl" -> resp.end(fixture.getString("root_ca_crl"));
-      case "/IntelSGXRootCA.der" -> resp.end(Buffer.buffer(HexFormat.of().parseHex(fixture.getString("root_ca_crl"))));
+      case "/sgx/certification/v4/rootcacrl" -> resp.end(HexFormat.of().formatHex(r.rootCrl()));
+      case "/IntelSGXRootCA.der" -> resp.end(Buffer.buffer(r.rootCrl()));
       default -> resp.setStatusCode(404).end();
     }
   }
 
-  private void chain(io.vertx.core.http.HttpServerResponse resp, String header, String field) {
-    if (!dropChainHeader) resp.putHeader(header, URLEncoder.encode(fixture.getString(field), StandardCharsets.UTF_8));
+  private void chain(io.vertx.core.http.HttpServerResponse resp, String header, String pem) {
+    if (!dropChainHeader) resp.putHeader(header, URLEncoder.encode(pem, StandardCharsets.UTF_8));
   }
 
   PcsCollateralSource pccs() {
@@ -128,6 +154,21 @@ class CollateralSourceTest {
     assertThat(c.tcbInfoJson()).isEqualTo(fixture.getString("tcb_info"));
     assertThat(c.qeIdentityJson()).isEqualTo(fixture.getString("qe_identity"));
     assertThat(verifyWith(c, sigs).status()).isEqualTo(TcbStatus.UP_TO_DATE);
+  }
+
+  @Test
+  void recordedPcsResponses_passEveryCollateralCheck_andReachTheTcbMatch() throws Exception {
+    responses = goTdxGuest();
+    Instant now = Instant.parse("2023-07-01T01:00:00Z");
+    Clock clock = Clock.fixed(now, ZoneOffset.UTC);
+    VerifiedSignatures sigs = QuoteSignatureVerifier.create(DcapFixtures.intelRoot(), clock)
+        .verify(QuoteParser.parse(DcapFixtures.quote("go-tdx-guest/tdx_prod_quote_SPR_E4.dat")));
+    Collateral c = pccs().fetch(CollateralKey.of(sigs));
+    assertThat(c.tcbInfoJson()).startsWith("{\"id\":\"TDX\"");
+    VerifiedCollateral vc = CollateralVerifier.create(DcapFixtures.intelRoot().getPublicKey(), clock).verify(c, sigs);
+    // The fixtures' expected outcome for this quote and collateral (go-spr-v4-tcb-notsupported).
+    assertThatThrownBy(() -> TcbMatcher.match(vc)).isInstanceOf(VerificationException.class)
+        .hasMessageStartingWith("tcb_not_supported");
   }
 
   @Test
