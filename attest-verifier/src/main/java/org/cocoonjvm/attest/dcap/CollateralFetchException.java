@@ -10,7 +10,7 @@ public final class CollateralFetchException extends Exception {
     /** Connection, timeout or interruption. */
     UNAVAILABLE("collateral_unavailable"),
     /** A body or issuer-chain header does not parse. */
-    MALFORMED("collateral_malformed");
+    MALFORMED("collateral_response_malformed");
 
     private final String code;
 
