@@ -45,13 +45,13 @@ public record Collateral(
     return new Collateral(
         Json.str(m, "tcb_info"),
         hex(m, "tcb_info_signature"),
-        pem(m, "tcb_info_issuer_chain"),
+        pemChain(Json.str(m, "tcb_info_issuer_chain"), "tcb_info_issuer_chain"),
         Json.str(m, "qe_identity"),
         hex(m, "qe_identity_signature"),
-        pem(m, "qe_identity_issuer_chain"),
-        crl(hex(m, "root_ca_crl"), "root_ca_crl"),
-        pckCrl == null ? Optional.empty() : Optional.of(crl(hex(m, "pck_crl"), "pck_crl")),
-        pem(m, "pck_crl_issuer_chain"));
+        pemChain(Json.str(m, "qe_identity_issuer_chain"), "qe_identity_issuer_chain"),
+        derCrl(hex(m, "root_ca_crl"), "root_ca_crl"),
+        pckCrl == null ? Optional.empty() : Optional.of(derCrl(hex(m, "pck_crl"), "pck_crl")),
+        pemChain(Json.str(m, "pck_crl_issuer_chain"), "pck_crl_issuer_chain"));
   }
 
   /** The same collateral with other TCB Info text, for tests and overrides of one field. */
@@ -68,8 +68,9 @@ public record Collateral(
     }
   }
 
-  private static List<X509Certificate> pem(Map<String, Object> m, String field) {
-    byte[] text = Json.str(m, field).getBytes(StandardCharsets.US_ASCII);
+  /** Certificates of a PEM text, in order; throws {@link IllegalArgumentException} naming {@code field}. */
+  static List<X509Certificate> pemChain(String pem, String field) {
+    byte[] text = pem.getBytes(StandardCharsets.US_ASCII);
     try {
       List<X509Certificate> out = new ArrayList<>();
       for (var c : CertificateFactory.getInstance("X.509").generateCertificates(new ByteArrayInputStream(text))) {
@@ -82,7 +83,8 @@ public record Collateral(
     }
   }
 
-  private static X509CRL crl(byte[] der, String field) {
+  /** A DER CRL; throws {@link IllegalArgumentException} naming {@code field}. */
+  static X509CRL derCrl(byte[] der, String field) {
     try {
       return (X509CRL) CertificateFactory.getInstance("X.509").generateCRL(new ByteArrayInputStream(der));
     } catch (GeneralSecurityException e) {

@@ -10,6 +10,7 @@ import static org.cocoonjvm.attest.dcap.VerificationException.Reason.QUOTE_SIGNA
 import static org.cocoonjvm.attest.dcap.VerificationException.Reason.ROOT_NOT_PINNED;
 
 import java.io.ByteArrayInputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
@@ -23,6 +24,8 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.cocoonjvm.attest.quote.Blob;
 import org.cocoonjvm.attest.quote.CertificationData;
 import org.cocoonjvm.attest.quote.Quote;
@@ -41,14 +44,25 @@ import org.cocoonjvm.attest.quote.SignatureData;
  *   <li>Quote signature: ECDSA P-256 by the attestation key over header ‖ body.
  * </ol>
  *
- * <p>Immutable and thread-safe; the clock is injected and read once per {@link #verify(Quote)}.
+ * <p>Thread-safe; its only state is a bounded set of PCK CA / root pairs already verified. The
+ * clock is injected and read once per {@link #verify(Quote)}.
  * Not covered here: CRLs, TCB Info and QE Identity collateral, TCB matching, policy.
  */
 public final class QuoteSignatureVerifier {
   private static final HexFormat HEX = HexFormat.of();
 
+  /** Platform and Processor CAs, a few issues each: the cache never needs to grow past this. */
+  private static final int MAX_VERIFIED_CAS = 64;
+
   private final byte[] pinnedRootKey;
   private final Clock clock;
+  /**
+   * DER of (PCK CA ‖ root) pairs whose two signatures already verified. Every quote of a platform
+   * family carries the same pair, so this saves two of the five ECDSA verifications per quote.
+   * Signatures over identical DER with the pinned key cannot verify differently; validity dates
+   * are still checked on every call.
+   */
+  private final Set<ByteBuffer> verifiedCas = ConcurrentHashMap.newKeySet();
 
   private QuoteSignatureVerifier(PublicKey pinnedRoot, Clock clock) {
     this.pinnedRootKey = pinnedRoot.getEncoded().clone();
@@ -81,8 +95,12 @@ public final class QuoteSignatureVerifier {
     X509Certificate root = chain.get(2);
     checkRootPinned(root);
     checkSignedBy(leaf, issuer, "pck leaf");
-    checkSignedBy(issuer, root, "pck issuer");
-    checkSignedBy(root, root, "root");
+    ByteBuffer caPair = caPair(issuer, root);
+    if (!verifiedCas.contains(caPair)) {
+      checkSignedBy(issuer, root, "pck issuer");
+      checkSignedBy(root, root, "root");
+      if (verifiedCas.size() < MAX_VERIFIED_CAS) verifiedCas.add(caPair);
+    }
     Instant now = clock.instant();
     for (X509Certificate c : chain) checkValidAt(c, now);
 
@@ -94,6 +112,16 @@ public final class QuoteSignatureVerifier {
         attestationKey(sig.attestationKey()), quote.signedBytes(), sig.quoteSignature(),
         QUOTE_SIGNATURE_INVALID, "quote signature by attestation key");
     return new VerifiedSignatures(quote, leaf, issuer, root);
+  }
+
+  private static ByteBuffer caPair(X509Certificate ca, X509Certificate root) throws VerificationException {
+    try {
+      byte[] a = ca.getEncoded();
+      byte[] b = root.getEncoded();
+      return ByteBuffer.allocate(a.length + b.length).put(a).put(b).flip();
+    } catch (java.security.cert.CertificateEncodingException e) {
+      throw new VerificationException(PCK_CHAIN_MALFORMED, "pck chain does not re-encode", "DER", e.getMessage(), e);
+    }
   }
 
   private static List<X509Certificate> parseChain(CertificationData cert)

@@ -11,6 +11,7 @@ import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.TreeSet;
+import org.cocoonjvm.attest.quote.Blob;
 import org.cocoonjvm.attest.quote.EnclaveReportBody;
 import org.cocoonjvm.attest.quote.TdReportBody;
 
@@ -43,6 +44,11 @@ public final class TcbMatcher {
       TcbInfo.IsvLevel module = matchModule(vc.tcbInfo(), td);
       status = status.convergeWith(module.status());
       advisories.addAll(module.advisories());
+      if (td.teeTcbSvn2().isPresent() && module.status() == TcbStatus.OUT_OF_DATE
+          && qe.status() != TcbStatus.OUT_OF_DATE && qe.status() != TcbStatus.REVOKED) {
+        status = relaunchCheck(vc.tcbInfo(), sgxLevel(vc.tcbInfo(), pck).status(), status,
+            td.teeTcbSvn2().get());
+      }
     } else if (td != null) {
       checkModuleIdentity(vc.tcbInfo().tdxModule().orElseThrow(() -> new VerificationException(
           TDX_MODULE_MISMATCH, "TCB Info has no tdxModule", "tdxModule", "absent")), td);
@@ -77,6 +83,48 @@ public final class TcbMatcher {
     String which = sgxMatched ? "TDX" : "SGX";
     throw new VerificationException(TCB_NOT_SUPPORTED, "no " + which + " TCB level matched",
         "a level <= the platform", "pck " + Arrays.toString(pck) + (td == null ? "" : ", tee_tcb_svn " + td.teeTcbSvn().hex()));
+  }
+
+  /** The first level, descending, that the PCK's SGX components and PCESVN meet. */
+  private static TcbInfo.Level sgxLevel(TcbInfo info, int[] pck) {
+    return info.levels().stream().sorted(DESCENDING).filter(l -> sgxOk(l, pck)).findFirst()
+        .orElseThrow(() -> new IllegalStateException("called after a platform level matched"));
+  }
+
+  /**
+   * Intel QVL TDRelaunchCheck (reference §2.3 step 12), for a TD 1.5 whose launch-time module
+   * (TEE_TCB_SVN) is OutOfDate: when the SGX level is not out of date, the converged status is
+   * OutOfDate[ConfigurationNeeded], and TEE_TCB_SVN2 (the module it runs on now) meets the latest
+   * module level and the latest platform level's late-microcode component [2], a relaunch would
+   * bring the TD up to date. Otherwise the status stands.
+   */
+  static TcbStatus relaunchCheck(TcbInfo info, TcbStatus sgx, TcbStatus converged, Blob teeTcbSvn2)
+      throws VerificationException {
+    boolean sgxCurrent = switch (sgx) {
+      case UP_TO_DATE, SW_HARDENING_NEEDED, CONFIGURATION_NEEDED, CONFIGURATION_AND_SW_HARDENING_NEEDED -> true;
+      default -> false;
+    };
+    if (!sgxCurrent || (converged != TcbStatus.OUT_OF_DATE && converged != TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED)) {
+      return converged;
+    }
+    TcbInfo.Level latest = info.levels().stream().sorted(DESCENDING).findFirst()
+        .orElseThrow(() -> new VerificationException(TCB_NOT_SUPPORTED, "TCB Info has no levels", "a level", "none"));
+    int moduleVersion = teeTcbSvn2.byteAt(1) & 0xff;
+    int latestModuleSvn;
+    if (moduleVersion == 0) {
+      latestModuleSvn = latest.tdx()[0];
+    } else {
+      String id = String.format("TDX_%02X", moduleVersion);
+      TcbInfo.ModuleIdentity m = info.tdxModuleIdentities().stream().filter(x -> x.id().equals(id)).findFirst()
+          .orElseThrow(() -> new VerificationException(TDX_MODULE_MISMATCH, "TDX module identity of TEE_TCB_SVN2", id, "absent from TCB Info"));
+      latestModuleSvn = m.levels().stream().mapToInt(TcbInfo.IsvLevel::isvSvn).max()
+          .orElseThrow(() -> new VerificationException(TCB_NOT_SUPPORTED, "TDX module " + id + " has no levels", "a level", "none"));
+    }
+    boolean current = (teeTcbSvn2.byteAt(0) & 0xff) >= latestModuleSvn
+        && (teeTcbSvn2.byteAt(2) & 0xff) >= latest.tdx()[2];
+    if (!current) return converged;
+    return sgx.needsConfiguration() || converged.needsConfiguration()
+        ? TcbStatus.TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED : TcbStatus.TD_RELAUNCH_ADVISED;
   }
 
   private static boolean sgxOk(TcbInfo.Level l, int[] pck) {

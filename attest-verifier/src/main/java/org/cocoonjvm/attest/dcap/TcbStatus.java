@@ -8,7 +8,14 @@ public enum TcbStatus {
   CONFIGURATION_AND_SW_HARDENING_NEEDED("ConfigurationAndSWHardeningNeeded"),
   OUT_OF_DATE("OutOfDate"),
   OUT_OF_DATE_CONFIGURATION_NEEDED("OutOfDateConfigurationNeeded"),
-  REVOKED("Revoked");
+  REVOKED("Revoked"),
+  /**
+   * Verifier-derived, TD 1.5 only: the TD launched under an out-of-date TDX module but the module
+   * it runs on now (TEE_TCB_SVN2) meets the latest level, so relaunching the TD brings it up to date.
+   */
+  TD_RELAUNCH_ADVISED("TDRelaunchAdvised"),
+  /** {@link #TD_RELAUNCH_ADVISED}, and the platform also needs configuration changes. */
+  TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED("TDRelaunchAdvisedConfigurationNeeded");
 
   private final String jsonName;
 
@@ -20,8 +27,9 @@ public enum TcbStatus {
     return jsonName;
   }
 
+  /** A status as TCB Info / QE Identity JSON carries it; the verifier-derived ones never appear there. */
   static TcbStatus fromJson(String name) {
-    for (TcbStatus s : values()) if (s.jsonName.equals(name)) return s;
+    for (TcbStatus s : values()) if (s.jsonName.equals(name) && !s.isTdRelaunch()) return s;
     throw new IllegalArgumentException("unknown tcbStatus " + name);
   }
 
@@ -37,7 +45,22 @@ public enum TcbStatus {
       case UP_TO_DATE, SW_HARDENING_NEEDED, OUT_OF_DATE -> OUT_OF_DATE;
       case CONFIGURATION_NEEDED, CONFIGURATION_AND_SW_HARDENING_NEEDED, OUT_OF_DATE_CONFIGURATION_NEEDED ->
           OUT_OF_DATE_CONFIGURATION_NEEDED;
+      case TD_RELAUNCH_ADVISED -> OUT_OF_DATE;
+      case TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED -> OUT_OF_DATE_CONFIGURATION_NEEDED;
       case REVOKED -> REVOKED;
+    };
+  }
+
+  boolean isTdRelaunch() {
+    return this == TD_RELAUNCH_ADVISED || this == TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
+  }
+
+  /** Intel's "configuration needed" family, which selects the relaunch status variant. */
+  boolean needsConfiguration() {
+    return switch (this) {
+      case CONFIGURATION_NEEDED, OUT_OF_DATE_CONFIGURATION_NEEDED, CONFIGURATION_AND_SW_HARDENING_NEEDED,
+          TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED -> true;
+      default -> false;
     };
   }
 }

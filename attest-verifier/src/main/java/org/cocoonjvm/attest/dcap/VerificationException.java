@@ -35,7 +35,9 @@ public final class VerificationException extends Exception {
     COLLATERAL_EXPIRED("collateral_expired"),
     /** Strict mode and the collateral carries no PCK CRL. */
     PCK_CRL_MISSING("pck_crl_missing"),
-    /** The PCK leaf or its CA, or a collateral signing certificate, is on a CRL. */
+    /** The PCK leaf is on the PCK CRL (Intel's PCK_REVOKED). */
+    PCK_REVOKED("pck_revoked"),
+    /** The PCK CA or a collateral signing certificate is on the root CA CRL. */
     CERTIFICATE_REVOKED("certificate_revoked"),
     /** The TCB Info signature does not verify over the raw JSON text. */
     TCB_INFO_SIGNATURE_INVALID("tcb_info_signature_invalid"),

@@ -222,4 +222,21 @@ class QuoteSignatureVerifierTest {
   void verify_rootInPlaceOfIntermediate_shouldBeSignatureInvalid() throws Exception {
     assertThat(failure(rechain(0, 2, 2), TDX_NOW).code()).isEqualTo("chain_signature_invalid");
   }
+
+  @Test
+  void verify_afterAGoodChain_aTamperedIntermediateStillFails() throws Exception {
+    // One verifier: the good PCK CA / root pair it remembers must not vouch for an altered CA.
+    QuoteSignatureVerifier v = verifier(TDX_NOW);
+    v.verify(QuoteParser.parse(DcapFixtures.quote(TDX)));
+    byte[] b = DcapFixtures.quote(TDX);
+    String text = new String(b, StandardCharsets.ISO_8859_1);
+    Matcher m = PEM.matcher(text);
+    assertThat(m.find() && m.find()).isTrue();
+    int at = text.indexOf("-----END", m.start()) - 10;
+    assertThat(Character.isLetterOrDigit(text.charAt(at))).isTrue();
+    b[at] = (byte) (text.charAt(at) == 'A' ? 'B' : 'A');
+    assertThatThrownBy(() -> v.verify(QuoteParser.parse(b))).isInstanceOf(VerificationException.class)
+        .satisfies(e -> assertThat(((VerificationException) e).code()).isIn("chain_signature_invalid", "pck_chain_malformed"));
+    v.verify(QuoteParser.parse(DcapFixtures.quote(TDX)));
+  }
 }
