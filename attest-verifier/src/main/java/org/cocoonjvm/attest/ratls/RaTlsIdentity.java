@@ -62,7 +62,7 @@ public final class RaTlsIdentity {
    * A fresh Ed25519 key, a quote over SHA-512 of it, and the certificate.
    *
    * @param gpuEvidence makes the GPU evidence extension from the raw public key (e.g. SPDM
-   *     measurements with nonce {@link GpuEvidence#nonce}); {@code null} for none
+   *     measurements with nonce {@link org.cocoonjvm.attest.nvidia.GpuNonce#forTlsPublicKey}); {@code null} for none
    */
   public static RaTlsIdentity create(QuoteSource quotes, Clock clock, Duration validity, GpuEvidence gpuEvidence)
       throws QuoteSourceException {
@@ -96,21 +96,11 @@ public final class RaTlsIdentity {
     return create(quotes, clock, DEFAULT_VALIDITY, null);
   }
 
-  /** Makes GPU evidence for a TLS key; the gpu module implements it over SPDM measurements. */
+  /** Makes GPU evidence for a TLS key; evidence taken with the nonce
+   * {@link org.cocoonjvm.attest.nvidia.GpuNonce#forTlsPublicKey}. */
   @FunctionalInterface
   public interface GpuEvidence {
     Optional<byte[]> evidenceFor(byte[] rawTlsPublicKey);
-
-    /** The SPDM nonce that binds GPU evidence to the TLS key: SHA-256("gpu-nonce:" ‖ key). */
-    static byte[] nonce(byte[] rawTlsPublicKey) {
-      try {
-        MessageDigest d = MessageDigest.getInstance("SHA-256");
-        d.update("gpu-nonce:".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-        return d.digest(rawTlsPublicKey);
-      } catch (GeneralSecurityException e) {
-        throw new IllegalStateException(e);
-      }
-    }
   }
 
   public X509Certificate certificate() {

@@ -146,11 +146,11 @@ class RaTlsVerifierTest {
   @Test
   void gpuEvidenceRidesInANonCriticalExtensionAndGoesThroughTheCheck() throws Exception {
     RaTlsIdentity id = RaTlsIdentity.create(TEE, CLOCK, RaTlsIdentity.DEFAULT_VALIDITY,
-        key -> Optional.of(RaTlsIdentity.GpuEvidence.nonce(key)));
+        key -> Optional.of(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(key)));
     X509Certificate[] chain = {id.certificate()};
     assertThat(id.certificate().getNonCriticalExtensionOIDs()).contains(RaTlsIdentity.GPU_EVIDENCE_OID);
     RaTlsPeer peer = verifier(CLOCK, Duration.ofHours(1)).verify(chain);
-    assertThat(peer.gpuEvidence().orElseThrow()).isEqualTo(RaTlsIdentity.GpuEvidence.nonce(peer.publicKey()));
+    assertThat(peer.gpuEvidence().orElseThrow()).isEqualTo(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(peer.publicKey()));
     RaTlsVerifier strictGpu = new RaTlsVerifier(
         AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(TEE.root())), CLOCK),
         CollateralSource.fixed(TEE.collateral()), Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true), Duration.ofHours(1),
