@@ -28,7 +28,8 @@ import org.junit.jupiter.api.Assumptions;
  *
  * <p>Binaries are found in {@code $COCOON_PG_BIN}, then the newest {@code /usr/lib/postgresql/N/bin}
  * (where Debian's {@code postgresql} package puts them), then {@code $PATH}. Without them the
- * calling test is skipped; CI installs the package, so there they always run.
+ * calling test is skipped, unless {@code COCOON_REQUIRE_POSTGRES} is set (CI sets it after
+ * installing the package), when it fails.
  */
 public final class PostgresServer {
     private static PostgresServer shared;
@@ -53,6 +54,10 @@ public final class PostgresServer {
         if (shared == null) {
             Optional<Path> bin = findBinaries();
             if (bin.isEmpty()) {
+                if (System.getenv("COCOON_REQUIRE_POSTGRES") != null) {
+                    throw new IllegalStateException("COCOON_REQUIRE_POSTGRES is set but there are no PostgreSQL binaries "
+                            + "(initdb, pg_ctl) in $COCOON_PG_BIN, /usr/lib/postgresql/*/bin or $PATH");
+                }
                 missing = true;
                 Assumptions.abort("no PostgreSQL binaries (initdb, pg_ctl) in $COCOON_PG_BIN, /usr/lib/postgresql/*/bin or $PATH");
             }
