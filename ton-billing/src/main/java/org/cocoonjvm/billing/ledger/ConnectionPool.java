@@ -63,11 +63,14 @@ final class ConnectionPool implements AutoCloseable {
         }
     }
 
-    /** Returns a connection; one that broke is replaced by a fresh one (or by the broken one, to fail again). */
-    void giveBack(Connection c) {
+    /**
+     * Returns a connection. One whose transaction failed in the database ({@code suspect}) is
+     * checked, and replaced if it broke; a healthy path pays no extra round trip.
+     */
+    void giveBack(Connection c, boolean suspect) {
         Connection back = c;
         try {
-            if (!closed && !c.isValid(2)) {
+            if (suspect && !closed && !c.isValid(2)) {
                 back = connect();
                 synchronized (all) {
                     all.remove(c);

@@ -432,20 +432,22 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             } catch (SQLException e) {
                 throw new LedgerUnavailableException(operation, e);
             }
+            boolean failed = false;
             try {
                 T result = work.run(c);
                 c.commit();
                 return result;
             } catch (SQLException e) {
+                failed = !Dialect.retryable(e);
                 rollback(c);
-                if (!Dialect.retryable(e) || attempt == ATTEMPTS) {
+                if (failed || attempt == ATTEMPTS) {
                     throw new LedgerUnavailableException(operation, e);
                 }
             } catch (RuntimeException | Error e) {
                 rollback(c);
                 throw e;
             } finally {
-                pool.giveBack(c);
+                pool.giveBack(c, failed);
             }
         }
     }
