@@ -9,20 +9,30 @@ import java.util.Set;
  * the same for both (identity columns, {@code SELECT ... FOR UPDATE}, {@code CREATE TABLE IF NOT
  * EXISTS} and SQLState 23505 for a unique violation are common to both).
  */
-final class Dialect {
-    /** A transaction that lost a race and may simply run again: PostgreSQL's serialization
-     *  failure and deadlock, H2's deadlock and lock timeout (it gives up waiting for a row lock
-     *  after one second by default, where PostgreSQL waits). */
-    private static final Set<String> RETRYABLE = Set.of("40001", "40P01", "HYT00");
+enum Dialect {
+    H2, POSTGRESQL;
 
-    /** Another transaction inserted the same key first; running again sees its row. */
-    static final String UNIQUE_VIOLATION = "23505";
+    /**
+     * A transaction that lost a race and may simply run again: PostgreSQL's serialization failure
+     * and deadlock, H2's lock timeout (it gives up waiting for a row lock after one second by
+     * default, where PostgreSQL waits), and a unique violation (another transaction inserted the
+     * same key first; running again finds its row).
+     */
+    private static final Set<String> RETRYABLE = Set.of("40001", "40P01", "HYT00", "23505");
 
-    private Dialect() {
+    static Dialect of(String url) {
+        if (url != null && url.startsWith("jdbc:h2:")) {
+            return H2;
+        }
+        if (url != null && url.startsWith("jdbc:postgresql:")) {
+            return POSTGRESQL;
+        }
+        throw new IllegalArgumentException("the ledger runs on H2 (jdbc:h2:...) or PostgreSQL (jdbc:postgresql:...), got "
+                + url);
     }
 
     static boolean retryable(SQLException e) {
-        return RETRYABLE.contains(e.getSQLState()) || UNIQUE_VIOLATION.equals(e.getSQLState());
+        return RETRYABLE.contains(e.getSQLState());
     }
 
     /**
@@ -31,18 +41,10 @@ final class Dialect {
      * so commits are written at once unless the URL says otherwise. PostgreSQL URLs pass unchanged:
      * its commits are durable by default.
      */
-    static String connectUrl(String url) {
-        if (url.startsWith("jdbc:h2:") && !url.startsWith("jdbc:h2:mem:")
-                && !url.toUpperCase(Locale.ROOT).contains(";WRITE_DELAY=")) {
+    String connectUrl(String url) {
+        if (this == H2 && !url.startsWith("jdbc:h2:mem:") && !url.toUpperCase(Locale.ROOT).contains(";WRITE_DELAY=")) {
             return url + ";WRITE_DELAY=0";
         }
         return url;
-    }
-
-    static void checkSupported(String url) {
-        if (url == null || !(url.startsWith("jdbc:h2:") || url.startsWith("jdbc:postgresql:"))) {
-            throw new IllegalArgumentException("the ledger runs on H2 (jdbc:h2:...) or PostgreSQL (jdbc:postgresql:...), got "
-                    + url);
-        }
     }
 }

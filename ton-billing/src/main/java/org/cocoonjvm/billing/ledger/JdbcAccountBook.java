@@ -44,10 +44,12 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private static final int ATTEMPTS = 8;
 
     private final Clock clock;
+    private final Dialect dialect;
     private final ConnectionPool pool;
 
-    private JdbcAccountBook(Clock clock, ConnectionPool pool) {
+    private JdbcAccountBook(Clock clock, Dialect dialect, ConnectionPool pool) {
         this.clock = clock;
+        this.dialect = dialect;
         this.pool = pool;
     }
 
@@ -59,15 +61,15 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * @throws LedgerUnavailableException if the database cannot be reached or migrated
      */
     public static JdbcAccountBook open(String url, Clock clock, int poolSize) {
-        Dialect.checkSupported(url);
+        Dialect dialect = Dialect.of(url);
         Objects.requireNonNull(clock, "clock");
         ConnectionPool pool;
         try {
-            pool = new ConnectionPool(Dialect.connectUrl(url), poolSize);
+            pool = new ConnectionPool(dialect.connectUrl(url), poolSize);
         } catch (SQLException e) {
             throw new LedgerUnavailableException("connect to " + redacted(url), e);
         }
-        JdbcAccountBook book = new JdbcAccountBook(clock, pool);
+        JdbcAccountBook book = new JdbcAccountBook(clock, dialect, pool);
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
         } catch (RuntimeException e) {
