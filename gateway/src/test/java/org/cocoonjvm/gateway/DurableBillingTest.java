@@ -27,8 +27,11 @@ import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.grpc.Usage;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -163,6 +166,34 @@ class DurableBillingTest {
         assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("insufficient_balance");
         assertThat(reply.json().getJsonObject("error").getString("message")).contains("10 nanoTON available");
         assertThat(ledger.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 10, 0, 0));
+    }
+
+    @Test
+    void checkpoint_isChargedEvenIfTheFinalUsageIsLower_andSurvivesARestart() throws Exception {
+        start(1_000_000);
+        TonRequestBilling billing = new TonRequestBilling(ledger, ledgerThreads, model -> PRICES, null);
+        Usage soFar = Usage.newBuilder().setPromptTokens(10).setCompletionTokens(40).build();
+        long checkpointCost = Pricing.cost(PRICES, new TokenCounts(10, 0, 40, 0)).clientCost();
+
+        RequestBilling.Charge settledLow = billing.reserve("req-a", ACCOUNT, "synthetic", 100, 50)
+                .toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(settledLow.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS)).isTrue();
+        RequestBilling.Settling settling = settledLow.settle("worker-1",
+                Usage.newBuilder().setPromptTokens(10).setCompletionTokens(5).build());
+        settling.recorded().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(ledger.balance(ACCOUNT).spentNanoton()).as("the checkpoint was acknowledged").isEqualTo(checkpointCost);
+
+        // A request cut by a crash: reserved and checkpointed, never settled; the next start settles it.
+        RequestBilling.Charge cut = billing.reserve("req-b", ACCOUNT, "synthetic", 100, 50)
+                .toCompletableFuture().get(10, TimeUnit.SECONDS);
+        cut.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS);
+        ledger.close();
+        ledger = JdbcAccountBook.open("jdbc:h2:file:" + dir.resolve("ledger"), Clock.systemUTC(), 4);
+        assertThat(ledger.balance(ACCOUNT).reservedNanoton()).isPositive();
+
+        assertThat(ledger.recoverOpenReservations()).hasSize(1);
+        assertThat(ledger.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 1_000_000 - 2 * checkpointCost, 0,
+                2 * checkpointCost));
     }
 
     /** The ledger, noting every call made on an event loop thread (where a blocking call stalls every connection on it). */
