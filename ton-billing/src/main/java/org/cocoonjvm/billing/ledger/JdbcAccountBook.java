@@ -313,7 +313,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             Settlement settlement = outcome.at(stored.progressNanoton());
             try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
                     + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? WHERE reservation_id = ?")) {
-                ps.setString(1, "release".equals(operation) && settlement.chargedNanoton() == 0 ? "released" : "settled");
+                // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
+                ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
                 ps.setLong(2, settlement.chargedNanoton());
                 ps.setLong(3, settlement.releasedNanoton());
                 ps.setLong(4, settlement.overrunNanoton());

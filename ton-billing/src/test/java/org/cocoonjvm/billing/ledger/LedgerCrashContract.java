@@ -12,8 +12,10 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Clock;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -78,7 +80,7 @@ abstract class LedgerCrashContract {
         Map<Long, Long> ackedSettle = new HashMap<>();
         Map<Long, Long> ackedProgress = new HashMap<>();
         Map<Long, Long> mostAsked = new HashMap<>();
-        java.util.Set<Long> ackedRelease = new java.util.HashSet<>();
+        Set<Long> ackedRelease = new HashSet<>();
         long ackedCredits = 0;
         for (String line : acks) {
             String[] f = line.split(" ");
