@@ -132,7 +132,7 @@ public final class PostgresServer {
     private void pg(String tool, String... args) throws IOException {
         List<String> command = new ArrayList<>();
         if (runAs != null) {
-            command.addAll(List.of("runuser", "-u", runAs, "--"));
+            command.addAll(List.of(runuser(), "-u", runAs, "--"));
         }
         command.add(bin.resolve(tool).toString());
         command.addAll(Arrays.asList(args));
@@ -188,6 +188,12 @@ public final class PostgresServer {
         } catch (NumberFormatException e) {
             return 0;
         }
+    }
+
+    /** Root's PATH has sbin; a CI runner's may not. */
+    private static String runuser() {
+        return Stream.of("/usr/sbin/runuser", "/sbin/runuser").filter(p -> Files.isExecutable(Paths.get(p)))
+                .findFirst().orElse("runuser");
     }
 
     private static boolean isRoot() {
