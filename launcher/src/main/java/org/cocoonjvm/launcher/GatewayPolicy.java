@@ -78,7 +78,12 @@ final class GatewayPolicy {
     Billing billing(GatewayOptions options, String defaultLedgerUrl) {
         PriceSchedule.of("*", pricePerToken, workerFeePerToken);  // rejects bad numbers before anything starts
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
-        JdbcAccountBook accounts = JdbcAccountBook.open(url, Clock.systemUTC());
+        JdbcAccountBook accounts;
+        try {
+            accounts = JdbcAccountBook.open(url, Clock.systemUTC());
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException("--ledger: " + e.getMessage());
+        }
         List<Settlement> recovered = accounts.recoverOpenReservations();
         if (!recovered.isEmpty()) {
             log.info("ledger: settled {} reservations left open by the last run, charging {} nanoTON", recovered.size(),
