@@ -1,12 +1,14 @@
 -- Per request audit, written in the same transaction as the settlement it explains, so the
 -- operator can check the gateway's margin (client cost - worker fee) per request and per worker.
+-- Worker ids and model names come from workers, not from this gateway: room to spare, since a
+-- value too long would fail the settlement it belongs to.
 
 CREATE TABLE requests (
     request_id          VARCHAR(100) NOT NULL PRIMARY KEY,
     reservation_id      BIGINT       NOT NULL UNIQUE REFERENCES reservations (reservation_id),
     account_id          VARCHAR(200) NOT NULL REFERENCES accounts (account_id),
-    worker_id           VARCHAR(200),
-    model               VARCHAR(200) NOT NULL,
+    worker_id           VARCHAR(1000),
+    model               VARCHAR(1000) NOT NULL,
     prompt_tokens       BIGINT       NOT NULL,
     cached_tokens       BIGINT       NOT NULL,
     completion_tokens   BIGINT       NOT NULL,

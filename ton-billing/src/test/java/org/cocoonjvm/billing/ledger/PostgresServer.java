@@ -153,9 +153,13 @@ public final class PostgresServer {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted running " + command, e);
         }
-        if (process.exitValue() != 0) {
-            throw new IllegalStateException(String.join(" ", command) + " exited " + process.exitValue() + ":\n"
-                    + Files.readString(out, StandardCharsets.UTF_8));
+        String failure = process.exitValue() == 0 ? null
+                : String.join(" ", command) + " exited " + process.exitValue() + ":\n" + Files.readString(out, StandardCharsets.UTF_8);
+        if (output == null) {
+            Files.delete(out);
+        }
+        if (failure != null) {
+            throw new IllegalStateException(failure);
         }
     }
 
