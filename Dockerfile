@@ -15,6 +15,9 @@ WORKDIR /opt/cocoon
 COPY --from=build /src/launcher/target/cocoon-launcher.jar ./
 COPY --from=build /src/launcher/target/lib ./lib
 RUN useradd --system --home /opt/cocoon cocoon
+# The gateway's default ledger (an H2 file under --data-dir); mount a volume here to keep balances.
+RUN mkdir /opt/cocoon/cocoon-data && chown cocoon:cocoon /opt/cocoon/cocoon-data
+VOLUME /opt/cocoon/cocoon-data
 USER cocoon
 EXPOSE 8080
 ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-jar", "/opt/cocoon/cocoon-launcher.jar"]

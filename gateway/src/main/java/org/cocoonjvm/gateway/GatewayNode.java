@@ -13,6 +13,7 @@ import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.api.AccountHandler;
 import org.cocoonjvm.gateway.api.AdminHandler;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -93,6 +94,7 @@ public final class GatewayNode extends VerticleBase {
         router.route("/v1/*").handler(this::authenticate);
         router.route("/admin/*").handler(this::requireAdmin);
         router.get("/v1/models").handler(new ModelsHandler(registry, billing));
+        router.get("/v1/account").handler(new AccountHandler(billing));
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));

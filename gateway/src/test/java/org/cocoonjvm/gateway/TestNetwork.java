@@ -14,8 +14,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.time.Clock;
 import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -46,13 +48,22 @@ final class TestNetwork implements AutoCloseable {
     static final long START_BALANCE = 1_000_000_000_000L;
     static final String ACCOUNT = "acct-test";
 
-    final InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
+    /** What {@code /v1/account} tells clients to pay into. */
+    static final String DEPOSIT_ADDRESS = "UQ-test-gateway-wallet";
+
+    final AccountBook accounts;
 
     TestNetwork() {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
+        this(limits, relay, balance, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run);
+    }
+
+    /** @param ledger runs the book's calls: a pool of its own for a database-backed book */
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
+        this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
             accounts.credit(ACCOUNT, balance, "test-grant");
@@ -62,7 +73,7 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay),
-                new TonRequestBilling(accounts, model -> PriceSchedule.of(model, 2, 1)));
+                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS));
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())

@@ -61,7 +61,9 @@ final class DemoCommand implements Callable<Integer> {
             policy.grantNanoton = DEMO_GRANT_NANOTON;
         }
         GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
-        GatewayNode gateway = new GatewayNode(gatewayOptions, policy.billing(gatewayOptions));
+        // The demo's money lives as long as the demo, unless --ledger says otherwise.
+        GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
+        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing());
         List<WorkerNode> nodes = new ArrayList<>();
         try {
             await(vertx.deployVerticle(gateway));
@@ -76,6 +78,7 @@ final class DemoCommand implements Callable<Integer> {
             await(Future.all(deployed));
         } catch (Exception e) {
             vertx.close();
+            billing.ledger().close();
             throw e;
         }
 
@@ -90,7 +93,7 @@ final class DemoCommand implements Callable<Integer> {
                 .put("model", nodes.getFirst().model().name())
                 .encode());
         System.out.flush();
-        Running.untilSignalled(vertx);
+        Running.untilSignalled(vertx, billing.ledger());
         return 0;
     }
 

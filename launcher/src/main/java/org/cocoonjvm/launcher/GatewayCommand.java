@@ -1,6 +1,7 @@
 package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -25,6 +26,10 @@ final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--admin-key", required = true, description = "Key for /admin.")
     String adminKey;
 
+    @Option(names = "--data-dir", defaultValue = "cocoon-data",
+            description = "Where the gateway keeps its state (the default ledger, an H2 file). Default: ${DEFAULT-VALUE}.")
+    Path dataDir;
+
     @Mixin
     GatewayPolicy policy;
 
@@ -32,9 +37,11 @@ final class GatewayCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Vertx vertx = Vertx.vertx();
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
-        GatewayNode node = new GatewayNode(options, policy.billing(options));
+        GatewayPolicy.Billing billing = policy.billing(options,
+                "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
+        GatewayNode node = new GatewayNode(options, billing.billing());
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        Running.untilSignalled(vertx);
+        Running.untilSignalled(vertx, billing.ledger());
         return 0;
     }
 }

@@ -4,8 +4,11 @@ import java.time.Clock;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.cocoonjvm.billing.accounts.AccountBook;
-import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -14,10 +17,14 @@ import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
-/** Prices, limits and starting balances of a gateway's keys: shared by {@code demo} and {@code gateway}. */
+/** Prices, limits, the ledger and starting balances of a gateway's keys: shared by {@code demo} and {@code gateway}. */
 final class GatewayPolicy {
+    private static final Logger log = LoggerFactory.getLogger(GatewayPolicy.class);
+
     @Option(names = "--price-per-token", defaultValue = "2",
             description = "nanoTON a client pays per (adjusted) token, every model. Default: ${DEFAULT-VALUE} (Cocoon's test value).")
     long pricePerToken;
@@ -39,6 +46,15 @@ final class GatewayPolicy {
             description = "Credit each key's account this much at start: a development stand-in for on-chain deposits.")
     long grantNanoton;
 
+    @Option(names = "--ledger", paramLabel = "JDBC_URL",
+            description = "Where client balances live: jdbc:h2:file:PATH (embedded) or jdbc:postgresql://HOST/DB?user=..&password=.. "
+                    + "Default: an H2 file under the gateway's --data-dir (the demo: in memory).")
+    String ledgerUrl;
+
+    @Option(names = "--deposit-address", paramLabel = "TON_ADDRESS",
+            description = "The gateway's TON wallet that clients pay into, shown by GET /v1/account with each account's deposit comment.")
+    String depositAddress;
+
     /** Each key gets an account of its own, named after its position. */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
         KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
@@ -49,15 +65,46 @@ final class GatewayPolicy {
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS);
     }
 
-    RequestBilling billing(GatewayOptions options) {
-        AccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
+    /** The gateway's billing and the ledger behind it; close it after the gateway has stopped. */
+    record Billing(RequestBilling billing, AutoCloseable ledger) {
+    }
+
+    /**
+     * Opens the ledger, settles what a previous run left open (at its last checkpoint), opens each
+     * key's account and credits the start grant once per account and amount.
+     *
+     * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
+     */
+    Billing billing(GatewayOptions options, String defaultLedgerUrl) {
+        PriceSchedule.of("*", pricePerToken, workerFeePerToken);  // rejects bad numbers before anything starts
+        String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
+        JdbcAccountBook accounts;
+        try {
+            accounts = JdbcAccountBook.open(url, Clock.systemUTC());
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException("--ledger: " + e.getMessage());
+        }
+        List<Settlement> recovered = accounts.recoverOpenReservations();
+        if (!recovered.isEmpty()) {
+            log.info("ledger: settled {} reservations left open by the last run, charging {} nanoTON", recovered.size(),
+                    recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
+        }
         for (ApiKey key : options.apiKeys().values()) {
             accounts.open(key.accountId());
             if (grantNanoton > 0) {
-                accounts.credit(key.accountId(), grantNanoton, "grant-at-start:" + key.accountId());
+                // Named by amount too: a restart with the same grant credits nothing, a changed grant credits anew.
+                accounts.credit(key.accountId(), grantNanoton, "grant-at-start:" + key.accountId() + ":" + grantNanoton);
             }
         }
-        PriceSchedule.of("*", pricePerToken, workerFeePerToken);  // rejects bad numbers before anything starts
-        return new TonRequestBilling(accounts, model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken));
+        // One thread per connection: the ledger's calls block on JDBC and must stay off the event loops.
+        ExecutorService ledgerThreads = Executors.newFixedThreadPool(JdbcAccountBook.DEFAULT_POOL_SIZE,
+                Thread.ofPlatform().name("ledger-", 1).daemon().factory());
+        RequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
+                model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress);
+        return new Billing(billing, () -> {
+            ledgerThreads.shutdown();
+            ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
+            accounts.close();
+        });
     }
 }

@@ -15,13 +15,24 @@ final class Running {
     private Running() {}
 
     static void untilSignalled(Vertx vertx) throws InterruptedException {
+        untilSignalled(vertx, () -> { });
+    }
+
+    /**
+     * @param afterwards closed once Vert.x has closed (running streams settled), such as the
+     *                   ledger those settlements were written to
+     */
+    static void untilSignalled(Vertx vertx, AutoCloseable afterwards) throws InterruptedException {
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
             vertx.close().onComplete(ar -> closed.countDown());
             try {
                 closed.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS);
+                afterwards.close();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } catch (Exception e) {
+                System.err.println("cocoon: closing after shutdown failed: " + e);
             }
         }));
         closed.await();

@@ -1,6 +1,8 @@
 package org.cocoonjvm.gateway.api;
 
+import io.vertx.core.Future;
 import java.util.Set;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ThreadLocalRandom;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
@@ -8,6 +10,7 @@ import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 
 /**
@@ -15,6 +18,9 @@ import org.cocoonjvm.protocol.openai.ValidRequest;
  * {@code Inference}): take the key's rate-limit permit, reserve the most the request can cost,
  * and name it. Either all of that succeeds and the caller holds an {@link Admitted} request, whose
  * {@link Relay} will settle both, or nothing is held and an {@link ApiException} says why.
+ *
+ * <p>The reservation may wait on the ledger's database; it runs on the ledger's threads and the
+ * answer comes back on the caller's event loop, which never blocks.
  */
 public final class Admission {
     private final Relay.Context relay;
@@ -28,25 +34,40 @@ public final class Admission {
     }
 
     /**
-     * @throws ApiException {@code RATE_LIMITED}, {@code INSUFFICIENT_BALANCE} or {@code MODEL_NOT_FOUND};
-     *                      then nothing is held
+     * Call on the request's event loop; the future completes there.
+     *
+     * @return the admitted request, or failed with an {@link ApiException} ({@code RATE_LIMITED},
+     *         {@code INSUFFICIENT_BALANCE}, {@code MODEL_NOT_FOUND}, or {@code INTERNAL} if the
+     *         ledger failed); then nothing is held
      */
-    public Admitted admit(ApiKey key, ValidRequest request) {
+    public Future<Admitted> admit(ApiKey key, ValidRequest request) {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
         // A character is at least one token in no tokenizer we know; it is a safe upper bound.
-        RateLimiter.Permit permit = limiter.acquire(key.id(), key.limits(), request.promptCharacters() + maxTokens);
-        RequestBilling.Charge charge;
+        RateLimiter.Permit permit;
         try {
-            charge = billing.reserve(key.accountId(), request.model(), maxTokens, request.promptCharacters());
+            permit = limiter.acquire(key.id(), key.limits(), request.promptCharacters() + maxTokens);
         } catch (ApiException e) {
-            permit.release(0);
-            throw e;
+            return Future.failedFuture(e);
         }
         String id = request.idPrefix() + randomId();
-        return new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
-                new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()), request.stream()),
-                permit, charge);
+        return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
+                        request.promptCharacters()), relay.vertx().getOrCreateContext())
+                .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
+                        new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()), request.stream()),
+                        permit, charge))
+                .recover(failure -> {
+                    permit.release(0);
+                    return Future.failedFuture(apiException(failure));
+                });
+    }
+
+    private static ApiException apiException(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof ApiException api) {
+            return api;
+        }
+        return new ApiException(ErrorKind.INTERNAL, "The gateway could not reserve funds for this request; try again.");
     }
 
     /** An admitted request: it holds a rate-limit permit and a reservation until its relay settles them. */

@@ -35,17 +35,26 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
     public void handle(RoutingContext ctx) {
         ApiKey key = ctx.get(API_KEY);
         HttpServerResponse response = ctx.response();
-        Relay relay;
+        ValidRequest request;
         try {
-            ValidRequest request = parser.apply(ctx.body().buffer());
-            Admission.Admitted admitted = admission.admit(key, request);
-            relay = admitted.relay(sink(response, request, admitted.id()));
+            request = parser.apply(ctx.body().buffer());
         } catch (ApiException e) {
             OpenAiResponses.error(response, e);
             return;
         }
-        response.closeHandler(v -> relay.clientGone());
-        relay.start();
+        admission.admit(key, request).onComplete(admitted -> {
+            if (admitted.failed()) {
+                OpenAiResponses.error(response, (ApiException) admitted.cause());
+                return;
+            }
+            Relay relay = admitted.result().relay(sink(response, request, admitted.result().id()));
+            if (response.closed()) {
+                relay.clientGone();   // left while the reservation was made: release it, run nothing
+                return;
+            }
+            response.closeHandler(v -> relay.clientGone());
+            relay.start();
+        });
     }
 
     private static CompletionSink sink(HttpServerResponse response, ValidRequest request, String id) {

@@ -4,6 +4,7 @@ import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.protocol.grpc.InferenceEvent;
 import org.cocoonjvm.protocol.grpc.InferenceGrpcService;
@@ -55,22 +56,35 @@ public final class InferenceEndpoint {
                 invalid instanceof MessageSizeOverflowException overflow ? tooLarge(overflow.messageSize())
                         : ApiException.invalid(null, "The request is not a valid InferenceRequest.")));
         call.handler(request -> {
-            InferenceSink sink;
-            Relay relay;
+            ValidRequest valid;
             try {
-                ValidRequest valid = InferenceRequestParser.parse(checkSize(request));
-                Admission.Admitted admitted = admission.admit(key, valid);
-                sink = new InferenceSink(call.response(), admitted.id(), request.getClientRequestId());
-                relay = admitted.relay(sink);
+                valid = InferenceRequestParser.parse(checkSize(request));
             } catch (ApiException e) {
                 InferenceSink.failCall(call.response(), e);
                 return;
             }
-            // A client cancel arrives as a stream reset (errorHandler); a lost connection as an exception.
-            call.errorHandler(error -> clientGone(sink, relay));
-            call.exceptionHandler(failure -> clientGone(sink, relay));
-            call.response().exceptionHandler(failure -> clientGone(sink, relay));
-            relay.start();
+            // The client may cancel while funds are reserved; remember it until a relay exists to tell.
+            AtomicBoolean goneEarly = new AtomicBoolean();
+            call.errorHandler(error -> goneEarly.set(true));
+            call.exceptionHandler(failure -> goneEarly.set(true));
+            call.response().exceptionHandler(failure -> goneEarly.set(true));
+            admission.admit(key, valid).onComplete(admitted -> {
+                if (admitted.failed()) {
+                    InferenceSink.failCall(call.response(), (ApiException) admitted.cause());
+                    return;
+                }
+                InferenceSink sink = new InferenceSink(call.response(), admitted.result().id(), request.getClientRequestId());
+                Relay relay = admitted.result().relay(sink);
+                // A client cancel arrives as a stream reset (errorHandler); a lost connection as an exception.
+                call.errorHandler(error -> clientGone(sink, relay));
+                call.exceptionHandler(failure -> clientGone(sink, relay));
+                call.response().exceptionHandler(failure -> clientGone(sink, relay));
+                if (goneEarly.get()) {
+                    clientGone(sink, relay);   // cancelled while the reservation was made: release it, run nothing
+                    return;
+                }
+                relay.start();
+            });
         });
     }
 

@@ -1,30 +1,59 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.util.concurrent.CompletionStage;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.UsageCost;
 
 /**
  * Money for one request: reserve the most it can cost before it is routed, bill what it used
  * when it ends. Implemented over ton-billing's pricing and account book.
+ *
+ * <p>The book may block on a database, so everything that touches it returns a stage completed
+ * on the book's own threads: callers on an event loop must move back to their context (Vert.x's
+ * {@code Future.fromCompletionStage(stage, context)}) before touching request state.
  */
 public interface RequestBilling {
     /**
+     * @param requestId    the gateway's id of the request, kept with its settlement for audit
      * @param accountId    the API key's account
      * @param maxTokens    the request's max_tokens, or the model's context when it gave none
      * @param requestChars the prompt's size in characters (an upper bound on its tokens)
-     * @throws org.cocoonjvm.protocol.openai.ApiException {@code INSUFFICIENT_BALANCE} (402)
+     * @return the reservation; failed with an {@link org.cocoonjvm.protocol.openai.ApiException}
+     *         {@code INSUFFICIENT_BALANCE} (402) or {@code MODEL_NOT_FOUND}, or with the ledger's
+     *         failure (then nothing is held)
      */
-    Charge reserve(String accountId, String model, long maxTokens, long requestChars);
+    CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long requestChars);
 
     /** The nanoTON price per token of a model, for {@code /v1/models}; -1 when it has none. */
     long pricePerToken(String model);
 
+    /** The account behind an API key, opened on first sight so that it has a deposit comment to show. */
+    CompletionStage<AccountView> account(String accountId);
+
     /** One request's reservation; settled exactly once, whatever happens to the request. */
     interface Charge {
         /**
-         * Bills the usage (zero usage releases the reservation) and returns what the client pays.
-         * A second call returns the first result and bills nothing.
+         * Prices the usage at once and bills it: zero usage releases the reservation. A second call
+         * returns the first result and bills nothing.
          */
-        UsageCost settle(String workerId, Usage usage);
+        Settling settle(String workerId, Usage usage);
+
+        /**
+         * Records durably that the request has used at least {@code usedSoFar}; a crash after the
+         * stage completes bills at least that much. Call it before acknowledging that usage to
+         * anyone (before sending a worker a payment state that covers it).
+         *
+         * @return true if recorded, false if the request was already settled
+         */
+        CompletionStage<Boolean> checkpoint(Usage usedSoFar);
+    }
+
+    /**
+     * @param cost     what the client pays, known as soon as the usage is
+     * @param recorded completes once the ledger holds the settlement; failed if the ledger failed,
+     *                 in which case the reservation stays open and is settled at its last
+     *                 checkpoint when the gateway next starts
+     */
+    record Settling(UsageCost cost, CompletionStage<?> recorded) {
     }
 }

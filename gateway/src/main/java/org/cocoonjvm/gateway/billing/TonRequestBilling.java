@@ -1,10 +1,19 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
 import java.util.function.Function;
+import java.util.function.Supplier;
+import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
+import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
+import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
+import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.Cost;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
@@ -13,20 +22,42 @@ import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.UsageCost;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@link RequestBilling} over ton-billing: Cocoon's pricing formula and an {@link AccountBook}.
  * A request reserves its maximum cost (Cocoon's rule: max tokens plus request size, at the
- * highest coefficient) and is charged its priced usage when it ends; the rest is released.
+ * highest coefficient) and is charged its priced usage when it ends; the rest is released. Each
+ * settlement is stored with a {@link RequestRecord} (worker, token counts, client cost, worker fee)
+ * for the operator's audit.
+ *
+ * <p>Pricing is pure and runs on the caller's thread; every call into the book runs on
+ * {@code ledger}, an executor of the owner's choosing: a pool of its own for a database-backed
+ * book (never an event loop), or {@code Runnable::run} for the in-memory one.
  */
 public final class TonRequestBilling implements RequestBilling {
-    private final AccountBook accounts;
-    private final Function<String, PriceSchedule> prices;
+    private static final Logger log = LoggerFactory.getLogger(TonRequestBilling.class);
+    /** A settlement that meets a failing database is tried this often before it is left to recovery. */
+    private static final int SETTLE_ATTEMPTS = 3;
+    private static final long SETTLE_RETRY_MS = 200;
 
-    /** @param prices the schedule for each model name; never null for a model that is served */
-    public TonRequestBilling(AccountBook accounts, Function<String, PriceSchedule> prices) {
-        this.accounts = accounts;
-        this.prices = prices;
+    private final AccountBook accounts;
+    private final Executor ledger;
+    private final Function<String, PriceSchedule> prices;
+    private final String depositAddress;
+
+    /**
+     * @param ledger         runs the book's calls
+     * @param prices         the schedule for each model name; never null for a model that is served
+     * @param depositAddress the gateway's TON wallet that clients pay into; null if none yet
+     */
+    public TonRequestBilling(AccountBook accounts, Executor ledger, Function<String, PriceSchedule> prices,
+                             String depositAddress) {
+        this.accounts = Objects.requireNonNull(accounts, "accounts");
+        this.ledger = Objects.requireNonNull(ledger, "ledger");
+        this.prices = Objects.requireNonNull(prices, "prices");
+        this.depositAddress = depositAddress;
     }
 
     @Override
@@ -36,41 +67,108 @@ public final class TonRequestBilling implements RequestBilling {
     }
 
     @Override
-    public Charge reserve(String accountId, String model, long maxTokens, long requestChars) {
+    public CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long requestChars) {
         PriceSchedule schedule = prices.apply(model);
         if (schedule == null) {
-            throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model", "The model '" + model + "' has no price on this gateway.");
+            return CompletableFuture.failedStage(new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
+                    "The model '" + model + "' has no price on this gateway."));
         }
         long amount = Pricing.reservation(schedule, maxTokens, requestChars);
-        Reservation reservation;
-        try {
-            reservation = accounts.reserve(accountId, amount);
-        } catch (InsufficientBalanceException e) {
-            throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "This request may cost up to " + amount
-                    + " nanoTON; the account has " + e.availableNanoton() + " nanoTON available. Top up, or lower max_tokens.");
-        } catch (UnknownAccountException e) {
-            throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
-        }
-        return new Charge() {
-            private UsageCost settled;
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return new LedgerCharge(requestId, model, schedule, accounts.reserve(accountId, amount));
+            } catch (InsufficientBalanceException e) {
+                throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "This request may cost up to " + amount
+                        + " nanoTON; the account has " + e.availableNanoton() + " nanoTON available. Top up, or lower max_tokens.");
+            } catch (UnknownAccountException e) {
+                throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
+            }
+        }, ledger);
+    }
 
-            @Override
-            public UsageCost settle(String workerId, Usage usage) {
-                if (settled != null) {
-                    return settled;
+    @Override
+    public CompletionStage<AccountView> account(String accountId) {
+        return CompletableFuture.supplyAsync(() -> {
+            Account account = accounts.open(accountId);
+            AccountState state = accounts.balance(accountId);
+            return new AccountView(accountId, state.balanceNanoton(), state.reservedNanoton(), state.spentNanoton(),
+                    depositAddress, account.depositComment());
+        }, ledger);
+    }
+
+    /** Settles are owed to the client and the operator alike: a passing database hiccup must not lose one. */
+    private <T> T retrying(String what, Supplier<T> call) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return call.get();
+            } catch (LedgerUnavailableException e) {
+                if (attempt == SETTLE_ATTEMPTS) {
+                    throw e;
                 }
-                if (usage.getPromptTokens() == 0 && usage.getCompletionTokens() == 0) {
-                    accounts.release(reservation);
-                    settled = new UsageCost(0, 0, 0);
-                    return settled;
+                log.warn("{} failed (attempt {} of {}), trying again: {}", what, attempt, SETTLE_ATTEMPTS, e.getMessage());
+                try {
+                    Thread.sleep(SETTLE_RETRY_MS * attempt);   // a ledger thread, never an event loop
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    throw e;
                 }
-                Cost cost = Pricing.cost(schedule, new TokenCounts(Integer.toUnsignedLong(usage.getPromptTokens()),
-                        Integer.toUnsignedLong(usage.getCachedTokens()), Integer.toUnsignedLong(usage.getCompletionTokens()),
-                        Integer.toUnsignedLong(usage.getReasoningTokens())));
-                accounts.settle(reservation, cost.clientCost());
-                settled = new UsageCost(cost.promptCost(), cost.completionCost(), cost.clientCost());
+            }
+        }
+    }
+
+    private static TokenCounts tokens(Usage usage) {
+        return new TokenCounts(Integer.toUnsignedLong(usage.getPromptTokens()), Integer.toUnsignedLong(usage.getCachedTokens()),
+                Integer.toUnsignedLong(usage.getCompletionTokens()), Integer.toUnsignedLong(usage.getReasoningTokens()));
+    }
+
+    /** Used by one relay, on its event loop; the book's side runs on {@code ledger}. */
+    private final class LedgerCharge implements Charge {
+        private final String requestId;
+        private final String model;
+        private final PriceSchedule schedule;
+        private final Reservation reservation;
+        private Settling settled;
+
+        LedgerCharge(String requestId, String model, PriceSchedule schedule, Reservation reservation) {
+            this.requestId = requestId;
+            this.model = model;
+            this.schedule = schedule;
+            this.reservation = reservation;
+        }
+
+        @Override
+        public Settling settle(String workerId, Usage usage) {
+            if (settled != null) {
                 return settled;
             }
-        };
+            UsageCost priced;
+            Supplier<?> bill;
+            if (usage.getPromptTokens() == 0 && usage.getCompletionTokens() == 0) {
+                priced = new UsageCost(0, 0, 0);
+                bill = () -> accounts.release(reservation);
+            } else {
+                TokenCounts tokens = tokens(usage);
+                Cost cost = Pricing.cost(schedule, tokens);
+                RequestRecord record = new RequestRecord(requestId, workerId, model, tokens, cost.clientCost(), cost.workerFee());
+                priced = new UsageCost(cost.promptCost(), cost.completionCost(), cost.clientCost());
+                bill = () -> accounts.settle(reservation, record);
+            }
+            CompletionStage<?> recorded = CompletableFuture.supplyAsync(() -> retrying("settling " + requestId, bill), ledger);
+            recorded.whenComplete((ok, failure) -> {
+                if (failure != null) {
+                    log.error("request {}: the ledger did not take its settlement ({} nanoTON); reservation {} stays open "
+                            + "and is settled at its last checkpoint when the gateway next starts", requestId,
+                            priced.totalCost(), reservation.id(), failure);
+                }
+            });
+            settled = new Settling(priced, recorded);
+            return settled;
+        }
+
+        @Override
+        public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
+            long cost = Pricing.cost(schedule, tokens(usedSoFar)).clientCost();
+            return CompletableFuture.supplyAsync(() -> accounts.recordProgress(reservation, cost), ledger);
+        }
     }
 }

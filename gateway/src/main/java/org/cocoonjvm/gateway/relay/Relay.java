@@ -6,6 +6,7 @@ import io.vertx.grpc.client.GrpcClientRequest;
 import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
 import java.util.HashSet;
+import java.util.concurrent.CompletionStage;
 import java.util.Set;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
@@ -44,6 +45,8 @@ public final class Relay {
     private final RateLimiter.Permit permit;
     private final RequestBilling.Charge charge;
     private final long startNanos;
+    /** The client connection's event loop, where this relay's state lives. */
+    private final io.vertx.core.Context context;
     private final Set<String> tried = new HashSet<>();
 
     private RegisteredWorker worker;
@@ -73,6 +76,7 @@ public final class Relay {
         this.permit = permit;
         this.charge = charge;
         this.startNanos = System.nanoTime();
+        this.context = ctx.vertx().getOrCreateContext();
     }
 
     public void start() {
@@ -266,10 +270,15 @@ public final class Relay {
         }
         Usage usage = fin != null ? fin.getUsage() : Usage.newBuilder()
                 .setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
-        UsageCost cost = charge.settle(worker == null ? null : worker.id(), usage);
+        RequestBilling.Settling settling = charge.settle(worker == null ? null : worker.id(), usage);
+        UsageCost cost = settling.cost();
         if (fin != null) {
-            flushPending();
-            sink.finish(fin, cost);
+            // The usage the client is shown is already in the ledger: send it once the settlement is
+            // recorded (failed or not: the client is owed its final event either way).
+            whenDone(settling.recorded(), () -> {
+                flushPending();
+                sink.finish(fin, cost);
+            });
         } else if (error != null) {
             sink.fail(error);
         }
@@ -284,6 +293,15 @@ public final class Relay {
             }
         }
         report(fin, error, usage, cost, statusSent);
+    }
+
+    /** Runs {@code then} on this relay's event loop once {@code stage} is complete (at once if it is). */
+    private void whenDone(CompletionStage<?> stage, Runnable then) {
+        if (stage.toCompletableFuture().isDone()) {
+            then.run();
+        } else {
+            stage.whenComplete((ignored, failure) -> context.runOnContext(v -> then.run()));
+        }
     }
 
     private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent) {

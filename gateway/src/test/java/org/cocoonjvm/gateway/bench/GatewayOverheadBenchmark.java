@@ -83,7 +83,7 @@ public final class GatewayOverheadBenchmark {
         accounts.credit("bench", Long.MAX_VALUE / 4, "bench-grant");
         GatewayNode gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(KEY), new ApiKey("bench", "bench", KeyLimits.UNLIMITED)), BearerKeys.hash("admin"),
-                1000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)));
+                1000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         vertx.deployVerticle(gateway).await();
         WorkerNode worker = new WorkerNode(engine, new WorkerOptions("bench-worker", "127.0.0.1", 0, KEY,
                 SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1000));

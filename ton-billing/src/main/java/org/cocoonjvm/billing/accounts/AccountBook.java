@@ -1,5 +1,8 @@
 package org.cocoonjvm.billing.accounts;
 
+import java.util.List;
+import java.util.Optional;
+
 /**
  * Client balances in nanoTON and the hold that brackets every request:
  * {@link #reserve} before forwarding, then exactly one of {@link #settle} (it ran) or
@@ -11,8 +14,17 @@ package org.cocoonjvm.billing.accounts;
  *   <li>a reservation ends once: a second settle or release changes nothing and returns the
  *       first {@link Settlement};</li>
  *   <li>a deposit is credited once per reference;</li>
- *   <li>usage is never dropped: a cost above its reservation is charged in full.</li>
+ *   <li>usage is never dropped: a cost above its reservation is charged in full, and a
+ *       settlement charges at least the last {@link #recordProgress progress} recorded;</li>
+ *   <li>{@code balance + spent == credits} for every account, and {@code reserved} is the sum of
+ *       its open reservations.</li>
  * </ul>
+ *
+ * <p>Crash safety, for books that survive a restart: the caller records a request's metered cost
+ * with {@link #recordProgress} before it acknowledges that usage to anyone (for example before it
+ * sends a worker a signed payment state covering it), and calls {@link #recoverOpenReservations}
+ * at start, before taking requests. Then a crash at any point loses no acknowledged usage and
+ * bills nothing twice.
  */
 public interface AccountBook {
 
@@ -21,6 +33,12 @@ public interface AccountBook {
 
     /** @throws UnknownAccountException if the account was never opened */
     AccountState balance(String accountId);
+
+    /** @throws UnknownAccountException if the account was never opened */
+    Account account(String accountId);
+
+    /** The account whose deposit comment this is, for the deposit watcher; empty if none. */
+    Optional<Account> accountByDepositComment(String depositComment);
 
     /**
      * Adds a deposit to the balance, once per {@code reference}.
@@ -48,6 +66,32 @@ public interface AccountBook {
      * @throws UnknownReservationException if this book has no record of the reservation
      */
     Settlement settle(Reservation reservation, long actualCostNanoton);
+
+    /**
+     * {@link #settle(Reservation, long) Settles} at the request's client cost and keeps the record
+     * with the settlement, in one step, for the operator's audit. A book that keeps no audit trail
+     * (the in-memory one) settles the same and drops the record.
+     */
+    Settlement settle(Reservation reservation, RequestRecord request);
+
+    /**
+     * Records that the request behind {@code reservation} has used {@code costSoFarNanoton}. Progress
+     * only rises (a lower value changes nothing); any later settlement charges at least the highest
+     * progress recorded, and {@link #recoverOpenReservations} charges exactly that.
+     *
+     * @return true if the reservation is still open (the progress counts), false if it already ended
+     * @throws UnknownReservationException if this book has no record of the reservation
+     */
+    boolean recordProgress(Reservation reservation, long costSoFarNanoton);
+
+    /**
+     * Ends every open reservation at its last recorded progress: settled at that cost, or released
+     * if none was recorded. Call it once at start, before any request is admitted; a reservation
+     * opened by a request still running would be ended under it.
+     *
+     * @return what was ended, in reservation order
+     */
+    List<Settlement> recoverOpenReservations();
 
     /**
      * Gives the whole hold back, for a request that never ran.

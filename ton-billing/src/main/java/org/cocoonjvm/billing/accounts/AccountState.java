@@ -30,7 +30,8 @@ public record AccountState(String accountId, long balanceNanoton, long reservedN
         return Math.subtractExact(balanceNanoton, reservedNanoton);
     }
 
-    static void checkId(String accountId) {
+    /** Rejects a null or blank account id; every book checks ids this way. */
+    public static void checkId(String accountId) {
         if (accountId == null || accountId.isBlank()) {
             throw new IllegalArgumentException("an account id must not be blank");
         }

@@ -3,28 +3,34 @@ package org.cocoonjvm.billing.accounts;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongFunction;
 import java.util.function.UnaryOperator;
 
 /**
- * An {@link AccountBook} held in memory, for the gateway's request path. Nothing survives a
- * restart; the durable ledger is a later implementation of the same interface.
+ * An {@link AccountBook} held in memory, for tests and throwaway demos. Nothing survives a
+ * restart; {@link org.cocoonjvm.billing.ledger.JdbcAccountBook} is the durable one.
  *
- * <p>Lock-free: each account's {@link AccountState} is an immutable snapshot swapped by
- * compare-and-set, so a check ("is enough available?") and the update it allows happen on the same
- * snapshot and concurrent reservations can never take more than the balance. Each reservation has
- * its own outcome slot, also set by compare-and-set: the first settle or release to fill it is the
- * only one applied to the account.
+ * <p>Accounts are lock-free: each account's {@link AccountState} is an immutable snapshot swapped
+ * by compare-and-set, so a check ("is enough available?") and the update it allows happen on the
+ * same snapshot and concurrent reservations can never take more than the balance. Each reservation
+ * has its own outcome slot, filled under that reservation's monitor (never an account-wide lock):
+ * the first settle or release to fill it is the only one applied to the account.
  *
  * <p>Memory stays bounded: an ended reservation's outcome is kept for {@code endedRetention} (so a
  * late duplicate still gets the first result) and then forgotten; a settle after that fails with
  * {@link UnknownReservationException} and charges nothing. Credit references are kept for the
- * life of the book, as deposits are few.
+ * life of the book, as deposits are few. It keeps no audit trail: a {@link RequestRecord} given to
+ * {@link #settle(Reservation, RequestRecord)} is settled and dropped.
  */
 public final class InMemoryAccountBook implements AccountBook {
     public static final Duration DEFAULT_ENDED_RETENTION = Duration.ofMinutes(10);
@@ -33,8 +39,11 @@ public final class InMemoryAccountBook implements AccountBook {
     private record Ledger(Account account, AtomicReference<AccountState> state) {
     }
 
-    /** A reservation the book issued; {@code outcome} is filled once, when it ends. */
-    private record Hold(Reservation reservation, AtomicReference<Settlement> outcome) {
+    /**
+     * A reservation the book issued; {@code outcome} is filled once, when it ends. Progress and the
+     * end are ordered by the hold's monitor, so a settlement sees every progress recorded before it.
+     */
+    private record Hold(Reservation reservation, AtomicReference<Settlement> outcome, AtomicLong progress) {
     }
 
     private record Ended(long reservationId, Instant at) {
@@ -46,6 +55,7 @@ public final class InMemoryAccountBook implements AccountBook {
     private final Clock clock;
     private final Duration endedRetention;
     private final ConcurrentHashMap<String, Ledger> accounts = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, String> accountsByComment = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Credit> credits = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Hold> holds = new ConcurrentHashMap<>();
     private final Queue<Ended> ended = new ConcurrentLinkedQueue<>();   // in the order they ended
@@ -66,13 +76,29 @@ public final class InMemoryAccountBook implements AccountBook {
     @Override
     public Account open(String accountId) {
         AccountState.checkId(accountId);
-        return accounts.computeIfAbsent(accountId, id -> new Ledger(new Account(id, clock.instant()),
-                new AtomicReference<>(AccountState.empty(id)))).account();
+        return accounts.computeIfAbsent(accountId, id -> {
+            String comment;
+            do {
+                comment = DepositComments.random();
+            } while (accountsByComment.putIfAbsent(comment, id) != null);
+            return new Ledger(new Account(id, comment, clock.instant()), new AtomicReference<>(AccountState.empty(id)));
+        }).account();
     }
 
     @Override
     public AccountState balance(String accountId) {
         return ledger(accountId).state().get();
+    }
+
+    @Override
+    public Account account(String accountId) {
+        return ledger(accountId).account();
+    }
+
+    @Override
+    public Optional<Account> accountByDepositComment(String depositComment) {
+        return Optional.ofNullable(depositComment == null ? null : accountsByComment.get(depositComment))
+                .map(id -> accounts.get(id).account());
     }
 
     @Override
@@ -119,22 +145,57 @@ public final class InMemoryAccountBook implements AccountBook {
                     s.reservedNanoton() + amountNanoton, s.spentNanoton());
         });
         Reservation reservation = new Reservation(accountId, lastReservationId.incrementAndGet(), amountNanoton);
-        holds.put(reservation.id(), new Hold(reservation, new AtomicReference<>()));
+        holds.put(reservation.id(), new Hold(reservation, new AtomicReference<>(), new AtomicLong()));
         return reservation;
     }
 
     @Override
     public Settlement settle(Reservation reservation, long actualCostNanoton) {
-        return end(reservation, Settlement.charge(reservation, actualCostNanoton));
+        if (actualCostNanoton < 0) {
+            throw new IllegalArgumentException("an actual cost must be >= 0, got " + actualCostNanoton);
+        }
+        return end(hold(reservation), progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)));
+    }
+
+    @Override
+    public Settlement settle(Reservation reservation, RequestRecord request) {
+        return settle(reservation, request.clientCostNanoton());
     }
 
     @Override
     public Settlement release(Reservation reservation) {
-        return end(reservation, Settlement.release(reservation));
+        // A release after recorded progress is a settlement at that progress: that usage happened.
+        return end(hold(reservation), progress -> progress == 0 ? Settlement.release(reservation)
+                : Settlement.charge(reservation, progress));
     }
 
-    /** Applies {@code outcome} if it is the first for this reservation; otherwise returns the first. */
-    private Settlement end(Reservation reservation, Settlement outcome) {
+    @Override
+    public boolean recordProgress(Reservation reservation, long costSoFarNanoton) {
+        if (costSoFarNanoton < 0) {
+            throw new IllegalArgumentException("progress must be >= 0 nanoTON, got " + costSoFarNanoton);
+        }
+        Hold hold = hold(reservation);
+        synchronized (hold) {
+            if (hold.outcome().get() != null) {
+                return false;
+            }
+            hold.progress().accumulateAndGet(costSoFarNanoton, Math::max);
+            return true;
+        }
+    }
+
+    @Override
+    public List<Settlement> recoverOpenReservations() {
+        List<Settlement> ended = new ArrayList<>();
+        List<Hold> open = holds.values().stream().filter(h -> h.outcome().get() == null)
+                .sorted(Comparator.comparingLong(h -> h.reservation().id())).toList();
+        for (Hold hold : open) {
+            ended.add(release(hold.reservation()));
+        }
+        return ended;
+    }
+
+    private Hold hold(Reservation reservation) {
         Hold hold = holds.get(reservation.id());
         if (hold == null) {
             throw new UnknownReservationException(reservation,
@@ -143,11 +204,23 @@ public final class InMemoryAccountBook implements AccountBook {
         if (!hold.reservation().equals(reservation)) {
             throw new UnknownReservationException(reservation, "this book issued " + hold.reservation());
         }
-        Settlement first = hold.outcome().compareAndExchange(null, outcome);
-        if (first != null) {
-            return first;
+        return hold;
+    }
+
+    /** Applies the outcome if it is the first for this reservation; otherwise returns the first. */
+    private Settlement end(Hold hold, LongFunction<Settlement> outcomeAtProgress) {
+        Reservation reservation = hold.reservation();
+        Settlement outcome;
+        synchronized (hold) {
+            Settlement first = hold.outcome().get();
+            if (first != null) {
+                return first;
+            }
+            outcome = outcomeAtProgress.apply(hold.progress().get());
+            hold.outcome().set(outcome);
         }
-        // Only the thread that filled the slot gets here, once per reservation.
+        // Only the thread that filled the slot gets here, once per reservation; the account's own
+        // compare-and-set keeps it lock-free against other reservations.
         update(ledger(reservation.accountId()), s -> new AccountState(s.accountId(),
                 Math.subtractExact(s.balanceNanoton(), outcome.chargedNanoton()),
                 s.reservedNanoton() - reservation.amountNanoton(),

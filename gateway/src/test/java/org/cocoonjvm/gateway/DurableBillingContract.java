@@ -1,0 +1,284 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.ACCOUNT;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+
+import io.vertx.core.Context;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.accounts.Account;
+import org.cocoonjvm.billing.accounts.AccountBook;
+import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.RequestRecord;
+import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.ledger.JdbcAccountBook;
+import org.cocoonjvm.billing.ledger.TestDatabase;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.billing.pricing.Pricing;
+import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.billing.TonRequestBilling;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.grpc.Usage;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The gateway on the durable ledger, as {@code ./cocoon gateway} runs it: the ledger's calls run on
+ * a pool of their own, never on an event loop, and {@code GET /v1/account} shows what the ledger
+ * holds. Subclasses pick the database.
+ */
+abstract class DurableBillingContract {
+    private static final PriceSchedule PRICES = PriceSchedule.of("synthetic", 2, 1);
+
+    /** A new, empty ledger database. */
+    protected abstract TestDatabase database();
+
+    private String url;
+    private final ExecutorService ledgerThreads = Executors.newFixedThreadPool(4);
+    private final List<String> onEventLoop = new ArrayList<>();
+    private JdbcAccountBook ledger;
+    private TestNetwork net;
+
+    private TestNetwork start(long balance) {
+        url = database().newDatabaseUrl();
+        ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4);
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, balance, new EventLoopGuard(ledger), ledgerThreads);
+        return net;
+    }
+
+    @AfterEach
+    void stop() {
+        ledgerThreads.shutdownNow();
+        if (net != null) {   // null when the database was not there to start on (a skipped test)
+            net.close();
+            ledger.close();
+        }
+        assertThat(onEventLoop).as("ledger calls made on an event loop").isEmpty();
+    }
+
+    @Test
+    void account_showsTheLedgersTotalsAndHowToDeposit() {
+        start(5_000);
+
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/v1/account", API_KEY, null);
+
+        assertThat(reply.status()).isEqualTo(200);
+        JsonObject account = reply.json();
+        assertThat(account.getString("object")).isEqualTo("account");
+        assertThat(account.getLong("balance_nanoton")).isEqualTo(5_000);
+        assertThat(account.getLong("reserved_nanoton")).isZero();
+        assertThat(account.getLong("available_nanoton")).isEqualTo(5_000);
+        assertThat(account.getLong("spent_nanoton")).isZero();
+        assertThat(account.getString("deposit_address")).isEqualTo(TestNetwork.DEPOSIT_ADDRESS);
+        String comment = account.getString("deposit_comment");
+        assertThat(comment).isEqualTo(ledger.account(ACCOUNT).depositComment());
+        assertThat(ledger.accountByDepositComment(comment).map(Account::accountId)).contains(ACCOUNT);
+    }
+
+    @Test
+    void account_withABadKey_is401() {
+        start(5_000);
+
+        TestNetwork.Reply missing = net.call(HttpMethod.GET, "/v1/account", null, null);
+        TestNetwork.Reply wrong = net.call(HttpMethod.GET, "/v1/account", "sk-wrong", null);
+
+        assertThat(missing.status()).isEqualTo(401);
+        assertThat(wrong.status()).isEqualTo(401);
+        assertThat(wrong.json().getJsonObject("error").getString("code")).isEqualTo("invalid_api_key");
+    }
+
+    @Test
+    void streamedRequests_debitExactlyTheirPricedUsage_andEachIsAudited() throws Exception {
+        start(TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+        long expected = 0;
+        int requests = 5;
+        for (int i = 0; i < requests; i++) {
+            HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":" + (3 + i)));
+            List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
+            JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+            long cached = Optional.ofNullable(usage.getJsonObject("prompt_tokens_details"))
+                    .map(d -> d.getLong("cached_tokens", 0L)).orElse(0L);
+            long price = Pricing.cost(PRICES, new TokenCounts(usage.getLong("prompt_tokens"), cached,
+                    usage.getLong("completion_tokens"), 0)).clientCost();
+            assertThat(usage.getLong("total_cost")).isEqualTo(price);
+            expected += price;
+            // The final usage is sent once the ledger holds it: no waiting needed to see it.
+            assertThat(ledger.balance(ACCOUNT).spentNanoton()).isEqualTo(expected);
+        }
+
+        JsonObject account = net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json();
+        assertThat(account.getLong("spent_nanoton")).isEqualTo(expected);
+        assertThat(account.getLong("balance_nanoton")).isEqualTo(TestNetwork.START_BALANCE - expected);
+        assertThat(account.getLong("reserved_nanoton")).isZero();
+        List<RequestRecord> audit = ledger.requests(ACCOUNT);
+        assertThat(audit).hasSize(requests);
+        assertThat(audit).allSatisfy(r -> {
+            assertThat(r.workerId()).isEqualTo("worker-1");
+            assertThat(r.requestId()).startsWith("chatcmpl-");
+            assertThat(r.workerFeeNanoton()).isEqualTo(r.clientCostNanoton() / 2);   // fee 1, price 2 a token
+            assertThat(r.gatewayMarginNanoton()).isEqualTo(r.clientCostNanoton() - r.workerFeeNanoton());
+        });
+        assertThat(audit.stream().mapToLong(RequestRecord::clientCostNanoton).sum()).isEqualTo(expected);
+    }
+
+    @Test
+    void duringAStream_theHoldShowsAsReserved() throws Exception {
+        start(TestNetwork.START_BALANCE);
+        net.addWorker(20);   // 50 ms a token: the stream stays open while we look
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":40"));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("the stream runs", () -> sse.size() >= 2);
+
+        JsonObject during = net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json();
+        assertThat(during.getLong("reserved_nanoton")).isPositive();
+        assertThat(during.getLong("available_nanoton"))
+                .isEqualTo(TestNetwork.START_BALANCE - during.getLong("reserved_nanoton"));
+
+        sse.ended.get(20, TimeUnit.SECONDS);
+        JsonObject after = net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json();
+        assertThat(after.getLong("reserved_nanoton")).isZero();
+        assertThat(after.getLong("spent_nanoton")).isPositive();
+        assertThat(after.getLong("balance_nanoton")).isEqualTo(TestNetwork.START_BALANCE - after.getLong("spent_nanoton"));
+    }
+
+    @Test
+    void insufficientBalance_is402_andNothingIsReserved() {
+        start(10);
+        net.addWorker(1000);
+
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":50"));
+
+        assertThat(reply.status()).isEqualTo(402);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("insufficient_balance");
+        assertThat(reply.json().getJsonObject("error").getString("message")).contains("10 nanoTON available");
+        assertThat(ledger.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 10, 0, 0));
+    }
+
+    @Test
+    void checkpoint_isChargedEvenIfTheFinalUsageIsLower_andSurvivesARestart() throws Exception {
+        start(1_000_000);
+        TonRequestBilling billing = new TonRequestBilling(ledger, ledgerThreads, model -> PRICES, null);
+        Usage soFar = Usage.newBuilder().setPromptTokens(10).setCompletionTokens(40).build();
+        long checkpointCost = Pricing.cost(PRICES, new TokenCounts(10, 0, 40, 0)).clientCost();
+
+        RequestBilling.Charge settledLow = billing.reserve("req-a", ACCOUNT, "synthetic", 100, 50)
+                .toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(settledLow.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS)).isTrue();
+        RequestBilling.Settling settling = settledLow.settle("worker-1",
+                Usage.newBuilder().setPromptTokens(10).setCompletionTokens(5).build());
+        settling.recorded().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(ledger.balance(ACCOUNT).spentNanoton()).as("the checkpoint was acknowledged").isEqualTo(checkpointCost);
+
+        // A request cut by a crash: reserved and checkpointed, never settled; the next start settles it.
+        RequestBilling.Charge cut = billing.reserve("req-b", ACCOUNT, "synthetic", 100, 50)
+                .toCompletableFuture().get(10, TimeUnit.SECONDS);
+        cut.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS);
+        ledger.close();
+        ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4);
+        assertThat(ledger.balance(ACCOUNT).reservedNanoton()).isPositive();
+
+        assertThat(ledger.recoverOpenReservations()).hasSize(1);
+        assertThat(ledger.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 1_000_000 - 2 * checkpointCost, 0,
+                2 * checkpointCost));
+    }
+
+    /** The ledger, noting every call made on an event loop thread (where a blocking call stalls every connection on it). */
+    private final class EventLoopGuard implements AccountBook {
+        private final AccountBook book;
+
+        EventLoopGuard(AccountBook book) {
+            this.book = book;
+        }
+
+        private void check(String call) {
+            if (Context.isOnEventLoopThread()) {
+                synchronized (onEventLoop) {
+                    onEventLoop.add(call + " on " + Thread.currentThread().getName());
+                }
+            }
+        }
+
+        @Override
+        public Account open(String accountId) {
+            check("open");
+            return book.open(accountId);
+        }
+
+        @Override
+        public AccountState balance(String accountId) {
+            check("balance");
+            return book.balance(accountId);
+        }
+
+        @Override
+        public Account account(String accountId) {
+            check("account");
+            return book.account(accountId);
+        }
+
+        @Override
+        public Optional<Account> accountByDepositComment(String depositComment) {
+            check("accountByDepositComment");
+            return book.accountByDepositComment(depositComment);
+        }
+
+        @Override
+        public boolean credit(String accountId, long amountNanoton, String reference) {
+            check("credit");
+            return book.credit(accountId, amountNanoton, reference);
+        }
+
+        @Override
+        public Reservation reserve(String accountId, long amountNanoton) {
+            check("reserve");
+            return book.reserve(accountId, amountNanoton);
+        }
+
+        @Override
+        public Settlement settle(Reservation reservation, long actualCostNanoton) {
+            check("settle");
+            return book.settle(reservation, actualCostNanoton);
+        }
+
+        @Override
+        public Settlement settle(Reservation reservation, RequestRecord request) {
+            check("settle");
+            return book.settle(reservation, request);
+        }
+
+        @Override
+        public Settlement release(Reservation reservation) {
+            check("release");
+            return book.release(reservation);
+        }
+
+        @Override
+        public boolean recordProgress(Reservation reservation, long costSoFarNanoton) {
+            check("recordProgress");
+            return book.recordProgress(reservation, costSoFarNanoton);
+        }
+
+        @Override
+        public List<Settlement> recoverOpenReservations() {
+            check("recoverOpenReservations");
+            return book.recoverOpenReservations();
+        }
+    }
+}

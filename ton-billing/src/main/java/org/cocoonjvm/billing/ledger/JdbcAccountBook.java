@@ -1,0 +1,470 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import org.cocoonjvm.billing.accounts.Account;
+import org.cocoonjvm.billing.accounts.AccountBook;
+import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.CreditConflictException;
+import org.cocoonjvm.billing.accounts.DepositComments;
+import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
+import org.cocoonjvm.billing.accounts.RequestRecord;
+import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.accounts.UnknownAccountException;
+import org.cocoonjvm.billing.accounts.UnknownReservationException;
+import org.cocoonjvm.billing.pricing.TokenCounts;
+
+/**
+ * The durable {@link AccountBook}: every operation is one short JDBC transaction on H2 (embedded,
+ * a file) or PostgreSQL, with the same schema ({@link Migrations}).
+ *
+ * <p>How the guarantees hold across threads, processes and restarts: every change to an account's
+ * money first locks that account's row ({@code SELECT ... FOR UPDATE}), then writes the row that
+ * explains the change (a credit, a reservation, a settlement) and the new running totals in the
+ * same transaction. A check ("is enough available?") and the update it allows therefore happen on
+ * the same locked row, and the totals can never disagree with the rows behind them. A reservation
+ * ends by moving its row from {@code open} to {@code settled} or {@code released}, under the lock,
+ * once; later calls read and return what was stored. Reservation ids come from an identity
+ * column, so they stay unique across restarts and are never reused.
+ *
+ * <p>Calls block on the database: never call them on an event loop. The gateway runs them on a
+ * pool of its own threads.
+ */
+public final class JdbcAccountBook implements AccountBook, AutoCloseable {
+    public static final int DEFAULT_POOL_SIZE = 8;
+    private static final int ATTEMPTS = 8;
+
+    private final Clock clock;
+    private final Dialect dialect;
+    private final ConnectionPool pool;
+
+    private JdbcAccountBook(Clock clock, Dialect dialect, ConnectionPool pool) {
+        this.clock = clock;
+        this.dialect = dialect;
+        this.pool = pool;
+    }
+
+    /**
+     * Connects, migrates the schema to {@link Migrations#latest()}, and returns the book. It does not
+     * {@link #recoverOpenReservations() recover}: the owner does that once it is ready to.
+     *
+     * @param url a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
+     * @throws LedgerUnavailableException if the database cannot be reached or migrated
+     */
+    public static JdbcAccountBook open(String url, Clock clock, int poolSize) {
+        Dialect dialect = Dialect.of(url);
+        Objects.requireNonNull(clock, "clock");
+        ConnectionPool pool;
+        try {
+            pool = new ConnectionPool(dialect.connectUrl(url), poolSize);
+        } catch (SQLException e) {
+            throw new LedgerUnavailableException("connect to " + redacted(url), e);
+        }
+        JdbcAccountBook book = new JdbcAccountBook(clock, dialect, pool);
+        try {
+            book.tx("migrate", c -> Migrations.apply(c, clock));
+        } catch (RuntimeException e) {
+            pool.close();
+            throw e;
+        }
+        return book;
+    }
+
+    public static JdbcAccountBook open(String url, Clock clock) {
+        return open(url, clock, DEFAULT_POOL_SIZE);
+    }
+
+    @Override
+    public Account open(String accountId) {
+        AccountState.checkId(accountId);
+        // A unique violation (another opener won, or the random comment collided) rolls back and
+        // runs this again: the first case then finds the account, the second draws a new comment.
+        return tx("open", c -> {
+            Optional<Account> existing = findAccount(c, "account_id", accountId);
+            if (existing.isPresent()) {
+                return existing.get();
+            }
+            Account account = new Account(accountId, DepositComments.random(),
+                    Micros.toInstant(Micros.of(clock.instant())));
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO accounts (account_id, deposit_comment, "
+                    + "opened_at_micros, balance_nanoton, reserved_nanoton, spent_nanoton) VALUES (?, ?, ?, 0, 0, 0)")) {
+                ps.setString(1, accountId);
+                ps.setString(2, account.depositComment());
+                ps.setLong(3, Micros.of(account.openedAt()));
+                ps.executeUpdate();
+            }
+            return account;
+        });
+    }
+
+    @Override
+    public AccountState balance(String accountId) {
+        AccountState.checkId(accountId);
+        return tx("balance", c -> state(c, accountId, false));
+    }
+
+    @Override
+    public Account account(String accountId) {
+        AccountState.checkId(accountId);
+        return tx("account", c -> findAccount(c, "account_id", accountId)
+                .orElseThrow(() -> new UnknownAccountException(accountId)));
+    }
+
+    @Override
+    public Optional<Account> accountByDepositComment(String depositComment) {
+        if (!DepositComments.wellFormed(depositComment)) {
+            return Optional.empty();
+        }
+        return tx("account by deposit comment", c -> findAccount(c, "deposit_comment", depositComment));
+    }
+
+    @Override
+    public boolean credit(String accountId, long amountNanoton, String reference) {
+        AccountState.checkId(accountId);
+        if (amountNanoton <= 0) {
+            throw new IllegalArgumentException("a credit must be > 0 nanoTON, got " + amountNanoton);
+        }
+        if (reference == null || reference.isBlank()) {
+            throw new IllegalArgumentException("a credit needs a reference");
+        }
+        return tx("credit", c -> {
+            AccountState s = state(c, accountId, true);
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT account_id, amount_nanoton FROM credits WHERE reference = ?")) {
+                ps.setString(1, reference);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        String firstAccount = rs.getString(1);
+                        long firstAmount = rs.getLong(2);
+                        if (!firstAccount.equals(accountId) || firstAmount != amountNanoton) {
+                            throw new CreditConflictException(reference, firstAccount, firstAmount, accountId, amountNanoton);
+                        }
+                        return false;
+                    }
+                }
+            }
+            long balance = Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO credits (reference, account_id, amount_nanoton, "
+                    + "credited_at_micros) VALUES (?, ?, ?, ?)")) {
+                ps.setString(1, reference);
+                ps.setString(2, accountId);
+                ps.setLong(3, amountNanoton);
+                ps.setLong(4, Micros.of(clock.instant()));
+                ps.executeUpdate();
+            }
+            writeTotals(c, new AccountState(accountId, balance, s.reservedNanoton(), s.spentNanoton()));
+            return true;
+        });
+    }
+
+    @Override
+    public Reservation reserve(String accountId, long amountNanoton) {
+        AccountState.checkId(accountId);
+        if (amountNanoton < 0) {
+            throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
+        }
+        return tx("reserve", c -> {
+            AccountState s = state(c, accountId, true);
+            if (s.availableNanoton() < amountNanoton) {
+                throw new InsufficientBalanceException(accountId, amountNanoton, s.availableNanoton());
+            }
+            long id;
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO reservations (account_id, amount_nanoton, "
+                    + "progress_nanoton, state, reserved_at_micros) VALUES (?, ?, 0, 'open', ?)",
+                    Statement.RETURN_GENERATED_KEYS)) {
+                ps.setString(1, accountId);
+                ps.setLong(2, amountNanoton);
+                ps.setLong(3, Micros.of(clock.instant()));
+                ps.executeUpdate();
+                try (ResultSet keys = ps.getGeneratedKeys()) {
+                    keys.next();
+                    id = keys.getLong(1);   // the identity column comes first in both drivers' answers
+                }
+            }
+            writeTotals(c, new AccountState(accountId, s.balanceNanoton(),
+                    Math.addExact(s.reservedNanoton(), amountNanoton), s.spentNanoton()));
+            return new Reservation(accountId, id, amountNanoton);
+        });
+    }
+
+    @Override
+    public Settlement settle(Reservation reservation, long actualCostNanoton) {
+        checkCost(actualCostNanoton);
+        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)), null);
+    }
+
+    @Override
+    public Settlement settle(Reservation reservation, RequestRecord request) {
+        Objects.requireNonNull(request, "request");
+        long cost = request.clientCostNanoton();
+        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(cost, progress)), request);
+    }
+
+    @Override
+    public Settlement release(Reservation reservation) {
+        // A release after recorded progress is a settlement at that progress: that usage happened.
+        return end("release", reservation, progress -> progress == 0 ? Settlement.release(reservation)
+                : Settlement.charge(reservation, progress), null);
+    }
+
+    @Override
+    public boolean recordProgress(Reservation reservation, long costSoFarNanoton) {
+        if (costSoFarNanoton < 0) {
+            throw new IllegalArgumentException("progress must be >= 0 nanoTON, got " + costSoFarNanoton);
+        }
+        return tx("record progress", c -> {
+            // One statement: it takes the row lock, so it is ordered with a concurrent end() (which
+            // reads the row FOR UPDATE), and rechecks 'open' after any wait.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET progress_nanoton = ? "
+                    + "WHERE reservation_id = ? AND account_id = ? AND amount_nanoton = ? AND state = 'open' "
+                    + "AND progress_nanoton < ?")) {
+                ps.setLong(1, costSoFarNanoton);
+                ps.setLong(2, reservation.id());
+                ps.setString(3, reservation.accountId());
+                ps.setLong(4, reservation.amountNanoton());
+                ps.setLong(5, costSoFarNanoton);
+                if (ps.executeUpdate() == 1) {
+                    return true;
+                }
+            }
+            // Nothing changed: say why (unknown, ended, or already at least this far).
+            return "open".equals(stored(c, reservation, false).state());
+        });
+    }
+
+    @Override
+    public List<Settlement> recoverOpenReservations() {
+        List<Reservation> open = tx("find open reservations", c -> {
+            List<Reservation> found = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT account_id, reservation_id, amount_nanoton "
+                    + "FROM reservations WHERE state = 'open' ORDER BY reservation_id");
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    found.add(new Reservation(rs.getString(1), rs.getLong(2), rs.getLong(3)));
+                }
+            }
+            return found;
+        });
+        List<Settlement> ended = new ArrayList<>(open.size());
+        for (Reservation reservation : open) {
+            ended.add(release(reservation));
+        }
+        return ended;
+    }
+
+    /** The audit trail of one account's requests, oldest first. */
+    public List<RequestRecord> requests(String accountId) {
+        AccountState.checkId(accountId);
+        return tx("read requests", c -> {
+            List<RequestRecord> records = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT request_id, worker_id, model, prompt_tokens, "
+                    + "cached_tokens, completion_tokens, reasoning_tokens, client_cost_nanoton, worker_fee_nanoton "
+                    + "FROM requests WHERE account_id = ? ORDER BY reservation_id")) {
+                ps.setString(1, accountId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        records.add(new RequestRecord(rs.getString(1), rs.getString(2), rs.getString(3),
+                                new TokenCounts(rs.getLong(4), rs.getLong(5), rs.getLong(6), rs.getLong(7)),
+                                rs.getLong(8), rs.getLong(9)));
+                    }
+                }
+            }
+            return records;
+        });
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+
+    /** What a reservation row holds. */
+    private record Stored(String state, long progressNanoton, Settlement outcome) {
+    }
+
+    @FunctionalInterface
+    private interface Outcome {
+        Settlement at(long progressNanoton);
+    }
+
+    private Settlement end(String operation, Reservation reservation, Outcome outcome, RequestRecord request) {
+        Objects.requireNonNull(reservation, "reservation");
+        return tx(operation, c -> {
+            // The account row first, as every money change does: one lock order, no deadlocks.
+            AccountState s;
+            try {
+                s = state(c, reservation.accountId(), true);
+            } catch (UnknownAccountException e) {
+                throw new UnknownReservationException(reservation, "never issued by this book");
+            }
+            Stored stored = stored(c, reservation, true);
+            if (stored.outcome() != null) {
+                return stored.outcome();
+            }
+            Settlement settlement = outcome.at(stored.progressNanoton());
+            try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
+                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? WHERE reservation_id = ?")) {
+                // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
+                ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
+                ps.setLong(2, settlement.chargedNanoton());
+                ps.setLong(3, settlement.releasedNanoton());
+                ps.setLong(4, settlement.overrunNanoton());
+                ps.setLong(5, Micros.of(clock.instant()));
+                ps.setLong(6, reservation.id());
+                ps.executeUpdate();
+            }
+            writeTotals(c, new AccountState(s.accountId(),
+                    Math.subtractExact(s.balanceNanoton(), settlement.chargedNanoton()),
+                    s.reservedNanoton() - reservation.amountNanoton(),
+                    Math.addExact(s.spentNanoton(), settlement.chargedNanoton())));
+            if (request != null) {
+                insertRequest(c, reservation, request);
+            }
+            return settlement;
+        });
+    }
+
+    private void insertRequest(Connection c, Reservation reservation, RequestRecord r) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO requests (request_id, reservation_id, account_id, "
+                + "worker_id, model, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, "
+                + "client_cost_nanoton, worker_fee_nanoton, recorded_at_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            ps.setString(1, r.requestId());
+            ps.setLong(2, reservation.id());
+            ps.setString(3, reservation.accountId());
+            ps.setString(4, r.workerId());
+            ps.setString(5, r.model());
+            ps.setLong(6, r.tokens().prompt());
+            ps.setLong(7, r.tokens().cached());
+            ps.setLong(8, r.tokens().completion());
+            ps.setLong(9, r.tokens().reasoning());
+            ps.setLong(10, r.clientCostNanoton());
+            ps.setLong(11, r.workerFeeNanoton());
+            ps.setLong(12, Micros.of(clock.instant()));
+            ps.executeUpdate();
+        }
+    }
+
+    /** The reservation's row, checked against the receipt; {@code lock} takes the row lock. */
+    private static Stored stored(Connection c, Reservation reservation, boolean lock) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT account_id, amount_nanoton, state, progress_nanoton, "
+                + "charged_nanoton, released_nanoton, overrun_nanoton FROM reservations WHERE reservation_id = ?"
+                + (lock ? " FOR UPDATE" : ""))) {
+            ps.setLong(1, reservation.id());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    throw new UnknownReservationException(reservation, "never issued by this book");
+                }
+                Reservation issued = new Reservation(rs.getString(1), reservation.id(), rs.getLong(2));
+                if (!issued.equals(reservation)) {
+                    throw new UnknownReservationException(reservation, "this book issued " + issued);
+                }
+                String state = rs.getString(3);
+                Settlement outcome = "open".equals(state) ? null
+                        : new Settlement(issued, rs.getLong(5), rs.getLong(6), rs.getLong(7));
+                return new Stored(state, rs.getLong(4), outcome);
+            }
+        }
+    }
+
+    private static AccountState state(Connection c, String accountId, boolean lock) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT balance_nanoton, reserved_nanoton, spent_nanoton "
+                + "FROM accounts WHERE account_id = ?" + (lock ? " FOR UPDATE" : ""))) {
+            ps.setString(1, accountId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    throw new UnknownAccountException(accountId);
+                }
+                return new AccountState(accountId, rs.getLong(1), rs.getLong(2), rs.getLong(3));
+            }
+        }
+    }
+
+    private static void writeTotals(Connection c, AccountState s) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET balance_nanoton = ?, reserved_nanoton = ?, "
+                + "spent_nanoton = ? WHERE account_id = ?")) {
+            ps.setLong(1, s.balanceNanoton());
+            ps.setLong(2, s.reservedNanoton());
+            ps.setLong(3, s.spentNanoton());
+            ps.setString(4, s.accountId());
+            ps.executeUpdate();
+        }
+    }
+
+    private static Optional<Account> findAccount(Connection c, String column, String value) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT account_id, deposit_comment, opened_at_micros "
+                + "FROM accounts WHERE " + column + " = ?")) {
+            ps.setString(1, value);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(new Account(rs.getString(1), rs.getString(2), Micros.toInstant(rs.getLong(3))))
+                        : Optional.empty();
+            }
+        }
+    }
+
+    private static void checkCost(long actualCostNanoton) {
+        if (actualCostNanoton < 0) {
+            throw new IllegalArgumentException("an actual cost must be >= 0, got " + actualCostNanoton);
+        }
+    }
+
+    @FunctionalInterface
+    private interface Work<T> {
+        T run(Connection c) throws SQLException;
+    }
+
+    /**
+     * Runs {@code work} in one transaction and commits it. A refusal (any RuntimeException, such as
+     * an {@link org.cocoonjvm.billing.accounts.AccountException}) rolls back and propagates; a lost
+     * race rolls back and runs again; any other database failure rolls back and becomes a
+     * {@link LedgerUnavailableException}.
+     */
+    private <T> T tx(String operation, Work<T> work) {
+        for (int attempt = 1; ; attempt++) {
+            Connection c;
+            try {
+                c = pool.borrow();
+            } catch (SQLException e) {
+                throw new LedgerUnavailableException(operation, e);
+            }
+            boolean failed = false;
+            try {
+                T result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException e) {
+                failed = !Dialect.retryable(e);
+                rollback(c);
+                if (failed || attempt == ATTEMPTS) {
+                    throw new LedgerUnavailableException(operation, e);
+                }
+            } catch (RuntimeException | Error e) {
+                rollback(c);
+                throw e;
+            } finally {
+                pool.giveBack(c, failed);
+            }
+        }
+    }
+
+    private static void rollback(Connection c) {
+        try {
+            c.rollback();
+        } catch (SQLException ignored) {
+            // the connection is broken; the pool replaces it when it comes back
+        }
+    }
+
+    /** URLs may carry a password; errors never show it. */
+    private static String redacted(String url) {
+        return url.replaceAll("(?i)(password=)[^&;]*", "$1***");
+    }
+}

@@ -1,0 +1,118 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Brings a database to the ledger's current schema. Each migration is a plain {@code .sql} resource
+ * beside this class, applied once, in order, in its own transaction, and recorded in
+ * {@code schema_version}; the same files serve H2 and PostgreSQL.
+ *
+ * <p>One difference between the two, and why it is harmless: PostgreSQL runs DDL inside the
+ * transaction, so a migration applies wholly or not at all. H2 commits each DDL statement on its
+ * own, so a crash in the middle of a migration can leave part of it behind with no
+ * {@code schema_version} row. The migrations only create objects, so the next start fails loudly
+ * ("table already exists") rather than running on a half-built schema; delete the file and start
+ * again (an H2 ledger that crashed while being created holds no money yet).
+ */
+public final class Migrations {
+    /** In order; a released migration is never edited, only followed by a new one. */
+    static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql");
+
+    private Migrations() {
+    }
+
+    /** The version of the newest migration. */
+    public static int latest() {
+        return ALL.size();
+    }
+
+    /** Applies what {@code connection}'s database lacks; returns the versions applied now. */
+    public static List<Integer> apply(Connection connection, Clock clock) throws SQLException {
+        boolean autoCommit = connection.getAutoCommit();
+        connection.setAutoCommit(true);
+        try (Statement st = connection.createStatement()) {
+            st.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                    + "version INTEGER NOT NULL PRIMARY KEY, "
+                    + "script VARCHAR(200) NOT NULL, "
+                    + "applied_at_micros BIGINT NOT NULL)");
+        }
+        int current = current(connection);
+        if (current > ALL.size()) {
+            throw new SQLException("the ledger's schema is at version " + current + ", newer than this build ("
+                    + ALL.size() + "): run a newer gateway");
+        }
+        List<Integer> applied = new ArrayList<>();
+        connection.setAutoCommit(false);
+        try {
+            for (int version = current + 1; version <= ALL.size(); version++) {
+                String script = ALL.get(version - 1);
+                try (Statement st = connection.createStatement()) {
+                    for (String sql : statements(read(script))) {
+                        st.execute(sql);
+                    }
+                }
+                try (PreparedStatement ps = connection.prepareStatement(
+                        "INSERT INTO schema_version (version, script, applied_at_micros) VALUES (?, ?, ?)")) {
+                    ps.setInt(1, version);
+                    ps.setString(2, script);
+                    ps.setLong(3, Micros.of(clock.instant()));
+                    ps.executeUpdate();
+                }
+                connection.commit();
+                applied.add(version);
+            }
+        } catch (SQLException e) {
+            connection.rollback();
+            throw e;
+        } finally {
+            connection.setAutoCommit(autoCommit);
+        }
+        return applied;
+    }
+
+    static int current(Connection connection) throws SQLException {
+        try (Statement st = connection.createStatement();
+             ResultSet rs = st.executeQuery("SELECT COALESCE(MAX(version), 0) FROM schema_version")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static String read(String script) {
+        try (InputStream in = Migrations.class.getResourceAsStream(script)) {
+            if (in == null) {
+                throw new IllegalStateException("migration " + script + " is missing from the classpath");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read migration " + script, e);
+        }
+    }
+
+    /** Splits on semicolons that end a line, after dropping {@code --} comment lines. */
+    static List<String> statements(String script) {
+        StringBuilder code = new StringBuilder();
+        for (String line : script.split("\n")) {
+            if (!line.strip().startsWith("--")) {
+                code.append(line).append('\n');
+            }
+        }
+        List<String> statements = new ArrayList<>();
+        for (String part : code.toString().split(";\\s*\n")) {
+            if (!part.isBlank()) {
+                statements.add(part.strip().replaceAll(";$", ""));
+            }
+        }
+        return statements;
+    }
+}

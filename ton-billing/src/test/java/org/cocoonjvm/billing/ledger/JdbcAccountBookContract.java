@@ -1,0 +1,107 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import org.cocoonjvm.billing.accounts.AccountBook;
+import org.cocoonjvm.billing.accounts.AccountBookContract;
+import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.RequestRecord;
+import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link AccountBookContract} on a real database, plus what only a durable book promises: it all
+ * survives closing and reopening, and the schema is migrated once.
+ */
+abstract class JdbcAccountBookContract extends AccountBookContract {
+    private final List<JdbcAccountBook> opened = new ArrayList<>();
+    private String url;
+
+    protected abstract TestDatabase database();
+
+    @Override
+    protected AccountBook newBook(Clock clock) {
+        String fresh = database().newDatabaseUrl();
+        if (url == null) {
+            url = fresh;   // the first is the one the tests use as `book`
+        }
+        return open(fresh, clock);
+    }
+
+    private JdbcAccountBook open(String at, Clock clock) {
+        JdbcAccountBook book = JdbcAccountBook.open(at, clock, 4);
+        opened.add(book);
+        return book;
+    }
+
+    private JdbcAccountBook reopen() {
+        opened.forEach(JdbcAccountBook::close);
+        opened.clear();
+        return open(url, clock);
+    }
+
+    @AfterEach
+    void closeBooks() {
+        opened.forEach(JdbcAccountBook::close);
+    }
+
+    @Test
+    void everything_survivesARestart() {
+        book.credit("alice", 1_000, "tx-1");
+        String comment = book.account("alice").depositComment();
+        Reservation open = book.reserve("alice", 300);
+        Reservation settled = book.reserve("alice", 100);
+        Settlement first = book.settle(settled, 60);
+        book.recordProgress(open, 25);
+
+        JdbcAccountBook again = reopen();
+
+        assertThat(again.balance("alice")).isEqualTo(new AccountState("alice", 940, 300, 60));
+        assertThat(again.account("alice").depositComment()).isEqualTo(comment);
+        assertThat(again.accountByDepositComment(comment).orElseThrow().accountId()).isEqualTo("alice");
+        assertThat(again.credit("alice", 1_000, "tx-1")).as("credited before the restart").isFalse();
+        assertThat(again.settle(settled, 99)).isEqualTo(first);
+        assertThat(again.reserve("alice", 1).id()).as("ids are never reused").isGreaterThan(settled.id());
+        assertThat(again.settle(open, 10)).as("progress survived").isEqualTo(new Settlement(open, 25, 275, 0));
+    }
+
+    @Test
+    void requestRecords_areKeptWithTheirSettlementOnce() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        RequestRecord request = new RequestRecord("req-1", "worker-1", "m", new TokenCounts(10, 2, 20, 5), 120, 70);
+
+        book.settle(reservation, request);
+        book.settle(reservation, request);
+
+        assertThat(reopen().requests("alice")).containsExactly(request);
+        assertThat(request.gatewayMarginNanoton()).isEqualTo(50);
+    }
+
+    @Test
+    void migrations_runOnceAndAreRecorded() throws Exception {
+        reopen();
+        reopen();
+
+        try (Connection c = DriverManager.getConnection(url);
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT version, script FROM schema_version ORDER BY version")) {
+            List<String> applied = new ArrayList<>();
+            while (rs.next()) {
+                applied.add(rs.getInt(1) + " " + rs.getString(2));
+            }
+            assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql");
+        }
+        assertThat(Migrations.latest()).isEqualTo(2);
+    }
+}
