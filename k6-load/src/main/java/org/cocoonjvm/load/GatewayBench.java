@@ -35,10 +35,9 @@ public final class GatewayBench {
      * @param tokensPerSecond  engine steps per second (1000: 1 ms steps)
      * @param replyTokens      tokens per reply
      * @param idleStreams      if positive, also the heap held by this many streams waiting for their first token
-     * @param out              directory for the SVG plots and report.json; null writes none
      */
     public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, int replyTokens,
-                          int idleStreams, Path out) {
+                          int idleStreams) {
         public Options {
             if (concurrencies.isEmpty() || concurrencies.stream().anyMatch(c -> c < 1 || c > 4096)) {
                 throw new ScenarioException("--concurrency needs values between 1 and 4096, got " + concurrencies);
