@@ -153,11 +153,11 @@ export function stream(data) {
         try {
           chunk = JSON.parse(event.data);
         } catch (e) {
-          problem = "in_band";
+          problem = "bad_json";
           return;
         }
         if (chunk.error) {
-          problem = "in_band";
+          problem = `in_band_${chunk.error.code || chunk.error.type || "unknown"}`;
           return;
         }
         if (chunk.usage) usage = chunk.usage.completion_tokens;

@@ -39,7 +39,8 @@ final class LoadCall {
     private long contentEvents;
     private long usageTokens = -1;
     private boolean sawDone;
-    private boolean inBandError;
+    /** The code of an error event in the stream ({@code in_band_timeout}, …), or null. */
+    private String inBandError;
 
     /** @param abortAfterTokens cut the stream after this many content events; 0 reads to the end */
     LoadCall(HttpClient client, Target target, Scenario.RequestSpec spec, int abortAfterTokens) {
@@ -109,8 +110,8 @@ final class LoadCall {
         }
         response.handler(new SseParser(MAX_EVENT_BYTES, this::onData));
         response.endHandler(v -> {
-            if (inBandError) {
-                finish(Outcome.Kind.ERROR, "in_band");
+            if (inBandError != null) {
+                finish(Outcome.Kind.ERROR, inBandError);
             } else {
                 finish(sawDone ? Outcome.Kind.COMPLETED : Outcome.Kind.ERROR, "no_done");
             }
@@ -130,11 +131,13 @@ final class LoadCall {
         try {
             chunk = new JsonObject(data);
         } catch (DecodeException e) {
-            inBandError = true;
+            inBandError = "bad_json";
             return;
         }
         if (chunk.containsKey("error")) {
-            inBandError = true;
+            JsonObject error = chunk.getValue("error") instanceof JsonObject e ? e : new JsonObject();
+            String code = error.getString("code") != null ? error.getString("code") : error.getString("type");
+            inBandError = "in_band_" + (code != null ? code : "unknown");
             return;
         }
         JsonObject usage = chunk.getJsonObject("usage");

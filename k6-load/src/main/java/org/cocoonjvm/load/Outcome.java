@@ -6,7 +6,7 @@ import java.util.List;
  * How one request ended, with its timings in nanoseconds.
  *
  * @param kind       how it ended
- * @param errorKind  for {@link Kind#ERROR}: a short stable tag ({@code http_503}, {@code transport}, {@code in_band}, {@code no_done}, …)
+ * @param errorKind  for {@link Kind#ERROR}: a short stable tag ({@code http_503}, {@code transport}, {@code in_band_timeout}, {@code no_done}, …)
  * @param ttftNanos  start to the first data event, or the whole response when not streamed; -1 if none came
  * @param gapsNanos  gaps between consecutive content events
  * @param e2eNanos   start to the end, whatever the end was

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -11,16 +12,23 @@ import org.junit.jupiter.api.Test;
 
 /**
  * CI's load gate: each scenario's {@code ci} profile (a few seconds) through the JVM driver against
- * a real gateway and two synthetic-engine workers on loopback, judged by the thresholds in its
+ * a real gateway and a synthetic-engine worker on loopback, judged by the thresholds in its
  * parameter file. A regression beyond them fails the build.
+ *
+ * <p>One worker, not two: the disconnect storm must put more resets on one gateway-to-worker
+ * connection than HTTP/2's rapid-reset guard allows by default (200 in 30 s), which closed that
+ * connection and failed every stream on it until the worker raised the limit.
  */
 class ScenariosOnLoopbackTest {
     private static LoopbackNetwork net;
 
     @BeforeAll
-    static void start() {
+    static void start() throws Exception {
         // 200 tokens/s a stream: replies of 24 to 63 tokens take 0.1 to 0.3 s, so a few seconds hold many.
-        net = new LoopbackNetwork(2, 200, 64, 0);
+        net = new LoopbackNetwork(1, 200, 128, 0);
+        // A second of unjudged load first, so the first scenario measured does not pay for a cold JIT.
+        Scenario warmUp = Scenario.load(Path.of("scenarios", "chat-streaming.json"), new Scenario.Overrides("ci", null, Duration.ofSeconds(1)));
+        new LoadDriver(net.vertx(), warmUp, net.viaGateway(), Clock.systemUTC()).run().await(60, TimeUnit.SECONDS);
     }
 
     @AfterAll
