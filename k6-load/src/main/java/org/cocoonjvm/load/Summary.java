@@ -3,6 +3,7 @@ package org.cocoonjvm.load;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -60,7 +61,7 @@ public record Summary(String scenario, String profile, Target target, Instant st
         return new JsonObject().put("scenario", scenario).put("profile", profile).put("target", target.baseUrl().toString())
                 .put("model", target.model()).put("started_at", startedAt.toString()).put("duration_s", snapshot.seconds())
                 .put("metrics", metrics).put("flows", perFlow).put("tokens_per_s", tokensPerSecond())
-                .put("errors_by_kind", new JsonObject(new java.util.LinkedHashMap<>(snapshot.errorsByKind())))
+                .put("errors_by_kind", new JsonObject(new LinkedHashMap<>(snapshot.errorsByKind())))
                 .put("thresholds", checks).put("passed", passed());
     }
 

@@ -1,5 +1,6 @@
 package org.cocoonjvm.load;
 
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -85,7 +86,7 @@ public record Threshold(Metric metric, String scenario, String expression, Aggre
     }
 
     /** The measured value and whether it passes, on all flows or the selected one. */
-    public Result evaluate(Recorder.Snapshot all, java.util.Map<String, Recorder.Snapshot> byFlow) {
+    public Result evaluate(Recorder.Snapshot all, Map<String, Recorder.Snapshot> byFlow) {
         Recorder.Snapshot snapshot = scenario == null ? all : byFlow.get(scenario);
         if (snapshot == null) {
             throw new ScenarioException("threshold " + key() + ": no flow named " + scenario);
