@@ -77,7 +77,13 @@ public final class GatewayNode extends VerticleBase {
         Router http = router(admission);
         server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
                         // Backends multiplex many gRPC streams over one connection (see the backend API).
-                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000)))
+                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000))
+                        // Cancelled streams are normal traffic here. With Netty's rapid-reset guard at its
+                        // Vert.x default (200 resets in 30 s per connection), k6-load's disconnect storm
+                        // against a slow engine closed a connection on it and the worker was unroutable
+                        // (503) for the rest of the storm; raised here and on the worker, it passed.
+                        // Still bounded, far above that.
+                        .setHttp2RstFloodMaxRstFramePerWindow(100_000))
                 .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
         return server.listen().onSuccess(bound -> {
             port = bound.actualPort();

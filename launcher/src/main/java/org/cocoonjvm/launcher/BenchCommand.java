@@ -6,6 +6,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import org.cocoonjvm.load.GatewayBench;
+import org.cocoonjvm.load.K6Duration;
+import org.cocoonjvm.load.ScenarioException;
 import org.cocoonjvm.worker.kernels.KernelLibrary;
 import org.cocoonjvm.worker.kernels.NativeModel;
 import org.cocoonjvm.worker.model.LoadedModel;
@@ -15,8 +18,48 @@ import picocli.CommandLine.Option;
 
 /** {@code cocoon bench …}: benchmarks whose results go into docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.EngineBench.class})
+        subcommands = {BenchCommand.EngineBench.class, BenchCommand.GatewayOverhead.class})
 final class BenchCommand {
+
+    /**
+     * The gateway's overhead: the same streaming load straight to a synthetic-engine worker and
+     * through a gateway, in one process, alternating, at each concurrency (see {@link GatewayBench}).
+     */
+    @Command(name = "gateway", mixinStandardHelpOptions = true,
+            description = "Time to first token and tokens/s, direct to a worker vs through the gateway; table and SVG plots.")
+    static final class GatewayOverhead implements Callable<Integer> {
+        @Option(names = "--concurrency", defaultValue = "1,8,32,64", split = ",", description = "Streams at once. Default: ${DEFAULT-VALUE}.")
+        List<Integer> concurrencies;
+        @Option(names = "--phase", defaultValue = "2s", description = "Length of each direct or gateway phase. Default: ${DEFAULT-VALUE}.")
+        String phase;
+        @Option(names = "--rounds", defaultValue = "2", description = "Direct-then-gateway pairs per concurrency. Default: ${DEFAULT-VALUE}.")
+        int rounds;
+        @Option(names = "--synthetic-rate", defaultValue = "1000", description = "Engine steps (tokens) per second per stream. Default: ${DEFAULT-VALUE}.")
+        double rate;
+        @Option(names = "--reply-tokens", defaultValue = "100", description = "Tokens per reply. Default: ${DEFAULT-VALUE}.")
+        int replyTokens;
+        @Option(names = "--idle-streams", defaultValue = "0", description = "Also measure the heap held by this many idle streams.")
+        int idleStreams;
+        @Option(names = "--out", defaultValue = "bench-gateway", description = "Directory for ttft-cdf.svg, throughput.svg, report.json. Default: ${DEFAULT-VALUE}.")
+        Path out;
+        @Option(names = "--json", description = "Print report.json instead of the table.") boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            GatewayBench.Options options;
+            try {
+                options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate, replyTokens,
+                        idleStreams);
+            } catch (ScenarioException e) {
+                throw new Cocoon.UsageException(e.getMessage());
+            }
+            GatewayBench.Report report = GatewayBench.run(options);
+            List<Path> files = report.writePlots(out);
+            System.out.print(json ? report.json().encodePrettily() + System.lineSeparator() : report.table());
+            System.err.println("wrote " + files);
+            return 0;
+        }
+    }
 
     /**
      * Prefill and decode throughput of the native engine per batch size: B sequences prefill

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cocoon", mixinStandardHelpOptions = true, version = "cocoon 0.1.0",
         description = "Confidential AI inference: attested workers, a streaming gateway, per-token TON billing.",
         subcommands = {DemoCommand.class, GatewayCommand.class, WorkerCommand.class, ModelCommand.class,
-                GenerateCommand.class, BenchCommand.class, AttestCommand.class})
+                GenerateCommand.class, BenchCommand.class, AttestCommand.class, LoadCommand.class})
 public final class Cocoon {
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new Cocoon());

@@ -53,8 +53,13 @@ public final class WorkerNode extends VerticleBase {
         new WorkerGrpcEndpoint(vertx, submitter, this::status).bind(grpc);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
+        // It also resets one stream for every client that disconnects. Netty's rapid-reset guard
+        // (Vert.x default: 200 resets in 30 s) would take a client disconnect storm for an attack
+        // and close the connection, failing every stream on it (k6-load's disconnect-storm scenario
+        // found this); allow as many resets per window as streams at once.
         server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
-                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS)))
+                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS))
+                        .setHttp2RstFloodMaxRstFramePerWindow(MAX_STREAMS))
                 .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
         return server.listen().compose(bound -> {
             endpoint = "http://" + options.host() + ":" + bound.actualPort();

@@ -1,0 +1,7 @@
+// k6 run -e API_KEY=sk-… [-e BASE_URL=http://127.0.0.1:8080] [-e PROFILE=ci] [-e SCALE=0.5] [-e DURATION=1m] chat-streaming.js
+// Built with xk6-sse (see README.md). Rates, stages and thresholds: scenarios/chat-streaming.json.
+import { complete, load, setup, stream } from "./lib/cocoon.js";
+
+export const options = load(open("./scenarios/chat-streaming.json"));
+
+export { complete, setup, stream };

@@ -1,0 +1,7 @@
+// k6 run -e API_KEY=sk-… [-e BASE_URL=http://127.0.0.1:8080] [-e PROFILE=ci] [-e SCALE=0.5] [-e DURATION=1m] disconnect-storm.js
+// Built with xk6-sse (see README.md). Rates, stages and thresholds: scenarios/disconnect-storm.json.
+import { complete, load, setup, stream } from "./lib/cocoon.js";
+
+export const options = load(open("./scenarios/disconnect-storm.json"));
+
+export { complete, setup, stream };

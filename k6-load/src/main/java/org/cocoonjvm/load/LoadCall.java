@@ -1,0 +1,172 @@
+package org.cocoonjvm.load;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+import org.cocoonjvm.protocol.openai.SseParser;
+
+/**
+ * One chat completion request, from sending to its end, timed the way the k6 scripts time it:
+ * time to first token is the first SSE data event (comments such as keep-alives are not events),
+ * inter-token latency the gaps between data events that carry content. Owned by the event loop
+ * its client calls back on; it completes its future exactly once.
+ */
+final class LoadCall {
+    private static final int MAX_EVENT_BYTES = 1 << 20;
+    /** Longer than any silence a live stream has: the gateway sends keep-alive comments every 5 s. */
+    private static final long IDLE_TIMEOUT_MS = 30_000;
+
+    private final HttpClient client;
+    private final Target target;
+    private final Scenario.RequestSpec spec;
+    private final int abortAfterTokens;
+    private final Promise<Outcome> done = Promise.promise();
+    private final List<Long> gaps = new ArrayList<>();
+    private HttpClientRequest request;
+    private long start;
+    private long firstData = -1;
+    private long lastContent = -1;
+    private long contentEvents;
+    private long usageTokens = -1;
+    private boolean sawDone;
+    /** The code of an error event in the stream ({@code in_band_timeout}, …), or null. */
+    private String inBandError;
+
+    /** @param abortAfterTokens cut the stream after this many content events; 0 reads to the end */
+    LoadCall(HttpClient client, Target target, Scenario.RequestSpec spec, int abortAfterTokens) {
+        this.client = client;
+        this.target = target;
+        this.spec = spec;
+        this.abortAfterTokens = abortAfterTokens;
+    }
+
+    Future<Outcome> start() {
+        start = System.nanoTime();
+        String base = target.baseUrl().getPath() == null ? "" : target.baseUrl().getPath().replaceAll("/+$", "");
+        RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
+                .setHost(target.baseUrl().getHost()).setPort(target.port()).setURI(base + "/v1/chat/completions")
+                .putHeader("Authorization", "Bearer " + target.apiKey()).putHeader("Content-Type", "application/json")
+                .setIdleTimeout(IDLE_TIMEOUT_MS);
+        Buffer body = spec.body(target.model()).toBuffer();
+        client.request(options).onComplete(created -> {
+            if (created.failed()) {
+                finish(Outcome.Kind.ERROR, "transport");
+                return;
+            }
+            request = created.result();
+            request.send(body).onComplete(sent -> {
+                if (sent.failed()) {
+                    finish(Outcome.Kind.ERROR, sent.cause() instanceof java.util.concurrent.TimeoutException ? "timeout" : "transport");
+                } else {
+                    onResponse(sent.result());
+                }
+            });
+        });
+        return done.future();
+    }
+
+    /** Cuts a request that is still running when the run is over. */
+    void interrupt() {
+        finish(Outcome.Kind.INTERRUPTED, null);
+        if (request != null) {
+            request.reset();
+        }
+    }
+
+    private void onResponse(HttpClientResponse response) {
+        if (response.statusCode() != 200) {
+            // Read the error body so the connection can be reused, then classify by status.
+            response.body().onComplete(ignored -> finish(response.statusCode() == 429 ? Outcome.Kind.REJECTED : Outcome.Kind.ERROR,
+                    "http_" + response.statusCode()));
+            return;
+        }
+        response.exceptionHandler(e -> finish(Outcome.Kind.ERROR, "transport"));
+        if (!spec.stream()) {
+            response.body().onComplete(ar -> {
+                if (ar.failed()) {
+                    finish(Outcome.Kind.ERROR, "transport");
+                    return;
+                }
+                firstData = System.nanoTime() - start;
+                try {
+                    JsonObject usage = ar.result().toJsonObject().getJsonObject("usage");
+                    usageTokens = usage == null ? 0 : usage.getLong("completion_tokens", 0L);
+                    finish(Outcome.Kind.COMPLETED, null);
+                } catch (DecodeException | ClassCastException e) {
+                    finish(Outcome.Kind.ERROR, "bad_json");
+                }
+            });
+            return;
+        }
+        response.handler(new SseParser(MAX_EVENT_BYTES, this::onData));
+        response.endHandler(v -> {
+            if (inBandError != null) {
+                finish(Outcome.Kind.ERROR, inBandError);
+            } else {
+                finish(sawDone ? Outcome.Kind.COMPLETED : Outcome.Kind.ERROR, "no_done");
+            }
+        });
+    }
+
+    private void onData(String data) {
+        long now = System.nanoTime();
+        if (firstData < 0) {
+            firstData = now - start;
+        }
+        if ("[DONE]".equals(data)) {
+            sawDone = true;
+            return;
+        }
+        JsonObject chunk;
+        try {
+            chunk = new JsonObject(data);
+        } catch (DecodeException e) {
+            inBandError = "bad_json";
+            return;
+        }
+        if (chunk.containsKey("error")) {
+            JsonObject error = chunk.getValue("error") instanceof JsonObject e ? e : new JsonObject();
+            String code = error.getString("code") != null ? error.getString("code") : error.getString("type");
+            inBandError = "in_band_" + (code != null ? code : "unknown");
+            return;
+        }
+        JsonObject usage = chunk.getJsonObject("usage");
+        if (usage != null) {
+            usageTokens = usage.getLong("completion_tokens", 0L);
+        }
+        JsonArray choices = chunk.getJsonArray("choices");
+        JsonObject delta = choices == null || choices.isEmpty() ? null : choices.getJsonObject(0).getJsonObject("delta");
+        String content = delta == null ? null : delta.getString("content");
+        if (content != null && !content.isEmpty()) {
+            if (lastContent >= 0) {
+                gaps.add(now - lastContent);
+            }
+            lastContent = now;
+            contentEvents++;
+            if (abortAfterTokens > 0 && contentEvents >= abortAfterTokens) {
+                // Settled first: the reset fails the response, and that failure is ours, not the server's.
+                finish(Outcome.Kind.ABORTED, null);
+                request.reset();
+            }
+        }
+    }
+
+    private void finish(Outcome.Kind kind, String errorKind) {
+        if (done.future().isComplete()) {
+            return;
+        }
+        long tokens = usageTokens >= 0 ? usageTokens : contentEvents;
+        done.complete(new Outcome(kind, kind == Outcome.Kind.ERROR ? errorKind : null, firstData, List.copyOf(gaps), tokens,
+                System.nanoTime() - start));
+    }
+}

@@ -1,0 +1,97 @@
+package org.cocoonjvm.load;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.net.SocketAddress;
+import java.net.URI;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.gateway.GatewayNode;
+import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.TonRequestBilling;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.registry.RegisteredWorker;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.cocoonjvm.worker.serve.WorkerOptions;
+
+/**
+ * A real gateway and real workers running the {@link SyntheticEngine} (no model: words at a fixed
+ * step rate), each node a verticle on its own loopback port, for benchmarks and the CI scenarios.
+ * The network owns its Vert.x instance; closing it stops everything. The one key is unlimited and its account holds far more than any run can spend, so what is
+ * measured is relaying, not refusals.
+ */
+public final class LoopbackNetwork implements AutoCloseable {
+    public static final String API_KEY = "sk-load";
+    private static final String ACCOUNT = "load";
+
+    private final Vertx vertx;
+    private GatewayNode gateway;
+    private final List<WorkerNode> workers = new ArrayList<>();
+
+    /**
+     * @param workerCount     workers registered with the gateway
+     * @param tokensPerSecond each worker's engine steps per second (so tokens/s per stream)
+     * @param maxBatch        sequences per step, each worker
+     * @param replyTokens     every reply's length; 0 for the engine's natural 24 to 63
+     */
+    public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens) {
+        this.vertx = Vertx.vertx();
+        try {
+            start(workerCount, tokensPerSecond, maxBatch, replyTokens);
+        } catch (RuntimeException e) {
+            vertx.close();
+            throw e;
+        }
+    }
+
+    private void start(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens) {
+        InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
+        accounts.open(ACCOUNT);
+        accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
+        gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
+                Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
+                1_000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+        vertx.deployVerticle(gateway).await();
+        // Room for every stream a load run can open: refusals would measure the queue, not the relay.
+        SchedulerOptions scheduler = new SchedulerOptions(4096, 512, 20);
+        for (int i = 0; i < workerCount; i++) {
+            WorkerNode worker = new WorkerNode(new SyntheticEngine(tokensPerSecond, maxBatch, 4096, replyTokens),
+                    new WorkerOptions("load-worker-" + (i + 1), "127.0.0.1", 0, API_KEY,
+                            SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1_000));
+            vertx.deployVerticle(worker).await();
+            workers.add(worker);
+        }
+    }
+
+    /** Through the gateway. */
+    public Target viaGateway() {
+        return new Target(URI.create("http://127.0.0.1:" + gateway.port()), API_KEY, SyntheticEngine.MODEL_NAME);
+    }
+
+    /** Straight to worker {@code index}'s own OpenAI endpoint: the no-gateway baseline. */
+    public Target direct(int index) {
+        return new Target(URI.create(workers.get(index).endpoint()), API_KEY, SyntheticEngine.MODEL_NAME);
+    }
+
+    /** Requests the gateway has routed and not yet seen end, over all workers. */
+    public int inFlight() {
+        return gateway.registry().all().stream().mapToInt(RegisteredWorker::inFlight).sum();
+    }
+
+    public Vertx vertx() {
+        return vertx;
+    }
+
+    @Override
+    public void close() {
+        vertx.close().await();
+    }
+}

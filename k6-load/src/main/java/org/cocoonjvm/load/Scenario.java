@@ -1,0 +1,237 @@
+package org.cocoonjvm.load;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One load scenario as its parameter file (k6-load/scenarios/*.json) describes it, after the
+ * chosen profile and overrides were applied. The k6 scripts read the same file (lib/cocoon.js),
+ * so the shape here and there must stay the same; see k6-load/README.md.
+ *
+ * @param maxRequests  no more requests than this are started, whatever the arrival rates say
+ * @param gracefulStop how long requests still running at the end of the stages may finish
+ */
+public record Scenario(String name, String profile, List<Flow> flows, long maxRequests, Duration gracefulStop,
+                       List<Threshold> thresholds) {
+    private static final Set<String> TOP = Set.of("name", "description", "max_requests", "graceful_stop", "flows",
+            "thresholds", "profiles");
+    private static final Set<String> PROFILE = Set.of("scale", "duration", "max_requests", "thresholds");
+    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "start_rate", "time_unit", "stages", "max_vus");
+    private static final Set<String> REQUEST = Set.of("stream", "max_tokens", "service_tier", "prompt");
+    private static final Set<String> STAGE = Set.of("duration", "target");
+
+    /**
+     * What a command line or environment changes. Null fields keep the profile's (else the file's) value.
+     *
+     * @param profile  a block under {@code profiles} (e.g. {@code ci}), or null for the file's own numbers
+     * @param scale    multiplies every arrival rate and {@code max_vus}
+     * @param duration stretches or shrinks every flow's stages to this total, keeping their shape
+     */
+    public record Overrides(String profile, Double scale, Duration duration) {
+        public static final Overrides NONE = new Overrides(null, null, null);
+    }
+
+    /** One stream of arrivals (a k6 {@code ramping-arrival-rate} scenario) and what each request is. */
+    public record Flow(String name, RequestSpec request, int abortAfterTokens, double startRate, Duration timeUnit,
+                       List<Stage> stages, int maxVus) {
+        public Duration duration() {
+            return stages.stream().map(Stage::duration).reduce(Duration.ZERO, Duration::plus);
+        }
+
+        /** Arrivals due from the start until {@code seconds}: the integral of the piecewise-linear rate. */
+        public double arrivalsBy(double seconds) {
+            double unit = timeUnit.toNanos() / 1e9;
+            double total = 0;
+            double from = startRate;
+            double t = 0;
+            for (Stage stage : stages) {
+                double len = stage.duration().toNanos() / 1e9;
+                double span = Math.min(len, seconds - t);
+                if (span <= 0) {
+                    break;
+                }
+                double rateAtEnd = len == 0 ? stage.target() : from + (stage.target() - from) * span / len;
+                total += (from + rateAtEnd) / 2 * span / unit;
+                t += len;
+                from = stage.target();
+            }
+            return total;
+        }
+    }
+
+    public record Stage(Duration duration, double target) {}
+
+    /** The body every request of a flow sends. */
+    public record RequestSpec(boolean stream, int maxTokens, String serviceTier, String prompt) {
+        public JsonObject body(String model) {
+            JsonObject body = new JsonObject().put("model", model)
+                    .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", prompt)))
+                    .put("max_tokens", maxTokens).put("stream", stream).put("service_tier", serviceTier);
+            return stream ? body.put("stream_options", new JsonObject().put("include_usage", true)) : body;
+        }
+    }
+
+    public Duration duration() {
+        return flows.stream().map(Flow::duration).max(Duration::compareTo).orElse(Duration.ZERO);
+    }
+
+    public static Scenario load(Path file, Overrides overrides) {
+        JsonObject json;
+        try {
+            json = new JsonObject(Files.readString(file));
+        } catch (IOException e) {
+            throw new ScenarioException("cannot read scenario file " + file + ": " + e.getMessage());
+        } catch (DecodeException e) {
+            throw new ScenarioException(file + " is not a JSON object: " + e.getMessage());
+        }
+        return parse(json, overrides, file.toString());
+    }
+
+    static Scenario parse(JsonObject json, Overrides overrides, String where) {
+        onlyKnown(json, TOP, where);
+        String name = string(json, "name", where);
+        JsonObject profile = new JsonObject();
+        if (overrides.profile() != null) {
+            JsonObject profiles = object(json, "profiles", where, true);
+            if (!profiles.containsKey(overrides.profile())) {
+                throw new ScenarioException(where + ": no profile '" + overrides.profile() + "'; it has " + profiles.fieldNames());
+            }
+            profile = object(profiles, overrides.profile(), where + " profiles", true);
+            onlyKnown(profile, PROFILE, where + " profiles." + overrides.profile());
+        }
+        double scale = overrides.scale() != null ? overrides.scale() : number(profile, "scale", 1.0, where);
+        if (!(scale > 0)) {
+            throw new ScenarioException(where + ": scale must be positive, got " + scale);
+        }
+        Duration total = overrides.duration() != null ? overrides.duration()
+                : profile.containsKey("duration") ? K6Duration.parse(string(profile, "duration", where), where + " profile duration") : null;
+
+        JsonObject flowsJson = object(json, "flows", where, true);
+        if (flowsJson.isEmpty()) {
+            throw new ScenarioException(where + ": 'flows' is empty");
+        }
+        List<Flow> flows = new ArrayList<>();
+        Duration longest = Duration.ZERO;
+        for (String flowName : flowsJson.fieldNames()) {
+            Flow f = flow(flowName, object(flowsJson, flowName, where + " flows", true), scale, where + " flows." + flowName);
+            flows.add(f);
+            longest = f.duration().compareTo(longest) > 0 ? f.duration() : longest;
+        }
+        if (total != null) {
+            if (total.isZero() || total.isNegative()) {
+                throw new ScenarioException(where + ": duration must be positive");
+            }
+            double stretch = (double) total.toNanos() / longest.toNanos();
+            flows = flows.stream().map(f -> new Flow(f.name(), f.request(), f.abortAfterTokens(), f.startRate(), f.timeUnit(),
+                    f.stages().stream().map(s -> new Stage(Duration.ofNanos(Math.round(s.duration().toNanos() * stretch)), s.target()))
+                            .toList(), f.maxVus())).toList();
+        }
+        long maxRequests = (long) number(profile, "max_requests", number(json, "max_requests", Double.NaN, where), where);
+        if (maxRequests < 1) {
+            throw new ScenarioException(where + ": max_requests must be at least 1 (every run is bounded)");
+        }
+        Duration gracefulStop = K6Duration.parse(json.getString("graceful_stop", "10s"), where + " graceful_stop");
+
+        // A profile's thresholds replace the file's for the metrics it names, and keep the others.
+        Map<String, Object> thresholdJson = new LinkedHashMap<>();
+        for (JsonObject block : List.of(object(json, "thresholds", where, false), object(profile, "thresholds", where, false))) {
+            block.fieldNames().forEach(metric -> thresholdJson.put(metric, block.getValue(metric)));
+        }
+        List<Threshold> thresholds = new ArrayList<>();
+        List<Flow> finalFlows = flows;
+        thresholdJson.forEach((metric, expressions) -> {
+            if (!(expressions instanceof JsonArray list)) {
+                throw new ScenarioException(where + ": thresholds." + metric + " must be a list of expressions");
+            }
+            for (Object e : list) {
+                Threshold t = Threshold.parse(metric, String.valueOf(e));
+                if (t.scenario() != null && finalFlows.stream().noneMatch(f -> f.name().equals(t.scenario()))) {
+                    throw new ScenarioException(where + ": threshold " + t.key() + " names no flow of this file");
+                }
+                thresholds.add(t);
+            }
+        });
+        return new Scenario(name, overrides.profile(), List.copyOf(flows), maxRequests, gracefulStop, List.copyOf(thresholds));
+    }
+
+    private static Flow flow(String name, JsonObject json, double scale, String where) {
+        onlyKnown(json, FLOW, where);
+        JsonObject r = object(json, "request", where, true);
+        onlyKnown(r, REQUEST, where + ".request");
+        String tier = r.getString("service_tier", "default");
+        if (!Set.of("default", "flex").contains(tier)) {
+            throw new ScenarioException(where + ".request: service_tier must be default or flex, got " + tier);
+        }
+        RequestSpec request = new RequestSpec(r.getBoolean("stream", true), (int) number(r, "max_tokens", Double.NaN, where),
+                tier, string(r, "prompt", where + ".request"));
+        int abortAfter = (int) number(json, "abort_after_tokens", 0, where);
+        if (abortAfter > 0 && !request.stream()) {
+            throw new ScenarioException(where + ": abort_after_tokens needs a streamed request");
+        }
+        JsonArray stagesJson = json.getJsonArray("stages");
+        if (stagesJson == null || stagesJson.isEmpty()) {
+            throw new ScenarioException(where + ": 'stages' must list at least one {duration, target}");
+        }
+        List<Stage> stages = new ArrayList<>();
+        for (int i = 0; i < stagesJson.size(); i++) {
+            JsonObject s = stagesJson.getJsonObject(i);
+            onlyKnown(s, STAGE, where + ".stages[" + i + "]");
+            stages.add(new Stage(K6Duration.parse(s.getString("duration"), where + ".stages[" + i + "]"),
+                    number(s, "target", Double.NaN, where + ".stages[" + i + "]") * scale));
+        }
+        int maxVus = (int) Math.ceil(number(json, "max_vus", Double.NaN, where) * scale);
+        return new Flow(name, request, abortAfter, number(json, "start_rate", 0, where) * scale,
+                K6Duration.parse(json.getString("time_unit", "1s"), where + ".time_unit"), List.copyOf(stages), Math.max(1, maxVus));
+    }
+
+    private static void onlyKnown(JsonObject json, Set<String> known, String where) {
+        for (String key : json.fieldNames()) {
+            if (!known.contains(key)) {
+                throw new ScenarioException(where + ": unknown field '" + key + "'; known: " + known);
+            }
+        }
+    }
+
+    private static String string(JsonObject json, String key, String where) {
+        Object v = json.getValue(key);
+        if (!(v instanceof String s) || s.isBlank()) {
+            throw new ScenarioException(where + ": '" + key + "' must be a non-empty string");
+        }
+        return s;
+    }
+
+    private static double number(JsonObject json, String key, double fallback, String where) {
+        Object v = json.getValue(key);
+        if (v == null) {
+            if (Double.isNaN(fallback)) {
+                throw new ScenarioException(where + ": '" + key + "' is required");
+            }
+            return fallback;
+        }
+        if (!(v instanceof Number n) || n.doubleValue() < 0) {
+            throw new ScenarioException(where + ": '" + key + "' must be a non-negative number, got " + v);
+        }
+        return n.doubleValue();
+    }
+
+    private static JsonObject object(JsonObject json, String key, String where, boolean required) {
+        Object v = json.getValue(key);
+        if (v == null && !required) {
+            return new JsonObject();
+        }
+        if (!(v instanceof JsonObject o)) {
+            throw new ScenarioException(where + ": '" + key + "' must be an object");
+        }
+        return o;
+    }
+}

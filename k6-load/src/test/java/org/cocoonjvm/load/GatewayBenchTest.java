@@ -1,0 +1,43 @@
+package org.cocoonjvm.load;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import javax.xml.parsers.DocumentBuilderFactory;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.w3c.dom.Document;
+
+/** {@code bench gateway} in a tiny configuration: both paths measured, a table, valid SVG plots. */
+class GatewayBenchTest {
+
+    @Test
+    void measuresBothPathsAndWritesPlots(@TempDir Path out) throws Exception {
+        GatewayBench.Report report = GatewayBench.run(new GatewayBench.Options(List.of(1, 4), Duration.ofMillis(400), 1,
+                1000, 20, 0));
+        List<Path> files = report.writePlots(out);
+
+        assertThat(report.rows()).hasSize(2);
+        for (GatewayBench.Row row : report.rows()) {
+            assertThat(row.directTtft().count()).isPositive();
+            assertThat(row.gatewayTtft().count()).isPositive();
+            assertThat(row.directTokensPerS()).isPositive();
+            assertThat(row.gatewayTokensPerS()).isPositive();
+            assertThat(row.errors()).isZero();
+        }
+        String table = report.table();
+        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio");
+        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(2);
+
+        assertThat(files).extracting(p -> p.getFileName().toString()).containsExactly("ttft-cdf.svg", "throughput.svg", "report.json");
+        for (Path svg : files.subList(0, 2)) {
+            Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(svg.toFile());
+            assertThat(doc.getDocumentElement().getTagName()).isEqualTo("svg");
+            assertThat(doc.getElementsByTagName("polyline").getLength()).as(svg.toString()).isGreaterThanOrEqualTo(2);
+        }
+        assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"");
+    }
+}

@@ -1,0 +1,137 @@
+package org.cocoonjvm.load;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/** Parameter files and the threshold subset: what is accepted, what each means, what is refused and how. */
+class ScenarioFileTest {
+
+    @Test
+    void everyShippedScenarioLoadsWithAndWithoutItsCiProfile() throws IOException {
+        try (Stream<Path> files = Files.list(Path.of("scenarios"))) {
+            List<Path> all = files.filter(p -> p.toString().endsWith(".json")).toList();
+            assertThat(all).hasSize(4);
+            for (Path file : all) {
+                Scenario full = Scenario.load(file, Scenario.Overrides.NONE);
+                Scenario ci = Scenario.load(file, new Scenario.Overrides("ci", null, null));
+                assertThat(full.thresholds()).isNotEmpty();
+                assertThat(ci.duration()).isLessThanOrEqualTo(Duration.ofSeconds(10));
+                assertThat(ci.duration()).isLessThan(full.duration());
+            }
+        }
+    }
+
+    @Test
+    void rampingRateIsIntegratedPiecewise() {
+        Scenario s = Scenario.parse(scenario("""
+                {"start_rate": 0, "stages": [{"duration": "10s", "target": 10}, {"duration": "5s", "target": 10}]}"""),
+                Scenario.Overrides.NONE, "test");
+        Scenario.Flow f = s.flows().getFirst();
+        assertThat(f.arrivalsBy(5)).isCloseTo(12.5, within(1e-9));    // half of a 0→5/s ramp
+        assertThat(f.arrivalsBy(10)).isCloseTo(50, within(1e-9));
+        assertThat(f.arrivalsBy(15)).isCloseTo(100, within(1e-9));
+        assertThat(f.arrivalsBy(99)).isCloseTo(100, within(1e-9));
+    }
+
+    @Test
+    void scaleAndDurationOverridesKeepTheShape() {
+        Scenario s = Scenario.parse(scenario("""
+                {"start_rate": 2, "stages": [{"duration": "30s", "target": 10}, {"duration": "10s", "target": 0}]}"""),
+                new Scenario.Overrides(null, 0.5, Duration.ofSeconds(4)), "test");
+        Scenario.Flow f = s.flows().getFirst();
+        assertThat(f.stages()).extracting(Scenario.Stage::duration).containsExactly(Duration.ofSeconds(3), Duration.ofSeconds(1));
+        assertThat(f.stages()).extracting(Scenario.Stage::target).containsExactly(5.0, 0.0);
+        assertThat(f.startRate()).isEqualTo(1.0);
+        assertThat(f.maxVus()).isEqualTo(5);
+    }
+
+    @Test
+    void profileThresholdsReplaceOnlyTheMetricsTheyName() {
+        JsonObject json = scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}")
+                .put("thresholds", new JsonObject().put("ttft", List.of("p(99)<100")).put("errors", List.of("count<1")))
+                .put("profiles", new JsonObject().put("ci", new JsonObject().put("duration", "2s")
+                        .put("thresholds", new JsonObject().put("ttft", List.of("p(99)<900")))));
+        Scenario ci = Scenario.parse(json, new Scenario.Overrides("ci", null, null), "test");
+        assertThat(ci.thresholds()).extracting(t -> t.key() + " " + t.expression())
+                .containsExactly("ttft p(99)<900", "errors count<1");
+        assertThatThrownBy(() -> Scenario.parse(json, new Scenario.Overrides("nightly", null, null), "test"))
+                .isInstanceOf(ScenarioException.class).hasMessageContaining("no profile 'nightly'");
+    }
+
+    @Test
+    void thresholdsEvaluateLikeK6() {
+        Recorder r = new Recorder();
+        for (int ms = 1; ms <= 100; ms++) {
+            r.trend(Metric.TTFT, ms * 1_000_000L);
+        }
+        r.add(Metric.TOKENS, 500);
+        r.rate(Metric.ERROR_RATE, true);
+        r.rate(Metric.ERROR_RATE, false);
+        r.rate(Metric.ERROR_RATE, false);
+        r.rate(Metric.ERROR_RATE, false);
+        Recorder.Snapshot snap = r.snapshot(10);
+        Map<String, Recorder.Snapshot> none = Map.of();
+        assertThat(Threshold.parse("ttft", "p(99)<99.5").evaluate(snap, none).value()).isCloseTo(99.01, within(1e-9));
+        assertThat(Threshold.parse("ttft", "p(99)<99").evaluate(snap, none).ok()).isFalse();
+        assertThat(Threshold.parse("ttft", "med<=50.5").evaluate(snap, none).ok()).isTrue();
+        assertThat(Threshold.parse("ttft", "avg>50").evaluate(snap, none).ok()).isTrue();
+        assertThat(Threshold.parse("ttft", "max<100").evaluate(snap, none).ok()).isFalse();
+        assertThat(Threshold.parse("tokens", "count>=500").evaluate(snap, none).ok()).isTrue();
+        assertThat(Threshold.parse("tokens", "rate>49").evaluate(snap, none).value()).isEqualTo(50.0);   // per second, as k6
+        assertThat(Threshold.parse("error_rate", "rate<0.3").evaluate(snap, none).value()).isEqualTo(0.25);
+        assertThat(Threshold.parse("itl", "p(99)<1").evaluate(snap, none).ok()).as("no samples: passes, as in k6").isTrue();
+    }
+
+    @Test
+    void unknownOrMisappliedThresholdsAreRefusedClearly() {
+        assertThatThrownBy(() -> Threshold.parse("ttft", "p99<500")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("expected AGG OP NUMBER");
+        assertThatThrownBy(() -> Threshold.parse("ttft", "p(99)==500")).isInstanceOf(ScenarioException.class);
+        assertThatThrownBy(() -> Threshold.parse("ttft", "count<5")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("does not apply to ttft, a trend metric");
+        assertThatThrownBy(() -> Threshold.parse("errors", "p(90)<1")).isInstanceOf(ScenarioException.class);
+        assertThatThrownBy(() -> Threshold.parse("latency", "avg<1")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("unknown metric 'latency'");
+        assertThatThrownBy(() -> Threshold.parse("ttft{url:x}", "avg<1")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("{scenario:NAME}");
+        JsonObject json = scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}")
+                .put("thresholds", new JsonObject().put("ttft{scenario:nope}", List.of("avg<1")));
+        assertThatThrownBy(() -> Scenario.parse(json, Scenario.Overrides.NONE, "test")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("names no flow");
+    }
+
+    @Test
+    void badFilesAreRefusedWithTheFieldNamed() {
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}], \"rate\": 3}"),
+                Scenario.Overrides.NONE, "f.json")).hasMessageContaining("f.json flows.only: unknown field 'rate'");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"10 seconds\", \"target\": 1}]}"),
+                Scenario.Overrides.NONE, "f.json")).hasMessageContaining("not a k6 duration");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": []}"), Scenario.Overrides.NONE, "f.json"))
+                .hasMessageContaining("'stages' must list");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}").put("max_requests", 0),
+                Scenario.Overrides.NONE, "f.json")).hasMessageContaining("every run is bounded");
+        assertThat(K6Duration.parse("1m30s", "x")).isEqualTo(Duration.ofSeconds(90));
+        assertThat(K6Duration.parse("250ms", "x")).isEqualTo(Duration.ofMillis(250));
+    }
+
+    /** A one-flow scenario whose flow has {@code flowFields} plus a request and max_vus. */
+    private static JsonObject scenario(String flowFields) {
+        JsonObject flow = new JsonObject(flowFields)
+                .put("request", new JsonObject().put("stream", true).put("max_tokens", 8).put("prompt", "hi"));
+        if (!flow.containsKey("max_vus")) {
+            flow.put("max_vus", 10);
+        }
+        return new JsonObject().put("name", "t").put("max_requests", 100).put("flows", new JsonObject().put("only", flow));
+    }
+}

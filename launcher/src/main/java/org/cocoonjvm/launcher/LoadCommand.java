@@ -1,0 +1,77 @@
+package org.cocoonjvm.launcher;
+
+import io.vertx.core.Vertx;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.load.K6Duration;
+import org.cocoonjvm.load.LoadDriver;
+import org.cocoonjvm.load.Scenario;
+import org.cocoonjvm.load.ScenarioException;
+import org.cocoonjvm.load.Summary;
+import org.cocoonjvm.load.Target;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code cocoon load}: one k6-load scenario through the JVM driver, from the same parameter file
+ * the k6 script reads, judged by the same thresholds. Exits 99 when a threshold fails, as k6 does.
+ */
+@Command(name = "load", mixinStandardHelpOptions = true,
+        description = "Run a k6-load scenario (k6-load/scenarios/*.json) with the JVM load driver.")
+final class LoadCommand implements Callable<Integer> {
+    /** k6's exit code for failed thresholds. */
+    static final int THRESHOLDS_FAILED = 99;
+
+    @Option(names = "--scenario", required = true, description = "Parameter file, e.g. k6-load/scenarios/chat-streaming.json.")
+    Path scenario;
+
+    @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "Gateway (or worker) base URL. Default: ${DEFAULT-VALUE}.")
+    URI url;
+
+    @Option(names = "--key", required = true, description = "API key (the demo prints it in its ready line).")
+    String key;
+
+    @Option(names = "--model", description = "Model to ask for. Default: the first one GET /v1/models lists.")
+    String model;
+
+    @Option(names = "--profile", description = "A block under the file's 'profiles', e.g. ci (short, looser thresholds).")
+    String profile;
+
+    @Option(names = "--scale", description = "Multiplies every arrival rate and max_vus.")
+    Double scale;
+
+    @Option(names = "--duration", description = "Stretches the stages to this total, k6 style: 30s, 5m.")
+    String duration;
+
+    @Option(names = "--json", description = "Also write the summary as JSON to this file.")
+    Path json;
+
+    @Override
+    public Integer call() throws Exception {
+        Scenario s;
+        try {
+            s = Scenario.load(scenario, new Scenario.Overrides(profile, scale,
+                    duration == null ? null : K6Duration.parse(duration, "--duration")));
+        } catch (ScenarioException e) {
+            throw new Cocoon.UsageException(e.getMessage());
+        }
+        Vertx vertx = Vertx.vertx();
+        try {
+            String m = model != null ? model : Target.firstModel(vertx, url, key).await(30, TimeUnit.SECONDS);
+            Target target = new Target(url, key, m);
+            long bound = s.duration().toSeconds() + s.gracefulStop().toSeconds() + 60;
+            Summary summary = new LoadDriver(vertx, s, target, Clock.systemUTC()).run().await(bound, TimeUnit.SECONDS);
+            System.out.print(summary.text());
+            if (json != null) {
+                Files.writeString(json, summary.json().encodePrettily());
+            }
+            return summary.passed() ? 0 : THRESHOLDS_FAILED;
+        } finally {
+            vertx.close().await();
+        }
+    }
+}
