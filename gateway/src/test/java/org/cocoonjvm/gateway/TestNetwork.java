@@ -19,6 +19,7 @@ import java.util.function.BooleanSupplier;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
@@ -53,6 +54,10 @@ final class TestNetwork implements AutoCloseable {
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
+        this(limits, relay, balance, PaymentOptions.DEFAULTS);
+    }
+
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments) {
         accounts.open(ACCOUNT);
         if (balance > 0) {
             accounts.credit(ACCOUNT, balance, "test-grant");
@@ -61,7 +66,7 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay),
+                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
                 new TonRequestBilling(accounts, model -> PriceSchedule.of(model, 2, 1)));
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.billing;
 
+import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.UsageCost;
 
@@ -16,8 +17,14 @@ public interface RequestBilling {
      */
     Charge reserve(String accountId, String model, long maxTokens, long requestChars);
 
+    /** A model's prices (what clients pay, what workers earn), or null when it has none. */
+    PriceSchedule schedule(String model);
+
     /** The nanoTON price per token of a model, for {@code /v1/models}; -1 when it has none. */
-    long pricePerToken(String model);
+    default long pricePerToken(String model) {
+        PriceSchedule schedule = schedule(model);
+        return schedule == null ? -1 : schedule.pricePerToken();
+    }
 
     /** One request's reservation; settled exactly once, whatever happens to the request. */
     interface Charge {

@@ -7,6 +7,7 @@ import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
 import java.util.HashSet;
 import java.util.Set;
+import org.cocoonjvm.gateway.billing.RequestMeter;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
@@ -47,6 +48,8 @@ public final class Relay {
     private final Set<String> tried = new HashSet<>();
 
     private RegisteredWorker worker;
+    /** The current attempt's worker fee, metered into the worker's payment channel; null without one. */
+    private RequestMeter meter;
     private GrpcClientRequest<GenerateRequest, GenerateEvent> call;
     private GrpcClientResponse<GenerateRequest, GenerateEvent> stream;
     private ApiException lastFailure;
@@ -114,6 +117,9 @@ public final class Relay {
         worker = next;
         tried.add(next.id());
         next.started();
+        meter = next.channel() == null ? null : next.channel().meter(request.generate().getModel());
+        GenerateRequest generate = next.channel() == null ? request.generate()
+                : request.generate().toBuilder().setChannelId(next.channel().idBytes()).build();
         attemptNanos = System.nanoTime();
         ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> {
             if (done || worker != next) {
@@ -127,7 +133,7 @@ public final class Relay {
                 return;
             }
             call = opened.result();
-            call.end(request.generate());
+            call.end(generate);
             call.response().onComplete(answered -> {
                 if (done || worker != next) {
                     return;
@@ -151,6 +157,9 @@ public final class Relay {
                 case ACCEPTED -> {
                     promptTokens = event.getAccepted().getPromptTokens();
                     queueNanos = System.nanoTime() - attemptNanos;
+                    if (meter != null) {
+                        meter.prompt(Integer.toUnsignedLong(event.getAccepted().getPromptTokens()));
+                    }
                 }
                 case DELTA -> onDelta(event.getDelta());
                 case FINAL -> {
@@ -191,6 +200,9 @@ public final class Relay {
         }
         lastTokenNanos = now;
         completionTokens += delta.getTokenIdsCount();
+        if (meter != null) {
+            meter.completion(delta.getTokenIdsCount());
+        }
         if (pendingText == null && !sink.writeQueueFull()) {
             sink.delta(delta);
             return;
@@ -232,6 +244,10 @@ public final class Relay {
             return;
         }
         worker.finished(0);
+        if (meter != null) {
+            meter.finish(null);  // the worker is paid for the prompt it reported, like any cut-short attempt
+            meter = null;
+        }
         worker = null;
         call = null;
         stream = null;
@@ -267,6 +283,9 @@ public final class Relay {
         Usage usage = fin != null ? fin.getUsage() : Usage.newBuilder()
                 .setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
         UsageCost cost = charge.settle(worker == null ? null : worker.id(), usage);
+        if (meter != null) {
+            meter.finish(fin != null ? fin.getUsage() : null);
+        }
         if (fin != null) {
             flushPending();
             sink.finish(fin, cost);

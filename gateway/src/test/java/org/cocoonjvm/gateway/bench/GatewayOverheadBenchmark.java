@@ -24,6 +24,7 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
@@ -83,7 +84,7 @@ public final class GatewayOverheadBenchmark {
         accounts.credit("bench", Long.MAX_VALUE / 4, "bench-grant");
         GatewayNode gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(KEY), new ApiKey("bench", "bench", KeyLimits.UNLIMITED)), BearerKeys.hash("admin"),
-                1000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)));
+                1000, 1 << 20, RelayOptions.DEFAULTS, PaymentOptions.DEFAULTS), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)));
         vertx.deployVerticle(gateway).await();
         WorkerNode worker = new WorkerNode(engine, new WorkerOptions("bench-worker", "127.0.0.1", 0, KEY,
                 SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1000));

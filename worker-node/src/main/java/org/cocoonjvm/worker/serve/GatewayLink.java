@@ -9,9 +9,13 @@ import io.vertx.grpc.client.GrpcClientRequest;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,6 +33,7 @@ final class GatewayLink {
     private final SocketAddress gateway;
     private final Supplier<Hello> hello;
     private final Supplier<WorkerLoad> load;
+    private final WorkerPayments payments;
     private final Promise<Void> firstRegistration = Promise.promise();
 
     private GrpcClientRequest<WorkerMessage, GatewayMessage> session;
@@ -36,7 +41,8 @@ final class GatewayLink {
     private long backoffMs = 100;
     private boolean stopped;
 
-    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load) {
+    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load, WorkerPayments payments) {
+        this.payments = payments;
         this.vertx = vertx;
         this.client = GrpcClient.client(vertx);
         this.gateway = gateway;
@@ -79,6 +85,9 @@ final class GatewayLink {
     private void onMessage(GatewayMessage message) {
         switch (message.getMessageCase()) {
             case REGISTERED -> {
+                if (message.getRegistered().hasChannel() && !acceptChannel(message.getRegistered().getChannel())) {
+                    return;
+                }
                 backoffMs = 100;
                 long interval = Math.max(10, message.getRegistered().getHeartbeatIntervalMs());
                 cancelHeartbeat();
@@ -91,7 +100,28 @@ final class GatewayLink {
                 log.info("registered with gateway {}", gateway);
                 firstRegistration.tryComplete();
             }
+            case PAYMENT -> {
+                try {
+                    SignedSemiChannel state = payments.pay(message.getPayment().getSignedStateBoc());
+                    log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
+                } catch (VoucherException e) {
+                    // The gateway's next state supersedes this one; the credit window covers the gap.
+                    log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
+                }
+            }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
+        }
+    }
+
+    /** Opens the channel the gateway offers and answers with the worker's signed initial state. */
+    private boolean acceptChannel(PaymentChannel channel) {
+        try {
+            session.write(WorkerMessage.newBuilder().setChannelAccepted(payments.open(channel)).build());
+            return true;
+        } catch (IllegalArgumentException e) {
+            log.error("refusing the payment channel of gateway {}: {}", gateway, e.getMessage());
+            session.end();
+            return false;
         }
     }
 
