@@ -2,8 +2,8 @@ package org.cocoonjvm.gateway;
 
 import java.util.Map;
 import java.util.Objects;
-import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 
 /**

@@ -10,9 +10,9 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
-import java.time.Clock;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -25,6 +25,7 @@ import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -81,10 +82,15 @@ final class TestNetwork implements AutoCloseable {
 
     /** @param graceMs how long its running sequences may finish when it stops; 0 fails them at once */
     WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs) {
+        return addWorker(engine, scheduler, graceMs, WorkerPaymentOptions.IN_MEMORY);
+    }
+
+    /** @param payments the worker's credit window and payment timeout */
+    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {
         Vertx v = Vertx.vertx();
         WorkerNode node = new WorkerNode(engine,
                 new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
-                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs));
+                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs, payments));
         await(v.deployVerticle(node));
         workerVertx.add(v);
         workers.add(node);

@@ -1,6 +1,5 @@
 package org.cocoonjvm.gateway.registry;
 
-import org.cocoonjvm.gateway.billing.WorkerChannel;
 import io.vertx.core.net.SocketAddress;
 import java.net.URI;
 import java.util.ArrayList;
@@ -11,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;

@@ -4,11 +4,13 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import java.lang.management.ManagementFactory;
@@ -43,6 +45,8 @@ import org.cocoonjvm.worker.serve.WorkerOptions;
  *
  * <p>Reports (1) added time to first token, p50/p99, at {@code CONCURRENCY} streams; (2) tokens
  * forwarded per second per CPU-second the gateway adds; (3) heap held by {@code IDLE} idle streams.
+ * With a fourth argument {@code payments}, it instead compares a gateway that pays its worker a
+ * state per token (K = 1) with one that does not pay, alternating phases.
  */
 public final class GatewayOverheadBenchmark {
     private static final String KEY = "sk-bench";
@@ -55,6 +59,11 @@ public final class GatewayOverheadBenchmark {
         JsonObject report = new JsonObject().put("concurrency", concurrency).put("phase_seconds", seconds)
                 .put("cores", Runtime.getRuntime().availableProcessors());
         try {
+            if (args.length > 3 && args[3].equals("payments")) {
+                report.put("payments", payments(vertx, concurrency, seconds));
+                System.out.println(report.encodePrettily());
+                return;
+            }
             report.put("ttft", ttft(vertx, concurrency, seconds));
             report.put("throughput", throughput(vertx, concurrency, seconds));
             if (idle > 0) {
@@ -79,12 +88,16 @@ public final class GatewayOverheadBenchmark {
     }
 
     private static Setup start(Vertx vertx, SyntheticEngine engine, SchedulerOptions scheduler) {
+        return start(vertx, engine, scheduler, PaymentOptions.DEFAULTS);
+    }
+
+    private static Setup start(Vertx vertx, SyntheticEngine engine, SchedulerOptions scheduler, PaymentOptions payments) {
         InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
         accounts.open("bench");
         accounts.credit("bench", Long.MAX_VALUE / 4, "bench-grant");
         GatewayNode gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(KEY), new ApiKey("bench", "bench", KeyLimits.UNLIMITED)), BearerKeys.hash("admin"),
-                1000, 1 << 20, RelayOptions.DEFAULTS, PaymentOptions.DEFAULTS), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)));
+                1000, 1 << 20, RelayOptions.DEFAULTS, payments), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)));
         vertx.deployVerticle(gateway).await();
         WorkerNode worker = new WorkerNode(engine, new WorkerOptions("bench-worker", "127.0.0.1", 0, KEY,
                 SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1000));
@@ -129,6 +142,42 @@ public final class GatewayOverheadBenchmark {
                 .put("direct_cpu_us_per_token", cpuPerTokenDirect * 1e6).put("gateway_cpu_us_per_token", cpuPerTokenGateway * 1e6)
                 .put("gateway_added_cpu_us_per_token", gatewayCpuPerToken * 1e6)
                 .put("gateway_tokens_per_cpu_second", 1 / gatewayCpuPerToken);
+    }
+
+    // 4. Per-token payment states (K = 1) against no payments: two gateway+worker pairs, same load.
+    private static JsonObject payments(Vertx vertx, int concurrency, int seconds) throws Exception {
+        SchedulerOptions scheduler = new SchedulerOptions(4096, 512, 50);
+        Setup off = start(vertx, new SyntheticEngine(20_000, 512, 100_000, 2_000), scheduler, PaymentOptions.DISABLED);
+        Setup perToken = start(vertx, new SyntheticEngine(20_000, 512, 100_000, 2_000), scheduler,
+                new PaymentOptions(true, 1, 200, Long.MAX_VALUE));
+        HttpClient client = client(vertx, concurrency);
+        run(client, off.gatewayPort(), concurrency, 1, null);
+        run(client, perToken.gatewayPort(), concurrency, 1, null);
+        double[] sumOff = new double[2];
+        double[] sumOn = new double[2];
+        JsonArray rounds = new JsonArray();
+        for (int round = 0; round < 2; round++) {
+            double[] a = tokensAndCpu(client, off.gatewayPort(), concurrency, seconds);
+            double[] b = tokensAndCpu(client, perToken.gatewayPort(), concurrency, seconds);
+            rounds.add(new JsonObject().put("off_tokens_per_s", a[0] / seconds).put("k1_tokens_per_s", b[0] / seconds));
+            for (int i = 0; i < 2; i++) {
+                sumOff[i] += a[i];
+                sumOn[i] += b[i];
+            }
+        }
+        return new JsonObject().put("rounds", rounds)
+                .put("off_tokens_per_s", sumOff[0] / (2.0 * seconds)).put("k1_tokens_per_s", sumOn[0] / (2.0 * seconds))
+                .put("k1_throughput_ratio", sumOn[0] / sumOff[0])
+                .put("off_cpu_us_per_token", sumOff[1] / sumOff[0] * 1e6).put("k1_cpu_us_per_token", sumOn[1] / sumOn[0] * 1e6)
+                .put("k1_states_signed", seqnoOf(vertx, perToken));
+    }
+
+    /** The seqno of the per-token worker's channel: how many states were signed. */
+    private static long seqnoOf(Vertx vertx, Setup s) throws Exception {
+        return vertx.createHttpClient().request(HttpMethod.GET, s.workerPort(), "127.0.0.1", "/status")
+                .compose(r -> r.send().compose(HttpClientResponse::body))
+                .map(b -> b.toJsonObject().getJsonArray("channels").getJsonObject(0).getLong("seqno"))
+                .await(10, TimeUnit.SECONDS);
     }
 
     private static double[] tokensAndCpu(HttpClient client, int port, int concurrency, int seconds) throws Exception {

@@ -36,10 +36,6 @@ final class ChannelAccount {
         this.earned = new AtomicLong(paid());
     }
 
-    SignedSemiChannel latestOrNull() {
-        return latest;
-    }
-
     long paid() {
         SignedSemiChannel s = latest;
         return s == null ? 0 : s.sentNanoton();

@@ -11,6 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
@@ -45,7 +47,7 @@ final class ChannelStore {
     }
 
     /** The worker's key, created on first use. */
-    PaymentKeyPair key(java.security.SecureRandom random) {
+    PaymentKeyPair key(SecureRandom random) {
         if (dir == null) {
             return PaymentKeyPair.generate(random);
         }
@@ -55,7 +57,7 @@ final class ChannelStore {
                 return PaymentKeyPair.fromSeed(HexFormat.of().parseHex(Files.readString(file, StandardCharsets.US_ASCII).strip()));
             }
             PaymentKeyPair key = PaymentKeyPair.generate(random);
-            write(file, HexFormat.of().formatHex(key.seed()));
+            write(file, HexFormat.of().formatHex(key.seed()), true);
             return key;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read or write the payment key " + file, e);
@@ -96,7 +98,7 @@ final class ChannelStore {
                 .put("seqno", stored.state().seqno()).put("sent_nanoton", stored.state().sentNanoton())
                 .put("signed_state_boc", stored.state().bocBase64()).encodePrettily();
         try {
-            write(fileOf(stored.channelId()), json);
+            write(fileOf(stored.channelId()), json, false);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot store the state of channel " + stored.channelId(), e);
         }
@@ -106,8 +108,13 @@ final class ChannelStore {
         return dir.resolve("channel-" + id.hex() + ".json");
     }
 
-    private void write(Path file, String content) throws IOException {
+    /** @param secret readable by the owner only (the key), where the file system has POSIX permissions */
+    private void write(Path file, String content, boolean secret) throws IOException {
         Path temp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.deleteIfExists(temp);
+        if (secret && dir.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            Files.createFile(temp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
         try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             ByteBuffer bytes = ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));

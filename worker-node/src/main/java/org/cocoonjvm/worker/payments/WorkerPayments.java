@@ -71,18 +71,21 @@ public final class WorkerPayments implements CreditGate {
                     p.getWorkerCoefficient(), Math.max(p.getWorkerCoefficient(), PriceSchedule.DEFAULT_MAX_COEFFICIENT)));
         }
         channels.compute(id, (k, known) -> {
-            ChannelStore.Stored stored = known == null ? store.load(id) : null;
-            PaymentPublicKey signer = known != null ? known.terms.payerKey() : stored != null ? stored.gatewayKey() : gatewayKey;
-            if (!signer.equals(gatewayKey)) {
-                throw new IllegalArgumentException("channel " + id + " is paid by gateway key " + signer + ", not " + gatewayKey);
-            }
-            // Earnings carry over a reconnect; the terms and prices are the gateway's latest.
-            ChannelAccount account = new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(),
-                    known != null ? known.latestOrNull() : stored == null ? null : stored.state());
             if (known != null) {
-                account.earned.set(known.earned.get());
+                // A reconnect: running sequences meter into this account, so it stays as it is.
+                if (!known.terms.equals(channelTerms)) {
+                    throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms
+                            + ", now offered with " + channelTerms);
+                }
+                return known;
             }
-            return account;
+            ChannelStore.Stored stored = store.load(id);
+            if (stored != null && !stored.gatewayKey().equals(gatewayKey)) {
+                throw new IllegalArgumentException("channel " + id + " is paid by gateway key " + stored.gatewayKey()
+                        + ", not " + gatewayKey);
+            }
+            return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(),
+                    stored == null ? null : stored.state());
         });
         SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL, null));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
