@@ -52,7 +52,7 @@ public final class ChannelPayer {
             throw new IllegalStateException("channel " + terms.channelId() + " has used all its seqnos");
         }
         SemiChannelBody next = new SemiChannelBody(last.seqno() + 1, cumulativeNanoton);
-        SignedSemiChannel signed = key.sign(new SemiChannelState(terms.channelId(), next, null));
+        SignedSemiChannel signed = key.sign(new SemiChannelState(terms.channelId(), next));
         last = next;
         return signed;
     }

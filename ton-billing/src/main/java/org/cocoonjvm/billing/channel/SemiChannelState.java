@@ -11,11 +11,10 @@ import org.ton.ton4j.cell.CellBuilder;
  *   counterparty_data:(Maybe ^SemiChannelBody) = SemiChannel;
  * sc_body#_ seqno:uint64 sent:Coins conditionals:(HashmapE 32 ConditionalPayment) = SemiChannelBody;
  * </pre>
- *
- * @param counterparty the other party's body as the signer last saw it, or null to omit it. In a
- *                     one-way channel the payee never sends, so the payer omits it.
+ * Channels here are one-way (the worker never pays the gateway), so {@code counterparty_data} is
+ * always absent and {@code conditionals} always empty: the cell has no references.
  */
-public record SemiChannelState(ChannelId channelId, SemiChannelBody body, SemiChannelBody counterparty) {
+public record SemiChannelState(ChannelId channelId, SemiChannelBody body) {
     /** "ChSt": the tag that starts every signed semi-channel, so a signature cannot be reused for a message. */
     public static final long TAG = 0x43685374L;
 
@@ -25,21 +24,15 @@ public record SemiChannelState(ChannelId channelId, SemiChannelBody body, SemiCh
         }
     }
 
-    /** The {@code SemiChannel} cell; its representation hash is what the owner signs. */
+    /** The {@code SemiChannel} cell, built with ton4j; its representation hash is what the owner signs. */
     public Cell toCell() {
         return CellBuilder.beginCell()
                 .storeUint(TAG, 32)
                 .storeUint(channelId.toBigInteger(), 128)
-                .storeCell(bodyCell(body))
-                .storeRefMaybe(counterparty == null ? null : bodyCell(counterparty))
-                .endCell();
-    }
-
-    private static Cell bodyCell(SemiChannelBody b) {
-        return CellBuilder.beginCell()
-                .storeUint(BigInteger.valueOf(b.seqno()), 64)
-                .storeCoins(BigInteger.valueOf(b.sentNanoton()))
-                .storeBit(false)  // conditionals: empty HashmapE
+                .storeUint(BigInteger.valueOf(body.seqno()), 64)
+                .storeCoins(BigInteger.valueOf(body.sentNanoton()))
+                .storeBit(false)   // conditionals: empty HashmapE
+                .storeBit(false)   // counterparty_data: nothing
                 .endCell();
     }
 }

@@ -47,7 +47,7 @@ class SignedSemiChannelGoldenTest {
         Cell reference = channel.createSignedSemiChannelState(BigInteger.valueOf(seqno), BigInteger.valueOf(sent),
                 null, null).getCell();
 
-        SignedSemiChannel signed = ours.sign(new SemiChannelState(id, new SemiChannelBody(seqno, sent), null));
+        SignedSemiChannel signed = ours.sign(new SemiChannelState(id, new SemiChannelBody(seqno, sent)));
         assertThat(signed.boc()).isEqualTo(reference.toBoc());
 
         SignedSemiChannel parsed = SignedSemiChannel.parse(reference.toBoc());
@@ -61,7 +61,7 @@ class SignedSemiChannelGoldenTest {
     void thirdPartyVerifiesWithTon4jAlone(long seqno, long sent) {
         PaymentKeyPair key = PaymentKeyPair.fromSeed(SEED);
         ChannelId id = ChannelId.fromHex("00112233445566778899aabbccddeeff");
-        String base64 = key.sign(new SemiChannelState(id, new SemiChannelBody(seqno, sent), null)).bocBase64();
+        String base64 = key.sign(new SemiChannelState(id, new SemiChannelBody(seqno, sent))).bocBase64();
 
         assertThat(Ton4jVoucherCheck.verify(base64, key.publicKey().toBytes()))
                 .isEqualTo(new Ton4jVoucherCheck.Voucher(id.toBigInteger(), seqno, BigInteger.valueOf(sent), true));

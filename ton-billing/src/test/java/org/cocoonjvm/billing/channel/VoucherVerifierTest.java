@@ -31,7 +31,7 @@ class VoucherVerifierTest {
     @Test
     void rejectsAStateSignedByAnotherKey() {
         PaymentKeyPair impostor = PaymentKeyPair.generate(RANDOM);
-        SignedSemiChannel forged = impostor.sign(new SemiChannelState(id, new SemiChannelBody(1, 5), null));
+        SignedSemiChannel forged = impostor.sign(new SemiChannelState(id, new SemiChannelBody(1, 5)));
         assertRejected(null, forged.boc(), Reason.BAD_SIGNATURE);
     }
 
@@ -40,7 +40,7 @@ class VoucherVerifierTest {
         SignedSemiChannel genuine = payer.pay(5);
         // Same signature, larger amount: the payee must not be able to raise what it is owed.
         byte[] tampered = CellBuilder.beginCell().storeBytes(genuine.signature())
-                .storeCell(new SemiChannelState(id, new SemiChannelBody(1, 500), null).toCell()).endCell().toBoc();
+                .storeCell(new SemiChannelState(id, new SemiChannelBody(1, 500)).toCell()).endCell().toBoc();
         assertRejected(null, tampered, Reason.BAD_SIGNATURE);
     }
 
@@ -61,14 +61,14 @@ class VoucherVerifierTest {
 
     @Test
     void rejectsADecreasingAmount() {
-        SignedSemiChannel accepted = gateway.sign(new SemiChannelState(id, new SemiChannelBody(3, 100), null));
-        SignedSemiChannel lower = gateway.sign(new SemiChannelState(id, new SemiChannelBody(4, 99), null));
+        SignedSemiChannel accepted = gateway.sign(new SemiChannelState(id, new SemiChannelBody(3, 100)));
+        SignedSemiChannel lower = gateway.sign(new SemiChannelState(id, new SemiChannelBody(4, 99)));
         assertRejected(accepted, lower.boc(), Reason.SENT_DECREASING);
     }
 
     @Test
     void rejectsMoreThanTheDeposit() {
-        SignedSemiChannel tooMuch = gateway.sign(new SemiChannelState(id, new SemiChannelBody(1, 1_000_001), null));
+        SignedSemiChannel tooMuch = gateway.sign(new SemiChannelState(id, new SemiChannelBody(1, 1_000_001)));
         assertRejected(null, tooMuch.boc(), Reason.ABOVE_DEPOSIT);
         assertThatThrownBy(() -> payer.pay(1_000_001)).isInstanceOfSatisfying(VoucherException.class,
                 e -> assertThat(e.reason()).isEqualTo(Reason.ABOVE_DEPOSIT));
@@ -89,6 +89,22 @@ class VoucherVerifierTest {
         byte[] trailing = CellBuilder.beginCell().storeBytes(genuine.signature())
                 .storeCell(genuine.state().toCell()).storeUint(1, 8).endCell().toBoc();
         assertRejected(null, trailing, Reason.MALFORMED);
+    }
+
+    @Test
+    void rejectsAnAmountNotInItsShortestForm() {
+        SignedSemiChannel genuine = payer.pay(5);
+        byte[] padded = CellBuilder.beginCell().storeBytes(genuine.signature())
+                .storeUint(SemiChannelState.TAG, 32).storeUint(id.toBigInteger(), 128)
+                .storeUint(1, 64).storeUint(2, 4).storeUint(5, 16).storeBit(false).storeBit(false).endCell().toBoc();
+        assertRejected(null, padded, Reason.MALFORMED);
+    }
+
+    @Test
+    void rejectsACorruptedBoc() {
+        byte[] boc = payer.pay(5).boc();
+        boc[boc.length - 1] ^= 1;  // the CRC32C
+        assertRejected(null, boc, Reason.MALFORMED);
     }
 
     @Test

@@ -87,7 +87,7 @@ public final class WorkerPayments implements CreditGate {
             return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(),
                     stored == null ? null : stored.state());
         });
-        SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL, null));
+        SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
     }
 

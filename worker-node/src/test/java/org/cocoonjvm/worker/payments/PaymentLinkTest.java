@@ -86,7 +86,7 @@ class PaymentLinkTest {
         assertThat(channel.getLong("sent_nanoton")).isEqualTo(100);
 
         PaymentKeyPair impostor = PaymentKeyPair.generate(RANDOM);
-        send(impostor.sign(new SemiChannelState(channelId, new SemiChannelBody(2, 10_000), null)));
+        send(impostor.sign(new SemiChannelState(channelId, new SemiChannelBody(2, 10_000))));
         waitForChannel(worker, c -> String.valueOf(c.getString("last_refused_payment")).startsWith("bad_signature"));
         send(new ChannelPayer(new ChannelTerms(ChannelId.random(RANDOM), gatewayKey.publicKey(), 1_000_000), gatewayKey,
                 SemiChannelBody.INITIAL).pay(500));
