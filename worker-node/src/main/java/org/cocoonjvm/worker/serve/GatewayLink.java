@@ -133,8 +133,10 @@ final class GatewayLink {
         try {
             session.write(WorkerMessage.newBuilder().setChannelAccepted(payments.open(channel)).build());
             return true;
-        } catch (IllegalArgumentException e) {
-            log.error("refusing the payment channel of gateway {}: {}", gateway, e.getMessage());
+        } catch (RuntimeException e) {
+            // Bad terms, a channel stored under another gateway key, or an unreadable state file:
+            // serving unpaid is not an option, so leave; the link retries with backoff.
+            log.error("refusing the payment channel of gateway {}", gateway, e);
             session.end();
             return false;
         }
