@@ -16,7 +16,8 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
  */
 final class ChannelAccount {
     final ChannelTerms terms;
-    final Map<String, PriceSchedule> prices;
+    /** By model name; replaced when the gateway registers the worker again. Empty for a channel reloaded at start until then. */
+    private volatile Map<String, PriceSchedule> prices;
     private final ChannelStore store;
     private final long window;
     /** nanoTON earned since the worker started, plus what was already paid before. */
@@ -34,6 +35,14 @@ final class ChannelAccount {
         this.latest = stored;
         // After a restart the worker cannot know what it earned before; it counts from what was paid.
         this.earned = new AtomicLong(paid());
+    }
+
+    PriceSchedule price(String model) {
+        return prices.get(model);
+    }
+
+    void prices(Map<String, PriceSchedule> latest) {
+        prices = Map.copyOf(latest);
     }
 
     long paid() {
@@ -67,7 +76,7 @@ final class ChannelAccount {
             lastRefusal = e.getMessage();
             throw e;
         }
-        store.save(new ChannelStore.Stored(terms.channelId(), terms.payerKey(), next));
+        store.save(new ChannelStore.Stored(terms, next));
         latest = next;
         return next;
     }

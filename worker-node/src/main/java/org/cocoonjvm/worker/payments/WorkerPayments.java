@@ -42,6 +42,11 @@ public final class WorkerPayments implements CreditGate {
         this.options = options;
         this.store = new ChannelStore(options.stateDir());
         this.key = store.key(new SecureRandom());
+        // Reloaded states show in /status at once; prices arrive when the gateway registers the worker.
+        for (ChannelStore.Stored stored : store.loadAll()) {
+            channels.put(stored.terms().channelId(), new ChannelAccount(stored.terms(), Map.of(), store,
+                    options.creditWindowNanoton(), stored.state()));
+        }
     }
 
     public PaymentPublicKey publicKey() {
@@ -71,21 +76,17 @@ public final class WorkerPayments implements CreditGate {
                     p.getWorkerCoefficient(), Math.max(p.getWorkerCoefficient(), PriceSchedule.DEFAULT_MAX_COEFFICIENT)));
         }
         channels.compute(id, (k, known) -> {
-            if (known != null) {
-                // A reconnect: running sequences meter into this account, so it stays as it is.
-                if (!known.terms.equals(channelTerms)) {
-                    throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms
-                            + ", now offered with " + channelTerms);
-                }
-                return known;
+            if (known == null) {
+                return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(), null);
             }
-            ChannelStore.Stored stored = store.load(id);
-            if (stored != null && !stored.gatewayKey().equals(gatewayKey)) {
-                throw new IllegalArgumentException("channel " + id + " is paid by gateway key " + stored.gatewayKey()
-                        + ", not " + gatewayKey);
+            // A reconnect or a channel reloaded at start: running sequences meter into this
+            // account, so it stays; only the prices are the gateway's latest.
+            if (!known.terms.equals(channelTerms)) {
+                throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms
+                        + ", now offered with " + channelTerms);
             }
-            return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(),
-                    stored == null ? null : stored.state());
+            known.prices(prices);
+            return known;
         });
         SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
@@ -143,7 +144,7 @@ public final class WorkerPayments implements CreditGate {
                     "payment_required: no channel " + id + " is open on this worker");
         }
         String model = request.getModel();
-        PriceSchedule schedule = account.prices.get(model.contains("@") ? model.substring(0, model.indexOf('@')) : model);
+        PriceSchedule schedule = account.price(model.contains("@") ? model.substring(0, model.indexOf('@')) : model);
         if (schedule == null) {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
                     "payment_required: channel " + id + " carries no price for model '" + model + "'");

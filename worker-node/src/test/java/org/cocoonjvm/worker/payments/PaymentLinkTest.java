@@ -122,8 +122,17 @@ class PaymentLinkTest {
 
         Vertx second = Vertx.vertx();
         try {
+            // Reloaded at start: /status shows the stored state before any gateway is reached.
+            WorkerNode standalone = new WorkerNode(new SyntheticEngine(1000, 4, 2048), new WorkerOptions("paid-worker",
+                    "127.0.0.1", 0, null, null, SchedulerOptions.DEFAULTS, 1000, new WorkerPaymentOptions(stateDir, "", 1_000, 5_000)));
+            String standaloneId = await(second.deployVerticle(standalone));
+            assertThat(waitForChannel(standalone, c -> c.getLong("seqno") == 2).getString("signed_state_boc"))
+                    .isEqualTo(latest.bocBase64());
+            await(second.undeploy(standaloneId));
+
             PaymentLinkTest again = new PaymentLinkTest();
             again.stateDir = stateDir;
+            again.close();  // its own Vert.x: this run uses `second`
             WorkerNode restarted = again.startWorker(second, gatewayKey, channelId);
             assertThat(again.hello.get(5, TimeUnit.SECONDS).getPaymentPublicKey().toByteArray()).isEqualTo(keyBefore);
             JsonObject channel = again.waitForChannel(restarted, c -> c.getLong("seqno") == 2);
