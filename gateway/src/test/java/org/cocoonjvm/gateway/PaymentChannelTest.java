@@ -9,6 +9,11 @@ import com.iwebpp.crypto.TweetNaclFast;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcStatus;
 import java.math.BigInteger;
 import java.util.HexFormat;
 import java.util.List;
@@ -16,6 +21,11 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
+import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.ModelRef;
+import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -134,6 +144,22 @@ class PaymentChannelTest {
         long expected = tokensOf(reply.body());
         eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == expected);
         assertThat(channel(worker).getLong("unpaid_nanoton")).isZero();
+    }
+
+    @Test
+    void aWorkerWithoutAPaymentKeyIsRefused() {
+        start(32);
+        GrpcClient grpc = GrpcClient.client(net.vertx);
+        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(grpc.request(
+                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+        session.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("unpaid")
+                .setEndpoint("http://127.0.0.1:1").setCapacity(1)
+                .addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))).build());
+        GrpcClientResponse<WorkerMessage, GatewayMessage> response = TestNetwork.await(session.response());
+        TestNetwork.await(response.end().recover(refused -> Future.succeededFuture()));
+        assertThat(response.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(response.statusMessage()).contains("payment_public_key");
+        assertThat(net.gateway.registry().all()).isEmpty();
     }
 
     /** prompt + completion tokens from a JSON body or the usage chunk of a stream: the worker's fee at 1 nanoTON a token. */
