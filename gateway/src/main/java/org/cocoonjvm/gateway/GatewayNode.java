@@ -12,14 +12,18 @@ import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
+import java.security.SecureRandom;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.api.AccountHandler;
+import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.gateway.api.AdminHandler;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
+import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.metrics.GatewayMetrics;
@@ -50,6 +54,8 @@ public final class GatewayNode extends VerticleBase {
     private final WorkerRegistry registry;
     private final RequestBilling billing;
     private final GatewayMetrics metrics;
+    /** Null when payments are disabled. */
+    private final ChannelBilling payments;
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     private HttpServer server;
     private GrpcClient workers;
@@ -61,14 +67,25 @@ public final class GatewayNode extends VerticleBase {
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
+        // The key and the journal live in memory until the durable ledger stores channels: a
+        // restarted gateway opens new channels (see the README).
+        this.payments = options.payments().enabled()
+                ? new ChannelBilling(options.payments(), billing::schedule, new InMemoryChannelJournal(),
+                        PaymentKeyPair.generate(new SecureRandom()))
+                : null;
     }
 
     @Override
     public Future<?> start() {
+        Future<?> billingStarted = payments == null ? Future.succeededFuture() : vertx.deployVerticle(payments);
+        return billingStarted.compose(v -> listen());
+    }
+
+    private Future<?> listen() {
         // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
                 .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
-        new SessionEndpoint(registry).bind(grpc);
+        new SessionEndpoint(registry, payments).bind(grpc);
         workers = GrpcClient.client(vertx);
         Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
                 RelayObserver.all(new AccessLog(), metrics));
@@ -166,5 +183,10 @@ public final class GatewayNode extends VerticleBase {
 
     public WorkerRegistry registry() {
         return registry;
+    }
+
+    /** The verticle that pays workers; null when payments are disabled. */
+    public ChannelBilling payments() {
+        return payments;
     }
 }

@@ -1,7 +1,9 @@
 package org.cocoonjvm.gateway;
 
 import java.util.Map;
+import java.util.Objects;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 
 /**
@@ -14,10 +16,12 @@ import org.cocoonjvm.gateway.relay.RelayOptions;
  * @param heartbeatIntervalMs  how often workers report their load
  * @param maxBodyBytes         larger request bodies get 413
  * @param relay                timeouts, retries and buffering of relayed streams
+ * @param payments             how workers are paid over payment channels
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
-                             long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay) {
+                             long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments) {
     public GatewayOptions {
+        Objects.requireNonNull(payments, "payments");
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port out of range: " + port);
         }

@@ -10,9 +10,9 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
-import java.time.Clock;
 import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -21,11 +21,13 @@ import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -58,11 +60,20 @@ final class TestNetwork implements AutoCloseable {
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
-        this(limits, relay, balance, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run);
+        this(limits, relay, balance, PaymentOptions.DEFAULTS);
+    }
+
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments) {
+        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run);
+    }
+
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
+        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger);
     }
 
     /** @param ledger runs the book's calls: a pool of its own for a database-backed book */
-    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                Executor ledger) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -72,7 +83,7 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay),
+                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS));
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
@@ -87,10 +98,15 @@ final class TestNetwork implements AutoCloseable {
 
     /** @param graceMs how long its running sequences may finish when it stops; 0 fails them at once */
     WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs) {
+        return addWorker(engine, scheduler, graceMs, WorkerPaymentOptions.IN_MEMORY);
+    }
+
+    /** @param payments the worker's credit window and payment timeout */
+    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {
         Vertx v = Vertx.vertx();
         WorkerNode node = new WorkerNode(engine,
                 new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
-                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs));
+                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs, payments));
         await(v.deployVerticle(node));
         workerVertx.add(v);
         workers.add(node);

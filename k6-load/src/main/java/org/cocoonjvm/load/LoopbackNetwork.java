@@ -12,6 +12,7 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
@@ -58,7 +59,7 @@ public final class LoopbackNetwork implements AutoCloseable {
         accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
-                1_000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+                1_000, 1 << 20, RelayOptions.DEFAULTS, PaymentOptions.DEFAULTS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         vertx.deployVerticle(gateway).await();
         // Room for every stream a load run can open: refusals would measure the queue, not the relay.
         SchedulerOptions scheduler = new SchedulerOptions(4096, 512, 20);

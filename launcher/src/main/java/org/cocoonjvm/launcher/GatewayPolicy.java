@@ -12,6 +12,7 @@ import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
@@ -42,6 +43,22 @@ final class GatewayPolicy {
     @Option(names = "--max-concurrent", defaultValue = "0", description = "Requests in flight per key; 0: unlimited.")
     int maxConcurrent;
 
+    @Option(names = "--payments", defaultValue = "true", negatable = true, fallbackValue = "true",
+            description = "Pay workers over payment channels (off-chain states; on-chain deploy not wired yet). Default: ${DEFAULT-VALUE}.")
+    boolean payments;
+
+    @Option(names = "--payment-every-tokens", defaultValue = "32",
+            description = "K: sign a new channel state every this many tokens per worker (1: every token). Default: ${DEFAULT-VALUE}.")
+    int paymentEveryTokens;
+
+    @Option(names = "--payment-every-ms", defaultValue = "200",
+            description = "T: and at least this often while a worker is owed more. Default: ${DEFAULT-VALUE}.")
+    long paymentEveryMs;
+
+    @Option(names = "--channel-cap-nanoton", defaultValue = "10000000000",
+            description = "The most one worker's channel pays out. Default: ${DEFAULT-VALUE} (10 TON).")
+    long channelCapNanoton;
+
     @Option(names = "--grant-nanoton", defaultValue = "0",
             description = "Credit each key's account this much at start: a development stand-in for on-chain deposits.")
     long grantNanoton;
@@ -62,7 +79,8 @@ final class GatewayPolicy {
         for (int i = 0; i < apiKeys.size(); i++) {
             keys.put(BearerKeys.hash(apiKeys.get(i)), new ApiKey("key-" + (i + 1), "account-" + (i + 1), limits));
         }
-        return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS);
+        return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS,
+                new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton));
     }
 
     /** The gateway's billing and the ledger behind it; close it after the gateway has stopped. */

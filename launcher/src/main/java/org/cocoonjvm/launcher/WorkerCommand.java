@@ -3,8 +3,10 @@ package org.cocoonjvm.launcher;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -30,6 +32,21 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--api-key", description = "Bearer key for the worker's own OpenAI API; omit to leave it open.")
     String apiKey;
 
+    @Option(names = "--payment-dir", description = "Where the worker keeps its payment key and each channel's latest "
+            + "signed state (one file per channel, replaced atomically); omit to keep them in memory.")
+    Path paymentDir;
+
+    @Option(names = "--payout-address", defaultValue = "", description = "TON address the channels pay out to on close.")
+    String payoutAddress;
+
+    @Option(names = "--credit-window-nanoton", defaultValue = "1000000",
+            description = "How much a gateway may owe before its sequences pause. Default: ${DEFAULT-VALUE}.")
+    long creditWindowNanoton;
+
+    @Option(names = "--payment-timeout-ms", defaultValue = "10000",
+            description = "How long a paused sequence waits for payment before it fails. Default: ${DEFAULT-VALUE}.")
+    long paymentTimeoutMs;
+
     @Mixin
     EngineChoice engine;
 
@@ -45,7 +62,8 @@ final class WorkerCommand implements Callable<Integer> {
         }
         Vertx vertx = Vertx.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000));
+                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000,
+                        new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs)));
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println("{\"event\":\"ready\",\"worker\":\"" + node.endpoint() + "\"}");
         Running.untilSignalled(vertx);

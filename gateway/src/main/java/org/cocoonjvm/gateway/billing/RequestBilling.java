@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.billing;
 
 import java.util.concurrent.CompletionStage;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.UsageCost;
 
@@ -24,8 +25,14 @@ public interface RequestBilling {
      */
     CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long requestChars);
 
+    /** A model's prices (what clients pay, what workers earn), or null when it has none. */
+    PriceSchedule schedule(String model);
+
     /** The nanoTON price per token of a model, for {@code /v1/models}; -1 when it has none. */
-    long pricePerToken(String model);
+    default long pricePerToken(String model) {
+        PriceSchedule schedule = schedule(model);
+        return schedule == null ? -1 : schedule.pricePerToken();
+    }
 
     /** The account behind an API key, opened on first sight so that it has a deposit comment to show. */
     CompletionStage<AccountView> account(String accountId);

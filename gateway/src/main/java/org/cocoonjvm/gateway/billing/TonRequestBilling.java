@@ -61,9 +61,8 @@ public final class TonRequestBilling implements RequestBilling {
     }
 
     @Override
-    public long pricePerToken(String model) {
-        PriceSchedule schedule = prices.apply(model);
-        return schedule == null ? -1 : schedule.pricePerToken();
+    public PriceSchedule schedule(String model) {
+        return prices.apply(model);
     }
 
     @Override

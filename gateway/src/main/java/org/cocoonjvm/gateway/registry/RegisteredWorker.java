@@ -6,6 +6,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
@@ -21,6 +22,7 @@ public final class RegisteredWorker {
 
     private final Hello hello;
     private final SocketAddress address;
+    private final WorkerChannel channel;
     private final long registeredAtNanos;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final LongAdder tokensServed = new LongAdder();
@@ -33,9 +35,10 @@ public final class RegisteredWorker {
     private volatile WorkerLoad load = WorkerLoad.getDefaultInstance();
     private volatile long lastSeenNanos;
 
-    RegisteredWorker(Hello hello, SocketAddress address, long nowNanos) {
+    RegisteredWorker(Hello hello, SocketAddress address, WorkerChannel channel, long nowNanos) {
         this.hello = hello;
         this.address = address;
+        this.channel = channel;
         this.registeredAtNanos = nowNanos;
         this.lastSeenNanos = nowNanos;
     }
@@ -51,6 +54,11 @@ public final class RegisteredWorker {
     /** Where the gateway's gRPC client reaches the worker. */
     public SocketAddress address() {
         return address;
+    }
+
+    /** The payment channel this worker is paid over; null when payments are disabled. */
+    public WorkerChannel channel() {
+        return channel;
     }
 
     public List<ModelRef> models() {

@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
@@ -43,7 +44,13 @@ public final class WorkerRegistry {
      *
      * @throws IllegalArgumentException naming what is wrong with the Hello
      */
+    /** A worker that is not paid over a channel (payments disabled). */
     public RegisteredWorker register(Hello hello) {
+        return register(hello, null);
+    }
+
+    /** @param channel the channel that pays the worker; null when payments are disabled */
+    public RegisteredWorker register(Hello hello, WorkerChannel channel) {
         if (hello.getWorkerId().isBlank()) {
             throw new IllegalArgumentException("worker_id is empty");
         }
@@ -53,7 +60,7 @@ public final class WorkerRegistry {
         if (hello.getCapacity() == 0) {
             throw new IllegalArgumentException("the worker announced capacity 0");
         }
-        RegisteredWorker worker = new RegisteredWorker(hello, parseEndpoint(hello.getEndpoint()), nanoClock.getAsLong());
+        RegisteredWorker worker = new RegisteredWorker(hello, parseEndpoint(hello.getEndpoint()), channel, nanoClock.getAsLong());
         workers.put(worker.id(), worker);
         return worker;
     }

@@ -9,6 +9,7 @@ import java.util.HashSet;
 import java.util.concurrent.CompletionStage;
 import java.util.Set;
 import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.billing.RequestMeter;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -50,6 +51,8 @@ public final class Relay {
     private final Set<String> tried = new HashSet<>();
 
     private RegisteredWorker worker;
+    /** The current attempt's worker fee, metered into the worker's payment channel; null without one. */
+    private RequestMeter meter;
     private GrpcClientRequest<GenerateRequest, GenerateEvent> call;
     private GrpcClientResponse<GenerateRequest, GenerateEvent> stream;
     private ApiException lastFailure;
@@ -118,6 +121,9 @@ public final class Relay {
         worker = next;
         tried.add(next.id());
         next.started();
+        meter = next.channel() == null ? null : next.channel().meter(request.generate().getModel());
+        GenerateRequest generate = next.channel() == null ? request.generate()
+                : request.generate().toBuilder().setChannelId(next.channel().idBytes()).build();
         attemptNanos = System.nanoTime();
         ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> {
             if (done || worker != next) {
@@ -131,7 +137,7 @@ public final class Relay {
                 return;
             }
             call = opened.result();
-            call.end(request.generate());
+            call.end(generate);
             call.response().onComplete(answered -> {
                 if (done || worker != next) {
                     return;
@@ -155,6 +161,9 @@ public final class Relay {
                 case ACCEPTED -> {
                     promptTokens = event.getAccepted().getPromptTokens();
                     queueNanos = System.nanoTime() - attemptNanos;
+                    if (meter != null) {
+                        meter.prompt(Integer.toUnsignedLong(event.getAccepted().getPromptTokens()));
+                    }
                 }
                 case DELTA -> onDelta(event.getDelta());
                 case FINAL -> {
@@ -195,6 +204,9 @@ public final class Relay {
         }
         lastTokenNanos = now;
         completionTokens += delta.getTokenIdsCount();
+        if (meter != null) {
+            meter.completion(delta.getTokenIdsCount());
+        }
         if (pendingText == null && !sink.writeQueueFull()) {
             sink.delta(delta);
             return;
@@ -236,6 +248,10 @@ public final class Relay {
             return;
         }
         worker.finished(0);
+        if (meter != null) {
+            meter.finish(null);  // the worker is paid for the prompt it reported, like any cut-short attempt
+            meter = null;
+        }
         worker = null;
         call = null;
         stream = null;
@@ -272,6 +288,9 @@ public final class Relay {
                 .setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
         RequestBilling.Settling settling = charge.settle(worker == null ? null : worker.id(), usage);
         UsageCost cost = settling.cost();
+        if (meter != null) {
+            meter.finish(fin != null ? fin.getUsage() : null);
+        }
         if (fin != null) {
             // The usage the client is shown is already in the ledger: send it once the settlement is
             // recorded (failed or not: the client is owed its final event either way).

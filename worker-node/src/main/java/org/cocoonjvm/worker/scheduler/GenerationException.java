@@ -11,7 +11,9 @@ public final class GenerationException extends RuntimeException {
         INVALID_ARGUMENT(GrpcStatus.INVALID_ARGUMENT, ErrorKind.INVALID_REQUEST),
         MODEL_NOT_FOUND(GrpcStatus.NOT_FOUND, ErrorKind.MODEL_NOT_FOUND),
         OVERLOADED(GrpcStatus.RESOURCE_EXHAUSTED, ErrorKind.NO_CAPACITY),
-        SHUTTING_DOWN(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY);
+        SHUTTING_DOWN(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY),
+        /** The request names no channel, or one this worker does not know or cannot price. */
+        PAYMENT_REQUIRED(GrpcStatus.FAILED_PRECONDITION, ErrorKind.INVALID_REQUEST);
 
         public final GrpcStatus grpcStatus;
         public final ErrorKind httpKind;

@@ -30,6 +30,7 @@ public final class Scheduler implements Generator, AutoCloseable {
 
     private final Engine engine;
     private final SchedulerOptions options;
+    private final CreditGate credit;
     /** Admitted before {@link #flex}: interactive traffic is never stuck behind a bulk burst. */
     private final BlockingQueue<Sequence> interactive;
     private final BlockingQueue<Sequence> flex;
@@ -47,11 +48,18 @@ public final class Scheduler implements Generator, AutoCloseable {
     private volatile long drainDeadlineNanos;
 
     public Scheduler(Engine engine, SchedulerOptions options) {
+        this(engine, options, CreditGate.NONE);
+    }
+
+    /** @param credit pauses the sequences of a channel that is behind on its payments */
+    public Scheduler(Engine engine, SchedulerOptions options, CreditGate credit) {
         this.engine = engine;
         this.options = options;
+        this.credit = credit;
         this.interactive = new ArrayBlockingQueue<>(options.maxWaiting());
         this.flex = new ArrayBlockingQueue<>(options.maxWaiting());
         this.thread = Thread.ofPlatform().name("cocoon-engine").daemon(true).unstarted(this::loop);
+        credit.onPayment(() -> LockSupport.unpark(thread));
     }
 
     @Override
@@ -116,7 +124,7 @@ public final class Scheduler implements Generator, AutoCloseable {
                     + prompt.length + " tokens; the model's context window is " + model.maxContext() + ".");
         }
         Sequence sequence = new Sequence(nextId.getAndIncrement(), request, prompt, engine.tokenizer(),
-                model.maxContext(), output);
+                model.maxContext(), output, credit.meter(request));
         Engine.KvBudget kv = engine.kvBudget();
         if (kv.blocksFor(sequence.worstCaseTokens()) > kv.blocks()) {
             throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The request may need "
@@ -162,9 +170,16 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (running.isEmpty()) {
             return;
         }
-        // 3. One engine call: every decoding sequence's last token, then prefill chunks that fit.
+        // 3. One engine call: every decoding sequence's last token, then prefill chunks that fit;
+        //    sequences whose channel is behind on payments sit out (and fail once overdue).
         List<Sequence> stepping = new ArrayList<>(running.size());
-        List<Slot> batch = plan(stepping);
+        long now = System.nanoTime();
+        List<Slot> batch = plan(stepping, now);
+        runningCount = running.size();
+        if (batch.isEmpty()) {
+            waitForPayment(now);
+            return;
+        }
         int[] next = new int[batch.size()];
         engine.step(batch, next);
         if (pastDrainDeadline()) {
@@ -215,11 +230,19 @@ public final class Scheduler implements Generator, AutoCloseable {
         s.admitted();
     }
 
-    /** This step's slots, decode tokens first, then prefill chunks within the step's token budget. */
-    private List<Slot> plan(List<Sequence> stepping) {
+    /**
+     * This step's slots, decode tokens first, then prefill chunks within the step's token budget.
+     * Sequences whose channel is over its credit window are left out; those left out longer than
+     * the gate's limit fail with its {@code payment_overdue} error.
+     */
+    private List<Slot> plan(List<Sequence> stepping, long now) {
+        running.removeIf(s -> failIfOverdue(s, now));
         List<Slot> batch = new ArrayList<>(running.size());
         int budget = engine.maxStepTokens();
         for (Sequence s : running) {
+            if (s.pausedSinceNanos >= 0) {
+                continue;
+            }
             if (s.decoding()) {
                 batch.add(s.nextSlot(1));
                 stepping.add(s);
@@ -227,7 +250,7 @@ public final class Scheduler implements Generator, AutoCloseable {
             }
         }
         for (Sequence s : running) {
-            if (!s.decoding() && budget > 0) {
+            if (s.pausedSinceNanos < 0 && !s.decoding() && budget > 0) {
                 Slot slot = s.nextSlot(Math.min(options.prefillChunk(), budget));
                 batch.add(slot);
                 stepping.add(s);
@@ -235,6 +258,40 @@ public final class Scheduler implements Generator, AutoCloseable {
             }
         }
         return batch;
+    }
+
+    /** Marks whether {@code s} waits for payment now; fails it once it has waited past the limit. */
+    private boolean failIfOverdue(Sequence s, long now) {
+        if (!s.meter.paused()) {
+            s.pausedSinceNanos = -1;
+            return false;
+        }
+        if (s.pausedSinceNanos < 0) {
+            s.pausedSinceNanos = now;
+            return false;
+        }
+        if (now - s.pausedSinceNanos < credit.pauseLimitNanos()) {
+            return false;
+        }
+        s.abort(FinishReason.FINISH_REASON_ERROR, s.meter.overdue());
+        release(s);
+        return true;
+    }
+
+    /**
+     * Every running sequence waits for payment: sleep until a payment or a new request wakes the
+     * thread, or the first of them becomes overdue, instead of spinning.
+     */
+    private void waitForPayment(long now) {
+        long wait = TimeUnit.MILLISECONDS.toNanos(options.idlePollMillis());
+        for (Sequence s : running) {
+            if (s.pausedSinceNanos >= 0) {
+                wait = Math.min(wait, credit.pauseLimitNanos() - (now - s.pausedSinceNanos));
+            }
+        }
+        if (wait > 0) {
+            LockSupport.parkNanos(wait);
+        }
     }
 
     private void release(Sequence s) {

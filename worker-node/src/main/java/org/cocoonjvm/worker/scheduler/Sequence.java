@@ -22,6 +22,10 @@ final class Sequence {
     private final Tokenizer.Decoder decoder;
     private final StopMatcher stops;
     private final OutputMailbox output;
+    /** Who pays for this sequence; engine thread only. */
+    final CreditGate.Meter meter;
+    /** When it was first skipped for want of payment; -1 while it runs. Engine thread only. */
+    long pausedSinceNanos = -1;
 
     /** Prompt tokens already fed to the engine. */
     private int prefilled;
@@ -32,7 +36,9 @@ final class Sequence {
     /** KV cache blocks reserved for this sequence's longest possible run; set at admission. */
     int kvBlocks;
 
-    Sequence(long id, GenerateRequest request, int[] prompt, Tokenizer tokenizer, int maxContext, OutputMailbox output) {
+    Sequence(long id, GenerateRequest request, int[] prompt, Tokenizer tokenizer, int maxContext, OutputMailbox output,
+             CreditGate.Meter meter) {
+        this.meter = meter;
         this.id = id;
         this.request = request;
         this.prompt = prompt;
@@ -45,6 +51,7 @@ final class Sequence {
 
     /** Joined the running batch: tells the caller the prompt's size before any token. */
     void admitted() {
+        meter.prompt(prompt.length);
         output.accepted(prompt.length);
     }
 
@@ -91,6 +98,7 @@ final class Sequence {
         }
         generated++;
         lastToken = token;
+        meter.completion(1);
         if (tokenizer.isEndOfSequence(token)) {
             end(FinishReason.FINISH_REASON_STOP, stops.flush(), Engine.NO_TOKEN);
             return;

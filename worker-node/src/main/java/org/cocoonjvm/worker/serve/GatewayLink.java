@@ -1,5 +1,6 @@
 package org.cocoonjvm.worker.serve;
 
+import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -7,11 +8,15 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
 import java.util.function.Supplier;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,14 +34,18 @@ final class GatewayLink {
     private final SocketAddress gateway;
     private final Supplier<Hello> hello;
     private final Supplier<WorkerLoad> load;
+    private final WorkerPayments payments;
     private final Promise<Void> firstRegistration = Promise.promise();
 
     private GrpcClientRequest<WorkerMessage, GatewayMessage> session;
     private long heartbeatTimer = -1;
     private long backoffMs = 100;
+    /** The newest Payment not yet verified; null when none waits. */
+    private ByteString pendingPayment;
     private boolean stopped;
 
-    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load) {
+    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load, WorkerPayments payments) {
+        this.payments = payments;
         this.vertx = vertx;
         this.client = GrpcClient.client(vertx);
         this.gateway = gateway;
@@ -79,6 +88,9 @@ final class GatewayLink {
     private void onMessage(GatewayMessage message) {
         switch (message.getMessageCase()) {
             case REGISTERED -> {
+                if (message.getRegistered().hasChannel() && !acceptChannel(message.getRegistered().getChannel())) {
+                    return;
+                }
                 backoffMs = 100;
                 long interval = Math.max(10, message.getRegistered().getHeartbeatIntervalMs());
                 cancelHeartbeat();
@@ -91,7 +103,42 @@ final class GatewayLink {
                 log.info("registered with gateway {}", gateway);
                 firstRegistration.tryComplete();
             }
+            case PAYMENT -> {
+                // States are cumulative, so of a burst that arrived together only the newest needs
+                // verifying: a signature check costs ~0.1 ms, and K = 1 can send them faster.
+                boolean scheduled = pendingPayment != null;
+                pendingPayment = message.getPayment().getSignedStateBoc();
+                if (!scheduled) {
+                    vertx.runOnContext(v -> acceptPendingPayment());
+                }
+            }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
+        }
+    }
+
+    private void acceptPendingPayment() {
+        ByteString boc = pendingPayment;
+        pendingPayment = null;
+        try {
+            SignedSemiChannel state = payments.pay(boc);
+            log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
+        } catch (VoucherException e) {
+            // The gateway's next state supersedes this one; the credit window covers the gap.
+            log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
+        }
+    }
+
+    /** Opens the channel the gateway offers and answers with the worker's signed initial state. */
+    private boolean acceptChannel(PaymentChannel channel) {
+        try {
+            session.write(WorkerMessage.newBuilder().setChannelAccepted(payments.open(channel)).build());
+            return true;
+        } catch (RuntimeException e) {
+            // Bad terms, a channel stored under another gateway key, or an unreadable state file:
+            // serving unpaid is not an option, so leave; the link retries with backoff.
+            log.error("refusing the payment channel of gateway {}", gateway, e);
+            session.end();
+            return false;
         }
     }
 

@@ -6,6 +6,7 @@ import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Accepted;
 import org.cocoonjvm.protocol.grpc.Delta;
@@ -22,11 +23,14 @@ final class WorkerGrpcEndpoint {
     private final Vertx vertx;
     private final Submitter submitter;
     private final Supplier<WorkerStatus> status;
+    /** Refuses, by throwing GenerationException, a request its payer must not send. */
+    private final Consumer<GenerateRequest> paymentCheck;
 
-    WorkerGrpcEndpoint(Vertx vertx, Submitter submitter, Supplier<WorkerStatus> status) {
+    WorkerGrpcEndpoint(Vertx vertx, Submitter submitter, Supplier<WorkerStatus> status, Consumer<GenerateRequest> paymentCheck) {
         this.vertx = vertx;
         this.submitter = submitter;
         this.status = status;
+        this.paymentCheck = paymentCheck;
     }
 
     void bind(GrpcServer server) {
@@ -37,6 +41,12 @@ final class WorkerGrpcEndpoint {
     private void generate(GrpcServerRequest<GenerateRequest, GenerateEvent> call) {
         call.handler(request -> {
             GrpcServerResponse<GenerateRequest, GenerateEvent> response = call.response();
+            try {
+                paymentCheck.accept(request);
+            } catch (GenerationException refused) {
+                response.status(refused.reason().grpcStatus).statusMessage(refused.getMessage()).end();
+                return;
+            }
             GrpcTarget target = new GrpcTarget(response);
             Submitter.Cancellable running = submitter.submit(vertx, request, target);
             // The gateway resets the stream when its client leaves or times out: stop the sequence.

@@ -16,12 +16,12 @@ import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
-import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.CompletionMeta;
 import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.JsonWriter;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
+import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
@@ -39,10 +39,13 @@ final class WorkerHttpApi {
     private final Submitter submitter;
     private final ModelInfo model;
     private final Supplier<WorkerStatus> status;
+    private final Supplier<JsonArray> channels;
     /** Digest of the bearer key; null when the API is open (loopback-only setups). */
     private final String apiKeyHash;
 
-    WorkerHttpApi(Vertx vertx, Submitter submitter, ModelInfo model, Supplier<WorkerStatus> status, String apiKey) {
+    WorkerHttpApi(Vertx vertx, Submitter submitter, ModelInfo model, Supplier<WorkerStatus> status,
+                  Supplier<JsonArray> channels, String apiKey) {
+        this.channels = channels;
         this.vertx = vertx;
         this.submitter = submitter;
         this.model = model;
@@ -104,7 +107,8 @@ final class WorkerHttpApi {
         JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
                 .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
         ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject()
-                .put("worker_id", s.getWorkerId()).put("engine", s.getEngine()).put("models", models).put("load", load).encode());
+                .put("worker_id", s.getWorkerId()).put("engine", s.getEngine()).put("models", models).put("load", load)
+                .put("channels", channels.get()).encode());
     }
 
     private record SinkTarget(CompletionSink sink) implements EventTarget {

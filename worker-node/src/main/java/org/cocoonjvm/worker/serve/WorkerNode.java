@@ -1,5 +1,6 @@
 package org.cocoonjvm.worker.serve;
 
+import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
@@ -14,6 +15,7 @@ import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.Scheduler;
 import org.slf4j.Logger;
@@ -31,18 +33,35 @@ public final class WorkerNode extends VerticleBase {
 
     private final WorkerOptions options;
     private final Generator generator;
+    private final WorkerPayments payments;
     private HttpServer server;
     private GatewayLink link;
     private volatile String endpoint;
 
-    /** A worker that batches requests onto an in-process engine. */
+    /**
+     * A worker that batches requests onto an in-process engine. Its scheduler enforces the credit
+     * window: a channel's sequences pause while the gateway owes more than it allows.
+     */
     public WorkerNode(Engine engine, WorkerOptions options) {
-        this(new Scheduler(engine, options.scheduler()), options);
+        this(new WorkerPayments(options.payments()), engine, options);
     }
 
+    private WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options) {
+        this(new Scheduler(engine, options.scheduler(), payments), options, payments);
+    }
+
+    /**
+     * A worker over any generator. Payments are verified and stored, but only the scheduler
+     * pauses sequences, so a forwarder serves regardless of its credit window.
+     */
     public WorkerNode(Generator generator, WorkerOptions options) {
+        this(generator, options, new WorkerPayments(options.payments()));
+    }
+
+    private WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments) {
         this.options = options;
         this.generator = generator;
+        this.payments = payments;
     }
 
     @Override
@@ -50,8 +69,9 @@ public final class WorkerNode extends VerticleBase {
         generator.start();
         Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx);
-        new WorkerGrpcEndpoint(vertx, submitter, this::status).bind(grpc);
-        Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, options.apiKey()).router();
+        new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::requireChannel).bind(grpc);
+        Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, payments::status,
+                options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
         // It also resets one stream for every client that disconnects. Netty's rapid-reset guard
         // (Vert.x default: 200 resets in 30 s) would take a client disconnect storm for an attack
@@ -67,7 +87,7 @@ public final class WorkerNode extends VerticleBase {
             if (options.gateway() == null) {
                 return Future.succeededFuture();
             }
-            link = new GatewayLink(vertx, options.gateway(), this::hello, generator::load);
+            link = new GatewayLink(vertx, options.gateway(), this::hello, generator::load, payments);
             return link.start();
         });
     }
@@ -103,7 +123,9 @@ public final class WorkerNode extends VerticleBase {
 
     private Hello hello() {
         return Hello.newBuilder().setWorkerId(options.workerId()).setEndpoint(endpoint).addModels(modelRef())
-                .setCapacity(generator.capacity()).setEngine(generator.engineKind()).build();
+                .setCapacity(generator.capacity()).setEngine(generator.engineKind())
+                .setPaymentPublicKey(ByteString.copyFrom(payments.publicKey().toBytes()))
+                .setPayoutAddress(payments.payoutAddress()).build();
     }
 
     WorkerStatus status() {

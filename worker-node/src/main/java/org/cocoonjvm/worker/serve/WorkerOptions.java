@@ -1,6 +1,8 @@
 package org.cocoonjvm.worker.serve;
 
 import io.vertx.core.net.SocketAddress;
+import java.util.Objects;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 
 /**
@@ -13,10 +15,18 @@ import org.cocoonjvm.worker.scheduler.SchedulerOptions;
  * @param gateway         the gateway's gRPC address to register with; null runs standalone
  * @param scheduler       batching limits
  * @param shutdownGraceMs how long running sequences may finish after a stop is asked for
+ * @param payments        the payment key's home, the credit window and how long to wait for payment
  */
 public record WorkerOptions(String workerId, String host, int port, String apiKey, SocketAddress gateway,
-                            SchedulerOptions scheduler, long shutdownGraceMs) {
+                            SchedulerOptions scheduler, long shutdownGraceMs, WorkerPaymentOptions payments) {
+    /** Payment state in memory only: for tests and the demo. */
+    public WorkerOptions(String workerId, String host, int port, String apiKey, SocketAddress gateway,
+                         SchedulerOptions scheduler, long shutdownGraceMs) {
+        this(workerId, host, port, apiKey, gateway, scheduler, shutdownGraceMs, WorkerPaymentOptions.IN_MEMORY);
+    }
+
     public WorkerOptions {
+        Objects.requireNonNull(payments, "payments");
         if (workerId == null || workerId.isBlank()) {
             throw new IllegalArgumentException("workerId is required");
         }

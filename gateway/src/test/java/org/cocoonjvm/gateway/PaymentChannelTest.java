@@ -1,0 +1,189 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+import static org.cocoonjvm.gateway.TestNetwork.eventually;
+
+import com.iwebpp.crypto.TweetNaclFast;
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcStatus;
+import java.math.BigInteger;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
+import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.ModelRef;
+import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.ton.ton4j.cell.Cell;
+import org.ton.ton4j.cell.CellBuilder;
+import org.ton.ton4j.cell.CellSlice;
+
+/**
+ * A real gateway paying real workers over their payment channels on loopback. Prices are 2 and 1
+ * nanoTON a token at 1.0x, so a worker earns exactly one nanoTON per prompt or completion token.
+ */
+class PaymentChannelTest {
+    private TestNetwork net;
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+    }
+
+    private void start(int everyTokens) {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, everyTokens, 50, 10_000_000_000L));
+    }
+
+    private WorkerNode worker(double tokensPerSecond, long windowNanoton, long timeoutMs) {
+        return net.addWorker(new SyntheticEngine(tokensPerSecond, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", windowNanoton, timeoutMs));
+    }
+
+    @Test
+    void perTokenStates_workerStatusHoldsTheExactCumulativeFee_verifiableWithTon4j() throws Exception {
+        start(1);
+        WorkerNode worker = worker(500, 1_000_000, 10_000);
+        long owed = 0;
+        for (String body : List.of(chat("synthetic", true, "\"max_tokens\":30"), chat("synthetic", false, "\"max_tokens\":7"),
+                chat("synthetic", true, "\"max_tokens\":45,\"stream_options\":{\"include_usage\":true}"))) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, body);
+            assertThat(reply.status()).isEqualTo(200);
+            owed += tokensOf(reply.body());
+        }
+        long expected = owed;
+        eventually("the worker holds a state for all " + expected + " nanoTON",
+                () -> channel(worker).getLong("sent_nanoton") == expected);
+        JsonObject channel = channel(worker);
+        assertThat(channel.getLong("unpaid_nanoton")).isZero();
+        // K = 1: a state per token or so (tokens that arrive while one is signed share the next).
+        assertThat(channel.getLong("seqno")).isGreaterThan(10);
+        assertThat(channel.getString("gateway_public_key")).isEqualTo(net.gateway.payments().publicKey().hex());
+
+        // What a third party does with /status: parse the BOC with ton4j, check the signature with TweetNaCl.
+        Cell root = Cell.fromBocBase64(channel.getString("signed_state_boc"));
+        CellSlice slice = CellSlice.beginParse(root);
+        byte[] signature = slice.loadBytes(512);
+        Cell remainder = CellBuilder.beginCell().storeSlice(slice).endCell();
+        CellSlice state = CellSlice.beginParse(remainder);
+        assertThat(state.loadUint(32)).isEqualTo(BigInteger.valueOf(0x43685374L));
+        assertThat(state.loadUint(128)).isEqualTo(new BigInteger(channel.getString("channel_id"), 16));
+        assertThat(state.loadUint(64).longValue()).isEqualTo(channel.getLong("seqno"));
+        assertThat(state.loadCoins()).isEqualTo(BigInteger.valueOf(expected));
+        byte[] gatewayKey = HexFormat.of().parseHex(channel.getString("gateway_public_key"));
+        assertThat(new TweetNaclFast.Signature(gatewayKey, new byte[64]).detached_verify(remainder.hash(), signature)).isTrue();
+    }
+
+    @Test
+    void batchedStates_payTheSameExactAmount() {
+        start(32);
+        WorkerNode worker = worker(2000, 1_000_000, 10_000);
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":100"));
+        long expected = tokensOf(reply.body());
+        eventually("the timer pays the tail", () -> channel(worker).getLong("sent_nanoton") == expected);
+        assertThat(channel(worker).getLong("seqno")).isBetween(2L, 10L);
+    }
+
+    @Test
+    void aGatewayThatStopsPaying_isPausedAtTheCreditWindow_thenFailedWithAClearError() throws Exception {
+        start(1);
+        WorkerNode worker = worker(500, 40, 1_000);
+        net.gateway.payments().paying(false);
+        long startNanos = System.nanoTime();
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":500"));
+        long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+
+        assertThat(reply.status()).isEqualTo(200);  // the stream had started: the error is in-band
+        assertThat(reply.body()).contains("payment_overdue").contains("credit window of 40 nanoTON");
+        assertThat(reply.body().strip()).endsWith("data: [DONE]");
+        assertThat(tookMs).isGreaterThanOrEqualTo(1_000);
+        JsonObject channel = channel(worker);
+        assertThat(channel.getLong("unpaid_nanoton")).isGreaterThan(40).isLessThan(100);
+        assertThat(channel.getLong("seqno")).isZero();
+    }
+
+    @Test
+    void aPausedSequenceResumesWhenThePaymentArrives() throws Exception {
+        start(1);
+        WorkerNode worker = worker(500, 40, 20_000);
+        net.gateway.payments().paying(false);
+        Future<TestNetwork.Reply> pending = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", false, "\"max_tokens\":120"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        eventually("the worker pauses the gateway's sequence", () -> channel(worker).getLong("unpaid_nanoton") > 40);
+        long generated = net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated");
+        Thread.sleep(300);
+        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(generated);
+        assertThat(pending.isComplete()).isFalse();
+
+        net.gateway.payments().paying(true);
+        TestNetwork.Reply reply = TestNetwork.await(pending);
+        assertThat(reply.status()).isEqualTo(200);
+        long expected = tokensOf(reply.body());
+        eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == expected);
+        assertThat(channel(worker).getLong("unpaid_nanoton")).isZero();
+    }
+
+    @Test
+    void aWorkerWithoutAPaymentKeyIsRefused() {
+        start(32);
+        GrpcClient grpc = GrpcClient.client(net.vertx);
+        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(grpc.request(
+                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+        session.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("unpaid")
+                .setEndpoint("http://127.0.0.1:1").setCapacity(1)
+                .addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))).build());
+        GrpcClientResponse<WorkerMessage, GatewayMessage> response = TestNetwork.await(session.response());
+        TestNetwork.await(response.end().recover(refused -> Future.succeededFuture()));
+        assertThat(response.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(response.statusMessage()).contains("payment_public_key");
+        assertThat(net.gateway.registry().all()).isEmpty();
+    }
+
+    /** prompt + completion tokens from a JSON body or the usage chunk of a stream: the worker's fee at 1 nanoTON a token. */
+    private static long tokensOf(String body) {
+        JsonObject usage = null;
+        if (body.startsWith("{")) {
+            usage = new JsonObject(body).getJsonObject("usage");
+        } else {
+            for (String line : body.split("\n")) {
+                if (line.startsWith("data: {") && line.contains("\"usage\"")) {
+                    JsonObject chunk = new JsonObject(line.substring(6));
+                    if (chunk.getJsonObject("usage") != null) {
+                        usage = chunk.getJsonObject("usage");
+                    }
+                }
+            }
+        }
+        assertThat(usage).as("usage in " + body).isNotNull();
+        return usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
+    }
+
+    private JsonObject channel(WorkerNode worker) {
+        var channels = net.workerStatus(worker).getJsonArray("channels");
+        assertThat(channels).hasSize(1);
+        return channels.getJsonObject(0);
+    }
+}

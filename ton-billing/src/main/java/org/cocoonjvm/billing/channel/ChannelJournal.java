@@ -1,0 +1,31 @@
+package org.cocoonjvm.billing.channel;
+
+import java.util.function.Supplier;
+
+/**
+ * The payer's durable record of its channels: which channel belongs to which payee key, and the
+ * last state signed on each. A state is recorded before it is sent, so a restarted payer never
+ * signs a lower amount or reuses a seqno.
+ */
+public interface ChannelJournal {
+    /**
+     * @param channelId  the channel
+     * @param payeeKey   the payee's key, which identifies it across reconnects
+     * @param last       the last state the payer signed ({@link SemiChannelBody#INITIAL} before any)
+     * @param payeeState the payee's own signed initial state, once it sent one; null before
+     */
+    record Entry(ChannelId channelId, PaymentPublicKey payeeKey, SemiChannelBody last, SignedSemiChannel payeeState) {}
+
+    /** The channel of {@code payeeKey}, opened with {@code newId} when it has none yet. */
+    Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId);
+
+    /**
+     * Records a state the payer signed, before it is sent.
+     *
+     * @throws IllegalStateException if it does not extend the last recorded state (seqno up, sent not down)
+     */
+    void signed(SignedSemiChannel state);
+
+    /** Records the payee's signed initial state (pitfall 2: needed for a close without the payee). */
+    void payeeState(SignedSemiChannel state);
+}

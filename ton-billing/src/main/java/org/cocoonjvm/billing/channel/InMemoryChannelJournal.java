@@ -1,0 +1,45 @@
+package org.cocoonjvm.billing.channel;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * A {@link ChannelJournal} in memory: correct within one process, lost on restart. It stands in
+ * until the durable ledger stores channels too.
+ */
+public final class InMemoryChannelJournal implements ChannelJournal {
+    private final Map<PaymentPublicKey, ChannelId> byPayee = new ConcurrentHashMap<>();
+    private final Map<ChannelId, Entry> entries = new ConcurrentHashMap<>();
+
+    @Override
+    public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
+        ChannelId id = byPayee.computeIfAbsent(payeeKey, k -> {
+            ChannelId fresh = newId.get();
+            entries.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null));
+            return fresh;
+        });
+        return entries.get(id);
+    }
+
+    @Override
+    public void signed(SignedSemiChannel state) {
+        entries.compute(state.channelId(), (id, entry) -> {
+            if (entry == null) {
+                throw new IllegalStateException("no channel " + id + " in the journal");
+            }
+            SemiChannelBody next = state.state().body();
+            if (next.seqno() <= entry.last().seqno() || next.sentNanoton() < entry.last().sentNanoton()) {
+                throw new IllegalStateException("state " + next + " does not extend the recorded " + entry.last()
+                        + " on channel " + id);
+            }
+            return new Entry(id, entry.payeeKey(), next, entry.payeeState());
+        });
+    }
+
+    @Override
+    public void payeeState(SignedSemiChannel state) {
+        entries.computeIfPresent(state.channelId(),
+                (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state));
+    }
+}

@@ -1,0 +1,100 @@
+package org.cocoonjvm.worker.payments;
+
+import io.vertx.core.json.JsonObject;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.channel.VoucherException;
+import org.cocoonjvm.billing.channel.VoucherVerifier;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+
+/**
+ * One channel as its payee sees it: what the worker has earned on it (its own metering of its own
+ * tokens) against the latest state the gateway signed. Earnings are added by the engine thread;
+ * payments arrive on the gateway link's event loop.
+ */
+final class ChannelAccount {
+    final ChannelTerms terms;
+    /** By model name; replaced when the gateway registers the worker again. Empty for a channel reloaded at start until then. */
+    private volatile Map<String, PriceSchedule> prices;
+    private final ChannelStore store;
+    private final long window;
+    /** nanoTON earned since the worker started, plus what was already paid before. */
+    final AtomicLong earned;
+    /** The latest accepted state; null before the first payment. */
+    private volatile SignedSemiChannel latest;
+    private volatile String lastRefusal;
+
+    ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
+                   SignedSemiChannel stored) {
+        this.terms = terms;
+        this.prices = Map.copyOf(prices);
+        this.store = store;
+        this.window = window;
+        this.latest = stored;
+        // After a restart the worker cannot know what it earned before; it counts from what was paid.
+        this.earned = new AtomicLong(paid());
+    }
+
+    PriceSchedule price(String model) {
+        return prices.get(model);
+    }
+
+    void prices(Map<String, PriceSchedule> latest) {
+        prices = Map.copyOf(latest);
+    }
+
+    long paid() {
+        SignedSemiChannel s = latest;
+        return s == null ? 0 : s.sentNanoton();
+    }
+
+    long unpaid() {
+        return earned.get() - paid();
+    }
+
+    boolean overdrawn() {
+        return unpaid() > window;
+    }
+
+    long window() {
+        return window;
+    }
+
+    /**
+     * Verifies a new state against the terms and the latest one, stores it durably, then makes it
+     * the latest. Payments come from one event loop; synchronized only to pair check and store.
+     *
+     * @throws VoucherException when the state breaks a rule; nothing changes then
+     */
+    synchronized SignedSemiChannel accept(byte[] boc) {
+        SignedSemiChannel next;
+        try {
+            next = VoucherVerifier.accept(terms, latest, boc);
+        } catch (VoucherException e) {
+            lastRefusal = e.getMessage();
+            throw e;
+        }
+        store.save(new ChannelStore.Stored(terms, next));
+        latest = next;
+        return next;
+    }
+
+    JsonObject status() {
+        SignedSemiChannel s = latest;
+        JsonObject json = new JsonObject()
+                .put("channel_id", terms.channelId().hex())
+                .put("seqno", s == null ? 0 : s.seqno())
+                .put("sent_nanoton", s == null ? 0 : s.sentNanoton())
+                .put("gateway_public_key", terms.payerKey().hex())
+                .put("signed_state_boc", s == null ? null : s.bocBase64())
+                .put("unpaid_nanoton", unpaid())
+                .put("credit_window_nanoton", window)
+                .put("deposit_cap_nanoton", terms.depositCapNanoton());
+        if (lastRefusal != null) {
+            json.put("last_refused_payment", lastRefusal);
+        }
+        return json;
+    }
+}

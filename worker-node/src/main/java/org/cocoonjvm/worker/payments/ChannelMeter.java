@@ -1,0 +1,46 @@
+package org.cocoonjvm.worker.payments;
+
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.billing.pricing.RunningFee;
+import org.cocoonjvm.worker.scheduler.CreditGate;
+
+/** One sequence's fee, added to its channel's earnings token by token; engine thread only. */
+final class ChannelMeter implements CreditGate.Meter {
+    private final ChannelAccount account;
+    private final RunningFee fee;
+    private final long timeoutMs;
+    private long counted;
+
+    ChannelMeter(ChannelAccount account, PriceSchedule schedule, long timeoutMs) {
+        this.account = account;
+        this.fee = new RunningFee(schedule, schedule.workerCoefficient());
+        this.timeoutMs = timeoutMs;
+    }
+
+    @Override
+    public void prompt(int tokens) {
+        add(fee.prompt(tokens));
+    }
+
+    @Override
+    public void completion(int tokens) {
+        add(fee.addCompletion(tokens));
+    }
+
+    private void add(long total) {
+        account.earned.addAndGet(total - counted);
+        counted = total;
+    }
+
+    @Override
+    public boolean paused() {
+        return account.overdrawn();
+    }
+
+    @Override
+    public String overdue() {
+        return "payment_overdue: the gateway owes " + account.unpaid() + " nanoTON on channel "
+                + account.terms.channelId() + ", more than the credit window of " + account.window()
+                + " nanoTON, and did not pay it down within " + timeoutMs + " ms";
+    }
+}

@@ -1,0 +1,155 @@
+package org.cocoonjvm.worker.payments;
+
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.channel.VoucherVerifier;
+
+/**
+ * The worker's durable payment state in one directory: its key ({@code payment-key}, the hex
+ * seed) and, per channel, its terms and latest accepted state ({@code channel-<id>.json}). Each file is
+ * replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves the
+ * old state or the new one, never a torn file. With no directory, everything stays in memory.
+ */
+final class ChannelStore {
+    /** A channel's terms and its last accepted state. */
+    record Stored(ChannelTerms terms, SignedSemiChannel state) {}
+
+    private static final String PREFIX = "channel-";
+    private static final String SUFFIX = ".json";
+
+    private final Path dir;
+    private final Map<ChannelId, Stored> memory = new HashMap<>();
+
+    /** @param dir null: memory only */
+    ChannelStore(Path dir) {
+        this.dir = dir;
+        if (dir != null) {
+            try {
+                Files.createDirectories(dir);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot create the payment state directory " + dir, e);
+            }
+        }
+    }
+
+    /** The worker's key, created on first use. */
+    PaymentKeyPair key(SecureRandom random) {
+        if (dir == null) {
+            return PaymentKeyPair.generate(random);
+        }
+        Path file = dir.resolve("payment-key");
+        try {
+            if (Files.exists(file)) {
+                return PaymentKeyPair.fromSeed(HexFormat.of().parseHex(Files.readString(file, StandardCharsets.US_ASCII).strip()));
+            }
+            PaymentKeyPair key = PaymentKeyPair.generate(random);
+            write(file, HexFormat.of().formatHex(key.seed()), true);
+            return key;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read or write the payment key " + file, e);
+        }
+    }
+
+    /**
+     * Every stored channel, read at start. A file that does not hold a state of the channel its
+     * name says, signed by the gateway it names, stops the worker: it would rather not start than
+     * forget what it was paid.
+     */
+    synchronized List<Stored> loadAll() {
+        if (dir == null) {
+            return List.copyOf(memory.values());
+        }
+        List<Stored> all = new ArrayList<>();
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, PREFIX + "*" + SUFFIX)) {
+            for (Path file : files) {
+                all.add(read(file));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dir, e);
+        }
+        return all;
+    }
+
+    private static Stored read(Path file) throws IOException {
+        try {
+            JsonObject json = new JsonObject(Files.readString(file, StandardCharsets.UTF_8));
+            ChannelTerms terms = new ChannelTerms(ChannelId.fromHex(json.getString("channel_id")),
+                    PaymentPublicKey.of(HexFormat.of().parseHex(json.getString("gateway_public_key"))),
+                    json.getLong("deposit_cap_nanoton"));
+            SignedSemiChannel state = VoucherVerifier.accept(terms, null, SignedSemiChannel.parseBase64(json.getString("signed_state_boc")));
+            if (!file.getFileName().toString().equals(PREFIX + terms.channelId().hex() + SUFFIX)) {
+                throw new IllegalStateException(file + " holds channel " + terms.channelId());
+            }
+            return new Stored(terms, state);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("the stored channel state " + file + " is unusable: " + e.getMessage(), e);
+        }
+    }
+
+    /** Replaces the channel's stored state; returns once it is on disk. */
+    synchronized void save(Stored stored) {
+        ChannelId id = stored.terms().channelId();
+        if (dir == null) {
+            memory.put(id, stored);
+            return;
+        }
+        String json = new JsonObject().put("channel_id", id.hex())
+                .put("gateway_public_key", stored.terms().payerKey().hex())
+                .put("deposit_cap_nanoton", stored.terms().depositCapNanoton())
+                .put("seqno", stored.state().seqno()).put("sent_nanoton", stored.state().sentNanoton())
+                .put("signed_state_boc", stored.state().bocBase64()).encodePrettily();
+        try {
+            write(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot store the state of channel " + id, e);
+        }
+    }
+
+    /** @param secret readable by the owner only (the key), where the file system has POSIX permissions */
+    private void write(Path file, String content, boolean secret) throws IOException {
+        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.deleteIfExists(temp);
+        if (secret && dir.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            Files.createFile(temp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
+        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer bytes = ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));
+            while (bytes.hasRemaining()) {
+                out.write(bytes);
+            }
+            out.force(true);
+        }
+        try {
+            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("the file system of " + dir + " cannot rename atomically", e);
+        }
+        // The rename is durable only once the directory entry is.
+        try (FileChannel directory = FileChannel.open(dir, StandardOpenOption.READ)) {
+            directory.force(true);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+package org.cocoonjvm.worker.payments;
+
+import com.google.protobuf.ByteString;
+import io.vertx.core.json.JsonArray;
+import java.security.SecureRandom;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.channel.VoucherException;
+import org.cocoonjvm.billing.pricing.Multipliers;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.protocol.grpc.ChannelAccepted;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
+import org.cocoonjvm.protocol.grpc.PriceTerms;
+import org.cocoonjvm.worker.scheduler.CreditGate;
+import org.cocoonjvm.worker.scheduler.GenerationException;
+
+/**
+ * The worker's side of its payment channels: its key, the channels gateways opened to it, each
+ * channel's latest verified state (stored durably before it counts), and the credit window that
+ * pauses a channel's sequences while the gateway owes more than it allows.
+ */
+public final class WorkerPayments implements CreditGate {
+    private final WorkerPaymentOptions options;
+    private final ChannelStore store;
+    private final PaymentKeyPair key;
+    private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
+    private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
+
+    public WorkerPayments(WorkerPaymentOptions options) {
+        this.options = options;
+        this.store = new ChannelStore(options.stateDir());
+        this.key = store.key(new SecureRandom());
+        // Reloaded states show in /status at once; prices arrive when the gateway registers the worker.
+        for (ChannelStore.Stored stored : store.loadAll()) {
+            channels.put(stored.terms().channelId(), new ChannelAccount(stored.terms(), Map.of(), store,
+                    options.creditWindowNanoton(), stored.state()));
+        }
+    }
+
+    public PaymentPublicKey publicKey() {
+        return key.publicKey();
+    }
+
+    public String payoutAddress() {
+        return options.payoutAddress();
+    }
+
+    /**
+     * A gateway registered this worker with {@code terms}: opens the channel (or takes it up again
+     * with its stored state) and returns the worker's signed initial state to send back.
+     *
+     * @throws IllegalArgumentException when the terms are malformed, or the channel is known under
+     *                                  another gateway key
+     */
+    public ChannelAccepted open(PaymentChannel terms) {
+        ChannelId id = ChannelId.fromBytes(terms.getChannelId().toByteArray());
+        PaymentPublicKey gatewayKey = PaymentPublicKey.of(terms.getGatewayPublicKey().toByteArray());
+        ChannelTerms channelTerms = new ChannelTerms(id, gatewayKey, terms.getDepositCapNanoton());
+        Map<String, PriceSchedule> prices = new HashMap<>();
+        for (PriceTerms p : terms.getPricesList()) {
+            prices.put(p.getModel(), new PriceSchedule(p.getModel(), p.getPricePerToken(), p.getWorkerFeePerToken(),
+                    new Multipliers(Integer.toUnsignedLong(p.getPromptMultiplier()), Integer.toUnsignedLong(p.getCachedMultiplier()),
+                            Integer.toUnsignedLong(p.getCompletionMultiplier()), Integer.toUnsignedLong(p.getReasoningMultiplier())),
+                    p.getWorkerCoefficient(), Math.max(p.getWorkerCoefficient(), PriceSchedule.DEFAULT_MAX_COEFFICIENT)));
+        }
+        channels.compute(id, (k, known) -> {
+            if (known == null) {
+                return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(), null);
+            }
+            // A reconnect or a channel reloaded at start: running sequences meter into this
+            // account, so it stays; only the prices are the gateway's latest.
+            if (!known.terms.equals(channelTerms)) {
+                throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms
+                        + ", now offered with " + channelTerms);
+            }
+            known.prices(prices);
+            return known;
+        });
+        SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
+        return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
+    }
+
+    /**
+     * A payment from a gateway: verified, stored, then counted; paused sequences resume.
+     *
+     * @throws VoucherException when the state breaks a rule, or names a channel this worker has not opened
+     */
+    public SignedSemiChannel pay(ByteString signedStateBoc) {
+        SignedSemiChannel parsed = SignedSemiChannel.parse(signedStateBoc.toByteArray());
+        ChannelAccount account = channels.get(parsed.channelId());
+        if (account == null) {
+            throw new VoucherException(VoucherException.Reason.WRONG_CHANNEL, "no channel " + parsed.channelId()
+                    + " is open on this worker");
+        }
+        SignedSemiChannel accepted = account.accept(signedStateBoc.toByteArray());
+        onPayment.forEach(Runnable::run);
+        return accepted;
+    }
+
+    /** For {@code /status}: every channel's latest state and what it still owes. */
+    public JsonArray status() {
+        JsonArray list = new JsonArray();
+        channels.values().forEach(account -> list.add(account.status()));
+        return list;
+    }
+
+    /**
+     * A request from a gateway that opened a channel must name it: the gRPC endpoint checks this
+     * before submitting, so a payer cannot drop the id to be served for free.
+     */
+    public void requireChannel(GenerateRequest request) {
+        if (request.getChannelId().isEmpty() && !channels.isEmpty()) {
+            throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
+                    "payment_required: this worker is paid over a payment channel, and the request names none");
+        }
+    }
+
+    @Override
+    public Meter meter(GenerateRequest request) {
+        if (request.getChannelId().isEmpty()) {
+            return Meter.FREE;  // the operator's own HTTP API, or a gateway that pays no one
+        }
+        ChannelId id;
+        try {
+            id = ChannelId.fromBytes(request.getChannelId().toByteArray());
+        } catch (IllegalArgumentException e) {
+            throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: " + e.getMessage());
+        }
+        ChannelAccount account = channels.get(id);
+        if (account == null) {
+            throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
+                    "payment_required: no channel " + id + " is open on this worker");
+        }
+        String model = request.getModel();
+        PriceSchedule schedule = account.price(model.contains("@") ? model.substring(0, model.indexOf('@')) : model);
+        if (schedule == null) {
+            throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
+                    "payment_required: channel " + id + " carries no price for model '" + model + "'");
+        }
+        return new ChannelMeter(account, schedule, options.paymentTimeoutMs());
+    }
+
+    @Override
+    public void onPayment(Runnable wake) {
+        onPayment.add(wake);
+    }
+
+    @Override
+    public long pauseLimitNanos() {
+        return TimeUnit.MILLISECONDS.toNanos(options.paymentTimeoutMs());
+    }
+}

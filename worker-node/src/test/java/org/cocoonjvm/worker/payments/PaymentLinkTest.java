@@ -1,0 +1,215 @@
+package org.cocoonjvm.worker.payments;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelPayer;
+import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.channel.VoucherVerifier;
+import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
+import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.Payment;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
+import org.cocoonjvm.protocol.grpc.PriceTerms;
+import org.cocoonjvm.protocol.grpc.Registered;
+import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real worker registered with a scripted gateway (a real gRPC {@code Gateway.Session} server on
+ * loopback) that sends it good and bad payments; the worker's {@code /status} tells what it kept.
+ */
+class PaymentLinkTest {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final Vertx vertx = Vertx.vertx();
+    private final PaymentKeyPair gatewayKey = PaymentKeyPair.generate(RANDOM);
+    private final ChannelId channelId = ChannelId.random(RANDOM);
+    private final ChannelTerms terms = new ChannelTerms(channelId, gatewayKey.publicKey(), 1_000_000);
+    private final CompletableFuture<Hello> hello = new CompletableFuture<>();
+    private final CompletableFuture<SignedSemiChannel> workerInitial = new CompletableFuture<>();
+    private volatile GrpcServerRequest<WorkerMessage, GatewayMessage> session;
+    private HttpServer gateway;
+    private String workerDeployment;
+
+    @TempDir
+    Path stateDir;
+
+    @AfterEach
+    void close() {
+        await(vertx.close());
+    }
+
+    @Test
+    void keepsEachValidStateAndRefusesForgedReplayedAndForeignOnes() throws Exception {
+        WorkerNode worker = startWorker();
+        PaymentPublicKey workerKey = PaymentPublicKey.of(hello.get(5, TimeUnit.SECONDS).getPaymentPublicKey().toByteArray());
+        // Pitfall 2: the worker answers the channel with its own signed initial state.
+        SignedSemiChannel initial = workerInitial.get(5, TimeUnit.SECONDS);
+        assertThat(VoucherVerifier.accept(new ChannelTerms(channelId, workerKey, 0), null, initial).state().body())
+                .isEqualTo(SemiChannelBody.INITIAL);
+
+        ChannelPayer payer = new ChannelPayer(terms, gatewayKey, SemiChannelBody.INITIAL);
+        SignedSemiChannel first = payer.pay(100);
+        send(first);
+        JsonObject channel = waitForChannel(worker, c -> c.getLong("seqno") == 1);
+        assertThat(channel.getLong("sent_nanoton")).isEqualTo(100);
+
+        PaymentKeyPair impostor = PaymentKeyPair.generate(RANDOM);
+        send(impostor.sign(new SemiChannelState(channelId, new SemiChannelBody(2, 10_000))));
+        waitForChannel(worker, c -> String.valueOf(c.getString("last_refused_payment")).startsWith("bad_signature"));
+        send(new ChannelPayer(new ChannelTerms(ChannelId.random(RANDOM), gatewayKey.publicKey(), 1_000_000), gatewayKey,
+                SemiChannelBody.INITIAL).pay(500));
+        send(first);
+        waitForChannel(worker, c -> String.valueOf(c.getString("last_refused_payment")).startsWith("seqno_not_increasing"));
+
+        SignedSemiChannel second = payer.pay(250);
+        send(second);
+        channel = waitForChannel(worker, c -> c.getLong("seqno") == 2);
+        assertThat(channel.getLong("sent_nanoton")).isEqualTo(250);
+        assertThat(channel.getString("channel_id")).isEqualTo(channelId.hex());
+        assertThat(channel.getString("gateway_public_key")).isEqualTo(gatewayKey.publicKey().hex());
+        assertThat(channel.getString("signed_state_boc")).isEqualTo(second.bocBase64());
+
+        // Stored durably: one file per channel, holding the latest state.
+        Path file = stateDir.resolve("channel-" + channelId.hex() + ".json");
+        assertThat(new JsonObject(Files.readString(file)).getString("signed_state_boc")).isEqualTo(second.bocBase64());
+    }
+
+    @Test
+    void aRestartedWorkerTakesUpItsStoredStateAndKey() throws Exception {
+        WorkerNode worker = startWorker();
+        hello.get(5, TimeUnit.SECONDS);
+        workerInitial.get(5, TimeUnit.SECONDS);
+        ChannelPayer payer = new ChannelPayer(terms, gatewayKey, SemiChannelBody.INITIAL);
+        payer.pay(10);
+        SignedSemiChannel latest = payer.pay(20);
+        send(latest);
+        waitForChannel(worker, c -> c.getLong("seqno") == 2);
+        byte[] keyBefore = hello.get().getPaymentPublicKey().toByteArray();
+        await(vertx.undeploy(workerDeployment));
+        await(gateway.close());
+
+        Vertx second = Vertx.vertx();
+        try {
+            // Reloaded at start: /status shows the stored state before any gateway is reached.
+            WorkerNode standalone = new WorkerNode(new SyntheticEngine(1000, 4, 2048), new WorkerOptions("paid-worker",
+                    "127.0.0.1", 0, null, null, SchedulerOptions.DEFAULTS, 1000, new WorkerPaymentOptions(stateDir, "", 1_000, 5_000)));
+            String standaloneId = await(second.deployVerticle(standalone));
+            assertThat(waitForChannel(standalone, c -> c.getLong("seqno") == 2).getString("signed_state_boc"))
+                    .isEqualTo(latest.bocBase64());
+            await(second.undeploy(standaloneId));
+
+            PaymentLinkTest again = new PaymentLinkTest();
+            again.stateDir = stateDir;
+            again.close();  // its own Vert.x: this run uses `second`
+            WorkerNode restarted = again.startWorker(second, gatewayKey, channelId);
+            assertThat(again.hello.get(5, TimeUnit.SECONDS).getPaymentPublicKey().toByteArray()).isEqualTo(keyBefore);
+            JsonObject channel = again.waitForChannel(restarted, c -> c.getLong("seqno") == 2);
+            assertThat(channel.getString("signed_state_boc")).isEqualTo(latest.bocBase64());
+            assertThat(channel.getLong("unpaid_nanoton")).isZero();
+        } finally {
+            await(second.close());
+        }
+    }
+
+    private WorkerNode startWorker() {
+        return startWorker(vertx, gatewayKey, channelId);
+    }
+
+    /** A scripted gateway that registers the worker with this test's channel, then the worker. */
+    private WorkerNode startWorker(Vertx on, PaymentKeyPair key, ChannelId id) {
+        GrpcServer grpc = GrpcServer.server(on);
+        grpc.callHandler(GatewayGrpcService.Session, call -> {
+            session = call;
+            call.handler(message -> {
+                switch (message.getMessageCase()) {
+                    case HELLO -> {
+                        hello.complete(message.getHello());
+                        call.response().write(GatewayMessage.newBuilder().setRegistered(Registered.newBuilder()
+                                .setHeartbeatIntervalMs(1000).setChannel(PaymentChannel.newBuilder()
+                                        .setChannelId(ByteString.copyFrom(id.toBytes()))
+                                        .setGatewayPublicKey(ByteString.copyFrom(key.publicKey().toBytes()))
+                                        .setDepositCapNanoton(1_000_000).setEveryTokens(1).setEveryMs(100)
+                                        .addPrices(PriceTerms.newBuilder().setModel("synthetic").setPricePerToken(2)
+                                                .setWorkerFeePerToken(1).setWorkerCoefficient(1000).setPromptMultiplier(10_000)
+                                                .setCachedMultiplier(10_000).setCompletionMultiplier(10_000)
+                                                .setReasoningMultiplier(10_000)))).build());
+                    }
+                    case CHANNEL_ACCEPTED -> workerInitial.complete(
+                            SignedSemiChannel.parse(message.getChannelAccepted().getSignedStateBoc().toByteArray()));
+                    default -> { }
+                }
+            });
+        });
+        gateway = await(on.createHttpServer().requestHandler(grpc).listen(0, "127.0.0.1"));
+        WorkerNode worker = new WorkerNode(new SyntheticEngine(1000, 4, 2048), new WorkerOptions("paid-worker", "127.0.0.1", 0,
+                null, SocketAddress.inetSocketAddress(gateway.actualPort(), "127.0.0.1"), SchedulerOptions.DEFAULTS, 1000,
+                new WorkerPaymentOptions(stateDir, "", 1_000, 5_000)));
+        workerDeployment = await(on.deployVerticle(worker));
+        return worker;
+    }
+
+    private void send(SignedSemiChannel state) {
+        GrpcServerRequest<WorkerMessage, GatewayMessage> call = session;
+        call.response().write(GatewayMessage.newBuilder()
+                .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(state.boc()))).build());
+    }
+
+    private JsonObject waitForChannel(WorkerNode worker, Predicate<JsonObject> condition) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        JsonObject last = null;
+        while (System.nanoTime() < deadline) {
+            HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(worker.endpoint() + "/status")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            JsonObject status = new JsonObject(response.body());
+            if (!status.getJsonArray("channels").isEmpty()) {
+                last = status.getJsonArray("channels").getJsonObject(0);
+                if (condition.test(last)) {
+                    return last;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("the worker's channel never got there; last: " + last);
+    }
+
+    private static <T> T await(Future<T> future) {
+        try {
+            return future.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("future failed", e);
+        }
+    }
+}
