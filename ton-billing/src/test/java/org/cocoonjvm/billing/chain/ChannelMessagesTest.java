@@ -146,50 +146,31 @@ class ChannelMessagesTest {
     void termsRejectWhatTheContractCannotHold() {
         byte[] keyA = KEYS_A.getPublicKey();
         byte[] keyB = KEYS_B.getPublicKey();
-        Address a = TERMS.addressA();
-        Address b = TERMS.addressB();
         BigInteger fee = TERMS.excessFee();
         Duration hour = Duration.ofHours(1);
-        assertThatThrownBy(
-                        () ->
-                                new ChannelTerms(
-                                        BigInteger.ONE.shiftLeft(128),
-                                        a,
-                                        b,
-                                        keyA,
-                                        keyB,
-                                        fee,
-                                        hour,
-                                        hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE.shiftLeft(128), keyB, fee, hour))
                 .hasMessageContaining("uint128");
-        assertThatThrownBy(
-                        () -> new ChannelTerms(BigInteger.ONE, a, b, keyA, keyA, fee, hour, hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE, keyA, fee, hour))
                 .hasMessageContaining("different keys");
-        assertThatThrownBy(
-                        () ->
-                                new ChannelTerms(
-                                        BigInteger.ONE,
-                                        a,
-                                        b,
-                                        keyA,
-                                        keyB,
-                                        BigInteger.ZERO,
-                                        hour,
-                                        hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE, keyB, BigInteger.ZERO, hour))
                 .hasMessageContaining("excess fee");
-        assertThatThrownBy(
-                        () ->
-                                new ChannelTerms(
-                                        BigInteger.ONE,
-                                        a,
-                                        b,
-                                        keyA,
-                                        keyB,
-                                        fee,
-                                        Duration.ofMillis(1500),
-                                        hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE, keyB, fee, Duration.ofMillis(1500)))
                 .hasMessageContaining("whole seconds");
         assertThatThrownBy(() -> OnChainChannel.asA(TERMS, KEYS_B, null, COSTS))
                 .hasMessageContaining("party A");
+    }
+
+    /** {@link #TERMS}' addresses and key A, with the fields a rejection case varies. */
+    private static ChannelTerms termsWith(
+            BigInteger channelId, byte[] keyB, BigInteger excessFee, Duration quarantine) {
+        return new ChannelTerms(
+                channelId,
+                TERMS.addressA(),
+                TERMS.addressB(),
+                KEYS_A.getPublicKey(),
+                keyB,
+                excessFee,
+                quarantine,
+                Duration.ofHours(1));
     }
 }
