@@ -1,7 +1,7 @@
 package org.cocoonjvm.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.cocoonjvm.launcher.AttestCli.assertRejected;
 
 import io.vertx.core.json.JsonObject;
 import java.io.PrintWriter;
@@ -10,46 +10,21 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.BeforeAll;
+import org.cocoonjvm.launcher.AttestCli.Run;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** {@code cocoon attest verify} in-process, against the shared attestation fixtures at each case's fixed time. */
 class AttestCommandTest {
-    static Path fixtures;
-
     @TempDir Path tmp;
 
-    @BeforeAll
-    static void findFixtures() {
-        for (String candidate : List.of("../../shared/attestation-fixtures", "../shared/attestation-fixtures")) {
-            Path p = Path.of(candidate).toAbsolutePath().normalize();
-            if (Files.isDirectory(p)) {
-                fixtures = p;
-                return;
-            }
-        }
-    }
-
-    record Run(int exit, JsonObject json, String raw) {}
-
     static Run run(String... args) {
-        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
-        StringWriter out = new StringWriter();
-        CommandLine cli = new CommandLine(new Cocoon());
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(new StringWriter()));
-        List<String> all = new ArrayList<>(List.of("attest", "verify", "--json"));
-        all.addAll(List.of(args));
-        int exit = cli.execute(all.toArray(String[]::new));
-        String raw = out.toString().strip();
-        return new Run(exit, raw.isEmpty() ? null : new JsonObject(raw), raw);
+        return AttestCli.run("verify", args);
     }
 
     static String f(String rel) {
-        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
-        return fixtures.resolve(rel).toString();
+        return AttestCli.fixture(rel);
     }
 
     @Test
@@ -108,8 +83,7 @@ class AttestCommandTest {
         Run r = run("--quote", f("trustee/tdx_quote_6.dat"),
                 "--collateral", f("composed/trustee_2025-11_fmspc00a06d080000_collateral_NO_PCK_CRL.json"),
                 "--at", "2025-11-01T00:00:00Z");
-        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
-        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("pck_crl_missing");
+        assertRejected(r, "pck_crl_missing");
     }
 
     @Test
@@ -168,7 +142,7 @@ class AttestCommandTest {
 
     @Test
     void devQuoteVerifiesOnlyWithItsRootPinnedAndTheDevTeeAllowed() throws Exception {
-        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
+        AttestCli.assumeFixtures();
         String reportData = "ab".repeat(64);
         StringWriter out = new StringWriter();
         CommandLine cli = new CommandLine(new Cocoon());
@@ -181,8 +155,7 @@ class AttestCommandTest {
         String[] base = {"--quote", dir.resolve("quote.dat").toString(), "--collateral", dir.resolve("collateral.json").toString(),
                 "--at", now, "--report-data", reportData};
         Run unpinned = run(base);
-        assertThat(unpinned.exit()).as(unpinned.raw()).isEqualTo(1);
-        assertThat(unpinned.json().getJsonObject("error").getString("code")).isEqualTo("root_not_pinned");
+        assertRejected(unpinned, "root_not_pinned");
 
         String[] pinned = concat(concat(base, "--dev-root"), dir.resolve("dev-root.pem").toString());
         Run notAllowed = run(pinned);

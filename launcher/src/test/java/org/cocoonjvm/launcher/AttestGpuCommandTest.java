@@ -1,58 +1,36 @@
 package org.cocoonjvm.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.cocoonjvm.launcher.AttestCli.assertRejected;
 
 import io.vertx.core.json.JsonObject;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import org.junit.jupiter.api.BeforeAll;
+import org.cocoonjvm.launcher.AttestCli.Run;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code cocoon attest verify-gpu} in-process, against the shared NVIDIA fixtures. */
 class AttestGpuCommandTest {
     static final String LEGACY_NONCE = "4cff7f5380ead8fad8ec2c531c110aca4302a88f603792801a8ca29ee151af2e";
     static final String SAMPLE_NONCE = "931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb";
-    static Path fixtures;
 
     @TempDir Path tmp;
 
-    @BeforeAll
-    static void findFixtures() {
-        for (String candidate : List.of("../../shared/attestation-fixtures", "../shared/attestation-fixtures")) {
-            Path p = Path.of(candidate).toAbsolutePath().normalize();
-            if (Files.isDirectory(p)) {
-                fixtures = p;
-                return;
-            }
-        }
-    }
-
-    record Run(int exit, JsonObject json, String raw) {}
-
     static Run run(String... args) {
-        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
-        StringWriter out = new StringWriter();
-        CommandLine cli = new CommandLine(new Cocoon());
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(new StringWriter()));
-        List<String> all = new ArrayList<>(List.of("attest", "verify-gpu", "--json"));
-        all.addAll(List.of(args));
-        int exit = cli.execute(all.toArray(String[]::new));
-        String raw = out.toString().strip();
-        return new Run(exit, raw.isEmpty() ? null : new JsonObject(raw), raw);
+        return AttestCli.run("verify-gpu", args);
     }
 
     static String f(String rel) {
-        assumeTrue(fixtures != null, "shared/attestation-fixtures not found");
-        return fixtures.resolve(rel).toString();
+        return AttestCli.fixture(rel);
+    }
+
+    /** One GPU's evidence and device chain, no RIMs. */
+    private static Run evidenceOnly(String evidence, String certChain, String nonce, String at) {
+        return run("--evidence", evidence, "--cert-chain", certChain, "--nonce", nonce, "--at", at, "--evidence-only");
     }
 
     private static String[] legacy(String... extra) {
@@ -84,8 +62,8 @@ class AttestGpuCommandTest {
 
     @Test
     void evidenceOnly_isAcceptedWithoutMeasurements() {
-        Run r = run("--evidence", f("nvtrust/hopperAttestationReport.txt"), "--cert-chain", f("nvtrust/hopperCertChain.txt"),
-                "--nonce", SAMPLE_NONCE, "--at", "2025-01-01T00:00:00Z", "--evidence-only");
+        Run r = evidenceOnly(f("nvtrust/hopperAttestationReport.txt"), f("nvtrust/hopperCertChain.txt"),
+                SAMPLE_NONCE, "2025-01-01T00:00:00Z");
         assertThat(r.exit()).as(r.raw()).isZero();
         assertThat(r.json().getString("fwid")).startsWith("f5c384ae");
         assertThat(r.json().getJsonObject("measurements").getBoolean("checked")).isFalse();
@@ -104,11 +82,9 @@ class AttestGpuCommandTest {
 
     @Test
     void wrongNonce_isRejected() {
-        Run r = run("--evidence", f("nvtrust/legacy-2023/attestationReport.txt"),
-                "--cert-chain", f("nvtrust/legacy-2023/gpuAkCertChain.txt"),
-                "--nonce", SAMPLE_NONCE, "--at", "2024-06-01T00:00:00Z", "--evidence-only");
-        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
-        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("nonce_mismatch");
+        Run r = evidenceOnly(f("nvtrust/legacy-2023/attestationReport.txt"), f("nvtrust/legacy-2023/gpuAkCertChain.txt"),
+                SAMPLE_NONCE, "2024-06-01T00:00:00Z");
+        assertRejected(r, "nonce_mismatch");
     }
 
     @Test
@@ -118,19 +94,16 @@ class AttestGpuCommandTest {
         evidence[61] ^= 1; // inside the first measurement value
         Path tampered = tmp.resolve("evidence.bin");
         Files.write(tampered, evidence);
-        Run r = run("--evidence", tampered.toString(), "--cert-chain", f("nvtrust/legacy-2023/gpuAkCertChain.txt"),
-                "--nonce", LEGACY_NONCE, "--at", "2024-06-01T00:00:00Z", "--evidence-only");
-        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
-        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("evidence_signature_invalid");
+        Run r = evidenceOnly(tampered.toString(), f("nvtrust/legacy-2023/gpuAkCertChain.txt"),
+                LEGACY_NONCE, "2024-06-01T00:00:00Z");
+        assertRejected(r, "evidence_signature_invalid");
     }
 
     @Test
     void rootOnlyChain_isRejected() {
-        Run r = run("--evidence", f("nvtrust/hopperAttestationReport.txt"),
-                "--cert-chain", f("trustee/nvidia/hopper_cert_chain_case2.txt"),
-                "--nonce", SAMPLE_NONCE, "--at", "2025-01-01T00:00:00Z", "--evidence-only");
-        assertThat(r.exit()).as(r.raw()).isEqualTo(1);
-        assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("device_chain_malformed");
+        Run r = evidenceOnly(f("nvtrust/hopperAttestationReport.txt"), f("trustee/nvidia/hopper_cert_chain_case2.txt"),
+                SAMPLE_NONCE, "2025-01-01T00:00:00Z");
+        assertRejected(r, "device_chain_malformed");
     }
 
     @Test

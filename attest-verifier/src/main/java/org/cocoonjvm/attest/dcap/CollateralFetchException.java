@@ -1,8 +1,13 @@
 package org.cocoonjvm.attest.dcap;
 
+import org.cocoonjvm.attest.CodedException;
+import org.cocoonjvm.attest.ReasonCode;
+
 /** Collateral could not be obtained; {@link #code()} is stable, the message names URL and cause. */
-public final class CollateralFetchException extends Exception {
-  public enum Reason {
+public final class CollateralFetchException extends CodedException {
+
+  /** The only reasons whose codes are not their names in lower case, so they spell them out. */
+  public enum Reason implements ReasonCode {
     /** The source has no collateral for the key (PCS/PCCS 404, or not in the bundle). */
     NOT_FOUND("collateral_not_found"),
     /** The server answered with another non-200 status. */
@@ -18,23 +23,17 @@ public final class CollateralFetchException extends Exception {
       this.code = code;
     }
 
+    @Override
     public String code() {
       return code;
     }
   }
 
-  private final Reason reason;
-
   CollateralFetchException(Reason reason, String message, Throwable cause) {
-    super(reason.code() + ": " + message, cause);
-    this.reason = reason;
+    super(reason, message, cause);
   }
 
   public Reason reason() {
-    return reason;
-  }
-
-  public String code() {
-    return reason.code();
+    return (Reason) reasonCode();
   }
 }

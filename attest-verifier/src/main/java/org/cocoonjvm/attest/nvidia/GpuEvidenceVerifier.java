@@ -11,11 +11,9 @@ import java.security.PublicKey;
 import java.security.Signature;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
-import java.time.Instant;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -41,18 +39,14 @@ public final class GpuEvidenceVerifier {
   private static final HexFormat HEX = HexFormat.of();
   private static final int OCTET_STRING = 0x04;
 
-  private final PublicKey pinnedDeviceRoot;
-  private final Clock clock;
+  private final PinnedChain.Anchor deviceAnchor;
 
-  private GpuEvidenceVerifier(PublicKey pinnedDeviceRoot, Clock clock) {
-    this.pinnedDeviceRoot = pinnedDeviceRoot;
-    this.clock = clock;
+  private GpuEvidenceVerifier(PinnedChain.Anchor deviceAnchor) {
+    this.deviceAnchor = deviceAnchor;
   }
 
   public static GpuEvidenceVerifier create(PublicKey pinnedDeviceRoot, Clock clock) {
-    return new GpuEvidenceVerifier(
-        Objects.requireNonNull(pinnedDeviceRoot, "pinnedDeviceRoot"),
-        Objects.requireNonNull(clock, "clock"));
+    return new GpuEvidenceVerifier(PinnedChain.DEVICE.pinnedTo(pinnedDeviceRoot, clock));
   }
 
   /** Pins {@link NvidiaRoots#deviceIdentityCa()}. */
@@ -77,8 +71,7 @@ public final class GpuEvidenceVerifier {
       throw new IllegalArgumentException("nonce must be 32 bytes, got " + expectedNonce.length);
     }
     SpdmEvidence parsed = SpdmEvidence.parse(evidence);
-    Instant now = clock.instant();
-    X509Certificate leaf = PinnedChain.DEVICE.verify(deviceChain, pinnedDeviceRoot, now);
+    X509Certificate leaf = deviceAnchor.verify(deviceChain);
     checkSignature(leaf.getPublicKey(), parsed);
     String certFwid = certificateFwid(leaf);
     Optional<String> evidenceFwid = parsed.fwidHex();

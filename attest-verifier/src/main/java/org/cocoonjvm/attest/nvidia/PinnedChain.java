@@ -8,11 +8,13 @@ import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.security.interfaces.ECPublicKey;
+import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Objects;
 import org.cocoonjvm.attest.nvidia.GpuVerificationException.Reason;
 
 /**
@@ -47,6 +49,20 @@ enum PinnedChain {
     this.signatureInvalid = signatureInvalid;
     this.expired = expired;
     this.notYetValid = notYetValid;
+  }
+
+  /** This chain kind pinned to {@code rootKey} and checked at {@code clock}'s instant. */
+  Anchor pinnedTo(PublicKey rootKey, Clock clock) {
+    return new Anchor(this, Objects.requireNonNull(rootKey, "pinned root key"),
+        Objects.requireNonNull(clock, "clock"));
+  }
+
+  /** What each NVIDIA verifier holds: the chain it checks, the root it pins, the clock it reads. */
+  record Anchor(PinnedChain chain, PublicKey rootKey, Clock clock) {
+    /** Verifies {@code certs} (leaf first) at the clock's current instant; returns the leaf. */
+    X509Certificate verify(List<X509Certificate> certs) throws GpuVerificationException {
+      return chain.verify(certs, rootKey, clock.instant());
+    }
   }
 
   /** Parses concatenated PEM (or DER) certificates, leaf first. */

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
-import java.util.Objects;
 import javax.xml.XMLConstants;
 import javax.xml.crypto.MarshalException;
 import javax.xml.crypto.dsig.Reference;
@@ -46,17 +45,14 @@ public final class RimVerifier {
   /** Namespace of the {@code Hash0..N} attributes: the XML Encryption SHA-384 algorithm URI. */
   static final String HASH_NS = "http://www.w3.org/2001/04/xmlenc#sha384";
 
-  private final PublicKey pinnedRimRoot;
-  private final Clock clock;
+  private final PinnedChain.Anchor rimAnchor;
 
-  private RimVerifier(PublicKey pinnedRimRoot, Clock clock) {
-    this.pinnedRimRoot = pinnedRimRoot;
-    this.clock = clock;
+  private RimVerifier(PinnedChain.Anchor rimAnchor) {
+    this.rimAnchor = rimAnchor;
   }
 
   public static RimVerifier create(PublicKey pinnedRimRoot, Clock clock) {
-    return new RimVerifier(
-        Objects.requireNonNull(pinnedRimRoot, "pinnedRimRoot"), Objects.requireNonNull(clock, "clock"));
+    return new RimVerifier(PinnedChain.RIM.pinnedTo(pinnedRimRoot, clock));
   }
 
   /** Pins {@link NvidiaRoots#corimSigningRootCa()}. */
@@ -84,7 +80,7 @@ public final class RimVerifier {
     XMLSignature signature;
     try {
       // First pass only reads SignedInfo and KeyInfo; the key that validates comes from the chain.
-      signature = factory.unmarshalXMLSignature(secureContext(pinnedRimRoot, sigElement));
+      signature = factory.unmarshalXMLSignature(secureContext(rimAnchor.rootKey(), sigElement));
     } catch (MarshalException e) {
       throw malformed("signature does not unmarshal: " + e.getMessage(), "XMLDSig", "unparseable");
     }
@@ -95,7 +91,7 @@ public final class RimVerifier {
           refs.size() + " references");
     }
     List<X509Certificate> chain = keyInfoChain(signature);
-    X509Certificate signer = PinnedChain.RIM.verify(chain, pinnedRimRoot, clock.instant());
+    X509Certificate signer = rimAnchor.verify(chain);
 
     DOMValidateContext ctx = secureContext(signer.getPublicKey(), sigElement);
     boolean valid;

@@ -27,6 +27,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import org.cocoonjvm.attest.dcap.TcbStatus;
 import org.cocoonjvm.attest.quote.EnclaveReportBody;
@@ -189,51 +190,100 @@ public record Policy(
   }
 
   public Policy withAcceptedStatuses(Set<TcbStatus> s, Optional<Set<String>> advisories) {
-    return new Policy(s, advisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> {
+      d.acceptedStatuses = s;
+      d.allowedAdvisories = advisories;
+    });
   }
 
   public Policy withAllowDebug(boolean v) {
-    return new Policy(acceptedStatuses, allowedAdvisories, v, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.allowDebug = v);
   }
 
   public Policy withRequireSeptVeDisable(boolean v) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, v, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.requireSeptVeDisable = v);
   }
 
   public Policy withAllowReservedTdAttributes(boolean v) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, v, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.allowReservedTdAttributes = v);
   }
 
   public Policy withAllowMrServiceTd(boolean v) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, v, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.allowMrServiceTd = v);
   }
 
   public Policy withAllowDevTee(boolean v) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, v, mrtd, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.allowDevTee = v);
   }
 
   public Policy withMrtd(AllowList l) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, l, rtmrs, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.mrtd = l);
   }
 
   public Policy withRtmrs(List<AllowList> l) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, l, mrConfigId, imageHashes, models, rootKeyIds);
+    return with(d -> d.rtmrs = l);
   }
 
   public Policy withMrConfigId(AllowList l) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, l, imageHashes, models, rootKeyIds);
+    return with(d -> d.mrConfigId = l);
   }
 
   public Policy withImageHashes(AllowList l) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, l, models, rootKeyIds);
+    return with(d -> d.imageHashes = l);
   }
 
   public Policy withModels(AllowList l) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, l, rootKeyIds);
+    return with(d -> d.models = l);
   }
 
   public Policy withRootKeyIds(AllowList l) {
-    return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable, allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, imageHashes, models, l);
+    return with(d -> d.rootKeyIds = l);
+  }
+
+  /** This policy with one or more components changed; the canonical constructor re-checks it. */
+  private Policy with(Consumer<Draft> change) {
+    Draft d = new Draft(this);
+    change.accept(d);
+    return d.build();
+  }
+
+  /** Mutable copy of a policy's components, so each {@code with…} names only what it changes. */
+  private static final class Draft {
+    Set<TcbStatus> acceptedStatuses;
+    Optional<Set<String>> allowedAdvisories;
+    boolean allowDebug;
+    boolean requireSeptVeDisable;
+    boolean allowReservedTdAttributes;
+    boolean allowMrServiceTd;
+    boolean allowDevTee;
+    AllowList mrtd;
+    List<AllowList> rtmrs;
+    AllowList mrConfigId;
+    AllowList imageHashes;
+    AllowList models;
+    AllowList rootKeyIds;
+
+    Draft(Policy p) {
+      acceptedStatuses = p.acceptedStatuses;
+      allowedAdvisories = p.allowedAdvisories;
+      allowDebug = p.allowDebug;
+      requireSeptVeDisable = p.requireSeptVeDisable;
+      allowReservedTdAttributes = p.allowReservedTdAttributes;
+      allowMrServiceTd = p.allowMrServiceTd;
+      allowDevTee = p.allowDevTee;
+      mrtd = p.mrtd;
+      rtmrs = p.rtmrs;
+      mrConfigId = p.mrConfigId;
+      imageHashes = p.imageHashes;
+      models = p.models;
+      rootKeyIds = p.rootKeyIds;
+    }
+
+    Policy build() {
+      return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable,
+          allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId,
+          imageHashes, models, rootKeyIds);
+    }
   }
 
   /**

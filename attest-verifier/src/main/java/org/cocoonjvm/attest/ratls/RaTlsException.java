@@ -3,6 +3,7 @@ package org.cocoonjvm.attest.ratls;
 import java.security.cert.CertificateException;
 import java.util.Optional;
 import org.cocoonjvm.attest.AttestationResult;
+import org.cocoonjvm.attest.ReasonCode;
 
 /**
  * A peer's RA-TLS certificate was refused. A {@link CertificateException}, so trust managers throw
@@ -10,39 +11,29 @@ import org.cocoonjvm.attest.AttestationResult;
  */
 public final class RaTlsException extends CertificateException {
 
-  public enum Reason {
+  public enum Reason implements ReasonCode {
     /** The peer sent more or fewer than exactly one certificate. */
-    NOT_DEPTH_0("not_depth_0"),
+    NOT_DEPTH_0,
     /** Issuer differs from subject, or the signature does not verify with the certificate's own key. */
-    NOT_SELF_SIGNED("not_self_signed"),
+    NOT_SELF_SIGNED,
     /** A critical extension other than the quote, the claims, basicConstraints and keyUsage. */
-    UNKNOWN_CRITICAL_EXTENSION("unknown_critical_extension"),
+    UNKNOWN_CRITICAL_EXTENSION,
     /** The key is not Ed25519 (or, in the documented ECDSA fallback, not P-256). */
-    WRONG_KEY_TYPE("wrong_key_type"),
+    WRONG_KEY_TYPE,
     /** The quote or claims extension is absent or not critical. */
-    MISSING_EXTENSION("missing_extension"),
+    MISSING_EXTENSION,
     /** The claims extension is not the certificate's own raw public key. */
-    CLAIMS_MISMATCH("claims_mismatch"),
-    CERT_EXPIRED("cert_expired"),
-    CERT_NOT_YET_VALID("cert_not_yet_valid"),
+    CLAIMS_MISMATCH,
+    CERT_EXPIRED,
+    CERT_NOT_YET_VALID,
     /** report_data in the quote is not SHA-512 of the certificate key. */
-    REPORT_DATA_MISMATCH("report_data_mismatch"),
+    REPORT_DATA_MISMATCH,
     /** The verifier could not get collateral for the quote. */
-    COLLATERAL_UNAVAILABLE("collateral_unavailable"),
+    COLLATERAL_UNAVAILABLE,
     /** The quote did not verify or the policy refused it; see {@link #attestation()}. */
-    ATTESTATION_REJECTED("attestation_rejected"),
+    ATTESTATION_REJECTED,
     /** The GPU evidence check refused the certificate's GPU evidence extension. */
-    GPU_EVIDENCE_REJECTED("gpu_evidence_rejected");
-
-    private final String code;
-
-    Reason(String code) {
-      this.code = code;
-    }
-
-    public String code() {
-      return code;
-    }
+    GPU_EVIDENCE_REJECTED;
   }
 
   private final Reason reason;

@@ -16,13 +16,13 @@ import java.nio.file.Files;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
 import java.time.ZoneOffset;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.cocoonjvm.attest.MutableClock;
 import org.cocoonjvm.attest.quote.QuoteParser;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -194,7 +194,7 @@ class CollateralSourceTest {
     assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(1);
     assertThat(TcbMatcher.match(CollateralVerifier.create(DcapFixtures.intelRoot().getPublicKey(), clock)
         .verify(first, sigs)).status()).isEqualTo(TcbStatus.UP_TO_DATE);
-    clock.now = EXPIRY;
+    clock.set(EXPIRY);
     TrustedCollateral second = cache.get(key);
     assertThat(second).isNotSameAs(first);
     assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(2);
@@ -258,28 +258,5 @@ class CollateralSourceTest {
   static void assertCode(Call call, CollateralFetchException.Reason reason) {
     assertThatThrownBy(call::run).isInstanceOf(CollateralFetchException.class)
         .satisfies(e -> assertThat(((CollateralFetchException) e).reason()).as(e.getMessage()).isEqualTo(reason));
-  }
-
-  static final class MutableClock extends Clock {
-    volatile Instant now;
-
-    MutableClock(Instant now) {
-      this.now = now;
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-
-    @Override
-    public ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(ZoneId zone) {
-      return this;
-    }
   }
 }

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.CollateralSource;
+import org.cocoonjvm.attest.MutableClock;
 import org.cocoonjvm.attest.TrustAnchors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -32,7 +33,7 @@ class RaTlsResumptionTest {
 
   @Test
   void resumedSessionsSkipTheTrustManagerButNotTheConnectionCheck() throws Exception {
-    RaTlsVerifierTest.MutableClock clock = new RaTlsVerifierTest.MutableClock(RaTlsHandshakeTest.CLOCK.instant());
+    MutableClock clock = new MutableClock(RaTlsHandshakeTest.CLOCK.instant());
     RaTlsVerifier serverVerifier = new RaTlsVerifier(
         AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(RaTlsHandshakeTest.TEE.root())), clock),
         CollateralSource.fixed(RaTlsHandshakeTest.TEE.collateral()), RaTlsHandshakeTest.ONLY_DEFAULT_MRTD);
@@ -54,7 +55,7 @@ class RaTlsResumptionTest {
     assertThat(handshakes).as("full handshakes").hasSize(1);
     assertThat(serverVerifier.cacheHits() + serverVerifier.cacheMisses()).as("peer verifications").isEqualTo(4);
 
-    clock.now = clock.now.plus(Duration.ofDays(2));
+    clock.advance(Duration.ofDays(2));
     assertThatThrownBy(() -> get(client, port)).isNotNull();
     assertThat(handshakes).hasSize(1);
   }

@@ -24,6 +24,7 @@ import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.CollateralSource;
+import org.cocoonjvm.attest.MutableClock;
 import org.cocoonjvm.attest.TrustAnchors;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.ratls.RaTlsException.Reason;
@@ -132,14 +133,14 @@ class RaTlsVerifierTest {
     MutableClock clock = new MutableClock(NOW);
     RaTlsVerifier v = verifier(clock, Duration.ofMinutes(10));
     assertThat(v.verify(chain).cached()).isFalse();
-    clock.now = NOW.plus(Duration.ofMinutes(9));
+    clock.set(NOW.plus(Duration.ofMinutes(9)));
     assertThat(v.verify(chain).cached()).isTrue();
-    clock.now = NOW.plus(Duration.ofMinutes(11));
+    clock.set(NOW.plus(Duration.ofMinutes(11)));
     assertThat(v.verify(chain).cached()).isFalse();
     assertThat(v.cacheHits()).isEqualTo(1);
     assertThat(v.cacheMisses()).isEqualTo(2);
     // Past the certificate's one day: refused before the cache is consulted.
-    clock.now = NOW.plus(Duration.ofDays(1)).plusSeconds(1);
+    clock.set(NOW.plus(Duration.ofDays(1)).plusSeconds(1));
     assertThatThrownBy(() -> v.verify(chain)).extracting(e -> ((RaTlsException) e).reason()).isEqualTo(Reason.CERT_EXPIRED);
   }
 
@@ -157,28 +158,5 @@ class RaTlsVerifierTest {
         (key, evidence) -> Optional.of("no GPU verifier configured"));
     assertThatThrownBy(() -> strictGpu.verify(chain)).extracting(e -> ((RaTlsException) e).reason())
         .isEqualTo(Reason.GPU_EVIDENCE_REJECTED);
-  }
-
-  static final class MutableClock extends Clock {
-    volatile Instant now;
-
-    MutableClock(Instant now) {
-      this.now = now;
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-
-    @Override
-    public java.time.ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(java.time.ZoneId zone) {
-      return this;
-    }
   }
 }

@@ -58,12 +58,7 @@ public record FeeSchedule(
      */
     public BigInteger forwardFee(long bits, long cells) {
         ForwardPrices f = basechainForward;
-        BigInteger variable =
-                BigInteger.valueOf(bits)
-                        .multiply(BigInteger.valueOf(f.bitPrice16()))
-                        .add(
-                                BigInteger.valueOf(cells)
-                                        .multiply(BigInteger.valueOf(f.cellPrice16())));
+        BigInteger variable = priced16(bits, f.bitPrice16(), cells, f.cellPrice16());
         return BigInteger.valueOf(f.lumpPrice()).add(ceil16(variable));
     }
 
@@ -71,13 +66,15 @@ public record FeeSchedule(
      * Storage rent for {@code bits} and {@code cells} held for {@code seconds} on the basechain.
      */
     public BigInteger storageFee(long bits, long cells, long seconds) {
-        BigInteger perSecond =
-                BigInteger.valueOf(bits)
-                        .multiply(BigInteger.valueOf(storage.bitPrice16()))
-                        .add(
-                                BigInteger.valueOf(cells)
-                                        .multiply(BigInteger.valueOf(storage.cellPrice16())));
+        BigInteger perSecond = priced16(bits, storage.bitPrice16(), cells, storage.cellPrice16());
         return ceil16(perSecond.multiply(BigInteger.valueOf(seconds)));
+    }
+
+    /** bits × bit price + cells × cell price, still in the config's 1/65536-nanoton units. */
+    private static BigInteger priced16(long bits, long bitPrice16, long cells, long cellPrice16) {
+        return BigInteger.valueOf(bits)
+                .multiply(BigInteger.valueOf(bitPrice16))
+                .add(BigInteger.valueOf(cells).multiply(BigInteger.valueOf(cellPrice16)));
     }
 
     private static BigInteger ceil16(BigInteger x) {

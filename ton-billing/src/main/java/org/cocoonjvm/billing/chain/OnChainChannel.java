@@ -45,28 +45,36 @@ public final class OnChainChannel {
         this.terms = terms;
         this.chain = chain;
         this.costs = costs;
-        this.contract =
-                PaymentChannel.builder()
-                        .isA(isA)
-                        .myKeyPair(mine)
-                        .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
-                        .excessFee(terms.excessFee())
-                        .channelConfig(
-                                ChannelConfig.builder()
-                                        .channelId(terms.channelId())
-                                        .addressA(terms.addressA())
-                                        .addressB(terms.addressB())
-                                        .initBalanceA(BigInteger.ZERO)
-                                        .initBalanceB(BigInteger.ZERO)
-                                        .build())
-                        .closingChannelConfig(
-                                ClosingConfig.builder()
-                                        .quarantineDuration(terms.quarantine().toSeconds())
-                                        .misbehaviorFine(BigInteger.ZERO)
-                                        .conditionalCloseDuration(
-                                                terms.conditionalClose().toSeconds())
-                                        .build())
-                        .build();
+        this.contract = ton4jContract(terms, isA, mine);
+    }
+
+    /**
+     * ton4j's view of the channel from one party's side: the terms fix the contract's address, so
+     * both parties' handles (and a test's raw ton4j client) must build it from exactly these
+     * values.
+     */
+    static PaymentChannel ton4jContract(
+            ChannelTerms terms, boolean isA, TweetNaclFast.Signature.KeyPair mine) {
+        return PaymentChannel.builder()
+                .isA(isA)
+                .myKeyPair(mine)
+                .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
+                .excessFee(terms.excessFee())
+                .channelConfig(
+                        ChannelConfig.builder()
+                                .channelId(terms.channelId())
+                                .addressA(terms.addressA())
+                                .addressB(terms.addressB())
+                                .initBalanceA(BigInteger.ZERO)
+                                .initBalanceB(BigInteger.ZERO)
+                                .build())
+                .closingChannelConfig(
+                        ClosingConfig.builder()
+                                .quarantineDuration(terms.quarantine().toSeconds())
+                                .misbehaviorFine(BigInteger.ZERO)
+                                .conditionalCloseDuration(terms.conditionalClose().toSeconds())
+                                .build())
+                .build();
     }
 
     /** The payer's (gateway's) handle. */
@@ -109,11 +117,7 @@ public final class OnChainChannel {
 
     /** Opens the channel with the topped-up balances; no top-up is possible after this. */
     public void init(ChainWallet mine, BigInteger balanceA, BigInteger balanceB) {
-        mine.call(
-                address(),
-                costs.callValue(ChannelCosts.INIT_GAS),
-                contract.createInitChannel(balanceA, balanceB),
-                null);
+        callFrom(mine, ChannelCosts.INIT_GAS, contract.createInitChannel(balanceA, balanceB));
     }
 
     /**
@@ -161,11 +165,10 @@ public final class OnChainChannel {
 
     /** Submits both parties' latest signed states; the quarantine starts. */
     public void startUncooperativeClose(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
-        mine.call(
-                address(),
-                costs.callValue(ChannelCosts.START_UNCOOPERATIVE_GAS),
-                contract.createStartUncooperativeClose(signedStateA, signedStateB).getCell(),
-                null);
+        callFrom(
+                mine,
+                ChannelCosts.START_UNCOOPERATIVE_GAS,
+                contract.createStartUncooperativeClose(signedStateA, signedStateB).getCell());
     }
 
     /**
@@ -173,11 +176,10 @@ public final class OnChainChannel {
      * ones.
      */
     public void challenge(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
-        mine.call(
-                address(),
-                costs.callValue(ChannelCosts.CHALLENGE_GAS),
-                contract.createChallengeQuarantinedState(signedStateA, signedStateB).getCell(),
-                null);
+        callFrom(
+                mine,
+                ChannelCosts.CHALLENGE_GAS,
+                contract.createChallengeQuarantinedState(signedStateA, signedStateB).getCell());
     }
 
     /**
@@ -255,6 +257,11 @@ public final class OnChainChannel {
 
     private void requireA(String what) {
         if (!contract.isA()) throw new IllegalStateException(what + " is party A's step");
+    }
+
+    /** An internal message from a party's wallet carrying enough value for {@code gas}. */
+    private void callFrom(ChainWallet wallet, long gas, Cell body) {
+        wallet.call(address(), costs.callValue(gas), body, null);
     }
 
     private void sendExternal(Cell body) {

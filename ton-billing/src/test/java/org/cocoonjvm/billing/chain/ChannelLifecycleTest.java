@@ -10,9 +10,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.ton.ton4j.address.Address;
-import org.ton.ton4j.smartcontract.payments.ClosingConfig;
 import org.ton.ton4j.smartcontract.payments.PaymentChannel;
-import org.ton.ton4j.smartcontract.types.ChannelConfig;
 import org.ton.ton4j.smartcontract.types.ChannelState;
 import org.ton.ton4j.smartcontract.utils.MsgUtils;
 
@@ -95,7 +93,7 @@ class ChannelLifecycleTest {
     @Test
     void commitNeedsTheCommitOpWhichTon4jsOwnBuilderGetsWrong() {
         Pair ch = openChannel();
-        PaymentChannel rawA = ton4jChannel(ch.a.terms(), true, ch.keysA);
+        PaymentChannel rawA = OnChainChannel.ton4jContract(ch.a.terms(), true, ch.keysA);
         byte[] signatureB = ch.b.signCommit(2, 1);
 
         // ton4j 1.3.5's builder sends the close op with a zeroed signature: the contract refuses.
@@ -139,7 +137,7 @@ class ChannelLifecycleTest {
                         e -> assertThat(e.code()).isEqualTo("seqno_not_above_committed"));
 
         // ... because the contract does: committed seqno_B is 0 and must be strictly exceeded.
-        PaymentChannel rawB = ton4jChannel(ch.b.terms(), false, ch.keysB);
+        PaymentChannel rawB = OnChainChannel.ton4jContract(ch.b.terms(), false, ch.keysB);
         org.ton.ton4j.cell.Cell message =
                 rawB.createCooperativeCloseChannel(
                                 signatureA,
@@ -251,30 +249,6 @@ class ChannelLifecycleTest {
         a.deployAndTopUp(gateway, DEPOSIT);
         a.init(gateway, DEPOSIT, BigInteger.ZERO);
         return new Pair(a, b, keysA, keysB);
-    }
-
-    private static PaymentChannel ton4jChannel(
-            ChannelTerms terms, boolean isA, TweetNaclFast.Signature.KeyPair mine) {
-        return PaymentChannel.builder()
-                .isA(isA)
-                .myKeyPair(mine)
-                .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
-                .excessFee(terms.excessFee())
-                .channelConfig(
-                        ChannelConfig.builder()
-                                .channelId(terms.channelId())
-                                .addressA(terms.addressA())
-                                .addressB(terms.addressB())
-                                .initBalanceA(BigInteger.ZERO)
-                                .initBalanceB(BigInteger.ZERO)
-                                .build())
-                .closingChannelConfig(
-                        ClosingConfig.builder()
-                                .quarantineDuration(terms.quarantine().toSeconds())
-                                .misbehaviorFine(BigInteger.ZERO)
-                                .conditionalCloseDuration(terms.conditionalClose().toSeconds())
-                                .build())
-                .build();
     }
 
     /**

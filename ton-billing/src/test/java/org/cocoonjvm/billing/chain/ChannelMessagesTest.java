@@ -45,6 +45,23 @@ class ChannelMessagesTest {
         return TweetNaclFast.Signature.keyPair_fromSeed(seed);
     }
 
+    /** {@code signature} is {@code keys}' Ed25519 signature of the cell's hash, as the contract checks it. */
+    private static void assertSignedBy(
+            TweetNaclFast.Signature.KeyPair keys, Cell signedCell, byte[] signature) {
+        assertThat(
+                        new TweetNaclFast.Signature(keys.getPublicKey(), null)
+                                .detached_verify(signedCell.hash(), signature))
+                .as("Ed25519 signature over the cell hash")
+                .isTrue();
+    }
+
+    /** Ed25519 signatures are deterministic, so fixed keys and cells give these exact bytes. */
+    private static void assertGoldenSignature(
+            TweetNaclFast.Signature.KeyPair keys, Cell signedCell, byte[] signature, String hex) {
+        assertSignedBy(keys, signedCell, signature);
+        assertThat(HEX.formatHex(signature)).isEqualTo(hex);
+    }
+
     @Test
     void deploysTheOfficialContractCode() {
         Cell code =
@@ -77,10 +94,7 @@ class ChannelMessagesTest {
                                 BigInteger.valueOf(3), BigInteger.valueOf(300), null),
                         PaymentsUtils.createSemiChannelBody(
                                 BigInteger.ZERO, BigInteger.ZERO, null));
-        assertThat(
-                        new TweetNaclFast.Signature(KEYS_A.getPublicKey(), null)
-                                .detached_verify(state.hash(), signature))
-                .isTrue();
+        assertSignedBy(KEYS_A, state, signature);
         assertThat(HEX.formatHex(signed.hash()))
                 .isEqualTo("bef7c9e262feba806e858435837a35a10281fdd52f70457c5f9a1dd661e2324c");
     }
@@ -92,17 +106,12 @@ class ChannelMessagesTest {
         Cell body =
                 PaymentsUtils.createCooperativeCommitBody(
                         TERMS.channelId(), BigInteger.TWO, BigInteger.ONE);
-        assertThat(
-                        new TweetNaclFast.Signature(KEYS_B.getPublicKey(), null)
-                                .detached_verify(body.hash(), signatureB))
-                .isTrue();
-        assertThat(
-                        new TweetNaclFast.Signature(KEYS_A.getPublicKey(), null)
-                                .detached_verify(body.hash(), signatureA))
-                .isTrue();
-        assertThat(HEX.formatHex(signatureB))
-                .isEqualTo(
-                        "ec052274bb049a7f0b123a7b705e8401be9c215429d5bdfd2330278b9ccb9a2331228b1054706effa40fa34e9b4e449a14a3428581133cea4f176b546e19c200");
+        assertSignedBy(KEYS_A, body, signatureA);
+        assertGoldenSignature(
+                KEYS_B,
+                body,
+                signatureB,
+                "ec052274bb049a7f0b123a7b705e8401be9c215429d5bdfd2330278b9ccb9a2331228b1054706effa40fa34e9b4e449a14a3428581133cea4f176b546e19c200");
     }
 
     @Test
@@ -116,13 +125,11 @@ class ChannelMessagesTest {
                         close.balanceB(),
                         BigInteger.valueOf(3),
                         BigInteger.ONE);
-        assertThat(
-                        new TweetNaclFast.Signature(KEYS_A.getPublicKey(), null)
-                                .detached_verify(body.hash(), signatureA))
-                .isTrue();
-        assertThat(HEX.formatHex(signatureA))
-                .isEqualTo(
-                        "f4b7db96a6aa2cb3a96b7153990b1374f7c30c33c6dfbc7cdd9988870e8d5eedb27a2f04c644d9d88407a4dbf2ed8305cc594999330851647d16620cdd5c150a");
+        assertGoldenSignature(
+                KEYS_A,
+                body,
+                signatureA,
+                "f4b7db96a6aa2cb3a96b7153990b1374f7c30c33c6dfbc7cdd9988870e8d5eedb27a2f04c644d9d88407a4dbf2ed8305cc594999330851647d16620cdd5c150a");
     }
 
     @Test
@@ -139,50 +146,31 @@ class ChannelMessagesTest {
     void termsRejectWhatTheContractCannotHold() {
         byte[] keyA = KEYS_A.getPublicKey();
         byte[] keyB = KEYS_B.getPublicKey();
-        Address a = TERMS.addressA();
-        Address b = TERMS.addressB();
         BigInteger fee = TERMS.excessFee();
         Duration hour = Duration.ofHours(1);
-        assertThatThrownBy(
-                        () ->
-                                new ChannelTerms(
-                                        BigInteger.ONE.shiftLeft(128),
-                                        a,
-                                        b,
-                                        keyA,
-                                        keyB,
-                                        fee,
-                                        hour,
-                                        hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE.shiftLeft(128), keyB, fee, hour))
                 .hasMessageContaining("uint128");
-        assertThatThrownBy(
-                        () -> new ChannelTerms(BigInteger.ONE, a, b, keyA, keyA, fee, hour, hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE, keyA, fee, hour))
                 .hasMessageContaining("different keys");
-        assertThatThrownBy(
-                        () ->
-                                new ChannelTerms(
-                                        BigInteger.ONE,
-                                        a,
-                                        b,
-                                        keyA,
-                                        keyB,
-                                        BigInteger.ZERO,
-                                        hour,
-                                        hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE, keyB, BigInteger.ZERO, hour))
                 .hasMessageContaining("excess fee");
-        assertThatThrownBy(
-                        () ->
-                                new ChannelTerms(
-                                        BigInteger.ONE,
-                                        a,
-                                        b,
-                                        keyA,
-                                        keyB,
-                                        fee,
-                                        Duration.ofMillis(1500),
-                                        hour))
+        assertThatThrownBy(() -> termsWith(BigInteger.ONE, keyB, fee, Duration.ofMillis(1500)))
                 .hasMessageContaining("whole seconds");
         assertThatThrownBy(() -> OnChainChannel.asA(TERMS, KEYS_B, null, COSTS))
                 .hasMessageContaining("party A");
+    }
+
+    /** {@link #TERMS}' addresses and key A, with the fields a rejection case varies. */
+    private static ChannelTerms termsWith(
+            BigInteger channelId, byte[] keyB, BigInteger excessFee, Duration quarantine) {
+        return new ChannelTerms(
+                channelId,
+                TERMS.addressA(),
+                TERMS.addressB(),
+                KEYS_A.getPublicKey(),
+                keyB,
+                excessFee,
+                quarantine,
+                Duration.ofHours(1));
     }
 }

@@ -46,6 +46,16 @@ class DepositWatcherTest {
         };
     }
 
+    /** A watcher on the emulator for deposits into {@code gateway}, from the chain's start. */
+    private static DepositWatcher watcher(
+            ChainWallet gateway, DepositSink sink, Duration confirmation, int pageSize) {
+        return new DepositWatcher(
+                chain.client(),
+                sink,
+                chain.clock(),
+                new DepositWatcher.Options(gateway.address(), confirmation, pageSize, 0));
+    }
+
     @Test
     void aCommentedTransferIsCreditedOnceAndRescansCreditNothing() {
         ChainWallet gateway = TestChain.wallet(chain, ton("1"));
@@ -53,12 +63,7 @@ class DepositWatcherTest {
         book.open("acct-42");
         List<String> calls = new ArrayList<>();
         DepositSink sink = sinkInto(book, Map.of("cocoon:acct-42", "acct-42"), calls);
-        DepositWatcher watcher =
-                new DepositWatcher(
-                        chain.client(),
-                        sink,
-                        chain.clock(),
-                        new DepositWatcher.Options(gateway.address(), Duration.ZERO, 10, 0));
+        DepositWatcher watcher = watcher(gateway, sink, Duration.ZERO, 10);
 
         client.transfer(gateway.address(), ton("2.5"), "cocoon:acct-42");
         client.transfer(gateway.address(), ton("0.3"), "nobody");
@@ -83,12 +88,7 @@ class DepositWatcherTest {
         assertThat(calls).hasSize(2);
 
         // A restarted watcher rescans from the start; the ledger refuses the second credit.
-        DepositWatcher restarted =
-                new DepositWatcher(
-                        chain.client(),
-                        sink,
-                        chain.clock(),
-                        new DepositWatcher.Options(gateway.address(), Duration.ZERO, 10, 0));
+        DepositWatcher restarted = watcher(gateway, sink, Duration.ZERO, 10);
         assertThat(restarted.poll().credited()).isEmpty();
         assertThat(book.balance("acct-42").availableNanoton()).isEqualTo(2_500_000_000L);
         assertThat(restarted.handledUpToLt()).isEqualTo(watcher.handledUpToLt());
@@ -100,12 +100,7 @@ class DepositWatcherTest {
         AccountBook book = new InMemoryAccountBook(Clock.systemUTC());
         book.open("acct-7");
         DepositSink sink = sinkInto(book, Map.of("pay-7", "acct-7"), new ArrayList<>());
-        DepositWatcher watcher =
-                new DepositWatcher(
-                        chain.client(),
-                        sink,
-                        chain.clock(),
-                        new DepositWatcher.Options(gateway.address(), Duration.ofMinutes(5), 2, 0));
+        DepositWatcher watcher = watcher(gateway, sink, Duration.ofMinutes(5), 2);
         for (int i = 1; i <= 5; i++)
             client.transfer(
                     gateway.address(), ton("1").multiply(java.math.BigInteger.valueOf(i)), "pay-7");
