@@ -7,6 +7,8 @@ import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -29,18 +31,20 @@ final class DemoChain implements AutoCloseable {
     private static final long FEES_NANOTON = 1_000_000_000L;
     private static final Duration CREDIT_TIMEOUT = Duration.ofSeconds(30);
 
-    private final LocalChain chain;
+    /** Starting while the nodes start: the emulator takes seconds to load its WASM. */
+    private final CompletableFuture<LocalChain> starting;
     private final Address gatewayWallet;
+    private LocalChain chain;
     private Deposits deposits;
 
-    private DemoChain(LocalChain chain) {
-        this.chain = chain;
+    private DemoChain(CompletableFuture<LocalChain> starting) {
+        this.starting = starting;
         this.gatewayWallet = ChainWallet.addressOf(TweetNaclFast.Signature.keyPair());
     }
 
     /**
-     * The chain, when Node.js and the emulator's packages are there; otherwise empty, after one log
-     * line saying why.
+     * The chain, starting in the background, when Node.js and the emulator's packages are there;
+     * otherwise empty, after one log line saying why.
      */
     static Optional<DemoChain> startIfAvailable(Path emulatorDir) {
         if (!LocalChain.isAvailable(emulatorDir)) {
@@ -48,7 +52,7 @@ final class DemoChain implements AutoCloseable {
                     + "--legacy-peer-deps)); funding the demo account with a start grant instead", emulatorDir);
             return Optional.empty();
         }
-        return Optional.of(new DemoChain(LocalChain.start(emulatorDir, false)));
+        return Optional.of(new DemoChain(CompletableFuture.supplyAsync(() -> LocalChain.start(emulatorDir, false))));
     }
 
     /**
@@ -68,14 +72,19 @@ final class DemoChain implements AutoCloseable {
         return gatewayWallet;
     }
 
-    /** Starts the gateway's deposit watcher on its wallet. */
+    /** Starts the gateway's deposit watcher on its wallet, once the chain is up. */
     void watch(GatewayPolicy.Billing billing, MeterRegistry meters) {
+        try {
+            chain = starting.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException cause ? cause : e;
+        }
         deposits = new Deposits(chain.client(), gatewayWallet, billing.accounts(), billing.ledgerThreads(), chain.clock(),
                 WATCH, meters);
     }
 
     /**
-     * A client wallet from the faucet pays {@code nanoton} with {@code accountId}'s deposit comment
+     * After {@link #watch}: a client wallet from the faucet pays {@code nanoton} with {@code accountId}'s deposit comment
      * into the gateway wallet; returns once the watcher has credited it.
      */
     void fund(AccountBook accounts, String accountId, long nanoton) throws InterruptedException {
@@ -101,6 +110,7 @@ final class DemoChain implements AutoCloseable {
         if (deposits != null) {
             deposits.close();
         }
-        chain.close();
+        // A chain that is still starting is closed as soon as it is up, one that failed needs nothing.
+        starting.thenAccept(LocalChain::close);
     }
 }
