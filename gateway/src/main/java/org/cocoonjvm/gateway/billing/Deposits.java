@@ -154,10 +154,13 @@ public final class Deposits implements AutoCloseable {
         return DepositSink.Outcome.CREDITED;
     }
 
-    /** Stops polling; a poll in progress finishes first (bounded by the chain client's timeouts). */
+    /**
+     * Stops polling, interrupting a poll in progress: shutdown must fit the gateway's budget, and
+     * whatever that poll had not credited yet is found again by the next start's rescan.
+     */
     @Override
     public void close() throws InterruptedException {
-        poller.shutdown();
-        poller.awaitTermination(30, TimeUnit.SECONDS);
+        poller.shutdownNow();
+        poller.awaitTermination(5, TimeUnit.SECONDS);
     }
 }
