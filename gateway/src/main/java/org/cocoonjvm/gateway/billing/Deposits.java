@@ -115,6 +115,9 @@ public final class Deposits implements AutoCloseable {
         try {
             pollNow();
         } catch (RuntimeException e) {
+            if (poller.isShutdown()) {
+                return;  // interrupted by close(): not a failure of the chain
+            }
             pollFailures.increment();
             log.warn("deposits: poll failed, retrying at the next tick: {}", e.getMessage());
         }
