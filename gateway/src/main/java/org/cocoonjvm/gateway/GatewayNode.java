@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
@@ -174,6 +175,11 @@ public final class GatewayNode extends VerticleBase {
         // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
         Future<Void> closed = server == null ? Future.succeededFuture() : server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS);
         return closed.eventually(() -> workers == null ? Future.succeededFuture() : workers.close());
+    }
+
+    /** The registry behind {@code /metrics}, for components beside the node (the deposit watcher). */
+    public MeterRegistry meters() {
+        return metrics.meters();
     }
 
     /** The bound port; set once started. */

@@ -6,7 +6,9 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import java.util.ArrayList;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
@@ -25,7 +27,7 @@ import picocli.CommandLine.Option;
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Start a gateway and workers on loopback; print one JSON line when ready.")
 final class DemoCommand implements Callable<Integer> {
-    /** The demo key's account starts with 1000 TON, until the local chain funds it by deposit. */
+    /** The demo key's account starts with 1000 TON: paid in on the local chain, or else granted. */
     static final long DEMO_GRANT_NANOTON = 1_000_000_000_000L;
 
     @Option(names = "--port", defaultValue = "8080", description = "Gateway port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
@@ -39,6 +41,12 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--workers", defaultValue = "1", description = "Number of workers. Default: ${DEFAULT-VALUE}.")
     int workers;
+
+    @Option(names = "--chain-emulator", paramLabel = "DIR",
+            description = "The local TON chain (ton-billing/chain-emulator, with its npm packages) that funds the demo account "
+                    + "by a real deposit; without Node.js or the packages the account gets a start grant. "
+                    + "Default: the one in the checkout the launcher runs from.")
+    Path chainEmulator;
 
     @Mixin
     EngineChoice engine;
@@ -56,14 +64,24 @@ final class DemoCommand implements Callable<Integer> {
         String admin = adminKey != null ? adminKey : Keys.generate("cocoon-admin-");
         String host = "127.0.0.1";
 
-        Vertx vertx = Vertx.vertx();
-        if (policy.grantNanoton == 0) {
+        Optional<DemoChain> chain = DemoChain.startIfAvailable(
+                chainEmulator != null ? chainEmulator : DemoChain.defaultEmulatorDir());
+        if (chain.isPresent()) {
+            policy.depositAddress = chain.get().gatewayWallet().toNonBounceable();
+        } else if (policy.grantNanoton == 0) {
             policy.grantNanoton = DEMO_GRANT_NANOTON;
         }
+        Vertx vertx = Vertx.vertx();
         GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
         GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
         GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing());
+        AutoCloseable afterwards = () -> {
+            if (chain.isPresent()) {
+                chain.get().close();  // its deposit watcher first: it credits into the ledger
+            }
+            billing.ledger().close();
+        };
         List<WorkerNode> nodes = new ArrayList<>();
         try {
             await(vertx.deployVerticle(gateway));
@@ -76,9 +94,14 @@ final class DemoCommand implements Callable<Integer> {
                 deployed.add(vertx.deployVerticle(node));
             }
             await(Future.all(deployed));
+            if (chain.isPresent()) {
+                chain.get().watch(billing, gateway.meters());
+                chain.get().fund(billing.accounts(), gatewayOptions.apiKeys().values().iterator().next().accountId(),
+                        DEMO_GRANT_NANOTON);
+            }
         } catch (Exception e) {
             vertx.close();
-            billing.ledger().close();
+            afterwards.close();
             throw e;
         }
 
@@ -91,9 +114,10 @@ final class DemoCommand implements Callable<Integer> {
                 .put("admin_key", admin)
                 .put("workers", workerUrls)
                 .put("model", nodes.getFirst().model().name())
+                .put("funding", chain.isPresent() ? "chain" : "grant")
                 .encode());
         System.out.flush();
-        Running.untilSignalled(vertx, billing.ledger());
+        Running.untilSignalled(vertx, afterwards);
         return 0;
     }
 

@@ -7,6 +7,8 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.billing.Deposits;
+import org.ton.ton4j.address.Address;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -27,21 +29,34 @@ final class GatewayCommand implements Callable<Integer> {
     String adminKey;
 
     @Option(names = "--data-dir", defaultValue = "cocoon-data",
-            description = "Where the gateway keeps its state (the default ledger, an H2 file). Default: ${DEFAULT-VALUE}.")
+            description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key). Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
     @Mixin
     GatewayPolicy policy;
 
+    @Mixin
+    DepositOptions deposits;
+
     @Override
     public Integer call() throws Exception {
         Vertx vertx = Vertx.vertx();
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
+        Deposits.Options depositOptions = deposits.options();
+        Address wallet = deposits.walletAddress(dataDir);
+        if (policy.depositAddress == null) {
+            policy.depositAddress = wallet.toNonBounceable();  // a wallet maybe not deployed yet: bounceable transfers would bounce
+        }
+        Address depositAddress = DepositOptions.parse(policy.depositAddress);
         GatewayPolicy.Billing billing = policy.billing(options,
                 "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
         GatewayNode node = new GatewayNode(options, billing.billing());
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        Running.untilSignalled(vertx, billing.ledger());
+        AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
+        Running.untilSignalled(vertx, () -> {
+            watcher.close();
+            billing.ledger().close();
+        });
         return 0;
     }
 }

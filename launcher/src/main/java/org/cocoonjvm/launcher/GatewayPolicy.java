@@ -4,9 +4,11 @@ import java.time.Clock;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -83,8 +85,12 @@ final class GatewayPolicy {
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton));
     }
 
-    /** The gateway's billing and the ledger behind it; close it after the gateway has stopped. */
-    record Billing(RequestBilling billing, AutoCloseable ledger) {
+    /**
+     * The gateway's billing and the ledger behind it; close {@code ledger} after the gateway has
+     * stopped. {@code accounts} and {@code ledgerThreads} are for the deposit watcher, which credits
+     * on the same threads as requests are billed.
+     */
+    record Billing(RequestBilling billing, AutoCloseable ledger, AccountBook accounts, Executor ledgerThreads) {
     }
 
     /**
@@ -123,6 +129,6 @@ final class GatewayPolicy {
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
-        });
+        }, accounts, ledgerThreads);
     }
 }

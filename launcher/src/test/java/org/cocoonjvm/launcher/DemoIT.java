@@ -13,6 +13,10 @@ import com.openai.models.completions.CompletionUsage;
 import io.vertx.core.json.JsonObject;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -62,7 +66,8 @@ class DemoIT {
 
     @Test
     void readyLine_hasEveryField() {
-        assertThat(ready.fieldNames()).containsExactlyInAnyOrder("event", "gateway", "api_key", "admin_key", "workers", "model");
+        assertThat(ready.fieldNames()).containsExactlyInAnyOrder("event", "gateway", "api_key", "admin_key", "workers", "model",
+                "funding");
         assertThat(ready.getString("event")).isEqualTo("ready");
         assertThat(ready.getString("gateway")).startsWith("http://127.0.0.1:");
         assertThat(ready.getString("api_key")).isEqualTo("sk-test");
@@ -99,6 +104,28 @@ class DemoIT {
         assertThat(finishReasons).containsExactly(completion == 16 ? "length" : "stop");
         assertThat(chunks).isGreaterThanOrEqualTo(3);
         assertThat(usages.getFirst().totalTokens()).isEqualTo(usages.getFirst().promptTokens() + completion);
+    }
+
+    /** With Node.js and the emulator's packages (always under CI) the account was paid on the local chain. */
+    @Test
+    void account_isFundedAsTheReadyLineSays() throws Exception {
+        String funding = ready.getString("funding");
+        if ("true".equals(System.getenv("CI"))) {
+            assertThat(funding).isEqualTo("chain");
+        }
+        assertThat(funding).isIn("chain", "grant");
+        HttpResponse<String> response = HttpClient.newHttpClient().send(
+                HttpRequest.newBuilder(URI.create(ready.getString("gateway") + "/v1/account"))
+                        .header("Authorization", "Bearer sk-test").build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(response.statusCode()).isEqualTo(200);
+        JsonObject account = new JsonObject(response.body());
+        // Other tests may have spent some of it already; what came in stays balance + spent.
+        assertThat(account.getLong("balance_nanoton") + account.getLong("spent_nanoton"))
+                .isEqualTo(DemoCommand.DEMO_GRANT_NANOTON);
+        if (funding.equals("chain")) {
+            assertThat(account.getString("deposit_address")).startsWith("UQ");
+        }
     }
 
     @Test

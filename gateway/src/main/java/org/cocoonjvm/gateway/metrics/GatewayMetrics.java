@@ -55,6 +55,10 @@ public final class GatewayMetrics implements RelayObserver {
                 .description("Attempts beyond each request's first").register(meters);
     }
 
+    public PrometheusMeterRegistry meters() {
+        return meters;
+    }
+
     /** Metrics in a fresh Prometheus registry of their own. */
     public static GatewayMetrics prometheus(WorkerRegistry workers) {
         return new GatewayMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), workers);

@@ -49,6 +49,14 @@ public final class ChainWallet {
         return wallet.getAddress();
     }
 
+    /**
+     * The address of the standard V4R2 wallet of {@code keys}, derived offline (no chain needed):
+     * where a gateway whose wallet was never deployed still receives deposits.
+     */
+    public static Address addressOf(TweetNaclFast.Signature.KeyPair keys) {
+        return WalletV4R2.builder().keyPair(keys).walletId(DEFAULT_WALLET_ID).build().getAddress();
+    }
+
     public TweetNaclFast.Signature.KeyPair keys() {
         return wallet.getKeyPair();
     }

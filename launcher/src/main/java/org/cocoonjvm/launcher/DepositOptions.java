@@ -1,0 +1,68 @@
+package org.cocoonjvm.launcher;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.gateway.billing.Deposits;
+import org.ton.ton4j.address.Address;
+import picocli.CommandLine.Option;
+
+/** {@code cocoon gateway}'s TON wallet and the deposit watcher over it. */
+final class DepositOptions {
+    @Option(names = "--ton-api", paramLabel = "URL",
+            description = "A toncenter v2 endpoint (e.g. https://toncenter.com/api/v2). With it the gateway credits deposits "
+                    + "into its wallet to the account named by the transfer's comment; without it the gateway makes no network calls to TON.")
+    String tonApi;
+
+    @Option(names = "--wallet-key", paramLabel = "FILE",
+            description = "The gateway wallet's Ed25519 seed (64 hex digits), created (mode 0600) on first start if absent; "
+                    + "its V4R2 address is the deposit address unless --deposit-address is given. Default: wallet.key in --data-dir.")
+    Path walletKey;
+
+    @Option(names = "--deposit-poll-seconds", defaultValue = "5",
+            description = "How often the wallet's transactions are read (with --ton-api). Default: ${DEFAULT-VALUE}.")
+    long pollSeconds;
+
+    @Option(names = "--deposit-confirmation-seconds", defaultValue = "10",
+            description = "How old a deposit must be, by the chain's clock, before it is credited. Default: ${DEFAULT-VALUE}.")
+    long confirmationSeconds;
+
+    /** The address of the gateway's own wallet, from its key file (created if absent). */
+    Address walletAddress(Path dataDir) {
+        Path file = walletKey != null ? walletKey : dataDir.resolve("wallet.key");
+        return ChainWallet.addressOf(WalletKey.loadOrCreate(file));
+    }
+
+    /** The watcher's settings, checked before anything starts. */
+    Deposits.Options options() {
+        try {
+            return new Deposits.Options(Duration.ofSeconds(pollSeconds), Duration.ofSeconds(confirmationSeconds));
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException(e.getMessage());
+        }
+    }
+
+    /**
+     * Starts crediting deposits into {@code depositAddress}; nothing (and no network call) without
+     * {@code --ton-api}. Close the result before the ledger.
+     */
+    AutoCloseable start(Address depositAddress, Deposits.Options options, GatewayPolicy.Billing billing, MeterRegistry meters) {
+        if (tonApi == null) {
+            return () -> { };
+        }
+        // The chain's clock is its last block's time, close to ours; toncenter serves no cheaper one.
+        return new Deposits(new ChainClient(tonApi, Duration.ofSeconds(30)), depositAddress, billing.accounts(),
+                billing.ledgerThreads(), Clock.systemUTC(), options, meters);
+    }
+
+    static Address parse(String depositAddress) {
+        try {
+            return Address.of(depositAddress);
+        } catch (RuntimeException e) {
+            throw new Cocoon.UsageException("--deposit-address: not a TON address: " + depositAddress);
+        }
+    }
+}
