@@ -19,6 +19,7 @@ import java.util.function.BooleanSupplier;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
@@ -27,6 +28,7 @@ import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.cocoonjvm.worker.serve.WorkerTls;
 
 /**
  * A real gateway and real workers (synthetic engine) on loopback ports, plus a real HTTP client.
@@ -52,7 +54,16 @@ final class TestNetwork implements AutoCloseable {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE);
     }
 
+    /** A gateway with attestation: workers register on its RA-TLS worker port. */
+    TestNetwork(GatewayAttestation attestation) {
+        this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, attestation);
+    }
+
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
+        this(limits, relay, balance, null);
+    }
+
+    private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, GatewayAttestation attestation) {
         accounts.open(ACCOUNT);
         if (balance > 0) {
             accounts.credit(ACCOUNT, balance, "test-grant");
@@ -62,7 +73,7 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay),
-                new TonRequestBilling(accounts, model -> PriceSchedule.of(model, 2, 1)));
+                new TonRequestBilling(accounts, model -> PriceSchedule.of(model, 2, 1)), attestation);
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
@@ -84,6 +95,20 @@ final class TestNetwork implements AutoCloseable {
         workerVertx.add(v);
         workers.add(node);
         return node;
+    }
+
+    /**
+     * Deploys an attested worker (synthetic engine, 100 tokens/s) against the gateway's worker
+     * port; the future completes once the gateway accepted it, which for a refused one is never.
+     */
+    Future<String> deployWorker(String id, WorkerTls tls) {
+        Vertx v = Vertx.vertx();
+        WorkerNode node = new WorkerNode(new SyntheticEngine(100, 16, 4096),
+                new WorkerOptions(id, "127.0.0.1", 0, API_KEY, SocketAddress.inetSocketAddress(gateway.workerPort(), "127.0.0.1"),
+                        SchedulerOptions.DEFAULTS, 2_000), tls);
+        workerVertx.add(v);
+        workers.add(node);
+        return v.deployVerticle(node);
     }
 
     WorkerNode addWorker(double tokensPerSecond) {

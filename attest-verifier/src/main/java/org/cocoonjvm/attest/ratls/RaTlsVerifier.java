@@ -223,6 +223,11 @@ public final class RaTlsVerifier {
     }
   }
 
+  /** The longest an accepted attestation is reused without verifying the quote again. */
+  public Duration maxTtl() {
+    return maxTtl;
+  }
+
   public long cacheHits() {
     return hits.get();
   }

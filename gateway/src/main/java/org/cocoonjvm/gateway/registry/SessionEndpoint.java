@@ -3,6 +3,8 @@ package org.cocoonjvm.gateway.registry;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
+import org.cocoonjvm.gateway.attestation.WorkerAdmission;
+import org.cocoonjvm.gateway.attestation.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Registered;
@@ -18,9 +20,11 @@ public final class SessionEndpoint {
     private static final Logger log = LoggerFactory.getLogger(SessionEndpoint.class);
 
     private final WorkerRegistry registry;
+    private final WorkerAdmission admission;
 
-    public SessionEndpoint(WorkerRegistry registry) {
+    public SessionEndpoint(WorkerRegistry registry, WorkerAdmission admission) {
         this.registry = registry;
+        this.admission = admission;
     }
 
     public void bind(GrpcServer server) {
@@ -52,9 +56,12 @@ public final class SessionEndpoint {
                         return;
                     }
                     try {
-                        worker = registry.register(message.getHello());
+                        worker = registry.register(message.getHello(), admission.admit(message.getHello(), call.connection()));
                     } catch (IllegalArgumentException e) {
                         close("refused: " + e.getMessage(), GrpcStatus.INVALID_ARGUMENT, e.getMessage());
+                        return;
+                    } catch (WorkerRefusedException e) {
+                        close("refused: " + e.getMessage(), GrpcStatus.PERMISSION_DENIED, e.getMessage());
                         return;
                     }
                     log.info("worker {} registered from {} serving {}", worker.id(), worker.endpoint(),

@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import org.cocoonjvm.gateway.attestation.AttestationState;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
@@ -44,6 +45,11 @@ public final class WorkerRegistry {
      * @throws IllegalArgumentException naming what is wrong with the Hello
      */
     public RegisteredWorker register(Hello hello) {
+        return register(hello, AttestationState.NONE);
+    }
+
+    /** As {@link #register(Hello)}, for a worker whose attestation the gateway verified. */
+    public RegisteredWorker register(Hello hello, AttestationState attestation) {
         if (hello.getWorkerId().isBlank()) {
             throw new IllegalArgumentException("worker_id is empty");
         }
@@ -53,7 +59,7 @@ public final class WorkerRegistry {
         if (hello.getCapacity() == 0) {
             throw new IllegalArgumentException("the worker announced capacity 0");
         }
-        RegisteredWorker worker = new RegisteredWorker(hello, parseEndpoint(hello.getEndpoint()), nanoClock.getAsLong());
+        RegisteredWorker worker = new RegisteredWorker(hello, attestation, parseEndpoint(hello.getEndpoint()), nanoClock.getAsLong());
         workers.put(worker.id(), worker);
         return worker;
     }
@@ -206,8 +212,9 @@ public final class WorkerRegistry {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("endpoint is not a URI: " + endpoint);
         }
-        if (!"http".equals(uri.getScheme()) || uri.getHost() == null || uri.getPort() <= 0) {
-            throw new IllegalArgumentException("endpoint must look like http://host:port, got: " + endpoint);
+        // https: an attested worker serves RA-TLS; the gateway's client decides TLS, not the scheme.
+        if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null || uri.getPort() <= 0) {
+            throw new IllegalArgumentException("endpoint must look like http(s)://host:port, got: " + endpoint);
         }
         return SocketAddress.inetSocketAddress(uri.getPort(), uri.getHost());
     }

@@ -3,6 +3,7 @@ package org.cocoonjvm.worker.serve;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
@@ -26,6 +27,8 @@ final class GatewayLink {
 
     private final Vertx vertx;
     private final GrpcClient client;
+    /** The RA-TLS transport under {@link #client}; null for plaintext. */
+    private final HttpClient transport;
     private final SocketAddress gateway;
     private final Supplier<Hello> hello;
     private final Supplier<WorkerLoad> load;
@@ -36,9 +39,11 @@ final class GatewayLink {
     private long backoffMs = 100;
     private boolean stopped;
 
-    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load) {
+    /** @param transport the HTTP/2 client to reach the gateway with (RA-TLS); null for plaintext */
+    GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load) {
         this.vertx = vertx;
-        this.client = GrpcClient.client(vertx);
+        this.transport = transport;
+        this.client = transport == null ? GrpcClient.client(vertx) : GrpcClient.client(vertx, transport);
         this.gateway = gateway;
         this.hello = hello;
         this.load = load;
@@ -121,6 +126,6 @@ final class GatewayLink {
         if (session != null) {
             session.end();
         }
-        return client.close();
+        return client.close().eventually(() -> transport == null ? Future.succeededFuture() : transport.close());
     }
 }

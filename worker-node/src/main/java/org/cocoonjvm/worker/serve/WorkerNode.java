@@ -1,6 +1,7 @@
 package org.cocoonjvm.worker.serve;
 
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
@@ -31,18 +32,31 @@ public final class WorkerNode extends VerticleBase {
 
     private final WorkerOptions options;
     private final Generator generator;
+    /** Null: no attestation (plaintext; unit tests and bench baselines). */
+    private final WorkerTls tls;
     private HttpServer server;
+    private long rotationTimer = -1;
     private GatewayLink link;
     private volatile String endpoint;
 
     /** A worker that batches requests onto an in-process engine. */
     public WorkerNode(Engine engine, WorkerOptions options) {
-        this(new Scheduler(engine, options.scheduler()), options);
+        this(new Scheduler(engine, options.scheduler()), options, null);
+    }
+
+    /** An attested worker ({@code tls} null: none). */
+    public WorkerNode(Engine engine, WorkerOptions options, WorkerTls tls) {
+        this(new Scheduler(engine, options.scheduler()), options, tls);
     }
 
     public WorkerNode(Generator generator, WorkerOptions options) {
+        this(generator, options, null);
+    }
+
+    public WorkerNode(Generator generator, WorkerOptions options, WorkerTls tls) {
         this.options = options;
         this.generator = generator;
+        this.tls = tls;
     }
 
     @Override
@@ -53,22 +67,31 @@ public final class WorkerNode extends VerticleBase {
         new WorkerGrpcEndpoint(vertx, submitter, this::status).bind(grpc);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
-        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
-                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS)))
-                .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
+        HttpServerOptions serverOptions = new HttpServerOptions().setHost(options.host()).setPort(options.port())
+                .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS));
+        Handler<HttpServerRequest> grpcEntry = tls == null ? grpc : tls.onlyGateways(grpc);
+        server = (tls == null ? vertx.createHttpServer(serverOptions) : tls.createServer(vertx, serverOptions))
+                .requestHandler(request -> (isGrpc(request) ? grpcEntry : http).handle(request));
+        if (tls != null) {
+            rotationTimer = tls.startRotation(vertx);
+        }
         return server.listen().compose(bound -> {
-            endpoint = "http://" + options.host() + ":" + bound.actualPort();
+            endpoint = (tls == null ? "http://" : "https://") + options.host() + ":" + bound.actualPort();
             log.info("worker {} serving {} on {}", options.workerId(), generator.model().id(), endpoint);
             if (options.gateway() == null) {
                 return Future.succeededFuture();
             }
-            link = new GatewayLink(vertx, options.gateway(), this::hello, generator::load);
+            link = new GatewayLink(vertx, tls == null ? null : tls.gatewayTransport(vertx), options.gateway(), this::hello,
+                    generator::load);
             return link.start();
         });
     }
 
     @Override
     public Future<?> stop() {
+        if (rotationTimer >= 0) {
+            vertx.cancelTimer(rotationTimer);
+        }
         // Leave the gateway first so it routes nothing new here, then let running sequences finish.
         Future<Void> unlinked = link == null ? Future.succeededFuture() : link.stop();
         return unlinked.recover(e -> Future.succeededFuture())
@@ -77,7 +100,7 @@ public final class WorkerNode extends VerticleBase {
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS));
     }
 
-    /** {@code http://host:port}; set once started. */
+    /** {@code http://host:port}, {@code https://} when attested; set once started. */
     public String endpoint() {
         return endpoint;
     }
