@@ -71,7 +71,7 @@ class AttestedWorkersTest {
     }
 
     private static TestNetwork gateway(DevTee tee, Policy workerPolicy) throws Exception {
-        return new TestNetwork(new GatewayAttestation(RaTlsNode.dev(tee, workerPolicy, CLOCK), workerPolicy, 0, CLOCK));
+        return new TestNetwork(new GatewayAttestation(RaTlsNode.dev(tee, workerPolicy, CLOCK), 0, CLOCK));
     }
 
     private static WorkerTls worker(DevTee tee, Policy gatewayPolicy, List<RaTlsTrustManager.Outcome> saw) throws Exception {

@@ -1,11 +1,13 @@
 package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
+import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -25,14 +27,24 @@ final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--admin-key", required = true, description = "Key for /admin.")
     String adminKey;
 
+    @Option(names = "--worker-port", defaultValue = "8081",
+            description = "With attestation: the port workers register on over mutual RA-TLS. Default: ${DEFAULT-VALUE}.")
+    int workerPort;
+
     @Mixin
     GatewayPolicy policy;
 
+    @Mixin
+    AttestationChoice attestation;
+
     @Override
     public Integer call() throws Exception {
+        Clock clock = Clock.systemUTC();
+        GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
+                .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
         Vertx vertx = Vertx.vertx();
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
-        GatewayNode node = new GatewayNode(options, policy.billing(options));
+        GatewayNode node = new GatewayNode(options, policy.billing(options), attested);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         Running.untilSignalled(vertx);
         return 0;

@@ -43,16 +43,15 @@ public final class GatewayAttestation implements WorkerAdmission {
     private record Published(RaTlsIdentity identity, String json) {}
 
     /**
-     * @param node         this gateway's identity; its peer policy is {@code workerPolicy}
-     * @param workerPolicy the same policy, whose model list is checked at Hello
-     * @param workerPort   where workers register; 0 picks a free one
+     * @param node       this gateway's identity; its peer policy is the worker policy (models checked at Hello too)
+     * @param workerPort where workers register; 0 picks a free one
      */
-    public GatewayAttestation(RaTlsNode node, Policy workerPolicy, int workerPort, Clock clock) {
+    public GatewayAttestation(RaTlsNode node, int workerPort, Clock clock) {
         if (workerPort < 0 || workerPort > 65535) {
             throw new IllegalArgumentException("worker port out of range: " + workerPort);
         }
         this.node = Objects.requireNonNull(node, "node");
-        this.workerPolicy = Objects.requireNonNull(workerPolicy, "workerPolicy");
+        this.workerPolicy = node.peers().policy();
         this.workerPort = workerPort;
         this.refused = new RefusedWorkers(clock);
     }
