@@ -130,8 +130,9 @@ public final class RaTlsNode {
       return Optional.empty();
     }
     long delayMs = Math.max(1, Duration.between(clock.instant(), verifiedUntil(peer)).toMillis());
-    long timer = vertx.setTimer(delayMs, id -> conn.shutdown(DUE_SHUTDOWN_GRACE_S, TimeUnit.SECONDS));
-    conn.closeHandler(v -> vertx.cancelTimer(timer));
+    // Not cancelled on close: the connection's one closeHandler belongs to the caller, and shutting
+    // down a closed connection does nothing. Only certificate-presenting peers get a timer.
+    vertx.setTimer(delayMs, id -> conn.shutdown(DUE_SHUTDOWN_GRACE_S, TimeUnit.SECONDS));
     return Optional.of(peer);
   }
 
