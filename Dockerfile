@@ -16,6 +16,6 @@ COPY --from=build /src/launcher/target/cocoon-launcher.jar ./
 COPY --from=build /src/launcher/target/lib ./lib
 RUN useradd --system --home /opt/cocoon cocoon
 USER cocoon
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-jar", "/opt/cocoon/cocoon-launcher.jar"]
 CMD ["demo"]

@@ -36,6 +36,7 @@ import org.cocoonjvm.attest.dcap.Collateral;
 import org.cocoonjvm.attest.policy.AllowList;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.policy.TeeKind;
+import org.cocoonjvm.attest.quote.TdReportBody;
 import org.cocoonjvm.attest.ratls.RaTlsException;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
@@ -47,6 +48,9 @@ import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerTls;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Gateway and workers with development-TEE attestation over real RA-TLS on loopback: workers
@@ -117,15 +121,26 @@ class AttestedWorkersTest {
         assertThat(workerSaw).isNotEmpty().allSatisfy(o -> assertThat(o.accepted()).isTrue());
     }
 
-    @Test
-    void workerWhoseMrtdIsNotAllowed_isRefusedInTheHandshake_getsNothing_andShowsRefused() throws Exception {
+    /** A TD outside the gateway's policy: another MRTD, or the default image run as a debug TD. */
+    static List<Arguments> refusedImages() {
+        return List.of(Arguments.of(OTHER_IMAGE, "mrtd_not_allowed"),
+                Arguments.of(TEE.withMeasurements(TEE.measurements().withTdAttributes(DEBUG_TD)), "debug_not_allowed"));
+    }
+
+    /** A debug TD that otherwise looks like production (SEPT_VE_DISABLE set). */
+    static final long DEBUG_TD = TdReportBody.TD_ATTR_DEBUG | TdReportBody.TD_ATTR_SEPT_VE_DISABLE;
+
+    @ParameterizedTest
+    @MethodSource("refusedImages")
+    void workerOutsideTheImagePolicy_isRefusedInTheHandshake_getsNothing_andShowsRefused(DevTee image, String violation)
+            throws Exception {
         net = gateway(TEE, ONLY_DEFAULT_MRTD);
-        Future<String> deployed = net.deployWorker("worker-1", worker(OTHER_IMAGE, DEV_ANY, new CopyOnWriteArrayList<>()));
+        Future<String> deployed = net.deployWorker("worker-1", worker(image, DEV_ANY, new CopyOnWriteArrayList<>()));
 
         eventually("the refusal shows in /admin/workers", () -> !admin().getJsonArray("refused").isEmpty());
         JsonObject refusal = admin().getJsonArray("refused").getJsonObject(0);
         assertThat(refusal.getString("reason")).isEqualTo(RaTlsException.Reason.ATTESTATION_REJECTED.code());
-        assertThat(refusal.getString("message")).contains("mrtd_not_allowed");
+        assertThat(refusal.getString("message")).contains(violation);
         assertThat(refusal.getString("tee")).isEqualTo(TeeKind.DEV.label());
         assertThat(refusal.getString("image_hash")).hasSize(64);
         assertThat(refusal.getString("remote")).startsWith("127.0.0.1");
