@@ -118,7 +118,8 @@ public final class GatewayNode extends VerticleBase {
 
     private Router router(Admission admission) {
         Router router = Router.router(vertx);
-        router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
+        router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
+                .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
         router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
         router.route("/v1/*").handler(metrics::countResponses);

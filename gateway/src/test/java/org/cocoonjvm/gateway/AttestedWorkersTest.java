@@ -110,6 +110,8 @@ class AttestedWorkersTest {
         assertThat(row.getString("image_hash")).hasSize(64);
         assertThat(row.getString("verified_until")).isNotBlank();
         assertThat(admin().getJsonArray("refused")).isEmpty();
+        assertThat(net.call(HttpMethod.GET, "/health", null, null).json().getString("attestation"))
+                .isEqualTo("dev (not hardware-backed)");
 
         JsonObject model = net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data").getJsonObject(0);
         assertThat(model.getInteger("workers")).isEqualTo(1);

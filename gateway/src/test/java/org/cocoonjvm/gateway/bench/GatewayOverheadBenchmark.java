@@ -21,7 +21,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.ratls.RaTlsNode;
+import org.cocoonjvm.attest.tee.DevTee;
+import org.cocoonjvm.attest.tee.QuoteSourceException;
 import org.cocoonjvm.gateway.GatewayNode;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
@@ -33,6 +38,7 @@ import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.cocoonjvm.worker.serve.WorkerTls;
 
 /**
  * Gateway overhead, side by side in one run: the same streaming load sent straight to a worker's
@@ -53,6 +59,15 @@ public final class GatewayOverheadBenchmark {
         Vertx vertx = Vertx.vertx();
         JsonObject report = new JsonObject().put("concurrency", concurrency).put("phase_seconds", seconds)
                 .put("cores", Runtime.getRuntime().availableProcessors());
+        if (args.length > 3 && args[3].equals("ratls")) {
+            try {
+                report.put("ttft_plaintext_vs_ratls", ttftRaTls(vertx, concurrency, seconds));
+            } finally {
+                vertx.close().await();
+            }
+            System.out.println(report.encodePrettily());
+            System.exit(0);
+        }
         try {
             report.put("ttft", ttft(vertx, concurrency, seconds));
             report.put("throughput", throughput(vertx, concurrency, seconds));
@@ -78,15 +93,34 @@ public final class GatewayOverheadBenchmark {
     }
 
     private static Setup start(Vertx vertx, SyntheticEngine engine, SchedulerOptions scheduler) {
+        return start(vertx, engine, scheduler, false);
+    }
+
+    /** @param ratls gateway and worker with dev-TEE attestation: mutual RA-TLS between them, clients still on plain HTTP */
+    private static Setup start(Vertx vertx, SyntheticEngine engine, SchedulerOptions scheduler, boolean ratls) {
+        GatewayAttestation gatewayTee = null;
+        WorkerTls workerTee = null;
+        if (ratls) {
+            Clock clock = Clock.systemUTC();
+            DevTee tee = DevTee.generate(clock);
+            Policy dev = Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true);
+            try {
+                gatewayTee = new GatewayAttestation(RaTlsNode.dev(tee, dev, clock), 0, clock);
+                workerTee = new WorkerTls(RaTlsNode.dev(tee, dev, clock));
+            } catch (QuoteSourceException e) {
+                throw new IllegalStateException(e);
+            }
+        }
         InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
         accounts.open("bench");
         accounts.credit("bench", Long.MAX_VALUE / 4, "bench-grant");
         GatewayNode gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(KEY), new ApiKey("bench", "bench", KeyLimits.UNLIMITED)), BearerKeys.hash("admin"),
-                1000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)));
+                1000, 1 << 20, RelayOptions.DEFAULTS), new TonRequestBilling(accounts, m -> PriceSchedule.of(m, 2, 1)), gatewayTee);
         vertx.deployVerticle(gateway).await();
         WorkerNode worker = new WorkerNode(engine, new WorkerOptions("bench-worker", "127.0.0.1", 0, KEY,
-                SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1000));
+                SocketAddress.inetSocketAddress(ratls ? gateway.workerPort() : gateway.port(), "127.0.0.1"), scheduler, 1000),
+                workerTee);
         vertx.deployVerticle(worker).await();
         return new Setup(gateway, worker);
     }
@@ -111,6 +145,28 @@ public final class GatewayOverheadBenchmark {
                 .put("direct_p50_ms", ms(pct(d, 50))).put("direct_p99_ms", ms(pct(d, 99)))
                 .put("gateway_p50_ms", ms(pct(g, 50))).put("gateway_p99_ms", ms(pct(g, 99)))
                 .put("added_p50_ms", ms(pct(g, 50) - pct(d, 50))).put("added_p99_ms", ms(pct(g, 99) - pct(d, 99)));
+    }
+
+    // 1b. The same load through a plaintext gateway and through one talking RA-TLS to its worker
+    //     (clients on plain HTTP to both), alternating phases: what RA-TLS adds once connections exist.
+    private static JsonObject ttftRaTls(Vertx vertx, int concurrency, int seconds) throws Exception {
+        Setup plain = start(vertx, new SyntheticEngine(1000, 512, 4096, 100), new SchedulerOptions(4096, 512, 50), false);
+        Setup ratls = start(vertx, new SyntheticEngine(1000, 512, 4096, 100), new SchedulerOptions(4096, 512, 50), true);
+        HttpClient client = client(vertx, concurrency);
+        run(client, plain.gatewayPort(), concurrency, 1, null);
+        run(client, ratls.gatewayPort(), concurrency, 1, null);
+        List<Long> p = new ArrayList<>();
+        List<Long> r = new ArrayList<>();
+        for (int round = 0; round < 2; round++) {
+            run(client, plain.gatewayPort(), concurrency, seconds, p);
+            run(client, ratls.gatewayPort(), concurrency, seconds, r);
+        }
+        long[] a = p.stream().mapToLong(Long::longValue).sorted().toArray();
+        long[] b = r.stream().mapToLong(Long::longValue).sorted().toArray();
+        return new JsonObject().put("requests_plaintext", a.length).put("requests_ratls", b.length)
+                .put("plaintext_p50_ms", ms(pct(a, 50))).put("plaintext_p99_ms", ms(pct(a, 99)))
+                .put("ratls_p50_ms", ms(pct(b, 50))).put("ratls_p99_ms", ms(pct(b, 99)))
+                .put("added_p50_ms", ms(pct(b, 50) - pct(a, 50))).put("added_p99_ms", ms(pct(b, 99) - pct(a, 99)));
     }
 
     // 2. Forwarded tokens: fast engine (20k tokens/s a stream), long replies; compare CPU per token.
