@@ -112,14 +112,23 @@ public final class RaTlsNode {
   /**
    * Checks the peer of a new connection; the trust manager does not run on a resumed TLS 1.3
    * session, so every connection comes through here. A refused peer's connection is closed. An
-   * accepted one is shut down gracefully when its attestation is due again
-   * ({@link #verifiedUntil}), so the peer reconnects and is verified afresh.
+   * accepted one is verified again in place whenever its verification is due
+   * ({@link #verifiedUntil}: the cache has expired by then, so the quote is checked afresh against
+   * current collateral), off the event loop; once refused (certificate expired, collateral
+   * changed) the connection is shut down gracefully and the peer must reconnect with a fresh
+   * certificate. Takes the connection's close handler.
    *
+   * @param onClose runs when the connection closes, whatever the verdict
    * @return the verified peer; empty when refused, or when the peer presented no certificate
    *     (possible only where client auth is {@code REQUEST}; that connection stays open)
    */
-  public Optional<RaTlsPeer> admit(Vertx vertx, HttpConnection conn) {
+  public Optional<RaTlsPeer> admit(Vertx vertx, HttpConnection conn, Runnable onClose) {
     SSLSession session = conn.sslSession();
+    long[] timer = {-1};
+    conn.closeHandler(v -> {
+      if (timer[0] >= 0) vertx.cancelTimer(timer[0]);
+      onClose.run();
+    });
     if (session == null || !presentedCertificate(session)) return Optional.empty();
     RaTlsPeer peer;
     try {
@@ -129,11 +138,23 @@ public final class RaTlsNode {
       conn.close();
       return Optional.empty();
     }
-    long delayMs = Math.max(1, Duration.between(clock.instant(), verifiedUntil(peer)).toMillis());
-    // Not cancelled on close: the connection's one closeHandler belongs to the caller, and shutting
-    // down a closed connection does nothing. Only certificate-presenting peers get a timer.
-    vertx.setTimer(delayMs, id -> conn.shutdown(DUE_SHUTDOWN_GRACE_S, TimeUnit.SECONDS));
+    watch(vertx, conn, session, peer, timer);
     return Optional.of(peer);
+  }
+
+  /** Arms the re-verification of an accepted connection's peer; {@code timer[0]} holds the current timer. */
+  private void watch(Vertx vertx, HttpConnection conn, SSLSession session, RaTlsPeer peer, long[] timer) {
+    long delayMs = Math.max(1, Duration.between(clock.instant(), verifiedUntil(peer)).toMillis());
+    timer[0] = vertx.setTimer(delayMs, id -> vertx.executeBlocking(() -> peers.verify(session)).onComplete(again -> {
+      if (again.succeeded()) {
+        watch(vertx, conn, session, again.result(), timer);
+      } else {
+        timer[0] = -1;
+        LOG.warn("RA-TLS peer {} no longer verifies, connection shut down: {}", conn.remoteAddress(),
+            again.cause().getMessage());
+        conn.shutdown(DUE_SHUTDOWN_GRACE_S, TimeUnit.SECONDS);
+      }
+    }));
   }
 
   private static boolean presentedCertificate(SSLSession session) {

@@ -2,7 +2,16 @@ package org.cocoonjvm.attest.ratls;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.vertx.core.Vertx;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -77,5 +86,33 @@ class RaTlsNodeTest {
     assertThat(e.getJsonObject("attestation").getString("image_hash")).hasSize(64);
     assertThat(e.getString("dev_root_pem")).isEqualTo(tee.rootPem());
     assertThat(e.getJsonObject("collateral")).isEqualTo(new JsonObject(tee.collateralJson()));
+  }
+
+  @Test
+  void anAcceptedConnection_isVerifiedAgainWhenDue_andShutDownOnceItsPeerNoLongerPasses() throws Exception {
+    Clock clock = Clock.systemUTC();
+    DevTee tee = DevTee.generate(clock);
+    RaTlsNode server = RaTlsNode.dev(tee, DEV_ANY, clock);
+    Vertx vertx = Vertx.vertx();
+    try {
+      CountDownLatch closed = new CountDownLatch(1);
+      AtomicReference<RaTlsPeer> admitted = new AtomicReference<>();
+      int port = vertx.createHttpServer(server.server(new HttpServerOptions().setHost("127.0.0.1").setPort(0),
+              ClientAuth.REQUIRED, o -> {}))
+          .connectionHandler(conn -> server.admit(vertx, conn, closed::countDown).ifPresent(admitted::set))
+          .requestHandler(req -> req.response().end("ok")).listen().await().actualPort();
+      // A client whose certificate expires in about two seconds: due then, and refused (cert_expired).
+      RaTlsIdentity shortLived = RaTlsIdentity.create(tee, clock, Duration.ofSeconds(2), null);
+      HttpClient client = vertx.createHttpClient(RaTlsVertx.client(new HttpClientOptions().setKeepAlive(true),
+          new RaTlsKeyManager(shortLived), new RaTlsTrustManager(RaTlsNode.dev(tee, DEV_ANY, clock).peers())));
+      String body = client.request(HttpMethod.GET, port, "127.0.0.1", "/")
+          .compose(r -> r.send().compose(resp -> resp.body())).await().toString();
+      assertThat(body).isEqualTo("ok");
+      assertThat(admitted.get()).isNotNull();
+      assertThat(server.verifiedUntil(admitted.get())).isEqualTo(shortLived.notAfter());
+      assertThat(closed.await(20, TimeUnit.SECONDS)).as("connection shut down after the certificate expired").isTrue();
+    } finally {
+      vertx.close().await();
+    }
   }
 }

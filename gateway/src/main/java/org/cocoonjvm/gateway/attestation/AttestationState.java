@@ -9,25 +9,29 @@ import org.cocoonjvm.attest.ratls.RaTlsPeer;
  * What the gateway proved about one registered worker. {@link #NONE} when the gateway runs
  * without attestation (plaintext, tests and baselines): such a worker is never counted as attested.
  *
- * @param tee           e.g. {@code TDX} or {@code dev (not hardware-backed)}; {@code none} when not attested
- * @param tcbStatus     the converged TCB status, null when not attested
- * @param imageHash     Cocoon's image hash of the worker's TD, null when not attested
- * @param verifiedUntil when its evidence must be verified again (the session is closed then), null when not attested
+ * Verification is repeated in place while the session lasts (see {@code RaTlsNode#admit}); a
+ * refusal then ends the session, which deregisters the worker.
+ *
+ * @param tee                 e.g. {@code TDX} or {@code dev (not hardware-backed)}; {@code none} when not attested
+ * @param tcbStatus           the converged TCB status at registration, null when not attested
+ * @param imageHash           Cocoon's image hash of the worker's TD, null when not attested
+ * @param certificateNotAfter the session cannot outlive the worker's RA-TLS certificate; null when not attested
  */
-public record AttestationState(boolean attested, String tee, String tcbStatus, String imageHash, Instant verifiedUntil) {
+public record AttestationState(boolean attested, String tee, String tcbStatus, String imageHash,
+                               Instant certificateNotAfter) {
     public static final AttestationState NONE = new AttestationState(false, "none", null, null, null);
 
     public AttestationState {
         Objects.requireNonNull(tee, "tee");
-        if (attested && verifiedUntil == null) {
-            throw new IllegalArgumentException("an attested worker needs verifiedUntil");
+        if (attested && certificateNotAfter == null) {
+            throw new IllegalArgumentException("an attested worker needs its certificate's notAfter");
         }
     }
 
-    static AttestationState of(RaTlsPeer peer, Instant verifiedUntil) {
+    static AttestationState of(RaTlsPeer peer) {
         var a = peer.attestation();
-        return new AttestationState(true, a.tee().orElseThrow().label(),
-                a.status().map(s -> s.jsonName()).orElse(null), a.imageHash().orElse(null), verifiedUntil);
+        return new AttestationState(true, a.tee().orElseThrow().label(), a.status().map(s -> s.jsonName()).orElse(null),
+                a.imageHash().orElse(null), peer.certificate().getNotAfter().toInstant());
     }
 
     /** {@code verified} or {@code none}: the value of {@code attestation} in {@code /admin/workers}. */
@@ -40,6 +44,6 @@ public record AttestationState(boolean attested, String tee, String tcbStatus, S
         worker.put("attestation", status()).put("tee", tee);
         if (tcbStatus != null) worker.put("tcb_status", tcbStatus);
         if (imageHash != null) worker.put("image_hash", imageHash);
-        if (verifiedUntil != null) worker.put("verified_until", verifiedUntil.toString());
+        if (certificateNotAfter != null) worker.put("certificate_not_after", certificateNotAfter.toString());
     }
 }

@@ -72,14 +72,14 @@ public final class GatewayAttestation implements WorkerAdmission {
     public Future<HttpServer> listenForWorkers(Vertx vertx, String host, Handler<HttpServerRequest> sessions) {
         HttpServerOptions options = node.server(new HttpServerOptions().setHost(host).setPort(workerPort),
                 ClientAuth.REQUIRED, this::handshake);
-        return vertx.createHttpServer(options).connectionHandler(conn -> node.admit(vertx, conn))
+        return vertx.createHttpServer(options).connectionHandler(conn -> node.admit(vertx, conn, () -> { }))
                 .requestHandler(sessions).listen();
     }
 
     /** The gRPC transport to workers: RA-TLS both ways, each new connection verified (resumed sessions skip the handshake check). */
     public HttpClient workerClient(Vertx vertx) {
         return vertx.httpClientBuilder().with(node.grpcClient(this::handshake))
-                .withConnectHandler(conn -> node.admit(vertx, conn)).build();
+                .withConnectHandler(conn -> node.admit(vertx, conn, () -> { })).build();
     }
 
     public long startRotation(Vertx vertx) {
@@ -106,7 +106,7 @@ public final class GatewayAttestation implements WorkerAdmission {
                     a.imageHash().orElse(null));
             throw new WorkerRefusedException("model_not_allowed", message);
         }
-        return AttestationState.of(peer, node.verifiedUntil(peer));
+        return AttestationState.of(peer);
     }
 
     /** {@code GET /v1/attestation}: public, no key needed, so clients can check the gateway before sending one. */

@@ -49,10 +49,8 @@ public final class WorkerTls {
     /** The worker's server, TLS with client auth REQUEST; each connection's peer checked once when it opens. */
     HttpServer createServer(Vertx vertx, HttpServerOptions options) {
         return vertx.createHttpServer(node.server(options, ClientAuth.REQUEST, outcomes))
-                .connectionHandler(conn -> node.admit(vertx, conn).ifPresent(gateway -> {
-                    gateways.add(conn);
-                    conn.closeHandler(v -> gateways.remove(conn));
-                }));
+                .connectionHandler(conn -> node.admit(vertx, conn, () -> gateways.remove(conn))
+                        .ifPresent(gateway -> gateways.add(conn)));
     }
 
     /** Passes gRPC calls on gateway connections to {@code grpc}; refuses any other with UNAUTHENTICATED. */
@@ -73,7 +71,7 @@ public final class WorkerTls {
     /** The transport of the link to the gateway: RA-TLS both ways, each new connection verified. */
     HttpClient gatewayTransport(Vertx vertx) {
         return vertx.httpClientBuilder().with(node.grpcClient(outcomes))
-                .withConnectHandler(conn -> node.admit(vertx, conn)).build();
+                .withConnectHandler(conn -> node.admit(vertx, conn, () -> { })).build();
     }
 
     long startRotation(Vertx vertx) {
