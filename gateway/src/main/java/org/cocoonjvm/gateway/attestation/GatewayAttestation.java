@@ -109,15 +109,27 @@ public final class GatewayAttestation implements WorkerAdmission {
         return AttestationState.of(peer);
     }
 
-    /** {@code GET /v1/attestation}: public, no key needed, so clients can check the gateway before sending one. */
+    /**
+     * {@code GET /v1/attestation}: public, no key needed, so clients can check the gateway before
+     * sending one. Building it verifies the gateway's own quote (and may fetch collateral), so that
+     * runs off the event loop, once per certificate.
+     */
     public void serveEvidence(RoutingContext ctx) {
         RaTlsIdentity current = node.keys().identity();
         Published p = published.get();
-        if (p == null || p.identity() != current) {
-            p = new Published(current, node.evidence().encode());
-            published.set(p);
-        }
-        ctx.response().putHeader("Content-Type", "application/json").end(p.json());
+        Future<String> json = p != null && p.identity() == current ? Future.succeededFuture(p.json())
+                : ctx.vertx().executeBlocking(() -> {
+                    String built = node.evidence().encode();
+                    published.set(new Published(current, built));
+                    return built;
+                });
+        json.onComplete(done -> {
+            if (done.succeeded()) {
+                ctx.response().putHeader("Content-Type", "application/json").end(done.result());
+            } else {
+                ctx.fail(done.cause());
+            }
+        });
     }
 
     private void handshake(RaTlsTrustManager.Outcome outcome) {
