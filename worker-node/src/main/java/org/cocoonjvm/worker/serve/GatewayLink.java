@@ -59,7 +59,13 @@ final class GatewayLink {
         if (stopped) {
             return;
         }
-        client.request(gateway, GatewayGrpcClient.Session).onComplete(opened -> {
+        Future<GrpcClientRequest<WorkerMessage, GatewayMessage>> opening;
+        try {
+            opening = client.request(gateway, GatewayGrpcClient.Session);
+        } catch (IllegalStateException closed) {
+            return;  // a retry timer fired while Vert.x was closing the client under this link
+        }
+        opening.onComplete(opened -> {
             if (opened.failed()) {
                 lost(opened.cause().getMessage());
                 return;
