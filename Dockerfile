@@ -19,6 +19,6 @@ RUN useradd --system --home /opt/cocoon cocoon
 RUN mkdir /opt/cocoon/cocoon-data && chown cocoon:cocoon /opt/cocoon/cocoon-data
 VOLUME /opt/cocoon/cocoon-data
 USER cocoon
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-jar", "/opt/cocoon/cocoon-launcher.jar"]
 CMD ["demo"]

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -19,6 +20,8 @@ import org.cocoonjvm.gateway.api.AccountHandler;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.gateway.api.AdminHandler;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
+import org.cocoonjvm.gateway.attestation.WorkerAdmission;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.api.CompletionsHandler;
@@ -45,8 +48,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The gateway: one port serving the OpenAI HTTP API and the gRPC {@code Inference} service for
- * clients, and the gRPC {@code Gateway} service for workers. Deploy it as a verticle; undeploying
- * closes the port.
+ * clients, and the gRPC {@code Gateway} service for workers. With attestation, workers register
+ * on a second port over mutual RA-TLS instead ({@link GatewayAttestation}) and the gateway talks
+ * to them over RA-TLS. Deploy it as a verticle; undeploying closes the ports.
  */
 public final class GatewayNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(GatewayNode.class);
@@ -57,14 +61,26 @@ public final class GatewayNode extends VerticleBase {
     private final GatewayMetrics metrics;
     /** Null when payments are disabled. */
     private final ChannelBilling payments;
+    /** Null: no attestation (plaintext; unit tests and bench baselines). */
+    private final GatewayAttestation attestation;
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     private HttpServer server;
     private GrpcClient workers;
+    private HttpServer workerServer;
+    private HttpClient workerTransport;
+    private long rotationTimer = -1;
     private volatile int port;
+    private volatile int workerPort;
     private volatile boolean stopping;
 
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
+        this(options, billing, null);
+    }
+
+    /** @param attestation null for a gateway that verifies no worker */
+    public GatewayNode(GatewayOptions options, RequestBilling billing, GatewayAttestation attestation) {
         this.options = options;
+        this.attestation = attestation;
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
@@ -86,8 +102,13 @@ public final class GatewayNode extends VerticleBase {
         // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
                 .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
-        new SessionEndpoint(registry, payments).bind(grpc);
-        workers = GrpcClient.client(vertx);
+        if (attestation == null) {
+            new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments).bind(grpc);
+            workers = GrpcClient.client(vertx);
+        } else {
+            workerTransport = attestation.workerClient(vertx);
+            workers = GrpcClient.client(vertx, workerTransport);
+        }
         Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
                 RelayObserver.all(new AccessLog(), metrics));
         Admission admission = new Admission(relay, limiter, billing);
@@ -106,15 +127,30 @@ public final class GatewayNode extends VerticleBase {
         return server.listen().onSuccess(bound -> {
             port = bound.actualPort();
             log.info("gateway listening on http://{}:{}", options.host(), port);
+        }).compose(bound -> attestation == null ? Future.succeededFuture() : listenForWorkers());
+    }
+
+    private Future<?> listenForWorkers() {
+        GrpcServer sessions = GrpcServer.server(vertx);
+        new SessionEndpoint(registry, attestation, payments).bind(sessions);
+        rotationTimer = attestation.startRotation(vertx);
+        return attestation.listenForWorkers(vertx, options.host(), sessions).onSuccess(bound -> {
+            workerServer = bound;
+            workerPort = bound.actualPort();
+            log.info("gateway ({}) takes workers over RA-TLS on {}:{}", attestation.tee(), options.host(), workerPort);
         });
     }
 
     private Router router(Admission admission) {
         Router router = Router.router(vertx);
-        router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
+        router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
+                .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
         router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
         router.route("/v1/*").handler(metrics::countResponses);
+        // Public: a client checks the gateway's evidence before it sends a key.
+        router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> OpenAiResponses.error(
+                ctx.response(), new ApiException(ErrorKind.NOT_FOUND, "This gateway runs without attestation.")));
         router.route("/v1/*").handler(this::authenticate);
         router.route("/admin/*").handler(this::requireAdmin);
         router.get("/v1/models").handler(new ModelsHandler(registry, billing));
@@ -122,7 +158,7 @@ public final class GatewayNode extends VerticleBase {
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
-        router.get("/admin/workers").handler(new AdminHandler(registry));
+        router.get("/admin/workers").handler(new AdminHandler(registry, attestation == null ? null : attestation.refused()));
         router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
                 new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
         router.errorHandler(413, ctx -> OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
@@ -173,8 +209,14 @@ public final class GatewayNode extends VerticleBase {
     public Future<?> stop() {
         stopping = true;
         // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
+        if (rotationTimer >= 0) {
+            vertx.cancelTimer(rotationTimer);
+        }
         Future<Void> closed = server == null ? Future.succeededFuture() : server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS);
-        return closed.eventually(() -> workers == null ? Future.succeededFuture() : workers.close());
+        Future<Void> sessions = workerServer == null ? Future.succeededFuture() : workerServer.close();
+        return Future.join(closed, sessions)
+                .eventually(() -> workers == null ? Future.succeededFuture() : workers.close())
+                .eventually(() -> workerTransport == null ? Future.succeededFuture() : workerTransport.close());
     }
 
     /** The registry behind {@code /metrics}, for components beside the node (the deposit watcher). */
@@ -185,6 +227,11 @@ public final class GatewayNode extends VerticleBase {
     /** The bound port; set once started. */
     public int port() {
         return port;
+    }
+
+    /** Where workers register over RA-TLS; 0 on a gateway without attestation. */
+    public int workerPort() {
+        return workerPort;
     }
 
     public WorkerRegistry registry() {

@@ -22,6 +22,7 @@ import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
@@ -31,6 +32,7 @@ import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.cocoonjvm.worker.serve.WorkerTls;
 
 /**
  * A real gateway and real workers (synthetic engine) on loopback ports, plus a real HTTP client.
@@ -59,21 +61,30 @@ final class TestNetwork implements AutoCloseable {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE);
     }
 
+    /** A gateway with attestation: workers register on its RA-TLS worker port. */
+    TestNetwork(GatewayAttestation attestation) {
+        this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, attestation);
+    }
+
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
         this(limits, relay, balance, PaymentOptions.DEFAULTS);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments) {
-        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run);
+        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, null);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
-        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger);
+        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, null);
     }
 
-    /** @param ledger runs the book's calls: a pool of its own for a database-backed book */
-    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
-                Executor ledger) {
+    /**
+     * @param ledger      runs the book's calls: a pool of its own for a database-backed book
+     * @param attestation null: workers register in plaintext on the client port
+     */
+    private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                        Executor ledger, GatewayAttestation attestation) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -84,7 +95,7 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
-                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS));
+                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS), attestation);
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
@@ -111,6 +122,20 @@ final class TestNetwork implements AutoCloseable {
         workerVertx.add(v);
         workers.add(node);
         return node;
+    }
+
+    /**
+     * Deploys an attested worker (synthetic engine, 100 tokens/s) against the gateway's worker
+     * port; the future completes once the gateway accepted it, which for a refused one is never.
+     */
+    Future<String> deployWorker(String id, WorkerTls tls) {
+        Vertx v = Vertx.vertx();
+        WorkerNode node = new WorkerNode(new SyntheticEngine(100, 16, 4096),
+                new WorkerOptions(id, "127.0.0.1", 0, API_KEY, SocketAddress.inetSocketAddress(gateway.workerPort(), "127.0.0.1"),
+                        SchedulerOptions.DEFAULTS, 2_000), tls);
+        workerVertx.add(v);
+        workers.add(node);
+        return v.deployVerticle(node);
     }
 
     WorkerNode addWorker(double tokensPerSecond) {

@@ -5,6 +5,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
+import java.security.SecureRandom;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.nio.file.Path;
 import java.util.List;
@@ -12,23 +14,32 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
+import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.ratls.RaTlsNode;
+import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.cocoonjvm.worker.serve.WorkerTls;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * {@code cocoon demo}: a gateway and N workers on loopback in one process, each node on its own
- * port and talking to the others only over gRPC and HTTP, as separate machines would.
+ * port and talking to the others only over gRPC and HTTP, as separate machines would. Attestation
+ * is the development TEE end to end: every node has its own dev quote under one random dev root,
+ * and gateway and workers verify each other over mutual RA-TLS with {@link #DEV_POLICY}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Start a gateway and workers on loopback; print one JSON line when ready.")
 final class DemoCommand implements Callable<Integer> {
     /** The demo key's account starts with 1000 TON: paid in on the local chain, or else granted. */
     static final long DEMO_GRANT_NANOTON = 1_000_000_000_000L;
+    /** The demo's peer policy on both sides: the dev TEE explicitly allowed, measurements and models unchecked. */
+    static final Policy DEV_POLICY = Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true);
 
     @Option(names = "--port", defaultValue = "8080", description = "Gateway port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
     int port;
@@ -64,6 +75,12 @@ final class DemoCommand implements Callable<Integer> {
         String admin = adminKey != null ? adminKey : Keys.generate("cocoon-admin-");
         String host = "127.0.0.1";
 
+        Clock clock = Clock.systemUTC();
+        byte[] devSeed = new byte[32];
+        new SecureRandom().nextBytes(devSeed);
+        GatewayAttestation attestation = new GatewayAttestation(
+                RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock), 0, clock);
+
         Optional<DemoChain> chain = DemoChain.startIfAvailable(
                 chainEmulator != null ? chainEmulator : DemoChain.defaultEmulatorDir());
         if (chain.isPresent()) {
@@ -75,7 +92,7 @@ final class DemoCommand implements Callable<Integer> {
         GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
         GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
-        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing());
+        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), attestation);
         AutoCloseable afterwards = () -> {
             if (chain.isPresent()) {
                 chain.get().close();  // its deposit watcher first: it credits into the ledger
@@ -85,11 +102,12 @@ final class DemoCommand implements Callable<Integer> {
         List<WorkerNode> nodes = new ArrayList<>();
         try {
             await(vertx.deployVerticle(gateway));
-            SocketAddress gatewayAddress = SocketAddress.inetSocketAddress(gateway.port(), host);
+            SocketAddress gatewayAddress = SocketAddress.inetSocketAddress(gateway.workerPort(), host);
             List<Future<String>> deployed = new ArrayList<>();
             for (int i = 0; i < workers; i++) {
                 WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000));
+                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000),
+                        new WorkerTls(RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock)));
                 nodes.add(node);
                 deployed.add(vertx.deployVerticle(node));
             }
@@ -115,6 +133,7 @@ final class DemoCommand implements Callable<Integer> {
                 .put("workers", workerUrls)
                 .put("model", nodes.getFirst().model().name())
                 .put("funding", chain.isPresent() ? "chain" : "grant")
+                .put("attestation", attestation.tee())
                 .encode());
         System.out.flush();
         Running.untilSignalled(vertx, afterwards);

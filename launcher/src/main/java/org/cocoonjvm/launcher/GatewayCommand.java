@@ -2,6 +2,7 @@ package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -9,6 +10,7 @@ import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.billing.Deposits;
 import org.ton.ton4j.address.Address;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -32,14 +34,24 @@ final class GatewayCommand implements Callable<Integer> {
             description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key). Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
+    @Option(names = "--worker-port", defaultValue = "8081",
+            description = "With attestation: the port workers register on over mutual RA-TLS. Default: ${DEFAULT-VALUE}.")
+    int workerPort;
+
     @Mixin
     GatewayPolicy policy;
 
     @Mixin
     DepositOptions deposits;
 
+    @Mixin
+    AttestationChoice attestation;
+
     @Override
     public Integer call() throws Exception {
+        Clock clock = Clock.systemUTC();
+        GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
+                .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
         Vertx vertx = Vertx.vertx();
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
         Deposits.Options depositOptions = deposits.options();
@@ -50,7 +62,7 @@ final class GatewayCommand implements Callable<Integer> {
         Address depositAddress = DepositOptions.parse(policy.depositAddress);
         GatewayPolicy.Billing billing = policy.billing(options,
                 "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
-        GatewayNode node = new GatewayNode(options, billing.billing());
+        GatewayNode node = new GatewayNode(options, billing.billing(), attested);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         Running.untilSignalled(vertx, () -> {

@@ -1,15 +1,18 @@
 package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.cocoonjvm.worker.serve.WorkerTls;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -26,7 +29,8 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "0", description = "gRPC and HTTP port (0 picks one). Default: ${DEFAULT-VALUE}.")
     int port;
 
-    @Option(names = "--gateway", description = "host:port of the gateway to register with; omit to run standalone.")
+    @Option(names = "--gateway", description = "host:port of the gateway to register with (with attestation: its "
+            + "--worker-port); omit to run standalone.")
     String gateway;
 
     @Option(names = "--api-key", description = "Bearer key for the worker's own OpenAI API; omit to leave it open.")
@@ -50,6 +54,9 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     EngineChoice engine;
 
+    @Mixin
+    AttestationChoice attestation;
+
     @Override
     public Integer call() throws Exception {
         SocketAddress gatewayAddress = null;
@@ -60,12 +67,14 @@ final class WorkerCommand implements Callable<Integer> {
             }
             gatewayAddress = SocketAddress.inetSocketAddress(parsed.port(), parsed.host());
         }
+        WorkerTls tls = attestation.node("cocoon-worker", Clock.systemUTC()).map(WorkerTls::new).orElse(null);
         Vertx vertx = Vertx.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
                 new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000,
-                        new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs)));
+                        new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs)), tls);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        System.out.println("{\"event\":\"ready\",\"worker\":\"" + node.endpoint() + "\"}");
+        System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
+                .put("attestation", tls == null ? "none" : tls.tee()).encode());
         Running.untilSignalled(vertx);
         return 0;
     }

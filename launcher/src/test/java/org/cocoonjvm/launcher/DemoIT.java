@@ -67,7 +67,8 @@ class DemoIT {
     @Test
     void readyLine_hasEveryField() {
         assertThat(ready.fieldNames()).containsExactlyInAnyOrder("event", "gateway", "api_key", "admin_key", "workers", "model",
-                "funding");
+                "funding", "attestation");
+        assertThat(ready.getString("attestation")).isEqualTo("dev (not hardware-backed)");
         assertThat(ready.getString("event")).isEqualTo("ready");
         assertThat(ready.getString("gateway")).startsWith("http://127.0.0.1:");
         assertThat(ready.getString("api_key")).isEqualTo("sk-test");
@@ -126,6 +127,24 @@ class DemoIT {
         if (funding.equals("chain")) {
             assertThat(account.getString("deposit_address")).startsWith("UQ");
         }
+    }
+
+    @Test
+    void workersAreDevAttested_andTheGatewayPublishesItsEvidence() throws Exception {
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        JsonObject admin = new JsonObject(http.send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create(ready.getString("gateway") + "/admin/workers"))
+                .header("Authorization", "Bearer " + ready.getString("admin_key")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body());
+        assertThat(admin.getJsonArray("workers")).hasSize(2).allSatisfy(w -> {
+            assertThat(((JsonObject) w).getString("attestation")).isEqualTo("verified");
+            assertThat(((JsonObject) w).getString("tee")).isEqualTo("dev (not hardware-backed)");
+        });
+        JsonObject evidence = new JsonObject(http.send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create(ready.getString("gateway") + "/v1/attestation")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body());
+        assertThat(evidence.getString("tee")).isEqualTo("dev (not hardware-backed)");
+        assertThat(evidence.getJsonObject("attestation").getBoolean("accepted")).isTrue();
     }
 
     @Test

@@ -20,8 +20,12 @@ public final class RaTlsTrustManager extends X509ExtendedTrustManager {
   private static final Logger LOG = LoggerFactory.getLogger(RaTlsTrustManager.class);
   private static final X509Certificate[] NO_ISSUERS = new X509Certificate[0];
 
-  /** What happened to one peer certificate; exactly one of peer and refusal is set. */
-  public record Outcome(String side, RaTlsPeer peer, RaTlsException refusal) {
+  /**
+   * What happened to one peer certificate; exactly one of peer and refusal is set.
+   *
+   * @param remote the peer's {@code host:port} as the TLS engine knows it, {@code "unknown"} if not
+   */
+  public record Outcome(String side, RaTlsPeer peer, RaTlsException refusal, String remote) {
     public boolean accepted() {
       return peer != null;
     }
@@ -44,45 +48,53 @@ public final class RaTlsTrustManager extends X509ExtendedTrustManager {
     return verifier;
   }
 
-  private void check(X509Certificate[] chain, String side) throws CertificateException {
+  private void check(X509Certificate[] chain, String side, String remote) throws CertificateException {
     try {
       RaTlsPeer peer = verifier.verify(chain);
-      listener.accept(new Outcome(side, peer, null));
+      listener.accept(new Outcome(side, peer, null, remote));
     } catch (RaTlsException e) {
-      LOG.warn("RA-TLS {} certificate refused: {}", side, e.getMessage());
-      listener.accept(new Outcome(side, null, e));
+      LOG.warn("RA-TLS {} certificate from {} refused: {}", side, remote, e.getMessage());
+      listener.accept(new Outcome(side, null, e, remote));
       throw e;
     }
   }
 
+  private static String remote(SSLEngine engine) {
+    return engine == null || engine.getPeerHost() == null ? "unknown" : engine.getPeerHost() + ":" + engine.getPeerPort();
+  }
+
+  private static String remote(Socket socket) {
+    return socket == null || socket.getRemoteSocketAddress() == null ? "unknown" : socket.getRemoteSocketAddress().toString();
+  }
+
   @Override
   public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-    check(chain, "client");
+    check(chain, "client", "unknown");
   }
 
   @Override
   public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-    check(chain, "server");
+    check(chain, "server", "unknown");
   }
 
   @Override
   public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-    check(chain, "client");
+    check(chain, "client", remote(socket));
   }
 
   @Override
   public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-    check(chain, "server");
+    check(chain, "server", remote(socket));
   }
 
   @Override
   public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-    check(chain, "client");
+    check(chain, "client", remote(engine));
   }
 
   @Override
   public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-    check(chain, "server");
+    check(chain, "server", remote(engine));
   }
 
   /** None: the server's CertificateRequest names no CAs, since RA-TLS certificates are self-signed. */

@@ -223,6 +223,16 @@ public final class RaTlsVerifier {
     }
   }
 
+  /** What peers must satisfy. */
+  public Policy policy() {
+    return policy;
+  }
+
+  /** The longest an accepted attestation is reused without verifying the quote again. */
+  public Duration maxTtl() {
+    return maxTtl;
+  }
+
   public long cacheHits() {
     return hits.get();
   }

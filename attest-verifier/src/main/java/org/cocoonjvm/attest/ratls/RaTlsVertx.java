@@ -58,7 +58,9 @@ public final class RaTlsVertx {
   }
 
   private static void common(TCPSSLOptions o, RaTlsKeyManager keys, RaTlsTrustManager trust) {
-    o.setSslEngineOptions(new JdkSSLEngineOptions());
+    // The trust manager runs in the engine's delegated tasks, and a first verification is a full
+    // DCAP check (milliseconds, collateral perhaps fetched): keep it off the event loop.
+    o.setSslEngineOptions(new JdkSSLEngineOptions().setUseWorkerThread(true));
     o.setKeyCertOptions(KeyCertOptions.wrap(keys));
     o.setTrustOptions(TrustOptions.wrap(trust));
     o.setEnabledSecureTransportProtocols(Set.of("TLSv1.3"));

@@ -4,15 +4,22 @@ import io.vertx.core.Handler;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
+import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 
-/** {@code GET /admin/workers}: each registered worker with its state, for operators. */
+/**
+ * {@code GET /admin/workers}: each registered worker with its state (attestation included), and
+ * under {@code refused} the workers whose attestation was refused, for operators.
+ */
 public final class AdminHandler implements Handler<RoutingContext> {
     private final WorkerRegistry registry;
+    /** Null on a gateway without attestation: nothing is refused for attestation there. */
+    private final RefusedWorkers refused;
 
-    public AdminHandler(WorkerRegistry registry) {
+    public AdminHandler(WorkerRegistry registry, RefusedWorkers refused) {
         this.registry = registry;
+        this.refused = refused;
     }
 
     @Override
@@ -22,12 +29,11 @@ public final class AdminHandler implements Handler<RoutingContext> {
         for (RegisteredWorker w : registry.all()) {
             JsonArray models = new JsonArray();
             w.models().forEach(m -> models.add(m.getName() + "@" + m.getHash()));
-            workers.add(new JsonObject()
+            JsonObject row = new JsonObject()
                     .put("id", w.id())
                     .put("endpoint", w.endpoint())
                     .put("engine", w.engine())
                     .put("models", models)
-                    .put("attestation", w.attestation())
                     .put("healthy", registry.healthy(w))
                     .put("capacity", w.capacity())
                     .put("in_flight", w.inFlight())
@@ -36,8 +42,11 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("tokens_served", w.tokensServed())
                     .put("failures", w.failures())
                     .put("circuit_open", w.breakerOpen(now))
-                    .put("tokens_per_s", w.speed()));
+                    .put("tokens_per_s", w.speed());
+            w.attestation().into(row);
+            workers.add(row);
         }
-        ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers).encode());
+        ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
+                .put("refused", refused == null ? new JsonArray() : refused.toJson()).encode());
     }
 }

@@ -19,7 +19,7 @@ public final class ModelCatalog {
      */
     public record Entry(String id, String hash, int maxContext, long pricePerToken, int workers, int attestedWorkers) {
         Entry plus(RegisteredWorker worker) {
-            int attested = worker.attestation().equals("verified") ? 1 : 0;
+            int attested = worker.attestation().attested() ? 1 : 0;
             return new Entry(id, hash, maxContext, pricePerToken, workers + 1, attestedWorkers + attested);
         }
     }

@@ -32,6 +32,9 @@ final class WorkerGauges {
                 .description("1 while the worker's heartbeats are current, else 0").register(meters);
         Gauge.builder("cocoon.workers.registered", workers, w -> w.all().size()).strongReference(true)
                 .description("Workers with an open registration session").register(meters);
+        Gauge.builder("cocoon.workers.attested", workers, w -> w.all().stream().filter(x -> x.attestation().attested()).count())
+                .strongReference(true)
+                .description("Registered workers whose RA-TLS attestation the gateway verified").register(meters);
     }
 
     /** Rebuilds the rows from the workers registered now; call right before a scrape. */

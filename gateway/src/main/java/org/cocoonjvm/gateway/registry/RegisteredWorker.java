@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway.registry;
 
 import io.vertx.core.net.SocketAddress;
 import java.util.List;
+import org.cocoonjvm.gateway.attestation.AttestationState;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -21,6 +22,7 @@ public final class RegisteredWorker {
     static final long BREAKER_OPEN_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final Hello hello;
+    private final AttestationState attestation;
     private final SocketAddress address;
     private final WorkerChannel channel;
     private final long registeredAtNanos;
@@ -35,8 +37,9 @@ public final class RegisteredWorker {
     private volatile WorkerLoad load = WorkerLoad.getDefaultInstance();
     private volatile long lastSeenNanos;
 
-    RegisteredWorker(Hello hello, SocketAddress address, WorkerChannel channel, long nowNanos) {
+    RegisteredWorker(Hello hello, AttestationState attestation, SocketAddress address, WorkerChannel channel, long nowNanos) {
         this.hello = hello;
+        this.attestation = attestation;
         this.address = address;
         this.channel = channel;
         this.registeredAtNanos = nowNanos;
@@ -82,9 +85,9 @@ public final class RegisteredWorker {
         return hello.getEngine();
     }
 
-    /** Until the attestation verifier lands, no evidence is checked; the state says so. */
-    public String attestation() {
-        return hello.getAttestationEvidence().isEmpty() ? "none" : "unverified";
+    /** What the gateway verified when the worker registered; {@link AttestationState#NONE} on an unattested gateway. */
+    public AttestationState attestation() {
+        return attestation;
     }
 
     public int inFlight() {

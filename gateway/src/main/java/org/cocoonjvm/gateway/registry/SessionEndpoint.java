@@ -8,6 +8,9 @@ import io.vertx.grpc.server.GrpcServerRequest;
 import java.util.function.Consumer;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.gateway.attestation.AttestationState;
+import org.cocoonjvm.gateway.attestation.WorkerAdmission;
+import org.cocoonjvm.gateway.attestation.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
@@ -26,11 +29,16 @@ public final class SessionEndpoint {
     private static final Logger log = LoggerFactory.getLogger(SessionEndpoint.class);
 
     private final WorkerRegistry registry;
+    private final WorkerAdmission admission;
     private final ChannelBilling payments;
 
-    /** @param payments pays the workers; null when payments are disabled */
-    public SessionEndpoint(WorkerRegistry registry, ChannelBilling payments) {
+    /**
+     * @param admission checks the worker's attestation before anything else
+     * @param payments  pays the workers; null when payments are disabled
+     */
+    public SessionEndpoint(WorkerRegistry registry, WorkerAdmission admission, ChannelBilling payments) {
         this.registry = registry;
+        this.admission = admission;
         this.payments = payments;
     }
 
@@ -74,8 +82,15 @@ public final class SessionEndpoint {
                     }
                     helloSeen = true;
                     Hello hello = message.getHello();
+                    AttestationState attestation;
+                    try {
+                        attestation = admission.admit(hello, call.connection());
+                    } catch (WorkerRefusedException e) {
+                        close("refused: " + e.getMessage(), GrpcStatus.PERMISSION_DENIED, e.getMessage());
+                        return;
+                    }
                     if (payments == null) {
-                        register(hello, null, Registered.newBuilder());
+                        register(hello, attestation, null, Registered.newBuilder());
                         return;
                     }
                     payments.open(hello, send, opened -> {
@@ -85,7 +100,7 @@ public final class SessionEndpoint {
                             payments.detach(opened.result().channel(), send);
                         } else {
                             channel = opened.result().channel();
-                            register(hello, channel, Registered.newBuilder().setChannel(opened.result().terms()));
+                            register(hello, attestation, channel, Registered.newBuilder().setChannel(opened.result().terms()));
                         }
                     });
                 }
@@ -112,9 +127,9 @@ public final class SessionEndpoint {
             }
         }
 
-        private void register(Hello hello, WorkerChannel paidBy, Registered.Builder registered) {
+        private void register(Hello hello, AttestationState attestation, WorkerChannel paidBy, Registered.Builder registered) {
             try {
-                worker = registry.register(hello, paidBy);
+                worker = registry.register(hello, attestation, paidBy);
             } catch (IllegalArgumentException e) {
                 close("refused: " + e.getMessage(), GrpcStatus.INVALID_ARGUMENT, e.getMessage());
                 return;

@@ -11,6 +11,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.gateway.attestation.AttestationState;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
@@ -44,13 +45,16 @@ public final class WorkerRegistry {
      *
      * @throws IllegalArgumentException naming what is wrong with the Hello
      */
-    /** A worker that is not paid over a channel (payments disabled). */
+    /** A worker neither attested nor paid over a channel. */
     public RegisteredWorker register(Hello hello) {
-        return register(hello, null);
+        return register(hello, AttestationState.NONE, null);
     }
 
-    /** @param channel the channel that pays the worker; null when payments are disabled */
-    public RegisteredWorker register(Hello hello, WorkerChannel channel) {
+    /**
+     * @param attestation what the gateway verified of the worker's evidence
+     * @param channel     the channel that pays the worker; null when payments are disabled
+     */
+    public RegisteredWorker register(Hello hello, AttestationState attestation, WorkerChannel channel) {
         if (hello.getWorkerId().isBlank()) {
             throw new IllegalArgumentException("worker_id is empty");
         }
@@ -60,7 +64,8 @@ public final class WorkerRegistry {
         if (hello.getCapacity() == 0) {
             throw new IllegalArgumentException("the worker announced capacity 0");
         }
-        RegisteredWorker worker = new RegisteredWorker(hello, parseEndpoint(hello.getEndpoint()), channel, nanoClock.getAsLong());
+        RegisteredWorker worker = new RegisteredWorker(hello, attestation, parseEndpoint(hello.getEndpoint()), channel,
+                nanoClock.getAsLong());
         workers.put(worker.id(), worker);
         return worker;
     }
@@ -213,8 +218,9 @@ public final class WorkerRegistry {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("endpoint is not a URI: " + endpoint);
         }
-        if (!"http".equals(uri.getScheme()) || uri.getHost() == null || uri.getPort() <= 0) {
-            throw new IllegalArgumentException("endpoint must look like http://host:port, got: " + endpoint);
+        // https: an attested worker serves RA-TLS; the gateway's client decides TLS, not the scheme.
+        if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null || uri.getPort() <= 0) {
+            throw new IllegalArgumentException("endpoint must look like http(s)://host:port, got: " + endpoint);
         }
         return SocketAddress.inetSocketAddress(uri.getPort(), uri.getHost());
     }

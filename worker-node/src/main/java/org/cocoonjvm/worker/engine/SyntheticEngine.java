@@ -133,7 +133,7 @@ public final class SyntheticEngine implements Engine {
             byte[] digest = MessageDigest.getInstance("SHA-256").digest(
                     ("cocoon synthetic engine v1; words=" + String.join(" ", WORDS) + "; ctx=" + maxContext)
                             .getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest, 0, 16);
+            return HexFormat.of().formatHex(digest);  // 64 hex digits, as real model hashes (attestation policies check the form)
         } catch (NoSuchAlgorithmException e) {
             throw new AssertionError("SHA-256 is required of every JVM", e);
         }

@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
@@ -31,6 +32,8 @@ final class GatewayLink {
 
     private final Vertx vertx;
     private final GrpcClient client;
+    /** The RA-TLS transport under {@link #client}; null for plaintext. */
+    private final HttpClient transport;
     private final SocketAddress gateway;
     private final Supplier<Hello> hello;
     private final Supplier<WorkerLoad> load;
@@ -44,10 +47,13 @@ final class GatewayLink {
     private ByteString pendingPayment;
     private boolean stopped;
 
-    GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load, WorkerPayments payments) {
+    /** @param transport the HTTP/2 client to reach the gateway with (RA-TLS); null for plaintext */
+    GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load,
+                WorkerPayments payments) {
         this.payments = payments;
         this.vertx = vertx;
-        this.client = GrpcClient.client(vertx);
+        this.transport = transport;
+        this.client = transport == null ? GrpcClient.client(vertx) : GrpcClient.client(vertx, transport);
         this.gateway = gateway;
         this.hello = hello;
         this.load = load;
@@ -63,7 +69,13 @@ final class GatewayLink {
         if (stopped) {
             return;
         }
-        client.request(gateway, GatewayGrpcClient.Session).onComplete(opened -> {
+        Future<GrpcClientRequest<WorkerMessage, GatewayMessage>> opening;
+        try {
+            opening = client.request(gateway, GatewayGrpcClient.Session);
+        } catch (IllegalStateException closed) {
+            return;  // a retry timer fired while Vert.x was closing the client under this link
+        }
+        opening.onComplete(opened -> {
             if (opened.failed()) {
                 lost(opened.cause().getMessage());
                 return;
@@ -168,6 +180,6 @@ final class GatewayLink {
         if (session != null) {
             session.end();
         }
-        return client.close();
+        return client.close().eventually(() -> transport == null ? Future.succeededFuture() : transport.close());
     }
 }

@@ -2,6 +2,7 @@ package org.cocoonjvm.worker.serve;
 
 import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
@@ -34,7 +35,10 @@ public final class WorkerNode extends VerticleBase {
     private final WorkerOptions options;
     private final Generator generator;
     private final WorkerPayments payments;
+    /** Null: no attestation (plaintext; unit tests and bench baselines). */
+    private final WorkerTls tls;
     private HttpServer server;
+    private long rotationTimer = -1;
     private GatewayLink link;
     private volatile String endpoint;
 
@@ -43,11 +47,16 @@ public final class WorkerNode extends VerticleBase {
      * window: a channel's sequences pause while the gateway owes more than it allows.
      */
     public WorkerNode(Engine engine, WorkerOptions options) {
-        this(new WorkerPayments(options.payments()), engine, options);
+        this(engine, options, null);
     }
 
-    private WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options) {
-        this(new Scheduler(engine, options.scheduler(), payments), options, payments);
+    /** An attested worker ({@code tls} null: none). */
+    public WorkerNode(Engine engine, WorkerOptions options, WorkerTls tls) {
+        this(new WorkerPayments(options.payments()), engine, options, tls);
+    }
+
+    private WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options, WorkerTls tls) {
+        this(new Scheduler(engine, options.scheduler(), payments), options, payments, tls);
     }
 
     /**
@@ -55,13 +64,19 @@ public final class WorkerNode extends VerticleBase {
      * pauses sequences, so a forwarder serves regardless of its credit window.
      */
     public WorkerNode(Generator generator, WorkerOptions options) {
-        this(generator, options, new WorkerPayments(options.payments()));
+        this(generator, options, (WorkerTls) null);
     }
 
-    private WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments) {
+    /** {@code tls} null: no attestation. */
+    public WorkerNode(Generator generator, WorkerOptions options, WorkerTls tls) {
+        this(generator, options, new WorkerPayments(options.payments()), tls);
+    }
+
+    private WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments, WorkerTls tls) {
         this.options = options;
         this.generator = generator;
         this.payments = payments;
+        this.tls = tls;
     }
 
     @Override
@@ -77,23 +92,32 @@ public final class WorkerNode extends VerticleBase {
         // (Vert.x default: 200 resets in 30 s) would take a client disconnect storm for an attack
         // and close the connection, failing every stream on it (k6-load's disconnect-storm scenario
         // found this); allow as many resets per window as streams at once.
-        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
-                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS))
-                        .setHttp2RstFloodMaxRstFramePerWindow(MAX_STREAMS))
-                .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
+        HttpServerOptions serverOptions = new HttpServerOptions().setHost(options.host()).setPort(options.port())
+                .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS))
+                .setHttp2RstFloodMaxRstFramePerWindow(MAX_STREAMS);
+        Handler<HttpServerRequest> grpcEntry = tls == null ? grpc : tls.onlyGateways(grpc);
+        server = (tls == null ? vertx.createHttpServer(serverOptions) : tls.createServer(vertx, serverOptions))
+                .requestHandler(request -> (isGrpc(request) ? grpcEntry : http).handle(request));
+        if (tls != null) {
+            rotationTimer = tls.startRotation(vertx);
+        }
         return server.listen().compose(bound -> {
-            endpoint = "http://" + options.host() + ":" + bound.actualPort();
+            endpoint = (tls == null ? "http://" : "https://") + options.host() + ":" + bound.actualPort();
             log.info("worker {} serving {} on {}", options.workerId(), generator.model().id(), endpoint);
             if (options.gateway() == null) {
                 return Future.succeededFuture();
             }
-            link = new GatewayLink(vertx, options.gateway(), this::hello, generator::load, payments);
+            link = new GatewayLink(vertx, tls == null ? null : tls.gatewayTransport(vertx), options.gateway(), this::hello,
+                    generator::load, payments);
             return link.start();
         });
     }
 
     @Override
     public Future<?> stop() {
+        if (rotationTimer >= 0) {
+            vertx.cancelTimer(rotationTimer);
+        }
         // Leave the gateway first so it routes nothing new here, then let running sequences finish.
         Future<Void> unlinked = link == null ? Future.succeededFuture() : link.stop();
         return unlinked.recover(e -> Future.succeededFuture())
@@ -102,7 +126,7 @@ public final class WorkerNode extends VerticleBase {
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS));
     }
 
-    /** {@code http://host:port}; set once started. */
+    /** {@code http://host:port}, {@code https://} when attested; set once started. */
     public String endpoint() {
         return endpoint;
     }

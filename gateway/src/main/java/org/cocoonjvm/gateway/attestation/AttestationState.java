@@ -1,0 +1,49 @@
+package org.cocoonjvm.gateway.attestation;
+
+import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+import java.util.Objects;
+import org.cocoonjvm.attest.ratls.RaTlsPeer;
+
+/**
+ * What the gateway proved about one registered worker. {@link #NONE} when the gateway runs
+ * without attestation (plaintext, tests and baselines): such a worker is never counted as attested.
+ *
+ * Verification is repeated in place while the session lasts (see {@code RaTlsNode#admit}); a
+ * refusal then ends the session, which deregisters the worker.
+ *
+ * @param tee                 e.g. {@code TDX} or {@code dev (not hardware-backed)}; {@code none} when not attested
+ * @param tcbStatus           the converged TCB status at registration, null when not attested
+ * @param imageHash           Cocoon's image hash of the worker's TD, null when not attested
+ * @param certificateNotAfter the session cannot outlive the worker's RA-TLS certificate; null when not attested
+ */
+public record AttestationState(boolean attested, String tee, String tcbStatus, String imageHash,
+                               Instant certificateNotAfter) {
+    public static final AttestationState NONE = new AttestationState(false, "none", null, null, null);
+
+    public AttestationState {
+        Objects.requireNonNull(tee, "tee");
+        if (attested && certificateNotAfter == null) {
+            throw new IllegalArgumentException("an attested worker needs its certificate's notAfter");
+        }
+    }
+
+    static AttestationState of(RaTlsPeer peer) {
+        var a = peer.attestation();
+        return new AttestationState(true, a.tee().orElseThrow().label(), a.status().map(s -> s.jsonName()).orElse(null),
+                a.imageHash().orElse(null), peer.certificate().getNotAfter().toInstant());
+    }
+
+    /** {@code verified} or {@code none}: the value of {@code attestation} in {@code /admin/workers}. */
+    public String status() {
+        return attested ? "verified" : "none";
+    }
+
+    /** The admin view's fields; absent values are left out. */
+    public void into(JsonObject worker) {
+        worker.put("attestation", status()).put("tee", tee);
+        if (tcbStatus != null) worker.put("tcb_status", tcbStatus);
+        if (imageHash != null) worker.put("image_hash", imageHash);
+        if (certificateNotAfter != null) worker.put("certificate_not_after", certificateNotAfter.toString());
+    }
+}

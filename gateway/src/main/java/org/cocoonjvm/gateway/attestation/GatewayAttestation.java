@@ -1,0 +1,146 @@
+package org.cocoonjvm.gateway.attestation;
+
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.RoutingContext;
+import java.time.Clock;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicReference;
+import org.cocoonjvm.attest.AttestationResult;
+import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.policy.PolicyViolation;
+import org.cocoonjvm.attest.ratls.RaTlsException;
+import org.cocoonjvm.attest.ratls.RaTlsIdentity;
+import org.cocoonjvm.attest.ratls.RaTlsNode;
+import org.cocoonjvm.attest.ratls.RaTlsPeer;
+import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.protocol.grpc.Hello;
+
+/**
+ * The gateway's attestation: workers reach it on a separate port ({@link #workerPort()}) over
+ * mutual RA-TLS and are verified there against the worker policy (image, TCB, and at Hello the
+ * models' {@code name@hash}); its gRPC client to workers verifies them again on every new
+ * connection; refusals from either side land in {@link #refused()}; and it publishes its own
+ * evidence for clients at {@code GET /v1/attestation}. The client-facing port stays plain HTTP so
+ * ordinary OpenAI clients keep working.
+ */
+public final class GatewayAttestation implements WorkerAdmission {
+    private final RaTlsNode node;
+    private final Policy workerPolicy;
+    private final int workerPort;
+    private final RefusedWorkers refused;
+    /** Evidence verifies the node's own quote: done once per certificate, not per request. */
+    private final AtomicReference<Published> published = new AtomicReference<>();
+
+    private record Published(RaTlsIdentity identity, String json) {}
+
+    /**
+     * @param node       this gateway's identity; its peer policy is the worker policy (models checked at Hello too)
+     * @param workerPort where workers register; 0 picks a free one
+     */
+    public GatewayAttestation(RaTlsNode node, int workerPort, Clock clock) {
+        if (workerPort < 0 || workerPort > 65535) {
+            throw new IllegalArgumentException("worker port out of range: " + workerPort);
+        }
+        this.node = Objects.requireNonNull(node, "node");
+        this.workerPolicy = node.peers().policy();
+        this.workerPort = workerPort;
+        this.refused = new RefusedWorkers(clock);
+    }
+
+    public int workerPort() {
+        return workerPort;
+    }
+
+    public RefusedWorkers refused() {
+        return refused;
+    }
+
+    public String tee() {
+        return node.tee();
+    }
+
+    /** The worker-facing listener: client certificates required, each connection verified. */
+    public Future<HttpServer> listenForWorkers(Vertx vertx, String host, Handler<HttpServerRequest> sessions) {
+        HttpServerOptions options = node.server(new HttpServerOptions().setHost(host).setPort(workerPort),
+                ClientAuth.REQUIRED, this::handshake);
+        return vertx.createHttpServer(options).connectionHandler(conn -> node.admit(vertx, conn, () -> { }))
+                .requestHandler(sessions).listen();
+    }
+
+    /** The gRPC transport to workers: RA-TLS both ways, each new connection verified (resumed sessions skip the handshake check). */
+    public HttpClient workerClient(Vertx vertx) {
+        return vertx.httpClientBuilder().with(node.grpcClient(this::handshake))
+                .withConnectHandler(conn -> node.admit(vertx, conn, () -> { })).build();
+    }
+
+    public long startRotation(Vertx vertx) {
+        return node.startRotation(vertx);
+    }
+
+    /** At Hello on the worker port: the connection's peer (a cache hit) and the announced models against the policy. */
+    @Override
+    public AttestationState admit(Hello hello, HttpConnection connection) throws WorkerRefusedException {
+        String remote = String.valueOf(connection.remoteAddress());
+        RaTlsPeer peer;
+        try {
+            peer = node.peers().verify(connection.sslSession());
+        } catch (RaTlsException e) {
+            refuse(remote, hello.getWorkerId(), e);
+            throw new WorkerRefusedException(e.reason().code(), e.getMessage());
+        }
+        List<PolicyViolation> models = workerPolicy.checkModels(
+                hello.getModelsList().stream().map(m -> m.getName() + "@" + m.getHash()).toList());
+        AttestationResult a = peer.attestation();
+        if (!models.isEmpty()) {
+            String message = String.join("; ", models.stream().map(PolicyViolation::toString).toList());
+            refused.add(remote, hello.getWorkerId(), "model_not_allowed", message, a.tee().map(t -> t.label()).orElse(null),
+                    a.imageHash().orElse(null));
+            throw new WorkerRefusedException("model_not_allowed", message);
+        }
+        return AttestationState.of(peer);
+    }
+
+    /**
+     * {@code GET /v1/attestation}: public, no key needed, so clients can check the gateway before
+     * sending one. Building it verifies the gateway's own quote (and may fetch collateral), so that
+     * runs off the event loop, once per certificate.
+     */
+    public void serveEvidence(RoutingContext ctx) {
+        RaTlsIdentity current = node.keys().identity();
+        Published p = published.get();
+        Future<String> json = p != null && p.identity() == current ? Future.succeededFuture(p.json())
+                : ctx.vertx().executeBlocking(() -> {
+                    String built = node.evidence().encode();
+                    published.set(new Published(current, built));
+                    return built;
+                });
+        json.onComplete(done -> {
+            if (done.succeeded()) {
+                ctx.response().putHeader("Content-Type", "application/json").end(done.result());
+            } else {
+                ctx.fail(done.cause());
+            }
+        });
+    }
+
+    private void handshake(RaTlsTrustManager.Outcome outcome) {
+        if (!outcome.accepted()) {
+            refuse(outcome.remote(), null, outcome.refusal());
+        }
+    }
+
+    private void refuse(String remote, String workerId, RaTlsException e) {
+        AttestationResult a = e.attestation().orElse(null);
+        refused.add(remote, workerId, e.reason().code(), e.getMessage(),
+                a == null ? null : a.tee().map(t -> t.label()).orElse(null), a == null ? null : a.imageHash().orElse(null));
+    }
+}

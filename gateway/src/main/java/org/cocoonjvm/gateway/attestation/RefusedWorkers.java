@@ -1,0 +1,68 @@
+package org.cocoonjvm.gateway.attestation;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Workers whose attestation the gateway refused, for {@code /admin/workers}: refused in the TLS
+ * handshake (the gateway never sees their Hello) or at Hello (e.g. a model outside the policy).
+ * A refused worker retries, so one row per (host, worker id, reason, image hash) counts repeats;
+ * at most {@value #MAX_ROWS} rows, the least recently seen dropped first. Thread-safe: TLS
+ * handshakes on every event loop report here.
+ */
+public final class RefusedWorkers {
+    static final int MAX_ROWS = 100;
+
+    /** One kind of refusal from one place. Fields that were not known at refusal are null. */
+    public record Refusal(String host, String lastRemote, String workerId, String code, String message, String tee,
+                          String imageHash, Instant firstSeen, Instant lastSeen, long count) {
+        JsonObject toJson() {
+            JsonObject j = new JsonObject().put("remote", lastRemote).put("reason", code).put("message", message)
+                    .put("first_seen", firstSeen.toString()).put("last_seen", lastSeen.toString()).put("count", count);
+            if (workerId != null) j.put("id", workerId);
+            if (tee != null) j.put("tee", tee);
+            if (imageHash != null) j.put("image_hash", imageHash);
+            return j;
+        }
+    }
+
+    private final Clock clock;
+    private final Map<String, Refusal> rows = new LinkedHashMap<>();
+
+    public RefusedWorkers(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** @param remote {@code host:port} or {@code unknown} */
+    public synchronized void add(String remote, String workerId, String code, String message, String tee, String imageHash) {
+        String host = remote.contains(":") ? remote.substring(0, remote.lastIndexOf(':')) : remote;
+        String key = host + "|" + workerId + "|" + code + "|" + imageHash;
+        Instant now = clock.instant();
+        Refusal old = rows.remove(key);
+        rows.put(key, new Refusal(host, remote, workerId, code, message, tee, imageHash,
+                old == null ? now : old.firstSeen(), now, old == null ? 1 : old.count() + 1));
+        if (rows.size() > MAX_ROWS) {
+            rows.remove(rows.keySet().iterator().next());
+        }
+    }
+
+    /** Most recent first. */
+    public synchronized List<Refusal> all() {
+        List<Refusal> out = new ArrayList<>(rows.values());
+        out.sort(Comparator.comparing(Refusal::lastSeen).reversed());
+        return out;
+    }
+
+    public JsonArray toJson() {
+        JsonArray out = new JsonArray();
+        all().forEach(r -> out.add(r.toJson()));
+        return out;
+    }
+}

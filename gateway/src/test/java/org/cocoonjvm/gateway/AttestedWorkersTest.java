@@ -1,0 +1,279 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.await;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+import static org.cocoonjvm.gateway.TestNetwork.eventually;
+
+import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
+import org.cocoonjvm.attest.AttestationResult;
+import org.cocoonjvm.attest.AttestationVerifier;
+import org.cocoonjvm.attest.TrustAnchors;
+import org.cocoonjvm.attest.dcap.Collateral;
+import org.cocoonjvm.attest.policy.AllowList;
+import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.policy.TeeKind;
+import org.cocoonjvm.attest.quote.TdReportBody;
+import org.cocoonjvm.attest.ratls.RaTlsException;
+import org.cocoonjvm.attest.ratls.RaTlsNode;
+import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.attest.tee.DevTee;
+import org.cocoonjvm.gateway.attestation.GatewayAttestation;
+import org.cocoonjvm.gateway.metrics.Exposition;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.cocoonjvm.worker.serve.WorkerTls;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Gateway and workers with development-TEE attestation over real RA-TLS on loopback: workers
+ * register on the gateway's worker port with mutual TLS, the gateway relays to them over RA-TLS,
+ * and refusals (in the handshake or at Hello) route nothing and show in {@code /admin/workers}.
+ */
+class AttestedWorkersTest {
+    static final Clock CLOCK = Clock.systemUTC();
+    /** One seed: the gateway and its workers share the dev root, as the demo's nodes do. */
+    static final DevTee TEE = DevTee.generate(CLOCK);
+    static final DevTee OTHER_IMAGE = TEE.withMeasurements(TEE.measurements().withMrTd(new byte[48]));
+    static final Policy DEV_ANY = Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true);
+    static final Policy ONLY_DEFAULT_MRTD = DEV_ANY.withMrtd(AllowList.of(Set.of(TEE.measurements().mrTdHex())));
+
+    private TestNetwork net;
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+    }
+
+    private static TestNetwork gateway(DevTee tee, Policy workerPolicy) throws Exception {
+        return new TestNetwork(new GatewayAttestation(RaTlsNode.dev(tee, workerPolicy, CLOCK), 0, CLOCK));
+    }
+
+    private static WorkerTls worker(DevTee tee, Policy gatewayPolicy, List<RaTlsTrustManager.Outcome> saw) throws Exception {
+        return new WorkerTls(RaTlsNode.dev(tee, gatewayPolicy, CLOCK), saw::add);
+    }
+
+    private JsonObject admin() {
+        TestNetwork.Reply r = net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null);
+        assertThat(r.status()).isEqualTo(200);
+        return r.json();
+    }
+
+    /**
+     * Polls {@code /admin/workers} until {@code until} holds. A poll left unanswered for 3 s is
+     * retried rather than fatal: loopback requests in this test setup have, rarely, gone
+     * unanswered (see TestNetwork's client), and a gateway that stopped answering still fails here.
+     */
+    private JsonObject adminUntil(String what, Predicate<JsonObject> until) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (true) {
+            try {
+                JsonObject seen = net.request(new RequestOptions().setMethod(HttpMethod.GET).setURI("/admin/workers")
+                                .putHeader("Authorization", "Bearer " + ADMIN_KEY), null)
+                        .compose(HttpClientResponse::body).map(Buffer::toJsonObject)
+                        .toCompletionStage().toCompletableFuture().get(3, TimeUnit.SECONDS);
+                if (until.test(seen)) {
+                    return seen;
+                }
+            } catch (TimeoutException unanswered) {
+                // retried below
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting until " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void attestedWorker_servesAStreamedChat_andShowsAsVerifiedDev() throws Exception {
+        net = gateway(TEE, ONLY_DEFAULT_MRTD);
+        List<RaTlsTrustManager.Outcome> workerSaw = new CopyOnWriteArrayList<>();
+        await(net.deployWorker("worker-1", worker(TEE, DEV_ANY, workerSaw)));
+        assertThat(net.workers.getFirst().endpoint()).startsWith("https://127.0.0.1:");
+
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":8,\"stream_options\":{\"include_usage\":true}"));
+        assertThat(response.statusCode()).isEqualTo(200);
+        List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getInteger("completion_tokens"))
+                .isEqualTo(8);
+
+        JsonObject row = admin().getJsonArray("workers").getJsonObject(0);
+        assertThat(row.getString("attestation")).isEqualTo("verified");
+        assertThat(row.getString("tee")).isEqualTo("dev (not hardware-backed)");
+        assertThat(row.getString("tcb_status")).isEqualTo("UpToDate");
+        assertThat(row.getString("image_hash")).hasSize(64);
+        assertThat(row.getString("certificate_not_after")).isNotBlank();
+        assertThat(admin().getJsonArray("refused")).isEmpty();
+        assertThat(net.call(HttpMethod.GET, "/health", null, null).json().getString("attestation"))
+                .isEqualTo("dev (not hardware-backed)");
+
+        JsonObject model = net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data").getJsonObject(0);
+        assertThat(model.getInteger("workers")).isEqualTo(1);
+        assertThat(model.getInteger("attested_workers")).isEqualTo(1);
+        String metrics = net.call(HttpMethod.GET, "/metrics", null, null).body();
+        assertThat(Exposition.parse(metrics).get("cocoon_workers_attested")).isEqualTo(1.0);
+
+        // Mutual: the worker verified the gateway, on the registration link and on the relay's connection.
+        assertThat(workerSaw).isNotEmpty().allSatisfy(o -> assertThat(o.accepted()).isTrue());
+    }
+
+    /** A TD outside the gateway's policy: another MRTD, or the default image run as a debug TD. */
+    static List<Arguments> refusedImages() {
+        return List.of(Arguments.of(OTHER_IMAGE, "mrtd_not_allowed"),
+                Arguments.of(TEE.withMeasurements(TEE.measurements().withTdAttributes(DEBUG_TD)), "debug_not_allowed"));
+    }
+
+    /** A debug TD that otherwise looks like production (SEPT_VE_DISABLE set). */
+    static final long DEBUG_TD = TdReportBody.TD_ATTR_DEBUG | TdReportBody.TD_ATTR_SEPT_VE_DISABLE;
+
+    @ParameterizedTest
+    @MethodSource("refusedImages")
+    void workerOutsideTheImagePolicy_isRefusedInTheHandshake_getsNothing_andShowsRefused(DevTee image, String violation)
+            throws Exception {
+        net = gateway(TEE, ONLY_DEFAULT_MRTD);
+        Future<String> deployed = net.deployWorker("worker-1", worker(image, DEV_ANY, new CopyOnWriteArrayList<>()));
+
+        JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
+                .getJsonArray("refused").getJsonObject(0);
+        assertThat(refusal.getString("reason")).isEqualTo(RaTlsException.Reason.ATTESTATION_REJECTED.code());
+        assertThat(refusal.getString("message")).contains(violation);
+        assertThat(refusal.getString("tee")).isEqualTo(TeeKind.DEV.label());
+        assertThat(refusal.getString("image_hash")).hasSize(64);
+        assertThat(refusal.getString("remote")).startsWith("127.0.0.1");
+        assertThat(refusal.getLong("count")).isPositive();
+        assertThat(admin().getJsonArray("workers")).isEmpty();
+        assertThat(deployed.isComplete()).isFalse();
+
+        TestNetwork.Reply chat = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
+        assertThat(chat.status()).isEqualTo(404);
+        assertThat(chat.json().getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+    }
+
+    @Test
+    void workerServingAModelOutsideThePolicy_isRefusedAtHello_andShowsRefusedWithItsId() throws Exception {
+        String other = "synthetic@" + "0".repeat(64);
+        net = gateway(TEE, DEV_ANY.withModels(AllowList.of(Set.of(other))));
+        net.deployWorker("worker-7", worker(TEE, DEV_ANY, new CopyOnWriteArrayList<>()));
+
+        JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
+                .getJsonArray("refused").getJsonObject(0);
+        assertThat(refusal.getString("id")).isEqualTo("worker-7");
+        assertThat(refusal.getString("reason")).isEqualTo("model_not_allowed");
+        assertThat(refusal.getString("message")).contains("synthetic@");
+        assertThat(refusal.getString("tee")).isEqualTo(TeeKind.DEV.label());
+        assertThat(admin().getJsonArray("workers")).isEmpty();
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status()).isEqualTo(404);
+    }
+
+    @Test
+    void workerRefusesAGatewayOutsideItsPolicy() throws Exception {
+        net = gateway(OTHER_IMAGE, DEV_ANY);
+        List<RaTlsTrustManager.Outcome> workerSaw = new CopyOnWriteArrayList<>();
+        Future<String> deployed = net.deployWorker("worker-1", worker(TEE, ONLY_DEFAULT_MRTD, workerSaw));
+
+        eventually("the worker refused the gateway", () -> !workerSaw.isEmpty());
+        assertThat(workerSaw.getFirst().accepted()).isFalse();
+        assertThat(workerSaw.getFirst().side()).isEqualTo("server");
+        assertThat(workerSaw.getFirst().refusal().getMessage()).contains("mrtd_not_allowed");
+        assertThat(deployed.isComplete()).isFalse();
+        assertThat(admin().getJsonArray("workers")).isEmpty();
+    }
+
+    @Test
+    void workerServiceRefusesConnectionsWithoutAGatewayCertificate_butItsHttpApiStaysReachable() throws Exception {
+        net = gateway(TEE, DEV_ANY);
+        await(net.deployWorker("worker-1", worker(TEE, DEV_ANY, new CopyOnWriteArrayList<>())));
+        WorkerNode worker = net.workers.getFirst();
+        // An operator: TLS without a client certificate (RA-TLS certificates are self-signed, so trust all).
+        HttpClient operator = net.vertx.createHttpClient(new HttpClientOptions().setSsl(true).setTrustAll(true)
+                .setVerifyHost(false).setUseAlpn(true).setProtocolVersion(HttpVersion.HTTP_2));
+        try {
+            int port = TestNetwork.portOf(worker);
+            HttpClientResponse grpc = await(operator.request(new RequestOptions().setMethod(HttpMethod.POST)
+                            .setHost("127.0.0.1").setPort(port).setURI("/cocoon.v1.Worker/Status")
+                            .putHeader("content-type", "application/grpc").putHeader("te", "trailers"))
+                    .compose(r -> r.send(Buffer.buffer(new byte[5])).compose(resp -> resp.body().map(body -> resp))));
+            assertThat(grpc.getHeader("grpc-status")).isEqualTo("16");  // UNAUTHENTICATED
+
+            TestNetwork.Reply models = await(operator.request(new RequestOptions().setMethod(HttpMethod.GET)
+                            .setHost("127.0.0.1").setPort(port).setURI("/v1/models").putHeader("Authorization", "Bearer " + API_KEY))
+                    .compose(r -> r.send().compose(resp -> resp.body().map(b -> new TestNetwork.Reply(resp.statusCode(), b.toString(), resp)))));
+            assertThat(models.status()).isEqualTo(200);
+        } finally {
+            operator.close();
+        }
+    }
+
+    @Test
+    void gatewayEvidence_verifiesWithTheAttestationVerifier() throws Exception {
+        net = gateway(TEE, DEV_ANY);
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/v1/attestation", null, null);
+        assertThat(reply.status()).isEqualTo(200);
+        JsonObject evidence = reply.json();
+        assertThat(evidence.getString("tee")).isEqualTo("dev (not hardware-backed)");
+        assertThat(evidence.getJsonObject("attestation").getBoolean("accepted")).isTrue();
+        assertThat(evidence.getJsonObject("attestation").getJsonObject("measurements").getString("mrtd"))
+                .isEqualTo(TEE.measurements().mrTdHex());
+
+        X509Certificate cert = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(
+                new ByteArrayInputStream(evidence.getString("certificate_pem").getBytes(StandardCharsets.US_ASCII)));
+        byte[] spki = cert.getPublicKey().getEncoded();
+        byte[] rawKey = java.util.Arrays.copyOfRange(spki, spki.length - 32, spki.length);
+        byte[] reportData = HexFormat.of().parseHex(evidence.getString("report_data"));
+        assertThat(reportData).isEqualTo(MessageDigest.getInstance("SHA-512").digest(rawKey));
+
+        X509Certificate devRoot = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(
+                new ByteArrayInputStream(evidence.getString("dev_root_pem").getBytes(StandardCharsets.US_ASCII)));
+        AttestationResult r = AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(devRoot)), CLOCK)
+                .verify(HexFormat.of().parseHex(evidence.getString("quote")),
+                        Collateral.parse(evidence.getJsonObject("collateral").encode()), DEV_ANY, Optional.of(reportData));
+        assertThat(r.reasons()).isEmpty();
+        assertThat(r.tee()).contains(TeeKind.DEV);
+    }
+
+    @Test
+    void unattestedGateway_hasNoEvidence_andCountsNoWorkerAsAttested() {
+        net = new TestNetwork();
+        net.addWorker(100);
+        assertThat(net.call(HttpMethod.GET, "/v1/attestation", null, null).status()).isEqualTo(404);
+        JsonObject model = net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data").getJsonObject(0);
+        assertThat(model.getInteger("workers")).isEqualTo(1);
+        assertThat(model.getInteger("attested_workers")).isZero();
+        JsonArray workers = admin().getJsonArray("workers");
+        assertThat(workers.getJsonObject(0).getString("attestation")).isEqualTo("none");
+    }
+}
