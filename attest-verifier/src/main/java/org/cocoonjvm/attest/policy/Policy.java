@@ -43,6 +43,7 @@ import org.cocoonjvm.attest.quote.TdReportBody;
  * @param rtmrs exactly four lists, RTMR0..RTMR3
  * @param rootKeyIds SHA-384(04‖X‖Y) of accepted chain roots; the development root is accepted by
  *     {@code allowDevTee} instead, since it is made afresh
+ * @param gpu what the peer's GPU evidence extension must satisfy ({@link GpuPolicy})
  */
 public record Policy(
     Set<TcbStatus> acceptedStatuses,
@@ -57,7 +58,8 @@ public record Policy(
     AllowList mrConfigId,
     AllowList imageHashes,
     AllowList models,
-    AllowList rootKeyIds) {
+    AllowList rootKeyIds,
+    GpuPolicy gpu) {
 
   /** SHA-384(04‖X‖Y) of the Intel SGX Root CA key; Cocoon's default {@code allowed_collateral_root_hashes}. */
   public static final String INTEL_ROOT_KEY_ID =
@@ -79,7 +81,8 @@ public record Policy(
   public static final Policy STRICT = new Policy(
       EnumSet.of(TcbStatus.UP_TO_DATE), Optional.empty(), false, true, false, false, false,
       AllowList.NOTHING, List.of(AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING),
-      AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)));
+      AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)),
+      GpuPolicy.OPTIONAL);
 
   /**
    * {@link #STRICT} with every measurement and model allow-list explicitly {@link AllowList#ANY}:
@@ -240,6 +243,10 @@ public record Policy(
     return with(d -> d.rootKeyIds = l);
   }
 
+  public Policy withGpu(GpuPolicy g) {
+    return with(d -> d.gpu = g);
+  }
+
   /** This policy with one or more components changed; the canonical constructor re-checks it. */
   private Policy with(Consumer<Draft> change) {
     Draft d = new Draft(this);
@@ -262,6 +269,7 @@ public record Policy(
     AllowList imageHashes;
     AllowList models;
     AllowList rootKeyIds;
+    GpuPolicy gpu;
 
     Draft(Policy p) {
       acceptedStatuses = p.acceptedStatuses;
@@ -277,12 +285,13 @@ public record Policy(
       imageHashes = p.imageHashes;
       models = p.models;
       rootKeyIds = p.rootKeyIds;
+      gpu = p.gpu;
     }
 
     Policy build() {
       return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable,
           allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId,
-          imageHashes, models, rootKeyIds);
+          imageHashes, models, rootKeyIds, gpu);
     }
   }
 
@@ -334,12 +343,13 @@ public record Policy(
       }
       p = p.withModels(models);
     }
+    if (o.containsKey("gpu")) p = p.withGpu(GpuPolicy.parse(o.getValue("gpu"), p.gpu));
     return p;
   }
 
   private static final Set<String> KEYS = Set.of("accepted_statuses", "allowed_advisories", "allow_debug",
       "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd", "allow_dev_tee", "mrtd",
-      "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "image_hashes", "models", "collateral_root_key_ids");
+      "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "image_hashes", "models", "collateral_root_key_ids", "gpu");
 
   private static TcbStatus status(String name) {
     for (TcbStatus s : TcbStatus.values()) if (s.jsonName().equals(name)) return s;

@@ -32,15 +32,23 @@ public final class RaTlsException extends CertificateException {
     COLLATERAL_UNAVAILABLE,
     /** The quote did not verify or the policy refused it; see {@link #attestation()}. */
     ATTESTATION_REJECTED,
-    /** The GPU evidence check refused the certificate's GPU evidence extension. */
-    GPU_EVIDENCE_REJECTED;
+    /** The GPU evidence extension is malformed, does not verify, or fails the policy's GPU rules. */
+    GPU_EVIDENCE_REJECTED,
+    /** The policy requires GPU evidence and the certificate has no GPU evidence extension. */
+    GPU_EVIDENCE_MISSING;
   }
 
   private final Reason reason;
   private final transient AttestationResult attestation;
 
   public RaTlsException(Reason reason, String detail) {
-    this(reason, detail, null);
+    this(reason, detail, (AttestationResult) null);
+  }
+
+  /** @param cause the GPU verifier's typed failure, for {@link Reason#GPU_EVIDENCE_REJECTED} */
+  RaTlsException(Reason reason, String detail, Exception cause) {
+    this(reason, detail, (AttestationResult) null);
+    initCause(cause);
   }
 
   RaTlsException(Reason reason, String detail, AttestationResult attestation) {

@@ -23,6 +23,7 @@ import java.util.HexFormat;
 import java.util.Objects;
 import java.util.Optional;
 import org.bouncycastle.asn1.ASN1ObjectIdentifier;
+import org.bouncycastle.asn1.ASN1OctetString;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.Extension;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
@@ -75,7 +76,13 @@ public final class RaTlsIdentity {
     }
     byte[] claims = rawEd25519(kp.getPublic()).orElseThrow();
     byte[] quote = quotes.quote(sha512(claims));
-    Optional<byte[]> gpu = gpuEvidence == null ? Optional.empty() : gpuEvidence.evidenceFor(claims);
+    Optional<byte[]> gpu;
+    try {
+      gpu = gpuEvidence == null ? Optional.empty() : gpuEvidence.evidenceFor(claims);
+    } catch (IOException e) {
+      // A certificate without the evidence the peers require would only be refused by them.
+      throw new QuoteSourceException(QuoteSourceException.Reason.IO, "GPU evidence: " + e.getMessage(), e);
+    }
     Instant now = clock.instant().truncatedTo(ChronoUnit.SECONDS);
     try {
       X500Name name = new X500Name("CN=cocoon-jvm RA-TLS");
@@ -96,11 +103,15 @@ public final class RaTlsIdentity {
     return create(quotes, clock, DEFAULT_VALIDITY, null);
   }
 
-  /** Makes GPU evidence for a TLS key; evidence taken with the nonce
-   * {@link org.cocoonjvm.attest.nvidia.GpuNonce#forTlsPublicKey}. */
+  /**
+   * Makes the GPU evidence extension value ({@link GpuEvidenceExtension#encode}) for a TLS key,
+   * the evidence taken with nonce {@link org.cocoonjvm.attest.nvidia.GpuNonce#forTlsPublicKey}
+   * (e.g. {@link CommandGpuEvidence}).
+   */
   @FunctionalInterface
   public interface GpuEvidence {
-    Optional<byte[]> evidenceFor(byte[] rawTlsPublicKey);
+    /** @throws IOException when no evidence can be had; the certificate is then not made */
+    Optional<byte[]> evidenceFor(byte[] rawTlsPublicKey) throws IOException;
   }
 
   public X509Certificate certificate() {
@@ -118,7 +129,7 @@ public final class RaTlsIdentity {
   /**
    * What a node publishes about itself (the gateway at {@code GET /v1/attestation}): the
    * certificate (PEM), the raw quote (hex), its validity and report_data, plus {@code tee}, e.g.
-   * {@code TDX} or {@code dev (not hardware-backed)}. Anyone can check it offline with
+   * {@code TDX} or {@code dev (not hardware-backed)}, and {@code gpu_evidence} (the extension's JSON) where present. Anyone can check it offline with
    * {@code cocoon attest verify --quote … --report-data …}.
    */
   public JsonObject publicEvidence(String tee) {
@@ -126,10 +137,15 @@ public final class RaTlsIdentity {
       String pem = "-----BEGIN CERTIFICATE-----\n"
           + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(certificate.getEncoded())
           + "\n-----END CERTIFICATE-----\n";
-      return new JsonObject().put("tee", tee).put("format", "cocoon-ra-tls")
+      JsonObject out = new JsonObject().put("tee", tee).put("format", "cocoon-ra-tls")
           .put("certificate_pem", pem).put("quote", HexFormat.of().formatHex(quote))
           .put("report_data", HexFormat.of().formatHex(sha512(rawEd25519(certificate.getPublicKey()).orElseThrow())))
           .put("not_before", certificate.getNotBefore().toInstant().toString()).put("not_after", notAfter().toString());
+      byte[] gpu = certificate.getExtensionValue(GPU_EVIDENCE_OID);
+      if (gpu != null) {
+        out.put("gpu_evidence", new JsonObject(new String(ASN1OctetString.getInstance(gpu).getOctets(), StandardCharsets.UTF_8)));
+      }
+      return out;
     } catch (java.security.cert.CertificateEncodingException e) {
       throw new IllegalStateException(e);
     }

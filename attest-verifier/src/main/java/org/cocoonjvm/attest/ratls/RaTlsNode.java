@@ -51,10 +51,12 @@ public final class RaTlsNode {
   private final RaTlsVerifier peers;
   private final Clock clock;
   private final Optional<DevTee> devTee;
+  private final RaTlsIdentity.GpuEvidence gpuEvidence;
   private final RaTlsKeyManager keys;
 
   private RaTlsNode(QuoteSource quotes, TeeKind tee, AttestationVerifier attestations, CollateralSource collateral,
-      Policy peerPolicy, Clock clock, Optional<DevTee> devTee) throws QuoteSourceException {
+      Policy peerPolicy, Clock clock, Optional<DevTee> devTee, RaTlsIdentity.GpuEvidence gpuEvidence)
+      throws QuoteSourceException {
     this.quotes = quotes;
     this.tee = tee;
     this.attestations = attestations;
@@ -62,7 +64,8 @@ public final class RaTlsNode {
     this.peers = new RaTlsVerifier(attestations, collateral, peerPolicy);
     this.clock = clock;
     this.devTee = devTee;
-    this.keys = new RaTlsKeyManager(RaTlsIdentity.create(quotes, clock));
+    this.gpuEvidence = gpuEvidence;
+    this.keys = new RaTlsKeyManager(newIdentity());
   }
 
   /**
@@ -71,16 +74,22 @@ public final class RaTlsNode {
    * peer policy still decides: without {@code allow_dev_tee} every dev peer is refused.
    */
   public static RaTlsNode dev(DevTee tee, Policy peerPolicy, Clock clock) throws QuoteSourceException {
+    return dev(tee, peerPolicy, clock, null);
+  }
+
+  /** @param gpuEvidence evidence for each new certificate's key ({@link CommandGpuEvidence}); null for none */
+  public static RaTlsNode dev(DevTee tee, Policy peerPolicy, Clock clock, RaTlsIdentity.GpuEvidence gpuEvidence)
+      throws QuoteSourceException {
     LOG.warn("RA-TLS with the DEVELOPMENT TEE: quotes are made in software, {}", tee.describe());
     AttestationVerifier v = AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(tee.root())), clock);
-    return new RaTlsNode(tee, TeeKind.DEV, v, q -> tee.collateral(), peerPolicy, clock, Optional.of(tee));
+    return new RaTlsNode(tee, TeeKind.DEV, v, q -> tee.collateral(), peerPolicy, clock, Optional.of(tee), gpuEvidence);
   }
 
   /** A TDX node: quotes from the hardware (configfs-tsm), peers verified under Intel's root only. */
-  public static RaTlsNode tdx(QuoteSource quotes, CollateralSource collateral, Policy peerPolicy, Clock clock)
-      throws QuoteSourceException {
+  public static RaTlsNode tdx(QuoteSource quotes, CollateralSource collateral, Policy peerPolicy, Clock clock,
+      RaTlsIdentity.GpuEvidence gpuEvidence) throws QuoteSourceException {
     return new RaTlsNode(quotes, TeeKind.INTEL_TDX, AttestationVerifier.create(TrustAnchors.intel(), clock), collateral,
-        peerPolicy, clock, Optional.empty());
+        peerPolicy, clock, Optional.empty(), gpuEvidence);
   }
 
   /** What peers see this node as: {@code TDX} or {@code dev (not hardware-backed)}. */
@@ -193,9 +202,14 @@ public final class RaTlsNode {
     RaTlsIdentity current = keys.identity();
     Duration validity = Duration.between(current.certificate().getNotBefore().toInstant(), current.notAfter());
     if (clock.instant().isBefore(current.notAfter().minus(validity.dividedBy(2)))) return false;
-    keys.rotate(RaTlsIdentity.create(quotes, clock));
+    keys.rotate(newIdentity());
     LOG.info("RA-TLS certificate rotated; the new one is valid until {}", keys.identity().notAfter());
     return true;
+  }
+
+  /** A fresh key, its quote and, where configured, GPU evidence taken with that key's nonce. */
+  private RaTlsIdentity newIdentity() throws QuoteSourceException {
+    return RaTlsIdentity.create(quotes, clock, RaTlsIdentity.DEFAULT_VALIDITY, gpuEvidence);
   }
 
   /**

@@ -10,7 +10,7 @@ import org.cocoonjvm.attest.AttestationResult;
  * @param publicKey the raw 32-byte Ed25519 key the quote is bound to
  * @param attestation the accepted result (tee kind, status, measurements, image hash)
  * @param cached true when the attestation came from the verifier's cache
- * @param gpuEvidence the non-critical GPU evidence extension, where present
+ * @param gpu the verified GPU evidence extension; empty when the certificate has none
  */
 public record RaTlsPeer(
-    X509Certificate certificate, byte[] publicKey, AttestationResult attestation, boolean cached, Optional<byte[]> gpuEvidence) {}
+    X509Certificate certificate, byte[] publicKey, AttestationResult attestation, boolean cached, Optional<GpuVerdict> gpu) {}

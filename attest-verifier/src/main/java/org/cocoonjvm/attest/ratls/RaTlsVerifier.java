@@ -5,7 +5,6 @@ import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_EXPIRED;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_NOT_YET_VALID;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CLAIMS_MISMATCH;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.COLLATERAL_UNAVAILABLE;
-import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.GPU_EVIDENCE_REJECTED;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.MISSING_EXTENSION;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.NOT_DEPTH_0;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.NOT_SELF_SIGNED;
@@ -52,13 +51,17 @@ public final class RaTlsVerifier {
       Set.of(RaTlsIdentity.QUOTE_OID, RaTlsIdentity.CLAIMS_OID, "2.5.29.19", "2.5.29.15");
   private static final int MAX_CACHE_ENTRIES = 4096;
 
-  /** Checks the optional GPU evidence extension against the peer's raw TLS key. */
+  /** Checks the optional GPU evidence extension against the peer's raw TLS key ({@link NvidiaGpuCheck}). */
   @FunctionalInterface
   public interface GpuEvidenceCheck {
-    /** @return empty when acceptable, else why not */
-    Optional<String> check(byte[] rawTlsPublicKey, Optional<byte[]> evidence);
+    /**
+     * @return the verified GPU, or empty when there is no evidence and none is required
+     * @throws RaTlsException {@code GPU_EVIDENCE_REJECTED} or {@code GPU_EVIDENCE_MISSING}
+     */
+    Optional<GpuVerdict> check(byte[] rawTlsPublicKey, Optional<byte[]> extension) throws RaTlsException;
 
-    GpuEvidenceCheck NONE = (key, evidence) -> Optional.empty();
+    /** Ignores the extension: for tests of the TDX path alone. */
+    GpuEvidenceCheck NONE = (key, extension) -> Optional.empty();
   }
 
   private record Cached(AttestationResult result, Instant expires) {}
@@ -81,8 +84,9 @@ public final class RaTlsVerifier {
     this.gpuCheck = Objects.requireNonNull(gpuCheck, "gpuCheck");
   }
 
+  /** GPU evidence checked by {@link NvidiaGpuCheck} under {@code policy.gpu()} with the pinned NVIDIA roots. */
   public RaTlsVerifier(AttestationVerifier verifier, CollateralSource collateral, Policy policy) {
-    this(verifier, collateral, policy, Duration.ofHours(1), GpuEvidenceCheck.NONE);
+    this(verifier, collateral, policy, Duration.ofHours(1), NvidiaGpuCheck.pinned(policy.gpu(), verifier.clock()));
   }
 
   /**
@@ -156,9 +160,8 @@ public final class RaTlsVerifier {
       Instant expires = min(cert.getNotAfter().toInstant(), result.collateralNextUpdate().orElse(now), now.plus(maxTtl));
       remember(cacheKey, new Cached(result, expires), now);
     }
-    Optional<byte[]> gpu = extension(cert, RaTlsIdentity.GPU_EVIDENCE_OID);
-    Optional<String> gpuProblem = gpuCheck.check(key, gpu);
-    if (gpuProblem.isPresent()) throw new RaTlsException(GPU_EVIDENCE_REJECTED, gpuProblem.get());
+    // Not cached with the quote: the nonce binding and device chain are per certificate and cheap next to a TDX quote.
+    Optional<GpuVerdict> gpu = gpuCheck.check(key, extension(cert, RaTlsIdentity.GPU_EVIDENCE_OID));
     return new RaTlsPeer(cert, key, result, cached, gpu);
   }
 

@@ -76,7 +76,7 @@ class RaTlsVerifierTest {
     KeyPair kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
     RaTlsPeer peer = verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {cert(kp, "Ed25519", raTlsExtensions(kp))});
     assertThat(peer.publicKey()).isEqualTo(RaTlsIdentity.rawEd25519(kp.getPublic()).orElseThrow());
-    assertThat(peer.gpuEvidence()).isEmpty();
+    assertThat(peer.gpu()).isEmpty();
   }
 
   @Test
@@ -150,13 +150,18 @@ class RaTlsVerifierTest {
         key -> Optional.of(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(key)));
     X509Certificate[] chain = {id.certificate()};
     assertThat(id.certificate().getNonCriticalExtensionOIDs()).contains(RaTlsIdentity.GPU_EVIDENCE_OID);
-    RaTlsPeer peer = verifier(CLOCK, Duration.ofHours(1)).verify(chain);
-    assertThat(peer.gpuEvidence().orElseThrow()).isEqualTo(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(peer.publicKey()));
-    RaTlsVerifier strictGpu = new RaTlsVerifier(
+    byte[][] seen = new byte[1][];
+    RaTlsVerifier recording = new RaTlsVerifier(
         AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(TEE.root())), CLOCK),
         CollateralSource.fixed(TEE.collateral()), Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true), Duration.ofHours(1),
-        (key, evidence) -> Optional.of("no GPU verifier configured"));
-    assertThatThrownBy(() -> strictGpu.verify(chain)).extracting(e -> ((RaTlsException) e).reason())
+        (key, extension) -> {
+          seen[0] = extension.orElseThrow();
+          throw new RaTlsException(Reason.GPU_EVIDENCE_REJECTED, "no GPU verifier configured");
+        });
+    assertThatThrownBy(() -> recording.verify(chain)).extracting(e -> ((RaTlsException) e).reason())
         .isEqualTo(Reason.GPU_EVIDENCE_REJECTED);
+    assertThat(seen[0]).isEqualTo(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(
+        RaTlsIdentity.rawEd25519(id.certificate().getPublicKey()).orElseThrow()));
   }
+
 }
