@@ -202,6 +202,25 @@ class CollateralSourceTest {
   }
 
   @Test
+  void perQuoteSource_fetchesByTheQuotesFmspc_cachesUntilNextUpdate_andTheCollateralVerifiesTheQuote() throws Exception {
+    MutableClock clock = new MutableClock(NOW);
+    QuoteCollateralSource source = new QuoteCollateralSource(pccs(), DcapFixtures.intelRoot().getPublicKey(), clock);
+    byte[] quote = DcapFixtures.quote(QUOTE);
+    Collateral c = source.collateralFor(QuoteParser.parse(quote));
+    assertThat(source.collateralFor(QuoteParser.parse(quote))).isSameAs(c);
+    assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(1);
+    var result = org.cocoonjvm.attest.AttestationVerifier.create(org.cocoonjvm.attest.TrustAnchors.intel(), clock)
+        .verify(quote, c, org.cocoonjvm.attest.policy.Policy.MEASUREMENTS_UNCHECKED, java.util.Optional.empty());
+    assertThat(result.status()).contains(TcbStatus.UP_TO_DATE);
+    clock.set(EXPIRY);
+    source.collateralFor(QuoteParser.parse(quote));
+    assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(2);
+    forcedStatus = 503;
+    clock.set(EXPIRY.plusSeconds(3600));
+    assertThatThrownBy(() -> source.collateralFor(QuoteParser.parse(quote))).isInstanceOf(java.io.IOException.class);
+  }
+
+  @Test
   void cache_keepsKeysApart_andKeepsNothingThatFailsTrust() throws Exception {
     CollateralCache cache = cache(new MutableClock(NOW));
     cache.get(CollateralKey.of(signatures()));

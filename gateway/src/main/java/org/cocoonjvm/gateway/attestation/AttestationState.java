@@ -3,6 +3,8 @@ package org.cocoonjvm.gateway.attestation;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
 import java.util.Objects;
+import java.util.Optional;
+import org.cocoonjvm.attest.ratls.GpuVerdict;
 import org.cocoonjvm.attest.ratls.RaTlsPeer;
 
 /**
@@ -16,13 +18,16 @@ import org.cocoonjvm.attest.ratls.RaTlsPeer;
  * @param tcbStatus           the converged TCB status at registration, null when not attested
  * @param imageHash           Cocoon's image hash of the worker's TD, null when not attested
  * @param certificateNotAfter the session cannot outlive the worker's RA-TLS certificate; null when not attested
+ * @param gpu                 the worker's GPU evidence extension, verified (a worker whose evidence fails, or
+ *                            lacks it under a GPU-requiring policy, is refused, not registered); empty when it has none
  */
 public record AttestationState(boolean attested, String tee, String tcbStatus, String imageHash,
-                               Instant certificateNotAfter) {
-    public static final AttestationState NONE = new AttestationState(false, "none", null, null, null);
+                               Instant certificateNotAfter, Optional<GpuVerdict> gpu) {
+    public static final AttestationState NONE = new AttestationState(false, "none", null, null, null, Optional.empty());
 
     public AttestationState {
         Objects.requireNonNull(tee, "tee");
+        Objects.requireNonNull(gpu, "gpu");
         if (attested && certificateNotAfter == null) {
             throw new IllegalArgumentException("an attested worker needs its certificate's notAfter");
         }
@@ -31,7 +36,7 @@ public record AttestationState(boolean attested, String tee, String tcbStatus, S
     static AttestationState of(RaTlsPeer peer) {
         var a = peer.attestation();
         return new AttestationState(true, a.tee().orElseThrow().label(), a.status().map(s -> s.jsonName()).orElse(null),
-                a.imageHash().orElse(null), peer.certificate().getNotAfter().toInstant());
+                a.imageHash().orElse(null), peer.certificate().getNotAfter().toInstant(), peer.gpu());
     }
 
     /** {@code verified} or {@code none}: the value of {@code attestation} in {@code /admin/workers}. */
@@ -45,5 +50,11 @@ public record AttestationState(boolean attested, String tee, String tcbStatus, S
         if (tcbStatus != null) worker.put("tcb_status", tcbStatus);
         if (imageHash != null) worker.put("image_hash", imageHash);
         if (certificateNotAfter != null) worker.put("certificate_not_after", certificateNotAfter.toString());
+        if (attested) worker.put("gpu", gpu.isPresent() ? "verified" : "none");
+        gpu.ifPresent(g -> {
+            worker.put("gpu_driver_version", g.driverVersion()).put("gpu_vbios_version", g.vbiosVersion())
+                    .put("gpu_fwid", g.fwidHex());
+            g.measurementsCompared().ifPresent(n -> worker.put("gpu_measurements_compared", n));
+        });
     }
 }
