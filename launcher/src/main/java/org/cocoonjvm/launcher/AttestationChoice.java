@@ -1,16 +1,21 @@
 package org.cocoonjvm.launcher;
 
 import java.io.IOException;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Optional;
 import org.cocoonjvm.attest.CollateralSource;
 import org.cocoonjvm.attest.dcap.Collateral;
+import org.cocoonjvm.attest.dcap.QuoteCollateralSource;
 import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.ratls.CommandGpuEvidence;
+import org.cocoonjvm.attest.ratls.RaTlsIdentity;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.tee.ConfigFsTsmQuoteSource;
 import org.cocoonjvm.attest.tee.DevTee;
@@ -20,7 +25,9 @@ import picocli.CommandLine.Option;
 /**
  * How a gateway or worker attests itself and checks its peers: {@code --attestation none|dev|tdx},
  * the peer policy ({@code --policy}: for a gateway the workers it accepts, for a worker the
- * gateways), and what the mode needs ({@code --dev-seed-file}, {@code --collateral}).
+ * gateways), what the mode needs ({@code --dev-seed-file}; for tdx the collateral source {@code --collateral},
+ * {@code --pccs} or {@code --pcs}), and optionally GPU evidence for this node's certificate
+ * ({@code --gpu-evidence-command}).
  */
 final class AttestationChoice {
     enum Mode { NONE, DEV, TDX }
@@ -39,8 +46,24 @@ final class AttestationChoice {
     Path devSeedFile;
 
     @Option(names = "--collateral", description = "With --attestation tdx: collateral JSON (dcap-qvl QuoteCollateralV3) "
-            + "for the peers' platform, until a PCS/PCCS source is wired in.")
+            + "for the peers' platform, used for every peer (offline; one of --collateral, --pccs, --pcs).")
     Path collateral;
+
+    @Option(names = "--pccs", description = "With --attestation tdx: a PCCS base URL (e.g. https://pccs:8081); collateral "
+            + "is fetched per peer FMSPC and cached until its nextUpdate.")
+    URI pccs;
+
+    @Option(names = "--pcs", description = "With --attestation tdx: fetch collateral per peer FMSPC from Intel PCS "
+            + "(api.trustedservices.intel.com), cached until its nextUpdate.")
+    boolean pcs;
+
+    @Option(names = "--gpu-evidence-command", description = "Attach NVIDIA GPU evidence to this node's RA-TLS certificate: "
+            + "run by /bin/sh -c with the nonce (64 hex digits, bound to the certificate key) appended; must print "
+            + "{\"evidence\": hex|base64, \"certificate_chain\": PEM} (launcher/README.md). Runs at every rotation.")
+    String gpuEvidenceCommand;
+
+    /** How long a GPU evidence command may take; nvtrust's SPDM round trip takes seconds. */
+    static final Duration GPU_EVIDENCE_TIMEOUT = Duration.ofMinutes(2);
 
     static final class ModeConverter implements picocli.CommandLine.ITypeConverter<Mode> {
         @Override
@@ -59,18 +82,35 @@ final class AttestationChoice {
             return Optional.empty();
         }
         Policy peers = peerPolicy();
+        RaTlsIdentity.GpuEvidence gpu = gpuEvidenceCommand == null ? null
+                : new CommandGpuEvidence(gpuEvidenceCommand, GPU_EVIDENCE_TIMEOUT);
         return Optional.of(switch (mode) {
-            case DEV -> RaTlsNode.dev(DevTee.fromSeed(devSeed(), clock), peers, clock);
+            case DEV -> RaTlsNode.dev(DevTee.fromSeed(devSeed(), clock), peers, clock, gpu);
             case TDX -> {
-                if (collateral == null) {
-                    throw new Cocoon.UsageException("--attestation tdx needs --collateral FILE");
-                }
-                Collateral c = Collateral.parse(Files.readString(collateral));
+                CollateralSource peersCollateral = collateralSource(clock);
                 yield RaTlsNode.tdx(ConfigFsTsmQuoteSource.open(ConfigFsTsmQuoteSource.DEFAULT_ROOT, requester),
-                        CollateralSource.fixed(c), peers, clock);
+                        peersCollateral, peers, clock, gpu);
             }
             case NONE -> throw new AssertionError();
         });
+    }
+
+    /** Where a tdx node gets its peers' collateral: exactly one of --collateral, --pccs, --pcs. */
+    CollateralSource collateralSource(Clock clock) throws IOException {
+        int chosen = (collateral != null ? 1 : 0) + (pccs != null ? 1 : 0) + (pcs ? 1 : 0);
+        if (chosen != 1) {
+            throw new Cocoon.UsageException("--attestation tdx needs exactly one of --collateral FILE, --pccs URL, --pcs");
+        }
+        if (pccs != null) {
+            if (!"https".equals(pccs.getScheme()) && !"http".equals(pccs.getScheme())) {
+                throw new Cocoon.UsageException("--pccs must be an http(s) URL, got " + pccs);
+            }
+            return QuoteCollateralSource.pccs(pccs, clock);
+        }
+        if (pcs) {
+            return QuoteCollateralSource.intelPcs(clock);
+        }
+        return CollateralSource.fixed(Collateral.parse(Files.readString(collateral)));
     }
 
     Policy peerPolicy() throws IOException {

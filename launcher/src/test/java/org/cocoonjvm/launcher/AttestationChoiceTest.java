@@ -3,14 +3,30 @@ package org.cocoonjvm.launcher;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.cocoonjvm.attest.CollateralSource;
+import org.cocoonjvm.attest.dcap.QuoteCollateralSource;
+import org.cocoonjvm.attest.nvidia.GpuNonce;
+import org.cocoonjvm.attest.quote.QuoteParser;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** {@code --attestation}, {@code --policy}, {@code --dev-seed-file} as the gateway and worker commands read them. */
+/**
+ * {@code --attestation}, {@code --policy}, {@code --dev-seed-file}, the tdx collateral source
+ * ({@code --collateral}, {@code --pccs}, {@code --pcs}) and {@code --gpu-evidence-command} as the
+ * gateway and worker commands read them.
+ */
 class AttestationChoiceTest {
     @TempDir
     Path dir;
@@ -40,6 +56,42 @@ class AttestationChoiceTest {
     }
 
     @Test
+    void pccs_fetchesCollateralForEachPeerQuotesFmspcFromThatUrl() throws Exception {
+        byte[] quote = Files.readAllBytes(Path.of(AttestCli.fixture("dcap-qvl/tdx_quote")));
+        Vertx vertx = Vertx.vertx();
+        try {
+            List<String> asked = new CopyOnWriteArrayList<>();
+            // Answers nothing: the test is where the node asks, for which platform; CollateralSourceTest covers the answers.
+            HttpServer pccs = vertx.createHttpServer().requestHandler(req -> {
+                asked.add(req.uri());
+                req.response().setStatusCode(404).end();
+            }).listen(0, "127.0.0.1").await();
+            CollateralSource source = parse("--pccs", "http://127.0.0.1:" + pccs.actualPort())
+                    .collateralSource(Clock.fixed(Instant.parse("2025-07-19T10:00:34Z"), ZoneOffset.UTC));
+            assertThat(source).isInstanceOf(QuoteCollateralSource.class);
+            assertThatThrownBy(() -> source.collateralFor(QuoteParser.parse(quote))).isInstanceOf(IOException.class)
+                    .hasMessageContaining("collateral_not_found");
+            assertThat(asked).anySatisfy(uri -> assertThat(uri).startsWith("/tdx/certification/v4/tcb?fmspc=")
+                    .containsIgnoringCase("b0c06f000000"));
+        } finally {
+            vertx.close().await();
+        }
+    }
+
+    @Test
+    void gpuEvidenceCommand_putsItsEvidenceInTheNodesCertificate() throws Exception {
+        Path seed = file("seed.hex", "ab".repeat(32));
+        Path policy = file("policy.json", "{\"allow_dev_tee\": true}");
+        Path script = file("gpu.sh", "printf '{\"evidence\":\"%s\",\"certificate_chain\":\"-----BEGIN CERTIFICATE-----\"}' \"$1\"\n");
+        var node = parse("--attestation", "dev", "--dev-seed-file", seed.toString(), "--policy", policy.toString(),
+                "--gpu-evidence-command", "sh " + script).node("test", Clock.systemUTC()).orElseThrow();
+        byte[] key = node.keys().identity().certificate().getPublicKey().getEncoded();
+        byte[] raw = java.util.Arrays.copyOfRange(key, key.length - 32, key.length);
+        assertThat(node.evidence().getJsonObject("gpu_evidence").getString("evidence")).isEqualTo(
+                Base64.getEncoder().encodeToString(GpuNonce.forTlsPublicKey(raw)));
+    }
+
+    @Test
     void missingOrBadInputs_areUsageErrorsNamingTheOption() throws Exception {
         Path seed = file("seed.hex", "ab".repeat(32));
         Path policy = file("policy.json", "{\"allow_dev_tee\": true}");
@@ -57,6 +109,11 @@ class AttestationChoiceTest {
                 .hasMessageContaining("--policy");
         assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString()).node("t", Clock.systemUTC()))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("--collateral");
+        assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString(), "--pcs", "--pccs",
+                "http://127.0.0.1:1").node("t", Clock.systemUTC())).isInstanceOf(Cocoon.UsageException.class)
+                .hasMessageContaining("exactly one");
+        assertThatThrownBy(() -> parse("--pccs", "file:///etc").collateralSource(Clock.systemUTC()))
+                .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("http(s)");
         assertThatThrownBy(() -> parse("--attestation", "sgx")).isInstanceOf(CommandLine.ParameterException.class)
                 .hasMessageContaining("none, dev or tdx");
     }
