@@ -136,6 +136,7 @@ class AttestedWorkersTest {
         assertThat(row.getString("tee")).isEqualTo("dev (not hardware-backed)");
         assertThat(row.getString("tcb_status")).isEqualTo("UpToDate");
         assertThat(row.getString("image_hash")).hasSize(64);
+        assertThat(row.getString("gpu")).isEqualTo("none");
         assertThat(row.getString("certificate_not_after")).isNotBlank();
         assertThat(admin().getJsonArray("refused")).isEmpty();
         assertThat(net.call(HttpMethod.GET, "/health", null, null).json().getString("attestation"))
