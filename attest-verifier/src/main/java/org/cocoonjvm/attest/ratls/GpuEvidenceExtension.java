@@ -43,8 +43,9 @@ public record GpuEvidenceExtension(byte[] evidence, byte[] certificateChainPem) 
   }
 
   /**
-   * {@code evidence} (hex or base64) and {@code certificate_chain} (PEM) from a JSON object: the
-   * extension itself (base64 only) or what a {@code --gpu-evidence-command} prints.
+   * {@code evidence} and {@code certificate_chain} (PEM) from a JSON object: the extension itself
+   * (evidence base64) or, with {@code hexAllowed}, what a {@code --gpu-evidence-command} prints
+   * (evidence read as hex when it is an even number of hex digits, else base64).
    */
   static GpuEvidenceExtension fromJson(JsonObject o, boolean hexAllowed) {
     if (!(o.getValue("evidence") instanceof String ev) || ev.isEmpty()) {
