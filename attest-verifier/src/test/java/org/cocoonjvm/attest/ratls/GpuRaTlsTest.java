@@ -17,7 +17,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyPairGenerator;
 import java.security.cert.X509Certificate;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -35,6 +38,7 @@ import org.cocoonjvm.attest.nvidia.TestGpuDevice;
 import org.cocoonjvm.attest.policy.AllowList;
 import org.cocoonjvm.attest.policy.GpuPolicy;
 import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.quote.Fixtures;
 import org.cocoonjvm.attest.ratls.RaTlsException.Reason;
 import org.cocoonjvm.attest.tee.QuoteSourceException;
 import org.junit.jupiter.api.BeforeAll;
@@ -146,6 +150,24 @@ class GpuRaTlsTest {
     RaTlsException e = refusal(verifier(new GpuPolicy(true, List.of(), AllowList.of(Set.of("1.2.3")))), identity(fromDevice()));
     assertThat(e.reason()).isEqualTo(Reason.GPU_EVIDENCE_REJECTED);
     assertThat(e.getMessage()).contains("not in gpu.driver_versions");
+  }
+
+  @Test
+  void withRims_theRimsForTheEvidencesVersionsAreNeeded() throws Exception {
+    // NVIDIA's published test RIMs (signers valid 2023-06 → 2025-06) are for other versions than the sample's.
+    byte[] driverRim = Files.readAllBytes(Fixtures.dir().resolve("nvtrust/rims/Driver_RIM_test_no_gpu.swidtag"));
+    byte[] vbiosRim = Files.readAllBytes(Fixtures.dir().resolve("nvtrust/rims/1010_0200_882_96005E0001_PROD.swidtag"));
+    GpuPolicy withRims = new GpuPolicy(true, List.of(driverRim, vbiosRim), AllowList.ANY);
+    RimVerifier rimsIn2024 = RimVerifier.create(Clock.fixed(Instant.parse("2024-06-01T00:00:00Z"), ZoneOffset.UTC));
+    RaTlsVerifier v = new RaTlsVerifier(
+        AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(TEE.root())), CLOCK),
+        CollateralSource.fixed(TEE.collateral()), RaTlsHandshakeTest.ONLY_DEFAULT_MRTD.withGpu(withRims), Duration.ofHours(1),
+        new NvidiaGpuCheck(withRims, GpuEvidenceVerifier.create(device.rootKey(), CLOCK), rimsIn2024));
+    RaTlsException e = refusal(v, identity(fromDevice()));
+    assertThat(e.reason()).isEqualTo(Reason.GPU_EVIDENCE_REJECTED);
+    assertThat(e.getMessage()).contains("rim_version_mismatch: no configured RIM is for driver version");
+    // At the verifier's own clock those RIM signers have expired: the RIMs are checked per handshake.
+    assertThat(gpuCode(refusal(verifier(withRims), identity(fromDevice())))).isEqualTo("rim_chain_expired");
   }
 
   @Test
