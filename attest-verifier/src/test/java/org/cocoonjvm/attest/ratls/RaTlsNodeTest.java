@@ -13,10 +13,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.time.Clock;
+import org.cocoonjvm.attest.MutableClock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.tee.DevTee;
@@ -26,59 +25,39 @@ import org.junit.jupiter.api.Test;
 class RaTlsNodeTest {
   static final Policy DEV_ANY = Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true);
 
-  /** A clock the test sets. */
-  static final class MovableClock extends Clock {
-    Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
-
-    @Override
-    public ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(ZoneId zone) {
-      return this;
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-  }
-
   @Test
   void certificateRotatesAtHalfItsValidity_andPeersAcceptTheNewOne() throws Exception {
-    MovableClock clock = new MovableClock();
+    MutableClock clock = new MutableClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
     DevTee tee = DevTee.generate(clock);
     RaTlsNode node = RaTlsNode.dev(tee, DEV_ANY, clock);
     RaTlsIdentity first = node.keys().identity();
 
-    clock.now = clock.now.plus(Duration.ofHours(11));
+    clock.advance(Duration.ofHours(11));
     assertThat(node.rotateIfDue()).isFalse();
     assertThat(node.keys().identity()).isSameAs(first);
 
-    clock.now = clock.now.plus(Duration.ofHours(2));
+    clock.advance(Duration.ofHours(2));
     assertThat(node.rotateIfDue()).isTrue();
     RaTlsIdentity second = node.keys().identity();
-    assertThat(second.notAfter()).isEqualTo(clock.now.plus(RaTlsIdentity.DEFAULT_VALIDITY));
+    assertThat(second.notAfter()).isEqualTo(clock.instant().plus(RaTlsIdentity.DEFAULT_VALIDITY));
     assertThat(node.peers().verify(new java.security.cert.X509Certificate[] {second.certificate()}).attestation().accepted())
         .isTrue();
   }
 
   @Test
   void verifiedUntil_isTheEarliestOfCertificateExpiryCollateralAndCacheLifetime() throws Exception {
-    MovableClock clock = new MovableClock();
+    MutableClock clock = new MutableClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
     RaTlsNode node = RaTlsNode.dev(DevTee.generate(clock), DEV_ANY, clock);
     RaTlsPeer peer = node.peers().verify(new java.security.cert.X509Certificate[] {node.keys().identity().certificate()});
     // Dev collateral lasts 30 days and the certificate one: the verifier's 1 h cache bounds it.
-    assertThat(node.verifiedUntil(peer)).isEqualTo(clock.now.plus(node.peers().maxTtl()));
-    clock.now = node.keys().identity().notAfter().minus(Duration.ofMinutes(10));
+    assertThat(node.verifiedUntil(peer)).isEqualTo(clock.instant().plus(node.peers().maxTtl()));
+    clock.set(node.keys().identity().notAfter().minus(Duration.ofMinutes(10)));
     assertThat(node.verifiedUntil(peer)).isEqualTo(node.keys().identity().notAfter());
   }
 
   @Test
   void evidence_namesTheDevTee_andItsOwnQuoteVerifies() throws Exception {
-    MovableClock clock = new MovableClock();
+    MutableClock clock = new MutableClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
     DevTee tee = DevTee.generate(clock);
     JsonObject e = RaTlsNode.dev(tee, DEV_ANY, clock).evidence();
     assertThat(e.getString("tee")).isEqualTo("dev (not hardware-backed)");
