@@ -12,11 +12,10 @@ import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
-import java.security.SecureRandom;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.api.AccountHandler;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
-import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.gateway.api.AdminHandler;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -62,17 +61,21 @@ public final class GatewayNode extends VerticleBase {
     private volatile int port;
     private volatile boolean stopping;
 
+    /** A gateway whose payment key and channels live in memory: a restart opens new channels. */
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
+        this(options, billing, new InMemoryChannelJournal());
+    }
+
+    /**
+     * @param channels the payment key and the channels' last states; a durable journal (the
+     *                 ledger's) lets a restarted gateway keep paying on the same channels
+     */
+    public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels) {
         this.options = options;
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
-        // The key and the journal live in memory until the durable ledger stores channels: a
-        // restarted gateway opens new channels (see the README).
-        this.payments = options.payments().enabled()
-                ? new ChannelBilling(options.payments(), billing::schedule, new InMemoryChannelJournal(),
-                        PaymentKeyPair.generate(new SecureRandom()))
-                : null;
+        this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels) : null;
     }
 
     @Override

@@ -12,6 +12,7 @@ import io.vertx.core.json.JsonObject;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -273,6 +274,12 @@ abstract class DurableBillingContract {
         public boolean recordProgress(Reservation reservation, long costSoFarNanoton) {
             check("recordProgress");
             return book.recordProgress(reservation, costSoFarNanoton);
+        }
+
+        @Override
+        public void recordProgress(Map<Reservation, Long> progress) {
+            check("recordProgress (batch)");
+            book.recordProgress(progress);
         }
 
         @Override

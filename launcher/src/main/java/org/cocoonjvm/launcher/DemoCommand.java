@@ -63,7 +63,7 @@ final class DemoCommand implements Callable<Integer> {
         GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
         GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
-        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing());
+        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), billing.channels());
         List<WorkerNode> nodes = new ArrayList<>();
         try {
             await(vertx.deployVerticle(gateway));

@@ -39,7 +39,7 @@ final class GatewayCommand implements Callable<Integer> {
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
         GatewayPolicy.Billing billing = policy.billing(options,
                 "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
-        GatewayNode node = new GatewayNode(options, billing.billing());
+        GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels());
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         Running.untilSignalled(vertx, billing.ledger());
         return 0;

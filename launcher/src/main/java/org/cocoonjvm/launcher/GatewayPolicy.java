@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayOptions;
@@ -83,8 +84,12 @@ final class GatewayPolicy {
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton));
     }
 
-    /** The gateway's billing and the ledger behind it; close it after the gateway has stopped. */
-    record Billing(RequestBilling billing, AutoCloseable ledger) {
+    /**
+     * The gateway's billing, its payment channels' journal (in the same database: the payment key
+     * and the channels' last states survive a restart), and the ledger behind both; close it
+     * after the gateway has stopped.
+     */
+    record Billing(RequestBilling billing, ChannelJournal channels, AutoCloseable ledger) {
     }
 
     /**
@@ -119,7 +124,7 @@ final class GatewayPolicy {
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());
         RequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
                 model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress);
-        return new Billing(billing, () -> {
+        return new Billing(billing, accounts.channelJournal(), () -> {
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
