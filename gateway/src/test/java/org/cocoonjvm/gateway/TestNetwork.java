@@ -19,6 +19,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
+import org.cocoonjvm.billing.channel.ChannelJournal;
+import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -71,9 +73,17 @@ final class TestNetwork implements AutoCloseable {
         this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger);
     }
 
-    /** @param ledger runs the book's calls: a pool of its own for a database-backed book */
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                 Executor ledger) {
+        this(limits, relay, balance, payments, accounts, ledger, new InMemoryChannelJournal());
+    }
+
+    /**
+     * @param ledger   runs the book's calls: a pool of its own for a database-backed book
+     * @param channels the gateway's payment key and channel states
+     */
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                Executor ledger, ChannelJournal channels) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -84,7 +94,7 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
-                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS));
+                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS), channels);
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
