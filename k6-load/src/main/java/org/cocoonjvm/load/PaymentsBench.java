@@ -14,7 +14,7 @@ import org.cocoonjvm.gateway.billing.PaymentOptions;
 /**
  * What paying workers costs the gateway: the same closed-loop streaming load through two
  * gateways in one process, one signing a payment state every K tokens, one with payments off,
- * alternating phases so that machine noise hits both. Each round gives a throughput ratio (paid /
+ * alternating phases (the order swapped each round) so that machine noise hits both. Each round gives a throughput ratio (paid /
  * unpaid); the median over the rounds is the result. The ledger is in memory here, so this
  * measures metering, checkpointing and signing, not the database (see the ledger benchmark).
  */
@@ -24,7 +24,7 @@ public final class PaymentsBench {
      * @param concurrency     streams open at once
      * @param everyTokens     K of the paying gateway (1: a state per token)
      * @param phase           length of each paid or unpaid phase
-     * @param rounds          paid-then-unpaid pairs
+     * @param rounds          pairs of one paid and one unpaid phase
      * @param tokensPerSecond engine steps per second
      * @param replyTokens     tokens per reply
      */
@@ -39,7 +39,7 @@ public final class PaymentsBench {
         }
     }
 
-    /** One paid-then-unpaid pair. */
+    /** One round: a paid and an unpaid phase. */
     public record Round(double paidTokensPerS, double unpaidTokensPerS, double paidCpuUsPerToken, double unpaidCpuUsPerToken,
                         long errors) {
         double ratio() {
@@ -101,10 +101,17 @@ public final class PaymentsBench {
                 Recorder f = new Recorder();
                 double[] pTime = new double[2];
                 double[] fTime = new double[2];
-                GatewayBench.accumulate(GatewayBench.phase(paying.vertx(), paidClient, paying.viaGateway(), request,
-                        options.concurrency(), options.phase()), p, pTime);
-                GatewayBench.accumulate(GatewayBench.phase(free.vertx(), freeClient, free.viaGateway(), request,
-                        options.concurrency(), options.phase()), f, fTime);
+                // The order swaps each round: whatever the second phase inherits (heap, JIT, the
+                // neighbours' load) falls on both sides.
+                for (boolean paidPhase : i % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
+                    if (paidPhase) {
+                        GatewayBench.accumulate(GatewayBench.phase(paying.vertx(), paidClient, paying.viaGateway(), request,
+                                options.concurrency(), options.phase()), p, pTime);
+                    } else {
+                        GatewayBench.accumulate(GatewayBench.phase(free.vertx(), freeClient, free.viaGateway(), request,
+                                options.concurrency(), options.phase()), f, fTime);
+                    }
+                }
                 Recorder.Snapshot ps = p.snapshot(pTime[0]);
                 Recorder.Snapshot fs = f.snapshot(fTime[0]);
                 rounds.add(new Round(ps.count(Metric.TOKENS) / pTime[0], fs.count(Metric.TOKENS) / fTime[0],

@@ -72,7 +72,7 @@ final class BenchCommand {
         int everyTokens;
         @Option(names = "--phase", defaultValue = "3s", description = "Length of each paid or unpaid phase. Default: ${DEFAULT-VALUE}.")
         String phase;
-        @Option(names = "--rounds", defaultValue = "5", description = "Paid-then-unpaid pairs. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--rounds", defaultValue = "5", description = "Pairs of one paid and one unpaid phase, order swapped each round. Default: ${DEFAULT-VALUE}.")
         int rounds;
         @Option(names = "--synthetic-rate", defaultValue = "1000", description = "Engine steps (tokens) per second per stream. Default: ${DEFAULT-VALUE}.")
         double rate;
