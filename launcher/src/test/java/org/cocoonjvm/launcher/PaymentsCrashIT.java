@@ -14,8 +14,11 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,6 +46,8 @@ import org.junit.jupiter.api.io.TempDir;
  *       (persist before paying), and falls short by at most the fees of those interrupted
  *       requests (tokens checkpointed but not yet signed when it died); everything after the
  *       restart is paid in full on the same channel, with seqnos above the journal's.</li>
+ *   <li>in the ledger's file at the end: debits = the priced usage records + the recovered
+ *       checkpoints, and the journal's last state is the one the worker holds.</li>
  * </ul>
  */
 class PaymentsCrashIT {
@@ -122,6 +127,37 @@ class PaymentsCrashIT {
         assertThat(account.getLong("reserved_nanoton")).isZero();
         assertThat(account.getLong("spent_nanoton") - sentAtEnd).as("the gateway's margin")
                 .isEqualTo(spentAtEnd / 2 + gap);
+        JsonObject last = channel();
+
+        // The ledger's own records, read once the gateway has stopped (H2 allows one process).
+        gateway.destroy();
+        assertThat(gateway.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + dir.resolve("gateway").resolve("ledger"));
+             Statement st = c.createStatement()) {
+            long[] audited = row(st, "SELECT COALESCE(SUM(client_cost_nanoton), 0), COALESCE(SUM(worker_fee_nanoton), 0) "
+                    + "FROM requests");
+            long unaudited = row(st, "SELECT COALESCE(SUM(charged_nanoton), 0) FROM reservations r "
+                    + "WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.reservation_id = r.reservation_id)")[0];
+            long[] journal = row(st, "SELECT last_seqno, last_sent_nanoton FROM channels");
+            assertThat(audited[0] + unaudited).as("debits = priced usage records + recovered checkpoints")
+                    .isEqualTo(spentAtEnd);
+            assertThat(unaudited).as("only the requests cut by the gateway's death lack a record").isEqualTo(recovered);
+            assertThat(audited[1] * 2).as("worker fee = half the price, per record").isEqualTo(audited[0]);
+            assertThat(journal).as("the journal's last state is the worker's")
+                    .containsExactly(last.getLong("seqno"), last.getLong("sent_nanoton"));
+        }
+    }
+
+    private static long[] row(Statement st, String sql) throws Exception {
+        try (ResultSet rs = st.executeQuery(sql)) {
+            assertThat(rs.next()).as(sql).isTrue();
+            long[] values = new long[rs.getMetaData().getColumnCount()];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = rs.getLong(i + 1);
+            }
+            assertThat(rs.next()).as("one row: " + sql).isFalse();
+            return values;
+        }
     }
 
     private void startGateway() throws Exception {
@@ -140,6 +176,7 @@ class PaymentsCrashIT {
     private void startWorker() throws Exception {
         worker = launch("worker", dir.resolve("worker.log"), "worker", "--id", "w1", "--gateway",
                 "127.0.0.1:" + gatewayPort, "--engine", "synthetic", "--synthetic-rate", "100",
+                "--synthetic-reply-tokens", "1000",   // replies end at max_tokens: the long streams last 4 s
                 "--payment-dir", dir.resolve("worker-payments").toString());
         BufferedReader stdout = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
         String line = CompletableFuture.supplyAsync(() -> {
