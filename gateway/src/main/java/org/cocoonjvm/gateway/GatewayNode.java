@@ -14,11 +14,10 @@ import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
-import java.security.SecureRandom;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.api.AccountHandler;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
-import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.gateway.api.AdminHandler;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.attestation.WorkerAdmission;
@@ -73,23 +72,33 @@ public final class GatewayNode extends VerticleBase {
     private volatile int workerPort;
     private volatile boolean stopping;
 
+    /** A gateway whose payment key and channels live in memory: a restart opens new channels. */
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
-        this(options, billing, null);
+        this(options, billing, new InMemoryChannelJournal(), null);
     }
 
     /** @param attestation null for a gateway that verifies no worker */
     public GatewayNode(GatewayOptions options, RequestBilling billing, GatewayAttestation attestation) {
+        this(options, billing, new InMemoryChannelJournal(), attestation);
+    }
+
+    public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels) {
+        this(options, billing, channels, null);
+    }
+
+    /**
+     * @param channels    the payment key and the channels' last states; a durable journal (the
+     *                    ledger's) lets a restarted gateway keep paying on the same channels
+     * @param attestation null for a gateway that verifies no worker
+     */
+    public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels,
+                       GatewayAttestation attestation) {
         this.options = options;
         this.attestation = attestation;
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
-        // The key and the journal live in memory until the durable ledger stores channels: a
-        // restarted gateway opens new channels (see the README).
-        this.payments = options.payments().enabled()
-                ? new ChannelBilling(options.payments(), billing::schedule, new InMemoryChannelJournal(),
-                        PaymentKeyPair.generate(new SecureRandom()))
-                : null;
+        this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels) : null;
     }
 
     @Override

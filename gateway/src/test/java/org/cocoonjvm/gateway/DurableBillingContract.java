@@ -9,9 +9,14 @@ import io.vertx.core.Context;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -27,11 +32,13 @@ import org.cocoonjvm.billing.ledger.TestDatabase;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.worker.serve.WorkerNode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -136,6 +143,72 @@ abstract class DurableBillingContract {
         assertThat(audit.stream().mapToLong(RequestRecord::clientCostNanoton).sum()).isEqualTo(expected);
     }
 
+    /**
+     * Per-token payments (K = 1) over the durable ledger and journal, with a slow ledger (each
+     * checkpoint takes 20 ms more): sampled all along, the worker never holds a state worth more
+     * than the worker fees of what the ledger bills (fee 1, price 2 a token: half), and at the end
+     * the worker's state is the sum of the audited worker fees, to the nanoTON.
+     */
+    @Test
+    void perTokenPayments_neverRunAheadOfTheLedger_andEndAtTheSumOfWorkerFees() throws Exception {
+        url = database().newDatabaseUrl();
+        ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4);
+        AccountBook slow = new EventLoopGuard(ledger) {
+            @Override
+            public void recordProgress(Map<Reservation, Long> progress) {
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                super.recordProgress(progress);
+            }
+        };
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, 10_000_000_000L), slow, ledgerThreads, ledger.channelJournal());
+        WorkerNode worker = net.addWorker(400);
+        List<HttpClientResponse> streams = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            streams.add(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":" + (60 + 10 * i))));
+        }
+        List<SseEvents> reading = streams.stream().map(SseEvents::read).toList();
+        int samples = 0;
+        while (!reading.stream().allMatch(r -> r.ended.isDone())) {
+            long sent = sent(worker);            // first the worker's state, then the ledger, which only grows
+            long billed = billedSoFar();
+            assertThat(2 * sent).as("worker fees paid vs client cost billed").isLessThanOrEqualTo(billed);
+            samples++;
+        }
+        for (SseEvents r : reading) {
+            r.ended.get(20, TimeUnit.SECONDS);
+        }
+
+        List<RequestRecord> audit = ledger.requests(ACCOUNT);
+        long fees = audit.stream().mapToLong(RequestRecord::workerFeeNanoton).sum();
+        long costs = audit.stream().mapToLong(RequestRecord::clientCostNanoton).sum();
+        TestNetwork.eventually("the worker is paid every fee", () -> sent(worker) == fees);
+        assertThat(samples).isPositive();
+        assertThat(ledger.balance(ACCOUNT).spentNanoton()).isEqualTo(costs);
+        assertThat(audit.stream().mapToLong(RequestRecord::gatewayMarginNanoton).sum()).isEqualTo(costs - fees);
+    }
+
+    private long sent(WorkerNode worker) {
+        var channels = net.workerStatus(worker).getJsonArray("channels");
+        return channels.isEmpty() ? 0 : channels.getJsonObject(0).getLong("sent_nanoton");
+    }
+
+    /** What the ledger bills so far: charges of ended reservations, progress of open ones. */
+    private long billedSoFar() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT COALESCE(SUM(CASE WHEN state = 'open' THEN progress_nanoton "
+                     + "ELSE charged_nanoton END), 0) FROM reservations")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
     @Test
     void duringAStream_theHoldShowsAsReserved() throws Exception {
         start(TestNetwork.START_BALANCE);
@@ -200,7 +273,7 @@ abstract class DurableBillingContract {
     }
 
     /** The ledger, noting every call made on an event loop thread (where a blocking call stalls every connection on it). */
-    private final class EventLoopGuard implements AccountBook {
+    private class EventLoopGuard implements AccountBook {
         private final AccountBook book;
 
         EventLoopGuard(AccountBook book) {
@@ -273,6 +346,12 @@ abstract class DurableBillingContract {
         public boolean recordProgress(Reservation reservation, long costSoFarNanoton) {
             check("recordProgress");
             return book.recordProgress(reservation, costSoFarNanoton);
+        }
+
+        @Override
+        public void recordProgress(Map<Reservation, Long> progress) {
+            check("recordProgress (batch)");
+            book.recordProgress(progress);
         }
 
         @Override

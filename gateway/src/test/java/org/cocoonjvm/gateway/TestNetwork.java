@@ -19,6 +19,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
+import org.cocoonjvm.billing.channel.ChannelJournal;
+import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -64,7 +66,7 @@ final class TestNetwork implements AutoCloseable {
     /** A gateway with attestation: workers register on its RA-TLS worker port. */
     TestNetwork(GatewayAttestation attestation) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
-                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, attestation);
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), attestation);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
@@ -72,19 +74,26 @@ final class TestNetwork implements AutoCloseable {
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments) {
-        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, null);
+        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(),
+                null);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
-        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, null);
+        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null);
+    }
+
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                Executor ledger, ChannelJournal channels) {
+        this(limits, relay, balance, payments, accounts, ledger, channels, null);
     }
 
     /**
      * @param ledger      runs the book's calls: a pool of its own for a database-backed book
+     * @param channels    the gateway's payment key and channel states
      * @param attestation null: workers register in plaintext on the client port
      */
-    private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
-                        Executor ledger, GatewayAttestation attestation) {
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                Executor ledger, ChannelJournal channels, GatewayAttestation attestation) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -95,7 +104,8 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
-                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS), attestation);
+                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS), channels,
+                attestation);
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())

@@ -185,16 +185,16 @@ public final class GatewayBench {
         return new Report(options, rows, idle);
     }
 
-    private record PhaseResult(List<Outcome> outcomes, double seconds, double cpuSeconds) {}
+    record PhaseResult(List<Outcome> outcomes, double seconds, double cpuSeconds) {}
 
-    private static void accumulate(PhaseResult p, Recorder into, double[] secondsAndCpu) {
+    static void accumulate(PhaseResult p, Recorder into, double[] secondsAndCpu) {
         p.outcomes().forEach(o -> o.record(into));
         secondsAndCpu[0] += p.seconds();
         secondsAndCpu[1] += p.cpuSeconds();
     }
 
     /** Closed loop: {@code users} streams, each sending the next request when the last ends, until the phase is over. */
-    private static PhaseResult phase(Vertx vertx, HttpClient client, Target target, Scenario.RequestSpec request, int users,
+    static PhaseResult phase(Vertx vertx, HttpClient client, Target target, Scenario.RequestSpec request, int users,
                                      Duration length) {
         List<Outcome> outcomes = new ArrayList<>();
         long cpu0 = processCpuNanos();
@@ -218,7 +218,7 @@ public final class GatewayBench {
     }
 
     /** Every reply runs to exactly {@code replyTokens}: the engine's length and the request's max_tokens agree. */
-    private static Scenario.RequestSpec request(int replyTokens) {
+    static Scenario.RequestSpec request(int replyTokens) {
         return new Scenario.RequestSpec(true, replyTokens, "default", "translate: hello world");
     }
 

@@ -44,22 +44,27 @@ public final class LoopbackNetwork implements AutoCloseable {
      * @param replyTokens     every reply's length; 0 for the engine's natural 24 to 63
      */
     public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens) {
+        this(workerCount, tokensPerSecond, maxBatch, replyTokens, PaymentOptions.DEFAULTS);
+    }
+
+    /** @param payments how the gateway pays its workers (K, T, or off) */
+    public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens, PaymentOptions payments) {
         this.vertx = Vertx.vertx();
         try {
-            start(workerCount, tokensPerSecond, maxBatch, replyTokens);
+            start(workerCount, tokensPerSecond, maxBatch, replyTokens, payments);
         } catch (RuntimeException e) {
             vertx.close();
             throw e;
         }
     }
 
-    private void start(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens) {
+    private void start(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens, PaymentOptions payments) {
         InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
         accounts.open(ACCOUNT);
         accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
-                1_000, 1 << 20, RelayOptions.DEFAULTS, PaymentOptions.DEFAULTS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+                1_000, 1 << 20, RelayOptions.DEFAULTS, payments), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         vertx.deployVerticle(gateway).await();
         // Room for every stream a load run can open: refusals would measure the queue, not the relay.
         SchedulerOptions scheduler = new SchedulerOptions(4096, 512, 20);

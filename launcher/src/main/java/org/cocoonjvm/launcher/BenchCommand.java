@@ -8,6 +8,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.cocoonjvm.load.GatewayBench;
 import org.cocoonjvm.load.K6Duration;
+import org.cocoonjvm.load.PaymentsBench;
 import org.cocoonjvm.load.ScenarioException;
 import org.cocoonjvm.worker.kernels.KernelLibrary;
 import org.cocoonjvm.worker.kernels.NativeModel;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Option;
 
 /** {@code cocoon bench …}: benchmarks whose results go into docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.EngineBench.class, BenchCommand.GatewayOverhead.class})
+        subcommands = {BenchCommand.EngineBench.class, BenchCommand.GatewayOverhead.class, BenchCommand.Payments.class})
 final class BenchCommand {
 
     /**
@@ -57,6 +58,39 @@ final class BenchCommand {
             List<Path> files = report.writePlots(out);
             System.out.print(json ? report.json().encodePrettily() + System.lineSeparator() : report.table());
             System.err.println("wrote " + files);
+            return 0;
+        }
+    }
+
+    /** What paying workers every K tokens costs the gateway, against payments off (see {@link PaymentsBench}). */
+    @Command(name = "payments", mixinStandardHelpOptions = true,
+            description = "Gateway tokens/s and CPU per token with per-K-token payment states vs payments off, alternating.")
+    static final class Payments implements Callable<Integer> {
+        @Option(names = "--concurrency", defaultValue = "64", description = "Streams at once. Default: ${DEFAULT-VALUE}.")
+        int concurrency;
+        @Option(names = "--every-tokens", defaultValue = "1", description = "K: a payment state every K tokens. Default: ${DEFAULT-VALUE}.")
+        int everyTokens;
+        @Option(names = "--phase", defaultValue = "3s", description = "Length of each paid or unpaid phase. Default: ${DEFAULT-VALUE}.")
+        String phase;
+        @Option(names = "--rounds", defaultValue = "5", description = "Pairs of one paid and one unpaid phase, order swapped each round. Default: ${DEFAULT-VALUE}.")
+        int rounds;
+        @Option(names = "--synthetic-rate", defaultValue = "1000", description = "Engine steps (tokens) per second per stream. Default: ${DEFAULT-VALUE}.")
+        double rate;
+        @Option(names = "--reply-tokens", defaultValue = "100", description = "Tokens per reply. Default: ${DEFAULT-VALUE}.")
+        int replyTokens;
+        @Option(names = "--json", description = "Print JSON instead of the table.") boolean json;
+
+        @Override
+        public Integer call() {
+            PaymentsBench.Options options;
+            try {
+                options = new PaymentsBench.Options(concurrency, everyTokens, K6Duration.parse(phase, "--phase"), rounds, rate,
+                        replyTokens);
+            } catch (ScenarioException e) {
+                throw new Cocoon.UsageException(e.getMessage());
+            }
+            PaymentsBench.Report report = PaymentsBench.run(options);
+            System.out.print(json ? report.json().encodePrettily() + System.lineSeparator() : report.table());
             return 0;
         }
     }

@@ -92,7 +92,7 @@ final class DemoCommand implements Callable<Integer> {
         GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
         GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
-        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), attestation);
+        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), billing.channels(), attestation);
         AutoCloseable afterwards = () -> {
             if (chain.isPresent()) {
                 chain.get().close();  // its deposit watcher first: it credits into the ledger

@@ -50,6 +50,10 @@ final class EngineChoice {
             description = "synthetic: tokens per second per sequence. Default: ${DEFAULT-VALUE}.")
     double syntheticRate;
 
+    @Option(names = "--synthetic-reply-tokens", defaultValue = "0",
+            description = "synthetic: every reply's length unless max_tokens is lower; 0: 24 to 63. Default: ${DEFAULT-VALUE}.")
+    int syntheticReplyTokens;
+
     @Option(names = "--forward-url", description = "forward: the OpenAI-compatible server beside the worker, e.g. http://127.0.0.1:8000")
     URI forwardUrl;
 
@@ -71,15 +75,16 @@ final class EngineChoice {
             }
             default -> throw new Cocoon.UsageException("--engine must be native, synthetic or forward, got '" + engine + "'");
         }
-        if (!(syntheticRate > 0) || maxBatch < 1 || threads < 0) {
-            throw new Cocoon.UsageException("--synthetic-rate and --max-batch must be positive, --threads not negative");
+        if (!(syntheticRate > 0) || maxBatch < 1 || threads < 0 || syntheticReplyTokens < 0) {
+            throw new Cocoon.UsageException("--synthetic-rate and --max-batch must be positive, --threads and "
+                    + "--synthetic-reply-tokens not negative");
         }
     }
 
     Generator create(Vertx vertx, SchedulerOptions scheduler) throws IOException {
         validate();
         return switch (engine) {
-            case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096), scheduler);
+            case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096, syntheticReplyTokens), scheduler);
             case "native" -> new Scheduler(new NativeEngine(ModelLoader.load(modelPath()),
                     new NativeEngineOptions(threads, maxBatch, kvTokens, 16, Math.max(2048, maxBatch))), scheduler);
             default -> {

@@ -10,6 +10,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayOptions;
@@ -86,11 +87,13 @@ final class GatewayPolicy {
     }
 
     /**
-     * The gateway's billing and the ledger behind it; close {@code ledger} after the gateway has
-     * stopped. {@code accounts} and {@code ledgerThreads} are for the deposit watcher, which credits
-     * on the same threads as requests are billed.
+     * The gateway's billing, its payment channels' journal (in the same database: the payment key
+     * and the channels' last states survive a restart), and the ledger behind both; close
+     * {@code ledger} after the gateway has stopped. {@code accounts} and {@code ledgerThreads} are
+     * for the deposit watcher, which credits on the same threads as requests are billed.
      */
-    record Billing(RequestBilling billing, AutoCloseable ledger, AccountBook accounts, Executor ledgerThreads) {
+    record Billing(RequestBilling billing, ChannelJournal channels, AutoCloseable ledger, AccountBook accounts,
+                   Executor ledgerThreads) {
     }
 
     /**
@@ -125,7 +128,7 @@ final class GatewayPolicy {
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());
         RequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
                 model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress);
-        return new Billing(billing, () -> {
+        return new Billing(billing, accounts.channelJournal(), () -> {
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();

@@ -8,10 +8,11 @@ import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
-import java.util.function.Function;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
@@ -28,43 +29,70 @@ import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.Payment;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
+import org.cocoonjvm.protocol.grpc.Usage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Pays workers: the one owner of every channel's state. Relays meter tokens into a
  * {@link WorkerChannel} lock-free; this verticle sums what each worker is owed (exact fees of
- * finished requests plus the running fees of those in flight), signs a new cumulative state every
- * K tokens or T ms, records it in the {@link ChannelJournal}, then sends it on the worker's
- * session. The channels are off-chain only until the on-chain deploy is wired in.
+ * finished requests plus the running fees of those in flight) and, every K tokens or T ms, runs a
+ * payment round over every channel that is owed more than its last state says:
+ *
+ * <ol>
+ *   <li>on this context, snapshot each due channel: its owed amount and, for every request it
+ *       covers, the usage so far;</li>
+ *   <li>on the ledger's threads, record all of those requests' progress in one transaction
+ *       ({@link RequestBilling#checkpoint(Map)}): the client is now billed at least for every token
+ *       the round pays for, whatever crashes next;</li>
+ *   <li>once that has committed, on a worker thread: sign each channel's next state and record it
+ *       in the {@link ChannelJournal} (the journal may be a database);</li>
+ *   <li>back on this context, send each state on its worker's session.</li>
+ * </ol>
+ *
+ * Persist before paying: a worker never holds a state covering tokens the ledger does not yet
+ * bill. One round is in flight at a time; tokens metered meanwhile wait for the next round, so at
+ * K = 1 rounds coalesce by themselves while a commit is in flight. The channels are off-chain
+ * only until the on-chain deploy is wired in.
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
 
     private final PaymentOptions options;
-    private final Function<String, PriceSchedule> prices;
+    private final RequestBilling billing;
     private final ChannelJournal journal;
-    private final PaymentKeyPair key;
     private final SecureRandom random = new SecureRandom();
     /** This context only. */
     private final Map<ChannelId, WorkerChannel> channels = new HashMap<>();
+    /** Read from the journal in {@link #start()}. */
+    private volatile PaymentKeyPair key;
+    /** This context only: a round's checkpoint, signing or journaling is under way. */
+    private boolean roundInFlight;
+    /** This context only: something became due while a round was in flight. */
+    private boolean roundWanted;
     private volatile boolean paying = true;
 
     /** An open session's channel and the terms to send the worker in Registered. */
     public record Opened(WorkerChannel channel, PaymentChannel terms) {}
 
-    public ChannelBilling(PaymentOptions options, Function<String, PriceSchedule> prices, ChannelJournal journal,
-                          PaymentKeyPair key) {
+    /**
+     * @param billing prices and the ledger the rounds checkpoint into
+     * @param journal the channels and the payer key; a durable one lets a restarted gateway keep
+     *                its channels and continue their seqnos
+     */
+    public ChannelBilling(PaymentOptions options, RequestBilling billing, ChannelJournal journal) {
         this.options = options;
-        this.prices = prices;
+        this.billing = billing;
         this.journal = journal;
-        this.key = key;
     }
 
     @Override
     public Future<?> start() {
-        vertx.setPeriodic(options.everyMs(), id -> channels.values().forEach(this::pay));
-        return Future.succeededFuture();
+        return context.executeBlocking(() -> journal.payerKey(() -> PaymentKeyPair.generate(random)), false)
+                .onSuccess(k -> {
+                    key = k;
+                    vertx.setPeriodic(options.everyMs(), id -> round());
+                });
     }
 
     /**
@@ -75,25 +103,30 @@ public final class ChannelBilling extends VerticleBase {
      * @param session sends a message on the worker's session; callable from any thread
      */
     public void open(Hello hello, Consumer<GatewayMessage> session, Handler<AsyncResult<Opened>> done) {
-        onContext(done, () -> {
-            PaymentPublicKey workerKey;
-            try {
-                workerKey = PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("payment_public_key: " + e.getMessage()
-                        + "; this gateway pays workers over payment channels and needs one");
-            }
-            ChannelJournal.Entry entry = journal.open(workerKey, () -> ChannelId.random(random));
-            WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
-                    new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
-                    workerKey));
-            if (channel.session != null) {
-                throw new IllegalArgumentException("the payment key " + workerKey
-                        + " already has an open session on this gateway");
-            }
-            channel.session = session;
-            return new Opened(channel, terms(channel, hello));
-        });
+        PaymentPublicKey workerKey;
+        try {
+            workerKey = PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
+        } catch (IllegalArgumentException e) {
+            answer(Vertx.currentContext(), done, Future.failedFuture(new IllegalArgumentException("payment_public_key: "
+                    + e.getMessage() + "; this gateway pays workers over payment channels and needs one")));
+            return;
+        }
+        Context caller = Vertx.currentContext();
+        context.runOnContext(v -> context.executeBlocking(() -> journal.open(workerKey, () -> ChannelId.random(random)), false)
+                .map(entry -> {
+                    // A known channel continues where the journal left it: everything up to its last
+                    // state is paid, and new fees go on top.
+                    WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
+                            new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key,
+                                    entry.last()), workerKey));
+                    if (channel.session != null) {
+                        throw new IllegalArgumentException("the payment key " + workerKey
+                                + " already has an open session on this gateway");
+                    }
+                    channel.session = session;
+                    return new Opened(channel, terms(channel, hello));
+                })
+                .onComplete(result -> answer(caller, done, result)));
     }
 
     /**
@@ -101,20 +134,28 @@ public final class ChannelBilling extends VerticleBase {
      * channel); a bad one fails {@code done}, and the caller ends the session.
      */
     public void accepted(WorkerChannel channel, ByteString boc, Handler<AsyncResult<Void>> done) {
-        onContext(done, () -> {
-            SignedSemiChannel state;
-            try {
-                state = VoucherVerifier.accept(new ChannelTerms(channel.id(), channel.workerKey(), 0), null, boc.toByteArray());
-            } catch (VoucherException e) {
-                throw new IllegalArgumentException("the worker's initial state was refused: " + e.getMessage());
-            }
+        Context caller = Vertx.currentContext();
+        SignedSemiChannel state;
+        try {
+            state = VoucherVerifier.accept(new ChannelTerms(channel.id(), channel.workerKey(), 0), null, boc.toByteArray());
             if (state.seqno() != 0) {
                 throw new IllegalArgumentException("the worker's initial state has seqno " + state.seqno() + ", expected 0");
             }
+        } catch (VoucherException e) {
+            answer(caller, done, Future.failedFuture(
+                    new IllegalArgumentException("the worker's initial state was refused: " + e.getMessage())));
+            return;
+        } catch (IllegalArgumentException e) {
+            answer(caller, done, Future.failedFuture(e));
+            return;
+        }
+        context.runOnContext(v -> context.<Void>executeBlocking(() -> {
             journal.payeeState(state);
-            pay(channel);
             return null;
-        });
+        }, false).onComplete(result -> {
+            round();
+            answer(caller, done, result);
+        }));
     }
 
     /** The session ended: states are kept and sent again when the worker is back. */
@@ -133,7 +174,7 @@ public final class ChannelBilling extends VerticleBase {
     public void paying(boolean on) {
         paying = on;
         if (on) {
-            context.runOnContext(v -> channels.values().forEach(this::pay));
+            context.runOnContext(v -> round());
         }
     }
 
@@ -143,61 +184,106 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     PriceSchedule schedule(String model) {
-        return prices.apply(model);
+        return billing.schedule(model);
     }
 
     int everyTokens() {
         return options.everyTokens();
     }
 
-    /** At most one pay per channel waits in the context's queue; tokens meanwhile join it. */
+    /** At most one round per channel waits in the context's queue; tokens meanwhile join it. */
     void payLater(WorkerChannel channel) {
         if (channel.payQueued.compareAndSet(false, true)) {
-            context.runOnContext(v -> pay(channel));
+            context.runOnContext(v -> {
+                channel.payQueued.set(false);
+                round();
+            });
         }
     }
 
-    void finished(WorkerChannel channel, RequestMeter meter, long exactFee) {
+    void finished(WorkerChannel channel, RequestMeter meter) {
         context.runOnContext(v -> {
             channel.inFlight.remove(meter);
-            channel.finishedFees += exactFee;
-            pay(channel);
+            channel.finishing.add(meter);
+            round();
         });
     }
 
-    /**
-     * Signs a new state when the worker is owed more than the last one says. Owed is never below
-     * the last state: running fees only grow, and a finished request replaces its running fee by
-     * its exact fee, which can be lower only when cached or reasoning tokens are cheaper. Then the
-     * last state stands until the fees catch up, so nothing is paid twice.
-     */
-    private void pay(WorkerChannel channel) {
-        channel.payQueued.set(false);
-        if (!paying || channel.session == null) {
+    /** Starts a payment round (see the class comment), or asks for one after the round in flight. */
+    private void round() {
+        if (roundInFlight) {
+            roundWanted = true;
             return;
         }
-        long tokens = channel.unsignedTokens.get();
-        long owed = channel.finishedFees;
-        for (RequestMeter meter : channel.inFlight) {
-            owed += meter.owed();
+        roundWanted = false;
+        if (!paying) {
+            return;
         }
-        long sent = channel.payer.last().sentNanoton();
+        Map<RequestBilling.Charge, Usage> progress = new HashMap<>();
+        List<WorkerChannel.Due> due = new ArrayList<>();
+        for (WorkerChannel channel : channels.values()) {
+            WorkerChannel.Due d = channel.session == null ? null : channel.due(progress);
+            if (d != null) {
+                due.add(d);
+            }
+        }
+        if (due.isEmpty()) {
+            return;
+        }
+        roundInFlight = true;
+        Future.fromCompletionStage(billing.checkpoint(progress), context)
+                .compose(v -> context.executeBlocking(() -> signAndJournal(due), false))
+                .onComplete(signed -> {
+                    roundInFlight = false;
+                    if (signed.failed()) {
+                        // Nothing was sent; the next round (the timer's at the latest) covers it all again.
+                        log.warn("payment round over {} channels failed, nothing sent: {}", due.size(),
+                                signed.cause().toString());
+                    } else {
+                        due.forEach(WorkerChannel.Due::paid);
+                        signed.result().forEach(this::send);
+                    }
+                    if (roundWanted) {
+                        round();
+                    }
+                });
+    }
+
+    /**
+     * The round's states, each recorded in the journal before it is returned for sending. Runs on a
+     * worker thread, while this context starts no other round: the payers are not shared meanwhile.
+     */
+    private List<Sent> signAndJournal(List<WorkerChannel.Due> due) {
+        List<Sent> states = new ArrayList<>(due.size());
+        for (WorkerChannel.Due d : due) {
+            SignedSemiChannel state = d.channel().payer.pay(d.owedNanoton());
+            journal.signed(state);
+            states.add(new Sent(d.channel(), state));
+        }
+        return states;
+    }
+
+    private record Sent(WorkerChannel channel, SignedSemiChannel state) {}
+
+    private void send(Sent sent) {
+        Consumer<GatewayMessage> session = sent.channel().session;
+        if (session != null) {   // else it gets this state, or a later one, when it is back
+            session.accept(GatewayMessage.newBuilder()
+                    .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(sent.state().boc()))).build());
+        }
+    }
+
+    /** The most a channel may pay; logs once per channel when its fees go past it. */
+    long capped(WorkerChannel channel, long owed) {
         if (owed > options.depositCapNanoton()) {
             if (!channel.overCapLogged) {
                 channel.overCapLogged = true;
                 log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
                         + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
             }
-            owed = options.depositCapNanoton();
+            return options.depositCapNanoton();
         }
-        if (owed <= sent) {
-            return;
-        }
-        SignedSemiChannel state = channel.payer.pay(owed);
-        journal.signed(state);
-        channel.unsignedTokens.addAndGet(-tokens);
-        channel.session.accept(GatewayMessage.newBuilder()
-                .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(state.boc()))).build());
+        return owed;
     }
 
     private PaymentChannel terms(WorkerChannel channel, Hello hello) {
@@ -208,7 +294,7 @@ public final class ChannelBilling extends VerticleBase {
                 .setEveryTokens(options.everyTokens())
                 .setEveryMs((int) Math.min(Integer.MAX_VALUE, options.everyMs()));
         for (ModelRef model : hello.getModelsList()) {
-            PriceSchedule s = prices.apply(model.getName());
+            PriceSchedule s = billing.schedule(model.getName());
             if (s != null) {
                 terms.addPrices(PriceTerms.newBuilder().setModel(model.getName())
                         .setPricePerToken(s.pricePerToken()).setWorkerFeePerToken(s.workerFeePerToken())
@@ -221,22 +307,12 @@ public final class ChannelBilling extends VerticleBase {
         return terms.build();
     }
 
-    /** Runs {@code work} on this verticle's context and hands its result back on the caller's. */
-    private <T> void onContext(Handler<AsyncResult<T>> done, java.util.concurrent.Callable<T> work) {
-        Context caller = Vertx.currentContext();
-        context.runOnContext(v -> {
-            Future<T> result;
-            try {
-                result = Future.succeededFuture(work.call());
-            } catch (Exception e) {
-                result = Future.failedFuture(e);
-            }
-            Future<T> answer = result;
-            if (caller == null) {
-                done.handle(answer);
-            } else {
-                caller.runOnContext(x -> done.handle(answer));
-            }
-        });
+    /** Hands {@code result} to {@code done} on the caller's context (or here, for a caller off any context). */
+    private static <T> void answer(Context caller, Handler<AsyncResult<T>> done, AsyncResult<T> result) {
+        if (caller == null) {
+            done.handle(result);
+        } else {
+            caller.runOnContext(x -> done.handle(result));
+        }
     }
 }

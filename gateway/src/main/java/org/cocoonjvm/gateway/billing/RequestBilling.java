@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -36,6 +37,17 @@ public interface RequestBilling {
 
     /** The account behind an API key, opened on first sight so that it has a deposit comment to show. */
     CompletionStage<AccountView> account(String accountId);
+
+    /**
+     * Records durably, in one write, that each request has used at least its {@link Usage}: the
+     * payment round's checkpoint (see {@link ChannelBilling}). Requests already settled are skipped;
+     * their settlement charges at least this.
+     *
+     * @param usedSoFar charges this billing issued, with their usage so far
+     * @return completes once it is durable; failed with the ledger's failure, then nothing is
+     *         recorded and the caller must not pay for this usage yet
+     */
+    CompletionStage<Void> checkpoint(Map<Charge, Usage> usedSoFar);
 
     /** One request's reservation; settled exactly once, whatever happens to the request. */
     interface Charge {

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.util.Map;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.RunningFee;
@@ -7,30 +8,42 @@ import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.cocoonjvm.protocol.grpc.Usage;
 
 /**
- * One relayed attempt's worker fee, as its tokens arrive. Written by the relay's event loop only;
- * the billing verticle reads {@link #owed()}, which never decreases while the request runs.
+ * One relayed attempt's worker fee, as its tokens arrive, and the request's charge that a payment
+ * round checkpoints before paying that fee. Written by the relay's event loop only; the billing
+ * verticle reads {@link #snapshot}, whose fee never decreases while the request runs.
  */
 public final class RequestMeter {
     private final WorkerChannel channel;
     private final PriceSchedule schedule;
+    private final RequestBilling.Charge charge;
     private final RunningFee fee;
+    // Written counts first, then the fee; read the fee first, then the counts: the counts read
+    // cover at least the tokens of the fee read, so a checkpoint never lags the payment.
+    private volatile long promptTokens;
+    private volatile long completionTokens;
     private volatile long owed;
     private boolean finished;
+    /** Set once, on the relay's loop, before the meter is handed to the billing context. */
+    private Usage finalUsage;
+    private long exactFee;
 
-    RequestMeter(WorkerChannel channel, PriceSchedule schedule) {
+    RequestMeter(WorkerChannel channel, PriceSchedule schedule, RequestBilling.Charge charge) {
         this.channel = channel;
         this.schedule = schedule;
+        this.charge = charge;
         this.fee = new RunningFee(schedule, schedule.workerCoefficient());
     }
 
     /** The worker admitted the sequence with this many prompt tokens. */
     public void prompt(long tokens) {
+        promptTokens = tokens;
         owed = fee.prompt(tokens);
         channel.metered(0);
     }
 
     /** The worker streamed {@code tokens} more tokens. */
     public void completion(long tokens) {
+        completionTokens += tokens;
         owed = fee.addCompletion(tokens);
         channel.metered(tokens);
     }
@@ -44,13 +57,44 @@ public final class RequestMeter {
             return;
         }
         finished = true;
-        long exact = usage == null ? fee.fee() : Pricing.cost(schedule, new TokenCounts(
-                Integer.toUnsignedLong(usage.getPromptTokens()), Integer.toUnsignedLong(usage.getCachedTokens()),
-                Integer.toUnsignedLong(usage.getCompletionTokens()), Integer.toUnsignedLong(usage.getReasoningTokens()))).workerFee();
-        channel.finished(this, exact);
+        if (usage == null) {
+            finalUsage = usage(promptTokens, completionTokens);
+            exactFee = fee.fee();
+        } else {
+            finalUsage = usage;
+            exactFee = Pricing.cost(schedule, new TokenCounts(Integer.toUnsignedLong(usage.getPromptTokens()),
+                    Integer.toUnsignedLong(usage.getCachedTokens()), Integer.toUnsignedLong(usage.getCompletionTokens()),
+                    Integer.toUnsignedLong(usage.getReasoningTokens()))).workerFee();
+        }
+        channel.finished(this);
     }
 
-    long owed() {
-        return owed;
+    /** The running fee, with the usage that covers it added to {@code progress}. */
+    long snapshot(Map<RequestBilling.Charge, Usage> progress) {
+        long fee = owed;
+        progress.merge(charge, usage(promptTokens, completionTokens), RequestMeter::further);
+        return fee;
+    }
+
+    /** A finished attempt: its final usage added to {@code progress}. */
+    void checkpoint(Map<RequestBilling.Charge, Usage> progress) {
+        progress.merge(charge, finalUsage, RequestMeter::further);
+    }
+
+    long exactFee() {
+        return exactFee;
+    }
+
+    /**
+     * Two checkpoints of one request (a retried attempt and the next one): the later attempt's,
+     * unless it has used less so far. Progress only rises in the ledger anyway.
+     */
+    static Usage further(Usage a, Usage b) {
+        return Integer.toUnsignedLong(a.getPromptTokens()) + Integer.toUnsignedLong(a.getCompletionTokens())
+                >= Integer.toUnsignedLong(b.getPromptTokens()) + Integer.toUnsignedLong(b.getCompletionTokens()) ? a : b;
+    }
+
+    private static Usage usage(long prompt, long completion) {
+        return Usage.newBuilder().setPromptTokens((int) prompt).setCompletionTokens((int) completion).build();
     }
 }

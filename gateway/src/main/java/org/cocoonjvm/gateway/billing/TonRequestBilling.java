@@ -1,5 +1,7 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -95,6 +97,18 @@ public final class TonRequestBilling implements RequestBilling {
         }, ledger);
     }
 
+    @Override
+    public CompletionStage<Void> checkpoint(Map<Charge, Usage> usedSoFar) {
+        Map<Reservation, Long> progress = new HashMap<>(usedSoFar.size() * 2);
+        usedSoFar.forEach((charge, usage) -> {
+            if (!(charge instanceof LedgerCharge ours)) {
+                throw new IllegalArgumentException("a charge from another billing: " + charge);
+            }
+            progress.merge(ours.reservation, ours.costOf(usage), Math::max);
+        });
+        return CompletableFuture.runAsync(() -> accounts.recordProgress(progress), ledger);
+    }
+
     /** Settles are owed to the client and the operator alike: a passing database hiccup must not lose one. */
     private <T> T retrying(String what, Supplier<T> call) {
         for (int attempt = 1; ; attempt++) {
@@ -164,9 +178,13 @@ public final class TonRequestBilling implements RequestBilling {
             return settled;
         }
 
+        long costOf(Usage usedSoFar) {
+            return Pricing.cost(schedule, tokens(usedSoFar)).clientCost();
+        }
+
         @Override
         public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
-            long cost = Pricing.cost(schedule, tokens(usedSoFar)).clientCost();
+            long cost = costOf(usedSoFar);
             return CompletableFuture.supplyAsync(() -> accounts.recordProgress(reservation, cost), ledger);
         }
     }

@@ -1,6 +1,10 @@
 package org.cocoonjvm.gateway.billing;
 
 import com.google.protobuf.ByteString;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -11,11 +15,13 @@ import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Usage;
 
 /**
  * The gateway's payment channel to one worker. Relays meter into it from any event loop through
  * lock-free fields; everything else (the payer, the fees of finished requests, the session to
- * send states on) belongs to {@link ChannelBilling}'s context alone.
+ * send states on) belongs to {@link ChannelBilling}'s context alone, or to the one payment round
+ * it has in flight.
  */
 public final class WorkerChannel {
     private final ChannelBilling billing;
@@ -28,9 +34,15 @@ public final class WorkerChannel {
     final AtomicLong unsignedTokens = new AtomicLong();
     final AtomicBoolean payQueued = new AtomicBoolean();
 
-    // ChannelBilling's context only.
+    // ChannelBilling's context only (the payer: or its round in flight).
     final ChannelPayer payer;
-    long finishedFees;
+    /**
+     * Fees of finished requests whose final usage the ledger holds, plus everything paid before this
+     * process started (the journal's last state): a restarted gateway continues above it.
+     */
+    long durableFees;
+    /** Finished requests whose final usage is not yet checkpointed by a round. */
+    final List<RequestMeter> finishing = new ArrayList<>();
     Consumer<GatewayMessage> session;
     boolean overCapLogged;
 
@@ -40,6 +52,7 @@ public final class WorkerChannel {
         this.idBytes = ByteString.copyFrom(id.toBytes());
         this.payer = payer;
         this.workerKey = workerKey;
+        this.durableFees = payer.last().sentNanoton();
     }
 
     public ChannelId id() {
@@ -56,15 +69,15 @@ public final class WorkerChannel {
     }
 
     /**
-     * A meter for one attempt at {@code model} on this worker, or null when the model has no price
-     * (admission refuses such requests before they get here).
+     * A meter for one attempt at {@code model} on this worker, billed to {@code charge}, or null
+     * when the model has no price (admission refuses such requests before they get here).
      */
-    public RequestMeter meter(String model) {
+    public RequestMeter meter(String model, RequestBilling.Charge charge) {
         PriceSchedule schedule = billing.schedule(model);
         if (schedule == null) {
             return null;
         }
-        RequestMeter meter = new RequestMeter(this, schedule);
+        RequestMeter meter = new RequestMeter(this, schedule, charge);
         inFlight.add(meter);
         return meter;
     }
@@ -75,7 +88,48 @@ public final class WorkerChannel {
         }
     }
 
-    void finished(RequestMeter meter, long exactFee) {
-        billing.finished(this, meter, exactFee);
+    void finished(RequestMeter meter) {
+        billing.finished(this, meter);
+    }
+
+    /**
+     * What a round would pay this channel now, adding the usage to checkpoint first to
+     * {@code progress}; null when the worker is owed no more than its last state. Owed is never
+     * below the last state: running fees only grow, and a finished request replaces its running fee
+     * by its exact fee, which can be lower only when cached or reasoning tokens are cheaper; then
+     * the last state stands until the fees catch up, so nothing is paid twice.
+     */
+    Due due(Map<RequestBilling.Charge, Usage> progress) {
+        long tokens = unsignedTokens.get();
+        long owed = durableFees;
+        long finishedFees = 0;
+        List<RequestMeter> finished = List.copyOf(finishing);
+        for (RequestMeter meter : finished) {
+            finishedFees += meter.exactFee();
+        }
+        owed += finishedFees;
+        Map<RequestBilling.Charge, Usage> covered = new HashMap<>();
+        for (RequestMeter meter : finished) {
+            meter.checkpoint(covered);
+        }
+        for (RequestMeter meter : inFlight) {
+            owed += meter.snapshot(covered);   // the fee first, then usage at least that far
+        }
+        owed = billing.capped(this, owed);
+        if (owed <= payer.last().sentNanoton()) {
+            return null;
+        }
+        covered.forEach((charge, usage) -> progress.merge(charge, usage, RequestMeter::further));
+        return new Due(this, owed, tokens, finished, finishedFees);
+    }
+
+    /** One channel's share of a payment round. */
+    record Due(WorkerChannel channel, long owedNanoton, long tokens, List<RequestMeter> finished, long finishedFees) {
+        /** The round committed and signed: its finished requests are now durable fees. */
+        void paid() {
+            channel.durableFees += finishedFees;
+            channel.finishing.removeAll(finished);
+            channel.unsignedTokens.addAndGet(-tokens);
+        }
     }
 }

@@ -121,7 +121,7 @@ public final class Relay {
         worker = next;
         tried.add(next.id());
         next.started();
-        meter = next.channel() == null ? null : next.channel().meter(request.generate().getModel());
+        meter = next.channel() == null ? null : next.channel().meter(request.generate().getModel(), charge);
         GenerateRequest generate = next.channel() == null ? request.generate()
                 : request.generate().toBuilder().setChannelId(next.channel().idBytes()).build();
         attemptNanos = System.nanoTime();

@@ -1,6 +1,7 @@
 package org.cocoonjvm.billing.accounts;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -83,6 +84,14 @@ public interface AccountBook {
      * @throws UnknownReservationException if this book has no record of the reservation
      */
     boolean recordProgress(Reservation reservation, long costSoFarNanoton);
+
+    /**
+     * {@link #recordProgress(Reservation, long) Records} the progress of many requests at once, as
+     * one write for a durable book (all of it or none). Ended or unknown reservations are skipped:
+     * a payment round may checkpoint a request that settled meanwhile, and its settlement already
+     * charges at least this.
+     */
+    void recordProgress(Map<Reservation, Long> progress);
 
     /**
      * Ends every open reservation at its last recorded progress: settled at that cost, or released

@@ -6,6 +6,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Queue;
@@ -182,6 +183,22 @@ public final class InMemoryAccountBook implements AccountBook {
             hold.progress().accumulateAndGet(costSoFarNanoton, Math::max);
             return true;
         }
+    }
+
+    @Override
+    public void recordProgress(Map<Reservation, Long> progress) {
+        progress.values().forEach(cost -> {
+            if (cost < 0) {
+                throw new IllegalArgumentException("progress must be >= 0 nanoTON, got " + cost);
+            }
+        });
+        progress.forEach((reservation, cost) -> {
+            try {
+                recordProgress(reservation, cost);
+            } catch (UnknownReservationException e) {
+                // skipped, as the durable book skips it
+            }
+        });
     }
 
     @Override

@@ -3,9 +3,10 @@ package org.cocoonjvm.billing.channel;
 import java.util.function.Supplier;
 
 /**
- * The payer's durable record of its channels: which channel belongs to which payee key, and the
- * last state signed on each. A state is recorded before it is sent, so a restarted payer never
- * signs a lower amount or reuses a seqno.
+ * The payer's durable record of its channels: its key, which channel belongs to which payee key,
+ * and the last state signed on each. A state is recorded before it is sent, so a restarted payer
+ * never signs a lower amount or reuses a seqno. Calls may block (a database): keep them off event
+ * loops.
  */
 public interface ChannelJournal {
     /**
@@ -15,6 +16,12 @@ public interface ChannelJournal {
      * @param payeeState the payee's own signed initial state, once it sent one; null before
      */
     record Entry(ChannelId channelId, PaymentPublicKey payeeKey, SemiChannelBody last, SignedSemiChannel payeeState) {}
+
+    /**
+     * The payer's key: the stored one, or {@code generate}'s, stored now. A restarted payer must
+     * sign with the key its channels were opened with, so the key is kept with the journal.
+     */
+    PaymentKeyPair payerKey(Supplier<PaymentKeyPair> generate);
 
     /** The channel of {@code payeeKey}, opened with {@code newId} when it has none yet. */
     Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId);

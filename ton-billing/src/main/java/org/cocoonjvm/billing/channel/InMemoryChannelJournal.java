@@ -5,12 +5,21 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
 /**
- * A {@link ChannelJournal} in memory: correct within one process, lost on restart. It stands in
- * until the durable ledger stores channels too.
+ * A {@link ChannelJournal} in memory: correct within one process, lost on restart. For tests and
+ * demos; the gateway's durable one is the ledger's {@code JdbcChannelJournal}.
  */
 public final class InMemoryChannelJournal implements ChannelJournal {
     private final Map<PaymentPublicKey, ChannelId> byPayee = new ConcurrentHashMap<>();
     private final Map<ChannelId, Entry> entries = new ConcurrentHashMap<>();
+    private PaymentKeyPair key;
+
+    @Override
+    public synchronized PaymentKeyPair payerKey(Supplier<PaymentKeyPair> generate) {
+        if (key == null) {
+            key = generate.get();
+        }
+        return key;
+    }
 
     @Override
     public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {

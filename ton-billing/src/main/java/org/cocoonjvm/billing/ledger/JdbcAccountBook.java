@@ -7,7 +7,9 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import org.cocoonjvm.billing.accounts.Account;
@@ -218,26 +220,41 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
 
     @Override
     public boolean recordProgress(Reservation reservation, long costSoFarNanoton) {
-        if (costSoFarNanoton < 0) {
-            throw new IllegalArgumentException("progress must be >= 0 nanoTON, got " + costSoFarNanoton);
-        }
+        checkProgress(costSoFarNanoton);
         return tx("record progress", c -> {
-            // One statement: it takes the row lock, so it is ordered with a concurrent end() (which
-            // reads the row FOR UPDATE), and rechecks 'open' after any wait.
-            try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET progress_nanoton = ? "
-                    + "WHERE reservation_id = ? AND account_id = ? AND amount_nanoton = ? AND state = 'open' "
-                    + "AND progress_nanoton < ?")) {
-                ps.setLong(1, costSoFarNanoton);
-                ps.setLong(2, reservation.id());
-                ps.setString(3, reservation.accountId());
-                ps.setLong(4, reservation.amountNanoton());
-                ps.setLong(5, costSoFarNanoton);
+            try (PreparedStatement ps = c.prepareStatement(PROGRESS_UPDATE)) {
+                bindProgress(ps, reservation, costSoFarNanoton);
                 if (ps.executeUpdate() == 1) {
                     return true;
                 }
             }
             // Nothing changed: say why (unknown, ended, or already at least this far).
             return "open".equals(stored(c, reservation, false).state());
+        });
+    }
+
+    /**
+     * All of {@code progress} in one transaction: the payment round's checkpoint, whatever the
+     * number of requests it covers. Rows are updated in reservation order, so two batches never
+     * wait on each other's locks in opposite orders.
+     */
+    @Override
+    public void recordProgress(Map<Reservation, Long> progress) {
+        progress.values().forEach(JdbcAccountBook::checkProgress);
+        if (progress.isEmpty()) {
+            return;
+        }
+        List<Map.Entry<Reservation, Long>> ordered = new ArrayList<>(progress.entrySet());
+        ordered.sort(Comparator.comparingLong(e -> e.getKey().id()));
+        tx("record progress (batch)", c -> {
+            try (PreparedStatement ps = c.prepareStatement(PROGRESS_UPDATE)) {
+                for (Map.Entry<Reservation, Long> e : ordered) {
+                    bindProgress(ps, e.getKey(), e.getValue());
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+            return null;
         });
     }
 
@@ -259,6 +276,37 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             ended.add(release(reservation));
         }
         return ended;
+    }
+
+    /**
+     * One statement: it takes the row lock, so it is ordered with a concurrent end() (which reads
+     * the row FOR UPDATE), and rechecks 'open' after any wait. Progress only rises.
+     */
+    private static final String PROGRESS_UPDATE = "UPDATE reservations SET progress_nanoton = ? "
+            + "WHERE reservation_id = ? AND account_id = ? AND amount_nanoton = ? AND state = 'open' "
+            + "AND progress_nanoton < ?";
+
+    private static void bindProgress(PreparedStatement ps, Reservation reservation, long costSoFarNanoton)
+            throws SQLException {
+        ps.setLong(1, costSoFarNanoton);
+        ps.setLong(2, reservation.id());
+        ps.setString(3, reservation.accountId());
+        ps.setLong(4, reservation.amountNanoton());
+        ps.setLong(5, costSoFarNanoton);
+    }
+
+    private static void checkProgress(long costSoFarNanoton) {
+        if (costSoFarNanoton < 0) {
+            throw new IllegalArgumentException("progress must be >= 0 nanoTON, got " + costSoFarNanoton);
+        }
+    }
+
+    /**
+     * The payer's channel journal in this ledger's database: the states it signs and the key that
+     * signs them live beside the money they pay out, in one backup.
+     */
+    public JdbcChannelJournal channelJournal() {
+        return new JdbcChannelJournal(this, clock);
     }
 
     /** The audit trail of one account's requests, oldest first. */
@@ -417,7 +465,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     }
 
     @FunctionalInterface
-    private interface Work<T> {
+    interface Work<T> {
         T run(Connection c) throws SQLException;
     }
 
@@ -427,7 +475,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * race rolls back and runs again; any other database failure rolls back and becomes a
      * {@link LedgerUnavailableException}.
      */
-    private <T> T tx(String operation, Work<T> work) {
+    <T> T tx(String operation, Work<T> work) {
         for (int attempt = 1; ; attempt++) {
             Connection c;
             try {

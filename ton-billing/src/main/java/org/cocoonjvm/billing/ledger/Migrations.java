@@ -26,7 +26,7 @@ import java.util.List;
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
-    static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql");
+    static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql");
 
     private Migrations() {
     }

@@ -4,6 +4,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 
 import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.junit.jupiter.api.BeforeEach;
@@ -268,6 +269,23 @@ public abstract class AccountBookContract {
 
         assertThat(book.release(reservation)).isEqualTo(new Settlement(reservation, 40, 260, 0));
         assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 960, 0, 40));
+    }
+
+    @Test
+    void recordProgress_batch_recordsEachOpenOneAndSkipsEndedOnes() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation first = book.reserve("alice", 100);
+        Reservation second = book.reserve("alice", 200);
+        Reservation ended = book.reserve("alice", 300);
+        book.recordProgress(second, 90);
+        Settlement endedFirst = book.settle(ended, 30);
+
+        book.recordProgress(Map.of(first, 40L, second, 70L, ended, 250L));
+
+        assertThat(book.release(first)).isEqualTo(new Settlement(first, 40, 60, 0));
+        assertThat(book.release(second)).as("progress only rises").isEqualTo(new Settlement(second, 90, 110, 0));
+        assertThat(book.release(ended)).isEqualTo(endedFirst);
+        assertThatThrownBy(() -> book.recordProgress(Map.of(first, -1L))).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

@@ -1,0 +1,314 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 6's money acceptance with real processes: {@code cocoon gateway} (H2 file ledger and
+ * channel journal in a temp data dir, per-token payments) and {@code cocoon worker --engine
+ * synthetic} (a payment dir), each in its own JVM, each killed with SIGKILL mid-stream and
+ * started again over the same files.
+ *
+ * <p>Prices are 2 nanoTON a token for the client and 1 for the worker, so the worker fees of
+ * what the ledger bills are exactly half of the client's debits. What holds, to the nanoTON:
+ * <ul>
+ *   <li>at every quiet point with the gateway alive (a worker killed and restarted included), the
+ *       worker's latest state carries exactly half of the client's debits: every metered token is
+ *       billed to the client and paid to the worker, and the margin is the other half;</li>
+ *   <li>after the gateway is killed: the requests it had in flight are billed at their last
+ *       checkpoint at restart; the worker's state never exceeds the fees of what the ledger bills
+ *       (persist before paying), and falls short by at most the fees of those interrupted
+ *       requests (tokens checkpointed but not yet signed when it died); everything after the
+ *       restart is paid in full on the same channel, with seqnos above the journal's.</li>
+ *   <li>in the ledger's file at the end: debits = the priced usage records + the recovered
+ *       checkpoints, and the journal's last state is the one the worker holds.</li>
+ * </ul>
+ */
+class PaymentsCrashIT {
+    private static final String API_KEY = "sk-crash";
+    private static final String ADMIN_KEY = "admin-crash";
+
+    @TempDir
+    Path dir;
+
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final List<Process> started = new ArrayList<>();
+    private int gatewayPort;
+    private Process gateway;
+    private Process worker;
+    private String workerUrl;
+    private String model;
+
+    @AfterEach
+    void killLeftovers() {
+        started.forEach(p -> p.destroyForcibly());
+    }
+
+    @Test
+    void workerAndGatewayKilledMidStream_debitsAndPaymentsStayExact() throws Exception {
+        gatewayPort = freePort();
+        startGateway();
+        startWorker();
+        model = status().getJsonArray("models").getJsonObject(0).getString("name");
+
+        for (int i = 0; i < 3; i++) {
+            request(30 + i);
+        }
+        eventually("the worker holds half the debits", () -> sent() * 2 == spent());
+        long seqnoBefore = channel().getLong("seqno");
+        assertThat(seqnoBefore).as("per-token states").isGreaterThan(10);
+
+        // The worker dies mid-stream: the gateway bills both sides what it metered.
+        List<CompletableFuture<?>> cut = streams(2, 400);
+        Thread.sleep(800);
+        kill(worker);
+        awaitAll(cut);
+        startWorker();
+        for (int i = 0; i < 3; i++) {
+            request(25 + i);
+        }
+        eventually("after the worker's restart, the worker holds half the debits", () -> sent() * 2 == spent());
+        long spentBeforeGatewayKill = spent();
+
+        // The gateway dies mid-stream: its in-flight requests are billed at their last checkpoint.
+        cut = streams(2, 400);
+        Thread.sleep(800);
+        kill(gateway);
+        awaitAll(cut);
+        startGateway();
+        eventually("the worker is back", () -> registered("w1"));
+        long spentAfterRecovery = spent();
+        long recovered = spentAfterRecovery - spentBeforeGatewayKill;
+        assertThat(recovered).as("the interrupted requests' checkpoints").isPositive();
+        long sentAfterRestart = sent();
+        assertThat(sentAfterRestart * 2).as("never paid ahead of the ledger").isLessThanOrEqualTo(spentAfterRecovery);
+
+        long seqnoAtRestart = channel().getLong("seqno");
+        for (int i = 0; i < 3; i++) {
+            request(20 + i);
+        }
+        long spentAtEnd = spent();
+        long paidAfterRestart = (spentAtEnd - spentAfterRecovery) / 2;
+        eventually("the requests after the restart are paid in full",
+                () -> sent() >= sentAfterRestart + paidAfterRestart);
+        long sentAtEnd = sent();
+        long gap = spentAtEnd / 2 - sentAtEnd;
+        assertThat(gap).as("fees billed but not paid: only the interrupted requests' last tokens")
+                .isBetween(0L, recovered / 2);
+        assertThat(channel().getLong("seqno")).as("the same channel, seqnos above the journal's")
+                .isGreaterThan(seqnoAtRestart);
+        JsonObject account = account();
+        assertThat(account.getLong("reserved_nanoton")).isZero();
+        assertThat(account.getLong("spent_nanoton") - sentAtEnd).as("the gateway's margin")
+                .isEqualTo(spentAtEnd / 2 + gap);
+        JsonObject last = channel();
+
+        // The ledger's own records, read once the gateway has stopped (H2 allows one process).
+        gateway.destroy();
+        assertThat(gateway.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + dir.resolve("gateway").resolve("ledger"));
+             Statement st = c.createStatement()) {
+            long[] audited = row(st, "SELECT COALESCE(SUM(client_cost_nanoton), 0), COALESCE(SUM(worker_fee_nanoton), 0) "
+                    + "FROM requests");
+            long unaudited = row(st, "SELECT COALESCE(SUM(charged_nanoton), 0) FROM reservations r "
+                    + "WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.reservation_id = r.reservation_id)")[0];
+            long[] journal = row(st, "SELECT last_seqno, last_sent_nanoton FROM channels");
+            assertThat(audited[0] + unaudited).as("debits = priced usage records + recovered checkpoints")
+                    .isEqualTo(spentAtEnd);
+            assertThat(unaudited).as("only the requests cut by the gateway's death lack a record").isEqualTo(recovered);
+            assertThat(audited[1] * 2).as("worker fee = half the price, per record").isEqualTo(audited[0]);
+            assertThat(journal).as("the journal's last state is the worker's")
+                    .containsExactly(last.getLong("seqno"), last.getLong("sent_nanoton"));
+        }
+    }
+
+    private static long[] row(Statement st, String sql) throws Exception {
+        try (ResultSet rs = st.executeQuery(sql)) {
+            assertThat(rs.next()).as(sql).isTrue();
+            long[] values = new long[rs.getMetaData().getColumnCount()];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = rs.getLong(i + 1);
+            }
+            assertThat(rs.next()).as("one row: " + sql).isFalse();
+            return values;
+        }
+    }
+
+    private void startGateway() throws Exception {
+        gateway = launch("gateway", dir.resolve("gateway.log"), "gateway", "--port", String.valueOf(gatewayPort),
+                "--api-key", API_KEY, "--admin-key", ADMIN_KEY, "--data-dir", dir.resolve("gateway").toString(),
+                "--grant-nanoton", "1000000000", "--payment-every-tokens", "1", "--payment-every-ms", "50");
+        eventually("the gateway answers", () -> {
+            try {
+                return get("/health", null).statusCode() == 200;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+    }
+
+    private void startWorker() throws Exception {
+        worker = launch("worker", dir.resolve("worker.log"), "worker", "--id", "w1", "--gateway",
+                "127.0.0.1:" + gatewayPort, "--engine", "synthetic", "--synthetic-rate", "100",
+                "--synthetic-reply-tokens", "1000",   // replies end at max_tokens: the long streams last 4 s
+                "--payment-dir", dir.resolve("worker-payments").toString());
+        BufferedReader stdout = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
+        String line = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stdout.readLine();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }).get(60, TimeUnit.SECONDS);
+        workerUrl = new JsonObject(line).getString("worker");
+        eventually("the gateway routes to the worker", () -> registered("w1") && !status().getJsonArray("channels").isEmpty());
+    }
+
+    private Process launch(String what, Path log, String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar")));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        started.add(p);
+        return p;
+    }
+
+    private static void kill(Process p) throws InterruptedException {
+        p.destroyForcibly();   // SIGKILL
+        assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
+    }
+
+    private void request(int maxTokens) throws Exception {
+        HttpResponse<String> response = http.send(completion(maxTokens), HttpResponse.BodyHandlers.ofString());
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        assertThat(response.body()).contains("[DONE]");
+    }
+
+    /** Long streams, left running; they end with the process that is killed under them. */
+    private List<CompletableFuture<?>> streams(int n, int maxTokens) {
+        List<CompletableFuture<?>> all = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            all.add(http.sendAsync(completion(maxTokens), HttpResponse.BodyHandlers.ofString()));
+        }
+        return all;
+    }
+
+    private static void awaitAll(List<CompletableFuture<?>> streams) {
+        for (CompletableFuture<?> s : streams) {
+            try {
+                s.get(30, TimeUnit.SECONDS);
+            } catch (Exception cutShort) {
+                // expected: the connection died with the process
+            }
+        }
+    }
+
+    private HttpRequest completion(int maxTokens) {
+        String body = new JsonObject().put("model", model).put("stream", true).put("max_tokens", maxTokens)
+                .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", "count"))).encode();
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + gatewayPort + "/v1/chat/completions"))
+                .header("Authorization", "Bearer " + API_KEY).header("Content-Type", "application/json")
+                .timeout(Duration.ofSeconds(60)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    private HttpResponse<String> get(String path, String key) throws IOException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + gatewayPort + path))
+                .timeout(Duration.ofSeconds(10));
+        if (key != null) {
+            b.header("Authorization", "Bearer " + key);
+        }
+        try {
+            return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+    }
+
+    private JsonObject account() throws IOException {
+        return new JsonObject(get("/v1/account", API_KEY).body());
+    }
+
+    private long spent() {
+        try {
+            return account().getLong("spent_nanoton");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private boolean registered(String id) {
+        try {
+            JsonArray workers = new JsonObject(get("/admin/workers", ADMIN_KEY).body()).getJsonArray("workers");
+            return workers.stream().map(JsonObject.class::cast)
+                    .anyMatch(w -> id.equals(w.getString("id")) && Boolean.TRUE.equals(w.getBoolean("healthy")));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private JsonObject status() {
+        try {
+            return new JsonObject(http.send(HttpRequest.newBuilder(URI.create(workerUrl + "/status"))
+                    .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString()).body());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private JsonObject channel() {
+        JsonArray channels = status().getJsonArray("channels");
+        assertThat(channels).as("one channel, kept across restarts").hasSize(1);
+        return channels.getJsonObject(0);
+    }
+
+    private long sent() {
+        return channel().getLong("sent_nanoton");
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private void eventually(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (condition.getAsBoolean()) {
+                return;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("timed out waiting until " + what + " (logs in " + dir + ")");
+    }
+}

@@ -1,0 +1,147 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.util.HexFormat;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelJournal;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+
+/**
+ * The durable {@link ChannelJournal}, in the ledger's database (tables {@code payer_key} and
+ * {@code channels}, migration V3): one short transaction per call, through the ledger's own
+ * connections. A signed state is committed here before the caller sends it, so after any crash
+ * the journal holds a state at least as high as any the payee has seen, and the next one signed
+ * goes above it.
+ */
+public final class JdbcChannelJournal implements ChannelJournal {
+    private static final HexFormat HEX = HexFormat.of();
+
+    private final JdbcAccountBook ledger;
+    private final Clock clock;
+
+    JdbcChannelJournal(JdbcAccountBook ledger, Clock clock) {
+        this.ledger = ledger;
+        this.clock = clock;
+    }
+
+    @Override
+    public PaymentKeyPair payerKey(Supplier<PaymentKeyPair> generate) {
+        // A racing first start inserts the same primary key; the loser runs again (23505) and reads the winner's.
+        return ledger.tx("payer key", c -> {
+            Optional<PaymentKeyPair> stored = storedKey(c);
+            if (stored.isPresent()) {
+                return stored.get();
+            }
+            PaymentKeyPair fresh = generate.get();
+            try (PreparedStatement ps = c.prepareStatement(
+                    "INSERT INTO payer_key (id, seed_hex, created_at_micros) VALUES (1, ?, ?)")) {
+                ps.setString(1, HEX.formatHex(fresh.seed()));
+                ps.setLong(2, Micros.of(clock.instant()));
+                ps.executeUpdate();
+            }
+            return fresh;
+        });
+    }
+
+    @Override
+    public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
+        return ledger.tx("open channel", c -> {
+            Optional<Entry> existing = find(c, payeeKey);
+            if (existing.isPresent()) {
+                return existing.get();
+            }
+            PaymentKeyPair payer = storedKey(c).orElseThrow(() ->
+                    new IllegalStateException("the journal has no payer key yet: call payerKey first"));
+            ChannelId id = newId.get();
+            long now = Micros.of(clock.instant());
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO channels (payee_key, channel_id, payer_key, "
+                    + "last_seqno, last_sent_nanoton, opened_at_micros, updated_at_micros) VALUES (?, ?, ?, 0, 0, ?, ?)")) {
+                ps.setString(1, payeeKey.hex());
+                ps.setString(2, id.hex());
+                ps.setString(3, payer.publicKey().hex());
+                ps.setLong(4, now);
+                ps.setLong(5, now);
+                ps.executeUpdate();
+            }
+            return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null);
+        });
+    }
+
+    @Override
+    public void signed(SignedSemiChannel state) {
+        ledger.tx("record signed state", c -> {
+            // The extension check and the write are one statement, so two writers cannot both pass it.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE channels SET last_seqno = ?, last_sent_nanoton = ?, "
+                    + "last_state_boc = ?, updated_at_micros = ? WHERE channel_id = ? AND last_seqno < ? "
+                    + "AND last_sent_nanoton <= ?")) {
+                ps.setLong(1, state.seqno());
+                ps.setLong(2, state.sentNanoton());
+                ps.setString(3, HEX.formatHex(state.boc()));
+                ps.setLong(4, Micros.of(clock.instant()));
+                ps.setString(5, state.channelId().hex());
+                ps.setLong(6, state.seqno());
+                ps.setLong(7, state.sentNanoton());
+                if (ps.executeUpdate() == 1) {
+                    return null;
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT last_seqno, last_sent_nanoton FROM channels WHERE channel_id = ?")) {
+                ps.setString(1, state.channelId().hex());
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new IllegalStateException("no channel " + state.channelId() + " in the journal");
+                    }
+                    throw new IllegalStateException("state " + state.state().body() + " does not extend the recorded "
+                            + new SemiChannelBody(rs.getLong(1), rs.getLong(2)) + " on channel " + state.channelId());
+                }
+            }
+        });
+    }
+
+    @Override
+    public void payeeState(SignedSemiChannel state) {
+        ledger.tx("record payee state", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE channels SET payee_state_boc = ?, updated_at_micros = ? WHERE channel_id = ?")) {
+                ps.setString(1, HEX.formatHex(state.boc()));
+                ps.setLong(2, Micros.of(clock.instant()));
+                ps.setString(3, state.channelId().hex());
+                ps.executeUpdate();
+            }
+            return null;
+        });
+    }
+
+    private static Optional<Entry> find(Connection c, PaymentPublicKey payeeKey) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT channel_id, last_seqno, last_sent_nanoton, payee_state_boc "
+                + "FROM channels WHERE payee_key = ?")) {
+            ps.setString(1, payeeKey.hex());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return Optional.empty();
+                }
+                String payeeState = rs.getString(4);
+                return Optional.of(new Entry(ChannelId.fromHex(rs.getString(1)), payeeKey,
+                        new SemiChannelBody(rs.getLong(2), rs.getLong(3)),
+                        payeeState == null ? null : SignedSemiChannel.parse(HEX.parseHex(payeeState))));
+            }
+        }
+    }
+
+    private static Optional<PaymentKeyPair> storedKey(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT seed_hex FROM payer_key WHERE id = 1");
+             ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? Optional.of(PaymentKeyPair.fromSeed(HEX.parseHex(rs.getString(1)))) : Optional.empty();
+        }
+    }
+}

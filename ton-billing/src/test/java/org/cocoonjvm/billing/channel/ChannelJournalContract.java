@@ -1,0 +1,96 @@
+package org.cocoonjvm.billing.channel;
+
+import java.security.SecureRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * What every {@link ChannelJournal} keeps, in memory or durable: one channel per payee key, one
+ * payer key, and states that only move up. Durable journals add a restart in their subclasses.
+ */
+public abstract class ChannelJournalContract {
+    protected static final SecureRandom RANDOM = new SecureRandom();
+
+    protected ChannelJournal journal;
+    protected PaymentKeyPair payer;
+    protected final PaymentPublicKey worker = PaymentKeyPair.generate(RANDOM).publicKey();
+
+    /** A new, empty journal. */
+    protected abstract ChannelJournal newJournal();
+
+    @BeforeEach
+    void setUp() {
+        journal = newJournal();
+        payer = journal.payerKey(() -> PaymentKeyPair.generate(RANDOM));
+    }
+
+    protected SignedSemiChannel sign(ChannelId id, long seqno, long sent) {
+        return payer.sign(new SemiChannelState(id, new SemiChannelBody(seqno, sent)));
+    }
+
+    @Test
+    void payerKey_isGeneratedOnceAndKept() {
+        AtomicInteger generated = new AtomicInteger();
+        PaymentKeyPair again = journal.payerKey(() -> {
+            generated.incrementAndGet();
+            return PaymentKeyPair.generate(RANDOM);
+        });
+
+        assertThat(again.publicKey()).isEqualTo(payer.publicKey());
+        assertThat(generated).hasValue(0);
+    }
+
+    @Test
+    void open_twice_returnsTheSameChannel() {
+        ChannelJournal.Entry first = journal.open(worker, () -> ChannelId.random(RANDOM));
+        ChannelJournal.Entry second = journal.open(worker, () -> {
+            throw new AssertionError("a payee with a channel gets no new id");
+        });
+
+        assertThat(first.last()).isEqualTo(SemiChannelBody.INITIAL);
+        assertThat(first.payeeState()).isNull();
+        assertThat(second.channelId()).isEqualTo(first.channelId());
+        assertThat(journal.open(PaymentKeyPair.generate(RANDOM).publicKey(), () -> ChannelId.random(RANDOM)).channelId())
+                .isNotEqualTo(first.channelId());
+    }
+
+    @Test
+    void signed_movesTheLastStateUp() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+
+        journal.signed(sign(id, 1, 100));
+        journal.signed(sign(id, 2, 100));
+        journal.signed(sign(id, 3, 250));
+
+        assertThat(journal.open(worker, () -> null).last()).isEqualTo(new SemiChannelBody(3, 250));
+    }
+
+    @Test
+    void signed_notExtendingTheLast_isRefusedAndChangesNothing() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        journal.signed(sign(id, 2, 100));
+
+        assertThatThrownBy(() -> journal.signed(sign(id, 2, 150))).as("seqno reused")
+                .isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> journal.signed(sign(id, 3, 99))).as("sent down")
+                .isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> journal.signed(sign(ChannelId.random(RANDOM), 1, 1))).as("unknown channel")
+                .isInstanceOf(IllegalStateException.class);
+        assertThat(journal.open(worker, () -> null).last()).isEqualTo(new SemiChannelBody(2, 100));
+    }
+
+    @Test
+    void payeeState_isKept() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        PaymentKeyPair workerKey = PaymentKeyPair.generate(RANDOM);
+        SignedSemiChannel initial = workerKey.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
+
+        journal.payeeState(initial);
+
+        assertThat(journal.open(worker, () -> null).payeeState().boc()).isEqualTo(initial.boc());
+    }
+}

@@ -1,0 +1,8 @@
+package org.cocoonjvm.billing.channel;
+
+class InMemoryChannelJournalTest extends ChannelJournalContract {
+    @Override
+    protected ChannelJournal newJournal() {
+        return new InMemoryChannelJournal();
+    }
+}
