@@ -1,7 +1,9 @@
 package org.cocoonjvm.billing.chain;
 
-import com.iwebpp.crypto.TweetNaclFast;
-
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.ton.ton4j.address.Address;
 import org.ton.ton4j.cell.Cell;
 import org.ton.ton4j.smartcontract.payments.ClosingConfig;
@@ -10,6 +12,7 @@ import org.ton.ton4j.smartcontract.payments.PaymentsUtils;
 import org.ton.ton4j.smartcontract.types.ChannelConfig;
 import org.ton.ton4j.smartcontract.types.ChannelState;
 import org.ton.ton4j.smartcontract.utils.MsgUtils;
+import org.ton.ton4j.utils.Utils;
 
 import java.math.BigInteger;
 import java.util.Arrays;
@@ -17,7 +20,9 @@ import java.util.Arrays;
 /**
  * One party's handle on one payment channel deployed from the official contract (code hash
  * 41f5b77f…, ton4j's {@code WalletCodes.payments}). It builds and sends every on-chain step of the
- * lifecycle; the off-chain stream of signed states between the steps is not its business.
+ * lifecycle; the off-chain stream of signed states between the steps is not its business: states
+ * are signed with the shared voucher codec ({@code PaymentKeyPair}, {@code ChannelPayer}) and come
+ * here only as the {@link SignedSemiChannel}s an uncooperative close submits.
  *
  * <p>Close, commit and finish go out as external messages: the contract pays their gas from its
  * reserve, and from a wallet the attached value would end up with A. Start, challenge and init burn
@@ -34,11 +39,11 @@ public final class OnChainChannel {
     private OnChainChannel(
             ChannelTerms terms,
             boolean isA,
-            TweetNaclFast.Signature.KeyPair mine,
+            PaymentKeyPair mine,
             ChainClient chain,
             ChannelCosts costs) {
         byte[] myKey = isA ? terms.publicKeyA() : terms.publicKeyB();
-        if (!Arrays.equals(myKey, mine.getPublicKey())) {
+        if (!Arrays.equals(myKey, mine.publicKey().toBytes())) {
             throw new IllegalArgumentException(
                     "key pair is not party " + (isA ? "A" : "B") + "'s key in the terms");
         }
@@ -48,7 +53,8 @@ public final class OnChainChannel {
         this.contract =
                 PaymentChannel.builder()
                         .isA(isA)
-                        .myKeyPair(mine)
+                        // ton4j still signs the two-signature close and commit bodies
+                        .myKeyPair(Utils.generateSignatureKeyPairFromSeed(mine.seed()))
                         .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
                         .excessFee(terms.excessFee())
                         .channelConfig(
@@ -72,7 +78,7 @@ public final class OnChainChannel {
     /** The payer's (gateway's) handle. */
     public static OnChainChannel asA(
             ChannelTerms terms,
-            TweetNaclFast.Signature.KeyPair keysA,
+            PaymentKeyPair keysA,
             ChainClient chain,
             ChannelCosts costs) {
         return new OnChainChannel(terms, true, keysA, chain, costs);
@@ -81,7 +87,7 @@ public final class OnChainChannel {
     /** The payee's (worker's) handle. */
     public static OnChainChannel asB(
             ChannelTerms terms,
-            TweetNaclFast.Signature.KeyPair keysB,
+            PaymentKeyPair keysB,
             ChainClient chain,
             ChannelCosts costs) {
         return new OnChainChannel(terms, false, keysB, chain, costs);
@@ -116,19 +122,6 @@ public final class OnChainChannel {
                 null);
     }
 
-    /**
-     * This party's SignedSemiChannel: its own cumulative {@code sent} at {@code seqno}, and the
-     * counterparty's last state it acknowledges. The only place states are signed here (the
-     * off-chain voucher codec replaces it).
-     */
-    public Cell signState(long mySeqno, BigInteger mySent, long hisSeqno, BigInteger hisSent) {
-        checkSeqno(mySeqno);
-        checkSeqno(hisSeqno);
-        return contract.createSignedSemiChannelState(
-                        BigInteger.valueOf(mySeqno), mySent, BigInteger.valueOf(hisSeqno), hisSent)
-                .getCell();
-    }
-
     /** This party's signature for a cooperative commit of both seqnos. */
     public byte[] signCommit(long seqnoA, long seqnoB) {
         return commitMessage(new byte[64], seqnoA, seqnoB).getSignature();
@@ -159,12 +152,20 @@ public final class OnChainChannel {
                         .getCell());
     }
 
-    /** Submits both parties' latest signed states; the quarantine starts. */
-    public void startUncooperativeClose(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
+    /**
+     * Submits both parties' latest signed states; the quarantine starts. A's state pays B; B's is
+     * its signed initial state (a one-way channel's B never signs another).
+     *
+     * @throws IllegalArgumentException for a state of another channel or not signed by its party
+     *     (the contract would refuse it with exit 114 or 110 and keep the call's value)
+     */
+    public void startUncooperativeClose(
+            ChainWallet mine, SignedSemiChannel stateA, SignedSemiChannel stateB) {
         mine.call(
                 address(),
                 costs.callValue(ChannelCosts.START_UNCOOPERATIVE_GAS),
-                contract.createStartUncooperativeClose(signedStateA, signedStateB).getCell(),
+                contract.createStartUncooperativeClose(cellOf(stateA, true), cellOf(stateB, false))
+                        .getCell(),
                 null);
     }
 
@@ -172,12 +173,18 @@ public final class OnChainChannel {
      * The counterparty of whoever started the close replaces the quarantined states with newer
      * ones.
      */
-    public void challenge(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
+    public void challenge(ChainWallet mine, SignedSemiChannel stateA, SignedSemiChannel stateB) {
         mine.call(
                 address(),
                 costs.callValue(ChannelCosts.CHALLENGE_GAS),
-                contract.createChallengeQuarantinedState(signedStateA, signedStateB).getCell(),
+                contract.createChallengeQuarantinedState(cellOf(stateA, true), cellOf(stateB, false))
+                        .getCell(),
                 null);
+    }
+
+    /** The terms' channel id in the voucher codec's type. */
+    public ChannelId channelId() {
+        return ChannelId.fromBytes(uint128(terms.channelId()));
     }
 
     /**
@@ -202,6 +209,29 @@ public final class OnChainChannel {
                 r.tupleNum(5, 0).longValueExact(),
                 r.tupleNum(5, 1).longValueExact(),
                 !"null".equals(r.stack().get(6).getAsJsonArray().get(0).getAsString()));
+    }
+
+    private Cell cellOf(SignedSemiChannel state, boolean ofA) {
+        if (!state.channelId().equals(channelId())) {
+            throw new IllegalArgumentException(
+                    "state of channel " + state.channelId() + ", not " + channelId());
+        }
+        PaymentPublicKey signer =
+                PaymentPublicKey.of(ofA ? terms.publicKeyA() : terms.publicKeyB());
+        if (!state.signedBy(signer)) {
+            throw new IllegalArgumentException(
+                    state + " is not signed by party " + (ofA ? "A" : "B"));
+        }
+        checkSeqno(state.seqno());
+        return Cell.fromBoc(state.boc());
+    }
+
+    private static byte[] uint128(BigInteger id) {
+        byte[] raw = id.toByteArray();
+        byte[] out = new byte[ChannelId.BYTES];
+        int n = Math.min(raw.length, ChannelId.BYTES);
+        System.arraycopy(raw, raw.length - n, out, ChannelId.BYTES - n, n);
+        return out;
     }
 
     static void checkSeqno(long seqno) {

@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.cocoonjvm.billing.chain.TestChain.ton;
 
-import com.iwebpp.crypto.TweetNaclFast;
-
+import org.cocoonjvm.billing.channel.ChannelPayer;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -15,8 +18,10 @@ import org.ton.ton4j.smartcontract.payments.PaymentChannel;
 import org.ton.ton4j.smartcontract.types.ChannelConfig;
 import org.ton.ton4j.smartcontract.types.ChannelState;
 import org.ton.ton4j.smartcontract.utils.MsgUtils;
+import org.ton.ton4j.utils.Utils;
 
 import java.math.BigInteger;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -61,9 +66,10 @@ class ChannelLifecycleTest {
 
         // The off-chain stream: A raises seqno and cumulative sent; only the last state matters.
         BigInteger sent = BigInteger.ZERO;
+        ChannelPayer payer = ch.payer();
         for (int seqno = 1; seqno <= 5; seqno++) {
             sent = sent.add(ton("0.1"));
-            ch.a.signState(seqno, sent, 0, BigInteger.ZERO);
+            payer.pay(sent.longValueExact());
         }
         // The payee bumps its own seqno to 1 in the close (seqno_B = 0 would fail with exit 108).
         CloseTerms close = new CloseTerms(DEPOSIT.subtract(sent), sent, 5, 1);
@@ -166,10 +172,12 @@ class ChannelLifecycleTest {
     void uncooperativeCloseIsChallengedWithTheLatestStateAndFinishedAfterQuarantine() {
         Pair ch = openChannel();
         // At open the payee hands the payer a signed initial state, so A can always force-close.
-        var stateB = ch.b.signState(0, BigInteger.ZERO, 0, BigInteger.ZERO);
-        var stateA1 = ch.a.signState(1, ton("0.1"), 0, BigInteger.ZERO);
-        ch.a.signState(2, ton("0.2"), 0, BigInteger.ZERO);
-        var stateA3 = ch.a.signState(3, ton("0.3"), 0, BigInteger.ZERO);
+        SignedSemiChannel stateB =
+                ch.keysB.sign(new SemiChannelState(ch.b.channelId(), SemiChannelBody.INITIAL));
+        ChannelPayer payer = ch.payer();
+        SignedSemiChannel stateA1 = payer.pay(ton("0.1").longValueExact());
+        payer.pay(ton("0.2").longValueExact());
+        SignedSemiChannel stateA3 = payer.pay(ton("0.3").longValueExact());
 
         // A cheats: it starts the close with an old state that sent less.
         ch.a.startUncooperativeClose(gateway, stateA1, stateB);
@@ -224,25 +232,31 @@ class ChannelLifecycleTest {
     }
 
     private record Pair(
-            OnChainChannel a,
-            OnChainChannel b,
-            TweetNaclFast.Signature.KeyPair keysA,
-            TweetNaclFast.Signature.KeyPair keysB) {}
+            OnChainChannel a, OnChainChannel b, PaymentKeyPair keysA, PaymentKeyPair keysB) {
+        /** A's off-chain side of the channel, as the gateway runs it. */
+        ChannelPayer payer() {
+            return new ChannelPayer(
+                    new org.cocoonjvm.billing.channel.ChannelTerms(
+                            a.channelId(), keysA.publicKey(), DEPOSIT.longValueExact()),
+                    keysA,
+                    SemiChannelBody.INITIAL);
+        }
+    }
 
     /**
      * A fresh channel (new keys and id) with {@link #DEPOSIT} on A's side, deployed and opened by
      * A.
      */
     private static Pair openChannel() {
-        TweetNaclFast.Signature.KeyPair keysA = TweetNaclFast.Signature.keyPair();
-        TweetNaclFast.Signature.KeyPair keysB = TweetNaclFast.Signature.keyPair();
+        PaymentKeyPair keysA = PaymentKeyPair.generate(new SecureRandom());
+        PaymentKeyPair keysB = PaymentKeyPair.generate(new SecureRandom());
         ChannelTerms terms =
                 new ChannelTerms(
                         BigInteger.valueOf(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
                         gateway.address(),
                         worker.address(),
-                        keysA.getPublicKey(),
-                        keysB.getPublicKey(),
+                        keysA.publicKey().toBytes(),
+                        keysB.publicKey().toBytes(),
                         costs.excessFee(),
                         QUARANTINE,
                         CONDITIONAL_CLOSE);
@@ -254,10 +268,10 @@ class ChannelLifecycleTest {
     }
 
     private static PaymentChannel ton4jChannel(
-            ChannelTerms terms, boolean isA, TweetNaclFast.Signature.KeyPair mine) {
+            ChannelTerms terms, boolean isA, PaymentKeyPair mine) {
         return PaymentChannel.builder()
                 .isA(isA)
-                .myKeyPair(mine)
+                .myKeyPair(Utils.generateSignatureKeyPairFromSeed(mine.seed()))
                 .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
                 .excessFee(terms.excessFee())
                 .channelConfig(
