@@ -113,6 +113,64 @@ public final class OnChainChannel {
                 contract.getStateInit());
     }
 
+    /**
+     * Brings the channel to OPEN with {@code deposit} on A's side, doing only the steps not yet
+     * done: a restarted gateway, or a reopen after a close, must not pay twice for a deploy or
+     * top-up that already landed.
+     *
+     * @return the channel's on-chain state, OPEN
+     * @throws ChainException {@code channel_closing} while a close is in progress, {@code
+     *     channel_underfunded} for a channel opened earlier with less than {@code deposit}
+     */
+    public OnChainState open(ChainWallet walletA, BigInteger deposit) {
+        requireA("open");
+        if ("active".equals(chain.state(address()))) {
+            ChannelStatus status = status();
+            if (status == ChannelStatus.OPEN) {
+                return requireDeposit(state(), deposit);
+            }
+            if (status != ChannelStatus.UNINITED) {
+                throw new ChainException(
+                        "channel_closing",
+                        "channel " + address().toBounceable() + " is " + status + "; wait for its close");
+            }
+            if (state().balanceA().compareTo(deposit) < 0) {
+                deployAndTopUp(walletA, deposit.subtract(state().balanceA()));
+            }
+        } else {
+            deployAndTopUp(walletA, deposit);
+        }
+        init(walletA, state().balanceA(), BigInteger.ZERO);
+        OnChainState opened = state();
+        if (opened.status() != ChannelStatus.OPEN) {
+            throw new ChainException(
+                    "channel_not_open",
+                    "channel " + address().toBounceable() + " is " + opened.status() + " after init");
+        }
+        return requireDeposit(opened, deposit);
+    }
+
+    /** {@code get_channel_state}: cheaper than the whole data when only the phase matters. */
+    public ChannelStatus status() {
+        ChainClient.GetMethodResult r = chain.runGetMethod(address(), "get_channel_state");
+        if (r.exitCode() != 0) {
+            throw new ChainException(
+                    "channel_unreadable",
+                    "get_channel_state on " + address().toBounceable() + ": exit " + r.exitCode());
+        }
+        return ChannelStatus.of(r.num(0).intValueExact());
+    }
+
+    private OnChainState requireDeposit(OnChainState open, BigInteger deposit) {
+        if (open.balanceA().compareTo(deposit) < 0) {
+            throw new ChainException(
+                    "channel_underfunded",
+                    "channel " + address().toBounceable() + " holds " + open.balanceA()
+                            + " nanoTON for A, less than the " + deposit + " asked for; close and reopen it");
+        }
+        return open;
+    }
+
     /** Opens the channel with the topped-up balances; no top-up is possible after this. */
     public void init(ChainWallet mine, BigInteger balanceA, BigInteger balanceB) {
         mine.call(
@@ -184,7 +242,7 @@ public final class OnChainChannel {
 
     /** The terms' channel id in the voucher codec's type. */
     public ChannelId channelId() {
-        return ChannelId.fromBytes(uint128(terms.channelId()));
+        return ChannelId.fromBytes(ChannelData.uint(terms.channelId(), ChannelId.BYTES));
     }
 
     /**
@@ -224,14 +282,6 @@ public final class OnChainChannel {
         }
         checkSeqno(state.seqno());
         return Cell.fromBoc(state.boc());
-    }
-
-    private static byte[] uint128(BigInteger id) {
-        byte[] raw = id.toByteArray();
-        byte[] out = new byte[ChannelId.BYTES];
-        int n = Math.min(raw.length, ChannelId.BYTES);
-        System.arraycopy(raw, raw.length - n, out, ChannelId.BYTES - n, n);
-        return out;
     }
 
     static void checkSeqno(long seqno) {

@@ -99,6 +99,40 @@ class ChannelLifecycleTest {
     }
 
     @Test
+    void openIsIdempotent_thePayeeChecksWhatItReads_andAClosedChannelReopens() {
+        Pair ch = openChannel();
+        BigInteger before = gateway.balance();
+        assertThat(ch.a.open(gateway, DEPOSIT).status()).isEqualTo(ChannelStatus.OPEN);
+        assertThat(gateway.balance()).isEqualTo(before);  // a second open sends nothing
+
+        ChannelData data = ChannelData.read(client, ch.b.address());
+        assertThat(data.requireOpenFor(
+                        ch.b.channelId(), ch.keysA.publicKey(), ch.keysB.publicKey(), worker.address()))
+                .isEqualTo(DEPOSIT.longValueExact());
+        assertThat(data.addressA()).isEqualTo(gateway.address());
+        // A channel that would pay someone else, or is signed for by another key, is refused.
+        assertThatThrownBy(() -> data.requireOpenFor(
+                        ch.b.channelId(), ch.keysA.publicKey(), ch.keysB.publicKey(), gateway.address()))
+                .isInstanceOfSatisfying(ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("channel_mismatch"));
+        assertThatThrownBy(() -> data.requireOpenFor(
+                        ch.b.channelId(), ch.keysB.publicKey(), ch.keysB.publicKey(), worker.address()))
+                .hasMessageContaining("payer key");
+        assertThatThrownBy(() -> ch.a.open(gateway, DEPOSIT.add(BigInteger.ONE)))
+                .isInstanceOfSatisfying(ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("channel_underfunded"));
+
+        CloseTerms close = new CloseTerms(ton("0.9"), ton("0.1"), 1, 1);
+        ch.b.close(ch.a.signClose(close), close);
+        assertThat(ch.a.status()).isEqualTo(ChannelStatus.UNINITED);
+        // Same id and address after a close: seqnos go on above the committed (1, 1).
+        OnChainState reopened = ch.a.open(gateway, DEPOSIT);
+        assertThat(reopened.status()).isEqualTo(ChannelStatus.OPEN);
+        assertThat(reopened.balanceA()).isEqualTo(DEPOSIT);
+        assertThat(reopened.committedSeqnoB()).isEqualTo(1);
+    }
+
+    @Test
     void commitNeedsTheCommitOpWhichTon4jsOwnBuilderGetsWrong() {
         Pair ch = openChannel();
         PaymentChannel rawA = ton4jChannel(ch.a.terms(), true, ch.keysA);
@@ -262,8 +296,7 @@ class ChannelLifecycleTest {
                         CONDITIONAL_CLOSE);
         OnChainChannel a = OnChainChannel.asA(terms, keysA, client, costs);
         OnChainChannel b = OnChainChannel.asB(terms, keysB, client, costs);
-        a.deployAndTopUp(gateway, DEPOSIT);
-        a.init(gateway, DEPOSIT, BigInteger.ZERO);
+        a.open(gateway, DEPOSIT);
         return new Pair(a, b, keysA, keysB);
     }
 
