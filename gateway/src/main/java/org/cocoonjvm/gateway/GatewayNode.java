@@ -24,6 +24,7 @@ import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.metrics.GatewayMetrics;
@@ -63,6 +64,11 @@ public final class GatewayNode extends VerticleBase {
     private volatile boolean stopping;
 
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
+        this(options, billing, null);
+    }
+
+    /** @param onChain opens every worker's channel on chain; null keeps channels off chain */
+    public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelOnChain onChain) {
         this.options = options;
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
@@ -71,7 +77,7 @@ public final class GatewayNode extends VerticleBase {
         // restarted gateway opens new channels (see the README).
         this.payments = options.payments().enabled()
                 ? new ChannelBilling(options.payments(), billing::schedule, new InMemoryChannelJournal(),
-                        PaymentKeyPair.generate(new SecureRandom()))
+                        PaymentKeyPair.generate(new SecureRandom()), onChain)
                 : null;
     }
 

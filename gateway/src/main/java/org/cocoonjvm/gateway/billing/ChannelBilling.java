@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
@@ -30,13 +31,18 @@ import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.ton.ton4j.address.Address;
 
 /**
  * Pays workers: the one owner of every channel's state. Relays meter tokens into a
  * {@link WorkerChannel} lock-free; this verticle sums what each worker is owed (exact fees of
  * finished requests plus the running fees of those in flight), signs a new cumulative state every
  * K tokens or T ms, records it in the {@link ChannelJournal}, then sends it on the worker's
- * session. The channels are off-chain only until the on-chain deploy is wired in.
+ * session.
+ *
+ * <p>With a {@link ChannelOnChain}, each channel is the official contract on chain: deployed,
+ * funded with the deposit cap and OPEN before the worker hears of it, so every state it receives
+ * is redeemable. Without one, channels are off-chain only (development and the demo).
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
@@ -45,6 +51,8 @@ public final class ChannelBilling extends VerticleBase {
     private final Function<String, PriceSchedule> prices;
     private final ChannelJournal journal;
     private final PaymentKeyPair key;
+    /** Null: off-chain channels only. */
+    private final ChannelOnChain onChain;
     private final SecureRandom random = new SecureRandom();
     /** This context only. */
     private final Map<ChannelId, WorkerChannel> channels = new HashMap<>();
@@ -55,10 +63,17 @@ public final class ChannelBilling extends VerticleBase {
 
     public ChannelBilling(PaymentOptions options, Function<String, PriceSchedule> prices, ChannelJournal journal,
                           PaymentKeyPair key) {
+        this(options, prices, journal, key, null);
+    }
+
+    /** @param onChain opens each channel on chain first; null keeps channels off chain */
+    public ChannelBilling(PaymentOptions options, Function<String, PriceSchedule> prices, ChannelJournal journal,
+                          PaymentKeyPair key, ChannelOnChain onChain) {
         this.options = options;
         this.prices = prices;
         this.journal = journal;
         this.key = key;
+        this.onChain = onChain;
     }
 
     @Override
@@ -75,25 +90,71 @@ public final class ChannelBilling extends VerticleBase {
      * @param session sends a message on the worker's session; callable from any thread
      */
     public void open(Hello hello, Consumer<GatewayMessage> session, Handler<AsyncResult<Opened>> done) {
-        onContext(done, () -> {
-            PaymentPublicKey workerKey;
+        Context caller = Vertx.currentContext();
+        context.runOnContext(v -> {
+            Future<Opened> opened;
             try {
-                workerKey = PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("payment_public_key: " + e.getMessage()
-                        + "; this gateway pays workers over payment channels and needs one");
+                opened = attach(hello, session);
+            } catch (RuntimeException e) {
+                opened = Future.failedFuture(e);
             }
-            ChannelJournal.Entry entry = journal.open(workerKey, () -> ChannelId.random(random));
-            WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
-                    new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
-                    workerKey));
-            if (channel.session != null) {
-                throw new IllegalArgumentException("the payment key " + workerKey
-                        + " already has an open session on this gateway");
-            }
-            channel.session = session;
-            return new Opened(channel, terms(channel, hello));
+            opened.onComplete(result -> {
+                if (caller == null) {
+                    done.handle(result);
+                } else {
+                    caller.runOnContext(x -> done.handle(result));
+                }
+            });
         });
+    }
+
+    /** On this context; the chain part, if any, runs on a worker thread and completes back here. */
+    private Future<Opened> attach(Hello hello, Consumer<GatewayMessage> session) {
+        PaymentPublicKey workerKey;
+        try {
+            workerKey = PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("payment_public_key: " + e.getMessage()
+                    + "; this gateway pays workers over payment channels and needs one");
+        }
+        Address payout = onChain == null ? null : payoutAddress(hello);
+        ChannelJournal.Entry entry = journal.open(workerKey, () -> ChannelId.random(random));
+        WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
+                new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
+                workerKey));
+        if (channel.session != null) {
+            throw new IllegalArgumentException("the payment key " + workerKey
+                    + " already has an open session on this gateway");
+        }
+        // Held from now, so a second session for the key is refused while the chain works.
+        channel.session = session;
+        PaymentChannel.Builder terms = terms(channel, hello);
+        if (onChain == null) {
+            return Future.succeededFuture(new Opened(channel, terms.build()));
+        }
+        OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
+        return vertx.<Address>executeBlocking(() -> onChain.open(contract, options.depositCapNanoton()))
+                .transform(result -> {
+                    if (result.failed()) {
+                        if (channel.session == session) {
+                            channel.session = null;
+                        }
+                        log.error("could not open channel {} on chain", channel.id(), result.cause());
+                        return Future.failedFuture(new IllegalStateException("the payment channel could not be opened on chain: "
+                                + result.cause().getMessage(), result.cause()));
+                    }
+                    channel.onChain = contract;
+                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().toRaw()).build()));
+                });
+    }
+
+    private static Address payoutAddress(Hello hello) {
+        try {
+            return Address.of(hello.getPayoutAddress());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("payout_address '" + hello.getPayoutAddress()
+                    + "' is not a TON address; this gateway pays workers on chain and needs one");
+        }
     }
 
     /**
@@ -200,7 +261,7 @@ public final class ChannelBilling extends VerticleBase {
                 .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(state.boc()))).build());
     }
 
-    private PaymentChannel terms(WorkerChannel channel, Hello hello) {
+    private PaymentChannel.Builder terms(WorkerChannel channel, Hello hello) {
         PaymentChannel.Builder terms = PaymentChannel.newBuilder()
                 .setChannelId(channel.idBytes())
                 .setGatewayPublicKey(ByteString.copyFrom(key.publicKey().toBytes()))
@@ -218,7 +279,7 @@ public final class ChannelBilling extends VerticleBase {
                         .setReasoningMultiplier((int) s.multipliers().reasoning()));
             }
         }
-        return terms.build();
+        return terms;
     }
 
     /** Runs {@code work} on this verticle's context and hands its result back on the caller's. */

@@ -33,6 +33,8 @@ public final class WorkerChannel {
     long finishedFees;
     Consumer<GatewayMessage> session;
     boolean overCapLogged;
+    /** The contract, once open on chain; null for an off-chain channel. */
+    org.cocoonjvm.billing.chain.OnChainChannel onChain;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey) {
         this.billing = billing;

@@ -25,6 +25,8 @@ final class ChannelAccount {
     /** The latest accepted state; null before the first payment. */
     private volatile SignedSemiChannel latest;
     private volatile String lastRefusal;
+    /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
+    volatile String channelAddress = "";
 
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
                    SignedSemiChannel stored) {
@@ -91,7 +93,8 @@ final class ChannelAccount {
                 .put("signed_state_boc", s == null ? null : s.bocBase64())
                 .put("unpaid_nanoton", unpaid())
                 .put("credit_window_nanoton", window)
-                .put("deposit_cap_nanoton", terms.depositCapNanoton());
+                .put("deposit_cap_nanoton", terms.depositCapNanoton())
+                .put("channel_address", channelAddress);
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
         }

@@ -9,6 +9,9 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
@@ -25,6 +28,7 @@ import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
+import org.ton.ton4j.address.Address;
 
 /**
  * The worker's side of its payment channels: its key, the channels gateways opened to it, each
@@ -38,7 +42,22 @@ public final class WorkerPayments implements CreditGate {
     private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
 
+    /** Null: channels are taken on the gateway's word, off chain only. */
+    private final ChainClient chain;
+
     public WorkerPayments(WorkerPaymentOptions options) {
+        this(options, null);
+    }
+
+    /**
+     * @param chain reads each offered channel's contract before any credit is given; null takes
+     *              off-chain channels on the gateway's word (development and the demo)
+     */
+    public WorkerPayments(WorkerPaymentOptions options, ChainClient chain) {
+        if (chain != null) {
+            payout(options);
+        }
+        this.chain = chain;
         this.options = options;
         this.store = new ChannelStore(options.stateDir());
         this.key = store.key(new SecureRandom());
@@ -61,13 +80,19 @@ public final class WorkerPayments implements CreditGate {
      * A gateway registered this worker with {@code terms}: opens the channel (or takes it up again
      * with its stored state) and returns the worker's signed initial state to send back.
      *
+     * With a chain client this blocks on the chain: the contract at {@code channel_address} must be
+     * OPEN, be this channel, take the gateway's and this worker's keys, pay out to this worker's
+     * payout address, and the states accepted are capped by the gateway's deposit there.
+     *
      * @throws IllegalArgumentException when the terms are malformed, or the channel is known under
      *                                  another gateway key
+     * @throws ChainException           when the channel on chain is not what the terms say
      */
     public ChannelAccepted open(PaymentChannel terms) {
         ChannelId id = ChannelId.fromBytes(terms.getChannelId().toByteArray());
         PaymentPublicKey gatewayKey = PaymentPublicKey.of(terms.getGatewayPublicKey().toByteArray());
-        ChannelTerms channelTerms = new ChannelTerms(id, gatewayKey, terms.getDepositCapNanoton());
+        ChannelTerms channelTerms = new ChannelTerms(id, gatewayKey, Math.min(terms.getDepositCapNanoton(),
+                depositOnChain(id, gatewayKey, terms.getChannelAddress())));
         Map<String, PriceSchedule> prices = new HashMap<>();
         for (PriceTerms p : terms.getPricesList()) {
             prices.put(p.getModel(), new PriceSchedule(p.getModel(), p.getPricePerToken(), p.getWorkerFeePerToken(),
@@ -75,7 +100,7 @@ public final class WorkerPayments implements CreditGate {
                             Integer.toUnsignedLong(p.getCompletionMultiplier()), Integer.toUnsignedLong(p.getReasoningMultiplier())),
                     p.getWorkerCoefficient(), Math.max(p.getWorkerCoefficient(), PriceSchedule.DEFAULT_MAX_COEFFICIENT)));
         }
-        channels.compute(id, (k, known) -> {
+        ChannelAccount account = channels.compute(id, (k, known) -> {
             if (known == null) {
                 return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(), null);
             }
@@ -88,8 +113,36 @@ public final class WorkerPayments implements CreditGate {
             known.prices(prices);
             return known;
         });
+        account.channelAddress = chain == null ? "" : terms.getChannelAddress();
         SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
+    }
+
+    /** Long.MAX_VALUE without a chain client: the gateway's cap alone then bounds the channel. */
+    private long depositOnChain(ChannelId id, PaymentPublicKey gatewayKey, String channelAddress) {
+        if (chain == null) {
+            return Long.MAX_VALUE;
+        }
+        if (channelAddress.isEmpty()) {
+            throw new IllegalArgumentException("the gateway offers channel " + id
+                    + " off chain only; this worker is paid on chain and needs its channel_address");
+        }
+        Address contract;
+        try {
+            contract = Address.of(channelAddress);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("channel_address '" + channelAddress + "' is not a TON address");
+        }
+        return ChannelData.read(chain, contract).requireOpenFor(id, gatewayKey, key.publicKey(), payout(options));
+    }
+
+    private static Address payout(WorkerPaymentOptions options) {
+        try {
+            return Address.of(options.payoutAddress());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("payout address '" + options.payoutAddress()
+                    + "' is not a TON address; a worker paid on chain needs one");
+        }
     }
 
     /**

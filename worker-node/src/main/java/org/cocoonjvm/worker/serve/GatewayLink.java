@@ -13,7 +13,6 @@ import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
-import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -88,20 +87,27 @@ final class GatewayLink {
     private void onMessage(GatewayMessage message) {
         switch (message.getMessageCase()) {
             case REGISTERED -> {
-                if (message.getRegistered().hasChannel() && !acceptChannel(message.getRegistered().getChannel())) {
+                if (!message.getRegistered().hasChannel()) {
+                    registered(message.getRegistered().getHeartbeatIntervalMs());
                     return;
                 }
-                backoffMs = 100;
-                long interval = Math.max(10, message.getRegistered().getHeartbeatIntervalMs());
-                cancelHeartbeat();
+                // Checking an on-chain channel blocks on the chain's API: off the event loop.
                 GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
-                heartbeatTimer = vertx.setPeriodic(interval, id -> {
-                    if (!current.writeQueueFull()) {
-                        current.write(WorkerMessage.newBuilder().setLoad(load.get()).build());
+                vertx.executeBlocking(() -> payments.open(message.getRegistered().getChannel())).onComplete(opened -> {
+                    if (current != session) {
+                        return;  // that session is gone; the next one registers again
                     }
+                    if (opened.failed()) {
+                        // Bad terms, a channel that is not what it claims on chain, one stored
+                        // under another gateway key, or an unreadable state file: serving unpaid
+                        // is not an option, so leave; the link retries with backoff.
+                        log.error("refusing the payment channel of gateway {}", gateway, opened.cause());
+                        session.end();
+                        return;
+                    }
+                    session.write(WorkerMessage.newBuilder().setChannelAccepted(opened.result()).build());
+                    registered(message.getRegistered().getHeartbeatIntervalMs());
                 });
-                log.info("registered with gateway {}", gateway);
-                firstRegistration.tryComplete();
             }
             case PAYMENT -> {
                 // States are cumulative, so of a burst that arrived together only the newest needs
@@ -128,18 +134,18 @@ final class GatewayLink {
         }
     }
 
-    /** Opens the channel the gateway offers and answers with the worker's signed initial state. */
-    private boolean acceptChannel(PaymentChannel channel) {
-        try {
-            session.write(WorkerMessage.newBuilder().setChannelAccepted(payments.open(channel)).build());
-            return true;
-        } catch (RuntimeException e) {
-            // Bad terms, a channel stored under another gateway key, or an unreadable state file:
-            // serving unpaid is not an option, so leave; the link retries with backoff.
-            log.error("refusing the payment channel of gateway {}", gateway, e);
-            session.end();
-            return false;
-        }
+    private void registered(int heartbeatIntervalMs) {
+        backoffMs = 100;
+        long interval = Math.max(10, heartbeatIntervalMs);
+        cancelHeartbeat();
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        heartbeatTimer = vertx.setPeriodic(interval, id -> {
+            if (!current.writeQueueFull()) {
+                current.write(WorkerMessage.newBuilder().setLoad(load.get()).build());
+            }
+        });
+        log.info("registered with gateway {}", gateway);
+        firstRegistration.tryComplete();
     }
 
     private void lost(String why) {

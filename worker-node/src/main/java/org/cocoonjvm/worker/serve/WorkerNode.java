@@ -46,7 +46,8 @@ public final class WorkerNode extends VerticleBase {
         this(new WorkerPayments(options.payments()), engine, options);
     }
 
-    private WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options) {
+    /** A worker paid through {@code payments}, e.g. one with a chain client that checks each channel on chain. */
+    public WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options) {
         this(new Scheduler(engine, options.scheduler(), payments), options, payments);
     }
 

@@ -1,0 +1,142 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+import static org.cocoonjvm.gateway.TestNetwork.eventually;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.google.protobuf.ByteString;
+import com.iwebpp.crypto.TweetNaclFast;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import java.math.BigInteger;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.ChannelData;
+import org.cocoonjvm.billing.chain.ChannelStatus;
+import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.ton.ton4j.address.Address;
+
+/**
+ * A real gateway and a real worker on loopback, paid through the official channel contract on the
+ * @ton/sandbox emulator (skipped without Node.js and chain-emulator/node_modules, except under
+ * CI=true). Prices are 2 and 1 nanoTON a token, so the worker earns one nanoTON per token.
+ */
+class OnChainChannelTest {
+    private static final Path EMULATOR = Path.of("../ton-billing/chain-emulator");
+    private static final long DEPOSIT = 1_000_000_000L;
+
+    private static LocalChain chain;
+    private TestNetwork net;
+
+    @BeforeAll
+    static void startChain() {
+        if (!"true".equals(System.getenv("CI"))) {
+            assumeTrue(LocalChain.isAvailable(EMULATOR),
+                    "node or ton-billing/chain-emulator/node_modules missing: (cd ton-billing/chain-emulator && npm ci)");
+        }
+        chain = LocalChain.start(EMULATOR, false);
+    }
+
+    @AfterAll
+    static void stopChain() {
+        if (chain != null) {
+            chain.close();
+        }
+    }
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+    }
+
+    @Test
+    void registrationOpensTheChannelOnChain_theWorkerChecksIt_andStatesFlowWithinTheDeposit() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(60), Duration.ofSeconds(30)));
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000), chain.client());
+
+        // Registered only once the contract is OPEN: the worker read it before accepting.
+        JsonObject channel = channel(worker);
+        Address contract = Address.of(channel.getString("channel_address"));
+        ChannelData onChain = ChannelData.read(chain.client(), contract);
+        assertThat(onChain.status()).isEqualTo(ChannelStatus.OPEN);
+        assertThat(onChain.channelId()).isEqualTo(ChannelId.fromHex(channel.getString("channel_id")));
+        assertThat(onChain.keyA()).isEqualTo(net.gateway.payments().publicKey());
+        assertThat(onChain.keyA()).isEqualTo(PaymentPublicKey.of(
+                java.util.HexFormat.of().parseHex(channel.getString("gateway_public_key"))));
+        assertThat(onChain.addressA()).isEqualTo(gatewayWallet.address());
+        assertThat(onChain.addressB()).isEqualTo(payout.address());
+        assertThat(onChain.balanceA()).isEqualTo(BigInteger.valueOf(DEPOSIT));
+        assertThat(channel.getLong("deposit_cap_nanoton")).isEqualTo(DEPOSIT);
+
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":40"));
+        assertThat(reply.status()).isEqualTo(200);
+        JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+        long owed = usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
+        eventually("the worker holds a state for all " + owed + " nanoTON",
+                () -> channel(worker).getLong("sent_nanoton") == owed);
+    }
+
+    @Test
+    void aWorkerPaidOnChainRefusesAChannelWithoutAnOpenContractBehindIt() {
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        WorkerPayments payments = new WorkerPayments(
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000), chain.client());
+        PaymentChannel offChain = PaymentChannel.newBuilder()
+                .setChannelId(ByteString.copyFrom(new byte[16]))
+                .setGatewayPublicKey(ByteString.copyFrom(PaymentKeyPair.generate(new SecureRandom()).publicKey().toBytes()))
+                .setDepositCapNanoton(DEPOSIT)
+                .build();
+        assertThatThrownBy(() -> payments.open(offChain))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("needs its channel_address");
+        // An address with a wallet, not a channel, behind it.
+        assertThatThrownBy(() -> payments.open(offChain.toBuilder().setChannelAddress(payout.address().toRaw()).build()))
+                .isInstanceOfSatisfying(ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("channel_unreadable"));
+        assertThat(payments.status()).isEmpty();
+    }
+
+    private static ChainWallet wallet(BigInteger nanoton) {
+        ChainWallet w = new ChainWallet(TweetNaclFast.Signature.keyPair(), chain.client(), chain.clock());
+        chain.faucet(w.address(), nanoton);
+        w.deploy();
+        return w;
+    }
+
+    private JsonObject channel(WorkerNode worker) {
+        var channels = net.workerStatus(worker).getJsonArray("channels");
+        assertThat(channels).hasSize(1);
+        return channels.getJsonObject(0);
+    }
+}
