@@ -14,21 +14,26 @@ import io.vertx.core.json.JsonObject;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChainTransaction;
 import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.ChannelCosts;
 import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.chain.ChannelStatus;
+import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.LocalChain;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
-import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
+import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -47,6 +52,10 @@ import org.ton.ton4j.address.Address;
 class OnChainChannelTest {
     private static final Path EMULATOR = Path.of("../ton-billing/chain-emulator");
     private static final long DEPOSIT = 1_000_000_000L;
+    /** 0.0001 TON a token: some hundred tokens pass the threshold. */
+    private static final long FEE_PER_TOKEN = 100_000L;
+    /** 0.01 TON, above the ~0.007 TON a close costs. */
+    private static final long THRESHOLD = 10_000_000L;
 
     private static LocalChain chain;
     private TestNetwork net;
@@ -75,43 +84,80 @@ class OnChainChannelTest {
     }
 
     @Test
-    void registrationOpensTheChannelOnChain_theWorkerChecksIt_andStatesFlowWithinTheDeposit() {
+    void fullCycle_openOnRegistration_streamedStates_cooperativeCloseAtTheThreshold_payoutToTheNanoton_thenReopen() {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
         net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
                 new PaymentOptions(true, 1, 50, DEPOSIT),
-                new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(60), Duration.ofSeconds(30)));
+                new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(60), Duration.ofSeconds(30)),
+                FEE_PER_TOKEN);
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
-                new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000), chain.client());
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
 
         // Registered only once the contract is OPEN: the worker read it before accepting.
-        JsonObject channel = channel(worker);
+        JsonObject channel = onlyChannel(worker);
         Address contract = Address.of(channel.getString("channel_address"));
         ChannelData onChain = ChannelData.read(chain.client(), contract);
         assertThat(onChain.status()).isEqualTo(ChannelStatus.OPEN);
         assertThat(onChain.channelId()).isEqualTo(ChannelId.fromHex(channel.getString("channel_id")));
         assertThat(onChain.keyA()).isEqualTo(net.gateway.payments().publicKey());
-        assertThat(onChain.keyA()).isEqualTo(PaymentPublicKey.of(
-                java.util.HexFormat.of().parseHex(channel.getString("gateway_public_key"))));
         assertThat(onChain.addressA()).isEqualTo(gatewayWallet.address());
         assertThat(onChain.addressB()).isEqualTo(payout.address());
         assertThat(onChain.balanceA()).isEqualTo(BigInteger.valueOf(DEPOSIT));
         assertThat(channel.getLong("deposit_cap_nanoton")).isEqualTo(DEPOSIT);
+        BigInteger contractBefore = chain.client().balance(contract);
+        BigInteger payoutBefore = payout.balance();
 
-        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
-                chat("synthetic", false, "\"max_tokens\":40"));
-        assertThat(reply.status()).isEqualTo(200);
-        JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
-        long owed = usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
-        eventually("the worker holds a state for all " + owed + " nanoTON",
-                () -> channel(worker).getLong("sent_nanoton") == owed);
+        // Streams until the worker's earnings pass the threshold; it then asks for the close.
+        long earned = 0;
+        while (earned < THRESHOLD) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).isEqualTo(200);
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        }
+        String closedId = channel.getString("channel_id");
+        eventually("the worker closed channel " + closedId + " on chain",
+                () -> channelById(worker, closedId).getBoolean("closed_on_chain"));
+        JsonObject closed = channelById(worker, closedId);
+        long paid = closed.getLong("sent_nanoton");
+        assertThat(paid).isGreaterThanOrEqualTo(THRESHOLD).isLessThanOrEqualTo(earned);
+
+        // The payout address got exactly what the last state paid, less the forwarding fee the
+        // chain's config prices; the gateway got the rest of the deposit and the unused reserve.
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction toB = newest(payout.address());
+        assertThat(Address.of(toB.inMessage().orElseThrow().source())).isEqualTo(contract);
+        BigInteger arrivedB = toB.inMessage().orElseThrow().valueNanoton();
+        assertThat(arrivedB).isEqualTo(BigInteger.valueOf(paid).subtract(costs.payoutForwardFee()));
+        assertThat(payout.balance().subtract(payoutBefore)).isEqualTo(arrivedB.subtract(toB.feeNanoton()));
+        // (The gateway may already have opened the worker's next channel: look for the payout.)
+        BigInteger arrivedA = chain.client().transactions(gatewayWallet.address(), 10, Optional.empty()).stream()
+                .flatMap(tx -> tx.inMessage().stream())
+                .filter(m -> !m.source().isEmpty() && Address.of(m.source()).equals(contract))
+                .findFirst().orElseThrow().valueNanoton();
+        assertThat(arrivedA).isGreaterThan(BigInteger.valueOf(DEPOSIT - paid))
+                .isLessThan(contractBefore.subtract(BigInteger.valueOf(paid)));
+        assertThat(chain.client().balance(contract)).isZero();
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+
+        // The worker reconnects and is paid over a new channel, opened on chain as before.
+        eventually("a new channel is open", () -> net.workerStatus(worker).getJsonArray("channels").size() == 2);
+        JsonObject reopened = net.workerStatus(worker).getJsonArray("channels").stream()
+                .map(JsonObject.class::cast).filter(c -> !c.getString("channel_id").equals(closedId))
+                .findFirst().orElseThrow();
+        assertThat(ChannelData.read(chain.client(), Address.of(reopened.getString("channel_address"))).status())
+                .isEqualTo(ChannelStatus.OPEN);
     }
 
     @Test
     void aWorkerPaidOnChainRefusesAChannelWithoutAnOpenContractBehindIt() {
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
         WorkerPayments payments = new WorkerPayments(
-                new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000), chain.client());
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
         PaymentChannel offChain = PaymentChannel.newBuilder()
                 .setChannelId(ByteString.copyFrom(new byte[16]))
                 .setGatewayPublicKey(ByteString.copyFrom(PaymentKeyPair.generate(new SecureRandom()).publicKey().toBytes()))
@@ -134,9 +180,18 @@ class OnChainChannelTest {
         return w;
     }
 
-    private JsonObject channel(WorkerNode worker) {
+    private JsonObject onlyChannel(WorkerNode worker) {
         var channels = net.workerStatus(worker).getJsonArray("channels");
         assertThat(channels).hasSize(1);
         return channels.getJsonObject(0);
+    }
+
+    private JsonObject channelById(WorkerNode worker, String id) {
+        return net.workerStatus(worker).getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .filter(c -> c.getString("channel_id").equals(id)).findFirst().orElseThrow();
+    }
+
+    private static ChainTransaction newest(Address account) {
+        return chain.client().transactions(account, 1, Optional.empty()).getFirst();
     }
 }

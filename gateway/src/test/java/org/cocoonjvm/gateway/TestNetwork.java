@@ -19,7 +19,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
-import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
@@ -29,6 +28,7 @@ import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -67,12 +67,18 @@ final class TestNetwork implements AutoCloseable {
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments) {
-        this(limits, relay, balance, payments, null);
+        this(limits, relay, balance, payments, null, 1);
     }
 
-    /** @param onChain opens each worker's channel on chain; null keeps channels off chain */
-    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, ChannelOnChain onChain) {
-        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, onChain);
+    /**
+     * @param onChain           opens each worker's channel on chain; null keeps channels off chain
+     * @param workerFeePerToken what a worker earns a token (clients pay twice that): large enough
+     *                          on chain for a few requests to be worth a close
+     */
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, ChannelOnChain onChain,
+                long workerFeePerToken) {
+        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, onChain,
+                workerFeePerToken);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
@@ -82,11 +88,11 @@ final class TestNetwork implements AutoCloseable {
     /** @param ledger runs the book's calls: a pool of its own for a database-backed book */
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                 Executor ledger) {
-        this(limits, relay, balance, payments, accounts, ledger, null);
+        this(limits, relay, balance, payments, accounts, ledger, null, 1);
     }
 
     private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments,
-                        AccountBook accounts, Executor ledger, ChannelOnChain onChain) {
+                        AccountBook accounts, Executor ledger, ChannelOnChain onChain, long workerFeePerToken) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -97,7 +103,8 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
-                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS), onChain);
+                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
+                        DEPOSIT_ADDRESS), onChain);
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
@@ -119,9 +126,9 @@ final class TestNetwork implements AutoCloseable {
         return addWorker(engine, scheduler, graceMs, payments, null);
     }
 
-    /** @param chain the worker checks its channels on this chain; null takes them off chain */
+    /** @param chain checks and settles the worker's channels on chain; null takes them off chain */
     WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments,
-                         ChainClient chain) {
+                         OnChainSettlement chain) {
         Vertx v = Vertx.vertx();
         WorkerNode node = new WorkerNode(new WorkerPayments(payments, chain), engine,
                 new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,

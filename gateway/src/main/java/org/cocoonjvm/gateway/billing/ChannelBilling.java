@@ -7,11 +7,13 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
+import java.math.BigInteger;
 import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import org.cocoonjvm.billing.chain.CloseTerms;
 import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
@@ -19,10 +21,13 @@ import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
+import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
@@ -178,6 +183,47 @@ public final class ChannelBilling extends VerticleBase {
         });
     }
 
+    /**
+     * The worker asks to close its on-chain channel cooperatively, showing a state this gateway
+     * signed on it: signs the split of the journal's latest state (worker: its sent; gateway: the
+     * rest of the deposit), then signs nothing more on that channel. The worker's next session
+     * gets a new channel, so its states count from zero against a fresh deposit.
+     */
+    public void closeRequested(WorkerChannel channel, CloseRequest request, Handler<AsyncResult<CloseSigned>> done) {
+        onContext(done, () -> {
+            if (channel.onChain == null) {
+                throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
+            }
+            SignedSemiChannel held;
+            try {
+                held = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray());
+            } catch (VoucherException e) {
+                throw new IllegalArgumentException("close request: " + e.getMessage());
+            }
+            // States still on their way when the worker asked are newer than the one it holds: the
+            // close pays the journal's latest, which is at least what the worker asked for.
+            SemiChannelBody latest = channel.payer.last();
+            if (!held.channelId().equals(channel.id()) || !held.signedBy(key.publicKey())) {
+                throw new IllegalArgumentException("close request over " + held + ", which this gateway did not sign on channel "
+                        + channel.id());
+            }
+            if (request.getSeqnoB() < 1) {
+                throw new IllegalArgumentException("close request with seqno_b 0: the contract needs it above the committed one");
+            }
+            CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
+                    BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
+            byte[] signature = channel.onChain.signClose(close);
+            channel.closed = true;
+            journal.closed(channel.workerKey(), channel.id());
+            channels.remove(channel.id(), channel);
+            log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(), latest.sentNanoton());
+            return CloseSigned.newBuilder().setChannelId(channel.idBytes())
+                    .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
+                    .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
+                    .setSignature(ByteString.copyFrom(signature)).build();
+        });
+    }
+
     /** The session ended: states are kept and sent again when the worker is back. */
     public void detach(WorkerChannel channel, Consumer<GatewayMessage> session) {
         context.runOnContext(v -> {
@@ -234,7 +280,7 @@ public final class ChannelBilling extends VerticleBase {
      */
     private void pay(WorkerChannel channel) {
         channel.payQueued.set(false);
-        if (!paying || channel.session == null) {
+        if (!paying || channel.session == null || channel.closed) {
             return;
         }
         long tokens = channel.unsignedTokens.get();

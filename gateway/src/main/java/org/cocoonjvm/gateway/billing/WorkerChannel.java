@@ -35,6 +35,8 @@ public final class WorkerChannel {
     boolean overCapLogged;
     /** The contract, once open on chain; null for an off-chain channel. */
     org.cocoonjvm.billing.chain.OnChainChannel onChain;
+    /** Its cooperative close is signed: no further state on it. */
+    boolean closed;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey) {
         this.billing = billing;

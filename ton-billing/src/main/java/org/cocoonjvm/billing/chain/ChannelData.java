@@ -7,6 +7,7 @@ import org.ton.ton4j.cell.Cell;
 import org.ton.ton4j.cell.CellSlice;
 
 import java.math.BigInteger;
+import java.time.Duration;
 
 /**
  * Everything {@code get_channel_data} says about a deployed channel, read by a party that did not
@@ -23,7 +24,10 @@ public record ChannelData(
         long committedSeqnoA,
         long committedSeqnoB,
         Address addressA,
-        Address addressB) {
+        Address addressB,
+        BigInteger excessFee,
+        Duration quarantine,
+        Duration conditionalClose) {
 
     /**
      * @throws ChainException {@code channel_unreadable} when the account holds no channel (not
@@ -46,7 +50,20 @@ public record ChannelData(
                 r.tupleNum(5, 0).longValueExact(),
                 r.tupleNum(5, 1).longValueExact(),
                 address(r.tupleCell(7, 1)),
-                address(r.tupleCell(7, 2)));
+                address(r.tupleCell(7, 2)),
+                r.tupleNum(7, 0),
+                Duration.ofSeconds(r.tupleNum(4, 0).longValueExact()),
+                Duration.ofSeconds(r.tupleNum(4, 2).longValueExact()));
+    }
+
+    /**
+     * The terms the contract was deployed with, as far as the payee needs them to act on it. A
+     * handle built from them derives the contract's address from its code and data, which {@link
+     * OnChainChannel#at} compares with where the data was read.
+     */
+    public ChannelTerms terms() {
+        return new ChannelTerms(channelId.toBigInteger(), addressA, addressB, keyA.toBytes(), keyB.toBytes(),
+                excessFee, quarantine, conditionalClose);
     }
 
     /**

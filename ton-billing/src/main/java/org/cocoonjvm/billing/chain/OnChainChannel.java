@@ -93,6 +93,23 @@ public final class OnChainChannel {
         return new OnChainChannel(terms, false, keysB, chain, costs);
     }
 
+    /**
+     * The payee's handle on the contract at {@code address}, from what the contract itself says.
+     *
+     * @throws ChainException {@code channel_mismatch} unless those terms derive that address (the
+     *     contract has a fine or other terms this code does not sign for)
+     */
+    public static OnChainChannel at(
+            Address address, PaymentKeyPair keysB, ChainClient chain, ChannelCosts costs) {
+        OnChainChannel b = asB(ChannelData.read(chain, address).terms(), keysB, chain, costs);
+        if (!b.address().toRaw().equals(address.toRaw())) {
+            throw new ChainException(
+                    "channel_mismatch",
+                    "the terms read from " + address.toRaw() + " derive " + b.address().toRaw());
+        }
+        return b;
+    }
+
     public Address address() {
         return contract.getAddress();
     }

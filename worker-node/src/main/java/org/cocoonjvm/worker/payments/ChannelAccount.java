@@ -27,6 +27,9 @@ final class ChannelAccount {
     private volatile String lastRefusal;
     /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
     volatile String channelAddress = "";
+    /** Its cooperative close was sent and accepted on chain. */
+    volatile boolean closedOnChain;
+    private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
 
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
                    SignedSemiChannel stored) {
@@ -50,6 +53,15 @@ final class ChannelAccount {
     long paid() {
         SignedSemiChannel s = latest;
         return s == null ? 0 : s.sentNanoton();
+    }
+
+    SignedSemiChannel latest() {
+        return latest;
+    }
+
+    /** True the first time only: one close per channel. */
+    boolean startClosing() {
+        return closing.compareAndSet(false, true);
     }
 
     long unpaid() {
@@ -94,7 +106,8 @@ final class ChannelAccount {
                 .put("unpaid_nanoton", unpaid())
                 .put("credit_window_nanoton", window)
                 .put("deposit_cap_nanoton", terms.depositCapNanoton())
-                .put("channel_address", channelAddress);
+                .put("channel_address", channelAddress)
+                .put("closed_on_chain", closedOnChain);
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
         }

@@ -6,12 +6,11 @@ import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainException;
-import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
@@ -23,6 +22,8 @@ import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.pricing.Multipliers;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.ChannelAccepted;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
+import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
@@ -43,17 +44,17 @@ public final class WorkerPayments implements CreditGate {
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
 
     /** Null: channels are taken on the gateway's word, off chain only. */
-    private final ChainClient chain;
+    private final OnChainSettlement chain;
 
     public WorkerPayments(WorkerPaymentOptions options) {
         this(options, null);
     }
 
     /**
-     * @param chain reads each offered channel's contract before any credit is given; null takes
-     *              off-chain channels on the gateway's word (development and the demo)
+     * @param chain checks each offered channel's contract before any credit is given, and closes
+     *              it; null takes off-chain channels on the gateway's word (development and the demo)
      */
-    public WorkerPayments(WorkerPaymentOptions options, ChainClient chain) {
+    public WorkerPayments(WorkerPaymentOptions options, OnChainSettlement chain) {
         if (chain != null) {
             payout(options);
         }
@@ -70,6 +71,11 @@ public final class WorkerPayments implements CreditGate {
 
     public PaymentPublicKey publicKey() {
         return key.publicKey();
+    }
+
+    /** Whether channels are checked and settled on chain. */
+    public boolean onChain() {
+        return chain != null;
     }
 
     public String payoutAddress() {
@@ -120,20 +126,8 @@ public final class WorkerPayments implements CreditGate {
 
     /** Long.MAX_VALUE without a chain client: the gateway's cap alone then bounds the channel. */
     private long depositOnChain(ChannelId id, PaymentPublicKey gatewayKey, String channelAddress) {
-        if (chain == null) {
-            return Long.MAX_VALUE;
-        }
-        if (channelAddress.isEmpty()) {
-            throw new IllegalArgumentException("the gateway offers channel " + id
-                    + " off chain only; this worker is paid on chain and needs its channel_address");
-        }
-        Address contract;
-        try {
-            contract = Address.of(channelAddress);
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("channel_address '" + channelAddress + "' is not a TON address");
-        }
-        return ChannelData.read(chain, contract).requireOpenFor(id, gatewayKey, key.publicKey(), payout(options));
+        return chain == null ? Long.MAX_VALUE
+                : chain.deposit(id, gatewayKey, key.publicKey(), payout(options), channelAddress);
     }
 
     private static Address payout(WorkerPaymentOptions options) {
@@ -143,6 +137,39 @@ public final class WorkerPayments implements CreditGate {
             throw new IllegalArgumentException("payout address '" + options.payoutAddress()
                     + "' is not a TON address; a worker paid on chain needs one");
         }
+    }
+
+    /**
+     * After a payment on {@code channel}: the request for the gateway's close signature when the
+     * channel owes enough to settle on chain, once per channel; empty otherwise.
+     */
+    public Optional<CloseRequest> closeRequest(ChannelId channel) {
+        ChannelAccount account = channels.get(channel);
+        if (chain == null || account == null || account.channelAddress.isEmpty()) {
+            return Optional.empty();
+        }
+        SignedSemiChannel latest = account.latest();
+        if (latest == null || !chain.worthClosing(latest) || !account.startClosing()) {
+            return Optional.empty();
+        }
+        return Optional.of(CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
+                .setSeqnoB((int) chain.nextSeqnoB(account.channelAddress)).build());
+    }
+
+    /**
+     * The gateway signed the close: sends it on chain (blocking). The channel is then done (it
+     * stays in {@code /status} as closed); the gateway opens a new one on the next session.
+     *
+     * @throws IllegalArgumentException when the close does not pay the latest accepted state
+     */
+    public void closeSigned(CloseSigned signed) {
+        ChannelId id = ChannelId.fromBytes(signed.getChannelId().toByteArray());
+        ChannelAccount account = channels.get(id);
+        if (chain == null || account == null || account.latest() == null) {
+            throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
+        }
+        chain.close(account.channelAddress, key, account.latest(), signed);
+        account.closedOnChain = true;
     }
 
     /**

@@ -118,6 +118,23 @@ final class GatewayLink {
                     vertx.runOnContext(v -> acceptPendingPayment());
                 }
             }
+            case CLOSE_SIGNED -> {
+                GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+                vertx.executeBlocking(() -> {
+                    payments.closeSigned(message.getCloseSigned());
+                    return null;
+                }).onComplete(closed -> {
+                    if (closed.failed()) {
+                        log.error("the cooperative close of gateway {} failed", gateway, closed.cause());
+                    } else {
+                        log.info("closed channel on chain: {} nanoTON paid out", message.getCloseSigned().getBalanceB());
+                    }
+                    // The gateway signs nothing more on that channel: a new session gets a new one.
+                    if (current == session) {
+                        current.end();
+                    }
+                });
+            }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
         }
     }
@@ -128,10 +145,25 @@ final class GatewayLink {
         try {
             SignedSemiChannel state = payments.pay(boc);
             log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
+            if (payments.onChain()) {
+                settleIfDue(state);
+            }
         } catch (VoucherException e) {
             // The gateway's next state supersedes this one; the credit window covers the gap.
             log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
         }
+    }
+
+    /** Asks for the gateway's close signature once the channel owes enough (reads the chain: off the loop). */
+    private void settleIfDue(SignedSemiChannel state) {
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        vertx.executeBlocking(() -> payments.closeRequest(state.channelId())).onComplete(request -> {
+            if (request.failed()) {
+                log.warn("could not prepare the close of channel {}", state.channelId(), request.cause());
+            } else if (request.result().isPresent() && current == session) {
+                current.write(WorkerMessage.newBuilder().setCloseRequest(request.result().get()).build());
+            }
+        });
     }
 
     private void registered(int heartbeatIntervalMs) {
