@@ -56,6 +56,8 @@ class OnChainChannelTest {
     private static final long FEE_PER_TOKEN = 100_000L;
     /** 0.01 TON, above the ~0.007 TON a close costs. */
     private static final long THRESHOLD = 10_000_000L;
+    private static final Duration QUARANTINE = Duration.ofSeconds(60);
+    private static final Duration CONDITIONAL_CLOSE = Duration.ofSeconds(30);
 
     private static LocalChain chain;
     private TestNetwork net;
@@ -117,6 +119,9 @@ class OnChainChannelTest {
             assertThat(reply.status()).isEqualTo(200);
             JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
             earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+            if (earned < THRESHOLD) {
+                assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+            }
         }
         String closedId = channel.getString("channel_id");
         eventually("the worker closed channel " + closedId + " on chain",
@@ -153,6 +158,48 @@ class OnChainChannelTest {
     }
 
     @Test
+    void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        // The threshold is out of reach: only the silence closes this channel.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1)));
+        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        // Well above dust (~0.007 TON), so the close is worth its cost.
+        long earned = 0;
+        while (earned < 2 * THRESHOLD) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).isEqualTo(200);
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        }
+        long owed = earned;
+        eventually("the worker holds a state for all " + owed + " nanoTON",
+                () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+
+        TestNetwork.await(net.vertx.undeploy(net.vertx.deploymentIDs().iterator().next()));
+        eventually("the worker started the uncooperative close",
+                () -> ChannelData.read(chain.client(), contract).status() == ChannelStatus.CLOSURE_STARTED);
+        eventually("the worker waits out the quarantine", () -> onlyChannel(worker).getBoolean("quarantined"));
+        assertThat(onlyChannel(worker).getBoolean("closed_on_chain")).isFalse();
+
+        chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+        eventually("the worker finished the close", () -> onlyChannel(worker).getBoolean("closed_on_chain"));
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction paid = newest(workerWallet.address());
+        assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
+        assertThat(paid.inMessage().orElseThrow().valueNanoton())
+                .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+    }
+
+    @Test
     void aWorkerPaidOnChainRefusesAChannelWithoutAnOpenContractBehindIt() {
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
         WorkerPayments payments = new WorkerPayments(
@@ -171,6 +218,9 @@ class OnChainChannelTest {
                 .isInstanceOfSatisfying(ChainException.class,
                         e -> assertThat(e.code()).isEqualTo("channel_unreadable"));
         assertThat(payments.status()).isEmpty();
+        // A threshold a close would eat is refused up front.
+        assertThatThrownBy(() -> new OnChainSettlement(chain.client(), 1_000, Clock.systemUTC()))
+                .hasMessageContaining("dust");
     }
 
     private static ChainWallet wallet(BigInteger nanoton) {

@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.CloseTerms;
 import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -138,11 +139,17 @@ public final class ChannelBilling extends VerticleBase {
             return Future.succeededFuture(new Opened(channel, terms.build()));
         }
         OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
-        return vertx.<Address>executeBlocking(() -> onChain.open(contract, options.depositCapNanoton()))
+        long signedSeqno = channel.payer.last().seqno();
+        return vertx.<Address>executeBlocking(() -> onChain.open(contract, options.depositCapNanoton(), signedSeqno))
                 .transform(result -> {
                     if (result.failed()) {
                         if (channel.session == session) {
                             channel.session = null;
+                        }
+                        if (result.cause() instanceof ChainException e && e.code().equals("channel_settled")) {
+                            // Closed without us: the worker's retry gets a new channel.
+                            journal.closed(workerKey, channel.id());
+                            channels.remove(channel.id(), channel);
                         }
                         log.error("could not open channel {} on chain", channel.id(), result.cause());
                         return Future.failedFuture(new IllegalStateException("the payment channel could not be opened on chain: "

@@ -3,8 +3,10 @@ package org.cocoonjvm.gateway.billing;
 import java.math.BigInteger;
 import java.time.Duration;
 import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.ChannelCosts;
+import org.cocoonjvm.billing.chain.ChannelStatus;
 import org.cocoonjvm.billing.chain.ChannelTerms;
 import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.OnChainChannel;
@@ -57,9 +59,17 @@ public final class ChannelOnChain {
      * Deploys, funds and opens the channel, skipping what is already on chain (a restart or a
      * reconnect opens nothing twice). Blocking.
      *
+     * @param signedSeqno the seqno of the last state signed on this channel (0 before any)
      * @return the OPEN channel's address
+     * @throws ChainException {@code channel_settled} when states were signed on it but it is no
+     *     longer OPEN: the worker closed it without the gateway, and reopening it would let the
+     *     old cumulative amounts be paid again; the caller starts a new channel instead
      */
-    public Address open(OnChainChannel channel, long depositNanoton) {
+    public Address open(OnChainChannel channel, long depositNanoton, long signedSeqno) {
+        if (signedSeqno > 0 && channel.status() != ChannelStatus.OPEN) {
+            throw new ChainException("channel_settled", "channel " + channel.channelId()
+                    + " was closed on chain after " + signedSeqno + " states; it is not reopened");
+        }
         channel.open(wallet, BigInteger.valueOf(depositNanoton));
         return channel.address();
     }

@@ -27,8 +27,10 @@ final class ChannelAccount {
     private volatile String lastRefusal;
     /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
     volatile String channelAddress = "";
-    /** Its cooperative close was sent and accepted on chain. */
+    /** Its close (cooperative, or an uncooperative one finished) went through on chain. */
     volatile boolean closedOnChain;
+    /** An uncooperative close was started: waiting out the quarantine to finish it. */
+    volatile boolean quarantined;
     private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
 
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
@@ -62,6 +64,11 @@ final class ChannelAccount {
     /** True the first time only: one close per channel. */
     boolean startClosing() {
         return closing.compareAndSet(false, true);
+    }
+
+    /** The close was not due after all. */
+    void stopClosing() {
+        closing.set(false);
     }
 
     long unpaid() {
@@ -107,7 +114,8 @@ final class ChannelAccount {
                 .put("credit_window_nanoton", window)
                 .put("deposit_cap_nanoton", terms.depositCapNanoton())
                 .put("channel_address", channelAddress)
-                .put("closed_on_chain", closedOnChain);
+                .put("closed_on_chain", closedOnChain)
+                .put("quarantined", quarantined);
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
         }

@@ -4,9 +4,12 @@ import java.math.BigInteger;
 import java.time.Clock;
 import java.time.Duration;
 import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.ChannelCosts;
 import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.chain.ChannelSettlement;
+import org.cocoonjvm.billing.chain.ChannelStatus;
 import org.cocoonjvm.billing.chain.CloseTerms;
 import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.OnChainChannel;
@@ -26,20 +29,36 @@ import org.ton.ton4j.address.Address;
  * loop.
  */
 public final class OnChainSettlement {
+    /** How long the gateway may be gone before a channel worth it is closed without it. */
+    public static final Duration SILENCE_LIMIT = Duration.ofMinutes(5);
+
     private final ChainClient chain;
     private final ChannelCosts costs;
     private final ChannelSettlement policy;
+    private final ChainWallet wallet;
+
+    /**
+     * Cooperative closes only: with no wallet, the worker cannot pay the gas of an uncooperative
+     * start (more than an external message gets on credit).
+     */
+    public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock) {
+        this(chain, closeThreshold, clock, null, SILENCE_LIMIT);
+    }
 
     /**
      * Reads the fees from the network config now.
      *
      * @param closeThreshold close cooperatively once a channel owes at least this many nanoTON;
      *                       it must be above the close's own cost (dust)
+     * @param wallet         pays for an uncooperative close once the gateway has been gone for
+     *                       {@code silenceLimit}; null: never close without the gateway
      */
-    public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock) {
+    public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock, ChainWallet wallet,
+                             Duration silenceLimit) {
         this.chain = chain;
         this.costs = new ChannelCosts(FeeSchedule.read(chain));
-        this.policy = new ChannelSettlement(BigInteger.valueOf(closeThreshold), Duration.ofMinutes(5), costs, clock);
+        this.policy = new ChannelSettlement(BigInteger.valueOf(closeThreshold), silenceLimit, costs, clock);
+        this.wallet = wallet;
     }
 
     /**
@@ -62,6 +81,44 @@ public final class OnChainSettlement {
             throw new IllegalArgumentException("channel_address '" + channelAddress + "' is not a TON address");
         }
         return ChannelData.read(chain, contract).requireOpenFor(id, gatewayKey, workerKey, payout);
+    }
+
+    /**
+     * The gateway has been silent since {@code lastHeard}: starts the uncooperative close with
+     * both signed states (the gateway's latest and this worker's initial) when the silence passed
+     * the limit and the state is worth more than the close costs.
+     *
+     * @return whether the close was started
+     */
+    boolean startUncooperativeIfDue(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest,
+                                    SignedSemiChannel mine, java.time.Instant lastHeard) {
+        if (wallet == null || !(policy.onCounterpartySilent(lastHeard, BigInteger.valueOf(latest.sentNanoton()))
+                instanceof ChannelSettlement.Action.CloseUncooperatively)) {
+            return false;
+        }
+        OnChainChannel.at(Address.of(channelAddress), key, chain, costs).startUncooperativeClose(wallet, latest, mine);
+        return true;
+    }
+
+    /**
+     * Pays out a quarantined channel once its quarantine and conditional-close time are over.
+     *
+     * @return whether it is finished; false while the contract says it is too early (exit 113)
+     */
+    boolean finishIfDue(String channelAddress, PaymentKeyPair key) {
+        ChannelData data = ChannelData.read(chain, Address.of(channelAddress));
+        if (data.status() == ChannelStatus.UNINITED) {
+            return true;  // finished already, by us or by the gateway
+        }
+        try {
+            OnChainChannel.at(Address.of(channelAddress), key, chain, costs).finish();
+            return true;
+        } catch (ChainException.Rejected e) {
+            if (e.exitCode() != null && e.exitCode() == 113) {
+                return false;
+            }
+            throw e;
+        }
     }
 
     /** Whether the latest state owes enough to close for. */

@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.time.Instant;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -170,6 +171,32 @@ public final class WorkerPayments implements CreditGate {
         }
         chain.close(account.channelAddress, key, account.latest(), signed);
         account.closedOnChain = true;
+    }
+
+    /**
+     * While the gateway is gone (last heard at {@code lastHeard}): starts the uncooperative close
+     * of each open on-chain channel worth it once the silence passes the limit, and finishes those
+     * whose quarantine is over. Blocking; call it periodically off the event loop.
+     */
+    public void settleWithoutGateway(Instant lastHeard) {
+        if (chain == null) {
+            return;
+        }
+        for (ChannelAccount account : channels.values()) {
+            SignedSemiChannel latest = account.latest();
+            if (account.channelAddress.isEmpty() || account.closedOnChain || latest == null) {
+                continue;
+            }
+            if (account.quarantined) {
+                account.closedOnChain = chain.finishIfDue(account.channelAddress, key);
+            } else if (account.startClosing()) {
+                SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
+                account.quarantined = chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard);
+                if (!account.quarantined) {
+                    account.stopClosing();
+                }
+            }
+        }
     }
 
     /**

@@ -7,6 +7,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
+import java.time.Instant;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
@@ -27,6 +28,8 @@ import org.slf4j.LoggerFactory;
 final class GatewayLink {
     private static final Logger log = LoggerFactory.getLogger(GatewayLink.class);
     private static final long MAX_BACKOFF_MS = 5_000;
+    /** How often, while no session is up, on-chain channels are checked for an uncooperative close. */
+    private static final long SETTLE_CHECK_MS = 500;
 
     private final Vertx vertx;
     private final GrpcClient client;
@@ -42,6 +45,10 @@ final class GatewayLink {
     /** The newest Payment not yet verified; null when none waits. */
     private ByteString pendingPayment;
     private boolean stopped;
+    /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
+    private Instant lastHeard = Instant.now();
+    private long settleTimer = -1;
+    private boolean settling;
 
     GatewayLink(Vertx vertx, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load, WorkerPayments payments) {
         this.payments = payments;
@@ -54,6 +61,9 @@ final class GatewayLink {
 
     /** Completes when the gateway first accepts this worker; the link keeps retrying until then. */
     Future<Void> start() {
+        if (payments.onChain()) {
+            settleTimer = vertx.setPeriodic(SETTLE_CHECK_MS, id -> settleWithoutGateway());
+        }
         connect();
         return firstRegistration.future();
     }
@@ -85,6 +95,7 @@ final class GatewayLink {
     }
 
     private void onMessage(GatewayMessage message) {
+        lastHeard = Instant.now();
         switch (message.getMessageCase()) {
             case REGISTERED -> {
                 if (!message.getRegistered().hasChannel()) {
@@ -191,6 +202,24 @@ final class GatewayLink {
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
     }
 
+    /** Only while the gateway is gone; one check at a time (each reads the chain). */
+    private void settleWithoutGateway() {
+        if (session != null || settling) {
+            return;
+        }
+        settling = true;
+        Instant since = lastHeard;
+        vertx.executeBlocking(() -> {
+            payments.settleWithoutGateway(since);
+            return null;
+        }).onComplete(done -> {
+            settling = false;
+            if (done.failed()) {
+                log.warn("settling without gateway {} failed; retrying", gateway, done.cause());
+            }
+        });
+    }
+
     private void cancelHeartbeat() {
         if (heartbeatTimer >= 0) {
             vertx.cancelTimer(heartbeatTimer);
@@ -202,6 +231,9 @@ final class GatewayLink {
     Future<Void> stop() {
         stopped = true;
         cancelHeartbeat();
+        if (settleTimer >= 0) {
+            vertx.cancelTimer(settleTimer);
+        }
         firstRegistration.tryFail("the worker stopped before the gateway accepted it");
         if (session != null) {
             session.end();
