@@ -19,10 +19,8 @@ import org.ton.ton4j.address.Address;
  * The gateway's side of its channels on chain: party A deploys, funds and opens the official
  * contract for each (gateway, worker) pair from the gateway's wallet. Every call blocks on the
  * chain (seconds on a real network), so {@link ChannelBilling} runs it off the event loop, one at a
- * time: the wallet signs one seqno after another.
- *
- * @param deposit what A puts in each channel: the off-chain deposit cap, so every state the gateway
- *     signs is redeemable
+ * time: the wallet signs one seqno after another. Each channel gets the off-chain deposit cap,
+ * so every state the gateway signs is redeemable.
  */
 public final class ChannelOnChain {
     /** Long enough for a worker that lost its connection to come back and challenge. */

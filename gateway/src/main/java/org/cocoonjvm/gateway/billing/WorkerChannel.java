@@ -6,6 +6,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
@@ -34,7 +35,7 @@ public final class WorkerChannel {
     Consumer<GatewayMessage> session;
     boolean overCapLogged;
     /** The contract, once open on chain; null for an off-chain channel. */
-    org.cocoonjvm.billing.chain.OnChainChannel onChain;
+    OnChainChannel onChain;
     /** Its cooperative close is signed: no further state on it. */
     boolean closed;
 

@@ -2,6 +2,7 @@ package org.cocoonjvm.worker.payments;
 
 import io.vertx.core.json.JsonObject;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
@@ -31,7 +32,7 @@ final class ChannelAccount {
     volatile boolean closedOnChain;
     /** An uncooperative close was started: waiting out the quarantine to finish it. */
     volatile boolean quarantined;
-    private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closing = new AtomicBoolean();
 
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
                    SignedSemiChannel stored) {

@@ -3,6 +3,7 @@ package org.cocoonjvm.worker.payments;
 import java.math.BigInteger;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -91,7 +92,7 @@ public final class OnChainSettlement {
      * @return whether the close was started
      */
     boolean startUncooperativeIfDue(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest,
-                                    SignedSemiChannel mine, java.time.Instant lastHeard) {
+                                    SignedSemiChannel mine, Instant lastHeard) {
         if (wallet == null || !(policy.onCounterpartySilent(lastHeard, BigInteger.valueOf(latest.sentNanoton()))
                 instanceof ChannelSettlement.Action.CloseUncooperatively)) {
             return false;
