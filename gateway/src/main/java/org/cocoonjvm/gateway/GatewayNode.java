@@ -27,6 +27,7 @@ import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.metrics.GatewayMetrics;
@@ -74,16 +75,7 @@ public final class GatewayNode extends VerticleBase {
 
     /** A gateway whose payment key and channels live in memory: a restart opens new channels. */
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
-        this(options, billing, new InMemoryChannelJournal(), null);
-    }
-
-    /** @param attestation null for a gateway that verifies no worker */
-    public GatewayNode(GatewayOptions options, RequestBilling billing, GatewayAttestation attestation) {
-        this(options, billing, new InMemoryChannelJournal(), attestation);
-    }
-
-    public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels) {
-        this(options, billing, channels, null);
+        this(options, billing, new InMemoryChannelJournal(), null, null);
     }
 
     /**
@@ -93,12 +85,18 @@ public final class GatewayNode extends VerticleBase {
      */
     public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels,
                        GatewayAttestation attestation) {
+        this(options, billing, channels, null, attestation);
+    }
+
+    /** @param onChain opens every worker's channel on chain; null keeps channels off chain */
+    public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels, ChannelOnChain onChain,
+                       GatewayAttestation attestation) {
         this.options = options;
         this.attestation = attestation;
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
-        this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels) : null;
+        this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;
     }
 
     @Override

@@ -23,6 +23,7 @@ import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
@@ -30,7 +31,9 @@ import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -66,7 +69,7 @@ final class TestNetwork implements AutoCloseable {
     /** A gateway with attestation: workers register on its RA-TLS worker port. */
     TestNetwork(GatewayAttestation attestation) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
-                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), attestation);
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
@@ -74,26 +77,40 @@ final class TestNetwork implements AutoCloseable {
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments) {
-        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(),
-                null);
+        this(limits, relay, balance, payments, null, 1);
+    }
+
+    /**
+     * @param onChain           opens each worker's channel on chain; null keeps channels off chain
+     * @param workerFeePerToken what a worker earns a token (clients pay twice that): large enough
+     *                          on chain for a few requests to be worth a close
+     */
+    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, ChannelOnChain onChain,
+                long workerFeePerToken) {
+        this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run,
+                new InMemoryChannelJournal(), onChain, workerFeePerToken, null);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
-        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null);
+        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                 Executor ledger, ChannelJournal channels) {
-        this(limits, relay, balance, payments, accounts, ledger, channels, null);
+        this(limits, relay, balance, payments, accounts, ledger, channels, null, 1, null);
     }
 
     /**
-     * @param ledger      runs the book's calls: a pool of its own for a database-backed book
-     * @param channels    the gateway's payment key and channel states
-     * @param attestation null: workers register in plaintext on the client port
+     * @param ledger            runs the book's calls: a pool of its own for a database-backed book
+     * @param channels          the gateway's payment key and channel states
+     * @param onChain           opens each worker's channel on chain; null keeps channels off chain
+     * @param workerFeePerToken what a worker earns a token (clients pay twice that): large enough
+     *                          on chain for a few requests to be worth a close
+     * @param attestation       null: workers register in plaintext on the client port
      */
-    TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
-                Executor ledger, ChannelJournal channels, GatewayAttestation attestation) {
+    private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                        Executor ledger, ChannelJournal channels, ChannelOnChain onChain, long workerFeePerToken,
+                        GatewayAttestation attestation) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -104,8 +121,8 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
-                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2, 1), DEPOSIT_ADDRESS), channels,
-                attestation);
+                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
+                        DEPOSIT_ADDRESS), channels, onChain, attestation);
         await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
@@ -124,8 +141,14 @@ final class TestNetwork implements AutoCloseable {
 
     /** @param payments the worker's credit window and payment timeout */
     WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {
+        return addWorker(engine, scheduler, graceMs, payments, null);
+    }
+
+    /** @param chain checks and settles the worker's channels on chain; null takes them off chain */
+    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments,
+                         OnChainSettlement chain) {
         Vertx v = Vertx.vertx();
-        WorkerNode node = new WorkerNode(engine,
+        WorkerNode node = new WorkerNode(new WorkerPayments(payments, chain), engine,
                 new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
                         SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs, payments));
         await(v.deployVerticle(node));

@@ -1,5 +1,12 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.math.BigInteger;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 import com.google.protobuf.ByteString;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
@@ -7,22 +14,22 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
-import java.security.SecureRandom;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.function.Consumer;
+import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.CloseTerms;
+import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
+import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
@@ -32,6 +39,7 @@ import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.ton.ton4j.address.Address;
 
 /**
  * Pays workers: the one owner of every channel's state. Relays meter tokens into a
@@ -52,8 +60,11 @@ import org.slf4j.LoggerFactory;
  *
  * Persist before paying: a worker never holds a state covering tokens the ledger does not yet
  * bill. One round is in flight at a time; tokens metered meanwhile wait for the next round, so at
- * K = 1 rounds coalesce by themselves while a commit is in flight. The channels are off-chain
- * only until the on-chain deploy is wired in.
+ * K = 1 rounds coalesce by themselves while a commit is in flight.
+ *
+ * <p>With a {@link ChannelOnChain}, each channel is the official contract on chain: deployed,
+ * funded with the deposit cap and OPEN before the worker hears of it, so every state it receives
+ * is redeemable. Without one, channels are off-chain only (development and the demo).
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
@@ -61,6 +72,8 @@ public final class ChannelBilling extends VerticleBase {
     private final PaymentOptions options;
     private final RequestBilling billing;
     private final ChannelJournal journal;
+    /** Null: off-chain channels only. */
+    private final ChannelOnChain onChain;
     private final SecureRandom random = new SecureRandom();
     /** This context only. */
     private final Map<ChannelId, WorkerChannel> channels = new HashMap<>();
@@ -81,9 +94,15 @@ public final class ChannelBilling extends VerticleBase {
      *                its channels and continue their seqnos
      */
     public ChannelBilling(PaymentOptions options, RequestBilling billing, ChannelJournal journal) {
+        this(options, billing, journal, null);
+    }
+
+    /** @param onChain opens each channel on chain first; null keeps channels off chain */
+    public ChannelBilling(PaymentOptions options, RequestBilling billing, ChannelJournal journal, ChannelOnChain onChain) {
         this.options = options;
         this.billing = billing;
         this.journal = journal;
+        this.onChain = onChain;
     }
 
     @Override
@@ -111,22 +130,66 @@ public final class ChannelBilling extends VerticleBase {
                     + e.getMessage() + "; this gateway pays workers over payment channels and needs one")));
             return;
         }
+        Address payout;
+        try {
+            payout = onChain == null ? null : payoutAddress(hello);
+        } catch (IllegalArgumentException e) {
+            answer(Vertx.currentContext(), done, Future.failedFuture(e));
+            return;
+        }
         Context caller = Vertx.currentContext();
         context.runOnContext(v -> context.executeBlocking(() -> journal.open(workerKey, () -> ChannelId.random(random)), false)
-                .map(entry -> {
-                    // A known channel continues where the journal left it: everything up to its last
-                    // state is paid, and new fees go on top.
-                    WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
-                            new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key,
-                                    entry.last()), workerKey));
-                    if (channel.session != null) {
-                        throw new IllegalArgumentException("the payment key " + workerKey
-                                + " already has an open session on this gateway");
-                    }
-                    channel.session = session;
-                    return new Opened(channel, terms(channel, hello));
-                })
+                .compose(entry -> attach(entry, workerKey, payout, hello, session))
                 .onComplete(result -> answer(caller, done, result)));
+    }
+
+    /** On this context; the chain part, if any, runs on a worker thread and completes back here. */
+    private Future<Opened> attach(ChannelJournal.Entry entry, PaymentPublicKey workerKey, Address payout, Hello hello,
+                                  Consumer<GatewayMessage> session) {
+        // A known channel continues where the journal left it: everything up to its last state is
+        // paid, and new fees go on top.
+        WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
+                new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
+                workerKey));
+        if (channel.session != null) {
+            return Future.failedFuture(new IllegalArgumentException("the payment key " + workerKey
+                    + " already has an open session on this gateway"));
+        }
+        // Held from now, so a second session for the key is refused while the chain works.
+        channel.session = session;
+        PaymentChannel.Builder terms = terms(channel, hello);
+        if (onChain == null) {
+            return Future.succeededFuture(new Opened(channel, terms.build()));
+        }
+        OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
+        long signedSeqno = channel.payer.last().seqno();
+        return vertx.<Address>executeBlocking(() -> onChain.open(contract, options.depositCapNanoton(), signedSeqno))
+                .transform(result -> {
+                    if (result.failed()) {
+                        if (channel.session == session) {
+                            channel.session = null;
+                        }
+                        if (result.cause() instanceof ChainException e && e.code().equals("channel_settled")) {
+                            // Closed without us: the worker's retry gets a new channel.
+                            journal.closed(workerKey, channel.id());
+                            channels.remove(channel.id(), channel);
+                        }
+                        log.error("could not open channel {} on chain", channel.id(), result.cause());
+                        return Future.failedFuture(new IllegalStateException("the payment channel could not be opened on chain: "
+                                + result.cause().getMessage(), result.cause()));
+                    }
+                    channel.onChain = contract;
+                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().toRaw()).build()));
+                });
+    }
+
+    private static Address payoutAddress(Hello hello) {
+        try {
+            return Address.of(hello.getPayoutAddress());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("payout_address '" + hello.getPayoutAddress()
+                    + "' is not a TON address; this gateway pays workers on chain and needs one");
+        }
     }
 
     /**
@@ -156,6 +219,47 @@ public final class ChannelBilling extends VerticleBase {
             round();
             answer(caller, done, result);
         }));
+    }
+
+    /**
+     * The worker asks to close its on-chain channel cooperatively, showing a state this gateway
+     * signed on it: signs the split of the journal's latest state (worker: its sent; gateway: the
+     * rest of the deposit), then signs nothing more on that channel. The worker's next session
+     * gets a new channel, so its states count from zero against a fresh deposit.
+     */
+    public void closeRequested(WorkerChannel channel, CloseRequest request, Handler<AsyncResult<CloseSigned>> done) {
+        onContext(done, () -> {
+            if (channel.onChain == null) {
+                throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
+            }
+            SignedSemiChannel held;
+            try {
+                held = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray());
+            } catch (VoucherException e) {
+                throw new IllegalArgumentException("close request: " + e.getMessage());
+            }
+            // States still on their way when the worker asked are newer than the one it holds: the
+            // close pays the journal's latest, which is at least what the worker asked for.
+            SemiChannelBody latest = channel.payer.last();
+            if (!held.channelId().equals(channel.id()) || !held.signedBy(key.publicKey())) {
+                throw new IllegalArgumentException("close request over " + held + ", which this gateway did not sign on channel "
+                        + channel.id());
+            }
+            if (request.getSeqnoB() < 1) {
+                throw new IllegalArgumentException("close request with seqno_b 0: the contract needs it above the committed one");
+            }
+            CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
+                    BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
+            byte[] signature = channel.onChain.signClose(close);
+            channel.closed = true;
+            journal.closed(channel.workerKey(), channel.id());
+            channels.remove(channel.id(), channel);
+            log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(), latest.sentNanoton());
+            return CloseSigned.newBuilder().setChannelId(channel.idBytes())
+                    .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
+                    .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
+                    .setSignature(ByteString.copyFrom(signature)).build();
+        });
     }
 
     /** The session ended: states are kept and sent again when the worker is back. */
@@ -222,7 +326,7 @@ public final class ChannelBilling extends VerticleBase {
         Map<RequestBilling.Charge, Usage> progress = new HashMap<>();
         List<WorkerChannel.Due> due = new ArrayList<>();
         for (WorkerChannel channel : channels.values()) {
-            WorkerChannel.Due d = channel.session == null ? null : channel.due(progress);
+            WorkerChannel.Due d = channel.session == null || channel.closed ? null : channel.due(progress);
             if (d != null) {
                 due.add(d);
             }
@@ -286,7 +390,7 @@ public final class ChannelBilling extends VerticleBase {
         return owed;
     }
 
-    private PaymentChannel terms(WorkerChannel channel, Hello hello) {
+    private PaymentChannel.Builder terms(WorkerChannel channel, Hello hello) {
         PaymentChannel.Builder terms = PaymentChannel.newBuilder()
                 .setChannelId(channel.idBytes())
                 .setGatewayPublicKey(ByteString.copyFrom(key.publicKey().toBytes()))
@@ -304,7 +408,7 @@ public final class ChannelBilling extends VerticleBase {
                         .setReasoningMultiplier((int) s.multipliers().reasoning()));
             }
         }
-        return terms.build();
+        return terms;
     }
 
     /** Hands {@code result} to {@code done} on the caller's context (or here, for a caller off any context). */
@@ -314,5 +418,23 @@ public final class ChannelBilling extends VerticleBase {
         } else {
             caller.runOnContext(x -> done.handle(result));
         }
+    }
+
+    /**
+     * Runs {@code work} on this context and answers on the caller's. For the rare close request
+     * only: its journal write may block this context briefly, which beats a hop that would let a
+     * payment round interleave with the close.
+     */
+    private <T> void onContext(Handler<AsyncResult<T>> done, java.util.concurrent.Callable<T> work) {
+        Context caller = Vertx.currentContext();
+        context.runOnContext(v -> {
+            Future<T> result;
+            try {
+                result = Future.succeededFuture(work.call());
+            } catch (Exception e) {
+                result = Future.failedFuture(e);
+            }
+            answer(caller, done, result);
+        });
     }
 }

@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
@@ -45,6 +46,10 @@ public final class WorkerChannel {
     final List<RequestMeter> finishing = new ArrayList<>();
     Consumer<GatewayMessage> session;
     boolean overCapLogged;
+    /** The contract, once open on chain; null for an off-chain channel. */
+    OnChainChannel onChain;
+    /** Its cooperative close is signed: no further state on it. */
+    boolean closed;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey) {
         this.billing = billing;

@@ -116,6 +116,21 @@ public final class SessionEndpoint {
                         }
                     });
                 }
+                case CLOSE_REQUEST -> {
+                    if (channel == null) {
+                        close("refused: CloseRequest without a channel", GrpcStatus.INVALID_ARGUMENT,
+                                "CloseRequest needs the channel of Registered, and this session has none");
+                        return;
+                    }
+                    payments.closeRequested(channel, message.getCloseRequest(), signed -> {
+                        if (signed.failed()) {
+                            close("refused: " + signed.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT,
+                                    signed.cause().getMessage());
+                        } else if (!closed) {
+                            call.response().write(GatewayMessage.newBuilder().setCloseSigned(signed.result()).build());
+                        }
+                    });
+                }
                 case LOAD -> {
                     if (worker == null) {
                         close("refused: Load before Hello", GrpcStatus.INVALID_ARGUMENT, "the first message of a session must be a Hello");

@@ -148,6 +148,24 @@ public final class ChainClient {
                             .getAsJsonObject();
             return new BigInteger(entry.getAsJsonObject("number").get("number").getAsString());
         }
+
+        /** The cell or slice at {@code position} inside the tuple at top-level {@code index}. */
+        public Cell tupleCell(int index, int position) {
+            JsonObject entry =
+                    stack.get(index)
+                            .getAsJsonArray()
+                            .get(1)
+                            .getAsJsonObject()
+                            .getAsJsonArray("elements")
+                            .get(position)
+                            .getAsJsonObject();
+            if (!entry.has("cell")) {
+                throw new ChainException(
+                        "bad_stack",
+                        "tuple " + index + " item " + position + " is " + entry + ", not a cell");
+            }
+            return Cell.fromBocBase64(entry.getAsJsonObject("cell").get("bytes").getAsString());
+        }
     }
 
     static BigInteger parseNum(String hex) {

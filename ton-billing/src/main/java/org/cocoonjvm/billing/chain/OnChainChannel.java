@@ -1,7 +1,9 @@
 package org.cocoonjvm.billing.chain;
 
-import com.iwebpp.crypto.TweetNaclFast;
-
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.ton.ton4j.address.Address;
 import org.ton.ton4j.cell.Cell;
 import org.ton.ton4j.smartcontract.payments.ClosingConfig;
@@ -10,6 +12,7 @@ import org.ton.ton4j.smartcontract.payments.PaymentsUtils;
 import org.ton.ton4j.smartcontract.types.ChannelConfig;
 import org.ton.ton4j.smartcontract.types.ChannelState;
 import org.ton.ton4j.smartcontract.utils.MsgUtils;
+import org.ton.ton4j.utils.Utils;
 
 import java.math.BigInteger;
 import java.util.Arrays;
@@ -17,7 +20,9 @@ import java.util.Arrays;
 /**
  * One party's handle on one payment channel deployed from the official contract (code hash
  * 41f5b77f…, ton4j's {@code WalletCodes.payments}). It builds and sends every on-chain step of the
- * lifecycle; the off-chain stream of signed states between the steps is not its business.
+ * lifecycle; the off-chain stream of signed states between the steps is not its business: states
+ * are signed with the shared voucher codec ({@code PaymentKeyPair}, {@code ChannelPayer}) and come
+ * here only as the {@link SignedSemiChannel}s an uncooperative close submits.
  *
  * <p>Close, commit and finish go out as external messages: the contract pays their gas from its
  * reserve, and from a wallet the attached value would end up with A. Start, challenge and init burn
@@ -34,11 +39,11 @@ public final class OnChainChannel {
     private OnChainChannel(
             ChannelTerms terms,
             boolean isA,
-            TweetNaclFast.Signature.KeyPair mine,
+            PaymentKeyPair mine,
             ChainClient chain,
             ChannelCosts costs) {
         byte[] myKey = isA ? terms.publicKeyA() : terms.publicKeyB();
-        if (!Arrays.equals(myKey, mine.getPublicKey())) {
+        if (!Arrays.equals(myKey, mine.publicKey().toBytes())) {
             throw new IllegalArgumentException(
                     "key pair is not party " + (isA ? "A" : "B") + "'s key in the terms");
         }
@@ -54,10 +59,11 @@ public final class OnChainChannel {
      * values.
      */
     static PaymentChannel ton4jContract(
-            ChannelTerms terms, boolean isA, TweetNaclFast.Signature.KeyPair mine) {
+            ChannelTerms terms, boolean isA, PaymentKeyPair mine) {
         return PaymentChannel.builder()
                 .isA(isA)
-                .myKeyPair(mine)
+                // ton4j still signs the two-signature close and commit bodies
+                .myKeyPair(Utils.generateSignatureKeyPairFromSeed(mine.seed()))
                 .hisPublicKey(isA ? terms.publicKeyB() : terms.publicKeyA())
                 .excessFee(terms.excessFee())
                 .channelConfig(
@@ -80,7 +86,7 @@ public final class OnChainChannel {
     /** The payer's (gateway's) handle. */
     public static OnChainChannel asA(
             ChannelTerms terms,
-            TweetNaclFast.Signature.KeyPair keysA,
+            PaymentKeyPair keysA,
             ChainClient chain,
             ChannelCosts costs) {
         return new OnChainChannel(terms, true, keysA, chain, costs);
@@ -89,10 +95,27 @@ public final class OnChainChannel {
     /** The payee's (worker's) handle. */
     public static OnChainChannel asB(
             ChannelTerms terms,
-            TweetNaclFast.Signature.KeyPair keysB,
+            PaymentKeyPair keysB,
             ChainClient chain,
             ChannelCosts costs) {
         return new OnChainChannel(terms, false, keysB, chain, costs);
+    }
+
+    /**
+     * The payee's handle on the contract at {@code address}, from what the contract itself says.
+     *
+     * @throws ChainException {@code channel_mismatch} unless those terms derive that address (the
+     *     contract has a fine or other terms this code does not sign for)
+     */
+    public static OnChainChannel at(
+            Address address, PaymentKeyPair keysB, ChainClient chain, ChannelCosts costs) {
+        OnChainChannel b = asB(ChannelData.read(chain, address).terms(), keysB, chain, costs);
+        if (!b.address().toRaw().equals(address.toRaw())) {
+            throw new ChainException(
+                    "channel_mismatch",
+                    "the terms read from " + address.toRaw() + " derive " + b.address().toRaw());
+        }
+        return b;
     }
 
     public Address address() {
@@ -115,22 +138,67 @@ public final class OnChainChannel {
                 contract.getStateInit());
     }
 
+    /**
+     * Brings the channel to OPEN with {@code deposit} on A's side, doing only the steps not yet
+     * done: a restarted gateway, or a reopen after a close, must not pay twice for a deploy or
+     * top-up that already landed.
+     *
+     * @return the channel's on-chain state, OPEN
+     * @throws ChainException {@code channel_closing} while a close is in progress, {@code
+     *     channel_underfunded} for a channel opened earlier with less than {@code deposit}
+     */
+    public OnChainState open(ChainWallet walletA, BigInteger deposit) {
+        requireA("open");
+        if ("active".equals(chain.state(address()))) {
+            ChannelStatus status = status();
+            if (status == ChannelStatus.OPEN) {
+                return requireDeposit(state(), deposit);
+            }
+            if (status != ChannelStatus.UNINITED) {
+                throw new ChainException(
+                        "channel_closing",
+                        "channel " + address().toBounceable() + " is " + status + "; wait for its close");
+            }
+            if (state().balanceA().compareTo(deposit) < 0) {
+                deployAndTopUp(walletA, deposit.subtract(state().balanceA()));
+            }
+        } else {
+            deployAndTopUp(walletA, deposit);
+        }
+        init(walletA, state().balanceA(), BigInteger.ZERO);
+        OnChainState opened = state();
+        if (opened.status() != ChannelStatus.OPEN) {
+            throw new ChainException(
+                    "channel_not_open",
+                    "channel " + address().toBounceable() + " is " + opened.status() + " after init");
+        }
+        return requireDeposit(opened, deposit);
+    }
+
+    /** {@code get_channel_state}: cheaper than the whole data when only the phase matters. */
+    public ChannelStatus status() {
+        ChainClient.GetMethodResult r = chain.runGetMethod(address(), "get_channel_state");
+        if (r.exitCode() != 0) {
+            throw new ChainException(
+                    "channel_unreadable",
+                    "get_channel_state on " + address().toBounceable() + ": exit " + r.exitCode());
+        }
+        return ChannelStatus.of(r.num(0).intValueExact());
+    }
+
+    private OnChainState requireDeposit(OnChainState open, BigInteger deposit) {
+        if (open.balanceA().compareTo(deposit) < 0) {
+            throw new ChainException(
+                    "channel_underfunded",
+                    "channel " + address().toBounceable() + " holds " + open.balanceA()
+                            + " nanoTON for A, less than the " + deposit + " asked for; close and reopen it");
+        }
+        return open;
+    }
+
     /** Opens the channel with the topped-up balances; no top-up is possible after this. */
     public void init(ChainWallet mine, BigInteger balanceA, BigInteger balanceB) {
         callFrom(mine, ChannelCosts.INIT_GAS, contract.createInitChannel(balanceA, balanceB));
-    }
-
-    /**
-     * This party's SignedSemiChannel: its own cumulative {@code sent} at {@code seqno}, and the
-     * counterparty's last state it acknowledges. The only place states are signed here (the
-     * off-chain voucher codec replaces it).
-     */
-    public Cell signState(long mySeqno, BigInteger mySent, long hisSeqno, BigInteger hisSent) {
-        checkSeqno(mySeqno);
-        checkSeqno(hisSeqno);
-        return contract.createSignedSemiChannelState(
-                        BigInteger.valueOf(mySeqno), mySent, BigInteger.valueOf(hisSeqno), hisSent)
-                .getCell();
     }
 
     /** This party's signature for a cooperative commit of both seqnos. */
@@ -163,23 +231,37 @@ public final class OnChainChannel {
                         .getCell());
     }
 
-    /** Submits both parties' latest signed states; the quarantine starts. */
-    public void startUncooperativeClose(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
+    /**
+     * Submits both parties' latest signed states; the quarantine starts. A's state pays B; B's is
+     * its signed initial state (a one-way channel's B never signs another).
+     *
+     * @throws IllegalArgumentException for a state of another channel or not signed by its party
+     *     (the contract would refuse it with exit 114 or 110 and keep the call's value)
+     */
+    public void startUncooperativeClose(
+            ChainWallet mine, SignedSemiChannel stateA, SignedSemiChannel stateB) {
         callFrom(
                 mine,
                 ChannelCosts.START_UNCOOPERATIVE_GAS,
-                contract.createStartUncooperativeClose(signedStateA, signedStateB).getCell());
+                contract.createStartUncooperativeClose(cellOf(stateA, true), cellOf(stateB, false))
+                        .getCell());
     }
 
     /**
      * The counterparty of whoever started the close replaces the quarantined states with newer
      * ones.
      */
-    public void challenge(ChainWallet mine, Cell signedStateA, Cell signedStateB) {
+    public void challenge(ChainWallet mine, SignedSemiChannel stateA, SignedSemiChannel stateB) {
         callFrom(
                 mine,
                 ChannelCosts.CHALLENGE_GAS,
-                contract.createChallengeQuarantinedState(signedStateA, signedStateB).getCell());
+                contract.createChallengeQuarantinedState(cellOf(stateA, true), cellOf(stateB, false))
+                        .getCell());
+    }
+
+    /** The terms' channel id in the voucher codec's type. */
+    public ChannelId channelId() {
+        return ChannelId.fromBytes(ChannelData.uint(terms.channelId(), ChannelId.BYTES));
     }
 
     /**
@@ -204,6 +286,21 @@ public final class OnChainChannel {
                 r.tupleNum(5, 0).longValueExact(),
                 r.tupleNum(5, 1).longValueExact(),
                 !"null".equals(r.stack().get(6).getAsJsonArray().get(0).getAsString()));
+    }
+
+    private Cell cellOf(SignedSemiChannel state, boolean ofA) {
+        if (!state.channelId().equals(channelId())) {
+            throw new IllegalArgumentException(
+                    "state of channel " + state.channelId() + ", not " + channelId());
+        }
+        PaymentPublicKey signer =
+                PaymentPublicKey.of(ofA ? terms.publicKeyA() : terms.publicKeyB());
+        if (!state.signedBy(signer)) {
+            throw new IllegalArgumentException(
+                    state + " is not signed by party " + (ofA ? "A" : "B"));
+        }
+        checkSeqno(state.seqno());
+        return Cell.fromBoc(state.boc());
     }
 
     static void checkSeqno(long seqno) {

@@ -33,6 +33,12 @@ public interface ChannelJournal {
      */
     void signed(SignedSemiChannel state);
 
+    /**
+     * The channel {@code closed} settled on chain: {@code payeeKey}'s next {@link #open} gets a
+     * new channel, whose states count from zero again. Its old entry is kept for the record.
+     */
+    void closed(PaymentPublicKey payeeKey, ChannelId closed);
+
     /** Records the payee's signed initial state (pitfall 2: needed for a close without the payee). */
     void payeeState(SignedSemiChannel state);
 }

@@ -47,6 +47,11 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     }
 
     @Override
+    public void closed(PaymentPublicKey payeeKey, ChannelId closed) {
+        byPayee.remove(payeeKey, closed);
+    }
+
+    @Override
     public void payeeState(SignedSemiChannel state) {
         entries.computeIfPresent(state.channelId(),
                 (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state));

@@ -77,6 +77,27 @@ public final class JdbcChannelJournal implements ChannelJournal {
     }
 
     @Override
+    public void closed(PaymentPublicKey payeeKey, ChannelId closed) {
+        ledger.tx("record closed channel", c -> {
+            // Copy then delete in one transaction: the channel is either open or in the record.
+            try (PreparedStatement copy = c.prepareStatement("INSERT INTO closed_channels (channel_id, payee_key, payer_key, "
+                    + "last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, opened_at_micros, closed_at_micros) "
+                    + "SELECT channel_id, payee_key, payer_key, last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, "
+                    + "opened_at_micros, ? FROM channels WHERE payee_key = ? AND channel_id = ?");
+                 PreparedStatement delete = c.prepareStatement("DELETE FROM channels WHERE payee_key = ? AND channel_id = ?")) {
+                copy.setLong(1, Micros.of(clock.instant()));
+                copy.setString(2, payeeKey.hex());
+                copy.setString(3, closed.hex());
+                copy.executeUpdate();
+                delete.setString(1, payeeKey.hex());
+                delete.setString(2, closed.hex());
+                delete.executeUpdate();
+            }
+            return null;
+        });
+    }
+
+    @Override
     public void signed(SignedSemiChannel state) {
         ledger.tx("record signed state", c -> {
             // The extension check and the write are one statement, so two writers cannot both pass it.

@@ -26,7 +26,8 @@ import java.util.List;
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
-    static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql");
+    static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
+            "V4__closed_channels.sql");
 
     private Migrations() {
     }

@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.cocoonjvm.billing.chain.TestChain.ton;
 
-import com.iwebpp.crypto.TweetNaclFast;
-
+import org.cocoonjvm.billing.channel.ChannelPayer;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -13,8 +16,10 @@ import org.ton.ton4j.address.Address;
 import org.ton.ton4j.smartcontract.payments.PaymentChannel;
 import org.ton.ton4j.smartcontract.types.ChannelState;
 import org.ton.ton4j.smartcontract.utils.MsgUtils;
+import org.ton.ton4j.utils.Utils;
 
 import java.math.BigInteger;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -59,9 +64,10 @@ class ChannelLifecycleTest {
 
         // The off-chain stream: A raises seqno and cumulative sent; only the last state matters.
         BigInteger sent = BigInteger.ZERO;
+        ChannelPayer payer = ch.payer();
         for (int seqno = 1; seqno <= 5; seqno++) {
             sent = sent.add(ton("0.1"));
-            ch.a.signState(seqno, sent, 0, BigInteger.ZERO);
+            payer.pay(sent.longValueExact());
         }
         // The payee bumps its own seqno to 1 in the close (seqno_B = 0 would fail with exit 108).
         CloseTerms close = new CloseTerms(DEPOSIT.subtract(sent), sent, 5, 1);
@@ -88,6 +94,40 @@ class ChannelLifecycleTest {
         assertThat(toA).isGreaterThan(DEPOSIT.subtract(sent));
         assertThat(client.balance(ch.a.address())).isZero();
         assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.UNINITED);
+    }
+
+    @Test
+    void openIsIdempotent_thePayeeChecksWhatItReads_andAClosedChannelReopens() {
+        Pair ch = openChannel();
+        BigInteger before = gateway.balance();
+        assertThat(ch.a.open(gateway, DEPOSIT).status()).isEqualTo(ChannelStatus.OPEN);
+        assertThat(gateway.balance()).isEqualTo(before);  // a second open sends nothing
+
+        ChannelData data = ChannelData.read(client, ch.b.address());
+        assertThat(data.requireOpenFor(
+                        ch.b.channelId(), ch.keysA.publicKey(), ch.keysB.publicKey(), worker.address()))
+                .isEqualTo(DEPOSIT.longValueExact());
+        assertThat(data.addressA()).isEqualTo(gateway.address());
+        // A channel that would pay someone else, or is signed for by another key, is refused.
+        assertThatThrownBy(() -> data.requireOpenFor(
+                        ch.b.channelId(), ch.keysA.publicKey(), ch.keysB.publicKey(), gateway.address()))
+                .isInstanceOfSatisfying(ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("channel_mismatch"));
+        assertThatThrownBy(() -> data.requireOpenFor(
+                        ch.b.channelId(), ch.keysB.publicKey(), ch.keysB.publicKey(), worker.address()))
+                .hasMessageContaining("payer key");
+        assertThatThrownBy(() -> ch.a.open(gateway, DEPOSIT.add(BigInteger.ONE)))
+                .isInstanceOfSatisfying(ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("channel_underfunded"));
+
+        CloseTerms close = new CloseTerms(ton("0.9"), ton("0.1"), 1, 1);
+        ch.b.close(ch.a.signClose(close), close);
+        assertThat(ch.a.status()).isEqualTo(ChannelStatus.UNINITED);
+        // Same id and address after a close: seqnos go on above the committed (1, 1).
+        OnChainState reopened = ch.a.open(gateway, DEPOSIT);
+        assertThat(reopened.status()).isEqualTo(ChannelStatus.OPEN);
+        assertThat(reopened.balanceA()).isEqualTo(DEPOSIT);
+        assertThat(reopened.committedSeqnoB()).isEqualTo(1);
     }
 
     @Test
@@ -164,10 +204,12 @@ class ChannelLifecycleTest {
     void uncooperativeCloseIsChallengedWithTheLatestStateAndFinishedAfterQuarantine() {
         Pair ch = openChannel();
         // At open the payee hands the payer a signed initial state, so A can always force-close.
-        var stateB = ch.b.signState(0, BigInteger.ZERO, 0, BigInteger.ZERO);
-        var stateA1 = ch.a.signState(1, ton("0.1"), 0, BigInteger.ZERO);
-        ch.a.signState(2, ton("0.2"), 0, BigInteger.ZERO);
-        var stateA3 = ch.a.signState(3, ton("0.3"), 0, BigInteger.ZERO);
+        SignedSemiChannel stateB =
+                ch.keysB.sign(new SemiChannelState(ch.b.channelId(), SemiChannelBody.INITIAL));
+        ChannelPayer payer = ch.payer();
+        SignedSemiChannel stateA1 = payer.pay(ton("0.1").longValueExact());
+        payer.pay(ton("0.2").longValueExact());
+        SignedSemiChannel stateA3 = payer.pay(ton("0.3").longValueExact());
 
         // A cheats: it starts the close with an old state that sent less.
         ch.a.startUncooperativeClose(gateway, stateA1, stateB);
@@ -222,32 +264,37 @@ class ChannelLifecycleTest {
     }
 
     private record Pair(
-            OnChainChannel a,
-            OnChainChannel b,
-            TweetNaclFast.Signature.KeyPair keysA,
-            TweetNaclFast.Signature.KeyPair keysB) {}
+            OnChainChannel a, OnChainChannel b, PaymentKeyPair keysA, PaymentKeyPair keysB) {
+        /** A's off-chain side of the channel, as the gateway runs it. */
+        ChannelPayer payer() {
+            return new ChannelPayer(
+                    new org.cocoonjvm.billing.channel.ChannelTerms(
+                            a.channelId(), keysA.publicKey(), DEPOSIT.longValueExact()),
+                    keysA,
+                    SemiChannelBody.INITIAL);
+        }
+    }
 
     /**
      * A fresh channel (new keys and id) with {@link #DEPOSIT} on A's side, deployed and opened by
      * A.
      */
     private static Pair openChannel() {
-        TweetNaclFast.Signature.KeyPair keysA = TweetNaclFast.Signature.keyPair();
-        TweetNaclFast.Signature.KeyPair keysB = TweetNaclFast.Signature.keyPair();
+        PaymentKeyPair keysA = PaymentKeyPair.generate(new SecureRandom());
+        PaymentKeyPair keysB = PaymentKeyPair.generate(new SecureRandom());
         ChannelTerms terms =
                 new ChannelTerms(
                         BigInteger.valueOf(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
                         gateway.address(),
                         worker.address(),
-                        keysA.getPublicKey(),
-                        keysB.getPublicKey(),
+                        keysA.publicKey().toBytes(),
+                        keysB.publicKey().toBytes(),
                         costs.excessFee(),
                         QUARANTINE,
                         CONDITIONAL_CLOSE);
         OnChainChannel a = OnChainChannel.asA(terms, keysA, client, costs);
         OnChainChannel b = OnChainChannel.asB(terms, keysB, client, costs);
-        a.deployAndTopUp(gateway, DEPOSIT);
-        a.init(gateway, DEPOSIT, BigInteger.ZERO);
+        a.open(gateway, DEPOSIT);
         return new Pair(a, b, keysA, keysB);
     }
 

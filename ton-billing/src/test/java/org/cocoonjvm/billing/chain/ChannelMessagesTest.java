@@ -5,12 +5,17 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.iwebpp.crypto.TweetNaclFast;
 
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.junit.jupiter.api.Test;
 import org.ton.ton4j.address.Address;
 import org.ton.ton4j.cell.Cell;
-import org.ton.ton4j.cell.CellSlice;
 import org.ton.ton4j.smartcontract.payments.PaymentChannel;
 import org.ton.ton4j.smartcontract.payments.PaymentsUtils;
+import org.ton.ton4j.utils.Utils;
 
 import java.math.BigInteger;
 import java.time.Duration;
@@ -23,15 +28,15 @@ import java.util.HexFormat;
  */
 class ChannelMessagesTest {
     private static final HexFormat HEX = HexFormat.of();
-    private static final TweetNaclFast.Signature.KeyPair KEYS_A = keys(1);
-    private static final TweetNaclFast.Signature.KeyPair KEYS_B = keys(2);
+    private static final PaymentKeyPair KEYS_A = keys(1);
+    private static final PaymentKeyPair KEYS_B = keys(2);
     private static final ChannelTerms TERMS =
             new ChannelTerms(
                     BigInteger.valueOf(0x1234_5678_9abcL),
                     Address.of("0:" + "aa".repeat(32)),
                     Address.of("0:" + "bb".repeat(32)),
-                    KEYS_A.getPublicKey(),
-                    KEYS_B.getPublicKey(),
+                    KEYS_A.publicKey().toBytes(),
+                    KEYS_B.publicKey().toBytes(),
                     BigInteger.valueOf(20_000_000),
                     Duration.ofHours(1),
                     Duration.ofMinutes(10));
@@ -39,17 +44,15 @@ class ChannelMessagesTest {
     private static final OnChainChannel A = OnChainChannel.asA(TERMS, KEYS_A, null, COSTS);
     private static final OnChainChannel B = OnChainChannel.asB(TERMS, KEYS_B, null, COSTS);
 
-    private static TweetNaclFast.Signature.KeyPair keys(int seedByte) {
+    private static PaymentKeyPair keys(int seedByte) {
         byte[] seed = new byte[32];
         Arrays.fill(seed, (byte) seedByte);
-        return TweetNaclFast.Signature.keyPair_fromSeed(seed);
+        return PaymentKeyPair.fromSeed(seed);
     }
 
-    /** {@code signature} is {@code keys}' Ed25519 signature of the cell's hash, as the contract checks it. */
-    private static void assertSignedBy(
-            TweetNaclFast.Signature.KeyPair keys, Cell signedCell, byte[] signature) {
+    private static void assertSignedBy(PaymentKeyPair keys, Cell signedCell, byte[] signature) {
         assertThat(
-                        new TweetNaclFast.Signature(keys.getPublicKey(), null)
+                        new TweetNaclFast.Signature(keys.publicKey().toBytes(), null)
                                 .detached_verify(signedCell.hash(), signature))
                 .as("Ed25519 signature over the cell hash")
                 .isTrue();
@@ -57,7 +60,7 @@ class ChannelMessagesTest {
 
     /** Ed25519 signatures are deterministic, so fixed keys and cells give these exact bytes. */
     private static void assertGoldenSignature(
-            TweetNaclFast.Signature.KeyPair keys, Cell signedCell, byte[] signature, String hex) {
+            PaymentKeyPair keys, Cell signedCell, byte[] signature, String hex) {
         assertSignedBy(keys, signedCell, signature);
         assertThat(HEX.formatHex(signature)).isEqualTo(hex);
     }
@@ -66,8 +69,8 @@ class ChannelMessagesTest {
     void deploysTheOfficialContractCode() {
         Cell code =
                 PaymentChannel.builder()
-                        .myKeyPair(KEYS_A)
-                        .hisPublicKey(KEYS_B.getPublicKey())
+                        .myKeyPair(Utils.generateSignatureKeyPairFromSeed(KEYS_A.seed()))
+                        .hisPublicKey(KEYS_B.publicKey().toBytes())
                         .build()
                         .createCodeCell();
         assertThat(HEX.formatHex(code.hash()))
@@ -82,21 +85,34 @@ class ChannelMessagesTest {
     }
 
     @Test
-    void aSignedStateIsTheSignatureThenTheTaggedStateItCovers() {
-        Cell signed = A.signState(3, BigInteger.valueOf(300), 0, BigInteger.ZERO);
-        CellSlice s = CellSlice.beginParse(signed);
-        byte[] signature = s.loadBytes(512);
-        assertThat(s.loadUint(32).longValue()).isEqualTo(PaymentsUtils.tag_state);
+    void theUncooperativeCloseCarriesTheCodecsSignedStatesVerbatim() {
+        SignedSemiChannel stateA =
+                KEYS_A.sign(
+                        new SemiChannelState(A.channelId(), new SemiChannelBody(3, 300)));
+        SignedSemiChannel stateB =
+                KEYS_B.sign(new SemiChannelState(A.channelId(), SemiChannelBody.INITIAL));
+        assertThat(A.channelId().toBigInteger()).isEqualTo(TERMS.channelId());
+        // What the contract checks: A's signature over the tagged state without counterparty.
         Cell state =
                 PaymentsUtils.createSemiChannelState(
                         TERMS.channelId(),
                         PaymentsUtils.createSemiChannelBody(
                                 BigInteger.valueOf(3), BigInteger.valueOf(300), null),
-                        PaymentsUtils.createSemiChannelBody(
-                                BigInteger.ZERO, BigInteger.ZERO, null));
-        assertSignedBy(KEYS_A, state, signature);
+                        null);
+        assertSignedBy(KEYS_A, state, stateA.signature());
+        Cell signed = Cell.fromBoc(stateA.boc());
         assertThat(HEX.formatHex(signed.hash()))
-                .isEqualTo("bef7c9e262feba806e858435837a35a10281fdd52f70457c5f9a1dd661e2324c");
+                .isEqualTo("fd0b21225f6543edf63d584b6c93f1430bca0a944d4b3a6dccca162651f6cc14");
+
+        assertThatThrownBy(() -> A.startUncooperativeClose(null, stateB, stateA))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("not signed by party A");
+        SignedSemiChannel otherChannel =
+                KEYS_A.sign(
+                        new SemiChannelState(new ChannelId(0, 7), new SemiChannelBody(3, 300)));
+        assertThatThrownBy(() -> A.startUncooperativeClose(null, otherChannel, stateB))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("not " + A.channelId());
     }
 
     @Test
@@ -136,16 +152,14 @@ class ChannelMessagesTest {
     void seqnosMustFitTheContractsUint32() {
         assertThatThrownBy(() -> new CloseTerms(BigInteger.ONE, BigInteger.ONE, 1L << 32, 1))
                 .hasMessageContaining("uint32");
-        assertThatThrownBy(() -> A.signState(-1, BigInteger.ONE, 0, BigInteger.ZERO))
-                .hasMessageContaining("uint32");
         assertThatThrownBy(() -> new CloseTerms(BigInteger.valueOf(-1), BigInteger.ONE, 1, 1))
                 .hasMessageContaining("negative");
     }
 
     @Test
     void termsRejectWhatTheContractCannotHold() {
-        byte[] keyA = KEYS_A.getPublicKey();
-        byte[] keyB = KEYS_B.getPublicKey();
+        byte[] keyA = KEYS_A.publicKey().toBytes();
+        byte[] keyB = KEYS_B.publicKey().toBytes();
         BigInteger fee = TERMS.excessFee();
         Duration hour = Duration.ofHours(1);
         assertThatThrownBy(() -> termsWith(BigInteger.ONE.shiftLeft(128), keyB, fee, hour))
@@ -167,7 +181,7 @@ class ChannelMessagesTest {
                 channelId,
                 TERMS.addressA(),
                 TERMS.addressB(),
-                KEYS_A.getPublicKey(),
+                KEYS_A.publicKey().toBytes(),
                 keyB,
                 excessFee,
                 quarantine,

@@ -3,12 +3,14 @@ package org.cocoonjvm.billing.chain;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.cocoonjvm.billing.chain.TestChain.ton;
 
-import com.iwebpp.crypto.TweetNaclFast;
-
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.chain.ChannelSettlement.Action;
+import org.cocoonjvm.billing.channel.ChannelPayer;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.pricing.Cost;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
@@ -19,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.ton.ton4j.address.Address;
 
 import java.math.BigInteger;
+import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
@@ -75,15 +78,15 @@ class FullCycleTest {
 
         // 2. The gateway opens a channel to the worker; the worker hands back its initial state.
         ChannelCosts costs = new ChannelCosts(FeeSchedule.read(client));
-        TweetNaclFast.Signature.KeyPair keysA = TweetNaclFast.Signature.keyPair();
-        TweetNaclFast.Signature.KeyPair keysB = TweetNaclFast.Signature.keyPair();
+        PaymentKeyPair keysA = PaymentKeyPair.generate(new SecureRandom());
+        PaymentKeyPair keysB = PaymentKeyPair.generate(new SecureRandom());
         ChannelTerms terms =
                 new ChannelTerms(
                         BigInteger.valueOf(42),
                         gateway.address(),
                         worker.address(),
-                        keysA.getPublicKey(),
-                        keysB.getPublicKey(),
+                        keysA.publicKey().toBytes(),
+                        keysB.publicKey().toBytes(),
                         costs.excessFee(),
                         Duration.ofHours(1),
                         Duration.ofMinutes(10));
@@ -91,7 +94,15 @@ class FullCycleTest {
         OnChainChannel asWorker = OnChainChannel.asB(terms, keysB, client, costs);
         asGateway.deployAndTopUp(gateway, CHANNEL_DEPOSIT);
         asGateway.init(gateway, CHANNEL_DEPOSIT, BigInteger.ZERO);
-        asWorker.signState(0, BigInteger.ZERO, 0, BigInteger.ZERO);
+        keysB.sign(new SemiChannelState(asWorker.channelId(), SemiChannelBody.INITIAL));
+        ChannelPayer payer =
+                new ChannelPayer(
+                        new org.cocoonjvm.billing.channel.ChannelTerms(
+                                asGateway.channelId(),
+                                keysA.publicKey(),
+                                CHANNEL_DEPOSIT.longValueExact()),
+                        keysA,
+                        SemiChannelBody.INITIAL);
 
         // 3. Requests: reserve, charge Alice, owe the worker its fee as a new signed state, until
         //    the policy says the worker's earnings are worth a settlement.
@@ -99,7 +110,6 @@ class FullCycleTest {
                 new ChannelSettlement(ton("0.1"), Duration.ofMinutes(5), costs, Clock.systemUTC());
         long charged = 0;
         BigInteger owed = BigInteger.ZERO;
-        long seqno = 0;
         Action action;
         do {
             Reservation hold = book.reserve("alice", Pricing.reservation(SCHEDULE, 1_000, 200));
@@ -107,10 +117,11 @@ class FullCycleTest {
             book.settle(hold, cost.clientCost());
             charged += cost.clientCost();
             owed = owed.add(BigInteger.valueOf(cost.workerFee()));
-            asGateway.signState(++seqno, owed, 0, BigInteger.ZERO);
+            payer.pay(owed.longValueExact());
             action = policy.onStateAccepted(owed);
         } while (action instanceof Action.Keep);
         assertThat(action).isEqualTo(new Action.CloseCooperatively(ton("0.12")));
+        long seqno = payer.last().seqno();
         assertThat(seqno).isEqualTo(3);
         assertThat(book.balance("alice").balanceNanoton()).isEqualTo(5_000_000_000L - charged);
 

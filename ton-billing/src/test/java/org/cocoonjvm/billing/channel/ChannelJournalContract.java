@@ -59,6 +59,20 @@ public abstract class ChannelJournalContract {
     }
 
     @Test
+    void closed_thePayeesNextOpenStartsANewChannelFromZero() {
+        ChannelId settled = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        journal.signed(sign(settled, 1, 100));
+
+        journal.closed(worker, settled);
+        ChannelJournal.Entry next = journal.open(worker, () -> ChannelId.random(RANDOM));
+
+        assertThat(next.channelId()).isNotEqualTo(settled);
+        assertThat(next.last()).isEqualTo(SemiChannelBody.INITIAL);
+        journal.signed(sign(next.channelId(), 1, 50));
+        assertThat(journal.open(worker, () -> null).last()).isEqualTo(new SemiChannelBody(1, 50));
+    }
+
+    @Test
     void signed_movesTheLastStateUp() {
         ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
 

@@ -100,8 +100,9 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
             while (rs.next()) {
                 applied.add(rs.getInt(1) + " " + rs.getString(2));
             }
-            assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql", "3 V3__channels.sql");
+            assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql", "3 V3__channels.sql",
+                    "4 V4__closed_channels.sql");
         }
-        assertThat(Migrations.latest()).isEqualTo(3);
+        assertThat(Migrations.latest()).isEqualTo(4);
     }
 }

@@ -2,6 +2,7 @@ package org.cocoonjvm.worker.payments;
 
 import io.vertx.core.json.JsonObject;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
@@ -25,6 +26,13 @@ final class ChannelAccount {
     /** The latest accepted state; null before the first payment. */
     private volatile SignedSemiChannel latest;
     private volatile String lastRefusal;
+    /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
+    volatile String channelAddress = "";
+    /** Its close (cooperative, or an uncooperative one finished) went through on chain. */
+    volatile boolean closedOnChain;
+    /** An uncooperative close was started: waiting out the quarantine to finish it. */
+    volatile boolean quarantined;
+    private final AtomicBoolean closing = new AtomicBoolean();
 
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
                    SignedSemiChannel stored) {
@@ -48,6 +56,20 @@ final class ChannelAccount {
     long paid() {
         SignedSemiChannel s = latest;
         return s == null ? 0 : s.sentNanoton();
+    }
+
+    SignedSemiChannel latest() {
+        return latest;
+    }
+
+    /** True the first time only: one close per channel. */
+    boolean startClosing() {
+        return closing.compareAndSet(false, true);
+    }
+
+    /** The close was not due after all. */
+    void stopClosing() {
+        closing.set(false);
     }
 
     long unpaid() {
@@ -91,7 +113,10 @@ final class ChannelAccount {
                 .put("signed_state_boc", s == null ? null : s.bocBase64())
                 .put("unpaid_nanoton", unpaid())
                 .put("credit_window_nanoton", window)
-                .put("deposit_cap_nanoton", terms.depositCapNanoton());
+                .put("deposit_cap_nanoton", terms.depositCapNanoton())
+                .put("channel_address", channelAddress)
+                .put("closed_on_chain", closedOnChain)
+                .put("quarantined", quarantined);
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
         }

@@ -3,12 +3,15 @@ package org.cocoonjvm.worker.payments;
 import com.google.protobuf.ByteString;
 import io.vertx.core.json.JsonArray;
 import java.security.SecureRandom;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
@@ -20,11 +23,14 @@ import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.pricing.Multipliers;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.ChannelAccepted;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
+import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
+import org.ton.ton4j.address.Address;
 
 /**
  * The worker's side of its payment channels: its key, the channels gateways opened to it, each
@@ -38,7 +44,22 @@ public final class WorkerPayments implements CreditGate {
     private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
 
+    /** Null: channels are taken on the gateway's word, off chain only. */
+    private final OnChainSettlement chain;
+
     public WorkerPayments(WorkerPaymentOptions options) {
+        this(options, null);
+    }
+
+    /**
+     * @param chain checks each offered channel's contract before any credit is given, and closes
+     *              it; null takes off-chain channels on the gateway's word (development and the demo)
+     */
+    public WorkerPayments(WorkerPaymentOptions options, OnChainSettlement chain) {
+        if (chain != null) {
+            payout(options);
+        }
+        this.chain = chain;
         this.options = options;
         this.store = new ChannelStore(options.stateDir());
         this.key = store.key(new SecureRandom());
@@ -53,6 +74,11 @@ public final class WorkerPayments implements CreditGate {
         return key.publicKey();
     }
 
+    /** Whether channels are checked and settled on chain. */
+    public boolean onChain() {
+        return chain != null;
+    }
+
     public String payoutAddress() {
         return options.payoutAddress();
     }
@@ -61,13 +87,19 @@ public final class WorkerPayments implements CreditGate {
      * A gateway registered this worker with {@code terms}: opens the channel (or takes it up again
      * with its stored state) and returns the worker's signed initial state to send back.
      *
+     * With a chain client this blocks on the chain: the contract at {@code channel_address} must be
+     * OPEN, be this channel, take the gateway's and this worker's keys, pay out to this worker's
+     * payout address, and the states accepted are capped by the gateway's deposit there.
+     *
      * @throws IllegalArgumentException when the terms are malformed, or the channel is known under
      *                                  another gateway key
+     * @throws ChainException           when the channel on chain is not what the terms say
      */
     public ChannelAccepted open(PaymentChannel terms) {
         ChannelId id = ChannelId.fromBytes(terms.getChannelId().toByteArray());
         PaymentPublicKey gatewayKey = PaymentPublicKey.of(terms.getGatewayPublicKey().toByteArray());
-        ChannelTerms channelTerms = new ChannelTerms(id, gatewayKey, terms.getDepositCapNanoton());
+        ChannelTerms channelTerms = new ChannelTerms(id, gatewayKey, Math.min(terms.getDepositCapNanoton(),
+                depositOnChain(id, gatewayKey, terms.getChannelAddress())));
         Map<String, PriceSchedule> prices = new HashMap<>();
         for (PriceTerms p : terms.getPricesList()) {
             prices.put(p.getModel(), new PriceSchedule(p.getModel(), p.getPricePerToken(), p.getWorkerFeePerToken(),
@@ -75,7 +107,7 @@ public final class WorkerPayments implements CreditGate {
                             Integer.toUnsignedLong(p.getCompletionMultiplier()), Integer.toUnsignedLong(p.getReasoningMultiplier())),
                     p.getWorkerCoefficient(), Math.max(p.getWorkerCoefficient(), PriceSchedule.DEFAULT_MAX_COEFFICIENT)));
         }
-        channels.compute(id, (k, known) -> {
+        ChannelAccount account = channels.compute(id, (k, known) -> {
             if (known == null) {
                 return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(), null);
             }
@@ -88,8 +120,83 @@ public final class WorkerPayments implements CreditGate {
             known.prices(prices);
             return known;
         });
+        account.channelAddress = chain == null ? "" : terms.getChannelAddress();
         SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
+    }
+
+    /** Long.MAX_VALUE without a chain client: the gateway's cap alone then bounds the channel. */
+    private long depositOnChain(ChannelId id, PaymentPublicKey gatewayKey, String channelAddress) {
+        return chain == null ? Long.MAX_VALUE
+                : chain.deposit(id, gatewayKey, key.publicKey(), payout(options), channelAddress);
+    }
+
+    private static Address payout(WorkerPaymentOptions options) {
+        try {
+            return Address.of(options.payoutAddress());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("payout address '" + options.payoutAddress()
+                    + "' is not a TON address; a worker paid on chain needs one");
+        }
+    }
+
+    /**
+     * After a payment on {@code channel}: the request for the gateway's close signature when the
+     * channel owes enough to settle on chain, once per channel; empty otherwise.
+     */
+    public Optional<CloseRequest> closeRequest(ChannelId channel) {
+        ChannelAccount account = channels.get(channel);
+        if (chain == null || account == null || account.channelAddress.isEmpty()) {
+            return Optional.empty();
+        }
+        SignedSemiChannel latest = account.latest();
+        if (latest == null || !chain.worthClosing(latest) || !account.startClosing()) {
+            return Optional.empty();
+        }
+        return Optional.of(CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
+                .setSeqnoB((int) chain.nextSeqnoB(account.channelAddress)).build());
+    }
+
+    /**
+     * The gateway signed the close: sends it on chain (blocking). The channel is then done (it
+     * stays in {@code /status} as closed); the gateway opens a new one on the next session.
+     *
+     * @throws IllegalArgumentException when the close does not pay the latest accepted state
+     */
+    public void closeSigned(CloseSigned signed) {
+        ChannelId id = ChannelId.fromBytes(signed.getChannelId().toByteArray());
+        ChannelAccount account = channels.get(id);
+        if (chain == null || account == null || account.latest() == null) {
+            throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
+        }
+        chain.close(account.channelAddress, key, account.latest(), signed);
+        account.closedOnChain = true;
+    }
+
+    /**
+     * While the gateway is gone (last heard at {@code lastHeard}): starts the uncooperative close
+     * of each open on-chain channel worth it once the silence passes the limit, and finishes those
+     * whose quarantine is over. Blocking; call it periodically off the event loop.
+     */
+    public void settleWithoutGateway(Instant lastHeard) {
+        if (chain == null) {
+            return;
+        }
+        for (ChannelAccount account : channels.values()) {
+            SignedSemiChannel latest = account.latest();
+            if (account.channelAddress.isEmpty() || account.closedOnChain || latest == null) {
+                continue;
+            }
+            if (account.quarantined) {
+                account.closedOnChain = chain.finishIfDue(account.channelAddress, key);
+            } else if (account.startClosing()) {
+                SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
+                account.quarantined = chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard);
+                if (!account.quarantined) {
+                    account.stopClosing();
+                }
+            }
+        }
     }
 
     /**

@@ -8,13 +8,13 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
+import java.time.Instant;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
-import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -29,6 +29,8 @@ import org.slf4j.LoggerFactory;
 final class GatewayLink {
     private static final Logger log = LoggerFactory.getLogger(GatewayLink.class);
     private static final long MAX_BACKOFF_MS = 5_000;
+    /** How often, while no session is up, on-chain channels are checked for an uncooperative close. */
+    private static final long SETTLE_CHECK_MS = 500;
 
     private final Vertx vertx;
     private final GrpcClient client;
@@ -46,6 +48,10 @@ final class GatewayLink {
     /** The newest Payment not yet verified; null when none waits. */
     private ByteString pendingPayment;
     private boolean stopped;
+    /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
+    private Instant lastHeard = Instant.now();
+    private long settleTimer = -1;
+    private boolean settling;
 
     /** @param transport the HTTP/2 client to reach the gateway with (RA-TLS); null for plaintext */
     GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load,
@@ -61,6 +67,9 @@ final class GatewayLink {
 
     /** Completes when the gateway first accepts this worker; the link keeps retrying until then. */
     Future<Void> start() {
+        if (payments.onChain()) {
+            settleTimer = vertx.setPeriodic(SETTLE_CHECK_MS, id -> settleWithoutGateway());
+        }
         connect();
         return firstRegistration.future();
     }
@@ -98,22 +107,30 @@ final class GatewayLink {
     }
 
     private void onMessage(GatewayMessage message) {
+        lastHeard = Instant.now();
         switch (message.getMessageCase()) {
             case REGISTERED -> {
-                if (message.getRegistered().hasChannel() && !acceptChannel(message.getRegistered().getChannel())) {
+                if (!message.getRegistered().hasChannel()) {
+                    registered(message.getRegistered().getHeartbeatIntervalMs());
                     return;
                 }
-                backoffMs = 100;
-                long interval = Math.max(10, message.getRegistered().getHeartbeatIntervalMs());
-                cancelHeartbeat();
+                // Checking an on-chain channel blocks on the chain's API: off the event loop.
                 GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
-                heartbeatTimer = vertx.setPeriodic(interval, id -> {
-                    if (!current.writeQueueFull()) {
-                        current.write(WorkerMessage.newBuilder().setLoad(load.get()).build());
+                vertx.executeBlocking(() -> payments.open(message.getRegistered().getChannel())).onComplete(opened -> {
+                    if (current != session) {
+                        return;  // that session is gone; the next one registers again
                     }
+                    if (opened.failed()) {
+                        // Bad terms, a channel that is not what it claims on chain, one stored
+                        // under another gateway key, or an unreadable state file: serving unpaid
+                        // is not an option, so leave; the link retries with backoff.
+                        log.error("refusing the payment channel of gateway {}", gateway, opened.cause());
+                        session.end();
+                        return;
+                    }
+                    session.write(WorkerMessage.newBuilder().setChannelAccepted(opened.result()).build());
+                    registered(message.getRegistered().getHeartbeatIntervalMs());
                 });
-                log.info("registered with gateway {}", gateway);
-                firstRegistration.tryComplete();
             }
             case PAYMENT -> {
                 // States are cumulative, so of a burst that arrived together only the newest needs
@@ -123,6 +140,23 @@ final class GatewayLink {
                 if (!scheduled) {
                     vertx.runOnContext(v -> acceptPendingPayment());
                 }
+            }
+            case CLOSE_SIGNED -> {
+                GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+                vertx.executeBlocking(() -> {
+                    payments.closeSigned(message.getCloseSigned());
+                    return null;
+                }).onComplete(closed -> {
+                    if (closed.failed()) {
+                        log.error("the cooperative close of gateway {} failed", gateway, closed.cause());
+                    } else {
+                        log.info("closed channel on chain: {} nanoTON paid out", message.getCloseSigned().getBalanceB());
+                    }
+                    // The gateway signs nothing more on that channel: a new session gets a new one.
+                    if (current == session) {
+                        current.end();
+                    }
+                });
             }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
         }
@@ -134,24 +168,39 @@ final class GatewayLink {
         try {
             SignedSemiChannel state = payments.pay(boc);
             log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
+            if (payments.onChain()) {
+                settleIfDue(state);
+            }
         } catch (VoucherException e) {
             // The gateway's next state supersedes this one; the credit window covers the gap.
             log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
         }
     }
 
-    /** Opens the channel the gateway offers and answers with the worker's signed initial state. */
-    private boolean acceptChannel(PaymentChannel channel) {
-        try {
-            session.write(WorkerMessage.newBuilder().setChannelAccepted(payments.open(channel)).build());
-            return true;
-        } catch (RuntimeException e) {
-            // Bad terms, a channel stored under another gateway key, or an unreadable state file:
-            // serving unpaid is not an option, so leave; the link retries with backoff.
-            log.error("refusing the payment channel of gateway {}", gateway, e);
-            session.end();
-            return false;
-        }
+    /** Asks for the gateway's close signature once the channel owes enough (reads the chain: off the loop). */
+    private void settleIfDue(SignedSemiChannel state) {
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        vertx.executeBlocking(() -> payments.closeRequest(state.channelId())).onComplete(request -> {
+            if (request.failed()) {
+                log.warn("could not prepare the close of channel {}", state.channelId(), request.cause());
+            } else if (request.result().isPresent() && current == session) {
+                current.write(WorkerMessage.newBuilder().setCloseRequest(request.result().get()).build());
+            }
+        });
+    }
+
+    private void registered(int heartbeatIntervalMs) {
+        backoffMs = 100;
+        long interval = Math.max(10, heartbeatIntervalMs);
+        cancelHeartbeat();
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        heartbeatTimer = vertx.setPeriodic(interval, id -> {
+            if (!current.writeQueueFull()) {
+                current.write(WorkerMessage.newBuilder().setLoad(load.get()).build());
+            }
+        });
+        log.info("registered with gateway {}", gateway);
+        firstRegistration.tryComplete();
     }
 
     private void lost(String why) {
@@ -165,6 +214,24 @@ final class GatewayLink {
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
     }
 
+    /** Only while the gateway is gone; one check at a time (each reads the chain). */
+    private void settleWithoutGateway() {
+        if (session != null || settling) {
+            return;
+        }
+        settling = true;
+        Instant since = lastHeard;
+        vertx.executeBlocking(() -> {
+            payments.settleWithoutGateway(since);
+            return null;
+        }).onComplete(done -> {
+            settling = false;
+            if (done.failed()) {
+                log.warn("settling without gateway {} failed; retrying", gateway, done.cause());
+            }
+        });
+    }
+
     private void cancelHeartbeat() {
         if (heartbeatTimer >= 0) {
             vertx.cancelTimer(heartbeatTimer);
@@ -176,6 +243,9 @@ final class GatewayLink {
     Future<Void> stop() {
         stopped = true;
         cancelHeartbeat();
+        if (settleTimer >= 0) {
+            vertx.cancelTimer(settleTimer);
+        }
         firstRegistration.tryFail("the worker stopped before the gateway accepted it");
         if (session != null) {
             session.end();

@@ -55,6 +55,11 @@ public final class WorkerNode extends VerticleBase {
         this(new WorkerPayments(options.payments()), engine, options, tls);
     }
 
+    /** A worker paid through {@code payments}, e.g. one with a chain client that checks each channel on chain. */
+    public WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options) {
+        this(payments, engine, options, null);
+    }
+
     private WorkerNode(WorkerPayments payments, Engine engine, WorkerOptions options, WorkerTls tls) {
         this(new Scheduler(engine, options.scheduler(), payments), options, payments, tls);
     }

@@ -1,0 +1,247 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+import static org.cocoonjvm.gateway.TestNetwork.eventually;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.google.protobuf.ByteString;
+import com.iwebpp.crypto.TweetNaclFast;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import java.math.BigInteger;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Optional;
+import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChainTransaction;
+import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.ChannelCosts;
+import org.cocoonjvm.billing.chain.ChannelData;
+import org.cocoonjvm.billing.chain.ChannelStatus;
+import org.cocoonjvm.billing.chain.FeeSchedule;
+import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
+import org.cocoonjvm.worker.payments.OnChainSettlement;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.ton.ton4j.address.Address;
+
+/**
+ * A real gateway and a real worker on loopback, paid through the official channel contract on the
+ * @ton/sandbox emulator (skipped without Node.js and chain-emulator/node_modules, except under
+ * CI=true). Prices are 2 and 1 nanoTON a token, so the worker earns one nanoTON per token.
+ */
+class OnChainChannelTest {
+    private static final Path EMULATOR = Path.of("../ton-billing/chain-emulator");
+    private static final long DEPOSIT = 1_000_000_000L;
+    /** 0.0001 TON a token: some hundred tokens pass the threshold. */
+    private static final long FEE_PER_TOKEN = 100_000L;
+    /** 0.01 TON, above the ~0.007 TON a close costs. */
+    private static final long THRESHOLD = 10_000_000L;
+    private static final Duration QUARANTINE = Duration.ofSeconds(60);
+    private static final Duration CONDITIONAL_CLOSE = Duration.ofSeconds(30);
+
+    private static LocalChain chain;
+    private TestNetwork net;
+
+    @BeforeAll
+    static void startChain() {
+        if (!"true".equals(System.getenv("CI"))) {
+            assumeTrue(LocalChain.isAvailable(EMULATOR),
+                    "node or ton-billing/chain-emulator/node_modules missing: (cd ton-billing/chain-emulator && npm ci)");
+        }
+        chain = LocalChain.start(EMULATOR, false);
+    }
+
+    @AfterAll
+    static void stopChain() {
+        if (chain != null) {
+            chain.close();
+        }
+    }
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+    }
+
+    @Test
+    void fullCycle_openOnRegistration_streamedStates_cooperativeCloseAtTheThreshold_payoutToTheNanoton_thenReopen() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(60), Duration.ofSeconds(30)),
+                FEE_PER_TOKEN);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+
+        // Registered only once the contract is OPEN: the worker read it before accepting.
+        JsonObject channel = onlyChannel(worker);
+        Address contract = Address.of(channel.getString("channel_address"));
+        ChannelData onChain = ChannelData.read(chain.client(), contract);
+        assertThat(onChain.status()).isEqualTo(ChannelStatus.OPEN);
+        assertThat(onChain.channelId()).isEqualTo(ChannelId.fromHex(channel.getString("channel_id")));
+        assertThat(onChain.keyA()).isEqualTo(net.gateway.payments().publicKey());
+        assertThat(onChain.addressA()).isEqualTo(gatewayWallet.address());
+        assertThat(onChain.addressB()).isEqualTo(payout.address());
+        assertThat(onChain.balanceA()).isEqualTo(BigInteger.valueOf(DEPOSIT));
+        assertThat(channel.getLong("deposit_cap_nanoton")).isEqualTo(DEPOSIT);
+        BigInteger contractBefore = chain.client().balance(contract);
+        BigInteger payoutBefore = payout.balance();
+
+        // Streams until the worker's earnings pass the threshold; it then asks for the close.
+        long earned = 0;
+        while (earned < THRESHOLD) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).isEqualTo(200);
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+            if (earned < THRESHOLD) {
+                assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+            }
+        }
+        String closedId = channel.getString("channel_id");
+        eventually("the worker closed channel " + closedId + " on chain",
+                () -> channelById(worker, closedId).getBoolean("closed_on_chain"));
+        JsonObject closed = channelById(worker, closedId);
+        long paid = closed.getLong("sent_nanoton");
+        assertThat(paid).isGreaterThanOrEqualTo(THRESHOLD).isLessThanOrEqualTo(earned);
+
+        // The payout address got exactly what the last state paid, less the forwarding fee the
+        // chain's config prices; the gateway got the rest of the deposit and the unused reserve.
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction toB = newest(payout.address());
+        assertThat(Address.of(toB.inMessage().orElseThrow().source())).isEqualTo(contract);
+        BigInteger arrivedB = toB.inMessage().orElseThrow().valueNanoton();
+        assertThat(arrivedB).isEqualTo(BigInteger.valueOf(paid).subtract(costs.payoutForwardFee()));
+        assertThat(payout.balance().subtract(payoutBefore)).isEqualTo(arrivedB.subtract(toB.feeNanoton()));
+        // (The gateway may already have opened the worker's next channel: look for the payout.)
+        BigInteger arrivedA = chain.client().transactions(gatewayWallet.address(), 10, Optional.empty()).stream()
+                .flatMap(tx -> tx.inMessage().stream())
+                .filter(m -> !m.source().isEmpty() && Address.of(m.source()).equals(contract))
+                .findFirst().orElseThrow().valueNanoton();
+        assertThat(arrivedA).isGreaterThan(BigInteger.valueOf(DEPOSIT - paid))
+                .isLessThan(contractBefore.subtract(BigInteger.valueOf(paid)));
+        assertThat(chain.client().balance(contract)).isZero();
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+
+        // The worker reconnects and is paid over a new channel, opened on chain as before.
+        eventually("a new channel is open", () -> net.workerStatus(worker).getJsonArray("channels").size() == 2);
+        JsonObject reopened = net.workerStatus(worker).getJsonArray("channels").stream()
+                .map(JsonObject.class::cast).filter(c -> !c.getString("channel_id").equals(closedId))
+                .findFirst().orElseThrow();
+        assertThat(ChannelData.read(chain.client(), Address.of(reopened.getString("channel_address"))).status())
+                .isEqualTo(ChannelStatus.OPEN);
+    }
+
+    @Test
+    void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        // The threshold is out of reach: only the silence closes this channel.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1)));
+        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        // Well above dust (~0.007 TON), so the close is worth its cost.
+        long earned = 0;
+        while (earned < 2 * THRESHOLD) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).isEqualTo(200);
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        }
+        long owed = earned;
+        eventually("the worker holds a state for all " + owed + " nanoTON",
+                () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+
+        TestNetwork.await(net.vertx.undeploy(net.vertx.deploymentIDs().iterator().next()));
+        eventually("the worker started the uncooperative close",
+                () -> ChannelData.read(chain.client(), contract).status() == ChannelStatus.CLOSURE_STARTED);
+        eventually("the worker waits out the quarantine", () -> onlyChannel(worker).getBoolean("quarantined"));
+        assertThat(onlyChannel(worker).getBoolean("closed_on_chain")).isFalse();
+
+        chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+        eventually("the worker finished the close", () -> onlyChannel(worker).getBoolean("closed_on_chain"));
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction paid = newest(workerWallet.address());
+        assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
+        assertThat(paid.inMessage().orElseThrow().valueNanoton())
+                .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+    }
+
+    @Test
+    void aWorkerPaidOnChainRefusesAChannelWithoutAnOpenContractBehindIt() {
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        WorkerPayments payments = new WorkerPayments(
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        PaymentChannel offChain = PaymentChannel.newBuilder()
+                .setChannelId(ByteString.copyFrom(new byte[16]))
+                .setGatewayPublicKey(ByteString.copyFrom(PaymentKeyPair.generate(new SecureRandom()).publicKey().toBytes()))
+                .setDepositCapNanoton(DEPOSIT)
+                .build();
+        assertThatThrownBy(() -> payments.open(offChain))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("needs its channel_address");
+        // An address with a wallet, not a channel, behind it.
+        assertThatThrownBy(() -> payments.open(offChain.toBuilder().setChannelAddress(payout.address().toRaw()).build()))
+                .isInstanceOfSatisfying(ChainException.class,
+                        e -> assertThat(e.code()).isEqualTo("channel_unreadable"));
+        assertThat(payments.status()).isEmpty();
+        // A threshold a close would eat is refused up front.
+        assertThatThrownBy(() -> new OnChainSettlement(chain.client(), 1_000, Clock.systemUTC()))
+                .hasMessageContaining("dust");
+    }
+
+    private static ChainWallet wallet(BigInteger nanoton) {
+        ChainWallet w = new ChainWallet(TweetNaclFast.Signature.keyPair(), chain.client(), chain.clock());
+        chain.faucet(w.address(), nanoton);
+        w.deploy();
+        return w;
+    }
+
+    private JsonObject onlyChannel(WorkerNode worker) {
+        var channels = net.workerStatus(worker).getJsonArray("channels");
+        assertThat(channels).hasSize(1);
+        return channels.getJsonObject(0);
+    }
+
+    private JsonObject channelById(WorkerNode worker, String id) {
+        return net.workerStatus(worker).getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .filter(c -> c.getString("channel_id").equals(id)).findFirst().orElseThrow();
+    }
+
+    private static ChainTransaction newest(Address account) {
+        return chain.client().transactions(account, 1, Optional.empty()).getFirst();
+    }
+}

@@ -1,0 +1,152 @@
+package org.cocoonjvm.worker.payments;
+
+import java.math.BigInteger;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.ChannelCosts;
+import org.cocoonjvm.billing.chain.ChannelData;
+import org.cocoonjvm.billing.chain.ChannelSettlement;
+import org.cocoonjvm.billing.chain.ChannelStatus;
+import org.cocoonjvm.billing.chain.CloseTerms;
+import org.cocoonjvm.billing.chain.FeeSchedule;
+import org.cocoonjvm.billing.chain.OnChainChannel;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.protocol.grpc.CloseSigned;
+import org.ton.ton4j.address.Address;
+
+/**
+ * The worker's (payee B's) side of its channels on chain: checks each offered contract before any
+ * credit is given, decides when the earnings are worth a close ({@link ChannelSettlement}), and
+ * sends the cooperative close with the gateway's signature. The close goes out as an external
+ * message, paid from the contract's reserve, so the worker needs no wallet of its own: the payout
+ * lands at its payout address. Methods that touch the chain block; callers run them off the event
+ * loop.
+ */
+public final class OnChainSettlement {
+    /** How long the gateway may be gone before a channel worth it is closed without it. */
+    public static final Duration SILENCE_LIMIT = Duration.ofMinutes(5);
+
+    private final ChainClient chain;
+    private final ChannelCosts costs;
+    private final ChannelSettlement policy;
+    private final ChainWallet wallet;
+
+    /**
+     * Cooperative closes only: with no wallet, the worker cannot pay the gas of an uncooperative
+     * start (more than an external message gets on credit).
+     */
+    public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock) {
+        this(chain, closeThreshold, clock, null, SILENCE_LIMIT);
+    }
+
+    /**
+     * Reads the fees from the network config now.
+     *
+     * @param closeThreshold close cooperatively once a channel owes at least this many nanoTON;
+     *                       it must be above the close's own cost (dust)
+     * @param wallet         pays for an uncooperative close once the gateway has been gone for
+     *                       {@code silenceLimit}; null: never close without the gateway
+     */
+    public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock, ChainWallet wallet,
+                             Duration silenceLimit) {
+        this.chain = chain;
+        this.costs = new ChannelCosts(FeeSchedule.read(chain));
+        this.policy = new ChannelSettlement(BigInteger.valueOf(closeThreshold), silenceLimit, costs, clock);
+        this.wallet = wallet;
+    }
+
+    /**
+     * The gateway's deposit in the contract at {@code channelAddress}, after checking it is OPEN,
+     * is channel {@code id}, takes both keys, and pays out to {@code payout}.
+     *
+     * @throws IllegalArgumentException when the gateway offers no contract (an off-chain channel)
+     * @throws org.cocoonjvm.billing.chain.ChainException when the contract is not what the terms say
+     */
+    long deposit(ChannelId id, PaymentPublicKey gatewayKey, PaymentPublicKey workerKey, Address payout,
+                 String channelAddress) {
+        if (channelAddress.isEmpty()) {
+            throw new IllegalArgumentException("the gateway offers channel " + id
+                    + " off chain only; this worker is paid on chain and needs its channel_address");
+        }
+        Address contract;
+        try {
+            contract = Address.of(channelAddress);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("channel_address '" + channelAddress + "' is not a TON address");
+        }
+        return ChannelData.read(chain, contract).requireOpenFor(id, gatewayKey, workerKey, payout);
+    }
+
+    /**
+     * The gateway has been silent since {@code lastHeard}: starts the uncooperative close with
+     * both signed states (the gateway's latest and this worker's initial) when the silence passed
+     * the limit and the state is worth more than the close costs.
+     *
+     * @return whether the close was started
+     */
+    boolean startUncooperativeIfDue(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest,
+                                    SignedSemiChannel mine, Instant lastHeard) {
+        if (wallet == null || !(policy.onCounterpartySilent(lastHeard, BigInteger.valueOf(latest.sentNanoton()))
+                instanceof ChannelSettlement.Action.CloseUncooperatively)) {
+            return false;
+        }
+        OnChainChannel.at(Address.of(channelAddress), key, chain, costs).startUncooperativeClose(wallet, latest, mine);
+        return true;
+    }
+
+    /**
+     * Pays out a quarantined channel once its quarantine and conditional-close time are over.
+     *
+     * @return whether it is finished; false while the contract says it is too early (exit 113)
+     */
+    boolean finishIfDue(String channelAddress, PaymentKeyPair key) {
+        ChannelData data = ChannelData.read(chain, Address.of(channelAddress));
+        if (data.status() == ChannelStatus.UNINITED) {
+            return true;  // finished already, by us or by the gateway
+        }
+        try {
+            OnChainChannel.at(Address.of(channelAddress), key, chain, costs).finish();
+            return true;
+        } catch (ChainException.Rejected e) {
+            if (e.exitCode() != null && e.exitCode() == 113) {
+                return false;
+            }
+            throw e;
+        }
+    }
+
+    /** Whether the latest state owes enough to close for. */
+    boolean worthClosing(SignedSemiChannel latest) {
+        return policy.onStateAccepted(BigInteger.valueOf(latest.sentNanoton()))
+                instanceof ChannelSettlement.Action.CloseCooperatively;
+    }
+
+    /** The worker's seqno for a close of the contract: one above its committed seqno (pitfall 1). */
+    long nextSeqnoB(String channelAddress) {
+        return ChannelData.read(chain, Address.of(channelAddress)).committedSeqnoB() + 1;
+    }
+
+    /**
+     * Sends the cooperative close the gateway signed, after checking it pays this worker at least
+     * its latest accepted state (more when the gateway's newest states crossed the request).
+     *
+     * @throws IllegalArgumentException when the signed split pays less than the latest state
+     */
+    void close(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest, CloseSigned signed) {
+        if (signed.getBalanceB() < latest.sentNanoton() || Integer.toUnsignedLong(signed.getSeqnoA()) < latest.seqno()) {
+            throw new IllegalArgumentException("the gateway signed a close paying " + signed.getBalanceB()
+                    + " nanoTON at seqno " + signed.getSeqnoA() + "; the latest state is " + latest);
+        }
+        OnChainChannel channel = OnChainChannel.at(Address.of(channelAddress), key, chain, costs);
+        CloseTerms close = new CloseTerms(BigInteger.valueOf(signed.getBalanceA()), BigInteger.valueOf(signed.getBalanceB()),
+                Integer.toUnsignedLong(signed.getSeqnoA()), Integer.toUnsignedLong(signed.getSeqnoB()));
+        channel.close(signed.getSignature().toByteArray(), close);
+    }
+}
