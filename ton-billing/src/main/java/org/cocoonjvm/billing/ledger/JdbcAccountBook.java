@@ -316,29 +316,26 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             } catch (UnknownAccountException e) {
                 throw new UnknownReservationException(reservation, "never issued by this book");
             }
-            Settlement settlement;
-            while (true) {
-                Stored stored = stored(c, reservation, true);
-                if (stored.outcome() != null) {
-                    return stored.outcome();
-                }
-                settlement = outcome.at(stored.progressNanoton());
-                // Ends it only if it is still open at the progress the outcome was computed from; a
-                // count of 0 means another call ended it or progress moved, and the loop reads again.
-                try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
-                        + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? "
-                        + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
-                    // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
-                    ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
-                    ps.setLong(2, settlement.chargedNanoton());
-                    ps.setLong(3, settlement.releasedNanoton());
-                    ps.setLong(4, settlement.overrunNanoton());
-                    ps.setLong(5, Micros.of(clock.instant()));
-                    ps.setLong(6, reservation.id());
-                    ps.setLong(7, stored.progressNanoton());
-                    if (ps.executeUpdate() == 1) {
-                        break;
-                    }
+            Stored stored = stored(c, reservation, true);
+            if (stored.outcome() != null) {
+                return stored.outcome();
+            }
+            Settlement settlement = outcome.at(stored.progressNanoton());
+            // Ends it only if it is still open at the progress the outcome was computed from.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
+                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? "
+                    + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
+                // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
+                ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
+                ps.setLong(2, settlement.chargedNanoton());
+                ps.setLong(3, settlement.releasedNanoton());
+                ps.setLong(4, settlement.overrunNanoton());
+                ps.setLong(5, Micros.of(clock.instant()));
+                ps.setLong(6, reservation.id());
+                ps.setLong(7, stored.progressNanoton());
+                if (ps.executeUpdate() == 0) {
+                    // Another call ended it or progress moved after our read: a lost race, run again.
+                    throw new SQLException("reservation " + reservation.id() + " changed while ending it", "40001");
                 }
             }
             addToTotals(c, reservation.accountId(), Math.negateExact(settlement.chargedNanoton()),
