@@ -18,15 +18,17 @@ final class ConnectionPool implements AutoCloseable {
     private static final long BORROW_TIMEOUT_MS = 30_000;
 
     private final String url;
+    private final int isolation;
     private final BlockingQueue<Connection> idle;
     private final List<Connection> all = new ArrayList<>();
     private volatile boolean closed;
 
-    ConnectionPool(String url, int size) throws SQLException {
+    ConnectionPool(String url, int isolation, int size) throws SQLException {
         if (size < 1) {
             throw new IllegalArgumentException("a pool needs at least one connection, got " + size);
         }
         this.url = url;
+        this.isolation = isolation;
         this.idle = new ArrayBlockingQueue<>(size);
         try {
             for (int i = 0; i < size; i++) {
@@ -42,7 +44,7 @@ final class ConnectionPool implements AutoCloseable {
 
     private Connection connect() throws SQLException {
         Connection c = DriverManager.getConnection(url);
-        c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+        c.setTransactionIsolation(isolation);
         c.setAutoCommit(false);
         return c;
     }

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -30,13 +31,18 @@ import org.cocoonjvm.billing.pricing.TokenCounts;
  * a file) or PostgreSQL, with the same schema ({@link Migrations}).
  *
  * <p>How the guarantees hold across threads, processes and restarts: every change to an account's
- * money first locks that account's row ({@code SELECT ... FOR UPDATE}), then writes the row that
- * explains the change (a credit, a reservation, a settlement) and the new running totals in the
- * same transaction. A check ("is enough available?") and the update it allows therefore happen on
- * the same locked row, and the totals can never disagree with the rows behind them. A reservation
- * ends by moving its row from {@code open} to {@code settled} or {@code released}, under the lock,
- * once; later calls read and return what was stored. Reservation ids come from an identity
- * column, so they stay unique across restarts and are never reused.
+ * money writes the row that explains it (a credit, a reservation, a settlement) and changes the
+ * running totals in the same transaction, so the totals can never disagree with the rows behind
+ * them. Totals change only by relative, conditional updates ({@code SET reserved_nanoton =
+ * reserved_nanoton + ? WHERE ... AND balance_nanoton - reserved_nanoton >= ?}), never by writing
+ * back values read earlier: the check ("is enough available?") and the change it allows are one
+ * statement, so no value read by an earlier statement can be written back over a newer one. Each
+ * database must still run that statement on the newest committed row, or refuse it: PostgreSQL
+ * does at READ COMMITTED, H2 only at SERIALIZABLE ({@link Dialect#isolation()} says why). A
+ * reservation ends by one {@code UPDATE ... WHERE state = 'open' AND progress_nanoton = ?} whose
+ * update count decides which call ended it; later calls read and return what was stored.
+ * Reservation ids come from an identity column, so they stay unique across restarts and are never
+ * reused.
  *
  * <p>Calls block on the database: never call them on an event loop. The gateway runs them on a
  * pool of its own threads.
@@ -67,7 +73,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         Objects.requireNonNull(clock, "clock");
         ConnectionPool pool;
         try {
-            pool = new ConnectionPool(dialect.connectUrl(url), poolSize);
+            pool = new ConnectionPool(dialect.connectUrl(url), dialect.isolation(), poolSize);
         } catch (SQLException e) {
             throw new LedgerUnavailableException("connect to " + redacted(url), e);
         }
@@ -154,7 +160,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     }
                 }
             }
-            long balance = Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
+            Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO credits (reference, account_id, amount_nanoton, "
                     + "credited_at_micros) VALUES (?, ?, ?, ?)")) {
                 ps.setString(1, reference);
@@ -163,7 +169,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 ps.setLong(4, Micros.of(clock.instant()));
                 ps.executeUpdate();
             }
-            writeTotals(c, new AccountState(accountId, balance, s.reservedNanoton(), s.spentNanoton()));
+            addToTotals(c, accountId, amountNanoton, 0, 0);
             return true;
         });
     }
@@ -175,9 +181,16 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
         }
         return tx("reserve", c -> {
-            AccountState s = state(c, accountId, true);
-            if (s.availableNanoton() < amountNanoton) {
-                throw new InsufficientBalanceException(accountId, amountNanoton, s.availableNanoton());
+            // The check and the hold in one statement, on the newest committed row (see the class comment).
+            try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET reserved_nanoton = reserved_nanoton + ? "
+                    + "WHERE account_id = ? AND balance_nanoton - reserved_nanoton >= ?")) {
+                ps.setLong(1, amountNanoton);
+                ps.setString(2, accountId);
+                ps.setLong(3, amountNanoton);
+                if (ps.executeUpdate() == 0) {
+                    AccountState s = state(c, accountId, false);   // or UnknownAccountException
+                    throw new InsufficientBalanceException(accountId, amountNanoton, s.availableNanoton());
+                }
             }
             long id;
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO reservations (account_id, amount_nanoton, "
@@ -192,8 +205,6 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     id = keys.getLong(1);   // the identity column comes first in both drivers' answers
                 }
             }
-            writeTotals(c, new AccountState(accountId, s.balanceNanoton(),
-                    Math.addExact(s.reservedNanoton(), amountNanoton), s.spentNanoton()));
             return new Reservation(accountId, id, amountNanoton);
         });
     }
@@ -348,9 +359,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         Objects.requireNonNull(reservation, "reservation");
         return tx(operation, c -> {
             // The account row first, as every money change does: one lock order, no deadlocks.
-            AccountState s;
             try {
-                s = state(c, reservation.accountId(), true);
+                state(c, reservation.accountId(), true);
             } catch (UnknownAccountException e) {
                 throw new UnknownReservationException(reservation, "never issued by this book");
             }
@@ -359,8 +369,10 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 return stored.outcome();
             }
             Settlement settlement = outcome.at(stored.progressNanoton());
+            // Ends it only if it is still open at the progress the outcome was computed from.
             try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
-                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? WHERE reservation_id = ?")) {
+                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? "
+                    + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
                 // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
                 ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
                 ps.setLong(2, settlement.chargedNanoton());
@@ -368,12 +380,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 ps.setLong(4, settlement.overrunNanoton());
                 ps.setLong(5, Micros.of(clock.instant()));
                 ps.setLong(6, reservation.id());
-                ps.executeUpdate();
+                ps.setLong(7, stored.progressNanoton());
+                if (ps.executeUpdate() == 0) {
+                    // Another call ended it or progress moved after our read: a lost race, run again.
+                    throw new SQLException("reservation " + reservation.id() + " changed while ending it", "40001");
+                }
             }
-            writeTotals(c, new AccountState(s.accountId(),
-                    Math.subtractExact(s.balanceNanoton(), settlement.chargedNanoton()),
-                    s.reservedNanoton() - reservation.amountNanoton(),
-                    Math.addExact(s.spentNanoton(), settlement.chargedNanoton())));
+            addToTotals(c, reservation.accountId(), Math.negateExact(settlement.chargedNanoton()),
+                    Math.negateExact(reservation.amountNanoton()), settlement.chargedNanoton());
             if (request != null) {
                 insertRequest(c, reservation, request);
             }
@@ -436,14 +450,21 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
     }
 
-    private static void writeTotals(Connection c, AccountState s) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET balance_nanoton = ?, reserved_nanoton = ?, "
-                + "spent_nanoton = ? WHERE account_id = ?")) {
-            ps.setLong(1, s.balanceNanoton());
-            ps.setLong(2, s.reservedNanoton());
-            ps.setLong(3, s.spentNanoton());
-            ps.setString(4, s.accountId());
-            ps.executeUpdate();
+    /**
+     * Changes the running totals relative to what is stored when the statement runs, never by
+     * writing back values read earlier: a stale read can then cost nothing (see the class comment).
+     */
+    private static void addToTotals(Connection c, String accountId, long balanceDelta, long reservedDelta,
+                                    long spentDelta) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET balance_nanoton = balance_nanoton + ?, "
+                + "reserved_nanoton = reserved_nanoton + ?, spent_nanoton = spent_nanoton + ? WHERE account_id = ?")) {
+            ps.setLong(1, balanceDelta);
+            ps.setLong(2, reservedDelta);
+            ps.setLong(3, spentDelta);
+            ps.setString(4, accountId);
+            if (ps.executeUpdate() != 1) {
+                throw new SQLException("account " + accountId + " vanished inside its own transaction");
+            }
         }
     }
 
@@ -500,6 +521,21 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             } finally {
                 pool.giveBack(c, failed);
             }
+            backOff(operation, attempt);
+        }
+    }
+
+    /**
+     * Waits a random while before running a lost race again, longer after each loss: transactions
+     * that collided and retried at once (H2 at SERIALIZABLE refuses every loser) would mostly
+     * collide again and use up their attempts.
+     */
+    private static void backOff(String operation, int attempt) {
+        try {
+            Thread.sleep(ThreadLocalRandom.current().nextLong(1, 1L << Math.min(attempt + 1, 7)));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LedgerUnavailableException(operation, new SQLException("interrupted before a retry", "08001", e));
         }
     }
 
