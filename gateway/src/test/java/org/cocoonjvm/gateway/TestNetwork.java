@@ -7,6 +7,7 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
@@ -124,9 +125,11 @@ final class TestNetwork implements AutoCloseable {
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
                         DEPOSIT_ADDRESS), channels, onChain, attestation);
         await(vertx.deployVerticle(gateway));
-        // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue notes).
+        // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue
+        // notes). A pool far above Vert.x's default of 5: a test that leaves streams open must not
+        // make a later request wait for a free connection, which looks exactly like no answer.
         http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
-                .setKeepAlive(false));
+                .setKeepAlive(false), new PoolOptions().setHttp1MaxSize(256));
     }
 
     /** Starts a worker and returns once the gateway has accepted it. */

@@ -83,6 +83,8 @@ public final class ChannelBilling extends VerticleBase {
     private boolean roundInFlight;
     /** This context only: something became due while a round was in flight. */
     private boolean roundWanted;
+    /** This context only: close requests that waited for the round in flight. */
+    private final List<Runnable> afterRound = new ArrayList<>();
     private volatile boolean paying = true;
 
     /** An open session's channel and the terms to send the worker in Registered. */
@@ -228,38 +230,62 @@ public final class ChannelBilling extends VerticleBase {
      * gets a new channel, so its states count from zero against a fresh deposit.
      */
     public void closeRequested(WorkerChannel channel, CloseRequest request, Handler<AsyncResult<CloseSigned>> done) {
-        onContext(done, () -> {
-            if (channel.onChain == null) {
-                throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
-            }
-            SignedSemiChannel held;
-            try {
-                held = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray());
-            } catch (VoucherException e) {
-                throw new IllegalArgumentException("close request: " + e.getMessage());
-            }
-            // States still on their way when the worker asked are newer than the one it holds: the
-            // close pays the journal's latest, which is at least what the worker asked for.
-            SemiChannelBody latest = channel.payer.last();
-            if (!held.channelId().equals(channel.id()) || !held.signedBy(key.publicKey())) {
-                throw new IllegalArgumentException("close request over " + held + ", which this gateway did not sign on channel "
-                        + channel.id());
-            }
-            if (request.getSeqnoB() < 1) {
-                throw new IllegalArgumentException("close request with seqno_b 0: the contract needs it above the committed one");
-            }
-            CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
-                    BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
-            byte[] signature = channel.onChain.signClose(close);
-            channel.closed = true;
-            journal.closed(channel.workerKey(), channel.id());
-            channels.remove(channel.id(), channel);
-            log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(), latest.sentNanoton());
-            return CloseSigned.newBuilder().setChannelId(channel.idBytes())
-                    .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
-                    .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
-                    .setSignature(ByteString.copyFrom(signature)).build();
-        });
+        Context caller = Vertx.currentContext();
+        context.runOnContext(v -> closeWhenNoRound(caller, channel, request, done));
+    }
+
+    /**
+     * A round in flight may be signing a newer state off this context; the close waits for it to be
+     * sent, so the split it signs is at least every state the worker will ever hold.
+     */
+    private void closeWhenNoRound(Context caller, WorkerChannel channel, CloseRequest request,
+                                  Handler<AsyncResult<CloseSigned>> done) {
+        if (roundInFlight) {
+            afterRound.add(() -> closeWhenNoRound(caller, channel, request, done));
+            return;
+        }
+        Future<CloseSigned> result;
+        try {
+            result = Future.succeededFuture(signClose(channel, request));
+        } catch (RuntimeException e) {
+            result = Future.failedFuture(e);
+        }
+        answer(caller, done, result);
+    }
+
+    private CloseSigned signClose(WorkerChannel channel, CloseRequest request) {
+        if (channel.onChain == null) {
+            throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
+        }
+        SignedSemiChannel held;
+        try {
+            held = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray());
+        } catch (VoucherException e) {
+            throw new IllegalArgumentException("close request: " + e.getMessage());
+        }
+        // States still on their way when the worker asked are newer than the one it holds: the
+        // close pays the journal's latest, which is at least what the worker asked for.
+        SemiChannelBody latest = channel.payer.last();
+        if (!held.channelId().equals(channel.id()) || !held.signedBy(key.publicKey())) {
+            throw new IllegalArgumentException("close request over " + held + ", which this gateway did not sign on channel "
+                    + channel.id());
+        }
+        if (request.getSeqnoB() < 1) {
+            throw new IllegalArgumentException("close request with seqno_b 0: the contract needs it above the committed one");
+        }
+        CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
+                BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
+        byte[] signature = channel.onChain.signClose(close);
+        channel.closed = true;
+        // On this context on purpose, though the journal may be a database: closes are rare, and a hop
+        // would let a payment round sign on the channel between the split and its record.
+        journal.closed(channel.workerKey(), channel.id());
+        channels.remove(channel.id(), channel);
+        log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(), latest.sentNanoton());
+        return CloseSigned.newBuilder().setChannelId(channel.idBytes())
+                .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
+                .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
+                .setSignature(ByteString.copyFrom(signature)).build();
     }
 
     /** The session ended: states are kept and sent again when the worker is back. */
@@ -347,6 +373,9 @@ public final class ChannelBilling extends VerticleBase {
                         due.forEach(WorkerChannel.Due::paid);
                         signed.result().forEach(this::send);
                     }
+                    List<Runnable> waiting = new ArrayList<>(afterRound);
+                    afterRound.clear();
+                    waiting.forEach(Runnable::run);
                     if (roundWanted) {
                         round();
                     }
@@ -420,21 +449,4 @@ public final class ChannelBilling extends VerticleBase {
         }
     }
 
-    /**
-     * Runs {@code work} on this context and answers on the caller's. For the rare close request
-     * only: its journal write may block this context briefly, which beats a hop that would let a
-     * payment round interleave with the close.
-     */
-    private <T> void onContext(Handler<AsyncResult<T>> done, java.util.concurrent.Callable<T> work) {
-        Context caller = Vertx.currentContext();
-        context.runOnContext(v -> {
-            Future<T> result;
-            try {
-                result = Future.succeededFuture(work.call());
-            } catch (Exception e) {
-                result = Future.failedFuture(e);
-            }
-            answer(caller, done, result);
-        });
-    }
 }
