@@ -247,8 +247,10 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     /**
      * With each share written on its reservation row (V5) in the same transaction as the progress:
      * a crash leaves both or neither, so the fees a restarted payer owes match what is billed.
-     * Written only while the reservation is open; the latest share wins, since a retried request's
-     * later attempt (on another worker, maybe) is the one its settlement bills.
+     * The latest share wins, since a retried request's later attempt (on another worker, maybe) is
+     * the one its settlement bills. The fee is written only while the reservation is open (after,
+     * its audit record holds the final one), but the channel always: a short request may settle
+     * before any round checkpoints it, and its audited fee is still owed on that channel.
      */
     @Override
     public void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
@@ -271,7 +273,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             }
             if (!shares.isEmpty()) {
                 try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET channel_id = ?, "
-                        + "worker_fee_nanoton = ? WHERE reservation_id = ? AND state = 'open'")) {
+                        + "worker_fee_nanoton = CASE WHEN state = 'open' THEN ? ELSE worker_fee_nanoton END "
+                        + "WHERE reservation_id = ?")) {
                     for (Map.Entry<Reservation, Long> e : ordered) {
                         WorkerShare share = shares.get(e.getKey());
                         if (share != null) {

@@ -83,6 +83,9 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
         Reservation cut = ledger.reserve("acct", 500);
         Reservation elsewhere = ledger.reserve("acct", 500);
         Reservation unmetered = ledger.reserve("acct", 500);
+        Reservation quick = ledger.reserve("acct", 500);
+        ledger.settle(quick, new RequestRecord("r0", "w1", "m", new TokenCounts(2, 0, 2, 0), 8, 4));
+        ledger.recordProgress(Map.of(quick, 8L), Map.of(quick, new WorkerShare(id.hex(), 4)));   // settled first
         ledger.recordProgress(Map.of(finished, 60L, cut, 80L, elsewhere, 50L),
                 Map.of(finished, new WorkerShare(id.hex(), 30), cut, new WorkerShare(id.hex(), 40),
                         elsewhere, new WorkerShare(other, 25)));
@@ -99,10 +102,10 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
         });
 
         assertThat(entry.last()).isEqualTo(new SemiChannelBody(1, 70));
-        assertThat(entry.feesBilledNanoton()).as("the finished request's audited fee + the cut one's last checkpoint")
-                .isEqualTo(50 + 60);
-        assertThat(restarted.balance("acct").spentNanoton()).as("billed: 100 + 120 + 50, nothing for the unmetered one")
-                .isEqualTo(100 + 120 + 50);
+        assertThat(entry.feesBilledNanoton()).as("the finished requests' audited fees + the cut one's last checkpoint")
+                .isEqualTo(4 + 50 + 60);
+        assertThat(restarted.balance("acct").spentNanoton()).as("billed: 8 + 100 + 120 + 50, nothing for the unmetered one")
+                .isEqualTo(8 + 100 + 120 + 50);
         assertThat(unmetered.amountNanoton()).isEqualTo(500);
     }
 }
