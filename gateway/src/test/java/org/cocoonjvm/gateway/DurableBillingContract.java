@@ -26,6 +26,7 @@ import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.TestDatabase;
@@ -155,13 +156,13 @@ abstract class DurableBillingContract {
         ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4);
         AccountBook slow = new EventLoopGuard(ledger) {
             @Override
-            public void recordProgress(Map<Reservation, Long> progress) {
+            public void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
                 try {
                     Thread.sleep(20);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-                super.recordProgress(progress);
+                super.recordProgress(progress, shares);
             }
         };
         net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
@@ -352,6 +353,12 @@ abstract class DurableBillingContract {
         public void recordProgress(Map<Reservation, Long> progress) {
             check("recordProgress (batch)");
             book.recordProgress(progress);
+        }
+
+        @Override
+        public void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
+            check("recordProgress (batch)");
+            book.recordProgress(progress, shares);
         }
 
         @Override

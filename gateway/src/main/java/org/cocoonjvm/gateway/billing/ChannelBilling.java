@@ -36,7 +36,6 @@ import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.Payment;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
-import org.cocoonjvm.protocol.grpc.Usage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
@@ -60,7 +59,10 @@ import org.ton.ton4j.address.Address;
  *
  * Persist before paying: a worker never holds a state covering tokens the ledger does not yet
  * bill. One round is in flight at a time; tokens metered meanwhile wait for the next round, so at
- * K = 1 rounds coalesce by themselves while a commit is in flight.
+ * K = 1 rounds coalesce by themselves while a commit is in flight. The checkpoint also stores each
+ * request's worker fee and channel, so a gateway killed after a checkpoint and before its
+ * signature pays it on restart: a channel reopened from the journal owes at least the fees its
+ * ledger bills on it ({@link ChannelJournal.Entry#feesBilledNanoton()}).
  *
  * <p>With a {@link ChannelOnChain}, each channel is the official contract on chain: deployed,
  * funded with the deposit cap and OPEN before the worker hears of it, so every state it receives
@@ -149,10 +151,11 @@ public final class ChannelBilling extends VerticleBase {
     private Future<Opened> attach(ChannelJournal.Entry entry, PaymentPublicKey workerKey, Address payout, Hello hello,
                                   Consumer<GatewayMessage> session) {
         // A known channel continues where the journal left it: everything up to its last state is
-        // paid, and new fees go on top.
+        // paid, fees the ledger bills beyond it (checkpointed before a crash, not yet signed) are
+        // paid by the next round, and new fees go on top.
         WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
                 new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
-                workerKey));
+                workerKey, entry.feesBilledNanoton()));
         if (channel.session != null) {
             return Future.failedFuture(new IllegalArgumentException("the payment key " + workerKey
                     + " already has an open session on this gateway"));
@@ -349,7 +352,7 @@ public final class ChannelBilling extends VerticleBase {
         if (!paying) {
             return;
         }
-        Map<RequestBilling.Charge, Usage> progress = new HashMap<>();
+        Map<RequestBilling.Charge, RequestBilling.Metered> progress = new HashMap<>();
         List<WorkerChannel.Due> due = new ArrayList<>();
         for (WorkerChannel channel : channels.values()) {
             WorkerChannel.Due d = channel.session == null || channel.closed ? null : channel.due(progress);

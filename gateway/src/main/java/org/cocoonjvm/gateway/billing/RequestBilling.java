@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway.billing;
 
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
+import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.UsageCost;
@@ -39,15 +40,19 @@ public interface RequestBilling {
     CompletionStage<AccountView> account(String accountId);
 
     /**
-     * Records durably, in one write, that each request has used at least its {@link Usage}: the
-     * payment round's checkpoint (see {@link ChannelBilling}). Requests already settled are skipped;
-     * their settlement charges at least this.
+     * Records durably, in one write, that each request has used at least its {@link Usage}, and
+     * the worker fee of that usage on its channel: the payment round's checkpoint (see
+     * {@link ChannelBilling}). Requests already settled are skipped; their settlement charges at
+     * least this, and its audit record holds their fee.
      *
      * @param usedSoFar charges this billing issued, with their usage so far
      * @return completes once it is durable; failed with the ledger's failure, then nothing is
      *         recorded and the caller must not pay for this usage yet
      */
-    CompletionStage<Void> checkpoint(Map<Charge, Usage> usedSoFar);
+    CompletionStage<Void> checkpoint(Map<Charge, Metered> usedSoFar);
+
+    /** A request's usage so far, metered by the attempt that runs on payment channel {@code channel}. */
+    record Metered(Usage usage, ChannelId channel) {}
 
     /** One request's reservation; settled exactly once, whatever happens to the request. */
     interface Charge {

@@ -70,15 +70,16 @@ public final class RequestMeter {
     }
 
     /** The running fee, with the usage that covers it added to {@code progress}. */
-    long snapshot(Map<RequestBilling.Charge, Usage> progress) {
+    long snapshot(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         long fee = owed;
-        progress.merge(charge, usage(promptTokens, completionTokens), RequestMeter::further);
+        progress.merge(charge, new RequestBilling.Metered(usage(promptTokens, completionTokens), channel.id()),
+                RequestMeter::further);
         return fee;
     }
 
     /** A finished attempt: its final usage added to {@code progress}. */
-    void checkpoint(Map<RequestBilling.Charge, Usage> progress) {
-        progress.merge(charge, finalUsage, RequestMeter::further);
+    void checkpoint(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
+        progress.merge(charge, new RequestBilling.Metered(finalUsage, channel.id()), RequestMeter::further);
     }
 
     long exactFee() {
@@ -89,9 +90,12 @@ public final class RequestMeter {
      * Two checkpoints of one request (a retried attempt and the next one): the later attempt's,
      * unless it has used less so far. Progress only rises in the ledger anyway.
      */
-    static Usage further(Usage a, Usage b) {
-        return Integer.toUnsignedLong(a.getPromptTokens()) + Integer.toUnsignedLong(a.getCompletionTokens())
-                >= Integer.toUnsignedLong(b.getPromptTokens()) + Integer.toUnsignedLong(b.getCompletionTokens()) ? a : b;
+    static RequestBilling.Metered further(RequestBilling.Metered a, RequestBilling.Metered b) {
+        return tokens(a.usage()) >= tokens(b.usage()) ? a : b;
+    }
+
+    private static long tokens(Usage usage) {
+        return Integer.toUnsignedLong(usage.getPromptTokens()) + Integer.toUnsignedLong(usage.getCompletionTokens());
     }
 
     private static Usage usage(long prompt, long completion) {

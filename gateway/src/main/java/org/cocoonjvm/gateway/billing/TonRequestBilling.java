@@ -15,6 +15,7 @@ import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
+import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.Cost;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -98,15 +99,20 @@ public final class TonRequestBilling implements RequestBilling {
     }
 
     @Override
-    public CompletionStage<Void> checkpoint(Map<Charge, Usage> usedSoFar) {
+    public CompletionStage<Void> checkpoint(Map<Charge, Metered> usedSoFar) {
         Map<Reservation, Long> progress = new HashMap<>(usedSoFar.size() * 2);
-        usedSoFar.forEach((charge, usage) -> {
+        Map<Reservation, WorkerShare> shares = new HashMap<>(usedSoFar.size() * 2);
+        usedSoFar.forEach((charge, metered) -> {
             if (!(charge instanceof LedgerCharge ours)) {
                 throw new IllegalArgumentException("a charge from another billing: " + charge);
             }
-            progress.merge(ours.reservation, ours.costOf(usage), Math::max);
+            // Client cost and worker fee of the same usage: after a crash the worker is paid the
+            // fee of exactly what the client is billed.
+            Cost cost = ours.priced(metered.usage());
+            progress.put(ours.reservation, cost.clientCost());
+            shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee()));
         });
-        return CompletableFuture.runAsync(() -> accounts.recordProgress(progress), ledger);
+        return CompletableFuture.runAsync(() -> accounts.recordProgress(progress, shares), ledger);
     }
 
     /** Settles are owed to the client and the operator alike: a passing database hiccup must not lose one. */
@@ -178,13 +184,13 @@ public final class TonRequestBilling implements RequestBilling {
             return settled;
         }
 
-        long costOf(Usage usedSoFar) {
-            return Pricing.cost(schedule, tokens(usedSoFar)).clientCost();
+        Cost priced(Usage usedSoFar) {
+            return Pricing.cost(schedule, tokens(usedSoFar));
         }
 
         @Override
         public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
-            long cost = costOf(usedSoFar);
+            long cost = priced(usedSoFar).clientCost();
             return CompletableFuture.supplyAsync(() -> accounts.recordProgress(reservation, cost), ledger);
         }
     }

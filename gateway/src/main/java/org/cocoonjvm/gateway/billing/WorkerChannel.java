@@ -16,7 +16,6 @@ import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
-import org.cocoonjvm.protocol.grpc.Usage;
 
 /**
  * The gateway's payment channel to one worker. Relays meter into it from any event loop through
@@ -38,8 +37,10 @@ public final class WorkerChannel {
     // ChannelBilling's context only (the payer: or its round in flight).
     final ChannelPayer payer;
     /**
-     * Fees of finished requests whose final usage the ledger holds, plus everything paid before this
-     * process started (the journal's last state): a restarted gateway continues above it.
+     * Fees of finished requests whose final usage the ledger holds, plus everything owed before
+     * this process started: the journal's last state, or the fees the ledger bills on this channel
+     * when they are higher (a crash between a round's checkpoint and its signature). Both are
+     * cumulative totals of the channel, so taking the higher pays each request's fee once.
      */
     long durableFees;
     /** Finished requests whose final usage is not yet checkpointed by a round. */
@@ -51,13 +52,13 @@ public final class WorkerChannel {
     /** Its cooperative close is signed: no further state on it. */
     boolean closed;
 
-    WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey) {
+    WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton) {
         this.billing = billing;
         this.id = payer.terms().channelId();
         this.idBytes = ByteString.copyFrom(id.toBytes());
         this.payer = payer;
         this.workerKey = workerKey;
-        this.durableFees = payer.last().sentNanoton();
+        this.durableFees = Math.max(payer.last().sentNanoton(), feesBilledNanoton);
     }
 
     public ChannelId id() {
@@ -104,7 +105,7 @@ public final class WorkerChannel {
      * by its exact fee, which can be lower only when cached or reasoning tokens are cheaper; then
      * the last state stands until the fees catch up, so nothing is paid twice.
      */
-    Due due(Map<RequestBilling.Charge, Usage> progress) {
+    Due due(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         long tokens = unsignedTokens.get();
         long owed = durableFees;
         long finishedFees = 0;
@@ -113,7 +114,7 @@ public final class WorkerChannel {
             finishedFees += meter.exactFee();
         }
         owed += finishedFees;
-        Map<RequestBilling.Charge, Usage> covered = new HashMap<>();
+        Map<RequestBilling.Charge, RequestBilling.Metered> covered = new HashMap<>();
         for (RequestMeter meter : finished) {
             meter.checkpoint(covered);
         }

@@ -94,6 +94,16 @@ public interface AccountBook {
     void recordProgress(Map<Reservation, Long> progress);
 
     /**
+     * {@link #recordProgress(Map)}, and in the same write what each request's usage owes its
+     * worker ({@code shares}, keyed like {@code progress}), so that a payer restarted after a crash
+     * can pay each channel the fees of everything the book bills on it. A book that does not
+     * survive a restart has nothing to pay from after one: it keeps the progress alone.
+     */
+    default void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
+        recordProgress(progress);
+    }
+
+    /**
      * Ends every open reservation at its last recorded progress: settled at that cost, or released
      * if none was recorded. Call it once at start, before any request is admitted; a reservation
      * opened by a request still running would be ended under it.

@@ -14,8 +14,12 @@ public interface ChannelJournal {
      * @param payeeKey   the payee's key, which identifies it across reconnects
      * @param last       the last state the payer signed ({@link SemiChannelBody#INITIAL} before any)
      * @param payeeState the payee's own signed initial state, once it sent one; null before
+     * @param feesBilledNanoton the worker fees that the payer's ledger bills its clients on this
+     *                   channel, when the journal sits beside one (else 0): a payer restarted
+     *                   after a crash owes at least this, and may not yet have signed all of it
      */
-    record Entry(ChannelId channelId, PaymentPublicKey payeeKey, SemiChannelBody last, SignedSemiChannel payeeState) {}
+    record Entry(ChannelId channelId, PaymentPublicKey payeeKey, SemiChannelBody last, SignedSemiChannel payeeState,
+                 long feesBilledNanoton) {}
 
     /**
      * The payer's key: the stored one, or {@code generate}'s, stored now. A restarted payer must

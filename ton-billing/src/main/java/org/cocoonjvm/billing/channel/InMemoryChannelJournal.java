@@ -25,7 +25,7 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
         ChannelId id = byPayee.computeIfAbsent(payeeKey, k -> {
             ChannelId fresh = newId.get();
-            entries.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null));
+            entries.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null, 0));
             return fresh;
         });
         return entries.get(id);
@@ -42,7 +42,7 @@ public final class InMemoryChannelJournal implements ChannelJournal {
                 throw new IllegalStateException("state " + next + " does not extend the recorded " + entry.last()
                         + " on channel " + id);
             }
-            return new Entry(id, entry.payeeKey(), next, entry.payeeState());
+            return new Entry(id, entry.payeeKey(), next, entry.payeeState(), 0);
         });
     }
 
@@ -54,6 +54,6 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     @Override
     public void payeeState(SignedSemiChannel state) {
         entries.computeIfPresent(state.channelId(),
-                (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state));
+                (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0));
     }
 }

@@ -24,6 +24,7 @@ import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.UnknownReservationException;
+import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.pricing.TokenCounts;
 
 /**
@@ -251,9 +252,25 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      */
     @Override
     public void recordProgress(Map<Reservation, Long> progress) {
+        recordProgress(progress, Map.of());
+    }
+
+    /**
+     * With each share written on its reservation row (V5) in the same transaction as the progress:
+     * a crash leaves both or neither, so the fees a restarted payer owes match what is billed.
+     * The latest share wins, since a retried request's later attempt (on another worker, maybe) is
+     * the one its settlement bills. The fee is written only while the reservation is open (after,
+     * its audit record holds the final one), but the channel always: a short request may settle
+     * before any round checkpoints it, and its audited fee is still owed on that channel.
+     */
+    @Override
+    public void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
         progress.values().forEach(JdbcAccountBook::checkProgress);
         if (progress.isEmpty()) {
             return;
+        }
+        if (!progress.keySet().containsAll(shares.keySet())) {
+            throw new IllegalArgumentException("a worker share for a reservation without progress");
         }
         List<Map.Entry<Reservation, Long>> ordered = new ArrayList<>(progress.entrySet());
         ordered.sort(Comparator.comparingLong(e -> e.getKey().id()));
@@ -265,8 +282,41 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 }
                 ps.executeBatch();
             }
+            if (!shares.isEmpty()) {
+                try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET channel_id = ?, "
+                        + "worker_fee_nanoton = CASE WHEN state = 'open' THEN ? ELSE worker_fee_nanoton END "
+                        + "WHERE reservation_id = ?")) {
+                    for (Map.Entry<Reservation, Long> e : ordered) {
+                        WorkerShare share = shares.get(e.getKey());
+                        if (share != null) {
+                            ps.setString(1, share.channelId());
+                            ps.setLong(2, share.feeNanoton());
+                            ps.setLong(3, e.getKey().id());
+                            ps.addBatch();
+                        }
+                    }
+                    ps.executeBatch();
+                }
+            }
             return null;
         });
+    }
+
+    /**
+     * The worker fees this book bills on payment channel {@code channelId}: each request's audited
+     * fee once settled, else the fee its last checkpoint recorded (what a recovered reservation is
+     * charged for). Every request counts once, whatever the rounds and crashes before.
+     */
+    static long workerFeesBilled(Connection c, String channelId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(COALESCE(q.worker_fee_nanoton, "
+                + "r.worker_fee_nanoton)), 0) FROM reservations r LEFT JOIN requests q "
+                + "ON q.reservation_id = r.reservation_id WHERE r.channel_id = ?")) {
+            ps.setString(1, channelId);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
     }
 
     @Override

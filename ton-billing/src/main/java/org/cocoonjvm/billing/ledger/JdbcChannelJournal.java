@@ -72,7 +72,7 @@ public final class JdbcChannelJournal implements ChannelJournal {
                 ps.setLong(5, now);
                 ps.executeUpdate();
             }
-            return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null);
+            return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null, 0);
         });
     }
 
@@ -151,10 +151,12 @@ public final class JdbcChannelJournal implements ChannelJournal {
                 if (!rs.next()) {
                     return Optional.empty();
                 }
+                String channelId = rs.getString(1);
                 String payeeState = rs.getString(4);
-                return Optional.of(new Entry(ChannelId.fromHex(rs.getString(1)), payeeKey,
+                return Optional.of(new Entry(ChannelId.fromHex(channelId), payeeKey,
                         new SemiChannelBody(rs.getLong(2), rs.getLong(3)),
-                        payeeState == null ? null : SignedSemiChannel.parse(HEX.parseHex(payeeState))));
+                        payeeState == null ? null : SignedSemiChannel.parse(HEX.parseHex(payeeState)),
+                        JdbcAccountBook.workerFeesBilled(c, channelId)));
             }
         }
     }

@@ -27,7 +27,7 @@ import java.util.List;
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
     static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
-            "V4__closed_channels.sql");
+            "V4__closed_channels.sql", "V5__worker_fees.sql");
 
     private Migrations() {
     }

@@ -3,6 +3,10 @@ package org.cocoonjvm.billing.ledger;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import org.cocoonjvm.billing.accounts.RequestRecord;
+import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelJournalContract;
@@ -10,6 +14,7 @@ import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -59,5 +64,48 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
         assertThat(key.publicKey()).isEqualTo(this.payer.publicKey());
         assertThat(entry.channelId()).isEqualTo(id);
         assertThat(restarted.open(worker, () -> null).last()).isEqualTo(new SemiChannelBody(3, 200));
+    }
+
+    /**
+     * A gateway killed between a round's checkpoint and its signature: the ledger bills the client
+     * usage whose worker fee no state carries. The restarted payer learns every fee the ledger
+     * bills on the channel (settled requests by their audit record, recovered ones by their last
+     * checkpoint), each once, and none of another channel's.
+     */
+    @Test
+    void aRestartedPayer_learnsTheWorkerFeesTheLedgerBillsOnTheChannel_signedOrNot() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        String other = ChannelId.random(RANDOM).hex();
+        JdbcAccountBook ledger = opened.get(0);
+        ledger.open("acct");
+        ledger.credit("acct", 10_000, "grant");
+        Reservation finished = ledger.reserve("acct", 500);
+        Reservation cut = ledger.reserve("acct", 500);
+        Reservation elsewhere = ledger.reserve("acct", 500);
+        Reservation unmetered = ledger.reserve("acct", 500);
+        Reservation quick = ledger.reserve("acct", 500);
+        ledger.settle(quick, new RequestRecord("r0", "w1", "m", new TokenCounts(2, 0, 2, 0), 8, 4));
+        ledger.recordProgress(Map.of(quick, 8L), Map.of(quick, new WorkerShare(id.hex(), 4)));   // settled first
+        ledger.recordProgress(Map.of(finished, 60L, cut, 80L, elsewhere, 50L),
+                Map.of(finished, new WorkerShare(id.hex(), 30), cut, new WorkerShare(id.hex(), 40),
+                        elsewhere, new WorkerShare(other, 25)));
+        journal.signed(sign(id, 1, 70));
+        ledger.settle(finished, new RequestRecord("r1", "w1", "m", new TokenCounts(10, 0, 40, 0), 100, 50));
+        ledger.recordProgress(Map.of(cut, 120L), Map.of(cut, new WorkerShare(id.hex(), 60)));   // then killed
+        opened.forEach(JdbcAccountBook::close);
+
+        JdbcAccountBook restarted = JdbcAccountBook.open(url, Clock.systemUTC(), 2);
+        opened.add(restarted);
+        restarted.recoverOpenReservations();
+        ChannelJournal.Entry entry = restarted.channelJournal().open(worker, () -> {
+            throw new AssertionError("the stored channel is used");
+        });
+
+        assertThat(entry.last()).isEqualTo(new SemiChannelBody(1, 70));
+        assertThat(entry.feesBilledNanoton()).as("the finished requests' audited fees + the cut one's last checkpoint")
+                .isEqualTo(4 + 50 + 60);
+        assertThat(restarted.balance("acct").spentNanoton()).as("billed: 8 + 100 + 120 + 50, nothing for the unmetered one")
+                .isEqualTo(8 + 100 + 120 + 50);
+        assertThat(unmetered.amountNanoton()).isEqualTo(500);
     }
 }
