@@ -158,6 +158,42 @@ class OnChainChannelTest {
     }
 
     @Test
+    void aStoppingWorker_closesItsChannelCooperatively_beforeLeaving_andThePayoutArrives() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        // The threshold is out of reach: only the shutdown closes this channel.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        long earned = 0;
+        while (earned < 2 * THRESHOLD) {  // well above dust (~0.007 TON)
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).isEqualTo(200);
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        }
+        long owed = earned;
+        eventually("the worker holds a state for all " + owed + " nanoTON",
+                () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+
+        net.stopWorker(0);
+
+        // Closed before the worker's stop returned: no waiting, no quarantine.
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction paid = newest(payout.address());
+        assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
+        assertThat(paid.inMessage().orElseThrow().valueNanoton())
+                .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+    }
+
+    @Test
     void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState() {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));

@@ -13,7 +13,9 @@ import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.Deposits;
+import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
@@ -30,16 +32,22 @@ final class DemoChain implements AutoCloseable {
     /** What the client wallet keeps for its own fees, beyond the deposit. */
     private static final long FEES_NANOTON = 1_000_000_000L;
     private static final Duration CREDIT_TIMEOUT = Duration.ofSeconds(30);
+    /** A worker's wallet: enough for an uncooperative close's gas. */
+    private static final long WORKER_WALLET_NANOTON = 2_000_000_000L;
+    /** Workers close a channel cooperatively once it owes 0.1 TON (well above dust). */
+    private static final long WORKER_CLOSE_THRESHOLD_NANOTON = 100_000_000L;
 
     /** Starting while the nodes start: the emulator takes seconds to load its WASM. */
     private final CompletableFuture<LocalChain> starting;
+    private final TweetNaclFast.Signature.KeyPair gatewayKeys;
     private final Address gatewayWallet;
     private LocalChain chain;
     private Deposits deposits;
 
     private DemoChain(CompletableFuture<LocalChain> starting) {
         this.starting = starting;
-        this.gatewayWallet = ChainWallet.addressOf(TweetNaclFast.Signature.keyPair());
+        this.gatewayKeys = TweetNaclFast.Signature.keyPair();
+        this.gatewayWallet = ChainWallet.addressOf(gatewayKeys);
     }
 
     /**
@@ -72,13 +80,26 @@ final class DemoChain implements AutoCloseable {
         return gatewayWallet;
     }
 
+    /**
+     * Once the chain is up: the gateway wallet, given {@code nanoton} by the faucet and deployed,
+     * deploys, funds and opens each worker's channel on chain.
+     */
+    ChannelOnChain channels(long nanoton) {
+        return new ChannelOnChain(chain().client(), fundedWallet(gatewayKeys, nanoton));
+    }
+
+    /** A worker's side on chain: a faucet-funded wallet, its payout address, and its settlement. */
+    WorkerSide worker() {
+        ChainWallet wallet = fundedWallet(TweetNaclFast.Signature.keyPair(), WORKER_WALLET_NANOTON);
+        return new WorkerSide(wallet.address().toNonBounceable(), new OnChainSettlement(chain().client(),
+                WORKER_CLOSE_THRESHOLD_NANOTON, chain().clock(), wallet, OnChainSettlement.SILENCE_LIMIT));
+    }
+
+    record WorkerSide(String payoutAddress, OnChainSettlement settlement) {}
+
     /** Starts the gateway's deposit watcher on its wallet, once the chain is up. */
     void watch(GatewayPolicy.Billing billing, MeterRegistry meters) {
-        try {
-            chain = starting.join();
-        } catch (CompletionException e) {
-            throw e.getCause() instanceof RuntimeException cause ? cause : e;
-        }
+        chain();
         deposits = new Deposits(chain.client(), gatewayWallet, billing.accounts(), billing.ledgerThreads(), chain.clock(),
                 WATCH, meters);
     }
@@ -90,9 +111,7 @@ final class DemoChain implements AutoCloseable {
     void fund(AccountBook accounts, String accountId, long nanoton) throws InterruptedException {
         String comment = accounts.account(accountId).depositComment();
         long before = accounts.balance(accountId).balanceNanoton();
-        ChainWallet client = new ChainWallet(TweetNaclFast.Signature.keyPair(), chain.client(), chain.clock());
-        chain.faucet(client.address(), BigInteger.valueOf(nanoton + FEES_NANOTON));
-        client.deploy();
+        ChainWallet client = fundedWallet(TweetNaclFast.Signature.keyPair(), nanoton + FEES_NANOTON);
         client.transfer(gatewayWallet, BigInteger.valueOf(nanoton), comment);
         long deadline = System.nanoTime() + CREDIT_TIMEOUT.toNanos();
         while (accounts.balance(accountId).balanceNanoton() < before + nanoton) {
@@ -103,6 +122,24 @@ final class DemoChain implements AutoCloseable {
         }
         log.info("demo: {} paid {} nanoTON into the gateway wallet {} with the comment {}; credited to {}",
                 client.address().toNonBounceable(), nanoton, gatewayWallet.toNonBounceable(), comment, accountId);
+    }
+
+    private LocalChain chain() {
+        if (chain == null) {
+            try {
+                chain = starting.join();
+            } catch (CompletionException e) {
+                throw e.getCause() instanceof RuntimeException cause ? cause : e;
+            }
+        }
+        return chain;
+    }
+
+    private ChainWallet fundedWallet(TweetNaclFast.Signature.KeyPair keys, long nanoton) {
+        ChainWallet wallet = new ChainWallet(keys, chain().client(), chain().clock());
+        chain().faucet(wallet.address(), BigInteger.valueOf(nanoton));
+        wallet.deploy();
+        return wallet;
     }
 
     @Override

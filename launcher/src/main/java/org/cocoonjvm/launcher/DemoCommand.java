@@ -18,7 +18,10 @@ import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -39,6 +42,8 @@ final class DemoCommand implements Callable<Integer> {
     /** The demo key's account starts with 1000 TON: paid in on the local chain, or else granted. */
     static final long DEMO_GRANT_NANOTON = 1_000_000_000_000L;
     /** The demo's peer policy on both sides: the dev TEE explicitly allowed, measurements and models unchecked. */
+    /** What a channel's contract takes from the gateway wallet beyond its deposit: gas, storage, forwarding. */
+    private static final long CHANNEL_FEES_NANOTON = 1_000_000_000L;
     static final Policy DEV_POLICY = Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true);
 
     @Option(names = "--port", defaultValue = "8080", description = "Gateway port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
@@ -88,11 +93,21 @@ final class DemoCommand implements Callable<Integer> {
         } else if (policy.grantNanoton == 0) {
             policy.grantNanoton = DEMO_GRANT_NANOTON;
         }
-        Vertx vertx = Vertx.vertx();
         GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
+        ChannelOnChain onChain = null;
+        if (chain.isPresent()) {
+            try {
+                // Each worker's channel takes the deposit cap, plus the contract's fees.
+                onChain = chain.get().channels(workers * (gatewayOptions.payments().depositCapNanoton() + CHANNEL_FEES_NANOTON));
+            } catch (RuntimeException e) {
+                chain.get().close();
+                throw e;
+            }
+        }
+        Vertx vertx = Vertx.vertx();
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
         GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
-        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), billing.channels(), attestation);
+        GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), billing.channels(), onChain, attestation);
         AutoCloseable afterwards = () -> {
             if (chain.isPresent()) {
                 chain.get().close();  // its deposit watcher first: it credits into the ledger
@@ -105,8 +120,14 @@ final class DemoCommand implements Callable<Integer> {
             SocketAddress gatewayAddress = SocketAddress.inetSocketAddress(gateway.workerPort(), host);
             List<Future<String>> deployed = new ArrayList<>();
             for (int i = 0; i < workers; i++) {
+                Optional<DemoChain.WorkerSide> side = chain.map(DemoChain::worker);
+                WorkerPaymentOptions payments = side.map(w -> new WorkerPaymentOptions(null, w.payoutAddress(),
+                        WorkerPaymentOptions.IN_MEMORY.creditWindowNanoton(), WorkerPaymentOptions.IN_MEMORY.paymentTimeoutMs()))
+                        .orElse(WorkerPaymentOptions.IN_MEMORY);
                 WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000),
+                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000,
+                                payments),
+                        new WorkerPayments(payments, side.map(DemoChain.WorkerSide::settlement).orElse(null)),
                         new WorkerTls(RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock)));
                 nodes.add(node);
                 deployed.add(vertx.deployVerticle(node));

@@ -6,6 +6,7 @@ import java.time.Clock;
 import java.time.Duration;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.Deposits;
 import org.ton.ton4j.address.Address;
 import picocli.CommandLine.Option;
@@ -14,7 +15,9 @@ import picocli.CommandLine.Option;
 final class DepositOptions {
     @Option(names = "--ton-api", paramLabel = "URL",
             description = "A toncenter v2 endpoint (e.g. https://toncenter.com/api/v2). With it the gateway credits deposits "
-                    + "into its wallet to the account named by the transfer's comment; without it the gateway makes no network calls to TON.")
+                    + "into its wallet to the account named by the transfer's comment, and deploys, funds and opens each worker's "
+                    + "payment channel on chain from that wallet (which must hold TON for it); without it the gateway makes no "
+                    + "network calls to TON and its channels stay off chain.")
     String tonApi;
 
     @Option(names = "--wallet-key", paramLabel = "FILE",
@@ -32,8 +35,24 @@ final class DepositOptions {
 
     /** The address of the gateway's own wallet, from its key file (created if absent). */
     Address walletAddress(Path dataDir) {
-        Path file = walletKey != null ? walletKey : dataDir.resolve("wallet.key");
-        return ChainWallet.addressOf(WalletKey.loadOrCreate(file));
+        return ChainWallet.addressOf(WalletKey.loadOrCreate(keyFile(dataDir)));
+    }
+
+    /**
+     * The channels on chain, paid from the gateway's wallet; null (channels off chain) without
+     * {@code --ton-api}, or while the wallet can't pay (logged).
+     */
+    ChannelOnChain channels(Path dataDir) {
+        if (tonApi == null) {
+            return null;
+        }
+        ChainClient chain = new ChainClient(tonApi, Duration.ofSeconds(30));
+        return NodeWallet.open(keyFile(dataDir), chain, "for the workers' payment channels")
+                .map(wallet -> new ChannelOnChain(chain, wallet)).orElse(null);
+    }
+
+    private Path keyFile(Path dataDir) {
+        return walletKey != null ? walletKey : dataDir.resolve("wallet.key");
     }
 
     /** The watcher's settings, checked before anything starts. */

@@ -62,7 +62,8 @@ final class GatewayCommand implements Callable<Integer> {
         Address depositAddress = DepositOptions.parse(policy.depositAddress);
         GatewayPolicy.Billing billing = policy.billing(options,
                 "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
-        GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(), attested);
+        GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(),
+                deposits.channels(dataDir), attested);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         Running.untilSignalled(vertx, () -> {

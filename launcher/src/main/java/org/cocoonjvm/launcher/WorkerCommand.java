@@ -7,8 +7,13 @@ import io.vertx.core.net.SocketAddress;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.concurrent.Callable;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -40,8 +45,23 @@ final class WorkerCommand implements Callable<Integer> {
             + "signed state (one file per channel, replaced atomically); omit to keep them in memory.")
     Path paymentDir;
 
-    @Option(names = "--payout-address", defaultValue = "", description = "TON address the channels pay out to on close.")
+    @Option(names = "--payout-address", defaultValue = "", description = "TON address the channels pay out to on close. "
+            + "Default with --ton-api: the worker's wallet.")
     String payoutAddress;
+
+    @Option(names = "--ton-api", paramLabel = "URL", description = "A toncenter v2 endpoint. With it the worker checks each "
+            + "channel's contract on chain before serving on it, and closes it when owed --close-threshold-nanoton or when the "
+            + "gateway is gone; without it channels stay off chain and the worker makes no network calls to TON.")
+    String tonApi;
+
+    @Option(names = "--wallet-key", paramLabel = "FILE", description = "With --ton-api: the worker wallet's Ed25519 seed "
+            + "(64 hex digits), created (mode 0600) if absent; it pays for closing a channel without the gateway. "
+            + "Default: wallet.key in --payment-dir.")
+    Path walletKey;
+
+    @Option(names = "--close-threshold-nanoton", defaultValue = "100000000",
+            description = "With --ton-api: close a channel cooperatively once it owes this much. Default: ${DEFAULT-VALUE}.")
+    long closeThresholdNanoton;
 
     @Option(names = "--credit-window-nanoton", defaultValue = "1000000",
             description = "How much a gateway may owe before its sequences pause. Default: ${DEFAULT-VALUE}.")
@@ -68,14 +88,38 @@ final class WorkerCommand implements Callable<Integer> {
             gatewayAddress = SocketAddress.inetSocketAddress(parsed.port(), parsed.host());
         }
         WorkerTls tls = attestation.node("cocoon-worker", Clock.systemUTC()).map(WorkerTls::new).orElse(null);
+        OnChainSettlement chain = settlement();
+        WorkerPaymentOptions paymentOptions =
+                new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs);
         Vertx vertx = Vertx.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000,
-                        new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs)), tls);
+                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000, paymentOptions),
+                new WorkerPayments(paymentOptions, chain), tls);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
         Running.untilSignalled(vertx);
         return 0;
+    }
+
+    /** The channels' checks and closes on chain; null (off chain) without {@code --ton-api}. Fills in the payout address. */
+    private OnChainSettlement settlement() {
+        if (tonApi == null) {
+            return null;
+        }
+        if (walletKey == null && paymentDir == null) {
+            throw new Cocoon.UsageException("--ton-api needs --wallet-key or --payment-dir (where wallet.key is kept)");
+        }
+        Path keyFile = walletKey != null ? walletKey : paymentDir.resolve("wallet.key");
+        ChainClient client = new ChainClient(tonApi, Duration.ofSeconds(30));
+        if (payoutAddress.isEmpty()) {
+            payoutAddress = ChainWallet.addressOf(WalletKey.loadOrCreate(keyFile)).toNonBounceable();
+        }
+        ChainWallet wallet = NodeWallet.open(keyFile, client, "for closing a channel without the gateway").orElse(null);
+        try {
+            return new OnChainSettlement(client, closeThresholdNanoton, Clock.systemUTC(), wallet, OnChainSettlement.SILENCE_LIMIT);
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException("--close-threshold-nanoton: " + e.getMessage());
+        }
     }
 }

@@ -128,6 +128,12 @@ public final class OnChainSettlement {
                 instanceof ChannelSettlement.Action.CloseCooperatively;
     }
 
+    /** At shutdown: whether the channel owes more than its close costs (more than dust). */
+    boolean worthClosingAtShutdown(SignedSemiChannel latest) {
+        return policy.onShutdown(BigInteger.valueOf(latest.sentNanoton()))
+                instanceof ChannelSettlement.Action.CloseCooperatively;
+    }
+
     /** The worker's seqno for a close of the contract: one above its committed seqno (pitfall 1). */
     long nextSeqnoB(String channelAddress) {
         return ChannelData.read(chain, Address.of(channelAddress)).committedSeqnoB() + 1;

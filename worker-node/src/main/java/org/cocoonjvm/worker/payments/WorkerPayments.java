@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.vertx.core.json.JsonArray;
 import java.security.SecureRandom;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -145,12 +146,28 @@ public final class WorkerPayments implements CreditGate {
      * channel owes enough to settle on chain, once per channel; empty otherwise.
      */
     public Optional<CloseRequest> closeRequest(ChannelId channel) {
-        ChannelAccount account = channels.get(channel);
-        if (chain == null || account == null || account.channelAddress.isEmpty()) {
+        return closeRequest(channels.get(channel), false);
+    }
+
+    /**
+     * At shutdown: the requests for the gateway's close signature of every on-chain channel still
+     * open that owes more than its close costs (ChannelSettlement.onShutdown). Blocking.
+     */
+    public List<CloseRequest> closeRequestsAtShutdown() {
+        List<CloseRequest> requests = new ArrayList<>();
+        for (ChannelAccount account : channels.values()) {
+            closeRequest(account, true).ifPresent(requests::add);
+        }
+        return requests;
+    }
+
+    private Optional<CloseRequest> closeRequest(ChannelAccount account, boolean shuttingDown) {
+        if (chain == null || account == null || account.channelAddress.isEmpty() || account.closedOnChain) {
             return Optional.empty();
         }
         SignedSemiChannel latest = account.latest();
-        if (latest == null || !chain.worthClosing(latest) || !account.startClosing()) {
+        if (latest == null || !(shuttingDown ? chain.worthClosingAtShutdown(latest) : chain.worthClosing(latest))
+                || !account.startClosing()) {
             return Optional.empty();
         }
         return Optional.of(CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))

@@ -8,7 +8,9 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
@@ -47,11 +49,16 @@ final class GatewayLink {
     private long backoffMs = 100;
     /** The newest Payment not yet verified; null when none waits. */
     private ByteString pendingPayment;
+    /** How long a stopping worker waits for its channel's cooperative close. */
+    private static final Duration SHUTDOWN_CLOSE = Duration.ofSeconds(5);
+
     private boolean stopped;
     /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
     private Instant lastHeard = Instant.now();
     private long settleTimer = -1;
     private boolean settling;
+    /** Set by stop(): done once the gateway's close signature was handled. */
+    private Promise<Void> shutdownClose;
 
     /** @param transport the HTTP/2 client to reach the gateway with (RA-TLS); null for plaintext */
     GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load,
@@ -153,7 +160,10 @@ final class GatewayLink {
                         log.info("closed channel on chain: {} nanoTON paid out", message.getCloseSigned().getBalanceB());
                     }
                     // The gateway signs nothing more on that channel: a new session gets a new one.
-                    if (current == session) {
+                    // At shutdown, stop() ends the session once the close is done.
+                    if (shutdownClose != null) {
+                        shutdownClose.tryComplete();
+                    } else if (current == session) {
                         current.end();
                     }
                 });
@@ -207,6 +217,9 @@ final class GatewayLink {
         cancelHeartbeat();
         session = null;
         if (stopped) {
+            if (shutdownClose != null) {
+                shutdownClose.tryComplete();  // no gateway left to sign the close
+            }
             return;
         }
         log.warn("gateway session to {} lost ({}); retrying in {} ms", gateway, why, backoffMs);
@@ -239,17 +252,51 @@ final class GatewayLink {
         }
     }
 
-    /** Ends the session, which deregisters the worker at once. */
+    /**
+     * Closes the channel on chain when it owes more than dust (bounded by {@link #SHUTDOWN_CLOSE}),
+     * then ends the session, which deregisters the worker at once.
+     */
     Future<Void> stop() {
         stopped = true;
-        cancelHeartbeat();
         if (settleTimer >= 0) {
             vertx.cancelTimer(settleTimer);
         }
         firstRegistration.tryFail("the worker stopped before the gateway accepted it");
-        if (session != null) {
-            session.end();
+        return closeAtShutdown().eventually(() -> {
+            cancelHeartbeat();
+            if (session != null) {
+                session.end();
+            }
+            return client.close().eventually(() -> transport == null ? Future.succeededFuture() : transport.close());
+        });
+    }
+
+    /**
+     * Asks the gateway to sign the close of each on-chain channel worth settling and sends it;
+     * heartbeats go on meanwhile so the gateway keeps the session. Never fails: past the timeout the
+     * worker leaves anyway, and a later start (or the uncooperative close) settles the channel.
+     */
+    private Future<Void> closeAtShutdown() {
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        if (current == null || !payments.onChain()) {
+            return Future.succeededFuture();
         }
-        return client.close().eventually(() -> transport == null ? Future.succeededFuture() : transport.close());
+        Promise<Void> closed = Promise.promise();
+        shutdownClose = closed;
+        vertx.executeBlocking(payments::closeRequestsAtShutdown).onComplete(requests -> {
+            if (requests.failed()) {
+                log.warn("could not prepare the shutdown close for gateway {}", gateway, requests.cause());
+                closed.tryComplete();
+            } else if (requests.result().isEmpty() || current != session) {
+                closed.tryComplete();
+            } else {
+                log.info("asking gateway {} to close {} channel(s) on chain before leaving", gateway, requests.result().size());
+                requests.result().forEach(r -> current.write(WorkerMessage.newBuilder().setCloseRequest(r).build()));
+            }
+        });
+        return closed.future().timeout(SHUTDOWN_CLOSE.toMillis(), TimeUnit.MILLISECONDS).recover(e -> {
+            log.warn("leaving gateway {} without closing its channel on chain: {}", gateway, e.getMessage());
+            return Future.succeededFuture();
+        });
     }
 }

@@ -77,7 +77,8 @@ public final class WorkerNode extends VerticleBase {
         this(generator, options, new WorkerPayments(options.payments()), tls);
     }
 
-    private WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments, WorkerTls tls) {
+    /** A worker over any generator, paid through {@code payments} (e.g. with channels on chain). */
+    public WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments, WorkerTls tls) {
         this.options = options;
         this.generator = generator;
         this.payments = payments;
