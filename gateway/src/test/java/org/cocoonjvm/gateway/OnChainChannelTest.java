@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 import static org.cocoonjvm.gateway.TestNetwork.eventually;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
 import com.iwebpp.crypto.TweetNaclFast;
@@ -25,6 +24,7 @@ import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.chain.ChannelStatus;
 import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.billing.chain.TestChain;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
@@ -64,11 +64,7 @@ class OnChainChannelTest {
 
     @BeforeAll
     static void startChain() {
-        if (!"true".equals(System.getenv("CI"))) {
-            assumeTrue(LocalChain.isAvailable(EMULATOR),
-                    "node or ton-billing/chain-emulator/node_modules missing: (cd ton-billing/chain-emulator && npm ci)");
-        }
-        chain = LocalChain.start(EMULATOR, false);
+        chain = TestChain.startOrSkip(EMULATOR);
     }
 
     @AfterAll

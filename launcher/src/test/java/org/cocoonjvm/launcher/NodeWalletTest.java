@@ -1,13 +1,13 @@
 package org.cocoonjvm.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.math.BigInteger;
 import com.iwebpp.crypto.TweetNaclFast;
 import java.nio.file.Path;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.billing.chain.TestChain;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -24,11 +24,7 @@ class NodeWalletTest {
 
     @BeforeAll
     static void startChain() {
-        if (!"true".equals(System.getenv("CI"))) {
-            assumeTrue(LocalChain.isAvailable(EMULATOR),
-                    "node or ton-billing/chain-emulator/node_modules missing: (cd ton-billing/chain-emulator && npm ci)");
-        }
-        chain = LocalChain.start(EMULATOR, false);
+        chain = TestChain.startOrSkip(EMULATOR);
     }
 
     @AfterAll

@@ -1,7 +1,6 @@
 package org.cocoonjvm.gateway.billing;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.iwebpp.crypto.TweetNaclFast;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -16,6 +15,7 @@ import java.util.concurrent.Executors;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.DepositWatcher;
 import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.billing.chain.TestChain;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -47,11 +47,7 @@ class DepositsChainTest {
 
     @BeforeAll
     static void startChain() {
-        if (!"true".equals(System.getenv("CI"))) {
-            assumeTrue(LocalChain.isAvailable(EMULATOR),
-                    "node or ton-billing/chain-emulator/node_modules missing: (cd ton-billing/chain-emulator && npm ci)");
-        }
-        chain = LocalChain.start(EMULATOR, false);
+        chain = TestChain.startOrSkip(EMULATOR);
         client = new ChainWallet(TweetNaclFast.Signature.keyPair(), chain.client(), chain.clock());
         chain.faucet(client.address(), BigInteger.valueOf(100 * TON));
         client.deploy();

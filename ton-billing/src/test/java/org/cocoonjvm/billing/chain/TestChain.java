@@ -12,20 +12,25 @@ import java.nio.file.Path;
  * missing, except under CI (CI=true), where .ci/run installs them and a skip would hide a broken
  * setup.
  */
-final class TestChain {
+public final class TestChain {
     static final Path EMULATOR = Path.of("chain-emulator");
     static final BigInteger TON = BigInteger.valueOf(1_000_000_000L);
 
     private TestChain() {}
 
     static LocalChain startOrSkip() {
+        return startOrSkip(EMULATOR);
+    }
+
+    /** @param emulator the chain-emulator directory, as seen from the calling module */
+    public static LocalChain startOrSkip(Path emulator) {
         if (!"true".equals(System.getenv("CI"))) {
             assumeTrue(
-                    LocalChain.isAvailable(EMULATOR),
+                    LocalChain.isAvailable(emulator),
                     "node or chain-emulator/node_modules missing: (cd ton-billing/chain-emulator &&"
                             + " npm ci)");
         }
-        return LocalChain.start(EMULATOR, false);
+        return LocalChain.start(emulator, false);
     }
 
     /** A funded, deployed wallet with fresh keys. */
