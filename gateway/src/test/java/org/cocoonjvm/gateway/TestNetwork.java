@@ -205,14 +205,32 @@ final class TestNetwork implements AutoCloseable {
                 .putHeader("Authorization", "Bearer " + key).putHeader("Content-Type", "application/json");
     }
 
-    /** The whole response: status and body. */
+    /**
+     * The whole response: status and body. A GET left unanswered for 5 s is sent again on a new
+     * connection (up to 4 tries): on these 2-core runs a loopback GET to a fresh gateway has, about
+     * once in ten full builds, gone unanswered; the cause is not found yet (issue 4's notes). Only
+     * GETs: a repeated POST would be a second request.
+     */
     Reply call(HttpMethod method, String path, String key, String body) {
         RequestOptions options = new RequestOptions().setMethod(method).setURI(path);
         if (key != null) {
             options.putHeader("Authorization", "Bearer " + key);
         }
-        return await(request(options, body).compose(response -> response.body()
-                .map(buffer -> new Reply(response.statusCode(), buffer.toString(), response))));
+        int tries = method == HttpMethod.GET ? 4 : 1;
+        for (int attempt = 1; ; attempt++) {
+            Future<Reply> reply = request(options, body).compose(response -> response.body()
+                    .map(buffer -> new Reply(response.statusCode(), buffer.toString(), response)));
+            if (attempt == tries) {
+                return await(reply);
+            }
+            try {
+                return reply.toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                System.err.println("TestNetwork: GET " + path + " unanswered for 5 s, sending it again (try " + (attempt + 1) + ")");
+            } catch (Exception e) {
+                throw new AssertionError("future failed", e);
+            }
+        }
     }
 
     /** A GET without a key, or null if no answer came within {@code timeoutMs}. */
