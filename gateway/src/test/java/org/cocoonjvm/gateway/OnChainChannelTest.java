@@ -165,18 +165,8 @@ class OnChainChannelTest {
                 new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
-        long earned = 0;
-        while (earned < 2 * THRESHOLD) {  // well above dust (~0.007 TON)
-            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
-                    chat("synthetic", false, "\"max_tokens\":40"));
-            assertThat(reply.status()).isEqualTo(200);
-            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
-            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
-        }
-        long owed = earned;
-        eventually("the worker holds a state for all " + owed + " nanoTON",
-                () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
-        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+        // Well above dust (~0.007 TON), so the close is worth its cost.
+        long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
 
         net.stopWorker(0);
 
@@ -202,18 +192,7 @@ class OnChainChannelTest {
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1)));
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
         // Well above dust (~0.007 TON), so the close is worth its cost.
-        long earned = 0;
-        while (earned < 2 * THRESHOLD) {
-            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
-                    chat("synthetic", false, "\"max_tokens\":40"));
-            assertThat(reply.status()).isEqualTo(200);
-            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
-            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
-        }
-        long owed = earned;
-        eventually("the worker holds a state for all " + owed + " nanoTON",
-                () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
-        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+        long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
 
         TestNetwork.await(net.vertx.undeploy(net.vertx.deploymentIDs().iterator().next()));
         eventually("the worker started the uncooperative close",
@@ -275,5 +254,27 @@ class OnChainChannelTest {
 
     private static ChainTransaction newest(Address account) {
         return chain.client().transactions(account, 1, Optional.empty()).getFirst();
+    }
+
+    /**
+     * Streams requests until the worker has earned at least {@code target}, then waits until its
+     * latest state pays all of it on a channel still open on chain.
+     *
+     * @return what the worker is owed
+     */
+    private long streamUntilThePaidStateHolds(WorkerNode worker, Address contract, long target) {
+        long earned = 0;
+        while (earned < target) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).isEqualTo(200);
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        }
+        long owed = earned;
+        eventually("the worker holds a state for all " + owed + " nanoTON",
+                () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+        return owed;
     }
 }
