@@ -14,7 +14,10 @@ import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.cocoonjvm.gateway.api.AccountHandler;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelJournal;
@@ -63,11 +66,12 @@ public final class GatewayNode extends VerticleBase {
     private final ChannelBilling payments;
     /** Null: no attestation (plaintext; unit tests and bench baselines). */
     private final GatewayAttestation attestation;
+    private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
+
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
-    private HttpServer server;
-    private GrpcClient workers;
+    /** The started fronts, the first one bound the port. */
+    private final List<Front> fronts = new CopyOnWriteArrayList<>();
     private HttpServer workerServer;
-    private HttpClient workerTransport;
     private long rotationTimer = -1;
     private volatile int port;
     private volatile int workerPort;
@@ -106,35 +110,75 @@ public final class GatewayNode extends VerticleBase {
     }
 
     private Future<?> listen() {
-        // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
-        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
-                .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
-        if (attestation == null) {
-            new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments).bind(grpc);
-            workers = GrpcClient.client(vertx);
-        } else {
-            workerTransport = attestation.workerClient(vertx);
-            workers = GrpcClient.client(vertx, workerTransport);
+        // Servers of one Vert.x instance on the same port share one socket, and Vert.x spreads its
+        // connections over their event loops. Port 0 is never shared; a negative port is Vert.x's
+        // shared random port, one per distinct value, so each gateway takes a value of its own.
+        int listenPort = options.port() > 0 ? options.port() : -SHARED_RANDOM_PORTS.incrementAndGet();
+        Future<?> deployed = Future.succeededFuture();
+        for (int i = 0; i < options.eventLoops(); i++) {
+            deployed = deployed.compose(v -> vertx.deployVerticle(new Front(listenPort)));
         }
-        Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
-                RelayObserver.all(new AccessLog(), metrics));
-        Admission admission = new Admission(relay, limiter, billing);
-        new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes()).bind(grpc);
-        Router http = router(admission);
-        server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(options.port())
-                        // Backends multiplex many gRPC streams over one connection (see the backend API).
-                        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000))
-                        // Cancelled streams are normal traffic here. With Netty's rapid-reset guard at its
-                        // Vert.x default (200 resets in 30 s per connection), k6-load's disconnect storm
-                        // against a slow engine closed a connection on it and the worker was unroutable
-                        // (503) for the rest of the storm; raised here and on the worker, it passed.
-                        // Still bounded, far above that.
-                        .setHttp2RstFloodMaxRstFramePerWindow(100_000))
-                .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
-        return server.listen().onSuccess(bound -> {
-            port = bound.actualPort();
-            log.info("gateway listening on http://{}:{}", options.host(), port);
-        }).compose(bound -> attestation == null ? Future.succeededFuture() : listenForWorkers());
+        return deployed.compose(v -> {
+            port = fronts.getFirst().server.actualPort();
+            log.info("gateway listening on http://{}:{} ({} event loops)", options.host(), port, options.eventLoops());
+            return attestation == null ? Future.succeededFuture() : listenForWorkers();
+        });
+    }
+
+    /**
+     * One event loop's share of the client port: its own HTTP server on the shared port, and its
+     * own gRPC client, whose connections to the workers are made from, and so live on, this loop.
+     * A relay then runs on one thread from the client's socket to the worker's and back: the
+     * registry, limits, billing and metrics it touches are shared and thread-safe.
+     */
+    private final class Front extends VerticleBase {
+        private final int listenPort;
+        private HttpServer server;
+        private GrpcClient workers;
+        private HttpClient transport;
+
+        Front(int listenPort) {
+            this.listenPort = listenPort;
+        }
+
+        @Override
+        public Future<?> start() {
+            // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
+            GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
+                    .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
+            if (attestation == null) {
+                new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments).bind(grpc);
+                workers = GrpcClient.client(vertx);
+            } else {
+                transport = attestation.workerClient(vertx);
+                workers = GrpcClient.client(vertx, transport);
+            }
+            Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
+                    RelayObserver.all(new AccessLog(), metrics));
+            Admission admission = new Admission(relay, limiter, billing);
+            new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes()).bind(grpc);
+            Router http = router(admission);
+            server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(listenPort)
+                            // Backends multiplex many gRPC streams over one connection (see the backend API).
+                            .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000))
+                            // Cancelled streams are normal traffic here. With Netty's rapid-reset guard at its
+                            // Vert.x default (200 resets in 30 s per connection), k6-load's disconnect storm
+                            // against a slow engine closed a connection on it and the worker was unroutable
+                            // (503) for the rest of the storm; raised here and on the worker, it passed.
+                            // Still bounded, far above that.
+                            .setHttp2RstFloodMaxRstFramePerWindow(100_000))
+                    .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
+            return server.listen().onSuccess(bound -> fronts.add(this));
+        }
+
+        @Override
+        public Future<?> stop() {
+            stopping = true;
+            // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
+            return server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS)
+                    .eventually(() -> workers.close())
+                    .eventually(() -> transport == null ? Future.succeededFuture() : transport.close());
+        }
     }
 
     private Future<?> listenForWorkers() {
@@ -212,18 +256,17 @@ public final class GatewayNode extends VerticleBase {
     /** Running streams may finish for this long after a stop is asked for. */
     static final long SHUTDOWN_GRACE_MS = 6_000;
 
+    /**
+     * The fronts are this verticle's children, undeployed (their streams drained) before this
+     * runs; the worker port closes last, so draining streams keep their workers.
+     */
     @Override
     public Future<?> stop() {
         stopping = true;
-        // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
-        Future<Void> closed = server == null ? Future.succeededFuture() : server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS);
-        Future<Void> sessions = workerServer == null ? Future.succeededFuture() : workerServer.close();
-        return Future.join(closed, sessions)
-                .eventually(() -> workers == null ? Future.succeededFuture() : workers.close())
-                .eventually(() -> workerTransport == null ? Future.succeededFuture() : workerTransport.close());
+        return workerServer == null ? Future.succeededFuture() : workerServer.close();
     }
 
     /** The registry behind {@code /metrics}, for components beside the node (the deposit watcher). */

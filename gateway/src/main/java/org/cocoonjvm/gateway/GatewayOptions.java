@@ -17,9 +17,13 @@ import org.cocoonjvm.gateway.relay.RelayOptions;
  * @param maxBodyBytes         larger request bodies get 413
  * @param relay                timeouts, retries and buffering of relayed streams
  * @param payments             how workers are paid over payment channels
+ * @param eventLoops           event loops serving clients, each with its own connections to the
+ *                             workers, so that a request stays on one thread from client to worker
+ *                             and back; about one per core
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
-                             long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments) {
+                             long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
+                             int eventLoops) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
         if (port < 0 || port > 65535) {
@@ -30,6 +34,9 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
         }
         if (adminKeyHash == null || adminKeyHash.isBlank()) {
             throw new IllegalArgumentException("an admin key is required");
+        }
+        if (eventLoops < 1 || eventLoops > 1024) {
+            throw new IllegalArgumentException("eventLoops must be between 1 and 1024, got " + eventLoops);
         }
         if (heartbeatIntervalMs < 10 || maxBodyBytes < 1024) {
             throw new IllegalArgumentException("heartbeatIntervalMs must be >= 10 and maxBodyBytes >= 1024");

@@ -194,7 +194,7 @@ class OnChainChannelTest {
         // Well above dust (~0.007 TON), so the close is worth its cost.
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
 
-        TestNetwork.await(net.vertx.undeploy(net.vertx.deploymentIDs().iterator().next()));
+        TestNetwork.await(net.stopGateway());
         eventually("the worker started the uncooperative close",
                 () -> ChannelData.read(chain.client(), contract).status() == ChannelStatus.CLOSURE_STARTED);
         eventually("the worker waits out the quarantine", () -> onlyChannel(worker).getBoolean("quarantined"));

@@ -165,7 +165,7 @@ class RelayBehaviourTest {
         SseEvents sse = SseEvents.read(response);
         TestNetwork.eventually("the stream started", () -> sse.size() >= 1);
 
-        CompletableFuture<Void> stopped = net.vertx.undeploy(net.vertx.deploymentIDs().iterator().next())
+        CompletableFuture<Void> stopped = net.stopGateway()
                 .toCompletionStage().toCompletableFuture();
 
         List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);

@@ -50,6 +50,7 @@ final class TestNetwork implements AutoCloseable {
 
     final Vertx vertx = Vertx.vertx();
     final GatewayNode gateway;
+    private final String gatewayDeployment;
     final List<Vertx> workerVertx = new ArrayList<>();
     final List<WorkerNode> workers = new ArrayList<>();
     final HttpClient http;
@@ -121,10 +122,10 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments),
+                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments, 2),
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
                         DEPOSIT_ADDRESS), channels, onChain, attestation);
-        await(vertx.deployVerticle(gateway));
+        gatewayDeployment = await(vertx.deployVerticle(gateway));
         // A connection per request: reused keep-alive connections have, rarely, gone unanswered (issue
         // notes). A pool far above Vert.x's default of 5: a test that leaves streams open must not
         // make a later request wait for a free connection, which looks exactly like no answer.
@@ -176,6 +177,11 @@ final class TestNetwork implements AutoCloseable {
 
     WorkerNode addWorker(double tokensPerSecond) {
         return addWorker(tokensPerSecond, 16, SchedulerOptions.DEFAULTS);
+    }
+
+    /** Undeploys the gateway (and its fronts and payment verticle), letting running streams finish. */
+    Future<Void> stopGateway() {
+        return vertx.undeploy(gatewayDeployment);
     }
 
     /** Stops worker {@code index} (its Vert.x instance and everything in it). */

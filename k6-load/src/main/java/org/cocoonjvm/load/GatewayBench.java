@@ -24,7 +24,12 @@ import java.util.concurrent.TimeUnit;
  * each sending its next request when the last one ends) straight to a worker's own OpenAI
  * endpoint and through the gateway, alternating direct and gateway phases at each concurrency
  * so machine noise hits both. The worker runs the synthetic engine, so what differs between the
- * two paths is the gateway alone. Client, gateway and worker share one process and its cores.
+ * two paths is the gateway alone. Client, gateway and worker share one process and its cores, each
+ * with a Vert.x instance (event loops) of its own, as if they were three processes.
+ *
+ * <p>Both paths are warmed up first, long enough for the JIT to compile the per-request code: at
+ * one stream a request every ~100 ms runs it too rarely to ever get hot, and the first version of
+ * this benchmark (a 1 s warm-up) measured the interpreter.
  */
 public final class GatewayBench {
 
@@ -35,16 +40,18 @@ public final class GatewayBench {
      * @param tokensPerSecond  engine steps per second (1000: 1 ms steps)
      * @param replyTokens      tokens per reply
      * @param idleStreams      if positive, also the heap held by this many streams waiting for their first token
+     * @param warmup           unmeasured load on each path before the first phase
      */
     public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, int replyTokens,
-                          int idleStreams) {
+                          int idleStreams, Duration warmup) {
         public Options {
             if (concurrencies.isEmpty() || concurrencies.stream().anyMatch(c -> c < 1 || c > 4096)) {
                 throw new ScenarioException("--concurrency needs values between 1 and 4096, got " + concurrencies);
             }
-            if (phase.toMillis() < 100 || rounds < 1 || !(tokensPerSecond > 0) || replyTokens < 1 || idleStreams < 0) {
+            if (phase.toMillis() < 100 || rounds < 1 || !(tokensPerSecond > 0) || replyTokens < 1 || idleStreams < 0
+                    || warmup.isNegative()) {
                 throw new ScenarioException("phase must be at least 100ms; rounds, tokens per second and reply tokens positive; "
-                        + "idle streams not negative");
+                        + "idle streams and warm-up not negative");
             }
             concurrencies = List.copyOf(concurrencies);
         }
@@ -157,10 +164,9 @@ public final class GatewayBench {
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setKeepAlive(true),
                     new PoolOptions().setHttp1MaxSize(most * 2));
             // Warm-up, both paths: the JIT and connection pools, not measured.
-            Duration warm = Duration.ofMillis(Math.min(1000, options.phase().toMillis()));
             Scenario.RequestSpec request = request(options.replyTokens());
-            phase(net.vertx(), client, direct, request, most, warm);
-            phase(net.vertx(), client, gateway, request, most, warm);
+            phase(net.vertx(), client, direct, request, most, options.warmup());
+            phase(net.vertx(), client, gateway, request, most, options.warmup());
             for (int c : options.concurrencies()) {
                 Recorder d = new Recorder();
                 Recorder g = new Recorder();

@@ -26,7 +26,10 @@ import org.cocoonjvm.worker.serve.WorkerOptions;
 /**
  * A real gateway and real workers running the {@link SyntheticEngine} (no model: words at a fixed
  * step rate), each node a verticle on its own loopback port, for benchmarks and the CI scenarios.
- * The network owns its Vert.x instance; closing it stops everything. The one key is unlimited and its account holds far more than any run can spend, so what is
+ * Clients (on {@link #vertx()}), the gateway and the workers each get a Vert.x instance of their
+ * own, as separate processes would: sharing one, a client and a worker landed on the same event
+ * loop, and the direct path then crossed no thread at all, a baseline no real client gets. The
+ * network owns all three; closing it stops everything. The one key is unlimited and its account holds far more than any run can spend, so what is
  * measured is relaying, not refusals.
  */
 public final class LoopbackNetwork implements AutoCloseable {
@@ -34,6 +37,8 @@ public final class LoopbackNetwork implements AutoCloseable {
     private static final String ACCOUNT = "load";
 
     private final Vertx vertx;
+    private final Vertx gatewayVertx;
+    private final Vertx workerVertx;
     private GatewayNode gateway;
     private final List<WorkerNode> workers = new ArrayList<>();
 
@@ -50,10 +55,12 @@ public final class LoopbackNetwork implements AutoCloseable {
     /** @param payments how the gateway pays its workers (K, T, or off) */
     public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens, PaymentOptions payments) {
         this.vertx = Vertx.vertx();
+        this.gatewayVertx = Vertx.vertx();
+        this.workerVertx = Vertx.vertx();
         try {
             start(workerCount, tokensPerSecond, maxBatch, replyTokens, payments);
         } catch (RuntimeException e) {
-            vertx.close();
+            close();
             throw e;
         }
     }
@@ -64,15 +71,15 @@ public final class LoopbackNetwork implements AutoCloseable {
         accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
-                1_000, 1 << 20, RelayOptions.DEFAULTS, payments), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
-        vertx.deployVerticle(gateway).await();
+                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, 2), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+        gatewayVertx.deployVerticle(gateway).await();
         // Room for every stream a load run can open: refusals would measure the queue, not the relay.
         SchedulerOptions scheduler = new SchedulerOptions(4096, 512, 20);
         for (int i = 0; i < workerCount; i++) {
             WorkerNode worker = new WorkerNode(new SyntheticEngine(tokensPerSecond, maxBatch, 4096, replyTokens),
                     new WorkerOptions("load-worker-" + (i + 1), "127.0.0.1", 0, API_KEY,
                             SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1_000));
-            vertx.deployVerticle(worker).await();
+            workerVertx.deployVerticle(worker).await();
             workers.add(worker);
         }
     }
@@ -92,12 +99,16 @@ public final class LoopbackNetwork implements AutoCloseable {
         return gateway.registry().all().stream().mapToInt(RegisteredWorker::inFlight).sum();
     }
 
+    /** The clients' Vert.x instance. */
     public Vertx vertx() {
         return vertx;
     }
 
     @Override
     public void close() {
+        // Workers first: a gateway that outlives them sees their sessions end, not hang.
+        workerVertx.close().await();
+        gatewayVertx.close().await();
         vertx.close().await();
     }
 }

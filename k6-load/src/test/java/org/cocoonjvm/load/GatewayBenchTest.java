@@ -17,7 +17,7 @@ class GatewayBenchTest {
     @Test
     void measuresBothPathsAndWritesPlots(@TempDir Path out) throws Exception {
         GatewayBench.Report report = GatewayBench.run(new GatewayBench.Options(List.of(1, 4), Duration.ofMillis(400), 1,
-                1000, 20, 0));
+                1000, 20, 0, Duration.ofMillis(200)));
         List<Path> files = report.writePlots(out);
 
         assertThat(report.rows()).hasSize(2);

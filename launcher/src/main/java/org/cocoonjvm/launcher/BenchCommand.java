@@ -41,6 +41,8 @@ final class BenchCommand {
         int replyTokens;
         @Option(names = "--idle-streams", defaultValue = "0", description = "Also measure the heap held by this many idle streams.")
         int idleStreams;
+        @Option(names = "--warmup", defaultValue = "5s", description = "Unmeasured load on each path first, for the JIT. Default: ${DEFAULT-VALUE}.")
+        String warmup;
         @Option(names = "--out", defaultValue = "bench-gateway", description = "Directory for ttft-cdf.svg, throughput.svg, report.json. Default: ${DEFAULT-VALUE}.")
         Path out;
         @Option(names = "--json", description = "Print report.json instead of the table.") boolean json;
@@ -50,7 +52,7 @@ final class BenchCommand {
             GatewayBench.Options options;
             try {
                 options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate, replyTokens,
-                        idleStreams);
+                        idleStreams, K6Duration.parse(warmup, "--warmup"));
             } catch (ScenarioException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }

@@ -75,6 +75,10 @@ final class GatewayPolicy {
             description = "The gateway's TON wallet that clients pay into, shown by GET /v1/account with each account's deposit comment.")
     String depositAddress;
 
+    @Option(names = "--event-loops", defaultValue = "0",
+            description = "Event loops serving clients, each with its own connections to the workers; 0: one per core.")
+    int eventLoops;
+
     /** Each key gets an account of its own, named after its position. */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
         KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
@@ -83,7 +87,8 @@ final class GatewayPolicy {
             keys.put(BearerKeys.hash(apiKeys.get(i)), new ApiKey("key-" + (i + 1), "account-" + (i + 1), limits));
         }
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS,
-                new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton));
+                new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
+                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors());
     }
 
     /**

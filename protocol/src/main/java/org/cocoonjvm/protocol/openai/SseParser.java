@@ -41,7 +41,9 @@ public final class SseParser implements Handler<Buffer> {
 
     private void event(String block) {
         StringBuilder data = null;
-        for (String line : block.split("\r?\n")) {
+        // lines(), not a regex split: it ends lines at CRLF, LF or a lone CR, as SSE does, and it
+        // runs per event on the load driver and the forwarding engine.
+        for (String line : (Iterable<String>) block.lines()::iterator) {
             if (line.startsWith("data:")) {
                 String value = line.length() > 5 && line.charAt(5) == ' ' ? line.substring(6) : line.substring(5);
                 data = data == null ? new StringBuilder(value) : data.append('\n').append(value);

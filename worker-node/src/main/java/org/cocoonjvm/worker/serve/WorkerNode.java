@@ -102,7 +102,8 @@ public final class WorkerNode extends VerticleBase {
                 .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS))
                 .setHttp2RstFloodMaxRstFramePerWindow(MAX_STREAMS);
         Handler<HttpServerRequest> grpcEntry = tls == null ? grpc : tls.onlyGateways(grpc);
-        server = (tls == null ? vertx.createHttpServer(serverOptions) : tls.createServer(vertx, serverOptions))
+        server = (tls == null ? vertx.createHttpServer(serverOptions).connectionHandler(FlushBatching::install)
+                        : tls.createServer(vertx, serverOptions))
                 .requestHandler(request -> (isGrpc(request) ? grpcEntry : http).handle(request));
         if (tls != null) {
             rotationTimer = tls.startRotation(vertx);

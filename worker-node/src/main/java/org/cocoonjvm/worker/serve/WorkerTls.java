@@ -49,8 +49,10 @@ public final class WorkerTls {
     /** The worker's server, TLS with client auth REQUEST; each connection's peer checked once when it opens. */
     HttpServer createServer(Vertx vertx, HttpServerOptions options) {
         return vertx.createHttpServer(node.server(options, ClientAuth.REQUEST, outcomes))
-                .connectionHandler(conn -> node.admit(vertx, conn, () -> gateways.remove(conn))
-                        .ifPresent(gateway -> gateways.add(conn)));
+                .connectionHandler(conn -> {
+                    FlushBatching.install(conn);
+                    node.admit(vertx, conn, () -> gateways.remove(conn)).ifPresent(gateway -> gateways.add(conn));
+                });
     }
 
     /** Passes gRPC calls on gateway connections to {@code grpc}; refuses any other with UNAUTHENTICATED. */
