@@ -9,27 +9,28 @@ final class JsonText {
 
     private JsonText() {}
 
+    /** Copies runs of plain characters in bulk: most tokens need no escaping at all. */
     static StringBuilder appendString(StringBuilder out, String s) {
         out.append('"');
+        int plainFrom = 0;
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
+            // U+2028/2029 are legal JSON but break JavaScript parsers that eval lines.
+            if (c >= 0x20 && c != '"' && c != '\\' && c != '\u2028' && c != '\u2029') {
+                continue;
+            }
+            out.append(s, plainFrom, i);
             switch (c) {
                 case '"' -> out.append("\\\"");
                 case '\\' -> out.append("\\\\");
                 case '\n' -> out.append("\\n");
                 case '\r' -> out.append("\\r");
                 case '\t' -> out.append("\\t");
-                default -> {
-                    // U+2028/2029 are legal JSON but break JavaScript parsers that eval lines.
-                    if (c < 0x20 || c == '\u2028' || c == '\u2029') {
-                        out.append("\\u").append(HEX[c >> 12 & 15]).append(HEX[c >> 8 & 15])
-                                .append(HEX[c >> 4 & 15]).append(HEX[c & 15]);
-                    } else {
-                        out.append(c);
-                    }
-                }
+                default -> out.append("\\u").append(HEX[c >> 12 & 15]).append(HEX[c >> 8 & 15])
+                        .append(HEX[c >> 4 & 15]).append(HEX[c & 15]);
             }
+            plainFrom = i + 1;
         }
-        return out.append('"');
+        return out.append(s, plainFrom, s.length()).append('"');
     }
 }
