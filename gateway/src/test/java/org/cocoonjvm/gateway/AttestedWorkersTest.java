@@ -99,9 +99,9 @@ class AttestedWorkersTest {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
             try {
-                JsonObject seen = net.request(new RequestOptions().setMethod(HttpMethod.GET).setURI("/admin/workers")
+                JsonObject seen = net.reply(new RequestOptions().setMethod(HttpMethod.GET).setURI("/admin/workers")
                                 .putHeader("Authorization", "Bearer " + ADMIN_KEY), null)
-                        .compose(HttpClientResponse::body).map(Buffer::toJsonObject)
+                        .map(TestNetwork.Reply::json)
                         .toCompletionStage().toCompletableFuture().get(3, TimeUnit.SECONDS);
                 if (until.test(seen)) {
                     return seen;
