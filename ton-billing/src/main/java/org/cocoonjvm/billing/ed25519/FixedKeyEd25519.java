@@ -11,8 +11,8 @@ import org.bouncycastle.math.ec.rfc8032.Ed25519;
  * Ed25519 verification under one public key A that verifies many signatures (a payment
  * channel's payer key): both B and A get tables of multiples, so a verification is
  * R' = [S]B + [−k]A, k = SHA-512(R ‖ A ‖ M) mod L, as mixed additions with no doublings, then one
- * inversion to encode R'. A's table is built on the first verification, as most keys are made
- * where nobody verifies.
+ * inversion to encode R'. A's table is built when the key verifies its second signature: most
+ * keys are made where nobody verifies, and some verify once.
  *
  * <p>The acceptance rule is the TON contract's ({@code CHKSIGNU}, OpenSSL's Ed25519): S below L,
  * and encode([S]B − [k]A) equal to R byte for byte (cofactorless; a non-canonical R never
@@ -24,19 +24,23 @@ public final class FixedKeyEd25519 {
     public static final int SIGNATURE_BYTES = 64;
 
     /**
-     * Digit widths, by measurement (docs/benchmarks.md): B's table is shared by every key, so it is
-     * the largest that pays (32 additions, 480 KiB); each key's costs memory per key (43
-     * additions, 165 KiB).
+     * Digit widths, by measurement (docs/benchmarks.md): B's table is shared by every key, so it
+     * is the largest that pays (32 additions, 480 KiB); a key's costs memory per key (43
+     * additions, 165 KiB, about 2 ms to build).
      */
     static final int BASE_WIDTH = 8;
     static final int KEY_WIDTH = 6;
-    private static final FixedBaseTable BASE = FixedBaseTable.of(basePoint(), BASE_WIDTH);
+
+    /** B's table, built when the first signature is verified, not when the first key is made. */
+    private static final class Base {
+        static final FixedBaseTable TABLE = FixedBaseTable.of(basePoint(), BASE_WIDTH);
+    }
 
     private final byte[] encoded;
     /** A, with Z = 1; only ever copied from, never changed. */
     private final ExtendedPoint point;
     private volatile FixedBaseTable table;
-    /** Set by the first verification; the second builds the table. Racy on purpose: at worst one more table-less verification. */
+    /** Set by the first verification; the second builds the table. A race costs at most one more table-less verification. */
     private volatile boolean verifiedBefore;
 
     private FixedKeyEd25519(byte[] encoded, ExtendedPoint point) {
@@ -73,7 +77,7 @@ public final class FixedKeyEd25519 {
         sha512.update(message);
         byte[] k = Scalars.reduce(sha512.digest());
         ExtendedPoint r = ExtendedPoint.identity();
-        BASE.addMultiple(r, signature, 32, false);
+        Base.TABLE.addMultiple(r, signature, 32, false);
         FixedBaseTable keyTable = tableFromSecondUse();
         if (keyTable != null) {
             keyTable.addMultiple(r, k, 0, true);
@@ -85,10 +89,6 @@ public final class FixedKeyEd25519 {
         return Arrays.equals(encodedR, 0, 32, signature, 0, 32);
     }
 
-    public byte[] publicKey() {
-        return encoded.clone();
-    }
-
     /**
      * A's table, built when the key verifies a second time: a key checked once (the gateway's
      * check of a worker's initial state) should not cost a table's build time and memory for the
@@ -96,18 +96,21 @@ public final class FixedKeyEd25519 {
      */
     private FixedBaseTable tableFromSecondUse() {
         FixedBaseTable t = table;
-        if (t == null && verifiedBefore) {
+        if (t == null) {
+            if (!verifiedBefore) {
+                verifiedBefore = true;
+                return null;
+            }
             t = FixedBaseTable.of(point, KEY_WIDTH);
             table = t;
         }
-        verifiedBefore = true;
         return t;
     }
 
     /**
      * [−k]A without a table: signed 4-bit digits of k, most significant first, four doublings
-     * per digit and one addition of a multiple from a 16-entry list (±A … ±8A). About as fast as
-     * BouncyCastle's verification; run once per key.
+     * per digit and one addition of a multiple from a 16-entry list (±A … ±8A), doubling with the
+     * addition law: about 150 µs, twice BouncyCastle's verification, once per key.
      */
     private ExtendedPoint multipleWithoutTable(byte[] k) {
         int width = 4;
