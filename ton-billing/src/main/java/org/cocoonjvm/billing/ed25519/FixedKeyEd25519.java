@@ -24,12 +24,12 @@ public final class FixedKeyEd25519 {
     public static final int SIGNATURE_BYTES = 64;
 
     /**
-     * Digit widths, by measurement (docs/benchmarks.md): B's table is shared by every key, so it
-     * is the largest that pays (32 additions, 480 KiB); a key's costs memory per key (43
-     * additions, 165 KiB, about 2 ms to build).
+     * Signed 8-bit digits for both tables: 32 additions per scalar, 480 KiB per table (about 3 ms
+     * to build a key's). Measured against 4 to 7 bits by {@code Ed25519WidthBenchmark}
+     * (docs/benchmarks.md): the widest was fastest, with one key and with eight in turn.
      */
     static final int BASE_WIDTH = 8;
-    static final int KEY_WIDTH = 6;
+    static final int KEY_WIDTH = 8;
 
     /** B's table, built when the first signature is verified, not when the first key is made. */
     private static final class Base {
@@ -38,7 +38,7 @@ public final class FixedKeyEd25519 {
 
     private final byte[] encoded;
     /** A, with Z = 1; only ever copied from, never changed. */
-    private final ExtendedPoint point;
+    final ExtendedPoint point;
     private volatile FixedBaseTable table;
     /** Set by the first verification; the second builds the table. A race costs at most one more table-less verification. */
     private volatile boolean verifiedBefore;
@@ -68,6 +68,14 @@ public final class FixedKeyEd25519 {
 
     /** Whether {@code signature} (R ‖ S, 64 bytes) signs {@code message} under this key. */
     public boolean verify(byte[] signature, byte[] message) {
+        return verify(signature, message, Base.TABLE, tableFromSecondUse());
+    }
+
+    /**
+     * {@link #verify(byte[], byte[])} with the tables given: B's, and A's or null for none
+     * ({@code Ed25519WidthBenchmark} passes others).
+     */
+    boolean verify(byte[] signature, byte[] message, FixedBaseTable base, FixedBaseTable keyTable) {
         if (signature == null || signature.length != SIGNATURE_BYTES || !Scalars.isCanonical(signature, 32)) {
             return false;
         }
@@ -77,8 +85,7 @@ public final class FixedKeyEd25519 {
         sha512.update(message);
         byte[] k = Scalars.reduce(sha512.digest());
         ExtendedPoint r = ExtendedPoint.identity();
-        Base.TABLE.addMultiple(r, signature, 32, false);
-        FixedBaseTable keyTable = tableFromSecondUse();
+        base.addMultiple(r, signature, 32, false);
         if (keyTable != null) {
             keyTable.addMultiple(r, k, 0, true);
         } else {
@@ -145,7 +152,7 @@ public final class FixedKeyEd25519 {
     }
 
     /** B: y = 4/5, x even (RFC 8032, 5.1). */
-    private static ExtendedPoint basePoint() {
+    static ExtendedPoint basePoint() {
         BigInteger y = BigInteger.valueOf(4).multiply(BigInteger.valueOf(5).modInverse(ExtendedPoint.P)).mod(ExtendedPoint.P);
         return ExtendedPoint.decode(Scalars.littleEndian(y));
     }
