@@ -10,6 +10,7 @@ import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
@@ -102,6 +103,9 @@ public final class ChannelBenchmark {
                 () -> Ed25519.verify(signature, 0, decoded, hash, 0, hash.length),
                 "  of which: Ed25519 verify, FixedKeyEd25519 (key tables), /s",
                 () -> key.publicKey().verifies(signature, hash));
+        // What the gateway pays once per worker: a key never seen, validated, then one verification without its table.
+        report("verify under a new key (PaymentPublicKey.of + 1st verify), /s", seconds, rounds,
+                () -> PaymentPublicKey.of(publicKey).verifies(signature, hash));
     }
 
     private interface Op {
