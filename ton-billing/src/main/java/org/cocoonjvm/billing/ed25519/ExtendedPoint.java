@@ -27,7 +27,7 @@ final class ExtendedPoint {
     final int[] z = X25519Field.create();
     final int[] t = X25519Field.create();
 
-    /** Scratch for one operation at a time; a point is confined to one thread. */
+    /** Scratch of the operations that change this point, so a point being changed belongs to one thread (a key's point is only read). */
     private final int[] a = X25519Field.create();
     private final int[] b = X25519Field.create();
     private final int[] c = X25519Field.create();

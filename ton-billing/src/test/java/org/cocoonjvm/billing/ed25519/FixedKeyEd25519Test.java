@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
-import java.security.MessageDigest;
 import java.security.PublicKey;
 import java.security.Signature;
 import java.security.spec.X509EncodedKeySpec;
@@ -92,10 +91,10 @@ class FixedKeyEd25519Test {
                 byte[] msg = bytes(random, random.nextInt(3) == 0 ? random.nextInt(200) : 32);
                 byte[] sig = new byte[64];
                 Ed25519.sign(seed, 0, pk, 0, msg, 0, msg.length, sig, 0);
-                byte[] badR = flipBit(sig, random.nextInt(256), random);
-                byte[] badS = flipBit(sig, 256 + random.nextInt(256), random);
-                byte[] badMsg = msg.length == 0 ? new byte[] {1} : flipBit(msg, random.nextInt(msg.length * 8), random);
-                byte[] badPk = flipBit(pk, random.nextInt(256), random);
+                byte[] badR = flipBit(sig, random.nextInt(256));
+                byte[] badS = flipBit(sig, 256 + random.nextInt(256));
+                byte[] badMsg = msg.length == 0 ? new byte[] {1} : flipBit(msg, random.nextInt(msg.length * 8));
+                byte[] badPk = flipBit(pk, random.nextInt(256));
                 boolean jdk = (cases / 5) % 10 == 0;
                 accepted += check(key, pk, msg, sig, jdk) ? 1 : 0;
                 accepted += check(key, pk, msg, badR, jdk) ? 1 : 0;
@@ -192,7 +191,7 @@ class FixedKeyEd25519Test {
         cases.addAll(withR(genuine, nonCanonicalR()));
         Random random = new Random(10);
         for (int i = 0; i < 8; i++) {
-            cases.add(flipBit(genuine, random.nextInt(512), random));
+            cases.add(flipBit(genuine, random.nextInt(512)));
         }
         int verified = 0;
         for (byte[] sig : cases) {
@@ -221,7 +220,7 @@ class FixedKeyEd25519Test {
 
         Signer signer = new Signer(new Random(4));
         Point a = ReferenceCurve.decode(signer.pk);
-        for (Point t : torsion()) {
+        for (Point t : ReferenceCurve.torsion()) {
             assertThatThrownBy(() -> FixedKeyEd25519.of(t.encode())).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("not a valid Ed25519 public key");
             if (!t.equals(ReferenceCurve.IDENTITY)) {
@@ -367,13 +366,11 @@ class FixedKeyEd25519Test {
         }
     }
 
-    /** R = [77]B + T, S = 77 + k·a, for the seven torsion points T ≠ 0. */
+    /** {@link TorsionForgery}'s signature for each of the seven torsion points T ≠ 0. */
     private static List<byte[]> torsionShifted(Signer signer, byte[] msg) {
         List<byte[]> out = new ArrayList<>();
-        for (Point t : torsion()) {
-            if (!t.equals(ReferenceCurve.IDENTITY)) {
-                out.add(signer.signWithR(msg, ReferenceCurve.B.times(BigInteger.valueOf(77)).plus(t), BigInteger.valueOf(77)));
-            }
+        for (int t = 1; t < 8; t++) {
+            out.add(TorsionForgery.sign(signer.seed, msg, t));
         }
         return out;
     }
@@ -381,7 +378,7 @@ class FixedKeyEd25519Test {
     /** R a torsion point, S = 0 or a small number. */
     private static List<byte[]> smallOrderR() {
         List<byte[]> out = new ArrayList<>();
-        for (Point t : torsion()) {
+        for (Point t : ReferenceCurve.torsion()) {
             for (BigInteger s : List.of(BigInteger.ZERO, BigInteger.valueOf(123456789))) {
                 byte[] sig = new byte[64];
                 System.arraycopy(t.encode(), 0, sig, 0, 32);
@@ -435,82 +432,32 @@ class FixedKeyEd25519Test {
         }).toList();
     }
 
-    /** The 8 points of order dividing 8: multiples of [L]Q for a Q of the full group whose [L]Q has order 8. */
-    static List<Point> torsion() {
-        for (int y = 3; ; y++) {
-            Point q = ReferenceCurve.decode(ReferenceCurve.littleEndian(BigInteger.valueOf(y)));
-            if (q == null) {
-                continue;
-            }
-            Point t = q.times(ReferenceCurve.L);
-            if (!t.times(BigInteger.valueOf(4)).equals(ReferenceCurve.IDENTITY)) {
-                List<Point> all = new ArrayList<>();
-                Point multiple = ReferenceCurve.IDENTITY;
-                for (int i = 0; i < 8; i++) {
-                    all.add(multiple);
-                    multiple = multiple.plus(t);
-                }
-                return all;
-            }
-        }
-    }
-
     private static byte[] bytes(Random random, int n) {
         byte[] b = new byte[n];
         random.nextBytes(b);
         return b;
     }
 
-    private static byte[] flipBit(byte[] in, int bit, Random unused) {
+    private static byte[] flipBit(byte[] in, int bit) {
         byte[] out = in.clone();
         out[bit / 8] ^= (byte) (1 << (bit % 8));
         return out;
     }
 
-    /** A key with its secret scalar, to sign normally and to build signatures no signer would. */
+    /** A key pair from a seeded random, with BouncyCastle. */
     private static final class Signer {
         final byte[] seed;
         final byte[] pk = new byte[32];
-        final BigInteger a;
 
         Signer(Random random) {
             seed = bytes(random, 32);
             Ed25519.generatePublicKey(seed, 0, pk, 0);
-            byte[] h = sha512(seed);
-            h[0] &= (byte) 0xf8;
-            h[31] &= 0x7f;
-            h[31] |= 0x40;
-            a = ReferenceCurve.fromLittleEndian(Arrays.copyOf(h, 32));
-            assertThat(ReferenceCurve.B.times(a).encode()).isEqualTo(pk);
         }
 
         byte[] sign(byte[] msg) {
             byte[] sig = new byte[64];
             Ed25519.sign(seed, 0, pk, 0, msg, 0, msg.length, sig, 0);
             return sig;
-        }
-
-        /** R ‖ S with S = r + k·a mod L, for an R the caller picked (R need not be [r]B). */
-        byte[] signWithR(byte[] msg, Point r, BigInteger rScalar) {
-            byte[] rBytes = r.encode();
-            BigInteger k = ReferenceCurve.fromLittleEndian(sha512(rBytes, pk, msg)).mod(ReferenceCurve.L);
-            BigInteger s = rScalar.add(k.multiply(a)).mod(ReferenceCurve.L);
-            byte[] sig = new byte[64];
-            System.arraycopy(rBytes, 0, sig, 0, 32);
-            System.arraycopy(ReferenceCurve.littleEndian(s), 0, sig, 32, 32);
-            return sig;
-        }
-    }
-
-    private static byte[] sha512(byte[]... parts) {
-        try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-512");
-            for (byte[] part : parts) {
-                digest.update(part);
-            }
-            return digest.digest();
-        } catch (GeneralSecurityException e) {
-            throw new AssertionError(e);
         }
     }
 }

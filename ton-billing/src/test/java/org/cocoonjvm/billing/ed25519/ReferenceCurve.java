@@ -1,20 +1,22 @@
 package org.cocoonjvm.billing.ed25519;
 
 import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * edwards25519 in affine coordinates on BigInteger, straight from RFC 8032's definitions: slow,
  * short, and independent of the code under test. Tests use it to build adversarial inputs
  * (torsion points, R shifted by a torsion point) that no signer would produce.
  */
-final class ReferenceCurve {
+public final class ReferenceCurve {
     static final BigInteger P = BigInteger.TWO.pow(255).subtract(BigInteger.valueOf(19));
     static final BigInteger L = BigInteger.TWO.pow(252).add(new BigInteger("27742317777372353535851937790883648493"));
     static final BigInteger D = BigInteger.valueOf(-121665).multiply(BigInteger.valueOf(121666).modInverse(P)).mod(P);
     static final Point IDENTITY = new Point(BigInteger.ZERO, BigInteger.ONE);
     static final Point B = decode(littleEndian(BigInteger.valueOf(4).multiply(BigInteger.valueOf(5).modInverse(P)).mod(P)));
 
-    record Point(BigInteger x, BigInteger y) {
+    public record Point(BigInteger x, BigInteger y) {
         Point plus(Point q) {
             BigInteger dxy = D.multiply(x).multiply(q.x).multiply(y).multiply(q.y).mod(P);
             BigInteger x3 = x.multiply(q.y).add(y.multiply(q.x)).multiply(BigInteger.ONE.add(dxy).modInverse(P));
@@ -47,7 +49,34 @@ final class ReferenceCurve {
         }
     }
 
+    private static final List<Point> TORSION = findTorsion();
+
     private ReferenceCurve() {
+    }
+
+    /** The 8 points of order dividing 8, T0 = 0 and Ti = [i]T1 with T1 of order 8. */
+    public static List<Point> torsion() {
+        return TORSION;
+    }
+
+    /** Multiples of [L]Q for the first Q (by y) of the full group whose [L]Q has order 8. */
+    private static List<Point> findTorsion() {
+        for (int y = 3; ; y++) {
+            Point q = decode(littleEndian(BigInteger.valueOf(y)));
+            if (q == null) {
+                continue;
+            }
+            Point t = q.times(L);
+            if (!t.times(BigInteger.valueOf(4)).equals(IDENTITY)) {
+                List<Point> all = new ArrayList<>();
+                Point multiple = IDENTITY;
+                for (int i = 0; i < 8; i++) {
+                    all.add(multiple);
+                    multiple = multiple.plus(t);
+                }
+                return List.copyOf(all);
+            }
+        }
     }
 
     /** RFC 8032 5.1.3, returning null where it fails. */
