@@ -75,7 +75,7 @@ class FixedKeyEd25519Test {
     /**
      * 40 keys × 100 messages × (the signature, then R, S, the message and the key each changed in
      * one random bit) = 20,000 cases; each key verifies its first case without a table and the rest
-     * with one. BouncyCastle decides every case, the JDK every tenth (it is 50x slower).
+     * with one. BouncyCastle decides every case, the JDK every tenth (it is ten times slower).
      */
     @Test
     void agreesWithBouncyCastleAndTheJdkOnRandomAndMutatedSignatures() {
@@ -142,7 +142,8 @@ class FixedKeyEd25519Test {
      * [8][S]B = [8]R + [8][k]A holds, the cofactorless one the contract checks does not.
      * <b>The oracles disagree here:</b> BouncyCastle 1.86's {@code Ed25519.verify} accepts all seven
      * (it checks the cofactored equation), the JDK rejects them, and so do OpenSSL 3.0 (checked
-     * by {@link #agreesWithOpenSslOnAdversarialSignatures}) and therefore the contract. A payee
+     * by {@link #agreesWithOpenSslOnAdversarialSignatures}) and the contract itself
+     * (ChannelLifecycleTest sends it one: exit 101). A payee
      * verifying with BouncyCastle would take such a state from a payer who holds the key, and
      * the contract would refuse it at the close. We reject. So does R = T alone, with S = 0 or a
      * random S, where all three agree.
