@@ -2,40 +2,36 @@ package org.cocoonjvm.billing.channel;
 
 import java.util.Arrays;
 import java.util.HexFormat;
-import org.bouncycastle.math.ec.rfc8032.Ed25519;
+import org.cocoonjvm.billing.ed25519.FixedKeyEd25519;
 
 /**
- * An Ed25519 public key that signs channel states. The point is decoded and validated once, here,
- * so that each verification skips the decompression.
+ * An Ed25519 public key that signs channel states. The point is decoded and validated once, here;
+ * verification is {@link FixedKeyEd25519}'s, by the contract's rule and with tables of this key
+ * built on its second use.
  */
 public final class PaymentPublicKey {
-    public static final int BYTES = Ed25519.PUBLIC_KEY_SIZE;
+    public static final int BYTES = FixedKeyEd25519.PUBLIC_KEY_BYTES;
 
     private final byte[] encoded;
-    private final Ed25519.PublicPoint point;
+    private final FixedKeyEd25519 verifier;
 
-    private PaymentPublicKey(byte[] encoded, Ed25519.PublicPoint point) {
+    private PaymentPublicKey(byte[] encoded, FixedKeyEd25519 verifier) {
         this.encoded = encoded;
-        this.point = point;
+        this.verifier = verifier;
     }
 
-    /** @throws IllegalArgumentException unless 32 bytes encoding a valid curve point */
+    /**
+     * @throws IllegalArgumentException unless 32 bytes encoding a point of the prime-order
+     *     subgroup other than the identity
+     */
     public static PaymentPublicKey of(byte[] encoded) {
-        if (encoded == null || encoded.length != BYTES) {
-            throw new IllegalArgumentException("an Ed25519 public key is " + BYTES + " bytes, got "
-                    + (encoded == null ? "none" : encoded.length));
-        }
-        Ed25519.PublicPoint point = Ed25519.validatePublicKeyFullExport(encoded, 0);
-        if (point == null) {
-            throw new IllegalArgumentException("not a valid Ed25519 public key: " + HexFormat.of().formatHex(encoded));
-        }
-        return new PaymentPublicKey(encoded.clone(), point);
+        FixedKeyEd25519 verifier = FixedKeyEd25519.of(encoded);
+        return new PaymentPublicKey(encoded.clone(), verifier);
     }
 
-    /** Whether {@code signature} (64 bytes) signs {@code message} under this key. */
+    /** Whether {@code signature} (64 bytes) signs {@code message} under this key, as the contract decides it. */
     public boolean verifies(byte[] signature, byte[] message) {
-        return signature.length == Ed25519.SIGNATURE_SIZE
-                && Ed25519.verify(signature, 0, point, message, 0, message.length);
+        return verifier.verify(signature, message);
     }
 
     public byte[] toBytes() {

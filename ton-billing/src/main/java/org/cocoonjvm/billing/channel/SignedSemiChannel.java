@@ -2,6 +2,8 @@ package org.cocoonjvm.billing.channel;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.Base64;
 import java.util.zip.CRC32C;
 
@@ -93,7 +95,8 @@ public final class SignedSemiChannel {
         if (data.length != (d2 + 1) / 2) {
             throw malformed("cell data of " + data.length + " bytes, descriptor says " + (d2 + 1) / 2);
         }
-        Bits bits = new Bits(data, bitLength(data, d2));
+        int bitLength = bitLength(data, d2);
+        Bits bits = new Bits(data, bitLength);
         byte[] signature = bits.bytes(SIGNATURE_BYTES);
         long tag = bits.uint(32);
         if (tag != SemiChannelState.TAG) {
@@ -122,7 +125,30 @@ public final class SignedSemiChannel {
             throw malformed("seqno " + Long.toUnsignedString(seqno) + " is not below " + SemiChannelBody.SEQNO_LIMIT);
         }
         SemiChannelState state = new SemiChannelState(channelId, new SemiChannelBody(seqno, sent));
-        return new SignedSemiChannel(state, state.toCell().hash(), signature, boc.clone());
+        return new SignedSemiChannel(state, remainderHash(data, bitLength), signature, boc.clone());
+    }
+
+    /**
+     * The contract's {@code slice_hash} of what follows the signature: the representation hash of
+     * a cell holding the bits after the first 512 and no references, i.e. SHA-256 of its
+     * descriptors (d1 = 0, d2 = ⌊bits/8⌋ + ⌈bits/8⌉) and its data with the completion tag, which
+     * is the signed cell's data from byte 64 on (the signature is 64 whole bytes). The canonical
+     * form {@link #parse} insists on makes it {@link SemiChannelState#toCell()}'s hash, the one
+     * {@link PaymentKeyPair#sign} signs. Building that cell with ton4j took longer than the rest
+     * of the parse.
+     */
+    private static byte[] remainderHash(byte[] data, int signedBits) {
+        int bits = signedBits - 8 * SIGNATURE_BYTES;
+        MessageDigest sha256;
+        try {
+            sha256 = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+        sha256.update((byte) 0);
+        sha256.update((byte) (bits / 8 + (bits + 7) / 8));
+        sha256.update(data, SIGNATURE_BYTES, data.length - SIGNATURE_BYTES);
+        return sha256.digest();
     }
 
     /** @throws VoucherException MALFORMED unless standard base64 of a valid BOC */

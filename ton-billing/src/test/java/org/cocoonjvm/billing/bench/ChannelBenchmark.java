@@ -10,6 +10,7 @@ import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
@@ -23,7 +24,8 @@ import org.ton.ton4j.utils.Utils;
  * One thread, so each figure is per core: (1) the per-token metering path both the gateway and
  * the worker run (a running fee plus the shared per-channel counter); (2) signing a state (cell,
  * hash, Ed25519, BOC) with BouncyCastle and, for the ratio, with the TweetNaCl that ton4j uses;
- * (3) verifying one as the worker does (parse, canonical check, rules, signature). Each measure
+ * (3) verifying one as the worker does (parse, canonical check, rules, signature), and the
+ * signature alone with BouncyCastle and with {@code FixedKeyEd25519}, in alternating rounds. Each measure
  * runs ROUNDS timed rounds after a warm-up; the median round is reported, per second of the
  * thread's CPU time: on a machine shared with other builds, wall time says more about the
  * neighbours than about the code. Not a test: see docs/benchmarks.md.
@@ -74,7 +76,6 @@ public final class ChannelBenchmark {
         byte[] signature = new byte[64];
         report("  of which: Ed25519 sign (BouncyCastle), /s", seconds, rounds,
                 () -> Ed25519.sign(seed, 0, publicKey, 0, hash, 0, hash.length, signature, 0));
-        report("  of which: Ed25519 verify (BouncyCastle), /s", seconds, rounds, () -> key.publicKey().verifies(signature, hash));
 
         TweetNaclFast.Signature.KeyPair nacl = Utils.generateSignatureKeyPairFromSeed(key.seed());
         TweetNaclFast.Signature signer = new TweetNaclFast.Signature(nacl.getPublicKey(), nacl.getSecretKey());
@@ -95,6 +96,16 @@ public final class ChannelBenchmark {
         int[] next = {0};
         report("verify (parse + rules + signature), states/s", seconds, rounds,
                 () -> VoucherVerifier.accept(terms, before, bocs[next[0]++ % pool]));
+        // The signature alone, both ways, rounds alternating so that a busy neighbour hurts both alike.
+        Ed25519.PublicPoint decoded = Ed25519.validatePublicKeyFullExport(publicKey, 0);
+        compare(seconds, rounds,
+                "  of which: Ed25519 verify, BouncyCastle (decoded key), /s",
+                () -> Ed25519.verify(signature, 0, decoded, hash, 0, hash.length),
+                "  of which: Ed25519 verify, FixedKeyEd25519 (key tables), /s",
+                () -> key.publicKey().verifies(signature, hash));
+        // What the gateway pays once per worker: a key never seen, validated, then one verification without its table.
+        report("verify under a new key (PaymentPublicKey.of + 1st verify), /s", seconds, rounds,
+                () -> PaymentPublicKey.of(publicKey).verifies(signature, hash));
     }
 
     private interface Op {
@@ -107,13 +118,34 @@ public final class ChannelBenchmark {
         for (int r = 0; r < rounds; r++) {
             rates[r] = timed(op, seconds);
         }
+        print(what, rates);
+    }
+
+    /** Two measures in alternating rounds, then their ratio (second / first) by medians. */
+    private static void compare(double seconds, int rounds, String firstName, Op first, String secondName, Op second) {
+        timed(first, seconds / 2);
+        timed(second, seconds / 2);
+        double[] a = new double[rounds];
+        double[] b = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            a[r] = timed(first, seconds);
+            b[r] = timed(second, seconds);
+        }
+        double firstMedian = print(firstName, a);
+        double secondMedian = print(secondName, b);
+        System.out.printf("%-58s %.2fx%n", "  ratio of the medians, second / first", secondMedian / firstMedian);
+    }
+
+    /** Prints the median and every round; returns the median. */
+    private static double print(String what, double[] rates) {
         double[] sorted = rates.clone();
         java.util.Arrays.sort(sorted);
         StringBuilder all = new StringBuilder();
         for (double rate : rates) {
             all.append(all.isEmpty() ? "" : ", ").append(String.format("%,.0f", rate));
         }
-        System.out.printf("%-58s median %,14.0f   rounds: %s%n", what, sorted[rounds / 2], all);
+        System.out.printf("%-58s median %,14.0f   rounds: %s%n", what, sorted[rates.length / 2], all);
+        return sorted[rates.length / 2];
     }
 
     /** Operations per second of this thread's CPU time, run for {@code seconds} of wall time. */

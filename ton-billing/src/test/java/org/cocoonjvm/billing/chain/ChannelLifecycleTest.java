@@ -9,21 +9,27 @@ import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.billing.ed25519.TorsionForgery;
+import org.bouncycastle.math.ec.rfc8032.Ed25519;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.ton.ton4j.address.Address;
+import org.ton.ton4j.cell.Cell;
 import org.ton.ton4j.smartcontract.payments.PaymentChannel;
 import org.ton.ton4j.smartcontract.types.ChannelState;
 import org.ton.ton4j.smartcontract.utils.MsgUtils;
 import org.ton.ton4j.utils.Utils;
 
 import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.zip.CRC32C;
 
 /**
  * The official payment-channel contract on the real emulator, driven through the toncenter API
@@ -241,6 +247,52 @@ class ChannelLifecycleTest {
         assertThat(worker.balance().subtract(workerBefore))
                 .isEqualTo(toB.subtract(paidB.feeNanoton()));
         assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.UNINITED);
+    }
+
+    /**
+     * The rule {@code FixedKeyEd25519} keeps, on the real contract: a state signed by A with R
+     * shifted by a torsion point passes BouncyCastle's (cofactored) verify, but the contract's
+     * signature check refuses it (exit 101), as our verifier does. The same call with A's genuine
+     * state starts the close.
+     */
+    @Test
+    void theContractRefusesAStateThatOnlyACofactoredVerifyAccepts() {
+        Pair ch = openChannel();
+        SignedSemiChannel stateB =
+                ch.keysB.sign(new SemiChannelState(ch.b.channelId(), SemiChannelBody.INITIAL));
+        SignedSemiChannel genuine = ch.payer().pay(ton("0.1").longValueExact());
+        byte[] hash = genuine.state().toCell().hash();
+        SignedSemiChannel forged = withSignature(genuine, TorsionForgery.sign(ch.keysA.seed(), hash, 1));
+        assertThat(Ed25519.verify(forged.signature(), 0, ch.keysA.publicKey().toBytes(), 0, hash, 0, hash.length))
+                .as("BouncyCastle 1.86 accepts it").isTrue();
+        assertThat(forged.signedBy(ch.keysA.publicKey())).isFalse();
+        assertThatThrownBy(() -> ch.a.startUncooperativeClose(gateway, forged, stateB))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("is not signed by party A");
+
+        // Past our check, straight to the contract.
+        PaymentChannel rawA = OnChainChannel.ton4jContract(ch.a.terms(), true, ch.keysA);
+        BigInteger value = costs.callValue(ChannelCosts.START_UNCOOPERATIVE_GAS);
+        gateway.call(ch.a.address(), value, rawA.createStartUncooperativeClose(
+                Cell.fromBoc(forged.boc()), Cell.fromBoc(stateB.boc())).getCell(), null);
+        assertThat(newest(ch.a.address()).phases().orElseThrow().computeExitCode())
+                .as("101, not authorized: the signature check").isEqualTo(101);
+        assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.OPEN);
+
+        gateway.call(ch.a.address(), value, rawA.createStartUncooperativeClose(
+                Cell.fromBoc(genuine.boc()), Cell.fromBoc(stateB.boc())).getCell(), null);
+        assertThat(newest(ch.a.address()).phases().orElseThrow().computeExitCode()).isZero();
+        assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.CLOSURE_STARTED);
+    }
+
+    /** {@code state}'s BOC with another signature (and its CRC32C recomputed), parsed back. */
+    private static SignedSemiChannel withSignature(SignedSemiChannel state, byte[] signature) {
+        byte[] boc = state.boc();
+        System.arraycopy(signature, 0, boc, 13, 64);  // 11 header bytes, then the cell's d1 and d2
+        CRC32C crc = new CRC32C();
+        crc.update(boc, 0, boc.length - 4);
+        ByteBuffer.wrap(boc, boc.length - 4, 4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) crc.getValue());
+        return SignedSemiChannel.parse(boc);
     }
 
     @Test

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.iwebpp.crypto.TweetNaclFast;
 import java.math.BigInteger;
 import java.util.HexFormat;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.ton.ton4j.address.Address;
@@ -53,6 +54,26 @@ class SignedSemiChannelGoldenTest {
         SignedSemiChannel parsed = SignedSemiChannel.parse(reference.toBoc());
         assertThat(parsed.state()).isEqualTo(signed.state());
         assertThat(parsed.signedBy(ours.publicKey())).isTrue();
+    }
+
+    /**
+     * {@code parse} hashes the BOC's bytes after the signature instead of rebuilding the state's
+     * cell with ton4j: the signature, made over ton4j's cell hash, must still verify for every
+     * length of the amount (0 to 8 bytes, so every position of the completion tag).
+     */
+    @Test
+    void parseHashesExactlyTheCellTheSignerSigned() {
+        PaymentKeyPair key = PaymentKeyPair.fromSeed(SEED);
+        ChannelId id = ChannelId.fromHex("0123456789abcdef0123456789abcdef");
+        for (int bytes = 0; bytes <= 8; bytes++) {
+            long sent = bytes == 0 ? 0 : bytes == 8 ? Long.MAX_VALUE : (1L << (8 * bytes - 1)) + 3;
+            for (long seqno : new long[] {0, 1, SemiChannelBody.SEQNO_LIMIT - 1}) {
+                SemiChannelState state = new SemiChannelState(id, new SemiChannelBody(seqno, sent));
+                SignedSemiChannel parsed = SignedSemiChannel.parse(key.sign(state).boc());
+                assertThat(parsed.state()).isEqualTo(state);
+                assertThat(parsed.signedBy(key.publicKey())).as("seqno %d, sent %d", seqno, sent).isTrue();
+            }
+        }
     }
 
     /** What a third party does with the BOC from {@code /status}: parse it with ton4j, check the signature with TweetNaCl. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.security.SecureRandom;
 import org.cocoonjvm.billing.channel.VoucherException.Reason;
+import org.cocoonjvm.billing.ed25519.TorsionForgery;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -42,6 +43,23 @@ class VoucherVerifierTest {
         byte[] tampered = CellBuilder.beginCell().storeBytes(genuine.signature())
                 .storeCell(new SemiChannelState(id, new SemiChannelBody(1, 500)).toCell()).endCell().toBoc();
         assertRejected(null, tampered, Reason.BAD_SIGNATURE);
+    }
+
+    /**
+     * Signed by the payer's own key, but with R shifted by a torsion point: BouncyCastle's verify
+     * (cofactored) would take it, the contract refuses it (ChannelLifecycleTest), and so must the
+     * payee, for every torsion point, before and after the key's table is built.
+     */
+    @Test
+    void rejectsAStateThatOnlyACofactoredVerifyAccepts() {
+        SemiChannelState state = new SemiChannelState(id, new SemiChannelBody(1, 5));
+        byte[] hash = state.toCell().hash();
+        for (int torsion = 1; torsion < 8; torsion++) {
+            byte[] forged = CellBuilder.beginCell().storeBytes(TorsionForgery.sign(gateway.seed(), hash, torsion))
+                    .storeCell(state.toCell()).endCell().toBoc();
+            assertRejected(null, forged, Reason.BAD_SIGNATURE);
+        }
+        assertThat(VoucherVerifier.accept(terms, null, gateway.sign(state).boc()).sentNanoton()).isEqualTo(5);
     }
 
     @Test
