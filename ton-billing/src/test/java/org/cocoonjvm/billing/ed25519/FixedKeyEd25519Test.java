@@ -237,10 +237,10 @@ class FixedKeyEd25519Test {
         assertThatThrownBy(() -> FixedKeyEd25519.of(new byte[31])).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("32 bytes, got 31");
         // y = p + 1: the identity's second encoding.
-        byte[] nonCanonical = ReferenceCurve.littleEndian(ReferenceCurve.P.add(BigInteger.ONE));
+        byte[] nonCanonical = Scalars.littleEndian(ReferenceCurve.P.add(BigInteger.ONE));
         assertThatThrownBy(() -> FixedKeyEd25519.of(nonCanonical)).isInstanceOf(IllegalArgumentException.class);
         // y = 2 is not on the curve.
-        byte[] offCurve = ReferenceCurve.littleEndian(BigInteger.TWO);
+        byte[] offCurve = Scalars.littleEndian(BigInteger.TWO);
         assertThat(ReferenceCurve.decode(offCurve)).isNull();
         assertThatThrownBy(() -> FixedKeyEd25519.of(offCurve)).isInstanceOf(IllegalArgumentException.class);
     }
@@ -268,7 +268,7 @@ class FixedKeyEd25519Test {
         for (int y = 0; y < 64; y++) {
             for (BigInteger value : List.of(BigInteger.valueOf(y), ReferenceCurve.P.subtract(BigInteger.valueOf(y + 1)),
                     ReferenceCurve.P.add(BigInteger.valueOf(y)))) {
-                byte[] encoded = ReferenceCurve.littleEndian(value);
+                byte[] encoded = Scalars.littleEndian(value);
                 inputs.add(encoded);
                 byte[] negative = encoded.clone();
                 negative[31] ^= (byte) 0x80;
@@ -383,7 +383,7 @@ class FixedKeyEd25519Test {
             for (BigInteger s : List.of(BigInteger.ZERO, BigInteger.valueOf(123456789))) {
                 byte[] sig = new byte[64];
                 System.arraycopy(t.encode(), 0, sig, 0, 32);
-                System.arraycopy(ReferenceCurve.littleEndian(s), 0, sig, 32, 32);
+                System.arraycopy(Scalars.littleEndian(s), 0, sig, 32, 32);
                 out.add(sig);
             }
         }
@@ -405,7 +405,7 @@ class FixedKeyEd25519Test {
     private static List<byte[]> nonCanonicalR() {
         List<byte[]> out = new ArrayList<>();
         for (int y = 0; y < 19; y++) {
-            byte[] r = ReferenceCurve.littleEndian(ReferenceCurve.P.add(BigInteger.valueOf(y)));
+            byte[] r = Scalars.littleEndian(ReferenceCurve.P.add(BigInteger.valueOf(y)));
             out.add(r);
             byte[] negative = r.clone();
             negative[31] |= (byte) 0x80;
@@ -420,7 +420,7 @@ class FixedKeyEd25519Test {
     private static List<byte[]> withS(byte[] sig, List<BigInteger> values) {
         return values.stream().map(s -> {
             byte[] out = sig.clone();
-            System.arraycopy(ReferenceCurve.littleEndian(s), 0, out, 32, 32);
+            System.arraycopy(Scalars.littleEndian(s), 0, out, 32, 32);
             return out;
         }).toList();
     }

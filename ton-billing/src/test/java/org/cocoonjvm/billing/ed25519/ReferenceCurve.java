@@ -14,7 +14,7 @@ public final class ReferenceCurve {
     static final BigInteger L = BigInteger.TWO.pow(252).add(new BigInteger("27742317777372353535851937790883648493"));
     static final BigInteger D = BigInteger.valueOf(-121665).multiply(BigInteger.valueOf(121666).modInverse(P)).mod(P);
     static final Point IDENTITY = new Point(BigInteger.ZERO, BigInteger.ONE);
-    static final Point B = decode(littleEndian(BigInteger.valueOf(4).multiply(BigInteger.valueOf(5).modInverse(P)).mod(P)));
+    static final Point B = decode(Scalars.littleEndian(BigInteger.valueOf(4).multiply(BigInteger.valueOf(5).modInverse(P)).mod(P)));
 
     public record Point(BigInteger x, BigInteger y) {
         Point plus(Point q) {
@@ -41,7 +41,7 @@ public final class ReferenceCurve {
         }
 
         byte[] encode() {
-            byte[] out = littleEndian(y);
+            byte[] out = Scalars.littleEndian(y);
             if (x.testBit(0)) {
                 out[31] |= (byte) 0x80;
             }
@@ -62,7 +62,7 @@ public final class ReferenceCurve {
     /** Multiples of [L]Q for the first Q (by y) of the full group whose [L]Q has order 8. */
     private static List<Point> findTorsion() {
         for (int y = 3; ; y++) {
-            Point q = decode(littleEndian(BigInteger.valueOf(y)));
+            Point q = decode(Scalars.littleEndian(BigInteger.valueOf(y)));
             if (q == null) {
                 continue;
             }
@@ -113,15 +113,5 @@ public final class ReferenceCurve {
             bigEndian[i] = bytes[bytes.length - 1 - i];
         }
         return new BigInteger(1, bigEndian);
-    }
-
-    /** 32 bytes, little-endian; the value must be below 2^256. */
-    static byte[] littleEndian(BigInteger value) {
-        byte[] bigEndian = value.toByteArray();
-        byte[] out = new byte[32];
-        for (int i = 0; i < Math.min(32, bigEndian.length); i++) {
-            out[i] = bigEndian[bigEndian.length - 1 - i];
-        }
-        return out;
     }
 }

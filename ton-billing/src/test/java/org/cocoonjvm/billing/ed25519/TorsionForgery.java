@@ -39,7 +39,7 @@ public final class TorsionForgery {
         BigInteger s = R_SCALAR.add(k.multiply(a)).mod(ReferenceCurve.L);
         byte[] signature = new byte[64];
         System.arraycopy(rBytes, 0, signature, 0, 32);
-        System.arraycopy(ReferenceCurve.littleEndian(s), 0, signature, 32, 32);
+        System.arraycopy(Scalars.littleEndian(s), 0, signature, 32, 32);
         return signature;
     }
 
