@@ -5,9 +5,11 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -46,6 +48,7 @@ import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
+import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -148,11 +151,14 @@ public final class GatewayNode extends VerticleBase {
                     .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
             if (attestation == null) {
                 new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments).bind(grpc);
-                workers = GrpcClient.client(vertx);
+                // What GrpcClient.client(vertx) would build, plus the flush batching.
+                transport = vertx.httpClientBuilder()
+                        .with(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false))
+                        .withConnectHandler(FlushBatching::install).build();
             } else {
                 transport = attestation.workerClient(vertx);
-                workers = GrpcClient.client(vertx, transport);
             }
+            workers = GrpcClient.client(vertx, transport);
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
                     RelayObserver.all(new AccessLog(), metrics));
             Admission admission = new Admission(relay, limiter, billing);
@@ -167,6 +173,7 @@ public final class GatewayNode extends VerticleBase {
                             // (503) for the rest of the storm; raised here and on the worker, it passed.
                             // Still bounded, far above that.
                             .setHttp2RstFloodMaxRstFramePerWindow(100_000))
+                    .connectionHandler(FlushBatching::install)
                     .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
             return server.listen().onSuccess(bound -> fronts.add(this));
         }
@@ -177,7 +184,7 @@ public final class GatewayNode extends VerticleBase {
             // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
             return server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS)
                     .eventually(() -> workers.close())
-                    .eventually(() -> transport == null ? Future.succeededFuture() : transport.close());
+                    .eventually(() -> transport.close());
         }
     }
 

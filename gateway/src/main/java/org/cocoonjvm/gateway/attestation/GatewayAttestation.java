@@ -23,6 +23,7 @@ import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsPeer;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.transport.FlushBatching;
 
 /**
  * The gateway's attestation: workers reach it on a separate port ({@link #workerPort()}) over
@@ -79,7 +80,10 @@ public final class GatewayAttestation implements WorkerAdmission {
     /** The gRPC transport to workers: RA-TLS both ways, each new connection verified (resumed sessions skip the handshake check). */
     public HttpClient workerClient(Vertx vertx) {
         return vertx.httpClientBuilder().with(node.grpcClient(this::handshake))
-                .withConnectHandler(conn -> node.admit(vertx, conn, () -> { })).build();
+                .withConnectHandler(conn -> {
+                    FlushBatching.install(conn);
+                    node.admit(vertx, conn, () -> { });
+                }).build();
     }
 
     public long startRotation(Vertx vertx) {

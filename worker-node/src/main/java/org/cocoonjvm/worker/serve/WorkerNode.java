@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
+import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.payments.WorkerPayments;

@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.protocol.transport.FlushBatching;
 
 /**
  * A worker's attestation: its one port serves TLS with its RA-TLS certificate, asking (not
