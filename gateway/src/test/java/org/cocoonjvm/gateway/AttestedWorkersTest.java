@@ -29,7 +29,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.Predicate;
 import org.cocoonjvm.attest.AttestationResult;
 import org.cocoonjvm.attest.AttestationVerifier;
@@ -90,24 +89,14 @@ class AttestedWorkersTest {
         return r.json();
     }
 
-    /**
-     * Polls {@code /admin/workers} until {@code until} holds. A poll left unanswered for 3 s is
-     * retried rather than fatal: loopback requests in this test setup have, rarely, gone
-     * unanswered (see TestNetwork's client), and a gateway that stopped answering still fails here.
-     */
+    /** Polls {@code /admin/workers} until {@code until} holds, for at most 20 s. */
     private JsonObject adminUntil(String what, Predicate<JsonObject> until) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
-            try {
-                JsonObject seen = net.reply(new RequestOptions().setMethod(HttpMethod.GET).setURI("/admin/workers")
-                                .putHeader("Authorization", "Bearer " + ADMIN_KEY), null)
-                        .map(TestNetwork.Reply::json)
-                        .toCompletionStage().toCompletableFuture().get(3, TimeUnit.SECONDS);
-                if (until.test(seen)) {
-                    return seen;
-                }
-            } catch (TimeoutException unanswered) {
-                // retried below
+            JsonObject seen = TestNetwork.await(net.reply(new RequestOptions().setMethod(HttpMethod.GET).setURI("/admin/workers")
+                    .putHeader("Authorization", "Bearer " + ADMIN_KEY), null)).json();
+            if (until.test(seen)) {
+                return seen;
             }
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("timed out waiting until " + what);
