@@ -3,6 +3,7 @@ package org.cocoonjvm.protocol.transport;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -18,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -65,9 +67,9 @@ class FlushBatchingTest {
                 .setHttp2ClearTextUpgrade(false));
         List<Future<Buffer>> bodies = new ArrayList<>();
         for (int i = 0; i < STREAMS; i++) {
-            bodies.add(client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1")
+            bodies.add(onContext(() -> client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1")
                             .setPort(server.actualPort()).setURI("/"))
-                    .compose(request -> request.send().compose(response -> response.body())));
+                    .compose(request -> request.send().compose(response -> response.body()))));
         }
         Future.all(bodies).await(20, TimeUnit.SECONDS);
 
@@ -98,12 +100,19 @@ class FlushBatchingTest {
                 }));
         server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         HttpClient client = vertx.createHttpClient();
-        Buffer body = client.request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/")
-                .compose(request -> request.send().compose(response -> response.body()))
+        Buffer body = onContext(() -> client.request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/")
+                .compose(request -> request.send().compose(response -> response.body())))
                 .await(10, TimeUnit.SECONDS);
 
         assertThat(body.toString()).isEqualTo("data: usage\n\ndata: [DONE]\n\n");
         assertThat(pipelineNames(connections.getFirst())).contains(FlushBatching.HANDLER_NAME);
+    }
+
+    /** Client chains start on an event loop: from the test thread, a response handler races its body (gateway's TestNetwork). */
+    private <T> Future<T> onContext(Supplier<Future<T>> chain) {
+        Promise<T> result = Promise.promise();
+        vertx.getOrCreateContext().runOnContext(v -> chain.get().onComplete(result));
+        return result.future();
     }
 
     private static List<String> pipelineNames(HttpConnection connection) {
