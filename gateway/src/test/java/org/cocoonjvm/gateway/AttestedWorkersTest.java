@@ -213,15 +213,15 @@ class AttestedWorkersTest {
                 .setVerifyHost(false).setUseAlpn(true).setProtocolVersion(HttpVersion.HTTP_2));
         try {
             int port = TestNetwork.portOf(worker);
-            HttpClientResponse grpc = await(operator.request(new RequestOptions().setMethod(HttpMethod.POST)
+            HttpClientResponse grpc = await(net.onClientContext(() -> operator.request(new RequestOptions().setMethod(HttpMethod.POST)
                             .setHost("127.0.0.1").setPort(port).setURI("/cocoon.v1.Worker/Status")
                             .putHeader("content-type", "application/grpc").putHeader("te", "trailers"))
-                    .compose(r -> r.send(Buffer.buffer(new byte[5])).compose(resp -> resp.body().map(body -> resp))));
+                    .compose(r -> r.send(Buffer.buffer(new byte[5])).compose(resp -> resp.body().map(body -> resp)))));
             assertThat(grpc.getHeader("grpc-status")).isEqualTo("16");  // UNAUTHENTICATED
 
-            TestNetwork.Reply models = await(operator.request(new RequestOptions().setMethod(HttpMethod.GET)
+            TestNetwork.Reply models = await(net.onClientContext(() -> operator.request(new RequestOptions().setMethod(HttpMethod.GET)
                             .setHost("127.0.0.1").setPort(port).setURI("/v1/models").putHeader("Authorization", "Bearer " + API_KEY))
-                    .compose(r -> r.send().compose(resp -> resp.body().map(b -> new TestNetwork.Reply(resp.statusCode(), b.toString(), resp)))));
+                    .compose(r -> r.send().compose(resp -> resp.body().map(b -> new TestNetwork.Reply(resp.statusCode(), b.toString(), resp))))));
             assertThat(models.status()).isEqualTo(200);
         } finally {
             operator.close();

@@ -111,10 +111,10 @@ class ChatStreamingTest {
         String viaGateway = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, body).json()
                 .getJsonArray("choices").getJsonObject(0).getJsonObject("message").getString("content");
         var direct = net.vertx.createHttpClient();
-        String viaWorker = await(direct.request(new io.vertx.core.http.RequestOptions().setMethod(HttpMethod.POST)
+        String viaWorker = await(net.onClientContext(() -> direct.request(new io.vertx.core.http.RequestOptions().setMethod(HttpMethod.POST)
                         .setHost("127.0.0.1").setPort(TestNetwork.portOf(worker)).setURI("/v1/chat/completions")
                         .putHeader("Authorization", "Bearer " + API_KEY).putHeader("Content-Type", "application/json"))
-                .compose(r -> r.send(body)).compose(r -> r.body())).toJsonObject()
+                .compose(r -> r.send(body)).compose(r -> r.body()))).toJsonObject()
                 .getJsonArray("choices").getJsonObject(0).getJsonObject("message").getString("content");
         assertThat(viaGateway).isNotBlank().isEqualTo(viaWorker);
     }

@@ -218,7 +218,7 @@ final class TestNetwork implements AutoCloseable {
      * loop that delivered the body. Started on a client context: none in 600 (a loop of fresh
      * gateways, each sent three GETs; the same loop from the test thread missed 4 times).
      */
-    private <T> Future<T> onClientContext(java.util.function.Supplier<Future<T>> chain) {
+    <T> Future<T> onClientContext(java.util.function.Supplier<Future<T>> chain) {
         Promise<T> result = Promise.promise();
         clientContext.runOnContext(v -> chain.get().onComplete(result));
         return result.future();
