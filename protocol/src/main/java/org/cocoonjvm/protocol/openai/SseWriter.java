@@ -98,7 +98,8 @@ public final class SseWriter extends ResponseWriter {
 
     /** Starts an event up to the opening bracket of {@code choices}. */
     private StringBuilder open() {
-        StringBuilder chunk = new StringBuilder(160).append("data: {");
+        // A one-token chunk is about 230 characters: room for it and a long token, so it never grows.
+        StringBuilder chunk = new StringBuilder(320).append("data: {");
         meta.appendHeader(chunk, meta.flavor().chunkObject);
         return chunk.append(",\"system_fingerprint\":null,\"choices\":[");
     }
