@@ -15,6 +15,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -28,6 +29,7 @@ import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.TestDatabase;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -194,6 +196,71 @@ abstract class DurableBillingContract {
         assertThat(audit.stream().mapToLong(RequestRecord::gatewayMarginNanoton).sum()).isEqualTo(costs - fees);
     }
 
+    /**
+     * Two gateways on one ledger, as a cluster runs them: each with its own book (gateway id),
+     * journal and worker, both serving the same account at once. Debits are the priced usage of
+     * every request on either, to the nanoTON; each gateway pays its worker from its own key, on a
+     * channel of its own, exactly the worker fees audited on that channel.
+     */
+    @Test
+    void twoGatewaysOnOneLedger_debitExactlyThePricedUsage_andPayEachWorkerFromTheirOwnKey() throws Exception {
+        url = database().newDatabaseUrl();
+        ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, new GatewayId("gw-1"), JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+        JdbcAccountBook secondLedger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, new GatewayId("gw-2"),
+                JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+        PaymentOptions payments = new PaymentOptions(true, 4, 50, 10_000_000_000L);
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, payments,
+                new EventLoopGuard(ledger), ledgerThreads, ledger.channelJournal());
+        TestNetwork second = null;
+        try {
+            second = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, payments,
+                    new EventLoopGuard(secondLedger), ledgerThreads, secondLedger.channelJournal());
+            List<WorkerNode> workers = List.of(net.addWorker(400), second.addWorker(400));
+            List<SseEvents> reading = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                TestNetwork gateway = i % 2 == 0 ? net : second;
+                reading.add(SseEvents.read(gateway.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                        chat("synthetic", true, "\"max_tokens\":" + (20 + 5 * i)))));
+            }
+            long priced = 0;
+            for (SseEvents r : reading) {
+                List<SseEvents.Event> events = r.ended.get(20, TimeUnit.SECONDS);
+                priced += new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getLong("total_cost");
+            }
+
+            assertThat(priced).isPositive();
+            assertThat(ledger.balance(ACCOUNT)).as("granted once, debited exactly the priced usage")
+                    .isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE - priced, 0, priced));
+            List<RequestRecord> audit = ledger.requests(ACCOUNT);
+            assertThat(audit).hasSize(6);
+            assertThat(audit.stream().mapToLong(RequestRecord::clientCostNanoton).sum()).isEqualTo(priced);
+            Map<String, Long> feesByChannel = new HashMap<>();
+            audit.forEach(r -> feesByChannel.merge(r.channelId(), r.workerFeeNanoton(), Long::sum));
+            assertThat(feesByChannel).as("every audit row names its channel, one per gateway").hasSize(2)
+                    .doesNotContainKey(null);
+            for (WorkerNode worker : workers) {
+                String channel = net.workerStatus(worker).getJsonArray("channels").getJsonObject(0).getString("channel_id");
+                TestNetwork.eventually("the worker is paid the fees audited on its channel",
+                        () -> sent(worker) == feesByChannel.get(channel));
+            }
+            assertThat(workers.stream().map(w -> net.workerStatus(w).getJsonArray("channels").getJsonObject(0)
+                    .getString("gateway_public_key")).distinct()).as("each worker's channel, signed by its own gateway").hasSize(2);
+            try (Connection c = DriverManager.getConnection(url);
+                 Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT COUNT(DISTINCT c.gateway_id), COUNT(DISTINCT k.seed_hex), "
+                         + "COUNT(DISTINCT c.payer_key) FROM channels c JOIN payer_keys k ON k.gateway_id = c.gateway_id")) {
+                rs.next();
+                assertThat(List.of(rs.getInt(1), rs.getInt(2), rs.getInt(3))).as("gateways, payer keys, signing keys")
+                        .containsExactly(2, 2, 2);
+            }
+        } finally {
+            if (second != null) {
+                second.close();
+            }
+            secondLedger.close();
+        }
+    }
+
     private long sent(WorkerNode worker) {
         var channels = net.workerStatus(worker).getJsonArray("channels");
         return channels.isEmpty() ? 0 : channels.getJsonObject(0).getLong("sent_nanoton");
@@ -255,7 +322,7 @@ abstract class DurableBillingContract {
         RequestBilling.Charge settledLow = billing.reserve("req-a", ACCOUNT, "synthetic", 100, 50)
                 .toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(settledLow.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS)).isTrue();
-        RequestBilling.Settling settling = settledLow.settle("worker-1",
+        RequestBilling.Settling settling = settledLow.settle("worker-1", null,
                 Usage.newBuilder().setPromptTokens(10).setCompletionTokens(5).build());
         settling.recorded().toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(ledger.balance(ACCOUNT).spentNanoton()).as("the checkpoint was acknowledged").isEqualTo(checkpointCost);
