@@ -298,6 +298,26 @@ abstract class DurableBillingContract {
         assertThat(after.getLong("balance_nanoton")).isEqualTo(TestNetwork.START_BALANCE - after.getLong("spent_nanoton"));
     }
 
+    /**
+     * Another process started with this gateway's id (or a sweep fenced it): the gateway is no longer
+     * the owner of its id's lease, so it refuses new requests (503, for a load balancer to try
+     * another gateway) and holds nothing.
+     */
+    @Test
+    void aGatewayWhoseLeaseWasTakenOver_refusesRequestsWith503_andReservesNothing() {
+        start(TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+
+        try (JdbcAccountBook successor = JdbcAccountBook.open(url, Clock.systemUTC(), 1)) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":5"));
+
+            assertThat(reply.status()).isEqualTo(503);
+            assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+            assertThat(successor.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE, 0, 0));
+        }
+    }
+
     @Test
     void insufficientBalance_is402_andNothingIsReserved() {
         start(10);

@@ -141,7 +141,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private long takeLease(Connection c) throws SQLException {
         long now = Micros.of(clock.instant());
         try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = epoch + 1, expires_at_micros = ?, "
-                + "renewed_at_micros = ? WHERE gateway_id = ?")) {
+                + "renewed_at_micros = ?, fenced_at_micros = NULL WHERE gateway_id = ?")) {
             ps.setLong(1, now + leaseExpiryMicros);
             ps.setLong(2, now);
             ps.setString(3, gateway.value());
@@ -209,10 +209,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      */
     public List<Settlement> sweep() {
         tx("fence expired leases", c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE gateway_leases SET epoch = epoch + 1 WHERE expires_at_micros < ? AND gateway_id <> ?")) {
-                ps.setLong(1, Micros.of(clock.instant()));
-                ps.setString(2, gateway.value());
+            // Once per expiry: a fenced lease stays fenced until its gateway starts again.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = epoch + 1, fenced_at_micros = ? "
+                    + "WHERE expires_at_micros < ? AND fenced_at_micros IS NULL AND gateway_id <> ?")) {
+                long now = Micros.of(clock.instant());
+                ps.setLong(1, now);
+                ps.setLong(2, now);
+                ps.setString(3, gateway.value());
                 return ps.executeUpdate();
             }
         });

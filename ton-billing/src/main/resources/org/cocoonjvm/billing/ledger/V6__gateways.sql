@@ -1,13 +1,15 @@
 -- Several gateways on one ledger. Each gateway has a stable id (`--gateway-id`; 'default' for a lone
 -- gateway, which is what everything before this migration belongs to) and a lease: every start takes
 -- the next epoch, a live gateway renews expires_at every few seconds, and any gateway may end the
--- open reservations of an incarnation that is not its gateway's current, live one. See
+-- open reservations of an incarnation that is not its gateway's current, live one. fenced_at is set
+-- when another gateway's sweep moved the epoch past an expired holder (null while held). See
 -- ton-billing/README.md, "Several gateways".
 CREATE TABLE gateway_leases (
     gateway_id        VARCHAR(64) NOT NULL PRIMARY KEY,
     epoch             BIGINT      NOT NULL CHECK (epoch >= 1),
     expires_at_micros BIGINT      NOT NULL,
-    renewed_at_micros BIGINT      NOT NULL
+    renewed_at_micros BIGINT      NOT NULL,
+    fenced_at_micros  BIGINT
 );
 
 -- A reservation belongs to the incarnation (gateway_id, lease_epoch) that took it; recovered_by names

@@ -107,7 +107,7 @@ abstract class ClusterLedgerContract {
     }
 
     @Test
-    void theSweep_endsAnExpiredGatewaysReservationsAtTheirProgress_andLeavesLiveOnesAlone() {
+    void theSweep_endsAnExpiredGatewaysReservationsAtTheirProgress_andLeavesLiveOnesAlone() throws Exception {
         JdbcAccountBook a = open(A);
         JdbcAccountBook b = open(B);
         a.open("alice");
@@ -130,6 +130,14 @@ abstract class ClusterLedgerContract {
         assertThat(a.settle(ofA, 15).chargedNanoton()).isEqualTo(15);
         assertThat(a.sweep()).as("each reservation ends once").isEmpty();
         assertThat(a.balance("alice")).isEqualTo(new AccountState("alice", 965, 0, 35));
+        assertThat(sumOf("SELECT epoch FROM gateway_leases WHERE gateway_id = 'gw-b'")).as("fenced once").isEqualTo(2);
+
+        JdbcAccountBook restartedB = open(B);
+        clock.advance(Duration.ofSeconds(30));
+        restartedB.renewLease();
+        assertThat(restartedB.epoch()).isEqualTo(3);
+        assertThat(a.sweep()).as("B is back").isEmpty();
+        assertThat(restartedB.reserve("alice", 10).amountNanoton()).isEqualTo(10);
     }
 
     /**
