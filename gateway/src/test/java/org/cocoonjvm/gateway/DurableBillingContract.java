@@ -14,6 +14,8 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -25,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.WorkerShare;
@@ -258,6 +261,49 @@ abstract class DurableBillingContract {
                 second.close();
             }
             secondLedger.close();
+        }
+    }
+
+    /**
+     * The late writer, end to end: a gateway streams a request with per-token payments, its lease
+     * expires (its clock jumps past it) and another gateway's sweep ends the request at its last
+     * checkpoint. The first gateway goes on streaming to its client, but bills nothing more and
+     * pays its worker nothing more: the worker holds at most the worker fees of what the ledger
+     * bills, and the fenced gateway answers new requests 503.
+     */
+    @Test
+    void aSweptGateway_billsAndPaysNothingPastItsLastCheckpoint() throws Exception {
+        url = database().newDatabaseUrl();
+        MutableClock clock = new MutableClock(Instant.now());
+        Duration expiry = Duration.ofSeconds(60);
+        ledger = JdbcAccountBook.open(url, clock, 4, new GatewayId("gw-1"), expiry);
+        try (JdbcAccountBook sweeper = JdbcAccountBook.open(url, clock, 2, new GatewayId("gw-2"), expiry)) {
+            net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                    new PaymentOptions(true, 1, 50, 10_000_000_000L), new EventLoopGuard(ledger), ledgerThreads,
+                    ledger.channelJournal());
+            WorkerNode worker = net.addWorker(50);   // 20 ms a token: the stream outlives the sweep
+            SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":300")));
+            TestNetwork.eventually("the worker is paid during the stream", () -> sse.size() >= 10 && sent(worker) > 0);
+
+            clock.advance(expiry.plusSeconds(1));
+            sweeper.renewLease();
+            List<Settlement> swept = sweeper.sweep();
+            Thread.sleep(200);   // a state journaled just before the fence may still be on its way
+            long paidAtSweep = sent(worker);
+            sse.ended.get(20, TimeUnit.SECONDS);
+
+            assertThat(swept).singleElement().satisfies(s -> assertThat(s.chargedNanoton()).isPositive());
+            long billed = swept.get(0).chargedNanoton();
+            assertThat(ledger.balance(ACCOUNT)).as("billed the last checkpoint, nothing after")
+                    .isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE - billed, 0, billed));
+            Thread.sleep(300);   // rounds keep being tried: each one's checkpoint is refused
+            assertThat(sent(worker)).as("nothing signed after the sweep").isEqualTo(paidAtSweep);
+            assertThat(2 * sent(worker)).as("worker fees paid vs client cost billed (fee 1, price 2)")
+                    .isLessThanOrEqualTo(billed);
+            TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":5"));
+            assertThat(refused.status()).isEqualTo(503);
         }
     }
 

@@ -68,6 +68,7 @@ public interface AccountBook {
      *
      * @return this call's settlement, or the first one if the reservation already ended
      * @throws UnknownReservationException if this book has no record of the reservation
+     * @throws ReservationRecoveredException if recovery ended it (its outcome is in the exception)
      */
     Settlement settle(Reservation reservation, long actualCostNanoton);
 
@@ -122,6 +123,7 @@ public interface AccountBook {
      *
      * @return this call's settlement, or the first one if the reservation already ended
      * @throws UnknownReservationException if this book has no record of the reservation
+     * @throws ReservationRecoveredException if recovery ended it (its outcome is in the exception)
      */
     Settlement release(Reservation reservation);
 }

@@ -327,19 +327,19 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 }
             }
             long id;
-            // Inserted only while this incarnation holds the lease: a fenced one's hold would be swept anyway.
+            // Taken only while this incarnation holds the lease: a fenced one's hold would be swept anyway.
+            if (!holdsLease(c)) {
+                throw new LeaseLostException(gateway, epoch, "refused to reserve");
+            }
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO reservations (account_id, amount_nanoton, "
-                    + "progress_nanoton, state, reserved_at_micros, gateway_id, lease_epoch) "
-                    + "SELECT ?, ?, 0, 'open', ?, gateway_id, epoch FROM gateway_leases WHERE gateway_id = ? AND epoch = ?",
+                    + "progress_nanoton, state, reserved_at_micros, gateway_id, lease_epoch) VALUES (?, ?, 0, 'open', ?, ?, ?)",
                     Statement.RETURN_GENERATED_KEYS)) {
                 ps.setString(1, accountId);
                 ps.setLong(2, amountNanoton);
                 ps.setLong(3, Micros.of(clock.instant()));
                 ps.setString(4, gateway.value());
                 ps.setLong(5, epoch);
-                if (ps.executeUpdate() == 0) {
-                    throw new LeaseLostException(gateway, epoch, "refused to reserve");
-                }
+                ps.executeUpdate();
                 try (ResultSet keys = ps.getGeneratedKeys()) {
                     keys.next();
                     id = keys.getLong(1);   // the identity column comes first in both drivers' answers
@@ -446,13 +446,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET "
                         + "channel_id = CASE WHEN state = 'open' OR channel_id IS NULL THEN ? ELSE channel_id END, "
                         + "worker_fee_nanoton = CASE WHEN state = 'open' THEN ? ELSE worker_fee_nanoton END "
-                        + "WHERE reservation_id = ?")) {
+                        + "WHERE reservation_id = ? AND gateway_id = ?")) {
                     for (Map.Entry<Reservation, Long> e : ordered) {
                         WorkerShare share = shares.get(e.getKey());
                         if (share != null) {
                             ps.setString(1, share.channelId());
                             ps.setLong(2, share.feeNanoton());
                             ps.setLong(3, e.getKey().id());
+                            ps.setString(4, gateway.value());
                             ps.addBatch();
                         }
                     }
@@ -613,20 +614,25 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             }
             Settlement settlement = outcome.at(stored.progressNanoton());
             // Ends it only if it is still open at the progress the outcome was computed from. The
-            // settlement's channel (if any) is where its audited worker fee is owed.
+            // settlement's channel, if it names one, is where its audited worker fee is owed.
+            String channel = request == null ? null : request.channelId();
             try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
-                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ?, recovered_by = ?, "
-                    + "channel_id = COALESCE(?, channel_id) WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
+                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ?, "
+                    + (channel == null ? "" : "channel_id = ?, ") + "recovered_by = ? "
+                    + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
+                int i = 1;
                 // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
-                ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
-                ps.setLong(2, settlement.chargedNanoton());
-                ps.setLong(3, settlement.releasedNanoton());
-                ps.setLong(4, settlement.overrunNanoton());
-                ps.setLong(5, Micros.of(clock.instant()));
-                ps.setString(6, recoveredBy == null ? null : recoveredBy.value());
-                ps.setString(7, request == null ? null : request.channelId());
-                ps.setLong(8, reservation.id());
-                ps.setLong(9, stored.progressNanoton());
+                ps.setString(i++, settlement.chargedNanoton() == 0 ? "released" : "settled");
+                ps.setLong(i++, settlement.chargedNanoton());
+                ps.setLong(i++, settlement.releasedNanoton());
+                ps.setLong(i++, settlement.overrunNanoton());
+                ps.setLong(i++, Micros.of(clock.instant()));
+                if (channel != null) {
+                    ps.setString(i++, channel);
+                }
+                ps.setString(i++, recoveredBy == null ? null : recoveredBy.value());
+                ps.setLong(i++, reservation.id());
+                ps.setLong(i, stored.progressNanoton());
                 if (ps.executeUpdate() == 0) {
                     // Another call ended it or progress moved after our read: a lost race, run again.
                     throw new SQLException("reservation " + reservation.id() + " changed while ending it", "40001");

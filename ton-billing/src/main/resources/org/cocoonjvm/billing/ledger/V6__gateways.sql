@@ -20,7 +20,6 @@ ALTER TABLE reservations ADD COLUMN lease_epoch BIGINT DEFAULT 0 NOT NULL;
 ALTER TABLE reservations ALTER COLUMN gateway_id DROP DEFAULT;
 ALTER TABLE reservations ALTER COLUMN lease_epoch DROP DEFAULT;
 ALTER TABLE reservations ADD COLUMN recovered_by VARCHAR(64);
-CREATE INDEX reservations_by_gateway ON reservations (gateway_id, state);
 
 -- One payment key per gateway: two gateways never sign on each other's channels.
 CREATE TABLE payer_keys (
