@@ -315,6 +315,11 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
         }
         return tx("reserve", c -> {
+            // Taken only while this incarnation holds the lease (a fenced one's hold would be swept
+            // anyway); checked before the account row is locked, to hold that lock no longer than before.
+            if (!holdsLease(c)) {
+                throw new LeaseLostException(gateway, epoch, "refused to reserve");
+            }
             // The check and the hold in one statement, on the newest committed row (see the class comment).
             try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET reserved_nanoton = reserved_nanoton + ? "
                     + "WHERE account_id = ? AND balance_nanoton - reserved_nanoton >= ?")) {
@@ -327,10 +332,6 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 }
             }
             long id;
-            // Taken only while this incarnation holds the lease: a fenced one's hold would be swept anyway.
-            if (!holdsLease(c)) {
-                throw new LeaseLostException(gateway, epoch, "refused to reserve");
-            }
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO reservations (account_id, amount_nanoton, "
                     + "progress_nanoton, state, reserved_at_micros, gateway_id, lease_epoch) VALUES (?, ?, 0, 'open', ?, ?, ?)",
                     Statement.RETURN_GENERATED_KEYS)) {
