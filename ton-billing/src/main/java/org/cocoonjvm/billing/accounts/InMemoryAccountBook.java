@@ -259,8 +259,8 @@ public final class InMemoryAccountBook implements AccountBook {
                 return first;
             }
             outcome = outcomeAtProgress.apply(hold.progress().get());
-            hold.recovered().set(recovering);
             hold.outcome().set(outcome);
+            hold.recovered().set(recovering);   // after the outcome: a reader seeing it recovered finds the outcome
         }
         // Only the thread that filled the slot gets here, once per reservation; the account's own
         // compare-and-set keeps it lock-free against other reservations.
