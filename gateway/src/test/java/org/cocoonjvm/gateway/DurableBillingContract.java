@@ -14,7 +14,10 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -24,10 +27,12 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.TestDatabase;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -194,6 +199,114 @@ abstract class DurableBillingContract {
         assertThat(audit.stream().mapToLong(RequestRecord::gatewayMarginNanoton).sum()).isEqualTo(costs - fees);
     }
 
+    /**
+     * Two gateways on one ledger, as a cluster runs them: each with its own book (gateway id),
+     * journal and worker, both serving the same account at once. Debits are the priced usage of
+     * every request on either, to the nanoTON; each gateway pays its worker from its own key, on a
+     * channel of its own, exactly the worker fees audited on that channel.
+     */
+    @Test
+    void twoGatewaysOnOneLedger_debitExactlyThePricedUsage_andPayEachWorkerFromTheirOwnKey() throws Exception {
+        url = database().newDatabaseUrl();
+        ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, new GatewayId("gw-1"), JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+        JdbcAccountBook secondLedger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, new GatewayId("gw-2"),
+                JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+        PaymentOptions payments = new PaymentOptions(true, 4, 50, 10_000_000_000L);
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, payments,
+                new EventLoopGuard(ledger), ledgerThreads, ledger.channelJournal());
+        TestNetwork second = null;
+        try {
+            second = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, payments,
+                    new EventLoopGuard(secondLedger), ledgerThreads, secondLedger.channelJournal());
+            List<WorkerNode> workers = List.of(net.addWorker(400), second.addWorker(400));
+            List<SseEvents> reading = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                TestNetwork gateway = i % 2 == 0 ? net : second;
+                reading.add(SseEvents.read(gateway.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                        chat("synthetic", true, "\"max_tokens\":" + (20 + 5 * i)))));
+            }
+            long priced = 0;
+            for (SseEvents r : reading) {
+                List<SseEvents.Event> events = r.ended.get(20, TimeUnit.SECONDS);
+                priced += new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getLong("total_cost");
+            }
+
+            assertThat(priced).isPositive();
+            assertThat(ledger.balance(ACCOUNT)).as("granted once, debited exactly the priced usage")
+                    .isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE - priced, 0, priced));
+            List<RequestRecord> audit = ledger.requests(ACCOUNT);
+            assertThat(audit).hasSize(6);
+            assertThat(audit.stream().mapToLong(RequestRecord::clientCostNanoton).sum()).isEqualTo(priced);
+            Map<String, Long> feesByChannel = new HashMap<>();
+            audit.forEach(r -> feesByChannel.merge(r.channelId(), r.workerFeeNanoton(), Long::sum));
+            assertThat(feesByChannel).as("every audit row names its channel, one per gateway").hasSize(2)
+                    .doesNotContainKey(null);
+            for (WorkerNode worker : workers) {
+                String channel = net.workerStatus(worker).getJsonArray("channels").getJsonObject(0).getString("channel_id");
+                TestNetwork.eventually("the worker is paid the fees audited on its channel",
+                        () -> sent(worker) == feesByChannel.get(channel));
+            }
+            assertThat(workers.stream().map(w -> net.workerStatus(w).getJsonArray("channels").getJsonObject(0)
+                    .getString("gateway_public_key")).distinct()).as("each worker's channel, signed by its own gateway").hasSize(2);
+            try (Connection c = DriverManager.getConnection(url);
+                 Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT COUNT(DISTINCT c.gateway_id), COUNT(DISTINCT k.seed_hex), "
+                         + "COUNT(DISTINCT c.payer_key) FROM channels c JOIN payer_keys k ON k.gateway_id = c.gateway_id")) {
+                rs.next();
+                assertThat(List.of(rs.getInt(1), rs.getInt(2), rs.getInt(3))).as("gateways, payer keys, signing keys")
+                        .containsExactly(2, 2, 2);
+            }
+        } finally {
+            if (second != null) {
+                second.close();
+            }
+            secondLedger.close();
+        }
+    }
+
+    /**
+     * The late writer, end to end: a gateway streams a request with per-token payments, its lease
+     * expires (its clock jumps past it) and another gateway's sweep ends the request at its last
+     * checkpoint. The first gateway goes on streaming to its client, but bills nothing more and
+     * pays its worker nothing more: the worker holds at most the worker fees of what the ledger
+     * bills, and the fenced gateway answers new requests 503.
+     */
+    @Test
+    void aSweptGateway_billsAndPaysNothingPastItsLastCheckpoint() throws Exception {
+        url = database().newDatabaseUrl();
+        MutableClock clock = new MutableClock(Instant.now());
+        Duration expiry = Duration.ofSeconds(60);
+        ledger = JdbcAccountBook.open(url, clock, 4, new GatewayId("gw-1"), expiry);
+        try (JdbcAccountBook sweeper = JdbcAccountBook.open(url, clock, 2, new GatewayId("gw-2"), expiry)) {
+            net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                    new PaymentOptions(true, 1, 50, 10_000_000_000L), new EventLoopGuard(ledger), ledgerThreads,
+                    ledger.channelJournal());
+            WorkerNode worker = net.addWorker(50);   // 20 ms a token: the stream outlives the sweep
+            SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":300")));
+            TestNetwork.eventually("the worker is paid during the stream", () -> sse.size() >= 10 && sent(worker) > 0);
+
+            clock.advance(expiry.plusSeconds(1));
+            sweeper.renewLease();
+            List<Settlement> swept = sweeper.sweep();
+            Thread.sleep(200);   // a state journaled just before the fence may still be on its way
+            long paidAtSweep = sent(worker);
+            sse.ended.get(20, TimeUnit.SECONDS);
+
+            assertThat(swept).singleElement().satisfies(s -> assertThat(s.chargedNanoton()).isPositive());
+            long billed = swept.get(0).chargedNanoton();
+            assertThat(ledger.balance(ACCOUNT)).as("billed the last checkpoint, nothing after")
+                    .isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE - billed, 0, billed));
+            Thread.sleep(300);   // rounds keep being tried: each one's checkpoint is refused
+            assertThat(sent(worker)).as("nothing signed after the sweep").isEqualTo(paidAtSweep);
+            assertThat(2 * sent(worker)).as("worker fees paid vs client cost billed (fee 1, price 2)")
+                    .isLessThanOrEqualTo(billed);
+            TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":5"));
+            assertThat(refused.status()).isEqualTo(503);
+        }
+    }
+
     private long sent(WorkerNode worker) {
         var channels = net.workerStatus(worker).getJsonArray("channels");
         return channels.isEmpty() ? 0 : channels.getJsonObject(0).getLong("sent_nanoton");
@@ -231,6 +344,26 @@ abstract class DurableBillingContract {
         assertThat(after.getLong("balance_nanoton")).isEqualTo(TestNetwork.START_BALANCE - after.getLong("spent_nanoton"));
     }
 
+    /**
+     * Another process started with this gateway's id (or a sweep fenced it): the gateway is no longer
+     * the owner of its id's lease, so it refuses new requests (503, for a load balancer to try
+     * another gateway) and holds nothing.
+     */
+    @Test
+    void aGatewayWhoseLeaseWasTakenOver_refusesRequestsWith503_andReservesNothing() {
+        start(TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+
+        try (JdbcAccountBook successor = JdbcAccountBook.open(url, Clock.systemUTC(), 1)) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":5"));
+
+            assertThat(reply.status()).isEqualTo(503);
+            assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+            assertThat(successor.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE, 0, 0));
+        }
+    }
+
     @Test
     void insufficientBalance_is402_andNothingIsReserved() {
         start(10);
@@ -255,7 +388,7 @@ abstract class DurableBillingContract {
         RequestBilling.Charge settledLow = billing.reserve("req-a", ACCOUNT, "synthetic", 100, 50)
                 .toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(settledLow.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS)).isTrue();
-        RequestBilling.Settling settling = settledLow.settle("worker-1",
+        RequestBilling.Settling settling = settledLow.settle("worker-1", null,
                 Usage.newBuilder().setPromptTokens(10).setCompletionTokens(5).build());
         settling.recorded().toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(ledger.balance(ACCOUNT).spentNanoton()).as("the checkpoint was acknowledged").isEqualTo(checkpointCost);

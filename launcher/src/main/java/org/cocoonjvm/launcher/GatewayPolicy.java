@@ -1,6 +1,7 @@
 package org.cocoonjvm.launcher;
 
 import java.time.Clock;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,7 +12,10 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.channel.ChannelJournal;
+import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
+import org.cocoonjvm.billing.ledger.LeaseKeeper;
+import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -28,6 +32,8 @@ import picocli.CommandLine.Option;
 /** Prices, limits, the ledger and starting balances of a gateway's keys: shared by {@code demo} and {@code gateway}. */
 final class GatewayPolicy {
     private static final Logger log = LoggerFactory.getLogger(GatewayPolicy.class);
+    /** EX_TEMPFAIL: the process stopped because another one took its place; a supervisor should start it again. */
+    static final int EXIT_LEASE_LOST = 75;
 
     @Option(names = "--price-per-token", defaultValue = "2",
             description = "nanoTON a client pays per (adjusted) token, every model. Default: ${DEFAULT-VALUE} (Cocoon's test value).")
@@ -71,6 +77,18 @@ final class GatewayPolicy {
                     + "Default: an H2 file under the gateway's --data-dir (the demo: in memory).")
     String ledgerUrl;
 
+    @Option(names = "--gateway-id", paramLabel = "ID", defaultValue = "default",
+            description = "This gateway's name on a ledger shared by several gateways (PostgreSQL): it owns its requests' "
+                    + "reservations, a lease, its payment key and channels. Stable across restarts, unique per gateway. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    String gatewayId;
+
+    @Option(names = "--lease-expiry-seconds", defaultValue = "900",
+            description = "How long after its last heartbeat (every 5 s) other gateways on the ledger may presume this one "
+                    + "dead and end its open requests at their last checkpoint; keep it above the longest request. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    long leaseExpirySeconds;
+
     @Option(names = "--deposit-address", paramLabel = "TON_ADDRESS",
             description = "The gateway's TON wallet that clients pay into, shown by GET /v1/account with each account's deposit comment.")
     String depositAddress;
@@ -102,17 +120,28 @@ final class GatewayPolicy {
     }
 
     /**
-     * Opens the ledger, settles what a previous run left open (at its last checkpoint), opens each
-     * key's account and credits the start grant once per account and amount.
+     * Opens the ledger as {@code --gateway-id} (taking its lease), settles what this gateway's
+     * previous run left open (at its last checkpoint), starts the lease's heartbeat and sweep,
+     * opens each key's account and credits the start grant once per account and amount.
      *
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      */
     Billing billing(GatewayOptions options, String defaultLedgerUrl) {
         PriceSchedule.of("*", pricePerToken, workerFeePerToken);  // rejects bad numbers before anything starts
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
+        GatewayId gateway;
+        try {
+            gateway = new GatewayId(gatewayId);
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException("--gateway-id: " + e.getMessage());
+        }
+        if (leaseExpirySeconds < 30) {
+            throw new Cocoon.UsageException("--lease-expiry-seconds: at least 30 (six heartbeats), got " + leaseExpirySeconds);
+        }
         JdbcAccountBook accounts;
         try {
-            accounts = JdbcAccountBook.open(url, Clock.systemUTC());
+            accounts = JdbcAccountBook.open(url, Clock.systemUTC(), JdbcAccountBook.DEFAULT_POOL_SIZE, gateway,
+                    Duration.ofSeconds(leaseExpirySeconds));
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
         }
@@ -121,6 +150,7 @@ final class GatewayPolicy {
             log.info("ledger: settled {} reservations left open by the last run, charging {} nanoTON", recovered.size(),
                     recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
         }
+        LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
         for (ApiKey key : options.apiKeys().values()) {
             accounts.open(key.accountId());
             if (grantNanoton > 0) {
@@ -134,9 +164,21 @@ final class GatewayPolicy {
         RequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
                 model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress);
         return new Billing(billing, accounts.channelJournal(), () -> {
+            lease.close();
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
         }, accounts, ledgerThreads);
+    }
+
+    /**
+     * Another gateway ended this one's requests (its lease had expired), or another process took
+     * its id: what it meters from now on is billed to nobody, so it must not serve or pay. Exit
+     * (shutdown hooks drain and close as for SIGTERM) and let a supervisor start a new incarnation,
+     * which recovers what is left. On its own thread: the hooks close the keeper that calls this.
+     */
+    private static void leaseLost(LeaseLostException e) {
+        log.error("ledger: {}; exiting with code {}", e.getMessage(), EXIT_LEASE_LOST);
+        Thread.ofPlatform().name("lease-lost").start(() -> System.exit(EXIT_LEASE_LOST));
     }
 }

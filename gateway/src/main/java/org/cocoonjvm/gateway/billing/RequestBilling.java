@@ -59,8 +59,12 @@ public interface RequestBilling {
         /**
          * Prices the usage at once and bills it: zero usage releases the reservation. A second call
          * returns the first result and bills nothing.
+         *
+         * @param channel the payment channel of the attempt that produced {@code usage}, on which its
+         *                worker fee is owed (kept with the audit record, so a restarted gateway pays
+         *                it); null when the attempt runs on none
          */
-        Settling settle(String workerId, Usage usage);
+        Settling settle(String workerId, ChannelId channel, Usage usage);
 
         /**
          * Records durably that the request has used at least {@code usedSoFar}; a crash after the
@@ -76,7 +80,9 @@ public interface RequestBilling {
      * @param cost     what the client pays, known as soon as the usage is
      * @param recorded completes once the ledger holds the settlement; failed if the ledger failed,
      *                 in which case the reservation stays open and is settled at its last
-     *                 checkpoint when the gateway next starts
+     *                 checkpoint when the gateway next starts, or if recovery had already ended
+     *                 the reservation (this gateway lost its lease), in which case that
+     *                 checkpoint is what was billed
      */
     record Settling(UsageCost cost, CompletionStage<?> recorded) {
     }

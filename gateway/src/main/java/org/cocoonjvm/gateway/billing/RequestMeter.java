@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.billing;
 
 import java.util.Map;
+import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.RunningFee;
@@ -32,6 +33,11 @@ public final class RequestMeter {
         this.schedule = schedule;
         this.charge = charge;
         this.fee = new RunningFee(schedule, schedule.workerCoefficient());
+    }
+
+    /** The payment channel this attempt's worker fee is owed on. */
+    public ChannelId channelId() {
+        return channel.id();
     }
 
     /** The worker admitted the sequence with this many prompt tokens. */

@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
@@ -14,8 +15,11 @@ import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.WorkerShare;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.Cost;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -84,6 +88,10 @@ public final class TonRequestBilling implements RequestBilling {
                         + " nanoTON; the account has " + e.availableNanoton() + " nanoTON available. Top up, or lower max_tokens.");
             } catch (UnknownAccountException e) {
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
+            } catch (LeaseLostException e) {
+                // Another process now speaks for this gateway id, or a sweep fenced it: it is stopping.
+                log.error("refusing request {}: {}", requestId, e.getMessage());
+                throw new ApiException(ErrorKind.NO_CAPACITY, null, "This gateway is shutting down; send the request to another one.");
             }
         }, ledger);
     }
@@ -156,7 +164,7 @@ public final class TonRequestBilling implements RequestBilling {
         }
 
         @Override
-        public Settling settle(String workerId, Usage usage) {
+        public Settling settle(String workerId, ChannelId channel, Usage usage) {
             if (settled != null) {
                 return settled;
             }
@@ -168,13 +176,19 @@ public final class TonRequestBilling implements RequestBilling {
             } else {
                 TokenCounts tokens = tokens(usage);
                 Cost cost = Pricing.cost(schedule, tokens);
-                RequestRecord record = new RequestRecord(requestId, workerId, model, tokens, cost.clientCost(), cost.workerFee());
+                RequestRecord record = new RequestRecord(requestId, workerId, channel == null ? null : channel.hex(), model,
+                        tokens, cost.clientCost(), cost.workerFee());
                 priced = new UsageCost(cost.promptCost(), cost.completionCost(), cost.clientCost());
                 bill = () -> accounts.settle(reservation, record);
             }
             CompletionStage<?> recorded = CompletableFuture.supplyAsync(() -> retrying("settling " + requestId, bill), ledger);
             recorded.whenComplete((ok, failure) -> {
-                if (failure != null) {
+                Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                        ? failure.getCause() : failure;
+                if (cause instanceof ReservationRecoveredException e) {
+                    log.error("request {}: not billed its final {} nanoTON: {} (this gateway lost its lease)", requestId,
+                            priced.totalCost(), e.getMessage());
+                } else if (failure != null) {
                     log.error("request {}: the ledger did not take its settlement ({} nanoTON); reservation {} stays open "
                             + "and is settled at its last checkpoint when the gateway next starts", requestId,
                             priced.totalCost(), reservation.id(), failure);

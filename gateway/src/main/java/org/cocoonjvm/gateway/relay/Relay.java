@@ -286,7 +286,8 @@ public final class Relay {
         }
         Usage usage = fin != null ? fin.getUsage() : Usage.newBuilder()
                 .setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
-        RequestBilling.Settling settling = charge.settle(worker == null ? null : worker.id(), usage);
+        RequestBilling.Settling settling = charge.settle(worker == null ? null : worker.id(),
+                meter == null ? null : meter.channelId(), usage);
         UsageCost cost = settling.cost();
         if (meter != null) {
             meter.finish(fin != null ? fin.getUsage() : null);

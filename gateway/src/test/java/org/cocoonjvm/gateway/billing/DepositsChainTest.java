@@ -10,12 +10,15 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.DepositWatcher;
 import org.cocoonjvm.billing.chain.LocalChain;
 import org.cocoonjvm.billing.chain.TestChain;
+import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -73,7 +76,7 @@ class DepositsChainTest {
 
     /** A gateway's ledger and watcher over an H2 file; polls only when told, so the test sees each. */
     private Deposits start(Address wallet, Duration confirmation, MeterRegistry meters) {
-        book = JdbcAccountBook.open("jdbc:h2:file:" + dir.resolve("ledger"), Clock.systemUTC());
+        book = JdbcAccountBook.open(ledgerUrl(), Clock.systemUTC());
         return deposits = new Deposits(chain.client(), wallet, book, ledgerThreads, chain.clock(),
                 new Deposits.Options(NEVER, confirmation), meters);
     }
@@ -82,6 +85,10 @@ class DepositsChainTest {
         deposits.close();
         book.close();
         start(wallet, confirmation, meters);
+    }
+
+    private String ledgerUrl() {
+        return "jdbc:h2:file:" + dir.resolve("ledger");
     }
 
     private static Address freshGatewayWallet() {
@@ -118,6 +125,41 @@ class DepositsChainTest {
         deposits.pollNow();
         assertThat(book.balance("account-1").balanceNanoton()).isEqualTo(4 * TON);
         assertThat(count(afterRestart, "cocoon.deposits.credited")).isEqualTo(1);
+    }
+
+    /**
+     * Two gateways on one ledger watching the same wallet, polling at the same moment: each deposit
+     * is credited once, and the gateway that finds it credited moves on quietly (no conflict, no
+     * failed poll).
+     */
+    @Test
+    void twoGatewaysWatchingOneWallet_creditEachDepositOnce() throws Exception {
+        Address gateway = freshGatewayWallet();
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        SimpleMeterRegistry otherMeters = new SimpleMeterRegistry();
+        start(gateway, Duration.ZERO, meters);
+        String comment = book.open("account-1").depositComment();
+        try (JdbcAccountBook otherBook = JdbcAccountBook.open(ledgerUrl(), Clock.systemUTC(), 2, new GatewayId("gw-2"),
+                     JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+             Deposits other = new Deposits(chain.client(), gateway, otherBook, ledgerThreads, chain.clock(),
+                     new Deposits.Options(NEVER, Duration.ZERO), otherMeters)) {
+            for (int ton = 1; ton <= 3; ton++) {
+                client.transfer(gateway, BigInteger.valueOf(ton * TON), comment);
+            }
+
+            CompletableFuture.allOf(CompletableFuture.runAsync(deposits::pollNow), CompletableFuture.runAsync(other::pollNow))
+                    .get(60, TimeUnit.SECONDS);
+            deposits.pollNow();
+            other.pollNow();
+
+            assertThat(book.balance("account-1").balanceNanoton()).isEqualTo(6 * TON);
+            assertThat(count(meters, "cocoon.deposits.credited") + count(otherMeters, "cocoon.deposits.credited"))
+                    .as("three deposits, credited by one gateway or the other").isEqualTo(3);
+            for (MeterRegistry m : List.of(meters, otherMeters)) {
+                assertThat(count(m, "cocoon.deposits.credit.conflicts")).isZero();
+                assertThat(count(m, "cocoon.deposits.poll.failures")).isZero();
+            }
+        }
     }
 
     @Test

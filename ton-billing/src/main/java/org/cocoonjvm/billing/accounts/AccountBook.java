@@ -18,7 +18,10 @@ import java.util.Optional;
  *   <li>usage is never dropped: a cost above its reservation is charged in full, and a
  *       settlement charges at least the last {@link #recordProgress progress} recorded;</li>
  *   <li>{@code balance + spent == credits} for every account, and {@code reserved} is the sum of
- *       its open reservations.</li>
+ *       its open reservations;</li>
+ *   <li>a reservation that recovery ended refuses its owner's later {@code settle}, {@code release}
+ *       and {@code recordProgress} with {@link ReservationRecoveredException}: that usage is not
+ *       billed, so whoever asked must not pay a worker for it.</li>
  * </ul>
  *
  * <p>Crash safety, for books that survive a restart: the caller records a request's metered cost
@@ -65,6 +68,7 @@ public interface AccountBook {
      *
      * @return this call's settlement, or the first one if the reservation already ended
      * @throws UnknownReservationException if this book has no record of the reservation
+     * @throws ReservationRecoveredException if recovery ended it (its outcome is in the exception)
      */
     Settlement settle(Reservation reservation, long actualCostNanoton);
 
@@ -82,6 +86,7 @@ public interface AccountBook {
      *
      * @return true if the reservation is still open (the progress counts), false if it already ended
      * @throws UnknownReservationException if this book has no record of the reservation
+     * @throws ReservationRecoveredException if recovery ended it
      */
     boolean recordProgress(Reservation reservation, long costSoFarNanoton);
 
@@ -104,9 +109,10 @@ public interface AccountBook {
     }
 
     /**
-     * Ends every open reservation at its last recorded progress: settled at that cost, or released
-     * if none was recorded. Call it once at start, before any request is admitted; a reservation
-     * opened by a request still running would be ended under it.
+     * Ends every open reservation of this book's owner (a durable book shared by several gateways:
+     * of this gateway) at its last recorded progress: settled at that cost, or released if none was
+     * recorded. Call it once at start, before any request is admitted; a reservation opened by a
+     * request still running would be ended under it, and refuse that request's settlement.
      *
      * @return what was ended, in reservation order
      */
@@ -117,6 +123,7 @@ public interface AccountBook {
      *
      * @return this call's settlement, or the first one if the reservation already ended
      * @throws UnknownReservationException if this book has no record of the reservation
+     * @throws ReservationRecoveredException if recovery ended it (its outcome is in the exception)
      */
     Settlement release(Reservation reservation);
 }

@@ -6,7 +6,7 @@ package org.cocoonjvm.billing.accounts;
  */
 public abstract sealed class AccountException extends RuntimeException
         permits InsufficientBalanceException, UnknownAccountException, UnknownReservationException,
-                CreditConflictException {
+                CreditConflictException, ReservationRecoveredException {
 
     /**
      * @param stackTrace false for refusals that are ordinary outcomes on the request path, where a

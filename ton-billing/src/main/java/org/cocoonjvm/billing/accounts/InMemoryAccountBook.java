@@ -12,6 +12,7 @@ import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongFunction;
@@ -44,7 +45,8 @@ public final class InMemoryAccountBook implements AccountBook {
      * A reservation the book issued; {@code outcome} is filled once, when it ends. Progress and the
      * end are ordered by the hold's monitor, so a settlement sees every progress recorded before it.
      */
-    private record Hold(Reservation reservation, AtomicReference<Settlement> outcome, AtomicLong progress) {
+    private record Hold(Reservation reservation, AtomicReference<Settlement> outcome, AtomicLong progress,
+                        AtomicBoolean recovered) {
     }
 
     private record Ended(long reservationId, Instant at) {
@@ -146,7 +148,7 @@ public final class InMemoryAccountBook implements AccountBook {
                     s.reservedNanoton() + amountNanoton, s.spentNanoton());
         });
         Reservation reservation = new Reservation(accountId, lastReservationId.incrementAndGet(), amountNanoton);
-        holds.put(reservation.id(), new Hold(reservation, new AtomicReference<>(), new AtomicLong()));
+        holds.put(reservation.id(), new Hold(reservation, new AtomicReference<>(), new AtomicLong(), new AtomicBoolean()));
         return reservation;
     }
 
@@ -155,7 +157,7 @@ public final class InMemoryAccountBook implements AccountBook {
         if (actualCostNanoton < 0) {
             throw new IllegalArgumentException("an actual cost must be >= 0, got " + actualCostNanoton);
         }
-        return end(hold(reservation), progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)));
+        return end(hold(reservation), progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)), false);
     }
 
     @Override
@@ -165,9 +167,12 @@ public final class InMemoryAccountBook implements AccountBook {
 
     @Override
     public Settlement release(Reservation reservation) {
-        // A release after recorded progress is a settlement at that progress: that usage happened.
-        return end(hold(reservation), progress -> progress == 0 ? Settlement.release(reservation)
-                : Settlement.charge(reservation, progress));
+        return end(hold(reservation), atProgress(reservation), false);
+    }
+
+    /** A release after recorded progress is a settlement at that progress: that usage happened. */
+    private static LongFunction<Settlement> atProgress(Reservation reservation) {
+        return progress -> progress == 0 ? Settlement.release(reservation) : Settlement.charge(reservation, progress);
     }
 
     @Override
@@ -178,6 +183,7 @@ public final class InMemoryAccountBook implements AccountBook {
         Hold hold = hold(reservation);
         synchronized (hold) {
             if (hold.outcome().get() != null) {
+                refuseIfRecovered(hold);
                 return false;
             }
             hold.progress().accumulateAndGet(costSoFarNanoton, Math::max);
@@ -190,6 +196,13 @@ public final class InMemoryAccountBook implements AccountBook {
         progress.values().forEach(cost -> {
             if (cost < 0) {
                 throw new IllegalArgumentException("progress must be >= 0 nanoTON, got " + cost);
+            }
+        });
+        // All or nothing on a recovered reservation, as the durable book's transaction is.
+        progress.keySet().forEach(reservation -> {
+            Hold hold = holds.get(reservation.id());
+            if (hold != null && hold.reservation().equals(reservation)) {
+                refuseIfRecovered(hold);
             }
         });
         progress.forEach((reservation, cost) -> {
@@ -207,9 +220,15 @@ public final class InMemoryAccountBook implements AccountBook {
         List<Hold> open = holds.values().stream().filter(h -> h.outcome().get() == null)
                 .sorted(Comparator.comparingLong(h -> h.reservation().id())).toList();
         for (Hold hold : open) {
-            ended.add(release(hold.reservation()));
+            ended.add(end(hold, atProgress(hold.reservation()), true));
         }
         return ended;
+    }
+
+    private static void refuseIfRecovered(Hold hold) {
+        if (hold.recovered().get()) {
+            throw new ReservationRecoveredException(hold.outcome().get(), "this book's recoverOpenReservations");
+        }
     }
 
     private Hold hold(Reservation reservation) {
@@ -224,17 +243,24 @@ public final class InMemoryAccountBook implements AccountBook {
         return hold;
     }
 
-    /** Applies the outcome if it is the first for this reservation; otherwise returns the first. */
-    private Settlement end(Hold hold, LongFunction<Settlement> outcomeAtProgress) {
+    /**
+     * Applies the outcome if it is the first for this reservation; otherwise returns the first, or
+     * refuses the owner's call on a reservation that recovery ended.
+     */
+    private Settlement end(Hold hold, LongFunction<Settlement> outcomeAtProgress, boolean recovering) {
         Reservation reservation = hold.reservation();
         Settlement outcome;
         synchronized (hold) {
             Settlement first = hold.outcome().get();
             if (first != null) {
+                if (!recovering) {
+                    refuseIfRecovered(hold);
+                }
                 return first;
             }
             outcome = outcomeAtProgress.apply(hold.progress().get());
             hold.outcome().set(outcome);
+            hold.recovered().set(recovering);   // after the outcome: a reader seeing it recovered finds the outcome
         }
         // Only the thread that filled the slot gets here, once per reservation; the account's own
         // compare-and-set keeps it lock-free against other reservations.

@@ -6,6 +6,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -13,6 +14,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -21,6 +23,7 @@ import org.cocoonjvm.billing.accounts.DepositComments;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.UnknownReservationException;
@@ -45,42 +48,69 @@ import org.cocoonjvm.billing.pricing.TokenCounts;
  * Reservation ids come from an identity column, so they stay unique across restarts and are never
  * reused.
  *
+ * <p>Several gateways may share one database. A book speaks for one {@link GatewayId}: opening it
+ * takes that gateway's lease at the next epoch (fencing out any earlier process with the same id),
+ * and each reservation is stamped with the incarnation (id, epoch) that took it. {@link
+ * #recoverOpenReservations()} ends only this gateway's reservations; {@link #sweep()} (any live
+ * gateway, every few seconds, with {@link #renewLease()}) ends those of incarnations that are not
+ * their gateway's current, live one. An owner's late call on a reservation that recovery ended is
+ * refused ({@link ReservationRecoveredException}), so nothing it meters after its last recorded
+ * progress is billed, or paid. README, "Several gateways", has the reasoning.
+ *
  * <p>Calls block on the database: never call them on an event loop. The gateway runs them on a
  * pool of its own threads.
  */
 public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     public static final int DEFAULT_POOL_SIZE = 8;
+    /**
+     * How long a gateway that stopped renewing keeps its reservations before any other gateway may
+     * end them: above the longest request (the relay's 10-minute timeout), so that only a gateway
+     * silent for longer than any request could run is presumed dead.
+     */
+    public static final Duration DEFAULT_LEASE_EXPIRY = Duration.ofMinutes(15);
     private static final int ATTEMPTS = 8;
 
     private final Clock clock;
-    private final Dialect dialect;
     private final ConnectionPool pool;
+    private final GatewayId gateway;
+    private final long leaseExpiryMicros;
+    /** This incarnation's lease epoch, taken once in {@link #open}; the fencing token of every reservation it takes. */
+    private long epoch;
 
-    private JdbcAccountBook(Clock clock, Dialect dialect, ConnectionPool pool) {
+    private JdbcAccountBook(Clock clock, ConnectionPool pool, GatewayId gateway, Duration leaseExpiry) {
         this.clock = clock;
-        this.dialect = dialect;
         this.pool = pool;
+        this.gateway = gateway;
+        this.leaseExpiryMicros = TimeUnit.MICROSECONDS.convert(leaseExpiry);
     }
 
     /**
-     * Connects, migrates the schema to {@link Migrations#latest()}, and returns the book. It does not
-     * {@link #recoverOpenReservations() recover}: the owner does that once it is ready to.
+     * Connects, migrates the schema to {@link Migrations#latest()}, takes {@code gateway}'s lease at
+     * its next epoch, and returns the book. It does not {@link #recoverOpenReservations() recover}:
+     * the owner does that once it is ready to. From here on the owner must {@link #renewLease()}
+     * well within {@code leaseExpiry} ({@link LeaseKeeper} does).
      *
-     * @param url a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
+     * @param url         a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
+     * @param leaseExpiry how long after its last renewal this gateway may be presumed dead by the others
      * @throws LedgerUnavailableException if the database cannot be reached or migrated
      */
-    public static JdbcAccountBook open(String url, Clock clock, int poolSize) {
+    public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry) {
         Dialect dialect = Dialect.of(url);
         Objects.requireNonNull(clock, "clock");
+        Objects.requireNonNull(gateway, "gateway");
+        if (leaseExpiry.isNegative() || leaseExpiry.isZero()) {
+            throw new IllegalArgumentException("a lease expiry must be positive, got " + leaseExpiry);
+        }
         ConnectionPool pool;
         try {
             pool = new ConnectionPool(dialect.connectUrl(url), dialect.isolation(), poolSize);
         } catch (SQLException e) {
             throw new LedgerUnavailableException("connect to " + redacted(url), e);
         }
-        JdbcAccountBook book = new JdbcAccountBook(clock, dialect, pool);
+        JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry);
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
+            book.epoch = book.tx("take the lease", book::takeLease);
         } catch (RuntimeException e) {
             pool.close();
             throw e;
@@ -88,8 +118,111 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         return book;
     }
 
+    /** As the {@link GatewayId#DEFAULT default} gateway, with the default lease expiry. */
+    public static JdbcAccountBook open(String url, Clock clock, int poolSize) {
+        return open(url, clock, poolSize, GatewayId.DEFAULT, DEFAULT_LEASE_EXPIRY);
+    }
+
     public static JdbcAccountBook open(String url, Clock clock) {
         return open(url, clock, DEFAULT_POOL_SIZE);
+    }
+
+    /** The gateway this book speaks for. */
+    public GatewayId gateway() {
+        return gateway;
+    }
+
+    /** This incarnation's lease epoch: one more than the previous process with the same gateway id had. */
+    public long epoch() {
+        return epoch;
+    }
+
+    /** The next epoch, and a fresh expiry: any earlier process with this id is fenced from this commit on. */
+    private long takeLease(Connection c) throws SQLException {
+        long now = Micros.of(clock.instant());
+        try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = epoch + 1, expires_at_micros = ?, "
+                + "renewed_at_micros = ?, fenced_at_micros = NULL WHERE gateway_id = ?")) {
+            ps.setLong(1, now + leaseExpiryMicros);
+            ps.setLong(2, now);
+            ps.setString(3, gateway.value());
+            if (ps.executeUpdate() == 0) {
+                // A racing first start inserts the same key: 23505, run again, and the update above wins.
+                try (PreparedStatement insert = c.prepareStatement("INSERT INTO gateway_leases (gateway_id, epoch, "
+                        + "expires_at_micros, renewed_at_micros) VALUES (?, 1, ?, ?)")) {
+                    insert.setString(1, gateway.value());
+                    insert.setLong(2, now + leaseExpiryMicros);
+                    insert.setLong(3, now);
+                    insert.executeUpdate();
+                }
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement("SELECT epoch FROM gateway_leases WHERE gateway_id = ?")) {
+            ps.setString(1, gateway.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    /** Whether this incarnation still holds its gateway's lease, as {@code c} sees it. */
+    boolean holdsLease(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT epoch FROM gateway_leases WHERE gateway_id = ?")) {
+            ps.setString(1, gateway.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getLong(1) == epoch;
+            }
+        }
+    }
+
+    /**
+     * Pushes this gateway's lease expiry to now + the expiry. Renewing a lease that expired is fine
+     * as long as nobody fenced it: a sweep bumps the epoch before it ends anything.
+     *
+     * @throws LeaseLostException if this incarnation was fenced (by a sweep, or a newer process with this id)
+     */
+    public void renewLease() {
+        tx("renew the lease", c -> {
+            long now = Micros.of(clock.instant());
+            try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET expires_at_micros = ?, "
+                    + "renewed_at_micros = ? WHERE gateway_id = ? AND epoch = ?")) {
+                ps.setLong(1, now + leaseExpiryMicros);
+                ps.setLong(2, now);
+                ps.setString(3, gateway.value());
+                ps.setLong(4, epoch);
+                if (ps.executeUpdate() == 0) {
+                    throw new LeaseLostException(gateway, epoch, "its lease row has a newer epoch");
+                }
+            }
+            return null;
+        });
+    }
+
+    /**
+     * Fences every other gateway whose lease expired (its epoch moves up, so its renewals, new
+     * reservations and journal writes are refused from this commit on), then ends every open
+     * reservation not held by its gateway's current incarnation, at its last recorded progress:
+     * the rule {@link #recoverOpenReservations()} applies at a start. Safe on any number of gateways
+     * at once: each reservation ends once, whoever gets there first.
+     *
+     * @return what was ended, in reservation order
+     */
+    public List<Settlement> sweep() {
+        tx("fence expired leases", c -> {
+            // Once per expiry: a fenced lease stays fenced until its gateway starts again.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = epoch + 1, fenced_at_micros = ? "
+                    + "WHERE expires_at_micros < ? AND fenced_at_micros IS NULL AND gateway_id <> ?")) {
+                long now = Micros.of(clock.instant());
+                ps.setLong(1, now);
+                ps.setLong(2, now);
+                ps.setString(3, gateway.value());
+                return ps.executeUpdate();
+            }
+        });
+        // A reservation of a gateway without a lease row was taken before V6 by a gateway that never started since.
+        return recover("find reservations of fenced incarnations", "SELECT r.account_id, r.reservation_id, r.amount_nanoton "
+                + "FROM reservations r LEFT JOIN gateway_leases l ON l.gateway_id = r.gateway_id "
+                + "WHERE r.state = 'open' AND (l.epoch IS NULL OR r.lease_epoch < l.epoch) ORDER BY r.reservation_id", null);
     }
 
     @Override
@@ -182,6 +315,11 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
         }
         return tx("reserve", c -> {
+            // Taken only while this incarnation holds the lease (a fenced one's hold would be swept
+            // anyway); checked before the account row is locked, to hold that lock no longer than before.
+            if (!holdsLease(c)) {
+                throw new LeaseLostException(gateway, epoch, "refused to reserve");
+            }
             // The check and the hold in one statement, on the newest committed row (see the class comment).
             try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET reserved_nanoton = reserved_nanoton + ? "
                     + "WHERE account_id = ? AND balance_nanoton - reserved_nanoton >= ?")) {
@@ -195,11 +333,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             }
             long id;
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO reservations (account_id, amount_nanoton, "
-                    + "progress_nanoton, state, reserved_at_micros) VALUES (?, ?, 0, 'open', ?)",
+                    + "progress_nanoton, state, reserved_at_micros, gateway_id, lease_epoch) VALUES (?, ?, 0, 'open', ?, ?, ?)",
                     Statement.RETURN_GENERATED_KEYS)) {
                 ps.setString(1, accountId);
                 ps.setLong(2, amountNanoton);
                 ps.setLong(3, Micros.of(clock.instant()));
+                ps.setString(4, gateway.value());
+                ps.setLong(5, epoch);
                 ps.executeUpdate();
                 try (ResultSet keys = ps.getGeneratedKeys()) {
                     keys.next();
@@ -213,21 +353,25 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     @Override
     public Settlement settle(Reservation reservation, long actualCostNanoton) {
         checkCost(actualCostNanoton);
-        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)), null);
+        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)),
+                null, null);
     }
 
     @Override
     public Settlement settle(Reservation reservation, RequestRecord request) {
         Objects.requireNonNull(request, "request");
         long cost = request.clientCostNanoton();
-        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(cost, progress)), request);
+        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(cost, progress)), request, null);
     }
 
     @Override
     public Settlement release(Reservation reservation) {
-        // A release after recorded progress is a settlement at that progress: that usage happened.
-        return end("release", reservation, progress -> progress == 0 ? Settlement.release(reservation)
-                : Settlement.charge(reservation, progress), null);
+        return end("release", reservation, atProgress(reservation), null, null);
+    }
+
+    /** A release after recorded progress is a settlement at that progress: that usage happened. */
+    private static Outcome atProgress(Reservation reservation) {
+        return progress -> progress == 0 ? Settlement.release(reservation) : Settlement.charge(reservation, progress);
     }
 
     @Override
@@ -241,7 +385,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 }
             }
             // Nothing changed: say why (unknown, ended, or already at least this far).
-            return "open".equals(stored(c, reservation, false).state());
+            Stored stored = stored(c, reservation, false);
+            refuseIfRecovered(stored);
+            return "open".equals(stored.state());
         });
     }
 
@@ -260,8 +406,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * a crash leaves both or neither, so the fees a restarted payer owes match what is billed.
      * The latest share wins, since a retried request's later attempt (on another worker, maybe) is
      * the one its settlement bills. The fee is written only while the reservation is open (after,
-     * its audit record holds the final one), but the channel always: a short request may settle
-     * before any round checkpoints it, and its audited fee is still owed on that channel.
+     * its audit record holds the final one), and the channel too unless the settlement named one.
+     * A reservation that recovery ended fails the whole batch ({@link ReservationRecoveredException}):
+     * the payment round that asked must not pay for usage nobody bills.
      */
     @Override
     public void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
@@ -275,23 +422,39 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         List<Map.Entry<Reservation, Long>> ordered = new ArrayList<>(progress.entrySet());
         ordered.sort(Comparator.comparingLong(e -> e.getKey().id()));
         tx("record progress (batch)", c -> {
+            List<Reservation> unchanged = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement(PROGRESS_UPDATE)) {
                 for (Map.Entry<Reservation, Long> e : ordered) {
                     bindProgress(ps, e.getKey(), e.getValue());
                     ps.addBatch();
                 }
-                ps.executeBatch();
+                int[] updated = ps.executeBatch();
+                for (int i = 0; i < updated.length; i++) {
+                    if (updated[i] == 0) {
+                        unchanged.add(ordered.get(i).getKey());
+                    }
+                }
+            }
+            // Ended, unknown or already this far: skipped, unless recovery ended it.
+            for (Reservation reservation : unchanged) {
+                try {
+                    refuseIfRecovered(stored(c, reservation, false));
+                } catch (UnknownReservationException skipped) {
+                    // skipped, as documented: nothing of this book's to bill
+                }
             }
             if (!shares.isEmpty()) {
-                try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET channel_id = ?, "
+                try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET "
+                        + "channel_id = CASE WHEN state = 'open' OR channel_id IS NULL THEN ? ELSE channel_id END, "
                         + "worker_fee_nanoton = CASE WHEN state = 'open' THEN ? ELSE worker_fee_nanoton END "
-                        + "WHERE reservation_id = ?")) {
+                        + "WHERE reservation_id = ? AND gateway_id = ?")) {
                     for (Map.Entry<Reservation, Long> e : ordered) {
                         WorkerShare share = shares.get(e.getKey());
                         if (share != null) {
                             ps.setString(1, share.channelId());
                             ps.setLong(2, share.feeNanoton());
                             ps.setLong(3, e.getKey().id());
+                            ps.setString(4, gateway.value());
                             ps.addBatch();
                         }
                     }
@@ -319,22 +482,35 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
     }
 
+    /**
+     * Ends every open reservation of this book's gateway (the reservations of other gateways are
+     * theirs, or {@link #sweep()}'s once their lease expires), each at its last recorded progress.
+     */
     @Override
     public List<Settlement> recoverOpenReservations() {
-        List<Reservation> open = tx("find open reservations", c -> {
+        return recover("find open reservations", "SELECT account_id, reservation_id, amount_nanoton FROM reservations "
+                + "WHERE state = 'open' AND gateway_id = ? ORDER BY reservation_id", gateway.value());
+    }
+
+    /** Ends what {@code query} finds (with {@code gatewayParameter} bound, if not null) as recovered by this gateway. */
+    private List<Settlement> recover(String operation, String query, String gatewayParameter) {
+        List<Reservation> open = tx(operation, c -> {
             List<Reservation> found = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("SELECT account_id, reservation_id, amount_nanoton "
-                    + "FROM reservations WHERE state = 'open' ORDER BY reservation_id");
-                 ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    found.add(new Reservation(rs.getString(1), rs.getLong(2), rs.getLong(3)));
+            try (PreparedStatement ps = c.prepareStatement(query)) {
+                if (gatewayParameter != null) {
+                    ps.setString(1, gatewayParameter);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        found.add(new Reservation(rs.getString(1), rs.getLong(2), rs.getLong(3)));
+                    }
                 }
             }
             return found;
         });
         List<Settlement> ended = new ArrayList<>(open.size());
         for (Reservation reservation : open) {
-            ended.add(release(reservation));
+            ended.add(end("recover", reservation, atProgress(reservation), null, gateway));
         }
         return ended;
     }
@@ -344,16 +520,24 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * the row FOR UPDATE), and rechecks 'open' after any wait. Progress only rises.
      */
     private static final String PROGRESS_UPDATE = "UPDATE reservations SET progress_nanoton = ? "
-            + "WHERE reservation_id = ? AND account_id = ? AND amount_nanoton = ? AND state = 'open' "
+            + "WHERE reservation_id = ? AND account_id = ? AND amount_nanoton = ? AND gateway_id = ? AND state = 'open' "
             + "AND progress_nanoton < ?";
 
-    private static void bindProgress(PreparedStatement ps, Reservation reservation, long costSoFarNanoton)
+    private void bindProgress(PreparedStatement ps, Reservation reservation, long costSoFarNanoton)
             throws SQLException {
         ps.setLong(1, costSoFarNanoton);
         ps.setLong(2, reservation.id());
         ps.setString(3, reservation.accountId());
         ps.setLong(4, reservation.amountNanoton());
-        ps.setLong(5, costSoFarNanoton);
+        ps.setString(5, gateway.value());
+        ps.setLong(6, costSoFarNanoton);
+    }
+
+    /** An owner's call on a reservation that recovery ended: refused, see {@link ReservationRecoveredException}. */
+    private static void refuseIfRecovered(Stored stored) {
+        if (stored.recoveredBy() != null) {
+            throw new ReservationRecoveredException(stored.outcome(), "gateway " + stored.recoveredBy());
+        }
     }
 
     private static void checkProgress(long costSoFarNanoton) {
@@ -375,15 +559,17 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         AccountState.checkId(accountId);
         return tx("read requests", c -> {
             List<RequestRecord> records = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("SELECT request_id, worker_id, model, prompt_tokens, "
-                    + "cached_tokens, completion_tokens, reasoning_tokens, client_cost_nanoton, worker_fee_nanoton "
-                    + "FROM requests WHERE account_id = ? ORDER BY reservation_id")) {
+            // The channel lives on the reservation row (V5), which the settlement sets from this record.
+            try (PreparedStatement ps = c.prepareStatement("SELECT q.request_id, q.worker_id, r.channel_id, q.model, "
+                    + "q.prompt_tokens, q.cached_tokens, q.completion_tokens, q.reasoning_tokens, q.client_cost_nanoton, "
+                    + "q.worker_fee_nanoton FROM requests q JOIN reservations r ON r.reservation_id = q.reservation_id "
+                    + "WHERE q.account_id = ? ORDER BY q.reservation_id")) {
                 ps.setString(1, accountId);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        records.add(new RequestRecord(rs.getString(1), rs.getString(2), rs.getString(3),
-                                new TokenCounts(rs.getLong(4), rs.getLong(5), rs.getLong(6), rs.getLong(7)),
-                                rs.getLong(8), rs.getLong(9)));
+                        records.add(new RequestRecord(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4),
+                                new TokenCounts(rs.getLong(5), rs.getLong(6), rs.getLong(7), rs.getLong(8)),
+                                rs.getLong(9), rs.getLong(10)));
                     }
                 }
             }
@@ -396,8 +582,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         pool.close();
     }
 
-    /** What a reservation row holds. */
-    private record Stored(String state, long progressNanoton, Settlement outcome) {
+    /** What a reservation row holds; {@code recoveredBy} is null unless recovery ended it. */
+    private record Stored(String state, long progressNanoton, Settlement outcome, String recoveredBy) {
     }
 
     @FunctionalInterface
@@ -405,7 +591,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         Settlement at(long progressNanoton);
     }
 
-    private Settlement end(String operation, Reservation reservation, Outcome outcome, RequestRecord request) {
+    /**
+     * @param request     the audit record to keep with a settlement; null for none
+     * @param recoveredBy this gateway, when it ends the reservation as recovery (at start, or a
+     *                    sweep); null for the owner's own settle or release
+     */
+    private Settlement end(String operation, Reservation reservation, Outcome outcome, RequestRecord request,
+                           GatewayId recoveredBy) {
         Objects.requireNonNull(reservation, "reservation");
         return tx(operation, c -> {
             // The account row first, as every money change does: one lock order, no deadlocks.
@@ -414,23 +606,34 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             } catch (UnknownAccountException e) {
                 throw new UnknownReservationException(reservation, "never issued by this book");
             }
-            Stored stored = stored(c, reservation, true);
+            Stored stored = recoveredBy == null ? stored(c, reservation, true) : storedAnyGateway(c, reservation, true);
             if (stored.outcome() != null) {
+                if (recoveredBy == null) {
+                    refuseIfRecovered(stored);
+                }
                 return stored.outcome();
             }
             Settlement settlement = outcome.at(stored.progressNanoton());
-            // Ends it only if it is still open at the progress the outcome was computed from.
+            // Ends it only if it is still open at the progress the outcome was computed from. The
+            // settlement's channel, if it names one, is where its audited worker fee is owed.
+            String channel = request == null ? null : request.channelId();
             try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
-                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ? "
+                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ?, "
+                    + (channel == null ? "" : "channel_id = ?, ") + "recovered_by = ? "
                     + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
+                int i = 1;
                 // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
-                ps.setString(1, settlement.chargedNanoton() == 0 ? "released" : "settled");
-                ps.setLong(2, settlement.chargedNanoton());
-                ps.setLong(3, settlement.releasedNanoton());
-                ps.setLong(4, settlement.overrunNanoton());
-                ps.setLong(5, Micros.of(clock.instant()));
-                ps.setLong(6, reservation.id());
-                ps.setLong(7, stored.progressNanoton());
+                ps.setString(i++, settlement.chargedNanoton() == 0 ? "released" : "settled");
+                ps.setLong(i++, settlement.chargedNanoton());
+                ps.setLong(i++, settlement.releasedNanoton());
+                ps.setLong(i++, settlement.overrunNanoton());
+                ps.setLong(i++, Micros.of(clock.instant()));
+                if (channel != null) {
+                    ps.setString(i++, channel);
+                }
+                ps.setString(i++, recoveredBy == null ? null : recoveredBy.value());
+                ps.setLong(i++, reservation.id());
+                ps.setLong(i, stored.progressNanoton());
                 if (ps.executeUpdate() == 0) {
                     // Another call ended it or progress moved after our read: a lost race, run again.
                     throw new SQLException("reservation " + reservation.id() + " changed while ending it", "40001");
@@ -465,11 +668,23 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
     }
 
-    /** The reservation's row, checked against the receipt; {@code lock} takes the row lock. */
-    private static Stored stored(Connection c, Reservation reservation, boolean lock) throws SQLException {
+    /**
+     * The reservation's row, checked against the receipt and against this book's gateway (another
+     * gateway's reservation is not this book's to touch); {@code lock} takes the row lock.
+     */
+    private Stored stored(Connection c, Reservation reservation, boolean lock) throws SQLException {
+        return stored(c, reservation, lock, gateway);
+    }
+
+    /** The reservation's row whichever gateway took it: for recovery and sweeps only. */
+    private static Stored storedAnyGateway(Connection c, Reservation reservation, boolean lock) throws SQLException {
+        return stored(c, reservation, lock, null);
+    }
+
+    private static Stored stored(Connection c, Reservation reservation, boolean lock, GatewayId owner) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT account_id, amount_nanoton, state, progress_nanoton, "
-                + "charged_nanoton, released_nanoton, overrun_nanoton FROM reservations WHERE reservation_id = ?"
-                + (lock ? " FOR UPDATE" : ""))) {
+                + "charged_nanoton, released_nanoton, overrun_nanoton, recovered_by, gateway_id FROM reservations "
+                + "WHERE reservation_id = ?" + (lock ? " FOR UPDATE" : ""))) {
             ps.setLong(1, reservation.id());
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -479,10 +694,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 if (!issued.equals(reservation)) {
                     throw new UnknownReservationException(reservation, "this book issued " + issued);
                 }
+                if (owner != null && !owner.value().equals(rs.getString(9))) {
+                    throw new UnknownReservationException(reservation, "taken by gateway " + rs.getString(9) + ", not " + owner);
+                }
                 String state = rs.getString(3);
                 Settlement outcome = "open".equals(state) ? null
                         : new Settlement(issued, rs.getLong(5), rs.getLong(6), rs.getLong(7));
-                return new Stored(state, rs.getLong(4), outcome);
+                return new Stored(state, rs.getLong(4), outcome, rs.getString(8));
             }
         }
     }

@@ -16,21 +16,27 @@ import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 
 /**
- * The durable {@link ChannelJournal}, in the ledger's database (tables {@code payer_key} and
- * {@code channels}, migration V3): one short transaction per call, through the ledger's own
+ * The durable {@link ChannelJournal}, in the ledger's database (tables {@code payer_keys} and
+ * {@code channels}, migrations V3 and V6): one short transaction per call, through the ledger's own
  * connections. A signed state is committed here before the caller sends it, so after any crash
  * the journal holds a state at least as high as any the payee has seen, and the next one signed
  * goes above it.
+ *
+ * <p>Everything here is the ledger's gateway's own: its key, its channels (a worker registered with
+ * two gateways has a channel with each). A state is recorded only while that gateway's current
+ * incarnation holds its lease, so a fenced process cannot sign on ({@link LeaseLostException}).
  */
 public final class JdbcChannelJournal implements ChannelJournal {
     private static final HexFormat HEX = HexFormat.of();
 
     private final JdbcAccountBook ledger;
     private final Clock clock;
+    private final String gateway;
 
     JdbcChannelJournal(JdbcAccountBook ledger, Clock clock) {
         this.ledger = ledger;
         this.clock = clock;
+        this.gateway = ledger.gateway().value();
     }
 
     @Override
@@ -43,9 +49,10 @@ public final class JdbcChannelJournal implements ChannelJournal {
             }
             PaymentKeyPair fresh = generate.get();
             try (PreparedStatement ps = c.prepareStatement(
-                    "INSERT INTO payer_key (id, seed_hex, created_at_micros) VALUES (1, ?, ?)")) {
-                ps.setString(1, HEX.formatHex(fresh.seed()));
-                ps.setLong(2, Micros.of(clock.instant()));
+                    "INSERT INTO payer_keys (gateway_id, seed_hex, created_at_micros) VALUES (?, ?, ?)")) {
+                ps.setString(1, gateway);
+                ps.setString(2, HEX.formatHex(fresh.seed()));
+                ps.setLong(3, Micros.of(clock.instant()));
                 ps.executeUpdate();
             }
             return fresh;
@@ -63,13 +70,15 @@ public final class JdbcChannelJournal implements ChannelJournal {
                     new IllegalStateException("the journal has no payer key yet: call payerKey first"));
             ChannelId id = newId.get();
             long now = Micros.of(clock.instant());
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO channels (payee_key, channel_id, payer_key, "
-                    + "last_seqno, last_sent_nanoton, opened_at_micros, updated_at_micros) VALUES (?, ?, ?, 0, 0, ?, ?)")) {
-                ps.setString(1, payeeKey.hex());
-                ps.setString(2, id.hex());
-                ps.setString(3, payer.publicKey().hex());
-                ps.setLong(4, now);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO channels (gateway_id, payee_key, channel_id, "
+                    + "payer_key, last_seqno, last_sent_nanoton, opened_at_micros, updated_at_micros) "
+                    + "VALUES (?, ?, ?, ?, 0, 0, ?, ?)")) {
+                ps.setString(1, gateway);
+                ps.setString(2, payeeKey.hex());
+                ps.setString(3, id.hex());
+                ps.setString(4, payer.publicKey().hex());
                 ps.setLong(5, now);
+                ps.setLong(6, now);
                 ps.executeUpdate();
             }
             return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null, 0);
@@ -80,17 +89,21 @@ public final class JdbcChannelJournal implements ChannelJournal {
     public void closed(PaymentPublicKey payeeKey, ChannelId closed) {
         ledger.tx("record closed channel", c -> {
             // Copy then delete in one transaction: the channel is either open or in the record.
-            try (PreparedStatement copy = c.prepareStatement("INSERT INTO closed_channels (channel_id, payee_key, payer_key, "
-                    + "last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, opened_at_micros, closed_at_micros) "
-                    + "SELECT channel_id, payee_key, payer_key, last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, "
-                    + "opened_at_micros, ? FROM channels WHERE payee_key = ? AND channel_id = ?");
-                 PreparedStatement delete = c.prepareStatement("DELETE FROM channels WHERE payee_key = ? AND channel_id = ?")) {
+            try (PreparedStatement copy = c.prepareStatement("INSERT INTO closed_channels (gateway_id, channel_id, payee_key, "
+                    + "payer_key, last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, opened_at_micros, "
+                    + "closed_at_micros) SELECT gateway_id, channel_id, payee_key, payer_key, last_seqno, last_sent_nanoton, "
+                    + "last_state_boc, payee_state_boc, opened_at_micros, ? FROM channels "
+                    + "WHERE gateway_id = ? AND payee_key = ? AND channel_id = ?");
+                 PreparedStatement delete = c.prepareStatement(
+                         "DELETE FROM channels WHERE gateway_id = ? AND payee_key = ? AND channel_id = ?")) {
                 copy.setLong(1, Micros.of(clock.instant()));
-                copy.setString(2, payeeKey.hex());
-                copy.setString(3, closed.hex());
+                copy.setString(2, gateway);
+                copy.setString(3, payeeKey.hex());
+                copy.setString(4, closed.hex());
                 copy.executeUpdate();
-                delete.setString(1, payeeKey.hex());
-                delete.setString(2, closed.hex());
+                delete.setString(1, gateway);
+                delete.setString(2, payeeKey.hex());
+                delete.setString(3, closed.hex());
                 delete.executeUpdate();
             }
             return null;
@@ -100,24 +113,34 @@ public final class JdbcChannelJournal implements ChannelJournal {
     @Override
     public void signed(SignedSemiChannel state) {
         ledger.tx("record signed state", c -> {
-            // The extension check and the write are one statement, so two writers cannot both pass it.
+            // The extension check, the lease check and the write are one statement, so two writers
+            // cannot both pass it, and a fenced incarnation passes none.
             try (PreparedStatement ps = c.prepareStatement("UPDATE channels SET last_seqno = ?, last_sent_nanoton = ?, "
-                    + "last_state_boc = ?, updated_at_micros = ? WHERE channel_id = ? AND last_seqno < ? "
-                    + "AND last_sent_nanoton <= ?")) {
+                    + "last_state_boc = ?, updated_at_micros = ? WHERE gateway_id = ? AND channel_id = ? AND last_seqno < ? "
+                    + "AND last_sent_nanoton <= ? AND EXISTS (SELECT 1 FROM gateway_leases l WHERE l.gateway_id = ? "
+                    + "AND l.epoch = ?)")) {
                 ps.setLong(1, state.seqno());
                 ps.setLong(2, state.sentNanoton());
                 ps.setString(3, HEX.formatHex(state.boc()));
                 ps.setLong(4, Micros.of(clock.instant()));
-                ps.setString(5, state.channelId().hex());
-                ps.setLong(6, state.seqno());
-                ps.setLong(7, state.sentNanoton());
+                ps.setString(5, gateway);
+                ps.setString(6, state.channelId().hex());
+                ps.setLong(7, state.seqno());
+                ps.setLong(8, state.sentNanoton());
+                ps.setString(9, gateway);
+                ps.setLong(10, ledger.epoch());
                 if (ps.executeUpdate() == 1) {
                     return null;
                 }
             }
+            if (!ledger.holdsLease(c)) {
+                throw new LeaseLostException(ledger.gateway(), ledger.epoch(), "refused to record a state on channel "
+                        + state.channelId());
+            }
             try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT last_seqno, last_sent_nanoton FROM channels WHERE channel_id = ?")) {
-                ps.setString(1, state.channelId().hex());
+                    "SELECT last_seqno, last_sent_nanoton FROM channels WHERE gateway_id = ? AND channel_id = ?")) {
+                ps.setString(1, gateway);
+                ps.setString(2, state.channelId().hex());
                 try (ResultSet rs = ps.executeQuery()) {
                     if (!rs.next()) {
                         throw new IllegalStateException("no channel " + state.channelId() + " in the journal");
@@ -133,20 +156,22 @@ public final class JdbcChannelJournal implements ChannelJournal {
     public void payeeState(SignedSemiChannel state) {
         ledger.tx("record payee state", c -> {
             try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE channels SET payee_state_boc = ?, updated_at_micros = ? WHERE channel_id = ?")) {
+                    "UPDATE channels SET payee_state_boc = ?, updated_at_micros = ? WHERE gateway_id = ? AND channel_id = ?")) {
                 ps.setString(1, HEX.formatHex(state.boc()));
                 ps.setLong(2, Micros.of(clock.instant()));
-                ps.setString(3, state.channelId().hex());
+                ps.setString(3, gateway);
+                ps.setString(4, state.channelId().hex());
                 ps.executeUpdate();
             }
             return null;
         });
     }
 
-    private static Optional<Entry> find(Connection c, PaymentPublicKey payeeKey) throws SQLException {
+    private Optional<Entry> find(Connection c, PaymentPublicKey payeeKey) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT channel_id, last_seqno, last_sent_nanoton, payee_state_boc "
-                + "FROM channels WHERE payee_key = ?")) {
-            ps.setString(1, payeeKey.hex());
+                + "FROM channels WHERE gateway_id = ? AND payee_key = ?")) {
+            ps.setString(1, gateway);
+            ps.setString(2, payeeKey.hex());
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     return Optional.empty();
@@ -161,10 +186,12 @@ public final class JdbcChannelJournal implements ChannelJournal {
         }
     }
 
-    private static Optional<PaymentKeyPair> storedKey(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT seed_hex FROM payer_key WHERE id = 1");
-             ResultSet rs = ps.executeQuery()) {
-            return rs.next() ? Optional.of(PaymentKeyPair.fromSeed(HEX.parseHex(rs.getString(1)))) : Optional.empty();
+    private Optional<PaymentKeyPair> storedKey(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT seed_hex FROM payer_keys WHERE gateway_id = ?")) {
+            ps.setString(1, gateway);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(PaymentKeyPair.fromSeed(HEX.parseHex(rs.getString(1)))) : Optional.empty();
+            }
         }
     }
 }

@@ -20,14 +20,17 @@ import java.util.List;
  * <p>One difference between the two, and why it is harmless: PostgreSQL runs DDL inside the
  * transaction, so a migration applies wholly or not at all. H2 commits each DDL statement on its
  * own, so a crash in the middle of a migration can leave part of it behind with no
- * {@code schema_version} row. The migrations only create objects, so the next start fails loudly
- * ("table already exists") rather than running on a half-built schema; delete the file and start
- * again (an H2 ledger that crashed while being created holds no money yet).
+ * {@code schema_version} row. Each migration's first statement creates an object, so the next start
+ * fails loudly ("already exists") rather than running on a half-built schema; V1 to V5 only create,
+ * so delete the file and start again (an H2 ledger that crashed while being created holds no money
+ * yet). V6 also moves the payer key and the channels into per-gateway tables: an H2 ledger killed
+ * during that upgrade holds its data in either the old or the new table; restore the file from the
+ * backup taken before upgrading (PostgreSQL needs none of this).
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
     static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
-            "V4__closed_channels.sql", "V5__worker_fees.sql");
+            "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql");
 
     private Migrations() {
     }
@@ -39,6 +42,11 @@ public final class Migrations {
 
     /** Applies what {@code connection}'s database lacks; returns the versions applied now. */
     public static List<Integer> apply(Connection connection, Clock clock) throws SQLException {
+        return apply(connection, clock, ALL.size());
+    }
+
+    /** Up to version {@code target} only: a test's way to put an older schema's data in front of a migration. */
+    static List<Integer> apply(Connection connection, Clock clock, int target) throws SQLException {
         boolean autoCommit = connection.getAutoCommit();
         connection.setAutoCommit(true);
         try (Statement st = connection.createStatement()) {
@@ -55,7 +63,7 @@ public final class Migrations {
         List<Integer> applied = new ArrayList<>();
         connection.setAutoCommit(false);
         try {
-            for (int version = current + 1; version <= ALL.size(); version++) {
+            for (int version = current + 1; version <= target; version++) {
                 String script = ALL.get(version - 1);
                 try (Statement st = connection.createStatement()) {
                     for (String sql : statements(read(script))) {

@@ -318,11 +318,28 @@ public abstract class AccountBookContract {
         assertThat(book.recoverOpenReservations()).isEmpty();
     }
 
+    /** The late writer: a request still running when recovery ended its reservation gets nothing more in. */
+    @Test
+    void aReservationEndedByRecovery_refusesItsOwnersLateCalls() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 100);
+        book.recordProgress(reservation, 30);
+        book.recoverOpenReservations();
+
+        assertThatThrownBy(() -> book.recordProgress(reservation, 60)).isInstanceOf(ReservationRecoveredException.class);
+        assertThatThrownBy(() -> book.recordProgress(Map.of(reservation, 60L)))
+                .isInstanceOf(ReservationRecoveredException.class);
+        assertThatThrownBy(() -> book.settle(reservation, 60)).isInstanceOfSatisfying(ReservationRecoveredException.class,
+                e -> assertThat(e.recovered()).isEqualTo(new Settlement(reservation, 30, 70, 0)));
+        assertThatThrownBy(() -> book.release(reservation)).isInstanceOf(ReservationRecoveredException.class);
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 970, 0, 30));
+    }
+
     @Test
     void settle_withARequestRecord_chargesItsClientCost() {
         book.credit("alice", 1_000, "tx-1");
         Reservation reservation = book.reserve("alice", 300);
-        RequestRecord request = new RequestRecord("req-1", "worker-1", "m",
+        RequestRecord request = new RequestRecord("req-1", "worker-1", null, "m",
                 new TokenCounts(10, 2, 20, 0), 120, 60);
 
         assertThat(book.settle(reservation, request)).isEqualTo(new Settlement(reservation, 120, 180, 0));

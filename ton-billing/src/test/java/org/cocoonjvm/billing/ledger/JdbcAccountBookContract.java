@@ -79,7 +79,7 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
     void requestRecords_areKeptWithTheirSettlementOnce() {
         book.credit("alice", 1_000, "tx-1");
         Reservation reservation = book.reserve("alice", 300);
-        RequestRecord request = new RequestRecord("req-1", "worker-1", "m", new TokenCounts(10, 2, 20, 5), 120, 70);
+        RequestRecord request = new RequestRecord("req-1", "worker-1", "00ff", "m", new TokenCounts(10, 2, 20, 5), 120, 70);
 
         book.settle(reservation, request);
         book.settle(reservation, request);
@@ -101,8 +101,8 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
                 applied.add(rs.getInt(1) + " " + rs.getString(2));
             }
             assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql", "3 V3__channels.sql",
-                    "4 V4__closed_channels.sql", "5 V5__worker_fees.sql");
+                    "4 V4__closed_channels.sql", "5 V5__worker_fees.sql", "6 V6__gateways.sql");
         }
-        assertThat(Migrations.latest()).isEqualTo(5);
+        assertThat(Migrations.latest()).isEqualTo(6);
     }
 }

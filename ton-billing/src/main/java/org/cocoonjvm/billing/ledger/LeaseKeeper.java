@@ -1,0 +1,81 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import org.cocoonjvm.billing.accounts.Settlement;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A gateway's heartbeat on a shared ledger: every {@code interval}, on a thread of its own (the
+ * calls block on JDBC), it {@link JdbcAccountBook#renewLease() renews} the book's lease and
+ * {@link JdbcAccountBook#sweep() sweeps} the reservations of gateways whose lease expired. A
+ * failing database is logged and tried again at the next tick; a lost lease is final: the keeper
+ * stops and hands the {@link LeaseLostException} to {@code onLost}, once, whose job is to stop this
+ * process from serving (the launcher exits, so that a supervisor starts a new incarnation).
+ */
+public final class LeaseKeeper implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LeaseKeeper.class);
+    /** Renewal every 5 s: a lease of minutes survives dozens of missed beats. */
+    public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(5);
+
+    private final JdbcAccountBook book;
+    private final Consumer<LeaseLostException> onLost;
+    private final AtomicBoolean lost = new AtomicBoolean();
+    private final ScheduledExecutorService timer;
+
+    private LeaseKeeper(JdbcAccountBook book, Consumer<LeaseLostException> onLost) {
+        this.book = book;
+        this.onLost = onLost;
+        this.timer = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("ledger-lease").daemon().factory());
+    }
+
+    /**
+     * @param interval between the end of one beat and the start of the next; keep it a small
+     *                 fraction of the book's lease expiry
+     * @param onLost   runs on the keeper's thread when the lease is found lost
+     */
+    public static LeaseKeeper start(JdbcAccountBook book, Duration interval, Consumer<LeaseLostException> onLost) {
+        if (interval.isNegative() || interval.isZero()) {
+            throw new IllegalArgumentException("a lease renewal interval must be positive, got " + interval);
+        }
+        LeaseKeeper keeper = new LeaseKeeper(Objects.requireNonNull(book, "book"), Objects.requireNonNull(onLost, "onLost"));
+        keeper.timer.scheduleWithFixedDelay(keeper::beat, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+        return keeper;
+    }
+
+    /** One heartbeat: renew, then sweep. */
+    void beat() {
+        if (lost.get()) {
+            return;
+        }
+        try {
+            book.renewLease();
+            List<Settlement> swept = book.sweep();
+            if (!swept.isEmpty()) {
+                log.warn("ledger: ended {} reservations of gateways whose lease expired, charging {} nanoTON "
+                        + "(their last recorded progress)", swept.size(), swept.stream().mapToLong(Settlement::chargedNanoton).sum());
+            }
+        } catch (LeaseLostException e) {
+            if (lost.compareAndSet(false, true)) {
+                log.error("ledger: {}", e.getMessage());
+                timer.shutdown();
+                onLost.accept(e);
+            }
+        } catch (RuntimeException e) {
+            log.warn("ledger: lease renewal or sweep failed, trying again in the next beat: {}", e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        timer.shutdownNow();
+        timer.awaitTermination(5, TimeUnit.SECONDS);
+    }
+}

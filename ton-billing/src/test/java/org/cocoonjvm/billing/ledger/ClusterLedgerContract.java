@@ -1,0 +1,372 @@
+package org.cocoonjvm.billing.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
+import org.cocoonjvm.billing.accounts.MutableClock;
+import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
+import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.accounts.UnknownReservationException;
+import org.cocoonjvm.billing.accounts.WorkerShare;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelJournal;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Several gateways on one ledger database: each recovers only its own reservations, a gateway whose
+ * lease expired is swept by the live ones and fenced out, two gateways' concurrent traffic on one
+ * account keeps the totals exact, deposits seen by both are credited once, and each gateway keeps
+ * its own payment key and channels. Subclasses pick the database.
+ */
+abstract class ClusterLedgerContract {
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Duration EXPIRY = Duration.ofSeconds(60);
+    private static final GatewayId A = new GatewayId("gw-a");
+    private static final GatewayId B = new GatewayId("gw-b");
+
+    protected abstract TestDatabase database();
+
+    private final MutableClock clock = new MutableClock(Instant.parse("2026-01-01T00:00:00Z"));
+    private final List<JdbcAccountBook> opened = new ArrayList<>();
+    private String url;
+
+    private JdbcAccountBook open(GatewayId gateway) {
+        if (url == null) {
+            url = database().newDatabaseUrl();
+        }
+        JdbcAccountBook book = JdbcAccountBook.open(url, clock, 4, gateway, EXPIRY);
+        opened.add(book);
+        return book;
+    }
+
+    @AfterEach
+    void closeBooks() {
+        opened.forEach(JdbcAccountBook::close);
+    }
+
+    @Test
+    void aRestartingGateway_recoversOnlyItsOwnReservations() {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        a.open("alice");
+        a.credit("alice", 1_000, "tx-1");
+        Reservation ofA = a.reserve("alice", 100);
+        Reservation ofB = b.reserve("alice", 200);
+        a.recordProgress(ofA, 10);
+        b.recordProgress(ofB, 20);
+        a.close();
+
+        JdbcAccountBook restartedA = open(A);
+        List<Settlement> recovered = restartedA.recoverOpenReservations();
+
+        assertThat(restartedA.epoch()).isEqualTo(2);
+        assertThat(recovered).containsExactly(new Settlement(ofA, 10, 90, 0));
+        assertThat(b.settle(ofB, 30)).as("B's request runs on").isEqualTo(new Settlement(ofB, 30, 170, 0));
+        assertThat(b.balance("alice")).isEqualTo(new AccountState("alice", 960, 0, 40));
+    }
+
+    @Test
+    void aGatewaysReservation_isNotAnotherGatewaysToTouch() {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        a.open("alice");
+        a.credit("alice", 1_000, "tx-1");
+        Reservation ofA = a.reserve("alice", 100);
+
+        assertThatThrownBy(() -> b.settle(ofA, 5)).isInstanceOf(UnknownReservationException.class)
+                .hasMessageContaining("taken by gateway gw-a");
+        assertThatThrownBy(() -> b.recordProgress(ofA, 5)).isInstanceOf(UnknownReservationException.class);
+        assertThat(a.settle(ofA, 5).chargedNanoton()).isEqualTo(5);
+    }
+
+    @Test
+    void theSweep_endsAnExpiredGatewaysReservationsAtTheirProgress_andLeavesLiveOnesAlone() throws Exception {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        a.open("alice");
+        a.credit("alice", 1_000, "tx-1");
+        Reservation ofA = a.reserve("alice", 100);
+        Reservation ofB = b.reserve("alice", 200);
+        Reservation untouchedOfB = b.reserve("alice", 50);
+        a.recordProgress(ofA, 10);
+        b.recordProgress(ofB, 20);
+
+        clock.advance(Duration.ofSeconds(30));
+        a.renewLease();                                    // A: expires at 90 s; B (silent): at 60 s
+        assertThat(a.sweep()).as("nobody expired yet").isEmpty();
+        clock.advance(Duration.ofSeconds(31));
+        List<Settlement> swept = a.sweep();
+
+        assertThat(swept).containsExactly(new Settlement(ofB, 20, 180, 0), Settlement.release(untouchedOfB));
+        assertThat(a.balance("alice")).isEqualTo(new AccountState("alice", 980, 100, 20));
+        assertThat(a.recordProgress(ofA, 15)).as("A is live: its request goes on").isTrue();
+        assertThat(a.settle(ofA, 15).chargedNanoton()).isEqualTo(15);
+        assertThat(a.sweep()).as("each reservation ends once").isEmpty();
+        assertThat(a.balance("alice")).isEqualTo(new AccountState("alice", 965, 0, 35));
+        assertThat(sumOf("SELECT epoch FROM gateway_leases WHERE gateway_id = 'gw-b'")).as("fenced once").isEqualTo(2);
+
+        JdbcAccountBook restartedB = open(B);
+        clock.advance(Duration.ofSeconds(30));
+        restartedB.renewLease();
+        assertThat(restartedB.epoch()).isEqualTo(3);
+        assertThat(a.sweep()).as("B is back").isEmpty();
+        assertThat(restartedB.reserve("alice", 10).amountNanoton()).isEqualTo(10);
+    }
+
+    /**
+     * The late writer: B paused past its lease (a GC pause, a partition) and A swept it. Whatever
+     * B still sends is refused without effect: its checkpoint (whole batch), its settlement, its
+     * journal writes, new reservations and the lease renewal that would tell it to stop. So what
+     * it metered after its last recorded progress is billed to nobody and paid to nobody.
+     */
+    @Test
+    void aFencedGateway_isRefusedEverythingAndBillsNothingTwice() throws Exception {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        a.open("alice");
+        a.credit("alice", 1_000, "tx-1");
+        ChannelJournal journalOfB = b.channelJournal();
+        PaymentKeyPair keyOfB = journalOfB.payerKey(() -> PaymentKeyPair.generate(RANDOM));
+        ChannelId channel = journalOfB.open(PaymentKeyPair.generate(RANDOM).publicKey(), () -> ChannelId.random(RANDOM))
+                .channelId();
+        Reservation swept = b.reserve("alice", 200);
+        Reservation unmetered = b.reserve("alice", 100);
+        b.recordProgress(swept, 20);
+        clock.advance(Duration.ofSeconds(61));
+        a.renewLease();
+        assertThat(a.sweep()).containsExactly(new Settlement(swept, 20, 180, 0), Settlement.release(unmetered));
+
+        // B's next payment round: its checkpoint fails, so B signs nothing for those 60 tokens' worth.
+        assertThatThrownBy(() -> b.recordProgress(Map.of(swept, 80L, unmetered, 30L),
+                Map.of(swept, new WorkerShare(channel.hex(), 40), unmetered, new WorkerShare(channel.hex(), 15))))
+                .isInstanceOf(ReservationRecoveredException.class);
+        assertThatThrownBy(() -> b.recordProgress(swept, 80)).isInstanceOf(ReservationRecoveredException.class);
+        assertThatThrownBy(() -> b.settle(swept, 80))
+                .isInstanceOfSatisfying(ReservationRecoveredException.class, e -> {
+                    assertThat(e.recovered()).isEqualTo(new Settlement(swept, 20, 180, 0));
+                    assertThat(e.code()).isEqualTo("reservation_recovered");
+                });
+        assertThatThrownBy(() -> b.release(swept)).isInstanceOf(ReservationRecoveredException.class);
+        assertThatThrownBy(() -> b.reserve("alice", 10)).isInstanceOf(LeaseLostException.class);
+        assertThatThrownBy(() -> journalOfB.signed(keyOfB.sign(new SemiChannelState(channel, new SemiChannelBody(1, 40)))))
+                .isInstanceOf(LeaseLostException.class);
+        assertThatThrownBy(b::renewLease).isInstanceOf(LeaseLostException.class)
+                .hasMessageContaining("gw-b (epoch 1)");
+
+        assertThat(a.balance("alice")).as("charged the last recorded progress, once").isEqualTo(
+                new AccountState("alice", 980, 0, 20));
+        assertThat(feesBilledOn(channel)).as("the refused batch wrote no worker fee").isZero();
+    }
+
+    @Test
+    void aSecondProcessWithTheSameId_fencesTheFirst_andRecoversItsReservations() {
+        JdbcAccountBook first = open(A);
+        first.open("alice");
+        first.credit("alice", 1_000, "tx-1");
+        Reservation r = first.reserve("alice", 100);
+        first.recordProgress(r, 10);
+
+        JdbcAccountBook second = open(A);
+        assertThat(second.recoverOpenReservations()).containsExactly(new Settlement(r, 10, 90, 0));
+
+        assertThatThrownBy(first::renewLease).isInstanceOf(LeaseLostException.class);
+        assertThatThrownBy(() -> first.reserve("alice", 10)).isInstanceOf(LeaseLostException.class);
+        assertThatThrownBy(() -> first.settle(r, 50)).isInstanceOf(ReservationRecoveredException.class);
+        second.renewLease();
+        assertThat(second.balance("alice")).isEqualTo(new AccountState("alice", 990, 0, 10));
+    }
+
+    @Test
+    void aLeaseKeeper_renewsWhileLive_andReportsTheLossOnce() throws Exception {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        List<LeaseLostException> lost = new ArrayList<>();
+        try (LeaseKeeper keeper = LeaseKeeper.start(b, Duration.ofHours(1), lost::add)) {
+            clock.advance(Duration.ofSeconds(50));
+            keeper.beat();                                   // B renewed: expires at 110 s
+            clock.advance(Duration.ofSeconds(50));
+            assertThat(a.sweep()).as("B renewed in time").isEmpty();
+
+            clock.advance(Duration.ofSeconds(61));
+            a.renewLease();
+            a.sweep();                                       // B silent past its expiry: fenced
+            keeper.beat();
+            keeper.beat();
+        }
+        assertThat(lost).singleElement().satisfies(e -> {
+            assertThat(e.gateway()).isEqualTo(B);
+            assertThat(e.epoch()).isEqualTo(1);
+        });
+    }
+
+    /**
+     * Two gateways, four threads each, reserving, checkpointing and settling on one account with
+     * little money (refusals are constant), while both credit the same deposits: at the end every
+     * settlement is in the totals exactly, each deposit once.
+     */
+    @Test
+    void twoGatewaysAtOnce_keepBalancePlusReservedPlusSpentEqualToDeposits() throws Exception {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        a.open("alice");
+        a.credit("alice", 5_000, "initial");
+        int threadsPerGateway = 4;
+        int rounds = 60;
+        AtomicLong charged = new AtomicLong();
+        AtomicLong newCredits = new AtomicLong();
+        ExecutorService threads = Executors.newFixedThreadPool(2 * threadsPerGateway);
+        try {
+            List<Future<?>> running = new ArrayList<>();
+            for (int t = 0; t < 2 * threadsPerGateway; t++) {
+                JdbcAccountBook book = t % 2 == 0 ? a : b;
+                SplittableRandom random = new SplittableRandom(t);
+                running.add(threads.submit(() -> {
+                    for (int round = 0; round < rounds; round++) {
+                        if (round % 10 == 0 && book.credit("alice", 700, "deposit-" + round)) {
+                            newCredits.addAndGet(700);   // both gateways see every deposit; one credits it
+                        }
+                        Reservation r;
+                        try {
+                            r = book.reserve("alice", random.nextLong(1, 400));
+                        } catch (InsufficientBalanceException e) {
+                            continue;
+                        }
+                        long progress = random.nextLong(0, r.amountNanoton() + 1);
+                        book.recordProgress(Map.of(r, progress));
+                        Settlement s = random.nextInt(5) == 0 ? book.release(r)
+                                : book.settle(r, random.nextLong(progress, r.amountNanoton() + 50));
+                        charged.addAndGet(s.chargedNanoton());
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : running) {
+                f.get(120, TimeUnit.SECONDS);
+            }
+        } finally {
+            threads.shutdownNow();
+        }
+
+        assertThat(newCredits.get()).as("deposit-0 .. deposit-50, each once").isEqualTo(6 * 700);
+        AccountState totals = a.balance("alice");
+        assertThat(totals.reservedNanoton()).isZero();
+        assertThat(totals.spentNanoton()).isEqualTo(charged.get());
+        assertThat(totals.balanceNanoton() + totals.reservedNanoton() + totals.spentNanoton())
+                .isEqualTo(5_000 + newCredits.get());
+        assertThat(sumOf("SELECT SUM(amount_nanoton) FROM credits")).isEqualTo(5_000 + newCredits.get());
+        assertThat(sumOf("SELECT SUM(charged_nanoton) FROM reservations")).isEqualTo(charged.get());
+        assertThat(sumOf("SELECT COUNT(DISTINCT gateway_id) FROM reservations")).isEqualTo(2);
+    }
+
+    @Test
+    void eachGateway_hasItsOwnPayerKeyAndChannels() {
+        ChannelJournal a = open(A).channelJournal();
+        ChannelJournal b = open(B).channelJournal();
+        PaymentKeyPair keyOfA = a.payerKey(() -> PaymentKeyPair.generate(RANDOM));
+        PaymentKeyPair keyOfB = b.payerKey(() -> PaymentKeyPair.generate(RANDOM));
+        PaymentPublicKey worker = PaymentKeyPair.generate(RANDOM).publicKey();
+
+        ChannelId withA = a.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelId withB = b.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        a.signed(keyOfA.sign(new SemiChannelState(withA, new SemiChannelBody(1, 100))));
+
+        assertThat(keyOfB.publicKey()).isNotEqualTo(keyOfA.publicKey());
+        assertThat(withB).isNotEqualTo(withA);
+        assertThat(b.open(worker, () -> null).last()).as("A's state is not B's").isEqualTo(SemiChannelBody.INITIAL);
+        assertThatThrownBy(() -> b.signed(keyOfB.sign(new SemiChannelState(withA, new SemiChannelBody(2, 200)))))
+                .as("B cannot sign on A's channel").isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("no channel");
+        b.closed(worker, withB);
+        assertThat(a.open(worker, () -> null).channelId()).as("B's close leaves A's channel").isEqualTo(withA);
+    }
+
+    /**
+     * A single gateway's ledger from before V6 upgrades in place: its payer key, channel and open
+     * reservation become the default gateway's, and its first start recovers that reservation.
+     */
+    @Test
+    void aV5Ledger_becomesTheDefaultGateways() throws Exception {
+        url = database().newDatabaseUrl();
+        PaymentKeyPair key = PaymentKeyPair.generate(RANDOM);
+        PaymentPublicKey worker = PaymentKeyPair.generate(RANDOM).publicKey();
+        ChannelId channel = ChannelId.random(RANDOM);
+        try (Connection c = DriverManager.getConnection(url)) {
+            Migrations.apply(c, clock, 5);
+            c.setAutoCommit(true);
+            try (Statement st = c.createStatement()) {
+                st.execute("INSERT INTO accounts VALUES ('alice', 'cocoon-aaaaaaaaaaaaaaaa', 0, 1000, 300, 0)");
+                st.execute("INSERT INTO credits VALUES ('tx-1', 'alice', 1000, 0)");
+                st.execute("INSERT INTO reservations (account_id, amount_nanoton, progress_nanoton, state, "
+                        + "reserved_at_micros, channel_id, worker_fee_nanoton) VALUES ('alice', 300, 40, 'open', 0, '"
+                        + channel.hex() + "', 20)");
+                st.execute("INSERT INTO payer_key VALUES (1, '" + HexFormat.of().formatHex(key.seed()) + "', 0)");
+                st.execute("INSERT INTO channels (payee_key, channel_id, payer_key, last_seqno, last_sent_nanoton, "
+                        + "opened_at_micros, updated_at_micros) VALUES ('" + worker.hex() + "', '" + channel.hex() + "', '"
+                        + key.publicKey().hex() + "', 3, 15, 0, 0)");
+            }
+        }
+
+        JdbcAccountBook book = open(GatewayId.DEFAULT);
+        ChannelJournal journal = book.channelJournal();
+
+        assertThat(journal.payerKey(() -> {
+            throw new AssertionError("the stored key is kept");
+        }).publicKey()).isEqualTo(key.publicKey());
+        ChannelJournal.Entry entry = journal.open(worker, () -> {
+            throw new AssertionError("the stored channel is kept");
+        });
+        assertThat(entry.channelId()).isEqualTo(channel);
+        assertThat(entry.last()).isEqualTo(new SemiChannelBody(3, 15));
+        assertThat(entry.feesBilledNanoton()).isEqualTo(20);
+        List<Settlement> recovered = book.recoverOpenReservations();
+        assertThat(recovered).singleElement().satisfies(s -> {
+            assertThat(s.reservation().amountNanoton()).isEqualTo(300);
+            assertThat(s.chargedNanoton()).isEqualTo(40);
+        });
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 960, 0, 40));
+        assertThat(book.reserve("alice", 1).id()).as("ids go on above the migrated ones")
+                .isGreaterThan(recovered.get(0).reservation().id());
+    }
+
+    private long feesBilledOn(ChannelId channel) throws Exception {
+        try (Connection c = DriverManager.getConnection(url)) {
+            return JdbcAccountBook.workerFeesBilled(c, channel.hex());
+        }
+    }
+
+    private long sumOf(String query) throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+             PreparedStatement ps = c.prepareStatement(query);
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+package org.cocoonjvm.billing.ledger;
+
+class PostgresClusterLedgerTest extends ClusterLedgerContract {
+    @Override
+    protected TestDatabase database() {
+        return TestDatabase.POSTGRES;
+    }
+}
