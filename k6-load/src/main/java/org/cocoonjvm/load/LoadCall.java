@@ -9,6 +9,7 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
@@ -126,21 +127,26 @@ final class LoadCall {
             sawDone = true;
             return;
         }
-        StreamChunk chunk;
+        JsonObject chunk;
         try {
-            chunk = StreamChunk.parse(data);
-        } catch (java.io.IOException e) {
+            chunk = new JsonObject(data);
+        } catch (DecodeException e) {
             inBandError = "bad_json";
             return;
         }
-        if (chunk.error()) {
-            inBandError = "in_band_" + (chunk.errorCode() != null ? chunk.errorCode() : "unknown");
+        if (chunk.containsKey("error")) {
+            JsonObject error = chunk.getValue("error") instanceof JsonObject e ? e : new JsonObject();
+            String code = error.getString("code") != null ? error.getString("code") : error.getString("type");
+            inBandError = "in_band_" + (code != null ? code : "unknown");
             return;
         }
-        if (chunk.completionTokens() >= 0) {
-            usageTokens = chunk.completionTokens();
+        JsonObject usage = chunk.getJsonObject("usage");
+        if (usage != null) {
+            usageTokens = usage.getLong("completion_tokens", 0L);
         }
-        String content = chunk.content();
+        JsonArray choices = chunk.getJsonArray("choices");
+        JsonObject delta = choices == null || choices.isEmpty() ? null : choices.getJsonObject(0).getJsonObject("delta");
+        String content = delta == null ? null : delta.getString("content");
         if (content != null && !content.isEmpty()) {
             if (lastContent >= 0) {
                 gaps.add(now - lastContent);
