@@ -1,0 +1,84 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
+
+/** The {@code cocoon.access} log: one JSON line per relayed request, and never a word of its text. */
+class AccessLogTest {
+    private final Logger access = (Logger) LoggerFactory.getLogger("cocoon.access");
+    private final ListAppender<ILoggingEvent> lines = new ListAppender<>();
+    private Level levelBefore;
+    private TestNetwork net;
+
+    @BeforeEach
+    void capture() {
+        levelBefore = access.getLevel();
+        access.setLevel(Level.INFO);
+        lines.start();
+        access.addAppender(lines);
+        net = new TestNetwork();
+    }
+
+    @AfterEach
+    void release() {
+        net.close();
+        access.detachAppender(lines);
+        access.setLevel(levelBefore);
+    }
+
+    @Test
+    void streamedRequest_oneJsonLine_withItsNumbers_andNoText() throws Exception {
+        net.addWorker(1000);
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":5"));
+        List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
+        JsonObject usageChunk = new JsonObject(events.get(events.size() - 2).data());
+        StringBuilder completion = new StringBuilder();
+        events.stream().filter(e -> !e.data().equals("[DONE]")).map(e -> new JsonObject(e.data()).getJsonArray("choices"))
+                .filter(choices -> !choices.isEmpty())
+                .map(choices -> choices.getJsonObject(0).getJsonObject("delta").getString("content"))
+                .filter(text -> text != null)
+                .forEach(completion::append);
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+
+        String line = lines.list.getFirst().getFormattedMessage();
+        JsonObject logged = new JsonObject(line);
+        assertThat(logged.getString("request_id")).isEqualTo(usageChunk.getString("id"));
+        assertThat(logged.getString("key")).isEqualTo("test-key");
+        assertThat(logged.getString("model")).isEqualTo("synthetic");
+        assertThat(logged.getString("tier")).isEqualTo("default");
+        assertThat(logged.getBoolean("stream")).isTrue();
+        assertThat(logged.getString("worker")).isEqualTo("worker-1");
+        assertThat(logged.getInteger("status")).isEqualTo(200);
+        assertThat(logged.getString("finish_reason")).isEqualTo("length");
+        assertThat(logged.getLong("completion_tokens")).isEqualTo(usageChunk.getJsonObject("usage").getLong("completion_tokens"));
+        assertThat(logged.getLong("prompt_tokens")).isEqualTo(usageChunk.getJsonObject("usage").getLong("prompt_tokens"));
+        assertThat(logged.getLong("cost_nanoton")).isPositive();
+        assertThat(logged.getDouble("ttft_ms")).isPositive();
+        assertThat(logged.getDouble("total_ms")).isGreaterThanOrEqualTo(logged.getDouble("ttft_ms"));
+        assertThat(logged.getBoolean("client_gone")).isFalse();
+        assertThat(line).doesNotContain("tell me about cocoon");
+        assertThat(completion.toString()).isNotBlank();
+        // Single words can be field values too (the synthetic engine says "synthetic"); two in a row cannot.
+        String[] words = completion.toString().trim().split(" ");
+        assertThat(words).hasSizeGreaterThan(1);
+        for (int i = 1; i < words.length; i++) {
+            assertThat(line).doesNotContain(words[i - 1] + " " + words[i]);
+        }
+    }
+}
