@@ -1,16 +1,17 @@
 package org.cocoonjvm.protocol.openai;
 
 /**
- * Appends JSON string literals. Stream chunks are built by hand because they are written once per
- * token on the hottest path in the gateway, and a tree-building encoder costs several times more.
+ * Appends JSON string literals. Stream chunks (and the gateway's access log lines) are built by
+ * hand because they are written once per token or request on the hottest paths in the gateway,
+ * and a tree-building encoder costs several times more.
  */
-final class JsonText {
+public final class JsonText {
     private static final char[] HEX = "0123456789abcdef".toCharArray();
 
     private JsonText() {}
 
     /** Copies runs of plain characters in bulk: most tokens need no escaping at all. */
-    static StringBuilder appendString(StringBuilder out, String s) {
+    public static StringBuilder appendString(StringBuilder out, String s) {
         out.append('"');
         int plainFrom = 0;
         for (int i = 0; i < s.length(); i++) {

@@ -18,6 +18,11 @@ public final class SseWriter extends ResponseWriter {
     private boolean committed;
     /** Whether a content delta went out (the first carries the assistant role). */
     private boolean sentContent;
+    /**
+     * Every event's text up to {@code choices}: id, object, created and model never change within
+     * a stream, and escaping them again for each token was a tenth of the gateway's CPU on short requests.
+     */
+    private String chunkStart;
 
     public SseWriter(HttpServerResponse response, CompletionMeta meta) {
         super(response, meta);
@@ -98,10 +103,13 @@ public final class SseWriter extends ResponseWriter {
 
     /** Starts an event up to the opening bracket of {@code choices}. */
     private StringBuilder open() {
+        if (chunkStart == null) {
+            StringBuilder start = new StringBuilder(160).append("data: {");
+            meta.appendHeader(start, meta.flavor().chunkObject);
+            chunkStart = start.append(",\"system_fingerprint\":null,\"choices\":[").toString();
+        }
         // A one-token chunk is about 230 characters: room for it and a long token, so it never grows.
-        StringBuilder chunk = new StringBuilder(320).append("data: {");
-        meta.appendHeader(chunk, meta.flavor().chunkObject);
-        return chunk.append(",\"system_fingerprint\":null,\"choices\":[");
+        return new StringBuilder(320).append(chunkStart);
     }
 
     private void write(StringBuilder chunkWithoutClose) {
