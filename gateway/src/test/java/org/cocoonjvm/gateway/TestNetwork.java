@@ -201,13 +201,18 @@ final class TestNetwork implements AutoCloseable {
         if (body != null) {
             options.putHeader("Content-Type", "application/json");
         }
-        return await(onClientContext(() -> http.request(options).compose(r -> body == null ? r.send() : r.send(body))
+        return await(onClientContext(() -> sent(options, body)
                 .map(HttpClientResponse::pause)));
     }
 
     /** Sent, with the response still unread: for its status only (read bodies with {@link #reply} or {@link #send}). */
     Future<HttpClientResponse> request(RequestOptions options, String body) {
-        return onClientContext(() -> http.request(options).compose(r -> body == null ? r.send() : r.send(body)));
+        return onClientContext(() -> sent(options, body));
+    }
+
+    /** Call on the client context only (see {@link #onClientContext}). */
+    private Future<HttpClientResponse> sent(RequestOptions options, String body) {
+        return http.request(options).compose(r -> body == null ? r.send() : r.send(body));
     }
 
     /**
@@ -250,7 +255,7 @@ final class TestNetwork implements AutoCloseable {
 
     /** The whole response, read on the client context. */
     Future<Reply> reply(RequestOptions options, String body) {
-        return onClientContext(() -> http.request(options).compose(r -> body == null ? r.send() : r.send(body))
+        return onClientContext(() -> sent(options, body)
                 .compose(response -> response.body().map(buffer -> new Reply(response.statusCode(), buffer.toString(), response))));
     }
 
