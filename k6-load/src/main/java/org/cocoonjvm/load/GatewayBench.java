@@ -10,7 +10,6 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -59,7 +58,7 @@ public final class GatewayBench {
 
     /** One concurrency's measurements, both paths. */
     public record Row(int concurrency, Recorder.TrendStats directTtft, Recorder.TrendStats gatewayTtft,
-                      double directTokensPerS, double gatewayTokensPerS, double directCpuUsPerToken, double gatewayCpuUsPerToken,
+                      double directTokensPerS, double gatewayTokensPerS, CpuPerToken directCpu, CpuPerToken gatewayCpu,
                       long errors) {
         double addedP50() {
             return gatewayTtft.percentile(50) - directTtft.percentile(50);
@@ -70,12 +69,29 @@ public final class GatewayBench {
         }
     }
 
-    public record Report(Options options, List<Row> rows, JsonObject idle) {
+    /** Microseconds of CPU per token relayed: the whole process, and who in it spent them. */
+    public record CpuPerToken(double process, double client, double gateway, double worker, double other) {
+        static CpuPerToken of(CpuMeter.Sample cpu, long tokens) {
+            double per = 1e-3 / Math.max(1, tokens);
+            return new CpuPerToken(cpu.process() * per, cpu.client() * per, cpu.gateway() * per, cpu.worker() * per,
+                    cpu.other() * per);
+        }
+
+        JsonObject json() {
+            return new JsonObject().put("process", process).put("client", client).put("gateway", gateway).put("worker", worker)
+                    .put("other", other);
+        }
+    }
+
+    public record Report(Options options, WarmUp warmup, List<Row> rows, JsonObject idle) {
         public String table() {
             StringBuilder t = new StringBuilder(String.format(Locale.ROOT,
                     "gateway overhead: synthetic engine %.0f tok/s per stream, %d-token replies, %s phases x %d rounds, %d cores%n",
                     options.tokensPerSecond(), options.replyTokens(), K6Duration.format(options.phase()), options.rounds(),
                     Runtime.getRuntime().availableProcessors()));
+            t.append(warmup.lastCompileMillis() < 0 ? String.format("warm-up: none%n") : String.format(Locale.ROOT,
+                    "warm-up: %.1f s, the JIT %s (%d ms compiling in the last %.1f s)%n", warmup.seconds(),
+                    warmup.quiet() ? "quiet" : "STILL COMPILING at the limit", warmup.lastCompileMillis(), warmup.lastSliceSeconds()));
             t.append(String.format(Locale.ROOT, "%5s | %9s %9s %8s | %9s %9s %8s | %10s %10s %6s | %8s %8s | %6s%n",
                     "conc", "p50 dir", "p50 gw", "added", "p99 dir", "p99 gw", "added", "tok/s dir", "tok/s gw", "ratio",
                     "µs/t dir", "µs/t gw", "errors"));
@@ -84,7 +100,18 @@ public final class GatewayBench {
                         r.concurrency(), r.directTtft().percentile(50), r.gatewayTtft().percentile(50), r.addedP50(),
                         r.directTtft().percentile(99), r.gatewayTtft().percentile(99), r.addedP99(),
                         r.directTokensPerS(), r.gatewayTokensPerS(), r.gatewayTokensPerS() / r.directTokensPerS(),
-                        r.directCpuUsPerToken(), r.gatewayCpuUsPerToken(), r.errors()));
+                        r.directCpu().process(), r.gatewayCpu().process(), r.errors()));
+            }
+            t.append(String.format(Locale.ROOT, "CPU µs per token by who spent it (direct path / gateway path); "
+                    + "tokens per CPU-second of the gateway's event loops%n"));
+            t.append(String.format(Locale.ROOT, "%5s | %15s %15s %15s %15s | %12s%n", "conc", "client", "worker", "gateway",
+                    "other (GC,JIT,log)", "gw tok/cpu-s"));
+            for (Row r : rows) {
+                CpuPerToken d = r.directCpu();
+                CpuPerToken g = r.gatewayCpu();
+                t.append(String.format(Locale.ROOT, "%5d | %6.2f / %6.2f %6.2f / %6.2f %6s / %6.2f %6.2f / %6.2f | %12.0f%n",
+                        r.concurrency(), d.client(), g.client(), d.worker(), g.worker(), "-", g.gateway(), d.other(), g.other(),
+                        1e6 / g.gateway()));
             }
             if (idle != null) {
                 t.append(String.format(Locale.ROOT, "idle streams: %d held %.1f MiB of heap (%.1f KiB each, whole process)%n",
@@ -102,12 +129,16 @@ public final class GatewayBench {
                         .put("ttft_p99_direct_ms", r.directTtft().percentile(99)).put("ttft_p99_gateway_ms", r.gatewayTtft().percentile(99))
                         .put("added_p50_ms", r.addedP50()).put("added_p99_ms", r.addedP99())
                         .put("tokens_per_s_direct", r.directTokensPerS()).put("tokens_per_s_gateway", r.gatewayTokensPerS())
-                        .put("cpu_us_per_token_direct", r.directCpuUsPerToken()).put("cpu_us_per_token_gateway", r.gatewayCpuUsPerToken())
+                        .put("cpu_us_per_token_direct", r.directCpu().json()).put("cpu_us_per_token_gateway", r.gatewayCpu().json())
+                        .put("tokens_per_gateway_cpu_second", 1e6 / r.gatewayCpu().gateway())
                         .put("errors", r.errors()));
             }
             return new JsonObject().put("cores", Runtime.getRuntime().availableProcessors())
                     .put("tokens_per_s_per_stream", options.tokensPerSecond()).put("reply_tokens", options.replyTokens())
-                    .put("phase_ms", options.phase().toMillis()).put("rounds", options.rounds()).put("rows", out).put("idle_streams", idle);
+                    .put("phase_ms", options.phase().toMillis()).put("rounds", options.rounds())
+                    .put("warmup", new JsonObject().put("seconds", warmup.seconds()).put("jit_quiet", warmup.quiet())
+                            .put("last_slice_compile_ms", warmup.lastCompileMillis()))
+                    .put("rows", out).put("idle_streams", idle);
         }
 
         /** TTFT CDFs for both paths at every concurrency, and tokens/s against concurrency. */
@@ -157,30 +188,27 @@ public final class GatewayBench {
     public static Report run(Options options) {
         List<Row> rows = new ArrayList<>();
         JsonObject idle = null;
+        WarmUp warmup;
         try (LoopbackNetwork net = new LoopbackNetwork(1, options.tokensPerSecond(), 512, options.replyTokens())) {
             Target direct = net.direct(0);
             Target gateway = net.viaGateway();
             int most = options.concurrencies().stream().max(Integer::compare).orElseThrow();
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setKeepAlive(true),
                     new PoolOptions().setHttp1MaxSize(most * 2));
-            // Warm-up, both paths: the JIT and connection pools, not measured.
             Scenario.RequestSpec request = request(options.replyTokens());
-            phase(net.vertx(), client, direct, request, most, options.warmup());
-            phase(net.vertx(), client, gateway, request, most, options.warmup());
+            warmup = warmUp(net, client, List.of(direct, gateway), request, most, options.warmup());
             for (int c : options.concurrencies()) {
-                Recorder d = new Recorder();
-                Recorder g = new Recorder();
-                double[] dTime = new double[2];
-                double[] gTime = new double[2];
+                Totals d = new Totals();
+                Totals g = new Totals();
                 for (int round = 0; round < options.rounds(); round++) {
-                    accumulate(phase(net.vertx(), client, direct, request, c, options.phase()), d, dTime);
-                    accumulate(phase(net.vertx(), client, gateway, request, c, options.phase()), g, gTime);
+                    d.add(phase(net, client, direct, request, c, options.phase()));
+                    g.add(phase(net, client, gateway, request, c, options.phase()));
                 }
-                Recorder.Snapshot ds = d.snapshot(dTime[0]);
-                Recorder.Snapshot gs = g.snapshot(gTime[0]);
+                Recorder.Snapshot ds = d.snapshot();
+                Recorder.Snapshot gs = g.snapshot();
                 rows.add(new Row(c, ds.trend(Metric.TTFT), gs.trend(Metric.TTFT),
-                        ds.count(Metric.TOKENS) / dTime[0], gs.count(Metric.TOKENS) / gTime[0],
-                        dTime[1] / Math.max(1, ds.count(Metric.TOKENS)) * 1e6, gTime[1] / Math.max(1, gs.count(Metric.TOKENS)) * 1e6,
+                        ds.count(Metric.TOKENS) / d.seconds, gs.count(Metric.TOKENS) / g.seconds,
+                        CpuPerToken.of(d.cpu, ds.count(Metric.TOKENS)), CpuPerToken.of(g.cpu, gs.count(Metric.TOKENS)),
                         ds.count(Metric.ERRORS) + gs.count(Metric.ERRORS)));
             }
             client.close().await();
@@ -188,22 +216,74 @@ public final class GatewayBench {
         if (options.idleStreams() > 0) {
             idle = idleStreams(options.idleStreams());
         }
-        return new Report(options, rows, idle);
+        return new Report(options, warmup, rows, idle);
     }
 
-    record PhaseResult(List<Outcome> outcomes, double seconds, double cpuSeconds) {}
+    /**
+     * How long the warm-up ran and whether the JIT had gone quiet: a slice of load on every path
+     * during which the compilers spent under {@link #QUIET_COMPILE_SHARE} of the slice.
+     * {@code lastCompileMillis} is -1 when no slice ran (no warm-up asked for).
+     */
+    public record WarmUp(double seconds, boolean quiet, long lastCompileMillis, double lastSliceSeconds) {}
 
-    static void accumulate(PhaseResult p, Recorder into, double[] secondsAndCpu) {
-        p.outcomes().forEach(o -> o.record(into));
-        secondsAndCpu[0] += p.seconds();
-        secondsAndCpu[1] += p.cpuSeconds();
+    private static final Duration WARM_SLICE = Duration.ofSeconds(2);
+    private static final double QUIET_COMPILE_SHARE = 0.05;
+
+    /**
+     * Load on every path in turn, in slices, until one round of slices passes with the JIT nearly
+     * idle, or {@code limit} is spent. A fixed few seconds was not enough: with client, gateway
+     * and worker compiling on 2 cores, C2 was still busy 20 s in, and the first measured phases
+     * paid for it (5 s of warm-up: 7 ms added at 64 streams; 30 s: about 1 ms).
+     */
+    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Target> paths, Scenario.RequestSpec request, int users,
+                         Duration limit) {
+        java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+        long start = System.nanoTime();
+        long end = start + limit.toNanos();
+        long compiled = -1;
+        double slice = 0;
+        Duration each = limit.compareTo(WARM_SLICE.multipliedBy(paths.size())) < 0 ? limit.dividedBy(paths.size()) : WARM_SLICE;
+        // Only whole slices count: a short last one would look quiet because it was short.
+        while (System.nanoTime() + each.toNanos() * paths.size() <= end) {
+            long c0 = jit.getTotalCompilationTime();
+            long s0 = System.nanoTime();
+            for (Target path : paths) {
+                phase(net, client, path, request, users, each);
+            }
+            compiled = jit.getTotalCompilationTime() - c0;
+            slice = (System.nanoTime() - s0) / 1e9;
+            if (compiled < slice * 1000 * QUIET_COMPILE_SHARE) {
+                return new WarmUp((System.nanoTime() - start) / 1e9, true, compiled, slice);
+            }
+        }
+        return new WarmUp((System.nanoTime() - start) / 1e9, false, compiled, slice);
+    }
+
+    record PhaseResult(List<Outcome> outcomes, double seconds, CpuMeter.Sample cpu) {}
+
+    /** Phases of one path added up: their outcomes, wall time and CPU. */
+    static final class Totals {
+        final Recorder recorder = new Recorder();
+        double seconds;
+        CpuMeter.Sample cpu = CpuMeter.ZERO;
+
+        void add(PhaseResult p) {
+            p.outcomes().forEach(o -> o.record(recorder));
+            seconds += p.seconds();
+            cpu = cpu.plus(p.cpu());
+        }
+
+        Recorder.Snapshot snapshot() {
+            return recorder.snapshot(seconds);
+        }
     }
 
     /** Closed loop: {@code users} streams, each sending the next request when the last ends, until the phase is over. */
-    static PhaseResult phase(Vertx vertx, HttpClient client, Target target, Scenario.RequestSpec request, int users,
-                                     Duration length) {
+    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Target target, Scenario.RequestSpec request, int users,
+                             Duration length) {
+        Vertx vertx = net.vertx();
         List<Outcome> outcomes = new ArrayList<>();
-        long cpu0 = processCpuNanos();
+        CpuMeter.Sample cpu0 = net.cpu().read();
         long t0 = System.nanoTime();
         long deadline = t0 + length.toNanos();
         List<Future<Void>> all = new ArrayList<>();
@@ -219,7 +299,7 @@ public final class GatewayBench {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         synchronized (outcomes) {
-            return new PhaseResult(List.copyOf(outcomes), seconds, (processCpuNanos() - cpu0) / 1e9);
+            return new PhaseResult(List.copyOf(outcomes), seconds, net.cpu().read().minus(cpu0));
         }
     }
 
@@ -265,10 +345,6 @@ public final class GatewayBench {
                     .put("heap_kib_per_stream_whole_process", held / 1024.0 / count)
                     .put("note", "gateway, worker and client share the process: an upper bound for the gateway");
         }
-    }
-
-    private static long processCpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static long usedHeapAfterGc() {

@@ -41,6 +41,7 @@ public final class LoopbackNetwork implements AutoCloseable {
     private final Vertx workerVertx;
     private GatewayNode gateway;
     private final List<WorkerNode> workers = new ArrayList<>();
+    private CpuMeter cpu;
 
     /**
      * @param workerCount     workers registered with the gateway
@@ -59,6 +60,7 @@ public final class LoopbackNetwork implements AutoCloseable {
         this.workerVertx = Vertx.vertx();
         try {
             start(workerCount, tokensPerSecond, maxBatch, replyTokens, payments);
+            cpu = new CpuMeter(vertx, gatewayVertx, workerVertx);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -97,6 +99,11 @@ public final class LoopbackNetwork implements AutoCloseable {
     /** Requests the gateway has routed and not yet seen end, over all workers. */
     public int inFlight() {
         return gateway.registry().all().stream().mapToInt(RegisteredWorker::inFlight).sum();
+    }
+
+    /** CPU spent by the clients', the gateway's and the workers' event loops. */
+    public CpuMeter cpu() {
+        return cpu;
     }
 
     /** The clients' Vert.x instance. */

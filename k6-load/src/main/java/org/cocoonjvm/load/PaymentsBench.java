@@ -94,28 +94,25 @@ public final class PaymentsBench {
             HttpClient freeClient = client(free, options.concurrency());
             Scenario.RequestSpec request = GatewayBench.request(options.replyTokens());
             Duration warm = Duration.ofMillis(Math.min(1000, options.phase().toMillis()));
-            GatewayBench.phase(paying.vertx(), paidClient, paying.viaGateway(), request, options.concurrency(), warm);
-            GatewayBench.phase(free.vertx(), freeClient, free.viaGateway(), request, options.concurrency(), warm);
+            GatewayBench.phase(paying, paidClient, paying.viaGateway(), request, options.concurrency(), warm);
+            GatewayBench.phase(free, freeClient, free.viaGateway(), request, options.concurrency(), warm);
             for (int i = 0; i < options.rounds(); i++) {
-                Recorder p = new Recorder();
-                Recorder f = new Recorder();
-                double[] pTime = new double[2];
-                double[] fTime = new double[2];
+                GatewayBench.Totals p = new GatewayBench.Totals();
+                GatewayBench.Totals f = new GatewayBench.Totals();
                 // The order swaps each round: whatever the second phase inherits (heap, JIT, the
                 // neighbours' load) falls on both sides.
                 for (boolean paidPhase : i % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
                     if (paidPhase) {
-                        GatewayBench.accumulate(GatewayBench.phase(paying.vertx(), paidClient, paying.viaGateway(), request,
-                                options.concurrency(), options.phase()), p, pTime);
+                        p.add(GatewayBench.phase(paying, paidClient, paying.viaGateway(), request, options.concurrency(), options.phase()));
                     } else {
-                        GatewayBench.accumulate(GatewayBench.phase(free.vertx(), freeClient, free.viaGateway(), request,
-                                options.concurrency(), options.phase()), f, fTime);
+                        f.add(GatewayBench.phase(free, freeClient, free.viaGateway(), request, options.concurrency(), options.phase()));
                     }
                 }
-                Recorder.Snapshot ps = p.snapshot(pTime[0]);
-                Recorder.Snapshot fs = f.snapshot(fTime[0]);
-                rounds.add(new Round(ps.count(Metric.TOKENS) / pTime[0], fs.count(Metric.TOKENS) / fTime[0],
-                        pTime[1] / Math.max(1, ps.count(Metric.TOKENS)) * 1e6, fTime[1] / Math.max(1, fs.count(Metric.TOKENS)) * 1e6,
+                Recorder.Snapshot ps = p.snapshot();
+                Recorder.Snapshot fs = f.snapshot();
+                rounds.add(new Round(ps.count(Metric.TOKENS) / p.seconds, fs.count(Metric.TOKENS) / f.seconds,
+                        p.cpu.process() / 1e3 / Math.max(1, ps.count(Metric.TOKENS)),
+                        f.cpu.process() / 1e3 / Math.max(1, fs.count(Metric.TOKENS)),
                         ps.count(Metric.ERRORS) + fs.count(Metric.ERRORS)));
             }
             paidClient.close().await();

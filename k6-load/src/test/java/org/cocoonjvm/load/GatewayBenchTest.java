@@ -29,8 +29,16 @@ class GatewayBenchTest {
             assertThat(row.errors()).isZero();
         }
         String table = report.table();
-        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio");
-        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(2);
+        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s");
+        // Each concurrency has a latency row and a CPU row.
+        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(4);
+        for (GatewayBench.Row row : report.rows()) {
+            // The gateway's event loops did work only on the gateway path; the client's on both.
+            assertThat(row.gatewayCpu().gateway()).isPositive();
+            assertThat(row.directCpu().gateway()).isLessThan(row.gatewayCpu().gateway());
+            assertThat(row.directCpu().client()).isPositive();
+            assertThat(row.gatewayCpu().worker()).isPositive();
+        }
 
         assertThat(files).extracting(p -> p.getFileName().toString()).containsExactly("ttft-cdf.svg", "throughput.svg", "report.json");
         for (Path svg : files.subList(0, 2)) {
@@ -38,6 +46,7 @@ class GatewayBenchTest {
             assertThat(doc.getDocumentElement().getTagName()).isEqualTo("svg");
             assertThat(doc.getElementsByTagName("polyline").getLength()).as(svg.toString()).isGreaterThanOrEqualTo(2);
         }
-        assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"");
+        assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"", "\"tokens_per_gateway_cpu_second\"",
+                "\"jit_quiet\"");
     }
 }

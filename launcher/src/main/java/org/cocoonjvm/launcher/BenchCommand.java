@@ -41,7 +41,8 @@ final class BenchCommand {
         int replyTokens;
         @Option(names = "--idle-streams", defaultValue = "0", description = "Also measure the heap held by this many idle streams.")
         int idleStreams;
-        @Option(names = "--warmup", defaultValue = "5s", description = "Unmeasured load on each path first, for the JIT. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--warmup", defaultValue = "60s",
+                description = "Most unmeasured load on the paths before measuring; ends early once the JIT is quiet. Default: ${DEFAULT-VALUE}.")
         String warmup;
         @Option(names = "--out", defaultValue = "bench-gateway", description = "Directory for ttft-cdf.svg, throughput.svg, report.json. Default: ${DEFAULT-VALUE}.")
         Path out;
