@@ -48,6 +48,7 @@ import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
+import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -172,8 +173,15 @@ public final class GatewayNode extends VerticleBase {
                             // against a slow engine closed a connection on it and the worker was unroutable
                             // (503) for the rest of the storm; raised here and on the worker, it passed.
                             // Still bounded, far above that.
-                            .setHttp2RstFloodMaxRstFramePerWindow(100_000))
-                    .connectionHandler(FlushBatching::install)
+                            .setHttp2RstFloodMaxRstFramePerWindow(100_000)
+                            // No WebSockets here; with compression on, every HTTP/1 connection had an
+                            // extension handler that each token's write passed through.
+                            .setPerFrameWebSocketCompressionSupported(false)
+                            .setPerMessageWebSocketCompressionSupported(false))
+                    .connectionHandler(connection -> {
+                        FlushBatching.install(connection);
+                        ChunkFraming.install(connection);
+                    })
                     .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
             return server.listen().onSuccess(bound -> fronts.add(this));
         }

@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
+import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
@@ -101,9 +102,15 @@ public final class WorkerNode extends VerticleBase {
         // found this); allow as many resets per window as streams at once.
         HttpServerOptions serverOptions = new HttpServerOptions().setHost(options.host()).setPort(options.port())
                 .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_STREAMS))
-                .setHttp2RstFloodMaxRstFramePerWindow(MAX_STREAMS);
+                .setHttp2RstFloodMaxRstFramePerWindow(MAX_STREAMS)
+                // No WebSockets here (see the gateway's server options).
+                .setPerFrameWebSocketCompressionSupported(false)
+                .setPerMessageWebSocketCompressionSupported(false);
         Handler<HttpServerRequest> grpcEntry = tls == null ? grpc : tls.onlyGateways(grpc);
-        server = (tls == null ? vertx.createHttpServer(serverOptions).connectionHandler(FlushBatching::install)
+        server = (tls == null ? vertx.createHttpServer(serverOptions).connectionHandler(connection -> {
+                            FlushBatching.install(connection);
+                            ChunkFraming.install(connection);
+                        })
                         : tls.createServer(vertx, serverOptions))
                 .requestHandler(request -> (isGrpc(request) ? grpcEntry : http).handle(request));
         if (tls != null) {

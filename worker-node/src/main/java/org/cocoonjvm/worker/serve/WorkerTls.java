@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 
 /**
@@ -52,6 +53,7 @@ public final class WorkerTls {
         return vertx.createHttpServer(node.server(options, ClientAuth.REQUEST, outcomes))
                 .connectionHandler(conn -> {
                     FlushBatching.install(conn);
+                    ChunkFraming.install(conn);
                     node.admit(vertx, conn, () -> gateways.remove(conn)).ifPresent(gateway -> gateways.add(conn));
                 });
     }
