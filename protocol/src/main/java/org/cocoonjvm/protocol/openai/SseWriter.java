@@ -19,6 +19,12 @@ import org.cocoonjvm.protocol.grpc.Final;
 public final class SseWriter extends ResponseWriter {
     private static final Buffer DONE = Buffer.buffer("data: [DONE]\n\n");
     private static final Buffer KEEP_ALIVE = Buffer.buffer(": keep-alive\n\n");
+    private static final byte[] CHAT_FIRST_DELTA = ascii("{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":");
+    private static final byte[] CHAT_DELTA = ascii("{\"index\":0,\"delta\":{\"content\":");
+    private static final byte[] CHAT_DELTA_END = ascii("},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    private static final byte[] TEXT_DELTA = ascii("{\"index\":0,\"text\":");
+    private static final byte[] TEXT_DELTA_END = ascii(",\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    private static final int LONGEST_DELTA_PARTS = CHAT_FIRST_DELTA.length + CHAT_DELTA_END.length;
 
     private boolean committed;
     /** Whether a content delta went out (the first carries the assistant role). */
@@ -28,7 +34,7 @@ public final class SseWriter extends ResponseWriter {
      * a stream, and escaping them again for each token was a tenth of the gateway's CPU on short requests.
      */
     private byte[] chunkStart;
-    /** The rest of the event being built; one per stream, reused for every event. */
+    /** The rest of a finishing event being built after {@link #chunkStart}; one per stream, reused. */
     private final StringBuilder chunkRest = new StringBuilder(256);
 
     public SseWriter(HttpServerResponse response, CompletionMeta meta) {
@@ -37,25 +43,26 @@ public final class SseWriter extends ResponseWriter {
 
     @Override
     public void delta(Delta delta) {
-        if (ended() || delta.getText().isEmpty()) {
+        String text = delta.getText();
+        if (ended() || text.isEmpty()) {
             return;
         }
-        StringBuilder chunk = open();
+        // The one event per token: constant parts as bytes, the text escaped straight into the buffer.
+        byte[] start = chunkStart();
+        ByteBuf event = VertxByteBufAllocator.DEFAULT.heapBuffer(start.length + LONGEST_DELTA_PARTS
+                + 2 + JsonText.MOST_BYTES_PER_CHAR * text.length());
+        event.writeBytes(start);
         if (meta.flavor() == CompletionMeta.Flavor.CHAT) {
-            chunk.append("{\"index\":0,\"delta\":{");
-            if (!sentContent) {
-                chunk.append("\"role\":\"assistant\",");
-            }
-            chunk.append("\"content\":");
-            JsonText.appendString(chunk, delta.getText());
-            chunk.append("},\"logprobs\":null,\"finish_reason\":null}]");
+            event.writeBytes(sentContent ? CHAT_DELTA : CHAT_FIRST_DELTA);
+            JsonText.writeString(event, text);
+            event.writeBytes(CHAT_DELTA_END);
         } else {
-            chunk.append("{\"index\":0,\"text\":");
-            JsonText.appendString(chunk, delta.getText());
-            chunk.append(",\"logprobs\":null,\"finish_reason\":null}]");
+            event.writeBytes(TEXT_DELTA);
+            JsonText.writeString(event, text);
+            event.writeBytes(TEXT_DELTA_END);
         }
         sentContent = true;
-        write(chunk);
+        send(event);
     }
 
     @Override
@@ -108,29 +115,43 @@ public final class SseWriter extends ResponseWriter {
         return committed;
     }
 
-    /** Starts an event after the opening bracket of {@code choices}: what comes before is {@link #chunkStart}. */
-    private StringBuilder open() {
+    /** Every event's bytes up to the opening bracket of {@code choices}. */
+    private byte[] chunkStart() {
         if (chunkStart == null) {
             StringBuilder start = new StringBuilder(160).append("data: {");
             meta.appendHeader(start, meta.flavor().chunkObject);
             chunkStart = start.append(",\"system_fingerprint\":null,\"choices\":[").toString().getBytes(StandardCharsets.UTF_8);
         }
+        return chunkStart;
+    }
+
+    /** Starts one of a stream's last events (finish reason, usage) after {@link #chunkStart}. */
+    private StringBuilder open() {
         chunkRest.setLength(0);
         return chunkRest;
     }
 
-    /**
-     * Encodes the event straight into the buffer the connection writes. Going through a String and
-     * its byte[] made three copies of every event, the largest share of what the gateway allocated
-     * per token.
-     */
     private void write(StringBuilder rest) {
-        commit();
         rest.append("}\n\n");
-        ByteBuf event = VertxByteBufAllocator.DEFAULT.heapBuffer(chunkStart.length + ByteBufUtil.utf8Bytes(rest));
-        event.writeBytes(chunkStart);
-        ByteBufUtil.writeUtf8(event, rest);
+        byte[] start = chunkStart();
+        int restBytes = ByteBufUtil.utf8Bytes(rest);
+        ByteBuf event = VertxByteBufAllocator.DEFAULT.heapBuffer(start.length + restBytes);
+        event.writeBytes(start);
+        ByteBufUtil.reserveAndWriteUtf8(event, rest, restBytes);
+        send(event);
+    }
+
+    /**
+     * Events go out in the buffer they were encoded into. Going through a String and its byte[]
+     * made three copies of every event, the largest share of what the gateway allocated per token.
+     */
+    private void send(ByteBuf event) {
+        commit();
         response.write(BufferInternal.buffer(event));
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
     }
 
     private void commit() {

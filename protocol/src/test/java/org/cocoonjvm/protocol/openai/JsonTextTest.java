@@ -2,7 +2,11 @@ package org.cocoonjvm.protocol.openai;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.vertx.core.json.JsonArray;
+import java.nio.charset.StandardCharsets;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class JsonTextTest {
@@ -70,5 +74,28 @@ class JsonTextTest {
         assertThat(decode(literal)).isEqualTo(all.toString());
         assertThat(literal).as("no raw control character or line separator may be written")
                 .doesNotContainPattern("[\\x00-\\x1f\\u2028\\u2029]");
+    }
+
+    @Test
+    void writeString_bytesAreTheUtf8OfAppendString_forAnyText() {
+        Random random = new Random(42);
+        // Characters from every class the two writers treat differently: plain ASCII, escapes,
+        // control characters, the separators, two- and three-byte UTF-8, and surrogate pairs.
+        String[] pool = {"a", "Z", " ", "\"", "\\", "\n", "\r", "\t", "\u0000", "\u001f", "\u007f", "\u2028", "\u2029", "é",
+                "✓", "中", "😀", "𝄞"};
+        for (int n = 0; n < 5_000; n++) {
+            StringBuilder text = new StringBuilder();
+            for (int len = random.nextInt(12); len > 0; len--) {
+                text.append(pool[random.nextInt(pool.length)]);
+            }
+            String s = text.toString();
+            ByteBuf out = Unpooled.buffer(2 + JsonText.MOST_BYTES_PER_CHAR * s.length());
+            int capacity = out.capacity();
+
+            JsonText.writeString(out, s);
+
+            assertThat(out.toString(StandardCharsets.UTF_8)).as(literal(s)).isEqualTo(literal(s));
+            assertThat(out.capacity()).as("the room it asks for is enough").isEqualTo(capacity);
+        }
     }
 }

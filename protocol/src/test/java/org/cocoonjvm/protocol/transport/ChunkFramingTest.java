@@ -9,7 +9,6 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientResponse;
-import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerResponse;
@@ -39,7 +38,8 @@ class ChunkFramingTest {
     private static final int[] SIZES = {1, 15, 16, 230, 255, 256, 4095, 4096, ChunkFraming.MOST_FRAMED, ChunkFraming.MOST_FRAMED + 1};
 
     private final Vertx vertx = Vertx.vertx();
-    private final List<HttpConnection> connections = new CopyOnWriteArrayList<>();
+    /** Each connection's pipeline as it was once installed (a closed connection's pipeline is empty). */
+    private final List<List<String>> connections = new CopyOnWriteArrayList<>();
     private HttpServer server;
 
     @BeforeEach
@@ -48,7 +48,7 @@ class ChunkFramingTest {
                 .connectionHandler(connection -> {
                     FlushBatching.install(connection);
                     ChunkFraming.install(connection);
-                    connections.add(connection);
+                    connections.add(((ConnectionBase) connection).channel().pipeline().names());
                 })
                 .requestHandler(request -> {
                     HttpServerResponse response = request.response();
@@ -93,7 +93,7 @@ class ChunkFramingTest {
         expected.append("4\r\nlast\r\n0\r\n\r\n");
         assertThat(wire).containsIgnoringCase("transfer-encoding: chunked");
         assertThat(wire.substring(wire.indexOf("\r\n\r\n") + 4)).isEqualTo(expected.toString());
-        assertThat(pipelineNames(connections.getFirst())).contains(ChunkFraming.HANDLER_NAME);
+        assertThat(connections.getFirst()).contains(ChunkFraming.HANDLER_NAME);
     }
 
     @Test
@@ -125,7 +125,7 @@ class ChunkFramingTest {
         HttpClient client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false));
         assertThat(get(client, HttpMethod.GET, "/trailers").toString()).isEqualTo("data: 1\n\n");
-        assertThat(pipelineNames(connections.getFirst())).doesNotContain(ChunkFraming.HANDLER_NAME);
+        assertThat(connections.getFirst()).doesNotContain(ChunkFraming.HANDLER_NAME);
     }
 
     private Buffer get(HttpClient client, HttpMethod method, String path) throws Exception {
@@ -161,9 +161,5 @@ class ChunkFramingTest {
         Promise<T> result = Promise.promise();
         vertx.getOrCreateContext().runOnContext(v -> chain.get().onComplete(result));
         return result.future();
-    }
-
-    private static List<String> pipelineNames(HttpConnection connection) {
-        return ((ConnectionBase) connection).channel().pipeline().names();
     }
 }
