@@ -37,22 +37,53 @@ public final class GatewayBench {
      * @param phase            length of each direct or gateway phase
      * @param rounds           direct-then-gateway pairs per concurrency
      * @param tokensPerSecond  engine steps per second (1000: 1 ms steps)
-     * @param replyTokens      tokens per reply
+     * @param replies          how long the replies are
      * @param idleStreams      if positive, also the heap held by this many streams waiting for their first token
-     * @param warmup           unmeasured load on each path before the first phase
+     * @param warmup           most unmeasured load on the paths before the first phase
      */
-    public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, int replyTokens,
+    public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, Replies replies,
                           int idleStreams, Duration warmup) {
         public Options {
             if (concurrencies.isEmpty() || concurrencies.stream().anyMatch(c -> c < 1 || c > 4096)) {
                 throw new ScenarioException("--concurrency needs values between 1 and 4096, got " + concurrencies);
             }
-            if (phase.toMillis() < 100 || rounds < 1 || !(tokensPerSecond > 0) || replyTokens < 1 || idleStreams < 0
-                    || warmup.isNegative()) {
-                throw new ScenarioException("phase must be at least 100ms; rounds, tokens per second and reply tokens positive; "
+            if (phase.toMillis() < 100 || rounds < 1 || !(tokensPerSecond > 0) || idleStreams < 0 || warmup.isNegative()) {
+                throw new ScenarioException("phase must be at least 100ms; rounds and tokens per second positive; "
                         + "idle streams and warm-up not negative");
             }
             concurrencies = List.copyOf(concurrencies);
+        }
+    }
+
+    /**
+     * Reply lengths: every reply {@code mean} tokens, or, with a spread, uniform within
+     * {@code mean × (1 ± spread)}. Equal replies keep a closed loop in lockstep: every stream ends
+     * in the same engine step and sends its next request at once, so each phase is a train of
+     * bursts of N requests. Spread lengths let the streams drift apart, as real conversations do.
+     */
+    public record Replies(int mean, double spread) {
+        public Replies {
+            if (mean < 1 || !(spread >= 0 && spread < 1)) {
+                throw new ScenarioException("reply tokens must be positive and the spread in [0, 1), got " + mean + " and " + spread);
+            }
+        }
+
+        int fewest() {
+            return Math.max(1, (int) Math.round(mean * (1 - spread)));
+        }
+
+        /** The engine's reply length: a request's max_tokens stops it sooner. */
+        int most() {
+            return (int) Math.round(mean * (1 + spread));
+        }
+
+        Scenario.RequestSpec next() {
+            int tokens = spread == 0 ? mean : java.util.concurrent.ThreadLocalRandom.current().nextInt(fewest(), most() + 1);
+            return new Scenario.RequestSpec(true, tokens, "default", "translate: hello world");
+        }
+
+        String describe() {
+            return spread == 0 ? mean + "-token replies" : fewest() + " to " + most() + "-token replies";
         }
     }
 
@@ -86,8 +117,8 @@ public final class GatewayBench {
     public record Report(Options options, WarmUp warmup, List<Row> rows, JsonObject idle) {
         public String table() {
             StringBuilder t = new StringBuilder(String.format(Locale.ROOT,
-                    "gateway overhead: synthetic engine %.0f tok/s per stream, %d-token replies, %s phases x %d rounds, %d cores%n",
-                    options.tokensPerSecond(), options.replyTokens(), K6Duration.format(options.phase()), options.rounds(),
+                    "gateway overhead: synthetic engine %.0f tok/s per stream, %s, %s phases x %d rounds, %d cores%n",
+                    options.tokensPerSecond(), options.replies().describe(), K6Duration.format(options.phase()), options.rounds(),
                     Runtime.getRuntime().availableProcessors()));
             t.append(warmup.lastCompileMillis() < 0 ? String.format("warm-up: none%n") : String.format(Locale.ROOT,
                     "warm-up: %.1f s, the JIT %s (%d ms compiling in the last %.1f s)%n", warmup.seconds(),
@@ -134,7 +165,8 @@ public final class GatewayBench {
                         .put("errors", r.errors()));
             }
             return new JsonObject().put("cores", Runtime.getRuntime().availableProcessors())
-                    .put("tokens_per_s_per_stream", options.tokensPerSecond()).put("reply_tokens", options.replyTokens())
+                    .put("tokens_per_s_per_stream", options.tokensPerSecond()).put("reply_tokens", options.replies().mean())
+                    .put("reply_spread", options.replies().spread())
                     .put("phase_ms", options.phase().toMillis()).put("rounds", options.rounds())
                     .put("warmup", new JsonObject().put("seconds", warmup.seconds()).put("jit_quiet", warmup.quiet())
                             .put("last_slice_compile_ms", warmup.lastCompileMillis()))
@@ -189,13 +221,13 @@ public final class GatewayBench {
         List<Row> rows = new ArrayList<>();
         JsonObject idle = null;
         WarmUp warmup;
-        try (LoopbackNetwork net = new LoopbackNetwork(1, options.tokensPerSecond(), 512, options.replyTokens())) {
+        try (LoopbackNetwork net = new LoopbackNetwork(1, options.tokensPerSecond(), 512, options.replies().most())) {
             Target direct = net.direct(0);
             Target gateway = net.viaGateway();
             int most = options.concurrencies().stream().max(Integer::compare).orElseThrow();
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setKeepAlive(true),
                     new PoolOptions().setHttp1MaxSize(most * 2));
-            Scenario.RequestSpec request = request(options.replyTokens());
+            Replies request = options.replies();
             warmup = warmUp(net, client, List.of(direct, gateway), request, most, options.warmup());
             for (int c : options.concurrencies()) {
                 Totals d = new Totals();
@@ -235,7 +267,7 @@ public final class GatewayBench {
      * and worker compiling on 2 cores, C2 was still busy 20 s in, and the first measured phases
      * paid for it (5 s of warm-up: 7 ms added at 64 streams; 30 s: about 1 ms).
      */
-    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Target> paths, Scenario.RequestSpec request, int users,
+    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Target> paths, Replies request, int users,
                          Duration limit) {
         java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
         long start = System.nanoTime();
@@ -279,7 +311,7 @@ public final class GatewayBench {
     }
 
     /** Closed loop: {@code users} streams, each sending the next request when the last ends, until the phase is over. */
-    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Target target, Scenario.RequestSpec request, int users,
+    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Target target, Replies request, int users,
                              Duration length) {
         Vertx vertx = net.vertx();
         List<Outcome> outcomes = new ArrayList<>();
@@ -303,18 +335,13 @@ public final class GatewayBench {
         }
     }
 
-    /** Every reply runs to exactly {@code replyTokens}: the engine's length and the request's max_tokens agree. */
-    static Scenario.RequestSpec request(int replyTokens) {
-        return new Scenario.RequestSpec(true, replyTokens, "default", "translate: hello world");
-    }
-
-    private static void loop(HttpClient client, Target target, Scenario.RequestSpec request, long deadline, List<Outcome> outcomes,
+    private static void loop(HttpClient client, Target target, Replies request, long deadline, List<Outcome> outcomes,
                              Promise<Void> done) {
         if (System.nanoTime() > deadline) {
             done.complete();
             return;
         }
-        new LoadCall(client, target, request, 0).start().onSuccess(outcome -> {
+        new LoadCall(client, target, request.next(), 0).start().onSuccess(outcome -> {
             synchronized (outcomes) {
                 outcomes.add(outcome);
             }
@@ -330,7 +357,7 @@ public final class GatewayBench {
             long before = usedHeapAfterGc();
             List<LoadCall> calls = new ArrayList<>();
             for (int i = 0; i < count; i++) {
-                LoadCall call = new LoadCall(client, net.viaGateway(), request(16), 0);
+                LoadCall call = new LoadCall(client, net.viaGateway(), new Replies(16, 0).next(), 0);
                 calls.add(call);
                 net.vertx().runOnContext(v -> call.start());
             }

@@ -92,7 +92,7 @@ public final class PaymentsBench {
                      PaymentOptions.DISABLED)) {
             HttpClient paidClient = client(paying, options.concurrency());
             HttpClient freeClient = client(free, options.concurrency());
-            Scenario.RequestSpec request = GatewayBench.request(options.replyTokens());
+            GatewayBench.Replies request = new GatewayBench.Replies(options.replyTokens(), 0);
             Duration warm = Duration.ofMillis(Math.min(1000, options.phase().toMillis()));
             GatewayBench.phase(paying, paidClient, paying.viaGateway(), request, options.concurrency(), warm);
             GatewayBench.phase(free, freeClient, free.viaGateway(), request, options.concurrency(), warm);

@@ -17,7 +17,7 @@ class GatewayBenchTest {
     @Test
     void measuresBothPathsAndWritesPlots(@TempDir Path out) throws Exception {
         GatewayBench.Report report = GatewayBench.run(new GatewayBench.Options(List.of(1, 4), Duration.ofMillis(400), 1,
-                1000, 20, 0, Duration.ofMillis(200)));
+                1000, new GatewayBench.Replies(20, 0.5), 0, Duration.ofMillis(200)));
         List<Path> files = report.writePlots(out);
 
         assertThat(report.rows()).hasSize(2);
@@ -29,7 +29,7 @@ class GatewayBenchTest {
             assertThat(row.errors()).isZero();
         }
         String table = report.table();
-        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s");
+        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s", "10 to 30-token replies");
         // Each concurrency has a latency row and a CPU row.
         assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(4);
         for (GatewayBench.Row row : report.rows()) {
@@ -48,5 +48,20 @@ class GatewayBenchTest {
         }
         assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"", "\"tokens_per_gateway_cpu_second\"",
                 "\"jit_quiet\"");
+    }
+
+    @Test
+    void replies_withSpread_coverTheRange_withoutIt_areEqual() {
+        GatewayBench.Replies spread = new GatewayBench.Replies(100, 0.5);
+        java.util.Set<Integer> lengths = new java.util.TreeSet<>();
+        for (int i = 0; i < 10_000; i++) {
+            lengths.add(spread.next().maxTokens());
+        }
+        assertThat(lengths).first().isEqualTo(50);
+        assertThat(lengths).last().isEqualTo(150);
+        assertThat(lengths).hasSize(101);
+        assertThat(new GatewayBench.Replies(100, 0).next().maxTokens()).isEqualTo(100);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new GatewayBench.Replies(100, 1.0))
+                .isInstanceOf(ScenarioException.class).hasMessageContaining("spread");
     }
 }

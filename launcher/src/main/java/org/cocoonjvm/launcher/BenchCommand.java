@@ -37,8 +37,11 @@ final class BenchCommand {
         int rounds;
         @Option(names = "--synthetic-rate", defaultValue = "1000", description = "Engine steps (tokens) per second per stream. Default: ${DEFAULT-VALUE}.")
         double rate;
-        @Option(names = "--reply-tokens", defaultValue = "100", description = "Tokens per reply. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--reply-tokens", defaultValue = "100", description = "Tokens per reply (the mean, with a spread). Default: ${DEFAULT-VALUE}.")
         int replyTokens;
+        @Option(names = "--reply-spread", defaultValue = "0",
+                description = "Reply lengths uniform within tokens × (1 ± this); 0: all equal, the streams in lockstep. Default: ${DEFAULT-VALUE}.")
+        double replySpread;
         @Option(names = "--idle-streams", defaultValue = "0", description = "Also measure the heap held by this many idle streams.")
         int idleStreams;
         @Option(names = "--warmup", defaultValue = "60s",
@@ -52,8 +55,8 @@ final class BenchCommand {
         public Integer call() throws Exception {
             GatewayBench.Options options;
             try {
-                options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate, replyTokens,
-                        idleStreams, K6Duration.parse(warmup, "--warmup"));
+                options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate,
+                        new GatewayBench.Replies(replyTokens, replySpread), idleStreams, K6Duration.parse(warmup, "--warmup"));
             } catch (ScenarioException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }
