@@ -348,18 +348,6 @@ public final class ChannelBilling extends VerticleBase {
         }
     }
 
-    /**
-     * No round of its own: a finished request's tokens were metered towards K already, and the T
-     * timer pays the rest. A round per finished request signed (and the worker verified) a state
-     * per request: with 2-token requests, about a tenth of the benchmark process's CPU samples.
-     */
-    void finished(WorkerChannel channel, RequestMeter meter) {
-        context.runOnContext(v -> {
-            channel.inFlight.remove(meter);
-            channel.finishing.add(meter);
-        });
-    }
-
     /** Starts a payment round (see the class comment), or asks for one after the round in flight. */
     private void round() {
         if (roundInFlight) {

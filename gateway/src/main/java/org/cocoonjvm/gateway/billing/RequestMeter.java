@@ -24,7 +24,7 @@ public final class RequestMeter {
     private volatile long completionTokens;
     private volatile long owed;
     private boolean finished;
-    /** Set once, on the relay's loop, before the meter is handed to the billing context. */
+    /** Set once, on the relay's loop, before the meter joins its channel's finishing set (which publishes it). */
     private Usage finalUsage;
     private long exactFee;
 
