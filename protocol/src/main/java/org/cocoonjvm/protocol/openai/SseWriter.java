@@ -17,7 +17,8 @@ import org.cocoonjvm.protocol.grpc.Final;
  * midway.
  */
 public final class SseWriter extends ResponseWriter {
-    private static final Buffer DONE = Buffer.buffer("data: [DONE]\n\n");
+    private static final byte[] DONE_BYTES = ascii("data: [DONE]\n\n");
+    private static final Buffer DONE = Buffer.buffer(DONE_BYTES);
     private static final Buffer KEEP_ALIVE = Buffer.buffer(": keep-alive\n\n");
     private static final byte[] CHAT_FIRST_DELTA = ascii("{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":");
     private static final byte[] CHAT_DELTA = ascii("{\"index\":0,\"delta\":{\"content\":");
@@ -34,8 +35,6 @@ public final class SseWriter extends ResponseWriter {
      * a stream, and escaping them again for each token was a tenth of the gateway's CPU on short requests.
      */
     private byte[] chunkStart;
-    /** The rest of a finishing event being built after {@link #chunkStart}; one per stream, reused. */
-    private final StringBuilder chunkRest = new StringBuilder(256);
 
     public SseWriter(HttpServerResponse response, CompletionMeta meta) {
         super(response, meta);
@@ -73,27 +72,43 @@ public final class SseWriter extends ResponseWriter {
         }
     }
 
+    /**
+     * The finish-reason event, the usage event and {@code [DONE]} leave in one write that ends the
+     * response: as three writes and an end, they were a tenth of the gateway's event-loop CPU on
+     * two-token replies.
+     */
     @Override
     void complete(Final fin, UsageCost cost) {
-        StringBuilder chunk = open();
+        // The stream's last events, less the chunkStart each begins with.
+        StringBuilder events = new StringBuilder(256);
         if (meta.flavor() == CompletionMeta.Flavor.CHAT) {
-            chunk.append("{\"index\":0,\"delta\":{");
+            events.append("{\"index\":0,\"delta\":{");
             if (!sentContent) {
-                chunk.append("\"role\":\"assistant\",\"content\":\"\"");
+                events.append("\"role\":\"assistant\",\"content\":\"\"");
             }
-            chunk.append("}");
+            events.append("}");
         } else {
-            chunk.append("{\"index\":0,\"text\":\"\"");
+            events.append("{\"index\":0,\"text\":\"\"");
         }
-        chunk.append(",\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}]");
-        write(chunk);
+        events.append(",\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}]}\n\n");
+        int finishEnd = events.length();
         if (meta.includeUsage()) {
-            StringBuilder usage = open();
-            usage.append("],\"usage\":");
-            CompletionMeta.appendUsage(usage, fin.getUsage(), cost);
-            write(usage);
+            events.append("],\"usage\":");
+            CompletionMeta.appendUsage(events, fin.getUsage(), cost);
+            events.append("}\n\n");
         }
-        end();
+        byte[] start = chunkStart();
+        ByteBuf last = VertxByteBufAllocator.DEFAULT.heapBuffer(2 * start.length + ByteBufUtil.utf8MaxBytes(events) + DONE_BYTES.length);
+        last.writeBytes(start);
+        ByteBufUtil.writeUtf8(last, events, 0, finishEnd);
+        if (finishEnd < events.length()) {
+            last.writeBytes(start);
+            ByteBufUtil.writeUtf8(last, events, finishEnd, events.length());
+        }
+        last.writeBytes(DONE_BYTES);
+        commit();
+        ended = true;
+        response.end(BufferInternal.buffer(last));
     }
 
     @Override
@@ -123,22 +138,6 @@ public final class SseWriter extends ResponseWriter {
             chunkStart = start.append(",\"system_fingerprint\":null,\"choices\":[").toString().getBytes(StandardCharsets.UTF_8);
         }
         return chunkStart;
-    }
-
-    /** Starts one of a stream's last events (finish reason, usage) after {@link #chunkStart}. */
-    private StringBuilder open() {
-        chunkRest.setLength(0);
-        return chunkRest;
-    }
-
-    private void write(StringBuilder rest) {
-        rest.append("}\n\n");
-        byte[] start = chunkStart();
-        int restBytes = ByteBufUtil.utf8Bytes(rest);
-        ByteBuf event = VertxByteBufAllocator.DEFAULT.heapBuffer(start.length + restBytes);
-        event.writeBytes(start);
-        ByteBufUtil.reserveAndWriteUtf8(event, rest, restBytes);
-        send(event);
     }
 
     /**
