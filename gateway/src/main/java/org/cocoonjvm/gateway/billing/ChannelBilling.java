@@ -389,8 +389,11 @@ public final class ChannelBilling extends VerticleBase {
                     List<Runnable> waiting = new ArrayList<>(afterRound);
                     afterRound.clear();
                     waiting.forEach(Runnable::run);
-                    if (roundWanted || pastK()) {
+                    if (roundWanted || signed.succeeded() && pastK()) {
                         round();
+                    } else if (signed.failed()) {
+                        // No retry at once (a failing ledger would be hammered): the relays and the T timer ask again.
+                        watching = false;
                     } else {
                         vertx.setTimer(WATCH_MS, id -> {
                             if (!roundInFlight) {
