@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
@@ -66,15 +67,16 @@ public final class GatewayMetrics implements RelayObserver {
 
     /** A gap of {@code tokens} tokens counts as that many samples of {@code nanos / tokens}. */
     @Override
-    public void interTokenGap(String model, long nanos, int tokens) {
-        if (tokens <= 0) {
-            return;
-        }
-        ModelMeters m = model(model);  // a token arrived, so a worker serves the model
-        long each = nanos / tokens;
-        for (int i = 0; i < tokens; i++) {
-            m.interToken().record(each, TimeUnit.NANOSECONDS);
-        }
+    public TokenGaps tokenGaps(String model) {
+        Timer interToken = model(model).interToken();  // a token arrived, so a worker serves the model
+        return (nanos, tokens) -> {
+            if (tokens > 0) {
+                long each = nanos / tokens;
+                for (int i = 0; i < tokens; i++) {
+                    interToken.record(each, TimeUnit.NANOSECONDS);
+                }
+            }
+        };
     }
 
     @Override

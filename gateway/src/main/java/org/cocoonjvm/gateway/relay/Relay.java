@@ -60,6 +60,7 @@ public final class Relay {
     private long queueNanos = -1;
     private long firstTokenNanos = -1;
     private long lastTokenNanos;
+    private RelayObserver.TokenGaps gaps;
     private long promptTokens;
     private long completionTokens;
     private StringBuilder pendingText;
@@ -200,7 +201,10 @@ public final class Relay {
             cancelTimer(holdTimer);
             cancelTimer(keepAliveTimer);
         } else {
-            ctx.observer().interTokenGap(request.route().model(), now - lastTokenNanos, delta.getTokenIdsCount());
+            if (gaps == null) {
+                gaps = ctx.observer().tokenGaps(request.route().model());
+            }
+            gaps.gap(now - lastTokenNanos, delta.getTokenIdsCount());
         }
         lastTokenNanos = now;
         completionTokens += delta.getTokenIdsCount();

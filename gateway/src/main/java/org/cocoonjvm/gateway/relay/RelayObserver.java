@@ -4,8 +4,12 @@ package org.cocoonjvm.gateway.relay;
 public interface RelayObserver {
     RelayObserver NONE = outcome -> { };
 
-    /** {@code tokens} tokens reached the client {@code nanos} after the previous ones. */
-    default void interTokenGap(String model, long nanos, int tokens) {
+    /**
+     * Where one request's inter-token gaps go, asked for once per request (at its second delta) so
+     * that each token costs no lookup by model.
+     */
+    default TokenGaps tokenGaps(String model) {
+        return TokenGaps.NONE;
     }
 
     void finished(RequestOutcome outcome);
@@ -13,10 +17,19 @@ public interface RelayObserver {
     static RelayObserver all(RelayObserver... observers) {
         return new RelayObserver() {
             @Override
-            public void interTokenGap(String model, long nanos, int tokens) {
+            public TokenGaps tokenGaps(String model) {
+                TokenGaps all = TokenGaps.NONE;
                 for (RelayObserver o : observers) {
-                    o.interTokenGap(model, nanos, tokens);
+                    TokenGaps each = o.tokenGaps(model);
+                    if (each != TokenGaps.NONE) {
+                        TokenGaps before = all;
+                        all = before == TokenGaps.NONE ? each : (nanos, tokens) -> {
+                            before.gap(nanos, tokens);
+                            each.gap(nanos, tokens);
+                        };
+                    }
                 }
+                return all;
             }
 
             @Override
@@ -26,5 +39,14 @@ public interface RelayObserver {
                 }
             }
         };
+    }
+
+    /** One request's inter-token gaps. */
+    @FunctionalInterface
+    interface TokenGaps {
+        TokenGaps NONE = (nanos, tokens) -> { };
+
+        /** {@code tokens} tokens reached the client {@code nanos} after the previous ones. */
+        void gap(long nanos, int tokens);
     }
 }

@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
@@ -20,15 +21,29 @@ class GatewayMetricsTest {
     private final GatewayMetrics metrics = GatewayMetrics.prometheus(workers);
 
     @Test
-    void interTokenGap_ofThreeTokens_isThreeSamplesOfAThird() {
-        metrics.interTokenGap("m", TimeUnit.MILLISECONDS.toNanos(30), 3);
-        metrics.interTokenGap("m", TimeUnit.MILLISECONDS.toNanos(40), 1);
+    void tokenGap_ofThreeTokens_isThreeSamplesOfAThird() {
+        metrics.tokenGaps("m").gap(TimeUnit.MILLISECONDS.toNanos(30), 3);
+        metrics.tokenGaps("m").gap(TimeUnit.MILLISECONDS.toNanos(40), 1);
 
         Exposition e = Exposition.parse(metrics.scrape());
         assertThat(e.get("cocoon_inter_token_latency_seconds_count", "model", "m")).isEqualTo(4);
         assertThat(e.get("cocoon_inter_token_latency_seconds_sum", "model", "m")).isCloseTo(0.070, within(1e-9));
         assertThat(e.get("cocoon_inter_token_latency_seconds_bucket", "model", "m", "le", "0.01")).isEqualTo(3);
         assertThat(e.get("cocoon_inter_token_latency_seconds_bucket", "model", "m", "le", "0.05")).isEqualTo(4);
+    }
+
+    @Test
+    void tokenGaps_throughAllObservers_reachEachThatRecords() {
+        GatewayMetrics other = GatewayMetrics.prometheus(workers);
+        RelayObserver.TokenGaps gaps = RelayObserver.all(
+                RelayObserver.NONE, metrics, other).tokenGaps("m");
+
+        gaps.gap(TimeUnit.MILLISECONDS.toNanos(20), 2);
+
+        assertThat(Exposition.parse(metrics.scrape()).get("cocoon_inter_token_latency_seconds_count", "model", "m")).isEqualTo(2);
+        assertThat(Exposition.parse(other.scrape()).get("cocoon_inter_token_latency_seconds_count", "model", "m")).isEqualTo(2);
+        assertThat(RelayObserver.all(RelayObserver.NONE).tokenGaps("m"))
+                .isSameAs(RelayObserver.TokenGaps.NONE);
     }
 
     @Test
