@@ -5,6 +5,7 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 import static org.cocoonjvm.gateway.TestNetwork.eventually;
 
+import com.google.protobuf.ByteString;
 import com.iwebpp.crypto.TweetNaclFast;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpMethod;
@@ -15,9 +16,12 @@ import io.vertx.grpc.client.GrpcClientRequest;
 import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
 import java.math.BigInteger;
+import java.nio.file.Path;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
@@ -25,13 +29,16 @@ import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.ton.ton4j.cell.Cell;
 import org.ton.ton4j.cell.CellBuilder;
 import org.ton.ton4j.cell.CellSlice;
@@ -144,6 +151,45 @@ class PaymentChannelTest {
         long expected = tokensOf(reply.body());
         eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == expected);
         assertThat(channel(worker).getLong("unpaid_nanoton")).isZero();
+    }
+
+    /**
+     * A state signed as a session breaks (or journaled just before the gateway dies) never reaches
+     * the worker, and a channel owed nothing more signs no later one; so every new session gets the
+     * channel's last state again. Here the worker's payment key comes back on a session of its own
+     * with nothing owed: the gateway still sends the last state, and the worker takes it as a no-op.
+     */
+    @Test
+    void aNewSessionOnAKnownChannel_getsItsLastStateAgain(@TempDir Path paymentDir) throws Exception {
+        start(1);
+        WorkerPaymentOptions keepsItsKey = new WorkerPaymentOptions(paymentDir, "", 1_000_000, 10_000);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, keepsItsKey);
+        long paid = tokensOf(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "\"max_tokens\":20")).body());
+        eventually("the reply is paid", () -> channel(worker).getLong("sent_nanoton") == paid);
+        long seqno = channel(worker).getLong("seqno");
+        net.stopWorker(0);
+
+        WorkerPayments sameKey = new WorkerPayments(keepsItsKey);
+        List<GatewayMessage> received = new CopyOnWriteArrayList<>();
+        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(GrpcClient.client(net.vertx).request(
+                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+        session.response().onSuccess(response -> response.handler(received::add));
+        session.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("back").setEndpoint("http://127.0.0.1:1")
+                .setCapacity(1).addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))
+                .setPaymentPublicKey(ByteString.copyFrom(sameKey.publicKey().toBytes()))).build());
+        eventually("registered", () -> received.stream().anyMatch(GatewayMessage::hasRegistered));
+        PaymentChannel terms = received.stream().filter(GatewayMessage::hasRegistered).findFirst().orElseThrow()
+                .getRegistered().getChannel();
+        session.write(WorkerMessage.newBuilder().setChannelAccepted(sameKey.open(terms)).build());
+
+        eventually("the last state comes again", () -> received.stream().anyMatch(GatewayMessage::hasPayment));
+        ByteString again = received.stream().filter(GatewayMessage::hasPayment).findFirst().orElseThrow()
+                .getPayment().getSignedStateBoc();
+        SignedSemiChannel state = sameKey.pay(again);
+        assertThat(state.seqno()).isEqualTo(seqno);
+        assertThat(state.sentNanoton()).isEqualTo(paid);
+        assertThat(sameKey.status().getJsonObject(0).containsKey("last_refused_payment")).as("not a refusal").isFalse();
+        session.cancel();
     }
 
     @Test

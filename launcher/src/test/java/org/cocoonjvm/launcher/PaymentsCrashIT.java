@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -55,7 +56,7 @@ class PaymentsCrashIT {
     private static final String API_KEY = "sk-crash";
     private static final String ADMIN_KEY = "admin-crash";
 
-    @TempDir
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)  // the failure message points at the logs in it
     Path dir;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();

@@ -229,9 +229,27 @@ public final class ChannelBilling extends VerticleBase {
             journal.payeeState(state);
             return null;
         }, false).onComplete(result -> {
+            if (result.succeeded()) {
+                resendLast(channel);
+            }
             round();
             answer(caller, done, result);
         }));
+    }
+
+    /**
+     * A state signed while the worker was away, or sent on a session that then broke, never
+     * reached it, and a channel with nothing more to pay signs no later one: each new session
+     * gets the last state again (the worker takes an identical one as a no-op). A round in flight
+     * holds the payer, and sends a newer state on this session when it ends.
+     */
+    private void resendLast(WorkerChannel channel) {
+        if (!roundInFlight) {
+            SignedSemiChannel last = channel.payer.lastSigned();
+            if (last != null) {
+                send(new Sent(channel, last));
+            }
+        }
     }
 
     /**
@@ -299,7 +317,7 @@ public final class ChannelBilling extends VerticleBase {
                 .setSignature(ByteString.copyFrom(signature)).build();
     }
 
-    /** The session ended: states are kept and sent again when the worker is back. */
+    /** The session ended: states are kept, and the last is sent again when the worker is back ({@link #resendLast}). */
     public void detach(WorkerChannel channel, Consumer<GatewayMessage> session) {
         context.runOnContext(v -> {
             if (channel.session == session) {

@@ -34,6 +34,14 @@ public final class ChannelPayer {
     }
 
     /**
+     * The last state, signed again: Ed25519 signatures are deterministic, so these are the same
+     * bytes the payee got, or should have got. Null before the first state.
+     */
+    public SignedSemiChannel lastSigned() {
+        return last.seqno() == 0 ? null : key.sign(new SemiChannelState(terms.channelId(), last));
+    }
+
+    /**
      * Signs the next state: seqno up by one, {@code sent} = {@code cumulativeNanoton}.
      *
      * @throws VoucherException SENT_DECREASING or ABOVE_DEPOSIT; nothing is signed then

@@ -1,5 +1,7 @@
 package org.cocoonjvm.worker.payments;
 
+import java.util.Arrays;
+
 import io.vertx.core.json.JsonObject;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -91,6 +93,9 @@ final class ChannelAccount {
      * @throws VoucherException when the state breaks a rule; nothing changes then
      */
     synchronized SignedSemiChannel accept(byte[] boc) {
+        if (latest != null && Arrays.equals(latest.boc(), boc)) {
+            return latest;  // the gateway sends its last state again on every new session
+        }
         SignedSemiChannel next;
         try {
             next = VoucherVerifier.accept(terms, latest, boc);
