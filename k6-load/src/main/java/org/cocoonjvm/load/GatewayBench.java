@@ -227,14 +227,13 @@ public final class GatewayBench {
             int most = options.concurrencies().stream().max(Integer::compare).orElseThrow();
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setKeepAlive(true),
                     new PoolOptions().setHttp1MaxSize(most * 2));
-            Replies request = options.replies();
-            warmup = warmUp(net, client, List.of(direct, gateway), request, most, options.warmup());
+            warmup = warmUp(net, client, List.of(direct, gateway), options.replies(), most, options.warmup());
             for (int c : options.concurrencies()) {
                 Totals d = new Totals();
                 Totals g = new Totals();
                 for (int round = 0; round < options.rounds(); round++) {
-                    d.add(phase(net, client, direct, request, c, options.phase()));
-                    g.add(phase(net, client, gateway, request, c, options.phase()));
+                    d.add(phase(net, client, direct, options.replies(), c, options.phase()));
+                    g.add(phase(net, client, gateway, options.replies(), c, options.phase()));
                 }
                 Recorder.Snapshot ds = d.snapshot();
                 Recorder.Snapshot gs = g.snapshot();
@@ -267,7 +266,7 @@ public final class GatewayBench {
      * and worker compiling on 2 cores, C2 was still busy 20 s in, and the first measured phases
      * paid for it (5 s of warm-up: 7 ms added at 64 streams; 30 s: about 1 ms).
      */
-    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Target> paths, Replies request, int users,
+    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Target> paths, Replies replies, int users,
                          Duration limit) {
         java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
         long start = System.nanoTime();
@@ -280,7 +279,7 @@ public final class GatewayBench {
             long c0 = jit.getTotalCompilationTime();
             long s0 = System.nanoTime();
             for (Target path : paths) {
-                phase(net, client, path, request, users, each);
+                phase(net, client, path, replies, users, each);
             }
             compiled = jit.getTotalCompilationTime() - c0;
             slice = (System.nanoTime() - s0) / 1e9;
@@ -311,7 +310,7 @@ public final class GatewayBench {
     }
 
     /** Closed loop: {@code users} streams, each sending the next request when the last ends, until the phase is over. */
-    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Target target, Replies request, int users,
+    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Target target, Replies replies, int users,
                              Duration length) {
         Vertx vertx = net.vertx();
         List<Outcome> outcomes = new ArrayList<>();
@@ -321,7 +320,7 @@ public final class GatewayBench {
         List<Future<Void>> all = new ArrayList<>();
         for (int u = 0; u < users; u++) {
             Promise<Void> done = Promise.promise();
-            vertx.runOnContext(v -> loop(client, target, request, deadline, outcomes, done));
+            vertx.runOnContext(v -> loop(client, target, replies, deadline, outcomes, done));
             all.add(done.future());
         }
         try {
@@ -335,17 +334,17 @@ public final class GatewayBench {
         }
     }
 
-    private static void loop(HttpClient client, Target target, Replies request, long deadline, List<Outcome> outcomes,
+    private static void loop(HttpClient client, Target target, Replies replies, long deadline, List<Outcome> outcomes,
                              Promise<Void> done) {
         if (System.nanoTime() > deadline) {
             done.complete();
             return;
         }
-        new LoadCall(client, target, request.next(), 0).start().onSuccess(outcome -> {
+        new LoadCall(client, target, replies.next(), 0).start().onSuccess(outcome -> {
             synchronized (outcomes) {
                 outcomes.add(outcome);
             }
-            loop(client, target, request, deadline, outcomes, done);
+            loop(client, target, replies, deadline, outcomes, done);
         });
     }
 

@@ -90,12 +90,15 @@ class PaymentLinkTest {
         waitForChannel(worker, c -> String.valueOf(c.getString("last_refused_payment")).startsWith("bad_signature"));
         send(new ChannelPayer(new ChannelTerms(ChannelId.random(RANDOM), gatewayKey.publicKey(), 1_000_000), gatewayKey,
                 SemiChannelBody.INITIAL).pay(500));
-        send(first);
-        waitForChannel(worker, c -> String.valueOf(c.getString("last_refused_payment")).startsWith("seqno_not_increasing"));
 
         SignedSemiChannel second = payer.pay(250);
         send(second);
-        channel = waitForChannel(worker, c -> c.getLong("seqno") == 2);
+        waitForChannel(worker, c -> c.getLong("seqno") == 2);
+        // Replayed: older than the state the worker holds. (The latest state sent again, as a gateway
+        // does on every new session, is a no-op instead: PaymentChannelTest in the gateway module.)
+        send(first);
+        channel = waitForChannel(worker, c -> String.valueOf(c.getString("last_refused_payment")).startsWith("seqno_not_increasing"));
+        assertThat(channel.getLong("seqno")).isEqualTo(2);
         assertThat(channel.getLong("sent_nanoton")).isEqualTo(250);
         assertThat(channel.getString("channel_id")).isEqualTo(channelId.hex());
         assertThat(channel.getString("gateway_public_key")).isEqualTo(gatewayKey.publicKey().hex());
