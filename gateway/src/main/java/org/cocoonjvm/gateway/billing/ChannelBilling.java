@@ -70,7 +70,6 @@ import org.ton.ton4j.address.Address;
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
-    private static final long WATCH_MS = 1;
 
     private final PaymentOptions options;
     private final RequestBilling billing;
@@ -84,13 +83,6 @@ public final class ChannelBilling extends VerticleBase {
     private volatile PaymentKeyPair key;
     /** This context only: a round's checkpoint, signing or journaling is under way. */
     private boolean roundInFlight;
-    /**
-     * Written on this context only, read by relays: rounds are running, and this context looks for
-     * channels past K by itself when one ends and again {@link #WATCH_MS} later, so a relay need not
-     * wake it. While tokens flow that keeps the rounds going without a cross-thread wake-up each,
-     * at most {@link #WATCH_MS} after the K-th token.
-     */
-    private volatile boolean watching;
     /** This context only: something became due while a round was in flight. */
     private boolean roundWanted;
     /** This context only: close requests that waited for the round in flight. */
@@ -354,14 +346,9 @@ public final class ChannelBilling extends VerticleBase {
      * Asks for a round once per channel until a round takes the channel's tokens: a channel past K
      * stays past K until then, and while a round was in flight every token used to queue a task
      * here, each waking this event loop (3.8% of a 64-stream benchmark's CPU samples at K = 32).
-     * Nor does it wake this context while rounds are running ({@link #watching}): their ends look
-     * for channels past K themselves. Before that, the relays' wake-ups of this event loop, one
-     * per round, were 8% of the gateway's event-loop CPU at K = 32 and 64 streams. A relay that
-     * reads {@code watching} just before it turns false asks again with its stream's next token
-     * (a channel past K calls this for every token), or the T timer pays.
      */
     void payLater(WorkerChannel channel) {
-        if (!watching && channel.payQueued.compareAndSet(false, true)) {
+        if (channel.payQueued.compareAndSet(false, true)) {
             context.runOnContext(v -> round());
         }
     }
@@ -374,7 +361,6 @@ public final class ChannelBilling extends VerticleBase {
         }
         roundWanted = false;
         if (!paying) {
-            watching = false;
             return;
         }
         Map<RequestBilling.Charge, RequestBilling.Metered> progress = new HashMap<>();
@@ -387,11 +373,9 @@ public final class ChannelBilling extends VerticleBase {
             }
         }
         if (due.isEmpty()) {
-            watching = false;
             return;
         }
         roundInFlight = true;
-        watching = true;
         Future.fromCompletionStage(billing.checkpoint(progress), context)
                 .compose(v -> context.executeBlocking(() -> signAndJournal(due), false))
                 .onComplete(signed -> {
@@ -407,21 +391,8 @@ public final class ChannelBilling extends VerticleBase {
                     List<Runnable> waiting = new ArrayList<>(afterRound);
                     afterRound.clear();
                     waiting.forEach(Runnable::run);
-                    if (roundWanted || signed.succeeded() && pastK()) {
+                    if (roundWanted) {
                         round();
-                    } else if (signed.failed()) {
-                        // No retry at once (a failing ledger would be hammered): the relays and the T timer ask again.
-                        watching = false;
-                    } else {
-                        vertx.setTimer(WATCH_MS, id -> {
-                            if (!roundInFlight) {
-                                if (pastK()) {
-                                    round();
-                                } else {
-                                    watching = false;
-                                }
-                            }
-                        });
                     }
                 });
     }
@@ -442,14 +413,6 @@ public final class ChannelBilling extends VerticleBase {
 
     private record Sent(WorkerChannel channel, SignedSemiChannel state) {}
 
-    private boolean pastK() {
-        for (WorkerChannel channel : channels.values()) {
-            if (channel.unsignedTokens.get() >= everyTokens()) {
-                return true;
-            }
-        }
-        return false;
-    }
 
     private void send(Sent sent) {
         Consumer<GatewayMessage> session = sent.channel().session;
