@@ -16,7 +16,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.protocol.transport.NetTransport;
 
 /**
  * The gateway's overhead, side by side in one run: the same closed-loop streaming load (N users,
@@ -40,9 +43,11 @@ public final class GatewayBench {
      * @param replies          how long the replies are
      * @param idleStreams      if positive, also the heap held by this many streams waiting for their first token
      * @param warmup           most unmeasured load on the paths before the first phase
+     * @param transport        the client's and the worker's socket layer
+     * @param gatewayTransport the gateway's
      */
     public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, Replies replies,
-                          int idleStreams, Duration warmup) {
+                          int idleStreams, Duration warmup, NetTransport transport, NetTransport gatewayTransport) {
         public Options {
             if (concurrencies.isEmpty() || concurrencies.stream().anyMatch(c -> c < 1 || c > 4096)) {
                 throw new ScenarioException("--concurrency needs values between 1 and 4096, got " + concurrencies);
@@ -52,6 +57,8 @@ public final class GatewayBench {
                         + "idle streams and warm-up not negative");
             }
             concurrencies = List.copyOf(concurrencies);
+            Objects.requireNonNull(transport, "transport");
+            Objects.requireNonNull(gatewayTransport, "gatewayTransport");
         }
     }
 
@@ -114,12 +121,14 @@ public final class GatewayBench {
         }
     }
 
-    public record Report(Options options, WarmUp warmup, List<Row> rows, JsonObject idle) {
+    /** @param transport the clients' and workers' socket layer as resolved here, {@code gatewayTransport} the gateway's */
+    public record Report(Options options, String transport, String gatewayTransport, WarmUp warmup, List<Row> rows, JsonObject idle) {
         public String table() {
             StringBuilder t = new StringBuilder(String.format(Locale.ROOT,
-                    "gateway overhead: synthetic engine %.0f tok/s per stream, %s, %s phases x %d rounds, %d cores%n",
+                    "gateway overhead: synthetic engine %.0f tok/s per stream, %s, %s phases x %d rounds, %d cores, "
+                            + "transport %s (gateway %s)%n",
                     options.tokensPerSecond(), options.replies().describe(), K6Duration.format(options.phase()), options.rounds(),
-                    Runtime.getRuntime().availableProcessors()));
+                    Runtime.getRuntime().availableProcessors(), transport, gatewayTransport));
             t.append(warmup.lastCompileMillis() < 0 ? String.format("warm-up: none%n") : String.format(Locale.ROOT,
                     "warm-up: %.1f s, the JIT %s (%d ms compiling in the last %.1f s)%n", warmup.seconds(),
                     warmup.quiet() ? "quiet" : "STILL COMPILING at the limit", warmup.lastCompileMillis(), warmup.lastSliceSeconds()));
@@ -168,6 +177,7 @@ public final class GatewayBench {
                     .put("tokens_per_s_per_stream", options.tokensPerSecond()).put("reply_tokens", options.replies().mean())
                     .put("reply_spread", options.replies().spread())
                     .put("phase_ms", options.phase().toMillis()).put("rounds", options.rounds())
+                    .put("transport", transport).put("gateway_transport", gatewayTransport)
                     .put("warmup", new JsonObject().put("seconds", warmup.seconds()).put("jit_quiet", warmup.quiet())
                             .put("last_slice_compile_ms", warmup.lastCompileMillis()))
                     .put("rows", out).put("idle_streams", idle);
@@ -221,7 +231,8 @@ public final class GatewayBench {
         List<Row> rows = new ArrayList<>();
         JsonObject idle = null;
         WarmUp warmup;
-        try (LoopbackNetwork net = new LoopbackNetwork(1, options.tokensPerSecond(), 512, options.replies().most())) {
+        try (LoopbackNetwork net = new LoopbackNetwork(1, options.tokensPerSecond(), 512, options.replies().most(),
+                PaymentOptions.DEFAULTS, options.transport(), options.gatewayTransport())) {
             Target direct = net.direct(0);
             Target gateway = net.viaGateway();
             int most = options.concurrencies().stream().max(Integer::compare).orElseThrow();
@@ -245,9 +256,10 @@ public final class GatewayBench {
             client.close().await();
         }
         if (options.idleStreams() > 0) {
-            idle = idleStreams(options.idleStreams());
+            idle = idleStreams(options.idleStreams(), options);
         }
-        return new Report(options, warmup, rows, idle);
+        return new Report(options, options.transport().resolve().name(), options.gatewayTransport().resolve().name(),
+                warmup, rows, idle);
     }
 
     /**
@@ -349,8 +361,9 @@ public final class GatewayBench {
     }
 
     /** Streams whose first token never comes in time (0.001 tokens/s): the heap they hold, gateway, worker and client together. */
-    private static JsonObject idleStreams(int count) {
-        try (LoopbackNetwork net = new LoopbackNetwork(1, 0.001, count + 16, 0)) {
+    private static JsonObject idleStreams(int count, Options options) {
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 0.001, count + 16, 0, PaymentOptions.DEFAULTS, options.transport(),
+                options.gatewayTransport())) {
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                     .setHttp2ClearTextUpgrade(false), new PoolOptions().setHttp2MaxSize(8));
             long before = usedHeapAfterGc();

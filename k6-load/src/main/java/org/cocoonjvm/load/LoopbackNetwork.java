@@ -18,6 +18,7 @@ import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.cocoonjvm.protocol.transport.NetTransport;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
@@ -55,9 +56,18 @@ public final class LoopbackNetwork implements AutoCloseable {
 
     /** @param payments how the gateway pays its workers (K, T, or off) */
     public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens, PaymentOptions payments) {
-        this.vertx = Vertx.vertx();
-        this.gatewayVertx = Vertx.vertx();
-        this.workerVertx = Vertx.vertx();
+        this(workerCount, tokensPerSecond, maxBatch, replyTokens, payments, NetTransport.AUTO, NetTransport.AUTO);
+    }
+
+    /**
+     * @param transport        the clients' and workers' socket layer
+     * @param gatewayTransport the gateway's (a benchmark can change it alone, the direct path staying as it was)
+     */
+    public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens, PaymentOptions payments,
+                           NetTransport transport, NetTransport gatewayTransport) {
+        this.vertx = transport.vertx();
+        this.gatewayVertx = gatewayTransport.vertx();
+        this.workerVertx = transport.vertx();
         try {
             start(workerCount, tokensPerSecond, maxBatch, replyTokens, payments);
             cpu = new CpuMeter(vertx, gatewayVertx, workerVertx);

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import javax.xml.parsers.DocumentBuilderFactory;
+import org.cocoonjvm.protocol.transport.NetTransport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.w3c.dom.Document;
@@ -17,7 +18,7 @@ class GatewayBenchTest {
     @Test
     void measuresBothPathsAndWritesPlots(@TempDir Path out) throws Exception {
         GatewayBench.Report report = GatewayBench.run(new GatewayBench.Options(List.of(1, 4), Duration.ofMillis(400), 1,
-                1000, new GatewayBench.Replies(20, 0.5), 0, Duration.ofMillis(200)));
+                1000, new GatewayBench.Replies(20, 0.5), 0, Duration.ofMillis(200), NetTransport.AUTO, NetTransport.NIO));
         List<Path> files = report.writePlots(out);
 
         assertThat(report.rows()).hasSize(2);
@@ -29,7 +30,8 @@ class GatewayBenchTest {
             assertThat(row.errors()).isZero();
         }
         String table = report.table();
-        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s", "10 to 30-token replies");
+        assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s", "10 to 30-token replies",
+                "(gateway nio)");
         // Each concurrency has a latency row and a CPU row.
         assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(4);
         for (GatewayBench.Row row : report.rows()) {

@@ -10,6 +10,7 @@ import org.cocoonjvm.load.GatewayBench;
 import org.cocoonjvm.load.K6Duration;
 import org.cocoonjvm.load.PaymentsBench;
 import org.cocoonjvm.load.ScenarioException;
+import org.cocoonjvm.protocol.transport.NetTransport;
 import org.cocoonjvm.worker.kernels.KernelLibrary;
 import org.cocoonjvm.worker.kernels.NativeModel;
 import org.cocoonjvm.worker.model.LoadedModel;
@@ -47,6 +48,12 @@ final class BenchCommand {
         @Option(names = "--warmup", defaultValue = "60s",
                 description = "Most unmeasured load on the paths before measuring; ends early once the JIT is quiet. Default: ${DEFAULT-VALUE}.")
         String warmup;
+        @Option(names = "--transport", defaultValue = "auto", converter = TransportChoice.Converter.class,
+                description = "The client's and the worker's socket layer: auto, io_uring, epoll or nio. Default: ${DEFAULT-VALUE}.")
+        NetTransport transport;
+        @Option(names = "--gateway-transport", converter = TransportChoice.Converter.class,
+                description = "The gateway's socket layer, to compare transports with the direct path unchanged. Default: --transport.")
+        NetTransport gatewayTransport;
         @Option(names = "--out", defaultValue = "bench-gateway", description = "Directory for ttft-cdf.svg, throughput.svg, report.json. Default: ${DEFAULT-VALUE}.")
         Path out;
         @Option(names = "--json", description = "Print report.json instead of the table.") boolean json;
@@ -56,8 +63,11 @@ final class BenchCommand {
             GatewayBench.Options options;
             try {
                 options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate,
-                        new GatewayBench.Replies(replyTokens, replySpread), idleStreams, K6Duration.parse(warmup, "--warmup"));
-            } catch (ScenarioException e) {
+                        new GatewayBench.Replies(replyTokens, replySpread), idleStreams, K6Duration.parse(warmup, "--warmup"),
+                        transport, gatewayTransport == null ? transport : gatewayTransport);
+                options.transport().resolve();
+                options.gatewayTransport().resolve();
+            } catch (ScenarioException | IllegalStateException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }
             GatewayBench.Report report = GatewayBench.run(options);

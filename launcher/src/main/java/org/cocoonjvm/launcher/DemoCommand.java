@@ -70,6 +70,9 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     GatewayPolicy policy;
 
+    @Mixin
+    TransportChoice network;
+
     @Override
     public Integer call() throws Exception {
         if (workers < 1 || workers > 64) {
@@ -104,7 +107,7 @@ final class DemoCommand implements Callable<Integer> {
                 throw e;
             }
         }
-        Vertx vertx = Vertx.vertx();
+        Vertx vertx = network.vertx();
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
         GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
         GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), billing.channels(), onChain, attestation);

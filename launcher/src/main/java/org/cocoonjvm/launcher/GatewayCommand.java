@@ -47,12 +47,15 @@ final class GatewayCommand implements Callable<Integer> {
     @Mixin
     AttestationChoice attestation;
 
+    @Mixin
+    TransportChoice network;
+
     @Override
     public Integer call() throws Exception {
         Clock clock = Clock.systemUTC();
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
                 .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
-        Vertx vertx = Vertx.vertx();
+        Vertx vertx = network.vertx();
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);

@@ -14,6 +14,7 @@ import org.cocoonjvm.load.ScenarioException;
 import org.cocoonjvm.load.Summary;
 import org.cocoonjvm.load.Target;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -50,6 +51,9 @@ final class LoadCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Also write the summary as JSON to this file.")
     Path json;
 
+    @Mixin
+    TransportChoice network;
+
     @Override
     public Integer call() throws Exception {
         Scenario s;
@@ -59,7 +63,7 @@ final class LoadCommand implements Callable<Integer> {
         } catch (ScenarioException e) {
             throw new Cocoon.UsageException(e.getMessage());
         }
-        Vertx vertx = Vertx.vertx();
+        Vertx vertx = network.vertx();
         try {
             String m = model != null ? model : Target.firstModel(vertx, url, key).await(30, TimeUnit.SECONDS);
             Target target = new Target(url, key, m);

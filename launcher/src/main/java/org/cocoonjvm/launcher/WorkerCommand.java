@@ -77,6 +77,9 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     AttestationChoice attestation;
 
+    @Mixin
+    TransportChoice network;
+
     @Override
     public Integer call() throws Exception {
         SocketAddress gatewayAddress = null;
@@ -91,7 +94,7 @@ final class WorkerCommand implements Callable<Integer> {
         OnChainSettlement chain = settlement();
         WorkerPaymentOptions paymentOptions =
                 new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs);
-        Vertx vertx = Vertx.vertx();
+        Vertx vertx = network.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
                 new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000, paymentOptions),
                 new WorkerPayments(paymentOptions, chain), tls);

@@ -37,10 +37,15 @@ class ChunkFramingTest {
     /** Sizes across one, two and four hex digits, and either side of {@link ChunkFraming#MOST_FRAMED}. */
     private static final int[] SIZES = {1, 15, 16, 230, 255, 256, 4095, 4096, ChunkFraming.MOST_FRAMED, ChunkFraming.MOST_FRAMED + 1};
 
-    private final Vertx vertx = Vertx.vertx();
+    private final Vertx vertx = transport().vertx();
     /** Each connection's pipeline as it was once installed (a closed connection's pipeline is empty). */
     private final List<List<String>> connections = new CopyOnWriteArrayList<>();
     private HttpServer server;
+
+    /** The socket layer under the server; {@link ChunkFramingOnIoUringTest} runs every case on io_uring. */
+    NetTransport transport() {
+        return NetTransport.NIO;
+    }
 
     @BeforeEach
     void start() throws Exception {

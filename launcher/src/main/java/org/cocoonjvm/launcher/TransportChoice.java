@@ -1,0 +1,41 @@
+package org.cocoonjvm.launcher;
+
+import io.vertx.core.Vertx;
+import org.cocoonjvm.protocol.transport.NetTransport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
+
+/** {@code --transport}: the socket layer a node runs on ({@link NetTransport}). */
+final class TransportChoice {
+    private static final Logger log = LoggerFactory.getLogger(TransportChoice.class);
+
+    @Option(names = "--transport", defaultValue = "auto", converter = Converter.class,
+            description = "Socket layer: auto (io_uring where the kernel allows it, else nio), io_uring, epoll or nio. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    NetTransport transport;
+
+    /** This node's Vert.x instance; says which transport it got. */
+    Vertx vertx() {
+        try {
+            Vertx vertx = transport.vertx();
+            log.info("network transport: {}", transport.resolve().name());
+            return vertx;
+        } catch (IllegalStateException e) {
+            throw new Cocoon.UsageException(e.getMessage());
+        }
+    }
+
+    static final class Converter implements ITypeConverter<NetTransport> {
+        @Override
+        public NetTransport convert(String value) {
+            try {
+                return NetTransport.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}
