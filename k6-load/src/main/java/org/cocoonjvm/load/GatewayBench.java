@@ -121,14 +121,13 @@ public final class GatewayBench {
         }
     }
 
-    /** @param transport the clients' and workers' socket layer as resolved here, {@code gatewayTransport} the gateway's */
-    public record Report(Options options, String transport, String gatewayTransport, WarmUp warmup, List<Row> rows, JsonObject idle) {
+    public record Report(Options options, WarmUp warmup, List<Row> rows, JsonObject idle) {
         public String table() {
             StringBuilder t = new StringBuilder(String.format(Locale.ROOT,
                     "gateway overhead: synthetic engine %.0f tok/s per stream, %s, %s phases x %d rounds, %d cores, "
                             + "transport %s (gateway %s)%n",
                     options.tokensPerSecond(), options.replies().describe(), K6Duration.format(options.phase()), options.rounds(),
-                    Runtime.getRuntime().availableProcessors(), transport, gatewayTransport));
+                    Runtime.getRuntime().availableProcessors(), options.transport(), options.gatewayTransport()));
             t.append(warmup.lastCompileMillis() < 0 ? String.format("warm-up: none%n") : String.format(Locale.ROOT,
                     "warm-up: %.1f s, the JIT %s (%d ms compiling in the last %.1f s)%n", warmup.seconds(),
                     warmup.quiet() ? "quiet" : "STILL COMPILING at the limit", warmup.lastCompileMillis(), warmup.lastSliceSeconds()));
@@ -177,7 +176,8 @@ public final class GatewayBench {
                     .put("tokens_per_s_per_stream", options.tokensPerSecond()).put("reply_tokens", options.replies().mean())
                     .put("reply_spread", options.replies().spread())
                     .put("phase_ms", options.phase().toMillis()).put("rounds", options.rounds())
-                    .put("transport", transport).put("gateway_transport", gatewayTransport)
+                    .put("transport", options.transport().toString())
+                    .put("gateway_transport", options.gatewayTransport().toString())
                     .put("warmup", new JsonObject().put("seconds", warmup.seconds()).put("jit_quiet", warmup.quiet())
                             .put("last_slice_compile_ms", warmup.lastCompileMillis()))
                     .put("rows", out).put("idle_streams", idle);
@@ -258,8 +258,7 @@ public final class GatewayBench {
         if (options.idleStreams() > 0) {
             idle = idleStreams(options.idleStreams(), options);
         }
-        return new Report(options, options.transport().resolve().name(), options.gatewayTransport().resolve().name(),
-                warmup, rows, idle);
+        return new Report(options, warmup, rows, idle);
     }
 
     /**

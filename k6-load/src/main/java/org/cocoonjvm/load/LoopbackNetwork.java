@@ -56,7 +56,7 @@ public final class LoopbackNetwork implements AutoCloseable {
 
     /** @param payments how the gateway pays its workers (K, T, or off) */
     public LoopbackNetwork(int workerCount, double tokensPerSecond, int maxBatch, int replyTokens, PaymentOptions payments) {
-        this(workerCount, tokensPerSecond, maxBatch, replyTokens, payments, NetTransport.AUTO, NetTransport.AUTO);
+        this(workerCount, tokensPerSecond, maxBatch, replyTokens, payments, NetTransport.NIO, NetTransport.NIO);
     }
 
     /**

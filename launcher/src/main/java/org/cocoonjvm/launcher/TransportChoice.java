@@ -12,16 +12,16 @@ import picocli.CommandLine.TypeConversionException;
 final class TransportChoice {
     private static final Logger log = LoggerFactory.getLogger(TransportChoice.class);
 
-    @Option(names = "--transport", defaultValue = "auto", converter = Converter.class,
-            description = "Socket layer: auto (io_uring where the kernel allows it, else nio), io_uring, epoll or nio. "
+    @Option(names = "--transport", defaultValue = "nio", converter = Converter.class,
+            description = "Socket layer: nio or io_uring (Linux 5.x, not under Docker's default seccomp profile). "
                     + "Default: ${DEFAULT-VALUE}.")
     NetTransport transport;
 
-    /** This node's Vert.x instance; says which transport it got. */
+    /** This node's Vert.x instance; says which transport it runs on. */
     Vertx vertx() {
         try {
             Vertx vertx = transport.vertx();
-            log.info("network transport: {}", transport.resolve().name());
+            log.info("network transport: {}", transport);
             return vertx;
         } catch (IllegalStateException e) {
             throw new Cocoon.UsageException(e.getMessage());

@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.protocol.transport.NetTransport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,8 +39,10 @@ class DemoIT {
     @BeforeAll
     static void startDemo() throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        // On io_uring where the machine has it: CI's own demo run (.ci/run) covers the default, NIO.
+        String transport = NetTransport.IO_URING.available() ? "io_uring" : "nio";
         demo = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar"),
-                "demo", "--port", "0", "--api-key", "sk-test", "--workers", "2")
+                "demo", "--port", "0", "--api-key", "sk-test", "--workers", "2", "--transport", transport)
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
         BufferedReader stdout = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8));
