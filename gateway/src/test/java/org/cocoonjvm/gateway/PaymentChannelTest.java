@@ -113,6 +113,30 @@ class PaymentChannelTest {
     }
 
     @Test
+    void aBusyChannel_getsAtMostAStateEvery5ms_paidExactlyAllTheSame() {
+        start(1);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(20_000, 16, 4096, 1000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 10_000));
+        long expected = 0;
+        for (int i = 0; i < 2; i++) {  // warm: rounds a JIT has compiled take well under 5 ms, so the gap binds
+            expected += tokensOf(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "\"max_tokens\":1000")).body());
+        }
+        long owedBefore = expected;
+        eventually("the warm-up is paid", () -> channel(worker).getLong("sent_nanoton") == owedBefore);
+        long seqnoBefore = channel(worker).getLong("seqno");
+        long started = System.nanoTime();
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":1000"));
+        long streamedMs = (System.nanoTime() - started) / 1_000_000;
+        expected += tokensOf(reply.body());
+        long owed = expected;
+        eventually("the worker holds a state for all " + owed + " nanoTON", () -> channel(worker).getLong("sent_nanoton") == owed);
+        // K = 1 over 1,000 tokens: without the gap, a state every round trip; with it, one per 5 ms
+        // of streaming and one for the tail.
+        assertThat(channel(worker).getLong("seqno") - seqnoBefore).isLessThanOrEqualTo(streamedMs / 5 + 2);
+    }
+
+    @Test
     void aGatewayThatStopsPaying_isPausedAtTheCreditWindow_thenFailedWithAClearError() throws Exception {
         start(1);
         WorkerNode worker = worker(500, 40, 1_000);

@@ -4,7 +4,8 @@ package org.cocoonjvm.gateway.billing;
  * How the gateway pays its workers over payment channels.
  *
  * @param enabled           false: workers get no channel and are not paid (development only)
- * @param everyTokens       K: a new state after this many tokens on a worker's channel; 1 signs per token
+ * @param everyTokens       K: a new state after this many tokens on a worker's channel (1: per token),
+ *                          rounds of states at least 5 ms apart
  * @param everyMs           T: and at least this often while fees are unpaid
  * @param depositCapNanoton the most one channel pays out before it must be closed and reopened
  */
