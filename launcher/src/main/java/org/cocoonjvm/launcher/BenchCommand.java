@@ -64,8 +64,8 @@ final class BenchCommand {
             try {
                 options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate,
                         new GatewayBench.Replies(replyTokens, replySpread), idleStreams, K6Duration.parse(warmup, "--warmup"),
-                        transport, gatewayTransport == null ? transport : gatewayTransport);
-            } catch (ScenarioException e) {
+                        transport.requireAvailable(), (gatewayTransport == null ? transport : gatewayTransport).requireAvailable());
+            } catch (ScenarioException | IllegalStateException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }
             GatewayBench.Report report = GatewayBench.run(options);

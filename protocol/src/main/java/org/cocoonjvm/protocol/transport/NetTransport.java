@@ -1,9 +1,9 @@
 package org.cocoonjvm.protocol.transport;
 
-import java.util.Locale;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.transport.Transport;
+import java.util.Locale;
 
 /**
  * The socket layer a node's Vert.x instance runs on: NIO (the default) or io_uring.
@@ -54,17 +54,23 @@ public enum NetTransport {
         return transport.available();
     }
 
+    /** @throws IllegalStateException the transport is not available here, with the kernel's reason */
+    public NetTransport requireAvailable() {
+        if (!transport.available()) {
+            Throwable cause = transport.unavailabilityCause();
+            throw new IllegalStateException("transport " + transport.name() + " is not available here"
+                    + (cause == null ? "" : ": " + cause.getMessage()) + "; use --transport nio", cause);
+        }
+        return this;
+    }
+
     /**
      * A Vert.x instance on this transport.
      *
      * @throws IllegalStateException the transport is not available here, with the kernel's reason
      */
     public Vertx vertx(VertxOptions options) {
-        if (!transport.available()) {
-            Throwable cause = transport.unavailabilityCause();
-            throw new IllegalStateException("transport " + transport.name() + " is not available here"
-                    + (cause == null ? "" : ": " + cause.getMessage()) + "; use --transport nio", cause);
-        }
+        requireAvailable();
         return Vertx.builder().with(options).withTransport(transport).build();
     }
 
