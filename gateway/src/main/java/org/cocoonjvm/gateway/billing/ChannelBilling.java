@@ -76,7 +76,7 @@ public final class ChannelBilling extends VerticleBase {
      * Rounds start at least this far apart. K counts a channel's tokens across all its streams: at
      * 64 streams of 1,000 tokens/s, K = 32 asked for 2,000 signed states a second, each verified by
      * the worker too: a quarter to two fifths more CPU per token for the whole process than payments
-     * off, and with the gap the gateway's event loops spend 0.81–0.89× of what they did per token
+     * off, and with the gap the gateway's event loops spend 0.81–0.92× of what they did per token
      * (docs/benchmarks.md). A worker owed 5 ms more of tokens risks nothing its credit window does
      * not already cover.
      */
