@@ -14,9 +14,9 @@ import java.util.stream.IntStream;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 
 /**
- * A fake model for gateway tests, load tests and the demo: it runs no neural network. Each step
- * takes {@code 1 / tokensPerSecond} seconds whatever the batch size (as a memory-bound decode
- * step on a GPU would), and every sequence gets the same words for the same prompt and seed.
+ * A fake model for gateway tests, load tests and the demo: it runs no neural network. Steps run
+ * at {@code tokensPerSecond} a second whatever the batch size (as memory-bound decode steps on a
+ * GPU would), and every sequence gets the same words for the same prompt and seed.
  * A reply ends with end-of-sequence after 24 to 63 tokens, earlier if {@code max_tokens} says so.
  *
  * <p>Its model name starts with {@code synthetic} everywhere it is shown, so it can never be
@@ -42,6 +42,8 @@ public final class SyntheticEngine implements Engine {
     private final SyntheticTokenizer tokenizer = new SyntheticTokenizer();
     /** sequence id -> hash of its prompt, which picks its words; touched by the engine thread only. */
     private final Map<Long, Long> promptHashes = new HashMap<>();
+    /** When the last step ended by the schedule; touched by the engine thread only. */
+    private long lastDeadline;
 
     /**
      * @param tokensPerSecond steps per second, so tokens per second per sequence
@@ -61,6 +63,7 @@ public final class SyntheticEngine implements Engine {
         this.stepNanos = (long) (TimeUnit.SECONDS.toNanos(1) / tokensPerSecond);
         this.maxBatch = maxBatch;
         this.model = new ModelInfo(MODEL_NAME, identity(maxContext), maxContext);
+        this.lastDeadline = System.nanoTime() - 2 * stepNanos;  // so the first step starts afresh
     }
 
     @Override
@@ -85,7 +88,7 @@ public final class SyntheticEngine implements Engine {
 
     @Override
     public void step(List<Slot> slots, int[] next) {
-        long deadline = System.nanoTime() + stepNanos;
+        long deadline = lastDeadline = nextDeadline(lastDeadline, System.nanoTime(), stepNanos);
         for (int i = 0; i < slots.size(); i++) {
             Slot slot = slots.get(i);
             long hash = promptHashes.getOrDefault(slot.sequenceId(), 0x9E3779B97F4A7C15L);
@@ -101,6 +104,19 @@ public final class SyntheticEngine implements Engine {
         for (long left; (left = deadline - System.nanoTime()) > 0; ) {
             LockSupport.parkNanos(left);
         }
+    }
+
+    /**
+     * A fixed rate rather than a fixed sleep: a park overshoots its deadline by a tenth of a step
+     * or more on a busy machine, and anything that unparks the engine thread early (the worker
+     * wakes it on every payment) would cut that overshoot short, so the rate of a fixed sleep
+     * depends on unrelated traffic. The next step ends one step after the last one was due; an
+     * engine more than a step behind (idle, or stalled) starts afresh instead of bursting to
+     * catch up.
+     */
+    static long nextDeadline(long lastDeadline, long now, long stepNanos) {
+        long onSchedule = lastDeadline + stepNanos;
+        return onSchedule - now > 0 ? onSchedule : now + stepNanos;
     }
 
     private static int token(long promptHash, int generated, int replyTokens) {
