@@ -1,7 +1,6 @@
 package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
@@ -21,7 +20,7 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * {@code vllm:time_to_first_token_seconds}); the gateway README maps them to OpenTelemetry GenAI.
  *
  * <p>Recording runs on event loops: instruments are looked up once per model, status or error
- * code and cached, so a token costs one map read and a histogram update. Labels are bounded:
+ * code and cached; a token costs an update of the event loop's own inter-token counters. Labels are bounded:
  * models that some worker serves (any other name is {@value #UNKNOWN_MODEL}), statuses, tiers,
  * error codes, worker ids; never request ids or API keys.
  */
@@ -34,6 +33,7 @@ public final class GatewayMetrics implements RelayObserver {
     private final PrometheusMeterRegistry meters;
     private final WorkerRegistry workers;
     private final WorkerGauges workerGauges;
+    private final InterTokenHistogram interToken = new InterTokenHistogram(ModelMeters.LATENCY_BUCKETS);
     private final ConcurrentHashMap<String, ModelMeters> byModel = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<RequestKey, Counter> requests = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> errors = new ConcurrentHashMap<>();
@@ -48,6 +48,7 @@ public final class GatewayMetrics implements RelayObserver {
         this.meters = meters;
         this.workers = workers;
         this.workerGauges = new WorkerGauges(meters, workers);
+        meters.getPrometheusRegistry().register(interToken);
         this.clientDisconnects = Counter.builder("cocoon.client.disconnects")
                 .description("Requests whose client closed the connection before the end").register(meters);
         this.attempts = Counter.builder("cocoon.request.attempts")
@@ -68,15 +69,8 @@ public final class GatewayMetrics implements RelayObserver {
     /** A gap of {@code tokens} tokens counts as that many samples of {@code nanos / tokens}. */
     @Override
     public TokenGaps tokenGaps(String model) {
-        Timer interToken = model(model).interToken();  // a token arrived, so a worker serves the model
-        return (nanos, tokens) -> {
-            if (tokens > 0) {
-                long each = nanos / tokens;
-                for (int i = 0; i < tokens; i++) {
-                    interToken.record(each, TimeUnit.NANOSECONDS);
-                }
-            }
-        };
+        model(model);  // a token arrived, so a worker serves the model
+        return interToken.local(model);  // the relay records on the event loop that asks here
     }
 
     @Override
@@ -141,7 +135,10 @@ public final class GatewayMetrics implements RelayObserver {
 
     private ModelMeters model(String model) {
         ModelMeters m = byModel.get(model);
-        return m != null ? m : byModel.computeIfAbsent(model, name -> ModelMeters.register(meters, name));
+        return m != null ? m : byModel.computeIfAbsent(model, name -> {
+            interToken.register(name);
+            return ModelMeters.register(meters, name);
+        });
     }
 
     private boolean served(String model) {

@@ -5,8 +5,11 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 
-/** One model's histograms and token counters, registered together the first time the model is seen. */
-record ModelMeters(Timer timeToFirstToken, Timer interToken, Timer endToEnd, Timer queueTime,
+/**
+ * One model's histograms and token counters, registered together the first time the model is seen
+ * (its inter-token histogram is {@link InterTokenHistogram}'s).
+ */
+record ModelMeters(Timer timeToFirstToken, Timer endToEnd, Timer queueTime,
                    Counter promptTokens, Counter generationTokens, Counter billed) {
 
     /** Histogram buckets for LLM latencies: 1 ms (a fast decode step) to 60 s (a long reasoning prefill). */
@@ -17,7 +20,6 @@ record ModelMeters(Timer timeToFirstToken, Timer interToken, Timer endToEnd, Tim
     static ModelMeters register(MeterRegistry meters, String model) {
         return new ModelMeters(
                 latency(meters, model, "cocoon.time.to.first.token", "From arrival to the first token sent to the client"),
-                latency(meters, model, "cocoon.inter.token.latency", "Between tokens sent to the client; a gap of n tokens is n samples"),
                 latency(meters, model, "cocoon.e2e.request.latency", "From arrival to the end, for requests that finished (stop or length)"),
                 latency(meters, model, "cocoon.request.queue.time", "From routing to the worker admitting the sequence"),
                 tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),

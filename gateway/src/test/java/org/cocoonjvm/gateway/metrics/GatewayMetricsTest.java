@@ -33,6 +33,31 @@ class GatewayMetricsTest {
     }
 
     @Test
+    void tokenGaps_recordedOnTwoThreads_sumIntoOneSeries() throws InterruptedException {
+        RelayObserver.TokenGaps here = metrics.tokenGaps("m");
+        Thread other = Thread.ofPlatform().start(() -> metrics.tokenGaps("m").gap(TimeUnit.MILLISECONDS.toNanos(3), 1));
+        here.gap(TimeUnit.MILLISECONDS.toNanos(2), 2);
+        other.join();
+
+        String text = metrics.scrape();
+        Exposition e = Exposition.parse(text);
+        assertThat(text).contains("# TYPE cocoon_inter_token_latency_seconds histogram");
+        assertThat(e.get("cocoon_inter_token_latency_seconds_count", "model", "m")).isEqualTo(3);
+        assertThat(e.get("cocoon_inter_token_latency_seconds_sum", "model", "m")).isCloseTo(0.005, within(1e-9));
+        assertThat(e.get("cocoon_inter_token_latency_seconds_bucket", "model", "m", "le", "0.001")).isEqualTo(2);
+        assertThat(e.get("cocoon_inter_token_latency_seconds_bucket", "model", "m", "le", "0.005")).isEqualTo(3);
+        assertThat(e.get("cocoon_inter_token_latency_seconds_bucket", "model", "m", "le", "+Inf")).isEqualTo(3);
+    }
+
+    @Test
+    void aModelSeenFinishing_hasItsInterTokenSeriesAtZero() {
+        register("w1", "m");
+        metrics.finished(new Outcome().tokens(3, 1, 0).timings(1_000_000, 2_000_000).build());
+
+        assertThat(Exposition.parse(metrics.scrape()).get("cocoon_inter_token_latency_seconds_count", "model", "m")).isZero();
+    }
+
+    @Test
     void tokenGaps_throughAllObservers_reachEachThatRecords() {
         GatewayMetrics other = GatewayMetrics.prometheus(workers);
         RelayObserver.TokenGaps gaps = RelayObserver.all(
