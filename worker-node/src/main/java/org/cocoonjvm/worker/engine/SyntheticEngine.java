@@ -14,9 +14,9 @@ import java.util.stream.IntStream;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 
 /**
- * A fake model for gateway tests, load tests and the demo: it runs no neural network. Steps run
- * at {@code tokensPerSecond} a second whatever the batch size (as memory-bound decode steps on a
- * GPU would), and every sequence gets the same words for the same prompt and seed.
+ * A fake model for gateway tests, load tests and the demo: it runs no neural network. A busy
+ * engine steps {@code tokensPerSecond} times a second whatever the batch size (as memory-bound
+ * decode steps on a GPU would), and every sequence gets the same words for the same prompt and seed.
  * A reply ends with end-of-sequence after 24 to 63 tokens, earlier if {@code max_tokens} says so.
  *
  * <p>Its model name starts with {@code synthetic} everywhere it is shown, so it can never be
@@ -42,7 +42,7 @@ public final class SyntheticEngine implements Engine {
     private final SyntheticTokenizer tokenizer = new SyntheticTokenizer();
     /** sequence id -> hash of its prompt, which picks its words; touched by the engine thread only. */
     private final Map<Long, Long> promptHashes = new HashMap<>();
-    /** When the last step ended by the schedule; touched by the engine thread only. */
+    /** When the last step was due to end; touched by the engine thread only. */
     private long lastDeadline;
 
     /**
@@ -63,7 +63,6 @@ public final class SyntheticEngine implements Engine {
         this.stepNanos = (long) (TimeUnit.SECONDS.toNanos(1) / tokensPerSecond);
         this.maxBatch = maxBatch;
         this.model = new ModelInfo(MODEL_NAME, identity(maxContext), maxContext);
-        this.lastDeadline = System.nanoTime() - 2 * stepNanos;  // so the first step starts afresh
     }
 
     @Override
@@ -88,9 +87,11 @@ public final class SyntheticEngine implements Engine {
 
     @Override
     public void step(List<Slot> slots, int[] next) {
-        long deadline = lastDeadline = nextDeadline(lastDeadline, System.nanoTime(), stepNanos);
+        long start = System.nanoTime();
+        boolean continuing = false;
         for (int i = 0; i < slots.size(); i++) {
             Slot slot = slots.get(i);
+            continuing |= slot.generated() > 0;
             long hash = promptHashes.getOrDefault(slot.sequenceId(), 0x9E3779B97F4A7C15L);
             if (slot.generated() == 0) {
                 for (int token : slot.input()) {
@@ -101,22 +102,23 @@ public final class SyntheticEngine implements Engine {
             }
             next[i] = slot.sample() ? token(hash, slot.generated(), replyTokens) : NO_TOKEN;
         }
+        long deadline = lastDeadline = deadline(lastDeadline, start, stepNanos, continuing);
         for (long left; (left = deadline - System.nanoTime()) > 0; ) {
             LockSupport.parkNanos(left);
         }
     }
 
     /**
-     * A fixed rate rather than a fixed sleep: a park overshoots its deadline by a tenth of a step
-     * or more on a busy machine, and anything that unparks the engine thread early (the worker
-     * wakes it on every payment) would cut that overshoot short, so the rate of a fixed sleep
-     * depends on unrelated traffic. The next step ends one step after the last one was due; an
-     * engine more than a step behind (idle, or stalled) starts afresh instead of bursting to
-     * catch up.
+     * When a step that starts at {@code start} ends. While sequences carry on from the last step,
+     * one step after the last was due: a park overshoots by a tenth of a step or more on a busy
+     * machine, and whatever unparks the engine thread early (the worker wakes it on every payment)
+     * shortens the overshoot, so plain sleeps ran at a rate that depended on unrelated traffic.
+     * A batch of new sequences only (the engine was idle), or an engine more than a step behind,
+     * starts afresh and takes a whole step, as a real engine's first step would.
      */
-    static long nextDeadline(long lastDeadline, long now, long stepNanos) {
+    static long deadline(long lastDeadline, long start, long stepNanos, boolean continuing) {
         long onSchedule = lastDeadline + stepNanos;
-        return onSchedule - now > 0 ? onSchedule : now + stepNanos;
+        return continuing && onSchedule - start > 0 ? onSchedule : start + stepNanos;
     }
 
     private static int token(long promptHash, int generated, int replyTokens) {
