@@ -50,7 +50,9 @@ public interface Engine extends AutoCloseable {
     /**
      * One forward pass over every slot: each consumes its input tokens (a prefill chunk or the
      * previous sampled token) and, when {@link Slot#sample()} is set, samples the next token into
-     * {@code next[i]}; otherwise {@code next[i]} is {@link #NO_TOKEN}.
+     * {@code next[i]}; otherwise {@code next[i]} is {@link #NO_TOKEN}. An engine that waits
+     * within a step stops waiting when its thread is interrupted: the scheduler does so once a
+     * shutdown's grace is over.
      */
     void step(List<Slot> slots, int[] next);
 

@@ -103,7 +103,7 @@ public final class SyntheticEngine implements Engine {
             next[i] = slot.sample() ? token(hash, slot.generated(), replyTokens) : NO_TOKEN;
         }
         long deadline = lastDeadline = deadline(lastDeadline, start, stepNanos, continuing);
-        for (long left; (left = deadline - System.nanoTime()) > 0; ) {
+        for (long left; (left = deadline - System.nanoTime()) > 0 && !Thread.currentThread().isInterrupted(); ) {
             LockSupport.parkNanos(left);
         }
     }

@@ -39,6 +39,8 @@ public final class Scheduler implements Generator, AutoCloseable {
     private int kvBlocksReserved;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Thread thread;
+    /** Until the loop ends; guarded by {@link #thread}'s lock, so no interrupt lands after it. */
+    private boolean looping = true;
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     /** Written by the engine thread only; read by status calls. */
     private volatile int runningCount;
@@ -154,6 +156,10 @@ public final class Scheduler implements Generator, AutoCloseable {
         } catch (RuntimeException | Error e) {
             log.error("engine step failed; failing every sequence", e);
         } finally {
+            synchronized (thread) {
+                looping = false;
+            }
+            Thread.interrupted();  // a grace-period interrupt is spent; closing the engine must not see it
             abortAll("The worker stopped.");
             engine.close();
             stopped.complete(null);
@@ -339,6 +345,15 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (!thread.isAlive() && !stopped.isDone()) {
             stopped.complete(null);
         }
+        // A step can outlast the grace (a synthetic engine at 0.001 tokens/s waits 1000 s per step):
+        // once the grace is over, interrupt it, and engines that wait cut the wait short.
+        CompletableFuture.delayedExecutor(graceMillis, TimeUnit.MILLISECONDS).execute(() -> {
+            synchronized (thread) {
+                if (looping) {
+                    thread.interrupt();
+                }
+            }
+        });
         return stopped;
     }
 

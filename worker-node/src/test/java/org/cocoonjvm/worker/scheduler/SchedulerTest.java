@@ -455,6 +455,20 @@ class SchedulerTest {
     }
 
     @Test
+    void shutdown_graceElapsedDuringAStepLongerThanIt_endsTheStepAndStops() throws Exception {
+        Scheduler scheduler = scheduler(0.001, 4, 512, OPTIONS); // 1000 s a step, as the benchmark's idle streams
+        Recorder idle = submit(scheduler, request("waits for a first token", 1, 0));
+        for (long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); scheduler.load().getRunning() == 0
+                && System.nanoTime() < until; ) {
+            Thread.sleep(5);
+        }
+
+        scheduler.shutdown(50).get(5, TimeUnit.SECONDS);
+
+        assertThat(idle.awaitFinal().getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_ERROR);
+    }
+
+    @Test
     void load_reportsCapacityAndIdleState() {
         Scheduler scheduler = scheduler(2000, 3, 512, OPTIONS);
 
