@@ -213,6 +213,7 @@ public final class GatewayNode extends VerticleBase {
                 .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
         router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
+        router.post("/v1/*").handler(CompletionsHandler::arrived);
         router.route("/v1/*").handler(metrics::countResponses);
         // Public: a client checks the gateway's evidence before it sends a key.
         router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> OpenAiResponses.error(

@@ -70,6 +70,7 @@ class AccessLogTest {
         assertThat(logged.getLong("prompt_tokens")).isEqualTo(usageChunk.getJsonObject("usage").getLong("prompt_tokens"));
         assertThat(logged.getLong("cost_nanoton")).isPositive();
         assertThat(logged.getDouble("ttft_ms")).isPositive();
+        assertThat(logged.getDouble("overhead_ms")).isPositive().isLessThan(logged.getDouble("ttft_ms"));
         assertThat(logged.getDouble("total_ms")).isGreaterThanOrEqualTo(logged.getDouble("ttft_ms"));
         assertThat(logged.getBoolean("client_gone")).isFalse();
         assertThat(line).doesNotContain("tell me about cocoon");

@@ -43,6 +43,10 @@ class MetricsTest {
         assertThat(m.get("cocoon_time_to_first_token_seconds_bucket", "model", "synthetic", "le", "+Inf")).isEqualTo(1);
         assertThat(m.get("cocoon_e2e_request_latency_seconds_count", "model", "synthetic")).isEqualTo(1);
         assertThat(m.get("cocoon_request_queue_time_seconds_count", "model", "synthetic")).isEqualTo(1);
+        // The gateway's own share of time to first token: some, and less than the whole.
+        assertThat(m.get("cocoon_gateway_overhead_seconds_count", "model", "synthetic")).isEqualTo(1);
+        assertThat(m.get("cocoon_gateway_overhead_seconds_sum", "model", "synthetic")).isPositive()
+                .isLessThan(m.get("cocoon_time_to_first_token_seconds_sum", "model", "synthetic"));
         // The first delta is not a gap; the worker may merge tokens into one delta, never split them.
         assertThat(m.get("cocoon_inter_token_latency_seconds_count", "model", "synthetic")).isBetween(1.0, 7.0);
         assertThat(m.get("cocoon_generation_tokens_total", "model", "synthetic")).isEqualTo(usage.getDouble("completion_tokens"));

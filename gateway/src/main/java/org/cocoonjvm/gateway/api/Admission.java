@@ -36,11 +36,12 @@ public final class Admission {
     /**
      * Call on the request's event loop; the future completes there.
      *
+     * @param arrivalNanos when the gateway had the request ({@link System#nanoTime})
      * @return the admitted request, or failed with an {@link ApiException} ({@code RATE_LIMITED},
      *         {@code INSUFFICIENT_BALANCE}, {@code MODEL_NOT_FOUND}, or {@code INTERNAL} if the
      *         ledger failed); then nothing is held
      */
-    public Future<Admitted> admit(ApiKey key, ValidRequest request) {
+    public Future<Admitted> admit(ApiKey key, ValidRequest request, long arrivalNanos) {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
         // A character is at least one token in no tokenizer we know; it is a safe upper bound.
@@ -54,7 +55,8 @@ public final class Admission {
         return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
                         request.promptCharacters()), relay.vertx().getOrCreateContext())
                 .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
-                        new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()), request.stream()),
+                        new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()), request.stream(),
+                        arrivalNanos),
                         permit, charge))
                 .recover(failure -> {
                     permit.release(0);

@@ -22,6 +22,7 @@ import org.cocoonjvm.protocol.openai.ValidRequest;
 public final class CompletionsHandler implements Handler<RoutingContext> {
     /** The routing context key under which authentication leaves the caller's {@link ApiKey}. */
     public static final String API_KEY = "cocoon.apiKey";
+    private static final String ARRIVAL = "cocoon.arrivalNanos";
 
     private final Admission admission;
     private final Function<Buffer, ValidRequest> parser;
@@ -31,8 +32,19 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
         this.parser = parser;
     }
 
+    /**
+     * The first handler of the API's POST routes: notes when the request's head arrived, so that
+     * time to first token and the gateway's overhead count reading the body and authenticating.
+     */
+    public static void arrived(RoutingContext ctx) {
+        ctx.put(ARRIVAL, System.nanoTime());
+        ctx.next();
+    }
+
     @Override
     public void handle(RoutingContext ctx) {
+        Long arrival = ctx.get(ARRIVAL);
+        long arrivalNanos = arrival != null ? arrival : System.nanoTime();
         ApiKey key = ctx.get(API_KEY);
         HttpServerResponse response = ctx.response();
         ValidRequest request;
@@ -42,7 +54,7 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
             OpenAiResponses.error(response, e);
             return;
         }
-        admission.admit(key, request).onComplete(admitted -> {
+        admission.admit(key, request, arrivalNanos).onComplete(admitted -> {
             if (admitted.failed()) {
                 OpenAiResponses.error(response, (ApiException) admitted.cause());
                 return;

@@ -46,6 +46,7 @@ public final class InferenceEndpoint {
     }
 
     private void generate(GrpcServerRequest<InferenceRequest, InferenceEvent> call) {
+        long arrivalNanos = System.nanoTime();
         ApiKey key = apiKey(call);
         if (key == null) {
             InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
@@ -68,7 +69,7 @@ public final class InferenceEndpoint {
             call.errorHandler(error -> goneEarly.set(true));
             call.exceptionHandler(failure -> goneEarly.set(true));
             call.response().exceptionHandler(failure -> goneEarly.set(true));
-            admission.admit(key, valid).onComplete(admitted -> {
+            admission.admit(key, valid, arrivalNanos).onComplete(admitted -> {
                 if (admitted.failed()) {
                     InferenceSink.failCall(call.response(), (ApiException) admitted.cause());
                     return;

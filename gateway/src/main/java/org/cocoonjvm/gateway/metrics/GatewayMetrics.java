@@ -99,6 +99,9 @@ public final class GatewayMetrics implements RelayObserver {
         if (o.ttftNanos() >= 0) {
             m.timeToFirstToken().record(o.ttftNanos(), TimeUnit.NANOSECONDS);
         }
+        if (o.overheadNanos() >= 0) {
+            m.gatewayOverhead().record(o.overheadNanos(), TimeUnit.NANOSECONDS);
+        }
         if (o.queueNanos() >= 0) {
             m.queueTime().record(o.queueNanos(), TimeUnit.NANOSECONDS);
         }

@@ -9,7 +9,7 @@ import java.time.Duration;
  * One model's histograms and token counters, registered together the first time the model is seen
  * (its inter-token histogram is {@link InterTokenHistogram}'s).
  */
-record ModelMeters(Timer timeToFirstToken, Timer endToEnd, Timer queueTime,
+record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd, Timer queueTime,
                    Counter promptTokens, Counter generationTokens, Counter billed) {
 
     /** Histogram buckets for LLM latencies: 1 ms (a fast decode step) to 60 s (a long reasoning prefill). */
@@ -17,9 +17,17 @@ record ModelMeters(Timer timeToFirstToken, Timer endToEnd, Timer queueTime,
             ms(1), ms(2.5), ms(5), ms(10), ms(25), ms(50), ms(75), ms(100), ms(250), ms(500), ms(750),
             ms(1_000), ms(2_500), ms(5_000), ms(7_500), ms(10_000), ms(20_000), ms(30_000), ms(60_000)};
 
+    /** Finer buckets for the gateway's own work, which is tens of microseconds when all is well. */
+    static final Duration[] OVERHEAD_BUCKETS = {
+            us(10), us(25), us(50), us(100), us(250), us(500), ms(1), ms(2.5), ms(5), ms(10), ms(25), ms(50), ms(100)};
+
     static ModelMeters register(MeterRegistry meters, String model) {
         return new ModelMeters(
                 latency(meters, model, "cocoon.time.to.first.token", "From arrival to the first token sent to the client"),
+                Timer.builder("cocoon.gateway.overhead").tag("model", model)
+                        .description("The gateway's own share of time to first token: arrival until the worker call was"
+                                + " written, plus passing the first token on")
+                        .serviceLevelObjectives(OVERHEAD_BUCKETS).register(meters),
                 latency(meters, model, "cocoon.e2e.request.latency", "From arrival to the end, for requests that finished (stop or length)"),
                 latency(meters, model, "cocoon.request.queue.time", "From routing to the worker admitting the sequence"),
                 tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),
@@ -35,6 +43,10 @@ record ModelMeters(Timer timeToFirstToken, Timer endToEnd, Timer queueTime,
 
     private static Counter tokens(MeterRegistry meters, String model, String name, String description) {
         return Counter.builder(name).baseUnit("tokens").tag("model", model).description(description).register(meters);
+    }
+
+    private static Duration us(long micros) {
+        return Duration.ofNanos(micros * 1_000);
     }
 
     private static Duration ms(double millis) {

@@ -37,8 +37,13 @@ public final class Relay {
     /** What a relay needs from the gateway, shared by all requests. */
     public record Context(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer) {}
 
-    /** Who asked and what for. */
-    public record Request(String id, String keyId, GenerateRequest generate, WorkerRegistry.Route route, boolean stream) {}
+    /**
+     * Who asked and what for.
+     *
+     * @param arrivalNanos when the gateway had the request ({@link System#nanoTime}): its head, before the body
+     */
+    public record Request(String id, String keyId, GenerateRequest generate, WorkerRegistry.Route route, boolean stream,
+                          long arrivalNanos) {}
 
     private final Context ctx;
     private final Request request;
@@ -59,6 +64,9 @@ public final class Relay {
     private long attemptNanos;
     private long queueNanos = -1;
     private long firstTokenNanos = -1;
+    /** From arrival until the first worker call was written, and the gateway's time on the first token. */
+    private long forwardNanos = -1;
+    private long firstTokenRelayNanos = -1;
     private long lastTokenNanos;
     private RelayObserver.TokenGaps gaps;
     private long promptTokens;
@@ -79,7 +87,7 @@ public final class Relay {
         this.sink = sink;
         this.permit = permit;
         this.charge = charge;
-        this.startNanos = System.nanoTime();
+        this.startNanos = request.arrivalNanos();
         this.context = ctx.vertx().getOrCreateContext();
     }
 
@@ -139,6 +147,9 @@ public final class Relay {
             }
             call = opened.result();
             call.end(generate);
+            if (forwardNanos < 0) {
+                forwardNanos = System.nanoTime() - startNanos;
+            }
             call.response().onComplete(answered -> {
                 if (done || worker != next) {
                     return;
@@ -196,6 +207,14 @@ public final class Relay {
 
     private void onDelta(Delta delta) {
         long now = System.nanoTime();
+        boolean first = firstTokenNanos < 0;
+        relayDelta(delta, now);
+        if (first) {
+            firstTokenRelayNanos = System.nanoTime() - now;
+        }
+    }
+
+    private void relayDelta(Delta delta, long now) {
         if (firstTokenNanos < 0) {
             firstTokenNanos = now;
             cancelTimer(holdTimer);
@@ -340,7 +359,8 @@ public final class Relay {
                 request.route().tier(), request.stream(), worker == null ? null : worker.id(), tried.size(), status,
                 error == null ? null : error.kind().code == null ? error.kind().type : error.kind().code, finish,
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
-                firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos, now - startNanos, clientGone));
+                firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos,
+                firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, now - startNanos, clientGone));
     }
 
     private void cancelTimer(long id) {

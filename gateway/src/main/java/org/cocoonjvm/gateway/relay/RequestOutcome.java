@@ -11,9 +11,12 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * @param attempts      workers tried (retries happen only before the first token)
  * @param queueNanos    from routing to the worker admitting the sequence; -1 if it never did
  * @param ttftNanos     from arrival to the first token sent; -1 if none was
+ * @param overheadNanos the gateway's own time before the first token reached the client: from
+ *                      arrival until the first worker call was written, plus from the first
+ *                      token's arrival from the worker until it was passed on; -1 if none was
  * @param clientGone    the client disconnected before the end
  */
 public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
                              String workerId, int attempts, int status, String errorCode, String finishReason,
                              long promptTokens, long completionTokens, long costNanoton, long queueNanos,
-                             long ttftNanos, long totalNanos, boolean clientGone) {}
+                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone) {}

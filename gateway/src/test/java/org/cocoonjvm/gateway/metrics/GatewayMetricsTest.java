@@ -86,6 +86,9 @@ class GatewayMetricsTest {
         assertThat(e.get("cocoon_request_queue_time_seconds_sum", "model", "m")).isCloseTo(0.002, within(1e-9));
         assertThat(e.get("cocoon_time_to_first_token_seconds_count", "model", "m")).isEqualTo(1);
         assertThat(e.get("cocoon_e2e_request_latency_seconds_count", "model", "m")).isEqualTo(1);
+        assertThat(e.get("cocoon_gateway_overhead_seconds_count", "model", "m")).isEqualTo(1);
+        assertThat(e.get("cocoon_gateway_overhead_seconds_bucket", "model", "m", "le", "2.5E-5")).isZero();
+        assertThat(e.get("cocoon_gateway_overhead_seconds_bucket", "model", "m", "le", "5.0E-5")).isEqualTo(1);
         assertThat(e.find("cocoon_request_errors_total")).isEmpty();
     }
 
@@ -98,6 +101,7 @@ class GatewayMetricsTest {
         assertThat(e.get("cocoon_request_errors_total", "code", "no_capacity")).isEqualTo(1);
         assertThat(e.get("cocoon_requests_total", "model", "m", "status", "503")).isEqualTo(1);
         assertThat(e.get("cocoon_time_to_first_token_seconds_count", "model", "m")).isZero();
+        assertThat(e.get("cocoon_gateway_overhead_seconds_count", "model", "m")).isZero();
         assertThat(e.get("cocoon_request_queue_time_seconds_count", "model", "m")).isZero();
         assertThat(e.get("cocoon_e2e_request_latency_seconds_count", "model", "m")).isZero();
         assertThat(e.get("cocoon_request_retries_total")).isZero();
@@ -234,7 +238,7 @@ class GatewayMetricsTest {
 
         RequestOutcome build() {
             return new RequestOutcome("req-1", "key-1", model, ServiceTier.DEFAULT, true, worker, attempts, status, error,
-                    finish, prompt, completion, cost, queueNanos, ttftNanos, 80_000_000, clientGone);
+                    finish, prompt, completion, cost, queueNanos, ttftNanos, ttftNanos < 0 ? -1 : 40_000, 80_000_000, clientGone);
         }
     }
 }
