@@ -75,6 +75,7 @@ public final class GatewayNode extends VerticleBase {
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     /** The started fronts, the first one bound the port. */
     private final List<Front> fronts = new CopyOnWriteArrayList<>();
+    private final List<RelayObserver> observers = new CopyOnWriteArrayList<>(List.of(new AccessLog()));
     private HttpServer workerServer;
     private long rotationTimer = -1;
     private volatile int port;
@@ -104,7 +105,18 @@ public final class GatewayNode extends VerticleBase {
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
+        observers.add(metrics);
         this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;
+    }
+
+    /**
+     * Also tells {@code observer} how each request went (on the request's event loop; it must not
+     * block), beside the access log and the metrics: a benchmark's exact per-request numbers, say.
+     * Call before deploying.
+     */
+    public GatewayNode observe(RelayObserver observer) {
+        observers.add(observer);
+        return this;
     }
 
     @Override
@@ -161,7 +173,7 @@ public final class GatewayNode extends VerticleBase {
             }
             workers = GrpcClient.client(vertx, transport);
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
-                    RelayObserver.all(new AccessLog(), metrics));
+                    RelayObserver.all(observers.toArray(RelayObserver[]::new)));
             Admission admission = new Admission(relay, limiter, billing);
             new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes()).bind(grpc);
             Router http = router(admission);

@@ -14,10 +14,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.LongStream;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.protocol.transport.NetTransport;
 
@@ -94,10 +96,15 @@ public final class GatewayBench {
         }
     }
 
-    /** One concurrency's measurements, both paths. */
+    /**
+     * One concurrency's measurements, both paths.
+     *
+     * @param gatewayOwn the gateway's own share of each gateway-path TTFT, as its
+     *                   {@code cocoon_gateway_overhead_seconds} measures it, request by request
+     */
     public record Row(int concurrency, Recorder.TrendStats directTtft, Recorder.TrendStats gatewayTtft,
-                      double directTokensPerS, double gatewayTokensPerS, CpuPerToken directCpu, CpuPerToken gatewayCpu,
-                      long errors) {
+                      Recorder.TrendStats gatewayOwn, double directTokensPerS, double gatewayTokensPerS,
+                      CpuPerToken directCpu, CpuPerToken gatewayCpu, long errors) {
         double addedP50() {
             return gatewayTtft.percentile(50) - directTtft.percentile(50);
         }
@@ -152,6 +159,13 @@ public final class GatewayBench {
                         r.concurrency(), d.client(), g.client(), d.worker(), g.worker(), "-", g.gateway(), d.other(), g.other(),
                         1e6 / g.gateway()));
             }
+            t.append(String.format(Locale.ROOT, "The gateway's own share of the gateway path's TTFT (arrival until the worker call "
+                    + "was written, plus passing the first token on)%n"));
+            t.append(String.format(Locale.ROOT, "%5s | %9s %9s %9s%n", "conc", "p50", "p99", "requests"));
+            for (Row r : rows) {
+                t.append(String.format(Locale.ROOT, "%5d | %7.3fms %7.3fms %9d%n", r.concurrency(), r.gatewayOwn().percentile(50),
+                        r.gatewayOwn().percentile(99), r.gatewayOwn().count()));
+            }
             if (idle != null) {
                 t.append(String.format(Locale.ROOT, "idle streams: %d held %.1f MiB of heap (%.1f KiB each, whole process)%n",
                         idle.getInteger("streams"), idle.getDouble("heap_mib_whole_process"), idle.getDouble("heap_kib_per_stream_whole_process")));
@@ -167,6 +181,8 @@ public final class GatewayBench {
                         .put("ttft_p50_direct_ms", r.directTtft().percentile(50)).put("ttft_p50_gateway_ms", r.gatewayTtft().percentile(50))
                         .put("ttft_p99_direct_ms", r.directTtft().percentile(99)).put("ttft_p99_gateway_ms", r.gatewayTtft().percentile(99))
                         .put("added_p50_ms", r.addedP50()).put("added_p99_ms", r.addedP99())
+                        .put("gateway_own_p50_ms", r.gatewayOwn().percentile(50))
+                        .put("gateway_own_p99_ms", r.gatewayOwn().percentile(99))
                         .put("tokens_per_s_direct", r.directTokensPerS()).put("tokens_per_s_gateway", r.gatewayTokensPerS())
                         .put("cpu_us_per_token_direct", r.directCpu().json()).put("cpu_us_per_token_gateway", r.gatewayCpu().json())
                         .put("tokens_per_gateway_cpu_second", 1e6 / r.gatewayCpu().gateway())
@@ -248,7 +264,7 @@ public final class GatewayBench {
                 }
                 Recorder.Snapshot ds = d.snapshot();
                 Recorder.Snapshot gs = g.snapshot();
-                rows.add(new Row(c, ds.trend(Metric.TTFT), gs.trend(Metric.TTFT),
+                rows.add(new Row(c, ds.trend(Metric.TTFT), gs.trend(Metric.TTFT), g.gatewayOwn(),
                         ds.count(Metric.TOKENS) / d.seconds, gs.count(Metric.TOKENS) / g.seconds,
                         CpuPerToken.of(d.cpu, ds.count(Metric.TOKENS)), CpuPerToken.of(g.cpu, gs.count(Metric.TOKENS)),
                         ds.count(Metric.ERRORS) + gs.count(Metric.ERRORS)));
@@ -301,18 +317,25 @@ public final class GatewayBench {
         return new WarmUp((System.nanoTime() - start) / 1e9, false, compiled, slice);
     }
 
-    record PhaseResult(List<Outcome> outcomes, double seconds, CpuMeter.Sample cpu) {}
+    /** @param gatewayOwn the gateway's own share of the TTFT of each request it relayed in the phase */
+    record PhaseResult(List<Outcome> outcomes, double seconds, CpuMeter.Sample cpu, long[] gatewayOwn) {}
 
     /** Phases of one path added up: their outcomes, wall time and CPU. */
     static final class Totals {
         final Recorder recorder = new Recorder();
         double seconds;
         CpuMeter.Sample cpu = CpuMeter.ZERO;
+        final LongStream.Builder gatewayOwn = LongStream.builder();
 
         void add(PhaseResult p) {
             p.outcomes().forEach(o -> o.record(recorder));
             seconds += p.seconds();
             cpu = cpu.plus(p.cpu());
+            Arrays.stream(p.gatewayOwn()).forEach(gatewayOwn);
+        }
+
+        Recorder.TrendStats gatewayOwn() {
+            return new Recorder.TrendStats(gatewayOwn.build().sorted().toArray());
         }
 
         Recorder.Snapshot snapshot() {
@@ -325,6 +348,7 @@ public final class GatewayBench {
                              Duration length) {
         Vertx vertx = net.vertx();
         List<Outcome> outcomes = new ArrayList<>();
+        net.takeGatewayOverheads();  // the last phase's stragglers, if any
         CpuMeter.Sample cpu0 = net.cpu().read();
         long t0 = System.nanoTime();
         long deadline = t0 + length.toNanos();
@@ -341,7 +365,7 @@ public final class GatewayBench {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         synchronized (outcomes) {
-            return new PhaseResult(List.copyOf(outcomes), seconds, net.cpu().read().minus(cpu0));
+            return new PhaseResult(List.copyOf(outcomes), seconds, net.cpu().read().minus(cpu0), net.takeGatewayOverheads());
         }
     }
 

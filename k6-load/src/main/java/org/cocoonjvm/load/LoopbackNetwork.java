@@ -6,6 +6,7 @@ import java.net.URI;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.Map;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -43,6 +44,8 @@ public final class LoopbackNetwork implements AutoCloseable {
     private GatewayNode gateway;
     private final List<WorkerNode> workers = new ArrayList<>();
     private CpuMeter cpu;
+    /** The gateway's own share of each relayed request's TTFT ({@code RequestOutcome.overheadNanos}), as they end. */
+    private final ConcurrentLinkedQueue<Long> gatewayOverheads = new ConcurrentLinkedQueue<>();
 
     /**
      * @param workerCount     workers registered with the gateway
@@ -84,6 +87,11 @@ public final class LoopbackNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
                 1_000, 1 << 20, RelayOptions.DEFAULTS, payments, 2), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+        gateway.observe(outcome -> {
+            if (outcome.overheadNanos() >= 0) {
+                gatewayOverheads.add(outcome.overheadNanos());
+            }
+        });
         gatewayVertx.deployVerticle(gateway).await();
         // Room for every stream a load run can open: refusals would measure the queue, not the relay.
         SchedulerOptions scheduler = new SchedulerOptions(4096, 512, 20);
@@ -104,6 +112,18 @@ public final class LoopbackNetwork implements AutoCloseable {
     /** Straight to worker {@code index}'s own OpenAI endpoint: the no-gateway baseline. */
     public Target direct(int index) {
         return new Target(URI.create(workers.get(index).endpoint()), API_KEY, SyntheticEngine.MODEL_NAME);
+    }
+
+    /**
+     * The gateway's own share of the time to first token of each request relayed since the last
+     * call (arrival until the worker call was written, plus passing the first token on).
+     */
+    public long[] takeGatewayOverheads() {
+        List<Long> taken = new ArrayList<>();
+        for (Long nanos; (nanos = gatewayOverheads.poll()) != null; ) {
+            taken.add(nanos);
+        }
+        return taken.stream().mapToLong(Long::longValue).toArray();
     }
 
     /** Requests the gateway has routed and not yet seen end, over all workers. */

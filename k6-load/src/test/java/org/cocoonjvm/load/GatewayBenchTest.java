@@ -30,12 +30,14 @@ class GatewayBenchTest {
             assertThat(row.directTokensPerS()).isPositive();
             assertThat(row.gatewayTokensPerS()).isPositive();
             assertThat(row.errors()).isZero();
+            assertThat(row.gatewayOwn().count()).isPositive();
+            assertThat(row.gatewayOwn().percentile(50)).isPositive().isLessThan(row.gatewayTtft().percentile(50));
         }
         String table = report.table();
         assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s", "10 to 30-token replies",
                 "transport nio (gateway " + gateway + ")");
-        // Each concurrency has a latency row and a CPU row.
-        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(4);
+        // Each concurrency has a latency row, a CPU row and a row of the gateway's own share.
+        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(6);
         for (GatewayBench.Row row : report.rows()) {
             // The gateway's event loops did work only on the gateway path; the client's on both.
             assertThat(row.gatewayCpu().gateway()).isPositive();
@@ -51,7 +53,7 @@ class GatewayBenchTest {
             assertThat(doc.getElementsByTagName("polyline").getLength()).as(svg.toString()).isGreaterThanOrEqualTo(2);
         }
         assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"", "\"tokens_per_gateway_cpu_second\"",
-                "\"jit_quiet\"");
+                "\"jit_quiet\"", "\"gateway_own_p99_ms\"");
     }
 
     @Test
