@@ -11,6 +11,7 @@ import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -58,6 +59,7 @@ class AccessLogTest {
 
         String line = lines.list.getFirst().getFormattedMessage();
         JsonObject logged = new JsonObject(line);
+        assertThat(Instant.parse(logged.getString("time"))).isBetween(Instant.now().minusSeconds(60), Instant.now());
         assertThat(logged.getString("request_id")).isEqualTo(usageChunk.getString("id"));
         assertThat(logged.getString("key")).isEqualTo("test-key");
         assertThat(logged.getString("model")).isEqualTo("synthetic");

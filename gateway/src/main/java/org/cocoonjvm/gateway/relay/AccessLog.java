@@ -1,13 +1,16 @@
 package org.cocoonjvm.gateway.relay;
 
+import java.time.Clock;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
 import java.util.Locale;
 import org.cocoonjvm.protocol.openai.JsonText;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One JSON line per request on the {@code cocoon.access} logger: who, which model and worker,
- * status, tokens, cost and timings. Never prompt or completion text: a gateway in a confidential
+ * One JSON line per request on the {@code cocoon.access} logger: when it ended, who, which model and
+ * worker, status, tokens, cost and timings. Never prompt or completion text: a gateway in a confidential
  * network must not be able to leak what it relays, even by its logs.
  *
  * <p>The line is built by hand, as the stream's chunks are: a {@code JsonObject} per request and
@@ -17,12 +20,26 @@ import org.slf4j.LoggerFactory;
 public final class AccessLog implements RelayObserver {
     private static final Logger log = LoggerFactory.getLogger("cocoon.access");
 
+    private final Clock clock;
+
+    public AccessLog() {
+        this(Clock.systemUTC());
+    }
+
+    /** @param clock the {@code time} of each line: when the request ended */
+    public AccessLog(Clock clock) {
+        this.clock = clock;
+    }
+
     @Override
     public void finished(RequestOutcome o) {
         if (!log.isInfoEnabled()) {
             return;
         }
-        StringBuilder line = new StringBuilder(400).append('{');
+        // A line is a whole JSON object, its own time included, so log shippers need no pattern to parse.
+        StringBuilder line = new StringBuilder(440).append("{\"time\":\"");
+        DateTimeFormatter.ISO_INSTANT.formatTo(clock.instant().truncatedTo(ChronoUnit.MICROS), line);
+        line.append("\",");
         string(line, "request_id", o.requestId()).append(',');
         string(line, "key", o.keyId()).append(',');
         string(line, "model", o.model()).append(',');
