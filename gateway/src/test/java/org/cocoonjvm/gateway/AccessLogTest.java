@@ -11,9 +11,14 @@ import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
+import java.time.Clock;
 import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.relay.AccessLog;
+import org.cocoonjvm.gateway.relay.RequestOutcome;
+import org.cocoonjvm.protocol.openai.ServiceTier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -83,5 +88,21 @@ class AccessLogTest {
         for (int i = 1; i < words.length; i++) {
             assertThat(line).doesNotContain(words[i - 1] + " " + words[i]);
         }
+    }
+
+    @Test
+    void aLine_takesItsTimeFromTheClock_andNullsWhatNeverHappened() {
+        Instant ended = Instant.parse("2026-11-22T12:00:00.123456789Z");
+        new AccessLog(Clock.fixed(ended, ZoneOffset.UTC)).finished(new RequestOutcome("req-1", "key-1", "m",
+                ServiceTier.FLEX, false, null, 1, 503, "no_capacity", null, 0, 0, 0, -1, -1, -1, 2_000_000, false));
+
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getString("time")).isEqualTo("2026-11-22T12:00:00.123456Z");
+        assertThat(logged.getString("tier")).isEqualTo("flex");
+        assertThat(logged.getString("worker")).isNull();
+        assertThat(logged.getString("error")).isEqualTo("no_capacity");
+        assertThat(logged.getValue("ttft_ms")).isNull();
+        assertThat(logged.getValue("overhead_ms")).isNull();
+        assertThat(logged.getDouble("total_ms")).isEqualTo(2.0);
     }
 }
