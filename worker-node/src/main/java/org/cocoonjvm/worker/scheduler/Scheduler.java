@@ -39,8 +39,9 @@ public final class Scheduler implements Generator, AutoCloseable {
     private int kvBlocksReserved;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Thread thread;
-    /** Until the loop ends; guarded by {@link #thread}'s lock, so no interrupt lands after it. */
+    /** Until the loop ends; guarded by {@link #interruptLock}, so no grace-period interrupt lands after it. */
     private boolean looping = true;
+    private final Object interruptLock = new Object();
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     /** Written by the engine thread only; read by status calls. */
     private volatile int runningCount;
@@ -156,7 +157,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         } catch (RuntimeException | Error e) {
             log.error("engine step failed; failing every sequence", e);
         } finally {
-            synchronized (thread) {
+            synchronized (interruptLock) {
                 looping = false;
             }
             Thread.interrupted();  // a grace-period interrupt is spent; closing the engine must not see it
@@ -348,7 +349,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         // A step can outlast the grace (a synthetic engine at 0.001 tokens/s waits 1000 s per step):
         // once the grace is over, interrupt it, and engines that wait cut the wait short.
         CompletableFuture.delayedExecutor(graceMillis, TimeUnit.MILLISECONDS).execute(() -> {
-            synchronized (thread) {
+            synchronized (interruptLock) {
                 if (looping) {
                     thread.interrupt();
                 }
