@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.LongStream;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -348,7 +349,8 @@ public final class GatewayBench {
                              Duration length) {
         Vertx vertx = net.vertx();
         List<Outcome> outcomes = new ArrayList<>();
-        net.takeGatewayOverheads();  // the last phase's stragglers, if any
+        ConcurrentLinkedQueue<Long> gatewayOwn = new ConcurrentLinkedQueue<>();
+        net.onGatewayOverhead(gatewayOwn::add);
         CpuMeter.Sample cpu0 = net.cpu().read();
         long t0 = System.nanoTime();
         long deadline = t0 + length.toNanos();
@@ -364,8 +366,10 @@ public final class GatewayBench {
             throw new IllegalStateException("a " + users + "-stream phase against " + target.baseUrl() + " did not end within a minute of its time");
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
+        net.onGatewayOverhead(null);
         synchronized (outcomes) {
-            return new PhaseResult(List.copyOf(outcomes), seconds, net.cpu().read().minus(cpu0), net.takeGatewayOverheads());
+            return new PhaseResult(List.copyOf(outcomes), seconds, net.cpu().read().minus(cpu0),
+                    gatewayOwn.stream().mapToLong(Long::longValue).toArray());
         }
     }
 

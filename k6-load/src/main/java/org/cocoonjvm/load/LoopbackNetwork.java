@@ -6,8 +6,8 @@ import java.net.URI;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.Map;
+import java.util.function.LongConsumer;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.GatewayNode;
@@ -44,8 +44,8 @@ public final class LoopbackNetwork implements AutoCloseable {
     private GatewayNode gateway;
     private final List<WorkerNode> workers = new ArrayList<>();
     private CpuMeter cpu;
-    /** The gateway's own share of each relayed request's TTFT ({@code RequestOutcome.overheadNanos}), as they end. */
-    private final ConcurrentLinkedQueue<Long> gatewayOverheads = new ConcurrentLinkedQueue<>();
+    /** Where the gateway's own share of each relayed request's TTFT goes as requests end; null: nowhere. */
+    private volatile LongConsumer gatewayOverheads;
 
     /**
      * @param workerCount     workers registered with the gateway
@@ -88,8 +88,9 @@ public final class LoopbackNetwork implements AutoCloseable {
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
                 1_000, 1 << 20, RelayOptions.DEFAULTS, payments, 2), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         gateway.observe(outcome -> {
-            if (outcome.overheadNanos() >= 0) {
-                gatewayOverheads.add(outcome.overheadNanos());
+            LongConsumer to = gatewayOverheads;
+            if (to != null && outcome.overheadNanos() >= 0) {
+                to.accept(outcome.overheadNanos());
             }
         });
         gatewayVertx.deployVerticle(gateway).await();
@@ -115,15 +116,12 @@ public final class LoopbackNetwork implements AutoCloseable {
     }
 
     /**
-     * The gateway's own share of the time to first token of each request relayed since the last
-     * call (arrival until the worker call was written, plus passing the first token on).
+     * From now on, gives {@code to} the gateway's own share of the time to first token of each
+     * relayed request as it ends (arrival until the worker call was written, plus passing the first
+     * token on), on the gateway's event loops; null stops.
      */
-    public long[] takeGatewayOverheads() {
-        List<Long> taken = new ArrayList<>();
-        for (Long nanos; (nanos = gatewayOverheads.poll()) != null; ) {
-            taken.add(nanos);
-        }
-        return taken.stream().mapToLong(Long::longValue).toArray();
+    public void onGatewayOverhead(LongConsumer to) {
+        gatewayOverheads = to;
     }
 
     /** Requests the gateway has routed and not yet seen end, over all workers. */
