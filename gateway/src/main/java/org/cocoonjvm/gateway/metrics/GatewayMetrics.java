@@ -20,9 +20,9 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * {@code vllm:time_to_first_token_seconds}); the gateway README maps them to OpenTelemetry GenAI.
  *
  * <p>Recording runs on event loops: instruments are looked up once per model, status or error
- * code and cached; a token costs an update of the event loop's own inter-token counters. Labels are bounded:
- * models that some worker serves (any other name is {@value #UNKNOWN_MODEL}), statuses, tiers,
- * error codes, worker ids; never request ids or API keys.
+ * code and cached; a token costs an update of the event loop's own inter-token counters. Labels
+ * are bounded: models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
+ * statuses, tiers, error codes, worker ids; never request ids or API keys.
  */
 public final class GatewayMetrics implements RelayObserver {
     /** Prometheus text exposition format 0.0.4. */
