@@ -23,22 +23,20 @@ record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd
 
     static ModelMeters register(MeterRegistry meters, String model) {
         return new ModelMeters(
-                latency(meters, model, "cocoon.time.to.first.token", "From arrival to the first token sent to the client"),
-                Timer.builder("cocoon.gateway.overhead").tag("model", model)
-                        .description("The gateway's own share of time to first token: arrival until the worker call was"
-                                + " written, plus passing the first token on")
-                        .serviceLevelObjectives(OVERHEAD_BUCKETS).register(meters),
-                latency(meters, model, "cocoon.e2e.request.latency", "From arrival to the end, for requests that finished (stop or length)"),
-                latency(meters, model, "cocoon.request.queue.time", "From routing to the worker admitting the sequence"),
+                latency(meters, model, "cocoon.time.to.first.token", "From arrival to the first token sent to the client", LATENCY_BUCKETS),
+                latency(meters, model, "cocoon.gateway.overhead", "The gateway's own share of time to first token: arrival"
+                        + " until the worker call was written, plus passing the first token on", OVERHEAD_BUCKETS),
+                latency(meters, model, "cocoon.e2e.request.latency", "From arrival to the end, for requests that finished (stop or length)", LATENCY_BUCKETS),
+                latency(meters, model, "cocoon.request.queue.time", "From routing to the worker admitting the sequence", LATENCY_BUCKETS),
                 tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),
                 tokens(meters, model, "cocoon.generation", "Completion tokens relayed, including those of aborted requests"),
                 Counter.builder("cocoon.billed").baseUnit("nanoton").tag("model", model)
                         .description("Settled cost charged to clients").register(meters));
     }
 
-    private static Timer latency(MeterRegistry meters, String model, String name, String description) {
+    private static Timer latency(MeterRegistry meters, String model, String name, String description, Duration[] buckets) {
         return Timer.builder(name).tag("model", model).description(description)
-                .serviceLevelObjectives(LATENCY_BUCKETS).register(meters);
+                .serviceLevelObjectives(buckets).register(meters);
     }
 
     private static Counter tokens(MeterRegistry meters, String model, String name, String description) {
