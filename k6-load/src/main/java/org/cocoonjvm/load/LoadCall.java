@@ -9,8 +9,8 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.cocoonjvm.protocol.openai.SseParser;
@@ -127,27 +127,21 @@ final class LoadCall {
             sawDone = true;
             return;
         }
-        JsonObject chunk;
+        StreamChunk chunk;
         try {
-            chunk = new JsonObject(data);
-        } catch (DecodeException e) {
+            chunk = StreamChunk.parse(data);
+        } catch (IOException e) {
             inBandError = "bad_json";
             return;
         }
-        if (chunk.containsKey("error")) {
-            JsonObject error = chunk.getValue("error") instanceof JsonObject e ? e : new JsonObject();
-            String code = error.getString("code") != null ? error.getString("code") : error.getString("type");
-            inBandError = "in_band_" + (code != null ? code : "unknown");
+        if (chunk.errorCode() != null) {
+            inBandError = "in_band_" + chunk.errorCode();
             return;
         }
-        JsonObject usage = chunk.getJsonObject("usage");
-        if (usage != null) {
-            usageTokens = usage.getLong("completion_tokens", 0L);
+        if (chunk.completionTokens() >= 0) {
+            usageTokens = chunk.completionTokens();
         }
-        JsonArray choices = chunk.getJsonArray("choices");
-        JsonObject delta = choices == null || choices.isEmpty() ? null : choices.getJsonObject(0).getJsonObject("delta");
-        String content = delta == null ? null : delta.getString("content");
-        if (content != null && !content.isEmpty()) {
+        if (chunk.hasContent()) {
             if (lastContent >= 0) {
                 gaps.add(now - lastContent);
             }
