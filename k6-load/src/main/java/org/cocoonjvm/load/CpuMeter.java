@@ -17,7 +17,10 @@ import java.util.concurrent.ExecutionException;
 public final class CpuMeter {
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
-    /** Nanoseconds of CPU: the process, and each node's event-loop threads. */
+    /**
+     * Nanoseconds of CPU: the process, and each node's event-loop threads; {@code gateway} is the
+     * node in the middle, the gateway or another node measured in its place.
+     */
     public record Sample(long process, long client, long gateway, long worker) {
         public Sample minus(Sample o) {
             return new Sample(process - o.process, client - o.client, gateway - o.gateway, worker - o.worker);
@@ -40,8 +43,13 @@ public final class CpuMeter {
     private final long[] worker;
 
     CpuMeter(Vertx client, Vertx gateway, Vertx worker) {
+        this(client, gateway, "gateway", worker);
+    }
+
+    /** @param middleRole the middle node's name, prefixed to its threads' names */
+    CpuMeter(Vertx client, Vertx middle, String middleRole, Vertx worker) {
         this.client = eventLoopThreads(client, "client");
-        this.gateway = eventLoopThreads(gateway, "gateway");
+        this.gateway = eventLoopThreads(middle, middleRole);
         this.worker = eventLoopThreads(worker, "worker");
     }
 

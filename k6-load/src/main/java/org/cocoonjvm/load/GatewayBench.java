@@ -47,10 +47,12 @@ public final class GatewayBench {
      * @param idleStreams      if positive, also the heap held by this many streams waiting for their first token
      * @param warmup           most unmeasured load on the paths before the first phase
      * @param transport        the client's and the worker's socket layer
-     * @param gatewayTransport the gateway's
+     * @param gatewayTransport the gateway's (and the control's)
+     * @param control          also measure a third path through a {@link SpliceProxy} in the gateway's place
      */
     public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, Replies replies,
-                          int idleStreams, Duration warmup, NetTransport transport, NetTransport gatewayTransport) {
+                          int idleStreams, Duration warmup, NetTransport transport, NetTransport gatewayTransport,
+                          boolean control) {
         public Options {
             if (concurrencies.isEmpty() || concurrencies.stream().anyMatch(c -> c < 1 || c > 4096)) {
                 throw new ScenarioException("--concurrency needs values between 1 and 4096, got " + concurrencies);
@@ -102,10 +104,11 @@ public final class GatewayBench {
      *
      * @param gatewayOwn the gateway's own share of each gateway-path TTFT, as its
      *                   {@code cocoon_gateway_overhead_seconds} measures it, request by request
+     * @param control    the path through the {@link SpliceProxy} in the gateway's place; null if not measured
      */
     public record Row(int concurrency, Recorder.TrendStats directTtft, Recorder.TrendStats gatewayTtft,
                       Recorder.TrendStats gatewayOwn, double directTokensPerS, double gatewayTokensPerS,
-                      CpuPerToken directCpu, CpuPerToken gatewayCpu, long errors) {
+                      CpuPerToken directCpu, CpuPerToken gatewayCpu, long errors, Control control) {
         double addedP50() {
             return gatewayTtft.percentile(50) - directTtft.percentile(50);
         }
@@ -114,6 +117,12 @@ public final class GatewayBench {
             return gatewayTtft.percentile(99) - directTtft.percentile(99);
         }
     }
+
+    /**
+     * The control path, client → {@link SpliceProxy} → the worker's own endpoint; its {@code cpu}'s
+     * gateway share is the proxy's event loops.
+     */
+    public record Control(Recorder.TrendStats ttft, double tokensPerS, CpuPerToken cpu) {}
 
     /** Microseconds of CPU per token relayed: the whole process, and who in it spent them. */
     public record CpuPerToken(double process, double client, double gateway, double worker, double other) {
@@ -167,6 +176,19 @@ public final class GatewayBench {
                 t.append(String.format(Locale.ROOT, "%5d | %7.3fms %7.3fms %9d%n", r.concurrency(), r.gatewayOwn().percentile(50),
                         r.gatewayOwn().percentile(99), r.gatewayOwn().count()));
             }
+            if (rows.getFirst().control() != null) {
+                t.append(String.format(Locale.ROOT, "Control: a byte-splicing TCP proxy in the gateway's place (one more process on "
+                        + "the path, no work): what any proxy adds on this machine, and the gateway's TTFT beyond it%n"));
+                t.append(String.format(Locale.ROOT, "%5s | %9s %9s | %9s %9s | %10s %15s%n", "conc", "added p50", "added p99",
+                        "gw-ctl p50", "gw-ctl p99", "tok/s ctl", "proxy tok/cpu-s"));
+                for (Row r : rows) {
+                    Control c = r.control();
+                    t.append(String.format(Locale.ROOT, "%5d | %7.2fms %7.2fms | %8.2fms %8.2fms | %10.0f %15.0f%n", r.concurrency(),
+                            c.ttft().percentile(50) - r.directTtft().percentile(50), c.ttft().percentile(99) - r.directTtft().percentile(99),
+                            r.gatewayTtft().percentile(50) - c.ttft().percentile(50), r.gatewayTtft().percentile(99) - c.ttft().percentile(99),
+                            c.tokensPerS(), 1e6 / c.cpu().gateway()));
+                }
+            }
             if (idle != null) {
                 t.append(String.format(Locale.ROOT, "idle streams: %d held %.1f MiB of heap (%.1f KiB each, whole process)%n",
                         idle.getInteger("streams"), idle.getDouble("heap_mib_whole_process"), idle.getDouble("heap_kib_per_stream_whole_process")));
@@ -187,7 +209,15 @@ public final class GatewayBench {
                         .put("tokens_per_s_direct", r.directTokensPerS()).put("tokens_per_s_gateway", r.gatewayTokensPerS())
                         .put("cpu_us_per_token_direct", r.directCpu().json()).put("cpu_us_per_token_gateway", r.gatewayCpu().json())
                         .put("tokens_per_gateway_cpu_second", 1e6 / r.gatewayCpu().gateway())
-                        .put("errors", r.errors()));
+                        .put("errors", r.errors())
+                        .put("control", r.control() == null ? null : new JsonObject()
+                                .put("ttft_p50_ms", r.control().ttft().percentile(50))
+                                .put("ttft_p99_ms", r.control().ttft().percentile(99))
+                                .put("added_p50_ms", r.control().ttft().percentile(50) - r.directTtft().percentile(50))
+                                .put("added_p99_ms", r.control().ttft().percentile(99) - r.directTtft().percentile(99))
+                                .put("tokens_per_s", r.control().tokensPerS())
+                                .put("cpu_us_per_token", r.control().cpu().json())
+                                .put("tokens_per_proxy_cpu_second", 1e6 / r.control().cpu().gateway())));
             }
             return new JsonObject().put("cores", Runtime.getRuntime().availableProcessors())
                     .put("tokens_per_s_per_stream", options.tokensPerSecond()).put("reply_tokens", options.replies().mean())
@@ -248,29 +278,52 @@ public final class GatewayBench {
         List<Row> rows = new ArrayList<>();
         JsonObject idle = null;
         WarmUp warmup;
+        Vertx controlVertx = options.control() ? options.gatewayTransport().vertx() : null;
         try (LoopbackNetwork net = new LoopbackNetwork(1, options.tokensPerSecond(), 512, options.replies().most(),
                 PaymentOptions.DEFAULTS, options.transport(), options.gatewayTransport())) {
             Target direct = net.direct(0);
-            Target gateway = net.viaGateway();
+            Route gateway = new Route(net.viaGateway(), net.cpu());
+            Route control = null;
+            if (controlVertx != null) {
+                SpliceProxy proxy = SpliceProxy.start(controlVertx, direct.baseUrl(), LoopbackNetwork.GATEWAY_EVENT_LOOPS);
+                control = new Route(proxy.target(direct), net.cpuThrough(controlVertx, "control"));
+            }
+            List<Route> paths = control == null ? List.of(new Route(direct, net.cpu()), gateway)
+                    : List.of(new Route(direct, net.cpu()), gateway, control);
             int most = options.concurrencies().stream().max(Integer::compare).orElseThrow();
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setKeepAlive(true),
-                    new PoolOptions().setHttp1MaxSize(most * 2));
-            warmup = warmUp(net, client, List.of(direct, gateway), options.replies(), most, options.warmup());
+                    new PoolOptions().setHttp1MaxSize(most * paths.size()));
+            warmup = warmUp(net, client, paths, options.replies(), most, options.warmup());
             for (int c : options.concurrencies()) {
-                Totals d = new Totals();
-                Totals g = new Totals();
+                List<Totals> totals = paths.stream().map(p -> new Totals()).toList();
                 for (int round = 0; round < options.rounds(); round++) {
-                    d.add(phase(net, client, direct, options.replies(), c, options.phase()));
-                    g.add(phase(net, client, gateway, options.replies(), c, options.phase()));
+                    for (int i = 0; i < paths.size(); i++) {
+                        totals.get(i).add(phase(net, client, paths.get(i), options.replies(), c, options.phase()));
+                    }
                 }
+                Totals d = totals.get(0);
+                Totals g = totals.get(1);
                 Recorder.Snapshot ds = d.snapshot();
                 Recorder.Snapshot gs = g.snapshot();
+                Control measuredControl = null;
+                long controlErrors = 0;
+                if (control != null) {
+                    Totals k = totals.get(2);
+                    Recorder.Snapshot ks = k.snapshot();
+                    measuredControl = new Control(ks.trend(Metric.TTFT), ks.count(Metric.TOKENS) / k.seconds,
+                            CpuPerToken.of(k.cpu, ks.count(Metric.TOKENS)));
+                    controlErrors = ks.count(Metric.ERRORS);
+                }
                 rows.add(new Row(c, ds.trend(Metric.TTFT), gs.trend(Metric.TTFT), g.gatewayOwn(),
                         ds.count(Metric.TOKENS) / d.seconds, gs.count(Metric.TOKENS) / g.seconds,
                         CpuPerToken.of(d.cpu, ds.count(Metric.TOKENS)), CpuPerToken.of(g.cpu, gs.count(Metric.TOKENS)),
-                        ds.count(Metric.ERRORS) + gs.count(Metric.ERRORS)));
+                        ds.count(Metric.ERRORS) + gs.count(Metric.ERRORS) + controlErrors, measuredControl));
             }
             client.close().await();
+        } finally {
+            if (controlVertx != null) {
+                controlVertx.close().await();
+            }
         }
         if (options.idleStreams() > 0) {
             idle = idleStreams(options.idleStreams(), options);
@@ -294,7 +347,7 @@ public final class GatewayBench {
      * and worker compiling on 2 cores, C2 was still busy 20 s in, and the first measured phases
      * paid for it (5 s of warm-up: 7 ms added at 64 streams; 30 s: about 1 ms).
      */
-    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Target> paths, Replies replies, int users,
+    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Route> paths, Replies replies, int users,
                          Duration limit) {
         java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
         long start = System.nanoTime();
@@ -306,7 +359,7 @@ public final class GatewayBench {
         while (System.nanoTime() + each.toNanos() * paths.size() <= end) {
             long c0 = jit.getTotalCompilationTime();
             long s0 = System.nanoTime();
-            for (Target path : paths) {
+            for (Route path : paths) {
                 phase(net, client, path, replies, users, each);
             }
             compiled = jit.getTotalCompilationTime() - c0;
@@ -344,14 +397,18 @@ public final class GatewayBench {
         }
     }
 
+    /** Where a phase's load goes, and the meter of who spends its CPU. */
+    record Route(Target target, CpuMeter cpu) {}
+
     /** Closed loop: {@code users} streams, each sending the next request when the last ends, until the phase is over. */
-    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Target target, Replies replies, int users,
+    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Route path, Replies replies, int users,
                              Duration length) {
         Vertx vertx = net.vertx();
+        Target target = path.target();
         List<Outcome> outcomes = new ArrayList<>();
         ConcurrentLinkedQueue<Long> gatewayOwn = new ConcurrentLinkedQueue<>();
         net.onGatewayOverhead(gatewayOwn::add);
-        CpuMeter.Sample cpu0 = net.cpu().read();
+        CpuMeter.Sample cpu0 = path.cpu().read();
         long t0 = System.nanoTime();
         long deadline = t0 + length.toNanos();
         List<Future<Void>> all = new ArrayList<>();
@@ -368,7 +425,7 @@ public final class GatewayBench {
         double seconds = (System.nanoTime() - t0) / 1e9;
         net.onGatewayOverhead(null);
         synchronized (outcomes) {
-            return new PhaseResult(List.copyOf(outcomes), seconds, net.cpu().read().minus(cpu0),
+            return new PhaseResult(List.copyOf(outcomes), seconds, path.cpu().read().minus(cpu0),
                     gatewayOwn.stream().mapToLong(Long::longValue).toArray());
         }
     }

@@ -36,6 +36,8 @@ import org.cocoonjvm.worker.serve.WorkerOptions;
  */
 public final class LoopbackNetwork implements AutoCloseable {
     public static final String API_KEY = "sk-load";
+    /** The gateway's event loops: 2, one per core of the machine the targets are for. */
+    static final int GATEWAY_EVENT_LOOPS = 2;
     private static final String ACCOUNT = "load";
 
     private final Vertx vertx;
@@ -86,7 +88,7 @@ public final class LoopbackNetwork implements AutoCloseable {
         accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
-                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, 2), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, GATEWAY_EVENT_LOOPS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         gateway.observe(outcome -> {
             LongConsumer to = gatewayOverheads;
             if (to != null && outcome.overheadNanos() >= 0) {
@@ -132,6 +134,11 @@ public final class LoopbackNetwork implements AutoCloseable {
     /** CPU spent by the clients', the gateway's and the workers' event loops. */
     public CpuMeter cpu() {
         return cpu;
+    }
+
+    /** CPU spent by the clients', {@code middle}'s and the workers' event loops: another node measured in the gateway's place. */
+    CpuMeter cpuThrough(Vertx middle, String role) {
+        return new CpuMeter(vertx, middle, role, workerVertx);
     }
 
     /** The clients' Vert.x instance. */

@@ -93,9 +93,11 @@ public final class PaymentsBench {
             HttpClient paidClient = client(paying, options.concurrency());
             HttpClient freeClient = client(free, options.concurrency());
             GatewayBench.Replies replies = new GatewayBench.Replies(options.replyTokens(), 0);
+            GatewayBench.Route paidRoute = new GatewayBench.Route(paying.viaGateway(), paying.cpu());
+            GatewayBench.Route freeRoute = new GatewayBench.Route(free.viaGateway(), free.cpu());
             Duration warm = Duration.ofMillis(Math.min(1000, options.phase().toMillis()));
-            GatewayBench.phase(paying, paidClient, paying.viaGateway(), replies, options.concurrency(), warm);
-            GatewayBench.phase(free, freeClient, free.viaGateway(), replies, options.concurrency(), warm);
+            GatewayBench.phase(paying, paidClient, paidRoute, replies, options.concurrency(), warm);
+            GatewayBench.phase(free, freeClient, freeRoute, replies, options.concurrency(), warm);
             for (int i = 0; i < options.rounds(); i++) {
                 GatewayBench.Totals p = new GatewayBench.Totals();
                 GatewayBench.Totals f = new GatewayBench.Totals();
@@ -103,9 +105,9 @@ public final class PaymentsBench {
                 // neighbours' load) falls on both sides.
                 for (boolean paidPhase : i % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
                     if (paidPhase) {
-                        p.add(GatewayBench.phase(paying, paidClient, paying.viaGateway(), replies, options.concurrency(), options.phase()));
+                        p.add(GatewayBench.phase(paying, paidClient, paidRoute, replies, options.concurrency(), options.phase()));
                     } else {
-                        f.add(GatewayBench.phase(free, freeClient, free.viaGateway(), replies, options.concurrency(), options.phase()));
+                        f.add(GatewayBench.phase(free, freeClient, freeRoute, replies, options.concurrency(), options.phase()));
                     }
                 }
                 Recorder.Snapshot ps = p.snapshot();

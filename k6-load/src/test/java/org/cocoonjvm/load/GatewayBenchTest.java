@@ -20,7 +20,7 @@ class GatewayBenchTest {
         // The gateway on io_uring where the machine has it: the bench's --gateway-transport, end to end.
         NetTransport gateway = NetTransport.IO_URING.available() ? NetTransport.IO_URING : NetTransport.NIO;
         GatewayBench.Report report = GatewayBench.run(new GatewayBench.Options(List.of(1, 4), Duration.ofMillis(400), 1,
-                1000, new GatewayBench.Replies(20, 0.5), 0, Duration.ofMillis(200), NetTransport.NIO, gateway));
+                1000, new GatewayBench.Replies(20, 0.5), 0, Duration.ofMillis(200), NetTransport.NIO, gateway, false));
         List<Path> files = report.writePlots(out);
 
         assertThat(report.rows()).hasSize(2);
@@ -30,6 +30,7 @@ class GatewayBenchTest {
             assertThat(row.directTokensPerS()).isPositive();
             assertThat(row.gatewayTokensPerS()).isPositive();
             assertThat(row.errors()).isZero();
+            assertThat(row.control()).as("not asked for").isNull();
             assertThat(row.gatewayOwn().count()).isPositive();
             assertThat(row.gatewayOwn().percentile(50)).isPositive().isLessThan(row.gatewayTtft().percentile(50));
         }
@@ -54,6 +55,23 @@ class GatewayBenchTest {
         }
         assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"", "\"tokens_per_gateway_cpu_second\"",
                 "\"jit_quiet\"", "\"gateway_own_p99_ms\"");
+    }
+
+    @Test
+    void control_measuresAThirdPathThroughASplicingProxy() {
+        GatewayBench.Report report = GatewayBench.run(new GatewayBench.Options(List.of(4), Duration.ofMillis(400), 1,
+                1000, new GatewayBench.Replies(20, 0.5), 0, Duration.ofMillis(300), NetTransport.NIO, NetTransport.NIO, true));
+
+        GatewayBench.Row row = report.rows().getFirst();
+        assertThat(row.errors()).isZero();
+        assertThat(row.control().ttft().count()).isPositive();
+        assertThat(row.control().tokensPerS()).isPositive();
+        // The proxy's event loops worked on the control path; the gateway's idled through it.
+        assertThat(row.control().cpu().gateway()).isPositive();
+        assertThat(row.control().cpu().worker()).isPositive();
+        assertThat(report.table()).contains("Control: a byte-splicing TCP proxy", "proxy tok/cpu-s");
+        assertThat(report.json().getJsonArray("rows").getJsonObject(0).getJsonObject("control").getDouble("tokens_per_s"))
+                .isPositive();
     }
 
     @Test

@@ -54,6 +54,9 @@ final class BenchCommand {
         @Option(names = "--gateway-transport", converter = TransportChoice.Converter.class,
                 description = "The gateway's socket layer, to compare transports with the direct path unchanged. Default: --transport.")
         NetTransport gatewayTransport;
+        @Option(names = "--control",
+                description = "Also measure a third path through a byte-splicing TCP proxy in the gateway's place: what any proxy adds here.")
+        boolean control;
         @Option(names = "--out", defaultValue = "bench-gateway", description = "Directory for ttft-cdf.svg, throughput.svg, report.json. Default: ${DEFAULT-VALUE}.")
         Path out;
         @Option(names = "--json", description = "Print report.json instead of the table.") boolean json;
@@ -64,7 +67,8 @@ final class BenchCommand {
             try {
                 options = new GatewayBench.Options(concurrencies, K6Duration.parse(phase, "--phase"), rounds, rate,
                         new GatewayBench.Replies(replyTokens, replySpread), idleStreams, K6Duration.parse(warmup, "--warmup"),
-                        transport.requireAvailable(), (gatewayTransport == null ? transport : gatewayTransport).requireAvailable());
+                        transport.requireAvailable(), (gatewayTransport == null ? transport : gatewayTransport).requireAvailable(),
+                        control);
             } catch (ScenarioException | IllegalStateException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }
