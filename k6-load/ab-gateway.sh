@@ -10,7 +10,8 @@
 # fifth session), so a fixed order biases the result. For each run and concurrency it prints the
 # added time to first token, the tokens per CPU-second of the gateway's event loops, and the
 # gateway's CPU per token scaled by the direct path's client + worker CPU in the same run, which
-# factors out how fast the machine was at that moment (each line is stamped with the run's start).
+# factors out how fast the machine was at that moment (each line is stamped with the run's start),
+# and with --control among the options the splice proxy's added time too.
 # Needs git, python3 and JDK 25; extra Maven flags (say -o) in $MVN_FLAGS. The worktrees stay for
 # the next A/B; `git worktree remove $AB_DIR/a` (and b) drops them.
 set -euo pipefail
@@ -55,7 +56,9 @@ for row in report["rows"]:
     print(f"pair {sys.argv[2]} {sys.argv[3]} {sys.argv[4]}  {row['concurrency']:>3} streams  "
           f"added p50 {row['added_p50_ms']:6.2f} ms  p99 {row['added_p99_ms']:6.2f} ms  "
           f"gateway own p50 {row['gateway_own_p50_ms']:.3f} ms  "
-          f"{row['tokens_per_gateway_cpu_second'] / 1000:6.1f}k tok/gw-cpu-s  scaled cpu {scaled:.3f}")
+          f"{row['tokens_per_gateway_cpu_second'] / 1000:6.1f}k tok/gw-cpu-s  scaled cpu {scaled:.3f}"
+          + (f"  control added p50 {row['control']['added_p50_ms']:6.2f} ms  p99 {row['control']['added_p99_ms']:6.2f} ms"
+             if row.get("control") else ""))
 PY
   done
 done
