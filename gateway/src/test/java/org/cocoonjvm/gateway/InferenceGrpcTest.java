@@ -173,9 +173,13 @@ class InferenceGrpcTest {
         assertThat(call.events.stream().noneMatch(InferenceEvent::hasDone)).isTrue();
         assertThat(call.status).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
         assertThat(call.metadata("cocoon-error")).isEqualTo("timeout");
+        // What the failed call produced and cost travel in its trailers, as Done's usage would have.
+        long tokens = call.deltas().stream().mapToLong(e -> e.getDelta().getTokens()).sum();
+        assertThat(Long.parseLong(call.metadata("cocoon-completion-tokens"))).isEqualTo(tokens);
+        assertThat(Long.parseLong(call.metadata("cocoon-prompt-tokens"))).isPositive();
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
         var account = net.accounts.balance(TestNetwork.ACCOUNT);
-        assertThat(account.spentNanoton()).isPositive();
-        assertThat(account.reservedNanoton()).isZero();
+        assertThat(account.spentNanoton()).isPositive().isEqualTo(Long.parseLong(call.metadata("cocoon-total-cost-nanoton")));
     }
 
     @Test

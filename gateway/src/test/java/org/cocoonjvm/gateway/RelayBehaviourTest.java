@@ -77,7 +77,7 @@ class RelayBehaviourTest {
     }
 
     @Test
-    void workerFailingAfterTheFirstToken_endsWithAnErrorEventThenDone_andBillsWhatWasSent() throws Exception {
+    void workerFailingAfterTheFirstToken_endsWithUsageThenAnErrorEventThenDone_andBillsWhatWasSent() throws Exception {
         net = new TestNetwork();
         net.addWorker(new SyntheticEngine(20, 4, 4096), SchedulerOptions.DEFAULTS, 0);
         HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
@@ -90,9 +90,16 @@ class RelayBehaviourTest {
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
         JsonObject error = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error");
         assertThat(error.getString("code")).isEqualTo("upstream_error");
-        // Nothing is lost: the tokens that reached the client (and the prompt) are billed.
+        // Nothing is lost: the tokens that reached the client (and the prompt) are billed, and the
+        // stream says so in its usage chunk, as a stream that ends well does.
+        JsonObject last = new JsonObject(events.get(events.size() - 3).data());
+        assertThat(last.getJsonArray("choices")).isEmpty();
+        JsonObject usage = last.getJsonObject("usage");
+        long contentChunks = events.stream().filter(e -> e.data().contains("\"content\"")).count();
+        assertThat(usage.getLong("completion_tokens")).isEqualTo(contentChunks);
         TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
-        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive();
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive()
+                .isEqualTo(usage.getLong("total_cost"));
     }
 
     @Test

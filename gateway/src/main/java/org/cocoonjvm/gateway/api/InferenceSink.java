@@ -28,6 +28,10 @@ final class InferenceSink implements CompletionSink {
     static final String ERROR_TRAILER = "cocoon-error";
     static final String ERROR_PARAM_TRAILER = "cocoon-error-param";
     static final String RETRY_AFTER_TRAILER = "retry-after";
+    /** On a failure after the worker took the request: what it produced, and what that cost (nanoTON). */
+    static final String PROMPT_TOKENS_TRAILER = "cocoon-prompt-tokens";
+    static final String COMPLETION_TOKENS_TRAILER = "cocoon-completion-tokens";
+    static final String TOTAL_COST_TRAILER = "cocoon-total-cost-nanoton";
 
     private final GrpcServerResponse<InferenceRequest, InferenceEvent> response;
     private final String requestId;
@@ -83,7 +87,7 @@ final class InferenceSink implements CompletionSink {
         }
         ApiException failure = CompletionSink.failureOf(fin);
         if (failure != null) {
-            fail(failure);
+            fail(failure, fin.getUsage(), cost);
             return;
         }
         ended = true;
@@ -116,10 +120,19 @@ final class InferenceSink implements CompletionSink {
         // HTTP/2 keeps the call alive; there is no status to commit early.
     }
 
+    /** The usage so far, if any, goes in trailers beside the error's: the client pays for it. */
     @Override
-    public void fail(ApiException error) {
+    public void fail(ApiException error, Usage usage, UsageCost cost) {
         if (!ended) {
             ended = true;
+            if (usage != null) {
+                MultiMap trailers = response.trailers();
+                trailers.set(PROMPT_TOKENS_TRAILER, Integer.toUnsignedString(usage.getPromptTokens()));
+                trailers.set(COMPLETION_TOKENS_TRAILER, Integer.toUnsignedString(usage.getCompletionTokens()));
+                if (cost != null) {
+                    trailers.set(TOTAL_COST_TRAILER, Long.toString(cost.totalCost()));
+                }
+            }
             failCall(response, error);
         }
     }

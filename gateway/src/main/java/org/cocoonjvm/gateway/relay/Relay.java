@@ -315,15 +315,18 @@ public final class Relay {
         if (meter != null) {
             meter.finish(fin != null ? fin.getUsage() : null);
         }
-        if (fin != null) {
+        if (fin != null || error != null) {
             // The usage the client is shown is already in the ledger: send it once the settlement is
-            // recorded (failed or not: the client is owed its final event either way).
+            // recorded (failed or not: the client is owed its final events either way). Text held
+            // back for a slow reader goes first: it is billed.
             whenDone(settling.recorded(), () -> {
                 flushPending();
-                sink.finish(fin, cost);
+                if (fin != null) {
+                    sink.finish(fin, cost);
+                } else {
+                    sink.fail(error, usage, cost);
+                }
             });
-        } else if (error != null) {
-            sink.fail(error);
         }
         permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
         if (worker != null) {

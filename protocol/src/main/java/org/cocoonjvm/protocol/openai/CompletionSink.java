@@ -3,6 +3,7 @@ package org.cocoonjvm.protocol.openai;
 import io.vertx.core.Handler;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.Usage;
 
 /**
  * Where one generation's events go to become an OpenAI response: as Server-Sent Events
@@ -29,7 +30,16 @@ public interface CompletionSink {
      * Fails the response. Before anything was sent this is a real HTTP status with an error body;
      * afterwards it is an in-band error event, then {@code [DONE]}.
      */
-    void fail(ApiException error);
+    default void fail(ApiException error) {
+        fail(error, null, null);
+    }
+
+    /**
+     * Fails a response whose generation got as far as {@code usage}, billed at {@code cost} (null
+     * where unpriced): as {@link #fail(ApiException)}, and a stream under way reports that usage
+     * before its error event, as it would have before {@code [DONE]}: the client pays for it.
+     */
+    void fail(ApiException error, Usage usage, UsageCost cost);
 
     /** Whether the HTTP status line has been sent: after that, failures can no longer change it. */
     boolean committed();

@@ -3,6 +3,7 @@ package org.cocoonjvm.protocol.openai;
 import io.vertx.core.http.HttpServerResponse;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.Usage;
 
 /**
  * Collects a generation and answers with one {@code chat.completion} or {@code text_completion}
@@ -45,8 +46,9 @@ public final class JsonWriter extends ResponseWriter {
         response.setStatusCode(200).putHeader("Content-Type", "application/json").end(body.toString());
     }
 
+    /** An error document has no place for usage: what the failed request cost shows in the account. */
     @Override
-    public void fail(ApiException error) {
+    public void fail(ApiException error, Usage usage, UsageCost cost) {
         if (!ended()) {
             ended = true;
             OpenAiResponses.error(response, error);

@@ -22,7 +22,7 @@ abstract sealed class ResponseWriter implements CompletionSink permits SseWriter
         }
         ApiException failure = CompletionSink.failureOf(fin);
         if (failure != null) {
-            fail(failure);
+            fail(failure, fin.getUsage(), cost);
         } else {
             complete(fin, cost);
         }

@@ -9,6 +9,7 @@ import io.vertx.core.internal.buffer.BufferInternal;
 import java.nio.charset.StandardCharsets;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.Usage;
 
 /**
  * Writes a completion as OpenAI's Server-Sent Events ({@code chat.completion.chunk} or
@@ -18,7 +19,6 @@ import org.cocoonjvm.protocol.grpc.Final;
  */
 public final class SseWriter extends ResponseWriter {
     private static final byte[] DONE_BYTES = ascii("data: [DONE]\n\n");
-    private static final Buffer DONE = Buffer.buffer(DONE_BYTES);
     private static final Buffer KEEP_ALIVE = Buffer.buffer(": keep-alive\n\n");
     private static final byte[] CHAT_FIRST_DELTA = ascii("{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":");
     private static final byte[] CHAT_DELTA = ascii("{\"index\":0,\"delta\":{\"content\":");
@@ -93,9 +93,7 @@ public final class SseWriter extends ResponseWriter {
         events.append(",\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}]}\n\n");
         int finishEnd = events.length();
         if (meta.includeUsage()) {
-            events.append("],\"usage\":");
-            CompletionMeta.appendUsage(events, fin.getUsage(), cost);
-            events.append("}\n\n");
+            appendUsageEvent(events, fin.getUsage(), cost);
         }
         byte[] start = chunkStart();
         ByteBuf last = VertxByteBufAllocator.DEFAULT.heapBuffer(2 * start.length + ByteBufUtil.utf8MaxBytes(events) + DONE_BYTES.length);
@@ -111,18 +109,28 @@ public final class SseWriter extends ResponseWriter {
         response.end(BufferInternal.buffer(last));
     }
 
+    /**
+     * After the status went out: the usage so far (when the client asked for usage), the error
+     * event and {@code [DONE]}, in one write that ends the response.
+     */
     @Override
-    public void fail(ApiException error) {
+    public void fail(ApiException error, Usage usage, UsageCost cost) {
         if (ended()) {
             return;
         }
+        ended = true;
         if (!committed) {
-            ended = true;
             OpenAiResponses.error(response, error);
             return;
         }
-        response.write(Buffer.buffer("data: " + error.toJson().encode() + "\n\n"));
-        end();
+        ByteBuf last = VertxByteBufAllocator.DEFAULT.heapBuffer(512);
+        if (usage != null && meta.includeUsage()) {
+            last.writeBytes(chunkStart());
+            ByteBufUtil.writeUtf8(last, appendUsageEvent(new StringBuilder(256), usage, cost));
+        }
+        ByteBufUtil.writeUtf8(last, "data: " + error.toJson().encode() + "\n\n");
+        last.writeBytes(DONE_BYTES);
+        response.end(BufferInternal.buffer(last));
     }
 
     @Override
@@ -164,8 +172,10 @@ public final class SseWriter extends ResponseWriter {
         }
     }
 
-    private void end() {
-        ended = true;
-        response.end(DONE);
+    /** The usage event, less the chunkStart it begins with. */
+    private static StringBuilder appendUsageEvent(StringBuilder events, Usage usage, UsageCost cost) {
+        events.append("],\"usage\":");
+        CompletionMeta.appendUsage(events, usage, cost);
+        return events.append("}\n\n");
     }
 }

@@ -172,6 +172,34 @@ class SseWriterTest {
     }
 
     @Test
+    void fail_afterADelta_withUsage_sendsTheUsageChunkThenTheErrorEventThenDone() throws Exception {
+        HttpResponse<String> response = serve(META, sink -> {
+            sink.delta(delta("Hi", 1));
+            sink.fail(new ApiException(ErrorKind.UPSTREAM, "The worker went away."),
+                    Usage.newBuilder().setPromptTokens(3).setCompletionTokens(1).build(), new UsageCost(6, 2, 8));
+        });
+
+        assertThat(response.body()).isEqualTo(
+                HEAD + "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+                + HEAD + "],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4,"
+                + "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0},"
+                + "\"prompt_total_cost\":6,\"completion_total_cost\":2,\"total_cost\":8}}\n\n"
+                + "data: {\"error\":{\"message\":\"The worker went away.\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"}}\n\n"
+                + "data: [DONE]\n\n");
+    }
+
+    @Test
+    void fail_afterADelta_withUsageTheClientDidNotAskFor_sendsNoUsageChunk() throws Exception {
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false), sink -> {
+            sink.delta(delta("Hi", 1));
+            sink.fail(new ApiException(ErrorKind.UPSTREAM, "The worker went away."),
+                    Usage.newBuilder().setPromptTokens(3).setCompletionTokens(1).build(), new UsageCost(6, 2, 8));
+        });
+
+        assertThat(events(response.body())).hasSize(3).noneMatch(e -> e.contains("\"usage\""));
+    }
+
+    @Test
     void finish_withErrorReasonAfterADelta_becomesInBandUpstreamError() throws Exception {
         HttpResponse<String> response = serve(META, sink -> {
             sink.delta(delta("Hi", 1));
@@ -179,11 +207,12 @@ class SseWriterTest {
         });
 
         List<String> events = events(response.body());
-        assertThat(events).hasSize(3);
-        JsonObject error = new JsonObject(events.get(1).substring(6)).getJsonObject("error");
+        assertThat(events).hasSize(4);  // the delta, the usage, the error, [DONE]
+        assertThat(new JsonObject(events.get(1).substring(6)).getJsonObject("usage")).isNotNull();
+        JsonObject error = new JsonObject(events.get(2).substring(6)).getJsonObject("error");
         assertThat(error.getString("code")).isEqualTo("upstream_error");
         assertThat(error.getString("message")).contains("out of memory");
-        assertThat(events.get(2)).isEqualTo("data: [DONE]");
+        assertThat(events.get(3)).isEqualTo("data: [DONE]");
     }
 
     @Test
