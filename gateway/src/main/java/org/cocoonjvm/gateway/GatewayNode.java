@@ -2,14 +2,17 @@ package org.cocoonjvm.gateway;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
+import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -17,6 +20,8 @@ import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -221,6 +226,9 @@ public final class GatewayNode extends VerticleBase {
 
     private Router router(Admission admission) {
         Router router = Router.router(vertx);
+        // HEAD wherever GET is answered (RFC 9110), load balancers' health checks included: the
+        // GET handler runs and Vert.x sends its headers without the body.
+        router.route().method(HttpMethod.HEAD).handler(ctx -> ctx.reroute(HttpMethod.GET, ctx.request().uri()));
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
                 .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
@@ -232,17 +240,46 @@ public final class GatewayNode extends VerticleBase {
                 ctx.response(), new ApiException(ErrorKind.NOT_FOUND, "This gateway runs without attestation.")));
         router.route("/v1/*").handler(this::authenticate);
         router.route("/admin/*").handler(this::requireAdmin);
-        router.get("/v1/models").handler(new ModelsHandler(registry, billing));
+        ModelsHandler models = new ModelsHandler(registry, billing);
+        router.get("/v1/models").handler(models);
+        router.get(ModelsHandler.PREFIX + "*").handler(models::retrieve);
         router.get("/v1/account").handler(new AccountHandler(billing));
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
         router.get("/admin/workers").handler(new AdminHandler(registry, attestation == null ? null : attestation.refused()));
-        router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
-                new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
+        // A request no route took. Vert.x's own 404/405 choice only sees the routes after the last
+        // one that matched (the body handler for every POST /v1/*), so the routes decide here.
+        Handler<RoutingContext> noRoute = ctx -> {
+            String allowed = allowedMethods(router, ctx.normalizedPath());
+            if (allowed.isEmpty()) {
+                OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.NOT_FOUND,
+                        "No route for " + ctx.request().method() + " " + ctx.request().path() + "."));
+                return;
+            }
+            ctx.response().putHeader("Allow", allowed);
+            OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.METHOD_NOT_ALLOWED,
+                    ctx.request().method() + " is not allowed on " + ctx.request().path() + "; use " + allowed + "."));
+        };
+        router.errorHandler(404, noRoute);
+        router.errorHandler(405, noRoute);
         router.errorHandler(413, ctx -> OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
                 "The request body exceeds " + options.maxBodyBytes() + " bytes.")));
         return router;
+    }
+
+    /** The methods the routes for exactly {@code path} answer, HEAD with GET, for a 405's {@code Allow}. */
+    private static String allowedMethods(Router router, String path) {
+        Set<String> methods = new TreeSet<>();
+        for (Route route : router.getRoutes()) {
+            if (route.isExactPath() && path.equals(route.getPath()) && route.methods() != null) {
+                route.methods().forEach(m -> methods.add(m.name()));
+            }
+        }
+        if (methods.contains("GET")) {
+            methods.add("HEAD");
+        }
+        return String.join(", ", methods);
     }
 
     /** Ready: not shutting down, and some healthy worker to route to. Load balancers poll this. */

@@ -104,6 +104,53 @@ class ErrorsTest {
     }
 
     @Test
+    void modelById_isTheListsEntry_orModelNotFound() {
+        net.addWorker(1000);
+        JsonObject listed = net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data").getJsonObject(0);
+
+        TestNetwork.Reply one = net.call(HttpMethod.GET, "/v1/models/synthetic", API_KEY, null);
+        assertThat(one.status()).isEqualTo(200);
+        assertThat(one.json()).isEqualTo(listed);
+
+        TestNetwork.Reply unknown = net.call(HttpMethod.GET, "/v1/models/org%2Fnope", API_KEY, null);
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.json().getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+        assertThat(unknown.json().getJsonObject("error").getString("message")).contains("'org/nope'");
+        assertThat(net.call(HttpMethod.GET, "/v1/models/synthetic", null, null).status()).isEqualTo(401);
+    }
+
+    @Test
+    void knownPathWithAnotherMethod_is405WithAllow_unknownPath_is404() {
+        net.addWorker(1000);
+        TestNetwork.Reply get = net.call(HttpMethod.GET, "/v1/chat/completions", API_KEY, null);
+        assertThat(get.status()).isEqualTo(405);
+        assertThat(get.response().getHeader("Allow")).isEqualTo("POST");
+        assertThat(get.json().getJsonObject("error").getString("code")).isEqualTo("method_not_allowed");
+
+        TestNetwork.Reply post = net.call(HttpMethod.POST, "/v1/models", API_KEY, "{}");
+        assertThat(post.status()).isEqualTo(405);
+        assertThat(post.response().getHeader("Allow")).isEqualTo("GET, HEAD");
+
+        TestNetwork.Reply unknown = net.call(HttpMethod.GET, "/v1/nothing-here", API_KEY, null);
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.json().getJsonObject("error").getString("code")).isEqualTo("not_found");
+    }
+
+    @Test
+    void head_isAnsweredWherever_getIs_withoutABody() {
+        net.addWorker(1000);
+        for (String path : new String[] {"/health", "/ready", "/metrics"}) {
+            TestNetwork.Reply head = net.call(HttpMethod.HEAD, path, null, null);
+            assertThat(head.status()).as(path).isEqualTo(200);
+            assertThat(head.body()).as(path).isEmpty();
+        }
+        TestNetwork.Reply models = net.call(HttpMethod.HEAD, "/v1/models", API_KEY, null);
+        assertThat(models.status()).isEqualTo(200);
+        assertThat(models.response().getHeader("Content-Type")).isEqualTo("application/json");
+        assertThat(net.call(HttpMethod.HEAD, "/v1/models", null, null).status()).isEqualTo(401);
+    }
+
+    @Test
     void adminWorkers_needsAdminKey_andShowsEachWorker() {
         var worker = net.addWorker(1000);
         assertThat(net.call(HttpMethod.GET, "/admin/workers", API_KEY, null).status()).isEqualTo(401);
