@@ -52,7 +52,7 @@ import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.ErrorKind;
-import org.cocoonjvm.protocol.openai.OpenAiResponses;
+import org.cocoonjvm.gateway.api.RequestNotes;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.slf4j.Logger;
@@ -80,7 +80,8 @@ public final class GatewayNode extends VerticleBase {
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     /** The started fronts, the first one bound the port. */
     private final List<Front> fronts = new CopyOnWriteArrayList<>();
-    private final List<RelayObserver> observers = new CopyOnWriteArrayList<>(List.of(new AccessLog()));
+    private final AccessLog accessLog = new AccessLog();
+    private final List<RelayObserver> observers = new CopyOnWriteArrayList<>(List.of(accessLog));
     private HttpServer workerServer;
     private long rotationTimer = -1;
     private volatile int port;
@@ -229,6 +230,7 @@ public final class GatewayNode extends VerticleBase {
         // HEAD wherever GET is answered (RFC 9110), load balancers' health checks included: the
         // GET handler runs and Vert.x sends its headers without the body.
         router.route().method(HttpMethod.HEAD).handler(ctx -> ctx.reroute(HttpMethod.GET, ctx.request().uri()));
+        router.route().handler(this::logUnrelayed);
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
                 .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
@@ -236,8 +238,8 @@ public final class GatewayNode extends VerticleBase {
         router.post("/v1/*").handler(CompletionsHandler::arrived);
         router.route("/v1/*").handler(metrics::countResponses);
         // Public: a client checks the gateway's evidence before it sends a key.
-        router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> OpenAiResponses.error(
-                ctx.response(), new ApiException(ErrorKind.NOT_FOUND, "This gateway runs without attestation.")));
+        router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> RequestNotes.refuse(
+                ctx, new ApiException(ErrorKind.NOT_FOUND, "This gateway runs without attestation.")));
         router.route("/v1/*").handler(this::authenticate);
         router.route("/admin/*").handler(this::requireAdmin);
         ModelsHandler models = new ModelsHandler(registry, billing);
@@ -253,19 +255,40 @@ public final class GatewayNode extends VerticleBase {
         Handler<RoutingContext> noRoute = ctx -> {
             String allowed = allowedMethods(router, ctx.normalizedPath());
             if (allowed.isEmpty()) {
-                OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.NOT_FOUND,
+                RequestNotes.refuse(ctx, new ApiException(ErrorKind.NOT_FOUND,
                         "No route for " + ctx.request().method() + " " + ctx.request().path() + "."));
                 return;
             }
             ctx.response().putHeader("Allow", allowed);
-            OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.METHOD_NOT_ALLOWED,
+            RequestNotes.refuse(ctx, new ApiException(ErrorKind.METHOD_NOT_ALLOWED,
                     ctx.request().method() + " is not allowed on " + ctx.request().path() + "; use " + allowed + "."));
         };
         router.errorHandler(404, noRoute);
         router.errorHandler(405, noRoute);
-        router.errorHandler(413, ctx -> OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
+        router.errorHandler(413, ctx -> RequestNotes.refuse(ctx, new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
                 "The request body exceeds " + options.maxBodyBytes() + " bytes.")));
         return router;
+    }
+
+    /**
+     * Every API and admin request gets an access-log line: a relayed one from its relay, the
+     * rest (refusals before a relay, models, account, admin) from here when its response ends.
+     * Health checks and scrapes get none: they would drown the rest.
+     */
+    private void logUnrelayed(RoutingContext ctx) {
+        String path = ctx.normalizedPath();
+        if (path.startsWith("/v1/") || path.startsWith("/admin/")) {
+            long start = System.nanoTime();
+            ctx.addEndHandler(ended -> {
+                if (!RequestNotes.relayed(ctx)) {
+                    ApiKey key = ctx.get(CompletionsHandler.API_KEY);
+                    accessLog.answered(ctx.request().method().name(), path, key == null ? null : key.id(),
+                            RequestNotes.model(ctx), ctx.response().getStatusCode(), RequestNotes.error(ctx),
+                            System.nanoTime() - start, ended.failed());
+                }
+            });
+        }
+        ctx.next();
     }
 
     /** The methods the routes for exactly {@code path} answer, HEAD with GET, for a 405's {@code Allow}. */
@@ -294,7 +317,7 @@ public final class GatewayNode extends VerticleBase {
         String hash = BearerKeys.hashOf(ctx.request());
         ApiKey key = hash == null ? null : options.apiKeys().get(hash);
         if (key == null) {
-            OpenAiResponses.error(ctx.response(), BearerKeys.missingOrInvalid());
+            RequestNotes.refuse(ctx, BearerKeys.missingOrInvalid());
         } else {
             ctx.put(CompletionsHandler.API_KEY, key);
             ctx.next();
@@ -305,7 +328,7 @@ public final class GatewayNode extends VerticleBase {
         if (options.adminKeyHash().equals(BearerKeys.hashOf(ctx.request()))) {
             ctx.next();
         } else {
-            OpenAiResponses.error(ctx.response(), BearerKeys.missingOrInvalid());
+            RequestNotes.refuse(ctx, BearerKeys.missingOrInvalid());
         }
     }
 

@@ -24,8 +24,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
-/** The {@code cocoon.access} log: one JSON line per relayed request, and never a word of its text. */
+/** The {@code cocoon.access} log: one JSON line per request, and never a word of its text. */
 class AccessLogTest {
+    private static final int MOST_CHARS = 256;
     private final Logger access = (Logger) LoggerFactory.getLogger("cocoon.access");
     private final ListAppender<ILoggingEvent> lines = new ListAppender<>();
     private Level levelBefore;
@@ -88,6 +89,35 @@ class AccessLogTest {
         for (int i = 1; i < words.length; i++) {
             assertThat(line).doesNotContain(words[i - 1] + " " + words[i]);
         }
+    }
+
+    @Test
+    void requestsRefusedBeforeARelay_andOtherApiCalls_getALineEach_healthChecksNone() {
+        net.addWorker(1000);
+        net.call(HttpMethod.POST, "/v1/chat/completions", "sk-wrong", chat("synthetic", false, ""));
+        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"n\":2"));
+        net.call(HttpMethod.GET, "/v1/models", API_KEY, null);
+        net.call(HttpMethod.GET, "/health", null, null);
+        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("M".repeat(10_000), false, ""));
+
+        TestNetwork.eventually("four lines", () -> lines.list.size() == 4);
+        List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
+        assertThat(logged.get(0).getInteger("status")).isEqualTo(401);
+        assertThat(logged.get(0).getString("error")).isEqualTo("invalid_api_key");
+        assertThat(logged.get(0).getString("key")).isNull();
+        assertThat(logged.get(0).getString("path")).isEqualTo("/v1/chat/completions");
+        assertThat(logged.get(1).getInteger("status")).isEqualTo(400);
+        assertThat(logged.get(1).getString("error")).isEqualTo("invalid_request_error");
+        assertThat(logged.get(1).getString("key")).isEqualTo("test-key");
+        assertThat(logged.get(1).getString("method")).isEqualTo("POST");
+        assertThat(logged.get(2).getInteger("status")).isEqualTo(200);
+        assertThat(logged.get(2).getString("path")).isEqualTo("/v1/models");
+        assertThat(logged.get(2).getString("error")).isNull();
+        assertThat(logged.get(2).getDouble("total_ms")).isNotNegative();
+        // An unknown model reaches the relay, which logs it; a name a client chose is cut short.
+        assertThat(logged.get(3).getInteger("status")).isEqualTo(404);
+        assertThat(logged.get(3).getString("model")).hasSize(AccessLogTest.MOST_CHARS + 1).endsWith("…");
+        assertThat(lines.list.get(3).getFormattedMessage()).hasSizeLessThan(2_000);
     }
 
     @Test

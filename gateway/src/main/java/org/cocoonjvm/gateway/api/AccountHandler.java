@@ -8,7 +8,6 @@ import org.cocoonjvm.gateway.billing.AccountView;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
-import org.cocoonjvm.protocol.openai.OpenAiResponses;
 
 /**
  * {@code GET /v1/account}: the calling key's account in nanoTON (balance, held for requests in
@@ -27,7 +26,7 @@ public final class AccountHandler implements Handler<RoutingContext> {
         ApiKey key = ctx.get(CompletionsHandler.API_KEY);
         Future.fromCompletionStage(billing.account(key.accountId()), ctx.vertx().getOrCreateContext())
                 .onSuccess(account -> ctx.response().putHeader("Content-Type", "application/json").end(json(account).encode()))
-                .onFailure(failure -> OpenAiResponses.error(ctx.response(),
+                .onFailure(failure -> RequestNotes.refuse(ctx,
                         new ApiException(ErrorKind.INTERNAL, "The account could not be read; try again.")));
     }
 

@@ -10,7 +10,6 @@ import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionMeta;
 import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.JsonWriter;
-import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 
@@ -51,15 +50,17 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
         try {
             request = parser.apply(ctx.body().buffer());
         } catch (ApiException e) {
-            OpenAiResponses.error(response, e);
+            RequestNotes.refuse(ctx, e);
             return;
         }
+        RequestNotes.noteModel(ctx, request.model());
         admission.admit(key, request, arrivalNanos).onComplete(admitted -> {
             if (admitted.failed()) {
-                OpenAiResponses.error(response, (ApiException) admitted.cause());
+                RequestNotes.refuse(ctx, (ApiException) admitted.cause());
                 return;
             }
             Relay relay = admitted.result().relay(sink(response, request, admitted.result().id()));
+            RequestNotes.noteRelayed(ctx);
             if (response.closed()) {
                 relay.clientGone();   // left while the reservation was made: release it, run nothing
                 return;

@@ -10,7 +10,6 @@ import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
-import org.cocoonjvm.protocol.openai.OpenAiResponses;
 
 /**
  * {@code GET /v1/models} and {@code GET /v1/models/{id}}: the {@link ModelCatalog} in OpenAI's shapes, with Cocoon's fields
@@ -46,7 +45,7 @@ public final class ModelsHandler implements Handler<RoutingContext> {
                 return;
             }
         }
-        OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
+        RequestNotes.refuse(ctx, new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
                 "The model '" + id + "' does not exist or no worker serves it; see GET /v1/models."));
     }
 

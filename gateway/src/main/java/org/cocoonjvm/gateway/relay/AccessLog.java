@@ -9,9 +9,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One JSON line per request on the {@code cocoon.access} logger: when it ended, who, which model and
- * worker, status, tokens, cost and timings. Never prompt or completion text: a gateway in a confidential
- * network must not be able to leak what it relays, even by its logs.
+ * One JSON line per request on the {@code cocoon.access} logger. A relayed request's line says when
+ * it ended, who, which model and worker, status, tokens, cost and timings; a request answered
+ * without a relay (refused before one, or not a completion) gets a shorter line from
+ * {@link #answered}. Never prompt or completion text: a gateway in a confidential network must not
+ * be able to leak what it relays, even by its logs. Strings a client chose (a model name, a path)
+ * are cut to {@link #MOST_CHARS}, so no request can write megabytes of log.
  *
  * <p>The line is built by hand, as the stream's chunks are: a {@code JsonObject} per request and
  * its encoding were three quarters of this class's cost, about 8% of the gateway's CPU on short
@@ -19,6 +22,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class AccessLog implements RelayObserver {
     private static final Logger log = LoggerFactory.getLogger("cocoon.access");
+    static final int MOST_CHARS = 256;
 
     private final Clock clock;
 
@@ -36,10 +40,7 @@ public final class AccessLog implements RelayObserver {
         if (!log.isInfoEnabled()) {
             return;
         }
-        // A line is a whole JSON object, its own time included, so log shippers need no pattern to parse.
-        StringBuilder line = new StringBuilder(440).append("{\"time\":\"");
-        DateTimeFormatter.ISO_INSTANT.formatTo(clock.instant().truncatedTo(ChronoUnit.MICROS), line);
-        line.append("\",");
+        StringBuilder line = start(440);
         string(line, "request_id", o.requestId()).append(',');
         string(line, "key", o.keyId()).append(',');
         string(line, "model", o.model()).append(',');
@@ -58,9 +59,43 @@ public final class AccessLog implements RelayObserver {
         log.info(line.append(",\"client_gone\":").append(o.clientGone()).append('}').toString());
     }
 
+    /**
+     * A request answered without a relay: its method and path, the key (null before
+     * authentication), the model if it got as far as naming one, the status, the error code, and
+     * whether the client left before the response ended.
+     */
+    public void answered(String method, String path, String keyId, String model, int status, String errorCode,
+                         long totalNanos, boolean clientGone) {
+        if (!log.isInfoEnabled()) {
+            return;
+        }
+        StringBuilder line = start(256);
+        string(line, "method", method).append(',');
+        string(line, "path", path).append(',');
+        string(line, "key", keyId).append(',');
+        string(line, "model", model).append(",\"status\":").append(status).append(',');
+        string(line, "error", errorCode);
+        millis(line, "total_ms", totalNanos);
+        log.info(line.append(",\"client_gone\":").append(clientGone).append('}').toString());
+    }
+
+    /** A line is a whole JSON object, its own time included, so log shippers need no pattern to parse. */
+    private StringBuilder start(int capacity) {
+        StringBuilder line = new StringBuilder(capacity).append("{\"time\":\"");
+        DateTimeFormatter.ISO_INSTANT.formatTo(clock.instant().truncatedTo(ChronoUnit.MICROS), line);
+        return line.append("\",");
+    }
+
     private static StringBuilder string(StringBuilder line, String name, String value) {
         line.append('"').append(name).append("\":");
-        return value == null ? line.append("null") : JsonText.appendString(line, value);
+        if (value == null) {
+            return line.append("null");
+        }
+        if (value.length() <= MOST_CHARS) {
+            return JsonText.appendString(line, value);
+        }
+        int cut = Character.isHighSurrogate(value.charAt(MOST_CHARS - 1)) ? MOST_CHARS - 1 : MOST_CHARS;  // never half a pair
+        return JsonText.appendString(line, value.substring(0, cut) + "…");
     }
 
     /** Microsecond precision in milliseconds; null when the moment never came (no first token, say). */
