@@ -16,6 +16,7 @@ import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
@@ -230,6 +231,11 @@ public final class GatewayNode extends VerticleBase {
         // HEAD wherever GET is answered (RFC 9110), load balancers' health checks included: the
         // GET handler runs and Vert.x sends its headers without the body.
         router.route().method(HttpMethod.HEAD).handler(ctx -> ctx.reroute(HttpMethod.GET, ctx.request().uri()));
+        // Browsers may call the API from any page: keys travel as bearer tokens, never cookies, so
+        // a page can do no more with one than curl can. The headers a preflight asks for are
+        // allowed back (the OpenAI SDKs send many of their own).
+        router.route("/v1/*").handler(CorsHandler.create().allowedMethods(Set.of(HttpMethod.GET, HttpMethod.POST))
+                .exposedHeaders(Set.of("Retry-After", CompletionsHandler.REQUEST_ID_HEADER)).maxAgeSeconds(600));
         router.route().handler(this::logUnrelayed);
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
                 .put("attestation", attestation == null ? "none" : attestation.tee())));

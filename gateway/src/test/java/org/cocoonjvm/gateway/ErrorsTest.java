@@ -7,6 +7,7 @@ import static org.cocoonjvm.gateway.TestNetwork.chat;
 
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
@@ -148,6 +149,26 @@ class ErrorsTest {
         assertThat(models.status()).isEqualTo(200);
         assertThat(models.response().getHeader("Content-Type")).isEqualTo("application/json");
         assertThat(net.call(HttpMethod.HEAD, "/v1/models", null, null).status()).isEqualTo(401);
+    }
+
+    @Test
+    void browsers_preflightIsAnsweredWithoutAKey_andResponsesCarryCorsAndTheRequestId() {
+        net.addWorker(1000);
+        RequestOptions preflight = new RequestOptions().setMethod(HttpMethod.OPTIONS).setURI("/v1/chat/completions")
+                .putHeader("Origin", "https://chat.example").putHeader("Access-Control-Request-Method", "POST")
+                .putHeader("Access-Control-Request-Headers", "authorization,content-type,x-stainless-os");
+        TestNetwork.Reply answer = TestNetwork.await(net.reply(preflight, null));
+        assertThat(answer.status()).isBetween(200, 204);
+        assertThat(answer.response().getHeader("Access-Control-Allow-Origin")).isEqualTo("*");
+        assertThat(answer.response().getHeader("Access-Control-Allow-Methods")).contains("POST");
+        assertThat(answer.response().getHeader("Access-Control-Allow-Headers")).contains("authorization", "x-stainless-os");
+
+        RequestOptions post = TestNetwork.post("/v1/chat/completions", API_KEY).putHeader("Origin", "https://chat.example");
+        TestNetwork.Reply reply = TestNetwork.await(net.reply(post, chat("synthetic", false, "\"max_tokens\":2")));
+        assertThat(reply.status()).isEqualTo(200);
+        assertThat(reply.response().getHeader("Access-Control-Allow-Origin")).isEqualTo("*");
+        assertThat(reply.response().getHeader("Access-Control-Expose-Headers")).contains("x-request-id");
+        assertThat(reply.response().getHeader("x-request-id")).isEqualTo(reply.json().getString("id"));
     }
 
     @Test

@@ -21,6 +21,8 @@ import org.cocoonjvm.protocol.openai.ValidRequest;
 public final class CompletionsHandler implements Handler<RoutingContext> {
     /** The routing context key under which authentication leaves the caller's {@link ApiKey}. */
     public static final String API_KEY = "cocoon.apiKey";
+    /** Response header with the request's id, as in its chunks and its access-log line. */
+    public static final String REQUEST_ID_HEADER = "x-request-id";
     private static final String ARRIVAL = "cocoon.arrivalNanos";
 
     private final Admission admission;
@@ -59,6 +61,7 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
                 RequestNotes.refuse(ctx, (ApiException) admitted.cause());
                 return;
             }
+            response.putHeader(REQUEST_ID_HEADER, admitted.result().id());
             Relay relay = admitted.result().relay(sink(response, request, admitted.result().id()));
             RequestNotes.noteRelayed(ctx);
             if (response.closed()) {
