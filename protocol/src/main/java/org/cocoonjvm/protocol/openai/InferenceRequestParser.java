@@ -34,7 +34,7 @@ public final class InferenceRequestParser {
                 yield CompletionMeta.Flavor.CHAT;
             }
             case PROMPT -> {
-                generate.setPrompt(RequestLimits.nonEmpty(request.getPrompt(), "prompt"));
+                generate.setPrompt(RequestLimits.wellFormed(RequestLimits.nonEmpty(request.getPrompt(), "prompt"), "prompt"));
                 yield CompletionMeta.Flavor.TEXT;
             }
             case INPUT_NOT_SET -> throw ApiException.invalid("chat", "One of 'chat' or 'prompt' is required.");
@@ -63,6 +63,7 @@ public final class InferenceRequestParser {
         for (int i = 0; i < chat.getMessagesCount(); i++) {
             ChatMessage m = chat.getMessages(i);
             RequestLimits.role(m.getRole(), "chat.messages[" + i + "].role");
+            RequestLimits.wellFormed(m.getContent(), "chat.messages[" + i + "].content");
         }
         return chat;
     }
