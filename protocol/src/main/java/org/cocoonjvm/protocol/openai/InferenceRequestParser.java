@@ -17,7 +17,8 @@ import org.cocoonjvm.protocol.grpc.SamplingParams;
  *
  * <p>What differs is what proto3 can express: an absent {@code sampling} means OpenAI's defaults,
  * while inside a present one a zero means what {@code worker.proto} says (temperature 0 greedy,
- * top_p and top_k 0 off). The answer is always a stream that ends with usage.
+ * top_p and top_k 0 off); a message's content cannot be null, so an unset one is the empty string,
+ * which JSON accepts too. The answer is always a stream that ends with usage.
  */
 public final class InferenceRequestParser {
     /** The longest {@code client_request_id}, which is echoed back and must stay log-safe. */
