@@ -17,7 +17,8 @@ import org.cocoonjvm.protocol.grpc.SamplingParams;
  *
  * <p>What differs is what proto3 can express: an absent {@code sampling} means OpenAI's defaults,
  * while inside a present one a zero means what {@code worker.proto} says (temperature 0 greedy,
- * top_p and top_k 0 off). The answer is always a stream that ends with usage.
+ * top_p and top_k 0 off); a message's content cannot be null, so an unset one is the empty string,
+ * which JSON accepts too. The answer is always a stream that ends with usage.
  */
 public final class InferenceRequestParser {
     /** The longest {@code client_request_id}, which is echoed back and must stay log-safe. */
@@ -34,7 +35,7 @@ public final class InferenceRequestParser {
                 yield CompletionMeta.Flavor.CHAT;
             }
             case PROMPT -> {
-                generate.setPrompt(RequestLimits.nonEmpty(request.getPrompt(), "prompt"));
+                generate.setPrompt(RequestLimits.wellFormed(RequestLimits.nonEmpty(request.getPrompt(), "prompt"), "prompt"));
                 yield CompletionMeta.Flavor.TEXT;
             }
             case INPUT_NOT_SET -> throw ApiException.invalid("chat", "One of 'chat' or 'prompt' is required.");
@@ -63,6 +64,7 @@ public final class InferenceRequestParser {
         for (int i = 0; i < chat.getMessagesCount(); i++) {
             ChatMessage m = chat.getMessages(i);
             RequestLimits.role(m.getRole(), "chat.messages[" + i + "].role");
+            RequestLimits.wellFormed(m.getContent(), "chat.messages[" + i + "].content");
         }
         return chat;
     }

@@ -1,6 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
-import java.util.Set;
+import java.util.List;
 
 /**
  * The limits every front door puts on a completion request, and the words it rejects with.
@@ -10,7 +10,8 @@ import java.util.Set;
  */
 final class RequestLimits {
     static final int MAX_STOP_SEQUENCES = 4;
-    static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+    /** A list, not a set, so that the message naming them lists them in this order every time. */
+    static final List<String> ROLES = List.of("system", "developer", "user", "assistant", "tool");
     /** The temperature when the client sets none: OpenAI's default. */
     static final float DEFAULT_TEMPERATURE = 1f;
 
@@ -72,7 +73,27 @@ final class RequestLimits {
         if (stop.isEmpty()) {
             throw ApiException.invalid(param, "'" + param + "' must not be empty.");
         }
-        return stop;
+        return wellFormed(stop, param);
+    }
+
+    /**
+     * Text bound for a worker: a JSON escape can spell half a surrogate pair, which has no UTF-8
+     * encoding, so protobuf would log a stack trace and send a '?' in its place.
+     */
+    static String wellFormed(String text, String param) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (!Character.isSurrogate(c)) {
+                continue;
+            }
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else {
+                throw ApiException.invalid(param, "'" + param + "' contains an unpaired UTF-16 surrogate (U+"
+                        + String.format("%04X", (int) c) + " at index " + i + ").");
+            }
+        }
+        return text;
     }
 
     /** NaN is outside every range. */

@@ -1,9 +1,11 @@
 package org.cocoonjvm.protocol.openai;
 
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.util.Arrays;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.ChatMessages;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
@@ -17,10 +19,9 @@ import org.cocoonjvm.protocol.grpc.SamplingParams;
  *
  * <p>Unknown-field policy: fields this parser does not know are ignored, as OpenAI's SDKs send
  * many optional ones ({@code user}, {@code metadata}, {@code store}). Fields it knows but cannot
- * honour ({@code n > 1}, {@code tools}, {@code logprobs}, a non-text {@code response_format},
- * {@code echo}, {@code suffix}, {@code best_of > 1}, a {@code service_tier} other than
- * {@code auto}/{@code default}/{@code flex}) are rejected, because silently ignoring them would
- * return something the client did not ask for.
+ * honour (tool calling, log probabilities, {@code logit_bias}, non-text output, {@code n > 1};
+ * the module README lists them all) are rejected unless set to a value that asks for nothing,
+ * because silently ignoring them would return something the client did not ask for.
  */
 public final class RequestParser {
     public static final int MAX_STOP_SEQUENCES = RequestLimits.MAX_STOP_SEQUENCES;
@@ -35,12 +36,19 @@ public final class RequestParser {
     public static ValidRequest chat(JsonObject json) {
         String model = requiredString(json, "model");
         GenerateRequest.Builder generate = GenerateRequest.newBuilder().setModel(model).setChat(messages(json.getValue("messages")));
-        rejectPresent(json, "tools", "Tool calling is not supported.");
-        rejectPresent(json, "functions", "Function calling is not supported.");
-        Object format = json.getValue("response_format");
-        if (format != null && !(format instanceof JsonObject f && "text".equals(f.getValue("type")))) {
-            throw ApiException.invalid("response_format", "Only response_format {\"type\": \"text\"} is supported.");
-        }
+        unsupported(json, "tools", "Tool calling is not supported.", new JsonArray());
+        unsupported(json, "functions", "Function calling is not supported.", new JsonArray());
+        // With no tools, "auto" cannot pick one either.
+        unsupported(json, "tool_choice", "Tool calling is not supported; 'tool_choice' may only be 'none' or 'auto'.",
+                "none", "auto");
+        unsupported(json, "response_format", "Only response_format {\"type\": \"text\"} is supported.",
+                new JsonObject().put("type", "text"));
+        unsupported(json, "modalities", "Only text output is supported; 'modalities' may only be [\"text\"].",
+                new JsonArray().add("text"));
+        unsupported(json, "audio", "Audio output is not supported.");
+        unsupported(json, "top_logprobs", "'top_logprobs' is not supported: log probabilities are not returned.");
+        unsupported(json, "web_search_options", "Web search is not supported.");
+        unsupported(json, "prediction", "Predicted outputs ('prediction') are not supported.");
         return common(json, model, generate, CompletionMeta.Flavor.CHAT);
     }
 
@@ -58,18 +66,12 @@ public final class RequestParser {
         if (!(prompt instanceof String text) || text.isEmpty()) {
             throw ApiException.invalid("prompt", "'prompt' must be a non-empty string (one prompt per request).");
         }
-        if (json.getValue("echo") instanceof Boolean echo && echo) {
-            throw ApiException.invalid("echo", "'echo' is not supported.");
-        }
-        if (json.getValue("suffix") instanceof String suffix && !suffix.isEmpty()) {
-            throw ApiException.invalid("suffix", "'suffix' is not supported.");
-        }
+        RequestLimits.wellFormed(text, "prompt");
+        unsupported(json, "echo", "'echo' is not supported.", false);
+        unsupported(json, "suffix", "'suffix' is not supported.", "");
         Long bestOf = optionalLong(json, "best_of");
         if (bestOf != null && bestOf != 1) {
             throw ApiException.invalid("best_of", "Only best_of = 1 is supported, got " + bestOf + ".");
-        }
-        if (json.getValue("logprobs") instanceof Number) {
-            throw ApiException.invalid("logprobs", "'logprobs' is not supported.");
         }
         GenerateRequest.Builder generate = GenerateRequest.newBuilder().setModel(model).setPrompt(text);
         return common(json, model, generate, CompletionMeta.Flavor.TEXT);
@@ -104,9 +106,9 @@ public final class RequestParser {
         if (n != null && n != 1) {
             throw ApiException.invalid("n", "Only n = 1 is supported, got " + n + ".");
         }
-        if (json.getValue("logprobs") instanceof Boolean logprobs && logprobs) {
-            throw ApiException.invalid("logprobs", "'logprobs' is not supported.");
-        }
+        // A boolean in chat, a count in completions, where even 0 asks for the sampled tokens' log probabilities.
+        unsupported(json, "logprobs", "'logprobs' is not supported.", false);
+        unsupported(json, "logit_bias", "'logit_bias' is not supported.", new JsonObject());
         ServiceTier tier = tier(json.getValue("service_tier"));
         generate.setPriority(tier == ServiceTier.FLEX ? Priority.PRIORITY_FLEX : Priority.PRIORITY_DEFAULT);
         generate.setSampling(sampling(json));
@@ -132,6 +134,11 @@ public final class RequestParser {
         try {
             root = body.toJsonValue();
         } catch (DecodeException e) {
+            // Valid JSON past one of Jackson's limits (a 2000-digit number) is not a syntax error.
+            if (e.getCause() instanceof StreamConstraintsException limit) {
+                throw ApiException.invalid(null, "The request body exceeds a JSON parser limit. "
+                        + limit.getOriginalMessage().replaceFirst(", from `[^`]*`", "") + ".");
+            }
             throw ApiException.invalid(null, "The request body is not valid JSON.");
         }
         if (!(root instanceof JsonObject json)) {
@@ -156,26 +163,27 @@ public final class RequestParser {
         return out.build();
     }
 
-    /** Content is a string, or an array of parts of which only text parts are supported. */
+    /**
+     * Content is a string, or an array of parts of which only text parts are supported. It is
+     * required of every role: null content is for an assistant's tool calls, which are not supported.
+     */
     private static String content(Object value, String param) {
         if (value instanceof String s) {
-            return s;
-        }
-        if (value == null) {
-            return "";
+            return RequestLimits.wellFormed(s, param);
         }
         if (value instanceof JsonArray parts) {
             StringBuilder text = new StringBuilder();
             for (int i = 0; i < parts.size(); i++) {
+                String partParam = param + "[" + i + "]";
                 if (!(parts.getValue(i) instanceof JsonObject part) || !"text".equals(part.getValue("type"))
                         || !(part.getValue("text") instanceof String t)) {
-                    throw ApiException.invalid(param + "[" + i + "]", "Only text content parts are supported.");
+                    throw ApiException.invalid(partParam, "Only text content parts are supported.");
                 }
-                text.append(t);
+                text.append(RequestLimits.wellFormed(t, partParam + ".text"));
             }
             return text.toString();
         }
-        throw ApiException.invalid(param, "'" + param + "' must be a string or an array of text parts.");
+        throw ApiException.invalid(param, "'" + param + "' is required and must be a string or an array of text parts.");
     }
 
     private static SamplingParams sampling(JsonObject json) {
@@ -276,9 +284,13 @@ public final class RequestParser {
         return number.doubleValue();
     }
 
-    private static void rejectPresent(JsonObject json, String field, String message) {
+    /**
+     * Rejects an option this server knows but cannot honour, unless it is absent or {@code inert}:
+     * set to a value that asks for nothing more than the server does anyway ({@code false}, {@code []}).
+     */
+    private static void unsupported(JsonObject json, String field, String message, Object... inert) {
         Object value = json.getValue(field);
-        if (value != null && !(value instanceof JsonArray a && a.isEmpty())) {
+        if (value != null && !Arrays.asList(inert).contains(value)) {
             throw ApiException.invalid(field, message);
         }
     }

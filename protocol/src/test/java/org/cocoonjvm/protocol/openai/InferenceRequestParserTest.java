@@ -168,6 +168,26 @@ class InferenceRequestParserTest {
     }
 
     @Test
+    void parse_unpairedSurrogate_isRejectedNamingTheProtoField_withTheHttpMessage() {
+        ApiException grpc = rejected(chat("user", "hi", "user", "x \uD83D"));
+
+        assertThat(grpc.param()).isEqualTo("chat.messages[1].content");
+        assertThat(grpc.getMessage().replace("chat.", "")).isEqualTo(rejectedJson(
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"user\",\"content\":\"x \\ud83d\"}]}")
+                .getMessage());
+        assertThat(rejected(InferenceRequest.newBuilder().setModel("m").setPrompt("\uDE00")).param()).isEqualTo("prompt");
+        assertThat(rejected(chat("user", "hi").addStop("\uD800")).param()).isEqualTo("stop[0]");
+    }
+
+    @Test
+    void parse_emptyContent_isAcceptedAsJsonAcceptsAnEmptyString() {
+        ValidRequest grpc = InferenceRequestParser.parse(chat("user", "").build());
+        ValidRequest http = RequestParser.chat(Buffer.buffer("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}"));
+
+        assertThat(grpc.generate("r")).isEqualTo(http.generate("r"));
+    }
+
+    @Test
     void parse_unknownServiceTier_isRejectedNamingIt() {
         ApiException e = rejected(chat("user", "hi").setServiceTierValue(7));
 

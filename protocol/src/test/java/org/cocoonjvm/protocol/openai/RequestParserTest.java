@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
+import java.util.function.Function;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.SamplingParams;
@@ -25,7 +26,15 @@ class RequestParserTest {
     }
 
     private static ApiException rejected(String json) {
-        ApiException e = catchThrowableOfType(ApiException.class, () -> parse(json));
+        return rejected(json, RequestParser::chat);
+    }
+
+    private static ApiException rejectedCompletion(String json) {
+        return rejected(json, RequestParser::completion);
+    }
+
+    private static ApiException rejected(String json, Function<Buffer, ValidRequest> parser) {
+        ApiException e = catchThrowableOfType(ApiException.class, () -> parser.apply(Buffer.buffer(json)));
         assertThat(e).as("rejection of %s", json).isNotNull();
         assertThat(e.kind()).isEqualTo(ErrorKind.INVALID_REQUEST);
         assertThat(e.getMessage()).isNotBlank();
@@ -38,7 +47,7 @@ class RequestParserTest {
                 {"model":"llama-3-8b",
                  "messages":[{"role":"system","content":"be brief"},
                              {"role":"user","content":[{"type":"text","text":"hello "},{"type":"text","text":"there"}]},
-                             {"role":"assistant","content":null}],
+                             {"role":"assistant","content":""}],
                  "max_tokens":16,
                  "stop":"END",
                  "temperature":0.5, "top_p":0.25, "top_k":40,
@@ -284,6 +293,90 @@ class RequestParserTest {
     @Test
     void parse_negativeTopK_isRejectedNamingParam() {
         assertThat(rejected(request(",\"top_k\":-1")).param()).isEqualTo("top_k");
+    }
+
+    @Test
+    void parse_nullOrMissingContent_isRejectedForEveryRoleNamingTheContent() {
+        for (String role : RequestLimits.ROLES) {
+            ApiException nullContent = rejected(
+                    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"" + role + "\",\"content\":null}]}");
+            assertThat(nullContent.param()).isEqualTo("messages[1].content");
+            assertThat(nullContent.getMessage()).contains("required");
+            assertThat(rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"" + role + "\"}]}").param())
+                    .isEqualTo("messages[0].content");
+        }
+    }
+
+    @Test
+    void parse_badRole_listsTheRolesInAFixedOrder() {
+        assertThat(rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}").getMessage())
+                .contains("[system, developer, user, assistant, tool]");
+    }
+
+    @Test
+    void parse_optionsSetToAskForNothing_areAccepted() {
+        ValidRequest valid = parse(request(",\"tool_choice\":\"none\",\"logit_bias\":{},\"modalities\":[\"text\"],"
+                + "\"parallel_tool_calls\":false,\"audio\":null,\"prediction\":null,\"web_search_options\":null,\"top_logprobs\":null"));
+
+        assertThat(valid.model()).isEqualTo("m");
+        assertThat(parse(request(",\"tool_choice\":\"auto\",\"tools\":[]")).model()).isEqualTo("m");
+    }
+
+    @Test
+    void parse_unsupportedOptions_areRejectedNamingEach() {
+        assertThat(rejected(request(",\"tool_choice\":\"required\"")).param()).isEqualTo("tool_choice");
+        assertThat(rejected(request(",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}")).param())
+                .isEqualTo("tool_choice");
+        assertThat(rejected(request(",\"logit_bias\":{\"50256\":-100}")).param()).isEqualTo("logit_bias");
+        assertThat(rejected(request(",\"top_logprobs\":0")).param()).isEqualTo("top_logprobs");
+        assertThat(rejected(request(",\"modalities\":[\"text\",\"audio\"]")).param()).isEqualTo("modalities");
+        assertThat(rejected(request(",\"audio\":{\"voice\":\"alloy\",\"format\":\"wav\"}")).param()).isEqualTo("audio");
+        assertThat(rejected(request(",\"web_search_options\":{}")).param()).isEqualTo("web_search_options");
+        assertThat(rejected(request(",\"prediction\":{\"type\":\"content\",\"content\":\"x\"}")).param())
+                .isEqualTo("prediction");
+    }
+
+    @Test
+    void completion_unsupportedOptions_areRejectedUnlessInert() {
+        assertThat(RequestParser.completion(Buffer.buffer("{\"model\":\"m\",\"prompt\":\"p\",\"echo\":false,\"suffix\":\"\","
+                + "\"best_of\":1,\"logit_bias\":{}}")).model()).isEqualTo("m");
+
+        assertThat(rejectedCompletion("{\"model\":\"m\",\"prompt\":\"p\",\"logprobs\":0}").param()).isEqualTo("logprobs");
+        assertThat(rejectedCompletion("{\"model\":\"m\",\"prompt\":\"p\",\"echo\":true}").param()).isEqualTo("echo");
+        assertThat(rejectedCompletion("{\"model\":\"m\",\"prompt\":\"p\",\"suffix\":\"end\"}").param()).isEqualTo("suffix");
+        assertThat(rejectedCompletion("{\"model\":\"m\",\"prompt\":\"p\",\"logit_bias\":{\"1\":5}}").param())
+                .isEqualTo("logit_bias");
+    }
+
+    @Test
+    void parse_surrogatePair_isAccepted() {
+        String content = parse("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x \\ud83d\\ude00\"}]}")
+                .generate("r").getChat().getMessages(0).getContent();
+
+        assertThat(content).isEqualTo("x \uD83D\uDE00");
+    }
+
+    @Test
+    void parse_unpairedSurrogate_isRejectedWhereverTextEnters() {
+        ApiException content = rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x \\ud83d\"}]}");
+        assertThat(content.param()).isEqualTo("messages[0].content");
+        assertThat(content.getMessage()).contains("unpaired UTF-16 surrogate").contains("U+D83D at index 2");
+
+        assertThat(rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                + "[{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"text\",\"text\":\"\\ude00\\ud83d\"}]}]}").param())
+                .isEqualTo("messages[0].content[1].text");
+        assertThat(rejected(request(",\"stop\":\"\\udc00\"")).param()).isEqualTo("stop");
+        assertThat(rejected(request(",\"stop\":[\"a\",\"b\\ud800\"]")).param()).isEqualTo("stop[1]");
+        assertThat(rejectedCompletion("{\"model\":\"m\",\"prompt\":\"\\ud83dx\"}").param()).isEqualTo("prompt");
+    }
+
+    @Test
+    void parse_numberPastTheParsersLengthLimit_isRejectedSayingSo() {
+        ApiException e = rejected(request(",\"max_tokens\":1" + "0".repeat(2000)));
+
+        assertThat(e.param()).isNull();
+        assertThat(e.getMessage()).startsWith("The request body exceeds a JSON parser limit.")
+                .contains("Number value length (2001)").doesNotContain("StreamReadConstraints").endsWith(").");
     }
 
     @Test
