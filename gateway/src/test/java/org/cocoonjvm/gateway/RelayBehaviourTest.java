@@ -59,6 +59,19 @@ class RelayBehaviourTest {
     }
 
     @Test
+    void silenceBetweenTokens_isFilledWithKeepAliveComments() throws Exception {
+        net = new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(100, 100, 60_000, 3, 64 * 1024), TestNetwork.START_BALANCE);
+        net.addWorker(new SyntheticEngine(2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // a token every 500 ms
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "\"max_tokens\":3"));
+        String body = await(response.resume().body()).toString();
+
+        int firstChunk = body.indexOf("data: ");
+        int lastChunk = body.lastIndexOf("data: {\"id\"");
+        assertThat(body.substring(firstChunk, lastChunk)).as("between the first chunk and the last").contains(": keep-alive");
+        assertThat(body.strip()).endsWith("data: [DONE]");
+    }
+
+    @Test
     void workerFailingBeforeTheFirstToken_isReplacedByAnother() throws Exception {
         net = new TestNetwork();
         var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s

@@ -99,10 +99,24 @@ public final class Relay {
             // Hold the status for a while: a failure before the first token is then a real status.
             holdTimer = ctx.vertx().setTimer(o.holdStatusMs(), id -> {
                 sink.keepAlive();
-                keepAliveTimer = ctx.vertx().setPeriodic(o.keepAliveMs(), k -> sink.keepAlive());
+                keepAlives();
             });
         }
         attempt();
+    }
+
+    /**
+     * A comment line every {@code keepAliveMs} the stream is silent, before the first token and
+     * between tokens alike: a slow model's pauses must not look like a dead connection to the
+     * proxies and load balancers on the way. Not while the client's socket is full: it has bytes.
+     */
+    private void keepAlives() {
+        long quietNanos = ctx.options().keepAliveMs() * 1_000_000;
+        keepAliveTimer = ctx.vertx().setPeriodic(ctx.options().keepAliveMs(), k -> {
+            if ((firstTokenNanos < 0 || System.nanoTime() - lastTokenNanos >= quietNanos) && !sink.writeQueueFull()) {
+                sink.keepAlive();
+            }
+        });
     }
 
     /** The client closed its connection: stop the worker now and bill what it produced. */
@@ -218,7 +232,9 @@ public final class Relay {
         if (firstTokenNanos < 0) {
             firstTokenNanos = now;
             cancelTimer(holdTimer);
-            cancelTimer(keepAliveTimer);
+            if (request.stream() && keepAliveTimer < 0) {
+                keepAlives();
+            }
         } else {
             if (gaps == null) {
                 gaps = ctx.observer().tokenGaps(request.route().model());

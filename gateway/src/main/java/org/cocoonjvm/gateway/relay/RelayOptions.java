@@ -3,7 +3,7 @@ package org.cocoonjvm.gateway.relay;
 /**
  * @param holdStatusMs    how long a stream's HTTP status waits for the first token before 200 is
  *                        sent with keep-alive comments; failures inside the window are real statuses
- * @param keepAliveMs     between SSE comments while waiting for the first token
+ * @param keepAliveMs     the longest a stream stays silent: an SSE comment goes out when no token came for this long
  * @param timeoutMs       a request's whole life; past it the worker call is cancelled
  * @param maxAttempts     workers tried before the first token
  * @param coalesceBytes   text held while the client's socket is full before the worker stream is paused
