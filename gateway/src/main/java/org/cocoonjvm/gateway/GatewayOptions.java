@@ -5,6 +5,7 @@ import java.util.Objects;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.transport.MessageLimits;
 
 /**
  * Everything a gateway is configured with; validated once, never changed.
@@ -14,7 +15,7 @@ import org.cocoonjvm.gateway.relay.RelayOptions;
  * @param apiKeys              client keys by the SHA-256 hex digest of the key ({@link org.cocoonjvm.protocol.openai.BearerKeys})
  * @param adminKeyHash         digest of the key for {@code /admin}
  * @param heartbeatIntervalMs  how often workers report their load
- * @param maxBodyBytes         larger request bodies get 413
+ * @param maxBodyBytes         larger request bodies get 413; at most {@link MessageLimits#MAX_CLIENT_BODY_BYTES}
  * @param relay                timeouts, retries and buffering of relayed streams
  * @param payments             how workers are paid over payment channels
  * @param eventLoops           event loops serving clients, each with its own connections to the
@@ -40,6 +41,11 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
         }
         if (heartbeatIntervalMs < 10 || maxBodyBytes < 1024) {
             throw new IllegalArgumentException("heartbeatIntervalMs must be >= 10 and maxBodyBytes >= 1024");
+        }
+        if (maxBodyBytes > MessageLimits.MAX_CLIENT_BODY_BYTES) {
+            // A larger body could make a request that no worker reads.
+            throw new IllegalArgumentException("maxBodyBytes must be <= " + MessageLimits.MAX_CLIENT_BODY_BYTES
+                    + ", got " + maxBodyBytes);
         }
         apiKeys = Map.copyOf(apiKeys);
     }

@@ -8,6 +8,7 @@ import static org.cocoonjvm.gateway.TestNetwork.chat;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
@@ -51,6 +52,35 @@ class ErrorsTest {
 
         TestNetwork.Reply broken = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, "{not json");
         assertThat(broken.status()).isEqualTo(400);
+    }
+
+    @Test
+    void promptPastTheContextWindow_is400ContextLengthExceeded_namingMessagesOrPrompt() {
+        net.addWorker(1000);
+        // The synthetic tokenizer makes a token of each word: 5000 words overflow its 4096-token window.
+        String words = "word ".repeat(5000);
+        TestNetwork.Reply chat = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, new JsonObject()
+                .put("model", "synthetic")
+                .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", words))).encode());
+        TestNetwork.Reply completion = net.call(HttpMethod.POST, "/v1/completions", API_KEY,
+                new JsonObject().put("model", "synthetic").put("prompt", words).encode());
+        // A short prompt whose max_tokens leaves no room is the same error, streamed or not.
+        TestNetwork.Reply maxTokens = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":4096"));
+
+        assertContextLengthExceeded(chat, "messages");
+        assertContextLengthExceeded(completion, "prompt");
+        assertContextLengthExceeded(maxTokens, "messages");
+    }
+
+    /** OpenAI's answer to a request that does not fit the model. */
+    private static void assertContextLengthExceeded(TestNetwork.Reply reply, String param) {
+        assertThat(reply.status()).isEqualTo(400);
+        JsonObject error = reply.json().getJsonObject("error");
+        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
+        assertThat(error.getString("code")).isEqualTo("context_length_exceeded");
+        assertThat(error.getString("param")).isEqualTo(param);
+        assertThat(error.getString("message")).contains("context window is 4096");
     }
 
     @Test

@@ -128,6 +128,18 @@ class InferenceGrpcTest {
     }
 
     @Test
+    void generate_pastTheContextWindow_isInvalidArgument_withTheWorkersCodeAndParam() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").setMaxTokens(4096).build());
+
+        assertThat(call.status).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(call.statusMessage).contains("context window is 4096");
+        assertThat(call.metadata("cocoon-error")).isEqualTo("context_length_exceeded");
+        assertThat(call.metadata("cocoon-error-param")).isEqualTo("messages");
+    }
+
+    @Test
     void generate_overTheBodyLimit_isResourceExhausted_belowOrAboveTheTransportLimit() {
         start(new TestNetwork());  // 64 KiB bodies; gRPC's own message limit is 256 KiB
         net.addWorker(1000);

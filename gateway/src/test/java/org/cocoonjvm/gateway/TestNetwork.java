@@ -61,6 +61,8 @@ final class TestNetwork implements AutoCloseable {
 
     /** The test account starts with 1000 TON; prices are Cocoon's test deploy values (2 and 1 nanoTON a token). */
     static final long START_BALANCE = 1_000_000_000_000L;
+    /** The gateway's body limit unless a test asks for another: small, so that a 413 is cheap to provoke. */
+    static final long BODY_LIMIT = 64 * 1024;
     static final String ACCOUNT = "acct-test";
 
     /** What {@code /v1/account} tells clients to pay into. */
@@ -72,10 +74,16 @@ final class TestNetwork implements AutoCloseable {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE);
     }
 
+    /** A gateway that takes bodies up to {@code maxBodyBytes}. */
+    TestNetwork(long maxBodyBytes) {
+        this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, maxBodyBytes);
+    }
+
     /** A gateway with attestation: workers register on its RA-TLS worker port. */
     TestNetwork(GatewayAttestation attestation) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
-                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation);
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation, BODY_LIMIT);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
@@ -94,16 +102,16 @@ final class TestNetwork implements AutoCloseable {
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, ChannelOnChain onChain,
                 long workerFeePerToken) {
         this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run,
-                new InMemoryChannelJournal(), onChain, workerFeePerToken, null);
+                new InMemoryChannelJournal(), onChain, workerFeePerToken, null, BODY_LIMIT);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
-        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null);
+        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                 Executor ledger, ChannelJournal channels) {
-        this(limits, relay, balance, payments, accounts, ledger, channels, null, 1, null);
+        this(limits, relay, balance, payments, accounts, ledger, channels, null, 1, null, BODY_LIMIT);
     }
 
     /**
@@ -113,10 +121,11 @@ final class TestNetwork implements AutoCloseable {
      * @param workerFeePerToken what a worker earns a token (clients pay twice that): large enough
      *                          on chain for a few requests to be worth a close
      * @param attestation       null: workers register in plaintext on the client port
+     * @param maxBodyBytes      the gateway's body limit
      */
     private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                         Executor ledger, ChannelJournal channels, ChannelOnChain onChain, long workerFeePerToken,
-                        GatewayAttestation attestation) {
+                        GatewayAttestation attestation, long maxBodyBytes) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -126,7 +135,7 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, 64 * 1024, relay, payments, 2),
+                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2),
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
                         DEPOSIT_ADDRESS), channels, onChain, attestation);
         gatewayDeployment = await(vertx.deployVerticle(gateway));

@@ -1,7 +1,6 @@
 package org.cocoonjvm.gateway.api;
 
 import io.vertx.core.Handler;
-import io.vertx.core.MultiMap;
 import io.vertx.grpc.server.GrpcServerResponse;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Done;
@@ -14,6 +13,7 @@ import org.cocoonjvm.protocol.grpc.TextDelta;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.ErrorTrailers;
 import org.cocoonjvm.protocol.openai.UsageCost;
 
 /**
@@ -24,10 +24,6 @@ import org.cocoonjvm.protocol.openai.UsageCost;
 final class InferenceSink implements CompletionSink {
     /** Response header with the gateway's id for the call, as in its access log. */
     static final String REQUEST_ID_HEADER = "cocoon-request-id";
-    /** Error trailers: a stable code ({@code rate_limit_exceeded}), the field at fault, when to retry. */
-    static final String ERROR_TRAILER = "cocoon-error";
-    static final String ERROR_PARAM_TRAILER = "cocoon-error-param";
-    static final String RETRY_AFTER_TRAILER = "retry-after";
     /** On a failure after the worker took the request: what it produced, and what that cost (nanoTON). */
     static final String PROMPT_TOKENS_TRAILER = "cocoon-prompt-tokens";
     static final String COMPLETION_TOKENS_TRAILER = "cocoon-completion-tokens";
@@ -49,14 +45,7 @@ final class InferenceSink implements CompletionSink {
 
     /** Ends a call with the error's status and trailers; also for failures before there is a sink. */
     static void failCall(GrpcServerResponse<?, ?> response, ApiException error) {
-        MultiMap trailers = response.trailers();
-        trailers.set(ERROR_TRAILER, error.kind().stableCode());
-        if (error.param() != null) {
-            trailers.set(ERROR_PARAM_TRAILER, error.param());
-        }
-        if (error.retryAfterSeconds() > 0) {
-            trailers.set(RETRY_AFTER_TRAILER, Integer.toString(error.retryAfterSeconds()));
-        }
+        ErrorTrailers.write(response.trailers(), error);
         response.status(error.kind().grpcStatus).statusMessage(error.getMessage()).end();
     }
 

@@ -23,6 +23,7 @@ import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.ErrorTrailers;
 import org.cocoonjvm.protocol.openai.UsageCost;
 
 /**
@@ -206,7 +207,7 @@ public final class Relay {
         });
         response.endHandler(v -> {
             if (!done && worker == from) {
-                ApiException failure = failureOf(response.status(), response.statusMessage());
+                ApiException failure = failureOf(response);
                 boolean brokenWorker = response.status() != GrpcStatus.RESOURCE_EXHAUSTED
                         && response.status() != GrpcStatus.INVALID_ARGUMENT;
                 attemptFailed(failure, brokenWorker);
@@ -295,7 +296,8 @@ public final class Relay {
         call = null;
         stream = null;
         lastFailure = failure;
-        boolean retryable = failure.kind() != ErrorKind.INVALID_REQUEST && failure.kind() != ErrorKind.MODEL_NOT_FOUND;
+        // A request at fault (4xx: invalid, too long, too large, unknown model) fails on every worker alike.
+        boolean retryable = failure.kind().httpStatus >= 500;
         if (retryable && tried.size() < ctx.options().maxAttempts()) {
             attempt();
         } else {
@@ -389,13 +391,25 @@ public final class Relay {
     }
 
     /** The worker refused or failed before its final event. */
-    static ApiException failureOf(GrpcStatus status, String message) {
-        String detail = message == null || message.isEmpty() ? String.valueOf(status) : message;
+    static ApiException failureOf(GrpcClientResponse<?, ?> response) {
+        GrpcStatus status = response.status();
+        String message = response.statusMessage();
+        String detail = message == null || message.isEmpty() ? "gRPC status " + status : message;
+        // What the worker's own refusals name in their trailers; gRPC's refusals have none.
+        ErrorKind named = ErrorTrailers.kind(response);
         return switch (status) {
-            case INVALID_ARGUMENT -> new ApiException(ErrorKind.INVALID_REQUEST, detail);
+            case INVALID_ARGUMENT -> new ApiException(named != null && named.grpcStatus == GrpcStatus.INVALID_ARGUMENT
+                    ? named : ErrorKind.INVALID_REQUEST, ErrorTrailers.param(response), detail);
             case NOT_FOUND -> new ApiException(ErrorKind.MODEL_NOT_FOUND, "model", detail);
-            case RESOURCE_EXHAUSTED, UNAVAILABLE -> ApiException.retryLater(ErrorKind.NO_CAPACITY, "The worker is busy: " + detail, 1);
+            // Without the worker's "busy", this is gRPC's answer to a message over the worker's size limit.
+            case RESOURCE_EXHAUSTED -> named == ErrorKind.NO_CAPACITY ? busy(detail)
+                    : new ApiException(ErrorKind.PAYLOAD_TOO_LARGE, "The request is larger than the worker accepts (" + detail + ").");
+            case UNAVAILABLE -> busy(detail);
             default -> new ApiException(ErrorKind.UPSTREAM, "The worker ended the stream without a result: " + detail);
         };
+    }
+
+    private static ApiException busy(String detail) {
+        return ApiException.retryLater(ErrorKind.NO_CAPACITY, "The worker is busy: " + detail, 1);
     }
 }

@@ -15,6 +15,8 @@ import io.vertx.grpc.common.GrpcStatus;
  */
 public enum ErrorKind {
     INVALID_REQUEST(400, "invalid_request_error", null, GrpcStatus.INVALID_ARGUMENT),
+    /** The prompt, with max_tokens, does not fit the model's context window (the worker knows it). */
+    CONTEXT_LENGTH_EXCEEDED(400, "invalid_request_error", "context_length_exceeded", GrpcStatus.INVALID_ARGUMENT),
     AUTHENTICATION(401, "authentication_error", "invalid_api_key", GrpcStatus.UNAUTHENTICATED),
     INSUFFICIENT_BALANCE(402, "insufficient_quota", "insufficient_balance", GrpcStatus.FAILED_PRECONDITION),
     PERMISSION(403, "permission_error", null, GrpcStatus.PERMISSION_DENIED),
@@ -49,5 +51,15 @@ public enum ErrorKind {
     /** A stable machine-readable name: OpenAI's {@code code}, or its {@code type} where the code is null. */
     public String stableCode() {
         return code != null ? code : type;
+    }
+
+    /** The kind with this {@link #stableCode()}; null for none. */
+    public static ErrorKind ofStableCode(String stableCode) {
+        for (ErrorKind kind : values()) {
+            if (kind.stableCode().equals(stableCode)) {
+                return kind;
+            }
+        }
+        return null;
     }
 }

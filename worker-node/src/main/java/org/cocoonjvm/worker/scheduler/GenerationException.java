@@ -9,6 +9,7 @@ public final class GenerationException extends RuntimeException {
     /** Each reason with the gRPC status the gateway sees and the HTTP error a direct client sees. */
     public enum Reason {
         INVALID_ARGUMENT(GrpcStatus.INVALID_ARGUMENT, ErrorKind.INVALID_REQUEST),
+        CONTEXT_LENGTH_EXCEEDED(GrpcStatus.INVALID_ARGUMENT, ErrorKind.CONTEXT_LENGTH_EXCEEDED),
         MODEL_NOT_FOUND(GrpcStatus.NOT_FOUND, ErrorKind.MODEL_NOT_FOUND),
         OVERLOADED(GrpcStatus.RESOURCE_EXHAUSTED, ErrorKind.NO_CAPACITY),
         SHUTTING_DOWN(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY),
@@ -25,10 +26,17 @@ public final class GenerationException extends RuntimeException {
     }
 
     private final Reason reason;
+    private final String param;
 
     public GenerationException(Reason reason, String message) {
+        this(reason, null, message);
+    }
+
+    /** @param param the request field at fault, OpenAI's {@code param}; null when no single field is */
+    public GenerationException(Reason reason, String param, String message) {
         super(message, null, false, false);
         this.reason = reason;
+        this.param = param;
     }
 
     public Reason reason() {
@@ -36,6 +44,6 @@ public final class GenerationException extends RuntimeException {
     }
 
     public ApiException toApiException() {
-        return new ApiException(reason.httpKind, getMessage());
+        return new ApiException(reason.httpKind, param, getMessage());
     }
 }

@@ -9,10 +9,17 @@ import org.cocoonjvm.protocol.grpc.Final;
 /**
  * Hands tokens from the engine thread to a sequence's {@link EventTarget} on its own event loop,
  * without locks. Tokens that arrive while the target is busy or its write queue is full are
- * merged into one {@link Delta}, so a slow reader gets fewer, larger deltas and the engine never
- * waits for it.
+ * merged into one {@link Delta} (or a few, each under {@link #MAX_DELTA_BYTES}), so a slow reader
+ * gets fewer, larger deltas and the engine never waits for it.
  */
 public final class OutputMailbox {
+    /**
+     * How large a merged delta may grow. The gateway's gRPC client reads messages up to Vert.x's
+     * default of 256 KiB (a client over a transport of its own cannot raise it), and the backlog of
+     * a reader slow for long enough would pass that and fail its stream mid-answer.
+     */
+    static final int MAX_DELTA_BYTES = 64 * 1024;
+
     private final Context context;
     private final EventTarget target;
     /** {@link Piece}s then at most one {@link Final}; filled by the engine thread, emptied on the context. */
@@ -79,6 +86,11 @@ public final class OutputMailbox {
                     merged.addTokenIds(piece.token());
                 }
                 text.append(piece.text());
+                // At worst three bytes of UTF-8 a char and a five-byte varint a token id.
+                if (text.length() * 3L + merged.getTokenIdsCount() * 5L >= MAX_DELTA_BYTES) {
+                    target.delta(merged.setText(text.toString()).build());
+                    merged = null;
+                }
             } else if (item instanceof Accepted accepted) {
                 target.accepted(accepted.promptTokens());
             } else {

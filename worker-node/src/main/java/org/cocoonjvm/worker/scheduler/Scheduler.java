@@ -117,14 +117,16 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (prompt.length == 0) {
             throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The prompt is empty.");
         }
+        // OpenAI names the prompt's field for either, whichever is too long.
+        String promptParam = request.hasChat() ? "messages" : "prompt";
         if (request.getMaxTokens() > 0 && (long) prompt.length + request.getMaxTokens() > model.maxContext()) {
-            throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The model's context window is "
-                    + model.maxContext() + " tokens; the prompt has " + prompt.length + " and max_tokens asks for "
-                    + request.getMaxTokens() + ". Lower max_tokens or shorten the prompt.");
+            throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
+                    "The model's context window is " + model.maxContext() + " tokens; the prompt has " + prompt.length
+                            + " and max_tokens asks for " + request.getMaxTokens() + ". Lower max_tokens or shorten the prompt.");
         }
         if (prompt.length >= model.maxContext()) {
-            throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The prompt has "
-                    + prompt.length + " tokens; the model's context window is " + model.maxContext() + ".");
+            throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
+                    "The prompt has " + prompt.length + " tokens; the model's context window is " + model.maxContext() + ".");
         }
         Sequence sequence = new Sequence(nextId.getAndIncrement(), request, prompt, engine.tokenizer(),
                 model.maxContext(), output, credit.meter(request));

@@ -15,6 +15,7 @@ import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcService;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
+import org.cocoonjvm.protocol.openai.ErrorTrailers;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
 
@@ -44,7 +45,7 @@ final class WorkerGrpcEndpoint {
             try {
                 paymentCheck.accept(request);
             } catch (GenerationException refused) {
-                response.status(refused.reason().grpcStatus).statusMessage(refused.getMessage()).end();
+                refuse(response, refused);
                 return;
             }
             GrpcTarget target = new GrpcTarget(response);
@@ -55,12 +56,22 @@ final class WorkerGrpcEndpoint {
             response.exceptionHandler(failure -> target.reset(running));
             running.queued().onFailure(failure -> {
                 if (failure instanceof GenerationException refused) {
-                    response.status(refused.reason().grpcStatus).statusMessage(refused.getMessage()).end();
+                    refuse(response, refused);
                 } else {
                     response.status(GrpcStatus.INTERNAL).statusMessage("worker error").end();
                 }
             });
         });
+    }
+
+    /**
+     * The refusal's status, with its code and param as trailers: the gateway tells a context
+     * window from any other invalid request, and this worker's "busy" from gRPC's own
+     * {@code RESOURCE_EXHAUSTED} for a message over the size limit, by them.
+     */
+    private static void refuse(GrpcServerResponse<GenerateRequest, GenerateEvent> response, GenerationException refused) {
+        ErrorTrailers.write(response.trailers(), refused.toApiException());
+        response.status(refused.reason().grpcStatus).statusMessage(refused.getMessage()).end();
     }
 
     /** Writes one sequence's events to its gRPC response; owned by the call's event loop. */

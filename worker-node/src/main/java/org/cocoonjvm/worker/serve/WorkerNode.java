@@ -10,12 +10,14 @@ import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.Router;
 import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
+import org.cocoonjvm.protocol.transport.MessageLimits;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -91,7 +93,7 @@ public final class WorkerNode extends VerticleBase {
     public Future<?> start() {
         generator.start();
         Submitter submitter = new Submitter(generator);
-        GrpcServer grpc = GrpcServer.server(vertx);
+        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MessageLimits.MAX_REQUEST_BYTES));
         new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::requireChannel).bind(grpc);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, payments::status,
                 options.apiKey()).router();

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.FinishReason;
@@ -121,5 +122,38 @@ class OutputMailboxTest {
         assertThat(received.getFirst().getTokenIdsList()).containsExactly(1, 2, 3);
         assertThat(received.getFirst().getText()).isEqualTo("one two three");
         assertThat(target.wrongThread).isEmpty();
+    }
+
+    @Test
+    void longBacklog_isMergedIntoDeltasEachUnderTheBound() throws Exception {
+        Target target = new Target();
+        target.full = true;
+        OutputMailbox mailbox = new OutputMailbox(context, target);
+        int tokens = 20_000;  // "word " each: about 300 KiB merged, past what a gateway reads in one message
+
+        for (int i = 0; i < tokens; i++) {
+            mailbox.token(i, "word ");
+        }
+        mailbox.finish(stop());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (target.drain == null) {
+            assertThat(System.nanoTime() - deadline).as("drain handler registered in time").isNegative();
+            Thread.sleep(1);
+        }
+        context.runOnContext(v -> {
+            target.full = false;
+            target.drain.handle(null);
+        });
+        target.fin.get(5, TimeUnit.SECONDS);
+
+        CompletableFuture<List<Delta>> deltas = new CompletableFuture<>();
+        context.runOnContext(v -> deltas.complete(List.copyOf(target.deltas)));
+        List<Delta> received = deltas.get(5, TimeUnit.SECONDS);
+        assertThat(received).hasSizeGreaterThan(1);
+        assertThat(received).allSatisfy(d -> assertThat(d.getSerializedSize()).isLessThanOrEqualTo(OutputMailbox.MAX_DELTA_BYTES));
+        assertThat(received.stream().mapToInt(Delta::getTokenIdsCount).sum()).isEqualTo(tokens);
+        assertThat(received.stream().flatMap(d -> d.getTokenIdsList().stream()).toList())
+                .isEqualTo(IntStream.range(0, tokens).boxed().toList());
+        assertThat(String.join("", received.stream().map(Delta::getText).toList())).isEqualTo("word ".repeat(tokens));
     }
 }

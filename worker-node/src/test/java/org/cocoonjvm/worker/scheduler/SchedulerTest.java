@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -386,13 +387,15 @@ class SchedulerTest {
     }
 
     @Test
-    void submit_promptLongerThanContext_isRefusedInvalidArgument() {
+    void submit_promptLongerThanContext_isRefusedContextLengthExceeded_namingMessages() {
         Scheduler scheduler = scheduler(2000, 8, 16, OPTIONS);
         GenerateRequest request = request("one two three four five six seven eight nine ten eleven twelve thirteen fourteen", 1, 0);
 
         GenerationException e = refusal(() -> scheduler.submit(request, new OutputMailbox(vertx.getOrCreateContext(), new Recorder())));
 
-        assertThat(e.reason()).isEqualTo(GenerationException.Reason.INVALID_ARGUMENT);
+        assertThat(e.reason()).isEqualTo(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED);
+        assertThat(e.reason().grpcStatus).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(e.toApiException().param()).isEqualTo("messages");
         assertThat(e.getMessage()).contains("16");
     }
 

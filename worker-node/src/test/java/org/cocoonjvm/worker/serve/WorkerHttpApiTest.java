@@ -209,6 +209,35 @@ class WorkerHttpApiTest {
     }
 
     @Test
+    void promptPastTheContextWindow_is400ContextLengthExceeded_namingMessagesOrPrompt() throws Exception {
+        // The synthetic tokenizer makes a token of each word: 3000 words overflow its 2048-token window.
+        String words = "word ".repeat(3000);
+        HttpResponse<String> chat = chat(KEY, new JsonObject().put("model", "synthetic")
+                .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", words))).encode());
+        HttpResponse<String> completion = send(call("/v1/completions").header("Authorization", "Bearer " + KEY)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(new JsonObject().put("model", "synthetic").put("prompt", words).encode()))
+                .build());
+        // A short prompt whose max_tokens leaves no room is the same error.
+        HttpResponse<String> maxTokens = chat(KEY,
+                "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2048}");
+
+        assertContextLengthExceeded(chat, "messages");
+        assertContextLengthExceeded(completion, "prompt");
+        assertContextLengthExceeded(maxTokens, "messages");
+    }
+
+    /** OpenAI's answer to a request that does not fit the model. */
+    private static void assertContextLengthExceeded(HttpResponse<String> response, String param) {
+        assertThat(response.statusCode()).isEqualTo(400);
+        JsonObject error = new JsonObject(response.body()).getJsonObject("error");
+        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
+        assertThat(error.getString("code")).isEqualTo("context_length_exceeded");
+        assertThat(error.getString("param")).isEqualTo(param);
+        assertThat(error.getString("message")).contains("context window is 2048");
+    }
+
+    @Test
     void chat_unknownModel_is404ModelNotFoundEvenWhenStreamed() throws Exception {
         HttpResponse<String> response = chat(KEY,
                 "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}");
