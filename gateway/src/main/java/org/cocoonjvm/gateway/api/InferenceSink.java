@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.api;
 
 import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
 import io.vertx.grpc.server.GrpcServerResponse;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Done;
