@@ -55,6 +55,11 @@ final class InferenceGrpc {
      * before the request goes out, so not even a response that ends at once can slip past.
      */
     Call generate(String key, InferenceRequest message) {
+        return generate(key, message, 0);
+    }
+
+    /** @param deadlineMs sent as the call's {@code grpc-timeout} (the client does not enforce it); 0 sends none */
+    Call generate(String key, InferenceRequest message, long deadlineMs) {
         Call call = new Call();
         client.request(gateway, InferenceGrpcClient.Generate).onComplete(opened -> {
             if (opened.failed()) {
@@ -65,6 +70,9 @@ final class InferenceGrpc {
             call.request = request;
             if (key != null) {
                 request.headers().set("authorization", "Bearer " + key);
+            }
+            if (deadlineMs > 0) {
+                request.timeout(deadlineMs, java.util.concurrent.TimeUnit.MILLISECONDS);
             }
             request.response().onComplete(answered -> {
                 if (answered.failed()) {

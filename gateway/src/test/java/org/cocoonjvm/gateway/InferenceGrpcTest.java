@@ -113,6 +113,7 @@ class InferenceGrpcTest {
         assertThat(call.statusMessage).contains("gpt-nope");
         assertThat(call.metadata("cocoon-error")).isEqualTo("model_not_found");
         assertThat(call.metadata("cocoon-error-param")).isEqualTo("model");
+        assertThat(call.metadata("cocoon-total-cost-nanoton")).as("no worker took it: nothing to report").isNull();
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton()).isZero();
     }
 
@@ -192,6 +193,24 @@ class InferenceGrpcTest {
         TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
         var account = net.accounts.balance(TestNetwork.ACCOUNT);
         assertThat(account.spentNanoton()).isPositive().isEqualTo(Long.parseLong(call.metadata("cocoon-total-cost-nanoton")));
+    }
+
+    @Test
+    void generate_pastTheClientsOwnDeadline_isDeadlineExceeded_andBillsWhatWasProduced() {
+        start(new TestNetwork());
+        net.addWorker(20);  // 24 to 63 tokens at 20 a second: seconds, against a 600 ms deadline
+        long started = System.nanoTime();
+        InferenceGrpc.Call call = TestNetwork.await(io.vertx.core.Future.fromCompletionStage(
+                grpc.generate(API_KEY, chat("synthetic").build(), 600).ended));
+
+        assertThat(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started)).isLessThan(1_500);
+        assertThat(call.status).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
+        assertThat(call.metadata("cocoon-error")).isEqualTo("timeout");
+        assertThat(call.deltas()).isNotEmpty();
+        assertThat(call.events.stream().noneMatch(InferenceEvent::hasDone)).isTrue();
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton())
+                .isEqualTo(Long.parseLong(call.metadata("cocoon-total-cost-nanoton")));
     }
 
     @Test

@@ -4,6 +4,7 @@ import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.protocol.grpc.InferenceEvent;
@@ -84,7 +85,10 @@ public final class InferenceEndpoint {
                     clientGone(sink, relay);   // cancelled while the reservation was made: release it, run nothing
                     return;
                 }
-                relay.start();
+                // The client's deadline ends the relay like the gateway's own: the worker stops, what it
+                // produced is billed and the status says DEADLINE_EXCEEDED. Counted from the call's arrival.
+                long deadlineMs = call.timeout() - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - arrivalNanos);
+                relay.start(call.timeout() > 0 ? Math.max(1, deadlineMs) : Long.MAX_VALUE);
             });
         });
     }

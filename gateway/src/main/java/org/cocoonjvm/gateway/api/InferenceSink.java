@@ -110,12 +110,12 @@ final class InferenceSink implements CompletionSink {
         // HTTP/2 keeps the call alive; there is no status to commit early.
     }
 
-    /** The usage so far, if any, goes in trailers beside the error's: the client pays for it. */
+    /** Once a worker took the request (it reported the prompt), the usage so far goes in trailers too: it is billed. */
     @Override
     public void fail(ApiException error, Usage usage, UsageCost cost) {
         if (!ended) {
             ended = true;
-            if (usage != null) {
+            if (usage != null && (usage.getPromptTokens() != 0 || usage.getCompletionTokens() != 0)) {
                 MultiMap trailers = response.trailers();
                 trailers.set(PROMPT_TOKENS_TRAILER, Integer.toUnsignedString(usage.getPromptTokens()));
                 trailers.set(COMPLETION_TOKENS_TRAILER, Integer.toUnsignedString(usage.getCompletionTokens()));

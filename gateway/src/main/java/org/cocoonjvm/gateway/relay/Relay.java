@@ -6,8 +6,9 @@ import io.vertx.grpc.client.GrpcClientRequest;
 import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
 import java.util.HashSet;
-import java.util.concurrent.CompletionStage;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.RequestMeter;
 import org.cocoonjvm.gateway.limits.RateLimiter;
@@ -80,6 +81,7 @@ public final class Relay {
     private boolean done;
     private long holdTimer = -1;
     private long keepAliveTimer = -1;
+    private long lastKeepAliveNanos;
     private long deadlineTimer = -1;
 
     public Relay(Context ctx, Request request, CompletionSink sink, RateLimiter.Permit permit, RequestBilling.Charge charge) {
@@ -93,30 +95,46 @@ public final class Relay {
     }
 
     public void start() {
+        start(ctx.options().timeoutMs());
+    }
+
+    /** @param timeoutMs the client's own deadline (a gRPC {@code grpc-timeout}); the gateway's, if shorter, wins */
+    public void start(long timeoutMs) {
         RelayOptions o = ctx.options();
-        deadlineTimer = ctx.vertx().setTimer(o.timeoutMs(), id -> fail(new ApiException(ErrorKind.TIMEOUT,
-                "The request did not finish within " + o.timeoutMs() / 1000 + " s.")));
+        long limit = Math.min(timeoutMs, o.timeoutMs());
+        deadlineTimer = ctx.vertx().setTimer(limit, id -> fail(new ApiException(ErrorKind.TIMEOUT,
+                "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s."))));
         if (request.stream()) {
             // Hold the status for a while: a failure before the first token is then a real status.
             holdTimer = ctx.vertx().setTimer(o.holdStatusMs(), id -> {
                 sink.keepAlive();
-                keepAlives();
+                lastKeepAliveNanos = System.nanoTime();
+                keepAlives(o.keepAliveMs());
             });
         }
         attempt();
     }
 
     /**
-     * A comment line every {@code keepAliveMs} the stream is silent, before the first token and
+     * A comment line once the stream was silent for {@code keepAliveMs}, before the first token and
      * between tokens alike: a slow model's pauses must not look like a dead connection to the
-     * proxies and load balancers on the way. Not while the client's socket is full: it has bytes.
+     * proxies and load balancers on the way. One timer at a time, set for when the silence would
+     * reach the limit; tokens do not touch it. Not while the client's socket is full: it has bytes.
      */
-    private void keepAlives() {
-        long quietNanos = ctx.options().keepAliveMs() * 1_000_000;
-        keepAliveTimer = ctx.vertx().setPeriodic(ctx.options().keepAliveMs(), k -> {
-            if ((firstTokenNanos < 0 || System.nanoTime() - lastTokenNanos >= quietNanos) && !sink.writeQueueFull()) {
+    private void keepAlives(long inMs) {
+        keepAliveTimer = ctx.vertx().setTimer(Math.max(1, inMs), id -> {
+            long limit = ctx.options().keepAliveMs() * 1_000_000;
+            long now = System.nanoTime();
+            long quiet = now - Math.max(lastKeepAliveNanos, firstTokenNanos < 0 ? 0 : lastTokenNanos);
+            if (quiet < limit) {
+                keepAlives(TimeUnit.NANOSECONDS.toMillis(limit - quiet));
+                return;
+            }
+            if (!sink.writeQueueFull()) {
                 sink.keepAlive();
             }
+            lastKeepAliveNanos = now;
+            keepAlives(ctx.options().keepAliveMs());
         });
     }
 
@@ -234,7 +252,7 @@ public final class Relay {
             firstTokenNanos = now;
             cancelTimer(holdTimer);
             if (request.stream() && keepAliveTimer < 0) {
-                keepAlives();
+                keepAlives(ctx.options().keepAliveMs());
             }
         } else {
             if (gaps == null) {
