@@ -7,6 +7,7 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
@@ -228,6 +229,14 @@ public final class GatewayNode extends VerticleBase {
 
     private Router router(Admission admission) {
         Router router = Router.router(vertx);
+        // A client that hangs up mid-body fails the body handler (with status 200, as Vert.x has
+        // it): nobody is left to answer, and any client could otherwise fill the error log with
+        // "Unhandled exception in router". Other failures go on to the error handlers below.
+        router.route().failureHandler(ctx -> {
+            if (!(ctx.failure() instanceof HttpClosedException) && !ctx.response().closed()) {
+                ctx.next();
+            }
+        });
         // HEAD wherever GET is answered (RFC 9110), load balancers' health checks included: the
         // GET handler runs and Vert.x sends its headers without the body.
         router.route().method(HttpMethod.HEAD).handler(ctx -> ctx.reroute(HttpMethod.GET, ctx.request().uri()));
@@ -271,6 +280,10 @@ public final class GatewayNode extends VerticleBase {
         };
         router.errorHandler(404, noRoute);
         router.errorHandler(405, noRoute);
+        router.errorHandler(500, ctx -> {
+            log.error("{} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
+            RequestNotes.refuse(ctx, new ApiException(ErrorKind.INTERNAL, "Internal error."));
+        });
         router.errorHandler(413, ctx -> RequestNotes.refuse(ctx, new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
                 "The request body exceeds " + options.maxBodyBytes() + " bytes.")));
         return router;

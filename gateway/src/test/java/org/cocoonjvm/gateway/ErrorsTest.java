@@ -202,6 +202,31 @@ class ErrorsTest {
     }
 
     @Test
+    void clientHangingUpMidBody_logsNoError() throws Exception {
+        net.addWorker(1000);
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("ROOT");
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> errors = new ch.qos.logback.core.read.ListAppender<>();
+        errors.start();
+        root.addAppender(errors);
+        try {
+            for (int i = 0; i < 3; i++) {
+                try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
+                    socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
+                            + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"mod").getBytes());
+                    socket.getOutputStream().flush();
+                    Thread.sleep(100);
+                }
+            }
+            // The gateway still answers, and said nothing at ERROR about the hang-ups.
+            assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).status()).isEqualTo(200);
+            Thread.sleep(200);
+            assertThat(errors.list).noneMatch(e -> e.getLevel() == ch.qos.logback.classic.Level.ERROR);
+        } finally {
+            root.detachAppender(errors);
+        }
+    }
+
+    @Test
     void adminWorkers_needsAdminKey_andShowsEachWorker() {
         var worker = net.addWorker(1000);
         assertThat(net.call(HttpMethod.GET, "/admin/workers", API_KEY, null).status()).isEqualTo(401);
