@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway.limits;
 
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
@@ -42,13 +43,13 @@ public final class RateLimiter {
             throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key already has " + limits.maxConcurrent()
                     + " requests in flight, its limit; retry when one finishes.", 1);
         }
-        long wait = key.requests == null ? 0 : key.requests.tryTake(1);
+        long wait = key.requests == null ? 0 : key.requests.tryTake(1, 0);
         if (wait > 0) {
             key.releaseConcurrency(limits);
             throw ApiException.retryLater(ErrorKind.RATE_LIMITED,
                     "This API key's limit of " + limits.requestsPerMinute() + " requests per minute is reached.", (int) wait);
         }
-        wait = key.tokens == null ? 0 : key.tokens.tryTake(estimatedTokens);
+        wait = key.tokens == null ? 0 : key.tokens.tryTake(estimatedTokens, key.estimatedInFlight.get());
         if (wait > 0) {
             key.releaseConcurrency(limits);
             if (key.requests != null) {
@@ -57,6 +58,7 @@ public final class RateLimiter {
             throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key's limit of " + limits.tokensPerMinute()
                     + " tokens per minute is reached (this request may use " + estimatedTokens + ").", (int) wait);
         }
+        key.estimatedInFlight.addAndGet(estimatedTokens);
         return new Permit() {
             private boolean released;
 
@@ -67,6 +69,7 @@ public final class RateLimiter {
                 }
                 released = true;
                 key.releaseConcurrency(limits);
+                key.estimatedInFlight.addAndGet(-estimatedTokens);
                 if (key.tokens != null) {
                     key.tokens.adjust(estimatedTokens - actualTokens);
                 }
@@ -78,6 +81,11 @@ public final class RateLimiter {
         final TokenBucket requests;
         final TokenBucket tokens;
         final AtomicInteger inFlight = new AtomicInteger();
+        /**
+         * Tokens the running requests took up front; most come back when they end (a request without
+         * max_tokens is estimated at the whole context window), so Retry-After counts them as back.
+         */
+        final AtomicLong estimatedInFlight = new AtomicLong();
 
         KeyState(KeyLimits limits, LongSupplier clock) {
             requests = limits.requestsPerMinute() > 0 ? new TokenBucket(limits.requestsPerMinute(), clock) : null;

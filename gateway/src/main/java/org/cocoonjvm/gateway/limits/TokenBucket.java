@@ -28,14 +28,17 @@ final class TokenBucket {
      * Takes {@code amount} if the bucket holds at least that much (or is full, so one request
      * larger than the whole bucket can still pass when nothing else is running).
      *
+     * @param refundable what running takers hold that they may give back when they end (an
+     *                   estimate larger than their use): the wait counts it as if already back,
+     *                   so it may be short, never needlessly long
      * @return 0 when taken, else the seconds until enough will have refilled
      */
-    long tryTake(double amount) {
+    long tryTake(double amount, double refundable) {
         while (true) {
             State current = state.get();
             State now = refill(current);
             if (now.level() < amount && now.level() < capacity) {
-                double missing = Math.min(amount, capacity) - now.level();
+                double missing = Math.min(amount, capacity) - Math.min(capacity, now.level() + refundable);
                 return Math.max(1, (long) Math.ceil(missing / perNano / 1e9));
             }
             if (state.compareAndSet(current, new State(now.level() - amount, now.atNanos()))) {

@@ -35,6 +35,18 @@ class RateLimiterTest {
     }
 
     @Test
+    void tokens_retryAfter_countsWhatRunningRequestsWillGiveBack() {
+        KeyLimits limits = new KeyLimits(0, 1_000, 0);  // 1,000 a minute: 1 takes 60 ms
+        // A request without max_tokens is estimated at the whole window and overdraws the full bucket.
+        RateLimiter.Permit running = limiter.acquire("k", limits, 4_000);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 100)).isInstanceOfSatisfying(ApiException.class,
+                e -> assertThat(e.retryAfterSeconds()).as("its estimate comes back when it ends").isEqualTo(1));
+        running.release(3_900);  // it did use nearly all of it: now the wait is real
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 100)).isInstanceOfSatisfying(ApiException.class,
+                e -> assertThat(e.retryAfterSeconds()).isEqualTo(180));  // from -2,900 to 100 at 1,000 a minute
+    }
+
+    @Test
     void concurrency_countsInFlight_andReleaseIsIdempotent() {
         KeyLimits limits = new KeyLimits(0, 0, 1);
         RateLimiter.Permit first = limiter.acquire("k", limits, 0);
