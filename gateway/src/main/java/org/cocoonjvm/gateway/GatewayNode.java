@@ -361,7 +361,7 @@ public final class GatewayNode extends VerticleBase {
     }
 
     /** Running streams may finish for this long after a stop is asked for. */
-    static final long SHUTDOWN_GRACE_MS = 6_000;
+    public static final long SHUTDOWN_GRACE_MS = 6_000;
 
     /**
      * The fronts are this verticle's children, undeployed (their streams drained) before this

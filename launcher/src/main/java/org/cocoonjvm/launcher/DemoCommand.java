@@ -128,8 +128,10 @@ final class DemoCommand implements Callable<Integer> {
                         WorkerPaymentOptions.IN_MEMORY.creditWindowNanoton(), WorkerPaymentOptions.IN_MEMORY.paymentTimeoutMs()))
                         .orElse(WorkerPaymentOptions.IN_MEMORY);
                 WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000,
-                                payments),
+                        // Stopped together with the gateway: as much grace, so a stream it lets finish
+                        // is not cut by its worker first.
+                        new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS,
+                                GatewayNode.SHUTDOWN_GRACE_MS, payments),
                         new WorkerPayments(payments, side.map(DemoChain.WorkerSide::settlement).orElse(null)),
                         new WorkerTls(RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock)));
                 nodes.add(node);
