@@ -230,10 +230,11 @@ public final class GatewayNode extends VerticleBase {
     private Router router(Admission admission) {
         Router router = Router.router(vertx);
         // A client that hangs up mid-body fails the body handler (with status 200, as Vert.x has
-        // it): nobody is left to answer, and any client could otherwise fill the error log with
-        // "Unhandled exception in router". Other failures go on to the error handlers below.
+        // it), as does a body cut off by its deadline after the 408 went out: nobody is left to
+        // answer, and any client could otherwise fill the error log with "Unhandled exception in
+        // router". Other failures go on to the error handlers below.
         router.route().failureHandler(ctx -> {
-            if (!(ctx.failure() instanceof HttpClosedException) && !ctx.response().closed()) {
+            if (!(ctx.failure() instanceof HttpClosedException) && !ctx.response().closed() && !ctx.response().ended()) {
                 ctx.next();
             }
         });
@@ -251,6 +252,7 @@ public final class GatewayNode extends VerticleBase {
         router.get("/ready").handler(this::ready);
         router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
         router.post("/v1/*").handler(CompletionsHandler::arrived);
+        router.post("/v1/*").handler(this::bodyDeadline);
         router.route("/v1/*").handler(metrics::countResponses);
         // Public: a client checks the gateway's evidence before it sends a key.
         router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> RequestNotes.refuse(
@@ -262,6 +264,10 @@ public final class GatewayNode extends VerticleBase {
         router.get(ModelsHandler.PREFIX + "*").handler(models::retrieve);
         router.get("/v1/account").handler(new AccountHandler(billing));
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
+        router.post("/v1/*").handler(ctx -> {
+            vertx.cancelTimer(ctx.<Long>get(BODY_DEADLINE));  // the body is here
+            ctx.next();
+        });
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
         router.get("/admin/workers").handler(new AdminHandler(registry, attestation == null ? null : attestation.refused()));
@@ -307,6 +313,27 @@ public final class GatewayNode extends VerticleBase {
                 }
             });
         }
+        ctx.next();
+    }
+
+    /**
+     * A POST's body must arrive within {@code bodyTimeoutMs} of its head: 408, and an HTTP/1
+     * connection closed (the rest of the body would still be on its way); an HTTP/2 stream ends
+     * alone. Cancelled once the body is read, or when the request is answered before (401, 413).
+     */
+    private void bodyDeadline(RoutingContext ctx) {
+        long limitMs = options.relay().bodyTimeoutMs();
+        long timer = vertx.setTimer(limitMs, id -> {
+            ctx.response().endHandler(v -> {
+                if (ctx.request().version() != HttpVersion.HTTP_2) {
+                    ctx.request().connection().close();
+                }
+            });
+            RequestNotes.refuse(ctx, new ApiException(ErrorKind.REQUEST_TIMEOUT,
+                    "The request body did not arrive within " + limitMs + " ms of its head."));
+        });
+        ctx.put(BODY_DEADLINE, timer);
+        ctx.addEndHandler(v -> vertx.cancelTimer(timer));
         ctx.next();
     }
 
@@ -359,6 +386,8 @@ public final class GatewayNode extends VerticleBase {
         String type = request.getHeader("content-type");
         return type != null && type.startsWith("application/grpc");
     }
+
+    private static final String BODY_DEADLINE = "cocoon.bodyDeadline";
 
     /** Running streams may finish for this long after a stop is asked for. */
     public static final long SHUTDOWN_GRACE_MS = 6_000;

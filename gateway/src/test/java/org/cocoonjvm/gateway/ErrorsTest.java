@@ -227,6 +227,28 @@ class ErrorsTest {
     }
 
     @Test
+    void bodyThatDoesNotArriveInTime_is408_andTheConnectionCloses() throws Exception {
+        net.close();
+        net = new TestNetwork(org.cocoonjvm.gateway.limits.KeyLimits.UNLIMITED,
+                new org.cocoonjvm.gateway.relay.RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024, 300), TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
+            socket.setSoTimeout(5_000);
+            socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
+                    + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"mod").getBytes());
+            socket.getOutputStream().flush();
+            long start = System.nanoTime();
+            String answer = new String(socket.getInputStream().readAllBytes());  // to the close
+
+            assertThat(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isBetween(200L, 3_000L);
+            assertThat(answer).startsWith("HTTP/1.1 408").contains("\"code\":\"request_timeout\"");
+        }
+        // A body that arrives in time is unaffected, however long the answer then takes.
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":2")).status())
+                .isEqualTo(200);
+    }
+
+    @Test
     void adminWorkers_needsAdminKey_andShowsEachWorker() {
         var worker = net.addWorker(1000);
         assertThat(net.call(HttpMethod.GET, "/admin/workers", API_KEY, null).status()).isEqualTo(401);

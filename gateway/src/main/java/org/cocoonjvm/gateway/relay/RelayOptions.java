@@ -7,13 +7,23 @@ package org.cocoonjvm.gateway.relay;
  * @param timeoutMs       a request's whole life; past it the worker call is cancelled
  * @param maxAttempts     workers tried before the first token
  * @param coalesceBytes   text held while the client's socket is full before the worker stream is paused
+ * @param bodyTimeoutMs   how long an HTTP request's body may take to arrive after its head: {@code timeoutMs}
+ *                        starts only once it has, and a body trickled in would otherwise hold a connection
+ *                        and up to the body limit of buffer for as long as its client liked
  */
-public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes) {
+public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes,
+                           long bodyTimeoutMs) {
+    public static final long DEFAULT_BODY_TIMEOUT_MS = 30_000;
     public static final RelayOptions DEFAULTS = new RelayOptions(2_000, 5_000, 600_000, 3, 64 * 1024);
 
     public RelayOptions {
-        if (holdStatusMs < 1 || keepAliveMs < 1 || timeoutMs < 1 || maxAttempts < 1 || coalesceBytes < 1) {
+        if (holdStatusMs < 1 || keepAliveMs < 1 || timeoutMs < 1 || maxAttempts < 1 || coalesceBytes < 1 || bodyTimeoutMs < 1) {
             throw new IllegalArgumentException("relay options must be positive: " + this);
         }
+    }
+
+    /** With the default body timeout. */
+    public RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes) {
+        this(holdStatusMs, keepAliveMs, timeoutMs, maxAttempts, coalesceBytes, DEFAULT_BODY_TIMEOUT_MS);
     }
 }

@@ -24,6 +24,8 @@ public enum ErrorKind {
     NOT_FOUND(404, "invalid_request_error", "not_found", GrpcStatus.NOT_FOUND),
     /** A known path asked with a method it does not answer; the response says which it does. */
     METHOD_NOT_ALLOWED(405, "invalid_request_error", "method_not_allowed", GrpcStatus.UNIMPLEMENTED),
+    /** The request's body did not arrive in time. */
+    REQUEST_TIMEOUT(408, "invalid_request_error", "request_timeout", GrpcStatus.DEADLINE_EXCEEDED),
     /** gRPC libraries answer an oversized message with RESOURCE_EXHAUSTED too. */
     PAYLOAD_TOO_LARGE(413, "invalid_request_error", "payload_too_large", GrpcStatus.RESOURCE_EXHAUSTED),
     RATE_LIMITED(429, "rate_limit_error", "rate_limit_exceeded", GrpcStatus.RESOURCE_EXHAUSTED),
