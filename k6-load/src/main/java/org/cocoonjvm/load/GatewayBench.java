@@ -288,17 +288,17 @@ public final class GatewayBench {
                 SpliceProxy proxy = SpliceProxy.start(controlVertx, direct.baseUrl(), LoopbackNetwork.GATEWAY_EVENT_LOOPS);
                 control = new Route(proxy.target(direct), net.cpuThrough(controlVertx, "control"));
             }
-            List<Route> paths = control == null ? List.of(new Route(direct, net.cpu()), gateway)
+            List<Route> routes = control == null ? List.of(new Route(direct, net.cpu()), gateway)
                     : List.of(new Route(direct, net.cpu()), gateway, control);
             int most = options.concurrencies().stream().max(Integer::compare).orElseThrow();
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setKeepAlive(true),
-                    new PoolOptions().setHttp1MaxSize(most * paths.size()));
-            warmup = warmUp(net, client, paths, options.replies(), most, options.warmup());
+                    new PoolOptions().setHttp1MaxSize(most * routes.size()));
+            warmup = warmUp(net, client, routes, options.replies(), most, options.warmup());
             for (int c : options.concurrencies()) {
-                List<Totals> totals = paths.stream().map(p -> new Totals()).toList();
+                List<Totals> totals = routes.stream().map(r -> new Totals()).toList();
                 for (int round = 0; round < options.rounds(); round++) {
-                    for (int i = 0; i < paths.size(); i++) {
-                        totals.get(i).add(phase(net, client, paths.get(i), options.replies(), c, options.phase()));
+                    for (int i = 0; i < routes.size(); i++) {
+                        totals.get(i).add(phase(net, client, routes.get(i), options.replies(), c, options.phase()));
                     }
                 }
                 Totals d = totals.get(0);
@@ -347,20 +347,20 @@ public final class GatewayBench {
      * and worker compiling on 2 cores, C2 was still busy 20 s in, and the first measured phases
      * paid for it (5 s of warm-up: 7 ms added at 64 streams; 30 s: about 1 ms).
      */
-    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Route> paths, Replies replies, int users,
+    static WarmUp warmUp(LoopbackNetwork net, HttpClient client, List<Route> routes, Replies replies, int users,
                          Duration limit) {
         java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
         long start = System.nanoTime();
         long end = start + limit.toNanos();
         long compiled = -1;
         double slice = 0;
-        Duration each = limit.compareTo(WARM_SLICE.multipliedBy(paths.size())) < 0 ? limit.dividedBy(paths.size()) : WARM_SLICE;
+        Duration each = limit.compareTo(WARM_SLICE.multipliedBy(routes.size())) < 0 ? limit.dividedBy(routes.size()) : WARM_SLICE;
         // Only whole slices count: a short last one would look quiet because it was short.
-        while (System.nanoTime() + each.toNanos() * paths.size() <= end) {
+        while (System.nanoTime() + each.toNanos() * routes.size() <= end) {
             long c0 = jit.getTotalCompilationTime();
             long s0 = System.nanoTime();
-            for (Route path : paths) {
-                phase(net, client, path, replies, users, each);
+            for (Route route : routes) {
+                phase(net, client, route, replies, users, each);
             }
             compiled = jit.getTotalCompilationTime() - c0;
             slice = (System.nanoTime() - s0) / 1e9;

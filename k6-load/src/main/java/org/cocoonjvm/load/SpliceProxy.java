@@ -47,10 +47,6 @@ final class SpliceProxy {
         return new Target(URI.create("http://127.0.0.1:" + port), like.apiKey(), like.model());
     }
 
-    Vertx vertx() {
-        return vertx;
-    }
-
     /** One event loop's server and the client it opens upstream connections with. */
     private final class Loop extends VerticleBase {
         private final int listenPort;

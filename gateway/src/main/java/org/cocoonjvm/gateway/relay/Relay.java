@@ -123,6 +123,9 @@ public final class Relay {
      */
     private void keepAlives(long inMs) {
         keepAliveTimer = ctx.vertx().setTimer(Math.max(1, inMs), id -> {
+            if (done) {
+                return;  // a timer that fired as the relay ended must not schedule the next
+            }
             long limit = ctx.options().keepAliveMs() * 1_000_000;
             long now = System.nanoTime();
             long quiet = now - Math.max(lastKeepAliveNanos, firstTokenNanos < 0 ? 0 : lastTokenNanos);
