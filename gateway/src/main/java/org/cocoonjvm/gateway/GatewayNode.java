@@ -208,9 +208,11 @@ public final class GatewayNode extends VerticleBase {
 
         @Override
         public Future<?> stop() {
-            stopping = true;
+            stopping = true;  // /ready says so from now on
+            Future<?> drained = options.drainMs() == 0 ? Future.succeededFuture()
+                    : Future.future(done -> vertx.setTimer(options.drainMs(), id -> done.complete()));
             // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
-            return server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS)
+            return drained.compose(v -> server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS))
                     .eventually(() -> workers.close())
                     .eventually(() -> transport.close());
         }
@@ -351,7 +353,10 @@ public final class GatewayNode extends VerticleBase {
         return String.join(", ", methods);
     }
 
-    /** Ready: not shutting down, and some healthy worker to route to. Load balancers poll this. */
+    /**
+     * Ready: not shutting down, and some healthy worker to route to. Load balancers poll this; with
+     * a {@code drainMs}, a stopping gateway answers 503 while it still serves, so they move away first.
+     */
     private void ready(RoutingContext ctx) {
         long healthy = registry.all().stream().filter(registry::healthy).count();
         boolean ready = !stopping && healthy > 0;

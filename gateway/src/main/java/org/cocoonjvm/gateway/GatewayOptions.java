@@ -21,10 +21,15 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  * @param eventLoops           event loops serving clients, each with its own connections to the
  *                             workers, so that a request stays on one thread from client to worker
  *                             and back; about one per core
+ * @param drainMs              after a stop is asked, how long the gateway goes on serving (new
+ *                             connections too) while {@code /ready} answers 503, so that load
+ *                             balancers polling it take it out of rotation before its port closes;
+ *                             0 closes the port at once. Running streams then get
+ *                             {@link GatewayNode#SHUTDOWN_GRACE_MS} to finish, as always.
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
-                             int eventLoops) {
+                             int eventLoops, long drainMs) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
         if (port < 0 || port > 65535) {
@@ -39,6 +44,9 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
         if (eventLoops < 1 || eventLoops > 1024) {
             throw new IllegalArgumentException("eventLoops must be between 1 and 1024, got " + eventLoops);
         }
+        if (drainMs < 0 || drainMs > MAX_DRAIN_MS) {
+            throw new IllegalArgumentException("drainMs must be between 0 and " + MAX_DRAIN_MS + ", got " + drainMs);
+        }
         if (heartbeatIntervalMs < 10 || maxBodyBytes < 1024) {
             throw new IllegalArgumentException("heartbeatIntervalMs must be >= 10 and maxBodyBytes >= 1024");
         }
@@ -49,4 +57,7 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
         }
         apiKeys = Map.copyOf(apiKeys);
     }
+
+    /** Longer than any load balancer takes to notice, and short enough not to hide a stuck stop. */
+    public static final long MAX_DRAIN_MS = 300_000;
 }

@@ -195,6 +195,29 @@ class RelayBehaviourTest {
     }
 
     @Test
+    void gatewayShutdownWithDrain_isUnreadyButServesUntilTheDrainEnds() throws Exception {
+        net = TestNetwork.draining(3_000);
+        net.addWorker(1000);
+        assertThat(net.call(HttpMethod.GET, "/ready", null, null).status()).isEqualTo(200);
+
+        long stopAsked = System.nanoTime();
+        CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+
+        // New connections (the client keeps none alive) are still taken: a load balancer reads 503
+        // here and moves away, while clients that have not heard yet are served.
+        TestNetwork.Reply ready = net.call(HttpMethod.GET, "/ready", null, null);
+        assertThat(ready.status()).isEqualTo(503);
+        assertThat(ready.json().getString("status")).isEqualTo("stopping");
+        TestNetwork.Reply served = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":3"));
+        assertThat(served.status()).isEqualTo(200);
+        assertThat(stopped).as("still draining").isNotDone();
+
+        stopped.get(15, TimeUnit.SECONDS);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopAsked)).isGreaterThanOrEqualTo(3_000);
+        assertThat(net.tryCall(HttpMethod.GET, "/ready", 1_000)).as("the port is closed").isNull();
+    }
+
+    @Test
     void clientDisconnect_reachesTheWorkerAtOnce() throws Exception {
         net = new TestNetwork();
         var worker = net.addWorker(50);

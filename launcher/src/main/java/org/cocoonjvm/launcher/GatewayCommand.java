@@ -38,6 +38,12 @@ final class GatewayCommand implements Callable<Integer> {
             description = "With attestation: the port workers register on over mutual RA-TLS. Default: ${DEFAULT-VALUE}.")
     int workerPort;
 
+    @Option(names = "--drain-seconds", defaultValue = "0",
+            description = "On SIGTERM, go on serving this long with GET /ready at 503 before the port closes, so that load "
+                    + "balancers polling it move traffic away first (more than their check interval times their unhealthy "
+                    + "threshold); running streams then get 6 s to finish. Default: ${DEFAULT-VALUE}.")
+    long drainSeconds;
+
     @Mixin
     GatewayPolicy policy;
 
@@ -56,7 +62,7 @@ final class GatewayCommand implements Callable<Integer> {
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
                 .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
         Vertx vertx = network.vertx();
-        GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
+        GatewayOptions options = policy.options(host, port, apiKeys, adminKey, TimeUnit.SECONDS.toMillis(drainSeconds));
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);
         if (policy.depositAddress == null) {
@@ -69,7 +75,7 @@ final class GatewayCommand implements Callable<Integer> {
                 deposits.channels(dataDir), attested);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
-        Running.untilSignalled(vertx, () -> {
+        Running.untilSignalled(vertx, options.drainMs(), () -> {
             watcher.close();
             billing.ledger().close();
         });

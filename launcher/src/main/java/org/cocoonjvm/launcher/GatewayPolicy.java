@@ -98,7 +98,8 @@ final class GatewayPolicy {
     int eventLoops;
 
     /** Each key gets an account of its own, named after its position. */
-    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
+    /** @param drainMs how long a stopping gateway goes on serving with {@code /ready} at 503 */
+    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, long drainMs) {
         KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
         Map<String, ApiKey> keys = new HashMap<>();
         for (int i = 0; i < apiKeys.size(); i++) {
@@ -106,7 +107,7 @@ final class GatewayPolicy {
         }
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS,
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
-                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors());
+                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), drainMs);
     }
 
     /**

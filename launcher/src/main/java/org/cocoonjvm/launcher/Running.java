@@ -18,16 +18,22 @@ final class Running {
         untilSignalled(vertx, () -> { });
     }
 
+    static void untilSignalled(Vertx vertx, AutoCloseable afterwards) throws InterruptedException {
+        untilSignalled(vertx, 0, afterwards);
+    }
+
     /**
+     * @param drainMs    how long a node goes on serving after the signal before it drains (a
+     *                   gateway's {@code --drain-seconds}), on top of the budget
      * @param afterwards closed once Vert.x has closed (running streams settled), such as the
      *                   ledger those settlements were written to
      */
-    static void untilSignalled(Vertx vertx, AutoCloseable afterwards) throws InterruptedException {
+    static void untilSignalled(Vertx vertx, long drainMs, AutoCloseable afterwards) throws InterruptedException {
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
             vertx.close().onComplete(ar -> closed.countDown());
             try {
-                closed.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS);
+                closed.await(drainMs + SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS);
                 afterwards.close();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
