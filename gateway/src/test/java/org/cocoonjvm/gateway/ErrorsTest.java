@@ -10,6 +10,9 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.net.Socket;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -210,7 +213,7 @@ class ErrorsTest {
         root.addAppender(errors);
         try {
             for (int i = 0; i < 3; i++) {
-                try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
+                try (Socket socket = new Socket("127.0.0.1", net.gateway.port())) {
                     socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
                             + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"mod").getBytes());
                     socket.getOutputStream().flush();
@@ -229,10 +232,10 @@ class ErrorsTest {
     @Test
     void bodyThatDoesNotArriveInTime_is408_andTheConnectionCloses() throws Exception {
         net.close();
-        net = new TestNetwork(org.cocoonjvm.gateway.limits.KeyLimits.UNLIMITED,
-                new org.cocoonjvm.gateway.relay.RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024, 300), TestNetwork.START_BALANCE);
+        net = new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024, 300,
+                RelayOptions.DEFAULT_STALL_TIMEOUT_MS), TestNetwork.START_BALANCE);
         net.addWorker(1000);
-        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
+        try (Socket socket = new Socket("127.0.0.1", net.gateway.port())) {
             socket.setSoTimeout(5_000);
             socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
                     + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"mod").getBytes());

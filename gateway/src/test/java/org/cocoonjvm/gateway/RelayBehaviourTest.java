@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -132,6 +133,31 @@ class RelayBehaviourTest {
         // hold either way is that a reader who stalls gets every token, in order, and a proper end.
         assertThat(text(coalesced)).isEqualTo(text(normal)).hasSizeGreaterThan(200_000);
         assertThat(coalesced.getLast().data()).isEqualTo("[DONE]");
+    }
+
+    @Test
+    void readerThatStops_isDroppedAfterTheStallTimeout_andBilledForWhatWasProduced() throws Exception {
+        net = new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024,
+                RelayOptions.DEFAULT_BODY_TIMEOUT_MS, 500), TestNetwork.START_BALANCE);
+        // A reply far longer than loopback's socket buffers hold, so it cannot end before they fill.
+        var worker = net.addWorker(new SyntheticEngine(50_000, 4, 1_000_000, 500_000), SchedulerOptions.DEFAULTS, 1_000);
+
+        HttpClientResponse stopped = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"seed\":5"));  // paused: not read until the gateway gave up
+
+        // Loopback's socket buffers fill (megabytes: seconds on a busy machine), the gateway holds
+        // text for half a second, then ends the request.
+        TestNetwork.eventually("the worker stopped", 30_000,
+                () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive();
+        // The connection was reset, not closed after a flush that would never come: reading now
+        // meets the reset, never a proper end.
+        CompletableFuture<Throwable> reset = new CompletableFuture<>();
+        stopped.exceptionHandler(reset::complete).endHandler(v -> reset.completeExceptionally(new AssertionError("ended normally")));
+        stopped.handler(chunk -> { }).resume();
+        assertThat(reset.get(20, TimeUnit.SECONDS)).isNotNull();
+        assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).contains("code=\"" + Relay.STALLED + "\"");
     }
 
     @Test

@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway.api;
 
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
 import java.util.function.Function;
@@ -62,7 +63,7 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
                 return;
             }
             response.putHeader(REQUEST_ID_HEADER, admitted.result().id());
-            Relay relay = admitted.result().relay(sink(response, request, admitted.result().id()));
+            Relay relay = admitted.result().relay(sink(ctx.request(), request, admitted.result().id()));
             RequestNotes.noteRelayed(ctx);
             if (response.closed()) {
                 relay.clientGone();   // left while the reservation was made: release it, run nothing
@@ -73,9 +74,9 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
         });
     }
 
-    private static CompletionSink sink(HttpServerResponse response, ValidRequest request, String id) {
+    private static CompletionSink sink(HttpServerRequest http, ValidRequest request, String id) {
         // Usage (with its cost) is always sent: billing clients must never miss it.
         CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(), true, request.flavor());
-        return request.stream() ? new SseWriter(response, meta) : new JsonWriter(response, meta);
+        return request.stream() ? new SseWriter(http, meta) : new JsonWriter(http, meta);
     }
 }

@@ -127,6 +127,12 @@ final class InferenceSink implements CompletionSink {
         }
     }
 
+    @Override
+    public void abandon() {
+        ended = true;
+        response.cancel();
+    }
+
     /**
      * Always false: a gRPC status travels in the trailers, so even after deltas went out a
      * failure still ends the call with its own status.

@@ -78,11 +78,14 @@ public final class Relay {
     private final Delta.Builder pendingTokens = Delta.newBuilder();
     private boolean paused;
     private boolean clientGone;
+    /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
+    private boolean stalled;
     private boolean done;
     private long holdTimer = -1;
     private long keepAliveTimer = -1;
     private long lastKeepAliveNanos;
     private long deadlineTimer = -1;
+    private long stallTimer = -1;
 
     public Relay(Context ctx, Request request, CompletionSink sink, RateLimiter.Permit permit, RequestBilling.Charge charge) {
         this.ctx = ctx;
@@ -276,6 +279,7 @@ public final class Relay {
         if (pendingText == null) {
             pendingText = new StringBuilder();
             sink.drainHandler(v -> flushPending());
+            stallTimer = ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> stalled());
         }
         pendingText.append(delta.getText());
         pendingTokens.addAllTokenIds(delta.getTokenIdsList());
@@ -289,6 +293,8 @@ public final class Relay {
         if (pendingText == null || sink.ended()) {
             return;
         }
+        cancelTimer(stallTimer);
+        stallTimer = -1;
         Delta merged = pendingTokens.setText(pendingText.toString()).build();
         pendingTokens.clear();
         pendingText = null;
@@ -297,6 +303,21 @@ public final class Relay {
             paused = false;
             stream.resume();
         }
+    }
+
+    /**
+     * The client's socket stayed full for {@code stallTimeoutMs}: it has stopped reading. It is
+     * treated as gone (the worker stopped, what it produced billed), and its response dropped, or
+     * the text queued for it would wait for as long as the connection lived.
+     */
+    private void stalled() {
+        if (done) {
+            return;
+        }
+        stalled = true;
+        clientGone = true;
+        sink.abandon();
+        end(null, null);
     }
 
     /** Before the first token another worker may still serve the request; after it, never. */
@@ -343,6 +364,7 @@ public final class Relay {
         cancelTimer(holdTimer);
         cancelTimer(keepAliveTimer);
         cancelTimer(deadlineTimer);
+        cancelTimer(stallTimer);
         if (fin == null && call != null) {
             call.cancel();  // client gone, timeout, or a failure after the first token
         }
@@ -399,11 +421,14 @@ public final class Relay {
         long now = System.nanoTime();
         ctx.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
                 request.route().tier(), request.stream(), worker == null ? null : worker.id(), tried.size(), status,
-                error == null ? null : error.kind().code == null ? error.kind().type : error.kind().code, finish,
+                error != null ? (error.kind().code == null ? error.kind().type : error.kind().code) : stalled ? STALLED : null, finish,
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
                 firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos,
                 firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, now - startNanos, clientGone));
     }
+
+    /** The access log's and the error metric's code for a client that stopped reading. */
+    public static final String STALLED = "client_stalled";
 
     private void cancelTimer(long id) {
         if (id >= 0) {

@@ -10,20 +10,26 @@ package org.cocoonjvm.gateway.relay;
  * @param bodyTimeoutMs   how long an HTTP request's body may take to arrive after its head: {@code timeoutMs}
  *                        starts only once it has, and a body trickled in would otherwise hold a connection
  *                        and up to the body limit of buffer for as long as its client liked
+ * @param stallTimeoutMs  how long a client may read nothing while the gateway holds text for it
+ *                        (its socket full): past it the response is dropped and the request ends as
+ *                        if the client had left, so a reader that stopped does not hold its worker
+ *                        call and concurrency slot until {@code timeoutMs}; as nginx's send_timeout
  */
 public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes,
-                           long bodyTimeoutMs) {
+                           long bodyTimeoutMs, long stallTimeoutMs) {
     public static final long DEFAULT_BODY_TIMEOUT_MS = 30_000;
+    public static final long DEFAULT_STALL_TIMEOUT_MS = 60_000;
     public static final RelayOptions DEFAULTS = new RelayOptions(2_000, 5_000, 600_000, 3, 64 * 1024);
 
     public RelayOptions {
-        if (holdStatusMs < 1 || keepAliveMs < 1 || timeoutMs < 1 || maxAttempts < 1 || coalesceBytes < 1 || bodyTimeoutMs < 1) {
+        if (holdStatusMs < 1 || keepAliveMs < 1 || timeoutMs < 1 || maxAttempts < 1 || coalesceBytes < 1 || bodyTimeoutMs < 1
+                || stallTimeoutMs < 1) {
             throw new IllegalArgumentException("relay options must be positive: " + this);
         }
     }
 
-    /** With the default body timeout. */
+    /** With the default body and stall timeouts. */
     public RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes) {
-        this(holdStatusMs, keepAliveMs, timeoutMs, maxAttempts, coalesceBytes, DEFAULT_BODY_TIMEOUT_MS);
+        this(holdStatusMs, keepAliveMs, timeoutMs, maxAttempts, coalesceBytes, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_STALL_TIMEOUT_MS);
     }
 }

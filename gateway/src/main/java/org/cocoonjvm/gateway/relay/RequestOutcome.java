@@ -6,7 +6,8 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * How one request went, for access logs and metrics. Never holds prompt or completion text.
  *
  * @param status        the HTTP status sent (200 also for streams that later failed in-band)
- * @param errorCode     OpenAI error code of a failure, null on success
+ * @param errorCode     OpenAI error code of a failure, {@link Relay#STALLED} for a client that
+ *                      stopped reading, null on success
  * @param finishReason  stop, length, or null when it did not finish
  * @param attempts      workers tried (retries happen only before the first token)
  * @param queueNanos    from routing to the worker admitting the sequence; -1 if it never did

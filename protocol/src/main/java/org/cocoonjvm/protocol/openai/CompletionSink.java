@@ -41,6 +41,12 @@ public interface CompletionSink {
      */
     void fail(ApiException error, Usage usage, UsageCost cost);
 
+    /**
+     * The client stopped reading: drop the response without another byte, so that what is queued
+     * for it is freed (an HTTP/1 connection closes; an HTTP/2 stream or gRPC call is reset).
+     */
+    void abandon();
+
     /** Whether the HTTP status line has been sent: after that, failures can no longer change it. */
     boolean committed();
 

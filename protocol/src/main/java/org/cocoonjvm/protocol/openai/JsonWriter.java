@@ -1,5 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
@@ -12,8 +13,9 @@ import org.cocoonjvm.protocol.grpc.Usage;
 public final class JsonWriter extends ResponseWriter {
     private final StringBuilder text = new StringBuilder();
 
-    public JsonWriter(HttpServerResponse response, CompletionMeta meta) {
-        super(response, meta);
+    /** Answers {@code request}. */
+    public JsonWriter(HttpServerRequest request, CompletionMeta meta) {
+        super(request, meta);
     }
 
     @Override

@@ -1,17 +1,23 @@
 package org.cocoonjvm.protocol.openai;
 
 import io.vertx.core.Handler;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.transport.Abort;
 
 /** What the SSE and JSON writers share: the response, its end state, and how a worker error ends it. */
 abstract sealed class ResponseWriter implements CompletionSink permits SseWriter, JsonWriter {
     final HttpServerResponse response;
+    /** The response's connection, dropped whole when an HTTP/1 response is abandoned. */
+    private final HttpConnection connection;
     final CompletionMeta meta;
     boolean ended;
 
-    ResponseWriter(HttpServerResponse response, CompletionMeta meta) {
-        this.response = response;
+    ResponseWriter(HttpServerRequest request, CompletionMeta meta) {
+        this.response = request.response();
+        this.connection = request.connection();
         this.meta = meta;
     }
 
@@ -30,6 +36,18 @@ abstract sealed class ResponseWriter implements CompletionSink permits SseWriter
 
     /** Writes the successful end of the response. */
     abstract void complete(Final fin, UsageCost cost);
+
+    @Override
+    public final void abandon() {
+        ended = true;
+        // An HTTP/2 stream's reset frees what its flow control holds; HTTP/1's reset is a close,
+        // which would wait to flush the very bytes the client is not reading.
+        if (response.streamId() >= 0) {
+            response.reset();
+        } else {
+            Abort.connection(connection);
+        }
+    }
 
     @Override
     public final boolean ended() {

@@ -3,6 +3,7 @@ package org.cocoonjvm.protocol.openai;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.impl.buffer.VertxByteBufAllocator;
 import io.vertx.core.internal.buffer.BufferInternal;
@@ -36,8 +37,9 @@ public final class SseWriter extends ResponseWriter {
      */
     private byte[] chunkStart;
 
-    public SseWriter(HttpServerResponse response, CompletionMeta meta) {
-        super(response, meta);
+    /** Answers {@code request}. */
+    public SseWriter(HttpServerRequest request, CompletionMeta meta) {
+        super(request, meta);
     }
 
     @Override

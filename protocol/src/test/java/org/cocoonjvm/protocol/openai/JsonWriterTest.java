@@ -26,7 +26,7 @@ class JsonWriterTest {
     }
 
     private HttpResponse<String> serve(Consumer<JsonWriter> script) throws Exception {
-        server = new LoopbackServer(response -> script.accept(new JsonWriter(response, META)));
+        server = new LoopbackServer(request -> script.accept(new JsonWriter(request, META)));
         return server.get();
     }
 

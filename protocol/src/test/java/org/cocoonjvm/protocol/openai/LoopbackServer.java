@@ -4,7 +4,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpServerRequest;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -22,9 +22,9 @@ final class LoopbackServer implements AutoCloseable {
             .connectTimeout(Duration.ofSeconds(5)).build();
     private final HttpServer server;
 
-    LoopbackServer(Handler<HttpServerResponse> handler) {
+    LoopbackServer(Handler<HttpServerRequest> handler) {
         server = await(vertx.createHttpServer()
-                .requestHandler(request -> handler.handle(request.response()))
+                .requestHandler(handler)
                 .listen(0, "127.0.0.1"));
     }
 

@@ -33,7 +33,7 @@ class SseWriterTest {
     }
 
     private HttpResponse<String> serve(CompletionMeta meta, Consumer<SseWriter> script) throws Exception {
-        server = new LoopbackServer(response -> script.accept(new SseWriter(response, meta)));
+        server = new LoopbackServer(request -> script.accept(new SseWriter(request, meta)));
         return server.get();
     }
 

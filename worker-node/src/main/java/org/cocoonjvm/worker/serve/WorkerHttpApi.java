@@ -85,7 +85,7 @@ final class WorkerHttpApi {
         String id = request.idPrefix() + UUID.randomUUID();
         CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(),
                 request.includeUsage(), request.flavor());
-        CompletionSink sink = request.stream() ? new SseWriter(ctx.response(), meta) : new JsonWriter(ctx.response(), meta);
+        CompletionSink sink = request.stream() ? new SseWriter(ctx.request(), meta) : new JsonWriter(ctx.request(), meta);
         Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink));
         ctx.response().closeHandler(v -> running.cancel());
         running.queued().onFailure(failure -> sink.fail(failure instanceof GenerationException refused
