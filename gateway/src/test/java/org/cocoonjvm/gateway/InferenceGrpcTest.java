@@ -9,6 +9,7 @@ import io.vertx.core.Future;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.grpc.common.GrpcStatus;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
@@ -21,6 +22,8 @@ import org.cocoonjvm.protocol.grpc.ModelsRequest;
 import org.cocoonjvm.protocol.grpc.ModelsResponse;
 import org.cocoonjvm.protocol.grpc.SamplingParams;
 import org.cocoonjvm.protocol.grpc.ServedModel;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -233,6 +236,28 @@ class InferenceGrpcTest {
                 () -> net.gateway.registry().all().iterator().next().inFlight() == 0);
         TestNetwork.eventually("what was produced is billed",
                 () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive();
+    }
+
+    @Test
+    void generate_callerThatStopsReading_isResetAfterTheStallTimeout_andBilled() throws Exception {
+        start(new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024,
+                RelayOptions.DEFAULT_BODY_TIMEOUT_MS, 500), TestNetwork.START_BALANCE));
+        var worker = net.addWorker(new SyntheticEngine(50_000, 4, 1_000_000, 500_000), SchedulerOptions.DEFAULTS, 1_000);
+        CompletableFuture<Throwable> reset = new CompletableFuture<>();
+        grpc.client().request(grpc.gateway(), InferenceGrpcClient.Generate).onSuccess(request -> {
+            request.headers().set("authorization", "Bearer " + API_KEY);
+            request.response().onSuccess(response -> {
+                response.pause();  // never reads: the stream's HTTP/2 window fills, then the gateway holds text
+                response.exceptionHandler(reset::complete);
+            });
+            request.end(chat("synthetic").build());
+        });
+
+        // Only this stream is stuck, not the connection: its reset reaches the caller.
+        assertThat(reset.get(30, TimeUnit.SECONDS)).isNotNull();
+        TestNetwork.eventually("the worker stopped", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
+        TestNetwork.eventually("what was produced is billed", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive();
     }
 
