@@ -15,8 +15,13 @@ import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
+import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.AccessLog;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.openai.ServiceTier;
 import org.junit.jupiter.api.AfterEach;
@@ -84,6 +89,22 @@ class AccessLogTest {
         for (int i = 1; i < words.length; i++) {
             assertThat(line).doesNotContain(words[i - 1] + " " + words[i]);
         }
+    }
+
+    @Test
+    void totalTime_endsWhenTheClientHadTheLastByte_settlementIncluded() {
+        net.close();
+        // Every ledger call takes 400 ms: the reservation before the relay, the settlement that the
+        // final usage waits for after it.
+        Executor slowLedger = task -> CompletableFuture.runAsync(task, CompletableFuture.delayedExecutor(400, TimeUnit.MILLISECONDS));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new InMemoryAccountBook(Clock.systemUTC()), slowLedger);
+        net.addWorker(1000);
+
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":3"));
+        assertThat(reply.status()).isEqualTo(200);
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+        assertThat(new JsonObject(lines.list.getFirst().getFormattedMessage()).getDouble("total_ms")).isGreaterThanOrEqualTo(800.0);
     }
 
     @Test

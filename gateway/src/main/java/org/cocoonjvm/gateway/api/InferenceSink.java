@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.api;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.grpc.server.GrpcServerResponse;
@@ -36,6 +37,7 @@ final class InferenceSink implements CompletionSink {
     /** Tokens of deltas that carried no text (held back by stop matching), sent with the next text. */
     private int unsentTokens;
     private boolean ended;
+    private static final Future<Void> ALREADY_ENDED = Future.failedFuture("the call had already ended");
 
     InferenceSink(GrpcServerResponse<InferenceRequest, InferenceEvent> response, String requestId, String clientRequestId) {
         this.response = response;
@@ -45,9 +47,9 @@ final class InferenceSink implements CompletionSink {
     }
 
     /** Ends a call with the error's status and trailers; also for failures before there is a sink. */
-    static void failCall(GrpcServerResponse<?, ?> response, ApiException error) {
+    static Future<Void> failCall(GrpcServerResponse<?, ?> response, ApiException error) {
         ErrorTrailers.write(response.trailers(), error);
-        response.status(error.kind().grpcStatus).statusMessage(error.getMessage()).end();
+        return response.status(error.kind().grpcStatus).statusMessage(error.getMessage()).end();
     }
 
     /** The client cancelled the call: write nothing more. */
@@ -71,14 +73,13 @@ final class InferenceSink implements CompletionSink {
     }
 
     @Override
-    public void finish(Final fin, UsageCost cost) {
+    public Future<Void> finish(Final fin, UsageCost cost) {
         if (ended) {
-            return;
+            return ALREADY_ENDED;
         }
         ApiException failure = CompletionSink.failureOf(fin);
         if (failure != null) {
-            fail(failure, fin.getUsage(), cost);
-            return;
+            return fail(failure, fin.getUsage(), cost);
         }
         ended = true;
         Done done = Done.newBuilder()
@@ -89,7 +90,7 @@ final class InferenceSink implements CompletionSink {
                 .setRequestId(requestId)
                 .setClientRequestId(clientRequestId)
                 .build();
-        response.end(InferenceEvent.newBuilder().setDone(done).build());
+        return response.end(InferenceEvent.newBuilder().setDone(done).build());
     }
 
     private static InferenceUsage usage(Usage usage, UsageCost cost) {
@@ -112,19 +113,20 @@ final class InferenceSink implements CompletionSink {
 
     /** Once a worker took the request (it reported the prompt), the usage so far goes in trailers too: it is billed. */
     @Override
-    public void fail(ApiException error, Usage usage, UsageCost cost) {
-        if (!ended) {
-            ended = true;
-            if (usage != null && (usage.getPromptTokens() != 0 || usage.getCompletionTokens() != 0)) {
-                MultiMap trailers = response.trailers();
-                trailers.set(PROMPT_TOKENS_TRAILER, Integer.toUnsignedString(usage.getPromptTokens()));
-                trailers.set(COMPLETION_TOKENS_TRAILER, Integer.toUnsignedString(usage.getCompletionTokens()));
-                if (cost != null) {
-                    trailers.set(TOTAL_COST_TRAILER, Long.toString(cost.totalCost()));
-                }
-            }
-            failCall(response, error);
+    public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
+        if (ended) {
+            return ALREADY_ENDED;
         }
+        ended = true;
+        if (usage != null && (usage.getPromptTokens() != 0 || usage.getCompletionTokens() != 0)) {
+            MultiMap trailers = response.trailers();
+            trailers.set(PROMPT_TOKENS_TRAILER, Integer.toUnsignedString(usage.getPromptTokens()));
+            trailers.set(COMPLETION_TOKENS_TRAILER, Integer.toUnsignedString(usage.getCompletionTokens()));
+            if (cost != null) {
+                trailers.set(TOTAL_COST_TRAILER, Long.toString(cost.totalCost()));
+            }
+        }
+        return failCall(response, error);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.relay;
 
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
@@ -81,6 +82,7 @@ public final class Relay {
     /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
     private boolean stalled;
     private boolean done;
+    private boolean reported;
     private long holdTimer = -1;
     private long keepAliveTimer = -1;
     private long lastKeepAliveNanos;
@@ -382,11 +384,8 @@ public final class Relay {
             // back for a slow reader goes first: it is billed.
             whenDone(settling.recorded(), () -> {
                 flushPending();
-                if (fin != null) {
-                    sink.finish(fin, cost);
-                } else {
-                    sink.fail(error, usage, cost);
-                }
+                delivered(fin != null ? sink.finish(fin, cost) : sink.fail(error, usage, cost),
+                        () -> report(fin, error, usage, cost, statusSent));
             });
         }
         permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
@@ -399,7 +398,28 @@ public final class Relay {
                 }
             }
         }
-        report(fin, error, usage, cost, statusSent);
+        if (fin == null && error == null) {
+            report(null, null, usage, cost, statusSent);  // the client left: nothing more goes out
+        }
+    }
+
+    /**
+     * Runs {@code then} once the response's last write went out, so that a request's reported end
+     * is when its client had all of it. A client that reads none of it for {@code stallTimeoutMs}
+     * has stopped reading: its response is dropped, as it would be midway.
+     */
+    private void delivered(Future<Void> lastWrite, Runnable then) {
+        long timer = lastWrite.isComplete() ? -1 : ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> {
+            stalled = true;
+            clientGone = true;
+            sink.abandon();
+            then.run();  // now: a gRPC call cannot be cancelled once its trailers are queued, so its write may never end
+        });
+        lastWrite.onComplete(written -> {
+            cancelTimer(timer);
+            clientGone |= written.failed();
+            then.run();
+        });
     }
 
     /** Runs {@code then} on this relay's event loop once {@code stage} is complete (at once if it is). */
@@ -412,6 +432,10 @@ public final class Relay {
     }
 
     private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent) {
+        if (reported) {
+            return;
+        }
+        reported = true;
         int status = statusSent || error == null ? 200 : error.kind().httpStatus;
         String finish = fin == null ? null : switch (fin.getFinishReason()) {
             case FINISH_REASON_LENGTH -> "length";

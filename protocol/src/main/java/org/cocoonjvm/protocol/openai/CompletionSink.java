@@ -1,5 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
@@ -16,8 +17,13 @@ import org.cocoonjvm.protocol.grpc.Usage;
 public interface CompletionSink {
     void delta(Delta delta);
 
-    /** The last event: writes what is left and ends the response. {@code cost} is null where unpriced. */
-    void finish(Final fin, UsageCost cost);
+    /**
+     * The last event: writes what is left and ends the response. {@code cost} is null where unpriced.
+     *
+     * @return the end's write: done once the last bytes were handed to the connection (a client
+     *         that reads slowly holds it back), failed if the response had already ended or closed
+     */
+    Future<Void> finish(Final fin, UsageCost cost);
 
     /**
      * While waiting for the first token: commits the status (200) if it was not yet, and writes a
@@ -30,16 +36,18 @@ public interface CompletionSink {
      * Fails the response. Before anything was sent this is a real HTTP status with an error body;
      * afterwards it is an in-band error event, then {@code [DONE]}.
      */
-    default void fail(ApiException error) {
-        fail(error, null, null);
+    default Future<Void> fail(ApiException error) {
+        return fail(error, null, null);
     }
 
     /**
      * Fails a response whose generation got as far as {@code usage}, billed at {@code cost} (null
      * where unpriced): as {@link #fail(ApiException)}, and a stream under way reports that usage
      * before its error event, as it would have before {@code [DONE]}: the client pays for it.
+     *
+     * @return the end's write, as {@link #finish}'s
      */
-    void fail(ApiException error, Usage usage, UsageCost cost);
+    Future<Void> fail(ApiException error, Usage usage, UsageCost cost);
 
     /**
      * The client stopped reading: drop the response without another byte, so that what is queued

@@ -1,7 +1,7 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.Future;
 import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.HttpServerResponse;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -29,7 +29,7 @@ public final class JsonWriter extends ResponseWriter {
     }
 
     @Override
-    void complete(Final fin, UsageCost cost) {
+    Future<Void> complete(Final fin, UsageCost cost) {
         StringBuilder body = new StringBuilder(text.length() + 384).append('{');
         meta.appendHeader(body, meta.flavor().documentObject);
         body.append(",\"system_fingerprint\":null,\"choices\":[{\"index\":0,");
@@ -45,16 +45,17 @@ public final class JsonWriter extends ResponseWriter {
         body.append("\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}],\"usage\":");
         CompletionMeta.appendUsage(body, fin.getUsage(), cost).append('}');
         ended = true;
-        response.setStatusCode(200).putHeader("Content-Type", "application/json").end(body.toString());
+        return response.setStatusCode(200).putHeader("Content-Type", "application/json").end(body.toString());
     }
 
     /** An error document has no place for usage: what the failed request cost shows in the account. */
     @Override
-    public void fail(ApiException error, Usage usage, UsageCost cost) {
-        if (!ended()) {
-            ended = true;
-            OpenAiResponses.error(response, error);
+    public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
+        if (ended()) {
+            return ALREADY_ENDED;
         }
+        ended = true;
+        return OpenAiResponses.error(response, error);
     }
 
     @Override

@@ -1,14 +1,16 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.Future;
 import io.vertx.core.http.HttpServerResponse;
 
 /** Plain (non-streamed) OpenAI responses shared by the gateway and the worker's HTTP API. */
 public final class OpenAiResponses {
     private OpenAiResponses() {}
 
-    public static void error(HttpServerResponse response, ApiException error) {
+    /** @return the response's end, as {@link CompletionSink#finish}'s */
+    public static Future<Void> error(HttpServerResponse response, ApiException error) {
         if (response.ended() || response.closed()) {
-            return;
+            return ResponseWriter.ALREADY_ENDED;
         }
         response.setStatusCode(error.kind().httpStatus).putHeader("Content-Type", "application/json");
         if (error.kind() == ErrorKind.AUTHENTICATION) {
@@ -17,7 +19,7 @@ public final class OpenAiResponses {
         if (error.retryAfterSeconds() > 0) {
             response.putHeader("Retry-After", Integer.toString(error.retryAfterSeconds()));
         }
-        response.end(error.toJson().encode());
+        return response.end(error.toJson().encode());
     }
 
     public static ApiException asApiException(Throwable failure) {

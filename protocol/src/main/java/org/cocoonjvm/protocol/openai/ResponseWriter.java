@@ -1,5 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServerRequest;
@@ -21,21 +22,20 @@ abstract sealed class ResponseWriter implements CompletionSink permits SseWriter
         this.meta = meta;
     }
 
+    /** What {@code finish} and {@code fail} return for a response that has nothing more to write. */
+    static final Future<Void> ALREADY_ENDED = Future.failedFuture("the response had already ended or closed");
+
     @Override
-    public final void finish(Final fin, UsageCost cost) {
+    public final Future<Void> finish(Final fin, UsageCost cost) {
         if (ended()) {
-            return;
+            return ALREADY_ENDED;
         }
         ApiException failure = CompletionSink.failureOf(fin);
-        if (failure != null) {
-            fail(failure, fin.getUsage(), cost);
-        } else {
-            complete(fin, cost);
-        }
+        return failure != null ? fail(failure, fin.getUsage(), cost) : complete(fin, cost);
     }
 
-    /** Writes the successful end of the response. */
-    abstract void complete(Final fin, UsageCost cost);
+    /** Writes the successful end of the response; returns the end's write. */
+    abstract Future<Void> complete(Final fin, UsageCost cost);
 
     @Override
     public final void abandon() {

@@ -2,9 +2,9 @@ package org.cocoonjvm.protocol.openai;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.impl.buffer.VertxByteBufAllocator;
 import io.vertx.core.internal.buffer.BufferInternal;
 import java.nio.charset.StandardCharsets;
@@ -80,7 +80,7 @@ public final class SseWriter extends ResponseWriter {
      * two-token replies.
      */
     @Override
-    void complete(Final fin, UsageCost cost) {
+    Future<Void> complete(Final fin, UsageCost cost) {
         // The stream's last events, less the chunkStart each begins with.
         StringBuilder events = new StringBuilder(256);
         if (meta.flavor() == CompletionMeta.Flavor.CHAT) {
@@ -108,7 +108,7 @@ public final class SseWriter extends ResponseWriter {
         last.writeBytes(DONE_BYTES);
         commit();
         ended = true;
-        response.end(BufferInternal.buffer(last));
+        return response.end(BufferInternal.buffer(last));
     }
 
     /**
@@ -116,14 +116,13 @@ public final class SseWriter extends ResponseWriter {
      * event and {@code [DONE]}, in one write that ends the response.
      */
     @Override
-    public void fail(ApiException error, Usage usage, UsageCost cost) {
+    public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
         if (ended()) {
-            return;
+            return ALREADY_ENDED;
         }
         ended = true;
         if (!committed) {
-            OpenAiResponses.error(response, error);
-            return;
+            return OpenAiResponses.error(response, error);
         }
         ByteBuf last = VertxByteBufAllocator.DEFAULT.heapBuffer(512);
         if (usage != null && meta.includeUsage()) {
@@ -132,7 +131,7 @@ public final class SseWriter extends ResponseWriter {
         }
         ByteBufUtil.writeUtf8(last, "data: " + error.toJson().encode() + "\n\n");
         last.writeBytes(DONE_BYTES);
-        response.end(BufferInternal.buffer(last));
+        return response.end(BufferInternal.buffer(last));
     }
 
     @Override
