@@ -21,12 +21,14 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  * @param eventLoops           event loops serving clients, each with its own connections to the
  *                             workers, so that a request stays on one thread from client to worker
  *                             and back; about one per core
+ * @param connections          how long a client connection may go without a request head, or without any request
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
-                             int eventLoops) {
+                             int eventLoops, ConnectionOptions connections) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
+        Objects.requireNonNull(connections, "connections");
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port out of range: " + port);
         }
@@ -48,5 +50,12 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
                     + ", got " + maxBodyBytes);
         }
         apiKeys = Map.copyOf(apiKeys);
+    }
+
+    /** With the default connection timeouts. */
+    public GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash, long heartbeatIntervalMs,
+                          long maxBodyBytes, RelayOptions relay, PaymentOptions payments, int eventLoops) {
+        this(host, port, apiKeys, adminKeyHash, heartbeatIntervalMs, maxBodyBytes, relay, payments, eventLoops,
+                ConnectionOptions.DEFAULTS);
     }
 }
