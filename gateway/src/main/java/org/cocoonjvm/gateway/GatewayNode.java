@@ -185,7 +185,9 @@ public final class GatewayNode extends VerticleBase {
             Admission admission = new Admission(relay, limiter, billing);
             new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes()).bind(grpc);
             Router http = router(admission);
-            server = vertx.createHttpServer(new HttpServerOptions().setHost(options.host()).setPort(listenPort)
+            ConnectionOptions connections = options.connections();
+            server = vertx.createHttpServer(ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)
+                            .setHost(options.host()).setPort(listenPort)
                             // Backends multiplex many gRPC streams over one connection (see the backend API).
                             .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000))
                             // Cancelled streams are normal traffic here. With Netty's rapid-reset guard at its
@@ -201,6 +203,7 @@ public final class GatewayNode extends VerticleBase {
                     .connectionHandler(connection -> {
                         FlushBatching.install(connection);
                         ChunkFraming.install(connection);
+                        ConnectionDeadlines.install(connection, connections);
                     })
                     .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
             return server.listen().onSuccess(bound -> fronts.add(this));

@@ -21,6 +21,7 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  * @param eventLoops           event loops serving clients, each with its own connections to the
  *                             workers, so that a request stays on one thread from client to worker
  *                             and back; about one per core
+ * @param connections          how long a client connection may go without a request head, or without any request
  * @param drainMs              after a stop is asked, how long the gateway goes on serving (new
  *                             connections too) while {@code /ready} answers 503, so that load
  *                             balancers polling it take it out of rotation before its port closes;
@@ -29,9 +30,10 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
-                             int eventLoops, long drainMs) {
+                             int eventLoops, ConnectionOptions connections, long drainMs) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
+        Objects.requireNonNull(connections, "connections");
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port out of range: " + port);
         }

@@ -77,20 +77,29 @@ final class TestNetwork implements AutoCloseable {
     /** A gateway that takes bodies up to {@code maxBodyBytes}. */
     TestNetwork(long maxBodyBytes) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
-                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, maxBodyBytes, 0);
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, maxBodyBytes,
+                ConnectionOptions.DEFAULTS, 0);
+    }
+
+    /** A gateway whose client connections have these timeouts. */
+    TestNetwork(ConnectionOptions connections) {
+        this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
+                connections, 0);
     }
 
     /** A gateway that, asked to stop, goes on serving for {@code drainMs} with {@code /ready} at 503. */
     static TestNetwork draining(long drainMs) {
         return new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
-                drainMs);
+                ConnectionOptions.DEFAULTS, drainMs);
     }
 
     /** A gateway with attestation: workers register on its RA-TLS worker port. */
     TestNetwork(GatewayAttestation attestation) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
-                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation, BODY_LIMIT, 0);
+                new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation, BODY_LIMIT,
+                ConnectionOptions.DEFAULTS, 0);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
@@ -109,16 +118,18 @@ final class TestNetwork implements AutoCloseable {
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, ChannelOnChain onChain,
                 long workerFeePerToken) {
         this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run,
-                new InMemoryChannelJournal(), onChain, workerFeePerToken, null, BODY_LIMIT, 0);
+                new InMemoryChannelJournal(), onChain, workerFeePerToken, null, BODY_LIMIT, ConnectionOptions.DEFAULTS, 0);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
-        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT, 0);
+        this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
+                ConnectionOptions.DEFAULTS, 0);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                 Executor ledger, ChannelJournal channels) {
-        this(limits, relay, balance, payments, accounts, ledger, channels, null, 1, null, BODY_LIMIT, 0);
+        this(limits, relay, balance, payments, accounts, ledger, channels, null, 1, null, BODY_LIMIT,
+                ConnectionOptions.DEFAULTS, 0);
     }
 
     /**
@@ -129,11 +140,12 @@ final class TestNetwork implements AutoCloseable {
      *                          on chain for a few requests to be worth a close
      * @param attestation       null: workers register in plaintext on the client port
      * @param maxBodyBytes      the gateway's body limit
+     * @param connections       the gateway's header and idle timeouts
      * @param drainMs           how long a stopping gateway goes on serving, unready
      */
     private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                         Executor ledger, ChannelJournal channels, ChannelOnChain onChain, long workerFeePerToken,
-                        GatewayAttestation attestation, long maxBodyBytes, long drainMs) {
+                        GatewayAttestation attestation, long maxBodyBytes, ConnectionOptions connections, long drainMs) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -143,7 +155,7 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, drainMs),
+                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, connections, drainMs),
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
                         DEPOSIT_ADDRESS), channels, onChain, attestation);
         gatewayDeployment = await(vertx.deployVerticle(gateway));

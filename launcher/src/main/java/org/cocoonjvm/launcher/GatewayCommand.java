@@ -62,6 +62,10 @@ final class GatewayCommand implements Callable<Integer> {
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
                 .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
         Vertx vertx = network.vertx();
+        if (drainSeconds < 0 || TimeUnit.SECONDS.toMillis(drainSeconds) > GatewayOptions.MAX_DRAIN_MS) {
+            throw new Cocoon.UsageException("--drain-seconds must be between 0 and "
+                    + TimeUnit.MILLISECONDS.toSeconds(GatewayOptions.MAX_DRAIN_MS) + ", got " + drainSeconds);
+        }
         GatewayOptions options = policy.options(host, port, apiKeys, adminKey, TimeUnit.SECONDS.toMillis(drainSeconds));
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);

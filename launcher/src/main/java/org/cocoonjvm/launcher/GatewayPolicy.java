@@ -17,6 +17,7 @@ import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.LeaseKeeper;
 import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -97,6 +98,18 @@ final class GatewayPolicy {
             description = "Event loops serving clients, each with its own connections to the workers; 0: one per core.")
     int eventLoops;
 
+    @Option(names = "--header-timeout-seconds", defaultValue = "10",
+            description = "A client connection is closed unless each request head is whole within this, however slowly "
+                    + "its bytes come: the first counted from the connection, later ones from their first byte. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    long headerTimeoutSeconds;
+
+    @Option(names = "--idle-timeout-seconds", defaultValue = "75",
+            description = "A client connection with no request in flight for this long is closed (HTTP/2 with GOAWAY); "
+                    + "a request in flight is never cut, however long it is silent. Keep it above the idle timeout of "
+                    + "a load balancer in front. Default: ${DEFAULT-VALUE}.")
+    long idleTimeoutSeconds;
+
     /** Each key gets an account of its own, named after its position. */
     /** @param drainMs how long a stopping gateway goes on serving with {@code /ready} at 503 */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, long drainMs) {
@@ -107,7 +120,17 @@ final class GatewayPolicy {
         }
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS,
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
-                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), drainMs);
+                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), drainMs);
+    }
+
+    /** Checked in the record's milliseconds; the message names the flags the values came from. */
+    private ConnectionOptions connections() {
+        try {
+            return new ConnectionOptions(TimeUnit.SECONDS.toMillis(headerTimeoutSeconds), TimeUnit.SECONDS.toMillis(idleTimeoutSeconds));
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException("--header-timeout-seconds " + headerTimeoutSeconds + ", --idle-timeout-seconds "
+                    + idleTimeoutSeconds + ": " + e.getMessage());
+        }
     }
 
     /**

@@ -1,0 +1,38 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.cocoonjvm.gateway.ConnectionOptions;
+import org.cocoonjvm.gateway.GatewayOptions;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** The client connections' timeouts as {@code gateway} and {@code demo} read them. */
+class GatewayPolicyTest {
+    private static GatewayOptions options(String... args) {
+        GatewayPolicy policy = new GatewayPolicy();
+        new CommandLine(policy).parseArgs(args);
+        return policy.options("127.0.0.1", 0, List.of("sk-test"), "admin-test");
+    }
+
+    @Test
+    void connectionTimeouts_defaultToTheGatewaysDefaults() {
+        assertThat(options().connections()).isEqualTo(ConnectionOptions.DEFAULTS);
+    }
+
+    @Test
+    void connectionTimeouts_areGivenInSeconds() {
+        assertThat(options("--header-timeout-seconds", "5", "--idle-timeout-seconds", "120").connections())
+                .isEqualTo(new ConnectionOptions(5_000, 120_000));
+    }
+
+    @Test
+    void aTimeoutUnderASecond_isRefused_namingTheFlags() {
+        assertThatThrownBy(() -> options("--idle-timeout-seconds", "0"))
+                .isInstanceOf(Cocoon.UsageException.class)
+                .hasMessageContaining("--idle-timeout-seconds 0")
+                .hasMessageContaining("idleTimeoutMs must be positive");
+    }
+}
