@@ -183,7 +183,8 @@ public final class GatewayNode extends VerticleBase {
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
                     RelayObserver.all(observers.toArray(RelayObserver[]::new)));
             Admission admission = new Admission(relay, limiter, billing);
-            new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes()).bind(grpc);
+            new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes(),
+                    vertx, options.relay().bodyTimeoutMs()).bind(grpc);
             Router http = router(admission);
             ConnectionOptions connections = options.connections();
             server = vertx.createHttpServer(ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)

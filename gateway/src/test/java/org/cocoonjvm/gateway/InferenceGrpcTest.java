@@ -6,7 +6,12 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.await;
 
 import io.vertx.core.Future;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.grpc.common.GrpcStatus;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -22,6 +27,7 @@ import org.cocoonjvm.protocol.grpc.ModelsRequest;
 import org.cocoonjvm.protocol.grpc.ModelsResponse;
 import org.cocoonjvm.protocol.grpc.SamplingParams;
 import org.cocoonjvm.protocol.grpc.ServedModel;
+import org.cocoonjvm.protocol.openai.ErrorTrailers;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
@@ -259,6 +265,26 @@ class InferenceGrpcTest {
         TestNetwork.eventually("the worker stopped", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
         TestNetwork.eventually("what was produced is billed", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive();
+    }
+
+    @Test
+    void generate_whoseRequestMessageNeverComes_isDeadlineExceededAfterTheMessageTimeout() throws Exception {
+        start(new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024, 300,
+                RelayOptions.DEFAULT_STALL_TIMEOUT_MS), TestNetwork.START_BALANCE));
+        net.addWorker(1000);
+        // The call's headers, then nothing: what a gRPC client stuck mid-message looks like on the wire.
+        HttpClient h2 = net.vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        HttpClientResponse response = await(h2.request(new RequestOptions().setMethod(HttpMethod.POST)
+                        .setHost("127.0.0.1").setPort(net.gateway.port()).setURI("/cocoon.v1.Inference/Generate")
+                        .putHeader("content-type", "application/grpc").putHeader("te", "trailers")
+                        .putHeader("authorization", "Bearer " + API_KEY))
+                .compose(request -> request.sendHead().compose(v -> request.response()))
+                .compose(answered -> answered.body().map(answered)));
+        // A call refused before any message has only headers ("trailers-only").
+        assertThat(response.getHeader("grpc-status")).isEqualTo(Integer.toString(GrpcStatus.DEADLINE_EXCEEDED.code));
+        assertThat(response.getHeader(ErrorTrailers.CODE)).isEqualTo("request_timeout");
+        h2.close();
     }
 
     @Test

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.api;
 
+import io.vertx.core.Vertx;
 import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
@@ -29,16 +30,24 @@ public final class InferenceEndpoint {
     private final Map<String, ApiKey> apiKeys;
     private final ModelCatalog catalog;
     private final long maxRequestBytes;
+    private final Vertx vertx;
+    private final long messageTimeoutMs;
 
     /**
-     * @param apiKeys         the HTTP API's keys, by digest ({@link BearerKeys#hash})
-     * @param maxRequestBytes larger requests are refused, as HTTP bodies are
+     * @param apiKeys          the HTTP API's keys, by digest ({@link BearerKeys#hash})
+     * @param maxRequestBytes  larger requests are refused, as HTTP bodies are
+     * @param messageTimeoutMs how long a call's request message may take to arrive after its
+     *                         headers, as an HTTP body after its head ({@code bodyTimeoutMs}): the
+     *                         call's deadline only starts with it, and its connection counts as busy
      */
-    public InferenceEndpoint(Admission admission, Map<String, ApiKey> apiKeys, ModelCatalog catalog, long maxRequestBytes) {
+    public InferenceEndpoint(Admission admission, Map<String, ApiKey> apiKeys, ModelCatalog catalog, long maxRequestBytes,
+                             Vertx vertx, long messageTimeoutMs) {
         this.admission = admission;
         this.apiKeys = apiKeys;
         this.catalog = catalog;
         this.maxRequestBytes = maxRequestBytes;
+        this.vertx = vertx;
+        this.messageTimeoutMs = messageTimeoutMs;
     }
 
     public void bind(GrpcServer server) {
@@ -53,11 +62,15 @@ public final class InferenceEndpoint {
             InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
             return;
         }
+        long deadline = messageDeadline(call);
         // A message over the transport's size limit: say so like any other error, with the limit and trailers.
-        call.invalidMessageHandler(invalid -> InferenceSink.failCall(call.response(),
-                invalid instanceof MessageSizeOverflowException overflow ? tooLarge(overflow.messageSize())
-                        : ApiException.invalid(null, "The request is not a valid InferenceRequest.")));
+        call.invalidMessageHandler(invalid -> {
+            vertx.cancelTimer(deadline);
+            InferenceSink.failCall(call.response(), invalid instanceof MessageSizeOverflowException overflow
+                    ? tooLarge(overflow.messageSize()) : ApiException.invalid(null, "The request is not a valid InferenceRequest."));
+        });
         call.handler(request -> {
+            vertx.cancelTimer(deadline);
             ValidRequest valid;
             try {
                 valid = InferenceRequestParser.parse(checkSize(request));
@@ -93,6 +106,19 @@ public final class InferenceEndpoint {
         });
     }
 
+    /**
+     * Fails the call unless its request message is whole within {@code messageTimeoutMs}; the
+     * message handler cancels the returned timer. A client that leaves first cancels it too (the
+     * handlers set here are replaced once the message is in).
+     */
+    private long messageDeadline(GrpcServerRequest<?, ?> call) {
+        long timer = vertx.setTimer(messageTimeoutMs, id -> InferenceSink.failCall(call.response(), new ApiException(
+                ErrorKind.REQUEST_TIMEOUT, "The request message did not arrive within " + messageTimeoutMs + " ms of the call's headers.")));
+        call.errorHandler(error -> vertx.cancelTimer(timer));
+        call.exceptionHandler(failure -> vertx.cancelTimer(timer));
+        return timer;
+    }
+
     private static void clientGone(InferenceSink sink, Relay relay) {
         sink.clientGone();
         relay.clientGone();
@@ -103,7 +129,9 @@ public final class InferenceEndpoint {
             InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
             return;
         }
+        long deadline = messageDeadline(call);
         call.handler(request -> {
+            vertx.cancelTimer(deadline);
             ModelsResponse.Builder response = ModelsResponse.newBuilder();
             for (ModelCatalog.Entry m : catalog.served()) {
                 ServedModel.Builder model = ServedModel.newBuilder().setId(m.id()).setHash(m.hash())
