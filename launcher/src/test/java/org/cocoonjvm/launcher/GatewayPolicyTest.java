@@ -14,7 +14,7 @@ class GatewayPolicyTest {
     private static GatewayOptions options(String... args) {
         GatewayPolicy policy = new GatewayPolicy();
         new CommandLine(policy).parseArgs(args);
-        return policy.options("127.0.0.1", 0, List.of("sk-test"), "admin-test");
+        return policy.options("127.0.0.1", 0, List.of("sk-test"), "admin-test", 0);
     }
 
     @Test
