@@ -38,6 +38,8 @@ class MetricsTest {
         List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
         JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
 
+        // A request is reported once its last write is done, which the client may see first.
+        TestNetwork.eventually("the request is reported", () -> scrape().value("cocoon_request_attempts_total").orElse(0) == 1);
         Exposition m = scrape();
         assertThat(m.get("cocoon_time_to_first_token_seconds_count", "model", "synthetic")).isEqualTo(1);
         assertThat(m.get("cocoon_time_to_first_token_seconds_bucket", "model", "synthetic", "le", "+Inf")).isEqualTo(1);
@@ -91,6 +93,8 @@ class MetricsTest {
         assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "")).status())
                 .isEqualTo(503);
 
+        TestNetwork.eventually("the 503 is reported",
+                () -> !scrape().find("cocoon_request_errors_total", "code", "no_capacity").isEmpty());
         Exposition m = scrape();
         // 401 is refused at the door, before any relay: only the HTTP status counter sees it.
         assertThat(m.get("cocoon_http_responses_total", "status", "401")).isEqualTo(1);

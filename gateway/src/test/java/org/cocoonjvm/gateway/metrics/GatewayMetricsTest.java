@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.grpc.Hello;
@@ -135,6 +136,17 @@ class GatewayMetricsTest {
     }
 
     @Test
+    void finishedButNeverTakenByItsClient_countsAsStalled_notAsAnEndToEndLatency() {
+        register("w1", "m");
+        metrics.finished(new Outcome().tokens(10, 4, 28).stalled().build());
+
+        Exposition e = Exposition.parse(metrics.scrape());
+        assertThat(e.get("cocoon_request_errors_total", "code", Relay.STALLED)).isEqualTo(1);
+        assertThat(e.get("cocoon_client_disconnects_total")).isEqualTo(1);
+        assertThat(e.get("cocoon_e2e_request_latency_seconds_count", "model", "m")).isZero();
+    }
+
+    @Test
     void workerGauges_followWorkersComingAndGoing() {
         RegisteredWorker w1 = register("w1", "m");
         register("w2", "m");
@@ -207,6 +219,13 @@ class GatewayMetricsTest {
 
         Outcome attempts(int attempts) {
             this.attempts = attempts;
+            return this;
+        }
+
+        /** Finished ("stop"), but its client stopped reading before the end. */
+        Outcome stalled() {
+            this.clientGone = true;
+            this.error = Relay.STALLED;
             return this;
         }
 
