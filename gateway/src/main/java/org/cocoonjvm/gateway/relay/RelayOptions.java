@@ -11,9 +11,10 @@ package org.cocoonjvm.gateway.relay;
  *                        starts only once it has, and a body trickled in would otherwise hold a connection
  *                        and up to the body limit of buffer for as long as its client liked
  * @param stallTimeoutMs  how long a client may read nothing while the gateway holds text for it
- *                        (its socket full): past it the response is dropped and the request ends as
- *                        if the client had left, so a reader that stopped does not hold its worker
- *                        call and concurrency slot until {@code timeoutMs}; as nginx's send_timeout
+ *                        (its socket full), or its response's last write: past it the response is
+ *                        dropped and the request ends as if the client had left, so a reader that
+ *                        stopped does not hold its worker call and concurrency slot until
+ *                        {@code timeoutMs}, nor its connection for ever; as nginx's send_timeout
  */
 public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes,
                            long bodyTimeoutMs, long stallTimeoutMs) {
