@@ -54,13 +54,24 @@ enum Dialect {
     /**
      * The URL to connect with. An H2 file database keeps a commit in memory for up to half a second
      * before writing it (WRITE_DELAY); a ledger must not acknowledge what a killed process can lose,
-     * so commits are written at once unless the URL says otherwise. PostgreSQL URLs pass unchanged:
-     * its commits are durable by default.
+     * so commits are written at once unless the URL says otherwise. H2 also closes its databases
+     * from a JVM shutdown hook of its own (DB_CLOSE_ON_EXIT) the moment a SIGTERM arrives, while the
+     * gateway still settles the streams it lets finish: they failed with "database closed" and
+     * were billed at their last checkpoint. The ledger's owner closes it after that, so H2 must not.
+     * PostgreSQL URLs pass unchanged: its commits are durable by default.
      */
     String connectUrl(String url) {
-        if (this == H2 && !url.startsWith("jdbc:h2:mem:") && !url.toUpperCase(Locale.ROOT).contains(";WRITE_DELAY=")) {
-            return url + ";WRITE_DELAY=0";
+        if (this != H2) {
+            return url;
         }
-        return url;
+        String upper = url.toUpperCase(Locale.ROOT);
+        String connect = url;
+        if (!url.startsWith("jdbc:h2:mem:") && !upper.contains(";WRITE_DELAY=")) {
+            connect += ";WRITE_DELAY=0";
+        }
+        if (!upper.contains(";DB_CLOSE_ON_EXIT=")) {
+            connect += ";DB_CLOSE_ON_EXIT=FALSE";
+        }
+        return connect;
     }
 }

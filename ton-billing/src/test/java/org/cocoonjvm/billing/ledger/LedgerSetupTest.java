@@ -25,10 +25,11 @@ class LedgerSetupTest {
     }
 
     @Test
-    void h2FileUrls_writeEachCommitAtOnce_unlessTheUrlSaysOtherwise() {
-        assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l")).isEqualTo("jdbc:h2:file:/tmp/l;WRITE_DELAY=0");
-        assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l;write_delay=100")).isEqualTo("jdbc:h2:file:/tmp/l;write_delay=100");
-        assertThat(Dialect.H2.connectUrl("jdbc:h2:mem:x")).isEqualTo("jdbc:h2:mem:x");
+    void h2Urls_writeEachCommitAtOnce_andStayOpenThroughShutdown_unlessTheUrlSaysOtherwise() {
+        assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l")).isEqualTo("jdbc:h2:file:/tmp/l;WRITE_DELAY=0;DB_CLOSE_ON_EXIT=FALSE");
+        assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l;write_delay=100;db_close_on_exit=true"))
+                .isEqualTo("jdbc:h2:file:/tmp/l;write_delay=100;db_close_on_exit=true");
+        assertThat(Dialect.H2.connectUrl("jdbc:h2:mem:x")).isEqualTo("jdbc:h2:mem:x;DB_CLOSE_ON_EXIT=FALSE");
         assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db")).isEqualTo("jdbc:postgresql://h/db");
     }
 
