@@ -330,7 +330,9 @@ public final class GatewayNode extends VerticleBase {
     private void bodyDeadline(RoutingContext ctx) {
         long limitMs = options.relay().bodyTimeoutMs();
         long timer = vertx.setTimer(limitMs, id -> {
-            ctx.response().endHandler(v -> {
+            // addEndHandler, not the response's endHandler: that one is the access log's (and every
+            // other end handler's) way in, and setting it dropped the 408's log line.
+            ctx.addEndHandler(v -> {
                 if (ctx.request().version() != HttpVersion.HTTP_2) {
                     ctx.request().connection().close();
                 }

@@ -11,6 +11,8 @@ import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -105,6 +107,25 @@ class AccessLogTest {
         assertThat(reply.status()).isEqualTo(200);
         TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
         assertThat(new JsonObject(lines.list.getFirst().getFormattedMessage()).getDouble("total_ms")).isGreaterThanOrEqualTo(800.0);
+    }
+
+    @Test
+    void aBodyThatDoesNotArriveInTime_getsIts408Line() throws Exception {
+        net.close();
+        net = new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 60_000, 3, 64 * 1024, 300,
+                RelayOptions.DEFAULT_STALL_TIMEOUT_MS), TestNetwork.START_BALANCE);
+        try (Socket socket = new Socket("127.0.0.1", net.gateway.port())) {
+            socket.setSoTimeout(5_000);
+            socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
+                    + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{").getBytes(StandardCharsets.US_ASCII));
+            assertThat(new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 408");
+        }
+
+        TestNetwork.eventually("the 408 is logged", () -> lines.list.size() == 1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getInteger("status")).isEqualTo(408);
+        assertThat(logged.getString("error")).isEqualTo("request_timeout");
+        assertThat(logged.getString("key")).isEqualTo("test-key");
     }
 
     @Test
