@@ -10,6 +10,7 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.Http2Connection;
 import io.netty.handler.codec.http2.Http2ConnectionAdapter;
 import io.netty.handler.codec.http2.Http2ConnectionHandler;
+import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Stream;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -48,9 +49,12 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
     }
 
     private final ConnectionOptions limits;
-    /** The connection's streams; null for HTTP/1. */
+    /** The connection's HTTP/2 handler (Vert.x's own), and its streams; null for HTTP/1. */
+    private final Http2ConnectionHandler h2;
     private final Http2Connection http2;
     private ChannelHandlerContext ctx;
+    /** Where {@link #h2} sits, for the resets it sends. */
+    private ChannelHandlerContext h2Context;
     private Phase phase;
     private ScheduledFuture<?> deadline;
     /** HTTP/1 requests whose head came and whose response has not ended. */
@@ -58,9 +62,10 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
     /** The decoder passed something on in the read now ending. */
     private boolean decodedInRead;
 
-    private ConnectionDeadlines(ConnectionOptions limits, Http2Connection http2) {
+    private ConnectionDeadlines(ConnectionOptions limits, Http2ConnectionHandler h2) {
         this.limits = limits;
-        this.http2 = http2;
+        this.h2 = h2;
+        this.http2 = h2 == null ? null : h2.connection();
     }
 
     /**
@@ -83,9 +88,9 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
      */
     static void install(HttpConnection connection, ConnectionOptions limits) {
         ChannelHandlerContext vertx = ((ConnectionBase) connection).channelHandlerContext();
-        Http2Connection http2 = vertx.handler() instanceof Http2ConnectionHandler h2 ? h2.connection() : null;
+        Http2ConnectionHandler h2 = vertx.handler() instanceof Http2ConnectionHandler handler ? handler : null;
         vertx.pipeline().remove(IdleStateHandler.class);
-        vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new ConnectionDeadlines(limits, http2));
+        vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new ConnectionDeadlines(limits, h2));
     }
 
     @Override
@@ -95,10 +100,25 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
             enter(Phase.HEAD);
             return;
         }
+        h2Context = ctx.pipeline().context(h2);
         http2.addListener(new Http2ConnectionAdapter() {
             @Override
             public void onStreamActive(Http2Stream stream) {
                 enter(Phase.BUSY);
+            }
+
+            /**
+             * Answered while the client's side is still open (a 401 or 408 before the body, or a
+             * client that never ends its request): the request is over, so the stream is reset
+             * with NO_ERROR, as RFC 9113 §8.1 provides. Left open it would count as in flight for
+             * as long as the client liked.
+             */
+            @Override
+            public void onStreamHalfClosed(Http2Stream stream) {
+                if (stream.state() == Http2Stream.State.HALF_CLOSED_LOCAL) {
+                    h2.resetStream(h2Context, stream.id(), Http2Error.NO_ERROR.code(), h2Context.newPromise());
+                    h2Context.flush();
+                }
             }
 
             @Override

@@ -11,6 +11,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.StreamResetException;
 import io.vertx.grpc.common.GrpcStatus;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -150,6 +151,31 @@ class ConnectionTimeoutsTest {
         try {
             long asked = System.nanoTime();
             assertThat(await(h2.call(HttpMethod.GET, "/health", null)).status()).isEqualTo(200);
+            long closed = h2.closed.get(IDLE_MS + 5_000, TimeUnit.MILLISECONDS);
+            assertThat(h2.goAway).isDone();
+            assertThat(TimeUnit.NANOSECONDS.toMillis(closed - asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
+        } finally {
+            h2.client.close();
+        }
+    }
+
+    /** A client that never ends its request: once answered, the stream is reset and stops counting as in flight. */
+    @Test
+    void http2StreamAnsweredBeforeItsRequestEnded_isReset_andTheConnectionGoesIdle() throws Exception {
+        Http2Client h2 = new Http2Client(false);
+        try {
+            CompletableFuture<Throwable> reset = new CompletableFuture<>();
+            long asked = System.nanoTime();
+            int status = await(net.onClientContext(() -> h2.client.request(new RequestOptions().setMethod(HttpMethod.GET)
+                            .setURI("/v1/models").putHeader("Authorization", "Bearer " + API_KEY))
+                    .compose(request -> {
+                        request.exceptionHandler(reset::complete);
+                        return request.sendHead().compose(v -> request.response());  // and never end()
+                    })
+                    .compose(response -> response.body().map(read -> response.statusCode()))));
+            assertThat(status).isEqualTo(200);
+            assertThat(reset.get(5, TimeUnit.SECONDS)).isInstanceOf(StreamResetException.class);
+            assertThat(((StreamResetException) reset.get()).getCode()).isZero();  // NO_ERROR
             long closed = h2.closed.get(IDLE_MS + 5_000, TimeUnit.MILLISECONDS);
             assertThat(h2.goAway).isDone();
             assertThat(TimeUnit.NANOSECONDS.toMillis(closed - asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
