@@ -125,13 +125,19 @@ final class GatewayPolicy {
 
     /** Checked in the record's milliseconds; the message names the flags the values came from. */
     private ConnectionOptions connections() {
-        try {
-            return new ConnectionOptions(TimeUnit.SECONDS.toMillis(headerTimeoutSeconds), TimeUnit.SECONDS.toMillis(idleTimeoutSeconds));
-        } catch (IllegalArgumentException e) {
-            throw new Cocoon.UsageException("--header-timeout-seconds " + headerTimeoutSeconds + ", --idle-timeout-seconds "
-                    + idleTimeoutSeconds + ": " + e.getMessage());
+        checkSeconds("--header-timeout-seconds", headerTimeoutSeconds);
+        checkSeconds("--idle-timeout-seconds", idleTimeoutSeconds);
+        return new ConnectionOptions(TimeUnit.SECONDS.toMillis(headerTimeoutSeconds), TimeUnit.SECONDS.toMillis(idleTimeoutSeconds));
+    }
+
+    /** A day at most: longer is no timeout at all, and would pass the record's millisecond limits. */
+    private static void checkSeconds(String flag, long seconds) {
+        if (seconds < 1 || seconds > MOST_TIMEOUT_SECONDS) {
+            throw new Cocoon.UsageException(flag + " must be between 1 and " + MOST_TIMEOUT_SECONDS + ", got " + seconds);
         }
     }
+
+    private static final long MOST_TIMEOUT_SECONDS = 86_400;
 
     /**
      * The gateway's billing, its payment channels' journal (in the same database: the payment key

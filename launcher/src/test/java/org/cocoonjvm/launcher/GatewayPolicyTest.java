@@ -29,10 +29,11 @@ class GatewayPolicyTest {
     }
 
     @Test
-    void aTimeoutUnderASecond_isRefused_namingTheFlags() {
+    void aTimeoutOutOfRange_isRefused_inSeconds_namingTheFlag() {
         assertThatThrownBy(() -> options("--idle-timeout-seconds", "0"))
                 .isInstanceOf(Cocoon.UsageException.class)
-                .hasMessageContaining("--idle-timeout-seconds 0")
-                .hasMessageContaining("idleTimeoutMs must be positive");
+                .hasMessage("--idle-timeout-seconds must be between 1 and 86400, got 0");
+        assertThatThrownBy(() -> options("--header-timeout-seconds", "-1"))
+                .hasMessage("--header-timeout-seconds must be between 1 and 86400, got -1");
     }
 }

@@ -404,8 +404,9 @@ public final class Relay {
     }
 
     /**
-     * Runs {@code then} once the response's last write went out, so that a request's reported end
-     * is when its client had all of it. A client that reads none of it for {@code stallTimeoutMs}
+     * Runs {@code then} once the response's last write went out (handed to the kernel: what its
+     * socket buffers still hold, the client has not read yet), so that a request's reported end
+     * includes the settlement and a slow reader's catching up. A client that reads none of it for {@code stallTimeoutMs}
      * has stopped reading: its response is dropped, as it would be midway.
      */
     private void delivered(Future<Void> lastWrite, Runnable then) {

@@ -15,9 +15,9 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * @param overheadNanos the gateway's own time before the first token reached the client: from
  *                      arrival until the first worker call was written, plus from the first
  *                      token's arrival from the worker until it was passed on; -1 if none was
- * @param totalNanos    from arrival until the response's last write was done (the client had all
- *                      of it: the settlement it waits for and a slow reader's catching up count),
- *                      or until the client left
+ * @param totalNanos    from arrival until the response's last write was handed to the kernel (the
+ *                      settlement it waits for and a slow reader's catching up count; what the
+ *                      socket buffers still hold does not), or until the client left
  * @param clientGone    the client disconnected before the end
  */
 public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
