@@ -110,20 +110,49 @@ final class GatewayPolicy {
                     + "a load balancer in front. Default: ${DEFAULT-VALUE}.")
     long idleTimeoutSeconds;
 
-    /** Each key gets an account of its own, named after its position. */
-    /** @param drainMs how long a stopping gateway goes on serving with {@code /ready} at 503 */
+    @Option(names = "--request-timeout-seconds", defaultValue = "600",
+            description = "A request's whole life once its body is in: past it the worker call is cancelled, what it "
+                    + "produced is billed, and the client gets 504 timeout (an error event once streaming). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    long requestTimeoutSeconds;
+
+    @Option(names = "--body-timeout-seconds", defaultValue = "30",
+            description = "A request's body (a gRPC call's request message) must arrive within this of its head, "
+                    + "or 408 request_timeout. Default: ${DEFAULT-VALUE}.")
+    long bodyTimeoutSeconds;
+
+    @Option(names = "--stall-timeout-seconds", defaultValue = "60",
+            description = "A client that reads nothing for this long while the gateway holds text for it is dropped "
+                    + "as gone (client_stalled in the access log): the worker stops, what it produced is billed. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    long stallTimeoutSeconds;
+
+    /**
+     * Each key gets an account of its own, named after its position.
+     *
+     * @param drainMs how long a stopping gateway goes on serving with {@code /ready} at 503
+     */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, long drainMs) {
         KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
         Map<String, ApiKey> keys = new HashMap<>();
         for (int i = 0; i < apiKeys.size(); i++) {
             keys.put(BearerKeys.hash(apiKeys.get(i)), new ApiKey("key-" + (i + 1), "account-" + (i + 1), limits));
         }
-        return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, RelayOptions.DEFAULTS,
+        return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), drainMs);
     }
 
-    /** Checked in the record's milliseconds; the message names the flags the values came from. */
+    /** The relay's defaults, with the timeouts these flags set. */
+    private RelayOptions relay() {
+        checkSeconds("--request-timeout-seconds", requestTimeoutSeconds);
+        checkSeconds("--body-timeout-seconds", bodyTimeoutSeconds);
+        checkSeconds("--stall-timeout-seconds", stallTimeoutSeconds);
+        RelayOptions d = RelayOptions.DEFAULTS;
+        return new RelayOptions(d.holdStatusMs(), d.keepAliveMs(), TimeUnit.SECONDS.toMillis(requestTimeoutSeconds), d.maxAttempts(),
+                d.coalesceBytes(), TimeUnit.SECONDS.toMillis(bodyTimeoutSeconds), TimeUnit.SECONDS.toMillis(stallTimeoutSeconds));
+    }
+
     private ConnectionOptions connections() {
         checkSeconds("--header-timeout-seconds", headerTimeoutSeconds);
         checkSeconds("--idle-timeout-seconds", idleTimeoutSeconds);

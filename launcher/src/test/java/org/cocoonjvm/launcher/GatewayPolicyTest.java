@@ -6,10 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.List;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** The client connections' timeouts as {@code gateway} and {@code demo} read them. */
+/** The client connections' and the relay's timeouts as {@code gateway} and {@code demo} read them. */
 class GatewayPolicyTest {
     private static GatewayOptions options(String... args) {
         GatewayPolicy policy = new GatewayPolicy();
@@ -26,6 +27,19 @@ class GatewayPolicyTest {
     void connectionTimeouts_areGivenInSeconds() {
         assertThat(options("--header-timeout-seconds", "5", "--idle-timeout-seconds", "120").connections())
                 .isEqualTo(new ConnectionOptions(5_000, 120_000));
+    }
+
+    @Test
+    void relayTimeouts_defaultToTheRelaysDefaults_andAreGivenInSeconds() {
+        assertThat(options().relay()).isEqualTo(RelayOptions.DEFAULTS);
+        RelayOptions set = options("--request-timeout-seconds", "120", "--body-timeout-seconds", "5",
+                "--stall-timeout-seconds", "20").relay();
+        assertThat(set.timeoutMs()).isEqualTo(120_000);
+        assertThat(set.bodyTimeoutMs()).isEqualTo(5_000);
+        assertThat(set.stallTimeoutMs()).isEqualTo(20_000);
+        assertThat(set.holdStatusMs()).isEqualTo(RelayOptions.DEFAULTS.holdStatusMs());
+        assertThatThrownBy(() -> options("--stall-timeout-seconds", "0"))
+                .hasMessage("--stall-timeout-seconds must be between 1 and 86400, got 0");
     }
 
     @Test
