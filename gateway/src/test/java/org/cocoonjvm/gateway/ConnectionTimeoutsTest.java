@@ -151,9 +151,7 @@ class ConnectionTimeoutsTest {
         try {
             long asked = System.nanoTime();
             assertThat(await(h2.call(HttpMethod.GET, "/health", null)).status()).isEqualTo(200);
-            long closed = h2.closed.get(IDLE_MS + 5_000, TimeUnit.MILLISECONDS);
-            assertThat(h2.goAway).isDone();
-            assertThat(TimeUnit.NANOSECONDS.toMillis(closed - asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
+            h2.assertGoneIdleSince(asked);
         } finally {
             h2.client.close();
         }
@@ -176,9 +174,7 @@ class ConnectionTimeoutsTest {
             assertThat(status).isEqualTo(200);
             assertThat(reset.get(5, TimeUnit.SECONDS)).isInstanceOf(StreamResetException.class);
             assertThat(((StreamResetException) reset.get()).getCode()).isZero();  // NO_ERROR
-            long closed = h2.closed.get(IDLE_MS + 5_000, TimeUnit.MILLISECONDS);
-            assertThat(h2.goAway).isDone();
-            assertThat(TimeUnit.NANOSECONDS.toMillis(closed - asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
+            h2.assertGoneIdleSince(asked);
         } finally {
             h2.client.close();
         }
@@ -244,6 +240,13 @@ class ConnectionTimeoutsTest {
                         connection.closeHandler(v -> closed.complete(System.nanoTime()));
                     })
                     .build();
+        }
+
+        /** GOAWAY and the close came the idle timeout after {@code asked}, when the last request went out. */
+        void assertGoneIdleSince(long asked) throws Exception {
+            long closedAt = closed.get(IDLE_MS + 5_000, TimeUnit.MILLISECONDS);
+            assertThat(goAway).isDone();
+            assertThat(TimeUnit.NANOSECONDS.toMillis(closedAt - asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
         }
 
         /** Answered once the whole body is read. */
