@@ -316,10 +316,15 @@ public final class Relay {
         if (done) {
             return;
         }
+        dropStalledClient();
+        end(null, null);
+    }
+
+    /** The client stopped reading: it counts as gone, and its response is dropped with what is queued for it. */
+    private void dropStalledClient() {
         stalled = true;
         clientGone = true;
         sink.abandon();
-        end(null, null);
     }
 
     /** Before the first token another worker may still serve the request; after it, never. */
@@ -411,9 +416,7 @@ public final class Relay {
      */
     private void delivered(Future<Void> lastWrite, Runnable then) {
         long timer = lastWrite.isComplete() ? -1 : ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> {
-            stalled = true;
-            clientGone = true;
-            sink.abandon();
+            dropStalledClient();
             then.run();  // now: a gRPC call cannot be cancelled once its trailers are queued, so its write may never end
         });
         lastWrite.onComplete(written -> {
