@@ -46,6 +46,7 @@ import org.cocoonjvm.gateway.metrics.GatewayMetrics;
 import org.cocoonjvm.gateway.relay.AccessLog;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
+import org.cocoonjvm.gateway.relay.RunningRelays;
 import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.gateway.api.ModelsHandler;
@@ -160,6 +161,7 @@ public final class GatewayNode extends VerticleBase {
         private HttpServer server;
         private GrpcClient workers;
         private HttpClient transport;
+        private final RunningRelays running = new RunningRelays();
 
         Front(int listenPort) {
             this.listenPort = listenPort;
@@ -181,7 +183,7 @@ public final class GatewayNode extends VerticleBase {
             }
             workers = GrpcClient.client(vertx, transport);
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
-                    RelayObserver.all(observers.toArray(RelayObserver[]::new)));
+                    RelayObserver.all(observers.toArray(RelayObserver[]::new)), running);
             Admission admission = new Admission(relay, limiter, billing);
             new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes(),
                     vertx, options.relay().bodyTimeoutMs()).bind(grpc);
@@ -213,12 +215,24 @@ public final class GatewayNode extends VerticleBase {
         @Override
         public Future<?> stop() {
             stopping = true;  // /ready says so from now on
-            Future<?> drained = options.drainMs() == 0 ? Future.succeededFuture()
-                    : Future.future(done -> vertx.setTimer(options.drainMs(), id -> done.complete()));
+            ShutdownOptions shutdown = options.shutdown();
+            Future<?> drained = shutdown.drainMs() == 0 ? Future.succeededFuture()
+                    : Future.future(done -> vertx.setTimer(shutdown.drainMs(), id -> done.complete()));
             // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
-            return drained.compose(v -> server.shutdown(SHUTDOWN_GRACE_MS, TimeUnit.MILLISECONDS))
-                    .eventually(() -> workers.close())
-                    .eventually(() -> transport.close());
+            // What is still running near the end is ended first, so that its client is told why.
+            return drained.compose(v -> {
+                long cut = vertx.setTimer(Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> endRunning());
+                return server.shutdown(shutdown.graceMs(), TimeUnit.MILLISECONDS)
+                        .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cut)));
+            }).eventually(() -> workers.close()).eventually(() -> transport.close());
+        }
+
+        private void endRunning() {
+            if (running.size() > 0) {
+                log.info("shutdown grace ends: stopping {} running request(s)", running.size());
+                running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, "The gateway is shutting down and its grace for "
+                        + "running requests ran out; what was generated is billed. Send the request again.", 1));
+            }
         }
     }
 
@@ -399,9 +413,6 @@ public final class GatewayNode extends VerticleBase {
     }
 
     private static final String BODY_DEADLINE = "cocoon.bodyDeadline";
-
-    /** Running streams may finish for this long after a stop is asked for. */
-    public static final long SHUTDOWN_GRACE_MS = 6_000;
 
     /**
      * The fronts are this verticle's children, undeployed (their streams drained) before this

@@ -22,18 +22,15 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  *                             workers, so that a request stays on one thread from client to worker
  *                             and back; about one per core
  * @param connections          how long a client connection may go without a request head, or without any request
- * @param drainMs              after a stop is asked, how long the gateway goes on serving (new
- *                             connections too) while {@code /ready} answers 503, so that load
- *                             balancers polling it take it out of rotation before its port closes;
- *                             0 closes the port at once. Running streams then get
- *                             {@link GatewayNode#SHUTDOWN_GRACE_MS} to finish, as always.
+ * @param shutdown             how a stop drains the gateway and lets its running streams finish
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
-                             int eventLoops, ConnectionOptions connections, long drainMs) {
+                             int eventLoops, ConnectionOptions connections, ShutdownOptions shutdown) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
         Objects.requireNonNull(connections, "connections");
+        Objects.requireNonNull(shutdown, "shutdown");
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port out of range: " + port);
         }
@@ -46,9 +43,6 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
         if (eventLoops < 1 || eventLoops > 1024) {
             throw new IllegalArgumentException("eventLoops must be between 1 and 1024, got " + eventLoops);
         }
-        if (drainMs < 0 || drainMs > MAX_DRAIN_MS) {
-            throw new IllegalArgumentException("drainMs must be between 0 and " + MAX_DRAIN_MS + ", got " + drainMs);
-        }
         if (heartbeatIntervalMs < 10 || maxBodyBytes < 1024) {
             throw new IllegalArgumentException("heartbeatIntervalMs must be >= 10 and maxBodyBytes >= 1024");
         }
@@ -59,7 +53,4 @@ public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys,
         }
         apiKeys = Map.copyOf(apiKeys);
     }
-
-    /** Longer than any load balancer takes to notice, and short enough not to hide a stuck stop. */
-    public static final long MAX_DRAIN_MS = 300_000;
 }

@@ -359,7 +359,7 @@ abstract class DurableBillingContract {
                     chat("synthetic", false, "\"max_tokens\":5"));
 
             assertThat(reply.status()).isEqualTo(503);
-            assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+            assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("shutting_down");
             assertThat(successor.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE, 0, 0));
         }
     }

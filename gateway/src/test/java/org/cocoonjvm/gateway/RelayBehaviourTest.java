@@ -5,6 +5,7 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.await;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
+import io.vertx.core.Future;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
@@ -221,8 +222,43 @@ class RelayBehaviourTest {
     }
 
     @Test
+    void requestsStillRunningWhenTheGraceEnds_areEndedWithShuttingDown_andBilledForWhatWasProduced() throws Exception {
+        net = TestNetwork.stopping(new ShutdownOptions(0, 2_000));
+        // Replies of minutes, from a worker that would let them run for as long.
+        net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 60_000);
+        String body = chat("synthetic", true, "\"max_tokens\":2000");
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, body));
+        Future<TestNetwork.Reply> whole = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
+                chat("synthetic", false, "\"max_tokens\":2000"));
+        TestNetwork.eventually("the stream started", () -> sse.size() >= 2);
+
+        long stopAsked = System.nanoTime();
+        CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+
+        // The stream is told why it ends, with its usage and [DONE], not cut with its connection.
+        List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        JsonObject error = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error");
+        assertThat(error.getString("code")).isEqualTo("shutting_down");
+        JsonObject usage = new JsonObject(events.get(events.size() - 3).data()).getJsonObject("usage");
+        long contentChunks = events.stream().filter(e -> e.data().contains("\"content\"")).count();
+        assertThat(usage.getLong("completion_tokens")).isEqualTo(contentChunks);
+        // A non-streaming one has sent no status yet: it gets a real one, and may go to another gateway.
+        TestNetwork.Reply refused = await(whole);
+        assertThat(refused.status()).isEqualTo(503);
+        assertThat(refused.response().getHeader("Retry-After")).isEqualTo("1");
+        assertThat(refused.json().getJsonObject("error").getString("code")).isEqualTo("shutting_down");
+
+        stopped.get(10, TimeUnit.SECONDS);
+        // Ended a margin before the grace, so the stop took the grace, not the request's minutes.
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopAsked)).isBetween(900L, 5_000L);
+        TestNetwork.eventually("both are settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isGreaterThan(usage.getLong("total_cost"));
+    }
+
+    @Test
     void gatewayShutdownWithDrain_isUnreadyButServesUntilTheDrainEnds() throws Exception {
-        net = TestNetwork.draining(3_000);
+        net = TestNetwork.stopping(ShutdownOptions.DEFAULTS.withDrainMs(3_000));
         net.addWorker(1000);
         assertThat(net.call(HttpMethod.GET, "/ready", null, null).status()).isEqualTo(200);
 

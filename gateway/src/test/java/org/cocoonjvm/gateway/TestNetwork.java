@@ -78,28 +78,28 @@ final class TestNetwork implements AutoCloseable {
     TestNetwork(long maxBodyBytes) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, maxBodyBytes,
-                ConnectionOptions.DEFAULTS, 0);
+                ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
     }
 
     /** A gateway whose client connections have these timeouts. */
     TestNetwork(ConnectionOptions connections) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
-                connections, 0);
+                connections, ShutdownOptions.DEFAULTS);
     }
 
-    /** A gateway that, asked to stop, goes on serving for {@code drainMs} with {@code /ready} at 503. */
-    static TestNetwork draining(long drainMs) {
+    /** A gateway that stops this way: a drain with {@code /ready} at 503, then a grace for running streams. */
+    static TestNetwork stopping(ShutdownOptions shutdown) {
         return new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
-                ConnectionOptions.DEFAULTS, drainMs);
+                ConnectionOptions.DEFAULTS, shutdown);
     }
 
     /** A gateway with attestation: workers register on its RA-TLS worker port. */
     TestNetwork(GatewayAttestation attestation) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation, BODY_LIMIT,
-                ConnectionOptions.DEFAULTS, 0);
+                ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
@@ -118,18 +118,18 @@ final class TestNetwork implements AutoCloseable {
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, ChannelOnChain onChain,
                 long workerFeePerToken) {
         this(limits, relay, balance, payments, new InMemoryAccountBook(Clock.systemUTC()), Runnable::run,
-                new InMemoryChannelJournal(), onChain, workerFeePerToken, null, BODY_LIMIT, ConnectionOptions.DEFAULTS, 0);
+                new InMemoryChannelJournal(), onChain, workerFeePerToken, null, BODY_LIMIT, ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
         this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
-                ConnectionOptions.DEFAULTS, 0);
+                ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                 Executor ledger, ChannelJournal channels) {
         this(limits, relay, balance, payments, accounts, ledger, channels, null, 1, null, BODY_LIMIT,
-                ConnectionOptions.DEFAULTS, 0);
+                ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
     }
 
     /**
@@ -141,11 +141,11 @@ final class TestNetwork implements AutoCloseable {
      * @param attestation       null: workers register in plaintext on the client port
      * @param maxBodyBytes      the gateway's body limit
      * @param connections       the gateway's header and idle timeouts
-     * @param drainMs           how long a stopping gateway goes on serving, unready
+     * @param shutdown          how a stopping gateway drains and lets its streams finish
      */
     private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                         Executor ledger, ChannelJournal channels, ChannelOnChain onChain, long workerFeePerToken,
-                        GatewayAttestation attestation, long maxBodyBytes, ConnectionOptions connections, long drainMs) {
+                        GatewayAttestation attestation, long maxBodyBytes, ConnectionOptions connections, ShutdownOptions shutdown) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -155,7 +155,7 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, connections, drainMs),
+                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, connections, shutdown),
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
                         DEPOSIT_ADDRESS), channels, onChain, attestation);
         gatewayDeployment = await(vertx.deployVerticle(gateway));

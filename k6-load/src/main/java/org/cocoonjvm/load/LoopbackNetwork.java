@@ -13,6 +13,7 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.ShutdownOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
@@ -89,7 +90,7 @@ public final class LoopbackNetwork implements AutoCloseable {
         accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
-                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, GATEWAY_EVENT_LOOPS, ConnectionOptions.DEFAULTS, 0), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, GATEWAY_EVENT_LOOPS, ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         gateway.observe(outcome -> {
             LongConsumer to = gatewayOverheads;
             if (to != null && outcome.overheadNanos() >= 0) {

@@ -96,7 +96,7 @@ final class DemoCommand implements Callable<Integer> {
         } else if (policy.grantNanoton == 0) {
             policy.grantNanoton = DEMO_GRANT_NANOTON;
         }
-        GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin, 0);
+        GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin);
         ChannelOnChain onChain = null;
         if (chain.isPresent()) {
             try {
@@ -131,7 +131,7 @@ final class DemoCommand implements Callable<Integer> {
                         // Stopped together with the gateway: as much grace, so a stream it lets finish
                         // is not cut by its worker first.
                         new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS,
-                                GatewayNode.SHUTDOWN_GRACE_MS, payments),
+                                gatewayOptions.shutdown().graceMs(), payments),
                         new WorkerPayments(payments, side.map(DemoChain.WorkerSide::settlement).orElse(null)),
                         new WorkerTls(RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock)));
                 nodes.add(node);
@@ -162,7 +162,7 @@ final class DemoCommand implements Callable<Integer> {
                 .put("attestation", attestation.tee())
                 .encode());
         System.out.flush();
-        Running.untilSignalled(vertx, afterwards);
+        Running.untilSignalled(vertx, gatewayOptions.shutdown().totalMs(), afterwards);
         return 0;
     }
 

@@ -38,12 +38,6 @@ final class GatewayCommand implements Callable<Integer> {
             description = "With attestation: the port workers register on over mutual RA-TLS. Default: ${DEFAULT-VALUE}.")
     int workerPort;
 
-    @Option(names = "--drain-seconds", defaultValue = "0",
-            description = "On SIGTERM, go on serving this long with GET /ready at 503 before the port closes, so that load "
-                    + "balancers polling it move traffic away first (more than their check interval times their unhealthy "
-                    + "threshold); running streams then get 6 s to finish. Default: ${DEFAULT-VALUE}.")
-    long drainSeconds;
-
     @Mixin
     GatewayPolicy policy;
 
@@ -62,11 +56,7 @@ final class GatewayCommand implements Callable<Integer> {
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
                 .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
         Vertx vertx = network.vertx();
-        if (drainSeconds < 0 || TimeUnit.SECONDS.toMillis(drainSeconds) > GatewayOptions.MAX_DRAIN_MS) {
-            throw new Cocoon.UsageException("--drain-seconds must be between 0 and "
-                    + TimeUnit.MILLISECONDS.toSeconds(GatewayOptions.MAX_DRAIN_MS) + ", got " + drainSeconds);
-        }
-        GatewayOptions options = policy.options(host, port, apiKeys, adminKey, TimeUnit.SECONDS.toMillis(drainSeconds));
+        GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);
         if (policy.depositAddress == null) {
@@ -79,7 +69,7 @@ final class GatewayCommand implements Callable<Integer> {
                 deposits.channels(dataDir), attested);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
-        Running.untilSignalled(vertx, options.drainMs(), () -> {
+        Running.untilSignalled(vertx, options.shutdown().totalMs(), () -> {
             watcher.close();
             billing.ledger().close();
         });

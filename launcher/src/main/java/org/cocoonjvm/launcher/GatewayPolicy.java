@@ -19,6 +19,7 @@ import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.ShutdownOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.RequestBilling;
@@ -127,12 +128,35 @@ final class GatewayPolicy {
                     + "Default: ${DEFAULT-VALUE}.")
     long stallTimeoutSeconds;
 
+    @Option(names = "--drain-seconds", defaultValue = "0",
+            description = "On SIGTERM, go on serving this long with GET /ready at 503 before the port closes, so that load "
+                    + "balancers polling it move traffic away first (more than their check interval times their unhealthy "
+                    + "threshold); running streams then get --shutdown-grace-seconds to finish. Default: ${DEFAULT-VALUE}.")
+    long drainSeconds;
+
+    @Option(names = "--shutdown-grace-seconds", defaultValue = "6",
+            description = "After the drain, how long running streams may go on to finish; a second before it ends, those "
+                    + "still running are stopped and billed for what they produced, and their clients get 503 shutting_down "
+                    + "(an error event and [DONE] once streaming). Keep drain plus grace under the supervisor's kill "
+                    + "timeout, less 3 s. Default: ${DEFAULT-VALUE}.")
+    long graceSeconds;
+
+    @Option(names = "--keepalive-seconds", defaultValue = "5",
+            description = "The longest a stream stays silent: an SSE comment goes out when no token came for this long, "
+                    + "before the first token and between tokens. Default: ${DEFAULT-VALUE}.")
+    long keepAliveSeconds;
+
+    @Option(names = "--status-hold-ms", defaultValue = "2000",
+            description = "How long a stream's HTTP status waits for the first token: a failure within it is a real "
+                    + "status (and is retried on another worker first); after it, 200 with keep-alive comments. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    long statusHoldMs;
+
     /**
      * Each key gets an account of its own, named after its position.
      *
-     * @param drainMs how long a stopping gateway goes on serving with {@code /ready} at 503
      */
-    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, long drainMs) {
+    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
         KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
         Map<String, ApiKey> keys = new HashMap<>();
         for (int i = 0; i < apiKeys.size(); i++) {
@@ -140,7 +164,7 @@ final class GatewayPolicy {
         }
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
-                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), drainMs);
+                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown());
     }
 
     /** The relay's defaults, with the timeouts these flags set. */
@@ -148,9 +172,19 @@ final class GatewayPolicy {
         checkSeconds("--request-timeout-seconds", requestTimeoutSeconds);
         checkSeconds("--body-timeout-seconds", bodyTimeoutSeconds);
         checkSeconds("--stall-timeout-seconds", stallTimeoutSeconds);
+        checkSeconds("--keepalive-seconds", keepAliveSeconds);
+        if (statusHoldMs < 1 || statusHoldMs > MOST_STATUS_HOLD_MS) {
+            throw new Cocoon.UsageException("--status-hold-ms must be between 1 and " + MOST_STATUS_HOLD_MS + ", got " + statusHoldMs);
+        }
         RelayOptions d = RelayOptions.DEFAULTS;
-        return new RelayOptions(d.holdStatusMs(), d.keepAliveMs(), TimeUnit.SECONDS.toMillis(requestTimeoutSeconds), d.maxAttempts(),
+        return new RelayOptions(statusHoldMs, TimeUnit.SECONDS.toMillis(keepAliveSeconds), TimeUnit.SECONDS.toMillis(requestTimeoutSeconds), d.maxAttempts(),
                 d.coalesceBytes(), TimeUnit.SECONDS.toMillis(bodyTimeoutSeconds), TimeUnit.SECONDS.toMillis(stallTimeoutSeconds));
+    }
+
+    private ShutdownOptions shutdown() {
+        checkSeconds("--drain-seconds", drainSeconds, 0, TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_DRAIN_MS));
+        checkSeconds("--shutdown-grace-seconds", graceSeconds, 1, TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
+        return new ShutdownOptions(TimeUnit.SECONDS.toMillis(drainSeconds), TimeUnit.SECONDS.toMillis(graceSeconds));
     }
 
     private ConnectionOptions connections() {
@@ -161,12 +195,18 @@ final class GatewayPolicy {
 
     /** A day at most: longer is no timeout at all, and would pass the record's millisecond limits. */
     private static void checkSeconds(String flag, long seconds) {
-        if (seconds < 1 || seconds > MOST_TIMEOUT_SECONDS) {
-            throw new Cocoon.UsageException(flag + " must be between 1 and " + MOST_TIMEOUT_SECONDS + ", got " + seconds);
+        checkSeconds(flag, seconds, 1, MOST_TIMEOUT_SECONDS);
+    }
+
+    private static void checkSeconds(String flag, long seconds, long least, long most) {
+        if (seconds < least || seconds > most) {
+            throw new Cocoon.UsageException(flag + " must be between " + least + " and " + most + ", got " + seconds);
         }
     }
 
     private static final long MOST_TIMEOUT_SECONDS = 86_400;
+    /** A minute: load balancers in front close a silent connection well before. */
+    private static final long MOST_STATUS_HOLD_MS = 60_000;
 
     /**
      * The gateway's billing, its payment channels' journal (in the same database: the payment key

@@ -9,31 +9,25 @@ import java.util.concurrent.TimeUnit;
  * drains running streams) within a bounded time.
  */
 final class Running {
-    /** Worker drain plus gateway close must fit in the 10 s that operators are promised. */
-    static final long SHUTDOWN_BUDGET_MS = 9_000;
+    /**
+     * Closing Vert.x beyond the nodes' own stop. With a gateway's default 6 s grace, 9 s in all:
+     * inside the 10 s that orchestrators wait after SIGTERM before they kill.
+     */
+    static final long CLOSE_SLACK_MS = 3_000;
 
     private Running() {}
 
-    static void untilSignalled(Vertx vertx) throws InterruptedException {
-        untilSignalled(vertx, () -> { });
-    }
-
-    static void untilSignalled(Vertx vertx, AutoCloseable afterwards) throws InterruptedException {
-        untilSignalled(vertx, 0, afterwards);
-    }
-
     /**
-     * @param drainMs    how long a node goes on serving after the signal before it drains (a
-     *                   gateway's {@code --drain-seconds}), on top of the budget
+     * @param stopMs     the longest its nodes take to stop: a worker's drain, a gateway's drain and grace
      * @param afterwards closed once Vert.x has closed (running streams settled), such as the
      *                   ledger those settlements were written to
      */
-    static void untilSignalled(Vertx vertx, long drainMs, AutoCloseable afterwards) throws InterruptedException {
+    static void untilSignalled(Vertx vertx, long stopMs, AutoCloseable afterwards) throws InterruptedException {
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
             vertx.close().onComplete(ar -> closed.countDown());
             try {
-                closed.await(drainMs + SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS);
+                closed.await(stopMs + CLOSE_SLACK_MS, TimeUnit.MILLISECONDS);
                 afterwards.close();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -25,6 +25,9 @@ import picocli.CommandLine.Option;
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
 @Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
 final class WorkerCommand implements Callable<Integer> {
+    /** How long running sequences may finish when the worker is stopped. */
+    private static final long GRACE_MS = 5_000;
+
     @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
     String id;
 
@@ -96,12 +99,12 @@ final class WorkerCommand implements Callable<Integer> {
                 new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs);
         Vertx vertx = network.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, 5_000, paymentOptions),
+                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, GRACE_MS, paymentOptions),
                 new WorkerPayments(paymentOptions, chain), tls);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
-        Running.untilSignalled(vertx);
+        Running.untilSignalled(vertx, GRACE_MS, () -> { });
         return 0;
     }
 

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.List;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.ShutdownOptions;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -15,7 +16,7 @@ class GatewayPolicyTest {
     private static GatewayOptions options(String... args) {
         GatewayPolicy policy = new GatewayPolicy();
         new CommandLine(policy).parseArgs(args);
-        return policy.options("127.0.0.1", 0, List.of("sk-test"), "admin-test", 0);
+        return policy.options("127.0.0.1", 0, List.of("sk-test"), "admin-test");
     }
 
     @Test
@@ -40,6 +41,29 @@ class GatewayPolicyTest {
         assertThat(set.holdStatusMs()).isEqualTo(RelayOptions.DEFAULTS.holdStatusMs());
         assertThatThrownBy(() -> options("--stall-timeout-seconds", "0"))
                 .hasMessage("--stall-timeout-seconds must be between 1 and 86400, got 0");
+    }
+
+    @Test
+    void streamPacing_defaultsToTheRelaysDefaults_andIsSet() {
+        RelayOptions set = options("--keepalive-seconds", "15", "--status-hold-ms", "500").relay();
+        assertThat(set.keepAliveMs()).isEqualTo(15_000);
+        assertThat(set.holdStatusMs()).isEqualTo(500);
+        assertThatThrownBy(() -> options("--status-hold-ms", "0"))
+                .hasMessage("--status-hold-ms must be between 1 and 60000, got 0");
+        assertThatThrownBy(() -> options("--keepalive-seconds", "0"))
+                .hasMessage("--keepalive-seconds must be between 1 and 86400, got 0");
+    }
+
+    @Test
+    void shutdown_defaultsToNoDrainAndTheDefaultGrace_andIsGivenInSeconds() {
+        assertThat(options().shutdown()).isEqualTo(ShutdownOptions.DEFAULTS);
+        assertThat(options("--drain-seconds", "20", "--shutdown-grace-seconds", "30").shutdown())
+                .isEqualTo(new ShutdownOptions(20_000, 30_000));
+        assertThatThrownBy(() -> options("--shutdown-grace-seconds", "0"))
+                .isInstanceOf(Cocoon.UsageException.class)
+                .hasMessage("--shutdown-grace-seconds must be between 1 and 3600, got 0");
+        assertThatThrownBy(() -> options("--drain-seconds", "301"))
+                .hasMessage("--drain-seconds must be between 0 and 300, got 301");
     }
 
     @Test

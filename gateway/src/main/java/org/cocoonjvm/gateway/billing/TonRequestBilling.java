@@ -91,7 +91,7 @@ public final class TonRequestBilling implements RequestBilling {
             } catch (LeaseLostException e) {
                 // Another process now speaks for this gateway id, or a sweep fenced it: it is stopping.
                 log.error("refusing request {}: {}", requestId, e.getMessage());
-                throw new ApiException(ErrorKind.NO_CAPACITY, null, "This gateway is shutting down; send the request to another one.");
+                throw new ApiException(ErrorKind.SHUTTING_DOWN, null, "This gateway is shutting down; send the request to another one.");
             }
         }, ledger);
     }

@@ -37,8 +37,13 @@ import org.cocoonjvm.protocol.openai.UsageCost;
  * stream is paused, so a slow reader costs bounded memory. Every way out settles the bill once.
  */
 public final class Relay {
-    /** What a relay needs from the gateway, shared by all requests. */
-    public record Context(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer) {}
+    /**
+     * What a relay needs from the gateway, shared by all requests on one event loop.
+     *
+     * @param running the relays started and not yet ended on this loop
+     */
+    public record Context(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer,
+                          RunningRelays running) {}
 
     /**
      * Who asked and what for.
@@ -105,6 +110,7 @@ public final class Relay {
 
     /** @param timeoutMs the client's own deadline (a gRPC {@code grpc-timeout}); the gateway's, if shorter, wins */
     public void start(long timeoutMs) {
+        ctx.running().add(this);
         RelayOptions o = ctx.options();
         long limit = Math.min(timeoutMs, o.timeoutMs());
         deadlineTimer = ctx.vertx().setTimer(limit, id -> fail(new ApiException(ErrorKind.TIMEOUT,
@@ -354,7 +360,7 @@ public final class Relay {
         }
     }
 
-    private void fail(ApiException error) {
+    void fail(ApiException error) {
         end(null, error);
     }
 
@@ -367,6 +373,7 @@ public final class Relay {
             return;
         }
         done = true;
+        ctx.running().remove(this);
         boolean statusSent = sink.committed();  // read before fail(): a JSON sink counts as committed after it
         cancelTimer(holdTimer);
         cancelTimer(keepAliveTimer);

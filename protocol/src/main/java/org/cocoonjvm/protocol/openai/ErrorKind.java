@@ -33,6 +33,11 @@ public enum ErrorKind {
     UPSTREAM(502, "api_error", "upstream_error", GrpcStatus.UNAVAILABLE),
     /** No worker can take the request right now: none registered, all full or draining. */
     NO_CAPACITY(503, "api_error", "no_capacity", GrpcStatus.UNAVAILABLE),
+    /**
+     * The gateway is stopping: a request it will not take, or one still running when its shutdown
+     * grace ran out. Another gateway (or this one, restarted) can serve it.
+     */
+    SHUTTING_DOWN(503, "api_error", "shutting_down", GrpcStatus.UNAVAILABLE),
     /** The request ran past its deadline. */
     TIMEOUT(504, "api_error", "timeout", GrpcStatus.DEADLINE_EXCEEDED),
     INTERNAL(500, "api_error", "internal_error", GrpcStatus.INTERNAL);
