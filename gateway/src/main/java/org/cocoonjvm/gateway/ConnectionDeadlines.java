@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway;
 
+import io.micrometer.core.instrument.Counter;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -48,7 +49,11 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
         IDLE
     }
 
+    /** Where the closes are counted, by which deadline passed. */
+    record Closes(Counter headerTimeouts, Counter idleTimeouts) {}
+
     private final ConnectionOptions limits;
+    private final Closes closes;
     /** The connection's HTTP/2 handler (Vert.x's own), and its streams; null for HTTP/1. */
     private final Http2ConnectionHandler h2;
     private final Http2Connection http2;
@@ -62,8 +67,9 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
     /** The decoder passed something on in the read now ending. */
     private boolean decodedInRead;
 
-    private ConnectionDeadlines(ConnectionOptions limits, Http2ConnectionHandler h2) {
+    private ConnectionDeadlines(ConnectionOptions limits, Closes closes, Http2ConnectionHandler h2) {
         this.limits = limits;
+        this.closes = closes;
         this.h2 = h2;
         this.http2 = h2 == null ? null : h2.connection();
     }
@@ -86,11 +92,11 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
      * whose idle handler this replaces. Vert.x calls it once per connection: an h2c upgrade can
      * only be a connection's first request, so the connection is HTTP/2 by then.
      */
-    static void install(HttpConnection connection, ConnectionOptions limits) {
+    static void install(HttpConnection connection, ConnectionOptions limits, Closes closes) {
         ChannelHandlerContext vertx = ((ConnectionBase) connection).channelHandlerContext();
         Http2ConnectionHandler h2 = vertx.handler() instanceof Http2ConnectionHandler handler ? handler : null;
         vertx.pipeline().remove(IdleStateHandler.class);
-        vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new ConnectionDeadlines(limits, h2));
+        vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new ConnectionDeadlines(limits, closes, h2));
     }
 
     @Override
@@ -186,6 +192,7 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
     @Override
     public void run() {
         deadline = null;
+        (phase == Phase.HEAD ? closes.headerTimeouts() : closes.idleTimeouts()).increment();
         if (log.isDebugEnabled()) {
             log.debug("closing {}: {}", ctx.channel().remoteAddress(), phase == Phase.HEAD
                     ? "no whole request head within " + limits.headerTimeoutMs() + " ms"

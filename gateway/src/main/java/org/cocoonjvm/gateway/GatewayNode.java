@@ -189,6 +189,8 @@ public final class GatewayNode extends VerticleBase {
                     vertx, options.relay().bodyTimeoutMs()).bind(grpc);
             Router http = router(admission);
             ConnectionOptions connections = options.connections();
+            ConnectionDeadlines.Closes closes = new ConnectionDeadlines.Closes(metrics.connectionsClosed("header_timeout"),
+                    metrics.connectionsClosed("idle_timeout"));
             server = vertx.createHttpServer(ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)
                             .setHost(options.host()).setPort(listenPort)
                             // Backends multiplex many gRPC streams over one connection (see the backend API).
@@ -206,7 +208,7 @@ public final class GatewayNode extends VerticleBase {
                     .connectionHandler(connection -> {
                         FlushBatching.install(connection);
                         ChunkFraming.install(connection);
-                        ConnectionDeadlines.install(connection, connections);
+                        ConnectionDeadlines.install(connection, connections, closes);
                     })
                     .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
             return server.listen().onSuccess(bound -> fronts.add(this));

@@ -87,7 +87,8 @@ class ConnectionTimeoutsTest {
     }
 
     @Test
-    void nextHeadTrickledIn_onAKeepAliveConnection_hasTheHeaderTimeoutFromItsFirstByte() throws Exception {
+    void nextHeadTrickledIn_onAKeepAliveConnection_hasTheHeaderTimeoutFromItsFirstByte_andIsCounted() throws Exception {
+        double counted = closes("header_timeout");
         try (Socket socket = connect(headers)) {
             send(socket, HEALTH);
             assertThat(readResponse(socket.getInputStream())).startsWith("HTTP/1.1 200");
@@ -98,10 +99,12 @@ class ConnectionTimeoutsTest {
             assertThat(msSince(start)).isBetween(HEADER_MS, IDLE_MS - 100);
             trickling.join(5_000);
         }
+        assertThat(closes("header_timeout")).isGreaterThanOrEqualTo(counted + 1);
     }
 
     @Test
-    void idleKeepAliveConnection_isClosedAfterTheIdleTimeout() throws Exception {
+    void idleKeepAliveConnection_isClosedAfterTheIdleTimeout_andCounted() throws Exception {
+        double counted = closes("idle_timeout");
         try (Socket socket = connect(headers)) {
             long asked = System.nanoTime();
             send(socket, HEALTH);
@@ -109,6 +112,12 @@ class ConnectionTimeoutsTest {
             assertThat(untilClosed(socket)).isEmpty();
             assertThat(msSince(asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
         }
+        assertThat(closes("idle_timeout")).isGreaterThanOrEqualTo(counted + 1);
+    }
+
+    /** {@code cocoon_connections_closed_total{reason}} of the gateway the raw sockets go to; tests here run one at a time. */
+    private static double closes(String reason) {
+        return headers.gateway.meters().get("cocoon.connections.closed").tag("reason", reason).counter().count();
     }
 
     @Test

@@ -66,6 +66,15 @@ public final class GatewayMetrics implements RelayObserver {
         return new GatewayMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), workers);
     }
 
+    /**
+     * Client connections the gateway closed itself, for {@code reason}: {@code header_timeout} (a
+     * request head not whole in time: slow or hostile clients) or {@code idle_timeout} (routine).
+     */
+    public Counter connectionsClosed(String reason) {
+        return Counter.builder("cocoon.connections.closed").tag("reason", reason)
+                .description("Client connections closed by the gateway's deadlines, by which one passed").register(meters);
+    }
+
     /** A gap of {@code tokens} tokens counts as that many samples of {@code nanos / tokens}. */
     @Override
     public TokenGaps tokenGaps(String model) {
