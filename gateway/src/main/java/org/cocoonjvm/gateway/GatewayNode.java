@@ -260,6 +260,8 @@ public final class GatewayNode extends VerticleBase {
                 ctx.next();
             }
         });
+        // First, so that CORS preflights are logged, and a HEAD as HEAD before it is rerouted as a GET.
+        router.route().handler(this::logUnrelayed);
         // HEAD wherever GET is answered (RFC 9110), load balancers' health checks included: the
         // GET handler runs and Vert.x sends its headers without the body.
         router.route().method(HttpMethod.HEAD).handler(ctx -> ctx.reroute(HttpMethod.GET, ctx.request().uri()));
@@ -268,7 +270,6 @@ public final class GatewayNode extends VerticleBase {
         // allowed back (the OpenAI SDKs send many of their own).
         router.route("/v1/*").handler(CorsHandler.create().allowedMethods(Set.of(HttpMethod.GET, HttpMethod.POST))
                 .exposedHeaders(Set.of("Retry-After", CompletionsHandler.REQUEST_ID_HEADER)).maxAgeSeconds(600));
-        router.route().handler(this::logUnrelayed);
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
                 .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
@@ -324,12 +325,15 @@ public final class GatewayNode extends VerticleBase {
      */
     private void logUnrelayed(RoutingContext ctx) {
         String path = ctx.normalizedPath();
-        if (path.startsWith("/v1/") || path.startsWith("/admin/")) {
+        // A rerouted request (HEAD as GET) passes here again, and is logged once, with its own method.
+        if ((path.startsWith("/v1/") || path.startsWith("/admin/")) && ctx.get(LOGGED_METHOD) == null) {
+            String method = ctx.request().method().name();
+            ctx.put(LOGGED_METHOD, method);
             long start = System.nanoTime();
             ctx.addEndHandler(ended -> {
                 if (!RequestNotes.relayed(ctx)) {
                     ApiKey key = ctx.get(CompletionsHandler.API_KEY);
-                    accessLog.answered(ctx.request().method().name(), path, key == null ? null : key.id(),
+                    accessLog.answered(method, path, key == null ? null : key.id(),
                             RequestNotes.model(ctx), ctx.response().getStatusCode(), RequestNotes.error(ctx),
                             System.nanoTime() - start, ended.failed());
                 }
@@ -415,6 +419,8 @@ public final class GatewayNode extends VerticleBase {
     }
 
     private static final String BODY_DEADLINE = "cocoon.bodyDeadline";
+    /** The method an access-log line was set up for: a request's own, before any reroute. */
+    private static final String LOGGED_METHOD = "cocoon.loggedMethod";
 
     /**
      * The fronts are this verticle's children, undeployed (their streams drained) before this

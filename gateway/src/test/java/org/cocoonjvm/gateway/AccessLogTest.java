@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.await;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
 import ch.qos.logback.classic.Level;
@@ -10,6 +11,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -155,6 +157,23 @@ class AccessLogTest {
         assertThat(logged.get(3).getInteger("status")).isEqualTo(404);
         assertThat(logged.get(3).getString("model")).hasSize(AccessLogTest.MOST_CHARS + 1).endsWith("…");
         assertThat(lines.list.get(3).getFormattedMessage()).hasSizeLessThan(2_000);
+    }
+
+    @Test
+    void aHead_isLoggedAsAHead_andACorsPreflightGetsALine() {
+        net.call(HttpMethod.HEAD, "/v1/models", API_KEY, null);
+        RequestOptions preflight = new RequestOptions().setMethod(HttpMethod.OPTIONS).setURI("/v1/chat/completions")
+                .putHeader("Origin", "https://chat.example").putHeader("Access-Control-Request-Method", "POST");
+        assertThat(await(net.reply(preflight, null)).status()).isEqualTo(204);
+
+        TestNetwork.eventually("two lines", () -> lines.list.size() == 2);
+        List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
+        assertThat(logged.get(0).getString("method")).isEqualTo("HEAD");
+        assertThat(logged.get(0).getString("path")).isEqualTo("/v1/models");
+        assertThat(logged.get(0).getInteger("status")).isEqualTo(200);
+        assertThat(logged.get(1).getString("method")).isEqualTo("OPTIONS");
+        assertThat(logged.get(1).getInteger("status")).isEqualTo(204);
+        assertThat(logged.get(1).getString("key")).isNull();
     }
 
     @Test
