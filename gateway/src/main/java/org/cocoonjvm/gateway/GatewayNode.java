@@ -8,6 +8,7 @@ import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
@@ -286,6 +287,7 @@ public final class GatewayNode extends VerticleBase {
         router.get("/v1/models").handler(models);
         router.get(ModelsHandler.PREFIX + "*").handler(models::retrieve);
         router.get("/v1/account").handler(new AccountHandler(billing));
+        router.post("/v1/*").handler(GatewayNode::bodyIsJson);
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
         router.post("/v1/*").handler(ctx -> {
             vertx.cancelTimer(ctx.<Long>get(BODY_DEADLINE));  // the body is here
@@ -362,6 +364,20 @@ public final class GatewayNode extends VerticleBase {
         });
         ctx.put(BODY_DEADLINE, timer);
         ctx.addEndHandler(v -> vertx.cancelTimer(timer));
+        ctx.next();
+    }
+
+    /**
+     * A body is read as JSON whatever its {@code Content-Type} says (curl's {@code -d} sends a
+     * form type). Left as a form type, the body handler would decode it as a form too, and a JSON
+     * body of over 1 KB, or with many {@code &}, fails that with a bare 400 before it is read.
+     */
+    private static void bodyIsJson(RoutingContext ctx) {
+        String type = ctx.request().getHeader(HttpHeaders.CONTENT_TYPE);
+        if (type != null && (type.regionMatches(true, 0, "application/x-www-form-urlencoded", 0, 33)
+                || type.regionMatches(true, 0, "multipart/", 0, 10))) {
+            ctx.request().headers().set(HttpHeaders.CONTENT_TYPE, "application/json");
+        }
         ctx.next();
     }
 

@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.await;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
 import io.vertx.core.http.HttpClientResponse;
@@ -55,6 +56,22 @@ class ErrorsTest {
 
         TestNetwork.Reply broken = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, "{not json");
         assertThat(broken.status()).isEqualTo(400);
+    }
+
+    @Test
+    void jsonSentWithAFormContentType_isReadAsJson_howeverLongOrFullOfAmpersands() {
+        net.addWorker(1000);
+        String prompt = "a & b = c, ".repeat(400);  // 4.4 KB, 400 ampersands: past the form decoder's limits
+        for (String type : new String[] {"application/x-www-form-urlencoded", "multipart/form-data; boundary=x"}) {
+            RequestOptions request = TestNetwork.post("/v1/chat/completions", API_KEY).putHeader("Content-Type", type);
+            String user = ",\"user\":\"" + prompt + "\"";
+            TestNetwork.Reply reply = await(net.reply(request, chat("synthetic", false, "\"max_tokens\":2" + user)));
+            assertThat(reply.status()).as(type).isEqualTo(200);
+            assertThat(reply.json().getJsonObject("usage").getInteger("completion_tokens")).isEqualTo(2);
+            TestNetwork.Reply bad = await(net.reply(request, chat("synthetic", false, "\"n\":2" + user)));
+            assertThat(bad.status()).as(type).isEqualTo(400);
+            assertThat(bad.json().getJsonObject("error").getString("param")).isEqualTo("n");
+        }
     }
 
     @Test
