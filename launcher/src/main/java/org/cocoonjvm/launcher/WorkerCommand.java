@@ -25,8 +25,8 @@ import picocli.CommandLine.Option;
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
 @Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
 final class WorkerCommand implements Callable<Integer> {
-    /** How long running sequences may finish when the worker is stopped. */
-    private static final long GRACE_MS = 5_000;
+    /** An hour: as long as a gateway's grace may be. */
+    private static final long MOST_GRACE_SECONDS = 3_600;
 
     @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
     String id;
@@ -43,6 +43,12 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Option(names = "--api-key", description = "Bearer key for the worker's own OpenAI API; omit to leave it open.")
     String apiKey;
+
+    @Option(names = "--shutdown-grace-seconds", defaultValue = "5",
+            description = "On SIGTERM the worker leaves its gateway (nothing new is routed to it) and lets running "
+                    + "sequences finish for this long; those still running then fail, billed for what they produced "
+                    + "(0: fail them at once). Default: ${DEFAULT-VALUE}.")
+    long graceSeconds;
 
     @Option(names = "--payment-dir", description = "Where the worker keeps its payment key and each channel's latest "
             + "signed state (one file per channel, replaced atomically); omit to keep them in memory.")
@@ -97,14 +103,19 @@ final class WorkerCommand implements Callable<Integer> {
         OnChainSettlement chain = settlement();
         WorkerPaymentOptions paymentOptions =
                 new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs);
+        if (graceSeconds < 0 || graceSeconds > MOST_GRACE_SECONDS) {
+            throw new Cocoon.UsageException("--shutdown-grace-seconds must be between 0 and " + MOST_GRACE_SECONDS
+                    + ", got " + graceSeconds);
+        }
+        long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
         Vertx vertx = network.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
-                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, GRACE_MS, paymentOptions),
+                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, graceMs, paymentOptions),
                 new WorkerPayments(paymentOptions, chain), tls);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
-        Running.untilSignalled(vertx, GRACE_MS, () -> { });
+        Running.untilSignalled(vertx, graceMs, () -> { });
         return 0;
     }
 
