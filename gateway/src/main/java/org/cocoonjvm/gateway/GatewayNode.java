@@ -175,12 +175,16 @@ public final class GatewayNode extends VerticleBase {
                     .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
             if (attestation == null) {
                 new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments).bind(grpc);
-                // What GrpcClient.client(vertx) would build, plus the flush batching.
+                // What GrpcClient.client(vertx) would build, plus the flush batching and the PINGs.
                 transport = vertx.httpClientBuilder()
                         .with(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false))
-                        .withConnectHandler(FlushBatching::install).build();
+                        .withConnectHandler(connection -> {
+                            FlushBatching.install(connection);
+                            WorkerLiveness.install(vertx, connection, options.heartbeatIntervalMs());
+                        }).build();
             } else {
-                transport = attestation.workerClient(vertx);
+                transport = attestation.workerClient(vertx, connection -> WorkerLiveness.install(vertx, connection,
+                        options.heartbeatIntervalMs()));
             }
             workers = GrpcClient.client(vertx, transport);
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),

@@ -118,6 +118,50 @@ class RelayBehaviourTest {
     }
 
     @Test
+    void workerThatFreezesBeforeTheFirstToken_isLeft_andTheRequestServedByAnother() throws Exception {
+        net = new TestNetwork();
+        net.addWorker(0.1);  // its first token would come after ten seconds
+        long sent = System.nanoTime();
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":3"));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("the worker has the request",
+                () -> net.gateway.registry().all().iterator().next().inFlight() == 1);
+        net.addWorker(1000);
+        net.freezeWorker(0);
+
+        // Its connection stays up, but PINGs go unanswered: within three heartbeat intervals the
+        // gateway gives up on it, and no token had reached the client, so another worker serves it.
+        List<SseEvents.Event> events = sse.ended.get(20, TimeUnit.SECONDS);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - sent)).isLessThan(9_000);
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+        assertThat(usage.getInteger("completion_tokens")).isEqualTo(3);
+    }
+
+    @Test
+    void workerThatFreezesAfterTheFirstToken_endsTheStreamWithAnError_andBillsWhatWasSent() throws Exception {
+        net = new TestNetwork();
+        net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 0);
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":2000")));
+        TestNetwork.eventually("two chunks arrived", () -> sse.size() >= 2);
+
+        net.freezeWorker(0);
+
+        List<SseEvents.Event> events = sse.ended.get(20, TimeUnit.SECONDS);
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error").getString("code"))
+                .isEqualTo("upstream_error");
+        JsonObject usage = new JsonObject(events.get(events.size() - 3).data()).getJsonObject("usage");
+        long contentChunks = events.stream().filter(e -> e.data().contains("\"content\"")).count();
+        assertThat(usage.getLong("completion_tokens")).isEqualTo(contentChunks);
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(usage.getLong("total_cost"));
+    }
+
+    @Test
     void slowReader_getsEveryTokenIntact() throws Exception {
         net = new TestNetwork();
         net.addWorker(new SyntheticEngine(50_000, 4, 100_000, 60_000), SchedulerOptions.DEFAULTS, 1_000);

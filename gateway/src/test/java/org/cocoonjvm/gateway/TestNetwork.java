@@ -3,7 +3,9 @@ package org.cocoonjvm.gateway;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.netty.util.concurrent.EventExecutor;
 import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -17,6 +19,7 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -54,6 +57,7 @@ final class TestNetwork implements AutoCloseable {
     final GatewayNode gateway;
     private final String gatewayDeployment;
     final List<Vertx> workerVertx = new ArrayList<>();
+    private final List<CountDownLatch> thaws = new ArrayList<>();
     final List<WorkerNode> workers = new ArrayList<>();
     final HttpClient http;
     /** Where every call of {@link #http} starts (see {@link #onClientContext}). */
@@ -221,6 +225,26 @@ final class TestNetwork implements AutoCloseable {
         await(workerVertx.get(index).close());
     }
 
+    /**
+     * Blocks every event loop of worker {@code index}, as a stopped process (SIGSTOP) or a hung VM
+     * looks to its peers: its connections stay up, and nothing answers on them. Thawed by
+     * {@link #close}, or before.
+     */
+    Runnable freezeWorker(int index) {
+        CountDownLatch thaw = new CountDownLatch(1);
+        thaws.add(thaw);
+        for (EventExecutor loop : ((VertxInternal) workerVertx.get(index)).nettyEventLoopGroup()) {
+            loop.execute(() -> {
+                try {
+                    thaw.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+        return thaw::countDown;
+    }
+
     /** A request to the gateway; the response body is not read yet. */
     HttpClientResponse send(HttpMethod method, String path, String key, String body) {
         RequestOptions options = new RequestOptions().setMethod(method).setURI(path);
@@ -345,6 +369,7 @@ final class TestNetwork implements AutoCloseable {
 
     @Override
     public void close() {
+        thaws.forEach(CountDownLatch::countDown);
         for (Vertx v : workerVertx) {
             await(v.close());
         }

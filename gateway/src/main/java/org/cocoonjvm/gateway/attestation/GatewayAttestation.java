@@ -77,12 +77,18 @@ public final class GatewayAttestation implements WorkerAdmission {
                 .requestHandler(sessions).listen();
     }
 
-    /** The gRPC transport to workers: RA-TLS both ways, each new connection verified (resumed sessions skip the handshake check). */
-    public HttpClient workerClient(Vertx vertx) {
+    /**
+     * The gRPC transport to workers: RA-TLS both ways, each new connection verified (resumed
+     * sessions skip the handshake check).
+     *
+     * @param connected also runs for each new connection, on its event loop
+     */
+    public HttpClient workerClient(Vertx vertx, Handler<HttpConnection> connected) {
         return vertx.httpClientBuilder().with(node.grpcClient(this::handshake))
                 .withConnectHandler(conn -> {
                     FlushBatching.install(conn);
                     node.admit(vertx, conn, () -> { });
+                    connected.handle(conn);
                 }).build();
     }
 
