@@ -162,6 +162,27 @@ class RelayBehaviourTest {
     }
 
     @Test
+    void workerFailingMidReply_nonStreaming_is502_withTheUsageItWasBilledFor() throws Exception {
+        net = new TestNetwork();
+        net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 0);
+        Future<TestNetwork.Reply> reply = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
+                chat("synthetic", false, "\"max_tokens\":2000"));
+        TestNetwork.eventually("tokens were produced",
+                () -> net.gateway.registry().all().iterator().next().inFlight() == 1);
+        Thread.sleep(500);
+
+        net.stopWorker(0);
+
+        TestNetwork.Reply failed = await(reply);
+        assertThat(failed.status()).isEqualTo(502);
+        assertThat(failed.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+        JsonObject usage = failed.json().getJsonObject("usage");
+        assertThat(usage.getLong("completion_tokens")).isPositive();
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(usage.getLong("total_cost"));
+    }
+
+    @Test
     void slowReader_getsEveryTokenIntact() throws Exception {
         net = new TestNetwork();
         net.addWorker(new SyntheticEngine(50_000, 4, 100_000, 60_000), SchedulerOptions.DEFAULTS, 1_000);

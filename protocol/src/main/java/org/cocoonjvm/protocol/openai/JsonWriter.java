@@ -48,14 +48,24 @@ public final class JsonWriter extends ResponseWriter {
         return response.setStatusCode(200).putHeader("Content-Type", "application/json").end(body.toString());
     }
 
-    /** An error document has no place for usage: what the failed request cost shows in the account. */
+    /**
+     * The error document, with the usage beside it when the failed request was billed for some
+     * (a worker that failed midway: what it produced is paid for, though the client saw none of it),
+     * as a stream's usage chunk would say. OpenAI's clients read {@code error} and ignore the rest.
+     */
     @Override
     public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
         if (ended()) {
             return ALREADY_ENDED;
         }
         ended = true;
-        return OpenAiResponses.error(response, error);
+        if (usage == null || cost == null || cost.totalCost() == 0) {
+            return OpenAiResponses.error(response, error);
+        }
+        StringBuilder body = new StringBuilder(512);
+        String document = error.toJson().encode();
+        body.append(document, 0, document.length() - 1).append(",\"usage\":");
+        return OpenAiResponses.error(response, error, CompletionMeta.appendUsage(body, usage, cost).append('}'));
     }
 
     @Override

@@ -9,6 +9,11 @@ public final class OpenAiResponses {
 
     /** @return the response's end, as {@link CompletionSink#finish}'s */
     public static Future<Void> error(HttpServerResponse response, ApiException error) {
+        return error(response, error, error.toJson().encode());
+    }
+
+    /** @param body the error document, with whatever goes beside {@code error} in it */
+    static Future<Void> error(HttpServerResponse response, ApiException error, CharSequence body) {
         if (response.ended() || response.closed()) {
             return ResponseWriter.ALREADY_ENDED;
         }
@@ -19,7 +24,7 @@ public final class OpenAiResponses {
         if (error.retryAfterSeconds() > 0) {
             response.putHeader("Retry-After", Integer.toString(error.retryAfterSeconds()));
         }
-        return response.end(error.toJson().encode());
+        return response.end(body.toString());
     }
 
     public static ApiException asApiException(Throwable failure) {
