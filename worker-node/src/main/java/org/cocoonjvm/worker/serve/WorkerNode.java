@@ -135,12 +135,15 @@ public final class WorkerNode extends VerticleBase {
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
+        log.info("worker {} stopping: leaving its gateway, {} sequence(s) running get {} ms to finish",
+                options.workerId(), generator.load().getRunning(), options.shutdownGraceMs());
         // Leave the gateway first so it routes nothing new here, then let running sequences finish.
         Future<Void> unlinked = link == null ? Future.succeededFuture() : link.stop();
         return unlinked.recover(e -> Future.succeededFuture())
                 .compose(v -> Future.fromCompletionStage(generator.shutdown(options.shutdownGraceMs()), context)
                         .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS))
-                .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS));
+                .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS))
+                .onComplete(stopped -> log.info("worker {} stopped", options.workerId()));
     }
 
     /** {@code http://host:port}, {@code https://} when attested; set once started. */
