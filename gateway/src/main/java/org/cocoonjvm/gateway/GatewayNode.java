@@ -113,7 +113,7 @@ public final class GatewayNode extends VerticleBase {
         this.options = options;
         this.attestation = attestation;
         this.billing = billing;
-        this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), System::nanoTime);
+        this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), options.relay().flexReservePercent(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
         observers.add(metrics);
         this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;

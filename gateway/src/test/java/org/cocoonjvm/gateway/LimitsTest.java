@@ -4,10 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
+import io.vertx.core.Future;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import org.cocoonjvm.gateway.limits.KeyLimits;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -75,7 +80,7 @@ class LimitsTest {
     @Test
     void flexTraffic_yieldsToInteractiveTraffic() {
         net = new TestNetwork();
-        net.addWorker(20, 1, org.cocoonjvm.worker.scheduler.SchedulerOptions.DEFAULTS);  // capacity: one sequence
+        net.addWorker(20, 1, SchedulerOptions.DEFAULTS);  // capacity: one sequence
         HttpClientResponse running = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
         SseEvents sse = SseEvents.read(running);
         TestNetwork.eventually("the worker is busy", () -> sse.size() >= 1);
@@ -88,6 +93,37 @@ class LimitsTest {
         running.request().connection().close();
         assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":2")).status())
                 .isEqualTo(200);
+    }
+
+    @Test
+    void flexBurst_leavesAReservedSlot_soADefaultRequestStartsAtOnce() {
+        net = new TestNetwork();   // the default reserve: a quarter of each worker's capacity
+        net.addWorker(50, 4, SchedulerOptions.DEFAULTS);   // capacity 4: flex may hold 3
+        firstTokenMs(chat("synthetic", true, "\"max_tokens\":2"));   // warm
+        long idleMs = firstTokenMs(chat("synthetic", true, "\"max_tokens\":2"));
+
+        // Bulk sequences of 20 s each: without the reserve a default request would wait that long for a slot.
+        List<HttpClientResponse> bulk = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            HttpClientResponse flex = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"service_tier\":\"flex\",\"max_tokens\":1000"));
+            assertThat(flex.statusCode()).isEqualTo(200);
+            bulk.add(flex);
+        }
+        assertRateLimited(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"service_tier\":\"flex\",\"max_tokens\":2")), "Flex capacity");
+
+        long busyMs = firstTokenMs(chat("synthetic", true, "\"max_tokens\":2"));
+        assertThat(busyMs).as("first token during the burst, idle: " + idleMs + " ms").isLessThan(idleMs + 500);
+        bulk.forEach(r -> r.request().connection().close());
+    }
+
+    /** Milliseconds from sending a stream until its first event arrived; returns once it ended. */
+    private long firstTokenMs(String body) {
+        long start = System.nanoTime();
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, body));
+        List<SseEvents.Event> events = TestNetwork.await(Future.fromCompletionStage(sse.ended));
+        return TimeUnit.NANOSECONDS.toMillis(events.get(0).arrivedNanos() - start);
     }
 
     @Test

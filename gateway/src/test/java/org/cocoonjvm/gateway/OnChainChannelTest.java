@@ -104,6 +104,10 @@ class OnChainChannelTest {
         assertThat(onChain.addressB()).isEqualTo(payout.address());
         assertThat(onChain.balanceA()).isEqualTo(BigInteger.valueOf(DEPOSIT));
         assertThat(channel.getLong("deposit_cap_nanoton")).isEqualTo(DEPOSIT);
+        JsonObject billing = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json()
+                .getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
+        assertThat(Address.of(billing.getString("channel_address"))).isEqualTo(contract);
+        assertThat(billing.getLong("cap_nanoton")).isEqualTo(DEPOSIT);
         BigInteger contractBefore = chain.client().balance(contract);
         BigInteger payoutBefore = payout.balance();
 

@@ -137,6 +137,56 @@ class PaymentChannelTest {
     }
 
     @Test
+    void adminWorkers_showsWhatEachWorkerIsOwed_andWhatIsSigned_untilSigningCatchesUp() {
+        start(1);
+        WorkerNode worker = worker(1000, 1_000_000, 10_000);
+        net.gateway.payments().paying(false);
+        long owed = 0;
+        for (String body : List.of(chat("synthetic", true, "\"max_tokens\":30,\"stream_options\":{\"include_usage\":true}"),
+                chat("synthetic", false, "\"max_tokens\":7"))) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, body);
+            assertThat(reply.status()).isEqualTo(200);
+            owed += tokensOf(reply.body());
+        }
+        JsonObject unsigned = adminBilling();
+        assertThat(unsigned.getBoolean("payments")).isTrue();
+        assertThat(unsigned.getString("channel_id")).isEqualTo(channel(worker).getString("channel_id"));
+        assertThat(unsigned.getLong("owed_nanoton")).isEqualTo(owed);
+        assertThat(unsigned.getLong("sent_nanoton")).isZero();
+        assertThat(unsigned.getLong("seqno")).isZero();
+        assertThat(unsigned.getLong("unpaid_nanoton")).isEqualTo(owed);
+        assertThat(unsigned.getLong("cap_nanoton")).isEqualTo(10_000_000_000L);
+        assertThat(unsigned.getBoolean("session")).isTrue();
+        assertThat(unsigned.getBoolean("closed")).isFalse();
+        assertThat(unsigned.getString("channel_address")).isNull();
+        assertThat(unsigned.getString("round_error")).isNull();
+
+        net.gateway.payments().paying(true);
+        long expected = owed;
+        eventually("the gateway has signed all " + expected + " nanoTON", () -> adminBilling().getLong("sent_nanoton") == expected);
+        JsonObject signed = adminBilling();
+        assertThat(signed.getLong("owed_nanoton")).isEqualTo(expected);
+        assertThat(signed.getLong("unpaid_nanoton")).isZero();
+        assertThat(signed.getLong("seqno")).isEqualTo(channel(worker).getLong("seqno")).isPositive();
+        assertThat(signed.getLong("cap_left_nanoton")).isEqualTo(10_000_000_000L - expected);
+        eventually("the worker holds that state", () -> channel(worker).getLong("sent_nanoton") == expected);
+    }
+
+    @Test
+    void adminWorkers_withPaymentsOff_saysSo() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, PaymentOptions.DISABLED);
+        net.addWorker(1000);
+        assertThat(adminBilling()).isEqualTo(new JsonObject().put("payments", false));
+    }
+
+    /** The one worker's {@code billing} in {@code /admin/workers}. */
+    private JsonObject adminBilling() {
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null);
+        assertThat(reply.status()).isEqualTo(200);
+        return reply.json().getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
+    }
+
+    @Test
     void aGatewayThatStopsPaying_isPausedAtTheCreditWindow_thenFailedWithAClearError() throws Exception {
         start(1);
         WorkerNode worker = worker(500, 40, 1_000);

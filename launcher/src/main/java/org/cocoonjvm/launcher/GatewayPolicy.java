@@ -152,6 +152,12 @@ final class GatewayPolicy {
                     + "Default: ${DEFAULT-VALUE}.")
     long statusHoldMs;
 
+    @Option(names = "--flex-reserve-percent", defaultValue = "25",
+            description = "The share of each worker's capacity that service_tier flex requests may not take (at least one "
+                    + "slot from capacity 2, never the last), so interactive requests start at once during a bulk burst; "
+                    + "flex gets 429 beyond the rest. 0: flex may fill a worker. Default: ${DEFAULT-VALUE}.")
+    int flexReservePercent;
+
     /**
      * Each key gets an account of its own, named after its position.
      *
@@ -167,7 +173,7 @@ final class GatewayPolicy {
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown());
     }
 
-    /** The relay's defaults, with the timeouts these flags set. */
+    /** The relay's defaults, with the timeouts and the flex reserve these flags set. */
     private RelayOptions relay() {
         checkSeconds("--request-timeout-seconds", requestTimeoutSeconds);
         checkSeconds("--body-timeout-seconds", bodyTimeoutSeconds);
@@ -176,9 +182,13 @@ final class GatewayPolicy {
         if (statusHoldMs < 1 || statusHoldMs > MOST_STATUS_HOLD_MS) {
             throw new Cocoon.UsageException("--status-hold-ms must be between 1 and " + MOST_STATUS_HOLD_MS + ", got " + statusHoldMs);
         }
+        if (flexReservePercent < 0 || flexReservePercent > 100) {
+            throw new Cocoon.UsageException("--flex-reserve-percent must be between 0 and 100, got " + flexReservePercent);
+        }
         RelayOptions d = RelayOptions.DEFAULTS;
         return new RelayOptions(statusHoldMs, TimeUnit.SECONDS.toMillis(keepAliveSeconds), TimeUnit.SECONDS.toMillis(requestTimeoutSeconds), d.maxAttempts(),
-                d.coalesceBytes(), TimeUnit.SECONDS.toMillis(bodyTimeoutSeconds), TimeUnit.SECONDS.toMillis(stallTimeoutSeconds));
+                d.coalesceBytes(), TimeUnit.SECONDS.toMillis(bodyTimeoutSeconds), TimeUnit.SECONDS.toMillis(stallTimeoutSeconds),
+                flexReservePercent);
     }
 
     private ShutdownOptions shutdown() {

@@ -55,6 +55,15 @@ class GatewayPolicyTest {
     }
 
     @Test
+    void flexReserve_defaultsToTheRelaysDefault_andIsSet() {
+        assertThat(options().relay().flexReservePercent()).isEqualTo(RelayOptions.DEFAULT_FLEX_RESERVE_PERCENT);
+        assertThat(options("--flex-reserve-percent", "50").relay().flexReservePercent()).isEqualTo(50);
+        assertThatThrownBy(() -> options("--flex-reserve-percent", "101"))
+                .isInstanceOf(Cocoon.UsageException.class)
+                .hasMessage("--flex-reserve-percent must be between 0 and 100, got 101");
+    }
+
+    @Test
     void shutdown_defaultsToNoDrainAndTheDefaultGrace_andIsGivenInSeconds() {
         assertThat(options().shutdown()).isEqualTo(ShutdownOptions.DEFAULTS);
         assertThat(options("--drain-seconds", "20", "--shutdown-grace-seconds", "30").shutdown())

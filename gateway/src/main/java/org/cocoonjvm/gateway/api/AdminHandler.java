@@ -1,16 +1,20 @@
 package org.cocoonjvm.gateway.api;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
+import java.util.ArrayList;
+import java.util.List;
 import org.cocoonjvm.gateway.attestation.RefusedWorkers;
+import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 
 /**
- * {@code GET /admin/workers}: each registered worker with its state (attestation included), and
- * under {@code refused} the workers whose attestation was refused, for operators.
+ * {@code GET /admin/workers}: each registered worker with its state (attestation and its payment
+ * channel included), and under {@code refused} the workers whose attestation was refused, for operators.
  */
 public final class AdminHandler implements Handler<RoutingContext> {
     private final WorkerRegistry registry;
@@ -26,6 +30,8 @@ public final class AdminHandler implements Handler<RoutingContext> {
     public void handle(RoutingContext ctx) {
         JsonArray workers = new JsonArray();
         long now = registry.nanoTime();
+        List<JsonObject> paidRows = new ArrayList<>();
+        List<Future<WorkerChannel.View>> views = new ArrayList<>();
         for (RegisteredWorker w : registry.all()) {
             JsonArray models = new JsonArray();
             w.models().forEach(m -> models.add(m.getName() + "@" + m.getHash()));
@@ -45,8 +51,35 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("tokens_per_s", w.speed());
             w.attestation().into(row);
             workers.add(row);
+            if (w.channel() == null) {
+                row.put("billing", new JsonObject().put("payments", false));
+            } else {
+                paidRows.add(row);
+                views.add(w.channel().view());
+            }
         }
-        ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
-                .put("refused", refused == null ? new JsonArray() : refused.toJson()).encode());
+        Future.all(views).onSuccess(all -> {
+            for (int i = 0; i < paidRows.size(); i++) {
+                paidRows.get(i).put("billing", billing(all.resultAt(i)));
+            }
+            ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
+                    .put("refused", refused == null ? new JsonArray() : refused.toJson()).encode());
+        });
+    }
+
+    private static JsonObject billing(WorkerChannel.View view) {
+        return new JsonObject()
+                .put("payments", true)
+                .put("channel_id", view.id().hex())
+                .put("owed_nanoton", view.owedNanoton())
+                .put("seqno", view.signed().seqno())
+                .put("sent_nanoton", view.signed().sentNanoton())
+                .put("unpaid_nanoton", view.unpaidNanoton())
+                .put("cap_nanoton", view.capNanoton())
+                .put("cap_left_nanoton", view.capNanoton() - view.signed().sentNanoton())
+                .put("channel_address", view.channelAddress())
+                .put("session", view.session())
+                .put("closed", view.closed())
+                .put("round_error", view.roundError());
     }
 }

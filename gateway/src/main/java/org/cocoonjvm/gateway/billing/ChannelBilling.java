@@ -13,6 +13,7 @@ import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import org.cocoonjvm.billing.chain.ChainException;
@@ -343,6 +344,14 @@ public final class ChannelBilling extends VerticleBase {
         }
     }
 
+    /** {@link WorkerChannel#view()}; completes on the caller's context. */
+    Future<WorkerChannel.View> view(WorkerChannel channel) {
+        Context caller = Vertx.currentContext();
+        Promise<WorkerChannel.View> view = Promise.promise();
+        context.runOnContext(v -> answer(caller, view::handle, Future.succeededFuture(channel.view(options.depositCapNanoton()))));
+        return view.future();
+    }
+
     /** The gateway's payment key: party A's key on every channel. */
     public PaymentPublicKey publicKey() {
         return key.publicKey();
@@ -414,9 +423,13 @@ public final class ChannelBilling extends VerticleBase {
                         // Nothing was sent; the next round (the timer's at the latest) covers it all again.
                         log.warn("payment round over {} channels failed, nothing sent: {}", due.size(),
                                 signed.cause().toString());
+                        due.forEach(d -> d.channel().roundError = signed.cause().toString());
                     } else {
                         due.forEach(WorkerChannel.Due::paid);
-                        signed.result().forEach(this::send);
+                        for (Sent sent : signed.result()) {
+                            sent.channel().sent(sent.state());
+                            send(sent);
+                        }
                     }
                     List<Runnable> waiting = new ArrayList<>(afterRound);
                     afterRound.clear();

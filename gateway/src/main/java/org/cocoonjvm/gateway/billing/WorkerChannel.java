@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.billing;
 
 import com.google.protobuf.ByteString;
+import io.vertx.core.Future;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -12,6 +13,8 @@ import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 
@@ -52,6 +55,13 @@ public final class WorkerChannel {
     OnChainChannel onChain;
     /** Its cooperative close is signed: no further state on it. */
     boolean closed;
+    /**
+     * The last state signed, journaled and sent, as this context knows it: the payer's own is the
+     * round's while one is in flight, and a view must not wait for a round stuck on the ledger.
+     */
+    SemiChannelBody signed;
+    /** Why the last round over this channel failed; null once a round pays it. */
+    String roundError;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton) {
         this.billing = billing;
@@ -60,6 +70,7 @@ public final class WorkerChannel {
         this.payer = payer;
         this.workerKey = workerKey;
         this.durableFees = Math.max(payer.last().sentNanoton(), feesBilledNanoton);
+        this.signed = payer.last();
     }
 
     public ChannelId id() {
@@ -73,6 +84,43 @@ public final class WorkerChannel {
 
     public PaymentPublicKey workerKey() {
         return workerKey;
+    }
+
+    /**
+     * Where the channel stands, for operators. Read on the billing context: fees move from running
+     * to finished to durable there, so one read there counts each once.
+     */
+    public Future<View> view() {
+        return billing.view(this);
+    }
+
+    /**
+     * @param owedNanoton    what the worker has earned on this channel so far: every fee up to its
+     *                       last state, finished requests' exact fees, running requests' fees so far;
+     *                       not capped
+     * @param signed         the last state signed and sent (seqno 0, 0 nanoTON before the first)
+     * @param channelAddress the contract on chain (raw form); null for an off-chain channel
+     * @param session        the worker's session is attached: new states reach it
+     * @param roundError     why the last payment round over this channel failed; null if it did not
+     */
+    public record View(ChannelId id, long owedNanoton, SemiChannelBody signed, long capNanoton, String channelAddress,
+                       boolean session, boolean closed, String roundError) {
+        /**
+         * Earned and in no signed state yet; never negative, though a finished request's exact fee
+         * (cheaper cached tokens) can fall below the running fee a state already paid.
+         */
+        public long unpaidNanoton() {
+            return Math.max(0, owedNanoton - signed.sentNanoton());
+        }
+    }
+
+    /** This context only. */
+    View view(long capNanoton) {
+        Set<RequestMeter> finished = Set.copyOf(finishing);
+        Map<RequestBilling.Charge, RequestBilling.Metered> covered = new HashMap<>();
+        long owed = durableFees + finishedFees(finished, covered) + runningFees(finished, covered);
+        return new View(id, owed, signed, capNanoton, onChain == null ? null : onChain.address().toRaw(), session != null,
+                closed, roundError);
     }
 
     /**
@@ -114,28 +162,42 @@ public final class WorkerChannel {
      */
     Due due(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         long tokens = unsignedTokens.get();
-        long owed = durableFees;
-        long finishedFees = 0;
         Set<RequestMeter> finished = Set.copyOf(finishing);
-        for (RequestMeter meter : finished) {
-            finishedFees += meter.exactFee();
-        }
-        owed += finishedFees;
         Map<RequestBilling.Charge, RequestBilling.Metered> covered = new HashMap<>();
-        for (RequestMeter meter : finished) {
-            meter.checkpoint(covered);
-        }
-        for (RequestMeter meter : inFlight) {
-            if (!finished.contains(meter)) {
-                owed += meter.snapshot(covered);   // the fee first, then usage at least that far
-            }
-        }
-        owed = billing.capped(this, owed);
+        long finishedFees = finishedFees(finished, covered);
+        long owed = billing.capped(this, durableFees + finishedFees + runningFees(finished, covered));
         if (owed <= payer.last().sentNanoton()) {
             return null;
         }
         covered.forEach((charge, usage) -> progress.merge(charge, usage, RequestMeter::further));
         return new Due(this, owed, tokens, finished, finishedFees);
+    }
+
+    /** The exact fees of {@code finished}, with their final usage added to {@code covered}. */
+    private static long finishedFees(Set<RequestMeter> finished, Map<RequestBilling.Charge, RequestBilling.Metered> covered) {
+        long fees = 0;
+        for (RequestMeter meter : finished) {
+            fees += meter.exactFee();
+            meter.checkpoint(covered);
+        }
+        return fees;
+    }
+
+    /** The running fees of the meters in flight and not in {@code finished}, with their usage added to {@code covered}. */
+    private long runningFees(Set<RequestMeter> finished, Map<RequestBilling.Charge, RequestBilling.Metered> covered) {
+        long fees = 0;
+        for (RequestMeter meter : inFlight) {
+            if (!finished.contains(meter)) {
+                fees += meter.snapshot(covered);   // the fee first, then usage at least that far
+            }
+        }
+        return fees;
+    }
+
+    /** A round signed, journaled and sent {@code state}; this context. */
+    void sent(SignedSemiChannel state) {
+        signed = state.state().body();
+        roundError = null;
     }
 
     /** One channel's share of a payment round. */

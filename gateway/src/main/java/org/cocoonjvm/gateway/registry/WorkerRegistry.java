@@ -29,9 +29,12 @@ public final class WorkerRegistry {
     private final long heartbeatIntervalMs;
     /** A worker silent for this long is skipped until it speaks again. */
     private final long staleAfterNanos;
+    private final int flexReservePercent;
 
-    public WorkerRegistry(long heartbeatIntervalMs, LongSupplier nanoClock) {
+    /** @param flexReservePercent see {@link #flexRoom} */
+    public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock) {
         this.heartbeatIntervalMs = heartbeatIntervalMs;
+        this.flexReservePercent = flexReservePercent;
         this.nanoClock = nanoClock;
         this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(3 * heartbeatIntervalMs);
     }
@@ -106,14 +109,14 @@ public final class WorkerRegistry {
 
     /**
      * Picks a worker: among healthy workers serving the model, with a closed circuit breaker and
-     * room (flex requests only below capacity, so bulk traffic cannot crowd out interactive
-     * traffic), the one with the fewest requests in flight per unit of capacity, weighted by its
+     * room (flex requests only below {@link #flexRoom}, default ones up to {@value #OVERCOMMIT}×
+     * capacity), the one with the fewest requests in flight per unit of capacity, weighted by its
      * measured speed; the worker that last served the same prompt prefix wins while it is within
      * {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
      *
      * @return null when every candidate was already tried
      * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model at all;
-     *                      {@code RATE_LIMITED} for flex when every worker is full;
+     *                      {@code RATE_LIMITED} for flex when every worker's flex room is used;
      *                      {@code NO_CAPACITY} when no worker can take it now
      */
     public RegisteredWorker pick(Route route) {
@@ -132,7 +135,7 @@ public final class WorkerRegistry {
             if (route.exclude().contains(w.id())) {
                 excludedSome = true;
             } else if (healthy(w) && !w.breakerOpen(now)) {
-                int room = route.tier() == ServiceTier.FLEX ? w.capacity() : w.capacity() * OVERCOMMIT;
+                int room = route.tier() == ServiceTier.FLEX ? flexRoom(w.capacity()) : w.capacity() * OVERCOMMIT;
                 if (w.inFlight() < room) {
                     candidates.add(w);
                     if (w.speed() > 0) {
@@ -174,6 +177,23 @@ public final class WorkerRegistry {
             affinity.put(route.affinityKey(), chosen.id());
         }
         return chosen;
+    }
+
+    /**
+     * How many requests a worker of {@code capacity} may have in flight when a flex request is
+     * routed to it: its capacity less a reserve of {@code flexReservePercent} of it (rounded down,
+     * at least one slot, never the last), so flex never holds every batch slot and a default
+     * request starts at once instead of waiting for a bulk sequence to end. The price: while no
+     * default traffic comes, flex runs on that much less of the capacity. A reserve that lent
+     * itself to flex while default traffic was quiet would give the wait back to the first default
+     * request after a quiet spell, for as long as the longest flex sequence; a fixed one bounds it.
+     */
+    int flexRoom(int capacity) {
+        if (flexReservePercent == 0) {
+            return capacity;
+        }
+        int reserve = Math.min(capacity - 1, Math.max(1, capacity * flexReservePercent / 100));
+        return capacity - reserve;
     }
 
     private static RegisteredWorker leastLoaded(List<RegisteredWorker> candidates, double meanSpeed) {

@@ -15,11 +15,16 @@ package org.cocoonjvm.gateway.relay;
  *                        dropped and the request ends as if the client had left, so a reader that
  *                        stopped does not hold its worker call and concurrency slot until
  *                        {@code timeoutMs}, nor its connection for ever; as nginx's send_timeout
+ * @param flexReservePercent the share of each worker's capacity that {@code flex} requests may not
+ *                        take, so that a {@code default} request finds a free batch slot instead of
+ *                        waiting for a bulk sequence to end; at least one slot on a worker with
+ *                        capacity 2 or more, never its last (see {@code WorkerRegistry#flexRoom}); 0: none
  */
 public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes,
-                           long bodyTimeoutMs, long stallTimeoutMs) {
+                           long bodyTimeoutMs, long stallTimeoutMs, int flexReservePercent) {
     public static final long DEFAULT_BODY_TIMEOUT_MS = 30_000;
     public static final long DEFAULT_STALL_TIMEOUT_MS = 60_000;
+    public static final int DEFAULT_FLEX_RESERVE_PERCENT = 25;
     public static final RelayOptions DEFAULTS = new RelayOptions(2_000, 5_000, 600_000, 3, 64 * 1024);
 
     public RelayOptions {
@@ -27,9 +32,19 @@ public record RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, 
                 || stallTimeoutMs < 1) {
             throw new IllegalArgumentException("relay options must be positive: " + this);
         }
+        if (flexReservePercent < 0 || flexReservePercent > 100) {
+            throw new IllegalArgumentException("flexReservePercent must be between 0 and 100, got " + flexReservePercent);
+        }
     }
 
-    /** With the default body and stall timeouts. */
+    /** With the default flex reserve. */
+    public RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes,
+                        long bodyTimeoutMs, long stallTimeoutMs) {
+        this(holdStatusMs, keepAliveMs, timeoutMs, maxAttempts, coalesceBytes, bodyTimeoutMs, stallTimeoutMs,
+                DEFAULT_FLEX_RESERVE_PERCENT);
+    }
+
+    /** With the default body and stall timeouts and flex reserve. */
     public RelayOptions(long holdStatusMs, long keepAliveMs, long timeoutMs, int maxAttempts, int coalesceBytes) {
         this(holdStatusMs, keepAliveMs, timeoutMs, maxAttempts, coalesceBytes, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_STALL_TIMEOUT_MS);
     }

@@ -9,6 +9,7 @@ import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
@@ -18,7 +19,7 @@ import org.junit.jupiter.api.Test;
 /** GatewayMetrics without a network: outcomes in, exposition text out. */
 class GatewayMetricsTest {
     private final AtomicLong clock = new AtomicLong();
-    private final WorkerRegistry workers = new WorkerRegistry(1_000, clock::get);
+    private final WorkerRegistry workers = new WorkerRegistry(1_000, RelayOptions.DEFAULT_FLEX_RESERVE_PERCENT, clock::get);
     private final GatewayMetrics metrics = GatewayMetrics.prometheus(workers);
 
     @Test

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /** The routing rule, on the registry alone, with a hand-driven clock. */
 class WorkerRegistryTest {
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
-    private final WorkerRegistry registry = new WorkerRegistry(100, now::get);
+    private final WorkerRegistry registry = new WorkerRegistry(100, 25, now::get);
 
     private RegisteredWorker worker(String id, int capacity) {
         return registry.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:" + (9000 + id.hashCode() % 100))
@@ -91,6 +91,28 @@ class WorkerRegistryTest {
         assertThatThrownBy(() -> pick(ServiceTier.FLEX, 0))
                 .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.RATE_LIMITED));
         assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(w);
+    }
+
+    @Test
+    void flex_leavesAReserveToDefault() {
+        RegisteredWorker w = worker("w", 4);
+        w.started();
+        w.started();
+        assertThat(pick(ServiceTier.FLEX, 0)).isSameAs(w);
+        w.started();   // three of four: the fourth is default's
+        assertThatThrownBy(() -> pick(ServiceTier.FLEX, 0))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.RATE_LIMITED));
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(w);
+    }
+
+    @Test
+    void flexRoom_reservesAQuarter_atLeastOneSlot_neverTheLast() {
+        assertThat(registry.flexRoom(1)).isEqualTo(1);
+        assertThat(registry.flexRoom(2)).isEqualTo(1);
+        assertThat(registry.flexRoom(7)).isEqualTo(6);
+        assertThat(registry.flexRoom(16)).isEqualTo(12);
+        assertThat(new WorkerRegistry(100, 0, now::get).flexRoom(16)).isEqualTo(16);
+        assertThat(new WorkerRegistry(100, 100, now::get).flexRoom(16)).isEqualTo(1);
     }
 
     @Test
