@@ -114,7 +114,8 @@ class LimitsTest {
                 chat("synthetic", false, "\"service_tier\":\"flex\",\"max_tokens\":2")), "Flex capacity");
 
         long busyMs = firstTokenMs(chat("synthetic", true, "\"max_tokens\":2"));
-        assertThat(busyMs).as("first token during the burst, idle: " + idleMs + " ms").isLessThan(idleMs + 500);
+        // Loose for a loaded CI machine: what it tells apart is a free slot against a 20 s wait.
+        assertThat(busyMs).as("first token during the burst, idle: " + idleMs + " ms").isLessThan(idleMs + 5_000);
         bulk.forEach(r -> r.request().connection().close());
     }
 
