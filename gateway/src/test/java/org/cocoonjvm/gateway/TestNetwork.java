@@ -23,6 +23,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.channel.ChannelJournal;
@@ -40,6 +41,7 @@ import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
+import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -188,9 +190,24 @@ final class TestNetwork implements AutoCloseable {
     WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments,
                          OnChainSettlement chain) {
         Vertx v = Vertx.vertx();
-        WorkerNode node = new WorkerNode(new WorkerPayments(payments, chain), engine,
-                new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
-                        SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs, payments));
+        return deployed(v, new WorkerNode(new WorkerPayments(payments, chain), engine, workerOptions(scheduler, graceMs, payments)));
+    }
+
+    /** Starts a worker over the generator {@code generator} makes on the worker's Vert.x (e.g. a forwarder), with channels in memory. */
+    WorkerNode addWorker(Function<Vertx, Generator> generator) {
+        Vertx v = Vertx.vertx();
+        WorkerPaymentOptions payments = WorkerPaymentOptions.IN_MEMORY;
+        return deployed(v, new WorkerNode(generator.apply(v), workerOptions(SchedulerOptions.DEFAULTS, 2_000, payments),
+                new WorkerPayments(payments, null), null));
+    }
+
+    private WorkerOptions workerOptions(SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {
+        return new WorkerOptions("worker-" + (workers.size() + 1), "127.0.0.1", 0, API_KEY,
+                SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, graceMs, payments);
+    }
+
+    /** Returns once the gateway has accepted the worker. */
+    private WorkerNode deployed(Vertx v, WorkerNode node) {
         await(v.deployVerticle(node));
         workerVertx.add(v);
         workers.add(node);

@@ -63,6 +63,12 @@ final class EngineChoice {
     @Option(names = "--forward-max-concurrent", defaultValue = "64", description = "forward: requests at once. Default: ${DEFAULT-VALUE}.")
     int forwardMaxConcurrent;
 
+    @Option(names = "--forward-running-usage", defaultValue = "true", negatable = true, fallbackValue = "true",
+            description = "forward: ask the server for usage on every chunk (stream_options.continuous_usage_stats: vLLM, SGLang), "
+                    + "so that a stream cut short is billed exactly; --no-forward-running-usage for a server that rejects it "
+                    + "(each chunk with text then counts as one token). Default: ${DEFAULT-VALUE}.")
+    boolean forwardRunningUsage;
+
     /** Checks the options before anything starts, so a typo fails fast with one line. */
     void validate() {
         switch (engine) {
@@ -93,7 +99,7 @@ final class EngineChoice {
                     identity = m.info();
                 }
                 yield new OpenAiForwarder(vertx, new ForwarderOptions(forwardUrl, forwardModel, null, identity,
-                        forwardMaxConcurrent, 10_000));
+                        forwardMaxConcurrent, 10_000, forwardRunningUsage));
             }
         };
     }

@@ -62,7 +62,7 @@ final class InferenceSink implements CompletionSink {
         if (ended) {
             return;
         }
-        int tokens = unsentTokens + delta.getTokenIdsCount();
+        int tokens = unsentTokens + CompletionSink.tokens(delta);
         if (delta.getText().isEmpty()) {
             unsentTokens = tokens;
             return;

@@ -80,7 +80,7 @@ public final class Relay {
     private long promptTokens;
     private long completionTokens;
     private StringBuilder pendingText;
-    /** The pending text's token ids, so that a merged delta still counts its tokens. */
+    /** The pending text's tokens, so that a merged delta still counts them. */
     private final Delta.Builder pendingTokens = Delta.newBuilder();
     private boolean paused;
     private boolean clientGone;
@@ -262,6 +262,7 @@ public final class Relay {
     }
 
     private void relayDelta(Delta delta, long now) {
+        int tokens = CompletionSink.tokens(delta);
         if (firstTokenNanos < 0) {
             firstTokenNanos = now;
             cancelTimer(holdTimer);
@@ -272,12 +273,12 @@ public final class Relay {
             if (gaps == null) {
                 gaps = ctx.observer().tokenGaps(request.route().model());
             }
-            gaps.gap(now - lastTokenNanos, delta.getTokenIdsCount());
+            gaps.gap(now - lastTokenNanos, tokens);
         }
         lastTokenNanos = now;
-        completionTokens += delta.getTokenIdsCount();
+        completionTokens += tokens;
         if (meter != null) {
-            meter.completion(delta.getTokenIdsCount());
+            meter.completion(tokens);
         }
         if (pendingText == null && !sink.writeQueueFull()) {
             sink.delta(delta);
@@ -290,7 +291,8 @@ public final class Relay {
             stallTimer = ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> stalled());
         }
         pendingText.append(delta.getText());
-        pendingTokens.addAllTokenIds(delta.getTokenIdsList());
+        pendingTokens.addAllTokenIds(delta.getTokenIdsList())
+                .setTokensWithoutIds(pendingTokens.getTokensWithoutIds() + delta.getTokensWithoutIds());
         if (pendingText.length() >= ctx.options().coalesceBytes() && !paused) {
             paused = true;
             stream.pause();
@@ -485,7 +487,8 @@ public final class Relay {
             // Without the worker's "busy", this is gRPC's answer to a message over the worker's size limit.
             case RESOURCE_EXHAUSTED -> named == ErrorKind.NO_CAPACITY ? busy(detail)
                     : new ApiException(ErrorKind.PAYLOAD_TOO_LARGE, "The request is larger than the worker accepts (" + detail + ").");
-            case UNAVAILABLE -> busy(detail);
+            // A forwarding worker whose upstream server failed names it; any other UNAVAILABLE is a busy or stopping worker.
+            case UNAVAILABLE -> named == ErrorKind.UPSTREAM ? new ApiException(ErrorKind.UPSTREAM, detail) : busy(detail);
             default -> new ApiException(ErrorKind.UPSTREAM, "The worker ended the stream without a result: " + detail);
         };
     }

@@ -65,6 +65,11 @@ public interface CompletionSink {
 
     void drainHandler(Handler<Void> handler);
 
+    /** The completion tokens a delta carries: those with ids and those a forwarding worker only counted. */
+    static int tokens(Delta delta) {
+        return delta.getTokenIdsCount() + delta.getTokensWithoutIds();
+    }
+
     /**
      * The failure a worker's final event reports, or null when it is a normal end (stop, length,
      * cancelled) that a sink writes as its successful finish.

@@ -10,9 +10,13 @@ import org.cocoonjvm.worker.engine.ModelInfo;
  * @param identity       what the worker announces: name clients use, and the hash of the model files
  * @param maxConcurrent  requests forwarded at once; more are refused (the gateway routes elsewhere)
  * @param connectTimeoutMs how long the upstream may take to answer with a status
+ * @param runningUsage  ask the upstream for its usage on every chunk ({@code continuous_usage_stats},
+ *                      vLLM's and SGLang's), so that a stream cut short bills exactly what was
+ *                      forwarded; off for a server that rejects the unknown field, and then each
+ *                      chunk with text counts as one token and the prompt as 0 until the final usage
  */
 public record ForwarderOptions(URI upstream, String upstreamModel, String upstreamApiKey, ModelInfo identity,
-                               int maxConcurrent, long connectTimeoutMs) {
+                               int maxConcurrent, long connectTimeoutMs, boolean runningUsage) {
     public ForwarderOptions {
         if (!"http".equals(upstream.getScheme()) || upstream.getHost() == null) {
             throw new IllegalArgumentException("upstream must be an http:// URL on this host, got " + upstream);

@@ -33,6 +33,15 @@ import org.cocoonjvm.worker.scheduler.OutputMailbox;
  * confidential VM. The worker still owns registration, status and usage; the upstream only
  * generates. Streaming is always used upstream, with usage forced on, so tokens flow through as
  * they come and the final usage is the upstream's own count.
+ *
+ * <p>A stream cut short has no final usage, and the gateway then bills the prompt size from
+ * {@code Accepted} and the tokens its deltas carried, so both must be known as the stream goes.
+ * With {@link ForwarderOptions#runningUsage()} the upstream is asked for its usage on every chunk
+ * (vLLM's and SGLang's {@code continuous_usage_stats}): {@code Accepted} goes out with the first
+ * prompt size it reports, if that comes before any text, and each delta carries the tokens the
+ * completion count advanced by. A chunk without usage counts as one token when it has text (what
+ * vLLM streams without speculative decoding). The upstream's last usage, when its stream ends
+ * with one, is the final usage; without any, the final usage is the tokens counted, prompt 0.
  */
 public final class OpenAiForwarder implements Generator {
     private static final int MAX_EVENT_BYTES = 1 << 20;
@@ -113,7 +122,7 @@ public final class OpenAiForwarder implements Generator {
         } catch (Exception e) {
             call.cancel();
             finished();
-            throw new GenerationException(GenerationException.Reason.OVERLOADED,
+            throw new GenerationException(GenerationException.Reason.UPSTREAM_FAILED,
                     "The upstream server at " + options.upstream() + " did not answer: " + rootMessage(e));
         }
         if (response.statusCode() != 200) {
@@ -128,8 +137,12 @@ public final class OpenAiForwarder implements Generator {
 
     /** The upstream request: the client's, with streaming and usage forced on. */
     private JsonObject body(GenerateRequest request) {
+        JsonObject streamOptions = new JsonObject().put("include_usage", true);
+        if (options.runningUsage()) {
+            streamOptions.put("continuous_usage_stats", true);
+        }
         JsonObject body = new JsonObject().put("model", options.upstreamModel()).put("stream", true)
-                .put("stream_options", new JsonObject().put("include_usage", true));
+                .put("stream_options", streamOptions);
         if (request.hasChat()) {
             JsonArray messages = new JsonArray();
             for (ChatMessage m : request.getChat().getMessagesList()) {
@@ -165,14 +178,21 @@ public final class OpenAiForwarder implements Generator {
         return body;
     }
 
+    /**
+     * The one table from the upstream's refusal to the worker's: the request's fault fails it
+     * everywhere; "busy" sends it elsewhere without blame; anything else (a 5xx, a 401 for a wrong
+     * key) means this worker cannot serve, which the gateway's circuit breaker counts.
+     */
     private static GenerationException refusal(int status) {
         return switch (status) {
             case 400, 413, 422 -> new GenerationException(GenerationException.Reason.INVALID_ARGUMENT,
                     "The upstream server rejected the request (HTTP " + status + ").");
             case 404 -> new GenerationException(GenerationException.Reason.MODEL_NOT_FOUND,
                     "The upstream server does not serve the configured model (HTTP 404).");
-            default -> new GenerationException(GenerationException.Reason.OVERLOADED,
-                    "The upstream server refused the request (HTTP " + status + ").");
+            case 429, 503 -> new GenerationException(GenerationException.Reason.OVERLOADED,
+                    "The upstream server is busy (HTTP " + status + ").");
+            default -> new GenerationException(GenerationException.Reason.UPSTREAM_FAILED,
+                    "The upstream server failed the request (HTTP " + status + ").");
         };
     }
 
@@ -193,7 +213,12 @@ public final class OpenAiForwarder implements Generator {
     private final class Call {
         private final OutputMailbox output;
         private volatile HttpClientRequest request;
-        private Usage usage = Usage.getDefaultInstance();
+        /** The upstream's latest usage; null until it reports one. */
+        private Usage usage;
+        /** Completion tokens the deltas carried so far. */
+        private int forwarded;
+        private boolean deltaSent;
+        private boolean announced;
         private FinishReason reason = FinishReason.FINISH_REASON_UNSPECIFIED;
         private boolean ended;
 
@@ -232,21 +257,35 @@ public final class OpenAiForwarder implements Generator {
                 usage = Usage.newBuilder().setPromptTokens(u.getInteger("prompt_tokens", 0))
                         .setCompletionTokens(u.getInteger("completion_tokens", 0))
                         .setCachedTokens(details == null ? 0 : details.getInteger("cached_tokens", 0)).build();
+                if (!announced && !deltaSent) {
+                    announced = true;
+                    output.accepted(usage.getPromptTokens());
+                }
             }
             JsonArray choices = chunk.getJsonArray("choices");
-            if (choices == null || choices.isEmpty()) {
-                return;
+            JsonObject choice = choices == null || choices.isEmpty() ? null : choices.getJsonObject(0);
+            String text = text(choice);
+            int advanced = u != null ? Math.max(0, usage.getCompletionTokens() - forwarded) : text.isEmpty() ? 0 : 1;
+            if (advanced > 0 || !text.isEmpty()) {
+                forwarded += advanced;
+                tokensGenerated.addAndGet(advanced);
+                deltaSent = true;
+                output.tokens(advanced, text);
             }
-            JsonObject choice = choices.getJsonObject(0);
-            JsonObject delta = choice.getJsonObject("delta");
-            String text = delta != null ? delta.getString("content") : choice.getString("text");
-            if (text != null && !text.isEmpty()) {
-                output.token(-1, text);
-            }
-            String finish = choice.getString("finish_reason");
+            String finish = choice == null ? null : choice.getString("finish_reason");
             if (finish != null) {
                 reason = finish.equals("length") ? FinishReason.FINISH_REASON_LENGTH : FinishReason.FINISH_REASON_STOP;
             }
+        }
+
+        /** A chat chunk's content or a completion chunk's text; empty for none. */
+        private static String text(JsonObject choice) {
+            if (choice == null) {
+                return "";
+            }
+            JsonObject delta = choice.getJsonObject("delta");
+            String text = delta != null ? delta.getString("content") : choice.getString("text");
+            return text == null ? "" : text;
         }
 
         private void end(FinishReason finish, String error) {
@@ -254,8 +293,8 @@ public final class OpenAiForwarder implements Generator {
                 return;
             }
             ended = true;
-            tokensGenerated.addAndGet(usage.getCompletionTokens());
-            Final.Builder fin = Final.newBuilder().setFinishReason(finish).setUsage(usage);
+            Final.Builder fin = Final.newBuilder().setFinishReason(finish)
+                    .setUsage(usage != null ? usage : Usage.newBuilder().setCompletionTokens(forwarded).build());
             if (finish == FinishReason.FINISH_REASON_ERROR) {
                 fin.setError(error);
             }

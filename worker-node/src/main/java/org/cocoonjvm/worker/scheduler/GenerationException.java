@@ -13,6 +13,12 @@ public final class GenerationException extends RuntimeException {
         MODEL_NOT_FOUND(GrpcStatus.NOT_FOUND, ErrorKind.MODEL_NOT_FOUND),
         OVERLOADED(GrpcStatus.RESOURCE_EXHAUSTED, ErrorKind.NO_CAPACITY),
         SHUTTING_DOWN(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY),
+        /**
+         * A forwarding worker's upstream server failed (an error status other than busy, no status
+         * in time, no connection): the worker is broken, not busy, and the gateway's circuit
+         * breaker counts it.
+         */
+        UPSTREAM_FAILED(GrpcStatus.UNAVAILABLE, ErrorKind.UPSTREAM),
         /** The request names no channel, or one this worker does not know or cannot price. */
         PAYMENT_REQUIRED(GrpcStatus.FAILED_PRECONDITION, ErrorKind.INVALID_REQUEST);
 

@@ -27,7 +27,8 @@ public final class OutputMailbox {
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     private boolean finished;
 
-    private record Piece(int token, String text) {}
+    /** {@code token}: its id, or -1; {@code tokensWithoutIds}: tokens it completed whose ids are unknown. */
+    private record Piece(int token, int tokensWithoutIds, String text) {}
 
     private record Accepted(int promptTokens) {}
 
@@ -47,7 +48,16 @@ public final class OutputMailbox {
      * text it completed, possibly empty.
      */
     public void token(int token, String text) {
-        pending.add(new Piece(token, text));
+        pending.add(new Piece(token, 0, text));
+        schedule();
+    }
+
+    /**
+     * From the producing thread: text that completed {@code count} tokens whose ids are unknown (a
+     * forwarding worker's upstream says how many tokens it produced, not which); count may be 0.
+     */
+    public void tokens(int count, String text) {
+        pending.add(new Piece(-1, count, text));
         schedule();
     }
 
@@ -84,6 +94,9 @@ public final class OutputMailbox {
                 }
                 if (piece.token() >= 0) {
                     merged.addTokenIds(piece.token());
+                }
+                if (piece.tokensWithoutIds() > 0) {
+                    merged.setTokensWithoutIds(merged.getTokensWithoutIds() + piece.tokensWithoutIds());
                 }
                 text.append(piece.text());
                 // At worst three bytes of UTF-8 a char and a five-byte varint a token id.

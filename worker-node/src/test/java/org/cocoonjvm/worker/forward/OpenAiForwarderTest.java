@@ -46,7 +46,7 @@ class OpenAiForwarderTest {
 
     private WorkerNode forwarder(String upstreamModel) {
         ForwarderOptions options = new ForwarderOptions(URI.create(upstream.endpoint()), upstreamModel, null,
-                new ModelInfo("big-model", "abc123", 32768), 4, 2000);
+                new ModelInfo("big-model", "abc123", 32768), 4, 2000, true);
         WorkerNode node = new WorkerNode(new OpenAiForwarder(vertx, options),
                 new WorkerOptions("forwarder", "127.0.0.1", 0, null, null, SchedulerOptions.DEFAULTS, 1000));
         await(vertx.deployVerticle(node));

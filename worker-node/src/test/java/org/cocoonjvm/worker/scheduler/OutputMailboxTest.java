@@ -98,6 +98,8 @@ class OutputMailboxTest {
         mailbox.token(1, "one");
         mailbox.token(2, " two");
         mailbox.token(3, " three");
+        mailbox.tokens(2, " four");  // a forwarder's: counted, without ids
+        mailbox.tokens(1, "");
         mailbox.finish(stop());
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (target.drain == null) {
@@ -120,7 +122,8 @@ class OutputMailboxTest {
         List<Delta> received = deltas.get(5, TimeUnit.SECONDS);
         assertThat(received).hasSize(1);
         assertThat(received.getFirst().getTokenIdsList()).containsExactly(1, 2, 3);
-        assertThat(received.getFirst().getText()).isEqualTo("one two three");
+        assertThat(received.getFirst().getTokensWithoutIds()).isEqualTo(3);
+        assertThat(received.getFirst().getText()).isEqualTo("one two three four");
         assertThat(target.wrongThread).isEmpty();
     }
 

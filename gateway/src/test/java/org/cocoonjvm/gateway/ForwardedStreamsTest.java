@@ -1,0 +1,281 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.await;
+import static org.cocoonjvm.gateway.TestNetwork.chat;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.billing.pricing.Pricing;
+import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.forward.ForwarderOptions;
+import org.cocoonjvm.worker.forward.OpenAiForwarder;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Workers that forward to an OpenAI-compatible server beside them, here a real HTTP server on
+ * loopback streaming the way vLLM does: what the gateway bills when such a stream is cut short,
+ * when it ends with the server's own usage, and how the server's failures reach the circuit breaker.
+ */
+class ForwardedStreamsTest {
+    private static final String MODEL = "big-model";
+    private static final int PROMPT_TOKENS = 12;
+
+    private TestNetwork net;
+    private final Vertx upstreamVertx = Vertx.vertx();
+    private final Upstream upstream = new Upstream();
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+        await(upstreamVertx.close());
+    }
+
+    private WorkerNode forwardingWorker(boolean runningUsage, long connectTimeoutMs) {
+        URI uri = URI.create("http://127.0.0.1:" + upstream.start(upstreamVertx));
+        return net.addWorker(v -> new OpenAiForwarder(v, new ForwarderOptions(uri, "upstream-model", null,
+                new ModelInfo(MODEL, "abc123", 32768), 8, connectTimeoutMs, runningUsage)));
+    }
+
+    /** What the test account pays for these tokens (TestNetwork's prices). */
+    private static long cost(long prompt, long completion) {
+        return Pricing.cost(PriceSchedule.of(MODEL, 2, 1), new TokenCounts(prompt, 0, completion, 0)).clientCost();
+    }
+
+    private JsonObject adminWorker() {
+        TestNetwork.Reply r = net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null);
+        return r.json().getJsonArray("workers").getJsonObject(0);
+    }
+
+    private long spentOnceSettled() {
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        return net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton();
+    }
+
+    @Test
+    void clientDisconnect_billsThePromptAndTheTokensForwarded() throws Exception {
+        net = new TestNetwork();
+        WorkerNode worker = forwardingWorker(true, 2_000);
+        upstream.tokens = 1_000;
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, true, ""));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("ten chunks arrived", () -> sse.size() >= 10);
+
+        response.request().connection().close();
+
+        TestNetwork.eventually("the upstream stream was cut", () -> upstream.open.get() == 0);
+        long spent = spentOnceSettled();
+        long served = adminWorker().getLong("tokens_served");
+        assertThat(served).isBetween(10L, (long) upstream.sent.get());
+        assertThat(spent).isEqualTo(cost(PROMPT_TOKENS, served));
+        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(served);
+    }
+
+    @Test
+    void upstreamStallingMidStream_endsAtTheDeadlineWithTheUsageSoFar_billed() throws Exception {
+        net = new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(100, 5_000, 1_500, 3, 64 * 1024), TestNetwork.START_BALANCE);
+        forwardingWorker(true, 2_000);
+        upstream.tokens = 1_000;
+        upstream.stallAfter = 15;
+
+        List<SseEvents.Event> events = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat(MODEL, true, ""))).ended.get(10, TimeUnit.SECONDS);
+
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error").getString("code"))
+                .isEqualTo("timeout");
+        JsonObject usage = new JsonObject(events.get(events.size() - 3).data()).getJsonObject("usage");
+        assertThat(usage.getInteger("prompt_tokens")).isEqualTo(PROMPT_TOKENS);
+        assertThat(usage.getInteger("completion_tokens")).isEqualTo(15);
+        assertThat(usage.getLong("total_cost")).isEqualTo(cost(PROMPT_TOKENS, 15));
+        assertThat(spentOnceSettled()).isEqualTo(usage.getLong("total_cost"));
+        assertThat(adminWorker().getLong("tokens_served")).isEqualTo(15);
+    }
+
+    @Test
+    void withoutRunningUsage_eachChunkWithTextCountsAsOneToken() throws Exception {
+        net = new TestNetwork();
+        WorkerNode worker = forwardingWorker(false, 2_000);
+        upstream.tokens = 1_000;
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, true, ""));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("ten chunks arrived", () -> sse.size() >= 10);
+
+        response.request().connection().close();
+
+        TestNetwork.eventually("the upstream stream was cut", () -> upstream.open.get() == 0);
+        assertThat(upstream.askedForRunningUsage).isFalse();
+        long spent = spentOnceSettled();
+        long served = adminWorker().getLong("tokens_served");
+        assertThat(served).isBetween(10L, (long) upstream.sent.get());
+        // The prompt's size comes only with the final usage, which a stream cut short never gets.
+        assertThat(spent).isEqualTo(cost(0, served));
+        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(served);
+    }
+
+    @Test
+    void theUpstreamsFinalUsage_isWhatIsBilled_once() throws Exception {
+        net = new TestNetwork();
+        WorkerNode worker = forwardingWorker(false, 2_000);
+        upstream.tokens = 60;
+        upstream.tokensPerChunk = 3;  // as with speculative decoding: more tokens than chunks
+
+        List<SseEvents.Event> events = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat(MODEL, true, ""))).ended.get(10, TimeUnit.SECONDS);
+
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+        assertThat(usage.getInteger("prompt_tokens")).isEqualTo(PROMPT_TOKENS);
+        assertThat(usage.getInteger("completion_tokens")).isEqualTo(60);
+        assertThat(usage.getLong("total_cost")).isEqualTo(cost(PROMPT_TOKENS, 60));
+        assertThat(spentOnceSettled()).isEqualTo(usage.getLong("total_cost"));
+        assertThat(adminWorker().getLong("tokens_served")).isEqualTo(60);
+        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(60);
+    }
+
+    @Test
+    void upstreamFailing_opensTheCircuitBreaker_andIsAnUpstreamError() {
+        net = new TestNetwork();
+        forwardingWorker(true, 2_000);
+        upstream.status = 500;
+
+        for (int i = 0; i < 3; i++) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, false, ""));
+            assertThat(reply.status()).isEqualTo(502);
+            assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+        }
+
+        JsonObject admin = adminWorker();
+        assertThat(admin.getLong("failures")).isEqualTo(3);
+        assertThat(admin.getBoolean("circuit_open")).isTrue();
+        assertThat(spentOnceSettled()).isZero();
+    }
+
+    @Test
+    void upstreamThatNeverAnswers_isAWorkerFailure() {
+        net = new TestNetwork();
+        forwardingWorker(true, 300);
+        upstream.status = 0;
+
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, false, ""));
+
+        assertThat(reply.status()).isEqualTo(502);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+        assertThat(adminWorker().getLong("failures")).isEqualTo(1);
+    }
+
+    @Test
+    void upstreamBusy_isNotAFailure() {
+        net = new TestNetwork();
+        forwardingWorker(true, 2_000);
+
+        for (int status : new int[] {503, 429, 503, 429}) {
+            upstream.status = status;
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, false, ""));
+            assertThat(reply.status()).isEqualTo(503);
+            assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+        }
+
+        JsonObject admin = adminWorker();
+        assertThat(admin.getLong("failures")).isZero();
+        assertThat(admin.getBoolean("circuit_open")).isFalse();
+    }
+
+    /**
+     * A vLLM-like chat completions server: a role chunk, one chunk per {@code tokensPerChunk}
+     * tokens every 20 ms, the finish chunk, then the usage chunk and {@code [DONE]}; with usage on
+     * every chunk when asked for {@code continuous_usage_stats}, as vLLM does.
+     */
+    private static final class Upstream {
+        volatile int status = 200;
+        volatile int tokens;
+        volatile int tokensPerChunk = 1;
+        /** Chunks after which it sends nothing more, keeping the stream open; -1: never. */
+        volatile int stallAfter = -1;
+        volatile boolean askedForRunningUsage;
+        final AtomicInteger sent = new AtomicInteger();
+        final AtomicInteger open = new AtomicInteger();
+
+        int start(Vertx vertx) {
+            HttpServer server = vertx.createHttpServer().requestHandler(request -> request.body().onSuccess(body -> {
+                JsonObject options = body.toJsonObject().getJsonObject("stream_options", new JsonObject());
+                askedForRunningUsage = options.getBoolean("continuous_usage_stats", false);
+                answer(vertx, request, askedForRunningUsage);
+            }));
+            return await(server.listen(0, "127.0.0.1")).actualPort();
+        }
+
+        private void answer(Vertx vertx, HttpServerRequest request, boolean runningUsage) {
+            HttpServerResponse response = request.response();
+            if (status == 0) {
+                return;  // never answers
+            }
+            if (status != 200) {
+                response.setStatusCode(status).end(new JsonObject().put("error", new JsonObject().put("message", "no")).encode());
+                return;
+            }
+            open.incrementAndGet();
+            response.closeHandler(v -> {
+                if (!response.ended()) {
+                    open.decrementAndGet();
+                }
+            });
+            response.setChunked(true).putHeader("Content-Type", "text/event-stream");
+            chunk(response, new JsonObject().put("role", "assistant").put("content", ""), null, runningUsage ? usage(0) : null);
+            int chunks = (tokens + tokensPerChunk - 1) / tokensPerChunk;
+            AtomicInteger written = new AtomicInteger();
+            vertx.setPeriodic(20, timer -> {
+                int n = written.get();
+                if (response.closed() || n == stallAfter) {
+                    vertx.cancelTimer(timer);
+                    return;
+                }
+                int done = Math.min(tokens, (n + 1) * tokensPerChunk);
+                chunk(response, new JsonObject().put("content", "t" + n + " "), null, runningUsage ? usage(done) : null);
+                sent.incrementAndGet();
+                if (written.incrementAndGet() == chunks) {
+                    vertx.cancelTimer(timer);
+                    chunk(response, new JsonObject(), "length", runningUsage ? usage(tokens) : null);
+                    response.write("data: " + new JsonObject().put("choices", new JsonArray()).put("usage", usage(tokens)) + "\n\n");
+                    response.end("data: [DONE]\n\n");
+                    open.decrementAndGet();
+                }
+            });
+        }
+
+        private static void chunk(HttpServerResponse response, JsonObject delta, String finish, JsonObject usage) {
+            JsonObject chunk = new JsonObject().put("object", "chat.completion.chunk")
+                    .put("choices", new JsonArray().add(new JsonObject().put("index", 0).put("delta", delta).put("finish_reason", finish)));
+            if (usage != null) {
+                chunk.put("usage", usage);
+            }
+            response.write("data: " + chunk.encode() + "\n\n");
+        }
+
+        private static JsonObject usage(int completion) {
+            return new JsonObject().put("prompt_tokens", PROMPT_TOKENS).put("completion_tokens", completion)
+                    .put("total_tokens", PROMPT_TOKENS + completion);
+        }
+    }
+}
