@@ -254,27 +254,26 @@ public final class Relay {
 
     private void onDelta(Delta delta) {
         long now = System.nanoTime();
-        boolean first = firstTokenNanos < 0;
-        relayDelta(delta, now);
-        if (first) {
-            firstTokenRelayNanos = System.nanoTime() - now;
-        }
-    }
-
-    private void relayDelta(Delta delta, long now) {
         int tokens = CompletionSink.tokens(delta);
-        if (firstTokenNanos < 0) {
-            firstTokenNanos = now;
-            cancelTimer(holdTimer);
-            if (request.stream() && keepAliveTimer < 0) {
-                keepAlives(ctx.options().keepAliveMs());
-            }
-        } else {
+        if (firstTokenNanos >= 0) {
             if (gaps == null) {
                 gaps = ctx.observer().tokenGaps(request.route().model());
             }
             gaps.gap(now - lastTokenNanos, tokens);
+            relay(delta, tokens, now);
+            return;
         }
+        firstTokenNanos = now;
+        cancelTimer(holdTimer);
+        if (request.stream() && keepAliveTimer < 0) {
+            keepAlives(ctx.options().keepAliveMs());
+        }
+        relay(delta, tokens, now);
+        firstTokenRelayNanos = System.nanoTime() - now;
+    }
+
+    /** Counts, meters and passes on a delta: the per-token path, kept small so that it stays inlined. */
+    private void relay(Delta delta, int tokens, long now) {
         lastTokenNanos = now;
         completionTokens += tokens;
         if (meter != null) {
@@ -282,9 +281,13 @@ public final class Relay {
         }
         if (pendingText == null && !sink.writeQueueFull()) {
             sink.delta(delta);
-            return;
+        } else {
+            holdForSlowReader(delta);
         }
-        // The client is slow: merge into one pending delta, and past the bound stop reading the worker.
+    }
+
+    /** The client is slow: merge into one pending delta, and past the bound stop reading the worker. */
+    private void holdForSlowReader(Delta delta) {
         if (pendingText == null) {
             pendingText = new StringBuilder();
             sink.drainHandler(v -> flushPending());
