@@ -180,11 +180,10 @@ public final class GatewayNode extends VerticleBase {
                         .with(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false))
                         .withConnectHandler(connection -> {
                             FlushBatching.install(connection);
-                            WorkerLiveness.install(vertx, connection, options.heartbeatIntervalMs());
+                            WorkerLiveness.install(vertx, connection, registry);
                         }).build();
             } else {
-                transport = attestation.workerClient(vertx, connection -> WorkerLiveness.install(vertx, connection,
-                        options.heartbeatIntervalMs()));
+                transport = attestation.workerClient(vertx, connection -> WorkerLiveness.install(vertx, connection, registry));
             }
             workers = GrpcClient.client(vertx, transport);
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),

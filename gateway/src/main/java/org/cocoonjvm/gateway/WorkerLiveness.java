@@ -4,6 +4,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.net.impl.ConnectionBase;
+import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,8 +16,10 @@ import org.slf4j.LoggerFactory;
  * retried on another worker, one after it ends with an error event and is billed what it got. New
  * requests stop going to the worker on their own, once the registry misses its heartbeats.
  *
- * <p>The answer is awaited for as long as the registry waits for heartbeats, three intervals: a
- * worker whose event loop is merely busy answers within that, as its heartbeats do.
+ * <p>The answer is awaited for as long as the registry waits for heartbeats
+ * ({@code WorkerRegistry.silenceLimitMs}): a worker whose event loop is merely busy answers within
+ * that, as its heartbeats do. A connection that a frozen worker never completed is not seen here;
+ * the relay bounds a call's opening by the same limit.
  */
 final class WorkerLiveness {
     private static final Logger log = LoggerFactory.getLogger(WorkerLiveness.class);
@@ -34,16 +37,15 @@ final class WorkerLiveness {
     }
 
     /**
-     * For the worker transport's connect handler, on the connection's event loop.
-     *
-     * @param heartbeatIntervalMs how often workers report their load; a PING goes out as often
+     * For the worker transport's connect handler, on the connection's event loop: a PING every
+     * heartbeat interval, answered within the registry's silence limit.
      */
-    static void install(Vertx vertx, HttpConnection connection, long heartbeatIntervalMs) {
+    static void install(Vertx vertx, HttpConnection connection, WorkerRegistry registry) {
         if (!(connection instanceof ConnectionBase base)) {
             return;
         }
-        WorkerLiveness liveness = new WorkerLiveness(vertx, connection, 3 * heartbeatIntervalMs);
-        long timer = vertx.setPeriodic(heartbeatIntervalMs, id -> liveness.ping());
+        WorkerLiveness liveness = new WorkerLiveness(vertx, connection, registry.silenceLimitMs());
+        long timer = vertx.setPeriodic(registry.heartbeatIntervalMs(), id -> liveness.ping());
         base.channel().closeFuture().addListener(closed -> vertx.cancelTimer(timer));
     }
 

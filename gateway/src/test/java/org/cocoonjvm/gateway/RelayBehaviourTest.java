@@ -141,6 +141,25 @@ class RelayBehaviourTest {
     }
 
     @Test
+    void workerThatFrozeBeforeTheGatewayConnectedToIt_isLeft_andTheRequestServedByAnother() throws Exception {
+        net = new TestNetwork();
+        net.addWorker(1000);
+        net.freezeWorker(0);  // registered, but the gateway has no connection to it yet: no PING can find it
+        long sent = System.nanoTime();
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":3")));
+        net.addWorker(1000);
+
+        // The call's opening is bounded by three heartbeat intervals, then another worker serves it.
+        List<SseEvents.Event> events = sse.ended.get(20, TimeUnit.SECONDS);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - sent)).isLessThan(9_000);
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getInteger("completion_tokens"))
+                .isEqualTo(3);
+    }
+
+    @Test
     void workerThatFreezesAfterTheFirstToken_endsTheStreamWithAnError_andBillsWhatWasSent() throws Exception {
         net = new TestNetwork();
         net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 0);

@@ -44,6 +44,14 @@ public final class WorkerRegistry {
     }
 
     /**
+     * How long a worker may leave the gateway without an answer before it counts as gone: three
+     * heartbeat intervals, for heartbeats, PINGs and a new call's connection alike.
+     */
+    public long silenceLimitMs() {
+        return TimeUnit.NANOSECONDS.toMillis(staleAfterNanos);
+    }
+
+    /**
      * Adds a worker, replacing any earlier session with the same id.
      *
      * @throws IllegalArgumentException naming what is wrong with the Hello

@@ -181,7 +181,16 @@ public final class Relay {
         GenerateRequest generate = next.channel() == null ? request.generate()
                 : request.generate().toBuilder().setChannelId(next.channel().idBytes()).build();
         attemptNanos = System.nanoTime();
+        // A worker that froze before this front had a connection to it never completes one (its
+        // kernel accepts, nothing answers): no PING can find it, so the call's opening is bounded.
+        long silence = ctx.registry().silenceLimitMs();
+        long opening = ctx.vertx().setTimer(silence, id -> {
+            if (!done && worker == next && call == null) {
+                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker did not take the call within " + silence + " ms."), true);
+            }
+        });
         ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> {
+            ctx.vertx().cancelTimer(opening);
             if (done || worker != next) {
                 if (opened.succeeded()) {
                     opened.result().cancel();
