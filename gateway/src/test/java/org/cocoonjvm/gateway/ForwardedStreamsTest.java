@@ -72,10 +72,11 @@ class ForwardedStreamsTest {
         return net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton();
     }
 
-    @Test
-    void clientDisconnect_billsThePromptAndTheTokensForwarded() throws Exception {
-        net = new TestNetwork();
-        WorkerNode worker = forwardingWorker(true, 2_000);
+    /** What a stream cut short was billed, and the tokens the gateway and the worker both counted for it. */
+    private record Cut(long spent, long served) {}
+
+    /** A long stream whose client leaves after ten chunks, once it is settled. */
+    private Cut disconnectAfterTenChunks(WorkerNode worker) throws Exception {
         upstream.tokens = 1_000;
         HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, true, ""));
         SseEvents sse = SseEvents.read(response);
@@ -87,8 +88,15 @@ class ForwardedStreamsTest {
         long spent = spentOnceSettled();
         long served = adminWorker().getLong("tokens_served");
         assertThat(served).isBetween(10L, (long) upstream.sent.get());
-        assertThat(spent).isEqualTo(cost(PROMPT_TOKENS, served));
         assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(served);
+        return new Cut(spent, served);
+    }
+
+    @Test
+    void clientDisconnect_billsThePromptAndTheTokensForwarded() throws Exception {
+        net = new TestNetwork();
+        Cut cut = disconnectAfterTenChunks(forwardingWorker(true, 2_000));
+        assertThat(cut.spent()).isEqualTo(cost(PROMPT_TOKENS, cut.served()));
     }
 
     @Test
@@ -115,22 +123,10 @@ class ForwardedStreamsTest {
     @Test
     void withoutRunningUsage_eachChunkWithTextCountsAsOneToken() throws Exception {
         net = new TestNetwork();
-        WorkerNode worker = forwardingWorker(false, 2_000);
-        upstream.tokens = 1_000;
-        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, true, ""));
-        SseEvents sse = SseEvents.read(response);
-        TestNetwork.eventually("ten chunks arrived", () -> sse.size() >= 10);
-
-        response.request().connection().close();
-
-        TestNetwork.eventually("the upstream stream was cut", () -> upstream.open.get() == 0);
+        Cut cut = disconnectAfterTenChunks(forwardingWorker(false, 2_000));
         assertThat(upstream.askedForRunningUsage).isFalse();
-        long spent = spentOnceSettled();
-        long served = adminWorker().getLong("tokens_served");
-        assertThat(served).isBetween(10L, (long) upstream.sent.get());
         // The prompt's size comes only with the final usage, which a stream cut short never gets.
-        assertThat(spent).isEqualTo(cost(0, served));
-        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(served);
+        assertThat(cut.spent()).isEqualTo(cost(0, cut.served()));
     }
 
     @Test
