@@ -29,5 +29,12 @@ public final class Cocoon {
         UsageException(String message) {
             super(message);
         }
+
+        /** Refuses {@code value} of {@code flag} outside {@code least..most}, naming the flag and the range. */
+        static void checkRange(String flag, long value, long least, long most) {
+            if (value < least || value > most) {
+                throw new UsageException(flag + " must be between " + least + " and " + most + ", got " + value);
+            }
+        }
     }
 }

@@ -75,9 +75,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (workers < 1 || workers > 64) {
-            throw new Cocoon.UsageException("--workers must be between 1 and 64, got " + workers);
-        }
+        Cocoon.UsageException.checkRange("--workers", workers, 1, 64);
         engine.validate();
         String key = apiKey != null ? apiKey : Keys.generate("sk-cocoon-");
         String admin = adminKey != null ? adminKey : Keys.generate("cocoon-admin-");

@@ -160,7 +160,6 @@ final class GatewayPolicy {
 
     /**
      * Each key gets an account of its own, named after its position.
-     *
      */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
         KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
@@ -179,12 +178,8 @@ final class GatewayPolicy {
         checkSeconds("--body-timeout-seconds", bodyTimeoutSeconds);
         checkSeconds("--stall-timeout-seconds", stallTimeoutSeconds);
         checkSeconds("--keepalive-seconds", keepAliveSeconds);
-        if (statusHoldMs < 1 || statusHoldMs > MOST_STATUS_HOLD_MS) {
-            throw new Cocoon.UsageException("--status-hold-ms must be between 1 and " + MOST_STATUS_HOLD_MS + ", got " + statusHoldMs);
-        }
-        if (flexReservePercent < 0 || flexReservePercent > 100) {
-            throw new Cocoon.UsageException("--flex-reserve-percent must be between 0 and 100, got " + flexReservePercent);
-        }
+        Cocoon.UsageException.checkRange("--status-hold-ms", statusHoldMs, 1, MOST_STATUS_HOLD_MS);
+        Cocoon.UsageException.checkRange("--flex-reserve-percent", flexReservePercent, 0, 100);
         RelayOptions d = RelayOptions.DEFAULTS;
         return new RelayOptions(statusHoldMs, TimeUnit.SECONDS.toMillis(keepAliveSeconds), TimeUnit.SECONDS.toMillis(requestTimeoutSeconds), d.maxAttempts(),
                 d.coalesceBytes(), TimeUnit.SECONDS.toMillis(bodyTimeoutSeconds), TimeUnit.SECONDS.toMillis(stallTimeoutSeconds),
@@ -192,8 +187,9 @@ final class GatewayPolicy {
     }
 
     private ShutdownOptions shutdown() {
-        checkSeconds("--drain-seconds", drainSeconds, 0, TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_DRAIN_MS));
-        checkSeconds("--shutdown-grace-seconds", graceSeconds, 1, TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
+        Cocoon.UsageException.checkRange("--drain-seconds", drainSeconds, 0, TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_DRAIN_MS));
+        Cocoon.UsageException.checkRange("--shutdown-grace-seconds", graceSeconds, 1,
+                TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         return new ShutdownOptions(TimeUnit.SECONDS.toMillis(drainSeconds), TimeUnit.SECONDS.toMillis(graceSeconds));
     }
 
@@ -205,13 +201,7 @@ final class GatewayPolicy {
 
     /** A day at most: longer is no timeout at all, and would pass the record's millisecond limits. */
     private static void checkSeconds(String flag, long seconds) {
-        checkSeconds(flag, seconds, 1, MOST_TIMEOUT_SECONDS);
-    }
-
-    private static void checkSeconds(String flag, long seconds, long least, long most) {
-        if (seconds < least || seconds > most) {
-            throw new Cocoon.UsageException(flag + " must be between " + least + " and " + most + ", got " + seconds);
-        }
+        Cocoon.UsageException.checkRange(flag, seconds, 1, MOST_TIMEOUT_SECONDS);
     }
 
     private static final long MOST_TIMEOUT_SECONDS = 86_400;

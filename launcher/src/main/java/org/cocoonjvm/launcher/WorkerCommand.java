@@ -18,6 +18,7 @@ import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.cocoonjvm.worker.serve.WorkerTls;
+import org.cocoonjvm.gateway.ShutdownOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -25,9 +26,6 @@ import picocli.CommandLine.Option;
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
 @Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
 final class WorkerCommand implements Callable<Integer> {
-    /** An hour: as long as a gateway's grace may be. */
-    private static final long MOST_GRACE_SECONDS = 3_600;
-
     @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
     String id;
 
@@ -103,10 +101,9 @@ final class WorkerCommand implements Callable<Integer> {
         OnChainSettlement chain = settlement();
         WorkerPaymentOptions paymentOptions =
                 new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs);
-        if (graceSeconds < 0 || graceSeconds > MOST_GRACE_SECONDS) {
-            throw new Cocoon.UsageException("--shutdown-grace-seconds must be between 0 and " + MOST_GRACE_SECONDS
-                    + ", got " + graceSeconds);
-        }
+        // As long as a gateway's grace may be.
+        Cocoon.UsageException.checkRange("--shutdown-grace-seconds", graceSeconds, 0,
+                TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
         Vertx vertx = network.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),

@@ -2,6 +2,7 @@ package org.cocoonjvm.protocol.openai;
 
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -62,10 +63,8 @@ public final class JsonWriter extends ResponseWriter {
         if (usage == null || cost == null || cost.totalCost() == 0) {
             return OpenAiResponses.error(response, error);
         }
-        StringBuilder body = new StringBuilder(512);
-        String document = error.toJson().encode();
-        body.append(document, 0, document.length() - 1).append(",\"usage\":");
-        return OpenAiResponses.error(response, error, CompletionMeta.appendUsage(body, usage, cost).append('}'));
+        JsonObject billed = new JsonObject(CompletionMeta.appendUsage(new StringBuilder(256), usage, cost).toString());
+        return OpenAiResponses.error(response, error, error.toJson().put("usage", billed));
     }
 
     @Override

@@ -2,6 +2,7 @@ package org.cocoonjvm.protocol.openai;
 
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
 
 /** Plain (non-streamed) OpenAI responses shared by the gateway and the worker's HTTP API. */
 public final class OpenAiResponses {
@@ -9,11 +10,11 @@ public final class OpenAiResponses {
 
     /** @return the response's end, as {@link CompletionSink#finish}'s */
     public static Future<Void> error(HttpServerResponse response, ApiException error) {
-        return error(response, error, error.toJson().encode());
+        return error(response, error, error.toJson());
     }
 
-    /** @param body the error document, with whatever goes beside {@code error} in it */
-    static Future<Void> error(HttpServerResponse response, ApiException error, CharSequence body) {
+    /** @param document the error document, with whatever goes beside {@code error} in it */
+    static Future<Void> error(HttpServerResponse response, ApiException error, JsonObject document) {
         if (response.ended() || response.closed()) {
             return ResponseWriter.ALREADY_ENDED;
         }
@@ -24,7 +25,7 @@ public final class OpenAiResponses {
         if (error.retryAfterSeconds() > 0) {
             response.putHeader("Retry-After", Integer.toString(error.retryAfterSeconds()));
         }
-        return response.end(body.toString());
+        return response.end(document.encode());
     }
 
     public static ApiException asApiException(Throwable failure) {
