@@ -125,8 +125,19 @@ class ForwardedStreamsTest {
         net = new TestNetwork();
         Cut cut = disconnectAfterTenChunks(forwardingWorker(false, 2_000));
         assertThat(upstream.askedForRunningUsage).isFalse();
+        assertThat(upstream.askedForTimings).isFalse();
         // The prompt's size comes only with the final usage, which a stream cut short never gets.
         assertThat(cut.spent()).isEqualTo(cost(0, cut.served()));
+    }
+
+    @Test
+    void llamaCppsTimings_billAStreamCutShort_promptCacheIncluded() throws Exception {
+        net = new TestNetwork();
+        upstream.llamaCpp = true;
+        upstream.cachedPrompt = 5;  // llama.cpp's prompt_n leaves out what its prompt cache held
+        Cut cut = disconnectAfterTenChunks(forwardingWorker(true, 2_000));
+        assertThat(upstream.askedForTimings).isTrue();
+        assertThat(cut.spent()).isEqualTo(cost(PROMPT_TOKENS, cut.served()));
     }
 
     @Test
@@ -201,7 +212,9 @@ class ForwardedStreamsTest {
     /**
      * A vLLM-like chat completions server: a role chunk, one chunk per {@code tokensPerChunk}
      * tokens every 20 ms, the finish chunk, then the usage chunk and {@code [DONE]}; with usage on
-     * every chunk when asked for {@code continuous_usage_stats}, as vLLM does.
+     * every chunk when asked for {@code continuous_usage_stats}, as vLLM does. Or, with
+     * {@code llamaCpp}, llama.cpp's server: {@code timings} on each chunk after the role's when
+     * asked for {@code timings_per_token}, its prompt count less what the prompt cache held.
      */
     private static final class Upstream {
         volatile int status = 200;
@@ -209,15 +222,19 @@ class ForwardedStreamsTest {
         volatile int tokensPerChunk = 1;
         /** Chunks after which it sends nothing more, keeping the stream open; -1: never. */
         volatile int stallAfter = -1;
+        volatile boolean llamaCpp;
+        volatile int cachedPrompt;
         volatile boolean askedForRunningUsage;
+        volatile boolean askedForTimings;
         final AtomicInteger sent = new AtomicInteger();
         final AtomicInteger open = new AtomicInteger();
 
         int start(Vertx vertx) {
             HttpServer server = vertx.createHttpServer().requestHandler(request -> request.body().onSuccess(body -> {
-                JsonObject options = body.toJsonObject().getJsonObject("stream_options", new JsonObject());
-                askedForRunningUsage = options.getBoolean("continuous_usage_stats", false);
-                answer(vertx, request, askedForRunningUsage);
+                JsonObject json = body.toJsonObject();
+                askedForRunningUsage = json.getJsonObject("stream_options", new JsonObject()).getBoolean("continuous_usage_stats", false);
+                askedForTimings = json.getBoolean("timings_per_token", false);
+                answer(vertx, request, llamaCpp ? askedForTimings : askedForRunningUsage);
             }));
             return await(server.listen(0, "127.0.0.1")).actualPort();
         }
@@ -238,7 +255,7 @@ class ForwardedStreamsTest {
                 }
             });
             response.setChunked(true).putHeader("Content-Type", "text/event-stream");
-            chunk(response, new JsonObject().put("role", "assistant").put("content", ""), null, runningUsage ? usage(0) : null);
+            chunk(response, new JsonObject().put("role", "assistant").put("content", ""), null, runningUsage && !llamaCpp ? 0 : -1);
             int chunks = (tokens + tokensPerChunk - 1) / tokensPerChunk;
             AtomicInteger written = new AtomicInteger();
             vertx.setPeriodic(20, timer -> {
@@ -248,11 +265,11 @@ class ForwardedStreamsTest {
                     return;
                 }
                 int done = Math.min(tokens, (n + 1) * tokensPerChunk);
-                chunk(response, new JsonObject().put("content", "t" + n + " "), null, runningUsage ? usage(done) : null);
+                chunk(response, new JsonObject().put("content", "t" + n + " "), null, runningUsage ? done : -1);
                 sent.incrementAndGet();
                 if (written.incrementAndGet() == chunks) {
                     vertx.cancelTimer(timer);
-                    chunk(response, new JsonObject(), "length", runningUsage ? usage(tokens) : null);
+                    chunk(response, new JsonObject(), "length", runningUsage ? tokens : -1);
                     response.write("data: " + new JsonObject().put("choices", new JsonArray()).put("usage", usage(tokens)) + "\n\n");
                     response.end("data: [DONE]\n\n");
                     open.decrementAndGet();
@@ -260,11 +277,15 @@ class ForwardedStreamsTest {
             });
         }
 
-        private static void chunk(HttpServerResponse response, JsonObject delta, String finish, JsonObject usage) {
+        /** A chunk with the running counts for {@code completed} tokens, or none for -1. */
+        private void chunk(HttpServerResponse response, JsonObject delta, String finish, int completed) {
             JsonObject chunk = new JsonObject().put("object", "chat.completion.chunk")
                     .put("choices", new JsonArray().add(new JsonObject().put("index", 0).put("delta", delta).put("finish_reason", finish)));
-            if (usage != null) {
-                chunk.put("usage", usage);
+            if (completed >= 0 && llamaCpp) {
+                chunk.put("timings", new JsonObject().put("cache_n", cachedPrompt).put("prompt_n", PROMPT_TOKENS - cachedPrompt)
+                        .put("predicted_n", completed).put("predicted_ms", 20.0 * completed));
+            } else if (completed >= 0) {
+                chunk.put("usage", usage(completed));
             }
             response.write("data: " + chunk.encode() + "\n\n");
         }

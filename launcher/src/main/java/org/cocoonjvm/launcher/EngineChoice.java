@@ -64,9 +64,10 @@ final class EngineChoice {
     int forwardMaxConcurrent;
 
     @Option(names = "--forward-running-usage", defaultValue = "true", negatable = true, fallbackValue = "true",
-            description = "forward: ask the server for usage on every chunk (stream_options.continuous_usage_stats: vLLM, SGLang), "
-                    + "so that a stream cut short is billed exactly; --no-forward-running-usage for a server that rejects it "
-                    + "(each chunk with text then counts as one token). Default: ${DEFAULT-VALUE}.")
+            description = "forward: ask the server for its token counts on every chunk (stream_options.continuous_usage_stats "
+                    + "for vLLM and SGLang, timings_per_token for llama.cpp), so that a stream cut short is billed exactly; "
+                    + "--no-forward-running-usage for a server that rejects unknown fields "
+                    + "(each chunk with text then counts as one token, the prompt as 0). Default: ${DEFAULT-VALUE}.")
     boolean forwardRunningUsage;
 
     /** Checks the options before anything starts, so a typo fails fast with one line. */

@@ -10,10 +10,11 @@ import org.cocoonjvm.worker.engine.ModelInfo;
  * @param identity       what the worker announces: name clients use, and the hash of the model files
  * @param maxConcurrent  requests forwarded at once; more are refused (the gateway routes elsewhere)
  * @param connectTimeoutMs how long the upstream may take to answer with a status
- * @param runningUsage  ask the upstream for its usage on every chunk ({@code continuous_usage_stats},
- *                      vLLM's and SGLang's), so that a stream cut short bills exactly what was
- *                      forwarded; off for a server that rejects the unknown field, and then each
- *                      chunk with text counts as one token and the prompt as 0 until the final usage
+ * @param runningUsage  ask the upstream for its counts on every chunk ({@code continuous_usage_stats},
+ *                      vLLM's and SGLang's, and {@code timings_per_token}, llama.cpp's), so that a
+ *                      stream cut short bills exactly what was forwarded; off for a server that
+ *                      rejects unknown fields, and then each chunk with text counts as one token
+ *                      and the prompt as 0 until the final usage
  */
 public record ForwarderOptions(URI upstream, String upstreamModel, String upstreamApiKey, ModelInfo identity,
                                int maxConcurrent, long connectTimeoutMs, boolean runningUsage) {

@@ -36,12 +36,15 @@ import org.cocoonjvm.worker.scheduler.OutputMailbox;
  *
  * <p>A stream cut short has no final usage, and the gateway then bills the prompt size from
  * {@code Accepted} and the tokens its deltas carried, so both must be known as the stream goes.
- * With {@link ForwarderOptions#runningUsage()} the upstream is asked for its usage on every chunk
- * (vLLM's and SGLang's {@code continuous_usage_stats}): {@code Accepted} goes out with the first
- * prompt size it reports, if that comes before any text, and each delta carries the tokens the
- * completion count advanced by. A chunk without usage counts as one token when it has text (what
- * vLLM streams without speculative decoding). The upstream's last usage, when its stream ends
- * with one, is the final usage; without any, the final usage is the tokens counted, prompt 0.
+ * With {@link ForwarderOptions#runningUsage()} the upstream is asked for its counts on every
+ * chunk, in both dialects that exist: vLLM's and SGLang's {@code continuous_usage_stats} (a
+ * {@code usage} object) and llama.cpp's {@code timings_per_token} (a {@code timings} object, whose
+ * prompt is {@code cache_n + prompt_n}); each server ignores the other's field. {@code Accepted}
+ * goes out with the first prompt size reported, if that comes before any text, and each delta
+ * carries the tokens the completion count advanced by. A chunk without counts is one token when it
+ * has text (what vLLM streams without speculative decoding). The upstream's last {@code usage},
+ * when its stream ends with one, is the final usage; without any, the final usage is the tokens
+ * counted and the last prompt size reported, 0 if none was.
  */
 public final class OpenAiForwarder implements Generator {
     private static final int MAX_EVENT_BYTES = 1 << 20;
@@ -138,11 +141,12 @@ public final class OpenAiForwarder implements Generator {
     /** The upstream request: the client's, with streaming and usage forced on. */
     private JsonObject body(GenerateRequest request) {
         JsonObject streamOptions = new JsonObject().put("include_usage", true);
-        if (options.runningUsage()) {
-            streamOptions.put("continuous_usage_stats", true);
-        }
         JsonObject body = new JsonObject().put("model", options.upstreamModel()).put("stream", true)
                 .put("stream_options", streamOptions);
+        if (options.runningUsage()) {
+            streamOptions.put("continuous_usage_stats", true);
+            body.put("timings_per_token", true);
+        }
         if (request.hasChat()) {
             JsonArray messages = new JsonArray();
             for (ChatMessage m : request.getChat().getMessagesList()) {
@@ -251,12 +255,9 @@ public final class OpenAiForwarder implements Generator {
                 end(FinishReason.FINISH_REASON_ERROR, "the upstream server failed: " + chunk.getValue("error"));
                 return;
             }
-            JsonObject u = chunk.getJsonObject("usage");
-            if (u != null) {
-                JsonObject details = u.getJsonObject("prompt_tokens_details");
-                usage = Usage.newBuilder().setPromptTokens(u.getInteger("prompt_tokens", 0))
-                        .setCompletionTokens(u.getInteger("completion_tokens", 0))
-                        .setCachedTokens(details == null ? 0 : details.getInteger("cached_tokens", 0)).build();
+            Usage counted = counts(chunk);
+            if (counted != null) {
+                usage = counted;
                 if (!announced && !deltaSent) {
                     announced = true;
                     output.accepted(usage.getPromptTokens());
@@ -265,7 +266,7 @@ public final class OpenAiForwarder implements Generator {
             JsonArray choices = chunk.getJsonArray("choices");
             JsonObject choice = choices == null || choices.isEmpty() ? null : choices.getJsonObject(0);
             String text = text(choice);
-            int advanced = u != null ? Math.max(0, usage.getCompletionTokens() - forwarded) : text.isEmpty() ? 0 : 1;
+            int advanced = counted != null ? Math.max(0, usage.getCompletionTokens() - forwarded) : text.isEmpty() ? 0 : 1;
             if (advanced > 0 || !text.isEmpty()) {
                 forwarded += advanced;
                 tokensGenerated.addAndGet(advanced);
@@ -276,6 +277,28 @@ public final class OpenAiForwarder implements Generator {
             if (finish != null) {
                 reason = finish.equals("length") ? FinishReason.FINISH_REASON_LENGTH : FinishReason.FINISH_REASON_STOP;
             }
+        }
+
+        /**
+         * The counts a chunk reports: its {@code usage} (OpenAI's, and vLLM's running usage), else
+         * llama.cpp's {@code timings}, whose prompt count leaves out what its prompt cache held;
+         * null for neither, or for timings without a prompt count yet (llama.cpp's -1).
+         */
+        private static Usage counts(JsonObject chunk) {
+            JsonObject u = chunk.getJsonObject("usage");
+            if (u != null) {
+                JsonObject details = u.getJsonObject("prompt_tokens_details");
+                return Usage.newBuilder().setPromptTokens(u.getInteger("prompt_tokens", 0))
+                        .setCompletionTokens(u.getInteger("completion_tokens", 0))
+                        .setCachedTokens(details == null ? 0 : details.getInteger("cached_tokens", 0)).build();
+            }
+            JsonObject t = chunk.getJsonObject("timings");
+            if (t == null || t.getInteger("prompt_n", -1) < 0 || t.getInteger("predicted_n", -1) < 0) {
+                return null;
+            }
+            int cached = Math.max(0, t.getInteger("cache_n", 0));
+            return Usage.newBuilder().setPromptTokens(cached + t.getInteger("prompt_n"))
+                    .setCompletionTokens(t.getInteger("predicted_n")).setCachedTokens(cached).build();
         }
 
         /** A chat chunk's content or a completion chunk's text; empty for none. */
