@@ -163,7 +163,7 @@ public final class Scheduler implements Generator, AutoCloseable {
                 looping = false;
             }
             Thread.interrupted();  // a grace-period interrupt is spent; closing the engine must not see it
-            abortAll("The worker stopped.");
+            abortAll("The worker stopped before the generation finished.");
             engine.close();
             stopped.complete(null);
         }

@@ -1,0 +1,134 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code cocoon worker --shutdown-grace-seconds} in its own JVM, stopped with SIGTERM while a
+ * stream runs on its own OpenAI endpoint (synthetic engine, 20 tokens a second): a stream that
+ * ends within the grace ends as usual, one still running when it is over ends with an error event,
+ * its usage and {@code [DONE]}, and either way the process is gone soon after.
+ */
+class WorkerShutdownIT {
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)  // the failure message points at the log in it
+    Path dir;
+
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final List<Process> started = new ArrayList<>();
+
+    @AfterEach
+    void killLeftovers() {
+        started.forEach(Process::destroyForcibly);
+    }
+
+    @Test
+    void aStreamEndingWithinTheGrace_endsAsUsual_andTheWorkerExitsAfterIt() throws Exception {
+        Worker worker = start(10);
+        BufferedReader body = new BufferedReader(new InputStreamReader(
+                worker.send(30).body(), StandardCharsets.UTF_8));  // 1.5 s at 20 tokens a second
+        List<String> events = new ArrayList<>();
+        events.add(firstEvent(body));
+
+        long term = System.nanoTime();
+        worker.process.destroy();  // SIGTERM
+        body.lines().filter(l -> l.startsWith("data: ")).forEach(events::add);
+
+        assertThat(worker.process.waitFor(10, TimeUnit.SECONDS)).as("exited; log in " + dir).isTrue();
+        long exitMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - term);
+        assertThat(exitMs).as("exits once the stream is done, well before the 10 s grace").isLessThan(6_000);
+        assertThat(events.getLast()).isEqualTo("data: [DONE]");
+        assertThat(events).noneMatch(e -> e.contains("\"error\""));
+        assertThat(events).anyMatch(e -> e.contains("\"finish_reason\":\"length\""));
+        assertThat(usage(events).getInteger("completion_tokens")).isEqualTo(30);
+    }
+
+    @Test
+    void aStreamStillRunningWhenTheGraceEnds_endsWithAnError_itsUsage_andDone() throws Exception {
+        Worker worker = start(1);
+        BufferedReader body = new BufferedReader(new InputStreamReader(
+                worker.send(1_000).body(), StandardCharsets.UTF_8));  // 50 s at 20 tokens a second
+        List<String> events = new ArrayList<>();
+        events.add(firstEvent(body));
+
+        long term = System.nanoTime();
+        worker.process.destroy();
+        body.lines().filter(l -> l.startsWith("data: ")).forEach(events::add);
+        long endedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - term);
+
+        assertThat(endedMs).as("cut when the 1 s grace is over").isBetween(800L, 5_000L);
+        assertThat(worker.process.waitFor(10, TimeUnit.SECONDS)).as("exited; log in " + dir).isTrue();
+        assertThat(events.getLast()).isEqualTo("data: [DONE]");
+        JsonObject error = new JsonObject(events.get(events.size() - 2).substring(6)).getJsonObject("error");
+        assertThat(error.getString("message")).contains("stopped before the generation finished");
+        int completion = usage(events).getInteger("completion_tokens");
+        assertThat(completion).as("what it produced until then, billed").isBetween(10, 200);
+    }
+
+    /** The first event with content: the stream is running. */
+    private static String firstEvent(BufferedReader body) throws IOException {
+        for (String line; (line = body.readLine()) != null; ) {
+            if (line.startsWith("data: ")) {
+                return line;
+            }
+        }
+        throw new AssertionError("the stream ended before its first event");
+    }
+
+    private static JsonObject usage(List<String> events) {
+        return events.stream().filter(e -> e.contains("\"usage\"")).map(e -> new JsonObject(e.substring(6)))
+                .findFirst().orElseThrow().getJsonObject("usage");
+    }
+
+    private Worker start(int graceSeconds) throws Exception {
+        List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar"),
+                "worker", "--id", "w-grace", "--engine", "synthetic", "--synthetic-rate", "20",
+                "--synthetic-reply-tokens", "1000", "--shutdown-grace-seconds", String.valueOf(graceSeconds));
+        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(dir.resolve("worker.log").toFile()))
+                .start();
+        started.add(p);
+        String ready = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)).readLine();
+        assertThat(ready).as("the ready line; log in " + dir).isNotNull();
+        return new Worker(p, new JsonObject(ready).getString("worker"));
+    }
+
+    private final class Worker {
+        final Process process;
+        final String url;
+
+        Worker(Process process, String url) {
+            this.process = process;
+            this.url = url;
+        }
+
+        HttpResponse<java.io.InputStream> send(int maxTokens) throws Exception {
+            String body = new JsonObject().put("model", "synthetic").put("stream", true).put("max_tokens", maxTokens)
+                    .put("stream_options", new JsonObject().put("include_usage", true))
+                    .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", "count"))).encode();
+            HttpResponse<java.io.InputStream> response = http.send(HttpRequest.newBuilder(URI.create(url + "/v1/chat/completions"))
+                    .header("Content-Type", "application/json").timeout(Duration.ofSeconds(60))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofInputStream());
+            assertThat(response.statusCode()).isEqualTo(200);
+            return response;
+        }
+    }
+}
