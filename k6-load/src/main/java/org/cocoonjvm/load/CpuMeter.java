@@ -12,22 +12,28 @@ import java.util.concurrent.ExecutionException;
 /**
  * CPU time of the whole process and of each node's event loops, so a benchmark can say who spent a
  * phase's CPU: client, gateway or worker. What the event loops do not run (GC, the JIT, the
- * asynchronous log appender) is the process total less the three.
+ * asynchronous log appender) is the process total less the three. Also the bytes the middle
+ * node's event loops allocated: unlike CPU time, a count this machine's noise does not move, and
+ * what its garbage collections (in "other", and in the tail of every latency) are paid for.
  */
 public final class CpuMeter {
-    private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
 
     /**
      * Nanoseconds of CPU: the process, and each node's event-loop threads; {@code gateway} is the
-     * node in the middle, the gateway or another node measured in its place.
+     * node in the middle, the gateway or another node measured in its place. {@code gatewayBytes}:
+     * what the middle node's event loops allocated.
      */
-    public record Sample(long process, long client, long gateway, long worker) {
+    public record Sample(long process, long client, long gateway, long worker, long gatewayBytes) {
         public Sample minus(Sample o) {
-            return new Sample(process - o.process, client - o.client, gateway - o.gateway, worker - o.worker);
+            return new Sample(process - o.process, client - o.client, gateway - o.gateway, worker - o.worker,
+                    gatewayBytes - o.gatewayBytes);
         }
 
         public Sample plus(Sample o) {
-            return new Sample(process + o.process, client + o.client, gateway + o.gateway, worker + o.worker);
+            return new Sample(process + o.process, client + o.client, gateway + o.gateway, worker + o.worker,
+                    gatewayBytes + o.gatewayBytes);
         }
 
         /** Not on any node's event loop: GC, compilation, logging. */
@@ -36,7 +42,7 @@ public final class CpuMeter {
         }
     }
 
-    public static final Sample ZERO = new Sample(0, 0, 0, 0);
+    public static final Sample ZERO = new Sample(0, 0, 0, 0, 0);
 
     private final long[] client;
     private final long[] gateway;
@@ -55,7 +61,15 @@ public final class CpuMeter {
 
     public Sample read() {
         return new Sample(((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime(),
-                cpu(client), cpu(gateway), cpu(worker));
+                cpu(client), cpu(gateway), cpu(worker), allocated(gateway));
+    }
+
+    private static long allocated(long[] ids) {
+        long sum = 0;
+        for (long bytes : THREADS.getThreadAllocatedBytes(ids)) {
+            sum += Math.max(0, bytes);
+        }
+        return sum;
     }
 
     private static long cpu(long[] ids) {

@@ -124,17 +124,20 @@ public final class GatewayBench {
      */
     public record Control(Recorder.TrendStats ttft, double tokensPerS, CpuPerToken cpu) {}
 
-    /** Microseconds of CPU per token relayed: the whole process, and who in it spent them. */
-    public record CpuPerToken(double process, double client, double gateway, double worker, double other) {
+    /**
+     * Microseconds of CPU per token relayed: the whole process, and who in it spent them; and the
+     * bytes the middle node's event loops allocated per token.
+     */
+    public record CpuPerToken(double process, double client, double gateway, double worker, double other, double gatewayBytes) {
         static CpuPerToken of(CpuMeter.Sample cpu, long tokens) {
             double per = 1e-3 / Math.max(1, tokens);
             return new CpuPerToken(cpu.process() * per, cpu.client() * per, cpu.gateway() * per, cpu.worker() * per,
-                    cpu.other() * per);
+                    cpu.other() * per, (double) cpu.gatewayBytes() / Math.max(1, tokens));
         }
 
         JsonObject json() {
             return new JsonObject().put("process", process).put("client", client).put("gateway", gateway).put("worker", worker)
-                    .put("other", other);
+                    .put("other", other).put("gateway_bytes_allocated", gatewayBytes);
         }
     }
 
@@ -159,15 +162,15 @@ public final class GatewayBench {
                         r.directCpu().process(), r.gatewayCpu().process(), r.errors()));
             }
             t.append(String.format(Locale.ROOT, "CPU µs per token by who spent it (direct path / gateway path); "
-                    + "tokens per CPU-second of the gateway's event loops%n"));
-            t.append(String.format(Locale.ROOT, "%5s | %15s %15s %15s %15s | %12s%n", "conc", "client", "worker", "gateway",
-                    "other (GC,JIT,log)", "gw tok/cpu-s"));
+                    + "tokens per CPU-second of the gateway's event loops, and the bytes they allocated per token%n"));
+            t.append(String.format(Locale.ROOT, "%5s | %15s %15s %15s %15s | %12s %9s%n", "conc", "client", "worker", "gateway",
+                    "other (GC,JIT,log)", "gw tok/cpu-s", "gw B/tok"));
             for (Row r : rows) {
                 CpuPerToken d = r.directCpu();
                 CpuPerToken g = r.gatewayCpu();
-                t.append(String.format(Locale.ROOT, "%5d | %6.2f / %6.2f %6.2f / %6.2f %6s / %6.2f %6.2f / %6.2f | %12.0f%n",
+                t.append(String.format(Locale.ROOT, "%5d | %6.2f / %6.2f %6.2f / %6.2f %6s / %6.2f %6.2f / %6.2f | %12.0f %9.0f%n",
                         r.concurrency(), d.client(), g.client(), d.worker(), g.worker(), "-", g.gateway(), d.other(), g.other(),
-                        1e6 / g.gateway()));
+                        1e6 / g.gateway(), g.gatewayBytes()));
             }
             t.append(String.format(Locale.ROOT, "The gateway's own share of the gateway path's TTFT (arrival until the worker call "
                     + "was written, plus passing the first token on)%n"));

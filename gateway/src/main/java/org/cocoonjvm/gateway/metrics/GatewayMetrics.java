@@ -4,7 +4,6 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
-import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
@@ -167,7 +166,7 @@ public final class GatewayMetrics implements RelayObserver {
         return Counter.builder("cocoon.requests")
                 .tag("model", key.model())
                 .tag("status", Integer.toString(key.status()))
-                .tag("tier", key.tier().name().toLowerCase(Locale.ROOT))
+                .tag("tier", key.tier().wireName())
                 .description("Requests that reached the relay, by the HTTP status sent (200 also for streams that failed in-band)")
                 .register(meters);
     }

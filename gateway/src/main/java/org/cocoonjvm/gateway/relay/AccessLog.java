@@ -3,7 +3,6 @@ package org.cocoonjvm.gateway.relay;
 import java.time.Clock;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
-import java.util.Locale;
 import org.cocoonjvm.protocol.openai.JsonText;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,7 +43,7 @@ public final class AccessLog implements RelayObserver {
         string(line, "request_id", o.requestId()).append(',');
         string(line, "key", o.keyId()).append(',');
         string(line, "model", o.model()).append(',');
-        string(line, "tier", o.tier().name().toLowerCase(Locale.ROOT)).append(",\"stream\":").append(o.stream()).append(',');
+        string(line, "tier", o.tier().wireName()).append(",\"stream\":").append(o.stream()).append(',');
         string(line, "worker", o.workerId()).append(",\"attempts\":").append(o.attempts())
                 .append(",\"status\":").append(o.status()).append(',');
         string(line, "error", o.errorCode()).append(',');

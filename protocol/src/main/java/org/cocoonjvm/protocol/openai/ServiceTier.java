@@ -5,6 +5,17 @@ package org.cocoonjvm.protocol.openai;
  * before {@code flex} traffic (bulk jobs such as translation batches) wherever both wait.
  */
 public enum ServiceTier {
-    DEFAULT,
-    FLEX
+    DEFAULT("default"),
+    FLEX("flex");
+
+    private final String wireName;
+
+    ServiceTier(String wireName) {
+        this.wireName = wireName;
+    }
+
+    /** As the API spells it, and as logs and metric tags show it. */
+    public String wireName() {
+        return wireName;
+    }
 }
