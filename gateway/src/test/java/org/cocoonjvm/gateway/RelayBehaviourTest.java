@@ -91,6 +91,48 @@ class RelayBehaviourTest {
         assertThat(usage.getInteger("completion_tokens")).isEqualTo(4);
     }
 
+    /**
+     * The model's only worker fails before its first token and leaves: the request failed on a
+     * worker (502 / UNAVAILABLE, not "no such model"), and the prompt it processed, which the
+     * account pays, is shown beside the error.
+     */
+    @Test
+    void onlyWorkerFailingBeforeTheFirstToken_isAnUpstreamError_showingWhatItCost() throws Exception {
+        for (boolean stream : new boolean[] {true, false}) {
+            net = new TestNetwork();
+            var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s
+            Future<TestNetwork.Reply> reply = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
+                    chat("synthetic", stream, "\"max_tokens\":4"));
+            TestNetwork.eventually("the worker runs it", () -> net.workerStatus(slow).getJsonObject("load").getInteger("running") == 1);
+
+            net.stopWorker(0);
+
+            TestNetwork.Reply r = await(reply);
+            assertThat(r.status()).as(r.body()).isEqualTo(502);
+            assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+            TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+            long spent = net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton();
+            assertThat(spent).as("the prompt the worker processed").isPositive();
+            assertThat(r.json().getJsonObject("usage").getLong("total_cost")).isEqualTo(spent);
+            net.close();
+        }
+        net = null;
+    }
+
+    @Test
+    void onlyWorkerFailingBeforeTheFirstToken_overGrpc_isUnavailable() throws Exception {
+        net = new TestNetwork();
+        var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);
+        InferenceGrpc.Call call = new InferenceGrpc(net).generate(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(4).build());
+        TestNetwork.eventually("the worker runs it", () -> net.workerStatus(slow).getJsonObject("load").getInteger("running") == 1);
+
+        net.stopWorker(0);
+
+        call.ended.get(10, TimeUnit.SECONDS);
+        assertThat(call.status).isEqualTo(io.vertx.grpc.common.GrpcStatus.UNAVAILABLE);
+        assertThat(call.metadata("cocoon-error")).isEqualTo("upstream_error");
+    }
+
     @Test
     void workerFailingAfterTheFirstToken_endsWithUsageThenAnErrorEventThenDone_andBillsWhatWasSent() throws Exception {
         net = new TestNetwork();

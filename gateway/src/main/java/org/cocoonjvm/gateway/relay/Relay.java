@@ -167,7 +167,9 @@ public final class Relay {
             next = ctx.registry().pick(new WorkerRegistry.Route(request.route().model(), request.route().tier(), tried,
                     request.route().affinityKey()));
         } catch (ApiException e) {
-            fail(e);
+            // A retry whose worker left with the model's last registration: the request failed on a
+            // worker, which is what it is told, not that its model does not exist.
+            fail(e.kind() == ErrorKind.MODEL_NOT_FOUND && lastFailure != null ? lastFailure : e);
             return;
         }
         if (next == null) {

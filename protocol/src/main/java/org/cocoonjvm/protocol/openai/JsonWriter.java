@@ -49,22 +49,13 @@ public final class JsonWriter extends ResponseWriter {
         return response.setStatusCode(200).putHeader("Content-Type", "application/json").end(body.toString());
     }
 
-    /**
-     * The error document, with the usage beside it when the failed request was billed for some
-     * (a worker that failed midway: what it produced is paid for, though the client saw none of it),
-     * as a stream's usage chunk would say. OpenAI's clients read {@code error} and ignore the rest.
-     */
     @Override
     public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
         if (ended()) {
             return ALREADY_ENDED;
         }
         ended = true;
-        if (usage == null || cost == null || cost.totalCost() == 0) {
-            return OpenAiResponses.error(response, error);
-        }
-        JsonObject billed = new JsonObject(CompletionMeta.appendUsage(new StringBuilder(256), usage, cost).toString());
-        return OpenAiResponses.error(response, error, error.toJson().put("usage", billed));
+        return errorDocument(error, usage, cost);
     }
 
     @Override

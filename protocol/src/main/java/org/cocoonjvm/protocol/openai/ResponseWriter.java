@@ -5,7 +5,9 @@ import io.vertx.core.Handler;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.transport.Abort;
 
 /** What the SSE and JSON writers share: the response, its end state, and how a worker error ends it. */
@@ -36,6 +38,20 @@ abstract sealed class ResponseWriter implements CompletionSink permits SseWriter
 
     /** Writes the successful end of the response; returns the end's write. */
     abstract Future<Void> complete(Final fin, UsageCost cost);
+
+    /**
+     * A failure told before any status went out: the error document, with the usage beside it when
+     * the failed request was billed for some (a worker that failed midway, or one that processed
+     * the prompt before it failed and no other worker took the request), as a stream's usage chunk
+     * would say. OpenAI's clients read {@code error} and ignore the rest.
+     */
+    final Future<Void> errorDocument(ApiException error, Usage usage, UsageCost cost) {
+        if (usage == null || cost == null || cost.totalCost() == 0) {
+            return OpenAiResponses.error(response, error);
+        }
+        JsonObject billed = new JsonObject(CompletionMeta.appendUsage(new StringBuilder(256), usage, cost).toString());
+        return OpenAiResponses.error(response, error, error.toJson().put("usage", billed));
+    }
 
     @Override
     public final void abandon() {

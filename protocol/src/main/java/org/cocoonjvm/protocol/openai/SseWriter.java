@@ -112,8 +112,9 @@ public final class SseWriter extends ResponseWriter {
     }
 
     /**
-     * After the status went out: the usage so far (when the client asked for usage), the error
-     * event and {@code [DONE]}, in one write that ends the response.
+     * Before the status went out, the error document (as a non-streaming request's); after, the
+     * usage so far (when the client asked for usage), the error event and {@code [DONE]}, in one
+     * write that ends the response.
      */
     @Override
     public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
@@ -122,7 +123,7 @@ public final class SseWriter extends ResponseWriter {
         }
         ended = true;
         if (!committed) {
-            return OpenAiResponses.error(response, error);
+            return errorDocument(error, usage, cost);
         }
         ByteBuf last = VertxByteBufAllocator.DEFAULT.heapBuffer(512);
         if (usage != null && meta.includeUsage()) {
