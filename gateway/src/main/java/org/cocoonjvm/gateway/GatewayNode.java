@@ -190,7 +190,7 @@ public final class GatewayNode extends VerticleBase {
                     RelayObserver.all(observers.toArray(RelayObserver[]::new)), running);
             Admission admission = new Admission(relay, limiter, billing);
             new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes(),
-                    vertx, options.relay().bodyTimeoutMs()).bind(grpc);
+                    vertx, options.relay().bodyTimeoutMs(), GatewayNode.this::grpcAnswered).bind(grpc);
             Router http = router(admission);
             ConnectionOptions connections = options.connections();
             ConnectionDeadlines.Closes closes = new ConnectionDeadlines.Closes(metrics.connectionsClosed("header_timeout"),
@@ -345,6 +345,15 @@ public final class GatewayNode extends VerticleBase {
             });
         }
         ctx.next();
+    }
+
+    /** A gRPC call answered without a relay gets its access-log line as an HTTP request would; a refusal is counted. */
+    private void grpcAnswered(String path, ApiKey key, String model, ApiException error, long totalNanos) {
+        accessLog.answered("POST", path, key == null ? null : key.id(), model, error == null ? 200 : error.kind().httpStatus,
+                error == null ? null : error.kind().stableCode(), totalNanos, false);
+        if (error != null) {
+            metrics.grpcRefused(error.kind().stableCode());
+        }
     }
 
     /**

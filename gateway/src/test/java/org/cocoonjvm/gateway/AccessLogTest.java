@@ -25,6 +25,8 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.AccessLog;
+import org.cocoonjvm.protocol.grpc.InferenceGrpcClient;
+import org.cocoonjvm.protocol.grpc.ModelsRequest;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.openai.ServiceTier;
@@ -157,6 +159,30 @@ class AccessLogTest {
         assertThat(logged.get(3).getInteger("status")).isEqualTo(404);
         assertThat(logged.get(3).getString("model")).hasSize(AccessLogTest.MOST_CHARS + 1).endsWith("…");
         assertThat(lines.list.get(3).getFormattedMessage()).hasSizeLessThan(2_000);
+    }
+
+    @Test
+    void grpcCallsRefusedBeforeARelay_andModelsCalls_getALineEach() {
+        net.addWorker(1000);
+        InferenceGrpc grpc = new InferenceGrpc(net);
+        grpc.call("sk-wrong", InferenceGrpc.chat("synthetic").build());
+        grpc.call(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(0).build());
+        await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
+            request.headers().set("authorization", "Bearer " + API_KEY);
+            return request.send(ModelsRequest.getDefaultInstance());
+        }).compose(response -> response.last()));
+
+        TestNetwork.eventually("three lines", () -> lines.list.size() == 3);
+        List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
+        assertThat(logged.get(0).getString("path")).isEqualTo("/cocoon.v1.Inference/Generate");
+        assertThat(logged.get(0).getInteger("status")).isEqualTo(401);
+        assertThat(logged.get(0).getString("error")).isEqualTo("invalid_api_key");
+        assertThat(logged.get(0).getString("key")).isNull();
+        assertThat(logged.get(1).getInteger("status")).isEqualTo(400);
+        assertThat(logged.get(1).getString("key")).isEqualTo("test-key");
+        assertThat(logged.get(1).getString("model")).isEqualTo("synthetic");
+        assertThat(logged.get(2).getString("path")).isEqualTo("/cocoon.v1.Inference/Models");
+        assertThat(logged.get(2).getInteger("status")).isEqualTo(200);
     }
 
     @Test

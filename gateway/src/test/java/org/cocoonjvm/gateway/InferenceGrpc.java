@@ -60,6 +60,15 @@ final class InferenceGrpc {
 
     /** @param deadlineMs sent as the call's {@code grpc-timeout} (the client does not enforce it); 0 sends none */
     Call generate(String key, InferenceRequest message, long deadlineMs) {
+        return generate(key, message, deadlineMs, null);
+    }
+
+    /** @param grpcTimeout the call's {@code grpc-timeout} header as sent, e.g. "0m"; null for none */
+    Call call(String key, InferenceRequest message, String grpcTimeout) {
+        return TestNetwork.await(Future.fromCompletionStage(generate(key, message, 0, grpcTimeout).ended));
+    }
+
+    private Call generate(String key, InferenceRequest message, long deadlineMs, String grpcTimeout) {
         Call call = new Call();
         client.request(gateway, InferenceGrpcClient.Generate).onComplete(opened -> {
             if (opened.failed()) {
@@ -73,6 +82,9 @@ final class InferenceGrpc {
             }
             if (deadlineMs > 0) {
                 request.timeout(deadlineMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+            }
+            if (grpcTimeout != null) {
+                request.headers().set("grpc-timeout", grpcTimeout);
             }
             request.response().onComplete(answered -> {
                 if (answered.failed()) {

@@ -6,6 +6,7 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.await;
 
 import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientResponse;
@@ -13,9 +14,12 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.grpc.common.GrpcStatus;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPOutputStream;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.grpc.Done;
@@ -285,6 +289,125 @@ class InferenceGrpcTest {
         assertThat(response.getHeader("grpc-status")).isEqualTo(Integer.toString(GrpcStatus.DEADLINE_EXCEEDED.code));
         assertThat(response.getHeader(ErrorTrailers.CODE)).isEqualTo("request_timeout");
         h2.close();
+    }
+
+    /** A call as raw HTTP/2: {@code message} framed with the compressed flag as given (null: no message at all). */
+    private HttpClientResponse rawCall(byte[] message, boolean compressed, String encoding) {
+        HttpClient h2 = net.vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
+                .setHost("127.0.0.1").setPort(net.gateway.port()).setURI("/cocoon.v1.Inference/Generate")
+                .putHeader("content-type", "application/grpc").putHeader("te", "trailers")
+                .putHeader("authorization", "Bearer " + API_KEY);
+        if (encoding != null) {
+            options.putHeader("grpc-encoding", encoding);
+        }
+        Buffer body = Buffer.buffer();
+        if (message != null) {
+            body.appendByte((byte) (compressed ? 1 : 0)).appendInt(message.length).appendBytes(message);
+        }
+        return await(h2.request(options).compose(request -> request.send(body))
+                .compose(answered -> answered.body().map(answered)));
+    }
+
+    /** The status of a raw call: in its trailers, or in its headers when nothing else was sent. */
+    private static GrpcStatus statusOf(HttpClientResponse response) {
+        String status = response.getTrailer("grpc-status") != null ? response.getTrailer("grpc-status") : response.getHeader("grpc-status");
+        return GrpcStatus.valueOf(Integer.parseInt(status));
+    }
+
+    private static byte[] gzip(byte[] bytes) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
+            gz.write(bytes);
+        }
+        return out.toByteArray();
+    }
+
+    @Test
+    void generate_gzipCompressedRequest_isServed() throws Exception {
+        start(new TestNetwork());
+        net.addWorker(1000);
+
+        HttpClientResponse response = rawCall(gzip(chat("synthetic").setMaxTokens(3).build().toByteArray()), true, "gzip");
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.OK);
+    }
+
+    /**
+     * 64 MiB of prompt in a few dozen kB of gzip, against a 64 KiB limit: refused once the
+     * inflated bytes pass the limit, never inflated whole (a gigabyte would take an event loop
+     * half a minute and the heap with it).
+     */
+    @Test
+    void generate_gzipRequestInflatingPastTheLimit_isRefusedAtTheLimit() throws Exception {
+        start(new TestNetwork());  // 64 KiB bodies
+        net.addWorker(1000);
+        ByteArrayOutputStream bomb = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(bomb)) {
+            int promptBytes = 64 << 20;
+            gz.write(new byte[] {(3 << 3) | 2});  // field 3 (prompt), length-delimited
+            for (int v = promptBytes; ; v >>>= 7) {   // its length as a varint
+                gz.write(v > 0x7f ? (v & 0x7f) | 0x80 : v);
+                if (v <= 0x7f) {
+                    break;
+                }
+            }
+            byte[] a = new byte[1 << 16];
+            java.util.Arrays.fill(a, (byte) 'a');
+            for (int i = 0; i < promptBytes / a.length; i++) {
+                gz.write(a);
+            }
+        }
+
+        HttpClientResponse response = rawCall(bomb.toByteArray(), true, "gzip");
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+        assertThat(response.getHeader("grpc-message")).contains("or more once decompressed").contains("65536");
+    }
+
+    @Test
+    void generate_undecodableMessage_isInvalidArgument() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+
+        HttpClientResponse response = rawCall(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}, false, null);
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(response.getHeader(ErrorTrailers.CODE)).isEqualTo("invalid_request_error");
+    }
+
+    @Test
+    void generate_callEndedWithoutItsMessage_isInvalidArgumentAtOnce() {
+        start(new TestNetwork());  // the message timeout is 30 s: an answer now is not it
+        net.addWorker(1000);
+
+        HttpClientResponse response = rawCall(null, false, null);
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(response.getHeader("grpc-message")).contains("without its request message");
+    }
+
+    @Test
+    void generate_withADeadlineAlreadyPast_isDeadlineExceeded() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        InferenceGrpc.Call call = grpc.call(API_KEY, chat("synthetic").setMaxTokens(3).build(), "0m");
+
+        assertThat(call.status).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
+    }
+
+    @Test
+    void refusals_areCountedByCode() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        grpc.call("wrong-key", chat("synthetic").build());
+        grpc.call(API_KEY, chat("synthetic").setMaxTokens(0).build());
+
+        String metrics = net.call(HttpMethod.GET, "/metrics", null, null).body();
+
+        assertThat(metrics).contains("cocoon_grpc_refusals_total{code=\"invalid_api_key\"} 1.0")
+                .contains("cocoon_grpc_refusals_total{code=\"invalid_request_error\"} 1.0");
     }
 
     @Test

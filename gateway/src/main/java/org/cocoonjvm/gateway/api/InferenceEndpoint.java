@@ -1,12 +1,21 @@
 package org.cocoonjvm.gateway.api;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Parser;
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.grpc.common.GrpcMessage;
 import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.zip.GZIPInputStream;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.protocol.grpc.InferenceEvent;
 import org.cocoonjvm.protocol.grpc.InferenceGrpcService;
@@ -24,30 +33,47 @@ import org.cocoonjvm.protocol.openai.ValidRequest;
  * The backend gRPC API, {@code cocoon.v1.Inference}: the same path as {@code POST
  * /v1/chat/completions} (key, validation, {@link Admission}, {@link Relay}) with
  * {@link InferenceSink} in place of the SSE writer. Cancelling the call stops the worker.
+ *
+ * <p>Request messages are decoded here, not by Vert.x: its gzip decoding inflates a message whole,
+ * on the event loop, before any size check, so 1 MB on the wire could become gigabytes. Here a
+ * compressed message is inflated only up to the request limit.
  */
 public final class InferenceEndpoint {
+    private static final String GENERATE = "/" + InferenceGrpcService.Generate.fullMethodName();
+    private static final String MODELS = "/" + InferenceGrpcService.Models.fullMethodName();
+
+    /** Calls answered without a relay (refusals, and {@code Models}), for the access log and metrics. */
+    public interface Answered {
+        /**
+         * @param error null for a call answered OK
+         */
+        void answered(String path, ApiKey key, String model, ApiException error, long totalNanos);
+    }
+
     private final Admission admission;
     private final Map<String, ApiKey> apiKeys;
     private final ModelCatalog catalog;
     private final long maxRequestBytes;
     private final Vertx vertx;
     private final long messageTimeoutMs;
+    private final Answered answered;
 
     /**
      * @param apiKeys          the HTTP API's keys, by digest ({@link BearerKeys#hash})
-     * @param maxRequestBytes  larger requests are refused, as HTTP bodies are
+     * @param maxRequestBytes  larger requests, once decompressed, are refused, as HTTP bodies are
      * @param messageTimeoutMs how long a call's request message may take to arrive after its
      *                         headers, as an HTTP body after its head ({@code bodyTimeoutMs}): the
      *                         call's deadline only starts with it, and its connection counts as busy
      */
     public InferenceEndpoint(Admission admission, Map<String, ApiKey> apiKeys, ModelCatalog catalog, long maxRequestBytes,
-                             Vertx vertx, long messageTimeoutMs) {
+                             Vertx vertx, long messageTimeoutMs, Answered answered) {
         this.admission = admission;
         this.apiKeys = apiKeys;
         this.catalog = catalog;
         this.maxRequestBytes = maxRequestBytes;
         this.vertx = vertx;
         this.messageTimeoutMs = messageTimeoutMs;
+        this.answered = answered;
     }
 
     public void bind(GrpcServer server) {
@@ -59,23 +85,20 @@ public final class InferenceEndpoint {
         long arrivalNanos = System.nanoTime();
         ApiKey key = apiKey(call);
         if (key == null) {
-            InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
+            refuse(call, GENERATE, null, null, BearerKeys.missingOrInvalidMetadata(), arrivalNanos);
             return;
         }
-        long deadline = messageDeadline(call);
-        // A message over the transport's size limit: say so like any other error, with the limit and trailers.
-        call.invalidMessageHandler(invalid -> {
-            vertx.cancelTimer(deadline);
-            InferenceSink.failCall(call.response(), invalid instanceof MessageSizeOverflowException overflow
-                    ? tooLarge(overflow.messageSize()) : ApiException.invalid(null, "The request is not a valid InferenceRequest."));
-        });
-        call.handler(request -> {
-            vertx.cancelTimer(deadline);
+        if (call.timeout() == 0 && call.headers().contains("grpc-timeout")) {
+            refuse(call, GENERATE, key, null, new ApiException(ErrorKind.TIMEOUT, "The call's deadline (grpc-timeout) had passed "
+                    + "when it arrived."), arrivalNanos);
+            return;
+        }
+        onRequest(call, GENERATE, key, arrivalNanos, InferenceRequest.parser(), request -> {
             ValidRequest valid;
             try {
-                valid = InferenceRequestParser.parse(checkSize(request));
+                valid = InferenceRequestParser.parse(request);
             } catch (ApiException e) {
-                InferenceSink.failCall(call.response(), e);
+                refuse(call, GENERATE, key, request.getModel(), e, arrivalNanos);
                 return;
             }
             // The client may cancel while funds are reserved; remember it until a relay exists to tell.
@@ -85,7 +108,7 @@ public final class InferenceEndpoint {
             call.response().exceptionHandler(failure -> goneEarly.set(true));
             admission.admit(key, valid, arrivalNanos).onComplete(admitted -> {
                 if (admitted.failed()) {
-                    InferenceSink.failCall(call.response(), (ApiException) admitted.cause());
+                    refuse(call, GENERATE, key, request.getModel(), (ApiException) admitted.cause(), arrivalNanos);
                     return;
                 }
                 InferenceSink sink = new InferenceSink(call.response(), admitted.result().id(), request.getClientRequestId());
@@ -107,16 +130,88 @@ public final class InferenceEndpoint {
     }
 
     /**
-     * Fails the call unless its request message is whole within {@code messageTimeoutMs}; the
-     * message handler cancels the returned timer. A client that leaves first cancels it too (the
-     * handlers set here are replaced once the message is in).
+     * Hands the call's one request message, decoded, to {@code then}; refuses a call whose message
+     * is not whole within {@code messageTimeoutMs}, is larger than the limit once decompressed, does
+     * not parse, or never comes (the client ended its side without one). A unary call's further
+     * messages are ignored. A client that leaves first cancels the deadline (the handlers set here
+     * are replaced once the message is in).
      */
-    private long messageDeadline(GrpcServerRequest<?, ?> call) {
-        long timer = vertx.setTimer(messageTimeoutMs, id -> InferenceSink.failCall(call.response(), new ApiException(
-                ErrorKind.REQUEST_TIMEOUT, "The request message did not arrive within " + messageTimeoutMs + " ms of the call's headers.")));
+    private <T> void onRequest(GrpcServerRequest<?, ?> call, String path, ApiKey key, long arrivalNanos, Parser<T> parser,
+                               Handler<T> then) {
+        long timer = vertx.setTimer(messageTimeoutMs, id -> refuse(call, path, key, null, new ApiException(
+                ErrorKind.REQUEST_TIMEOUT, "The request message did not arrive within " + messageTimeoutMs + " ms of the call's headers."),
+                arrivalNanos));
         call.errorHandler(error -> vertx.cancelTimer(timer));
         call.exceptionHandler(failure -> vertx.cancelTimer(timer));
-        return timer;
+        // A message over the transport's size limit (as sent): said like any other error, with the limit.
+        call.invalidMessageHandler(invalid -> {
+            vertx.cancelTimer(timer);
+            refuse(call, path, key, null, invalid instanceof MessageSizeOverflowException overflow
+                    ? tooLarge(overflow.messageSize(), "") : ApiException.invalid(null, "The request message is not valid."), arrivalNanos);
+        });
+        AtomicBoolean taken = new AtomicBoolean();
+        call.messageHandler(message -> {
+            if (taken.getAndSet(true)) {
+                return;
+            }
+            vertx.cancelTimer(timer);
+            T request;
+            try {
+                request = decode(message, parser);
+            } catch (ApiException e) {
+                refuse(call, path, key, null, e, arrivalNanos);
+                return;
+            }
+            then.handle(request);
+        });
+        call.endHandler(v -> {
+            if (!taken.getAndSet(true)) {
+                vertx.cancelTimer(timer);
+                refuse(call, path, key, null, ApiException.invalid(null, "The call ended without its request message."), arrivalNanos);
+            }
+        });
+    }
+
+    /**
+     * A request message as sent (identity) or gzip-compressed, never larger than the request
+     * limit: a compressed one is inflated only that far.
+     */
+    private <T> T decode(GrpcMessage message, Parser<T> parser) {
+        Buffer payload = message.payload();
+        byte[] bytes;
+        switch (message.encoding()) {
+            case "identity" -> {
+                if (payload.length() > maxRequestBytes) {
+                    throw tooLarge(payload.length(), "");
+                }
+                bytes = payload.getBytes();
+            }
+            case "gzip" -> bytes = inflate(payload.getBytes());
+            default -> throw ApiException.invalid(null, "The request message's encoding '" + message.encoding()
+                    + "' is not supported; use identity or gzip.");
+        }
+        try {
+            return parser.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw ApiException.invalid(null, "The request message does not parse: " + e.getMessage());
+        }
+    }
+
+    private byte[] inflate(byte[] compressed) {
+        try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(compressed))) {
+            byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxRequestBytes + 1));
+            if (bytes.length > maxRequestBytes) {
+                throw tooLarge(bytes.length, " or more once decompressed");
+            }
+            return bytes;
+        } catch (IOException e) {
+            throw ApiException.invalid(null, "The request message is not valid gzip: " + e.getMessage());
+        }
+    }
+
+    private void refuse(GrpcServerRequest<?, ?> call, String path, ApiKey key, String model, ApiException error, long arrivalNanos) {
+        InferenceSink.failCall(call.response(), error);
+        answered.answered(path, key, model, error, System.nanoTime() - arrivalNanos);
     }
 
     private static void clientGone(InferenceSink sink, Relay relay) {
@@ -125,13 +220,13 @@ public final class InferenceEndpoint {
     }
 
     private void models(GrpcServerRequest<ModelsRequest, ModelsResponse> call) {
-        if (apiKey(call) == null) {
-            InferenceSink.failCall(call.response(), BearerKeys.missingOrInvalidMetadata());
+        long arrivalNanos = System.nanoTime();
+        ApiKey key = apiKey(call);
+        if (key == null) {
+            refuse(call, MODELS, null, null, BearerKeys.missingOrInvalidMetadata(), arrivalNanos);
             return;
         }
-        long deadline = messageDeadline(call);
-        call.handler(request -> {
-            vertx.cancelTimer(deadline);
+        onRequest(call, MODELS, key, arrivalNanos, ModelsRequest.parser(), request -> {
             ModelsResponse.Builder response = ModelsResponse.newBuilder();
             for (ModelCatalog.Entry m : catalog.served()) {
                 ServedModel.Builder model = ServedModel.newBuilder().setId(m.id()).setHash(m.hash())
@@ -142,6 +237,7 @@ public final class InferenceEndpoint {
                 response.addModels(model);
             }
             call.response().end(response.build());
+            answered.answered(MODELS, key, null, null, System.nanoTime() - arrivalNanos);
         });
     }
 
@@ -151,16 +247,8 @@ public final class InferenceEndpoint {
         return hash == null ? null : apiKeys.get(hash);
     }
 
-    /** The HTTP body limit, for parity; the gRPC transport refuses messages over its own limit before this. */
-    private InferenceRequest checkSize(InferenceRequest request) {
-        if (request.getSerializedSize() > maxRequestBytes) {
-            throw tooLarge(request.getSerializedSize());
-        }
-        return request;
-    }
-
-    private ApiException tooLarge(long size) {
+    private ApiException tooLarge(long size, String decompressed) {
         return new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
-                "The request is " + size + " bytes; the limit is " + maxRequestBytes + ".");
+                "The request is " + size + " bytes" + decompressed + "; the limit is " + maxRequestBytes + ".");
     }
 }

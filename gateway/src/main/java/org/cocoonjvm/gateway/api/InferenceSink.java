@@ -46,10 +46,13 @@ final class InferenceSink implements CompletionSink {
         response.headers().set(REQUEST_ID_HEADER, requestId);
     }
 
-    /** Ends a call with the error's status and trailers; also for failures before there is a sink. */
+    /**
+     * Ends a call with the error's status and trailers; also for failures before there is a sink.
+     * The status message is among the trailers (see {@link ErrorTrailers#write}).
+     */
     static Future<Void> failCall(GrpcServerResponse<?, ?> response, ApiException error) {
         ErrorTrailers.write(response.trailers(), error);
-        return response.status(error.kind().grpcStatus).statusMessage(error.getMessage()).end();
+        return response.status(error.kind().grpcStatus).end();
     }
 
     /** The client cancelled the call: write nothing more. */

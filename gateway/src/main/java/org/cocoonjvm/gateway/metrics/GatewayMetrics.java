@@ -37,6 +37,7 @@ public final class GatewayMetrics implements RelayObserver {
     private final ConcurrentHashMap<RequestKey, Counter> requests = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> errors = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Integer, Counter> responses = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> grpcRefusals = new ConcurrentHashMap<>();
     private final Counter clientDisconnects;
     private final Counter attempts;
     private final Counter retries;
@@ -132,6 +133,12 @@ public final class GatewayMetrics implements RelayObserver {
                         .description("API responses by HTTP status, counted when the status is sent").register(meters))
                 .increment());
         ctx.next();
+    }
+
+    /** An {@code Inference} call refused before a relay (relayed calls are counted as requests). */
+    public void grpcRefused(String code) {
+        grpcRefusals.computeIfAbsent(code, c -> Counter.builder("cocoon.grpc.refusals").tag("code", c)
+                .description("gRPC Inference calls refused before a relay, by error code").register(meters)).increment();
     }
 
     /** {@code GET /metrics}. */

@@ -2,6 +2,7 @@ package org.cocoonjvm.protocol.openai;
 
 import io.vertx.core.MultiMap;
 import io.vertx.grpc.client.GrpcClientResponse;
+import java.nio.charset.StandardCharsets;
 
 /**
  * An {@link ApiException}'s details as gRPC trailers, for what a status and its message cannot
@@ -15,11 +16,19 @@ public final class ErrorTrailers {
     public static final String CODE = "cocoon-error";
     public static final String PARAM = "cocoon-error-param";
     public static final String RETRY_AFTER = "retry-after";
+    private static final String MESSAGE = "grpc-message";
+    private static final char[] HEX = "0123456789ABCDEF".toCharArray();
 
     private ErrorTrailers() {}
 
-    /** Sets the error's trailers; call before ending the response. */
+    /**
+     * Sets the error's trailers, its status message included; call before ending the response.
+     * The message is encoded here, as the gRPC spec asks (only {@code %} and bytes outside printable
+     * ASCII): Vert.x's own encoding, which a message already set is spared, also escapes spaces and
+     * punctuation, and gRPC's JavaScript client shows those escapes to its users as they are.
+     */
     public static void write(MultiMap trailers, ApiException error) {
+        trailers.set(MESSAGE, statusMessage(error.getMessage()));
         trailers.set(CODE, error.kind().stableCode());
         if (error.param() != null) {
             trailers.set(PARAM, error.param());
@@ -27,6 +36,23 @@ public final class ErrorTrailers {
         if (error.retryAfterSeconds() > 0) {
             trailers.set(RETRY_AFTER, Integer.toString(error.retryAfterSeconds()));
         }
+    }
+
+    /**
+     * {@code message} as gRPC's {@code grpc-message}: printable ASCII as it is, the rest (and
+     * {@code %}) as the percent-encoded bytes of its UTF-8; {@code +} too, which a decoder of URL
+     * forms would read as a space.
+     */
+    static String statusMessage(String message) {
+        StringBuilder out = new StringBuilder(message.length() + 16);
+        for (byte b : message.getBytes(StandardCharsets.UTF_8)) {
+            if (b >= 0x20 && b <= 0x7e && b != '%' && b != '+') {
+                out.append((char) b);
+            } else {
+                out.append('%').append(HEX[(b >> 4) & 0xf]).append(HEX[b & 0xf]);
+            }
+        }
+        return out.toString();
     }
 
     /** The kind the peer named; null when it named none (or one this side does not know). */

@@ -71,7 +71,7 @@ final class WorkerGrpcEndpoint {
      */
     private static void refuse(GrpcServerResponse<GenerateRequest, GenerateEvent> response, GenerationException refused) {
         ErrorTrailers.write(response.trailers(), refused.toApiException());
-        response.status(refused.reason().grpcStatus).statusMessage(refused.getMessage()).end();
+        response.status(refused.reason().grpcStatus).end();  // the message is among ErrorTrailers' trailers
     }
 
     /** Writes one sequence's events to its gRPC response; owned by the call's event loop. */
