@@ -55,7 +55,7 @@ final class GatewayPolicy {
     int maxConcurrent;
 
     @Option(names = "--payments", defaultValue = "true", negatable = true, fallbackValue = "true",
-            description = "Pay workers over payment channels (off-chain states; on-chain deploy not wired yet). Default: ${DEFAULT-VALUE}.")
+            description = "Pay workers over payment channels (signed off-chain states; on chain too with --ton-api). Default: ${DEFAULT-VALUE}.")
     boolean payments;
 
     @Option(names = "--payment-every-tokens", defaultValue = "32",
