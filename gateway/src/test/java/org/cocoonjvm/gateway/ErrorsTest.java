@@ -148,7 +148,12 @@ class ErrorsTest {
 
         TestNetwork.eventually("the gateway dropped the worker", () -> net.gateway.registry().all().isEmpty());
         assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data")).isEmpty();
-        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status())
+        // Served a moment ago: a retryable 503 (its worker may be restarting), not a final 404.
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
+        assertThat(reply.status()).isEqualTo(503);
+        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+        assertThat(reply.response().getHeader("Retry-After")).isEqualTo("5");
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("never-served", false, "")).status())
                 .isEqualTo(404);
         assertThat(worker.endpoint()).isNotNull();
         net.workerVertx.clear();

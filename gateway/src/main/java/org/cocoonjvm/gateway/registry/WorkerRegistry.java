@@ -24,7 +24,17 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * read by every request; a concurrent map and per-worker atomics keep both sides lock-free.
  */
 public final class WorkerRegistry {
+    /**
+     * How long after its last worker left a model still counts as served for a while rather than
+     * unknown: a worker restarting (a deploy, a crash) is back within seconds.
+     */
+    static final long RECENTLY_SERVED_NANOS = TimeUnit.MINUTES.toNanos(10);
+    /** Seconds a client is told to wait when a recently served model has no worker. */
+    static final int RECENTLY_SERVED_RETRY_AFTER_S = 5;
+
     private final ConcurrentHashMap<String, RegisteredWorker> workers = new ConcurrentHashMap<>();
+    /** model name, and name@hash -> when the last registration serving it left. */
+    private final ConcurrentHashMap<String, Long> lastServedNanos = new ConcurrentHashMap<>();
     private final LongSupplier nanoClock;
     private final long heartbeatIntervalMs;
     /** A worker silent for this long is skipped until it speaks again. */
@@ -83,7 +93,14 @@ public final class WorkerRegistry {
 
     /** Removes this registration only, not a newer one that replaced it. */
     public void remove(RegisteredWorker worker) {
-        workers.remove(worker.id(), worker);
+        if (workers.remove(worker.id(), worker)) {
+            long now = nanoClock.getAsLong();
+            lastServedNanos.values().removeIf(left -> now - left > RECENTLY_SERVED_NANOS);  // bounded by recent churn
+            for (ModelRef m : worker.models()) {
+                lastServedNanos.put(m.getName(), now);
+                lastServedNanos.put(m.getName() + "@" + m.getHash(), now);
+            }
+        }
     }
 
     public void heartbeat(RegisteredWorker worker, WorkerLoad load) {
@@ -123,7 +140,8 @@ public final class WorkerRegistry {
      * {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
      *
      * @return null when every candidate was already tried
-     * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model at all;
+     * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model, nor did in the
+     *                      last {@link #RECENTLY_SERVED_NANOS} ({@code NO_CAPACITY} if one did);
      *                      {@code RATE_LIMITED} for flex when every worker's flex room is used;
      *                      {@code NO_CAPACITY} when no worker can take it now
      */
@@ -156,6 +174,12 @@ public final class WorkerRegistry {
             }
         }
         if (!known) {
+            Long left = lastServedNanos.get(route.model());
+            if (left != null && now - left <= RECENTLY_SERVED_NANOS) {
+                // Served minutes ago: a retryable 503, not a 404 that clients take as final.
+                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves '" + route.model() + "' right now (the last "
+                        + "one left " + TimeUnit.NANOSECONDS.toSeconds(now - left) + " s ago); retry shortly.", RECENTLY_SERVED_RETRY_AFTER_S);
+            }
             throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
                     "The model '" + route.model() + "' does not exist or no worker serves it; see GET /v1/models.");
         }

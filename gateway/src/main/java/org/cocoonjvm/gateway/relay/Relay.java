@@ -167,9 +167,10 @@ public final class Relay {
             next = ctx.registry().pick(new WorkerRegistry.Route(request.route().model(), request.route().tier(), tried,
                     request.route().affinityKey()));
         } catch (ApiException e) {
-            // A retry whose worker left with the model's last registration: the request failed on a
-            // worker, which is what it is told, not that its model does not exist.
-            fail(e.kind() == ErrorKind.MODEL_NOT_FOUND && lastFailure != null ? lastFailure : e);
+            // A retry with no worker left to take it (its worker's registration, likely the model's
+            // last, went with the failure): the request failed on a worker, and that is what it is told.
+            boolean noneLeft = e.kind() == ErrorKind.MODEL_NOT_FOUND || e.kind() == ErrorKind.NO_CAPACITY;
+            fail(noneLeft && lastFailure != null ? lastFailure : e);
             return;
         }
         if (next == null) {

@@ -29,6 +29,24 @@ class WorkerRegistryTest {
     }
 
     @Test
+    void aModelWhoseLastWorkerLeftRecently_isUnavailableForNow_andUnknownLater() {
+        registry.remove(worker("only", 2));
+
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
+            assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY);
+            assertThat(e.retryAfterSeconds()).isEqualTo(WorkerRegistry.RECENTLY_SERVED_RETRY_AFTER_S);
+        });
+        assertThatThrownBy(() -> registry.pick(new WorkerRegistry.Route("m@h", ServiceTier.DEFAULT, Set.of(), 0)))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY));
+        assertThatThrownBy(() -> registry.pick(new WorkerRegistry.Route("never", ServiceTier.DEFAULT, Set.of(), 0)))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.MODEL_NOT_FOUND));
+
+        now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS + 1);
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.MODEL_NOT_FOUND));
+    }
+
+    @Test
     void leastInFlightPerCapacity_wins() {
         RegisteredWorker small = worker("small", 2);
         RegisteredWorker big = worker("big", 8);
