@@ -3,6 +3,7 @@ package org.cocoonjvm.protocol.openai;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Arrays;
@@ -123,7 +124,7 @@ public final class RequestParser {
         if ("flex".equals(value)) {
             return ServiceTier.FLEX;
         }
-        throw ApiException.invalid("service_tier", "'service_tier' must be 'auto', 'default' or 'flex', got " + value + ".");
+        throw ApiException.invalid("service_tier", "'service_tier' must be 'auto', 'default' or 'flex', got " + Json.encode(value) + ".");
     }
 
     private static JsonObject object(Buffer body) {
@@ -253,7 +254,7 @@ public final class RequestParser {
             return fallback;
         }
         if (!(value instanceof Boolean b)) {
-            throw ApiException.invalid(param, "'" + param + "' must be a boolean, got " + value + ".");
+            throw ApiException.invalid(param, "'" + param + "' must be a boolean, got " + Json.encode(value) + ".");
         }
         return b;
     }
@@ -269,7 +270,7 @@ public final class RequestParser {
                 return number.longValue();
             }
         }
-        throw ApiException.invalid(field, "'" + field + "' must be an integer, got " + value + ".");
+        throw ApiException.invalid(field, "'" + field + "' must be an integer, got " + Json.encode(value) + ".");
     }
 
     /** The field's value as a number, range unchecked. */
@@ -279,7 +280,7 @@ public final class RequestParser {
             return null;
         }
         if (!(value instanceof Number number)) {
-            throw ApiException.invalid(field, "'" + field + "' must be a number, got " + value + ".");
+            throw ApiException.invalid(field, "'" + field + "' must be a number, got " + Json.encode(value) + ".");
         }
         return number.doubleValue();
     }

@@ -41,6 +41,15 @@ class RequestParserTest {
         return e;
     }
 
+    /** A string where a boolean or a number belongs is shown as a string, or "got true" reads as no error at all. */
+    @Test
+    void wrongTypes_showTheValueAsJson() {
+        assertThat(rejected(request(",\"stream\":\"true\"")).getMessage()).isEqualTo("'stream' must be a boolean, got \"true\".");
+        assertThat(rejected(request(",\"max_tokens\":\"3\"")).getMessage()).isEqualTo("'max_tokens' must be an integer, got \"3\".");
+        assertThat(rejected(request(",\"temperature\":\"0.5\"")).getMessage()).isEqualTo("'temperature' must be a number, got \"0.5\".");
+        assertThat(rejected(request(",\"temperature\":[1]")).getMessage()).isEqualTo("'temperature' must be a number, got [1].");
+    }
+
     @Test
     void parse_fullRequest_mapsEveryFieldToGenerateRequest() {
         ValidRequest valid = parse("""

@@ -122,7 +122,8 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (request.getMaxTokens() > 0 && (long) prompt.length + request.getMaxTokens() > model.maxContext()) {
             throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
                     "The model's context window is " + model.maxContext() + " tokens; the prompt has " + prompt.length
-                            + " and max_tokens asks for " + request.getMaxTokens() + ". Lower max_tokens or shorten the prompt.");
+                            + " and the request allows " + request.getMaxTokens() + " completion tokens (max_tokens or "
+                            + "max_completion_tokens). Lower that or shorten the prompt.");
         }
         if (prompt.length >= model.maxContext()) {
             throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
