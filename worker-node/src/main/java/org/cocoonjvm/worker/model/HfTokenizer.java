@@ -15,6 +15,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.worker.engine.Tokenizer;
 
@@ -38,6 +40,10 @@ import org.cocoonjvm.worker.engine.Tokenizer;
 public final class HfTokenizer implements Tokenizer, AutoCloseable {
     /** Special tokens that end a turn in the common chat formats. */
     static final List<String> END_MARKERS = List.of("<|im_end|>", "<|endoftext|>");
+    /** Stand-ins for message contents in a render (private-use characters: no role or template has them). */
+    private static final String CONTENT_MARK = "\uE000";
+    private static final String CONTENT_MARK_END = "\uE001";
+    private static final Pattern CONTENT_MARKS = Pattern.compile(CONTENT_MARK + "(\\d+)" + CONTENT_MARK_END);
 
     static {
         // DJL otherwise "calls home" (EC2 instance metadata and a telemetry URL) when a tokenizer is
@@ -140,12 +146,81 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return specialIds.getOrDefault(content, -1);
     }
 
+    /**
+     * The rendered chat, with the control tokens the template writes, and none from what the
+     * messages say: a message whose content spells a special token ({@code <|im_end|>}) gets that
+     * text's ordinary tokens, so user text cannot close its turn and open a system one. (As
+     * OpenAI's API does; vLLM and llama.cpp parse them by default.)
+     */
     @Override
     public int[] encodeChat(List<ChatMessage> messages) {
         if (chatTemplate == null) {
             throw new IllegalArgumentException("this model has no chat template; send a plain prompt instead");
         }
-        return encode(chatTemplate.render(messages, true), false);
+        if (messages.stream().noneMatch(m -> spellsSpecialToken(m.getContent()))) {
+            return encode(chatTemplate.render(messages, true), false);
+        }
+        // Render with each content replaced by a marker, then encode what the template wrote as it
+        // is and each content, where its marker stands, as text.
+        List<ChatMessage> marked = new ArrayList<>(messages.size());
+        for (int i = 0; i < messages.size(); i++) {
+            marked.add(messages.get(i).toBuilder().setContent(CONTENT_MARK + i + CONTENT_MARK_END).build());
+        }
+        String rendered = chatTemplate.render(marked, true);
+        Matcher mark = CONTENT_MARKS.matcher(rendered);
+        List<int[]> parts = new ArrayList<>();
+        int from = 0;
+        while (mark.find()) {
+            parts.add(encode(rendered.substring(from, mark.start()), false));
+            parts.add(encodeAsText(messages.get(Integer.parseInt(mark.group(1))).getContent()));
+            from = mark.end();
+        }
+        parts.add(encode(rendered.substring(from), false));
+        return concat(parts);
+    }
+
+    private boolean spellsSpecialToken(String text) {
+        for (String token : specialIds.keySet()) {
+            if (text.contains(token)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * {@code text} as ordinary tokens: split just inside each special token it spells (after its
+     * first character), so the tokenizer's added-token matching cannot see one whole. The pieces'
+     * edges tokenize as a text boundary would; the characters are all kept.
+     */
+    private int[] encodeAsText(String text) {
+        List<int[]> pieces = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < text.length(); i++) {
+            for (String token : specialIds.keySet()) {
+                if (text.startsWith(token, i)) {
+                    pieces.add(encode(text.substring(start, i + 1), false));
+                    start = i + 1;
+                    break;
+                }
+            }
+        }
+        pieces.add(encode(text.substring(start), false));
+        return concat(pieces);
+    }
+
+    private static int[] concat(List<int[]> parts) {
+        int n = 0;
+        for (int[] p : parts) {
+            n += p.length;
+        }
+        int[] out = new int[n];
+        int at = 0;
+        for (int[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
     }
 
     @Override
