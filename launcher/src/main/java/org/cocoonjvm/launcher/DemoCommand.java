@@ -125,12 +125,13 @@ final class DemoCommand implements Callable<Integer> {
                 WorkerPaymentOptions payments = side.map(w -> new WorkerPaymentOptions(null, w.payoutAddress(),
                         WorkerPaymentOptions.IN_MEMORY.creditWindowNanoton(), WorkerPaymentOptions.IN_MEMORY.paymentTimeoutMs()))
                         .orElse(WorkerPaymentOptions.IN_MEMORY);
-                WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
+                WorkerPayments paid = new WorkerPayments(payments, side.map(DemoChain.WorkerSide::settlement).orElse(null));
+                WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, paid),
                         // Stopped together with the gateway: as much grace, so a stream it lets finish
                         // is not cut by its worker first.
                         new WorkerOptions("worker-" + (i + 1), host, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS,
                                 gatewayOptions.shutdown().graceMs(), payments),
-                        new WorkerPayments(payments, side.map(DemoChain.WorkerSide::settlement).orElse(null)),
+                        paid,
                         new WorkerTls(RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock)));
                 nodes.add(node);
                 deployed.add(vertx.deployVerticle(node));

@@ -18,6 +18,7 @@ import org.cocoonjvm.worker.model.ModelFormat;
 import org.cocoonjvm.worker.model.ModelLoader;
 import org.cocoonjvm.worker.model.RandomModel;
 import org.cocoonjvm.worker.model.RandomModelSpec;
+import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.Scheduler;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -88,12 +89,18 @@ final class EngineChoice {
         }
     }
 
-    Generator create(Vertx vertx, SchedulerOptions scheduler) throws IOException {
+    /**
+     * @param credit the worker's payments: the scheduler meters each sequence on its channel and
+     *               pauses a channel the gateway is behind on; pass the same {@code WorkerPayments}
+     *               the worker node is given, or its credit window does nothing
+     */
+    Generator create(Vertx vertx, SchedulerOptions scheduler, CreditGate credit) throws IOException {
         validate();
         return switch (engine) {
-            case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096, syntheticReplyTokens), scheduler);
+            case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096, syntheticReplyTokens),
+                    scheduler, credit);
             case "native" -> new Scheduler(new NativeEngine(ModelLoader.load(modelPath()),
-                    new NativeEngineOptions(threads, maxBatch, kvTokens, 16, Math.max(2048, maxBatch))), scheduler);
+                    new NativeEngineOptions(threads, maxBatch, kvTokens, 16, Math.max(2048, maxBatch))), scheduler, credit);
             default -> {
                 ModelInfo identity;
                 try (LoadedModel m = ModelLoader.load(model)) {

@@ -106,9 +106,10 @@ final class WorkerCommand implements Callable<Integer> {
                 TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
         Vertx vertx = network.vertx();
-        WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS),
+        WorkerPayments payments = new WorkerPayments(paymentOptions, chain);
+        WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, payments),
                 new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, graceMs, paymentOptions),
-                new WorkerPayments(paymentOptions, chain), tls);
+                payments, tls);
         vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());

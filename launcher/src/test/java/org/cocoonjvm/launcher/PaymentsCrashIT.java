@@ -151,6 +151,38 @@ class PaymentsCrashIT {
         }
     }
 
+    /**
+     * A gateway that never pays (K and T out of reach) and a worker with a credit window of 30
+     * tokens' fees: the worker pauses the stream at its window, fails it with payment_overdue once
+     * the payment timeout is over, and its /status owes what the gateway says it owes.
+     */
+    @Test
+    void aGatewayThatDoesNotPay_isPausedAtTheWorkersCreditWindow_thenFailedAsOverdue() throws Exception {
+        long feePerToken = 100_000;
+        long window = 30 * feePerToken;
+        gatewayPort = freePort();
+        startGateway("--grant-nanoton", "100000000000", "--payment-every-tokens", "1000000",
+                "--payment-every-ms", "100000000", "--worker-fee-per-token", String.valueOf(feePerToken),
+                "--price-per-token", String.valueOf(2 * feePerToken));
+        startWorker("--credit-window-nanoton", String.valueOf(window), "--payment-timeout-ms", "1500");
+        model = status().getJsonArray("models").getJsonObject(0).getString("name");
+
+        long startNanos = System.nanoTime();
+        HttpResponse<String> reply = http.send(completion(300), HttpResponse.BodyHandlers.ofString());
+        long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+
+        assertThat(reply.statusCode()).isEqualTo(200);  // the stream had started: the error is in-band
+        assertThat(reply.body()).contains("payment_overdue").contains("credit window of " + window + " nanoTON");
+        assertThat(tookMs).as("paused, then failed after the 1.5 s timeout").isGreaterThanOrEqualTo(1_500);
+        long unpaid = channel().getLong("unpaid_nanoton");
+        assertThat(unpaid).as("paused at the window: one step past it at most").isGreaterThan(window)
+                .isLessThanOrEqualTo(window + 2 * feePerToken);
+        JsonObject owedByGateway = new JsonObject(get("/admin/workers", ADMIN_KEY).body()).getJsonArray("workers")
+                .getJsonObject(0).getJsonObject("billing");
+        assertThat(owedByGateway.getLong("unpaid_nanoton")).as("what the gateway metered").isEqualTo(unpaid);
+        assertThat(channel().getLong("seqno")).isZero();
+    }
+
     private static long[] row(Statement st, String sql) throws Exception {
         try (ResultSet rs = st.executeQuery(sql)) {
             assertThat(rs.next()).as(sql).isTrue();
@@ -164,9 +196,14 @@ class PaymentsCrashIT {
     }
 
     private void startGateway() throws Exception {
-        gateway = launch("gateway", dir.resolve("gateway.log"), "gateway", "--port", String.valueOf(gatewayPort),
-                "--api-key", API_KEY, "--admin-key", ADMIN_KEY, "--data-dir", dir.resolve("gateway").toString(),
-                "--grant-nanoton", "1000000000", "--payment-every-tokens", "1", "--payment-every-ms", "50");
+        startGateway("--grant-nanoton", "1000000000", "--payment-every-tokens", "1", "--payment-every-ms", "50");
+    }
+
+    private void startGateway(String... terms) throws Exception {
+        List<String> args = new ArrayList<>(List.of("gateway", "--port", String.valueOf(gatewayPort),
+                "--api-key", API_KEY, "--admin-key", ADMIN_KEY, "--data-dir", dir.resolve("gateway").toString()));
+        args.addAll(List.of(terms));
+        gateway = launch("gateway", dir.resolve("gateway.log"), args.toArray(String[]::new));
         eventually("the gateway answers", () -> {
             try {
                 return get("/health", null).statusCode() == 200;
@@ -176,11 +213,13 @@ class PaymentsCrashIT {
         });
     }
 
-    private void startWorker() throws Exception {
-        worker = launch("worker", dir.resolve("worker.log"), "worker", "--id", "w1", "--gateway",
+    private void startWorker(String... terms) throws Exception {
+        List<String> args = new ArrayList<>(List.of("worker", "--id", "w1", "--gateway",
                 "127.0.0.1:" + gatewayPort, "--engine", "synthetic", "--synthetic-rate", "100",
                 "--synthetic-reply-tokens", "1000",   // replies end at max_tokens: the long streams last 4 s
-                "--payment-dir", dir.resolve("worker-payments").toString());
+                "--payment-dir", dir.resolve("worker-payments").toString()));
+        args.addAll(List.of(terms));
+        worker = launch("worker", dir.resolve("worker.log"), args.toArray(String[]::new));
         BufferedReader stdout = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
         String line = CompletableFuture.supplyAsync(() -> {
             try {

@@ -267,17 +267,26 @@ public final class ChannelBilling extends VerticleBase {
      */
     public void closeRequested(WorkerChannel channel, CloseRequest request, Handler<AsyncResult<CloseSigned>> done) {
         Context caller = Vertx.currentContext();
-        context.runOnContext(v -> closeWhenNoRound(caller, channel, request, done));
+        context.runOnContext(v -> closeWhenNoRound(caller, channel, request, done, true));
     }
 
     /**
      * A round in flight may be signing a newer state off this context; the close waits for it to be
-     * sent, so the split it signs is at least every state the worker will ever hold.
+     * sent, so the split it signs is at least every state the worker will ever hold. Then, when the
+     * channel owes more than its last state (requests that finished since, tokens of those still
+     * running), one more round pays that first: nothing is signed on the channel after its close,
+     * so a close of the last state alone would leave those fees billed to clients and never paid.
+     * One round only: under steady load the channel always owes a little more.
      */
     private void closeWhenNoRound(Context caller, WorkerChannel channel, CloseRequest request,
-                                  Handler<AsyncResult<CloseSigned>> done) {
+                                  Handler<AsyncResult<CloseSigned>> done, boolean catchUp) {
         if (roundInFlight) {
-            afterRound.add(() -> closeWhenNoRound(caller, channel, request, done));
+            afterRound.add(() -> closeWhenNoRound(caller, channel, request, done, catchUp));
+            return;
+        }
+        if (catchUp && paying && channel.session != null && !channel.closed && channel.due(new HashMap<>()) != null) {
+            afterRound.add(() -> closeWhenNoRound(caller, channel, request, done, false));
+            round();
             return;
         }
         Future<CloseSigned> result;
@@ -411,6 +420,7 @@ public final class ChannelBilling extends VerticleBase {
             }
         }
         if (due.isEmpty()) {
+            runAfterRound();  // a close that asked for this round finds nothing more to pay
             return;
         }
         roundInFlight = true;
@@ -431,13 +441,17 @@ public final class ChannelBilling extends VerticleBase {
                             send(sent);
                         }
                     }
-                    List<Runnable> waiting = new ArrayList<>(afterRound);
-                    afterRound.clear();
-                    waiting.forEach(Runnable::run);
+                    runAfterRound();
                     if (roundWanted) {
                         round();
                     }
                 });
+    }
+
+    private void runAfterRound() {
+        List<Runnable> waiting = new ArrayList<>(afterRound);
+        afterRound.clear();
+        waiting.forEach(Runnable::run);
     }
 
     /**

@@ -30,6 +30,11 @@ final class ChannelAccount {
     private volatile String lastRefusal;
     /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
     volatile String channelAddress = "";
+    /**
+     * The gateway signed its cooperative close: no state on it will ever pay more, so its
+     * sequences end and it takes no new ones.
+     */
+    volatile boolean closeSigned;
     /** Its close (cooperative, or an uncooperative one finished) went through on chain. */
     volatile boolean closedOnChain;
     /** An uncooperative close was started: waiting out the quarantine to finish it. */

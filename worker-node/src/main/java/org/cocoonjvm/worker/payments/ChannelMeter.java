@@ -4,7 +4,7 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.RunningFee;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 
-/** One sequence's fee, added to its channel's earnings token by token; engine thread only. */
+/** One sequence's fee, added to its channel's earnings token by token; from one thread at a time (the engine's). */
 final class ChannelMeter implements CreditGate.Meter {
     private final ChannelAccount account;
     private final RunningFee fee;
@@ -42,5 +42,11 @@ final class ChannelMeter implements CreditGate.Meter {
         return "payment_overdue: the gateway owes " + account.unpaid() + " nanoTON on channel "
                 + account.terms.channelId() + ", more than the credit window of " + account.window()
                 + " nanoTON, and did not pay it down within " + timeoutMs + " ms";
+    }
+
+    @Override
+    public String closed() {
+        return account.closeSigned ? "channel_closed: channel " + account.terms.channelId() + " was closed at "
+                + account.paid() + " nanoTON and pays nothing more; the worker stopped this generation there" : null;
     }
 }

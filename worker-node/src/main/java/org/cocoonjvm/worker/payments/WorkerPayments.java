@@ -31,6 +31,8 @@ import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
 
 /**
@@ -39,6 +41,7 @@ import org.ton.ton4j.address.Address;
  * pauses a channel's sequences while the gateway owes more than it allows.
  */
 public final class WorkerPayments implements CreditGate {
+    private static final Logger log = LoggerFactory.getLogger(WorkerPayments.class);
     private final WorkerPaymentOptions options;
     private final ChannelStore store;
     private final PaymentKeyPair key;
@@ -186,6 +189,13 @@ public final class WorkerPayments implements CreditGate {
         if (chain == null || account == null || account.latest() == null) {
             throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
         }
+        account.closeSigned = true;
+        onPayment.forEach(Runnable::run);  // the scheduler ends the channel's sequences now, not at its next payment timeout
+        long unpaid = account.unpaid() - (signed.getBalanceB() - account.paid());
+        if (unpaid > 0) {
+            log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it are not in the close", id,
+                    signed.getBalanceB(), unpaid);
+        }
         chain.close(account.channelAddress, key, account.latest(), signed);
         account.closedOnChain = true;
     }
@@ -206,10 +216,18 @@ public final class WorkerPayments implements CreditGate {
             }
             if (account.quarantined) {
                 account.closedOnChain = chain.finishIfDue(account.channelAddress, key);
+                if (account.closedOnChain) {
+                    log.info("finished the uncooperative close of channel {} at {}: {} nanoTON paid out",
+                            account.terms.channelId(), account.channelAddress, latest.sentNanoton());
+                }
             } else if (account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
                 account.quarantined = chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard);
-                if (!account.quarantined) {
+                if (account.quarantined) {
+                    log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
+                                    + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
+                            account.terms.channelId(), account.channelAddress, latest.seqno(), latest.sentNanoton());
+                } else {
                     account.stopClosing();
                 }
             }
@@ -263,7 +281,7 @@ public final class WorkerPayments implements CreditGate {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: " + e.getMessage());
         }
         ChannelAccount account = channels.get(id);
-        if (account == null) {
+        if (account == null || account.closeSigned) {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
                     "payment_required: no channel " + id + " is open on this worker");
         }

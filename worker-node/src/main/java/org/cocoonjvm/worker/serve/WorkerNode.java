@@ -69,8 +69,9 @@ public final class WorkerNode extends VerticleBase {
     }
 
     /**
-     * A worker over any generator. Payments are verified and stored, but only the scheduler
-     * pauses sequences, so a forwarder serves regardless of its credit window.
+     * A worker over any generator, paid through a {@link WorkerPayments} of its own. Payments are
+     * verified and stored, but nothing meters or pauses: use the constructor that takes the
+     * payments the generator was built with when it should.
      */
     public WorkerNode(Generator generator, WorkerOptions options) {
         this(generator, options, (WorkerTls) null);
@@ -81,7 +82,12 @@ public final class WorkerNode extends VerticleBase {
         this(generator, options, new WorkerPayments(options.payments()), tls);
     }
 
-    /** A worker over any generator, paid through {@code payments} (e.g. with channels on chain). */
+    /**
+     * A worker over any generator, paid through {@code payments} (e.g. with channels on chain).
+     * The credit window holds only when the generator meters with the same {@code payments}, e.g.
+     * {@code new Scheduler(engine, options, payments)}: the payments are the scheduler's
+     * {@link org.cocoonjvm.worker.scheduler.CreditGate}.
+     */
     public WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments, WorkerTls tls) {
         this.options = options;
         this.generator = generator;
@@ -135,13 +141,16 @@ public final class WorkerNode extends VerticleBase {
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
-        log.info("worker {} stopping: leaving its gateway, {} sequence(s) running get {} ms to finish",
-                options.workerId(), generator.load().getRunning(), options.shutdownGraceMs());
-        // Leave the gateway first so it routes nothing new here, then let running sequences finish.
-        Future<Void> unlinked = link == null ? Future.succeededFuture() : link.stop();
-        return unlinked.recover(e -> Future.succeededFuture())
-                .compose(v -> Future.fromCompletionStage(generator.shutdown(options.shutdownGraceMs()), context)
-                        .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS))
+        log.info("worker {} stopping: {} sequence(s) running get {} ms to finish, then it closes its channels and "
+                + "leaves its gateway", options.workerId(), generator.load().getRunning(), options.shutdownGraceMs());
+        // The generator refuses new requests from now (the gateway sends them to another worker),
+        // while the gateway session stays up: running sequences are paid as they go, and the
+        // channels are closed only after the last one finished or failed, so the close covers
+        // every token served. Leaving first closed them while the grace still served tokens.
+        Future<Void> drained = Future.fromCompletionStage(generator.shutdown(options.shutdownGraceMs()), context)
+                .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS);
+        return drained
+                .eventually(() -> link == null ? Future.succeededFuture() : link.stop().recover(e -> Future.succeededFuture()))
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS))
                 .onComplete(stopped -> log.info("worker {} stopped", options.workerId()));
     }
