@@ -31,8 +31,10 @@ final class ChannelAccount {
     /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
     volatile String channelAddress = "";
     /**
-     * The gateway signed its cooperative close: no state on it will ever pay more, so its
-     * sequences end and it takes no new ones.
+     * The gateway signed its cooperative close: no state on it will ever pay more, so it takes no
+     * new sequences. Those running finish unpaid for what they make after the close's catch-up
+     * round: cutting them would cost their clients more than the few tokens cost the worker, and
+     * the credit window bounds it.
      */
     volatile boolean closeSigned;
     /** Its close (cooperative, or an uncooperative one finished) went through on chain. */

@@ -43,10 +43,4 @@ final class ChannelMeter implements CreditGate.Meter {
                 + account.terms.channelId() + ", more than the credit window of " + account.window()
                 + " nanoTON, and did not pay it down within " + timeoutMs + " ms";
     }
-
-    @Override
-    public String closed() {
-        return account.closeSigned ? "channel_closed: channel " + account.terms.channelId() + " was closed at "
-                + account.paid() + " nanoTON and pays nothing more; the worker stopped this generation there" : null;
-    }
 }

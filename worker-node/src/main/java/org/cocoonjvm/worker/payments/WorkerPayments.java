@@ -190,11 +190,10 @@ public final class WorkerPayments implements CreditGate {
             throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
         }
         account.closeSigned = true;
-        onPayment.forEach(Runnable::run);  // the scheduler ends the channel's sequences now, not at its next payment timeout
         long unpaid = account.unpaid() - (signed.getBalanceB() - account.paid());
         if (unpaid > 0) {
-            log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it are not in the close", id,
-                    signed.getBalanceB(), unpaid);
+            log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it so far are not in the close, nor is what "
+                    + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
         }
         chain.close(account.channelAddress, key, account.latest(), signed);
         account.closedOnChain = true;

@@ -59,10 +59,6 @@ public interface CreditGate {
                 return "";
             }
 
-            @Override
-            public String closed() {
-                return null;
-            }
         };
 
         /** The sequence was admitted with this many prompt tokens. */
@@ -76,12 +72,5 @@ public interface CreditGate {
 
         /** The error for a sequence that stayed paused past the limit; starts with {@code payment_overdue:}. */
         String overdue();
-
-        /**
-         * Null while its channel may still pay; once nothing more will ever be paid on it (its
-         * close is signed), the error to end the sequence with at once, starting with
-         * {@code channel_closed:}.
-         */
-        String closed();
     }
 }

@@ -243,8 +243,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     /**
      * This step's slots, decode tokens first, then prefill chunks within the step's token budget.
      * Sequences whose channel is over its credit window are left out; those left out longer than
-     * the gate's limit fail with its {@code payment_overdue} error, those on a closed channel with
-     * its {@code channel_closed} one.
+     * the gate's limit fail with its {@code payment_overdue} error.
      */
     private List<Slot> plan(List<Sequence> stepping, long now) {
         running.removeIf(s -> failIfOverdue(s, now));
@@ -271,17 +270,8 @@ public final class Scheduler implements Generator, AutoCloseable {
         return batch;
     }
 
-    /**
-     * Marks whether {@code s} waits for payment now; fails it once it has waited past the limit,
-     * or at once when its channel will never pay again.
-     */
+    /** Marks whether {@code s} waits for payment now; fails it once it has waited past the limit. */
     private boolean failIfOverdue(Sequence s, long now) {
-        String closed = s.meter.closed();
-        if (closed != null) {
-            s.abort(FinishReason.FINISH_REASON_ERROR, closed);
-            release(s);
-            return true;
-        }
         if (!s.meter.paused()) {
             s.pausedSinceNanos = -1;
             return false;
