@@ -238,7 +238,7 @@ final class GatewayPolicy {
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
         } catch (LedgerUnavailableException e) {
-            throw new Cocoon.StartFailure(e.getMessage(), e);
+            throw new Cocoon.StartFailure(e.getMessage() + rootCause(e), e);
         }
         List<Settlement> recovered = accounts.recoverOpenReservations();
         if (!recovered.isEmpty()) {
@@ -265,6 +265,18 @@ final class GatewayPolicy {
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
         }, accounts, ledgerThreads);
+    }
+
+    /**
+     * What the driver's exception wraps, when it says more: PostgreSQL's "The connection attempt
+     * failed." does not name the unknown host or the refused connection that made it fail.
+     */
+    private static String rootCause(LedgerUnavailableException e) {
+        Throwable root = e.getCause();
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        return root == e.getCause() ? "" : " (" + root.getClass().getSimpleName() + ": " + root.getMessage() + ")";
     }
 
     /**
