@@ -1,5 +1,7 @@
 package org.cocoonjvm.launcher;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -9,6 +11,8 @@ import picocli.CommandLine.Command;
         subcommands = {DemoCommand.class, GatewayCommand.class, WorkerCommand.class, ModelCommand.class,
                 GenerateCommand.class, BenchCommand.class, AttestCommand.class, LoadCommand.class})
 public final class Cocoon {
+    private static final Logger log = LoggerFactory.getLogger(Cocoon.class);
+
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new Cocoon());
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
@@ -16,11 +20,27 @@ public final class Cocoon {
                 line.getErr().println("cocoon: " + usage.getMessage());
                 return 2;
             }
+            if (e instanceof StartFailure failure) {
+                // The operator's fix is in the message; the trace is for whoever debugs the launcher.
+                log.debug("start failed", failure);
+                line.getErr().println("cocoon: " + failure.getMessage());
+                return 1;
+            }
             throw e;
         });
         int code = cli.execute(args);
         if (code != 0) {
             System.exit(code);
+        }
+    }
+
+    /**
+     * The command could not start with what it was given (a port in use, an unreachable ledger):
+     * one line naming what is wrong, exit code 1, the cause's trace at DEBUG.
+     */
+    static final class StartFailure extends RuntimeException {
+        StartFailure(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 

@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
@@ -76,6 +75,7 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Cocoon.UsageException.checkRange("--workers", workers, 1, 64);
+        Ports.checkRange("--port", port);
         engine.validate();
         String key = apiKey != null ? apiKey : Keys.generate("sk-cocoon-");
         String admin = adminKey != null ? adminKey : Keys.generate("cocoon-admin-");
@@ -107,7 +107,16 @@ final class DemoCommand implements Callable<Integer> {
         }
         Vertx vertx = network.vertx();
         // The demo's money lives as long as the demo, unless --ledger says otherwise.
-        GatewayPolicy.Billing billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
+        GatewayPolicy.Billing billing;
+        // As for `cocoon gateway`: a --ledger shared with a running gateway is leased only by a demo that can serve.
+        try (Ports ports = Ports.hold(host, port)) {
+            billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
+        } catch (RuntimeException e) {
+            if (chain.isPresent()) {
+                chain.get().close();
+            }
+            throw e;
+        }
         GatewayNode gateway = new GatewayNode(gatewayOptions, billing.billing(), billing.channels(), onChain, attestation);
         AutoCloseable afterwards = () -> {
             if (chain.isPresent()) {
@@ -117,7 +126,7 @@ final class DemoCommand implements Callable<Integer> {
         };
         List<WorkerNode> nodes = new ArrayList<>();
         try {
-            await(vertx.deployVerticle(gateway));
+            Running.await(vertx.deployVerticle(gateway), "the gateway");
             SocketAddress gatewayAddress = SocketAddress.inetSocketAddress(gateway.workerPort(), host);
             List<Future<String>> deployed = new ArrayList<>();
             for (int i = 0; i < workers; i++) {
@@ -136,7 +145,7 @@ final class DemoCommand implements Callable<Integer> {
                 nodes.add(node);
                 deployed.add(vertx.deployVerticle(node));
             }
-            await(Future.all(deployed));
+            Running.await(Future.all(deployed), "the workers");
             if (chain.isPresent()) {
                 chain.get().watch(billing, gateway.meters());
                 chain.get().fund(billing.accounts(), gatewayOptions.apiKeys().values().iterator().next().accountId(),
@@ -163,9 +172,5 @@ final class DemoCommand implements Callable<Integer> {
         System.out.flush();
         Running.untilSignalled(vertx, gatewayOptions.shutdown().totalMs(), afterwards);
         return 0;
-    }
-
-    private static <T> T await(Future<T> future) throws Exception {
-        return future.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
     }
 }

@@ -3,9 +3,9 @@ package org.cocoonjvm.launcher;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.billing.Deposits;
@@ -24,11 +24,20 @@ final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", description = "HTTP and gRPC port. Default: ${DEFAULT-VALUE}.")
     int port;
 
-    @Option(names = "--api-key", required = true, description = "A client API key (repeatable).")
-    List<String> apiKeys;
+    @Option(names = "--api-key", description = "A client API key (repeatable). Seen by anyone who can list this "
+            + "machine's processes: prefer --api-keys-file.")
+    List<String> apiKeys = new ArrayList<>();
 
-    @Option(names = "--admin-key", required = true, description = "Key for /admin.")
+    @Option(names = "--api-keys-file", paramLabel = "FILE", description = "Client API keys, one a line (blank lines and "
+            + "lines starting with # are skipped); with --api-key, both count. Each key's account is named after the "
+            + "key's digest, so removing or reordering keys moves no money.")
+    Path apiKeysFile;
+
+    @Option(names = "--admin-key", description = "Key for /admin; or --admin-key-file.")
     String adminKey;
+
+    @Option(names = "--admin-key-file", paramLabel = "FILE", description = "A file holding the key for /admin.")
+    Path adminKeyFile;
 
     @Option(names = "--data-dir", defaultValue = "cocoon-data",
             description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key). Default: ${DEFAULT-VALUE}.")
@@ -52,27 +61,59 @@ final class GatewayCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Ports.checkRange("--port", port);
+        Ports.checkRange("--worker-port", workerPort);
         Clock clock = Clock.systemUTC();
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
                 .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
         Vertx vertx = network.vertx();
-        GatewayOptions options = policy.options(host, port, apiKeys, adminKey);
+        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey());
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);
         if (policy.depositAddress == null) {
             policy.depositAddress = wallet.toNonBounceable();  // a wallet maybe not deployed yet: bounceable transfers would bounce
         }
         Address depositAddress = DepositOptions.parse(policy.depositAddress);
-        GatewayPolicy.Billing billing = policy.billing(options,
-                "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
+        GatewayPolicy.Billing billing;
+        // Taking the ledger's lease fences any gateway running with this --gateway-id: only a
+        // process that holds the ports it is to serve on may take it.
+        try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
+            billing = policy.billing(options, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
+        }
         GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(),
                 deposits.channels(dataDir), attested);
-        vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         Running.untilSignalled(vertx, options.shutdown().totalMs(), () -> {
             watcher.close();
             billing.ledger().close();
         });
         return 0;
+    }
+
+    /** The client keys of {@code --api-key} and {@code --api-keys-file}: at least one. */
+    private List<String> clientKeys() {
+        List<String> keys = new ArrayList<>(apiKeys);
+        if (apiKeysFile != null) {
+            keys.addAll(Keys.read("--api-keys-file", apiKeysFile));
+        }
+        if (keys.isEmpty()) {
+            throw new Cocoon.UsageException("no client keys: give --api-key or --api-keys-file (one key a line)");
+        }
+        return keys;
+    }
+
+    private String adminKey() {
+        if ((adminKey == null) == (adminKeyFile == null)) {
+            throw new Cocoon.UsageException("give one of --admin-key or --admin-key-file");
+        }
+        if (adminKey != null) {
+            return adminKey;
+        }
+        List<String> keys = Keys.read("--admin-key-file", adminKeyFile);
+        if (keys.size() != 1) {
+            throw new Cocoon.UsageException("--admin-key-file: one key expected in " + adminKeyFile + ", found " + keys.size());
+        }
+        return keys.getFirst();
     }
 }

@@ -2,7 +2,6 @@ package org.cocoonjvm.launcher;
 
 import java.time.Clock;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
@@ -16,6 +15,7 @@ import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.LeaseKeeper;
 import org.cocoonjvm.billing.ledger.LeaseLostException;
+import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
@@ -158,15 +158,9 @@ final class GatewayPolicy {
                     + "flex gets 429 beyond the rest. 0: flex may fill a worker. Default: ${DEFAULT-VALUE}.")
     int flexReservePercent;
 
-    /**
-     * Each key gets an account of its own, named after its position.
-     */
+    /** Each key gets an account of its own, named after the key's digest ({@link ClientKeys}). */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
-        KeyLimits limits = new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent);
-        Map<String, ApiKey> keys = new HashMap<>();
-        for (int i = 0; i < apiKeys.size(); i++) {
-            keys.put(BearerKeys.hash(apiKeys.get(i)), new ApiKey("key-" + (i + 1), "account-" + (i + 1), limits));
-        }
+        Map<String, ApiKey> keys = ClientKeys.byDigest(apiKeys, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown());
@@ -243,6 +237,8 @@ final class GatewayPolicy {
                     Duration.ofSeconds(leaseExpirySeconds));
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
+        } catch (LedgerUnavailableException e) {
+            throw new Cocoon.StartFailure(e.getMessage() + rootCause(e), e);
         }
         List<Settlement> recovered = accounts.recoverOpenReservations();
         if (!recovered.isEmpty()) {
@@ -250,6 +246,7 @@ final class GatewayPolicy {
                     recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
         }
         LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
+        ClientKeys.positionalAccounts(accounts).ifPresent(log::warn);
         for (ApiKey key : options.apiKeys().values()) {
             accounts.open(key.accountId());
             if (grantNanoton > 0) {
@@ -268,6 +265,18 @@ final class GatewayPolicy {
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
         }, accounts, ledgerThreads);
+    }
+
+    /**
+     * What the driver's exception wraps, when it says more: PostgreSQL's "The connection attempt
+     * failed." does not name the unknown host or the refused connection that made it fail.
+     */
+    private static String rootCause(LedgerUnavailableException e) {
+        Throwable root = e.getCause();
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        return root == e.getCause() ? "" : " (" + root.getClass().getSimpleName() + ": " + root.getMessage() + ")";
     }
 
     /**

@@ -1,8 +1,11 @@
 package org.cocoonjvm.launcher;
 
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Keeps a command's Vert.x alive until SIGINT/SIGTERM, then closes it (stopping every node, which
@@ -15,7 +18,28 @@ final class Running {
      */
     static final long CLOSE_SLACK_MS = 3_000;
 
+    /** How long a node may take to start: load a model, bind its ports, register. */
+    private static final long START_SECONDS = 60;
+
     private Running() {}
+
+    /**
+     * Waits for a node's deployment (or anything else its start waits for).
+     *
+     * @param what names it in the failure: "the gateway", "the workers"
+     * @throws Cocoon.StartFailure when it failed or took too long, naming why in one line
+     */
+    static <T> T await(Future<T> starting, String what) throws InterruptedException {
+        try {
+            return starting.toCompletionStage().toCompletableFuture().get(START_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            throw new Cocoon.StartFailure(what + " did not start: "
+                    + (cause.getMessage() != null ? cause.getMessage() : cause.toString()), cause);
+        } catch (TimeoutException e) {
+            throw new Cocoon.StartFailure(what + " did not start within " + START_SECONDS + " s", e);
+        }
+    }
 
     /**
      * @param stopMs     the longest its nodes take to stop: a worker's drain, a gateway's drain and grace

@@ -89,6 +89,7 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Ports.checkRange("--port", port);
         SocketAddress gatewayAddress = null;
         if (gateway != null) {
             HostAndPort parsed = HostAndPort.parseAuthority(gateway, -1);
@@ -105,12 +106,13 @@ final class WorkerCommand implements Callable<Integer> {
         Cocoon.UsageException.checkRange("--shutdown-grace-seconds", graceSeconds, 0,
                 TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
+        Ports.hold(host, port).close();  // a port in use is named before the model is loaded
         Vertx vertx = network.vertx();
         WorkerPayments payments = new WorkerPayments(paymentOptions, chain);
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, payments),
                 new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, graceMs, paymentOptions),
                 payments, tls);
-        vertx.deployVerticle(node).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        Running.await(vertx.deployVerticle(node), "the worker");
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
         Running.untilSignalled(vertx, graceMs, () -> { });

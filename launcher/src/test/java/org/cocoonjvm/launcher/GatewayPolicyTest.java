@@ -7,16 +7,44 @@ import java.util.List;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.ShutdownOptions;
+import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** The client connections' and the relay's timeouts as {@code gateway} and {@code demo} read them. */
+/** Client keys, the client connections' and the relay's timeouts as {@code gateway} and {@code demo} read them. */
 class GatewayPolicyTest {
     private static GatewayOptions options(String... args) {
+        return options(List.of("sk-test"), args);
+    }
+
+    private static GatewayOptions options(List<String> keys, String... args) {
         GatewayPolicy policy = new GatewayPolicy();
         new CommandLine(policy).parseArgs(args);
-        return policy.options("127.0.0.1", 0, List.of("sk-test"), "admin-test");
+        return policy.options("127.0.0.1", 0, keys, "admin-test");
+    }
+
+    private static ApiKey key(GatewayOptions options, String key) {
+        return options.apiKeys().get(BearerKeys.hash(key));
+    }
+
+    @Test
+    void aKeysAccount_followsTheKey_whenKeysAreRevokedOrReordered() {
+        GatewayOptions both = options(List.of("sk-alice", "sk-bob"));
+        GatewayOptions bobAlone = options(List.of("sk-bob"));
+        GatewayOptions reordered = options(List.of("sk-bob", "sk-alice"));
+        assertThat(key(bobAlone, "sk-bob")).isEqualTo(key(both, "sk-bob")).isEqualTo(key(reordered, "sk-bob"));
+        assertThat(key(reordered, "sk-alice")).isEqualTo(key(both, "sk-alice"));
+        assertThat(key(both, "sk-alice").accountId()).isNotEqualTo(key(both, "sk-bob").accountId());
+    }
+
+    @Test
+    void aKeysNames_comeFromItsDigest_neverItsText() {
+        ApiKey bob = key(options(List.of("sk-bob")), "sk-bob");
+        String prefix = BearerKeys.hash("sk-bob").substring(0, 16);
+        assertThat(bob.accountId()).isEqualTo("account-" + prefix);
+        assertThat(bob.id()).isEqualTo("key-" + prefix);
     }
 
     @Test

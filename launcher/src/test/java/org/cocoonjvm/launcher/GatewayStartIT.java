@@ -1,0 +1,164 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.ledger.PostgresServer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code cocoon gateway} started as operators start it, each in its own JVM: what a start that
+ * cannot serve does to a running gateway and how it says why, and which account a key reaches
+ * after the keys change.
+ */
+class GatewayStartIT {
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)  // the failure messages point at the logs in it
+    Path dir;
+
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final List<Process> started = new ArrayList<>();
+
+    @AfterEach
+    void killLeftovers() {
+        started.forEach(Process::destroyForcibly);
+    }
+
+    @Test
+    void aSecondStartOnABusyPort_failsInOneLine_andTheRunningGatewayKeepsItsLease() throws Exception {
+        int port = freePort();
+        String[] gateway = gatewayArgs(port, PostgresServer.shared().newDatabaseUrl(), "sk-alice");
+        Process running = launch("running.log", gateway);
+        awaitHealthy(port, running);
+
+        Process second = launch("second.log", gateway);
+        assertThat(second.waitFor(60, TimeUnit.SECONDS)).as("the second start gives up").isTrue();
+        // The running gateway would learn of a lost lease at its next renewal, every 5 s, and exit 75.
+        Thread.sleep(7_000);
+        assertThat(running.isAlive()).as("the running gateway still runs; log in " + dir).isTrue();
+        assertThat(get(port, "/v1/account", "sk-alice").statusCode()).isEqualTo(200);
+        assertThat(second.exitValue()).isEqualTo(1);
+        assertOneLine("second.log", "cocoon: port " + port + " on 127.0.0.1 is in use");
+    }
+
+    @Test
+    void aWorkerOnABusyPort_failsInOneLine() throws Exception {
+        try (ServerSocket busy = new ServerSocket(0)) {
+            Process worker = launch("worker.log", "worker", "--id", "w1", "--engine", "synthetic",
+                    "--port", String.valueOf(busy.getLocalPort()));
+            assertThat(worker.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(worker.exitValue()).isEqualTo(1);
+            assertOneLine("worker.log", "cocoon: port " + busy.getLocalPort() + " on 127.0.0.1 is in use");
+        }
+    }
+
+    @Test
+    void anUnreachableLedger_andAPortOutOfRange_failInOneLine() throws Exception {
+        String nowhere = "jdbc:postgresql://127.0.0.1:" + freePort() + "/ledger?user=cocoon";
+        Process unreachable = launch("ledger.log", gatewayArgs(freePort(), nowhere, "sk-alice"));
+        assertThat(unreachable.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(unreachable.exitValue()).isEqualTo(1);
+        assertOneLine("ledger.log", "cocoon: ledger connect to jdbc:postgresql://127.0.0.1:");
+
+        Process outOfRange = launch("port.log", gatewayArgs(99999, nowhere, "sk-alice"));
+        assertThat(outOfRange.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(outOfRange.exitValue()).isEqualTo(2);
+        assertOneLine("port.log", "cocoon: --port must be between 0 and 65535, got 99999");
+    }
+
+    @Test
+    void aRevokedKey_leavesTheOtherKeysAccountWhereItWas() throws Exception {
+        int port = freePort();
+        String ledger = "jdbc:h2:file:" + dir.resolve("ledger");
+        Process both = launch("both.log", gatewayArgs(port, ledger, "sk-alice", "sk-bob"));
+        awaitHealthy(port, both);
+        String alices = depositComment(port, "sk-alice");
+        String bobs = depositComment(port, "sk-bob");
+        assertThat(alices).isNotEqualTo(bobs);
+        both.destroy();
+        assertThat(both.waitFor(30, TimeUnit.SECONDS)).isTrue();
+
+        Process bobAlone = launch("bob.log", gatewayArgs(port, ledger, "sk-bob"));
+        awaitHealthy(port, bobAlone);
+        assertThat(depositComment(port, "sk-bob")).as("bob's own account, not the first key's").isEqualTo(bobs);
+        assertThat(get(port, "/v1/account", "sk-alice").statusCode()).as("alice revoked").isEqualTo(401);
+    }
+
+    /** Keys and the admin key in files, as an operator keeps them off the command line. */
+    private String[] gatewayArgs(int port, String ledger, String... keys) throws IOException {
+        Path keyFile = Files.write(dir.resolve("keys-" + String.join("-", keys)), List.of(keys));
+        Path adminFile = Files.writeString(dir.resolve("admin-key"), "admin-start\n");
+        return new String[] {"gateway", "--port", String.valueOf(port), "--ledger", ledger,
+                "--api-keys-file", keyFile.toString(), "--admin-key-file", adminFile.toString(),
+                "--data-dir", dir.resolve("data").toString()};
+    }
+
+    private Process launch(String log, String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar")));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectError(dir.resolve(log).toFile())
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        started.add(p);
+        return p;
+    }
+
+    /** The process said why in one line of its own, without a stack trace. */
+    private void assertOneLine(String log, String start) throws IOException {
+        List<String> lines = Files.readAllLines(dir.resolve(log));
+        assertThat(lines.stream().filter(l -> l.startsWith("cocoon:"))).as(log).singleElement()
+                .satisfies(line -> assertThat(line).startsWith(start));
+        assertThat(lines).as(log).noneMatch(l -> l.startsWith("\tat ") || l.startsWith("Caused by:"));
+    }
+
+    private void awaitHealthy(int port, Process p) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            assertThat(p.isAlive()).as("the gateway runs; log in " + dir).isTrue();
+            try {
+                if (get(port, "/health", null).statusCode() == 200) {
+                    return;
+                }
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("the gateway did not answer within 60 s; log in " + dir);
+    }
+
+    private String depositComment(int port, String key) throws Exception {
+        HttpResponse<String> account = get(port, "/v1/account", key);
+        assertThat(account.statusCode()).as(account.body()).isEqualTo(200);
+        return new JsonObject(account.body()).getString("deposit_comment");
+    }
+
+    private HttpResponse<String> get(int port, String path, String key) throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(10));
+        if (key != null) {
+            b.header("Authorization", "Bearer " + key);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}
