@@ -22,6 +22,7 @@ import org.cocoonjvm.attest.ratls.RaTlsIdentity;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsPeer;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 
@@ -99,22 +100,22 @@ public final class GatewayAttestation implements WorkerAdmission {
     /** At Hello on the worker port: the connection's peer (a cache hit) and the announced models against the policy. */
     @Override
     public AttestationState admit(Hello hello, HttpConnection connection) throws WorkerRefusedException {
-        String remote = String.valueOf(connection.remoteAddress());
         RaTlsPeer peer;
         try {
             peer = node.peers().verify(connection.sslSession());
         } catch (RaTlsException e) {
-            refuse(remote, hello.getWorkerId(), e);
-            throw new WorkerRefusedException(e.reason().code(), e.getMessage());
+            AttestationResult a = e.attestation().orElse(null);
+            throw WorkerRefusedException.attestation(e.reason().code(), e.detail(), a == null ? null : tee(a), a == null ? null
+                    : a.imageHash().orElse(null));
         }
         List<PolicyViolation> models = workerPolicy.checkModels(
                 hello.getModelsList().stream().map(m -> m.getName() + "@" + m.getHash()).toList());
         AttestationResult a = peer.attestation();
         if (!models.isEmpty()) {
-            String message = String.join("; ", models.stream().map(PolicyViolation::toString).toList());
-            refused.add(remote, hello.getWorkerId(), "model_not_allowed", message, a.tee().map(t -> t.label()).orElse(null),
-                    a.imageHash().orElse(null));
-            throw new WorkerRefusedException("model_not_allowed", message);
+            // The details only: the code is the refusal's reason, and saying it again made
+            // "model_not_allowed: model_not_allowed: ..." in the worker's log.
+            throw WorkerRefusedException.attestation("model_not_allowed",
+                    String.join("; ", models.stream().map(PolicyViolation::detail).toList()), tee(a), a.imageHash().orElse(null));
         }
         return AttestationState.of(peer);
     }
@@ -144,13 +145,14 @@ public final class GatewayAttestation implements WorkerAdmission {
 
     private void handshake(RaTlsTrustManager.Outcome outcome) {
         if (!outcome.accepted()) {
-            refuse(outcome.remote(), null, outcome.refusal());
+            RaTlsException e = outcome.refusal();
+            AttestationResult a = e.attestation().orElse(null);
+            refused.add(outcome.remote(), null, e.reason().code(), e.getMessage(), a == null ? null : tee(a),
+                    a == null ? null : a.imageHash().orElse(null));
         }
     }
 
-    private void refuse(String remote, String workerId, RaTlsException e) {
-        AttestationResult a = e.attestation().orElse(null);
-        refused.add(remote, workerId, e.reason().code(), e.getMessage(),
-                a == null ? null : a.tee().map(t -> t.label()).orElse(null), a == null ? null : a.imageHash().orElse(null));
+    private static String tee(AttestationResult a) {
+        return a.tee().map(t -> t.label()).orElse(null);
     }
 }
