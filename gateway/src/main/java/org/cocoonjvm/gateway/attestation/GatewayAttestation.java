@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.attestation;
 
+import io.netty.handler.ssl.NotSslRecordException;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
@@ -25,6 +26,8 @@ import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
 import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.transport.FlushBatching;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The gateway's attestation: workers reach it on a separate port ({@link #workerPort()}) over
@@ -35,6 +38,7 @@ import org.cocoonjvm.protocol.transport.FlushBatching;
  * ordinary OpenAI clients keep working.
  */
 public final class GatewayAttestation implements WorkerAdmission {
+    private static final Logger log = LoggerFactory.getLogger(GatewayAttestation.class);
     private final RaTlsNode node;
     private final Policy workerPolicy;
     private final int workerPort;
@@ -75,7 +79,7 @@ public final class GatewayAttestation implements WorkerAdmission {
         HttpServerOptions options = node.server(new HttpServerOptions().setHost(host).setPort(workerPort),
                 ClientAuth.REQUIRED, this::handshake);
         return vertx.createHttpServer(options).connectionHandler(conn -> node.admit(vertx, conn, () -> { }))
-                .requestHandler(sessions).listen();
+                .exceptionHandler(this::handshakeFailed).requestHandler(sessions).listen();
     }
 
     /**
@@ -149,6 +153,27 @@ public final class GatewayAttestation implements WorkerAdmission {
             AttestationResult a = e.attestation().orElse(null);
             refused.add(outcome.remote(), null, e.reason().code(), e.getMessage(), a == null ? null : tee(a),
                     a == null ? null : a.imageHash().orElse(null));
+        }
+    }
+
+    /**
+     * A TLS handshake on the worker port failed for something other than a refused certificate
+     * (which {@link #handshake} recorded with its peer): most often a worker without attestation
+     * speaking plaintext HTTP/2 here, which used to leave no trace on the gateway. Vert.x reports
+     * it without the peer's address, so the list and the once-a-minute log line say {@code unknown}.
+     */
+    private void handshakeFailed(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof RaTlsException) {
+                return;
+            }
+        }
+        boolean plaintext = failure instanceof NotSslRecordException;
+        String code = plaintext ? "tls_required" : "tls_handshake_failed";
+        String message = plaintext ? "plaintext on the RA-TLS worker port: a worker without --attestation dials it?"
+                : failure.getClass().getSimpleName() + ": " + failure.getMessage();
+        if (refused.add("unknown", null, code, message, null, null)) {
+            log.warn("a connection to the worker port failed its TLS handshake ({}): {}", code, message);
         }
     }
 

@@ -110,7 +110,7 @@ final class GatewayLink {
         }
         opening.onComplete(opened -> {
             if (opened.failed()) {
-                lost(opened.cause().getMessage());
+                lostUnanswered(opened.cause().getMessage());
                 return;
             }
             GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
@@ -118,7 +118,7 @@ final class GatewayLink {
             request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
             request.response().onComplete(answered -> {
                 if (answered.failed()) {
-                    lost(answered.cause().getMessage());
+                    lostUnanswered(answered.cause().getMessage());
                     return;
                 }
                 GrpcClientResponse<WorkerMessage, GatewayMessage> response = answered.result();
@@ -260,6 +260,16 @@ final class GatewayLink {
             }
         }
         retry();
+    }
+
+    /**
+     * The session failed before the gateway answered. An attested gateway refuses a worker outside
+     * its policy in the TLS handshake, and TLS carries no reason: the worker only sees its
+     * connection closed, so its log says where the reason is.
+     */
+    private void lostUnanswered(String why) {
+        lost(transport == null ? why : why + "; if this repeats, the gateway may have refused this worker's attestation"
+                + " in the TLS handshake: its /admin/workers lists the reason under refused");
     }
 
     private void lost(String why) {
