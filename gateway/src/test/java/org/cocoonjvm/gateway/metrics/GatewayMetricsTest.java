@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import com.google.protobuf.ByteString;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -191,8 +192,10 @@ class GatewayMetricsTest {
 
     private RegisteredWorker register(String id, String model) {
         try {
+            // One payment key per id: the same worker, as far as the registry can tell.
             return workers.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:9")
-                    .addModels(ModelRef.newBuilder().setName(model).setHash("abc").setMaxContext(4096)).setCapacity(4).build());
+                    .addModels(ModelRef.newBuilder().setName(model).setHash("abc").setMaxContext(4096)).setCapacity(4)
+                    .setPaymentPublicKey(ByteString.copyFromUtf8("key-" + id)).build());
         } catch (WorkerRefusedException e) {
             throw new AssertionError(e);
         }
