@@ -21,7 +21,10 @@ import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServerOptions;
+import io.vertx.grpc.server.GrpcServerRequest;
+import java.time.Clock;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
@@ -33,6 +36,7 @@ import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.gateway.api.AdminHandler;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
+import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.attestation.WorkerAdmission;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -56,6 +60,9 @@ import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
+import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.gateway.api.RequestNotes;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
@@ -79,6 +86,8 @@ public final class GatewayNode extends VerticleBase {
     private final ChannelBilling payments;
     /** Null: no attestation (plaintext; unit tests and bench baselines). */
     private final GatewayAttestation attestation;
+    /** Workers refused registration, whatever for; with attestation, its list (handshake refusals land there too). */
+    private final RefusedWorkers refused;
     private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
 
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
@@ -112,6 +121,7 @@ public final class GatewayNode extends VerticleBase {
                        GatewayAttestation attestation) {
         this.options = options;
         this.attestation = attestation;
+        this.refused = attestation != null ? attestation.refused() : new RefusedWorkers(Clock.systemUTC());
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), options.relay().flexReservePercent(), System::nanoTime);
         this.metrics = GatewayMetrics.prometheus(registry);
@@ -174,7 +184,7 @@ public final class GatewayNode extends VerticleBase {
             GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
                     .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
             if (attestation == null) {
-                new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments).bind(grpc);
+                new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments, refused).bind(grpc);
                 // What GrpcClient.client(vertx) would build, plus the flush batching and the PINGs.
                 transport = vertx.httpClientBuilder()
                         .with(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false))
@@ -184,6 +194,7 @@ public final class GatewayNode extends VerticleBase {
                         }).build();
             } else {
                 transport = attestation.workerClient(vertx, connection -> WorkerLiveness.install(vertx, connection, registry));
+                grpc.callHandler(GatewayGrpcService.Session, GatewayNode.this::sessionOnClientPort);
             }
             workers = GrpcClient.client(vertx, transport);
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
@@ -244,13 +255,30 @@ public final class GatewayNode extends VerticleBase {
 
     private Future<?> listenForWorkers() {
         GrpcServer sessions = GrpcServer.server(vertx);
-        new SessionEndpoint(registry, attestation, payments).bind(sessions);
+        new SessionEndpoint(registry, attestation, payments, refused).bind(sessions);
         rotationTimer = attestation.startRotation(vertx);
         return attestation.listenForWorkers(vertx, options.host(), sessions).onSuccess(bound -> {
             workerServer = bound;
             workerPort = bound.actualPort();
             log.info("gateway ({}) takes workers over RA-TLS on {}:{}", attestation.tee(), options.host(), workerPort);
         });
+    }
+
+    /**
+     * A worker without attestation dialing an attested gateway's client port: gRPC's own answer
+     * ("Method not found: cocoon.v1.Gateway/Session") sent its operator guessing; this one names
+     * the port and the option it needs, and lists it under {@code refused}.
+     */
+    private void sessionOnClientPort(GrpcServerRequest<WorkerMessage, GatewayMessage> call) {
+        String remote = String.valueOf(call.connection().remoteAddress());
+        String message = "this gateway is attested: workers register on its RA-TLS worker port " + workerPort
+                + ", not on its client port; start the worker with --attestation and --gateway HOST:" + workerPort;
+        if (refused.add(remote, null, "attestation_required", message, null, null)) {
+            log.warn("worker session from {} on the client port refused (attestation_required): {}", remote, message);
+        }
+        call.handler(m -> { });
+        call.response().statusMessage("attestation_required: " + message);
+        call.response().status(GrpcStatus.FAILED_PRECONDITION).end();
     }
 
     private Router router(Admission admission) {
@@ -298,7 +326,7 @@ public final class GatewayNode extends VerticleBase {
         });
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
-        router.get("/admin/workers").handler(new AdminHandler(registry, attestation == null ? null : attestation.refused()));
+        router.get("/admin/workers").handler(new AdminHandler(registry, refused));
         // A request no route took. Vert.x's own 404/405 choice only sees the routes after the last
         // one that matched (the body handler for every POST /v1/*), so the routes decide here.
         Handler<RoutingContext> noRoute = ctx -> {

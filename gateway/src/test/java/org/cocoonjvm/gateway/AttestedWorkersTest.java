@@ -45,6 +45,7 @@ import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.metrics.Exposition;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerTls;
 import org.junit.jupiter.api.AfterEach;
@@ -59,6 +60,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * and refusals (in the handshake or at Hello) route nothing and show in {@code /admin/workers}.
  */
 class AttestedWorkersTest {
+    private static final String WORKER_LINK = "org.cocoonjvm.worker.serve.GatewayLink";
     static final Clock CLOCK = Clock.systemUTC();
     /** One seed: the gateway and its workers share the dev root, as the demo's nodes do. */
     static final DevTee TEE = DevTee.generate(CLOCK);
@@ -155,6 +157,7 @@ class AttestedWorkersTest {
     void workerOutsideTheImagePolicy_isRefusedInTheHandshake_getsNothing_andShowsRefused(DevTee image, String violation)
             throws Exception {
         net = gateway(TEE, ONLY_DEFAULT_MRTD);
+        LogCapture workerLog = new LogCapture(WORKER_LINK);
         Future<String> deployed = net.deployWorker("worker-1", worker(image, DEV_ANY, new CopyOnWriteArrayList<>()));
 
         JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
@@ -167,6 +170,10 @@ class AttestedWorkersTest {
         assertThat(refusal.getLong("count")).isPositive();
         assertThat(admin().getJsonArray("workers")).isEmpty();
         assertThat(deployed.isComplete()).isFalse();
+        // TLS carries no reason to the worker; its log says where to find it.
+        eventually("the worker logged the lost session", () -> !workerLog.lines().isEmpty());
+        workerLog.close();
+        assertThat(workerLog.lines().getFirst()).contains("refused this worker's attestation in the TLS handshake", "/admin/workers");
 
         TestNetwork.Reply chat = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
         assertThat(chat.status()).isEqualTo(404);
@@ -177,16 +184,52 @@ class AttestedWorkersTest {
     void workerServingAModelOutsideThePolicy_isRefusedAtHello_andShowsRefusedWithItsId() throws Exception {
         String other = "synthetic@" + "0".repeat(64);
         net = gateway(TEE, DEV_ANY.withModels(AllowList.of(Set.of(other))));
+        LogCapture workerLog = new LogCapture(WORKER_LINK);
         net.deployWorker("worker-7", worker(TEE, DEV_ANY, new CopyOnWriteArrayList<>()));
 
         JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
                 .getJsonArray("refused").getJsonObject(0);
+        // The worker is told why, its reason code said once.
+        eventually("the worker logged its refusal", () -> !workerLog.lines().isEmpty());
+        workerLog.close();
+        assertThat(workerLog.lines()).first().satisfies(l -> assertThat(l)
+                .contains("refused this worker (PERMISSION_DENIED): model_not_allowed: model synthetic@", "Retrying cannot fix")
+                .doesNotContain("model_not_allowed: model_not_allowed"));
         assertThat(refusal.getString("id")).isEqualTo("worker-7");
         assertThat(refusal.getString("reason")).isEqualTo("model_not_allowed");
         assertThat(refusal.getString("message")).contains("synthetic@");
         assertThat(refusal.getString("tee")).isEqualTo(TeeKind.DEV.label());
         assertThat(admin().getJsonArray("workers")).isEmpty();
         assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status()).isEqualTo(404);
+    }
+
+    @Test
+    void workerWithoutAttestation_onTheClientPort_isToldToUseTheWorkerPort() throws Exception {
+        net = gateway(TEE, DEV_ANY);
+        try (LogCapture workerLog = new LogCapture(WORKER_LINK)) {
+            net.deployWorker("plain-1", WorkerPaymentOptions.IN_MEMORY, net.gateway.port());
+
+            JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
+                    .getJsonArray("refused").getJsonObject(0);
+            assertThat(refusal.getString("reason")).isEqualTo("attestation_required");
+            eventually("the worker logged its refusal", () -> !workerLog.lines().isEmpty());
+            assertThat(workerLog.lines().getFirst()).contains("attestation_required", "--attestation",
+                    "HOST:" + net.gateway.workerPort()).doesNotContain("Method not found");
+        }
+    }
+
+    @Test
+    void workerWithoutAttestation_onTheWorkerPort_showsRefusedOnTheGateway() throws Exception {
+        net = gateway(TEE, DEV_ANY);
+        try (LogCapture gatewayLog = new LogCapture(GatewayAttestation.class); LogCapture workerLog = new LogCapture(WORKER_LINK)) {
+            net.deployWorker("plain-1", WorkerPaymentOptions.IN_MEMORY, net.gateway.workerPort());
+
+            JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
+                    .getJsonArray("refused").getJsonObject(0);
+            assertThat(refusal.getString("reason")).isEqualTo("tls_required");
+            Thread.sleep(1_000);  // a few retries: still one line
+            assertThat(gatewayLog.lines()).singleElement().satisfies(l -> assertThat(l).contains("tls_required"));
+        }
     }
 
     @Test

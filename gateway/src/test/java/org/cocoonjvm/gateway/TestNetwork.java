@@ -228,6 +228,21 @@ final class TestNetwork implements AutoCloseable {
         return v.deployVerticle(node);
     }
 
+    /**
+     * Deploys a worker without attestation (synthetic engine, 100 tokens/s) that dials
+     * {@code gatewayPort}; the future completes once the gateway accepted it, which for a
+     * refused one is never.
+     */
+    Future<String> deployWorker(String id, WorkerPaymentOptions payments, int gatewayPort) {
+        Vertx v = Vertx.vertx();
+        WorkerNode node = new WorkerNode(new WorkerPayments(payments, null), new SyntheticEngine(100, 16, 4096),
+                new WorkerOptions(id, "127.0.0.1", 0, API_KEY, SocketAddress.inetSocketAddress(gatewayPort, "127.0.0.1"),
+                        SchedulerOptions.DEFAULTS, 2_000, payments));
+        workerVertx.add(v);
+        workers.add(node);
+        return v.deployVerticle(node);
+    }
+
     WorkerNode addWorker(double tokensPerSecond) {
         return addWorker(tokensPerSecond, 16, SchedulerOptions.DEFAULTS);
     }

@@ -6,6 +6,7 @@ import java.time.Clock;
 import java.time.Duration;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.Deposits;
 import org.ton.ton4j.address.Address;
@@ -79,8 +80,8 @@ final class DepositOptions {
 
     static Address parse(String depositAddress) {
         try {
-            return Address.of(depositAddress);
-        } catch (RuntimeException e) {
+            return TonAddresses.parse(depositAddress);
+        } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--deposit-address: not a TON address: " + depositAddress);
         }
     }

@@ -39,6 +39,7 @@ public final class RaTlsException extends CertificateException {
   }
 
   private final Reason reason;
+  private final String detail;
   private final transient AttestationResult attestation;
 
   public RaTlsException(Reason reason, String detail) {
@@ -54,11 +55,17 @@ public final class RaTlsException extends CertificateException {
   RaTlsException(Reason reason, String detail, AttestationResult attestation) {
     super(reason.code() + ": " + detail);
     this.reason = reason;
+    this.detail = detail;
     this.attestation = attestation;
   }
 
   public Reason reason() {
     return reason;
+  }
+
+  /** The message without its leading reason code, for whoever shows the code apart. */
+  public String detail() {
+    return detail;
   }
 
   /** The attestation outcome for {@link Reason#ATTESTATION_REJECTED}. */

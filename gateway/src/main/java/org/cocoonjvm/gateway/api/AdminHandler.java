@@ -14,11 +14,10 @@ import org.cocoonjvm.gateway.registry.WorkerRegistry;
 
 /**
  * {@code GET /admin/workers}: each registered worker with its state (attestation and its payment
- * channel included), and under {@code refused} the workers whose attestation was refused, for operators.
+ * channel included), and under {@code refused} the workers refused registration, for operators.
  */
 public final class AdminHandler implements Handler<RoutingContext> {
     private final WorkerRegistry registry;
-    /** Null on a gateway without attestation: nothing is refused for attestation there. */
     private final RefusedWorkers refused;
 
     public AdminHandler(WorkerRegistry registry, RefusedWorkers refused) {
@@ -63,7 +62,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 paidRows.get(i).put("billing", billing(all.resultAt(i)));
             }
             ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
-                    .put("refused", refused == null ? new JsonArray() : refused.toJson()).encode());
+                    .put("refused", refused.toJson()).encode());
         });
     }
 

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.attestation;
 
+import io.netty.handler.ssl.NotSslRecordException;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
@@ -22,8 +23,11 @@ import org.cocoonjvm.attest.ratls.RaTlsIdentity;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsPeer;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.transport.FlushBatching;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The gateway's attestation: workers reach it on a separate port ({@link #workerPort()}) over
@@ -34,6 +38,7 @@ import org.cocoonjvm.protocol.transport.FlushBatching;
  * ordinary OpenAI clients keep working.
  */
 public final class GatewayAttestation implements WorkerAdmission {
+    private static final Logger log = LoggerFactory.getLogger(GatewayAttestation.class);
     private final RaTlsNode node;
     private final Policy workerPolicy;
     private final int workerPort;
@@ -74,7 +79,7 @@ public final class GatewayAttestation implements WorkerAdmission {
         HttpServerOptions options = node.server(new HttpServerOptions().setHost(host).setPort(workerPort),
                 ClientAuth.REQUIRED, this::handshake);
         return vertx.createHttpServer(options).connectionHandler(conn -> node.admit(vertx, conn, () -> { }))
-                .requestHandler(sessions).listen();
+                .exceptionHandler(this::handshakeFailed).requestHandler(sessions).listen();
     }
 
     /**
@@ -99,22 +104,22 @@ public final class GatewayAttestation implements WorkerAdmission {
     /** At Hello on the worker port: the connection's peer (a cache hit) and the announced models against the policy. */
     @Override
     public AttestationState admit(Hello hello, HttpConnection connection) throws WorkerRefusedException {
-        String remote = String.valueOf(connection.remoteAddress());
         RaTlsPeer peer;
         try {
             peer = node.peers().verify(connection.sslSession());
         } catch (RaTlsException e) {
-            refuse(remote, hello.getWorkerId(), e);
-            throw new WorkerRefusedException(e.reason().code(), e.getMessage());
+            AttestationResult a = e.attestation().orElse(null);
+            throw WorkerRefusedException.attestation(e.reason().code(), e.detail(), a == null ? null : tee(a), a == null ? null
+                    : a.imageHash().orElse(null));
         }
         List<PolicyViolation> models = workerPolicy.checkModels(
                 hello.getModelsList().stream().map(m -> m.getName() + "@" + m.getHash()).toList());
         AttestationResult a = peer.attestation();
         if (!models.isEmpty()) {
-            String message = String.join("; ", models.stream().map(PolicyViolation::toString).toList());
-            refused.add(remote, hello.getWorkerId(), "model_not_allowed", message, a.tee().map(t -> t.label()).orElse(null),
-                    a.imageHash().orElse(null));
-            throw new WorkerRefusedException("model_not_allowed", message);
+            // The details only: the code is the refusal's reason, and saying it again made
+            // "model_not_allowed: model_not_allowed: ..." in the worker's log.
+            throw WorkerRefusedException.attestation("model_not_allowed",
+                    String.join("; ", models.stream().map(PolicyViolation::detail).toList()), tee(a), a.imageHash().orElse(null));
         }
         return AttestationState.of(peer);
     }
@@ -144,13 +149,35 @@ public final class GatewayAttestation implements WorkerAdmission {
 
     private void handshake(RaTlsTrustManager.Outcome outcome) {
         if (!outcome.accepted()) {
-            refuse(outcome.remote(), null, outcome.refusal());
+            RaTlsException e = outcome.refusal();
+            AttestationResult a = e.attestation().orElse(null);
+            refused.add(outcome.remote(), null, e.reason().code(), e.getMessage(), a == null ? null : tee(a),
+                    a == null ? null : a.imageHash().orElse(null));
         }
     }
 
-    private void refuse(String remote, String workerId, RaTlsException e) {
-        AttestationResult a = e.attestation().orElse(null);
-        refused.add(remote, workerId, e.reason().code(), e.getMessage(),
-                a == null ? null : a.tee().map(t -> t.label()).orElse(null), a == null ? null : a.imageHash().orElse(null));
+    /**
+     * A TLS handshake on the worker port failed for something other than a refused certificate
+     * (which {@link #handshake} recorded with its peer): most often a worker without attestation
+     * speaking plaintext HTTP/2 here, which used to leave no trace on the gateway. Vert.x reports
+     * it without the peer's address, so the list and the once-a-minute log line say {@code unknown}.
+     */
+    private void handshakeFailed(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof RaTlsException) {
+                return;
+            }
+        }
+        boolean plaintext = failure instanceof NotSslRecordException;
+        String code = plaintext ? "tls_required" : "tls_handshake_failed";
+        String message = plaintext ? "plaintext on the RA-TLS worker port: a worker without --attestation dials it?"
+                : failure.getClass().getSimpleName() + ": " + failure.getMessage();
+        if (refused.add("unknown", null, code, message, null, null)) {
+            log.warn("a connection to the worker port failed its TLS handshake ({}): {}", code, message);
+        }
+    }
+
+    private static String tee(AttestationResult a) {
+        return a.tee().map(t -> t.label()).orElse(null);
     }
 }

@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway.attestation;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -11,11 +12,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Workers whose attestation the gateway refused, for {@code /admin/workers}: refused in the TLS
- * handshake (the gateway never sees their Hello) or at Hello (e.g. a model outside the policy).
- * A refused worker retries, so one row per (host, worker id, reason, image hash) counts repeats;
- * at most {@value #MAX_ROWS} rows, the least recently seen dropped first. Thread-safe: TLS
- * handshakes on every event loop report here.
+ * Workers the gateway refused, for {@code /admin/workers}: for their attestation in the TLS
+ * handshake (the gateway never sees their Hello) or at Hello (e.g. a model outside the policy),
+ * for their Hello (a payout address that is not one, a worker id another worker holds), or for
+ * dialing the wrong port the wrong way. A refused worker retries, so one row per (host, worker
+ * id, reason, image hash) counts repeats; at most {@value #MAX_ROWS} rows, the least recently
+ * seen dropped first. Thread-safe: TLS handshakes on every event loop report here.
  */
 public final class RefusedWorkers {
     static final int MAX_ROWS = 100;
@@ -40,8 +42,19 @@ public final class RefusedWorkers {
         this.clock = clock;
     }
 
-    /** @param remote {@code host:port} or {@code unknown} */
-    public synchronized void add(String remote, String workerId, String code, String message, String tee, String imageHash) {
+    /**
+     * A retrying worker is refused every few seconds; its log line is worth writing once a minute.
+     */
+    static final Duration LOG_EVERY = Duration.ofMinutes(1);
+
+    /** When each row was last worth a log line; same keys as {@link #rows}. */
+    private final Map<String, Instant> logged = new LinkedHashMap<>();
+
+    /**
+     * @param remote {@code host:port} or {@code unknown}
+     * @return whether to log it: the first of its row, or the first for {@link #LOG_EVERY}
+     */
+    public synchronized boolean add(String remote, String workerId, String code, String message, String tee, String imageHash) {
         String host = remote.contains(":") ? remote.substring(0, remote.lastIndexOf(':')) : remote;
         String key = host + "|" + workerId + "|" + code + "|" + imageHash;
         Instant now = clock.instant();
@@ -49,8 +62,15 @@ public final class RefusedWorkers {
         rows.put(key, new Refusal(host, remote, workerId, code, message, tee, imageHash,
                 old == null ? now : old.firstSeen(), now, old == null ? 1 : old.count() + 1));
         if (rows.size() > MAX_ROWS) {
+            logged.remove(rows.keySet().iterator().next());
             rows.remove(rows.keySet().iterator().next());
         }
+        Instant lastLogged = logged.get(key);
+        if (lastLogged != null && now.isBefore(lastLogged.plus(LOG_EVERY))) {
+            return false;
+        }
+        logged.put(key, now);
+        return true;
     }
 
     /** Most recent first. */

@@ -16,9 +16,11 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.CloseTerms;
 import org.cocoonjvm.billing.chain.OnChainChannel;
+import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
@@ -30,6 +32,7 @@ import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
+import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
@@ -135,24 +138,20 @@ public final class ChannelBilling extends VerticleBase {
 
     /**
      * Opens (or reopens, for a key seen before) the channel of a worker that said Hello, and
-     * attaches {@code session} to it. Refuses a worker without a valid payment key, and a second
-     * session for a key whose first is still open. {@code done} runs on the caller's context.
+     * attaches {@code session} to it. Refuses ({@link WorkerRefusedException}) a worker without a
+     * valid payment key or, on chain, payout address, a second session for a key whose first is
+     * still open, and a worker whose contract could not be opened on chain. {@code done} runs on
+     * the caller's context.
      *
      * @param session sends a message on the worker's session; callable from any thread
      */
     public void open(Hello hello, Consumer<GatewayMessage> session, Handler<AsyncResult<Opened>> done) {
         PaymentPublicKey workerKey;
-        try {
-            workerKey = PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
-        } catch (IllegalArgumentException e) {
-            answer(Vertx.currentContext(), done, Future.failedFuture(new IllegalArgumentException("payment_public_key: "
-                    + e.getMessage() + "; this gateway pays workers over payment channels and needs one")));
-            return;
-        }
         Address payout;
         try {
+            workerKey = paymentKey(hello);
             payout = onChain == null ? null : payoutAddress(hello);
-        } catch (IllegalArgumentException e) {
+        } catch (WorkerRefusedException e) {
             answer(Vertx.currentContext(), done, Future.failedFuture(e));
             return;
         }
@@ -172,8 +171,8 @@ public final class ChannelBilling extends VerticleBase {
                 new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
                 workerKey, entry.feesBilledNanoton()));
         if (channel.session != null) {
-            return Future.failedFuture(new IllegalArgumentException("the payment key " + workerKey
-                    + " already has an open session on this gateway"));
+            return Future.failedFuture(new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "payment_key_in_use",
+                    "the payment key " + workerKey + " already has an open session on this gateway"));
         }
         // Held from now, so a second session for the key is refused while the chain works.
         channel.session = session;
@@ -195,20 +194,30 @@ public final class ChannelBilling extends VerticleBase {
                             channels.remove(channel.id(), channel);
                         }
                         log.error("could not open channel {} on chain", channel.id(), result.cause());
-                        return Future.failedFuture(new IllegalStateException("the payment channel could not be opened on chain: "
-                                + result.cause().getMessage(), result.cause()));
+                        return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, "channel_unavailable",
+                                "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     channel.onChain = contract;
                     return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().toRaw()).build()));
                 });
     }
 
-    private static Address payoutAddress(Hello hello) {
+    private static PaymentPublicKey paymentKey(Hello hello) throws WorkerRefusedException {
         try {
-            return Address.of(hello.getPayoutAddress());
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("payout_address '" + hello.getPayoutAddress()
-                    + "' is not a TON address; this gateway pays workers on chain and needs one");
+            return PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
+        } catch (IllegalArgumentException e) {
+            throw WorkerRefusedException.invalid("payment_key_invalid", "payment_public_key: " + e.getMessage()
+                    + "; this gateway pays workers over payment channels and needs one");
+        }
+    }
+
+    private static Address payoutAddress(Hello hello) throws WorkerRefusedException {
+        try {
+            return TonAddresses.parse(hello.getPayoutAddress());
+        } catch (IllegalArgumentException e) {
+            throw WorkerRefusedException.invalid("payout_address_invalid", "payout_address '" + hello.getPayoutAddress()
+                    + "' is not a TON address (" + e.getMessage() + "); this gateway pays workers on chain and needs one"
+                    + " (./cocoon worker --payout-address)");
         }
     }
 

@@ -39,9 +39,15 @@ public final class ChannelOnChain {
     }
 
     public ChannelOnChain(ChainClient chain, ChainWallet wallet, Duration quarantine, Duration conditionalClose) {
+        this(chain, wallet, new ChannelCosts(FeeSchedule.read(chain)), quarantine, conditionalClose);
+    }
+
+    /** @param costs the fees, already read from the network config */
+    public ChannelOnChain(ChainClient chain, ChainWallet wallet, ChannelCosts costs, Duration quarantine,
+                          Duration conditionalClose) {
         this.chain = chain;
         this.wallet = wallet;
-        this.costs = new ChannelCosts(FeeSchedule.read(chain));
+        this.costs = costs;
         this.quarantine = quarantine;
         this.conditionalClose = conditionalClose;
     }

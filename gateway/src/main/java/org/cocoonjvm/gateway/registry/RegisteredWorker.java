@@ -50,6 +50,11 @@ public final class RegisteredWorker {
         return hello.getWorkerId();
     }
 
+    /** What it announced; the registry tells the same worker from another by it. */
+    Hello hello() {
+        return hello;
+    }
+
     public String endpoint() {
         return hello.getEndpoint();
     }

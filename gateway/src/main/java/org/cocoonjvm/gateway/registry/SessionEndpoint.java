@@ -9,8 +9,8 @@ import java.util.function.Consumer;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.attestation.AttestationState;
+import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.attestation.WorkerAdmission;
-import org.cocoonjvm.gateway.attestation.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
@@ -23,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * The gateway's side of {@code Gateway.Session}: a worker is in the registry exactly while its
  * session stream is open. With payments on, its payment channel is opened before it is
  * registered, its signed initial state is checked when it arrives, and the channel's payments go
- * out on the same stream.
+ * out on the same stream. A refused worker is told why (the status, its message and the
+ * reason code at the head of the message), listed in {@link RefusedWorkers}, and logged
+ * with its id, at most once a minute for the same refusal.
  */
 public final class SessionEndpoint {
     private static final Logger log = LoggerFactory.getLogger(SessionEndpoint.class);
@@ -31,15 +33,19 @@ public final class SessionEndpoint {
     private final WorkerRegistry registry;
     private final WorkerAdmission admission;
     private final ChannelBilling payments;
+    private final RefusedWorkers refused;
 
     /**
-     * @param admission checks the worker's attestation before anything else
+     * @param admission checks the worker's attestation before anything else (and records its own refusals)
      * @param payments  pays the workers; null when payments are disabled
+     * @param refused   where every other refusal at Hello is listed
      */
-    public SessionEndpoint(WorkerRegistry registry, WorkerAdmission admission, ChannelBilling payments) {
+    public SessionEndpoint(WorkerRegistry registry, WorkerAdmission admission, ChannelBilling payments,
+                           RefusedWorkers refused) {
         this.registry = registry;
         this.admission = admission;
         this.payments = payments;
+        this.refused = refused;
     }
 
     public void bind(GrpcServer server) {
@@ -60,6 +66,8 @@ public final class SessionEndpoint {
         /** Sends on this session from any thread (the billing verticle pays from its own). */
         private final Consumer<GatewayMessage> send;
         private boolean helloSeen;
+        /** Set by the session's Hello. */
+        private Hello hello;
         private RegisteredWorker worker;
         private WorkerChannel channel;
         private boolean closed;
@@ -81,26 +89,29 @@ public final class SessionEndpoint {
                         return;
                     }
                     helloSeen = true;
-                    Hello hello = message.getHello();
+                    hello = message.getHello();
                     AttestationState attestation;
                     try {
                         attestation = admission.admit(hello, call.connection());
+                        registry.checkIdFree(hello);
                     } catch (WorkerRefusedException e) {
-                        close("refused: " + e.getMessage(), GrpcStatus.PERMISSION_DENIED, e.getMessage());
+                        refuse(e);
                         return;
                     }
                     if (payments == null) {
-                        register(hello, attestation, null, Registered.newBuilder());
+                        register(attestation, null, Registered.newBuilder());
                         return;
                     }
                     payments.open(hello, send, opened -> {
                         if (opened.failed()) {
-                            close("refused: " + opened.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT, opened.cause().getMessage());
+                            refuse(opened.cause() instanceof WorkerRefusedException e ? e
+                                    : new WorkerRefusedException(GrpcStatus.UNAVAILABLE, "channel_unavailable",
+                                            "the payment channel could not be opened: " + opened.cause().getMessage()));
                         } else if (closed) {
                             payments.detach(opened.result().channel(), send);
                         } else {
                             channel = opened.result().channel();
-                            register(hello, attestation, channel, Registered.newBuilder().setChannel(opened.result().terms()));
+                            register(attestation, channel, Registered.newBuilder().setChannel(opened.result().terms()));
                         }
                     });
                 }
@@ -142,11 +153,11 @@ public final class SessionEndpoint {
             }
         }
 
-        private void register(Hello hello, AttestationState attestation, WorkerChannel paidBy, Registered.Builder registered) {
+        private void register(AttestationState attestation, WorkerChannel paidBy, Registered.Builder registered) {
             try {
                 worker = registry.register(hello, attestation, paidBy);
-            } catch (IllegalArgumentException e) {
-                close("refused: " + e.getMessage(), GrpcStatus.INVALID_ARGUMENT, e.getMessage());
+            } catch (WorkerRefusedException e) {
+                refuse(e);
                 return;
             }
             log.info("worker {} registered from {} serving {}{}", worker.id(), worker.endpoint(),
@@ -156,7 +167,19 @@ public final class SessionEndpoint {
                     registered.setHeartbeatIntervalMs((int) registry.heartbeatIntervalMs())).build());
         }
 
-        /** @param status how to end the response; null when the stream is already broken */
+        /** Ends the session with the refusal's status, message and code; lists it, and logs it once a minute. */
+        private void refuse(WorkerRefusedException e) {
+            String remote = String.valueOf(call.connection().remoteAddress());
+            if (refused.add(remote, hello.getWorkerId(), e.code(), e.getMessage(), e.tee(), e.imageHash())) {
+                SessionEndpoint.log.warn("worker '{}' from {} refused ({}): {}", hello.getWorkerId(), remote, e.code(), e.getMessage());
+            }
+            close(null, e.status(), e.code() + ": " + e.getMessage());
+        }
+
+        /**
+         * @param why    for the log; null when the caller logged it
+         * @param status how to end the response; null when the stream is already broken
+         */
         void close(String why, GrpcStatus status, String statusMessage) {
             if (closed) {
                 return;
@@ -168,8 +191,9 @@ public final class SessionEndpoint {
             if (worker != null) {
                 registry.remove(worker);
                 log.info("worker {} deregistered ({})", worker.id(), why);
-            } else if (status != GrpcStatus.OK) {
-                log.warn("worker session {}", why);
+            } else if (why != null && status != GrpcStatus.OK) {
+                log.warn("worker session{} from {} {}", hello == null ? "" : " of '" + hello.getWorkerId() + "'",
+                        call.connection().remoteAddress(), why);
             }
             if (status != null) {
                 if (statusMessage != null) {

@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.registry;
 
 import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.common.GrpcStatus;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -61,34 +62,64 @@ public final class WorkerRegistry {
         return TimeUnit.NANOSECONDS.toMillis(staleAfterNanos);
     }
 
-    /**
-     * Adds a worker, replacing any earlier session with the same id.
-     *
-     * @throws IllegalArgumentException naming what is wrong with the Hello
-     */
     /** A worker neither attested nor paid over a channel. */
-    public RegisteredWorker register(Hello hello) {
+    public RegisteredWorker register(Hello hello) throws WorkerRefusedException {
         return register(hello, AttestationState.NONE, null);
     }
 
     /**
+     * Adds a worker. A worker id names one worker: a session whose Hello carries the same payment
+     * key as the live one holding the id replaces it (the same worker restarted and reconnecting
+     * before its old session's end was noticed; the old session's own end then removes nothing),
+     * any other is refused while the id's session lives, so that nobody who merely knows a
+     * worker's id can take its traffic (and its channel's place in {@code /admin/workers}). The
+     * payment key is what Hello carries that only that worker can use (it signs the channel's
+     * states with it); a Hello without one never replaces anybody.
+     *
      * @param attestation what the gateway verified of the worker's evidence
      * @param channel     the channel that pays the worker; null when payments are disabled
+     * @throws WorkerRefusedException {@code invalid_hello} naming what is wrong with the Hello;
+     *                                {@code worker_id_in_use} when another worker holds the id
      */
-    public RegisteredWorker register(Hello hello, AttestationState attestation, WorkerChannel channel) {
+    public RegisteredWorker register(Hello hello, AttestationState attestation, WorkerChannel channel)
+            throws WorkerRefusedException {
         if (hello.getWorkerId().isBlank()) {
-            throw new IllegalArgumentException("worker_id is empty");
+            throw WorkerRefusedException.invalid("invalid_hello", "worker_id is empty");
         }
         if (hello.getModelsCount() == 0) {
-            throw new IllegalArgumentException("the worker announced no models");
+            throw WorkerRefusedException.invalid("invalid_hello", "the worker announced no models");
         }
         if (hello.getCapacity() == 0) {
-            throw new IllegalArgumentException("the worker announced capacity 0");
+            throw WorkerRefusedException.invalid("invalid_hello", "the worker announced capacity 0");
         }
         RegisteredWorker worker = new RegisteredWorker(hello, attestation, parseEndpoint(hello.getEndpoint()), channel,
                 nanoClock.getAsLong());
-        workers.put(worker.id(), worker);
+        RegisteredWorker holder = workers.compute(worker.id(), (id, old) -> old == null || sameWorker(old.hello(), hello) ? worker : old);
+        if (holder != worker) {
+            throw idInUse(hello);
+        }
         return worker;
+    }
+
+    /**
+     * The check {@link #register} makes, made early: before a channel is opened (on chain,
+     * deployed and funded) for a worker that could not register anyway.
+     */
+    public void checkIdFree(Hello hello) throws WorkerRefusedException {
+        RegisteredWorker holder = workers.get(hello.getWorkerId());
+        if (holder != null && !sameWorker(holder.hello(), hello)) {
+            throw idInUse(hello);
+        }
+    }
+
+    private static boolean sameWorker(Hello registered, Hello claimant) {
+        return !claimant.getPaymentPublicKey().isEmpty() && claimant.getPaymentPublicKey().equals(registered.getPaymentPublicKey());
+    }
+
+    private static WorkerRefusedException idInUse(Hello hello) {
+        return new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "worker_id_in_use", "worker id '" + hello.getWorkerId()
+                + "' is in use by another worker (another payment key); pick another --id, or, if that was this worker"
+                + " before a restart with a new payment key, it is free once the old session ends (3 heartbeat intervals)");
     }
 
     /** Removes this registration only, not a newer one that replaced it. */
@@ -263,16 +294,16 @@ public final class WorkerRegistry {
         return nanoClock.getAsLong();
     }
 
-    private static SocketAddress parseEndpoint(String endpoint) {
+    private static SocketAddress parseEndpoint(String endpoint) throws WorkerRefusedException {
         URI uri;
         try {
             uri = URI.create(endpoint);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("endpoint is not a URI: " + endpoint);
+            throw WorkerRefusedException.invalid("invalid_hello", "endpoint is not a URI: " + endpoint);
         }
         // https: an attested worker serves RA-TLS; the gateway's client decides TLS, not the scheme.
         if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null || uri.getPort() <= 0) {
-            throw new IllegalArgumentException("endpoint must look like http(s)://host:port, got: " + endpoint);
+            throw WorkerRefusedException.invalid("invalid_hello", "endpoint must look like http(s)://host:port, got: " + endpoint);
         }
         return SocketAddress.inetSocketAddress(uri.getPort(), uri.getHost());
     }

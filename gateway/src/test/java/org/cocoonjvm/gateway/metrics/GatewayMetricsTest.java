@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.within;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import com.google.protobuf.ByteString;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
+import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
@@ -189,8 +191,14 @@ class GatewayMetricsTest {
     }
 
     private RegisteredWorker register(String id, String model) {
-        return workers.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:9")
-                .addModels(ModelRef.newBuilder().setName(model).setHash("abc").setMaxContext(4096)).setCapacity(4).build());
+        try {
+            // One payment key per id: the same worker, as far as the registry can tell.
+            return workers.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:9")
+                    .addModels(ModelRef.newBuilder().setName(model).setHash("abc").setMaxContext(4096)).setCapacity(4)
+                    .setPaymentPublicKey(ByteString.copyFromUtf8("key-" + id)).build());
+        } catch (WorkerRefusedException e) {
+            throw new AssertionError(e);
+        }
     }
 
     /** A successful outcome on model m, worker w1; each test changes what it is about. */

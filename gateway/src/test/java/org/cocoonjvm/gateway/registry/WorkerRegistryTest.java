@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway.registry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.protobuf.ByteString;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -20,8 +21,38 @@ class WorkerRegistryTest {
     private final WorkerRegistry registry = new WorkerRegistry(100, 25, now::get);
 
     private RegisteredWorker worker(String id, int capacity) {
-        return registry.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:" + (9000 + id.hashCode() % 100))
-                .addModels(ModelRef.newBuilder().setName("m").setHash("h").setMaxContext(4096)).setCapacity(capacity).build());
+        try {
+            return registry.register(hello(id, capacity, ""));
+        } catch (WorkerRefusedException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static Hello hello(String id, int capacity, String paymentKey) {
+        return Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:" + (9000 + id.hashCode() % 100))
+                .addModels(ModelRef.newBuilder().setName("m").setHash("h").setMaxContext(4096)).setCapacity(capacity)
+                .setPaymentPublicKey(ByteString.copyFromUtf8(paymentKey)).build();
+    }
+
+    @Test
+    void aLiveIdIsTakenOverByTheSameKeyOnly_andFreedWhenItsSessionEnds() throws Exception {
+        RegisteredWorker first = registry.register(hello("w", 4, "key-a"));
+
+        assertThatThrownBy(() -> registry.checkIdFree(hello("w", 4, "key-b")))
+                .isInstanceOfSatisfying(WorkerRefusedException.class, e -> assertThat(e.code()).isEqualTo("worker_id_in_use"));
+        assertThatThrownBy(() -> registry.register(hello("w", 4, "key-b")))
+                .isInstanceOfSatisfying(WorkerRefusedException.class, e -> assertThat(e.getMessage())
+                        .startsWith("worker id 'w' is in use by another worker"));
+        assertThatThrownBy(() -> registry.register(hello("w", 4, ""))).isInstanceOf(WorkerRefusedException.class);
+        assertThat(registry.all()).containsExactly(first);
+
+        RegisteredWorker restarted = registry.register(hello("w", 8, "key-a"));
+        assertThat(registry.all()).containsExactly(restarted);
+        registry.remove(first);  // the old session's end removes nothing now
+        assertThat(registry.all()).containsExactly(restarted);
+
+        registry.remove(restarted);
+        assertThat(registry.register(hello("w", 4, "key-b")).capacity()).isEqualTo(4);
     }
 
     private RegisteredWorker pick(ServiceTier tier, long affinity) {

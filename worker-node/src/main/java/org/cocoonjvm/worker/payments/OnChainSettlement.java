@@ -14,6 +14,7 @@ import org.cocoonjvm.billing.chain.ChannelStatus;
 import org.cocoonjvm.billing.chain.CloseTerms;
 import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.OnChainChannel;
+import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
@@ -77,8 +78,8 @@ public final class OnChainSettlement {
         }
         Address contract;
         try {
-            contract = Address.of(channelAddress);
-        } catch (RuntimeException e) {
+            contract = TonAddresses.parse(channelAddress);
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("channel_address '" + channelAddress + "' is not a TON address");
         }
         return ChannelData.read(chain, contract).requireOpenFor(id, gatewayKey, workerKey, payout);

@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
@@ -137,8 +138,8 @@ public final class WorkerPayments implements CreditGate {
 
     private static Address payout(WorkerPaymentOptions options) {
         try {
-            return Address.of(options.payoutAddress());
-        } catch (RuntimeException e) {
+            return TonAddresses.parse(options.payoutAddress());
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("payout address '" + options.payoutAddress()
                     + "' is not a TON address; a worker paid on chain needs one");
         }

@@ -8,8 +8,12 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcStatus;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.EnumSet;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
@@ -31,6 +35,16 @@ import org.slf4j.LoggerFactory;
 final class GatewayLink {
     private static final Logger log = LoggerFactory.getLogger(GatewayLink.class);
     private static final long MAX_BACKOFF_MS = 5_000;
+    /**
+     * Refusals that may go away without anybody changing anything: the worker id or payment key
+     * is held by a session the gateway has not yet seen die, the chain was unreachable, the
+     * gateway is stopping. Any other refusal (a bad Hello, attestation, a missing payout address)
+     * repeats until an operator acts.
+     */
+    private static final Set<GrpcStatus> SETTLES_ITSELF = EnumSet.of(GrpcStatus.ALREADY_EXISTS, GrpcStatus.UNAVAILABLE,
+            GrpcStatus.RESOURCE_EXHAUSTED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.CANCELLED);
+    /** A worker retrying a refusal every few seconds logs it again only this often. */
+    private static final Duration REFUSAL_LOG_EVERY = Duration.ofMinutes(1);
     /** How often, while no session is up, on-chain channels are checked for an uncooperative close. */
     private static final long SETTLE_CHECK_MS = 500;
 
@@ -53,6 +67,9 @@ final class GatewayLink {
     private static final Duration SHUTDOWN_CLOSE = Duration.ofSeconds(5);
 
     private boolean stopped;
+    /** The last refusal logged, and when: the same one is logged once a minute. */
+    private String lastRefusal;
+    private Instant lastRefusalLogged = Instant.EPOCH;
     /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
     private Instant lastHeard = Instant.now();
     private long settleTimer = -1;
@@ -93,7 +110,7 @@ final class GatewayLink {
         }
         opening.onComplete(opened -> {
             if (opened.failed()) {
-                lost(opened.cause().getMessage());
+                lostUnanswered(opened.cause().getMessage());
                 return;
             }
             GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
@@ -101,14 +118,13 @@ final class GatewayLink {
             request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
             request.response().onComplete(answered -> {
                 if (answered.failed()) {
-                    lost(answered.cause().getMessage());
+                    lostUnanswered(answered.cause().getMessage());
                     return;
                 }
-                answered.result()
-                        .handler(this::onMessage)
+                GrpcClientResponse<WorkerMessage, GatewayMessage> response = answered.result();
+                response.handler(this::onMessage)
                         .exceptionHandler(e -> lost(e.getMessage()))
-                        .endHandler(v -> lost("the gateway ended the session: " + answered.result().status()
-                                + " " + answered.result().statusMessage()));
+                        .endHandler(v -> ended(response));
             });
         });
     }
@@ -201,6 +217,7 @@ final class GatewayLink {
 
     private void registered(int heartbeatIntervalMs) {
         backoffMs = 100;
+        lastRefusal = null;
         long interval = Math.max(10, heartbeatIntervalMs);
         cancelHeartbeat();
         GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
@@ -213,16 +230,64 @@ final class GatewayLink {
         firstRegistration.tryComplete();
     }
 
+    /**
+     * The gateway ended the session. With an error status it refused this worker (or dropped it
+     * for breaking the protocol), and the status message says why: that goes to the log, named
+     * as a refusal, with a word on whether retrying can help.
+     */
+    private void ended(GrpcClientResponse<WorkerMessage, GatewayMessage> response) {
+        GrpcStatus status = response.status();
+        if (stopped || status == null || status == GrpcStatus.OK) {
+            lost("the gateway ended the session");
+            return;
+        }
+        // The gateway's message starts with its reason code (e.g. "payout_address_invalid: ...").
+        String why = response.statusMessage() == null ? "" : response.statusMessage();
+        if (!SETTLES_ITSELF.contains(status)) {
+            // The same Hello is refused the same way: no point asking every 100 ms.
+            backoffMs = MAX_BACKOFF_MS;
+        }
+        String refusal = status.name() + ": " + why;
+        if (!refusal.equals(lastRefusal) || !Instant.now().isBefore(lastRefusalLogged.plus(REFUSAL_LOG_EVERY))) {
+            lastRefusal = refusal;
+            lastRefusalLogged = Instant.now();
+            if (SETTLES_ITSELF.contains(status)) {
+                log.warn("gateway {} refused this worker ({}): {}; retrying", gateway, status.name(), why);
+            } else {
+                log.error("gateway {} refused this worker ({}): {}. Retrying cannot fix this: change this worker's settings"
+                        + " or the gateway's policy; until then it retries every {} ms and logs this once a minute",
+                        gateway, status.name(), why, MAX_BACKOFF_MS);
+            }
+        }
+        retry();
+    }
+
+    /**
+     * The session failed before the gateway answered. An attested gateway refuses a worker outside
+     * its policy in the TLS handshake, and TLS carries no reason: the worker only sees its
+     * connection closed, so its log says where the reason is.
+     */
+    private void lostUnanswered(String why) {
+        lost(transport == null ? why : why + "; if this repeats, the gateway may have refused this worker's attestation"
+                + " in the TLS handshake: its /admin/workers lists the reason under refused");
+    }
+
     private void lost(String why) {
-        cancelHeartbeat();
-        session = null;
         if (stopped) {
+            cancelHeartbeat();
+            session = null;
             if (shutdownClose != null) {
                 shutdownClose.tryComplete();  // no gateway left to sign the close
             }
             return;
         }
         log.warn("gateway session to {} lost ({}); retrying in {} ms", gateway, why, backoffMs);
+        retry();
+    }
+
+    private void retry() {
+        cancelHeartbeat();
+        session = null;
         vertx.setTimer(backoffMs, id -> connect());
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
     }

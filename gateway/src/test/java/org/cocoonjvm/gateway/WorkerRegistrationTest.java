@@ -1,0 +1,139 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.await;
+import static org.cocoonjvm.gateway.TestNetwork.eventually;
+
+import ch.qos.logback.classic.Level;
+import com.iwebpp.crypto.TweetNaclFast;
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.ChannelCosts;
+import org.cocoonjvm.billing.chain.FeeSchedule;
+import org.cocoonjvm.gateway.billing.ChannelOnChain;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.registry.SessionEndpoint;
+import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Registration refusals as both sides see them: the worker's log says why it was refused, the
+ * gateway lists it under {@code refused} in {@code /admin/workers} and logs it once (per minute),
+ * with the worker's id. Real gateway and workers on loopback.
+ */
+class WorkerRegistrationTest {
+    /** GatewayLink's log: what a worker's operator reads. */
+    private static final String WORKER_LINK = "org.cocoonjvm.worker.serve.GatewayLink";
+
+    private TestNetwork net;
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+    }
+
+    private JsonObject admin() {
+        TestNetwork.Reply r = net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null);
+        assertThat(r.status()).isEqualTo(200);
+        return r.json();
+    }
+
+    private JsonObject refusal(String reason) {
+        JsonArray refused = admin().getJsonArray("refused");
+        for (int i = 0; i < refused.size(); i++) {
+            if (reason.equals(refused.getJsonObject(i).getString("reason"))) {
+                return refused.getJsonObject(i);
+            }
+        }
+        return null;
+    }
+
+    @Test
+    void workerWithoutAPayoutAddress_onAnOnChainGateway_isRefusedWithTheReason_listed_andLoggedOnce() {
+        // The refusal comes before any chain call: a chain nobody listens on, and no fees, are enough.
+        ChainClient chain = new ChainClient("http://127.0.0.1:9", Duration.ofSeconds(1));
+        FeeSchedule.GasPrices gas = new FeeSchedule.GasPrices(0, 0, 0, 0, 0);
+        FeeSchedule.ForwardPrices forward = new FeeSchedule.ForwardPrices(0, 0, 0, 0);
+        ChannelCosts costs = new ChannelCosts(new FeeSchedule(gas, gas, forward, forward, new FeeSchedule.StoragePrices(0, 0, 0)));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, PaymentOptions.DEFAULTS,
+                new ChannelOnChain(chain, new ChainWallet(TweetNaclFast.Signature.keyPair(), chain, Clock.systemUTC()), costs,
+                        ChannelOnChain.QUARANTINE, ChannelOnChain.CONDITIONAL_CLOSE), 1);
+        try (LogCapture gateway = new LogCapture("ROOT"); LogCapture worker = new LogCapture(WORKER_LINK)) {
+            Future<String> deployed = net.deployWorker("gpu-1", WorkerPaymentOptions.IN_MEMORY, net.gateway.port());
+
+            eventually("the worker was refused twice", 15_000, () -> {
+                JsonObject r = refusal("payout_address_invalid");
+                return r != null && r.getLong("count") >= 2;
+            });
+            JsonObject refused = refusal("payout_address_invalid");
+            assertThat(refused.getString("id")).isEqualTo("gpu-1");
+            assertThat(refused.getString("message")).contains("payout_address ''", "--payout-address");
+            assertThat(admin().getJsonArray("workers")).isEmpty();
+            assertThat(deployed.isComplete()).isFalse();
+
+            // The worker was told, and knows a retry will not fix it.
+            assertThat(worker.linesAt(Level.ERROR)).anySatisfy(l -> assertThat(l)
+                    .contains("refused this worker", "payout_address_invalid", "is not a TON address", "Retrying cannot fix"));
+            // One warning on the gateway naming the worker, however often it retried; nothing at
+            // ERROR but the worker's own line (before: ton4j's Error, unhandled on the event loop).
+            assertThat(gateway.linesFrom("org.cocoonjvm.gateway").stream().filter(l -> l.contains("payout_address_invalid")))
+                    .singleElement().satisfies(l -> assertThat(l).startsWith("WARN").contains("'gpu-1'"));
+            assertThat(gateway.linesAt(Level.ERROR)).allSatisfy(l -> assertThat(l).contains("refused this worker"));
+        }
+    }
+
+    @Test
+    void aSecondWorkerClaimingALiveId_isRefused_andTheFirstKeepsItsPlace() {
+        net = new TestNetwork();
+        net.addWorker(100);  // worker-1
+        String firstEndpoint = net.workers.getFirst().endpoint();
+        try (LogCapture gateway = new LogCapture(SessionEndpoint.class); LogCapture worker = new LogCapture(WORKER_LINK)) {
+            Future<String> impostor = net.deployWorker("worker-1", WorkerPaymentOptions.IN_MEMORY, net.gateway.port());
+
+            eventually("the second worker was refused", 10_000, () -> refusal("worker_id_in_use") != null);
+            assertThat(refusal("worker_id_in_use").getString("id")).isEqualTo("worker-1");
+            List<JsonObject> workers = admin().getJsonArray("workers").stream().map(JsonObject.class::cast).toList();
+            assertThat(workers).singleElement().satisfies(w -> {
+                assertThat(w.getString("endpoint")).isEqualTo(firstEndpoint);
+                assertThat(w.getJsonObject("billing").getBoolean("session")).isTrue();
+            });
+            assertThat(impostor.isComplete()).isFalse();
+            assertThat(worker.lines()).anySatisfy(l -> assertThat(l).contains("worker id 'worker-1' is in use by another worker"));
+            assertThat(gateway.linesAt(Level.WARN)).anySatisfy(l -> assertThat(l).contains("'worker-1'", "worker_id_in_use"));
+        }
+    }
+
+    @Test
+    void theSameWorkerReconnecting_replacesItsOldSession(@TempDir Path dir) throws Exception {
+        // Without payments: with them, the payment key's open channel holds the second session off
+        // until the first one ends, whoever it is.
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, PaymentOptions.DISABLED);
+        WorkerPaymentOptions sameKey = new WorkerPaymentOptions(Files.createDirectories(dir.resolve("payments")), "",
+                1_000_000, 10_000);
+        await(net.deployWorker("gpu-1", sameKey, net.gateway.port()));
+        await(net.deployWorker("gpu-1", sameKey, net.gateway.port()));
+
+        String restarted = net.workers.getLast().endpoint();
+        eventually("the restarted worker's session replaced the first", () -> {
+            JsonArray workers = admin().getJsonArray("workers");
+            return workers.size() == 1 && workers.getJsonObject(0).getString("endpoint").equals(restarted);
+        });
+        assertThat(admin().getJsonArray("refused")).isEmpty();
+    }
+}
