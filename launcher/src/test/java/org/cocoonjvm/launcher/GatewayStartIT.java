@@ -12,7 +12,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.ledger.PostgresServer;
@@ -31,11 +30,11 @@ class GatewayStartIT {
     Path dir;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private final List<Process> started = new ArrayList<>();
+    private final CocoonProcesses cocoon = new CocoonProcesses();
 
     @AfterEach
     void killLeftovers() {
-        started.forEach(Process::destroyForcibly);
+        cocoon.close();
     }
 
     @Test
@@ -108,13 +107,7 @@ class GatewayStartIT {
     }
 
     private Process launch(String log, String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar")));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectError(dir.resolve(log).toFile())
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        started.add(p);
-        return p;
+        return cocoon.start(dir.resolve(log), args);
     }
 
     /** The process said why in one line of its own, without a stack trace. */

@@ -60,7 +60,7 @@ class PaymentsCrashIT {
     Path dir;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private final List<Process> started = new ArrayList<>();
+    private final CocoonProcesses cocoon = new CocoonProcesses();
     private int gatewayPort;
     private Process gateway;
     private Process worker;
@@ -70,7 +70,7 @@ class PaymentsCrashIT {
 
     @AfterEach
     void killLeftovers() {
-        started.forEach(p -> p.destroyForcibly());
+        cocoon.close();
     }
 
     @Test
@@ -203,7 +203,7 @@ class PaymentsCrashIT {
         List<String> args = new ArrayList<>(List.of("gateway", "--port", String.valueOf(gatewayPort),
                 "--api-key", API_KEY, "--admin-key", ADMIN_KEY, "--data-dir", dir.resolve("gateway").toString()));
         args.addAll(List.of(terms));
-        gateway = launch("gateway", dir.resolve("gateway.log"), args.toArray(String[]::new));
+        gateway = cocoon.start(dir.resolve("gateway.log"), args.toArray(String[]::new));
         eventually("the gateway answers", () -> {
             try {
                 return get("/health", null).statusCode() == 200;
@@ -219,7 +219,7 @@ class PaymentsCrashIT {
                 "--synthetic-reply-tokens", "1000",   // replies end at max_tokens: the long streams last 4 s
                 "--payment-dir", dir.resolve("worker-payments").toString()));
         args.addAll(List.of(terms));
-        worker = launch("worker", dir.resolve("worker.log"), args.toArray(String[]::new));
+        worker = cocoon.start(dir.resolve("worker.log"), args.toArray(String[]::new));
         BufferedReader stdout = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
         String line = CompletableFuture.supplyAsync(() -> {
             try {
@@ -232,14 +232,6 @@ class PaymentsCrashIT {
         eventually("the gateway routes to the worker", () -> registered("w1") && !status().getJsonArray("channels").isEmpty());
     }
 
-    private Process launch(String what, Path log, String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar")));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
-        started.add(p);
-        return p;
-    }
 
     private static void kill(Process p) throws InterruptedException {
         p.destroyForcibly();   // SIGKILL

@@ -33,11 +33,11 @@ class WorkerShutdownIT {
     Path dir;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private final List<Process> started = new ArrayList<>();
+    private final CocoonProcesses cocoon = new CocoonProcesses();
 
     @AfterEach
     void killLeftovers() {
-        started.forEach(Process::destroyForcibly);
+        cocoon.close();
     }
 
     @Test
@@ -99,13 +99,8 @@ class WorkerShutdownIT {
     }
 
     private Worker start(int graceSeconds) throws Exception {
-        List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("cocoon.jar"),
-                "worker", "--id", "w-grace", "--engine", "synthetic", "--synthetic-rate", "20",
-                "--synthetic-reply-tokens", "1000", "--shutdown-grace-seconds", String.valueOf(graceSeconds));
-        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(dir.resolve("worker.log").toFile()))
-                .start();
-        started.add(p);
+        Process p = cocoon.start(dir.resolve("worker.log"), "worker", "--id", "w-grace", "--engine", "synthetic",
+                "--synthetic-rate", "20", "--synthetic-reply-tokens", "1000", "--shutdown-grace-seconds", String.valueOf(graceSeconds));
         String ready = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)).readLine();
         assertThat(ready).as("the ready line; log in " + dir).isNotNull();
         return new Worker(p, new JsonObject(ready).getString("worker"));
