@@ -35,6 +35,10 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "0", description = "gRPC and HTTP port (0 picks one). Default: ${DEFAULT-VALUE}.")
     int port;
 
+    @Option(names = "--advertise", paramLabel = "HOST[:PORT]", description = "The address the gateway is told to call this "
+            + "worker at, in place of --host and the bound port: needed with --host 0.0.0.0, behind NAT or a port forward.")
+    String advertise;
+
     @Option(names = "--gateway", description = "host:port of the gateway to register with (with attestation: its "
             + "--worker-port); omit to run standalone.")
     String gateway;
@@ -106,17 +110,26 @@ final class WorkerCommand implements Callable<Integer> {
         Cocoon.UsageException.checkRange("--shutdown-grace-seconds", graceSeconds, 0,
                 TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
+        WorkerOptions options = workerOptions(gatewayAddress, graceMs, paymentOptions);
         Ports.hold(host, port).close();  // a port in use is named before the model is loaded
         Vertx vertx = network.vertx();
         WorkerPayments payments = new WorkerPayments(paymentOptions, chain);
-        WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, payments),
-                new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, graceMs, paymentOptions),
-                payments, tls);
+        WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, payments), options, payments, tls);
         Running.await(vertx.deployVerticle(node), "the worker");
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
         Running.untilSignalled(vertx, graceMs, () -> { });
         return 0;
+    }
+
+    /** The options, a contradiction among them (a wildcard host and no --advertise) said as a usage error. */
+    private WorkerOptions workerOptions(SocketAddress gatewayAddress, long graceMs, WorkerPaymentOptions paymentOptions) {
+        try {
+            return new WorkerOptions(id, host, port, apiKey, gatewayAddress, SchedulerOptions.DEFAULTS, graceMs, paymentOptions,
+                    advertise);
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException(e.getMessage());
+        }
     }
 
     /** The channels' checks and closes on chain; null (off chain) without {@code --ton-api}. Fills in the payout address. */

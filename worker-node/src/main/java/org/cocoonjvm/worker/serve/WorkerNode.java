@@ -125,7 +125,7 @@ public final class WorkerNode extends VerticleBase {
             rotationTimer = tls.startRotation(vertx);
         }
         return server.listen().compose(bound -> {
-            endpoint = (tls == null ? "http://" : "https://") + options.host() + ":" + bound.actualPort();
+            endpoint = (tls == null ? "http://" : "https://") + options.announcedAuthority(bound.actualPort());
             log.info("worker {} serving {} on {}", options.workerId(), generator.model().id(), endpoint);
             if (options.gateway() == null) {
                 return Future.succeededFuture();

@@ -1,5 +1,6 @@
 package org.cocoonjvm.worker.serve;
 
+import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
 import java.util.Objects;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
@@ -9,16 +10,25 @@ import org.cocoonjvm.worker.scheduler.SchedulerOptions;
  * Everything a worker process is configured with; validated once, never changed.
  *
  * @param workerId        stable name shown by the gateway
- * @param host            interface to bind; also the host in the endpoint announced to gateways
+ * @param host            interface to bind; also the host in the endpoint announced to gateways,
+ *                        unless {@code advertise} says otherwise
  * @param port            0 picks a free port
  * @param apiKey          bearer key for the worker's own OpenAI API; null leaves it open
  * @param gateway         the gateway's gRPC address to register with; null runs standalone
  * @param scheduler       batching limits
  * @param shutdownGraceMs how long running sequences may finish after a stop is asked for
  * @param payments        the payment key's home, the credit window and how long to wait for payment
+ * @param advertise       {@code host} or {@code host:port} announced to gateways in place of the
+ *                        bound ones (a wildcard bind, NAT, a port forward); null announces those
  */
 public record WorkerOptions(String workerId, String host, int port, String apiKey, SocketAddress gateway,
-                            SchedulerOptions scheduler, long shutdownGraceMs, WorkerPaymentOptions payments) {
+                            SchedulerOptions scheduler, long shutdownGraceMs, WorkerPaymentOptions payments,
+                            String advertise) {
+    public WorkerOptions(String workerId, String host, int port, String apiKey, SocketAddress gateway,
+                         SchedulerOptions scheduler, long shutdownGraceMs, WorkerPaymentOptions payments) {
+        this(workerId, host, port, apiKey, gateway, scheduler, shutdownGraceMs, payments, null);
+    }
+
     /** Payment state in memory only: for tests and the demo. */
     public WorkerOptions(String workerId, String host, int port, String apiKey, SocketAddress gateway,
                          SchedulerOptions scheduler, long shutdownGraceMs) {
@@ -36,5 +46,25 @@ public record WorkerOptions(String workerId, String host, int port, String apiKe
         if (shutdownGraceMs < 0) {
             throw new IllegalArgumentException("shutdownGraceMs must not be negative");
         }
+        if (advertise != null && HostAndPort.parseAuthority(advertise, 0) == null) {
+            throw new IllegalArgumentException("advertise must be host or host:port, got '" + advertise + "'");
+        }
+        if (gateway != null && advertise == null && isWildcard(host)) {
+            throw new IllegalArgumentException("bound to " + host + " (every interface), the worker has no one address to "
+                    + "give its gateway: name it with --advertise HOST[:PORT]");
+        }
+    }
+
+    /** What gateways are told to call: {@code advertise}, its port defaulting to the bound one. */
+    public String announcedAuthority(int boundPort) {
+        if (advertise == null) {
+            return host + ":" + boundPort;
+        }
+        HostAndPort a = HostAndPort.parseAuthority(advertise, boundPort);
+        return a.host() + ":" + a.port();
+    }
+
+    private static boolean isWildcard(String host) {
+        return host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]");
     }
 }
