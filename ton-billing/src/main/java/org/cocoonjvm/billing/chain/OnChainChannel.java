@@ -128,12 +128,23 @@ public final class OnChainChannel {
 
     /**
      * A deploys the contract and puts {@code deposit} on its side, in one message from its wallet.
+     *
+     * @throws ChainException {@code wallet_underfunded} when the wallet holds less than that
+     *     message carries: sent anyway, the wallet would pay its fees and the transfer would fail,
+     *     on every retry of a worker that keeps asking for its channel
      */
     public void deployAndTopUp(ChainWallet walletA, BigInteger deposit) {
         requireA("deploy and top up");
+        BigInteger value = costs.deployValue(deposit, terms.excessFee());
+        BigInteger held = walletA.balance();
+        if (held.compareTo(value) <= 0) {
+            throw new ChainException("wallet_underfunded", "the payer's wallet " + walletA.address().toBounceable()
+                    + " holds " + held + " nanoTON; opening this channel sends " + value + " nanoTON (the deposit of "
+                    + deposit + ", the contract's reserve and its gas) plus the wallet's own fees: send it TON");
+        }
         walletA.call(
                 address(),
-                costs.deployValue(deposit, terms.excessFee()),
+                value,
                 PaymentsUtils.createTopUpBalance(deposit, BigInteger.ZERO),
                 contract.getStateInit());
     }

@@ -315,6 +315,26 @@ class ChannelLifecycleTest {
         assertThat(txs.get(0).feeNanoton()).isLessThanOrEqualTo(ch.a.terms().excessFee());
     }
 
+    /** A payer's wallet that cannot cover the deposit sends nothing, so a worker asking again and again costs it no fees. */
+    @Test
+    void aPayerWhoseWalletCannotCoverTheDeposit_sendsNothing_andSaysSo() {
+        ChainWallet poor = TestChain.wallet(chain, ton("0.5"));
+        PaymentKeyPair keysA = PaymentKeyPair.generate(new SecureRandom());
+        ChannelTerms terms = new ChannelTerms(BigInteger.valueOf(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
+                poor.address(), worker.address(), keysA.publicKey().toBytes(),
+                PaymentKeyPair.generate(new SecureRandom()).publicKey().toBytes(), costs.excessFee(), QUARANTINE, CONDITIONAL_CLOSE);
+        OnChainChannel a = OnChainChannel.asA(terms, keysA, client, costs);
+        BigInteger before = poor.balance();
+
+        for (int attempt = 0; attempt < 3; attempt++) {
+            assertThatThrownBy(() -> a.open(poor, DEPOSIT)).isInstanceOfSatisfying(ChainException.class, e -> {
+                assertThat(e.code()).isEqualTo("wallet_underfunded");
+                assertThat(e.getMessage()).contains(poor.address().toBounceable()).contains("send it TON");
+            });
+        }
+        assertThat(poor.balance()).isEqualTo(before);
+    }
+
     private record Pair(
             OnChainChannel a, OnChainChannel b, PaymentKeyPair keysA, PaymentKeyPair keysB) {
         /** A's off-chain side of the channel, as the gateway runs it. */
