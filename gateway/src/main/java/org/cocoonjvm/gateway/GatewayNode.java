@@ -127,6 +127,9 @@ public final class GatewayNode extends VerticleBase {
         this.metrics = GatewayMetrics.prometheus(registry);
         observers.add(metrics);
         this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;
+        if (payments != null) {
+            metrics.payments(payments.stats());
+        }
     }
 
     /**
@@ -326,7 +329,7 @@ public final class GatewayNode extends VerticleBase {
         });
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
-        router.get("/admin/workers").handler(new AdminHandler(registry, refused));
+        router.get("/admin/workers").handler(new AdminHandler(registry, refused, payments));
         // A request no route took. Vert.x's own 404/405 choice only sees the routes after the last
         // one that matched (the body handler for every POST /v1/*), so the routes decide here.
         Handler<RoutingContext> noRoute = ctx -> {

@@ -172,6 +172,35 @@ class PaymentChannelTest {
         eventually("the worker holds that state", () -> channel(worker).getLong("sent_nanoton") == expected);
     }
 
+    /** A worker gone while owed: /admin/workers still shows its channel and the money, and so do the metrics. */
+    @Test
+    void aWorkerThatLeftWhileOwed_isListedAsAnAbsentChannel_andCountedInTheMetrics() {
+        start(1);
+        worker(1000, 1_000_000, 10_000);
+        long paid = tokensOf(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":5")).body());
+        eventually("the first reply is paid", () -> adminBilling().getLong("sent_nanoton") == paid);
+        net.gateway.payments().paying(false);
+        long unpaid = tokensOf(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":7")).body());
+
+        net.stopWorker(0);
+        net.gateway.payments().paying(true);  // rounds go on, and skip the absent channel
+
+        eventually("the channel shows as absent, owed " + unpaid, () -> {
+            JsonObject admin = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json();
+            var absent = admin.getJsonArray("absent_channels");
+            return admin.getJsonArray("workers").isEmpty() && absent.size() == 1
+                    && absent.getJsonObject(0).getLong("unpaid_nanoton") == unpaid
+                    && absent.getJsonObject(0).getLong("sent_nanoton") == paid
+                    && !absent.getJsonObject(0).getBoolean("session");
+        });
+        eventually("the metrics say so", () -> {
+            String metrics = net.call(HttpMethod.GET, "/metrics", null, null).body();
+            return metrics.contains("cocoon_payment_channels_absent 1.0")
+                    && metrics.contains("cocoon_payment_unpaid_nanoton{worker=\"absent\"} " + unpaid + ".0")
+                    && metrics.matches("(?s).*cocoon_payment_rounds_total\\{outcome=\"paid\"} [1-9].*");
+        });
+    }
+
     @Test
     void adminWorkers_withPaymentsOff_saysSo() {
         net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, PaymentOptions.DISABLED);

@@ -8,21 +8,27 @@ import io.vertx.ext.web.RoutingContext;
 import java.util.ArrayList;
 import java.util.List;
 import org.cocoonjvm.gateway.attestation.RefusedWorkers;
+import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 
 /**
  * {@code GET /admin/workers}: each registered worker with its state (attestation and its payment
- * channel included), and under {@code refused} the workers refused registration, for operators.
+ * channel included), under {@code refused} the workers refused registration, and under
+ * {@code absent_channels} the open channels of workers not attached now, with what they are owed,
+ * for operators.
  */
 public final class AdminHandler implements Handler<RoutingContext> {
     private final WorkerRegistry registry;
     private final RefusedWorkers refused;
+    private final ChannelBilling payments;
 
-    public AdminHandler(WorkerRegistry registry, RefusedWorkers refused) {
+    /** @param payments null when payments are disabled */
+    public AdminHandler(WorkerRegistry registry, RefusedWorkers refused, ChannelBilling payments) {
         this.registry = registry;
         this.refused = refused;
+        this.payments = payments;
     }
 
     @Override
@@ -57,12 +63,15 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 views.add(w.channel().view());
             }
         }
-        Future.all(views).onSuccess(all -> {
+        Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absent();
+        Future.all(Future.all(views), absent).onSuccess(done -> {
             for (int i = 0; i < paidRows.size(); i++) {
-                paidRows.get(i).put("billing", billing(all.resultAt(i)));
+                paidRows.get(i).put("billing", billing(views.get(i).result()));
             }
+            JsonArray absentChannels = new JsonArray();
+            absent.result().forEach(view -> absentChannels.add(billing(view)));
             ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
-                    .put("refused", refused.toJson()).encode());
+                    .put("refused", refused.toJson()).put("absent_channels", absentChannels).encode());
         });
     }
 

@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import com.google.protobuf.ByteString;
 import io.vertx.core.AsyncResult;
@@ -106,6 +107,42 @@ public final class ChannelBilling extends VerticleBase {
     /** This context only: close requests that waited for the round in flight. */
     private final List<Runnable> afterRound = new ArrayList<>();
     private volatile boolean paying = true;
+    private final Stats stats = new Stats();
+
+    /**
+     * What {@code /metrics} shows of the rounds and the money owed, read from any thread. The
+     * unpaid sums are taken at every round (each period at least): what workers earned and no
+     * signed state pays yet, split by whether the worker is attached, since an absent worker's
+     * money waits for it to come back.
+     */
+    public static final class Stats {
+        private final AtomicLong roundsPaid = new AtomicLong();
+        private final AtomicLong roundsFailed = new AtomicLong();
+        private final AtomicLong unpaidAttached = new AtomicLong();
+        private final AtomicLong unpaidAbsent = new AtomicLong();
+        private final AtomicLong absentChannels = new AtomicLong();
+
+        public long roundsPaid() {
+            return roundsPaid.get();
+        }
+
+        public long roundsFailed() {
+            return roundsFailed.get();
+        }
+
+        public long unpaidAttachedNanoton() {
+            return unpaidAttached.get();
+        }
+
+        public long unpaidAbsentNanoton() {
+            return unpaidAbsent.get();
+        }
+
+        /** Open channels whose worker has no session. */
+        public long absentChannels() {
+            return absentChannels.get();
+        }
+    }
 
     /** An open session's channel and the terms to send the worker in Registered. */
     public record Opened(WorkerChannel channel, PaymentChannel terms) {}
@@ -370,6 +407,44 @@ public final class ChannelBilling extends VerticleBase {
         return view.future();
     }
 
+    public Stats stats() {
+        return stats;
+    }
+
+    /**
+     * The open channels whose worker has no session now (gone, restarting, evicted), for
+     * {@code /admin/workers}: what they are owed waits for the worker's return.
+     */
+    public Future<List<WorkerChannel.View>> absent() {
+        Context caller = Vertx.currentContext();
+        Promise<List<WorkerChannel.View>> views = Promise.promise();
+        context.runOnContext(v -> answer(caller, views::handle, Future.succeededFuture(channels.values().stream()
+                .filter(c -> c.session == null && !c.closed).map(c -> c.view(options.depositCapNanoton())).toList())));
+        return views.future();
+    }
+
+    /** This context: the unpaid sums and the absent count, after a round's states went out. */
+    private void tally() {
+        long attached = 0;
+        long absent = 0;
+        long absentCount = 0;
+        for (WorkerChannel c : channels.values()) {
+            if (c.closed) {
+                continue;
+            }
+            long unpaid = c.view(options.depositCapNanoton()).unpaidNanoton();
+            if (c.session == null) {
+                absent += unpaid;
+                absentCount++;
+            } else {
+                attached += unpaid;
+            }
+        }
+        stats.unpaidAttached.set(attached);
+        stats.unpaidAbsent.set(absent);
+        stats.absentChannels.set(absentCount);
+    }
+
     /** The gateway's payment key: party A's key on every channel. */
     public PaymentPublicKey publicKey() {
         return key.publicKey();
@@ -429,6 +504,7 @@ public final class ChannelBilling extends VerticleBase {
             }
         }
         if (due.isEmpty()) {
+            tally();
             runAfterRound();  // a close that asked for this round finds nothing more to pay
             return;
         }
@@ -443,13 +519,16 @@ public final class ChannelBilling extends VerticleBase {
                         log.warn("payment round over {} channels failed, nothing sent: {}", due.size(),
                                 signed.cause().toString());
                         due.forEach(d -> d.channel().roundError = signed.cause().toString());
+                        stats.roundsFailed.incrementAndGet();
                     } else {
                         due.forEach(WorkerChannel.Due::paid);
                         for (Sent sent : signed.result()) {
                             sent.channel().sent(sent.state());
                             send(sent);
                         }
+                        stats.roundsPaid.incrementAndGet();
                     }
+                    tally();
                     runAfterRound();
                     if (roundWanted) {
                         round();

@@ -1,6 +1,9 @@
 package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import org.cocoonjvm.gateway.billing.ChannelBilling;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
@@ -55,6 +58,23 @@ public final class GatewayMetrics implements RelayObserver {
                 .description("Workers tried, over all requests (retries happen only before the first token)").register(meters);
         this.retries = Counter.builder("cocoon.request.retries")
                 .description("Attempts beyond each request's first").register(meters);
+    }
+
+    /** The payment rounds and the money owed to workers that no signed state pays yet. */
+    public void payments(ChannelBilling.Stats stats) {
+        FunctionCounter.builder("cocoon.payment.rounds", stats, ChannelBilling.Stats::roundsPaid).tag("outcome", "paid")
+                .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
+        FunctionCounter.builder("cocoon.payment.rounds", stats, ChannelBilling.Stats::roundsFailed).tag("outcome", "failed")
+                .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
+        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAttachedNanoton).tag("worker", "attached")
+                .description("Earned by workers and in no signed state yet, by whether the worker is attached").strongReference(true)
+                .register(meters);
+        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAbsentNanoton).tag("worker", "absent")
+                .description("Earned by workers and in no signed state yet, by whether the worker is attached").strongReference(true)
+                .register(meters);
+        Gauge.builder("cocoon.payment.channels.absent", stats, ChannelBilling.Stats::absentChannels)
+                .description("Open payment channels whose worker has no session (see /admin/workers, absent_channels)")
+                .strongReference(true).register(meters);
     }
 
     public PrometheusMeterRegistry meters() {
