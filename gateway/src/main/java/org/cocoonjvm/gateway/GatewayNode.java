@@ -488,6 +488,9 @@ public final class GatewayNode extends VerticleBase {
     @Override
     public Future<?> stop() {
         stopping = true;
+        ShutdownOptions shutdown = options.shutdown();
+        log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
+                shutdown.drainMs(), shutdown.graceMs());
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }

@@ -6,12 +6,15 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Keeps a command's Vert.x alive until SIGINT/SIGTERM, then closes it (stopping every node, which
  * drains running streams) within a bounded time.
  */
 final class Running {
+    private static final Logger log = LoggerFactory.getLogger(Running.class);
     /**
      * Closing Vert.x beyond the nodes' own stop. With a gateway's default 6 s grace, 9 s in all:
      * inside the 10 s that orchestrators wait after SIGTERM before they kill.
@@ -49,9 +52,14 @@ final class Running {
     static void untilSignalled(Vertx vertx, long stopMs, AutoCloseable afterwards) throws InterruptedException {
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
+            long start = System.nanoTime();
             vertx.close().onComplete(ar -> closed.countDown());
             try {
-                closed.await(stopMs + CLOSE_SLACK_MS, TimeUnit.MILLISECONDS);
+                if (closed.await(stopMs + CLOSE_SLACK_MS, TimeUnit.MILLISECONDS)) {
+                    log.info("stopped in {} ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+                } else {
+                    log.warn("not stopped within {} ms; exiting anyway", stopMs + CLOSE_SLACK_MS);
+                }
                 afterwards.close();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
