@@ -21,11 +21,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.forward.ForwarderOptions;
 import org.cocoonjvm.worker.forward.OpenAiForwarder;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -52,9 +54,36 @@ class ForwardedStreamsTest {
     }
 
     private WorkerNode forwardingWorker(boolean runningUsage, long connectTimeoutMs) {
+        return forwardingWorker(runningUsage, connectTimeoutMs, WorkerPaymentOptions.IN_MEMORY);
+    }
+
+    /** @param payments the worker's credit window and payment timeout */
+    private WorkerNode forwardingWorker(boolean runningUsage, long connectTimeoutMs, WorkerPaymentOptions payments) {
         URI uri = URI.create("http://127.0.0.1:" + upstream.start(upstreamVertx));
-        return net.addWorker(v -> new OpenAiForwarder(v, new ForwarderOptions(uri, "upstream-model", null,
-                new ModelInfo(MODEL, "abc123", 32768), 8, connectTimeoutMs, runningUsage)));
+        return net.addWorker((v, credit) -> new OpenAiForwarder(v, new ForwarderOptions(uri, "upstream-model", null,
+                new ModelInfo(MODEL, "abc123", 32768), 8, connectTimeoutMs, runningUsage), credit), payments);
+    }
+
+    /**
+     * A gateway paying a state per token, and a forwarding worker that earns one nanoTON a token
+     * (TestNetwork's prices) with a credit window of 40 nanoTON.
+     */
+    private WorkerNode paidForwardingWorker(long paymentTimeoutMs) {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, 10_000_000_000L));
+        return forwardingWorker(true, 2_000, new WorkerPaymentOptions(null, "", 40, paymentTimeoutMs));
+    }
+
+    private JsonObject channel(WorkerNode worker) {
+        JsonArray channels = net.workerStatus(worker).getJsonArray("channels");
+        assertThat(channels).hasSize(1);
+        return channels.getJsonObject(0);
+    }
+
+    /** The usage chunk of a finished stream: the last event with a usage. */
+    private static JsonObject usage(List<SseEvents.Event> events) {
+        return events.stream().filter(e -> e.data().contains("\"usage\""))
+                .map(e -> new JsonObject(e.data()).getJsonObject("usage")).reduce((a, b) -> b).orElseThrow();
     }
 
     /** What the test account pays for these tokens (TestNetwork's prices). */
@@ -207,6 +236,69 @@ class ForwardedStreamsTest {
         JsonObject admin = adminWorker();
         assertThat(admin.getLong("failures")).isZero();
         assertThat(admin.getBoolean("circuit_open")).isFalse();
+    }
+
+    @Test
+    void aGatewayThatStopsPaying_isHeldAtTheCreditWindow_thenFailedWithPaymentOverdue_andTheUpstreamCut() throws Exception {
+        WorkerNode worker = paidForwardingWorker(1_000);
+        net.gateway.payments().paying(false);
+        upstream.tokens = 200;
+        long startNanos = System.nanoTime();
+
+        List<SseEvents.Event> events = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat(MODEL, true, ""))).ended.get(10, TimeUnit.SECONDS);
+        long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(events.get(events.size() - 2).data()).contains("\"error\"").contains("payment_overdue")
+                .contains("credit window of 40 nanoTON");
+        assertThat(tookMs).isGreaterThanOrEqualTo(1_000);
+        // Held once the 12-token prompt and 29 tokens are owed, or a few more when a late event loop
+        // read several chunks at once; the upstream had 200 to send.
+        long served = usage(events).getLong("completion_tokens");
+        assertThat(served).isBetween(29L, 45L);
+        TestNetwork.eventually("the upstream request was reset", () -> upstream.open.get() == 0);
+        assertThat(upstream.sent.get()).isLessThan(200);
+        JsonObject channel = channel(worker);
+        assertThat(channel.getLong("unpaid_nanoton")).isEqualTo(PROMPT_TOKENS + served);
+        assertThat(channel.getLong("seqno")).isZero();
+    }
+
+    @Test
+    void aHeldStream_resumesWhenThePaymentArrives_andEndsWhole() throws Exception {
+        WorkerNode worker = paidForwardingWorker(20_000);
+        net.gateway.payments().paying(false);
+        upstream.tokens = 100;
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, true, "")));
+
+        TestNetwork.eventually("the worker holds the stream", () -> channel(worker).getLong("unpaid_nanoton") > 40);
+        Thread.sleep(100);  // deltas already on their way to the gateway
+        int held = sse.size();
+        Thread.sleep(300);
+        assertThat(sse.size()).isEqualTo(held);
+        assertThat(sse.ended).isNotDone();
+
+        net.gateway.payments().paying(true);
+        List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        assertThat(usage(events).getLong("completion_tokens")).isEqualTo(100);
+        TestNetwork.eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == PROMPT_TOKENS + 100);
+        assertThat(channel(worker).getLong("unpaid_nanoton")).isZero();
+    }
+
+    @Test
+    void aPayingGateway_streamsWhole_andTheWorkerMetersExactlyWhatItIsPaid() throws Exception {
+        WorkerNode worker = paidForwardingWorker(1_000);
+        upstream.tokens = 100;
+
+        List<SseEvents.Event> events = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat(MODEL, true, ""))).ended.get(10, TimeUnit.SECONDS);
+
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        assertThat(usage(events).getLong("completion_tokens")).isEqualTo(100);
+        TestNetwork.eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == PROMPT_TOKENS + 100);
+        assertThat(channel(worker).getLong("unpaid_nanoton")).isZero();
     }
 
     /**

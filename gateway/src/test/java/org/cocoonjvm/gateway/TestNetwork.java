@@ -23,7 +23,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.billing.channel.ChannelJournal;
@@ -41,6 +41,7 @@ import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
+import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
@@ -193,12 +194,15 @@ final class TestNetwork implements AutoCloseable {
         return deployed(v, new WorkerNode(new WorkerPayments(payments, chain), engine, workerOptions(scheduler, graceMs, payments)));
     }
 
-    /** Starts a worker over the generator {@code generator} makes on the worker's Vert.x (e.g. a forwarder), with channels in memory. */
-    WorkerNode addWorker(Function<Vertx, Generator> generator) {
+    /**
+     * Starts a worker over the generator {@code generator} makes on the worker's Vert.x (e.g. a
+     * forwarder), metering with the worker's own payments, whose channels are kept in memory.
+     */
+    WorkerNode addWorker(BiFunction<Vertx, CreditGate, Generator> generator, WorkerPaymentOptions payments) {
         Vertx v = Vertx.vertx();
-        WorkerPaymentOptions payments = WorkerPaymentOptions.IN_MEMORY;
-        return deployed(v, new WorkerNode(generator.apply(v), workerOptions(SchedulerOptions.DEFAULTS, 2_000, payments),
-                new WorkerPayments(payments, null), null));
+        WorkerPayments credit = new WorkerPayments(payments, null);
+        return deployed(v, new WorkerNode(generator.apply(v, credit), workerOptions(SchedulerOptions.DEFAULTS, 2_000, payments),
+                credit, null));
     }
 
     private WorkerOptions workerOptions(SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {

@@ -90,9 +90,9 @@ final class EngineChoice {
     }
 
     /**
-     * @param credit the worker's payments: the scheduler meters each sequence on its channel and
-     *               pauses a channel the gateway is behind on; pass the same {@code WorkerPayments}
-     *               the worker node is given, or its credit window does nothing
+     * @param credit the worker's payments: the scheduler (or the forwarder) meters each request on
+     *               its channel and pauses a channel the gateway is behind on; pass the same
+     *               {@code WorkerPayments} the worker node is given, or its credit window does nothing
      */
     Generator create(Vertx vertx, SchedulerOptions scheduler, CreditGate credit) throws IOException {
         validate();
@@ -107,7 +107,7 @@ final class EngineChoice {
                     identity = m.info();
                 }
                 yield new OpenAiForwarder(vertx, new ForwarderOptions(forwardUrl, forwardModel, null, identity,
-                        forwardMaxConcurrent, 10_000, forwardRunningUsage));
+                        forwardMaxConcurrent, 10_000, forwardRunningUsage), credit);
             }
         };
     }

@@ -1,5 +1,6 @@
 package org.cocoonjvm.worker.forward;
 
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -10,7 +11,9 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -23,6 +26,7 @@ import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.openai.SseParser;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
 import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.OutputMailbox;
@@ -45,22 +49,41 @@ import org.cocoonjvm.worker.scheduler.OutputMailbox;
  * has text (what vLLM streams without speculative decoding). The upstream's last {@code usage},
  * when its stream ends with one, is the final usage; without any, the final usage is the tokens
  * counted and the last prompt size reported, 0 if none was.
+ *
+ * <p>The worker's {@link CreditGate} meters those same counts on the request's channel, as the
+ * scheduler does for the built-in engines. While the channel owes more than the credit window the
+ * upstream's response is paused: the worker stops reading it, and HTTP flow control holds the
+ * upstream. A payment that brings the channel back under the window resumes it; a request held
+ * past the gate's limit ends with the gate's {@code payment_overdue} error, and its upstream
+ * request is reset.
  */
 public final class OpenAiForwarder implements Generator {
     private static final int MAX_EVENT_BYTES = 1 << 20;
 
+    private final Vertx vertx;
     private final ForwarderOptions options;
+    private final CreditGate credit;
     private final HttpClient client;
+    /** Calls whose upstream is held for want of payment: each payment has them look again. */
+    private final Set<Call> waitingForPayment = ConcurrentHashMap.newKeySet();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong tokensGenerated = new AtomicLong();
     private final CompletableFuture<Void> drained = new CompletableFuture<>();
     private volatile boolean accepting = true;
 
-    public OpenAiForwarder(Vertx vertx, ForwarderOptions options) {
+    /**
+     * @param credit meters each request on its channel and holds the streams of a channel the
+     *               gateway is behind on; pass the {@code WorkerPayments} the worker node is given,
+     *               or its credit window does nothing
+     */
+    public OpenAiForwarder(Vertx vertx, ForwarderOptions options, CreditGate credit) {
+        this.vertx = vertx;
         this.options = options;
+        this.credit = credit;
         int port = options.upstream().getPort() > 0 ? options.upstream().getPort() : 80;
         this.client = vertx.createHttpClient(new HttpClientOptions().setDefaultHost(options.upstream().getHost())
                 .setDefaultPort(port).setConnectTimeout((int) options.connectTimeoutMs()));
+        credit.onPayment(() -> waitingForPayment.forEach(call -> call.context.runOnContext(v -> call.resumeIfPaid())));
     }
 
     @Override
@@ -99,12 +122,14 @@ public final class OpenAiForwarder implements Generator {
             throw new GenerationException(GenerationException.Reason.MODEL_NOT_FOUND,
                     "This worker serves '" + model.name() + "', not '" + request.getModel() + "'.");
         }
+        // Before anything is sent upstream: a request no channel pays for is refused (payment_required).
+        CreditGate.Meter meter = credit.meter(request);
         if (running.incrementAndGet() > options.maxConcurrent()) {
             running.decrementAndGet();
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker is forwarding its maximum of " + options.maxConcurrent() + " requests.");
         }
-        Call call = new Call(output);
+        Call call = new Call(output, meter);
         String path = request.hasChat() ? "/v1/chat/completions" : "/v1/completions";
         RequestOptions http = new RequestOptions().setMethod(HttpMethod.POST).setURI(options.upstream().getPath().replaceAll("/$", "") + path)
                 .putHeader("Content-Type", "application/json").putHeader("Accept", "text/event-stream")
@@ -116,6 +141,7 @@ public final class OpenAiForwarder implements Generator {
         // GenerationException the gateway can act on before any token was sent.
         Future<HttpClientResponse> answered = client.request(http).compose(r -> {
             call.request = r;
+            call.context = Vertx.currentContext();
             // Paused until stream() has its handlers in place: events would be lost otherwise.
             return r.send(body(request).encode()).map(HttpClientResponse::pause);
         });
@@ -134,7 +160,7 @@ public final class OpenAiForwarder implements Generator {
             finished();
             throw refusal(response.statusCode());
         }
-        call.stream(response);
+        call.context.runOnContext(v -> call.stream(response));
         return call::cancel;
     }
 
@@ -213,10 +239,17 @@ public final class OpenAiForwarder implements Generator {
         return String.valueOf(e.getMessage());
     }
 
-    /** One forwarded generation; its callbacks run on the HTTP client's event loop. */
+    /** One forwarded generation; its callbacks run on {@link #context}, the upstream request's. */
     private final class Call {
         private final OutputMailbox output;
+        private final CreditGate.Meter meter;
         private volatile HttpClientRequest request;
+        /** Set before the response arrives; everything below is touched on it only. */
+        private volatile Context context;
+        private HttpClientResponse response;
+        /** The upstream is paused until a payment brings the channel under its window. */
+        private boolean held;
+        private long overdueTimer;
         /** The upstream's latest usage; null until it reports one. */
         private Usage usage;
         /** Completion tokens the deltas carried so far. */
@@ -226,11 +259,13 @@ public final class OpenAiForwarder implements Generator {
         private FinishReason reason = FinishReason.FINISH_REASON_UNSPECIFIED;
         private boolean ended;
 
-        Call(OutputMailbox output) {
+        Call(OutputMailbox output, CreditGate.Meter meter) {
             this.output = output;
+            this.meter = meter;
         }
 
         void stream(HttpClientResponse response) {
+            this.response = response;
             SseParser parser = new SseParser(MAX_EVENT_BYTES, this::onEvent);
             response.handler(buffer -> {
                 try {
@@ -239,11 +274,48 @@ public final class OpenAiForwarder implements Generator {
                     end(FinishReason.FINISH_REASON_ERROR, "bad stream from the upstream server: " + e.getMessage());
                     cancel();
                 }
+                holdIfOverdrawn();
             });
             response.exceptionHandler(e -> end(FinishReason.FINISH_REASON_ERROR, "the upstream stream broke: " + e.getMessage()));
             response.endHandler(v -> end(reason == FinishReason.FINISH_REASON_UNSPECIFIED
                     ? FinishReason.FINISH_REASON_ERROR : reason, "the upstream stream ended without a finish_reason"));
-            response.resume();
+            // A channel already over its window (other requests' tokens) reads nothing until paid.
+            holdIfOverdrawn();
+            if (!held) {
+                response.resume();
+            }
+        }
+
+        /**
+         * Stops reading the upstream while the channel owes more than the window, so it generates
+         * no further than what is buffered; past the gate's limit the request fails, as a paused
+         * sequence does in the scheduler.
+         */
+        private void holdIfOverdrawn() {
+            if (held || ended || !meter.paused()) {
+                return;
+            }
+            held = true;
+            response.pause();
+            waitingForPayment.add(this);
+            overdueTimer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(credit.pauseLimitNanos())), t -> {
+                end(FinishReason.FINISH_REASON_ERROR, meter.overdue());
+                cancel();
+            });
+        }
+
+        /** After a payment: reads on if it brought the channel under its window. */
+        void resumeIfPaid() {
+            if (held && !meter.paused()) {
+                release();
+                response.resume();
+            }
+        }
+
+        private void release() {
+            held = false;
+            waitingForPayment.remove(this);
+            vertx.cancelTimer(overdueTimer);
         }
 
         private void onEvent(String data) {
@@ -258,6 +330,7 @@ public final class OpenAiForwarder implements Generator {
             Usage counted = counts(chunk);
             if (counted != null) {
                 usage = counted;
+                meter.prompt(usage.getPromptTokens());  // the size last reported replaces the one before
                 if (!announced && !deltaSent) {
                     announced = true;
                     output.accepted(usage.getPromptTokens());
@@ -270,6 +343,7 @@ public final class OpenAiForwarder implements Generator {
             if (advanced > 0 || !text.isEmpty()) {
                 forwarded += advanced;
                 tokensGenerated.addAndGet(advanced);
+                meter.completion(advanced);
                 deltaSent = true;
                 output.tokens(advanced, text);
             }
@@ -316,6 +390,9 @@ public final class OpenAiForwarder implements Generator {
                 return;
             }
             ended = true;
+            if (held) {
+                release();
+            }
             Final.Builder fin = Final.newBuilder().setFinishReason(finish)
                     .setUsage(usage != null ? usage : Usage.newBuilder().setCompletionTokens(forwarded).build());
             if (finish == FinishReason.FINISH_REASON_ERROR) {

@@ -4,7 +4,10 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.RunningFee;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 
-/** One sequence's fee, added to its channel's earnings token by token; from one thread at a time (the engine's). */
+/**
+ * One sequence's fee, added to its channel's earnings token by token; from one thread at a time
+ * (the engine's, or a forwarded request's event loop).
+ */
 final class ChannelMeter implements CreditGate.Meter {
     private final ChannelAccount account;
     private final RunningFee fee;

@@ -6,7 +6,8 @@ import org.cocoonjvm.protocol.grpc.GenerateRequest;
  * Who pays for a sequence, and whether they are paying: the scheduler asks it for each sequence's
  * {@link Meter} at submission, tells the meter about every token, and skips a sequence in its step
  * plan while the meter says {@link Meter#paused()}. A sequence paused longer than
- * {@link #pauseLimitNanos()} fails with a {@code payment_overdue} error.
+ * {@link #pauseLimitNanos()} fails with a {@code payment_overdue} error. The forwarder
+ * ({@code OpenAiForwarder}) does the same, holding its upstream's stream where the scheduler skips.
  */
 public interface CreditGate {
     /** Nobody pays and nothing pauses: a worker without payment channels. */
@@ -38,7 +39,10 @@ public interface CreditGate {
 
     long pauseLimitNanos();
 
-    /** One sequence's share of its channel. Called on the engine thread only. */
+    /**
+     * One sequence's share of its channel. Called from one thread at a time: the engine thread, or
+     * a forwarded request's event loop.
+     */
     interface Meter {
         Meter FREE = new Meter() {
             @Override

@@ -85,8 +85,8 @@ public final class WorkerNode extends VerticleBase {
     /**
      * A worker over any generator, paid through {@code payments} (e.g. with channels on chain).
      * The credit window holds only when the generator meters with the same {@code payments}, e.g.
-     * {@code new Scheduler(engine, options, payments)}: the payments are the scheduler's
-     * {@link org.cocoonjvm.worker.scheduler.CreditGate}.
+     * {@code new Scheduler(engine, options, payments)} or {@code new OpenAiForwarder(vertx, options,
+     * payments)}: the payments are the generator's {@link org.cocoonjvm.worker.scheduler.CreditGate}.
      */
     public WorkerNode(Generator generator, WorkerOptions options, WorkerPayments payments, WorkerTls tls) {
         this.options = options;

@@ -1,6 +1,9 @@
 package org.cocoonjvm.worker.forward;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.google.protobuf.ByteString;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -12,8 +15,13 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.payments.WorkerPayments;
+import org.cocoonjvm.worker.scheduler.CreditGate;
+import org.cocoonjvm.worker.scheduler.GenerationException;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -44,10 +52,13 @@ class OpenAiForwarderTest {
         await(vertx.close());
     }
 
-    private WorkerNode forwarder(String upstreamModel) {
-        ForwarderOptions options = new ForwarderOptions(URI.create(upstream.endpoint()), upstreamModel, null,
+    private ForwarderOptions options(String upstreamModel) {
+        return new ForwarderOptions(URI.create(upstream.endpoint()), upstreamModel, null,
                 new ModelInfo("big-model", "abc123", 32768), 4, 2000, true);
-        WorkerNode node = new WorkerNode(new OpenAiForwarder(vertx, options),
+    }
+
+    private WorkerNode forwarder(String upstreamModel) {
+        WorkerNode node = new WorkerNode(new OpenAiForwarder(vertx, options(upstreamModel), CreditGate.NONE),
                 new WorkerOptions("forwarder", "127.0.0.1", 0, null, null, SchedulerOptions.DEFAULTS, 1000));
         await(vertx.deployVerticle(node));
         return node;
@@ -99,6 +110,20 @@ class OpenAiForwarderTest {
             return r.body();
         })).toJsonObject();
         assertThat(reply.getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+    }
+
+    @Test
+    void aRequestNamingNoOpenChannel_isRefusedAsPaymentRequired_beforeTheUpstreamSeesIt() {
+        OpenAiForwarder forwarder = new OpenAiForwarder(vertx, options("synthetic"),
+                new WorkerPayments(WorkerPaymentOptions.IN_MEMORY));
+        GenerateRequest request = GenerateRequest.newBuilder().setModel("big-model").setPrompt("forward me")
+                .setChannelId(ByteString.copyFrom(new byte[16])).build();
+
+        assertThatThrownBy(() -> forwarder.submit(request, null)).isInstanceOfSatisfying(GenerationException.class,
+                e -> assertThat(e.reason()).isEqualTo(GenerationException.Reason.PAYMENT_REQUIRED))
+                .hasMessageStartingWith("payment_required: no channel");
+        assertThat(forwarder.load().getRunning()).isZero();
+        assertThat(upstreamStatus().getJsonObject("load").getLong("tokens_generated")).isZero();
     }
 
     @Test
