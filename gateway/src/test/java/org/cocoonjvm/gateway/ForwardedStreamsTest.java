@@ -117,7 +117,8 @@ class ForwardedStreamsTest {
         long spent = spentOnceSettled();
         long served = adminWorker().getLong("tokens_served");
         assertThat(served).isBetween(10L, (long) upstream.sent.get());
-        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isEqualTo(served);
+        // The worker may have forwarded one more chunk that was on the wire when the gateway cancelled.
+        assertThat(net.workerStatus(worker).getJsonObject("load").getLong("tokens_generated")).isBetween(served, served + 1);
         return new Cut(spent, served);
     }
 
