@@ -66,6 +66,8 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     private final byte[][] tokenBytes; // null when the decoder is not byte-level
     private final boolean[] special;
     private final Map<String, Integer> specialIds = new java.util.HashMap<>();
+    /** The special tokens' texts by their first character. */
+    private final Map<Character, List<String>> specialByFirstChar = new java.util.HashMap<>();
 
     /**
      * @param tokenizerJson the tokenizer.json text
@@ -110,8 +112,12 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
                 bytes[id] = t.getString("content").getBytes(StandardCharsets.UTF_8);
             }
             if (t.getBoolean("special", false)) {
+                String content = t.getString("content");
                 special[id] = true;
-                specialIds.put(t.getString("content"), id);
+                specialIds.put(content, id);
+                if (!content.isEmpty()) {
+                    specialByFirstChar.computeIfAbsent(content.charAt(0), c -> new ArrayList<>()).add(content);
+                }
             }
         }
         this.tokenBytes = bytes;
@@ -180,9 +186,22 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     }
 
     private boolean spellsSpecialToken(String text) {
-        for (String token : specialIds.keySet()) {
-            if (text.contains(token)) {
+        for (int i = 0; i < text.length(); i++) {
+            if (specialTokenAt(text, i)) {
                 return true;
+            }
+        }
+        return false;
+    }
+
+    /** One look-up per character: models have hundreds of special tokens, prompts thousands of characters. */
+    private boolean specialTokenAt(String text, int i) {
+        List<String> candidates = specialByFirstChar.get(text.charAt(i));
+        if (candidates != null) {
+            for (String token : candidates) {
+                if (text.startsWith(token, i)) {
+                    return true;
+                }
             }
         }
         return false;
@@ -197,12 +216,9 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         List<int[]> pieces = new ArrayList<>();
         int start = 0;
         for (int i = 0; i < text.length(); i++) {
-            for (String token : specialIds.keySet()) {
-                if (text.startsWith(token, i)) {
-                    pieces.add(encode(text.substring(start, i + 1), false));
-                    start = i + 1;
-                    break;
-                }
+            if (specialTokenAt(text, i)) {
+                pieces.add(encode(text.substring(start, i + 1), false));
+                start = i + 1;
             }
         }
         pieces.add(encode(text.substring(start), false));
