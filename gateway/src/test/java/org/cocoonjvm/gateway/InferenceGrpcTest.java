@@ -293,6 +293,15 @@ class InferenceGrpcTest {
 
     /** A call as raw HTTP/2: {@code message} framed with the compressed flag as given (null: no message at all). */
     private HttpClientResponse rawCall(byte[] message, boolean compressed, String encoding) {
+        Buffer body = Buffer.buffer();
+        if (message != null) {
+            body.appendByte((byte) (compressed ? 1 : 0)).appendInt(message.length).appendBytes(message);
+        }
+        return rawCall(body, encoding);
+    }
+
+    /** A call as raw HTTP/2 with {@code body} as its request stream's bytes, framed or not. */
+    private HttpClientResponse rawCall(Buffer body, String encoding) {
         HttpClient h2 = net.vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false));
         RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
@@ -301,10 +310,6 @@ class InferenceGrpcTest {
                 .putHeader("authorization", "Bearer " + API_KEY);
         if (encoding != null) {
             options.putHeader("grpc-encoding", encoding);
-        }
-        Buffer body = Buffer.buffer();
-        if (message != null) {
-            body.appendByte((byte) (compressed ? 1 : 0)).appendInt(message.length).appendBytes(message);
         }
         return await(h2.request(options).compose(request -> request.send(body))
                 .compose(answered -> answered.body().map(answered)));
@@ -364,6 +369,20 @@ class InferenceGrpcTest {
 
         assertThat(statusOf(response)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
         assertThat(response.getHeader("grpc-message")).contains("or more once decompressed").contains("65536");
+    }
+
+    /** A frame declaring 4 GB, then the call's end: answered once, with no error in the gateway's log. */
+    @Test
+    void generate_aFrameDeclaringMoreThanTheLimit_thenTheEnd_isAnsweredOnce() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+        try (LogCapture log = new LogCapture("ROOT")) {
+            HttpClientResponse response = rawCall(Buffer.buffer().appendByte((byte) 0).appendUnsignedInt(0xFFFFFFF0L)
+                    .appendString("partial"), null);
+
+            assertThat(statusOf(response)).isEqualTo(GrpcStatus.RESOURCE_EXHAUSTED);
+            assertThat(log.linesAt(ch.qos.logback.classic.Level.ERROR)).isEmpty();
+        }
     }
 
     @Test

@@ -138,18 +138,25 @@ public final class InferenceEndpoint {
      */
     private <T> void onRequest(GrpcServerRequest<?, ?> call, String path, ApiKey key, long arrivalNanos, Parser<T> parser,
                                Handler<T> then) {
-        long timer = vertx.setTimer(messageTimeoutMs, id -> refuse(call, path, key, null, new ApiException(
-                ErrorKind.REQUEST_TIMEOUT, "The request message did not arrive within " + messageTimeoutMs + " ms of the call's headers."),
-                arrivalNanos));
+        // One answer per call: whichever of these comes first gives it, and the others find it taken.
+        AtomicBoolean taken = new AtomicBoolean();
+        long timer = vertx.setTimer(messageTimeoutMs, id -> {
+            if (!taken.getAndSet(true)) {
+                refuse(call, path, key, null, new ApiException(ErrorKind.REQUEST_TIMEOUT, "The request message did not arrive "
+                        + "within " + messageTimeoutMs + " ms of the call's headers."), arrivalNanos);
+            }
+        });
         call.errorHandler(error -> vertx.cancelTimer(timer));
         call.exceptionHandler(failure -> vertx.cancelTimer(timer));
         // A message over the transport's size limit (as sent): said like any other error, with the limit.
         call.invalidMessageHandler(invalid -> {
+            if (taken.getAndSet(true)) {
+                return;
+            }
             vertx.cancelTimer(timer);
             refuse(call, path, key, null, invalid instanceof MessageSizeOverflowException overflow
                     ? tooLarge(overflow.messageSize(), "") : ApiException.invalid(null, "The request message is not valid."), arrivalNanos);
         });
-        AtomicBoolean taken = new AtomicBoolean();
         call.messageHandler(message -> {
             if (taken.getAndSet(true)) {
                 return;
