@@ -191,12 +191,14 @@ class PaymentChannelTest {
             return admin.getJsonArray("workers").isEmpty() && absent.size() == 1
                     && absent.getJsonObject(0).getLong("unpaid_nanoton") == unpaid
                     && absent.getJsonObject(0).getLong("sent_nanoton") == paid
+                    && "worker-1".equals(absent.getJsonObject(0).getString("worker_id"))
+                    && absent.getJsonObject(0).getString("worker_key").length() == 64
                     && !absent.getJsonObject(0).getBoolean("session");
         });
         eventually("the metrics say so", () -> {
             String metrics = net.call(HttpMethod.GET, "/metrics", null, null).body();
             return metrics.contains("cocoon_payment_channels_absent 1.0")
-                    && metrics.contains("cocoon_payment_unpaid_nanoton{worker=\"absent\"} " + unpaid + ".0")
+                    && metrics.contains("cocoon_payment_unpaid_nanoton{session=\"absent\"} " + unpaid + ".0")
                     && metrics.matches("(?s).*cocoon_payment_rounds_total\\{outcome=\"paid\"} [1-9].*");
         });
     }

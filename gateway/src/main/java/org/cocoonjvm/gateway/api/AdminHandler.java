@@ -69,7 +69,9 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 paidRows.get(i).put("billing", billing(views.get(i).result()));
             }
             JsonArray absentChannels = new JsonArray();
-            absent.result().forEach(view -> absentChannels.add(billing(view)));
+            // Whose money it is: the worker's last id, and its payment key, which no other worker can use.
+            absent.result().forEach(view -> absentChannels.add(billing(view).put("worker_id", view.workerId())
+                    .put("worker_key", view.workerKey().hex())));
             ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
                     .put("refused", refused.toJson()).put("absent_channels", absentChannels).encode());
         });

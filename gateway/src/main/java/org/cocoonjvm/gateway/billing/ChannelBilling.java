@@ -213,6 +213,7 @@ public final class ChannelBilling extends VerticleBase {
         }
         // Held from now, so a second session for the key is refused while the chain works.
         channel.session = session;
+        channel.workerId = hello.getWorkerId();
         PaymentChannel.Builder terms = terms(channel, hello);
         if (onChain == null) {
             return Future.succeededFuture(new Opened(channel, terms.build()));
@@ -231,7 +232,9 @@ public final class ChannelBilling extends VerticleBase {
                             channels.remove(channel.id(), channel);
                         }
                         log.error("could not open channel {} on chain", channel.id(), result.cause());
-                        return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, "channel_unavailable",
+                        // The chain's own code where it has one (wallet_underfunded tells the operator what to do).
+                        String code = result.cause() instanceof ChainException e ? e.code() : "channel_unavailable";
+                        return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, code,
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     channel.onChain = contract;

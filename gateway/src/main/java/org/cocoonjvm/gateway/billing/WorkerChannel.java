@@ -62,6 +62,8 @@ public final class WorkerChannel {
     SemiChannelBody signed;
     /** Why the last round over this channel failed; null once a round pays it. */
     String roundError;
+    /** The id the worker gave in its last session's Hello; null before one since this process started. */
+    String workerId;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton) {
         this.billing = billing;
@@ -102,9 +104,11 @@ public final class WorkerChannel {
      * @param channelAddress the contract on chain (raw form); null for an off-chain channel
      * @param session        the worker's session is attached: new states reach it
      * @param roundError     why the last payment round over this channel failed; null if it did not
+     * @param workerId       the id in the worker's last Hello; null before one since the gateway started
+     * @param workerKey      the worker's payment key, which names it whatever id it gives
      */
     public record View(ChannelId id, long owedNanoton, SemiChannelBody signed, long capNanoton, String channelAddress,
-                       boolean session, boolean closed, String roundError) {
+                       boolean session, boolean closed, String roundError, String workerId, PaymentPublicKey workerKey) {
         /**
          * Earned and in no signed state yet; never negative, though a finished request's exact fee
          * (cheaper cached tokens) can fall below the running fee a state already paid.
@@ -120,7 +124,7 @@ public final class WorkerChannel {
         Map<RequestBilling.Charge, RequestBilling.Metered> covered = new HashMap<>();
         long owed = durableFees + finishedFees(finished, covered) + runningFees(finished, covered);
         return new View(id, owed, signed, capNanoton, onChain == null ? null : onChain.address().toRaw(), session != null,
-                closed, roundError);
+                closed, roundError, workerId, workerKey);
     }
 
     /**

@@ -66,11 +66,11 @@ public final class GatewayMetrics implements RelayObserver {
                 .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
         FunctionCounter.builder("cocoon.payment.rounds", stats, ChannelBilling.Stats::roundsFailed).tag("outcome", "failed")
                 .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
-        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAttachedNanoton).tag("worker", "attached")
-                .description("Earned by workers and in no signed state yet, by whether the worker is attached").strongReference(true)
+        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAttachedNanoton).tag("session", "attached")
+                .description("Earned by workers and in no signed state yet, by whether the worker's session is attached").strongReference(true)
                 .register(meters);
-        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAbsentNanoton).tag("worker", "absent")
-                .description("Earned by workers and in no signed state yet, by whether the worker is attached").strongReference(true)
+        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAbsentNanoton).tag("session", "absent")
+                .description("Earned by workers and in no signed state yet, by whether the worker's session is attached").strongReference(true)
                 .register(meters);
         Gauge.builder("cocoon.payment.channels.absent", stats, ChannelBilling.Stats::absentChannels)
                 .description("Open payment channels whose worker has no session (see /admin/workers, absent_channels)")
