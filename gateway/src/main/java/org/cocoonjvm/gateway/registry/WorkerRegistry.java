@@ -208,11 +208,12 @@ public final class WorkerRegistry {
             Long left = lastServedNanos.get(route.model());
             if (left != null && now - left <= RECENTLY_SERVED_NANOS) {
                 // Served minutes ago: a retryable 503, not a 404 that clients take as final.
-                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves '" + route.model() + "' right now (the last "
-                        + "one left " + TimeUnit.NANOSECONDS.toSeconds(now - left) + " s ago); retry shortly.", RECENTLY_SERVED_RETRY_AFTER_S);
+                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(route.model())
+                        + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(now - left) + " s ago); retry shortly.",
+                        RECENTLY_SERVED_RETRY_AFTER_S);
             }
             throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
-                    "The model '" + route.model() + "' does not exist or no worker serves it; see GET /v1/models.");
+                    "The model " + ApiException.shown(route.model()) + " does not exist or no worker serves it; see GET /v1/models.");
         }
         if (candidates.isEmpty()) {
             if (excludedSome) {

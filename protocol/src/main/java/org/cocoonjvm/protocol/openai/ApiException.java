@@ -1,5 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 
 /** A failure to report to an OpenAI-compatible client, as {@code {"error":{...}}}. */
@@ -27,6 +28,15 @@ public final class ApiException extends RuntimeException {
     /** A 429 or 503 that tells the client when to come back. */
     public static ApiException retryLater(ErrorKind kind, String message, int retryAfterSeconds) {
         return new ApiException(kind, null, message, Math.max(1, retryAfterSeconds));
+    }
+
+    /** Longest value a message echoes: a client's whole 4 MB string is no help in its error. */
+    private static final int MOST_SHOWN_CHARS = 64;
+
+    /** A client's value as a message shows it: as JSON (a string quoted), cut short past {@value #MOST_SHOWN_CHARS} characters. */
+    public static String shown(Object value) {
+        String json = Json.encode(value);
+        return json.length() <= MOST_SHOWN_CHARS ? json : json.substring(0, MOST_SHOWN_CHARS) + "…";
     }
 
     public static ApiException invalid(String param, String message) {

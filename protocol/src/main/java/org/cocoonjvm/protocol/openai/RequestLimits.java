@@ -1,6 +1,5 @@
 package org.cocoonjvm.protocol.openai;
 
-import io.vertx.core.json.Json;
 import java.util.List;
 
 /**
@@ -38,7 +37,7 @@ final class RequestLimits {
 
     static String role(Object role, String param) {
         if (!(role instanceof String r) || !ROLES.contains(r)) {
-            throw ApiException.invalid(param, "'" + param + "' must be one of " + ROLES + ", got " + Json.encode(role) + ".");
+            throw ApiException.invalid(param, "'" + param + "' must be one of " + ROLES + ", got " + ApiException.shown(role) + ".");
         }
         return r;
     }

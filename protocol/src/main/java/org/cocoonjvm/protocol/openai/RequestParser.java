@@ -3,7 +3,6 @@ package org.cocoonjvm.protocol.openai;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Arrays;
@@ -124,7 +123,7 @@ public final class RequestParser {
         if ("flex".equals(value)) {
             return ServiceTier.FLEX;
         }
-        throw ApiException.invalid("service_tier", "'service_tier' must be 'auto', 'default' or 'flex', got " + Json.encode(value) + ".");
+        throw ApiException.invalid("service_tier", "'service_tier' must be 'auto', 'default' or 'flex', got " + ApiException.shown(value) + ".");
     }
 
     private static JsonObject object(Buffer body) {
@@ -254,7 +253,7 @@ public final class RequestParser {
             return fallback;
         }
         if (!(value instanceof Boolean b)) {
-            throw ApiException.invalid(param, "'" + param + "' must be a boolean, got " + Json.encode(value) + ".");
+            throw ApiException.invalid(param, "'" + param + "' must be a boolean, got " + ApiException.shown(value) + ".");
         }
         return b;
     }
@@ -270,7 +269,7 @@ public final class RequestParser {
                 return number.longValue();
             }
         }
-        throw ApiException.invalid(field, "'" + field + "' must be an integer, got " + Json.encode(value) + ".");
+        throw ApiException.invalid(field, "'" + field + "' must be an integer, got " + ApiException.shown(value) + ".");
     }
 
     /** The field's value as a number, range unchecked. */
@@ -280,7 +279,7 @@ public final class RequestParser {
             return null;
         }
         if (!(value instanceof Number number)) {
-            throw ApiException.invalid(field, "'" + field + "' must be a number, got " + Json.encode(value) + ".");
+            throw ApiException.invalid(field, "'" + field + "' must be a number, got " + ApiException.shown(value) + ".");
         }
         return number.doubleValue();
     }

@@ -48,6 +48,8 @@ class RequestParserTest {
         assertThat(rejected(request(",\"max_tokens\":\"3\"")).getMessage()).isEqualTo("'max_tokens' must be an integer, got \"3\".");
         assertThat(rejected(request(",\"temperature\":\"0.5\"")).getMessage()).isEqualTo("'temperature' must be a number, got \"0.5\".");
         assertThat(rejected(request(",\"temperature\":[1]")).getMessage()).isEqualTo("'temperature' must be a number, got [1].");
+        assertThat(rejected(request(",\"max_tokens\":\"" + "a".repeat(100_000) + "\"")).getMessage())
+                .as("a client's long value is cut short").hasSizeLessThan(120).endsWith("aaa….");
     }
 
     @Test
