@@ -15,6 +15,7 @@ import org.cocoonjvm.worker.kernels.NativeEngineOptions;
 import org.cocoonjvm.worker.model.DType;
 import org.cocoonjvm.worker.model.LoadedModel;
 import org.cocoonjvm.worker.model.ModelFormat;
+import org.cocoonjvm.worker.model.ModelFormatException;
 import org.cocoonjvm.worker.model.ModelLoader;
 import org.cocoonjvm.worker.model.RandomModel;
 import org.cocoonjvm.worker.model.RandomModelSpec;
@@ -99,17 +100,26 @@ final class EngineChoice {
         return switch (engine) {
             case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096, syntheticReplyTokens),
                     scheduler, credit);
-            case "native" -> new Scheduler(new NativeEngine(ModelLoader.load(modelPath()),
+            case "native" -> new Scheduler(new NativeEngine(load(modelPath()),
                     new NativeEngineOptions(threads, maxBatch, kvTokens, 16, Math.max(2048, maxBatch))), scheduler, credit);
             default -> {
                 ModelInfo identity;
-                try (LoadedModel m = ModelLoader.load(model)) {
+                try (LoadedModel m = load(model)) {
                     identity = m.info();
                 }
                 yield new OpenAiForwarder(vertx, new ForwarderOptions(forwardUrl, forwardModel, null, identity,
                         forwardMaxConcurrent, 10_000, forwardRunningUsage), credit);
             }
         };
+    }
+
+    /** The model at {@code path}; one that is missing or unreadable stops the start in one line. */
+    private static LoadedModel load(Path path) {
+        try {
+            return ModelLoader.load(path);
+        } catch (IOException | ModelFormatException e) {
+            throw new Cocoon.StartFailure("cannot load the model at " + path + ": " + e.getMessage(), e);
+        }
     }
 
     /**

@@ -47,9 +47,10 @@ final class WorkerCommand implements Callable<Integer> {
     String apiKey;
 
     @Option(names = "--shutdown-grace-seconds", defaultValue = "5",
-            description = "On SIGTERM the worker leaves its gateway (nothing new is routed to it) and lets running "
-                    + "sequences finish for this long; those still running then fail, billed for what they produced "
-                    + "(0: fail them at once). Default: ${DEFAULT-VALUE}.")
+            description = "On SIGTERM the worker takes no new requests (its gateway routes them elsewhere) and lets running "
+                    + "sequences finish for this long, still paid; those still running then fail, billed for what they "
+                    + "produced (0: fail them at once). Then it closes its channels and leaves its gateway. "
+                    + "Default: ${DEFAULT-VALUE}.")
     long graceSeconds;
 
     @Option(names = "--payment-dir", description = "Where the worker keeps its payment key and each channel's latest "

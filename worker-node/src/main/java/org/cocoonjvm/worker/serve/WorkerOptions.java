@@ -46,7 +46,8 @@ public record WorkerOptions(String workerId, String host, int port, String apiKe
         if (shutdownGraceMs < 0) {
             throw new IllegalArgumentException("shutdownGraceMs must not be negative");
         }
-        if (advertise != null && HostAndPort.parseAuthority(advertise, 0) == null) {
+        HostAndPort advertised = advertise == null ? null : HostAndPort.parseAuthority(advertise, 0);
+        if (advertise != null && (advertised == null || advertised.host().isEmpty())) {
             throw new IllegalArgumentException("advertise must be host or host:port, got '" + advertise + "'");
         }
         if (gateway != null && advertise == null && isWildcard(host)) {

@@ -36,5 +36,7 @@ class WorkerOptionsTest {
     void aMalformedAdvertisedAddress_isRefused() {
         assertThatThrownBy(() -> options("127.0.0.1", GATEWAY, "host:notaport")).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("host or host:port");
+        assertThatThrownBy(() -> options("127.0.0.1", GATEWAY, ":28133")).as("a port and no host")
+                .isInstanceOf(IllegalArgumentException.class);
     }
 }
