@@ -30,6 +30,8 @@ import org.cocoonjvm.protocol.grpc.ModelsRequest;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.openai.ServiceTier;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -183,6 +185,22 @@ class AccessLogTest {
         assertThat(logged.get(1).getString("model")).isEqualTo("synthetic");
         assertThat(logged.get(2).getString("path")).isEqualTo("/cocoon.v1.Inference/Models");
         assertThat(logged.get(2).getInteger("status")).isEqualTo(200);
+    }
+
+    /** Billed for the prompt its worker processed before failing: the line names that worker. */
+    @Test
+    void aRequestWhoseWorkerFailedBeforeItsFirstToken_namesThatWorker() {
+        var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s
+        var reply = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, "\"max_tokens\":4"));
+        TestNetwork.eventually("the worker runs it", () -> net.workerStatus(slow).getJsonObject("load").getInteger("running") == 1);
+
+        net.stopWorker(0);
+
+        assertThat(await(reply).status()).isEqualTo(502);
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getString("worker")).isEqualTo("worker-1");
+        assertThat(logged.getLong("cost_nanoton")).isPositive();
     }
 
     @Test

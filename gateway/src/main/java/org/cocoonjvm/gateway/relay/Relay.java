@@ -62,6 +62,8 @@ public final class Relay {
     /** The client connection's event loop, where this relay's state lives. */
     private final io.vertx.core.Context context;
     private final Set<String> tried = new HashSet<>();
+    /** The worker of the latest attempt, kept when it failed: the one the log names for what was billed. */
+    private String lastWorkerId;
 
     private RegisteredWorker worker;
     /** The current attempt's worker fee, metered into the worker's payment channel; null without one. */
@@ -179,6 +181,7 @@ public final class Relay {
         }
         worker = next;
         tried.add(next.id());
+        lastWorkerId = next.id();
         next.started();
         meter = next.channel() == null ? null : next.channel().meter(request.generate().getModel(), charge);
         GenerateRequest generate = next.channel() == null ? request.generate()
@@ -472,10 +475,11 @@ public final class Relay {
         };
         long now = System.nanoTime();
         ctx.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
-                request.route().tier(), request.stream(), worker == null ? null : worker.id(), tried.size(), status,
+                request.route().tier(), request.stream(), lastWorkerId, tried.size(), status,
                 error != null ? (error.kind().code == null ? error.kind().type : error.kind().code) : stalled ? STALLED : null, finish,
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
-                firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos,
+                // Both until the first token was passed on, so the gateway's share is a part of the whole.
+                firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos + Math.max(0, firstTokenRelayNanos),
                 firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, now - startNanos, clientGone));
     }
 

@@ -9,6 +9,7 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * @param errorCode     OpenAI error code of a failure, {@link Relay#STALLED} for a client that
  *                      stopped reading, null on success
  * @param finishReason  stop, length, or null when it did not finish
+ * @param workerId      the worker of the last attempt, whether it served the request or failed it; null if none was tried
  * @param attempts      workers tried (retries happen only before the first token)
  * @param queueNanos    from routing to the worker admitting the sequence; -1 if it never did
  * @param ttftNanos     from arrival to the first token sent; -1 if none was
