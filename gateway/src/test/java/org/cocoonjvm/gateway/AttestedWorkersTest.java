@@ -229,6 +229,9 @@ class AttestedWorkersTest {
             assertThat(refusal.getString("reason")).isEqualTo("tls_required");
             Thread.sleep(1_000);  // a few retries: still one line
             assertThat(gatewayLog.lines()).singleElement().satisfies(l -> assertThat(l).contains("tls_required"));
+            // The worker sees only its connection closed; its log says what that may mean.
+            eventually("the worker logged it", () -> !workerLog.lines().isEmpty());
+            assertThat(workerLog.lines().getFirst()).contains("--attestation", "tls_required");
         }
     }
 

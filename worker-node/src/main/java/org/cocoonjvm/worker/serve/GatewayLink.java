@@ -264,12 +264,20 @@ final class GatewayLink {
 
     /**
      * The session failed before the gateway answered. An attested gateway refuses a worker outside
-     * its policy in the TLS handshake, and TLS carries no reason: the worker only sees its
-     * connection closed, so its log says where the reason is.
+     * its policy in the TLS handshake, and a plaintext worker on its RA-TLS worker port, and TLS
+     * carries no reason: the worker only sees its connection closed, so its log says where to look.
      */
     private void lostUnanswered(String why) {
-        lost(transport == null ? why : why + "; if this repeats, the gateway may have refused this worker's attestation"
-                + " in the TLS handshake: its /admin/workers lists the reason under refused");
+        if (transport != null) {
+            lost(why + "; if this repeats, the gateway may have refused this worker's attestation in the TLS handshake: its"
+                    + " /admin/workers lists the reason under refused");
+        } else if (String.valueOf(why).contains("closed")) {
+            // Accepted, then closed unanswered: what a TLS port does with plaintext (not a gateway that is down).
+            lost(why + "; if this repeats and " + gateway + " is an attested gateway's worker port, this worker needs"
+                    + " --attestation (the gateway lists it as tls_required under refused in /admin/workers)");
+        } else {
+            lost(why);
+        }
     }
 
     private void lost(String why) {
