@@ -198,7 +198,7 @@ class PaymentChannelTest {
         eventually("the metrics say so", () -> {
             String metrics = net.call(HttpMethod.GET, "/metrics", null, null).body();
             return metrics.contains("cocoon_payment_channels_absent 1.0")
-                    && metrics.contains("cocoon_payment_unpaid_nanoton{session=\"absent\"} " + unpaid + ".0")
+                    && metrics.contains("cocoon_payment_absent_unpaid_nanoton " + unpaid + ".0")
                     && metrics.matches("(?s).*cocoon_payment_rounds_total\\{outcome=\"paid\"} [1-9].*");
         });
     }

@@ -111,14 +111,12 @@ public final class ChannelBilling extends VerticleBase {
 
     /**
      * What {@code /metrics} shows of the rounds and the money owed, read from any thread. The
-     * unpaid sums are taken at every round (each period at least): what workers earned and no
-     * signed state pays yet, split by whether the worker is attached, since an absent worker's
-     * money waits for it to come back.
+     * absent workers' unpaid sum is taken at every round (each period at least): an attached
+     * worker's unpaid money is the next round's, an absent one's waits for it to come back.
      */
     public static final class Stats {
         private final AtomicLong roundsPaid = new AtomicLong();
         private final AtomicLong roundsFailed = new AtomicLong();
-        private final AtomicLong unpaidAttached = new AtomicLong();
         private final AtomicLong unpaidAbsent = new AtomicLong();
         private final AtomicLong absentChannels = new AtomicLong();
 
@@ -128,10 +126,6 @@ public final class ChannelBilling extends VerticleBase {
 
         public long roundsFailed() {
             return roundsFailed.get();
-        }
-
-        public long unpaidAttachedNanoton() {
-            return unpaidAttached.get();
         }
 
         public long unpaidAbsentNanoton() {
@@ -426,24 +420,20 @@ public final class ChannelBilling extends VerticleBase {
         return views.future();
     }
 
-    /** This context: the unpaid sums and the absent count, after a round's states went out. */
+    /**
+     * This context: the absent workers' unpaid sum and count, after a round. Only theirs: an
+     * attached channel's view reads every meter in flight, and rounds come every few milliseconds
+     * under load.
+     */
     private void tally() {
-        long attached = 0;
         long absent = 0;
         long absentCount = 0;
         for (WorkerChannel c : channels.values()) {
-            if (c.closed) {
-                continue;
-            }
-            long unpaid = c.view(options.depositCapNanoton()).unpaidNanoton();
-            if (c.session == null) {
-                absent += unpaid;
+            if (c.session == null && !c.closed) {
+                absent += c.view(options.depositCapNanoton()).unpaidNanoton();
                 absentCount++;
-            } else {
-                attached += unpaid;
             }
         }
-        stats.unpaidAttached.set(attached);
         stats.unpaidAbsent.set(absent);
         stats.absentChannels.set(absentCount);
     }

@@ -66,12 +66,9 @@ public final class GatewayMetrics implements RelayObserver {
                 .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
         FunctionCounter.builder("cocoon.payment.rounds", stats, ChannelBilling.Stats::roundsFailed).tag("outcome", "failed")
                 .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
-        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAttachedNanoton).tag("session", "attached")
-                .description("Earned by workers and in no signed state yet, by whether the worker's session is attached").strongReference(true)
-                .register(meters);
-        Gauge.builder("cocoon.payment.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAbsentNanoton).tag("session", "absent")
-                .description("Earned by workers and in no signed state yet, by whether the worker's session is attached").strongReference(true)
-                .register(meters);
+        Gauge.builder("cocoon.payment.absent.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAbsentNanoton)
+                .description("Earned by workers that have no session now and in no signed state yet: it waits for their return")
+                .strongReference(true).register(meters);
         Gauge.builder("cocoon.payment.channels.absent", stats, ChannelBilling.Stats::absentChannels)
                 .description("Open payment channels whose worker has no session (see /admin/workers, absent_channels)")
                 .strongReference(true).register(meters);
