@@ -160,11 +160,7 @@ class OnChainChannelTest {
 
     @Test
     void aStoppingWorker_closesItsChannelCooperatively_beforeLeaving_andThePayoutArrives() {
-        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
-        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
-                new PaymentOptions(true, 1, 50, DEPOSIT),
-                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        ChainWallet payout = onChainGatewayAndPayout();
         // The threshold is out of reach: only the shutdown closes this channel.
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
                 new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
@@ -177,11 +173,7 @@ class OnChainChannelTest {
 
         // Closed before the worker's stop returned: no waiting, no quarantine.
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
-        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
-        ChainTransaction paid = newest(payout.address());
-        assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
-        assertThat(paid.inMessage().orElseThrow().valueNanoton())
-                .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+        assertPaidOut(payout, contract, owed);
     }
 
     /**
@@ -191,11 +183,7 @@ class OnChainChannelTest {
      */
     @Test
     void aStoppingWorker_closesItsChannelAfterItsRunningStream_andThePayoutCoversEveryTokenServed() {
-        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
-        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
-                new PaymentOptions(true, 1, 50, DEPOSIT),
-                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        ChainWallet payout = onChainGatewayAndPayout();
         // Replies run to max_tokens: the stream lasts 1.5 s at 200 tokens a second.
         WorkerNode worker = net.addWorker(new SyntheticEngine(200, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 5_000,
                 new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
@@ -215,11 +203,7 @@ class OnChainChannelTest {
         assertThat(usage.getLong("completion_tokens")).isEqualTo(300);
         long served = owed + FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
-        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
-        ChainTransaction paid = newest(payout.address());
-        assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
-        assertThat(paid.inMessage().orElseThrow().valueNanoton())
-                .isEqualTo(BigInteger.valueOf(served).subtract(costs.payoutForwardFee()));
+        assertPaidOut(payout, contract, served);
     }
 
     @Test
@@ -275,6 +259,25 @@ class OnChainChannelTest {
         // A threshold a close would eat is refused up front.
         assertThatThrownBy(() -> new OnChainSettlement(chain.client(), 1_000, Clock.systemUTC()))
                 .hasMessageContaining("dust");
+    }
+
+    /** A gateway paying on chain from a funded wallet, as the stopping-worker tests use; returns a payout wallet. */
+    private ChainWallet onChainGatewayAndPayout() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        return payout;
+    }
+
+    /** The payout's newest transaction came from {@code contract} with exactly {@code owed}, less the forwarding fee. */
+    private static void assertPaidOut(ChainWallet payout, Address contract, long owed) {
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction paid = newest(payout.address());
+        assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
+        assertThat(paid.inMessage().orElseThrow().valueNanoton())
+                .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
     }
 
     private static ChainWallet wallet(BigInteger nanoton) {

@@ -43,17 +43,11 @@ class WorkerShutdownIT {
     @Test
     void aStreamEndingWithinTheGrace_endsAsUsual_andTheWorkerExitsAfterIt() throws Exception {
         Worker worker = start(10);
-        BufferedReader body = new BufferedReader(new InputStreamReader(
-                worker.send(30).body(), StandardCharsets.UTF_8));  // 1.5 s at 20 tokens a second
-        List<String> events = new ArrayList<>();
-        events.add(firstEvent(body));
-
-        long term = System.nanoTime();
-        worker.process.destroy();  // SIGTERM
-        body.lines().filter(l -> l.startsWith("data: ")).forEach(events::add);
+        Stopped stopped = sigtermWhileStreaming(worker, 30);  // 1.5 s at 20 tokens a second
+        List<String> events = stopped.events();
 
         assertThat(worker.process.waitFor(10, TimeUnit.SECONDS)).as("exited; log in " + dir).isTrue();
-        long exitMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - term);
+        long exitMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopped.termNanos());
         assertThat(exitMs).as("exits once the stream is done, well before the 10 s grace").isLessThan(6_000);
         assertThat(events.getLast()).isEqualTo("data: [DONE]");
         assertThat(events).noneMatch(e -> e.contains("\"error\""));
@@ -64,15 +58,9 @@ class WorkerShutdownIT {
     @Test
     void aStreamStillRunningWhenTheGraceEnds_endsWithAnError_itsUsage_andDone() throws Exception {
         Worker worker = start(1);
-        BufferedReader body = new BufferedReader(new InputStreamReader(
-                worker.send(1_000).body(), StandardCharsets.UTF_8));  // 50 s at 20 tokens a second
-        List<String> events = new ArrayList<>();
-        events.add(firstEvent(body));
-
-        long term = System.nanoTime();
-        worker.process.destroy();
-        body.lines().filter(l -> l.startsWith("data: ")).forEach(events::add);
-        long endedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - term);
+        Stopped stopped = sigtermWhileStreaming(worker, 1_000);  // 50 s at 20 tokens a second
+        List<String> events = stopped.events();
+        long endedMs = stopped.endedMs();
 
         assertThat(endedMs).as("cut when the 1 s grace is over").isBetween(800L, 5_000L);
         assertThat(worker.process.waitFor(10, TimeUnit.SECONDS)).as("exited; log in " + dir).isTrue();
@@ -81,6 +69,22 @@ class WorkerShutdownIT {
         assertThat(error.getString("message")).contains("stopped before the generation finished");
         int completion = usage(events).getInteger("completion_tokens");
         assertThat(completion).as("what it produced until then, billed").isBetween(10, 200);
+    }
+
+    /**
+     * The events of a stream whose worker got SIGTERM once its first event came, and when the
+     * signal went out and how long after it the stream ended.
+     */
+    private record Stopped(List<String> events, long termNanos, long endedMs) {}
+
+    private static Stopped sigtermWhileStreaming(Worker worker, int maxTokens) throws Exception {
+        BufferedReader body = new BufferedReader(new InputStreamReader(worker.send(maxTokens).body(), StandardCharsets.UTF_8));
+        List<String> events = new ArrayList<>();
+        events.add(firstEvent(body));
+        long term = System.nanoTime();
+        worker.process.destroy();  // SIGTERM
+        body.lines().filter(l -> l.startsWith("data: ")).forEach(events::add);
+        return new Stopped(events, term, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - term));
     }
 
     /** The first event with content: the stream is running. */
