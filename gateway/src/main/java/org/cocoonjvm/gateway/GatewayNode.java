@@ -228,7 +228,14 @@ public final class GatewayNode extends VerticleBase {
                         ChunkFraming.install(connection);
                         ConnectionDeadlines.install(connection, connections, closes);
                     })
-                    .requestHandler(request -> (isGrpc(request) ? grpc : http).handle(request));
+                    .requestHandler(request -> {
+                        if (isGrpc(request)) {
+                            InferenceEndpoint.nameUnnamedEncoding(request);
+                            grpc.handle(request);
+                        } else {
+                            http.handle(request);
+                        }
+                    });
             return server.listen().onSuccess(bound -> fronts.add(this));
         }
 
@@ -321,6 +328,7 @@ public final class GatewayNode extends VerticleBase {
         router.get("/v1/models").handler(models);
         router.get(ModelsHandler.PREFIX + "*").handler(models::retrieve);
         router.get("/v1/account").handler(new AccountHandler(billing));
+        router.post("/v1/*").handler(GatewayNode::bodyIsNotEncoded);
         router.post("/v1/*").handler(GatewayNode::bodyIsJson);
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));
         router.post("/v1/*").handler(ctx -> {
@@ -407,6 +415,21 @@ public final class GatewayNode extends VerticleBase {
         });
         ctx.put(BODY_DEADLINE, timer);
         ctx.addEndHandler(v -> vertx.cancelTimer(timer));
+        ctx.next();
+    }
+
+    /**
+     * Bodies are read as sent: one compressed would otherwise fail as "not JSON", which hides
+     * what the client has to change.
+     */
+    private static void bodyIsNotEncoded(RoutingContext ctx) {
+        String encoding = ctx.request().getHeader(HttpHeaders.CONTENT_ENCODING);
+        if (encoding != null && !encoding.isBlank() && !encoding.strip().equalsIgnoreCase("identity")) {
+            ctx.response().putHeader(HttpHeaders.ACCEPT_ENCODING, "identity");  // RFC 9110's hint for a 415
+            RequestNotes.refuse(ctx, new ApiException(ErrorKind.UNSUPPORTED_ENCODING, "Content-Encoding "
+                    + ApiException.shown(encoding) + " is not supported; send the request body uncompressed."));
+            return;
+        }
         ctx.next();
     }
 

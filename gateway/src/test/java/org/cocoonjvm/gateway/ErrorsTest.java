@@ -121,6 +121,20 @@ class ErrorsTest {
     }
 
     @Test
+    void compressedBody_is415_namingWhatToSend() {
+        net.addWorker(1000);
+        // Refused on the header: what the body holds never matters.
+        TestNetwork.Reply reply = TestNetwork.await(net.reply(TestNetwork.post("/v1/chat/completions", API_KEY)
+                .putHeader("Content-Encoding", "gzip"), chat("synthetic", false, "")));
+
+        assertThat(reply.status()).isEqualTo(415);
+        assertThat(reply.response().getHeader("Accept-Encoding")).isEqualTo("identity");
+        JsonObject error = reply.json().getJsonObject("error");
+        assertThat(error.getString("code")).isEqualTo("unsupported_encoding");
+        assertThat(error.getString("message")).contains("\"gzip\"").contains("uncompressed");
+    }
+
+    @Test
     void workerQueueFull_is503_beforeAnyByteIsStreamed() throws Exception {
         // One running slot, one waiting place: the third concurrent request finds no room.
         net.addWorker(20, 1, new SchedulerOptions(1, 512, 50));

@@ -396,6 +396,31 @@ class InferenceGrpcTest {
         assertThat(response.getHeader(ErrorTrailers.CODE)).isEqualTo("invalid_request_error");
     }
 
+    /** As the gRPC compression spec asks: UNIMPLEMENTED, with the encodings the gateway does accept. */
+    @Test
+    void generate_inAnEncodingTheGatewayLacks_isUnimplemented_namingTheOnesItAccepts() throws Exception {
+        start(new TestNetwork());
+        net.addWorker(1000);
+
+        HttpClientResponse response = rawCall(gzip(chat("synthetic").setMaxTokens(3).build().toByteArray()), true, "snappy");
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.UNIMPLEMENTED);
+        assertThat(response.getHeader("grpc-accept-encoding")).contains("gzip");
+        assertThat(response.getHeader("grpc-message")).contains("snappy");
+    }
+
+    /** A message flagged compressed on a call that names no encoding: refused at once, not left to time out. */
+    @Test
+    void generate_compressedFlagWithoutAnEncoding_isInvalidArgumentAtOnce() throws Exception {
+        start(new TestNetwork());  // the message timeout is 30 s
+        net.addWorker(1000);
+
+        HttpClientResponse response = rawCall(gzip(chat("synthetic").setMaxTokens(3).build().toByteArray()), true, null);
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(response.getHeader("grpc-message")).contains("grpc-encoding");
+    }
+
     @Test
     void generate_callEndedWithoutItsMessage_isInvalidArgumentAtOnce() {
         start(new TestNetwork());  // the message timeout is 30 s: an answer now is not it

@@ -5,6 +5,8 @@ import com.google.protobuf.Parser;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.grpc.common.GrpcHeaderNames;
 import io.vertx.grpc.common.GrpcMessage;
 import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.server.GrpcServer;
@@ -41,6 +43,12 @@ import org.cocoonjvm.protocol.openai.ValidRequest;
 public final class InferenceEndpoint {
     private static final String GENERATE = "/" + InferenceGrpcService.Generate.fullMethodName();
     private static final String MODELS = "/" + InferenceGrpcService.Models.fullMethodName();
+    /**
+     * What a call naming no {@code grpc-encoding} is given in its place. Vert.x's deframer throws
+     * out of the connection's handler on a message flagged compressed when none is named (the call
+     * then hangs until its message timeout); with a name, the message reaches {@link #decode}.
+     */
+    private static final String UNNAMED_ENCODING = "(none)";
 
     /** Calls answered without a relay (refusals, and {@code Models}), for the access log and metrics. */
     public interface Answered {
@@ -74,6 +82,13 @@ public final class InferenceEndpoint {
         this.vertx = vertx;
         this.messageTimeoutMs = messageTimeoutMs;
         this.answered = answered;
+    }
+
+    /** To run on every gRPC request before Vert.x reads its body: see {@link #UNNAMED_ENCODING}. */
+    public static void nameUnnamedEncoding(HttpServerRequest request) {
+        if (!request.headers().contains(GrpcHeaderNames.GRPC_ENCODING)) {
+            request.headers().set(GrpcHeaderNames.GRPC_ENCODING, UNNAMED_ENCODING);
+        }
     }
 
     public void bind(GrpcServer server) {
@@ -194,8 +209,10 @@ public final class InferenceEndpoint {
                 bytes = payload.getBytes();
             }
             case "gzip" -> bytes = inflate(payload.getBytes());
-            default -> throw ApiException.invalid(null, "The request message's encoding '" + message.encoding()
-                    + "' is not supported; use identity or gzip.");
+            case UNNAMED_ENCODING -> throw ApiException.invalid(null, "The request message is flagged compressed, "
+                    + "but the call names no grpc-encoding.");
+            default -> throw new ApiException(ErrorKind.UNSUPPORTED_ENCODING, "The request message's grpc-encoding "
+                    + ApiException.shown(message.encoding()) + " is not supported; use identity or gzip.");
         }
         try {
             return parser.parseFrom(bytes);

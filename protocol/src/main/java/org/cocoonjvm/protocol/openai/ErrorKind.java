@@ -28,6 +28,11 @@ public enum ErrorKind {
     REQUEST_TIMEOUT(408, "invalid_request_error", "request_timeout", GrpcStatus.DEADLINE_EXCEEDED),
     /** gRPC libraries answer an oversized message with RESOURCE_EXHAUSTED too. */
     PAYLOAD_TOO_LARGE(413, "invalid_request_error", "payload_too_large", GrpcStatus.RESOURCE_EXHAUSTED),
+    /**
+     * A request body or message compressed in a way the gateway does not read. UNIMPLEMENTED is
+     * what the gRPC compression spec asks for; the answer names the encodings accepted.
+     */
+    UNSUPPORTED_ENCODING(415, "invalid_request_error", "unsupported_encoding", GrpcStatus.UNIMPLEMENTED),
     RATE_LIMITED(429, "rate_limit_error", "rate_limit_exceeded", GrpcStatus.RESOURCE_EXHAUSTED),
     /** The worker failed, or answered with something the gateway can't forward. */
     UPSTREAM(502, "api_error", "upstream_error", GrpcStatus.UNAVAILABLE),
