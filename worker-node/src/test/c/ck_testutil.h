@@ -89,26 +89,6 @@ typedef struct {
     float **lt[CK_N_KINDS]; /* per layer [n_layers] */
 } tu_weights;
 
-static inline void tu_shape(const ck_config *c, int kind, int64_t *rows, int64_t *cols) {
-    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t r = 1, n = 0;
-    switch (kind) {
-    case CK_T_TOKEN_EMBD: case CK_T_OUTPUT: r = c->vocab; n = c->hidden; break;
-    case CK_T_OUTPUT_NORM: case CK_T_ATTN_NORM: case CK_T_FFN_NORM: n = c->hidden; break;
-    case CK_T_WQ: r = qd; n = c->hidden; break;
-    case CK_T_WK: case CK_T_WV: r = kvd; n = c->hidden; break;
-    case CK_T_WO: r = c->hidden; n = qd; break;
-    case CK_T_BQ: n = qd; break;
-    case CK_T_BK: case CK_T_BV: n = kvd; break;
-    case CK_T_Q_NORM: case CK_T_K_NORM: n = c->head_dim; break;
-    case CK_T_W_GATE: case CK_T_W_UP: r = c->ffn_hidden; n = c->hidden; break;
-    case CK_T_W_DOWN: r = c->hidden; n = c->ffn_hidden; break;
-    default: break;
-    }
-    *rows = r;
-    *cols = n;
-}
-
 static inline int tu_needed(const ck_config *c, int kind) {
     if (kind == CK_T_OUTPUT) return !c->tied_embeddings;
     if (kind == CK_T_BQ || kind == CK_T_BK || kind == CK_T_BV) return c->attn_bias;
@@ -157,7 +137,7 @@ static inline int tu_fill(tu_set_fn set, ck_model *m, const ck_config *c, int dt
         if (w && per_layer) w->lt[kind] = calloc((size_t)n_layers, sizeof(float *));
         for (int l = 0; l < n_layers; l++) {
             int64_t rows, cols;
-            tu_shape(c, kind, &rows, &cols);
+            ck_tensor_shape(c, kind, &rows, &cols);
             trng r = trng_make(seed * 1000003ull + (uint64_t)kind * 131ull + (uint64_t)l);
             float *v = malloc((size_t)(rows * cols) * sizeof(float));
             float gain = kind == CK_T_TOKEN_EMBD ? 0.3f : 1.0f / sqrtf((float)cols);

@@ -92,27 +92,6 @@ static int needed(const ck_config *c, int32_t kind) {
     }
 }
 
-/* rows x cols of a tensor (vectors: 1 x n). */
-static void shape_of(const ck_config *c, int32_t kind, int64_t *rows, int64_t *cols) {
-    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t r = 1, n = 0;
-    switch (kind) {
-    case CK_T_TOKEN_EMBD: case CK_T_OUTPUT: r = c->vocab; n = c->hidden; break;
-    case CK_T_OUTPUT_NORM: case CK_T_ATTN_NORM: case CK_T_FFN_NORM: n = c->hidden; break;
-    case CK_T_WQ: r = qd; n = c->hidden; break;
-    case CK_T_WK: case CK_T_WV: r = kvd; n = c->hidden; break;
-    case CK_T_WO: r = c->hidden; n = qd; break;
-    case CK_T_BQ: n = qd; break;
-    case CK_T_BK: case CK_T_BV: n = kvd; break;
-    case CK_T_Q_NORM: case CK_T_K_NORM: n = c->head_dim; break;
-    case CK_T_W_GATE: case CK_T_W_UP: r = c->ffn_hidden; n = c->hidden; break;
-    case CK_T_W_DOWN: r = c->hidden; n = c->ffn_hidden; break;
-    default: break;
-    }
-    *rows = r;
-    *cols = n;
-}
-
 static ck_tensor *slot(ck_model *m, int32_t kind, int32_t layer) {
     switch (kind) {
     case CK_T_TOKEN_EMBD: return &m->token_embd;
@@ -319,7 +298,7 @@ CK_API int ck_model_set_tensor(ck_model *m, ck_tensor_kind kind, int32_t layer, 
     if (is_vector(kind) && dtype != CK_F32)
         return ck_fail(m, CK_E_INVALID, "%s: norm weights and biases must be F32, got %s", name, ck_dtype_name(dtype));
     int64_t rows, cols;
-    shape_of(&m->cfg, kind, &rows, &cols);
+    ck_tensor_shape(&m->cfg, kind, &rows, &cols);
     int64_t row_bytes = ck_dtype_row_bytes(dtype, cols);
     if (row_bytes < 0)
         return ck_fail(m, CK_E_INVALID, "%s: Q8_0 needs in_features %% 32 == 0, got %lld", name, (long long)cols);

@@ -117,6 +117,27 @@ struct ck_model {
 };
 
 /* ---- front end helpers (ck_core.c) ---- */
+/* rows x cols of a tensor (vectors: 1 x n); inline so that test_cuda, which links no model code, has it too. */
+static inline void ck_tensor_shape(const ck_config *c, int32_t kind, int64_t *rows, int64_t *cols) {
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    int64_t r = 1, n = 0;
+    switch (kind) {
+    case CK_T_TOKEN_EMBD: case CK_T_OUTPUT: r = c->vocab; n = c->hidden; break;
+    case CK_T_OUTPUT_NORM: case CK_T_ATTN_NORM: case CK_T_FFN_NORM: n = c->hidden; break;
+    case CK_T_WQ: r = qd; n = c->hidden; break;
+    case CK_T_WK: case CK_T_WV: r = kvd; n = c->hidden; break;
+    case CK_T_WO: r = c->hidden; n = qd; break;
+    case CK_T_BQ: n = qd; break;
+    case CK_T_BK: case CK_T_BV: n = kvd; break;
+    case CK_T_Q_NORM: case CK_T_K_NORM: n = c->head_dim; break;
+    case CK_T_W_GATE: case CK_T_W_UP: r = c->ffn_hidden; n = c->hidden; break;
+    case CK_T_W_DOWN: r = c->hidden; n = c->ffn_hidden; break;
+    default: break;
+    }
+    *rows = r;
+    *cols = n;
+}
+
 int ck_fail(ck_model *m, int status, const char *fmt, ...) CK_PRINTF(3, 4);
 void *ck_alloc(ck_model *m, size_t bytes);            /* 64-byte aligned, not zeroed, counted */
 void ck_free(ck_model *m, void *p, size_t bytes);
