@@ -46,7 +46,7 @@ final class RequestLimits {
         return (float) between(value, 0, 2, param);
     }
 
-    /** top_p, where 0 is not a nucleus: callers decide whether it means "off" or is refused. */
+    /** top_p, where 0 is not a nucleus: callers decide what it means ("off" on the wire, the top token over HTTP). */
     static float topP(double value, String param) {
         return (float) between(value, 0, 1, param);
     }

@@ -192,16 +192,18 @@ public final class RequestParser {
         s.setTemperature(temperature == null ? RequestLimits.DEFAULT_TEMPERATURE
                 : RequestLimits.temperature(temperature, "temperature"));
         Double topP = optionalNumber(json, "top_p");
-        if (topP != null) {
-            // In OpenAI's API top_p 0 is an error; only the gRPC API, where 0 is unset, reads it as "off".
-            if (RequestLimits.topP(topP, "top_p") == 0) {
-                throw ApiException.invalid("top_p", "'top_p' must be greater than 0.");
-            }
+        boolean smallestNucleus = topP != null && RequestLimits.topP(topP, "top_p") == 0;
+        if (topP != null && !smallestNucleus) {
             s.setTopP(topP.floatValue());
         }
         Long topK = optionalLong(json, "top_k");
         if (topK != null) {
             s.setTopK(RequestLimits.topK(topK, "top_k"));
+        }
+        if (smallestNucleus) {
+            // OpenAI takes top_p 0: the nucleus is then the most likely token alone. On the wire 0 is
+            // "unset", so it travels as what it means, top_k 1.
+            s.setTopK(1);
         }
         Long seed = optionalLong(json, "seed");
         if (seed != null) {

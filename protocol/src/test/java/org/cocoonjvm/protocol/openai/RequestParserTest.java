@@ -207,9 +207,13 @@ class RequestParserTest {
         assertThat(rejected(request(",\"temperature\":\"hot\"")).param()).isEqualTo("temperature");
     }
 
+    /** OpenAI accepts 0 to 1: the nucleus of 0 is the most likely token, sent as top_k 1 since 0 is "unset" on the wire. */
     @Test
-    void parse_topPZero_isRejectedNamingParam() {
-        assertThat(rejected(request(",\"top_p\":0")).param()).isEqualTo("top_p");
+    void parse_topPZero_keepsOnlyTheMostLikelyToken() {
+        var sampling = parse(request(",\"top_p\":0,\"top_k\":40")).generate("r").getSampling();
+        assertThat(sampling.getTopK()).isEqualTo(1);
+        assertThat(sampling.getTopP()).isZero();
+        assertThat(rejected(request(",\"top_p\":-0.1")).param()).isEqualTo("top_p");
     }
 
     @Test

@@ -5,7 +5,11 @@ import org.cocoonjvm.protocol.grpc.ChatMessage;
 
 /** A model's tokenizer and chat template. Thread-safe: requests are tokenized off the engine thread. */
 public interface Tokenizer {
-    /** Renders the messages with the model's chat template, ready for the assistant's reply. */
+    /**
+     * Renders the messages with the model's chat template, ready for the assistant's reply.
+     *
+     * @throws PromptRejected when the model cannot take these messages
+     */
     int[] encodeChat(List<ChatMessage> messages);
 
     int[] encode(String text);

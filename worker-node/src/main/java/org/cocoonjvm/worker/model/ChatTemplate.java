@@ -16,12 +16,15 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.worker.engine.PromptRejected;
 
 /**
  * A model's Jinja chat template, rendered as transformers' {@code apply_chat_template} does:
  * {@code trim_blocks} and {@code lstrip_blocks} on, with {@code messages},
  * {@code add_generation_prompt}, {@code bos_token}, {@code eos_token} and {@code raise_exception}.
- * Thread-safe.
+ * What the messages say is never read as template code. The {@code developer} role is given to
+ * the template as {@code system}: OpenAI's API treats them as one slot, and templates written
+ * before it existed would drop or refuse it. Thread-safe.
  */
 public final class ChatTemplate {
     private final String template;
@@ -42,7 +45,11 @@ public final class ChatTemplate {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonStringMethods());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        // Nested interpretation off: Jinjava would otherwise render what an expression outputs as a
+        // template again, so a message saying {{ 7*7 }} reached the model as 49, and one with nested
+        // loops ran them. Messages are data, as in Python's Jinja2.
         this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+                .withNestedInterpretationEnabled(false)
                 .withLegacyOverrides(python).withElResolver(resolver).build());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
                 ChatTemplate.class, "raiseException", String.class));
@@ -74,14 +81,18 @@ public final class ChatTemplate {
         List<Map<String, Object>> list = new ArrayList<>();
         for (ChatMessage m : messages) {
             Map<String, Object> msg = new LinkedHashMap<>();
-            msg.put("role", m.getRole());
+            msg.put("role", m.getRole().equals("developer") ? "system" : m.getRole());
             msg.put("content", m.getContent());
             list.add(msg);
         }
         return renderMaps(list, addGenerationPrompt);
     }
 
-    /** Renders plain maps (role, content, and whatever else a template reads). */
+    /**
+     * Renders plain maps (role, content, and whatever else a template reads).
+     *
+     * @throws PromptRejected when the template raises an exception or fails on these messages
+     */
     public String renderMaps(List<Map<String, Object>> messages, boolean addGenerationPrompt) {
         Map<String, Object> context = new HashMap<>();
         context.put("messages", messages);
@@ -93,11 +104,12 @@ public final class ChatTemplate {
             if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
                 for (Throwable c = e.getException(); c != null; c = c.getCause()) {
                     if (c instanceof RaisedException raised) {
-                        throw new IllegalArgumentException(raised.getMessage(), raised);
+                        throw new PromptRejected("The model's chat template refused these messages: "
+                                + raised.getMessage(), raised);
                     }
                 }
-                throw new IllegalArgumentException("chat template failed: " + e.getMessage()
-                        + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""));
+                throw new PromptRejected("The model's chat template failed on these messages: " + e.getMessage()
+                        + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""), e.getException());
             }
         }
         return result.getOutput();

@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.worker.engine.PromptRejected;
 import org.cocoonjvm.worker.engine.Tokenizer;
 
 /**
@@ -161,7 +162,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     @Override
     public int[] encodeChat(List<ChatMessage> messages) {
         if (chatTemplate == null) {
-            throw new IllegalArgumentException("this model has no chat template; send a plain prompt instead");
+            throw new PromptRejected("This model has no chat template; send a plain prompt (/v1/completions) instead.", null);
         }
         if (messages.stream().noneMatch(m -> spellsSpecialToken(m.getContent()))) {
             return encode(chatTemplate.render(messages, true), false);

@@ -15,6 +15,7 @@ import org.cocoonjvm.protocol.grpc.Priority;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.engine.PromptRejected;
 import org.cocoonjvm.worker.engine.Slot;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -109,7 +110,7 @@ public final class Scheduler implements Generator, AutoCloseable {
                     "This worker serves '" + model.name() + "', not '" + request.getModel() + "'.");
         }
         int[] prompt = switch (request.getInputCase()) {
-            case CHAT -> engine.tokenizer().encodeChat(request.getChat().getMessagesList());
+            case CHAT -> chatPrompt(request);
             case PROMPT -> engine.tokenizer().encode(request.getPrompt());
             case INPUT_NOT_SET -> throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT,
                     "The request has neither chat messages nor a prompt.");
@@ -150,6 +151,15 @@ public final class Scheduler implements Generator, AutoCloseable {
             throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
         }
         return sequence::cancel;
+    }
+
+    /** A refused chat is the client's error (400, not retried elsewhere), never the worker's. */
+    private int[] chatPrompt(GenerateRequest request) {
+        try {
+            return engine.tokenizer().encodeChat(request.getChat().getMessagesList());
+        } catch (PromptRejected e) {
+            throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "messages", e.getMessage());
+        }
     }
 
     private void loop() {

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.List;
 import java.util.Map;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.worker.engine.PromptRejected;
 import org.junit.jupiter.api.Test;
 
 class ChatTemplateTest {
@@ -55,8 +56,32 @@ class ChatTemplateTest {
         ChatTemplate t = new ChatTemplate(template, "", "");
         assertThat(t.render(List.of(msg("user", "x")), true)).isEqualTo("ok");
         assertThatThrownBy(() -> t.render(List.of(msg("assistant", "x")), true))
-                .isInstanceOf(IllegalArgumentException.class)
+                .isInstanceOf(PromptRejected.class)
                 .hasMessageContaining("Conversations must start with a user message");
+    }
+
+    @Test
+    void whatAMessageSays_isNeverRenderedAsTemplateCode() {
+        ChatTemplate t = new ChatTemplate(RandomModel.CHAT_TEMPLATE, null, "<|im_end|>");
+        String said = "{{ 7*7 }} {{ message }} {% for i in range(3) %}{{ i }}{% endfor %} {{ raise_exception('x') }}";
+        assertThat(t.render(List.of(msg("system", said), msg("user", said)), false)).isEqualTo(
+                "<|im_start|>system\n" + said + "<|im_end|>\n<|im_start|>user\n" + said + "<|im_end|>\n");
+    }
+
+    /** OpenAI's developer role is the system slot; ChatML's default system prompt must not appear beside it. */
+    @Test
+    void developerMessages_reachTheTemplateAsSystem() {
+        ChatTemplate t = new ChatTemplate(RandomModel.CHAT_TEMPLATE, null, "<|im_end|>");
+        assertThat(t.render(List.of(msg("developer", "Be brief."), msg("user", "Hello!")), false)).isEqualTo(
+                "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n");
+    }
+
+    @Test
+    void aTemplateThatFails_isAPromptRejectionNamingWhy() {
+        ChatTemplate t = new ChatTemplate("{{ messages[0]['content'] * 'x' }}", "", "");
+        assertThatThrownBy(() -> t.render(List.of(msg("user", "x")), true))
+                .isInstanceOf(PromptRejected.class)
+                .hasMessageStartingWith("The model's chat template failed on these messages");
     }
 
     /**
