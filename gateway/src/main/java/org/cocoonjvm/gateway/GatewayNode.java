@@ -43,6 +43,7 @@ import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
+import org.cocoonjvm.gateway.api.RequestIds;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.RequestBilling;
@@ -60,6 +61,7 @@ import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
@@ -123,7 +125,8 @@ public final class GatewayNode extends VerticleBase {
         this.attestation = attestation;
         this.refused = attestation != null ? attestation.refused() : new RefusedWorkers(Clock.systemUTC());
         this.billing = billing;
-        this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), options.relay().flexReservePercent(), System::nanoTime);
+        this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), options.relay().flexReservePercent(), System::nanoTime,
+                Clock.systemUTC());
         this.metrics = GatewayMetrics.prometheus(registry);
         observers.add(metrics);
         this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;
@@ -311,7 +314,8 @@ public final class GatewayNode extends VerticleBase {
         // a page can do no more with one than curl can. The headers a preflight asks for are
         // allowed back (the OpenAI SDKs send many of their own).
         router.route("/v1/*").handler(CorsHandler.create().allowedMethods(Set.of(HttpMethod.GET, HttpMethod.POST))
-                .exposedHeaders(Set.of("Retry-After", CompletionsHandler.REQUEST_ID_HEADER)).maxAgeSeconds(600));
+                .exposedHeaders(Set.of("Retry-After", CompletionsHandler.REQUEST_ID_HEADER, OpenAiResponses.SHOULD_RETRY_HEADER))
+                .maxAgeSeconds(600));
         router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")
                 .put("attestation", attestation == null ? "none" : attestation.tee())));
         router.get("/ready").handler(this::ready);
@@ -369,17 +373,29 @@ public final class GatewayNode extends VerticleBase {
      */
     private void logUnrelayed(RoutingContext ctx) {
         String path = ctx.normalizedPath();
+        if (!path.startsWith("/v1/") && !path.startsWith("/admin/")) {
+            ctx.next();
+            return;
+        }
+        // An admitted completion is named by its admission (its chunks' id); anything else here,
+        // refusals included, as its headers go out: an SDK's error.requestID then finds its line.
+        // Added on each pass: a reroute drops the handlers added before it (not the end handlers).
+        ctx.addHeadersEndHandler(v -> {
+            if (!ctx.response().headers().contains(CompletionsHandler.REQUEST_ID_HEADER)) {
+                ctx.response().putHeader(CompletionsHandler.REQUEST_ID_HEADER, RequestIds.answered());
+            }
+        });
         // A rerouted request (HEAD as GET) passes here again, and is logged once, with its own method.
-        if ((path.startsWith("/v1/") || path.startsWith("/admin/")) && ctx.get(LOGGED_METHOD) == null) {
+        if (ctx.get(LOGGED_METHOD) == null) {
             String method = ctx.request().method().name();
             ctx.put(LOGGED_METHOD, method);
             long start = System.nanoTime();
             ctx.addEndHandler(ended -> {
                 if (!RequestNotes.relayed(ctx)) {
                     ApiKey key = ctx.get(CompletionsHandler.API_KEY);
-                    accessLog.answered(method, path, key == null ? null : key.id(),
-                            RequestNotes.model(ctx), ctx.response().getStatusCode(), RequestNotes.error(ctx),
-                            System.nanoTime() - start, ended.failed());
+                    accessLog.answered(ctx.response().headers().get(CompletionsHandler.REQUEST_ID_HEADER), method, path,
+                            key == null ? null : key.id(), RequestNotes.model(ctx), ctx.response().getStatusCode(),
+                            RequestNotes.error(ctx), System.nanoTime() - start, ended.failed());
                 }
             });
         }
@@ -387,8 +403,8 @@ public final class GatewayNode extends VerticleBase {
     }
 
     /** A gRPC call answered without a relay gets its access-log line as an HTTP request would; a refusal is counted. */
-    private void grpcAnswered(String path, ApiKey key, String model, ApiException error, long totalNanos) {
-        accessLog.answered("POST", path, key == null ? null : key.id(), model, error == null ? 200 : error.kind().httpStatus,
+    private void grpcAnswered(String requestId, String path, ApiKey key, String model, ApiException error, long totalNanos) {
+        accessLog.answered(requestId, "POST", path, key == null ? null : key.id(), model, error == null ? 200 : error.kind().httpStatus,
                 error == null ? null : error.kind().stableCode(), totalNanos, false);
         if (error != null) {
             metrics.grpcRefused(error.kind().stableCode());

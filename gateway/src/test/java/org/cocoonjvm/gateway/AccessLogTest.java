@@ -163,11 +163,42 @@ class AccessLogTest {
         assertThat(lines.list.get(3).getFormattedMessage()).hasSizeLessThan(2_000);
     }
 
+    /** An SDK's {@code error.requestID} (the {@code x-request-id} header) finds the request's line, whatever answered it. */
+    @Test
+    void everyApiResponse_carriesARequestId_andItsLogLineTheSame() {
+        net.addWorker(1000);
+        List<TestNetwork.Reply> replies = List.of(
+                net.call(HttpMethod.POST, "/v1/chat/completions", "sk-wrong", chat("synthetic", false, "")),
+                net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"temperature\":9")),
+                net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                        chat("synthetic", false, "\"user\":\"" + "x".repeat(80 * 1024) + "\"")),
+                await(net.reply(TestNetwork.post("/v1/chat/completions", API_KEY).putHeader("Content-Encoding", "gzip"),
+                        chat("synthetic", false, ""))),
+                net.call(HttpMethod.GET, "/v1/nothing-here", API_KEY, null),
+                net.call(HttpMethod.GET, "/v1/models", API_KEY, null),
+                net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("gpt-nope", false, "")),
+                net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":2")));
+
+        TestNetwork.eventually("a line each", () -> lines.list.size() == replies.size());
+        List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
+        assertThat(replies).extracting(TestNetwork.Reply::status).containsExactly(401, 400, 413, 415, 404, 200, 404, 200);
+        for (int i = 0; i < replies.size(); i++) {
+            String id = replies.get(i).response().getHeader("x-request-id");
+            assertThat(id).as(replies.get(i).body()).isNotBlank();
+            assertThat(logged.get(i).getString("request_id")).as(logged.get(i).encode()).isEqualTo(id);
+        }
+        // Refusals have ids of their own; a completion's is its chunks' id, as before.
+        assertThat(replies.get(1).response().getHeader("x-request-id")).startsWith("req_");
+        assertThat(replies.getLast().response().getHeader("x-request-id")).isEqualTo(replies.getLast().json().getString("id"))
+                .startsWith("chatcmpl-");
+        assertThat(replies.stream().map(r -> r.response().getHeader("x-request-id")).distinct()).hasSize(replies.size());
+    }
+
     @Test
     void grpcCallsRefusedBeforeARelay_andModelsCalls_getALineEach() {
         net.addWorker(1000);
         InferenceGrpc grpc = new InferenceGrpc(net);
-        grpc.call("sk-wrong", InferenceGrpc.chat("synthetic").build());
+        InferenceGrpc.Call refused = grpc.call("sk-wrong", InferenceGrpc.chat("synthetic").build());
         grpc.call(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(0).build());
         await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
             request.headers().set("authorization", "Bearer " + API_KEY);
@@ -185,6 +216,9 @@ class AccessLogTest {
         assertThat(logged.get(1).getString("model")).isEqualTo("synthetic");
         assertThat(logged.get(2).getString("path")).isEqualTo("/cocoon.v1.Inference/Models");
         assertThat(logged.get(2).getInteger("status")).isEqualTo(200);
+        // A refused call has an id too, in its metadata as an admitted one's, and in its line.
+        assertThat(logged).allSatisfy(line -> assertThat(line.getString("request_id")).startsWith("req_"));
+        assertThat(refused.metadata("cocoon-request-id")).isEqualTo(logged.get(0).getString("request_id"));
     }
 
     /** Billed for the prompt its worker processed before failing: the line names that worker. */
@@ -205,10 +239,11 @@ class AccessLogTest {
 
     @Test
     void aHead_isLoggedAsAHead_andACorsPreflightGetsALine() {
-        net.call(HttpMethod.HEAD, "/v1/models", API_KEY, null);
+        TestNetwork.Reply head = net.call(HttpMethod.HEAD, "/v1/models", API_KEY, null);
         RequestOptions preflight = new RequestOptions().setMethod(HttpMethod.OPTIONS).setURI("/v1/chat/completions")
                 .putHeader("Origin", "https://chat.example").putHeader("Access-Control-Request-Method", "POST");
-        assertThat(await(net.reply(preflight, null)).status()).isEqualTo(204);
+        TestNetwork.Reply answer = await(net.reply(preflight, null));
+        assertThat(answer.status()).isEqualTo(204);
 
         TestNetwork.eventually("two lines", () -> lines.list.size() == 2);
         List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
@@ -218,6 +253,9 @@ class AccessLogTest {
         assertThat(logged.get(1).getString("method")).isEqualTo("OPTIONS");
         assertThat(logged.get(1).getInteger("status")).isEqualTo(204);
         assertThat(logged.get(1).getString("key")).isNull();
+        // Rerouted as a GET, a HEAD still gets one id, the one its line has.
+        assertThat(logged.get(0).getString("request_id")).isEqualTo(head.response().getHeader("x-request-id")).isNotNull();
+        assertThat(logged.get(1).getString("request_id")).isEqualTo(answer.response().getHeader("x-request-id")).isNotNull();
     }
 
     @Test

@@ -153,24 +153,37 @@ class ErrorsTest {
         assertThat(TestNetwork.await(second).statusCode()).isEqualTo(200);
     }
 
+    /** What the official OpenAI SDKs read before retrying: never a request that cannot succeed as sent. */
     @Test
-    void noWorkers_modelsIsEmpty_andWorkerLeavingIsSeen() {
-        var worker = net.addWorker(1000);
-        assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data")).hasSize(1);
+    void refusalsARetryCannotFix_sayXShouldRetryFalse_andThoseWithRetryAfter_sayTrue() {
+        net.addWorker(1000);
+        String valid = chat("synthetic", false, "\"max_tokens\":2");
+        TestNetwork.Reply[] unfixable = {
+            net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"n\":3")),
+            net.call(HttpMethod.POST, "/v1/chat/completions", "sk-wrong", valid),
+            net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("gpt-nope", false, "")),
+            net.call(HttpMethod.GET, "/v1/models/gpt-nope", API_KEY, null),
+            net.call(HttpMethod.GET, "/v1/nothing-here", API_KEY, null),
+            net.call(HttpMethod.GET, "/v1/chat/completions", API_KEY, null),
+            net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"user\":\"" + "x".repeat(80 * 1024) + "\"")),
+            TestNetwork.await(net.reply(TestNetwork.post("/v1/chat/completions", API_KEY).putHeader("Content-Encoding", "gzip"), valid)),
+        };
+        for (TestNetwork.Reply reply : unfixable) {
+            assertThat(reply.response().getHeader("x-should-retry")).as(reply.status() + " " + reply.body()).isEqualTo("false");
+        }
+        assertThat(unfixable).extracting(TestNetwork.Reply::status).containsExactly(400, 401, 404, 404, 404, 405, 413, 415);
 
-        TestNetwork.await(net.workerVertx.getFirst().close());
+        TestNetwork.Reply ok = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, valid);
+        assertThat(ok.status()).isEqualTo(200);
+        assertThat(ok.response().getHeader("x-should-retry")).isNull();
 
+        net.stopWorker(0);
         TestNetwork.eventually("the gateway dropped the worker", () -> net.gateway.registry().all().isEmpty());
-        assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data")).isEmpty();
-        // Served a moment ago: a retryable 503 (its worker may be restarting), not a final 404.
-        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
-        assertThat(reply.status()).isEqualTo(503);
-        assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
-        assertThat(reply.response().getHeader("Retry-After")).isEqualTo("5");
-        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("never-served", false, "")).status())
-                .isEqualTo(404);
-        assertThat(worker.endpoint()).isNotNull();
-        net.workerVertx.clear();
+        TestNetwork.Reply restarting = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, valid);
+        assertThat(restarting.status()).isEqualTo(503);
+        assertThat(restarting.response().getHeader("Retry-After")).isEqualTo("5");
+        assertThat(restarting.response().getHeader("x-should-retry")).isEqualTo("true");
     }
 
     @Test
@@ -236,7 +249,7 @@ class ErrorsTest {
         TestNetwork.Reply reply = TestNetwork.await(net.reply(post, chat("synthetic", false, "\"max_tokens\":2")));
         assertThat(reply.status()).isEqualTo(200);
         assertThat(reply.response().getHeader("Access-Control-Allow-Origin")).isEqualTo("*");
-        assertThat(reply.response().getHeader("Access-Control-Expose-Headers")).contains("x-request-id");
+        assertThat(reply.response().getHeader("Access-Control-Expose-Headers")).contains("x-request-id", "x-should-retry");
         assertThat(reply.response().getHeader("x-request-id")).isEqualTo(reply.json().getString("id"));
     }
 

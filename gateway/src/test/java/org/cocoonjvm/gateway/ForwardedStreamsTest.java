@@ -201,12 +201,22 @@ class ForwardedStreamsTest {
             TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, false, ""));
             assertThat(reply.status()).isEqualTo(502);
             assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+            // Nothing billed: the SDK's own retry (its default for a 5xx) may meet a healthy worker.
+            assertThat(reply.response().getHeader("x-should-retry")).isNull();
         }
 
         JsonObject admin = adminWorker();
         assertThat(admin.getLong("failures")).isEqualTo(3);
         assertThat(admin.getBoolean("circuit_open")).isTrue();
         assertThat(spentOnceSettled()).isZero();
+
+        // Its only worker's breaker is open: the client is told why, and to come back when it half-opens (10 s).
+        TestNetwork.Reply open = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat(MODEL, false, ""));
+        assertThat(open.status()).isEqualTo(503);
+        assertThat(open.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+        assertThat(open.json().getJsonObject("error").getString("message")).contains("failing", "circuit breaker");
+        assertThat(Integer.parseInt(open.response().getHeader("Retry-After"))).isBetween(5, 10);
+        assertThat(open.response().getHeader("x-should-retry")).isEqualTo("true");
     }
 
     @Test

@@ -30,6 +30,7 @@ class LimitsTest {
         assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("rate_limit_exceeded");
         assertThat(reply.json().getJsonObject("error").getString("message")).contains(messagePart);
         assertThat(Integer.parseInt(reply.response().getHeader("Retry-After"))).isPositive();
+        assertThat(reply.response().getHeader("x-should-retry")).isEqualTo("true");
     }
 
     @Test
@@ -73,7 +74,13 @@ class LimitsTest {
         TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":50"));
         assertThat(reply.status()).isEqualTo(402);
         assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("insufficient_balance");
-        assertThat(reply.json().getJsonObject("error").getString("message")).contains("10 nanoTON available");
+        // What is held, per token and for how many, so that a client can see why and what to change.
+        int promptChars = ("user" + "tell me about cocoon").length();  // role and content: an upper bound on its tokens
+        assertThat(reply.json().getJsonObject("error").getString("message"))
+                .contains("up to " + 8 * (50 + promptChars) + " nanoTON")
+                .contains("held at 8 nanoTON per token", "for up to " + (50 + promptChars) + " tokens", "50 for the completion")
+                .contains("10 nanoTON available").contains("lower max_tokens");
+        assertThat(reply.response().getHeader("x-should-retry")).isEqualTo("false");
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton()).isZero();
     }
 

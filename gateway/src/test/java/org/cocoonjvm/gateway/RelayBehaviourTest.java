@@ -239,6 +239,8 @@ class RelayBehaviourTest {
         assertThat(failed.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
         JsonObject usage = failed.json().getJsonObject("usage");
         assertThat(usage.getLong("completion_tokens")).isPositive();
+        // Billed: an SDK's automatic retry would be billed again.
+        assertThat(failed.response().getHeader("x-should-retry")).isEqualTo("false");
         TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(usage.getLong("total_cost"));
     }
@@ -294,6 +296,8 @@ class RelayBehaviourTest {
         TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
         assertThat(reply.status()).isEqualTo(504);
         assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("timeout");
+        // Sent again, it would meet the same deadline, and be billed again for what its worker produced.
+        assertThat(reply.response().getHeader("x-should-retry")).isEqualTo("false");
     }
 
     @Test

@@ -3,7 +3,6 @@ package org.cocoonjvm.gateway.api;
 import io.vertx.core.Future;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ThreadLocalRandom;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -51,7 +50,7 @@ public final class Admission {
         } catch (ApiException e) {
             return Future.failedFuture(e);
         }
-        String id = request.idPrefix() + randomId();
+        String id = RequestIds.completion(request.idPrefix());
         return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
                         request.promptCharacters()), relay.vertx().getOrCreateContext())
                 .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
@@ -98,11 +97,5 @@ public final class Admission {
         public Relay relay(CompletionSink sink) {
             return new Relay(context, request, sink, permit, charge);
         }
-    }
-
-    /** Ids name requests in logs; they need to be unique, not secret, so no SecureRandom here. */
-    private static String randomId() {
-        ThreadLocalRandom random = ThreadLocalRandom.current();
-        return Long.toHexString(random.nextLong() | Long.MIN_VALUE) + Long.toHexString(random.nextLong() | Long.MIN_VALUE);
     }
 }

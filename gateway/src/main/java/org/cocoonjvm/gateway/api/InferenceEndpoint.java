@@ -53,9 +53,10 @@ public final class InferenceEndpoint {
     /** Calls answered without a relay (refusals, and {@code Models}), for the access log and metrics. */
     public interface Answered {
         /**
-         * @param error null for a call answered OK
+         * @param requestId the call's id, as its {@code cocoon-request-id} said
+         * @param error     null for a call answered OK
          */
-        void answered(String path, ApiKey key, String model, ApiException error, long totalNanos);
+        void answered(String requestId, String path, ApiKey key, String model, ApiException error, long totalNanos);
     }
 
     private final Admission admission;
@@ -234,8 +235,10 @@ public final class InferenceEndpoint {
     }
 
     private void refuse(GrpcServerRequest<?, ?> call, String path, ApiKey key, String model, ApiException error, long arrivalNanos) {
+        String id = RequestIds.answered();
+        call.response().headers().set(InferenceSink.REQUEST_ID_HEADER, id);
         InferenceSink.failCall(call.response(), error);
-        answered.answered(path, key, model, error, System.nanoTime() - arrivalNanos);
+        answered.answered(id, path, key, model, error, System.nanoTime() - arrivalNanos);
     }
 
     private static void clientGone(InferenceSink sink, Relay relay) {
@@ -252,16 +255,19 @@ public final class InferenceEndpoint {
         }
         onRequest(call, MODELS, key, arrivalNanos, ModelsRequest.parser(), request -> {
             ModelsResponse.Builder response = ModelsResponse.newBuilder();
-            for (ModelCatalog.Entry m : catalog.served()) {
+            for (ModelCatalog.Entry m : catalog.listed()) {
                 ServedModel.Builder model = ServedModel.newBuilder().setId(m.id()).setHash(m.hash())
-                        .setMaxContext(m.maxContext()).setWorkers(m.workers()).setAttestedWorkers(m.attestedWorkers());
+                        .setMaxContext(m.maxContext()).setCreated(m.created())
+                        .setWorkers(m.workers()).setAttestedWorkers(m.attestedWorkers());
                 if (m.pricePerToken() >= 0) {
-                    model.setPriceNanotonPerToken(m.pricePerToken());
+                    model.setPriceNanotonPerToken(m.pricePerToken()).setReservedNanotonPerToken(m.reservedPerToken().doubleValue());
                 }
                 response.addModels(model);
             }
+            String id = RequestIds.answered();
+            call.response().headers().set(InferenceSink.REQUEST_ID_HEADER, id);
             call.response().end(response.build());
-            answered.answered(MODELS, key, null, null, System.nanoTime() - arrivalNanos);
+            answered.answered(id, MODELS, key, null, null, System.nanoTime() - arrivalNanos);
         });
     }
 

@@ -13,7 +13,7 @@ import org.cocoonjvm.protocol.openai.ErrorKind;
 
 /**
  * {@code GET /v1/models} and {@code GET /v1/models/{id}}: the {@link ModelCatalog} in OpenAI's shapes, with Cocoon's fields
- * (price in nanoTON per token, workers, attested workers) added to each model.
+ * (price and reservation in nanoTON per token, workers, attested workers) added to each model.
  */
 public final class ModelsHandler implements Handler<RoutingContext> {
     public static final String PREFIX = "/v1/models/";
@@ -26,7 +26,7 @@ public final class ModelsHandler implements Handler<RoutingContext> {
     @Override
     public void handle(RoutingContext ctx) {
         JsonArray data = new JsonArray();
-        for (ModelCatalog.Entry m : catalog.served()) {
+        for (ModelCatalog.Entry m : catalog.listed()) {
             data.add(json(m));
         }
         ctx.response().putHeader("Content-Type", "application/json")
@@ -35,11 +35,11 @@ public final class ModelsHandler implements Handler<RoutingContext> {
 
     /**
      * {@code GET /v1/models/{id}}: one model, as SDKs' {@code models.retrieve} asks; its id may hold
-     * slashes (Hugging Face names), so it is the rest of the path. 404 when no healthy worker serves it.
+     * slashes (Hugging Face names), so it is the rest of the path. 404 when the catalog lacks it, as a completion for it would be.
      */
     public void retrieve(RoutingContext ctx) {
         String id = URLDecoder.decode(ctx.normalizedPath().substring(PREFIX.length()), StandardCharsets.UTF_8);
-        for (ModelCatalog.Entry m : catalog.served()) {
+        for (ModelCatalog.Entry m : catalog.listed()) {
             if (m.id().equals(id)) {
                 ctx.response().putHeader("Content-Type", "application/json").end(json(m).encode());
                 return;
@@ -51,9 +51,10 @@ public final class ModelsHandler implements Handler<RoutingContext> {
 
     private static JsonObject json(ModelCatalog.Entry m) {
         return new JsonObject()
-                .put("id", m.id()).put("object", "model").put("created", 0).put("owned_by", "cocoon")
+                .put("id", m.id()).put("object", "model").put("created", m.created()).put("owned_by", "cocoon")
                 .put("hash", m.hash()).put("max_context", m.maxContext())
                 .put("price_nanoton_per_token", m.pricePerToken())
+                .put("reserved_nanoton_per_token", m.reservedPerToken())
                 .put("workers", m.workers()).put("attested_workers", m.attestedWorkers());
     }
 }

@@ -30,12 +30,6 @@ public interface RequestBilling {
     /** A model's prices (what clients pay, what workers earn), or null when it has none. */
     PriceSchedule schedule(String model);
 
-    /** The nanoTON price per token of a model, for {@code /v1/models}; -1 when it has none. */
-    default long pricePerToken(String model) {
-        PriceSchedule schedule = schedule(model);
-        return schedule == null ? -1 : schedule.pricePerToken();
-    }
-
     /** The account behind an API key, opened on first sight so that it has a deposit comment to show. */
     CompletionStage<AccountView> account(String accountId);
 

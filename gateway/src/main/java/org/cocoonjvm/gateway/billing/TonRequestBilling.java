@@ -84,8 +84,13 @@ public final class TonRequestBilling implements RequestBilling {
             try {
                 return new LedgerCharge(requestId, model, schedule, accounts.reserve(accountId, amount));
             } catch (InsufficientBalanceException e) {
+                // What GET /v1/models shows as reserved_nanoton_per_token, and what the hold is made of.
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "This request may cost up to " + amount
-                        + " nanoTON; the account has " + e.availableNanoton() + " nanoTON available. Top up, or lower max_tokens.");
+                        + " nanoTON: it is held at " + Pricing.reservedPerToken(schedule).toPlainString() + " nanoTON per token"
+                        + " (the price at the highest worker coefficient) for up to " + (maxTokens + requestChars) + " tokens, "
+                        + maxTokens + " for the completion (max_tokens, or the model's context window without it) and "
+                        + requestChars + " for the prompt (its characters); the account has " + e.availableNanoton()
+                        + " nanoTON available. Top up, or set a lower max_tokens to lower the hold.");
             } catch (UnknownAccountException e) {
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
             } catch (LeaseLostException e) {

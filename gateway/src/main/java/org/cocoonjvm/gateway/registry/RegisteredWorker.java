@@ -161,6 +161,11 @@ public final class RegisteredWorker {
         }
     }
 
+    /** When the breaker, if open, half-opens: routing tries the worker again from then on. */
+    long breakerOpenUntilNanos() {
+        return breakerOpenUntilNanos;
+    }
+
     /** While open, routing skips the worker; afterwards one request probes it again. */
     public boolean breakerOpen(long nowNanos) {
         return breakerTripped && nowNanos - breakerOpenUntilNanos < 0;

@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway.registry;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.common.GrpcStatus;
 import java.net.URI;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -34,19 +35,38 @@ public final class WorkerRegistry {
     static final int RECENTLY_SERVED_RETRY_AFTER_S = 5;
 
     private final ConcurrentHashMap<String, RegisteredWorker> workers = new ConcurrentHashMap<>();
-    /** model name, and name@hash -> when the last registration serving it left. */
-    private final ConcurrentHashMap<String, Long> lastServedNanos = new ConcurrentHashMap<>();
+    /**
+     * model name, and name@hash -> what the gateway knows of it: kept while a worker serves it and
+     * for {@link #RECENTLY_SERVED_NANOS} after the last one left, then pruned by a later departure.
+     */
+    private final ConcurrentHashMap<String, KnownModel> known = new ConcurrentHashMap<>();
     private final LongSupplier nanoClock;
+    /** For when a model was first served ({@code created} in {@code /v1/models}): wall time, not the routing clock. */
+    private final Clock clock;
     private final long heartbeatIntervalMs;
     /** A worker silent for this long is skipped until it speaks again. */
     private final long staleAfterNanos;
     private final int flexReservePercent;
 
-    /** @param flexReservePercent see {@link #flexRoom} */
-    public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock) {
+    /**
+     * A model clients may ask for: some registered worker serves it, or one did in the last
+     * {@link #RECENTLY_SERVED_NANOS} (requests for it are then 503, not 404).
+     *
+     * @param model           as the latest registration serving it announced it (hash, context window)
+     * @param createdSeconds  Unix time the gateway first saw it served; kept for as long as the model stays known
+     * @param lastServedNanos when a registration serving it last came or went: while none serves it, when the last one left
+     */
+    public record KnownModel(ModelRef model, long createdSeconds, long lastServedNanos) {}
+
+    /**
+     * @param flexReservePercent see {@link #flexRoom}
+     * @param clock              wall time, for when each model was first served
+     */
+    public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock, Clock clock) {
         this.heartbeatIntervalMs = heartbeatIntervalMs;
         this.flexReservePercent = flexReservePercent;
         this.nanoClock = nanoClock;
+        this.clock = clock;
         this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(3 * heartbeatIntervalMs);
     }
 
@@ -98,7 +118,27 @@ public final class WorkerRegistry {
         if (holder != worker) {
             throw idInUse(hello);
         }
+        long now = worker.registeredAtNanos();
+        long seconds = clock.instant().getEpochSecond();
+        for (ModelRef m : worker.models()) {
+            for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
+                // A model forgotten (gone past the window, not yet pruned) comes back as a new one.
+                known.compute(key, (k, old) -> old == null || (now - old.lastServedNanos() > RECENTLY_SERVED_NANOS
+                        && !servedByAnyBut(k, worker)) ? new KnownModel(m, seconds, now)
+                        : new KnownModel(m, old.createdSeconds(), now));
+            }
+        }
         return worker;
+    }
+
+    /** Whether a registered worker serves {@code model} (a name, or name@hash), {@code but} aside (null: none aside). */
+    private boolean servedByAnyBut(String model, RegisteredWorker but) {
+        for (RegisteredWorker w : workers.values()) {
+            if (w != but && w.serves(model)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -126,12 +166,31 @@ public final class WorkerRegistry {
     public void remove(RegisteredWorker worker) {
         if (workers.remove(worker.id(), worker)) {
             long now = nanoClock.getAsLong();
-            lastServedNanos.values().removeIf(left -> now - left > RECENTLY_SERVED_NANOS);  // bounded by recent churn
             for (ModelRef m : worker.models()) {
-                lastServedNanos.put(m.getName(), now);
-                lastServedNanos.put(m.getName() + "@" + m.getHash(), now);
+                for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
+                    known.computeIfPresent(key, (k, old) -> new KnownModel(old.model(), old.createdSeconds(), now));
+                }
             }
+            // Bounded by what is served and recent churn. A value replaced meanwhile (a registration) is kept.
+            known.entrySet().removeIf(e -> now - e.getValue().lastServedNanos() > RECENTLY_SERVED_NANOS
+                    && !servedByAnyBut(e.getKey(), null));
         }
+    }
+
+    /**
+     * The models {@link #pick} does not answer {@code MODEL_NOT_FOUND} for, by name: served by a
+     * registered worker (healthy or not), or by one that left in the last {@link #RECENTLY_SERVED_NANOS}.
+     */
+    public List<KnownModel> knownModels() {
+        long now = nanoClock.getAsLong();
+        List<KnownModel> models = new ArrayList<>();
+        known.forEach((key, model) -> {
+            if (key.equals(model.model().getName())
+                    && (now - model.lastServedNanos() <= RECENTLY_SERVED_NANOS || servedByAnyBut(key, null))) {
+                models.add(model);
+            }
+        });
+        return models;
     }
 
     public void heartbeat(RegisteredWorker worker, WorkerLoad load) {
@@ -174,24 +233,34 @@ public final class WorkerRegistry {
      * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model, nor did in the
      *                      last {@link #RECENTLY_SERVED_NANOS} ({@code NO_CAPACITY} if one did);
      *                      {@code RATE_LIMITED} for flex when every worker's flex room is used;
-     *                      {@code NO_CAPACITY} when no worker can take it now
+     *                      {@code NO_CAPACITY} when no worker can take it now (while none is full
+     *                      and the breakers of the healthy ones are open, with {@code Retry-After}
+     *                      until the first half-opens)
      */
     public RegisteredWorker pick(Route route) {
         long now = nanoClock.getAsLong();
         List<RegisteredWorker> candidates = new ArrayList<>();
-        boolean known = false;
+        boolean served = false;
         boolean excludedSome = false;
-        boolean fullForFlex = false;
+        boolean full = false;
+        // Healthy workers whose breaker is open, and the time until the first of them half-opens.
+        int failing = 0;
+        long untilHalfOpen = Long.MAX_VALUE;
         double speedSum = 0;
         int speedCount = 0;
         for (RegisteredWorker w : workers.values()) {
             if (!w.serves(route.model())) {
                 continue;
             }
-            known = true;
+            served = true;
             if (route.exclude().contains(w.id())) {
                 excludedSome = true;
-            } else if (healthy(w) && !w.breakerOpen(now)) {
+            } else if (!healthy(w)) {
+                continue;  // silent: skipped until it speaks again
+            } else if (w.breakerOpen(now)) {
+                failing++;
+                untilHalfOpen = Math.min(untilHalfOpen, w.breakerOpenUntilNanos() - now);
+            } else {
                 int room = route.tier() == ServiceTier.FLEX ? flexRoom(w.capacity()) : w.capacity() * OVERCOMMIT;
                 if (w.inFlight() < room) {
                     candidates.add(w);
@@ -200,17 +269,17 @@ public final class WorkerRegistry {
                         speedCount++;
                     }
                 } else {
-                    fullForFlex |= route.tier() == ServiceTier.FLEX;
+                    full = true;
                 }
             }
         }
-        if (!known) {
-            Long left = lastServedNanos.get(route.model());
-            if (left != null && now - left <= RECENTLY_SERVED_NANOS) {
+        if (!served) {
+            KnownModel model = known.get(route.model());
+            if (model != null && now - model.lastServedNanos() <= RECENTLY_SERVED_NANOS) {
                 // Served minutes ago: a retryable 503, not a 404 that clients take as final.
                 throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(route.model())
-                        + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(now - left) + " s ago); retry shortly.",
-                        RECENTLY_SERVED_RETRY_AFTER_S);
+                        + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(now - model.lastServedNanos())
+                        + " s ago); retry shortly.", RECENTLY_SERVED_RETRY_AFTER_S);
             }
             throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
                     "The model " + ApiException.shown(route.model()) + " does not exist or no worker serves it; see GET /v1/models.");
@@ -219,9 +288,17 @@ public final class WorkerRegistry {
             if (excludedSome) {
                 return null;
             }
-            if (fullForFlex) {
+            if (full && route.tier() == ServiceTier.FLEX) {
                 throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "Flex capacity for '" + route.model()
                         + "' is exhausted; retry later or use the default service tier.", 1);
+            }
+            if (failing > 0 && !full) {
+                // Retry-After 1 would spend a client's retries while no worker can be tried: come back when one can.
+                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
+                        + (failing == 1 ? "its worker is" : "its " + failing + " workers are") + " failing (circuit breaker open"
+                        + " after " + RegisteredWorker.BREAKER_THRESHOLD + " failures in a row); "
+                        + (failing == 1 ? "it is" : "the first is") + " tried again in " + secondsUntil(untilHalfOpen) + " s.",
+                        secondsUntil(untilHalfOpen));
             }
             throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
         }
@@ -241,6 +318,11 @@ public final class WorkerRegistry {
             affinity.put(route.affinityKey(), chosen.id());
         }
         return chosen;
+    }
+
+    /** Whole seconds until {@code nanos} have passed, rounded up. */
+    private static int secondsUntil(long nanos) {
+        return (int) Math.max(1, (nanos + 999_999_999) / 1_000_000_000);
     }
 
     /**

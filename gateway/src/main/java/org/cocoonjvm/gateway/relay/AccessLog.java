@@ -59,16 +59,17 @@ public final class AccessLog implements RelayObserver {
     }
 
     /**
-     * A request answered without a relay: its method and path, the key (null before
-     * authentication), the model if it got as far as naming one, the status, the error code, and
-     * whether the client left before the response ended.
+     * A request answered without a relay: its id (as its response said; null if none went out),
+     * method and path, the key (null before authentication), the model if it got as far as naming
+     * one, the status, the error code, and whether the client left before the response ended.
      */
-    public void answered(String method, String path, String keyId, String model, int status, String errorCode,
+    public void answered(String requestId, String method, String path, String keyId, String model, int status, String errorCode,
                          long totalNanos, boolean clientGone) {
         if (!log.isInfoEnabled()) {
             return;
         }
-        StringBuilder line = start(256);
+        StringBuilder line = start(300);
+        string(line, "request_id", requestId).append(',');
         string(line, "method", method).append(',');
         string(line, "path", path).append(',');
         string(line, "key", keyId).append(',');

@@ -21,7 +21,8 @@ import org.junit.jupiter.api.Test;
 /** GatewayMetrics without a network: outcomes in, exposition text out. */
 class GatewayMetricsTest {
     private final AtomicLong clock = new AtomicLong();
-    private final WorkerRegistry workers = new WorkerRegistry(1_000, RelayOptions.DEFAULT_FLEX_RESERVE_PERCENT, clock::get);
+    private final WorkerRegistry workers = new WorkerRegistry(1_000, RelayOptions.DEFAULT_FLEX_RESERVE_PERCENT, clock::get,
+            java.time.Clock.systemUTC());
     private final GatewayMetrics metrics = GatewayMetrics.prometheus(workers);
 
     @Test

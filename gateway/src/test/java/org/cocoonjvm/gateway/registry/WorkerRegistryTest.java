@@ -4,6 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -18,7 +22,25 @@ import org.junit.jupiter.api.Test;
 /** The routing rule, on the registry alone, with a hand-driven clock. */
 class WorkerRegistryTest {
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
-    private final WorkerRegistry registry = new WorkerRegistry(100, 25, now::get);
+    private static final long START_SECONDS = Instant.parse("2025-06-01T12:00:00Z").getEpochSecond();
+    private final AtomicLong wallSeconds = new AtomicLong(START_SECONDS);
+    private final Clock wall = new Clock() {
+        @Override
+        public ZoneId getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Instant instant() {
+            return Instant.ofEpochSecond(wallSeconds.get());
+        }
+    };
+    private final WorkerRegistry registry = new WorkerRegistry(100, 25, now::get, wall);
 
     private RegisteredWorker worker(String id, int capacity) {
         try {
@@ -72,9 +94,59 @@ class WorkerRegistryTest {
         assertThatThrownBy(() -> registry.pick(new WorkerRegistry.Route("never", ServiceTier.DEFAULT, Set.of(), 0)))
                 .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.MODEL_NOT_FOUND));
 
+        // Listed as long as it is not unknown, as it was served.
+        assertThat(registry.knownModels()).singleElement().satisfies(known -> {
+            assertThat(known.model().getName()).isEqualTo("m");
+            assertThat(known.model().getHash()).isEqualTo("h");
+            assertThat(known.createdSeconds()).isEqualTo(START_SECONDS);
+        });
+
         now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS + 1);
         assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0))
                 .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.kind()).isEqualTo(ErrorKind.MODEL_NOT_FOUND));
+        assertThat(registry.knownModels()).isEmpty();
+    }
+
+    @Test
+    void aModelsCreationTime_isItsFirstRegistration_keptWhileSomeWorkerServesIt() {
+        RegisteredWorker first = worker("first", 2);
+        now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS * 2);
+        wallSeconds.addAndGet(TimeUnit.NANOSECONDS.toSeconds(WorkerRegistry.RECENTLY_SERVED_NANOS * 2));
+        RegisteredWorker second = worker("second", 2);
+        registry.remove(first);  // a departure prunes what left long ago, never a model still served
+
+        assertThat(registry.knownModels()).singleElement()
+                .satisfies(known -> assertThat(known.createdSeconds()).isEqualTo(START_SECONDS));
+
+        // Gone past the window, it is forgotten: served again, it is a new model.
+        registry.remove(second);
+        now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS + 1);
+        wallSeconds.incrementAndGet();
+        registry.remove(worker("third", 2));
+        assertThat(registry.knownModels()).singleElement()
+                .satisfies(known -> assertThat(known.createdSeconds()).isGreaterThan(START_SECONDS));
+    }
+
+    @Test
+    void everyWorkerFailing_isNoCapacity_untilTheFirstBreakerHalfOpens() {
+        RegisteredWorker a = worker("a", 4);
+        RegisteredWorker b = worker("b", 4);
+        for (int i = 0; i < RegisteredWorker.BREAKER_THRESHOLD; i++) {
+            a.failed(now.get());
+        }
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(2_500));
+        for (int i = 0; i < RegisteredWorker.BREAKER_THRESHOLD; i++) {
+            b.failed(now.get());
+        }
+        registry.heartbeat(a, WorkerLoad.getDefaultInstance());
+        registry.heartbeat(b, WorkerLoad.getDefaultInstance());
+
+        // a half-opens in 7.5 s: rounded up.
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
+            assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY);
+            assertThat(e.retryAfterSeconds()).isEqualTo(8);
+            assertThat(e.getMessage()).contains("2 workers", "failing", "circuit breaker");
+        });
     }
 
     @Test
@@ -160,8 +232,8 @@ class WorkerRegistryTest {
         assertThat(registry.flexRoom(2)).isEqualTo(1);
         assertThat(registry.flexRoom(7)).isEqualTo(6);
         assertThat(registry.flexRoom(16)).isEqualTo(12);
-        assertThat(new WorkerRegistry(100, 0, now::get).flexRoom(16)).isEqualTo(16);
-        assertThat(new WorkerRegistry(100, 100, now::get).flexRoom(16)).isEqualTo(1);
+        assertThat(new WorkerRegistry(100, 0, now::get, Clock.systemUTC()).flexRoom(16)).isEqualTo(16);
+        assertThat(new WorkerRegistry(100, 100, now::get, Clock.systemUTC()).flexRoom(16)).isEqualTo(1);
     }
 
     @Test

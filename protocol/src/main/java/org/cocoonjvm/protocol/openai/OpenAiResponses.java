@@ -8,13 +8,23 @@ import io.vertx.core.json.JsonObject;
 public final class OpenAiResponses {
     private OpenAiResponses() {}
 
+    /**
+     * Whether the client should send the request again, as the official OpenAI SDKs read it before
+     * their automatic retries: {@code false} where that cannot help or would be billed again,
+     * {@code true} where {@code Retry-After} says when; absent where the SDK's own rule will do.
+     */
+    public static final String SHOULD_RETRY_HEADER = "x-should-retry";
+
     /** @return the response's end, as {@link CompletionSink#finish}'s */
     public static Future<Void> error(HttpServerResponse response, ApiException error) {
-        return error(response, error, error.toJson());
+        return error(response, error, error.toJson(), false);
     }
 
-    /** @param document the error document, with whatever goes beside {@code error} in it */
-    static Future<Void> error(HttpServerResponse response, ApiException error, JsonObject document) {
+    /**
+     * @param document the error document, with whatever goes beside {@code error} in it
+     * @param billed   the failed request was billed for some usage: a retry would be billed again
+     */
+    static Future<Void> error(HttpServerResponse response, ApiException error, JsonObject document, boolean billed) {
         if (response.ended() || response.closed()) {
             return ResponseWriter.ALREADY_ENDED;
         }
@@ -24,6 +34,11 @@ public final class OpenAiResponses {
         }
         if (error.retryAfterSeconds() > 0) {
             response.putHeader("Retry-After", Integer.toString(error.retryAfterSeconds()));
+        }
+        if (billed || error.kind().retryFutile) {
+            response.putHeader(SHOULD_RETRY_HEADER, "false");
+        } else if (error.retryAfterSeconds() > 0) {
+            response.putHeader(SHOULD_RETRY_HEADER, "true");
         }
         return response.end(document.encode());
     }

@@ -50,7 +50,7 @@ abstract sealed class ResponseWriter implements CompletionSink permits SseWriter
             return OpenAiResponses.error(response, error);
         }
         JsonObject billed = new JsonObject(CompletionMeta.appendUsage(new StringBuilder(256), usage, cost).toString());
-        return OpenAiResponses.error(response, error, error.toJson().put("usage", billed));
+        return OpenAiResponses.error(response, error, error.toJson().put("usage", billed), true);
     }
 
     @Override

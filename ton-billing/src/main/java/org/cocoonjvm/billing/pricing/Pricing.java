@@ -1,5 +1,6 @@
 package org.cocoonjvm.billing.pricing;
 
+import java.math.BigDecimal;
 import java.math.BigInteger;
 
 /**
@@ -95,6 +96,17 @@ public final class Pricing {
             throw new CostOverflowException("reservation for " + maxTokens + " tokens and "
                     + requestBytes + " bytes under " + schedule + " does not fit in a long");
         }
+    }
+
+    /**
+     * What {@link #reservation} holds per token: the price at the maximum coefficient, exactly
+     * (a fraction where the coefficient is not a whole multiple). The reservation of n tokens is
+     * at most n times this, and less by under one adjusted token's price (its rounding).
+     */
+    public static BigDecimal reservedPerToken(PriceSchedule schedule) {
+        BigDecimal perToken = BigDecimal.valueOf(schedule.pricePerToken())
+                .multiply(BigDecimal.valueOf(schedule.maxCoefficient(), 3)).stripTrailingZeros();
+        return perToken.scale() < 0 ? perToken.setScale(0) : perToken;  // 80, not 8E+1
     }
 
     /**

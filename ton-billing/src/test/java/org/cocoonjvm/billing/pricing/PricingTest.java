@@ -160,6 +160,18 @@ class PricingTest {
     }
 
     @Test
+    void reservedPerToken_isThePriceAtTheMaximumCoefficient_exactly_boundingTheReservation() {
+        PriceSchedule fractional = TEST_DEPLOY.withCoefficients(1000, 1500);  // 2 nanoTON at 1.5x
+
+        assertThat(Pricing.reservedPerToken(TEST_DEPLOY)).isEqualByComparingTo("8").hasToString("8");
+        assertThat(Pricing.reservedPerToken(fractional)).hasToString("3");
+        assertThat(Pricing.reservedPerToken(fractional.withCoefficients(1000, 1250))).hasToString("2.5");
+        assertThat(Pricing.reservedPerToken(new PriceSchedule("m", 40, 20, Multipliers.NEUTRAL, 1000, 2000))).hasToString("80");
+        // floor(3 * 1.25) = 3 adjusted tokens at 2: under 3 * 2.5, by less than one token's price.
+        assertThat(Pricing.reservation(fractional.withCoefficients(1000, 1250), 3, 0)).isEqualTo(6);
+    }
+
+    @Test
     void reservation_negativeOrOverflowing_shouldThrow() {
         assertThatThrownBy(() -> Pricing.reservation(TEST_DEPLOY, -1, 0)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Pricing.reservation(TEST_DEPLOY, 0, -1)).isInstanceOf(IllegalArgumentException.class);
