@@ -4,8 +4,9 @@ import io.vertx.grpc.common.GrpcStatus;
 
 /**
  * Every failure a client can see, with its HTTP status, OpenAI error type, gRPC status (for the
- * backend {@code Inference} API) and whether sending it again can help. This is the one table that maps failures to status codes:
- * handlers throw {@link ApiException} with a kind and never pick a status themselves.
+ * backend {@code Inference} API) and whether sending it again can help. This is the one table
+ * that maps failures to status codes: handlers throw {@link ApiException} with a kind and never
+ * pick a status themselves.
  *
  * <p>gRPC choices that are not one-to-one: an insufficient balance is {@code FAILED_PRECONDITION},
  * not {@code RESOURCE_EXHAUSTED}, because retrying cannot help until the account is topped up,
