@@ -30,6 +30,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.cocoonjvm.gateway.api.AccountHandler;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
@@ -101,7 +102,8 @@ public final class GatewayNode extends VerticleBase {
     private long rotationTimer = -1;
     private volatile int port;
     private volatile int workerPort;
-    private volatile boolean stopping;
+    /** Set by whichever front begins stopping first: the fronts may stop concurrently, each on its own event loop. */
+    private final AtomicBoolean stopping = new AtomicBoolean();
 
     /** A gateway whose payment key and channels live in memory: a restart opens new channels. */
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
@@ -244,7 +246,7 @@ public final class GatewayNode extends VerticleBase {
 
         @Override
         public Future<?> stop() {
-            stopping = true;  // /ready says so from now on
+            stopsBegin();
             ShutdownOptions shutdown = options.shutdown();
             Future<?> drained = shutdown.drainMs() == 0 ? Future.succeededFuture()
                     : Future.future(done -> vertx.setTimer(shutdown.drainMs(), id -> done.complete()));
@@ -483,8 +485,8 @@ public final class GatewayNode extends VerticleBase {
      */
     private void ready(RoutingContext ctx) {
         long healthy = registry.all().stream().filter(registry::healthy).count();
-        boolean ready = !stopping && healthy > 0;
-        json(ctx, ready ? 200 : 503, new JsonObject().put("status", ready ? "ready" : stopping ? "stopping" : "no workers")
+        boolean ready = !stopping.get() && healthy > 0;
+        json(ctx, ready ? 200 : 503, new JsonObject().put("status", ready ? "ready" : stopping.get() ? "stopping" : "no workers")
                 .put("workers", healthy));
     }
 
@@ -521,15 +523,25 @@ public final class GatewayNode extends VerticleBase {
     private static final String LOGGED_METHOD = "cocoon.loggedMethod";
 
     /**
+     * The stop's first step, whichever of the fronts (or this node, with none) begins it: from now
+     * on /ready says so, and the operator reads it when the signal came, not once drain and grace
+     * are over.
+     */
+    private void stopsBegin() {
+        if (stopping.compareAndSet(false, true)) {
+            ShutdownOptions shutdown = options.shutdown();
+            log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
+                    shutdown.drainMs(), shutdown.graceMs());
+        }
+    }
+
+    /**
      * The fronts are this verticle's children, undeployed (their streams drained) before this
      * runs; the worker port closes last, so draining streams keep their workers.
      */
     @Override
     public Future<?> stop() {
-        stopping = true;
-        ShutdownOptions shutdown = options.shutdown();
-        log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
-                shutdown.drainMs(), shutdown.graceMs());
+        stopsBegin();
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }

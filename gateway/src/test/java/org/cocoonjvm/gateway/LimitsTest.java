@@ -5,8 +5,11 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
 import io.vertx.core.Future;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,6 +68,58 @@ class LimitsTest {
         first.request().connection().close();
         TestNetwork.eventually("the permit came back", () ->
                 net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":1")).status() == 200);
+    }
+
+    @Test
+    void aStreamCancelledAsTheNextRequestIsSent_leavesItsConcurrencySlotToIt() {
+        net = new TestNetwork(new KeyLimits(0, 0, 1), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(20);
+        assertThat(nextRightAfterACancel("", "\"max_tokens\":1")).isEqualTo(200);
+        TestNetwork.eventually("both are settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+    }
+
+    @Test
+    void aStreamCancelledAsTheNextRequestIsSent_givesBackTheTokensItWasEstimatedAt() {
+        net = new TestNetwork(new KeyLimits(0, 1_000, 0), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(20);
+        // Each may use 900 tokens and more (its prompt): two do not fit in a minute's 1,000.
+        assertThat(nextRightAfterACancel("\"max_tokens\":900", "\"max_tokens\":900")).isEqualTo(200);
+        TestNetwork.eventually("both are settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+    }
+
+    @Test
+    void overTheConcurrencyLimit_whileTheRunningStreamGoesOn_isStill429() {
+        net = new TestNetwork(new KeyLimits(0, 0, 1), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(20);
+        HttpClientResponse running = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        long sent = System.nanoTime();
+        assertRateLimited(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")), "in flight");
+        // It waited for the running stream to end, as a cancel on its way would have: not for long.
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - sent)).isGreaterThanOrEqualTo(100).isLessThan(2_000);
+        running.request().connection().close();
+    }
+
+    /**
+     * A stream runs; then, over the same HTTP/2 connection, the next request's frames and the
+     * stream's reset go out back to back, in that order, as grpc-js sends them when a call is
+     * cancelled and the next one is made at once: the gateway reads the new request before the
+     * cancel. Returns the next request's status.
+     */
+    private int nextRightAfterACancel(String firstExtra, String nextExtra) {
+        HttpClient h2 = net.vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(net.gateway.port()));
+        try {
+            return TestNetwork.await(net.onClientContext(() -> h2.request(TestNetwork.post("/v1/chat/completions", API_KEY))
+                    .compose(first -> first.send(chat("synthetic", true, firstExtra)).map(running -> first))
+                    .compose(first -> h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)).compose(next -> {
+                        Future<HttpClientResponse> answered = next.send(chat("synthetic", false, nextExtra));
+                        first.reset();
+                        return answered;
+                    }))
+                    .map(HttpClientResponse::statusCode)));
+        } finally {
+            h2.close();
+        }
     }
 
     @Test

@@ -363,7 +363,12 @@ class RelayBehaviourTest {
         TestNetwork.eventually("the stream started", () -> sse.size() >= 2);
 
         long stopAsked = System.nanoTime();
-        CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+        CompletableFuture<Void> stopped;
+        try (LogCapture log = new LogCapture(GatewayNode.class)) {
+            stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+            TestNetwork.eventually("the grace ran out", () -> log.lines().stream().anyMatch(l -> l.contains("shutdown grace ends")));
+            assertThat(log.lines().getFirst()).as("what the log says, in order: %s", log.lines()).startsWith("INFO gateway stopping");
+        }
 
         // The stream is told why it ends, with its usage and [DONE], not cut with its connection.
         List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
@@ -393,8 +398,14 @@ class RelayBehaviourTest {
         assertThat(net.call(HttpMethod.GET, "/ready", null, null).status()).isEqualTo(200);
 
         long stopAsked = System.nanoTime();
-        CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
-
+        CompletableFuture<Void> stopped;
+        try (LogCapture log = new LogCapture(GatewayNode.class)) {
+            stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+            // The operator reads that the gateway stops, and for how long, as it begins to: not once the drain is over.
+            TestNetwork.eventually("the stop is logged", () -> log.lines().contains(
+                    "INFO gateway stopping: /ready says so, 3000 ms of drain, then 6000 ms for running requests to finish"));
+            assertThat(stopped).as("still draining").isNotDone();
+        }
         // New connections (the client keeps none alive) are still taken: a load balancer reads 503
         // here and moves away, while clients that have not heard yet are served.
         TestNetwork.Reply ready = net.call(HttpMethod.GET, "/ready", null, null);

@@ -2,10 +2,12 @@ package org.cocoonjvm.load;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
 import java.net.URI;
 
 /**
@@ -22,24 +24,68 @@ public record Target(URI baseUrl, String apiKey, String model) {
         }
     }
 
-    /** The first model {@code GET /v1/models} lists: what to ask for when the command line names none. */
+    /**
+     * The first model {@code GET /v1/models} lists: what to ask for when the command line names none.
+     * Fails with a {@link ScenarioException} of one line when the target is unusable: a refused key,
+     * an address where nothing answers, something other than an OpenAI-compatible API.
+     */
     public static Future<String> firstModel(Vertx vertx, URI baseUrl, String apiKey) {
         Target probe = new Target(baseUrl, apiKey, "");
         HttpClient client = vertx.createHttpClient();
         String base = baseUrl.getPath() == null ? "" : baseUrl.getPath().replaceAll("/+$", "");
-        return client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(baseUrl.getHost()).setPort(probe.port())
-                        .setURI(base + "/v1/models").putHeader("Authorization", "Bearer " + apiKey))
+        String models = "GET " + baseUrl + "/v1/models";
+        RequestOptions get = new RequestOptions().setMethod(HttpMethod.GET).setHost(baseUrl.getHost()).setPort(probe.port())
+                .setURI(base + "/v1/models").putHeader("Authorization", "Bearer " + apiKey)
+                .setConnectTimeout(PROBE_TIMEOUT_MS).setIdleTimeout(PROBE_TIMEOUT_MS);
+        return client.request(get)
+                .recover(e -> Future.failedFuture(new ScenarioException("cannot connect to " + baseUrl + ": "
+                        + withoutAddress(e.getMessage()) + "; check --url")))
                 .compose(r -> r.send().compose(response -> response.body().map(body -> {
                     if (response.statusCode() != 200) {
-                        throw new ScenarioException("GET " + baseUrl + "/v1/models answered " + response.statusCode() + ": " + body);
+                        throw new ScenarioException(models + " answered " + response.statusCode() + " " + errorOf(body)
+                                + (response.statusCode() == 401 || response.statusCode() == 403 ? "; check --key" : "; check --url"));
                     }
-                    JsonArray data = body.toJsonObject().getJsonArray("data");
+                    JsonArray data;
+                    try {
+                        data = body.toJsonObject().getJsonArray("data");
+                    } catch (RuntimeException notAList) {
+                        throw new ScenarioException(models + " answered no model list (" + shown(body) + "); check --url");
+                    }
                     if (data == null || data.isEmpty()) {
                         throw new ScenarioException(baseUrl + " serves no model yet (GET /v1/models is empty)");
                     }
                     return data.getJsonObject(0).getString("id");
                 })))
+                .recover(e -> Future.failedFuture(e instanceof ScenarioException ? e
+                        : new ScenarioException(models + " failed: " + e.getMessage() + "; check --url")))
                 .eventually(client::close);
+    }
+
+    /** Connecting, and then each wait for the answer's next bytes; the load itself is bounded by the scenario. */
+    private static final int PROBE_TIMEOUT_MS = 10_000;
+
+    /** An OpenAI error body as its code and message; any other body as it is, shortened. */
+    private static String errorOf(Buffer body) {
+        try {
+            JsonObject error = body.toJsonObject().getJsonObject("error");
+            if (error != null && error.getString("message") != null) {
+                Object code = error.getValue("code") != null ? error.getValue("code") : error.getValue("type");
+                return (code == null ? "" : code + ": ") + error.getString("message").replaceAll("\\.$", "");
+            }
+        } catch (RuntimeException notAnError) {
+            // shown as it came
+        }
+        return shown(body);
+    }
+
+    /** Netty names the address after the reason ("Connection refused: /127.0.0.1:8080"); the line names the URL already. */
+    private static String withoutAddress(String reason) {
+        return String.valueOf(reason).replaceFirst(": /\\S+$", "");
+    }
+
+    private static String shown(Buffer body) {
+        String text = body.toString().strip().replaceAll("\\s+", " ");
+        return text.isEmpty() ? "an empty body" : text.length() > 200 ? text.substring(0, 200) + "…" : text;
     }
 
     public int port() {

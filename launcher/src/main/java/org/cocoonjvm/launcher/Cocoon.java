@@ -14,6 +14,14 @@ public final class Cocoon {
     private static final Logger log = LoggerFactory.getLogger(Cocoon.class);
 
     public static void main(String[] args) {
+        int code = commandLine().execute(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    /** The command line with its exit codes for failures: what {@link #main} runs, and tests run in-process. */
+    static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Cocoon());
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof UsageException usage) {
@@ -28,10 +36,7 @@ public final class Cocoon {
             }
             throw e;
         });
-        int code = cli.execute(args);
-        if (code != 0) {
-            System.exit(code);
-        }
+        return cli;
     }
 
     /**

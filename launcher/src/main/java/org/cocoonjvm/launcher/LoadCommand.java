@@ -65,8 +65,13 @@ final class LoadCommand implements Callable<Integer> {
         }
         Vertx vertx = network.vertx();
         try {
-            String m = model != null ? model : Target.firstModel(vertx, url, key).await(30, TimeUnit.SECONDS);
-            Target target = new Target(url, key, m);
+            Target target;
+            try {
+                // The probe bounds its own connecting and waiting; its failure names the option to fix.
+                target = new Target(url, key, model != null ? model : Target.firstModel(vertx, url, key).await());
+            } catch (ScenarioException e) {
+                throw new Cocoon.UsageException(e.getMessage());
+            }
             long bound = s.duration().toSeconds() + s.gracefulStop().toSeconds() + 60;
             Summary summary = new LoadDriver(vertx, s, target, Clock.systemUTC()).run().await(bound, TimeUnit.SECONDS);
             System.out.print(summary.text());

@@ -1,8 +1,10 @@
 package org.cocoonjvm.gateway.api;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -44,23 +46,46 @@ public final class Admission {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
         // A character is at least one token in no tokenizer we know; it is a safe upper bound.
-        RateLimiter.Permit permit;
-        try {
-            permit = limiter.acquire(key.id(), key.limits(), request.promptCharacters() + maxTokens);
-        } catch (ApiException e) {
-            return Future.failedFuture(e);
-        }
-        String id = RequestIds.completion(request.idPrefix());
-        return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
-                        request.promptCharacters()), relay.vertx().getOrCreateContext())
-                .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
-                        new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()), request.stream(),
-                        arrivalNanos),
-                        permit, charge))
-                .recover(failure -> {
-                    permit.release(0);
-                    return Future.failedFuture(apiException(failure));
+        long estimatedTokens = request.promptCharacters() + maxTokens;
+        return permit(key, estimatedTokens, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUNNING_MAY_END_MS))
+                .compose(permit -> {
+                    String id = RequestIds.completion(request.idPrefix());
+                    return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
+                                    request.promptCharacters()), relay.vertx().getOrCreateContext())
+                            .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
+                                    new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),
+                                    request.stream(), arrivalNanos),
+                                    permit, charge))
+                            .recover(failure -> {
+                                permit.release(0);
+                                return Future.failedFuture(apiException(failure));
+                            });
                 });
+    }
+
+    /**
+     * How long a request refused for what a running request of its key holds waits for one to
+     * end. A client that cancels a stream and at once sends its next request reaches the gateway
+     * before its cancel can: grpc-js writes the new call's frames ahead of the old one's
+     * RST_STREAM (the gateway read the cancel 3 to 10 ms after the new call), and over HTTP/1 a new
+     * connection may be read on another event loop before the old one's close. Refused at once,
+     * that client got a 429 and {@code Retry-After: 1} every time.
+     */
+    private static final long RUNNING_MAY_END_MS = 100;
+    /** How often such a request looks again: its wait ends a few ms after the permit comes back. */
+    private static final long RECHECK_MS = 5;
+
+    private Future<RateLimiter.Permit> permit(ApiKey key, long estimatedTokens, long waitUntilNanos) {
+        try {
+            return Future.succeededFuture(limiter.acquire(key.id(), key.limits(), estimatedTokens));
+        } catch (RateLimiter.Refused refused) {
+            if (!refused.runningMayLift() || System.nanoTime() >= waitUntilNanos) {
+                return Future.failedFuture(refused.reason());
+            }
+            Promise<RateLimiter.Permit> later = Promise.promise();
+            relay.vertx().setTimer(RECHECK_MS, id -> permit(key, estimatedTokens, waitUntilNanos).onComplete(later));
+            return later.future();
+        }
     }
 
     private static ApiException apiException(Throwable failure) {

@@ -30,8 +30,36 @@ public final class RateLimiter {
     }
 
     /**
+     * A request the key's limits do not admit now. Without a stack trace: a refusal is an answer, not a fault.
+     */
+    public static final class Refused extends RuntimeException {
+        private final ApiException reason;
+        private final boolean runningMayLift;
+
+        Refused(ApiException reason, boolean runningMayLift) {
+            super(reason.getMessage(), null, false, false);
+            this.reason = reason;
+            this.runningMayLift = runningMayLift;
+        }
+
+        /** The {@code RATE_LIMITED} answer naming the limit, with {@code Retry-After}. */
+        public ApiException reason() {
+            return reason;
+        }
+
+        /**
+         * What was missing is held by a request of the key still running (a concurrency slot, the
+         * unused part of a token estimate), so its end may make room; a requests-per-minute
+         * refusal only waits for the clock.
+         */
+        public boolean runningMayLift() {
+            return runningMayLift;
+        }
+    }
+
+    /**
      * @param estimatedTokens what the request may use, taken now and corrected on release
-     * @throws ApiException {@code RATE_LIMITED} naming the limit, with {@code Retry-After}
+     * @throws Refused when a limit is reached
      */
     public Permit acquire(String keyId, KeyLimits limits, long estimatedTokens) {
         if (limits.equals(KeyLimits.UNLIMITED)) {
@@ -40,23 +68,24 @@ public final class RateLimiter {
         KeyState key = keys.computeIfAbsent(keyId, id -> new KeyState(limits, nanoClock));
         if (limits.maxConcurrent() > 0 && key.inFlight.incrementAndGet() > limits.maxConcurrent()) {
             key.inFlight.decrementAndGet();
-            throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key already has " + limits.maxConcurrent()
-                    + " requests in flight, its limit; retry when one finishes.", 1);
+            throw new Refused(ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key already has " + limits.maxConcurrent()
+                    + " requests in flight, its limit; retry when one finishes.", 1), true);
         }
         long wait = key.requests == null ? 0 : key.requests.tryTake(1, 0);
         if (wait > 0) {
             key.releaseConcurrency(limits);
-            throw ApiException.retryLater(ErrorKind.RATE_LIMITED,
-                    "This API key's limit of " + limits.requestsPerMinute() + " requests per minute is reached.", (int) wait);
+            throw new Refused(ApiException.retryLater(ErrorKind.RATE_LIMITED,
+                    "This API key's limit of " + limits.requestsPerMinute() + " requests per minute is reached.", (int) wait), false);
         }
-        wait = key.tokens == null ? 0 : key.tokens.tryTake(estimatedTokens, key.estimatedInFlight.get());
+        long held = key.estimatedInFlight.get();
+        wait = key.tokens == null ? 0 : key.tokens.tryTake(estimatedTokens, held);
         if (wait > 0) {
             key.releaseConcurrency(limits);
             if (key.requests != null) {
                 key.requests.adjust(1);  // this request did not start after all
             }
-            throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key's limit of " + limits.tokensPerMinute()
-                    + " tokens per minute is reached (this request may use " + estimatedTokens + ").", (int) wait);
+            throw new Refused(ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key's limit of " + limits.tokensPerMinute()
+                    + " tokens per minute is reached (this request may use " + estimatedTokens + ").", (int) wait), held > 0);
         }
         key.estimatedInFlight.addAndGet(estimatedTokens);
         return new Permit() {

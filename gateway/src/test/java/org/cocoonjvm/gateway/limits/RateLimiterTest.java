@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.cocoonjvm.protocol.openai.ApiException;
 import org.junit.jupiter.api.Test;
 
 /** The limiter alone, with a hand-driven clock. */
@@ -20,7 +19,10 @@ class RateLimiterTest {
             limiter.acquire("k", limits, 0).release(0);
         }
         assertThatThrownBy(() -> limiter.acquire("k", limits, 0))
-                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.retryAfterSeconds()).isEqualTo(1));
+                .isInstanceOfSatisfying(RateLimiter.Refused.class, e -> {
+                    assertThat(e.reason().retryAfterSeconds()).isEqualTo(1);
+                    assertThat(e.runningMayLift()).as("only the clock gives requests back").isFalse();
+                });
         now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1_001));
         limiter.acquire("k", limits, 0).release(0);
     }
@@ -29,7 +31,8 @@ class RateLimiterTest {
     void tokens_takenAsEstimated_correctedOnRelease() {
         KeyLimits limits = new KeyLimits(0, 1_000, 0);
         RateLimiter.Permit big = limiter.acquire("k", limits, 900);
-        assertThatThrownBy(() -> limiter.acquire("k", limits, 200)).isInstanceOf(ApiException.class);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 200)).isInstanceOfSatisfying(RateLimiter.Refused.class,
+                e -> assertThat(e.runningMayLift()).as("the running request's estimate comes back").isTrue());
         big.release(100);  // it used far less than estimated: 800 come back
         limiter.acquire("k", limits, 800).release(800);
     }
@@ -39,22 +42,23 @@ class RateLimiterTest {
         KeyLimits limits = new KeyLimits(0, 1_000, 0);  // 1,000 a minute: 1 takes 60 ms
         // A request without max_tokens is estimated at the whole window and overdraws the full bucket.
         RateLimiter.Permit running = limiter.acquire("k", limits, 4_000);
-        assertThatThrownBy(() -> limiter.acquire("k", limits, 100)).isInstanceOfSatisfying(ApiException.class,
-                e -> assertThat(e.retryAfterSeconds()).as("its estimate comes back when it ends").isEqualTo(1));
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 100)).isInstanceOfSatisfying(RateLimiter.Refused.class,
+                e -> assertThat(e.reason().retryAfterSeconds()).as("its estimate comes back when it ends").isEqualTo(1));
         running.release(3_900);  // it did use nearly all of it: now the wait is real
-        assertThatThrownBy(() -> limiter.acquire("k", limits, 100)).isInstanceOfSatisfying(ApiException.class,
-                e -> assertThat(e.retryAfterSeconds()).isEqualTo(180));  // from -2,900 to 100 at 1,000 a minute
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 100)).isInstanceOfSatisfying(RateLimiter.Refused.class,
+                e -> assertThat(e.reason().retryAfterSeconds()).isEqualTo(180));  // from -2,900 to 100 at 1,000 a minute
     }
 
     @Test
     void concurrency_countsInFlight_andReleaseIsIdempotent() {
         KeyLimits limits = new KeyLimits(0, 0, 1);
         RateLimiter.Permit first = limiter.acquire("k", limits, 0);
-        assertThatThrownBy(() -> limiter.acquire("k", limits, 0)).isInstanceOf(ApiException.class);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 0)).isInstanceOfSatisfying(RateLimiter.Refused.class,
+                e -> assertThat(e.runningMayLift()).isTrue());
         first.release(0);
         first.release(0);
         RateLimiter.Permit second = limiter.acquire("k", limits, 0);
-        assertThatThrownBy(() -> limiter.acquire("k", limits, 0)).isInstanceOf(ApiException.class);
+        assertThatThrownBy(() -> limiter.acquire("k", limits, 0)).isInstanceOf(RateLimiter.Refused.class);
         second.release(0);
     }
 
@@ -63,6 +67,6 @@ class RateLimiterTest {
         KeyLimits limits = new KeyLimits(1, 0, 0);
         limiter.acquire("a", limits, 0);
         limiter.acquire("b", limits, 0);
-        assertThatThrownBy(() -> limiter.acquire("a", limits, 0)).isInstanceOf(ApiException.class);
+        assertThatThrownBy(() -> limiter.acquire("a", limits, 0)).isInstanceOf(RateLimiter.Refused.class);
     }
 }
