@@ -135,6 +135,7 @@ public final class GatewayNode extends VerticleBase {
         if (payments != null) {
             metrics.payments(payments.stats());
         }
+        metrics.ledger(billing);
     }
 
     /**
@@ -480,14 +481,20 @@ public final class GatewayNode extends VerticleBase {
     }
 
     /**
-     * Ready: not shutting down, and some healthy worker to route to. Load balancers poll this; with
-     * a {@code drainMs}, a stopping gateway answers 503 while it still serves, so they move away first.
+     * Ready: not shutting down, the ledger reachable (as far as its last call found: a gateway
+     * that cannot hold funds serves no request), and some healthy worker to route to. Load
+     * balancers poll this; with a {@code drainMs}, a stopping gateway answers 503 while it still
+     * serves, so they move away first.
      */
     private void ready(RoutingContext ctx) {
         long healthy = registry.all().stream().filter(registry::healthy).count();
-        boolean ready = !stopping.get() && healthy > 0;
-        json(ctx, ready ? 200 : 503, new JsonObject().put("status", ready ? "ready" : stopping.get() ? "stopping" : "no workers")
-                .put("workers", healthy));
+        String ledgerOutage = billing.ledgerOutage().orElse(null);
+        String status = stopping.get() ? "stopping" : ledgerOutage != null ? "ledger unavailable" : healthy == 0 ? "no workers" : "ready";
+        JsonObject body = new JsonObject().put("status", status).put("workers", healthy);
+        if (ledgerOutage != null) {
+            body.put("reason", ledgerOutage);
+        }
+        json(ctx, status.equals("ready") ? 200 : 503, body);
     }
 
     private void authenticate(RoutingContext ctx) {

@@ -390,7 +390,7 @@ abstract class DurableBillingContract {
         assertThat(settledLow.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS)).isTrue();
         RequestBilling.Settling settling = settledLow.settle("worker-1", null,
                 Usage.newBuilder().setPromptTokens(10).setCompletionTokens(5).build());
-        settling.recorded().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        settling.accounted().toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(ledger.balance(ACCOUNT).spentNanoton()).as("the checkpoint was acknowledged").isEqualTo(checkpointCost);
 
         // A request cut by a crash: reserved and checkpointed, never settled; the next start settles it.

@@ -257,10 +257,11 @@ final class GatewayPolicy {
         // One thread per connection: the ledger's calls block on JDBC and must stay off the event loops.
         ExecutorService ledgerThreads = Executors.newFixedThreadPool(JdbcAccountBook.DEFAULT_POOL_SIZE,
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());
-        RequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
+        TonRequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
                 model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress);
         return new Billing(billing, accounts.channelJournal(), () -> {
             lease.close();
+            billing.close();
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();

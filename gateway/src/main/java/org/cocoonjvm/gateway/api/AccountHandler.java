@@ -6,8 +6,6 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import org.cocoonjvm.gateway.billing.AccountView;
 import org.cocoonjvm.gateway.billing.RequestBilling;
-import org.cocoonjvm.protocol.openai.ApiException;
-import org.cocoonjvm.protocol.openai.ErrorKind;
 
 /**
  * {@code GET /v1/account}: the calling key's account in nanoTON (balance, held for requests in
@@ -26,8 +24,8 @@ public final class AccountHandler implements Handler<RoutingContext> {
         ApiKey key = ctx.get(CompletionsHandler.API_KEY);
         Future.fromCompletionStage(billing.account(key.accountId()), ctx.vertx().getOrCreateContext())
                 .onSuccess(account -> ctx.response().putHeader("Content-Type", "application/json").end(json(account).encode()))
-                .onFailure(failure -> RequestNotes.refuse(ctx,
-                        new ApiException(ErrorKind.INTERNAL, "The account could not be read; try again.")));
+                .onFailure(failure -> RequestNotes.refuse(ctx, Admission.apiException(failure,
+                        "The account could not be read; try again.")));
     }
 
     static JsonObject json(AccountView account) {

@@ -39,8 +39,9 @@ public final class Admission {
      *
      * @param arrivalNanos when the gateway had the request ({@link System#nanoTime})
      * @return the admitted request, or failed with an {@link ApiException} ({@code RATE_LIMITED},
-     *         {@code INSUFFICIENT_BALANCE}, {@code MODEL_NOT_FOUND}, or {@code INTERNAL} if the
-     *         ledger failed); then nothing is held
+     *         {@code INSUFFICIENT_BALANCE}, {@code MODEL_NOT_FOUND}, {@code LEDGER_UNAVAILABLE} if
+     *         the ledger cannot be reached, or {@code INTERNAL} for an unexpected failure); then
+     *         nothing is held
      */
     public Future<Admitted> admit(ApiKey key, ValidRequest request, long arrivalNanos) {
         int context = relay.registry().maxContext(request.model());
@@ -58,7 +59,7 @@ public final class Admission {
                                     permit, charge))
                             .recover(failure -> {
                                 permit.release(0);
-                                return Future.failedFuture(apiException(failure));
+                                return Future.failedFuture(apiException(failure, "The gateway could not reserve funds for this request; try again."));
                             });
                 });
     }
@@ -88,12 +89,13 @@ public final class Admission {
         }
     }
 
-    private static ApiException apiException(Throwable failure) {
+    /** What billing refused with ({@link ApiException}), or {@code INTERNAL} with {@code message} for an unexpected failure. */
+    static ApiException apiException(Throwable failure, String message) {
         Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
         if (cause instanceof ApiException api) {
             return api;
         }
-        return new ApiException(ErrorKind.INTERNAL, "The gateway could not reserve funds for this request; try again.");
+        return new ApiException(ErrorKind.INTERNAL, message);
     }
 
     /** An admitted request: it holds a rate-limit permit and a reservation until its relay settles them. */

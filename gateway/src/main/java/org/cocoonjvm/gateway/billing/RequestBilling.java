@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.billing;
 
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -22,16 +23,30 @@ public interface RequestBilling {
      * @param maxTokens    the request's max_tokens, or the model's context when it gave none
      * @param requestChars the prompt's size in characters (an upper bound on its tokens)
      * @return the reservation; failed with an {@link org.cocoonjvm.protocol.openai.ApiException}
-     *         {@code INSUFFICIENT_BALANCE} (402) or {@code MODEL_NOT_FOUND}, or with the ledger's
-     *         failure (then nothing is held)
+     *         {@code INSUFFICIENT_BALANCE} (402), {@code MODEL_NOT_FOUND}, {@code LEDGER_UNAVAILABLE}
+     *         (503, the ledger's database is unreachable) or {@code SHUTTING_DOWN} (the lease is
+     *         lost), or with an unexpected failure; then nothing is held
      */
     CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long requestChars);
 
     /** A model's prices (what clients pay, what workers earn), or null when it has none. */
     PriceSchedule schedule(String model);
 
-    /** The account behind an API key, opened on first sight so that it has a deposit comment to show. */
+    /**
+     * The account behind an API key, opened on first sight so that it has a deposit comment to show.
+     * Failed with {@code LEDGER_UNAVAILABLE} while the ledger's database is unreachable.
+     */
     CompletionStage<AccountView> account(String accountId);
+
+    /** Why the ledger cannot be reached, while it is known not to be (see {@code AccountBook.outage}); empty otherwise. */
+    default Optional<String> ledgerOutage() {
+        return Optional.empty();
+    }
+
+    /** Settlements the ledger has not taken yet and that are being retried in the background. */
+    default int settlementsPending() {
+        return 0;
+    }
 
     /**
      * Records durably, in one write, that each request has used at least its {@link Usage}, and
@@ -71,13 +86,15 @@ public interface RequestBilling {
     }
 
     /**
-     * @param cost     what the client pays, known as soon as the usage is
-     * @param recorded completes once the ledger holds the settlement; failed if the ledger failed,
-     *                 in which case the reservation stays open and is settled at its last
-     *                 checkpoint when the gateway next starts, or if recovery had already ended
-     *                 the reservation (this gateway lost its lease), in which case that
-     *                 checkpoint is what was billed
+     * @param cost      what the client pays, known as soon as the usage is
+     * @param accounted completes once the ledger holds the settlement, or, when the ledger could
+     *                  not be reached, once the settlement is kept for a background retry that
+     *                  charges {@code cost} as soon as it is back (unless this gateway stops
+     *                  first: then its next start ends the reservation at its last checkpoint,
+     *                  the usage recorded before it). Failed if recovery had already ended the
+     *                  reservation (this gateway lost its lease), in which case that checkpoint is
+     *                  what was billed, or if the ledger refused the settlement outright
      */
-    record Settling(UsageCost cost, CompletionStage<?> recorded) {
+    record Settling(UsageCost cost, CompletionStage<?> accounted) {
     }
 }

@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway.billing;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -16,6 +17,7 @@ import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
+import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -42,17 +44,25 @@ import org.slf4j.LoggerFactory;
  * <p>Pricing is pure and runs on the caller's thread; every call into the book runs on
  * {@code ledger}, an executor of the owner's choosing: a pool of its own for a database-backed
  * book (never an event loop), or {@code Runnable::run} for the in-memory one.
+ *
+ * <p>While the book's database is unreachable, a reservation or an account read is refused
+ * {@code LEDGER_UNAVAILABLE} (503 with {@code Retry-After}), and a settlement the ledger does not
+ * take is kept by {@link PendingSettlements} and retried until it does: the cost the client is told
+ * is the cost it is charged.
  */
-public final class TonRequestBilling implements RequestBilling {
+public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(TonRequestBilling.class);
-    /** A settlement that meets a failing database is tried this often before it is left to recovery. */
-    private static final int SETTLE_ATTEMPTS = 3;
-    private static final long SETTLE_RETRY_MS = 200;
+    /**
+     * What a client refused for a ledger outage is told to wait: a database restart or failover
+     * takes seconds, and the gateway's own lease keeper looks again every 5.
+     */
+    private static final int LEDGER_RETRY_AFTER_SECONDS = 2;
 
     private final AccountBook accounts;
     private final Executor ledger;
     private final Function<String, PriceSchedule> prices;
     private final String depositAddress;
+    private final PendingSettlements pending;
 
     /**
      * @param ledger         runs the book's calls
@@ -65,6 +75,7 @@ public final class TonRequestBilling implements RequestBilling {
         this.ledger = Objects.requireNonNull(ledger, "ledger");
         this.prices = Objects.requireNonNull(prices, "prices");
         this.depositAddress = depositAddress;
+        this.pending = new PendingSettlements(ledger);
     }
 
     @Override
@@ -97,6 +108,8 @@ public final class TonRequestBilling implements RequestBilling {
                 // Another process now speaks for this gateway id, or a sweep fenced it: it is stopping.
                 log.error("refusing request {}: {}", requestId, e.getMessage());
                 throw new ApiException(ErrorKind.SHUTTING_DOWN, null, "This gateway is shutting down; send the request to another one.");
+            } catch (LedgerUnavailableException unreachable) {
+                throw ledgerUnavailable("could not hold funds for this request");
             }
         }, ledger);
     }
@@ -104,11 +117,47 @@ public final class TonRequestBilling implements RequestBilling {
     @Override
     public CompletionStage<AccountView> account(String accountId) {
         return CompletableFuture.supplyAsync(() -> {
-            Account account = accounts.open(accountId);
-            AccountState state = accounts.balance(accountId);
-            return new AccountView(accountId, state.balanceNanoton(), state.reservedNanoton(), state.spentNanoton(),
-                    depositAddress, account.depositComment());
+            try {
+                Account account = accounts.open(accountId);
+                AccountState state = accounts.balance(accountId);
+                return new AccountView(accountId, state.balanceNanoton(), state.reservedNanoton(), state.spentNanoton(),
+                        depositAddress, account.depositComment());
+            } catch (LedgerUnavailableException unreachable) {
+                throw ledgerUnavailable("could not read the account");
+            }
         }, ledger);
+    }
+
+    /**
+     * Nothing was done (the transaction rolled back): the client may simply come back. Not logged
+     * per request (the access log has each, the lease keeper's beats say what the database answers).
+     */
+    private static ApiException ledgerUnavailable(String what) {
+        return ApiException.retryLater(ErrorKind.LEDGER_UNAVAILABLE, "The gateway " + what + ": its ledger is unavailable. "
+                + "Try again shortly.", LEDGER_RETRY_AFTER_SECONDS);
+    }
+
+    @Override
+    public Optional<String> ledgerOutage() {
+        return accounts.outage();
+    }
+
+    @Override
+    public int settlementsPending() {
+        return pending.size();
+    }
+
+    /**
+     * Call once no request can settle any more (the gateway stopped): settlements the ledger has
+     * still not taken stay open for the next start's recovery, which bills their last checkpoints.
+     */
+    @Override
+    public void close() {
+        int left = pending.size();
+        if (left > 0) {
+            log.warn("ledger: {} settlements ({} nanoTON) were never taken by the ledger; their reservations stay open "
+                    + "and the next start ends them at their last checkpoints", left, pending.nanoton());
+        }
     }
 
     @Override
@@ -126,26 +175,6 @@ public final class TonRequestBilling implements RequestBilling {
             shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee()));
         });
         return CompletableFuture.runAsync(() -> accounts.recordProgress(progress, shares), ledger);
-    }
-
-    /** Settles are owed to the client and the operator alike: a passing database hiccup must not lose one. */
-    private <T> T retrying(String what, Supplier<T> call) {
-        for (int attempt = 1; ; attempt++) {
-            try {
-                return call.get();
-            } catch (LedgerUnavailableException e) {
-                if (attempt == SETTLE_ATTEMPTS) {
-                    throw e;
-                }
-                log.warn("{} failed (attempt {} of {}), trying again: {}", what, attempt, SETTLE_ATTEMPTS, e.getMessage());
-                try {
-                    Thread.sleep(SETTLE_RETRY_MS * attempt);   // a ledger thread, never an event loop
-                } catch (InterruptedException interrupted) {
-                    Thread.currentThread().interrupt();
-                    throw e;
-                }
-            }
-        }
     }
 
     private static TokenCounts tokens(Usage usage) {
@@ -174,7 +203,7 @@ public final class TonRequestBilling implements RequestBilling {
                 return settled;
             }
             UsageCost priced;
-            Supplier<?> bill;
+            Supplier<Settlement> bill;
             if (usage.getPromptTokens() == 0 && usage.getCompletionTokens() == 0) {
                 priced = new UsageCost(0, 0, 0);
                 bill = () -> accounts.release(reservation);
@@ -186,20 +215,27 @@ public final class TonRequestBilling implements RequestBilling {
                 priced = new UsageCost(cost.promptCost(), cost.completionCost(), cost.clientCost());
                 bill = () -> accounts.settle(reservation, record);
             }
-            CompletionStage<?> recorded = CompletableFuture.supplyAsync(() -> retrying("settling " + requestId, bill), ledger);
-            recorded.whenComplete((ok, failure) -> {
+            // One try here (the book already runs a transaction again after a lost race or a connection lost
+            // before its commit); a ledger that is away gets the settlement later, from the background.
+            CompletionStage<?> accounted = CompletableFuture.runAsync(() -> {
+                try {
+                    bill.get();
+                } catch (LedgerUnavailableException e) {
+                    pending.add(requestId, reservation, priced.totalCost(), bill, e);
+                }
+            }, ledger);
+            accounted.whenComplete((ok, failure) -> {
                 Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                         ? failure.getCause() : failure;
                 if (cause instanceof ReservationRecoveredException e) {
                     log.error("request {}: not billed its final {} nanoTON: {} (this gateway lost its lease)", requestId,
                             priced.totalCost(), e.getMessage());
                 } else if (failure != null) {
-                    log.error("request {}: the ledger did not take its settlement ({} nanoTON); reservation {} stays open "
-                            + "and is settled at its last checkpoint when the gateway next starts", requestId,
-                            priced.totalCost(), reservation.id(), failure);
+                    log.error("request {}: the ledger refused its settlement ({} nanoTON); reservation {} stays open until "
+                            + "the gateway next starts", requestId, priced.totalCost(), reservation.id(), cause);
                 }
             });
-            settled = new Settling(priced, recorded);
+            settled = new Settling(priced, accounted);
             return settled;
         }
 

@@ -2,6 +2,7 @@ package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
+import org.cocoonjvm.gateway.billing.RequestBilling;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -71,6 +72,16 @@ public final class GatewayMetrics implements RelayObserver {
                 .strongReference(true).register(meters);
         Gauge.builder("cocoon.payment.channels.absent", stats, ChannelBilling.Stats::absentChannels)
                 .description("Open payment channels whose worker has no session (see /admin/workers, absent_channels)")
+                .strongReference(true).register(meters);
+    }
+
+    /** Whether the ledger answers, and the settlements waiting for it. */
+    public void ledger(RequestBilling billing) {
+        Gauge.builder("cocoon.ledger.up", billing, b -> b.ledgerOutage().isPresent() ? 0 : 1)
+                .description("1 while the ledger's database answers, 0 while its last call found it unreachable")
+                .strongReference(true).register(meters);
+        Gauge.builder("cocoon.ledger.settlements.pending", billing, RequestBilling::settlementsPending)
+                .description("Settlements the ledger has not taken yet, retried in the background until it does")
                 .strongReference(true).register(meters);
     }
 

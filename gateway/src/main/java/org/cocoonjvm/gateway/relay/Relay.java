@@ -411,10 +411,10 @@ public final class Relay {
             meter.finish(fin != null ? fin.getUsage() : null);
         }
         if (fin != null || error != null) {
-            // The usage the client is shown is already in the ledger: send it once the settlement is
-            // recorded (failed or not: the client is owed its final events either way). Text held
-            // back for a slow reader goes first: it is billed.
-            whenDone(settling.recorded(), () -> {
+            // The usage the client is shown is what the ledger charges: send it once the settlement
+            // is committed, or kept for the ledger's return (failed or not: the client is owed its
+            // final events either way). Text held back for a slow reader goes first: it is billed.
+            whenDone(settling.accounted(), () -> {
                 flushPending();
                 delivered(fin != null ? sink.finish(fin, cost) : sink.fail(error, usage, cost),
                         () -> report(fin, error, usage, cost, statusSent));

@@ -49,6 +49,11 @@ public enum ErrorKind {
      * grace ran out. Another gateway (or this one, restarted) can serve it.
      */
     SHUTTING_DOWN(503, "api_error", "shutting_down", GrpcStatus.UNAVAILABLE, false),
+    /**
+     * The gateway cannot reach its ledger (the database is down, restarting or failing over), so it
+     * can neither hold funds for a request nor read an account. Transient: sent with a retry hint.
+     */
+    LEDGER_UNAVAILABLE(503, "api_error", "ledger_unavailable", GrpcStatus.UNAVAILABLE, false),
     /** The request ran past its deadline. */
     TIMEOUT(504, "api_error", "timeout", GrpcStatus.DEADLINE_EXCEEDED, true),
     INTERNAL(500, "api_error", "internal_error", GrpcStatus.INTERNAL, false);

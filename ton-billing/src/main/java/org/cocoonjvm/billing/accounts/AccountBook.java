@@ -126,4 +126,14 @@ public interface AccountBook {
      * @throws ReservationRecoveredException if recovery ended it (its outcome is in the exception)
      */
     Settlement release(Reservation reservation);
+
+    /**
+     * Why this book cannot reach its storage, while it is known not to: a book over a database
+     * says so once a call lost its connection (or could not get one) and until a call succeeds
+     * again. Empty while it answers, and always for a book in memory. Cheap: it reads what the last
+     * calls found, it runs none.
+     */
+    default Optional<String> outage() {
+        return Optional.empty();
+    }
 }

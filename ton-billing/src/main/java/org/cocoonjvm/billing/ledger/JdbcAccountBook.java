@@ -82,6 +82,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private final long leaseExpiryMicros;
     /** This incarnation's lease epoch, taken once in {@link #open}; the fencing token of every reservation it takes. */
     private long epoch;
+    /** Why the last call could not reach the database; null once one did (see {@link #outage()}). */
+    private volatile String outage;
 
     private JdbcAccountBook(Clock clock, ConnectionPool pool, GatewayId gateway, Duration leaseExpiry) {
         this.clock = clock;
@@ -769,34 +771,73 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * an {@link org.cocoonjvm.billing.accounts.AccountException}) rolls back and propagates; a lost
      * race rolls back and runs again; any other database failure rolls back and becomes a
      * {@link LedgerUnavailableException}.
+     *
+     * <p>A transaction whose connection was lost before its COMMIT was sent did not happen (the
+     * server rolls back what a dead session left open), so it runs once more on another connection:
+     * after a database restart the first caller on each connection the restart killed still
+     * succeeds. One lost at its COMMIT may have committed, and is never run again from here: the
+     * caller hears of the failure, and whatever it retries must be safe to run twice (ending a
+     * reservation is: a second end returns the first outcome).
      */
     <T> T tx(String operation, Work<T> work) {
+        boolean ranAgainAfterLoss = false;
         for (int attempt = 1; ; attempt++) {
-            Connection c;
+            ConnectionPool.Slot slot;
             try {
-                c = pool.borrow();
+                slot = pool.borrow();
             } catch (SQLException e) {
-                throw new LedgerUnavailableException(operation, e);
+                throw unavailable(operation, e);
             }
-            boolean failed = false;
+            Connection c = slot.connection();
+            SQLException failure = null;
+            boolean committing = false;
             try {
                 T result = work.run(c);
+                committing = true;
                 c.commit();
+                outage = null;
                 return result;
             } catch (SQLException e) {
-                failed = !Dialect.retryable(e);
+                failure = e;
                 rollback(c);
-                if (failed || attempt == ATTEMPTS) {
-                    throw new LedgerUnavailableException(operation, e);
-                }
-            } catch (RuntimeException | Error e) {
+            } catch (RuntimeException e) {
+                rollback(c);
+                outage = null;   // a refusal: the database answered
+                throw e;
+            } catch (Error e) {
                 rollback(c);
                 throw e;
             } finally {
-                pool.giveBack(c, failed);
+                pool.giveBack(slot, failure);
+            }
+            if (ConnectionPool.lostConnection(failure) && !committing && !ranAgainAfterLoss) {
+                ranAgainAfterLoss = true;
+                continue;
+            }
+            if (!Dialect.retryable(failure) || attempt >= ATTEMPTS) {
+                throw unavailable(operation, failure);
             }
             backOff(operation, attempt);
         }
+    }
+
+    /** The failure to throw; a lost or refused connection also marks the database as unreachable until a call succeeds. */
+    private LedgerUnavailableException unavailable(String operation, SQLException cause) {
+        LedgerUnavailableException failure = new LedgerUnavailableException(operation, cause);
+        if (ConnectionPool.lostConnection(cause)) {
+            outage = failure.getMessage();
+        }
+        return failure;
+    }
+
+    /**
+     * Why the database is unreachable, as the last call found: set by a call that
+     * lost its connection or could not get one, cleared by the next call the database answers
+     * (the lease keeper's beat, every few seconds, is one).
+     */
+    @Override
+    public Optional<String> outage() {
+        return Optional.ofNullable(outage);
     }
 
     /**
@@ -817,7 +858,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         try {
             c.rollback();
         } catch (SQLException ignored) {
-            // the connection is broken; the pool replaces it when it comes back
+            // the connection is broken; the pool drops it when it comes back
         }
     }
 

@@ -29,6 +29,8 @@ public final class LeaseKeeper implements AutoCloseable {
     private final Consumer<LeaseLostException> onLost;
     private final AtomicBoolean lost = new AtomicBoolean();
     private final ScheduledExecutorService timer;
+    /** Beats in a row that failed: an operator reading the log wants to know when they stop. Keeper's thread only. */
+    private int failedBeats;
 
     private LeaseKeeper(JdbcAccountBook book, Consumer<LeaseLostException> onLost) {
         this.book = book;
@@ -57,6 +59,10 @@ public final class LeaseKeeper implements AutoCloseable {
         }
         try {
             book.renewLease();
+            if (failedBeats > 0) {
+                log.info("ledger: lease renewed again after {} failed beats", failedBeats);
+                failedBeats = 0;
+            }
             List<Settlement> swept = book.sweep();
             if (!swept.isEmpty()) {
                 log.warn("ledger: ended {} reservations of gateways whose lease expired, charging {} nanoTON "
@@ -69,6 +75,7 @@ public final class LeaseKeeper implements AutoCloseable {
                 onLost.accept(e);
             }
         } catch (RuntimeException e) {
+            failedBeats++;
             log.warn("ledger: lease renewal or sweep failed, trying again in the next beat: {}", e.getMessage());
         }
     }

@@ -39,13 +39,16 @@ public final class PostgresServer {
     private final Path dir;
     private final String runAs;
     private final int port;
+    private final String options;
     private final AtomicInteger databases = new AtomicInteger();
 
-    private PostgresServer(Path bin, Path dir, String runAs, int port) {
+    private PostgresServer(Path bin, Path dir, String runAs, int port, boolean durable) {
         this.bin = bin;
         this.dir = dir;
         this.runAs = runAs;
         this.port = port;
+        this.options = "-p " + port + " -k " + dir + " -c listen_addresses=127.0.0.1 -c max_connections=200"
+                + (durable ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
     }
 
     /** The server all tests in this JVM share; fsync is off, as a test's data need not outlive it. */
@@ -76,6 +79,42 @@ public final class PostgresServer {
         return start(bin.get(), true);
     }
 
+    /**
+     * A server of the caller's own (fsync off), for tests that take it down and up again with
+     * {@link #shutDown()} and {@link #startAgain()}: the shared one serves other tests meanwhile.
+     * The caller stops it.
+     */
+    public static PostgresServer startOwn() {
+        shared();   // skips or fails as the shared server would, and finds the binaries once
+        return start(findBinaries().orElseThrow(), false);
+    }
+
+    /**
+     * An outage: {@code pg_ctl stop -m fast}, as an operator's restart or a failover does it. Open
+     * transactions are rolled back and every client connection is terminated (57P01); new ones are
+     * refused until {@link #startAgain()}.
+     */
+    public void shutDown() {
+        try {
+            pg("pg_ctl", "-D", data(), "-m", "fast", "-w", "stop");
+        } catch (IOException e) {
+            throw new IllegalStateException("could not stop PostgreSQL", e);
+        }
+    }
+
+    /** Back on the same port and data after {@link #shutDown()}; returns once it accepts connections. */
+    public void startAgain() {
+        try {
+            pgStart();
+        } catch (IOException e) {
+            throw new IllegalStateException("could not start PostgreSQL again", e);
+        }
+    }
+
+    private void pgStart() throws IOException {
+        pg("pg_ctl", "-D", data(), "-l", dir.resolve("server.log").toString(), "-w", "-t", "60", "-o", options, "start");
+    }
+
     private static PostgresServer start(Path bin, boolean durable) {
         try {
             String runAs = isRoot() ? (userExists("postgres") ? "postgres" : "nobody") : null;
@@ -83,12 +122,9 @@ public final class PostgresServer {
             if (runAs != null) {
                 run(List.of("chown", runAs, dir.toString()), null);
             }
-            PostgresServer server = new PostgresServer(bin, dir, runAs, freePort());
+            PostgresServer server = new PostgresServer(bin, dir, runAs, freePort(), durable);
             server.pg("initdb", "-D", server.data(), "-U", "cocoon", "--auth=trust", "-E", "UTF8", "--no-sync");
-            String options = "-p " + server.port + " -k " + dir + " -c listen_addresses=127.0.0.1 -c max_connections=200"
-                    + (durable ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
-            server.pg("pg_ctl", "-D", server.data(), "-l", dir.resolve("server.log").toString(), "-w", "-t", "60",
-                    "-o", options, "start");
+            server.pgStart();
             Runtime.getRuntime().addShutdownHook(new Thread(server::stop));
             return server;
         } catch (IOException e) {

@@ -1,0 +1,82 @@
+package org.cocoonjvm.billing.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Clock;
+import java.time.Duration;
+import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.Reservation;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A PostgreSQL restart under an open book (the audit's Finding 2): every pooled connection is one
+ * the restart kills. While the server is down, calls fail at once and the book says why; once it is
+ * back, the very first calls succeed (no connection the restart killed is lent to a caller), the
+ * lease renews at its next beat, and the book is reachable again. On a server of the test's own.
+ */
+class PostgresLedgerOutageTest {
+    private static final int POOL = 4;
+    private static final String ACCOUNT = "acct-outage";
+
+    private PostgresServer server;
+    private JdbcAccountBook book;
+
+    @BeforeEach
+    void open() {
+        server = PostgresServer.startOwn();
+        book = JdbcAccountBook.open(server.newDatabaseUrl(), Clock.systemUTC(), POOL, new GatewayId("gw-1"),
+                Duration.ofMinutes(1));
+        book.open(ACCOUNT);
+        book.credit(ACCOUNT, 1_000, "grant");
+    }
+
+    @AfterEach
+    void close() {
+        if (book != null) {
+            book.close();
+        }
+        if (server != null) {
+            server.stop();
+        }
+    }
+
+    @Test
+    void afterARestart_theFirstCallsSucceed_theLeaseRenews_andTheBookIsReachableAgain() {
+        assertThat(book.outage()).isEmpty();
+
+        server.shutDown();
+        // Twice each: a failed reconnect must not put a dead connection back for the next caller.
+        for (int i = 0; i < 2; i++) {
+            assertThatThrownBy(() -> book.balance(ACCOUNT)).isInstanceOf(LedgerUnavailableException.class);
+            assertThatThrownBy(book::renewLease).isInstanceOf(LedgerUnavailableException.class);
+        }
+        assertThat(book.outage()).as("known down while the server is").hasValueSatisfying(why ->
+                assertThat(why).contains("renew the lease").contains("SQLState 08"));
+
+        server.startAgain();
+        book.renewLease();   // the lease keeper's next beat
+        for (int i = 0; i < 2 * POOL; i++) {
+            assertThat(book.balance(ACCOUNT)).as("call %d after the restart", i).isEqualTo(new AccountState(ACCOUNT, 1_000, 0, 0));
+        }
+        Reservation held = book.reserve(ACCOUNT, 100);
+        book.settle(held, 40);
+        assertThat(book.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 960, 0, 40));
+        assertThat(book.outage()).as("reachable again").isEmpty();
+    }
+
+    /** A transaction whose connection the restart killed before it committed is run again on a fresh one. */
+    @Test
+    void aTransactionCutBeforeItsCommit_runsAgainOnAFreshConnection() {
+        server.shutDown();
+        server.startAgain();
+
+        // Every pooled connection is dead now and no caller has found out yet: the first one to.
+        assertThat(book.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 1_000, 0, 0));
+        Reservation held = book.reserve(ACCOUNT, 100);
+        assertThat(book.settle(held, 40).chargedNanoton()).isEqualTo(40);
+        assertThat(book.outage()).isEmpty();
+    }
+}
