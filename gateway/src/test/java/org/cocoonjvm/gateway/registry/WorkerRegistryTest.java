@@ -5,12 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
@@ -22,24 +22,9 @@ import org.junit.jupiter.api.Test;
 /** The routing rule, on the registry alone, with a hand-driven clock. */
 class WorkerRegistryTest {
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
-    private static final long START_SECONDS = Instant.parse("2025-06-01T12:00:00Z").getEpochSecond();
-    private final AtomicLong wallSeconds = new AtomicLong(START_SECONDS);
-    private final Clock wall = new Clock() {
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Instant instant() {
-            return Instant.ofEpochSecond(wallSeconds.get());
-        }
-    };
+    private static final Instant START = Instant.parse("2025-06-01T12:00:00Z");
+    private static final long START_SECONDS = START.getEpochSecond();
+    private final MutableClock wall = new MutableClock(START);
     private final WorkerRegistry registry = new WorkerRegistry(100, 25, now::get, wall);
 
     private RegisteredWorker worker(String id, int capacity) {
@@ -111,7 +96,7 @@ class WorkerRegistryTest {
     void aModelsCreationTime_isItsFirstRegistration_keptWhileSomeWorkerServesIt() {
         RegisteredWorker first = worker("first", 2);
         now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS * 2);
-        wallSeconds.addAndGet(TimeUnit.NANOSECONDS.toSeconds(WorkerRegistry.RECENTLY_SERVED_NANOS * 2));
+        wall.advance(Duration.ofNanos(WorkerRegistry.RECENTLY_SERVED_NANOS * 2));
         RegisteredWorker second = worker("second", 2);
         registry.remove(first);  // a departure prunes what left long ago, never a model still served
 
@@ -121,7 +106,7 @@ class WorkerRegistryTest {
         // Gone past the window, it is forgotten: served again, it is a new model.
         registry.remove(second);
         now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS + 1);
-        wallSeconds.incrementAndGet();
+        wall.advance(Duration.ofSeconds(1));
         registry.remove(worker("third", 2));
         assertThat(registry.knownModels()).singleElement()
                 .satisfies(known -> assertThat(known.createdSeconds()).isGreaterThan(START_SECONDS));
