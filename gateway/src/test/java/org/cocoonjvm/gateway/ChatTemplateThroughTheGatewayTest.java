@@ -33,6 +33,10 @@ class ChatTemplateThroughTheGatewayTest {
             + "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
             + "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
 
+    /** Refuses a message starting with 'A', quoting it whole, as a template may. */
+    private static final String QUOTING = "{% for message in messages %}{% if message['content'].startswith('A') %}"
+            + "{{ raise_exception('bad: ' + message['content']) }}{% endif %}{{ message['content'] }}{% endfor %}";
+
     private final TestNetwork net = new TestNetwork();
 
     @AfterEach
@@ -63,6 +67,22 @@ class ChatTemplateThroughTheGatewayTest {
         assertThat(complete(message("user", "Hi")).status()).isEqualTo(200);
     }
 
+    /**
+     * A refusal quoting 12 kB of the client's message used to overflow the gateway's limit on the
+     * worker's trailers (8 KiB): the stream broke, and the refusal counted as a worker failure.
+     */
+    @Test
+    void aRefusalQuotingALongMessage_isStill400_andNoWorkerFailure() {
+        addTemplatedWorker(QUOTING);
+
+        TestNetwork.Reply refused = complete(message("user", "A" + "x".repeat(12_000)));
+
+        assertThat(refused.status()).isEqualTo(400);
+        assertThat(refused.json().getJsonObject("error").getString("message")).startsWith(
+                "The model's chat template refused these messages: bad: Axxx").endsWith("…").hasSizeLessThan(700);
+        assertThat(net.gateway.registry().all()).allSatisfy(worker -> assertThat(worker.failures()).isZero());
+    }
+
     /** What a message says reaches the model as text: it used to be rendered as template code too. */
     @Test
     void templateSyntaxInAMessage_isText() {
@@ -78,7 +98,11 @@ class ChatTemplateThroughTheGatewayTest {
     }
 
     private void addTemplatedWorker() {
-        net.addWorker((vertx, credit) -> new Scheduler(new TemplatedEngine(), SchedulerOptions.DEFAULTS, credit),
+        addTemplatedWorker(MISTRAL_STYLE);
+    }
+
+    private void addTemplatedWorker(String template) {
+        net.addWorker((vertx, credit) -> new Scheduler(new TemplatedEngine(template), SchedulerOptions.DEFAULTS, credit),
                 WorkerPaymentOptions.IN_MEMORY);
     }
 
@@ -95,10 +119,11 @@ class ChatTemplateThroughTheGatewayTest {
         return new SyntheticEngine(1000, 4, 4096).tokenizer().encode(text).length;
     }
 
-    /** The synthetic engine, whose chats are rendered by {@link #MISTRAL_STYLE} before they are encoded. */
+    /** The synthetic engine, whose chats are rendered by a real chat template before they are encoded. */
     private static final class TemplatedEngine implements Engine {
         private final SyntheticEngine engine = new SyntheticEngine(1000, 4, 4096);
-        private final ChatTemplate template = new ChatTemplate(MISTRAL_STYLE, "<s>", "</s>");
+        private final ChatTemplate template;
+
         private final Tokenizer tokenizer = new Tokenizer() {
             @Override
             public int[] encodeChat(List<ChatMessage> messages) {
@@ -120,6 +145,10 @@ class ChatTemplateThroughTheGatewayTest {
                 return engine.tokenizer().isEndOfSequence(token);
             }
         };
+
+        TemplatedEngine(String template) {
+            this.template = new ChatTemplate(template, "<s>", "</s>");
+        }
 
         @Override
         public ModelInfo model() {

@@ -18,6 +18,9 @@ public final class ErrorTrailers {
     public static final String RETRY_AFTER = "retry-after";
     private static final String MESSAGE = "grpc-message";
     private static final char[] HEX = "0123456789ABCDEF".toCharArray();
+    /** The most a status message takes, encoded: far under any peer's header-list limit with the other trailers. */
+    static final int MAX_MESSAGE_CHARS = 2048;
+    private static final String ELLIPSIS = "%E2%80%A6";
 
     private ErrorTrailers() {}
 
@@ -41,15 +44,30 @@ public final class ErrorTrailers {
     /**
      * {@code message} as gRPC's {@code grpc-message}: printable ASCII as it is, the rest (and
      * {@code %}) as the percent-encoded bytes of its UTF-8; {@code +} too, which a decoder of URL
-     * forms would read as a space.
+     * forms would read as a space. Cut, at a character, to {@link #MAX_MESSAGE_CHARS} encoded and
+     * marked with an ellipsis: a message may echo what a client sent (a chat template's
+     * {@code raise_exception} quoting a message), and a peer's HTTP/2 client refuses trailers past
+     * its header-list limit (Netty's 8 KiB), turning a refusal into a broken stream.
      */
     static String statusMessage(String message) {
-        StringBuilder out = new StringBuilder(message.length() + 16);
-        for (byte b : message.getBytes(StandardCharsets.UTF_8)) {
-            if (b >= 0x20 && b <= 0x7e && b != '%' && b != '+') {
-                out.append((char) b);
-            } else {
-                out.append('%').append(HEX[(b >> 4) & 0xf]).append(HEX[b & 0xf]);
+        StringBuilder out = new StringBuilder(Math.min(message.length(), MAX_MESSAGE_CHARS) + 16);
+        int fitsWithEllipsis = 0;  // the longest whole-character prefix that leaves room for the ellipsis
+        for (int i = 0; i < message.length(); ) {
+            int codePoint = message.codePointAt(i);
+            for (byte b : new String(Character.toChars(codePoint)).getBytes(StandardCharsets.UTF_8)) {
+                if (b >= 0x20 && b <= 0x7e && b != '%' && b != '+') {
+                    out.append((char) b);
+                } else {
+                    out.append('%').append(HEX[(b >> 4) & 0xf]).append(HEX[b & 0xf]);
+                }
+            }
+            i += Character.charCount(codePoint);
+            if (out.length() > MAX_MESSAGE_CHARS) {
+                out.setLength(fitsWithEllipsis);
+                return out.append(ELLIPSIS).toString();
+            }
+            if (out.length() <= MAX_MESSAGE_CHARS - ELLIPSIS.length()) {
+                fitsWithEllipsis = out.length();
             }
         }
         return out.toString();

@@ -22,4 +22,20 @@ class ErrorTrailersTest {
         assertThat(QueryStringDecoder.decodeComponent(ErrorTrailers.statusMessage(message), StandardCharsets.UTF_8))
                 .isEqualTo(message);
     }
+
+    /** A message that quotes a client's 12 kB (a chat template's raise_exception) fits a peer's header limit, cut at a character. */
+    @Test
+    void statusMessage_ofALongMessage_isCutToTheLimitAtACharacter_withAnEllipsis() {
+        for (String unit : new String[] {"x", "猫", "😀"}) {
+            String message = "The model's chat template refused these messages: bad: " + unit.repeat(12_000);
+            String encoded = ErrorTrailers.statusMessage(message);
+
+            assertThat(encoded.length()).isLessThanOrEqualTo(ErrorTrailers.MAX_MESSAGE_CHARS);
+            String decoded = QueryStringDecoder.decodeComponent(encoded, StandardCharsets.UTF_8);
+            assertThat(decoded).endsWith(unit + "…").doesNotContain("\uFFFD");
+            assertThat(message).startsWith(decoded.substring(0, decoded.length() - 1));
+        }
+        String fits = "y".repeat(ErrorTrailers.MAX_MESSAGE_CHARS);
+        assertThat(ErrorTrailers.statusMessage(fits)).isEqualTo(fits);
+    }
 }

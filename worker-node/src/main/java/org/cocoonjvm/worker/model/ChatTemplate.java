@@ -105,14 +105,25 @@ public final class ChatTemplate {
                 for (Throwable c = e.getException(); c != null; c = c.getCause()) {
                     if (c instanceof RaisedException raised) {
                         throw new PromptRejected("The model's chat template refused these messages: "
-                                + raised.getMessage(), raised);
+                                + cut(raised.getMessage()), raised);
                     }
                 }
-                throw new PromptRejected("The model's chat template failed on these messages: " + e.getMessage()
+                throw new PromptRejected("The model's chat template failed on these messages: " + cut(e.getMessage())
                         + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""), e.getException());
             }
         }
         return result.getOutput();
+    }
+
+    private static final int MOST_QUOTED_CHARS = 500;
+
+    /** A template's words may quote a message (raise_exception('bad: ' + content)): the client has them already. */
+    private static String cut(String words) {
+        if (words.length() <= MOST_QUOTED_CHARS) {
+            return words;
+        }
+        int end = Character.isHighSurrogate(words.charAt(MOST_QUOTED_CHARS - 1)) ? MOST_QUOTED_CHARS - 1 : MOST_QUOTED_CHARS;
+        return words.substring(0, end) + "…";
     }
 
     /** {@code raise_exception(message)} as transformers provides it to templates. */
