@@ -130,10 +130,10 @@ class LimitsTest {
         assertThat(reply.status()).isEqualTo(402);
         assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("insufficient_balance");
         // What is held, per token and for how many, so that a client can see why and what to change.
-        int promptChars = ("user" + "tell me about cocoon").length();  // role and content: an upper bound on its tokens
+        int promptBytes = ("user" + "tell me about cocoon").length();  // role and content in UTF-8 (ASCII): an upper bound on its tokens
         assertThat(reply.json().getJsonObject("error").getString("message"))
-                .contains("up to " + 8 * (50 + promptChars) + " nanoTON")
-                .contains("held at 8 nanoTON per token", "for up to " + (50 + promptChars) + " tokens", "50 for the completion")
+                .contains("up to " + 8 * (50 + promptBytes) + " nanoTON")
+                .contains("held at 8 nanoTON per token", "for up to " + (50 + promptBytes) + " tokens", "50 for the completion")
                 .contains("10 nanoTON available").contains("lower max_tokens");
         assertThat(reply.response().getHeader("x-should-retry")).isEqualTo("false");
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton()).isZero();

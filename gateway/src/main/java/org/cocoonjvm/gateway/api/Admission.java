@@ -46,13 +46,13 @@ public final class Admission {
     public Future<Admitted> admit(ApiKey key, ValidRequest request, long arrivalNanos) {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
-        // A character is at least one token in no tokenizer we know; it is a safe upper bound.
-        long estimatedTokens = request.promptCharacters() + maxTokens;
+        long promptBytes = request.promptBytes();
+        long estimatedTokens = promptBytes + maxTokens;
         return permit(key, estimatedTokens, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUNNING_MAY_END_MS))
                 .compose(permit -> {
                     String id = RequestIds.completion(request.idPrefix());
                     return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
-                                    request.promptCharacters()), relay.vertx().getOrCreateContext())
+                                    promptBytes), relay.vertx().getOrCreateContext())
                             .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
                                     new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),
                                     request.stream(), arrivalNanos),

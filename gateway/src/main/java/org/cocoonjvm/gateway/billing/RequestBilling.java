@@ -21,13 +21,13 @@ public interface RequestBilling {
      * @param requestId    the gateway's id of the request, kept with its settlement for audit
      * @param accountId    the API key's account
      * @param maxTokens    the request's max_tokens, or the model's context when it gave none
-     * @param requestChars the prompt's size in characters (an upper bound on its tokens)
+     * @param promptBytes the prompt's size in UTF-8 bytes (an upper bound on its tokens)
      * @return the reservation; failed with an {@link org.cocoonjvm.protocol.openai.ApiException}
      *         {@code INSUFFICIENT_BALANCE} (402), {@code MODEL_NOT_FOUND}, {@code LEDGER_UNAVAILABLE}
      *         (503, the ledger's database is unreachable) or {@code SHUTTING_DOWN} (the lease is
      *         lost), or with an unexpected failure; then nothing is held
      */
-    CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long requestChars);
+    CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long promptBytes);
 
     /** A model's prices (what clients pay, what workers earn), or null when it has none. */
     PriceSchedule schedule(String model);

@@ -84,13 +84,13 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     }
 
     @Override
-    public CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long requestChars) {
+    public CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long promptBytes) {
         PriceSchedule schedule = prices.apply(model);
         if (schedule == null) {
             return CompletableFuture.failedStage(new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
                     "The model '" + model + "' has no price on this gateway."));
         }
-        long amount = Pricing.reservation(schedule, maxTokens, requestChars);
+        long amount = Pricing.reservation(schedule, maxTokens, promptBytes);
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return new LedgerCharge(requestId, model, schedule, accounts.reserve(accountId, amount));
@@ -98,9 +98,9 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                 // What GET /v1/models shows as reserved_nanoton_per_token, and what the hold is made of.
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "This request may cost up to " + amount
                         + " nanoTON: it is held at " + Pricing.reservedPerToken(schedule).toPlainString() + " nanoTON per token"
-                        + " (the price at the highest worker coefficient) for up to " + (maxTokens + requestChars) + " tokens, "
+                        + " (the price at the highest worker coefficient) for up to " + (maxTokens + promptBytes) + " tokens, "
                         + maxTokens + " for the completion (max_tokens, or the model's context window without it) and "
-                        + requestChars + " for the prompt (its characters); the account has " + e.availableNanoton()
+                        + promptBytes + " for the prompt (its UTF-8 bytes); the account has " + e.availableNanoton()
                         + " nanoTON available. Top up, or set a lower max_tokens to lower the hold.");
             } catch (UnknownAccountException e) {
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");

@@ -1,5 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
+import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 
 /**
@@ -82,11 +83,34 @@ public final class ValidRequest {
         return h == 0 ? 1 : h;
     }
 
-    /** The body's size in characters, a cheap upper bound on its prompt tokens for reservations. */
-    public long promptCharacters() {
-        return generate.hasChat()
-                ? generate.getChat().getMessagesList().stream().mapToLong(m -> m.getContent().length() + m.getRole().length()).sum()
-                : generate.getPrompt().length();
+    /**
+     * The prompt's size in UTF-8 bytes (its roles and contents), the bound on its tokens that
+     * reservations and the tokens-per-minute estimate use: no tokenizer makes more tokens of text
+     * than it has bytes (a byte-level BPE makes at most one a byte, a byte fallback one a byte),
+     * while characters undercount (a CJK character is three byte-level tokens, an emoji four for
+     * its two UTF-16 units). Not bounded by it: what a chat template writes around the messages.
+     */
+    public long promptBytes() {
+        if (!generate.hasChat()) {
+            return utf8Length(generate.getPrompt());
+        }
+        long bytes = 0;
+        for (ChatMessage m : generate.getChat().getMessagesList()) {
+            bytes += utf8Length(m.getRole()) + utf8Length(m.getContent());
+        }
+        return bytes;
+    }
+
+    private static long utf8Length(String text) {
+        long bytes = text.length();  // one for every ASCII char; what the others add, below
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c >= 0x80) {
+                // 2 bytes below U+0800, else 3; a surrogate pair is 4 for its two chars (2 each).
+                bytes += c < 0x800 || Character.isSurrogate(c) ? 1 : 2;
+            }
+        }
+        return bytes;
     }
 
     /** What to send to a worker, under the given request id. */

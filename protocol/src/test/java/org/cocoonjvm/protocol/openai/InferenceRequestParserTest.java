@@ -51,7 +51,7 @@ class InferenceRequestParserTest {
         assertThat(grpc.tier()).isEqualTo(ServiceTier.FLEX);
         assertThat(grpc.flavor()).isEqualTo(CompletionMeta.Flavor.CHAT);
         assertThat(grpc.prefixHash()).isEqualTo(http.prefixHash()).isNotZero();
-        assertThat(grpc.promptCharacters()).isEqualTo(http.promptCharacters());
+        assertThat(grpc.promptBytes()).isEqualTo(http.promptBytes());
         assertThat(grpc.stream()).isTrue();
         assertThat(grpc.includeUsage()).as("usage always ends the stream").isTrue();
     }

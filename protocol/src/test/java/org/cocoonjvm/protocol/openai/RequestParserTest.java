@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
 import java.util.function.Function;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
@@ -200,6 +201,19 @@ class RequestParserTest {
     @Test
     void parse_temperatureThree_isRejectedNamingParam() {
         assertThat(rejected(request(",\"temperature\":3")).param()).isEqualTo("temperature");
+    }
+
+    /**
+     * The reservation's bound on prompt tokens is UTF-8 bytes: a byte-level tokenizer makes three
+     * tokens of 日 and four of 😀, one and two UTF-16 characters.
+     */
+    @Test
+    void promptBytes_countsRolesAndContentsInUtf8() {
+        ValidRequest request = parse("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"é\"},"
+                + "{\"role\":\"user\",\"content\":\"日😀a\"}]}");
+        assertThat(request.promptBytes()).isEqualTo(("system" + "é" + "user" + "日😀a").getBytes(StandardCharsets.UTF_8).length)
+                .isEqualTo(6 + 2 + 4 + 3 + 4 + 1);
+        assertThat(RequestParser.completion(Buffer.buffer("{\"model\":\"m\",\"prompt\":\"日日\"}")).promptBytes()).isEqualTo(6);
     }
 
     @Test
