@@ -53,6 +53,7 @@ import org.cocoonjvm.gateway.metrics.GatewayMetrics;
 import org.cocoonjvm.gateway.relay.AccessLog;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
+import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.gateway.relay.RunningRelays;
 import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.protocol.openai.RequestParser;
@@ -371,8 +372,11 @@ public final class GatewayNode extends VerticleBase {
 
     /**
      * Every API and admin request gets an access-log line: a relayed one from its relay, the
-     * rest (refusals before a relay, models, account, admin) from here when its response ends.
-     * Health checks and scrapes get none: they would drown the rest.
+     * rest (refusals before a relay, models, account, admin) from here when its response ends;
+     * a completion's once its admission is answered, so that a client gone meanwhile gets one line,
+     * its relay's if it had one. Nothing went out to a client gone before the response head: its
+     * status is {@link RequestOutcome#CLIENT_CLOSED_REQUEST}, as a relay's line says. Health checks
+     * and scrapes get none: they would drown the rest.
      */
     private void logUnrelayed(RoutingContext ctx) {
         String path = ctx.normalizedPath();
@@ -394,21 +398,34 @@ public final class GatewayNode extends VerticleBase {
             ctx.put(LOGGED_METHOD, method);
             long start = System.nanoTime();
             ctx.addEndHandler(ended -> {
-                if (!RequestNotes.relayed(ctx)) {
-                    ApiKey key = ctx.get(CompletionsHandler.API_KEY);
-                    accessLog.answered(ctx.response().headers().get(CompletionsHandler.REQUEST_ID_HEADER), method, path,
-                            key == null ? null : key.id(), RequestNotes.model(ctx), ctx.response().getStatusCode(),
-                            RequestNotes.error(ctx), System.nanoTime() - start, ended.failed());
+                Future<?> admission = RequestNotes.admission(ctx);
+                if (admission == null || admission.isComplete()) {
+                    logAnswered(ctx, method, path, start, ended.failed());
+                } else {
+                    admission.onComplete(answered -> logAnswered(ctx, method, path, start, true));  // the client left meanwhile
                 }
             });
         }
         ctx.next();
     }
 
+    private void logAnswered(RoutingContext ctx, String method, String path, long startNanos, boolean clientGone) {
+        if (RequestNotes.relayed(ctx)) {
+            return;
+        }
+        ApiKey key = ctx.get(CompletionsHandler.API_KEY);
+        int status = clientGone && !ctx.response().headWritten() ? RequestOutcome.CLIENT_CLOSED_REQUEST : ctx.response().getStatusCode();
+        accessLog.answered(ctx.response().headers().get(CompletionsHandler.REQUEST_ID_HEADER), method, path,
+                key == null ? null : key.id(), RequestNotes.model(ctx), status, RequestNotes.error(ctx),
+                System.nanoTime() - startNanos, clientGone);
+    }
+
     /** A gRPC call answered without a relay gets its access-log line as an HTTP request would; a refusal is counted. */
-    private void grpcAnswered(String requestId, String path, ApiKey key, String model, ApiException error, long totalNanos) {
-        accessLog.answered(requestId, "POST", path, key == null ? null : key.id(), model, error == null ? 200 : error.kind().httpStatus,
-                error == null ? null : error.kind().stableCode(), totalNanos, false);
+    private void grpcAnswered(String requestId, String path, ApiKey key, String model, ApiException error, long totalNanos,
+                              boolean clientGone) {
+        int status = clientGone ? RequestOutcome.CLIENT_CLOSED_REQUEST : error == null ? 200 : error.kind().httpStatus;
+        accessLog.answered(requestId, "POST", path, key == null ? null : key.id(), model, status,
+                error == null ? null : error.kind().stableCode(), totalNanos, clientGone);
         if (error != null) {
             metrics.grpcRefused(error.kind().stableCode());
         }

@@ -9,6 +9,7 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
@@ -219,6 +220,128 @@ class AccessLogTest {
         // A refused call has an id too, in its metadata as an admitted one's, and in its line.
         assertThat(logged).allSatisfy(line -> assertThat(line.getString("request_id")).startsWith("req_"));
         assertThat(refused.metadata("cocoon-request-id")).isEqualTo(logged.get(0).getString("request_id"));
+    }
+
+    /**
+     * A client that left before any response head went out was served nothing: 499, nginx's
+     * "client closed request", not 200. One that left after the head (a stream's first chunk) got its 200.
+     */
+    @Test
+    void aClientThatLeavesBeforeTheResponseHead_isLogged499_andAfterIt200() {
+        net.addWorker(20);  // a full synthetic reply takes over a second
+        HttpClientRequest waiting = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, ""));
+        TestNetwork.eventually("the worker runs it", () -> net.workerStatus(net.workers.getFirst()).getJsonObject("load").getInteger("running") == 1);
+        waiting.connection().close();
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+        HttpClientResponse streamed = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents sse = SseEvents.read(streamed);
+        TestNetwork.eventually("two chunks arrived", () -> sse.size() >= 2);
+        streamed.request().connection().close();
+        TestNetwork.eventually("the stream is logged", () -> lines.list.size() == 2);
+
+        List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
+        assertThat(logged.get(0).getInteger("status")).isEqualTo(499);
+        assertThat(logged.get(0).getBoolean("client_gone")).isTrue();
+        assertThat(logged.get(0).getString("worker")).isEqualTo("worker-1");
+        assertThat(logged.get(1).getInteger("status")).isEqualTo(200);
+        assertThat(logged.get(1).getBoolean("client_gone")).isTrue();
+    }
+
+    /** A stream's status is held until its first token: a client that leaves in that hold got no head either. */
+    @Test
+    void aStreamWhoseClientLeavesBeforeItsFirstToken_isLogged499() {
+        net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s
+        HttpClientRequest waiting = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", true, ""));
+        TestNetwork.eventually("the worker runs it", () -> net.workerStatus(net.workers.getFirst()).getJsonObject("load").getInteger("running") == 1);
+
+        waiting.connection().close();
+
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getInteger("status")).isEqualTo(499);
+        assertThat(logged.getBoolean("client_gone")).isTrue();
+    }
+
+    /** Gone while its funds were reserved: no relay ran, one line says so. */
+    @Test
+    void aClientThatLeavesWhileItsReservationIsMade_isLoggedOnce_499() throws Exception {
+        net.close();
+        Executor slowLedger = task -> CompletableFuture.runAsync(task, CompletableFuture.delayedExecutor(400, TimeUnit.MILLISECONDS));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new InMemoryAccountBook(Clock.systemUTC()), slowLedger);
+        net.addWorker(1000);
+        HttpClientRequest waiting = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, ""));
+        Thread.sleep(150);  // the body is in and the reservation waits on the ledger
+
+        waiting.connection().close();
+
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+        TestNetwork.eventually("its reservation is released", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        Thread.sleep(200);  // no second line follows
+        assertThat(lines.list).hasSize(1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getInteger("status")).isEqualTo(499);
+        assertThat(logged.getInteger("attempts")).isZero();
+        assertThat(logged.getBoolean("client_gone")).isTrue();
+    }
+
+    /** Gone during the wait for a running request of its key to end, and refused after it: still nothing went out. */
+    @Test
+    void aClientThatLeavesDuringTheConcurrencyWait_isLoggedOnce_499() throws Exception {
+        net.close();
+        net = new TestNetwork(new KeyLimits(0, 0, 1), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(20);
+        HttpClientResponse running = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents.read(running);
+        HttpClientRequest waiting = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, ""));
+        Thread.sleep(40);  // within the 100 ms the gateway waits for the running stream to end
+
+        waiting.connection().close();
+
+        TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+        Thread.sleep(300);  // the wait is over: no second line follows
+        assertThat(lines.list).hasSize(1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getInteger("status")).as(logged.encode()).isEqualTo(499);
+        assertThat(logged.getBoolean("client_gone")).isTrue();
+        // Nor is its refusal counted as a response sent.
+        assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).doesNotContain("cocoon_http_responses_total{status=\"429\"}");
+        running.request().connection().close();
+    }
+
+    /** A gRPC call's status goes out in its trailers: a call cancelled before them has the log's 499 too. */
+    @Test
+    void aGrpcCallCancelledBeforeItsStatus_isLogged499() {
+        net.addWorker(20);
+        InferenceGrpc.Call call = new InferenceGrpc(net).generate(API_KEY, InferenceGrpc.chat("synthetic").build());
+        TestNetwork.eventually("two deltas arrived", () -> call.deltas().size() >= 2);
+
+        call.request.cancel();
+
+        TestNetwork.eventually("the call is logged", () -> lines.list.size() == 1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getInteger("status")).isEqualTo(499);
+        assertThat(logged.getBoolean("client_gone")).isTrue();
+    }
+
+    /** A refusal's line names the model the body asked for, as a 402's does; cut short like any string a client chose. */
+    @Test
+    void aRequestRefusedByValidation_namesTheModelItsBodyNamed() {
+        net.addWorker(1000);
+        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"temperature\":9"));
+        net.call(HttpMethod.POST, "/v1/completions", API_KEY, "{\"model\":\"" + "M".repeat(10_000) + "\",\"prompt\":\"\"}");
+        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, "{\"model\":42,\"messages\":[]}");
+        new InferenceGrpc(net).call(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(0).build());
+        new InferenceGrpc(net).call(API_KEY, InferenceGrpc.chat("").build());
+
+        TestNetwork.eventually("five lines", () -> lines.list.size() == 5);
+        List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
+        assertThat(logged).extracting(line -> line.getInteger("status")).containsOnly(400);
+        assertThat(logged.get(0).getString("model")).isEqualTo("synthetic");
+        assertThat(logged.get(1).getString("model")).hasSize(AccessLogTest.MOST_CHARS + 1).endsWith("…");
+        assertThat(logged.get(2).getValue("model")).isNull();  // not a string: no model was named
+        assertThat(logged.get(3).getString("model")).isEqualTo("synthetic");
+        assertThat(logged.get(4).getValue("model")).isNull();  // proto3's "" is a model not named
     }
 
     /** Billed for the prompt its worker processed before failing: the line names that worker. */

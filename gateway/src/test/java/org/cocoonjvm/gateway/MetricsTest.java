@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
@@ -128,6 +129,25 @@ class MetricsTest {
         assertThat(m.get("cocoon_generation_tokens_total", "model", "synthetic")).isGreaterThanOrEqualTo(2);
         assertThat(m.get("cocoon_e2e_request_latency_seconds_count", "model", "synthetic")).isZero();
         assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
+        // Its status went out with the first chunk.
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isEqualTo(1);
+    }
+
+    /** Nothing was served to a client that left before the response head: counted 499, never 200. */
+    @Test
+    void clientGoneBeforeTheResponseHead_isCounted499() {
+        net.addWorker(20);  // a full synthetic reply takes over a second
+        HttpClientRequest waiting = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, ""));
+        TestNetwork.eventually("the worker runs it", () -> net.workerStatus(net.workers.getFirst()).getJsonObject("load").getInteger("running") == 1);
+
+        waiting.connection().close();
+
+        TestNetwork.eventually("the disconnect is counted",
+                () -> scrape().value("cocoon_client_disconnects_total").orElse(0) == 1);
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "499", "tier", "default")).isEqualTo(1);
+        assertThat(m.find("cocoon_requests_total", "status", "200")).isEmpty();
+        assertThat(m.find("cocoon_http_responses_total", "status", "200")).isEmpty();
     }
 
     @Test

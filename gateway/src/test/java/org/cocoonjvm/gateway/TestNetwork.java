@@ -9,6 +9,7 @@ import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
@@ -297,6 +298,14 @@ final class TestNetwork implements AutoCloseable {
     /** Sent, with the response still unread: for its status only (read bodies with {@link #reply} or {@link #send}). */
     Future<HttpClientResponse> request(RequestOptions options, String body) {
         return onClientContext(() -> sent(options, body));
+    }
+
+    /** Sent, and handed back before any answer, so that a test can leave first (close its connection). */
+    HttpClientRequest unanswered(RequestOptions options, String body) {
+        return await(onClientContext(() -> http.request(options).map(request -> {
+            request.send(body);
+            return request;
+        })));
     }
 
     /** Call on the client context only (see {@link #onClientContext}). */

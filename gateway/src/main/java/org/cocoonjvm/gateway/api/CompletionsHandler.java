@@ -1,9 +1,10 @@
 package org.cocoonjvm.gateway.api;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import java.util.function.Function;
 import org.cocoonjvm.gateway.relay.Relay;
@@ -11,6 +12,7 @@ import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionMeta;
 import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.JsonWriter;
+import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 
@@ -27,9 +29,10 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
     private static final String ARRIVAL = "cocoon.arrivalNanos";
 
     private final Admission admission;
-    private final Function<Buffer, ValidRequest> parser;
+    private final Function<JsonObject, ValidRequest> parser;
 
-    public CompletionsHandler(Admission admission, Function<Buffer, ValidRequest> parser) {
+    /** @param parser validates the body, a JSON object */
+    public CompletionsHandler(Admission admission, Function<JsonObject, ValidRequest> parser) {
         this.admission = admission;
         this.parser = parser;
     }
@@ -51,20 +54,25 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
         HttpServerResponse response = ctx.response();
         ValidRequest request;
         try {
-            request = parser.apply(ctx.body().buffer());
+            JsonObject body = RequestParser.object(ctx.body().buffer());
+            // Noted before validation: a refused request's line names the model it asked for, as a 402's does.
+            if (body.getValue("model") instanceof String model) {
+                RequestNotes.noteModel(ctx, model);
+            }
+            request = parser.apply(body);
         } catch (ApiException e) {
             RequestNotes.refuse(ctx, e);
             return;
         }
-        RequestNotes.noteModel(ctx, request.model());
-        admission.admit(key, request, arrivalNanos).onComplete(admitted -> {
+        Future<Admission.Admitted> admitting = admission.admit(key, request, arrivalNanos);
+        RequestNotes.noteAdmission(ctx, admitting);
+        admitting.onComplete(admitted -> {
             if (admitted.failed()) {
                 RequestNotes.refuse(ctx, (ApiException) admitted.cause());
                 return;
             }
             response.putHeader(REQUEST_ID_HEADER, admitted.result().id());
             Relay relay = admitted.result().relay(sink(ctx.request(), request, admitted.result().id()));
-            RequestNotes.noteRelayed(ctx);
             if (response.closed()) {
                 relay.clientGone();   // left while the reservation was made: release it, run nothing
                 return;

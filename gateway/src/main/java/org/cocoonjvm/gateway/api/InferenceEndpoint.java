@@ -54,9 +54,11 @@ public final class InferenceEndpoint {
     public interface Answered {
         /**
          * @param requestId the call's id, as its {@code cocoon-request-id} said
-         * @param error     null for a call answered OK
+         * @param error      null for a call answered OK
+         * @param clientGone the client cancelled the call before its answer: it had none
          */
-        void answered(String requestId, String path, ApiKey key, String model, ApiException error, long totalNanos);
+        void answered(String requestId, String path, ApiKey key, String model, ApiException error, long totalNanos,
+                      boolean clientGone);
     }
 
     private final Admission admission;
@@ -114,7 +116,8 @@ public final class InferenceEndpoint {
             try {
                 valid = InferenceRequestParser.parse(request);
             } catch (ApiException e) {
-                refuse(call, GENERATE, key, request.getModel(), e, arrivalNanos);
+                // proto3 sends no model as "": then the call named none.
+                refuse(call, GENERATE, key, request.getModel().isEmpty() ? null : request.getModel(), e, arrivalNanos);
                 return;
             }
             // The client may cancel while funds are reserved; remember it until a relay exists to tell.
@@ -124,7 +127,7 @@ public final class InferenceEndpoint {
             call.response().exceptionHandler(failure -> goneEarly.set(true));
             admission.admit(key, valid, arrivalNanos).onComplete(admitted -> {
                 if (admitted.failed()) {
-                    refuse(call, GENERATE, key, request.getModel(), (ApiException) admitted.cause(), arrivalNanos);
+                    refuse(call, GENERATE, key, request.getModel(), (ApiException) admitted.cause(), arrivalNanos, goneEarly.get());
                     return;
                 }
                 InferenceSink sink = new InferenceSink(call.response(), admitted.result().id(), request.getClientRequestId());
@@ -235,10 +238,16 @@ public final class InferenceEndpoint {
     }
 
     private void refuse(GrpcServerRequest<?, ?> call, String path, ApiKey key, String model, ApiException error, long arrivalNanos) {
+        refuse(call, path, key, model, error, arrivalNanos, false);
+    }
+
+    /** @param clientGone the client cancelled before the refusal (while it was admitted): it gets none */
+    private void refuse(GrpcServerRequest<?, ?> call, String path, ApiKey key, String model, ApiException error, long arrivalNanos,
+                        boolean clientGone) {
         String id = RequestIds.answered();
         call.response().headers().set(InferenceSink.REQUEST_ID_HEADER, id);
         InferenceSink.failCall(call.response(), error);
-        answered.answered(id, path, key, model, error, System.nanoTime() - arrivalNanos);
+        answered.answered(id, path, key, model, error, System.nanoTime() - arrivalNanos, clientGone);
     }
 
     private static void clientGone(InferenceSink sink, Relay relay) {
@@ -267,7 +276,7 @@ public final class InferenceEndpoint {
             String id = RequestIds.answered();
             call.response().headers().set(InferenceSink.REQUEST_ID_HEADER, id);
             call.response().end(response.build());
-            answered.answered(id, MODELS, key, null, null, System.nanoTime() - arrivalNanos);
+            answered.answered(id, MODELS, key, null, null, System.nanoTime() - arrivalNanos, false);
         });
     }
 

@@ -1,18 +1,19 @@
 package org.cocoonjvm.gateway.api;
 
+import io.vertx.core.Future;
 import io.vertx.ext.web.RoutingContext;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
 
 /**
  * What an HTTP request's handlers note in its routing context for its access-log line: the
- * error it was refused with, the model it asked for, and whether a relay took it (a relay logs
- * its own, fuller line).
+ * error it was refused with, the model it asked for, and a completion's admission: once it
+ * succeeded a relay took the request (a relay logs its own, fuller line).
  */
 public final class RequestNotes {
     private static final String ERROR = "cocoon.error";
     private static final String MODEL = "cocoon.model";
-    private static final String RELAYED = "cocoon.relayed";
+    private static final String ADMISSION = "cocoon.admission";
 
     private RequestNotes() {}
 
@@ -26,8 +27,17 @@ public final class RequestNotes {
         ctx.put(MODEL, model);
     }
 
-    static void noteRelayed(RoutingContext ctx) {
-        ctx.put(RELAYED, Boolean.TRUE);
+    /**
+     * A completion's admission, as it starts: a client that leaves while it is under way is logged
+     * once it is answered, as what it ends in (its relay's line, or a refusal's), not as it leaves.
+     */
+    static void noteAdmission(RoutingContext ctx, Future<Admission.Admitted> admission) {
+        ctx.put(ADMISSION, admission);
+    }
+
+    /** The request's admission (a completion's), or null for any other request. */
+    public static Future<?> admission(RoutingContext ctx) {
+        return ctx.get(ADMISSION);
     }
 
     public static String error(RoutingContext ctx) {
@@ -38,7 +48,9 @@ public final class RequestNotes {
         return ctx.get(MODEL);
     }
 
+    /** Admitted, so a relay took it: every admitted completion is relayed. */
     public static boolean relayed(RoutingContext ctx) {
-        return ctx.get(RELAYED) != null;
+        Future<?> admission = admission(ctx);
+        return admission != null && admission.succeeded();
     }
 }

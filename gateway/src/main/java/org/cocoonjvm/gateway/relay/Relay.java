@@ -467,7 +467,9 @@ public final class Relay {
             return;
         }
         reported = true;
-        int status = statusSent || error == null ? 200 : error.kind().httpStatus;
+        // A client that stopped reading did not leave: the gateway dropped it, as its client_stalled says.
+        int status = statusSent ? 200 : clientGone && !stalled ? RequestOutcome.CLIENT_CLOSED_REQUEST
+                : error == null ? 200 : error.kind().httpStatus;
         String finish = fin == null ? null : switch (fin.getFinishReason()) {
             case FINISH_REASON_LENGTH -> "length";
             case FINISH_REASON_STOP -> "stop";

@@ -5,7 +5,9 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
 /**
  * How one request went, for access logs and metrics. Never holds prompt or completion text.
  *
- * @param status        the HTTP status sent (200 also for streams that later failed in-band)
+ * @param status        the HTTP status sent (200 also for streams that later failed in-band), or
+ *                      {@link #CLIENT_CLOSED_REQUEST} when the client left before any went out
+ *                      (over gRPC: before the call's status, which its trailers carry)
  * @param errorCode     OpenAI error code of a failure, {@link Relay#STALLED} for a client that
  *                      stopped reading, null on success
  * @param finishReason  stop, length, or null when it did not finish
@@ -24,4 +26,10 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
 public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
                              String workerId, int attempts, int status, String errorCode, String finishReason,
                              long promptTokens, long completionTokens, long costNanoton, long queueNanos,
-                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone) {}
+                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone) {
+    /**
+     * The status of a request whose client left before its status went out: nginx's "client closed
+     * request", which log tools know. It was served nothing, so it must not count as a 200.
+     */
+    public static final int CLIENT_CLOSED_REQUEST = 499;
+}

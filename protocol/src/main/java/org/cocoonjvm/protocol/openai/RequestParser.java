@@ -126,7 +126,8 @@ public final class RequestParser {
         throw ApiException.invalid("service_tier", "'service_tier' must be 'auto', 'default' or 'flex', got " + ApiException.shown(value) + ".");
     }
 
-    private static JsonObject object(Buffer body) {
+    /** A request body as the JSON object it must be, before the endpoint's own checks. */
+    public static JsonObject object(Buffer body) {
         if (body == null || body.length() == 0) {
             throw ApiException.invalid(null, "The request body is empty; send a JSON object.");
         }
