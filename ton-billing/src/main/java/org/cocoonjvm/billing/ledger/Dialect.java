@@ -2,6 +2,7 @@ package org.cocoonjvm.billing.ledger;
 
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
@@ -12,6 +13,9 @@ import java.util.Set;
  */
 enum Dialect {
     H2, POSTGRESQL;
+
+    static final int PG_CONNECT_TIMEOUT_SECONDS = 5;
+    static final int PG_SOCKET_TIMEOUT_SECONDS = 10;
 
     /**
      * A transaction that lost a race and may simply run again: a serialization failure or deadlock
@@ -58,11 +62,24 @@ enum Dialect {
      * from a JVM shutdown hook of its own (DB_CLOSE_ON_EXIT) the moment a SIGTERM arrives, while the
      * gateway still settles the streams it lets finish: they failed with "database closed" and
      * were billed at their last checkpoint. The ledger's owner closes it after that, so H2 must not.
-     * PostgreSQL URLs pass unchanged: its commits are durable by default.
+     * PostgreSQL's commits are durable by default; its URLs get time limits unless they set their
+     * own: {@code connectTimeout} and {@code socketTimeout} (the driver's defaults are 10 s and
+     * none). A database that stops answering without refusing (a partition, a frozen primary)
+     * otherwise held every ledger call, and each request on it, for as long as it hung, with
+     * nothing logged and {@code /ready} still 200; past the limit the call fails as a lost
+     * connection (SQLState 08), the book reports the outage and the gateway answers 503. The
+     * ledger's transactions are a few statements on one row: 10 s of silence is not one of them.
      */
     String connectUrl(String url) {
-        if (this != H2) {
-            return url;
+        if (this == POSTGRESQL) {
+            String connect = url;
+            for (String limit : List.of("connectTimeout=" + PG_CONNECT_TIMEOUT_SECONDS, "socketTimeout=" + PG_SOCKET_TIMEOUT_SECONDS)) {
+                String name = limit.substring(0, limit.indexOf('=') + 1);
+                if (!connect.contains("?" + name) && !connect.contains("&" + name)) {
+                    connect += (connect.contains("?") ? "&" : "?") + limit;
+                }
+            }
+            return connect;
         }
         String upper = url.toUpperCase(Locale.ROOT);
         String connect = url;

@@ -25,12 +25,14 @@ class LedgerSetupTest {
     }
 
     @Test
-    void h2Urls_writeEachCommitAtOnce_andStayOpenThroughShutdown_unlessTheUrlSaysOtherwise() {
+    void urls_h2WritesEachCommitAtOnceAndStaysOpenThroughShutdown_postgresqlGetsTimeLimits_unlessTheUrlSaysOtherwise() {
         assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l")).isEqualTo("jdbc:h2:file:/tmp/l;WRITE_DELAY=0;DB_CLOSE_ON_EXIT=FALSE");
         assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l;write_delay=100;db_close_on_exit=true"))
                 .isEqualTo("jdbc:h2:file:/tmp/l;write_delay=100;db_close_on_exit=true");
         assertThat(Dialect.H2.connectUrl("jdbc:h2:mem:x")).isEqualTo("jdbc:h2:mem:x;DB_CLOSE_ON_EXIT=FALSE");
-        assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db")).isEqualTo("jdbc:postgresql://h/db");
+        assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db")).isEqualTo("jdbc:postgresql://h/db?connectTimeout=5&socketTimeout=10");
+        assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db?user=u&socketTimeout=2"))
+                .isEqualTo("jdbc:postgresql://h/db?user=u&socketTimeout=2&connectTimeout=5");
     }
 
     @Test

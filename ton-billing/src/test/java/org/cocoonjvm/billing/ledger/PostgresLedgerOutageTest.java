@@ -79,4 +79,30 @@ class PostgresLedgerOutageTest {
         assertThat(book.settle(held, 40).chargedNanoton()).isEqualTo(40);
         assertThat(book.outage()).isEmpty();
     }
+
+    /**
+     * A database that hangs rather than refuses (audit D): a call used to wait for as long as it
+     * hung, the book saying nothing. Now the socket's time limit ends it as a lost connection, the
+     * book reports the outage, and once the server answers again the calls succeed.
+     */
+    @Test
+    void aHungDatabase_failsACallAtTheSocketTimeLimit_andIsReportedDown() {
+        book.close();
+        book = JdbcAccountBook.open(server.newDatabaseUrl() + "&socketTimeout=2", Clock.systemUTC(), POOL, new GatewayId("gw-2"),
+                Duration.ofMinutes(1));
+        book.open(ACCOUNT);
+
+        server.freeze();
+        long started = System.nanoTime();
+        try {
+            assertThatThrownBy(() -> book.balance(ACCOUNT)).isInstanceOf(LedgerUnavailableException.class);
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(10));
+            assertThat(book.outage()).as("known down while it hangs").isPresent();
+        } finally {
+            server.thaw();
+        }
+
+        assertThat(book.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 0, 0, 0));
+        assertThat(book.outage()).isEmpty();
+    }
 }

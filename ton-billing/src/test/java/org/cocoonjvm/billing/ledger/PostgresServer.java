@@ -102,6 +102,28 @@ public final class PostgresServer {
         }
     }
 
+    /**
+     * A database that hangs instead of refusing (a partition, a frozen VM): the server and every
+     * backend stopped with SIGSTOP, connections left open, until {@link #thaw()}.
+     */
+    public void freeze() {
+        signalAll("-STOP");
+    }
+
+    public void thaw() {
+        signalAll("-CONT");
+    }
+
+    private void signalAll(String signal) {
+        try {
+            String postmaster = Files.readAllLines(dir.resolve("data").resolve("postmaster.pid")).getFirst().strip();
+            run(List.of("pkill", signal, "-P", postmaster), null);   // the backends, then the server
+            run(List.of("kill", signal, postmaster), null);
+        } catch (IOException e) {
+            throw new IllegalStateException("could not signal PostgreSQL " + signal, e);
+        }
+    }
+
     /** Back on the same port and data after {@link #shutDown()}; returns once it accepts connections. */
     public void startAgain() {
         try {
