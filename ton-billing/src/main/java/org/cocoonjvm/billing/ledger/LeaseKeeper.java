@@ -19,11 +19,19 @@ import org.slf4j.LoggerFactory;
  * failing database is logged and tried again at the next tick; a lost lease is final: the keeper
  * stops and hands the {@link LeaseLostException} to {@code onLost}, once, whose job is to stop this
  * process from serving (the launcher exits, so that a supervisor starts a new incarnation).
+ *
+ * <p>After beats that failed, the keeper renews but holds its sweeps for {@link #SWEEP_HOLD_BEATS}
+ * beats: an outage of the database stops every gateway's renewals alike, so a peer whose lease
+ * ran out meanwhile is as likely alive as this one, and needs a beat of its own to renew. Sweeping
+ * at once fenced live gateways after any outage longer than the expiry (audit D: a 40 s outage
+ * with a 30 s expiry stopped one of two gateways, a 50 s hang both).
  */
 public final class LeaseKeeper implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LeaseKeeper.class);
     /** Renewal every 5 s: a lease of minutes survives dozens of missed beats. */
     public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(5);
+    /** Peers beat at the same interval: within two of ours, each live one has renewed. */
+    static final int SWEEP_HOLD_BEATS = 2;
 
     private final JdbcAccountBook book;
     private final Consumer<LeaseLostException> onLost;
@@ -31,6 +39,8 @@ public final class LeaseKeeper implements AutoCloseable {
     private final ScheduledExecutorService timer;
     /** Beats in a row that failed: an operator reading the log wants to know when they stop. Keeper's thread only. */
     private int failedBeats;
+    /** Beats left before sweeping again, after an outage. Keeper's thread only. */
+    private int sweepsHeld;
 
     private LeaseKeeper(JdbcAccountBook book, Consumer<LeaseLostException> onLost) {
         this.book = book;
@@ -60,8 +70,14 @@ public final class LeaseKeeper implements AutoCloseable {
         try {
             book.renewLease();
             if (failedBeats > 0) {
-                log.info("ledger: lease renewed again after {} failed beats", failedBeats);
+                log.info("ledger: lease renewed again after {} failed beats; sweeping peers' expired leases resumes in {} beats, "
+                        + "when each live one has renewed its own", failedBeats, SWEEP_HOLD_BEATS);
                 failedBeats = 0;
+                sweepsHeld = SWEEP_HOLD_BEATS;
+            }
+            if (sweepsHeld > 0) {
+                sweepsHeld--;
+                return;
             }
             List<Settlement> swept = book.sweep();
             if (!swept.isEmpty()) {

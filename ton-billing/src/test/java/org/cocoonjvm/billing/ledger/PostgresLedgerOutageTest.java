@@ -5,7 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -104,5 +108,44 @@ class PostgresLedgerOutageTest {
 
         assertThat(book.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 0, 0, 0));
         assertThat(book.outage()).isEmpty();
+    }
+
+    /**
+     * Audit D: an outage longer than the lease expiry stops every gateway's renewals alike, and the
+     * first keeper to renew after it swept its peers, alive as they were. Now it holds its sweeps
+     * until they have had their beats; a peer that stays silent is still swept after that.
+     */
+    @Test
+    void afterAnOutageLongerThanTheExpiry_livePeersAreNotSwept_butASilentOneStillIs() throws Exception {
+        MutableClock clock = new MutableClock(Instant.parse("2026-01-01T00:00:00Z"));
+        String url = server.newDatabaseUrl();
+        JdbcAccountBook a = JdbcAccountBook.open(url, clock, 2, new GatewayId("gw-a"), Duration.ofSeconds(30));
+        JdbcAccountBook b = JdbcAccountBook.open(url, clock, 2, new GatewayId("gw-b"), Duration.ofSeconds(30));
+        List<LeaseLostException> lost = new CopyOnWriteArrayList<>();
+        try (LeaseKeeper keeperA = LeaseKeeper.start(a, Duration.ofHours(1), lost::add);
+             LeaseKeeper keeperB = LeaseKeeper.start(b, Duration.ofHours(1), lost::add)) {
+            server.shutDown();
+            clock.advance(Duration.ofSeconds(40));   // both leases run out while neither can renew
+            keeperA.beat();
+            keeperB.beat();
+            server.startAgain();
+
+            keeperA.beat();                          // A renews first: B's lease has expired, B is alive
+            keeperB.beat();
+            for (int i = 0; i < LeaseKeeper.SWEEP_HOLD_BEATS; i++) {
+                clock.advance(Duration.ofSeconds(5));
+                keeperA.beat();
+                keeperB.beat();
+            }
+            assertThat(lost).as("no live gateway fenced").isEmpty();
+
+            clock.advance(Duration.ofSeconds(31));   // now B falls silent past its expiry
+            keeperA.beat();
+            keeperB.beat();
+            assertThat(lost).singleElement().satisfies(e -> assertThat(e.gateway()).isEqualTo(new GatewayId("gw-b")));
+        } finally {
+            a.close();
+            b.close();
+        }
     }
 }
