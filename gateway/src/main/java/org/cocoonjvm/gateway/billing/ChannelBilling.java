@@ -86,6 +86,7 @@ public final class ChannelBilling extends VerticleBase {
      * not already cover.
      */
     static final long MIN_ROUND_GAP_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+    private static final long MOST_FAILING_ROUND_GAP_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final PaymentOptions options;
     private final RequestBilling billing;
@@ -104,6 +105,13 @@ public final class ChannelBilling extends VerticleBase {
     /** This context only: when the last round started ({@link System#nanoTime}), and whether a timer waits out the gap. */
     private long lastRoundNanos = System.nanoTime() - MIN_ROUND_GAP_NANOS;
     private boolean gapTimerSet;
+    /**
+     * This context only: rounds failed in a row (the ledger unreachable, most likely). They widen
+     * the gap, doubling up to {@link #MOST_FAILING_ROUND_GAP_NANOS}, and are logged once, then once
+     * more when a round works again: at the 5 ms gap a ledger outage wrote 40 warnings a second.
+     */
+    private int failedRounds;
+    private long firstFailedRoundNanos;
     /** This context only: close requests that waited for the round in flight. */
     private final List<Runnable> afterRound = new ArrayList<>();
     private volatile boolean paying = true;
@@ -476,7 +484,9 @@ public final class ChannelBilling extends VerticleBase {
         if (!paying) {
             return;
         }
-        long wait = lastRoundNanos + MIN_ROUND_GAP_NANOS - System.nanoTime();
+        long gap = failedRounds == 0 ? MIN_ROUND_GAP_NANOS
+                : Math.min(MIN_ROUND_GAP_NANOS << Math.min(failedRounds, 10), MOST_FAILING_ROUND_GAP_NANOS);
+        long wait = lastRoundNanos + gap - System.nanoTime();
         if (wait > 0) {
             if (!gapTimerSet) {
                 gapTimerSet = true;
@@ -509,11 +519,19 @@ public final class ChannelBilling extends VerticleBase {
                     roundInFlight = false;
                     if (signed.failed()) {
                         // Nothing was sent; the next round (the timer's at the latest) covers it all again.
-                        log.warn("payment round over {} channels failed, nothing sent: {}", due.size(),
-                                signed.cause().toString());
+                        if (failedRounds++ == 0) {
+                            firstFailedRoundNanos = lastRoundNanos;
+                            log.warn("payment round over {} channels failed, nothing sent; trying again with a widening gap, "
+                                    + "logged again when a round works: {}", due.size(), signed.cause().toString());
+                        }
                         due.forEach(d -> d.channel().roundError = signed.cause().toString());
                         stats.roundsFailed.incrementAndGet();
                     } else {
+                        if (failedRounds > 0) {
+                            log.info("payment rounds work again after {} failed in {} ms", failedRounds,
+                                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - firstFailedRoundNanos));
+                            failedRounds = 0;
+                        }
                         due.forEach(WorkerChannel.Due::paid);
                         for (Sent sent : signed.result()) {
                             sent.channel().sent(sent.state());
