@@ -415,7 +415,9 @@ public final class GatewayNode extends VerticleBase {
         }
         ApiKey key = ctx.get(CompletionsHandler.API_KEY);
         int status = clientGone && !ctx.response().headWritten() ? RequestOutcome.CLIENT_CLOSED_REQUEST : ctx.response().getStatusCode();
-        accessLog.answered(ctx.response().headers().get(CompletionsHandler.REQUEST_ID_HEADER), method, path,
+        String id = ctx.response().headers().get(CompletionsHandler.REQUEST_ID_HEADER);
+        // A client gone before any headers went out was sent no id; its line still gets one of its own.
+        accessLog.answered(id != null ? id : RequestIds.answered(), method, path,
                 key == null ? null : key.id(), RequestNotes.model(ctx), status, RequestNotes.error(ctx),
                 System.nanoTime() - startNanos, clientGone);
     }

@@ -304,6 +304,7 @@ class AccessLogTest {
         JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
         assertThat(logged.getInteger("status")).as(logged.encode()).isEqualTo(499);
         assertThat(logged.getBoolean("client_gone")).isTrue();
+        assertThat(logged.getString("request_id")).as("named, though no response carried it").startsWith("req_");
         // Nor is its refusal counted as a response sent.
         assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).doesNotContain("cocoon_http_responses_total{status=\"429\"}");
         running.request().connection().close();
