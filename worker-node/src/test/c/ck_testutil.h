@@ -17,7 +17,7 @@
 #include "ck_internal.h"
 
 /* Each test program counts its checks and ends with "N passed, M failed". */
-static int passed, failed;
+static int passed __attribute__((unused)), failed __attribute__((unused));
 
 #define CHECK(cond, ...)                                \
     do {                                                \

@@ -190,6 +190,37 @@ static void test_batch(lib *L) {
     }
 }
 
+/* seq 0 decoding alone (a warp per row, activations read per warp) and beside seven others
+ * (activations staged in shared memory): the same logits, bit for bit */
+static void test_wide_batch(lib *L) {
+    for (int di = 0; di < 4; di++) {
+        ck_config c = variant(di % 3);
+        enum { GEN = 5, N = 8 };
+        int32_t prompt[N][6], tok[N];
+        float *alone = malloc((size_t)GEN * c.vocab * 4), *wide = malloc((size_t)N * c.vocab * 4);
+        for (int s = 0; s < N; s++) random_tokens(prompt[s], 6, c.vocab, 20 + s);
+        ck_model *m1 = new_model(L, &c, dtypes[di], 9, 64, 4, N, NULL), *m2 = new_model(L, &c, dtypes[di], 9, 64, 4, N, NULL);
+        int ok = step1(L, m1, 0, 0, prompt[0], 6, &tok[0], NULL) == CK_OK, same = 1;
+        for (int i = 0; i < GEN && ok; i++)
+            ok = step1(L, m1, 0, 6 + i, &tok[0], 1, &tok[0], alone + (int64_t)i * c.vocab) == CK_OK;
+        for (int s = 0; s < N && ok; s++) ok = step1(L, m2, s, 0, prompt[s], 6, &tok[s], NULL) == CK_OK;
+        for (int i = 0; i < GEN && ok; i++) {
+            ck_seq_entry e[N];
+            for (int s = 0; s < N; s++) e[s] = (ck_seq_entry){s, 6 + i, 1, 1, greedy};
+            int32_t in[N];
+            memcpy(in, tok, sizeof in);
+            ck_batch b = {N, e, in, tok, wide};
+            ok = L->step(m2, &b) == CK_OK;
+            if (memcmp(wide, alone + (int64_t)i * c.vocab, (size_t)c.vocab * 4)) same = 0;
+        }
+        CHECK(ok, "wide batch steps: %s", L->last_error(m2));
+        CHECK(same, "%s: logits differ alone vs in a batch of %d", ck_dtype_name(dtypes[di]), N);
+        free(alone), free(wide);
+        L->model_free(m1);
+        L->model_free(m2);
+    }
+}
+
 static void test_chunks_and_capacity(lib *L) {
     ck_config c = variant(0);
     int32_t p[13];
@@ -233,6 +264,8 @@ int main(int argc, char **argv) {
         printf("test_cuda: %s\n", gpu.backend_name());
         test_reference(&cpu, &gpu);
         test_batch(&gpu);
+        test_wide_batch(&gpu);
+       
         test_chunks_and_capacity(&gpu);
     }
     printf("test_cuda: %d passed, %d failed\n", passed, failed);

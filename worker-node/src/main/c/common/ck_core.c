@@ -242,7 +242,6 @@ CK_API void ck_model_free(ck_model *m) {
     free(m->tok_entry);
     free(m->logit_tok);
     free(m->plan_entries);
-    free(m->logits);
     free(m->sample_buf);
     free(m->sample_idx);
     free(m->sample_counts);
@@ -454,10 +453,9 @@ static int reserve_plan(ck_model *m, int32_t T, int32_t E) {
     }
     if (E > m->plan_cap_entries) {
         int32_t cap = E;
-        if (!grow((void **)&m->logit_tok, cap, 4) || !grow((void **)&m->plan_entries, cap, sizeof(ck_plan_entry)) ||
-            !grow((void **)&m->logits, (int64_t)cap * m->cfg.vocab, sizeof(float)))
+        if (!grow((void **)&m->logit_tok, cap, 4) || !grow((void **)&m->plan_entries, cap, sizeof(ck_plan_entry)))
             return 0;
-        ck_account(m, (int64_t)(cap - m->plan_cap_entries) * (4 + sizeof(ck_plan_entry) + 4ll * m->cfg.vocab));
+        ck_account(m, (int64_t)(cap - m->plan_cap_entries) * (4 + sizeof(ck_plan_entry)));
         m->plan_cap_entries = cap;
     }
     return 1;
@@ -566,7 +564,8 @@ CK_API int ck_step(ck_model *m, ck_batch *b) {
     ck_plan plan = {(int32_t)T, b->tokens, m->tok_pos, m->tok_entry, E, m->plan_entries, n_logits, m->logit_tok};
 
     /* 4. compute */
-    st = ck_be_forward(m, &plan, m->logits);
+    const float *logits = NULL;
+    st = ck_be_forward(m, &plan, &logits);
     if (st != CK_OK) return st;
 
     /* 5. sample and report */
@@ -577,7 +576,7 @@ CK_API int ck_step(ck_model *m, ck_batch *b) {
         s->len = en->pos + en->n_tokens;
         int32_t token = -1;
         if (b->out_logits || en->sample) {
-            const float *row = m->logits + (int64_t)nl++ * m->cfg.vocab;
+            const float *row = logits + (int64_t)nl++ * m->cfg.vocab;
             if (b->out_logits) memcpy(b->out_logits + (int64_t)e * m->cfg.vocab, row, (size_t)m->cfg.vocab * sizeof(float));
             if (en->sample) {
                 token = ck_sample(m, s, &en->sampling, row);

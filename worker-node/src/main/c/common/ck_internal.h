@@ -104,7 +104,6 @@ struct ck_model {
     int32_t plan_cap_tokens, plan_cap_entries;
     int32_t *tok_pos, *tok_entry, *logit_tok;
     ck_plan_entry *plan_entries;
-    float *logits;               /* [plan_cap_entries][vocab] */
     float *sample_buf;           /* [vocab] */
     int32_t *sample_idx;         /* [vocab] */
     int32_t *sample_counts;      /* [vocab], all zero between calls */
@@ -172,8 +171,9 @@ int ck_be_finalize(ck_model *m);          /* every tensor present */
 int ck_be_kv_init(ck_model *m);           /* block numbers set; allocate the storage */
 /* make room for a step this size; may fail (CK_E_NOMEM), must change nothing else */
 int ck_be_reserve(ck_model *m, int32_t n_tokens, int32_t n_logits);
-/* run the forward pass; write logits [plan->n_logits][vocab] */
-int ck_be_forward(ck_model *m, const ck_plan *plan, float *logits);
+/* run the forward pass; point *logits at [plan->n_logits][vocab] host floats, which stay valid
+ * until the next call (a GPU backend copies them into page-locked memory of its own) */
+int ck_be_forward(ck_model *m, const ck_plan *plan, const float **logits);
 void ck_be_free(ck_model *m);
 
 #ifdef __cplusplus

@@ -158,6 +158,8 @@ typedef struct {
     float *cs;              /* [T][head_dim] RoPE cos / sin per token */
     void *xq;               /* [T][xq_row]   x quantised for the Q8_0 fast path */
     int64_t xq_row;
+    float *logits;          /* [cap_L][vocab] what ck_be_forward hands back */
+    int32_t cap_L;
     float *scores;          /* [n_threads][max_context] attention scratch */
     float *kv;              /* [n_layers][2][n_blocks * block_tokens][kv_dim] */
     int64_t kv_layer;       /* floats in one layer's K (or V) */
@@ -229,6 +231,14 @@ static void act_slots(ck_model *m, cpu_state *s, float ***slots, int64_t *width)
 
 int ck_be_reserve(ck_model *m, int32_t n_tokens, int32_t n_logits) {
     cpu_state *s = m->be;
+    const int64_t vocab = m->cfg.vocab;
+    if (n_logits > s->cap_L) {
+        float *l = ck_alloc(m, (size_t)(n_logits * vocab) * sizeof(float));
+        if (!l) return ck_fail(m, CK_E_NOMEM, "out of host memory for %d rows of logits", n_logits);
+        ck_free(m, s->logits, (size_t)(s->cap_L * vocab) * sizeof(float));
+        s->logits = l;
+        s->cap_L = n_logits;
+    }
     int32_t T = n_tokens > n_logits ? n_tokens : n_logits;
     if (T <= s->cap_T) return CK_OK;
     if (T < 2 * s->cap_T) T = 2 * s->cap_T;
@@ -269,6 +279,7 @@ void ck_be_free(ck_model *m) {
     act_slots(m, s, slots, width);
     for (int i = 0; i < N_ACT; i++) ck_free(m, *slots[i], (size_t)(s->cap_T * width[i]) * sizeof(float));
     ck_free(m, s->xq, (size_t)(s->cap_T * s->xq_row));
+    ck_free(m, s->logits, (size_t)((int64_t)s->cap_L * m->cfg.vocab) * sizeof(float));
     ck_free(m, s->scores, (size_t)m->n_threads * m->cfg.max_context * sizeof(float));
     if (s->kv) {
         free(s->kv);
@@ -400,7 +411,7 @@ static void att_task(void *arg, int chunk, int ith) {
 
 /* ================================================================ forward */
 
-int ck_be_forward(ck_model *m, const ck_plan *p, float *logits) {
+int ck_be_forward(ck_model *m, const ck_plan *p, const float **logits) {
     cpu_state *s = m->be;
     const ck_config *c = &m->cfg;
     const int32_t T = p->n_tokens;
@@ -484,6 +495,7 @@ int ck_be_forward(ck_model *m, const ck_plan *p, float *logits) {
     /* logits [n_logits][vocab] = rmsnorm(x of the wanted tokens) . OUTPUT^T */
     for (int32_t i = 0; i < p->n_logits; i++)
         rmsnorm(s->xb + i * D, s->x + (int64_t)p->logit_tok[i] * D, m->output_norm.host, D, eps);
-    if (p->n_logits > 0) matmul(s, logits, s->xb, c->tied_embeddings ? &m->token_embd : &m->output, p->n_logits);
+    if (p->n_logits > 0) matmul(s, s->logits, s->xb, c->tied_embeddings ? &m->token_embd : &m->output, p->n_logits);
+    *logits = s->logits;
     return CK_OK;
 }
