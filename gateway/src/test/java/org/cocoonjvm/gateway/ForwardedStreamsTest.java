@@ -61,7 +61,7 @@ class ForwardedStreamsTest {
     private WorkerNode forwardingWorker(boolean runningUsage, long connectTimeoutMs, WorkerPaymentOptions payments) {
         URI uri = URI.create("http://127.0.0.1:" + upstream.start(upstreamVertx));
         return net.addWorker((v, credit) -> new OpenAiForwarder(v, new ForwarderOptions(uri, "upstream-model", null,
-                new ModelInfo(MODEL, "abc123", 32768), 8, connectTimeoutMs, runningUsage), credit), payments);
+                new ModelInfo(MODEL, "abc123", 32768), 8, connectTimeoutMs, 60_000, runningUsage), credit), payments);
     }
 
     /**

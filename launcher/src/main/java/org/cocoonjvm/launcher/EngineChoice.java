@@ -6,6 +6,7 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.forward.ForwarderOptions;
@@ -56,11 +57,21 @@ final class EngineChoice {
             description = "synthetic: every reply's length unless max_tokens is lower; 0: 24 to 63. Default: ${DEFAULT-VALUE}.")
     int syntheticReplyTokens;
 
-    @Option(names = "--forward-url", description = "forward: the OpenAI-compatible server beside the worker, e.g. http://127.0.0.1:8000")
+    @Option(names = "--forward-url", description = "forward: the OpenAI-compatible server beside the worker, e.g. "
+            + "http://127.0.0.1:8000 (http://127.0.0.1:8000/v1, the OpenAI clients' form, means the same).")
     URI forwardUrl;
 
     @Option(names = "--forward-model", description = "forward: the model name that server expects.")
     String forwardModel;
+
+    @Option(names = "--forward-api-key", description = "forward: the key that server wants, sent as 'Authorization: Bearer <key>'. "
+            + "Default: none.")
+    String forwardApiKey;
+
+    @Option(names = "--forward-idle-timeout-seconds", defaultValue = "60",
+            description = "forward: a stream under way that gets nothing from the server for this long fails (billed as far as it got). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    int forwardIdleTimeoutSeconds;
 
     @Option(names = "--forward-max-concurrent", defaultValue = "64", description = "forward: requests at once. Default: ${DEFAULT-VALUE}.")
     int forwardMaxConcurrent;
@@ -80,6 +91,9 @@ final class EngineChoice {
                 if (forwardUrl == null || forwardModel == null || model == null) {
                     throw new Cocoon.UsageException("--engine forward needs --forward-url, --forward-model and --model "
                             + "(the model's files, which give the worker its name@hash)");
+                }
+                if (forwardIdleTimeoutSeconds < 1) {
+                    throw new Cocoon.UsageException("--forward-idle-timeout-seconds must be positive, got " + forwardIdleTimeoutSeconds);
                 }
             }
             default -> throw new Cocoon.UsageException("--engine must be native, synthetic or forward, got '" + engine + "'");
@@ -107,8 +121,9 @@ final class EngineChoice {
                 try (LoadedModel m = load(model)) {
                     identity = m.info();
                 }
-                yield new OpenAiForwarder(vertx, new ForwarderOptions(forwardUrl, forwardModel, null, identity,
-                        forwardMaxConcurrent, 10_000, forwardRunningUsage), credit);
+                yield new OpenAiForwarder(vertx, new ForwarderOptions(forwardUrl, forwardModel, forwardApiKey, identity,
+                        forwardMaxConcurrent, 10_000, TimeUnit.SECONDS.toMillis(forwardIdleTimeoutSeconds), forwardRunningUsage),
+                        credit);
             }
         };
     }

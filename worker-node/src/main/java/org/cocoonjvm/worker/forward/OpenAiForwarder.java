@@ -12,6 +12,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -30,6 +31,8 @@ import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
 import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.OutputMailbox;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Serves requests by forwarding them to an OpenAI-compatible server on the same host (vLLM,
@@ -56,8 +59,14 @@ import org.cocoonjvm.worker.scheduler.OutputMailbox;
  * upstream. A payment that brings the channel back under the window resumes it; a request held
  * past the gate's limit ends with the gate's {@code payment_overdue} error, and its upstream
  * request is reset.
+ *
+ * <p>A stream under way that gets no byte from the upstream for {@link ForwarderOptions#idleTimeoutMs()}
+ * (time held for payment aside) fails as the upstream's fault, billed as far as it got, and its
+ * upstream request is reset. Every failure of the upstream is logged once, at WARN, with its status
+ * or reason and never a request's text; the request's own faults (400, 413, 422) only go back to the client.
  */
 public final class OpenAiForwarder implements Generator {
+    private static final Logger log = LoggerFactory.getLogger(OpenAiForwarder.class);
     private static final int MAX_EVENT_BYTES = 1 << 20;
 
     private final Vertx vertx;
@@ -107,9 +116,52 @@ public final class OpenAiForwarder implements Generator {
                 .setTokensGenerated(tokensGenerated.get()).build();
     }
 
+    /**
+     * Asks the upstream once for its models, to warn of a wrong URL, key or model name at start
+     * rather than at the first request. Never blocks nor refuses the start: the upstream server
+     * often comes up after the worker, and requests reach it whenever it is there.
+     */
     @Override
     public OpenAiForwarder start() {
-        return this;  // stateless until the first request: the HTTP client connects on demand
+        RequestOptions models = upstreamRequest(HttpMethod.GET, "/v1/models").setTimeout(options.connectTimeoutMs());
+        client.request(models).compose(r -> r.send().compose(response -> response.body().map(body -> {
+            if (response.statusCode() != 200) {
+                log.warn("The upstream server at {} answered GET /v1/models with HTTP {}{}; requests will fail until it serves them.",
+                        options.upstream(), response.statusCode(), switch (response.statusCode()) {
+                            case 401, 403 -> " (check --forward-api-key)";
+                            case 404 -> " (check --forward-url: the server's base URL)";
+                            default -> "";
+                        });
+                return null;
+            }
+            Set<String> served = new TreeSet<>();
+            try {
+                JsonArray data = body.toJsonObject().getJsonArray("data");
+                for (int i = 0; i < data.size(); i++) {
+                    served.add(data.getJsonObject(i).getString("id"));
+                }
+            } catch (RuntimeException e) {
+                log.warn("The upstream server at {} answered GET /v1/models with no OpenAI model list; is it an "
+                        + "OpenAI-compatible server?", options.upstream());
+                return null;
+            }
+            if (!served.contains(options.upstreamModel())) {
+                log.warn("The upstream server at {} does not serve the model '{}' (--forward-model); it serves {}.",
+                        options.upstream(), options.upstreamModel(), served);
+            }
+            return null;
+        }))).onFailure(e -> log.warn("The upstream server at {} did not answer GET /v1/models: {}; the worker starts anyway, "
+                + "and requests will fail until the server is up.", options.upstream(), rootMessage(e)));
+        return this;
+    }
+
+    /** A request to {@code path} on the upstream, with its key if it has one. */
+    private RequestOptions upstreamRequest(HttpMethod method, String path) {
+        RequestOptions http = new RequestOptions().setMethod(method).setURI(options.upstream().getRawPath() + path);
+        if (options.upstreamApiKey() != null) {
+            http.putHeader("Authorization", "Bearer " + options.upstreamApiKey());
+        }
+        return http;
     }
 
     @Override
@@ -129,14 +181,11 @@ public final class OpenAiForwarder implements Generator {
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker is forwarding its maximum of " + options.maxConcurrent() + " requests.");
         }
-        Call call = new Call(output, meter);
-        String path = request.hasChat() ? "/v1/chat/completions" : "/v1/completions";
-        RequestOptions http = new RequestOptions().setMethod(HttpMethod.POST).setURI(options.upstream().getPath().replaceAll("/$", "") + path)
+        Call call = new Call(request.getRequestId(), output, meter);
+        // Vert.x's own idle timeout would also fire while the stream is held for payment: Call times the stream.
+        RequestOptions http = upstreamRequest(HttpMethod.POST, request.hasChat() ? "/v1/chat/completions" : "/v1/completions")
                 .putHeader("Content-Type", "application/json").putHeader("Accept", "text/event-stream")
                 .setTimeout(0).setIdleTimeout(0);
-        if (options.upstreamApiKey() != null) {
-            http.putHeader("Authorization", "Bearer " + options.upstreamApiKey());
-        }
         // Wait (on this worker-pool thread) for the upstream's status, so that a refusal becomes a
         // GenerationException the gateway can act on before any token was sent.
         Future<HttpClientResponse> answered = client.request(http).compose(r -> {
@@ -151,6 +200,7 @@ public final class OpenAiForwarder implements Generator {
         } catch (Exception e) {
             call.cancel();
             finished();
+            logFailure(request.getRequestId(), "no answer: " + rootMessage(e));
             throw new GenerationException(GenerationException.Reason.UPSTREAM_FAILED,
                     "The upstream server at " + options.upstream() + " did not answer: " + rootMessage(e));
         }
@@ -158,7 +208,11 @@ public final class OpenAiForwarder implements Generator {
             response.exceptionHandler(e -> { });  // the reset below ends it; nothing to report
             call.cancel();
             finished();
-            throw refusal(response.statusCode());
+            GenerationException refused = refusal(response.statusCode());
+            if (refused.reason() != GenerationException.Reason.INVALID_ARGUMENT) {
+                logFailure(request.getRequestId(), "HTTP " + response.statusCode());
+            }
+            throw refused;
         }
         call.context.runOnContext(v -> call.stream(response));
         return call::cancel;
@@ -226,6 +280,11 @@ public final class OpenAiForwarder implements Generator {
         };
     }
 
+    /** {@code why} names a status or a reason, never the request's text nor the upstream's. */
+    private void logFailure(String requestId, String why) {
+        log.warn("Request {}: the upstream server at {} failed it: {}.", requestId, options.upstream(), why);
+    }
+
     private void finished() {
         if (running.decrementAndGet() == 0 && !accepting) {
             drained.complete(null);
@@ -241,15 +300,21 @@ public final class OpenAiForwarder implements Generator {
 
     /** One forwarded generation; its callbacks run on {@link #context}, the upstream request's. */
     private final class Call {
+        private final String requestId;
         private final OutputMailbox output;
         private final CreditGate.Meter meter;
         private volatile HttpClientRequest request;
+        /** Reset on purpose (client gone, payment overdue): what the upstream does next is no failure of its own. */
+        private volatile boolean cancelled;
         /** Set before the response arrives; everything below is touched on it only. */
         private volatile Context context;
         private HttpClientResponse response;
         /** The upstream is paused until a payment brings the channel under its window. */
         private boolean held;
         private long overdueTimer;
+        private long idleTimer;
+        /** When the upstream last sent a byte, or the stream was last held: a held stream is not idle. */
+        private long lastActiveNanos;
         /** The upstream's latest usage; null until it reports one. */
         private Usage usage;
         /** Completion tokens the deltas carried so far. */
@@ -259,7 +324,8 @@ public final class OpenAiForwarder implements Generator {
         private FinishReason reason = FinishReason.FINISH_REASON_UNSPECIFIED;
         private boolean ended;
 
-        Call(OutputMailbox output, CreditGate.Meter meter) {
+        Call(String requestId, OutputMailbox output, CreditGate.Meter meter) {
+            this.requestId = requestId;
             this.output = output;
             this.meter = meter;
         }
@@ -267,18 +333,27 @@ public final class OpenAiForwarder implements Generator {
         void stream(HttpClientResponse response) {
             this.response = response;
             SseParser parser = new SseParser(MAX_EVENT_BYTES, this::onEvent);
+            lastActiveNanos = System.nanoTime();
+            idleTimer = vertx.setTimer(options.idleTimeoutMs(), t -> checkIdle());
             response.handler(buffer -> {
+                lastActiveNanos = System.nanoTime();
                 try {
                     parser.handle(buffer);
                 } catch (RuntimeException e) {
-                    end(FinishReason.FINISH_REASON_ERROR, "bad stream from the upstream server: " + e.getMessage());
+                    // The parser's message may quote the event, and so the completion: the log gets none of it.
+                    upstreamFailed("bad stream from the upstream server: " + e.getMessage(), "an unreadable event");
                     cancel();
                 }
                 holdIfOverdrawn();
             });
-            response.exceptionHandler(e -> end(FinishReason.FINISH_REASON_ERROR, "the upstream stream broke: " + e.getMessage()));
-            response.endHandler(v -> end(reason == FinishReason.FINISH_REASON_UNSPECIFIED
-                    ? FinishReason.FINISH_REASON_ERROR : reason, "the upstream stream ended without a finish_reason"));
+            response.exceptionHandler(e -> upstreamFailed("the upstream stream broke: " + e.getMessage()));
+            response.endHandler(v -> {
+                if (reason == FinishReason.FINISH_REASON_UNSPECIFIED) {
+                    upstreamFailed("the upstream stream ended without a finish_reason");
+                } else {
+                    end(reason, null);
+                }
+            });
             // A channel already over its window (other requests' tokens) reads nothing until paid.
             holdIfOverdrawn();
             if (!held) {
@@ -304,6 +379,27 @@ public final class OpenAiForwarder implements Generator {
             });
         }
 
+        /**
+         * Fails the stream once the upstream has sent nothing for the idle timeout; timed one
+         * timer at a time, from the last byte, rather than a timer per chunk.
+         */
+        private void checkIdle() {
+            if (ended) {
+                return;
+            }
+            long now = System.nanoTime();
+            if (held) {
+                lastActiveNanos = now;
+            }
+            long idleMs = TimeUnit.NANOSECONDS.toMillis(now - lastActiveNanos);
+            if (idleMs < options.idleTimeoutMs()) {
+                idleTimer = vertx.setTimer(options.idleTimeoutMs() - idleMs, t -> checkIdle());
+                return;
+            }
+            upstreamFailed("the upstream server sent nothing for " + idleMs / 1000.0 + " s");
+            cancel();
+        }
+
         /** After a payment: reads on if it brought the channel under its window. */
         void resumeIfPaid() {
             if (held && !meter.paused()) {
@@ -324,7 +420,10 @@ public final class OpenAiForwarder implements Generator {
             }
             JsonObject chunk = new JsonObject(data);
             if (chunk.containsKey("error")) {
-                end(FinishReason.FINISH_REASON_ERROR, "the upstream server failed: " + chunk.getValue("error"));
+                // Its message may quote the prompt; its type and code may not.
+                JsonObject error = chunk.getValue("error") instanceof JsonObject e ? e : new JsonObject();
+                upstreamFailed("the upstream server failed: " + chunk.getValue("error"), "an error event (type "
+                        + error.getValue("type") + ", code " + error.getValue("code") + ")");
                 return;
             }
             Usage counted = counts(chunk);
@@ -385,11 +484,24 @@ public final class OpenAiForwarder implements Generator {
             return text == null ? "" : text;
         }
 
+        private void upstreamFailed(String error) {
+            upstreamFailed(error, error);
+        }
+
+        /** @param logged what the log says: {@code error} less anything that may quote the request or its completion */
+        private void upstreamFailed(String error, String logged) {
+            if (!ended && !cancelled) {
+                logFailure(requestId, logged);
+            }
+            end(FinishReason.FINISH_REASON_ERROR, error);
+        }
+
         private void end(FinishReason finish, String error) {
             if (ended) {
                 return;
             }
             ended = true;
+            vertx.cancelTimer(idleTimer);
             if (held) {
                 release();
             }
@@ -403,6 +515,7 @@ public final class OpenAiForwarder implements Generator {
         }
 
         void cancel() {
+            cancelled = true;
             HttpClientRequest r = request;
             if (r != null) {
                 r.reset();

@@ -3,17 +3,25 @@ package org.cocoonjvm.worker.forward;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.google.protobuf.ByteString;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
+import java.net.ServerSocket;
 import java.net.URI;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
@@ -28,6 +36,7 @@ import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 /**
  * A worker forwarding to an OpenAI-compatible server beside it. The upstream here is a real
@@ -37,6 +46,7 @@ class OpenAiForwarderTest {
     private Vertx vertx;
     private WorkerNode upstream;
     private HttpClient http;
+    private final ListAppender<ILoggingEvent> forwarderLog = new ListAppender<>();
 
     @BeforeEach
     void start() {
@@ -49,19 +59,49 @@ class OpenAiForwarderTest {
 
     @AfterEach
     void stop() {
+        ((Logger) LoggerFactory.getLogger(OpenAiForwarder.class)).detachAppender(forwarderLog);
         await(vertx.close());
     }
 
     private ForwarderOptions options(String upstreamModel) {
-        return new ForwarderOptions(URI.create(upstream.endpoint()), upstreamModel, null,
-                new ModelInfo("big-model", "abc123", 32768), 4, 2000, true);
+        return options(URI.create(upstream.endpoint()), upstreamModel, 60_000);
+    }
+
+    private static ForwarderOptions options(URI upstream, String upstreamModel, long idleTimeoutMs) {
+        return new ForwarderOptions(upstream, upstreamModel, null, new ModelInfo("big-model", "abc123", 32768), 4, 2000,
+                idleTimeoutMs, true);
     }
 
     private WorkerNode forwarder(String upstreamModel) {
-        WorkerNode node = new WorkerNode(new OpenAiForwarder(vertx, options(upstreamModel), CreditGate.NONE),
+        return forwarder(options(upstreamModel));
+    }
+
+    private WorkerNode forwarder(ForwarderOptions options) {
+        WorkerNode node = new WorkerNode(new OpenAiForwarder(vertx, options, CreditGate.NONE),
                 new WorkerOptions("forwarder", "127.0.0.1", 0, null, null, SchedulerOptions.DEFAULTS, 1000));
         await(vertx.deployVerticle(node));
         return node;
+    }
+
+    /** The forwarder's log lines from here on; {@link #stop} detaches it. */
+    private ListAppender<ILoggingEvent> forwarderLog() {
+        forwarderLog.start();
+        ((Logger) LoggerFactory.getLogger(OpenAiForwarder.class)).addAppender(forwarderLog);
+        return forwarderLog;
+    }
+
+    private List<String> warnings() {
+        synchronized (forwarderLog.list) {
+            return forwarderLog.list.stream().filter(e -> e.getLevel() == Level.WARN).map(ILoggingEvent::getFormattedMessage).toList();
+        }
+    }
+
+    private List<String> awaitWarnings(int count) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (warnings().size() < count && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        return warnings();
     }
 
     private Future<HttpClientResponse> post(WorkerNode node, String body) {
@@ -103,13 +143,81 @@ class OpenAiForwarderTest {
     }
 
     @Test
-    void upstreamRefusal_isMappedBeforeAnyToken() {
+    void upstreamRefusal_isMappedBeforeAnyToken_andLoggedOnce() throws Exception {
+        forwarderLog();
         WorkerNode node = forwarder("no-such-model");
+        awaitWarnings(1);  // the start's check of the upstream's models
         JsonObject reply = await(post(node, chat("big-model", true, "")).compose(r -> {
             assertThat(r.statusCode()).isEqualTo(404);
             return r.body();
         })).toJsonObject();
         assertThat(reply.getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+        assertThat(awaitWarnings(2)).hasSize(2).last().asString().contains("failed it: HTTP 404")
+                .doesNotContain("forward me");
+    }
+
+    @Test
+    void aForwardUrlEndingInV1_meansTheSameServer() {
+        WorkerNode node = forwarder(options(URI.create(upstream.endpoint() + "/v1/"), "synthetic", 60_000));
+        JsonObject forwarded = await(post(node, chat("big-model", false, ",\"max_tokens\":3"))
+                .compose(r -> {
+                    assertThat(r.statusCode()).isEqualTo(200);
+                    return r.body();
+                })).toJsonObject();
+        assertThat(forwarded.getJsonObject("usage").getInteger("completion_tokens")).isEqualTo(3);
+    }
+
+    @Test
+    void start_warnsOnce_ofAnUpstreamThatIsNotThere_orDoesNotServeTheModel() throws Exception {
+        forwarderLog();
+        int deadPort;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            deadPort = socket.getLocalPort();
+        }
+        new OpenAiForwarder(vertx, options(URI.create("http://127.0.0.1:" + deadPort), "synthetic", 60_000), CreditGate.NONE)
+                .start();
+        assertThat(awaitWarnings(1)).singleElement().asString()
+                .contains("http://127.0.0.1:" + deadPort + " did not answer GET /v1/models").contains("the worker starts anyway");
+
+        new OpenAiForwarder(vertx, options("no-such-model"), CreditGate.NONE).start();
+        assertThat(awaitWarnings(2)).last().asString().contains("does not serve the model 'no-such-model'")
+                .contains("it serves [synthetic]");
+
+        new OpenAiForwarder(vertx, options("synthetic"), CreditGate.NONE).start();
+        Thread.sleep(300);
+        assertThat(warnings()).hasSize(2);
+    }
+
+    /**
+     * The upstream sends its first chunk, then nothing, on a connection it keeps open: the stream
+     * fails after the idle timeout, billing the token it forwarded, and the upstream request is reset.
+     */
+    @Test
+    void anUpstreamStallingMidStream_failsAfterTheIdleTimeout() throws Exception {
+        forwarderLog();
+        Promise<Void> upstreamReset = Promise.promise();
+        HttpServer stalling = await(vertx.createHttpServer().requestHandler(request -> {
+            if (request.method() == HttpMethod.GET) {
+                request.response().end("{\"object\":\"list\",\"data\":[{\"id\":\"stalls\"}]}");
+                return;
+            }
+            request.response().closeHandler(v -> upstreamReset.tryComplete());
+            request.response().setChunked(true).putHeader("Content-Type", "text/event-stream")
+                    .write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],"
+                            + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n");
+        }).listen(0, "127.0.0.1"));
+        WorkerNode node = forwarder(options(URI.create("http://127.0.0.1:" + stalling.actualPort()), "stalls", 300));
+
+        long start = System.nanoTime();
+        String body = await(post(node, chat("big-model", true, ",\"stream_options\":{\"include_usage\":true}"))
+                .compose(HttpClientResponse::body)).toString();
+
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isBetween(300L, 5_000L);
+        assertThat(body).contains("\"content\":\"Hello\"").contains("\"prompt_tokens\":5,\"completion_tokens\":1")
+                .contains("\"code\":\"upstream_error\"").contains("the upstream server sent nothing for");
+        assertThat(body.strip()).endsWith("data: [DONE]");
+        await(upstreamReset.future());
+        assertThat(awaitWarnings(1)).singleElement().asString().contains("sent nothing for").doesNotContain("Hello");
     }
 
     @Test
@@ -127,7 +235,8 @@ class OpenAiForwarderTest {
     }
 
     @Test
-    void clientDisconnect_cancelsTheUpstreamGeneration() throws Exception {
+    void clientDisconnect_cancelsTheUpstreamGeneration_andIsNoUpstreamFailure() throws Exception {
+        forwarderLog();
         WorkerNode node = forwarder("synthetic");
         StringBuilder seen = new StringBuilder();
         HttpClientResponse response = await(post(node, chat("big-model", true, "")).map(r -> r.handler(b -> {
@@ -149,6 +258,8 @@ class OpenAiForwarderTest {
         assertThat(upstreamRunning()).isZero();
         long generated = upstreamStatus().getJsonObject("load").getLong("tokens_generated");
         assertThat(generated).isLessThan(24);  // the shortest full synthetic reply
+        Thread.sleep(100);
+        assertThat(warnings()).isEmpty();
     }
 
     private static String seenText(StringBuilder seen) {
