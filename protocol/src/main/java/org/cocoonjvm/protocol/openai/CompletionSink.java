@@ -18,6 +18,14 @@ public interface CompletionSink {
     void delta(Delta delta);
 
     /**
+     * As {@link #delta(Delta)}, with the usage so far, which a stream puts on the delta's chunk
+     * (vLLM's {@code continuous_usage_stats}); a single document has no chunks, and ignores it.
+     */
+    default void delta(Delta delta, Usage running) {
+        delta(delta);
+    }
+
+    /**
      * The last event: writes what is left and ends the response. {@code cost} is null where unpriced.
      *
      * @return the end's write: done once the last bytes were handed to the connection (a client

@@ -81,6 +81,7 @@ public final class RequestParser {
     private static ValidRequest common(JsonObject json, String model, GenerateRequest.Builder generate, CompletionMeta.Flavor flavor) {
         boolean stream = optionalBoolean(json, "stream", false);
         boolean includeUsage = false;
+        boolean continuousUsage = false;
         Object streamOptions = json.getValue("stream_options");
         if (streamOptions != null) {
             if (!(streamOptions instanceof JsonObject options)) {
@@ -90,6 +91,7 @@ public final class RequestParser {
                 throw ApiException.invalid("stream_options", "'stream_options' is only allowed when 'stream' is true.");
             }
             includeUsage = optionalBoolean(options, "include_usage", false, "stream_options.include_usage");
+            continuousUsage = optionalBoolean(options, "continuous_usage_stats", false, "stream_options.continuous_usage_stats");
         }
 
         Long maxTokens = optionalLong(json, "max_completion_tokens");
@@ -113,7 +115,7 @@ public final class RequestParser {
         generate.setPriority(tier == ServiceTier.FLEX ? Priority.PRIORITY_FLEX : Priority.PRIORITY_DEFAULT);
         generate.setSampling(sampling(json));
         stops(json, generate);
-        return new ValidRequest(model, stream, includeUsage, flavor, tier, generate.build());
+        return new ValidRequest(model, stream, includeUsage, continuousUsage, flavor, tier, generate.build());
     }
 
     private static ServiceTier tier(Object value) {

@@ -23,10 +23,12 @@ public final class SseWriter extends ResponseWriter {
     private static final Buffer KEEP_ALIVE = Buffer.buffer(": keep-alive\n\n");
     private static final byte[] CHAT_FIRST_DELTA = ascii("{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":");
     private static final byte[] CHAT_DELTA = ascii("{\"index\":0,\"delta\":{\"content\":");
-    private static final byte[] CHAT_DELTA_END = ascii("},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    private static final byte[] CHAT_DELTA_END = ascii("},\"logprobs\":null,\"finish_reason\":null}]");
     private static final byte[] TEXT_DELTA = ascii("{\"index\":0,\"text\":");
-    private static final byte[] TEXT_DELTA_END = ascii(",\"logprobs\":null,\"finish_reason\":null}]}\n\n");
-    private static final int LONGEST_DELTA_PARTS = CHAT_FIRST_DELTA.length + CHAT_DELTA_END.length;
+    private static final byte[] TEXT_DELTA_END = ascii(",\"logprobs\":null,\"finish_reason\":null}]");
+    private static final byte[] EVENT_END = ascii("}\n\n");
+    private static final byte[] USAGE = ascii(",\"usage\":");
+    private static final int LONGEST_DELTA_PARTS = CHAT_FIRST_DELTA.length + CHAT_DELTA_END.length + EVENT_END.length;
 
     private boolean committed;
     /** Whether a content delta went out (the first carries the assistant role). */
@@ -44,6 +46,11 @@ public final class SseWriter extends ResponseWriter {
 
     @Override
     public void delta(Delta delta) {
+        delta(delta, null);
+    }
+
+    @Override
+    public void delta(Delta delta, Usage running) {
         String text = delta.getText();
         if (ended() || text.isEmpty()) {
             return;
@@ -62,6 +69,11 @@ public final class SseWriter extends ResponseWriter {
             JsonText.writeString(event, text);
             event.writeBytes(TEXT_DELTA_END);
         }
+        if (running != null) {
+            event.writeBytes(USAGE);
+            ByteBufUtil.writeUtf8(event, CompletionMeta.appendUsage(new StringBuilder(192), running, null));
+        }
+        event.writeBytes(EVENT_END);
         sentContent = true;
         send(event);
     }

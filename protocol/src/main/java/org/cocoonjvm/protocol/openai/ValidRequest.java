@@ -11,15 +11,17 @@ public final class ValidRequest {
     private final String model;
     private final boolean stream;
     private final boolean includeUsage;
+    private final boolean continuousUsage;
     private final CompletionMeta.Flavor flavor;
     private final ServiceTier tier;
     private final GenerateRequest generate;
 
-    ValidRequest(String model, boolean stream, boolean includeUsage, CompletionMeta.Flavor flavor, ServiceTier tier,
-                 GenerateRequest generate) {
+    ValidRequest(String model, boolean stream, boolean includeUsage, boolean continuousUsage, CompletionMeta.Flavor flavor,
+                 ServiceTier tier, GenerateRequest generate) {
         this.model = model;
         this.stream = stream;
         this.includeUsage = includeUsage;
+        this.continuousUsage = continuousUsage;
         this.flavor = flavor;
         this.tier = tier;
         this.generate = generate;
@@ -38,6 +40,14 @@ public final class ValidRequest {
     /** The client asked for the usage chunk ({@code stream_options.include_usage}). */
     public boolean includeUsage() {
         return includeUsage;
+    }
+
+    /**
+     * The client asked for the usage so far on every chunk ({@code stream_options.continuous_usage_stats},
+     * vLLM's): what a forwarding worker in front of this one bills a stream cut short by.
+     */
+    public boolean continuousUsage() {
+        return continuousUsage;
     }
 
     /** Chat ({@code /v1/chat/completions}) or text ({@code /v1/completions}). */

@@ -13,6 +13,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
@@ -86,7 +87,8 @@ final class WorkerHttpApi {
         CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(),
                 request.includeUsage(), request.flavor());
         CompletionSink sink = request.stream() ? new SseWriter(ctx.request(), meta) : new JsonWriter(ctx.request(), meta);
-        Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink));
+        Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink,
+                request.continuousUsage() ? Usage.newBuilder() : null));
         ctx.response().closeHandler(v -> running.cancel());
         running.queued().onFailure(failure -> sink.fail(failure instanceof GenerationException refused
                 ? refused.toApiException() : OpenAiResponses.asApiException(failure)));
@@ -111,10 +113,26 @@ final class WorkerHttpApi {
                 .put("channels", channels.get()).encode());
     }
 
-    private record SinkTarget(CompletionSink sink) implements EventTarget {
+    /**
+     * @param running the usage so far, put on every chunk, when the client asked for it
+     *                ({@code continuous_usage_stats}); null otherwise
+     */
+    private record SinkTarget(CompletionSink sink, Usage.Builder running) implements EventTarget {
+        @Override
+        public void accepted(int promptTokens) {
+            if (running != null) {
+                running.setPromptTokens(promptTokens);
+            }
+        }
+
         @Override
         public void delta(Delta delta) {
-            sink.delta(delta);
+            if (running == null) {
+                sink.delta(delta);
+            } else {
+                running.setCompletionTokens(running.getCompletionTokens() + CompletionSink.tokens(delta));
+                sink.delta(delta, running.build());
+            }
         }
 
         @Override

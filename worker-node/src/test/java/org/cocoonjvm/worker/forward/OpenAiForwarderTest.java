@@ -10,6 +10,7 @@ import ch.qos.logback.core.read.ListAppender;
 import com.google.protobuf.ByteString;
 
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -22,14 +23,20 @@ import io.vertx.core.json.JsonObject;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.protocol.grpc.Delta;
+import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.CreditGate;
+import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
+import org.cocoonjvm.worker.scheduler.OutputMailbox;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
@@ -260,6 +267,47 @@ class OpenAiForwarderTest {
         assertThat(generated).isLessThan(24);  // the shortest full synthetic reply
         Thread.sleep(100);
         assertThat(warnings()).isEmpty();
+    }
+
+    /**
+     * This project's own worker as the upstream, its stream cut short (here: the client gone, so
+     * no final usage comes): its running usage ({@code continuous_usage_stats}) gave the prompt to bill.
+     */
+    @Test
+    void aCocoonWorkerUpstreamCutShort_stillBillsThePrompt() throws Exception {
+        OpenAiForwarder forwarder = new OpenAiForwarder(vertx, options("synthetic"), CreditGate.NONE);
+        CompletableFuture<Void> firstDelta = new CompletableFuture<>();
+        CompletableFuture<Final> finished = new CompletableFuture<>();
+        EventTarget recorder = new EventTarget() {
+            @Override
+            public void delta(Delta delta) {
+                firstDelta.complete(null);
+            }
+
+            @Override
+            public void finish(Final fin) {
+                finished.complete(fin);
+            }
+
+            @Override
+            public boolean writeQueueFull() {
+                return false;
+            }
+
+            @Override
+            public void drainHandler(Handler<Void> handler) {
+            }
+        };
+        Runnable cancel = forwarder.submit(GenerateRequest.newBuilder().setRequestId("cut").setModel("big-model")
+                .setPrompt("forward me").setMaxTokens(40).build(), new OutputMailbox(vertx.getOrCreateContext(), recorder));
+
+        firstDelta.get(5, TimeUnit.SECONDS);
+        cancel.run();
+
+        Usage billed = finished.get(5, TimeUnit.SECONDS).getUsage();
+        assertThat(billed.getPromptTokens()).isEqualTo(2);  // "forward me", a token a word in the synthetic engine
+        assertThat(billed.getCompletionTokens()).isBetween(1, 39);
+        assertThat(forwarder.load().getRunning()).isZero();
     }
 
     private static String seenText(StringBuilder seen) {

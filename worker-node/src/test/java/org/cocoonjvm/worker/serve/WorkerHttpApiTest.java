@@ -163,6 +163,22 @@ class WorkerHttpApiTest {
         assertThat(usageChunk.getJsonObject("usage").getInteger("prompt_tokens")).isEqualTo(4); // role marker + 3 words
     }
 
+    /** vLLM's running usage, which a forwarding worker in front of this one bills a stream cut short by. */
+    @Test
+    void chat_streamedWithContinuousUsageStats_putsTheUsageSoFarOnEveryContentChunk() throws Exception {
+        HttpResponse<String> response = chat(KEY, """
+                {"model":"synthetic","messages":[{"role":"user","content":"stream three words"}],
+                 "max_tokens":3,"stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}""");
+
+        List<JsonObject> content = chunks(response.body()).stream()
+                .filter(c -> !c.getJsonArray("choices").isEmpty()
+                        && !c.getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("content", "").isEmpty())
+                .toList();
+        assertThat(content).isNotEmpty().allSatisfy(c -> assertThat(c.getJsonObject("usage").getInteger("prompt_tokens")).isEqualTo(4));
+        assertThat(content.getLast().getJsonObject("usage").getInteger("completion_tokens")).isEqualTo(3);
+        assertThat(content.getLast().getJsonObject("usage").getInteger("total_tokens")).isEqualTo(7);
+    }
+
     @Test
     void chat_notStreamed_returnsOneChatCompletion() throws Exception {
         HttpResponse<String> response = chat(KEY,
