@@ -58,7 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
             Tokenizer tokenizer = loaded.tokenizer();
             int[] input = prompt != null ? tokenizer.encode(prompt) : promptIds.stream().mapToInt(Integer::intValue).toArray();
             for (int id : input) {
-                if (id < 0 || id >= loaded.config().vocab()) {
+                if (!loaded.config().hasToken(id)) {
                     throw new Cocoon.UsageException("token id " + id + " is outside the vocabulary (0.." + (loaded.config().vocab() - 1) + ")");
                 }
             }

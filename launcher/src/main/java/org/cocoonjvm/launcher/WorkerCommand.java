@@ -26,6 +26,9 @@ import picocli.CommandLine.Option;
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
 @Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
 final class WorkerCommand implements Callable<Integer> {
+    /** EX_SOFTWARE: the engine failed (a kernel error); a supervisor should start the worker again. */
+    static final int EXIT_ENGINE_FAILED = 70;
+
     @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
     String id;
 
@@ -119,8 +122,18 @@ final class WorkerCommand implements Callable<Integer> {
         Running.await(vertx.deployVerticle(node), "the worker");
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
+        node.failure().onSuccess(e -> engineFailed());
         Running.untilSignalled(vertx, graceMs, () -> { });
         return 0;
+    }
+
+    /**
+     * The engine failed for good (logged by the scheduler) and the worker has left its gateway: exit
+     * (shutdown hooks close as for SIGTERM) so a supervisor starts a fresh one. On its own thread:
+     * the hooks close the Vert.x this is called on.
+     */
+    private static void engineFailed() {
+        Thread.ofPlatform().name("engine-failed").start(() -> System.exit(EXIT_ENGINE_FAILED));
     }
 
     /** The options, a contradiction among them (a wildcard host and no --advertise) said as a usage error. */

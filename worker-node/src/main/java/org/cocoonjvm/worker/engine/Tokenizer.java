@@ -9,8 +9,35 @@ public interface Tokenizer {
      * Renders the messages with the model's chat template, ready for the assistant's reply.
      *
      * @throws PromptRejected when the model cannot take these messages
+     * @throws NoChatTemplate  when the model has no chat template
      */
     int[] encodeChat(List<ChatMessage> messages);
+
+    /**
+     * Renders a system + user and a user-only conversation as chat requests would, so that a
+     * template that cannot render any chat stops the worker at start instead of failing every
+     * request. A template's deliberate {@code raise_exception} for the system message passes:
+     * some models have no system role.
+     *
+     * @throws BrokenChatTemplate when either conversation fails otherwise
+     * @throws NoChatTemplate     when the model has no chat template
+     */
+    default void checkChat() {
+        ChatMessage system = ChatMessage.newBuilder().setRole("system").setContent("You are a helpful assistant.").build();
+        ChatMessage user = ChatMessage.newBuilder().setRole("user").setContent("Hello!").build();
+        try {
+            encodeChat(List.of(system, user));
+        } catch (PromptRejected e) {
+            if (!e.raisedByTemplate()) {
+                throw new BrokenChatTemplate("a system and a user message", e);
+            }
+        }
+        try {
+            encodeChat(List.of(user));
+        } catch (PromptRejected e) {
+            throw new BrokenChatTemplate("a user message", e);
+        }
+    }
 
     int[] encode(String text);
 

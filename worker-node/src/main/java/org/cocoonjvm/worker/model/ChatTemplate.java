@@ -105,11 +105,11 @@ public final class ChatTemplate {
                 for (Throwable c = e.getException(); c != null; c = c.getCause()) {
                     if (c instanceof RaisedException raised) {
                         throw new PromptRejected("The model's chat template refused these messages: "
-                                + cut(raised.getMessage()), raised);
+                                + cut(raised.getMessage()), raised, true);
                     }
                 }
                 throw new PromptRejected("The model's chat template failed on these messages: " + cut(e.getMessage())
-                        + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""), e.getException());
+                        + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""), e.getException(), false);
             }
         }
         return result.getOutput();

@@ -18,7 +18,7 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
-import org.cocoonjvm.worker.engine.PromptRejected;
+import org.cocoonjvm.worker.engine.NoChatTemplate;
 import org.cocoonjvm.worker.engine.Tokenizer;
 
 /**
@@ -143,6 +143,11 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         this.eos = Set.copyOf(ends);
     }
 
+    /** One past the largest id of its vocabulary and added tokens. */
+    public int idLimit() {
+        return special.length;
+    }
+
     /** The chat template, or null. */
     public ChatTemplate chatTemplate() {
         return chatTemplate;
@@ -162,7 +167,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     @Override
     public int[] encodeChat(List<ChatMessage> messages) {
         if (chatTemplate == null) {
-            throw new PromptRejected("This model has no chat template; send a plain prompt (/v1/completions) instead.", null);
+            throw new NoChatTemplate();
         }
         if (messages.stream().noneMatch(m -> spellsSpecialToken(m.getContent()))) {
             return encode(chatTemplate.render(messages, true), false);

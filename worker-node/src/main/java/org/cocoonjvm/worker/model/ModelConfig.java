@@ -32,6 +32,33 @@ public record ModelConfig(String architecture, int layers, int hidden, int heads
         eosTokens = List.copyOf(eosTokens);
     }
 
+    /** Whether {@code id} has a row in the embedding: the kernels fail a whole step on any other. */
+    public boolean hasToken(int id) {
+        return id >= 0 && id < vocab;
+    }
+
+    /**
+     * Checks that every id the tokenizer can produce, and the bos and eos ids, are tokens of this
+     * model, so that a mismatched tokenizer stops the load instead of the first request's step.
+     *
+     * @param tokenizerFile names the tokenizer's ids in the failure, e.g. {@code tokenizer.json}
+     * @param configFile    names the model's vocabulary and bos/eos ids, e.g. {@code config.json}
+     */
+    public void checkTokenizer(HfTokenizer tokenizer, String tokenizerFile, String configFile) {
+        if (tokenizer.idLimit() > vocab) {
+            throw new ModelFormatException(tokenizerFile + " has ids up to " + (tokenizer.idLimit() - 1) + " but "
+                    + configFile + " vocab_size is " + vocab);
+        }
+        if (bosToken >= 0 && !hasToken(bosToken)) {
+            throw new ModelFormatException(configFile + " bos_token_id " + bosToken + " is outside vocab_size " + vocab);
+        }
+        for (int eos : eosTokens) {
+            if (!hasToken(eos)) {
+                throw new ModelFormatException(configFile + " eos_token_id " + eos + " is outside vocab_size " + vocab);
+            }
+        }
+    }
+
     public int qDim() {
         return heads * headDim;
     }

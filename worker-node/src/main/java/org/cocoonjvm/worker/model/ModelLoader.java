@@ -46,6 +46,7 @@ public final class ModelLoader {
         ModelConfig config = HfModel.config(dir);
         HfTokenizer tokenizer = HfModel.tokenizer(dir, config);
         try {
+            config.checkTokenizer(tokenizer, dir.resolve("tokenizer.json").toString(), dir.resolve("config.json").toString());
             ModelWeights weights = HfModel.weights(dir, config);
             try {
                 String hash = ModelHash.of(dir).hex();
@@ -73,6 +74,7 @@ public final class ModelLoader {
                     config.eosTokens().isEmpty() ? null : GgufModel.tokenText(gguf, config.eosTokens().getFirst()),
                     config.eosTokens());
             try {
+                config.checkTokenizer(tokenizer, file + " (tokenizer.ggml.tokens)", file + " metadata");
                 String hash = ModelHash.of(file).hex();
                 GgufFile.Value general = gguf.get("general.name");
                 String name = general != null && general.value() instanceof String s && !s.isBlank()

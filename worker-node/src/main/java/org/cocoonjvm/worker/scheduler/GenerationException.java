@@ -13,12 +13,19 @@ public final class GenerationException extends RuntimeException {
         MODEL_NOT_FOUND(GrpcStatus.NOT_FOUND, ErrorKind.MODEL_NOT_FOUND),
         OVERLOADED(GrpcStatus.RESOURCE_EXHAUSTED, ErrorKind.NO_CAPACITY),
         SHUTTING_DOWN(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY),
+        /** The engine failed for good: like a worker shutting down, the gateway sends the request elsewhere. */
+        ENGINE_FAILED(GrpcStatus.UNAVAILABLE, ErrorKind.NO_CAPACITY),
         /**
          * A forwarding worker's upstream server failed (an error status other than busy, no status
          * in time, no connection): the worker is broken, not busy, and the gateway's circuit
          * breaker counts it.
          */
         UPSTREAM_FAILED(GrpcStatus.UNAVAILABLE, ErrorKind.UPSTREAM),
+        /**
+         * The model has no chat template: the worker's files are at fault, not the request, so the
+         * gateway tries another worker and counts this one as failing.
+         */
+        NO_CHAT_TEMPLATE(GrpcStatus.INTERNAL, ErrorKind.INTERNAL),
         /** The request names no channel, or one this worker does not know or cannot price. */
         PAYMENT_REQUIRED(GrpcStatus.FAILED_PRECONDITION, ErrorKind.INVALID_REQUEST);
 

@@ -1,6 +1,7 @@
 package org.cocoonjvm.worker.scheduler;
 
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.engine.ModelInfo;
@@ -31,6 +32,14 @@ public interface Generator {
      * @return cancels the generation; safe to call at any time, more than once
      */
     Runnable submit(GenerateRequest request, OutputMailbox output);
+
+    /**
+     * Completes with the cause if the generator failed for good (its engine is closed and every
+     * later request is refused); never completes while it can serve.
+     */
+    default CompletionStage<Throwable> failure() {
+        return new CompletableFuture<>();
+    }
 
     /** Stops taking requests, lets running ones finish for up to {@code graceMillis}, then fails the rest. */
     CompletableFuture<Void> shutdown(long graceMillis);

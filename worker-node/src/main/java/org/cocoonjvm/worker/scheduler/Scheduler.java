@@ -15,6 +15,7 @@ import org.cocoonjvm.protocol.grpc.Priority;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.engine.NoChatTemplate;
 import org.cocoonjvm.worker.engine.PromptRejected;
 import org.cocoonjvm.worker.engine.Slot;
 import org.slf4j.Logger;
@@ -32,6 +33,8 @@ public final class Scheduler implements Generator, AutoCloseable {
     private final Engine engine;
     private final SchedulerOptions options;
     private final CreditGate credit;
+    /** The engine's model with the context one sequence can have here: no more than the KV cache holds. */
+    private final ModelInfo model;
     /** Admitted before {@link #flex}: interactive traffic is never stuck behind a bulk burst. */
     private final BlockingQueue<Sequence> interactive;
     private final BlockingQueue<Sequence> flex;
@@ -50,6 +53,11 @@ public final class Scheduler implements Generator, AutoCloseable {
     private volatile boolean accepting = true;
     /** Set with {@link #accepting} = false; only meaningful once shutdown was asked for. */
     private volatile long drainDeadlineNanos;
+    /**
+     * Completed with the exception an engine step threw. The engine is closed then, so the worker
+     * refuses every later request as unavailable rather than answering each with an internal error.
+     */
+    private final CompletableFuture<Throwable> failure = new CompletableFuture<>();
 
     public Scheduler(Engine engine, SchedulerOptions options) {
         this(engine, options, CreditGate.NONE);
@@ -60,6 +68,10 @@ public final class Scheduler implements Generator, AutoCloseable {
         this.engine = engine;
         this.options = options;
         this.credit = credit;
+        Engine.KvBudget kv = engine.kvBudget();
+        long kvTokens = (long) kv.blocks() * kv.blockTokens();
+        ModelInfo full = engine.model();
+        this.model = kvTokens >= full.maxContext() ? full : new ModelInfo(full.name(), full.hash(), (int) kvTokens);
         this.interactive = new ArrayBlockingQueue<>(options.maxWaiting());
         this.flex = new ArrayBlockingQueue<>(options.maxWaiting());
         this.thread = Thread.ofPlatform().name("cocoon-engine").daemon(true).unstarted(this::loop);
@@ -68,13 +80,30 @@ public final class Scheduler implements Generator, AutoCloseable {
 
     @Override
     public Scheduler start() {
+        try {
+            engine.tokenizer().checkChat();
+        } catch (NoChatTemplate e) {
+            log.warn("model {} has no chat template: chat completions fail with a server error (500 internal_error) and "
+                    + "only plain prompts (/v1/completions) are served", engine.model().name());
+        }
+        if (model.maxContext() < engine.model().maxContext()) {
+            log.warn("the KV cache holds {} tokens, less than the model's context of {}: this worker serves and advertises a "
+                    + "context of {} (a larger --kv-tokens serves the whole context)", model.maxContext(),
+                    engine.model().maxContext(), model.maxContext());
+        }
         thread.start();
         return this;
     }
 
     @Override
+    public CompletableFuture<Throwable> failure() {
+        return failure;
+    }
+
+    /** The engine's model, its context limited to what the KV cache holds: what clients and gateways may send. */
+    @Override
     public ModelInfo model() {
-        return engine.model();
+        return model;
     }
 
     @Override
@@ -101,10 +130,9 @@ public final class Scheduler implements Generator, AutoCloseable {
      */
     @Override
     public Runnable submit(GenerateRequest request, OutputMailbox output) {
-        if (!accepting) {
-            throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
+        if (!accepting || failure.isDone()) {
+            throw notAccepting();
         }
-        ModelInfo model = engine.model();
         if (!request.getModel().equals(model.name()) && !request.getModel().equals(model.id())) {
             throw new GenerationException(GenerationException.Reason.MODEL_NOT_FOUND,
                     "This worker serves '" + model.name() + "', not '" + request.getModel() + "'.");
@@ -122,35 +150,44 @@ public final class Scheduler implements Generator, AutoCloseable {
         String promptParam = request.hasChat() ? "messages" : "prompt";
         if (request.getMaxTokens() > 0 && (long) prompt.length + request.getMaxTokens() > model.maxContext()) {
             throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
-                    "The model's context window is " + model.maxContext() + " tokens; the prompt has " + prompt.length
+                    contextWindow() + "; the prompt has " + prompt.length
                             + " and the request allows " + request.getMaxTokens() + " completion tokens (max_tokens or "
                             + "max_completion_tokens). Lower that or shorten the prompt.");
         }
         if (prompt.length >= model.maxContext()) {
             throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
-                    "The prompt has " + prompt.length + " tokens; the model's context window is " + model.maxContext() + ".");
+                    contextWindow() + "; the prompt has " + prompt.length + " tokens.");
         }
         Sequence sequence = new Sequence(nextId.getAndIncrement(), request, prompt, engine.tokenizer(),
                 model.maxContext(), output, credit.meter(request));
-        Engine.KvBudget kv = engine.kvBudget();
-        if (kv.blocksFor(sequence.worstCaseTokens()) > kv.blocks()) {
-            throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "The request may need "
-                    + sequence.worstCaseTokens() + " tokens of KV cache; this worker holds "
-                    + (long) kv.blocks() * kv.blockTokens() + ". Lower max_tokens.");
-        }
         BlockingQueue<Sequence> queue = request.getPriority() == Priority.PRIORITY_FLEX ? flex : interactive;
         if (!queue.offer(sequence)) {
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker's queue is full (" + options.maxWaiting() + " waiting).");
         }
         LockSupport.unpark(thread);  // an idle engine thread parks until work arrives
-        if (!accepting && queue.remove(sequence)) {
-            // Raced with shutdown: the engine thread may already have taken its last look at the
-            // queue (it does so before closing the engine and completing `stopped`), so it might
-            // never answer. If the remove fails, the engine thread took the sequence and answers it.
-            throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
+        if ((!accepting || failure.isDone()) && queue.remove(sequence)) {
+            // Raced with shutdown or an engine failure: the engine thread may already have taken its
+            // last look at the queue (it does so before closing the engine and completing `stopped`),
+            // so it might never answer. If the remove fails, the engine thread took the sequence and answers it.
+            throw notAccepting();
         }
         return sequence::cancel;
+    }
+
+    private String contextWindow() {
+        return model.maxContext() == engine.model().maxContext()
+                ? "The model's context window is " + model.maxContext() + " tokens"
+                : "This worker's context window is " + model.maxContext() + " tokens (its KV cache holds "
+                        + model.maxContext() + " of the model's " + engine.model().maxContext() + ")";
+    }
+
+    private GenerationException notAccepting() {
+        if (failure.isDone()) {
+            return new GenerationException(GenerationException.Reason.ENGINE_FAILED, "This worker's engine failed ("
+                    + failure.join() + ") and serves no more requests; the worker must be restarted.");
+        }
+        return new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
     }
 
     /** A refused chat is the client's error (400, not retried elsewhere), never the worker's. */
@@ -159,6 +196,8 @@ public final class Scheduler implements Generator, AutoCloseable {
             return engine.tokenizer().encodeChat(request.getChat().getMessagesList());
         } catch (PromptRejected e) {
             throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "messages", e.getMessage());
+        } catch (NoChatTemplate e) {
+            throw new GenerationException(GenerationException.Reason.NO_CHAT_TEMPLATE, e.getMessage());
         }
     }
 
@@ -168,13 +207,15 @@ public final class Scheduler implements Generator, AutoCloseable {
                 step();
             }
         } catch (RuntimeException | Error e) {
-            log.error("engine step failed; failing every sequence", e);
+            log.error("engine step failed: the engine is closed, every running sequence fails and the worker refuses "
+                    + "new requests until it is restarted", e);
+            failure.complete(e);
         } finally {
             synchronized (interruptLock) {
                 looping = false;
             }
             Thread.interrupted();  // a grace-period interrupt is spent; closing the engine must not see it
-            abortAll("The worker stopped before the generation finished.");
+            abortAll(failure.isDone() ? notAccepting().getMessage() : "The worker stopped before the generation finished.");
             engine.close();
             stopped.complete(null);
         }

@@ -108,8 +108,12 @@ final class WorkerHttpApi {
                 .put("max_context", m.getMaxContext())));
         JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
                 .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
-        ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject()
-                .put("worker_id", s.getWorkerId()).put("engine", s.getEngine()).put("models", models).put("load", load)
+        JsonObject body = new JsonObject().put("worker_id", s.getWorkerId()).put("engine", s.getEngine())
+                .put("state", s.getFailure().isEmpty() ? "serving" : "failed");
+        if (!s.getFailure().isEmpty()) {
+            body.put("failure", s.getFailure());
+        }
+        ctx.response().putHeader("Content-Type", "application/json").end(body.put("models", models).put("load", load)
                 .put("channels", channels.get()).encode());
     }
 

@@ -44,6 +44,8 @@ public final class WorkerNode extends VerticleBase {
     private HttpServer server;
     private long rotationTimer = -1;
     private GatewayLink link;
+    /** The link's stop, once asked for: at an engine failure, and again (the same future) at undeploy. */
+    private Future<Void> leaving;
     private volatile String endpoint;
 
     /**
@@ -132,8 +134,23 @@ public final class WorkerNode extends VerticleBase {
             }
             link = new GatewayLink(vertx, tls == null ? null : tls.gatewayTransport(vertx), options.gateway(), this::hello,
                     generator::load, payments);
+            // A failed engine refuses every request: leave the gateway, as a stopping worker does, so
+            // it routes elsewhere instead of tripping its circuit breaker on this worker forever.
+            generator.failure().thenRun(() -> context.runOnContext(v -> leaveGateway()));
             return link.start();
         });
+    }
+
+    private Future<Void> leaveGateway() {
+        if (leaving == null) {
+            leaving = link == null ? Future.succeededFuture() : link.stop().recover(e -> Future.succeededFuture());
+        }
+        return leaving;
+    }
+
+    /** Completes with the cause if the engine failed for good; the worker then only refuses requests. */
+    public Future<Throwable> failure() {
+        return Future.fromCompletionStage(generator.failure());
     }
 
     @Override
@@ -150,7 +167,7 @@ public final class WorkerNode extends VerticleBase {
         Future<Void> drained = Future.fromCompletionStage(generator.shutdown(options.shutdownGraceMs()), context)
                 .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS);
         return drained
-                .eventually(() -> link == null ? Future.succeededFuture() : link.stop().recover(e -> Future.succeededFuture()))
+                .eventually(this::leaveGateway)
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS))
                 .onComplete(stopped -> log.info("worker {} stopped", options.workerId()));
     }
@@ -182,7 +199,9 @@ public final class WorkerNode extends VerticleBase {
     }
 
     WorkerStatus status() {
-        return WorkerStatus.newBuilder().setWorkerId(options.workerId()).addModels(modelRef())
-                .setLoad(generator.load()).setEngine(generator.engineKind()).build();
+        WorkerStatus.Builder status = WorkerStatus.newBuilder().setWorkerId(options.workerId()).addModels(modelRef())
+                .setLoad(generator.load()).setEngine(generator.engineKind());
+        Throwable failed = generator.failure().toCompletableFuture().getNow(null);
+        return (failed == null ? status : status.setFailure(failed.toString())).build();
     }
 }

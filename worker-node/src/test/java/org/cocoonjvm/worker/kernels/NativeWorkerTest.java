@@ -108,18 +108,33 @@ class NativeWorkerTest {
     }
 
     @Test
-    void maxTokensBeyondTheContext_isRejected() {
-        JsonObject error = complete(",\"max_tokens\":100000").getJsonObject("error");
+    void maxTokensBeyondWhatTheKvCacheHolds_isRejectedAsContextLengthExceeded() {
+        // The model's context is 256 tokens; this worker's KV cache holds 128.
+        JsonObject error = complete(",\"max_tokens\":200").getJsonObject("error");
         assertThat(error.getString("type")).isEqualTo("invalid_request_error");
-        assertThat(error.getString("message")).contains("context window is 256 tokens");
+        assertThat(error.getString("code")).isEqualTo("context_length_exceeded");
+        assertThat(error.getString("param")).isEqualTo("messages");
+        assertThat(error.getString("message")).contains("context window is 128 tokens").contains("of the model's 256");
     }
 
     @Test
-    void aRequestThatCouldOutgrowTheKvCache_isRejected() {
-        // Without max_tokens it may run to the 256-token context; the cache holds 128 tokens.
-        JsonObject error = complete("").getJsonObject("error");
-        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
-        assertThat(error.getString("message")).contains("KV cache");
+    void withoutMaxTokens_theCompletionIsCappedAtWhatTheKvCacheHolds() {
+        JsonObject completion = complete(",\"temperature\":0");
+        JsonObject usage = completion.getJsonObject("usage");
+        assertThat(usage.getInteger("total_tokens")).isLessThanOrEqualTo(128);
+        assertThat(completion.getJsonArray("choices").getJsonObject(0).getString("finish_reason")).isIn("stop", "length");
+    }
+
+    @Test
+    void advertisedContext_isWhatTheKvCacheHolds() {
+        assertThat(worker.model().maxContext()).isEqualTo(128);
+        URI uri = URI.create(worker.endpoint());
+        JsonObject models = await(http.request(HttpMethod.GET, uri.getPort(), uri.getHost(), "/v1/models")
+                .compose(r -> r.send().compose(HttpClientResponse::body))).toJsonObject();
+        assertThat(models.getJsonArray("data").getJsonObject(0).getInteger("max_context")).isEqualTo(128);
+        JsonObject status = await(http.request(HttpMethod.GET, uri.getPort(), uri.getHost(), "/status")
+                .compose(r -> r.send().compose(HttpClientResponse::body))).toJsonObject();
+        assertThat(status.getJsonArray("models").getJsonObject(0).getInteger("max_context")).isEqualTo(128);
     }
 
     private static <T> T await(Future<T> future) {

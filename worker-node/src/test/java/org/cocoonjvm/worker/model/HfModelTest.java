@@ -155,4 +155,30 @@ class HfModelTest {
             assertThat(byDir.info().maxContext()).isEqualTo(256);
         }
     }
+
+    @Test
+    void tokenizerIdsPastVocabSize_areRefusedAtLoad_namingBothNumbersAndFiles() throws Exception {
+        Path hf = hf("qwen2");
+        JsonObject tokenizer = new JsonObject(Files.readString(hf.resolve("tokenizer.json")));
+        tokenizer.getJsonArray("added_tokens").add(new JsonObject().put("id", 600).put("content", "<|extra|>")
+                .put("special", true).put("single_word", false).put("lstrip", false).put("rstrip", false)
+                .put("normalized", false));
+        Files.writeString(hf.resolve("tokenizer.json"), tokenizer.encode());
+
+        assertThatThrownBy(() -> ModelLoader.load(hf)).isInstanceOf(ModelFormatException.class)
+                .hasMessage(hf.resolve("tokenizer.json") + " has ids up to 600 but " + hf.resolve("config.json")
+                        + " vocab_size is 512");
+    }
+
+    @Test
+    void bosOrEosIdPastVocabSize_isRefusedAtLoad() throws Exception {
+        Path hf = hf("qwen2");
+        editConfig(hf, c -> c.put("bos_token_id", 512));
+        assertThatThrownBy(() -> ModelLoader.load(hf)).isInstanceOf(ModelFormatException.class)
+                .hasMessage(hf.resolve("config.json") + " bos_token_id 512 is outside vocab_size 512");
+
+        editConfig(hf, c -> c.put("bos_token_id", 1).put("eos_token_id", 700));
+        assertThatThrownBy(() -> ModelLoader.load(hf)).isInstanceOf(ModelFormatException.class)
+                .hasMessage(hf.resolve("config.json") + " eos_token_id 700 is outside vocab_size 512");
+    }
 }

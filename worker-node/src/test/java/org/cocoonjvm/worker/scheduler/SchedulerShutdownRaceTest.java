@@ -45,6 +45,11 @@ class SchedulerShutdownRaceTest {
         final CountDownLatch releaseClose = new CountDownLatch(1);
 
         private final Tokenizer tokenizer = new Tokenizer() {
+            /** The gate holds the request's tokenization, not the start's check of the chat template. */
+            @Override
+            public void checkChat() {
+            }
+
             @Override
             public int[] encodeChat(List<ChatMessage> messages) {
                 tokenizing.countDown();

@@ -1,0 +1,119 @@
+package org.cocoonjvm.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
+import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
+
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.cocoonjvm.worker.engine.Engine;
+import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.engine.Slot;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.engine.Tokenizer;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.scheduler.Scheduler;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A worker whose engine step throws (as a kernel error would) must stop looking healthy: it
+ * leaves its gateway, says so on {@code /status}, and refuses requests as unavailable. Real
+ * gateway and worker on loopback; the engine is the synthetic one with a step that can be made to fail.
+ */
+class FailedEngineTest {
+    private TestNetwork net;
+
+    @AfterEach
+    void stop() {
+        if (net != null) {
+            net.close();
+        }
+    }
+
+    @Test
+    void engineStepThatThrows_takesTheWorkerOutOfTheGateway_statusSaysFailed_andRequestsGet503() {
+        net = new TestNetwork();
+        FailingEngine engine = new FailingEngine(new SyntheticEngine(200, 4, 4096));
+        WorkerNode worker = net.addWorker((vertx, credit) -> new Scheduler(engine, SchedulerOptions.DEFAULTS, credit),
+                WorkerPaymentOptions.IN_MEMORY);
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, "\"max_tokens\":2")).status()).isEqualTo(200);
+
+        engine.failing.set(true);
+        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, ""));
+
+        TestNetwork.eventually("the worker left the gateway", () -> net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null)
+                .json().getJsonArray("workers").isEmpty());
+        JsonObject status = net.workerStatus(worker);
+        assertThat(status.getString("state")).isEqualTo("failed");
+        assertThat(status.getString("failure")).contains("injected kernel error");
+        assertThat(TestNetwork.await(worker.failure())).hasMessageContaining("injected kernel error");
+        HttpClient direct = net.vertx.createHttpClient();
+        try {
+            TestNetwork.Reply reply = TestNetwork.await(direct.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+                    .setHost("127.0.0.1").setPort(TestNetwork.portOf(worker)))
+                    .compose(r -> r.send(TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, "\"max_tokens\":2")))
+                    .compose(r -> r.body().map(body -> new TestNetwork.Reply(r.statusCode(), body.toString(), r))));
+            JsonObject error = reply.json().getJsonObject("error");
+            assertThat(reply.status()).isEqualTo(503);
+            assertThat(error.getString("code")).isEqualTo("no_capacity");
+            assertThat(error.getString("message")).contains("engine failed").contains("injected kernel error");
+        } finally {
+            direct.close();
+        }
+    }
+
+    /** The synthetic engine, whose step throws once {@link #failing} is set. */
+    private static final class FailingEngine implements Engine {
+        private final Engine engine;
+        final AtomicBoolean failing = new AtomicBoolean();
+
+        FailingEngine(Engine engine) {
+            this.engine = engine;
+        }
+
+        @Override
+        public ModelInfo model() {
+            return engine.model();
+        }
+
+        @Override
+        public String kind() {
+            return engine.kind();
+        }
+
+        @Override
+        public int maxBatch() {
+            return engine.maxBatch();
+        }
+
+        @Override
+        public Tokenizer tokenizer() {
+            return engine.tokenizer();
+        }
+
+        @Override
+        public void step(List<Slot> slots, int[] next) {
+            if (failing.get()) {
+                throw new IllegalStateException("injected kernel error");
+            }
+            engine.step(slots, next);
+        }
+
+        @Override
+        public void release(long sequenceId) {
+            engine.release(sequenceId);
+        }
+
+        @Override
+        public void close() {
+            engine.close();
+        }
+    }
+}
