@@ -100,6 +100,12 @@ public final class Scheduler implements Generator, AutoCloseable {
         return failure;
     }
 
+    /** An engine failure in words for clients and /status: its message, not the exception's class. */
+    public static String describe(Throwable failure) {
+        String message = failure.getMessage();
+        return message == null || message.isBlank() ? failure.getClass().getSimpleName() : message;
+    }
+
     /** The engine's model, its context limited to what the KV cache holds: what clients and gateways may send. */
     @Override
     public ModelInfo model() {
@@ -185,7 +191,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     private GenerationException notAccepting() {
         if (failure.isDone()) {
             return new GenerationException(GenerationException.Reason.ENGINE_FAILED, "This worker's engine failed ("
-                    + failure.join() + ") and serves no more requests; the worker must be restarted.");
+                    + describe(failure.join()) + ") and serves no more requests; the worker must be restarted.");
         }
         return new GenerationException(GenerationException.Reason.SHUTTING_DOWN, "The worker is shutting down.");
     }

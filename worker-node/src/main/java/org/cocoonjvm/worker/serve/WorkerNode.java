@@ -202,6 +202,6 @@ public final class WorkerNode extends VerticleBase {
         WorkerStatus.Builder status = WorkerStatus.newBuilder().setWorkerId(options.workerId()).addModels(modelRef())
                 .setLoad(generator.load()).setEngine(generator.engineKind());
         Throwable failed = generator.failure().toCompletableFuture().getNow(null);
-        return (failed == null ? status : status.setFailure(failed.toString())).build();
+        return (failed == null ? status : status.setFailure(Scheduler.describe(failed))).build();
     }
 }
