@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.concurrent.Callable;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -21,11 +23,15 @@ import org.cocoonjvm.worker.serve.WorkerTls;
 import org.cocoonjvm.gateway.ShutdownOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
 @Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
 final class WorkerCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(WorkerCommand.class);
+
     @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
     String id;
 
@@ -94,7 +100,11 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (id.isBlank()) {
+            throw new Cocoon.UsageException("--id must not be blank");
+        }
         Ports.checkRange("--port", port);
+        engine.validate();
         SocketAddress gatewayAddress = null;
         if (gateway != null) {
             HostAndPort parsed = HostAndPort.parseAuthority(gateway, -1);
@@ -112,6 +122,7 @@ final class WorkerCommand implements Callable<Integer> {
                 TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
         WorkerOptions options = workerOptions(gatewayAddress, graceMs, paymentOptions);
+        startWarnings().forEach(log::warn);
         Ports.hold(host, port).close();  // a port in use is named before the model is loaded
         Vertx vertx = network.vertx();
         WorkerPayments payments = new WorkerPayments(paymentOptions, chain);
@@ -121,6 +132,20 @@ final class WorkerCommand implements Callable<Integer> {
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
         Running.untilSignalled(vertx, graceMs, () -> { });
         return 0;
+    }
+
+    /** What the options leave exposed or at risk, each said once at start with the option that fixes it. */
+    List<String> startWarnings() {
+        List<String> warnings = new ArrayList<>();
+        if (apiKey == null && !WorkerOptions.isLoopback(host)) {
+            warnings.add("--host " + host + " without --api-key: anyone who can reach this worker's port may use its "
+                    + "OpenAI API (/v1/*), unmetered and unpaid, and read its /status; give --api-key KEY to close it");
+        }
+        if (gateway != null && paymentDir == null) {
+            warnings.add("no --payment-dir: the payment key and what the gateway owes on each channel are kept in memory "
+                    + "only, so a restart loses the unpaid earnings; give --payment-dir DIR to keep them");
+        }
+        return warnings;
     }
 
     /** The options, a contradiction among them (a wildcard host and no --advertise) said as a usage error. */
