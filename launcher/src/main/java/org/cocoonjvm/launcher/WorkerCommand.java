@@ -21,10 +21,10 @@ import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.cocoonjvm.worker.serve.WorkerTls;
 import org.cocoonjvm.gateway.ShutdownOptions;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
