@@ -368,7 +368,7 @@ final class TestNetwork implements AutoCloseable {
         HttpClient direct = vertx.createHttpClient();
         try {
             Buffer body = await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", "/status")
-                    .compose(r -> r.send().compose(HttpClientResponse::body)));
+                    .compose(r -> r.putHeader("Authorization", "Bearer " + API_KEY).send().compose(HttpClientResponse::body)));
             return body.toJsonObject();
         } finally {
             direct.close();

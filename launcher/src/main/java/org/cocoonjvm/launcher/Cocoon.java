@@ -1,5 +1,11 @@
 package org.cocoonjvm.launcher;
 
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import org.cocoonjvm.worker.kernels.KernelException;
+import org.cocoonjvm.worker.model.ModelFormatException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -28,15 +34,33 @@ public final class Cocoon {
                 line.getErr().println("cocoon: " + usage.getMessage());
                 return 2;
             }
-            if (e instanceof StartFailure failure) {
+            String failure = failureLine(e);
+            if (failure != null) {
                 // The operator's fix is in the message; the trace is for whoever debugs the launcher.
-                log.debug("start failed", failure);
-                line.getErr().println("cocoon: " + failure.getMessage());
+                log.debug("failed", e);
+                line.getErr().println("cocoon: " + failure);
                 return 1;
             }
             throw e;
         });
         return cli;
+    }
+
+    /**
+     * The one line for a failure the operator can fix (a start that failed, a model file that is
+     * missing or malformed, an engine out of memory, a path that cannot be written); null for a bug.
+     */
+    private static String failureLine(Exception e) {
+        return switch (e) {
+            case StartFailure f -> f.getMessage();
+            case ModelFormatException f -> f.getMessage();
+            case KernelException f -> f.getMessage();
+            case NoSuchFileException f -> f.getFile() + ": no such file or directory";
+            case AccessDeniedException f -> f.getFile() + ": permission denied";
+            case FileAlreadyExistsException f -> f.getFile() + ": already exists";
+            case FileSystemException f -> f.getMessage();
+            default -> null;
+        };
     }
 
     /**
@@ -53,6 +77,13 @@ public final class Cocoon {
     static final class UsageException extends RuntimeException {
         UsageException(String message) {
             super(message);
+        }
+
+        /** Refuses {@code value} of {@code flag} below {@code least}, naming the flag and the bound. */
+        static void atLeast(String flag, long value, long least) {
+            if (value < least) {
+                throw new UsageException(flag + " must be at least " + least + ", got " + value);
+            }
         }
 
         /** Refuses {@code value} of {@code flag} outside {@code least..most}, naming the flag and the range. */

@@ -31,6 +31,7 @@ final class EngineChoice {
     /** The demo's embedded model: small enough to load in a second, real enough to run every kernel. */
     static final RandomModelSpec DEMO_MODEL = RandomModelSpec.of("qwen2", 4, 256, 4, 2, 512, 1024, 7, DType.F16, 4096)
             .withName("cocoon-demo-qwen2");
+    private static final int KV_BLOCK_TOKENS = 16;
 
     @Option(names = "--engine", defaultValue = "native",
             description = "native | synthetic | forward. Default: ${DEFAULT-VALUE}.")
@@ -40,10 +41,10 @@ final class EngineChoice {
             + "Default: a small random-weight Qwen2 model (cocoon-demo-qwen2), generated at start.")
     Path model;
 
-    @Option(names = "--threads", defaultValue = "0", description = "native: CPU threads per step; 0 uses every core.")
+    @Option(names = "--threads", defaultValue = "0", description = "native: CPU threads per step; 0 uses every core. Default: ${DEFAULT-VALUE}.")
     int threads;
 
-    @Option(names = "--kv-tokens", defaultValue = "32768", description = "native: KV cache size in tokens. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--kv-tokens", defaultValue = "32768", description = "native: KV cache size in tokens, at least " + KV_BLOCK_TOKENS + ". Default: ${DEFAULT-VALUE}.")
     int kvTokens;
 
     @Option(names = "--max-batch", defaultValue = "32", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
@@ -95,13 +96,21 @@ final class EngineChoice {
                 if (forwardIdleTimeoutSeconds < 1) {
                     throw new Cocoon.UsageException("--forward-idle-timeout-seconds must be positive, got " + forwardIdleTimeoutSeconds);
                 }
+                if (!"http".equals(forwardUrl.getScheme()) || forwardUrl.getHost() == null) {
+                    throw new Cocoon.UsageException("--forward-url must be http://HOST[:PORT], got " + forwardUrl);
+                }
+                Cocoon.UsageException.atLeast("--forward-max-concurrent", forwardMaxConcurrent, 1);
             }
             default -> throw new Cocoon.UsageException("--engine must be native, synthetic or forward, got '" + engine + "'");
         }
-        if (!(syntheticRate > 0) || maxBatch < 1 || threads < 0 || syntheticReplyTokens < 0) {
-            throw new Cocoon.UsageException("--synthetic-rate and --max-batch must be positive, --threads and "
-                    + "--synthetic-reply-tokens not negative");
+        if (!(syntheticRate > 0)) {
+            throw new Cocoon.UsageException("--synthetic-rate must be positive, got " + syntheticRate);
         }
+        Cocoon.UsageException.atLeast("--max-batch", maxBatch, 1);
+        Cocoon.UsageException.atLeast("--threads", threads, 0);
+        Cocoon.UsageException.atLeast("--synthetic-reply-tokens", syntheticReplyTokens, 0);
+        // The cache is handed out in blocks: less than one cannot hold a token.
+        Cocoon.UsageException.atLeast("--kv-tokens", kvTokens, KV_BLOCK_TOKENS);
     }
 
     /**
@@ -115,7 +124,7 @@ final class EngineChoice {
             case "synthetic" -> new Scheduler(new SyntheticEngine(syntheticRate, maxBatch, 4096, syntheticReplyTokens),
                     scheduler, credit);
             case "native" -> new Scheduler(new NativeEngine(load(modelPath()),
-                    new NativeEngineOptions(threads, maxBatch, kvTokens, 16, Math.max(2048, maxBatch))), scheduler, credit);
+                    new NativeEngineOptions(threads, maxBatch, kvTokens, KV_BLOCK_TOKENS, Math.max(2048, maxBatch))), scheduler, credit);
             default -> {
                 ModelInfo identity;
                 try (LoadedModel m = load(model)) {

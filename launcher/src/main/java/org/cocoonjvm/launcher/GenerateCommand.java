@@ -27,16 +27,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", description = "Prompt as text (tokenized as is, no chat template).")
     String prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "16")
+    @Option(names = "--max-tokens", defaultValue = "16", description = "Tokens to generate at most. Default: ${DEFAULT-VALUE}.")
     int maxTokens;
 
     @Option(names = "--greedy", description = "Greedy decoding (temperature 0). Default unless --temperature is given.")
     boolean greedy;
 
-    @Option(names = "--temperature", defaultValue = "0")
+    @Option(names = "--temperature", defaultValue = "0", description = "Sampling temperature, 0 or more (0: greedy). "
+            + "Default: ${DEFAULT-VALUE}.")
     float temperature;
 
-    @Option(names = "--seed", defaultValue = "0")
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed: the same seed gives the same tokens. "
+            + "Default: ${DEFAULT-VALUE}.")
     long seed;
 
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 uses every core.")
@@ -50,13 +52,20 @@ final class GenerateCommand implements Callable<Integer> {
         if ((promptIds == null) == (prompt == null)) {
             throw new Cocoon.UsageException("give exactly one of --prompt-ids and --prompt");
         }
-        if (maxTokens < 1) {
-            throw new Cocoon.UsageException("--max-tokens must be at least 1");
+        Cocoon.UsageException.atLeast("--max-tokens", maxTokens, 1);
+        Cocoon.UsageException.atLeast("--threads", threads, 0);
+        if (!(temperature >= 0)) {
+            throw new Cocoon.UsageException("--temperature must be 0 or more, got " + temperature);
         }
-        float t = greedy ? 0 : temperature;
+        if (greedy && temperature != 0) {
+            throw new Cocoon.UsageException("--greedy samples at temperature 0: drop it or --temperature " + temperature);
+        }
         try (LoadedModel loaded = ModelLoader.load(model)) {
             Tokenizer tokenizer = loaded.tokenizer();
             int[] input = prompt != null ? tokenizer.encode(prompt) : promptIds.stream().mapToInt(Integer::intValue).toArray();
+            if (input.length == 0) {
+                throw new Cocoon.UsageException("the prompt is empty: generation needs at least one token to follow");
+            }
             for (int id : input) {
                 if (!loaded.config().hasToken(id)) {
                     throw new Cocoon.UsageException("token id " + id + " is outside the vocabulary (0.." + (loaded.config().vocab() - 1) + ")");
@@ -70,14 +79,14 @@ final class GenerateCommand implements Callable<Integer> {
             try (NativeModel engine = new NativeModel(KernelLibrary.get(), loaded.weights(), threads,
                     (total + 15) / 16, 16, 1, Math.max(total, 1))) {
                 int[] next = new int[1];
-                engine.entry(0, 0, 0, input, 0, true, t, 0, 0, 0, 0, seed);
+                engine.entry(0, 0, 0, input, 0, true, temperature, 0, 0, 0, 0, seed);
                 engine.step(1, next, null);
                 for (int pos = input.length; ; pos++) {
                     out.add(next[0]);
                     if (out.size() == maxTokens || tokenizer.isEndOfSequence(next[0])) {
                         break;
                     }
-                    engine.entry(0, 0, pos, new int[] {next[0]}, 0, true, t, 0, 0, 0, 0, seed);
+                    engine.entry(0, 0, pos, new int[] {next[0]}, 0, true, temperature, 0, 0, 0, 0, seed);
                     engine.step(1, next, null);
                 }
             }

@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.concurrent.Callable;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -19,6 +21,8 @@ import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.cocoonjvm.worker.serve.WorkerTls;
 import org.cocoonjvm.gateway.ShutdownOptions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -28,6 +32,7 @@ import picocli.CommandLine.Option;
 final class WorkerCommand implements Callable<Integer> {
     /** EX_SOFTWARE: the engine failed (a kernel error); a supervisor should start the worker again. */
     static final int EXIT_ENGINE_FAILED = 70;
+    private static final Logger log = LoggerFactory.getLogger(WorkerCommand.class);
 
     @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
     String id;
@@ -97,7 +102,11 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (id.isBlank()) {
+            throw new Cocoon.UsageException("--id must not be blank");
+        }
         Ports.checkRange("--port", port);
+        engine.validate();
         SocketAddress gatewayAddress = null;
         if (gateway != null) {
             HostAndPort parsed = HostAndPort.parseAuthority(gateway, -1);
@@ -115,6 +124,7 @@ final class WorkerCommand implements Callable<Integer> {
                 TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
         long graceMs = TimeUnit.SECONDS.toMillis(graceSeconds);
         WorkerOptions options = workerOptions(gatewayAddress, graceMs, paymentOptions);
+        startWarnings().forEach(log::warn);
         Ports.hold(host, port).close();  // a port in use is named before the model is loaded
         Vertx vertx = network.vertx();
         WorkerPayments payments = new WorkerPayments(paymentOptions, chain);
@@ -134,6 +144,20 @@ final class WorkerCommand implements Callable<Integer> {
      */
     private static void engineFailed() {
         Thread.ofPlatform().name("engine-failed").start(() -> System.exit(EXIT_ENGINE_FAILED));
+    }
+
+    /** What the options leave exposed or at risk, each said once at start with the option that fixes it. */
+    List<String> startWarnings() {
+        List<String> warnings = new ArrayList<>();
+        if (apiKey == null && !WorkerOptions.isLoopback(host)) {
+            warnings.add("--host " + host + " without --api-key: anyone who can reach this worker's port may use its "
+                    + "OpenAI API (/v1/*), unmetered and unpaid, and read its /status; give --api-key KEY to close it");
+        }
+        if (gateway != null && paymentDir == null) {
+            warnings.add("no --payment-dir: the payment key and what the gateway owes on each channel are kept in memory "
+                    + "only, so a restart loses the unpaid earnings; give --payment-dir DIR to keep them");
+        }
+        return warnings;
     }
 
     /** The options, a contradiction among them (a wildcard host and no --advertise) said as a usage error. */

@@ -12,7 +12,10 @@ public record NativeEngineOptions(int threads, int maxBatch, int kvTokens, int b
 
     public NativeEngineOptions {
         if (threads < 0 || maxBatch < 1 || blockTokens < 1 || kvTokens < blockTokens || maxStepTokens < maxBatch) {
-            throw new IllegalArgumentException("invalid native engine options: " + this);
+            // The fields are not assigned yet here: name the parameters, or every value reads 0.
+            throw new IllegalArgumentException("invalid native engine options: threads " + threads + " (0 or more), max_batch "
+                    + maxBatch + " (1 or more), kv_tokens " + kvTokens + " (at least block_tokens), block_tokens "
+                    + blockTokens + " (1 or more), max_step_tokens " + maxStepTokens + " (at least max_batch)");
         }
     }
 

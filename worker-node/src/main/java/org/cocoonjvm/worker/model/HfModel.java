@@ -150,7 +150,9 @@ public final class HfModel {
     static JsonObject readJson(Path file) throws IOException {
         try {
             return new JsonObject(Files.readString(file));
-        } catch (DecodeException | ClassCastException e) {
+        } catch (DecodeException e) {
+            throw ModelFormatException.malformedJson(file + ": malformed JSON", e);
+        } catch (ClassCastException e) {
             throw new ModelFormatException(file + ": malformed JSON: " + e.getMessage(), e);
         }
     }

@@ -24,7 +24,11 @@ public record ModelConfig(String architecture, int layers, int hidden, int heads
         }
         if (layers < 1 || hidden < 1 || heads < 1 || kvHeads < 1 || headDim < 2 || headDim % 2 != 0
                 || ffnHidden < 1 || vocab < 2 || maxContext < 2) {
-            throw new IllegalArgumentException("model dimensions must be positive (head_dim even): " + this);
+            // The fields are not assigned yet here: name the parameters, or every value reads 0.
+            throw new IllegalArgumentException("model dimensions must be positive, head_dim even and at least 2, "
+                    + "vocab and max_context at least 2: layers " + layers + ", hidden " + hidden + ", heads " + heads
+                    + ", kv_heads " + kvHeads + ", head_dim " + headDim + ", ffn " + ffnHidden + ", vocab " + vocab
+                    + ", max_context " + maxContext);
         }
         if (heads % kvHeads != 0) {
             throw new IllegalArgumentException("heads (" + heads + ") must be a multiple of kv_heads (" + kvHeads + ")");

@@ -42,7 +42,8 @@ public record RandomModelSpec(String arch, int layers, int hidden, int heads, in
     }
 
     public int effectiveHeadDim() {
-        return headDim > 0 ? headDim : hidden / heads;
+        // Without heads there is no head_dim: 0, which the model's config then refuses naming heads.
+        return headDim > 0 ? headDim : heads > 0 ? hidden / heads : 0;
     }
 
     public RandomModelSpec withDtype(DType d) {

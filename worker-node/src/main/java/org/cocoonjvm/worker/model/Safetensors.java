@@ -81,7 +81,7 @@ public final class Safetensors {
         try {
             h = new JsonObject(json.strip());
         } catch (DecodeException e) {
-            throw new ModelFormatException(source + ": malformed safetensors header: " + e.getMessage(), e);
+            throw ModelFormatException.malformedJson(source + ": malformed safetensors header", e);
         }
         List<Entry> out = new ArrayList<>();
         for (Map.Entry<String, Object> e : h) {

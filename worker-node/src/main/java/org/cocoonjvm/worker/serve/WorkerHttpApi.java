@@ -56,6 +56,8 @@ final class WorkerHttpApi {
 
     Router router() {
         Router router = Router.router(vertx);
+        // /status shows the payment channels' signed states and what the gateway still owes: the key guards it too.
+        router.route("/status").handler(this::authenticate);
         router.get("/status").handler(this::status);
         router.route("/v1/*").handler(this::authenticate);
         router.get("/v1/models").handler(this::models);
@@ -64,6 +66,8 @@ final class WorkerHttpApi {
         router.post("/v1/completions").handler(ctx -> complete(ctx, RequestParser::completion));
         router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
                 new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
+        router.errorHandler(413, ctx -> OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
+                "The request body exceeds " + MAX_BODY_BYTES + " bytes.")));
         return router;
     }
 

@@ -127,8 +127,15 @@ public final class WorkerNode extends VerticleBase {
             rotationTimer = tls.startRotation(vertx);
         }
         return server.listen().compose(bound -> {
-            endpoint = (tls == null ? "http://" : "https://") + options.announcedAuthority(bound.actualPort());
-            log.info("worker {} serving {} on {}", options.workerId(), generator.model().id(), endpoint);
+            String scheme = tls == null ? "http://" : "https://";
+            endpoint = scheme + options.announcedAuthority(bound.actualPort());
+            String listening = scheme + options.host() + ":" + bound.actualPort();
+            if (listening.equals(endpoint)) {
+                log.info("worker {} serving {} on {}", options.workerId(), generator.model().id(), endpoint);
+            } else {
+                log.info("worker {} serving {} on {}, announced as {}", options.workerId(), generator.model().id(), listening,
+                        endpoint);
+            }
             if (options.gateway() == null) {
                 return Future.succeededFuture();
             }

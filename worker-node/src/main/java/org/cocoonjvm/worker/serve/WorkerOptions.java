@@ -1,7 +1,9 @@
 package org.cocoonjvm.worker.serve;
 
+import io.netty.util.NetUtil;
 import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
+import java.net.InetAddress;
 import java.util.Objects;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -63,6 +65,13 @@ public record WorkerOptions(String workerId, String host, int port, String apiKe
         }
         HostAndPort a = HostAndPort.parseAuthority(advertise, boundPort);
         return a.host() + ":" + a.port();
+    }
+
+    /** Whether {@code host} is reachable from this machine only; a name other than localhost may resolve anywhere. */
+    public static boolean isLoopback(String host) {
+        InetAddress literal = NetUtil.createInetAddressFromIpAddressString(
+                host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host);
+        return host.equals("localhost") || literal != null && literal.isLoopbackAddress();
     }
 
     private static boolean isWildcard(String host) {

@@ -81,7 +81,7 @@ class WorkerHttpApiTest {
     }
 
     private JsonObject status() throws Exception {
-        HttpResponse<String> response = send(call("/status").GET().build());
+        HttpResponse<String> response = send(call("/status").header("Authorization", "Bearer " + KEY).GET().build());
         assertThat(response.statusCode()).isEqualTo(200);
         return new JsonObject(response.body());
     }
@@ -215,6 +215,25 @@ class WorkerHttpApiTest {
     }
 
     @Test
+    void status_withoutKey_is401() throws Exception {
+        HttpResponse<String> response = send(call("/status").GET().build());
+
+        assertThat(response.statusCode()).isEqualTo(401);
+        assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("invalid_api_key");
+    }
+
+    @Test
+    void bodyOverTheLimit_is413WithErrorJson() throws Exception {
+        HttpResponse<String> response = chat(KEY, "x".repeat((int) WorkerHttpApi.MAX_BODY_BYTES + 1));
+
+        assertThat(response.statusCode()).isEqualTo(413);
+        assertThat(response.headers().firstValue("Content-Type")).contains("application/json");
+        JsonObject error = new JsonObject(response.body()).getJsonObject("error");
+        assertThat(error.getString("code")).isEqualTo("payload_too_large");
+        assertThat(error.getString("message")).contains(String.valueOf(WorkerHttpApi.MAX_BODY_BYTES));
+    }
+
+    @Test
     void chat_invalidBody_is400NamingTheParam() throws Exception {
         HttpResponse<String> response = chat(KEY, "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}");
 
@@ -272,7 +291,7 @@ class WorkerHttpApiTest {
     }
 
     @Test
-    void status_withoutKey_reportsWorkerModelAndLoad() throws Exception {
+    void status_reportsWorkerModelAndLoad() throws Exception {
         JsonObject status = status();
 
         assertThat(status.getString("worker_id")).isEqualTo("worker-test");

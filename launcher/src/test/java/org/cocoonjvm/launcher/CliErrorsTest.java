@@ -1,0 +1,185 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.OptionSpec;
+
+/**
+ * Bad options and files that cannot be used, as an operator meets them: one {@code cocoon: …}
+ * line naming the option or file and the value, exit 2 for bad options and 1 for a failure to
+ * start, never a stack trace.
+ */
+@Timeout(120)  // a command that starts instead of refusing would run until stopped
+class CliErrorsTest {
+    @TempDir
+    static Path dir;
+    private static Path model;
+
+    record Run(int exit, String err) {
+        /** The whole of stderr is one line, and it is the expected one. */
+        void is(int expectedExit, String line) {
+            assertThat(exit).as(err).isEqualTo(expectedExit);
+            assertThat(err).isEqualTo(line);
+        }
+
+        void isOneLine(int expectedExit, String start) {
+            assertThat(exit).as(err).isEqualTo(expectedExit);
+            assertThat(err).startsWith(start).doesNotContain("\n").doesNotContain("Exception");
+        }
+    }
+
+    @BeforeAll
+    static void writeModel() {
+        assertThat(random("--format", "hf", "--out", dir.resolve("m").toString()).exit()).isZero();
+        model = dir.resolve("m").resolve("hf");
+    }
+
+    @Test
+    void worker_badEngineOptions_nameTheOptionAndValue() {
+        String[] base = {"worker", "--id", "w", "--engine", "synthetic"};
+        cocoon("worker", "--id", "w", "--model", model.toString(), "--kv-tokens", "0").is(2,
+                "cocoon: --kv-tokens must be at least 16, got 0");
+        cocoon(base, "--max-batch", "-3").is(2, "cocoon: --max-batch must be at least 1, got -3");
+        cocoon(base, "--threads", "-1").is(2, "cocoon: --threads must be at least 0, got -1");
+        cocoon(base, "--synthetic-rate", "0").is(2, "cocoon: --synthetic-rate must be positive, got 0.0");
+        cocoon("worker", "--id", "w", "--engine", "forward", "--forward-url", "ftp://x", "--forward-model", "m",
+                "--model", model.toString()).is(2, "cocoon: --forward-url must be http://HOST[:PORT], got ftp://x");
+    }
+
+    @Test
+    void worker_blankId_namesTheOption() {
+        cocoon("worker", "--id", "", "--engine", "synthetic").is(2, "cocoon: --id must not be blank");
+    }
+
+    @Test
+    void demo_kvTokensBelowABlock_isAUsageError() {
+        cocoon("demo", "--kv-tokens", "0").is(2, "cocoon: --kv-tokens must be at least 16, got 0");
+    }
+
+    @Test
+    void generate_badOptions_areUsageErrors() {
+        String m = model.toString();
+        cocoon("generate", "--model", m, "--prompt", "").is(2,
+                "cocoon: the prompt is empty: generation needs at least one token to follow");
+        cocoon("generate", "--model", m, "--prompt", "hi", "--temperature", "-1").is(2,
+                "cocoon: --temperature must be 0 or more, got -1.0");
+        cocoon("generate", "--model", m, "--prompt", "hi", "--temperature", "1", "--greedy").is(2,
+                "cocoon: --greedy samples at temperature 0: drop it or --temperature 1.0");
+    }
+
+    @Test
+    void aMissingModel_isOneLineNamingThePath() {
+        Path missing = dir.resolve("nonexistent");
+        cocoon("generate", "--model", missing.toString(), "--prompt", "hi").is(1,
+                "cocoon: " + missing + ": no such file or directory");
+        cocoon("model", "hash", "--model", missing.toString()).is(1, "cocoon: " + missing + ": no such file or directory");
+    }
+
+    @Test
+    void aTruncatedOrCorruptModel_isOneLine() throws IOException {
+        Path truncated = copyOfModel("truncated");
+        Path weights = truncated.resolve("model.safetensors");
+        Files.write(weights, Arrays.copyOf(Files.readAllBytes(weights), 1000));
+        cocoon("model", "hash", "--model", truncated.toString()).isOneLine(1, "cocoon: " + truncated);
+
+        Path corrupt = copyOfModel("corrupt");
+        byte[] header = "{\"a\":x}".getBytes(StandardCharsets.US_ASCII);
+        Files.write(corrupt.resolve("model.safetensors"), ByteBuffer.allocate(8 + header.length)
+                .order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).put(header).array());
+        Run r = cocoon("model", "hash", "--model", corrupt.toString());
+        r.isOneLine(1, "cocoon: ");
+        assertThat(r.err()).contains("malformed safetensors header").contains("line 1, column").doesNotContain("REDACTED");
+    }
+
+    @Test
+    void modelRandom_badShapes_nameTheValue() {
+        String out = dir.resolve("bad").toString();
+        random("--arch", "gpt2", "--out", out).is(2, "cocoon: arch must be llama, qwen2 or qwen3: gpt2");
+        random("--heads", "5", "--out", out).is(2, "cocoon: heads (5) must be a multiple of kv_heads (2)");
+        random("--vocab", "100", "--out", out).isOneLine(2, "cocoon: vocab must be at least 259");
+        random("--layers", "0", "--out", out).isOneLine(2, "cocoon: model dimensions must be positive");
+        assertThat(random("--layers", "0", "--out", out).err()).contains("layers 0,");
+        assertThat(random("--hidden", "63", "--out", out).err()).contains("head_dim 15,");
+        assertThat(random("--heads", "0", "--out", out).err()).contains("heads 0,");
+    }
+
+    @Test
+    void modelRandom_q8_0ForHf_isRefused() {
+        random("--dtype", "q8_0", "--format", "hf", "--out", dir.resolve("q8hf").toString()).is(2,
+                "cocoon: --dtype q8_0 is GGUF only: give --format gguf, or another --dtype for hf");
+        assertThat(dir.resolve("q8hf")).doesNotExist();
+    }
+
+    @Test
+    void modelRandom_anOutThatCannotBeCreated_isOneLine() throws IOException {
+        Path file = Files.writeString(dir.resolve("a-file"), "");
+        random("--out", file.resolve("sub").toString()).isOneLine(1, "cocoon: " + file);
+    }
+
+    @Test
+    void everyOptionOfTheModelCommands_isDescribed() {
+        CommandLine cli = Cocoon.commandLine();
+        CommandLine model = cli.getSubcommands().get("model");
+        for (CommandLine command : List.of(cli.getSubcommands().get("generate"), cli.getSubcommands().get("worker"),
+                model.getSubcommands().get("random"), model.getSubcommands().get("hash"))) {
+            for (OptionSpec option : command.getCommandSpec().options()) {
+                assertThat(String.join(" ", option.description())).as(command.getCommandName() + " " + option.longestName())
+                        .isNotBlank();
+            }
+        }
+    }
+
+    /** {@code model random} of a small valid shape, with {@code changes} (option, value pairs) in place of its values. */
+    private static Run random(String... changes) {
+        Map<String, String> options = new LinkedHashMap<>(Map.of("--layers", "2", "--hidden", "64", "--heads", "4",
+                "--kv-heads", "2", "--ffn", "128", "--vocab", "300"));
+        for (int i = 0; i < changes.length; i += 2) {
+            options.put(changes[i], changes[i + 1]);
+        }
+        List<String> args = new ArrayList<>(List.of("model", "random"));
+        options.forEach((option, value) -> args.addAll(List.of(option, value)));
+        return cocoon(args.toArray(String[]::new));
+    }
+
+    private static Path copyOfModel(String name) throws IOException {
+        Path copy = dir.resolve(name);
+        Files.createDirectories(copy);
+        try (Stream<Path> files = Files.list(model)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, copy.resolve(f.getFileName()));
+            }
+        }
+        return copy;
+    }
+
+    private static Run cocoon(String[] base, String... more) {
+        return cocoon(Stream.concat(Stream.of(base), Stream.of(more)).toArray(String[]::new));
+    }
+
+    private static Run cocoon(String... args) {
+        StringWriter err = new StringWriter();
+        CommandLine cli = Cocoon.commandLine();
+        cli.setErr(new PrintWriter(err, true));
+        int exit = cli.execute(args);
+        return new Run(exit, err.toString().strip());
+    }
+}
