@@ -7,6 +7,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
@@ -67,11 +68,13 @@ class EngineChoiceTest {
      */
     @Test
     void forwardApiKeyAndIdleTimeout_reachTheForwarder_andTheKeyIsNeverLogged() throws Exception {
+        Promise<Void> modelsAsked = Promise.promise();
         HttpServer upstream = await(vertx.createHttpServer().requestHandler(request -> {
             if (!("Bearer " + KEY).equals(request.getHeader("Authorization"))) {
                 request.response().setStatusCode(401).end();
             } else if (request.method() == HttpMethod.GET) {
-                request.response().end("{\"object\":\"list\",\"data\":[{\"id\":\"upstream-model\"}]}");
+                request.response().end("{\"object\":\"list\",\"data\":[{\"id\":\"upstream-model\"}]}")
+                        .onComplete(v -> modelsAsked.tryComplete());
             } else {
                 request.response().setChunked(true).putHeader("Content-Type", "text/event-stream")
                         .write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}]}\n\n");
@@ -84,6 +87,7 @@ class EngineChoiceTest {
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, CreditGate.NONE),
                 new WorkerOptions("forwarder", "127.0.0.1", 0, null, null, SchedulerOptions.DEFAULTS, 1000));
         await(vertx.deployVerticle(node));
+        await(modelsAsked.future());  // the start's check of the upstream is over before the request
 
         URI uri = URI.create(node.endpoint());
         long start = System.nanoTime();

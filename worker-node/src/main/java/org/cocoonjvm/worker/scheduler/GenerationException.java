@@ -22,10 +22,11 @@ public final class GenerationException extends RuntimeException {
          */
         UPSTREAM_FAILED(GrpcStatus.UNAVAILABLE, ErrorKind.UPSTREAM),
         /**
-         * The model has no chat template: the worker's files are at fault, not the request, so the
-         * gateway tries another worker and counts this one as failing.
+         * The model has no chat template: it is not a chat model (OpenAI answers the same with an
+         * invalid_request_error on param model). Every worker of a name@hash has the same files, so
+         * no other would do better, and the worker is not failing: no retry, no circuit breaker.
          */
-        NO_CHAT_TEMPLATE(GrpcStatus.INTERNAL, ErrorKind.INTERNAL),
+        NO_CHAT_TEMPLATE(GrpcStatus.INVALID_ARGUMENT, ErrorKind.INVALID_REQUEST),
         /** The request names no channel, or one this worker does not know or cannot price. */
         PAYMENT_REQUIRED(GrpcStatus.FAILED_PRECONDITION, ErrorKind.INVALID_REQUEST);
 

@@ -83,8 +83,9 @@ public final class Scheduler implements Generator, AutoCloseable {
         try {
             engine.tokenizer().checkChat();
         } catch (NoChatTemplate e) {
-            log.warn("model {} has no chat template: chat completions fail with a server error (500 internal_error) and "
-                    + "only plain prompts (/v1/completions) are served", engine.model().name());
+            log.warn("model {} has no chat template: it serves plain prompts (/v1/completions), and chat completions are "
+                    + "refused as for a model that is not a chat model (400 invalid_request_error, param model)",
+                    engine.model().name());
         }
         if (model.maxContext() < engine.model().maxContext()) {
             log.warn("the KV cache holds {} tokens, less than the model's context of {}: this worker serves and advertises a "
@@ -203,7 +204,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         } catch (PromptRejected e) {
             throw new GenerationException(GenerationException.Reason.INVALID_ARGUMENT, "messages", e.getMessage());
         } catch (NoChatTemplate e) {
-            throw new GenerationException(GenerationException.Reason.NO_CHAT_TEMPLATE, e.getMessage());
+            throw new GenerationException(GenerationException.Reason.NO_CHAT_TEMPLATE, "model", e.getMessage());
         }
     }
 

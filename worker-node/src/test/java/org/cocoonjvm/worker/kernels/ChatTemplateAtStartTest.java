@@ -89,7 +89,7 @@ class ChatTemplateAtStartTest {
     }
 
     @Test
-    void modelWithoutATemplate_starts_andChatFailsAsTheWorkersError() throws Exception {
+    void modelWithoutATemplate_starts_andChatIsRefusedAsNotAChatModel() throws Exception {
         setTemplate(null);
         WorkerNode node = worker();
         await(deploy(node));
@@ -106,9 +106,10 @@ class ChatTemplateAtStartTest {
                     return r.statusCode();
                 })));
 
-        assertThat(status).isEqualTo(500);
+        assertThat(status).isEqualTo(400);
         JsonObject error = reply[0].getJsonObject("error");
-        assertThat(error.getString("type")).isEqualTo("api_error");
+        assertThat(error.getString("type")).isEqualTo("invalid_request_error");
+        assertThat(error.getString("param")).isEqualTo("model");
         assertThat(error.getString("message")).contains("has no chat template").contains("/v1/completions");
     }
 
