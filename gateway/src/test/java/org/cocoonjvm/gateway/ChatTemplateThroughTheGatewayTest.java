@@ -8,9 +8,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
-import org.cocoonjvm.worker.engine.Engine;
-import org.cocoonjvm.worker.engine.ModelInfo;
-import org.cocoonjvm.worker.engine.Slot;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.engine.Tokenizer;
 import org.cocoonjvm.worker.model.ChatTemplate;
@@ -120,8 +117,7 @@ class ChatTemplateThroughTheGatewayTest {
     }
 
     /** The synthetic engine, whose chats are rendered by a real chat template before they are encoded. */
-    private static final class TemplatedEngine implements Engine {
-        private final SyntheticEngine engine = new SyntheticEngine(1000, 4, 4096);
+    private static final class TemplatedEngine extends DelegatingEngine {
         private final ChatTemplate template;
 
         private final Tokenizer tokenizer = new Tokenizer() {
@@ -147,42 +143,13 @@ class ChatTemplateThroughTheGatewayTest {
         };
 
         TemplatedEngine(String template) {
+            super(new SyntheticEngine(1000, 4, 4096));
             this.template = new ChatTemplate(template, "<s>", "</s>");
-        }
-
-        @Override
-        public ModelInfo model() {
-            return engine.model();
-        }
-
-        @Override
-        public String kind() {
-            return engine.kind();
-        }
-
-        @Override
-        public int maxBatch() {
-            return engine.maxBatch();
         }
 
         @Override
         public Tokenizer tokenizer() {
             return tokenizer;
-        }
-
-        @Override
-        public void step(List<Slot> slots, int[] next) {
-            engine.step(slots, next);
-        }
-
-        @Override
-        public void release(long sequenceId) {
-            engine.release(sequenceId);
-        }
-
-        @Override
-        public void close() {
-            engine.close();
         }
     }
 }

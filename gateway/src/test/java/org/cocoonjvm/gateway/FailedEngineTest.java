@@ -10,10 +10,8 @@ import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.cocoonjvm.worker.engine.Engine;
-import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.Slot;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
-import org.cocoonjvm.worker.engine.Tokenizer;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.Scheduler;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -70,32 +68,11 @@ class FailedEngineTest {
     }
 
     /** The synthetic engine, whose step throws once {@link #failing} is set. */
-    private static final class FailingEngine implements Engine {
-        private final Engine engine;
+    private static final class FailingEngine extends DelegatingEngine {
         final AtomicBoolean failing = new AtomicBoolean();
 
         FailingEngine(Engine engine) {
-            this.engine = engine;
-        }
-
-        @Override
-        public ModelInfo model() {
-            return engine.model();
-        }
-
-        @Override
-        public String kind() {
-            return engine.kind();
-        }
-
-        @Override
-        public int maxBatch() {
-            return engine.maxBatch();
-        }
-
-        @Override
-        public Tokenizer tokenizer() {
-            return engine.tokenizer();
+            super(engine);
         }
 
         @Override
@@ -104,16 +81,6 @@ class FailedEngineTest {
                 throw new IllegalStateException("injected kernel error");
             }
             engine.step(slots, next);
-        }
-
-        @Override
-        public void release(long sequenceId) {
-            engine.release(sequenceId);
-        }
-
-        @Override
-        public void close() {
-            engine.close();
         }
     }
 }
