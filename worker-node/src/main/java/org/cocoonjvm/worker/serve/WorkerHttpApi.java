@@ -113,7 +113,7 @@ final class WorkerHttpApi {
         JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
                 .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
         JsonObject body = new JsonObject().put("worker_id", s.getWorkerId()).put("engine", s.getEngine())
-                .put("state", s.getFailure().isEmpty() ? "serving" : "failed");
+                .put("state", !s.getFailure().isEmpty() ? "failed" : s.getDraining() ? "draining" : "serving");
         if (!s.getFailure().isEmpty()) {
             body.put("failure", s.getFailure());
         }

@@ -44,6 +44,8 @@ public final class WorkerNode extends VerticleBase {
     private HttpServer server;
     private long rotationTimer = -1;
     private GatewayLink link;
+    /** Set when the stop begins: /status then says so, for health checkers that would otherwise see a busy worker. */
+    private volatile boolean draining;
     /** The link's stop, once asked for: at an engine failure, and again (the same future) at undeploy. */
     private Future<Void> leaving;
     private volatile String endpoint;
@@ -162,6 +164,7 @@ public final class WorkerNode extends VerticleBase {
 
     @Override
     public Future<?> stop() {
+        draining = true;
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
@@ -207,7 +210,7 @@ public final class WorkerNode extends VerticleBase {
 
     WorkerStatus status() {
         WorkerStatus.Builder status = WorkerStatus.newBuilder().setWorkerId(options.workerId()).addModels(modelRef())
-                .setLoad(generator.load()).setEngine(generator.engineKind());
+                .setLoad(generator.load()).setEngine(generator.engineKind()).setDraining(draining);
         Throwable failed = generator.failure().toCompletableFuture().getNow(null);
         return (failed == null ? status : status.setFailure(Scheduler.describe(failed))).build();
     }

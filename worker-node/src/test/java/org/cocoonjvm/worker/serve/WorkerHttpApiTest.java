@@ -307,6 +307,21 @@ class WorkerHttpApiTest {
     }
 
     @Test
+    void status_whileTheWorkerStops_saysDraining() throws Exception {
+        http.sendAsync(call("/v1/chat/completions").header("Authorization", "Bearer " + KEY)
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"a long reply\"}],\"stream\":true}"))
+                .build(), HttpResponse.BodyHandlers.discarding());
+        pollStatusUntil("the reply runs", s -> s.getJsonObject("load").getInteger("running") == 1);
+        assertThat(status().getString("state")).isEqualTo("serving");
+
+        vertx.undeploy(node.deploymentID());
+
+        JsonObject draining = pollStatusUntil("the worker drains", s -> "draining".equals(s.getString("state")));
+        assertThat(draining.getJsonObject("load").getInteger("running")).isEqualTo(1);
+    }
+
+    @Test
     void status_afterACompletion_countsItsTokens() throws Exception {
         chat(KEY, "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":3}");
 
