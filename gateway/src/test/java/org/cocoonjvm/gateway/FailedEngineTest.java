@@ -43,8 +43,14 @@ class FailedEngineTest {
         assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
                 TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, "\"max_tokens\":2")).status()).isEqualTo(200);
 
+        long spent = net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton();
         engine.failing.set(true);
-        net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, ""));
+        TestNetwork.Reply failed = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, ""));
+        // It failed in its first engine step, before any output: the client pays nothing for it.
+        assertThat(failed.status()).isEqualTo(502);
+        assertThat(failed.json().containsKey("usage")).isFalse();
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(spent);
 
         TestNetwork.eventually("the worker left the gateway", () -> net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null)
                 .json().getJsonArray("workers").isEmpty());

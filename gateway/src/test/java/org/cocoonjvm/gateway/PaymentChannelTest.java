@@ -8,6 +8,7 @@ import static org.cocoonjvm.gateway.TestNetwork.eventually;
 import com.google.protobuf.ByteString;
 import com.iwebpp.crypto.TweetNaclFast;
 import io.vertx.core.Future;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
@@ -134,6 +135,56 @@ class PaymentChannelTest {
         // K = 1 over 1,000 tokens: without the gap, a state every round trip; with it, one per 5 ms
         // of streaming and one for the tail.
         assertThat(channel(worker).getLong("seqno") - seqnoBefore).isLessThanOrEqualTo(streamedMs / 5 + 2);
+    }
+
+    /**
+     * A client that leaves mid-stream: the worker has generated a few tokens that were still on
+     * their way. The gateway cancels with a message rather than a reset and reads on to the
+     * worker's Final, so it bills and pays what the worker metered, and nothing stays unpaid (it
+     * used to grow by a few nanoTON with every disconnect, toward the credit window).
+     */
+    @Test
+    void clientsThatLeaveMidStream_arePaidForWhatTheWorkerMetered_soNothingStaysUnpaid() throws Exception {
+        start(1);
+        WorkerNode worker = longReplies();
+        for (int i = 0; i < 8; i++) {
+            HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":4000"));
+            SseEvents sse = SseEvents.read(response);
+            eventually("tokens arrive", () -> sse.size() >= 3);
+            response.request().connection().close();
+        }
+        eventually("every cancelled sequence ended", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
+        eventually("the worker is paid all it metered", () -> channel(worker).getLong("unpaid_nanoton") == 0
+                && adminBilling().getLong("unpaid_nanoton") == 0);
+        long earned = channel(worker).getLong("sent_nanoton");
+        assertThat(earned).isPositive();
+        // The client pays 2 nanoTON a token, the worker earns 1: both for the same tokens.
+        JsonObject account = net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json();
+        assertThat(account.getLong("spent_nanoton")).isEqualTo(2 * earned);
+        assertThat(account.getLong("reserved_nanoton")).isZero();
+    }
+
+    /** A fast worker whose replies run to max_tokens: a stream stopped midway is stopped with tokens in flight. */
+    private WorkerNode longReplies() {
+        return net.addWorker(new SyntheticEngine(2_000, 16, 8192, 8000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 10_000));
+    }
+
+    /** Past its deadline the request is stopped the same way: the client is shown, billed and sent what the worker metered. */
+    @Test
+    void aStreamPastItsDeadline_isBilledAndPaidWhatTheWorkerMetered() throws Exception {
+        net = new TestNetwork(KeyLimits.UNLIMITED, new RelayOptions(2_000, 5_000, 400, 3, 64 * 1024), TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, 10_000_000_000L));
+        WorkerNode worker = longReplies();
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":4000"));
+        assertThat(reply.status()).isEqualTo(200);
+        assertThat(reply.body()).contains("\"code\":\"timeout\"");
+        long billed = tokensOf(reply.body());
+        eventually("the worker is paid all it metered", () -> channel(worker).getLong("unpaid_nanoton") == 0
+                && channel(worker).getLong("sent_nanoton") == billed);
+        assertThat(net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json().getLong("spent_nanoton")).isEqualTo(2 * billed);
     }
 
     @Test

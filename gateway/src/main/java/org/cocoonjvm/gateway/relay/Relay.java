@@ -15,9 +15,11 @@ import org.cocoonjvm.gateway.billing.RequestMeter;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.protocol.grpc.Cancel;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.FinishReason;
+import org.cocoonjvm.protocol.grpc.GenerateCall;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -68,8 +70,8 @@ public final class Relay {
     private RegisteredWorker worker;
     /** The current attempt's worker fee, metered into the worker's payment channel; null without one. */
     private RequestMeter meter;
-    private GrpcClientRequest<GenerateRequest, GenerateEvent> call;
-    private GrpcClientResponse<GenerateRequest, GenerateEvent> stream;
+    private GrpcClientRequest<GenerateCall, GenerateEvent> call;
+    private GrpcClientResponse<GenerateCall, GenerateEvent> stream;
     private ApiException lastFailure;
     private long attemptNanos;
     private long queueNanos = -1;
@@ -85,6 +87,14 @@ public final class Relay {
     /** The pending text's tokens, so that a merged delta still counts them. */
     private final Delta.Builder pendingTokens = Delta.newBuilder();
     private boolean paused;
+    /** The current attempt's worker stream is over: its Final came, it ended without one, or it broke. */
+    private boolean workerEnded;
+    /** The relay ended while its worker was generating: a Cancel was sent, and the worker's Final is awaited. */
+    private boolean stopping;
+    private long stopTimer = -1;
+    /** What {@link #settle} reports once the stopped worker's count is known. */
+    private ApiException stopError;
+    private boolean stopStatusSent;
     private boolean clientGone;
     /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
     private boolean stalled;
@@ -180,6 +190,7 @@ public final class Relay {
             return;
         }
         worker = next;
+        workerEnded = false;
         tried.add(next.id());
         lastWorkerId = next.id();
         next.started();
@@ -208,12 +219,24 @@ public final class Relay {
                 return;
             }
             call = opened.result();
-            call.end(generate);
+            // Not ended with it: the call stays open for a Cancel (see stopWorker).
+            call.write(GenerateCall.newBuilder().setStart(generate).build());
             if (forwardNanos < 0) {
                 forwardNanos = System.nanoTime() - startNanos;
             }
             call.response().onComplete(answered -> {
-                if (done || worker != next) {
+                if (worker != next) {
+                    return;
+                }
+                if (stopping) {
+                    if (answered.succeeded()) {
+                        pipe(next, answered.result());
+                    } else {
+                        workerStopped(null);
+                    }
+                    return;
+                }
+                if (done) {
                     return;
                 }
                 if (answered.failed()) {
@@ -225,26 +248,29 @@ public final class Relay {
         });
     }
 
-    private void pipe(RegisteredWorker from, GrpcClientResponse<GenerateRequest, GenerateEvent> response) {
+    private void pipe(RegisteredWorker from, GrpcClientResponse<GenerateCall, GenerateEvent> response) {
         stream = response;
         response.handler(event -> {
-            if (done || worker != from) {
+            if (worker != from) {
+                return;
+            }
+            if (stopping) {
+                whileStopping(event);
+                return;
+            }
+            if (done) {
                 return;
             }
             switch (event.getEventCase()) {
-                case ACCEPTED -> {
-                    promptTokens = event.getAccepted().getPromptTokens();
-                    queueNanos = System.nanoTime() - attemptNanos;
-                    if (meter != null) {
-                        meter.prompt(Integer.toUnsignedLong(event.getAccepted().getPromptTokens()));
-                    }
-                }
+                case ACCEPTED -> accepted(event.getAccepted().getPromptTokens());
                 case DELTA -> onDelta(event.getDelta());
                 case FINAL -> {
+                    workerEnded = true;
                     Final fin = event.getFinal();
                     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
                         // The worker failed the sequence: retryable while nothing reached the client.
-                        attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()), true);
+                        attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()), true,
+                                fin.getUsage());
                     } else {
                         end(fin, null);
                     }
@@ -253,7 +279,13 @@ public final class Relay {
             }
         });
         response.endHandler(v -> {
-            if (!done && worker == from) {
+            if (worker != from) {
+                return;
+            }
+            workerEnded = true;
+            if (stopping) {
+                workerStopped(null);
+            } else if (!done) {
                 ApiException failure = failureOf(response);
                 boolean brokenWorker = response.status() != GrpcStatus.RESOURCE_EXHAUSTED
                         && response.status() != GrpcStatus.INVALID_ARGUMENT;
@@ -261,10 +293,24 @@ public final class Relay {
             }
         });
         response.exceptionHandler(e -> {
-            if (!done && worker == from) {
+            if (worker != from) {
+                return;
+            }
+            workerEnded = true;
+            if (stopping) {
+                workerStopped(null);
+            } else if (!done) {
                 attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker's stream broke: " + e.getMessage()), true);
             }
         });
+    }
+
+    private void accepted(int prompt) {
+        promptTokens = prompt;
+        queueNanos = System.nanoTime() - attemptNanos;
+        if (meter != null) {
+            meter.prompt(Integer.toUnsignedLong(prompt));
+        }
     }
 
     private void onDelta(Delta delta) {
@@ -304,17 +350,23 @@ public final class Relay {
     /** The client is slow: merge into one pending delta, and past the bound stop reading the worker. */
     private void holdForSlowReader(Delta delta) {
         if (pendingText == null) {
-            pendingText = new StringBuilder();
             sink.drainHandler(v -> flushPending());
             stallTimer = ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> stalled());
         }
-        pendingText.append(delta.getText());
-        pendingTokens.addAllTokenIds(delta.getTokenIdsList())
-                .setTokensWithoutIds(pendingTokens.getTokensWithoutIds() + delta.getTokensWithoutIds());
+        pend(delta);
         if (pendingText.length() >= ctx.options().coalesceBytes() && !paused) {
             paused = true;
             stream.pause();
         }
+    }
+
+    private void pend(Delta delta) {
+        if (pendingText == null) {
+            pendingText = new StringBuilder();
+        }
+        pendingText.append(delta.getText());
+        pendingTokens.addAllTokenIds(delta.getTokenIdsList())
+                .setTokensWithoutIds(pendingTokens.getTokensWithoutIds() + delta.getTokensWithoutIds());
     }
 
     private void flushPending() {
@@ -353,8 +405,16 @@ public final class Relay {
         sink.abandon();
     }
 
-    /** Before the first token another worker may still serve the request; after it, never. */
     private void attemptFailed(ApiException failure, boolean brokenWorker) {
+        attemptFailed(failure, brokenWorker, null);
+    }
+
+    /**
+     * Before the first token another worker may still serve the request; after it, never.
+     *
+     * @param workerUsage what the worker's Final says it metered; null when its stream ended without one
+     */
+    private void attemptFailed(ApiException failure, boolean brokenWorker, Usage workerUsage) {
         if (brokenWorker) {
             worker.failed(ctx.registry().nanoTime());
         }
@@ -363,9 +423,15 @@ public final class Relay {
             return;
         }
         worker.finished(0);
+        if (workerUsage != null) {
+            promptTokens = workerUsage.getPromptTokens();  // a worker that failed before any output bills no prompt
+        }
         if (meter != null) {
-            meter.finish(null);  // the worker is paid for the prompt it reported, like any cut-short attempt
+            meter.finish(workerUsage);  // without a Final, the prompt it reported, like any cut-short attempt
             meter = null;
+        }
+        if (call != null) {
+            call.end();
         }
         worker = null;
         call = null;
@@ -386,29 +452,99 @@ public final class Relay {
 
     /**
      * The one way out. {@code fin}: the worker's final event; {@code error}: a failure to report;
-     * neither: the client left. Settles the bill for what was produced, exactly once.
+     * neither: the client left. Settles the bill for what was produced, exactly once: at once, or,
+     * when the worker is still generating, once {@link #stopWorker} learned its count.
      */
     private void end(Final fin, ApiException error) {
         if (done) {
             return;
         }
         done = true;
-        ctx.running().remove(this);
         boolean statusSent = sink.committed();  // read before fail(): a JSON sink counts as committed after it
         cancelTimer(holdTimer);
         cancelTimer(keepAliveTimer);
         cancelTimer(deadlineTimer);
         cancelTimer(stallTimer);
-        if (fin == null && call != null) {
-            call.cancel();  // client gone, timeout, or a failure after the first token
+        if (call != null && !workerEnded) {
+            stopWorker(error, statusSent);  // client gone, timeout, or the gateway stopping
+            return;
         }
-        Usage usage = fin != null ? fin.getUsage() : Usage.newBuilder()
-                .setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
+        if (call != null) {
+            call.end();  // the worker's stream is over; the call's own side closes with it
+        }
+        settle(fin, error, fin != null ? fin.getUsage() : counted(), fin != null, statusSent);
+    }
+
+    /**
+     * Stops the worker's sequence and learns what it was metered: a Cancel, then the stream read
+     * on (paused no more, its tokens counted) until the worker's Final, whose usage counts the
+     * tokens that were on their way as the Cancel went out. A reset would leave the worker
+     * metering a few tokens that the gateway never counts, bills or pays, for every cancelled
+     * request. Text that still comes goes to a client that is still there before its error: it is
+     * billed. A worker silent for the registry's silence limit is reset, and what was counted is
+     * billed.
+     */
+    private void stopWorker(ApiException error, boolean statusSent) {
+        stopping = true;
+        stopError = error;
+        stopStatusSent = statusSent;
+        call.end(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
+        if (paused) {
+            paused = false;
+            stream.resume();
+        }
+        stopTimer = ctx.vertx().setTimer(ctx.registry().silenceLimitMs(), id -> workerStopped(null));
+    }
+
+    private void whileStopping(GenerateEvent event) {
+        switch (event.getEventCase()) {
+            case ACCEPTED -> accepted(event.getAccepted().getPromptTokens());
+            case DELTA -> {
+                int tokens = CompletionSink.tokens(event.getDelta());
+                completionTokens += tokens;
+                if (meter != null) {
+                    meter.completion(tokens);
+                }
+                if (!clientGone && firstTokenNanos >= 0) {
+                    pend(event.getDelta());
+                }
+            }
+            case FINAL -> workerStopped(event.getFinal());
+            default -> { }
+        }
+    }
+
+    /** @param fin the stopped worker's Final; null when its stream ended without one, or it fell silent */
+    private void workerStopped(Final fin) {
+        if (!stopping) {
+            return;
+        }
+        stopping = false;
+        cancelTimer(stopTimer);
+        if (fin == null) {
+            call.cancel();
+        }
+        settle(null, stopError, fin != null ? fin.getUsage() : counted(), fin != null, stopStatusSent);
+    }
+
+    /** The usage this relay counted: the prompt the worker reported and the tokens it streamed. */
+    private Usage counted() {
+        return Usage.newBuilder().setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
+    }
+
+    /**
+     * Bills {@code usage}, pays the worker, tells the client (unless it left) and reports.
+     *
+     * @param fin          the worker's Final when it ended the request by itself; null otherwise
+     * @param workerCount  {@code usage} is the worker's own count (from a Final), not the relay's
+     */
+    private void settle(Final fin, ApiException error, Usage usage, boolean workerCount, boolean statusSent) {
+        ctx.running().remove(this);
         RequestBilling.Settling settling = charge.settle(worker == null ? null : worker.id(),
                 meter == null ? null : meter.channelId(), usage);
         UsageCost cost = settling.cost();
         if (meter != null) {
-            meter.finish(fin != null ? fin.getUsage() : null);
+            meter.finish(workerCount ? usage : null);
         }
         if (fin != null || error != null) {
             // The usage the client is shown is what the ledger charges: send it once the settlement

@@ -215,7 +215,7 @@ public final class OpenAiForwarder implements Generator {
             throw refused;
         }
         call.context.runOnContext(v -> call.stream(response));
-        return call::cancel;
+        return call::stop;
     }
 
     /** The upstream request: the client's, with streaming and usage forced on. */
@@ -493,7 +493,8 @@ public final class OpenAiForwarder implements Generator {
             if (!ended && !cancelled) {
                 logFailure(requestId, logged);
             }
-            end(FinishReason.FINISH_REASON_ERROR, error);
+            // A reset of ours breaks the stream too: then the caller stopped it, and nothing failed.
+            end(cancelled ? FinishReason.FINISH_REASON_CANCELLED : FinishReason.FINISH_REASON_ERROR, error);
         }
 
         private void end(FinishReason finish, String error) {
@@ -505,13 +506,26 @@ public final class OpenAiForwarder implements Generator {
             if (held) {
                 release();
             }
+            if (finish == FinishReason.FINISH_REASON_ERROR && forwarded == 0 && usage != null) {
+                // As a native sequence: a failure before any output costs nobody its prompt.
+                meter.prompt(0);
+                usage = Usage.getDefaultInstance();
+            }
+            // The completion count is what was metered: a chunk without usage counted as a token may
+            // leave the upstream's last report below it.
             Final.Builder fin = Final.newBuilder().setFinishReason(finish)
-                    .setUsage(usage != null ? usage : Usage.newBuilder().setCompletionTokens(forwarded).build());
+                    .setUsage((usage != null ? usage.toBuilder() : Usage.newBuilder()).setCompletionTokens(forwarded));
             if (finish == FinishReason.FINISH_REASON_ERROR) {
                 fin.setError(error);
             }
             output.finish(fin.build());
             finished();
+        }
+
+        /** The caller stopped the generation: the upstream is reset, and the Final says what was metered until then. */
+        void stop() {
+            cancel();
+            context.runOnContext(v -> end(FinishReason.FINISH_REASON_CANCELLED, null));
         }
 
         void cancel() {

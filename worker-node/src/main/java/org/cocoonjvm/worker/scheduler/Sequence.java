@@ -30,6 +30,8 @@ final class Sequence {
     /** Prompt tokens already fed to the engine. */
     private int prefilled;
     private int generated;
+    /** Its prompt is metered: from admission, unless it failed before its first token. */
+    private boolean promptMetered;
     private int lastToken;
     private FinishReason finish;
     private volatile boolean cancelled;
@@ -51,6 +53,7 @@ final class Sequence {
 
     /** Joined the running batch: tells the caller the prompt's size before any token. */
     void admitted() {
+        promptMetered = true;
         meter.prompt(prompt.length);
         output.accepted(prompt.length);
     }
@@ -113,8 +116,14 @@ final class Sequence {
         }
     }
 
-    /** Ends the sequence without further output: the caller left, or the worker is stopping. */
+    /** Ends the sequence without further output: the caller left, the worker is stopping, or its engine failed. */
     void abort(FinishReason reason, String error) {
+        if (reason == FinishReason.FINISH_REASON_ERROR && generated == 0 && promptMetered) {
+            // A failure before any output is the worker's (its engine, its shutdown) or an unpaying
+            // gateway's: the client gets an error and nothing else, and nobody pays for the prompt.
+            meter.prompt(0);
+            promptMetered = false;
+        }
         finish = reason;
         output.finish(fin(reason).setError(error).build());
     }
@@ -128,8 +137,9 @@ final class Sequence {
         output.finish(fin(reason).build());
     }
 
+    /** Its usage is what the meter was told: a sequence that ended while it waited used nothing. */
     private Final.Builder fin(FinishReason reason) {
         return Final.newBuilder().setFinishReason(reason)
-                .setUsage(Usage.newBuilder().setPromptTokens(prompt.length).setCompletionTokens(generated));
+                .setUsage(Usage.newBuilder().setPromptTokens(promptMetered ? prompt.length : 0).setCompletionTokens(generated));
     }
 }

@@ -11,6 +11,7 @@ import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Accepted;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.GenerateCall;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcService;
@@ -39,79 +40,115 @@ final class WorkerGrpcEndpoint {
         server.callHandler(WorkerGrpcService.Status, call -> call.handler(request -> call.response().end(status.get())));
     }
 
-    private void generate(GrpcServerRequest<GenerateRequest, GenerateEvent> call) {
-        call.handler(request -> {
-            GrpcServerResponse<GenerateRequest, GenerateEvent> response = call.response();
-            try {
-                paymentCheck.accept(request);
-            } catch (GenerationException refused) {
-                refuse(response, refused);
-                return;
+    private void generate(GrpcServerRequest<GenerateCall, GenerateEvent> call) {
+        GrpcTarget target = new GrpcTarget(call.response());
+        // A reset (the gateway gave up on the call, or its connection went) stops the sequence.
+        call.errorHandler(error -> target.reset());
+        call.exceptionHandler(failure -> target.reset());
+        target.response.exceptionHandler(failure -> target.reset());
+        call.handler(message -> {
+            if (message.hasStart() && !target.started) {
+                target.started = true;
+                start(target, message.getStart());
+            } else if (message.hasCancel() && target.started) {
+                // Unlike a reset, a cancel keeps the response open: its Final tells the gateway what
+                // the sequence was metered, the tokens still on their way to it included.
+                target.cancel();
+            } else {
+                target.refuse(GrpcStatus.INVALID_ARGUMENT, message.hasStart() ? "a Generate call starts one sequence; a second start was sent"
+                        : message.hasCancel() ? "a cancel came before the call's start" : "an empty GenerateCall message");
             }
-            GrpcTarget target = new GrpcTarget(response);
-            Submitter.Cancellable running = submitter.submit(vertx, request, target);
-            // The gateway resets the stream when its client leaves or times out: stop the sequence.
-            call.errorHandler(error -> target.reset(running));
-            call.exceptionHandler(failure -> target.reset(running));
-            response.exceptionHandler(failure -> target.reset(running));
-            running.queued().onFailure(failure -> {
-                if (failure instanceof GenerationException refused) {
-                    refuse(response, refused);
-                } else {
-                    response.status(GrpcStatus.INTERNAL).statusMessage("worker error").end();
-                }
-            });
         });
     }
 
-    /**
-     * The refusal's status, with its code and param as trailers: the gateway tells a context
-     * window from any other invalid request, and this worker's "busy" from gRPC's own
-     * {@code RESOURCE_EXHAUSTED} for a message over the size limit, by them.
-     */
-    private static void refuse(GrpcServerResponse<GenerateRequest, GenerateEvent> response, GenerationException refused) {
-        ErrorTrailers.write(response.trailers(), refused.toApiException());
-        response.status(refused.reason().grpcStatus).end();  // the message is among ErrorTrailers' trailers
+    private void start(GrpcTarget target, GenerateRequest request) {
+        try {
+            paymentCheck.accept(request);
+        } catch (GenerationException refused) {
+            target.refuse(refused);
+            return;
+        }
+        target.running = submitter.submit(vertx, request, target);
+        target.running.queued().onFailure(failure -> {
+            if (failure instanceof GenerationException refused) {
+                target.refuse(refused);
+            } else {
+                target.refuse(GrpcStatus.INTERNAL, "worker error");
+            }
+        });
     }
 
     /** Writes one sequence's events to its gRPC response; owned by the call's event loop. */
     private static final class GrpcTarget implements EventTarget {
-        private final GrpcServerResponse<GenerateRequest, GenerateEvent> response;
-        private boolean reset;
+        private final GrpcServerResponse<GenerateCall, GenerateEvent> response;
+        private boolean started;
+        /** Null until the sequence was submitted. */
+        private Submitter.Cancellable running;
+        /** The response is over: ended, refused or reset. */
+        private boolean closed;
 
-        GrpcTarget(GrpcServerResponse<GenerateRequest, GenerateEvent> response) {
+        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response) {
             this.response = response;
         }
 
-        void reset(Submitter.Cancellable running) {
-            reset = true;
-            running.cancel();
+        void cancel() {
+            if (running != null) {
+                running.cancel();
+            }
+        }
+
+        void reset() {
+            closed = true;
+            cancel();
+        }
+
+        /**
+         * The refusal's status, with its code and param as trailers: the gateway tells a context
+         * window from any other invalid request, and this worker's "busy" from gRPC's own
+         * {@code RESOURCE_EXHAUSTED} for a message over the size limit, by them.
+         */
+        void refuse(GenerationException refused) {
+            if (!closed) {
+                closed = true;
+                ErrorTrailers.write(response.trailers(), refused.toApiException());
+                response.status(refused.reason().grpcStatus).end();  // the message is among ErrorTrailers' trailers
+            }
+        }
+
+        /** Ends the call with {@code status}; what it started is stopped (a caller that broke the contract). */
+        void refuse(GrpcStatus status, String why) {
+            cancel();
+            if (!closed) {
+                closed = true;
+                response.status(status).statusMessage(why).end();
+            }
         }
 
         @Override
         public void accepted(int promptTokens) {
-            if (!reset) {
+            if (!closed) {
                 response.write(GenerateEvent.newBuilder().setAccepted(Accepted.newBuilder().setPromptTokens(promptTokens)).build());
             }
         }
 
         @Override
         public void delta(Delta delta) {
-            if (!reset) {
+            if (!closed) {
                 response.write(GenerateEvent.newBuilder().setDelta(delta).build());
             }
         }
 
         @Override
         public void finish(Final fin) {
-            if (!reset) {
+            if (!closed) {
+                closed = true;
                 response.end(GenerateEvent.newBuilder().setFinal(fin).build());
             }
         }
 
         @Override
         public boolean writeQueueFull() {
-            return !reset && response.writeQueueFull();
+            return !closed && response.writeQueueFull();
         }
 
         @Override
