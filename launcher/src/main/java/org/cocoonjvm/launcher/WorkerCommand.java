@@ -148,7 +148,7 @@ final class WorkerCommand implements Callable<Integer> {
 
     /** What the options leave exposed or at risk, each said once at start with the option that fixes it. */
     List<String> startWarnings() {
-        List<String> warnings = new ArrayList<>();
+        List<String> warnings = new ArrayList<>(engine.startWarnings());
         if (apiKey == null && !WorkerOptions.isLoopback(host)) {
             warnings.add("--host " + host + " without --api-key: anyone who can reach this worker's port may use its "
                     + "OpenAI API (/v1/*), unmetered and unpaid, and read its /status; give --api-key KEY to close it");
