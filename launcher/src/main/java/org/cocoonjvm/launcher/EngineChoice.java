@@ -5,6 +5,11 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.worker.engine.ModelInfo;
@@ -24,7 +29,11 @@ import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.Scheduler;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 
 /** How a worker generates: the options shared by {@code demo} and {@code worker} (a picocli mixin). */
 final class EngineChoice {
@@ -32,6 +41,31 @@ final class EngineChoice {
     static final RandomModelSpec DEMO_MODEL = RandomModelSpec.of("qwen2", 4, 256, 4, 2, 512, 1024, 7, DType.F16, 4096)
             .withName("cocoon-demo-qwen2");
     private static final int KV_BLOCK_TOKENS = 16;
+    /** The native kernels' own bound on their thread pool. */
+    static final int MAX_THREADS = 1024;
+    private static final List<String> ENGINES = List.of("native", "synthetic", "forward");
+    /**
+     * The engines each option (but {@code --engine}) configures. The others ignore it, and an
+     * operator who gave it meant another engine: with {@code --engine forward} forgotten, a worker
+     * given {@code --forward-url} would load the model's weights to serve it natively.
+     */
+    static final Map<String, Set<String>> ENGINES_OF = Map.ofEntries(
+            Map.entry("--model", Set.of("native", "forward")),
+            Map.entry("--threads", Set.of("native")),
+            Map.entry("--kv-tokens", Set.of("native")),
+            Map.entry("--max-batch", Set.of("native", "synthetic")),
+            Map.entry("--synthetic-rate", Set.of("synthetic")),
+            Map.entry("--synthetic-reply-tokens", Set.of("synthetic")),
+            Map.entry("--forward-url", Set.of("forward")),
+            Map.entry("--forward-model", Set.of("forward")),
+            Map.entry("--forward-api-key", Set.of("forward")),
+            Map.entry("--forward-idle-timeout-seconds", Set.of("forward")),
+            Map.entry("--forward-max-concurrent", Set.of("forward")),
+            Map.entry("--forward-running-usage", Set.of("forward")));
+
+    /** The command's own spec (worker's, demo's): what the operator actually gave. */
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec spec;
 
     @Option(names = "--engine", defaultValue = "native",
             description = "native | synthetic | forward. Default: ${DEFAULT-VALUE}.")
@@ -41,13 +75,15 @@ final class EngineChoice {
             + "Default: a small random-weight Qwen2 model (cocoon-demo-qwen2), generated at start.")
     Path model;
 
-    @Option(names = "--threads", defaultValue = "0", description = "native: CPU threads per step; 0 uses every core. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--threads", defaultValue = "0", description = "native: CPU threads per step, at most " + MAX_THREADS
+            + "; 0 uses every core. Default: ${DEFAULT-VALUE}.")
     int threads;
 
     @Option(names = "--kv-tokens", defaultValue = "32768", description = "native: KV cache size in tokens, at least " + KV_BLOCK_TOKENS + ". Default: ${DEFAULT-VALUE}.")
     int kvTokens;
 
-    @Option(names = "--max-batch", defaultValue = "32", description = "Sequences per engine step. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-batch", defaultValue = "32", description = "native, synthetic: sequences per engine step. "
+            + "Default: ${DEFAULT-VALUE}.")
     int maxBatch;
 
     @Option(names = "--synthetic-rate", defaultValue = "25",
@@ -86,31 +122,72 @@ final class EngineChoice {
 
     /** Checks the options before anything starts, so a typo fails fast with one line. */
     void validate() {
-        switch (engine) {
-            case "native", "synthetic" -> { }
-            case "forward" -> {
-                if (forwardUrl == null || forwardModel == null || model == null) {
-                    throw new Cocoon.UsageException("--engine forward needs --forward-url, --forward-model and --model "
-                            + "(the model's files, which give the worker its name@hash)");
-                }
-                if (forwardIdleTimeoutSeconds < 1) {
-                    throw new Cocoon.UsageException("--forward-idle-timeout-seconds must be positive, got " + forwardIdleTimeoutSeconds);
-                }
-                if (!"http".equals(forwardUrl.getScheme()) || forwardUrl.getHost() == null) {
-                    throw new Cocoon.UsageException("--forward-url must be http://HOST[:PORT], got " + forwardUrl);
-                }
-                Cocoon.UsageException.atLeast("--forward-max-concurrent", forwardMaxConcurrent, 1);
+        if (!ENGINES.contains(engine)) {
+            throw new Cocoon.UsageException("--engine must be native, synthetic or forward, got '" + engine + "'");
+        }
+        refuseOptionsOfOtherEngines();
+        if ("forward".equals(engine)) {
+            if (forwardUrl == null || forwardModel == null || model == null) {
+                throw new Cocoon.UsageException("--engine forward needs --forward-url, --forward-model and --model "
+                        + "(the model's files, which give the worker its name@hash)");
             }
-            default -> throw new Cocoon.UsageException("--engine must be native, synthetic or forward, got '" + engine + "'");
+            if (forwardIdleTimeoutSeconds < 1) {
+                throw new Cocoon.UsageException("--forward-idle-timeout-seconds must be positive, got " + forwardIdleTimeoutSeconds);
+            }
+            if (!"http".equals(forwardUrl.getScheme()) || forwardUrl.getHost() == null) {
+                throw new Cocoon.UsageException("--forward-url must be http://HOST[:PORT], got " + forwardUrl);
+            }
+            Cocoon.UsageException.atLeast("--forward-max-concurrent", forwardMaxConcurrent, 1);
         }
         if (!(syntheticRate > 0)) {
             throw new Cocoon.UsageException("--synthetic-rate must be positive, got " + syntheticRate);
         }
         Cocoon.UsageException.atLeast("--max-batch", maxBatch, 1);
-        Cocoon.UsageException.atLeast("--threads", threads, 0);
+        Cocoon.UsageException.checkRange("--threads", threads, 0, MAX_THREADS);
         Cocoon.UsageException.atLeast("--synthetic-reply-tokens", syntheticReplyTokens, 0);
         // The cache is handed out in blocks: less than one cannot hold a token.
         Cocoon.UsageException.atLeast("--kv-tokens", kvTokens, KV_BLOCK_TOKENS);
+    }
+
+    /**
+     * Refuses the options given for another engine than {@code --engine}, in one line that names
+     * each with the engines it is for.
+     */
+    private void refuseOptionsOfOtherEngines() {
+        ParseResult given = spec.commandLine().getParseResult();
+        // Options of the same engines together, in the order given: "--forward-url, --forward-model (for --engine forward)".
+        Map<Set<String>, List<String>> foreign = new LinkedHashMap<>();
+        Set<String> seen = new LinkedHashSet<>();
+        for (OptionSpec option : given.matchedOptions()) {
+            Set<String> engines = ENGINES_OF.get(option.longestName());
+            if (engines != null && !engines.contains(engine) && seen.add(option.longestName())) {
+                foreign.computeIfAbsent(engines, e -> new ArrayList<>()).add(option.longestName());
+            }
+        }
+        if (foreign.isEmpty()) {
+            return;
+        }
+        List<String> groups = new ArrayList<>();
+        Set<String> common = new LinkedHashSet<>(ENGINES);
+        foreign.forEach((engines, options) -> {
+            groups.add(String.join(", ", options) + " (for --engine "
+                    + String.join(", ", ENGINES.stream().filter(engines::contains).toList()) + ")");
+            common.retainAll(engines);
+        });
+        String them = seen.size() == 1 ? "it" : "them";
+        throw new Cocoon.UsageException("--engine " + engine + (given.hasMatchedOption("--engine") ? "" : " (the default)")
+                + " does not use " + String.join(", ", groups) + ": "
+                + (common.isEmpty() ? "drop " + them : "give --engine " + common.iterator().next() + " or drop " + them));
+    }
+
+    /** What the options may cost without being wrong, each said once at start. */
+    List<String> startWarnings() {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        if ("native".equals(engine) && threads > cpus) {
+            return List.of("--threads " + threads + " is more than the " + cpus + " CPUs this machine has: the extra threads "
+                    + "only take turns on them, which slows every step; 0 uses one per CPU");
+        }
+        return List.of();
     }
 
     /**

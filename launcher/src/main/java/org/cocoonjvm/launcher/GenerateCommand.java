@@ -41,7 +41,8 @@ final class GenerateCommand implements Callable<Integer> {
             + "Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 uses every core.")
+    @Option(names = "--threads", defaultValue = "0",
+            description = "CPU threads, at most " + EngineChoice.MAX_THREADS + "; 0 uses every core. Default: ${DEFAULT-VALUE}.")
     int threads;
 
     @Option(names = "--json", description = "Print one JSON object instead of text.")
@@ -53,7 +54,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new Cocoon.UsageException("give exactly one of --prompt-ids and --prompt");
         }
         Cocoon.UsageException.atLeast("--max-tokens", maxTokens, 1);
-        Cocoon.UsageException.atLeast("--threads", threads, 0);
+        Cocoon.UsageException.checkRange("--threads", threads, 0, EngineChoice.MAX_THREADS);
         if (!(temperature >= 0)) {
             throw new Cocoon.UsageException("--temperature must be 0 or more, got " + temperature);
         }

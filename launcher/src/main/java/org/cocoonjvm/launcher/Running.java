@@ -6,12 +6,15 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /**
  * Keeps a command's Vert.x alive until SIGINT/SIGTERM, then closes it (stopping every node, which
- * drains running streams) within a bounded time.
+ * drains running streams) within a bounded time; a second signal may cut the drain's grace short.
  */
 final class Running {
     private static final Logger log = LoggerFactory.getLogger(Running.class);
@@ -50,8 +53,21 @@ final class Running {
      *                   ledger those settlements were written to
      */
     static void untilSignalled(Vertx vertx, long stopMs, AutoCloseable afterwards) throws InterruptedException {
+        untilSignalled(vertx, stopMs, null, afterwards);
+    }
+
+    /**
+     * @param endGrace run (once) when SIGINT or SIGTERM comes again while stopping: what an
+     *                 operator who signals twice wants is the stop without its grace; null: a
+     *                 second signal does nothing, as before
+     */
+    static void untilSignalled(Vertx vertx, long stopMs, Runnable endGrace, AutoCloseable afterwards)
+            throws InterruptedException {
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
+            if (endGrace != null) {
+                onSignalAgain(endGrace);
+            }
             long start = System.nanoTime();
             vertx.close().onComplete(ar -> closed.countDown());
             try {
@@ -68,5 +84,28 @@ final class Running {
             }
         }));
         closed.await();
+    }
+
+    /**
+     * The JVM answers the first SIGINT or SIGTERM by running the shutdown hooks, and a second one
+     * waits behind them, so it did nothing for the whole grace. Called from the hook, this takes
+     * the signals over for the rest of the stop.
+     */
+    private static void onSignalAgain(Runnable endGrace) {
+        AtomicBoolean ended = new AtomicBoolean();
+        SignalHandler handler = signal -> {
+            if (ended.compareAndSet(false, true)) {
+                log.warn("SIG{} again while stopping: the grace ends now, what still runs fails", signal.getName());
+                endGrace.run();
+            }
+        };
+        for (String name : new String[] {"TERM", "INT"}) {
+            try {
+                Signal.handle(new Signal(name), handler);
+            } catch (IllegalArgumentException e) {
+                // The JVM keeps the signal to itself (-Xrs, or a platform without it): it then stays as it was.
+                log.debug("cannot handle SIG{}: {}", name, e.getMessage());
+            }
+        }
     }
 }

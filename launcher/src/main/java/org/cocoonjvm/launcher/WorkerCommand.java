@@ -57,8 +57,8 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--shutdown-grace-seconds", defaultValue = "5",
             description = "On SIGTERM the worker takes no new requests (its gateway routes them elsewhere) and lets running "
                     + "sequences finish for this long, still paid; those still running then fail, billed for what they "
-                    + "produced (0: fail them at once). Then it closes its channels and leaves its gateway. "
-                    + "Default: ${DEFAULT-VALUE}.")
+                    + "produced (0: fail them at once). Then it closes its channels and leaves its gateway. A second "
+                    + "SIGTERM or SIGINT ends the grace at once. Default: ${DEFAULT-VALUE}.")
     long graceSeconds;
 
     @Option(names = "--payment-dir", description = "Where the worker keeps its payment key and each channel's latest "
@@ -133,7 +133,7 @@ final class WorkerCommand implements Callable<Integer> {
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
         node.failure().onSuccess(e -> engineFailed());
-        Running.untilSignalled(vertx, graceMs, () -> { });
+        Running.untilSignalled(vertx, graceMs, node::endGrace, () -> { });
         return 0;
     }
 
@@ -148,7 +148,7 @@ final class WorkerCommand implements Callable<Integer> {
 
     /** What the options leave exposed or at risk, each said once at start with the option that fixes it. */
     List<String> startWarnings() {
-        List<String> warnings = new ArrayList<>();
+        List<String> warnings = new ArrayList<>(engine.startWarnings());
         if (apiKey == null && !WorkerOptions.isLoopback(host)) {
             warnings.add("--host " + host + " without --api-key: anyone who can reach this worker's port may use its "
                     + "OpenAI API (/v1/*), unmetered and unpaid, and read its /status; give --api-key KEY to close it");

@@ -56,13 +56,44 @@ class CliErrorsTest {
     @Test
     void worker_badEngineOptions_nameTheOptionAndValue() {
         String[] base = {"worker", "--id", "w", "--engine", "synthetic"};
-        cocoon("worker", "--id", "w", "--model", model.toString(), "--kv-tokens", "0").is(2,
-                "cocoon: --kv-tokens must be at least 16, got 0");
+        String[] natively = {"worker", "--id", "w", "--model", model.toString()};
+        cocoon(natively, "--kv-tokens", "0").is(2, "cocoon: --kv-tokens must be at least 16, got 0");
         cocoon(base, "--max-batch", "-3").is(2, "cocoon: --max-batch must be at least 1, got -3");
-        cocoon(base, "--threads", "-1").is(2, "cocoon: --threads must be at least 0, got -1");
+        cocoon(natively, "--threads", "-1").is(2, "cocoon: --threads must be between 0 and 1024, got -1");
         cocoon(base, "--synthetic-rate", "0").is(2, "cocoon: --synthetic-rate must be positive, got 0.0");
         cocoon("worker", "--id", "w", "--engine", "forward", "--forward-url", "ftp://x", "--forward-model", "m",
                 "--model", model.toString()).is(2, "cocoon: --forward-url must be http://HOST[:PORT], got ftp://x");
+    }
+
+    @Test
+    void worker_threadsPastTheKernelsBound_isAUsageError() {
+        // The kernels refuse more than 1024 threads, but only once the model is loaded, and as a failure to start.
+        cocoon("worker", "--id", "w", "--model", model.toString(), "--threads", "1025").is(2,
+                "cocoon: --threads must be between 0 and 1024, got 1025");
+        cocoon("generate", "--model", model.toString(), "--prompt", "hi", "--threads", "1025").is(2,
+                "cocoon: --threads must be between 0 and 1024, got 1025");
+    }
+
+    @Test
+    void worker_optionsOfAnotherEngine_areAUsageError_namingTheEngineTheyAreFor() {
+        String m = model.toString();
+        // The audit's case: --engine forward forgotten, and the worker loaded the model to serve it natively.
+        cocoon("worker", "--id", "w", "--model", m, "--forward-url", "http://127.0.0.1:1", "--forward-model", "x").is(2,
+                "cocoon: --engine native (the default) does not use --forward-url, --forward-model (for --engine forward): "
+                        + "give --engine forward or drop them");
+        cocoon("worker", "--id", "w", "--engine", "synthetic", "--model", dir.resolve("nonexistent").toString(),
+                "--kv-tokens", "5").is(2, "cocoon: --engine synthetic does not use --model (for --engine native, forward), "
+                + "--kv-tokens (for --engine native): give --engine native or drop them");
+        cocoon("worker", "--id", "w", "--engine", "forward", "--model", m, "--forward-url", "http://127.0.0.1:1",
+                "--forward-model", "x", "--max-batch", "8", "--no-forward-running-usage", "--synthetic-rate", "5").is(2,
+                "cocoon: --engine forward does not use --max-batch (for --engine native, synthetic), "
+                        + "--synthetic-rate (for --engine synthetic): give --engine synthetic or drop them");
+        cocoon("worker", "--id", "w", "--engine", "forward", "--model", m, "--forward-url", "http://127.0.0.1:1",
+                "--forward-model", "x", "--threads", "2", "--synthetic-rate", "5").is(2,
+                "cocoon: --engine forward does not use --threads (for --engine native), "
+                        + "--synthetic-rate (for --engine synthetic): drop them");
+        cocoon("demo", "--engine", "synthetic", "--threads", "2").is(2,
+                "cocoon: --engine synthetic does not use --threads (for --engine native): give --engine native or drop it");
     }
 
     @Test

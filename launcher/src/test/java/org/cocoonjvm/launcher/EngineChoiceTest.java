@@ -17,6 +17,8 @@ import java.net.URI;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.cocoonjvm.worker.model.ModelFormat;
 import org.cocoonjvm.worker.model.RandomModel;
 import org.cocoonjvm.worker.scheduler.CreditGate;
@@ -29,8 +31,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
+import picocli.CommandLine.Model.OptionSpec;
 
-/** The {@code forward} engine's options, as {@code cocoon worker} reads them, against a real upstream on loopback. */
+/**
+ * The engine options as {@code cocoon worker} reads them: the {@code forward} engine's against a
+ * real upstream on loopback, and which engine each option is for.
+ */
 class EngineChoiceTest {
     private static final String KEY = "sekrit-upstream-key";
 
@@ -56,10 +62,11 @@ class EngineChoiceTest {
         return (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
     }
 
-    private EngineChoice parse(String... args) {
-        EngineChoice choice = new EngineChoice();
-        new CommandLine(choice).parseArgs(args);
-        return choice;
+    /** The engine options of {@code cocoon worker --id w ARGS}: a mixin, which sees what else was given. */
+    private static EngineChoice parse(String... args) {
+        CommandLine worker = new CommandLine(new WorkerCommand());
+        worker.parseArgs(Stream.concat(Stream.of("--id", "w"), Stream.of(args)).toArray(String[]::new));
+        return ((WorkerCommand) worker.getCommand()).engine;
     }
 
     /**
@@ -104,6 +111,14 @@ class EngineChoiceTest {
             assertThat(log.list).noneMatch(e -> e.getFormattedMessage().contains(KEY))
                     .noneMatch(e -> e.getFormattedMessage().contains("GET /v1/models"));  // the start's check passed
         }
+    }
+
+    @Test
+    void everyEngineOption_namesTheEnginesItIsFor() {
+        // An option left out would be taken, and ignored, by every engine.
+        Set<String> options = new CommandLine(new WorkerCommand()).getCommandSpec().mixins().get("engine").options().stream()
+                .map(OptionSpec::longestName).filter(name -> !name.equals("--engine")).collect(Collectors.toSet());
+        assertThat(EngineChoice.ENGINES_OF.keySet()).isEqualTo(options);
     }
 
     @Test

@@ -12,10 +12,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -26,7 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code cocoon worker --shutdown-grace-seconds} in its own JVM, stopped with SIGTERM while a
  * stream runs on its own OpenAI endpoint (synthetic engine, 20 tokens a second): a stream that
  * ends within the grace ends as usual, one still running when it is over ends with an error event,
- * its usage and {@code [DONE]}, and either way the process is gone soon after.
+ * its usage and {@code [DONE]}, and either way the process is gone soon after. A second SIGTERM
+ * ends the grace at once.
  */
 class WorkerShutdownIT {
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)  // the failure message points at the log in it
@@ -69,6 +73,44 @@ class WorkerShutdownIT {
         assertThat(error.getString("message")).contains("stopped before the generation finished");
         int completion = usage(events).getInteger("completion_tokens");
         assertThat(completion).as("what it produced until then, billed").isBetween(10, 200);
+    }
+
+    @Test
+    void aSecondSigterm_endsTheGraceAtOnce_andIsLoggedOnce() throws Exception {
+        Worker worker = start(30);
+        BufferedReader body = new BufferedReader(new InputStreamReader(worker.send(1_000).body(), StandardCharsets.UTF_8));
+        List<String> events = new CopyOnWriteArrayList<>();
+        events.add(firstEvent(body));
+        worker.process.toHandle().destroy();  // SIGTERM
+        // The worker logs this once its shutdown hook took the signals over.
+        awaitLog("worker w-grace stopping: 1 sequence(s) running get 30000 ms to finish");
+        // Read as it comes: the client drops what it had not read yet once the worker's connection closes.
+        CompletableFuture<Long> ended = CompletableFuture.supplyAsync(() -> {
+            body.lines().filter(l -> l.startsWith("data: ")).forEach(events::add);
+            return System.nanoTime();
+        });
+        long second = System.nanoTime();
+        worker.process.toHandle().destroy();
+        Thread.sleep(20);
+        worker.process.toHandle().destroy();  // a third, while it still stops
+        long endedMs = TimeUnit.NANOSECONDS.toMillis(ended.get(30, TimeUnit.SECONDS) - second);
+
+        assertThat(endedMs).as("cut by the second signal, not the 30 s grace").isLessThan(5_000);
+        assertThat(worker.process.waitFor(10, TimeUnit.SECONDS)).as("exited; log in " + dir).isTrue();
+        assertThat(events.getLast()).isEqualTo("data: [DONE]");
+        JsonObject error = new JsonObject(events.get(events.size() - 2).substring(6)).getJsonObject("error");
+        assertThat(error.getString("message")).contains("stopped before the generation finished");
+        assertThat(usage(events).getInteger("completion_tokens")).as("billed as far as it got").isBetween(1, 200);
+        assertThat(Files.readAllLines(dir.resolve("worker.log")).stream().filter(l -> l.contains("again while stopping")))
+                .singleElement().asString().contains("WARN").contains("SIGTERM again while stopping: the grace ends now");
+    }
+
+    private void awaitLog(String line) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (Files.readAllLines(dir.resolve("worker.log")).stream().noneMatch(l -> l.contains(line))) {
+            assertThat(System.nanoTime()).as("'" + line + "' logged; log in " + dir).isLessThan(deadline);
+            Thread.sleep(20);
+        }
     }
 
     /**

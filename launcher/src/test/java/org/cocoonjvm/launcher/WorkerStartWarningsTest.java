@@ -7,7 +7,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** What {@code cocoon worker} warns about at start: an open API off loopback, earnings kept only in memory. */
+/**
+ * What {@code cocoon worker} warns about at start: an open API off loopback, earnings kept only in
+ * memory, more engine threads than CPUs.
+ */
 class WorkerStartWarningsTest {
     @Test
     void aWildcardHostWithoutApiKey_isWarnedAbout_namingApiKey() {
@@ -29,6 +32,15 @@ class WorkerStartWarningsTest {
                 .startsWith("no --payment-dir: ").contains("a restart loses the unpaid earnings")
                 .contains("give --payment-dir DIR");
         assertThat(warnings("--gateway", "127.0.0.1:1", "--payment-dir", "/tmp/x")).isEmpty();
+    }
+
+    @Test
+    void moreThreadsThanCpus_isWarnedAbout_namingBoth() {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        assertThat(warnings("--threads", String.valueOf(cpus + 1))).singleElement().asString()
+                .startsWith("--threads " + (cpus + 1) + " is more than the " + cpus + " CPUs this machine has");
+        assertThat(warnings("--threads", String.valueOf(cpus))).isEmpty();
+        assertThat(warnings("--threads", "0")).isEmpty();
     }
 
     private static List<String> warnings(String... options) {

@@ -30,7 +30,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps the worker registered with one gateway: opens the {@code Gateway.Session} stream, sends
  * Hello, then a load heartbeat at the interval the gateway asks for, and reconnects with backoff
- * when the session breaks. Lives on one event loop; no method may be called from elsewhere.
+ * when the session breaks. A gateway that cannot be reached, or keeps refusing, is logged when it
+ * starts, again once a minute while it lasts, and at DEBUG for every retry in between: it may last
+ * for hours (a worker started before its gateway), and a line every retry buried everything else.
+ * Lives on one event loop; no method may be called from elsewhere.
  */
 final class GatewayLink {
     private static final Logger log = LoggerFactory.getLogger(GatewayLink.class);
@@ -43,8 +46,8 @@ final class GatewayLink {
      */
     private static final Set<GrpcStatus> SETTLES_ITSELF = EnumSet.of(GrpcStatus.ALREADY_EXISTS, GrpcStatus.UNAVAILABLE,
             GrpcStatus.RESOURCE_EXHAUSTED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.CANCELLED);
-    /** A worker retrying a refusal every few seconds logs it again only this often. */
-    private static final Duration REFUSAL_LOG_EVERY = Duration.ofMinutes(1);
+    /** A worker retrying against the same failure (unreachable, refused) logs it again only this often. */
+    private static final Duration PROBLEM_LOG_EVERY = Duration.ofMinutes(1);
     /** How often, while no session is up, on-chain channels are checked for an uncooperative close. */
     private static final long SETTLE_CHECK_MS = 500;
 
@@ -67,9 +70,11 @@ final class GatewayLink {
     private static final Duration SHUTDOWN_CLOSE = Duration.ofSeconds(5);
 
     private boolean stopped;
-    /** The last refusal logged, and when: the same one is logged once a minute. */
-    private String lastRefusal;
-    private Instant lastRefusalLogged = Instant.EPOCH;
+    /** Whether the gateway registered this worker on the current session: its end is then a loss, not a failed try. */
+    private boolean sessionUp;
+    /** The last failure to register that was logged, and when: the same one is logged once a minute. */
+    private String lastProblem;
+    private Instant lastProblemLogged = Instant.EPOCH;
     /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
     private Instant lastHeard = Instant.now();
     private long settleTimer = -1;
@@ -217,7 +222,8 @@ final class GatewayLink {
 
     private void registered(int heartbeatIntervalMs) {
         backoffMs = 100;
-        lastRefusal = null;
+        sessionUp = true;
+        lastProblem = null;
         long interval = Math.max(10, heartbeatIntervalMs);
         cancelHeartbeat();
         GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
@@ -243,21 +249,20 @@ final class GatewayLink {
         }
         // The gateway's message starts with its reason code (e.g. "payout_address_invalid: ...").
         String why = response.statusMessage() == null ? "" : response.statusMessage();
-        if (!SETTLES_ITSELF.contains(status)) {
-            // The same Hello is refused the same way: no point asking every 100 ms.
-            backoffMs = MAX_BACKOFF_MS;
-        }
-        String refusal = status.name() + ": " + why;
-        if (!refusal.equals(lastRefusal) || !Instant.now().isBefore(lastRefusalLogged.plus(REFUSAL_LOG_EVERY))) {
-            lastRefusal = refusal;
-            lastRefusalLogged = Instant.now();
-            if (SETTLES_ITSELF.contains(status)) {
-                log.warn("gateway {} refused this worker ({}): {}; retrying", gateway, status.name(), why);
-            } else {
-                log.error("gateway {} refused this worker ({}): {}. Retrying cannot fix this: change this worker's settings"
-                        + " or the gateway's policy; until then it retries every {} ms and logs this once a minute",
-                        gateway, status.name(), why, MAX_BACKOFF_MS);
-            }
+        // The gateway is up and answered: the backoff that ramps up from 100 ms is for one that may
+        // be back any moment. The same Hello gets the same answer until something changes, and
+        // what settles itself takes seconds (an old session of this id or key noticed dead,
+        // after 3 heartbeats): the ramp asked 7 times in 6 s.
+        backoffMs = MAX_BACKOFF_MS;
+        if (!newProblem("refused " + status.name() + ": " + why)) {
+            log.debug("gateway {} refused this worker again ({}): {}", gateway, status.name(), why);
+        } else if (SETTLES_ITSELF.contains(status)) {
+            log.warn("gateway {} refused this worker ({}): {}; retrying every {} ms, and logging this again only once a "
+                    + "minute while it lasts", gateway, status.name(), why, MAX_BACKOFF_MS);
+        } else {
+            log.error("gateway {} refused this worker ({}): {}. Retrying cannot fix this: change this worker's settings"
+                    + " or the gateway's policy; until then it retries every {} ms and logs this once a minute",
+                    gateway, status.name(), why, MAX_BACKOFF_MS);
         }
         retry();
     }
@@ -268,32 +273,73 @@ final class GatewayLink {
      * carries no reason: the worker only sees its connection closed, so its log says where to look.
      */
     private void lostUnanswered(String why) {
+        if (stoppedAlready()) {
+            return;
+        }
         if (transport != null) {
-            lost(why + "; if this repeats, the gateway may have refused this worker's attestation in the TLS handshake: its"
-                    + " /admin/workers lists the reason under refused");
+            notRegistered("could not reach gateway " + gateway + " (" + why + "; if this repeats, the gateway may have refused"
+                    + " this worker's attestation in the TLS handshake: its /admin/workers lists the reason under refused)");
         } else if (String.valueOf(why).contains("closed")) {
             // Accepted, then closed unanswered: what a TLS port does with plaintext (not a gateway that is down).
-            lost(why + "; if this repeats and " + gateway + " is an attested gateway's worker port, this worker needs"
-                    + " --attestation (the gateway lists it as tls_required under refused in /admin/workers)");
+            notRegistered("could not reach gateway " + gateway + " (" + why + "; if this repeats and " + gateway + " is an"
+                    + " attested gateway's worker port, this worker needs --attestation (the gateway lists it as tls_required"
+                    + " under refused in /admin/workers))");
         } else {
-            lost(why);
+            notRegistered("could not reach gateway " + gateway + " (" + why + ")");
         }
     }
 
     private void lost(String why) {
-        if (stopped) {
-            cancelHeartbeat();
-            session = null;
-            if (shutdownClose != null) {
-                shutdownClose.tryComplete();  // no gateway left to sign the close
-            }
+        if (stoppedAlready()) {
             return;
         }
-        log.warn("gateway session to {} lost ({}); retrying in {} ms", gateway, why, backoffMs);
+        if (sessionUp) {
+            // Each loss follows a registration, so it is said every time: a gateway that keeps
+            // dropping this worker should show in its log.
+            log.warn("gateway session to {} lost ({}); reconnecting", gateway, why);
+            retry();
+        } else {
+            notRegistered("gateway " + gateway + " ended the session before registering this worker (" + why + ")");
+        }
+    }
+
+    /** Once stop() began, the session's end is the expected one: nothing to log or retry. */
+    private boolean stoppedAlready() {
+        if (!stopped) {
+            return false;
+        }
+        cancelHeartbeat();
+        session = null;
+        if (shutdownClose != null) {
+            shutdownClose.tryComplete();  // no gateway left to sign the close
+        }
+        return true;
+    }
+
+    /** A try to register failed without a refusal (the gateway is down, or unreachable from here). */
+    private void notRegistered(String problem) {
+        if (newProblem(problem)) {
+            log.warn("{}; retrying with backoff up to {} ms, and logging this again only once a minute while it lasts",
+                    problem, MAX_BACKOFF_MS);
+        } else {
+            log.debug("{}; retrying in {} ms", problem, backoffMs);
+        }
         retry();
     }
 
+    /** True when {@code problem} is not the one last logged, or that was a minute ago; it then counts as logged now. */
+    private boolean newProblem(String problem) {
+        Instant now = Instant.now();
+        if (problem.equals(lastProblem) && now.isBefore(lastProblemLogged.plus(PROBLEM_LOG_EVERY))) {
+            return false;
+        }
+        lastProblem = problem;
+        lastProblemLogged = now;
+        return true;
+    }
+
     private void retry() {
+        sessionUp = false;
         cancelHeartbeat();
         session = null;
         vertx.setTimer(backoffMs, id -> connect());

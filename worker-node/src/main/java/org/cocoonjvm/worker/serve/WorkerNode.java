@@ -11,6 +11,7 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.Router;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
@@ -180,6 +181,25 @@ public final class WorkerNode extends VerticleBase {
                 .eventually(this::leaveGateway)
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS))
                 .onComplete(stopped -> log.info("worker {} stopped", options.workerId()));
+    }
+
+    /**
+     * Ends the stop's grace now (an operator's second SIGTERM): sequences still running fail as
+     * when the grace is over, billed for what they produced, and the stop goes on. Before the stop
+     * began it does nothing. Any thread.
+     */
+    public void endGrace() {
+        try {
+            // On the context, as stop() is: queued behind it, it cannot come before the stop's own
+            // shutdown(grace), which would then undo it.
+            context.runOnContext(v -> {
+                if (draining) {
+                    generator.shutdown(0);
+                }
+            });
+        } catch (RejectedExecutionException stoppedAlready) {
+            // The event loop is gone: so is the grace.
+        }
     }
 
     /** {@code http://host:port}, {@code https://} when attested; set once started. */
