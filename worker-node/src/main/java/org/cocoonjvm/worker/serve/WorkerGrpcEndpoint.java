@@ -59,6 +59,12 @@ final class WorkerGrpcEndpoint {
                         : message.hasCancel() ? "a cancel came before the call's start" : "an empty GenerateCall message");
             }
         });
+        // A half-close after the start is a caller that will not cancel (a server-streaming client); before it, a mistake.
+        call.endHandler(v -> {
+            if (!target.started) {
+                target.refuse(GrpcStatus.INVALID_ARGUMENT, "the call ended before its start");
+            }
+        });
     }
 
     private void start(GrpcTarget target, GenerateRequest request) {
