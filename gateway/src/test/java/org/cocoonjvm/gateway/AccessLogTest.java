@@ -245,6 +245,8 @@ class AccessLogTest {
         assertThat(logged.get(0).getString("worker")).isEqualTo("worker-1");
         assertThat(logged.get(1).getInteger("status")).isEqualTo(200);
         assertThat(logged.get(1).getBoolean("client_gone")).isTrue();
+        // Both were cancelled at their worker, which answered with its final count.
+        assertThat(logged).allSatisfy(line -> assertThat(line.getDouble("cancel_ms")).isNotNull().isNotNegative());
     }
 
     /** A stream's status is held until its first token: a client that leaves in that hold got no head either. */
@@ -386,7 +388,7 @@ class AccessLogTest {
     void aLine_takesItsTimeFromTheClock_andNullsWhatNeverHappened() {
         Instant ended = Instant.parse("2026-11-22T12:00:00.123456789Z");
         new AccessLog(Clock.fixed(ended, ZoneOffset.UTC)).finished(new RequestOutcome("req-1", "key-1", "m",
-                ServiceTier.FLEX, false, null, 1, 503, "no_capacity", null, 0, 0, 0, -1, -1, -1, 2_000_000, false));
+                ServiceTier.FLEX, false, null, 1, 503, "no_capacity", null, 0, 0, 0, -1, -1, -1, 2_000_000, false, -1));
 
         JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
         assertThat(logged.getString("time")).isEqualTo("2026-11-22T12:00:00.123456Z");
@@ -395,6 +397,7 @@ class AccessLogTest {
         assertThat(logged.getString("error")).isEqualTo("no_capacity");
         assertThat(logged.getValue("ttft_ms")).isNull();
         assertThat(logged.getValue("overhead_ms")).isNull();
+        assertThat(logged.getValue("cancel_ms")).isNull();
         assertThat(logged.getDouble("total_ms")).isEqualTo(2.0);
     }
 }

@@ -115,7 +115,7 @@ class MetricsTest {
     }
 
     @Test
-    void clientDisconnect_isCounted_andItsTokensStillAre() {
+    void clientDisconnect_isCounted_andItsTokensStillAre_andHowLongTheWorkerTookToStop() {
         net.addWorker(20);  // a full synthetic reply takes over a second
         HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
         SseEvents sse = SseEvents.read(response);
@@ -129,6 +129,9 @@ class MetricsTest {
         assertThat(m.get("cocoon_generation_tokens_total", "model", "synthetic")).isGreaterThanOrEqualTo(2);
         assertThat(m.get("cocoon_e2e_request_latency_seconds_count", "model", "synthetic")).isZero();
         assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
+        // At 20 tokens/s the worker sees the cancel at its next step, within 50 ms: a loaded machine may take longer.
+        assertThat(m.get("cocoon_cancel_latency_seconds_count", "model", "synthetic")).isEqualTo(1);
+        assertThat(m.get("cocoon_cancel_latency_seconds_sum", "model", "synthetic")).isPositive().isLessThan(1.0);
         // Its status went out with the first chunk.
         assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isEqualTo(1);
     }

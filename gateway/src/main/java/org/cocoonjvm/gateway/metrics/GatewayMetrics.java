@@ -142,6 +142,9 @@ public final class GatewayMetrics implements RelayObserver {
         if (o.queueNanos() >= 0) {
             m.queueTime().record(o.queueNanos(), TimeUnit.NANOSECONDS);
         }
+        if (o.cancelNanos() >= 0) {
+            m.cancelLatency().record(o.cancelNanos(), TimeUnit.NANOSECONDS);
+        }
         // Not for a client that left or stopped reading before the last byte: its total is its own doing.
         if (o.finishReason() != null && !o.clientGone()) {
             m.endToEnd().record(o.totalNanos(), TimeUnit.NANOSECONDS);

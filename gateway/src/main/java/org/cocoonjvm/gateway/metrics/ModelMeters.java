@@ -9,7 +9,7 @@ import java.time.Duration;
  * One model's histograms and token counters, registered together the first time the model is seen
  * (its inter-token histogram is {@link InterTokenHistogram}'s).
  */
-record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd, Timer queueTime,
+record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd, Timer queueTime, Timer cancelLatency,
                    Counter promptTokens, Counter generationTokens, Counter billed) {
 
     /** Histogram buckets for LLM latencies: 1 ms (a fast decode step) to 60 s (a long reasoning prefill). */
@@ -28,6 +28,8 @@ record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd
                         + " until the worker call was written, plus passing the first token on", OVERHEAD_BUCKETS),
                 latency(meters, model, "cocoon.e2e.request.latency", "From arrival to the end, for requests that finished (stop or length)", LATENCY_BUCKETS),
                 latency(meters, model, "cocoon.request.queue.time", "From routing to the worker admitting the sequence", LATENCY_BUCKETS),
+                latency(meters, model, "cocoon.cancel.latency", "From the gateway's cancel (client gone, deadline, stalled"
+                        + " reader, shutdown) to the worker's final event: how long a cancelled sequence kept running", LATENCY_BUCKETS),
                 tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),
                 tokens(meters, model, "cocoon.generation", "Completion tokens relayed, including those of aborted requests"),
                 Counter.builder("cocoon.billed").baseUnit("nanoton").tag("model", model)

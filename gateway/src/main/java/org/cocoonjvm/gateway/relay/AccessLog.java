@@ -53,6 +53,7 @@ public final class AccessLog implements RelayObserver {
                 .append(",\"cost_nanoton\":").append(o.costNanoton());
         millis(line, "queue_ms", o.queueNanos());
         millis(line, "ttft_ms", o.ttftNanos());
+        millis(line, "cancel_ms", o.cancelNanos());
         millis(line, "overhead_ms", o.overheadNanos());
         millis(line, "total_ms", o.totalNanos());
         log.info(line.append(",\"client_gone\":").append(o.clientGone()).append('}').toString());

@@ -29,6 +29,8 @@ import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.ErrorTrailers;
 import org.cocoonjvm.protocol.openai.UsageCost;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One client request relayed to workers: the per-request state machine, owned by the client
@@ -39,6 +41,7 @@ import org.cocoonjvm.protocol.openai.UsageCost;
  * stream is paused, so a slow reader costs bounded memory. Every way out settles the bill once.
  */
 public final class Relay {
+    private static final Logger log = LoggerFactory.getLogger(Relay.class);
     /**
      * What a relay needs from the gateway, shared by all requests on one event loop.
      *
@@ -92,6 +95,8 @@ public final class Relay {
     /** The relay ended while its worker was generating: a Cancel was sent, and the worker's Final is awaited. */
     private boolean stopping;
     private long stopTimer = -1;
+    private long cancelSentNanos;
+    private long cancelNanos = -1;
     /** What {@link #settle} reports once the stopped worker's count is known. */
     private ApiException stopError;
     private boolean stopStatusSent;
@@ -489,11 +494,17 @@ public final class Relay {
         stopError = error;
         stopStatusSent = statusSent;
         call.end(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
+        cancelSentNanos = System.nanoTime();
         if (paused) {
             paused = false;
             stream.resume();
         }
-        stopTimer = ctx.vertx().setTimer(ctx.registry().silenceLimitMs(), id -> workerStopped(null));
+        long silence = ctx.registry().silenceLimitMs();
+        stopTimer = ctx.vertx().setTimer(silence, id -> {
+            log.warn("request {}: worker {} sent no final event within {} ms of the cancel; its call is reset and the {}"
+                    + " tokens counted are billed", request.id(), worker.id(), silence, completionTokens);
+            workerStopped(null);
+        });
     }
 
     private void whileStopping(GenerateEvent event) {
@@ -523,6 +534,8 @@ public final class Relay {
         cancelTimer(stopTimer);
         if (fin == null) {
             call.cancel();
+        } else {
+            cancelNanos = System.nanoTime() - cancelSentNanos;
         }
         settle(null, stopError, fin != null ? fin.getUsage() : counted(), fin != null, stopStatusSent);
     }
@@ -618,7 +631,7 @@ public final class Relay {
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
                 // Both until the first token was passed on, so the gateway's share is a part of the whole.
                 firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos + Math.max(0, firstTokenRelayNanos),
-                firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, now - startNanos, clientGone));
+                firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, now - startNanos, clientGone, cancelNanos));
     }
 
     /** The access log's and the error metric's code for a client that stopped reading. */

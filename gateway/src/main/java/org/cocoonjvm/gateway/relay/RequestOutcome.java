@@ -22,11 +22,14 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  *                      settlement it waits for and a slow reader's catching up count; what the
  *                      socket buffers still hold does not), or until the client left
  * @param clientGone    the client disconnected before the end
+ * @param cancelNanos   from the gateway's cancel to the worker's final event, for a request stopped
+ *                      while its worker generated (client gone, deadline, stalled reader, shutdown);
+ *                      -1 otherwise, and for a worker that sent none in time (it was reset)
  */
 public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
                              String workerId, int attempts, int status, String errorCode, String finishReason,
                              long promptTokens, long completionTokens, long costNanoton, long queueNanos,
-                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone) {
+                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone, long cancelNanos) {
     /**
      * The status of a request whose client left before its status went out: nginx's "client closed
      * request", which log tools know. It was served nothing, so it must not count as a 200.
