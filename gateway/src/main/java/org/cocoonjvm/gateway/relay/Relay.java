@@ -283,31 +283,26 @@ public final class Relay {
                 default -> { }
             }
         });
-        response.endHandler(v -> {
-            if (worker != from) {
-                return;
-            }
-            workerEnded = true;
-            if (stopping) {
-                workerStopped(null);
-            } else if (!done) {
-                ApiException failure = failureOf(response);
-                boolean brokenWorker = response.status() != GrpcStatus.RESOURCE_EXHAUSTED
-                        && response.status() != GrpcStatus.INVALID_ARGUMENT;
-                attemptFailed(failure, brokenWorker);
-            }
-        });
-        response.exceptionHandler(e -> {
-            if (worker != from) {
-                return;
-            }
-            workerEnded = true;
-            if (stopping) {
-                workerStopped(null);
-            } else if (!done) {
-                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker's stream broke: " + e.getMessage()), true);
-            }
-        });
+        response.endHandler(v -> workerStreamOver(from, () -> attemptFailed(failureOf(response),
+                response.status() != GrpcStatus.RESOURCE_EXHAUSTED && response.status() != GrpcStatus.INVALID_ARGUMENT)));
+        response.exceptionHandler(e -> workerStreamOver(from, () ->
+                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker's stream broke: " + e.getMessage()), true)));
+    }
+
+    /**
+     * The worker's stream ended without a Final, or broke: a stopped worker's count is then what
+     * was counted; a running attempt failed ({@code failed}: a refusal is no broken worker).
+     */
+    private void workerStreamOver(RegisteredWorker from, Runnable failed) {
+        if (worker != from) {
+            return;
+        }
+        workerEnded = true;
+        if (stopping) {
+            workerStopped(null);
+        } else if (!done) {
+            failed.run();
+        }
     }
 
     private void accepted(int prompt) {
