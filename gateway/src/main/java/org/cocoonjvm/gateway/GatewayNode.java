@@ -265,7 +265,9 @@ public final class GatewayNode extends VerticleBase {
             if (running.size() > 0) {
                 log.info("shutdown grace ends: stopping {} running request(s)", running.size());
                 running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, "The gateway is shutting down and its grace for "
-                        + "running requests ran out; what was generated is billed. Send the request again.", 1));
+                        + "running requests ran out; what was generated is billed. Send the request again.", 1),
+                        // Half the margin: the other half sends the error events before the connections close.
+                        options.shutdown().cutMarginMs() / 2);
             }
         }
     }

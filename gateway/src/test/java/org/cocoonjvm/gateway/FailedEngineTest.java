@@ -9,6 +9,9 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.Slot;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
@@ -73,9 +76,38 @@ class FailedEngineTest {
         }
     }
 
-    /** The synthetic engine, whose step throws once {@link #failing} is set. */
+    /**
+     * The prompt is reported when the sequence is admitted, and payment rounds run every 20 ms: one
+     * runs while the failing step does. It must not pay the prompt, which the failed sequence takes
+     * back, nor record it as the client's: the request still costs nothing on either side.
+     */
+    @Test
+    void aFailureBeforeTheFirstToken_costsNothing_evenAfterAPaymentRound() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 20, 10_000_000_000L));
+        FailingEngine engine = new FailingEngine(new SyntheticEngine(200, 4, 4096));
+        engine.stepMs = 300;
+        engine.failing.set(true);
+        net.addWorker((vertx, credit) -> new Scheduler(engine, SchedulerOptions.DEFAULTS, credit),
+                new WorkerPaymentOptions(null, "", 1_000_000, 10_000));
+
+        TestNetwork.Reply failed = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, ""));
+
+        assertThat(failed.status()).isEqualTo(502);
+        assertThat(failed.json().containsKey("usage")).isFalse();
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isZero();
+        TestNetwork.eventually("the channel, its worker gone, shows nothing owed or paid", () -> {
+            var absent = net.call(HttpMethod.GET, "/admin/workers", ADMIN_KEY, null).json().getJsonArray("absent_channels");
+            return absent.size() == 1 && absent.getJsonObject(0).getLong("sent_nanoton") == 0
+                    && absent.getJsonObject(0).getLong("unpaid_nanoton") == 0;
+        });
+    }
+
+    /** The synthetic engine, whose step throws once {@link #failing} is set, after {@link #stepMs}. */
     private static final class FailingEngine extends DelegatingEngine {
         final AtomicBoolean failing = new AtomicBoolean();
+        volatile long stepMs;
 
         FailingEngine(Engine engine) {
             super(engine);
@@ -84,6 +116,11 @@ class FailedEngineTest {
         @Override
         public void step(List<Slot> slots, int[] next) {
             if (failing.get()) {
+                try {
+                    Thread.sleep(stepMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
                 throw new IllegalStateException("injected kernel error");
             }
             engine.step(slots, next);

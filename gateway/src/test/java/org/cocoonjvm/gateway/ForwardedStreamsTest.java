@@ -7,6 +7,7 @@ import static org.cocoonjvm.gateway.TestNetwork.await;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
@@ -295,6 +296,27 @@ class ForwardedStreamsTest {
         assertThat(usage(events).getLong("completion_tokens")).isEqualTo(100);
         TestNetwork.eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == PROMPT_TOKENS + 100);
         assertThat(channel(worker).getLong("unpaid_nanoton")).isZero();
+    }
+
+    /**
+     * Clients that leave at once, about when the upstream's first chunks arrive: the worker's
+     * Final goes out as the upstream is cut, and whatever the upstream had already sent after it
+     * is neither metered nor paid, so the books still agree.
+     */
+    @Test
+    void clientsLeavingAtOnce_leaveTheWorkerAndTheGatewayAgreeing() throws Exception {
+        WorkerNode worker = paidForwardingWorker(1_000);
+        upstream.tokens = 1_000;
+        for (int i = 0; i < 6; i++) {
+            HttpClientRequest request = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY), chat(MODEL, true, ""));
+            Thread.sleep(5 + 5 * i);
+            request.connection().close();
+        }
+        TestNetwork.eventually("the upstream streams were cut", () -> upstream.open.get() == 0);
+        TestNetwork.eventually("the books agree", () -> channel(worker).getLong("unpaid_nanoton") == 0
+                && adminWorker().getJsonObject("billing").getLong("unpaid_nanoton") == 0
+                && channel(worker).getLong("sent_nanoton") == adminWorker().getJsonObject("billing").getLong("owed_nanoton"));
+        assertThat(spentOnceSettled()).isEqualTo(2 * channel(worker).getLong("sent_nanoton"));
     }
 
     @Test

@@ -390,6 +390,31 @@ class RelayBehaviourTest {
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isGreaterThan(usage.getLong("total_cost"));
     }
 
+    /**
+     * Its worker is inside a 5 s engine step, so it cannot answer the cancel before the gateway
+     * closes its connections: the gateway waits for it only half the cut margin, then bills what it
+     * counted and tells the client, rather than leaving it a bare close.
+     */
+    @Test
+    void aStreamEndedByTheGrace_whileItsWorkerIsInALongStep_stillGetsItsErrorUsageAndDone() throws Exception {
+        net = TestNetwork.stopping(new ShutdownOptions(0, 2_000));
+        net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 60_000);
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        assertThat(response.statusCode()).as("the status went out when its hold ended").isEqualTo(200);
+        SseEvents sse = SseEvents.read(response);
+
+        net.stopGateway();
+
+        List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error").getString("code"))
+                .isEqualTo("shutting_down");
+        JsonObject usage = new JsonObject(events.get(events.size() - 3).data()).getJsonObject("usage");
+        assertThat(usage.getLong("prompt_tokens")).isPositive();
+        TestNetwork.eventually("it is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(usage.getLong("total_cost"));
+    }
+
     @Test
     void gatewayShutdownWithDrain_isUnreadyButServesUntilTheDrainEnds() throws Exception {
         net = TestNetwork.stopping(ShutdownOptions.DEFAULTS.withDrainMs(3_000));

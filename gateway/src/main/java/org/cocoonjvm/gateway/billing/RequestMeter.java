@@ -23,6 +23,8 @@ public final class RequestMeter {
     private volatile long promptTokens;
     private volatile long completionTokens;
     private volatile long owed;
+    /** The prompt the worker reported, metered with the first token (see {@link #prompt}). */
+    private long reportedPrompt;
     private boolean finished;
     /** Set once, on the relay's loop, before the meter joins its channel's finishing set (which publishes it). */
     private Usage finalUsage;
@@ -40,15 +42,21 @@ public final class RequestMeter {
         return channel.id();
     }
 
-    /** The worker admitted the sequence with this many prompt tokens. */
+    /**
+     * The worker admitted the sequence with this many prompt tokens. Not paid for until its first
+     * token: a worker that fails before it takes the prompt back (its Final says prompt 0), and a
+     * payment round in between would have paid it, and checkpointed it as the client's, already.
+     */
     public void prompt(long tokens) {
-        promptTokens = tokens;
-        owed = fee.prompt(tokens);
-        channel.metered(0);
+        reportedPrompt = tokens;
     }
 
     /** The worker streamed {@code tokens} more tokens. */
     public void completion(long tokens) {
+        if (promptTokens != reportedPrompt) {
+            promptTokens = reportedPrompt;
+            fee.prompt(reportedPrompt);
+        }
         completionTokens += tokens;
         owed = fee.addCompletion(tokens);
         channel.metered(tokens);
@@ -56,7 +64,7 @@ public final class RequestMeter {
 
     /**
      * The attempt ended: the worker is owed its reported usage exactly (null: what was metered,
-     * when the stream was cut short). Once; later calls do nothing.
+     * the prompt it reported included, when the stream was cut short). Once; later calls do nothing.
      */
     public void finish(Usage usage) {
         if (finished) {
@@ -64,8 +72,8 @@ public final class RequestMeter {
         }
         finished = true;
         if (usage == null) {
-            finalUsage = usage(promptTokens, completionTokens);
-            exactFee = fee.fee();
+            finalUsage = usage(reportedPrompt, completionTokens);
+            exactFee = fee.prompt(reportedPrompt);
         } else {
             finalUsage = usage;
             exactFee = Pricing.cost(schedule, new TokenCounts(Integer.toUnsignedLong(usage.getPromptTokens()),

@@ -43,6 +43,13 @@ import org.slf4j.LoggerFactory;
 public final class Relay {
     private static final Logger log = LoggerFactory.getLogger(Relay.class);
     /**
+     * How long a cancelled worker's final count is waited for. A live worker answers after its
+     * current engine step, which a long prefill on a CPU can make seconds long; a dead one's
+     * connection is closed by the registry's liveness PINGs within its silence limit, which ends
+     * the wait sooner. This bounds only a worker alive and stuck.
+     */
+    static final long CANCEL_WAIT_MS = 60_000;
+    /**
      * What a relay needs from the gateway, shared by all requests on one event loop.
      *
      * @param running the relays started and not yet ended on this loop
@@ -95,6 +102,7 @@ public final class Relay {
     /** The relay ended while its worker was generating: a Cancel was sent, and the worker's Final is awaited. */
     private boolean stopping;
     private long stopTimer = -1;
+    private long stopWaitMs = CANCEL_WAIT_MS;
     private long cancelSentNanos;
     private long cancelNanos = -1;
     /** What {@link #settle} reports once the stopped worker's count is known. */
@@ -451,6 +459,16 @@ public final class Relay {
     }
 
     /**
+     * Ends the relay with {@code error}, waiting at most {@code waitMs} for a cancelled worker's
+     * final count: a stopping gateway must tell its client before it closes the connection, even
+     * at the price of billing what it counted rather than what the worker metered.
+     */
+    void failWithin(ApiException error, long waitMs) {
+        stopWaitMs = Math.min(stopWaitMs, waitMs);
+        end(null, error);
+    }
+
+    /**
      * The one way out. {@code fin}: the worker's final event; {@code error}: a failure to report;
      * neither: the client left. Settles the bill for what was produced, exactly once: at once, or,
      * when the worker is still generating, once {@link #stopWorker} learned its count.
@@ -481,8 +499,8 @@ public final class Relay {
      * tokens that were on their way as the Cancel went out. A reset would leave the worker
      * metering a few tokens that the gateway never counts, bills or pays, for every cancelled
      * request. Text that still comes goes to a client that is still there before its error: it is
-     * billed. A worker silent for the registry's silence limit is reset, and what was counted is
-     * billed.
+     * billed. A worker that sends no Final in time ({@link #CANCEL_WAIT_MS}) is reset, and what
+     * was counted is billed.
      */
     private void stopWorker(ApiException error, boolean statusSent) {
         stopping = true;
@@ -494,10 +512,10 @@ public final class Relay {
             paused = false;
             stream.resume();
         }
-        long silence = ctx.registry().silenceLimitMs();
-        stopTimer = ctx.vertx().setTimer(silence, id -> {
+        long wait = stopWaitMs;
+        stopTimer = ctx.vertx().setTimer(wait, id -> {
             log.warn("request {}: worker {} sent no final event within {} ms of the cancel; its call is reset and the {}"
-                    + " tokens counted are billed", request.id(), worker.id(), silence, completionTokens);
+                    + " tokens counted are billed", request.id(), worker.id(), wait, completionTokens);
             workerStopped(null);
         });
     }

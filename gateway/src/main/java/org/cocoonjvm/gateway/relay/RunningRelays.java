@@ -24,10 +24,13 @@ public final class RunningRelays {
         return relays.size();
     }
 
-    /** Ends every relay still running with {@code why}: each bills what its worker produced and tells its client. */
-    public void endAll(ApiException why) {
+    /**
+     * Ends every relay still running with {@code why}: each bills what its worker produced and
+     * tells its client, waiting at most {@code waitMs} for its worker's final count.
+     */
+    public void endAll(ApiException why, long waitMs) {
         for (Relay relay : new ArrayList<>(relays)) {
-            relay.fail(why);
+            relay.failWithin(why, waitMs);
         }
     }
 }

@@ -336,6 +336,9 @@ public final class OpenAiForwarder implements Generator {
             lastActiveNanos = System.nanoTime();
             idleTimer = vertx.setTimer(options.idleTimeoutMs(), t -> checkIdle());
             response.handler(buffer -> {
+                if (ended) {
+                    return;  // what the upstream sent after the Final: the Final's usage is the bill
+                }
                 lastActiveNanos = System.nanoTime();
                 try {
                     parser.handle(buffer);
