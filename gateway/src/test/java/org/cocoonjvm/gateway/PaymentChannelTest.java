@@ -8,6 +8,7 @@ import static org.cocoonjvm.gateway.TestNetwork.eventually;
 import com.google.protobuf.ByteString;
 import com.iwebpp.crypto.TweetNaclFast;
 import io.vertx.core.Future;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
@@ -163,6 +164,29 @@ class PaymentChannelTest {
         JsonObject account = net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json();
         assertThat(account.getLong("spent_nanoton")).isEqualTo(2 * earned);
         assertThat(account.getLong("reserved_nanoton")).isZero();
+    }
+
+    /**
+     * A client that leaves while its worker is in a 4 s engine step (a long prefill on a CPU, say):
+     * the worker answers the cancel only when the step is over, longer than the three heartbeats a
+     * silent worker gets. Its connection is alive, so the gateway waits for the final count, and
+     * pays the token that step produced as the worker meters it.
+     */
+    @Test
+    void aClientThatLeavesDuringALongEngineStep_isBilledWhatTheWorkerMetered() throws Exception {
+        start(1);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(0.25, 4, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 10_000));
+        HttpClientRequest request = net.unanswered(TestNetwork.post("/v1/chat/completions", API_KEY),
+                chat("synthetic", true, "\"max_tokens\":20"));
+        eventually("the worker runs it", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 1);
+        request.connection().close();
+
+        eventually("the worker ended it", 10_000, () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
+        eventually("the worker is paid all it metered", () -> channel(worker).getLong("unpaid_nanoton") == 0
+                && adminBilling().getLong("unpaid_nanoton") == 0);
+        assertThat(net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json().getLong("spent_nanoton"))
+                .isEqualTo(2 * channel(worker).getLong("sent_nanoton"));
     }
 
     /** A fast worker whose replies run to max_tokens: a stream stopped midway is stopped with tokens in flight. */
