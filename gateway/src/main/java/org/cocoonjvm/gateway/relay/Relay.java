@@ -464,6 +464,15 @@ public final class Relay {
      * at the price of billing what it counted rather than what the worker metered.
      */
     void failWithin(ApiException error, long waitMs) {
+        if (stopping) {
+            // Already waiting for its worker (its client left): no longer than the others.
+            long left = stopWaitMs - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cancelSentNanos);
+            if (waitMs < left) {
+                cancelTimer(stopTimer);
+                awaitFinal(waitMs);
+            }
+            return;
+        }
         stopWaitMs = Math.min(stopWaitMs, waitMs);
         end(null, error);
     }
@@ -512,10 +521,14 @@ public final class Relay {
             paused = false;
             stream.resume();
         }
-        long wait = stopWaitMs;
-        stopTimer = ctx.vertx().setTimer(wait, id -> {
+        awaitFinal(stopWaitMs);
+    }
+
+    private void awaitFinal(long waitMs) {
+        stopTimer = ctx.vertx().setTimer(waitMs, id -> {
             log.warn("request {}: worker {} sent no final event within {} ms of the cancel; its call is reset and the {}"
-                    + " tokens counted are billed", request.id(), worker.id(), wait, completionTokens);
+                    + " tokens counted are billed", request.id(), worker.id(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cancelSentNanos), completionTokens);
             workerStopped(null);
         });
     }
