@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
@@ -97,6 +98,13 @@ public final class GatewayNode extends VerticleBase {
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
     /** The started fronts, the first one bound the port. */
     private final List<Front> fronts = new CopyOnWriteArrayList<>();
+    /** Where workers hold their sessions: each front's (no attestation), or the worker port's. */
+    private final List<SessionEndpoint> sessions = new CopyOnWriteArrayList<>();
+    /**
+     * Completes once a stop has no more use for payments: every front's relays settled, one last
+     * round sent, the worker sessions closed. The payment verticle's stop waits for it.
+     */
+    private final Promise<Void> paymentsDone = Promise.promise();
     private final AccessLog accessLog = new AccessLog();
     private final List<RelayObserver> observers = new CopyOnWriteArrayList<>(List.of(accessLog));
     private HttpServer workerServer;
@@ -151,8 +159,27 @@ public final class GatewayNode extends VerticleBase {
 
     @Override
     public Future<?> start() {
-        Future<?> billingStarted = payments == null ? Future.succeededFuture() : vertx.deployVerticle(payments);
-        return billingStarted.compose(v -> listen());
+        Future<?> billingStarted = Future.succeededFuture();
+        if (payments != null) {
+            payments.stopsAfter(paymentsDone.future());
+            billingStarted = vertx.deployVerticle(payments);
+        }
+        return billingStarted.compose(v -> listen())
+                .onSuccess(v -> settleAndPayLast())
+                .onFailure(e -> paymentsDone.tryComplete());  // the rollback's undeploy must not wait for a stop that never comes
+    }
+
+    /**
+     * The stop's last steps for payments: once every front's relays are settled (or its server is
+     * closed), one last round pays what each worker is owed, on its session, and only then the
+     * sessions close. A worker is left nothing unpaid by a gateway that stopped in good order,
+     * which matters most for one that is retired, its ledger and journal with it.
+     */
+    private void settleAndPayLast() {
+        Future.all(fronts.stream().map(f -> f.settled.future()).toList())
+                .compose(v -> payments == null ? Future.succeededFuture() : payments.lastRound())
+                .compose(v -> Future.all(sessions.stream().map(SessionEndpoint::closeAll).toList()))
+                .onComplete(v -> paymentsDone.tryComplete());
     }
 
     private Future<?> listen() {
@@ -183,6 +210,8 @@ public final class GatewayNode extends VerticleBase {
         private GrpcClient workers;
         private HttpClient transport;
         private final RunningRelays running = new RunningRelays();
+        /** Completed by the stop: the relays ended at the cut have settled, or the server is closed. */
+        private final Promise<Void> settled = Promise.promise();
 
         Front(int listenPort) {
             this.listenPort = listenPort;
@@ -194,7 +223,9 @@ public final class GatewayNode extends VerticleBase {
             GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
                     .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
             if (attestation == null) {
-                new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments, refused).bind(grpc);
+                SessionEndpoint endpoint = new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments, refused);
+                endpoint.bind(grpc);
+                sessions.add(endpoint);
                 // What GrpcClient.client(vertx) would build, plus the flush batching and the PINGs.
                 transport = vertx.httpClientBuilder()
                         .with(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false))
@@ -254,11 +285,29 @@ public final class GatewayNode extends VerticleBase {
                     : Future.future(done -> vertx.setTimer(shutdown.drainMs(), id -> done.complete()));
             // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
             // What is still running near the end is ended first, so that its client is told why.
+            // Without attestation the worker sessions on this port hold the server open until they
+            // close, after the last payment round, which waits for this front's relays to settle.
             return drained.compose(v -> {
-                long cut = vertx.setTimer(Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> endRunning());
+                long cut = vertx.setTimer(Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> {
+                    endRunning();
+                    settledWhenNoneRuns();
+                });
                 return server.shutdown(shutdown.graceMs(), TimeUnit.MILLISECONDS)
                         .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cut)));
-            }).eventually(() -> workers.close()).eventually(() -> transport.close());
+            }).eventually(() -> Future.succeededFuture(settled.tryComplete()))  // closed: nothing more can run here
+                    .eventually(() -> workers.close()).eventually(() -> transport.close());
+        }
+
+        /**
+         * The relays ended at the cut settle as their workers' final counts come in, each leaving
+         * {@link #running} as it settles; nothing tells when the last has, so it is looked for.
+         */
+        private void settledWhenNoneRuns() {
+            if (running.size() == 0) {
+                settled.tryComplete();
+            } else {
+                vertx.setTimer(10, id -> settledWhenNoneRuns());
+            }
         }
 
         private void endRunning() {
@@ -273,10 +322,12 @@ public final class GatewayNode extends VerticleBase {
     }
 
     private Future<?> listenForWorkers() {
-        GrpcServer sessions = GrpcServer.server(vertx);
-        new SessionEndpoint(registry, attestation, payments, refused).bind(sessions);
+        GrpcServer server = GrpcServer.server(vertx);
+        SessionEndpoint endpoint = new SessionEndpoint(registry, attestation, payments, refused);
+        endpoint.bind(server);
+        sessions.add(endpoint);
         rotationTimer = attestation.startRotation(vertx);
-        return attestation.listenForWorkers(vertx, options.host(), sessions).onSuccess(bound -> {
+        return attestation.listenForWorkers(vertx, options.host(), server).onSuccess(bound -> {
             workerServer = bound;
             workerPort = bound.actualPort();
             log.info("gateway ({}) takes workers over RA-TLS on {}:{}", attestation.tee(), options.host(), workerPort);

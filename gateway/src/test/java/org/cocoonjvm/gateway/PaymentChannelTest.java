@@ -211,6 +211,35 @@ class PaymentChannelTest {
         assertThat(net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json().getLong("spent_nanoton")).isEqualTo(2 * billed);
     }
 
+    /**
+     * A stopping gateway pays the fees of requests that end in its grace, whether by themselves or
+     * cut at its end, in one last round before it closes the worker sessions: not left for a
+     * restart that a retired gateway never has. No round here is timed or counted (T of ten
+     * minutes, K of a million), so the last round alone pays; it used to be none, the payment
+     * verticle stopping at the signal.
+     */
+    @Test
+    void aStoppingGateway_paysWhatItOwes_inALastRound_beforeTheSessionsClose() throws Exception {
+        net = TestNetwork.stopping(new ShutdownOptions(0, 2_000), new PaymentOptions(true, 1_000_000, 600_000, 10_000_000_000L));
+        WorkerNode worker = net.addWorker(new SyntheticEngine(40, 16, 8192, 4000), SchedulerOptions.DEFAULTS, 60_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 60_000));
+        SseEvents finishing = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":20")));
+        SseEvents cut = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":2000")));
+        eventually("both streams started", () -> finishing.size() >= 2 && cut.size() >= 2);
+
+        TestNetwork.await(net.stopGateway());
+
+        assertThat(finishing.ended.get(5, TimeUnit.SECONDS)).noneMatch(e -> e.data().contains("\"error\""));
+        assertThat(cut.ended.get(5, TimeUnit.SECONDS)).anyMatch(e -> e.data().contains("shutting_down"));
+        long spent = net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton();
+        assertThat(spent).isPositive();
+        JsonObject channel = channel(worker);
+        assertThat(channel.getLong("sent_nanoton")).as("paid to the worker, of %d billed", spent).isEqualTo(spent / 2);
+        assertThat(channel.getLong("unpaid_nanoton")).isZero();
+    }
+
     @Test
     void adminWorkers_showsWhatEachWorkerIsOwed_andWhatIsSigned_untilSigningCatchesUp() {
         start(1);

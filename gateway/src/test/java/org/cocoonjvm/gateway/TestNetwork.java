@@ -98,7 +98,12 @@ final class TestNetwork implements AutoCloseable {
 
     /** A gateway that stops this way: a drain with {@code /ready} at 503, then a grace for running streams. */
     static TestNetwork stopping(ShutdownOptions shutdown) {
-        return new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
+        return stopping(shutdown, PaymentOptions.DEFAULTS);
+    }
+
+    /** The same, paying workers this way. */
+    static TestNetwork stopping(ShutdownOptions shutdown, PaymentOptions payments) {
+        return new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, payments,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
                 ConnectionOptions.DEFAULTS, shutdown);
     }

@@ -115,6 +115,8 @@ public final class ChannelBilling extends VerticleBase {
     /** This context only: close requests that waited for the round in flight. */
     private final List<Runnable> afterRound = new ArrayList<>();
     private volatile boolean paying = true;
+    /** What the stop waits for: see {@link #stopsAfter}. */
+    private volatile Future<?> stopsAfter = Future.succeededFuture();
     private final Stats stats = new Stats();
 
     /**
@@ -173,6 +175,46 @@ public final class ChannelBilling extends VerticleBase {
                     key = k;
                     vertx.setPeriodic(options.everyMs(), id -> round());
                 });
+    }
+
+    /**
+     * Undeployed beside the gateway's fronts, this verticle would stop its timed rounds at the
+     * signal, while relays still end and owe their fees for the whole grace; and sessions closing
+     * after its event loop ended could no longer detach. Its stop waits for {@code owner} instead:
+     * the relays settled, the {@link #lastRound()} sent, the sessions closed. Call before deploying.
+     */
+    public void stopsAfter(Future<?> owner) {
+        stopsAfter = owner;
+    }
+
+    @Override
+    public Future<?> stop() {
+        return stopsAfter;
+    }
+
+    /**
+     * One more round, after any in flight: every attached channel is paid what it is owed now.
+     * Completes, on this context, once its states are handed to their sessions (a failed round
+     * sends none: a gateway restarted on the same ledger and journal pays them when the worker is
+     * back).
+     */
+    public Future<Void> lastRound() {
+        Promise<Void> done = Promise.promise();
+        context.runOnContext(v -> roundThen(done::complete));
+        return done.future();
+    }
+
+    private void roundThen(Runnable then) {
+        if (roundInFlight) {
+            afterRound.add(() -> roundThen(then));  // it took only the tokens metered before it began
+            return;
+        }
+        if (!paying) {
+            then.run();
+            return;
+        }
+        afterRound.add(then);
+        round();
     }
 
     /**

@@ -1,10 +1,16 @@
 package org.cocoonjvm.gateway.registry;
 
 import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
@@ -34,6 +40,9 @@ public final class SessionEndpoint {
     private final WorkerAdmission admission;
     private final ChannelBilling payments;
     private final RefusedWorkers refused;
+    /** Sessions not closed yet, on their own event loops. */
+    private final Set<Session> open = ConcurrentHashMap.newKeySet();
+    private volatile boolean stopping;
 
     /**
      * @param admission checks the worker's attestation before anything else (and records its own refusals)
@@ -57,7 +66,39 @@ public final class SessionEndpoint {
         call.handler(session::onMessage);
         call.endHandler(v -> session.close("session ended", GrpcStatus.OK, null));
         call.exceptionHandler(e -> session.close("session broke: " + e.getMessage(), null, null));
+        // A worker's cancel (an HTTP/2 reset) comes here, not to the exception handler; its stream takes no status after it.
+        call.errorHandler(e -> session.close("session reset (" + e + ")", null, null));
+        // Added before stopping is read, as closeAll sets it before it reads the set: one of them sees the other.
+        open.add(session);
+        if (stopping) {
+            session.close(STOPPING, GrpcStatus.OK, null);
+        }
     }
+
+    /**
+     * Ends every session, and any that opens from now on, with status OK: the worker reconnects,
+     * to whichever gateway is up, as when a session is lost. A stopping gateway calls it once its
+     * last payment round went out, so that those states reach their workers before the sessions
+     * end. Completes once each has ended on its own event loop.
+     */
+    public Future<Void> closeAll() {
+        stopping = true;
+        List<Future<Void>> closed = new ArrayList<>();
+        for (Session session : open) {
+            Promise<Void> ended = Promise.promise();
+            session.context.runOnContext(v -> {
+                try {
+                    session.close(STOPPING, GrpcStatus.OK, null);
+                } finally {
+                    ended.complete();  // the stop goes on whatever one session did
+                }
+            });
+            closed.add(ended.future());
+        }
+        return Future.all(closed).mapEmpty();
+    }
+
+    private static final String STOPPING = "the gateway is stopping";
 
     /** One worker's registration; lives on the session's event loop. */
     private final class Session {
@@ -185,6 +226,7 @@ public final class SessionEndpoint {
                 return;
             }
             closed = true;
+            open.remove(this);
             if (channel != null) {
                 payments.detach(channel, send);
             }

@@ -25,6 +25,16 @@ final class ChannelAccount {
     private final long window;
     /** nanoTON earned since the worker started, plus what was already paid before. */
     final AtomicLong earned;
+    /**
+     * Reloaded at start: what it earned before is known only as far as its stored state paid.
+     * A worker that died owed fees (a stream cut by SIGKILL, say) is paid them by the gateway
+     * once it is back, in states above that count. The gateway pays only for tokens the worker
+     * metered, so each state it sends here raises {@link #earned} to at least its amount:
+     * otherwise the worker would count itself overpaid by those fees for good, and give that
+     * much more credit. A channel opened in this run counts exactly, and keeps showing a
+     * gateway that pays more than was earned as negative unpaid.
+     */
+    private final boolean earnedBeforeUnknown;
     /** The latest accepted state; null before the first payment. */
     private volatile SignedSemiChannel latest;
     private volatile String lastRefusal;
@@ -50,7 +60,7 @@ final class ChannelAccount {
         this.store = store;
         this.window = window;
         this.latest = stored;
-        // After a restart the worker cannot know what it earned before; it counts from what was paid.
+        this.earnedBeforeUnknown = stored != null;
         this.earned = new AtomicLong(paid());
     }
 
@@ -111,6 +121,9 @@ final class ChannelAccount {
             throw e;
         }
         store.save(new ChannelStore.Stored(terms, next));
+        if (earnedBeforeUnknown) {
+            earned.accumulateAndGet(next.sentNanoton(), Math::max);
+        }
         latest = next;
         return next;
     }

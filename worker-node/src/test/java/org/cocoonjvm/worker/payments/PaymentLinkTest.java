@@ -146,6 +146,38 @@ class PaymentLinkTest {
         }
     }
 
+    /**
+     * A worker that died owed fees restarts from its stored state, below what it had earned; the
+     * gateway then pays those fees. The worker takes them as earned, since it cannot know them
+     * otherwise, and does not show itself overpaid by them for good (it used to: unpaid -14).
+     */
+    @Test
+    void aRestartedWorker_paidWhatItWasOwedWhenItDied_isNotShownOverpaid() throws Exception {
+        WorkerNode worker = startWorker();
+        hello.get(5, TimeUnit.SECONDS);
+        workerInitial.get(5, TimeUnit.SECONDS);
+        ChannelPayer payer = new ChannelPayer(terms, gatewayKey, SemiChannelBody.INITIAL);
+        send(payer.pay(202));
+        waitForChannel(worker, c -> c.getLong("seqno") == 1);
+        await(vertx.undeploy(workerDeployment));
+        await(gateway.close());
+
+        Vertx second = Vertx.vertx();
+        try {
+            PaymentLinkTest again = new PaymentLinkTest();
+            again.stateDir = stateDir;
+            again.close();  // its own Vert.x: this run uses `second`
+            WorkerNode restarted = again.startWorker(second, gatewayKey, channelId);
+            again.workerInitial.get(5, TimeUnit.SECONDS);
+            again.send(payer.pay(216));  // 14 nanoTON of fees the gateway still owed when the worker died
+            JsonObject channel = again.waitForChannel(restarted, c -> c.getLong("seqno") == 2);
+            assertThat(channel.getLong("sent_nanoton")).isEqualTo(216);
+            assertThat(channel.getLong("unpaid_nanoton")).isZero();
+        } finally {
+            await(second.close());
+        }
+    }
+
     private WorkerNode startWorker() {
         return startWorker(vertx, gatewayKey, channelId);
     }
