@@ -290,24 +290,12 @@ public final class GatewayNode extends VerticleBase {
             return drained.compose(v -> {
                 long cut = vertx.setTimer(Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> {
                     endRunning();
-                    settledWhenNoneRuns();
+                    running.emptied().onComplete(none -> settled.tryComplete());
                 });
                 return server.shutdown(shutdown.graceMs(), TimeUnit.MILLISECONDS)
                         .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cut)));
             }).eventually(() -> Future.succeededFuture(settled.tryComplete()))  // closed: nothing more can run here
                     .eventually(() -> workers.close()).eventually(() -> transport.close());
-        }
-
-        /**
-         * The relays ended at the cut settle as their workers' final counts come in, each leaving
-         * {@link #running} as it settles; nothing tells when the last has, so it is looked for.
-         */
-        private void settledWhenNoneRuns() {
-            if (running.size() == 0) {
-                settled.tryComplete();
-            } else {
-                vertx.setTimer(10, id -> settledWhenNoneRuns());
-            }
         }
 
         private void endRunning() {

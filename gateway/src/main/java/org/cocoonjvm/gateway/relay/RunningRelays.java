@@ -1,5 +1,7 @@
 package org.cocoonjvm.gateway.relay;
 
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Set;
@@ -11,6 +13,8 @@ import org.cocoonjvm.protocol.openai.ApiException;
  */
 public final class RunningRelays {
     private final Set<Relay> relays = new HashSet<>();
+    /** Asked for by {@link #emptied}; completed when the last relay leaves. */
+    private Promise<Void> emptied;
 
     void add(Relay relay) {
         relays.add(relay);
@@ -18,6 +22,20 @@ public final class RunningRelays {
 
     void remove(Relay relay) {
         relays.remove(relay);
+        if (relays.isEmpty() && emptied != null) {
+            emptied.tryComplete();
+        }
+    }
+
+    /** Completes once no relay runs here (at once if none does): each has settled its bill. */
+    public Future<Void> emptied() {
+        if (emptied == null) {
+            emptied = Promise.promise();
+        }
+        if (relays.isEmpty()) {
+            emptied.tryComplete();
+        }
+        return emptied.future();
     }
 
     public int size() {
