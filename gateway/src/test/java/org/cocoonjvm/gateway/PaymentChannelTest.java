@@ -189,6 +189,26 @@ class PaymentChannelTest {
                 .isEqualTo(2 * channel(worker).getLong("sent_nanoton"));
     }
 
+    /**
+     * A prompt whose fee alone is more than the worker's credit window (100,000 nanoTON a token
+     * here, a window of 200,000): the gateway pays a prompt from the first token on, so the worker
+     * must not hold a sequence for it before that token, or neither would move until the payment
+     * timeout failed the request.
+     */
+    @Test
+    void aPromptWorthMoreThanTheCreditWindow_isServed_notHeldUntilItFails() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, 10_000_000_000L), null, 100_000);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 4, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 200_000, 3_000));
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":5"));
+        assertThat(reply.status()).isEqualTo(200);
+        assertThat(reply.body()).doesNotContain("\"error\"").contains("\"finish_reason\":\"length\"");
+        long fee = 100_000 * tokensOf(reply.body());
+        eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == fee);
+    }
+
     /** A fast worker whose replies run to max_tokens: a stream stopped midway is stopped with tokens in flight. */
     private WorkerNode longReplies() {
         return net.addWorker(new SyntheticEngine(2_000, 16, 8192, 8000), SchedulerOptions.DEFAULTS, 2_000,

@@ -514,6 +514,7 @@ public final class OpenAiForwarder implements Generator {
                 meter.prompt(0);
                 usage = Usage.getDefaultInstance();
             }
+            meter.ended();
             // The completion count is what was metered: a chunk without usage counted as a token may
             // leave the upstream's last report below it.
             Final.Builder fin = Final.newBuilder().setFinishReason(finish)

@@ -26,6 +26,13 @@ final class ChannelAccount {
     /** nanoTON earned since the worker started, plus what was already paid before. */
     final AtomicLong earned;
     /**
+     * The part of {@link #earned} that is prompts of sequences with no token out yet. The gateway
+     * pays a prompt from its first token on (a sequence that fails before it takes its prompt
+     * back), so it is not overdue: counted against the credit window, prompts alone could fill it
+     * and hold every sequence before its first token, which nobody would ever pay.
+     */
+    final AtomicLong awaitingFirstToken = new AtomicLong();
+    /**
      * Reloaded at start: what it earned before is known only as far as its stored state paid.
      * A worker that died owed fees (a stream cut by SIGKILL, say) is paid them by the gateway
      * once it is back, in states above that count. The gateway pays only for tokens the worker
@@ -96,7 +103,7 @@ final class ChannelAccount {
     }
 
     boolean overdrawn() {
-        return unpaid() > window;
+        return unpaid() - awaitingFirstToken.get() > window;
     }
 
     long window() {

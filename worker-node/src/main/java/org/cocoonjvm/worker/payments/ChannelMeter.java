@@ -13,6 +13,9 @@ final class ChannelMeter implements CreditGate.Meter {
     private final RunningFee fee;
     private final long timeoutMs;
     private long counted;
+    /** What this sequence holds in {@link ChannelAccount#awaitingFirstToken}: its prompt's fee until its first token. */
+    private long awaiting;
+    private boolean producing;
 
     ChannelMeter(ChannelAccount account, PriceSchedule schedule, long timeoutMs) {
         this.account = account;
@@ -23,11 +26,29 @@ final class ChannelMeter implements CreditGate.Meter {
     @Override
     public void prompt(int tokens) {
         add(fee.prompt(tokens));
+        if (!producing) {
+            awaiting(counted);  // no token yet: all it has earned is its prompt
+        }
     }
 
     @Override
     public void completion(int tokens) {
+        if (!producing) {
+            producing = true;
+            awaiting(0);
+        }
         add(fee.addCompletion(tokens));
+    }
+
+    @Override
+    public void ended() {
+        producing = true;
+        awaiting(0);
+    }
+
+    private void awaiting(long fee) {
+        account.awaitingFirstToken.addAndGet(fee - awaiting);
+        awaiting = fee;
     }
 
     private void add(long total) {

@@ -63,13 +63,19 @@ public interface CreditGate {
                 return "";
             }
 
+            @Override
+            public void ended() {
+            }
         };
 
         /** The sequence was admitted with this many prompt tokens. */
         void prompt(int tokens);
 
-        /** It generated {@code tokens} more. */
+        /** It generated {@code tokens} more (0: text with no token count of its own, which still starts its output). */
         void completion(int tokens);
+
+        /** The sequence ended, whichever way: what it metered is final. */
+        void ended();
 
         /** Its channel owes more than the credit window: don't step it. */
         boolean paused();

@@ -124,6 +124,7 @@ final class Sequence {
             meter.prompt(0);
             promptMetered = false;
         }
+        meter.ended();
         finish = reason;
         output.finish(fin(reason).setError(error).build());
     }
@@ -133,6 +134,7 @@ final class Sequence {
         if (!lastText.isEmpty() || token != Engine.NO_TOKEN) {
             output.token(token, lastText);
         }
+        meter.ended();
         finish = reason;
         output.finish(fin(reason).build());
     }
