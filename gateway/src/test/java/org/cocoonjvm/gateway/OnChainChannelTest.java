@@ -7,6 +7,7 @@ import static org.cocoonjvm.gateway.TestNetwork.chat;
 import static org.cocoonjvm.gateway.TestNetwork.eventually;
 
 import com.google.protobuf.ByteString;
+import ch.qos.logback.classic.Level;
 import com.iwebpp.crypto.TweetNaclFast;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpMethod;
@@ -43,6 +44,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.ton.ton4j.address.Address;
 
 /**
@@ -235,6 +237,62 @@ class OnChainChannelTest {
         assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
         assertThat(paid.inMessage().orElseThrow().valueNanoton())
                 .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+    }
+
+    /**
+     * Audit G, C1: a worker restarted with another payout address, its channel still without a
+     * state, used to get a second contract, funded, under the same channel id; every later state
+     * was then redeemable on both. It is refused instead, the first contract stays the only one,
+     * and the old address back is accepted on the same channel.
+     */
+    @Test
+    void aKnownPaymentKeyWithAnotherPayoutAddress_isRefused_andGetsNoSecondContract(@TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet first = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        ChainWallet second = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(paymentDir, first.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        JsonObject channel = onlyChannel(worker);
+        Address contract = Address.of(channel.getString("channel_address"));
+        // Stopped with nothing sent: nothing is closed, the channel stays open and funded.
+        net.stopWorker(0);
+        BigInteger walletBefore = gatewayWallet.balance();
+
+        try (LogCapture workerLog = new LogCapture("org.cocoonjvm.worker.serve.GatewayLink")) {
+            Future<String> moved = net.deployWorker("moved", new WorkerPaymentOptions(paymentDir,
+                    second.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                    new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()), net.gateway.port());
+
+            eventually("the worker was refused", 15_000, () -> refusal("payout_address_changed") != null);
+            assertThat(refusal("payout_address_changed").getString("message")).contains(channel.getString("channel_id"),
+                    contract.toRaw(), "--payout-address " + first.address().toRaw(), second.address().toRaw(),
+                    "--payment-dir");
+            assertThat(moved.isComplete()).isFalse();
+            assertThat(workerLog.linesAt(Level.ERROR)).anySatisfy(l -> assertThat(l)
+                    .contains("payout_address_changed", "Retrying cannot fix"));
+        }
+        assertThat(gatewayWallet.balance()).as("the gateway's wallet deployed and funded nothing more")
+                .isEqualTo(walletBefore);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+        net.stopWorker(1);
+
+        WorkerNode back = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(paymentDir, first.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        JsonObject again = onlyChannel(back);
+        assertThat(again.getString("channel_id")).isEqualTo(channel.getString("channel_id"));
+        assertThat(Address.of(again.getString("channel_address"))).isEqualTo(contract);
+        assertThat(gatewayWallet.balance()).isEqualTo(walletBefore);
+    }
+
+    private JsonObject refusal(String reason) {
+        return net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("refused")
+                .stream().map(JsonObject.class::cast).filter(r -> reason.equals(r.getString("reason")))
+                .findFirst().orElse(null);
     }
 
     @Test

@@ -221,8 +221,9 @@ public final class ChannelBilling extends VerticleBase {
      * Opens (or reopens, for a key seen before) the channel of a worker that said Hello, and
      * attaches {@code session} to it. Refuses ({@link WorkerRefusedException}) a worker without a
      * valid payment key or, on chain, payout address, a second session for a key whose first is
-     * still open, and a worker whose contract could not be opened on chain. {@code done} runs on
-     * the caller's context.
+     * still open, a worker whose terms (its payout address) derive another contract than the one
+     * its channel is bound to, and a worker whose contract could not be opened on chain.
+     * {@code done} runs on the caller's context.
      *
      * @param session sends a message on the worker's session; callable from any thread
      */
@@ -263,12 +264,22 @@ public final class ChannelBilling extends VerticleBase {
             return Future.succeededFuture(new Opened(channel, terms.build()));
         }
         OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
+        ChannelJournal.Contract wanted = new ChannelJournal.Contract(contract.address().toRaw(), payout.toRaw());
         long signedSeqno = channel.payer.last().seqno();
-        return vertx.<Address>executeBlocking(() -> onChain.open(contract, options.depositCapNanoton(), signedSeqno))
+        return vertx.<Address>executeBlocking(() -> {
+                    ChannelJournal.Contract bound = journal.bind(channel.id(), wanted);
+                    if (!bound.equals(wanted)) {
+                        throw termsChanged(channel.id(), workerKey, bound, wanted);
+                    }
+                    return onChain.open(contract, options.depositCapNanoton(), signedSeqno);
+                })
                 .transform(result -> {
                     if (result.failed()) {
                         if (channel.session == session) {
                             channel.session = null;
+                        }
+                        if (result.cause() instanceof WorkerRefusedException refused) {
+                            return Future.failedFuture(refused);
                         }
                         if (result.cause() instanceof ChainException e && e.code().equals("channel_settled")) {
                             // Closed without us: the worker's retry gets a new channel.
@@ -284,6 +295,29 @@ public final class ChannelBilling extends VerticleBase {
                     channel.onChain = contract;
                     return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().toRaw()).build()));
                 });
+    }
+
+    /**
+     * The worker's terms derive a contract other than the one its channel is bound to. Its states
+     * name only the channel id, so a second contract under that id would pay each of them again
+     * (audit G, C1); and the bound one, funded, may hold states already. Only the worker's operator
+     * can settle it: the old payout address back, or a new payment key, which gets a new channel.
+     */
+    private static WorkerRefusedException termsChanged(ChannelId id, PaymentPublicKey workerKey,
+                                                       ChannelJournal.Contract bound, ChannelJournal.Contract wanted) {
+        if (!bound.payoutAddress().equals(wanted.payoutAddress())) {
+            return new WorkerRefusedException(GrpcStatus.FAILED_PRECONDITION, "payout_address_changed",
+                    "this worker's payment key " + workerKey + " has channel " + id + ", its contract at "
+                    + bound.address() + " paying out to " + bound.payoutAddress() + ", not to " + wanted.payoutAddress()
+                    + ": restart the worker with --payout-address " + bound.payoutAddress() + " (its channel pays"
+                    + " there until it is closed, and its next channel pays the new address), or with a new payment"
+                    + " key (a new --payment-dir)");
+        }
+        return new WorkerRefusedException(GrpcStatus.FAILED_PRECONDITION, "channel_terms_changed",
+                "this worker's payment key " + workerKey + " has channel " + id + ", its contract at " + bound.address()
+                + ", but this gateway's terms now derive " + wanted.address() + " (its wallet, the channels'"
+                + " quarantine or close timeouts, or the network's fees changed): restart the gateway with the terms the"
+                + " channel was opened with, or the worker with a new payment key (a new --payment-dir)");
     }
 
     private static PaymentPublicKey paymentKey(Hello hello) throws WorkerRefusedException {

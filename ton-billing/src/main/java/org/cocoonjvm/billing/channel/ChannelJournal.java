@@ -45,4 +45,21 @@ public interface ChannelJournal {
 
     /** Records the payee's signed initial state (pitfall 2: needed for a close without the payee). */
     void payeeState(SignedSemiChannel state);
+
+    /**
+     * The contract a channel is deployed at, and the payee's payout address among the terms that
+     * fix that address. Addresses in raw form ({@code 0:<hex>}).
+     */
+    record Contract(String address, String payoutAddress) {}
+
+    /**
+     * Binds channel {@code channelId} to {@code contract}, unless it is bound already; returns the
+     * contract it is bound to, for the channel's life. A state names its channel id and not the
+     * contract, so two contracts under one id would each pay every state: the payer deploys only
+     * the contract returned, and refuses terms that derive another. Called before deploying, so a
+     * crash between the two leaves the binding, not a contract the journal does not name.
+     *
+     * @throws IllegalStateException if the journal has no open channel {@code channelId}
+     */
+    Contract bind(ChannelId channelId, Contract contract);
 }

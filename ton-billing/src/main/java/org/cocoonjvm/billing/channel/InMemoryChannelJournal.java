@@ -11,6 +11,7 @@ import java.util.function.Supplier;
 public final class InMemoryChannelJournal implements ChannelJournal {
     private final Map<PaymentPublicKey, ChannelId> byPayee = new ConcurrentHashMap<>();
     private final Map<ChannelId, Entry> entries = new ConcurrentHashMap<>();
+    private final Map<ChannelId, Contract> contracts = new ConcurrentHashMap<>();
     private PaymentKeyPair key;
 
     @Override
@@ -55,5 +56,13 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     public void payeeState(SignedSemiChannel state) {
         entries.computeIfPresent(state.channelId(),
                 (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0));
+    }
+
+    @Override
+    public Contract bind(ChannelId channelId, Contract contract) {
+        if (!byPayee.containsValue(channelId)) {
+            throw new IllegalStateException("no open channel " + channelId + " in the journal");
+        }
+        return contracts.computeIfAbsent(channelId, id -> contract);
     }
 }

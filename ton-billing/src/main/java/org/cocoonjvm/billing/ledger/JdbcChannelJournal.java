@@ -17,7 +17,7 @@ import org.cocoonjvm.billing.channel.SignedSemiChannel;
 
 /**
  * The durable {@link ChannelJournal}, in the ledger's database (tables {@code payer_keys} and
- * {@code channels}, migrations V3 and V6): one short transaction per call, through the ledger's own
+ * {@code channels}, migrations V3, V6 and V7): one short transaction per call, through the ledger's own
  * connections. A signed state is committed here before the caller sends it, so after any crash
  * the journal holds a state at least as high as any the payee has seen, and the next one signed
  * goes above it.
@@ -164,6 +164,33 @@ public final class JdbcChannelJournal implements ChannelJournal {
                 ps.executeUpdate();
             }
             return null;
+        });
+    }
+
+    @Override
+    public Contract bind(ChannelId channelId, Contract contract) {
+        return ledger.tx("bind channel contract", c -> {
+            // Bind-if-unbound and the read are one transaction: of two racing binds, one wins and both return it.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE channels SET contract_address = ?, payout_address = ?, "
+                    + "updated_at_micros = ? WHERE gateway_id = ? AND channel_id = ? AND contract_address IS NULL")) {
+                ps.setString(1, contract.address());
+                ps.setString(2, contract.payoutAddress());
+                ps.setLong(3, Micros.of(clock.instant()));
+                ps.setString(4, gateway);
+                ps.setString(5, channelId.hex());
+                ps.executeUpdate();
+            }
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT contract_address, payout_address FROM channels WHERE gateway_id = ? AND channel_id = ?")) {
+                ps.setString(1, gateway);
+                ps.setString(2, channelId.hex());
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new IllegalStateException("no open channel " + channelId + " in the journal");
+                    }
+                    return new Contract(rs.getString(1), rs.getString(2));
+                }
+            }
         });
     }
 

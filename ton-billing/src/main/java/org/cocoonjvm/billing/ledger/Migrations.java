@@ -25,12 +25,14 @@ import java.util.List;
  * so delete the file and start again (an H2 ledger that crashed while being created holds no money
  * yet). V6 also moves the payer key and the channels into per-gateway tables: an H2 ledger killed
  * during that upgrade holds its data in either the old or the new table; restore the file from the
- * backup taken before upgrading (PostgreSQL needs none of this).
+ * backup taken before upgrading (PostgreSQL needs none of this). V7 only adds columns: a half-applied
+ * one fails on the column it already added; drop the V7 columns there and start again.
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
     static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
-            "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql");
+            "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql",
+            "V7__channel_contracts.sql");
 
     private Migrations() {
     }

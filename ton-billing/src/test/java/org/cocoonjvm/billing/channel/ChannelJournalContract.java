@@ -107,4 +107,21 @@ public abstract class ChannelJournalContract {
 
         assertThat(journal.open(worker, () -> null).payeeState().boc()).isEqualTo(initial.boc());
     }
+
+    @Test
+    void bind_theFirstContractStaysBound_untilTheChannelIsClosed() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelJournal.Contract first = new ChannelJournal.Contract("0:" + "a1".repeat(32), "0:" + "b1".repeat(32));
+        ChannelJournal.Contract other = new ChannelJournal.Contract("0:" + "a2".repeat(32), "0:" + "b2".repeat(32));
+
+        assertThat(journal.bind(id, first)).isEqualTo(first);
+        assertThat(journal.bind(id, other)).as("another payout address under the same channel id").isEqualTo(first);
+        assertThat(journal.bind(id, first)).isEqualTo(first);
+
+        journal.closed(worker, id);
+        assertThatThrownBy(() -> journal.bind(id, other)).as("a closed channel is bound to nothing new")
+                .isInstanceOf(IllegalStateException.class);
+        ChannelId next = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        assertThat(journal.bind(next, other)).as("the payee's next channel may pay elsewhere").isEqualTo(other);
+    }
 }

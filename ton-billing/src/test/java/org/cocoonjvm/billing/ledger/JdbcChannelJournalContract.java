@@ -66,6 +66,19 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
         assertThat(restarted.open(worker, () -> null).last()).isEqualTo(new SemiChannelBody(3, 200));
     }
 
+    @Test
+    void aRestartedPayer_keepsEachChannelBoundToItsContract() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelJournal.Contract bound = new ChannelJournal.Contract("0:" + "c1".repeat(32), "0:" + "d1".repeat(32));
+        journal.bind(id, bound);
+        opened.forEach(JdbcAccountBook::close);
+
+        ChannelJournal restarted = open();
+
+        assertThat(restarted.bind(id, new ChannelJournal.Contract("0:" + "c2".repeat(32), "0:" + "d2".repeat(32))))
+                .isEqualTo(bound);
+    }
+
     /**
      * A gateway killed between a round's checkpoint and its signature: the ledger bills the client
      * usage whose worker fee no state carries. The restarted payer learns every fee the ledger
