@@ -244,8 +244,13 @@ final class TestNetwork implements AutoCloseable {
      * refused one is never.
      */
     Future<String> deployWorker(String id, WorkerPaymentOptions payments, int gatewayPort) {
+        return deployWorker(id, payments, null, gatewayPort);
+    }
+
+    /** The same, checking its channels on chain with {@code chain} (null: off chain). */
+    Future<String> deployWorker(String id, WorkerPaymentOptions payments, OnChainSettlement chain, int gatewayPort) {
         Vertx v = Vertx.vertx();
-        WorkerNode node = new WorkerNode(new WorkerPayments(payments, null), new SyntheticEngine(100, 16, 4096),
+        WorkerNode node = new WorkerNode(new WorkerPayments(payments, chain), new SyntheticEngine(100, 16, 4096),
                 new WorkerOptions(id, "127.0.0.1", 0, API_KEY, SocketAddress.inetSocketAddress(gatewayPort, "127.0.0.1"),
                         SchedulerOptions.DEFAULTS, 2_000, payments));
         workerVertx.add(v);
