@@ -6,6 +6,7 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 import static org.cocoonjvm.gateway.TestNetwork.eventually;
 
+import ch.qos.logback.classic.Level;
 import com.google.protobuf.ByteString;
 import ch.qos.logback.classic.Level;
 import com.iwebpp.crypto.TweetNaclFast;
@@ -45,6 +46,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
 
 /**
@@ -317,6 +319,70 @@ class OnChainChannelTest {
         // A threshold a close would eat is refused up front.
         assertThatThrownBy(() -> new OnChainSettlement(chain.client(), 1_000, Clock.systemUTC()))
                 .hasMessageContaining("dust");
+    }
+
+    /**
+     * Audit G, M1: a gateway whose channels are off chain (it started without usable funding)
+     * and a worker paid on chain. The worker refuses every offer, as it must, but said it with an
+     * 11-frame trace every 5 s.
+     */
+    @Test
+    void anOnChainWorker_offeredAnOffChainChannel_refusesIt_inOneLine_notAgainWithinAMinute() {
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT), null, FEE_PER_TOKEN);
+        try (LinkLog link = new LinkLog()) {
+            net.deployWorker("on-chain", new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000),
+                    new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()), net.gateway.port());
+            eventually("offered twice", 15_000, () -> link.log.linesAt(Level.DEBUG).stream()
+                    .anyMatch(l -> l.contains("refusing the payment channel") && l.endsWith("; again")));
+
+            assertThat(link.log.lines()).filteredOn(l -> !l.startsWith("DEBUG")).singleElement().asString()
+                    .startsWith("ERROR refusing the payment channel of gateway 127.0.0.1:" + net.gateway.port()
+                            + ": the gateway offers channel ")
+                    .contains("off chain only; this worker is paid on chain and needs its channel_address")
+                    .endsWith("logging this again only once a minute while it lasts");
+        }
+    }
+
+    /**
+     * Audit G, L2: a gateway wallet that can't fund the channel. The worker's refusal says why, once
+     * a minute; it was also an ERROR with a full stack trace at every retry.
+     */
+    @Test
+    void anUnderfundedGatewayWallet_isSaidInTheRefusal_oncePerMinute_withoutAStackTrace() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(DEPOSIT / 2));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT), new ChannelOnChain(chain.client(), gatewayWallet), FEE_PER_TOKEN);
+        try (LinkLog link = new LinkLog(); LogCapture gateway = new LogCapture("org.cocoonjvm.gateway")) {
+            net.deployWorker("on-chain", new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000, 10_000),
+                    new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()), net.gateway.port());
+            eventually("refused twice", 15_000, () -> link.log.linesAt(Level.DEBUG).stream()
+                    .anyMatch(l -> l.contains("refused this worker again")));
+
+            assertThat(gateway.lines()).filteredOn(l -> l.contains("refused") || l.startsWith("ERROR")).singleElement()
+                    .asString().startsWith("WARN worker 'on-chain' from ").contains("refused (wallet_underfunded)")
+                    .contains("send it TON").doesNotContain("Exception");
+        }
+    }
+
+    /** The worker's link to its gateway, DEBUG included: every retry shows. */
+    private static final class LinkLog implements AutoCloseable {
+        private final ch.qos.logback.classic.Logger logger =
+                (ch.qos.logback.classic.Logger) LoggerFactory.getLogger("org.cocoonjvm.worker.serve.GatewayLink");
+        private final Level before = logger.getLevel();
+        final LogCapture log = new LogCapture("org.cocoonjvm.worker.serve.GatewayLink");
+
+        LinkLog() {
+            logger.setLevel(Level.DEBUG);
+        }
+
+        @Override
+        public void close() {
+            log.close();
+            logger.setLevel(before);
+        }
     }
 
     /** A gateway paying on chain from a funded wallet, as the stopping-worker tests use; returns a payout wallet. */

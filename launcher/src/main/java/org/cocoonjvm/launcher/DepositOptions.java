@@ -5,15 +5,20 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.Deposits;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
 import picocli.CommandLine.Option;
 
 /** {@code cocoon gateway}'s TON wallet and the deposit watcher over it. */
 final class DepositOptions {
+    private static final Logger log = LoggerFactory.getLogger(DepositOptions.class);
+
     @Option(names = "--ton-api", paramLabel = "URL",
             description = "A toncenter v2 endpoint (e.g. https://toncenter.com/api/v2). With it the gateway credits deposits "
                     + "into its wallet to the account named by the transfer's comment, and deploys, funds and opens each worker's "
@@ -41,15 +46,22 @@ final class DepositOptions {
 
     /**
      * The channels on chain, paid from the gateway's wallet; null (channels off chain) without
-     * {@code --ton-api}, or while the wallet can't pay (logged).
+     * {@code --ton-api}, or while the wallet can't pay or the API can't say whether it can (logged).
      */
     ChannelOnChain channels(Path dataDir) {
         if (tonApi == null) {
             return null;
         }
         ChainClient chain = new ChainClient(tonApi, Duration.ofSeconds(30));
-        return NodeWallet.open(keyFile(dataDir), chain, "for the workers' payment channels")
-                .map(wallet -> new ChannelOnChain(chain, wallet)).orElse(null);
+        try {
+            return NodeWallet.open(keyFile(dataDir), chain, "for the workers' payment channels")
+                    .map(wallet -> new ChannelOnChain(chain, wallet)).orElse(null);
+        } catch (ChainException e) {
+            // The message says what failed (refused, rate-limited, not toncenter, timed out): funding is not the fix.
+            log.error("the gateway's wallet {} could not be checked, so the workers' payment channels stay off chain "
+                    + "until a restart: {}", walletAddress(dataDir).toNonBounceable(), e.getMessage());
+            return null;
+        }
     }
 
     private Path keyFile(Path dataDir) {

@@ -20,30 +20,27 @@ final class NodeWallet {
     private NodeWallet() {}
 
     /**
-     * The wallet, deployed when it holds coins; empty (after an error saying what to fund) when it
-     * can't pay yet, so that the node runs and the operator funds it and restarts.
+     * The wallet, deployed when it holds coins; empty (after an error saying to fund it) when it
+     * holds none yet, so that the node runs and the operator funds it and restarts.
      *
      * @param pays what the wallet pays for, for the log line
+     * @throws ChainException when the chain's API could not tell (unreachable, rate-limited, not
+     *                        toncenter): funding would not help, and the caller says what does
      */
     static Optional<ChainWallet> open(Path keyFile, ChainClient chain, String pays) {
         // The chain's clock is its last block's time, close to ours; toncenter serves no cheaper one.
         ChainWallet wallet = new ChainWallet(WalletKey.loadOrCreate(keyFile), chain, Clock.systemUTC());
-        String address = wallet.address().toNonBounceable();
-        try {
-            if ("active".equals(chain.state(wallet.address()))) {
-                return Optional.of(wallet);
-            }
-            BigInteger balance = chain.balance(wallet.address());
-            if (balance.signum() == 0) {
-                log.error("wallet {} holds no TON, so it can't pay {}: send it TON and restart", address, pays);
-                return Optional.empty();
-            }
-            wallet.deploy();
-            log.info("wallet {} deployed (it pays {})", address, pays);
+        if ("active".equals(chain.state(wallet.address()))) {
             return Optional.of(wallet);
-        } catch (ChainException e) {
-            log.error("wallet {} can't pay {} ({}): send it TON and restart", address, pays, e.getMessage());
+        }
+        String address = wallet.address().toNonBounceable();
+        BigInteger balance = chain.balance(wallet.address());
+        if (balance.signum() == 0) {
+            log.error("wallet {} holds no TON, so it can't pay {}: send it TON and restart", address, pays);
             return Optional.empty();
         }
+        wallet.deploy();
+        log.info("wallet {} deployed (it pays {})", address, pays);
+        return Optional.of(wallet);
     }
 }

@@ -12,7 +12,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainClient;
+import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
+import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -170,8 +172,20 @@ final class WorkerCommand implements Callable<Integer> {
         }
     }
 
-    /** The channels' checks and closes on chain; null (off chain) without {@code --ton-api}. Fills in the payout address. */
+    /**
+     * The channels' checks and closes on chain; null (off chain) without {@code --ton-api}. Fills
+     * in the payout address. Options are checked before the chain is asked anything, and a chain
+     * API that can't answer stops the start: the worker would refuse every channel offered.
+     */
     private OnChainSettlement settlement() {
+        if (!payoutAddress.isEmpty()) {
+            try {
+                TonAddresses.parse(payoutAddress);
+            } catch (IllegalArgumentException e) {
+                throw new Cocoon.UsageException("--payout-address: '" + payoutAddress + "' is not a TON address ("
+                        + e.getMessage() + ")");
+            }
+        }
         if (tonApi == null) {
             return null;
         }
@@ -179,11 +193,24 @@ final class WorkerCommand implements Callable<Integer> {
             throw new Cocoon.UsageException("--ton-api needs --wallet-key or --payment-dir (where wallet.key is kept)");
         }
         Path keyFile = walletKey != null ? walletKey : paymentDir.resolve("wallet.key");
-        ChainClient client = new ChainClient(tonApi, Duration.ofSeconds(30));
+        ChainClient client;
+        try {
+            client = new ChainClient(tonApi, Duration.ofSeconds(30));
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.UsageException("--ton-api: " + e.getMessage());
+        }
         if (payoutAddress.isEmpty()) {
             payoutAddress = ChainWallet.addressOf(WalletKey.loadOrCreate(keyFile)).toNonBounceable();
         }
-        ChainWallet wallet = NodeWallet.open(keyFile, client, "for closing a channel without the gateway").orElse(null);
+        try {
+            ChainWallet wallet = NodeWallet.open(keyFile, client, "for closing a channel without the gateway").orElse(null);
+            return settlement(client, wallet);
+        } catch (ChainException e) {
+            throw new Cocoon.StartFailure("--ton-api: " + e.getMessage(), e);
+        }
+    }
+
+    private OnChainSettlement settlement(ChainClient client, ChainWallet wallet) {
         try {
             return new OnChainSettlement(client, closeThresholdNanoton, Clock.systemUTC(), wallet, OnChainSettlement.SILENCE_LIMIT);
         } catch (IllegalArgumentException e) {

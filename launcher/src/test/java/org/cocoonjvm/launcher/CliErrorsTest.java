@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -16,10 +18,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.OptionSpec;
 
@@ -101,6 +107,29 @@ class CliErrorsTest {
         cocoon("worker", "--id", "", "--engine", "synthetic").is(2, "cocoon: --id must not be blank");
     }
 
+    /** Audit G, M3: these were stack traces, after a wallet check that told the operator to send TON. */
+    @Test
+    void worker_aBadPayoutAddressOrTonApi_isAUsageError_askingTheChainNothing() throws IOException {
+        String[] onChain = {"worker", "--id", "w", "--engine", "synthetic", "--payment-dir", dir.resolve("w").toString()};
+        try (WalletLog wallet = new WalletLog()) {
+            cocoon(onChain, "--ton-api", "http://127.0.0.1:" + freePort(), "--payout-address", "notanaddress")
+                    .isOneLine(2, "cocoon: --payout-address: 'notanaddress' is not a TON address (");
+            cocoon(onChain, "--ton-api", "127.0.0.1:8081").is(2,
+                    "cocoon: --ton-api: must be http(s)://HOST[:PORT][/PATH], got 127.0.0.1:8081");
+            assertThat(wallet.lines()).isEmpty();
+        }
+    }
+
+    @Test
+    void worker_anUnreachableTonApi_isOneLineNamingIt_andNotAWalletToFund() throws IOException {
+        String api = "http://127.0.0.1:" + freePort();
+        try (WalletLog wallet = new WalletLog()) {
+            cocoon("worker", "--id", "w", "--engine", "synthetic", "--payment-dir", dir.resolve("w").toString(),
+                    "--ton-api", api).is(1, "cocoon: --ton-api: toncenter " + api + "/getAddressState: connection refused");
+            assertThat(wallet.lines()).isEmpty();
+        }
+    }
+
     @Test
     void demo_kvTokensBelowABlock_isAUsageError() {
         cocoon("demo", "--kv-tokens", "0").is(2, "cocoon: --kv-tokens must be at least 16, got 0");
@@ -176,6 +205,32 @@ class CliErrorsTest {
                 assertThat(String.join(" ", option.description())).as(command.getCommandName() + " " + option.longestName())
                         .isNotBlank();
             }
+        }
+    }
+
+    /** What the node's wallet check logged while open. */
+    private static final class WalletLog implements AutoCloseable {
+        private final Logger logger = (Logger) LoggerFactory.getLogger(NodeWallet.class);
+        private final ListAppender<ILoggingEvent> events = new ListAppender<>();
+
+        WalletLog() {
+            events.start();
+            logger.addAppender(events);
+        }
+
+        List<String> lines() {
+            return events.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+        }
+
+        @Override
+        public void close() {
+            logger.detachAppender(events);
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
         }
     }
 

@@ -286,7 +286,11 @@ public final class ChannelBilling extends VerticleBase {
                             journal.closed(workerKey, channel.id());
                             channels.remove(channel.id(), channel);
                         }
-                        log.error("could not open channel {} on chain", channel.id(), result.cause());
+                        if (!(result.cause() instanceof ChainException)) {
+                            // The chain's own failures (underfunded, settled, unreachable) are said in
+                            // the worker's refusal: one line, once a minute while it retries.
+                            log.error("could not open channel {} on chain", channel.id(), result.cause());
+                        }
                         // The chain's own code where it has one (wallet_underfunded tells the operator what to do).
                         String code = result.cause() instanceof ChainException e ? e.code() : "channel_unavailable";
                         return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, code,

@@ -5,6 +5,8 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -34,11 +36,14 @@ import org.ton.ton4j.address.Address;
  * touches an event loop.
  *
  * <p>Nothing about a deposit is dropped silently: a transfer with a comment no account has is
- * logged and counted (its coins stay in the wallet for the operator), a failing poll is logged and
- * retried at the next tick from the same transaction.
+ * logged and counted (its coins stay in the wallet for the operator), a failing poll is retried at
+ * the next tick from the same transaction, and logged when the failures start, once a minute while
+ * they last, and when a poll works again.
  */
 public final class Deposits implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Deposits.class);
+    /** An API down for hours fails a poll every tick: the log says so when it starts and then this often. */
+    static final Duration FAILURE_LOG_EVERY = Duration.ofMinutes(1);
 
     /**
      * @param pollInterval how long between the end of one poll and the start of the next
@@ -67,6 +72,9 @@ public final class Deposits implements AutoCloseable {
     private final AtomicLong lastPollEpochSecond = new AtomicLong();
     private final AtomicInteger awaitingConfirmation = new AtomicInteger();
     private final Clock clock;
+    /** When the polls began to fail, and when that was last logged; null while they work. On the poller's thread only. */
+    private Instant failingSince;
+    private Instant failureLogged;
 
     /**
      * @param wallet the gateway's wallet that clients pay into
@@ -114,12 +122,28 @@ public final class Deposits implements AutoCloseable {
     private void pollQuietly() {
         try {
             pollNow();
+            if (failingSince != null) {
+                log.info("deposits: polling works again, after failing for {} s", failingSince.until(Instant.now()).toSeconds());
+                failingSince = null;
+            }
         } catch (RuntimeException e) {
             if (poller.isShutdown()) {
                 return;  // interrupted by close(): not a failure of the chain
             }
             pollFailures.increment();
-            log.warn("deposits: poll failed, retrying at the next tick: {}", e.getMessage());
+            Instant now = Instant.now();
+            if (failingSince == null) {
+                failingSince = now;
+                failureLogged = now;
+                log.warn("deposits: poll failed, retrying at every tick and logging this again only once a minute while "
+                        + "it fails: {}", e.getMessage());
+            } else if (!now.isBefore(failureLogged.plus(FAILURE_LOG_EVERY))) {
+                failureLogged = now;
+                log.warn("deposits: polls have failed for {} s, still retrying: {}", failingSince.until(now).toSeconds(),
+                        e.getMessage());
+            } else {
+                log.debug("deposits: poll failed again: {}", e.getMessage());
+            }
         }
     }
 
@@ -132,7 +156,9 @@ public final class Deposits implements AutoCloseable {
     }
 
     private DepositSink.Outcome creditOnLedger(String comment, long amountNanoton, String txHash) {
-        Optional<Account> account = accounts.accountByDepositComment(comment);
+        // Comments are lower-case, and clients retype them into wallet apps: a comment that differs
+        // only in case or surrounding spaces is the same account's, not coins left in the wallet.
+        Optional<Account> account = accounts.accountByDepositComment(comment.strip().toLowerCase(Locale.ROOT));
         if (account.isEmpty()) {
             unknownComments.increment();
             log.warn("deposits: {} nanoTON in transaction {} carry the comment '{}', which no account has; left in the wallet",

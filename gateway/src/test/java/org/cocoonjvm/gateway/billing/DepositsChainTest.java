@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -175,6 +176,22 @@ class DepositsChainTest {
 
         assertThat(book.balance("account-1").balanceNanoton()).isZero();
         assertThat(count(meters, "cocoon.deposits.unknown.comment")).isEqualTo(1);
+    }
+
+    /** Audit G, L1: these were left in the wallet. */
+    @Test
+    void aCommentDifferingOnlyInCaseOrSurroundingSpaces_isCreditedToItsAccount() {
+        Address gateway = freshGatewayWallet();
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        start(gateway, Duration.ZERO, meters);
+        String comment = book.open("account-1").depositComment();
+
+        client.transfer(gateway, BigInteger.valueOf(7 * TON / 10), comment.toUpperCase(Locale.ROOT));
+        client.transfer(gateway, BigInteger.valueOf(6 * TON / 10), " " + comment + "\n");
+        deposits.pollNow();
+
+        assertThat(book.balance("account-1").balanceNanoton()).isEqualTo(13 * TON / 10);
+        assertThat(count(meters, "cocoon.deposits.unknown.comment")).isZero();
     }
 
     @Test

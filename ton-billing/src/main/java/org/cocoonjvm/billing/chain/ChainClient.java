@@ -10,12 +10,16 @@ import org.ton.ton4j.cell.Cell;
 import org.ton.ton4j.toncenter.TonCenter;
 
 import java.io.IOException;
+import java.net.ConnectException;
 import java.math.BigInteger;
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -39,11 +43,25 @@ public final class ChainClient {
     private final HttpClient http;
     private final Duration timeout;
 
+    /** @throws IllegalArgumentException when {@code endpoint} is not an http(s) URL with a host */
     public ChainClient(String endpoint, Duration timeout) {
+        if (!isHttpUrl(endpoint)) {
+            throw new IllegalArgumentException("must be http(s)://HOST[:PORT][/PATH], got " + endpoint);
+        }
         this.endpoint =
                 endpoint.endsWith("/") ? endpoint.substring(0, endpoint.length() - 1) : endpoint;
         this.timeout = timeout;
         this.http = HttpClient.newBuilder().connectTimeout(timeout).build();
+    }
+
+    private static boolean isHttpUrl(String endpoint) {
+        try {
+            URI uri = new URI(endpoint);
+            return ("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))
+                    && uri.getHost() != null;
+        } catch (URISyntaxException e) {
+            return false;
+        }
     }
 
     public String endpoint() {
@@ -247,18 +265,41 @@ public final class ChainClient {
                 path);
     }
 
+    /**
+     * The JDK's HttpClient throws a ConnectException without a message for a refused connection,
+     * and one whose cause says the host is unknown: said in words.
+     */
+    private static String unreachable(IOException e) {
+        if (e.getMessage() != null) return e.getMessage();
+        if (e.getCause() instanceof UnresolvedAddressException) return "unknown host";
+        if (e instanceof ConnectException) return "connection refused";
+        return e.toString();
+    }
+
     private JsonElement call(HttpRequest.Builder request, String path) {
         HttpResponse<String> response;
         try {
             response =
                     http.send(
                             request.timeout(timeout).build(), HttpResponse.BodyHandlers.ofString());
+        } catch (HttpTimeoutException e) {
+            throw new ChainException(
+                    "timeout",
+                    "toncenter " + endpoint + path + " did not answer within " + timeout.toSeconds()
+                            + " s",
+                    e);
         } catch (IOException e) {
             throw new ChainException(
-                    "unreachable", "toncenter " + endpoint + path + ": " + e.getMessage(), e);
+                    "unreachable", "toncenter " + endpoint + path + ": " + unreachable(e), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ChainException("interrupted", "interrupted while calling " + path, e);
+        }
+        if (response.statusCode() == 429) {
+            throw new ChainException(
+                    "rate_limited",
+                    "toncenter " + endpoint + path + " is rate-limiting this node (HTTP 429): give"
+                            + " it an API key, or call it less often");
         }
         JsonObject envelope;
         try {
@@ -266,7 +307,11 @@ public final class ChainClient {
         } catch (RuntimeException e) {
             throw new ChainException(
                     "bad_response",
-                    path + " answered HTTP " + response.statusCode() + " without a JSON envelope");
+                    endpoint + path + " answered HTTP " + response.statusCode()
+                            + " without a JSON envelope"
+                            + (response.statusCode() == 404
+                                    ? ": " + endpoint + " is not a toncenter v2 API"
+                                    : ""));
         }
         if (envelope.has("ok") && envelope.get("ok").getAsBoolean()) return envelope.get("result");
         String error =

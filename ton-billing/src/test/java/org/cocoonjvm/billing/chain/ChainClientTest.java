@@ -83,25 +83,52 @@ class ChainClientTest {
     @Test
     void anyOtherRefusal_isANodeError_andGarbage_isABadResponse() throws IOException {
         ChainClient client =
-                answering(429, "{\"ok\":false,\"error\":\"Ratelimit exceed\",\"code\":429}");
+                answering(500, "{\"ok\":false,\"error\":\"LITE_SERVER_NOTREADY\",\"code\":500}");
         assertThatThrownBy(() -> client.balance(SOMEONE))
                 .isInstanceOfSatisfying(
                         ChainException.class, e -> assertThat(e.code()).isEqualTo("node_error"))
-                .hasMessageContaining("Ratelimit");
+                .hasMessageContaining("LITE_SERVER_NOTREADY");
         stop();
         ChainClient broken = answering(502, "<html>bad gateway</html>");
         assertThatThrownBy(() -> broken.balance(SOMEONE))
                 .isInstanceOfSatisfying(
                         ChainException.class, e -> assertThat(e.code()).isEqualTo("bad_response"))
-                .hasMessageContaining("HTTP 502");
+                .hasMessageEndingWith("/getAddressBalance answered HTTP 502 without a JSON envelope");
     }
 
+    /** Each cause worded as what happened, for operators told it at start (audit G, M1). */
     @Test
-    void anUnreachableNode_isUnreachable() throws IOException {
-        ChainClient client = answering(200, "{}");
-        stop();
-        assertThatThrownBy(() -> client.balance(SOMEONE))
+    void aRateLimit_aWrongUrl_aRefusedConnection_andASilentNode_sayWhatHappened() throws IOException {
+        ChainClient limited =
+                answering(429, "{\"ok\":false,\"error\":\"Ratelimit exceed\",\"code\":429}");
+        assertThatThrownBy(() -> limited.state(SOMEONE))
                 .isInstanceOfSatisfying(
-                        ChainException.class, e -> assertThat(e.code()).isEqualTo("unreachable"));
+                        ChainException.class, e -> assertThat(e.code()).isEqualTo("rate_limited"))
+                .hasMessageEndingWith(
+                        "/getAddressState is rate-limiting this node (HTTP 429): give it an API key,"
+                                + " or call it less often");
+        stop();
+        ChainClient notToncenter = answering(404, "<html>Not Found</html>");
+        String url = notToncenter.endpoint();
+        assertThatThrownBy(() -> notToncenter.state(SOMEONE))
+                .isInstanceOfSatisfying(
+                        ChainException.class, e -> assertThat(e.code()).isEqualTo("bad_response"))
+                .hasMessage(
+                        url + "/getAddressState answered HTTP 404 without a JSON envelope: " + url
+                                + " is not a toncenter v2 API");
+        stop();
+        assertThatThrownBy(() -> notToncenter.state(SOMEONE))
+                .isInstanceOfSatisfying(
+                        ChainException.class, e -> assertThat(e.code()).isEqualTo("unreachable"))
+                .hasMessage("toncenter " + url + "/getAddressState: connection refused");
+
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", exchange -> {});  // reads the request, never answers
+        server.start();
+        String silent = "http://127.0.0.1:" + server.getAddress().getPort();
+        assertThatThrownBy(() -> new ChainClient(silent, Duration.ofSeconds(1)).state(SOMEONE))
+                .isInstanceOfSatisfying(
+                        ChainException.class, e -> assertThat(e.code()).isEqualTo("timeout"))
+                .hasMessage("toncenter " + silent + "/getAddressState did not answer within 1 s");
     }
 }

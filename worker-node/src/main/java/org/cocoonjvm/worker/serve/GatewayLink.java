@@ -16,6 +16,7 @@ import java.util.EnumSet;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
@@ -75,6 +76,8 @@ final class GatewayLink {
     /** The last failure to register that was logged, and when: the same one is logged once a minute. */
     private String lastProblem;
     private Instant lastProblemLogged = Instant.EPOCH;
+    /** This worker refused the current session's channel and ended it: its end was logged as that refusal. */
+    private boolean channelRefused;
     /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
     private Instant lastHeard = Instant.now();
     private long settleTimer = -1;
@@ -120,6 +123,7 @@ final class GatewayLink {
             }
             GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
             session = request;
+            channelRefused = false;
             request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
             request.response().onComplete(answered -> {
                 if (answered.failed()) {
@@ -152,8 +156,7 @@ final class GatewayLink {
                         // Bad terms, a channel that is not what it claims on chain, one stored
                         // under another gateway key, or an unreadable state file: serving unpaid
                         // is not an option, so leave; the link retries with backoff.
-                        log.error("refusing the payment channel of gateway {}", gateway, opened.cause());
-                        session.end();
+                        refuseChannel(opened.cause());
                         return;
                     }
                     session.write(WorkerMessage.newBuilder().setChannelAccepted(opened.result()).build());
@@ -191,6 +194,27 @@ final class GatewayLink {
             }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
         }
+    }
+
+    /**
+     * The gateway offers the same channel at every retry, so the refusal repeats until an operator
+     * acts: said once a minute, and the session's end that follows is part of it. Terms the worker
+     * refuses (IllegalArgumentException, ChainException) are an answer, not a bug: no trace.
+     */
+    private void refuseChannel(Throwable cause) {
+        String problem = "refusing the payment channel of gateway " + gateway + ": " + cause.getMessage();
+        boolean expected = cause instanceof IllegalArgumentException || cause instanceof ChainException;
+        if (!newProblem(problem)) {
+            log.debug("{}; again", problem);
+        } else if (expected) {
+            log.error("{}; retrying every {} ms, and logging this again only once a minute while it lasts", problem,
+                    MAX_BACKOFF_MS);
+        } else {
+            log.error("{}; retrying every {} ms", problem, MAX_BACKOFF_MS, cause);
+        }
+        channelRefused = true;
+        backoffMs = MAX_BACKOFF_MS;
+        session.end();
     }
 
     private void acceptPendingPayment() {
@@ -242,6 +266,9 @@ final class GatewayLink {
      * as a refusal, with a word on whether retrying can help.
      */
     private void ended(GrpcClientResponse<WorkerMessage, GatewayMessage> response) {
+        if (endedAfterChannelRefused()) {
+            return;
+        }
         GrpcStatus status = response.status();
         if (stopped || status == null || status == GrpcStatus.OK) {
             lost("the gateway ended the session");
@@ -290,7 +317,7 @@ final class GatewayLink {
     }
 
     private void lost(String why) {
-        if (stoppedAlready()) {
+        if (endedAfterChannelRefused() || stoppedAlready()) {
             return;
         }
         if (sessionUp) {
@@ -301,6 +328,18 @@ final class GatewayLink {
         } else {
             notRegistered("gateway " + gateway + " ended the session before registering this worker (" + why + ")");
         }
+    }
+
+    /** The session this worker ended by refusing its channel has ended: retries, saying nothing more. */
+    private boolean endedAfterChannelRefused() {
+        if (!channelRefused) {
+            return false;
+        }
+        channelRefused = false;
+        if (!stoppedAlready()) {
+            retry();
+        }
+        return true;
     }
 
     /** Once stop() began, the session's end is the expected one: nothing to log or retry. */
