@@ -578,7 +578,6 @@ public final class Relay {
      * @param workerCount  {@code usage} is the worker's own count (from a Final), not the relay's
      */
     private void settle(Final fin, ApiException error, Usage usage, boolean workerCount, boolean statusSent) {
-        ctx.running().remove(this);
         RequestBilling.Settling settling = charge.settle(worker == null ? null : worker.id(),
                 meter == null ? null : meter.channelId(), usage);
         UsageCost cost = settling.cost();
@@ -608,6 +607,9 @@ public final class Relay {
         if (fin == null && error == null) {
             report(null, null, usage, cost, statusSent);  // the client left: nothing more goes out
         }
+        // Last: a stopping gateway's final payment round starts once no relay runs, and must find
+        // this one's fee among the finished ones.
+        ctx.running().remove(this);
     }
 
     /**
