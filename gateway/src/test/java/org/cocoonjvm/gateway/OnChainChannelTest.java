@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainTransaction;
@@ -160,6 +161,54 @@ class OnChainChannelTest {
                 .findFirst().orElseThrow();
         assertThat(ChannelData.read(chain.client(), Address.of(reopened.getString("channel_address"))).status())
                 .isEqualTo(ChannelStatus.OPEN);
+    }
+
+    @Test
+    void aThresholdAboveTheCap_closesAWindowBelowTheCap_andRequestsKeepSucceedingOnNewChannels() {
+        long cap = 30_000_000L;
+        long window = 100 * FEE_PER_TOKEN;
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, cap),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        WorkerNode worker;
+        List<String> warnings;
+        try (LogCapture log = new LogCapture(WorkerPayments.class)) {
+            worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                    new WorkerPaymentOptions(null, payout.address().toRaw(), window, 10_000),
+                    new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+            warnings = log.linesAt(Level.WARN);
+        }
+        String first = onlyChannel(worker).getString("channel_id");
+        assertThat(warnings).singleElement().asString().contains(first, "holds at most " + cap,
+                "owes " + (cap - window), "--close-threshold-nanoton " + DEPOSIT);
+        BigInteger payoutBefore = payout.balance();
+
+        // Twice the cap: without the early close, the worker is wedged once its earnings pass
+        // cap + window, and each request after that waits out the 10 s payment timeout and fails.
+        long earned = 0;
+        while (earned < 2 * cap) {
+            // Requests routed while a close goes on chain, or before the worker has checked its next
+            // channel there, are refused (payment_required): that gap is the reconnect's, not the cap's.
+            eventually("the worker took up an open channel", 10_000, () -> net.call(HttpMethod.GET,
+                    "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers").stream()
+                    .map(JsonObject.class::cast).map(w -> w.getJsonObject("billing"))
+                    .anyMatch(b -> b.getBoolean("session") && !b.getBoolean("closed")
+                            && net.workerStatus(worker).getJsonArray("channels").stream().map(JsonObject.class::cast)
+                            .anyMatch(c -> c.getString("channel_id").equals(b.getString("channel_id")))));
+            long start = System.nanoTime();
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+            JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+            earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        }
+        eventually("the first channel is closed on chain", 10_000, () -> channelById(worker, first).getBoolean("closed_on_chain"));
+        assertThat(channelById(worker, first).getLong("sent_nanoton")).isBetween(cap - window, cap);
+        assertThat(net.workerStatus(worker).getJsonArray("channels").size()).isGreaterThanOrEqualTo(2);
+        assertThat(payout.balance()).isGreaterThan(payoutBefore);
     }
 
     @Test

@@ -12,6 +12,7 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
+import java.time.Duration;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
@@ -207,6 +208,32 @@ class PaymentChannelTest {
         assertThat(reply.body()).doesNotContain("\"error\"").contains("\"finish_reason\":\"length\"");
         long fee = 100_000 * tokensOf(reply.body());
         eventually("the worker is paid in full", () -> channel(worker).getLong("sent_nanoton") == fee);
+    }
+
+    /**
+     * A worker whose fees reached its channel's cap would serve unpaid, then hold every sequence at
+     * its credit window until the payment timeout failed it (audit G, H3): it is not routed to, and
+     * {@code /admin/workers} says why. Off chain the worker cannot close the channel for a new one.
+     */
+    @Test
+    void aWorkerWhoseChannelReachedItsCap_isNotRoutedTo_andAdminSaysSo() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, 100));
+        WorkerNode worker = net.addWorker(new SyntheticEngine(2_000, 16, 4096, 1000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 10_000));
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":200")).status()).isEqualTo(200);
+        eventually("the channel pays its cap", () -> channel(worker).getLong("sent_nanoton") == 100);
+        JsonObject row = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json()
+                .getJsonArray("workers").getJsonObject(0);
+        assertThat(row.getBoolean("cap_reached")).isTrue();
+        assertThat(row.getBoolean("healthy")).isTrue();
+
+        long start = System.nanoTime();
+        TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(refused.status()).as(refused.body()).isEqualTo(503);
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(2));
     }
 
     /** A fast worker whose replies run to max_tokens: a stream stopped midway is stopped with tokens in flight. */

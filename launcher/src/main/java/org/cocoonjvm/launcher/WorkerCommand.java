@@ -82,7 +82,8 @@ final class WorkerCommand implements Callable<Integer> {
     Path walletKey;
 
     @Option(names = "--close-threshold-nanoton", defaultValue = "100000000",
-            description = "With --ton-api: close a channel cooperatively once it owes this much. Default: ${DEFAULT-VALUE}.")
+            description = "With --ton-api: close a channel cooperatively once it owes this much, or its gateway's deposit "
+                    + "cap less --credit-window-nanoton when that is lower. Default: ${DEFAULT-VALUE}.")
     long closeThresholdNanoton;
 
     @Option(names = "--credit-window-nanoton", defaultValue = "1000000",

@@ -53,6 +53,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("tokens_served", w.tokensServed())
                     .put("failures", w.failures())
                     .put("circuit_open", w.breakerOpen(now))
+                    .put("cap_reached", w.channel() != null && w.channel().capReached())
                     .put("tokens_per_s", w.speed());
             w.attestation().into(row);
             workers.add(row);

@@ -660,6 +660,7 @@ public final class ChannelBilling extends VerticleBase {
 
     /** The most a channel may pay; logs once per channel when its fees go past it. */
     long capped(WorkerChannel channel, long owed) {
+        channel.capReached = owed >= options.depositCapNanoton();
         if (owed > options.depositCapNanoton()) {
             if (!channel.overCapLogged) {
                 channel.overCapLogged = true;

@@ -39,6 +39,11 @@ public final class WorkerChannel {
     final Set<RequestMeter> finishing = ConcurrentHashMap.newKeySet();
     final AtomicLong unsignedTokens = new AtomicLong();
     final AtomicBoolean payQueued = new AtomicBoolean();
+    /**
+     * Written by ChannelBilling's context, read by routing: the worker has earned the whole
+     * deposit cap, so whatever it serves next on this channel is never paid.
+     */
+    volatile boolean capReached;
 
     // ChannelBilling's context only (the payer: or its round in flight).
     final ChannelPayer payer;
@@ -77,6 +82,14 @@ public final class WorkerChannel {
 
     public ChannelId id() {
         return id;
+    }
+
+    /**
+     * Its fees have reached the deposit cap: routing skips the worker until a new session brings
+     * a new channel (an on-chain worker closes this one; an off-chain one waits for a higher cap).
+     */
+    public boolean capReached() {
+        return capReached;
     }
 
     /** The id as {@code GenerateRequest.channel_id} carries it. */

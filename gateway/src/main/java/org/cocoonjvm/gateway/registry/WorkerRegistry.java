@@ -223,11 +223,11 @@ public final class WorkerRegistry {
     public record Route(String model, ServiceTier tier, Set<String> exclude, long affinityKey) {}
 
     /**
-     * Picks a worker: among healthy workers serving the model, with a closed circuit breaker and
-     * room (flex requests only below {@link #flexRoom}, default ones up to {@value #OVERCOMMIT}×
-     * capacity), the one with the fewest requests in flight per unit of capacity, weighted by its
-     * measured speed; the worker that last served the same prompt prefix wins while it is within
-     * {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
+     * Picks a worker: among healthy workers serving the model, whose channel has cap left, with a
+     * closed circuit breaker and room (flex requests only below {@link #flexRoom}, default ones up
+     * to {@value #OVERCOMMIT}× capacity), the one with the fewest requests in flight per unit of
+     * capacity, weighted by its measured speed; the worker that last served the same prompt prefix
+     * wins while it is within {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
      *
      * @return null when every candidate was already tried
      * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model, nor did in the
@@ -257,6 +257,8 @@ public final class WorkerRegistry {
                 excludedSome = true;
             } else if (!healthy(w)) {
                 continue;  // silent: skipped until it speaks again
+            } else if (w.channel() != null && w.channel().capReached()) {
+                continue;  // it would serve unpaid, then hold the request at its credit window
             } else if (w.breakerOpen(now)) {
                 failing++;
                 untilHalfOpen = Math.min(untilHalfOpen, w.breakerOpenUntilNanos() - now);

@@ -59,6 +59,7 @@ final class ChannelAccount {
     /** An uncooperative close was started: waiting out the quarantine to finish it. */
     volatile boolean quarantined;
     private final AtomicBoolean closing = new AtomicBoolean();
+    private final AtomicBoolean capWarned = new AtomicBoolean();
 
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
                    SignedSemiChannel stored) {
@@ -91,6 +92,11 @@ final class ChannelAccount {
     /** True the first time only: one close per channel. */
     boolean startClosing() {
         return closing.compareAndSet(false, true);
+    }
+
+    /** True the first time only: the cap below the close threshold is said once per channel, not per session. */
+    boolean startCapWarning() {
+        return capWarned.compareAndSet(false, true);
     }
 
     /** The close was not due after all. */

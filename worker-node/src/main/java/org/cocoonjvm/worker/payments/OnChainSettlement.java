@@ -38,6 +38,7 @@ public final class OnChainSettlement {
     private final ChannelCosts costs;
     private final ChannelSettlement policy;
     private final ChainWallet wallet;
+    private final long closeThreshold;
 
     /**
      * Cooperative closes only: with no wallet, the worker cannot pay the gas of an uncooperative
@@ -61,6 +62,21 @@ public final class OnChainSettlement {
         this.costs = new ChannelCosts(FeeSchedule.read(chain));
         this.policy = new ChannelSettlement(BigInteger.valueOf(closeThreshold), silenceLimit, costs, clock);
         this.wallet = wallet;
+        this.closeThreshold = closeThreshold;
+    }
+
+    /**
+     * How much a channel with deposit cap {@code depositCap} owes when its close is due: the
+     * threshold, or less when the cap is lower. The gateway never pays past its cap, so a worker
+     * still open there holds its sequences at its credit window for good; closing a window below
+     * the cap gets it a new channel first.
+     */
+    long closeDueAt(long depositCap, long window) {
+        return Math.min(closeThreshold, depositCap - window);
+    }
+
+    long closeThreshold() {
+        return closeThreshold;
     }
 
     /**
@@ -123,8 +139,11 @@ public final class OnChainSettlement {
         }
     }
 
-    /** Whether the latest state owes enough to close for. */
-    boolean worthClosing(SignedSemiChannel latest) {
+    /** Whether the latest state owes enough to close for, on a channel of {@code depositCap}. */
+    boolean worthClosing(SignedSemiChannel latest, long depositCap, long window) {
+        if (latest.sentNanoton() >= closeDueAt(depositCap, window)) {
+            return worthClosingAtShutdown(latest);  // near the cap: any close above dust beats a wedged channel
+        }
         return policy.onStateAccepted(BigInteger.valueOf(latest.sentNanoton()))
                 instanceof ChannelSettlement.Action.CloseCooperatively;
     }

@@ -126,6 +126,14 @@ public final class WorkerPayments implements CreditGate {
             return known;
         });
         account.channelAddress = chain == null ? "" : terms.getChannelAddress();
+        if (chain != null) {
+            long dueAt = chain.closeDueAt(channelTerms.depositCapNanoton(), account.window());
+            if (dueAt < chain.closeThreshold() && account.startCapWarning()) {
+                log.warn("channel {} holds at most {} nanoTON and the credit window is {}: it is closed once it owes {}, "
+                                + "not at --close-threshold-nanoton {}, so that its cap never holds this worker's sequences",
+                        id, channelTerms.depositCapNanoton(), account.window(), dueAt, chain.closeThreshold());
+            }
+        }
         SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
     }
@@ -170,7 +178,8 @@ public final class WorkerPayments implements CreditGate {
             return Optional.empty();
         }
         SignedSemiChannel latest = account.latest();
-        if (latest == null || !(shuttingDown ? chain.worthClosingAtShutdown(latest) : chain.worthClosing(latest))
+        if (latest == null || !(shuttingDown ? chain.worthClosingAtShutdown(latest)
+                : chain.worthClosing(latest, account.terms.depositCapNanoton(), account.window()))
                 || !account.startClosing()) {
             return Optional.empty();
         }
