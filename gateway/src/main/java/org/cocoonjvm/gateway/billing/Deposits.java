@@ -123,7 +123,7 @@ public final class Deposits implements AutoCloseable {
         try {
             pollNow();
             if (failingSince != null) {
-                log.info("deposits: polling works again, after failing for {} s", failingSince.until(Instant.now()).toSeconds());
+                log.info("deposits: polling works again, after failing for {} s", failingSince.until(clock.instant()).toSeconds());
                 failingSince = null;
             }
         } catch (RuntimeException e) {
@@ -131,7 +131,7 @@ public final class Deposits implements AutoCloseable {
                 return;  // interrupted by close(): not a failure of the chain
             }
             pollFailures.increment();
-            Instant now = Instant.now();
+            Instant now = clock.instant();
             if (failingSince == null) {
                 failingSince = now;
                 failureLogged = now;
