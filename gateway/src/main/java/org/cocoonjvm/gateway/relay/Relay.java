@@ -138,8 +138,12 @@ public final class Relay {
         ctx.running().add(this);
         RelayOptions o = ctx.options();
         long limit = Math.min(timeoutMs, o.timeoutMs());
-        deadlineTimer = ctx.vertx().setTimer(limit, id -> fail(new ApiException(ErrorKind.TIMEOUT,
-                "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s."))));
+        // A gRPC client's own deadline is its own to enforce too: its answer cannot wait for the
+        // worker's final count, and is billed what was counted (the worker may have metered a
+        // token more). The gateway's own deadline waits for the count like any cancel.
+        long countWaitMs = timeoutMs < o.timeoutMs() ? 1 : CANCEL_WAIT_MS;
+        deadlineTimer = ctx.vertx().setTimer(limit, id -> failWithin(new ApiException(ErrorKind.TIMEOUT,
+                "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s.")), countWaitMs));
         if (request.stream()) {
             // Hold the status for a while: a failure before the first token is then a real status.
             holdTimer = ctx.vertx().setTimer(o.holdStatusMs(), id -> {
@@ -526,9 +530,12 @@ public final class Relay {
 
     private void awaitFinal(long waitMs) {
         stopTimer = ctx.vertx().setTimer(waitMs, id -> {
-            log.warn("request {}: worker {} sent no final event within {} ms of the cancel; its call is reset and the {}"
-                    + " tokens counted are billed", request.id(), worker.id(),
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cancelSentNanos), completionTokens);
+            // Only the full wait says something is wrong with the worker; a short one was chosen
+            // (a client's own deadline, a stopping gateway).
+            if (waitMs >= CANCEL_WAIT_MS) {
+                log.warn("request {}: worker {} sent no final event within {} ms of the cancel; its call is reset and the {}"
+                        + " tokens counted are billed", request.id(), worker.id(), waitMs, completionTokens);
+            }
             workerStopped(null);
         });
     }
