@@ -363,7 +363,9 @@ class PaymentChannelTest {
 
     /** The one worker's {@code billing} in {@code /admin/workers}. */
     private JsonObject adminBilling() {
-        return adminWorker().getJsonObject("billing");
+        TestNetwork.Reply reply = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null);
+        assertThat(reply.status()).isEqualTo(200);
+        return reply.json().getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
     }
 
     @Test
@@ -444,42 +446,6 @@ class PaymentChannelTest {
         assertThat(state.sentNanoton()).isEqualTo(paid);
         assertThat(sameKey.status().getJsonObject(0).containsKey("last_refused_payment")).as("not a refusal").isFalse();
         session.cancel();
-    }
-
-    /**
-     * Registered, a worker has yet to take up its channel (an on-chain one checks the contract
-     * first), and it refuses requests on it until then, as it does once it asked to close it: the
-     * gateway routes to it only in between. Before, such a request went to the worker and came
-     * back a 502 payment_required.
-     */
-    @Test
-    void aWorkerIsRoutedTo_onlyOnceItHasTakenUpItsChannel() {
-        start(1);
-        WorkerPayments worker = new WorkerPayments(new WorkerPaymentOptions(null, "", 1_000_000, 10_000));
-        List<GatewayMessage> received = new CopyOnWriteArrayList<>();
-        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(GrpcClient.client(net.vertx).request(
-                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
-        session.response().onSuccess(response -> response.handler(received::add));
-        session.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("slow-to-accept")
-                .setEndpoint("http://127.0.0.1:1").setCapacity(4).addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))
-                .setPaymentPublicKey(ByteString.copyFrom(worker.publicKey().toBytes()))).build());
-        eventually("registered", () -> received.stream().anyMatch(GatewayMessage::hasRegistered));
-
-        TestNetwork.Reply early = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
-        assertThat(early.status()).as(early.body()).isEqualTo(503);
-        assertThat(early.json().getJsonObject("error").getString("code")).isEqualTo("no_capacity");
-        assertThat(adminWorker().getBoolean("channel_ready")).isFalse();
-
-        PaymentChannel terms = received.stream().filter(GatewayMessage::hasRegistered).findFirst().orElseThrow()
-                .getRegistered().getChannel();
-        session.write(WorkerMessage.newBuilder().setChannelAccepted(worker.open(terms)).build());
-        eventually("routed to once it took up its channel", () -> adminWorker().getBoolean("channel_ready"));
-        session.cancel();
-    }
-
-    /** The one worker's row in {@code /admin/workers}. */
-    private JsonObject adminWorker() {
-        return net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers").getJsonObject(0);
     }
 
     @Test

@@ -54,7 +54,6 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("failures", w.failures())
                     .put("circuit_open", w.breakerOpen(now))
                     .put("cap_reached", w.channel() != null && w.channel().capReached())
-                    .put("channel_ready", w.channelReady())
                     .put("tokens_per_s", w.speed());
             w.attestation().into(row);
             workers.add(row);

@@ -36,12 +36,6 @@ public final class RegisteredWorker {
     private final AtomicLong speedBits = new AtomicLong(Double.doubleToLongBits(0));
     private volatile WorkerLoad load = WorkerLoad.getDefaultInstance();
     private volatile long lastSeenNanos;
-    /**
-     * The worker meters and serves on its channel: it answered Registered.channel with its
-     * ChannelAccepted (an on-chain worker checks the contract first), and has not asked to close
-     * it. Before and after, it refuses requests on the channel as payment_required.
-     */
-    private volatile boolean channelReady;
 
     RegisteredWorker(Hello hello, AttestationState attestation, SocketAddress address, WorkerChannel channel, long nowNanos) {
         this.hello = hello;
@@ -50,17 +44,6 @@ public final class RegisteredWorker {
         this.channel = channel;
         this.registeredAtNanos = nowNanos;
         this.lastSeenNanos = nowNanos;
-        this.channelReady = channel == null;
-    }
-
-    /** Whether requests may go to it: without a channel always; with one, see {@link #channelReady}. */
-    public boolean channelReady() {
-        return channelReady;
-    }
-
-    /** The session saw the worker take up its channel (true), or ask to close it (false). */
-    public void channelReady(boolean ready) {
-        channelReady = ready;
     }
 
     public String id() {

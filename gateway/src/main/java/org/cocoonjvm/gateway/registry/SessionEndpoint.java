@@ -162,11 +162,6 @@ public final class SessionEndpoint {
                                 "ChannelAccepted answers Registered.channel, and this session has none");
                         return;
                     }
-                    if (worker != null) {
-                        // At once, not after the check below: the worker sent it as it opened the
-                        // channel, and serves on it from now on (a state it signed wrongly ends the session).
-                        worker.channelReady(true);
-                    }
                     payments.accepted(channel, message.getChannelAccepted().getSignedStateBoc(), checked -> {
                         if (checked.failed()) {
                             close("refused: " + checked.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT, checked.cause().getMessage());
@@ -178,9 +173,6 @@ public final class SessionEndpoint {
                         close("refused: CloseRequest without a channel", GrpcStatus.INVALID_ARGUMENT,
                                 "CloseRequest needs the channel of Registered, and this session has none");
                         return;
-                    }
-                    if (worker != null) {
-                        worker.channelReady(false);  // it serves nothing more on this channel, and gets a new one next session
                     }
                     payments.closeRequested(channel, message.getCloseRequest(), signed -> {
                         if (signed.failed()) {

@@ -257,10 +257,8 @@ public final class WorkerRegistry {
                 excludedSome = true;
             } else if (!healthy(w)) {
                 continue;  // silent: skipped until it speaks again
-            } else if (!w.channelReady() || w.channel() != null && w.channel().capReached()) {
-                // Not on its channel yet, or closing it: it would refuse as payment_required. At its
-                // cap: it would serve unpaid, then hold the request at its credit window.
-                continue;
+            } else if (w.channel() != null && w.channel().capReached()) {
+                continue;  // it would serve unpaid, then hold the request at its credit window
             } else if (w.breakerOpen(now)) {
                 failing++;
                 untilHalfOpen = Math.min(untilHalfOpen, w.breakerOpenUntilNanos() - now);
