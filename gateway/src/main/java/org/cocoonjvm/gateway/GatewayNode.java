@@ -175,10 +175,19 @@ public final class GatewayNode extends VerticleBase {
      * sessions close. A worker is left nothing unpaid by a gateway that stopped in good order,
      * which matters most for one that is retired, its ledger and journal with it.
      */
+    private static final long LAST_ROUND_MS = 3_000;
+
     private void settleAndPayLast() {
         Future.all(fronts.stream().map(f -> f.settled.future()).toList())
-                .compose(v -> payments == null ? Future.succeededFuture() : payments.lastRound())
-                .compose(v -> Future.all(sessions.stream().map(SessionEndpoint::closeAll).toList()))
+                // Bounded: a round stuck on its ledger must not hold the stop for ever; what it did
+                // not pay, a gateway restarted on the same ledger pays.
+                .compose(v -> payments == null ? Future.succeededFuture()
+                        : payments.lastRound().timeout(LAST_ROUND_MS, TimeUnit.MILLISECONDS).recover(e -> {
+                            log.warn("the last payment round did not end within {} ms ({}); the sessions close without it",
+                                    LAST_ROUND_MS, e.getMessage());
+                            return Future.succeededFuture();
+                        }))
+                .eventually(() -> Future.all(sessions.stream().map(SessionEndpoint::closeAll).toList()))
                 .onComplete(v -> paymentsDone.tryComplete());
     }
 
