@@ -8,10 +8,10 @@ import static org.cocoonjvm.gateway.TestNetwork.eventually;
 
 import ch.qos.logback.classic.Level;
 import com.google.protobuf.ByteString;
-import ch.qos.logback.classic.Level;
 import com.iwebpp.crypto.TweetNaclFast;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.math.BigInteger;
 import java.nio.file.Path;
@@ -167,11 +167,7 @@ class OnChainChannelTest {
     void aThresholdAboveTheCap_closesAWindowBelowTheCap_andRequestsKeepSucceedingOnNewChannels() {
         long cap = 30_000_000L;
         long window = 100 * FEE_PER_TOKEN;
-        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
-        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
-                new PaymentOptions(true, 1, 50, cap),
-                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        ChainWallet payout = onChainGatewayAndPayout(cap);
         WorkerNode worker;
         List<String> warnings;
         try (LogCapture log = new LogCapture(WorkerPayments.class)) {
@@ -189,14 +185,11 @@ class OnChainChannelTest {
         // cap + window, and each request after that waits out the 10 s payment timeout and fails.
         long earned = 0;
         while (earned < 2 * cap) {
-            // Requests routed while a close goes on chain, or before the worker has checked its next
-            // channel there, are refused (payment_required): that gap is the reconnect's, not the cap's.
-            eventually("the worker took up an open channel", 10_000, () -> net.call(HttpMethod.GET,
-                    "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers").stream()
-                    .map(JsonObject.class::cast).map(w -> w.getJsonObject("billing"))
-                    .anyMatch(b -> b.getBoolean("session") && !b.getBoolean("closed")
-                            && net.workerStatus(worker).getJsonArray("channels").stream().map(JsonObject.class::cast)
-                            .anyMatch(c -> c.getString("channel_id").equals(b.getString("channel_id")))));
+            // While its channel closes, and until its next session, the worker is not routed to (a
+            // 503 saying so): that gap is the close's, not the cap's. A request sent as it registers
+            // again waits at the worker for the new channel's check on chain.
+            eventually("the worker is routed to", 10_000, () -> adminWorkers().stream().map(JsonObject.class::cast)
+                    .anyMatch(w -> !w.getBoolean("channel_closing") && w.getJsonObject("billing").getBoolean("session")));
             long start = System.nanoTime();
             TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
                     chat("synthetic", false, "\"max_tokens\":40"));
@@ -211,9 +204,59 @@ class OnChainChannelTest {
         assertThat(payout.balance()).isGreaterThan(payoutBefore);
     }
 
+    /**
+     * The worker's earnings pass its close threshold while a long stream runs on the channel: the
+     * gateway routes no new request to the worker (a 503 saying so, as it is the only one), lets
+     * the stream finish, pays it, and only then signs the close; so the stream gets every token,
+     * and the payout covers each. The close used to be signed at once: the stream ran on unpaid
+     * until the worker's credit window held it, and was cut with payment_overdue (audit G, H2).
+     */
+    @Test
+    void aThresholdCloseWhileAStreamRuns_waitsForIt_andThePayoutCoversEveryToken() {
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
+        // 200 tokens a second, replies run to max_tokens; a credit window of 20 tokens' fees.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(200, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 20 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        JsonObject first = onlyChannel(worker);
+        String firstId = first.getString("channel_id");
+        Address contract = Address.of(first.getString("channel_address"));
+
+        // Past the threshold (100 tokens' fees) within the first second, then as long again.
+        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", false, "\"max_tokens\":400"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        eventually("the worker asked to close its channel", () -> adminWorkers().getJsonObject(0).getBoolean("channel_closing"));
+        TestNetwork.Reply meanwhile = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(meanwhile.status()).as(meanwhile.body()).isEqualTo(503);
+        assertThat(meanwhile.json().getJsonObject("error").getString("message")).contains("settling a payment channel");
+        assertThat(meanwhile.response().getHeader("Retry-After")).isEqualTo("1");
+
+        TestNetwork.Reply reply = TestNetwork.await(running);
+        assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+        JsonObject usage = reply.json().getJsonObject("usage");
+        assertThat(usage.getLong("completion_tokens")).isEqualTo(400);
+        long served = FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        eventually("the channel is closed on chain", 10_000, () -> channelById(worker, firstId).getBoolean("closed_on_chain"));
+        JsonObject closed = channelById(worker, firstId);
+        assertThat(closed.getLong("sent_nanoton")).isEqualTo(served);
+        assertThat(closed.getLong("unpaid_nanoton")).isZero();
+        assertPaidOut(payout, contract, served);
+
+        // Back on a new channel, and served again.
+        eventually("served on the next channel", 10_000, () -> net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5")).status() == 200);
+        assertThat(adminWorkers().getJsonObject(0).getBoolean("channel_closing")).isFalse();
+    }
+
+    private JsonArray adminWorkers() {
+        return net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers");
+    }
+
     @Test
     void aStoppingWorker_closesItsChannelCooperatively_beforeLeaving_andThePayoutArrives() {
-        ChainWallet payout = onChainGatewayAndPayout();
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
         // The threshold is out of reach: only the shutdown closes this channel.
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
                 new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
@@ -236,7 +279,7 @@ class OnChainChannelTest {
      */
     @Test
     void aStoppingWorker_closesItsChannelAfterItsRunningStream_andThePayoutCoversEveryTokenServed() {
-        ChainWallet payout = onChainGatewayAndPayout();
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
         // Replies run to max_tokens: the stream lasts 1.5 s at 200 tokens a second.
         WorkerNode worker = net.addWorker(new SyntheticEngine(200, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 5_000,
                 new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
@@ -434,12 +477,12 @@ class OnChainChannelTest {
         }
     }
 
-    /** A gateway paying on chain from a funded wallet, as the stopping-worker tests use; returns a payout wallet. */
-    private ChainWallet onChainGatewayAndPayout() {
+    /** A gateway paying on chain from a funded wallet, channels capped at {@code cap}; returns a payout wallet. */
+    private ChainWallet onChainGatewayAndPayout(long cap) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
         net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
-                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new PaymentOptions(true, 1, 50, cap),
                 new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
         return payout;
     }

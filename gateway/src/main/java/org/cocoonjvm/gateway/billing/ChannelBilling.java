@@ -258,6 +258,7 @@ public final class ChannelBilling extends VerticleBase {
         }
         // Held from now, so a second session for the key is refused while the chain works.
         channel.session = session;
+        channel.closing = false;
         channel.workerId = hello.getWorkerId();
         PaymentChannel.Builder terms = terms(channel, hello);
         if (onChain == null) {
@@ -392,22 +393,81 @@ public final class ChannelBilling extends VerticleBase {
 
     /**
      * The worker asks to close its on-chain channel cooperatively, showing a state this gateway
-     * signed on it: signs the split of the journal's latest state (worker: its sent; gateway: the
-     * rest of the deposit), then signs nothing more on that channel. The worker's next session
-     * gets a new channel, so its states count from zero against a fresh deposit.
+     * signed on it. Routing stops sending it requests at once; those running on the channel finish
+     * and are paid by the rounds as usual (at most {@link #CLOSE_DRAIN_LIMIT_NANOS}); then one
+     * more round pays what the channel still owes, and the split of the journal's latest state is
+     * signed (worker: its sent; gateway: the rest of the deposit). Nothing more is signed on that
+     * channel, and the worker's next session gets a new one, so its states count from zero against
+     * a fresh deposit. Signing at once instead left the running requests' later tokens billed to
+     * their clients and never paid, or, with the worker's credit window holding them, cut them
+     * (audit G, H2). Called on the session's event loop; {@code session} is the one the request
+     * came on: a close whose session ended before it is signed is not signed.
      */
-    public void closeRequested(WorkerChannel channel, CloseRequest request, Handler<AsyncResult<CloseSigned>> done) {
+    public void closeRequested(WorkerChannel channel, Consumer<GatewayMessage> session, CloseRequest request,
+                               Handler<AsyncResult<CloseSigned>> done) {
         Context caller = Vertx.currentContext();
-        context.runOnContext(v -> closeWhenNoRound(caller, channel, request, done, true));
+        if (channel.closing) {
+            answer(caller, done, Future.failedFuture(new IllegalArgumentException("channel " + channel.id()
+                    + " is being closed already: one CloseRequest per channel")));
+            return;
+        }
+        channel.closing = true;
+        long drainUntil = System.nanoTime() + CLOSE_DRAIN_LIMIT_NANOS;
+        context.runOnContext(v -> {
+            try {
+                checkClose(channel, request);
+            } catch (IllegalArgumentException e) {
+                channel.closing = false;
+                answer(caller, done, Future.failedFuture(e));
+                return;
+            }
+            closeWhenDrained(caller, channel, session, request, done, drainUntil);
+        });
+    }
+
+    /**
+     * A request that outlives this is left running on a channel that closes under it: what it
+     * makes from then on is billed to its client and not paid (the worker logs the amount). Past
+     * the relay's own limits only a very long answer is still running after a minute.
+     */
+    static final long CLOSE_DRAIN_LIMIT_NANOS = TimeUnit.SECONDS.toNanos(60);
+    /**
+     * How often a draining close looks at the channel's running requests. They end on the relays'
+     * event loops, lock-free; a wake-up from each would cost every request a hop here for the sake
+     * of a rare close, so the close polls instead, and is signed at most this much later.
+     */
+    private static final long CLOSE_DRAIN_POLL_MS = 20;
+
+    private void closeWhenDrained(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
+                                  CloseRequest request, Handler<AsyncResult<CloseSigned>> done, long drainUntil) {
+        if (channel.session != session) {
+            // Its session ended (or a new one took the channel): the worker never sees this close,
+            // and asks again on its next session. The channel stays open and routable meanwhile.
+            if (channel.session == null) {
+                channel.closing = false;
+            }
+            answer(caller, done, Future.failedFuture(new IllegalStateException("the session ended before channel "
+                    + channel.id() + " drained")));
+            return;
+        }
+        if (!channel.inFlight.isEmpty()) {
+            if (System.nanoTime() - drainUntil < 0) {
+                vertx.setTimer(CLOSE_DRAIN_POLL_MS, id -> closeWhenDrained(caller, channel, session, request, done, drainUntil));
+                return;
+            }
+            log.warn("channel {} still has {} request(s) running {} s after its worker asked to close it: closing it now;"
+                    + " what they make from here is billed to their clients and not paid to the worker", channel.id(),
+                    channel.inFlight.size(), TimeUnit.NANOSECONDS.toSeconds(CLOSE_DRAIN_LIMIT_NANOS));
+        }
+        closeWhenNoRound(caller, channel, request, done, true);
     }
 
     /**
      * A round in flight may be signing a newer state off this context; the close waits for it to be
      * sent, so the split it signs is at least every state the worker will ever hold. Then, when the
-     * channel owes more than its last state (requests that finished since, tokens of those still
-     * running), one more round pays that first: nothing is signed on the channel after its close,
-     * so a close of the last state alone would leave those fees billed to clients and never paid.
-     * One round only: under steady load the channel always owes a little more.
+     * channel owes more than its last state (requests that finished since, tokens of any still
+     * running), one more round pays that first: nothing is signed on the channel after its close.
+     * One round only: a request still running past the drain keeps owing a little more.
      */
     private void closeWhenNoRound(Context caller, WorkerChannel channel, CloseRequest request,
                                   Handler<AsyncResult<CloseSigned>> done, boolean catchUp) {
@@ -429,7 +489,11 @@ public final class ChannelBilling extends VerticleBase {
         answer(caller, done, result);
     }
 
-    private CloseSigned signClose(WorkerChannel channel, CloseRequest request) {
+    /** A close request the worker may make: an on-chain channel, a state this gateway signed on it, a seqno_b the contract takes. */
+    private void checkClose(WorkerChannel channel, CloseRequest request) {
+        if (channel.closed) {
+            throw new IllegalArgumentException("channel " + channel.id() + " is closed already");
+        }
         if (channel.onChain == null) {
             throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
         }
@@ -439,9 +503,6 @@ public final class ChannelBilling extends VerticleBase {
         } catch (VoucherException e) {
             throw new IllegalArgumentException("close request: " + e.getMessage());
         }
-        // States still on their way when the worker asked are newer than the one it holds: the
-        // close pays the journal's latest, which is at least what the worker asked for.
-        SemiChannelBody latest = channel.payer.last();
         if (!held.channelId().equals(channel.id()) || !held.signedBy(key.publicKey())) {
             throw new IllegalArgumentException("close request over " + held + ", which this gateway did not sign on channel "
                     + channel.id());
@@ -449,6 +510,13 @@ public final class ChannelBilling extends VerticleBase {
         if (request.getSeqnoB() < 1) {
             throw new IllegalArgumentException("close request with seqno_b 0: the contract needs it above the committed one");
         }
+    }
+
+    private CloseSigned signClose(WorkerChannel channel, CloseRequest request) {
+        checkClose(channel, request);
+        // States sent since the worker asked (the drain's, the catch-up round's) are newer than the
+        // one it holds: the close pays the journal's latest, which is at least what it asked for.
+        SemiChannelBody latest = channel.payer.last();
         CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
                 BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
         byte[] signature = channel.onChain.signClose(close);

@@ -44,6 +44,12 @@ public final class WorkerChannel {
      * deposit cap, so whatever it serves next on this channel is never paid.
      */
     volatile boolean capReached;
+    /**
+     * Set by the worker's CloseRequest, on its session's event loop, read by routing: the channel
+     * takes no new requests while those running on it finish and are paid; then its close is
+     * signed. Cleared when a session attaches again (a close its session did not see through).
+     */
+    volatile boolean closing;
 
     // ChannelBilling's context only (the payer: or its round in flight).
     final ChannelPayer payer;
@@ -90,6 +96,11 @@ public final class WorkerChannel {
      */
     public boolean capReached() {
         return capReached;
+    }
+
+    /** Its worker asked to close it: routing skips the worker until its next session brings a new channel. */
+    public boolean closing() {
+        return closing;
     }
 
     /** The id as {@code GenerateRequest.channel_id} carries it. */

@@ -174,7 +174,7 @@ public final class SessionEndpoint {
                                 "CloseRequest needs the channel of Registered, and this session has none");
                         return;
                     }
-                    payments.closeRequested(channel, message.getCloseRequest(), signed -> {
+                    payments.closeRequested(channel, send, message.getCloseRequest(), signed -> {
                         if (signed.failed()) {
                             close("refused: " + signed.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT,
                                     signed.cause().getMessage());

@@ -223,8 +223,8 @@ public final class WorkerRegistry {
     public record Route(String model, ServiceTier tier, Set<String> exclude, long affinityKey) {}
 
     /**
-     * Picks a worker: among healthy workers serving the model, whose channel has cap left, with a
-     * closed circuit breaker and room (flex requests only below {@link #flexRoom}, default ones up
+     * Picks a worker: among healthy workers serving the model, whose channel has cap left and is
+     * not being closed, with a closed circuit breaker and room (flex requests only below {@link #flexRoom}, default ones up
      * to {@value #OVERCOMMIT}× capacity), the one with the fewest requests in flight per unit of
      * capacity, weighted by its measured speed; the worker that last served the same prompt prefix
      * wins while it is within {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
@@ -245,6 +245,8 @@ public final class WorkerRegistry {
         boolean full = false;
         // Healthy workers whose breaker is open, and the time until the first of them half-opens.
         int failing = 0;
+        // Healthy workers closing their payment channel: back with a new one within seconds.
+        int closing = 0;
         long untilHalfOpen = Long.MAX_VALUE;
         double speedSum = 0;
         int speedCount = 0;
@@ -259,6 +261,8 @@ public final class WorkerRegistry {
                 continue;  // silent: skipped until it speaks again
             } else if (w.channel() != null && w.channel().capReached()) {
                 continue;  // it would serve unpaid, then hold the request at its credit window
+            } else if (w.channel() != null && w.channel().closing()) {
+                closing++;  // its channel pays only what runs on it now, then closes
             } else if (w.breakerOpen(now)) {
                 failing++;
                 untilHalfOpen = Math.min(untilHalfOpen, w.breakerOpenUntilNanos() - now);
@@ -301,6 +305,12 @@ public final class WorkerRegistry {
                         + " after " + RegisteredWorker.BREAKER_THRESHOLD + " failures in a row); "
                         + (failing == 1 ? "it is" : "the first is") + " tried again in " + secondsUntil(untilHalfOpen) + " s.",
                         secondsUntil(untilHalfOpen));
+            }
+            if (closing > 0 && !full) {
+                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
+                        + (closing == 1 ? "its worker is settling a payment channel, and takes"
+                        : "its " + closing + " workers are settling payment channels, and take")
+                        + " new requests again once those running on it are done; retry shortly.", 1);
             }
             throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
         }

@@ -49,11 +49,13 @@ final class ChannelAccount {
     volatile String channelAddress = "";
     /**
      * The gateway signed its cooperative close: no state on it will ever pay more, so it takes no
-     * new sequences. Those running finish unpaid for what they make after the close's catch-up
-     * round: cutting them would cost their clients more than the few tokens cost the worker, and
-     * the credit window bounds it.
+     * new sequences. The gateway signs once the requests running on it are done and paid (or a
+     * minute has passed); any still running then finish unpaid for what they make after the close:
+     * cutting them would cost their clients more than the few tokens cost the worker.
      */
     volatile boolean closeSigned;
+    /** A CloseRequest for it went out on the current session, and its CloseSigned has not come. */
+    volatile boolean closeAsked;
     /** Its close (cooperative, or an uncooperative one finished) went through on chain. */
     volatile boolean closedOnChain;
     /** An uncooperative close was started: waiting out the quarantine to finish it. */
@@ -74,6 +76,11 @@ final class ChannelAccount {
 
     PriceSchedule price(String model) {
         return prices.get(model);
+    }
+
+    /** False for a channel reloaded at start until its gateway offers it again: its prices come with the offer. */
+    boolean hasPrices() {
+        return !prices.isEmpty();
     }
 
     void prices(Map<String, PriceSchedule> latest) {

@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -48,6 +49,8 @@ public final class WorkerPayments implements CreditGate {
     private final PaymentKeyPair key;
     private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
+    /** Done unless a gateway session is opening its channel: see {@link #channelOpening}. */
+    private volatile CompletableFuture<Void> opening = CompletableFuture.completedFuture(null);
 
     /** Null: channels are taken on the gateway's word, off chain only. */
     private final OnChainSettlement chain;
@@ -183,8 +186,79 @@ public final class WorkerPayments implements CreditGate {
                 || !account.startClosing()) {
             return Optional.empty();
         }
-        return Optional.of(CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
-                .setSeqnoB((int) chain.nextSeqnoB(account.channelAddress)).build());
+        long seqnoB;
+        try {
+            seqnoB = chain.nextSeqnoB(account.channelAddress);
+        } catch (RuntimeException e) {
+            account.stopClosing();  // the chain did not answer: the next payment asks again
+            throw e;
+        }
+        CloseRequest request = CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
+                .setSeqnoB((int) seqnoB).build();
+        account.closeAsked = true;
+        return Optional.of(request);
+    }
+
+    /**
+     * The session the close requests went out on ended before their CloseSigned: the gateway
+     * signs a close only on the session that asked (it waits for the channel's running requests
+     * first), so each such channel asks again on the next session, at its next payment.
+     */
+    public void sessionEnded() {
+        channels.keySet().forEach(this::closeNotAsked);
+        opening.complete(null);
+    }
+
+    /** A close request prepared for {@code channel} did not go out (its session ended meanwhile): it is asked again later. */
+    public void closeNotAsked(ChannelId channel) {
+        ChannelAccount account = channels.get(channel);
+        if (account != null && account.closeAsked && !account.closeSigned) {
+            account.closeAsked = false;
+            account.stopClosing();
+        }
+    }
+
+    /**
+     * A session said Hello: its gateway may name the channel it offers in requests sent the moment
+     * it has registered this worker, before this worker has opened it (on chain, after reading the
+     * contract). Such requests wait for {@link #channelOpened} instead of being refused
+     * {@code payment_required}, which the gateway's clients saw as 502s (audit G).
+     *
+     * @return to run once the session's channel is open or refused, or it had none: waiting
+     *         requests go on (the session's end does it too, see {@link #sessionEnded})
+     */
+    public Runnable channelOpening() {
+        CompletableFuture<Void> pending = new CompletableFuture<>();
+        opening = pending;
+        return () -> pending.complete(null);
+    }
+
+    /** How long a request waits for the channel it names to be opened. */
+    static final long OPENING_WAIT_MS = 10_000;
+
+    /**
+     * When {@code request} may be submitted: at once, unless it names a channel this worker has not
+     * opened (with prices) while a session is opening one; then once that is done, or after
+     * {@link #OPENING_WAIT_MS}. Submitting meters it, which refuses a channel still unknown.
+     *
+     * @throws GenerationException as {@link #requireChannel}
+     */
+    public CompletableFuture<Void> ready(GenerateRequest request) {
+        requireChannel(request);
+        CompletableFuture<Void> pending = opening;
+        if (pending.isDone() || request.getChannelId().isEmpty()) {
+            return pending.isDone() ? pending : CompletableFuture.completedFuture(null);
+        }
+        ChannelAccount account;
+        try {
+            account = channels.get(ChannelId.fromBytes(request.getChannelId().toByteArray()));
+        } catch (IllegalArgumentException malformed) {
+            return CompletableFuture.completedFuture(null);  // metering refuses it
+        }
+        if (account != null && account.hasPrices()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return pending.copy().completeOnTimeout(null, OPENING_WAIT_MS, TimeUnit.MILLISECONDS);
     }
 
     /**
@@ -200,6 +274,7 @@ public final class WorkerPayments implements CreditGate {
             throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
         }
         account.closeSigned = true;
+        account.closeAsked = false;
         long unpaid = account.unpaid() - (signed.getBalanceB() - account.paid());
         if (unpaid > 0) {
             log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it so far are not in the close, nor is what "
@@ -271,7 +346,7 @@ public final class WorkerPayments implements CreditGate {
      * A request from a gateway that opened a channel must name it: the gRPC endpoint checks this
      * before submitting, so a payer cannot drop the id to be served for free.
      */
-    public void requireChannel(GenerateRequest request) {
+    private void requireChannel(GenerateRequest request) {
         if (request.getChannelId().isEmpty() && !channels.isEmpty()) {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
                     "payment_required: this worker is paid over a payment channel, and the request names none");

@@ -63,6 +63,8 @@ final class GatewayLink {
     private final Promise<Void> firstRegistration = Promise.promise();
 
     private GrpcClientRequest<WorkerMessage, GatewayMessage> session;
+    /** Lets the requests waiting for the current session's channel go on (WorkerPayments.channelOpening). */
+    private Runnable channelOpened = () -> { };
     private long heartbeatTimer = -1;
     private long backoffMs = 100;
     /** The newest Payment not yet verified; null when none waits. */
@@ -124,6 +126,7 @@ final class GatewayLink {
             GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
             session = request;
             channelRefused = false;
+            channelOpened = payments.channelOpening();
             request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
             request.response().onComplete(answered -> {
                 if (answered.failed()) {
@@ -143,12 +146,15 @@ final class GatewayLink {
         switch (message.getMessageCase()) {
             case REGISTERED -> {
                 if (!message.getRegistered().hasChannel()) {
+                    channelOpened.run();
                     registered(message.getRegistered().getHeartbeatIntervalMs());
                     return;
                 }
                 // Checking an on-chain channel blocks on the chain's API: off the event loop.
                 GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+                Runnable opening = channelOpened;
                 vertx.executeBlocking(() -> payments.open(message.getRegistered().getChannel())).onComplete(opened -> {
+                    opening.run();
                     if (current != session) {
                         return;  // that session is gone; the next one registers again
                     }
@@ -238,8 +244,12 @@ final class GatewayLink {
         vertx.executeBlocking(() -> payments.closeRequest(state.channelId())).onComplete(request -> {
             if (request.failed()) {
                 log.warn("could not prepare the close of channel {}", state.channelId(), request.cause());
-            } else if (request.result().isPresent() && current == session) {
-                current.write(WorkerMessage.newBuilder().setCloseRequest(request.result().get()).build());
+            } else if (request.result().isPresent()) {
+                if (current == session) {
+                    current.write(WorkerMessage.newBuilder().setCloseRequest(request.result().get()).build());
+                } else {
+                    payments.closeNotAsked(state.channelId());
+                }
             }
         });
     }
@@ -378,6 +388,7 @@ final class GatewayLink {
     }
 
     private void retry() {
+        payments.sessionEnded();
         sessionUp = false;
         cancelHeartbeat();
         session = null;

@@ -1,19 +1,23 @@
 package org.cocoonjvm.worker.serve;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
-import java.util.function.Consumer;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Accepted;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.FinishReason;
 import org.cocoonjvm.protocol.grpc.GenerateCall;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcService;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.openai.ErrorTrailers;
@@ -25,14 +29,19 @@ final class WorkerGrpcEndpoint {
     private final Vertx vertx;
     private final Submitter submitter;
     private final Supplier<WorkerStatus> status;
-    /** Refuses, by throwing GenerationException, a request its payer must not send. */
-    private final Consumer<GenerateRequest> paymentCheck;
+    /**
+     * When a request may be submitted (WorkerPayments.ready): refuses, by throwing
+     * GenerationException, one its payer must not send, and holds one naming the channel the
+     * gateway has just offered until this worker has opened it.
+     */
+    private final Function<GenerateRequest, CompletableFuture<Void>> paymentReady;
 
-    WorkerGrpcEndpoint(Vertx vertx, Submitter submitter, Supplier<WorkerStatus> status, Consumer<GenerateRequest> paymentCheck) {
+    WorkerGrpcEndpoint(Vertx vertx, Submitter submitter, Supplier<WorkerStatus> status,
+                       Function<GenerateRequest, CompletableFuture<Void>> paymentReady) {
         this.vertx = vertx;
         this.submitter = submitter;
         this.status = status;
-        this.paymentCheck = paymentCheck;
+        this.paymentReady = paymentReady;
     }
 
     void bind(GrpcServer server) {
@@ -68,12 +77,28 @@ final class WorkerGrpcEndpoint {
     }
 
     private void start(GrpcTarget target, GenerateRequest request) {
+        CompletableFuture<Void> ready;
         try {
-            paymentCheck.accept(request);
+            ready = paymentReady.apply(request);
         } catch (GenerationException refused) {
             target.refuse(refused);
             return;
         }
+        if (ready.isDone()) {
+            submit(target, request);
+        } else {
+            Future.fromCompletionStage(ready, Vertx.currentContext()).onComplete(v -> {
+                if (target.cancelledBeforeSubmit) {
+                    target.finish(Final.newBuilder().setFinishReason(FinishReason.FINISH_REASON_CANCELLED)
+                            .setUsage(Usage.getDefaultInstance()).build());  // nothing ran: nothing metered
+                } else if (!target.closed) {
+                    submit(target, request);
+                }
+            });
+        }
+    }
+
+    private void submit(GrpcTarget target, GenerateRequest request) {
         target.running = submitter.submit(vertx, request, target);
         target.running.queued().onFailure(failure -> {
             if (failure instanceof GenerationException refused) {
@@ -92,6 +117,8 @@ final class WorkerGrpcEndpoint {
         private Submitter.Cancellable running;
         /** The response is over: ended, refused or reset. */
         private boolean closed;
+        /** Cancelled while it waited for its channel, before anything was submitted. */
+        private boolean cancelledBeforeSubmit;
 
         GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response) {
             this.response = response;
@@ -100,6 +127,8 @@ final class WorkerGrpcEndpoint {
         void cancel() {
             if (running != null) {
                 running.cancel();
+            } else {
+                cancelledBeforeSubmit = true;
             }
         }
 

@@ -105,7 +105,7 @@ public final class WorkerNode extends VerticleBase {
         generator.start();
         Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MessageLimits.MAX_REQUEST_BYTES));
-        new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::requireChannel).bind(grpc);
+        new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::ready).bind(grpc);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, payments::status,
                 options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.

@@ -3,11 +3,13 @@ package org.cocoonjvm.worker.payments;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.net.URI;
@@ -29,13 +31,22 @@ import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
+import org.cocoonjvm.protocol.grpc.Cancel;
+import org.cocoonjvm.protocol.grpc.ChatMessage;
+import org.cocoonjvm.protocol.grpc.ChatMessages;
+import org.cocoonjvm.protocol.grpc.Final;
+import org.cocoonjvm.protocol.grpc.FinishReason;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
+import org.cocoonjvm.protocol.grpc.GenerateCall;
+import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.Payment;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.cocoonjvm.protocol.grpc.Registered;
+import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -59,6 +70,8 @@ class PaymentLinkTest {
     private final CompletableFuture<Hello> hello = new CompletableFuture<>();
     private final CompletableFuture<SignedSemiChannel> workerInitial = new CompletableFuture<>();
     private volatile GrpcServerRequest<WorkerMessage, GatewayMessage> session;
+    /** The scripted gateway answers Hello with Registered once this completes. */
+    private CompletableFuture<Void> registerWhen = CompletableFuture.completedFuture(null);
     private HttpServer gateway;
     private String workerDeployment;
 
@@ -191,7 +204,8 @@ class PaymentLinkTest {
                 switch (message.getMessageCase()) {
                     case HELLO -> {
                         hello.complete(message.getHello());
-                        call.response().write(GatewayMessage.newBuilder().setRegistered(Registered.newBuilder()
+                        Context context = Vertx.currentContext();
+                        registerWhen.thenRun(() -> context.runOnContext(v -> call.response().write(GatewayMessage.newBuilder().setRegistered(Registered.newBuilder()
                                 .setHeartbeatIntervalMs(1000).setChannel(PaymentChannel.newBuilder()
                                         .setChannelId(ByteString.copyFrom(id.toBytes()))
                                         .setGatewayPublicKey(ByteString.copyFrom(key.publicKey().toBytes()))
@@ -199,7 +213,7 @@ class PaymentLinkTest {
                                         .addPrices(PriceTerms.newBuilder().setModel("synthetic").setPricePerToken(2)
                                                 .setWorkerFeePerToken(1).setWorkerCoefficient(1000).setPromptMultiplier(10_000)
                                                 .setCachedMultiplier(10_000).setCompletionMultiplier(10_000)
-                                                .setReasoningMultiplier(10_000)))).build());
+                                                .setReasoningMultiplier(10_000)))).build())));
                     }
                     case CHANNEL_ACCEPTED -> workerInitial.complete(
                             SignedSemiChannel.parse(message.getChannelAccepted().getSignedStateBoc().toByteArray()));
@@ -211,8 +225,62 @@ class PaymentLinkTest {
         WorkerNode worker = new WorkerNode(new SyntheticEngine(1000, 4, 2048), new WorkerOptions("paid-worker", "127.0.0.1", 0,
                 null, SocketAddress.inetSocketAddress(gateway.actualPort(), "127.0.0.1"), SchedulerOptions.DEFAULTS, 1000,
                 new WorkerPaymentOptions(stateDir, "", 1_000, 5_000)));
-        workerDeployment = await(on.deployVerticle(worker));
+        Future<String> deployed = on.deployVerticle(worker).onSuccess(d -> workerDeployment = d);
+        if (registerWhen.isDone()) {
+            await(deployed);  // a deployment completes once the gateway registered the worker
+        }
         return worker;
+    }
+
+    /**
+     * A gateway sends requests naming the channel it offers as soon as it has registered the
+     * worker, and the worker may not have opened it yet (an on-chain one reads its contract first):
+     * such a request waits for the open, and is served, where it was refused payment_required (a
+     * 502 for the gateway's client). One cancelled while it waits ends CANCELLED, metering nothing.
+     */
+    @Test
+    void aRequestNamingTheChannelBeingOpened_waitsForIt_insteadOfBeingRefused() throws Exception {
+        CompletableFuture<Void> register = new CompletableFuture<>();
+        registerWhen = register;
+        WorkerNode worker = startWorker();
+        hello.get(5, TimeUnit.SECONDS);
+        GrpcClient grpc = GrpcClient.client(vertx);
+        SocketAddress address = SocketAddress.inetSocketAddress(URI.create(worker.endpoint()).getPort(), "127.0.0.1");
+        GenerateCall start = GenerateCall.newBuilder().setStart(GenerateRequest.newBuilder().setRequestId("early")
+                .setModel("synthetic").setMaxTokens(5).setChannelId(ByteString.copyFrom(channelId.toBytes()))
+                .setChat(ChatMessages.newBuilder().addMessages(ChatMessage.newBuilder().setRole("user").setContent("hi"))))
+                .build();
+        CompletableFuture<Final> served = generate(grpc, address, start, false);
+        CompletableFuture<Final> cancelled = generate(grpc, address, start, true);
+        Thread.sleep(200);
+        assertThat(served).isNotDone();
+
+        register.complete(null);
+
+        Final fin = served.get(5, TimeUnit.SECONDS);
+        assertThat(fin.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_LENGTH);
+        assertThat(fin.getUsage().getCompletionTokens()).isEqualTo(5);
+        Final gone = cancelled.get(5, TimeUnit.SECONDS);
+        assertThat(gone.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_CANCELLED);
+        assertThat(gone.getUsage()).isEqualTo(Usage.getDefaultInstance());
+    }
+
+    /** One Generate call; {@code cancel}: a Cancel right after the start. Completes with its Final. */
+    private static CompletableFuture<Final> generate(GrpcClient grpc, SocketAddress worker, GenerateCall start, boolean cancel) {
+        CompletableFuture<Final> fin = new CompletableFuture<>();
+        grpc.request(worker, WorkerGrpcClient.Generate).onSuccess(request -> {
+            request.write(start);
+            if (cancel) {
+                request.write(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
+            }
+            request.response().onSuccess(response -> response.handler(event -> {
+                if (event.hasFinal()) {
+                    fin.complete(event.getFinal());
+                }
+            }).endHandler(v -> fin.completeExceptionally(new AssertionError("ended without a Final: " + response.status()
+                    + " " + response.statusMessage()))));
+        });
+        return fin;
     }
 
     private void send(SignedSemiChannel state) {
