@@ -459,6 +459,32 @@ class OnChainChannelTest {
         }
     }
 
+    /**
+     * A gateway whose wallet was empty (not even deployed) when it started refuses workers paid on
+     * chain, saying why, and serves them once the wallet is funded, without a restart: it used to
+     * fall back to off-chain channels for its whole life (audit G, M1).
+     */
+    @Test
+    void aGatewayStartedWithAnEmptyWallet_servesWorkersPaidOnChain_onceItIsFunded() {
+        ChainWallet empty = new ChainWallet(TweetNaclFast.Signature.keyPair(), chain.client(), chain.clock());
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT), new ChannelOnChain(chain.client(), empty), FEE_PER_TOKEN);
+        Future<String> deployed = net.deployWorker("on-chain", new WorkerPaymentOptions(null, payout.address().toRaw(), 1_000_000,
+                10_000), new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()), net.gateway.port());
+        eventually("refused for the empty wallet", 10_000, () -> net.call(HttpMethod.GET, "/admin/workers",
+                TestNetwork.ADMIN_KEY, null).json().getJsonArray("refused").stream().map(JsonObject.class::cast)
+                .anyMatch(r -> "wallet_underfunded".equals(r.getString("reason"))));
+
+        chain.faucet(empty.address(), BigInteger.valueOf(5 * DEPOSIT));
+
+        TestNetwork.await(deployed);  // registered: its channel opened on chain, the wallet deployed on the way
+        assertThat(empty.balance()).isLessThan(BigInteger.valueOf(4 * DEPOSIT));
+        TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+    }
+
     /** The worker's link to its gateway, DEBUG included: every retry shows. */
     private static final class LinkLog implements AutoCloseable {
         private final ch.qos.logback.classic.Logger logger =

@@ -46,22 +46,30 @@ final class DepositOptions {
 
     /**
      * The channels on chain, paid from the gateway's wallet; null (channels off chain) without
-     * {@code --ton-api}, or while the wallet can't pay or the API can't say whether it can (logged).
+     * {@code --ton-api}. Nothing is asked of the chain here: a slow API held the start for its
+     * whole timeout. Whether the wallet can pay is checked in the background and said once (an
+     * INFO, or a WARN naming the cause); whatever the answer, each worker's channel is opened on
+     * chain when it registers, and refused with the cause while the chain can't.
      */
     ChannelOnChain channels(Path dataDir) {
         if (tonApi == null) {
             return null;
         }
         ChainClient chain = new ChainClient(tonApi, Duration.ofSeconds(30));
-        try {
-            return NodeWallet.open(keyFile(dataDir), chain, "for the workers' payment channels")
-                    .map(wallet -> new ChannelOnChain(chain, wallet)).orElse(null);
-        } catch (ChainException e) {
-            // The message says what failed (refused, rate-limited, not toncenter, timed out): funding is not the fix.
-            log.error("the gateway's wallet {} could not be checked, so the workers' payment channels stay off chain "
-                    + "until a restart: {}", walletAddress(dataDir).toNonBounceable(), e.getMessage());
-            return null;
-        }
+        ChannelOnChain channels = new ChannelOnChain(chain, new ChainWallet(WalletKey.loadOrCreate(keyFile(dataDir)), chain,
+                Clock.systemUTC()));
+        String wallet = walletAddress(dataDir).toNonBounceable();
+        Thread.ofVirtual().name("wallet-check").start(() -> {
+            try {
+                channels.walletReady();
+                log.info("the gateway's wallet {} pays for the workers' payment channels on chain", wallet);
+            } catch (ChainException e) {
+                // The message says what failed (empty, refused, rate-limited, not toncenter, timed out).
+                log.warn("the gateway's wallet {} can't open payment channels yet: {}; workers paid on chain are refused with"
+                        + " that reason until it can, and served from then on", wallet, e.getMessage());
+            }
+        });
+        return channels;
     }
 
     private Path keyFile(Path dataDir) {

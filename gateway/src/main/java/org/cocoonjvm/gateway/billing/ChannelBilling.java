@@ -264,15 +264,17 @@ public final class ChannelBilling extends VerticleBase {
         if (onChain == null) {
             return Future.succeededFuture(new Opened(channel, terms.build()));
         }
-        OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
-        ChannelJournal.Contract wanted = new ChannelJournal.Contract(contract.address().toRaw(), payout.toRaw());
         long signedSeqno = channel.payer.last().seqno();
-        return vertx.<Address>executeBlocking(() -> {
+        return vertx.<OnChainChannel>executeBlocking(() -> {
+                    // The contract's address derives from the network's fees, read at the first channel.
+                    OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
+                    ChannelJournal.Contract wanted = new ChannelJournal.Contract(contract.address().toRaw(), payout.toRaw());
                     ChannelJournal.Contract bound = journal.bind(channel.id(), wanted);
                     if (!bound.equals(wanted)) {
                         throw termsChanged(channel.id(), workerKey, bound, wanted);
                     }
-                    return onChain.open(contract, options.depositCapNanoton(), signedSeqno);
+                    onChain.open(contract, options.depositCapNanoton(), signedSeqno);
+                    return contract;
                 })
                 .transform(result -> {
                     if (result.failed()) {
@@ -297,8 +299,9 @@ public final class ChannelBilling extends VerticleBase {
                         return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, code,
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
-                    channel.onChain = contract;
-                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().toRaw()).build()));
+                    channel.onChain = result.result();
+                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().address().toRaw())
+                            .build()));
                 });
     }
 

@@ -21,6 +21,13 @@ import org.ton.ton4j.address.Address;
  * chain (seconds on a real network), so {@link ChannelBilling} runs it off the event loop, one at a
  * time: the wallet signs one seqno after another. Each channel gets the off-chain deposit cap,
  * so every state the gateway signs is redeemable.
+ *
+ * <p>Nothing is asked of the chain before the first channel: the network's fees are read, and the
+ * wallet deployed, at the first {@link #channel} that needs them, and asked again at the next one
+ * until that works. A gateway started while its API was down or its wallet empty used to run with
+ * off-chain channels until restarted, refusing every worker paid on chain (audit G, M1); now each
+ * such worker is refused with the cause ({@code wallet_underfunded}, {@code unreachable}, …) until
+ * it is fixed, and served from then on.
  */
 public final class ChannelOnChain {
     /** Long enough for a worker that lost its connection to come back and challenge. */
@@ -29,20 +36,22 @@ public final class ChannelOnChain {
 
     private final ChainClient chain;
     private final ChainWallet wallet;
-    private final ChannelCosts costs;
     private final Duration quarantine;
     private final Duration conditionalClose;
+    /** Read from the network config at first use; null until then. */
+    private volatile ChannelCosts costs;
+    /** The wallet was seen active (deployed), so it can pay. */
+    private volatile boolean walletActive;
 
-    /** Reads the fees from the network config now (config params 20/21, 24/25). */
     public ChannelOnChain(ChainClient chain, ChainWallet wallet) {
         this(chain, wallet, QUARANTINE, CONDITIONAL_CLOSE);
     }
 
     public ChannelOnChain(ChainClient chain, ChainWallet wallet, Duration quarantine, Duration conditionalClose) {
-        this(chain, wallet, new ChannelCosts(FeeSchedule.read(chain)), quarantine, conditionalClose);
+        this(chain, wallet, null, quarantine, conditionalClose);
     }
 
-    /** @param costs the fees, already read from the network config */
+    /** @param costs the fees, already read from the network config; null reads them at first use */
     public ChannelOnChain(ChainClient chain, ChainWallet wallet, ChannelCosts costs, Duration quarantine,
                           Duration conditionalClose) {
         this.chain = chain;
@@ -52,11 +61,47 @@ public final class ChannelOnChain {
         this.conditionalClose = conditionalClose;
     }
 
-    /** The channel's contract for these parties; its address is fixed by the terms alone. */
+    /**
+     * The channel's contract for these parties; its address is fixed by the terms alone, the
+     * network's fees among them. Blocking the first time (it reads them).
+     *
+     * @throws ChainException when the chain's API does not answer
+     */
     public OnChainChannel channel(ChannelId id, PaymentKeyPair gatewayKey, PaymentPublicKey workerKey, Address payout) {
+        ChannelCosts fees = costs();
         return OnChainChannel.asA(new ChannelTerms(id.toBigInteger(), wallet.address(), payout,
-                gatewayKey.publicKey().toBytes(), workerKey.toBytes(), costs.excessFee(), quarantine, conditionalClose),
-                gatewayKey, chain, costs);
+                gatewayKey.publicKey().toBytes(), workerKey.toBytes(), fees.excessFee(), quarantine, conditionalClose),
+                gatewayKey, chain, fees);
+    }
+
+    private ChannelCosts costs() {
+        ChannelCosts known = costs;
+        if (known == null) {
+            known = new ChannelCosts(FeeSchedule.read(chain));
+            costs = known;
+        }
+        return known;
+    }
+
+    /**
+     * The wallet can pay: it is active, or deployed now that it holds coins. Blocking.
+     *
+     * @throws ChainException {@code wallet_underfunded} while it holds nothing; the API's own
+     *                        codes when it cannot tell
+     */
+    public void walletReady() {
+        if (walletActive) {
+            return;
+        }
+        if (!"active".equals(chain.state(wallet.address()))) {
+            if (chain.balance(wallet.address()).signum() == 0) {
+                throw new ChainException("wallet_underfunded", "the gateway's wallet " + wallet.address().toNonBounceable()
+                        + " holds no TON, so it can't open payment channels: send it TON (workers paid on chain are"
+                        + " served once it holds enough for a channel's deposit; no restart needed)");
+            }
+            wallet.deploy();
+        }
+        walletActive = true;
     }
 
     /**
@@ -74,6 +119,7 @@ public final class ChannelOnChain {
             throw new ChainException("channel_settled", "channel " + channel.channelId()
                     + " was closed on chain after " + signedSeqno + " states; it is not reopened");
         }
+        walletReady();
         channel.open(wallet, BigInteger.valueOf(depositNanoton));
         return channel.address();
     }
