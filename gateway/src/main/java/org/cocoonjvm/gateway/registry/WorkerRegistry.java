@@ -224,10 +224,11 @@ public final class WorkerRegistry {
 
     /**
      * Picks a worker: among healthy workers serving the model, whose channel has cap left and is
-     * not being closed, with a closed circuit breaker and room (flex requests only below {@link #flexRoom}, default ones up
-     * to {@value #OVERCOMMIT}× capacity), the one with the fewest requests in flight per unit of
-     * capacity, weighted by its measured speed; the worker that last served the same prompt prefix
-     * wins while it is within {@value #AFFINITY_SLACK} requests of that; ties go to a random one.
+     * not being closed, with a closed circuit breaker and room (flex requests only below
+     * {@link #flexRoom}, default ones up to {@value #OVERCOMMIT}× capacity), the one with the fewest
+     * requests in flight per unit of capacity, weighted by its measured speed; the worker that last
+     * served the same prompt prefix wins while it is within {@value #AFFINITY_SLACK} requests of
+     * that; ties go to a random one.
      *
      * @return null when every candidate was already tried
      * @throws ApiException {@code MODEL_NOT_FOUND} when no worker serves the model, nor did in the
