@@ -333,10 +333,16 @@ class SchedulerTest {
         assertThat(scheduler.load().getTokensGenerated()).isEqualTo(afterCancel + next.getUsage().getCompletionTokens());
     }
 
+    /**
+     * Cancelled while every slot is busy, a waiting sequence ends at the next step, not once a slot
+     * frees: it used to wait for one (seconds behind long replies), and its gateway kept the
+     * client's concurrency slot and balance held meanwhile (audit H, H-1).
+     */
     @Test
-    void cancel_waitingSequence_endsCancelledWithoutGenerating() throws Exception {
+    void cancel_waitingSequence_endsCancelledAtOnce_withoutGenerating_whileTheSlotStaysBusy() throws Exception {
         Scheduler scheduler = scheduler(50, 1, 512, OPTIONS);
-        Recorder first = submit(scheduler, request("occupy the only slot", 1, 3));
+        // 40 tokens at 50 a second: the only slot is busy for 800 ms.
+        Recorder first = submit(scheduler, request("occupy the only slot", 1, 40));
         first.awaitFirstDelta();
         Recorder second = new Recorder();
         Runnable cancel = scheduler.submit(request("wait in line", 2, 0), new OutputMailbox(vertx.getOrCreateContext(), second));
@@ -344,6 +350,7 @@ class SchedulerTest {
         cancel.run();
 
         Final fin = second.awaitFinal();
+        assertThat(first.fin).as("the first still runs").isNotDone();
         assertThat(fin.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_CANCELLED);
         assertThat(fin.getUsage().getCompletionTokens()).isZero();
         assertThat(second.tokens()).isEmpty();
