@@ -256,8 +256,9 @@ public final class GatewayNode extends VerticleBase {
             ConnectionOptions connections = options.connections();
             ConnectionDeadlines.Closes closes = new ConnectionDeadlines.Closes(metrics.connectionsClosed("header_timeout"),
                     metrics.connectionsClosed("idle_timeout"));
-            server = vertx.createHttpServer(ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)
-                            .setHost(options.host()).setPort(listenPort)
+            HttpServerOptions listening = ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)
+                    .setHost(options.host()).setPort(listenPort);
+            server = vertx.createHttpServer((attestation == null ? listening : attestation.clientServer(listening))
                             // Backends multiplex many gRPC streams over one connection (see the backend API).
                             .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000))
                             // Cancelled streams are normal traffic here. With Netty's rapid-reset guard at its
@@ -270,6 +271,11 @@ public final class GatewayNode extends VerticleBase {
                             // extension handler that each token's write passed through.
                             .setPerFrameWebSocketCompressionSupported(false)
                             .setPerMessageWebSocketCompressionSupported(false))
+                    .exceptionHandler(failure -> {
+                        if (attestation != null) {
+                            attestation.clientHandshakeFailed(failure);
+                        }
+                    })
                     .connectionHandler(connection -> {
                         FlushBatching.install(connection);
                         ChunkFraming.install(connection);

@@ -17,6 +17,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.grpc.client.GrpcClient;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -38,12 +39,17 @@ import org.cocoonjvm.attest.policy.AllowList;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.policy.TeeKind;
 import org.cocoonjvm.attest.quote.TdReportBody;
+import org.cocoonjvm.attest.ratls.RaTlsClientProxy;
 import org.cocoonjvm.attest.ratls.RaTlsException;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.attest.ratls.RaTlsVerifier;
 import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.metrics.Exposition;
+import org.cocoonjvm.protocol.grpc.InferenceGrpcClient;
+import org.cocoonjvm.protocol.grpc.ModelsRequest;
+import org.cocoonjvm.protocol.grpc.ModelsResponse;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
@@ -77,8 +83,16 @@ class AttestedWorkersTest {
         }
     }
 
+    /** Clients reach it through an RA-TLS client proxy that accepts its dev TEE. */
     private static TestNetwork gateway(DevTee tee, Policy workerPolicy) throws Exception {
-        return new TestNetwork(new GatewayAttestation(RaTlsNode.dev(tee, workerPolicy, CLOCK), 0, CLOCK));
+        return new TestNetwork(new GatewayAttestation(RaTlsNode.dev(tee, workerPolicy, CLOCK), 0, CLOCK),
+                gatewayCheck(tee, DEV_ANY));
+    }
+
+    /** What a client on the gateway's host checks its certificate with: the dev root, and {@code policy}. */
+    static RaTlsVerifier gatewayCheck(DevTee tee, Policy policy) {
+        return new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(tee.root())), CLOCK),
+                quote -> tee.collateral(), policy);
     }
 
     private static WorkerTls worker(DevTee tee, Policy gatewayPolicy, List<RaTlsTrustManager.Outcome> saw) throws Exception {
@@ -121,6 +135,16 @@ class AttestedWorkersTest {
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
         assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getInteger("completion_tokens"))
                 .isEqualTo(8);
+
+        // A gRPC backend through the same client proxy: HTTP/2 to the gateway, by ALPN.
+        ModelsResponse models = await(GrpcClient.client(net.vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                        .setHttp2ClearTextUpgrade(false))
+                .request(io.vertx.core.net.SocketAddress.inetSocketAddress(net.clientPort, "127.0.0.1"), InferenceGrpcClient.Models)
+                .compose(request -> {
+                    request.headers().set("authorization", "Bearer " + API_KEY);
+                    return request.send(ModelsRequest.getDefaultInstance());
+                }).compose(r -> r.last()));
+        assertThat(models.getModels(0).getWorkers()).isEqualTo(1);
 
         JsonObject row = admin().getJsonArray("workers").getJsonObject(0);
         assertThat(row.getString("attestation")).isEqualTo("verified");
@@ -203,19 +227,51 @@ class AttestedWorkersTest {
         assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status()).isEqualTo(404);
     }
 
+    /**
+     * The client port serves RA-TLS: plaintext there (a worker without attestation, a client with
+     * http://) fails the handshake, and the gateway lists it with what to do.
+     */
     @Test
-    void workerWithoutAttestation_onTheClientPort_isToldToUseTheWorkerPort() throws Exception {
+    void plaintextOnTheClientPort_failsTheHandshake_andShowsRefusedWithWhatToDo() throws Exception {
         net = gateway(TEE, DEV_ANY);
         try (LogCapture workerLog = new LogCapture(WORKER_LINK)) {
             net.deployWorker("plain-1", WorkerPaymentOptions.IN_MEMORY, net.gateway.port());
 
             JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
                     .getJsonArray("refused").getJsonObject(0);
-            assertThat(refusal.getString("reason")).isEqualTo("attestation_required");
+            assertThat(refusal.getString("reason")).isEqualTo("tls_required");
+            assertThat(refusal.getString("message")).contains("client port", "cocoon attest proxy", "worker port");
             eventually("the worker logged its refusal", () -> !workerLog.lines().isEmpty());
-            assertThat(workerLog.lines().getFirst()).contains("attestation_required", "--attestation",
-                    "HOST:" + net.gateway.workerPort()).doesNotContain("Method not found");
+            assertThat(workerLog.lines().getFirst()).contains("could not reach gateway");
         }
+    }
+
+    /**
+     * A client on the gateway's host reaches it through an RA-TLS client proxy, which checks the
+     * certificate of each connection against the client's gateway policy: a gateway outside it
+     * gets no prompt, and the client a 502 saying why. Before, the client port was plain HTTP and
+     * the evidence of /v1/attestation was bound to no connection (audit I, I-1).
+     */
+    @Test
+    void aClientProxyWithAPolicyTheGatewayFails_sendsItNothing_andAnswers502() throws Exception {
+        net = gateway(TEE, DEV_ANY);
+        await(net.deployWorker("worker-1", worker(TEE, DEV_ANY, new CopyOnWriteArrayList<>())));
+        RaTlsClientProxy strict = new RaTlsClientProxy(net.vertx, gatewayCheck(TEE, DEV_ANY.withMrtd(
+                AllowList.of(Set.of(HexFormat.of().formatHex(new byte[48]))))),
+                io.vertx.core.net.SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"));
+        int port = await(strict.listen("127.0.0.1", 0));
+        HttpClient client = net.vertx.createHttpClient();
+        TestNetwork.Reply reply = await(client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
+                .setPort(port).setURI("/v1/chat/completions").putHeader("Authorization", "Bearer " + API_KEY)
+                .putHeader("Content-Type", "application/json"))
+                .compose(r -> r.send(chat("synthetic", false, "")))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r))));
+        JsonObject error = reply.json().getJsonObject("error");
+        assertThat(reply.status()).isEqualTo(502);
+        assertThat(error.getString("code")).isEqualTo("gateway_not_attested");
+        assertThat(error.getString("message")).contains("mrtd");
+        assertThat(admin().getJsonArray("workers").getJsonObject(0).getLong("tokens_served")).isZero();
+        await(strict.close());
     }
 
     @Test

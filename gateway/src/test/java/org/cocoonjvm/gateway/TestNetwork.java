@@ -33,6 +33,8 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.attest.ratls.RaTlsClientProxy;
+import org.cocoonjvm.attest.ratls.RaTlsVerifier;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
@@ -64,6 +66,8 @@ final class TestNetwork implements AutoCloseable {
     private final List<CountDownLatch> thaws = new ArrayList<>();
     final List<WorkerNode> workers = new ArrayList<>();
     final HttpClient http;
+    /** Where clients reach the gateway: its client port, or the RA-TLS client proxy in front of it. */
+    final int clientPort;
     /** Where every call of {@link #http} starts (see {@link #onClientContext}). */
     private final Context clientContext = vertx.getOrCreateContext();
 
@@ -109,10 +113,15 @@ final class TestNetwork implements AutoCloseable {
     }
 
     /** A gateway with attestation: workers register on its RA-TLS worker port. */
-    TestNetwork(GatewayAttestation attestation) {
+    /**
+     * An attested gateway whose client port serves RA-TLS: this network's HTTP client reaches it as
+     * an OpenAI client on the same host would, through a {@link RaTlsClientProxy} that checks the
+     * gateway's certificate with {@code gatewayCheck} on every connection.
+     */
+    TestNetwork(GatewayAttestation attestation, RaTlsVerifier gatewayCheck) {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, PaymentOptions.DEFAULTS,
                 new InMemoryAccountBook(Clock.systemUTC()), Runnable::run, new InMemoryChannelJournal(), null, 1, attestation, BODY_LIMIT,
-                ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
+                ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS, gatewayCheck);
     }
 
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance) {
@@ -159,6 +168,15 @@ final class TestNetwork implements AutoCloseable {
     private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
                         Executor ledger, ChannelJournal channels, ChannelOnChain onChain, long workerFeePerToken,
                         GatewayAttestation attestation, long maxBodyBytes, ConnectionOptions connections, ShutdownOptions shutdown) {
+        this(limits, relay, balance, payments, accounts, ledger, channels, onChain, workerFeePerToken, attestation, maxBodyBytes,
+                connections, shutdown, null);
+    }
+
+    /** @param gatewayCheck verifies an RA-TLS client port's certificate; null for a plaintext one */
+    private TestNetwork(KeyLimits limits, RelayOptions relay, long balance, PaymentOptions payments, AccountBook accounts,
+                        Executor ledger, ChannelJournal channels, ChannelOnChain onChain, long workerFeePerToken,
+                        GatewayAttestation attestation, long maxBodyBytes, ConnectionOptions connections, ShutdownOptions shutdown,
+                        RaTlsVerifier gatewayCheck) {
         this.accounts = accounts;
         accounts.open(ACCOUNT);
         if (balance > 0) {
@@ -174,7 +192,10 @@ final class TestNetwork implements AutoCloseable {
         gatewayDeployment = await(vertx.deployVerticle(gateway));
         // A pool far above Vert.x's default of 5: a test that leaves streams open must not make a
         // later request wait for a free connection, which looks exactly like no answer.
-        http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(gateway.port())
+        clientPort = gatewayCheck == null ? gateway.port()
+                : await(new RaTlsClientProxy(vertx, gatewayCheck, SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"))
+                        .listen("127.0.0.1", 0));
+        http = vertx.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1").setDefaultPort(clientPort)
                 .setKeepAlive(false), new PoolOptions().setHttp1MaxSize(256));
     }
 

@@ -32,7 +32,8 @@ import picocli.CommandLine.Spec;
 
 /** {@code cocoon attest …}: offline TDX/SGX DCAP attestation tools. */
 @Command(name = "attest", mixinStandardHelpOptions = true, description = "Attestation tools.",
-        subcommands = {AttestCommand.Verify.class, AttestCommand.DevQuote.class, AttestGpuCommand.class})
+        subcommands = {AttestCommand.Verify.class, AttestCommand.DevQuote.class, AttestGpuCommand.class,
+                AttestProxyCommand.class})
 final class AttestCommand {
 
     /** Exit code when verification ran and the quote was rejected. */

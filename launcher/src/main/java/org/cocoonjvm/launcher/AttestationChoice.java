@@ -8,15 +8,19 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.CollateralSource;
+import org.cocoonjvm.attest.TrustAnchors;
 import org.cocoonjvm.attest.dcap.Collateral;
 import org.cocoonjvm.attest.dcap.QuoteCollateralSource;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.ratls.CommandGpuEvidence;
 import org.cocoonjvm.attest.ratls.RaTlsIdentity;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
+import org.cocoonjvm.attest.ratls.RaTlsVerifier;
 import org.cocoonjvm.attest.tee.ConfigFsTsmQuoteSource;
 import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.attest.tee.QuoteSourceException;
@@ -93,6 +97,23 @@ final class AttestationChoice {
             }
             case NONE -> throw new AssertionError();
         });
+    }
+
+    /**
+     * For a process outside any TEE that checks an attested peer (cocoon attest proxy): the mode's
+     * roots and collateral, and the policy, without a certificate of its own.
+     */
+    RaTlsVerifier peerVerifier(Clock clock) throws IOException {
+        return switch (mode) {
+            case DEV -> {
+                DevTee tee = DevTee.fromSeed(devSeed(), clock);
+                yield new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(tee.root())), clock),
+                        quote -> tee.collateral(), peerPolicy());
+            }
+            case TDX -> new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel(), clock), collateralSource(clock),
+                    peerPolicy());
+            case NONE -> throw new Cocoon.UsageException("--attestation dev or tdx is needed: there is nothing to check with none");
+        };
     }
 
     /** Where a tdx node gets its peers' collateral: exactly one of --collateral, --pccs, --pcs. */

@@ -84,8 +84,9 @@ final class DemoCommand implements Callable<Integer> {
         Clock clock = Clock.systemUTC();
         byte[] devSeed = new byte[32];
         new SecureRandom().nextBytes(devSeed);
+        // Plain HTTP for clients: the demo is one machine's loopback, and any OpenAI SDK reaches it as is.
         GatewayAttestation attestation = new GatewayAttestation(
-                RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock), 0, clock);
+                RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock), 0, clock, GatewayAttestation.ClientPort.PLAINTEXT);
 
         Optional<DemoChain> chain = DemoChain.startIfAvailable(
                 chainEmulator != null ? chainEmulator : DemoChain.defaultEmulatorDir());

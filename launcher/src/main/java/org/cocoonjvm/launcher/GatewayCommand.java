@@ -47,6 +47,12 @@ final class GatewayCommand implements Callable<Integer> {
             description = "With attestation: the port workers register on over mutual RA-TLS. Default: ${DEFAULT-VALUE}.")
     int workerPort;
 
+    @Option(names = "--client-plaintext",
+            description = "With attestation: serve the client port as plain HTTP instead of TLS on the gateway's RA-TLS "
+                    + "certificate. Prompts then cross the host and the network in clear: only for a TLS terminator inside "
+                    + "the same TD. Default: RA-TLS, reached by clients through `cocoon attest proxy`.")
+    boolean clientPlaintext;
+
     @Mixin
     GatewayPolicy policy;
 
@@ -65,7 +71,12 @@ final class GatewayCommand implements Callable<Integer> {
         Ports.checkRange("--worker-port", workerPort);
         Clock clock = Clock.systemUTC();
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
-                .map(n -> new GatewayAttestation(n, workerPort, clock)).orElse(null);
+                .map(n -> new GatewayAttestation(n, workerPort, clock, clientPlaintext ? GatewayAttestation.ClientPort.PLAINTEXT
+                        : GatewayAttestation.ClientPort.RA_TLS)).orElse(null);
+        if (clientPlaintext && attested == null) {
+            throw new Cocoon.UsageException("--client-plaintext is for a gateway with --attestation; without it the client"
+                    + " port is plain HTTP already");
+        }
         Vertx vertx = network.vertx();
         GatewayOptions options = policy.options(host, port, clientKeys(), adminKey());
         Deposits.Options depositOptions = deposits.options();

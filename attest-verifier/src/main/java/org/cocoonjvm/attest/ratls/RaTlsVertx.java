@@ -6,6 +6,7 @@ import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.KeyCertOptions;
+import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.TCPSSLOptions;
 import io.vertx.core.net.TrustOptions;
@@ -42,6 +43,18 @@ public final class RaTlsVertx {
   }
 
   /**
+   * For a client that verifies a server's RA-TLS certificate and presents none: a process outside
+   * any TEE talking to an attested gateway's client port ({@link RaTlsClientProxy}).
+   */
+  public static NetClientOptions verifyingClient(NetClientOptions options, RaTlsTrustManager trust) {
+    common(options, null, trust);
+    options.setSsl(true);
+    // The peer is known by the quote its certificate carries, which names no host.
+    options.setHostnameVerificationAlgorithm("");
+    return options;
+  }
+
+  /**
    * A server {@code connectionHandler} that verifies the peer of every new connection and closes
    * it when refused. Needed because a resumed TLS 1.3 session skips the trust manager; costs a
    * cache hit otherwise. Install with {@code httpServer.connectionHandler(...)}.
@@ -61,7 +74,9 @@ public final class RaTlsVertx {
     // The trust manager runs in the engine's delegated tasks, and a first verification is a full
     // DCAP check (milliseconds, collateral perhaps fetched): keep it off the event loop.
     o.setSslEngineOptions(new JdkSSLEngineOptions().setUseWorkerThread(true));
-    o.setKeyCertOptions(KeyCertOptions.wrap(keys));
+    if (keys != null) {
+      o.setKeyCertOptions(KeyCertOptions.wrap(keys));
+    }
     o.setTrustOptions(TrustOptions.wrap(trust));
     o.setEnabledSecureTransportProtocols(Set.of("TLSv1.3"));
     CIPHER_SUITES.forEach(o::addEnabledCipherSuite);

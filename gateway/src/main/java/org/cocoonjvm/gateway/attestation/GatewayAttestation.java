@@ -34,32 +34,70 @@ import org.slf4j.LoggerFactory;
  * mutual RA-TLS and are verified there against the worker policy (image, TCB, and at Hello the
  * models' {@code name@hash}); its gRPC client to workers verifies them again on every new
  * connection; refusals from either side land in {@link #refused()}; and it publishes its own
- * evidence for clients at {@code GET /v1/attestation}. The client-facing port stays plain HTTP so
- * ordinary OpenAI clients keep working.
+ * evidence for clients at {@code GET /v1/attestation}.
+ *
+ * <p>The client port serves TLS with the same RA-TLS certificate ({@link ClientPort#RA_TLS}): the
+ * quote in the certificate binds the key the connection is encrypted with, so a client that
+ * verifies the certificate of its own connection (as {@code cocoon attest proxy} does for
+ * OpenAI clients on the same host) knows the prompt reaches the attested gateway and nobody else.
+ * Evidence fetched from {@code /v1/attestation} proves nothing about the connection a prompt is
+ * then sent on, and over plain HTTP the host and the network read both (audit I, I-1).
+ * {@link ClientPort#PLAINTEXT} is for a loopback demo, or a TLS terminator inside the same TD.
  */
 public final class GatewayAttestation implements WorkerAdmission {
     private static final Logger log = LoggerFactory.getLogger(GatewayAttestation.class);
     private final RaTlsNode node;
     private final Policy workerPolicy;
     private final int workerPort;
+    private final ClientPort clientPort;
     private final RefusedWorkers refused;
     /** Evidence verifies the node's own quote: done once per certificate, not per request. */
     private final AtomicReference<Published> published = new AtomicReference<>();
 
     private record Published(RaTlsIdentity identity, String json) {}
 
+    /** How the client port (OpenAI API, backend gRPC, /metrics, /admin) is served. */
+    public enum ClientPort {
+        /** TLS 1.3 with this gateway's RA-TLS certificate; no client certificate asked for. */
+        RA_TLS,
+        /** Plain HTTP: prompts cross the host and the network in clear. */
+        PLAINTEXT
+    }
+
+    /** The client port on RA-TLS. */
+    public GatewayAttestation(RaTlsNode node, int workerPort, Clock clock) {
+        this(node, workerPort, clock, ClientPort.RA_TLS);
+    }
+
     /**
      * @param node       this gateway's identity; its peer policy is the worker policy (models checked at Hello too)
      * @param workerPort where workers register; 0 picks a free one
      */
-    public GatewayAttestation(RaTlsNode node, int workerPort, Clock clock) {
+    public GatewayAttestation(RaTlsNode node, int workerPort, Clock clock, ClientPort clientPort) {
         if (workerPort < 0 || workerPort > 65535) {
             throw new IllegalArgumentException("worker port out of range: " + workerPort);
         }
         this.node = Objects.requireNonNull(node, "node");
         this.workerPolicy = node.peers().policy();
         this.workerPort = workerPort;
+        this.clientPort = Objects.requireNonNull(clientPort, "clientPort");
         this.refused = new RefusedWorkers(clock);
+    }
+
+    public ClientPort clientPort() {
+        return clientPort;
+    }
+
+    /**
+     * The client port's listener options, with TLS on the RA-TLS certificate (it rotates with the
+     * node's) unless the client port is {@link ClientPort#PLAINTEXT}. Clients present nothing:
+     * they are known by their API keys.
+     */
+    public HttpServerOptions clientServer(HttpServerOptions options) {
+        if (clientPort == ClientPort.PLAINTEXT) {
+            return options;
+        }
+        return node.server(options, ClientAuth.NONE, outcome -> { });
     }
 
     public int workerPort() {
@@ -79,7 +117,7 @@ public final class GatewayAttestation implements WorkerAdmission {
         HttpServerOptions options = node.server(new HttpServerOptions().setHost(host).setPort(workerPort),
                 ClientAuth.REQUIRED, this::handshake);
         return vertx.createHttpServer(options).connectionHandler(conn -> node.admit(vertx, conn, () -> { }))
-                .exceptionHandler(this::handshakeFailed).requestHandler(sessions).listen();
+                .exceptionHandler(failure -> handshakeFailed("worker", failure)).requestHandler(sessions).listen();
     }
 
     /**
@@ -157,12 +195,20 @@ public final class GatewayAttestation implements WorkerAdmission {
     }
 
     /**
-     * A TLS handshake on the worker port failed for something other than a refused certificate
-     * (which {@link #handshake} recorded with its peer): most often a worker without attestation
-     * speaking plaintext HTTP/2 here, which used to leave no trace on the gateway. Vert.x reports
-     * it without the peer's address, so the list and the once-a-minute log line say {@code unknown}.
+     * A TLS handshake failed on the client port (its server's exception handler, with RA-TLS there):
+     * most often a client that dialed it with {@code http://}, or a worker without attestation.
      */
-    private void handshakeFailed(Throwable failure) {
+    public void clientHandshakeFailed(Throwable failure) {
+        handshakeFailed("client", failure);
+    }
+
+    /**
+     * A TLS handshake on {@code port} failed for something other than a refused certificate
+     * (which {@link #handshake} recorded with its peer): most often plaintext, which used to leave
+     * no trace on the gateway. Vert.x reports it without the peer's address, so the list and the
+     * once-a-minute log line say {@code unknown}.
+     */
+    private void handshakeFailed(String port, Throwable failure) {
         for (Throwable t = failure; t != null; t = t.getCause()) {
             if (t instanceof RaTlsException) {
                 return;
@@ -170,10 +216,12 @@ public final class GatewayAttestation implements WorkerAdmission {
         }
         boolean plaintext = failure instanceof NotSslRecordException;
         String code = plaintext ? "tls_required" : "tls_handshake_failed";
-        String message = plaintext ? "plaintext on the RA-TLS worker port: a worker without --attestation dials it?"
-                : failure.getClass().getSimpleName() + ": " + failure.getMessage();
+        String message = !plaintext ? failure.getClass().getSimpleName() + ": " + failure.getMessage()
+                : port.equals("worker") ? "plaintext on the RA-TLS worker port: a worker without --attestation dials it?"
+                : "plaintext on the RA-TLS client port: clients reach it through a client that checks its certificate"
+                        + " (cocoon attest proxy), workers with --attestation on the worker port";
         if (refused.add("unknown", null, code, message, null, null)) {
-            log.warn("a connection to the worker port failed its TLS handshake ({}): {}", code, message);
+            log.warn("a connection to the {} port failed its TLS handshake ({}): {}", port, code, message);
         }
     }
 
