@@ -302,8 +302,41 @@ class OnChainChannelTest {
         assertPaidOut(payout, contract, served);
     }
 
+    /**
+     * Audit G, M4: a worker restarted after its channel was closed on chain showed that channel
+     * with no contract and {@code closed_on_chain} false, as if it were still open.
+     */
     @Test
-    void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState() {
+    void aRestartedWorker_stillShowsItsClosedChannel_closedOnChain_atItsContract(@TempDir Path paymentDir) {
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
+        WorkerPaymentOptions payments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN,
+                10_000);
+        // The threshold is out of reach: only the shutdown closes this channel.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, payments,
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        String closedId = onlyChannel(worker).getString("channel_id");
+        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
+        net.stopWorker(0);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+
+        WorkerNode restarted = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, payments,
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+
+        JsonObject closed = channelById(restarted, closedId);
+        assertThat(closed.getBoolean("closed_on_chain")).isTrue();
+        assertThat(closed.getBoolean("quarantined")).isFalse();
+        assertThat(Address.of(closed.getString("channel_address"))).isEqualTo(contract);
+        assertThat(closed.getLong("sent_nanoton")).isEqualTo(owed);
+        JsonObject next = net.workerStatus(restarted).getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .filter(c -> !c.getString("channel_id").equals(closedId)).findFirst().orElseThrow();
+        assertThat(next.getBoolean("closed_on_chain")).isFalse();
+        assertThat(ChannelData.read(chain.client(), Address.of(next.getString("channel_address"))).status())
+                .isEqualTo(ChannelStatus.OPEN);
+    }
+
+    @Test
+    void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState(@TempDir Path paymentDir) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
         net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
@@ -311,7 +344,7 @@ class OnChainChannelTest {
                 new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
         // The threshold is out of reach: only the silence closes this channel.
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
-                new WorkerPaymentOptions(null, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new WorkerPaymentOptions(paymentDir, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1)));
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
         // Well above dust (~0.007 TON), so the close is worth its cost.
@@ -331,6 +364,24 @@ class OnChainChannelTest {
         assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
         assertThat(paid.inMessage().orElseThrow().valueNanoton())
                 .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+        // Finished: no longer waiting out a quarantine (both used to show true together).
+        assertThat(onlyChannel(worker).getBoolean("quarantined")).isFalse();
+
+        // Restarted with its gateway still gone: the channel is known closed, and left alone.
+        net.stopWorker(0);
+        net.deployWorker("restarted", new WorkerPaymentOptions(paymentDir, workerWallet.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet,
+                Duration.ofSeconds(1)), net.gateway.port());
+        WorkerNode restarted = net.workers.get(1);
+        eventually("the restarted worker serves /status", () -> {
+            try {
+                return onlyChannel(restarted).getBoolean("closed_on_chain");
+            } catch (RuntimeException notYet) {
+                return false;
+            }
+        });
+        assertThat(onlyChannel(restarted).getBoolean("quarantined")).isFalse();
+        assertThat(Address.of(onlyChannel(restarted).getString("channel_address"))).isEqualTo(contract);
     }
 
     /**
