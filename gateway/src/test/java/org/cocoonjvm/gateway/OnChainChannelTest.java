@@ -265,11 +265,26 @@ class OnChainChannelTest {
         // Well above dust (~0.007 TON), so the close is worth its cost.
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
 
-        net.stopWorker(0);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            net.stopWorker(0);
 
-        // Closed before the worker's stop returned: no waiting, no quarantine.
-        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
-        assertPaidOut(payout, contract, owed);
+            // Closed before the worker's stop returned: no waiting, no quarantine.
+            assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+            assertPaidOut(payout, contract, owed);
+            assertLoggedPayout(workerLog, "closed channel ", contract, payout, owed);
+        }
+    }
+
+    /**
+     * The worker's line for a payout says what leaves the contract and what arrives: it said
+     * "N nanoTON paid out" while N less the forwarding fee arrived (audit G, M4).
+     */
+    private static void assertLoggedPayout(LogCapture workerLog, String prefix, Address contract, ChainWallet payout,
+                                           long owed) {
+        long fee = new ChannelCosts(FeeSchedule.read(chain.client())).payoutForwardFee().longValueExact();
+        assertThat(workerLog.linesAt(Level.INFO)).filteredOn(l -> l.contains(prefix)).singleElement().asString()
+                .contains(contract.toRaw() + ": " + owed + " nanoTON leave the contract for " + payout.address().toRaw()
+                        + ", " + (owed - fee) + " arrive there (the chain's forwarding fee of " + fee + " is deducted");
     }
 
     /**
@@ -356,8 +371,11 @@ class OnChainChannelTest {
         eventually("the worker waits out the quarantine", () -> onlyChannel(worker).getBoolean("quarantined"));
         assertThat(onlyChannel(worker).getBoolean("closed_on_chain")).isFalse();
 
-        chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
-        eventually("the worker finished the close", () -> onlyChannel(worker).getBoolean("closed_on_chain"));
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+            eventually("the worker finished the close", () -> onlyChannel(worker).getBoolean("closed_on_chain"));
+            assertLoggedPayout(workerLog, "finished the uncooperative close", contract, workerWallet, owed);
+        }
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
         ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
         ChainTransaction paid = newest(workerWallet.address());

@@ -287,6 +287,17 @@ public final class WorkerPayments implements CreditGate {
         }
         chain.close(account.channelAddress, key, account.latest(), signed);
         account.settled(ChannelStore.Settlement.CLOSED);
+        logPayout("closed channel " + id + " on chain at " + account.channelAddress, signed.getBalanceB());
+    }
+
+    /**
+     * The contract sends {@code paidOut}; the chain deducts its forwarding fee on the way, so the
+     * payout address gets less, and an operator comparing the two would otherwise see money lost.
+     */
+    private void logPayout(String closed, long paidOut) {
+        long fee = chain.payoutForwardFee();
+        log.info("{}: {} nanoTON leave the contract for {}, {} arrive there (the chain's forwarding fee of {} is deducted "
+                + "on the way)", closed, paidOut, options.payoutAddress(), paidOut - fee, fee);
     }
 
     /**
@@ -308,8 +319,8 @@ public final class WorkerPayments implements CreditGate {
             if (account.quarantined()) {
                 if (chain.finishIfDue(account.channelAddress, key)) {
                     account.settled(ChannelStore.Settlement.CLOSED);
-                    log.info("finished the uncooperative close of channel {} at {}: {} nanoTON paid out",
-                            account.terms.channelId(), account.channelAddress, latest.sentNanoton());
+                    logPayout("finished the uncooperative close of channel " + account.terms.channelId() + " at "
+                            + account.channelAddress, latest.sentNanoton());
                 }
             } else if (account.offered && account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
