@@ -30,6 +30,7 @@ import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.LocalChain;
 import org.cocoonjvm.billing.chain.TestChain;
 import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -315,6 +316,71 @@ class OnChainChannelTest {
         long served = owed + FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
         assertPaidOut(payout, contract, served);
+    }
+
+    /**
+     * Audit G, M4: a restarted gateway showed an open channel in {@code absent_channels} (and the
+     * absent gauge) only once its worker came back. It shows every channel its journal holds
+     * from the start, with the last state and the contract; the worker then takes the same channel
+     * up again, and is paid on top of that state, each fee once.
+     */
+    @Test
+    void aRestartedGateway_showsItsJournaledChannelsFromTheStart_andTheirWorkerTakesThemUpAgain(@TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        PaymentOptions payments = new PaymentOptions(true, 1, 50, DEPOSIT);
+        WorkerPaymentOptions workerPayments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000);
+        net = new TestNetwork(payments, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+        // The threshold is out of reach, and a stop closes nothing below dust: the channel stays open.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                workerPayments, new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        JsonObject channel = onlyChannel(worker);
+        TestNetwork.Reply first = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(first.status()).isEqualTo(200);
+        long paid = FEE_PER_TOKEN * tokens(first);
+        eventually("the worker holds a state for " + paid, () -> onlyChannel(worker).getLong("sent_nanoton") == paid);
+        net.close();
+        BigInteger walletBefore = gatewayWallet.balance();
+
+        net = new TestNetwork(payments, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+
+        JsonObject admin = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json();
+        assertThat(admin.getJsonArray("workers")).isEmpty();
+        JsonObject absent = admin.getJsonArray("absent_channels").getJsonObject(0);
+        assertThat(admin.getJsonArray("absent_channels")).hasSize(1);
+        assertThat(absent.getString("channel_id")).isEqualTo(channel.getString("channel_id"));
+        assertThat(absent.getLong("sent_nanoton")).isEqualTo(paid);
+        assertThat(absent.getLong("unpaid_nanoton")).isZero();
+        assertThat(Address.of(absent.getString("channel_address"))).isEqualTo(Address.of(channel.getString("channel_address")));
+        assertThat(absent.getString("worker_key")).hasSize(64);
+        assertThat(absent.getBoolean("session")).isFalse();
+        assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).contains("cocoon_payment_channels_absent 1.0");
+
+        WorkerNode back = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                workerPayments, new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        assertThat(onlyChannel(back).getString("channel_id")).isEqualTo(channel.getString("channel_id"));
+        TestNetwork.Reply second = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(second.status()).isEqualTo(200);
+        long total = paid + FEE_PER_TOKEN * tokens(second);
+        eventually("the worker holds a state for " + total, () -> onlyChannel(back).getLong("sent_nanoton") == total);
+        admin = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json();
+        assertThat(admin.getJsonArray("absent_channels")).isEmpty();
+        JsonObject billing = admin.getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
+        assertThat(billing.getLong("owed_nanoton")).as("each fee once").isEqualTo(total);
+        assertThat(billing.getLong("sent_nanoton")).isEqualTo(total);
+        assertThat(onlyChannel(back).getLong("unpaid_nanoton")).isZero();
+        assertThat(gatewayWallet.balance()).as("the same contract: nothing deployed or funded again").isEqualTo(walletBefore);
+    }
+
+    private static long tokens(TestNetwork.Reply reply) {
+        JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+        return usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
     }
 
     /**

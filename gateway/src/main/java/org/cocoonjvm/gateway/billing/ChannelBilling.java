@@ -168,13 +168,33 @@ public final class ChannelBilling extends VerticleBase {
         this.onChain = onChain;
     }
 
+    /**
+     * Reads the payer key, and every open channel from the journal: each shows (in
+     * {@code /admin/workers} and the absent gauges) with its last state and contract from the
+     * start, before its worker is back, when it used to show only once that worker registered.
+     */
     @Override
     public Future<?> start() {
-        return context.executeBlocking(() -> journal.payerKey(() -> PaymentKeyPair.generate(random)), false)
-                .onSuccess(k -> {
-                    key = k;
+        return context.executeBlocking(() -> {
+                    key = journal.payerKey(() -> PaymentKeyPair.generate(random));
+                    return journal.openChannels();
+                }, false)
+                .onSuccess(open -> {
+                    open.forEach(entry -> channels.put(entry.channelId(), channelOf(entry)));
+                    tally();
                     vertx.setPeriodic(options.everyMs(), id -> round());
                 });
+    }
+
+    /**
+     * A known channel continues where the journal left it: everything up to its last state is
+     * paid, fees the ledger bills beyond it (checkpointed before a crash, not yet signed) are paid
+     * by the next round, and new fees go on top.
+     */
+    private WorkerChannel channelOf(ChannelJournal.Entry entry) {
+        return new WorkerChannel(this, new ChannelPayer(new ChannelTerms(entry.channelId(), key.publicKey(),
+                options.depositCapNanoton()), key, entry.last()), entry.payeeKey(), entry.feesBilledNanoton(),
+                entry.contract() == null ? null : entry.contract().address());
     }
 
     /**
@@ -246,12 +266,11 @@ public final class ChannelBilling extends VerticleBase {
     /** On this context; the chain part, if any, runs on a worker thread and completes back here. */
     private Future<Opened> attach(ChannelJournal.Entry entry, PaymentPublicKey workerKey, Address payout, Hello hello,
                                   Consumer<GatewayMessage> session) {
-        // A known channel continues where the journal left it: everything up to its last state is
-        // paid, fees the ledger bills beyond it (checkpointed before a crash, not yet signed) are
-        // paid by the next round, and new fees go on top.
-        WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
-                new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
-                workerKey, entry.feesBilledNanoton()));
+        // A channel read from the journal at start that no worker has attached to since has
+        // nothing metered on it: it is made again from this entry, just read, so the fees the
+        // ledger bills on it are the latest. One attached before keeps its meters and fees.
+        WorkerChannel channel = channels.compute(entry.channelId(),
+                (id, known) -> known == null || known.workerId == null ? channelOf(entry) : known);
         if (channel.session != null) {
             return Future.failedFuture(new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "payment_key_in_use",
                     "the payment key " + workerKey + " already has an open session on this gateway"));
@@ -300,6 +319,7 @@ public final class ChannelBilling extends VerticleBase {
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     channel.onChain = result.result();
+                    channel.contractAddress = result.result().address().toRaw();
                     return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().address().toRaw())
                             .build()));
                 });
