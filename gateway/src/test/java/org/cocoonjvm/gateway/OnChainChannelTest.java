@@ -115,6 +115,10 @@ class OnChainChannelTest {
                 .getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
         assertThat(Address.of(billing.getString("channel_address"))).isEqualTo(contract);
         assertThat(billing.getLong("cap_nanoton")).isEqualTo(DEPOSIT);
+        // On-chain figures, none of them a chain call at the scrape (audit G, M4).
+        eventually("the deposit shows in /metrics", () -> metric("cocoon_payment_channel_deposits_nanoton") == DEPOSIT);
+        assertThat(metric("cocoon_payment_channels_opened_total")).isEqualTo(1);
+        assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).isZero();
         BigInteger contractBefore = chain.client().balance(contract);
         BigInteger payoutBefore = payout.balance();
 
@@ -162,6 +166,17 @@ class OnChainChannelTest {
                 .findFirst().orElseThrow();
         assertThat(ChannelData.read(chain.client(), Address.of(reopened.getString("channel_address"))).status())
                 .isEqualTo(ChannelStatus.OPEN);
+        eventually("the closed channel's deposit gone, the new one's counted",
+                () -> metric("cocoon_payment_channel_deposits_nanoton") == DEPOSIT);
+        assertThat(metric("cocoon_payment_channels_opened_total")).isEqualTo(2);
+        assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).isEqualTo(1);
+    }
+
+    /** The value of one series in the gateway's {@code /metrics}. */
+    private double metric(String series) {
+        return net.call(HttpMethod.GET, "/metrics", null, null).body().lines().filter(l -> l.startsWith(series + " "))
+                .mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1))).findFirst()
+                .orElseThrow(() -> new AssertionError("no " + series + " in /metrics"));
     }
 
     @Test
@@ -359,7 +374,8 @@ class OnChainChannelTest {
         assertThat(Address.of(absent.getString("channel_address"))).isEqualTo(Address.of(channel.getString("channel_address")));
         assertThat(absent.getString("worker_key")).hasSize(64);
         assertThat(absent.getBoolean("session")).isFalse();
-        assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).contains("cocoon_payment_channels_absent 1.0");
+        assertThat(metric("cocoon_payment_channels_absent")).isEqualTo(1);
+        assertThat(metric("cocoon_payment_channel_deposits_nanoton")).isEqualTo(DEPOSIT);
 
         WorkerNode back = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
                 workerPayments, new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
@@ -376,6 +392,7 @@ class OnChainChannelTest {
         assertThat(billing.getLong("sent_nanoton")).isEqualTo(total);
         assertThat(onlyChannel(back).getLong("unpaid_nanoton")).isZero();
         assertThat(gatewayWallet.balance()).as("the same contract: nothing deployed or funded again").isEqualTo(walletBefore);
+        assertThat(metric("cocoon_payment_channels_opened_total")).as("a channel taken up again is not new").isZero();
     }
 
     private static long tokens(TestNetwork.Reply reply) {
@@ -592,6 +609,7 @@ class OnChainChannelTest {
                     .asString().startsWith("WARN worker 'on-chain' from ").contains("refused (wallet_underfunded)")
                     .contains("send it TON").doesNotContain("Exception");
         }
+        assertThat(metric("cocoon_payment_channel_open_refusals_total{reason=\"wallet_underfunded\"}")).isPositive();
     }
 
     /**
