@@ -30,6 +30,7 @@ import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.LocalChain;
 import org.cocoonjvm.billing.chain.TestChain;
 import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -114,6 +115,10 @@ class OnChainChannelTest {
                 .getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
         assertThat(Address.of(billing.getString("channel_address"))).isEqualTo(contract);
         assertThat(billing.getLong("cap_nanoton")).isEqualTo(DEPOSIT);
+        // On-chain figures, none of them a chain call at the scrape (audit G, M4).
+        eventually("the deposit shows in /metrics", () -> metric("cocoon_payment_channel_deposits_nanoton") == DEPOSIT);
+        assertThat(metric("cocoon_payment_channels_opened_total")).isEqualTo(1);
+        assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).isZero();
         BigInteger contractBefore = chain.client().balance(contract);
         BigInteger payoutBefore = payout.balance();
 
@@ -161,6 +166,17 @@ class OnChainChannelTest {
                 .findFirst().orElseThrow();
         assertThat(ChannelData.read(chain.client(), Address.of(reopened.getString("channel_address"))).status())
                 .isEqualTo(ChannelStatus.OPEN);
+        eventually("the closed channel's deposit gone, the new one's counted",
+                () -> metric("cocoon_payment_channel_deposits_nanoton") == DEPOSIT);
+        assertThat(metric("cocoon_payment_channels_opened_total")).isEqualTo(2);
+        assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).isEqualTo(1);
+    }
+
+    /** The value of one series in the gateway's {@code /metrics}. */
+    private double metric(String series) {
+        return net.call(HttpMethod.GET, "/metrics", null, null).body().lines().filter(l -> l.startsWith(series + " "))
+                .mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1))).findFirst()
+                .orElseThrow(() -> new AssertionError("no " + series + " in /metrics"));
     }
 
     @Test
@@ -265,11 +281,26 @@ class OnChainChannelTest {
         // Well above dust (~0.007 TON), so the close is worth its cost.
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
 
-        net.stopWorker(0);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            net.stopWorker(0);
 
-        // Closed before the worker's stop returned: no waiting, no quarantine.
-        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
-        assertPaidOut(payout, contract, owed);
+            // Closed before the worker's stop returned: no waiting, no quarantine.
+            assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+            assertPaidOut(payout, contract, owed);
+            assertLoggedPayout(workerLog, "closed channel ", contract, payout, owed);
+        }
+    }
+
+    /**
+     * The worker's line for a payout says what leaves the contract and what arrives: it said
+     * "N nanoTON paid out" while N less the forwarding fee arrived (audit G, M4).
+     */
+    private static void assertLoggedPayout(LogCapture workerLog, String prefix, Address contract, ChainWallet payout,
+                                           long owed) {
+        long fee = new ChannelCosts(FeeSchedule.read(chain.client())).payoutForwardFee().longValueExact();
+        assertThat(workerLog.linesAt(Level.INFO)).filteredOn(l -> l.contains(prefix)).singleElement().asString()
+                .contains(contract.toRaw() + ": " + owed + " nanoTON leave the contract for " + payout.address().toRaw()
+                        + ", " + (owed - fee) + " arrive there (the chain's forwarding fee of " + fee + " is deducted");
     }
 
     /**
@@ -302,8 +333,108 @@ class OnChainChannelTest {
         assertPaidOut(payout, contract, served);
     }
 
+    /**
+     * Audit G, M4: a restarted gateway showed an open channel in {@code absent_channels} (and the
+     * absent gauge) only once its worker came back. It shows every channel its journal holds
+     * from the start, with the last state and the contract; the worker then takes the same channel
+     * up again, and is paid on top of that state, each fee once.
+     */
     @Test
-    void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState() {
+    void aRestartedGateway_showsItsJournaledChannelsFromTheStart_andTheirWorkerTakesThemUpAgain(@TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        PaymentOptions payments = new PaymentOptions(true, 1, 50, DEPOSIT);
+        WorkerPaymentOptions workerPayments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000);
+        net = new TestNetwork(payments, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+        // The threshold is out of reach, and a stop closes nothing below dust: the channel stays open.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                workerPayments, new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        JsonObject channel = onlyChannel(worker);
+        TestNetwork.Reply first = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(first.status()).isEqualTo(200);
+        long paid = FEE_PER_TOKEN * tokens(first);
+        eventually("the worker holds a state for " + paid, () -> onlyChannel(worker).getLong("sent_nanoton") == paid);
+        net.close();
+        BigInteger walletBefore = gatewayWallet.balance();
+
+        net = new TestNetwork(payments, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+
+        JsonObject admin = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json();
+        assertThat(admin.getJsonArray("workers")).isEmpty();
+        JsonObject absent = admin.getJsonArray("absent_channels").getJsonObject(0);
+        assertThat(admin.getJsonArray("absent_channels")).hasSize(1);
+        assertThat(absent.getString("channel_id")).isEqualTo(channel.getString("channel_id"));
+        assertThat(absent.getLong("sent_nanoton")).isEqualTo(paid);
+        assertThat(absent.getLong("unpaid_nanoton")).isZero();
+        assertThat(Address.of(absent.getString("channel_address"))).isEqualTo(Address.of(channel.getString("channel_address")));
+        assertThat(absent.getString("worker_key")).hasSize(64);
+        assertThat(absent.getBoolean("session")).isFalse();
+        assertThat(metric("cocoon_payment_channels_absent")).isEqualTo(1);
+        assertThat(metric("cocoon_payment_channel_deposits_nanoton")).isEqualTo(DEPOSIT);
+
+        WorkerNode back = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                workerPayments, new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        assertThat(onlyChannel(back).getString("channel_id")).isEqualTo(channel.getString("channel_id"));
+        TestNetwork.Reply second = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(second.status()).isEqualTo(200);
+        long total = paid + FEE_PER_TOKEN * tokens(second);
+        eventually("the worker holds a state for " + total, () -> onlyChannel(back).getLong("sent_nanoton") == total);
+        admin = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json();
+        assertThat(admin.getJsonArray("absent_channels")).isEmpty();
+        JsonObject billing = admin.getJsonArray("workers").getJsonObject(0).getJsonObject("billing");
+        assertThat(billing.getLong("owed_nanoton")).as("each fee once").isEqualTo(total);
+        assertThat(billing.getLong("sent_nanoton")).isEqualTo(total);
+        assertThat(onlyChannel(back).getLong("unpaid_nanoton")).isZero();
+        assertThat(gatewayWallet.balance()).as("the same contract: nothing deployed or funded again").isEqualTo(walletBefore);
+        assertThat(metric("cocoon_payment_channels_opened_total")).as("a channel taken up again is not new").isZero();
+    }
+
+    private static long tokens(TestNetwork.Reply reply) {
+        JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
+        return usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
+    }
+
+    /**
+     * Audit G, M4: a worker restarted after its channel was closed on chain showed that channel
+     * with no contract and {@code closed_on_chain} false, as if it were still open.
+     */
+    @Test
+    void aRestartedWorker_stillShowsItsClosedChannel_closedOnChain_atItsContract(@TempDir Path paymentDir) {
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
+        WorkerPaymentOptions payments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN,
+                10_000);
+        // The threshold is out of reach: only the shutdown closes this channel.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, payments,
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        String closedId = onlyChannel(worker).getString("channel_id");
+        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
+        net.stopWorker(0);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+
+        WorkerNode restarted = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, payments,
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+
+        JsonObject closed = channelById(restarted, closedId);
+        assertThat(closed.getBoolean("closed_on_chain")).isTrue();
+        assertThat(closed.getBoolean("quarantined")).isFalse();
+        assertThat(Address.of(closed.getString("channel_address"))).isEqualTo(contract);
+        assertThat(closed.getLong("sent_nanoton")).isEqualTo(owed);
+        JsonObject next = net.workerStatus(restarted).getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .filter(c -> !c.getString("channel_id").equals(closedId)).findFirst().orElseThrow();
+        assertThat(next.getBoolean("closed_on_chain")).isFalse();
+        assertThat(ChannelData.read(chain.client(), Address.of(next.getString("channel_address"))).status())
+                .isEqualTo(ChannelStatus.OPEN);
+    }
+
+    @Test
+    void aGatewayThatIsGone_isClosedWithoutIt_afterTheQuarantine_andTheWorkerGetsItsLatestState(@TempDir Path paymentDir) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
         net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
@@ -311,7 +442,7 @@ class OnChainChannelTest {
                 new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
         // The threshold is out of reach: only the silence closes this channel.
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
-                new WorkerPaymentOptions(null, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new WorkerPaymentOptions(paymentDir, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1)));
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
         // Well above dust (~0.007 TON), so the close is worth its cost.
@@ -323,14 +454,35 @@ class OnChainChannelTest {
         eventually("the worker waits out the quarantine", () -> onlyChannel(worker).getBoolean("quarantined"));
         assertThat(onlyChannel(worker).getBoolean("closed_on_chain")).isFalse();
 
-        chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
-        eventually("the worker finished the close", () -> onlyChannel(worker).getBoolean("closed_on_chain"));
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+            eventually("the worker finished the close", () -> onlyChannel(worker).getBoolean("closed_on_chain"));
+            assertLoggedPayout(workerLog, "finished the uncooperative close", contract, workerWallet, owed);
+        }
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
         ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
         ChainTransaction paid = newest(workerWallet.address());
         assertThat(Address.of(paid.inMessage().orElseThrow().source())).isEqualTo(contract);
         assertThat(paid.inMessage().orElseThrow().valueNanoton())
                 .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
+        // Finished: no longer waiting out a quarantine (both used to show true together).
+        assertThat(onlyChannel(worker).getBoolean("quarantined")).isFalse();
+
+        // Restarted with its gateway still gone: the channel is known closed, and left alone.
+        net.stopWorker(0);
+        net.deployWorker("restarted", new WorkerPaymentOptions(paymentDir, workerWallet.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet,
+                Duration.ofSeconds(1)), net.gateway.port());
+        WorkerNode restarted = net.workers.get(1);
+        eventually("the restarted worker serves /status", () -> {
+            try {
+                return onlyChannel(restarted).getBoolean("closed_on_chain");
+            } catch (RuntimeException notYet) {
+                return false;
+            }
+        });
+        assertThat(onlyChannel(restarted).getBoolean("quarantined")).isFalse();
+        assertThat(Address.of(onlyChannel(restarted).getString("channel_address"))).isEqualTo(contract);
     }
 
     /**
@@ -457,6 +609,7 @@ class OnChainChannelTest {
                     .asString().startsWith("WARN worker 'on-chain' from ").contains("refused (wallet_underfunded)")
                     .contains("send it TON").doesNotContain("Exception");
         }
+        assertThat(metric("cocoon_payment_channel_open_refusals_total{reason=\"wallet_underfunded\"}")).isPositive();
     }
 
     /**

@@ -143,6 +143,13 @@ final class TestNetwork implements AutoCloseable {
                 new InMemoryChannelJournal(), onChain, workerFeePerToken, null, BODY_LIMIT, ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);
     }
 
+    /** The same, keeping the gateway's payment key and channels in {@code channels}: a second one on it is a restart. */
+    TestNetwork(PaymentOptions payments, ChannelOnChain onChain, long workerFeePerToken, ChannelJournal channels) {
+        this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE, payments, new InMemoryAccountBook(Clock.systemUTC()),
+                Runnable::run, channels, onChain, workerFeePerToken, null, BODY_LIMIT, ConnectionOptions.DEFAULTS,
+                ShutdownOptions.DEFAULTS);
+    }
+
     TestNetwork(KeyLimits limits, RelayOptions relay, long balance, AccountBook accounts, Executor ledger) {
         this(limits, relay, balance, PaymentOptions.DEFAULTS, accounts, ledger, new InMemoryChannelJournal(), null, 1, null, BODY_LIMIT,
                 ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS);

@@ -129,6 +129,11 @@ public final class ChannelBilling extends VerticleBase {
         private final AtomicLong roundsFailed = new AtomicLong();
         private final AtomicLong unpaidAbsent = new AtomicLong();
         private final AtomicLong absentChannels = new AtomicLong();
+        private final AtomicLong openedOnChain = new AtomicLong();
+        private final AtomicLong closedCooperatively = new AtomicLong();
+        private final AtomicLong closedWithoutGateway = new AtomicLong();
+        private final AtomicLong depositsNanoton = new AtomicLong();
+        private volatile Consumer<String> openRefused = reason -> { };
 
         public long roundsPaid() {
             return roundsPaid.get();
@@ -145,6 +150,34 @@ public final class ChannelBilling extends VerticleBase {
         /** Open channels whose worker has no session. */
         public long absentChannels() {
             return absentChannels.get();
+        }
+
+        /** New channels whose contract was deployed, funded and opened on chain. */
+        public long openedOnChain() {
+            return openedOnChain.get();
+        }
+
+        /** Cooperative closes signed (the worker sends each on chain). */
+        public long closedCooperatively() {
+            return closedCooperatively.get();
+        }
+
+        /** Channels found closed on chain without this gateway (the worker's uncooperative close). */
+        public long closedWithoutGateway() {
+            return closedWithoutGateway.get();
+        }
+
+        /**
+         * The deposit cap of each open on-chain channel known to be funded: opened since start, or
+         * holding signed states. Taken at every round, like the absent figures; no chain call.
+         */
+        public long depositsNanoton() {
+            return depositsNanoton.get();
+        }
+
+        /** {@code count} is called with the reason code of each channel that could not be opened on chain. */
+        public void onOpenRefused(Consumer<String> count) {
+            openRefused = count;
         }
     }
 
@@ -168,13 +201,33 @@ public final class ChannelBilling extends VerticleBase {
         this.onChain = onChain;
     }
 
+    /**
+     * Reads the payer key, and every open channel from the journal: each shows (in
+     * {@code /admin/workers} and the absent gauges) with its last state and contract from the
+     * start, before its worker is back, when it used to show only once that worker registered.
+     */
     @Override
     public Future<?> start() {
-        return context.executeBlocking(() -> journal.payerKey(() -> PaymentKeyPair.generate(random)), false)
-                .onSuccess(k -> {
-                    key = k;
+        return context.executeBlocking(() -> {
+                    key = journal.payerKey(() -> PaymentKeyPair.generate(random));
+                    return journal.openChannels();
+                }, false)
+                .onSuccess(open -> {
+                    open.forEach(entry -> channels.put(entry.channelId(), channelOf(entry)));
+                    tally();
                     vertx.setPeriodic(options.everyMs(), id -> round());
                 });
+    }
+
+    /**
+     * A known channel continues where the journal left it: everything up to its last state is
+     * paid, fees the ledger bills beyond it (checkpointed before a crash, not yet signed) are paid
+     * by the next round, and new fees go on top.
+     */
+    private WorkerChannel channelOf(ChannelJournal.Entry entry) {
+        return new WorkerChannel(this, new ChannelPayer(new ChannelTerms(entry.channelId(), key.publicKey(),
+                options.depositCapNanoton()), key, entry.last()), entry.payeeKey(), entry.feesBilledNanoton(),
+                entry.contract() == null ? null : entry.contract().address());
     }
 
     /**
@@ -246,12 +299,11 @@ public final class ChannelBilling extends VerticleBase {
     /** On this context; the chain part, if any, runs on a worker thread and completes back here. */
     private Future<Opened> attach(ChannelJournal.Entry entry, PaymentPublicKey workerKey, Address payout, Hello hello,
                                   Consumer<GatewayMessage> session) {
-        // A known channel continues where the journal left it: everything up to its last state is
-        // paid, fees the ledger bills beyond it (checkpointed before a crash, not yet signed) are
-        // paid by the next round, and new fees go on top.
-        WorkerChannel channel = channels.computeIfAbsent(entry.channelId(), id -> new WorkerChannel(this,
-                new ChannelPayer(new ChannelTerms(id, key.publicKey(), options.depositCapNanoton()), key, entry.last()),
-                workerKey, entry.feesBilledNanoton()));
+        // A channel read from the journal at start that no worker has attached to since has
+        // nothing metered on it: it is made again from this entry, just read, so the fees the
+        // ledger bills on it are the latest. One attached before keeps its meters and fees.
+        WorkerChannel channel = channels.compute(entry.channelId(),
+                (id, known) -> known == null || known.workerId == null ? channelOf(entry) : known);
         if (channel.session != null) {
             return Future.failedFuture(new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "payment_key_in_use",
                     "the payment key " + workerKey + " already has an open session on this gateway"));
@@ -282,12 +334,14 @@ public final class ChannelBilling extends VerticleBase {
                             channel.session = null;
                         }
                         if (result.cause() instanceof WorkerRefusedException refused) {
+                            stats.openRefused.accept(refused.code());
                             return Future.failedFuture(refused);
                         }
                         if (result.cause() instanceof ChainException e && e.code().equals("channel_settled")) {
                             // Closed without us: the worker's retry gets a new channel.
                             journal.closed(workerKey, channel.id());
                             channels.remove(channel.id(), channel);
+                            stats.closedWithoutGateway.incrementAndGet();
                         }
                         if (!(result.cause() instanceof ChainException)) {
                             // The chain's own failures (underfunded, settled, unreachable) are said in
@@ -296,10 +350,17 @@ public final class ChannelBilling extends VerticleBase {
                         }
                         // The chain's own code where it has one (wallet_underfunded tells the operator what to do).
                         String code = result.cause() instanceof ChainException e ? e.code() : "channel_unavailable";
+                        stats.openRefused.accept(code);
                         return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, code,
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     channel.onChain = result.result();
+                    channel.contractAddress = result.result().address().toRaw();
+                    if (entry.contract() == null) {
+                        // Bound just now: a new channel, deployed and funded by this open (a reconnect
+                        // or restart finds its channel bound, and its contract open already).
+                        stats.openedOnChain.incrementAndGet();
+                    }
                     return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().address().toRaw())
                             .build()));
                 });
@@ -528,6 +589,7 @@ public final class ChannelBilling extends VerticleBase {
         // would let a payment round sign on the channel between the split and its record.
         journal.closed(channel.workerKey(), channel.id());
         channels.remove(channel.id(), channel);
+        stats.closedCooperatively.incrementAndGet();
         log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(), latest.sentNanoton());
         return CloseSigned.newBuilder().setChannelId(channel.idBytes())
                 .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
@@ -587,14 +649,24 @@ public final class ChannelBilling extends VerticleBase {
     private void tally() {
         long absent = 0;
         long absentCount = 0;
+        long deposits = 0;
         for (WorkerChannel c : channels.values()) {
-            if (c.session == null && !c.closed) {
+            if (c.closed) {
+                continue;
+            }
+            if (c.session == null) {
                 absent += c.view(options.depositCapNanoton()).unpaidNanoton();
                 absentCount++;
+            }
+            // A state is sent only once its contract is open, so a channel holding one was funded;
+            // one bound without a state may have failed its open before the deploy.
+            if (c.onChain != null || c.contractAddress != null && c.signed.seqno() > 0) {
+                deposits += options.depositCapNanoton();
             }
         }
         stats.unpaidAbsent.set(absent);
         stats.absentChannels.set(absentCount);
+        stats.depositsNanoton.set(deposits);
     }
 
     /** The gateway's payment key: party A's key on every channel. */

@@ -62,8 +62,14 @@ public final class WorkerChannel {
     long durableFees;
     Consumer<GatewayMessage> session;
     boolean overCapLogged;
-    /** The contract, once open on chain; null for an off-chain channel. */
+    /** The contract, once opened on chain in this process; null for an off-chain channel. */
     OnChainChannel onChain;
+    /**
+     * The contract's address (raw form): the one the journal binds the channel to, or the one
+     * opened; null for an off-chain channel. Known before {@link #onChain} for a channel read from
+     * the journal at start, whose worker has not come back.
+     */
+    String contractAddress;
     /** Its cooperative close is signed: no further state on it. */
     boolean closed;
     /**
@@ -76,7 +82,8 @@ public final class WorkerChannel {
     /** The id the worker gave in its last session's Hello; null before one since this process started. */
     String workerId;
 
-    WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton) {
+    WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton,
+                  String contractAddress) {
         this.billing = billing;
         this.id = payer.terms().channelId();
         this.idBytes = ByteString.copyFrom(id.toBytes());
@@ -84,6 +91,7 @@ public final class WorkerChannel {
         this.workerKey = workerKey;
         this.durableFees = Math.max(payer.last().sentNanoton(), feesBilledNanoton);
         this.signed = payer.last();
+        this.contractAddress = contractAddress;
     }
 
     public ChannelId id() {
@@ -147,7 +155,7 @@ public final class WorkerChannel {
         Set<RequestMeter> finished = Set.copyOf(finishing);
         Map<RequestBilling.Charge, RequestBilling.Metered> covered = new HashMap<>();
         long owed = durableFees + finishedFees(finished, covered) + runningFees(finished, covered);
-        return new View(id, owed, signed, capNanoton, onChain == null ? null : onChain.address().toRaw(), session != null,
+        return new View(id, owed, signed, capNanoton, contractAddress, session != null,
                 closed, roundError, workerId, workerKey);
     }
 

@@ -73,6 +73,20 @@ public final class GatewayMetrics implements RelayObserver {
         Gauge.builder("cocoon.payment.channels.absent", stats, ChannelBilling.Stats::absentChannels)
                 .description("Open payment channels whose worker has no session (see /admin/workers, absent_channels)")
                 .strongReference(true).register(meters);
+        FunctionCounter.builder("cocoon.payment.channels.opened", stats, ChannelBilling.Stats::openedOnChain)
+                .description("New payment channels whose contract was deployed, funded and opened on chain").register(meters);
+        String closed = "Payment channels closed on chain: cooperative closes signed (the worker sends them), or closed "
+                + "by the worker without the gateway";
+        FunctionCounter.builder("cocoon.payment.channels.closed", stats, ChannelBilling.Stats::closedCooperatively)
+                .tag("close", "cooperative").description(closed).register(meters);
+        FunctionCounter.builder("cocoon.payment.channels.closed", stats, ChannelBilling.Stats::closedWithoutGateway)
+                .tag("close", "without_gateway").description(closed).register(meters);
+        Gauge.builder("cocoon.payment.channel.deposits.nanoton", stats, ChannelBilling.Stats::depositsNanoton)
+                .description("Deposited by the gateway in the contracts of its open on-chain channels, taken at each round")
+                .strongReference(true).register(meters);
+        stats.onOpenRefused(reason -> Counter.builder("cocoon.payment.channel.open.refusals").tag("reason", reason)
+                .description("Workers whose payment channel could not be opened on chain, by reason code")
+                .register(meters).increment());
     }
 
     /** Whether the ledger answers, and the settlements waiting for it. */

@@ -1,5 +1,6 @@
 package org.cocoonjvm.billing.channel;
 
+import java.util.List;
 import java.util.function.Supplier;
 
 /**
@@ -17,9 +18,11 @@ public interface ChannelJournal {
      * @param feesBilledNanoton the worker fees that the payer's ledger bills its clients on this
      *                   channel, when the journal sits beside one (else 0): a payer restarted
      *                   after a crash owes at least this, and may not yet have signed all of it
+     * @param contract   the contract the channel is bound to ({@link #bind}); null while unbound
+     *                   (off chain, or not yet deployed)
      */
     record Entry(ChannelId channelId, PaymentPublicKey payeeKey, SemiChannelBody last, SignedSemiChannel payeeState,
-                 long feesBilledNanoton) {}
+                 long feesBilledNanoton, Contract contract) {}
 
     /**
      * The payer's key: the stored one, or {@code generate}'s, stored now. A restarted payer must
@@ -29,6 +32,12 @@ public interface ChannelJournal {
 
     /** The channel of {@code payeeKey}, opened with {@code newId} when it has none yet. */
     Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId);
+
+    /**
+     * Every channel not yet closed, as {@link #open} would return it: a restarted payer shows what
+     * it owes on each before their payees come back.
+     */
+    List<Entry> openChannels();
 
     /**
      * Records a state the payer signed, before it is sent.

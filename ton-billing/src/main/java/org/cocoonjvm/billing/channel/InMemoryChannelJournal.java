@@ -1,5 +1,6 @@
 package org.cocoonjvm.billing.channel;
 
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -26,10 +27,21 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
         ChannelId id = byPayee.computeIfAbsent(payeeKey, k -> {
             ChannelId fresh = newId.get();
-            entries.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null, 0));
+            entries.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null, 0, null));
             return fresh;
         });
-        return entries.get(id);
+        return withContract(entries.get(id));
+    }
+
+    @Override
+    public List<Entry> openChannels() {
+        return byPayee.values().stream().map(id -> withContract(entries.get(id))).toList();
+    }
+
+    /** Contracts are bound apart from the entries, which the states replace. */
+    private Entry withContract(Entry entry) {
+        return new Entry(entry.channelId(), entry.payeeKey(), entry.last(), entry.payeeState(), 0,
+                contracts.get(entry.channelId()));
     }
 
     @Override
@@ -43,7 +55,7 @@ public final class InMemoryChannelJournal implements ChannelJournal {
                 throw new IllegalStateException("state " + next + " does not extend the recorded " + entry.last()
                         + " on channel " + id);
             }
-            return new Entry(id, entry.payeeKey(), next, entry.payeeState(), 0);
+            return new Entry(id, entry.payeeKey(), next, entry.payeeState(), 0, null);
         });
     }
 
@@ -55,7 +67,7 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     @Override
     public void payeeState(SignedSemiChannel state) {
         entries.computeIfPresent(state.channelId(),
-                (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0));
+                (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0, null));
     }
 
     @Override

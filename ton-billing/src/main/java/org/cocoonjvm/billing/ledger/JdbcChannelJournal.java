@@ -5,7 +5,9 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -81,7 +83,24 @@ public final class JdbcChannelJournal implements ChannelJournal {
                 ps.setLong(6, now);
                 ps.executeUpdate();
             }
-            return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null, 0);
+            return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null, 0, null);
+        });
+    }
+
+    @Override
+    public List<Entry> openChannels() {
+        return ledger.tx("list open channels", c -> {
+            List<Entry> open = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + ENTRY_COLUMNS + ", payee_key FROM channels "
+                    + "WHERE gateway_id = ? ORDER BY opened_at_micros")) {
+                ps.setString(1, gateway);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        open.add(entry(c, rs, PaymentPublicKey.of(HEX.parseHex(rs.getString(7)))));
+                    }
+                }
+            }
+            return open;
         });
     }
 
@@ -194,23 +213,29 @@ public final class JdbcChannelJournal implements ChannelJournal {
         });
     }
 
+    private static final String ENTRY_COLUMNS =
+            "channel_id, last_seqno, last_sent_nanoton, payee_state_boc, contract_address, payout_address";
+
     private Optional<Entry> find(Connection c, PaymentPublicKey payeeKey) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT channel_id, last_seqno, last_sent_nanoton, payee_state_boc "
-                + "FROM channels WHERE gateway_id = ? AND payee_key = ?")) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + ENTRY_COLUMNS
+                + " FROM channels WHERE gateway_id = ? AND payee_key = ?")) {
             ps.setString(1, gateway);
             ps.setString(2, payeeKey.hex());
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return Optional.empty();
-                }
-                String channelId = rs.getString(1);
-                String payeeState = rs.getString(4);
-                return Optional.of(new Entry(ChannelId.fromHex(channelId), payeeKey,
-                        new SemiChannelBody(rs.getLong(2), rs.getLong(3)),
-                        payeeState == null ? null : SignedSemiChannel.parse(HEX.parseHex(payeeState)),
-                        JdbcAccountBook.workerFeesBilled(c, channelId)));
+                return rs.next() ? Optional.of(entry(c, rs, payeeKey)) : Optional.empty();
             }
         }
+    }
+
+    /** The row at {@code rs}, read as {@link #ENTRY_COLUMNS}, with the fees the ledger bills on its channel. */
+    private static Entry entry(Connection c, ResultSet rs, PaymentPublicKey payeeKey) throws SQLException {
+        String channelId = rs.getString(1);
+        String payeeState = rs.getString(4);
+        String contract = rs.getString(5);
+        return new Entry(ChannelId.fromHex(channelId), payeeKey, new SemiChannelBody(rs.getLong(2), rs.getLong(3)),
+                payeeState == null ? null : SignedSemiChannel.parse(HEX.parseHex(payeeState)),
+                JdbcAccountBook.workerFeesBilled(c, channelId),
+                contract == null ? null : new Contract(contract, rs.getString(6)));
     }
 
     private Optional<PaymentKeyPair> storedKey(Connection c) throws SQLException {

@@ -109,6 +109,30 @@ public abstract class ChannelJournalContract {
     }
 
     @Test
+    void openChannels_listsEveryChannelNotClosed_withItsLastStateAndContract() {
+        PaymentPublicKey offChain = PaymentKeyPair.generate(RANDOM).publicKey();
+        PaymentPublicKey closing = PaymentKeyPair.generate(RANDOM).publicKey();
+        ChannelId bound = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelId unbound = journal.open(offChain, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelId closed = journal.open(closing, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelJournal.Contract contract = new ChannelJournal.Contract("0:" + "e1".repeat(32), "0:" + "f1".repeat(32));
+        journal.bind(bound, contract);
+        journal.signed(sign(bound, 1, 40));
+        journal.signed(sign(unbound, 1, 15));
+        journal.closed(closing, closed);
+
+        assertThat(journal.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactlyInAnyOrder(bound, unbound);
+        ChannelJournal.Entry entry = journal.openChannels().stream().filter(e -> e.channelId().equals(bound)).findFirst()
+                .orElseThrow();
+        assertThat(entry.payeeKey()).isEqualTo(worker);
+        assertThat(entry.last()).isEqualTo(new SemiChannelBody(1, 40));
+        assertThat(entry.contract()).isEqualTo(contract);
+        assertThat(journal.open(worker, () -> null).contract()).isEqualTo(contract);
+        assertThat(journal.openChannels().stream().filter(e -> e.channelId().equals(unbound)).findFirst().orElseThrow()
+                .contract()).isNull();
+    }
+
+    @Test
     void bind_theFirstContractStaysBound_untilTheChannelIsClosed() {
         ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
         ChannelJournal.Contract first = new ChannelJournal.Contract("0:" + "a1".repeat(32), "0:" + "b1".repeat(32));

@@ -77,6 +77,10 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
 
         assertThat(restarted.bind(id, new ChannelJournal.Contract("0:" + "c2".repeat(32), "0:" + "d2".repeat(32))))
                 .isEqualTo(bound);
+        assertThat(restarted.openChannels()).singleElement().satisfies(e -> {
+            assertThat(e.channelId()).isEqualTo(id);
+            assertThat(e.contract()).isEqualTo(bound);
+        });
     }
 
     /**

@@ -45,8 +45,16 @@ final class ChannelAccount {
     /** The latest accepted state; null before the first payment. */
     private volatile SignedSemiChannel latest;
     private volatile String lastRefusal;
-    /** The contract checked on chain at the latest open, raw form; empty for an off-chain channel. */
-    volatile String channelAddress = "";
+    /**
+     * The contract checked on chain when the channel was opened, raw form; empty for an off-chain
+     * channel. Stored with the channel's state, so a restarted worker still shows it.
+     */
+    volatile String channelAddress;
+    /**
+     * The gateway offered the channel since this worker started: only such a channel is closed by
+     * it, cooperatively or not. One reloaded at start that no gateway takes up again is left alone.
+     */
+    volatile boolean offered;
     /**
      * The gateway signed its cooperative close: no state on it will ever pay more, so it takes no
      * new sequences. The gateway signs once the requests running on it are done and paid (or a
@@ -56,15 +64,23 @@ final class ChannelAccount {
     volatile boolean closeSigned;
     /** A CloseRequest for it went out on the current session, and its CloseSigned has not come. */
     volatile boolean closeAsked;
-    /** Its close (cooperative, or an uncooperative one finished) went through on chain. */
-    volatile boolean closedOnChain;
-    /** An uncooperative close was started: waiting out the quarantine to finish it. */
-    volatile boolean quarantined;
+    /** Stored with the state once it changes: see {@link ChannelStore.Settlement}. */
+    private volatile ChannelStore.Settlement settlement;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final AtomicBoolean capWarned = new AtomicBoolean();
 
-    ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
-                   SignedSemiChannel stored) {
+    /** A channel opened in this run. */
+    ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
+        this(terms, prices, store, window, null, "", ChannelStore.Settlement.OPEN);
+    }
+
+    /** A channel reloaded at start; its prices come when its gateway offers it again. */
+    ChannelAccount(ChannelStore.Stored stored, ChannelStore store, long window) {
+        this(stored.terms(), Map.of(), store, window, stored.state(), stored.channelAddress(), stored.settlement());
+    }
+
+    private ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
+                           SignedSemiChannel stored, String channelAddress, ChannelStore.Settlement settlement) {
         this.terms = terms;
         this.prices = Map.copyOf(prices);
         this.store = store;
@@ -72,6 +88,8 @@ final class ChannelAccount {
         this.latest = stored;
         this.earnedBeforeUnknown = stored != null;
         this.earned = new AtomicLong(paid());
+        this.channelAddress = channelAddress;
+        this.settlement = settlement;
     }
 
     PriceSchedule price(String model) {
@@ -85,6 +103,26 @@ final class ChannelAccount {
 
     void prices(Map<String, PriceSchedule> latest) {
         prices = Map.copyOf(latest);
+    }
+
+    /** Its close (cooperative, or an uncooperative one finished) went through on chain. */
+    boolean closedOnChain() {
+        return settlement == ChannelStore.Settlement.CLOSED;
+    }
+
+    /** An uncooperative close was started: waiting out the quarantine to finish it. */
+    boolean quarantined() {
+        return settlement == ChannelStore.Settlement.QUARANTINED;
+    }
+
+    /** Records durably that the channel's close on chain went as far as {@code reached}. */
+    synchronized void settled(ChannelStore.Settlement reached) {
+        settlement = reached;
+        store.save(stored(latest));
+    }
+
+    private ChannelStore.Stored stored(SignedSemiChannel state) {
+        return new ChannelStore.Stored(terms, state, channelAddress, settlement);
     }
 
     long paid() {
@@ -140,7 +178,7 @@ final class ChannelAccount {
             lastRefusal = e.getMessage();
             throw e;
         }
-        store.save(new ChannelStore.Stored(terms, next));
+        store.save(stored(next));
         if (earnedBeforeUnknown) {
             earned.accumulateAndGet(next.sentNanoton(), Math::max);
         }
@@ -160,8 +198,8 @@ final class ChannelAccount {
                 .put("credit_window_nanoton", window)
                 .put("deposit_cap_nanoton", terms.depositCapNanoton())
                 .put("channel_address", channelAddress)
-                .put("closed_on_chain", closedOnChain)
-                .put("quarantined", quarantined);
+                .put("closed_on_chain", closedOnChain())
+                .put("quarantined", quarantined());
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
         }

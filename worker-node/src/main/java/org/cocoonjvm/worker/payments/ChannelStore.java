@@ -28,13 +28,46 @@ import org.cocoonjvm.billing.channel.VoucherVerifier;
 
 /**
  * The worker's durable payment state in one directory: its key ({@code payment-key}, the hex
- * seed) and, per channel, its terms and latest accepted state ({@code channel-<id>.json}). Each file is
+ * seed) and, per channel, its terms, latest accepted state, contract address and how far it is
+ * settled on chain ({@code channel-<id>.json}). Each file is
  * replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves the
  * old state or the new one, never a torn file. With no directory, everything stays in memory.
  */
 final class ChannelStore {
-    /** A channel's terms and its last accepted state. */
-    record Stored(ChannelTerms terms, SignedSemiChannel state) {}
+    /**
+     * A channel's terms, its last accepted state, and where it stands on chain.
+     *
+     * @param channelAddress its contract (raw form); empty off chain, and in files written before
+     *                       the address was kept
+     */
+    record Stored(ChannelTerms terms, SignedSemiChannel state, String channelAddress, Settlement settlement) {}
+
+    /**
+     * How far a channel is settled on chain. Kept with its state: a restarted worker that forgot a
+     * close would show the channel open and try to close it again.
+     */
+    enum Settlement {
+        OPEN("open"),
+        /** Its uncooperative close was started; it is finished once the quarantine is over. */
+        QUARANTINED("quarantined"),
+        /** Its close went through on chain: no state on it pays anything any more. */
+        CLOSED("closed");
+
+        final String code;
+
+        Settlement(String code) {
+            this.code = code;
+        }
+
+        static Settlement of(String code) {
+            for (Settlement s : values()) {
+                if (s.code.equals(code)) {
+                    return s;
+                }
+            }
+            throw new IllegalArgumentException("unknown settlement '" + code + "'");
+        }
+    }
 
     private static final String PREFIX = "channel-";
     private static final String SUFFIX = ".json";
@@ -102,7 +135,9 @@ final class ChannelStore {
             if (!file.getFileName().toString().equals(PREFIX + terms.channelId().hex() + SUFFIX)) {
                 throw new IllegalStateException(file + " holds channel " + terms.channelId());
             }
-            return new Stored(terms, state);
+            // A file written before these fields were kept reads as open with no address: that was not recorded.
+            return new Stored(terms, state, json.getString("channel_address", ""),
+                    Settlement.of(json.getString("settlement", Settlement.OPEN.code)));
         } catch (RuntimeException e) {
             throw new IllegalStateException("the stored channel state " + file + " is unusable: " + e.getMessage(), e);
         }
@@ -119,7 +154,9 @@ final class ChannelStore {
                 .put("gateway_public_key", stored.terms().payerKey().hex())
                 .put("deposit_cap_nanoton", stored.terms().depositCapNanoton())
                 .put("seqno", stored.state().seqno()).put("sent_nanoton", stored.state().sentNanoton())
-                .put("signed_state_boc", stored.state().bocBase64()).encodePrettily();
+                .put("signed_state_boc", stored.state().bocBase64())
+                .put("channel_address", stored.channelAddress()).put("settlement", stored.settlement().code)
+                .encodePrettily();
         try {
             write(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);
         } catch (IOException e) {

@@ -79,6 +79,11 @@ public final class OnChainSettlement {
         return closeThreshold;
     }
 
+    /** What the chain takes from each payout on its way to the payout address. */
+    long payoutForwardFee() {
+        return costs.payoutForwardFee().longValueExact();
+    }
+
     /**
      * The gateway's deposit in the contract at {@code channelAddress}, after checking it is OPEN,
      * is channel {@code id}, takes both keys, and pays out to {@code payout}.

@@ -73,8 +73,7 @@ public final class WorkerPayments implements CreditGate {
         this.key = store.key(new SecureRandom());
         // Reloaded states show in /status at once; prices arrive when the gateway registers the worker.
         for (ChannelStore.Stored stored : store.loadAll()) {
-            channels.put(stored.terms().channelId(), new ChannelAccount(stored.terms(), Map.of(), store,
-                    options.creditWindowNanoton(), stored.state()));
+            channels.put(stored.terms().channelId(), new ChannelAccount(stored, store, options.creditWindowNanoton()));
         }
     }
 
@@ -117,7 +116,11 @@ public final class WorkerPayments implements CreditGate {
         }
         ChannelAccount account = channels.compute(id, (k, known) -> {
             if (known == null) {
-                return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton(), null);
+                return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton());
+            }
+            if (known.closedOnChain()) {
+                throw new IllegalArgumentException("channel " + id + " was closed on chain at " + known.channelAddress
+                        + ": it pays nothing more, and this worker takes no channel under its id again");
             }
             // A reconnect or a channel reloaded at start: running sequences meter into this
             // account, so it stays; only the prices are the gateway's latest.
@@ -129,6 +132,7 @@ public final class WorkerPayments implements CreditGate {
             return known;
         });
         account.channelAddress = chain == null ? "" : terms.getChannelAddress();
+        account.offered = true;
         if (chain != null) {
             long dueAt = chain.closeDueAt(channelTerms.depositCapNanoton(), account.window());
             if (dueAt < chain.closeThreshold() && account.startCapWarning()) {
@@ -177,7 +181,8 @@ public final class WorkerPayments implements CreditGate {
     }
 
     private Optional<CloseRequest> closeRequest(ChannelAccount account, boolean shuttingDown) {
-        if (chain == null || account == null || account.channelAddress.isEmpty() || account.closedOnChain) {
+        if (chain == null || account == null || !account.offered || account.channelAddress.isEmpty()
+                || account.closedOnChain()) {
             return Optional.empty();
         }
         SignedSemiChannel latest = account.latest();
@@ -281,7 +286,18 @@ public final class WorkerPayments implements CreditGate {
                     + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
         }
         chain.close(account.channelAddress, key, account.latest(), signed);
-        account.closedOnChain = true;
+        account.settled(ChannelStore.Settlement.CLOSED);
+        logPayout("closed channel " + id + " on chain at " + account.channelAddress, signed.getBalanceB());
+    }
+
+    /**
+     * The contract sends {@code paidOut}; the chain deducts its forwarding fee on the way, so the
+     * payout address gets less, and an operator comparing the two would otherwise see money lost.
+     */
+    private void logPayout(String closed, long paidOut) {
+        long fee = chain.payoutForwardFee();
+        log.info("{}: {} nanoTON leave the contract for {}, {} arrive there (the chain's forwarding fee of {} is deducted "
+                + "on the way)", closed, paidOut, options.payoutAddress(), paidOut - fee, fee);
     }
 
     /**
@@ -295,19 +311,21 @@ public final class WorkerPayments implements CreditGate {
         }
         for (ChannelAccount account : channels.values()) {
             SignedSemiChannel latest = account.latest();
-            if (account.channelAddress.isEmpty() || account.closedOnChain || latest == null) {
+            if (account.channelAddress.isEmpty() || account.closedOnChain() || latest == null) {
                 continue;
             }
-            if (account.quarantined) {
-                account.closedOnChain = chain.finishIfDue(account.channelAddress, key);
-                if (account.closedOnChain) {
-                    log.info("finished the uncooperative close of channel {} at {}: {} nanoTON paid out",
-                            account.terms.channelId(), account.channelAddress, latest.sentNanoton());
+            // A close already started is finished whether or not a gateway offered the channel in
+            // this run: it was started with states this worker holds, and nothing else finishes it.
+            if (account.quarantined()) {
+                if (chain.finishIfDue(account.channelAddress, key)) {
+                    account.settled(ChannelStore.Settlement.CLOSED);
+                    logPayout("finished the uncooperative close of channel " + account.terms.channelId() + " at "
+                            + account.channelAddress, latest.sentNanoton());
                 }
-            } else if (account.startClosing()) {
+            } else if (account.offered && account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
-                account.quarantined = chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard);
-                if (account.quarantined) {
+                if (chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard)) {
+                    account.settled(ChannelStore.Settlement.QUARANTINED);
                     log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
                                     + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
                             account.terms.channelId(), account.channelAddress, latest.seqno(), latest.sentNanoton());
@@ -329,6 +347,10 @@ public final class WorkerPayments implements CreditGate {
         if (account == null) {
             throw new VoucherException(VoucherException.Reason.WRONG_CHANNEL, "no channel " + parsed.channelId()
                     + " is open on this worker");
+        }
+        if (account.closedOnChain()) {
+            throw new VoucherException(VoucherException.Reason.WRONG_CHANNEL, "channel " + parsed.channelId()
+                    + " is closed on chain: no state on it pays anything");
         }
         SignedSemiChannel accepted = account.accept(signedStateBoc.toByteArray());
         onPayment.forEach(Runnable::run);
@@ -365,9 +387,10 @@ public final class WorkerPayments implements CreditGate {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: " + e.getMessage());
         }
         ChannelAccount account = channels.get(id);
-        if (account == null || account.closeSigned) {
-            throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
-                    "payment_required: no channel " + id + " is open on this worker");
+        if (account == null || account.closeSigned || account.closedOnChain()) {
+            throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: "
+                    + (account == null ? "no channel " + id + " is open on this worker"
+                    : "channel " + id + " is closed, or its close signed: it takes no new requests"));
         }
         String model = request.getModel();
         PriceSchedule schedule = account.price(model.contains("@") ? model.substring(0, model.indexOf('@')) : model);

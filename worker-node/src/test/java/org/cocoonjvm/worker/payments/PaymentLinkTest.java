@@ -191,6 +191,33 @@ class PaymentLinkTest {
         }
     }
 
+    /**
+     * A channel file written before the worker kept its contract address and its settlement on
+     * chain is still read: as an open channel, and rewritten with both at its next state.
+     */
+    @Test
+    void aStateFileFromBeforeTheSettlementWasKept_isReadAsOpen_andRewrittenWithIt() throws Exception {
+        ChannelPayer payer = new ChannelPayer(terms, gatewayKey, SemiChannelBody.INITIAL);
+        SignedSemiChannel stored = payer.pay(40);
+        Path file = stateDir.resolve("channel-" + channelId.hex() + ".json");
+        Files.writeString(file, new JsonObject().put("channel_id", channelId.hex())
+                .put("gateway_public_key", gatewayKey.publicKey().hex()).put("deposit_cap_nanoton", 1_000_000)
+                .put("seqno", 1).put("sent_nanoton", 40).put("signed_state_boc", stored.bocBase64()).encodePrettily());
+
+        WorkerNode worker = startWorker();
+        JsonObject channel = waitForChannel(worker, c -> c.getLong("seqno") == 1);
+        assertThat(channel.getLong("sent_nanoton")).isEqualTo(40);
+        assertThat(channel.getBoolean("closed_on_chain")).isFalse();
+        assertThat(channel.getBoolean("quarantined")).isFalse();
+
+        workerInitial.get(5, TimeUnit.SECONDS);
+        send(payer.pay(70));
+        waitForChannel(worker, c -> c.getLong("seqno") == 2);
+        JsonObject rewritten = new JsonObject(Files.readString(file));
+        assertThat(rewritten.getString("settlement")).isEqualTo("open");
+        assertThat(rewritten.getString("channel_address")).isEmpty();
+    }
+
     private WorkerNode startWorker() {
         return startWorker(vertx, gatewayKey, channelId);
     }
