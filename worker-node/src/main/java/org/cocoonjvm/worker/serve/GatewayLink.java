@@ -186,8 +186,6 @@ final class GatewayLink {
                 }).onComplete(closed -> {
                     if (closed.failed()) {
                         log.error("the cooperative close of gateway {} failed", gateway, closed.cause());
-                    } else {
-                        log.info("closed channel on chain: {} nanoTON paid out", message.getCloseSigned().getBalanceB());
                     }
                     // The gateway signs nothing more on that channel: a new session gets a new one.
                     // At shutdown, stop() ends the session once the close is done.
