@@ -23,6 +23,7 @@ import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcProtocol;
 import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.time.Clock;
@@ -229,8 +230,12 @@ public final class GatewayNode extends VerticleBase {
         @Override
         public Future<?> start() {
             // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
+            // gRPC over HTTP/2 only: gRPC-Web and transcoding were served too, undocumented, and a
+            // malformed gRPC-Web-text body logged an ERROR stack trace for anyone (audit H, H-3).
             GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
-                    .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE)));
+                    .setMaxMessageSize(Math.max(options.maxBodyBytes(), GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE))
+                    .removeEnabledProtocol(GrpcProtocol.WEB).removeEnabledProtocol(GrpcProtocol.WEB_TEXT)
+                    .removeEnabledProtocol(GrpcProtocol.TRANSCODING));
             if (attestation == null) {
                 SessionEndpoint endpoint = new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments, refused);
                 endpoint.bind(grpc);
@@ -282,7 +287,11 @@ public final class GatewayNode extends VerticleBase {
                         ConnectionDeadlines.install(connection, connections, closes);
                     })
                     .requestHandler(request -> {
-                        if (isGrpc(request)) {
+                        if (request.version() != HttpVersion.HTTP_2 && request.authority() == null) {
+                            // Vert.x Web refuses it with an ERROR stack trace in the log: a client's mistake, a 400 here.
+                            OpenAiResponses.error(request.response(), ApiException.invalid(null,
+                                    "The request has no Host header, which HTTP/1.1 requires."));
+                        } else if (isGrpc(request)) {
                             InferenceEndpoint.nameUnnamedEncoding(request);
                             grpc.handle(request);
                         } else {
@@ -595,9 +604,10 @@ public final class GatewayNode extends VerticleBase {
         ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
     }
 
+    /** gRPC proper; gRPC-Web is not served, and goes to the HTTP routes (a 404 there). */
     private static boolean isGrpc(HttpServerRequest request) {
         String type = request.getHeader("content-type");
-        return type != null && type.startsWith("application/grpc");
+        return type != null && type.startsWith("application/grpc") && !type.startsWith("application/grpc-web");
     }
 
     private static final String BODY_DEADLINE = "cocoon.bodyDeadline";

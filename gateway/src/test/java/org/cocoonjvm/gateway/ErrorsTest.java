@@ -33,6 +33,31 @@ class ErrorsTest {
         net.close();
     }
 
+    /**
+     * Requests any client can send without a key: an HTTP/1.1 request without Host, and a gRPC-Web
+     * one (not served). Each gets an OpenAI-style error, and the gateway logs no ERROR stack trace
+     * for either (it did: audit H, H-3).
+     */
+    @Test
+    void noHostHeader_andGrpcWeb_getOpenAiErrors_andNoErrorInTheLog() throws Exception {
+        try (LogCapture log = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            String noHost = raw("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+            assertThat(noHost).startsWith("HTTP/1.1 400").contains("\"type\":\"invalid_request_error\"", "no Host header");
+            String grpcWeb = raw("POST /cocoon.v1.Inference/Generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    + "Content-Type: application/grpc-web-text\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0");
+            assertThat(grpcWeb).startsWith("HTTP/1.1 404").contains("\"error\"");
+            assertThat(log.lines()).noneMatch(l -> l.startsWith("ERROR"));
+        }
+    }
+
+    private String raw(String request) throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
+            socket.setSoTimeout(5_000);
+            socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+    }
+
     @Test
     void missingOrWrongKey_is401() {
         net.addWorker(1000);

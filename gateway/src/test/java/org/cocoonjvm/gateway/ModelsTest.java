@@ -58,6 +58,12 @@ class ModelsTest {
         TestNetwork.Reply one = net.call(HttpMethod.GET, "/v1/models/synthetic", API_KEY, null);
         assertThat(one.status()).isEqualTo(200);
         assertThat(one.json()).isEqualTo(waiting);
+        // Pinned to its weights, as a completion may name it.
+        String pinned = "synthetic@" + served.getString("hash");
+        TestNetwork.Reply byHash = net.call(HttpMethod.GET, "/v1/models/" + pinned, API_KEY, null);
+        assertThat(byHash.status()).isEqualTo(200);
+        assertThat(byHash.json()).isEqualTo(waiting.copy().put("id", pinned));
+        assertThat(net.call(HttpMethod.GET, "/v1/models/synthetic@00", API_KEY, null).status()).isEqualTo(404);
         ServedModel overGrpc = grpcModels().getModels(0);
         assertThat(overGrpc.getId()).isEqualTo("synthetic");
         assertThat(overGrpc.getWorkers()).isZero();

@@ -460,4 +460,26 @@ class RelayBehaviourTest {
         // is loose for a loaded CI machine; the measured latency is in docs/benchmarks.md.
         assertThat(ms).isLessThan(1_000);
     }
+
+    /**
+     * A worker whose streams were all cancelled still has its speed measured: it used to count
+     * only requests that finished on their own, so such a worker stayed "unknown" to the speed
+     * weighting of routing (audit H, H-7).
+     */
+    @Test
+    void cancelledStreams_stillMeasureTheWorkersSpeed() throws Exception {
+        net = new TestNetwork();
+        net.addWorker(50);
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("a few tokens arrived", () -> sse.size() >= 5);
+
+        response.request().connection().close();
+
+        TestNetwork.eventually("the worker's speed is measured", () -> net.call(HttpMethod.GET, "/admin/workers",
+                TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers").getJsonObject(0).getDouble("tokens_per_s") > 0);
+        double speed = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers")
+                .getJsonObject(0).getDouble("tokens_per_s");
+        assertThat(speed).isBetween(20.0, 100.0);  // 50 tokens a second, on a loaded machine
+    }
 }

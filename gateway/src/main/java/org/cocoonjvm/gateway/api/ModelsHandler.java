@@ -35,13 +35,15 @@ public final class ModelsHandler implements Handler<RoutingContext> {
 
     /**
      * {@code GET /v1/models/{id}}: one model, as SDKs' {@code models.retrieve} asks; its id may hold
-     * slashes (Hugging Face names), so it is the rest of the path. 404 when the catalog lacks it, as a completion for it would be.
+     * slashes (Hugging Face names), so it is the rest of the path, and may be {@code name@hash}. 404
+     * when the catalog lacks it, as a completion for it would be.
      */
     public void retrieve(RoutingContext ctx) {
         String id = URLDecoder.decode(ctx.normalizedPath().substring(PREFIX.length()), StandardCharsets.UTF_8);
         for (ModelCatalog.Entry m : catalog.listed()) {
-            if (m.id().equals(id)) {
-                ctx.response().putHeader("Content-Type", "application/json").end(json(m).encode());
+            // name@hash pins the weights, as a completion's model may (audit H, H-6): answered under that id.
+            if (m.id().equals(id) || (m.id() + "@" + m.hash()).equals(id)) {
+                ctx.response().putHeader("Content-Type", "application/json").end(json(m).put("id", id).encode());
                 return;
             }
         }

@@ -97,6 +97,8 @@ public final class Relay {
     /** The pending text's tokens, so that a merged delta still counts them. */
     private final Delta.Builder pendingTokens = Delta.newBuilder();
     private boolean paused;
+    /** The client's reader paused the worker's stream at least once. */
+    private boolean readerPaused;
     /** The current attempt's worker stream is over: its Final came, it ended without one, or it broke. */
     private boolean workerEnded;
     /** The relay ended while its worker was generating: a Cancel was sent, and the worker's Final is awaited. */
@@ -368,6 +370,7 @@ public final class Relay {
         pend(delta);
         if (pendingText.length() >= ctx.options().coalesceBytes() && !paused) {
             paused = true;
+            readerPaused = true;
             stream.pause();
         }
     }
@@ -606,9 +609,12 @@ public final class Relay {
             worker.finished(usage.getCompletionTokens());
             if (fin != null) {
                 worker.succeeded();
-                if (firstTokenNanos > 0) {
-                    worker.recordSpeed(usage.getCompletionTokens() - 1, lastTokenNanos - firstTokenNanos);
-                }
+            }
+            // Its rate from first to last token, however the request ended (counting finished ones
+            // only, a worker whose clients all pressed Stop stayed unmeasured: audit H, H-7); not
+            // when a slow reader paused the stream, which then timed the reader.
+            if (firstTokenNanos > 0 && !readerPaused) {
+                worker.recordSpeed(completionTokens - 1, lastTokenNanos - firstTokenNanos);
             }
         }
         if (fin == null && error == null) {

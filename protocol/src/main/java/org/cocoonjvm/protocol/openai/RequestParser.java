@@ -1,10 +1,14 @@
 package org.cocoonjvm.protocol.openai;
 
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonPointer;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.json.jackson.JacksonCodec;
 import java.util.Arrays;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.ChatMessages;
@@ -135,12 +139,24 @@ public final class RequestParser {
         }
         Object root;
         try {
-            root = body.toJsonValue();
+            // Strict JSON: a key given twice (whose value wins differs between parsers, so a proxy
+            // in front could check one request and this gateway run another) and comments (not
+            // JSON; OpenAI refuses them) are errors, not the last value and whitespace (audit H, H-5).
+            JsonParser parser = JacksonCodec.createParser(body);
+            parser.enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+            parser.disable(JsonParser.Feature.ALLOW_COMMENTS);
+            root = JacksonCodec.fromParser(parser, Object.class);
         } catch (DecodeException e) {
             // Valid JSON past one of Jackson's limits (a 2000-digit number) is not a syntax error.
             if (e.getCause() instanceof StreamConstraintsException limit) {
                 throw ApiException.invalid(null, "The request body exceeds a JSON parser limit. "
                         + limit.getOriginalMessage().replaceFirst(", from `[^`]*`", "") + ".");
+            }
+            if (e.getCause() instanceof JsonParseException p && p.getOriginalMessage().startsWith("Duplicate field '")
+                    && p.getProcessor() instanceof JsonParser at) {
+                String key = p.getOriginalMessage().substring("Duplicate field '".length()).replaceFirst("'.*", "");
+                String param = param(at.getParsingContext().getParent().pathAsPointer(), key);
+                throw ApiException.invalid(param, "The request body gives '" + param + "' more than once; give each key once.");
             }
             throw ApiException.invalid(null, "The request body is not valid JSON.");
         }
@@ -148,6 +164,19 @@ public final class RequestParser {
             throw ApiException.invalid(null, "The request body must be a JSON object.");
         }
         return json;
+    }
+
+    /** OpenAI's name for {@code key} in the object at {@code pointer}: {@code messages[0].role}. */
+    private static String param(JsonPointer pointer, String key) {
+        StringBuilder param = new StringBuilder();
+        for (JsonPointer p = pointer; !p.matches(); p = p.tail()) {
+            if (p.mayMatchElement()) {
+                param.append('[').append(p.getMatchingIndex()).append(']');
+            } else {
+                param.append(param.isEmpty() ? "" : ".").append(p.getMatchingProperty());
+            }
+        }
+        return param.isEmpty() ? key : param + "." + key;
     }
 
     private static ChatMessages messages(Object value) {

@@ -255,6 +255,23 @@ class RequestParserTest {
         assertThat(e.getMessage()).contains("not valid JSON");
     }
 
+    /**
+     * A key given twice is refused naming it: parsers disagree on which value wins, so a proxy in
+     * front could check one request and the gateway run another (it took the last). Comments are
+     * not JSON (audit H, H-5).
+     */
+    @Test
+    void parse_aKeyGivenTwice_orAComment_isRejected() {
+        ApiException twice = rejected("{\"model\":\"nope\",\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        assertThat(twice.param()).isEqualTo("model");
+        assertThat(twice.getMessage()).contains("'model' more than once");
+        ApiException nested = rejected("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"hi\"}]}");
+        assertThat(nested.param()).isEqualTo("messages[0].role");
+        assertThat(nested.getMessage()).contains("'messages[0].role' more than once");
+        ApiException comment = rejected("{\"model\":\"m\",/*c*/\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        assertThat(comment.getMessage()).contains("not valid JSON");
+    }
+
     @Test
     void parse_truncatedJson_isRejectedWithoutParam() {
         assertThat(rejected("{\"model\":\"m\",").param()).isNull();

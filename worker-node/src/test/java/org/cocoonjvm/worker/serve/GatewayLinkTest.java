@@ -88,6 +88,8 @@ class GatewayLinkTest {
         vertx.deployVerticle(worker(gateway.actualPort()));
 
         eventually("asked twice", () -> sessions.size() >= 2);
+        // The gateway saw the second Hello; the worker logs its second refusal a moment later.
+        eventually("the second refusal logged", () -> !lines(Level.DEBUG).isEmpty());
         assertThat(TimeUnit.NANOSECONDS.toMillis(sessions.get(1) - sessions.get(0))).isGreaterThanOrEqualTo(4_500);
         assertThat(lines(Level.WARN)).singleElement().asString().contains("refused this worker (ALREADY_EXISTS)")
                 .contains("worker_id_in_use").contains("retrying every 5000 ms");
