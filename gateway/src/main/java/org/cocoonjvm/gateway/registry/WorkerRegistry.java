@@ -112,8 +112,9 @@ public final class WorkerRegistry {
         if (hello.getCapacity() == 0) {
             throw WorkerRefusedException.invalid("invalid_hello", "the worker announced capacity 0");
         }
-        RegisteredWorker worker = new RegisteredWorker(hello, attestation, parseEndpoint(hello.getEndpoint()), channel,
-                nanoClock.getAsLong());
+        SocketAddress address = parseEndpoint(hello.getEndpoint());
+        checkEndpointFree(hello, address);
+        RegisteredWorker worker = new RegisteredWorker(hello, attestation, address, channel, nanoClock.getAsLong());
         RegisteredWorker holder = workers.compute(worker.id(), (id, old) -> old == null || sameWorker(old.hello(), hello) ? worker : old);
         if (holder != worker) {
             throw idInUse(hello);
@@ -149,6 +150,22 @@ public final class WorkerRegistry {
         RegisteredWorker holder = workers.get(hello.getWorkerId());
         if (holder != null && !sameWorker(holder.hello(), hello)) {
             throw idInUse(hello);
+        }
+        checkEndpointFree(hello, parseEndpoint(hello.getEndpoint()));
+    }
+
+    /**
+     * The gateway sends a worker's requests to the endpoint its Hello names, and checks there only
+     * that some acceptable worker answers: a second worker announcing a registered one's endpoint
+     * was credited with its work (audit I, I-6). An endpoint is one worker's, as an id is.
+     */
+    private void checkEndpointFree(Hello hello, SocketAddress address) throws WorkerRefusedException {
+        for (RegisteredWorker w : workers.values()) {
+            if (w.address().equals(address) && !(w.id().equals(hello.getWorkerId()) && sameWorker(w.hello(), hello))) {
+                throw new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "endpoint_in_use", "endpoint " + hello.getEndpoint()
+                        + " is registered by worker '" + w.id() + "'; each worker announces its own (--advertise), and one"
+                        + " restarted under another id gets it once its old session ends (3 heartbeat intervals)");
+            }
         }
     }
 

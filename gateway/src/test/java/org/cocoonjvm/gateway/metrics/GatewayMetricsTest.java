@@ -193,8 +193,8 @@ class GatewayMetricsTest {
 
     private RegisteredWorker register(String id, String model) {
         try {
-            // One payment key per id: the same worker, as far as the registry can tell.
-            return workers.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:9")
+            // One payment key and one endpoint per id: the same worker, as far as the registry can tell.
+            return workers.register(Hello.newBuilder().setWorkerId(id).setEndpoint("http://" + id + ".workers.test:9")
                     .addModels(ModelRef.newBuilder().setName(model).setHash("abc").setMaxContext(4096)).setCapacity(4)
                     .setPaymentPublicKey(ByteString.copyFromUtf8("key-" + id)).build());
         } catch (WorkerRefusedException e) {

@@ -7,6 +7,7 @@ import com.google.protobuf.ByteString;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -35,8 +36,15 @@ class WorkerRegistryTest {
         }
     }
 
+    /** Each worker id its own port: an endpoint is one worker's. */
+    private static final java.util.Map<String, Integer> PORTS = new java.util.concurrent.ConcurrentHashMap<>();
+
     private static Hello hello(String id, int capacity, String paymentKey) {
-        return Hello.newBuilder().setWorkerId(id).setEndpoint("http://127.0.0.1:" + (9000 + id.hashCode() % 100))
+        return hello(id, capacity, paymentKey, "http://127.0.0.1:" + PORTS.computeIfAbsent(id, k -> 9000 + PORTS.size()));
+    }
+
+    private static Hello hello(String id, int capacity, String paymentKey, String endpoint) {
+        return Hello.newBuilder().setWorkerId(id).setEndpoint(endpoint)
                 .addModels(ModelRef.newBuilder().setName("m").setHash("h").setMaxContext(4096)).setCapacity(capacity)
                 .setPaymentPublicKey(ByteString.copyFromUtf8(paymentKey)).build();
     }
@@ -60,6 +68,33 @@ class WorkerRegistryTest {
 
         registry.remove(restarted);
         assertThat(registry.register(hello("w", 4, "key-b")).capacity()).isEqualTo(4);
+    }
+
+    /**
+     * A second worker announcing a registered worker's endpoint is refused: its requests would go
+     * to that worker, which the gateway would credit to it (audit I, I-6). The same worker
+     * reconnecting keeps it; once the holder leaves, it is free.
+     */
+    @Test
+    void anEndpointIsOneWorkers_whileItsSessionLives() throws Exception {
+        RegisteredWorker honest = registry.register(hello("honest", 4, "key-a", "http://127.0.0.1:7001"));
+
+        for (Hello claimant : List.of(hello("freeloader", 4, "key-b", "http://127.0.0.1:7001"),
+                hello("honest", 4, "key-b", "http://127.0.0.1:7001"))) {
+            assertThatThrownBy(() -> registry.checkIdFree(claimant)).isInstanceOfSatisfying(WorkerRefusedException.class,
+                    e -> assertThat(e.code()).isIn("endpoint_in_use", "worker_id_in_use"));
+        }
+        assertThatThrownBy(() -> registry.register(hello("freeloader", 4, "key-b", "http://127.0.0.1:7001")))
+                .isInstanceOfSatisfying(WorkerRefusedException.class, e -> {
+                    assertThat(e.code()).isEqualTo("endpoint_in_use");
+                    assertThat(e.getMessage()).contains("registered by worker 'honest'");
+                });
+        RegisteredWorker again = registry.register(hello("honest", 4, "key-a", "http://127.0.0.1:7001"));
+        assertThat(registry.all()).containsExactly(again);
+
+        registry.remove(again);
+        registry.remove(honest);
+        assertThat(registry.register(hello("freeloader", 4, "key-b", "http://127.0.0.1:7001")).id()).isEqualTo("freeloader");
     }
 
     private RegisteredWorker pick(ServiceTier tier, long affinity) {
