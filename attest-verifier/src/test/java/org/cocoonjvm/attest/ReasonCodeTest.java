@@ -48,7 +48,7 @@ class ReasonCodeTest {
         RaTlsException.Reason.values(),
         "not_depth_0", "not_self_signed", "unknown_critical_extension", "wrong_key_type",
         "missing_extension", "claims_mismatch", "cert_expired", "cert_not_yet_valid",
-        "report_data_mismatch", "collateral_unavailable", "attestation_rejected",
+        "cert_validity_too_long", "report_data_mismatch", "collateral_unavailable", "attestation_rejected",
         "gpu_evidence_rejected", "gpu_evidence_missing");
     assertCodes(
         PolicyViolation.Reason.values(),
