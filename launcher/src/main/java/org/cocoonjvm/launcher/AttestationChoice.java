@@ -50,11 +50,11 @@ final class AttestationChoice {
     Path collateral;
 
     @Option(names = "--pccs", description = "With --attestation tdx: a PCCS base URL (e.g. https://pccs:8081); collateral "
-            + "is fetched per peer FMSPC and cached until its nextUpdate.")
+            + "is fetched per peer FMSPC and cached until its nextUpdate, 24 h at most.")
     URI pccs;
 
     @Option(names = "--pcs", description = "With --attestation tdx: fetch collateral per peer FMSPC from Intel PCS "
-            + "(api.trustedservices.intel.com), cached until its nextUpdate.")
+            + "(api.trustedservices.intel.com), cached until its nextUpdate, 24 h at most.")
     boolean pcs;
 
     @Option(names = "--gpu-evidence-command", description = "Attach NVIDIA GPU evidence to this node's RA-TLS certificate: "
