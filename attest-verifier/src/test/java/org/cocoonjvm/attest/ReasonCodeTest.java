@@ -52,7 +52,7 @@ class ReasonCodeTest {
         "gpu_evidence_rejected", "gpu_evidence_missing");
     assertCodes(
         PolicyViolation.Reason.values(),
-        "tcb_status_not_accepted", "advisory_not_allowed", "debug_not_allowed",
+        "tcb_evaluation_data_number_too_low", "tcb_status_not_accepted", "advisory_not_allowed", "debug_not_allowed",
         "reserved_td_attributes", "sept_ve_disable_required", "mr_servicetd_not_allowed",
         "tee_not_allowed", "mrtd_not_allowed", "rtmr_not_allowed", "mr_config_id_not_allowed",
         "xfam_not_allowed", "mr_seam_not_allowed", "image_hash_not_allowed", "mrenclave_not_allowed",

@@ -16,6 +16,7 @@ import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.RESERVED_TD_ATT
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.ROOT_KEY_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.RTMR_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.SEPT_VE_DISABLE_REQUIRED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TCB_EVALUATION_DATA_NUMBER_TOO_LOW;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TCB_STATUS_NOT_ACCEPTED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TEE_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.XFAM_NOT_ALLOWED;
@@ -30,6 +31,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -44,6 +46,9 @@ import org.cocoonjvm.attest.quote.TdReportBody;
  *
  * @param allowedTees the quote types accepted, {@link TeeKind#INTEL_TDX} and/or {@link TeeKind#INTEL_SGX}
  *     (a development quote is TDX-shaped; {@code allowDevTee} decides on its root)
+ * @param minTcbEvaluationDataNumber when present, the TCB Info and QE Identity must both be at least this
+ *     new: a PCCS, or whoever is on its path, can otherwise serve older, still-current Intel-signed
+ *     collateral that rates an unpatched platform UpToDate
  * @param allowedAdvisories required when a SW-hardening status is accepted: that status passes only
  *     if each of its advisories is listed
  * @param rtmrs exactly four lists, RTMR0..RTMR3
@@ -56,6 +61,7 @@ import org.cocoonjvm.attest.quote.TdReportBody;
 public record Policy(
     Set<TeeKind> allowedTees,
     Set<TcbStatus> acceptedStatuses,
+    OptionalInt minTcbEvaluationDataNumber,
     Optional<Set<String>> allowedAdvisories,
     boolean allowDebug,
     boolean requireSeptVeDisable,
@@ -94,7 +100,7 @@ public record Policy(
    * XFAM a TD may use depends on the host CPU, so pinning them is the operator's opt-in.
    */
   public static final Policy STRICT = new Policy(
-      EnumSet.of(TeeKind.INTEL_TDX), EnumSet.of(TcbStatus.UP_TO_DATE), Optional.empty(), false, true, false, false, false,
+      EnumSet.of(TeeKind.INTEL_TDX), EnumSet.of(TcbStatus.UP_TO_DATE), OptionalInt.empty(), Optional.empty(), false, true, false, false, false,
       AllowList.NOTHING, List.of(AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING),
       AllowList.NOTHING, AllowList.ANY, AllowList.ANY, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING,
       AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)), GpuPolicy.OPTIONAL);
@@ -145,6 +151,17 @@ public record Policy(
     }
     if (e.tee() != TeeKind.DEV && !rootKeyIds.allows(e.rootKeyId())) {
       out.add(new PolicyViolation(ROOT_KEY_NOT_ALLOWED, "root key id " + e.rootKeyId() + " not in " + rootKeyIds));
+    }
+    if (minTcbEvaluationDataNumber.isPresent()) {
+      int min = minTcbEvaluationDataNumber.getAsInt();
+      if (e.tcbInfoEvaluationDataNumber() < min) {
+        out.add(new PolicyViolation(TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
+            "TCB Info tcbEvaluationDataNumber " + e.tcbInfoEvaluationDataNumber() + " < " + min));
+      }
+      if (e.qeIdentityEvaluationDataNumber() < min) {
+        out.add(new PolicyViolation(TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
+            "QE Identity tcbEvaluationDataNumber " + e.qeIdentityEvaluationDataNumber() + " < " + min));
+      }
     }
     if (!acceptedStatuses.contains(e.status())) {
       out.add(new PolicyViolation(TCB_STATUS_NOT_ACCEPTED,
@@ -237,6 +254,10 @@ public record Policy(
     });
   }
 
+  public Policy withMinTcbEvaluationDataNumber(OptionalInt v) {
+    return with(d -> d.minTcbEvaluationDataNumber = v);
+  }
+
   public Policy withAllowDebug(boolean v) {
     return with(d -> d.allowDebug = v);
   }
@@ -312,6 +333,7 @@ public record Policy(
   private static final class Draft {
     Set<TeeKind> allowedTees;
     Set<TcbStatus> acceptedStatuses;
+    OptionalInt minTcbEvaluationDataNumber;
     Optional<Set<String>> allowedAdvisories;
     boolean allowDebug;
     boolean requireSeptVeDisable;
@@ -333,6 +355,7 @@ public record Policy(
     Draft(Policy p) {
       allowedTees = p.allowedTees;
       acceptedStatuses = p.acceptedStatuses;
+      minTcbEvaluationDataNumber = p.minTcbEvaluationDataNumber;
       allowedAdvisories = p.allowedAdvisories;
       allowDebug = p.allowDebug;
       requireSeptVeDisable = p.requireSeptVeDisable;
@@ -353,7 +376,7 @@ public record Policy(
     }
 
     Policy build() {
-      return new Policy(allowedTees, acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable,
+      return new Policy(allowedTees, acceptedStatuses, minTcbEvaluationDataNumber, allowedAdvisories, allowDebug, requireSeptVeDisable,
           allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, xfam, mrSeam,
           imageHashes, mrEnclave, mrSigner, models, rootKeyIds, gpu);
     }
@@ -384,6 +407,12 @@ public record Policy(
       Optional<Set<String>> advisories = o.containsKey("allowed_advisories")
           ? Optional.of(new LinkedHashSet<>(strings(o, "allowed_advisories"))) : p.allowedAdvisories;
       p = p.withAcceptedStatuses(statuses, advisories);
+    }
+    if (o.containsKey("min_tcb_evaluation_data_number")) {
+      if (!(o.getValue("min_tcb_evaluation_data_number") instanceof Integer min) || min < 0) {
+        throw new IllegalArgumentException("policy: min_tcb_evaluation_data_number must be a non-negative integer");
+      }
+      p = p.withMinTcbEvaluationDataNumber(OptionalInt.of(min));
     }
     p = p.withAllowDebug(bool(o, "allow_debug", p.allowDebug))
         .withRequireSeptVeDisable(bool(o, "require_sept_ve_disable", p.requireSeptVeDisable))
@@ -421,8 +450,9 @@ public record Policy(
     return p;
   }
 
-  private static final Set<String> KEYS = Set.of("allowed_tee", "accepted_statuses", "allowed_advisories", "allow_debug",
-      "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd", "allow_dev_tee", "mrtd",
+  private static final Set<String> KEYS = Set.of("allowed_tee", "accepted_statuses", "min_tcb_evaluation_data_number",
+      "allowed_advisories", "allow_debug", "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd",
+      "allow_dev_tee", "mrtd",
       "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "xfam", "mr_seam", "image_hashes", "mrenclave", "mrsigner",
       "models", "collateral_root_key_ids", "gpu");
 

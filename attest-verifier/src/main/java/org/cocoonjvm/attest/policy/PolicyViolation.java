@@ -9,6 +9,8 @@ import org.cocoonjvm.attest.ReasonCode;
 public record PolicyViolation(Reason reason, String detail) {
 
   public enum Reason implements ReasonCode {
+    /** The TCB Info or QE Identity has a tcbEvaluationDataNumber below {@code min_tcb_evaluation_data_number}. */
+    TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
     /** The converged TCB status is not in {@code accepted_statuses}. */
     TCB_STATUS_NOT_ACCEPTED,
     /** A SW-hardening status carries an advisory that is not in {@code allowed_advisories}. */

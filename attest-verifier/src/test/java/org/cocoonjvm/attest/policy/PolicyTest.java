@@ -163,6 +163,31 @@ class PolicyTest {
         .violations()).extracting(PolicyViolation::reason).containsExactly(PolicyViolation.Reason.TEE_NOT_ALLOWED);
   }
 
+  /**
+   * Audit I-5: older collateral that Intel signed and that is still current (dcap-qvl's
+   * tdx_quote_collateral, evaluation 17) passes unless the policy names a minimum evaluation.
+   */
+  @Test
+  void collateralBelowTheMinimumTcbEvaluationDataNumberIsRefused() throws Exception {
+    String q = "dcap-qvl/tdx_quote";
+    String at = "2025-07-19T10:00:34Z";
+    Policy min18 = Policy.parse("{\"min_tcb_evaluation_data_number\": 18}", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(q, "dcap-qvl/tdx_quote_collateral.json", at, Policy.MEASUREMENTS_UNCHECKED).reasons()).isEmpty();
+    assertThat(verifyFixture(q, "dcap-qvl/tdx_quote_collateral.json", at, min18).violations())
+        .extracting(PolicyViolation::toString).containsExactly(
+            "tcb_evaluation_data_number_too_low: TCB Info tcbEvaluationDataNumber 17 < 18",
+            "tcb_evaluation_data_number_too_low: QE Identity tcbEvaluationDataNumber 17 < 18");
+    assertThat(verifyFixture(q, "dcap-qvl/tdx_quote_collateral.json", at,
+        Policy.parse("{\"min_tcb_evaluation_data_number\": 17}", Policy.MEASUREMENTS_UNCHECKED)).reasons()).isEmpty();
+    // The same platform family's later collateral (evaluation 18) meets it.
+    assertThat(verifyFixture("cocoon/quote.dat", "dcap-qvl/tdx_quote_outdated_collateral.json", "2026-03-01T00:00:00Z", min18)
+        .reasons()).isEmpty();
+    assertThatThrownBy(() -> Policy.parse("{\"min_tcb_evaluation_data_number\": \"18\"}", Policy.STRICT))
+        .hasMessageContaining("non-negative integer");
+    assertThatThrownBy(() -> Policy.parse("{\"min_tcb_evaluation_data_number\": -1}", Policy.STRICT))
+        .hasMessageContaining("non-negative integer");
+  }
+
   /** XFAM and MR_SEAM are "any" unless listed; listed, the quote's values must be among them. */
   @Test
   void xfamAndMrSeamListsAreChecked() throws Exception {
@@ -216,7 +241,7 @@ class PolicyTest {
     q[54 + 600] = 1; // mr_servicetd[0]; signatures are not the policy's concern
     var quote = QuoteParser.parse(q);
     Evidence e = new Evidence(quote, TeeKind.INTEL_TDX, TcbStatus.UP_TO_DATE, List.of(), Optional.of(ImageHash.of(quote.td())),
-        Policy.INTEL_ROOT_KEY_ID);
+        Policy.INTEL_ROOT_KEY_ID, 17, 17);
     assertThat(Policy.MEASUREMENTS_UNCHECKED.check(e, Optional.empty())).extracting(PolicyViolation::reason)
         .containsExactly(PolicyViolation.Reason.MR_SERVICETD_NOT_ALLOWED);
     assertThat(Policy.MEASUREMENTS_UNCHECKED.withAllowMrServiceTd(true).check(e, Optional.empty())).isEmpty();
