@@ -94,7 +94,8 @@ public record AttestationResult(
           .put("mr_owner", td.mrOwner().hex()).put("mr_owner_config", td.mrOwnerConfig().hex());
       for (int i = 0; i < 4; i++) m.put("rtmr" + i, td.rtmrHex(i));
       m.put("report_data", td.reportDataHex());
-      m.put("td_attributes", String.format("%016x", td.tdAttributes()));
+      m.put("td_attributes", String.format("%016x", td.tdAttributes())).put("xfam", String.format("%016x", td.xfam()))
+          .put("mr_seam", td.mrSeam().hex());
       m.put("debug", td.debug());
     } else if (quote.body() instanceof EnclaveReportBody e) {
       m.put("mrenclave", e.mrEnclave().hex()).put("mrsigner", e.mrSigner().hex());

@@ -91,7 +91,8 @@ public final class AttestationVerifier {
       TcbVerdict verdict = TcbMatcher.match(vc);
       Optional<String> imageHash = quote.body() instanceof TdReportBody td ? Optional.of(ImageHash.of(td)) : Optional.empty();
       String rootKeyId = TrustAnchors.rootKeyId(anchorKey);
-      Evidence evidence = new Evidence(quote, tee, verdict.status(), verdict.advisories(), imageHash, rootKeyId);
+      Evidence evidence = new Evidence(quote, tee, verdict.status(), verdict.advisories(), imageHash, rootKeyId,
+          vc.tcbInfo().tcbEvaluationDataNumber(), vc.qeIdentity().tcbEvaluationDataNumber());
       List<PolicyViolation> violations = policy.check(evidence, expectedReportData);
       return new AttestationResult(Optional.of(quote), Optional.of(tee), Optional.of(verdict.status()), verdict.advisories(),
           imageHash, Optional.of(rootKeyId), Optional.of(sigs.pckExtensions().fmspc()), Optional.of(nextUpdate(collateral, vc)),

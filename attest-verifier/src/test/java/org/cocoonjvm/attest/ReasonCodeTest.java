@@ -48,14 +48,15 @@ class ReasonCodeTest {
         RaTlsException.Reason.values(),
         "not_depth_0", "not_self_signed", "unknown_critical_extension", "wrong_key_type",
         "missing_extension", "claims_mismatch", "cert_expired", "cert_not_yet_valid",
-        "report_data_mismatch", "collateral_unavailable", "attestation_rejected",
+        "cert_validity_too_long", "report_data_mismatch", "collateral_unavailable", "attestation_rejected",
         "gpu_evidence_rejected", "gpu_evidence_missing");
     assertCodes(
         PolicyViolation.Reason.values(),
-        "tcb_status_not_accepted", "advisory_not_allowed", "debug_not_allowed",
+        "tcb_evaluation_data_number_too_low", "tcb_status_not_accepted", "advisory_not_allowed", "debug_not_allowed",
         "reserved_td_attributes", "sept_ve_disable_required", "mr_servicetd_not_allowed",
-        "not_tdx", "mrtd_not_allowed", "rtmr_not_allowed", "mr_config_id_not_allowed",
-        "image_hash_not_allowed", "model_not_allowed", "root_key_not_allowed",
+        "tee_not_allowed", "mrtd_not_allowed", "rtmr_not_allowed", "mr_config_id_not_allowed",
+        "xfam_not_allowed", "mr_seam_not_allowed", "image_hash_not_allowed", "mrenclave_not_allowed",
+        "mrsigner_not_allowed", "model_not_allowed", "root_key_not_allowed",
         "dev_tee_not_allowed", "report_data_mismatch");
   }
 

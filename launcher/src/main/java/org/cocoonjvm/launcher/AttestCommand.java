@@ -58,7 +58,7 @@ final class AttestCommand {
         @Option(names = "--at", required = true, description = "Verification time, ISO-8601 (e.g. 2025-07-19T10:00:34Z).")
         String at;
         @Option(names = "--policy", description = "Policy JSON (attest-verifier/README.md); keys given replace the defaults "
-                + "(UpToDate only, no debug, SEPT_VE_DISABLE required, Intel root, measurements not checked).")
+                + "(TDX only, UpToDate only, no debug, SEPT_VE_DISABLE required, Intel root, measurements not checked).")
         Path policyFile;
         @Option(names = "--report-data", description = "Expected report_data, 64 bytes of hex.")
         String reportDataHex;

@@ -1,6 +1,7 @@
 package org.cocoonjvm.launcher;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -53,12 +54,12 @@ final class AttestationChoice {
             + "for the peers' platform, used for every peer (offline; one of --collateral, --pccs, --pcs).")
     Path collateral;
 
-    @Option(names = "--pccs", description = "With --attestation tdx: a PCCS base URL (e.g. https://pccs:8081); collateral "
-            + "is fetched per peer FMSPC and cached until its nextUpdate.")
+    @Option(names = "--pccs", description = "With --attestation tdx: a PCCS base URL (e.g. https://pccs:8081; plain http "
+            + "only on loopback); collateral is fetched per peer FMSPC and cached until its nextUpdate, 24 h at most.")
     URI pccs;
 
     @Option(names = "--pcs", description = "With --attestation tdx: fetch collateral per peer FMSPC from Intel PCS "
-            + "(api.trustedservices.intel.com), cached until its nextUpdate.")
+            + "(api.trustedservices.intel.com), cached until its nextUpdate, 24 h at most.")
     boolean pcs;
 
     @Option(names = "--gpu-evidence-command", description = "Attach NVIDIA GPU evidence to this node's RA-TLS certificate: "
@@ -126,12 +127,33 @@ final class AttestationChoice {
             if (!"https".equals(pccs.getScheme()) && !"http".equals(pccs.getScheme())) {
                 throw new Cocoon.UsageException("--pccs must be an http(s) URL, got " + pccs);
             }
+            // Collateral is signed, but over plain http anyone on the path can swap in older, still-valid collateral.
+            if ("http".equals(pccs.getScheme()) && !isLoopback(pccs.getHost())) {
+                throw new Cocoon.UsageException("--pccs must be https unless it is on loopback (localhost, 127.0.0.0/8, ::1), got "
+                        + pccs);
+            }
             return QuoteCollateralSource.pccs(pccs, clock);
         }
         if (pcs) {
             return QuoteCollateralSource.intelPcs(clock);
         }
         return CollateralSource.fixed(Collateral.parse(Files.readString(collateral)));
+    }
+
+    /** A loopback literal or {@code localhost}; other names are not resolved, since DNS would decide. */
+    private static boolean isLoopback(String host) {
+        if (host == null) {
+            return false;
+        }
+        if ("localhost".equalsIgnoreCase(host)) {
+            return true;
+        }
+        String literal = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        try {
+            return InetAddress.ofLiteral(literal).isLoopbackAddress();
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
     }
 
     Policy peerPolicy() throws IOException {

@@ -78,6 +78,17 @@ class AttestationChoiceTest {
         }
     }
 
+    /** Audit I-5: plain http is for a PCCS on this machine only; elsewhere collateral could be swapped on the way. */
+    @Test
+    void pccs_overPlainHttp_onlyOnLoopback() throws Exception {
+        for (String url : List.of("https://pccs.example:8081", "http://127.0.0.1:8081", "http://127.8.9.10:8081",
+                "http://localhost:8081", "http://[::1]:8081")) {
+            assertThat(parse("--pccs", url).collateralSource(Clock.systemUTC())).as(url).isInstanceOf(QuoteCollateralSource.class);
+        }
+        assertThatThrownBy(() -> parse("--pccs", "http://pccs.example:8081").collateralSource(Clock.systemUTC()))
+                .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("https");
+    }
+
     @Test
     void gpuEvidenceCommand_putsItsEvidenceInTheNodesCertificate() throws Exception {
         Path seed = file("seed.hex", "ab".repeat(32));
@@ -114,6 +125,13 @@ class AttestationChoiceTest {
                 .hasMessageContaining("exactly one");
         assertThatThrownBy(() -> parse("--pccs", "file:///etc").collateralSource(Clock.systemUTC()))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("http(s)");
+        assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString(), "--pccs",
+                "http://pccs.example:8081").node("t", Clock.systemUTC())).isInstanceOf(Cocoon.UsageException.class)
+                .hasMessageContaining("--pccs must be https unless it is on loopback");
+        assertThatThrownBy(() -> parse("--pccs", "http://127.0.0.1.nip.io:8081").collateralSource(Clock.systemUTC()))
+                .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("https");
+        assertThatThrownBy(() -> parse("--pccs", "http://10.0.0.7:8081").collateralSource(Clock.systemUTC()))
+                .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("https");
         assertThatThrownBy(() -> parse("--attestation", "sgx")).isInstanceOf(CommandLine.ParameterException.class)
                 .hasMessageContaining("none, dev or tdx");
     }

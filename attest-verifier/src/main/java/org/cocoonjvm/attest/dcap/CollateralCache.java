@@ -2,6 +2,7 @@ package org.cocoonjvm.attest.dcap;
 
 import java.security.cert.X509CRL;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -9,12 +10,19 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Trusted collateral per {@link CollateralKey}: fetched from a {@link CollateralSource}, checked once
  * with {@link CollateralVerifier#trust}, and kept until the earliest nextUpdate of its TCB Info,
- * QE Identity, root CA CRL and PCK CRL (by the injected clock), then fetched and checked again.
+ * QE Identity, root CA CRL and PCK CRL, and at most {@link #MAX_AGE} (by the injected clock),
+ * then fetched and checked again.
  * Quotes then only pay {@link CollateralVerifier#verify(TrustedCollateral, VerifiedSignatures)}.
  * Collateral that fails {@code trust} is not kept. Concurrent misses for one key may fetch twice;
  * the later result wins.
  */
 public final class CollateralCache {
+  /**
+   * The longest collateral is reused whatever its nextUpdate says. Intel's is valid for about 30
+   * days, while a PCK revocation or a TCB recovery it publishes counts from the next day.
+   */
+  public static final Duration MAX_AGE = Duration.ofHours(24);
+
   private final CollateralSource source;
   private final CollateralVerifier verifier;
   private final Clock clock;
@@ -30,15 +38,16 @@ public final class CollateralCache {
 
   public TrustedCollateral get(CollateralKey key) throws CollateralFetchException, VerificationException {
     Entry e = entries.get(key);
-    if (e != null && clock.instant().isBefore(e.expires())) return e.collateral();
+    Instant now = clock.instant();
+    if (e != null && now.isBefore(e.expires())) return e.collateral();
     TrustedCollateral fresh = verifier.trust(source.fetch(key));
-    entries.put(key, new Entry(fresh, expires(fresh)));
+    entries.put(key, new Entry(fresh, expires(fresh, now)));
     return fresh;
   }
 
-  /** The earliest nextUpdate of the four signed pieces. */
-  static Instant expires(TrustedCollateral t) {
-    Instant e = min(t.tcbInfo().nextUpdate(), t.qeIdentity().nextUpdate());
+  /** The earliest nextUpdate of the four signed pieces, and no later than {@link #MAX_AGE} after {@code fetched}. */
+  static Instant expires(TrustedCollateral t, Instant fetched) {
+    Instant e = min(fetched.plus(MAX_AGE), min(t.tcbInfo().nextUpdate(), t.qeIdentity().nextUpdate()));
     e = min(e, nextUpdate(t.collateral().rootCaCrl()));
     if (t.collateral().pckCrl().isPresent()) e = min(e, nextUpdate(t.collateral().pckCrl().get()));
     return e;

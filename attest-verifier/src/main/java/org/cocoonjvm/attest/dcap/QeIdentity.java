@@ -10,6 +10,7 @@ public record QeIdentity(
     int version,
     Instant issueDate,
     Instant nextUpdate,
+    int tcbEvaluationDataNumber,
     byte[] miscSelect,
     byte[] miscSelectMask,
     byte[] attributes,
@@ -21,7 +22,7 @@ public record QeIdentity(
   static QeIdentity parse(String text) {
     Map<String, Object> m = Json.obj(Json.parse(text), "enclaveIdentity");
     return new QeIdentity(Json.str(m, "id"), Json.integer(m, "version"),
-        TcbInfo.time(m, "issueDate"), TcbInfo.time(m, "nextUpdate"),
+        TcbInfo.time(m, "issueDate"), TcbInfo.time(m, "nextUpdate"), Json.integer(m, "tcbEvaluationDataNumber"),
         TcbInfo.hex(m, "miscselect"), TcbInfo.hex(m, "miscselectMask"),
         TcbInfo.hex(m, "attributes"), TcbInfo.hex(m, "attributesMask"),
         TcbInfo.hex(m, "mrsigner"), Json.integer(m, "isvprodid"), TcbInfo.isvLevels(m));

@@ -13,8 +13,8 @@ import org.cocoonjvm.attest.quote.Quote;
 /**
  * Collateral for a peer's quote from a collateral service (Intel PCS, a PCCS, an offline bundle)
  * by the quote's own {@link CollateralKey} (TEE, FMSPC of its PCK certificate, PCK CA), through a
- * {@link CollateralCache}: fetched and trusted once per key, kept until the earliest nextUpdate by
- * the injected clock. The quote's PCK chain is verified first so that a forged certificate cannot
+ * {@link CollateralCache}: fetched and trusted once per key, kept until the earliest nextUpdate and
+ * at most {@link CollateralCache#MAX_AGE}, by the injected clock. The quote's PCK chain is verified first so that a forged certificate cannot
  * make the node fetch for arbitrary FMSPCs. Thread-safe.
  */
 public final class QuoteCollateralSource implements org.cocoonjvm.attest.CollateralSource {

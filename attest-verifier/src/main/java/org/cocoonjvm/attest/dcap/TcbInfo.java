@@ -10,6 +10,7 @@ import java.util.Optional;
 /**
  * TCB Info v3 (SGX or TDX), read from the signed JSON text. Hex fields are kept as bytes.
  *
+ * @param tcbEvaluationDataNumber Intel's counter of TCB evaluations (TCB recoveries); higher is newer
  * @param tdxModule TDX only: the identity used when TEE_TCB_SVN[1] is 0
  * @param tdxModuleIdentities TDX only: {@code TDX_%02X} identities with their own TCB levels
  */
@@ -18,6 +19,7 @@ public record TcbInfo(
     int version,
     Instant issueDate,
     Instant nextUpdate,
+    int tcbEvaluationDataNumber,
     byte[] fmspc,
     byte[] pceId,
     Optional<ModuleIdentity> tdxModule,
@@ -44,7 +46,7 @@ public record TcbInfo(
     List<Level> levels = new ArrayList<>();
     for (Object o : Json.list(m, "tcbLevels")) levels.add(level(Json.obj(o, "tcbLevels")));
     return new TcbInfo(Json.str(m, "id"), Json.integer(m, "version"), time(m, "issueDate"),
-        time(m, "nextUpdate"), hex(m, "fmspc"), hex(m, "pceId"), module, List.copyOf(identities),
+        time(m, "nextUpdate"), Json.integer(m, "tcbEvaluationDataNumber"), hex(m, "fmspc"), hex(m, "pceId"), module, List.copyOf(identities),
         List.copyOf(levels));
   }
 

@@ -10,10 +10,12 @@ import org.cocoonjvm.attest.quote.Quote;
  *
  * @param imageHash present for TDX quotes ({@link ImageHash})
  * @param rootKeyId SHA-384(04‖X‖Y) of the PCK chain's root key, lower-case hex
+ * @param tcbInfoEvaluationDataNumber the verified TCB Info's {@code tcbEvaluationDataNumber}
+ * @param qeIdentityEvaluationDataNumber the verified QE Identity's
  */
 public record Evidence(
     Quote quote, TeeKind tee, TcbStatus status, List<String> advisories,
-    Optional<String> imageHash, String rootKeyId) {
+    Optional<String> imageHash, String rootKeyId, int tcbInfoEvaluationDataNumber, int qeIdentityEvaluationDataNumber) {
   public Evidence {
     advisories = List.copyOf(advisories);
   }

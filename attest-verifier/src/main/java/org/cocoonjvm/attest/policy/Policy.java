@@ -5,16 +5,21 @@ import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.DEBUG_NOT_ALLOW
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.DEV_TEE_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.IMAGE_HASH_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MODEL_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MRENCLAVE_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MRSIGNER_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MRTD_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MR_CONFIG_ID_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MR_SEAM_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.MR_SERVICETD_NOT_ALLOWED;
-import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.NOT_TDX;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.REPORT_DATA_MISMATCH;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.RESERVED_TD_ATTRIBUTES;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.ROOT_KEY_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.RTMR_NOT_ALLOWED;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.SEPT_VE_DISABLE_REQUIRED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TCB_EVALUATION_DATA_NUMBER_TOO_LOW;
 import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TCB_STATUS_NOT_ACCEPTED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.TEE_NOT_ALLOWED;
+import static org.cocoonjvm.attest.policy.PolicyViolation.Reason.XFAM_NOT_ALLOWED;
 
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
@@ -26,6 +31,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -38,15 +44,24 @@ import org.cocoonjvm.attest.quote.TdReportBody;
  * from {@link #STRICT} or {@link #MEASUREMENTS_UNCHECKED} with the {@code with…} methods or with
  * {@link #parse(String, Policy)}. {@link #check} reports every violation, not just the first.
  *
+ * @param allowedTees the quote types accepted, {@link TeeKind#INTEL_TDX} and/or {@link TeeKind#INTEL_SGX}
+ *     (a development quote is TDX-shaped; {@code allowDevTee} decides on its root)
+ * @param minTcbEvaluationDataNumber when present, the TCB Info and QE Identity must both be at least this
+ *     new: a PCCS, or whoever is on its path, can otherwise serve older, still-current Intel-signed
+ *     collateral that rates an unpatched platform UpToDate
  * @param allowedAdvisories required when a SW-hardening status is accepted: that status passes only
  *     if each of its advisories is listed
  * @param rtmrs exactly four lists, RTMR0..RTMR3
+ * @param xfam TDX XFAM as a 64-bit number, 16 hex digits ({@code %016x})
+ * @param mrEnclave SGX only; with {@code mrSigner}, at least one must be a list when SGX is allowed
  * @param rootKeyIds SHA-384(04‖X‖Y) of accepted chain roots; the development root is accepted by
  *     {@code allowDevTee} instead, since it is made afresh
  * @param gpu what the peer's GPU evidence extension must satisfy ({@link GpuPolicy})
  */
 public record Policy(
+    Set<TeeKind> allowedTees,
     Set<TcbStatus> acceptedStatuses,
+    OptionalInt minTcbEvaluationDataNumber,
     Optional<Set<String>> allowedAdvisories,
     boolean allowDebug,
     boolean requireSeptVeDisable,
@@ -56,7 +71,11 @@ public record Policy(
     AllowList mrtd,
     List<AllowList> rtmrs,
     AllowList mrConfigId,
+    AllowList xfam,
+    AllowList mrSeam,
     AllowList imageHashes,
+    AllowList mrEnclave,
+    AllowList mrSigner,
     AllowList models,
     AllowList rootKeyIds,
     GpuPolicy gpu) {
@@ -74,25 +93,37 @@ public record Policy(
   private static final Pattern MODEL_ID = Pattern.compile("[^@\\s]+@[0-9a-fA-F]{64}");
 
   /**
-   * Production default: UpToDate only, no debug, no reserved bits, SEPT_VE_DISABLE required, no
+   * Production default: TDX quotes only, UpToDate only, no debug, no reserved bits, SEPT_VE_DISABLE required, no
    * service TD, no development TEE, Intel's root only, and every measurement allow-list empty, so
-   * nothing passes until the operator lists the measurements it trusts.
+   * nothing passes until the operator lists the measurements it trusts. XFAM and MR_SEAM are
+   * {@link AllowList#ANY}: the TDX module's identity is already held to Intel's TCB Info, and the
+   * XFAM a TD may use depends on the host CPU, so pinning them is the operator's opt-in.
    */
   public static final Policy STRICT = new Policy(
-      EnumSet.of(TcbStatus.UP_TO_DATE), Optional.empty(), false, true, false, false, false,
+      EnumSet.of(TeeKind.INTEL_TDX), EnumSet.of(TcbStatus.UP_TO_DATE), OptionalInt.empty(), Optional.empty(), false, true, false, false, false,
       AllowList.NOTHING, List.of(AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING),
-      AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)),
-      GpuPolicy.OPTIONAL);
+      AllowList.NOTHING, AllowList.ANY, AllowList.ANY, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING,
+      AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)), GpuPolicy.OPTIONAL);
 
   /**
    * {@link #STRICT} with every measurement and model allow-list explicitly {@link AllowList#ANY}:
-   * for diagnostics ({@code cocoon attest verify}), which check the platform, not the image.
+   * for diagnostics ({@code cocoon attest verify}), which check the platform, not the image. Still
+   * TDX only: allowing SGX over it needs an MRENCLAVE or MRSIGNER list.
    */
   public static final Policy MEASUREMENTS_UNCHECKED = STRICT.withMrtd(AllowList.ANY)
       .withRtmrs(List.of(AllowList.ANY, AllowList.ANY, AllowList.ANY, AllowList.ANY))
-      .withMrConfigId(AllowList.ANY).withImageHashes(AllowList.ANY).withModels(AllowList.ANY);
+      .withMrConfigId(AllowList.ANY).withImageHashes(AllowList.ANY).withMrEnclave(AllowList.ANY)
+      .withMrSigner(AllowList.ANY).withModels(AllowList.ANY);
 
   public Policy {
+    allowedTees = Set.copyOf(allowedTees);
+    if (allowedTees.contains(TeeKind.DEV)) {
+      throw new IllegalArgumentException("policy: allowed TEEs are TDX and SGX; allow_dev_tee governs the development TEE");
+    }
+    // Since Flexible Launch Control anyone can launch a production enclave: without a list, "SGX" means any code at all.
+    if (allowedTees.contains(TeeKind.INTEL_SGX) && mrEnclave instanceof AllowList.Any && mrSigner instanceof AllowList.Any) {
+      throw new IllegalArgumentException("policy: allowing SGX needs an mrenclave or mrsigner list (not both \"any\")");
+    }
     acceptedStatuses = Set.copyOf(acceptedStatuses);
     allowedAdvisories = allowedAdvisories.map(Set::copyOf);
     rtmrs = List.copyOf(rtmrs);
@@ -111,11 +142,26 @@ public record Policy(
    */
   public List<PolicyViolation> check(Evidence e, Optional<byte[]> expectedReportData) {
     List<PolicyViolation> out = new ArrayList<>();
+    TeeKind type = e.quote().isTdx() ? TeeKind.INTEL_TDX : TeeKind.INTEL_SGX;
+    if (!allowedTees.contains(type)) {
+      out.add(new PolicyViolation(TEE_NOT_ALLOWED, "quote is " + type.label() + ", allowed_tee is " + labels(allowedTees)));
+    }
     if (e.tee() == TeeKind.DEV && !allowDevTee) {
       out.add(new PolicyViolation(DEV_TEE_NOT_ALLOWED, "quote is from the development TEE (not hardware-backed)"));
     }
     if (e.tee() != TeeKind.DEV && !rootKeyIds.allows(e.rootKeyId())) {
       out.add(new PolicyViolation(ROOT_KEY_NOT_ALLOWED, "root key id " + e.rootKeyId() + " not in " + rootKeyIds));
+    }
+    if (minTcbEvaluationDataNumber.isPresent()) {
+      int min = minTcbEvaluationDataNumber.getAsInt();
+      if (e.tcbInfoEvaluationDataNumber() < min) {
+        out.add(new PolicyViolation(TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
+            "TCB Info tcbEvaluationDataNumber " + e.tcbInfoEvaluationDataNumber() + " < " + min));
+      }
+      if (e.qeIdentityEvaluationDataNumber() < min) {
+        out.add(new PolicyViolation(TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
+            "QE Identity tcbEvaluationDataNumber " + e.qeIdentityEvaluationDataNumber() + " < " + min));
+      }
     }
     if (!acceptedStatuses.contains(e.status())) {
       out.add(new PolicyViolation(TCB_STATUS_NOT_ACCEPTED,
@@ -159,6 +205,8 @@ public record Policy(
     allow(mrtd, td.mrTdHex(), MRTD_NOT_ALLOWED, "MRTD", out);
     for (int i = 0; i < 4; i++) allow(rtmrs.get(i), td.rtmrHex(i), RTMR_NOT_ALLOWED, "RTMR" + i, out);
     allow(mrConfigId, td.mrConfigId().hex(), MR_CONFIG_ID_NOT_ALLOWED, "MRCONFIGID", out);
+    allow(xfam, String.format("%016x", td.xfam()), XFAM_NOT_ALLOWED, "XFAM", out);
+    allow(mrSeam, td.mrSeam().hex(), MR_SEAM_NOT_ALLOWED, "MR_SEAM", out);
     allow(imageHashes, imageHash, IMAGE_HASH_NOT_ALLOWED, "image hash", out);
   }
 
@@ -166,9 +214,8 @@ public record Policy(
     if (!allowDebug && (body.attributes().byteAt(0) & 0x02) != 0) {
       out.add(new PolicyViolation(DEBUG_NOT_ALLOWED, "enclave ATTRIBUTES.DEBUG is set"));
     }
-    boolean tdListsSet = !(mrtd instanceof AllowList.Any) || !(mrConfigId instanceof AllowList.Any)
-        || !(imageHashes instanceof AllowList.Any) || rtmrs.stream().anyMatch(l -> !(l instanceof AllowList.Any));
-    if (tdListsSet) out.add(new PolicyViolation(NOT_TDX, "TD measurement allow-lists are set but the quote is SGX"));
+    allow(mrEnclave, body.mrEnclave().hex(), MRENCLAVE_NOT_ALLOWED, "MRENCLAVE", out);
+    allow(mrSigner, body.mrSigner().hex(), MRSIGNER_NOT_ALLOWED, "MRSIGNER", out);
   }
 
   /** Models a worker reports ({@code name@hash}, as {@code ModelInfo.id()}), each checked against {@code models}. */
@@ -188,8 +235,16 @@ public record Policy(
     if (!list.allows(value)) out.add(new PolicyViolation(r, what + " " + value + " not in " + list));
   }
 
+  private static List<String> labels(Set<TeeKind> tees) {
+    return tees.stream().sorted().map(TeeKind::label).toList();
+  }
+
   private static List<String> names(Set<TcbStatus> statuses) {
     return statuses.stream().sorted().map(TcbStatus::jsonName).toList();
+  }
+
+  public Policy withAllowedTees(Set<TeeKind> v) {
+    return with(d -> d.allowedTees = v);
   }
 
   public Policy withAcceptedStatuses(Set<TcbStatus> s, Optional<Set<String>> advisories) {
@@ -197,6 +252,10 @@ public record Policy(
       d.acceptedStatuses = s;
       d.allowedAdvisories = advisories;
     });
+  }
+
+  public Policy withMinTcbEvaluationDataNumber(OptionalInt v) {
+    return with(d -> d.minTcbEvaluationDataNumber = v);
   }
 
   public Policy withAllowDebug(boolean v) {
@@ -231,8 +290,24 @@ public record Policy(
     return with(d -> d.mrConfigId = l);
   }
 
+  public Policy withXfam(AllowList l) {
+    return with(d -> d.xfam = l);
+  }
+
+  public Policy withMrSeam(AllowList l) {
+    return with(d -> d.mrSeam = l);
+  }
+
   public Policy withImageHashes(AllowList l) {
     return with(d -> d.imageHashes = l);
+  }
+
+  public Policy withMrEnclave(AllowList l) {
+    return with(d -> d.mrEnclave = l);
+  }
+
+  public Policy withMrSigner(AllowList l) {
+    return with(d -> d.mrSigner = l);
   }
 
   public Policy withModels(AllowList l) {
@@ -256,7 +331,9 @@ public record Policy(
 
   /** Mutable copy of a policy's components, so each {@code with…} names only what it changes. */
   private static final class Draft {
+    Set<TeeKind> allowedTees;
     Set<TcbStatus> acceptedStatuses;
+    OptionalInt minTcbEvaluationDataNumber;
     Optional<Set<String>> allowedAdvisories;
     boolean allowDebug;
     boolean requireSeptVeDisable;
@@ -266,13 +343,19 @@ public record Policy(
     AllowList mrtd;
     List<AllowList> rtmrs;
     AllowList mrConfigId;
+    AllowList xfam;
+    AllowList mrSeam;
     AllowList imageHashes;
+    AllowList mrEnclave;
+    AllowList mrSigner;
     AllowList models;
     AllowList rootKeyIds;
     GpuPolicy gpu;
 
     Draft(Policy p) {
+      allowedTees = p.allowedTees;
       acceptedStatuses = p.acceptedStatuses;
+      minTcbEvaluationDataNumber = p.minTcbEvaluationDataNumber;
       allowedAdvisories = p.allowedAdvisories;
       allowDebug = p.allowDebug;
       requireSeptVeDisable = p.requireSeptVeDisable;
@@ -282,16 +365,20 @@ public record Policy(
       mrtd = p.mrtd;
       rtmrs = p.rtmrs;
       mrConfigId = p.mrConfigId;
+      xfam = p.xfam;
+      mrSeam = p.mrSeam;
       imageHashes = p.imageHashes;
+      mrEnclave = p.mrEnclave;
+      mrSigner = p.mrSigner;
       models = p.models;
       rootKeyIds = p.rootKeyIds;
       gpu = p.gpu;
     }
 
     Policy build() {
-      return new Policy(acceptedStatuses, allowedAdvisories, allowDebug, requireSeptVeDisable,
-          allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId,
-          imageHashes, models, rootKeyIds, gpu);
+      return new Policy(allowedTees, acceptedStatuses, minTcbEvaluationDataNumber, allowedAdvisories, allowDebug, requireSeptVeDisable,
+          allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, xfam, mrSeam,
+          imageHashes, mrEnclave, mrSigner, models, rootKeyIds, gpu);
     }
   }
 
@@ -321,6 +408,12 @@ public record Policy(
           ? Optional.of(new LinkedHashSet<>(strings(o, "allowed_advisories"))) : p.allowedAdvisories;
       p = p.withAcceptedStatuses(statuses, advisories);
     }
+    if (o.containsKey("min_tcb_evaluation_data_number")) {
+      if (!(o.getValue("min_tcb_evaluation_data_number") instanceof Integer min) || min < 0) {
+        throw new IllegalArgumentException("policy: min_tcb_evaluation_data_number must be a non-negative integer");
+      }
+      p = p.withMinTcbEvaluationDataNumber(OptionalInt.of(min));
+    }
     p = p.withAllowDebug(bool(o, "allow_debug", p.allowDebug))
         .withRequireSeptVeDisable(bool(o, "require_sept_ve_disable", p.requireSeptVeDisable))
         .withAllowReservedTdAttributes(bool(o, "allow_reserved_td_attributes", p.allowReservedTdAttributes))
@@ -330,8 +423,18 @@ public record Policy(
         .withRtmrs(List.of(hexList(o, "rtmr0", 48, p.rtmrs.get(0)), hexList(o, "rtmr1", 48, p.rtmrs.get(1)),
             hexList(o, "rtmr2", 48, p.rtmrs.get(2)), hexList(o, "rtmr3", 48, p.rtmrs.get(3))))
         .withMrConfigId(hexList(o, "mr_config_id", 48, p.mrConfigId))
+        .withXfam(hexList(o, "xfam", 8, p.xfam))
+        .withMrSeam(hexList(o, "mr_seam", 48, p.mrSeam))
         .withImageHashes(hexList(o, "image_hashes", 32, p.imageHashes))
+        .withMrEnclave(hexList(o, "mrenclave", 32, p.mrEnclave))
+        .withMrSigner(hexList(o, "mrsigner", 32, p.mrSigner))
         .withRootKeyIds(hexList(o, "collateral_root_key_ids", 48, p.rootKeyIds));
+    // After the SGX lists: allowing SGX is refused unless one of them is set.
+    if (o.containsKey("allowed_tee")) {
+      Set<TeeKind> tees = EnumSet.noneOf(TeeKind.class);
+      for (String name : strings(o, "allowed_tee")) tees.add(tee(name));
+      p = p.withAllowedTees(tees);
+    }
     if (o.containsKey("models")) {
       AllowList models = anyOr(o, "models");
       if (models == null) {
@@ -347,9 +450,16 @@ public record Policy(
     return p;
   }
 
-  private static final Set<String> KEYS = Set.of("accepted_statuses", "allowed_advisories", "allow_debug",
-      "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd", "allow_dev_tee", "mrtd",
-      "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "image_hashes", "models", "collateral_root_key_ids", "gpu");
+  private static final Set<String> KEYS = Set.of("allowed_tee", "accepted_statuses", "min_tcb_evaluation_data_number",
+      "allowed_advisories", "allow_debug", "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd",
+      "allow_dev_tee", "mrtd",
+      "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "xfam", "mr_seam", "image_hashes", "mrenclave", "mrsigner",
+      "models", "collateral_root_key_ids", "gpu");
+
+  private static TeeKind tee(String name) {
+    for (TeeKind t : List.of(TeeKind.INTEL_TDX, TeeKind.INTEL_SGX)) if (t.label().equals(name)) return t;
+    throw new IllegalArgumentException("policy: allowed_tee entries are \"TDX\" or \"SGX\", got '" + name + "'");
+  }
 
   private static TcbStatus status(String name) {
     for (TcbStatus s : TcbStatus.values()) if (s.jsonName().equals(name)) return s;

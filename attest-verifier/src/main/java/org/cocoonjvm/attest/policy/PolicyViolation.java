@@ -9,6 +9,8 @@ import org.cocoonjvm.attest.ReasonCode;
 public record PolicyViolation(Reason reason, String detail) {
 
   public enum Reason implements ReasonCode {
+    /** The TCB Info or QE Identity has a tcbEvaluationDataNumber below {@code min_tcb_evaluation_data_number}. */
+    TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
     /** The converged TCB status is not in {@code accepted_statuses}. */
     TCB_STATUS_NOT_ACCEPTED,
     /** A SW-hardening status carries an advisory that is not in {@code allowed_advisories}. */
@@ -21,12 +23,16 @@ public record PolicyViolation(Reason reason, String detail) {
     SEPT_VE_DISABLE_REQUIRED,
     /** TD 1.5 mr_servicetd is not all zero. */
     MR_SERVICETD_NOT_ALLOWED,
-    /** A TD allow-list is set but the quote is SGX. */
-    NOT_TDX,
+    /** The quote's type (TDX or SGX) is not in {@code allowed_tee}. */
+    TEE_NOT_ALLOWED,
     MRTD_NOT_ALLOWED,
     RTMR_NOT_ALLOWED,
     MR_CONFIG_ID_NOT_ALLOWED,
+    XFAM_NOT_ALLOWED,
+    MR_SEAM_NOT_ALLOWED,
     IMAGE_HASH_NOT_ALLOWED,
+    MRENCLAVE_NOT_ALLOWED,
+    MRSIGNER_NOT_ALLOWED,
     /** A worker's {@code name@hash} model is not allow-listed. */
     MODEL_NOT_ALLOWED,
     /** The chain's root key id (SHA-384 of 04‖X‖Y) is not allow-listed. */

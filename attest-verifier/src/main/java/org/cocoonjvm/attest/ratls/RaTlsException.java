@@ -26,6 +26,8 @@ public final class RaTlsException extends CertificateException {
     CLAIMS_MISMATCH,
     CERT_EXPIRED,
     CERT_NOT_YET_VALID,
+    /** notAfter − notBefore exceeds {@link RaTlsVerifier#MAX_CERT_VALIDITY}. */
+    CERT_VALIDITY_TOO_LONG,
     /** report_data in the quote is not SHA-512 of the certificate key. */
     REPORT_DATA_MISMATCH,
     /** The verifier could not get collateral for the quote. */

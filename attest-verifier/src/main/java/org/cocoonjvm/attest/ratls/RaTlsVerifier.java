@@ -3,6 +3,7 @@ package org.cocoonjvm.attest.ratls;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.ATTESTATION_REJECTED;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_EXPIRED;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_NOT_YET_VALID;
+import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_VALIDITY_TOO_LONG;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CLAIMS_MISMATCH;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.COLLATERAL_UNAVAILABLE;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.MISSING_EXTENSION;
@@ -40,7 +41,7 @@ import org.cocoonjvm.attest.quote.QuoteParser;
 /**
  * Verifies a peer's RA-TLS certificate as Cocoon does (reference §4): exactly one self-signed
  * certificate; no unknown critical extensions; an Ed25519 key; claims = that key; valid at the
- * verifier's clock; the quote verified by {@link AttestationVerifier} with the policy and
+ * verifier's clock and for no longer than {@link #MAX_CERT_VALIDITY}; the quote verified by {@link AttestationVerifier} with the policy and
  * report_data = SHA-512(key). Accepted attestations are cached by SHA-256(quote) until the
  * earliest of certificate expiry, collateral nextUpdate and {@code maxTtl}; certificate checks run
  * on every call. Thread-safe.
@@ -50,6 +51,13 @@ public final class RaTlsVerifier {
   private static final Set<String> KNOWN_CRITICAL =
       Set.of(RaTlsIdentity.QUOTE_OID, RaTlsIdentity.CLAIMS_OID, "2.5.29.19", "2.5.29.15");
   private static final int MAX_CACHE_ENTRIES = 4096;
+  /**
+   * The longest validity a peer certificate may claim: the 1 day nodes issue
+   * ({@link RaTlsIdentity#DEFAULT_VALIDITY}) plus an hour's allowance. The quote carries no time, so
+   * the certificate's dates are the only age the verifier sees; an unbounded validity would let a
+   * certificate made once stand for years.
+   */
+  public static final Duration MAX_CERT_VALIDITY = RaTlsIdentity.DEFAULT_VALIDITY.plus(Duration.ofHours(1));
 
   /** Checks the optional GPU evidence extension against the peer's raw TLS key ({@link NvidiaGpuCheck}). */
   @FunctionalInterface
@@ -136,6 +144,11 @@ public final class RaTlsVerifier {
     }
     if (now.isAfter(cert.getNotAfter().toInstant())) {
       throw new RaTlsException(CERT_EXPIRED, "notAfter " + cert.getNotAfter().toInstant() + " < now " + now);
+    }
+    Duration validity = Duration.between(cert.getNotBefore().toInstant(), cert.getNotAfter().toInstant());
+    if (validity.compareTo(MAX_CERT_VALIDITY) > 0) {
+      throw new RaTlsException(CERT_VALIDITY_TOO_LONG, "valid for " + validity + " (" + cert.getNotBefore().toInstant() + " to "
+          + cert.getNotAfter().toInstant() + "), at most " + MAX_CERT_VALIDITY);
     }
     byte[] quoteBytes = extension(cert, RaTlsIdentity.QUOTE_OID).orElseThrow();
     Quote quote = parse(quoteBytes);

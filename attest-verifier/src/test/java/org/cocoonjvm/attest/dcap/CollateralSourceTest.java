@@ -189,7 +189,7 @@ class CollateralSourceTest {
     VerifiedSignatures sigs = signatures();
     CollateralKey key = CollateralKey.of(sigs);
     TrustedCollateral first = cache.get(key);
-    assertThat(CollateralCache.expires(first)).isEqualTo(EXPIRY);
+    assertThat(CollateralCache.expires(first, NOW)).isEqualTo(EXPIRY);
     assertThat(cache.get(key)).isSameAs(first);
     assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(1);
     assertThat(TcbMatcher.match(CollateralVerifier.create(DcapFixtures.intelRoot().getPublicKey(), clock)
@@ -197,6 +197,23 @@ class CollateralSourceTest {
     clock.set(EXPIRY);
     TrustedCollateral second = cache.get(key);
     assertThat(second).isNotSameAs(first);
+    assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(2);
+    assertThat(hits.get("/sgx/certification/v4/pckcrl")).hasValue(2);
+  }
+
+  /** Audit I-5: Intel's collateral is current for about 30 days; the cache refetches daily all the same. */
+  @Test
+  void cache_refetchesAfter24Hours_evenWhenNextUpdateIsWeeksAway() throws Exception {
+    Instant early = Instant.parse("2025-06-20T00:00:00Z");
+    MutableClock clock = new MutableClock(early);
+    CollateralCache cache = cache(clock);
+    CollateralKey key = CollateralKey.of(signatures());
+    TrustedCollateral first = cache.get(key);
+    assertThat(CollateralCache.expires(first, early)).isEqualTo(early.plus(Duration.ofHours(24))).isBefore(EXPIRY);
+    clock.set(early.plus(Duration.ofHours(24)).minusSeconds(1));
+    assertThat(cache.get(key)).isSameAs(first);
+    clock.set(early.plus(Duration.ofHours(24)));
+    assertThat(cache.get(key)).isNotSameAs(first);
     assertThat(hits.get("/tdx/certification/v4/tcb")).hasValue(2);
     assertThat(hits.get("/sgx/certification/v4/pckcrl")).hasValue(2);
   }

@@ -101,25 +101,113 @@ class PolicyTest {
         .verify(Fixtures.quote(quote), c, policy, Optional.empty());
   }
 
+  static final String SGX_QUOTE = "dcap-qvl/sgx_quote";
+  static final String SGX_COLLATERAL = "dcap-qvl/sgx_quote_collateral.json";
+  static final String SGX_AT = "2025-07-19T10:01:17Z";
+
+  /** The fixture enclave's MRENCLAVE, listed so that SGX may be allowed. */
+  static String sgxMrEnclave() throws Exception {
+    return ((org.cocoonjvm.attest.quote.EnclaveReportBody) QuoteParser.parse(Fixtures.quote(SGX_QUOTE)).body()).mrEnclave().hex();
+  }
+
   /** Real SGX collateral: ConfigurationAndSWHardeningNeeded with INTEL-SA-00289 and INTEL-SA-00615. */
   @Test
   void swHardeningStatusNeedsEachAdvisoryListed() throws Exception {
-    String q = "dcap-qvl/sgx_quote";
-    String c = "dcap-qvl/sgx_quote_collateral.json";
-    String at = "2025-07-19T10:01:17Z";
-    AttestationResult byDefault = verifyFixture(q, c, at, Policy.MEASUREMENTS_UNCHECKED);
+    String sgx = "\"allowed_tee\": [\"SGX\"], \"mrenclave\": [\"" + sgxMrEnclave() + "\"], ";
+    AttestationResult byDefault = verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, Policy.parse("{" + sgx.substring(0, sgx.length() - 2)
+        + "}", Policy.MEASUREMENTS_UNCHECKED));
     assertThat(byDefault.tee()).contains(TeeKind.INTEL_SGX);
     assertThat(byDefault.violations()).extracting(PolicyViolation::reason).containsExactly(PolicyViolation.Reason.TCB_STATUS_NOT_ACCEPTED);
-    Policy one = Policy.parse("{\"accepted_statuses\": [\"UpToDate\", \"ConfigurationAndSWHardeningNeeded\"],"
+    Policy one = Policy.parse("{" + sgx + "\"accepted_statuses\": [\"UpToDate\", \"ConfigurationAndSWHardeningNeeded\"],"
         + " \"allowed_advisories\": [\"INTEL-SA-00615\"]}", Policy.MEASUREMENTS_UNCHECKED);
-    assertThat(verifyFixture(q, c, at, one).violations()).extracting(PolicyViolation::detail)
+    assertThat(verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, one).violations()).extracting(PolicyViolation::detail)
         .singleElement().asString().contains("INTEL-SA-00289");
-    Policy both = Policy.parse("{\"accepted_statuses\": [\"ConfigurationAndSWHardeningNeeded\"],"
+    Policy both = Policy.parse("{" + sgx + "\"accepted_statuses\": [\"ConfigurationAndSWHardeningNeeded\"],"
         + " \"allowed_advisories\": [\"INTEL-SA-00615\", \"INTEL-SA-00289\"]}", Policy.MEASUREMENTS_UNCHECKED);
-    assertThat(verifyFixture(q, c, at, both).reasons()).isEmpty();
-    // TD allow-lists on an SGX quote cannot be satisfied.
-    assertThat(verifyFixture(q, c, at, both.withMrtd(AllowList.of(Set.of(MRTD)))).violations())
-        .extracting(PolicyViolation::reason).containsExactly(PolicyViolation.Reason.NOT_TDX);
+    assertThat(verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, both).reasons()).isEmpty();
+  }
+
+  /**
+   * Audit I-8: with every TD list "any" (the README's dev policy, the demo's, MEASUREMENTS_UNCHECKED)
+   * a real SGX enclave's quote used to pass. SGX now passes only when listed, with its enclave.
+   */
+  @Test
+  void sgxQuotesPassOnlyWhenSgxIsAllowedAndTheEnclaveListed() throws Exception {
+    String accepting = "\"accepted_statuses\": [\"UpToDate\", \"ConfigurationAndSWHardeningNeeded\"],"
+        + " \"allowed_advisories\": [\"INTEL-SA-00615\", \"INTEL-SA-00289\"]";
+    String devPolicy = "{\"allow_dev_tee\": true, \"mrtd\": \"any\", \"rtmr0\": \"any\", \"rtmr1\": \"any\", \"rtmr2\": \"any\","
+        + " \"rtmr3\": \"any\", \"mr_config_id\": \"any\", \"image_hashes\": \"any\", \"models\": \"any\", " + accepting + "}";
+    for (Policy anyTd : List.of(Policy.parse(devPolicy, Policy.STRICT), Policy.parse("{" + accepting + "}", Policy.MEASUREMENTS_UNCHECKED))) {
+      assertThat(verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, anyTd).violations()).extracting(PolicyViolation::reason)
+          .contains(PolicyViolation.Reason.TEE_NOT_ALLOWED);
+    }
+
+    assertThatThrownBy(() -> Policy.parse("{\"allowed_tee\": [\"SGX\"]}", Policy.MEASUREMENTS_UNCHECKED))
+        .hasMessageContaining("mrenclave or mrsigner");
+    assertThatThrownBy(() -> Policy.parse("{\"allowed_tee\": [\"TDX\", \"SEV\"]}", Policy.STRICT)).hasMessageContaining("SEV");
+    assertThatThrownBy(() -> Policy.parse("{\"allowed_tee\": \"any\"}", Policy.STRICT)).hasMessageContaining("array of strings");
+
+    Policy both = Policy.parse("{\"allowed_tee\": [\"TDX\", \"SGX\"], \"mrenclave\": [\"" + sgxMrEnclave() + "\"], " + accepting
+        + "}", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, both).reasons()).isEmpty();
+    assertThat(verifyFixture("dcap-qvl/tdx_quote", "dcap-qvl/tdx_quote_collateral.json", "2025-07-19T10:00:34Z", both).reasons())
+        .isEmpty();
+    Policy otherEnclave = both.withMrEnclave(AllowList.of(Set.of("ab".repeat(32))));
+    assertThat(verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, otherEnclave).violations()).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.MRENCLAVE_NOT_ALLOWED);
+    Policy otherSigner = both.withMrSigner(AllowList.of(Set.of("ab".repeat(32)))).withMrEnclave(AllowList.ANY);
+    assertThat(verifyFixture(SGX_QUOTE, SGX_COLLATERAL, SGX_AT, otherSigner).violations()).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.MRSIGNER_NOT_ALLOWED);
+    Policy sgxOnly = both.withAllowedTees(Set.of(TeeKind.INTEL_SGX));
+    assertThat(verifyFixture("dcap-qvl/tdx_quote", "dcap-qvl/tdx_quote_collateral.json", "2025-07-19T10:00:34Z", sgxOnly)
+        .violations()).extracting(PolicyViolation::reason).containsExactly(PolicyViolation.Reason.TEE_NOT_ALLOWED);
+  }
+
+  /**
+   * Audit I-5: older collateral that Intel signed and that is still current (dcap-qvl's
+   * tdx_quote_collateral, evaluation 17) passes unless the policy names a minimum evaluation.
+   */
+  @Test
+  void collateralBelowTheMinimumTcbEvaluationDataNumberIsRefused() throws Exception {
+    String q = "dcap-qvl/tdx_quote";
+    String at = "2025-07-19T10:00:34Z";
+    Policy min18 = Policy.parse("{\"min_tcb_evaluation_data_number\": 18}", Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(q, "dcap-qvl/tdx_quote_collateral.json", at, Policy.MEASUREMENTS_UNCHECKED).reasons()).isEmpty();
+    assertThat(verifyFixture(q, "dcap-qvl/tdx_quote_collateral.json", at, min18).violations())
+        .extracting(PolicyViolation::toString).containsExactly(
+            "tcb_evaluation_data_number_too_low: TCB Info tcbEvaluationDataNumber 17 < 18",
+            "tcb_evaluation_data_number_too_low: QE Identity tcbEvaluationDataNumber 17 < 18");
+    assertThat(verifyFixture(q, "dcap-qvl/tdx_quote_collateral.json", at,
+        Policy.parse("{\"min_tcb_evaluation_data_number\": 17}", Policy.MEASUREMENTS_UNCHECKED)).reasons()).isEmpty();
+    // The same platform family's later collateral (evaluation 18) meets it.
+    assertThat(verifyFixture("cocoon/quote.dat", "dcap-qvl/tdx_quote_outdated_collateral.json", "2026-03-01T00:00:00Z", min18)
+        .reasons()).isEmpty();
+    assertThatThrownBy(() -> Policy.parse("{\"min_tcb_evaluation_data_number\": \"18\"}", Policy.STRICT))
+        .hasMessageContaining("non-negative integer");
+    assertThatThrownBy(() -> Policy.parse("{\"min_tcb_evaluation_data_number\": -1}", Policy.STRICT))
+        .hasMessageContaining("non-negative integer");
+  }
+
+  /** XFAM and MR_SEAM are "any" unless listed; listed, the quote's values must be among them. */
+  @Test
+  void xfamAndMrSeamListsAreChecked() throws Exception {
+    String q = "dcap-qvl/tdx_quote";
+    String c = "dcap-qvl/tdx_quote_collateral.json";
+    String at = "2025-07-19T10:00:34Z";
+    var td = QuoteParser.parse(Fixtures.quote(q)).td();
+    String xfam = String.format("%016x", td.xfam());
+    AttestationResult shown = verifyFixture(q, c, at, Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(shown.toJson().getJsonObject("measurements").getString("xfam")).isEqualTo(xfam);
+    assertThat(shown.toJson().getJsonObject("measurements").getString("mr_seam")).isEqualTo(td.mrSeam().hex());
+
+    Policy pinned = Policy.parse("{\"xfam\": [\"0x" + xfam.toUpperCase() + "\"], \"mr_seam\": [\"" + td.mrSeam().hex() + "\"]}",
+        Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(q, c, at, pinned).reasons()).isEmpty();
+    Policy others = Policy.parse("{\"xfam\": [\"00000000000000e7\"], \"mr_seam\": [\"" + "ab".repeat(48) + "\"]}",
+        Policy.MEASUREMENTS_UNCHECKED);
+    assertThat(verifyFixture(q, c, at, others).violations()).extracting(PolicyViolation::reason)
+        .containsExactly(PolicyViolation.Reason.XFAM_NOT_ALLOWED, PolicyViolation.Reason.MR_SEAM_NOT_ALLOWED);
+    assertThatThrownBy(() -> Policy.parse("{\"xfam\": [\"e7\"]}", Policy.STRICT)).hasMessageContaining("8 bytes");
   }
 
   /** A TD 1.5 (v5, body type 3) quote with zero mr_servicetd, and the quote from Cocoon's own tests. */
@@ -153,7 +241,7 @@ class PolicyTest {
     q[54 + 600] = 1; // mr_servicetd[0]; signatures are not the policy's concern
     var quote = QuoteParser.parse(q);
     Evidence e = new Evidence(quote, TeeKind.INTEL_TDX, TcbStatus.UP_TO_DATE, List.of(), Optional.of(ImageHash.of(quote.td())),
-        Policy.INTEL_ROOT_KEY_ID);
+        Policy.INTEL_ROOT_KEY_ID, 17, 17);
     assertThat(Policy.MEASUREMENTS_UNCHECKED.check(e, Optional.empty())).extracting(PolicyViolation::reason)
         .containsExactly(PolicyViolation.Reason.MR_SERVICETD_NOT_ALLOWED);
     assertThat(Policy.MEASUREMENTS_UNCHECKED.withAllowMrServiceTd(true).check(e, Optional.empty())).isEmpty();

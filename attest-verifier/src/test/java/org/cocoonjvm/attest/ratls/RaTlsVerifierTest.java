@@ -144,6 +144,26 @@ class RaTlsVerifierTest {
     assertThatThrownBy(() -> v.verify(chain)).extracting(e -> ((RaTlsException) e).reason()).isEqualTo(Reason.CERT_EXPIRED);
   }
 
+  /**
+   * The audit's case (I-7): a certificate made two years ago and valid for a hundred is current
+   * today, yet is refused; the longest validity accepted is the issuing day plus the allowance.
+   */
+  @Test
+  void aCertificateValidForLongerThanTheIssuingDayPlusAnHourIsRefused() throws Exception {
+    Clock twoYearsAgo = Clock.fixed(NOW.minus(Duration.ofDays(730)), ZoneOffset.UTC);
+    RaTlsIdentity century = RaTlsIdentity.create(TEE, twoYearsAgo, Duration.ofDays(36500), null);
+    assertThatThrownBy(() -> verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {century.certificate()}))
+        .extracting(e -> ((RaTlsException) e).reason()).isEqualTo(Reason.CERT_VALIDITY_TOO_LONG);
+
+    Duration bound = RaTlsIdentity.DEFAULT_VALIDITY.plus(Duration.ofHours(1));
+    RaTlsIdentity atTheBound = RaTlsIdentity.create(TEE, CLOCK, bound, null);
+    assertThat(verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {atTheBound.certificate()}).attestation()
+        .accepted()).isTrue();
+    RaTlsIdentity aSecondLonger = RaTlsIdentity.create(TEE, CLOCK, bound.plusSeconds(1), null);
+    assertThatThrownBy(() -> verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {aSecondLonger.certificate()}))
+        .extracting(e -> ((RaTlsException) e).reason()).isEqualTo(Reason.CERT_VALIDITY_TOO_LONG);
+  }
+
   @Test
   void gpuEvidenceRidesInANonCriticalExtensionAndGoesThroughTheCheck() throws Exception {
     RaTlsIdentity id = RaTlsIdentity.create(TEE, CLOCK, RaTlsIdentity.DEFAULT_VALIDITY,
