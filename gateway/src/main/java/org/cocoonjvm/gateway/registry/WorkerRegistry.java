@@ -161,7 +161,8 @@ public final class WorkerRegistry {
      */
     private void checkEndpointFree(Hello hello, SocketAddress address) throws WorkerRefusedException {
         for (RegisteredWorker w : workers.values()) {
-            if (w.address().equals(address) && !(w.id().equals(hello.getWorkerId()) && sameWorker(w.hello(), hello))) {
+            // The same id is the id check's: the same worker reconnecting, or worker_id_in_use.
+            if (w.address().equals(address) && !w.id().equals(hello.getWorkerId())) {
                 throw new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "endpoint_in_use", "endpoint " + hello.getEndpoint()
                         + " is registered by worker '" + w.id() + "'; each worker announces its own (--advertise), and one"
                         + " restarted under another id gets it once its old session ends (3 heartbeat intervals)");
