@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.time.Clock;
 import java.util.concurrent.Callable;
 import org.cocoonjvm.attest.ratls.RaTlsClientProxy;
+import org.cocoonjvm.attest.ratls.RaTlsVerifier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -40,15 +41,9 @@ final class AttestProxyCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Ports.checkRange("--listen", listen);
         SocketAddress target = address(gateway);
-        Clock clock = Clock.systemUTC();
-        RaTlsClientProxy proxy;
+        RaTlsVerifier verifier = attestation.peerVerifier(Clock.systemUTC());
         Vertx vertx = Vertx.vertx();
-        try {
-            proxy = new RaTlsClientProxy(vertx, attestation.peerVerifier(clock), target);
-        } catch (RuntimeException | java.io.IOException e) {
-            vertx.close();
-            throw e;
-        }
+        RaTlsClientProxy proxy = new RaTlsClientProxy(vertx, verifier, target);
         int port = Running.await(proxy.listen("127.0.0.1", listen), "the proxy's listener");
         PrintWriter out = spec.commandLine().getOut();
         out.println(new JsonObject().put("event", "ready").put("listen", "http://127.0.0.1:" + port)

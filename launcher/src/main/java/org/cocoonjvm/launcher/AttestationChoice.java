@@ -105,16 +105,16 @@ final class AttestationChoice {
      * roots and collateral, and the policy, without a certificate of its own.
      */
     RaTlsVerifier peerVerifier(Clock clock) throws IOException {
-        return switch (mode) {
-            case DEV -> {
-                DevTee tee = DevTee.fromSeed(devSeed(), clock);
-                yield new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(tee.root())), clock),
-                        quote -> tee.collateral(), peerPolicy());
-            }
-            case TDX -> new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel(), clock), collateralSource(clock),
-                    peerPolicy());
-            case NONE -> throw new Cocoon.UsageException("--attestation dev or tdx is needed: there is nothing to check with none");
-        };
+        if (mode == Mode.NONE) {
+            throw new Cocoon.UsageException("--attestation dev or tdx is needed: there is nothing to check with none");
+        }
+        Policy policy = peerPolicy();
+        if (mode == Mode.TDX) {
+            return new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel(), clock), collateralSource(clock), policy);
+        }
+        DevTee tee = DevTee.fromSeed(devSeed(), clock);
+        return new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(tee.root())), clock),
+                quote -> tee.collateral(), policy);
     }
 
     /** Where a tdx node gets its peers' collateral: exactly one of --collateral, --pccs, --pcs. */

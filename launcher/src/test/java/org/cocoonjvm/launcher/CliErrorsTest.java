@@ -60,6 +60,18 @@ class CliErrorsTest {
     }
 
     @Test
+    void attestProxy_badOptions_nameTheOptionAndValue() {
+        cocoon("attest", "proxy", "--gateway", "gw.example", "--attestation", "dev").is(2,
+                "cocoon: --gateway must be HOST:PORT (the gateway's client port), got 'gw.example'");
+        cocoon("attest", "proxy", "--gateway", "127.0.0.1:8080").is(2,
+                "cocoon: --attestation dev or tdx is needed: there is nothing to check with none");
+        cocoon("attest", "proxy", "--gateway", "127.0.0.1:8080", "--attestation", "dev", "--dev-seed-file",
+                dir.resolve("no-seed").toString()).isOneLine(2, "cocoon: --attestation dev needs --policy FILE");
+        cocoon("gateway", "--api-key", "sk-x", "--admin-key", "adm", "--client-plaintext").is(2,
+                "cocoon: --client-plaintext is for a gateway with --attestation; without it the client port is plain HTTP already");
+    }
+
+    @Test
     void worker_badEngineOptions_nameTheOptionAndValue() {
         String[] base = {"worker", "--id", "w", "--engine", "synthetic"};
         String[] natively = {"worker", "--id", "w", "--model", model.toString()};
