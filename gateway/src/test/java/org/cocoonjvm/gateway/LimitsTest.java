@@ -130,10 +130,14 @@ class LimitsTest {
         assertThat(reply.status()).isEqualTo(402);
         assertThat(reply.json().getJsonObject("error").getString("code")).isEqualTo("insufficient_balance");
         // What is held, per token and for how many, so that a client can see why and what to change.
-        int promptBytes = ("user" + "tell me about cocoon").length();  // role and content in UTF-8 (ASCII): an upper bound on its tokens
+        // Role and content in UTF-8 (ASCII): an upper bound on their tokens; plus what the worker says
+        // its chat template adds (the synthetic one, a role marker token per message), which the
+        // hold left out (audit H, H-2).
+        int promptTokens = ("user" + "tell me about cocoon").length() + 1;
         assertThat(reply.json().getJsonObject("error").getString("message"))
-                .contains("up to " + 8 * (50 + promptBytes) + " nanoTON")
-                .contains("held at 8 nanoTON per token", "for up to " + (50 + promptBytes) + " tokens", "50 for the completion")
+                .contains("up to " + 8 * (50 + promptTokens) + " nanoTON")
+                .contains("held at 8 nanoTON per token", "for up to " + (50 + promptTokens) + " tokens", "50 for the completion",
+                        promptTokens + " for the prompt (its UTF-8 bytes and the chat template's tokens)")
                 .contains("10 nanoTON available").contains("lower max_tokens");
         assertThat(reply.response().getHeader("x-should-retry")).isEqualTo("false");
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton()).isZero();

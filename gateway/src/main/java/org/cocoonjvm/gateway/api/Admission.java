@@ -46,7 +46,11 @@ public final class Admission {
     public Future<Admitted> admit(ApiKey key, ValidRequest request, long arrivalNanos) {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
-        long promptBytes = request.promptBytes();
+        // Bytes bound the tokens of the messages' text; the chat template's own (a default system
+        // prompt, role markers) come on top: left out, a one-word chat held half of what it cost,
+        // and concurrent ones overdrew small balances (audit H, H-2).
+        long promptBytes = request.promptBytes()
+                + (request.chatMessages() > 0 ? relay.registry().chatTemplateTokens(request.model(), request.chatMessages()) : 0);
         long estimatedTokens = promptBytes + maxTokens;
         return permit(key, estimatedTokens, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUNNING_MAY_END_MS))
                 .compose(permit -> {

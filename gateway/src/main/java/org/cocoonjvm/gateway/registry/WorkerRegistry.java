@@ -390,6 +390,24 @@ public final class WorkerRegistry {
         return best.get(best.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(best.size()));
     }
 
+    /**
+     * The most tokens the chat template of any worker serving the model adds to a conversation of
+     * {@code messages} messages besides their text (ModelRef's chat_template_tokens and
+     * chat_message_tokens); 0 when none serves it or none says.
+     */
+    public long chatTemplateTokens(String model, int messages) {
+        long max = 0;
+        for (RegisteredWorker w : workers.values()) {
+            for (ModelRef m : w.models()) {
+                if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+                    max = Math.max(max, Integer.toUnsignedLong(m.getChatTemplateTokens())
+                            + (long) Math.max(0, messages - 1) * Integer.toUnsignedLong(m.getChatMessageTokens()));
+                }
+            }
+        }
+        return max;
+    }
+
     /** The largest context window among workers serving the model; 0 when none does. */
     public int maxContext(String model) {
         int max = 0;

@@ -124,6 +124,11 @@ public final class ValidRequest {
     }
 
     /** What to send to a worker, under the given request id. */
+    /** The messages of a chat request, which its model's chat template wraps; 0 for a plain prompt. */
+    public int chatMessages() {
+        return generate.hasChat() ? generate.getChat().getMessagesCount() : 0;
+    }
+
     public GenerateRequest generate(String requestId) {
         return generate.toBuilder().setRequestId(requestId).build();
     }

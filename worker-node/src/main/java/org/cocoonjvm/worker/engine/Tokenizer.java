@@ -39,6 +39,31 @@ public interface Tokenizer {
         }
     }
 
+    /**
+     * What the chat template adds around messages, measured on empty ones: one user message, and
+     * the mean of two more (an assistant's and a user's, so that templates that insist on turns
+     * render it). Zeros for a model without a chat template, or one that refuses empty messages:
+     * the gateway's hold then counts the messages' bytes alone.
+     */
+    default ChatOverhead chatOverhead() {
+        ChatMessage user = ChatMessage.newBuilder().setRole("user").build();
+        ChatMessage assistant = ChatMessage.newBuilder().setRole("assistant").build();
+        try {
+            int one = encodeChat(List.of(user)).length;
+            int three = encodeChat(List.of(user, assistant, user)).length;
+            return new ChatOverhead(one, Math.max(0, (three - one + 1) / 2));
+        } catch (RuntimeException e) {
+            // No template, or one that refuses empty messages (or them in this order): a broken
+            // one is for checkChat to report at start, not for this estimate.
+            return ChatOverhead.NONE;
+        }
+    }
+
+    /** Tokens a chat template adds: around the first message, and around each one after it. */
+    record ChatOverhead(int templateTokens, int messageTokens) {
+        public static final ChatOverhead NONE = new ChatOverhead(0, 0);
+    }
+
     int[] encode(String text);
 
     /** A fresh decoder for one sequence; decoders keep state across tokens (partial UTF-8). */

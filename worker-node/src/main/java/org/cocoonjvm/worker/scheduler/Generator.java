@@ -5,6 +5,7 @@ import java.util.concurrent.CompletionStage;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.engine.Tokenizer;
 
 /**
  * What a worker serves requests with: the {@link Scheduler} over an in-process engine, or a
@@ -12,6 +13,11 @@ import org.cocoonjvm.worker.engine.ModelInfo;
  */
 public interface Generator {
     ModelInfo model();
+
+    /** What the model's chat template adds around messages; NONE when this worker does not render it. */
+    default Tokenizer.ChatOverhead chatOverhead() {
+        return Tokenizer.ChatOverhead.NONE;
+    }
 
     /** Shown in status and registration, e.g. {@code synthetic}, {@code native-cpu-avx2}, {@code forward}. */
     String engineKind();

@@ -15,6 +15,7 @@ import org.cocoonjvm.protocol.grpc.Priority;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.engine.Tokenizer;
 import org.cocoonjvm.worker.engine.NoChatTemplate;
 import org.cocoonjvm.worker.engine.PromptRejected;
 import org.cocoonjvm.worker.engine.Slot;
@@ -43,6 +44,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     private int kvBlocksReserved;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Thread thread;
+    private final Tokenizer.ChatOverhead chatOverhead;
     /** Until the loop ends; guarded by {@link #interruptLock}, so no grace-period interrupt lands after it. */
     private boolean looping = true;
     private final Object interruptLock = new Object();
@@ -75,6 +77,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         this.interactive = new ArrayBlockingQueue<>(options.maxWaiting());
         this.flex = new ArrayBlockingQueue<>(options.maxWaiting());
         this.thread = Thread.ofPlatform().name("cocoon-engine").daemon(true).unstarted(this::loop);
+        this.chatOverhead = engine.tokenizer().chatOverhead();
         credit.onPayment(() -> LockSupport.unpark(thread));
     }
 
@@ -105,6 +108,11 @@ public final class Scheduler implements Generator, AutoCloseable {
     public static String describe(Throwable failure) {
         String message = failure.getMessage();
         return message == null || message.isBlank() ? failure.getClass().getSimpleName() : message;
+    }
+
+    @Override
+    public Tokenizer.ChatOverhead chatOverhead() {
+        return chatOverhead;
     }
 
     /** The engine's model, its context limited to what the KV cache holds: what clients and gateways may send. */

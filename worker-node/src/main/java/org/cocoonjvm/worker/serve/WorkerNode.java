@@ -218,7 +218,9 @@ public final class WorkerNode extends VerticleBase {
 
     private ModelRef modelRef() {
         ModelInfo m = generator.model();
-        return ModelRef.newBuilder().setName(m.name()).setHash(m.hash()).setMaxContext(m.maxContext()).build();
+        return ModelRef.newBuilder().setName(m.name()).setHash(m.hash()).setMaxContext(m.maxContext())
+                .setChatTemplateTokens(generator.chatOverhead().templateTokens())
+                .setChatMessageTokens(generator.chatOverhead().messageTokens()).build();
     }
 
     private Hello hello() {

@@ -209,6 +209,34 @@ class HfTokenizerTest {
                 "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     }
 
+    /**
+     * What the template adds around messages, as the worker tells its gateway (which holds a chat
+     * request's funds for it besides the messages' bytes): the default system prompt and the turn
+     * markers around one user message, and the markers of each further one. The estimate covers
+     * every conversation's own count.
+     */
+    @Test
+    void chatOverhead_coversWhatTheTemplateAddsToEveryConversation() {
+        HfTokenizer t = hf.tokenizer();
+        Tokenizer.ChatOverhead overhead = t.chatOverhead();
+        int defaultSystem = t.encode("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", false).length;
+        assertThat(overhead.templateTokens()).isGreaterThan(defaultSystem);
+        assertThat(overhead.messageTokens()).isPositive();
+        List<List<ChatMessage>> conversations = List.of(
+                List.of(message("user", "Hi")),
+                List.of(message("system", "Be brief."), message("user", "What is the capital of France?")),
+                List.of(message("user", "a"), message("assistant", "b"), message("user", "c d e")));
+        for (List<ChatMessage> chat : conversations) {
+            long text = chat.stream().mapToLong(m -> m.getRole().length() + m.getContent().length()).sum();  // ASCII: bytes
+            assertThat(text + overhead.templateTokens() + (long) (chat.size() - 1) * overhead.messageTokens())
+                    .as("%s", chat).isGreaterThanOrEqualTo(t.encodeChat(chat).length);
+        }
+    }
+
+    private static ChatMessage message(String role, String content) {
+        return ChatMessage.newBuilder().setRole(role).setContent(content).build();
+    }
+
     /** User text that spells the template's control tokens stays text: it cannot end its turn or open a system one. */
     @Test
     void controlTokensSpelledInAMessage_areEncodedAsText() {
