@@ -291,6 +291,11 @@ public final class GatewayNode extends VerticleBase {
                             // Vert.x Web refuses it with an ERROR stack trace in the log: a client's mistake, a 400 here.
                             OpenAiResponses.error(request.response(), ApiException.invalid(null,
                                     "The request has no Host header, which HTTP/1.1 requires."));
+                        } else if (isGrpc(request) && request.version() != HttpVersion.HTTP_2) {
+                            // gRPC's server answered a bare 415 with no body (audit H, H-4).
+                            OpenAiResponses.error(request.response(), ApiException.invalid(null, "gRPC needs HTTP/2 (with"
+                                    + " prior knowledge on a plaintext port, ALPN h2 over TLS); this request came over "
+                                    + request.version().alpnName() + "."));
                         } else if (isGrpc(request)) {
                             InferenceEndpoint.nameUnnamedEncoding(request);
                             grpc.handle(request);

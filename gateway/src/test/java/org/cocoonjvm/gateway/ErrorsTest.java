@@ -34,9 +34,9 @@ class ErrorsTest {
     }
 
     /**
-     * Requests any client can send without a key: an HTTP/1.1 request without Host, and a gRPC-Web
-     * one (not served). Each gets an OpenAI-style error, and the gateway logs no ERROR stack trace
-     * for either (it did: audit H, H-3).
+     * Requests any client can send without a key: an HTTP/1.1 request without Host, a gRPC-Web one
+     * (not served), gRPC over HTTP/1.1. Each gets an OpenAI-style error, and the gateway logs no
+     * ERROR stack trace for any (it did: audit H, H-3; the last was a bare 415: H-4).
      */
     @Test
     void noHostHeader_andGrpcWeb_getOpenAiErrors_andNoErrorInTheLog() throws Exception {
@@ -46,6 +46,9 @@ class ErrorsTest {
             String grpcWeb = raw("POST /cocoon.v1.Inference/Generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                     + "Content-Type: application/grpc-web-text\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0");
             assertThat(grpcWeb).startsWith("HTTP/1.1 404").contains("\"error\"");
+            String grpcOverHttp1 = raw("POST /cocoon.v1.Inference/Generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    + "Content-Type: application/grpc\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0");
+            assertThat(grpcOverHttp1).startsWith("HTTP/1.1 400").contains("gRPC needs HTTP/2", "http/1.1");
             assertThat(log.lines()).noneMatch(l -> l.startsWith("ERROR"));
         }
     }
