@@ -99,7 +99,7 @@ public final class LoadDriver {
     private void send(int f, Scenario.Flow flow) {
         started++;
         inFlight[f]++;
-        LoadCall call = new LoadCall(client, target, flow.request(), flow.abortAfterTokens());
+        LoadCall call = new LoadCall(vertx, client, target, flow.request(), flow.abortAfterTokens(), flow.timeout());
         running.add(call);
         call.start().onSuccess(outcome -> {
             running.remove(call);

@@ -26,7 +26,8 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
     private static final Set<String> TOP = Set.of("name", "description", "max_requests", "graceful_stop", "flows",
             "thresholds", "profiles");
     private static final Set<String> PROFILE = Set.of("scale", "duration", "max_requests", "thresholds");
-    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "start_rate", "time_unit", "stages", "max_vus");
+    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "start_rate", "time_unit", "stages", "max_vus",
+            "timeout");
     private static final Set<String> REQUEST = Set.of("stream", "max_tokens", "service_tier", "prompt");
     private static final Set<String> STAGE = Set.of("duration", "target");
 
@@ -41,9 +42,13 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
         public static final Overrides NONE = new Overrides(null, null, null);
     }
 
-    /** One stream of arrivals (a k6 {@code ramping-arrival-rate} scenario) and what each request is. */
+    /**
+     * One stream of arrivals (a k6 {@code ramping-arrival-rate} scenario) and what each request is.
+     *
+     * @param timeout the longest one request may take, sending to end, before it is error kind {@code timeout}
+     */
     public record Flow(String name, RequestSpec request, int abortAfterTokens, double startRate, Duration timeUnit,
-                       List<Stage> stages, int maxVus) {
+                       List<Stage> stages, int maxVus, Duration timeout) {
         public Duration duration() {
             return stages.stream().map(Stage::duration).reduce(Duration.ZERO, Duration::plus);
         }
@@ -134,13 +139,20 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             double stretch = (double) total.toNanos() / longest.toNanos();
             flows = flows.stream().map(f -> new Flow(f.name(), f.request(), f.abortAfterTokens(), f.startRate(), f.timeUnit(),
                     f.stages().stream().map(s -> new Stage(Duration.ofNanos(Math.round(s.duration().toNanos() * stretch)), s.target()))
-                            .toList(), f.maxVus())).toList();
+                            .toList(), f.maxVus(), f.timeout())).toList();
         }
         long maxRequests = (long) number(profile, "max_requests", number(json, "max_requests", Double.NaN, where), where);
         if (maxRequests < 1) {
             throw new ScenarioException(where + ": max_requests must be at least 1 (every run is bounded)");
         }
-        Duration gracefulStop = K6Duration.parse(json.getString("graceful_stop", "10s"), where + " graceful_stop");
+        Duration gracefulStop = K6Duration.parse(json.getString("graceful_stop", "30s"), where + " graceful_stop");
+        for (Flow f : flows) {
+            if (f.timeout().compareTo(gracefulStop) >= 0) {
+                // Else a hung request is cut as interrupted when the run ends, which no threshold counts as an error.
+                throw new ScenarioException(where + " flows." + f.name() + ": timeout (" + K6Duration.format(f.timeout())
+                        + ") must be shorter than graceful_stop (" + K6Duration.format(gracefulStop) + ")");
+            }
+        }
 
         // A profile's thresholds replace the file's for the metrics it names, and keep the others.
         Map<String, Object> thresholdJson = new LinkedHashMap<>();
@@ -190,8 +202,13 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
                     number(s, "target", Double.NaN, where + ".stages[" + i + "]") * scale));
         }
         int maxVus = (int) Math.ceil(number(json, "max_vus", Double.NaN, where) * scale);
+        Duration timeout = K6Duration.parse(json.getString("timeout", "20s"), where + ".timeout");
+        if (timeout.isZero()) {
+            throw new ScenarioException(where + ": timeout must be positive");
+        }
         return new Flow(name, request, abortAfter, number(json, "start_rate", 0, where) * scale,
-                K6Duration.parse(json.getString("time_unit", "1s"), where + ".time_unit"), List.copyOf(stages), Math.max(1, maxVus));
+                K6Duration.parse(json.getString("time_unit", "1s"), where + ".time_unit"), List.copyOf(stages), Math.max(1, maxVus),
+                timeout);
     }
 
     private static void onlyKnown(JsonObject json, Set<String> known, String where) {

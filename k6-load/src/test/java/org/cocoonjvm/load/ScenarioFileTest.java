@@ -121,6 +121,8 @@ class ScenarioFileTest {
                 .hasMessageContaining("'stages' must list");
         assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}").put("max_requests", 0),
                 Scenario.Overrides.NONE, "f.json")).hasMessageContaining("every run is bounded");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}], \"timeout\": \"30s\"}"),
+                Scenario.Overrides.NONE, "f.json")).hasMessage("f.json flows.only: timeout (30000ms) must be shorter than graceful_stop (30000ms)");
         assertThat(K6Duration.parse("1m30s", "x")).isEqualTo(Duration.ofSeconds(90));
         assertThat(K6Duration.parse("250ms", "x")).isEqualTo(Duration.ofMillis(250));
     }

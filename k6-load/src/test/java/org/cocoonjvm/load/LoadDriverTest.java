@@ -1,0 +1,75 @@
+package org.cocoonjvm.load;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.time.Clock;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The driver against servers that misbehave in ways a gateway can: a small Vert.x server on
+ * loopback whose first path segment picks the behaviour.
+ */
+class LoadDriverTest {
+    private static Vertx vertx;
+    private static HttpServer server;
+
+    @BeforeAll
+    static void start() {
+        vertx = Vertx.vertx();
+        server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+            HttpServerResponse res = req.response().setChunked(true).putHeader("Content-Type", "text/event-stream");
+            switch (req.path().split("/")[1]) {
+                // The head and one token, then silence.
+                case "stall" -> res.write("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
+                // Alive on the wire, never a token: only keep-alive comments.
+                case "pings" -> {
+                    res.write(": keep-alive\n\n");
+                    long timer = vertx.setPeriodic(50, id -> res.write(": keep-alive\n\n"));
+                    res.closeHandler(v -> vertx.cancelTimer(timer));
+                }
+                default -> res.setStatusCode(404).end();
+            }
+        })).listen(0, "127.0.0.1").await();
+    }
+
+    @AfterAll
+    static void stop() {
+        vertx.close().await();
+    }
+
+    @Test
+    void aStreamThatGoesSilentAfterItsHead_isATimeoutError_notInterrupted() throws Exception {
+        Summary s = runOne("stall");
+        assertThat(s.snapshot().errorsByKind()).isEqualTo(Map.of("timeout", 1L));
+        assertThat(s.snapshot().count(Metric.INTERRUPTED)).isZero();
+        assertThat(s.snapshot().seconds()).as("ended by the timeout, not by graceful_stop").isLessThan(5);
+    }
+
+    @Test
+    void aStreamOfKeepAlivesOnly_isATimeoutError() throws Exception {
+        Summary s = runOne("pings");
+        assertThat(s.snapshot().errorsByKind()).isEqualTo(Map.of("timeout", 1L));
+        assertThat(s.snapshot().count(Metric.INTERRUPTED)).isZero();
+        assertThat(s.snapshot().trend(Metric.TTFT).count()).as("comments are not a first token").isZero();
+    }
+
+    /** One streamed request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer. */
+    private static Summary runOne(String behaviour) throws Exception {
+        Scenario scenario = Scenario.parse(new JsonObject("""
+                {"name": "t", "max_requests": 1, "graceful_stop": "20s", "flows": {"only": {
+                  "request": {"stream": true, "max_tokens": 8, "prompt": "hi"}, "timeout": "500ms",
+                  "start_rate": 5, "stages": [{"duration": "200ms", "target": 5}], "max_vus": 1}}}"""),
+                Scenario.Overrides.NONE, "test");
+        Target target = new Target(URI.create("http://127.0.0.1:" + server.actualPort() + "/" + behaviour), "k", "m");
+        return new LoadDriver(vertx, scenario, target, Clock.systemUTC()).run().await(30, TimeUnit.SECONDS);
+    }
+}
