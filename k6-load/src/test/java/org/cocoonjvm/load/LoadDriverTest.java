@@ -7,20 +7,28 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Clock;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The driver against servers that misbehave in ways a gateway can: a small Vert.x server on
  * loopback whose first path segment picks the behaviour.
  */
 class LoadDriverTest {
+    private static final String TOKEN = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+
     private static Vertx vertx;
     private static HttpServer server;
+    private static final AtomicLong arrivals = new AtomicLong();
 
     @BeforeAll
     static void start() {
@@ -29,7 +37,17 @@ class LoadDriverTest {
             HttpServerResponse res = req.response().setChunked(true).putHeader("Content-Type", "text/event-stream");
             switch (req.path().split("/")[1]) {
                 // The head and one token, then silence.
-                case "stall" -> res.write("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
+                case "stall" -> res.write(TOKEN);
+                // A rate limit refusing every other request; the rest are answered in full.
+                case "halfbusy" -> {
+                    if (arrivals.incrementAndGet() % 2 == 0) {
+                        res.setStatusCode(429).end("{\"error\":{\"code\":\"rate_limit_exceeded\"}}");
+                    } else if (body.toJsonObject().getBoolean("stream")) {
+                        res.end(TOKEN.repeat(3) + "data: {\"choices\":[],\"usage\":{\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
+                    } else {
+                        res.putHeader("Content-Type", "application/json").end("{\"usage\":{\"completion_tokens\":3}}");
+                    }
+                }
                 // Alive on the wire, never a token: only keep-alive comments.
                 case "pings" -> {
                     res.write(": keep-alive\n\n");
@@ -60,6 +78,19 @@ class LoadDriverTest {
         assertThat(s.snapshot().errorsByKind()).isEqualTo(Map.of("timeout", 1L));
         assertThat(s.snapshot().count(Metric.INTERRUPTED)).isZero();
         assertThat(s.snapshot().trend(Metric.TTFT).count()).as("comments are not a first token").isZero();
+    }
+
+    /** Only translation-bursts expects 429s; in the others a rate limit is a failed run, in both profiles. */
+    @ParameterizedTest
+    @CsvSource({"chat-streaming,", "chat-streaming,ci", "disconnect-storm,ci", "soak,", "soak,ci"})
+    void rejectionsFailTheScenariosThatDoNotExpectThem(String name, String profile) throws Exception {
+        Scenario scenario = Scenario.load(Path.of("scenarios", name + ".json"), new Scenario.Overrides(profile, null, Duration.ofSeconds(1)));
+        Target target = new Target(URI.create("http://127.0.0.1:" + server.actualPort() + "/halfbusy"), "k", "m");
+        Summary s = new LoadDriver(vertx, scenario, target, Clock.systemUTC()).run().await(30, TimeUnit.SECONDS);
+
+        assertThat(s.snapshot().count(Metric.REJECTED)).isPositive();
+        assertThat(s.thresholds()).filteredOn(r -> !r.ok()).extracting(r -> r.threshold().key()).as(s.text())
+                .containsExactly("rejected");
     }
 
     /** One streamed request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer. */
