@@ -1,10 +1,14 @@
 package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
+import java.io.PrintWriter;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.load.K6Duration;
@@ -14,18 +18,27 @@ import org.cocoonjvm.load.ScenarioException;
 import org.cocoonjvm.load.Summary;
 import org.cocoonjvm.load.Target;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /**
  * {@code cocoon load}: one k6-load scenario through the JVM driver, from the same parameter file
  * the k6 script reads, judged by the same thresholds. Exits 99 when a threshold fails, as k6 does.
+ * SIGINT or SIGTERM ends the run early with its summary and JSON, and exit code 105 (k6's own for
+ * an external abort); a second signal acts as the JVM's default.
  */
 @Command(name = "load", mixinStandardHelpOptions = true,
         description = "Run a k6-load scenario (k6-load/scenarios/*.json) with the JVM load driver.")
 final class LoadCommand implements Callable<Integer> {
     /** k6's exit code for failed thresholds. */
     static final int THRESHOLDS_FAILED = 99;
+    /** k6's exit code when the run was stopped from outside (Ctrl-C). */
+    static final int INTERRUPTED = 105;
+    private static final Duration PROGRESS_EVERY = Duration.ofSeconds(5);
 
     @Option(names = "--scenario", required = true, description = "Parameter file, e.g. k6-load/scenarios/chat-streaming.json.")
     Path scenario;
@@ -54,6 +67,9 @@ final class LoadCommand implements Callable<Integer> {
     @Mixin
     TransportChoice network;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
         Scenario s;
@@ -73,12 +89,33 @@ final class LoadCommand implements Callable<Integer> {
                 throw new Cocoon.UsageException(e.getMessage());
             }
             long bound = s.duration().toSeconds() + s.gracefulStop().toSeconds() + 60;
-            Summary summary = new LoadDriver(vertx, s, target, Clock.systemUTC()).run().await(bound, TimeUnit.SECONDS);
-            System.out.print(summary.text());
+            PrintWriter err = spec.commandLine().getErr();
+            LoadDriver driver = new LoadDriver(vertx, s, target, Clock.systemUTC()).reportProgress(PROGRESS_EVERY, err::println);
+            Map<Signal, SignalHandler> previous = new HashMap<>();
+            SignalHandler stop = signal -> {
+                err.println("cocoon: SIG" + signal.getName() + ": stopping the run; its summary follows (signal again to quit at once)");
+                previous.forEach(Signal::handle);
+                driver.interrupt();
+            };
+            for (String name : new String[] {"INT", "TERM"}) {
+                try {
+                    previous.put(new Signal(name), Signal.handle(new Signal(name), stop));
+                } catch (IllegalArgumentException e) {
+                    // The JVM keeps the signal (-Xrs, or a platform without it): it then ends the process as before.
+                }
+            }
+            Summary summary;
+            try {
+                summary = driver.run().await(bound, TimeUnit.SECONDS);
+            } finally {
+                previous.forEach(Signal::handle);
+            }
+            spec.commandLine().getOut().print(summary.text());
+            spec.commandLine().getOut().flush();
             if (json != null) {
                 Files.writeString(json, summary.json().encodePrettily());
             }
-            return summary.passed() ? 0 : THRESHOLDS_FAILED;
+            return summary.interrupted() ? INTERRUPTED : summary.passed() ? 0 : THRESHOLDS_FAILED;
         } finally {
             vertx.close().await();
         }

@@ -2,14 +2,20 @@ package org.cocoonjvm.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.load.LoopbackNetwork;
 import org.junit.jupiter.api.Test;
+import sun.misc.Signal;
 
 /**
  * {@code cocoon load} against a target it cannot use: exit 2 (bad options, as k6-load's README
@@ -50,6 +56,38 @@ class LoadCommandTest {
 
         assertThat(r.exit()).as(r.err()).isEqualTo(2);
         assertThat(r.err()).isEqualTo("cocoon: the target URL must be http://host[:port], got https://127.0.0.1:1");
+    }
+
+    /** What an operator pressing Ctrl-C in a long run gets: progress while it ran, then its summary and JSON, exit 105. */
+    @Test
+    void sigint_endsTheRunWithItsSummaryAndJson_exit105() throws Exception {
+        Path json = Files.createTempFile("load", ".json");
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setOut(new PrintWriter(out, true));
+            cli.setErr(new PrintWriter(err, true));
+            CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> cli.execute("load", "--scenario", SCENARIO,
+                    "--profile", "ci", "--duration", "2m", "--url", net.viaGateway().baseUrl().toString(), "--key", LoopbackNetwork.API_KEY,
+                    "--model", net.viaGateway().model(), "--json", json.toString()));
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!err.toString().contains("chat-streaming: ") && System.nanoTime() < until) {
+                Thread.sleep(100);
+            }
+            assertThat(err.toString()).as("a progress line on stderr").containsPattern("chat-streaming: \\d+ s of 120 s, \\d+ requests, ");
+
+            Signal.raise(new Signal("INT"));
+
+            assertThat(exit.get(20, TimeUnit.SECONDS)).as(err.toString()).isEqualTo(105);
+            assertThat(out.toString()).contains("INTERRUPTED before its end").contains("requests");
+            JsonObject summary = new JsonObject(Files.readString(json));
+            assertThat(summary.getBoolean("interrupted")).isTrue();
+            assertThat(summary.getJsonObject("metrics").getJsonObject("requests").getLong("count")).isPositive();
+            assertThat(summary.getDouble("duration_s")).isLessThan(60);
+        } finally {
+            Files.deleteIfExists(json);
+        }
     }
 
     private static Run load(String... target) {
