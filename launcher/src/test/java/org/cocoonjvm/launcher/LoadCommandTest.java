@@ -58,6 +58,23 @@ class LoadCommandTest {
         assertThat(r.err()).isEqualTo("cocoon: the target URL must be http://host[:port], got https://127.0.0.1:1");
     }
 
+    @Test
+    void aFieldOfTheWrongType_isExit2_inOneLine() throws IOException {
+        Path bad = Files.createTempFile("scenario", ".json");
+        try {
+            Files.writeString(bad, Files.readString(Path.of(SCENARIO)).replace("\"stream\": true", "\"stream\": \"yes\""));
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setErr(new PrintWriter(err, true));
+            int exit = cli.execute("load", "--scenario", bad.toString(), "--key", "k", "--model", "m", "--url", "http://127.0.0.1:1");
+
+            assertThat(exit).as(err.toString()).isEqualTo(2);
+            assertThat(err.toString().strip()).isEqualTo("cocoon: " + bad + " flows.chat.request: 'stream' must be true or false, got yes");
+        } finally {
+            Files.deleteIfExists(bad);
+        }
+    }
+
     /** What an operator pressing Ctrl-C in a long run gets: progress while it ran, then its summary and JSON, exit 105. */
     @Test
     void sigint_endsTheRunWithItsSummaryAndJson_exit105() throws Exception {
