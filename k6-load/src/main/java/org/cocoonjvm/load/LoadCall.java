@@ -120,10 +120,12 @@ final class LoadCall {
                     finish(Outcome.Kind.ERROR, "transport");
                     return;
                 }
-                firstData = System.nanoTime() - start;
+                long whole = System.nanoTime() - start;
                 try {
                     JsonObject usage = ar.result().toJsonObject().getJsonObject("usage");
                     usageTokens = usage == null ? 0 : usage.getLong("completion_tokens", 0L);
+                    // Only an answer that parses is a first token, as in lib/cocoon.js.
+                    firstData = whole;
                     finish(Outcome.Kind.COMPLETED, null);
                 } catch (DecodeException | ClassCastException e) {
                     finish(Outcome.Kind.ERROR, "bad_json");

@@ -54,6 +54,7 @@ class LoadDriverTest {
                     long timer = vertx.setPeriodic(50, id -> res.write(": keep-alive\n\n"));
                     res.closeHandler(v -> vertx.cancelTimer(timer));
                 }
+                case "badjson" -> res.putHeader("Content-Type", "application/json").end("{\"usage\":");
                 default -> res.setStatusCode(404).end();
             }
         })).listen(0, "127.0.0.1").await();
@@ -66,7 +67,7 @@ class LoadDriverTest {
 
     @Test
     void aStreamThatGoesSilentAfterItsHead_isATimeoutError_notInterrupted() throws Exception {
-        Summary s = runOne("stall");
+        Summary s = runOne("stall", true);
         assertThat(s.snapshot().errorsByKind()).isEqualTo(Map.of("timeout", 1L));
         assertThat(s.snapshot().count(Metric.INTERRUPTED)).isZero();
         assertThat(s.snapshot().seconds()).as("ended by the timeout, not by graceful_stop").isLessThan(5);
@@ -74,10 +75,18 @@ class LoadDriverTest {
 
     @Test
     void aStreamOfKeepAlivesOnly_isATimeoutError() throws Exception {
-        Summary s = runOne("pings");
+        Summary s = runOne("pings", true);
         assertThat(s.snapshot().errorsByKind()).isEqualTo(Map.of("timeout", 1L));
         assertThat(s.snapshot().count(Metric.INTERRUPTED)).isZero();
         assertThat(s.snapshot().trend(Metric.TTFT).count()).as("comments are not a first token").isZero();
+    }
+
+    /** As in lib/cocoon.js: a body that does not parse is bad_json and no first token. */
+    @Test
+    void aNonStreamedAnswerThatIsNotJson_isBadJson_withoutATtftSample() throws Exception {
+        Summary s = runOne("badjson", false);
+        assertThat(s.snapshot().errorsByKind()).isEqualTo(Map.of("bad_json", 1L));
+        assertThat(s.snapshot().trend(Metric.TTFT).count()).isZero();
     }
 
     /** Only translation-bursts expects 429s; in the others a rate limit is a failed run, in both profiles. */
@@ -93,12 +102,12 @@ class LoadDriverTest {
                 .containsExactly("rejected");
     }
 
-    /** One streamed request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer. */
-    private static Summary runOne(String behaviour) throws Exception {
+    /** One request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer. */
+    private static Summary runOne(String behaviour, boolean stream) throws Exception {
         Scenario scenario = Scenario.parse(new JsonObject("""
                 {"name": "t", "max_requests": 1, "graceful_stop": "20s", "flows": {"only": {
-                  "request": {"stream": true, "max_tokens": 8, "prompt": "hi"}, "timeout": "500ms",
-                  "start_rate": 5, "stages": [{"duration": "200ms", "target": 5}], "max_vus": 1}}}"""),
+                  "request": {"stream": %s, "max_tokens": 8, "prompt": "hi"}, "timeout": "500ms",
+                  "start_rate": 5, "stages": [{"duration": "200ms", "target": 5}], "max_vus": 1}}}""".formatted(stream)),
                 Scenario.Overrides.NONE, "test");
         Target target = new Target(URI.create("http://127.0.0.1:" + server.actualPort() + "/" + behaviour), "k", "m");
         return new LoadDriver(vertx, scenario, target, Clock.systemUTC()).run().await(30, TimeUnit.SECONDS);

@@ -103,6 +103,8 @@ class ScenarioFileTest {
         assertThatThrownBy(() -> Threshold.parse("errors", "p(90)<1")).isInstanceOf(ScenarioException.class);
         assertThatThrownBy(() -> Threshold.parse("latency", "avg<1")).isInstanceOf(ScenarioException.class)
                 .hasMessageContaining("unknown metric 'latency'");
+        assertThatThrownBy(() -> Threshold.parse("interrupted", "count<1")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("k6 does not define");
         assertThatThrownBy(() -> Threshold.parse("ttft{url:x}", "avg<1")).isInstanceOf(ScenarioException.class)
                 .hasMessageContaining("{scenario:NAME}");
         JsonObject json = scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}")
