@@ -54,7 +54,7 @@ public final class LoadDriver {
     private long graceTimer = -1;
     private long progressTimer = -1;
     private boolean stopping;
-    private boolean interrupted;
+    private Summary.Ending ending = Summary.Ending.STAGES;
 
     public LoadDriver(Vertx vertx, Scenario scenario, Target target, Clock clock) {
         this.vertx = vertx;
@@ -83,7 +83,7 @@ public final class LoadDriver {
      */
     public void interrupt() {
         context.runOnContext(v -> {
-            interrupted = true;
+            ending = Summary.Ending.INTERRUPTED;
             if (!stopping) {
                 stop();
             }
@@ -121,6 +121,7 @@ public final class LoadDriver {
             while (issued[f] < due && !stopping) {
                 issued[f]++;
                 if (started >= scenario.maxRequests()) {
+                    ending = Summary.Ending.MAX_REQUESTS;
                     stop();
                 } else if (inFlight[f] >= flow.maxVus()) {
                     recorder.add(Metric.DROPPED_ITERATIONS, 1);
@@ -181,7 +182,7 @@ public final class LoadDriver {
         byFlow.forEach((name, r) -> flowSnapshots.put(name, r.snapshot(seconds)));
         List<Threshold.Result> checks = scenario.thresholds().stream().map(t -> t.evaluate(snapshot, flowSnapshots)).toList();
         Summary summary = new Summary(scenario.name(), scenario.profile(), target, startedAt, snapshot, flowSnapshots, checks,
-                interrupted);
+                ending);
         client.close().onComplete(v -> result.complete(summary));
     }
 }

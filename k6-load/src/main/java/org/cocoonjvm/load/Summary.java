@@ -11,10 +11,20 @@ import java.util.Map;
 /**
  * What one run measured and whether its thresholds held: a k6-like text table, and JSON.
  *
- * @param interrupted the operator stopped the run early: the numbers and thresholds cover only the part that ran
+ * @param ended what ended the run; other than {@link Ending#STAGES}, the numbers and thresholds cover only the part that ran
  */
 public record Summary(String scenario, String profile, Target target, Instant startedAt, Recorder.Snapshot snapshot,
-                      Map<String, Recorder.Snapshot> flows, List<Threshold.Result> thresholds, boolean interrupted) {
+                      Map<String, Recorder.Snapshot> flows, List<Threshold.Result> thresholds, Ending ended) {
+    /** What ended a run. */
+    public enum Ending {
+        /** Its stages ran out: the whole scenario ran. */
+        STAGES,
+        /** {@code max_requests} were started before the stages ended; k6 instead runs on with iterations that do nothing. */
+        MAX_REQUESTS,
+        /** The operator stopped it. */
+        INTERRUPTED
+    }
+
     private static final double[] PERCENTILES = {50, 90, 95, 99};
 
     public boolean passed() {
@@ -29,7 +39,11 @@ public record Summary(String scenario, String profile, Target target, Instant st
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%n  scenario: %s%s against %s (model %s), %.1f s%s%n%n", scenario,
                 profile == null ? "" : " [profile " + profile + "]", target.baseUrl(), target.model(), snapshot.seconds(),
-                interrupted ? ", INTERRUPTED before its end: the numbers cover only what ran" : ""));
+                switch (ended) {
+                    case STAGES -> "";
+                    case MAX_REQUESTS -> ", CUT SHORT by max_requests before the stages ended: the numbers cover only what ran";
+                    case INTERRUPTED -> ", INTERRUPTED before its end: the numbers cover only what ran";
+                }));
         for (Metric m : Metric.values()) {
             String mark = mark(m);
             String value = switch (m.type) {
@@ -64,7 +78,8 @@ public record Summary(String scenario, String profile, Target target, Instant st
         thresholds.forEach(r -> checks.add(new JsonObject().put("metric", r.threshold().key())
                 .put("expression", r.threshold().expression()).put("value", num(r.value())).put("ok", r.ok())));
         return new JsonObject().put("scenario", scenario).put("profile", profile).put("target", target.baseUrl().toString())
-                .put("model", target.model()).put("started_at", startedAt.toString()).put("duration_s", snapshot.seconds()).put("interrupted", interrupted)
+                .put("model", target.model()).put("started_at", startedAt.toString()).put("duration_s", snapshot.seconds())
+                .put("ended", ended.name().toLowerCase(Locale.ROOT))
                 .put("metrics", metrics).put("flows", perFlow).put("tokens_per_s", tokensPerSecond())
                 .put("errors_by_kind", new JsonObject(new LinkedHashMap<>(snapshot.errorsByKind())))
                 .put("thresholds", checks).put("passed", passed());

@@ -42,12 +42,11 @@ class LoadDriverTest {
                 case "halfbusy" -> {
                     if (arrivals.incrementAndGet() % 2 == 0) {
                         res.setStatusCode(429).end("{\"error\":{\"code\":\"rate_limit_exceeded\"}}");
-                    } else if (body.toJsonObject().getBoolean("stream")) {
-                        res.end(TOKEN.repeat(3) + "data: {\"choices\":[],\"usage\":{\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
                     } else {
-                        res.putHeader("Content-Type", "application/json").end("{\"usage\":{\"completion_tokens\":3}}");
+                        answer(res, body.toJsonObject().getBoolean("stream"));
                     }
                 }
+                case "ok" -> answer(res, body.toJsonObject().getBoolean("stream"));
                 // Alive on the wire, never a token: only keep-alive comments.
                 case "pings" -> {
                     res.write(": keep-alive\n\n");
@@ -58,6 +57,14 @@ class LoadDriverTest {
                 default -> res.setStatusCode(404).end();
             }
         })).listen(0, "127.0.0.1").await();
+    }
+
+    private static void answer(HttpServerResponse res, boolean stream) {
+        if (stream) {
+            res.end(TOKEN.repeat(3) + "data: {\"choices\":[],\"usage\":{\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
+        } else {
+            res.putHeader("Content-Type", "application/json").end("{\"usage\":{\"completion_tokens\":3}}");
+        }
     }
 
     @AfterAll
@@ -100,6 +107,21 @@ class LoadDriverTest {
         assertThat(s.snapshot().count(Metric.REJECTED)).isPositive();
         assertThat(s.thresholds()).filteredOn(r -> !r.ok()).extracting(r -> r.threshold().key()).as(s.text())
                 .containsExactly("rejected");
+    }
+
+    @Test
+    void aRunCutShortByMaxRequests_saysSo() throws Exception {
+        Scenario scenario = Scenario.parse(new JsonObject("""
+                {"name": "t", "max_requests": 3, "flows": {"only": {"request": {"stream": true, "max_tokens": 8, "prompt": "hi"},
+                  "start_rate": 10, "stages": [{"duration": "3s", "target": 10}], "max_vus": 5}}}"""), Scenario.Overrides.NONE, "test");
+        Target target = new Target(URI.create("http://127.0.0.1:" + server.actualPort() + "/ok"), "k", "m");
+        Summary s = new LoadDriver(vertx, scenario, target, Clock.systemUTC()).run().await(30, TimeUnit.SECONDS);
+
+        assertThat(s.snapshot().count(Metric.REQUESTS)).isEqualTo(3);
+        assertThat(s.ended()).isEqualTo(Summary.Ending.MAX_REQUESTS);
+        assertThat(s.json().getString("ended")).isEqualTo("max_requests");
+        assertThat(s.text()).contains("CUT SHORT by max_requests");
+        assertThat(runOne("stall", true).ended()).isEqualTo(Summary.Ending.STAGES);
     }
 
     /** One request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer. */

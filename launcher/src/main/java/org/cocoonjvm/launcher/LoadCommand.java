@@ -115,7 +115,7 @@ final class LoadCommand implements Callable<Integer> {
             if (json != null) {
                 Files.writeString(json, summary.json().encodePrettily());
             }
-            return summary.interrupted() ? INTERRUPTED : summary.passed() ? 0 : THRESHOLDS_FAILED;
+            return summary.ended() == Summary.Ending.INTERRUPTED ? INTERRUPTED : summary.passed() ? 0 : THRESHOLDS_FAILED;
         } finally {
             vertx.close().await();
         }
