@@ -8,11 +8,13 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.load.K6Duration;
 import org.cocoonjvm.load.LoadDriver;
+import org.cocoonjvm.load.Metric;
 import org.cocoonjvm.load.Scenario;
 import org.cocoonjvm.load.ScenarioException;
 import org.cocoonjvm.load.Summary;
@@ -61,6 +63,10 @@ final class LoadCommand implements Callable<Integer> {
     @Option(names = "--duration", description = "Stretches the stages to this total, k6 style: 30s, 5m.")
     String duration;
 
+    @Option(names = "--warmup", description = "First run the scenario's flows, stretched to this long (k6 style: 10s), "
+            + "and discard their numbers: the client's cold start stays out of the percentiles.")
+    String warmup;
+
     @Option(names = "--json", description = "Also write the summary as JSON to this file.")
     Path json;
 
@@ -73,9 +79,17 @@ final class LoadCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Scenario s;
+        Scenario warm = null;
         try {
             s = Scenario.load(scenario, new Scenario.Overrides(profile, scale,
                     duration == null ? null : K6Duration.parse(duration, "--duration")));
+            if (warmup != null) {
+                Duration length = K6Duration.parse(warmup, "--warmup");
+                if (length.isZero()) {
+                    throw new Cocoon.UsageException("--warmup must be longer than 0, got " + warmup);
+                }
+                warm = Scenario.load(scenario, new Scenario.Overrides(profile, scale, length));
+            }
         } catch (ScenarioException e) {
             throw new Cocoon.UsageException(e.getMessage());
         }
@@ -88,8 +102,13 @@ final class LoadCommand implements Callable<Integer> {
             } catch (ScenarioException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }
-            long bound = s.duration().toSeconds() + s.gracefulStop().toSeconds() + 60;
             PrintWriter err = spec.commandLine().getErr();
+            if (warm != null) {
+                // Unmeasured, and before the signal handlers: a stop now has nothing to report.
+                Summary w = new LoadDriver(vertx, warm, target, Clock.systemUTC()).run().await(bound(warm), TimeUnit.SECONDS);
+                err.printf(Locale.ROOT, "warm-up: %d requests in %.1f s, not counted%n", w.snapshot().count(Metric.REQUESTS),
+                        w.snapshot().seconds());
+            }
             LoadDriver driver = new LoadDriver(vertx, s, target, Clock.systemUTC()).reportProgress(PROGRESS_EVERY, err::println);
             Map<Signal, SignalHandler> previous = new HashMap<>();
             SignalHandler stop = signal -> {
@@ -106,7 +125,7 @@ final class LoadCommand implements Callable<Integer> {
             }
             Summary summary;
             try {
-                summary = driver.run().await(bound, TimeUnit.SECONDS);
+                summary = driver.run().await(bound(s), TimeUnit.SECONDS);
             } finally {
                 previous.forEach(Signal::handle);
             }
@@ -119,5 +138,10 @@ final class LoadCommand implements Callable<Integer> {
         } finally {
             vertx.close().await();
         }
+    }
+
+    /** The most a run may take: its stages, its graceful stop, and a minute for the driver's own start and end. */
+    private static long bound(Scenario s) {
+        return s.duration().toSeconds() + s.gracefulStop().toSeconds() + 60;
     }
 }

@@ -9,11 +9,15 @@ import java.io.StringWriter;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.cocoonjvm.load.LoopbackNetwork;
+import org.cocoonjvm.load.Scenario;
 import org.junit.jupiter.api.Test;
 import sun.misc.Signal;
 
@@ -72,6 +76,32 @@ class LoadCommandTest {
             assertThat(err.toString().strip()).isEqualTo("cocoon: " + bad + " flows.chat.request: 'stream' must be true or false, got yes");
         } finally {
             Files.deleteIfExists(bad);
+        }
+    }
+
+    /** The warm-up's requests reach the target but not the summary: the measured run is the scenario's own arrivals. */
+    @Test
+    void aWarmUp_runsFirst_andIsNotCounted() throws Exception {
+        Path json = Files.createTempFile("load", ".json");
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setOut(new PrintWriter(new StringWriter(), true));
+            cli.setErr(new PrintWriter(err, true));
+            int exit = cli.execute("load", "--scenario", SCENARIO, "--profile", "ci", "--duration", "1s", "--warmup", "2s",
+                    "--url", net.viaGateway().baseUrl().toString(), "--key", LoopbackNetwork.API_KEY, "--model", net.viaGateway().model(),
+                    "--json", json.toString());
+
+            assertThat(exit).as(err.toString()).isZero();
+            Matcher warm = Pattern.compile("warm-up: (\\d+) requests in [\\d.]+ s, not counted").matcher(err.toString());
+            assertThat(warm.find()).as(err.toString()).isTrue();
+            Scenario measured = Scenario.load(Path.of(SCENARIO), new Scenario.Overrides("ci", null, Duration.ofSeconds(1)));
+            long arrivals = (long) Math.floor(measured.flows().getFirst().arrivalsBy(1.0));
+            assertThat(Long.parseLong(warm.group(1))).isGreaterThan(arrivals);
+            assertThat(new JsonObject(Files.readString(json)).getJsonObject("metrics").getJsonObject("requests").getLong("count"))
+                    .isEqualTo(arrivals);
+        } finally {
+            Files.deleteIfExists(json);
         }
     }
 
