@@ -107,9 +107,9 @@ public final class LoadDriver {
     }
 
     private String progressLine() {
-        return String.format(Locale.ROOT, "%s: %.0f s of %d s, %d requests, %d completed, %d rejected, %d errors, %d open",
-                scenario.name(), (System.nanoTime() - t0) / 1e9, scenario.duration().toSeconds(), recorder.count(Metric.REQUESTS),
-                recorder.count(Metric.COMPLETED), recorder.count(Metric.REJECTED), recorder.count(Metric.ERRORS), running.size());
+        return String.format(Locale.ROOT, "%s: %.0f s of %d s%s, %d started, %d completed, %d rejected, %d errors, %d open",
+                scenario.name(), (System.nanoTime() - t0) / 1e9, scenario.duration().toSeconds(), stopping ? " (no more arrivals)" : "",
+                started, recorder.count(Metric.COMPLETED), recorder.count(Metric.REJECTED), recorder.count(Metric.ERRORS), running.size());
     }
 
     private void tick() {

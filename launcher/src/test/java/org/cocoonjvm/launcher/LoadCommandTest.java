@@ -122,7 +122,7 @@ class LoadCommandTest {
             while (!err.toString().contains("chat-streaming: ") && System.nanoTime() < until) {
                 Thread.sleep(100);
             }
-            assertThat(err.toString()).as("a progress line on stderr").containsPattern("chat-streaming: \\d+ s of 120 s, \\d+ requests, ");
+            assertThat(err.toString()).as("a progress line on stderr").containsPattern("chat-streaming: \\d+ s of 120 s, \\d+ started, \\d+ completed, ");
 
             Signal.raise(new Signal("INT"));
 
