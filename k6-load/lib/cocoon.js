@@ -27,6 +27,9 @@ const BASE_URL = (__ENV.BASE_URL || "http://127.0.0.1:8080").replace(/\/+$/, "")
 const API_KEY = __ENV.API_KEY || "";
 // Rates are given to k6 per hundred time units so that scaled, fractional rates stay exact.
 const RATE_PRECISION = 100;
+// Defaults shared with org.cocoonjvm.load.Scenario.
+const DEFAULT_TIMEOUT = "20s";
+const DEFAULT_GRACEFUL_STOP = "30s";
 
 let flows = {};
 let maxRequests = Infinity;
@@ -80,7 +83,7 @@ export function load(text) {
         duration: `${Math.round(seconds(s.duration, "stage") * stretch * 1000)}ms`,
         target: Math.round(s.target * scale * RATE_PRECISION),
       })),
-      gracefulStop: file.graceful_stop || "10s",
+      gracefulStop: file.graceful_stop || DEFAULT_GRACEFUL_STOP,
     };
   }
   // A profile's thresholds replace the file's for the metrics it names.
@@ -129,6 +132,7 @@ export function stream(data) {
   if (overBudget()) return;
   const flow = flows[exec.scenario.name];
   const started = Date.now();
+  const timeoutMs = seconds(flow.timeout || DEFAULT_TIMEOUT, "timeout") * 1000;
   let first = -1;
   let last = -1;
   let contents = 0;
@@ -136,11 +140,19 @@ export function stream(data) {
   let done = false;
   let problem = null;
   let cut = false;
+  let timedOut = false;
   const res = sse.open(`${BASE_URL}/v1/chat/completions`, { method: "POST", headers: headers(), body: body(flow, data.model) },
     (client) => {
       client.on("event", (event) => {
-        if (!event.data) return;
         const now = Date.now();
+        // sse.open takes no timeout and blocks the VU, so the bound is checked here, keep-alive
+        // comments included: a stream silent on the wire is not caught (k6-load/README.md).
+        if (now - started > timeoutMs) {
+          timedOut = true;
+          client.close();
+          return;
+        }
+        if (!event.data) return;
         if (first < 0) {
           first = now - started;
           ttft.add(first);
@@ -174,7 +186,7 @@ export function stream(data) {
         }
       });
       client.on("error", () => {
-        if (!cut && !problem) problem = "transport";
+        if (!cut && !timedOut && !problem) problem = "transport";
       });
     });
   requests.add(1);
@@ -182,6 +194,8 @@ export function stream(data) {
   if (cut) {
     aborted.add(1);
     errorRate.add(false);
+  } else if (timedOut) {
+    failed("timeout");
   } else if (res && res.status === 429) {
     rejected.add(1);
     errorRate.add(false);
@@ -203,7 +217,7 @@ export function complete(data) {
   if (overBudget()) return;
   const flow = flows[exec.scenario.name];
   const started = Date.now();
-  const res = http.post(`${BASE_URL}/v1/chat/completions`, body(flow, data.model), { headers: headers(), timeout: "30s" });
+  const res = http.post(`${BASE_URL}/v1/chat/completions`, body(flow, data.model), { headers: headers(), timeout: flow.timeout || DEFAULT_TIMEOUT });
   const elapsed = Date.now() - started;
   requests.add(1);
   if (res.status === 429) {
@@ -212,7 +226,8 @@ export function complete(data) {
     return;
   }
   if (res.status !== 200) {
-    failed(res.status === 0 ? "transport" : `http_${res.status}`);
+    // 1050 is k6's error_code for a request past its timeout (lib/netext/httpext/error_codes.go).
+    failed(res.status !== 0 ? `http_${res.status}` : res.error_code === 1050 ? "timeout" : "transport");
     return;
   }
   let usage;

@@ -342,6 +342,8 @@ public final class GatewayBench {
     public record WarmUp(double seconds, boolean quiet, long lastCompileMillis, double lastSliceSeconds) {}
 
     private static final Duration WARM_SLICE = Duration.ofSeconds(2);
+    /** Past the two minutes idle streams wait to be counted: a phase bounds its calls itself. */
+    private static final Duration CALL_TIMEOUT = Duration.ofMinutes(5);
     private static final double QUIET_COMPILE_SHARE = 0.05;
 
     /**
@@ -417,7 +419,7 @@ public final class GatewayBench {
         List<Future<Void>> all = new ArrayList<>();
         for (int u = 0; u < users; u++) {
             Promise<Void> done = Promise.promise();
-            vertx.runOnContext(v -> loop(client, target, replies, deadline, outcomes, done));
+            vertx.runOnContext(v -> loop(vertx, client, target, replies, deadline, outcomes, done));
             all.add(done.future());
         }
         try {
@@ -433,17 +435,17 @@ public final class GatewayBench {
         }
     }
 
-    private static void loop(HttpClient client, Target target, Replies replies, long deadline, List<Outcome> outcomes,
+    private static void loop(Vertx vertx, HttpClient client, Target target, Replies replies, long deadline, List<Outcome> outcomes,
                              Promise<Void> done) {
         if (System.nanoTime() > deadline) {
             done.complete();
             return;
         }
-        new LoadCall(client, target, replies.next(), 0).start().onSuccess(outcome -> {
+        new LoadCall(vertx, client, target, replies.next(), 0, CALL_TIMEOUT).start().onSuccess(outcome -> {
             synchronized (outcomes) {
                 outcomes.add(outcome);
             }
-            loop(client, target, replies, deadline, outcomes, done);
+            loop(vertx, client, target, replies, deadline, outcomes, done);
         });
     }
 
@@ -456,7 +458,7 @@ public final class GatewayBench {
             long before = usedHeapAfterGc();
             List<LoadCall> calls = new ArrayList<>();
             for (int i = 0; i < count; i++) {
-                LoadCall call = new LoadCall(client, net.viaGateway(), new Replies(16, 0).next(), 0);
+                LoadCall call = new LoadCall(net.vertx(), client, net.viaGateway(), new Replies(16, 0).next(), 0, CALL_TIMEOUT);
                 calls.add(call);
                 net.vertx().runOnContext(v -> call.start());
             }

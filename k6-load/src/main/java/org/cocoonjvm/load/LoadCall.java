@@ -2,6 +2,7 @@ package org.cocoonjvm.load;
 
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
@@ -11,6 +12,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.cocoonjvm.protocol.openai.SseParser;
@@ -23,16 +25,17 @@ import org.cocoonjvm.protocol.openai.SseParser;
  */
 final class LoadCall {
     private static final int MAX_EVENT_BYTES = 1 << 20;
-    /** Longer than any silence a live stream has: the gateway sends keep-alive comments every 5 s. */
-    private static final long IDLE_TIMEOUT_MS = 30_000;
 
+    private final Vertx vertx;
     private final HttpClient client;
     private final Target target;
     private final Scenario.RequestSpec spec;
     private final int abortAfterTokens;
+    private final Duration timeout;
     private final Promise<Outcome> done = Promise.promise();
     private final List<Long> gaps = new ArrayList<>();
     private HttpClientRequest request;
+    private long timer = -1;
     private long start;
     private long firstData = -1;
     private long lastContent = -1;
@@ -42,12 +45,19 @@ final class LoadCall {
     /** The code of an error event in the stream ({@code in_band_timeout}, …), or null. */
     private String inBandError;
 
-    /** @param abortAfterTokens cut the stream after this many content events; 0 reads to the end */
-    LoadCall(HttpClient client, Target target, Scenario.RequestSpec spec, int abortAfterTokens) {
+    /**
+     * @param abortAfterTokens cut the stream after this many content events; 0 reads to the end
+     * @param timeout          the longest the request may take from sending to its end, as error kind
+     *                         {@code timeout}: a whole-request bound, because a stream that only sends
+     *                         keep-alive comments is never idle on the wire
+     */
+    LoadCall(Vertx vertx, HttpClient client, Target target, Scenario.RequestSpec spec, int abortAfterTokens, Duration timeout) {
+        this.vertx = vertx;
         this.client = client;
         this.target = target;
         this.spec = spec;
         this.abortAfterTokens = abortAfterTokens;
+        this.timeout = timeout;
     }
 
     Future<Outcome> start() {
@@ -55,18 +65,26 @@ final class LoadCall {
         String base = target.baseUrl().getPath() == null ? "" : target.baseUrl().getPath().replaceAll("/+$", "");
         RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
                 .setHost(target.baseUrl().getHost()).setPort(target.port()).setURI(base + "/v1/chat/completions")
-                .putHeader("Authorization", "Bearer " + target.apiKey()).putHeader("Content-Type", "application/json")
-                .setIdleTimeout(IDLE_TIMEOUT_MS);
+                .putHeader("Authorization", "Bearer " + target.apiKey()).putHeader("Content-Type", "application/json");
         Buffer body = spec.body(target.model()).toBuffer();
+        timer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> {
+            timer = -1;
+            cut(Outcome.Kind.ERROR, "timeout");
+        });
         client.request(options).onComplete(created -> {
             if (created.failed()) {
                 finish(Outcome.Kind.ERROR, "transport");
                 return;
             }
             request = created.result();
+            if (done.future().isComplete()) {
+                // Timed out or interrupted while waiting for a connection: nothing is sent.
+                request.reset();
+                return;
+            }
             request.send(body).onComplete(sent -> {
                 if (sent.failed()) {
-                    finish(Outcome.Kind.ERROR, sent.cause() instanceof java.util.concurrent.TimeoutException ? "timeout" : "transport");
+                    finish(Outcome.Kind.ERROR, "transport");
                 } else {
                     onResponse(sent.result());
                 }
@@ -77,7 +95,12 @@ final class LoadCall {
 
     /** Cuts a request that is still running when the run is over. */
     void interrupt() {
-        finish(Outcome.Kind.INTERRUPTED, null);
+        cut(Outcome.Kind.INTERRUPTED, null);
+    }
+
+    /** Settled first: the reset fails the response, and that failure is ours, not the server's. */
+    private void cut(Outcome.Kind kind, String errorKind) {
+        finish(kind, errorKind);
         if (request != null) {
             request.reset();
         }
@@ -97,10 +120,12 @@ final class LoadCall {
                     finish(Outcome.Kind.ERROR, "transport");
                     return;
                 }
-                firstData = System.nanoTime() - start;
+                long whole = System.nanoTime() - start;
                 try {
                     JsonObject usage = ar.result().toJsonObject().getJsonObject("usage");
                     usageTokens = usage == null ? 0 : usage.getLong("completion_tokens", 0L);
+                    // Only an answer that parses is a first token, as in lib/cocoon.js.
+                    firstData = whole;
                     finish(Outcome.Kind.COMPLETED, null);
                 } catch (DecodeException | ClassCastException e) {
                     finish(Outcome.Kind.ERROR, "bad_json");
@@ -148,9 +173,7 @@ final class LoadCall {
             lastContent = now;
             contentEvents++;
             if (abortAfterTokens > 0 && contentEvents >= abortAfterTokens) {
-                // Settled first: the reset fails the response, and that failure is ours, not the server's.
-                finish(Outcome.Kind.ABORTED, null);
-                request.reset();
+                cut(Outcome.Kind.ABORTED, null);
             }
         }
     }
@@ -158,6 +181,9 @@ final class LoadCall {
     private void finish(Outcome.Kind kind, String errorKind) {
         if (done.future().isComplete()) {
             return;
+        }
+        if (timer >= 0) {
+            vertx.cancelTimer(timer);
         }
         long tokens = usageTokens >= 0 ? usageTokens : contentEvents;
         done.complete(new Outcome(kind, kind == Outcome.Kind.ERROR ? errorKind : null, firstData, List.copyOf(gaps), tokens,

@@ -8,12 +8,15 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Runs a {@link Scenario} against a {@link Target} the way k6's {@code ramping-arrival-rate}
@@ -22,7 +25,8 @@ import java.util.Set;
  * {@code dropped_iterations}). A run is bounded twice: no request starts after the stages end or
  * past {@code max_requests}, and requests still running {@code graceful_stop} later are cut.
  *
- * <p>All of a run's state lives on one Vert.x context; the HTTP client calls back on it.
+ * <p>All of a run's state lives on one Vert.x context; the HTTP client calls back on it. An
+ * operator's stop ({@link #interrupt}) ends the run early and still yields its summary.
  */
 public final class LoadDriver {
     private static final long TICK_MS = 5;
@@ -31,12 +35,15 @@ public final class LoadDriver {
     private final Scenario scenario;
     private final Target target;
     private final Clock clock;
+    private Duration progressEvery;
+    private Consumer<String> progress;
 
     private final Recorder recorder = new Recorder();
     /** The same samples by flow, for thresholds with a {@code {scenario:NAME}} selector. */
     private final Map<String, Recorder> byFlow = new LinkedHashMap<>();
     private final Set<LoadCall> running = new HashSet<>();
     private final Promise<Summary> result = Promise.promise();
+    private Context context;
     private HttpClient client;
     private long[] issued;
     private int[] inFlight;
@@ -45,7 +52,9 @@ public final class LoadDriver {
     private Instant startedAt;
     private long tickTimer = -1;
     private long graceTimer = -1;
+    private long progressTimer = -1;
     private boolean stopping;
+    private Summary.Ending ending = Summary.Ending.STAGES;
 
     public LoadDriver(Vertx vertx, Scenario scenario, Target target, Clock clock) {
         this.vertx = vertx;
@@ -54,11 +63,32 @@ public final class LoadDriver {
         this.clock = clock;
     }
 
+    /** While the run lasts, a one-line account of it every {@code every}: a long run is otherwise silent until its end. */
+    public LoadDriver reportProgress(Duration every, Consumer<String> line) {
+        this.progressEvery = every;
+        this.progress = line;
+        return this;
+    }
+
     /** Starts the run; the future completes with its summary once every request has ended. */
     public Future<Summary> run() {
-        Context context = vertx.getOrCreateContext();
+        context = vertx.getOrCreateContext();
         context.runOnContext(v -> begin());
         return result.future();
+    }
+
+    /**
+     * Ends the run now, from any thread: no more arrivals, running requests cut as
+     * {@code interrupted}, and the summary of what was measured, marked as interrupted.
+     */
+    public void interrupt() {
+        context.runOnContext(v -> {
+            ending = Summary.Ending.INTERRUPTED;
+            if (!stopping) {
+                stop();
+            }
+            List.copyOf(running).forEach(LoadCall::interrupt);
+        });
     }
 
     private void begin() {
@@ -71,6 +101,15 @@ public final class LoadDriver {
         startedAt = clock.instant();
         t0 = System.nanoTime();
         tickTimer = vertx.setPeriodic(TICK_MS, id -> tick());
+        if (progress != null) {
+            progressTimer = vertx.setPeriodic(progressEvery.toMillis(), id -> progress.accept(progressLine()));
+        }
+    }
+
+    private String progressLine() {
+        return String.format(Locale.ROOT, "%s: %.0f s of %d s%s, %d started, %d completed, %d rejected, %d errors, %d open",
+                scenario.name(), (System.nanoTime() - t0) / 1e9, scenario.duration().toSeconds(), stopping ? " (no more arrivals)" : "",
+                started, recorder.count(Metric.COMPLETED), recorder.count(Metric.REJECTED), recorder.count(Metric.ERRORS), running.size());
     }
 
     private void tick() {
@@ -82,6 +121,7 @@ public final class LoadDriver {
             while (issued[f] < due && !stopping) {
                 issued[f]++;
                 if (started >= scenario.maxRequests()) {
+                    ending = Summary.Ending.MAX_REQUESTS;
                     stop();
                 } else if (inFlight[f] >= flow.maxVus()) {
                     recorder.add(Metric.DROPPED_ITERATIONS, 1);
@@ -99,7 +139,7 @@ public final class LoadDriver {
     private void send(int f, Scenario.Flow flow) {
         started++;
         inFlight[f]++;
-        LoadCall call = new LoadCall(client, target, flow.request(), flow.abortAfterTokens());
+        LoadCall call = new LoadCall(vertx, client, target, flow.request(), flow.abortAfterTokens(), flow.timeout());
         running.add(call);
         call.start().onSuccess(outcome -> {
             running.remove(call);
@@ -133,12 +173,16 @@ public final class LoadDriver {
         if (graceTimer >= 0) {
             vertx.cancelTimer(graceTimer);
         }
+        if (progressTimer >= 0) {
+            vertx.cancelTimer(progressTimer);
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         Recorder.Snapshot snapshot = recorder.snapshot(seconds);
         Map<String, Recorder.Snapshot> flowSnapshots = new LinkedHashMap<>();
         byFlow.forEach((name, r) -> flowSnapshots.put(name, r.snapshot(seconds)));
         List<Threshold.Result> checks = scenario.thresholds().stream().map(t -> t.evaluate(snapshot, flowSnapshots)).toList();
-        Summary summary = new Summary(scenario.name(), scenario.profile(), target, startedAt, snapshot, flowSnapshots, checks);
+        Summary summary = new Summary(scenario.name(), scenario.profile(), target, startedAt, snapshot, flowSnapshots, checks,
+                ending);
         client.close().onComplete(v -> result.complete(summary));
     }
 }

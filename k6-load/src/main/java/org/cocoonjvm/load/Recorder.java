@@ -35,6 +35,12 @@ public final class Recorder {
         counters.merge(metric, n, Long::sum);
     }
 
+    /** A counter so far, without the cost of a {@link #snapshot}, which sorts every trend. */
+    public synchronized long count(Metric metric) {
+        requireType(metric, Metric.Type.COUNTER);
+        return counters.getOrDefault(metric, 0L);
+    }
+
     public synchronized void rate(Metric metric, boolean sample) {
         requireType(metric, Metric.Type.RATE);
         long[] trueAndAll = rates.computeIfAbsent(metric, m -> new long[2]);

@@ -5,6 +5,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,7 +27,8 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
     private static final Set<String> TOP = Set.of("name", "description", "max_requests", "graceful_stop", "flows",
             "thresholds", "profiles");
     private static final Set<String> PROFILE = Set.of("scale", "duration", "max_requests", "thresholds");
-    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "start_rate", "time_unit", "stages", "max_vus");
+    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "start_rate", "time_unit", "stages", "max_vus",
+            "timeout");
     private static final Set<String> REQUEST = Set.of("stream", "max_tokens", "service_tier", "prompt");
     private static final Set<String> STAGE = Set.of("duration", "target");
 
@@ -41,9 +43,13 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
         public static final Overrides NONE = new Overrides(null, null, null);
     }
 
-    /** One stream of arrivals (a k6 {@code ramping-arrival-rate} scenario) and what each request is. */
+    /**
+     * One stream of arrivals (a k6 {@code ramping-arrival-rate} scenario) and what each request is.
+     *
+     * @param timeout the longest one request may take, sending to end, before it is error kind {@code timeout}
+     */
     public record Flow(String name, RequestSpec request, int abortAfterTokens, double startRate, Duration timeUnit,
-                       List<Stage> stages, int maxVus) {
+                       List<Stage> stages, int maxVus, Duration timeout) {
         public Duration duration() {
             return stages.stream().map(Stage::duration).reduce(Duration.ZERO, Duration::plus);
         }
@@ -89,8 +95,10 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
         JsonObject json;
         try {
             json = new JsonObject(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw new ScenarioException("cannot read scenario file " + file + ": no such file");
         } catch (IOException e) {
-            throw new ScenarioException("cannot read scenario file " + file + ": " + e.getMessage());
+            throw new ScenarioException("cannot read scenario file " + file + ": " + e);
         } catch (DecodeException e) {
             throw new ScenarioException(file + " is not a JSON object: " + e.getMessage());
         }
@@ -107,14 +115,13 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
                 throw new ScenarioException(where + ": no profile '" + overrides.profile() + "'; it has " + profiles.fieldNames());
             }
             profile = object(profiles, overrides.profile(), where + " profiles", true);
-            onlyKnown(profile, PROFILE, where + " profiles." + overrides.profile());
         }
         double scale = overrides.scale() != null ? overrides.scale() : number(profile, "scale", 1.0, where);
         if (!(scale > 0)) {
             throw new ScenarioException(where + ": scale must be positive, got " + scale);
         }
         Duration total = overrides.duration() != null ? overrides.duration()
-                : profile.containsKey("duration") ? K6Duration.parse(string(profile, "duration", where), where + " profile duration") : null;
+                : profile.containsKey("duration") ? duration(profile, "duration", null, where + " profile") : null;
 
         JsonObject flowsJson = object(json, "flows", where, true);
         if (flowsJson.isEmpty()) {
@@ -134,64 +141,99 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             double stretch = (double) total.toNanos() / longest.toNanos();
             flows = flows.stream().map(f -> new Flow(f.name(), f.request(), f.abortAfterTokens(), f.startRate(), f.timeUnit(),
                     f.stages().stream().map(s -> new Stage(Duration.ofNanos(Math.round(s.duration().toNanos() * stretch)), s.target()))
-                            .toList(), f.maxVus())).toList();
+                            .toList(), f.maxVus(), f.timeout())).toList();
         }
         long maxRequests = (long) number(profile, "max_requests", number(json, "max_requests", Double.NaN, where), where);
         if (maxRequests < 1) {
             throw new ScenarioException(where + ": max_requests must be at least 1 (every run is bounded)");
         }
-        Duration gracefulStop = K6Duration.parse(json.getString("graceful_stop", "10s"), where + " graceful_stop");
-
-        // A profile's thresholds replace the file's for the metrics it names, and keep the others.
-        Map<String, Object> thresholdJson = new LinkedHashMap<>();
-        for (JsonObject block : List.of(object(json, "thresholds", where, false), object(profile, "thresholds", where, false))) {
-            block.fieldNames().forEach(metric -> thresholdJson.put(metric, block.getValue(metric)));
-        }
-        List<Threshold> thresholds = new ArrayList<>();
-        List<Flow> finalFlows = flows;
-        thresholdJson.forEach((metric, expressions) -> {
-            if (!(expressions instanceof JsonArray list)) {
-                throw new ScenarioException(where + ": thresholds." + metric + " must be a list of expressions");
+        Duration gracefulStop = duration(json, "graceful_stop", "30s", where);
+        for (Flow f : flows) {
+            if (f.timeout().compareTo(gracefulStop) >= 0) {
+                // Else a hung request is cut as interrupted when the run ends, which no threshold counts as an error.
+                throw new ScenarioException(where + " flows." + f.name() + ": timeout (" + K6Duration.format(f.timeout())
+                        + ") must be shorter than graceful_stop (" + K6Duration.format(gracefulStop) + ")");
             }
+        }
+
+        // A profile's thresholds replace the file's for the metrics it names, and keep the others. Every
+        // block is checked, chosen or not: CI runs only the ci profile, and k6 refuses a bad expression
+        // in any block it is given.
+        Map<String, List<Threshold>> byMetric = thresholds(object(json, "thresholds", where, false), flows, where + " thresholds");
+        JsonObject profiles = object(json, "profiles", where, false);
+        for (String p : profiles.fieldNames()) {
+            JsonObject block = object(profiles, p, where + " profiles", true);
+            onlyKnown(block, PROFILE, where + " profiles." + p);
+            Map<String, List<Threshold>> own = thresholds(object(block, "thresholds", where + " profiles." + p, false), flows,
+                    where + " profiles." + p + ".thresholds");
+            if (p.equals(overrides.profile())) {
+                byMetric.putAll(own);
+            }
+        }
+        List<Threshold> thresholds = byMetric.values().stream().flatMap(List::stream).toList();
+        return new Scenario(name, overrides.profile(), List.copyOf(flows), maxRequests, gracefulStop, thresholds);
+    }
+
+    private static Map<String, List<Threshold>> thresholds(JsonObject block, List<Flow> flows, String where) {
+        Map<String, List<Threshold>> byMetric = new LinkedHashMap<>();
+        for (String metric : block.fieldNames()) {
+            if (!(block.getValue(metric) instanceof JsonArray list)) {
+                throw new ScenarioException(where + "." + metric + " must be a list of expressions");
+            }
+            List<Threshold> parsed = new ArrayList<>();
             for (Object e : list) {
-                Threshold t = Threshold.parse(metric, String.valueOf(e));
-                if (t.scenario() != null && finalFlows.stream().noneMatch(f -> f.name().equals(t.scenario()))) {
+                Threshold t;
+                try {
+                    t = Threshold.parse(metric, String.valueOf(e));
+                } catch (ScenarioException bad) {
+                    throw new ScenarioException(where + ": " + bad.getMessage());
+                }
+                if (t.scenario() != null && flows.stream().noneMatch(f -> f.name().equals(t.scenario()))) {
                     throw new ScenarioException(where + ": threshold " + t.key() + " names no flow of this file");
                 }
-                thresholds.add(t);
+                parsed.add(t);
             }
-        });
-        return new Scenario(name, overrides.profile(), List.copyOf(flows), maxRequests, gracefulStop, List.copyOf(thresholds));
+            byMetric.put(metric, parsed);
+        }
+        return byMetric;
     }
 
     private static Flow flow(String name, JsonObject json, double scale, String where) {
         onlyKnown(json, FLOW, where);
         JsonObject r = object(json, "request", where, true);
         onlyKnown(r, REQUEST, where + ".request");
-        String tier = r.getString("service_tier", "default");
+        String tier = r.containsKey("service_tier") ? string(r, "service_tier", where + ".request") : "default";
         if (!Set.of("default", "flex").contains(tier)) {
             throw new ScenarioException(where + ".request: service_tier must be default or flex, got " + tier);
         }
-        RequestSpec request = new RequestSpec(r.getBoolean("stream", true), (int) number(r, "max_tokens", Double.NaN, where),
+        RequestSpec request = new RequestSpec(bool(r, "stream", true, where + ".request"), (int) number(r, "max_tokens", Double.NaN, where),
                 tier, string(r, "prompt", where + ".request"));
         int abortAfter = (int) number(json, "abort_after_tokens", 0, where);
         if (abortAfter > 0 && !request.stream()) {
             throw new ScenarioException(where + ": abort_after_tokens needs a streamed request");
         }
-        JsonArray stagesJson = json.getJsonArray("stages");
-        if (stagesJson == null || stagesJson.isEmpty()) {
+        if (!(json.getValue("stages") instanceof JsonArray stagesJson) || stagesJson.isEmpty()) {
             throw new ScenarioException(where + ": 'stages' must list at least one {duration, target}");
         }
         List<Stage> stages = new ArrayList<>();
         for (int i = 0; i < stagesJson.size(); i++) {
-            JsonObject s = stagesJson.getJsonObject(i);
-            onlyKnown(s, STAGE, where + ".stages[" + i + "]");
-            stages.add(new Stage(K6Duration.parse(s.getString("duration"), where + ".stages[" + i + "]"),
-                    number(s, "target", Double.NaN, where + ".stages[" + i + "]") * scale));
+            String at = where + ".stages[" + i + "]";
+            if (!(stagesJson.getValue(i) instanceof JsonObject s)) {
+                throw new ScenarioException(at + ": must be an object {duration, target}, got " + stagesJson.getValue(i));
+            }
+            onlyKnown(s, STAGE, at);
+            stages.add(new Stage(duration(s, "duration", null, at), number(s, "target", Double.NaN, at) * scale));
         }
-        int maxVus = (int) Math.ceil(number(json, "max_vus", Double.NaN, where) * scale);
+        if (stages.stream().allMatch(st -> st.duration().isZero())) {
+            throw new ScenarioException(where + ": the stages last no time in all");
+        }
+        double maxVusInFile = number(json, "max_vus", Double.NaN, where);
+        if (maxVusInFile < 1) {
+            throw new ScenarioException(where + ": 'max_vus' must be at least 1, got " + json.getValue("max_vus"));
+        }
+        int maxVus = (int) Math.ceil(maxVusInFile * scale);
         return new Flow(name, request, abortAfter, number(json, "start_rate", 0, where) * scale,
-                K6Duration.parse(json.getString("time_unit", "1s"), where + ".time_unit"), List.copyOf(stages), Math.max(1, maxVus));
+                positive(json, "time_unit", "1s", where), List.copyOf(stages), Math.max(1, maxVus), positive(json, "timeout", "20s", where));
     }
 
     private static void onlyKnown(JsonObject json, Set<String> known, String where) {
@@ -208,6 +250,38 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             throw new ScenarioException(where + ": '" + key + "' must be a non-empty string");
         }
         return s;
+    }
+
+    /** A k6 duration string; {@code fallback} null: required. */
+    private static Duration duration(JsonObject json, String key, String fallback, String where) {
+        Object v = json.getValue(key);
+        if (v == null && fallback != null) {
+            return K6Duration.parse(fallback, where + "." + key);
+        }
+        if (!(v instanceof String text)) {
+            throw new ScenarioException(where + ": '" + key + "' must be a k6 duration string (like \"30s\"), got " + v);
+        }
+        return K6Duration.parse(text, where + "." + key);
+    }
+
+    /** A duration that divides or bounds something, so zero would be a hang or an instant failure. */
+    private static Duration positive(JsonObject json, String key, String fallback, String where) {
+        Duration d = duration(json, key, fallback, where);
+        if (d.isZero()) {
+            throw new ScenarioException(where + ": '" + key + "' must be longer than 0, got " + json.getValue(key));
+        }
+        return d;
+    }
+
+    private static boolean bool(JsonObject json, String key, boolean fallback, String where) {
+        Object v = json.getValue(key);
+        if (v == null) {
+            return fallback;
+        }
+        if (!(v instanceof Boolean b)) {
+            throw new ScenarioException(where + ": '" + key + "' must be true or false, got " + v);
+        }
+        return b;
     }
 
     private static double number(JsonObject json, String key, double fallback, String where) {

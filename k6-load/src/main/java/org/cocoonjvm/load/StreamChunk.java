@@ -13,7 +13,12 @@ import java.io.IOException;
  * building a {@code JsonObject} of every chunk was a third of the load driver's CPU at 64 streams
  * (a JFR profile), on the cores the gateway and the worker it measures share.
  *
- * @param errorCode        the error's {@code code}, else its {@code type}, else {@code unknown}; null if not an error
+ * @param errorCode        the error's {@code code} (a string or a number), else its {@code type}, else
+ *                         {@code unknown}; null if not an error. As lib/cocoon.js reads it
+ *                         ({@code chunk.error.code || chunk.error.type || "unknown"}), so both tools
+ *                         give an event the same kind: an {@code error} that JavaScript finds false
+ *                         ({@code null}, {@code false}, {@code 0}, {@code ""}) is no error, and
+ *                         neither is an empty or zero code.
  * @param completionTokens the usage's {@code completion_tokens} (0 if it has none); -1 without a usage object
  * @param hasContent       the first choice's {@code delta.content} is a non-empty string
  */
@@ -33,7 +38,7 @@ record StreamChunk(String errorCode, long completionTokens, boolean hasContent) 
                 String field = p.currentName();
                 JsonToken value = p.nextToken();
                 if (field.equals("error")) {
-                    error = errorCode(p, value);
+                    error = truthy(p, value) ? errorCode(p, value) : null;
                 } else if (field.equals("usage") && value == JsonToken.START_OBJECT) {
                     completionTokens = completionTokens(p);
                 } else if (field.equals("choices") && value == JsonToken.START_ARRAY) {
@@ -53,9 +58,10 @@ record StreamChunk(String errorCode, long completionTokens, boolean hasContent) 
             while (p.nextToken() == JsonToken.FIELD_NAME) {
                 String field = p.currentName();
                 JsonToken fieldValue = p.nextToken();
-                if (fieldValue == JsonToken.VALUE_STRING && field.equals("code")) {
+                boolean scalar = fieldValue.isScalarValue() && truthy(p, fieldValue);
+                if (scalar && field.equals("code")) {
                     code = p.getText();
-                } else if (fieldValue == JsonToken.VALUE_STRING && field.equals("type")) {
+                } else if (scalar && fieldValue == JsonToken.VALUE_STRING && field.equals("type")) {
                     type = p.getText();
                 } else {
                     p.skipChildren();
@@ -65,6 +71,16 @@ record StreamChunk(String errorCode, long completionTokens, boolean hasContent) 
             p.skipChildren();
         }
         return code != null ? code : type != null ? type : "unknown";
+    }
+
+    /** JavaScript's truthiness of the value at the parser; objects and arrays are true. */
+    private static boolean truthy(JsonParser p, JsonToken value) throws IOException {
+        return switch (value) {
+            case VALUE_NULL, VALUE_FALSE -> false;
+            case VALUE_STRING -> p.getTextLength() > 0;
+            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> p.getDoubleValue() != 0;
+            default -> true;
+        };
     }
 
     /** At a usage object's start; leaves the parser at its end. */

@@ -8,9 +8,23 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
-/** What one run measured and whether its thresholds held: a k6-like text table, and JSON. */
+/**
+ * What one run measured and whether its thresholds held: a k6-like text table, and JSON.
+ *
+ * @param ended what ended the run; other than {@link Ending#STAGES}, the numbers and thresholds cover only the part that ran
+ */
 public record Summary(String scenario, String profile, Target target, Instant startedAt, Recorder.Snapshot snapshot,
-                      Map<String, Recorder.Snapshot> flows, List<Threshold.Result> thresholds) {
+                      Map<String, Recorder.Snapshot> flows, List<Threshold.Result> thresholds, Ending ended) {
+    /** What ended a run. */
+    public enum Ending {
+        /** Its stages ran out: the whole scenario ran. */
+        STAGES,
+        /** {@code max_requests} were started before the stages ended; k6 instead runs on with iterations that do nothing. */
+        MAX_REQUESTS,
+        /** The operator stopped it. */
+        INTERRUPTED
+    }
+
     private static final double[] PERCENTILES = {50, 90, 95, 99};
 
     public boolean passed() {
@@ -23,8 +37,13 @@ public record Summary(String scenario, String profile, Target target, Instant st
 
     public String text() {
         StringBuilder out = new StringBuilder();
-        out.append(String.format(Locale.ROOT, "%n  scenario: %s%s against %s (model %s), %.1f s%n%n", scenario,
-                profile == null ? "" : " [profile " + profile + "]", target.baseUrl(), target.model(), snapshot.seconds()));
+        out.append(String.format(Locale.ROOT, "%n  scenario: %s%s against %s (model %s), %.1f s%s%n%n", scenario,
+                profile == null ? "" : " [profile " + profile + "]", target.baseUrl(), target.model(), snapshot.seconds(),
+                switch (ended) {
+                    case STAGES -> "";
+                    case MAX_REQUESTS -> ", CUT SHORT by max_requests before the stages ended: the numbers cover only what ran";
+                    case INTERRUPTED -> ", INTERRUPTED before its end: the numbers cover only what ran";
+                }));
         for (Metric m : Metric.values()) {
             String mark = mark(m);
             String value = switch (m.type) {
@@ -60,6 +79,7 @@ public record Summary(String scenario, String profile, Target target, Instant st
                 .put("expression", r.threshold().expression()).put("value", num(r.value())).put("ok", r.ok())));
         return new JsonObject().put("scenario", scenario).put("profile", profile).put("target", target.baseUrl().toString())
                 .put("model", target.model()).put("started_at", startedAt.toString()).put("duration_s", snapshot.seconds())
+                .put("ended", ended.name().toLowerCase(Locale.ROOT))
                 .put("metrics", metrics).put("flows", perFlow).put("tokens_per_s", tokensPerSecond())
                 .put("errors_by_kind", new JsonObject(new LinkedHashMap<>(snapshot.errorsByKind())))
                 .put("thresholds", checks).put("passed", passed());

@@ -50,6 +50,11 @@ public record Threshold(Metric metric, String scenario, String expression, Aggre
             throw new ScenarioException("threshold key '" + key + "': expected a metric name, optionally with {scenario:NAME}");
         }
         Metric metric = Metric.byName(k.group(1));
+        if (metric == Metric.INTERRUPTED) {
+            // The files are k6's too, and k6 refuses a threshold on a metric its script does not define.
+            throw new ScenarioException("threshold key '" + key + "': interrupted is the JVM driver's own metric, which k6 does not "
+                    + "define; a request that hangs is a timeout error, judged by the thresholds on errors");
+        }
         String scenario = k.group(2);
         Matcher m = FORM.matcher(expression);
         if (!m.matches()) {

@@ -103,6 +103,8 @@ class ScenarioFileTest {
         assertThatThrownBy(() -> Threshold.parse("errors", "p(90)<1")).isInstanceOf(ScenarioException.class);
         assertThatThrownBy(() -> Threshold.parse("latency", "avg<1")).isInstanceOf(ScenarioException.class)
                 .hasMessageContaining("unknown metric 'latency'");
+        assertThatThrownBy(() -> Threshold.parse("interrupted", "count<1")).isInstanceOf(ScenarioException.class)
+                .hasMessageContaining("k6 does not define");
         assertThatThrownBy(() -> Threshold.parse("ttft{url:x}", "avg<1")).isInstanceOf(ScenarioException.class)
                 .hasMessageContaining("{scenario:NAME}");
         JsonObject json = scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}")
@@ -121,8 +123,49 @@ class ScenarioFileTest {
                 .hasMessageContaining("'stages' must list");
         assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}").put("max_requests", 0),
                 Scenario.Overrides.NONE, "f.json")).hasMessageContaining("every run is bounded");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}], \"timeout\": \"30s\"}"),
+                Scenario.Overrides.NONE, "f.json")).hasMessage("f.json flows.only: timeout (30000ms) must be shorter than graceful_stop (30000ms)");
         assertThat(K6Duration.parse("1m30s", "x")).isEqualTo(Duration.ofSeconds(90));
         assertThat(K6Duration.parse("250ms", "x")).isEqualTo(Duration.ofMillis(250));
+    }
+
+    @Test
+    void wrongTypesAndZeroDurationsAreRefusedNamingTheField() {
+        String stage = "[{\"duration\": \"1s\", \"target\": 1}]";
+        Map<String, String> refused = Map.of(
+                "{\"stages\": {\"duration\": \"1s\", \"target\": 1}}", "f.json flows.only: 'stages' must list at least one {duration, target}",
+                "{\"stages\": [5]}", "f.json flows.only.stages[0]: must be an object {duration, target}, got 5",
+                "{\"stages\": [{\"duration\": 5, \"target\": 1}]}",
+                "f.json flows.only.stages[0]: 'duration' must be a k6 duration string (like \"30s\"), got 5",
+                "{\"stages\": " + stage + ", \"time_unit\": \"0s\"}", "f.json flows.only: 'time_unit' must be longer than 0, got 0s",
+                "{\"stages\": " + stage + ", \"timeout\": \"0ms\"}", "f.json flows.only: 'timeout' must be longer than 0, got 0ms",
+                "{\"stages\": [{\"duration\": \"0s\", \"target\": 1}]}", "f.json flows.only: the stages last no time in all",
+                "{\"stages\": " + stage + ", \"max_vus\": 0}", "f.json flows.only: 'max_vus' must be at least 1, got 0");
+        refused.forEach((flow, message) -> assertThatThrownBy(() -> Scenario.parse(scenario(flow), Scenario.Overrides.NONE, "f.json"))
+                .isInstanceOf(ScenarioException.class).hasMessage(message));
+
+        JsonObject yes = scenario("{\"stages\": " + stage + "}");
+        yes.getJsonObject("flows").getJsonObject("only").getJsonObject("request").put("stream", "yes");
+        assertThatThrownBy(() -> Scenario.parse(yes, Scenario.Overrides.NONE, "f.json"))
+                .hasMessage("f.json flows.only.request: 'stream' must be true or false, got yes");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": " + stage + "}").put("graceful_stop", 30), Scenario.Overrides.NONE,
+                "f.json")).hasMessage("f.json: 'graceful_stop' must be a k6 duration string (like \"30s\"), got 30");
+        assertThatThrownBy(() -> Scenario.load(Path.of("no-such.json"), Scenario.Overrides.NONE))
+                .hasMessage("cannot read scenario file no-such.json: no such file");
+    }
+
+    /** CI runs only the ci profile: the file's own thresholds and every profile's are checked all the same. */
+    @Test
+    void everyThresholdBlockIsCheckedWhateverTheProfile() {
+        JsonObject json = scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}")
+                .put("thresholds", new JsonObject().put("ttft", List.of("p(99) < 1s")))
+                .put("profiles", new JsonObject().put("ci", new JsonObject().put("thresholds", new JsonObject().put("ttft", List.of("p(99)<900"))))
+                        .put("nightly", new JsonObject().put("thresholds", new JsonObject().put("itl", List.of("p99<5")))));
+        assertThatThrownBy(() -> Scenario.parse(json, new Scenario.Overrides("ci", null, null), "f.json"))
+                .hasMessageStartingWith("f.json thresholds: threshold 'p(99) < 1s' on ttft");
+        json.getJsonObject("thresholds").put("ttft", List.of("p(99)<1000"));
+        assertThatThrownBy(() -> Scenario.parse(json, new Scenario.Overrides("ci", null, null), "f.json"))
+                .hasMessageStartingWith("f.json profiles.nightly.thresholds: threshold 'p99<5' on itl");
     }
 
     /** A one-flow scenario whose flow has {@code flowFields} plus a request and max_vus. */

@@ -48,7 +48,18 @@ class StreamChunkTest {
         assertThat(StreamChunk.parse("{\"error\":{\"message\":\"m\",\"type\":\"server_error\",\"code\":null}}").errorCode())
                 .isEqualTo("server_error");
         assertThat(StreamChunk.parse("{\"error\":\"broken\"}").errorCode()).isEqualTo("unknown");
-        assertThat(StreamChunk.parse("{\"error\":{\"code\":5}}").errorCode()).isEqualTo("unknown");
+    }
+
+    /** The kinds lib/cocoon.js gives the same events: {@code chunk.error.code || chunk.error.type || "unknown"}. */
+    @Test
+    void parse_errorEvent_isReadAsTheK6ScriptReadsIt() throws IOException {
+        assertThat(StreamChunk.parse("{\"error\":{\"type\":\"server_error\",\"code\":503}}").errorCode()).isEqualTo("503");
+        assertThat(StreamChunk.parse("{\"error\":{\"type\":\"server_error\",\"code\":\"\"}}").errorCode()).isEqualTo("server_error");
+        assertThat(StreamChunk.parse("{\"error\":{\"code\":0}}").errorCode()).isEqualTo("unknown");
+        assertThat(StreamChunk.parse("{\"error\":null,\"choices\":[{\"delta\":{\"content\":\"x\"}}]}"))
+                .isEqualTo(new StreamChunk(null, -1, true));
+        assertThat(StreamChunk.parse("{\"error\":false}").errorCode()).isNull();
+        assertThat(StreamChunk.parse("{\"error\":\"\"}").errorCode()).isNull();
     }
 
     @Test

@@ -2,14 +2,24 @@ package org.cocoonjvm.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.cocoonjvm.load.LoopbackNetwork;
+import org.cocoonjvm.load.Scenario;
 import org.junit.jupiter.api.Test;
+import sun.misc.Signal;
 
 /**
  * {@code cocoon load} against a target it cannot use: exit 2 (bad options, as k6-load's README
@@ -50,6 +60,81 @@ class LoadCommandTest {
 
         assertThat(r.exit()).as(r.err()).isEqualTo(2);
         assertThat(r.err()).isEqualTo("cocoon: the target URL must be http://host[:port], got https://127.0.0.1:1");
+    }
+
+    @Test
+    void aFieldOfTheWrongType_isExit2_inOneLine() throws IOException {
+        Path bad = Files.createTempFile("scenario", ".json");
+        try {
+            Files.writeString(bad, Files.readString(Path.of(SCENARIO)).replace("\"stream\": true", "\"stream\": \"yes\""));
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setErr(new PrintWriter(err, true));
+            int exit = cli.execute("load", "--scenario", bad.toString(), "--key", "k", "--model", "m", "--url", "http://127.0.0.1:1");
+
+            assertThat(exit).as(err.toString()).isEqualTo(2);
+            assertThat(err.toString().strip()).isEqualTo("cocoon: " + bad + " flows.chat.request: 'stream' must be true or false, got yes");
+        } finally {
+            Files.deleteIfExists(bad);
+        }
+    }
+
+    /** The warm-up's requests reach the target but not the summary: the measured run is the scenario's own arrivals. */
+    @Test
+    void aWarmUp_runsFirst_andIsNotCounted() throws Exception {
+        Path json = Files.createTempFile("load", ".json");
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setOut(new PrintWriter(new StringWriter(), true));
+            cli.setErr(new PrintWriter(err, true));
+            int exit = cli.execute("load", "--scenario", SCENARIO, "--profile", "ci", "--duration", "1s", "--warmup", "2s",
+                    "--url", net.viaGateway().baseUrl().toString(), "--key", LoopbackNetwork.API_KEY, "--model", net.viaGateway().model(),
+                    "--json", json.toString());
+
+            assertThat(exit).as(err.toString()).isZero();
+            Matcher warm = Pattern.compile("warm-up: (\\d+) requests in [\\d.]+ s, not counted").matcher(err.toString());
+            assertThat(warm.find()).as(err.toString()).isTrue();
+            Scenario measured = Scenario.load(Path.of(SCENARIO), new Scenario.Overrides("ci", null, Duration.ofSeconds(1)));
+            long arrivals = (long) Math.floor(measured.flows().getFirst().arrivalsBy(1.0));
+            assertThat(Long.parseLong(warm.group(1))).isGreaterThan(arrivals);
+            assertThat(new JsonObject(Files.readString(json)).getJsonObject("metrics").getJsonObject("requests").getLong("count"))
+                    .isEqualTo(arrivals);
+        } finally {
+            Files.deleteIfExists(json);
+        }
+    }
+
+    /** What an operator pressing Ctrl-C in a long run gets: progress while it ran, then its summary and JSON, exit 105. */
+    @Test
+    void sigint_endsTheRunWithItsSummaryAndJson_exit105() throws Exception {
+        Path json = Files.createTempFile("load", ".json");
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setOut(new PrintWriter(out, true));
+            cli.setErr(new PrintWriter(err, true));
+            CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> cli.execute("load", "--scenario", SCENARIO,
+                    "--profile", "ci", "--duration", "2m", "--url", net.viaGateway().baseUrl().toString(), "--key", LoopbackNetwork.API_KEY,
+                    "--model", net.viaGateway().model(), "--json", json.toString()));
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!err.toString().contains("chat-streaming: ") && System.nanoTime() < until) {
+                Thread.sleep(100);
+            }
+            assertThat(err.toString()).as("a progress line on stderr").containsPattern("chat-streaming: \\d+ s of 120 s, \\d+ started, \\d+ completed, ");
+
+            Signal.raise(new Signal("INT"));
+
+            assertThat(exit.get(20, TimeUnit.SECONDS)).as(err.toString()).isEqualTo(105);
+            assertThat(out.toString()).contains("INTERRUPTED before its end").contains("requests");
+            JsonObject summary = new JsonObject(Files.readString(json));
+            assertThat(summary.getString("ended")).isEqualTo("interrupted");
+            assertThat(summary.getJsonObject("metrics").getJsonObject("requests").getLong("count")).isPositive();
+            assertThat(summary.getDouble("duration_s")).isLessThan(60);
+        } finally {
+            Files.deleteIfExists(json);
+        }
     }
 
     private static Run load(String... target) {
