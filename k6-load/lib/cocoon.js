@@ -187,6 +187,9 @@ export function stream(data) {
       });
       client.on("error", () => {
         if (!cut && !timedOut && !problem) problem = "transport";
+        // xk6-sse stops reading after an error but keeps the stream open: without this, a reset
+        // mid-stream held the VU until gracefulStop, and its error was pushed too late to count.
+        client.close();
       });
     });
   requests.add(1);
@@ -200,7 +203,8 @@ export function stream(data) {
     rejected.add(1);
     errorRate.add(false);
   } else if (!res || res.status !== 200) {
-    failed(res ? `http_${res.status}` : "transport");
+    // Status 0: no response at all (refused, reset), which the JVM driver calls transport too.
+    failed(res && res.status !== 0 ? `http_${res.status}` : "transport");
   } else if (problem) {
     failed(problem);
   } else if (!done) {
