@@ -266,6 +266,36 @@ class OnChainChannelTest {
         assertThat(adminWorkers().getJsonObject(0).getBoolean("channel_closing")).isFalse();
     }
 
+    /**
+     * A gateway stopped while a channel drains: its grace cuts the stream, and the close is either
+     * signed and sent before the sessions close (the worker then settles it on chain) or dropped
+     * with the channel still open in the journal, for the worker's next session. It used to be
+     * signed after the session had ended: sent to nobody, and recorded closed, so the contract
+     * stayed open on chain with the worker's earnings in it and no gateway to close it with
+     * (audit K, K-1).
+     */
+    @Test
+    void aGatewayStoppedDuringADrain_neitherLosesNorStrandsTheChannel() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
+        // 100 tokens a second: the 1,000-token reply outlasts the stopping gateway's 6 s grace.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(100, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 20 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        String id = onlyChannel(worker).getString("channel_id");
+        net.request(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", true, "\"max_tokens\":1000"));
+        eventually("the worker asked to close its channel", () -> adminWorkers().getJsonObject(0).getBoolean("channel_closing"));
+
+        TestNetwork.await(net.stopGateway());
+
+        eventually("the channel is closed on chain, or still open in the journal", 10_000,
+                () -> channelById(worker, id).getBoolean("closed_on_chain")
+                        || journal.openChannels().stream().anyMatch(e -> e.channelId().hex().equals(id)));
+    }
+
     private JsonArray adminWorkers() {
         return net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("workers");
     }

@@ -458,7 +458,7 @@ public final class ChannelBilling extends VerticleBase {
     /**
      * The worker asks to close its on-chain channel cooperatively, showing a state this gateway
      * signed on it. Routing stops sending it requests at once; those running on the channel finish
-     * and are paid by the rounds as usual (at most {@link #CLOSE_DRAIN_LIMIT_NANOS}); then one
+     * and are paid by the rounds as usual (for at most {@link #CLOSE_DRAIN_LIMIT_NANOS}); then one
      * more round pays what the channel still owes, and the split of the journal's latest state is
      * signed (worker: its sent; gateway: the rest of the deposit). Nothing more is signed on that
      * channel, and the worker's next session gets a new one, so its states count from zero against
@@ -490,11 +490,13 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     /**
-     * A request that outlives this is left running on a channel that closes under it: what it
-     * makes from then on is billed to its client and not paid (the worker logs the amount). Past
-     * the relay's own limits only a very long answer is still running after a minute.
+     * Longer than any request may run at the relay's default timeout (10 minutes), so a drain ends
+     * with its requests: cut at a minute, a long answer ran on unpaid until the worker's credit
+     * window held it and it failed payment_overdue (audit K, K-2). Past this only a gateway run
+     * with a longer --request-timeout-seconds has requests left, and a relay that never ended
+     * would otherwise hold the close for ever.
      */
-    static final long CLOSE_DRAIN_LIMIT_NANOS = TimeUnit.SECONDS.toNanos(60);
+    static final long CLOSE_DRAIN_LIMIT_NANOS = TimeUnit.MINUTES.toNanos(15);
     /**
      * How often a draining close looks at the channel's running requests. They end on the relays'
      * event loops, lock-free; a wake-up from each would cost every request a hop here for the sake
@@ -505,13 +507,8 @@ public final class ChannelBilling extends VerticleBase {
     private void closeWhenDrained(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
                                   CloseRequest request, Handler<AsyncResult<CloseSigned>> done, long drainUntil) {
         if (channel.session != session) {
-            // Its session ended (or a new one took the channel): the worker never sees this close,
-            // and asks again on its next session. The channel stays open and routable meanwhile.
-            if (channel.session == null) {
-                channel.closing = false;
-            }
-            answer(caller, done, Future.failedFuture(new IllegalStateException("the session ended before channel "
-                    + channel.id() + " drained")));
+            // Its session ended: the worker never sees this close, and asks again on its next one.
+            sessionEnded(caller, channel, done);
             return;
         }
         if (!channel.inFlight.isEmpty()) {
@@ -519,11 +516,12 @@ public final class ChannelBilling extends VerticleBase {
                 vertx.setTimer(CLOSE_DRAIN_POLL_MS, id -> closeWhenDrained(caller, channel, session, request, done, drainUntil));
                 return;
             }
-            log.warn("channel {} still has {} request(s) running {} s after its worker asked to close it: closing it now;"
-                    + " what they make from here is billed to their clients and not paid to the worker", channel.id(),
-                    channel.inFlight.size(), TimeUnit.NANOSECONDS.toSeconds(CLOSE_DRAIN_LIMIT_NANOS));
+            log.warn("channel {} still has {} request(s) running {} min after its worker asked to close it: closing it"
+                    + " now; what they make from here is not paid, and once it passes the worker's credit window they end"
+                    + " with payment_overdue", channel.id(), channel.inFlight.size(),
+                    TimeUnit.NANOSECONDS.toMinutes(CLOSE_DRAIN_LIMIT_NANOS));
         }
-        closeWhenNoRound(caller, channel, request, done, true);
+        closeWhenNoRound(caller, channel, session, request, done, true);
     }
 
     /**
@@ -533,15 +531,22 @@ public final class ChannelBilling extends VerticleBase {
      * running), one more round pays that first: nothing is signed on the channel after its close.
      * One round only: a request still running past the drain keeps owing a little more.
      */
-    private void closeWhenNoRound(Context caller, WorkerChannel channel, CloseRequest request,
-                                  Handler<AsyncResult<CloseSigned>> done, boolean catchUp) {
+    private void closeWhenNoRound(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
+                                  CloseRequest request, Handler<AsyncResult<CloseSigned>> done, boolean catchUp) {
         if (roundInFlight) {
-            afterRound.add(() -> closeWhenNoRound(caller, channel, request, done, catchUp));
+            afterRound.add(() -> closeWhenNoRound(caller, channel, session, request, done, catchUp));
             return;
         }
         if (catchUp && paying && channel.session != null && !channel.closed && channel.due(new HashMap<>()) != null) {
-            afterRound.add(() -> closeWhenNoRound(caller, channel, request, done, false));
+            afterRound.add(() -> closeWhenNoRound(caller, channel, session, request, done, false));
             round();
+            return;
+        }
+        if (channel.session != session) {
+            // A stopping gateway closes the sessions after its last round, which a drained close's
+            // catch-up round may follow: signed now, the close would reach nobody, and the journal
+            // would forget a channel still open on chain (audit K, K-1).
+            sessionEnded(caller, channel, done);
             return;
         }
         Future<CloseSigned> result;
@@ -551,6 +556,15 @@ public final class ChannelBilling extends VerticleBase {
             result = Future.failedFuture(e);
         }
         answer(caller, done, result);
+    }
+
+    /** The close's session is gone before it was signed: the channel stays open, and its worker asks again. */
+    private void sessionEnded(Context caller, WorkerChannel channel, Handler<AsyncResult<CloseSigned>> done) {
+        if (channel.session == null) {
+            channel.closing = false;
+        }
+        answer(caller, done, Future.failedFuture(new IllegalStateException("the session ended before channel "
+                + channel.id() + " was closed")));
     }
 
     /** A close request the worker may make: an on-chain channel, a state this gateway signed on it, a seqno_b the contract takes. */
@@ -584,17 +598,39 @@ public final class ChannelBilling extends VerticleBase {
         CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
                 BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
         byte[] signature = channel.onChain.signClose(close);
-        channel.closed = true;
-        // On this context on purpose, though the journal may be a database: closes are rare, and a hop
-        // would let a payment round sign on the channel between the split and its record.
-        journal.closed(channel.workerKey(), channel.id());
-        channels.remove(channel.id(), channel);
-        stats.closedCooperatively.incrementAndGet();
-        log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(), latest.sentNanoton());
+        channel.closed = true;  // no round signs on it from here; recorded once the worker has the close
         return CloseSigned.newBuilder().setChannelId(channel.idBytes())
                 .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
                 .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
                 .setSignature(ByteString.copyFrom(signature)).build();
+    }
+
+    /**
+     * The session wrote the CloseSigned of {@code channel}: the journal records it closed, so the
+     * worker's next session gets a new channel. Recorded only now, not at the signature: a close
+     * that never left left the journal without a channel still open on chain (audit K, K-1).
+     */
+    public void closeDelivered(WorkerChannel channel) {
+        context.runOnContext(v -> {
+            // On this context, though the journal may be a database: closes are rare.
+            journal.closed(channel.workerKey(), channel.id());
+            channels.remove(channel.id(), channel);
+            stats.closedCooperatively.incrementAndGet();
+            log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(),
+                    channel.payer.last().sentNanoton());
+        });
+    }
+
+    /** The session ended as {@code channel}'s close was signed, which then never left: the channel stays open. */
+    public void closeUndelivered(WorkerChannel channel) {
+        context.runOnContext(v -> {
+            channel.closed = false;
+            if (channel.session == null) {
+                channel.closing = false;
+            }
+            log.info("the close of channel {} was signed as its worker's session ended, and never sent: the channel stays"
+                    + " open, and the worker asks again on its next session", channel.id());
+        });
     }
 
     /** The session ended: states are kept, and the last is sent again when the worker is back ({@link #resendLast}). */

@@ -180,6 +180,9 @@ public final class SessionEndpoint {
                                     signed.cause().getMessage());
                         } else if (!closed) {
                             call.response().write(GatewayMessage.newBuilder().setCloseSigned(signed.result()).build());
+                            payments.closeDelivered(channel);
+                        } else {
+                            payments.closeUndelivered(channel);
                         }
                     });
                 }

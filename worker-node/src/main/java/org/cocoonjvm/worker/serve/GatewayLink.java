@@ -243,7 +243,7 @@ final class GatewayLink {
             if (request.failed()) {
                 log.warn("could not prepare the close of channel {}", state.channelId(), request.cause());
             } else if (request.result().isPresent()) {
-                if (current == session) {
+                if (current != null && current == session) {
                     current.write(WorkerMessage.newBuilder().setCloseRequest(request.result().get()).build());
                 } else {
                     payments.closeNotAsked(state.channelId());
