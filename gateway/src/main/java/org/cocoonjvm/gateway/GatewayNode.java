@@ -203,7 +203,9 @@ public final class GatewayNode extends VerticleBase {
         }
         return deployed.compose(v -> {
             port = fronts.getFirst().server.actualPort();
-            log.info("gateway listening on http://{}:{} ({} event loops)", options.host(), port, options.eventLoops());
+            boolean raTls = attestation != null && attestation.clientPort() == GatewayAttestation.ClientPort.RA_TLS;
+            log.info("gateway listening on {}://{}:{} ({} event loops){}", raTls ? "https" : "http", options.host(), port,
+                    options.eventLoops(), raTls ? "; RA-TLS: clients check its certificate through cocoon attest proxy" : "");
             return attestation == null ? Future.succeededFuture() : listenForWorkers();
         });
     }
