@@ -29,6 +29,14 @@ public final class Cocoon {
     /** The command line with its exit codes for failures: what {@link #main} runs, and tests run in-process. */
     static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Cocoon());
+        // picocli's own refusals (a value of the wrong type, an unknown or missing option) are one
+        // line too, as ours are: its default printed the whole usage after it (audit K, K-6).
+        cli.setParameterExceptionHandler((e, args) -> {
+            CommandLine failed = e.getCommandLine();
+            failed.getErr().println("cocoon: " + e.getMessage() + " (see: cocoon "
+                    + failed.getCommandSpec().qualifiedName(" ").replaceFirst("^cocoon ?", "") + " --help)");
+            return 2;
+        });
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof UsageException usage) {
                 line.getErr().println("cocoon: " + usage.getMessage());

@@ -67,6 +67,8 @@ class CliErrorsTest {
                 "cocoon: --attestation dev or tdx is needed: there is nothing to check with none");
         cocoon("attest", "proxy", "--gateway", "127.0.0.1:8080", "--attestation", "dev", "--dev-seed-file",
                 dir.resolve("no-seed").toString()).isOneLine(2, "cocoon: --attestation dev needs --policy FILE");
+        cocoon("attest", "proxy", "--gateway", "127.0.0.1:8080", "--listen", "127.0.0.1:8443").is(2,
+                "cocoon: Invalid value for option '--listen': '127.0.0.1:8443' is not an int (see: cocoon attest proxy --help)");
         cocoon("gateway", "--api-key", "sk-x", "--admin-key", "adm", "--client-plaintext").is(2,
                 "cocoon: --client-plaintext is for a gateway with --attestation; without it the client port is plain HTTP already");
     }
