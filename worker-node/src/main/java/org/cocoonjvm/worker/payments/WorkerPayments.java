@@ -226,7 +226,7 @@ public final class WorkerPayments implements CreditGate {
     /**
      * A session said Hello: its gateway may name the channel it offers in requests sent the moment
      * it has registered this worker, before this worker has opened it (on chain, after reading the
-     * contract). Such requests wait for {@link #channelOpened} instead of being refused
+     * contract). Such requests wait until the returned Runnable runs instead of being refused
      * {@code payment_required}, which the gateway's clients saw as 502s (audit G).
      *
      * @return to run once the session's channel is open or refused, or it had none: waiting
@@ -240,6 +240,7 @@ public final class WorkerPayments implements CreditGate {
 
     /** How long a request waits for the channel it names to be opened. */
     static final long OPENING_WAIT_MS = 10_000;
+    private static final CompletableFuture<Void> READY = CompletableFuture.completedFuture(null);
 
     /**
      * When {@code request} may be submitted: at once, unless it names a channel this worker has not
@@ -252,16 +253,16 @@ public final class WorkerPayments implements CreditGate {
         requireChannel(request);
         CompletableFuture<Void> pending = opening;
         if (pending.isDone() || request.getChannelId().isEmpty()) {
-            return pending.isDone() ? pending : CompletableFuture.completedFuture(null);
+            return READY;
         }
         ChannelAccount account;
         try {
             account = channels.get(ChannelId.fromBytes(request.getChannelId().toByteArray()));
         } catch (IllegalArgumentException malformed) {
-            return CompletableFuture.completedFuture(null);  // metering refuses it
+            return READY;  // metering refuses it
         }
         if (account != null && account.hasPrices()) {
-            return CompletableFuture.completedFuture(null);
+            return READY;
         }
         return pending.copy().completeOnTimeout(null, OPENING_WAIT_MS, TimeUnit.MILLISECONDS);
     }
