@@ -30,12 +30,26 @@ public interface ChannelJournal {
      */
     PaymentKeyPair payerKey(Supplier<PaymentKeyPair> generate);
 
-    /** The channel of {@code payeeKey}, opened with {@code newId} when it has none yet. */
+    /**
+     * The current channel of {@code payeeKey}, opened with {@code newId} when it has none yet. A
+     * payee has one current channel; those it {@link #replace replaced} stay open, not current,
+     * until they close.
+     */
     Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId);
 
     /**
-     * Every channel not yet closed, as {@link #open} would return it: a restarted payer shows what
-     * it owes on each before their payees come back.
+     * Opens {@code payeeKey}'s next channel with {@code newId} while {@code retiring}, its current
+     * one, stays open for its close: {@link #open} returns the new one from now on. A payee that
+     * keeps serving while its channel closes is paid on the next one meanwhile. When {@code
+     * retiring} was replaced already (a retry after a crash), returns the current channel.
+     *
+     * @throws IllegalStateException if the journal has no open channel {@code retiring} of {@code payeeKey}
+     */
+    Entry replace(PaymentPublicKey payeeKey, ChannelId retiring, Supplier<ChannelId> newId);
+
+    /**
+     * Every channel not yet closed, current or replaced, as {@link #open} would return it, oldest
+     * first: a restarted payer shows what it owes on each before their payees come back.
      */
     List<Entry> openChannels();
 
@@ -47,8 +61,9 @@ public interface ChannelJournal {
     void signed(SignedSemiChannel state);
 
     /**
-     * The channel {@code closed} settled on chain: {@code payeeKey}'s next {@link #open} gets a
-     * new channel, whose states count from zero again. Its old entry is kept for the record.
+     * The channel {@code closed} settled on chain: when it was {@code payeeKey}'s current one, the
+     * next {@link #open} gets a new channel, whose states count from zero again. Its old entry is
+     * kept for the record.
      */
     void closed(PaymentPublicKey payeeKey, ChannelId closed);
 

@@ -1,18 +1,21 @@
 package org.cocoonjvm.billing.channel;
 
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
 /**
  * A {@link ChannelJournal} in memory: correct within one process, lost on restart. For tests and
- * demos; the gateway's durable one is the ledger's {@code JdbcChannelJournal}.
+ * demos; the gateway's durable one is the ledger's {@code JdbcChannelJournal}. Synchronized: calls
+ * are rare next to the states, and a replace touches two channels at once.
  */
 public final class InMemoryChannelJournal implements ChannelJournal {
-    private final Map<PaymentPublicKey, ChannelId> byPayee = new ConcurrentHashMap<>();
-    private final Map<ChannelId, Entry> entries = new ConcurrentHashMap<>();
-    private final Map<ChannelId, Contract> contracts = new ConcurrentHashMap<>();
+    private final Map<PaymentPublicKey, ChannelId> current = new HashMap<>();
+    /** Every channel not closed, oldest first. */
+    private final Map<ChannelId, Entry> open = new LinkedHashMap<>();
+    private final Map<ChannelId, Contract> contracts = new HashMap<>();
     private PaymentKeyPair key;
 
     @Override
@@ -24,18 +27,30 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     }
 
     @Override
-    public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
-        ChannelId id = byPayee.computeIfAbsent(payeeKey, k -> {
+    public synchronized Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
+        ChannelId id = current.computeIfAbsent(payeeKey, k -> {
             ChannelId fresh = newId.get();
-            entries.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null, 0, null));
+            open.put(fresh, new Entry(fresh, k, SemiChannelBody.INITIAL, null, 0, null));
             return fresh;
         });
-        return withContract(entries.get(id));
+        return withContract(open.get(id));
     }
 
     @Override
-    public List<Entry> openChannels() {
-        return byPayee.values().stream().map(id -> withContract(entries.get(id))).toList();
+    public synchronized Entry replace(PaymentPublicKey payeeKey, ChannelId retiring, Supplier<ChannelId> newId) {
+        Entry old = open.get(retiring);
+        if (old == null || !old.payeeKey().equals(payeeKey)) {
+            throw new IllegalStateException("no open channel " + retiring + " of " + payeeKey + " in the journal");
+        }
+        if (retiring.equals(current.get(payeeKey))) {
+            current.remove(payeeKey);
+        }
+        return open(payeeKey, newId);
+    }
+
+    @Override
+    public synchronized List<Entry> openChannels() {
+        return open.values().stream().map(this::withContract).toList();
     }
 
     /** Contracts are bound apart from the entries, which the states replace. */
@@ -45,34 +60,36 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     }
 
     @Override
-    public void signed(SignedSemiChannel state) {
-        entries.compute(state.channelId(), (id, entry) -> {
-            if (entry == null) {
-                throw new IllegalStateException("no channel " + id + " in the journal");
-            }
-            SemiChannelBody next = state.state().body();
-            if (next.seqno() <= entry.last().seqno() || next.sentNanoton() < entry.last().sentNanoton()) {
-                throw new IllegalStateException("state " + next + " does not extend the recorded " + entry.last()
-                        + " on channel " + id);
-            }
-            return new Entry(id, entry.payeeKey(), next, entry.payeeState(), 0, null);
-        });
+    public synchronized void signed(SignedSemiChannel state) {
+        Entry entry = open.get(state.channelId());
+        if (entry == null) {
+            throw new IllegalStateException("no channel " + state.channelId() + " in the journal");
+        }
+        SemiChannelBody next = state.state().body();
+        if (next.seqno() <= entry.last().seqno() || next.sentNanoton() < entry.last().sentNanoton()) {
+            throw new IllegalStateException("state " + next + " does not extend the recorded " + entry.last()
+                    + " on channel " + state.channelId());
+        }
+        open.put(state.channelId(), new Entry(state.channelId(), entry.payeeKey(), next, entry.payeeState(), 0, null));
     }
 
     @Override
-    public void closed(PaymentPublicKey payeeKey, ChannelId closed) {
-        byPayee.remove(payeeKey, closed);
+    public synchronized void closed(PaymentPublicKey payeeKey, ChannelId closed) {
+        Entry entry = open.get(closed);
+        if (entry != null && entry.payeeKey().equals(payeeKey)) {
+            open.remove(closed);
+            current.remove(payeeKey, closed);
+        }
     }
 
     @Override
-    public void payeeState(SignedSemiChannel state) {
-        entries.computeIfPresent(state.channelId(),
-                (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0, null));
+    public synchronized void payeeState(SignedSemiChannel state) {
+        open.computeIfPresent(state.channelId(), (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0, null));
     }
 
     @Override
-    public Contract bind(ChannelId channelId, Contract contract) {
-        if (!byPayee.containsValue(channelId)) {
+    public synchronized Contract bind(ChannelId channelId, Contract contract) {
+        if (!open.containsKey(channelId)) {
             throw new IllegalStateException("no open channel " + channelId + " in the journal");
         }
         return contracts.computeIfAbsent(channelId, id -> contract);

@@ -63,28 +63,60 @@ public final class JdbcChannelJournal implements ChannelJournal {
 
     @Override
     public Entry open(PaymentPublicKey payeeKey, Supplier<ChannelId> newId) {
-        return ledger.tx("open channel", c -> {
-            Optional<Entry> existing = find(c, payeeKey);
-            if (existing.isPresent()) {
-                return existing.get();
-            }
-            PaymentKeyPair payer = storedKey(c).orElseThrow(() ->
-                    new IllegalStateException("the journal has no payer key yet: call payerKey first"));
-            ChannelId id = newId.get();
-            long now = Micros.of(clock.instant());
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO channels (gateway_id, payee_key, channel_id, "
-                    + "payer_key, last_seqno, last_sent_nanoton, opened_at_micros, updated_at_micros) "
-                    + "VALUES (?, ?, ?, ?, 0, 0, ?, ?)")) {
+        return ledger.tx("open channel", c -> current(c, payeeKey, newId));
+    }
+
+    @Override
+    public Entry replace(PaymentPublicKey payeeKey, ChannelId retiring, Supplier<ChannelId> newId) {
+        return ledger.tx("replace channel", c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT current_payee_key FROM channels "
+                    + "WHERE gateway_id = ? AND payee_key = ? AND channel_id = ?")) {
                 ps.setString(1, gateway);
                 ps.setString(2, payeeKey.hex());
-                ps.setString(3, id.hex());
-                ps.setString(4, payer.publicKey().hex());
-                ps.setLong(5, now);
-                ps.setLong(6, now);
+                ps.setString(3, retiring.hex());
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new IllegalStateException("no open channel " + retiring + " of " + payeeKey + " in the journal");
+                    }
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("UPDATE channels SET current_payee_key = NULL, "
+                    + "updated_at_micros = ? WHERE gateway_id = ? AND channel_id = ?")) {
+                ps.setLong(1, Micros.of(clock.instant()));
+                ps.setString(2, gateway);
+                ps.setString(3, retiring.hex());
                 ps.executeUpdate();
             }
-            return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null, 0, null);
+            return current(c, payeeKey, newId);
         });
+    }
+
+    /**
+     * {@code payeeKey}'s current channel, inserted with {@code newId} when it has none. A racing
+     * insert for the same key breaks the one-current constraint (23505), and the transaction runs again.
+     */
+    private Entry current(Connection c, PaymentPublicKey payeeKey, Supplier<ChannelId> newId) throws SQLException {
+        Optional<Entry> existing = find(c, payeeKey);
+        if (existing.isPresent()) {
+            return existing.get();
+        }
+        PaymentKeyPair payer = storedKey(c).orElseThrow(() ->
+                new IllegalStateException("the journal has no payer key yet: call payerKey first"));
+        ChannelId id = newId.get();
+        long now = Micros.of(clock.instant());
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO channels (gateway_id, payee_key, current_payee_key, "
+                + "channel_id, payer_key, last_seqno, last_sent_nanoton, opened_at_micros, updated_at_micros) "
+                + "VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)")) {
+            ps.setString(1, gateway);
+            ps.setString(2, payeeKey.hex());
+            ps.setString(3, payeeKey.hex());
+            ps.setString(4, id.hex());
+            ps.setString(5, payer.publicKey().hex());
+            ps.setLong(6, now);
+            ps.setLong(7, now);
+            ps.executeUpdate();
+        }
+        return new Entry(id, payeeKey, SemiChannelBody.INITIAL, null, 0, null);
     }
 
     @Override
@@ -110,8 +142,9 @@ public final class JdbcChannelJournal implements ChannelJournal {
             // Copy then delete in one transaction: the channel is either open or in the record.
             try (PreparedStatement copy = c.prepareStatement("INSERT INTO closed_channels (gateway_id, channel_id, payee_key, "
                     + "payer_key, last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, opened_at_micros, "
-                    + "closed_at_micros) SELECT gateway_id, channel_id, payee_key, payer_key, last_seqno, last_sent_nanoton, "
-                    + "last_state_boc, payee_state_boc, opened_at_micros, ? FROM channels "
+                    + "contract_address, payout_address, closed_at_micros) SELECT gateway_id, channel_id, payee_key, "
+                    + "payer_key, last_seqno, last_sent_nanoton, last_state_boc, payee_state_boc, opened_at_micros, "
+                    + "contract_address, payout_address, ? FROM channels "
                     + "WHERE gateway_id = ? AND payee_key = ? AND channel_id = ?");
                  PreparedStatement delete = c.prepareStatement(
                          "DELETE FROM channels WHERE gateway_id = ? AND payee_key = ? AND channel_id = ?")) {
@@ -218,7 +251,7 @@ public final class JdbcChannelJournal implements ChannelJournal {
 
     private Optional<Entry> find(Connection c, PaymentPublicKey payeeKey) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT " + ENTRY_COLUMNS
-                + " FROM channels WHERE gateway_id = ? AND payee_key = ?")) {
+                + " FROM channels WHERE gateway_id = ? AND current_payee_key = ?")) {
             ps.setString(1, gateway);
             ps.setString(2, payeeKey.hex());
             try (ResultSet rs = ps.executeQuery()) {

@@ -26,13 +26,15 @@ import java.util.List;
  * yet). V6 also moves the payer key and the channels into per-gateway tables: an H2 ledger killed
  * during that upgrade holds its data in either the old or the new table; restore the file from the
  * backup taken before upgrading (PostgreSQL needs none of this). V7 only adds columns: a half-applied
- * one fails on the column it already added; drop the V7 columns there and start again.
+ * one fails on the column it already added; drop the V7 columns there and start again. V8 rebuilds
+ * the channels table as V6 did: an H2 ledger killed during it holds its channels in either
+ * {@code channels} or {@code channels_v8}; restore the backup.
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
     static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
             "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql",
-            "V7__channel_contracts.sql");
+            "V7__channel_contracts.sql", "V8__replaced_channels.sql");
 
     private Migrations() {
     }

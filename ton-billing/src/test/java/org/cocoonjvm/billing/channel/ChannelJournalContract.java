@@ -9,8 +9,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * What every {@link ChannelJournal} keeps, in memory or durable: one channel per payee key, one
- * payer key, and states that only move up. Durable journals add a restart in their subclasses.
+ * What every {@link ChannelJournal} keeps, in memory or durable: one current channel per payee key
+ * (and those it replaced until they close), one payer key, and states that only move up. Durable journals add a restart in their subclasses.
  */
 public abstract class ChannelJournalContract {
     protected static final SecureRandom RANDOM = new SecureRandom();
@@ -130,6 +130,56 @@ public abstract class ChannelJournalContract {
         assertThat(journal.open(worker, () -> null).contract()).isEqualTo(contract);
         assertThat(journal.openChannels().stream().filter(e -> e.channelId().equals(unbound)).findFirst().orElseThrow()
                 .contract()).isNull();
+    }
+
+    @Test
+    void replace_opensTheNextChannel_whileTheReplacedOneStaysOpenUntilItsClose() {
+        ChannelId old = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelJournal.Contract contract = new ChannelJournal.Contract("0:" + "c1".repeat(32), "0:" + "d1".repeat(32));
+        journal.bind(old, contract);
+        journal.signed(sign(old, 3, 300));
+
+        ChannelJournal.Entry next = journal.replace(worker, old, () -> ChannelId.random(RANDOM));
+
+        assertThat(next.channelId()).isNotEqualTo(old);
+        assertThat(next.last()).isEqualTo(SemiChannelBody.INITIAL);
+        assertThat(next.contract()).isNull();
+        assertThat(journal.open(worker, () -> null).channelId()).as("the current channel").isEqualTo(next.channelId());
+        assertThat(journal.replace(worker, old, () -> null).channelId()).as("a retried replace").isEqualTo(next.channelId());
+        assertThat(journal.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(old, next.channelId());
+        journal.signed(sign(old, 4, 320));  // the replaced channel pays what still runs on it
+        journal.signed(sign(next.channelId(), 1, 10));
+        assertThat(journal.openChannels().getFirst().last()).isEqualTo(new SemiChannelBody(4, 320));
+        assertThat(journal.openChannels().getFirst().contract()).isEqualTo(contract);
+
+        journal.closed(worker, old);
+        assertThat(journal.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(next.channelId());
+        assertThat(journal.open(worker, () -> null).last()).isEqualTo(new SemiChannelBody(1, 10));
+    }
+
+    @Test
+    void replace_ofAChannelTheJournalDoesNotHoldForThatPayee_isRefused() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        PaymentPublicKey other = PaymentKeyPair.generate(RANDOM).publicKey();
+
+        assertThatThrownBy(() -> journal.replace(other, id, () -> ChannelId.random(RANDOM))).as("another payee's channel")
+                .isInstanceOf(IllegalStateException.class);
+        journal.closed(worker, id);
+        assertThatThrownBy(() -> journal.replace(worker, id, () -> ChannelId.random(RANDOM))).as("a closed channel")
+                .isInstanceOf(IllegalStateException.class);
+        assertThat(journal.openChannels()).isEmpty();
+    }
+
+    @Test
+    void closed_ofAReplacedChannel_leavesTheCurrentOne() {
+        ChannelId old = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelId next = journal.replace(worker, old, () -> ChannelId.random(RANDOM)).channelId();
+
+        journal.closed(worker, next);  // the new one settled first (an uncooperative close), the old still open
+        ChannelJournal.Entry third = journal.open(worker, () -> ChannelId.random(RANDOM));
+
+        assertThat(third.channelId()).isNotIn(old, next);
+        assertThat(journal.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(old, third.channelId());
     }
 
     @Test

@@ -101,8 +101,9 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
                 applied.add(rs.getInt(1) + " " + rs.getString(2));
             }
             assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql", "3 V3__channels.sql",
-                    "4 V4__closed_channels.sql", "5 V5__worker_fees.sql", "6 V6__gateways.sql", "7 V7__channel_contracts.sql");
+                    "4 V4__closed_channels.sql", "5 V5__worker_fees.sql", "6 V6__gateways.sql", "7 V7__channel_contracts.sql",
+                    "8 V8__replaced_channels.sql");
         }
-        assertThat(Migrations.latest()).isEqualTo(7);
+        assertThat(Migrations.latest()).isEqualTo(8);
     }
 }

@@ -67,6 +67,23 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
     }
 
     @Test
+    void aRestartedPayer_findsAReplacedChannelStillOpen_besideThePayeesCurrentOne() {
+        ChannelId old = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        journal.signed(sign(old, 2, 500));
+        ChannelId next = journal.replace(worker, old, () -> ChannelId.random(RANDOM)).channelId();
+        opened.forEach(JdbcAccountBook::close);
+
+        ChannelJournal restarted = open();
+
+        assertThat(restarted.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(old, next);
+        assertThat(restarted.open(worker, () -> {
+            throw new AssertionError("the current channel is kept");
+        }).channelId()).isEqualTo(next);
+        restarted.closed(worker, old);
+        assertThat(restarted.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(next);
+    }
+
+    @Test
     void aRestartedPayer_keepsEachChannelBoundToItsContract() {
         ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
         ChannelJournal.Contract bound = new ChannelJournal.Contract("0:" + "c1".repeat(32), "0:" + "d1".repeat(32));
