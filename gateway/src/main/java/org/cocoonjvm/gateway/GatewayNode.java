@@ -78,8 +78,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The gateway: one port serving the OpenAI HTTP API and the gRPC {@code Inference} service for
  * clients, and the gRPC {@code Gateway} service for workers. With attestation, workers register
- * on a second port over mutual RA-TLS instead ({@link GatewayAttestation}) and the gateway talks
- * to them over RA-TLS. Deploy it as a verticle; undeploying closes the ports.
+ * on a second port over mutual RA-TLS instead ({@link GatewayAttestation}), the gateway talks
+ * to them over RA-TLS, and the client port serves TLS on the gateway's RA-TLS certificate unless
+ * it is {@code ClientPort.PLAINTEXT}. Deploy it as a verticle; undeploying closes the ports.
  */
 public final class GatewayNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(GatewayNode.class);
