@@ -201,11 +201,7 @@ class OnChainChannelTest {
         // cap + window, and each request after that waits out the 10 s payment timeout and fails.
         long earned = 0;
         while (earned < 2 * cap) {
-            // While its channel closes, and until its next session, the worker is not routed to (a
-            // 503 saying so): that gap is the close's, not the cap's. A request sent as it registers
-            // again waits at the worker for the new channel's check on chain.
-            eventually("the worker is routed to", 10_000, () -> adminWorkers().stream().map(JsonObject.class::cast)
-                    .anyMatch(w -> !w.getBoolean("channel_closing") && w.getJsonObject("billing").getBoolean("session")));
+            // No pause at the closes: each next channel is opened before the one it replaces closes.
             long start = System.nanoTime();
             TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
                     chat("synthetic", false, "\"max_tokens\":40"));
@@ -222,26 +218,69 @@ class OnChainChannelTest {
 
     /**
      * The worker's earnings pass its close threshold while a long stream runs on the channel: the
-     * gateway routes no new request to the worker (a 503 saying so, as it is the only one), lets
-     * the stream finish, pays it, and only then signs the close; so the stream gets every token,
-     * and the payout covers each. The close used to be signed at once: the stream ran on unpaid
-     * until the worker's credit window held it, and was cut with payment_overdue (audit G, H2).
+     * gateway opens the worker's next channel on chain and offers it; once the worker accepts it,
+     * new requests are paid over it while the stream finishes on the old one, and then the old one's
+     * close is signed. So the worker takes requests throughout (it used to get none from the close
+     * until its next session: with one worker, clients got 503s for the whole drain), the stream
+     * gets every token, and the first channel's payout covers exactly its tokens. The close used to
+     * be signed at once: the stream ran on unpaid until the worker's credit window held it, and was
+     * cut with payment_overdue (audit G, H2).
      */
     @Test
-    void aThresholdCloseWhileAStreamRuns_waitsForIt_andThePayoutCoversEveryToken() {
+    void aThresholdCloseWhileAStreamRuns_theNextChannelServesMeanwhile_andThePayoutCoversEveryToken() {
         ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
-        // 200 tokens a second, replies run to max_tokens; a credit window of 20 tokens' fees.
-        WorkerNode worker = net.addWorker(new SyntheticEngine(200, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 2_000,
-                new WorkerPaymentOptions(null, payout.address().toRaw(), 20 * FEE_PER_TOKEN, 10_000),
-                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        WorkerNode worker = thresholdWorker(payout);
         JsonObject first = onlyChannel(worker);
         String firstId = first.getString("channel_id");
         Address contract = Address.of(first.getString("channel_address"));
 
         // Past the threshold (100 tokens' fees) within the first second, then as long again.
-        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
-                        chat("synthetic", false, "\"max_tokens\":400"))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        Future<TestNetwork.Reply> running = longReply();
+        eventually("the worker is paid over its next channel", () -> !paidOver().equals(firstId));
+        JsonObject admin = net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json();
+        assertThat(admin.getJsonArray("closing_channels")).singleElement()
+                .satisfies(c -> assertThat(((JsonObject) c).getString("channel_id")).isEqualTo(firstId));
+        assertThat(admin.getJsonArray("workers").getJsonObject(0).getBoolean("channel_closing")).isFalse();
+        TestNetwork.Reply meanwhile = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(meanwhile.status()).as(meanwhile.body()).isEqualTo(200);
+
+        TestNetwork.Reply reply = TestNetwork.await(running);
+        assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+        long served = fees(reply);
+        assertThat(reply.json().getJsonObject("usage").getLong("completion_tokens")).isEqualTo(400);
+        eventually("the channel is closed on chain", 10_000, () -> channelById(worker, firstId).getBoolean("closed_on_chain"));
+        JsonObject closed = channelById(worker, firstId);
+        assertThat(closed.getLong("sent_nanoton")).isEqualTo(served);
+        assertThat(closed.getLong("unpaid_nanoton")).isZero();
+        assertPaidOut(payout, contract, served);
+        String nextId = paidOver();
+        // Paid in the same rounds as the first channel's stream: the worker verifies each channel's newest state.
+        eventually("the next channel pays the request it served", 10_000,
+                () -> channelById(worker, nextId).getLong("sent_nanoton") == fees(meanwhile));
+        assertThat(net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json()
+                .getJsonArray("closing_channels")).isEmpty();
+    }
+
+    /**
+     * The same threshold close when the gateway's wallet cannot fund the next channel: the close
+     * goes on without one. The gateway routes no new request to the worker (a 503 saying so, as it
+     * is the only one), lets the stream finish, pays it, and signs the close; the worker's next
+     * session opens its next channel, with the deposit the close gave back.
+     */
+    @Test
+    void aThresholdCloseWithoutMoneyForTheNextChannel_drainsTheWorker_andItsNextSessionGetsOne() {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(DEPOSIT + DEPOSIT / 2));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        WorkerNode worker = thresholdWorker(payout);
+        JsonObject first = onlyChannel(worker);
+        String firstId = first.getString("channel_id");
+        Address contract = Address.of(first.getString("channel_address"));
+
+        Future<TestNetwork.Reply> running = longReply();
         eventually("the worker asked to close its channel", () -> adminWorkers().getJsonObject(0).getBoolean("channel_closing"));
         TestNetwork.Reply meanwhile = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
                 chat("synthetic", false, "\"max_tokens\":5"));
@@ -251,19 +290,38 @@ class OnChainChannelTest {
 
         TestNetwork.Reply reply = TestNetwork.await(running);
         assertThat(reply.status()).as(reply.body()).isEqualTo(200);
-        JsonObject usage = reply.json().getJsonObject("usage");
-        assertThat(usage.getLong("completion_tokens")).isEqualTo(400);
-        long served = FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+        long served = fees(reply);
         eventually("the channel is closed on chain", 10_000, () -> channelById(worker, firstId).getBoolean("closed_on_chain"));
-        JsonObject closed = channelById(worker, firstId);
-        assertThat(closed.getLong("sent_nanoton")).isEqualTo(served);
-        assertThat(closed.getLong("unpaid_nanoton")).isZero();
+        assertThat(channelById(worker, firstId).getLong("sent_nanoton")).isEqualTo(served);
         assertPaidOut(payout, contract, served);
 
-        // Back on a new channel, and served again.
         eventually("served on the next channel", 10_000, () -> net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
                 chat("synthetic", false, "\"max_tokens\":5")).status() == 200);
+        assertThat(paidOver()).isNotEqualTo(firstId);
         assertThat(adminWorkers().getJsonObject(0).getBoolean("channel_closing")).isFalse();
+    }
+
+    /** 200 tokens a second, replies run to max_tokens; a credit window of 20 tokens' fees; closes at {@link #THRESHOLD}. */
+    private WorkerNode thresholdWorker(ChainWallet payout) {
+        return net.addWorker(new SyntheticEngine(200, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, payout.address().toRaw(), 20 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+    }
+
+    /** A 400-token answer: past the threshold within its first second, then as long again. */
+    private Future<TestNetwork.Reply> longReply() {
+        return net.request(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, "\"max_tokens\":400"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+    }
+
+    private static long fees(TestNetwork.Reply reply) {
+        JsonObject usage = reply.json().getJsonObject("usage");
+        return FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
+    }
+
+    /** The channel the only worker's new requests are paid over. */
+    private String paidOver() {
+        return adminWorkers().getJsonObject(0).getJsonObject("billing").getString("channel_id");
     }
 
     /**
@@ -287,7 +345,8 @@ class OnChainChannelTest {
                 new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
         String id = onlyChannel(worker).getString("channel_id");
         net.request(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", true, "\"max_tokens\":1000"));
-        eventually("the worker asked to close its channel", () -> adminWorkers().getJsonObject(0).getBoolean("channel_closing"));
+        eventually("the channel drains, replaced", () -> !net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY,
+                null).json().getJsonArray("closing_channels").isEmpty());
 
         TestNetwork.await(net.stopGateway());
 

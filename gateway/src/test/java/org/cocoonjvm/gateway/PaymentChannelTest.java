@@ -441,7 +441,7 @@ class PaymentChannelTest {
         eventually("the last state comes again", () -> received.stream().anyMatch(GatewayMessage::hasPayment));
         ByteString again = received.stream().filter(GatewayMessage::hasPayment).findFirst().orElseThrow()
                 .getPayment().getSignedStateBoc();
-        SignedSemiChannel state = sameKey.pay(again);
+        SignedSemiChannel state = sameKey.pay(SignedSemiChannel.parse(again.toByteArray()));
         assertThat(state.seqno()).isEqualTo(seqno);
         assertThat(state.sentNanoton()).isEqualTo(paid);
         assertThat(sameKey.status().getJsonObject(0).containsKey("last_refused_payment")).as("not a refusal").isFalse();

@@ -66,17 +66,22 @@ public final class AdminHandler implements Handler<RoutingContext> {
             }
         }
         Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absent();
-        Future.all(Future.all(views), absent).onSuccess(done -> {
+        Future<List<WorkerChannel.View>> closing = payments == null ? Future.succeededFuture(List.of()) : payments.closing();
+        Future.all(Future.all(views), absent, closing).onSuccess(done -> {
             for (int i = 0; i < paidRows.size(); i++) {
                 paidRows.get(i).put("billing", billing(views.get(i).result()));
             }
-            JsonArray absentChannels = new JsonArray();
-            // Whose money it is: the worker's last id, and its payment key, which no other worker can use.
-            absent.result().forEach(view -> absentChannels.add(billing(view).put("worker_id", view.workerId())
-                    .put("worker_key", view.workerKey().hex())));
             ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
-                    .put("refused", refused.toJson()).put("absent_channels", absentChannels).encode());
+                    .put("refused", refused.toJson()).put("absent_channels", withOwner(absent.result()))
+                    .put("closing_channels", withOwner(closing.result())).encode());
         });
+    }
+
+    /** Whose money each is: the worker's last id, and its payment key, which no other worker can use. */
+    private static JsonArray withOwner(List<WorkerChannel.View> channels) {
+        JsonArray rows = new JsonArray();
+        channels.forEach(view -> rows.add(billing(view).put("worker_id", view.workerId()).put("worker_key", view.workerKey().hex())));
+        return rows;
     }
 
     private static JsonObject billing(WorkerChannel.View view) {

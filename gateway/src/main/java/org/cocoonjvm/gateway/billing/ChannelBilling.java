@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import com.google.protobuf.ByteString;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
@@ -227,7 +228,7 @@ public final class ChannelBilling extends VerticleBase {
     private WorkerChannel channelOf(ChannelJournal.Entry entry) {
         return new WorkerChannel(this, new ChannelPayer(new ChannelTerms(entry.channelId(), key.publicKey(),
                 options.depositCapNanoton()), key, entry.last()), entry.payeeKey(), entry.feesBilledNanoton(),
-                entry.contract() == null ? null : entry.contract().address());
+                entry.contract());
     }
 
     /**
@@ -296,6 +297,45 @@ public final class ChannelBilling extends VerticleBase {
                 .onComplete(result -> answer(caller, done, result)));
     }
 
+    /**
+     * Opens the channel that replaces {@code current}, whose worker asked to close it and goes on
+     * serving, and attaches {@code session} to it; {@code current} stays open, and keeps serving,
+     * until its close. The journal makes the new channel the worker key's current one first, so a
+     * restarted gateway offers it. Fails as {@link #open} does (on chain: the deploy or deposit
+     * could not be made); the caller then closes {@code current} without a successor. {@code done}
+     * runs on the caller's context.
+     */
+    public void replace(WorkerChannel current, Hello hello, Consumer<GatewayMessage> session, Handler<AsyncResult<Opened>> done) {
+        Context caller = Vertx.currentContext();
+        Address payout;
+        try {
+            payout = onChain == null ? null : payoutAddress(hello);
+        } catch (WorkerRefusedException e) {
+            answer(caller, done, Future.failedFuture(e));
+            return;
+        }
+        context.runOnContext(v -> context.executeBlocking(() -> journal.replace(current.workerKey(), current.id(),
+                        () -> ChannelId.random(random)), false)
+                .compose(entry -> attach(entry, current.workerKey(), payout, hello, session))
+                .onComplete(result -> answer(caller, done, result)));
+    }
+
+    /**
+     * Whether {@code request} asks to close {@code current}, its session's channel, with a next
+     * channel opened first ({@link #replace}): on chain only, where a close takes the channel's
+     * deposit away; an off-chain channel is never closed.
+     */
+    public boolean replaces(WorkerChannel current, CloseRequest request) {
+        if (onChain == null || !request.getNextChannel()) {
+            return false;
+        }
+        try {
+            return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId().equals(current.id());
+        } catch (VoucherException malformed) {
+            return false;  // closeRequested says what is wrong with it
+        }
+    }
+
     /** On this context; the chain part, if any, runs on a worker thread and completes back here. */
     private Future<Opened> attach(ChannelJournal.Entry entry, PaymentPublicKey workerKey, Address payout, Hello hello,
                                   Consumer<GatewayMessage> session) {
@@ -356,6 +396,7 @@ public final class ChannelBilling extends VerticleBase {
                     }
                     channel.onChain = result.result();
                     channel.contractAddress = result.result().address().toRaw();
+                    channel.payoutAddress = payout.toRaw();
                     if (entry.contract() == null) {
                         // Bound just now: a new channel, deployed and funded by this open (a reconnect
                         // or restart finds its channel bound, and its contract open already).
@@ -455,38 +496,99 @@ public final class ChannelBilling extends VerticleBase {
         }
     }
 
+    /** A close signed for {@code channel}, to write on the session that asked. */
+    public record Signed(WorkerChannel channel, CloseSigned close) {}
+
     /**
-     * The worker asks to close its on-chain channel cooperatively, showing a state this gateway
-     * signed on it. Routing stops sending it requests at once; those running on the channel finish
-     * and are paid by the rounds as usual (for at most {@link #CLOSE_DRAIN_LIMIT_NANOS}); then one
-     * more round pays what the channel still owes, and the split of the journal's latest state is
-     * signed (worker: its sent; gateway: the rest of the deposit). Nothing more is signed on that
-     * channel, and the worker's next session gets a new one, so its states count from zero against
-     * a fresh deposit. Signing at once instead left the running requests' later tokens billed to
-     * their clients and never paid, or, with the worker's credit window holding them, cut them
-     * (audit G, H2). Called on the session's event loop; {@code session} is the one the request
-     * came on: a close whose session ended before it is signed is not signed.
+     * The worker asks to close one of its on-chain channels cooperatively, showing a state this
+     * gateway signed on it: {@code current}, its session's channel, or one its key had before
+     * ({@link #replace}d, or left open by an earlier session). Routing stops sending requests on
+     * that channel at once (on {@code current}: to the worker, unless a replacement took its place
+     * first); those running on it finish and are paid by the rounds as usual (for at most
+     * {@link #CLOSE_DRAIN_LIMIT_NANOS}); then one more round pays what the channel still owes, and
+     * the split of the journal's latest state is signed (worker: its sent; gateway: the rest of the
+     * deposit). Nothing more is signed on that channel, so the worker's next channel counts from
+     * zero against a fresh deposit. Signing at once instead left the running requests' later tokens
+     * billed to their clients and never paid, or, with the worker's credit window holding them, cut
+     * them (audit G, H2). Called on the session's event loop; {@code session} is the one the
+     * request came on: a close whose session ended before it is signed is not signed.
      */
-    public void closeRequested(WorkerChannel channel, Consumer<GatewayMessage> session, CloseRequest request,
-                               Handler<AsyncResult<CloseSigned>> done) {
+    public void closeRequested(WorkerChannel current, Consumer<GatewayMessage> session, CloseRequest request,
+                               Handler<AsyncResult<Signed>> done) {
         Context caller = Vertx.currentContext();
-        if (channel.closing) {
-            answer(caller, done, Future.failedFuture(new IllegalArgumentException("channel " + channel.id()
-                    + " is being closed already: one CloseRequest per channel")));
-            return;
-        }
-        channel.closing = true;
         long drainUntil = System.nanoTime() + CLOSE_DRAIN_LIMIT_NANOS;
         context.runOnContext(v -> {
+            WorkerChannel channel;
             try {
-                checkClose(channel, request);
+                channel = closeTarget(current, session, request);
             } catch (IllegalArgumentException e) {
-                channel.closing = false;
                 answer(caller, done, Future.failedFuture(e));
                 return;
             }
-            closeWhenDrained(caller, channel, session, request, done, drainUntil);
+            contract(channel).onComplete(known -> {
+                try {
+                    if (known.failed()) {
+                        throw new IllegalArgumentException("channel " + channel.id() + ": " + known.cause().getMessage());
+                    }
+                    checkClose(channel, request);
+                } catch (IllegalArgumentException e) {
+                    answer(caller, done, Future.failedFuture(e));
+                    return;
+                }
+                if (channel.session == null) {
+                    channel.session = session;  // another session's channel, or one read at start: its catch-up round pays here
+                }
+                channel.closing = true;
+                closeWhenDrained(caller, channel, session, request, done, drainUntil);
+            });
         });
+    }
+
+    /**
+     * Completes, on this context, once {@code channel} knows its contract, if it has one: a channel
+     * read from the journal at start and not opened since knows its address only, and its close
+     * is signed with the contract's terms. Terms that no longer derive that address fail.
+     */
+    private Future<Void> contract(WorkerChannel channel) {
+        if (onChain == null || channel.onChain != null || channel.contractAddress == null) {
+            return Future.succeededFuture();
+        }
+        return context.executeBlocking(() -> {
+            OnChainChannel contract = onChain.channel(channel.id(), key, channel.workerKey(),
+                    TonAddresses.parse(channel.payoutAddress));
+            if (!contract.address().toRaw().equals(channel.contractAddress)) {
+                throw new IllegalStateException("its contract is at " + channel.contractAddress + ", but this gateway's"
+                        + " terms now derive " + contract.address().toRaw() + ": restart it with the terms the channel"
+                        + " was opened with");
+            }
+            channel.onChain = contract;
+            return null;
+        }, false);
+    }
+
+    /**
+     * The channel {@code request} closes: the session's own, or another open one of the same
+     * worker key that no other session holds.
+     */
+    private WorkerChannel closeTarget(WorkerChannel current, Consumer<GatewayMessage> session, CloseRequest request) {
+        ChannelId id;
+        try {
+            id = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();
+        } catch (VoucherException e) {
+            throw new IllegalArgumentException("close request: " + e.getMessage());
+        }
+        WorkerChannel channel = id.equals(current.id()) ? current : channels.get(id);
+        if (channel == null || !channel.workerKey().equals(current.workerKey())) {
+            throw new IllegalArgumentException("close request for channel " + id + ", which is not an open channel of"
+                    + " payment key " + current.workerKey() + " on this gateway");
+        }
+        if (channel.closing) {
+            throw new IllegalArgumentException("channel " + id + " is being closed already: one CloseRequest per channel");
+        }
+        if (channel.session != null && channel.session != session) {
+            throw new IllegalArgumentException("channel " + id + " is attached to another session of this worker");
+        }
+        return channel;
     }
 
     /**
@@ -505,7 +607,7 @@ public final class ChannelBilling extends VerticleBase {
     private static final long CLOSE_DRAIN_POLL_MS = 20;
 
     private void closeWhenDrained(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
-                                  CloseRequest request, Handler<AsyncResult<CloseSigned>> done, long drainUntil) {
+                                  CloseRequest request, Handler<AsyncResult<Signed>> done, long drainUntil) {
         if (channel.session != session) {
             // Its session ended: the worker never sees this close, and asks again on its next one.
             sessionEnded(caller, channel, done);
@@ -532,7 +634,7 @@ public final class ChannelBilling extends VerticleBase {
      * One round only: a request still running past the drain keeps owing a little more.
      */
     private void closeWhenNoRound(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
-                                  CloseRequest request, Handler<AsyncResult<CloseSigned>> done, boolean catchUp) {
+                                  CloseRequest request, Handler<AsyncResult<Signed>> done, boolean catchUp) {
         if (roundInFlight) {
             afterRound.add(() -> closeWhenNoRound(caller, channel, session, request, done, catchUp));
             return;
@@ -549,9 +651,9 @@ public final class ChannelBilling extends VerticleBase {
             sessionEnded(caller, channel, done);
             return;
         }
-        Future<CloseSigned> result;
+        Future<Signed> result;
         try {
-            result = Future.succeededFuture(signClose(channel, request));
+            result = Future.succeededFuture(new Signed(channel, signClose(channel, request)));
         } catch (RuntimeException e) {
             result = Future.failedFuture(e);
         }
@@ -559,7 +661,7 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     /** The close's session is gone before it was signed: the channel stays open, and its worker asks again. */
-    private void sessionEnded(Context caller, WorkerChannel channel, Handler<AsyncResult<CloseSigned>> done) {
+    private void sessionEnded(Context caller, WorkerChannel channel, Handler<AsyncResult<Signed>> done) {
         if (channel.session == null) {
             channel.closing = false;
         }
@@ -633,13 +735,16 @@ public final class ChannelBilling extends VerticleBase {
         });
     }
 
-    /** The session ended: states are kept, and the last is sent again when the worker is back ({@link #resendLast}). */
-    public void detach(WorkerChannel channel, Consumer<GatewayMessage> session) {
-        context.runOnContext(v -> {
-            if (channel.session == session) {
-                channel.session = null;
+    /**
+     * The session ended: each channel it was attached to (its own, one it replaced, one it was
+     * closing) keeps its states, and the last is sent again when the worker is back ({@link #resendLast}).
+     */
+    public void detach(Consumer<GatewayMessage> session) {
+        context.runOnContext(v -> channels.values().forEach(c -> {
+            if (c.session == session) {
+                c.session = null;
             }
-        });
+        }));
     }
 
     /**
@@ -670,11 +775,33 @@ public final class ChannelBilling extends VerticleBase {
      * {@code /admin/workers}: what they are owed waits for the worker's return.
      */
     public Future<List<WorkerChannel.View>> absent() {
+        return views(this::absent);
+    }
+
+    /**
+     * The channels whose close waits for the requests running on them, for {@code /admin/workers}:
+     * most often one its worker's next channel replaced, which serves meanwhile.
+     */
+    public Future<List<WorkerChannel.View>> closing() {
+        return views(c -> c.closing && c.session != null && !c.closed);
+    }
+
+    private Future<List<WorkerChannel.View>> views(Predicate<WorkerChannel> which) {
         Context caller = Vertx.currentContext();
         Promise<List<WorkerChannel.View>> views = Promise.promise();
         context.runOnContext(v -> answer(caller, views::handle, Future.succeededFuture(channels.values().stream()
-                .filter(c -> c.session == null && !c.closed).map(c -> c.view(options.depositCapNanoton())).toList())));
+                .filter(which).map(c -> c.view(options.depositCapNanoton())).toList())));
         return views.future();
+    }
+
+    /**
+     * No session, not closed, and something to wait for: on chain, a channel that never opened
+     * (its open refused, e.g. for an empty wallet) holds no deposit and owes nothing, and listing
+     * it as absent sent operators looking for money that was never there (audit K, K-9).
+     */
+    private boolean absent(WorkerChannel c) {
+        return c.session == null && !c.closed
+                && (onChain == null || c.onChain != null || c.signed.seqno() > 0 || c.durableFees > 0);
     }
 
     /**
@@ -690,7 +817,7 @@ public final class ChannelBilling extends VerticleBase {
             if (c.closed) {
                 continue;
             }
-            if (c.session == null) {
+            if (absent(c)) {
                 absent += c.view(options.depositCapNanoton()).unpaidNanoton();
                 absentCount++;
             }

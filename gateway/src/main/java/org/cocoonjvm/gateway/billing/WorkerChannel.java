@@ -11,6 +11,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
@@ -45,7 +46,7 @@ public final class WorkerChannel {
      */
     volatile boolean capReached;
     /**
-     * Set by the worker's CloseRequest, on its session's event loop, read by routing: the channel
+     * Set by the worker's CloseRequest, on ChannelBilling's context, read by routing: the channel
      * takes no new requests while those running on it finish and are paid; then its close is
      * signed. Cleared when a session attaches again (a close its session did not see through).
      */
@@ -70,6 +71,8 @@ public final class WorkerChannel {
      * the journal at start, whose worker has not come back.
      */
     String contractAddress;
+    /** Where {@link #contractAddress}'s contract pays the worker (raw form): with it, a close can be signed after a restart. */
+    String payoutAddress;
     /** Its cooperative close is signed: no further state on it. */
     boolean closed;
     /**
@@ -83,7 +86,7 @@ public final class WorkerChannel {
     String workerId;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton,
-                  String contractAddress) {
+                  ChannelJournal.Contract contract) {
         this.billing = billing;
         this.id = payer.terms().channelId();
         this.idBytes = ByteString.copyFrom(id.toBytes());
@@ -91,7 +94,8 @@ public final class WorkerChannel {
         this.workerKey = workerKey;
         this.durableFees = Math.max(payer.last().sentNanoton(), feesBilledNanoton);
         this.signed = payer.last();
-        this.contractAddress = contractAddress;
+        this.contractAddress = contract == null ? null : contract.address();
+        this.payoutAddress = contract == null ? null : contract.payoutAddress();
     }
 
     public ChannelId id() {
@@ -106,7 +110,11 @@ public final class WorkerChannel {
         return capReached;
     }
 
-    /** Its worker asked to close it: routing skips the worker until its next session brings a new channel. */
+    /**
+     * Its worker asked to close it: no new request runs on it. Routing skips the worker while this
+     * is its channel: until the channel that replaces it is accepted, or, without one, until the
+     * worker's next session brings a new channel.
+     */
     public boolean closing() {
         return closing;
     }

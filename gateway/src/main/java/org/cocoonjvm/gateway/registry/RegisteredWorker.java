@@ -24,7 +24,12 @@ public final class RegisteredWorker {
     private final Hello hello;
     private final AttestationState attestation;
     private final SocketAddress address;
-    private final WorkerChannel channel;
+    /**
+     * Written by the worker's session when a channel replaces the one closing; read by routing and
+     * relays, each of which reads it once per attempt, so an attempt is metered on the channel its
+     * request names.
+     */
+    private volatile WorkerChannel channel;
     private final long registeredAtNanos;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final LongAdder tokensServed = new LongAdder();
@@ -64,9 +69,14 @@ public final class RegisteredWorker {
         return address;
     }
 
-    /** The payment channel this worker is paid over; null when payments are disabled. */
+    /** The payment channel new requests to this worker are paid over; null when payments are disabled. */
     public WorkerChannel channel() {
         return channel;
+    }
+
+    /** New requests are paid over {@code next}; those running stay on the channel they started on. */
+    void paidBy(WorkerChannel next) {
+        channel = next;
     }
 
     public List<ModelRef> models() {

@@ -12,11 +12,12 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
-import org.cocoonjvm.gateway.billing.ChannelBilling;
-import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.attestation.AttestationState;
 import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.attestation.WorkerAdmission;
+import org.cocoonjvm.gateway.billing.ChannelBilling;
+import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
@@ -29,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * The gateway's side of {@code Gateway.Session}: a worker is in the registry exactly while its
  * session stream is open. With payments on, its payment channel is opened before it is
  * registered, its signed initial state is checked when it arrives, and the channel's payments go
- * out on the same stream. A refused worker is told why (the status, its message and the
+ * out on the same stream; a worker closing its channel while it serves is offered the next one
+ * on the same stream, and paid over it once it accepts. A refused worker is told why (the status, its message and the
  * reason code at the head of the message), listed in {@link RefusedWorkers}, and logged
  * with its id, at most once a minute for the same refusal.
  */
@@ -110,7 +112,12 @@ public final class SessionEndpoint {
         /** Set by the session's Hello. */
         private Hello hello;
         private RegisteredWorker worker;
+        /** The channel new requests are paid over. */
         private WorkerChannel channel;
+        /** The channel offered to replace {@link #channel}, until the worker accepts it; null otherwise. */
+        private WorkerChannel next;
+        /** The close of {@link #channel} that waits for its replacement; null otherwise. */
+        private CloseRequest replacing;
         private boolean closed;
 
         Session(GrpcServerRequest<WorkerMessage, GatewayMessage> call) {
@@ -149,7 +156,7 @@ public final class SessionEndpoint {
                                     : new WorkerRefusedException(GrpcStatus.UNAVAILABLE, "channel_unavailable",
                                             "the payment channel could not be opened: " + opened.cause().getMessage()));
                         } else if (closed) {
-                            payments.detach(opened.result().channel(), send);
+                            payments.detach(send);
                         } else {
                             channel = opened.result().channel();
                             register(attestation, channel, Registered.newBuilder().setChannel(opened.result().terms()));
@@ -162,9 +169,12 @@ public final class SessionEndpoint {
                                 "ChannelAccepted answers Registered.channel, and this session has none");
                         return;
                     }
-                    payments.accepted(channel, message.getChannelAccepted().getSignedStateBoc(), checked -> {
+                    WorkerChannel accepting = next != null ? next : channel;
+                    payments.accepted(accepting, message.getChannelAccepted().getSignedStateBoc(), checked -> {
                         if (checked.failed()) {
                             close("refused: " + checked.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT, checked.cause().getMessage());
+                        } else if (accepting == next && !closed) {
+                            switchTo(next);
                         }
                     });
                 }
@@ -174,17 +184,12 @@ public final class SessionEndpoint {
                                 "CloseRequest needs the channel of Registered, and this session has none");
                         return;
                     }
-                    payments.closeRequested(channel, send, message.getCloseRequest(), signed -> {
-                        if (signed.failed()) {
-                            close("refused: " + signed.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT,
-                                    signed.cause().getMessage());
-                        } else if (!closed) {
-                            call.response().write(GatewayMessage.newBuilder().setCloseSigned(signed.result()).build());
-                            payments.closeDelivered(channel);
-                        } else {
-                            payments.closeUndelivered(channel);
-                        }
-                    });
+                    CloseRequest request = message.getCloseRequest();
+                    if (replacing == null && payments.replaces(channel, request)) {
+                        replace(request);
+                    } else {
+                        closeChannel(request);
+                    }
                 }
                 case LOAD -> {
                     if (worker == null) {
@@ -195,6 +200,59 @@ public final class SessionEndpoint {
                 }
                 default -> close("refused: unknown message", GrpcStatus.INVALID_ARGUMENT, "unknown message " + message.getMessageCase());
             }
+        }
+
+        /**
+         * The worker closes its channel and goes on serving: its next channel is opened and offered
+         * first, and the close waits for the worker to accept it ({@link #switchTo}), so the worker
+         * takes requests throughout. Without a next channel (the chain could not open one) the
+         * channel closes as a leaving worker's does: no new request until its next session.
+         */
+        private void replace(CloseRequest request) {
+            replacing = request;
+            WorkerChannel closing = channel;
+            payments.replace(closing, hello, send, opened -> {
+                if (closed) {
+                    payments.detach(send);
+                } else if (opened.failed()) {
+                    log.warn("could not open the channel to replace channel {} of worker {} ({}): closing it without one;"
+                            + " the worker takes no new requests until its next session", closing.id(), worker.id(),
+                            opened.cause().getMessage());
+                    replacing = null;
+                    closeChannel(request);
+                } else {
+                    next = opened.result().channel();
+                    call.response().write(GatewayMessage.newBuilder().setNextChannel(opened.result().terms()).build());
+                }
+            });
+        }
+
+        /** The worker accepted {@code accepted}: new requests are paid over it, and the channel it replaces closes. */
+        private void switchTo(WorkerChannel accepted) {
+            WorkerChannel old = channel;
+            CloseRequest request = replacing;
+            channel = accepted;
+            next = null;
+            replacing = null;
+            worker.paidBy(accepted);
+            log.info("worker {} is paid over channel {} from now; channel {} closes once the requests running on it end",
+                    worker.id(), accepted.id(), old.id());
+            closeChannel(request);
+        }
+
+        /** Signs the close {@code request} asks for once its channel drained, and sends it on this session. */
+        private void closeChannel(CloseRequest request) {
+            payments.closeRequested(channel, send, request, signed -> {
+                if (signed.failed()) {
+                    close("refused: " + signed.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT,
+                            signed.cause().getMessage());
+                } else if (!closed) {
+                    call.response().write(GatewayMessage.newBuilder().setCloseSigned(signed.result().close()).build());
+                    payments.closeDelivered(signed.result().channel());
+                } else {
+                    payments.closeUndelivered(signed.result().channel());
+                }
+            });
         }
 
         private void register(AttestationState attestation, WorkerChannel paidBy, Registered.Builder registered) {
@@ -231,7 +289,7 @@ public final class SessionEndpoint {
             closed = true;
             open.remove(this);
             if (channel != null) {
-                payments.detach(channel, send);
+                payments.detach(send);
             }
             if (worker != null) {
                 registry.remove(worker);

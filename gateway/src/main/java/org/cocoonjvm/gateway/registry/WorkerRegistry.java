@@ -274,13 +274,14 @@ public final class WorkerRegistry {
                 continue;
             }
             served = true;
+            WorkerChannel channel = w.channel();
             if (route.exclude().contains(w.id())) {
                 excludedSome = true;
             } else if (!healthy(w)) {
                 continue;  // silent: skipped until it speaks again
-            } else if (w.channel() != null && w.channel().capReached()) {
+            } else if (channel != null && channel.capReached()) {
                 continue;  // it would serve unpaid, then hold the request at its credit window
-            } else if (w.channel() != null && w.channel().closing()) {
+            } else if (channel != null && channel.closing()) {
                 closing++;  // its channel pays only what runs on it now, then closes
             } else if (w.breakerOpen(now)) {
                 failing++;

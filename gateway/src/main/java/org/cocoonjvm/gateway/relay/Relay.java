@@ -12,6 +12,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.RequestMeter;
+import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -213,9 +214,10 @@ public final class Relay {
         tried.add(next.id());
         lastWorkerId = next.id();
         next.started();
-        meter = next.channel() == null ? null : next.channel().meter(request.generate().getModel(), charge);
-        GenerateRequest generate = next.channel() == null ? request.generate()
-                : request.generate().toBuilder().setChannelId(next.channel().idBytes()).build();
+        WorkerChannel paidBy = next.channel();  // once: a replacement may take its place meanwhile
+        meter = paidBy == null ? null : paidBy.meter(request.generate().getModel(), charge);
+        GenerateRequest generate = paidBy == null ? request.generate()
+                : request.generate().toBuilder().setChannelId(paidBy.idBytes()).build();
         attemptNanos = System.nanoTime();
         // A worker that froze before this front had a connection to it never completes one (its
         // kernel accepts, nothing answers): no PING can find it, so the call's opening is bounded.

@@ -180,6 +180,23 @@ public final class WorkerPayments implements CreditGate {
         return requests;
     }
 
+    /**
+     * After a session registered this worker on {@code current}: the close requests of the same
+     * gateway's other open on-chain channels that owe enough to settle. Such a channel was replaced
+     * while an earlier session closed it, and that session ended before the close was signed; it
+     * gets no more payments to ask again at. Blocking.
+     */
+    public List<CloseRequest> closeRequestsBesides(ChannelId current) {
+        ChannelAccount paidOver = channels.get(current);
+        List<CloseRequest> requests = new ArrayList<>();
+        for (ChannelAccount account : channels.values()) {
+            if (paidOver != null && account != paidOver && account.terms.payerKey().equals(paidOver.terms.payerKey())) {
+                closeRequest(account, false).ifPresent(requests::add);
+            }
+        }
+        return requests;
+    }
+
     private Optional<CloseRequest> closeRequest(ChannelAccount account, boolean shuttingDown) {
         if (chain == null || account == null || !account.offered || account.channelAddress.isEmpty()
                 || account.closedOnChain()) {
@@ -338,12 +355,12 @@ public final class WorkerPayments implements CreditGate {
     }
 
     /**
-     * A payment from a gateway: verified, stored, then counted; paused sequences resume.
+     * A payment from a gateway, parsed and not yet verified: verified, stored, then counted; paused
+     * sequences resume.
      *
      * @throws VoucherException when the state breaks a rule, or names a channel this worker has not opened
      */
-    public SignedSemiChannel pay(ByteString signedStateBoc) {
-        SignedSemiChannel parsed = SignedSemiChannel.parse(signedStateBoc.toByteArray());
+    public SignedSemiChannel pay(SignedSemiChannel parsed) {
         ChannelAccount account = channels.get(parsed.channelId());
         if (account == null) {
             throw new VoucherException(VoucherException.Reason.WRONG_CHANNEL, "no channel " + parsed.channelId()
@@ -353,7 +370,7 @@ public final class WorkerPayments implements CreditGate {
             throw new VoucherException(VoucherException.Reason.WRONG_CHANNEL, "channel " + parsed.channelId()
                     + " is closed on chain: no state on it pays anything");
         }
-        SignedSemiChannel accepted = account.accept(signedStateBoc.toByteArray());
+        SignedSemiChannel accepted = account.accept(parsed.boc());
         onPayment.forEach(Runnable::run);
         return accepted;
     }

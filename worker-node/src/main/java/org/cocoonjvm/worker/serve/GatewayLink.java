@@ -1,6 +1,5 @@
 package org.cocoonjvm.worker.serve;
 
-import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -13,15 +12,21 @@ import io.vertx.grpc.common.GrpcStatus;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -63,12 +68,14 @@ final class GatewayLink {
     private final Promise<Void> firstRegistration = Promise.promise();
 
     private GrpcClientRequest<WorkerMessage, GatewayMessage> session;
+    /** The channel the session's requests are paid over (Registered's, then each next_channel's); null before one. */
+    private ChannelId sessionChannel;
     /** Lets the requests waiting for the current session's channel go on (WorkerPayments.channelOpening). */
     private Runnable channelOpened = () -> { };
     private long heartbeatTimer = -1;
     private long backoffMs = 100;
-    /** The newest Payment not yet verified; null when none waits. */
-    private ByteString pendingPayment;
+    /** Each channel's newest Payment not yet verified, in arrival order; empty when none waits. */
+    private final Map<ChannelId, SignedSemiChannel> pendingPayments = new LinkedHashMap<>();
     /** How long a stopping worker waits for its channel's cooperative close. */
     private static final Duration SHUTDOWN_CLOSE = Duration.ofSeconds(5);
 
@@ -125,6 +132,7 @@ final class GatewayLink {
             }
             GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
             session = request;
+            sessionChannel = null;
             channelRefused = false;
             channelOpened = payments.channelOpening();
             request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
@@ -150,36 +158,38 @@ final class GatewayLink {
                     registered(message.getRegistered().getHeartbeatIntervalMs());
                     return;
                 }
-                // Checking an on-chain channel blocks on the chain's API: off the event loop.
-                GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
-                Runnable opening = channelOpened;
-                vertx.executeBlocking(() -> payments.open(message.getRegistered().getChannel())).onComplete(opened -> {
-                    opening.run();
-                    if (current != session) {
-                        return;  // that session is gone; the next one registers again
-                    }
-                    if (opened.failed()) {
-                        // Bad terms, a channel that is not what it claims on chain, one stored
-                        // under another gateway key, or an unreadable state file: serving unpaid
-                        // is not an option, so leave; the link retries with backoff.
-                        refuseChannel(opened.cause());
-                        return;
-                    }
-                    session.write(WorkerMessage.newBuilder().setChannelAccepted(opened.result()).build());
-                    registered(message.getRegistered().getHeartbeatIntervalMs());
+                int heartbeatMs = message.getRegistered().getHeartbeatIntervalMs();
+                acceptChannel(message.getRegistered().getChannel(), channelOpened, () -> {
+                    registered(heartbeatMs);
+                    closeReplacedChannels();
                 });
             }
+            case NEXT_CHANNEL -> {
+                ChannelId closing = sessionChannel;
+                acceptChannel(message.getNextChannel(), () -> { }, () -> log.info("gateway {} pays over channel {} from"
+                        + " now; channel {} closes once the requests running on it end", gateway, sessionChannel, closing));
+            }
             case PAYMENT -> {
-                // States are cumulative, so of a burst that arrived together only the newest needs
-                // verifying: a signature check costs ~0.1 ms, and K = 1 can send them faster.
-                boolean scheduled = pendingPayment != null;
-                pendingPayment = message.getPayment().getSignedStateBoc();
+                // States are cumulative per channel, so of a burst that arrived together only each
+                // channel's newest needs verifying: a signature check costs ~0.1 ms, and K = 1 can
+                // send them faster. Per channel: a channel and the one replacing it are paid in the
+                // same rounds, and the newest of the two dropped the other's last state.
+                SignedSemiChannel state;
+                try {
+                    state = SignedSemiChannel.parse(message.getPayment().getSignedStateBoc().toByteArray());
+                } catch (VoucherException e) {
+                    log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
+                    return;
+                }
+                boolean scheduled = !pendingPayments.isEmpty();
+                pendingPayments.put(state.channelId(), state);
                 if (!scheduled) {
-                    vertx.runOnContext(v -> acceptPendingPayment());
+                    vertx.runOnContext(v -> acceptPendingPayments());
                 }
             }
             case CLOSE_SIGNED -> {
                 GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+                ChannelId closedId = ChannelId.fromBytes(message.getCloseSigned().getChannelId().toByteArray());
                 vertx.executeBlocking(() -> {
                     payments.closeSigned(message.getCloseSigned());
                     return null;
@@ -187,17 +197,65 @@ final class GatewayLink {
                     if (closed.failed()) {
                         log.error("the cooperative close of gateway {} failed", gateway, closed.cause());
                     }
-                    // The gateway signs nothing more on that channel: a new session gets a new one.
-                    // At shutdown, stop() ends the session once the close is done.
+                    // The gateway signs nothing more on that channel. When it was the session's, a
+                    // new session gets a new one; a replaced one's successor serves already. At
+                    // shutdown, stop() ends the session once the close is done.
                     if (shutdownClose != null) {
                         shutdownClose.tryComplete();
-                    } else if (current == session) {
+                    } else if (current == session && closedId.equals(sessionChannel)) {
                         current.end();
                     }
                 });
             }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
         }
+    }
+
+    /**
+     * Opens the channel {@code terms} offers (blocking on the chain's API: off the event loop) and
+     * answers ChannelAccepted on the session it came on; then it is the channel the session's
+     * requests are paid over. A refusal ends the session.
+     *
+     * @param opened runs once the open is done, whatever its outcome
+     */
+    private void acceptChannel(PaymentChannel terms, Runnable opened, Runnable accepted) {
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        vertx.executeBlocking(() -> payments.open(terms)).onComplete(open -> {
+            opened.run();
+            if (current != session) {
+                return;  // that session is gone; the next one registers again
+            }
+            if (open.failed()) {
+                // Bad terms, a channel that is not what it claims on chain, one stored under
+                // another gateway key, or an unreadable state file: serving unpaid is not an
+                // option, so leave; the link retries with backoff.
+                refuseChannel(open.cause());
+                return;
+            }
+            session.write(WorkerMessage.newBuilder().setChannelAccepted(open.result()).build());
+            sessionChannel = ChannelId.fromBytes(terms.getChannelId().toByteArray());
+            accepted.run();
+        });
+    }
+
+    /**
+     * A channel this gateway replaced while an earlier session closed it, which that session did
+     * not see through: it gets no more payments to ask again at, so it asks now.
+     */
+    private void closeReplacedChannels() {
+        GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
+        ChannelId paidOver = sessionChannel;
+        if (!payments.onChain() || paidOver == null) {
+            return;
+        }
+        vertx.executeBlocking(() -> payments.closeRequestsBesides(paidOver)).onComplete(requests -> {
+            if (requests.failed()) {
+                log.warn("could not prepare the close of the channels gateway {} replaced", gateway, requests.cause());
+            } else {
+                requests.result().forEach(request -> ask(current,
+                        SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId(), request, false));
+            }
+        });
     }
 
     /**
@@ -221,18 +279,20 @@ final class GatewayLink {
         session.end();
     }
 
-    private void acceptPendingPayment() {
-        ByteString boc = pendingPayment;
-        pendingPayment = null;
-        try {
-            SignedSemiChannel state = payments.pay(boc);
-            log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
-            if (payments.onChain()) {
-                settleIfDue(state);
+    private void acceptPendingPayments() {
+        List<SignedSemiChannel> states = List.copyOf(pendingPayments.values());
+        pendingPayments.clear();
+        for (SignedSemiChannel received : states) {
+            try {
+                SignedSemiChannel state = payments.pay(received);
+                log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
+                if (payments.onChain()) {
+                    settleIfDue(state);
+                }
+            } catch (VoucherException e) {
+                // The gateway's next state supersedes this one; the credit window covers the gap.
+                log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
             }
-        } catch (VoucherException e) {
-            // The gateway's next state supersedes this one; the credit window covers the gap.
-            log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
         }
     }
 
@@ -243,13 +303,25 @@ final class GatewayLink {
             if (request.failed()) {
                 log.warn("could not prepare the close of channel {}", state.channelId(), request.cause());
             } else if (request.result().isPresent()) {
-                if (current != null && current == session) {
-                    current.write(WorkerMessage.newBuilder().setCloseRequest(request.result().get()).build());
-                } else {
-                    payments.closeNotAsked(state.channelId());
-                }
+                ask(current, state.channelId(), request.result().get(), state.channelId().equals(sessionChannel));
             }
         });
+    }
+
+    /**
+     * Sends {@code request}, the close of {@code channel}, on {@code current} if it is still the
+     * session; else it is asked again later.
+     *
+     * @param serving the channel is the session's own and this worker goes on serving: the gateway opens
+     *                the next one first
+     */
+    private void ask(GrpcClientRequest<WorkerMessage, GatewayMessage> current, ChannelId channel, CloseRequest request,
+                     boolean serving) {
+        if (current != null && current == session) {
+            current.write(WorkerMessage.newBuilder().setCloseRequest(request.toBuilder().setNextChannel(serving)).build());
+        } else {
+            payments.closeNotAsked(channel);
+        }
     }
 
     private void registered(int heartbeatIntervalMs) {
