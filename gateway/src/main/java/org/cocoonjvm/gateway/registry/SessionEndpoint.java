@@ -111,6 +111,8 @@ public final class SessionEndpoint {
         private Hello hello;
         private RegisteredWorker worker;
         private WorkerChannel channel;
+        /** How this session's end leaves the registry: the worker has its close, and said it comes straight back. */
+        private WorkerRegistry.Departure departure = WorkerRegistry.Departure.GONE;
         private boolean closed;
 
         Session(GrpcServerRequest<WorkerMessage, GatewayMessage> call) {
@@ -181,6 +183,9 @@ public final class SessionEndpoint {
                         } else if (!closed) {
                             call.response().write(GatewayMessage.newBuilder().setCloseSigned(signed.result()).build());
                             payments.closeDelivered(channel);
+                            if (message.getCloseRequest().getReturns()) {
+                                departure = WorkerRegistry.Departure.RETURNING;
+                            }
                         } else {
                             payments.closeUndelivered(channel);
                         }
@@ -234,7 +239,7 @@ public final class SessionEndpoint {
                 payments.detach(channel, send);
             }
             if (worker != null) {
-                registry.remove(worker);
+                registry.remove(worker, departure);
                 log.info("worker {} deregistered ({})", worker.id(), why);
             } else if (why != null && status != GrpcStatus.OK) {
                 log.warn("worker session{} from {} {}", hello == null ? "" : " of '" + hello.getWorkerId() + "'",

@@ -199,7 +199,7 @@ public final class WorkerPayments implements CreditGate {
             throw e;
         }
         CloseRequest request = CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
-                .setSeqnoB((int) seqnoB).build();
+                .setSeqnoB((int) seqnoB).setReturns(!shuttingDown).build();
         account.closeAsked = true;
         return Optional.of(request);
     }
