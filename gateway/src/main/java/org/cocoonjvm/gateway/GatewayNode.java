@@ -290,8 +290,10 @@ public final class GatewayNode extends VerticleBase {
                         ConnectionDeadlines.install(connection, connections, closes);
                     })
                     .requestHandler(request -> {
-                        if (request.version() != HttpVersion.HTTP_2 && request.authority() == null) {
+                        if (request.version() == HttpVersion.HTTP_1_1 && request.authority() == null) {
                             // Vert.x Web refuses it with an ERROR stack trace in the log: a client's mistake, a 400 here.
+                            // Only HTTP/1.1 requires Host: HTTP/1.0 health checks (HAProxy's httpchk) send none
+                            // and are routed as any other request, which Vert.x Web allows (audit K, K-8).
                             OpenAiResponses.error(request.response(), ApiException.invalid(null,
                                     "The request has no Host header, which HTTP/1.1 requires."));
                         } else if (isGrpc(request) && request.version() != HttpVersion.HTTP_2) {

@@ -53,6 +53,36 @@ class ErrorsTest {
         }
     }
 
+    /**
+     * HTTP/1.0 has no Host requirement, and HAProxy's default {@code option httpchk} sends exactly
+     * {@code OPTIONS / HTTP/1.0} with none: such requests are served as any other (they were a 400
+     * naming HTTP/1.1: audit K, K-8).
+     */
+    @Test
+    void http10WithoutHost_isServed_healthChecksAndApiAlike() throws Exception {
+        net.addWorker(1000);
+        try (LogCapture log = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            assertThat(raw("GET /health HTTP/1.0\r\n\r\n")).startsWith("HTTP/1.0 200").contains("\"status\":\"ok\"");
+            assertThat(raw("HEAD /health HTTP/1.0\r\n\r\n")).startsWith("HTTP/1.0 200");
+            assertThat(raw("GET /ready HTTP/1.0\r\n\r\n")).startsWith("HTTP/1.0 200");
+            assertThat(raw("GET /metrics HTTP/1.0\r\n\r\n")).startsWith("HTTP/1.0 200").contains("cocoon_");
+            // HAProxy's default check: no route takes OPTIONS /, and the answer says so, not "add a Host".
+            assertThat(raw("OPTIONS / HTTP/1.0\r\n\r\n")).startsWith("HTTP/1.0 404").doesNotContain("Host");
+            assertThat(raw("GET /v1/models HTTP/1.0\r\nAuthorization: Bearer " + API_KEY + "\r\n\r\n"))
+                    .startsWith("HTTP/1.0 200").contains("\"synthetic\"");
+            String body = chat("synthetic", false, "\"max_tokens\":2");
+            assertThat(raw("POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " + API_KEY
+                    + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n" + body))
+                    .startsWith("HTTP/1.0 200").contains("\"completion_tokens\":2");
+            // HTTP/1.0 has no chunks: the stream is the body up to the close.
+            String stream = chat("synthetic", true, "\"max_tokens\":2");
+            assertThat(raw("POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " + API_KEY
+                    + "\r\nContent-Type: application/json\r\nContent-Length: " + stream.length() + "\r\n\r\n" + stream))
+                    .startsWith("HTTP/1.0 200").doesNotContainIgnoringCase("transfer-encoding").endsWith("data: [DONE]\n\n");
+            assertThat(log.lines()).noneMatch(l -> l.startsWith("ERROR"));
+        }
+    }
+
     private String raw(String request) throws Exception {
         try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
             socket.setSoTimeout(5_000);

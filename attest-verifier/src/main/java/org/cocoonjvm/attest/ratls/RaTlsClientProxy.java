@@ -29,6 +29,11 @@ import org.slf4j.LoggerFactory;
  * carried on a TLS connection that negotiated {@code h2}; any other on one that negotiated
  * {@code http/1.1}. When the gateway's certificate is refused, an HTTP/1 client gets a 502 whose
  * JSON error says why, in the OpenAI shape; an HTTP/2 client has its connection closed.
+ *
+ * <p>A carried connection may live for days (a gRPC backend, HTTP/1 keep-alive): its gateway is
+ * verified again on it whenever its verification is due ({@link PeerWatch}, as on the gateway's
+ * own links), and once it no longer passes, both sides of the connection are closed at once (bytes
+ * are not parsed, so there is no request boundary to wait for) and its TLS session is not resumed.
  */
 public final class RaTlsClientProxy {
   private static final Logger LOG = LoggerFactory.getLogger(RaTlsClientProxy.class);
@@ -88,14 +93,24 @@ public final class RaTlsClientProxy {
           remote.close();  // the client left while this connected: no pipe would ever end this one
           return;
         }
+        RaTlsPeer peer;
         try {
           // A resumed TLS session skips the trust manager: each connection is checked here too (a cache hit).
-          verifier.verify(remote.sslSession());
+          peer = verifier.verify(remote.sslSession());
         } catch (RaTlsException e) {
+          // Resumed, it would be refused again with the same certificate until the JDK's cache dropped it.
+          remote.sslSession().invalidate();
           remote.close();
           refused(local, grpc, e);
           return;
         }
+        PeerWatch watch = PeerWatch.start(vertx, verifier, remote.sslSession(), peer, failure -> {
+          LOG.warn("the gateway at {} no longer passes this client's policy, its connection from {} closed: {}", gateway,
+              local.remoteAddress(), failure.getMessage());
+          remote.close();
+          local.close();
+        });
+        remote.closeHandler(v -> watch.cancel());
         remote.write(head);
         local.pipeTo(remote);
         remote.pipeTo(local);

@@ -121,11 +121,9 @@ public final class RaTlsNode {
   /**
    * Checks the peer of a new connection; the trust manager does not run on a resumed TLS 1.3
    * session, so every connection comes through here. A refused peer's connection is closed. An
-   * accepted one is verified again in place whenever its verification is due
-   * ({@link #verifiedUntil}: the cache has expired by then, so the quote is checked afresh against
-   * current collateral), off the event loop; once refused (certificate expired, collateral
-   * changed) the connection is shut down gracefully and the peer must reconnect with a fresh
-   * certificate. Takes the connection's close handler.
+   * accepted one is kept verified by a {@link PeerWatch}; once refused (certificate expired,
+   * collateral changed) the connection is shut down gracefully and the peer must reconnect with a
+   * fresh certificate. Takes the connection's close handler.
    *
    * @param onClose runs when the connection closes, whatever the verdict
    * @return the verified peer; empty when refused, or when the peer presented no certificate
@@ -133,9 +131,9 @@ public final class RaTlsNode {
    */
   public Optional<RaTlsPeer> admit(Vertx vertx, HttpConnection conn, Runnable onClose) {
     SSLSession session = conn.sslSession();
-    long[] timer = {-1};
+    PeerWatch[] watch = {null};  // armed once the peer passes, below
     conn.closeHandler(v -> {
-      if (timer[0] >= 0) vertx.cancelTimer(timer[0]);
+      if (watch[0] != null) watch[0].cancel();
       onClose.run();
     });
     if (session == null || !presentedCertificate(session)) return Optional.empty();
@@ -147,23 +145,11 @@ public final class RaTlsNode {
       conn.close();
       return Optional.empty();
     }
-    watch(vertx, conn, session, peer, timer);
+    watch[0] = PeerWatch.start(vertx, peers, session, peer, failure -> {
+      LOG.warn("RA-TLS peer {} no longer verifies, connection shut down: {}", conn.remoteAddress(), failure.getMessage());
+      conn.shutdown(DUE_SHUTDOWN_GRACE_S, TimeUnit.SECONDS);
+    });
     return Optional.of(peer);
-  }
-
-  /** Arms the re-verification of an accepted connection's peer; {@code timer[0]} holds the current timer. */
-  private void watch(Vertx vertx, HttpConnection conn, SSLSession session, RaTlsPeer peer, long[] timer) {
-    long delayMs = Math.max(1, Duration.between(clock.instant(), verifiedUntil(peer)).toMillis());
-    timer[0] = vertx.setTimer(delayMs, id -> vertx.executeBlocking(() -> peers.verify(session)).onComplete(again -> {
-      if (again.succeeded()) {
-        watch(vertx, conn, session, again.result(), timer);
-      } else {
-        timer[0] = -1;
-        LOG.warn("RA-TLS peer {} no longer verifies, connection shut down: {}", conn.remoteAddress(),
-            again.cause().getMessage());
-        conn.shutdown(DUE_SHUTDOWN_GRACE_S, TimeUnit.SECONDS);
-      }
-    }));
   }
 
   private static boolean presentedCertificate(SSLSession session) {
@@ -172,18 +158,6 @@ public final class RaTlsNode {
     } catch (SSLPeerUnverifiedException e) {
       return false;
     }
-  }
-
-  /**
-   * Until when an accepted peer may be trusted without verifying again: the earliest of its
-   * certificate's notAfter, its collateral's nextUpdate and the verifier's cache lifetime from now.
-   */
-  public Instant verifiedUntil(RaTlsPeer peer) {
-    Instant until = peer.certificate().getNotAfter().toInstant();
-    Instant next = peer.attestation().collateralNextUpdate().orElse(until);
-    Instant ttl = clock.instant().plus(peers.maxTtl());
-    if (next.isBefore(until)) until = next;
-    return ttl.isBefore(until) ? ttl : until;
   }
 
   /**

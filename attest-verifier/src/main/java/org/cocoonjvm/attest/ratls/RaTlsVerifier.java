@@ -249,6 +249,21 @@ public final class RaTlsVerifier {
     return maxTtl;
   }
 
+  /**
+   * Until when an accepted peer may be trusted without verifying again: the earliest of its
+   * certificate's notAfter, its collateral's nextUpdate and {@link #maxTtl} from now.
+   */
+  public Instant verifiedUntil(RaTlsPeer peer) {
+    Instant notAfter = peer.certificate().getNotAfter().toInstant();
+    Instant now = verifier.clock().instant();
+    return min(notAfter, peer.attestation().collateralNextUpdate().orElse(notAfter), now.plus(maxTtl));
+  }
+
+  /** How long from now until {@link #verifiedUntil}; negative once it has passed. */
+  Duration dueIn(RaTlsPeer peer) {
+    return Duration.between(verifier.clock().instant(), verifiedUntil(peer));
+  }
+
   public long cacheHits() {
     return hits.get();
   }

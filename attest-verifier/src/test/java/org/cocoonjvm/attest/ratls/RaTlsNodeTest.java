@@ -50,9 +50,9 @@ class RaTlsNodeTest {
     RaTlsNode node = RaTlsNode.dev(DevTee.generate(clock), DEV_ANY, clock);
     RaTlsPeer peer = node.peers().verify(new java.security.cert.X509Certificate[] {node.keys().identity().certificate()});
     // Dev collateral lasts 30 days and the certificate one: the verifier's 1 h cache bounds it.
-    assertThat(node.verifiedUntil(peer)).isEqualTo(clock.instant().plus(node.peers().maxTtl()));
+    assertThat(node.peers().verifiedUntil(peer)).isEqualTo(clock.instant().plus(node.peers().maxTtl()));
     clock.set(node.keys().identity().notAfter().minus(Duration.ofMinutes(10)));
-    assertThat(node.verifiedUntil(peer)).isEqualTo(node.keys().identity().notAfter());
+    assertThat(node.peers().verifiedUntil(peer)).isEqualTo(node.keys().identity().notAfter());
   }
 
   @Test
@@ -88,7 +88,7 @@ class RaTlsNodeTest {
           .compose(r -> r.send().compose(resp -> resp.body())).await().toString();
       assertThat(body).isEqualTo("ok");
       assertThat(admitted.get()).isNotNull();
-      assertThat(server.verifiedUntil(admitted.get())).isEqualTo(shortLived.notAfter());
+      assertThat(server.peers().verifiedUntil(admitted.get())).isEqualTo(shortLived.notAfter());
       assertThat(closed.await(20, TimeUnit.SECONDS)).as("connection shut down after the certificate expired").isTrue();
     } finally {
       vertx.close().await();

@@ -118,6 +118,8 @@ public final class SessionEndpoint {
         private WorkerChannel next;
         /** The close of {@link #channel} that waits for its replacement; null otherwise. */
         private CloseRequest replacing;
+        /** How this session's end leaves the registry: the worker has its channel's close, and said it comes straight back. */
+        private WorkerRegistry.Departure departure = WorkerRegistry.Departure.GONE;
         private boolean closed;
 
         Session(GrpcServerRequest<WorkerMessage, GatewayMessage> call) {
@@ -249,6 +251,9 @@ public final class SessionEndpoint {
                 } else if (!closed) {
                     call.response().write(GatewayMessage.newBuilder().setCloseSigned(signed.result().close()).build());
                     payments.closeDelivered(signed.result().channel());
+                    if (signed.result().channel() == channel && request.getNextChannel()) {
+                        departure = WorkerRegistry.Departure.RETURNING;  // it ends this session for its next channel
+                    }
                 } else {
                     payments.closeUndelivered(signed.result().channel());
                 }
@@ -292,7 +297,7 @@ public final class SessionEndpoint {
                 payments.detach(send);
             }
             if (worker != null) {
-                registry.remove(worker);
+                registry.remove(worker, departure);
                 log.info("worker {} deregistered ({})", worker.id(), why);
             } else if (why != null && status != GrpcStatus.OK) {
                 log.warn("worker session{} from {} {}", hello == null ? "" : " of '" + hello.getWorkerId() + "'",

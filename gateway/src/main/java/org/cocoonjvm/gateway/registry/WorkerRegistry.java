@@ -31,8 +31,23 @@ public final class WorkerRegistry {
      * unknown: a worker restarting (a deploy, a crash) is back within seconds.
      */
     static final long RECENTLY_SERVED_NANOS = TimeUnit.MINUTES.toNanos(10);
-    /** Seconds a client is told to wait when a recently served model has no worker. */
+    /** Seconds a client is told to wait when a recently served model has no worker, and none is known to be on its way back. */
     static final int RECENTLY_SERVED_RETRY_AFTER_S = 5;
+    /**
+     * How long a worker that left to come back is expected to take, until one has: it reconnects
+     * at once, and its new channel opens in well under a second off chain and on the emulator.
+     */
+    static final long DEFAULT_RETURN_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** How much later than expected a returning worker may be before the model counts as merely recently served. */
+    static final long RETURN_GRACE_NANOS = TimeUnit.SECONDS.toNanos(RECENTLY_SERVED_RETRY_AFTER_S);
+
+    /** Why a registration ends, as far as the gateway can tell when it does. */
+    public enum Departure {
+        /** The worker closed its payment channel and said it opens a new session for a new one at once. */
+        RETURNING,
+        /** Anything else: a worker stopping, crashing, refused or cut off. */
+        GONE
+    }
 
     private final ConcurrentHashMap<String, RegisteredWorker> workers = new ConcurrentHashMap<>();
     /**
@@ -55,8 +70,10 @@ public final class WorkerRegistry {
      * @param model           as the latest registration serving it announced it (hash, context window)
      * @param createdSeconds  Unix time the gateway first saw it served; kept for as long as the model stays known
      * @param lastServedNanos when a registration serving it last came or went: while none serves it, when the last one left
+     * @param returning       the last registration that left did so as {@link Departure#RETURNING}
+     * @param returnNanos     how long the model went unserved after its last such departure; {@link #DEFAULT_RETURN_NANOS} before one
      */
-    public record KnownModel(ModelRef model, long createdSeconds, long lastServedNanos) {}
+    public record KnownModel(ModelRef model, long createdSeconds, long lastServedNanos, boolean returning, long returnNanos) {}
 
     /**
      * @param flexReservePercent see {@link #flexRoom}
@@ -125,8 +142,11 @@ public final class WorkerRegistry {
             for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
                 // A model forgotten (gone past the window, not yet pruned) comes back as a new one.
                 known.compute(key, (k, old) -> old == null || (now - old.lastServedNanos() > RECENTLY_SERVED_NANOS
-                        && !servedByAnyBut(k, worker)) ? new KnownModel(m, seconds, now)
-                        : new KnownModel(m, old.createdSeconds(), now));
+                        && !servedByAnyBut(k, worker)) ? new KnownModel(m, seconds, now, false, DEFAULT_RETURN_NANOS)
+                        : new KnownModel(m, old.createdSeconds(), now, false, old.returning() && !servedByAnyBut(k, worker)
+                        // Measured, so that the next wait it announces is what a return takes here (on chain, a
+                        // new channel is a deploy that may take seconds).
+                        ? now - old.lastServedNanos() : old.returnNanos()));
             }
         }
         return worker;
@@ -181,12 +201,13 @@ public final class WorkerRegistry {
     }
 
     /** Removes this registration only, not a newer one that replaced it. */
-    public void remove(RegisteredWorker worker) {
+    public void remove(RegisteredWorker worker, Departure departure) {
         if (workers.remove(worker.id(), worker)) {
             long now = nanoClock.getAsLong();
             for (ModelRef m : worker.models()) {
                 for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
-                    known.computeIfPresent(key, (k, old) -> new KnownModel(old.model(), old.createdSeconds(), now));
+                    known.computeIfPresent(key, (k, old) -> new KnownModel(old.model(), old.createdSeconds(), now,
+                            departure == Departure.RETURNING, old.returnNanos()));
                 }
             }
             // Bounded by what is served and recent churn. A value replaced meanwhile (a registration) is kept.
@@ -301,10 +322,19 @@ public final class WorkerRegistry {
         }
         if (!served) {
             KnownModel model = known.get(route.model());
-            if (model != null && now - model.lastServedNanos() <= RECENTLY_SERVED_NANOS) {
+            long away = model == null ? 0 : now - model.lastServedNanos();
+            if (model != null && model.returning() && away <= model.returnNanos() + RETURN_GRACE_NANOS) {
+                // The OpenAI SDKs wait as long as Retry-After says: 5 s kept them waiting for a worker
+                // back in 0.25 s after every threshold close (audit K, K-4).
+                int wait = secondsUntil(model.returnNanos() - away);
+                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(route.model())
+                        + " right now: the last one left " + TimeUnit.NANOSECONDS.toSeconds(away) + " s ago to settle its"
+                        + " payment channel, and is expected back within " + wait + " s; retry then.", wait);
+            }
+            if (model != null && away <= RECENTLY_SERVED_NANOS) {
                 // Served minutes ago: a retryable 503, not a 404 that clients take as final.
                 throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(route.model())
-                        + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(now - model.lastServedNanos())
+                        + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(away)
                         + " s ago); retry shortly.", RECENTLY_SERVED_RETRY_AFTER_S);
             }
             throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",

@@ -163,7 +163,7 @@ class GatewayMetricsTest {
         assertThat(both.get("cocoon_worker_capacity", "worker", "w2")).isEqualTo(4);
         assertThat(both.get("cocoon_worker_healthy", "worker", "w1")).isEqualTo(1);
 
-        workers.remove(w1);
+        workers.remove(w1, WorkerRegistry.Departure.GONE);
         clock.addAndGet(TimeUnit.SECONDS.toNanos(10));  // w2 misses its heartbeats
 
         Exposition after = Exposition.parse(metrics.scrape());

@@ -63,10 +63,10 @@ class WorkerRegistryTest {
 
         RegisteredWorker restarted = registry.register(hello("w", 8, "key-a"));
         assertThat(registry.all()).containsExactly(restarted);
-        registry.remove(first);  // the old session's end removes nothing now
+        registry.remove(first, WorkerRegistry.Departure.GONE);  // the old session's end removes nothing now
         assertThat(registry.all()).containsExactly(restarted);
 
-        registry.remove(restarted);
+        registry.remove(restarted, WorkerRegistry.Departure.GONE);
         assertThat(registry.register(hello("w", 4, "key-b")).capacity()).isEqualTo(4);
     }
 
@@ -91,8 +91,8 @@ class WorkerRegistryTest {
         RegisteredWorker again = registry.register(hello("honest", 4, "key-a", "http://127.0.0.1:7001"));
         assertThat(registry.all()).containsExactly(again);
 
-        registry.remove(again);
-        registry.remove(honest);
+        registry.remove(again, WorkerRegistry.Departure.GONE);
+        registry.remove(honest, WorkerRegistry.Departure.GONE);
         assertThat(registry.register(hello("freeloader", 4, "key-b", "http://127.0.0.1:7001")).id()).isEqualTo("freeloader");
     }
 
@@ -102,7 +102,7 @@ class WorkerRegistryTest {
 
     @Test
     void aModelWhoseLastWorkerLeftRecently_isUnavailableForNow_andUnknownLater() {
-        registry.remove(worker("only", 2));
+        registry.remove(worker("only", 2), WorkerRegistry.Departure.GONE);
 
         assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
             assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY);
@@ -126,22 +126,62 @@ class WorkerRegistryTest {
         assertThat(registry.knownModels()).isEmpty();
     }
 
+    /**
+     * A model whose only worker left to settle its channel, saying it comes straight back, is
+     * unavailable for as long as that takes: {@code Retry-After: 1}, not the 5 s for a worker gone,
+     * which the OpenAI SDKs wait out (audit K, K-4).
+     */
+    @Test
+    void aModelWhoseLastWorkerLeftToComeBack_isRetriedInASecond() {
+        registry.remove(worker("only", 2), WorkerRegistry.Departure.RETURNING);
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(200));
+
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
+            assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY);
+            assertThat(e.retryAfterSeconds()).isEqualTo(1);
+            assertThat(e.getMessage()).contains("settle its payment channel", "expected back within 1 s");
+        });
+    }
+
+    /**
+     * The wait announced is what the model's last return took (on chain, a new channel is a
+     * deploy); a worker later than that by more than the grace counts as gone.
+     */
+    @Test
+    void theWaitForAReturningWorker_isWhatItsLastReturnTook_untilItIsOverdue() {
+        registry.remove(worker("only", 2), WorkerRegistry.Departure.RETURNING);
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(7_500));
+        registry.remove(worker("only", 2), WorkerRegistry.Departure.RETURNING);
+        now.addAndGet(TimeUnit.SECONDS.toNanos(2));
+
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class,
+                e -> assertThat(e.retryAfterSeconds()).isEqualTo(6));
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(5_500));
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class,
+                e -> assertThat(e.retryAfterSeconds()).isEqualTo(1));
+        now.addAndGet(WorkerRegistry.RETURN_GRACE_NANOS + 1);
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
+            assertThat(e.retryAfterSeconds()).isEqualTo(WorkerRegistry.RECENTLY_SERVED_RETRY_AFTER_S);
+            assertThat(e.getMessage()).doesNotContain("expected back");
+        });
+    }
+
     @Test
     void aModelsCreationTime_isItsFirstRegistration_keptWhileSomeWorkerServesIt() {
         RegisteredWorker first = worker("first", 2);
         now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS * 2);
         wall.advance(Duration.ofNanos(WorkerRegistry.RECENTLY_SERVED_NANOS * 2));
         RegisteredWorker second = worker("second", 2);
-        registry.remove(first);  // a departure prunes what left long ago, never a model still served
+        registry.remove(first, WorkerRegistry.Departure.GONE);  // a departure prunes what left long ago, never a model still served
 
         assertThat(registry.knownModels()).singleElement()
                 .satisfies(known -> assertThat(known.createdSeconds()).isEqualTo(START_SECONDS));
 
         // Gone past the window, it is forgotten: served again, it is a new model.
-        registry.remove(second);
+        registry.remove(second, WorkerRegistry.Departure.GONE);
         now.addAndGet(WorkerRegistry.RECENTLY_SERVED_NANOS + 1);
         wall.advance(Duration.ofSeconds(1));
-        registry.remove(worker("third", 2));
+        registry.remove(worker("third", 2), WorkerRegistry.Departure.GONE);
         assertThat(registry.knownModels()).singleElement()
                 .satisfies(known -> assertThat(known.createdSeconds()).isGreaterThan(START_SECONDS));
     }
