@@ -13,13 +13,19 @@ import io.vertx.core.Future;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Predicate;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainTransaction;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -36,8 +42,15 @@ import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
-import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.protocol.grpc.CloseRequest;
+import org.cocoonjvm.protocol.grpc.CloseSigned;
+import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
+import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
+import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -482,6 +495,75 @@ class OnChainChannelTest {
         assertThat(onlyChannel(back).getLong("unpaid_nanoton")).isZero();
         assertThat(gatewayWallet.balance()).as("the same contract: nothing deployed or funded again").isEqualTo(walletBefore);
         assertThat(metric("cocoon_payment_channels_opened_total")).as("a channel taken up again is not new").isZero();
+    }
+
+    /**
+     * A CloseSigned written as the connection broke never reaches the worker, while the gateway has
+     * recorded the channel closed: the contract stays open, the worker's earnings and the gateway's
+     * deposit in it. The worker asks again on a later session (the channel is no longer its current
+     * one) and gets the same close signed again, which settles the channel. That request used to be
+     * refused as naming no open channel, ending the session.
+     */
+    @Test
+    void aCloseSignedThatNeverArrived_isSignedAgainWhenTheWorkerAsks_andSettlesTheChannel(@TempDir Path paymentDir) {
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
+        WorkerPaymentOptions keepsItsKey = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000);
+        // The threshold is out of reach, and a stop closes nothing below dust: the channel stays open.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                keepsItsKey, new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        JsonObject channel = onlyChannel(worker);
+        Address contract = Address.of(channel.getString("channel_address"));
+        long paid = FEE_PER_TOKEN * tokens(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5")));
+        eventually("the worker holds a state for " + paid, () -> onlyChannel(worker).getLong("sent_nanoton") == paid);
+        CloseRequest close = CloseRequest.newBuilder().setSeqnoB(1).setSignedStateBoc(ByteString.copyFrom(
+                Base64.getDecoder().decode(onlyChannel(worker).getString("signed_state_boc")))).build();
+        net.stopWorker(0);
+        WorkerPayments sameKey = new WorkerPayments(keepsItsKey, new OnChainSettlement(chain.client(), DEPOSIT,
+                Clock.systemUTC()));
+
+        RawSession lost = RawSession.register(net, sameKey);
+        assertThat(lost.channelId()).isEqualTo(channel.getString("channel_id"));
+        lost.call().write(WorkerMessage.newBuilder().setCloseRequest(close).build());
+        CloseSigned first = lost.await(GatewayMessage::hasCloseSigned).getCloseSigned();
+        lost.call().cancel();  // as if it never arrived
+
+        RawSession again = RawSession.register(net, sameKey);
+        assertThat(again.channelId()).as("a new channel: the journal has the first closed").isNotEqualTo(lost.channelId());
+        again.call().write(WorkerMessage.newBuilder().setCloseRequest(close).build());
+        assertThat(again.await(GatewayMessage::hasCloseSigned).getCloseSigned()).isEqualTo(first);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);
+
+        sameKey.closeSigned(first);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+        assertPaidOut(payout, contract, paid);
+        assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).as("counted once").isEqualTo(1);
+    }
+
+    /** A worker's session driven by the test, paid through {@code payments}. */
+    private record RawSession(GrpcClientRequest<WorkerMessage, GatewayMessage> call, List<GatewayMessage> received,
+                              String channelId) {
+        /** Says Hello with {@code payments}' key and payout address, and accepts the channel of Registered. */
+        static RawSession register(TestNetwork net, WorkerPayments payments) {
+            List<GatewayMessage> received = new CopyOnWriteArrayList<>();
+            GrpcClientRequest<WorkerMessage, GatewayMessage> call = TestNetwork.await(GrpcClient.client(net.vertx).request(
+                    SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+            call.response().onSuccess(response -> response.handler(received::add));
+            call.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("raw").setEndpoint("http://127.0.0.1:1")
+                    .setCapacity(1).addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))
+                    .setPaymentPublicKey(ByteString.copyFrom(payments.publicKey().toBytes()))
+                    .setPayoutAddress(payments.payoutAddress())).build());
+            RawSession session = new RawSession(call, received, null);
+            PaymentChannel terms = session.await(GatewayMessage::hasRegistered).getRegistered().getChannel();
+            call.write(WorkerMessage.newBuilder().setChannelAccepted(payments.open(terms)).build());
+            return new RawSession(call, received, ChannelId.fromBytes(terms.getChannelId().toByteArray()).hex());
+        }
+
+        GatewayMessage await(Predicate<GatewayMessage> which) {
+            eventually("the gateway's message", 10_000, () -> received.stream().anyMatch(which));
+            return received.stream().filter(which).findFirst().orElseThrow();
+        }
     }
 
     private static long tokens(TestNetwork.Reply reply) {

@@ -518,9 +518,16 @@ public final class ChannelBilling extends VerticleBase {
         Context caller = Vertx.currentContext();
         long drainUntil = System.nanoTime() + CLOSE_DRAIN_LIMIT_NANOS;
         context.runOnContext(v -> {
+            ChannelId id;
             WorkerChannel channel;
             try {
-                channel = closeTarget(current, session, request);
+                id = closing(request);
+                channel = id.equals(current.id()) ? current : channels.get(id);
+                if (channel == null) {
+                    signAgain(caller, current, id, request, done);
+                    return;
+                }
+                checkTarget(channel, current, session);
             } catch (IllegalArgumentException e) {
                 answer(caller, done, Future.failedFuture(e));
                 return;
@@ -542,6 +549,36 @@ public final class ChannelBilling extends VerticleBase {
                 closeWhenDrained(caller, channel, session, request, done, drainUntil);
             });
         });
+    }
+
+    private static ChannelId closing(CloseRequest request) {
+        try {
+            return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();
+        } catch (VoucherException e) {
+            throw new IllegalArgumentException("close request: " + e.getMessage());
+        }
+    }
+
+    /**
+     * A close this gateway signed and recorded, asked for again: its CloseSigned was written as the
+     * connection broke, and the worker never got it (without it the contract stays open, with the
+     * worker's earnings and the gateway's deposit in it). The same split is signed again, from the
+     * journal's record of the channel at its close; nothing more is recorded. A channel the journal
+     * never closed for this worker key is refused.
+     */
+    private void signAgain(Context caller, WorkerChannel current, ChannelId id, CloseRequest request,
+                           Handler<AsyncResult<Signed>> done) {
+        context.executeBlocking(() -> journal.closedChannel(current.workerKey(), id).orElseThrow(() ->
+                        new IllegalArgumentException("close request for channel " + id + ", which is not a channel of"
+                                + " payment key " + current.workerKey() + " on this gateway")), false)
+                .compose(entry -> {
+                    WorkerChannel closed = channelOf(entry);
+                    return contract(closed).map(known -> {
+                        checkClose(closed, request);
+                        return new Signed(closed, signClose(closed, request));
+                    });
+                })
+                .onComplete(result -> answer(caller, done, result));
     }
 
     /**
@@ -566,29 +603,19 @@ public final class ChannelBilling extends VerticleBase {
         }, false);
     }
 
-    /**
-     * The channel {@code request} closes: the session's own, or another open one of the same
-     * worker key that no other session holds.
-     */
-    private WorkerChannel closeTarget(WorkerChannel current, Consumer<GatewayMessage> session, CloseRequest request) {
-        ChannelId id;
-        try {
-            id = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();
-        } catch (VoucherException e) {
-            throw new IllegalArgumentException("close request: " + e.getMessage());
-        }
-        WorkerChannel channel = id.equals(current.id()) ? current : channels.get(id);
-        if (channel == null || !channel.workerKey().equals(current.workerKey())) {
-            throw new IllegalArgumentException("close request for channel " + id + ", which is not an open channel of"
+    /** A close may name the session's channel, or another open one of the same worker key that no other session holds. */
+    private static void checkTarget(WorkerChannel channel, WorkerChannel current, Consumer<GatewayMessage> session) {
+        if (!channel.workerKey().equals(current.workerKey())) {
+            throw new IllegalArgumentException("close request for channel " + channel.id() + ", which is not a channel of"
                     + " payment key " + current.workerKey() + " on this gateway");
         }
         if (channel.closing) {
-            throw new IllegalArgumentException("channel " + id + " is being closed already: one CloseRequest per channel");
+            throw new IllegalArgumentException("channel " + channel.id() + " is being closed already: one CloseRequest"
+                    + " per channel");
         }
         if (channel.session != null && channel.session != session) {
-            throw new IllegalArgumentException("channel " + id + " is attached to another session of this worker");
+            throw new IllegalArgumentException("channel " + channel.id() + " is attached to another session of this worker");
         }
-        return channel;
     }
 
     /**
@@ -714,9 +741,11 @@ public final class ChannelBilling extends VerticleBase {
      */
     public void closeDelivered(WorkerChannel channel) {
         context.runOnContext(v -> {
+            if (!channels.remove(channel.id(), channel)) {
+                return;  // signed again (signAgain): recorded the first time
+            }
             // On this context, though the journal may be a database: closes are rare.
             journal.closed(channel.workerKey(), channel.id());
-            channels.remove(channel.id(), channel);
             stats.closedCooperatively.incrementAndGet();
             log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(),
                     channel.payer.last().sentNanoton());

@@ -1,6 +1,7 @@
 package org.cocoonjvm.billing.channel;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
@@ -66,6 +67,13 @@ public interface ChannelJournal {
      * kept for the record.
      */
     void closed(PaymentPublicKey payeeKey, ChannelId closed);
+
+    /**
+     * A channel of {@code payeeKey} recorded {@link #closed}, as it stood then (its last state and
+     * contract); empty for a channel that is open, another payee's, or unknown. A payee
+     * that never got the close's signature (the connection broke as it was sent) asks for it again.
+     */
+    Optional<Entry> closedChannel(PaymentPublicKey payeeKey, ChannelId id);
 
     /** Records the payee's signed initial state (pitfall 2: needed for a close without the payee). */
     void payeeState(SignedSemiChannel state);

@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
@@ -16,6 +17,7 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     /** Every channel not closed, oldest first. */
     private final Map<ChannelId, Entry> open = new LinkedHashMap<>();
     private final Map<ChannelId, Contract> contracts = new HashMap<>();
+    private final Map<ChannelId, Entry> closed = new HashMap<>();
     private PaymentKeyPair key;
 
     @Override
@@ -74,12 +76,17 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     }
 
     @Override
-    public synchronized void closed(PaymentPublicKey payeeKey, ChannelId closed) {
-        Entry entry = open.get(closed);
+    public synchronized void closed(PaymentPublicKey payeeKey, ChannelId id) {
+        Entry entry = open.get(id);
         if (entry != null && entry.payeeKey().equals(payeeKey)) {
-            open.remove(closed);
-            current.remove(payeeKey, closed);
+            closed.put(id, withContract(open.remove(id)));
+            current.remove(payeeKey, id);
         }
+    }
+
+    @Override
+    public synchronized Optional<Entry> closedChannel(PaymentPublicKey payeeKey, ChannelId id) {
+        return Optional.ofNullable(closed.get(id)).filter(entry -> entry.payeeKey().equals(payeeKey));
     }
 
     @Override

@@ -163,6 +163,21 @@ public final class JdbcChannelJournal implements ChannelJournal {
     }
 
     @Override
+    public Optional<Entry> closedChannel(PaymentPublicKey payeeKey, ChannelId id) {
+        return ledger.tx("read closed channel", c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + ENTRY_COLUMNS + " FROM closed_channels "
+                    + "WHERE gateway_id = ? AND payee_key = ? AND channel_id = ?")) {
+                ps.setString(1, gateway);
+                ps.setString(2, payeeKey.hex());
+                ps.setString(3, id.hex());
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(entry(c, rs, payeeKey)) : Optional.empty();
+                }
+            }
+        });
+    }
+
+    @Override
     public void signed(SignedSemiChannel state) {
         ledger.tx("record signed state", c -> {
             // The extension check, the lease check and the write are one statement, so two writers

@@ -158,6 +158,25 @@ public abstract class ChannelJournalContract {
     }
 
     @Test
+    void closedChannel_isReadBackAsItWasClosed_forItsPayeeOnly() {
+        ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        ChannelJournal.Contract contract = new ChannelJournal.Contract("0:" + "c3".repeat(32), "0:" + "d3".repeat(32));
+        journal.bind(id, contract);
+        journal.signed(sign(id, 5, 700));
+        assertThat(journal.closedChannel(worker, id)).as("still open").isEmpty();
+
+        journal.closed(worker, id);
+
+        assertThat(journal.closedChannel(worker, id)).hasValueSatisfying(entry -> {
+            assertThat(entry.channelId()).isEqualTo(id);
+            assertThat(entry.last()).isEqualTo(new SemiChannelBody(5, 700));
+            assertThat(entry.contract()).isEqualTo(contract);
+        });
+        assertThat(journal.closedChannel(PaymentKeyPair.generate(RANDOM).publicKey(), id)).as("another payee").isEmpty();
+        assertThat(journal.closedChannel(worker, ChannelId.random(RANDOM))).isEmpty();
+    }
+
+    @Test
     void replace_ofAChannelTheJournalDoesNotHoldForThatPayee_isRefused() {
         ChannelId id = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
         PaymentPublicKey other = PaymentKeyPair.generate(RANDOM).publicKey();
