@@ -800,6 +800,11 @@ class OnChainChannelTest {
                 TestNetwork.ADMIN_KEY, null).json().getJsonArray("refused").stream().map(JsonObject.class::cast)
                 .anyMatch(r -> "wallet_underfunded".equals(r.getString("reason"))));
 
+        // Bound to its contract, never deployed: nothing is owed or locked there (audit K, K-9).
+        assertThat(net.call(HttpMethod.GET, "/admin/workers", TestNetwork.ADMIN_KEY, null).json()
+                .getJsonArray("absent_channels")).isEmpty();
+        assertThat(metric("cocoon_payment_channels_absent")).isZero();
+
         chain.faucet(empty.address(), BigInteger.valueOf(5 * DEPOSIT));
 
         TestNetwork.await(deployed);  // registered: its channel opened on chain, the wallet deployed on the way
@@ -807,6 +812,8 @@ class OnChainChannelTest {
         TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
                 chat("synthetic", false, "\"max_tokens\":5"));
         assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+        // Its first open was refused after the bind: counted by the open that deployed it (audit K, K-3).
+        assertThat(metric("cocoon_payment_channels_opened_total")).isEqualTo(1);
     }
 
     /** The worker's link to its gateway, DEBUG included: every retry shows. */

@@ -185,6 +185,9 @@ public final class ChannelBilling extends VerticleBase {
     /** An open session's channel and the terms to send the worker in Registered. */
     public record Opened(WorkerChannel channel, PaymentChannel terms) {}
 
+    /** A channel's contract, OPEN, and whether this attach opened it ({@code now}) or found it open. */
+    private record OpenedOnChain(OnChainChannel contract, boolean now) {}
+
     /**
      * @param billing prices and the ledger the rounds checkpoint into
      * @param journal the channels and the payer key; a durable one lets a restarted gateway keep
@@ -357,7 +360,7 @@ public final class ChannelBilling extends VerticleBase {
             return Future.succeededFuture(new Opened(channel, terms.build()));
         }
         long signedSeqno = channel.payer.last().seqno();
-        return vertx.<OnChainChannel>executeBlocking(() -> {
+        return vertx.<OpenedOnChain>executeBlocking(() -> {
                     // The contract's address derives from the network's fees, read at the first channel.
                     OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
                     ChannelJournal.Contract wanted = new ChannelJournal.Contract(contract.address().toRaw(), payout.toRaw());
@@ -365,8 +368,7 @@ public final class ChannelBilling extends VerticleBase {
                     if (!bound.equals(wanted)) {
                         throw termsChanged(channel.id(), workerKey, bound, wanted);
                     }
-                    onChain.open(contract, options.depositCapNanoton(), signedSeqno);
-                    return contract;
+                    return new OpenedOnChain(contract, onChain.open(contract, options.depositCapNanoton(), signedSeqno));
                 })
                 .transform(result -> {
                     if (result.failed()) {
@@ -394,15 +396,16 @@ public final class ChannelBilling extends VerticleBase {
                         return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, code,
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
-                    channel.onChain = result.result();
-                    channel.contractAddress = result.result().address().toRaw();
+                    OnChainChannel contract = result.result().contract();
+                    channel.onChain = contract;
+                    channel.contractAddress = contract.address().toRaw();
                     channel.payoutAddress = payout.toRaw();
-                    if (entry.contract() == null) {
-                        // Bound just now: a new channel, deployed and funded by this open (a reconnect
-                        // or restart finds its channel bound, and its contract open already).
+                    if (result.result().now()) {
+                        // Not by whether the journal bound it just now: an open refused after the bind
+                        // (an empty wallet) left it bound, and its retry's open went uncounted (audit K, K-3).
                         stats.openedOnChain.incrementAndGet();
                     }
-                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(result.result().address().toRaw())
+                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(contract.address().toRaw())
                             .build()));
                 });
     }

@@ -109,18 +109,19 @@ public final class ChannelOnChain {
      * reconnect opens nothing twice). Blocking.
      *
      * @param signedSeqno the seqno of the last state signed on this channel (0 before any)
-     * @return the OPEN channel's address
+     * @return whether this call opened it; false when it was OPEN already
      * @throws ChainException {@code channel_settled} when states were signed on it but it is no
      *     longer OPEN: the worker closed it without the gateway, and reopening it would let the
      *     old cumulative amounts be paid again; the caller starts a new channel instead
      */
-    public Address open(OnChainChannel channel, long depositNanoton, long signedSeqno) {
-        if (signedSeqno > 0 && channel.status() != ChannelStatus.OPEN) {
+    public boolean open(OnChainChannel channel, long depositNanoton, long signedSeqno) {
+        boolean openAlready = "active".equals(chain.state(channel.address())) && channel.status() == ChannelStatus.OPEN;
+        if (signedSeqno > 0 && !openAlready) {
             throw new ChainException("channel_settled", "channel " + channel.channelId()
                     + " was closed on chain after " + signedSeqno + " states; it is not reopened");
         }
         walletReady();
         channel.open(wallet, BigInteger.valueOf(depositNanoton));
-        return channel.address();
+        return !openAlready;
     }
 }
