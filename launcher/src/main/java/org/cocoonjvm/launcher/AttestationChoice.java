@@ -39,7 +39,8 @@ final class AttestationChoice {
 
     @Option(names = "--attestation", defaultValue = "none", converter = ModeConverter.class,
             description = "none (plaintext, nothing verified), dev (software TEE, not hardware-backed; the peer policy "
-                    + "must allow it) or tdx (configfs-tsm quotes). Default: ${DEFAULT-VALUE}.")
+                    + "must allow it) or tdx (configfs-tsm quotes). Default: ${DEFAULT-VALUE}, except for cocoon attest "
+                    + "proxy, which checks a gateway and needs dev or tdx.")
     Mode mode;
 
     @Option(names = "--policy", description = "Peer policy JSON (attest-verifier/README.md), read over the strict "

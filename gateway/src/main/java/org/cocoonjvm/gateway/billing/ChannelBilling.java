@@ -333,8 +333,8 @@ public final class ChannelBilling extends VerticleBase {
             return false;
         }
         try {
-            return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId().equals(current.id());
-        } catch (VoucherException malformed) {
+            return closing(request).equals(current.id());
+        } catch (IllegalArgumentException malformed) {
             return false;  // closeRequested says what is wrong with it
         }
     }
@@ -554,6 +554,7 @@ public final class ChannelBilling extends VerticleBase {
         });
     }
 
+    /** The channel {@code request} closes. */
     private static ChannelId closing(CloseRequest request) {
         try {
             return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();

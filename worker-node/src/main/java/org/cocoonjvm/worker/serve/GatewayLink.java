@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -64,6 +65,8 @@ final class GatewayLink {
     private final SocketAddress gateway;
     private final Supplier<Hello> hello;
     private final Supplier<WorkerLoad> load;
+    /** The worker is stopping: it serves out its grace, then leaves. */
+    private final BooleanSupplier draining;
     private final WorkerPayments payments;
     private final Promise<Void> firstRegistration = Promise.promise();
 
@@ -96,7 +99,7 @@ final class GatewayLink {
 
     /** @param transport the HTTP/2 client to reach the gateway with (RA-TLS); null for plaintext */
     GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load,
-                WorkerPayments payments) {
+                BooleanSupplier draining, WorkerPayments payments) {
         this.payments = payments;
         this.vertx = vertx;
         this.transport = transport;
@@ -104,6 +107,7 @@ final class GatewayLink {
         this.gateway = gateway;
         this.hello = hello;
         this.load = load;
+        this.draining = draining;
     }
 
     /** Completes when the gateway first accepts this worker; the link keeps retrying until then. */
@@ -303,7 +307,9 @@ final class GatewayLink {
             if (request.failed()) {
                 log.warn("could not prepare the close of channel {}", state.channelId(), request.cause());
             } else if (request.result().isPresent()) {
-                ask(current, state.channelId(), request.result().get(), state.channelId().equals(sessionChannel));
+                // A worker draining for its stop leaves: a next channel would lock a deposit for nothing.
+                boolean serving = state.channelId().equals(sessionChannel) && !stopped && !draining.getAsBoolean();
+                ask(current, state.channelId(), request.result().get(), serving);
             }
         });
     }

@@ -143,7 +143,7 @@ public final class WorkerNode extends VerticleBase {
                 return Future.succeededFuture();
             }
             link = new GatewayLink(vertx, tls == null ? null : tls.gatewayTransport(vertx), options.gateway(), this::hello,
-                    generator::load, payments);
+                    generator::load, () -> draining, payments);
             // A failed engine refuses every request: leave the gateway, as a stopping worker does, so
             // it routes elsewhere instead of tripping its circuit breaker on this worker forever.
             generator.failure().thenRun(() -> context.runOnContext(v -> leaveGateway()));
