@@ -99,8 +99,10 @@ final class DemoCommand implements Callable<Integer> {
         ChannelOnChain onChain = null;
         if (chain.isPresent()) {
             try {
-                // Each worker's channel takes the deposit cap, plus the contract's fees.
-                onChain = chain.get().channels(workers * (gatewayOptions.payments().depositCapNanoton() + CHANNEL_FEES_NANOTON));
+                // Each worker's channel takes the deposit cap, plus the contract's fees; twice, as a
+                // worker's next channel is opened before the one it replaces closes.
+                onChain = chain.get().channels(2 * workers * (gatewayOptions.payments().depositCapNanoton()
+                        + CHANNEL_FEES_NANOTON));
             } catch (RuntimeException e) {
                 chain.get().close();
                 throw e;
