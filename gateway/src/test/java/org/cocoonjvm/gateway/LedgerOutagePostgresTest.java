@@ -126,6 +126,7 @@ class LedgerOutagePostgresTest {
         Exposition up = scrape();
         assertThat(up.get("cocoon_ledger_settlements_pending")).isZero();
         assertThat(up.get("cocoon_ledger_up")).isEqualTo(1);
+        assertThat(up.get("cocoon_ledger_transactions_retried_total", "race", "deadlock")).as("one lock order").isZero();
         // Payment rounds failed all along the outage (they checkpoint in the ledger first): said
         // once, then once when they work again; at a round every 5 ms it was 40 warnings a second.
         TestNetwork.eventually("payment rounds work again",

@@ -43,6 +43,11 @@ public interface RequestBilling {
         return Optional.empty();
     }
 
+    /** The ledger's transactions run again after a lost race, by race (see {@code AccountBook.racesRunAgain}). */
+    default Map<String, Long> ledgerRacesRunAgain() {
+        return Map.of();
+    }
+
     /** Settlements the ledger has not taken yet and that are being retried in the background. */
     default int settlementsPending() {
         return 0;

@@ -143,6 +143,11 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     }
 
     @Override
+    public Map<String, Long> ledgerRacesRunAgain() {
+        return accounts.racesRunAgain();
+    }
+
+    @Override
     public int settlementsPending() {
         return pending.size();
     }

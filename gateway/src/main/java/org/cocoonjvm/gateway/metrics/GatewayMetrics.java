@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import io.micrometer.core.instrument.Gauge;
@@ -97,6 +98,14 @@ public final class GatewayMetrics implements RelayObserver {
         Gauge.builder("cocoon.ledger.settlements.pending", billing, RequestBilling::settlementsPending)
                 .description("Settlements the ledger has not taken yet, retried in the background until it does")
                 .strongReference(true).register(meters);
+        // Clients see a lost race only as latency (a PostgreSQL deadlock waits a second to be broken).
+        for (String race : AccountBook.RACES) {
+            FunctionCounter.builder("cocoon.ledger.transactions.retried", billing,
+                            b -> b.ledgerRacesRunAgain().getOrDefault(race, 0L))
+                    .tag("race", race)
+                    .description("Ledger transactions run again after losing a race with another, by race")
+                    .register(meters);
+        }
     }
 
     public PrometheusMeterRegistry meters() {

@@ -136,4 +136,16 @@ public interface AccountBook {
     default Optional<String> outage() {
         return Optional.empty();
     }
+
+    /** The races {@link #racesRunAgain} counts. */
+    List<String> RACES = List.of("deadlock", "serialization", "lock_timeout", "duplicate_key");
+
+    /**
+     * Transactions that lost a race with another and were run again, since this book opened, keyed
+     * by the race (one of {@link #RACES}); each run again cost its caller a wait. Empty for a book
+     * in memory.
+     */
+    default Map<String, Long> racesRunAgain() {
+        return Map.of();
+    }
 }

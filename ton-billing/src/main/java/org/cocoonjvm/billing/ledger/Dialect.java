@@ -55,6 +55,16 @@ enum Dialect {
         return RETRYABLE.contains(e.getSQLState());
     }
 
+    /** What race a {@link #retryable} failure lost, for operators. */
+    static String race(SQLException e) {
+        return switch (e.getSQLState()) {
+            case "40P01" -> "deadlock";
+            case "HYT00" -> "lock_timeout";
+            case "23505" -> "duplicate_key";
+            default -> "serialization";
+        };
+    }
+
     /**
      * The URL to connect with. An H2 file database keeps a commit in memory for up to half a second
      * before writing it (WRITE_DELAY); a ledger must not acknowledge what a killed process can lose,

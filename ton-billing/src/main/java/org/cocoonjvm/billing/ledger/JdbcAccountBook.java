@@ -13,8 +13,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -84,6 +88,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private long epoch;
     /** Why the last call could not reach the database; null once one did (see {@link #outage()}). */
     private volatile String outage;
+    /** Transactions run again after a lost race, by {@link Dialect#race}. */
+    private final Map<String, LongAdder> racesRunAgain = new ConcurrentHashMap<>();
 
     private JdbcAccountBook(Clock clock, ConnectionPool pool, GatewayId gateway, Duration leaseExpiry) {
         this.clock = clock;
@@ -401,8 +407,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
 
     /**
      * All of {@code progress} in one transaction: the payment round's checkpoint, whatever the
-     * number of requests it covers. Rows are updated in reservation order, so two batches never
-     * wait on each other's locks in opposite orders.
+     * number of requests it covers. Their accounts are locked first, in account order, and rows
+     * are updated in reservation order, so nothing waits on another's locks in the opposite order.
      */
     @Override
     public void recordProgress(Map<Reservation, Long> progress) {
@@ -430,6 +436,18 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         List<Map.Entry<Reservation, Long>> ordered = new ArrayList<>(progress.entrySet());
         ordered.sort(Comparator.comparingLong(e -> e.getKey().id()));
         tx("record progress (batch)", c -> {
+            // The accounts first, as every money change does, in one order. On PostgreSQL, the
+            // shares' second update of a row this transaction already updated checks the
+            // reservation's foreign key again, a KEY SHARE lock on its account: taken after the
+            // reservations, while a settlement held the account and waited for one of them, that
+            // deadlocked under ordinary load, one second of stall each (audit L, 1).
+            for (String account : new TreeSet<>(ordered.stream().map(e -> e.getKey().accountId()).toList())) {
+                try {
+                    state(c, account, true);
+                } catch (UnknownAccountException unknown) {
+                    // its reservations are skipped below
+                }
+            }
             List<Reservation> unchanged = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement(PROGRESS_UPDATE)) {
                 for (Map.Entry<Reservation, Long> e : ordered) {
@@ -817,6 +835,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             if (!Dialect.retryable(failure) || attempt >= ATTEMPTS) {
                 throw unavailable(operation, failure);
             }
+            racesRunAgain.computeIfAbsent(Dialect.race(failure), reason -> new LongAdder()).increment();
             backOff(operation, attempt);
         }
     }
@@ -828,6 +847,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             outage = failure.getMessage();
         }
         return failure;
+    }
+
+    @Override
+    public Map<String, Long> racesRunAgain() {
+        Map<String, Long> counts = new TreeMap<>();
+        racesRunAgain.forEach((reason, count) -> counts.put(reason, count.sum()));
+        return counts;
     }
 
     /**
