@@ -240,7 +240,8 @@ public final class GatewayNode extends VerticleBase {
                     .removeEnabledProtocol(GrpcProtocol.WEB).removeEnabledProtocol(GrpcProtocol.WEB_TEXT)
                     .removeEnabledProtocol(GrpcProtocol.TRANSCODING));
             if (attestation == null) {
-                SessionEndpoint endpoint = new SessionEndpoint(registry, WorkerAdmission.UNATTESTED, payments, refused);
+                SessionEndpoint endpoint = new SessionEndpoint(registry,
+                        WorkerAdmission.unattested(options.remoteUnattestedWorkers()), payments, refused);
                 endpoint.bind(grpc);
                 sessions.add(endpoint);
                 // What GrpcClient.client(vertx) would build, plus the flush batching and the PINGs.

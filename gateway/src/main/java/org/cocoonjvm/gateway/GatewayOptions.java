@@ -23,10 +23,13 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  *                             and back; about one per core
  * @param connections          how long a client connection may go without a request head, or without any request
  * @param shutdown             how a stop drains the gateway and lets its running streams finish
+ * @param remoteUnattestedWorkers without attestation, register workers from other hosts too (by
+ *                             default only loopback peers: see {@link org.cocoonjvm.gateway.attestation.WorkerAdmission#unattested})
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
-                             int eventLoops, ConnectionOptions connections, ShutdownOptions shutdown) {
+                             int eventLoops, ConnectionOptions connections, ShutdownOptions shutdown,
+                             boolean remoteUnattestedWorkers) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
         Objects.requireNonNull(connections, "connections");

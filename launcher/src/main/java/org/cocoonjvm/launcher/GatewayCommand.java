@@ -8,9 +8,11 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
-import org.cocoonjvm.gateway.billing.Deposits;
-import org.ton.ton4j.address.Address;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
+import org.cocoonjvm.gateway.billing.Deposits;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.ton.ton4j.address.Address;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,6 +20,7 @@ import picocli.CommandLine.Option;
 /** {@code cocoon gateway}: run a gateway alone; workers register with it over gRPC. */
 @Command(name = "gateway", mixinStandardHelpOptions = true, description = "Run a gateway.")
 final class GatewayCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(GatewayCommand.class);
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind. Default: ${DEFAULT-VALUE}.")
     String host;
 
@@ -53,6 +56,12 @@ final class GatewayCommand implements Callable<Integer> {
                     + "the same TD. Default: RA-TLS, reached by clients through `cocoon attest proxy`.")
     boolean clientPlaintext;
 
+    @Option(names = "--allow-unattested-remote-workers",
+            description = "Without --attestation: register workers from other hosts too. Nothing then tells a worker from "
+                    + "anyone who reaches the port, and a worker gets the prompts routed to it and is paid: only where "
+                    + "every host that can reach the port is trusted. Default: workers on this host only.")
+    boolean remoteUnattestedWorkers;
+
     @Mixin
     GatewayPolicy policy;
 
@@ -73,12 +82,20 @@ final class GatewayCommand implements Callable<Integer> {
         GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
                 .map(n -> new GatewayAttestation(n, workerPort, clock, clientPlaintext ? GatewayAttestation.ClientPort.PLAINTEXT
                         : GatewayAttestation.ClientPort.RA_TLS)).orElse(null);
+        if (remoteUnattestedWorkers && attested != null) {
+            throw new Cocoon.UsageException("--allow-unattested-remote-workers is for a gateway without --attestation;"
+                    + " with it, workers from any host register by proving what they run");
+        }
         if (clientPlaintext && attested == null) {
             throw new Cocoon.UsageException("--client-plaintext is for a gateway with --attestation; without it the client"
                     + " port is plain HTTP already");
         }
         Vertx vertx = network.vertx();
-        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey());
+        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey(), remoteUnattestedWorkers);
+        if (remoteUnattestedWorkers) {
+            log.warn("registering workers from any host without attestation (--allow-unattested-remote-workers): anyone who"
+                    + " reaches port {} can register as a worker, receive the prompts routed to it and be paid", port);
+        }
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);
         if (policy.depositAddress == null) {

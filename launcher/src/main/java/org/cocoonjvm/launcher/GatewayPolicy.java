@@ -159,11 +159,12 @@ final class GatewayPolicy {
     int flexReservePercent;
 
     /** Each key gets an account of its own, named after the key's digest ({@link ClientKeys}). */
-    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey) {
+    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, boolean remoteUnattestedWorkers) {
         Map<String, ApiKey> keys = ClientKeys.byDigest(apiKeys, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
-                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown());
+                eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown(),
+                remoteUnattestedWorkers);
     }
 
     /** The relay's defaults, with the timeouts and the flex reserve these flags set. */
