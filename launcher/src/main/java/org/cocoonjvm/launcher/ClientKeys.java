@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Pattern;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -46,18 +47,41 @@ final class ClientKeys {
                 + "(gateway/README.md, \"Accounts\")");
     }
 
-    /** The keys by digest, as {@code GatewayOptions} holds them; the same key given twice is one key. */
-    static Map<String, ApiKey> byDigest(List<String> keys, KeyLimits limits) {
+    /** An account a key line names: the launcher's own names ({@code account-<hex>}) and other plain ids. */
+    private static final Pattern ACCOUNT = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+    /**
+     * The keys by digest, as {@code GatewayOptions} holds them; the same key given twice is one key.
+     * Each line is a key, optionally followed by the account it spends: a rotated key names its
+     * predecessor's account ({@code account-<16 hex digits>}, its access-log key id with
+     * {@code account-} for {@code key-}), so a replaced key does not strand its balance and deposit
+     * comment in an account no key reaches (audit L, 5); both keys may spend it while clients move over.
+     */
+    static Map<String, ApiKey> byDigest(List<String> lines, KeyLimits limits) {
         Map<String, ApiKey> byDigest = new HashMap<>();
         Map<String, String> digestByName = new HashMap<>();
-        for (String key : keys) {
-            String digest = BearerKeys.hash(key);
+        for (String line : lines) {
+            String[] fields = line.strip().split("\\s+");
+            if (fields.length > 2) {
+                throw new Cocoon.UsageException("an API key line holds a key and, optionally, its account; this one has "
+                        + fields.length + " fields");
+            }
+            String digest = BearerKeys.hash(fields[0]);
             String name = digest.substring(0, NAME_HEX_DIGITS);
             String other = digestByName.putIfAbsent(name, digest);
             if (other != null && !other.equals(digest)) {
                 throw new Cocoon.UsageException("two API keys share the digest prefix " + name + "; replace one of them");
             }
-            byDigest.put(digest, new ApiKey("key-" + name, "account-" + name, limits));
+            String account = fields.length == 2 ? fields[1] : "account-" + name;
+            if (!ACCOUNT.matcher(account).matches()) {
+                throw new Cocoon.UsageException("the account of key key-" + name + " must be 1 to 64 letters, digits, '.',"
+                        + " '_' or '-', e.g. account-" + name);
+            }
+            ApiKey previous = byDigest.put(digest, new ApiKey("key-" + name, account, limits));
+            if (previous != null && !previous.accountId().equals(account)) {
+                throw new Cocoon.UsageException("key key-" + name + " is given twice, with accounts " + previous.accountId()
+                        + " and " + account);
+            }
         }
         return byDigest;
     }

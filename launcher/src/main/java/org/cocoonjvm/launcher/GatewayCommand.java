@@ -33,7 +33,8 @@ final class GatewayCommand implements Callable<Integer> {
 
     @Option(names = "--api-keys-file", paramLabel = "FILE", description = "Client API keys, one a line (blank lines and "
             + "lines starting with # are skipped); with --api-key, both count. Each key's account is named after the "
-            + "key's digest, so removing or reordering keys moves no money.")
+            + "key's digest, so removing or reordering keys moves no money; a line 'KEY ACCOUNT' names the account "
+            + "instead: a rotated key names its predecessor's (account-<its key id's hex>) and keeps its balance.")
     Path apiKeysFile;
 
     @Option(names = "--admin-key", description = "Key for /admin; or --admin-key-file.")

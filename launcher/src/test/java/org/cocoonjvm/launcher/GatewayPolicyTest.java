@@ -47,6 +47,20 @@ class GatewayPolicyTest {
         assertThat(bob.id()).isEqualTo("key-" + prefix);
     }
 
+    /** A rotated key names its predecessor's account, so the balance and deposit comment follow it (audit L, 5). */
+    @Test
+    void aKeyLine_mayNameTheAccountItSpends_soARotatedKeyKeepsTheBalance() {
+        String old = "account-" + BearerKeys.hash("sk-old").substring(0, 16);
+        GatewayOptions rotating = options(List.of("sk-old", "sk-new " + old));
+
+        assertThat(key(rotating, "sk-new").accountId()).isEqualTo(old);
+        assertThat(key(rotating, "sk-old").accountId()).isEqualTo(old);
+        assertThat(key(rotating, "sk-new").id()).as("its own key id").isEqualTo("key-" + BearerKeys.hash("sk-new").substring(0, 16));
+        assertThatThrownBy(() -> options(List.of("sk-new account with spaces"))).hasMessageContaining("4 fields");
+        assertThatThrownBy(() -> options(List.of("sk-new acc/../x"))).hasMessageContaining("letters, digits");
+        assertThatThrownBy(() -> options(List.of("sk-new a", "sk-new b"))).hasMessageContaining("given twice");
+    }
+
     @Test
     void connectionTimeouts_defaultToTheGatewaysDefaults() {
         assertThat(options().connections()).isEqualTo(ConnectionOptions.DEFAULTS);
