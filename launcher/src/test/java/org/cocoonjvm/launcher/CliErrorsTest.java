@@ -121,6 +121,17 @@ class CliErrorsTest {
         cocoon("worker", "--id", "", "--engine", "synthetic").is(2, "cocoon: --id must not be blank");
     }
 
+    /** Audit L, 4: the gateway writes the id as it is into its log, where a newline in it forged access-log lines. */
+    @Test
+    void worker_anIdTheGatewayWouldRefuse_isAUsageError_namingTheCharacter() {
+        cocoon("worker", "--id", "w\n{\"status\":200}", "--engine", "synthetic").is(2,
+                "cocoon: --id must be printable ASCII without spaces; character 1 is U+000A");
+        cocoon("worker", "--id", "gpu 0", "--engine", "synthetic").is(2,
+                "cocoon: --id must be printable ASCII without spaces; character 3 is U+0020");
+        cocoon("worker", "--id", "w".repeat(129), "--engine", "synthetic").is(2,
+                "cocoon: --id must be at most 128 characters, got 129");
+    }
+
     /** Audit G, M3: these were stack traces, after a wallet check that told the operator to send TON. */
     @Test
     void worker_aBadPayoutAddressOrTonApi_isAUsageError_askingTheChainNothing() throws IOException {
