@@ -247,6 +247,15 @@ public final class WorkerRegistry {
         return models;
     }
 
+    /**
+     * The name of the known model {@code model} asks for ({@code name} for {@code name@hash});
+     * {@code model} itself when no model by that name or name@hash is known.
+     */
+    public String modelName(String model) {
+        KnownModel known = this.known.get(model);
+        return known == null ? model : known.model().getName();
+    }
+
     public void heartbeat(RegisteredWorker worker, WorkerLoad load) {
         worker.heartbeat(load, nanoClock.getAsLong());
     }
