@@ -80,6 +80,21 @@ class ChatTemplateThroughTheGatewayTest {
         assertThat(net.gateway.registry().all()).allSatisfy(worker -> assertThat(worker.failures()).isZero());
     }
 
+    /**
+     * A worker's refusal reaches the client in the worker's words: gRPC sends a '+' as it is, and
+     * Vert.x's own reading of the status message made it a space.
+     */
+    @Test
+    void aRefusalQuotingPlusAndPercent_reachesTheClientAsTheWorkerWroteIt() {
+        addTemplatedWorker(QUOTING);
+
+        TestNetwork.Reply refused = complete(message("user", "A+B = 100% é"));
+
+        assertThat(refused.status()).isEqualTo(400);
+        assertThat(refused.json().getJsonObject("error").getString("message"))
+                .isEqualTo("The model's chat template refused these messages: bad: A+B = 100% é");
+    }
+
     /** What a message says reaches the model as text: it used to be rendered as template code too. */
     @Test
     void templateSyntaxInAMessage_isText() {

@@ -16,6 +16,7 @@ import org.cocoonjvm.protocol.grpc.ChatMessages;
 import org.cocoonjvm.protocol.grpc.InferenceEvent;
 import org.cocoonjvm.protocol.grpc.InferenceGrpcClient;
 import org.cocoonjvm.protocol.grpc.InferenceRequest;
+import org.cocoonjvm.protocol.openai.ErrorTrailers;
 
 /** A client of the gateway's {@code Inference} service, as a backend would hold one. */
 final class InferenceGrpc {
@@ -105,7 +106,7 @@ final class InferenceGrpc {
                     }
                     call.trailers = response.trailers();
                     call.status = response.status();
-                    call.statusMessage = response.statusMessage();
+                    call.statusMessage = ErrorTrailers.message(response);  // as gRPC's own clients read it
                     call.ended.complete(call);
                 });
             });

@@ -385,6 +385,22 @@ class InferenceGrpcTest {
         }
     }
 
+    /**
+     * Audit L, 6: grpc-message carries a '+' as it is, as the gRPC spec asks; sent as %2B, gRPC's
+     * JavaScript client (decodeURI) showed its users "U%2B0020".
+     */
+    @Test
+    void generate_refusalMessage_sendsPlusAsItIs() {
+        start(new TestNetwork());
+        net.addWorker(1000);
+
+        HttpClientResponse response = rawCall(chat("synthetic").setClientRequestId("has space").build().toByteArray(), false, null);
+
+        assertThat(statusOf(response)).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+        assertThat(response.getHeader("grpc-message"))
+                .isEqualTo("'client_request_id' must be printable ASCII without spaces; character 3 is U+0020.");
+    }
+
     @Test
     void generate_undecodableMessage_isInvalidArgument() {
         start(new TestNetwork());

@@ -67,6 +67,25 @@ class MetricsTest {
         assertThat(m.get("cocoon_worker_capacity", "worker", "worker-1")).isPositive();
     }
 
+    /** Audit L, 9: a request for name@hash made series of its own beside name's, so dashboards counted one model twice. */
+    @Test
+    void aRequestPinnedToAHash_countsUnderTheModelsName() throws Exception {
+        net.addWorker(200);
+        String pinned = "synthetic@" + net.call(HttpMethod.GET, "/v1/models/synthetic", API_KEY, null).json().getString("hash");
+        for (String model : List.of(pinned, "synthetic")) {
+            HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat(model, true, "\"max_tokens\":4"));
+            SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
+        }
+
+        TestNetwork.eventually("both requests are reported", () -> scrape().value("cocoon_request_attempts_total").orElse(0) == 2);
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isEqualTo(2);
+        assertThat(m.get("cocoon_time_to_first_token_seconds_count", "model", "synthetic")).isEqualTo(2);
+        assertThat(m.get("cocoon_inter_token_latency_seconds_count", "model", "synthetic")).isPositive();
+        assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).doesNotContain("@");
+    }
+
     @Test
     void metrics_needsNoKey_andIsPrometheusText() {
         TestNetwork.Reply reply = net.call(HttpMethod.GET, "/metrics", null, null);

@@ -119,6 +119,32 @@ class WorkerRegistrationTest {
         }
     }
 
+    /**
+     * Audit L, 4: the id went as it is into the gateway's log, where the access log is JSON lines, and
+     * a newline in it wrote a forged access-log line before and after "registered".
+     */
+    @Test
+    void anIdThatIsNotPrintableAscii_orTooLong_isRefusedAtHello_andLoggedWithoutItsNewlines() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, PaymentOptions.DISABLED);
+        String forged = "{\"request_id\":\"chatcmpl-FORGED\",\"status\":200,\"cost_nanoton\":999999}";
+        try (LogCapture gateway = new LogCapture(SessionEndpoint.class); LogCapture worker = new LogCapture(WORKER_LINK)) {
+            Future<String> injecting = net.deployWorker("w\n" + forged + "\nx", WorkerPaymentOptions.IN_MEMORY,
+                    net.gateway.port());
+            Future<String> tooLong = net.deployWorker("w".repeat(3000), WorkerPaymentOptions.IN_MEMORY, net.gateway.port());
+
+            eventually("both workers were refused", 10_000, () -> admin().getJsonArray("refused").size() == 2);
+            assertThat(admin().getJsonArray("refused").stream().map(r -> ((JsonObject) r).getString("message")))
+                    .containsExactlyInAnyOrder("worker_id must be printable ASCII without spaces; character 1 is U+000A",
+                            "worker_id must be at most 128 characters, got 3000");
+            assertThat(admin().getJsonArray("workers")).isEmpty();
+            assertThat(injecting.isComplete() || tooLong.isComplete()).isFalse();
+            assertThat(gateway.lines()).allSatisfy(l -> assertThat(l).doesNotContain("\n"))
+                    .filteredOn(l -> l.contains("refused (invalid_hello)")).hasSize(2);
+            assertThat(worker.linesAt(Level.ERROR)).anySatisfy(l -> assertThat(l)
+                    .contains("invalid_hello", "worker_id must be printable ASCII without spaces; character 1 is U+000A"));
+        }
+    }
+
     @Test
     void theSameWorkerReconnecting_replacesItsOldSession(@TempDir Path dir) throws Exception {
         // Without payments: with them, the payment key's open channel holds the second session off

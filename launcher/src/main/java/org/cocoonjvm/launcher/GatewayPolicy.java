@@ -160,11 +160,34 @@ final class GatewayPolicy {
 
     /** Each key gets an account of its own, named after the key's digest ({@link ClientKeys}). */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, boolean remoteUnattestedWorkers) {
+        checkAmounts();
         Map<String, ApiKey> keys = ClientKeys.byDigest(apiKeys, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
         return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown(),
                 remoteUnattestedWorkers);
+    }
+
+    /**
+     * Prices, grants and limits below what they can mean: a negative {@code --grant-nanoton} was
+     * taken and credited nothing (audit L, 8); a negative price, limit or channel cap, or a fee above
+     * the price, failed later with a stack trace; a negative {@code --event-loops} meant one per core.
+     */
+    private void checkAmounts() {
+        Cocoon.UsageException.atLeast("--price-per-token", pricePerToken, 0);
+        Cocoon.UsageException.atLeast("--worker-fee-per-token", workerFeePerToken, 0);
+        if (workerFeePerToken > pricePerToken) {
+            throw new Cocoon.UsageException("--worker-fee-per-token (" + workerFeePerToken + ") must not exceed "
+                    + "--price-per-token (" + pricePerToken + "): the gateway would pay workers more than clients pay it");
+        }
+        Cocoon.UsageException.atLeast("--grant-nanoton", grantNanoton, 0);
+        Cocoon.UsageException.atLeast("--channel-cap-nanoton", channelCapNanoton, 0);
+        Cocoon.UsageException.atLeast("--payment-every-tokens", paymentEveryTokens, 1);
+        Cocoon.UsageException.atLeast("--payment-every-ms", paymentEveryMs, 1);
+        Cocoon.UsageException.atLeast("--rpm", requestsPerMinute, 0);
+        Cocoon.UsageException.atLeast("--tpm", tokensPerMinute, 0);
+        Cocoon.UsageException.atLeast("--max-concurrent", maxConcurrent, 0);
+        Cocoon.UsageException.atLeast("--event-loops", eventLoops, 0);
     }
 
     /** The relay's defaults, with the timeouts and the flex reserve these flags set. */
@@ -221,7 +244,6 @@ final class GatewayPolicy {
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      */
     Billing billing(GatewayOptions options, String defaultLedgerUrl) {
-        PriceSchedule.of("*", pricePerToken, workerFeePerToken);  // rejects bad numbers before anything starts
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
         GatewayId gateway;
         try {

@@ -23,6 +23,7 @@ import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.cocoonjvm.worker.serve.WorkerTls;
 import org.cocoonjvm.gateway.ShutdownOptions;
+import org.cocoonjvm.protocol.PrintableIds;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -36,7 +37,8 @@ final class WorkerCommand implements Callable<Integer> {
     static final int EXIT_ENGINE_FAILED = 70;
     private static final Logger log = LoggerFactory.getLogger(WorkerCommand.class);
 
-    @Option(names = "--id", required = true, description = "Worker id shown by the gateway.")
+    @Option(names = "--id", required = true, description = "Worker id shown by the gateway: printable ASCII without "
+            + "spaces, at most " + PrintableIds.MAX_WORKER_ID + " characters.")
     String id;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and announce. Default: ${DEFAULT-VALUE}.")
@@ -107,6 +109,11 @@ final class WorkerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (id.isBlank()) {
             throw new Cocoon.UsageException("--id must not be blank");
+        }
+        // The gateway refuses such an id at Hello; said here, the operator need not read the worker's log for it.
+        String idProblem = PrintableIds.problem(id, PrintableIds.MAX_WORKER_ID);
+        if (idProblem != null) {
+            throw new Cocoon.UsageException("--id " + idProblem);
         }
         Ports.checkRange("--port", port);
         engine.validate();

@@ -73,6 +73,21 @@ class CliErrorsTest {
                 "cocoon: --client-plaintext is for a gateway with --attestation; without it the client port is plain HTTP already");
     }
 
+    /** Audit L, 8: a negative grant started a gateway that credited nothing; negative prices and limits were stack traces. */
+    @Test
+    void gateway_negativeAmountsAndLimits_areUsageErrors() {
+        String[] base = {"gateway", "--api-key", "sk-x", "--admin-key", "adm", "--data-dir", dir.resolve("gw").toString()};
+        cocoon(base, "--grant-nanoton", "-5").is(2, "cocoon: --grant-nanoton must be at least 0, got -5");
+        cocoon(base, "--price-per-token", "-1").is(2, "cocoon: --price-per-token must be at least 0, got -1");
+        cocoon(base, "--worker-fee-per-token", "3").is(2, "cocoon: --worker-fee-per-token (3) must not exceed "
+                + "--price-per-token (2): the gateway would pay workers more than clients pay it");
+        cocoon(base, "--channel-cap-nanoton", "-1").is(2, "cocoon: --channel-cap-nanoton must be at least 0, got -1");
+        cocoon(base, "--payment-every-tokens", "0").is(2, "cocoon: --payment-every-tokens must be at least 1, got 0");
+        cocoon(base, "--rpm", "-1").is(2, "cocoon: --rpm must be at least 0, got -1");
+        cocoon(base, "--max-concurrent", "-2").is(2, "cocoon: --max-concurrent must be at least 0, got -2");
+        cocoon(base, "--event-loops", "-4").is(2, "cocoon: --event-loops must be at least 0, got -4");
+    }
+
     @Test
     void worker_badEngineOptions_nameTheOptionAndValue() {
         String[] base = {"worker", "--id", "w", "--engine", "synthetic"};
@@ -119,6 +134,17 @@ class CliErrorsTest {
     @Test
     void worker_blankId_namesTheOption() {
         cocoon("worker", "--id", "", "--engine", "synthetic").is(2, "cocoon: --id must not be blank");
+    }
+
+    /** Audit L, 4: the gateway writes the id as it is into its log, where a newline in it forged access-log lines. */
+    @Test
+    void worker_anIdTheGatewayWouldRefuse_isAUsageError_namingTheCharacter() {
+        cocoon("worker", "--id", "w\n{\"status\":200}", "--engine", "synthetic").is(2,
+                "cocoon: --id must be printable ASCII without spaces; character 1 is U+000A");
+        cocoon("worker", "--id", "gpu 0", "--engine", "synthetic").is(2,
+                "cocoon: --id must be printable ASCII without spaces; character 3 is U+0020");
+        cocoon("worker", "--id", "w".repeat(129), "--engine", "synthetic").is(2,
+                "cocoon: --id must be at most 128 characters, got 129");
     }
 
     /** Audit G, M3: these were stack traces, after a wallet check that told the operator to send TON. */

@@ -25,7 +25,7 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  *
  * <p>Recording runs on event loops: instruments are looked up once per model, status or error
  * code and cached; a token costs an update of the event loop's own inter-token counters. Labels
- * are bounded: models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
+ * are bounded: names of models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
  * statuses, tiers, error codes, worker ids; never request ids or API keys.
  */
 public final class GatewayMetrics implements RelayObserver {
@@ -129,14 +129,16 @@ public final class GatewayMetrics implements RelayObserver {
     /** A gap of {@code tokens} tokens counts as that many samples of {@code nanos / tokens}. */
     @Override
     public TokenGaps tokenGaps(String model) {
-        model(model);  // a token arrived, so a worker serves the model
-        return interToken.local(model);  // the relay records on the event loop that asks here
+        String name = workers.modelName(model);
+        model(name);  // a token arrived, so a worker serves the model
+        return interToken.local(name);  // the relay records on the event loop that asks here
     }
 
     @Override
     public void finished(RequestOutcome o) {
         boolean known = o.workerId() != null || served(o.model());
-        String model = known ? o.model() : UNKNOWN_MODEL;
+        // name@hash is the same model as name: one series, or dashboards grouping by model count it twice.
+        String model = known ? workers.modelName(o.model()) : UNKNOWN_MODEL;
         requests.computeIfAbsent(new RequestKey(model, o.status(), o.tier()), this::requestCounter).increment();
         if (o.errorCode() != null) {
             errors.computeIfAbsent(o.errorCode(), code -> Counter.builder("cocoon.request.errors").tag("code", code)

@@ -17,12 +17,14 @@ import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.attestation.WorkerAdmission;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.protocol.PrintableIds;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.Registered;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.protocol.openai.ApiException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -142,6 +144,7 @@ public final class SessionEndpoint {
                     hello = message.getHello();
                     AttestationState attestation;
                     try {
+                        WorkerRegistry.checkId(hello.getWorkerId());
                         attestation = admission.admit(hello, call.connection());
                         registry.checkIdFree(hello);
                     } catch (WorkerRefusedException e) {
@@ -277,10 +280,20 @@ public final class SessionEndpoint {
         /** Ends the session with the refusal's status, message and code; lists it, and logs it once a minute. */
         private void refuse(WorkerRefusedException e) {
             String remote = String.valueOf(call.connection().remoteAddress());
-            if (refused.add(remote, hello.getWorkerId(), e.code(), e.getMessage(), e.tee(), e.imageHash())) {
-                SessionEndpoint.log.warn("worker '{}' from {} refused ({}): {}", hello.getWorkerId(), remote, e.code(), e.getMessage());
+            String id = shownId();
+            if (refused.add(remote, id, e.code(), e.getMessage(), e.tee(), e.imageHash())) {
+                SessionEndpoint.log.warn("worker '{}' from {} refused ({}): {}", id, remote, e.code(), e.getMessage());
             }
             close(null, e.status(), e.code() + ": " + e.getMessage());
+        }
+
+        /**
+         * The Hello's worker id as a log line may show it: as it is when {@link WorkerRegistry#checkId}
+         * takes it, else as JSON and cut short, since its newlines would start forged lines.
+         */
+        private String shownId() {
+            String id = hello.getWorkerId();
+            return PrintableIds.problem(id, PrintableIds.MAX_WORKER_ID) == null ? id : ApiException.shown(id);
         }
 
         /**
@@ -300,7 +313,7 @@ public final class SessionEndpoint {
                 registry.remove(worker, departure);
                 log.info("worker {} deregistered ({})", worker.id(), why);
             } else if (why != null && status != GrpcStatus.OK) {
-                log.warn("worker session{} from {} {}", hello == null ? "" : " of '" + hello.getWorkerId() + "'",
+                log.warn("worker session{} from {} {}", hello == null ? "" : " of '" + shownId() + "'",
                         call.connection().remoteAddress(), why);
             }
             if (status != null) {

@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.attestation.AttestationState;
+import org.cocoonjvm.protocol.PrintableIds;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
@@ -120,9 +121,7 @@ public final class WorkerRegistry {
      */
     public RegisteredWorker register(Hello hello, AttestationState attestation, WorkerChannel channel)
             throws WorkerRefusedException {
-        if (hello.getWorkerId().isBlank()) {
-            throw WorkerRefusedException.invalid("invalid_hello", "worker_id is empty");
-        }
+        checkId(hello.getWorkerId());
         if (hello.getModelsCount() == 0) {
             throw WorkerRefusedException.invalid("invalid_hello", "the worker announced no models");
         }
@@ -150,6 +149,22 @@ public final class WorkerRegistry {
             }
         }
         return worker;
+    }
+
+    /**
+     * Refuses a worker id the gateway could not write as it is into its text log and metric labels:
+     * an empty one, one past {@link PrintableIds#MAX_WORKER_ID} characters, or one with anything but
+     * printable ASCII (a newline in one forged whole lines of the JSON access log). {@link #register}
+     * checks it; a session checks it first, so that its refusals' log lines name a valid id.
+     */
+    public static void checkId(String id) throws WorkerRefusedException {
+        if (id.isEmpty()) {
+            throw WorkerRefusedException.invalid("invalid_hello", "worker_id is empty");
+        }
+        String problem = PrintableIds.problem(id, PrintableIds.MAX_WORKER_ID);
+        if (problem != null) {
+            throw WorkerRefusedException.invalid("invalid_hello", "worker_id " + problem);
+        }
     }
 
     /** Whether a registered worker serves {@code model} (a name, or name@hash), {@code but} aside (null: none aside). */
@@ -230,6 +245,15 @@ public final class WorkerRegistry {
             }
         });
         return models;
+    }
+
+    /**
+     * The name of the known model {@code model} asks for ({@code name} for {@code name@hash});
+     * {@code model} itself when no model by that name or name@hash is known.
+     */
+    public String modelName(String model) {
+        KnownModel known = this.known.get(model);
+        return known == null ? model : known.model().getName();
     }
 
     public void heartbeat(RegisteredWorker worker, WorkerLoad load) {

@@ -689,7 +689,7 @@ public final class Relay {
     /** The worker refused or failed before its final event. */
     static ApiException failureOf(GrpcClientResponse<?, ?> response) {
         GrpcStatus status = response.status();
-        String message = response.statusMessage();
+        String message = ErrorTrailers.message(response);
         String detail = message == null || message.isEmpty() ? "gRPC status " + status : message;
         // What the worker's own refusals name in their trailers; gRPC's refusals have none.
         ErrorKind named = ErrorTrailers.kind(response);

@@ -1,5 +1,6 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.netty.handler.codec.http.QueryStringDecoder;
 import io.vertx.core.MultiMap;
 import io.vertx.grpc.client.GrpcClientResponse;
 import java.nio.charset.StandardCharsets;
@@ -43,8 +44,11 @@ public final class ErrorTrailers {
 
     /**
      * {@code message} as gRPC's {@code grpc-message}: printable ASCII as it is, the rest (and
-     * {@code %}) as the percent-encoded bytes of its UTF-8; {@code +} too, which a decoder of URL
-     * forms would read as a space. Cut, at a character, to {@link #MAX_MESSAGE_CHARS} encoded and
+     * {@code %}) as the percent-encoded bytes of its UTF-8. Nothing more: {@code @grpc/grpc-js}
+     * decodes with JavaScript's {@code decodeURI}, which leaves an escaped {@code +} (or any other
+     * reserved character) escaped, so its users read {@code U%2B0020}. Vert.x's own client decodes
+     * the message as a URL form and reads a {@code +} as a space: this project reads it with
+     * {@link #message}. Cut, at a character, to {@link #MAX_MESSAGE_CHARS} encoded and
      * marked with an ellipsis: a message may echo what a client sent (a chat template's
      * {@code raise_exception} quoting a message), and a peer's HTTP/2 client refuses trailers past
      * its header-list limit (Netty's 8 KiB), turning a refusal into a broken stream.
@@ -55,7 +59,7 @@ public final class ErrorTrailers {
         for (int i = 0; i < message.length(); ) {
             int codePoint = message.codePointAt(i);
             for (byte b : new String(Character.toChars(codePoint)).getBytes(StandardCharsets.UTF_8)) {
-                if (b >= 0x20 && b <= 0x7e && b != '%' && b != '+') {
+                if (b >= 0x20 && b <= 0x7e && b != '%') {
                     out.append((char) b);
                 } else {
                     out.append('%').append(HEX[(b >> 4) & 0xf]).append(HEX[b & 0xf]);
@@ -71,6 +75,25 @@ public final class ErrorTrailers {
             }
         }
         return out.toString();
+    }
+
+    /** The peer's status message, decoded as the gRPC spec says ({@link #decode}); null when it sent none. */
+    public static String message(GrpcClientResponse<?, ?> response) {
+        String sent = read(response, MESSAGE);
+        return sent == null ? null : decode(sent);
+    }
+
+    /**
+     * A {@code grpc-message} as sent, decoded: percent-escapes only, a {@code +} is itself (Vert.x's
+     * {@code statusMessage()} makes it a space). A malformed escape leaves the message as it came,
+     * which the spec allows, rather than losing it.
+     */
+    static String decode(String sent) {
+        try {
+            return QueryStringDecoder.decodeComponent(sent.replace("+", "%2B"), StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            return sent;
+        }
     }
 
     /** The kind the peer named; null when it named none (or one this side does not know). */

@@ -1,6 +1,7 @@
 package org.cocoonjvm.protocol.openai;
 
 import java.util.List;
+import org.cocoonjvm.protocol.PrintableIds;
 import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.ChatMessages;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
@@ -86,16 +87,9 @@ public final class InferenceRequestParser {
     }
 
     private static void clientRequestId(String id) {
-        if (id.length() > MAX_CLIENT_REQUEST_ID) {
-            throw ApiException.invalid("client_request_id", "'client_request_id' must be at most " + MAX_CLIENT_REQUEST_ID
-                    + " characters, got " + id.length() + ".");
-        }
-        for (int i = 0; i < id.length(); i++) {
-            char c = id.charAt(i);
-            if (c < 0x21 || c > 0x7e) {
-                throw ApiException.invalid("client_request_id", "'client_request_id' must be printable ASCII without spaces;"
-                        + " character " + i + " is U+" + String.format("%04X", (int) c) + ".");
-            }
+        String problem = PrintableIds.problem(id, MAX_CLIENT_REQUEST_ID);
+        if (problem != null) {
+            throw ApiException.invalid("client_request_id", "'client_request_id' " + problem + ".");
         }
     }
 }
