@@ -4,6 +4,7 @@ import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientOptions;
 import io.vertx.grpc.client.GrpcClientRequest;
 import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.client.InvalidStatusException;
@@ -24,7 +25,12 @@ final class InferenceGrpc {
     private final SocketAddress gateway;
 
     InferenceGrpc(TestNetwork net) {
-        this.client = GrpcClient.client(net.vertx);
+        this(net, new GrpcClientOptions());
+    }
+
+    /** @param options e.g. a client that enforces its calls' deadlines itself, as gRPC's own clients do */
+    InferenceGrpc(TestNetwork net, GrpcClientOptions options) {
+        this.client = GrpcClient.client(net.vertx, options);
         this.gateway = SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1");
     }
 
@@ -59,7 +65,10 @@ final class InferenceGrpc {
         return generate(key, message, 0);
     }
 
-    /** @param deadlineMs sent as the call's {@code grpc-timeout} (the client does not enforce it); 0 sends none */
+    /**
+     * @param deadlineMs sent as the call's {@code grpc-timeout} (enforced by the client only when its
+     *                   options say so); 0 sends none
+     */
     Call generate(String key, InferenceRequest message, long deadlineMs) {
         return generate(key, message, deadlineMs, null);
     }

@@ -13,6 +13,7 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.grpc.client.GrpcClientOptions;
 import io.vertx.grpc.common.GrpcStatus;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -223,6 +224,28 @@ class InferenceGrpcTest {
         assertThat(call.events.stream().noneMatch(InferenceEvent::hasDone)).isTrue();
         TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton())
+                .isEqualTo(Long.parseLong(call.metadata("cocoon-total-cost-nanoton")));
+    }
+
+    /**
+     * gRPC's own clients end a call themselves at its deadline. The gateway's timer, started at the
+     * call's arrival, used to fire after the client's: the client saw its own DEADLINE_EXCEEDED with
+     * no cost trailers, and the gateway logged a client gone, never a timeout (audit L, 7). It now
+     * answers a little before the deadline.
+     */
+    @Test
+    void generate_againstAClientThatEnforcesItsDeadline_theGatewayAnswersFirst_withWhatTheCallCost() {
+        start(new TestNetwork());
+        net.addWorker(20);  // seconds of tokens, against a 700 ms deadline
+        InferenceGrpc enforcing = new InferenceGrpc(net, new GrpcClientOptions().setScheduleDeadlineAutomatically(true));
+
+        InferenceGrpc.Call call = TestNetwork.await(io.vertx.core.Future.fromCompletionStage(
+                enforcing.generate(API_KEY, chat("synthetic").build(), 700).ended));
+
+        assertThat(call.status).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
+        assertThat(call.metadata("cocoon-error")).as("the gateway's answer, not the client's own").isEqualTo("timeout");
+        TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
+        assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isPositive()
                 .isEqualTo(Long.parseLong(call.metadata("cocoon-total-cost-nanoton")));
     }
 

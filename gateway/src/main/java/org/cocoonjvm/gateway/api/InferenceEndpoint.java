@@ -141,9 +141,11 @@ public final class InferenceEndpoint {
                     return;
                 }
                 // The client's deadline ends the relay like the gateway's own: the worker stops, what it
-                // produced is billed and the status says DEADLINE_EXCEEDED. Counted from the call's arrival.
+                // produced is billed and the status says DEADLINE_EXCEEDED. Counted from the call's
+                // arrival, less a margin: gRPC's clients end the call themselves at the deadline, and
+                // the gateway's answer, with what the call cost, must reach them first (audit L, 7).
                 long deadlineMs = call.timeout() - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - arrivalNanos);
-                relay.start(call.timeout() > 0 ? Math.max(1, deadlineMs) : Long.MAX_VALUE);
+                relay.start(call.timeout() > 0 ? Math.max(1, deadlineMs - answerMarginMs(call.timeout())) : Long.MAX_VALUE);
             });
         });
     }
@@ -289,5 +291,15 @@ public final class InferenceEndpoint {
     private ApiException tooLarge(long size, String decompressed) {
         return new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
                 "The request is " + size + " bytes" + decompressed + "; the limit is " + maxRequestBytes + ".");
+    }
+
+    /**
+     * How long before a client's deadline the gateway ends its call: the worker's cancel, the
+     * settlement and the trailers take tens of milliseconds (cancel_ms in the access log), and the
+     * answer must cross the network before the client's own timer. A twentieth of the deadline,
+     * between 20 and 250 ms.
+     */
+    private static long answerMarginMs(long timeoutMs) {
+        return Math.min(250, Math.max(20, timeoutMs / 20));
     }
 }
