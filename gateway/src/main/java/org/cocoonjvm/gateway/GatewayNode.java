@@ -1,6 +1,8 @@
 package org.cocoonjvm.gateway;
 
 import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
@@ -290,18 +292,19 @@ public final class GatewayNode extends VerticleBase {
                         ChunkFraming.install(connection);
                         ConnectionDeadlines.install(connection, connections, closes);
                     })
+                    .invalidRequestHandler(GatewayNode.this::refuseUnreadable)
                     .requestHandler(request -> {
                         if (request.version() == HttpVersion.HTTP_1_1 && request.authority() == null) {
                             // Vert.x Web refuses it with an ERROR stack trace in the log: a client's mistake, a 400 here.
                             // Only HTTP/1.1 requires Host: HTTP/1.0 health checks (HAProxy's httpchk) send none
                             // and are routed as any other request, which Vert.x Web allows (audit K, K-8).
-                            OpenAiResponses.error(request.response(), ApiException.invalid(null,
+                            refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
                                     "The request has no Host header, which HTTP/1.1 requires."));
                         } else if (isGrpc(request) && request.version() != HttpVersion.HTTP_2) {
                             // gRPC's server answered a bare 415 with no body (audit H, H-4).
-                            OpenAiResponses.error(request.response(), ApiException.invalid(null, "gRPC needs HTTP/2 (with"
-                                    + " prior knowledge on a plaintext port, ALPN h2 over TLS); this request came over "
-                                    + request.version().alpnName() + "."));
+                            refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
+                                    "gRPC needs HTTP/2 (with prior knowledge on a plaintext port, ALPN h2 over TLS);"
+                                            + " this request came over " + request.version().alpnName() + "."));
                         } else if (isGrpc(request)) {
                             InferenceEndpoint.nameUnnamedEncoding(request);
                             grpc.handle(request);
@@ -496,6 +499,39 @@ public final class GatewayNode extends VerticleBase {
         accessLog.answered(id != null ? id : RequestIds.answered(), method, path,
                 key == null ? null : key.id(), RequestNotes.model(ctx), status, RequestNotes.error(ctx),
                 System.nanoTime() - startNanos, clientGone);
+    }
+
+    /**
+     * An HTTP/1 request Netty's codec could not read: Vert.x's own answer is a status with an empty
+     * body, no request id and no log line (audit H, H-4). The connection closes after the answer,
+     * as Vert.x's own does: what follows on it cannot be framed.
+     */
+    private void refuseUnreadable(HttpServerRequest request) {
+        Throwable cause = request.decoderResult().cause();
+        Future<Void> answered;
+        if (cause instanceof TooLongHttpLineException) {
+            // Netty had no request line to show: the method and URI it reports are placeholders.
+            answered = refuseBeforeRoutes(request, null, null, new ApiException(ErrorKind.URI_TOO_LONG,
+                    "The request line exceeds " + HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH + " bytes."));
+        } else if (cause instanceof TooLongHttpHeaderException) {
+            answered = refuseBeforeRoutes(request, request.method().name(), request.path(), new ApiException(ErrorKind.HEADERS_TOO_LARGE,
+                    "The request headers exceed " + HttpServerOptions.DEFAULT_MAX_HEADER_SIZE + " bytes."));
+        } else {
+            answered = refuseBeforeRoutes(request, null, null, ApiException.invalid(null, "The request is not valid HTTP/1.1"
+                    + (cause == null || cause.getMessage() == null ? "." : ": " + cause.getMessage())));
+        }
+        answered.onComplete(ended -> request.connection().close());
+    }
+
+    /** A request refused before the routes gets what a routed refusal gets: a request id, a count and an access-log line. */
+    private Future<Void> refuseBeforeRoutes(HttpServerRequest request, String method, String path, ApiException error) {
+        long start = System.nanoTime();
+        String id = RequestIds.answered();
+        request.response().putHeader(CompletionsHandler.REQUEST_ID_HEADER, id);
+        metrics.responded(error.kind().httpStatus);
+        return OpenAiResponses.error(request.response(), error).onComplete(ended ->
+                accessLog.answered(id, method, path, null, null, error.kind().httpStatus, error.kind().stableCode(),
+                        System.nanoTime() - start, ended.failed()));
     }
 
     /** A gRPC call answered without a relay gets its access-log line as an HTTP request would; a refusal is counted. */

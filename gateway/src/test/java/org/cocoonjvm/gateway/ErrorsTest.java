@@ -54,6 +54,47 @@ class ErrorsTest {
     }
 
     /**
+     * A request line or headers longer than the gateway reads, or bytes that are not HTTP: Netty's
+     * codec fails them before any route, and Vert.x answered with a bare status, no request id and
+     * no log line (audit H, H-4). Now each is an OpenAI-style error with an {@code x-request-id} that
+     * names its access-log line (with the method and path where the request line was read), then
+     * the connection closes.
+     */
+    @Test
+    void requestsTheHttpCodecCannotRead_getOpenAiErrors_anId_andAnAccessLogLine() throws Exception {
+        ch.qos.logback.classic.Logger accessLogger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("cocoon.access");
+        ch.qos.logback.classic.Level levelBefore = accessLogger.getLevel();
+        accessLogger.setLevel(ch.qos.logback.classic.Level.INFO);  // the tests' logback config logs WARN and up
+        try (LogCapture access = new LogCapture("cocoon.access"); LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            String longUri = raw("GET /v1/models?x=" + "a".repeat(5000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+            // With no request line read, Netty takes the request for HTTP/1.0, and so does the answer.
+            assertThat(longUri).startsWith("HTTP/1.0 414").contains("\"code\":\"uri_too_long\"", "4096 bytes",
+                    "\"type\":\"invalid_request_error\"").containsIgnoringCase("x-request-id: req_");
+            String bigHeaders = raw("GET /v1/models HTTP/1.1\r\nHost: x\r\nCookie: " + "c".repeat(9000) + "\r\n\r\n");
+            assertThat(bigHeaders).startsWith("HTTP/1.1 431").contains("\"code\":\"headers_too_large\"", "8192 bytes");
+            String garbage = raw("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n");
+            assertThat(garbage).startsWith("HTTP/1.1 400").contains("not valid HTTP/1.1");
+
+            assertThat(access.lines()).hasSize(3);
+            assertThat(access.lines().get(0)).contains("\"request_id\":\"" + requestId(longUri) + "\"", "\"method\":null",
+                    "\"path\":null", "\"status\":414", "\"error\":\"uri_too_long\"");
+            assertThat(access.lines().get(1)).contains("\"method\":\"GET\"", "\"path\":\"/v1/models\"", "\"status\":431",
+                    "\"error\":\"headers_too_large\"").doesNotContain("ccccc");
+            assertThat(access.lines().get(2)).contains("\"status\":400", "\"error\":\"invalid_request_error\"");
+            assertThat(all.lines()).noneMatch(l -> l.startsWith("ERROR"));
+            assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body())
+                    .contains("cocoon_http_responses_total{status=\"414\"} 1.0", "cocoon_http_responses_total{status=\"431\"} 1.0");
+        } finally {
+            accessLogger.setLevel(levelBefore);
+        }
+    }
+
+    private static String requestId(String rawResponse) {
+        return rawResponse.lines().filter(l -> l.toLowerCase(java.util.Locale.ROOT).startsWith("x-request-id: "))
+                .findFirst().orElseThrow().substring("x-request-id: ".length());
+    }
+
+    /**
      * HTTP/1.0 has no Host requirement, and HAProxy's default {@code option httpchk} sends exactly
      * {@code OPTIONS / HTTP/1.0} with none: such requests are served as any other (they were a 400
      * naming HTTP/1.1: audit K, K-8).

@@ -184,11 +184,15 @@ public final class GatewayMetrics implements RelayObserver {
      * is sent, including those refused before any relay (401, 400, 402, 413, 429), then passes on.
      */
     public void countResponses(RoutingContext ctx) {
-        ctx.addHeadersEndHandler(v -> responses.computeIfAbsent(ctx.response().getStatusCode(), status ->
-                Counter.builder("cocoon.http.responses").tag("status", Integer.toString(status))
-                        .description("API responses by HTTP status, counted when the status is sent").register(meters))
-                .increment());
+        ctx.addHeadersEndHandler(v -> responded(ctx.response().getStatusCode()));
         ctx.next();
+    }
+
+    /** A response with this status, sent without the routes (a request refused before them). */
+    public void responded(int status) {
+        responses.computeIfAbsent(status, s -> Counter.builder("cocoon.http.responses").tag("status", Integer.toString(s))
+                        .description("API responses by HTTP status, counted when the status is sent").register(meters))
+                .increment();
     }
 
     /** An {@code Inference} call refused before a relay (relayed calls are counted as requests). */

@@ -35,6 +35,13 @@ public enum ErrorKind {
     /** gRPC libraries answer an oversized message with RESOURCE_EXHAUSTED too. */
     PAYLOAD_TOO_LARGE(413, "invalid_request_error", "payload_too_large", GrpcStatus.RESOURCE_EXHAUSTED, true),
     /**
+     * A request line longer than the gateway reads (HTTP/1), refused before any route. gRPC never
+     * sees it: over HTTP/2 an oversized header block resets the stream.
+     */
+    URI_TOO_LONG(414, "invalid_request_error", "uri_too_long", GrpcStatus.INVALID_ARGUMENT, true),
+    /** Request headers larger than the gateway reads (HTTP/1), refused before any route. */
+    HEADERS_TOO_LARGE(431, "invalid_request_error", "headers_too_large", GrpcStatus.RESOURCE_EXHAUSTED, true),
+    /**
      * A request body or message compressed in a way the gateway does not read. UNIMPLEMENTED is
      * what the gRPC compression spec asks for; the answer names the encodings accepted.
      */
