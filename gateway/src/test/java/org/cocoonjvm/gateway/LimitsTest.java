@@ -193,6 +193,25 @@ class LimitsTest {
         return TimeUnit.NANOSECONDS.toMillis(events.get(0).arrivedNanos() - start);
     }
 
+    /** A chat completion says which tier served it, in the document and in every chunk, as OpenAI's do. */
+    @Test
+    void chatCompletions_sayTheTierThatServedThem() {
+        net = new TestNetwork();
+        net.addWorker(1000, 4, SchedulerOptions.DEFAULTS);
+        TestNetwork.Reply flex = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"service_tier\":\"flex\",\"max_tokens\":2"));
+        assertThat(flex.json().getString("service_tier")).isEqualTo("flex");
+        TestNetwork.Reply auto = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"service_tier\":\"auto\",\"max_tokens\":2"));
+        assertThat(auto.json().getString("service_tier")).isEqualTo("default");
+
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"service_tier\":\"flex\",\"max_tokens\":3")));
+        List<SseEvents.Event> events = TestNetwork.await(Future.fromCompletionStage(sse.ended));
+        List<SseEvents.Event> chunks = events.subList(0, events.size() - 1);  // all but [DONE]
+        assertThat(chunks).isNotEmpty().allSatisfy(e -> assertThat(e.data()).contains("\"service_tier\":\"flex\""));
+    }
+
     @Test
     void unknownServiceTier_isRejectedNamingTheParam() {
         net = new TestNetwork();

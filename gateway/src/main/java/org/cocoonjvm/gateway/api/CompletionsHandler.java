@@ -84,7 +84,7 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
 
     private static CompletionSink sink(HttpServerRequest http, ValidRequest request, String id) {
         // Usage (with its cost) is always sent: billing clients must never miss it.
-        CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(), true, request.flavor());
+        CompletionMeta meta = request.meta(id, true);
         return request.stream() ? new SseWriter(http, meta) : new JsonWriter(http, meta);
     }
 }

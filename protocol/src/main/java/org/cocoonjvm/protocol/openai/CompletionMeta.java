@@ -10,8 +10,9 @@ import org.cocoonjvm.protocol.grpc.Usage;
  * @param model        echoed as the client sent it
  * @param includeUsage send the usage chunk before {@code [DONE]}
  * @param flavor       chat or text completion: decides the objects' shapes
+ * @param tier         the tier that served it: a chat completion says which, as OpenAI's do
  */
-public record CompletionMeta(String id, long created, String model, boolean includeUsage, Flavor flavor) {
+public record CompletionMeta(String id, long created, String model, boolean includeUsage, Flavor flavor, ServiceTier tier) {
 
     /** The two OpenAI completion APIs. */
     public enum Flavor {
@@ -28,15 +29,19 @@ public record CompletionMeta(String id, long created, String model, boolean incl
     }
 
     public CompletionMeta(String id, long created, String model, boolean includeUsage) {
-        this(id, created, model, includeUsage, Flavor.CHAT);
+        this(id, created, model, includeUsage, Flavor.CHAT, ServiceTier.DEFAULT);
     }
 
-    /** {@code "id":…,"object":…,"created":…,"model":…} without braces, for hand-built chunks. */
+    /**
+     * {@code "id":…,"object":…,"created":…,"model":…} without braces, for hand-built chunks, and a
+     * chat completion's {@code "service_tier"} (OpenAI's text completions have none).
+     */
     StringBuilder appendHeader(StringBuilder out, String object) {
         out.append("\"id\":");
         JsonText.appendString(out, id);
         out.append(",\"object\":\"").append(object).append("\",\"created\":").append(created).append(",\"model\":");
-        return JsonText.appendString(out, model);
+        JsonText.appendString(out, model);
+        return flavor == Flavor.CHAT ? out.append(",\"service_tier\":\"").append(tier.wireName()).append('"') : out;
     }
 
     static StringBuilder appendUsage(StringBuilder out, Usage usage, UsageCost cost) {

@@ -59,6 +59,11 @@ public final class ValidRequest {
         return tier;
     }
 
+    /** What every chunk of this request's completion {@code id} repeats, created now. */
+    public CompletionMeta meta(String id, boolean includeUsage) {
+        return new CompletionMeta(id, System.currentTimeMillis() / 1000, model, includeUsage, flavor, tier);
+    }
+
     /** max_tokens as given; 0 when the client set none. */
     public int maxTokens() {
         return generate.getMaxTokens();

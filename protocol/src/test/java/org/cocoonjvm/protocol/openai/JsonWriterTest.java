@@ -51,6 +51,7 @@ class JsonWriterTest {
         assertThat(body.getLong("created")).isEqualTo(1700000000L);
         assertThat(body.getString("model")).isEqualTo("m");
         assertThat(body.containsKey("system_fingerprint")).isTrue();
+        assertThat(body.getString("service_tier")).isEqualTo("default");
         assertThat(body.getJsonArray("choices")).hasSize(1);
 
         JsonObject choice = body.getJsonArray("choices").getJsonObject(0);

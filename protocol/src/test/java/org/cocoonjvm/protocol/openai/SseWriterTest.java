@@ -21,7 +21,7 @@ class SseWriterTest {
     private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", true);
     private static final String HEAD =
             "data: {\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\","
-            + "\"system_fingerprint\":null,\"choices\":[";
+            + "\"service_tier\":\"default\",\"system_fingerprint\":null,\"choices\":[";
 
     private LoopbackServer server;
 

@@ -88,8 +88,7 @@ final class WorkerHttpApi {
             return;
         }
         String id = request.idPrefix() + UUID.randomUUID();
-        CompletionMeta meta = new CompletionMeta(id, System.currentTimeMillis() / 1000, request.model(),
-                request.includeUsage(), request.flavor());
+        CompletionMeta meta = request.meta(id, request.includeUsage());
         CompletionSink sink = request.stream() ? new SseWriter(ctx.request(), meta) : new JsonWriter(ctx.request(), meta);
         Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink,
                 request.continuousUsage() ? Usage.newBuilder() : null));
