@@ -684,6 +684,7 @@ public final class GatewayNode extends VerticleBase {
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
+        metrics.close();
         return workerServer == null ? Future.succeededFuture() : workerServer.close();
     }
 

@@ -6,6 +6,13 @@ import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
@@ -14,7 +21,9 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.RelayObserver;
+import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
+import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.ServiceTier;
 
 /**
@@ -27,8 +36,13 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * code and cached; a token costs an update of the event loop's own inter-token counters. Labels
  * are bounded: names of models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
  * statuses, tiers, error codes, worker ids; never request ids or API keys.
+ *
+ * <p>Beside them, the process's own (Micrometer's JVM and system binders: {@code jvm_memory_*},
+ * {@code jvm_gc_pause_seconds}, {@code jvm_threads_*}, {@code process_cpu_usage},
+ * {@code process_files_open_files}, ...): heap held by idle streams, GC pauses behind a TTFT spike
+ * and file descriptors near their limit are what an operator looks at next.
  */
-public final class GatewayMetrics implements RelayObserver {
+public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     /** Prometheus text exposition format 0.0.4. */
     public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
     /** The model label of a request naming a model no worker serves: clients must not mint series. */
@@ -46,6 +60,7 @@ public final class GatewayMetrics implements RelayObserver {
     private final Counter clientDisconnects;
     private final Counter attempts;
     private final Counter retries;
+    private final JvmGcMetrics gc = new JvmGcMetrics();
 
     private record RequestKey(String model, int status, ServiceTier tier) {}
 
@@ -60,6 +75,29 @@ public final class GatewayMetrics implements RelayObserver {
                 .description("Workers tried, over all requests (retries happen only before the first token)").register(meters);
         this.retries = Counter.builder("cocoon.request.retries")
                 .description("Attempts beyond each request's first").register(meters);
+        // At 0 from the start, so that rate() and increase() see an error's first occurrence.
+        for (ErrorKind kind : ErrorKind.values()) {
+            error(kind.stableCode());
+        }
+        error(Relay.STALLED);
+        new JvmMemoryMetrics().bindTo(meters);
+        gc.bindTo(meters);
+        new JvmThreadMetrics().bindTo(meters);
+        new ClassLoaderMetrics().bindTo(meters);
+        new ProcessorMetrics().bindTo(meters);
+        new UptimeMetrics().bindTo(meters);
+        new FileDescriptorMetrics().bindTo(meters);
+    }
+
+    /** Stops listening for the JVM's GC notifications, which would otherwise keep this registry alive. */
+    @Override
+    public void close() {
+        gc.close();
+    }
+
+    private Counter error(String code) {
+        return errors.computeIfAbsent(code, c -> Counter.builder("cocoon.request.errors").tag("code", c)
+                .description("Failed requests by OpenAI error code, before or after the first token").register(meters));
     }
 
     /** The payment rounds and the money owed to workers that no signed state pays yet. */
@@ -141,9 +179,7 @@ public final class GatewayMetrics implements RelayObserver {
         String model = known ? workers.modelName(o.model()) : UNKNOWN_MODEL;
         requests.computeIfAbsent(new RequestKey(model, o.status(), o.tier()), this::requestCounter).increment();
         if (o.errorCode() != null) {
-            errors.computeIfAbsent(o.errorCode(), code -> Counter.builder("cocoon.request.errors").tag("code", code)
-                    .description("Failed requests by OpenAI error code, before or after the first token").register(meters))
-                    .increment();
+            error(o.errorCode()).increment();
         }
         if (o.clientGone()) {
             clientDisconnects.increment();
