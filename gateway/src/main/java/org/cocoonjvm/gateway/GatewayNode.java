@@ -30,6 +30,7 @@ import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.time.Clock;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -45,6 +46,7 @@ import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.attestation.WorkerAdmission;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.api.ApiKeys;
 import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
@@ -110,6 +112,7 @@ public final class GatewayNode extends VerticleBase {
      */
     private final Promise<Void> paymentsDone = Promise.promise();
     private final AccessLog accessLog = new AccessLog();
+    private final ApiKeys apiKeys;
     private final List<RelayObserver> observers = new CopyOnWriteArrayList<>(List.of(accessLog));
     private HttpServer workerServer;
     private long rotationTimer = -1;
@@ -137,6 +140,7 @@ public final class GatewayNode extends VerticleBase {
     public GatewayNode(GatewayOptions options, RequestBilling billing, ChannelJournal channels, ChannelOnChain onChain,
                        GatewayAttestation attestation) {
         this.options = options;
+        this.apiKeys = new ApiKeys(options.apiKeys());
         this.attestation = attestation;
         this.refused = attestation != null ? attestation.refused() : new RefusedWorkers(Clock.systemUTC());
         this.billing = billing;
@@ -149,6 +153,14 @@ public final class GatewayNode extends VerticleBase {
             metrics.payments(payments.stats());
         }
         metrics.ledger(billing);
+    }
+
+    /**
+     * The client keys it takes now: an edited keys file's, say. Thread-safe; running requests keep
+     * theirs, and a key whose limits changed is held to the new ones from its next request.
+     */
+    public void replaceApiKeys(Map<String, ApiKey> keys) {
+        apiKeys.replace(keys);
     }
 
     /**
@@ -261,7 +273,7 @@ public final class GatewayNode extends VerticleBase {
             Relay.Context relay = new Relay.Context(vertx, workers, registry, options.relay(),
                     RelayObserver.all(observers.toArray(RelayObserver[]::new)), running);
             Admission admission = new Admission(relay, limiter, billing);
-            new InferenceEndpoint(admission, options.apiKeys(), new ModelCatalog(registry, billing), options.maxBodyBytes(),
+            new InferenceEndpoint(admission, apiKeys, new ModelCatalog(registry, billing), options.maxBodyBytes(),
                     vertx, options.relay().bodyTimeoutMs(), GatewayNode.this::grpcAnswered).bind(grpc);
             Router http = router(admission);
             ConnectionOptions connections = options.connections();
@@ -629,8 +641,7 @@ public final class GatewayNode extends VerticleBase {
     }
 
     private void authenticate(RoutingContext ctx) {
-        String hash = BearerKeys.hashOf(ctx.request());
-        ApiKey key = hash == null ? null : options.apiKeys().get(hash);
+        ApiKey key = apiKeys.find(BearerKeys.hashOf(ctx.request()));
         if (key == null) {
             RequestNotes.refuse(ctx, BearerKeys.missingOrInvalid());
         } else {

@@ -1,5 +1,6 @@
 package org.cocoonjvm.launcher;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -9,6 +10,7 @@ import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 
 /**
@@ -49,40 +51,111 @@ final class ClientKeys {
 
     /** An account a key line names: the launcher's own names ({@code account-<hex>}) and other plain ids. */
     private static final Pattern ACCOUNT = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    /** A key given by its digest, so the file holds no key a reader could spend. */
+    static final String DIGEST_PREFIX = "sha256:";
+    private static final Pattern DIGEST = Pattern.compile("[0-9a-f]{64}");
 
     /**
      * The keys by digest, as {@code GatewayOptions} holds them; the same key given twice is one key.
-     * Each line is a key, optionally followed by the account it spends: a rotated key names its
-     * predecessor's account ({@code account-<16 hex digits>}, its access-log key id with
-     * {@code account-} for {@code key-}), so a replaced key does not strand its balance and deposit
-     * comment in an account no key reaches (audit L, 5); both keys may spend it while clients move over.
+     * A line is {@code KEY [ACCOUNT] [rpm=N] [tpm=N] [max-concurrent=N]}:
+     * <ul>
+     *   <li>{@code KEY}: the key, or {@code sha256:<its hex digest>} ({@code cocoon key new} writes
+     *       that), so the file the gateway reads need not hold a key that anyone could spend;
+     *   <li>{@code ACCOUNT}: the account it spends; a rotated key names its predecessor's
+     *       ({@code account-<16 hex digits>}, its access-log key id with {@code account-} for
+     *       {@code key-}), so a replaced key does not strand its balance and deposit comment in an
+     *       account no key reaches (audit L, 5); both keys may spend it while clients move over;
+     *   <li>limits: this key's own, in place of the gateway's {@code --rpm}, {@code --tpm},
+     *       {@code --max-concurrent} ({@code 0}: unlimited), so a backend's key may send more than a
+     *       chat frontend's.
+     * </ul>
      */
     static Map<String, ApiKey> byDigest(List<String> lines, KeyLimits limits) {
         Map<String, ApiKey> byDigest = new HashMap<>();
         Map<String, String> digestByName = new HashMap<>();
         for (String line : lines) {
             String[] fields = line.strip().split("\\s+");
-            if (fields.length > 2) {
-                throw new Cocoon.UsageException("an API key line holds a key and, optionally, its account; this one has "
-                        + fields.length + " fields");
-            }
-            String digest = BearerKeys.hash(fields[0]);
+            String digest = digest(fields[0]);
             String name = digest.substring(0, NAME_HEX_DIGITS);
             String other = digestByName.putIfAbsent(name, digest);
             if (other != null && !other.equals(digest)) {
                 throw new Cocoon.UsageException("two API keys share the digest prefix " + name + "; replace one of them");
             }
-            String account = fields.length == 2 ? fields[1] : "account-" + name;
-            if (!ACCOUNT.matcher(account).matches()) {
-                throw new Cocoon.UsageException("the account of key key-" + name + " must be 1 to 64 letters, digits, '.',"
-                        + " '_' or '-', e.g. account-" + name);
-            }
-            ApiKey previous = byDigest.put(digest, new ApiKey("key-" + name, account, limits));
-            if (previous != null && !previous.accountId().equals(account)) {
-                throw new Cocoon.UsageException("key key-" + name + " is given twice, with accounts " + previous.accountId()
-                        + " and " + account);
+            ApiKey key = key("key-" + name, Arrays.asList(fields).subList(1, fields.length), limits);
+            ApiKey previous = byDigest.put(digest, key);
+            if (previous != null && !previous.equals(key)) {
+                throw new Cocoon.UsageException("key " + key.id() + " is given twice, differently: " + described(previous)
+                        + ", and " + described(key));
             }
         }
         return byDigest;
+    }
+
+    private static String digest(String keyField) {
+        if (!keyField.startsWith(DIGEST_PREFIX)) {
+            return BearerKeys.hash(keyField);
+        }
+        String digest = keyField.substring(DIGEST_PREFIX.length());
+        if (!DIGEST.matcher(digest).matches()) {
+            throw new Cocoon.UsageException("an API key given as " + DIGEST_PREFIX + "<digest> needs the key's SHA-256 as"
+                    + " 64 lowercase hex digits; this one has " + ApiException.shown(digest));
+        }
+        return digest;
+    }
+
+    /** The key named {@code id}, from the fields after it on its line. */
+    private static ApiKey key(String id, List<String> fields, KeyLimits defaults) {
+        String account = null;
+        long rpm = defaults.requestsPerMinute();
+        long tpm = defaults.tokensPerMinute();
+        long concurrent = defaults.maxConcurrent();
+        for (String field : fields) {
+            int equals = field.indexOf('=');
+            if (equals < 0) {
+                if (account != null) {
+                    throw new Cocoon.UsageException("the line of key " + id + " names two accounts, " + account + " and "
+                            + ApiException.shown(field) + "; a line is KEY [ACCOUNT] [rpm=N] [tpm=N] [max-concurrent=N]");
+                }
+                if (!ACCOUNT.matcher(field).matches()) {
+                    throw new Cocoon.UsageException("the account of key " + id + " must be 1 to 64 letters, digits, '.',"
+                            + " '_' or '-', e.g. account-" + id.substring("key-".length()));
+                }
+                account = field;
+                continue;
+            }
+            String limit = field.substring(0, equals);
+            long value = limit(id, limit, field.substring(equals + 1));
+            switch (limit) {
+                case "rpm" -> rpm = value;
+                case "tpm" -> tpm = value;
+                case "max-concurrent" -> concurrent = value;
+                default -> throw new Cocoon.UsageException("the line of key " + id + " sets " + ApiException.shown(limit)
+                        + ", which is no limit; a key's limits are rpm, tpm and max-concurrent");
+            }
+        }
+        if (concurrent > Integer.MAX_VALUE) {
+            throw new Cocoon.UsageException("the line of key " + id + ": max-concurrent must be at most " + Integer.MAX_VALUE);
+        }
+        return new ApiKey(id, account != null ? account : "account-" + id.substring("key-".length()),
+                new KeyLimits(rpm, tpm, (int) concurrent));
+    }
+
+    private static long limit(String id, String name, String value) {
+        try {
+            long parsed = Long.parseLong(value);
+            if (parsed >= 0) {
+                return parsed;
+            }
+        } catch (NumberFormatException e) {
+            // the message below says what a limit must be
+        }
+        throw new Cocoon.UsageException("the line of key " + id + ": " + name + " must be a whole number, 0 or more"
+                + " (0: unlimited), got " + ApiException.shown(value));
+    }
+
+    private static String described(ApiKey key) {
+        KeyLimits l = key.limits();
+        return "account " + key.accountId() + " rpm=" + l.requestsPerMinute() + " tpm=" + l.tokensPerMinute()
+                + " max-concurrent=" + l.maxConcurrent();
     }
 }

@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cocoon", mixinStandardHelpOptions = true, version = "cocoon 0.1.0",
         description = "Confidential AI inference: attested workers, a streaming gateway, per-token TON billing.",
         subcommands = {DemoCommand.class, GatewayCommand.class, WorkerCommand.class, ModelCommand.class,
-                GenerateCommand.class, BenchCommand.class, AttestCommand.class, LoadCommand.class})
+                GenerateCommand.class, BenchCommand.class, AttestCommand.class, LoadCommand.class, KeyCommand.class})
 public final class Cocoon {
     private static final Logger log = LoggerFactory.getLogger(Cocoon.class);
 

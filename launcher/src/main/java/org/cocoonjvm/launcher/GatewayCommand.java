@@ -33,8 +33,11 @@ final class GatewayCommand implements Callable<Integer> {
 
     @Option(names = "--api-keys-file", paramLabel = "FILE", description = "Client API keys, one a line (blank lines and "
             + "lines starting with # are skipped); with --api-key, both count. Each key's account is named after the "
-            + "key's digest, so removing or reordering keys moves no money; a line 'KEY ACCOUNT' names the account "
-            + "instead: a rotated key names its predecessor's (account-<its key id's hex>) and keeps its balance.")
+            + "key's digest, so removing or reordering keys moves no money. A line is KEY [ACCOUNT] [rpm=N] [tpm=N] "
+            + "[max-concurrent=N]: KEY may be sha256:<the key's hex digest> (cocoon key new writes such lines); ACCOUNT "
+            + "names the account instead (a rotated key names its predecessor's, account-<its key id's hex>, and keeps "
+            + "its balance); the limits replace --rpm, --tpm, --max-concurrent for that key. Read again when it "
+            + "changes: keys are added, revoked and re-limited without a restart.")
     Path apiKeysFile;
 
     @Option(names = "--admin-key", description = "Key for /admin; or --admin-key-file.")
@@ -113,7 +116,13 @@ final class GatewayCommand implements Callable<Integer> {
                 deposits.channels(dataDir), attested);
         Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
+        AutoCloseable keysWatcher = apiKeysFile == null ? () -> { }
+                : KeysFileWatcher.start(apiKeysFile, apiKeys, options.apiKeys(), policy::clientKeys, keys -> {
+                    policy.openAccounts(billing.accounts(), keys.values());
+                    node.replaceApiKeys(keys);
+                });
         Running.untilSignalled(vertx, options.shutdown().totalMs(), () -> {
+            keysWatcher.close();
             watcher.close();
             billing.ledger().close();
         });

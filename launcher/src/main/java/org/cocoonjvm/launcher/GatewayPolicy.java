@@ -2,6 +2,7 @@ package org.cocoonjvm.launcher;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
@@ -161,11 +162,26 @@ final class GatewayPolicy {
     /** Each key gets an account of its own, named after the key's digest ({@link ClientKeys}). */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, boolean remoteUnattestedWorkers) {
         checkAmounts();
-        Map<String, ApiKey> keys = ClientKeys.byDigest(apiKeys, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
-        return new GatewayOptions(host, port, keys, BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
+        return new GatewayOptions(host, port, clientKeys(apiKeys), BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown(),
                 remoteUnattestedWorkers);
+    }
+
+    /** Key lines ({@link ClientKeys}) as this gateway takes them, with its limits for keys that set none. */
+    Map<String, ApiKey> clientKeys(List<String> lines) {
+        return ClientKeys.byDigest(lines, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
+    }
+
+    /** Opens each key's account, if new, and credits the start grant once per account and amount. */
+    void openAccounts(AccountBook accounts, Collection<ApiKey> keys) {
+        for (ApiKey key : keys) {
+            accounts.open(key.accountId());
+            if (grantNanoton > 0) {
+                // Named by amount too: a restart with the same grant credits nothing, a changed grant credits anew.
+                accounts.credit(key.accountId(), grantNanoton, "grant-at-start:" + key.accountId() + ":" + grantNanoton);
+            }
+        }
     }
 
     /**
@@ -270,13 +286,7 @@ final class GatewayPolicy {
         }
         LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
         ClientKeys.positionalAccounts(accounts).ifPresent(log::warn);
-        for (ApiKey key : options.apiKeys().values()) {
-            accounts.open(key.accountId());
-            if (grantNanoton > 0) {
-                // Named by amount too: a restart with the same grant credits nothing, a changed grant credits anew.
-                accounts.credit(key.accountId(), grantNanoton, "grant-at-start:" + key.accountId() + ":" + grantNanoton);
-            }
-        }
+        openAccounts(accounts, options.apiKeys().values());
         // One thread per connection: the ledger's calls block on JDBC and must stay off the event loops.
         ExecutorService ledgerThreads = Executors.newFixedThreadPool(JdbcAccountBook.DEFAULT_POOL_SIZE,
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());

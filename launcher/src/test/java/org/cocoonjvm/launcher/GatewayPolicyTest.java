@@ -8,6 +8,7 @@ import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.ShutdownOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
+import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.junit.jupiter.api.Test;
@@ -56,9 +57,42 @@ class GatewayPolicyTest {
         assertThat(key(rotating, "sk-new").accountId()).isEqualTo(old);
         assertThat(key(rotating, "sk-old").accountId()).isEqualTo(old);
         assertThat(key(rotating, "sk-new").id()).as("its own key id").isEqualTo("key-" + BearerKeys.hash("sk-new").substring(0, 16));
-        assertThatThrownBy(() -> options(List.of("sk-new account with spaces"))).hasMessageContaining("4 fields");
+        assertThatThrownBy(() -> options(List.of("sk-new account with spaces"))).hasMessageContaining("names two accounts");
         assertThatThrownBy(() -> options(List.of("sk-new acc/../x"))).hasMessageContaining("letters, digits");
         assertThatThrownBy(() -> options(List.of("sk-new a", "sk-new b"))).hasMessageContaining("given twice");
+    }
+
+    /** A backend's key may send more than a chat frontend's: a line's limits replace the gateway's for that key. */
+    @Test
+    void aKeyLine_maySetItsOwnLimits_overTheGatewaysDefaults() {
+        GatewayOptions keys = options(List.of("sk-chat", "sk-backend acct-backend rpm=6000 max-concurrent=0", "sk-batch tpm=1000000"),
+                "--rpm", "60", "--tpm", "20000", "--max-concurrent", "4");
+
+        assertThat(key(keys, "sk-chat").limits()).isEqualTo(new KeyLimits(60, 20_000, 4));
+        assertThat(key(keys, "sk-backend").limits()).isEqualTo(new KeyLimits(6000, 20_000, 0));
+        assertThat(key(keys, "sk-backend").accountId()).isEqualTo("acct-backend");
+        assertThat(key(keys, "sk-batch").limits()).isEqualTo(new KeyLimits(60, 1_000_000, 4));
+        assertThat(key(keys, "sk-batch").accountId()).isEqualTo("account-" + BearerKeys.hash("sk-batch").substring(0, 16));
+
+        assertThatThrownBy(() -> options(List.of("sk-x rps=5"))).isInstanceOf(Cocoon.UsageException.class)
+                .hasMessageContaining("\"rps\", which is no limit");
+        assertThatThrownBy(() -> options(List.of("sk-x rpm=-1"))).hasMessageContaining("rpm must be a whole number, 0 or more");
+        assertThatThrownBy(() -> options(List.of("sk-x tpm=lots"))).hasMessageContaining("\"lots\"");
+        assertThatThrownBy(() -> options(List.of("sk-x max-concurrent=99999999999"))).hasMessageContaining("at most");
+        assertThatThrownBy(() -> options(List.of("sk-x rpm=5", "sk-x rpm=6"))).hasMessageContaining("given twice, differently");
+        assertThat(key(options(List.of("sk-x rpm=5", "sk-x rpm=5")), "sk-x").limits().requestsPerMinute()).isEqualTo(5);
+    }
+
+    /** The keys file may hold digests only: whoever reads it gets no key to spend. */
+    @Test
+    void aKeyLine_mayGiveTheKeyByItsDigest() {
+        String digest = BearerKeys.hash("sk-secret");
+        GatewayOptions byDigest = options(List.of("sha256:" + digest + " rpm=10"));
+
+        assertThat(key(byDigest, "sk-secret")).isEqualTo(key(options(List.of("sk-secret rpm=10")), "sk-secret"));
+        assertThatThrownBy(() -> options(List.of("sha256:" + digest.toUpperCase(java.util.Locale.ROOT))))
+                .hasMessageContaining("64 lowercase hex digits");
+        assertThatThrownBy(() -> options(List.of("sha256:abc"))).hasMessageContaining("\"abc\"");
     }
 
     @Test

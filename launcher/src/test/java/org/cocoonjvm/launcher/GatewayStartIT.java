@@ -12,9 +12,11 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.ledger.PostgresServer;
+import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -95,6 +97,48 @@ class GatewayStartIT {
         awaitHealthy(port, bobAlone);
         assertThat(depositComment(port, "sk-bob")).as("bob's own account, not the first key's").isEqualTo(bobs);
         assertThat(get(port, "/v1/account", "sk-alice").statusCode()).as("alice revoked").isEqualTo(401);
+    }
+
+    /**
+     * Keys come and go without a restart: {@code cocoon key new --append-to} adds one to the running
+     * gateway's keys file (as its digest), and a key taken out of the file is refused from then on.
+     */
+    @Test
+    void aKeyAddedWithKeyNew_andAKeyRevoked_takeEffectWithoutARestart() throws Exception {
+        int port = freePort();
+        String[] args = gatewayArgs(port, "jdbc:h2:file:" + dir.resolve("ledger"), "sk-alice");
+        Process gateway = launch("gateway.log", args);
+        awaitHealthy(port, gateway);
+        Path keysFile = Path.of(args[Arrays.asList(args).indexOf("--api-keys-file") + 1]);
+
+        Process keyNew = launch("key-new.log", "key", "new", "--append-to", keysFile.toString(), "--rpm", "600");
+        String key = new String(keyNew.getInputStream().readAllBytes()).strip();
+        assertThat(keyNew.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(keyNew.exitValue()).as(Files.readString(dir.resolve("key-new.log"))).isZero();
+        assertThat(key).startsWith("sk-cocoon-");
+        assertThat(Files.readString(keysFile)).as("the file holds the key's digest, not the key")
+                .doesNotContain(key).contains("sha256:", "rpm=600");
+        awaitStatus(port, key, 200);
+
+        Files.write(keysFile, Files.readAllLines(keysFile).stream().filter(l -> !l.equals("sk-alice")).toList());
+        awaitStatus(port, "sk-alice", 401);
+        assertThat(get(port, "/v1/account", key).statusCode()).isEqualTo(200);
+        assertThat(Files.readString(dir.resolve("gateway.log"))).contains("removed [key-" + BearerKeys.hash("sk-alice")
+                .substring(0, 16) + "]").doesNotContain(key);
+    }
+
+    /** {@code GET /v1/account} with {@code key} answers {@code status} within 10 s (the file is checked every 2). */
+    private void awaitStatus(int port, String key, int status) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        int last;
+        do {
+            last = get(port, "/v1/account", key).statusCode();
+            if (last == status) {
+                return;
+            }
+            Thread.sleep(200);
+        } while (System.nanoTime() < deadline);
+        throw new AssertionError("GET /v1/account answered " + last + ", not " + status + ", 10 s on; log in " + dir);
     }
 
     /** Keys and the admin key in files, as an operator keeps them off the command line. */

@@ -14,7 +14,6 @@ import io.vertx.grpc.server.GrpcServerRequest;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.zip.GZIPInputStream;
@@ -62,7 +61,7 @@ public final class InferenceEndpoint {
     }
 
     private final Admission admission;
-    private final Map<String, ApiKey> apiKeys;
+    private final ApiKeys apiKeys;
     private final ModelCatalog catalog;
     private final long maxRequestBytes;
     private final Vertx vertx;
@@ -70,13 +69,13 @@ public final class InferenceEndpoint {
     private final Answered answered;
 
     /**
-     * @param apiKeys          the HTTP API's keys, by digest ({@link BearerKeys#hash})
+     * @param apiKeys          the HTTP API's keys
      * @param maxRequestBytes  larger requests, once decompressed, are refused, as HTTP bodies are
      * @param messageTimeoutMs how long a call's request message may take to arrive after its
      *                         headers, as an HTTP body after its head ({@code bodyTimeoutMs}): the
      *                         call's deadline only starts with it, and its connection counts as busy
      */
-    public InferenceEndpoint(Admission admission, Map<String, ApiKey> apiKeys, ModelCatalog catalog, long maxRequestBytes,
+    public InferenceEndpoint(Admission admission, ApiKeys apiKeys, ModelCatalog catalog, long maxRequestBytes,
                              Vertx vertx, long messageTimeoutMs, Answered answered) {
         this.admission = admission;
         this.apiKeys = apiKeys;
@@ -284,8 +283,7 @@ public final class InferenceEndpoint {
 
     /** The caller's key from the {@code authorization} metadata, or null when it has none we know. */
     private ApiKey apiKey(GrpcServerRequest<?, ?> call) {
-        String hash = BearerKeys.hashOf(call.headers().get("authorization"));
-        return hash == null ? null : apiKeys.get(hash);
+        return apiKeys.find(BearerKeys.hashOf(call.headers().get("authorization")));
     }
 
     private ApiException tooLarge(long size, String decompressed) {

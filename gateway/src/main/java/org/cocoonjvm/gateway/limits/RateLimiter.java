@@ -11,7 +11,7 @@ import org.cocoonjvm.protocol.openai.ErrorKind;
  * Per-key request, token and concurrency limits. A request takes a {@link Permit} before it is
  * routed (or gets 429 with {@code Retry-After}) and gives it back when it ends, correcting the
  * token count from the estimate it took to what it used. Lock-free: buckets and counters are
- * atomics shared by every event loop.
+ * atomics shared by every event loop (a key whose limits changed takes a lock once, to replace its buckets).
  */
 public final class RateLimiter {
     private final LongSupplier nanoClock;
@@ -66,23 +66,24 @@ public final class RateLimiter {
             return Permit.NONE;
         }
         KeyState key = keys.computeIfAbsent(keyId, id -> new KeyState(limits, nanoClock));
+        Buckets buckets = key.buckets(limits, nanoClock);
         if (limits.maxConcurrent() > 0 && key.inFlight.incrementAndGet() > limits.maxConcurrent()) {
             key.inFlight.decrementAndGet();
             throw new Refused(ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key already has " + limits.maxConcurrent()
                     + " requests in flight, its limit; retry when one finishes.", 1), true);
         }
-        long wait = key.requests == null ? 0 : key.requests.tryTake(1, 0);
+        long wait = buckets.requests == null ? 0 : buckets.requests.tryTake(1, 0);
         if (wait > 0) {
             key.releaseConcurrency(limits);
             throw new Refused(ApiException.retryLater(ErrorKind.RATE_LIMITED,
                     "This API key's limit of " + limits.requestsPerMinute() + " requests per minute is reached.", (int) wait), false);
         }
         long held = key.estimatedInFlight.get();
-        wait = key.tokens == null ? 0 : key.tokens.tryTake(estimatedTokens, held);
+        wait = buckets.tokens == null ? 0 : buckets.tokens.tryTake(estimatedTokens, held);
         if (wait > 0) {
             key.releaseConcurrency(limits);
-            if (key.requests != null) {
-                key.requests.adjust(1);  // this request did not start after all
+            if (buckets.requests != null) {
+                buckets.requests.adjust(1);  // this request did not start after all
             }
             throw new Refused(ApiException.retryLater(ErrorKind.RATE_LIMITED, "This API key's limit of " + limits.tokensPerMinute()
                     + " tokens per minute is reached (this request may use " + estimatedTokens + ").", (int) wait), held > 0);
@@ -99,16 +100,23 @@ public final class RateLimiter {
                 released = true;
                 key.releaseConcurrency(limits);
                 key.estimatedInFlight.addAndGet(-estimatedTokens);
-                if (key.tokens != null) {
-                    key.tokens.adjust(estimatedTokens - actualTokens);
+                if (buckets.tokens != null) {
+                    buckets.tokens.adjust(estimatedTokens - actualTokens);
                 }
             }
         };
     }
 
+    /** A key's buckets for one set of its limits. */
+    private record Buckets(KeyLimits limits, TokenBucket requests, TokenBucket tokens) {
+        Buckets(KeyLimits limits, LongSupplier clock) {
+            this(limits, limits.requestsPerMinute() > 0 ? new TokenBucket(limits.requestsPerMinute(), clock) : null,
+                    limits.tokensPerMinute() > 0 ? new TokenBucket(limits.tokensPerMinute(), clock) : null);
+        }
+    }
+
     private static final class KeyState {
-        final TokenBucket requests;
-        final TokenBucket tokens;
+        private volatile Buckets buckets;
         final AtomicInteger inFlight = new AtomicInteger();
         /**
          * Tokens the running requests took up front; most come back when they end (a request without
@@ -117,8 +125,25 @@ public final class RateLimiter {
         final AtomicLong estimatedInFlight = new AtomicLong();
 
         KeyState(KeyLimits limits, LongSupplier clock) {
-            requests = limits.requestsPerMinute() > 0 ? new TokenBucket(limits.requestsPerMinute(), clock) : null;
-            tokens = limits.tokensPerMinute() > 0 ? new TokenBucket(limits.tokensPerMinute(), clock) : null;
+            buckets = new Buckets(limits, clock);
+        }
+
+        /**
+         * The buckets of {@code limits}: new, full ones once the key's limits changed (an edited keys
+         * file). Running requests keep their concurrency slots; a request started under no
+         * concurrency limit took none, so a new limit counts only the requests after it.
+         */
+        Buckets buckets(KeyLimits limits, LongSupplier clock) {
+            Buckets current = buckets;
+            if (current.limits.equals(limits)) {
+                return current;
+            }
+            synchronized (this) {
+                if (!buckets.limits.equals(limits)) {
+                    buckets = new Buckets(limits, clock);
+                }
+                return buckets;
+            }
         }
 
         void releaseConcurrency(KeyLimits limits) {

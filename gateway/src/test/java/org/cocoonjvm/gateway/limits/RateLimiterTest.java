@@ -62,6 +62,22 @@ class RateLimiterTest {
         second.release(0);
     }
 
+    /** An edited keys file re-limits a key: its next request is held to the new limits, its running ones keep their slots. */
+    @Test
+    void aKeysLimitsChanged_theNextRequestMeetsTheNewOnes() {
+        KeyLimits one = new KeyLimits(1, 0, 1);
+        RateLimiter.Permit running = limiter.acquire("k", one, 0);
+        assertThatThrownBy(() -> limiter.acquire("k", one, 0)).isInstanceOf(RateLimiter.Refused.class);
+
+        KeyLimits more = new KeyLimits(100, 0, 2);
+        RateLimiter.Permit second = limiter.acquire("k", more, 0);  // fresh buckets; the running request still holds a slot
+        assertThatThrownBy(() -> limiter.acquire("k", more, 0)).isInstanceOfSatisfying(RateLimiter.Refused.class,
+                e -> assertThat(e.reason().getMessage()).contains("2 requests in flight"));
+        running.release(0);
+        limiter.acquire("k", more, 0).release(0);
+        second.release(0);
+    }
+
     @Test
     void keysAreIndependent() {
         KeyLimits limits = new KeyLimits(1, 0, 0);
