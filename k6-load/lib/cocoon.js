@@ -77,7 +77,9 @@ export function load(text) {
       exec: flow.request.stream === false ? "complete" : "stream",
       startRate: Math.round((flow.start_rate || 0) * scale * RATE_PRECISION),
       timeUnit: `${unitMs * RATE_PRECISION}ms`,
-      preAllocatedVUs: Math.max(1, Math.ceil(maxVUs / 4)),
+      // All of them up front: a VU k6 has to start mid-test costs its arrival (dropped_iterations),
+      // where the JVM driver, which opens a request per arrival, drops only at max_vus open.
+      preAllocatedVUs: maxVUs,
       maxVUs,
       stages: flow.stages.map((s) => ({
         duration: `${Math.round(seconds(s.duration, "stage") * stretch * 1000)}ms`,

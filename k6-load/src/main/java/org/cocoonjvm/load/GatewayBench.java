@@ -53,13 +53,17 @@ public final class GatewayBench {
     public record Options(List<Integer> concurrencies, Duration phase, int rounds, double tokensPerSecond, Replies replies,
                           int idleStreams, Duration warmup, NetTransport transport, NetTransport gatewayTransport,
                           boolean control) {
+        /** Each refusal names the {@code cocoon bench gateway} option to fix, and its value. */
         public Options {
             if (concurrencies.isEmpty() || concurrencies.stream().anyMatch(c -> c < 1 || c > 4096)) {
-                throw new ScenarioException("--concurrency needs values between 1 and 4096, got " + concurrencies);
+                throw new ScenarioException("--concurrency must be one or more values between 1 and 4096, got " + concurrencies);
             }
-            if (phase.toMillis() < 100 || rounds < 1 || !(tokensPerSecond > 0) || idleStreams < 0 || warmup.isNegative()) {
-                throw new ScenarioException("phase must be at least 100ms; rounds and tokens per second positive; "
-                        + "idle streams and warm-up not negative");
+            ScenarioException.longEnough("--phase", phase);
+            ScenarioException.atLeast("--rounds", rounds, 1);
+            ScenarioException.positive("--synthetic-rate", tokensPerSecond);
+            ScenarioException.atLeast("--idle-streams", idleStreams, 0);
+            if (warmup.isNegative()) {
+                throw new ScenarioException("--warmup must not be negative, got " + K6Duration.format(warmup));
             }
             concurrencies = List.copyOf(concurrencies);
             Objects.requireNonNull(transport, "transport");
@@ -75,8 +79,9 @@ public final class GatewayBench {
      */
     public record Replies(int mean, double spread) {
         public Replies {
-            if (mean < 1 || !(spread >= 0 && spread < 1)) {
-                throw new ScenarioException("reply tokens must be positive and the spread in [0, 1), got " + mean + " and " + spread);
+            ScenarioException.atLeast("--reply-tokens", mean, 1);
+            if (!(spread >= 0 && spread < 1)) {
+                throw new ScenarioException("--reply-spread must be at least 0 and below 1, got " + spread);
             }
         }
 

@@ -30,12 +30,16 @@ public final class PaymentsBench {
      */
     public record Options(int concurrency, int everyTokens, Duration phase, int rounds, double tokensPerSecond,
                           int replyTokens) {
+        /** Each refusal names the {@code cocoon bench payments} option to fix, and its value. */
         public Options {
-            if (concurrency < 1 || concurrency > 4096 || everyTokens < 1 || phase.toMillis() < 100 || rounds < 1
-                    || !(tokensPerSecond > 0) || replyTokens < 1) {
-                throw new ScenarioException("payments bench: concurrency 1..4096, K >= 1, phase >= 100ms, rounds, rate and "
-                        + "reply tokens positive");
+            if (concurrency < 1 || concurrency > 4096) {
+                throw new ScenarioException("--concurrency must be between 1 and 4096, got " + concurrency);
             }
+            ScenarioException.atLeast("--every-tokens", everyTokens, 1);
+            ScenarioException.longEnough("--phase", phase);
+            ScenarioException.atLeast("--rounds", rounds, 1);
+            ScenarioException.positive("--synthetic-rate", tokensPerSecond);
+            ScenarioException.atLeast("--reply-tokens", replyTokens, 1);
         }
     }
 

@@ -1,6 +1,7 @@
 package org.cocoonjvm.load;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -76,6 +77,18 @@ class GatewayBenchTest {
                 .isPositive();
     }
 
+    /** What the command line cannot give (picocli refuses an empty --concurrency and a "-" duration), callers can. */
+    @Test
+    void options_anEmptyListOrANegativeWarmup_areRefused_namingTheOption() {
+        assertThatThrownBy(() -> new GatewayBench.Options(List.of(), Duration.ofSeconds(1), 1,
+                        1000, new GatewayBench.Replies(20, 0), 0, Duration.ZERO, NetTransport.NIO, NetTransport.NIO, false))
+                .isInstanceOf(ScenarioException.class)
+                .hasMessage("--concurrency must be one or more values between 1 and 4096, got []");
+        assertThatThrownBy(() -> new GatewayBench.Options(List.of(1), Duration.ofSeconds(1), 1,
+                        1000, new GatewayBench.Replies(20, 0), 0, Duration.ofSeconds(-1), NetTransport.NIO, NetTransport.NIO, false))
+                .isInstanceOf(ScenarioException.class).hasMessage("--warmup must not be negative, got -1000ms");
+    }
+
     @Test
     void replies_withSpread_coverTheRange_withoutIt_areEqual() {
         GatewayBench.Replies spread = new GatewayBench.Replies(100, 0.5);
@@ -87,7 +100,7 @@ class GatewayBenchTest {
         assertThat(lengths).last().isEqualTo(150);
         assertThat(lengths).hasSize(101);
         assertThat(new GatewayBench.Replies(100, 0).next().maxTokens()).isEqualTo(100);
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new GatewayBench.Replies(100, 1.0))
-                .isInstanceOf(ScenarioException.class).hasMessageContaining("spread");
+        assertThatThrownBy(() -> new GatewayBench.Replies(100, 1.0))
+                .isInstanceOf(ScenarioException.class).hasMessage("--reply-spread must be at least 0 and below 1, got 1.0");
     }
 }

@@ -170,6 +170,31 @@ class CliErrorsTest {
         }
     }
 
+    /** Audit J-18: these ran, failed later, or were one message for five options that named none. */
+    @Test
+    void benchGateway_badOptions_nameTheOptionAndValue() {
+        cocoon("bench", "gateway", "--concurrency", "0").is(2,
+                "cocoon: --concurrency must be one or more values between 1 and 4096, got [0]");
+        cocoon("bench", "gateway", "--concurrency", "8,-1").is(2,
+                "cocoon: --concurrency must be one or more values between 1 and 4096, got [8, -1]");
+        cocoon("bench", "gateway", "--concurrency", "").is(2, "cocoon: Invalid value for option '--concurrency' (<concurrencies>): "
+                + "'' is not an int (see: cocoon bench gateway --help)");
+        cocoon("bench", "gateway", "--phase", "2 s").is(2,
+                "cocoon: --phase: '2 s' is not a k6 duration (like \"500ms\", \"30s\", \"2m\", \"1h30m\")");
+        cocoon("bench", "gateway", "--phase", "50ms").is(2, "cocoon: --phase must be at least 100ms, got 50ms");
+        cocoon("bench", "gateway", "--warmup", "").is(2, "cocoon: --warmup: a duration is required (like \"30s\" or \"2m\")");
+        cocoon("bench", "gateway", "--rounds", "0").is(2, "cocoon: --rounds must be at least 1, got 0");
+        cocoon("bench", "gateway", "--synthetic-rate", "-5").is(2, "cocoon: --synthetic-rate must be positive, got -5.0");
+        cocoon("bench", "gateway", "--reply-tokens", "0").is(2, "cocoon: --reply-tokens must be at least 1, got 0");
+        cocoon("bench", "gateway", "--reply-spread", "1").is(2, "cocoon: --reply-spread must be at least 0 and below 1, got 1.0");
+        cocoon("bench", "gateway", "--idle-streams", "-1").is(2, "cocoon: --idle-streams must be at least 0, got -1");
+        cocoon("bench", "gateway", "--rounds", "two").isOneLine(2, "cocoon: Invalid value for option '--rounds': 'two' is not an int");
+        cocoon("bench", "gateway", "--concurency", "8").is(2,
+                "cocoon: Unknown options: '--concurency', '8' (see: cocoon bench gateway --help)");
+        cocoon("bench", "payments", "--every-tokens", "0").is(2, "cocoon: --every-tokens must be at least 1, got 0");
+        cocoon("bench", "payments", "--concurrency", "0").is(2, "cocoon: --concurrency must be between 1 and 4096, got 0");
+    }
+
     @Test
     void demo_kvTokensBelowABlock_isAUsageError() {
         cocoon("demo", "--kv-tokens", "0").is(2, "cocoon: --kv-tokens must be at least 16, got 0");
