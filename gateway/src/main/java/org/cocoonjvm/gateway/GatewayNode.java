@@ -436,7 +436,10 @@ public final class GatewayNode extends VerticleBase {
         });
         router.post("/v1/chat/completions").handler(new CompletionsHandler(admission, RequestParser::chat));
         router.post("/v1/completions").handler(new CompletionsHandler(admission, RequestParser::completion));
-        router.get("/admin/workers").handler(new AdminHandler(registry, refused, payments));
+        AdminHandler admin = new AdminHandler(registry, refused, payments);
+        router.get("/admin/workers").handler(admin);
+        router.post("/admin/workers/:id/cordon").handler(admin::cordon);
+        router.post("/admin/workers/:id/uncordon").handler(admin::uncordon);
         // A request no route took. Vert.x's own 404/405 choice only sees the routes after the last
         // one that matched (the body handler for every POST /v1/*), so the routes decide here.
         Handler<RoutingContext> noRoute = ctx -> {

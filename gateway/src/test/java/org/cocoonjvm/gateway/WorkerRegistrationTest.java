@@ -162,4 +162,50 @@ class WorkerRegistrationTest {
         });
         assertThat(admin().getJsonArray("refused")).isEmpty();
     }
+    /**
+     * An operator takes a misbehaving worker out of routing over the admin API: its running stream
+     * finishes, new requests go to other workers (or get a 503 saying why), and it comes back when
+     * uncordoned.
+     */
+    @Test
+    void anOperatorCordonsAWorker_itsStreamFinishes_newRequestsGoElsewhere_untilUncordoned() {
+        net = new TestNetwork();
+        net.addWorker(20);  // worker-1, slow enough that a stream is running when it is cordoned
+        SseEvents stream = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", TestNetwork.API_KEY,
+                TestNetwork.chat("synthetic", true, "\"max_tokens\":20")));
+        eventually("the stream is under way", () -> stream.size() >= 1);
+
+        TestNetwork.Reply cordon = net.call(HttpMethod.POST, "/admin/workers/worker-1/cordon", ADMIN_KEY, null);
+        assertThat(cordon.status()).isEqualTo(200);
+        assertThat(cordon.json().getBoolean("cordoned")).isTrue();
+        assertThat(cordon.json().getBoolean("changed")).isTrue();
+        assertThat(cordon.json().getInteger("in_flight")).isEqualTo(1);
+        assertThat(admin().getJsonArray("workers").getJsonObject(0).getBoolean("cordoned")).isTrue();
+
+        TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", TestNetwork.API_KEY,
+                TestNetwork.chat("synthetic", false, "\"max_tokens\":2"));
+        assertThat(refused.status()).isEqualTo(503);
+        assertThat(refused.json().getJsonObject("error").getString("message")).contains("taken out of service");
+        assertThat(refused.response().getHeader("Retry-After")).isEqualTo("5");
+        assertThat(net.call(HttpMethod.GET, "/v1/models", TestNetwork.API_KEY, null).json().getJsonArray("data")
+                .getJsonObject(0).getInteger("workers")).as("a cordoned worker is not available").isZero();
+
+        List<SseEvents.Event> events = await(Future.fromCompletionStage(stream.ended));
+        assertThat(events.getLast().data()).isEqualTo("[DONE]");
+        assertThat(events.get(events.size() - 2).data()).contains("\"completion_tokens\":20");
+
+        net.addWorker(1000);  // worker-2
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", TestNetwork.API_KEY,
+                TestNetwork.chat("synthetic", false, "\"max_tokens\":2")).status()).isEqualTo(200);
+
+        TestNetwork.Reply uncordon = net.call(HttpMethod.POST, "/admin/workers/worker-1/uncordon", ADMIN_KEY, null);
+        assertThat(uncordon.json().getBoolean("changed")).isTrue();
+        assertThat(admin().getJsonArray("workers")).allSatisfy(w -> assertThat(((JsonObject) w).getBoolean("cordoned")).isFalse());
+
+        TestNetwork.Reply unknown = net.call(HttpMethod.POST, "/admin/workers/worker-9/cordon", ADMIN_KEY, null);
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.json().getJsonObject("error").getString("message")).contains("\"worker-9\"");
+        assertThat(net.call(HttpMethod.POST, "/admin/workers/worker-2/cordon", TestNetwork.API_KEY, null).status())
+                .as("a client key is no admin key").isIn(401, 403);
+    }
 }

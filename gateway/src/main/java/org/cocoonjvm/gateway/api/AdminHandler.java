@@ -12,12 +12,15 @@ import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.ErrorKind;
 
 /**
  * {@code GET /admin/workers}: each registered worker with its state (attestation and its payment
  * channel included), under {@code refused} the workers refused registration, and under
  * {@code absent_channels} the open channels of workers not attached now, with what they are owed,
- * for operators.
+ * for operators. {@code POST /admin/workers/{id}/cordon} and {@code .../uncordon} take a worker out
+ * of routing and put it back ({@link WorkerRegistry#cordon}).
  */
 public final class AdminHandler implements Handler<RoutingContext> {
     private final WorkerRegistry registry;
@@ -46,6 +49,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("engine", w.engine())
                     .put("models", models)
                     .put("healthy", registry.healthy(w))
+                    .put("cordoned", registry.cordoned(w.id()))
                     .put("capacity", w.capacity())
                     .put("in_flight", w.inFlight())
                     .put("running", w.load().getRunning())
@@ -75,6 +79,32 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("refused", refused.toJson()).put("absent_channels", withOwner(absent.result()))
                     .put("closing_channels", withOwner(closing.result())).encode());
         });
+    }
+
+    /**
+     * No new request goes to the worker from now on, also after it reconnects; its running ones
+     * finish and are paid. Only a registered worker: an id mistyped would otherwise cordon nothing, silently.
+     */
+    public void cordon(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        RegisteredWorker worker = registry.all().stream().filter(w -> w.id().equals(id)).findFirst().orElse(null);
+        if (worker == null) {
+            RequestNotes.refuse(ctx, new ApiException(ErrorKind.NOT_FOUND, "No worker " + ApiException.shown(id)
+                    + " is registered; see GET /admin/workers."));
+            return;
+        }
+        boolean changed = registry.cordon(id);
+        json(ctx, new JsonObject().put("id", id).put("cordoned", true).put("changed", changed).put("in_flight", worker.inFlight()));
+    }
+
+    /** Back in routing. Any id: a cordoned worker may be away when its operator lets it back. */
+    public void uncordon(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        json(ctx, new JsonObject().put("id", id).put("cordoned", false).put("changed", registry.uncordon(id)));
+    }
+
+    private static void json(RoutingContext ctx, JsonObject body) {
+        ctx.response().putHeader("Content-Type", "application/json").end(body.encode());
     }
 
     /** Whose money each is: the worker's last id, and its payment key, which no other worker can use. */

@@ -14,7 +14,7 @@ import org.cocoonjvm.protocol.grpc.ModelRef;
 /**
  * The models clients can ask for: every model a completion is not refused as unknown for (some
  * worker serves it, or one did minutes ago and requests are told to retry), with its price, what
- * a request is held at per token, how many healthy workers serve it now and how many of those
+ * a request is held at per token, how many healthy workers serve it now (not cordoned) and how many of those
  * proved their attestation. {@code GET /v1/models} and {@code Inference.Models} both list this.
  */
 public final class ModelCatalog {
@@ -23,7 +23,7 @@ public final class ModelCatalog {
      * @param pricePerToken    nanoTON per token; -1 when this gateway has no price for it
      * @param reservedPerToken nanoTON per token a request holds until it is billed (the price at the
      *                         highest worker coefficient); null when this gateway has no price for it
-     * @param workers          healthy workers serving it now; 0 while it waits for one to come back
+     * @param workers          healthy workers serving it now, cordoned ones left out; 0 while it waits for one to come back
      */
     public record Entry(String id, String hash, int maxContext, long created, long pricePerToken, BigDecimal reservedPerToken,
                         int workers, int attestedWorkers) {
@@ -51,7 +51,7 @@ public final class ModelCatalog {
                     schedule == null ? -1 : schedule.pricePerToken(), schedule == null ? null : Pricing.reservedPerToken(schedule), 0, 0));
         }
         for (RegisteredWorker worker : registry.all()) {
-            if (registry.healthy(worker)) {
+            if (registry.available(worker)) {
                 for (ModelRef m : worker.models()) {
                     models.computeIfPresent(m.getName(), (name, entry) -> entry.plus(worker));
                 }

@@ -268,6 +268,33 @@ public final class WorkerRegistry {
         return nanoClock.getAsLong() - worker.lastSeenNanos() <= staleAfterNanos;
     }
 
+    /**
+     * Worker ids the operator took out of routing ({@code POST /admin/workers/{id}/cordon}): their
+     * running requests finish and are paid, no new one is routed to them. Kept by id, not on the
+     * registration, so a worker that reconnects stays out; in memory, so a restarted gateway
+     * forgets it.
+     */
+    private final Set<String> cordoned = ConcurrentHashMap.newKeySet();
+
+    /** @return whether it was not cordoned before */
+    public boolean cordon(String workerId) {
+        return cordoned.add(workerId);
+    }
+
+    /** @return whether it was cordoned */
+    public boolean uncordon(String workerId) {
+        return cordoned.remove(workerId);
+    }
+
+    public boolean cordoned(String workerId) {
+        return cordoned.contains(workerId);
+    }
+
+    /** Healthy and not cordoned: what {@code /v1/models} counts as available. */
+    public boolean available(RegisteredWorker worker) {
+        return healthy(worker) && !cordoned(worker.id());
+    }
+
     /** Requests a worker may have in flight per unit of capacity before default-tier routing skips it. */
     static final int OVERCOMMIT = 4;
     /** An affine worker is preferred while its in-flight count is within this of the least loaded. */
@@ -286,7 +313,7 @@ public final class WorkerRegistry {
     public record Route(String model, ServiceTier tier, Set<String> exclude, long affinityKey) {}
 
     /**
-     * Picks a worker: among healthy workers serving the model, whose channel has cap left and is
+     * Picks a worker: among healthy workers serving the model, not cordoned, whose channel has cap left and is
      * not being closed, with a closed circuit breaker and room (flex requests only below
      * {@link #flexRoom}, default ones up to {@value #OVERCOMMIT}× capacity), the one with the fewest
      * requests in flight per unit of capacity, weighted by its measured speed; the worker that last
@@ -311,6 +338,7 @@ public final class WorkerRegistry {
         int failing = 0;
         // Healthy workers closing their payment channel: back with a new one within seconds.
         int closing = 0;
+        int cordonedCount = 0;
         long untilHalfOpen = Long.MAX_VALUE;
         double speedSum = 0;
         int speedCount = 0;
@@ -324,6 +352,8 @@ public final class WorkerRegistry {
                 excludedSome = true;
             } else if (!healthy(w)) {
                 continue;  // silent: skipped until it speaks again
+            } else if (cordoned.contains(w.id())) {
+                cordonedCount++;
             } else if (channel != null && channel.capReached()) {
                 continue;  // it would serve unpaid, then hold the request at its credit window
             } else if (channel != null && channel.closing()) {
@@ -385,6 +415,12 @@ public final class WorkerRegistry {
                         + (closing == 1 ? "its worker is settling a payment channel, and takes"
                         : "its " + closing + " workers are settling payment channels, and take")
                         + " new requests again once those running on it are done; retry shortly.", 1);
+            }
+            if (cordonedCount > 0 && !full) {
+                // Only the operator brings it back: no time to promise, so the hint a client's backoff starts from.
+                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
+                        + (cordonedCount == 1 ? "its worker is" : "its " + cordonedCount + " workers are")
+                        + " taken out of service by the gateway's operator.", RECENTLY_SERVED_RETRY_AFTER_S);
             }
             throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
         }

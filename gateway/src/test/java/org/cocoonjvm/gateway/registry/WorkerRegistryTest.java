@@ -316,4 +316,28 @@ class WorkerRegistryTest {
         assertThat(second).isSameAs(a);
         assertThat(registry.pick(new WorkerRegistry.Route("m", ServiceTier.DEFAULT, Set.of("a", "b"), 0))).isNull();
     }
+    /** An operator's cordon keeps a worker out of routing, across its reconnects, until it is lifted. */
+    @Test
+    void aCordonedWorker_isNotRouted_evenAfterItReconnects_untilUncordoned() throws Exception {
+        RegisteredWorker a = worker("a", 4);
+        worker("b", 4);
+        assertThat(registry.cordon("b")).isTrue();
+        assertThat(registry.cordon("b")).as("already").isFalse();
+        for (int i = 0; i < 20; i++) {
+            assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(a);
+        }
+
+        registry.cordon("a");
+        assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
+            assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY);
+            assertThat(e.getMessage()).contains("its 2 workers are taken out of service by the gateway's operator");
+            assertThat(e.retryAfterSeconds()).isEqualTo(WorkerRegistry.RECENTLY_SERVED_RETRY_AFTER_S);
+        });
+
+        registry.remove(a, WorkerRegistry.Departure.GONE);
+        RegisteredWorker back = worker("a", 4);
+        assertThat(registry.available(back)).as("its cordon outlived the session").isFalse();
+        assertThat(registry.uncordon("a")).isTrue();
+        assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(back);
+    }
 }
