@@ -72,7 +72,13 @@ class ChatStreamingTest {
                 chat("synthetic", true, "\"max_tokens\":3"));  // no include_usage: usage comes anyway
         List<SseEvents.Event> events = SseEvents.read(response).ended.get(10, TimeUnit.SECONDS);
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
-        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+        // On the finish chunk, not a chunk of its own with no choice, which loops reading
+        // choices[0] of every chunk (the SDKs' README examples) fail on (audit M, M-1).
+        JsonObject finish = new JsonObject(events.get(events.size() - 2).data());
+        assertThat(finish.getJsonArray("choices").getJsonObject(0).getString("finish_reason")).isEqualTo("length");
+        assertThat(events.subList(0, events.size() - 1)).allSatisfy(e -> assertThat(new JsonObject(e.data())
+                .getJsonArray("choices")).isNotEmpty());
+        JsonObject usage = finish.getJsonObject("usage");
         long tokens = usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
         // Cocoon's test prices: 2 nanoTON a token, multipliers 1.0, coefficient 1.0.
         assertThat(usage.getLong("prompt_total_cost")).isEqualTo(2 * usage.getLong("prompt_tokens"));

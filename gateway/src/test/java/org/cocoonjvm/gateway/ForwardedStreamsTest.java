@@ -143,7 +143,7 @@ class ForwardedStreamsTest {
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
         assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error").getString("code"))
                 .isEqualTo("timeout");
-        JsonObject usage = new JsonObject(events.get(events.size() - 3).data()).getJsonObject("usage");
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");  // in the error event
         assertThat(usage.getInteger("prompt_tokens")).isEqualTo(PROMPT_TOKENS);
         assertThat(usage.getInteger("completion_tokens")).isEqualTo(15);
         assertThat(usage.getLong("total_cost")).isEqualTo(cost(PROMPT_TOKENS, 15));

@@ -8,11 +8,27 @@ import org.cocoonjvm.protocol.grpc.Usage;
  * @param id           {@code chatcmpl-…} or {@code cmpl-…}; also the request id sent to the worker
  * @param created      Unix seconds
  * @param model        echoed as the client sent it
- * @param includeUsage send the usage chunk before {@code [DONE]}
+ * @param usage        where a stream reports its usage
  * @param flavor       chat or text completion: decides the objects' shapes
  * @param tier         the tier that served it: a chat completion says which, as OpenAI's do
  */
-public record CompletionMeta(String id, long created, String model, boolean includeUsage, Flavor flavor, ServiceTier tier) {
+public record CompletionMeta(String id, long created, String model, UsageReport usage, Flavor flavor, ServiceTier tier) {
+
+    /** Where a stream's usage goes (a JSON document always carries it). */
+    public enum UsageReport {
+        /** Nowhere: the client did not ask (a worker's own endpoint, as OpenAI's). */
+        NONE,
+        /**
+         * A {@code "usage"} field on the finish-reason chunk, and beside {@code "error"} in a
+         * mid-stream error's event: how the gateway always reports what a request cost when the
+         * client did not ask for the usage chunk. An extra chunk with empty {@code choices} (what
+         * it sent before) broke every client loop that reads {@code choices[0]} of each chunk,
+         * the official SDKs' README examples among them (audit M, M-1).
+         */
+        FINISH_CHUNK,
+        /** A chunk of its own, {@code "choices":[]}, before {@code [DONE]}: OpenAI's {@code stream_options.include_usage}. */
+        OWN_CHUNK
+    }
 
     /** The two OpenAI completion APIs. */
     public enum Flavor {
@@ -28,8 +44,8 @@ public record CompletionMeta(String id, long created, String model, boolean incl
         }
     }
 
-    public CompletionMeta(String id, long created, String model, boolean includeUsage) {
-        this(id, created, model, includeUsage, Flavor.CHAT, ServiceTier.DEFAULT);
+    public CompletionMeta(String id, long created, String model, UsageReport usage) {
+        this(id, created, model, usage, Flavor.CHAT, ServiceTier.DEFAULT);
     }
 
     /**

@@ -5,6 +5,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonObject;
 import io.vertx.core.impl.buffer.VertxByteBufAllocator;
 import io.vertx.core.internal.buffer.BufferInternal;
 import java.nio.charset.StandardCharsets;
@@ -104,9 +105,13 @@ public final class SseWriter extends ResponseWriter {
         } else {
             events.append("{\"index\":0,\"text\":\"\"");
         }
-        events.append(",\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}]}\n\n");
+        events.append(",\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}]");
+        if (meta.usage() == CompletionMeta.UsageReport.FINISH_CHUNK) {
+            CompletionMeta.appendUsage(events.append(",\"usage\":"), fin.getUsage(), cost);
+        }
+        events.append("}\n\n");
         int finishEnd = events.length();
-        if (meta.includeUsage()) {
+        if (meta.usage() == CompletionMeta.UsageReport.OWN_CHUNK) {
             appendUsageEvent(events, fin.getUsage(), cost);
         }
         byte[] start = chunkStart();
@@ -125,8 +130,8 @@ public final class SseWriter extends ResponseWriter {
 
     /**
      * Before the status went out, the error document (as a non-streaming request's); after, the
-     * usage so far (when the client asked for usage), the error event and {@code [DONE]}, in one
-     * write that ends the response.
+     * usage so far (its own chunk, or in the error event: {@link CompletionMeta.UsageReport}), the
+     * error event and {@code [DONE]}, in one write that ends the response.
      */
     @Override
     public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
@@ -138,11 +143,14 @@ public final class SseWriter extends ResponseWriter {
             return errorDocument(error, usage, cost);
         }
         ByteBuf last = VertxByteBufAllocator.DEFAULT.heapBuffer(512);
-        if (usage != null && meta.includeUsage()) {
+        JsonObject errorEvent = error.toJson();
+        if (usage != null && meta.usage() == CompletionMeta.UsageReport.OWN_CHUNK) {
             last.writeBytes(chunkStart());
             ByteBufUtil.writeUtf8(last, appendUsageEvent(new StringBuilder(256), usage, cost));
+        } else if (usage != null && meta.usage() == CompletionMeta.UsageReport.FINISH_CHUNK) {
+            errorEvent.put("usage", new JsonObject(CompletionMeta.appendUsage(new StringBuilder(256), usage, cost).toString()));
         }
-        ByteBufUtil.writeUtf8(last, "data: " + error.toJson().encode() + "\n\n");
+        ByteBufUtil.writeUtf8(last, "data: " + errorEvent.encode() + "\n\n");
         last.writeBytes(DONE_BYTES);
         return response.end(BufferInternal.buffer(last));
     }

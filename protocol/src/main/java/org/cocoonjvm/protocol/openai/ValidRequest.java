@@ -59,9 +59,16 @@ public final class ValidRequest {
         return tier;
     }
 
-    /** What every chunk of this request's completion {@code id} repeats, created now. */
-    public CompletionMeta meta(String id, boolean includeUsage) {
-        return new CompletionMeta(id, System.currentTimeMillis() / 1000, model, includeUsage, flavor, tier);
+    /**
+     * What every chunk of this request's completion {@code id} repeats, created now.
+     *
+     * @param usageAlways report the usage whether or not the client asked (the gateway's rule: a
+     *                    client always learns what a request cost)
+     */
+    public CompletionMeta meta(String id, boolean usageAlways) {
+        CompletionMeta.UsageReport usage = includeUsage ? CompletionMeta.UsageReport.OWN_CHUNK
+                : usageAlways ? CompletionMeta.UsageReport.FINISH_CHUNK : CompletionMeta.UsageReport.NONE;
+        return new CompletionMeta(id, System.currentTimeMillis() / 1000, model, usage, flavor, tier);
     }
 
     /** max_tokens as given; 0 when the client set none. */

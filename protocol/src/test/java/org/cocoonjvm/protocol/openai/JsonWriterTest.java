@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /** The non-streamed answer, as a client receives it over a real HTTP connection. */
 class JsonWriterTest {
-    private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", true);
+    private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.OWN_CHUNK);
 
     private LoopbackServer server;
 

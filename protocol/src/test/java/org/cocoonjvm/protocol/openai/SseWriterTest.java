@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /** Golden tests of the exact SSE bytes a client receives over a real HTTP connection. */
 class SseWriterTest {
-    private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", true);
+    private static final CompletionMeta META = new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.OWN_CHUNK);
     private static final String HEAD =
             "data: {\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\","
             + "\"service_tier\":\"default\",\"system_fingerprint\":null,\"choices\":[";
@@ -93,7 +93,7 @@ class SseWriterTest {
 
     @Test
     void stream_withoutIncludeUsage_endsAfterFinishChunk() throws Exception {
-        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false), sink -> {
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.NONE), sink -> {
             sink.delta(delta("Hi", 1));
             sink.finish(fin(FinishReason.FINISH_REASON_LENGTH, 3, 1), null);
         });
@@ -104,9 +104,48 @@ class SseWriterTest {
                 + "data: [DONE]\n\n");
     }
 
+    /**
+     * The gateway's stream for a client that did not ask for the usage chunk: the usage and cost
+     * ride on the finish chunk, so every chunk has a {@code choices[0]} (audit M, M-1).
+     */
+    @Test
+    void stream_usageOnTheFinishChunk_everyChunkHasAChoice() throws Exception {
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m",
+                CompletionMeta.UsageReport.FINISH_CHUNK), sink -> {
+            sink.delta(delta("Hi", 1));
+            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 3, 1), new UsageCost(6, 2, 8));
+        });
+
+        assertThat(response.body()).isEqualTo(
+                HEAD + "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+                + HEAD + "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
+                + "\"completion_tokens\":1,\"total_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":0},"
+                + "\"completion_tokens_details\":{\"reasoning_tokens\":0},\"prompt_total_cost\":6,\"completion_total_cost\":2,"
+                + "\"total_cost\":8}}\n\n"
+                + "data: [DONE]\n\n");
+    }
+
+    /** A failure midway with the usage on no chunk of its own: the error event carries it. */
+    @Test
+    void fail_afterADelta_usageOnTheFinishChunk_goesInTheErrorEvent() throws Exception {
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m",
+                CompletionMeta.UsageReport.FINISH_CHUNK), sink -> {
+            sink.delta(delta("Hi", 1));
+            sink.fail(new ApiException(ErrorKind.UPSTREAM, "The worker went away."),
+                    Usage.newBuilder().setPromptTokens(3).setCompletionTokens(1).build(), new UsageCost(6, 2, 8));
+        });
+
+        List<String> events = events(response.body());
+        assertThat(events).hasSize(3);
+        JsonObject error = new JsonObject(events.get(1).substring(6));
+        assertThat(error.getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+        assertThat(error.getJsonObject("usage").getLong("total_cost")).isEqualTo(8);
+        assertThat(events.get(0)).doesNotContain("usage");
+    }
+
     @Test
     void stream_finalWithoutAnyDelta_sendsRoleAndEmptyContentInFinishChunk() throws Exception {
-        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false),
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.NONE),
                 sink -> sink.finish(fin(FinishReason.FINISH_REASON_STOP, 4, 1), null));
 
         assertThat(response.statusCode()).isEqualTo(200);
@@ -117,7 +156,7 @@ class SseWriterTest {
 
     @Test
     void stream_cancelledFinal_reportsStop() throws Exception {
-        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false), sink -> {
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.NONE), sink -> {
             sink.delta(delta("a", 1));
             sink.finish(fin(FinishReason.FINISH_REASON_CANCELLED, 1, 1), null);
         });
@@ -190,7 +229,7 @@ class SseWriterTest {
 
     @Test
     void fail_afterADelta_withUsageTheClientDidNotAskFor_sendsNoUsageChunk() throws Exception {
-        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", false), sink -> {
+        HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.NONE), sink -> {
             sink.delta(delta("Hi", 1));
             sink.fail(new ApiException(ErrorKind.UPSTREAM, "The worker went away."),
                     Usage.newBuilder().setPromptTokens(3).setCompletionTokens(1).build(), new UsageCost(6, 2, 8));

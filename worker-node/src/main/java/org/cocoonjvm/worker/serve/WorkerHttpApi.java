@@ -88,7 +88,7 @@ final class WorkerHttpApi {
             return;
         }
         String id = request.idPrefix() + UUID.randomUUID();
-        CompletionMeta meta = request.meta(id, request.includeUsage());
+        CompletionMeta meta = request.meta(id, false);
         CompletionSink sink = request.stream() ? new SseWriter(ctx.request(), meta) : new JsonWriter(ctx.request(), meta);
         Submitter.Cancellable running = submitter.submit(vertx, request.generate(id), new SinkTarget(sink,
                 request.continuousUsage() ? Usage.newBuilder() : null));
