@@ -218,9 +218,8 @@ public final class GatewayNode extends VerticleBase {
         }
         return deployed.compose(v -> {
             port = fronts.getFirst().server.actualPort();
-            boolean raTls = attestation != null && attestation.clientPort() == GatewayAttestation.ClientPort.RA_TLS;
-            log.info("gateway listening on {}://{}:{} ({} event loops){}", raTls ? "https" : "http", options.host(), port,
-                    options.eventLoops(), raTls ? "; RA-TLS: clients check its certificate through cocoon attest proxy" : "");
+            log.info("gateway listening on {} ({} event loops){}", url(), options.eventLoops(),
+                    clientRaTls() ? "; RA-TLS: clients check its certificate through cocoon attest proxy" : "");
             return attestation == null ? Future.succeededFuture() : listenForWorkers();
         });
     }
@@ -710,6 +709,15 @@ public final class GatewayNode extends VerticleBase {
     /** The bound port; set once started. */
     public int port() {
         return port;
+    }
+
+    /** Where clients reach it, once started: {@code http://host:port}, or {@code https://} when its client port is RA-TLS. */
+    public String url() {
+        return (clientRaTls() ? "https" : "http") + "://" + options.host() + ":" + port;
+    }
+
+    private boolean clientRaTls() {
+        return attestation != null && attestation.clientPort() == GatewayAttestation.ClientPort.RA_TLS;
     }
 
     /** Where workers register over RA-TLS; 0 on a gateway without attestation. */

@@ -89,6 +89,11 @@ final class DepositOptions {
      * Starts crediting deposits into {@code depositAddress}; nothing (and no network call) without
      * {@code --ton-api}. Close the result before the ledger.
      */
+    /** Whether {@link #start} watches the chain for deposits. */
+    boolean watching() {
+        return tonApi != null;
+    }
+
     AutoCloseable start(Address depositAddress, Deposits.Options options, GatewayPolicy.Billing billing, MeterRegistry meters) {
         if (tonApi == null) {
             return () -> { };

@@ -1,6 +1,7 @@
 package org.cocoonjvm.launcher;
 
 import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -116,11 +117,22 @@ final class GatewayCommand implements Callable<Integer> {
                 deposits.channels(dataDir), attested);
         Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
+        if (!deposits.watching()) {
+            // A gateway started as the README's first example was: every request a 402 that no top-up could lift (audit M, M-4).
+            log.warn("no --ton-api: deposits to {} are not watched, so an account holds only what --grant-nanoton credits it"
+                    + " ({} nanoTON){}", wallet.toNonBounceable(), policy.grantNanoton,
+                    policy.grantNanoton == 0 ? ": every request will be refused 402 insufficient_balance" : "");
+        }
         AutoCloseable keysWatcher = apiKeysFile == null ? () -> { }
                 : KeysFileWatcher.start(apiKeysFile, apiKeys, options.apiKeys(), policy::clientKeys, keys -> {
                     policy.openAccounts(billing.accounts(), keys.values());
                     node.replaceApiKeys(keys);
                 });
+        // As demo and worker do: a script learns the gateway serves without polling /health (audit M, M-10).
+        System.out.println(new JsonObject().put("event", "ready").put("gateway", node.url())
+                .put("worker_port", attested != null ? node.workerPort() : null)
+                .put("attestation", attested != null ? attested.tee() : "none").encode());
+        System.out.flush();
         Running.untilSignalled(vertx, options.shutdown().totalMs(), () -> {
             keysWatcher.close();
             watcher.close();

@@ -108,7 +108,13 @@ class GatewayStartIT {
         int port = freePort();
         String[] args = gatewayArgs(port, "jdbc:h2:file:" + dir.resolve("ledger"), "sk-alice");
         Process gateway = launch("gateway.log", args);
-        awaitHealthy(port, gateway);
+        // Its ready line, as demo and worker print one: a script needs no /health polling (audit M, M-10).
+        String ready = new java.io.BufferedReader(new java.io.InputStreamReader(gateway.getInputStream())).readLine();
+        assertThat(new JsonObject(ready).getMap()).containsEntry("event", "ready")
+                .containsEntry("gateway", "http://127.0.0.1:" + port).containsEntry("attestation", "none");
+        assertThat(get(port, "/health", null).statusCode()).isEqualTo(200);
+        assertThat(Files.readString(dir.resolve("gateway.log"))).as("a gateway that no top-up can fund says so")
+                .contains("no --ton-api: deposits to", "every request will be refused 402");
         Path keysFile = Path.of(args[Arrays.asList(args).indexOf("--api-keys-file") + 1]);
 
         Process keyNew = launch("key-new.log", "key", "new", "--append-to", keysFile.toString(), "--rpm", "600");

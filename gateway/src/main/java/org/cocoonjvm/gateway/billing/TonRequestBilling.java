@@ -101,7 +101,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                         + " (the price at the highest worker coefficient) for up to " + (maxTokens + promptBytes) + " tokens, "
                         + maxTokens + " for the completion (max_tokens, or the model's context window without it) and "
                         + promptBytes + " for the prompt (its UTF-8 bytes and the chat template's tokens); the account has "
-                        + e.availableNanoton() + " nanoTON available. Top up, or set a lower max_tokens to lower the hold.");
+                        + e.availableNanoton() + " nanoTON available. Top up (GET /v1/account says how), or set a lower max_tokens to lower the hold.");
             } catch (UnknownAccountException e) {
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
             } catch (LeaseLostException e) {
