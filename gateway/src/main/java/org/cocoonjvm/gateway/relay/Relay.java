@@ -301,8 +301,11 @@ public final class Relay {
         });
         response.endHandler(v -> workerStreamOver(from, () -> attemptFailed(failureOf(response),
                 response.status() != GrpcStatus.RESOURCE_EXHAUSTED && response.status() != GrpcStatus.INVALID_ARGUMENT)));
-        response.exceptionHandler(e -> workerStreamOver(from, () ->
-                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker's stream broke: " + e.getMessage()), true)));
+        response.exceptionHandler(e -> workerStreamOver(from, () -> {
+            // The transport's words ("Stream was closed (GOAWAY error code = 0)") are for the operator, not the chat user.
+            log.debug("request {}: worker {}'s stream broke: {}", request.id(), from.id(), e.toString());
+            attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker stopped answering: its connection broke off."), true);
+        }));
     }
 
     /**
