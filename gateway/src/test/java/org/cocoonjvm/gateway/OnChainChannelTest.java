@@ -675,8 +675,14 @@ class OnChainChannelTest {
                 new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
         JsonObject channel = onlyChannel(worker);
         Address contract = Address.of(channel.getString("channel_address"));
-        // Stopped with nothing sent: nothing is closed, the channel stays open and funded.
-        net.stopWorker(0);
+        // Stopped with nothing sent: nothing is closed, the channel stays open and funded, and the
+        // worker says so (audit M, M-3: its stop line said it closes its channels, and nothing more).
+        try (LogCapture payments = new LogCapture(WorkerPayments.class)) {
+            net.stopWorker(0);
+            assertThat(payments.linesAt(Level.INFO)).singleElement().asString().startsWith("INFO channel "
+                    + channel.getString("channel_id") + " at " + channel.getString("channel_address") + " stays open: it holds"
+                    + " 0 nanoTON, not more than the ").contains("nanoTON its close costs");
+        }
         BigInteger walletBefore = gatewayWallet.balance();
 
         try (LogCapture workerLog = new LogCapture("org.cocoonjvm.worker.serve.GatewayLink")) {
@@ -685,9 +691,11 @@ class OnChainChannelTest {
                     new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()), net.gateway.port());
 
             eventually("the worker was refused", 15_000, () -> refusal("payout_address_changed") != null);
+            // Both forms of each address: the owner typed the user-friendly one (audit M, M-3).
             assertThat(refusal("payout_address_changed").getString("message")).contains(channel.getString("channel_id"),
-                    contract.toRaw(), "--payout-address " + first.address().toRaw(), second.address().toRaw(),
-                    "--payment-dir");
+                    contract.toRaw(), first.address().toNonBounceable() + " (" + first.address().toRaw() + ")",
+                    second.address().toNonBounceable() + " (" + second.address().toRaw() + ")",
+                    "--payout-address " + first.address().toNonBounceable(), "--payment-dir");
             assertThat(moved.isComplete()).isFalse();
             assertThat(workerLog.linesAt(Level.ERROR)).anySatisfy(l -> assertThat(l)
                     .contains("payout_address_changed", "Retrying cannot fix"));

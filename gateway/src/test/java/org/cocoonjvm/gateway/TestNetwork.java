@@ -246,7 +246,7 @@ final class TestNetwork implements AutoCloseable {
 
     /** Returns once the gateway has accepted the worker. */
     private WorkerNode deployed(Vertx v, WorkerNode node) {
-        await(v.deployVerticle(node));
+        await(v.deployVerticle(node).compose(id -> node.registered()));
         workerVertx.add(v);
         workers.add(node);
         return node;
@@ -263,7 +263,7 @@ final class TestNetwork implements AutoCloseable {
                         SchedulerOptions.DEFAULTS, 2_000), tls);
         workerVertx.add(v);
         workers.add(node);
-        return v.deployVerticle(node);
+        return v.deployVerticle(node).compose(deployment -> node.registered().map(deployment));
     }
 
     /**
@@ -283,7 +283,7 @@ final class TestNetwork implements AutoCloseable {
                         SchedulerOptions.DEFAULTS, 2_000, payments));
         workerVertx.add(v);
         workers.add(node);
-        return v.deployVerticle(node);
+        return v.deployVerticle(node).compose(deployment -> node.registered().map(deployment));
     }
 
     WorkerNode addWorker(double tokensPerSecond) {

@@ -104,7 +104,7 @@ public final class LoopbackNetwork implements AutoCloseable {
             WorkerNode worker = new WorkerNode(new SyntheticEngine(tokensPerSecond, maxBatch, 4096, replyTokens),
                     new WorkerOptions("load-worker-" + (i + 1), "127.0.0.1", 0, API_KEY,
                             SocketAddress.inetSocketAddress(gateway.port(), "127.0.0.1"), scheduler, 1_000));
-            workerVertx.deployVerticle(worker).await();
+            workerVertx.deployVerticle(worker).compose(id -> worker.registered()).await();
             workers.add(worker);
         }
     }

@@ -146,9 +146,11 @@ final class DemoCommand implements Callable<Integer> {
                         paid,
                         new WorkerTls(RaTlsNode.dev(DevTee.fromSeed(devSeed, clock), DEV_POLICY, clock)));
                 nodes.add(node);
-                deployed.add(vertx.deployVerticle(node));
+                deployed.add(vertx.deployVerticle(node).compose(id -> node.registered().map(id)));
             }
-            Running.await(Future.all(deployed), "the workers");
+            // Clients are told to go at the ready line: every worker must be routed to by then.
+            Running.await(Future.all(deployed), "the workers", () -> nodes.stream().map(WorkerNode::gatewayStatus)
+                    .filter(g -> g.containsKey("message")).map(g -> g.getString("message")).findFirst().orElse(null));
             if (chain.isPresent()) {
                 chain.get().watch(billing, gateway.meters());
                 chain.get().fund(billing.accounts(), gatewayOptions.apiKeys().values().iterator().next().accountId(),

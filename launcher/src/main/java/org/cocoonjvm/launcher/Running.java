@@ -7,6 +7,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -36,6 +37,13 @@ final class Running {
      * @throws Cocoon.StartFailure when it failed or took too long, naming why in one line
      */
     static <T> T await(Future<T> starting, String what) throws InterruptedException {
+        return await(starting, what, () -> null);
+    }
+
+    /**
+     * @param waitingOn what the start still waits for, named when it takes too long; null when unknown
+     */
+    static <T> T await(Future<T> starting, String what, Supplier<String> waitingOn) throws InterruptedException {
         try {
             return starting.toCompletionStage().toCompletableFuture().get(START_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
@@ -43,7 +51,9 @@ final class Running {
             throw new Cocoon.StartFailure(what + " did not start: "
                     + (cause.getMessage() != null ? cause.getMessage() : cause.toString()), cause);
         } catch (TimeoutException e) {
-            throw new Cocoon.StartFailure(what + " did not start within " + START_SECONDS + " s", e);
+            String why = waitingOn.get();
+            throw new Cocoon.StartFailure(what + " did not start within " + START_SECONDS + " s"
+                    + (why == null ? "" : ": " + why), e);
         }
     }
 

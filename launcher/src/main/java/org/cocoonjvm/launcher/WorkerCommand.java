@@ -10,6 +10,7 @@ import java.util.concurrent.Callable;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainException;
@@ -28,7 +29,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
 @Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
@@ -61,8 +64,9 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--shutdown-grace-seconds", defaultValue = "5",
             description = "On SIGTERM the worker takes no new requests (its gateway routes them elsewhere) and lets running "
                     + "sequences finish for this long, still paid; those still running then fail, billed for what they "
-                    + "produced (0: fail them at once). Then it closes its channels and leaves its gateway. A second "
-                    + "SIGTERM or SIGINT ends the grace at once. Default: ${DEFAULT-VALUE}.")
+                    + "produced (0: fail them at once). Then, with --ton-api, it has each channel holding more than its "
+                    + "close costs closed (it logs each one left open), and leaves its gateway. A second SIGTERM or SIGINT "
+                    + "ends the grace at once. Default: ${DEFAULT-VALUE}.")
     long graceSeconds;
 
     @Option(names = "--payment-dir", description = "Where the worker keeps its payment key and each channel's latest "
@@ -104,6 +108,12 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Mixin
     TransportChoice network;
+
+    @Spec
+    CommandSpec spec;
+
+    /** Options only channels on chain use: without --ton-api they would be accepted and do nothing. */
+    private static final List<String> ON_CHAIN_ONLY = List.of("--payout-address", "--wallet-key", "--close-threshold-nanoton");
 
     @Override
     public Integer call() throws Exception {
@@ -186,6 +196,16 @@ final class WorkerCommand implements Callable<Integer> {
      * API that can't answer stops the start: the worker would refuse every channel offered.
      */
     private OnChainSettlement settlement() {
+        if (tonApi == null) {
+            // The one option that decides where the money goes was accepted and shown nowhere (audit M, M-7).
+            List<String> unused = ON_CHAIN_ONLY.stream().filter(spec.commandLine().getParseResult()::hasMatchedOption).toList();
+            if (!unused.isEmpty()) {
+                throw new Cocoon.UsageException("without --ton-api channels stay off chain and pay out nowhere, so "
+                        + String.join(", ", unused) + " would do nothing: give --ton-api URL or drop "
+                        + (unused.size() == 1 ? "it" : "them"));
+            }
+            return null;
+        }
         if (!payoutAddress.isEmpty()) {
             try {
                 TonAddresses.parse(payoutAddress);
@@ -193,9 +213,6 @@ final class WorkerCommand implements Callable<Integer> {
                 throw new Cocoon.UsageException("--payout-address: '" + payoutAddress + "' is not a TON address ("
                         + e.getMessage() + ")");
             }
-        }
-        if (tonApi == null) {
-            return null;
         }
         if (walletKey == null && paymentDir == null) {
             throw new Cocoon.UsageException("--ton-api needs --wallet-key or --payment-dir (where wallet.key is kept)");
@@ -210,9 +227,14 @@ final class WorkerCommand implements Callable<Integer> {
         if (payoutAddress.isEmpty()) {
             payoutAddress = ChainWallet.addressOf(WalletKey.loadOrCreate(keyFile)).toNonBounceable();
         }
+        String pays = "for closing a channel without the gateway";
         try {
-            ChainWallet wallet = NodeWallet.open(keyFile, client, "for closing a channel without the gateway").orElse(null);
-            return settlement(client, wallet);
+            Optional<ChainWallet> wallet = NodeWallet.open(keyFile, client, pays);
+            OnChainSettlement settlement = settlement(client, wallet.orElse(null));
+            if (wallet.isEmpty()) {
+                NodeWallet.whenFunded(keyFile, client, pays, NodeWallet.RECHECK, settlement::payWith);
+            }
+            return settlement;
         } catch (ChainException e) {
             throw new Cocoon.StartFailure("--ton-api: " + e.getMessage(), e);
         }

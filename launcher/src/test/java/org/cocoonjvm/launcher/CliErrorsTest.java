@@ -160,6 +160,18 @@ class CliErrorsTest {
         }
     }
 
+    /** Audit M, M-7: the option that decides where the money goes was accepted off chain, and did nothing. */
+    @Test
+    void worker_onChainOptionsWithoutTonApi_areAUsageError_namingThem() {
+        String[] offChain = {"worker", "--id", "w", "--engine", "synthetic"};
+        cocoon(offChain, "--payout-address", "UQBrwxKW0123456789012345678901234567890123456789").is(2,
+                "cocoon: without --ton-api channels stay off chain and pay out nowhere, so --payout-address would do "
+                        + "nothing: give --ton-api URL or drop it");
+        cocoon(offChain, "--wallet-key", dir.resolve("wk").toString(), "--close-threshold-nanoton", "5").is(2,
+                "cocoon: without --ton-api channels stay off chain and pay out nowhere, so --wallet-key, "
+                        + "--close-threshold-nanoton would do nothing: give --ton-api URL or drop them");
+    }
+
     @Test
     void worker_anUnreachableTonApi_isOneLineNamingIt_andNotAWalletToFund() throws IOException {
         String api = "http://127.0.0.1:" + freePort();

@@ -419,18 +419,29 @@ public final class ChannelBilling extends VerticleBase {
     private static WorkerRefusedException termsChanged(ChannelId id, PaymentPublicKey workerKey,
                                                        ChannelJournal.Contract bound, ChannelJournal.Contract wanted) {
         if (!bound.payoutAddress().equals(wanted.payoutAddress())) {
+            String paid = friendly(bound.payoutAddress());
             return new WorkerRefusedException(GrpcStatus.FAILED_PRECONDITION, "payout_address_changed",
                     "this worker's payment key " + workerKey + " has channel " + id + ", its contract at "
-                    + bound.address() + " paying out to " + bound.payoutAddress() + ", not to " + wanted.payoutAddress()
-                    + ": restart the worker with --payout-address " + bound.payoutAddress() + " (its channel pays"
-                    + " there until it is closed, and its next channel pays the new address), or with a new payment"
-                    + " key (a new --payment-dir)");
+                    + bound.address() + " paying out to " + paid + " (" + bound.payoutAddress() + "), not to "
+                    + friendly(wanted.payoutAddress()) + " (" + wanted.payoutAddress() + "): restart the worker with"
+                    + " --payout-address " + paid + " (its channel pays there until it is closed, and its next channel"
+                    + " pays the new address), or with a"
+                    + " new payment key (a new --payment-dir)");
         }
         return new WorkerRefusedException(GrpcStatus.FAILED_PRECONDITION, "channel_terms_changed",
                 "this worker's payment key " + workerKey + " has channel " + id + ", its contract at " + bound.address()
                 + ", but this gateway's terms now derive " + wanted.address() + " (its wallet, the channels'"
                 + " quarantine or close timeouts, or the network's fees changed): restart the gateway with the terms the"
                 + " channel was opened with, or the worker with a new payment key (a new --payment-dir)");
+    }
+
+    /**
+     * The user-friendly form (non-bounceable, as the launcher prints wallets) of an address the
+     * journal keeps raw ({@code 0:…}): an owner typed that form, and from the raw one alone could
+     * not tell which of their wallets was meant (audit M, M-3).
+     */
+    private static String friendly(String raw) {
+        return TonAddresses.parse(raw).toNonBounceable();
     }
 
     private static PaymentPublicKey paymentKey(Hello hello) throws WorkerRefusedException {

@@ -37,7 +37,8 @@ public final class OnChainSettlement {
     private final ChainClient chain;
     private final ChannelCosts costs;
     private final ChannelSettlement policy;
-    private final ChainWallet wallet;
+    /** Set later when the worker's wallet could not pay at its start (no TON yet); any thread. */
+    private volatile ChainWallet wallet;
     private final long closeThreshold;
 
     /**
@@ -66,6 +67,14 @@ public final class OnChainSettlement {
     }
 
     /**
+     * The worker's wallet can pay from now (funded and deployed after the start): channels are
+     * closed without the gateway from then on, with no restart.
+     */
+    public void payWith(ChainWallet funded) {
+        wallet = funded;
+    }
+
+    /**
      * How much a channel with deposit cap {@code depositCap} owes when its close is due: the
      * threshold, or less when the cap is lower. The gateway never pays past its cap, so a worker
      * still open there holds its sequences at its credit window for good; closing a window below
@@ -77,6 +86,11 @@ public final class OnChainSettlement {
 
     long closeThreshold() {
         return closeThreshold;
+    }
+
+    /** What a cooperative close costs: a channel holding no more than this (dust) is not closed. */
+    long closeCost() {
+        return costs.dustLimit().longValueExact();
     }
 
     /** What the chain takes from each payout on its way to the payout address. */
@@ -115,11 +129,12 @@ public final class OnChainSettlement {
      */
     boolean startUncooperativeIfDue(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest,
                                     SignedSemiChannel mine, Instant lastHeard) {
-        if (wallet == null || !(policy.onCounterpartySilent(lastHeard, BigInteger.valueOf(latest.sentNanoton()))
+        ChainWallet payer = wallet;
+        if (payer == null || !(policy.onCounterpartySilent(lastHeard, BigInteger.valueOf(latest.sentNanoton()))
                 instanceof ChannelSettlement.Action.CloseUncooperatively)) {
             return false;
         }
-        OnChainChannel.at(Address.of(channelAddress), key, chain, costs).startUncooperativeClose(wallet, latest, mine);
+        OnChainChannel.at(Address.of(channelAddress), key, chain, costs).startUncooperativeClose(payer, latest, mine);
         return true;
     }
 

@@ -170,14 +170,31 @@ public final class WorkerPayments implements CreditGate {
 
     /**
      * At shutdown: the requests for the gateway's close signature of every on-chain channel still
-     * open that owes more than its close costs (ChannelSettlement.onShutdown). Blocking.
+     * open that owes more than its close costs (ChannelSettlement.onShutdown). Each one left open
+     * for holding less is logged: an owner told a stop closes the channel found it open, with no
+     * word why (audit M, M-3). Blocking.
      */
     public List<CloseRequest> closeRequestsAtShutdown() {
         List<CloseRequest> requests = new ArrayList<>();
         for (ChannelAccount account : channels.values()) {
-            closeRequest(account, true).ifPresent(requests::add);
+            Optional<CloseRequest> request = closeRequest(account, true);
+            if (request.isPresent()) {
+                requests.add(request.get());
+            } else if (heldAsDust(account)) {
+                log.info("channel {} at {} stays open: it holds {} nanoTON, not more than the {} nanoTON its close costs, "
+                                + "so a close would pay out nothing; a later run with this payment key earns on it, and closes "
+                                + "it once it holds more", account.terms.channelId(), account.channelAddress,
+                        account.latest() == null ? 0 : account.latest().sentNanoton(), chain.closeCost());
+            }
         }
         return requests;
+    }
+
+    /** An open on-chain channel of this run that a close is not worth: it holds no more than the close costs. */
+    private boolean heldAsDust(ChannelAccount account) {
+        return chain != null && account.offered && !account.channelAddress.isEmpty() && !account.closedOnChain()
+                && !account.closeAsked && !account.closeSigned
+                && (account.latest() == null || !chain.worthClosingAtShutdown(account.latest()));
     }
 
     /**

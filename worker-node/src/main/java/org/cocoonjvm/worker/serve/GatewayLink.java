@@ -96,6 +96,8 @@ final class GatewayLink {
     private boolean settling;
     /** Set by stop(): done once the gateway's close signature was handled. */
     private Promise<Void> shutdownClose;
+    /** Read by /status from any thread. */
+    private volatile Registration registration = Registration.connecting(null, null);
 
     /** @param transport the HTTP/2 client to reach the gateway with (RA-TLS); null for plaintext */
     GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load,
@@ -110,13 +112,27 @@ final class GatewayLink {
         this.draining = draining;
     }
 
-    /** Completes when the gateway first accepts this worker; the link keeps retrying until then. */
+    /**
+     * Starts registering; the link keeps retrying for as long as it runs.
+     *
+     * @return completes when the gateway first accepts this worker; fails only when the link
+     *         stopped before that
+     */
     Future<Void> start() {
         if (payments.onChain()) {
             settleTimer = vertx.setPeriodic(SETTLE_CHECK_MS, id -> settleWithoutGateway());
         }
         connect();
         return firstRegistration.future();
+    }
+
+    /** Where the worker stands with the gateway now; any thread. */
+    Registration registration() {
+        return registration;
+    }
+
+    private void standing(Registration next) {
+        registration = next.after(registration);
     }
 
     private void connect() {
@@ -278,6 +294,7 @@ final class GatewayLink {
         } else {
             log.error("{}; retrying every {} ms", problem, MAX_BACKOFF_MS, cause);
         }
+        standing(new Registration(Registration.State.REFUSED, "channel_refused", problem, Instant.now()));
         channelRefused = true;
         backoffMs = MAX_BACKOFF_MS;
         session.end();
@@ -334,6 +351,7 @@ final class GatewayLink {
         backoffMs = 100;
         sessionUp = true;
         lastProblem = null;
+        standing(new Registration(Registration.State.REGISTERED, null, null, Instant.now()));
         long interval = Math.max(10, heartbeatIntervalMs);
         cancelHeartbeat();
         GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
@@ -367,9 +385,12 @@ final class GatewayLink {
         // what settles itself takes seconds (an old session of this id or key noticed dead,
         // after 3 heartbeats): the ramp asked 7 times in 6 s.
         backoffMs = MAX_BACKOFF_MS;
+        boolean settlesItself = SETTLES_ITSELF.contains(status);
+        standing(new Registration(settlesItself ? Registration.State.CONNECTING : Registration.State.REFUSED,
+                Registration.reasonOf(why, status.name().toLowerCase()), why, Instant.now()));
         if (!newProblem("refused " + status.name() + ": " + why)) {
             log.debug("gateway {} refused this worker again ({}): {}", gateway, status.name(), why);
-        } else if (SETTLES_ITSELF.contains(status)) {
+        } else if (settlesItself) {
             log.warn("gateway {} refused this worker ({}): {}; retrying every {} ms, and logging this again only once a "
                     + "minute while it lasts", gateway, status.name(), why, MAX_BACKOFF_MS);
         } else {
@@ -389,16 +410,17 @@ final class GatewayLink {
         if (stoppedAlready()) {
             return;
         }
+        String unreachable = "could not reach gateway " + gateway + " (" + why;
         if (transport != null) {
-            notRegistered("could not reach gateway " + gateway + " (" + why + "; if this repeats, the gateway may have refused"
-                    + " this worker's attestation in the TLS handshake: its /admin/workers lists the reason under refused)");
+            notRegistered("unreachable", unreachable + "; if this repeats, the gateway may have refused this worker's"
+                    + " attestation in the TLS handshake: its /admin/workers lists the reason under refused)");
         } else if (String.valueOf(why).contains("closed")) {
             // Accepted, then closed unanswered: what a TLS port does with plaintext (not a gateway that is down).
-            notRegistered("could not reach gateway " + gateway + " (" + why + "; if this repeats and " + gateway + " is an"
-                    + " attested gateway's worker port, this worker needs --attestation (the gateway lists it as tls_required"
-                    + " under refused in /admin/workers))");
+            notRegistered("unreachable", unreachable + "; if this repeats and " + gateway + " is an attested gateway's"
+                    + " worker port, this worker needs --attestation (the gateway lists it as tls_required under refused in"
+                    + " /admin/workers))");
         } else {
-            notRegistered("could not reach gateway " + gateway + " (" + why + ")");
+            notRegistered("unreachable", unreachable + ")");
         }
     }
 
@@ -410,9 +432,10 @@ final class GatewayLink {
             // Each loss follows a registration, so it is said every time: a gateway that keeps
             // dropping this worker should show in its log.
             log.warn("gateway session to {} lost ({}); reconnecting", gateway, why);
+            standing(Registration.connecting("session_lost", "gateway session to " + gateway + " lost (" + why + ")"));
             retry();
         } else {
-            notRegistered("gateway " + gateway + " ended the session before registering this worker (" + why + ")");
+            notRegistered("session_ended", "gateway " + gateway + " ended the session before registering this worker (" + why + ")");
         }
     }
 
@@ -442,7 +465,8 @@ final class GatewayLink {
     }
 
     /** A try to register failed without a refusal (the gateway is down, or unreachable from here). */
-    private void notRegistered(String problem) {
+    private void notRegistered(String reason, String problem) {
+        standing(Registration.connecting(reason, problem));
         if (newProblem(problem)) {
             log.warn("{}; retrying with backoff up to {} ms, and logging this again only once a minute while it lasts",
                     problem, MAX_BACKOFF_MS);

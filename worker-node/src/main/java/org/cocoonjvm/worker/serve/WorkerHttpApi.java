@@ -26,6 +26,7 @@ import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
 
@@ -40,13 +41,16 @@ final class WorkerHttpApi {
     private final Submitter submitter;
     private final ModelInfo model;
     private final Supplier<WorkerStatus> status;
-    private final Supplier<JsonArray> channels;
+    /** Where the worker stands with its gateway ({@link Registration#toJson}); null without one. */
+    private final Supplier<JsonObject> gateway;
+    private final WorkerPayments payments;
     /** Digest of the bearer key; null when the API is open (loopback-only setups). */
     private final String apiKeyHash;
 
     WorkerHttpApi(Vertx vertx, Submitter submitter, ModelInfo model, Supplier<WorkerStatus> status,
-                  Supplier<JsonArray> channels, String apiKey) {
-        this.channels = channels;
+                  Supplier<JsonObject> gateway, WorkerPayments payments, String apiKey) {
+        this.gateway = gateway;
+        this.payments = payments;
         this.vertx = vertx;
         this.submitter = submitter;
         this.model = model;
@@ -111,13 +115,24 @@ final class WorkerHttpApi {
                 .put("max_context", m.getMaxContext())));
         JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
                 .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
+        JsonObject link = gateway.get();
+        // Serving only once a gateway routes to it: a worker its gateway refused, or cannot reach,
+        // earns nothing, and a health check reading "serving" took it for a healthy one.
+        String linkState = link == null ? "registered" : link.getString("state");
         JsonObject body = new JsonObject().put("worker_id", s.getWorkerId()).put("engine", s.getEngine())
-                .put("state", !s.getFailure().isEmpty() ? "failed" : s.getDraining() ? "draining" : "serving");
+                .put("state", !s.getFailure().isEmpty() ? "failed" : s.getDraining() ? "draining"
+                        : "registered".equals(linkState) ? "serving" : linkState);
         if (!s.getFailure().isEmpty()) {
             body.put("failure", s.getFailure());
         }
+        if (link != null) {
+            body.put("gateway", link);
+        }
+        if (payments.onChain()) {
+            body.put("payout_address", payments.payoutAddress());
+        }
         ctx.response().putHeader("Content-Type", "application/json").end(body.put("models", models).put("load", load)
-                .put("channels", channels.get()).encode());
+                .put("channels", payments.status()).encode());
     }
 
     /**

@@ -3,11 +3,13 @@ package org.cocoonjvm.worker.serve;
 import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
@@ -30,7 +32,9 @@ import org.slf4j.LoggerFactory;
 /**
  * One worker: its generator (usually the scheduler over an engine), one port that serves both the gRPC {@code Worker} service
  * (for gateways) and the OpenAI HTTP API (for operators), and the link that registers it with a
- * gateway. Deploy it as a verticle; undeploying drains and stops it.
+ * gateway. Deploy it as a verticle; the deployment completes once the port serves, and the link
+ * goes on registering for as long as the worker runs ({@link #registered()}): a GPU box and its
+ * gateway may come up in either order. Undeploying drains and stops it.
  */
 public final class WorkerNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(WorkerNode.class);
@@ -50,6 +54,7 @@ public final class WorkerNode extends VerticleBase {
     /** The link's stop, once asked for: at an engine failure, and again (the same future) at undeploy. */
     private Future<Void> leaving;
     private volatile String endpoint;
+    private final Promise<Void> registered = Promise.promise();
 
     /**
      * A worker that batches requests onto an in-process engine. Its scheduler enforces the credit
@@ -106,7 +111,7 @@ public final class WorkerNode extends VerticleBase {
         Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MessageLimits.MAX_REQUEST_BYTES));
         new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::ready).bind(grpc);
-        Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, payments::status,
+        Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, this::gatewayStatus, payments,
                 options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
         // It also resets one stream for every client that disconnects. Netty's rapid-reset guard
@@ -140,6 +145,7 @@ public final class WorkerNode extends VerticleBase {
                         endpoint);
             }
             if (options.gateway() == null) {
+                registered.complete();
                 return Future.succeededFuture();
             }
             link = new GatewayLink(vertx, tls == null ? null : tls.gatewayTransport(vertx), options.gateway(), this::hello,
@@ -147,7 +153,8 @@ public final class WorkerNode extends VerticleBase {
             // A failed engine refuses every request: leave the gateway, as a stopping worker does, so
             // it routes elsewhere instead of tripping its circuit breaker on this worker forever.
             generator.failure().thenRun(() -> context.runOnContext(v -> leaveGateway()));
-            return link.start();
+            link.start().onComplete(registered);
+            return Future.succeededFuture();
         });
     }
 
@@ -156,6 +163,20 @@ public final class WorkerNode extends VerticleBase {
             leaving = link == null ? Future.succeededFuture() : link.stop().recover(e -> Future.succeededFuture());
         }
         return leaving;
+    }
+
+    /**
+     * Completes when the gateway first registers this worker (at once without one); fails only
+     * when the worker stopped before that. Its gateway link retries meanwhile, for as long as the
+     * worker runs: {@code /status} says how it stands.
+     */
+    public Future<Void> registered() {
+        return registered.future();
+    }
+
+    /** Where this worker stands with its gateway, as /status shows it under {@code gateway}; null without one. */
+    public JsonObject gatewayStatus() {
+        return link == null ? null : link.registration().toJson(options.gateway().toString());
     }
 
     /** Completes with the cause if the engine failed for good; the worker then only refuses requests. */
@@ -169,8 +190,12 @@ public final class WorkerNode extends VerticleBase {
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
-        log.info("worker {} stopping: {} sequence(s) running get {} ms to finish, then it closes its channels and "
-                + "leaves its gateway", options.workerId(), generator.load().getRunning(), options.shutdownGraceMs());
+        // Off chain nothing is closed, and on chain only what holds more than its close costs: the
+        // line said "closes its channels" while small ones stayed open (audit M, M-3).
+        String then = options.gateway() == null ? "" : !payments.onChain() ? ", then it leaves its gateway"
+                : ", then it asks its gateway to close each channel holding more than its close costs, and leaves it";
+        log.info("worker {} stopping: {} sequence(s) running get {} ms to finish{}", options.workerId(),
+                generator.load().getRunning(), options.shutdownGraceMs(), then);
         // The generator refuses new requests from now (the gateway sends them to another worker),
         // while the gateway session stays up: running sequences are paid as they go, and the
         // channels are closed only after the last one finished or failed, so the close covers

@@ -254,7 +254,7 @@ class PaymentLinkTest {
                 new WorkerPaymentOptions(stateDir, "", 1_000, 5_000)));
         Future<String> deployed = on.deployVerticle(worker).onSuccess(d -> workerDeployment = d);
         if (registerWhen.isDone()) {
-            await(deployed);  // a deployment completes once the gateway registered the worker
+            await(deployed.compose(deployment -> worker.registered()));
         }
         return worker;
     }

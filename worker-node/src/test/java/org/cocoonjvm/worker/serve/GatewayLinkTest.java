@@ -9,12 +9,18 @@ import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -54,11 +60,27 @@ class GatewayLinkTest {
         await(vertx.close());
     }
 
+    /**
+     * Audit M, M-2: the start waited for the registration, and the launcher gave up after 60 s,
+     * though a GPU box and its gateway come up in either order. The worker serves its port at once,
+     * says where it stands in /status, and registers whenever the gateway comes.
+     */
     @Test
     void aGatewayNobodyListensOn_couldNotBeReached_saidOnceAtWarn_thenRegisteringIsInfo_andItsLossWarned() throws Exception {
         int port = freePort();
-        Future<String> deployed = vertx.deployVerticle(worker(port));
+        WorkerNode node = worker(port);
+        Future<String> deployed = vertx.deployVerticle(node);
         eventually("three retries", () -> lines(Level.DEBUG).size() >= 3);
+
+        await(deployed);
+        assertThat(node.registered().isComplete()).isFalse();
+        JsonObject connecting = status(node);
+        assertThat(connecting.getString("state")).isEqualTo("connecting");
+        assertThat(connecting.getJsonObject("gateway").getString("address")).isEqualTo("127.0.0.1:" + port);
+        assertThat(connecting.getJsonObject("gateway").getString("state")).isEqualTo("connecting");
+        assertThat(connecting.getJsonObject("gateway").getString("reason")).isEqualTo("unreachable");
+        assertThat(connecting.getJsonObject("gateway").getString("message")).startsWith("could not reach gateway 127.0.0.1:"
+                + port + " (");
 
         assertThat(lines(Level.WARN)).singleElement().asString()
                 .startsWith("could not reach gateway 127.0.0.1:" + port + " (")
@@ -67,8 +89,12 @@ class GatewayLinkTest {
         assertThat(events.list).noneMatch(e -> e.getFormattedMessage().contains("lost"));
 
         HttpServer gateway = registeringGateway(port);
-        await(deployed);
+        await(node.registered());
         assertThat(lines(Level.INFO)).containsExactly("registered with gateway 127.0.0.1:" + port);
+        JsonObject serving = status(node);
+        assertThat(serving.getString("state")).isEqualTo("serving");
+        assertThat(serving.getJsonObject("gateway").getString("state")).isEqualTo("registered");
+        assertThat(serving.getJsonObject("gateway").containsKey("reason")).isFalse();
 
         await(gateway.close());
         eventually("the loss logged", () -> lines(Level.WARN).size() >= 2);
@@ -85,7 +111,8 @@ class GatewayLinkTest {
                     .status(GrpcStatus.ALREADY_EXISTS).end();
         }));
         HttpServer gateway = await(vertx.createHttpServer().requestHandler(grpc).listen(0, "127.0.0.1"));
-        vertx.deployVerticle(worker(gateway.actualPort()));
+        WorkerNode node = worker(gateway.actualPort());
+        vertx.deployVerticle(node);
 
         eventually("asked twice", () -> sessions.size() >= 2);
         // The gateway saw the second Hello; the worker logs its second refusal a moment later.
@@ -94,6 +121,44 @@ class GatewayLinkTest {
         assertThat(lines(Level.WARN)).singleElement().asString().contains("refused this worker (ALREADY_EXISTS)")
                 .contains("worker_id_in_use").contains("retrying every 5000 ms");
         assertThat(lines(Level.DEBUG)).singleElement().asString().contains("refused this worker again (ALREADY_EXISTS)");
+        // It passes by itself (an old session of this id not yet seen dead): not refused for good.
+        assertThat(status(node).getString("state")).isEqualTo("connecting");
+        assertThat(status(node).getJsonObject("gateway").getString("reason")).isEqualTo("worker_id_in_use");
+    }
+
+    /**
+     * Audit M, M-3: a worker refused for what retrying cannot fix kept running with /status
+     * "serving", so a health check took it for a healthy one; it keeps retrying (its owner may fix
+     * the gateway's side), and says it is refused and why.
+     */
+    @Test
+    void aWorkerRefusedForGood_saysRefusedInStatus_withTheGatewaysReason_andKeepsRetrying() throws Exception {
+        String why = "payout_address_changed: this worker's payment key has channel 5e0e, paying out to UQ… (0:ec…)";
+        GrpcServer grpc = GrpcServer.server(vertx);
+        grpc.callHandler(GatewayGrpcService.Session, call -> call.handler(hello ->
+                call.response().statusMessage(why).status(GrpcStatus.FAILED_PRECONDITION).end()));
+        HttpServer gateway = await(vertx.createHttpServer().requestHandler(grpc).listen(0, "127.0.0.1"));
+        WorkerNode node = worker(gateway.actualPort());
+        await(vertx.deployVerticle(node));
+
+        eventually("the refusal logged", () -> !lines(Level.ERROR).isEmpty());
+        JsonObject status = status(node);
+        assertThat(status.getString("state")).isEqualTo("refused");
+        JsonObject link = status.getJsonObject("gateway");
+        assertThat(link.getString("state")).isEqualTo("refused");
+        assertThat(link.getString("reason")).isEqualTo("payout_address_changed");
+        assertThat(link.getString("message")).isEqualTo(why);
+        assertThat(Instant.parse(link.getString("since"))).isBeforeOrEqualTo(Instant.now());
+        assertThat(node.registered().isComplete()).isFalse();
+    }
+
+    private JsonObject status(WorkerNode node) throws Exception {
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(node.endpoint() + "/status")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(response.statusCode()).isEqualTo(200);
+            return new JsonObject(response.body());
+        }
     }
 
     private WorkerNode worker(int gatewayPort) {
