@@ -270,7 +270,9 @@ public final class SessionEndpoint {
                 refuse(e);
                 return;
             }
-            log.info("worker {} registered from {} serving {}{}", worker.id(), worker.endpoint(),
+            // The endpoint is what the worker announced; the peer is where its session really comes from (audit L, 10).
+            log.info("worker {} registered from {} (endpoint {}) serving {}{}", worker.id(), call.connection().remoteAddress(),
+                    worker.endpoint(),
                     worker.models().stream().map(m -> m.getName() + "@" + m.getHash()).toList(),
                     paidBy == null ? "" : ", paid over channel " + paidBy.id());
             call.response().write(GatewayMessage.newBuilder().setRegistered(
