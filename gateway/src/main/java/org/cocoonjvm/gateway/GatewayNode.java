@@ -74,6 +74,7 @@ import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.gateway.api.RequestNotes;
+import org.cocoonjvm.gateway.api.RequestsHandler;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.slf4j.Logger;
@@ -426,6 +427,7 @@ public final class GatewayNode extends VerticleBase {
         router.get("/v1/models").handler(models);
         router.get(ModelsHandler.PREFIX + "*").handler(models::retrieve);
         router.get("/v1/account").handler(new AccountHandler(billing));
+        router.get(RequestsHandler.PATH).handler(new RequestsHandler(billing));
         router.post("/v1/*").handler(GatewayNode::bodyIsNotEncoded);
         router.post("/v1/*").handler(GatewayNode::bodyIsJson);
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(options.maxBodyBytes()));

@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
@@ -38,6 +39,7 @@ import org.cocoonjvm.billing.ledger.TestDatabase;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.cocoonjvm.gateway.api.CompletionsHandler;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
@@ -130,8 +132,13 @@ abstract class DurableBillingContract {
                     usage.getLong("completion_tokens"), 0)).clientCost();
             assertThat(usage.getLong("total_cost")).isEqualTo(price);
             expected += price;
-            // The final usage is sent once the ledger holds it: no waiting needed to see it.
+            // The final usage is sent once the ledger holds it: no waiting needed to see it, nor to look it up.
             assertThat(ledger.balance(ACCOUNT).spentNanoton()).isEqualTo(expected);
+            String id = response.getHeader(CompletionsHandler.REQUEST_ID_HEADER);
+            JsonObject billed = net.call(HttpMethod.GET, "/v1/requests/" + id, API_KEY, null).json().getJsonObject("usage");
+            assertThat(billed.getLong("total_cost")).isEqualTo(price);
+            assertThat(billed.getLong("prompt_tokens")).isEqualTo(usage.getLong("prompt_tokens"));
+            assertThat(billed.getLong("completion_tokens")).isEqualTo(usage.getLong("completion_tokens"));
         }
 
         JsonObject account = net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json();
@@ -468,6 +475,12 @@ abstract class DurableBillingContract {
         public Settlement settle(Reservation reservation, RequestRecord request) {
             check("settle");
             return book.settle(reservation, request);
+        }
+
+        @Override
+        public Optional<BilledRequest> request(String accountId, String requestId) {
+            check("request");
+            return book.request(accountId, requestId);
         }
 
         @Override

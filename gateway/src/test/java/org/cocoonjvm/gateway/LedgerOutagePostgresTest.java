@@ -11,7 +11,9 @@ import io.vertx.grpc.common.GrpcStatus;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -80,9 +82,12 @@ class LedgerOutagePostgresTest {
 
         server.shutDown();
         long told = 0;
+        Map<String, Long> toldById = new HashMap<>();
         for (SseEvents stream : streams) {
             List<SseEvents.Event> events = stream.ended.get(20, TimeUnit.SECONDS);
-            told += new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getLong("total_cost");
+            JsonObject last = new JsonObject(events.get(events.size() - 2).data());
+            told += last.getJsonObject("usage").getLong("total_cost");
+            toldById.put(last.getString("id"), last.getJsonObject("usage").getLong("total_cost"));
         }
         assertThat(told).isPositive();
 
@@ -95,6 +100,10 @@ class LedgerOutagePostgresTest {
         assertThat(account.status()).isEqualTo(503);
         assertThat(account.json().getJsonObject("error").getString("code")).isEqualTo("ledger_unavailable");
         assertThat(account.response().getHeader("Retry-After")).isNotNull();
+        TestNetwork.Reply lookup = net.call(HttpMethod.GET, "/v1/requests/" + toldById.keySet().iterator().next(), API_KEY, null);
+        assertThat(lookup.status()).isEqualTo(503);
+        assertThat(lookup.json().getJsonObject("error").getString("code")).isEqualTo("ledger_unavailable");
+        assertThat(lookup.response().getHeader("Retry-After")).isNotNull();
         InferenceGrpc.Call grpc = new InferenceGrpc(net).call(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(5).build());
         assertThat(grpc.status).isEqualTo(GrpcStatus.UNAVAILABLE);
         assertThat(grpc.metadata("cocoon-error")).isEqualTo("ledger_unavailable");
@@ -122,6 +131,8 @@ class LedgerOutagePostgresTest {
                 .isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE - spent, 0, spent));
         assertThat(ledger.requests(ACCOUNT)).hasSize(STREAMS + 3)
                 .extracting(RequestRecord::requestId).doesNotHaveDuplicates();
+        toldById.forEach((id, cost) -> assertThat(net.call(HttpMethod.GET, "/v1/requests/" + id, API_KEY, null).json()
+                .getJsonObject("usage").getLong("total_cost")).as("settled in the background, looked up as told").isEqualTo(cost));
         TestNetwork.eventually("ready again", () -> net.call(HttpMethod.GET, "/ready", null, null).status() == 200);
         Exposition up = scrape();
         assertThat(up.get("cocoon_ledger_settlements_pending")).isZero();

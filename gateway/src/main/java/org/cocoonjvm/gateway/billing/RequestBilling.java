@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway.billing;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
+import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -37,6 +38,13 @@ public interface RequestBilling {
      * Failed with {@code LEDGER_UNAVAILABLE} while the ledger's database is unreachable.
      */
     CompletionStage<AccountView> account(String accountId);
+
+    /**
+     * A request of the account's, as its settlement billed it ({@code AccountBook.request}); empty if
+     * the account has none by that id, or none settled yet. Failed with {@code LEDGER_UNAVAILABLE}
+     * while the ledger's database is unreachable.
+     */
+    CompletionStage<Optional<BilledRequest>> request(String accountId, String requestId);
 
     /** Why the ledger cannot be reached, while it is known not to be (see {@code AccountBook.outage}); empty otherwise. */
     default Optional<String> ledgerOutage() {

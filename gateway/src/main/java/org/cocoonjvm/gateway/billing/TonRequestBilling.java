@@ -13,6 +13,7 @@ import java.util.function.Supplier;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
@@ -124,6 +125,17 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                         depositAddress, account.depositComment());
             } catch (LedgerUnavailableException unreachable) {
                 throw ledgerUnavailable("could not read the account");
+            }
+        }, ledger);
+    }
+
+    @Override
+    public CompletionStage<Optional<BilledRequest>> request(String accountId, String requestId) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return accounts.request(accountId, requestId);
+            } catch (LedgerUnavailableException unreachable) {
+                throw ledgerUnavailable("could not read the request");
             }
         }, ledger);
     }

@@ -74,10 +74,20 @@ public interface AccountBook {
 
     /**
      * {@link #settle(Reservation, long) Settles} at the request's client cost and keeps the record
-     * with the settlement, in one step, for the operator's audit. A book that keeps no audit trail
-     * (the in-memory one) settles the same and drops the record.
+     * with the settlement, in one step, for the operator's audit and for the client's {@link #request}
+     * lookup. The in-memory book keeps only what that lookup needs, and only for a while.
      */
     Settlement settle(Reservation reservation, RequestRecord request);
+
+    /**
+     * The request {@code requestId} of account {@code accountId}, as the settlement that kept its
+     * {@link RequestRecord} billed it. Empty when the account has no such record: the id is unknown
+     * or another account's (never told apart, so that no caller learns of another's requests), the
+     * request has not settled yet, or it ended without one (released for want of usage, or ended by
+     * recovery at its last progress). Durable books keep records for good; the in-memory one as long
+     * as it keeps the outcome of an ended reservation.
+     */
+    Optional<BilledRequest> request(String accountId, String requestId);
 
     /**
      * Records that the request behind {@code reservation} has used {@code costSoFarNanoton}. Progress

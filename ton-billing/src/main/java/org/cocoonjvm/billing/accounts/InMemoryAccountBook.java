@@ -31,8 +31,9 @@ import java.util.function.UnaryOperator;
  * <p>Memory stays bounded: an ended reservation's outcome is kept for {@code endedRetention} (so a
  * late duplicate still gets the first result) and then forgotten; a settle after that fails with
  * {@link UnknownReservationException} and charges nothing. Credit references are kept for the
- * life of the book, as deposits are few. It keeps no audit trail: a {@link RequestRecord} given to
- * {@link #settle(Reservation, RequestRecord)} is settled and dropped.
+ * life of the book, as deposits are few. It keeps no audit trail: of a {@link RequestRecord} given
+ * to {@link #settle(Reservation, RequestRecord)} it keeps what {@link #request} shows, for as long
+ * as that reservation's outcome, and drops the rest (worker, channel, fee).
  */
 public final class InMemoryAccountBook implements AccountBook {
     public static final Duration DEFAULT_ENDED_RETENTION = Duration.ofMinutes(10);
@@ -49,7 +50,8 @@ public final class InMemoryAccountBook implements AccountBook {
                         AtomicBoolean recovered) {
     }
 
-    private record Ended(long reservationId, Instant at) {
+    /** @param requestId the request its settlement billed, kept for {@link #request}; null for none */
+    private record Ended(long reservationId, String requestId, Instant at) {
     }
 
     private record Credit(String accountId, long amountNanoton) {
@@ -61,6 +63,7 @@ public final class InMemoryAccountBook implements AccountBook {
     private final ConcurrentHashMap<String, String> accountsByComment = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Credit> credits = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Hold> holds = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, BilledRequest> billed = new ConcurrentHashMap<>();
     private final Queue<Ended> ended = new ConcurrentLinkedQueue<>();   // in the order they ended
     private final AtomicLong lastReservationId = new AtomicLong();
 
@@ -154,20 +157,33 @@ public final class InMemoryAccountBook implements AccountBook {
 
     @Override
     public Settlement settle(Reservation reservation, long actualCostNanoton) {
-        if (actualCostNanoton < 0) {
-            throw new IllegalArgumentException("an actual cost must be >= 0, got " + actualCostNanoton);
-        }
-        return end(hold(reservation), progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)), false);
+        LongFunction<Settlement> outcome = charge(reservation, actualCostNanoton);
+        return end(hold(reservation), outcome, false, null);
     }
 
     @Override
     public Settlement settle(Reservation reservation, RequestRecord request) {
-        return settle(reservation, request.clientCostNanoton());
+        Objects.requireNonNull(request, "request");
+        return end(hold(reservation), charge(reservation, request.clientCostNanoton()), false, request);
+    }
+
+    private static LongFunction<Settlement> charge(Reservation reservation, long actualCostNanoton) {
+        if (actualCostNanoton < 0) {
+            throw new IllegalArgumentException("an actual cost must be >= 0, got " + actualCostNanoton);
+        }
+        return progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress));
+    }
+
+    @Override
+    public Optional<BilledRequest> request(String accountId, String requestId) {
+        AccountState.checkId(accountId);
+        return Optional.ofNullable(requestId == null ? null : billed.get(requestId))
+                .filter(request -> request.accountId().equals(accountId));
     }
 
     @Override
     public Settlement release(Reservation reservation) {
-        return end(hold(reservation), atProgress(reservation), false);
+        return end(hold(reservation), atProgress(reservation), false, null);
     }
 
     /** A release after recorded progress is a settlement at that progress: that usage happened. */
@@ -220,7 +236,7 @@ public final class InMemoryAccountBook implements AccountBook {
         List<Hold> open = holds.values().stream().filter(h -> h.outcome().get() == null)
                 .sorted(Comparator.comparingLong(h -> h.reservation().id())).toList();
         for (Hold hold : open) {
-            ended.add(end(hold, atProgress(hold.reservation()), true));
+            ended.add(end(hold, atProgress(hold.reservation()), true, null));
         }
         return ended;
     }
@@ -244,10 +260,11 @@ public final class InMemoryAccountBook implements AccountBook {
     }
 
     /**
-     * Applies the outcome if it is the first for this reservation; otherwise returns the first, or
-     * refuses the owner's call on a reservation that recovery ended.
+     * Applies the outcome if it is the first for this reservation, and keeps {@code request} (null
+     * for none) for {@link #request} if so; otherwise returns the first outcome, or refuses the
+     * owner's call on a reservation that recovery ended.
      */
-    private Settlement end(Hold hold, LongFunction<Settlement> outcomeAtProgress, boolean recovering) {
+    private Settlement end(Hold hold, LongFunction<Settlement> outcomeAtProgress, boolean recovering, RequestRecord request) {
         Reservation reservation = hold.reservation();
         Settlement outcome;
         synchronized (hold) {
@@ -268,7 +285,12 @@ public final class InMemoryAccountBook implements AccountBook {
                 Math.subtractExact(s.balanceNanoton(), outcome.chargedNanoton()),
                 s.reservedNanoton() - reservation.amountNanoton(),
                 Math.addExact(s.spentNanoton(), outcome.chargedNanoton())));
-        ended.add(new Ended(reservation.id(), clock.instant()));
+        Instant now = clock.instant();
+        if (request != null) {
+            billed.put(request.requestId(), new BilledRequest(request.requestId(), reservation.accountId(), request.model(),
+                    request.tokens(), outcome.chargedNanoton(), now));
+        }
+        ended.add(new Ended(reservation.id(), request == null ? null : request.requestId(), now));
         forgetExpired();
         return outcome;
     }
@@ -279,6 +301,9 @@ public final class InMemoryAccountBook implements AccountBook {
         for (Ended oldest; (oldest = ended.peek()) != null && oldest.at().isBefore(cutoff); ) {
             if (ended.remove(oldest)) {   // only one thread wins each entry
                 holds.remove(oldest.reservationId());
+                if (oldest.requestId() != null) {
+                    billed.remove(oldest.requestId());
+                }
             }
         }
     }

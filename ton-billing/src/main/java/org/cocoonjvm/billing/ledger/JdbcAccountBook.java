@@ -22,6 +22,7 @@ import java.util.concurrent.atomic.LongAdder;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
+import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.accounts.CreditConflictException;
 import org.cocoonjvm.billing.accounts.DepositComments;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
@@ -381,6 +382,33 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     @Override
     public Settlement release(Reservation reservation) {
         return end("release", reservation, atProgress(reservation), null, null);
+    }
+
+    /**
+     * Two primary-key lookups, whatever the ledger's size: the record by its request id, then its
+     * reservation, whose charge is what the account paid (the record's client cost, or the
+     * progress where that was higher). The account is a condition of the same statement, so
+     * another account's request reads exactly as an unknown one.
+     */
+    @Override
+    public Optional<BilledRequest> request(String accountId, String requestId) {
+        AccountState.checkId(accountId);
+        if (requestId == null) {
+            return Optional.empty();
+        }
+        return tx("read request", c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT q.model, q.prompt_tokens, q.cached_tokens, "
+                    + "q.completion_tokens, q.reasoning_tokens, r.charged_nanoton, q.recorded_at_micros FROM requests q "
+                    + "JOIN reservations r ON r.reservation_id = q.reservation_id WHERE q.request_id = ? AND q.account_id = ?")) {
+                ps.setString(1, requestId);
+                ps.setString(2, accountId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(new BilledRequest(requestId, accountId, rs.getString(1),
+                            new TokenCounts(rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5)), rs.getLong(6),
+                            Micros.toInstant(rs.getLong(7)))) : Optional.empty();
+                }
+            }
+        });
     }
 
     /** A release after recorded progress is a settlement at that progress: that usage happened. */

@@ -346,4 +346,55 @@ public abstract class AccountBookContract {
         assertThat(book.settle(reservation, request)).isEqualTo(new Settlement(reservation, 120, 180, 0));
         assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 880, 0, 120));
     }
+    @Test
+    void request_settledWithARecord_isFoundByItsOwnAccountOnly() {
+        book.open("bob");
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        TokenCounts tokens = new TokenCounts(10, 2, 20, 5);
+        clock.advance(Duration.ofSeconds(7));
+
+        book.settle(reservation, new RequestRecord("chatcmpl-1", "worker-1", null, "m", tokens, 120, 60));
+
+        assertThat(book.request("alice", "chatcmpl-1"))
+                .contains(new BilledRequest("chatcmpl-1", "alice", "m", tokens, 120, START.plusSeconds(7)));
+        assertThat(book.request("bob", "chatcmpl-1")).as("another account's").isEmpty();
+        assertThat(book.request("carol", "chatcmpl-1")).as("an account never opened").isEmpty();
+        assertThat(book.request("alice", "chatcmpl-2")).isEmpty();
+        assertThatThrownBy(() -> book.request(" ", "chatcmpl-1")).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void request_showsWhatTheAccountPaid_andOnlyTheSettlementThatEndedIt() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        book.recordProgress(reservation, 150);
+        RequestRecord request = new RequestRecord("chatcmpl-1", "worker-1", null, "m", new TokenCounts(10, 0, 20, 0), 120, 60);
+
+        book.settle(reservation, request);
+        book.settle(reservation, new RequestRecord("chatcmpl-1", "worker-2", null, "m", new TokenCounts(10, 0, 90, 0), 280, 140));
+
+        assertThat(book.request("alice", "chatcmpl-1")).get().satisfies(billed -> {
+            assertThat(billed.chargedNanoton()).as("the recorded progress, above the priced usage").isEqualTo(150);
+            assertThat(billed.tokens()).isEqualTo(request.tokens());
+        });
+        assertThat(book.balance("alice").spentNanoton()).isEqualTo(150);
+    }
+
+    @Test
+    void request_endedWithoutARecord_isNotFound() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation released = book.reserve("alice", 100);
+        Reservation recovered = book.reserve("alice", 100);
+        RequestRecord late = new RequestRecord("chatcmpl-late", "worker-1", null, "m", new TokenCounts(10, 0, 20, 0), 60, 30);
+        book.release(released);
+        book.recordProgress(recovered, 40);
+        book.recoverOpenReservations();
+
+        assertThatThrownBy(() -> book.settle(recovered, late)).isInstanceOf(ReservationRecoveredException.class);
+        assertThat(book.request("alice", "chatcmpl-late")).as("recovery billed its progress, without a record").isEmpty();
+        assertThat(book.settle(released, new RequestRecord("chatcmpl-released", "worker-1", null, "m",
+                new TokenCounts(1, 0, 1, 0), 3, 1))).as("the release stands").isEqualTo(Settlement.release(released));
+        assertThat(book.request("alice", "chatcmpl-released")).isEmpty();
+    }
 }
