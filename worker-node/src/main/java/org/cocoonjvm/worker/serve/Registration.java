@@ -24,7 +24,7 @@ record Registration(State state, String reason, String message, Instant since) {
         REFUSED;
 
         String label() {
-            return name().toLowerCase();
+            return name().toLowerCase(java.util.Locale.ROOT);
         }
     }
 
