@@ -6,13 +6,6 @@ import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
-import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
-import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
-import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
-import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
-import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
-import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
@@ -23,6 +16,7 @@ import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
+import org.cocoonjvm.protocol.metrics.ProcessMetrics;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.ServiceTier;
 
@@ -37,14 +31,9 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * are bounded: names of models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
  * statuses, tiers, error codes, worker ids; never request ids or API keys.
  *
- * <p>Beside them, the process's own (Micrometer's JVM and system binders: {@code jvm_memory_*},
- * {@code jvm_gc_pause_seconds}, {@code jvm_threads_*}, {@code process_cpu_usage},
- * {@code process_files_open_files}, ...): heap held by idle streams, GC pauses behind a TTFT spike
- * and file descriptors near their limit are what an operator looks at next.
+ * <p>Beside them, the process's own ({@link ProcessMetrics}).
  */
 public final class GatewayMetrics implements RelayObserver, AutoCloseable {
-    /** Prometheus text exposition format 0.0.4. */
-    public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
     /** The model label of a request naming a model no worker serves: clients must not mint series. */
     public static final String UNKNOWN_MODEL = "unknown";
 
@@ -60,7 +49,7 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     private final Counter clientDisconnects;
     private final Counter attempts;
     private final Counter retries;
-    private final JvmGcMetrics gc = new JvmGcMetrics();
+    private final ProcessMetrics process;
 
     private record RequestKey(String model, int status, ServiceTier tier) {}
 
@@ -80,19 +69,13 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
             error(kind.stableCode());
         }
         error(Relay.STALLED);
-        new JvmMemoryMetrics().bindTo(meters);
-        gc.bindTo(meters);
-        new JvmThreadMetrics().bindTo(meters);
-        new ClassLoaderMetrics().bindTo(meters);
-        new ProcessorMetrics().bindTo(meters);
-        new UptimeMetrics().bindTo(meters);
-        new FileDescriptorMetrics().bindTo(meters);
+        this.process = ProcessMetrics.bindTo(meters);
     }
 
     /** Stops listening for the JVM's GC notifications, which would otherwise keep this registry alive. */
     @Override
     public void close() {
-        gc.close();
+        process.close();
     }
 
     private Counter error(String code) {
@@ -239,7 +222,7 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
 
     /** {@code GET /metrics}. */
     public void serve(RoutingContext ctx) {
-        ctx.response().putHeader("Content-Type", CONTENT_TYPE).end(scrape());
+        ctx.response().putHeader("Content-Type", ProcessMetrics.CONTENT_TYPE).end(scrape());
     }
 
     /** The exposition text, with worker gauges read from the registry now. */

@@ -44,13 +44,15 @@ final class WorkerHttpApi {
     /** Where the worker stands with its gateway ({@link Registration#toJson}); null without one. */
     private final Supplier<JsonObject> gateway;
     private final WorkerPayments payments;
+    private final WorkerMetrics metrics;
     /** Digest of the bearer key; null when the API is open (loopback-only setups). */
     private final String apiKeyHash;
 
     WorkerHttpApi(Vertx vertx, Submitter submitter, ModelInfo model, Supplier<WorkerStatus> status,
-                  Supplier<JsonObject> gateway, WorkerPayments payments, String apiKey) {
+                  Supplier<JsonObject> gateway, WorkerPayments payments, WorkerMetrics metrics, String apiKey) {
         this.gateway = gateway;
         this.payments = payments;
+        this.metrics = metrics;
         this.vertx = vertx;
         this.submitter = submitter;
         this.model = model;
@@ -63,6 +65,10 @@ final class WorkerHttpApi {
         // /status shows the payment channels' signed states and what the gateway still owes: the key guards it too.
         router.route("/status").handler(this::authenticate);
         router.get("/status").handler(this::status);
+        // /metrics exports the same earnings per channel, so unlike the gateway's it is not open:
+        // a Prometheus job sends the key as its bearer token (authorization.credentials).
+        router.route("/metrics").handler(this::authenticate);
+        router.get("/metrics").handler(metrics::serve);
         router.route("/v1/*").handler(this::authenticate);
         router.get("/v1/models").handler(this::models);
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES));

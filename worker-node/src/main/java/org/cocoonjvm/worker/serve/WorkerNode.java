@@ -49,6 +49,7 @@ public final class WorkerNode extends VerticleBase {
     private HttpServer server;
     private long rotationTimer = -1;
     private GatewayLink link;
+    private WorkerMetrics metrics;
     /** Set when the stop begins: /status then says so, for health checkers that would otherwise see a busy worker. */
     private volatile boolean draining;
     /** The link's stop, once asked for: at an engine failure, and again (the same future) at undeploy. */
@@ -111,8 +112,9 @@ public final class WorkerNode extends VerticleBase {
         Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MessageLimits.MAX_REQUEST_BYTES));
         new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::ready).bind(grpc);
+        metrics = new WorkerMetrics(generator::load, this::gatewayStatus, payments::status);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, this::gatewayStatus, payments,
-                options.apiKey()).router();
+                metrics, options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
         // It also resets one stream for every client that disconnects. Netty's rapid-reset guard
         // (Vert.x default: 200 resets in 30 s) would take a client disconnect storm for an attack
@@ -205,7 +207,10 @@ public final class WorkerNode extends VerticleBase {
         return drained
                 .eventually(this::leaveGateway)
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS))
-                .onComplete(stopped -> log.info("worker {} stopped", options.workerId()));
+                .onComplete(stopped -> {
+                    metrics.close();
+                    log.info("worker {} stopped", options.workerId());
+                });
     }
 
     /**

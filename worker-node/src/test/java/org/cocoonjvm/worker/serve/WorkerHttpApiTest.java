@@ -330,6 +330,56 @@ class WorkerHttpApiTest {
         assertThat(status.getJsonObject("load").getInteger("running")).isZero();
     }
 
+    private HttpResponse<String> metrics() throws Exception {
+        return send(call("/metrics").header("Authorization", "Bearer " + KEY).GET().build());
+    }
+
+    /** The value of the series {@code series} (name and labels as exported), or null when it is absent. */
+    private static Double sample(String exposition, String series) {
+        for (String line : exposition.split("\n")) {
+            if (line.startsWith(series + " ")) {
+                return Double.parseDouble(line.substring(series.length() + 1).trim());
+            }
+        }
+        return null;
+    }
+
+    @Test
+    void metrics_afterACompletion_exportTheTokensOfItsUsageTheCapacityAndNothingRunning() throws Exception {
+        HttpResponse<String> chat = chat(KEY,
+                "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":3}");
+        int completionTokens = new JsonObject(chat.body()).getJsonObject("usage").getInteger("completion_tokens");
+
+        // The scheduler counts a step's tokens after handing them out: the reply can come first.
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        HttpResponse<String> response = metrics();
+        while (!Double.valueOf(completionTokens).equals(sample(response.body(), "cocoon_worker_generation_tokens_total"))
+                && System.nanoTime() - deadline < 0) {
+            Thread.sleep(5);
+            response = metrics();
+        }
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type")).contains("text/plain; version=0.0.4; charset=utf-8");
+        String body = response.body();
+        assertThat(sample(body, "cocoon_worker_generation_tokens_total")).isEqualTo(completionTokens);
+        assertThat(sample(body, "cocoon_worker_requests_running")).isZero();
+        assertThat(sample(body, "cocoon_worker_requests_waiting")).isZero();
+        assertThat(sample(body, "cocoon_worker_capacity")).isEqualTo(4);
+        // No gateway: no registration state is the current one.
+        assertThat(sample(body, "cocoon_worker_gateway_registration{state=\"registered\"}")).isZero();
+        assertThat(body).doesNotContain("cocoon_worker_channel_");  // no payment channel opened
+        assertThat(body).contains("jvm_memory_used_bytes{", "jvm_gc_", "process_uptime_seconds ");
+    }
+
+    @Test
+    void metrics_withoutKey_is401() throws Exception {
+        HttpResponse<String> response = send(call("/metrics").GET().build());
+
+        assertThat(response.statusCode()).isEqualTo(401);
+        assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("invalid_api_key");
+    }
+
     @Test
     void chat_clientClosesConnectionMidStream_cancelsTheSequence() throws Exception {
         io.vertx.core.http.HttpClient client = vertx.createHttpClient();

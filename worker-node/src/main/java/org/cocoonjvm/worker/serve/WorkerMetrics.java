@@ -1,0 +1,108 @@
+package org.cocoonjvm.worker.serve;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.RoutingContext;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
+import org.cocoonjvm.protocol.metrics.ProcessMetrics;
+
+/**
+ * The worker's Prometheus metrics ({@code GET /metrics}), for a GPU owner's dashboards and alerts
+ * (audit L-9 / M-8). Everything is read when scraped, from what {@code /status} reads: the engine
+ * loop does no work for metrics, and the two never disagree. Names follow vLLM's
+ * ({@code cocoon_worker_requests_running} where vLLM has {@code vllm:num_requests_running}).
+ *
+ * <p>Each scrape takes one snapshot of the load, the gateway link and the channels, so that
+ * running and waiting, or a channel's sent and unpaid, come from the same moment.
+ */
+final class WorkerMetrics implements AutoCloseable {
+    private final PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final ProcessMetrics process;
+    private final Supplier<WorkerLoad> load;
+    private final Supplier<JsonObject> gateway;
+    private final Supplier<JsonArray> channels;
+    private final MultiGauge sent;
+    private final MultiGauge unpaid;
+    private volatile WorkerLoad loadNow = WorkerLoad.getDefaultInstance();
+    /** The link's state label ({@link Registration.State#label()}); null without a gateway. */
+    private volatile String linkNow;
+
+    /**
+     * @param load     the scheduler's load, as {@code /status} shows it under {@code load}
+     * @param gateway  the link's state, as {@code /status} shows it under {@code gateway}; null without one
+     * @param channels the payment channels, as {@code /status} shows them under {@code channels}
+     */
+    WorkerMetrics(Supplier<WorkerLoad> load, Supplier<JsonObject> gateway, Supplier<JsonArray> channels) {
+        this.load = load;
+        this.gateway = gateway;
+        this.channels = channels;
+        Gauge.builder("cocoon.worker.requests.running", this, m -> m.loadNow.getRunning())
+                .description("Sequences in the engine's batch now").register(meters);
+        Gauge.builder("cocoon.worker.requests.waiting", this, m -> m.loadNow.getWaiting())
+                .description("Sequences queued for a batch slot or KV cache").register(meters);
+        Gauge.builder("cocoon.worker.capacity", this, m -> m.loadNow.getCapacity())
+                .description("Sequences the engine runs at once").register(meters);
+        FunctionCounter.builder("cocoon.worker.generation.tokens", this, m -> m.loadNow.getTokensGenerated())
+                .description("Tokens generated since start, over all requests (gateway's and this API's)").register(meters);
+        for (Registration.State state : Registration.State.values()) {
+            String label = state.label();
+            Gauge.builder("cocoon.worker.gateway.registration", this, m -> label.equals(m.linkNow) ? 1 : 0)
+                    .tag("state", label)
+                    .description("1 for the worker's state with its gateway now, else 0 (all 0 without a gateway)")
+                    .register(meters);
+        }
+        this.sent = MultiGauge.builder("cocoon.worker.channel.sent.nanoton")
+                .description("nanoTON the channel's last signed state pays this worker").register(meters);
+        this.unpaid = MultiGauge.builder("cocoon.worker.channel.unpaid.nanoton")
+                .description("nanoTON earned on the channel that no signed state pays yet").register(meters);
+        this.process = ProcessMetrics.bindTo(meters);
+    }
+
+    /** {@code GET /metrics}. */
+    void serve(RoutingContext ctx) {
+        ctx.response().putHeader("Content-Type", ProcessMetrics.CONTENT_TYPE).end(scrape());
+    }
+
+    String scrape() {
+        loadNow = load.get();
+        JsonObject link = gateway.get();
+        linkNow = link == null ? null : link.getString("state");
+        refreshChannels();
+        return meters.scrape();
+    }
+
+    /**
+     * One row per channel not closed on chain: a worker has a few, and a closed one pays nothing
+     * more ({@code /status} still lists it), so its series end instead of piling up.
+     */
+    private void refreshChannels() {
+        List<MultiGauge.Row<?>> sentRows = new ArrayList<>();
+        List<MultiGauge.Row<?>> unpaidRows = new ArrayList<>();
+        for (Object entry : channels.get()) {
+            JsonObject channel = (JsonObject) entry;
+            if (channel.getBoolean("closed_on_chain", false)) {
+                continue;
+            }
+            Tags tags = Tags.of("channel", channel.getString("channel_id"));
+            sentRows.add(MultiGauge.Row.of(tags, channel.getLong("sent_nanoton")));
+            unpaidRows.add(MultiGauge.Row.of(tags, channel.getLong("unpaid_nanoton")));
+        }
+        sent.register(sentRows, true);
+        unpaid.register(unpaidRows, true);
+    }
+
+    /** Stops listening for the JVM's GC notifications, which would otherwise keep the registry alive. */
+    @Override
+    public void close() {
+        process.close();
+    }
+}
