@@ -539,6 +539,9 @@ class OnChainChannelTest {
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
         assertPaidOut(payout, contract, paid);
         assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).as("counted once").isEqualTo(1);
+        // Ended as a worker's stop ends it: the test's gRPC client shares the gateway's Vert.x, whose close
+        // would wait for the open stream (and so time out) before the gateway began to stop.
+        again.call().cancel();
     }
 
     /** A worker's session driven by the test, paid through {@code payments}. */
