@@ -64,6 +64,7 @@ import org.cocoonjvm.gateway.relay.RunningRelays;
 import io.vertx.core.json.JsonObject;
 import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.gateway.api.ModelsHandler;
+import org.cocoonjvm.gateway.registry.Cordons;
 import org.cocoonjvm.gateway.registry.SessionEndpoint;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -146,7 +147,7 @@ public final class GatewayNode extends VerticleBase {
         this.refused = attestation != null ? attestation.refused() : new RefusedWorkers(Clock.systemUTC());
         this.billing = billing;
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), options.relay().flexReservePercent(), System::nanoTime,
-                Clock.systemUTC());
+                Clock.systemUTC(), options.cordonsFile() == null ? Cordons.inMemory() : Cordons.load(options.cordonsFile()));
         this.metrics = GatewayMetrics.prometheus(registry);
         observers.add(metrics);
         this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway;
 
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.Objects;
 import org.cocoonjvm.gateway.api.ApiKey;
@@ -25,11 +26,13 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  * @param shutdown             how a stop drains the gateway and lets its running streams finish
  * @param remoteUnattestedWorkers without attestation, register workers from other hosts too (by
  *                             default only loopback peers: see {@link org.cocoonjvm.gateway.attestation.WorkerAdmission#unattested})
+ * @param cordonsFile          where the operator's cordons are kept across restarts ({@link org.cocoonjvm.gateway.registry.Cordons});
+ *                             null keeps them in memory
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
                              int eventLoops, ConnectionOptions connections, ShutdownOptions shutdown,
-                             boolean remoteUnattestedWorkers) {
+                             boolean remoteUnattestedWorkers, Path cordonsFile) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
         Objects.requireNonNull(connections, "connections");

@@ -193,7 +193,7 @@ final class TestNetwork implements AutoCloseable {
         // first request can hold the gateway's event loop (and the heartbeats queued on it) for 300 ms.
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
-                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, connections, shutdown, false),
+                BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, connections, shutdown, false, null),
                 new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
                         DEPOSIT_ADDRESS), channels, onChain, attestation);
         gatewayDeployment = await(vertx.deployVerticle(gateway));

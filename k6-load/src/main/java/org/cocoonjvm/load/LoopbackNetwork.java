@@ -90,7 +90,7 @@ public final class LoopbackNetwork implements AutoCloseable {
         accounts.credit(ACCOUNT, Long.MAX_VALUE / 4, "load-grant");
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("load", ACCOUNT, KeyLimits.UNLIMITED)), BearerKeys.hash("admin-load"),
-                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, GATEWAY_EVENT_LOOPS, ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS, false), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
+                1_000, 1 << 20, RelayOptions.DEFAULTS, payments, GATEWAY_EVENT_LOOPS, ConnectionOptions.DEFAULTS, ShutdownOptions.DEFAULTS, false, null), new TonRequestBilling(accounts, Runnable::run, m -> PriceSchedule.of(m, 2, 1), null));
         gateway.observe(outcome -> {
             LongConsumer to = gatewayOverheads;
             if (to != null && outcome.overheadNanos() >= 0) {

@@ -95,7 +95,7 @@ final class DemoCommand implements Callable<Integer> {
         } else if (policy.grantNanoton == 0) {
             policy.grantNanoton = DEMO_GRANT_NANOTON;
         }
-        GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin, false);  // attested: workers prove themselves
+        GatewayOptions gatewayOptions = policy.options(host, port, List.of(key), admin, false, null);  // attested: workers prove themselves
         ChannelOnChain onChain = null;
         if (chain.isPresent()) {
             try {

@@ -48,7 +48,8 @@ final class GatewayCommand implements Callable<Integer> {
     Path adminKeyFile;
 
     @Option(names = "--data-dir", defaultValue = "cocoon-data",
-            description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key). Default: ${DEFAULT-VALUE}.")
+            description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key; "
+                    + "cordons.json, the workers cordoned through /admin). Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
     @Option(names = "--worker-port", defaultValue = "8081",
@@ -96,7 +97,8 @@ final class GatewayCommand implements Callable<Integer> {
                     + " port is plain HTTP already");
         }
         Vertx vertx = network.vertx();
-        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey(), remoteUnattestedWorkers);
+        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey(), remoteUnattestedWorkers,
+                dataDir.resolve("cordons.json"));
         if (remoteUnattestedWorkers) {
             log.warn("registering workers from any host without attestation (--allow-unattested-remote-workers): anyone who"
                     + " reaches port {} can register as a worker, receive the prompts routed to it and be paid", port);
@@ -113,8 +115,12 @@ final class GatewayCommand implements Callable<Integer> {
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
             billing = policy.billing(options, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
         }
-        GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(),
-                deposits.channels(dataDir), attested);
+        GatewayNode node;
+        try {
+            node = new GatewayNode(options, billing.billing(), billing.channels(), deposits.channels(dataDir), attested);
+        } catch (IllegalArgumentException e) {
+            throw new Cocoon.StartFailure(e.getMessage(), e);  // a cordons file that does not read, say
+        }
         Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         if (!deposits.watching()) {

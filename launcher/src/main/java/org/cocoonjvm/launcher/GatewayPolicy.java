@@ -1,5 +1,6 @@
 package org.cocoonjvm.launcher;
 
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Collection;
@@ -159,13 +160,18 @@ final class GatewayPolicy {
                     + "flex gets 429 beyond the rest. 0: flex may fill a worker. Default: ${DEFAULT-VALUE}.")
     int flexReservePercent;
 
-    /** Each key gets an account of its own, named after the key's digest ({@link ClientKeys}). */
-    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, boolean remoteUnattestedWorkers) {
+    /**
+     * Each key gets an account of its own, named after the key's digest ({@link ClientKeys}).
+     *
+     * @param cordonsFile null: the operator's cordons are kept in memory
+     */
+    GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, boolean remoteUnattestedWorkers,
+                           Path cordonsFile) {
         checkAmounts();
         return new GatewayOptions(host, port, clientKeys(apiKeys), BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown(),
-                remoteUnattestedWorkers);
+                remoteUnattestedWorkers, cordonsFile);
     }
 
     /** Key lines ({@link ClientKeys}) as this gateway takes them, with its limits for keys that set none. */

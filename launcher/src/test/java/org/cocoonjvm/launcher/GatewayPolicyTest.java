@@ -23,7 +23,7 @@ class GatewayPolicyTest {
     private static GatewayOptions options(List<String> keys, String... args) {
         GatewayPolicy policy = new GatewayPolicy();
         new CommandLine(policy).parseArgs(args);
-        return policy.options("127.0.0.1", 0, keys, "admin-test", false);
+        return policy.options("127.0.0.1", 0, keys, "admin-test", false, null);
     }
 
     private static ApiKey key(GatewayOptions options, String key) {

@@ -24,8 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code cocoon gateway} started as operators start it, each in its own JVM: what a start that
- * cannot serve does to a running gateway and how it says why, and which account a key reaches
- * after the keys change.
+ * cannot serve does to a running gateway and how it says why, which account a key reaches
+ * after the keys change, and what a restart keeps.
  */
 class GatewayStartIT {
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)  // the failure messages point at the logs in it
@@ -131,6 +131,73 @@ class GatewayStartIT {
         assertThat(get(port, "/v1/account", key).statusCode()).isEqualTo(200);
         assertThat(Files.readString(dir.resolve("gateway.log"))).contains("removed [key-" + BearerKeys.hash("sk-alice")
                 .substring(0, 16) + "]").doesNotContain(key);
+    }
+
+    /**
+     * An operator's cordon is kept in the data dir: a worker taken out of routing stays out after
+     * the gateway restarts and the worker registers again; a cordons file that does not read stops
+     * the start in one line rather than routing to the workers it names.
+     */
+    @Test
+    void aCordon_outlivesARestart_andACordonsFileThatDoesNotRead_stopsTheStart() throws Exception {
+        int port = freePort();
+        List<String> withGrant = new java.util.ArrayList<>(List.of(gatewayArgs(port, "jdbc:h2:file:" + dir.resolve("ledger"),
+                "sk-alice")));
+        withGrant.addAll(List.of("--grant-nanoton", "1000000000"));
+        String[] args = withGrant.toArray(String[]::new);
+        Process gateway = launch("gateway.log", args);
+        awaitHealthy(port, gateway);
+        launch("worker.log", "worker", "--id", "w1", "--gateway", "127.0.0.1:" + port, "--engine", "synthetic",
+                "--payment-dir", dir.resolve("worker-payments").toString());
+        awaitWorker(port, "w1");
+        HttpResponse<String> cordoned = post(port, "/admin/workers/w1/cordon");
+        assertThat(cordoned.statusCode()).as(cordoned.body()).isEqualTo(200);
+        assertThat(new JsonObject(cordoned.body()).getBoolean("changed")).isTrue();
+        gateway.destroy();
+        assertThat(gateway.waitFor(30, TimeUnit.SECONDS)).isTrue();
+
+        Process restarted = launch("restarted.log", args);
+        awaitHealthy(port, restarted);
+        JsonObject w1 = awaitWorker(port, "w1");
+        assertThat(w1.getBoolean("cordoned")).as("the cordon outlived the restart").isTrue();
+        HttpResponse<String> refused = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                        + "/v1/completions")).header("Authorization", "Bearer sk-alice").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"synthetic\",\"prompt\":\"hi\",\"max_tokens\":2}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
+        assertThat(refused.body()).contains("taken out of service by the gateway's operator");
+        restarted.destroy();
+        assertThat(restarted.waitFor(30, TimeUnit.SECONDS)).isTrue();
+
+        Files.writeString(dir.resolve("data").resolve("cordons.json"), "[\"w1\"");
+        Process unreadable = launch("unreadable.log", args);
+        assertThat(unreadable.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(unreadable.exitValue()).isEqualTo(1);
+        assertOneLine("unreadable.log", "cocoon: the cordoned workers in " + dir.resolve("data").resolve("cordons.json")
+                + " do not read");
+    }
+
+    /** The worker's row in /admin/workers, once it is registered (within 30 s). */
+    private JsonObject awaitWorker(int port, String id) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        do {
+            HttpResponse<String> admin = get(port, "/admin/workers", "admin-start");
+            if (admin.statusCode() == 200) {
+                for (Object row : new JsonObject(admin.body()).getJsonArray("workers")) {
+                    if (((JsonObject) row).getString("id").equals(id)) {
+                        return (JsonObject) row;
+                    }
+                }
+            }
+            Thread.sleep(200);
+        } while (System.nanoTime() < deadline);
+        throw new AssertionError("worker " + id + " did not register within 30 s; logs in " + dir);
+    }
+
+    private HttpResponse<String> post(int port, String path) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(10))
+                .header("Authorization", "Bearer admin-start").POST(HttpRequest.BodyPublishers.noBody()).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     /** {@code GET /v1/account} with {@code key} answers {@code status} within 10 s (the file is checked every 2). */

@@ -14,15 +14,18 @@ import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@code GET /admin/workers}: each registered worker with its state (attestation and its payment
  * channel included), under {@code refused} the workers refused registration, and under
  * {@code absent_channels} the open channels of workers not attached now, with what they are owed,
  * for operators. {@code POST /admin/workers/{id}/cordon} and {@code .../uncordon} take a worker out
- * of routing and put it back ({@link WorkerRegistry#cordon}).
+ * of routing and put it back ({@link org.cocoonjvm.gateway.registry.Cordons}).
  */
 public final class AdminHandler implements Handler<RoutingContext> {
+    private static final Logger log = LoggerFactory.getLogger(AdminHandler.class);
     private final WorkerRegistry registry;
     private final RefusedWorkers refused;
     private final ChannelBilling payments;
@@ -93,14 +96,39 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     + " is registered; see GET /admin/workers."));
             return;
         }
-        boolean changed = registry.cordon(id);
-        json(ctx, new JsonObject().put("id", id).put("cordoned", true).put("changed", changed).put("in_flight", worker.inFlight()));
+        boolean changed = registry.cordons().add(id);
+        answerOnceSaved(ctx, changed, "cordoned", new JsonObject()
+                .put("id", id).put("cordoned", true).put("changed", changed).put("in_flight", worker.inFlight()));
     }
 
     /** Back in routing. Any id: a cordoned worker may be away when its operator lets it back. */
     public void uncordon(RoutingContext ctx) {
         String id = ctx.pathParam("id");
-        json(ctx, new JsonObject().put("id", id).put("cordoned", false).put("changed", registry.uncordon(id)));
+        boolean changed = registry.cordons().remove(id);
+        answerOnceSaved(ctx, changed, "uncordoned", new JsonObject().put("id", id).put("cordoned", false).put("changed", changed));
+    }
+
+    /**
+     * The change is in effect either way; a 500 when it could not be saved says so, since a
+     * restart would then undo it.
+     */
+    private void answerOnceSaved(RoutingContext ctx, boolean changed, String done, JsonObject body) {
+        String id = body.getString("id");
+        if (changed) {
+            // Only a change: an id that changed nothing may be anything the path held, not a worker's printable id.
+            log.info("worker {} {} by the operator", id, done);
+        }
+        registry.cordons().save(ctx.vertx()).onComplete(saved -> {
+            if (saved.failed()) {
+                log.error("worker {} is {}, but saving that failed: a restart would undo it", ApiException.shown(id), done,
+                        saved.cause());
+                RequestNotes.refuse(ctx, new ApiException(ErrorKind.INTERNAL, "Worker " + ApiException.shown(id) + " is "
+                        + done + " now, but saving that failed (" + saved.cause().getMessage() + "): a restart of the"
+                        + " gateway would undo it. Fix the cause and send the request again."));
+            } else {
+                json(ctx, body);
+            }
+        });
     }
 
     private static void json(RoutingContext ctx, JsonObject body) {

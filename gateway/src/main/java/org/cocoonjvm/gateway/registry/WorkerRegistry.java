@@ -63,6 +63,7 @@ public final class WorkerRegistry {
     /** A worker silent for this long is skipped until it speaks again. */
     private final long staleAfterNanos;
     private final int flexReservePercent;
+    private final Cordons cordons;
 
     /**
      * A model clients may ask for: some registered worker serves it, or one did in the last
@@ -81,6 +82,12 @@ public final class WorkerRegistry {
      * @param clock              wall time, for when each model was first served
      */
     public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock, Clock clock) {
+        this(heartbeatIntervalMs, flexReservePercent, nanoClock, clock, Cordons.inMemory());
+    }
+
+    public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock, Clock clock,
+                          Cordons cordons) {
+        this.cordons = cordons;
         this.heartbeatIntervalMs = heartbeatIntervalMs;
         this.flexReservePercent = flexReservePercent;
         this.nanoClock = nanoClock;
@@ -268,26 +275,13 @@ public final class WorkerRegistry {
         return nanoClock.getAsLong() - worker.lastSeenNanos() <= staleAfterNanos;
     }
 
-    /**
-     * Worker ids the operator took out of routing ({@code POST /admin/workers/{id}/cordon}): their
-     * running requests finish and are paid, no new one is routed to them. Kept by id, not on the
-     * registration, so a worker that reconnects stays out; in memory, so a restarted gateway
-     * forgets it.
-     */
-    private final Set<String> cordoned = ConcurrentHashMap.newKeySet();
-
-    /** @return whether it was not cordoned before */
-    public boolean cordon(String workerId) {
-        return cordoned.add(workerId);
-    }
-
-    /** @return whether it was cordoned */
-    public boolean uncordon(String workerId) {
-        return cordoned.remove(workerId);
-    }
-
     public boolean cordoned(String workerId) {
-        return cordoned.contains(workerId);
+        return cordons.contains(workerId);
+    }
+
+    /** The operator's, through {@code /admin/workers/{id}/cordon}. */
+    public Cordons cordons() {
+        return cordons;
     }
 
     /** Healthy and not cordoned: what {@code /v1/models} counts as available. */
@@ -352,7 +346,7 @@ public final class WorkerRegistry {
                 excludedSome = true;
             } else if (!healthy(w)) {
                 continue;  // silent: skipped until it speaks again
-            } else if (cordoned.contains(w.id())) {
+            } else if (cordons.contains(w.id())) {
                 cordonedCount++;
             } else if (channel != null && channel.capReached()) {
                 continue;  // it would serve unpaid, then hold the request at its credit window

@@ -321,13 +321,13 @@ class WorkerRegistryTest {
     void aCordonedWorker_isNotRouted_evenAfterItReconnects_untilUncordoned() throws Exception {
         RegisteredWorker a = worker("a", 4);
         worker("b", 4);
-        assertThat(registry.cordon("b")).isTrue();
-        assertThat(registry.cordon("b")).as("already").isFalse();
+        assertThat(registry.cordons().add("b")).isTrue();
+        assertThat(registry.cordons().add("b")).as("already").isFalse();
         for (int i = 0; i < 20; i++) {
             assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(a);
         }
 
-        registry.cordon("a");
+        registry.cordons().add("a");
         assertThatThrownBy(() -> pick(ServiceTier.DEFAULT, 0)).isInstanceOfSatisfying(ApiException.class, e -> {
             assertThat(e.kind()).isEqualTo(ErrorKind.NO_CAPACITY);
             assertThat(e.getMessage()).contains("its 2 workers are taken out of service by the gateway's operator");
@@ -337,7 +337,7 @@ class WorkerRegistryTest {
         registry.remove(a, WorkerRegistry.Departure.GONE);
         RegisteredWorker back = worker("a", 4);
         assertThat(registry.available(back)).as("its cordon outlived the session").isFalse();
-        assertThat(registry.uncordon("a")).isTrue();
+        assertThat(registry.cordons().remove("a")).isTrue();
         assertThat(pick(ServiceTier.DEFAULT, 0)).isSameAs(back);
     }
 }
