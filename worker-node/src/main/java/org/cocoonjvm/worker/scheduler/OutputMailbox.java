@@ -1,16 +1,17 @@
 package org.cocoonjvm.worker.scheduler;
 
 import io.vertx.core.Context;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.ArrayDeque;
+import java.util.Arrays;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 
 /**
- * Hands tokens from the engine thread to a sequence's {@link EventTarget} on its own event loop,
- * without locks. Tokens that arrive while the target is busy or its write queue is full are
- * merged into one {@link Delta} (or a few, each under {@link #MAX_DELTA_BYTES}), so a slow reader
- * gets fewer, larger deltas and the engine never waits for it.
+ * Hands tokens from the engine thread to a sequence's {@link EventTarget} on its own event loop.
+ * Tokens that arrive while the target is busy or its write queue is full are merged as they
+ * arrive, into one {@link Delta} (or a few, each under {@link #MAX_DELTA_BYTES}): a slow reader
+ * gets fewer, larger deltas, the engine never waits for it, and what it has not read yet costs its
+ * text and four bytes a token id, not an object per token.
  */
 public final class OutputMailbox {
     /**
@@ -19,18 +20,27 @@ public final class OutputMailbox {
      * a reader slow for long enough would pass that and fail its stream mid-answer.
      */
     static final int MAX_DELTA_BYTES = 64 * 1024;
+    private static final Delta[] NONE = new Delta[0];
 
     private final Context context;
     private final EventTarget target;
-    /** {@link Piece}s then at most one {@link Final}; filled by the engine thread, emptied on the context. */
-    private final ConcurrentLinkedQueue<Object> pending = new ConcurrentLinkedQueue<>();
-    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+
+    // Guarded by this: filled by the engine thread, taken on the context. The lock is held for an
+    // append or a swap, never across a call into the target.
+    private int acceptedPrompt = -1;
+    private int[] ids = new int[16];
+    private int idCount;
+    private int withoutIds;
+    private final StringBuilder text = new StringBuilder();
+    /** Whether anything was added since the last seal: a token without text still makes a delta. */
+    private boolean open;
+    /** Deltas sealed at the size bound, waiting for the reader. */
+    private final ArrayDeque<Delta> sealed = new ArrayDeque<>(0);
+    private Final fin;
+    private boolean drainScheduled;
+
+    /** Only on the context. */
     private boolean finished;
-
-    /** {@code token}: its id, or -1; {@code tokensWithoutIds}: tokens it completed whose ids are unknown. */
-    private record Piece(int token, int tokensWithoutIds, String text) {}
-
-    private record Accepted(int promptTokens) {}
 
     public OutputMailbox(Context context, EventTarget target) {
         this.context = context;
@@ -39,8 +49,12 @@ public final class OutputMailbox {
 
     /** From the producing thread: the sequence was queued; comes before any token. */
     public void accepted(int promptTokens) {
-        pending.add(new Accepted(promptTokens));
-        schedule();
+        boolean schedule;
+        synchronized (this) {
+            acceptedPrompt = promptTokens;
+            schedule = claimDrain();
+        }
+        scheduleIf(schedule);
     }
 
     /**
@@ -48,8 +62,7 @@ public final class OutputMailbox {
      * text it completed, possibly empty.
      */
     public void token(int token, String text) {
-        pending.add(new Piece(token, 0, text));
-        schedule();
+        add(token, 0, text);
     }
 
     /**
@@ -57,66 +70,110 @@ public final class OutputMailbox {
      * forwarding worker's upstream says how many tokens it produced, not which); count may be 0.
      */
     public void tokens(int count, String text) {
-        pending.add(new Piece(-1, count, text));
-        schedule();
+        add(-1, count, text);
     }
 
     /** From the producing thread: the sequence is over; no calls follow. */
-    public void finish(Final fin) {
-        pending.add(fin);
-        schedule();
+    public void finish(Final last) {
+        boolean schedule;
+        synchronized (this) {
+            fin = last;
+            schedule = claimDrain();
+        }
+        scheduleIf(schedule);
     }
 
-    private void schedule() {
-        if (drainScheduled.compareAndSet(false, true)) {
+    private void add(int token, int tokensWithoutIds, String piece) {
+        boolean schedule;
+        synchronized (this) {
+            if (token >= 0) {
+                if (idCount == ids.length) {
+                    ids = Arrays.copyOf(ids, ids.length * 2);
+                }
+                ids[idCount++] = token;
+            }
+            withoutIds += tokensWithoutIds;
+            text.append(piece);
+            open = true;
+            // At worst three bytes of UTF-8 a char and a five-byte varint a token id. Sealed at a
+            // piece's end, so a delta never splits a character's surrogate pair.
+            if (text.length() * 3L + idCount * 5L >= MAX_DELTA_BYTES) {
+                sealed.add(takeOpen());
+            }
+            schedule = claimDrain();
+        }
+        scheduleIf(schedule);
+    }
+
+    /** Under the lock. */
+    private Delta takeOpen() {
+        Delta.Builder delta = Delta.newBuilder().setText(text.toString());
+        for (int i = 0; i < idCount; i++) {
+            delta.addTokenIds(ids[i]);
+        }
+        if (withoutIds > 0) {
+            delta.setTokensWithoutIds(withoutIds);
+        }
+        text.setLength(0);
+        idCount = 0;
+        withoutIds = 0;
+        open = false;
+        if (ids.length > 1024) {
+            ids = new int[16];  // a long backlog's array is not kept for the rest of the stream
+        }
+        return delta.build();
+    }
+
+    /** Under the lock: whether the caller is the one to schedule the next drain. */
+    private boolean claimDrain() {
+        if (drainScheduled) {
+            return false;
+        }
+        drainScheduled = true;
+        return true;
+    }
+
+    /** Outside the lock: the context may run the drain at once, on this thread. */
+    private void scheduleIf(boolean claimed) {
+        if (claimed) {
             context.runOnContext(v -> drain());
         }
     }
 
     private void drain() {
-        // Cleared before polling: an item added after this point schedules another drain.
-        drainScheduled.set(false);
         if (finished) {
             return;
         }
         if (target.writeQueueFull()) {
+            synchronized (this) {
+                drainScheduled = false;  // what arrives meanwhile merges, and schedules a drain that waits here again
+            }
             target.drainHandler(v -> drain());
             return;
         }
-        Delta.Builder merged = null;
-        StringBuilder text = null;
-        Final fin = null;
-        for (Object item; (item = pending.poll()) != null; ) {
-            if (item instanceof Piece piece) {
-                if (merged == null) {
-                    merged = Delta.newBuilder();
-                    text = new StringBuilder();
-                }
-                if (piece.token() >= 0) {
-                    merged.addTokenIds(piece.token());
-                }
-                if (piece.tokensWithoutIds() > 0) {
-                    merged.setTokensWithoutIds(merged.getTokensWithoutIds() + piece.tokensWithoutIds());
-                }
-                text.append(piece.text());
-                // At worst three bytes of UTF-8 a char and a five-byte varint a token id.
-                if (text.length() * 3L + merged.getTokenIdsCount() * 5L >= MAX_DELTA_BYTES) {
-                    target.delta(merged.setText(text.toString()).build());
-                    merged = null;
-                }
-            } else if (item instanceof Accepted accepted) {
-                target.accepted(accepted.promptTokens());
-            } else {
-                fin = (Final) item;
-                break;
+        int accepted;
+        Delta[] deltas;
+        Final last;
+        synchronized (this) {
+            drainScheduled = false;
+            accepted = acceptedPrompt;
+            acceptedPrompt = -1;
+            if (open) {
+                sealed.add(takeOpen());
             }
+            deltas = sealed.isEmpty() ? NONE : sealed.toArray(NONE);
+            sealed.clear();
+            last = fin;
         }
-        if (merged != null) {
-            target.delta(merged.setText(text.toString()).build());
+        if (accepted >= 0) {
+            target.accepted(accepted);
         }
-        if (fin != null) {
+        for (Delta delta : deltas) {
+            target.delta(delta);
+        }
+        if (last != null) {
             finished = true;
-            target.finish(fin);
+            target.finish(last);
         }
     }
 }
