@@ -11,6 +11,7 @@ import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -79,6 +80,10 @@ final class GatewayLink {
     private long backoffMs = 100;
     /** Each channel's newest Payment not yet verified, in arrival order; empty when none waits. */
     private final Map<ChannelId, SignedSemiChannel> pendingPayments = new LinkedHashMap<>();
+    /** A batch of payments is being verified and stored off the loop. */
+    private boolean paying;
+    /** What waits for the payments received so far to be stored ({@link #whenPaymentsStored}). */
+    private final List<Runnable> afterPayments = new ArrayList<>();
     /** How long a stopping worker waits for its channel's cooperative close. */
     private static final Duration SHUTDOWN_CLOSE = Duration.ofSeconds(5);
 
@@ -201,16 +206,16 @@ final class GatewayLink {
                     log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
                     return;
                 }
-                boolean scheduled = !pendingPayments.isEmpty();
                 pendingPayments.put(state.channelId(), state);
-                if (!scheduled) {
-                    vertx.runOnContext(v -> acceptPendingPayments());
+                if (!paying) {
+                    acceptPendingPayments();
                 }
             }
             case CLOSE_SIGNED -> {
                 GrpcClientRequest<WorkerMessage, GatewayMessage> current = session;
                 ChannelId closedId = ChannelId.fromBytes(message.getCloseSigned().getChannelId().toByteArray());
-                vertx.executeBlocking(() -> {
+                // After the payments that came before it: the close is checked against the latest state.
+                whenPaymentsStored(() -> vertx.executeBlocking(() -> {
                     payments.closeSigned(message.getCloseSigned());
                     return null;
                 }).onComplete(closed -> {
@@ -225,7 +230,7 @@ final class GatewayLink {
                     } else if (current == session && closedId.equals(sessionChannel)) {
                         current.end();
                     }
-                });
+                }));
             }
             default -> log.warn("ignoring unknown gateway message {}", message.getMessageCase());
         }
@@ -300,21 +305,56 @@ final class GatewayLink {
         session.end();
     }
 
+    /**
+     * Verifies and stores the pending states off the event loop: a signature check and two fsyncs
+     * each, which would hold up every stream on this loop. One batch at a time; what arrives
+     * meanwhile waits in {@link #pendingPayments}, where a channel's newer state replaces its older.
+     * Unordered with the link's other blocking work (opens and closes read the chain, for seconds
+     * at worst): a close is checked against the account under its own lock, whichever comes first.
+     */
     private void acceptPendingPayments() {
         List<SignedSemiChannel> states = List.copyOf(pendingPayments.values());
         pendingPayments.clear();
-        for (SignedSemiChannel received : states) {
+        paying = true;
+        vertx.executeBlocking(() -> verifyAndStore(states), false).onComplete(done -> {
+            paying = false;
+            if (done.failed()) {
+                log.error("could not store the payments of gateway {}", gateway, done.cause());
+            } else if (payments.onChain()) {
+                done.result().forEach(this::settleIfDue);
+            }
+            if (!pendingPayments.isEmpty()) {
+                acceptPendingPayments();
+            } else {
+                List<Runnable> waiting = List.copyOf(afterPayments);
+                afterPayments.clear();
+                waiting.forEach(Runnable::run);
+            }
+        });
+    }
+
+    /** Runs {@code then} on the loop once every payment received so far is verified and stored (or refused). */
+    private void whenPaymentsStored(Runnable then) {
+        if (paying) {
+            afterPayments.add(then);
+        } else {
+            then.run();
+        }
+    }
+
+    /** On a worker thread: the states accepted, in order. */
+    private List<SignedSemiChannel> verifyAndStore(List<SignedSemiChannel> received) {
+        List<SignedSemiChannel> accepted = new ArrayList<>(received.size());
+        for (SignedSemiChannel state : received) {
             try {
-                SignedSemiChannel state = payments.pay(received);
+                accepted.add(payments.pay(state));
                 log.debug("payment on channel {}: seqno {}, {} nanoTON", state.channelId(), state.seqno(), state.sentNanoton());
-                if (payments.onChain()) {
-                    settleIfDue(state);
-                }
             } catch (VoucherException e) {
                 // The gateway's next state supersedes this one; the credit window covers the gap.
                 log.warn("refused a payment from gateway {}: {}", gateway, e.getMessage());
             }
         }
+        return accepted;
     }
 
     /** Asks for the gateway's close signature once the channel owes enough (reads the chain: off the loop). */
