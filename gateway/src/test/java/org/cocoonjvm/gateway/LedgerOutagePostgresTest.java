@@ -27,6 +27,8 @@ import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.metrics.Exposition;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -144,6 +146,58 @@ class LedgerOutagePostgresTest {
                 () -> payments.lines().stream().anyMatch(line -> line.contains("payment rounds work again after")));
         assertThat(payments.lines()).filteredOn(line -> line.contains("payment round over")).hasSize(1);
         payments.close();
+    }
+
+    /**
+     * A database that hangs instead of refusing (a frozen primary, a partition: audit N, N-1). The
+     * calls already on it wait for the driver's socket time limit (10 s), and the ledger threads
+     * with them; what comes after is not queued behind them: once a call has gone unanswered for
+     * 3 s, {@code /ready} is 503, new requests are refused at once, and streams ending meanwhile
+     * are answered with their cost at once and settled once the database answers again.
+     */
+    @Test
+    void aHungDatabase_isTakenOutOfRotationInSeconds_newRequestsRefusedAtOnce_endingStreamsAnswered() throws Exception {
+        // 25 ms a token, 200 tokens: the streams end after the hang is noticed.
+        net.addWorker(new SyntheticEngine(40, 8, 4096, 1_000), SchedulerOptions.DEFAULTS, 2_000);
+        List<SseEvents> streams = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            streams.add(SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":200,\"stream_options\":{\"include_usage\":true}"))));
+        }
+        TestNetwork.eventually("every stream runs", () -> streams.stream().allMatch(s -> s.size() >= 2));
+
+        server.freeze();
+        long frozeAt = System.nanoTime();
+        long told = 0;
+        try {
+            TestNetwork.eventually("out of rotation", 8_000, () -> net.call(HttpMethod.GET, "/ready", null, null).status() == 503);
+            assertThat(net.call(HttpMethod.GET, "/ready", null, null).json().getString("reason")).contains("unanswered");
+            long asked = System.nanoTime();
+            TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false,
+                    "\"max_tokens\":5"));
+            assertThat(refused.status()).isEqualTo(503);
+            assertThat(refused.json().getJsonObject("error").getString("code")).isEqualTo("ledger_unavailable");
+            assertThat(net.call(HttpMethod.GET, "/v1/account", API_KEY, null).status()).isEqualTo(503);
+            assertThat(Duration.ofNanos(System.nanoTime() - asked)).as("refused, not queued behind the hung calls")
+                    .isLessThan(Duration.ofSeconds(2));
+            for (SseEvents stream : streams) {
+                List<SseEvents.Event> events = stream.ended.get(10, TimeUnit.SECONDS);
+                told += new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage").getLong("total_cost");
+            }
+            assertThat(Duration.ofNanos(System.nanoTime() - frozeAt)).as("the streams' ends did not wait for the hung calls")
+                    .isLessThan(Duration.ofSeconds(9));
+        } finally {
+            server.thaw();
+        }
+
+        TestNetwork.eventually("ready again", 20_000, () -> net.call(HttpMethod.GET, "/ready", null, null).status() == 200);
+        TestNetwork.eventually("the settlements the ledger missed are taken", 20_000,
+                () -> ledger.balance(ACCOUNT).reservedNanoton() == 0);
+        assertThat(ledger.balance(ACCOUNT)).as("charged exactly what the clients were told")
+                .isEqualTo(new AccountState(ACCOUNT, TestNetwork.START_BALANCE - told, 0, told));
+        TestNetwork.Reply served = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false,
+                "\"max_tokens\":5"));
+        assertThat(served.status()).as(served.body()).isEqualTo(200);
     }
 
     private Exposition scrape() {

@@ -49,7 +49,8 @@ import org.slf4j.LoggerFactory;
  * <p>While the book's database is unreachable, a reservation or an account read is refused
  * {@code LEDGER_UNAVAILABLE} (503 with {@code Retry-After}), and a settlement the ledger does not
  * take is kept by {@link PendingSettlements} and retried until it does: the cost the client is told
- * is the cost it is charged.
+ * is the cost it is charged. While it hangs ({@link AccountBook#stall}), they are refused or kept
+ * at once, without a call that would queue behind the hung ones.
  */
 public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(TonRequestBilling.class);
@@ -92,6 +93,9 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                     "The model '" + model + "' has no price on this gateway."));
         }
         long amount = Pricing.reservation(schedule, maxTokens, promptBytes);
+        if (accounts.stall().isPresent()) {
+            return CompletableFuture.failedStage(ledgerUnavailable("could not hold funds for this request"));
+        }
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return new LedgerCharge(requestId, model, schedule, accounts.reserve(accountId, amount));
@@ -117,6 +121,9 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
 
     @Override
     public CompletionStage<AccountView> account(String accountId) {
+        if (accounts.stall().isPresent()) {
+            return CompletableFuture.failedStage(ledgerUnavailable("could not read the account"));
+        }
         return CompletableFuture.supplyAsync(() -> {
             try {
                 Account account = accounts.open(accountId);
@@ -131,6 +138,9 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
 
     @Override
     public CompletionStage<Optional<BilledRequest>> request(String accountId, String requestId) {
+        if (accounts.stall().isPresent()) {
+            return CompletableFuture.failedStage(ledgerUnavailable("could not read the request"));
+        }
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return accounts.request(accountId, requestId);
@@ -191,7 +201,16 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             progress.put(ours.reservation, cost.clientCost());
             shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee()));
         });
-        return CompletableFuture.runAsync(() -> accounts.recordProgress(progress, shares), ledger);
+        return this.<Void>stalled("record progress").orElseGet(() -> CompletableFuture.runAsync(() -> accounts.recordProgress(progress, shares),
+                ledger));
+    }
+
+    /**
+     * A failed stage when the book's storage hangs ({@link AccountBook#stall}): a call queued now
+     * would wait behind the hung ones, and hold its caller as long.
+     */
+    private <T> Optional<CompletionStage<T>> stalled(String operation) {
+        return accounts.stall().map(why -> CompletableFuture.failedStage(new LedgerUnavailableException(operation, why)));
     }
 
     private static TokenCounts tokens(Usage usage) {
@@ -234,13 +253,21 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             }
             // One try here (the book already runs a transaction again after a lost race or a connection lost
             // before its commit); a ledger that is away gets the settlement later, from the background.
-            CompletionStage<?> accounted = CompletableFuture.runAsync(() -> {
-                try {
-                    bill.get();
-                } catch (LedgerUnavailableException e) {
-                    pending.add(requestId, reservation, priced.totalCost(), bill, e);
-                }
-            }, ledger);
+            Optional<String> stall = accounts.stall();
+            CompletionStage<?> accounted;
+            if (stall.isPresent()) {
+                // Not queued behind the hung calls: the client has its answer now, the bill follows.
+                pending.add(requestId, reservation, priced.totalCost(), bill, new LedgerUnavailableException("settle", stall.get()));
+                accounted = CompletableFuture.completedStage(null);
+            } else {
+                accounted = CompletableFuture.runAsync(() -> {
+                    try {
+                        bill.get();
+                    } catch (LedgerUnavailableException e) {
+                        pending.add(requestId, reservation, priced.totalCost(), bill, e);
+                    }
+                }, ledger);
+            }
             accounted.whenComplete((ok, failure) -> {
                 Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                         ? failure.getCause() : failure;
@@ -263,7 +290,8 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
         @Override
         public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
             long cost = priced(usedSoFar).clientCost();
-            return CompletableFuture.supplyAsync(() -> accounts.recordProgress(reservation, cost), ledger);
+            return TonRequestBilling.this.<Boolean>stalled("record progress")
+                    .orElseGet(() -> CompletableFuture.supplyAsync(() -> accounts.recordProgress(reservation, cost), ledger));
         }
     }
 }

@@ -147,6 +147,16 @@ public interface AccountBook {
         return Optional.empty();
     }
 
+    /**
+     * Why its storage looks hung, while it does: a call it has left unanswered for longer than any
+     * call takes. New calls would only queue behind that one (for as long as the storage hangs, up
+     * to its driver's time limits), so a caller refuses or defers them at once instead. Empty while
+     * calls come back, and always for a book in memory. Cheap: runs no call.
+     */
+    default Optional<String> stall() {
+        return Optional.empty();
+    }
+
     /** The races {@link #racesRunAgain} counts. */
     List<String> RACES = List.of("deadlock", "serialization", "lock_timeout", "duplicate_key");
 

@@ -3,8 +3,10 @@ package org.cocoonjvm.billing.ledger;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -43,6 +45,9 @@ final class ConnectionPool implements AutoCloseable {
         private volatile Connection connection;
         /** {@link #losses} when this connection was opened or last checked. */
         private long checkedAt;
+        /** Whether it is lent out, and since when ({@link System#nanoTime}): what {@link #longestLent} reads. */
+        private volatile boolean lent;
+        private volatile long lentAtNanos;
 
         Connection connection() {
             return connection;
@@ -103,6 +108,8 @@ final class ConnectionPool implements AutoCloseable {
         if (slot == null) {
             throw new SQLException("no ledger connection free for " + BORROW_TIMEOUT_MS + " ms", "08001");
         }
+        slot.lentAtNanos = System.nanoTime();
+        slot.lent = true;  // from here: checking or opening its connection can hang as a transaction can
         try {
             long now = losses.get();
             if (slot.connection != null && slot.checkedAt < now && !slot.connection.isValid(VALID_TIMEOUT_SECONDS)) {
@@ -115,9 +122,27 @@ final class ConnectionPool implements AutoCloseable {
             return slot;
         } catch (SQLException | RuntimeException e) {
             drop(slot);
+            slot.lent = false;
             idle.add(slot);
             throw e;
         }
+    }
+
+    /**
+     * How long the connection lent out longest has been out, empty when none is: a transaction of
+     * a few statements on one row that has not come back after seconds is one the database left
+     * unanswered. Cheap: reads a field per slot.
+     */
+    Optional<Duration> longestLent() {
+        long now = System.nanoTime();
+        long longest = -1;
+        for (Slot slot : slots) {
+            long since = slot.lentAtNanos;
+            if (slot.lent) {
+                longest = Math.max(longest, now - since);
+            }
+        }
+        return longest < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(longest));
     }
 
     /**
@@ -130,6 +155,7 @@ final class ConnectionPool implements AutoCloseable {
             losses.incrementAndGet();
             drop(slot);
         }
+        slot.lent = false;
         idle.add(slot);
     }
 

@@ -16,6 +16,7 @@ enum Dialect {
 
     static final int PG_CONNECT_TIMEOUT_SECONDS = 5;
     static final int PG_SOCKET_TIMEOUT_SECONDS = 10;
+    static final int PG_LOGIN_TIMEOUT_SECONDS = 10;
 
     /**
      * A transaction that lost a race and may simply run again: a serialization failure or deadlock
@@ -73,8 +74,9 @@ enum Dialect {
      * gateway still settles the streams it lets finish: they failed with "database closed" and
      * were billed at their last checkpoint. The ledger's owner closes it after that, so H2 must not.
      * PostgreSQL's commits are durable by default; its URLs get time limits unless they set their
-     * own: {@code connectTimeout} and {@code socketTimeout} (the driver's defaults are 10 s and
-     * none). A database that stops answering without refusing (a partition, a frozen primary)
+     * own: {@code connectTimeout}, {@code socketTimeout} and {@code loginTimeout} (the driver's
+     * defaults are 10 s, none and none; the socket's limit does not cover a new connection's
+     * handshake, which hung for as long as the server did: audit N, N-1). A database that stops answering without refusing (a partition, a frozen primary)
      * otherwise held every ledger call, and each request on it, for as long as it hung, with
      * nothing logged and {@code /ready} still 200; past the limit the call fails as a lost
      * connection (SQLState 08), the book reports the outage and the gateway answers 503. The
@@ -83,7 +85,8 @@ enum Dialect {
     String connectUrl(String url) {
         if (this == POSTGRESQL) {
             String connect = url;
-            for (String limit : List.of("connectTimeout=" + PG_CONNECT_TIMEOUT_SECONDS, "socketTimeout=" + PG_SOCKET_TIMEOUT_SECONDS)) {
+            for (String limit : List.of("connectTimeout=" + PG_CONNECT_TIMEOUT_SECONDS, "socketTimeout=" + PG_SOCKET_TIMEOUT_SECONDS,
+                    "loginTimeout=" + PG_LOGIN_TIMEOUT_SECONDS)) {
                 String name = limit.substring(0, limit.indexOf('=') + 1);
                 if (!connect.contains("?" + name) && !connect.contains("&" + name)) {
                     connect += (connect.contains("?") ? "&" : "?") + limit;

@@ -68,6 +68,11 @@ import org.cocoonjvm.billing.pricing.TokenCounts;
 public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     public static final int DEFAULT_POOL_SIZE = 8;
     /**
+     * How long a call may go unanswered before the database counts as hung ({@link #stall}): its
+     * transactions are a few statements on one row, milliseconds; seconds of silence are not load.
+     */
+    static final Duration STALL = Duration.ofSeconds(3);
+    /**
      * How long a gateway that stopped renewing keeps its reservations before any other gateway may
      * end them: above the longest request (the relay's 10-minute timeout), so that only a gateway
      * silent for longer than any request could run is presumed dead.
@@ -891,7 +896,18 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      */
     @Override
     public Optional<String> outage() {
-        return Optional.ofNullable(outage);
+        return stall().or(() -> Optional.ofNullable(outage));
+    }
+
+    /**
+     * A call out longer than {@link #STALL}: the database hangs (a frozen primary, a partition)
+     * rather than refuses, which the driver's socket time limit ends only after 10 s, and a
+     * failover's hang lasts as long as the failover (audit N, N-1).
+     */
+    @Override
+    public Optional<String> stall() {
+        return pool.longestLent().filter(out -> out.compareTo(STALL) > 0)
+                .map(out -> "the ledger's database has left a call unanswered for " + out.toMillis() + " ms");
     }
 
     /**

@@ -12,4 +12,9 @@ public final class LedgerUnavailableException extends RuntimeException {
     public LedgerUnavailableException(String operation, SQLException cause) {
         super("ledger " + operation + " failed: " + cause.getMessage() + " (SQLState " + cause.getSQLState() + ")", cause);
     }
+
+    /** Not tried: {@code why} the database would not have answered (see {@code AccountBook.stall}). */
+    public LedgerUnavailableException(String operation, String why) {
+        super("ledger " + operation + " not tried: " + why);
+    }
 }

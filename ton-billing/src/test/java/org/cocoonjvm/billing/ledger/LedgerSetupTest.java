@@ -30,9 +30,9 @@ class LedgerSetupTest {
         assertThat(Dialect.H2.connectUrl("jdbc:h2:file:/tmp/l;write_delay=100;db_close_on_exit=true"))
                 .isEqualTo("jdbc:h2:file:/tmp/l;write_delay=100;db_close_on_exit=true");
         assertThat(Dialect.H2.connectUrl("jdbc:h2:mem:x")).isEqualTo("jdbc:h2:mem:x;DB_CLOSE_ON_EXIT=FALSE");
-        assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db")).isEqualTo("jdbc:postgresql://h/db?connectTimeout=5&socketTimeout=10");
+        assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db")).isEqualTo("jdbc:postgresql://h/db?connectTimeout=5&socketTimeout=10&loginTimeout=10");
         assertThat(Dialect.POSTGRESQL.connectUrl("jdbc:postgresql://h/db?user=u&socketTimeout=2"))
-                .isEqualTo("jdbc:postgresql://h/db?user=u&socketTimeout=2&connectTimeout=5");
+                .isEqualTo("jdbc:postgresql://h/db?user=u&socketTimeout=2&connectTimeout=5&loginTimeout=10");
     }
 
     @Test

@@ -7,7 +7,9 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.billing.accounts.Reservation;
@@ -99,6 +101,7 @@ class PostgresLedgerOutageTest {
         server.freeze();
         long started = System.nanoTime();
         try {
+            assertThat(book.stall()).as("no call out yet").isEmpty();
             assertThatThrownBy(() -> book.balance(ACCOUNT)).isInstanceOf(LedgerUnavailableException.class);
             assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(10));
             assertThat(book.outage()).as("known down while it hangs").isPresent();
@@ -107,6 +110,33 @@ class PostgresLedgerOutageTest {
         }
 
         assertThat(book.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, 0, 0, 0));
+        assertThat(book.outage()).isEmpty();
+    }
+
+    /**
+     * A call left unanswered past {@link JdbcAccountBook#STALL} makes the book say it hangs, before
+     * the driver's socket limit ends that call: callers stop queueing behind it (audit N, N-1).
+     */
+    @Test
+    void aCallUnansweredForSeconds_showsAsAStall_untilItComesBack() throws Exception {
+        server.freeze();
+        CompletableFuture<AccountState> hung;
+        try {
+            hung = CompletableFuture.supplyAsync(() -> book.balance(ACCOUNT));
+            Thread.sleep(JdbcAccountBook.STALL.toMillis() / 2);
+            assertThat(book.stall()).as("a call out for less than the limit").isEmpty();
+            long deadline = System.nanoTime() + JdbcAccountBook.STALL.multipliedBy(2).toNanos();
+            while (book.stall().isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertThat(book.stall()).hasValueSatisfying(why -> assertThat(why).contains("unanswered for"));
+            assertThat(book.outage()).as("what /ready reads").hasValueSatisfying(why -> assertThat(why).contains("unanswered for"));
+            assertThat(hung).isNotDone();
+        } finally {
+            server.thaw();
+        }
+        assertThat(hung.get(20, TimeUnit.SECONDS)).isEqualTo(new AccountState(ACCOUNT, 1_000, 0, 0));
+        assertThat(book.stall()).isEmpty();
         assertThat(book.outage()).isEmpty();
     }
 
