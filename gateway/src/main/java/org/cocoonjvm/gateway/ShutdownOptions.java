@@ -31,10 +31,6 @@ public record ShutdownOptions(long drainMs, long graceMs) {
         }
     }
 
-    public ShutdownOptions withDrainMs(long drainMs) {
-        return new ShutdownOptions(drainMs, graceMs);
-    }
-
     /**
      * How long before the grace ends the running streams are ended: time for their settlements
      * and final events to go out before the connections are closed. A second, or half a short grace.

@@ -418,7 +418,7 @@ class RelayBehaviourTest {
 
     @Test
     void gatewayShutdownWithDrain_isUnreadyButServesUntilTheDrainEnds() throws Exception {
-        net = TestNetwork.stopping(ShutdownOptions.DEFAULTS.withDrainMs(3_000));
+        net = TestNetwork.stopping(new ShutdownOptions(3_000, ShutdownOptions.DEFAULTS.graceMs()));
         net.addWorker(1000);
         assertThat(net.call(HttpMethod.GET, "/ready", null, null).status()).isEqualTo(200);
 

@@ -30,7 +30,7 @@ public final class Cocoon {
     static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Cocoon());
         // picocli's own refusals (a value of the wrong type, an unknown or missing option) are one
-        // line too, as ours are: its default printed the whole usage after it (audit K, K-6).
+        // line too, as ours are: its default prints the whole usage after it (audit K, K-6).
         cli.setParameterExceptionHandler((e, args) -> {
             CommandLine failed = e.getCommandLine();
             failed.getErr().println("cocoon: " + e.getMessage() + " (see: cocoon "

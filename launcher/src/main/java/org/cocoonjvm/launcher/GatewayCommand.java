@@ -124,7 +124,8 @@ final class GatewayCommand implements Callable<Integer> {
         Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         if (!deposits.watching()) {
-            // A gateway started as the README's first example was: every request a 402 that no top-up could lift (audit M, M-4).
+            // Without a chain API no deposit is ever credited: the operator must learn why every request may be a 402 that
+            // no top-up lifts (audit M, M-4).
             log.warn("no --ton-api: deposits to {} are not watched, so an account holds only what --grant-nanoton credits it"
                     + " ({} nanoTON){}", wallet.toNonBounceable(), policy.grantNanoton,
                     policy.grantNanoton == 0 ? ": every request will be refused 402 insufficient_balance" : "");

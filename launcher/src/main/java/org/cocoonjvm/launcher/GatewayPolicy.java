@@ -191,9 +191,10 @@ final class GatewayPolicy {
     }
 
     /**
-     * Prices, grants and limits below what they can mean: a negative {@code --grant-nanoton} was
-     * taken and credited nothing (audit L, 8); a negative price, limit or channel cap, or a fee above
-     * the price, failed later with a stack trace; a negative {@code --event-loops} meant one per core.
+     * Prices, grants and limits below what they can mean, refused at start: taken, a negative
+     * {@code --grant-nanoton} would credit nothing (audit L, 8), a negative price, limit or channel
+     * cap, or a fee above the price, would fail later with a stack trace, and a negative
+     * {@code --event-loops} would mean one per core.
      */
     private void checkAmounts() {
         Cocoon.UsageException.atLeast("--price-per-token", pricePerToken, 0);

@@ -197,7 +197,8 @@ final class WorkerCommand implements Callable<Integer> {
      */
     private OnChainSettlement settlement() {
         if (tonApi == null) {
-            // The one option that decides where the money goes was accepted and shown nowhere (audit M, M-7).
+            // Off chain nothing is paid out: accepted, these options (the payout address among them) would do nothing and
+            // say so nowhere (audit M, M-7).
             List<String> unused = ON_CHAIN_ONLY.stream().filter(spec.commandLine().getParseResult()::hasMatchedOption).toList();
             if (!unused.isEmpty()) {
                 throw new Cocoon.UsageException("without --ton-api channels stay off chain and pay out nowhere, so "

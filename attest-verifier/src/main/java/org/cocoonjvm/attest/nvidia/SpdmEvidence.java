@@ -42,8 +42,6 @@ public final class SpdmEvidence {
   private static final int MEASUREMENTS = 0x60;
   private static final int SIGNATURE_REQUESTED = 0x01;
   private static final int DMTF_SPEC = 0x01;
-  /** Response bytes before the measurement record: header 4, block count 1, record length 3. */
-  private static final int RESPONSE_FIXED = 8;
   private static final HexFormat HEX = HexFormat.of();
 
   private final byte[] raw;
@@ -187,12 +185,6 @@ public final class SpdmEvidence {
   public OptionalInt nvdec0Status() {
     byte[] s = opaque.get(OPAQUE_NVDEC0_STATUS);
     return s == null || s.length != 1 ? OptionalInt.empty() : OptionalInt.of(s[0] & 0xff);
-  }
-
-  /** A copy of any opaque field's value. */
-  public Optional<byte[]> opaqueField(int type) {
-    byte[] v = opaque.get(type);
-    return v == null ? Optional.empty() : Optional.of(v.clone());
   }
 
   /**

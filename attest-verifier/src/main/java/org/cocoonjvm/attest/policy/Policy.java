@@ -146,10 +146,10 @@ public record Policy(
     if (!allowedTees.contains(type)) {
       out.add(new PolicyViolation(TEE_NOT_ALLOWED, "quote is " + type.label() + ", allowed_tee is " + labels(allowedTees)));
     }
-    if (e.tee() == TeeKind.DEV && !allowDevTee) {
+    if (!e.tee().hardwareBacked() && !allowDevTee) {
       out.add(new PolicyViolation(DEV_TEE_NOT_ALLOWED, "quote is from the development TEE (not hardware-backed)"));
     }
-    if (e.tee() != TeeKind.DEV && !rootKeyIds.allows(e.rootKeyId())) {
+    if (e.tee().hardwareBacked() && !rootKeyIds.allows(e.rootKeyId())) {
       out.add(new PolicyViolation(ROOT_KEY_NOT_ALLOWED, "root key id " + e.rootKeyId() + " not in " + rootKeyIds));
     }
     if (minTcbEvaluationDataNumber.isPresent()) {

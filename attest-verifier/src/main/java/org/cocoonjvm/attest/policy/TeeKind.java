@@ -23,6 +23,7 @@ public enum TeeKind {
     return label;
   }
 
+  /** Whether the quote's trust comes from a CPU vendor's hardware: every kind but {@link #DEV}. */
   public boolean hardwareBacked() {
     return this != DEV;
   }

@@ -198,7 +198,7 @@ public final class RaTlsNode {
     byte[] quote = id.quote();
     try {
       AttestationResult self = attestations.verify(quote, collateral.collateralFor(QuoteParser.parse(quote)),
-          Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(tee == TeeKind.DEV), Optional.of(RaTlsIdentity.sha512(
+          Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(!tee.hardwareBacked()), Optional.of(RaTlsIdentity.sha512(
               RaTlsIdentity.rawEd25519(id.certificate().getPublicKey()).orElseThrow())));
       out.put("attestation", self.toJson());
     } catch (IOException | QuoteFormatException e) {

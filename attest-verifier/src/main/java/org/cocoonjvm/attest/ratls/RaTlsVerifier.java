@@ -264,11 +264,16 @@ public final class RaTlsVerifier {
     return Duration.between(verifier.clock().instant(), verifiedUntil(peer));
   }
 
-  public long cacheHits() {
+  /**
+   * Verifications answered from the cache. Package-private, for the tests: whether a peer was
+   * checked afresh or from the cache shows nowhere else, and resumption and caching are what they check.
+   */
+  long cacheHits() {
     return hits.get();
   }
 
-  public long cacheMisses() {
+  /** Verifications that ran the full check; see {@link #cacheHits}. */
+  long cacheMisses() {
     return misses.get();
   }
 }

@@ -1,8 +1,6 @@
 package org.cocoonjvm.attest.ratls;
 
-import io.vertx.core.Handler;
 import io.vertx.core.http.ClientAuth;
-import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.KeyCertOptions;
@@ -12,8 +10,6 @@ import io.vertx.core.net.TCPSSLOptions;
 import io.vertx.core.net.TrustOptions;
 import java.util.List;
 import java.util.Set;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Vert.x 5 TLS settings for RA-TLS, matching Cocoon: TLS 1.3 only, {@code TLS_AES_128_GCM_SHA256}
@@ -21,7 +17,6 @@ import org.slf4j.LoggerFactory;
  * (it does Ed25519 certificates), and no host name verification on clients.
  */
 public final class RaTlsVertx {
-  private static final Logger LOG = LoggerFactory.getLogger(RaTlsVertx.class);
   public static final List<String> CIPHER_SUITES = List.of("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384");
 
   private RaTlsVertx() {}
@@ -52,22 +47,6 @@ public final class RaTlsVertx {
     // The peer is known by the quote its certificate carries, which names no host.
     options.setHostnameVerificationAlgorithm("");
     return options;
-  }
-
-  /**
-   * A server {@code connectionHandler} that verifies the peer of every new connection and closes
-   * it when refused. Needed because a resumed TLS 1.3 session skips the trust manager; costs a
-   * cache hit otherwise. Install with {@code httpServer.connectionHandler(...)}.
-   */
-  public static Handler<HttpConnection> verifyEveryConnection(RaTlsVerifier verifier) {
-    return conn -> {
-      try {
-        verifier.verify(conn.sslSession());
-      } catch (RaTlsException e) {
-        LOG.warn("RA-TLS connection from {} closed: {}", conn.remoteAddress(), e.getMessage());
-        conn.close();
-      }
-    };
   }
 
   private static void common(TCPSSLOptions o, RaTlsKeyManager keys, RaTlsTrustManager trust) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vertx.core.Vertx;
+import io.vertx.core.http.ClientAuth;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
@@ -12,16 +13,14 @@ import io.vertx.core.http.HttpServerOptions;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.cocoonjvm.attest.AttestationVerifier;
-import org.cocoonjvm.attest.CollateralSource;
 import org.cocoonjvm.attest.MutableClock;
-import org.cocoonjvm.attest.TrustAnchors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * One client, several connections: JSSE resumes the TLS 1.3 session, so the trust manager runs
- * only on the first; the per-connection check still sees every peer and refuses one that expired.
+ * only on the first; the per-connection check ({@link RaTlsNode#admit}) still sees every peer and
+ * refuses one that expired.
  */
 class RaTlsResumptionTest {
   Vertx vertx = Vertx.vertx();
@@ -34,15 +33,11 @@ class RaTlsResumptionTest {
   @Test
   void resumedSessionsSkipTheTrustManagerButNotTheConnectionCheck() throws Exception {
     MutableClock clock = new MutableClock(RaTlsHandshakeTest.CLOCK.instant());
-    RaTlsVerifier serverVerifier = new RaTlsVerifier(
-        AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(RaTlsHandshakeTest.TEE.root())), clock),
-        CollateralSource.fixed(RaTlsHandshakeTest.TEE.collateral()), RaTlsHandshakeTest.ONLY_DEFAULT_MRTD);
+    RaTlsNode node = RaTlsNode.dev(RaTlsHandshakeTest.TEE, RaTlsHandshakeTest.ONLY_DEFAULT_MRTD, clock);
     List<RaTlsTrustManager.Outcome> handshakes = new CopyOnWriteArrayList<>();
-    HttpServerOptions opts = RaTlsVertx.server(new HttpServerOptions().setHost("127.0.0.1").setPort(0),
-        new RaTlsKeyManager(RaTlsIdentity.create(RaTlsHandshakeTest.TEE, RaTlsHandshakeTest.CLOCK)),
-        new RaTlsTrustManager(serverVerifier, handshakes::add));
-    HttpServer server = vertx.createHttpServer(opts)
-        .connectionHandler(RaTlsVertx.verifyEveryConnection(serverVerifier))
+    HttpServer server = vertx.createHttpServer(node.server(new HttpServerOptions().setHost("127.0.0.1").setPort(0),
+            ClientAuth.REQUIRED, handshakes::add))
+        .connectionHandler(conn -> node.admit(vertx, conn, () -> {}))
         .requestHandler(req -> req.response().end("ok"));
     int port = RaTlsHandshakeTest.await(server.listen()).actualPort();
 
@@ -53,7 +48,7 @@ class RaTlsResumptionTest {
       assertThat(get(client, port)).isEqualTo("ok");
     }
     assertThat(handshakes).as("full handshakes").hasSize(1);
-    assertThat(serverVerifier.cacheHits() + serverVerifier.cacheMisses()).as("peer verifications").isEqualTo(4);
+    assertThat(node.peers().cacheHits() + node.peers().cacheMisses()).as("peer verifications").isEqualTo(4);
 
     clock.advance(Duration.ofDays(2));
     assertThatThrownBy(() -> get(client, port)).isNotNull();

@@ -47,8 +47,8 @@ public final class Admission {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
         // Bytes bound the tokens of the messages' text; the chat template's own (a default system
-        // prompt, role markers) come on top: left out, a one-word chat held half of what it cost,
-        // and concurrent ones overdrew small balances (audit H, H-2).
+        // prompt, role markers) come on top: left out, a one-word chat would hold half of what it
+        // costs, and concurrent ones would overdraw small balances (audit H, H-2).
         long promptBytes = request.promptBytes()
                 + (request.chatMessages() > 0 ? relay.registry().chatTemplateTokens(request.model(), request.chatMessages()) : 0);
         long estimatedTokens = promptBytes + maxTokens;

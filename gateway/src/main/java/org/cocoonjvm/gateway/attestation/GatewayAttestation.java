@@ -204,9 +204,9 @@ public final class GatewayAttestation implements WorkerAdmission {
 
     /**
      * A TLS handshake on {@code port} failed for something other than a refused certificate
-     * (which {@link #handshake} recorded with its peer): most often plaintext, which used to leave
-     * no trace on the gateway. Vert.x reports it without the peer's address, so the list and the
-     * once-a-minute log line say {@code unknown}.
+     * (which {@link #handshake} recorded with its peer): most often a client speaking plaintext,
+     * which nothing else on the gateway would show. Vert.x reports it without the peer's address,
+     * so the list and the once-a-minute log line say {@code unknown}.
      */
     private void handshakeFailed(String port, Throwable failure) {
         for (Throwable t = failure; t != null; t = t.getCause()) {

@@ -18,7 +18,7 @@ public interface WorkerAdmission {
      * A gateway without attestation: no worker counts as attested, and by default only a worker on
      * this host (a loopback peer) registers. Nothing else tells a worker from anyone who reaches the
      * port, and a worker gets every prompt routed to it and is paid: one announcing a large capacity
-     * took all of a gateway's traffic (audit L, 3).
+     * would take all of a gateway's traffic (audit L, 3).
      *
      * @param remote admit workers from any address too: for a network where every host that can
      *               reach the gateway's port is trusted

@@ -24,10 +24,9 @@ import org.ton.ton4j.address.Address;
  *
  * <p>Nothing is asked of the chain before the first channel: the network's fees are read, and the
  * wallet deployed, at the first {@link #channel} that needs them, and asked again at the next one
- * until that works. A gateway started while its API was down or its wallet empty used to run with
- * off-chain channels until restarted, refusing every worker paid on chain (audit G, M1); now each
- * such worker is refused with the cause ({@code wallet_underfunded}, {@code unreachable}, …) until
- * it is fixed, and served from then on.
+ * until that works. So a gateway started while its chain API is down or its wallet empty needs no
+ * restart (audit G, M1): each worker paid on chain is refused with the cause
+ * ({@code wallet_underfunded}, {@code unreachable}, …) until that is fixed, and served from then on.
  */
 public final class ChannelOnChain {
     /** Long enough for a worker that lost its connection to come back and challenge. */

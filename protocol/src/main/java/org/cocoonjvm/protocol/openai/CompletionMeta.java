@@ -21,9 +21,9 @@ public record CompletionMeta(String id, long created, String model, UsageReport 
         /**
          * A {@code "usage"} field on the finish-reason chunk, and beside {@code "error"} in a
          * mid-stream error's event: how the gateway always reports what a request cost when the
-         * client did not ask for the usage chunk. An extra chunk with empty {@code choices} (what
-         * it sent before) broke every client loop that reads {@code choices[0]} of each chunk,
-         * the official SDKs' README examples among them (audit M, M-1).
+         * client did not ask for the usage chunk. Not an extra chunk with empty {@code choices}:
+         * that breaks every client loop that reads {@code choices[0]} of each chunk, the official
+         * SDKs' README examples among them (audit M, M-1).
          */
         FINISH_CHUNK,
         /** A chunk of its own, {@code "choices":[]}, before {@code [DONE]}: OpenAI's {@code stream_options.include_usage}. */

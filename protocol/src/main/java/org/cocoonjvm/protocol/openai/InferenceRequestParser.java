@@ -55,7 +55,7 @@ public final class InferenceRequestParser {
         };
         generate.setPriority(tier == ServiceTier.FLEX ? Priority.PRIORITY_FLEX : Priority.PRIORITY_DEFAULT);
         clientRequestId(request.getClientRequestId());
-        return new ValidRequest(model, true, true, false, flavor, tier, generate.build());
+        return new ValidRequest(model, ValidRequest.Delivery.STREAM_WITH_USAGE, flavor, tier, generate.build());
     }
 
     private static ChatMessages messages(ChatMessages chat) {

@@ -119,7 +119,8 @@ public final class RequestParser {
         generate.setPriority(tier == ServiceTier.FLEX ? Priority.PRIORITY_FLEX : Priority.PRIORITY_DEFAULT);
         generate.setSampling(sampling(json));
         stops(json, generate);
-        return new ValidRequest(model, stream, includeUsage, continuousUsage, flavor, tier, generate.build());
+        return new ValidRequest(model, new ValidRequest.Delivery(stream, includeUsage, continuousUsage), flavor, tier,
+                generate.build());
     }
 
     private static ServiceTier tier(Object value) {

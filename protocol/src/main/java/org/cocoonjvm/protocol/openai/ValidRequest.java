@@ -4,7 +4,8 @@ import org.cocoonjvm.protocol.grpc.ChatMessage;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 
 /**
- * A completion request that passed {@link RequestParser}. Only the parser constructs one (the
+ * A completion request that passed validation. Only the parsers in this package construct one
+ * ({@link RequestParser} for OpenAI JSON, {@link InferenceRequestParser} for the gRPC API; the
  * constructor is package-private), so code that takes it never re-checks the fields.
  */
 public final class ValidRequest {
@@ -16,12 +17,20 @@ public final class ValidRequest {
     private final ServiceTier tier;
     private final GenerateRequest generate;
 
-    ValidRequest(String model, boolean stream, boolean includeUsage, boolean continuousUsage, CompletionMeta.Flavor flavor,
-                 ServiceTier tier, GenerateRequest generate) {
+    /**
+     * How the answer is delivered: see {@link #stream()}, {@link #includeUsage()} and
+     * {@link #continuousUsage()}.
+     */
+    record Delivery(boolean stream, boolean includeUsage, boolean continuousUsage) {
+        /** The gRPC API's only delivery: a stream whose usage comes in its own last event. */
+        static final Delivery STREAM_WITH_USAGE = new Delivery(true, true, false);
+    }
+
+    ValidRequest(String model, Delivery delivery, CompletionMeta.Flavor flavor, ServiceTier tier, GenerateRequest generate) {
         this.model = model;
-        this.stream = stream;
-        this.includeUsage = includeUsage;
-        this.continuousUsage = continuousUsage;
+        this.stream = delivery.stream();
+        this.includeUsage = delivery.includeUsage();
+        this.continuousUsage = delivery.continuousUsage();
         this.flavor = flavor;
         this.tier = tier;
         this.generate = generate;
@@ -135,12 +144,12 @@ public final class ValidRequest {
         return bytes;
     }
 
-    /** What to send to a worker, under the given request id. */
     /** The messages of a chat request, which its model's chat template wraps; 0 for a plain prompt. */
     public int chatMessages() {
         return generate.hasChat() ? generate.getChat().getMessagesCount() : 0;
     }
 
+    /** What to send to a worker, under the given request id. */
     public GenerateRequest generate(String requestId) {
         return generate.toBuilder().setRequestId(requestId).build();
     }

@@ -135,15 +135,6 @@ public final class ChainClient {
         return Cell.fromBoc(boc);
     }
 
-    /** Last masterchain block seqno, the unit of "blocks of confirmation". */
-    public long lastBlockSeqno() {
-        return get("/getMasterchainInfo")
-                .getAsJsonObject()
-                .getAsJsonObject("last")
-                .get("seqno")
-                .getAsLong();
-    }
-
     /** The result of a get-method; {@link #num} reads the integer at a top-level position. */
     public record GetMethodResult(int exitCode, long gasUsed, JsonArray stack) {
         public BigInteger num(int index) {

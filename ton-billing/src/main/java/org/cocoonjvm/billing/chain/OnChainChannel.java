@@ -260,7 +260,10 @@ public final class OnChainChannel {
 
     /**
      * The counterparty of whoever started the close replaces the quarantined states with newer
-     * ones.
+     * ones. No node sends it yet: only a worker starts an uncooperative close, and with the
+     * gateway's latest state, so the gateway has nothing newer to answer with. It is the worker's
+     * answer to a gateway that would start one with an old state; ChannelLifecycleTest exercises
+     * it on the contract and measures {@link ChannelCosts#CHALLENGE_GAS}.
      */
     public void challenge(ChainWallet mine, SignedSemiChannel stateA, SignedSemiChannel stateB) {
         callFrom(

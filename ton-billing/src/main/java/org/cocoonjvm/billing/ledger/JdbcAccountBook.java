@@ -336,7 +336,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
         return tx("reserve", c -> {
             // Taken only while this incarnation holds the lease (a fenced one's hold would be swept
-            // anyway); checked before the account row is locked, to hold that lock no longer than before.
+            // anyway); checked before the account row is locked, so the check adds nothing to how long that lock is held.
             if (!holdsLease(c)) {
                 throw new LeaseLostException(gateway, epoch, "refused to reserve");
             }
@@ -472,8 +472,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             // The accounts first, as every money change does, in one order. On PostgreSQL, the
             // shares' second update of a row this transaction already updated checks the
             // reservation's foreign key again, a KEY SHARE lock on its account: taken after the
-            // reservations, while a settlement held the account and waited for one of them, that
-            // deadlocked under ordinary load, one second of stall each (audit L, 1).
+            // reservations, while a settlement holds the account and waits for one of them, it
+            // deadlocks under ordinary load, one second of stall each (audit L, 1).
             for (String account : new TreeSet<>(ordered.stream().map(e -> e.getKey().accountId()).toList())) {
                 try {
                     state(c, account, true);

@@ -23,8 +23,8 @@ import org.slf4j.LoggerFactory;
  * <p>After beats that failed, the keeper renews but holds its sweeps for {@link #SWEEP_HOLD_BEATS}
  * beats: an outage of the database stops every gateway's renewals alike, so a peer whose lease
  * ran out meanwhile is as likely alive as this one, and needs a beat of its own to renew. Sweeping
- * at once fenced live gateways after any outage longer than the expiry (audit D: a 40 s outage
- * with a 30 s expiry stopped one of two gateways, a 50 s hang both).
+ * at once would fence live gateways after any outage longer than the expiry (audit D: a 40 s
+ * outage with a 30 s expiry stopped one of two gateways, a 50 s hang both).
  */
 public final class LeaseKeeper implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LeaseKeeper.class);

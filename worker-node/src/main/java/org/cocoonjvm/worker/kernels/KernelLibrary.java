@@ -35,7 +35,6 @@ public final class KernelLibrary {
     final MethodHandle modelFinalize;
     final MethodHandle kvInit;
     final MethodHandle kvBytes;
-    final MethodHandle kvFreeBlocks;
     final MethodHandle step;
     final MethodHandle seqFree;
     final MethodHandle modelPeakBytes;
@@ -62,7 +61,6 @@ public final class KernelLibrary {
         modelFinalize = bind(linker, lib, "ck_model_finalize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         kvInit = bind(linker, lib, "ck_kv_init", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
         kvBytes = bind(linker, lib, "ck_kv_bytes", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT));
-        kvFreeBlocks = bind(linker, lib, "ck_kv_free_blocks", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         step = bind(linker, lib, "ck_step", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         seqFree = bind(linker, lib, "ck_seq_free", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         modelPeakBytes = bind(linker, lib, "ck_model_peak_bytes", FunctionDescriptor.of(JAVA_LONG, ADDRESS));

@@ -18,16 +18,4 @@ public record NativeEngineOptions(int threads, int maxBatch, int kvTokens, int b
                     + blockTokens + " (1 or more), max_step_tokens " + maxStepTokens + " (at least max_batch)");
         }
     }
-
-    public NativeEngineOptions withMaxBatch(int n) {
-        return new NativeEngineOptions(threads, n, kvTokens, blockTokens, Math.max(maxStepTokens, n));
-    }
-
-    public NativeEngineOptions withThreads(int n) {
-        return new NativeEngineOptions(n, maxBatch, kvTokens, blockTokens, maxStepTokens);
-    }
-
-    public NativeEngineOptions withKvTokens(int n) {
-        return new NativeEngineOptions(threads, maxBatch, n, blockTokens, maxStepTokens);
-    }
 }

@@ -108,10 +108,6 @@ public final class NativeModel implements AutoCloseable {
         return kvBlocks;
     }
 
-    public int freeBlocks() {
-        return call(() -> (int) lib.kvFreeBlocks.invokeExact(handle));
-    }
-
     public long peakBytes() {
         return invoke(() -> (long) lib.modelPeakBytes.invokeExact(handle));
     }

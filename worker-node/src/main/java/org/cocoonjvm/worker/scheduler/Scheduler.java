@@ -239,8 +239,8 @@ public final class Scheduler implements Generator, AutoCloseable {
     /** One iteration of continuous batching. */
     void step() {
         // 1. Cancelled sequences leave first, so their slots and KV blocks are free this step; those
-        //    still waiting too, at once: admitting only while a slot is free, a request whose client
-        //    left waited for one (seconds with a full batch) before its Final freed the gateway's
+        //    still waiting too, at once: retired only once admitted, a request whose client left
+        //    would wait for a slot (seconds with a full batch) before its Final frees the gateway's
         //    hold on its key's concurrency and balance (audit H, H-1).
         running.removeIf(this::retireIfCancelled);
         interactive.removeIf(this::retireIfCancelled);

@@ -6,9 +6,9 @@ import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
- * Where a worker stands with its gateway, for {@code /status}: a worker refused for good used to
- * keep running with {@code "state":"serving"}, so a health check saw a healthy worker that earned
- * nothing (audit M, M-3).
+ * Where a worker stands with its gateway, for {@code /status}: a worker its gateway refuses for
+ * good keeps running and earns nothing, and a health check must see that rather than a worker that
+ * serves (audit M, M-3).
  *
  * @param reason  the refusal's code (the gateway's, such as {@code payout_address_changed}, or
  *                {@code unreachable}); null when registered

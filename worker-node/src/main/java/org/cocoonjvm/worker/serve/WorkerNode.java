@@ -193,7 +193,7 @@ public final class WorkerNode extends VerticleBase {
             vertx.cancelTimer(rotationTimer);
         }
         // Off chain nothing is closed, and on chain only what holds more than its close costs: the
-        // line said "closes its channels" while small ones stayed open (audit M, M-3).
+        // line says which, so an operator does not wait for small channels to close (audit M, M-3).
         String then = options.gateway() == null ? "" : !payments.onChain() ? ", then it leaves its gateway"
                 : ", then it asks its gateway to close each channel holding more than its close costs, and leaves it";
         log.info("worker {} stopping: {} sequence(s) running get {} ms to finish{}", options.workerId(),
