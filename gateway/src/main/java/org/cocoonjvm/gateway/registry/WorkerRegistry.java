@@ -41,6 +41,11 @@ public final class WorkerRegistry {
     static final long DEFAULT_RETURN_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** How much later than expected a returning worker may be before the model counts as merely recently served. */
     static final long RETURN_GRACE_NANOS = TimeUnit.SECONDS.toNanos(RECENTLY_SERVED_RETRY_AFTER_S);
+    /**
+     * How many heartbeat intervals a worker may stay silent before it counts as gone: one late
+     * heartbeat (a busy event loop, a slow network) must not take a worker out of routing.
+     */
+    static final int SILENT_HEARTBEATS = 3;
 
     /** Why a registration ends, as far as the gateway can tell when it does. */
     public enum Departure {
@@ -92,7 +97,7 @@ public final class WorkerRegistry {
         this.flexReservePercent = flexReservePercent;
         this.nanoClock = nanoClock;
         this.clock = clock;
-        this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(3 * heartbeatIntervalMs);
+        this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(SILENT_HEARTBEATS * heartbeatIntervalMs);
     }
 
     public long heartbeatIntervalMs() {
@@ -100,8 +105,8 @@ public final class WorkerRegistry {
     }
 
     /**
-     * How long a worker may leave the gateway without an answer before it counts as gone: three
-     * heartbeat intervals, for heartbeats, PINGs and a new call's connection alike.
+     * How long a worker may leave the gateway without an answer before it counts as gone:
+     * {@value #SILENT_HEARTBEATS} heartbeat intervals, for heartbeats, PINGs and a new call's connection alike.
      */
     public long silenceLimitMs() {
         return TimeUnit.NANOSECONDS.toMillis(staleAfterNanos);
@@ -207,7 +212,7 @@ public final class WorkerRegistry {
             if (w.address().equals(address) && !w.id().equals(hello.getWorkerId())) {
                 throw new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "endpoint_in_use", "endpoint " + hello.getEndpoint()
                         + " is registered by worker '" + w.id() + "'; each worker announces its own (--advertise), and one"
-                        + " restarted under another id gets it once its old session ends (3 heartbeat intervals)");
+                        + " restarted under another id gets it once its old session ends (" + SILENT_HEARTBEATS + " heartbeat intervals)");
             }
         }
     }
@@ -219,7 +224,8 @@ public final class WorkerRegistry {
     private static WorkerRefusedException idInUse(Hello hello) {
         return new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "worker_id_in_use", "worker id '" + hello.getWorkerId()
                 + "' is in use by another worker (another payment key); pick another --id, or, if that was this worker"
-                + " before a restart with a new payment key, it is free once the old session ends (3 heartbeat intervals)");
+                + " before a restart with a new payment key, it is free once the old session ends (" + SILENT_HEARTBEATS
+                + " heartbeat intervals)");
     }
 
     /** Removes this registration only, not a newer one that replaced it. */
