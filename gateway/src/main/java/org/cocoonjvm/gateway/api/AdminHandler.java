@@ -10,6 +10,7 @@ import java.util.List;
 import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -45,7 +46,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
         List<Future<WorkerChannel.View>> views = new ArrayList<>();
         for (RegisteredWorker w : registry.all()) {
             JsonArray models = new JsonArray();
-            w.models().forEach(m -> models.add(m.getName() + "@" + m.getHash()));
+            w.models().forEach(m -> models.add(ModelKeys.id(m)));
             JsonObject row = new JsonObject()
                     .put("id", w.id())
                     .put("endpoint", w.endpoint())

@@ -273,7 +273,7 @@ public final class SessionEndpoint {
             // The endpoint is what the worker announced; the peer is where its session really comes from (audit L, 10).
             log.info("worker {} registered from {} (endpoint {}) serving {}{}", worker.id(), call.connection().remoteAddress(),
                     worker.endpoint(),
-                    worker.models().stream().map(m -> m.getName() + "@" + m.getHash()).toList(),
+                    worker.models().stream().map(ModelKeys::id).toList(),
                     paidBy == null ? "" : ", paid over channel " + paidBy.id());
             call.response().write(GatewayMessage.newBuilder().setRegistered(
                     registered.setHeartbeatIntervalMs((int) registry.heartbeatIntervalMs())).build());

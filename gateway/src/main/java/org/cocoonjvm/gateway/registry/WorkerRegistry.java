@@ -150,7 +150,7 @@ public final class WorkerRegistry {
         long now = worker.registeredAtNanos();
         long seconds = clock.instant().getEpochSecond();
         for (ModelRef m : worker.models()) {
-            for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
+            for (String key : ModelKeys.keys(m)) {
                 // A model forgotten (gone past the window, not yet pruned) comes back as a new one.
                 known.compute(key, (k, old) -> old == null || (now - old.lastServedNanos() > RECENTLY_SERVED_NANOS
                         && !servedByAnyBut(k, worker)) ? new KnownModel(m, seconds, now, false, DEFAULT_RETURN_NANOS)
@@ -233,7 +233,7 @@ public final class WorkerRegistry {
         if (workers.remove(worker.id(), worker)) {
             long now = nanoClock.getAsLong();
             for (ModelRef m : worker.models()) {
-                for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
+                for (String key : ModelKeys.keys(m)) {
                     known.computeIfPresent(key, (k, old) -> new KnownModel(old.model(), old.createdSeconds(), now,
                             departure == Departure.RETURNING, old.returnNanos()));
                 }
@@ -490,7 +490,7 @@ public final class WorkerRegistry {
         long max = 0;
         for (RegisteredWorker w : workers.values()) {
             for (ModelRef m : w.models()) {
-                if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+                if (ModelKeys.matches(m, model)) {
                     max = Math.max(max, Integer.toUnsignedLong(m.getChatTemplateTokens())
                             + (long) Math.max(0, messages - 1) * Integer.toUnsignedLong(m.getChatMessageTokens()));
                 }
@@ -504,7 +504,7 @@ public final class WorkerRegistry {
         int max = 0;
         for (RegisteredWorker w : workers.values()) {
             for (ModelRef m : w.models()) {
-                if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+                if (ModelKeys.matches(m, model)) {
                     max = Math.max(max, m.getMaxContext());
                 }
             }
