@@ -73,8 +73,8 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 views.add(w.channel().view());
             }
         }
-        Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absent();
-        Future<List<WorkerChannel.View>> closing = payments == null ? Future.succeededFuture(List.of()) : payments.closing();
+        Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absentViews();
+        Future<List<WorkerChannel.View>> closing = payments == null ? Future.succeededFuture(List.of()) : payments.closingViews();
         Future.all(Future.all(views), absent, closing).onSuccess(done -> {
             for (int i = 0; i < paidRows.size(); i++) {
                 paidRows.get(i).put("billing", billing(views.get(i).result()));

@@ -333,7 +333,7 @@ public final class ChannelBilling extends VerticleBase {
             return false;
         }
         try {
-            return closing(request).equals(current.id());
+            return channelClosedBy(request).equals(current.id());
         } catch (IllegalArgumentException malformed) {
             return false;  // closeRequested says what is wrong with it
         }
@@ -535,7 +535,7 @@ public final class ChannelBilling extends VerticleBase {
             ChannelId id;
             WorkerChannel channel;
             try {
-                id = closing(request);
+                id = channelClosedBy(request);
                 channel = id.equals(current.id()) ? current : channels.get(id);
                 if (channel == null) {
                     signAgain(caller, current, id, request, done);
@@ -566,7 +566,7 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     /** The channel {@code request} closes. */
-    private static ChannelId closing(CloseRequest request) {
+    private static ChannelId channelClosedBy(CloseRequest request) {
         try {
             return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();
         } catch (VoucherException e) {
@@ -818,15 +818,15 @@ public final class ChannelBilling extends VerticleBase {
      * The open channels whose worker has no session now (gone, restarting, evicted), for
      * {@code /admin/workers}: what they are owed waits for the worker's return.
      */
-    public Future<List<WorkerChannel.View>> absent() {
-        return views(this::absent);
+    public Future<List<WorkerChannel.View>> absentViews() {
+        return views(this::isAbsent);
     }
 
     /**
      * The channels whose close waits for the requests running on them, for {@code /admin/workers}:
      * most often one its worker's next channel replaced, which serves meanwhile.
      */
-    public Future<List<WorkerChannel.View>> closing() {
+    public Future<List<WorkerChannel.View>> closingViews() {
         return views(c -> c.closing && c.session != null && !c.closed);
     }
 
@@ -843,7 +843,7 @@ public final class ChannelBilling extends VerticleBase {
      * (its open refused, e.g. for an empty wallet) holds no deposit and owes nothing, and listing
      * it as absent sent operators looking for money that was never there (audit K, K-9).
      */
-    private boolean absent(WorkerChannel c) {
+    private boolean isAbsent(WorkerChannel c) {
         return c.session == null && !c.closed
                 && (onChain == null || c.onChain != null || c.signed.seqno() > 0 || c.durableFees > 0);
     }
@@ -861,7 +861,7 @@ public final class ChannelBilling extends VerticleBase {
             if (c.closed) {
                 continue;
             }
-            if (absent(c)) {
+            if (isAbsent(c)) {
                 absent += c.view(options.depositCapNanoton()).unpaidNanoton();
                 absentCount++;
             }
