@@ -188,17 +188,19 @@ public final class GatewayNode extends VerticleBase {
     }
 
     /**
+     * Bound on the stop's last payment round: a round stuck on its ledger must not hold the stop
+     * for ever; what it did not pay, a gateway restarted on the same ledger pays.
+     */
+    private static final long LAST_ROUND_MS = 3_000;
+
+    /**
      * The stop's last steps for payments: once every front's relays are settled (or its server is
      * closed), one last round pays what each worker is owed, on its session, and only then the
      * sessions close. A worker is left nothing unpaid by a gateway that stopped in good order,
      * which matters most for one that is retired, its ledger and journal with it.
      */
-    private static final long LAST_ROUND_MS = 3_000;
-
     private void settleAndPayLast() {
         Future.all(fronts.stream().map(f -> f.settled.future()).toList())
-                // Bounded: a round stuck on its ledger must not hold the stop for ever; what it did
-                // not pay, a gateway restarted on the same ledger pays.
                 .compose(v -> payments == null ? Future.succeededFuture()
                         : payments.lastRound().timeout(LAST_ROUND_MS, TimeUnit.MILLISECONDS).recover(e -> {
                             log.warn("the last payment round did not end within {} ms ({}); the sessions close without it",

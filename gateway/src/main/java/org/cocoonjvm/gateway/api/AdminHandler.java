@@ -10,6 +10,7 @@ import java.util.List;
 import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -45,7 +46,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
         List<Future<WorkerChannel.View>> views = new ArrayList<>();
         for (RegisteredWorker w : registry.all()) {
             JsonArray models = new JsonArray();
-            w.models().forEach(m -> models.add(m.getName() + "@" + m.getHash()));
+            w.models().forEach(m -> models.add(ModelKeys.id(m)));
             JsonObject row = new JsonObject()
                     .put("id", w.id())
                     .put("endpoint", w.endpoint())
@@ -72,8 +73,8 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 views.add(w.channel().view());
             }
         }
-        Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absent();
-        Future<List<WorkerChannel.View>> closing = payments == null ? Future.succeededFuture(List.of()) : payments.closing();
+        Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absentViews();
+        Future<List<WorkerChannel.View>> closing = payments == null ? Future.succeededFuture(List.of()) : payments.closingViews();
         Future.all(Future.all(views), absent, closing).onSuccess(done -> {
             for (int i = 0; i < paidRows.size(); i++) {
                 paidRows.get(i).put("billing", billing(views.get(i).result()));

@@ -7,6 +7,7 @@ import io.vertx.ext.web.RoutingContext;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
@@ -42,7 +43,7 @@ public final class ModelsHandler implements Handler<RoutingContext> {
         String id = URLDecoder.decode(ctx.normalizedPath().substring(PREFIX.length()), StandardCharsets.UTF_8);
         for (ModelCatalog.Entry m : catalog.listed()) {
             // name@hash pins the weights, as a completion's model may (audit H, H-6): answered under that id.
-            if (m.id().equals(id) || (m.id() + "@" + m.hash()).equals(id)) {
+            if (ModelKeys.matches(m.id(), m.hash(), id)) {
                 ctx.response().putHeader("Content-Type", "application/json").end(json(m).put("id", id).encode());
                 return;
             }

@@ -23,6 +23,7 @@ import org.cocoonjvm.attest.ratls.RaTlsIdentity;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsPeer;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
+import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.transport.FlushBatching;
@@ -151,7 +152,7 @@ public final class GatewayAttestation implements WorkerAdmission {
                     : a.imageHash().orElse(null));
         }
         List<PolicyViolation> models = workerPolicy.checkModels(
-                hello.getModelsList().stream().map(m -> m.getName() + "@" + m.getHash()).toList());
+                hello.getModelsList().stream().map(ModelKeys::id).toList());
         AttestationResult a = peer.attestation();
         if (!models.isEmpty()) {
             // The details only: the code is the refusal's reason, and saying it again made

@@ -103,16 +103,12 @@ public final class ChannelBilling extends VerticleBase {
     private boolean roundInFlight;
     /** This context only: something became due while a round was in flight. */
     private boolean roundWanted;
-    /** This context only: when the last round started ({@link System#nanoTime}), and whether a timer waits out the gap. */
-    private long lastRoundNanos = System.nanoTime() - MIN_ROUND_GAP_NANOS;
-    private boolean gapTimerSet;
     /**
-     * This context only: rounds failed in a row (the ledger unreachable, most likely). They widen
-     * the gap, doubling up to {@link #MOST_FAILING_ROUND_GAP_NANOS}, and are logged once, then once
-     * more when a round works again: at the 5 ms gap a ledger outage wrote 40 warnings a second.
+     * This context only: when the next round may start ({@link System#nanoTime}), the gap widening
+     * up to {@link #MOST_FAILING_ROUND_GAP_NANOS} while rounds fail; and whether a timer waits out the gap.
      */
-    private int failedRounds;
-    private long firstFailedRoundNanos;
+    private final RoundPacer pacer = new RoundPacer(System::nanoTime, MIN_ROUND_GAP_NANOS, MOST_FAILING_ROUND_GAP_NANOS);
+    private boolean gapTimerSet;
     /** This context only: close requests that waited for the round in flight. */
     private final List<Runnable> afterRound = new ArrayList<>();
     private volatile boolean paying = true;
@@ -333,7 +329,7 @@ public final class ChannelBilling extends VerticleBase {
             return false;
         }
         try {
-            return closing(request).equals(current.id());
+            return channelClosedBy(request).equals(current.id());
         } catch (IllegalArgumentException malformed) {
             return false;  // closeRequested says what is wrong with it
         }
@@ -535,7 +531,7 @@ public final class ChannelBilling extends VerticleBase {
             ChannelId id;
             WorkerChannel channel;
             try {
-                id = closing(request);
+                id = channelClosedBy(request);
                 channel = id.equals(current.id()) ? current : channels.get(id);
                 if (channel == null) {
                     signAgain(caller, current, id, request, done);
@@ -566,7 +562,7 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     /** The channel {@code request} closes. */
-    private static ChannelId closing(CloseRequest request) {
+    private static ChannelId channelClosedBy(CloseRequest request) {
         try {
             return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();
         } catch (VoucherException e) {
@@ -818,15 +814,15 @@ public final class ChannelBilling extends VerticleBase {
      * The open channels whose worker has no session now (gone, restarting, evicted), for
      * {@code /admin/workers}: what they are owed waits for the worker's return.
      */
-    public Future<List<WorkerChannel.View>> absent() {
-        return views(this::absent);
+    public Future<List<WorkerChannel.View>> absentViews() {
+        return views(this::isAbsent);
     }
 
     /**
      * The channels whose close waits for the requests running on them, for {@code /admin/workers}:
      * most often one its worker's next channel replaced, which serves meanwhile.
      */
-    public Future<List<WorkerChannel.View>> closing() {
+    public Future<List<WorkerChannel.View>> closingViews() {
         return views(c -> c.closing && c.session != null && !c.closed);
     }
 
@@ -843,7 +839,7 @@ public final class ChannelBilling extends VerticleBase {
      * (its open refused, e.g. for an empty wallet) holds no deposit and owes nothing, and listing
      * it as absent sent operators looking for money that was never there (audit K, K-9).
      */
-    private boolean absent(WorkerChannel c) {
+    private boolean isAbsent(WorkerChannel c) {
         return c.session == null && !c.closed
                 && (onChain == null || c.onChain != null || c.signed.seqno() > 0 || c.durableFees > 0);
     }
@@ -861,7 +857,7 @@ public final class ChannelBilling extends VerticleBase {
             if (c.closed) {
                 continue;
             }
-            if (absent(c)) {
+            if (isAbsent(c)) {
                 absent += c.view(options.depositCapNanoton()).unpaidNanoton();
                 absentCount++;
             }
@@ -914,20 +910,50 @@ public final class ChannelBilling extends VerticleBase {
         if (!paying) {
             return;
         }
-        long gap = failedRounds == 0 ? MIN_ROUND_GAP_NANOS
-                : Math.min(MIN_ROUND_GAP_NANOS << Math.min(failedRounds, 10), MOST_FAILING_ROUND_GAP_NANOS);
-        long wait = lastRoundNanos + gap - System.nanoTime();
+        long wait = pacer.waitNanos();
         if (wait > 0) {
-            if (!gapTimerSet) {
-                gapTimerSet = true;
-                vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(wait + 999_999)), id -> {
-                    gapTimerSet = false;
-                    round();
-                });
-            }
+            roundAfter(wait);
             return;
         }
         Map<RequestBilling.Charge, RequestBilling.Metered> progress = new HashMap<>();
+        List<WorkerChannel.Due> due = collectDue(progress);
+        if (due.isEmpty()) {
+            tally();
+            runAfterRound();  // a close that asked for this round finds nothing more to pay
+            return;
+        }
+        roundInFlight = true;
+        pacer.started();
+        Future.fromCompletionStage(billing.checkpoint(progress), context)
+                .compose(v -> context.executeBlocking(() -> signAndJournal(due), false))
+                .onComplete(signed -> {
+                    roundInFlight = false;
+                    if (signed.failed()) {
+                        roundFailed(due, signed.cause());
+                    } else {
+                        roundPaid(due, signed.result());
+                    }
+                    tally();
+                    runAfterRound();
+                    if (roundWanted) {
+                        round();
+                    }
+                });
+    }
+
+    /** Asks for a round once {@code waitNanos} have passed, unless a timer already waits out the gap. */
+    private void roundAfter(long waitNanos) {
+        if (!gapTimerSet) {
+            gapTimerSet = true;
+            vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(waitNanos + 999_999)), id -> {
+                gapTimerSet = false;
+                round();
+            });
+        }
+    }
+
+    /** What each attached, open channel is owed now, its meters' progress added to {@code progress}. */
+    private List<WorkerChannel.Due> collectDue(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         List<WorkerChannel.Due> due = new ArrayList<>();
         for (WorkerChannel channel : channels.values()) {
             channel.payQueued.set(false);  // before due() reads the tokens: any metered later ask again
@@ -936,45 +962,31 @@ public final class ChannelBilling extends VerticleBase {
                 due.add(d);
             }
         }
-        if (due.isEmpty()) {
-            tally();
-            runAfterRound();  // a close that asked for this round finds nothing more to pay
-            return;
+        return due;
+    }
+
+    /** Nothing was sent; the next round (the periodic timer's at the latest) covers it all again. */
+    private void roundFailed(List<WorkerChannel.Due> due, Throwable cause) {
+        if (pacer.failed()) {
+            log.warn("payment round over {} channels failed, nothing sent; trying again with a widening gap, "
+                    + "logged again when a round works: {}", due.size(), cause.toString());
         }
-        roundInFlight = true;
-        lastRoundNanos = System.nanoTime();
-        Future.fromCompletionStage(billing.checkpoint(progress), context)
-                .compose(v -> context.executeBlocking(() -> signAndJournal(due), false))
-                .onComplete(signed -> {
-                    roundInFlight = false;
-                    if (signed.failed()) {
-                        // Nothing was sent; the next round (the timer's at the latest) covers it all again.
-                        if (failedRounds++ == 0) {
-                            firstFailedRoundNanos = lastRoundNanos;
-                            log.warn("payment round over {} channels failed, nothing sent; trying again with a widening gap, "
-                                    + "logged again when a round works: {}", due.size(), signed.cause().toString());
-                        }
-                        due.forEach(d -> d.channel().roundError = signed.cause().toString());
-                        stats.roundsFailed.incrementAndGet();
-                    } else {
-                        if (failedRounds > 0) {
-                            log.info("payment rounds work again after {} failed in {} ms", failedRounds,
-                                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - firstFailedRoundNanos));
-                            failedRounds = 0;
-                        }
-                        due.forEach(WorkerChannel.Due::paid);
-                        for (Sent sent : signed.result()) {
-                            sent.channel().sent(sent.state());
-                            send(sent);
-                        }
-                        stats.roundsPaid.incrementAndGet();
-                    }
-                    tally();
-                    runAfterRound();
-                    if (roundWanted) {
-                        round();
-                    }
-                });
+        due.forEach(d -> d.channel().roundError = cause.toString());
+        stats.roundsFailed.incrementAndGet();
+    }
+
+    /** The round's states are signed and journaled: each channel's meters are paid, and its state goes out. */
+    private void roundPaid(List<WorkerChannel.Due> due, List<Sent> signed) {
+        if (pacer.failing()) {
+            log.info("payment rounds work again after {} failed in {} ms", pacer.failedRounds(), pacer.failingMillis());
+            pacer.succeeded();
+        }
+        due.forEach(WorkerChannel.Due::paid);
+        for (Sent sent : signed) {
+            sent.channel().sent(sent.state());
+            send(sent);
+        }
+        stats.roundsPaid.incrementAndGet();
     }
 
     private void runAfterRound() {

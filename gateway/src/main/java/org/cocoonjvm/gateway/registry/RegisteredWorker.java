@@ -85,7 +85,7 @@ public final class RegisteredWorker {
 
     public boolean serves(String model) {
         for (ModelRef m : hello.getModelsList()) {
-            if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+            if (ModelKeys.matches(m, model)) {
                 return true;
             }
         }

@@ -18,11 +18,13 @@ import org.cocoonjvm.gateway.attestation.WorkerAdmission;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.protocol.PrintableIds;
+import org.cocoonjvm.protocol.grpc.ChannelAccepted;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.Registered;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.slf4j.Logger;
@@ -133,78 +135,90 @@ public final class SessionEndpoint {
             });
         }
 
+        /** The registration's state machine: one transition per message. */
         void onMessage(WorkerMessage message) {
             switch (message.getMessageCase()) {
-                case HELLO -> {
-                    if (helloSeen) {
-                        close("refused: a session carries one Hello", GrpcStatus.INVALID_ARGUMENT, "a session carries one Hello");
-                        return;
-                    }
-                    helloSeen = true;
-                    hello = message.getHello();
-                    AttestationState attestation;
-                    try {
-                        WorkerRegistry.checkId(hello.getWorkerId());
-                        attestation = admission.admit(hello, call.connection());
-                        registry.checkIdFree(hello);
-                    } catch (WorkerRefusedException e) {
-                        refuse(e);
-                        return;
-                    }
-                    if (payments == null) {
-                        register(attestation, null, Registered.newBuilder());
-                        return;
-                    }
-                    payments.open(hello, send, opened -> {
-                        if (opened.failed()) {
-                            refuse(opened.cause() instanceof WorkerRefusedException e ? e
-                                    : new WorkerRefusedException(GrpcStatus.UNAVAILABLE, "channel_unavailable",
-                                            "the payment channel could not be opened: " + opened.cause().getMessage()));
-                        } else if (closed) {
-                            payments.detach(send);
-                        } else {
-                            channel = opened.result().channel();
-                            register(attestation, channel, Registered.newBuilder().setChannel(opened.result().terms()));
-                        }
-                    });
-                }
-                case CHANNEL_ACCEPTED -> {
-                    if (channel == null) {
-                        close("refused: ChannelAccepted without a channel", GrpcStatus.INVALID_ARGUMENT,
-                                "ChannelAccepted answers Registered.channel, and this session has none");
-                        return;
-                    }
-                    WorkerChannel accepting = next != null ? next : channel;
-                    payments.accepted(accepting, message.getChannelAccepted().getSignedStateBoc(), checked -> {
-                        if (checked.failed()) {
-                            close("refused: " + checked.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT, checked.cause().getMessage());
-                        } else if (accepting == next && !closed) {
-                            switchTo(next);
-                        }
-                    });
-                }
-                case CLOSE_REQUEST -> {
-                    if (channel == null) {
-                        close("refused: CloseRequest without a channel", GrpcStatus.INVALID_ARGUMENT,
-                                "CloseRequest needs the channel of Registered, and this session has none");
-                        return;
-                    }
-                    CloseRequest request = message.getCloseRequest();
-                    if (replacing == null && payments.replaces(channel, request)) {
-                        replace(request);
-                    } else {
-                        closeChannel(request);
-                    }
-                }
-                case LOAD -> {
-                    if (worker == null) {
-                        close("refused: Load before Hello", GrpcStatus.INVALID_ARGUMENT, "the first message of a session must be a Hello");
-                        return;
-                    }
-                    registry.heartbeat(worker, message.getLoad());
-                }
+                case HELLO -> onHello(message.getHello());
+                case CHANNEL_ACCEPTED -> onChannelAccepted(message.getChannelAccepted());
+                case CLOSE_REQUEST -> onCloseRequest(message.getCloseRequest());
+                case LOAD -> onLoad(message.getLoad());
                 default -> close("refused: unknown message", GrpcStatus.INVALID_ARGUMENT, "unknown message " + message.getMessageCase());
             }
+        }
+
+        /** Admits the worker, opens its payment channel when payments are on, then registers it. */
+        private void onHello(Hello received) {
+            if (helloSeen) {
+                close("refused: a session carries one Hello", GrpcStatus.INVALID_ARGUMENT, "a session carries one Hello");
+                return;
+            }
+            helloSeen = true;
+            hello = received;
+            AttestationState attestation;
+            try {
+                WorkerRegistry.checkId(hello.getWorkerId());
+                attestation = admission.admit(hello, call.connection());
+                registry.checkIdFree(hello);
+            } catch (WorkerRefusedException e) {
+                refuse(e);
+                return;
+            }
+            if (payments == null) {
+                register(attestation, null, Registered.newBuilder());
+                return;
+            }
+            payments.open(hello, send, opened -> {
+                if (opened.failed()) {
+                    refuse(opened.cause() instanceof WorkerRefusedException e ? e
+                            : new WorkerRefusedException(GrpcStatus.UNAVAILABLE, "channel_unavailable",
+                                    "the payment channel could not be opened: " + opened.cause().getMessage()));
+                } else if (closed) {
+                    payments.detach(send);
+                } else {
+                    channel = opened.result().channel();
+                    register(attestation, channel, Registered.newBuilder().setChannel(opened.result().terms()));
+                }
+            });
+        }
+
+        /** The worker's signed initial state of its channel, or of the next one offered: once checked, a next one takes over. */
+        private void onChannelAccepted(ChannelAccepted message) {
+            if (channel == null) {
+                close("refused: ChannelAccepted without a channel", GrpcStatus.INVALID_ARGUMENT,
+                        "ChannelAccepted answers Registered.channel, and this session has none");
+                return;
+            }
+            WorkerChannel accepting = next != null ? next : channel;
+            payments.accepted(accepting, message.getSignedStateBoc(), checked -> {
+                if (checked.failed()) {
+                    close("refused: " + checked.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT, checked.cause().getMessage());
+                } else if (accepting == next && !closed) {
+                    switchTo(next);
+                }
+            });
+        }
+
+        /** The worker closes its channel: replaced by a next one first when it goes on serving, else closed. */
+        private void onCloseRequest(CloseRequest request) {
+            if (channel == null) {
+                close("refused: CloseRequest without a channel", GrpcStatus.INVALID_ARGUMENT,
+                        "CloseRequest needs the channel of Registered, and this session has none");
+                return;
+            }
+            if (replacing == null && payments.replaces(channel, request)) {
+                replace(request);
+            } else {
+                closeChannel(request);
+            }
+        }
+
+        /** A registered worker's heartbeat. */
+        private void onLoad(WorkerLoad load) {
+            if (worker == null) {
+                close("refused: Load before Hello", GrpcStatus.INVALID_ARGUMENT, "the first message of a session must be a Hello");
+                return;
+            }
+            registry.heartbeat(worker, load);
         }
 
         /**
@@ -273,7 +287,7 @@ public final class SessionEndpoint {
             // The endpoint is what the worker announced; the peer is where its session really comes from (audit L, 10).
             log.info("worker {} registered from {} (endpoint {}) serving {}{}", worker.id(), call.connection().remoteAddress(),
                     worker.endpoint(),
-                    worker.models().stream().map(m -> m.getName() + "@" + m.getHash()).toList(),
+                    worker.models().stream().map(ModelKeys::id).toList(),
                     paidBy == null ? "" : ", paid over channel " + paidBy.id());
             call.response().write(GatewayMessage.newBuilder().setRegistered(
                     registered.setHeartbeatIntervalMs((int) registry.heartbeatIntervalMs())).build());

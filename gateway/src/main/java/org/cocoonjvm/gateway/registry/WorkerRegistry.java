@@ -41,6 +41,16 @@ public final class WorkerRegistry {
     static final long DEFAULT_RETURN_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** How much later than expected a returning worker may be before the model counts as merely recently served. */
     static final long RETURN_GRACE_NANOS = TimeUnit.SECONDS.toNanos(RECENTLY_SERVED_RETRY_AFTER_S);
+    /**
+     * How many heartbeat intervals a worker may stay silent before it counts as gone: one late
+     * heartbeat (a busy event loop, a slow network) must not take a worker out of routing.
+     */
+    static final int SILENT_HEARTBEATS = 3;
+    /** Requests a worker may have in flight per unit of capacity before default-tier routing skips it. */
+    static final int OVERCOMMIT = 4;
+    /** An affine worker is preferred while its in-flight count is within this of the least loaded. */
+    static final int AFFINITY_SLACK = 2;
+    private static final int AFFINITY_ENTRIES = 10_000;
 
     /** Why a registration ends, as far as the gateway can tell when it does. */
     public enum Departure {
@@ -64,6 +74,8 @@ public final class WorkerRegistry {
     private final long staleAfterNanos;
     private final int flexReservePercent;
     private final Cordons cordons;
+    /** prefix hash -> the worker that last served it (its KV cache may still hold the prefix). */
+    private final ConcurrentHashMap<Long, String> affinity = new ConcurrentHashMap<>();
 
     /**
      * A model clients may ask for: some registered worker serves it, or one did in the last
@@ -92,7 +104,7 @@ public final class WorkerRegistry {
         this.flexReservePercent = flexReservePercent;
         this.nanoClock = nanoClock;
         this.clock = clock;
-        this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(3 * heartbeatIntervalMs);
+        this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(SILENT_HEARTBEATS * heartbeatIntervalMs);
     }
 
     public long heartbeatIntervalMs() {
@@ -100,8 +112,8 @@ public final class WorkerRegistry {
     }
 
     /**
-     * How long a worker may leave the gateway without an answer before it counts as gone: three
-     * heartbeat intervals, for heartbeats, PINGs and a new call's connection alike.
+     * How long a worker may leave the gateway without an answer before it counts as gone:
+     * {@value #SILENT_HEARTBEATS} heartbeat intervals, for heartbeats, PINGs and a new call's connection alike.
      */
     public long silenceLimitMs() {
         return TimeUnit.NANOSECONDS.toMillis(staleAfterNanos);
@@ -145,7 +157,7 @@ public final class WorkerRegistry {
         long now = worker.registeredAtNanos();
         long seconds = clock.instant().getEpochSecond();
         for (ModelRef m : worker.models()) {
-            for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
+            for (String key : ModelKeys.keys(m)) {
                 // A model forgotten (gone past the window, not yet pruned) comes back as a new one.
                 known.compute(key, (k, old) -> old == null || (now - old.lastServedNanos() > RECENTLY_SERVED_NANOS
                         && !servedByAnyBut(k, worker)) ? new KnownModel(m, seconds, now, false, DEFAULT_RETURN_NANOS)
@@ -207,7 +219,7 @@ public final class WorkerRegistry {
             if (w.address().equals(address) && !w.id().equals(hello.getWorkerId())) {
                 throw new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "endpoint_in_use", "endpoint " + hello.getEndpoint()
                         + " is registered by worker '" + w.id() + "'; each worker announces its own (--advertise), and one"
-                        + " restarted under another id gets it once its old session ends (3 heartbeat intervals)");
+                        + " restarted under another id gets it once its old session ends (" + SILENT_HEARTBEATS + " heartbeat intervals)");
             }
         }
     }
@@ -219,7 +231,8 @@ public final class WorkerRegistry {
     private static WorkerRefusedException idInUse(Hello hello) {
         return new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "worker_id_in_use", "worker id '" + hello.getWorkerId()
                 + "' is in use by another worker (another payment key); pick another --id, or, if that was this worker"
-                + " before a restart with a new payment key, it is free once the old session ends (3 heartbeat intervals)");
+                + " before a restart with a new payment key, it is free once the old session ends (" + SILENT_HEARTBEATS
+                + " heartbeat intervals)");
     }
 
     /** Removes this registration only, not a newer one that replaced it. */
@@ -227,7 +240,7 @@ public final class WorkerRegistry {
         if (workers.remove(worker.id(), worker)) {
             long now = nanoClock.getAsLong();
             for (ModelRef m : worker.models()) {
-                for (String key : List.of(m.getName(), m.getName() + "@" + m.getHash())) {
+                for (String key : ModelKeys.keys(m)) {
                     known.computeIfPresent(key, (k, old) -> new KnownModel(old.model(), old.createdSeconds(), now,
                             departure == Departure.RETURNING, old.returnNanos()));
                 }
@@ -289,15 +302,6 @@ public final class WorkerRegistry {
         return healthy(worker) && !cordoned(worker.id());
     }
 
-    /** Requests a worker may have in flight per unit of capacity before default-tier routing skips it. */
-    static final int OVERCOMMIT = 4;
-    /** An affine worker is preferred while its in-flight count is within this of the least loaded. */
-    static final int AFFINITY_SLACK = 2;
-    private static final int AFFINITY_ENTRIES = 10_000;
-
-    /** prefix hash -> the worker that last served it (its KV cache may still hold the prefix). */
-    private final ConcurrentHashMap<Long, String> affinity = new ConcurrentHashMap<>();
-
     /**
      * What routing needs to know about a request.
      *
@@ -324,115 +328,159 @@ public final class WorkerRegistry {
      */
     public RegisteredWorker pick(Route route) {
         long now = nanoClock.getAsLong();
-        List<RegisteredWorker> candidates = new ArrayList<>();
-        boolean served = false;
-        boolean excludedSome = false;
-        boolean full = false;
-        // Healthy workers whose breaker is open, and the time until the first of them half-opens.
-        int failing = 0;
-        // Healthy workers closing their payment channel: back with a new one within seconds.
-        int closing = 0;
-        int cordonedCount = 0;
+        Scan scan = scan(route, now);
+        if (!scan.served) {
+            throw notServed(route.model(), now);
+        }
+        if (scan.candidates.isEmpty()) {
+            if (scan.excludedSome) {
+                return null;
+            }
+            throw noCandidate(route, scan);
+        }
+        RegisteredWorker chosen = leastLoaded(scan.candidates, scan.meanSpeed());
+        return route.affinityKey() == 0 ? chosen : preferAffine(route.affinityKey(), scan.candidates, chosen);
+    }
+
+    /** One pass over the workers for a route: those it may go to, and why each other one serving the model may not. */
+    private static final class Scan {
+        /** Healthy, routable workers with room for the route's tier. */
+        final List<RegisteredWorker> candidates = new ArrayList<>();
+        /** Some registered worker serves the model, healthy or not. */
+        boolean served;
+        /** Some worker serving it was already tried for this request. */
+        boolean excludedSome;
+        /** Some routable worker had no room left for the route's tier. */
+        boolean full;
+        /** Healthy workers whose breaker is open, and the time until the first of them half-opens. */
+        int failing;
         long untilHalfOpen = Long.MAX_VALUE;
-        double speedSum = 0;
-        int speedCount = 0;
+        /** Healthy workers closing their payment channel: back with a new one within seconds. */
+        int closing;
+        /** Healthy workers the operator cordoned. */
+        int cordoned;
+        /** The candidates' measured speeds, those that have one. */
+        double speedSum;
+        int speedCount;
+
+        void candidate(RegisteredWorker w) {
+            candidates.add(w);
+            if (w.speed() > 0) {
+                speedSum += w.speed();
+                speedCount++;
+            }
+        }
+
+        double meanSpeed() {
+            return speedCount == 0 ? 1 : speedSum / speedCount;
+        }
+    }
+
+    private Scan scan(Route route, long now) {
+        Scan scan = new Scan();
         for (RegisteredWorker w : workers.values()) {
             if (!w.serves(route.model())) {
                 continue;
             }
-            served = true;
+            scan.served = true;
             WorkerChannel channel = w.channel();
             if (route.exclude().contains(w.id())) {
-                excludedSome = true;
+                scan.excludedSome = true;
             } else if (!healthy(w)) {
                 continue;  // silent: skipped until it speaks again
             } else if (cordons.contains(w.id())) {
-                cordonedCount++;
+                scan.cordoned++;
             } else if (channel != null && channel.capReached()) {
                 continue;  // it would serve unpaid, then hold the request at its credit window
             } else if (channel != null && channel.closing()) {
-                closing++;  // its channel pays only what runs on it now, then closes
+                scan.closing++;  // its channel pays only what runs on it now, then closes
             } else if (w.breakerOpen(now)) {
-                failing++;
-                untilHalfOpen = Math.min(untilHalfOpen, w.breakerOpenUntilNanos() - now);
+                scan.failing++;
+                scan.untilHalfOpen = Math.min(scan.untilHalfOpen, w.breakerOpenUntilNanos() - now);
             } else {
                 int room = route.tier() == ServiceTier.FLEX ? flexRoom(w.capacity()) : w.capacity() * OVERCOMMIT;
                 if (w.inFlight() < room) {
-                    candidates.add(w);
-                    if (w.speed() > 0) {
-                        speedSum += w.speed();
-                        speedCount++;
-                    }
+                    scan.candidate(w);
                 } else {
-                    full = true;
+                    scan.full = true;
                 }
             }
         }
-        if (!served) {
-            KnownModel model = known.get(route.model());
-            long away = model == null ? 0 : now - model.lastServedNanos();
-            if (model != null && model.returning() && away <= model.returnNanos() + RETURN_GRACE_NANOS) {
-                // The OpenAI SDKs wait as long as Retry-After says: 5 s kept them waiting for a worker
-                // back in 0.25 s after every threshold close (audit K, K-4).
-                int wait = secondsUntil(model.returnNanos() - away);
-                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(route.model())
-                        + " right now: the last one left " + TimeUnit.NANOSECONDS.toSeconds(away) + " s ago to settle its"
-                        + " payment channel, and is expected back within " + wait + " s; retry then.", wait);
-            }
-            if (model != null && away <= RECENTLY_SERVED_NANOS) {
-                // Served minutes ago: a retryable 503, not a 404 that clients take as final.
-                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(route.model())
-                        + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(away)
-                        + " s ago); retry shortly.", RECENTLY_SERVED_RETRY_AFTER_S);
-            }
-            throw new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
-                    "The model " + ApiException.shown(route.model()) + " does not exist or no worker serves it; see GET /v1/models.");
+        return scan;
+    }
+
+    /** Why no registered worker serves {@code model}: gone for a moment (503, with when to retry), or unknown (404). */
+    private ApiException notServed(String model, long now) {
+        KnownModel known = this.known.get(model);
+        long away = known == null ? 0 : now - known.lastServedNanos();
+        if (known != null && known.returning() && away <= known.returnNanos() + RETURN_GRACE_NANOS) {
+            // The OpenAI SDKs wait as long as Retry-After says: 5 s kept them waiting for a worker
+            // back in 0.25 s after every threshold close (audit K, K-4).
+            int wait = secondsUntil(known.returnNanos() - away);
+            return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(model)
+                    + " right now: the last one left " + TimeUnit.NANOSECONDS.toSeconds(away) + " s ago to settle its"
+                    + " payment channel, and is expected back within " + wait + " s; retry then.", wait);
         }
-        if (candidates.isEmpty()) {
-            if (excludedSome) {
-                return null;
-            }
-            if (full && route.tier() == ServiceTier.FLEX) {
-                throw ApiException.retryLater(ErrorKind.RATE_LIMITED, "Flex capacity for '" + route.model()
-                        + "' is exhausted; retry later or use the default service tier.", 1);
-            }
-            if (failing > 0 && !full) {
-                // Retry-After 1 would spend a client's retries while no worker can be tried: come back when one can.
-                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
-                        + (failing == 1 ? "its worker is" : "its " + failing + " workers are") + " failing (circuit breaker open"
-                        + " after " + RegisteredWorker.BREAKER_THRESHOLD + " failures in a row); "
-                        + (failing == 1 ? "it is" : "the first is") + " tried again in " + secondsUntil(untilHalfOpen) + " s.",
-                        secondsUntil(untilHalfOpen));
-            }
-            if (closing > 0 && !full) {
-                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
-                        + (closing == 1 ? "its worker is settling a payment channel, and takes"
-                        : "its " + closing + " workers are settling payment channels, and take")
-                        + " new requests again once those running on it are done; retry shortly.", 1);
-            }
-            if (cordonedCount > 0 && !full) {
-                // Only the operator brings it back: no time to promise, so the hint a client's backoff starts from.
-                throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
-                        + (cordonedCount == 1 ? "its worker is" : "its " + cordonedCount + " workers are")
-                        + " taken out of service by the gateway's operator.", RECENTLY_SERVED_RETRY_AFTER_S);
-            }
-            throw ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
+        if (known != null && away <= RECENTLY_SERVED_NANOS) {
+            // Served minutes ago: a retryable 503, not a 404 that clients take as final.
+            return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker serves " + ApiException.shown(model)
+                    + " right now (the last one left " + TimeUnit.NANOSECONDS.toSeconds(away)
+                    + " s ago); retry shortly.", RECENTLY_SERVED_RETRY_AFTER_S);
         }
-        double meanSpeed = speedCount == 0 ? 1 : speedSum / speedCount;
-        RegisteredWorker chosen = leastLoaded(candidates, meanSpeed);
-        if (route.affinityKey() != 0) {
-            String preferred = affinity.get(route.affinityKey());
-            int minInFlight = candidates.stream().mapToInt(RegisteredWorker::inFlight).min().orElse(0);
-            for (RegisteredWorker w : candidates) {
-                if (w.id().equals(preferred) && w.inFlight() <= minInFlight + AFFINITY_SLACK) {
-                    chosen = w;
-                }
-            }
-            if (affinity.size() > AFFINITY_ENTRIES) {
-                affinity.clear();  // crude bound: a cold cache costs one re-prefill, not correctness
-            }
-            affinity.put(route.affinityKey(), chosen.id());
+        return new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
+                "The model " + ApiException.shown(model) + " does not exist or no worker serves it; see GET /v1/models.");
+    }
+
+    /** Why workers serve the route's model, none was tried, and none can take it now; in this order of precedence. */
+    private static ApiException noCandidate(Route route, Scan scan) {
+        if (scan.full && route.tier() == ServiceTier.FLEX) {
+            return ApiException.retryLater(ErrorKind.RATE_LIMITED, "Flex capacity for '" + route.model()
+                    + "' is exhausted; retry later or use the default service tier.", 1);
         }
+        if (scan.full) {  // a busy worker takes it in a moment, whatever keeps the others
+            return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
+        }
+        if (scan.failing > 0) {
+            // Retry-After 1 would spend a client's retries while no worker can be tried: come back when one can.
+            int wait = secondsUntil(scan.untilHalfOpen);
+            return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
+                    + (scan.failing == 1 ? "its worker is" : "its " + scan.failing + " workers are") + " failing (circuit breaker"
+                    + " open after " + RegisteredWorker.BREAKER_THRESHOLD + " failures in a row); "
+                    + (scan.failing == 1 ? "it is" : "the first is") + " tried again in " + wait + " s.", wait);
+        }
+        if (scan.closing > 0) {
+            return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
+                    + (scan.closing == 1 ? "its worker is settling a payment channel, and takes"
+                    : "its " + scan.closing + " workers are settling payment channels, and take")
+                    + " new requests again once those running on it are done; retry shortly.", 1);
+        }
+        if (scan.cordoned > 0) {
+            // Only the operator brings it back: no time to promise, so the hint a client's backoff starts from.
+            return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now: "
+                    + (scan.cordoned == 1 ? "its worker is" : "its " + scan.cordoned + " workers are")
+                    + " taken out of service by the gateway's operator.", RECENTLY_SERVED_RETRY_AFTER_S);
+        }
+        return ApiException.retryLater(ErrorKind.NO_CAPACITY, "No worker can serve '" + route.model() + "' right now.", 1);
+    }
+
+    /**
+     * The worker that last served the prompt prefix {@code affinityKey}, while it is among the
+     * candidates within {@value #AFFINITY_SLACK} requests of the least loaded; else {@code leastLoaded}.
+     * Remembers the choice for the prefix.
+     */
+    private RegisteredWorker preferAffine(long affinityKey, List<RegisteredWorker> candidates, RegisteredWorker leastLoaded) {
+        String preferred = affinity.get(affinityKey);
+        int minInFlight = candidates.stream().mapToInt(RegisteredWorker::inFlight).min().orElse(0);
+        RegisteredWorker chosen = leastLoaded;
+        for (RegisteredWorker w : candidates) {
+            if (w.id().equals(preferred) && w.inFlight() <= minInFlight + AFFINITY_SLACK) {
+                chosen = w;
+            }
+        }
+        if (affinity.size() > AFFINITY_ENTRIES) {
+            affinity.clear();  // crude bound: a cold cache costs one re-prefill, not correctness
+        }
+        affinity.put(affinityKey, chosen.id());
         return chosen;
     }
 
@@ -484,7 +532,7 @@ public final class WorkerRegistry {
         long max = 0;
         for (RegisteredWorker w : workers.values()) {
             for (ModelRef m : w.models()) {
-                if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+                if (ModelKeys.matches(m, model)) {
                     max = Math.max(max, Integer.toUnsignedLong(m.getChatTemplateTokens())
                             + (long) Math.max(0, messages - 1) * Integer.toUnsignedLong(m.getChatMessageTokens()));
                 }
@@ -498,7 +546,7 @@ public final class WorkerRegistry {
         int max = 0;
         for (RegisteredWorker w : workers.values()) {
             for (ModelRef m : w.models()) {
-                if (m.getName().equals(model) || (m.getName() + "@" + m.getHash()).equals(model)) {
+                if (ModelKeys.matches(m, model)) {
                     max = Math.max(max, m.getMaxContext());
                 }
             }

@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.relay;
 
+import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.client.GrpcClient;
@@ -193,6 +194,7 @@ public final class Relay {
         end(null, null);
     }
 
+    /** Picks the next worker (or fails the request when none is left), meters it, and opens its call. */
     private void attempt() {
         RegisteredWorker next;
         try {
@@ -219,54 +221,72 @@ public final class Relay {
         GenerateRequest generate = paidBy == null ? request.generate()
                 : request.generate().toBuilder().setChannelId(paidBy.idBytes()).build();
         attemptNanos = System.nanoTime();
-        // A worker that froze before this front had a connection to it never completes one (its
-        // kernel accepts, nothing answers): no PING can find it, so the call's opening is bounded.
+        long opening = boundOpening(next);
+        ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> onCallOpened(next, generate, opening, opened));
+    }
+
+    /**
+     * A worker that froze before this front had a connection to it never completes one (its
+     * kernel accepts, nothing answers): no PING can find it, so the call's opening is bounded.
+     *
+     * @return the timer, cancelled once the call opened or failed to
+     */
+    private long boundOpening(RegisteredWorker next) {
         long silence = ctx.registry().silenceLimitMs();
-        long opening = ctx.vertx().setTimer(silence, id -> {
+        return ctx.vertx().setTimer(silence, id -> {
             if (!done && worker == next && call == null) {
                 attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker did not take the call within " + silence + " ms."), true);
             }
         });
-        ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> {
-            ctx.vertx().cancelTimer(opening);
-            if (done || worker != next) {
-                if (opened.succeeded()) {
-                    opened.result().cancel();
-                }
-                return;
+    }
+
+    /** The attempt's call to {@code next} opened, or could not: the request is written on it, and its answer awaited. */
+    private void onCallOpened(RegisteredWorker next, GenerateRequest generate, long opening,
+                              AsyncResult<GrpcClientRequest<GenerateCall, GenerateEvent>> opened) {
+        ctx.vertx().cancelTimer(opening);
+        if (done || worker != next) {
+            if (opened.succeeded()) {
+                opened.result().cancel();
             }
-            if (opened.failed()) {
-                attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker could not be reached: " + opened.cause().getMessage()), true);
-                return;
+            return;
+        }
+        if (opened.failed()) {
+            attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker could not be reached: " + opened.cause().getMessage()), true);
+            return;
+        }
+        call = opened.result();
+        // Not ended with it: the call stays open for a Cancel (see stopWorker).
+        call.write(GenerateCall.newBuilder().setStart(generate).build());
+        if (forwardNanos < 0) {
+            forwardNanos = System.nanoTime() - startNanos;
+        }
+        call.response().onComplete(answered -> onResponse(next, answered));
+    }
+
+    /**
+     * The worker answered the call (its stream is piped, also while stopping, for the final count),
+     * or failed it: the attempt failed, unless the relay is stopping or done.
+     */
+    private void onResponse(RegisteredWorker next, AsyncResult<GrpcClientResponse<GenerateCall, GenerateEvent>> answered) {
+        if (worker != next) {
+            return;
+        }
+        if (stopping) {
+            if (answered.succeeded()) {
+                pipe(next, answered.result());
+            } else {
+                workerStopped(null);
             }
-            call = opened.result();
-            // Not ended with it: the call stays open for a Cancel (see stopWorker).
-            call.write(GenerateCall.newBuilder().setStart(generate).build());
-            if (forwardNanos < 0) {
-                forwardNanos = System.nanoTime() - startNanos;
-            }
-            call.response().onComplete(answered -> {
-                if (worker != next) {
-                    return;
-                }
-                if (stopping) {
-                    if (answered.succeeded()) {
-                        pipe(next, answered.result());
-                    } else {
-                        workerStopped(null);
-                    }
-                    return;
-                }
-                if (done) {
-                    return;
-                }
-                if (answered.failed()) {
-                    attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + answered.cause().getMessage()), true);
-                } else {
-                    pipe(next, answered.result());
-                }
-            });
-        });
+            return;
+        }
+        if (done) {
+            return;
+        }
+        if (answered.failed()) {
+            attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + answered.cause().getMessage()), true);
+        } else {
+            pipe(next, answered.result());
+        }
     }
 
     private void pipe(RegisteredWorker from, GrpcClientResponse<GenerateCall, GenerateEvent> response) {
