@@ -130,7 +130,8 @@ final class WorkerHttpApi {
         s.getModelsList().forEach(m -> models.add(new JsonObject().put("name", m.getName()).put("hash", m.getHash())
                 .put("max_context", m.getMaxContext())));
         JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
-                .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
+                .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated())
+                .put("prompt_tokens", s.getLoad().getPromptTokens());
         JsonObject link = gateway.get();
         // Serving only once a gateway routes to it: a worker its gateway refused, or cannot reach,
         // earns nothing, and a health check reading "serving" took it for a healthy one.
