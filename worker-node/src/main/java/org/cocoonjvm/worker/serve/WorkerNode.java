@@ -44,7 +44,7 @@ public final class WorkerNode extends VerticleBase {
      * How often the lifetime token counts are saved while the worker runs (and once more at its
      * stop): at most this much counting is lost to a crash, for one small file written this often.
      */
-    static final long TOKEN_SAVE_MS = 5_000;
+    public static final long TOKEN_SAVE_MS = 5_000;
 
     private final WorkerOptions options;
     private final Generator generator;
