@@ -1,6 +1,7 @@
 package org.cocoonjvm.launcher;
 
-import java.nio.file.NoSuchFileException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.cocoonjvm.worker.payments.Earnings;
@@ -30,12 +31,15 @@ final class WorkerEarningsCommand implements Callable<Integer> {
     Path paymentDir;
 
     @Override
-    public Integer call() throws NoSuchFileException {
+    public Integer call() throws IOException {
         Earnings earnings;
         try {
             earnings = Earnings.read(paymentDir);
         } catch (IllegalStateException unusable) {
             throw new Cocoon.StartFailure(unusable.getMessage(), unusable);
+        } catch (UncheckedIOException unreadable) {
+            // A file that cannot be read is named by the cause (permission denied, say): the launcher says it in one line.
+            throw unreadable.getCause();
         }
         spec.commandLine().getOut().println(earnings.toJson().encodePrettily());
         return 0;

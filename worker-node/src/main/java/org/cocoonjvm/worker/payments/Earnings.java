@@ -66,8 +66,9 @@ public record Earnings(TokenCounts tokens, List<Channel> channels) {
      * Reads a worker's payment state directory ({@code --payment-dir}) without starting it, while
      * it runs or not: the tokens as last saved, the channels as last stored.
      *
-     * @throws NoSuchFileException   when {@code stateDir} is not a directory
-     * @throws IllegalStateException when a file in it is unusable (the worker would not start on it either)
+     * @throws NoSuchFileException         when {@code stateDir} is not a directory
+     * @throws IllegalStateException        when a file in it is unusable (the worker would not start on it either)
+     * @throws java.io.UncheckedIOException when a file in it cannot be read
      */
     public static Earnings read(Path stateDir) throws NoSuchFileException {
         if (!Files.isDirectory(stateDir)) {

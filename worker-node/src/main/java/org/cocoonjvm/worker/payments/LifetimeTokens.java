@@ -15,7 +15,7 @@ import java.nio.file.Path;
  * written before each payment counts, and a crash loses none of them.
  */
 final class LifetimeTokens {
-    static final String FILE = "tokens.json";
+    private static final String FILE = "tokens.json";
 
     /** Null: memory only, and the lifetime is this run. */
     private final Path file;

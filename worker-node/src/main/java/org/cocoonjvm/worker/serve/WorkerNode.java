@@ -121,7 +121,6 @@ public final class WorkerNode extends VerticleBase {
         metrics = new WorkerMetrics(generator::load, this::gatewayStatus, payments::status, payments::earnings);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, this::gatewayStatus, payments,
                 payments::earnings, metrics, options.apiKey()).router();
-        tokenTimer = vertx.setPeriodic(TOKEN_SAVE_MS, t -> saveTokens());
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
         // It also resets one stream for every client that disconnects. Netty's rapid-reset guard
         // (Vert.x default: 200 resets in 30 s) would take a client disconnect storm for an attack
@@ -144,6 +143,7 @@ public final class WorkerNode extends VerticleBase {
             rotationTimer = tls.startRotation(vertx);
         }
         return server.listen().compose(bound -> {
+            tokenTimer = vertx.setPeriodic(TOKEN_SAVE_MS, t -> saveTokens());
             String scheme = tls == null ? "http://" : "https://";
             endpoint = scheme + options.announcedAuthority(bound.actualPort());
             String listening = scheme + options.host() + ":" + bound.actualPort();
@@ -177,8 +177,8 @@ public final class WorkerNode extends VerticleBase {
             payments.saveTokens(generator.load());
             return null;
         }).recover(e -> {
-            log.warn("worker {}: {} ({}); the lifetime token counts stay as last saved until a save succeeds",
-                    options.workerId(), e.getMessage(), e.getCause() == null ? e : e.getCause().getMessage());
+            log.warn("worker {}: {}; the lifetime token counts stay as last saved until a save succeeds",
+                    options.workerId(), e.getCause() == null ? e : e.getMessage() + " (" + e.getCause().getMessage() + ")");
             return Future.succeededFuture();
         });
     }
