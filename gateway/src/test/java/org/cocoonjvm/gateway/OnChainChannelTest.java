@@ -626,11 +626,13 @@ class OnChainChannelTest {
         assertThat(paidOut.getLong("earned_nanoton")).isEqualTo(owed);
         assertThat(paidOut.getLong("paid_out_nanoton")).isEqualTo(owed);
         assertThat(paidOut.getInstant("settled_at")).isAfter(paidOut.getInstant("opened_at"));
+        assertThat(Base64.getDecoder().decode(paidOut.getString("close_message_hash"))).hasSize(32);
         JsonObject open = earnings.getJsonArray("channels").getJsonObject(1);
         assertThat(open.getString("channel_id")).isEqualTo(next.getString("channel_id"));
         assertThat(open.getString("state")).isEqualTo("open");
         assertThat(open.getLong("paid_out_nanoton")).isZero();
         assertThat(open.getValue("settled_at")).isNull();
+        assertThat(open.getString("close_message_hash")).isEmpty();
         assertThat(earnings.getJsonArray("channels")).hasSize(2);
     }
 
@@ -659,6 +661,7 @@ class OnChainChannelTest {
         assertThat(waiting.getLong("earned_nanoton")).isEqualTo(owed);
         assertThat(waiting.getLong("paid_out_nanoton")).isZero();
         assertThat(waiting.getInstant("settled_at")).isNotNull();
+        assertThat(waiting.getString("close_message_hash")).isEmpty();  // started from its wallet: not its close
 
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
@@ -675,7 +678,9 @@ class OnChainChannelTest {
         assertThat(onlyChannel(worker).getBoolean("quarantined")).isFalse();
         JsonObject earnings = net.workerJson(worker, "/earnings");
         assertThat(earnings.getLong("paid_out_nanoton")).isEqualTo(owed);
-        assertThat(earnings.getJsonArray("channels").getJsonObject(0).getString("state")).isEqualTo("closed");
+        JsonObject finished = earnings.getJsonArray("channels").getJsonObject(0);
+        assertThat(finished.getString("state")).isEqualTo("closed");
+        assertThat(Base64.getDecoder().decode(finished.getString("close_message_hash"))).hasSize(32);
 
         // Restarted with its gateway still gone: the channel is known closed, and left alone.
         net.stopWorker(0);

@@ -71,13 +71,14 @@ final class ChannelAccount {
     private final Instant openedAt;
     private volatile Instant settledAt;
     private volatile long paidOutNanoton;
+    private volatile String closeMessageHash;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final AtomicBoolean capWarned = new AtomicBoolean();
 
     /** A channel opened in this run. */
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
         this(terms, prices, store, window, new ChannelStore.Stored(terms, null, "", ChannelStore.Settlement.OPEN,
-                Instant.now(), null, 0));
+                Instant.now(), null, 0, ""));
     }
 
     /** A channel reloaded at start; its prices come when its gateway offers it again. */
@@ -99,6 +100,7 @@ final class ChannelAccount {
         this.openedAt = stored.openedAt();
         this.settledAt = stored.settledAt();
         this.paidOutNanoton = stored.paidOutNanoton();
+        this.closeMessageHash = stored.closeMessageHash();
     }
 
     PriceSchedule price(String model) {
@@ -127,12 +129,14 @@ final class ChannelAccount {
     /**
      * Records durably that the channel's close on chain went as far as {@code reached}, now.
      *
-     * @param paidOut what the close paid this worker; 0 for a close not finished yet
+     * @param paidOut     what the close paid this worker; 0 for a close not finished yet
+     * @param messageHash the hash of this worker's message that got it there; empty when unknown
      */
-    synchronized void settled(ChannelStore.Settlement reached, long paidOut) {
+    synchronized void settled(ChannelStore.Settlement reached, long paidOut, String messageHash) {
         // Settlement last: a reader without the lock (the history) that sees it sees the rest too.
         settledAt = Instant.now();
         paidOutNanoton = paidOut;
+        closeMessageHash = messageHash;
         settlement = reached;
         store.save(stored(latest));
     }
@@ -143,7 +147,8 @@ final class ChannelAccount {
     }
 
     private ChannelStore.Stored stored(SignedSemiChannel state) {
-        return new ChannelStore.Stored(terms, state, channelAddress, settlement, openedAt, settledAt, paidOutNanoton);
+        return new ChannelStore.Stored(terms, state, channelAddress, settlement, openedAt, settledAt, paidOutNanoton,
+                closeMessageHash);
     }
 
     long paid() {

@@ -40,9 +40,12 @@ final class ChannelStore {
      *                       written before it was kept
      * @param paidOutNanoton what its close on chain paid this worker (before the chain's forwarding
      *                       fee); 0 until it is closed
+     * @param closeMessageHash the hash (base64) of the external message this worker closed it with
+     *                       (its cooperative close, or the finish of its uncooperative one); empty
+     *                       while open, and when the gateway finished it
      */
     record Stored(ChannelTerms terms, SignedSemiChannel state, String channelAddress, Settlement settlement,
-                  Instant openedAt, Instant settledAt, long paidOutNanoton) {}
+                  Instant openedAt, Instant settledAt, long paidOutNanoton, String closeMessageHash) {}
 
     /**
      * How far a channel is settled on chain. Kept with its state: a restarted worker that forgot a
@@ -142,7 +145,7 @@ final class ChannelStore {
             Settlement settlement = Settlement.of(json.getString("settlement", Settlement.OPEN.code));
             return new Stored(terms, state, json.getString("channel_address", ""), settlement,
                     json.getInstant("opened_at"), json.getInstant("settled_at"), json.getLong("paid_out_nanoton",
-                    settlement == Settlement.CLOSED ? state.sentNanoton() : 0));
+                    settlement == Settlement.CLOSED ? state.sentNanoton() : 0), json.getString("close_message_hash", ""));
         } catch (RuntimeException e) {
             throw new IllegalStateException("the stored channel state " + file + " is unusable: " + e.getMessage(), e);
         }
@@ -162,7 +165,7 @@ final class ChannelStore {
                 .put("signed_state_boc", stored.state().bocBase64())
                 .put("channel_address", stored.channelAddress()).put("settlement", stored.settlement().code)
                 .put("opened_at", stored.openedAt()).put("settled_at", stored.settledAt())
-                .put("paid_out_nanoton", stored.paidOutNanoton())
+                .put("paid_out_nanoton", stored.paidOutNanoton()).put("close_message_hash", stored.closeMessageHash())
                 .encodePrettily();
         try {
             StateFiles.replace(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);

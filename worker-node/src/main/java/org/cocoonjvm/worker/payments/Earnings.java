@@ -12,9 +12,9 @@ import java.util.List;
 /**
  * What a worker earned over its whole life, for its owner: {@code GET /earnings}, the
  * {@code earnings} of {@code /status}, the {@code cocoon_worker_lifetime_*} metrics and
- * {@code cocoon worker earnings}. Nothing here is kept for it alone: the channels are what the
- * payment state directory keeps of each (closed ones included), the tokens its {@code tokens.json}.
- * A channel never paid leaves no file, so it shows only in the run that opened it.
+ * {@code cocoon worker earnings}. The channels are what the payment state directory keeps of each
+ * (closed ones included), the tokens its {@code tokens.json}. A channel never paid leaves no file,
+ * so it shows only in the run that opened it.
  *
  * @param tokens   served over all runs
  * @param channels every channel ever paid on, oldest first
@@ -40,21 +40,25 @@ public record Earnings(TokenCounts tokens, List<Channel> channels) {
      *                         that paid more) gives this worker on it
      * @param paidOutNanoton   what its close paid out of the contract, before the chain's
      *                         forwarding fee; 0 unless closed
+     * @param closeMessageHash the hash (base64) of the external message this worker closed it
+     *                         with, by which an explorer finds the close; empty while open, and
+     *                         when the gateway finished it
      */
     public record Channel(String channelId, String gatewayPublicKey, String channelAddress, String state,
-                          Instant openedAt, Instant settledAt, long earnedNanoton, long paidOutNanoton) {
+                          Instant openedAt, Instant settledAt, long earnedNanoton, long paidOutNanoton,
+                          String closeMessageHash) {
         static Channel of(ChannelStore.Stored stored) {
             long sent = stored.state() == null ? 0 : stored.state().sentNanoton();
             return new Channel(stored.terms().channelId().hex(), stored.terms().payerKey().hex(), stored.channelAddress(),
                     stored.settlement().code, stored.openedAt(), stored.settledAt(),
-                    Math.max(sent, stored.paidOutNanoton()), stored.paidOutNanoton());
+                    Math.max(sent, stored.paidOutNanoton()), stored.paidOutNanoton(), stored.closeMessageHash());
         }
 
         JsonObject toJson() {
             return new JsonObject().put("channel_id", channelId).put("gateway_public_key", gatewayPublicKey)
                     .put("channel_address", channelAddress).put("state", state).put("opened_at", openedAt)
                     .put("settled_at", settledAt).put("earned_nanoton", earnedNanoton)
-                    .put("paid_out_nanoton", paidOutNanoton);
+                    .put("paid_out_nanoton", paidOutNanoton).put("close_message_hash", closeMessageHash);
         }
     }
 

@@ -323,8 +323,8 @@ public final class WorkerPayments implements CreditGate {
             log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it so far are not in the close, nor is what "
                     + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
         }
-        chain.close(account.channelAddress, key, account.latest(), signed);
-        account.settled(ChannelStore.Settlement.CLOSED, signed.getBalanceB());
+        String message = chain.close(account.channelAddress, key, account.latest(), signed);
+        account.settled(ChannelStore.Settlement.CLOSED, signed.getBalanceB(), message);
         logPayout("closed channel " + id + " on chain at " + account.channelAddress, signed.getBalanceB());
     }
 
@@ -355,15 +355,16 @@ public final class WorkerPayments implements CreditGate {
             // A close already started is finished whether or not a gateway offered the channel in
             // this run: it was started with states this worker holds, and nothing else finishes it.
             if (account.quarantined()) {
-                if (chain.finishIfDue(account.channelAddress, key)) {
-                    account.settled(ChannelStore.Settlement.CLOSED, latest.sentNanoton());
+                Optional<String> finished = chain.finishIfDue(account.channelAddress, key);
+                if (finished.isPresent()) {
+                    account.settled(ChannelStore.Settlement.CLOSED, latest.sentNanoton(), finished.get());
                     logPayout("finished the uncooperative close of channel " + account.terms.channelId() + " at "
                             + account.channelAddress, latest.sentNanoton());
                 }
             } else if (account.offered && account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
                 if (chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard)) {
-                    account.settled(ChannelStore.Settlement.QUARANTINED, 0);
+                    account.settled(ChannelStore.Settlement.QUARANTINED, 0, "");
                     log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
                                     + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
                             account.terms.channelId(), account.channelAddress, latest.seqno(), latest.sentNanoton());
