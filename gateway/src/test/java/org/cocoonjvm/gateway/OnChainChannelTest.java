@@ -576,10 +576,11 @@ class OnChainChannelTest {
 
     /**
      * Audit G, M4: a worker restarted after its channel was closed on chain showed that channel
-     * with no contract and {@code closed_on_chain} false, as if it were still open.
+     * with no contract and {@code closed_on_chain} false, as if it were still open. Audit M-8: its
+     * owner saw neither what it had earned before the restart nor what the close paid out.
      */
     @Test
-    void aRestartedWorker_stillShowsItsClosedChannel_closedOnChain_atItsContract(@TempDir Path paymentDir) {
+    void aRestartedWorker_stillShowsItsClosedChannel_closedOnChain_atItsContract_andItsEarnings(@TempDir Path paymentDir) {
         ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
         WorkerPaymentOptions payments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN,
                 10_000);
@@ -589,8 +590,10 @@ class OnChainChannelTest {
         String closedId = onlyChannel(worker).getString("channel_id");
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
+        JsonObject served = net.workerStatus(worker).getJsonObject("load");
         net.stopWorker(0);
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+        assertPaidOut(payout, contract, owed);
 
         WorkerNode restarted = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, payments,
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
@@ -605,6 +608,32 @@ class OnChainChannelTest {
         assertThat(next.getBoolean("closed_on_chain")).isFalse();
         assertThat(ChannelData.read(chain.client(), Address.of(next.getString("channel_address"))).status())
                 .isEqualTo(ChannelStatus.OPEN);
+
+        // The restarted worker has served nothing yet: its lifetime is what the first one saved at its stop.
+        JsonObject earnings = net.workerJson(restarted, "/earnings");
+        assertThat(earnings.getLong("completion_tokens")).isEqualTo(served.getLong("tokens_generated")).isPositive();
+        assertThat(earnings.getLong("prompt_tokens")).isEqualTo(served.getLong("prompt_tokens")).isPositive();
+        assertThat(earnings.getLong("paid_out_nanoton")).isEqualTo(owed);
+        assertThat(earnings.getLong("earned_nanoton")).isEqualTo(owed);  // nothing on the new channel yet
+        JsonObject totals = earnings.copy();
+        totals.remove("channels");
+        assertThat(net.workerStatus(restarted).getJsonObject("earnings")).isEqualTo(totals);
+        JsonObject paidOut = earnings.getJsonArray("channels").getJsonObject(0);  // oldest first
+        assertThat(paidOut.getString("channel_id")).isEqualTo(closedId);
+        assertThat(paidOut.getString("state")).isEqualTo("closed");
+        assertThat(Address.of(paidOut.getString("channel_address"))).isEqualTo(contract);
+        assertThat(paidOut.getString("gateway_public_key")).isEqualTo(net.gateway.payments().publicKey().hex());
+        assertThat(paidOut.getLong("earned_nanoton")).isEqualTo(owed);
+        assertThat(paidOut.getLong("paid_out_nanoton")).isEqualTo(owed);
+        assertThat(paidOut.getInstant("settled_at")).isAfter(paidOut.getInstant("opened_at"));
+        assertThat(Base64.getDecoder().decode(paidOut.getString("close_message_hash"))).hasSize(32);
+        JsonObject open = earnings.getJsonArray("channels").getJsonObject(1);
+        assertThat(open.getString("channel_id")).isEqualTo(next.getString("channel_id"));
+        assertThat(open.getString("state")).isEqualTo("open");
+        assertThat(open.getLong("paid_out_nanoton")).isZero();
+        assertThat(open.getValue("settled_at")).isNull();
+        assertThat(open.getString("close_message_hash")).isEmpty();
+        assertThat(earnings.getJsonArray("channels")).hasSize(2);
     }
 
     @Test
@@ -627,6 +656,12 @@ class OnChainChannelTest {
                 () -> ChannelData.read(chain.client(), contract).status() == ChannelStatus.CLOSURE_STARTED);
         eventually("the worker waits out the quarantine", () -> onlyChannel(worker).getBoolean("quarantined"));
         assertThat(onlyChannel(worker).getBoolean("closed_on_chain")).isFalse();
+        JsonObject waiting = net.workerJson(worker, "/earnings").getJsonArray("channels").getJsonObject(0);
+        assertThat(waiting.getString("state")).isEqualTo("quarantined");
+        assertThat(waiting.getLong("earned_nanoton")).isEqualTo(owed);
+        assertThat(waiting.getLong("paid_out_nanoton")).isZero();
+        assertThat(waiting.getInstant("settled_at")).isNotNull();
+        assertThat(waiting.getString("close_message_hash")).isEmpty();  // started from its wallet: not its close
 
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
@@ -641,6 +676,11 @@ class OnChainChannelTest {
                 .isEqualTo(BigInteger.valueOf(owed).subtract(costs.payoutForwardFee()));
         // Finished: no longer waiting out a quarantine (both used to show true together).
         assertThat(onlyChannel(worker).getBoolean("quarantined")).isFalse();
+        JsonObject earnings = net.workerJson(worker, "/earnings");
+        assertThat(earnings.getLong("paid_out_nanoton")).isEqualTo(owed);
+        JsonObject finished = earnings.getJsonArray("channels").getJsonObject(0);
+        assertThat(finished.getString("state")).isEqualTo("closed");
+        assertThat(Base64.getDecoder().decode(finished.getString("close_message_hash"))).hasSize(32);
 
         // Restarted with its gateway still gone: the channel is known closed, and left alone.
         net.stopWorker(0);

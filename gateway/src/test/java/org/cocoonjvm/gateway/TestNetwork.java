@@ -403,9 +403,14 @@ final class TestNetwork implements AutoCloseable {
 
     /** The worker's own {@code /status} as JSON. */
     JsonObject workerStatus(WorkerNode worker) {
+        return workerJson(worker, "/status");
+    }
+
+    /** A GET of the worker's own HTTP API ({@code /status}, {@code /earnings}) as JSON. */
+    JsonObject workerJson(WorkerNode worker, String path) {
         HttpClient direct = vertx.createHttpClient();
         try {
-            Buffer body = await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", "/status")
+            Buffer body = await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", path)
                     .compose(r -> r.putHeader("Authorization", "Bearer " + API_KEY).send().compose(HttpClientResponse::body)));
             return body.toJsonObject();
         } finally {

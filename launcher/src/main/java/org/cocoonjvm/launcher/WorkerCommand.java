@@ -34,14 +34,19 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code cocoon worker}: run a worker and register it with a gateway. */
-@Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.")
+@Command(name = "worker", mixinStandardHelpOptions = true, description = "Run a worker.",
+        subcommands = WorkerEarningsCommand.class)
 final class WorkerCommand implements Callable<Integer> {
     /** EX_SOFTWARE: the engine failed (a kernel error); a supervisor should start the worker again. */
     static final int EXIT_ENGINE_FAILED = 70;
     private static final Logger log = LoggerFactory.getLogger(WorkerCommand.class);
 
-    @Option(names = "--id", required = true, description = "Worker id shown by the gateway: printable ASCII without "
-            + "spaces, at most " + PrintableIds.MAX_WORKER_ID + " characters.")
+    /**
+     * Required, and checked in {@link #call}: picocli would ask a parent's required options of
+     * {@code cocoon worker earnings} too, which runs no worker.
+     */
+    @Option(names = "--id", description = "Worker id shown by the gateway: printable ASCII without "
+            + "spaces, at most " + PrintableIds.MAX_WORKER_ID + " characters. Required.")
     String id;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and announce. Default: ${DEFAULT-VALUE}.")
@@ -117,6 +122,9 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (id == null) {
+            throw new Cocoon.UsageException("Missing required option: '--id=<id>' (see: cocoon worker --help)");
+        }
         if (id.isBlank()) {
             throw new Cocoon.UsageException("--id must not be blank");
         }

@@ -131,6 +131,12 @@ class CliErrorsTest {
                 "cocoon: --engine synthetic does not use --threads (for --engine native): give --engine native or drop it");
     }
 
+    /** Checked by the command, not by picocli, which would ask it of {@code cocoon worker earnings} too. */
+    @Test
+    void worker_withoutId_isTheUsualMissingOptionLine() {
+        cocoon("worker", "--engine", "synthetic").is(2, "cocoon: Missing required option: '--id=<id>' (see: cocoon worker --help)");
+    }
+
     @Test
     void worker_blankId_namesTheOption() {
         cocoon("worker", "--id", "", "--engine", "synthetic").is(2, "cocoon: --id must not be blank");

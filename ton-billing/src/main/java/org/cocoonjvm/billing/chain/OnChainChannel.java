@@ -234,10 +234,12 @@ public final class OnChainChannel {
     /**
      * Pays B {@code balanceB} (less the forwarding fee) and A everything else; the channel resets
      * to uninited.
+     *
+     * @return the hash (base64) of the external message sent: an explorer finds the close by it
      */
-    public void close(byte[] hisSignature, CloseTerms close) {
+    public String close(byte[] hisSignature, CloseTerms close) {
         requireAboveCommitted(close.seqnoA(), close.seqnoB());
-        sendExternal(
+        return sendExternal(
                 contract.createCooperativeCloseChannel(hisSignature, channelState(close))
                         .getCell());
     }
@@ -281,9 +283,11 @@ public final class OnChainChannel {
     /**
      * After quarantine and conditional-close time: pays out by the quarantined cumulative {@code
      * sent}s.
+     *
+     * @return the hash (base64) of the external message sent, as {@link #close}
      */
-    public void finish() {
-        sendExternal(contract.createFinishUncooperativeClose());
+    public String finish() {
+        return sendExternal(contract.createFinishUncooperativeClose());
     }
 
     public OnChainState state() {
@@ -375,7 +379,7 @@ public final class OnChainChannel {
         wallet.call(address(), costs.callValue(gas), body, null);
     }
 
-    private void sendExternal(Cell body) {
-        chain.sendBoc(MsgUtils.createExternalMessage(address(), null, body).toCell());
+    private String sendExternal(Cell body) {
+        return chain.sendBoc(MsgUtils.createExternalMessage(address(), null, body).toCell());
     }
 }

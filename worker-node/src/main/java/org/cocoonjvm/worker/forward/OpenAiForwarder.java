@@ -77,6 +77,7 @@ public final class OpenAiForwarder implements Generator {
     private final Set<Call> waitingForPayment = ConcurrentHashMap.newKeySet();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong tokensGenerated = new AtomicLong();
+    private final AtomicLong promptTokens = new AtomicLong();
     private final CompletableFuture<Void> drained = new CompletableFuture<>();
     private volatile boolean accepting = true;
 
@@ -113,7 +114,7 @@ public final class OpenAiForwarder implements Generator {
     @Override
     public WorkerLoad load() {
         return WorkerLoad.newBuilder().setRunning(running.get()).setCapacity(options.maxConcurrent())
-                .setTokensGenerated(tokensGenerated.get()).build();
+                .setTokensGenerated(tokensGenerated.get()).setPromptTokens(promptTokens.get()).build();
     }
 
     /**
@@ -431,6 +432,9 @@ public final class OpenAiForwarder implements Generator {
             }
             Usage counted = counts(chunk);
             if (counted != null) {
+                // Its latest size replaces the earlier one here too; a failure that bills nobody for
+                // the prompt (end) leaves it counted, since the upstream did process it.
+                promptTokens.addAndGet(counted.getPromptTokens() - (usage == null ? 0 : usage.getPromptTokens()));
                 usage = counted;
                 meter.prompt(usage.getPromptTokens());  // the size last reported replaces the one before
                 if (!announced && !deltaSent) {

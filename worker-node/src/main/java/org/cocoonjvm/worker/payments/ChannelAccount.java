@@ -3,6 +3,7 @@ package org.cocoonjvm.worker.payments;
 import java.util.Arrays;
 
 import io.vertx.core.json.JsonObject;
+import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -66,30 +67,40 @@ final class ChannelAccount {
     volatile boolean closeAsked;
     /** Stored with the state once it changes: see {@link ChannelStore.Settlement}. */
     private volatile ChannelStore.Settlement settlement;
+    /** For the payout history ({@link Earnings}); see {@link ChannelStore.Stored}. */
+    private final Instant openedAt;
+    private volatile Instant settledAt;
+    private volatile long paidOutNanoton;
+    private volatile String closeMessageHash;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final AtomicBoolean capWarned = new AtomicBoolean();
 
     /** A channel opened in this run. */
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
-        this(terms, prices, store, window, null, "", ChannelStore.Settlement.OPEN);
+        this(terms, prices, store, window, new ChannelStore.Stored(terms, null, "", ChannelStore.Settlement.OPEN,
+                Instant.now(), null, 0, ""));
     }
 
     /** A channel reloaded at start; its prices come when its gateway offers it again. */
     ChannelAccount(ChannelStore.Stored stored, ChannelStore store, long window) {
-        this(stored.terms(), Map.of(), store, window, stored.state(), stored.channelAddress(), stored.settlement());
+        this(stored.terms(), Map.of(), store, window, stored);
     }
 
     private ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window,
-                           SignedSemiChannel stored, String channelAddress, ChannelStore.Settlement settlement) {
+                           ChannelStore.Stored stored) {
         this.terms = terms;
         this.prices = Map.copyOf(prices);
         this.store = store;
         this.window = window;
-        this.latest = stored;
-        this.earnedBeforeUnknown = stored != null;
+        this.latest = stored.state();
+        this.earnedBeforeUnknown = stored.state() != null;
         this.earned = new AtomicLong(paid());
-        this.channelAddress = channelAddress;
-        this.settlement = settlement;
+        this.channelAddress = stored.channelAddress();
+        this.settlement = stored.settlement();
+        this.openedAt = stored.openedAt();
+        this.settledAt = stored.settledAt();
+        this.paidOutNanoton = stored.paidOutNanoton();
+        this.closeMessageHash = stored.closeMessageHash();
     }
 
     PriceSchedule price(String model) {
@@ -115,14 +126,29 @@ final class ChannelAccount {
         return settlement == ChannelStore.Settlement.QUARANTINED;
     }
 
-    /** Records durably that the channel's close on chain went as far as {@code reached}. */
-    synchronized void settled(ChannelStore.Settlement reached) {
+    /**
+     * Records durably that the channel's close on chain went as far as {@code reached}, now.
+     *
+     * @param paidOut     what the close paid this worker; 0 for a close not finished yet
+     * @param messageHash the hash of this worker's message that got it there; empty when unknown
+     */
+    synchronized void settled(ChannelStore.Settlement reached, long paidOut, String messageHash) {
+        // Settlement last: a reader without the lock (the history) that sees it sees the rest too.
+        settledAt = Instant.now();
+        paidOutNanoton = paidOut;
+        closeMessageHash = messageHash;
         settlement = reached;
         store.save(stored(latest));
     }
 
+    /** What is stored of it, or would be once paid: its row in the payout history. */
+    ChannelStore.Stored stored() {
+        return stored(latest);
+    }
+
     private ChannelStore.Stored stored(SignedSemiChannel state) {
-        return new ChannelStore.Stored(terms, state, channelAddress, settlement);
+        return new ChannelStore.Stored(terms, state, channelAddress, settlement, openedAt, settledAt, paidOutNanoton,
+                closeMessageHash);
     }
 
     long paid() {

@@ -3,17 +3,12 @@ package org.cocoonjvm.worker.payments;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HexFormat;
@@ -28,19 +23,29 @@ import org.cocoonjvm.billing.channel.VoucherVerifier;
 
 /**
  * The worker's durable payment state in one directory: its key ({@code payment-key}, the hex
- * seed) and, per channel, its terms, latest accepted state, contract address and how far it is
- * settled on chain ({@code channel-<id>.json}). Each file is
- * replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves the
- * old state or the new one, never a torn file. With no directory, everything stays in memory.
+ * seed) and, per channel, its terms, latest accepted state, contract address, how far it is
+ * settled on chain and when ({@code channel-<id>.json}). A closed channel's file stays: it is the
+ * worker's payout history ({@link Earnings}). Each file is replaced atomically
+ * ({@link StateFiles}). With no directory, everything stays in memory.
  */
 final class ChannelStore {
     /**
      * A channel's terms, its last accepted state, and where it stands on chain.
      *
+     * @param state          null until its first payment (such a channel is never stored)
      * @param channelAddress its contract (raw form); empty off chain, and in files written before
      *                       the address was kept
+     * @param openedAt       when this worker first took the channel; null in files written before it was kept
+     * @param settledAt      when it reached its {@code settlement}; null while open, and in files
+     *                       written before it was kept
+     * @param paidOutNanoton what its close on chain paid this worker (before the chain's forwarding
+     *                       fee); 0 until it is closed
+     * @param closeMessageHash the hash (base64) of the external message this worker closed it with
+     *                       (its cooperative close, or the finish of its uncooperative one); empty
+     *                       while open, and when the gateway finished it
      */
-    record Stored(ChannelTerms terms, SignedSemiChannel state, String channelAddress, Settlement settlement) {}
+    record Stored(ChannelTerms terms, SignedSemiChannel state, String channelAddress, Settlement settlement,
+                  Instant openedAt, Instant settledAt, long paidOutNanoton, String closeMessageHash) {}
 
     /**
      * How far a channel is settled on chain. Kept with its state: a restarted worker that forgot a
@@ -98,7 +103,7 @@ final class ChannelStore {
                 return PaymentKeyPair.fromSeed(HexFormat.of().parseHex(Files.readString(file, StandardCharsets.US_ASCII).strip()));
             }
             PaymentKeyPair key = PaymentKeyPair.generate(random);
-            write(file, HexFormat.of().formatHex(key.seed()), true);
+            StateFiles.replace(file, HexFormat.of().formatHex(key.seed()), true);
             return key;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read or write the payment key " + file, e);
@@ -135,9 +140,12 @@ final class ChannelStore {
             if (!file.getFileName().toString().equals(PREFIX + terms.channelId().hex() + SUFFIX)) {
                 throw new IllegalStateException(file + " holds channel " + terms.channelId());
             }
-            // A file written before these fields were kept reads as open with no address: that was not recorded.
-            return new Stored(terms, state, json.getString("channel_address", ""),
-                    Settlement.of(json.getString("settlement", Settlement.OPEN.code)));
+            // A file written before these fields were kept reads as open with no address: that was
+            // not recorded. One closed before the payout was kept was paid its latest state.
+            Settlement settlement = Settlement.of(json.getString("settlement", Settlement.OPEN.code));
+            return new Stored(terms, state, json.getString("channel_address", ""), settlement,
+                    json.getInstant("opened_at"), json.getInstant("settled_at"), json.getLong("paid_out_nanoton",
+                    settlement == Settlement.CLOSED ? state.sentNanoton() : 0), json.getString("close_message_hash", ""));
         } catch (RuntimeException e) {
             throw new IllegalStateException("the stored channel state " + file + " is unusable: " + e.getMessage(), e);
         }
@@ -156,37 +164,13 @@ final class ChannelStore {
                 .put("seqno", stored.state().seqno()).put("sent_nanoton", stored.state().sentNanoton())
                 .put("signed_state_boc", stored.state().bocBase64())
                 .put("channel_address", stored.channelAddress()).put("settlement", stored.settlement().code)
+                .put("opened_at", stored.openedAt()).put("settled_at", stored.settledAt())
+                .put("paid_out_nanoton", stored.paidOutNanoton()).put("close_message_hash", stored.closeMessageHash())
                 .encodePrettily();
         try {
-            write(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);
+            StateFiles.replace(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot store the state of channel " + id, e);
-        }
-    }
-
-    /** @param secret readable by the owner only (the key), where the file system has POSIX permissions */
-    private void write(Path file, String content, boolean secret) throws IOException {
-        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.deleteIfExists(temp);
-        if (secret && dir.getFileSystem().supportedFileAttributeViews().contains("posix")) {
-            Files.createFile(temp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        }
-        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer bytes = ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));
-            while (bytes.hasRemaining()) {
-                out.write(bytes);
-            }
-            out.force(true);
-        }
-        try {
-            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException("the file system of " + dir + " cannot rename atomically", e);
-        }
-        // The rename is durable only once the directory entry is.
-        try (FileChannel directory = FileChannel.open(dir, StandardOpenOption.READ)) {
-            directory.force(true);
         }
     }
 }

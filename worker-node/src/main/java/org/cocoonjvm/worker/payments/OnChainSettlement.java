@@ -4,6 +4,7 @@ import java.math.BigInteger;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -141,19 +142,20 @@ public final class OnChainSettlement {
     /**
      * Pays out a quarantined channel once its quarantine and conditional-close time are over.
      *
-     * @return whether it is finished; false while the contract says it is too early (exit 113)
+     * @return empty while the contract says it is too early (exit 113); once it is finished, the
+     *         hash of the message that finished it, or an empty string when that was not this
+     *         call's (the gateway's, or this worker's before a restart)
      */
-    boolean finishIfDue(String channelAddress, PaymentKeyPair key) {
+    Optional<String> finishIfDue(String channelAddress, PaymentKeyPair key) {
         ChannelData data = ChannelData.read(chain, Address.of(channelAddress));
         if (data.status() == ChannelStatus.UNINITED) {
-            return true;  // finished already, by us or by the gateway
+            return Optional.of("");
         }
         try {
-            OnChainChannel.at(Address.of(channelAddress), key, chain, costs).finish();
-            return true;
+            return Optional.of(OnChainChannel.at(Address.of(channelAddress), key, chain, costs).finish());
         } catch (ChainException.Rejected e) {
             if (e.exitCode() != null && e.exitCode() == 113) {
-                return false;
+                return Optional.empty();
             }
             throw e;
         }
@@ -183,9 +185,10 @@ public final class OnChainSettlement {
      * Sends the cooperative close the gateway signed, after checking it pays this worker at least
      * its latest accepted state (more when the gateway's newest states crossed the request).
      *
+     * @return the hash (base64) of the close's external message
      * @throws IllegalArgumentException when the signed split pays less than the latest state
      */
-    void close(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest, CloseSigned signed) {
+    String close(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest, CloseSigned signed) {
         if (signed.getBalanceB() < latest.sentNanoton() || Integer.toUnsignedLong(signed.getSeqnoA()) < latest.seqno()) {
             throw new IllegalArgumentException("the gateway signed a close paying " + signed.getBalanceB()
                     + " nanoTON at seqno " + signed.getSeqnoA() + "; the latest state is " + latest);
@@ -193,6 +196,6 @@ public final class OnChainSettlement {
         OnChainChannel channel = OnChainChannel.at(Address.of(channelAddress), key, chain, costs);
         CloseTerms close = new CloseTerms(BigInteger.valueOf(signed.getBalanceA()), BigInteger.valueOf(signed.getBalanceB()),
                 Integer.toUnsignedLong(signed.getSeqnoA()), Integer.toUnsignedLong(signed.getSeqnoB()));
-        channel.close(signed.getSignature().toByteArray(), close);
+        return channel.close(signed.getSignature().toByteArray(), close);
     }
 }

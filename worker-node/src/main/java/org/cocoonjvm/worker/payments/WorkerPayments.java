@@ -31,6 +31,7 @@ import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
 import org.slf4j.Logger;
@@ -46,6 +47,7 @@ public final class WorkerPayments implements CreditGate {
     private static final Logger log = LoggerFactory.getLogger(WorkerPayments.class);
     private final WorkerPaymentOptions options;
     private final ChannelStore store;
+    private final LifetimeTokens tokens;
     private final PaymentKeyPair key;
     private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
@@ -71,6 +73,7 @@ public final class WorkerPayments implements CreditGate {
         this.options = options;
         this.store = new ChannelStore(options.stateDir());
         this.key = store.key(new SecureRandom());
+        this.tokens = new LifetimeTokens(options.stateDir());
         // Reloaded states show in /status at once; prices arrive when the gateway registers the worker.
         for (ChannelStore.Stored stored : store.loadAll()) {
             channels.put(stored.terms().channelId(), new ChannelAccount(stored, store, options.creditWindowNanoton()));
@@ -320,8 +323,8 @@ public final class WorkerPayments implements CreditGate {
             log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it so far are not in the close, nor is what "
                     + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
         }
-        chain.close(account.channelAddress, key, account.latest(), signed);
-        account.settled(ChannelStore.Settlement.CLOSED);
+        String message = chain.close(account.channelAddress, key, account.latest(), signed);
+        account.settled(ChannelStore.Settlement.CLOSED, signed.getBalanceB(), message);
         logPayout("closed channel " + id + " on chain at " + account.channelAddress, signed.getBalanceB());
     }
 
@@ -352,15 +355,16 @@ public final class WorkerPayments implements CreditGate {
             // A close already started is finished whether or not a gateway offered the channel in
             // this run: it was started with states this worker holds, and nothing else finishes it.
             if (account.quarantined()) {
-                if (chain.finishIfDue(account.channelAddress, key)) {
-                    account.settled(ChannelStore.Settlement.CLOSED);
+                Optional<String> finished = chain.finishIfDue(account.channelAddress, key);
+                if (finished.isPresent()) {
+                    account.settled(ChannelStore.Settlement.CLOSED, latest.sentNanoton(), finished.get());
                     logPayout("finished the uncooperative close of channel " + account.terms.channelId() + " at "
                             + account.channelAddress, latest.sentNanoton());
                 }
             } else if (account.offered && account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
                 if (chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard)) {
-                    account.settled(ChannelStore.Settlement.QUARANTINED);
+                    account.settled(ChannelStore.Settlement.QUARANTINED, 0, "");
                     log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
                                     + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
                             account.terms.channelId(), account.channelAddress, latest.seqno(), latest.sentNanoton());
@@ -390,6 +394,26 @@ public final class WorkerPayments implements CreditGate {
         SignedSemiChannel accepted = account.accept(parsed.boc());
         onPayment.forEach(Runnable::run);
         return accepted;
+    }
+
+    /**
+     * What this worker has earned over all its runs: the tokens of earlier runs as last saved plus
+     * {@code thisRun}'s, and every channel it was ever paid on, the closed ones included.
+     */
+    public Earnings earnings(WorkerLoad thisRun) {
+        return Earnings.of(tokens.total(TokenCounts.of(thisRun)),
+                channels.values().stream().map(ChannelAccount::stored).toList());
+    }
+
+    /**
+     * Saves the lifetime token counts with {@code thisRun}'s in the state directory, when they
+     * changed since the last save. Blocking (a file replaced and synced): call it every few
+     * seconds and at stop, off the event loop, not per token.
+     *
+     * @throws java.io.UncheckedIOException when the file cannot be written
+     */
+    public void saveTokens(WorkerLoad thisRun) {
+        tokens.save(TokenCounts.of(thisRun));
     }
 
     /** For {@code /status}: every channel's latest state and what it still owes. */

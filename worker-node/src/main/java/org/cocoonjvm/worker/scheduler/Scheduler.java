@@ -52,6 +52,8 @@ public final class Scheduler implements Generator, AutoCloseable {
     /** Written by the engine thread only; read by status calls. */
     private volatile int runningCount;
     private volatile long tokensGenerated;
+    /** Prompt tokens handed to the engine in prefill chunks; written by the engine thread only. */
+    private volatile long promptTokens;
     private volatile boolean accepting = true;
     /** Set with {@link #accepting} = false; only meaningful once shutdown was asked for. */
     private volatile long drainDeadlineNanos;
@@ -134,7 +136,7 @@ public final class Scheduler implements Generator, AutoCloseable {
     @Override
     public WorkerLoad load() {
         return WorkerLoad.newBuilder().setRunning(runningCount).setWaiting(interactive.size() + flex.size())
-                .setCapacity(engine.maxBatch()).setTokensGenerated(tokensGenerated).build();
+                .setCapacity(engine.maxBatch()).setTokensGenerated(tokensGenerated).setPromptTokens(promptTokens).build();
     }
 
     /**
@@ -336,6 +338,9 @@ public final class Scheduler implements Generator, AutoCloseable {
                 batch.add(slot);
                 stepping.add(s);
                 budget -= slot.input().length;
+                // Counted when planned: a step that throws fails the engine for good, and the few
+                // tokens of its chunks are then no one's concern.
+                promptTokens += slot.input().length;
             }
         }
         return batch;

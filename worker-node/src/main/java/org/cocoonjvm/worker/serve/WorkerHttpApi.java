@@ -14,6 +14,7 @@ import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
@@ -26,6 +27,7 @@ import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
+import org.cocoonjvm.worker.payments.Earnings;
 import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
@@ -44,14 +46,18 @@ final class WorkerHttpApi {
     /** Where the worker stands with its gateway ({@link Registration#toJson}); null without one. */
     private final Supplier<JsonObject> gateway;
     private final WorkerPayments payments;
+    /** The lifetime earnings, given this run's load. */
+    private final Function<WorkerLoad, Earnings> earnings;
     private final WorkerMetrics metrics;
     /** Digest of the bearer key; null when the API is open (loopback-only setups). */
     private final String apiKeyHash;
 
     WorkerHttpApi(Vertx vertx, Submitter submitter, ModelInfo model, Supplier<WorkerStatus> status,
-                  Supplier<JsonObject> gateway, WorkerPayments payments, WorkerMetrics metrics, String apiKey) {
+                  Supplier<JsonObject> gateway, WorkerPayments payments, Function<WorkerLoad, Earnings> earnings,
+                  WorkerMetrics metrics, String apiKey) {
         this.gateway = gateway;
         this.payments = payments;
+        this.earnings = earnings;
         this.metrics = metrics;
         this.vertx = vertx;
         this.submitter = submitter;
@@ -65,6 +71,10 @@ final class WorkerHttpApi {
         // /status shows the payment channels' signed states and what the gateway still owes: the key guards it too.
         router.route("/status").handler(this::authenticate);
         router.get("/status").handler(this::status);
+        // What the worker was paid, channel by channel: its owner's business, like /status.
+        router.route("/earnings").handler(this::authenticate);
+        router.get("/earnings").handler(ctx -> ctx.response().putHeader("Content-Type", "application/json")
+                .end(earnings.apply(status.get().getLoad()).toJson().encode()));
         // /metrics exports the same earnings per channel, so unlike the gateway's it is not open:
         // a Prometheus job sends the key as its bearer token (authorization.credentials).
         router.route("/metrics").handler(this::authenticate);
@@ -120,7 +130,8 @@ final class WorkerHttpApi {
         s.getModelsList().forEach(m -> models.add(new JsonObject().put("name", m.getName()).put("hash", m.getHash())
                 .put("max_context", m.getMaxContext())));
         JsonObject load = new JsonObject().put("running", s.getLoad().getRunning()).put("waiting", s.getLoad().getWaiting())
-                .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated());
+                .put("capacity", s.getLoad().getCapacity()).put("tokens_generated", s.getLoad().getTokensGenerated())
+                .put("prompt_tokens", s.getLoad().getPromptTokens());
         JsonObject link = gateway.get();
         // Serving only once a gateway routes to it: a worker its gateway refused, or cannot reach,
         // earns nothing, and a health check reading "serving" took it for a healthy one.
@@ -138,7 +149,7 @@ final class WorkerHttpApi {
             body.put("payout_address", payments.payoutAddress());
         }
         ctx.response().putHeader("Content-Type", "application/json").end(body.put("models", models).put("load", load)
-                .put("channels", payments.status()).encode());
+                .put("earnings", earnings.apply(s.getLoad()).totals()).put("channels", payments.status()).encode());
     }
 
     /**

@@ -11,9 +11,12 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.metrics.ProcessMetrics;
+import org.cocoonjvm.worker.payments.Earnings;
+import org.cocoonjvm.worker.payments.TokenCounts;
 
 /**
  * The worker's Prometheus metrics ({@code GET /metrics}), for a GPU owner's dashboards and alerts
@@ -23,6 +26,13 @@ import org.cocoonjvm.protocol.metrics.ProcessMetrics;
  *
  * <p>Each scrape takes one snapshot of the load, the gateway link and the channels, so that
  * running and waiting, or a channel's sent and unpaid, come from the same moment.
+ *
+ * <p>The lifetime figures ({@code cocoon_worker_lifetime_*}, {@link Earnings}) are gauges, not
+ * counters starting from their saved values: the tokens saved last may be a few seconds behind
+ * what a crashed run had exported, and a counter that goes down reads to Prometheus as a reset, so
+ * {@code increase()} would count the whole lifetime again. Rates come from the counters of this
+ * process ({@code cocoon_worker_generation_tokens_total}, {@code cocoon_worker_prompt_tokens_total}),
+ * which start at 0 with each process as counters do.
  */
 final class WorkerMetrics implements AutoCloseable {
     private final PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -30,9 +40,11 @@ final class WorkerMetrics implements AutoCloseable {
     private final Supplier<WorkerLoad> load;
     private final Supplier<JsonObject> gateway;
     private final Supplier<JsonArray> channels;
+    private final Function<WorkerLoad, Earnings> earnings;
     private final MultiGauge sent;
     private final MultiGauge unpaid;
     private volatile WorkerLoad loadNow = WorkerLoad.getDefaultInstance();
+    private volatile Earnings earningsNow = new Earnings(TokenCounts.NONE, List.of());
     /** The link's state label ({@link Registration.State#label()}); null without a gateway. */
     private volatile String linkNow;
 
@@ -40,11 +52,15 @@ final class WorkerMetrics implements AutoCloseable {
      * @param load     the scheduler's load, as {@code /status} shows it under {@code load}
      * @param gateway  the link's state, as {@code /status} shows it under {@code gateway}; null without one
      * @param channels the payment channels, as {@code /status} shows them under {@code channels}
+     * @param earnings the lifetime earnings with a run's load, whose totals {@code /status} shows
+     *                 under {@code earnings}
      */
-    WorkerMetrics(Supplier<WorkerLoad> load, Supplier<JsonObject> gateway, Supplier<JsonArray> channels) {
+    WorkerMetrics(Supplier<WorkerLoad> load, Supplier<JsonObject> gateway, Supplier<JsonArray> channels,
+                  Function<WorkerLoad, Earnings> earnings) {
         this.load = load;
         this.gateway = gateway;
         this.channels = channels;
+        this.earnings = earnings;
         Gauge.builder("cocoon.worker.requests.running", this, m -> m.loadNow.getRunning())
                 .description("Sequences in the engine's batch now").register(meters);
         Gauge.builder("cocoon.worker.requests.waiting", this, m -> m.loadNow.getWaiting())
@@ -53,6 +69,19 @@ final class WorkerMetrics implements AutoCloseable {
                 .description("Sequences the engine runs at once").register(meters);
         FunctionCounter.builder("cocoon.worker.generation.tokens", this, m -> m.loadNow.getTokensGenerated())
                 .description("Tokens generated since start, over all requests (gateway's and this API's)").register(meters);
+        FunctionCounter.builder("cocoon.worker.prompt.tokens", this, m -> m.loadNow.getPromptTokens())
+                .description("Prompt tokens fed to the model since start, over all requests").register(meters);
+        Gauge.builder("cocoon.worker.lifetime.generation.tokens", this, m -> m.earningsNow.tokens().completion())
+                .description("Tokens generated over all runs (saved every few seconds: a crash loses the last ones)")
+                .register(meters);
+        Gauge.builder("cocoon.worker.lifetime.prompt.tokens", this, m -> m.earningsNow.tokens().prompt())
+                .description("Prompt tokens fed to the model over all runs (saved as the generated ones)").register(meters);
+        Gauge.builder("cocoon.worker.lifetime.earned.nanoton", this, m -> m.earningsNow.earnedNanoton())
+                .description("nanoTON the gateways' signed states pay this worker, over every channel it was ever paid on")
+                .register(meters);
+        Gauge.builder("cocoon.worker.lifetime.paid.out.nanoton", this, m -> m.earningsNow.paidOutNanoton())
+                .description("nanoTON the channels closed on chain paid out, before the chain's forwarding fee")
+                .register(meters);
         for (Registration.State state : Registration.State.values()) {
             String label = state.label();
             Gauge.builder("cocoon.worker.gateway.registration", this, m -> label.equals(m.linkNow) ? 1 : 0)
@@ -74,6 +103,7 @@ final class WorkerMetrics implements AutoCloseable {
 
     String scrape() {
         loadNow = load.get();
+        earningsNow = earnings.apply(loadNow);
         JsonObject link = gateway.get();
         linkNow = link == null ? null : link.getString("state");
         refreshChannels();

@@ -40,6 +40,11 @@ public final class WorkerNode extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(WorkerNode.class);
 
     static final int MAX_STREAMS = 100_000;
+    /**
+     * How often the lifetime token counts are saved while the worker runs (and once more at its
+     * stop): at most this much counting is lost to a crash, for one small file written this often.
+     */
+    public static final long TOKEN_SAVE_MS = 5_000;
 
     private final WorkerOptions options;
     private final Generator generator;
@@ -48,6 +53,7 @@ public final class WorkerNode extends VerticleBase {
     private final WorkerTls tls;
     private HttpServer server;
     private long rotationTimer = -1;
+    private long tokenTimer = -1;
     private GatewayLink link;
     private WorkerMetrics metrics;
     /** Set when the stop begins: /status then says so, for health checkers that would otherwise see a busy worker. */
@@ -112,9 +118,9 @@ public final class WorkerNode extends VerticleBase {
         Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MessageLimits.MAX_REQUEST_BYTES));
         new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::ready).bind(grpc);
-        metrics = new WorkerMetrics(generator::load, this::gatewayStatus, payments::status);
+        metrics = new WorkerMetrics(generator::load, this::gatewayStatus, payments::status, payments::earnings);
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, this::gatewayStatus, payments,
-                metrics, options.apiKey()).router();
+                payments::earnings, metrics, options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.
         // It also resets one stream for every client that disconnects. Netty's rapid-reset guard
         // (Vert.x default: 200 resets in 30 s) would take a client disconnect storm for an attack
@@ -137,6 +143,7 @@ public final class WorkerNode extends VerticleBase {
             rotationTimer = tls.startRotation(vertx);
         }
         return server.listen().compose(bound -> {
+            tokenTimer = vertx.setPeriodic(TOKEN_SAVE_MS, t -> saveTokens());
             String scheme = tls == null ? "http://" : "https://";
             endpoint = scheme + options.announcedAuthority(bound.actualPort());
             String listening = scheme + options.host() + ":" + bound.actualPort();
@@ -156,6 +163,22 @@ public final class WorkerNode extends VerticleBase {
             // it routes elsewhere instead of tripping its circuit breaker on this worker forever.
             generator.failure().thenRun(() -> context.runOnContext(v -> leaveGateway()));
             link.start().onComplete(registered);
+            return Future.succeededFuture();
+        });
+    }
+
+    /**
+     * Saves the lifetime token counts off the event loop. A failure (a full disk) is logged and
+     * the worker serves on: the counts are tried again at the next save, and its payments are
+     * stored apart from them.
+     */
+    private Future<Void> saveTokens() {
+        return vertx.<Void>executeBlocking(() -> {
+            payments.saveTokens(generator.load());
+            return null;
+        }).recover(e -> {
+            log.warn("worker {}: {}; the lifetime token counts stay as last saved until a save succeeds",
+                    options.workerId(), e.getCause() == null ? e : e.getMessage() + " (" + e.getCause().getMessage() + ")");
             return Future.succeededFuture();
         });
     }
@@ -192,6 +215,7 @@ public final class WorkerNode extends VerticleBase {
         if (rotationTimer >= 0) {
             vertx.cancelTimer(rotationTimer);
         }
+        vertx.cancelTimer(tokenTimer);
         // Off chain nothing is closed, and on chain only what holds more than its close costs: the
         // line says which, so an operator does not wait for small channels to close (audit M, M-3).
         String then = options.gateway() == null ? "" : !payments.onChain() ? ", then it leaves its gateway"
@@ -205,6 +229,7 @@ public final class WorkerNode extends VerticleBase {
         Future<Void> drained = Future.fromCompletionStage(generator.shutdown(options.shutdownGraceMs()), context)
                 .timeout(options.shutdownGraceMs() + 1000, TimeUnit.MILLISECONDS);
         return drained
+                .eventually(this::saveTokens)  // the last tokens are counted once the generator is done
                 .eventually(this::leaveGateway)
                 .eventually(() -> server == null ? Future.succeededFuture() : server.shutdown(1, TimeUnit.SECONDS))
                 .onComplete(stopped -> {

@@ -299,7 +299,7 @@ class WorkerHttpApiTest {
         assertThat(status.getJsonArray("models")).hasSize(1);
         assertThat(status.getJsonArray("models").getJsonObject(0).getString("name")).isEqualTo("synthetic");
         JsonObject load = status.getJsonObject("load");
-        assertThat(load.fieldNames()).contains("running", "waiting", "capacity", "tokens_generated");
+        assertThat(load.fieldNames()).contains("running", "waiting", "capacity", "tokens_generated", "prompt_tokens");
         assertThat(load.getInteger("running")).isZero();
         assertThat(load.getInteger("waiting")).isZero();
         assertThat(load.getInteger("capacity")).isEqualTo(4);

@@ -1,0 +1,95 @@
+package org.cocoonjvm.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.engine.SyntheticEngine;
+import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
+import org.cocoonjvm.worker.scheduler.SchedulerOptions;
+import org.cocoonjvm.worker.serve.WorkerNode;
+import org.cocoonjvm.worker.serve.WorkerOptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code cocoon worker earnings}: a stopped worker's payment directory read offline, as its {@code GET /earnings} shows it. */
+class WorkerEarningsCommandTest {
+    @TempDir
+    Path paymentDir;
+
+    record Run(int exit, String out, String err) {}
+
+    private static Run cocoon(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cli = Cocoon.commandLine();
+        cli.setOut(new PrintWriter(out, true));
+        cli.setErr(new PrintWriter(err, true));
+        int exit = cli.execute(args);
+        return new Run(exit, out.toString().strip(), err.toString().strip());
+    }
+
+    @Test
+    void earnings_ofAStoppedWorker_areWhatItsEarningsEndpointShowed() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        JsonObject shown;
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            WorkerNode worker = new WorkerNode(new SyntheticEngine(500, 4, 2048), new WorkerOptions("w", "127.0.0.1", 0,
+                    null, null, SchedulerOptions.DEFAULTS, 1000, new WorkerPaymentOptions(paymentDir, "", 1_000_000, 10_000)));
+            vertx.deployVerticle(worker).await(5, TimeUnit.SECONDS);
+            HttpResponse<String> chat = http.send(HttpRequest.newBuilder(URI.create(worker.endpoint() + "/v1/completions"))
+                    .header("Content-Type", "application/json").timeout(Duration.ofSeconds(5))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"synthetic\",\"prompt\":\"x\",\"max_tokens\":3}"))
+                    .build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(chat.statusCode()).isEqualTo(200);
+            // The scheduler counts a step's tokens after handing them out: the reply can come first.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            do {
+                shown = new JsonObject(http.send(HttpRequest.newBuilder(URI.create(worker.endpoint() + "/earnings")).build(),
+                        HttpResponse.BodyHandlers.ofString()).body());
+            } while (shown.getLong("completion_tokens") < 3 && System.nanoTime() - deadline < 0);
+        } finally {
+            vertx.close().await(5, TimeUnit.SECONDS);  // the stop saves the tokens
+        }
+
+        Run run = cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).as(run.err()).isZero();
+        assertThat(new JsonObject(run.out())).isEqualTo(shown);
+        assertThat(shown.getLong("completion_tokens")).isEqualTo(3);
+        assertThat(shown.getLong("prompt_tokens")).isPositive();
+    }
+
+    @Test
+    void earnings_ofAMissingDirectory_isOneLineNamingIt() {
+        Path missing = paymentDir.resolve("nonexistent");
+
+        Run run = cocoon("worker", "earnings", "--payment-dir", missing.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).isEqualTo("cocoon: " + missing + ": no such file or directory");
+        assertThat(missing).doesNotExist();  // read only: nothing created
+    }
+
+    @Test
+    void earnings_withAnUnusableTokenFile_isOneLineNamingIt() throws Exception {
+        Path tokens = Files.writeString(paymentDir.resolve("tokens.json"), "{\"completion_tokens\": 3}");
+
+        Run run = cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).isEqualTo("cocoon: the token counts " + tokens + " are unusable: prompt_tokens is missing");
+        assertThat(run.out()).isEmpty();
+    }
+}
