@@ -58,8 +58,8 @@ final class ChannelAccount {
     volatile boolean offered;
     /**
      * The gateway signed its cooperative close: no state on it will ever pay more, so it takes no
-     * new sequences. The gateway signs once the requests running on it are done and paid (or a
-     * minute has passed); any still running then finish unpaid for what they make after the close:
+     * new sequences. The gateway signs once the requests running on it are done and paid (or 15
+     * minutes have passed, the gateway's close drain limit); any still running then finish unpaid for what they make after the close:
      * cutting them would cost their clients more than the few tokens cost the worker.
      */
     volatile boolean closeSigned;

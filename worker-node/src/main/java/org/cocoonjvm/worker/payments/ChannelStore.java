@@ -20,13 +20,14 @@ import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
+import org.cocoonjvm.protocol.files.AtomicFile;
 
 /**
  * The worker's durable payment state in one directory: its key ({@code payment-key}, the hex
  * seed) and, per channel, its terms, latest accepted state, contract address, how far it is
  * settled on chain and when ({@code channel-<id>.json}). A closed channel's file stays: it is the
  * worker's payout history ({@link Earnings}). Each file is replaced atomically
- * ({@link StateFiles}). With no directory, everything stays in memory.
+ * (protocol's {@link AtomicFile}). With no directory, everything stays in memory.
  */
 final class ChannelStore {
     /**
@@ -103,7 +104,7 @@ final class ChannelStore {
                 return PaymentKeyPair.fromSeed(HexFormat.of().parseHex(Files.readString(file, StandardCharsets.US_ASCII).strip()));
             }
             PaymentKeyPair key = PaymentKeyPair.generate(random);
-            StateFiles.replace(file, HexFormat.of().formatHex(key.seed()), true);
+            AtomicFile.replace(file, HexFormat.of().formatHex(key.seed()), true);
             return key;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read or write the payment key " + file, e);
@@ -168,7 +169,7 @@ final class ChannelStore {
                 .put("paid_out_nanoton", stored.paidOutNanoton()).put("close_message_hash", stored.closeMessageHash())
                 .encodePrettily();
         try {
-            StateFiles.replace(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);
+            AtomicFile.replace(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot store the state of channel " + id, e);
         }

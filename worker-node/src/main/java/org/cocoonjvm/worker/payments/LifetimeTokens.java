@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.cocoonjvm.protocol.files.AtomicFile;
 
 /**
  * The tokens a worker served over all its runs. Its state directory's {@code tokens.json} holds
@@ -69,7 +70,7 @@ final class LifetimeTokens {
             return;
         }
         try {
-            StateFiles.replace(file, new JsonObject().put("completion_tokens", total.completion())
+            AtomicFile.replace(file, new JsonObject().put("completion_tokens", total.completion())
                     .put("prompt_tokens", total.prompt()).encodePrettily(), false);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot save the token counts " + file, e);
