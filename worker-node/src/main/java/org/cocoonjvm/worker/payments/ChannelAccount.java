@@ -50,21 +50,23 @@ final class ChannelAccount {
      * The contract checked on chain when the channel was opened, raw form; empty for an off-chain
      * channel. Stored with the channel's state, so a restarted worker still shows it.
      */
-    volatile String channelAddress;
+    private volatile String channelAddress;
     /**
      * The gateway offered the channel since this worker started: only such a channel is closed by
      * it, cooperatively or not. One reloaded at start that no gateway takes up again is left alone.
      */
-    volatile boolean offered;
+    private volatile boolean offered;
     /**
      * The gateway signed its cooperative close: no state on it will ever pay more, so it takes no
      * new sequences. The gateway signs once the requests running on it are done and paid (or 15
-     * minutes have passed, the gateway's close drain limit); any still running then finish unpaid for what they make after the close:
-     * cutting them would cost their clients more than the few tokens cost the worker.
+     * minutes have passed, the gateway's close drain limit); any still running then finish unpaid
+     * for what they make after the close: cutting them would cost their clients more than the few
+     * tokens cost the worker. Changed with {@link #closeAsked} under this account's lock, so that
+     * no reader sees both.
      */
-    volatile boolean closeSigned;
+    private volatile boolean closeSigned;
     /** A CloseRequest for it went out on the current session, and its CloseSigned has not come. */
-    volatile boolean closeAsked;
+    private volatile boolean closeAsked;
     /** Stored with the state once it changes: see {@link ChannelStore.Settlement}. */
     private volatile ChannelStore.Settlement settlement;
     /** For the payout history ({@link Earnings}); see {@link ChannelStore.Stored}. */
@@ -161,6 +163,53 @@ final class ChannelAccount {
     }
 
     /** True the first time only: one close per channel. */
+    String channelAddress() {
+        return channelAddress;
+    }
+
+    /** Whether a gateway offered it in this run: see {@link #offered}. */
+    boolean offered() {
+        return offered;
+    }
+
+    /** A gateway offers it (again), over the contract at {@code address} (empty off chain). */
+    synchronized void offer(String address) {
+        channelAddress = address;
+        offered = true;
+    }
+
+    boolean closeAsked() {
+        return closeAsked;
+    }
+
+    boolean closeSigned() {
+        return closeSigned;
+    }
+
+    /** Its CloseRequest went out. */
+    synchronized void askedToClose() {
+        closeAsked = true;
+    }
+
+    /**
+     * The session its CloseRequest went out on ended before the CloseSigned came.
+     *
+     * @return whether it was waiting for one: then it is asked again later
+     */
+    synchronized boolean closeUnanswered() {
+        if (!closeAsked || closeSigned) {
+            return false;
+        }
+        closeAsked = false;
+        return true;
+    }
+
+    /** The gateway signed its cooperative close. */
+    synchronized void signedClose() {
+        closeSigned = true;
+        closeAsked = false;
+    }
+
     boolean startClosing() {
         return closing.compareAndSet(false, true);
     }

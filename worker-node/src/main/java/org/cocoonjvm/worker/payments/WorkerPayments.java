@@ -122,7 +122,7 @@ public final class WorkerPayments implements CreditGate {
                 return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton());
             }
             if (known.closedOnChain()) {
-                throw new IllegalArgumentException("channel " + id + " was closed on chain at " + known.channelAddress
+                throw new IllegalArgumentException("channel " + id + " was closed on chain at " + known.channelAddress()
                         + ": it pays nothing more, and this worker takes no channel under its id again");
             }
             // A reconnect or a channel reloaded at start: running sequences meter into this
@@ -134,8 +134,7 @@ public final class WorkerPayments implements CreditGate {
             known.prices(prices);
             return known;
         });
-        account.channelAddress = chain == null ? "" : terms.getChannelAddress();
-        account.offered = true;
+        account.offer(chain == null ? "" : terms.getChannelAddress());
         if (chain != null) {
             long dueAt = chain.closeDueAt(channelTerms.depositCapNanoton(), account.window());
             if (dueAt < chain.closeThreshold() && account.startCapWarning()) {
@@ -186,7 +185,7 @@ public final class WorkerPayments implements CreditGate {
             } else if (heldAsDust(account)) {
                 log.info("channel {} at {} stays open: it holds {} nanoTON, not more than the {} nanoTON its close costs, "
                                 + "so a close would pay out nothing; a later run with this payment key earns on it, and closes "
-                                + "it once it holds more", account.terms.channelId(), account.channelAddress,
+                                + "it once it holds more", account.terms.channelId(), account.channelAddress(),
                         account.latest() == null ? 0 : account.latest().sentNanoton(), chain.closeCost());
             }
         }
@@ -195,8 +194,8 @@ public final class WorkerPayments implements CreditGate {
 
     /** An open on-chain channel of this run that a close is not worth: it holds no more than the close costs. */
     private boolean heldAsDust(ChannelAccount account) {
-        return chain != null && account.offered && !account.channelAddress.isEmpty() && !account.closedOnChain()
-                && !account.closeAsked && !account.closeSigned
+        return chain != null && account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()
+                && !account.closeAsked() && !account.closeSigned()
                 && (account.latest() == null || !chain.worthClosingAtShutdown(account.latest()));
     }
 
@@ -218,7 +217,7 @@ public final class WorkerPayments implements CreditGate {
     }
 
     private Optional<CloseRequest> closeRequest(ChannelAccount account, boolean shuttingDown) {
-        if (chain == null || account == null || !account.offered || account.channelAddress.isEmpty()
+        if (chain == null || account == null || !account.offered() || account.channelAddress().isEmpty()
                 || account.closedOnChain()) {
             return Optional.empty();
         }
@@ -230,14 +229,14 @@ public final class WorkerPayments implements CreditGate {
         }
         long seqnoB;
         try {
-            seqnoB = chain.nextSeqnoB(account.channelAddress);
+            seqnoB = chain.nextSeqnoB(account.channelAddress());
         } catch (RuntimeException e) {
             account.stopClosing();  // the chain did not answer: the next payment asks again
             throw e;
         }
         CloseRequest request = CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
                 .setSeqnoB((int) seqnoB).build();
-        account.closeAsked = true;
+        account.askedToClose();
         return Optional.of(request);
     }
 
@@ -254,8 +253,7 @@ public final class WorkerPayments implements CreditGate {
     /** A close request prepared for {@code channel} did not go out (its session ended meanwhile): it is asked again later. */
     public void closeNotAsked(ChannelId channel) {
         ChannelAccount account = channels.get(channel);
-        if (account != null && account.closeAsked && !account.closeSigned) {
-            account.closeAsked = false;
+        if (account != null && account.closeUnanswered()) {
             account.stopClosing();
         }
     }
@@ -316,16 +314,15 @@ public final class WorkerPayments implements CreditGate {
         if (chain == null || account == null || account.latest() == null) {
             throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
         }
-        account.closeSigned = true;
-        account.closeAsked = false;
+        account.signedClose();
         long unpaid = account.unpaid() - (signed.getBalanceB() - account.paid());
         if (unpaid > 0) {
             log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it so far are not in the close, nor is what "
                     + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
         }
-        String message = chain.close(account.channelAddress, key, account.latest(), signed);
+        String message = chain.close(account.channelAddress(), key, account.latest(), signed);
         account.settled(ChannelStore.Settlement.CLOSED, signed.getBalanceB(), message);
-        logPayout("closed channel " + id + " on chain at " + account.channelAddress, signed.getBalanceB());
+        logPayout("closed channel " + id + " on chain at " + account.channelAddress(), signed.getBalanceB());
     }
 
     /**
@@ -349,25 +346,25 @@ public final class WorkerPayments implements CreditGate {
         }
         for (ChannelAccount account : channels.values()) {
             SignedSemiChannel latest = account.latest();
-            if (account.channelAddress.isEmpty() || account.closedOnChain() || latest == null) {
+            if (account.channelAddress().isEmpty() || account.closedOnChain() || latest == null) {
                 continue;
             }
             // A close already started is finished whether or not a gateway offered the channel in
             // this run: it was started with states this worker holds, and nothing else finishes it.
             if (account.quarantined()) {
-                Optional<String> finished = chain.finishIfDue(account.channelAddress, key);
+                Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
                 if (finished.isPresent()) {
                     account.settled(ChannelStore.Settlement.CLOSED, latest.sentNanoton(), finished.get());
                     logPayout("finished the uncooperative close of channel " + account.terms.channelId() + " at "
-                            + account.channelAddress, latest.sentNanoton());
+                            + account.channelAddress(), latest.sentNanoton());
                 }
-            } else if (account.offered && account.startClosing()) {
+            } else if (account.offered() && account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
-                if (chain.startUncooperativeIfDue(account.channelAddress, key, latest, mine, lastHeard)) {
+                if (chain.startUncooperativeIfDue(account.channelAddress(), key, latest, mine, lastHeard)) {
                     account.settled(ChannelStore.Settlement.QUARANTINED, 0, "");
                     log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
                                     + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
-                            account.terms.channelId(), account.channelAddress, latest.seqno(), latest.sentNanoton());
+                            account.terms.channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());
                 } else {
                     account.stopClosing();
                 }
@@ -446,7 +443,7 @@ public final class WorkerPayments implements CreditGate {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: " + e.getMessage());
         }
         ChannelAccount account = channels.get(id);
-        if (account == null || account.closeSigned || account.closedOnChain()) {
+        if (account == null || account.closeSigned() || account.closedOnChain()) {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: "
                     + (account == null ? "no channel " + id + " is open on this worker"
                     : "channel " + id + " is closed, or its close signed: it takes no new requests"));
