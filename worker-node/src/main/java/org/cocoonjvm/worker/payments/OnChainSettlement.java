@@ -41,6 +41,7 @@ public final class OnChainSettlement {
     /** Set later when the worker's wallet could not pay at its start (no TON yet); any thread. */
     private volatile ChainWallet wallet;
     private final long closeThreshold;
+    private final Clock clock;
 
     /**
      * Cooperative closes only: with no wallet, the worker cannot pay the gas of an uncooperative
@@ -63,8 +64,14 @@ public final class OnChainSettlement {
         this.chain = chain;
         this.costs = new ChannelCosts(FeeSchedule.read(chain));
         this.policy = new ChannelSettlement(BigInteger.valueOf(closeThreshold), silenceLimit, costs, clock);
+        this.clock = clock;
         this.wallet = wallet;
         this.closeThreshold = closeThreshold;
+    }
+
+    /** The time on the clock the settlement rules read. */
+    Instant now() {
+        return clock.instant();
     }
 
     /**

@@ -336,6 +336,14 @@ public final class WorkerPayments implements CreditGate {
     }
 
     /**
+     * The time on the clock the settlement rules measure a gateway's silence with: what
+     * {@link #settleWithoutGateway}'s {@code lastHeard} must be read from.
+     */
+    public Instant now() {
+        return chain == null ? Instant.now() : chain.now();
+    }
+
+    /**
      * While the gateway is gone (last heard at {@code lastHeard}): starts the uncooperative close
      * of each open on-chain channel worth it once the silence passes the limit, and finishes those
      * whose quarantine is over. Blocking; call it periodically off the event loop.

@@ -95,8 +95,11 @@ final class GatewayLink {
     private Instant lastProblemLogged = Instant.EPOCH;
     /** This worker refused the current session's channel and ended it: its end was logged as that refusal. */
     private boolean channelRefused;
-    /** When the gateway last answered; the silence an uncooperative close waits out starts here. */
-    private Instant lastHeard = Instant.now();
+    /**
+     * When the gateway last answered; the silence an uncooperative close waits out starts here.
+     * On the settlement rules' clock ({@link WorkerPayments#now}), which measures that silence.
+     */
+    private Instant lastHeard;
     private long settleTimer = -1;
     private boolean settling;
     /** Set by stop(): done once the gateway's close signature was handled. */
@@ -108,6 +111,7 @@ final class GatewayLink {
     GatewayLink(Vertx vertx, HttpClient transport, SocketAddress gateway, Supplier<Hello> hello, Supplier<WorkerLoad> load,
                 BooleanSupplier draining, WorkerPayments payments) {
         this.payments = payments;
+        this.lastHeard = payments.now();
         this.vertx = vertx;
         this.transport = transport;
         this.client = transport == null ? GrpcClient.client(vertx) : GrpcClient.client(vertx, transport);
@@ -175,7 +179,7 @@ final class GatewayLink {
     }
 
     private void onMessage(GatewayMessage message) {
-        lastHeard = Instant.now();
+        lastHeard = payments.now();
         switch (message.getMessageCase()) {
             case REGISTERED -> {
                 if (!message.getRegistered().hasChannel()) {
