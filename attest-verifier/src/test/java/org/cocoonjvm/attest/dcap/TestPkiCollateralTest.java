@@ -1,7 +1,7 @@
 package org.cocoonjvm.attest.dcap;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.security.cert.X509CRL;
 import java.security.cert.X509Certificate;
@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Optional;
 import org.cocoonjvm.attest.quote.QuoteParser;
 import org.junit.jupiter.api.Test;
+import org.opentest4j.TestAbortedException;
 
 /**
  * Collateral cases no real fixture has, against a {@link TestPki}: a revoked PCK leaf, PCK CA or
@@ -62,7 +63,11 @@ class TestPkiCollateralTest {
   }
 
   static void assertCode(ThrowingCall call, String code) {
-    assertThatThrownBy(call::run).isInstanceOf(VerificationException.class)
+    Throwable thrown = catchThrowable(call::run);
+    if (thrown instanceof TestAbortedException skipped) {
+      throw skipped; // the fixtures are not in this checkout: a skip, not a failure
+    }
+    assertThat(thrown).isInstanceOf(VerificationException.class)
         .satisfies(e -> assertThat(((VerificationException) e).code()).as(e.getMessage()).isEqualTo(code));
   }
 

@@ -1,7 +1,7 @@
 package org.cocoonjvm.attest.nvidia;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 import static org.cocoonjvm.attest.nvidia.NvidiaFixtures.HEX;
 
 import java.time.Instant;
@@ -9,6 +9,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.ThrowingSupplier;
+import org.opentest4j.TestAbortedException;
 
 /** Device chain, SPDM signature, FWID and nonce on real Hopper evidence, and what breaks them. */
 class GpuEvidenceVerifierTest {
@@ -31,7 +32,11 @@ class GpuEvidenceVerifierTest {
   }
 
   static void assertCode(ThrowingSupplier<?> call, String code) {
-    assertThatThrownBy(call::get).isInstanceOf(GpuVerificationException.class)
+    Throwable thrown = catchThrowable(call::get);
+    if (thrown instanceof TestAbortedException skipped) {
+      throw skipped; // the fixtures are not in this checkout: a skip, not a failure
+    }
+    assertThat(thrown).isInstanceOf(GpuVerificationException.class)
         .satisfies(e -> assertThat(((GpuVerificationException) e).code()).as(e.getMessage()).isEqualTo(code));
   }
 
