@@ -58,6 +58,12 @@ public final class PendingJournal {
     private final Path file;
     /** The reservations kept in the file and not taken yet. */
     private final Set<Long> kept = new HashSet<>();
+    /**
+     * The file holds nothing but what this journal kept: it was replayed, or this journal created
+     * it. Only then may it be deleted once none is left; a file of an earlier run not replayed
+     * yet must stay for the start that replays it.
+     */
+    private boolean ours;
 
     private PendingJournal(Path file) {
         this.file = file;
@@ -92,6 +98,9 @@ public final class PendingJournal {
         if (file == null) {
             return;
         }
+        if (!Files.exists(file)) {
+            ours = true;
+        }
         append(encode(pending));
         kept.add(pending.reservation().id());
     }
@@ -105,7 +114,7 @@ public final class PendingJournal {
             return;
         }
         try {
-            if (kept.isEmpty()) {
+            if (kept.isEmpty() && ours) {
                 Files.deleteIfExists(file);
                 syncDirectory();
             } else {
@@ -130,6 +139,7 @@ public final class PendingJournal {
      */
     public synchronized Replayed replay(AccountBook accounts) {
         if (file == null || !Files.exists(file)) {
+            ours = true;
             return Replayed.NONE;
         }
         Map<Long, PendingSettlement> open;
@@ -166,6 +176,7 @@ public final class PendingJournal {
         } catch (IOException e) {
             throw new UncheckedIOException("could not delete " + file + " once its pending settlements were settled", e);
         }
+        ours = true;
         if (!open.isEmpty()) {
             log.info("ledger: settled {} settlements the last run kept in {} for the ledger's return, charging {} nanoTON{}",
                     settled, file, charged, notBilled == 0 ? "" : "; " + notBilled + " could not be billed (logged above)");

@@ -87,6 +87,20 @@ class PendingJournalTest {
     }
 
     @Test
+    void aFileOfAnEarlierRun_notReplayedYet_isNotDeletedWithThisRunsLast() throws IOException {
+        PendingSettlement earlier = pending("req-earlier", 300);
+        PendingJournal.inDirectory(dataDir).keep(earlier);
+        PendingJournal unreplayed = PendingJournal.inDirectory(dataDir);
+        PendingSettlement now = pending("req-now", 100);
+        unreplayed.keep(now);
+        unreplayed.taken(now);
+        try (JdbcAccountBook restarted = restart()) {
+            assertThat(PendingJournal.inDirectory(dataDir).replay(restarted)).as("the earlier one is still there")
+                    .isEqualTo(new PendingJournal.Replayed(1, 300, 0));
+        }
+    }
+
+    @Test
     void aRecord_readsBackAsItWasWritten() {
         PendingSettlement withChannel = new PendingSettlement("req-1", new Reservation(ACCOUNT, 7, 5_000),
                 new RequestRecord("req-1", "worker-1", "ab".repeat(32), "synthetic", new TokenCounts(10, 2, 40, 5), 370, 120));
