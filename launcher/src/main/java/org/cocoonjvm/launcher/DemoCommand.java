@@ -18,6 +18,7 @@ import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
+import org.cocoonjvm.gateway.billing.PendingJournal;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -113,7 +114,7 @@ final class DemoCommand implements Callable<Integer> {
         GatewayPolicy.Billing billing;
         // As for `cocoon gateway`: a --ledger shared with a running gateway is leased only by a demo that can serve.
         try (Ports ports = Ports.hold(host, port)) {
-            billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1");
+            billing = policy.billing(gatewayOptions, "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1", PendingJournal.inMemory());
         } catch (RuntimeException e) {
             if (chain.isPresent()) {
                 chain.get().close();

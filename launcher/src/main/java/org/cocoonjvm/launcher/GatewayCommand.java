@@ -11,6 +11,7 @@ import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
 import org.cocoonjvm.gateway.billing.Deposits;
+import org.cocoonjvm.gateway.billing.PendingJournal;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
@@ -49,7 +50,8 @@ final class GatewayCommand implements Callable<Integer> {
 
     @Option(names = "--data-dir", defaultValue = "cocoon-data",
             description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key; "
-                    + "cordons.json, the workers cordoned through /admin). Default: ${DEFAULT-VALUE}.")
+                    + "cordons.json, the workers cordoned through /admin; pending-settlements.jsonl, settlements a ledger "
+                    + "outage kept from the ledger, billed by the next start). Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
     @Option(names = "--worker-port", defaultValue = "8081",
@@ -113,7 +115,8 @@ final class GatewayCommand implements Callable<Integer> {
         // Taking the ledger's lease fences any gateway running with this --gateway-id: only a
         // process that holds the ports it is to serve on may take it.
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
-            billing = policy.billing(options, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"));
+            billing = policy.billing(options, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
+                    PendingJournal.inDirectory(dataDir));
         }
         GatewayNode node;
         try {

@@ -1,5 +1,6 @@
 package org.cocoonjvm.launcher;
 
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -24,6 +25,7 @@ import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.ShutdownOptions;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
+import org.cocoonjvm.gateway.billing.PendingJournal;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
@@ -265,8 +267,10 @@ final class GatewayPolicy {
      * opens each key's account and credits the start grant once per account and amount.
      *
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
+     * @param pending          the settlements the ledger did not take, kept for the next start:
+     *                         replayed here before the recovery (audit N, N-4)
      */
-    Billing billing(GatewayOptions options, String defaultLedgerUrl) {
+    Billing billing(GatewayOptions options, String defaultLedgerUrl, PendingJournal pending) {
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
         GatewayId gateway;
         try {
@@ -286,6 +290,14 @@ final class GatewayPolicy {
         } catch (LedgerUnavailableException e) {
             throw new Cocoon.StartFailure(e.getMessage() + rootCause(e), e);
         }
+        // First: the recovery would end their reservations at the last checkpoints, not at what their clients were told.
+        try {
+            pending.replay(accounts);
+        } catch (LedgerUnavailableException | UncheckedIOException e) {
+            accounts.close();
+            throw new Cocoon.StartFailure("could not settle the settlements the last run kept in " + pending.file().orElseThrow()
+                    + " (they stay there for the next start): " + e.getMessage(), e);
+        }
         List<Settlement> recovered = accounts.recoverOpenReservations();
         if (!recovered.isEmpty()) {
             log.info("ledger: settled {} reservations left open by the last run, charging {} nanoTON", recovered.size(),
@@ -298,7 +310,7 @@ final class GatewayPolicy {
         ExecutorService ledgerThreads = Executors.newFixedThreadPool(JdbcAccountBook.DEFAULT_POOL_SIZE,
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());
         TonRequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
-                model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress);
+                model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress, pending);
         return new Billing(billing, accounts.channelJournal(), () -> {
             lease.close();
             billing.close();

@@ -102,9 +102,11 @@ public interface RequestBilling {
      * @param cost      what the client pays, known as soon as the usage is
      * @param accounted completes once the ledger holds the settlement, or, when the ledger could
      *                  not be reached, once the settlement is kept for a background retry that
-     *                  charges {@code cost} as soon as it is back (unless this gateway stops
-     *                  first: then its next start ends the reservation at its last checkpoint,
-     *                  the usage recorded before it). Failed if recovery had already ended the
+     *                  charges {@code cost} as soon as it is back, and, with a journal on disk,
+     *                  is written there first, so that a gateway stopped before then bills
+     *                  {@code cost} at its next start (with a journal in memory only, that start
+     *                  ends the reservation at its last checkpoint, the usage recorded before
+     *                  it). Failed if recovery had already ended the
      *                  reservation (this gateway lost its lease), in which case that checkpoint is
      *                  what was billed, or if the ledger refused the settlement outright
      */

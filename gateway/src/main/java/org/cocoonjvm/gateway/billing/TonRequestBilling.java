@@ -9,7 +9,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
-import java.util.function.Supplier;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -18,7 +17,6 @@ import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
-import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -49,7 +47,8 @@ import org.slf4j.LoggerFactory;
  * <p>While the book's database is unreachable, a reservation or an account read is refused
  * {@code LEDGER_UNAVAILABLE} (503 with {@code Retry-After}), and a settlement the ledger does not
  * take is kept by {@link PendingSettlements} and retried until it does: the cost the client is told
- * is the cost it is charged. While it hangs ({@link AccountBook#stall}), they are refused or kept
+ * is the cost it is charged. It is written to a {@link PendingJournal} first, so a gateway stopped
+ * before the ledger's return bills it at its next start. While it hangs ({@link AccountBook#stall}), they are refused or kept
  * at once, without a call that would queue behind the hung ones.
  */
 public final class TonRequestBilling implements RequestBilling, AutoCloseable {
@@ -64,6 +63,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     private final Executor ledger;
     private final Function<String, PriceSchedule> prices;
     private final String depositAddress;
+    private final PendingJournal journal;
     private final PendingSettlements pending;
 
     /**
@@ -73,11 +73,21 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
      */
     public TonRequestBilling(AccountBook accounts, Executor ledger, Function<String, PriceSchedule> prices,
                              String depositAddress) {
+        this(accounts, ledger, prices, depositAddress, PendingJournal.inMemory());
+    }
+
+    /**
+     * @param journal where settlements the ledger did not take are kept for the next start, which
+     *                {@link PendingJournal#replay replays} them before its recovery
+     */
+    public TonRequestBilling(AccountBook accounts, Executor ledger, Function<String, PriceSchedule> prices,
+                             String depositAddress, PendingJournal journal) {
         this.accounts = Objects.requireNonNull(accounts, "accounts");
         this.ledger = Objects.requireNonNull(ledger, "ledger");
         this.prices = Objects.requireNonNull(prices, "prices");
         this.depositAddress = depositAddress;
-        this.pending = new PendingSettlements(ledger);
+        this.journal = Objects.requireNonNull(journal, "journal");
+        this.pending = new PendingSettlements(ledger, accounts, journal);
     }
 
     @Override
@@ -176,14 +186,30 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
 
     /**
      * Call once no request can settle any more (the gateway stopped): settlements the ledger has
-     * still not taken stay open for the next start's recovery, which bills their last checkpoints.
+     * still not taken are in the journal, which the next start replays before its recovery; those
+     * it does not hold (a journal in memory, or one that could not be written) stay open for that
+     * recovery, which bills their last checkpoints.
      */
     @Override
     public void close() {
+        pending.close();
         int left = pending.size();
-        if (left > 0) {
-            log.warn("ledger: {} settlements ({} nanoTON) were never taken by the ledger; their reservations stay open "
-                    + "and the next start ends them at their last checkpoints", left, pending.nanoton());
+        if (left == 0) {
+            return;
+        }
+        int lost = pending.notJournaled();
+        if (lost == 0) {
+            log.warn("ledger: {} settlements ({} nanoTON) were not taken by the ledger before the stop; they are kept in {}, "
+                    + "and the next start with this --data-dir bills them as their clients were told, before it ends the "
+                    + "reservations left open", left, pending.nanoton(), journal.file().orElseThrow());
+        } else if (journal.file().isEmpty()) {
+            log.warn("ledger: {} settlements ({} nanoTON) were never taken by the ledger and are kept in memory only; their "
+                    + "reservations stay open and the next start ends them at their last checkpoints", left, pending.nanoton());
+        } else {
+            log.warn("ledger: {} settlements ({} nanoTON) were not taken by the ledger before the stop; {} of them are kept "
+                    + "in {} and the next start bills them as their clients were told; {} could not be written there (logged "
+                    + "when it failed): the next start ends their reservations at their last checkpoints", left,
+                    pending.nanoton(), left - lost, journal.file().get(), lost);
         }
     }
 
@@ -239,32 +265,31 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                 return settled;
             }
             UsageCost priced;
-            Supplier<Settlement> bill;
+            PendingSettlement bill;
             if (usage.getPromptTokens() == 0 && usage.getCompletionTokens() == 0) {
                 priced = new UsageCost(0, 0, 0);
-                bill = () -> accounts.release(reservation);
+                bill = new PendingSettlement(requestId, reservation, null);
             } else {
                 TokenCounts tokens = tokens(usage);
                 Cost cost = Pricing.cost(schedule, tokens);
                 RequestRecord record = new RequestRecord(requestId, workerId, channel == null ? null : channel.hex(), model,
                         tokens, cost.clientCost(), cost.workerFee());
                 priced = new UsageCost(cost.promptCost(), cost.completionCost(), cost.clientCost());
-                bill = () -> accounts.settle(reservation, record);
+                bill = new PendingSettlement(requestId, reservation, record);
             }
             // One try here (the book already runs a transaction again after a lost race or a connection lost
             // before its commit); a ledger that is away gets the settlement later, from the background.
             Optional<String> stall = accounts.stall();
             CompletionStage<?> accounted;
             if (stall.isPresent()) {
-                // Not queued behind the hung calls: the client has its answer now, the bill follows.
-                pending.add(requestId, reservation, priced.totalCost(), bill, new LedgerUnavailableException("settle", stall.get()));
-                accounted = CompletableFuture.completedStage(null);
+                // Not queued behind the hung calls: the client has its answer once the journal has it, the bill follows.
+                accounted = pending.addLater(bill, new LedgerUnavailableException("settle", stall.get()));
             } else {
                 accounted = CompletableFuture.runAsync(() -> {
                     try {
-                        bill.get();
+                        bill.bill(accounts);
                     } catch (LedgerUnavailableException e) {
-                        pending.add(requestId, reservation, priced.totalCost(), bill, e);
+                        pending.add(bill, e);
                     }
                 }, ledger);
             }

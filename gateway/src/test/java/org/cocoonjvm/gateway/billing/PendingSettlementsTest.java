@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
@@ -27,6 +29,7 @@ import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Settlements the ledger did not take, retried in the background, against what can race them: a
@@ -63,11 +66,83 @@ class PendingSettlementsTest {
     }
 
     private void start() {
+        start(PendingJournal.inMemory());
+    }
+
+    private void start(PendingJournal journal) {
         url = TestDatabase.H2.newDatabaseUrl();
         ledger = JdbcAccountBook.open(url, clock, 2, new GatewayId("gw-1"), EXPIRY);
         ledger.open(ACCOUNT);
         ledger.credit(ACCOUNT, 1_000_000, "grant");
-        billing = new TonRequestBilling(flaky(ledger), ledgerThreads, model -> PRICES, null);
+        billing = new TonRequestBilling(flaky(ledger), ledgerThreads, model -> PRICES, null, journal);
+    }
+
+    /**
+     * Audit N, N-4: a gateway stopped before the ledger came back. With the journal in its data
+     * dir, the next start bills what the client was told, not the last checkpoint; a settlement
+     * the ledger takes at once writes nothing to disk.
+     */
+    @Test
+    void aSettlementPendingWhenTheGatewayStops_isBilledAsToldByTheNextStart_beforeItsRecovery(@TempDir Path dataDir)
+            throws Exception {
+        start(PendingJournal.inDirectory(dataDir));
+        Path file = dataDir.resolve(PendingJournal.FILE_NAME);
+        reserve("req-at-once").settle("worker-1", null, FINAL).accounted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        assertThat(file).as("the normal path writes nothing").doesNotExist();
+
+        long checkpoint = checkpointedThenPending("req-4");
+        assertThat(Files.readAllLines(file)).as("kept before the client was answered").singleElement().asString()
+                .contains("req-4");
+        long told = Pricing.cost(PRICES, new TokenCounts(10, 0, 40, 0)).clientCost();
+        assertThat(told).isGreaterThan(checkpoint);
+        try (LogLines closing = new LogLines(TonRequestBilling.class)) {
+            billing.close();   // the gateway stops, the ledger still away
+            assertThat(closing.lines()).singleElement().asString().contains("1 settlements (" + told + " nanoTON)",
+                    "kept in " + file, "bills them as their clients were told");
+        }
+        ledgerThreads.shutdownNow();
+
+        try (JdbcAccountBook restarted = JdbcAccountBook.open(url, clock, 1, new GatewayId("gw-1"), EXPIRY)) {
+            assertThat(PendingJournal.inDirectory(dataDir).replay(restarted).chargedNanoton()).isEqualTo(told);
+            assertThat(restarted.recoverOpenReservations()).as("nothing left to end at a checkpoint").isEmpty();
+            assertThat(restarted.balance(ACCOUNT)).as("what the clients were told, each once")
+                    .isEqualTo(new AccountState(ACCOUNT, 1_000_000 - 2 * told, 0, 2 * told));
+            assertThat(restarted.request(ACCOUNT, "req-4")).hasValueSatisfying(r -> assertThat(r.chargedNanoton()).isEqualTo(told));
+        }
+        assertThat(file).doesNotExist();
+    }
+
+    /** A journal whose settlement the ledger takes in the background: its line is gone with it. */
+    @Test
+    void aSettlementTakenInTheBackground_leavesNothingOnDisk(@TempDir Path dataDir) throws Exception {
+        start(PendingJournal.inDirectory(dataDir));
+        faults.addAll(List.of(Fault.DOWN, Fault.DOWN));
+        reserve("req-5").settle("worker-1", null, FINAL).accounted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        eventually("the ledger took it", () -> billing.settlementsPending() == 0 && faults.isEmpty());
+        assertThat(dataDir.resolve(PendingJournal.FILE_NAME)).doesNotExist();
+    }
+
+    /** What one logger logged at WARN and above while open. */
+    private static final class LogLines implements AutoCloseable {
+        private final ch.qos.logback.classic.Logger logger;
+        private final ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> events =
+                new ch.qos.logback.core.read.ListAppender<>();
+
+        LogLines(Class<?> of) {
+            logger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(of);
+            events.start();
+            logger.addAppender(events);
+        }
+
+        List<String> lines() {
+            return events.list.stream().filter(e -> e.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.WARN))
+                    .map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).toList();
+        }
+
+        @Override
+        public void close() {
+            logger.detachAppender(events);
+        }
     }
 
     @Test
