@@ -92,6 +92,8 @@ class InferenceGrpcDeadlinesTest {
                 enforcing.generate(API_KEY, chat("synthetic").build(), 1_000).ended));
         assertThat(warmUp.status).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
         eventually("the warm-up call is settled", () -> net.accounts.balance(ACCOUNT).reservedNanoton() == 0);
+        // Its worker slot is held until the worker's Final (after the answer): the forty below fill all 40.
+        eventually("the warm-up call's worker stopped", () -> net.gateway.registry().all().iterator().next().inFlight() == 0);
         long spentBefore = net.accounts.balance(ACCOUNT).spentNanoton();
 
         List<InferenceGrpc.Call> calls = new ArrayList<>();
