@@ -42,6 +42,10 @@ final class InferenceGrpc {
         final CompletableFuture<Call> ended = new CompletableFuture<>();
         volatile GrpcClientRequest<InferenceRequest, InferenceEvent> request;
         volatile MultiMap headers;
+        /** System.nanoTime() when the call was sent, when its response headers came, and when it ended. */
+        volatile long sentNanos;
+        volatile long headersNanos;
+        volatile long endedNanos;
         volatile MultiMap trailers;
         volatile GrpcStatus status;
         volatile String statusMessage;
@@ -97,6 +101,7 @@ final class InferenceGrpc {
                 request.headers().set("grpc-timeout", grpcTimeout);
             }
             request.response().onComplete(answered -> {
+                call.headersNanos = System.nanoTime();
                 if (answered.failed()) {
                     call.ended.completeExceptionally(answered.cause());
                     return;
@@ -109,6 +114,7 @@ final class InferenceGrpc {
                 });
                 // end() fails for any status but OK; a status is still how the call ended.
                 response.end().onComplete(ended -> {
+                    call.endedNanos = System.nanoTime();
                     if (ended.failed() && !(ended.cause() instanceof InvalidStatusException)) {
                         call.ended.completeExceptionally(ended.cause());
                         return;
@@ -119,6 +125,7 @@ final class InferenceGrpc {
                     call.ended.complete(call);
                 });
             });
+            call.sentNanos = System.nanoTime();
             request.end(message);
         });
         return call;

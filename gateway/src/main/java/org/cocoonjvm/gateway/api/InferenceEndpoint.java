@@ -139,10 +139,15 @@ public final class InferenceEndpoint {
                     clientGone(sink, relay);   // cancelled while the reservation was made: release it, run nothing
                     return;
                 }
+                // The headers, with cocoon-request-id, go out now: a call may wait for a worker a long
+                // time before its first delta, and one that ends before it (its deadline, a failure)
+                // is billed all the same, so its client must have the id to look it up by. A gRPC
+                // status travels in the trailers: early headers commit to nothing.
+                sink.sendHeaders();
                 // The client's deadline ends the relay like the gateway's own: the worker stops, what it
                 // produced is billed and the status says DEADLINE_EXCEEDED. Counted from the call's
                 // arrival, less a margin: gRPC's clients end the call themselves at the deadline, and
-                // the gateway's answer, with what the call cost, must reach them first (audit L, 7).
+                // the gateway's answer, with what the call cost, must reach them first (audit L, 7; N, N-2).
                 long deadlineMs = call.timeout() - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - arrivalNanos);
                 relay.start(call.timeout() > 0 ? Math.max(1, deadlineMs - answerMarginMs(call.timeout())) : Long.MAX_VALUE);
             });
@@ -292,12 +297,19 @@ public final class InferenceEndpoint {
     }
 
     /**
-     * How long before a client's deadline the gateway ends its call: the worker's cancel, the
-     * settlement and the trailers take tens of milliseconds (cancel_ms in the access log), and the
-     * answer must cross the network before the client's own timer. A twentieth of the deadline,
-     * between 20 and 250 ms.
+     * How long before a client's deadline the gateway ends its call. The answer no longer waits for
+     * the worker's Final or the ledger (the relay's cut), but it still waits for a busy event loop,
+     * and must cross the network and the client's own scheduling before the client's timer fires:
+     * a twentieth of the deadline (at most 250 ms) came 0.1 to 0.8 s late with tens of concurrent
+     * calls on a loaded host (audit N, N-2). A tenth of the deadline, at least
+     * {@value #MIN_ANSWER_MARGIN_MS} ms and at most {@value #MAX_ANSWER_MARGIN_MS} ms, and never
+     * more than half of it (a 300 ms deadline is cut at 150 ms).
      */
-    private static long answerMarginMs(long timeoutMs) {
-        return Math.min(250, Math.max(20, timeoutMs / 20));
+    public static long answerMarginMs(long timeoutMs) {
+        long margin = Math.min(MAX_ANSWER_MARGIN_MS, Math.max(MIN_ANSWER_MARGIN_MS, timeoutMs / 10));
+        return Math.min(margin, timeoutMs / 2);
     }
+
+    public static final long MIN_ANSWER_MARGIN_MS = 250;
+    public static final long MAX_ANSWER_MARGIN_MS = 1_000;
 }

@@ -15,6 +15,7 @@ import org.cocoonjvm.protocol.grpc.TextDelta;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.ErrorTrailers;
 import org.cocoonjvm.protocol.openai.UsageCost;
 
@@ -53,6 +54,16 @@ final class InferenceSink implements CompletionSink {
     static Future<Void> failCall(GrpcServerResponse<?, ?> response, ApiException error) {
         ErrorTrailers.write(response.trailers(), error);
         return response.status(error.kind().grpcStatus).end();
+    }
+
+    /**
+     * Sends the response headers, with {@link #REQUEST_ID_HEADER}, before any message: the call
+     * was admitted and has its id. The status still comes in the trailers, whatever it is.
+     */
+    void sendHeaders() {
+        if (!ended) {
+            response.writeHead();
+        }
     }
 
     /** The client cancelled the call: write nothing more. */
@@ -114,20 +125,24 @@ final class InferenceSink implements CompletionSink {
         // HTTP/2 keeps the call alive; there is no status to commit early.
     }
 
-    /** Once a worker took the request (it reported the prompt), the usage so far goes in trailers too: it is billed. */
+    /**
+     * Once a worker took the request (it reported the prompt), the usage so far goes in trailers
+     * too: it is billed. A call past its deadline always gets them, zeros when it used nothing (its
+     * deadline came before a worker took it): its client, which set the deadline, is told what it
+     * was charged either way.
+     */
     @Override
     public Future<Void> fail(ApiException error, Usage usage, UsageCost cost) {
         if (ended) {
             return ALREADY_ENDED;
         }
         ended = true;
-        if (usage != null && (usage.getPromptTokens() != 0 || usage.getCompletionTokens() != 0)) {
+        if (usage != null && (usage.getPromptTokens() != 0 || usage.getCompletionTokens() != 0
+                || error.kind() == ErrorKind.TIMEOUT)) {
             MultiMap trailers = response.trailers();
             trailers.set(PROMPT_TOKENS_TRAILER, Integer.toUnsignedString(usage.getPromptTokens()));
             trailers.set(COMPLETION_TOKENS_TRAILER, Integer.toUnsignedString(usage.getCompletionTokens()));
-            if (cost != null) {
-                trailers.set(TOTAL_COST_TRAILER, Long.toString(cost.totalCost()));
-            }
+            trailers.set(TOTAL_COST_TRAILER, Long.toString(cost == null ? 0 : cost.totalCost()));
         }
         return failCall(response, error);
     }

@@ -29,6 +29,13 @@ public final class RequestMeter {
     /** Set once, on the relay's loop, before the meter joins its channel's finishing set (which publishes it). */
     private Usage finalUsage;
     private long exactFee;
+    /**
+     * What the client was told it pays, when it was answered before the worker stopped (a gRPC
+     * client's own deadline): the charge's checkpoints never go past it, since a settlement charges
+     * at least its last checkpoint. The worker's fee still counts every token it sends; those past
+     * this usage are the gateway's to pay. Null: the checkpoints follow the fee.
+     */
+    private volatile Usage clientCap;
 
     RequestMeter(WorkerChannel channel, PriceSchedule schedule, RequestBilling.Charge charge) {
         this.channel = channel;
@@ -83,17 +90,44 @@ public final class RequestMeter {
         channel.finished(this);
     }
 
-    /** The running fee, with the usage that covers it added to {@code progress}. */
+    /**
+     * The client was told it pays {@code told} and the request is billed that: from now on the
+     * worker's further tokens are metered for its fee only, never checkpointed against the client.
+     * Call before metering them.
+     */
+    public void billNoMoreThan(Usage told) {
+        clientCap = told;
+    }
+
+    /**
+     * The running fee, with the usage that covers it added to {@code progress} (no more than the
+     * client was told, once it was: then the checkpoint may lag the fee, the rest being the gateway's).
+     */
     long snapshot(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         long fee = owed;
-        progress.merge(charge, new RequestBilling.Metered(usage(promptTokens, completionTokens), channel.id()),
-                RequestMeter::further);
+        Usage used = usage(promptTokens, completionTokens);
+        progress.merge(charge, new RequestBilling.Metered(capped(used), channel.id()), RequestMeter::further);
         return fee;
     }
 
-    /** A finished attempt: its final usage added to {@code progress}. */
+    /** A finished attempt: its final usage, or no more than the client was told, added to {@code progress}. */
     void checkpoint(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
-        progress.merge(charge, new RequestBilling.Metered(finalUsage, channel.id()), RequestMeter::further);
+        progress.merge(charge, new RequestBilling.Metered(capped(finalUsage), channel.id()), RequestMeter::further);
+    }
+
+    /** {@code used}, each count no higher than the client's cap; read after the counts, as they are written after it. */
+    private Usage capped(Usage used) {
+        Usage cap = clientCap;
+        if (cap == null) {
+            return used;
+        }
+        long prompt = Math.min(Integer.toUnsignedLong(used.getPromptTokens()), Integer.toUnsignedLong(cap.getPromptTokens()));
+        long completion = Math.min(Integer.toUnsignedLong(used.getCompletionTokens()),
+                Integer.toUnsignedLong(cap.getCompletionTokens()));
+        return used.toBuilder().setPromptTokens((int) prompt).setCompletionTokens((int) completion)
+                .setCachedTokens((int) Math.min(Integer.toUnsignedLong(used.getCachedTokens()), prompt))
+                .setReasoningTokens((int) Math.min(Integer.toUnsignedLong(used.getReasoningTokens()), completion))
+                .build();
     }
 
     long exactFee() {

@@ -112,6 +112,20 @@ public final class Relay {
     /** What {@link #settle} reports once the stopped worker's count is known. */
     private ApiException stopError;
     private boolean stopStatusSent;
+    /**
+     * The client's own deadline ({@code grpc-timeout}) ended the relay: its answer goes out at once,
+     * waiting neither for the worker's Final nor for the ledger (see {@link #cutAtDeadline}).
+     */
+    private boolean answerAtOnce;
+    /** The client was answered at the cut and billed {@link #told}; the worker's Final is awaited in the background. */
+    private boolean cut;
+    private Usage told;
+    private UsageCost toldCost;
+    private ApiException cutError;
+    /** The completion tokens counted at the cut: the worker's speed is measured up to it. */
+    private long cutTokens;
+    /** When the cut's answer was handed to the kernel ({@link System#nanoTime}); -1 until then. */
+    private long answeredNanos = -1;
     private boolean clientGone;
     /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
     private boolean stalled;
@@ -143,11 +157,18 @@ public final class Relay {
         RelayOptions o = ctx.options();
         long limit = Math.min(timeoutMs, o.timeoutMs());
         // A gRPC client's own deadline is its own to enforce too: its answer cannot wait for the
-        // worker's final count, and is billed what was counted (the worker may have metered a
-        // token more). The gateway's own deadline waits for the count like any cancel.
-        long countWaitMs = timeoutMs < o.timeoutMs() ? 1 : CANCEL_WAIT_MS;
-        deadlineTimer = ctx.vertx().setTimer(limit, id -> failWithin(new ApiException(ErrorKind.TIMEOUT,
-                "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s.")), countWaitMs));
+        // worker's final count nor the ledger, and is billed what was counted at the cut
+        // (cutAtDeadline). The gateway's own deadline waits for the count like any cancel.
+        boolean clients = timeoutMs < o.timeoutMs();
+        deadlineTimer = ctx.vertx().setTimer(limit, id -> {
+            ApiException timeout = new ApiException(ErrorKind.TIMEOUT,
+                    "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s."));
+            if (clients) {
+                cutAtDeadline(timeout);
+            } else {
+                fail(timeout);
+            }
+        });
         if (request.stream()) {
             // Hold the status for a while: a failure before the first token is then a real status.
             holdTimer = ctx.vertx().setTimer(o.holdStatusMs(), id -> {
@@ -491,6 +512,24 @@ public final class Relay {
     }
 
     /**
+     * The client's own deadline is near: it is answered now, with the usage this relay counted
+     * (the prompt the worker reported and the tokens forwarded) and its cost, which is exactly what
+     * its account is charged. Neither the worker's Final nor the ledger's commit is waited for: a
+     * loaded gateway took hundreds of milliseconds for those, and the client's own timer fired
+     * first, leaving it without its cost (audit N, N-2). The worker is cancelled as for any stop,
+     * and its Final read in the background: the tokens it made after the cut are paid to it, so
+     * that its channel agrees with its own count, but not billed to the client (see
+     * {@link #cutWorker}).
+     */
+    private void cutAtDeadline(ApiException error) {
+        if (done) {
+            return;
+        }
+        answerAtOnce = true;
+        end(null, error);
+    }
+
+    /**
      * Ends the relay with {@code error}, waiting at most {@code waitMs} for a cancelled worker's
      * final count: a stopping gateway must tell its client before it closes the connection, even
      * at the price of billing what it counted rather than what the worker metered.
@@ -525,7 +564,11 @@ public final class Relay {
         cancelTimer(deadlineTimer);
         cancelTimer(stallTimer);
         if (call != null && !workerEnded) {
-            stopWorker(error, statusSent);  // client gone, timeout, or the gateway stopping
+            if (answerAtOnce) {
+                cutWorker(error, statusSent);  // the client's own deadline: answered now
+            } else {
+                stopWorker(error, statusSent);  // client gone, timeout, or the gateway stopping
+            }
             return;
         }
         if (call != null) {
@@ -556,6 +599,65 @@ public final class Relay {
         awaitFinal(stopWaitMs);
     }
 
+    /**
+     * The cut at a client's own deadline: the worker is cancelled as in {@link #stopWorker}, but
+     * the client is answered and the request billed now, at the relay's count. The count is frozen
+     * for the client: its meter checkpoints no more than it ({@link RequestMeter#billNoMoreThan}),
+     * since a payment round's checkpoint is a floor for the settlement, and text that comes after
+     * the cut is not sent. The worker's Final, read in the background, settles only what the
+     * worker is paid ({@link #cutWorkerStopped}); the relay stays among the running ones until
+     * then, so that a stopping gateway's last payment round waits for it.
+     */
+    private void cutWorker(ApiException error, boolean statusSent) {
+        cut = true;
+        cutError = error;
+        stopping = true;
+        stopError = error;
+        stopStatusSent = statusSent;
+        Usage usage = counted();
+        if (meter != null) {
+            meter.billNoMoreThan(usage);  // before the worker's later tokens are metered
+        }
+        cutTokens = completionTokens;
+        call.end(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
+        cancelSentNanos = System.nanoTime();
+        if (paused) {
+            paused = false;
+            stream.resume();
+        }
+        awaitFinal(stopWaitMs);
+        RequestBilling.Settling settling = charge.settle(worker.id(), meter == null ? null : meter.channelId(), usage);
+        told = usage;
+        toldCost = settling.cost();
+        permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
+        // Text held back for a slow reader goes first: it was counted, so it is billed.
+        flushPending();
+        delivered(sink.fail(error, usage, toldCost), () -> {
+            answeredNanos = System.nanoTime();
+            reportCut();
+        });
+    }
+
+    /** The cut worker's Final came (null: its stream ended without one, or it fell silent): it is paid what it metered. */
+    private void cutWorkerStopped(Final fin) {
+        if (meter != null) {
+            meter.finish(fin != null ? fin.getUsage() : null);  // without a Final, what was counted, as for any cut-short attempt
+        }
+        worker.finished(fin != null ? Integer.toUnsignedLong(fin.getUsage().getCompletionTokens()) : completionTokens);
+        if (firstTokenNanos > 0 && !readerPaused) {
+            worker.recordSpeed(cutTokens - 1, lastTokenNanos - firstTokenNanos);
+        }
+        reportCut();
+        ctx.running().remove(this);
+    }
+
+    /** Reports a cut request once its client was answered and its worker stopped; its total time is the client's. */
+    private void reportCut() {
+        if (answeredNanos >= 0 && !stopping) {
+            report(null, cutError, told, toldCost, stopStatusSent, answeredNanos);
+        }
+    }
+
     private void awaitFinal(long waitMs) {
         stopTimer = ctx.vertx().setTimer(waitMs, id -> {
             // Only the full wait says something is wrong with the worker; a short one was chosen
@@ -577,7 +679,7 @@ public final class Relay {
                 if (meter != null) {
                     meter.completion(tokens);
                 }
-                if (!clientGone && firstTokenNanos >= 0) {
+                if (!clientGone && !cut && firstTokenNanos >= 0) {
                     pend(event.getDelta());
                 }
             }
@@ -597,6 +699,10 @@ public final class Relay {
             call.cancel();
         } else {
             cancelNanos = System.nanoTime() - cancelSentNanos;
+        }
+        if (cut) {
+            cutWorkerStopped(fin);
+            return;
         }
         settle(null, stopError, fin != null ? fin.getUsage() : counted(), fin != null, stopStatusSent);
     }
@@ -623,11 +729,18 @@ public final class Relay {
             // The usage the client is shown is what the ledger charges: send it once the settlement
             // is committed, or kept for the ledger's return (failed or not: the client is owed its
             // final events either way). Text held back for a slow reader goes first: it is billed.
-            whenDone(settling.accounted(), () -> {
+            // At a client's own deadline the answer cannot wait for the ledger: it goes now, with
+            // the cost the settlement just handed to the ledger charges.
+            Runnable tell = () -> {
                 flushPending();
                 delivered(fin != null ? sink.finish(fin, cost) : sink.fail(error, usage, cost),
                         () -> report(fin, error, usage, cost, statusSent));
-            });
+            };
+            if (answerAtOnce) {
+                tell.run();
+            } else {
+                whenDone(settling.accounted(), tell);
+            }
         }
         permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
         if (worker != null) {
@@ -678,6 +791,11 @@ public final class Relay {
     }
 
     private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent) {
+        report(fin, error, usage, cost, statusSent, System.nanoTime());
+    }
+
+    /** @param endNanos when the request ended for its client ({@link System#nanoTime}) */
+    private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent, long endNanos) {
         if (reported) {
             return;
         }
@@ -690,14 +808,13 @@ public final class Relay {
             case FINISH_REASON_STOP -> "stop";
             default -> fin.getFinishReason().name();
         };
-        long now = System.nanoTime();
         ctx.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
                 request.route().tier(), request.stream(), lastWorkerId, tried.size(), status,
                 error != null ? (error.kind().code == null ? error.kind().type : error.kind().code) : stalled ? STALLED : null, finish,
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
                 // Both until the first token was passed on, so the gateway's share is a part of the whole.
                 firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos + Math.max(0, firstTokenRelayNanos),
-                firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, now - startNanos, clientGone, cancelNanos));
+                firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, endNanos - startNanos, clientGone, cancelNanos));
     }
 
     /** The access log's and the error metric's code for a client that stopped reading. */
