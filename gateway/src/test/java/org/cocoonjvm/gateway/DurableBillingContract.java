@@ -460,6 +460,12 @@ abstract class DurableBillingContract {
         }
 
         @Override
+        public boolean creditOnce(String accountId, long amountNanoton, String reference) {
+            check("creditOnce");
+            return book.creditOnce(accountId, amountNanoton, reference);
+        }
+
+        @Override
         public Reservation reserve(String accountId, long amountNanoton) {
             check("reserve");
             return book.reserve(accountId, amountNanoton);

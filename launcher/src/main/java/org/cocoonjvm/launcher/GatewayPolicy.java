@@ -179,15 +179,24 @@ final class GatewayPolicy {
         return ClientKeys.byDigest(lines, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
     }
 
-    /** Opens each key's account, if new, and credits the start grant once per account and amount. */
+    /**
+     * Opens each key's account, if new, and credits the start grant once per account, whatever the
+     * amount: a restart with another {@code --grant-nanoton}, or a second gateway on the ledger with
+     * another, credits nothing more (audit N-5: the reference named the amount, and each new amount
+     * credited every account again). Grants credited under that older reference count.
+     */
     void openAccounts(AccountBook accounts, Collection<ApiKey> keys) {
         for (ApiKey key : keys) {
             accounts.open(key.accountId());
             if (grantNanoton > 0) {
-                // Named by amount too: a restart with the same grant credits nothing, a changed grant credits anew.
-                accounts.credit(key.accountId(), grantNanoton, "grant-at-start:" + key.accountId() + ":" + grantNanoton);
+                accounts.creditOnce(key.accountId(), grantNanoton, grantReference(key.accountId()));
             }
         }
+    }
+
+    /** The start grant's credit reference: one per account. Older builds appended {@code ":" + amount}. */
+    static String grantReference(String accountId) {
+        return "grant-at-start:" + accountId;
     }
 
     /**
@@ -261,7 +270,7 @@ final class GatewayPolicy {
     /**
      * Opens the ledger as {@code --gateway-id} (taking its lease), settles what this gateway's
      * previous run left open (at its last checkpoint), starts the lease's heartbeat and sweep,
-     * opens each key's account and credits the start grant once per account and amount.
+     * opens each key's account and credits the start grant once per account.
      *
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      */

@@ -309,18 +309,57 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     }
                 }
             }
-            Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO credits (reference, account_id, amount_nanoton, "
-                    + "credited_at_micros) VALUES (?, ?, ?, ?)")) {
-                ps.setString(1, reference);
-                ps.setString(2, accountId);
-                ps.setLong(3, amountNanoton);
-                ps.setLong(4, Micros.of(clock.instant()));
-                ps.executeUpdate();
-            }
-            addToTotals(c, accountId, amountNanoton, 0, 0);
-            return true;
+            return insertCredit(c, s, amountNanoton, reference);
         });
+    }
+
+    @Override
+    public boolean creditOnce(String accountId, long amountNanoton, String reference) {
+        AccountState.checkId(accountId);
+        if (amountNanoton <= 0) {
+            throw new IllegalArgumentException("a credit must be > 0 nanoTON, got " + amountNanoton);
+        }
+        if (reference == null || reference.isBlank()) {
+            throw new IllegalArgumentException("a credit needs a reference");
+        }
+        return tx("credit once", c -> {
+            // The account's row lock makes two calls for one account take turns: the second finds
+            // the first's credit (and a racing insert of the same reference is a 23505, run again).
+            AccountState s = state(c, accountId, true);
+            try (PreparedStatement ps = c.prepareStatement("SELECT reference, account_id, amount_nanoton FROM credits "
+                    + "WHERE account_id = ? AND (reference = ? OR reference LIKE ? ESCAPE '!') "
+                    + "UNION ALL SELECT reference, account_id, amount_nanoton FROM credits WHERE reference = ?")) {
+                ps.setString(1, accountId);
+                ps.setString(2, reference);
+                ps.setString(3, reference.replaceAll("([!%_])", "!$1") + ":%");
+                ps.setString(4, reference);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        if (!rs.getString(2).equals(accountId)) {
+                            throw new CreditConflictException(rs.getString(1), rs.getString(2), rs.getLong(3),
+                                    accountId, amountNanoton);
+                        }
+                        return false;
+                    }
+                }
+            }
+            return insertCredit(c, s, amountNanoton, reference);
+        });
+    }
+
+    /** Writes a credit the caller found new, and adds it to the balance. */
+    private boolean insertCredit(Connection c, AccountState s, long amountNanoton, String reference) throws SQLException {
+        Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO credits (reference, account_id, amount_nanoton, "
+                + "credited_at_micros) VALUES (?, ?, ?, ?)")) {
+            ps.setString(1, reference);
+            ps.setString(2, s.accountId());
+            ps.setLong(3, amountNanoton);
+            ps.setLong(4, Micros.of(clock.instant()));
+            ps.executeUpdate();
+        }
+        addToTotals(c, s.accountId(), amountNanoton, 0, 0);
+        return true;
     }
 
     @Override
