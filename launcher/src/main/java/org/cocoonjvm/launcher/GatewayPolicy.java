@@ -15,7 +15,9 @@ import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
+import org.cocoonjvm.billing.ledger.LeaseHeldException;
 import org.cocoonjvm.billing.ledger.LeaseKeeper;
+import org.cocoonjvm.billing.ledger.LeaseStart;
 import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -92,6 +94,12 @@ final class GatewayPolicy {
                     + "dead and end its open requests at their last checkpoint; keep it above the longest request. "
                     + "Default: ${DEFAULT-VALUE}.")
     long leaseExpirySeconds;
+
+    @Option(names = "--take-over",
+            description = "Start even if another process holds this --gateway-id's lease and looks alive (renewed it within "
+                    + "its expiry, on another host or with its process still running): that process is fenced, its running "
+                    + "requests end at their last checkpoint and it exits with code 75. Without it such a start is refused.")
+    boolean takeOver;
 
     @Option(names = "--deposit-address", paramLabel = "TON_ADDRESS",
             description = "The gateway's TON wallet that clients pay into, shown by GET /v1/account with each account's deposit comment.")
@@ -288,15 +296,25 @@ final class GatewayPolicy {
         JdbcAccountBook accounts;
         try {
             accounts = JdbcAccountBook.open(url, Clock.systemUTC(), JdbcAccountBook.DEFAULT_POOL_SIZE, gateway,
-                    Duration.ofSeconds(leaseExpirySeconds));
+                    Duration.ofSeconds(leaseExpirySeconds), takeOver);
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
         } catch (LedgerUnavailableException e) {
             throw new Cocoon.StartFailure(e.getMessage() + rootCause(e), e);
+        } catch (LeaseHeldException e) {
+            throw new Cocoon.StartFailure(leaseHeld(e), e);
+        }
+        LeaseStart start = accounts.leaseStart();
+        if (start.how() == LeaseStart.How.TAKEN_OVER) {
+            log.warn("ledger: --take-over: took gateway {}'s lease (epoch {}) from {}; that process is fenced: its running "
+                    + "requests end at their last checkpoint and it exits", gateway, start.epoch(), start.previous());
+        } else if (start.how() != LeaseStart.How.FIRST) {
+            log.info("ledger: took gateway {}'s lease (epoch {}); its previous holder: {}", gateway, start.epoch(), start.previous());
         }
         List<Settlement> recovered = accounts.recoverOpenReservations();
         if (!recovered.isEmpty()) {
-            log.info("ledger: settled {} reservations left open by the last run, charging {} nanoTON", recovered.size(),
+            log.info("ledger: ended {} reservations left open by gateway {}'s previous holder ({}) at their last checkpoint, "
+                    + "charging {} nanoTON", recovered.size(), gateway, start.previous(),
                     recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
         }
         LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
@@ -314,6 +332,15 @@ final class GatewayPolicy {
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
         }, accounts, ledgerThreads);
+    }
+
+    /** One line for a start refused because a live process holds the lease (audit N-3), with the ways out. */
+    private static String leaseHeld(LeaseHeldException e) {
+        return "--gateway-id " + e.gateway() + " is in use: its lease was renewed " + LeaseHeldException.seconds(e.renewedAgo())
+                + " s ago (" + e.renewedAt() + ") by " + e.holder() + ", which may be serving. Stop that gateway (a clean stop "
+                + "releases the lease), wait " + Math.max(1, LeaseHeldException.seconds(e.expiresIn())) + " s for its lease "
+                + "to expire if it is gone, start this one with another --gateway-id, or pass --take-over to fence it (its "
+                + "running requests end at their last checkpoint and it exits with code " + EXIT_LEASE_LOST + ")";
     }
 
     /**
