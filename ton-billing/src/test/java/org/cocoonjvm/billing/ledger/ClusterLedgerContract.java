@@ -205,6 +205,38 @@ abstract class ClusterLedgerContract {
         assertThatThrownBy(old::renewLease).isInstanceOf(LeaseLostException.class);
     }
 
+    /**
+     * A ledger of a build before V10, whose gateway stopped a second ago (its lease fresh, no holder
+     * recorded), upgraded in place: the restart takes the lease at once and recovers what it left,
+     * as before; from then on holders are recorded, and a second start is refused.
+     */
+    @Test
+    void aV9LedgerWithAFreshLease_isTakenAtOnceAfterTheUpgrade_thenGuarded() throws Exception {
+        url = database().newDatabaseUrl();
+        long now = Micros.of(clock.instant());
+        try (Connection c = DriverManager.getConnection(url)) {
+            Migrations.apply(c, clock, 9);
+            c.setAutoCommit(true);
+            try (Statement st = c.createStatement()) {
+                st.execute("INSERT INTO accounts VALUES ('alice', 'cocoon-aaaaaaaaaaaaaaaa', 0, 1000, 300, 0)");
+                st.execute("INSERT INTO credits VALUES ('grant-at-start:alice:1000', 'alice', 1000, 0)");
+                st.execute("INSERT INTO reservations (account_id, amount_nanoton, progress_nanoton, state, reserved_at_micros, "
+                        + "gateway_id, lease_epoch) VALUES ('alice', 300, 40, 'open', 0, 'gw-a', 7)");
+                st.execute("INSERT INTO gateway_leases (gateway_id, epoch, expires_at_micros, renewed_at_micros) VALUES ('gw-a', 7, "
+                        + (now + EXPIRY.toNanos() / 1000 - 1_000_000) + ", " + (now - 1_000_000) + ")");
+            }
+        }
+
+        JdbcAccountBook upgraded = start(A, false);
+
+        assertThat(upgraded.leaseStart()).isEqualTo(new LeaseStart(8, LeaseStart.How.UNRECORDED, 7, null,
+                clock.instant().minusSeconds(1)));
+        assertThat(upgraded.recoverOpenReservations()).singleElement()
+                .satisfies(r -> assertThat(r.chargedNanoton()).isEqualTo(40));
+        assertThat(upgraded.creditOnce("alice", 5_000, "grant-at-start:alice")).as("granted by the older build").isFalse();
+        assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
+    }
+
     @AfterEach
     void closeBooks() {
         opened.forEach(JdbcAccountBook::close);
