@@ -780,12 +780,12 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     /**
      * Marks the lease released, if this incarnation still holds it: the next start with this id
      * takes it at once, wherever it runs, and other gateways' sweeps may end what this one left
-     * open (the same as the next start would). A database that does not answer leaves the lease to
-     * expire, or to the same-host rule.
+     * open (the same as the next start would). A database that does not answer, or that the last
+     * call found down, leaves the lease to expire, or to the same-host rule.
      */
     private void releaseLease() {
-        if (leaseStart == null) {
-            return;
+        if (leaseStart == null || outage != null) {
+            return;   // a database known to be down would hold the stop for its timeouts, for nothing
         }
         try {
             tx("release the lease", c -> {
