@@ -212,6 +212,41 @@ abstract class DurableBillingContract {
      * every request on either, to the nanoTON; each gateway pays its worker from its own key, on a
      * channel of its own, exactly the worker fees audited on that channel.
      */
+    /**
+     * Audit N-6, as the gateway's README says ("Several gateways"): a key's limits are counted by
+     * each gateway in its own memory, not in the shared ledger, so two gateways let a key through
+     * twice its requests per minute. Pinned so that the README changes with it.
+     */
+    @Test
+    void twoGatewaysOnOneLedger_eachCountAKeysLimitsOnItsOwn() throws Exception {
+        url = database().newDatabaseUrl();
+        ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, new GatewayId("gw-1"), JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+        JdbcAccountBook secondLedger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, new GatewayId("gw-2"),
+                JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+        KeyLimits twoAMinute = new KeyLimits(2, 0, 0);
+        net = new TestNetwork(twoAMinute, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, new EventLoopGuard(ledger), ledgerThreads);
+        TestNetwork second = null;
+        try {
+            second = new TestNetwork(twoAMinute, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                    new EventLoopGuard(secondLedger), ledgerThreads);
+            net.addWorker(400);
+            second.addWorker(400);
+            List<Integer> statuses = new ArrayList<>();
+            for (TestNetwork gateway : List.of(net, second)) {
+                for (int i = 0; i < 3; i++) {
+                    statuses.add(gateway.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                            chat("synthetic", false, "\"max_tokens\":3")).status());
+                }
+            }
+            assertThat(statuses).as("2 a minute on each gateway, 4 in all").containsExactly(200, 200, 429, 200, 200, 429);
+        } finally {
+            if (second != null) {
+                second.close();
+            }
+            secondLedger.close();
+        }
+    }
+
     @Test
     void twoGatewaysOnOneLedger_debitExactlyThePricedUsage_andPayEachWorkerFromTheirOwnKey() throws Exception {
         url = database().newDatabaseUrl();
@@ -457,6 +492,12 @@ abstract class DurableBillingContract {
         public boolean credit(String accountId, long amountNanoton, String reference) {
             check("credit");
             return book.credit(accountId, amountNanoton, reference);
+        }
+
+        @Override
+        public boolean creditOnce(String accountId, long amountNanoton, String reference) {
+            check("creditOnce");
+            return book.creditOnce(accountId, amountNanoton, reference);
         }
 
         @Override

@@ -112,8 +112,8 @@ final class GatewayCommand implements Callable<Integer> {
         }
         Address depositAddress = DepositOptions.parse(policy.depositAddress);
         GatewayPolicy.Billing billing;
-        // Taking the ledger's lease fences any gateway running with this --gateway-id: only a
-        // process that holds the ports it is to serve on may take it.
+        // Taking the ledger's lease is refused while a live process holds this --gateway-id's, and
+        // fences it with --take-over: only a process that holds the ports it is to serve on may try.
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
             billing = policy.billing(options, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
                     PendingJournal.inDirectory(dataDir));

@@ -16,7 +16,9 @@ import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
+import org.cocoonjvm.billing.ledger.LeaseHeldException;
 import org.cocoonjvm.billing.ledger.LeaseKeeper;
+import org.cocoonjvm.billing.ledger.LeaseStart;
 import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
@@ -94,6 +96,12 @@ final class GatewayPolicy {
                     + "dead and end its open requests at their last checkpoint; keep it above the longest request. "
                     + "Default: ${DEFAULT-VALUE}.")
     long leaseExpirySeconds;
+
+    @Option(names = "--take-over",
+            description = "Start even if another process holds this --gateway-id's lease and looks alive (renewed it within "
+                    + "its expiry, on another host or with its process still running): that process is fenced, its running "
+                    + "requests end at their last checkpoint and it exits with code 75. Without it such a start is refused.")
+    boolean takeOver;
 
     @Option(names = "--deposit-address", paramLabel = "TON_ADDRESS",
             description = "The gateway's TON wallet that clients pay into, shown by GET /v1/account with each account's deposit comment.")
@@ -181,15 +189,24 @@ final class GatewayPolicy {
         return ClientKeys.byDigest(lines, new KeyLimits(requestsPerMinute, tokensPerMinute, maxConcurrent));
     }
 
-    /** Opens each key's account, if new, and credits the start grant once per account and amount. */
+    /**
+     * Opens each key's account, if new, and credits the start grant once per account, whatever the
+     * amount: a restart with another {@code --grant-nanoton}, or a second gateway on the ledger with
+     * another, credits nothing more (audit N-5: the reference named the amount, and each new amount
+     * credited every account again). Grants credited under that older reference count.
+     */
     void openAccounts(AccountBook accounts, Collection<ApiKey> keys) {
         for (ApiKey key : keys) {
             accounts.open(key.accountId());
             if (grantNanoton > 0) {
-                // Named by amount too: a restart with the same grant credits nothing, a changed grant credits anew.
-                accounts.credit(key.accountId(), grantNanoton, "grant-at-start:" + key.accountId() + ":" + grantNanoton);
+                accounts.creditOnce(key.accountId(), grantNanoton, grantReference(key.accountId()));
             }
         }
+    }
+
+    /** The start grant's credit reference: one per account. Older builds appended {@code ":" + amount}. */
+    static String grantReference(String accountId) {
+        return "grant-at-start:" + accountId;
     }
 
     /**
@@ -264,7 +281,7 @@ final class GatewayPolicy {
     /**
      * Opens the ledger as {@code --gateway-id} (taking its lease), settles what this gateway's
      * previous run left open (at its last checkpoint), starts the lease's heartbeat and sweep,
-     * opens each key's account and credits the start grant once per account and amount.
+     * opens each key's account and credits the start grant once per account.
      *
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      * @param pending          the settlements the ledger did not take, kept for the next start:
@@ -284,11 +301,20 @@ final class GatewayPolicy {
         JdbcAccountBook accounts;
         try {
             accounts = JdbcAccountBook.open(url, Clock.systemUTC(), JdbcAccountBook.DEFAULT_POOL_SIZE, gateway,
-                    Duration.ofSeconds(leaseExpirySeconds));
+                    Duration.ofSeconds(leaseExpirySeconds), takeOver);
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
         } catch (LedgerUnavailableException e) {
             throw new Cocoon.StartFailure(e.getMessage() + rootCause(e), e);
+        } catch (LeaseHeldException e) {
+            throw new Cocoon.StartFailure(leaseHeld(e), e);
+        }
+        LeaseStart start = accounts.leaseStart();
+        if (start.how() == LeaseStart.How.TAKEN_OVER) {
+            log.warn("ledger: --take-over: took gateway {}'s lease (epoch {}) from {}; that process is fenced: its running "
+                    + "requests end at their last checkpoint and it exits", gateway, start.epoch(), start.previous());
+        } else if (start.how() != LeaseStart.How.FIRST) {
+            log.info("ledger: took gateway {}'s lease (epoch {}); its previous holder: {}", gateway, start.epoch(), start.previous());
         }
         // First: the recovery would end their reservations at the last checkpoints, not at what their clients were told.
         try {
@@ -300,7 +326,8 @@ final class GatewayPolicy {
         }
         List<Settlement> recovered = accounts.recoverOpenReservations();
         if (!recovered.isEmpty()) {
-            log.info("ledger: settled {} reservations left open by the last run, charging {} nanoTON", recovered.size(),
+            log.info("ledger: ended {} reservations left open by gateway {}'s previous holder ({}) at their last checkpoint, "
+                    + "charging {} nanoTON", recovered.size(), gateway, start.previous(),
                     recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
         }
         LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
@@ -318,6 +345,15 @@ final class GatewayPolicy {
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
         }, accounts, ledgerThreads);
+    }
+
+    /** One line for a start refused because a live process holds the lease (audit N-3), with the ways out. */
+    private static String leaseHeld(LeaseHeldException e) {
+        return "--gateway-id " + e.gateway() + " is in use: its lease was renewed " + LeaseHeldException.seconds(e.renewedAgo())
+                + " s ago (" + e.renewedAt() + ") by " + e.holder() + ", which may be serving. Stop that gateway (a clean stop "
+                + "releases the lease), wait " + Math.max(1, LeaseHeldException.seconds(e.expiresIn())) + " s for its lease "
+                + "to expire if it is gone, start this one with another --gateway-id, or pass --take-over to fence it (its "
+                + "running requests end at their last checkpoint and it exits with code " + EXIT_LEASE_LOST + ")";
     }
 
     /**

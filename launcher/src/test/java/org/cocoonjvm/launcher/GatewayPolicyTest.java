@@ -3,7 +3,9 @@ package org.cocoonjvm.launcher;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.time.Clock;
 import java.util.List;
+import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.gateway.ConnectionOptions;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.ShutdownOptions;
@@ -60,6 +62,34 @@ class GatewayPolicyTest {
         assertThatThrownBy(() -> options(List.of("sk-new account with spaces"))).hasMessageContaining("names two accounts");
         assertThatThrownBy(() -> options(List.of("sk-new acc/../x"))).hasMessageContaining("letters, digits");
         assertThatThrownBy(() -> options(List.of("sk-new a", "sk-new b"))).hasMessageContaining("given twice");
+    }
+
+    /**
+     * Audit N-5: the grant's reference named its amount, so a restart (or another gateway on the
+     * ledger) with another --grant-nanoton credited every account again. Once per account now,
+     * counting grants credited under the older reference.
+     */
+    @Test
+    void theStartGrant_isCreditedOncePerAccount_whateverTheAmount() {
+        InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
+        GatewayOptions keys = options(List.of("sk-alice", "sk-bob"));
+        String alice = key(keys, "sk-alice").accountId();
+        String bob = key(keys, "sk-bob").accountId();
+        accounts.open(bob);
+        accounts.credit(bob, 100_000, "grant-at-start:" + bob + ":100000");   // an older build's grant
+
+        grant(1_000).openAccounts(accounts, keys.apiKeys().values());
+        grant(1_000).openAccounts(accounts, keys.apiKeys().values());
+        grant(5_000).openAccounts(accounts, keys.apiKeys().values());
+
+        assertThat(accounts.balance(alice).balanceNanoton()).isEqualTo(1_000);
+        assertThat(accounts.balance(bob).balanceNanoton()).as("granted before, under the amount's reference").isEqualTo(100_000);
+    }
+
+    private static GatewayPolicy grant(long nanoton) {
+        GatewayPolicy policy = new GatewayPolicy();
+        new CommandLine(policy).parseArgs("--grant-nanoton", Long.toString(nanoton));
+        return policy;
     }
 
     /** A backend's key may send more than a chat frontend's: a line's limits replace the gateway's for that key. */

@@ -56,6 +56,62 @@ class GatewayStartIT {
         assertOneLine("second.log", "cocoon: port " + port + " on 127.0.0.1 is in use");
     }
 
+    /**
+     * Audit N-3: a second process with a live gateway's --gateway-id (another port) took its lease,
+     * ended its running requests and made it exit 75. Refused now, in one line naming the holder;
+     * --take-over fences it deliberately; a restart on this host after a kill takes the lease at
+     * once, and after a clean stop too.
+     */
+    @Test
+    void aStartWithALiveGatewaysId_isRefused_unlessItTakesOver_andARestartAfterAKillIsNotHeldUp() throws Exception {
+        String ledger = PostgresServer.shared().newDatabaseUrl();
+        int port = freePort();
+        Process live = launch("live.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-live"));
+        awaitHealthy(port, live);
+
+        int otherPort = freePort();
+        Process second = launch("second.log", withId(gatewayArgs(otherPort, ledger, "sk-alice"), "data-second"));
+        assertThat(second.waitFor(60, TimeUnit.SECONDS)).as("the second start gives up").isTrue();
+        assertThat(second.exitValue()).isEqualTo(1);
+        assertOneLine("second.log", "cocoon: --gateway-id gw-a is in use: its lease was renewed ");
+        assertThat(Files.readString(dir.resolve("second.log"))).contains("by pid " + live.pid() + " on ",
+                "Stop that gateway", "for its lease to expire", "another --gateway-id", "--take-over");
+        Thread.sleep(6_000);   // a fenced gateway learns it at its next renewal, every 5 s
+        assertThat(live.isAlive()).as("the live gateway still runs; log in " + dir).isTrue();
+        assertThat(get(port, "/v1/account", "sk-alice").statusCode()).isEqualTo(200);
+
+        Process takingOver = launch("take-over.log", withId(gatewayArgs(otherPort, ledger, "sk-alice"), "data-second",
+                "--take-over"));
+        awaitHealthy(otherPort, takingOver);
+        assertThat(live.waitFor(30, TimeUnit.SECONDS)).as("the fenced gateway stops").isTrue();
+        assertThat(live.exitValue()).isEqualTo(GatewayPolicy.EXIT_LEASE_LOST);
+        assertThat(Files.readString(dir.resolve("take-over.log"))).contains("--take-over: took gateway gw-a's lease (epoch 2)",
+                "pid " + live.pid() + " on ");
+
+        takingOver.destroyForcibly();   // a crash: no clean stop releases the lease
+        assertThat(takingOver.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        Process restarted = launch("restarted.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-live"));
+        awaitHealthy(port, restarted);
+        assertThat(Files.readString(dir.resolve("restarted.log")))
+                .contains("took gateway gw-a's lease (epoch 3); its previous holder: epoch 2, pid " + takingOver.pid(),
+                        "which no longer runs");
+
+        restarted.destroy();   // SIGTERM: a clean stop releases it
+        assertThat(restarted.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        Process afterStop = launch("after-stop.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-live"));
+        awaitHealthy(port, afterStop);
+        assertThat(Files.readString(dir.resolve("after-stop.log"))).contains("epoch 3, pid " + restarted.pid(),
+                "which stopped cleanly");
+    }
+
+    private String[] withId(String[] gateway, String dataDir, String... more) {
+        List<String> args = new java.util.ArrayList<>(Arrays.asList(gateway));
+        args.set(args.indexOf("--data-dir") + 1, dir.resolve(dataDir).toString());
+        args.addAll(List.of("--gateway-id", "gw-a"));
+        args.addAll(List.of(more));
+        return args.toArray(String[]::new);
+    }
+
     @Test
     void aWorkerOnABusyPort_failsInOneLine() throws Exception {
         try (ServerSocket busy = new ServerSocket(0)) {

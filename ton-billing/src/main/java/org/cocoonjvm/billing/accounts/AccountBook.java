@@ -55,6 +55,20 @@ public interface AccountBook {
     boolean credit(String accountId, long amountNanoton, String reference);
 
     /**
+     * Adds {@code amountNanoton} once per {@code reference} <em>whatever the amount</em>: nothing
+     * if this account was already credited under {@code reference}, or under a reference that
+     * begins with {@code reference + ":"}, however much. For a grant given once per account whose
+     * amount may change between starts: the start grant ({@code --grant-nanoton}) is credited as
+     * {@code grant-at-start:<account>}, and counts the grants of builds that named the amount too
+     * ({@code grant-at-start:<account>:<amount>}).
+     *
+     * @return true if credited now, false if already credited under this reference or one of its family
+     * @throws UnknownAccountException  if the account was never opened
+     * @throws CreditConflictException  if {@code reference} itself was credited to another account
+     */
+    boolean creditOnce(String accountId, long amountNanoton, String reference);
+
+    /**
      * Holds {@code amountNanoton} for one request.
      *
      * @throws InsufficientBalanceException if less than that is available

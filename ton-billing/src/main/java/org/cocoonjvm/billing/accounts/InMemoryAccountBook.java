@@ -62,6 +62,7 @@ public final class InMemoryAccountBook implements AccountBook {
     private final ConcurrentHashMap<String, Ledger> accounts = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, String> accountsByComment = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Credit> credits = new ConcurrentHashMap<>();
+    private final Object creditOnceLock = new Object();
     private final ConcurrentHashMap<Long, Hold> holds = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, BilledRequest> billed = new ConcurrentHashMap<>();
     private final Queue<Ended> ended = new ConcurrentLinkedQueue<>();   // in the order they ended
@@ -133,6 +134,27 @@ public final class InMemoryAccountBook implements AccountBook {
             throw overflow;
         }
         return true;
+    }
+
+    @Override
+    public boolean creditOnce(String accountId, long amountNanoton, String reference) {
+        ledger(accountId);
+        if (reference == null || reference.isBlank()) {
+            throw new IllegalArgumentException("a credit needs a reference");
+        }
+        // One at a time: two calls for one family must not both find it empty.
+        synchronized (creditOnceLock) {
+            String family = reference + ":";
+            Credit first = credits.get(reference);
+            if (first != null && !first.accountId().equals(accountId)) {
+                throw new CreditConflictException(reference, first.accountId(), first.amountNanoton(), accountId, amountNanoton);
+            }
+            if (first != null || credits.entrySet().stream()
+                    .anyMatch(e -> e.getKey().startsWith(family) && e.getValue().accountId().equals(accountId))) {
+                return false;
+            }
+            return credit(accountId, amountNanoton, reference);
+        }
     }
 
     @Override

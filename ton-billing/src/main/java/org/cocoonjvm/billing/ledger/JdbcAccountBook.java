@@ -90,18 +90,34 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private final ConnectionPool pool;
     private final GatewayId gateway;
     private final long leaseExpiryMicros;
+    /**
+     * Whether no other process can have this database open (an embedded H2 file or memory database:
+     * H2 locks the file), so a lease holder that is not this process is gone, whatever its host.
+     */
+    private final boolean exclusive;
     /** This incarnation's lease epoch, taken once in {@link #open}; the fencing token of every reservation it takes. */
     private long epoch;
+    /** How {@link #open} took the lease, and from whom. */
+    private LeaseStart leaseStart;
     /** Why the last call could not reach the database; null once one did (see {@link #outage()}). */
     private volatile String outage;
     /** Transactions run again after a lost race, by {@link Dialect#race}. */
     private final Map<String, LongAdder> racesRunAgain = new ConcurrentHashMap<>();
 
-    private JdbcAccountBook(Clock clock, ConnectionPool pool, GatewayId gateway, Duration leaseExpiry) {
+    private JdbcAccountBook(Clock clock, ConnectionPool pool, GatewayId gateway, Duration leaseExpiry, boolean exclusive) {
         this.clock = clock;
+        this.exclusive = exclusive;
         this.pool = pool;
         this.gateway = gateway;
         this.leaseExpiryMicros = TimeUnit.MICROSECONDS.convert(leaseExpiry);
+    }
+
+    /**
+     * {@link #open(String, Clock, int, GatewayId, Duration, boolean) Opens} as {@code gateway},
+     * taking its lease over whoever holds it, live or not: what tests of restarts and fencing use.
+     */
+    public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry) {
+        return open(url, clock, poolSize, gateway, leaseExpiry, true);
     }
 
     /**
@@ -110,11 +126,23 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * the owner does that once it is ready to. From here on the owner must {@link #renewLease()}
      * well within {@code leaseExpiry} ({@link LeaseKeeper} does).
      *
+     * <p>The lease is free when no process had it, when its holder released it (a clean {@link
+     * #close}), was fenced, or let it expire, when a build before V10 took it (its holder is not
+     * recorded), when its holder ran on this host and that process no longer runs (a crash, a
+     * kill: the restart need not wait for the expiry), and, on an embedded H2 database, whenever
+     * its holder is not this process (H2 locks the file). Otherwise another process renewed it
+     * within its expiry and may be serving: the start is refused ({@link LeaseHeldException}),
+     * unless {@code takeOver}, which fences that process (its running requests end at their last
+     * checkpoint, it exits) as any start did before audit N-3.
+     *
      * @param url         a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
      * @param leaseExpiry how long after its last renewal this gateway may be presumed dead by the others
+     * @param takeOver    take the lease from a holder that looks alive
      * @throws LedgerUnavailableException if the database cannot be reached or migrated
+     * @throws LeaseHeldException         if another process holds the lease and looks alive, and not {@code takeOver}
      */
-    public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry) {
+    public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry,
+                                       boolean takeOver) {
         Dialect dialect = Dialect.of(url);
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(gateway, "gateway");
@@ -127,10 +155,11 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         } catch (SQLException e) {
             throw new LedgerUnavailableException("connect to " + redacted(url), e);
         }
-        JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry);
+        JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry, dialect == Dialect.H2 && embedded(url));
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
-            book.epoch = book.tx("take the lease", book::takeLease);
+            book.leaseStart = book.tx("take the lease", c -> book.takeLease(c, takeOver));
+            book.epoch = book.leaseStart.epoch();
         } catch (RuntimeException e) {
             pool.close();
             throw e;
@@ -157,31 +186,103 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         return epoch;
     }
 
-    /** The next epoch, and a fresh expiry: any earlier process with this id is fenced from this commit on. */
-    private long takeLease(Connection c) throws SQLException {
+    /** How this incarnation took its lease, and whose it was. */
+    public LeaseStart leaseStart() {
+        return leaseStart;
+    }
+
+    /** An H2 database that only this process can have open: not a server's ({@code tcp:}, {@code ssl:}, {@code AUTO_SERVER}). */
+    private static boolean embedded(String url) {
+        String upper = url.toUpperCase(java.util.Locale.ROOT);
+        return !upper.startsWith("JDBC:H2:TCP:") && !upper.startsWith("JDBC:H2:SSL:") && !upper.contains(";AUTO_SERVER=TRUE");
+    }
+
+    /**
+     * The next epoch, and a fresh expiry, recording this process as the holder: any earlier process
+     * with this id is fenced from this commit on. Refused while that process looks alive, unless
+     * {@code takeOver} ({@link #open(String, Clock, int, GatewayId, Duration, boolean)} has the rule).
+     * The row is read under its lock, so of two starts at once the second sees the first as the holder.
+     */
+    private LeaseStart takeLease(Connection c, boolean takeOver) throws SQLException {
         long now = Micros.of(clock.instant());
-        try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = epoch + 1, expires_at_micros = ?, "
-                + "renewed_at_micros = ?, fenced_at_micros = NULL WHERE gateway_id = ?")) {
-            ps.setLong(1, now + leaseExpiryMicros);
-            ps.setLong(2, now);
-            ps.setString(3, gateway.value());
-            if (ps.executeUpdate() == 0) {
-                // A racing first start inserts the same key: 23505, run again, and the update above wins.
-                try (PreparedStatement insert = c.prepareStatement("INSERT INTO gateway_leases (gateway_id, epoch, "
-                        + "expires_at_micros, renewed_at_micros) VALUES (?, 1, ?, ?)")) {
-                    insert.setString(1, gateway.value());
-                    insert.setLong(2, now + leaseExpiryMicros);
-                    insert.setLong(3, now);
-                    insert.executeUpdate();
+        LeaseHolder me = LeaseHolder.current();
+        LeaseStart start;
+        try (PreparedStatement ps = c.prepareStatement("SELECT epoch, expires_at_micros, renewed_at_micros, fenced_at_micros, "
+                + "released_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros "
+                + "FROM gateway_leases WHERE gateway_id = ? FOR UPDATE")) {
+            ps.setString(1, gateway.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    start = null;
+                } else {
+                    long rowEpoch = rs.getLong(1);
+                    long expiresAt = rs.getLong(2);
+                    long renewedAt = rs.getLong(3);
+                    boolean fenced = rs.getObject(4) != null;
+                    boolean released = rs.getObject(5) != null;
+                    long holderEpoch = rs.getObject(6) == null ? -1 : rs.getLong(6);
+                    // The holder columns describe the row's epoch; a sweep's fence moves it one past them.
+                    boolean recorded = rs.getString(7) != null
+                            && (holderEpoch == rowEpoch || (fenced && holderEpoch == rowEpoch - 1));
+                    LeaseHolder holder = recorded ? new LeaseHolder(rs.getString(7), rs.getLong(8),
+                            rs.getObject(9) == null ? null : Micros.toInstant(rs.getLong(9))) : null;
+                    long previousEpoch = recorded ? holderEpoch : fenced ? rowEpoch - 1 : rowEpoch;
+                    LeaseStart.How how;
+                    if (released) {
+                        how = LeaseStart.How.RELEASED;
+                    } else if (fenced) {
+                        how = LeaseStart.How.FENCED;
+                    } else if (expiresAt <= now) {
+                        how = LeaseStart.How.EXPIRED;
+                    } else if (holder == null) {
+                        how = LeaseStart.How.UNRECORDED;
+                    } else if (!holder.isCurrentProcess() && (exclusive || holder.goneFromThisHost())) {
+                        how = LeaseStart.How.HOLDER_GONE;
+                    } else if (takeOver) {
+                        how = LeaseStart.How.TAKEN_OVER;
+                    } else {
+                        throw new LeaseHeldException(gateway, holder, Micros.toInstant(renewedAt),
+                                Duration.of(expiresAt - now, java.time.temporal.ChronoUnit.MICROS),
+                                Duration.of(now - renewedAt, java.time.temporal.ChronoUnit.MICROS));
+                    }
+                    start = new LeaseStart(rowEpoch + 1, how, previousEpoch, holder, Micros.toInstant(renewedAt));
                 }
             }
         }
-        try (PreparedStatement ps = c.prepareStatement("SELECT epoch FROM gateway_leases WHERE gateway_id = ?")) {
-            ps.setString(1, gateway.value());
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
+        if (start == null) {
+            // A racing first start inserts the same key: 23505, run again, and finds the row.
+            try (PreparedStatement insert = c.prepareStatement("INSERT INTO gateway_leases (gateway_id, epoch, "
+                    + "expires_at_micros, renewed_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros) "
+                    + "VALUES (?, 1, ?, ?, 1, ?, ?, ?)")) {
+                insert.setString(1, gateway.value());
+                insert.setLong(2, now + leaseExpiryMicros);
+                insert.setLong(3, now);
+                setHolder(insert, 4, me);
+                insert.executeUpdate();
             }
+            return new LeaseStart(1, LeaseStart.How.FIRST, 0, null, null);
+        }
+        try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = ?, expires_at_micros = ?, "
+                + "renewed_at_micros = ?, fenced_at_micros = NULL, released_at_micros = NULL, holder_epoch = ?, "
+                + "holder_host = ?, holder_pid = ?, holder_started_at_micros = ? WHERE gateway_id = ?")) {
+            ps.setLong(1, start.epoch());
+            ps.setLong(2, now + leaseExpiryMicros);
+            ps.setLong(3, now);
+            ps.setLong(4, start.epoch());
+            setHolder(ps, 5, me);
+            ps.setString(8, gateway.value());
+            ps.executeUpdate();
+        }
+        return start;
+    }
+
+    private static void setHolder(PreparedStatement ps, int from, LeaseHolder holder) throws SQLException {
+        ps.setString(from, holder.host());
+        ps.setLong(from + 1, holder.pid());
+        if (holder.startedAt() == null) {
+            ps.setNull(from + 2, java.sql.Types.BIGINT);
+        } else {
+            ps.setLong(from + 2, Micros.of(holder.startedAt()));
         }
     }
 
@@ -314,18 +415,57 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     }
                 }
             }
-            Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO credits (reference, account_id, amount_nanoton, "
-                    + "credited_at_micros) VALUES (?, ?, ?, ?)")) {
-                ps.setString(1, reference);
-                ps.setString(2, accountId);
-                ps.setLong(3, amountNanoton);
-                ps.setLong(4, Micros.of(clock.instant()));
-                ps.executeUpdate();
-            }
-            addToTotals(c, accountId, amountNanoton, 0, 0);
-            return true;
+            return insertCredit(c, s, amountNanoton, reference);
         });
+    }
+
+    @Override
+    public boolean creditOnce(String accountId, long amountNanoton, String reference) {
+        AccountState.checkId(accountId);
+        if (amountNanoton <= 0) {
+            throw new IllegalArgumentException("a credit must be > 0 nanoTON, got " + amountNanoton);
+        }
+        if (reference == null || reference.isBlank()) {
+            throw new IllegalArgumentException("a credit needs a reference");
+        }
+        return tx("credit once", c -> {
+            // The account's row lock makes two calls for one account take turns: the second finds
+            // the first's credit (and a racing insert of the same reference is a 23505, run again).
+            AccountState s = state(c, accountId, true);
+            try (PreparedStatement ps = c.prepareStatement("SELECT reference, account_id, amount_nanoton FROM credits "
+                    + "WHERE account_id = ? AND (reference = ? OR reference LIKE ? ESCAPE '!') "
+                    + "UNION ALL SELECT reference, account_id, amount_nanoton FROM credits WHERE reference = ?")) {
+                ps.setString(1, accountId);
+                ps.setString(2, reference);
+                ps.setString(3, reference.replaceAll("([!%_])", "!$1") + ":%");
+                ps.setString(4, reference);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        if (!rs.getString(2).equals(accountId)) {
+                            throw new CreditConflictException(rs.getString(1), rs.getString(2), rs.getLong(3),
+                                    accountId, amountNanoton);
+                        }
+                        return false;
+                    }
+                }
+            }
+            return insertCredit(c, s, amountNanoton, reference);
+        });
+    }
+
+    /** Writes a credit the caller found new, and adds it to the balance. */
+    private boolean insertCredit(Connection c, AccountState s, long amountNanoton, String reference) throws SQLException {
+        Math.addExact(s.balanceNanoton(), amountNanoton);   // throws before anything is written
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO credits (reference, account_id, amount_nanoton, "
+                + "credited_at_micros) VALUES (?, ?, ?, ?)")) {
+            ps.setString(1, reference);
+            ps.setString(2, s.accountId());
+            ps.setLong(3, amountNanoton);
+            ps.setLong(4, Micros.of(clock.instant()));
+            ps.executeUpdate();
+        }
+        addToTotals(c, s.accountId(), amountNanoton, 0, 0);
+        return true;
     }
 
     @Override
@@ -638,7 +778,35 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
 
     @Override
     public void close() {
+        releaseLease();
         pool.close();
+    }
+
+    /**
+     * Marks the lease released, if this incarnation still holds it: the next start with this id
+     * takes it at once, wherever it runs, and other gateways' sweeps may end what this one left
+     * open (the same as the next start would). A database that does not answer, or that the last
+     * call found down, leaves the lease to expire, or to the same-host rule.
+     */
+    private void releaseLease() {
+        if (leaseStart == null || outage != null) {
+            return;   // a database known to be down would hold the stop for its timeouts, for nothing
+        }
+        try {
+            tx("release the lease", c -> {
+                long now = Micros.of(clock.instant());
+                try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET released_at_micros = ?, "
+                        + "expires_at_micros = ? WHERE gateway_id = ? AND epoch = ? AND fenced_at_micros IS NULL")) {
+                    ps.setLong(1, now);
+                    ps.setLong(2, now);
+                    ps.setString(3, gateway.value());
+                    ps.setLong(4, epoch);
+                    return ps.executeUpdate();
+                }
+            });
+        } catch (RuntimeException e) {
+            // Closing anyway: the lease expires, or the next start on this host finds this process gone.
+        }
     }
 
     /** What a reservation row holds; {@code recoveredBy} is null unless recovery ended it. */

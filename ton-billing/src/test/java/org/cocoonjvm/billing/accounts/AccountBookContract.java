@@ -68,6 +68,38 @@ public abstract class AccountBookContract {
         assertThat(book.balance("alice").balanceNanoton()).isEqualTo(1_500);
     }
 
+    /** Audit N-5: a start grant whose amount changed was credited again. */
+    @Test
+    void creditOnce_isOncePerReferenceWhateverTheAmount() {
+        assertThat(book.creditOnce("alice", 1_000, "grant-at-start:alice")).isTrue();
+        assertThat(book.creditOnce("alice", 1_000, "grant-at-start:alice")).isFalse();
+        assertThat(book.creditOnce("alice", 5_000, "grant-at-start:alice")).as("another amount").isFalse();
+
+        assertThat(book.balance("alice").balanceNanoton()).isEqualTo(1_000);
+    }
+
+    /** A grant credited as grant-at-start:ACCOUNT:AMOUNT (before audit N-5) counts: no second grant under the new form. */
+    @Test
+    void creditOnce_countsTheOlderFormOfItsReference() {
+        book.open("bob");
+        book.open("carol_x");
+        book.open("carolax");
+        book.credit("alice", 100_000, "grant-at-start:alice:100000");
+        book.credit("carolax", 7, "grant-at-start:carolax:7");
+
+        assertThat(book.creditOnce("alice", 5_000, "grant-at-start:alice")).isFalse();
+        assertThat(book.creditOnce("bob", 5_000, "grant-at-start:bob")).as("bob had none").isTrue();
+        assertThat(book.creditOnce("carol_x", 5_000, "grant-at-start:carol_x"))
+                .as("'_' is a character, not a wildcard: carolax's grant is not carol_x's").isTrue();
+
+        assertThat(book.balance("alice").balanceNanoton()).isEqualTo(100_000);
+        assertThat(book.balance("bob").balanceNanoton()).isEqualTo(5_000);
+        assertThat(book.balance("carol_x").balanceNanoton()).isEqualTo(5_000);
+        assertThatThrownBy(() -> book.creditOnce("bob", 5_000, "grant-at-start:carol_x"))
+                .as("another account's reference").isInstanceOf(CreditConflictException.class);
+        assertThatThrownBy(() -> book.creditOnce("dave", 5_000, "grant-at-start:dave")).isInstanceOf(UnknownAccountException.class);
+    }
+
     @Test
     void credit_referenceReusedWithAnotherAmountOrAccount_shouldThrowAndCreditNothing() {
         book.open("bob");

@@ -66,6 +66,177 @@ abstract class ClusterLedgerContract {
         return book;
     }
 
+    /** As a start of `cocoon gateway` does: refused while a live process holds the lease, unless {@code takeOver}. */
+    private JdbcAccountBook start(GatewayId gateway, boolean takeOver) {
+        if (url == null) {
+            url = database().newDatabaseUrl();
+        }
+        JdbcAccountBook book = JdbcAccountBook.open(url, clock, 4, gateway, EXPIRY, takeOver);
+        opened.add(book);
+        return book;
+    }
+
+    /** Whether no other process can open this database (embedded H2): a holder that is not this process is gone. */
+    protected abstract boolean exclusive();
+
+    /** Rewrites who holds {@code gateway}'s lease, as another process (or an older build, with a null host) would have. */
+    private void holder(GatewayId gateway, String host, long pid, Instant startedAt) throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+             PreparedStatement ps = c.prepareStatement(host == null
+                     ? "UPDATE gateway_leases SET holder_host = NULL, holder_pid = NULL, holder_started_at_micros = NULL, "
+                             + "holder_epoch = NULL WHERE gateway_id = ?"
+                     : "UPDATE gateway_leases SET holder_host = ?, holder_pid = ?, holder_started_at_micros = ?, "
+                             + "holder_epoch = epoch WHERE gateway_id = ?")) {
+            int i = 1;
+            if (host != null) {
+                ps.setString(i++, host);
+                ps.setLong(i++, pid);
+                ps.setLong(i++, Micros.of(startedAt));
+            }
+            ps.setString(i, gateway.value());
+            assertThat(ps.executeUpdate()).isEqualTo(1);
+        }
+    }
+
+    /** Audit N-3: a second process with a live gateway's id took its lease and ended its running requests. */
+    @Test
+    void aStartWithTheIdOfALiveGatewayInThisProcess_isRefused_andChangesNothing() {
+        JdbcAccountBook live = start(A, false);
+        live.open("alice");
+        live.credit("alice", 1_000, "tx-1");
+        Reservation running = live.reserve("alice", 100);
+        clock.advance(Duration.ofSeconds(3));
+
+        assertThatThrownBy(() -> start(A, false)).isInstanceOfSatisfying(LeaseHeldException.class, e -> {
+            assertThat(e.holder()).isEqualTo(LeaseHolder.current());
+            assertThat(e.renewedAgo()).isEqualTo(Duration.ofSeconds(3));
+            assertThat(e.expiresIn()).isEqualTo(EXPIRY.minusSeconds(3));
+            assertThat(e.getMessage()).contains("gw-a", "pid " + ProcessHandle.current().pid());
+        });
+
+        live.renewLease();
+        assertThat(live.epoch()).isEqualTo(1);
+        assertThat(live.settle(running, 40)).isEqualTo(new Settlement(running, 40, 60, 0));
+    }
+
+    @Test
+    void aLiveHolderOnAnotherHost_isRefused_untilItsLeaseExpires_orATakeOver() throws Exception {
+        JdbcAccountBook other = start(A, false);
+        holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));
+        other.open("alice");
+        other.credit("alice", 1_000, "tx-1");
+        Reservation running = other.reserve("alice", 100);
+        other.recordProgress(running, 7);
+        clock.advance(Duration.ofSeconds(10));
+
+        if (exclusive()) {
+            // Embedded H2: no other process can have the file open, so that holder is gone.
+            assertThat(start(A, false).leaseStart().how()).isEqualTo(LeaseStart.How.HOLDER_GONE);
+            return;
+        }
+        assertThatThrownBy(() -> start(A, false)).isInstanceOfSatisfying(LeaseHeldException.class,
+                e -> assertThat(e.holder().toString()).isEqualTo("pid 4242 on another-host"));
+        other.renewLease();
+
+        JdbcAccountBook takingOver = start(A, true);
+        assertThat(takingOver.leaseStart()).isEqualTo(new LeaseStart(2, LeaseStart.How.TAKEN_OVER, 1,
+                new LeaseHolder("another-host", 4242, Instant.parse("2026-01-01T00:00:00Z")), clock.instant()));
+        assertThat(takingOver.leaseStart().previous()).contains("epoch 1, pid 4242 on another-host", "taken over");
+        assertThat(takingOver.recoverOpenReservations()).containsExactly(new Settlement(running, 7, 93, 0));
+        assertThatThrownBy(other::renewLease).as("fenced").isInstanceOf(LeaseLostException.class);
+
+        holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));
+        clock.advance(EXPIRY.minusSeconds(1));
+        assertThatThrownBy(() -> start(A, false)).as("a second before it expires").isInstanceOf(LeaseHeldException.class);
+        clock.advance(Duration.ofSeconds(1));
+        assertThat(start(A, false).leaseStart().how()).as("expired").isEqualTo(LeaseStart.How.EXPIRED);
+    }
+
+    /** A restart after a crash or a kill on the same host need not wait for the expiry. */
+    @Test
+    void aRestartOnTheHolderssHost_afterItsProcessIsGone_takesTheLeaseAtOnce() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        JdbcAccountBook crashed = start(A, false);
+        crashed.open("alice");
+        crashed.credit("alice", 1_000, "tx-1");
+        Reservation running = crashed.reserve("alice", 100);
+        crashed.recordProgress(running, 12);
+        LeaseHolder dead = new LeaseHolder(LeaseHolder.current().host(), gone.pid(), Instant.parse("2026-01-01T00:00:00Z"));
+        holder(A, dead.host(), dead.pid(), dead.startedAt());
+        clock.advance(Duration.ofSeconds(2));
+
+        JdbcAccountBook restarted = start(A, false);
+
+        assertThat(restarted.leaseStart()).isEqualTo(new LeaseStart(2, LeaseStart.How.HOLDER_GONE, 1, dead,
+                clock.instant().minusSeconds(2)));
+        assertThat(restarted.leaseStart().previous()).contains("epoch 1, pid " + gone.pid(), "no longer runs");
+        assertThat(restarted.recoverOpenReservations()).containsExactly(new Settlement(running, 12, 88, 0));
+
+        // A container restarted is often pid 1 again: the same pid, started at another time, is another process.
+        LeaseHolder me = LeaseHolder.current();
+        holder(A, me.host(), me.pid(), me.startedAt().minusSeconds(3600));
+        assertThat(start(A, false).leaseStart().how()).isEqualTo(LeaseStart.How.HOLDER_GONE);
+    }
+
+    @Test
+    void aCleanStop_releasesTheLease_forAStartAnywhere() throws Exception {
+        JdbcAccountBook stopping = start(A, false);
+        holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));
+        opened.remove(stopping);
+        stopping.close();
+
+        JdbcAccountBook next = start(A, false);
+        assertThat(next.leaseStart().how()).isEqualTo(LeaseStart.How.RELEASED);
+        assertThat(next.leaseStart().previous()).contains("pid 4242 on another-host", "stopped cleanly");
+        next.renewLease();
+    }
+
+    /** Rows written before V10 name no holder: taken at once, as every start did then (an upgrade's restart must not wait). */
+    @Test
+    void aLeaseWhoseHolderNoBuildRecorded_isTakenAsBefore() throws Exception {
+        JdbcAccountBook old = start(A, false);
+        holder(A, null, 0, Instant.EPOCH);
+
+        JdbcAccountBook upgraded = start(A, false);
+
+        assertThat(upgraded.leaseStart().how()).isEqualTo(LeaseStart.How.UNRECORDED);
+        assertThat(upgraded.leaseStart().previousHolder()).isNull();
+        assertThatThrownBy(old::renewLease).isInstanceOf(LeaseLostException.class);
+    }
+
+    /**
+     * A ledger of a build before V10, whose gateway stopped a second ago (its lease fresh, no holder
+     * recorded), upgraded in place: the restart takes the lease at once and recovers what it left,
+     * as before; from then on holders are recorded, and a second start is refused.
+     */
+    @Test
+    void aV9LedgerWithAFreshLease_isTakenAtOnceAfterTheUpgrade_thenGuarded() throws Exception {
+        url = database().newDatabaseUrl();
+        long now = Micros.of(clock.instant());
+        try (Connection c = DriverManager.getConnection(url)) {
+            Migrations.apply(c, clock, 9);
+            c.setAutoCommit(true);
+            try (Statement st = c.createStatement()) {
+                st.execute("INSERT INTO accounts VALUES ('alice', 'cocoon-aaaaaaaaaaaaaaaa', 0, 1000, 300, 0)");
+                st.execute("INSERT INTO credits VALUES ('grant-at-start:alice:1000', 'alice', 1000, 0)");
+                st.execute("INSERT INTO reservations (account_id, amount_nanoton, progress_nanoton, state, reserved_at_micros, "
+                        + "gateway_id, lease_epoch) VALUES ('alice', 300, 40, 'open', 0, 'gw-a', 7)");
+                st.execute("INSERT INTO gateway_leases (gateway_id, epoch, expires_at_micros, renewed_at_micros) VALUES ('gw-a', 7, "
+                        + (now + EXPIRY.toNanos() / 1000 - 1_000_000) + ", " + (now - 1_000_000) + ")");
+            }
+        }
+
+        JdbcAccountBook upgraded = start(A, false);
+
+        assertThat(upgraded.leaseStart()).isEqualTo(new LeaseStart(8, LeaseStart.How.UNRECORDED, 7, null,
+                clock.instant().minusSeconds(1)));
+        assertThat(upgraded.recoverOpenReservations()).singleElement()
+                .satisfies(r -> assertThat(r.chargedNanoton()).isEqualTo(40));
+        assertThat(upgraded.creditOnce("alice", 5_000, "grant-at-start:alice")).as("granted by the older build").isFalse();
+        assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
+    }
+
     @AfterEach
     void closeBooks() {
         opened.forEach(JdbcAccountBook::close);

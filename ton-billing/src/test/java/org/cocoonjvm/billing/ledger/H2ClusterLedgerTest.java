@@ -5,4 +5,9 @@ class H2ClusterLedgerTest extends ClusterLedgerContract {
     protected TestDatabase database() {
         return TestDatabase.H2;
     }
+
+    @Override
+    protected boolean exclusive() {
+        return true;
+    }
 }

@@ -5,4 +5,9 @@ class PostgresClusterLedgerTest extends ClusterLedgerContract {
     protected TestDatabase database() {
         return TestDatabase.POSTGRES;
     }
+
+    @Override
+    protected boolean exclusive() {
+        return false;
+    }
 }

@@ -1,0 +1,58 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.time.Duration;
+import java.time.Instant;
+
+/**
+ * A start refused to take a gateway's lease because another process holds it and looks alive: it
+ * renewed the lease within its expiry, and nothing shows that it stopped (it did not release the
+ * lease, and it is not a process of this host that no longer runs). Taking it over anyway would
+ * fence that gateway: its running requests would be ended at their last checkpoint and it would
+ * exit (audit N-3). Nothing was changed.
+ */
+public final class LeaseHeldException extends RuntimeException {
+    private final GatewayId gateway;
+    private final LeaseHolder holder;
+    private final Instant renewedAt;
+    private final Duration expiresIn;
+    private final Duration renewedAgo;
+
+    LeaseHeldException(GatewayId gateway, LeaseHolder holder, Instant renewedAt, Duration expiresIn, Duration renewedAgo) {
+        super("gateway " + gateway + "'s lease is held by " + holder + ", which renewed it " + seconds(renewedAgo)
+                + " s ago (at " + renewedAt + "); it expires in " + seconds(expiresIn) + " s unless renewed");
+        this.gateway = gateway;
+        this.holder = holder;
+        this.renewedAt = renewedAt;
+        this.expiresIn = expiresIn;
+        this.renewedAgo = renewedAgo;
+    }
+
+    /** Whole seconds, rounded up, at least 0. */
+    public static long seconds(Duration d) {
+        return Math.max(0, (d.toMillis() + 999) / 1000);
+    }
+
+    public GatewayId gateway() {
+        return gateway;
+    }
+
+    /** The process holding the lease, as it recorded itself. */
+    public LeaseHolder holder() {
+        return holder;
+    }
+
+    /** When the holder last renewed, by its clock. */
+    public Instant renewedAt() {
+        return renewedAt;
+    }
+
+    /** How long before this start the holder last renewed, by this process's clock against the holder's. */
+    public Duration renewedAgo() {
+        return renewedAgo;
+    }
+
+    /** How long until the lease expires if the holder stops renewing now (a renewal moves it on). */
+    public Duration expiresIn() {
+        return expiresIn;
+    }
+}

@@ -1,0 +1,84 @@
+package org.cocoonjvm.billing.ledger;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The process holding a gateway's lease, as the start that took it recorded it: its host name (as
+ * the operating system reports it: in a container, the container's), its process id, and the
+ * instant that process started (null where the system does not say). A later start on the same
+ * host can then tell whether that process still runs: a process id can be reused, its start time
+ * with it cannot.
+ */
+public record LeaseHolder(String host, long pid, Instant startedAt) {
+    private static final LeaseHolder CURRENT = of(ProcessHandle.current());
+
+    public LeaseHolder {
+        Objects.requireNonNull(host, "host");
+    }
+
+    /** This process. */
+    public static LeaseHolder current() {
+        return CURRENT;
+    }
+
+    private static LeaseHolder of(ProcessHandle process) {
+        return new LeaseHolder(hostName(), process.pid(), process.info().startInstant().orElse(null));
+    }
+
+    /** Linux's own name for this host (no DNS lookup); elsewhere, Java's. At most 255 characters, as stored. */
+    static String hostName() {
+        String name;
+        try {
+            name = Files.readString(Path.of("/proc/sys/kernel/hostname")).strip();
+        } catch (IOException | RuntimeException e) {
+            try {
+                name = InetAddress.getLocalHost().getHostName();
+            } catch (IOException | RuntimeException e2) {
+                name = "";
+            }
+        }
+        name = name.isBlank() ? "unknown-host" : name;
+        return name.length() > 255 ? name.substring(0, 255) : name;
+    }
+
+    /** Whether this holder names this very process (another book opened in this JVM). */
+    boolean isCurrentProcess() {
+        return sameProcess(CURRENT);
+    }
+
+    private boolean sameProcess(LeaseHolder other) {
+        return host.equals(other.host) && pid == other.pid && Objects.equals(millis(startedAt), millis(other.startedAt));
+    }
+
+    /**
+     * Whether this holder, recorded on this host, no longer runs: no process has its id, or the one
+     * that has it started at another instant (a later process that reused the id). False when it
+     * may run: on another host (nothing here can tell), or when a start time is unknown.
+     */
+    boolean goneFromThisHost() {
+        if (!host.equals(CURRENT.host)) {
+            return false;
+        }
+        Optional<ProcessHandle> process = ProcessHandle.of(pid);
+        if (process.isEmpty() || !process.get().isAlive()) {
+            return true;
+        }
+        Instant started = process.get().info().startInstant().orElse(null);
+        return startedAt != null && started != null && !millis(startedAt).equals(millis(started));
+    }
+
+    private static Long millis(Instant instant) {
+        return instant == null ? null : instant.toEpochMilli();
+    }
+
+    @Override
+    public String toString() {
+        return "pid " + pid + " on " + host;
+    }
+}
