@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -21,24 +19,11 @@ import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code cocoon worker earnings}: a stopped worker's payment directory read offline, as its {@code GET /earnings} shows it. */
 class WorkerEarningsCommandTest {
     @TempDir
     Path paymentDir;
-
-    record Run(int exit, String out, String err) {}
-
-    private static Run cocoon(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cli = Cocoon.commandLine();
-        cli.setOut(new PrintWriter(out, true));
-        cli.setErr(new PrintWriter(err, true));
-        int exit = cli.execute(args);
-        return new Run(exit, out.toString().strip(), err.toString().strip());
-    }
 
     @Test
     void earnings_ofAStoppedWorker_areWhatItsEarningsEndpointShowed() throws Exception {
@@ -63,7 +48,7 @@ class WorkerEarningsCommandTest {
             vertx.close().await(5, TimeUnit.SECONDS);  // the stop saves the tokens
         }
 
-        Run run = cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
 
         assertThat(run.exit()).as(run.err()).isZero();
         assertThat(new JsonObject(run.out())).isEqualTo(shown);
@@ -75,7 +60,7 @@ class WorkerEarningsCommandTest {
     void earnings_ofAMissingDirectory_isOneLineNamingIt() {
         Path missing = paymentDir.resolve("nonexistent");
 
-        Run run = cocoon("worker", "earnings", "--payment-dir", missing.toString());
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", missing.toString());
 
         assertThat(run.exit()).isEqualTo(1);
         assertThat(run.err()).isEqualTo("cocoon: " + missing + ": no such file or directory");
@@ -86,7 +71,7 @@ class WorkerEarningsCommandTest {
     void earnings_withAnUnusableTokenFile_isOneLineNamingIt() throws Exception {
         Path tokens = Files.writeString(paymentDir.resolve("tokens.json"), "{\"completion_tokens\": 3}");
 
-        Run run = cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
 
         assertThat(run.exit()).isEqualTo(1);
         assertThat(run.err()).isEqualTo("cocoon: the token counts " + tokens + " are unusable: prompt_tokens is missing");

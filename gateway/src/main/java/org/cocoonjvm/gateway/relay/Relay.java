@@ -587,6 +587,12 @@ public final class Relay {
      * was counted is billed.
      */
     private void stopWorker(ApiException error, boolean statusSent) {
+        cancelWorker(error, statusSent);
+        awaitFinal(stopWaitMs);
+    }
+
+    /** Sends the worker its cancel; its Final, or the lack of one, ends the stop. */
+    private void cancelWorker(ApiException error, boolean statusSent) {
         stopping = true;
         stopError = error;
         stopStatusSent = statusSent;
@@ -596,7 +602,6 @@ public final class Relay {
             paused = false;
             stream.resume();
         }
-        awaitFinal(stopWaitMs);
     }
 
     /**
@@ -611,20 +616,12 @@ public final class Relay {
     private void cutWorker(ApiException error, boolean statusSent) {
         cut = true;
         cutError = error;
-        stopping = true;
-        stopError = error;
-        stopStatusSent = statusSent;
         Usage usage = counted();
         if (meter != null) {
             meter.billNoMoreThan(usage);  // before the worker's later tokens are metered
         }
         cutTokens = completionTokens;
-        call.end(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
-        cancelSentNanos = System.nanoTime();
-        if (paused) {
-            paused = false;
-            stream.resume();
-        }
+        cancelWorker(error, statusSent);
         awaitFinal(stopWaitMs);
         RequestBilling.Settling settling = charge.settle(worker.id(), meter == null ? null : meter.channelId(), usage);
         told = usage;
