@@ -544,6 +544,37 @@ class OnChainChannelTest {
         again.call().cancel();
     }
 
+    /**
+     * A worker stopped while its replaced channel drains (the audit killed it; a stop strands it
+     * the same way): the gateway signed that channel's close as the session ended and never sent
+     * it. The worker restarted on the same payment dir asks for it after its next registration,
+     * though no gateway offers a replaced channel again, and settles it: the owner's earnings in it
+     * used to stay in the contract for good, shown as open (audit P, P-1).
+     */
+    @Test
+    void aChannelReplacedWhenItsWorkerStopped_isClosedByTheRestartedWorker(@TempDir Path paymentDir) {
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
+        WorkerPaymentOptions keepsItsKey = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000);
+        // 100 tokens a second: the reply outlasts the drain, and the stop cuts it.
+        WorkerNode first = net.addWorker(new SyntheticEngine(100, 16, 4096, 1_000), SchedulerOptions.DEFAULTS, 500,
+                keepsItsKey, new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        String replaced = onlyChannel(first).getString("channel_id");
+        net.request(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", true, "\"max_tokens\":1000"));
+        eventually("the channel drains, replaced", 20_000, () -> !net.call(HttpMethod.GET, "/admin/workers",
+                TestNetwork.ADMIN_KEY, null).json().getJsonArray("closing_channels").isEmpty());
+        Address contract = Address.of(channelById(first, replaced).getString("channel_address"));
+        net.stopWorker(0);
+        assertThat(ChannelData.read(chain.client(), contract).status()).as("stranded by the stop").isEqualTo(ChannelStatus.OPEN);
+
+        WorkerNode restarted = net.addWorker(new SyntheticEngine(100, 16, 4096), SchedulerOptions.DEFAULTS, 500,
+                keepsItsKey, new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+
+        eventually("the restarted worker closes the replaced channel on chain", 30_000,
+                () -> channelById(restarted, replaced).getBoolean("closed_on_chain"));
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+    }
+
     /** A worker's session driven by the test, paid through {@code payments}. */
     private record RawSession(GrpcClientRequest<WorkerMessage, GatewayMessage> call, List<GatewayMessage> received,
                               String channelId) {

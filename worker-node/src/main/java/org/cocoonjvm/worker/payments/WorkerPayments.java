@@ -203,13 +203,19 @@ public final class WorkerPayments implements CreditGate {
      * After a session registered this worker on {@code current}: the close requests of the same
      * gateway's other open on-chain channels that owe enough to settle. Such a channel was replaced
      * while an earlier session closed it, and that session ended before the close was signed; it
-     * gets no more payments to ask again at. Blocking.
+     * gets no more payments to ask again at. One reloaded at start counts as taken up again: its
+     * gateway, whose key pays {@code current}, never offers a replaced channel again, and a worker
+     * restarted after a crash mid-drain left it open with its earnings in it (audit P, P-1).
+     * Blocking.
      */
     public List<CloseRequest> closeRequestsBesides(ChannelId current) {
         ChannelAccount paidOver = channels.get(current);
         List<CloseRequest> requests = new ArrayList<>();
         for (ChannelAccount account : channels.values()) {
             if (paidOver != null && account != paidOver && account.terms.payerKey().equals(paidOver.terms.payerKey())) {
+                if (!account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()) {
+                    account.offer(account.channelAddress());
+                }
                 closeRequest(account, false).ifPresent(requests::add);
             }
         }
