@@ -2,7 +2,8 @@
 // driver also reads) and hands it to load(); this module turns it into k6 options, one
 // ramping-arrival-rate scenario per flow, and defines the metrics the thresholds name.
 //
-// Environment: BASE_URL (default http://127.0.0.1:8080), API_KEY (required), MODEL (default: the
+// Environment: BASE_URL (default http://127.0.0.1:8080; a trailing /v1, the OpenAI SDKs' form, means
+// the same, as in `cocoon load --url`), API_KEY (required), MODEL (default: the
 // first of GET /v1/models), PROFILE (a block under "profiles", e.g. ci), SCALE (multiplies rates
 // and max_vus), DURATION (stretches the stages to this total, e.g. 2m).
 
@@ -23,7 +24,7 @@ const rejected = new Counter("rejected");
 const errors = new Counter("errors");
 const errorRate = new Rate("error_rate");
 
-const BASE_URL = (__ENV.BASE_URL || "http://127.0.0.1:8080").replace(/\/+$/, "");
+const BASE_URL = (__ENV.BASE_URL || "http://127.0.0.1:8080").replace(/\/+$/, "").replace(/\/v1$/, "");
 const API_KEY = __ENV.API_KEY || "";
 // Rates are given to k6 per hundred time units so that scaled, fractional rates stay exact.
 const RATE_PRECISION = 100;

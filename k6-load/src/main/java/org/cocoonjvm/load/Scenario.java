@@ -1,5 +1,9 @@
 package org.cocoonjvm.load;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.JsonToken;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -8,7 +12,10 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -94,7 +101,9 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
     public static Scenario load(Path file, Overrides overrides) {
         JsonObject json;
         try {
-            json = new JsonObject(Files.readString(file));
+            String text = Files.readString(file);
+            refuseDuplicateKeys(text, file.toString());
+            json = new JsonObject(text);
         } catch (NoSuchFileException e) {
             throw new ScenarioException("cannot read scenario file " + file + ": no such file");
         } catch (IOException e) {
@@ -103,6 +112,46 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             throw new ScenarioException(file + " is not a JSON object: " + e.getMessage());
         }
         return parse(json, overrides, file.toString());
+    }
+
+    private static final JsonFactory JSON = new JsonFactory();
+
+    /**
+     * Refuses a key given twice in one object, naming it: the JSON object the file becomes keeps one
+     * of the two silently (the last, as JavaScript's {@code JSON.parse} in the k6 scripts does), so
+     * an edit meant to change a field would quietly not. A file that is not JSON at all is left to
+     * the parse that follows, which says so.
+     */
+    static void refuseDuplicateKeys(String text, String where) {
+        Deque<Set<String>> open = new ArrayDeque<>();
+        try (JsonParser parser = JSON.createParser(text)) {
+            for (JsonToken token = parser.nextToken(); token != null; token = parser.nextToken()) {
+                switch (token) {
+                    case START_OBJECT -> open.push(new HashSet<>());
+                    case END_OBJECT -> open.pop();
+                    case FIELD_NAME -> {
+                        String key = parser.currentName();
+                        if (!open.peek().add(key)) {
+                            String in = pathOf(parser.getParsingContext().getParent());
+                            throw new ScenarioException(where + (in.isEmpty() ? "" : " " + in) + ": duplicate key '" + key + "' (line "
+                                    + parser.currentTokenLocation().getLineNr() + "); give each field once");
+                        }
+                    }
+                    default -> { }
+                }
+            }
+        } catch (IOException notJson) {
+            // reported by the JSON object's own parse, with its position
+        }
+    }
+
+    /** Where a parsing context is, as the messages name places: {@code flows.chat.stages[0]}; empty at the top. */
+    private static String pathOf(JsonStreamContext context) {
+        StringBuilder path = new StringBuilder();
+        for (JsonStreamContext c = context; c != null && !c.inRoot(); c = c.getParent()) {
+            path.insert(0, c.inArray() ? "[" + c.getCurrentIndex() + "]" : "." + c.getCurrentName());
+        }
+        return path.toString().replaceFirst("^\\.", "");
     }
 
     static Scenario parse(JsonObject json, Overrides overrides, String where) {
@@ -206,7 +255,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
         if (!Set.of("default", "flex").contains(tier)) {
             throw new ScenarioException(where + ".request: service_tier must be default or flex, got " + tier);
         }
-        RequestSpec request = new RequestSpec(bool(r, "stream", true, where + ".request"), (int) number(r, "max_tokens", Double.NaN, where),
+        RequestSpec request = new RequestSpec(bool(r, "stream", true, where + ".request"), (int) number(r, "max_tokens", Double.NaN, where + ".request"),
                 tier, string(r, "prompt", where + ".request"));
         int abortAfter = (int) number(json, "abort_after_tokens", 0, where);
         if (abortAfter > 0 && !request.stream()) {
@@ -219,7 +268,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
         for (int i = 0; i < stagesJson.size(); i++) {
             String at = where + ".stages[" + i + "]";
             if (!(stagesJson.getValue(i) instanceof JsonObject s)) {
-                throw new ScenarioException(at + ": must be an object {duration, target}, got " + stagesJson.getValue(i));
+                throw new ScenarioException(at + ": must be an object {duration, target}, got " + shown(stagesJson.getValue(i)));
             }
             onlyKnown(s, STAGE, at);
             stages.add(new Stage(duration(s, "duration", null, at), number(s, "target", Double.NaN, at) * scale));
@@ -247,7 +296,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
     private static String string(JsonObject json, String key, String where) {
         Object v = json.getValue(key);
         if (!(v instanceof String s) || s.isBlank()) {
-            throw new ScenarioException(where + ": '" + key + "' must be a non-empty string");
+            throw new ScenarioException(where + ": '" + key + "' must be a non-empty string" + (v == null ? "" : ", got " + shown(v)));
         }
         return s;
     }
@@ -259,7 +308,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             return K6Duration.parse(fallback, where + "." + key);
         }
         if (!(v instanceof String text)) {
-            throw new ScenarioException(where + ": '" + key + "' must be a k6 duration string (like \"30s\"), got " + v);
+            throw new ScenarioException(where + ": '" + key + "' must be a k6 duration string (like \"30s\"), got " + shown(v));
         }
         return K6Duration.parse(text, where + "." + key);
     }
@@ -279,7 +328,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             return fallback;
         }
         if (!(v instanceof Boolean b)) {
-            throw new ScenarioException(where + ": '" + key + "' must be true or false, got " + v);
+            throw new ScenarioException(where + ": '" + key + "' must be true or false, got " + shown(v));
         }
         return b;
     }
@@ -293,9 +342,23 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             return fallback;
         }
         if (!(v instanceof Number n) || n.doubleValue() < 0) {
-            throw new ScenarioException(where + ": '" + key + "' must be a non-negative number, got " + v);
+            throw new ScenarioException(where + ": '" + key + "' must be a non-negative number, got " + shown(v));
         }
         return n.doubleValue();
+    }
+
+    /**
+     * A value as a message shows it, its type plain where that is the mistake: {@code "64" (a string)}
+     * for a quoted number, which shown bare would read as the number it was meant to be.
+     */
+    static String shown(Object v) {
+        return switch (v) {
+            case String text -> "\"" + text + "\" (a string)";
+            case JsonObject o -> "an object " + o.encode();
+            case JsonArray a -> "a list " + a.encode();
+            case null -> "null";
+            default -> String.valueOf(v);
+        };
     }
 
     private static JsonObject object(JsonObject json, String key, String where, boolean required) {
@@ -304,7 +367,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             return new JsonObject();
         }
         if (!(v instanceof JsonObject o)) {
-            throw new ScenarioException(where + ": '" + key + "' must be an object");
+            throw new ScenarioException(where + ": '" + key + "' must be an object" + (v == null ? "" : ", got " + shown(v)));
         }
         return o;
     }

@@ -9,6 +9,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
+import java.net.URISyntaxException;
 
 /**
  * Where load goes: an OpenAI-compatible base URL (the gateway, or a worker's own endpoint), its
@@ -22,6 +23,39 @@ public record Target(URI baseUrl, String apiKey, String model) {
         if (apiKey == null || apiKey.isBlank()) {
             throw new ScenarioException("an API key is required");
         }
+    }
+
+    /**
+     * The base URL an operator typed for {@code option} ({@code --url}), as the driver uses it:
+     * {@code http://host[:port]}, with any path prefix it has kept. A trailing {@code /} and a
+     * trailing {@code /v1} (the base URL OpenAI SDKs take, which the root README gives) are dropped,
+     * since the driver adds {@code /v1/…} itself: {@code http://h:8080/v1/} means {@code http://h:8080}.
+     * Anything else is refused in one line naming the option and the value as typed.
+     */
+    public static URI baseUrl(String text, String option) {
+        String shown = "'" + text + "'";
+        if (text == null || text.isBlank()) {
+            throw new ScenarioException(option + " must be an http:// URL (http://host[:port]), got " + shown);
+        }
+        URI uri;
+        try {
+            uri = new URI(text.strip());
+        } catch (URISyntaxException e) {
+            throw new ScenarioException(option + " must be an http:// URL (http://host[:port]), got " + shown);
+        }
+        if ("https".equalsIgnoreCase(uri.getScheme())) {
+            throw new ScenarioException(option + " must be plain http://host[:port], got " + shown
+                    + "; for an RA-TLS gateway, name the port of ./cocoon attest proxy (k6-load/README.md)");
+        }
+        if (!"http".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null) {
+            throw new ScenarioException(option + " must be an http:// URL (http://host[:port]), got " + shown);
+        }
+        if (uri.getRawQuery() != null || uri.getRawFragment() != null || uri.getRawUserInfo() != null) {
+            throw new ScenarioException(option + " must be a base URL, http://host[:port], without user, ?query or #fragment, got "
+                    + shown);
+        }
+        String path = uri.getRawPath() == null ? "" : uri.getRawPath().replaceFirst("/+$", "").replaceFirst("/v1$", "");
+        return URI.create("http://" + uri.getRawAuthority() + path);
     }
 
     /**

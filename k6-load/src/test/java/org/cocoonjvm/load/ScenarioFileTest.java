@@ -147,11 +147,69 @@ class ScenarioFileTest {
         JsonObject yes = scenario("{\"stages\": " + stage + "}");
         yes.getJsonObject("flows").getJsonObject("only").getJsonObject("request").put("stream", "yes");
         assertThatThrownBy(() -> Scenario.parse(yes, Scenario.Overrides.NONE, "f.json"))
-                .hasMessage("f.json flows.only.request: 'stream' must be true or false, got yes");
+                .hasMessage("f.json flows.only.request: 'stream' must be true or false, got \"yes\" (a string)");
         assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": " + stage + "}").put("graceful_stop", 30), Scenario.Overrides.NONE,
                 "f.json")).hasMessage("f.json: 'graceful_stop' must be a k6 duration string (like \"30s\"), got 30");
         assertThatThrownBy(() -> Scenario.load(Path.of("no-such.json"), Scenario.Overrides.NONE))
                 .hasMessage("cannot read scenario file no-such.json: no such file");
+    }
+
+    /** A quoted number is refused as a string, quotes shown: bare, "got 64" read as the very number asked for (audit P, P-9). */
+    @Test
+    void aNumberGivenAsAString_isNamedAString() {
+        String stage = "[{\"duration\": \"1s\", \"target\": 1}]";
+        JsonObject quoted = scenario("{\"stages\": " + stage + "}");
+        quoted.getJsonObject("flows").getJsonObject("only").getJsonObject("request").put("max_tokens", "64");
+        assertThatThrownBy(() -> Scenario.parse(quoted, Scenario.Overrides.NONE, "f.json")).isInstanceOf(ScenarioException.class)
+                .hasMessage("f.json flows.only.request: 'max_tokens' must be a non-negative number, got \"64\" (a string)");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": " + stage + ", \"max_vus\": \"10\"}"), Scenario.Overrides.NONE,
+                "f.json")).hasMessage("f.json flows.only: 'max_vus' must be a non-negative number, got \"10\" (a string)");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": \"5\"}]}"),
+                Scenario.Overrides.NONE, "f.json"))
+                .hasMessage("f.json flows.only.stages[0]: 'target' must be a non-negative number, got \"5\" (a string)");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": " + stage + "}").put("max_requests", new JsonObject().put("n", 1)),
+                Scenario.Overrides.NONE, "f.json")).hasMessage("f.json: 'max_requests' must be a non-negative number, got an object {\"n\":1}");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": " + stage + "}").put("max_requests", -3), Scenario.Overrides.NONE,
+                "f.json")).hasMessage("f.json: 'max_requests' must be a non-negative number, got -3");
+        assertThatThrownBy(() -> Scenario.parse(scenario("{\"stages\": " + stage + "}").put("name", 7), Scenario.Overrides.NONE,
+                "f.json")).hasMessage("f.json: 'name' must be a non-empty string, got 7");
+    }
+
+    /**
+     * A key given twice is refused, naming it, where it is and its line: the JSON object keeps one
+     * value silently (as JavaScript's JSON.parse does in the k6 scripts), so an edited field would
+     * quietly not change (audit P, P-9).
+     */
+    @Test
+    void aDuplicateKey_isRefusedNamingItAndWhere() throws IOException {
+        Path file = Files.createTempFile("scenario", ".json");
+        try {
+            String shipped = Files.readString(Path.of("scenarios/chat-streaming.json"));
+            Files.writeString(file, shipped.replaceFirst("\"max_requests\": (\\d+)", "\"max_requests\": $1, \"max_requests\": 3"));
+            int line = lineOf(shipped, "\"max_requests\"");
+            assertThatThrownBy(() -> Scenario.load(file, Scenario.Overrides.NONE)).isInstanceOf(ScenarioException.class)
+                    .hasMessage(file + ": duplicate key 'max_requests' (line " + line + "); give each field once");
+
+            Files.writeString(file, shipped.replaceFirst("\"max_tokens\": (\\d+)", "\"max_tokens\": $1,\n \"max_tokens\": 8"));
+            int nested = lineOf(shipped, "\"max_tokens\"") + 1;
+            assertThatThrownBy(() -> Scenario.load(file, Scenario.Overrides.NONE))
+                    .hasMessage(file + " flows.chat.request: duplicate key 'max_tokens' (line " + nested + "); give each field once");
+
+            Files.writeString(file, shipped.replaceFirst("\\{\"duration\": \"", "{\"target\": 1, \"duration\": \""));
+            assertThatThrownBy(() -> Scenario.load(file, Scenario.Overrides.NONE))
+                    .hasMessageStartingWith(file + " flows.chat.stages[0]: duplicate key 'target' (line ");
+
+            // The same key in different objects is no duplicate; a file that is not JSON keeps the parser's message.
+            assertThat(Scenario.load(Path.of("scenarios/chat-streaming.json"), Scenario.Overrides.NONE).flows()).isNotEmpty();
+            Files.writeString(file, "{\"name\": \"t\",, }");
+            assertThatThrownBy(() -> Scenario.load(file, Scenario.Overrides.NONE)).hasMessageStartingWith(file + " is not a JSON object: ");
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    private static int lineOf(String text, String first) {
+        return (int) text.substring(0, text.indexOf(first)).chars().filter(c -> c == '\n').count() + 1;
     }
 
     /** CI runs only the ci profile: the file's own thresholds and every profile's are checked all the same. */

@@ -45,8 +45,10 @@ final class LoadCommand implements Callable<Integer> {
     @Option(names = "--scenario", required = true, description = "Parameter file, e.g. k6-load/scenarios/chat-streaming.json.")
     Path scenario;
 
-    @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "Gateway (or worker) base URL. Default: ${DEFAULT-VALUE}.")
-    URI url;
+    @Option(names = "--url", defaultValue = "http://127.0.0.1:8080",
+            description = "Gateway (or worker) base URL, http://host[:port]; a trailing /v1 (the OpenAI SDKs' form) means the same. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    String url;
 
     @Option(names = "--key", required = true, description = "API key (the demo prints it in its ready line).")
     String key;
@@ -80,7 +82,9 @@ final class LoadCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Scenario s;
         Scenario warm = null;
+        URI base;
         try {
+            base = Target.baseUrl(url, "--url");
             s = Scenario.load(scenario, new Scenario.Overrides(profile, scale,
                     duration == null ? null : K6Duration.parse(duration, "--duration")));
             if (warmup != null) {
@@ -98,7 +102,7 @@ final class LoadCommand implements Callable<Integer> {
             Target target;
             try {
                 // The probe bounds its own connecting and waiting; its failure names the option to fix.
-                target = new Target(url, key, model != null ? model : Target.firstModel(vertx, url, key).await());
+                target = new Target(base, key, model != null ? model : Target.firstModel(vertx, base, key).await());
             } catch (ScenarioException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }

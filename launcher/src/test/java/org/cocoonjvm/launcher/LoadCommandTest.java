@@ -59,23 +59,38 @@ class LoadCommandTest {
         Run r = load("--url", "https://127.0.0.1:1", "--key", LoopbackNetwork.API_KEY, "--model", "synthetic");
 
         assertThat(r.exit()).as(r.err()).isEqualTo(2);
-        assertThat(r.err()).isEqualTo("cocoon: the target URL must be http://host[:port], got https://127.0.0.1:1");
+        assertThat(r.err()).isEqualTo("cocoon: --url must be plain http://host[:port], got 'https://127.0.0.1:1'; "
+                + "for an RA-TLS gateway, name the port of ./cocoon attest proxy (k6-load/README.md)");
     }
 
+    /** No scheme, or no URL at all: one line naming --url, not picocli's URISyntaxException (audit P, P-9). */
     @Test
-    void aFieldOfTheWrongType_isExit2_inOneLine() throws IOException {
-        Path bad = Files.createTempFile("scenario", ".json");
-        try {
-            Files.writeString(bad, Files.readString(Path.of(SCENARIO)).replace("\"stream\": true", "\"stream\": \"yes\""));
-            StringWriter err = new StringWriter();
-            var cli = Cocoon.commandLine();
-            cli.setErr(new PrintWriter(err, true));
-            int exit = cli.execute("load", "--scenario", bad.toString(), "--key", "k", "--model", "m", "--url", "http://127.0.0.1:1");
+    void aUrlWithoutItsScheme_isExit2_namingTheOption() {
+        for (String url : List.of("127.0.0.1:29200", "localhost", "http://", "http://exa mple:1", "ftp://127.0.0.1:1")) {
+            Run r = load("--url", url, "--key", LoopbackNetwork.API_KEY, "--model", "synthetic");
 
-            assertThat(exit).as(err.toString()).isEqualTo(2);
-            assertThat(err.toString().strip()).isEqualTo("cocoon: " + bad + " flows.chat.request: 'stream' must be true or false, got yes");
-        } finally {
-            Files.deleteIfExists(bad);
+            assertThat(r.exit()).as(r.err()).isEqualTo(2);
+            assertThat(r.err()).isEqualTo("cocoon: --url must be an http:// URL (http://host[:port]), got '" + url + "'");
+        }
+        Run query = load("--url", "http://127.0.0.1:1/?x=1", "--key", LoopbackNetwork.API_KEY, "--model", "synthetic");
+        assertThat(query.exit()).isEqualTo(2);
+        assertThat(query.err()).startsWith("cocoon: --url must be a base URL, http://host[:port], without user, ?query or #fragment");
+    }
+
+    /**
+     * The OpenAI SDKs' base URL (…/v1, as the root README gives it) names the same target: the probe
+     * asks /v1/models, not /v1/v1/models (audit P, P-9); so does a trailing slash.
+     */
+    @Test
+    void aUrlEndingInV1_namesTheSameTarget() {
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 8, 0)) {
+            String base = net.viaGateway().baseUrl().toString();
+            for (String url : List.of(base + "/v1", base + "/v1/", base + "/")) {
+                Run r = load("--url", url, "--key", "sk-wrong");
+
+                assertThat(r.exit()).as(r.err()).isEqualTo(2);
+                assertThat(r.err()).as(url).startsWith("cocoon: GET " + base + "/v1/models answered 401 invalid_api_key: ");
+            }
         }
     }
 
