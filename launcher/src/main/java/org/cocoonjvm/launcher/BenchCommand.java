@@ -72,9 +72,13 @@ final class BenchCommand {
             } catch (ScenarioException | IllegalStateException e) {
                 throw new Cocoon.UsageException(e.getMessage());
             }
+            // Before the minutes of warm-up and phases, not after them.
+            OutputPaths.requireWritableDirectory("--out", out);
             GatewayBench.Report report = GatewayBench.run(options);
-            List<Path> files = report.writePlots(out);
+            // The results first: should the plots fail to write, the table is not lost with them.
             System.out.print(json ? report.json().encodePrettily() + System.lineSeparator() : report.table());
+            System.out.flush();
+            List<Path> files = report.writePlots(out);
             System.err.println("wrote " + files);
             return 0;
         }

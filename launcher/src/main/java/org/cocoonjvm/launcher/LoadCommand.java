@@ -3,7 +3,6 @@ package org.cocoonjvm.launcher;
 import io.vertx.core.Vertx;
 import java.io.PrintWriter;
 import java.net.URI;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -69,7 +68,7 @@ final class LoadCommand implements Callable<Integer> {
             + "and discard their numbers: the client's cold start stays out of the percentiles.")
     String warmup;
 
-    @Option(names = "--json", description = "Also write the summary as JSON to this file.")
+    @Option(names = "--json", description = "Also write the summary as JSON to this file; checked writable before the run starts.")
     Path json;
 
     @Mixin
@@ -96,6 +95,10 @@ final class LoadCommand implements Callable<Integer> {
             }
         } catch (ScenarioException e) {
             throw new Cocoon.UsageException(e.getMessage());
+        }
+        if (json != null) {
+            // Found now, not after a 30-minute soak whose summary it was to keep.
+            OutputPaths.requireWritableFile("--json", json);
         }
         Vertx vertx = network.vertx();
         try {
@@ -135,10 +138,13 @@ final class LoadCommand implements Callable<Integer> {
             }
             spec.commandLine().getOut().print(summary.text());
             spec.commandLine().getOut().flush();
+            int exit = summary.ended() == Summary.Ending.INTERRUPTED ? INTERRUPTED : summary.passed() ? 0 : THRESHOLDS_FAILED;
             if (json != null) {
-                Files.writeString(json, summary.json().encodePrettily());
+                // Checked before the run, but the disk may have filled or the folder gone since: the run's
+                // result stays the exit code, and its JSON is kept somewhere rather than lost.
+                OutputPaths.writeOrKeep("--json", json, summary.json().encodePrettily(), err);
             }
-            return summary.ended() == Summary.Ending.INTERRUPTED ? INTERRUPTED : summary.passed() ? 0 : THRESHOLDS_FAILED;
+            return exit;
         } finally {
             vertx.close().await();
         }

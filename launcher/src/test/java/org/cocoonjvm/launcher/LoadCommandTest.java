@@ -94,6 +94,106 @@ class LoadCommandTest {
         }
     }
 
+    /**
+     * A --json path that cannot be written is a usage error before anything starts (exit 2, before
+     * the target is even asked), not exit 1 after the whole run (audit P, P-2).
+     */
+    @Test
+    void aJsonPathThatCannotBeWritten_isExit2_beforeTheRun() throws IOException {
+        Path dir = Files.createTempDirectory("load-json");
+        try {
+            Path file = Files.writeString(dir.resolve("a-file"), "x");
+            // Nothing listens at port 1: were the run to start, the line would be about connecting.
+            String[] target = {"--url", "http://127.0.0.1:1", "--key", LoopbackNetwork.API_KEY};
+
+            Run missing = load(cat(target, "--json", "/nonexistent/dir/x.json"));
+            assertThat(missing.exit()).as(missing.err()).isEqualTo(2);
+            assertThat(missing.err()).isEqualTo("cocoon: --json /nonexistent/dir/x.json cannot be written: no such directory /nonexistent/dir");
+
+            Run underAFile = load(cat(target, "--json", file.resolve("x.json").toString()));
+            assertThat(underAFile.exit()).isEqualTo(2);
+            assertThat(underAFile.err()).isEqualTo("cocoon: --json " + file.resolve("x.json") + " cannot be written: " + file
+                    + " is not a directory");
+
+            Run aDirectory = load(cat(target, "--json", dir.toString()));
+            assertThat(aDirectory.exit()).isEqualTo(2);
+            assertThat(aDirectory.err()).isEqualTo("cocoon: --json " + dir + " is a directory; name a file");
+
+            // A writable path passes the check and is left as it was: the run then fails where it would have.
+            Path fresh = dir.resolve("summary.json");
+            Run passes = load(cat(target, "--json", fresh.toString()));
+            assertThat(passes.err()).startsWith("cocoon: cannot connect to http://127.0.0.1:1");
+            assertThat(fresh).doesNotExist();
+            Run existing = load(cat(target, "--json", file.toString()));
+            assertThat(existing.err()).startsWith("cocoon: cannot connect to http://127.0.0.1:1");
+            assertThat(Files.readString(file)).isEqualTo("x");
+        } finally {
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    @Test
+    void aFieldOfTheWrongType_isExit2_inOneLine() throws IOException {
+        Path bad = Files.createTempFile("scenario", ".json");
+        try {
+            Files.writeString(bad, Files.readString(Path.of(SCENARIO)).replace("\"stream\": true", "\"stream\": \"yes\""));
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setErr(new PrintWriter(err, true));
+            int exit = cli.execute("load", "--scenario", bad.toString(), "--key", "k", "--model", "m", "--url", "http://127.0.0.1:1");
+
+            assertThat(exit).as(err.toString()).isEqualTo(2);
+            assertThat(err.toString().strip())
+                    .isEqualTo("cocoon: " + bad + " flows.chat.request: 'stream' must be true or false, got \"yes\" (a string)");
+        } finally {
+            Files.deleteIfExists(bad);
+        }
+    }
+
+    /**
+     * The --json folder is removed while the run goes on: the summary is printed, the exit code is
+     * the run's (0, not 1), and the JSON is kept in the temporary folder, named on stderr (audit P, P-2).
+     */
+    @Test
+    void aJsonWriteThatFailsAtTheEnd_keepsTheRunsExitCode_andTheJson() throws Exception {
+        Path dir = Files.createTempDirectory("load-json");
+        Path json = dir.resolve("summary.json");
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setOut(new PrintWriter(out, true));
+            cli.setErr(new PrintWriter(err, true));
+            CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> cli.execute("load", "--scenario", SCENARIO,
+                    "--profile", "ci", "--warmup", "1s", "--duration", "2s", "--url", net.viaGateway().baseUrl().toString(),
+                    "--key", LoopbackNetwork.API_KEY, "--model", net.viaGateway().model(), "--json", json.toString()));
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!err.toString().contains("warm-up: ") && System.nanoTime() < until) {
+                Thread.sleep(20);
+            }
+            assertThat(err.toString()).as("the warm-up ended, the measured run begins").contains("warm-up: ");
+            Files.delete(dir);
+
+            assertThat(exit.get(60, TimeUnit.SECONDS)).as(err.toString()).isZero();
+            assertThat(out.toString()).contains("requests");
+            Matcher kept = Pattern.compile("cocoon: --json " + Pattern.quote(json.toString())
+                    + " could not be written \\(no such file or directory [^)]*\\); it is in (\\S+) instead").matcher(err.toString());
+            assertThat(kept.find()).as(err.toString()).isTrue();
+            Path copy = Path.of(kept.group(1));
+            try {
+                assertThat(new JsonObject(Files.readString(copy)).getJsonObject("metrics").getJsonObject("requests").getLong("count"))
+                        .isPositive();
+            } finally {
+                Files.deleteIfExists(copy);
+            }
+        } finally {
+            Files.deleteIfExists(json);
+            Files.deleteIfExists(dir);
+        }
+    }
+
     /** The warm-up's requests reach the target but not the summary: the measured run is the scenario's own arrivals. */
     @Test
     void aWarmUp_runsFirst_andIsNotCounted() throws Exception {
@@ -150,6 +250,12 @@ class LoadCommandTest {
         } finally {
             Files.deleteIfExists(json);
         }
+    }
+
+    private static String[] cat(String[] first, String... more) {
+        List<String> all = new ArrayList<>(List.of(first));
+        all.addAll(List.of(more));
+        return all.toArray(String[]::new);
     }
 
     private static Run load(String... target) {
