@@ -17,7 +17,6 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
-import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -32,7 +31,6 @@ import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -67,6 +65,7 @@ import org.cocoonjvm.gateway.api.ModelsHandler;
 import org.cocoonjvm.gateway.registry.Cordons;
 import org.cocoonjvm.gateway.registry.SessionEndpoint;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.protocol.openai.AllowedMethods;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.ErrorKind;
@@ -447,7 +446,7 @@ public final class GatewayNode extends VerticleBase {
         // A request no route took. Vert.x's own 404/405 choice only sees the routes after the last
         // one that matched (the body handler for every POST /v1/*), so the routes decide here.
         Handler<RoutingContext> noRoute = ctx -> {
-            String allowed = allowedMethods(router, ctx.normalizedPath());
+            String allowed = AllowedMethods.of(router, ctx.normalizedPath());
             if (allowed.isEmpty()) {
                 RequestNotes.refuse(ctx, new ApiException(ErrorKind.NOT_FOUND,
                         "No route for " + ctx.request().method() + " " + ctx.request().path() + "."));
@@ -614,20 +613,6 @@ public final class GatewayNode extends VerticleBase {
             ctx.request().headers().set(HttpHeaders.CONTENT_TYPE, "application/json");
         }
         ctx.next();
-    }
-
-    /** The methods the routes for exactly {@code path} answer, HEAD with GET, for a 405's {@code Allow}. */
-    private static String allowedMethods(Router router, String path) {
-        Set<String> methods = new TreeSet<>();
-        for (Route route : router.getRoutes()) {
-            if (route.isExactPath() && path.equals(route.getPath()) && route.methods() != null) {
-                route.methods().forEach(m -> methods.add(m.name()));
-            }
-        }
-        if (methods.contains("GET")) {
-            methods.add("HEAD");
-        }
-        return String.join(", ", methods);
     }
 
     /**

@@ -4,6 +4,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.concurrent.Callable;
@@ -98,7 +100,9 @@ final class WorkerCommand implements Callable<Integer> {
     long closeThresholdNanoton;
 
     @Option(names = "--credit-window-nanoton", defaultValue = "1000000",
-            description = "How much a gateway may owe before its sequences pause. Default: ${DEFAULT-VALUE}.")
+            description = "How much a gateway may owe before its sequences pause. Keep it above a payment round's fees "
+                    + "(the gateway's --payment-every-tokens, 32, times the fee per token), or every sequence waits for each "
+                    + "payment; the worker warns when a channel's prices make it so. Default: ${DEFAULT-VALUE}.")
     long creditWindowNanoton;
 
     @Option(names = "--payment-timeout-ms", defaultValue = "10000",
@@ -154,8 +158,8 @@ final class WorkerCommand implements Callable<Integer> {
         WorkerOptions options = workerOptions(gatewayAddress, graceMs, paymentOptions);
         startWarnings().forEach(log::warn);
         Ports.hold(host, port).close();  // a port in use is named before the model is loaded
+        WorkerPayments payments = payments(paymentOptions, chain);  // before Vert.x: a corrupt file stops nothing running
         Vertx vertx = network.vertx();
-        WorkerPayments payments = new WorkerPayments(paymentOptions, chain);
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, payments), options, payments, tls);
         Running.await(vertx.deployVerticle(node), "the worker");
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
@@ -163,6 +167,20 @@ final class WorkerCommand implements Callable<Integer> {
         node.failure().onSuccess(e -> engineFailed());
         Running.untilSignalled(vertx, graceMs, node::endGrace, () -> { });
         return 0;
+    }
+
+    /**
+     * The payment state read from --payment-dir; a file there that is corrupt or cannot be read
+     * stops the start in one line naming it, not a stack trace (audit P, P-5).
+     */
+    private static WorkerPayments payments(WorkerPaymentOptions options, OnChainSettlement chain) throws IOException {
+        try {
+            return new WorkerPayments(options, chain);
+        } catch (IllegalStateException unusable) {
+            throw new Cocoon.StartFailure(unusable.getMessage(), unusable);
+        } catch (UncheckedIOException unreadable) {
+            throw WorkerEarningsCommand.oneLine(unreadable);
+        }
     }
 
     /**

@@ -2,6 +2,7 @@ package org.cocoonjvm.launcher;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.cocoonjvm.worker.payments.Earnings;
@@ -38,10 +39,21 @@ final class WorkerEarningsCommand implements Callable<Integer> {
         } catch (IllegalStateException unusable) {
             throw new Cocoon.StartFailure(unusable.getMessage(), unusable);
         } catch (UncheckedIOException unreadable) {
-            // A file that cannot be read is named by the cause (permission denied, say): the launcher says it in one line.
-            throw unreadable.getCause();
+            throw oneLine(unreadable);
         }
         spec.commandLine().getOut().println(earnings.toJson().encodePrettily());
         return 0;
+    }
+
+    /**
+     * A payment file that cannot be read, for the launcher's one line: a file-system refusal
+     * (permission denied, say) names the file itself; any other I/O error is said with what was being read.
+     */
+    static IOException oneLine(UncheckedIOException unreadable) {
+        IOException cause = unreadable.getCause();
+        if (cause instanceof FileSystemException && ((FileSystemException) cause).getFile() != null) {
+            return cause;
+        }
+        return new FileSystemException(unreadable.getMessage() + ": " + cause.getMessage());
     }
 }

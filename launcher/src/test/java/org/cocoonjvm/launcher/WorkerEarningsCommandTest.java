@@ -69,12 +69,94 @@ class WorkerEarningsCommandTest {
 
     @Test
     void earnings_withAnUnusableTokenFile_isOneLineNamingIt() throws Exception {
+        Files.writeString(paymentDir.resolve("payment-key"), "00".repeat(32));
         Path tokens = Files.writeString(paymentDir.resolve("tokens.json"), "{\"completion_tokens\": 3}");
 
         CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
 
         assertThat(run.exit()).isEqualTo(1);
-        assertThat(run.err()).isEqualTo("cocoon: the token counts " + tokens + " are unusable: prompt_tokens is missing");
+        assertThat(run.err()).isEqualTo("cocoon: the token counts " + tokens + " are unusable (prompt_tokens is missing): "
+                + "restore the file, or move it aside to count this worker's tokens from 0 (what it earned is kept in its "
+                + "channel files, not there)");
         assertThat(run.out()).isEmpty();
+    }
+
+    @Test
+    void earnings_ofADirectoryWithNoPaymentKey_isRefused_notAllZeros() throws Exception {
+        Files.writeString(paymentDir.resolve("ledger.json"), "{}");  // a gateway's data dir, say
+
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).isEqualTo("cocoon: " + paymentDir + " holds no worker payment state (no payment-key): "
+                + "not a directory a worker was started with as --payment-dir");
+        assertThat(run.out()).isEmpty();
+    }
+
+    @Test
+    void earnings_ofAPlainFile_saysItIsNotADirectory() throws Exception {
+        Path file = Files.writeString(paymentDir.resolve("tokens.json"), "{}");
+
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", file.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).isEqualTo("cocoon: " + file + " is not a directory: --payment-dir names the directory "
+                + "the worker was started with");
+    }
+
+    @Test
+    void earnings_withATokenFileThatIsAFolder_isOneLine() throws Exception {
+        Files.writeString(paymentDir.resolve("payment-key"), "00".repeat(32));
+        Path tokens = Files.createDirectory(paymentDir.resolve("tokens.json"));
+
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).startsWith("cocoon: the token counts " + tokens + " are unusable (it is not a file)")
+                .doesNotContain("\n");
+    }
+
+    @Test
+    void earnings_withHugeOrFractionalTokenCounts_refusesThemAsCorrupt_ratherThanTruncating() throws Exception {
+        Files.writeString(paymentDir.resolve("payment-key"), "00".repeat(32));
+        Path tokens = paymentDir.resolve("tokens.json");
+        for (String count : new String[] {"99999999999999999999999", "1.5", "\"7\"", "-1"}) {
+            Files.writeString(tokens, "{\"completion_tokens\": " + count + ", \"prompt_tokens\": 2}");
+
+            CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+
+            assertThat(run.exit()).as(count).isEqualTo(1);
+            assertThat(run.err()).as(count).startsWith("cocoon: the token counts " + tokens + " are unusable (completion_tokens is ")
+                    .contains("not a whole number from 0 to " + Long.MAX_VALUE);
+            assertThat(run.out()).isEmpty();
+        }
+    }
+
+    @Test
+    void aWorker_withACorruptTokenFile_doesNotStart_andSaysSoInOneLine() throws Exception {
+        Path tokens = Files.writeString(paymentDir.resolve("tokens.json"), "{\"completion_tokens\": \"x\"");
+
+        CliRun run = CliRun.cocoon("worker", "--id", "w", "--engine", "synthetic", "--host", "127.0.0.1", "--port", "31517",
+                "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).startsWith("cocoon: the token counts " + tokens + " are unusable (Unexpected end-of-input")
+                .endsWith("restore the file, or move it aside to count this worker's tokens from 0 (what it earned is "
+                        + "kept in its channel files, not there)")
+                .doesNotContain("\n").doesNotContain("[Source");
+    }
+
+    @Test
+    void aWorker_withAGarbledChannelFile_doesNotStart_andSaysSoInOneLine() throws Exception {
+        Path channel = Files.writeString(paymentDir.resolve("channel-" + "ab".repeat(32) + ".json"), "{\"channel_id\": ");
+
+        CliRun run = CliRun.cocoon("worker", "--id", "w", "--engine", "synthetic", "--host", "127.0.0.1", "--port", "31518",
+                "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).startsWith("cocoon: the stored channel state " + channel + " is unusable (")
+                .endsWith("restore the file from a backup; the worker does not start without it, as it would forget "
+                        + "what that channel paid")
+                .doesNotContain("\n").doesNotContain("[Source");
     }
 }

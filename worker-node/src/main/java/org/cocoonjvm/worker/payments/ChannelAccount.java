@@ -2,8 +2,10 @@ package org.cocoonjvm.worker.payments;
 
 import java.util.Arrays;
 
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -24,6 +26,7 @@ final class ChannelAccount {
     private volatile Map<String, PriceSchedule> prices;
     private final ChannelStore store;
     private final long window;
+    private volatile List<String> windowWarnings = List.of();
     /** nanoTON earned since the worker started, plus what was already paid before. */
     final AtomicLong earned;
     /**
@@ -236,6 +239,11 @@ final class ChannelAccount {
         return window;
     }
 
+    /** What the latest offer's prices and payment round make of the window (CreditWindowCheck); empty when it holds a round. */
+    void windowWarnings(List<String> latest) {
+        windowWarnings = List.copyOf(latest);
+    }
+
     /**
      * Verifies a new state against the terms and the latest one, stores it durably, then makes it
      * the latest. Payments come from one event loop; synchronized only to pair check and store.
@@ -277,6 +285,9 @@ final class ChannelAccount {
                 .put("quarantined", quarantined());
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
+        }
+        if (!windowWarnings.isEmpty()) {
+            json.put("credit_window_warnings", new JsonArray(windowWarnings));
         }
         return json;
     }

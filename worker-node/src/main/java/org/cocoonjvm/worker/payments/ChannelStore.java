@@ -75,6 +75,8 @@ final class ChannelStore {
         }
     }
 
+    /** The worker's payment key, hex seed: written at its first start. */
+    static final String KEY_FILE = "payment-key";
     private static final String PREFIX = "channel-";
     private static final String SUFFIX = ".json";
 
@@ -98,7 +100,7 @@ final class ChannelStore {
         if (dir == null) {
             return PaymentKeyPair.generate(random);
         }
-        Path file = dir.resolve("payment-key");
+        Path file = dir.resolve(KEY_FILE);
         try {
             if (Files.exists(file)) {
                 return PaymentKeyPair.fromSeed(HexFormat.of().parseHex(Files.readString(file, StandardCharsets.US_ASCII).strip()));
@@ -132,6 +134,9 @@ final class ChannelStore {
     }
 
     private static Stored read(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalStateException(unusable(file, "it is not a file"));
+        }
         try {
             JsonObject json = new JsonObject(Files.readString(file, StandardCharsets.UTF_8));
             ChannelTerms terms = new ChannelTerms(ChannelId.fromHex(json.getString("channel_id")),
@@ -148,8 +153,13 @@ final class ChannelStore {
                     json.getInstant("opened_at"), json.getInstant("settled_at"), json.getLong("paid_out_nanoton",
                     settlement == Settlement.CLOSED ? state.sentNanoton() : 0), json.getString("close_message_hash", ""));
         } catch (RuntimeException e) {
-            throw new IllegalStateException("the stored channel state " + file + " is unusable: " + e.getMessage(), e);
+            throw new IllegalStateException(unusable(file, StoredJson.problem(e)), e);
         }
+    }
+
+    private static String unusable(Path file, String why) {
+        return "the stored channel state " + file + " is unusable (" + why + "): restore the file from a backup; "
+                + "the worker does not start without it, as it would forget what that channel paid";
     }
 
     /** Replaces the channel's stored state; returns once it is on disk. */

@@ -70,13 +70,25 @@ public record Earnings(TokenCounts tokens, List<Channel> channels) {
      * Reads a worker's payment state directory ({@code --payment-dir}) without starting it, while
      * it runs or not: the tokens as last saved, the channels as last stored.
      *
-     * @throws NoSuchFileException         when {@code stateDir} is not a directory
-     * @throws IllegalStateException        when a file in it is unusable (the worker would not start on it either)
+     * @throws NoSuchFileException         when {@code stateDir} does not exist
+     * @throws IllegalStateException        when it is not a directory, holds no {@code payment-key} (no
+     *                                      worker's payment dir: a gateway's data dir, one level too
+     *                                      high), or a file in it is unusable (the worker would not start on it either)
      * @throws java.io.UncheckedIOException when a file in it cannot be read
      */
     public static Earnings read(Path stateDir) throws NoSuchFileException {
-        if (!Files.isDirectory(stateDir)) {
+        if (!Files.exists(stateDir)) {
             throw new NoSuchFileException(stateDir.toString());
+        }
+        if (!Files.isDirectory(stateDir)) {
+            throw new IllegalStateException(stateDir + " is not a directory: --payment-dir names the directory the worker "
+                    + "was started with");
+        }
+        // A worker writes its key there at its first start, before anything else: without one, all
+        // zeros would tell an owner who mistyped the path that they earned nothing (audit P, P-4).
+        if (!Files.exists(stateDir.resolve(ChannelStore.KEY_FILE))) {
+            throw new IllegalStateException(stateDir + " holds no worker payment state (no " + ChannelStore.KEY_FILE
+                    + "): not a directory a worker was started with as --payment-dir");
         }
         return of(LifetimeTokens.read(stateDir), new ChannelStore(stateDir).loadAll());
     }

@@ -41,22 +41,39 @@ final class LifetimeTokens {
         if (!Files.exists(file)) {
             return TokenCounts.NONE;
         }
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalStateException(unusable(file, "it is not a file"));
+        }
+        String text;
         try {
-            JsonObject json = new JsonObject(Files.readString(file, StandardCharsets.UTF_8));
-            return new TokenCounts(count(json, "completion_tokens"), count(json, "prompt_tokens"));
+            text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the token counts " + file, e);
+        }
+        try {
+            JsonObject json = new JsonObject(text);
+            return new TokenCounts(count(json, "completion_tokens"), count(json, "prompt_tokens"));
         } catch (RuntimeException e) {
-            throw new IllegalStateException("the token counts " + file + " are unusable: " + e.getMessage(), e);
+            throw new IllegalStateException(unusable(file, StoredJson.problem(e)), e);
         }
     }
 
+    private static String unusable(Path file, String why) {
+        return "the token counts " + file + " are unusable (" + why + "): restore the file, or move it aside to count "
+                + "this worker's tokens from 0 (what it earned is kept in its channel files, not there)";
+    }
+
+    /** A whole non-negative number that fits a long: a huge or fractional one is corrupt, not rounded (audit P, P-5). */
     private static long count(JsonObject json, String field) {
-        Long count = json.getLong(field);
-        if (count == null || count < 0) {
-            throw new IllegalArgumentException(field + " is " + (count == null ? "missing" : count));
+        Object value = json.getValue(field);
+        if (value == null) {
+            throw new IllegalArgumentException(field + " is missing");
         }
-        return count;
+        if (!(value instanceof Integer || value instanceof Long) || ((Number) value).longValue() < 0) {
+            throw new IllegalArgumentException(field + " is " + (value instanceof String ? "\"" + value + "\"" : value)
+                    + ", not a whole number from 0 to " + Long.MAX_VALUE);
+        }
+        return ((Number) value).longValue();
     }
 
     TokenCounts total(TokenCounts run) {

@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -51,6 +52,8 @@ public final class WorkerPayments implements CreditGate {
     private final PaymentKeyPair key;
     private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
+    /** The credit-window warnings said already: model, fee, coefficient, multiplier and payment round. */
+    private final Set<String> windowWarned = ConcurrentHashMap.newKeySet();
     /** Done unless a gateway session is opening its channel: see {@link #channelOpening}. */
     private volatile CompletableFuture<Void> opening = CompletableFuture.completedFuture(null);
 
@@ -135,6 +138,7 @@ public final class WorkerPayments implements CreditGate {
             return known;
         });
         account.offer(chain == null ? "" : terms.getChannelAddress());
+        checkCreditWindow(account, prices, terms.getEveryTokens(), terms.getEveryMs());
         if (chain != null) {
             long dueAt = chain.closeDueAt(channelTerms.depositCapNanoton(), account.window());
             if (dueAt < chain.closeThreshold() && account.startCapWarning()) {
@@ -145,6 +149,27 @@ public final class WorkerPayments implements CreditGate {
         }
         SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
+    }
+
+    /**
+     * Says, once per model, fee and payment round, when the credit window holds fewer tokens than
+     * the gateway pays for at a time: every sequence then waits for each payment (audit P, P-3).
+     * The account keeps the warnings for /status.
+     */
+    private void checkCreditWindow(ChannelAccount account, Map<String, PriceSchedule> prices, int everyTokens, int everyMs) {
+        List<String> warnings = new ArrayList<>();
+        for (PriceSchedule schedule : prices.values()) {
+            String warning = CreditWindowCheck.warning(account.terms.channelId().hex(), schedule, account.window(),
+                    Integer.toUnsignedLong(everyTokens), Integer.toUnsignedLong(everyMs));
+            if (warning != null) {
+                warnings.add(warning);
+                if (windowWarned.add(schedule.model() + "/" + schedule.workerFeePerToken() + "/"
+                        + schedule.workerCoefficient() + "/" + schedule.multipliers().completion() + "/" + everyTokens)) {
+                    log.warn(warning);
+                }
+            }
+        }
+        account.windowWarnings(warnings);
     }
 
     /** Long.MAX_VALUE without a chain client: the gateway's cap alone then bounds the channel. */

@@ -16,6 +16,7 @@ import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
+import org.cocoonjvm.protocol.openai.AllowedMethods;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.BearerKeys;
 import org.cocoonjvm.protocol.openai.CompletionMeta;
@@ -84,8 +85,19 @@ final class WorkerHttpApi {
         router.post("/v1/*").handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES));
         router.post("/v1/chat/completions").handler(ctx -> complete(ctx, RequestParser::chat));
         router.post("/v1/completions").handler(ctx -> complete(ctx, RequestParser::completion));
-        router.route().last().handler(ctx -> OpenAiResponses.error(ctx.response(),
-                new ApiException(ErrorKind.NOT_FOUND, "No route for " + ctx.request().method() + " " + ctx.request().path() + ".")));
+        // A known path asked with a method it does not answer (POST /earnings) is a 405 naming the
+        // ones it does, as at the gateway; only an unknown path is a 404 (audit P, P-10).
+        router.route().last().handler(ctx -> {
+            String allowed = AllowedMethods.of(router, ctx.normalizedPath());
+            if (allowed.isEmpty()) {
+                OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.NOT_FOUND,
+                        "No route for " + ctx.request().method() + " " + ctx.request().path() + "."));
+                return;
+            }
+            ctx.response().putHeader("Allow", allowed);
+            OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.METHOD_NOT_ALLOWED,
+                    ctx.request().method() + " is not allowed on " + ctx.request().path() + "; use " + allowed + "."));
+        });
         router.errorHandler(413, ctx -> OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
                 "The request body exceeds " + MAX_BODY_BYTES + " bytes.")));
         return router;

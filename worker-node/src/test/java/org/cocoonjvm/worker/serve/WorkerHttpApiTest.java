@@ -282,6 +282,26 @@ class WorkerHttpApiTest {
     }
 
     @Test
+    void aWrongMethodOnAKnownPath_is405WithAllow_asAtTheGateway() throws Exception {
+        for (String path : List.of("/earnings", "/status", "/metrics", "/v1/models")) {
+            HttpResponse<String> response = send(call(path).header("Authorization", "Bearer " + KEY)
+                    .POST(HttpRequest.BodyPublishers.ofString("{}")).build());
+
+            assertThat(response.statusCode()).as(path).isEqualTo(405);
+            assertThat(response.headers().firstValue("Allow")).as(path).hasValue("GET, HEAD");
+            JsonObject error = new JsonObject(response.body()).getJsonObject("error");
+            assertThat(error.getString("code")).isEqualTo("method_not_allowed");
+            assertThat(error.getString("message")).isEqualTo("POST is not allowed on " + path + "; use GET, HEAD.");
+        }
+        HttpResponse<String> getCompletions = send(call("/v1/chat/completions").header("Authorization", "Bearer " + KEY)
+                .GET().build());
+        assertThat(getCompletions.statusCode()).isEqualTo(405);
+        assertThat(getCompletions.headers().firstValue("Allow")).hasValue("POST");
+        // The key still comes first: a caller without it learns nothing of the routes.
+        assertThat(send(call("/earnings").POST(HttpRequest.BodyPublishers.ofString("{}")).build()).statusCode()).isEqualTo(401);
+    }
+
+    @Test
     void unknownRoute_is404NotFound() throws Exception {
         HttpResponse<String> response = send(call("/v1/embeddings").header("Authorization", "Bearer " + KEY)
                 .POST(HttpRequest.BodyPublishers.ofString("{}")).build());
