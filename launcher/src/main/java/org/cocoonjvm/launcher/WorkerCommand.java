@@ -158,14 +158,27 @@ final class WorkerCommand implements Callable<Integer> {
         WorkerOptions options = workerOptions(gatewayAddress, graceMs, paymentOptions);
         startWarnings().forEach(log::warn);
         Ports.hold(host, port).close();  // a port in use is named before the model is loaded
-        WorkerPayments payments = payments(paymentOptions, chain);  // before Vert.x: a corrupt file stops nothing running
+        PaymentDirLock lock = paymentDir == null ? null : PaymentDirLock.hold(paymentDir);
+        WorkerPayments payments;
+        try {
+            payments = payments(paymentOptions, chain);  // before Vert.x: a corrupt file stops nothing running
+        } catch (RuntimeException e) {
+            if (lock != null) {
+                lock.close();
+            }
+            throw e;
+        }
         Vertx vertx = network.vertx();
         WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, payments), options, payments, tls);
         Running.await(vertx.deployVerticle(node), "the worker");
         System.out.println(new JsonObject().put("event", "ready").put("worker", node.endpoint())
                 .put("attestation", tls == null ? "none" : tls.tee()).encode());
         node.failure().onSuccess(e -> engineFailed());
-        Running.untilSignalled(vertx, graceMs, node::endGrace, () -> { });
+        Running.untilSignalled(vertx, graceMs, node::endGrace, () -> {
+            if (lock != null) {
+                lock.close();  // after the stop: its last channel states are written
+            }
+        });
         return 0;
     }
 
