@@ -161,18 +161,11 @@ class LoadCommandTest {
         Path dir = Files.createTempDirectory("load-json");
         Path json = dir.resolve("summary.json");
         try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
-            StringWriter out = new StringWriter();
-            StringWriter err = new StringWriter();
-            var cli = Cocoon.commandLine();
-            cli.setOut(new PrintWriter(out, true));
-            cli.setErr(new PrintWriter(err, true));
-            CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> cli.execute("load", "--scenario", SCENARIO,
-                    "--profile", "ci", "--warmup", "1s", "--duration", "2s", "--url", net.viaGateway().baseUrl().toString(),
-                    "--key", LoopbackNetwork.API_KEY, "--model", net.viaGateway().model(), "--json", json.toString()));
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!err.toString().contains("warm-up: ") && System.nanoTime() < until) {
-                Thread.sleep(20);
-            }
+            RunningLoad run = RunningLoad.start(net, json, "--warmup", "1s", "--duration", "2s");
+            StringWriter out = run.out();
+            StringWriter err = run.err();
+            CompletableFuture<Integer> exit = run.exit();
+            run.awaitErr("warm-up: ", 30);
             assertThat(err.toString()).as("the warm-up ended, the measured run begins").contains("warm-up: ");
             Files.delete(dir);
 
@@ -225,18 +218,11 @@ class LoadCommandTest {
     void sigint_endsTheRunWithItsSummaryAndJson_exit105() throws Exception {
         Path json = Files.createTempFile("load", ".json");
         try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
-            StringWriter out = new StringWriter();
-            StringWriter err = new StringWriter();
-            var cli = Cocoon.commandLine();
-            cli.setOut(new PrintWriter(out, true));
-            cli.setErr(new PrintWriter(err, true));
-            CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> cli.execute("load", "--scenario", SCENARIO,
-                    "--profile", "ci", "--duration", "2m", "--url", net.viaGateway().baseUrl().toString(), "--key", LoopbackNetwork.API_KEY,
-                    "--model", net.viaGateway().model(), "--json", json.toString()));
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!err.toString().contains("chat-streaming: ") && System.nanoTime() < until) {
-                Thread.sleep(100);
-            }
+            RunningLoad run = RunningLoad.start(net, json, "--duration", "2m");
+            StringWriter out = run.out();
+            StringWriter err = run.err();
+            CompletableFuture<Integer> exit = run.exit();
+            run.awaitErr("chat-streaming: ", 20);
             assertThat(err.toString()).as("a progress line on stderr").containsPattern("chat-streaming: \\d+ s of 120 s, \\d+ started, \\d+ completed, ");
 
             Signal.raise(new Signal("INT"));
@@ -249,6 +235,29 @@ class LoadCommandTest {
             assertThat(summary.getDouble("duration_s")).isLessThan(60);
         } finally {
             Files.deleteIfExists(json);
+        }
+    }
+
+    /** A {@code cocoon load} of the CI profile against {@code net}'s gateway, on a thread of its own, read while it runs. */
+    private record RunningLoad(StringWriter out, StringWriter err, CompletableFuture<Integer> exit) {
+        static RunningLoad start(LoopbackNetwork net, Path json, String... options) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            var cli = Cocoon.commandLine();
+            cli.setOut(new PrintWriter(out, true));
+            cli.setErr(new PrintWriter(err, true));
+            String[] args = cat(new String[] {"load", "--scenario", SCENARIO, "--profile", "ci",
+                    "--url", net.viaGateway().baseUrl().toString(), "--key", LoopbackNetwork.API_KEY,
+                    "--model", net.viaGateway().model(), "--json", json.toString()}, options);
+            return new RunningLoad(out, err, CompletableFuture.supplyAsync(() -> cli.execute(args)));
+        }
+
+        /** Returns once stderr holds {@code text}, or {@code seconds} on; the caller asserts which. */
+        void awaitErr(String text, long seconds) throws InterruptedException {
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+            while (!err.toString().contains(text) && System.nanoTime() < until) {
+                Thread.sleep(20);
+            }
         }
     }
 

@@ -136,7 +136,7 @@ class WorkerEarningsCommandTest {
     void aWorker_withACorruptTokenFile_doesNotStart_andSaysSoInOneLine() throws Exception {
         Path tokens = Files.writeString(paymentDir.resolve("tokens.json"), "{\"completion_tokens\": \"x\"");
 
-        CliRun run = CliRun.cocoon("worker", "--id", "w", "--engine", "synthetic", "--host", "127.0.0.1", "--port", "31517",
+        CliRun run = CliRun.cocoon("worker", "--id", "w", "--engine", "synthetic", "--host", "127.0.0.1", "--port", "0",
                 "--payment-dir", paymentDir.toString());
 
         assertThat(run.exit()).isEqualTo(1);
@@ -150,7 +150,7 @@ class WorkerEarningsCommandTest {
     void aWorker_withAGarbledChannelFile_doesNotStart_andSaysSoInOneLine() throws Exception {
         Path channel = Files.writeString(paymentDir.resolve("channel-" + "ab".repeat(32) + ".json"), "{\"channel_id\": ");
 
-        CliRun run = CliRun.cocoon("worker", "--id", "w", "--engine", "synthetic", "--host", "127.0.0.1", "--port", "31518",
+        CliRun run = CliRun.cocoon("worker", "--id", "w", "--engine", "synthetic", "--host", "127.0.0.1", "--port", "0",
                 "--payment-dir", paymentDir.toString());
 
         assertThat(run.exit()).isEqualTo(1);
