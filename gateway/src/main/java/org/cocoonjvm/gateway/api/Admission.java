@@ -24,11 +24,11 @@ import org.cocoonjvm.protocol.openai.ValidRequest;
  * answer comes back on the caller's event loop, which never blocks.
  */
 public final class Admission {
-    private final Relay.Context relay;
+    private final Relay.Env relay;
     private final RateLimiter limiter;
     private final RequestBilling billing;
 
-    public Admission(Relay.Context relay, RateLimiter limiter, RequestBilling billing) {
+    public Admission(Relay.Env relay, RateLimiter limiter, RequestBilling billing) {
         this.relay = relay;
         this.limiter = limiter;
         this.billing = billing;
@@ -104,13 +104,13 @@ public final class Admission {
 
     /** An admitted request: it holds a rate-limit permit and a reservation until its relay settles them. */
     public static final class Admitted {
-        private final Relay.Context context;
+        private final Relay.Env env;
         private final Relay.Request request;
         private final RateLimiter.Permit permit;
         private final RequestBilling.Charge charge;
 
-        private Admitted(Relay.Context context, Relay.Request request, RateLimiter.Permit permit, RequestBilling.Charge charge) {
-            this.context = context;
+        private Admitted(Relay.Env env, Relay.Request request, RateLimiter.Permit permit, RequestBilling.Charge charge) {
+            this.env = env;
             this.request = request;
             this.permit = permit;
             this.charge = charge;
@@ -126,7 +126,7 @@ public final class Admission {
          * client's disconnect to {@link Relay#clientGone}, then {@link Relay#start}. Call once.
          */
         public Relay relay(CompletionSink sink) {
-            return new Relay(context, request, sink, permit, charge);
+            return new Relay(env, request, sink, permit, charge);
         }
     }
 }

@@ -280,6 +280,11 @@ public final class WorkerRegistry {
         worker.heartbeat(load, nanoClock.getAsLong());
     }
 
+    /** {@code worker} broke a call: counted towards its breaker, on this registry's clock. */
+    public void failed(RegisteredWorker worker) {
+        worker.failed(nanoClock.getAsLong());
+    }
+
     public Collection<RegisteredWorker> all() {
         return workers.values();
     }

@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.relay;
 
 import io.vertx.core.AsyncResult;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.client.GrpcClient;
@@ -56,8 +57,8 @@ public final class Relay {
      *
      * @param running the relays started and not yet ended on this loop
      */
-    public record Context(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer,
-                          RunningRelays running) {}
+    public record Env(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer,
+                      RunningRelays running) {}
 
     /**
      * Who asked and what for.
@@ -67,14 +68,14 @@ public final class Relay {
     public record Request(String id, String keyId, GenerateRequest generate, WorkerRegistry.Route route, boolean stream,
                           long arrivalNanos) {}
 
-    private final Context ctx;
+    private final Env env;
     private final Request request;
     private final CompletionSink sink;
     private final RateLimiter.Permit permit;
     private final RequestBilling.Charge charge;
-    private final long startNanos;
+    private final RelayTimings timings;
     /** The client connection's event loop, where this relay's state lives. */
-    private final io.vertx.core.Context context;
+    private final Context context;
     private final Set<String> tried = new HashSet<>();
     /** The worker of the latest attempt, kept when it failed: the one the log names for what was billed. */
     private String lastWorkerId;
@@ -85,13 +86,6 @@ public final class Relay {
     private GrpcClientRequest<GenerateCall, GenerateEvent> call;
     private GrpcClientResponse<GenerateCall, GenerateEvent> stream;
     private ApiException lastFailure;
-    private long attemptNanos;
-    private long queueNanos = -1;
-    private long firstTokenNanos = -1;
-    /** From arrival until the first worker call was written, and the gateway's time on the first token. */
-    private long forwardNanos = -1;
-    private long firstTokenRelayNanos = -1;
-    private long lastTokenNanos;
     private RelayObserver.TokenGaps gaps;
     private long promptTokens;
     private long completionTokens;
@@ -107,8 +101,6 @@ public final class Relay {
     private boolean stopping;
     private long stopTimer = -1;
     private long stopWaitMs = CANCEL_WAIT_MS;
-    private long cancelSentNanos;
-    private long cancelNanos = -1;
     /** What {@link #settle} reports once the stopped worker's count is known. */
     private ApiException stopError;
     private boolean stopStatusSent;
@@ -124,8 +116,9 @@ public final class Relay {
     private ApiException cutError;
     /** The completion tokens counted at the cut: the worker's speed is measured up to it. */
     private long cutTokens;
-    /** When the cut's answer was handed to the kernel ({@link System#nanoTime}); -1 until then. */
-    private long answeredNanos = -1;
+    /** The cut's answer was handed to the kernel, at {@link #answeredNanos} ({@link RelayTimings#now}). */
+    private boolean answered;
+    private long answeredNanos;
     private boolean clientGone;
     /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
     private boolean stalled;
@@ -133,34 +126,33 @@ public final class Relay {
     private boolean reported;
     private long holdTimer = -1;
     private long keepAliveTimer = -1;
-    private long lastKeepAliveNanos;
     private long deadlineTimer = -1;
     private long stallTimer = -1;
 
-    public Relay(Context ctx, Request request, CompletionSink sink, RateLimiter.Permit permit, RequestBilling.Charge charge) {
-        this.ctx = ctx;
+    public Relay(Env env, Request request, CompletionSink sink, RateLimiter.Permit permit, RequestBilling.Charge charge) {
+        this.env = env;
         this.request = request;
         this.sink = sink;
         this.permit = permit;
         this.charge = charge;
-        this.startNanos = request.arrivalNanos();
-        this.context = ctx.vertx().getOrCreateContext();
+        this.timings = new RelayTimings(request.arrivalNanos());
+        this.context = env.vertx().getOrCreateContext();
     }
 
     public void start() {
-        start(ctx.options().timeoutMs());
+        start(env.options().timeoutMs());
     }
 
     /** @param timeoutMs the client's own deadline (a gRPC {@code grpc-timeout}); the gateway's, if shorter, wins */
     public void start(long timeoutMs) {
-        ctx.running().add(this);
-        RelayOptions o = ctx.options();
+        env.running().add(this);
+        RelayOptions o = env.options();
         long limit = Math.min(timeoutMs, o.timeoutMs());
         // A gRPC client's own deadline is its own to enforce too: its answer cannot wait for the
         // worker's final count nor the ledger, and is billed what was counted at the cut
         // (cutAtDeadline). The gateway's own deadline waits for the count like any cancel.
         boolean clients = timeoutMs < o.timeoutMs();
-        deadlineTimer = ctx.vertx().setTimer(limit, id -> {
+        deadlineTimer = env.vertx().setTimer(limit, id -> {
             ApiException timeout = new ApiException(ErrorKind.TIMEOUT,
                     "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s."));
             if (clients) {
@@ -171,9 +163,9 @@ public final class Relay {
         });
         if (request.stream()) {
             // Hold the status for a while: a failure before the first token is then a real status.
-            holdTimer = ctx.vertx().setTimer(o.holdStatusMs(), id -> {
+            holdTimer = env.vertx().setTimer(o.holdStatusMs(), id -> {
                 sink.keepAlive();
-                lastKeepAliveNanos = System.nanoTime();
+                timings.keptAlive(RelayTimings.now());
                 keepAlives(o.keepAliveMs());
             });
         }
@@ -187,13 +179,13 @@ public final class Relay {
      * reach the limit; tokens do not touch it. Not while the client's socket is full: it has bytes.
      */
     private void keepAlives(long inMs) {
-        keepAliveTimer = ctx.vertx().setTimer(Math.max(1, inMs), id -> {
+        keepAliveTimer = env.vertx().setTimer(Math.max(1, inMs), id -> {
             if (done) {
                 return;  // a timer that fired as the relay ended must not schedule the next
             }
-            long limit = ctx.options().keepAliveMs() * 1_000_000;
-            long now = System.nanoTime();
-            long quiet = now - Math.max(lastKeepAliveNanos, firstTokenNanos < 0 ? 0 : lastTokenNanos);
+            long limit = env.options().keepAliveMs() * 1_000_000;
+            long now = RelayTimings.now();
+            long quiet = timings.quietNanos(now);
             if (quiet < limit) {
                 keepAlives(TimeUnit.NANOSECONDS.toMillis(limit - quiet));
                 return;
@@ -201,8 +193,8 @@ public final class Relay {
             if (!sink.writeQueueFull()) {
                 sink.keepAlive();
             }
-            lastKeepAliveNanos = now;
-            keepAlives(ctx.options().keepAliveMs());
+            timings.keptAlive(now);
+            keepAlives(env.options().keepAliveMs());
         });
     }
 
@@ -219,7 +211,7 @@ public final class Relay {
     private void attempt() {
         RegisteredWorker next;
         try {
-            next = ctx.registry().pick(new WorkerRegistry.Route(request.route().model(), request.route().tier(), tried,
+            next = env.registry().pick(new WorkerRegistry.Route(request.route().model(), request.route().tier(), tried,
                     request.route().affinityKey()));
         } catch (ApiException e) {
             // A retry with no worker left to take it (its worker's registration, likely the model's
@@ -241,9 +233,9 @@ public final class Relay {
         meter = paidBy == null ? null : paidBy.meter(request.generate().getModel(), charge);
         GenerateRequest generate = paidBy == null ? request.generate()
                 : request.generate().toBuilder().setChannelId(paidBy.idBytes()).build();
-        attemptNanos = System.nanoTime();
+        timings.attemptStarted();
         long opening = boundOpening(next);
-        ctx.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> onCallOpened(next, generate, opening, opened));
+        env.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> onCallOpened(next, generate, opening, opened));
     }
 
     /**
@@ -253,8 +245,8 @@ public final class Relay {
      * @return the timer, cancelled once the call opened or failed to
      */
     private long boundOpening(RegisteredWorker next) {
-        long silence = ctx.registry().silenceLimitMs();
-        return ctx.vertx().setTimer(silence, id -> {
+        long silence = env.registry().silenceLimitMs();
+        return env.vertx().setTimer(silence, id -> {
             if (!done && worker == next && call == null) {
                 attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker did not take the call within " + silence + " ms."), true);
             }
@@ -264,7 +256,7 @@ public final class Relay {
     /** The attempt's call to {@code next} opened, or could not: the request is written on it, and its answer awaited. */
     private void onCallOpened(RegisteredWorker next, GenerateRequest generate, long opening,
                               AsyncResult<GrpcClientRequest<GenerateCall, GenerateEvent>> opened) {
-        ctx.vertx().cancelTimer(opening);
+        env.vertx().cancelTimer(opening);
         if (done || worker != next) {
             if (opened.succeeded()) {
                 opened.result().cancel();
@@ -278,9 +270,7 @@ public final class Relay {
         call = opened.result();
         // Not ended with it: the call stays open for a Cancel (see stopWorker).
         call.write(GenerateCall.newBuilder().setStart(generate).build());
-        if (forwardNanos < 0) {
-            forwardNanos = System.nanoTime() - startNanos;
-        }
+        timings.forwarded();
         call.response().onComplete(answered -> onResponse(next, answered));
     }
 
@@ -367,35 +357,34 @@ public final class Relay {
 
     private void accepted(int prompt) {
         promptTokens = prompt;
-        queueNanos = System.nanoTime() - attemptNanos;
+        timings.accepted();
         if (meter != null) {
             meter.prompt(Integer.toUnsignedLong(prompt));
         }
     }
 
     private void onDelta(Delta delta) {
-        long now = System.nanoTime();
+        long now = RelayTimings.now();
         int tokens = CompletionSink.tokens(delta);
-        if (firstTokenNanos >= 0) {
+        if (timings.firstTokenSeen()) {
             if (gaps == null) {
-                gaps = ctx.observer().tokenGaps(request.route().model());
+                gaps = env.observer().tokenGaps(request.route().model());
             }
-            gaps.gap(now - lastTokenNanos, tokens);
-            relay(delta, tokens, now);
+            gaps.gap(timings.token(now), tokens);
+            relay(delta, tokens);
             return;
         }
-        firstTokenNanos = now;
+        timings.firstToken(now);
         cancelTimer(holdTimer);
         if (request.stream() && keepAliveTimer < 0) {
-            keepAlives(ctx.options().keepAliveMs());
+            keepAlives(env.options().keepAliveMs());
         }
-        relay(delta, tokens, now);
-        firstTokenRelayNanos = System.nanoTime() - now;
+        relay(delta, tokens);
+        timings.firstTokenRelayed(now);
     }
 
     /** Counts, meters and passes on a delta: the per-token path, kept small so that it stays inlined. */
-    private void relay(Delta delta, int tokens, long now) {
-        lastTokenNanos = now;
+    private void relay(Delta delta, int tokens) {
         completionTokens += tokens;
         if (meter != null) {
             meter.completion(tokens);
@@ -411,10 +400,10 @@ public final class Relay {
     private void holdForSlowReader(Delta delta) {
         if (pendingText == null) {
             sink.drainHandler(v -> flushPending());
-            stallTimer = ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> stalled());
+            stallTimer = env.vertx().setTimer(env.options().stallTimeoutMs(), id -> stalled());
         }
         pend(delta);
-        if (pendingText.length() >= ctx.options().coalesceBytes() && !paused) {
+        if (pendingText.length() >= env.options().coalesceBytes() && !paused) {
             paused = true;
             readerPaused = true;
             stream.pause();
@@ -477,9 +466,9 @@ public final class Relay {
      */
     private void attemptFailed(ApiException failure, boolean brokenWorker, Usage workerUsage) {
         if (brokenWorker) {
-            worker.failed(ctx.registry().nanoTime());
+            env.registry().failed(worker);
         }
-        if (firstTokenNanos >= 0) {
+        if (timings.firstTokenSeen()) {
             fail(failure);  // bound to this worker: end() bills what it produced
             return;
         }
@@ -500,7 +489,7 @@ public final class Relay {
         lastFailure = failure;
         // A request at fault (4xx: invalid, too long, too large, unknown model) fails on every worker alike.
         boolean retryable = failure.kind().httpStatus >= 500;
-        if (retryable && tried.size() < ctx.options().maxAttempts()) {
+        if (retryable && tried.size() < env.options().maxAttempts()) {
             attempt();
         } else {
             fail(failure);
@@ -537,7 +526,7 @@ public final class Relay {
     void failWithin(ApiException error, long waitMs) {
         if (stopping) {
             // Already waiting for its worker (its client left): no longer than the others.
-            long left = stopWaitMs - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cancelSentNanos);
+            long left = stopWaitMs - timings.sinceCancelMs();
             if (waitMs < left) {
                 cancelTimer(stopTimer);
                 awaitFinal(waitMs);
@@ -597,7 +586,7 @@ public final class Relay {
         stopError = error;
         stopStatusSent = statusSent;
         call.end(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
-        cancelSentNanos = System.nanoTime();
+        timings.cancelSent();
         if (paused) {
             paused = false;
             stream.resume();
@@ -630,7 +619,8 @@ public final class Relay {
         // Text held back for a slow reader goes first: it was counted, so it is billed.
         flushPending();
         delivered(sink.fail(error, usage, toldCost), () -> {
-            answeredNanos = System.nanoTime();
+            answered = true;
+            answeredNanos = RelayTimings.now();
             reportCut();
         });
     }
@@ -641,22 +631,22 @@ public final class Relay {
             meter.finish(fin != null ? fin.getUsage() : null);  // without a Final, what was counted, as for any cut-short attempt
         }
         worker.finished(fin != null ? Integer.toUnsignedLong(fin.getUsage().getCompletionTokens()) : completionTokens);
-        if (firstTokenNanos > 0 && !readerPaused) {
-            worker.recordSpeed(cutTokens - 1, lastTokenNanos - firstTokenNanos);
+        if (timings.firstTokenSeen() && !readerPaused) {
+            worker.recordSpeed(cutTokens - 1, timings.generatingNanos());
         }
         reportCut();
-        ctx.running().remove(this);
+        env.running().remove(this);
     }
 
     /** Reports a cut request once its client was answered and its worker stopped; its total time is the client's. */
     private void reportCut() {
-        if (answeredNanos >= 0 && !stopping) {
+        if (answered && !stopping) {
             report(null, cutError, told, toldCost, stopStatusSent, answeredNanos);
         }
     }
 
     private void awaitFinal(long waitMs) {
-        stopTimer = ctx.vertx().setTimer(waitMs, id -> {
+        stopTimer = env.vertx().setTimer(waitMs, id -> {
             // Only the full wait says something is wrong with the worker; a short one was chosen
             // (a client's own deadline, a stopping gateway).
             if (waitMs >= CANCEL_WAIT_MS) {
@@ -676,7 +666,7 @@ public final class Relay {
                 if (meter != null) {
                     meter.completion(tokens);
                 }
-                if (!clientGone && !cut && firstTokenNanos >= 0) {
+                if (!clientGone && !cut && timings.firstTokenSeen()) {
                     pend(event.getDelta());
                 }
             }
@@ -695,7 +685,7 @@ public final class Relay {
         if (fin == null) {
             call.cancel();
         } else {
-            cancelNanos = System.nanoTime() - cancelSentNanos;
+            timings.cancelAnswered();
         }
         if (cut) {
             cutWorkerStopped(fin);
@@ -748,8 +738,8 @@ public final class Relay {
             // Its rate from first to last token, however the request ended (counting finished ones
             // only, a worker whose clients all pressed Stop stayed unmeasured: audit H, H-7); not
             // when a slow reader paused the stream, which then timed the reader.
-            if (firstTokenNanos > 0 && !readerPaused) {
-                worker.recordSpeed(completionTokens - 1, lastTokenNanos - firstTokenNanos);
+            if (timings.firstTokenSeen() && !readerPaused) {
+                worker.recordSpeed(completionTokens - 1, timings.generatingNanos());
             }
         }
         if (fin == null && error == null) {
@@ -757,7 +747,7 @@ public final class Relay {
         }
         // Last: a stopping gateway's final payment round starts once no relay runs, and must find
         // this one's fee among the finished ones.
-        ctx.running().remove(this);
+        env.running().remove(this);
     }
 
     /**
@@ -767,7 +757,7 @@ public final class Relay {
      * has stopped reading: its response is dropped, as it would be midway.
      */
     private void delivered(Future<Void> lastWrite, Runnable then) {
-        long timer = lastWrite.isComplete() ? -1 : ctx.vertx().setTimer(ctx.options().stallTimeoutMs(), id -> {
+        long timer = lastWrite.isComplete() ? -1 : env.vertx().setTimer(env.options().stallTimeoutMs(), id -> {
             dropStalledClient();
             then.run();  // now: a gRPC call cannot be cancelled once its trailers are queued, so its write may never end
         });
@@ -788,10 +778,10 @@ public final class Relay {
     }
 
     private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent) {
-        report(fin, error, usage, cost, statusSent, System.nanoTime());
+        report(fin, error, usage, cost, statusSent, RelayTimings.now());
     }
 
-    /** @param endNanos when the request ended for its client ({@link System#nanoTime}) */
+    /** @param endNanos when the request ended for its client ({@link RelayTimings#now}) */
     private void report(Final fin, ApiException error, Usage usage, UsageCost cost, boolean statusSent, long endNanos) {
         if (reported) {
             return;
@@ -805,13 +795,12 @@ public final class Relay {
             case FINISH_REASON_STOP -> "stop";
             default -> fin.getFinishReason().name();
         };
-        ctx.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
+        env.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
                 request.route().tier(), request.stream(), lastWorkerId, tried.size(), status,
                 error != null ? (error.kind().code == null ? error.kind().type : error.kind().code) : stalled ? STALLED : null, finish,
-                usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), queueNanos,
-                // Both until the first token was passed on, so the gateway's share is a part of the whole.
-                firstTokenNanos < 0 ? -1 : firstTokenNanos - startNanos + Math.max(0, firstTokenRelayNanos),
-                firstTokenRelayNanos < 0 ? -1 : forwardNanos + firstTokenRelayNanos, endNanos - startNanos, clientGone, cancelNanos));
+                usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), timings.queueNanos(),
+                timings.timeToFirstTokenNanos(), timings.overheadNanos(), timings.totalNanos(endNanos), clientGone,
+                timings.cancelNanos()));
     }
 
     /** The access log's and the error metric's code for a client that stopped reading. */
@@ -819,7 +808,7 @@ public final class Relay {
 
     private void cancelTimer(long id) {
         if (id >= 0) {
-            ctx.vertx().cancelTimer(id);
+            env.vertx().cancelTimer(id);
         }
     }
 
