@@ -109,16 +109,8 @@ public final class Relay {
      * waiting neither for the worker's Final nor for the ledger (see {@link #cutAtDeadline}).
      */
     private boolean answerAtOnce;
-    /** The client was answered at the cut and billed {@link #told}; the worker's Final is awaited in the background. */
-    private boolean cut;
-    private Usage told;
-    private UsageCost toldCost;
-    private ApiException cutError;
-    /** The completion tokens counted at the cut: the worker's speed is measured up to it. */
-    private long cutTokens;
-    /** The cut's answer was handed to the kernel, at {@link #answeredNanos} ({@link RelayTimings#now}). */
-    private boolean answered;
-    private long answeredNanos;
+    /** Not null once the client was answered at its deadline ({@link #cutWorker}); the worker's Final is awaited in the background. */
+    private Cut cut;
     private boolean clientGone;
     /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
     private boolean stalled;
@@ -603,24 +595,21 @@ public final class Relay {
      * then, so that a stopping gateway's last payment round waits for it.
      */
     private void cutWorker(ApiException error, boolean statusSent) {
-        cut = true;
-        cutError = error;
         Usage usage = counted();
+        // Before the cancel: the worker's stream, resumed, may deliver its Final at once.
+        cut = new Cut(error, usage, completionTokens);
         if (meter != null) {
             meter.billNoMoreThan(usage);  // before the worker's later tokens are metered
         }
-        cutTokens = completionTokens;
         cancelWorker(error, statusSent);
         awaitFinal(stopWaitMs);
-        RequestBilling.Settling settling = charge.settle(worker.id(), meter == null ? null : meter.channelId(), usage);
-        told = usage;
-        toldCost = settling.cost();
+        cut.cost = charge.settle(worker.id(), meter == null ? null : meter.channelId(), usage).cost();
         permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
         // Text held back for a slow reader goes first: it was counted, so it is billed.
         flushPending();
-        delivered(sink.fail(error, usage, toldCost), () -> {
-            answered = true;
-            answeredNanos = RelayTimings.now();
+        delivered(sink.fail(error, usage, cut.cost), () -> {
+            cut.answered = true;
+            cut.answeredNanos = RelayTimings.now();
             reportCut();
         });
     }
@@ -632,7 +621,7 @@ public final class Relay {
         }
         worker.finished(fin != null ? Integer.toUnsignedLong(fin.getUsage().getCompletionTokens()) : completionTokens);
         if (timings.firstTokenSeen() && !readerPaused) {
-            worker.recordSpeed(cutTokens - 1, timings.generatingNanos());
+            worker.recordSpeed(cut.tokens - 1, timings.generatingNanos());
         }
         reportCut();
         env.running().remove(this);
@@ -640,8 +629,26 @@ public final class Relay {
 
     /** Reports a cut request once its client was answered and its worker stopped; its total time is the client's. */
     private void reportCut() {
-        if (answered && !stopping) {
-            report(null, cutError, told, toldCost, stopStatusSent, answeredNanos);
+        if (cut.answered && !stopping) {
+            report(null, cut.error, cut.told, cut.cost, stopStatusSent, cut.answeredNanos);
+        }
+    }
+
+    /** What a client answered at its own deadline was told and billed, and when the answer went out. */
+    private static final class Cut {
+        final ApiException error;
+        final Usage told;
+        /** The completion tokens counted at the cut: the worker's speed is measured up to it. */
+        final long tokens;
+        UsageCost cost;
+        /** The answer was handed to the kernel, at {@link #answeredNanos} ({@link RelayTimings#now}). */
+        boolean answered;
+        long answeredNanos;
+
+        Cut(ApiException error, Usage told, long tokens) {
+            this.error = error;
+            this.told = told;
+            this.tokens = tokens;
         }
     }
 
@@ -666,7 +673,7 @@ public final class Relay {
                 if (meter != null) {
                     meter.completion(tokens);
                 }
-                if (!clientGone && !cut && timings.firstTokenSeen()) {
+                if (!clientGone && cut == null && timings.firstTokenSeen()) {
                     pend(event.getDelta());
                 }
             }
@@ -687,7 +694,7 @@ public final class Relay {
         } else {
             timings.cancelAnswered();
         }
-        if (cut) {
+        if (cut != null) {
             cutWorkerStopped(fin);
             return;
         }
