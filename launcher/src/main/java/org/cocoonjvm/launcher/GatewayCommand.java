@@ -107,15 +107,15 @@ final class GatewayCommand implements Callable<Integer> {
         }
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);
-        if (policy.depositAddress == null) {
-            policy.depositAddress = wallet.toNonBounceable();  // a wallet maybe not deployed yet: bounceable transfers would bounce
-        }
-        Address depositAddress = DepositOptions.parse(policy.depositAddress);
+        // Non-bounceable: the wallet may not be deployed yet, and bounceable transfers to it would bounce.
+        String depositTo = policy.depositAddress != null ? policy.depositAddress : wallet.toNonBounceable();
+        GatewayPolicy.Funding funding = new GatewayPolicy.Funding(depositTo, policy.grantNanoton);
+        Address depositAddress = DepositOptions.parse(depositTo);
         GatewayPolicy.Billing billing;
         // Taking the ledger's lease is refused while a live process holds this --gateway-id's, and
         // fences it with --take-over: only a process that holds the ports it is to serve on may try.
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
-            billing = policy.billing(options, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
+            billing = policy.billing(options, funding, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
                     PendingJournal.inDirectory(dataDir));
         }
         GatewayNode node;
@@ -130,12 +130,12 @@ final class GatewayCommand implements Callable<Integer> {
             // Without a chain API no deposit is ever credited: the operator must learn why every request may be a 402 that
             // no top-up lifts (audit M, M-4).
             log.warn("no --ton-api: deposits to {} are not watched, so an account holds only what --grant-nanoton credits it"
-                    + " ({} nanoTON){}", wallet.toNonBounceable(), policy.grantNanoton,
-                    policy.grantNanoton == 0 ? ": every request will be refused 402 insufficient_balance" : "");
+                    + " ({} nanoTON){}", wallet.toNonBounceable(), funding.grantNanoton(),
+                    funding.grantNanoton() == 0 ? ": every request will be refused 402 insufficient_balance" : "");
         }
         AutoCloseable keysWatcher = apiKeysFile == null ? () -> { }
                 : KeysFileWatcher.start(apiKeysFile, apiKeys, options.apiKeys(), policy::clientKeys, keys -> {
-                    policy.openAccounts(billing.accounts(), keys.values());
+                    funding.openAccounts(billing.accounts(), keys.values());
                     node.replaceApiKeys(keys);
                 });
         // As demo and worker do: a script learns the gateway serves without polling /health (audit M, M-10).

@@ -190,16 +190,24 @@ final class GatewayPolicy {
     }
 
     /**
-     * Opens each key's account, if new, and credits the start grant once per account, whatever the
-     * amount: a restart with another {@code --grant-nanoton}, or a second gateway on the ledger with
-     * another, credits nothing more (audit N-5: the reference named the amount, and each new amount
-     * credited every account again). Grants credited under that older reference count.
+     * Where clients pay in and what each key's account is granted at start: {@code --deposit-address}
+     * and {@code --grant-nanoton}, or what a command puts in their place, decided before the ledger opens.
+     *
+     * @param depositAddress null: none is shown to clients
      */
-    void openAccounts(AccountBook accounts, Collection<ApiKey> keys) {
-        for (ApiKey key : keys) {
-            accounts.open(key.accountId());
-            if (grantNanoton > 0) {
-                accounts.creditOnce(key.accountId(), grantNanoton, grantReference(key.accountId()));
+    record Funding(String depositAddress, long grantNanoton) {
+        /**
+         * Opens each key's account, if new, and credits the start grant once per account, whatever the
+         * amount: a restart with another {@code --grant-nanoton}, or a second gateway on the ledger with
+         * another, credits nothing more (audit N-5: the reference named the amount, and each new amount
+         * credited every account again). Grants credited under that older reference count.
+         */
+        void openAccounts(AccountBook accounts, Collection<ApiKey> keys) {
+            for (ApiKey key : keys) {
+                accounts.open(key.accountId());
+                if (grantNanoton > 0) {
+                    accounts.creditOnce(key.accountId(), grantNanoton, grantReference(key.accountId()));
+                }
             }
         }
     }
@@ -281,13 +289,13 @@ final class GatewayPolicy {
     /**
      * Opens the ledger as {@code --gateway-id} (taking its lease), settles what this gateway's
      * previous run left open (at its last checkpoint), starts the lease's heartbeat and sweep,
-     * opens each key's account and credits the start grant once per account.
+     * opens each key's account and credits {@code funding}'s start grant once per account.
      *
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      * @param pending          the settlements the ledger did not take, kept for the next start:
      *                         replayed here before the recovery (audit N, N-4)
      */
-    Billing billing(GatewayOptions options, String defaultLedgerUrl, PendingJournal pending) {
+    Billing billing(GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending) {
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
         GatewayId gateway;
         try {
@@ -332,12 +340,12 @@ final class GatewayPolicy {
         }
         LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
         ClientKeys.positionalAccounts(accounts).ifPresent(log::warn);
-        openAccounts(accounts, options.apiKeys().values());
+        funding.openAccounts(accounts, options.apiKeys().values());
         // One thread per connection: the ledger's calls block on JDBC and must stay off the event loops.
         ExecutorService ledgerThreads = Executors.newFixedThreadPool(JdbcAccountBook.DEFAULT_POOL_SIZE,
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());
         TonRequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
-                model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), depositAddress, pending);
+                model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), funding.depositAddress(), pending);
         return new Billing(billing, accounts.channelJournal(), () -> {
             lease.close();
             billing.close();

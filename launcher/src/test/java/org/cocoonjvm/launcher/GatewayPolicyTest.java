@@ -86,10 +86,8 @@ class GatewayPolicyTest {
         assertThat(accounts.balance(bob).balanceNanoton()).as("granted before, under the amount's reference").isEqualTo(100_000);
     }
 
-    private static GatewayPolicy grant(long nanoton) {
-        GatewayPolicy policy = new GatewayPolicy();
-        new CommandLine(policy).parseArgs("--grant-nanoton", Long.toString(nanoton));
-        return policy;
+    private static GatewayPolicy.Funding grant(long nanoton) {
+        return new GatewayPolicy.Funding(null, nanoton);
     }
 
     /** A backend's key may send more than a chat frontend's: a line's limits replace the gateway's for that key. */

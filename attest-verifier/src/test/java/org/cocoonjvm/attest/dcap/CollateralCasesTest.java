@@ -10,12 +10,14 @@ import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.cocoonjvm.attest.quote.NeedsFixtures;
 import org.cocoonjvm.attest.quote.QuoteParser;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.Test;
 
 /** Every tdx_sgx case of expected_results.json, through signatures, collateral and TCB matching. */
+@NeedsFixtures
 class CollateralCasesTest {
 
   static Stream<Map<String, Object>> cases() throws Exception {

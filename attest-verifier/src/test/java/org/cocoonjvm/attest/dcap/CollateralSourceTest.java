@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.cocoonjvm.attest.MutableClock;
+import org.cocoonjvm.attest.quote.NeedsFixtures;
 import org.cocoonjvm.attest.quote.QuoteParser;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -33,6 +34,7 @@ import org.junit.jupiter.api.Test;
  * {@code tdx_quote} collateral split into PCS v4 responses: JSON bodies around the exact signed
  * text, URL-encoded PEM issuer-chain headers, DER (PCK) and hex (PCCS root) CRLs.
  */
+@NeedsFixtures
 class CollateralSourceTest {
   static final Instant NOW = Instant.parse("2025-07-19T10:00:34Z");
   /** The case's collateral window ends here: the earliest nextUpdate (PCK CRL). */

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.cocoonjvm.attest.quote.NeedsFixtures;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -19,6 +20,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * without an entry here fails. Cases without a fixed time run at 2025-11-01 (device chains are
  * valid 2022-03-01 → 9999).
  */
+@NeedsFixtures
 class NvidiaCasesTest {
   static final Instant NOW = Instant.parse("2025-11-01T00:00:00Z");
 

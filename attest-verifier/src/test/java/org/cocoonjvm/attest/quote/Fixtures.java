@@ -8,20 +8,29 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.extension.ConditionEvaluationResult;
+import org.junit.jupiter.api.extension.ExecutionCondition;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
-/** Reads the shared attestation fixtures; tests are skipped where the checkout lacks them. */
+/**
+ * Finds and reads the shared attestation fixtures: the one place that knows where they are. Where
+ * the checkout lacks them, a test that reads them is skipped, not failed: {@link #dir()} is an
+ * assumption, and {@link NeedsFixtures} skips what reads them from set-up or through code that wraps
+ * what it throws.
+ */
 public final class Fixtures {
+  /** Tests run in the module directory; the fixtures sit beside the repository or inside it. */
+  private static final List<Path> CANDIDATES =
+      List.of(Path.of("../../shared/attestation-fixtures"), Path.of("../shared/attestation-fixtures"));
+
   private Fixtures() {}
 
-  /** Tests run in the module directory; the fixtures sit beside the repository or inside it. */
   public static Path dir() {
-    for (String candidate :
-        new String[] {"../../shared/attestation-fixtures", "../shared/attestation-fixtures"}) {
-      Path p = Path.of(candidate);
-      if (Files.isDirectory(p)) return p;
-    }
-    assumeTrue(false, "shared/attestation-fixtures not found; skipping fixture tests");
-    throw new AssertionError("unreachable");
+    Optional<Path> dir = find();
+    assumeTrue(dir.isPresent(), Fixtures::missing);
+    return dir.orElseThrow();
   }
 
   /** Raw quote bytes; hex text files (optionally 0x-prefixed) are decoded. */
@@ -36,6 +45,24 @@ public final class Fixtures {
       return raw;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Optional<Path> find() {
+    return CANDIDATES.stream().filter(Files::isDirectory).findFirst();
+  }
+
+  private static String missing() {
+    return "attestation fixtures not found (looked for " + CANDIDATES.stream().map(p -> p.toAbsolutePath().normalize())
+        .toList() + "); skipping the tests that need them";
+  }
+
+  /** {@link NeedsFixtures}'s condition. */
+  public static final class Present implements ExecutionCondition {
+    @Override
+    public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
+      return find().isPresent() ? ConditionEvaluationResult.enabled("attestation fixtures found")
+          : ConditionEvaluationResult.disabled(missing());
     }
   }
 }

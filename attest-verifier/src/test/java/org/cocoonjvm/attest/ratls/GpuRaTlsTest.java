@@ -39,6 +39,7 @@ import org.cocoonjvm.attest.policy.AllowList;
 import org.cocoonjvm.attest.policy.GpuPolicy;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.quote.Fixtures;
+import org.cocoonjvm.attest.quote.NeedsFixtures;
 import org.cocoonjvm.attest.ratls.RaTlsException.Reason;
 import org.cocoonjvm.attest.tee.QuoteSourceException;
 import org.junit.jupiter.api.BeforeAll;
@@ -59,7 +60,11 @@ class GpuRaTlsTest {
     device = TestGpuDevice.create(CLOCK.instant());
   }
 
-  /** Evidence for the certificate's own key, as a worker with a GPU produces it. */
+  /**
+   * Evidence for the certificate's own key, as a worker with a GPU produces it. It reads the sample
+   * from the fixtures inside {@link RaTlsIdentity}, which wraps what that throws: tests that make
+   * an identity with it are {@link NeedsFixtures}.
+   */
   static RaTlsIdentity.GpuEvidence fromDevice() {
     return key -> {
       try {
@@ -96,6 +101,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void evidenceForTheCertificateKey_isVerified() throws Exception {
     RaTlsPeer peer = verifier(REQUIRED).verify(new X509Certificate[] {identity(fromDevice()).certificate()});
     GpuVerdict gpu = peer.gpu().orElseThrow();
@@ -105,6 +111,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void evidenceTakenForAnotherKey_isANonceMismatch() throws Exception {
     byte[] otherKey = RaTlsIdentity.rawEd25519(KeyPairGenerator.getInstance("Ed25519").generateKeyPair().getPublic()).orElseThrow();
     RaTlsIdentity.GpuEvidence replayed = key -> fromDevice().evidenceFor(otherKey);
@@ -112,6 +119,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void tamperedMeasurements_breakTheSpdmSignature() throws Exception {
     RaTlsIdentity.GpuEvidence tampered = key -> {
       GpuEvidenceExtension good = GpuEvidenceExtension.decode(fromDevice().evidenceFor(key).orElseThrow());
@@ -138,6 +146,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void theDefaultVerifierPinsNvidiasRoot_soATestDeviceIsNotTrusted() throws Exception {
     RaTlsVerifier pinned = new RaTlsVerifier(
         AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(TEE.root())), CLOCK),
@@ -146,6 +155,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void driverVersionOutsideThePolicy_isRefused() throws Exception {
     RaTlsException e = refusal(verifier(new GpuPolicy(true, List.of(), AllowList.of(Set.of("1.2.3")))), identity(fromDevice()));
     assertThat(e.reason()).isEqualTo(Reason.GPU_EVIDENCE_REJECTED);
@@ -153,6 +163,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void withRims_theRimsForTheEvidencesVersionsAreNeeded() throws Exception {
     // NVIDIA's published test RIMs (signers valid 2023-06 → 2025-06) are for other versions than the sample's.
     byte[] driverRim = Files.readAllBytes(Fixtures.dir().resolve("nvtrust/rims/Driver_RIM_test_no_gpu.swidtag"));
@@ -211,6 +222,7 @@ class GpuRaTlsTest {
   }
 
   @Test
+  @NeedsFixtures
   void mutualRaTls_aGpuRequiringServerAcceptsAWorkerWithEvidenceAndRefusesOneWithout() throws Exception {
     Vertx vertx = Vertx.vertx();
     try {
