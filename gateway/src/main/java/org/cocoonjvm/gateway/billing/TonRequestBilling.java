@@ -9,6 +9,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -103,10 +104,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                     "The model '" + model + "' has no price on this gateway."));
         }
         long amount = Pricing.reservation(schedule, maxTokens, promptBytes);
-        if (accounts.stall().isPresent()) {
-            return CompletableFuture.failedStage(ledgerUnavailable("could not hold funds for this request"));
-        }
-        return CompletableFuture.supplyAsync(() -> {
+        return onLedger("could not hold funds for this request", () -> {
             try {
                 return new LedgerCharge(requestId, model, schedule, accounts.reserve(accountId, amount));
             } catch (InsufficientBalanceException e) {
@@ -123,39 +121,43 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                 // Another process now speaks for this gateway id, or a sweep fenced it: it is stopping.
                 log.error("refusing request {}: {}", requestId, e.getMessage());
                 throw new ApiException(ErrorKind.SHUTTING_DOWN, null, "This gateway is shutting down; send the request to another one.");
-            } catch (LedgerUnavailableException unreachable) {
-                throw ledgerUnavailable("could not hold funds for this request");
             }
-        }, ledger);
+        });
     }
 
     @Override
     public CompletionStage<AccountView> account(String accountId) {
-        if (accounts.stall().isPresent()) {
-            return CompletableFuture.failedStage(ledgerUnavailable("could not read the account"));
-        }
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                Account account = accounts.open(accountId);
-                AccountState state = accounts.balance(accountId);
-                return new AccountView(accountId, state.balanceNanoton(), state.reservedNanoton(), state.spentNanoton(),
-                        depositAddress, account.depositComment());
-            } catch (LedgerUnavailableException unreachable) {
-                throw ledgerUnavailable("could not read the account");
-            }
-        }, ledger);
+        return onLedger("could not read the account", () -> {
+            Account account = accounts.open(accountId);
+            AccountState state = accounts.balance(accountId);
+            return new AccountView(accountId, state.balanceNanoton(), state.reservedNanoton(), state.spentNanoton(),
+                    depositAddress, account.depositComment());
+        });
     }
 
     @Override
     public CompletionStage<Optional<BilledRequest>> request(String accountId, String requestId) {
+        return onLedger("could not read the request", () -> accounts.request(accountId, requestId));
+    }
+
+    /**
+     * A client's call into the book, on {@code ledger}; refused {@code LEDGER_UNAVAILABLE} (saying
+     * the gateway {@code what}) when the book is away. The stall is checked before the call is
+     * queued and again when it runs: calls queued in the seconds before the stall was seen would
+     * otherwise each wait out the hung database in turn.
+     */
+    private <T> CompletionStage<T> onLedger(String what, Supplier<T> call) {
         if (accounts.stall().isPresent()) {
-            return CompletableFuture.failedStage(ledgerUnavailable("could not read the request"));
+            return CompletableFuture.failedStage(ledgerUnavailable(what));
         }
         return CompletableFuture.supplyAsync(() -> {
+            if (accounts.stall().isPresent()) {
+                throw ledgerUnavailable(what);
+            }
             try {
-                return accounts.request(accountId, requestId);
+                return call.get();
             } catch (LedgerUnavailableException unreachable) {
-                throw ledgerUnavailable("could not read the request");
+                throw ledgerUnavailable(what);
             }
         }, ledger);
     }
@@ -227,16 +229,28 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             progress.put(ours.reservation, cost.clientCost());
             shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee()));
         });
-        return this.<Void>stalled("record progress").orElseGet(() -> CompletableFuture.runAsync(() -> accounts.recordProgress(progress, shares),
-                ledger));
+        return progress(() -> {
+            accounts.recordProgress(progress, shares);
+            return null;
+        });
     }
 
     /**
-     * A failed stage when the book's storage hangs ({@link AccountBook#stall}): a call queued now
-     * would wait behind the hung ones, and hold its caller as long.
+     * Records progress on {@code ledger}; failed with {@link LedgerUnavailableException} at once
+     * when the book's storage hangs ({@link AccountBook#stall}), before the call is queued and
+     * again when it runs: a call that waits behind the hung ones holds its payment round as long.
      */
-    private <T> Optional<CompletionStage<T>> stalled(String operation) {
-        return accounts.stall().map(why -> CompletableFuture.failedStage(new LedgerUnavailableException(operation, why)));
+    private <T> CompletionStage<T> progress(Supplier<T> record) {
+        Optional<String> stall = accounts.stall();
+        if (stall.isPresent()) {
+            return CompletableFuture.failedStage(new LedgerUnavailableException("record progress", stall.get()));
+        }
+        return CompletableFuture.supplyAsync(() -> {
+            accounts.stall().ifPresent(why -> {
+                throw new LedgerUnavailableException("record progress", why);
+            });
+            return record.get();
+        }, ledger);
     }
 
     private static TokenCounts tokens(Usage usage) {
@@ -287,6 +301,11 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             } else {
                 accounted = CompletableFuture.runAsync(() -> {
                     try {
+                        // Queued before the stall was seen: kept now rather than waiting out the hung database.
+                        Optional<String> since = accounts.stall();
+                        if (since.isPresent()) {
+                            throw new LedgerUnavailableException("settle", since.get());
+                        }
                         bill.bill(accounts);
                     } catch (LedgerUnavailableException e) {
                         pending.add(bill, e);
@@ -315,8 +334,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
         @Override
         public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
             long cost = priced(usedSoFar).clientCost();
-            return TonRequestBilling.this.<Boolean>stalled("record progress")
-                    .orElseGet(() -> CompletableFuture.supplyAsync(() -> accounts.recordProgress(reservation, cost), ledger));
+            return progress(() -> accounts.recordProgress(reservation, cost));
         }
     }
 }

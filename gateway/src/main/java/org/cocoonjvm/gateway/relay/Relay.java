@@ -568,8 +568,8 @@ public final class Relay {
      * was counted is billed.
      */
     private void stopWorker(ApiException error, boolean statusSent) {
+        awaitFinal(stopWaitMs);  // first: the resumed stream may hand over the Final within the cancel, which ends the wait
         cancelWorker(error, statusSent);
-        awaitFinal(stopWaitMs);
     }
 
     /** Sends the worker its cancel; its Final, or the lack of one, ends the stop. */
@@ -601,8 +601,8 @@ public final class Relay {
         if (meter != null) {
             meter.billNoMoreThan(usage);  // before the worker's later tokens are metered
         }
-        cancelWorker(error, statusSent);
         awaitFinal(stopWaitMs);
+        cancelWorker(error, statusSent);
         cut.cost = charge.settle(worker.id(), meter == null ? null : meter.channelId(), usage).cost();
         permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
         // Text held back for a slow reader goes first: it was counted, so it is billed.

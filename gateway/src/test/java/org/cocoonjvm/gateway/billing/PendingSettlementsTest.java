@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.billing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -11,10 +12,14 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Deque;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -27,6 +32,8 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -55,6 +62,9 @@ class PendingSettlementsTest {
     private final ExecutorService ledgerThreads = Executors.newFixedThreadPool(2);
     private final MutableClock clock = new MutableClock(Instant.now());
     private final Deque<Fault> faults = new ConcurrentLinkedDeque<>();
+    /** What the book's stall() says: a call has been out too long. Null: none has. */
+    private volatile String stalled;
+    private final AtomicInteger settleCalls = new AtomicInteger();
     private String url;
     private JdbcAccountBook ledger;
     private TonRequestBilling billing;
@@ -120,6 +130,49 @@ class PendingSettlementsTest {
         reserve("req-5").settle("worker-1", null, FINAL).accounted().toCompletableFuture().get(5, TimeUnit.SECONDS);
         eventually("the ledger took it", () -> billing.settlementsPending() == 0 && faults.isEmpty());
         assertThat(dataDir.resolve(PendingJournal.FILE_NAME)).doesNotExist();
+    }
+
+    /**
+     * Review R, R-4: calls already queued on the ledger's threads when the stall is seen are
+     * refused or kept when they run, instead of each waiting out the hung database in turn.
+     */
+    @Test
+    void callsQueuedBeforeAStallWasSeen_areRefusedOrKept_whenTheyRun() throws Exception {
+        start();
+        RequestBilling.Charge charge = reserve("req-6");
+        CountDownLatch hung = new CountDownLatch(1);
+        for (int i = 0; i < 2; i++) {
+            ledgerThreads.execute(() -> {  // both ledger threads in a call the database does not answer
+                try {
+                    hung.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+        CompletableFuture<RequestBilling.Charge> reserving = billing.reserve("req-7", ACCOUNT, "synthetic", 100, 50)
+                .toCompletableFuture();
+        CompletableFuture<?> reading = billing.account(ACCOUNT).toCompletableFuture();
+        CompletableFuture<Boolean> progress = charge.checkpoint(CHECKPOINTED).toCompletableFuture();
+        RequestBilling.Settling settling = charge.settle("worker-1", null, FINAL);
+        int settledBefore = settleCalls.get();
+        stalled = "a ledger call has been out for 3 s";
+        hung.countDown();
+
+        for (CompletableFuture<?> refused : List.of(reserving, reading)) {
+            assertThatThrownBy(() -> refused.get(5, TimeUnit.SECONDS)).cause().isInstanceOfSatisfying(ApiException.class,
+                    e -> assertThat(e.kind()).isEqualTo(ErrorKind.LEDGER_UNAVAILABLE));
+        }
+        assertThatThrownBy(() -> progress.get(5, TimeUnit.SECONDS)).cause().isInstanceOf(LedgerUnavailableException.class);
+        settling.accounted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        assertThat(billing.settlementsPending()).as("kept for the retries").isEqualTo(1);
+        assertThat(settleCalls.get()).as("not sent into the hung database").isEqualTo(settledBefore);
+
+        stalled = null;
+        eventually("the ledger took it", () -> billing.settlementsPending() == 0);
+        long cost = Pricing.cost(PRICES, new TokenCounts(10, 0, 40, 0)).clientCost();
+        assertThat(ledger.balance(ACCOUNT)).as("the settlement, once; req-7 held nothing")
+                .isEqualTo(new AccountState(ACCOUNT, 1_000_000 - cost, 0, cost));
     }
 
     /** What one logger logged at WARN and above while open. */
@@ -213,6 +266,12 @@ class PendingSettlementsTest {
     private AccountBook flaky(AccountBook book) {
         return (AccountBook) Proxy.newProxyInstance(AccountBook.class.getClassLoader(), new Class<?>[] {AccountBook.class},
                 (proxy, method, args) -> {
+                    if (method.getName().equals("stall") || method.getName().equals("outage")) {
+                        return Optional.ofNullable(stalled);
+                    }
+                    if (method.getName().equals("settle")) {
+                        settleCalls.incrementAndGet();
+                    }
                     Fault fault = method.getName().equals("settle") ? faults.poll() : null;
                     if (fault == Fault.DOWN) {
                         throw new LedgerUnavailableException("settle", new SQLException("Connection refused", "08001"));

@@ -37,6 +37,16 @@ public final class BearerKeys {
         return hash(authorization.substring(7).trim());
     }
 
+    /**
+     * The request carries the one key whose digest is {@code keyHash}: compared in constant time,
+     * so that how long a refusal takes says nothing of how near a guess came.
+     */
+    public static boolean carries(HttpServerRequest request, String keyHash) {
+        String given = hashOf(request);
+        return given != null && MessageDigest.isEqual(keyHash.getBytes(StandardCharsets.US_ASCII),
+                given.getBytes(StandardCharsets.US_ASCII));
+    }
+
     public static ApiException missingOrInvalid() {
         return new ApiException(ErrorKind.AUTHENTICATION, "Missing or invalid API key; send 'Authorization: Bearer <key>'.");
     }

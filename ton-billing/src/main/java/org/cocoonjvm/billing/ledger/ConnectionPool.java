@@ -137,9 +137,10 @@ final class ConnectionPool implements AutoCloseable {
         long now = System.nanoTime();
         long longest = -1;
         for (Slot slot : slots) {
-            long since = slot.lentAtNanos;
+            // lent before lentAtNanos, the reverse of borrow's writes: a slot lent again between
+            // the two reads then shows its new lend's time, not the idle time before it as a stall.
             if (slot.lent) {
-                longest = Math.max(longest, now - since);
+                longest = Math.max(longest, now - slot.lentAtNanos);
             }
         }
         return longest < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(longest));

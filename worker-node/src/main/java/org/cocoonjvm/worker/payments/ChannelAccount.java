@@ -18,7 +18,8 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
 /**
  * One channel as its payee sees it: what the worker has earned on it (its own metering of its own
  * tokens) against the latest state the gateway signed. Earnings are added by the engine thread;
- * payments arrive on the gateway link's event loop.
+ * payments are verified and stored on a blocking thread of the gateway link, one batch at a time,
+ * while a close or a settlement may be handled on another: this object's lock orders them.
  */
 final class ChannelAccount {
     final ChannelTerms terms;
@@ -165,7 +166,7 @@ final class ChannelAccount {
         return latest;
     }
 
-    /** True the first time only: one close per channel. */
+    /** The channel's contract, empty for a channel off chain. */
     String channelAddress() {
         return channelAddress;
     }
@@ -246,7 +247,8 @@ final class ChannelAccount {
 
     /**
      * Verifies a new state against the terms and the latest one, stores it durably, then makes it
-     * the latest. Payments come from one event loop; synchronized only to pair check and store.
+     * the latest. Synchronized: a payment's check and store must not interleave with another's, nor with
+     * a close or settlement storing the same channel's file.
      *
      * @throws VoucherException when the state breaks a rule; nothing changes then
      */

@@ -104,7 +104,7 @@ final class WorkerHttpApi {
     }
 
     private void authenticate(RoutingContext ctx) {
-        if (apiKeyHash == null || apiKeyHash.equals(BearerKeys.hashOf(ctx.request()))) {
+        if (apiKeyHash == null || BearerKeys.carries(ctx.request(), apiKeyHash)) {
             ctx.next();
         } else {
             OpenAiResponses.error(ctx.response(), BearerKeys.missingOrInvalid());
