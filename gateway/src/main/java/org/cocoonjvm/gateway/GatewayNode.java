@@ -100,6 +100,8 @@ public final class GatewayNode extends VerticleBase {
     private volatile int workerPort;
     /** Set by whichever front begins stopping first: the fronts may stop concurrently, each on its own event loop. */
     private final AtomicBoolean stopping = new AtomicBoolean();
+    /** Another process took this gateway's ledger lease: its stop cuts what runs at once ({@link #fenced}). */
+    private volatile boolean fenced;
 
     /** A gateway whose payment key and channels live in memory: a restart opens new channels. */
     public GatewayNode(GatewayOptions options, RequestBilling billing) {
@@ -295,15 +297,17 @@ public final class GatewayNode extends VerticleBase {
         public Future<?> stop() {
             stopsBegin();
             ShutdownOptions shutdown = options.shutdown();
-            Future<?> drained = shutdown.drainMs() == 0 ? Future.succeededFuture()
+            // A fenced gateway's requests are billed to nobody from the fence on: no drain, no grace.
+            boolean cutNow = fenced;
+            Future<?> drained = shutdown.drainMs() == 0 || cutNow ? Future.succeededFuture()
                     : Future.future(done -> vertx.setTimer(shutdown.drainMs(), id -> done.complete()));
             // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
             // What is still running near the end is ended first, so that its client is told why.
             // Without attestation the worker sessions on this port hold the server open until they
             // close, after the last payment round, which waits for this front's relays to settle.
             return drained.compose(v -> {
-                long cut = vertx.setTimer(Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> {
-                    endRunning();
+                long cut = vertx.setTimer(cutNow ? 1 : Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> {
+                    endRunning(cutNow);
                     running.emptied().onComplete(none -> settled.tryComplete());
                 });
                 return server.shutdown(shutdown.graceMs(), TimeUnit.MILLISECONDS)
@@ -312,11 +316,14 @@ public final class GatewayNode extends VerticleBase {
                     .eventually(() -> workers.close()).eventually(() -> transport.close());
         }
 
-        private void endRunning() {
+        private void endRunning(boolean fencedOut) {
             if (running.size() > 0) {
-                log.info("shutdown grace ends: stopping {} running request(s)", running.size());
-                running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, "The gateway is shutting down and its grace for "
-                        + "running requests ran out; what was generated is billed. Send the request again.", 1),
+                log.info("{}: stopping {} running request(s)", fencedOut ? "fenced" : "shutdown grace ends", running.size());
+                running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, fencedOut
+                        ? "The gateway is shutting down: another process took over its ledger, which billed this request "
+                        + "what it had recorded of it. Send the request again."
+                        : "The gateway is shutting down and its grace for running requests ran out; what was generated is "
+                        + "billed. Send the request again.", 1),
                         // Half the margin: the other half sends the error events before the connections close.
                         options.shutdown().cutMarginMs() / 2);
             }
@@ -364,6 +371,15 @@ public final class GatewayNode extends VerticleBase {
             log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
                     shutdown.drainMs(), shutdown.graceMs());
         }
+    }
+
+    /**
+     * Another process took this gateway's ledger lease (a sweep, or a start with {@code --take-over}):
+     * from now on the ledger bills nothing this gateway relays, so its stop, which the caller starts
+     * next, skips the drain and the grace and ends running requests at once. Thread-safe.
+     */
+    public void fenced() {
+        fenced = true;
     }
 
     /**

@@ -416,6 +416,36 @@ class RelayBehaviourTest {
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(usage.getLong("total_cost"));
     }
 
+    /**
+     * Audit Q, Q-4: a gateway whose ledger lease another process took relayed for its whole drain
+     * and grace, tokens nobody was billed for. Fenced, its stop skips both: running requests end at
+     * once, still told why, with usage and [DONE].
+     */
+    @Test
+    void aFencedGatewaysStop_endsRunningRequestsAtOnce_withoutItsDrainOrGrace() throws Exception {
+        net = TestNetwork.stopping(new ShutdownOptions(5_000, 10_000));
+        net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 60_000);
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":2000")));
+        TestNetwork.eventually("the stream started", () -> sse.size() >= 2);
+
+        long stopAsked = System.nanoTime();
+        CompletableFuture<Void> stopped;
+        try (LogCapture log = new LogCapture(GatewayNode.class)) {
+            net.gateway.fenced();
+            stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+            List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
+            assertThat(events.getLast().data()).isEqualTo("[DONE]");
+            JsonObject error = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error");
+            assertThat(error.getString("code")).isEqualTo("shutting_down");
+            assertThat(error.getString("message")).contains("another process took over its ledger");
+            stopped.get(10, TimeUnit.SECONDS);
+            assertThat(log.lines()).anyMatch(l -> l.contains("fenced: stopping 1 running request(s)"));
+        }
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopAsked)).as("neither the drain nor the grace")
+                .isLessThan(4_000);
+    }
+
     @Test
     void gatewayShutdownWithDrain_isUnreadyButServesUntilTheDrainEnds() throws Exception {
         net = TestNetwork.stopping(new ShutdownOptions(3_000, ShutdownOptions.DEFAULTS.graceMs()));

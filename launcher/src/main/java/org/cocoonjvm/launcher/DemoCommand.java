@@ -152,8 +152,9 @@ final class DemoCommand implements Callable<Integer> {
                 billing = policy.billing(options, funding(chain), "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1",
                         PendingJournal.inMemory());
             }
-            return new DemoGateway(options, new GatewayNode(options, billing.billing(), billing.channels(), onChain, attestation),
-                    billing, chain, attestation);
+            GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(), onChain, attestation);
+            billing.fence().beforeExit(node::fenced);
+            return new DemoGateway(options, node, billing, chain, attestation);
         } catch (RuntimeException e) {
             if (chain.isPresent()) {
                 chain.get().close();

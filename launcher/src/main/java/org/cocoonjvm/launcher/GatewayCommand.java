@@ -124,6 +124,7 @@ final class GatewayCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Cocoon.StartFailure(e.getMessage(), e);  // a cordons file that does not read, say
         }
+        billing.fence().beforeExit(node::fenced);
         Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         if (!deposits.watching()) {

@@ -282,8 +282,33 @@ final class GatewayPolicy {
      * {@code ledger} after the gateway has stopped. {@code accounts} and {@code ledgerThreads} are
      * for the deposit watcher, which credits on the same threads as requests are billed.
      */
+    /** @param fence what the gateway does once its lease is found lost: {@link Fence#beforeExit} adds the node's part */
     record Billing(RequestBilling billing, ChannelJournal channels, AutoCloseable ledger, AccountBook accounts,
-                   Executor ledgerThreads) {
+                   Executor ledgerThreads, Fence fence) {
+    }
+
+    /**
+     * Another gateway ended this one's requests (its lease had expired), or another process took
+     * its id: what it meters from now on is billed to nobody, so it must not serve or pay. Stop
+     * serving at once, then exit (shutdown hooks close as for SIGTERM) and let a supervisor start a
+     * new incarnation, which recovers what is left.
+     */
+    static final class Fence {
+        private volatile Runnable stopServing = () -> { };
+
+        /** @param stopServing runs once the lease is found lost, before the exit: the node cuts what it runs */
+        void beforeExit(Runnable stopServing) {
+            this.stopServing = stopServing;
+        }
+
+        /** On its own thread: the hooks close the lease keeper, or the ledger call, that calls this. */
+        void lost(LeaseLostException e) {
+            log.error("ledger: {}; exiting with code {}", e.getMessage(), EXIT_LEASE_LOST);
+            Thread.ofPlatform().name("lease-lost").start(() -> {
+                stopServing.run();
+                System.exit(EXIT_LEASE_LOST);
+            });
+        }
     }
 
     /**
@@ -338,7 +363,8 @@ final class GatewayPolicy {
                     + "charging {} nanoTON", recovered.size(), gateway, start.previous(),
                     recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
         }
-        LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, GatewayPolicy::leaseLost);
+        Fence fence = new Fence();
+        LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, fence::lost);
         ClientKeys.positionalAccounts(accounts).ifPresent(log::warn);
         funding.openAccounts(accounts, options.apiKeys().values());
         // One thread per connection: the ledger's calls block on JDBC and must stay off the event loops.
@@ -352,7 +378,7 @@ final class GatewayPolicy {
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
-        }, accounts, ledgerThreads);
+        }, accounts, ledgerThreads, fence);
     }
 
     /** One line for a start refused because a live process holds the lease (audit N-3), with the ways out. */
@@ -376,14 +402,4 @@ final class GatewayPolicy {
         return root == e.getCause() ? "" : " (" + root.getClass().getSimpleName() + ": " + root.getMessage() + ")";
     }
 
-    /**
-     * Another gateway ended this one's requests (its lease had expired), or another process took
-     * its id: what it meters from now on is billed to nobody, so it must not serve or pay. Exit
-     * (shutdown hooks drain and close as for SIGTERM) and let a supervisor start a new incarnation,
-     * which recovers what is left. On its own thread: the hooks close the keeper that calls this.
-     */
-    private static void leaseLost(LeaseLostException e) {
-        log.error("ledger: {}; exiting with code {}", e.getMessage(), EXIT_LEASE_LOST);
-        Thread.ofPlatform().name("lease-lost").start(() -> System.exit(EXIT_LEASE_LOST));
-    }
 }

@@ -119,7 +119,8 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
             } catch (LeaseLostException e) {
                 // Another process now speaks for this gateway id, or a sweep fenced it: it is stopping.
-                log.error("refusing request {}: {}", requestId, e.getMessage());
+                // Logged once, by whoever found it first (the ledger's lease keeper), not per request.
+                log.debug("refusing request {}: {}", requestId, e.getMessage());
                 throw new ApiException(ErrorKind.SHUTTING_DOWN, null, "This gateway is shutting down; send the request to another one.");
             }
         });

@@ -18,7 +18,9 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
 import org.cocoonjvm.billing.accounts.Account;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -101,6 +103,10 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private LeaseStart leaseStart;
     /** Why the last call could not reach the database; null once one did (see {@link #outage()}). */
     private volatile String outage;
+    /** Set by the first call that finds this incarnation fenced: from then on it takes nothing more. */
+    private final AtomicReference<LeaseLostException> lost = new AtomicReference<>();
+    /** Told once, on the thread of the call that found the lease lost ({@link #whenLeaseLost}). */
+    private volatile Consumer<LeaseLostException> onLost = e -> { };
     /** Transactions run again after a lost race, by {@link Dialect#race}. */
     private final Map<String, LongAdder> racesRunAgain = new ConcurrentHashMap<>();
 
@@ -286,6 +292,28 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
     }
 
+    /**
+     * Runs {@code listener} once, on the thread of whichever call first finds this incarnation
+     * fenced: a reservation, a channel state, a renewal. A fenced gateway must stop serving at the
+     * first sign, not at its next lease beat: what it relays meanwhile is billed to nobody.
+     */
+    public void whenLeaseLost(Consumer<LeaseLostException> listener) {
+        onLost = Objects.requireNonNull(listener, "listener");
+        LeaseLostException already = lost.get();
+        if (already != null) {
+            listener.accept(already);
+        }
+    }
+
+    /** The lease is found lost: the listener is told, once; returns what to throw. */
+    LeaseLostException leaseLost(String what) {
+        LeaseLostException e = new LeaseLostException(gateway, epoch, what);
+        if (lost.compareAndSet(null, e)) {
+            onLost.accept(e);
+        }
+        return e;
+    }
+
     /** Whether this incarnation still holds its gateway's lease, as {@code c} sees it. */
     boolean holdsLease(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT epoch FROM gateway_leases WHERE gateway_id = ?")) {
@@ -312,7 +340,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 ps.setString(3, gateway.value());
                 ps.setLong(4, epoch);
                 if (ps.executeUpdate() == 0) {
-                    throw new LeaseLostException(gateway, epoch, "its lease row has a newer epoch");
+                    throw leaseLost("its lease row has a newer epoch");
                 }
             }
             return null;
@@ -474,11 +502,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         if (amountNanoton < 0) {
             throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
         }
+        if (lost.get() != null) {
+            throw new LeaseLostException(gateway, epoch, "refused to reserve");  // known: no round trip to the database
+        }
         return tx("reserve", c -> {
             // Taken only while this incarnation holds the lease (a fenced one's hold would be swept
             // anyway); checked before the account row is locked, so the check adds nothing to how long that lock is held.
             if (!holdsLease(c)) {
-                throw new LeaseLostException(gateway, epoch, "refused to reserve");
+                throw leaseLost("refused to reserve");
             }
             // The check and the hold in one statement, on the newest committed row (see the class comment).
             try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET reserved_nanoton = reserved_nanoton + ? "

@@ -201,8 +201,7 @@ public final class JdbcChannelJournal implements ChannelJournal {
                 }
             }
             if (!ledger.holdsLease(c)) {
-                throw new LeaseLostException(ledger.gateway(), ledger.epoch(), "refused to record a state on channel "
-                        + state.channelId());
+                throw ledger.leaseLost("refused to record a state on channel " + state.channelId());
             }
             try (PreparedStatement ps = c.prepareStatement(
                     "SELECT last_seqno, last_sent_nanoton FROM channels WHERE gateway_id = ? AND channel_id = ?")) {

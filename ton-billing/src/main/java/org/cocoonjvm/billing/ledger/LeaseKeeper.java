@@ -18,7 +18,9 @@ import org.slf4j.LoggerFactory;
  * {@link JdbcAccountBook#sweep() sweeps} the reservations of gateways whose lease expired. A
  * failing database is logged and tried again at the next tick; a lost lease is final: the keeper
  * stops and hands the {@link LeaseLostException} to {@code onLost}, once, whose job is to stop this
- * process from serving (the launcher exits, so that a supervisor starts a new incarnation).
+ * process from serving (the launcher exits, so that a supervisor starts a new incarnation). Any
+ * call into the book that finds the lease lost (a reservation, a channel state) does the same at
+ * once, without waiting for the next beat.
  *
  * <p>After beats that failed, the keeper renews but holds its sweeps for {@link #SWEEP_HOLD_BEATS}
  * beats: an outage of the database stops every gateway's renewals alike, so a peer whose lease
@@ -51,13 +53,14 @@ public final class LeaseKeeper implements AutoCloseable {
     /**
      * @param interval between the end of one beat and the start of the next; keep it a small
      *                 fraction of the book's lease expiry
-     * @param onLost   runs on the keeper's thread when the lease is found lost
+     * @param onLost   runs once when the lease is found lost, on the thread of the call that found it
      */
     public static LeaseKeeper start(JdbcAccountBook book, Duration interval, Consumer<LeaseLostException> onLost) {
         if (interval.isNegative() || interval.isZero()) {
             throw new IllegalArgumentException("a lease renewal interval must be positive, got " + interval);
         }
         LeaseKeeper keeper = new LeaseKeeper(Objects.requireNonNull(book, "book"), Objects.requireNonNull(onLost, "onLost"));
+        book.whenLeaseLost(keeper::lost);
         keeper.timer.scheduleWithFixedDelay(keeper::beat, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
         return keeper;
     }
@@ -85,14 +88,18 @@ public final class LeaseKeeper implements AutoCloseable {
                         + "(their last recorded progress)", swept.size(), swept.stream().mapToLong(Settlement::chargedNanoton).sum());
             }
         } catch (LeaseLostException e) {
-            if (lost.compareAndSet(false, true)) {
-                log.error("ledger: {}", e.getMessage());
-                timer.shutdown();
-                onLost.accept(e);
-            }
+            lost(e);
         } catch (RuntimeException e) {
             failedBeats++;
             log.warn("ledger: lease renewal or sweep failed, trying again in the next beat: {}", e.getMessage());
+        }
+    }
+
+    private void lost(LeaseLostException e) {
+        if (lost.compareAndSet(false, true)) {
+            log.error("ledger: {}", e.getMessage());
+            timer.shutdown();
+            onLost.accept(e);
         }
     }
 

@@ -398,6 +398,33 @@ abstract class ClusterLedgerContract {
     }
 
     /**
+     * Audit Q, Q-4: a fenced gateway kept serving until its next beat, up to 5 s, every request
+     * refused by the ledger and logged. The first call that finds the lease lost (here a
+     * reservation) reports it at once, once; later reservations are refused without the database.
+     */
+    @Test
+    void theFirstCallToFindTheLeaseLost_reportsItToTheKeeperAtOnce() throws Exception {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        b.open("alice");
+        b.credit("alice", 1_000, "deposit");
+        List<LeaseLostException> lost = new ArrayList<>();
+        try (LeaseKeeper keeper = LeaseKeeper.start(b, Duration.ofHours(1), lost::add)) {
+            clock.advance(Duration.ofSeconds(61));
+            a.renewLease();
+            a.sweep();                                       // B silent past its expiry: fenced
+            assertThat(lost).as("nothing has called into B's book yet").isEmpty();
+
+            assertThatThrownBy(() -> b.reserve("alice", 10)).isInstanceOf(LeaseLostException.class);
+            assertThat(lost).as("told by the reservation, not a beat").singleElement()
+                    .satisfies(e -> assertThat(e.getMessage()).contains("refused to reserve"));
+            assertThatThrownBy(() -> b.reserve("alice", 10)).isInstanceOf(LeaseLostException.class);
+            keeper.beat();
+        }
+        assertThat(lost).as("once").hasSize(1);
+    }
+
+    /**
      * Two gateways, four threads each, reserving, checkpointing and settling on one account with
      * little money (refusals are constant), while both credit the same deposits: at the end every
      * settlement is in the totals exactly, each deposit once.
