@@ -102,16 +102,19 @@ class OnChainChannelTest {
     }
 
     @Test
-    void fullCycle_openOnRegistration_streamedStates_cooperativeCloseAtTheThreshold_payoutToTheNanoton_thenReopen() {
+    void fullCycle_openOnRegistration_streamedStates_cooperativeCloseAtTheThreshold_payoutToTheNanoton_thenReopen(
+            @TempDir Path paymentDir) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
-                new PaymentOptions(true, 1, 50, DEPOSIT),
-                new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(60), Duration.ofSeconds(30)),
-                FEE_PER_TOKEN);
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        PaymentOptions payments = new PaymentOptions(true, 1, 50, DEPOSIT);
+        ChannelOnChain gatewayChain = new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(60),
+                Duration.ofSeconds(30));
+        net = new TestNetwork(payments, gatewayChain, FEE_PER_TOKEN, journal);
+        WorkerPaymentOptions workerPayments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000);
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
-                new WorkerPaymentOptions(null, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
-                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+                workerPayments, new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
 
         // Registered only once the contract is OPEN: the worker read it before accepting.
         JsonObject channel = onlyChannel(worker);
@@ -183,6 +186,38 @@ class OnChainChannelTest {
                 () -> metric("cocoon_payment_channel_deposits_nanoton") == DEPOSIT);
         assertThat(metric("cocoon_payment_channels_opened_total")).isEqualTo(2);
         assertThat(metric("cocoon_payment_channels_closed_total{close=\"cooperative\"}")).isEqualTo(1);
+
+        // The owner's history says where the close paid and what arrived there, each address in the
+        // owner's one form: user-friendly beside raw, the payout address given raw (audit P, P-7).
+        JsonObject earnings = net.workerJson(worker, "/earnings");
+        JsonObject history = earnings.getJsonArray("channels").getJsonObject(0);  // oldest first
+        assertThat(history.getString("channel_id")).isEqualTo(closedId);
+        assertThat(history.getString("channel_address")).isEqualTo(contract.toBounceable());
+        assertThat(history.getString("channel_address_raw")).isEqualTo(contract.toRaw());
+        assertThat(history.getString("payout_address")).isEqualTo(payout.address().toNonBounceable());
+        assertThat(history.getString("payout_address_raw")).isEqualTo(payout.address().toRaw());
+        assertThat(history.getLong("paid_out_nanoton")).isEqualTo(paid);
+        assertThat(history.getLong("received_nanoton")).isEqualTo(arrivedB.longValueExact());
+        JsonObject status = net.workerStatus(worker);
+        assertThat(status.getString("payout_address")).isEqualTo(payout.address().toNonBounceable());
+        assertThat(status.getString("payout_address_raw")).isEqualTo(payout.address().toRaw());
+        assertThat(channelById(worker, closedId).getString("channel_address")).isEqualTo(contract.toBounceable());
+        assertThat(channelById(worker, closedId).getString("channel_address_raw")).isEqualTo(contract.toRaw());
+
+        // The operator's view keeps what the closed channel paid beside the new channel's billing,
+        // which starts from 0, and it reconciles with the worker's lifetime (audit P, P-8).
+        JsonObject lifetime = adminWorkers().getJsonObject(0).getJsonObject("billing").getJsonObject("lifetime");
+        assertThat(lifetime).isEqualTo(new JsonObject().put("channels", 2).put("closed_channels", 1)
+                .put("sent_nanoton", paid).put("paid_out_nanoton", paid));
+        assertThat(lifetime.getLong("sent_nanoton")).isEqualTo(earnings.getLong("earned_nanoton"));
+        assertThat(lifetime.getLong("paid_out_nanoton")).isEqualTo(earnings.getLong("paid_out_nanoton"));
+
+        // A restarted gateway reads it from its journal.
+        net.close();
+        net = new TestNetwork(payments, gatewayChain, FEE_PER_TOKEN, journal);
+        net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, workerPayments,
+                new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()));
+        assertThat(adminWorkers().getJsonObject(0).getJsonObject("billing").getJsonObject("lifetime")).isEqualTo(lifetime);
     }
 
     /** The value of one series in the gateway's {@code /metrics}. */
@@ -401,7 +436,7 @@ class OnChainChannelTest {
                                            long owed) {
         long fee = new ChannelCosts(FeeSchedule.read(chain.client())).payoutForwardFee().longValueExact();
         assertThat(workerLog.linesAt(Level.INFO)).filteredOn(l -> l.contains(prefix)).singleElement().asString()
-                .contains(contract.toRaw() + ": " + owed + " nanoTON leave the contract for " + payout.address().toRaw()
+                .contains(contract.toRaw() + ": " + owed + " nanoTON leave the contract for " + payout.address().toNonBounceable()
                         + ", " + (owed - fee) + " arrive there (the chain's forwarding fee of " + fee + " is deducted");
     }
 
@@ -658,12 +693,18 @@ class OnChainChannelTest {
         assertThat(paidOut.getLong("paid_out_nanoton")).isEqualTo(owed);
         assertThat(paidOut.getInstant("settled_at")).isAfter(paidOut.getInstant("opened_at"));
         assertThat(Base64.getDecoder().decode(paidOut.getString("close_message_hash"))).hasSize(32);
+        // Kept in its file: the restarted worker was not there when it closed.
+        assertThat(paidOut.getString("payout_address_raw")).isEqualTo(payout.address().toRaw());
+        assertThat(paidOut.getLong("received_nanoton")).isEqualTo(owed - new ChannelCosts(FeeSchedule.read(chain.client()))
+                .payoutForwardFee().longValueExact());
         JsonObject open = earnings.getJsonArray("channels").getJsonObject(1);
         assertThat(open.getString("channel_id")).isEqualTo(next.getString("channel_id"));
         assertThat(open.getString("state")).isEqualTo("open");
         assertThat(open.getLong("paid_out_nanoton")).isZero();
         assertThat(open.getValue("settled_at")).isNull();
-        assertThat(open.getString("close_message_hash")).isEmpty();
+        assertThat(open.getValue("close_message_hash")).isNull();
+        assertThat(open.getValue("received_nanoton")).isNull();
+        assertThat(open.getString("payout_address")).isEqualTo(payout.address().toNonBounceable());
         assertThat(earnings.getJsonArray("channels")).hasSize(2);
     }
 
@@ -692,7 +733,8 @@ class OnChainChannelTest {
         assertThat(waiting.getLong("earned_nanoton")).isEqualTo(owed);
         assertThat(waiting.getLong("paid_out_nanoton")).isZero();
         assertThat(waiting.getInstant("settled_at")).isNotNull();
-        assertThat(waiting.getString("close_message_hash")).isEmpty();  // started from its wallet: not its close
+        assertThat(waiting.getValue("close_message_hash")).isNull();  // started from its wallet: not its close
+        assertThat(waiting.getValue("received_nanoton")).isNull();
 
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
@@ -712,6 +754,8 @@ class OnChainChannelTest {
         JsonObject finished = earnings.getJsonArray("channels").getJsonObject(0);
         assertThat(finished.getString("state")).isEqualTo("closed");
         assertThat(Base64.getDecoder().decode(finished.getString("close_message_hash"))).hasSize(32);
+        assertThat(finished.getLong("received_nanoton")).isEqualTo(paid.inMessage().orElseThrow().valueNanoton().longValueExact());
+        assertThat(finished.getString("payout_address")).isEqualTo(workerWallet.address().toNonBounceable());
 
         // Restarted with its gateway still gone: the channel is known closed, and left alone.
         net.stopWorker(0);
@@ -754,7 +798,7 @@ class OnChainChannelTest {
         try (LogCapture payments = new LogCapture(WorkerPayments.class)) {
             net.stopWorker(0);
             assertThat(payments.linesAt(Level.INFO)).singleElement().asString().startsWith("INFO channel "
-                    + channel.getString("channel_id") + " at " + channel.getString("channel_address") + " stays open: it holds"
+                    + channel.getString("channel_id") + " at " + channel.getString("channel_address_raw") + " stays open: it holds"
                     + " 0 nanoTON, not more than the ").contains("nanoTON its close costs");
         }
         BigInteger walletBefore = gatewayWallet.balance();

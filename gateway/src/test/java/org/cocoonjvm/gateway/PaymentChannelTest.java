@@ -320,7 +320,18 @@ class PaymentChannelTest {
         assertThat(signed.getLong("unpaid_nanoton")).isZero();
         assertThat(signed.getLong("seqno")).isEqualTo(channel(worker).getLong("seqno")).isPositive();
         assertThat(signed.getLong("cap_left_nanoton")).isEqualTo(10_000_000_000L - expected);
+        assertThat(signed.getJsonObject("lifetime")).isEqualTo(new JsonObject().put("channels", 1).put("closed_channels", 0)
+                .put("sent_nanoton", expected).put("paid_out_nanoton", 0));
         eventually("the worker holds that state", () -> channel(worker).getLong("sent_nanoton") == expected);
+        // Off chain there is no contract: null in the worker's views as in this one (audit P, P-7), never "".
+        assertThat(channel(worker).containsKey("channel_address")).isTrue();
+        assertThat(channel(worker).getValue("channel_address")).isNull();
+        JsonObject history = net.workerJson(worker, "/earnings").getJsonArray("channels").getJsonObject(0);
+        for (String none : List.of("channel_address", "channel_address_raw", "payout_address", "payout_address_raw",
+                "settled_at", "received_nanoton", "close_message_hash")) {
+            assertThat(history.containsKey(none)).as(none).isTrue();
+            assertThat(history.getValue(none)).as(none).isNull();
+        }
     }
 
     /** A worker gone while owed: /admin/workers still shows its channel and the money, and so do the metrics. */

@@ -10,8 +10,15 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelPayer;
+import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -19,14 +26,20 @@ import org.cocoonjvm.worker.serve.WorkerNode;
 import org.cocoonjvm.worker.serve.WorkerOptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.ton.ton4j.address.Address;
 
 /** {@code cocoon worker earnings}: a stopped worker's payment directory read offline, as its {@code GET /earnings} shows it. */
 class WorkerEarningsCommandTest {
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final String CONTRACT = "0:" + "a0e3".repeat(16);
+
     @TempDir
     Path paymentDir;
 
     @Test
     void earnings_ofAStoppedWorker_areWhatItsEarningsEndpointShowed() throws Exception {
+        String payout = "0:" + "fd17".repeat(16);
+        storeClosedChannel(payout);
         Vertx vertx = Vertx.vertx();
         JsonObject shown;
         try (HttpClient http = HttpClient.newHttpClient()) {
@@ -54,6 +67,40 @@ class WorkerEarningsCommandTest {
         assertThat(new JsonObject(run.out())).isEqualTo(shown);
         assertThat(shown.getLong("completion_tokens")).isEqualTo(3);
         assertThat(shown.getLong("prompt_tokens")).isPositive();
+        JsonObject closed = shown.getJsonArray("channels").getJsonObject(0);
+        assertThat(closed.getString("channel_address")).isEqualTo(Address.of(CONTRACT).toBounceable());
+        assertThat(closed.getString("channel_address_raw")).isEqualTo(CONTRACT);
+        assertThat(closed.getString("payout_address")).isEqualTo(Address.of(payout).toNonBounceable());
+        assertThat(closed.getString("payout_address_raw")).isEqualTo(payout);
+        assertThat(closed.getLong("paid_out_nanoton")).isEqualTo(900_000);
+        assertThat(closed.getLong("received_nanoton")).isEqualTo(500_000);
+    }
+
+    /** A channel closed on chain at {@link #CONTRACT}, paying out to {@code payout}, as the worker stores it. */
+    private Path storeClosedChannel(String payout) throws Exception {
+        PaymentKeyPair gateway = PaymentKeyPair.generate(RANDOM);
+        ChannelTerms terms = new ChannelTerms(ChannelId.random(RANDOM), gateway.publicKey(), 1_000_000);
+        SignedSemiChannel state = new ChannelPayer(terms, gateway, SemiChannelBody.INITIAL).pay(900_000);
+        return Files.writeString(paymentDir.resolve("channel-" + terms.channelId().hex() + ".json"), new JsonObject()
+                .put("channel_id", terms.channelId().hex()).put("gateway_public_key", gateway.publicKey().hex())
+                .put("deposit_cap_nanoton", 1_000_000).put("seqno", 1).put("sent_nanoton", 900_000)
+                .put("signed_state_boc", state.bocBase64()).put("channel_address", CONTRACT).put("settlement", "closed")
+                .put("opened_at", "2026-11-01T00:00:00Z").put("settled_at", "2026-11-01T00:01:00Z")
+                .put("paid_out_nanoton", 900_000).put("close_message_hash", "aGFzaA==").put("payout_address", payout)
+                .put("received_nanoton", 500_000).encodePrettily());
+    }
+
+    @Test
+    void earnings_withAGarbledAddressInAChannelFile_isOneLineNamingIt_notAFailedView() throws Exception {
+        Files.writeString(paymentDir.resolve("payment-key"), "00".repeat(32));
+        Path channel = storeClosedChannel("UQ-not-an-address");
+
+        CliRun run = CliRun.cocoon("worker", "earnings", "--payment-dir", paymentDir.toString());
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).startsWith("cocoon: the stored channel state " + channel + " is unusable (payout_address "
+                + "'UQ-not-an-address' is not a TON address): restore the file from a backup").doesNotContain("\n");
+        assertThat(run.out()).isEmpty();
     }
 
     @Test

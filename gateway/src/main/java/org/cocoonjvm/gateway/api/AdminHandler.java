@@ -7,9 +7,12 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.gateway.attestation.RefusedWorkers;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
+import org.cocoonjvm.gateway.billing.WorkerLifetime;
 import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
@@ -75,13 +78,15 @@ public final class AdminHandler implements Handler<RoutingContext> {
         }
         Future<List<WorkerChannel.View>> absent = payments == null ? Future.succeededFuture(List.of()) : payments.absentViews();
         Future<List<WorkerChannel.View>> closing = payments == null ? Future.succeededFuture(List.of()) : payments.closingViews();
-        Future.all(Future.all(views), absent, closing).onSuccess(done -> {
+        Future<Map<PaymentPublicKey, WorkerLifetime>> lifetimes = payments == null ? Future.succeededFuture(Map.of())
+                : payments.lifetimes();
+        Future.all(Future.all(views), absent, closing, lifetimes).onSuccess(done -> {
             for (int i = 0; i < paidRows.size(); i++) {
-                paidRows.get(i).put("billing", billing(views.get(i).result()));
+                paidRows.get(i).put("billing", billing(views.get(i).result(), lifetimes.result()));
             }
             ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
-                    .put("refused", refused.toJson()).put("absent_channels", withOwner(absent.result()))
-                    .put("closing_channels", withOwner(closing.result())).encode());
+                    .put("refused", refused.toJson()).put("absent_channels", withOwner(absent.result(), lifetimes.result()))
+                    .put("closing_channels", withOwner(closing.result(), lifetimes.result())).encode());
         });
     }
 
@@ -137,13 +142,20 @@ public final class AdminHandler implements Handler<RoutingContext> {
     }
 
     /** Whose money each is: the worker's last id, and its payment key, which no other worker can use. */
-    private static JsonArray withOwner(List<WorkerChannel.View> channels) {
+    private static JsonArray withOwner(List<WorkerChannel.View> channels, Map<PaymentPublicKey, WorkerLifetime> lifetimes) {
         JsonArray rows = new JsonArray();
-        channels.forEach(view -> rows.add(billing(view).put("worker_id", view.workerId()).put("worker_key", view.workerKey().hex())));
+        channels.forEach(view -> rows.add(billing(view, lifetimes).put("worker_id", view.workerId())
+                .put("worker_key", view.workerKey().hex())));
         return rows;
     }
 
-    private static JsonObject billing(WorkerChannel.View view) {
+    /**
+     * The channel's billing, and under {@code lifetime} its worker key's over every channel: the
+     * channel's own figures start from 0 after each close, and an operator could not reconcile them
+     * with the worker's lifetime {@code /earnings} (audit P, P-8).
+     */
+    private static JsonObject billing(WorkerChannel.View view, Map<PaymentPublicKey, WorkerLifetime> lifetimes) {
+        WorkerLifetime lifetime = lifetimes.get(view.workerKey());
         return new JsonObject()
                 .put("payments", true)
                 .put("channel_id", view.id().hex())
@@ -156,6 +168,9 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 .put("channel_address", view.channelAddress())
                 .put("session", view.session())
                 .put("closed", view.closed())
-                .put("round_error", view.roundError());
+                .put("round_error", view.roundError())
+                .put("lifetime", lifetime == null ? null : new JsonObject().put("channels", lifetime.channels())
+                        .put("closed_channels", lifetime.closedChannels()).put("sent_nanoton", lifetime.sentNanoton())
+                        .put("paid_out_nanoton", lifetime.paidOutNanoton()));
     }
 }

@@ -97,6 +97,8 @@ public final class ChannelBilling extends VerticleBase {
     private final SecureRandom random = new SecureRandom();
     /** This context only. */
     private final Map<ChannelId, WorkerChannel> channels = new HashMap<>();
+    /** Per worker key, the channels the journal records closed: read in {@link #start()}, then this context only. */
+    private final Map<PaymentPublicKey, ChannelJournal.ClosedTotals> closedTotals = new HashMap<>();
     /** Read from the journal in {@link #start()}. */
     private volatile PaymentKeyPair key;
     /** This context only: a round's checkpoint, signing or journaling is under way. */
@@ -210,6 +212,7 @@ public final class ChannelBilling extends VerticleBase {
     public Future<?> start() {
         return context.executeBlocking(() -> {
                     key = journal.payerKey(() -> PaymentKeyPair.generate(random));
+                    closedTotals.putAll(journal.closedTotals());
                     return journal.openChannels();
                 }, false)
                 .onSuccess(open -> {
@@ -377,7 +380,7 @@ public final class ChannelBilling extends VerticleBase {
                         }
                         if (result.cause() instanceof ChainException e && e.code().equals("channel_settled")) {
                             // Closed without us: the worker's retry gets a new channel.
-                            journal.closed(workerKey, channel.id());
+                            recordClosed(channel);
                             channels.remove(channel.id(), channel);
                             stats.closedWithoutGateway.incrementAndGet();
                         }
@@ -756,11 +759,17 @@ public final class ChannelBilling extends VerticleBase {
                 return;  // signed again (signAgain): recorded the first time
             }
             // On this context, though the journal may be a database: closes are rare.
-            journal.closed(channel.workerKey(), channel.id());
+            recordClosed(channel);
             stats.closedCooperatively.incrementAndGet();
             log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(),
                     channel.payer.last().sentNanoton());
         });
+    }
+
+    private void recordClosed(WorkerChannel channel) {
+        journal.closed(channel.workerKey(), channel.id());
+        closedTotals.put(channel.workerKey(), closedTotals.getOrDefault(channel.workerKey(), ChannelJournal.ClosedTotals.NONE)
+                .plus(channel.payer.last().sentNanoton()));
     }
 
     /** The session ended as {@code channel}'s close was signed, which then never left: the channel stays open. */
@@ -808,6 +817,23 @@ public final class ChannelBilling extends VerticleBase {
 
     public Stats stats() {
         return stats;
+    }
+
+    /**
+     * Per worker key, every channel this gateway opened for it, closed ones included, for
+     * {@code /admin/workers}; completes on the caller's context.
+     */
+    public Future<Map<PaymentPublicKey, WorkerLifetime>> lifetimes() {
+        Context caller = Vertx.currentContext();
+        Promise<Map<PaymentPublicKey, WorkerLifetime>> lifetimes = Promise.promise();
+        context.runOnContext(v -> {
+            Map<PaymentPublicKey, WorkerLifetime> all = new HashMap<>();
+            closedTotals.forEach((workerKey, closed) -> all.put(workerKey, WorkerLifetime.closed(closed)));
+            channels.values().forEach(c -> all.put(c.workerKey(), all.getOrDefault(c.workerKey(), WorkerLifetime.NONE)
+                    .plusOpen(c.signed.sentNanoton())));
+            answer(caller, lifetimes::handle, Future.succeededFuture(all));
+        });
+        return lifetimes.future();
     }
 
     /**

@@ -1,6 +1,7 @@
 package org.cocoonjvm.billing.channel;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
 
@@ -74,6 +75,28 @@ public interface ChannelJournal {
      * that never got the close's signature (the connection broke as it was sent) asks for it again.
      */
     Optional<Entry> closedChannel(PaymentPublicKey payeeKey, ChannelId id);
+
+    /**
+     * The channels a payee's key had that were recorded {@link #closed}.
+     *
+     * @param channels    how many
+     * @param sentNanoton the sum of their last states: what their closes paid the payee
+     */
+    record ClosedTotals(long channels, long sentNanoton) {
+        public static final ClosedTotals NONE = new ClosedTotals(0, 0);
+
+        /** These and one more closed channel whose last state sent {@code sent}. */
+        public ClosedTotals plus(long sent) {
+            return new ClosedTotals(channels + 1, sentNanoton + sent);
+        }
+    }
+
+    /**
+     * Per payee key with any, its closed channels' totals: a payee paid over many channels in turn
+     * (one closed at its threshold, the next opened) is reconciled with what it counts over its
+     * life, which the open channels alone no longer show.
+     */
+    Map<PaymentPublicKey, ClosedTotals> closedTotals();
 
     /** Records the payee's signed initial state (pitfall 2: needed for a close without the payee). */
     void payeeState(SignedSemiChannel state);

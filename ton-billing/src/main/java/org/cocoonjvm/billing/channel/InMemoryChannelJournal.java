@@ -90,6 +90,14 @@ public final class InMemoryChannelJournal implements ChannelJournal {
     }
 
     @Override
+    public synchronized Map<PaymentPublicKey, ClosedTotals> closedTotals() {
+        Map<PaymentPublicKey, ClosedTotals> totals = new HashMap<>();
+        closed.values().forEach(entry -> totals.compute(entry.payeeKey(),
+                (key, sum) -> (sum == null ? ClosedTotals.NONE : sum).plus(entry.last().sentNanoton())));
+        return totals;
+    }
+
+    @Override
     public synchronized void payeeState(SignedSemiChannel state) {
         open.computeIfPresent(state.channelId(), (id, entry) -> new Entry(id, entry.payeeKey(), entry.last(), state, 0, null));
     }

@@ -6,8 +6,10 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -174,6 +176,24 @@ public final class JdbcChannelJournal implements ChannelJournal {
                     return rs.next() ? Optional.of(entry(c, rs, payeeKey)) : Optional.empty();
                 }
             }
+        });
+    }
+
+    @Override
+    public Map<PaymentPublicKey, ClosedTotals> closedTotals() {
+        return ledger.tx("total closed channels", c -> {
+            Map<PaymentPublicKey, ClosedTotals> totals = new HashMap<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT payee_key, COUNT(*), SUM(last_sent_nanoton) "
+                    + "FROM closed_channels WHERE gateway_id = ? GROUP BY payee_key")) {
+                ps.setString(1, gateway);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        totals.put(PaymentPublicKey.of(HEX.parseHex(rs.getString(1))), new ClosedTotals(rs.getLong(2),
+                                rs.getLong(3)));
+                    }
+                }
+            }
+            return totals;
         });
     }
 

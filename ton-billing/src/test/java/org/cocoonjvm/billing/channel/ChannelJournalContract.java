@@ -1,6 +1,7 @@
 package org.cocoonjvm.billing.channel;
 
 import java.security.SecureRandom;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -174,6 +175,27 @@ public abstract class ChannelJournalContract {
         });
         assertThat(journal.closedChannel(PaymentKeyPair.generate(RANDOM).publicKey(), id)).as("another payee").isEmpty();
         assertThat(journal.closedChannel(worker, ChannelId.random(RANDOM))).isEmpty();
+    }
+
+    @Test
+    void closedTotals_countEachPayeesClosedChannels_andSumTheirLastStates() {
+        assertThat(journal.closedTotals()).isEmpty();
+        ChannelId first = journal.open(worker, () -> ChannelId.random(RANDOM)).channelId();
+        journal.signed(sign(first, 3, 700));
+        ChannelId second = journal.replace(worker, first, () -> ChannelId.random(RANDOM)).channelId();
+        journal.signed(sign(second, 1, 50));
+        PaymentPublicKey other = PaymentKeyPair.generate(RANDOM).publicKey();
+        ChannelId others = journal.open(other, () -> ChannelId.random(RANDOM)).channelId();
+        journal.signed(sign(others, 2, 90));
+        journal.closed(worker, first);
+        journal.closed(other, others);
+        ChannelId third = journal.replace(worker, second, () -> ChannelId.random(RANDOM)).channelId();
+        journal.closed(worker, second);
+
+        assertThat(journal.closedTotals()).containsOnly(
+                Map.entry(worker, new ChannelJournal.ClosedTotals(2, 750)),
+                Map.entry(other, new ChannelJournal.ClosedTotals(1, 90)));
+        assertThat(journal.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(third);
     }
 
     @Test

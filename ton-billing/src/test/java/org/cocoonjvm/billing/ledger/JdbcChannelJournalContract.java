@@ -81,6 +81,9 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
         }).channelId()).isEqualTo(next);
         restarted.closed(worker, old);
         assertThat(restarted.openChannels()).extracting(ChannelJournal.Entry::channelId).containsExactly(next);
+        opened.forEach(JdbcAccountBook::close);
+        assertThat(open().closedTotals()).as("after another restart")
+                .containsOnly(Map.entry(worker, new ChannelJournal.ClosedTotals(1, 500)));
     }
 
     @Test

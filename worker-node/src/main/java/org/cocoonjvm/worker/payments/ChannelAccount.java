@@ -55,6 +55,8 @@ final class ChannelAccount {
      * channel. Stored with the channel's state, so a restarted worker still shows it.
      */
     private volatile String channelAddress;
+    /** Where the contract pays out (raw form), as checked when it was offered; null off chain. Stored with the state. */
+    private volatile String payoutAddress;
     /**
      * The gateway offered the channel since this worker started: only such a channel is closed by
      * it, cooperatively or not. One reloaded at start that no gateway takes up again is left alone.
@@ -78,13 +80,14 @@ final class ChannelAccount {
     private volatile Instant settledAt;
     private volatile long paidOutNanoton;
     private volatile String closeMessageHash;
+    private volatile Long receivedNanoton;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final AtomicBoolean capWarned = new AtomicBoolean();
 
     /** A channel opened in this run. */
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
         this(terms, prices, store, window, new ChannelStore.Stored(terms, null, "", ChannelStore.Settlement.OPEN,
-                Instant.now(), null, 0, ""));
+                Instant.now(), null, 0, "", null, null));
     }
 
     /** A channel reloaded at start; its prices come when its gateway offers it again. */
@@ -107,6 +110,8 @@ final class ChannelAccount {
         this.settledAt = stored.settledAt();
         this.paidOutNanoton = stored.paidOutNanoton();
         this.closeMessageHash = stored.closeMessageHash();
+        this.payoutAddress = stored.payoutAddress();
+        this.receivedNanoton = stored.receivedNanoton();
     }
 
     PriceSchedule price(String model) {
@@ -136,12 +141,14 @@ final class ChannelAccount {
      * Records durably that the channel's close on chain went as far as {@code reached}, now.
      *
      * @param paidOut     what the close paid this worker; 0 for a close not finished yet
+     * @param received    what of it arrived at the payout address; null for a close not finished yet
      * @param messageHash the hash of this worker's message that got it there; empty when unknown
      */
-    synchronized void settled(ChannelStore.Settlement reached, long paidOut, String messageHash) {
+    synchronized void settled(ChannelStore.Settlement reached, long paidOut, Long received, String messageHash) {
         // Settlement last: a reader without the lock (the history) that sees it sees the rest too.
         settledAt = Instant.now();
         paidOutNanoton = paidOut;
+        receivedNanoton = received;
         closeMessageHash = messageHash;
         settlement = reached;
         store.save(stored(latest));
@@ -154,7 +161,7 @@ final class ChannelAccount {
 
     private ChannelStore.Stored stored(SignedSemiChannel state) {
         return new ChannelStore.Stored(terms, state, channelAddress, settlement, openedAt, settledAt, paidOutNanoton,
-                closeMessageHash);
+                closeMessageHash, payoutAddress, receivedNanoton);
     }
 
     long paid() {
@@ -166,9 +173,14 @@ final class ChannelAccount {
         return latest;
     }
 
-    /** The channel's contract, empty for a channel off chain. */
+    /** The contract (raw form); empty off chain. */
     String channelAddress() {
         return channelAddress;
+    }
+
+    /** Where its contract pays out (raw form); null off chain, or when its file predates that record. */
+    String payoutAddress() {
+        return payoutAddress;
     }
 
     /** Whether a gateway offered it in this run: see {@link #offered}. */
@@ -176,9 +188,18 @@ final class ChannelAccount {
         return offered;
     }
 
-    /** A gateway offers it (again), over the contract at {@code address} (empty off chain). */
-    synchronized void offer(String address) {
+    /**
+     * A gateway offers it (again), over the contract at {@code address} paying out to {@code payout}
+     * (raw form); empty and null off chain.
+     */
+    synchronized void offer(String address, String payout) {
         channelAddress = address;
+        payoutAddress = payout;
+        offered = true;
+    }
+
+    /** Taken up again as its gateway would offer it, over its stored contract and payout address. */
+    synchronized void takeUp() {
         offered = true;
     }
 
@@ -281,8 +302,8 @@ final class ChannelAccount {
                 .put("signed_state_boc", s == null ? null : s.bocBase64())
                 .put("unpaid_nanoton", unpaid())
                 .put("credit_window_nanoton", window)
-                .put("deposit_cap_nanoton", terms.depositCapNanoton())
-                .put("channel_address", channelAddress)
+                .put("deposit_cap_nanoton", terms.depositCapNanoton());
+        OwnerAddresses.putContract(json, "channel_address", channelAddress)
                 .put("closed_on_chain", closedOnChain())
                 .put("quarantined", quarantined());
         if (lastRefusal != null) {

@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
@@ -24,8 +25,8 @@ import org.cocoonjvm.protocol.files.AtomicFile;
 
 /**
  * The worker's durable payment state in one directory: its key ({@code payment-key}, the hex
- * seed) and, per channel, its terms, latest accepted state, contract address, how far it is
- * settled on chain and when ({@code channel-<id>.json}). A closed channel's file stays: it is the
+ * seed) and, per channel, its terms, latest accepted state, contract and payout addresses, how far
+ * it is settled on chain and when ({@code channel-<id>.json}). A closed channel's file stays: it is the
  * worker's payout history ({@link Earnings}). Each file is replaced atomically
  * (protocol's {@link AtomicFile}). With no directory, everything stays in memory.
  */
@@ -44,9 +45,16 @@ final class ChannelStore {
      * @param closeMessageHash the hash (base64) of the external message this worker closed it with
      *                       (its cooperative close, or the finish of its uncooperative one); empty
      *                       while open, and when the gateway finished it
+     * @param payoutAddress  where its contract pays out (raw form), checked on chain when a gateway
+     *                       offered it: the owner's payout address may have changed since; null off
+     *                       chain, and in files written before it was kept
+     * @param receivedNanoton what the payout carried into the payout address: {@code paidOutNanoton}
+     *                       less the chain's forwarding fee; null until closed, and in files written
+     *                       before it was kept
      */
     record Stored(ChannelTerms terms, SignedSemiChannel state, String channelAddress, Settlement settlement,
-                  Instant openedAt, Instant settledAt, long paidOutNanoton, String closeMessageHash) {}
+                  Instant openedAt, Instant settledAt, long paidOutNanoton, String closeMessageHash,
+                  String payoutAddress, Long receivedNanoton) {}
 
     /**
      * How far a channel is settled on chain. Kept with its state: a restarted worker that forgot a
@@ -147,14 +155,29 @@ final class ChannelStore {
                 throw new IllegalStateException(file + " holds channel " + terms.channelId());
             }
             // A file written before these fields were kept reads as open with no address: that was
-            // not recorded. One closed before the payout was kept was paid its latest state.
+            // not recorded. One closed before the payout was kept was paid its latest state; where
+            // it went, and what arrived there, were not recorded.
             Settlement settlement = Settlement.of(json.getString("settlement", Settlement.OPEN.code));
-            return new Stored(terms, state, json.getString("channel_address", ""), settlement,
+            return new Stored(terms, state, address(json, "channel_address", ""), settlement,
                     json.getInstant("opened_at"), json.getInstant("settled_at"), json.getLong("paid_out_nanoton",
-                    settlement == Settlement.CLOSED ? state.sentNanoton() : 0), json.getString("close_message_hash", ""));
+                    settlement == Settlement.CLOSED ? state.sentNanoton() : 0), json.getString("close_message_hash", ""),
+                    address(json, "payout_address", null), json.getLong("received_nanoton"));
         } catch (RuntimeException e) {
             throw new IllegalStateException(unusable(file, StoredJson.problem(e)), e);
         }
+    }
+
+    /** Checked here, so that a garbled one stops the start naming its file rather than failing each view of it. */
+    private static String address(JsonObject json, String field, String none) {
+        String address = json.getString(field, none);
+        if (address != null && !address.isEmpty()) {
+            try {
+                TonAddresses.parse(address);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(field + " '" + address + "' is not a TON address");
+            }
+        }
+        return address;
     }
 
     private static String unusable(Path file, String why) {
@@ -177,6 +200,7 @@ final class ChannelStore {
                 .put("channel_address", stored.channelAddress()).put("settlement", stored.settlement().code)
                 .put("opened_at", stored.openedAt()).put("settled_at", stored.settledAt())
                 .put("paid_out_nanoton", stored.paidOutNanoton()).put("close_message_hash", stored.closeMessageHash())
+                .put("payout_address", stored.payoutAddress()).put("received_nanoton", stored.receivedNanoton())
                 .encodePrettily();
         try {
             AtomicFile.replace(dir.resolve(PREFIX + id.hex() + SUFFIX), json, false);

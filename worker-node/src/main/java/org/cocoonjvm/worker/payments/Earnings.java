@@ -43,22 +43,31 @@ public record Earnings(TokenCounts tokens, List<Channel> channels) {
      * @param closeMessageHash the hash (base64) of the external message this worker closed it
      *                         with, by which an explorer finds the close; empty while open, and
      *                         when the gateway finished it
+     * @param payoutAddress    where its contract pays out, raw form; null off chain, or when its
+     *                         file predates that record
+     * @param receivedNanoton  what its payout carried into the payout address, {@code paidOutNanoton}
+     *                         less the chain's forwarding fee; null unless closed, or when its file
+     *                         predates that record
      */
     public record Channel(String channelId, String gatewayPublicKey, String channelAddress, String state,
                           Instant openedAt, Instant settledAt, long earnedNanoton, long paidOutNanoton,
-                          String closeMessageHash) {
+                          String closeMessageHash, String payoutAddress, Long receivedNanoton) {
         static Channel of(ChannelStore.Stored stored) {
             long sent = stored.state() == null ? 0 : stored.state().sentNanoton();
             return new Channel(stored.terms().channelId().hex(), stored.terms().payerKey().hex(), stored.channelAddress(),
                     stored.settlement().code, stored.openedAt(), stored.settledAt(),
-                    Math.max(sent, stored.paidOutNanoton()), stored.paidOutNanoton(), stored.closeMessageHash());
+                    Math.max(sent, stored.paidOutNanoton()), stored.paidOutNanoton(), stored.closeMessageHash(),
+                    stored.payoutAddress(), stored.receivedNanoton());
         }
 
+        /** No value is null here, as in {@code /status} and the gateway's {@code /admin/workers}, never an empty string. */
         JsonObject toJson() {
-            return new JsonObject().put("channel_id", channelId).put("gateway_public_key", gatewayPublicKey)
-                    .put("channel_address", channelAddress).put("state", state).put("opened_at", openedAt)
-                    .put("settled_at", settledAt).put("earned_nanoton", earnedNanoton)
-                    .put("paid_out_nanoton", paidOutNanoton).put("close_message_hash", closeMessageHash);
+            JsonObject json = new JsonObject().put("channel_id", channelId).put("gateway_public_key", gatewayPublicKey);
+            OwnerAddresses.putContract(json, "channel_address", channelAddress).put("state", state)
+                    .put("opened_at", openedAt).put("settled_at", settledAt).put("earned_nanoton", earnedNanoton)
+                    .put("paid_out_nanoton", paidOutNanoton).put("received_nanoton", receivedNanoton)
+                    .put("close_message_hash", closeMessageHash.isEmpty() ? null : closeMessageHash);
+            return OwnerAddresses.putWallet(json, "payout_address", payoutAddress);
         }
     }
 

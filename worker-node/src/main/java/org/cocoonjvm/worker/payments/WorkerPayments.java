@@ -137,7 +137,7 @@ public final class WorkerPayments implements CreditGate {
             known.prices(prices);
             return known;
         });
-        account.offer(chain == null ? "" : terms.getChannelAddress());
+        account.offer(chain == null ? "" : terms.getChannelAddress(), chain == null ? null : payout(options).toRaw());
         checkCreditWindow(account, prices, terms.getEveryTokens(), terms.getEveryMs());
         if (chain != null) {
             long dueAt = chain.closeDueAt(channelTerms.depositCapNanoton(), account.window());
@@ -239,7 +239,7 @@ public final class WorkerPayments implements CreditGate {
         for (ChannelAccount account : channels.values()) {
             if (paidOver != null && account != paidOver && account.terms.payerKey().equals(paidOver.terms.payerKey())) {
                 if (!account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()) {
-                    account.offer(account.channelAddress());
+                    account.takeUp();
                 }
                 closeRequest(account, false).ifPresent(requests::add);
             }
@@ -352,18 +352,22 @@ public final class WorkerPayments implements CreditGate {
                     + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
         }
         String message = chain.close(account.channelAddress(), key, account.latest(), signed);
-        account.settled(ChannelStore.Settlement.CLOSED, signed.getBalanceB(), message);
-        logPayout("closed channel " + id + " on chain at " + account.channelAddress(), signed.getBalanceB());
+        paidOut(account, signed.getBalanceB(), message, "closed channel " + id + " on chain at " + account.channelAddress());
     }
 
     /**
-     * The contract sends {@code paidOut}; the chain deducts its forwarding fee on the way, so the
-     * payout address gets less, and an operator comparing the two would otherwise see money lost.
+     * Records the close that paid out {@code paidOut}, and logs it. The chain deducts its
+     * forwarding fee on the way, so the payout address gets less, and an owner comparing the two
+     * would otherwise see money lost: the history keeps both.
      */
-    private void logPayout(String closed, long paidOut) {
+    private void paidOut(ChannelAccount account, long paidOut, String messageHash, String closed) {
         long fee = chain.payoutForwardFee();
+        account.settled(ChannelStore.Settlement.CLOSED, paidOut, paidOut - fee, messageHash);
+        // A channel reloaded at start pays where its contract was checked to, whatever the owner changed since.
+        String payout = TonAddresses.parse(account.payoutAddress() == null ? options.payoutAddress()
+                : account.payoutAddress()).toNonBounceable();
         log.info("{}: {} nanoTON leave the contract for {}, {} arrive there (the chain's forwarding fee of {} is deducted "
-                + "on the way)", closed, paidOut, options.payoutAddress(), paidOut - fee, fee);
+                + "on the way)", closed, paidOut, payout, paidOut - fee, fee);
     }
 
     /**
@@ -393,14 +397,13 @@ public final class WorkerPayments implements CreditGate {
             if (account.quarantined()) {
                 Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
                 if (finished.isPresent()) {
-                    account.settled(ChannelStore.Settlement.CLOSED, latest.sentNanoton(), finished.get());
-                    logPayout("finished the uncooperative close of channel " + account.terms.channelId() + " at "
-                            + account.channelAddress(), latest.sentNanoton());
+                    paidOut(account, latest.sentNanoton(), finished.get(), "finished the uncooperative close of channel "
+                            + account.terms.channelId() + " at " + account.channelAddress());
                 }
             } else if (account.offered() && account.startClosing()) {
                 SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
                 if (chain.startUncooperativeIfDue(account.channelAddress(), key, latest, mine, lastHeard)) {
-                    account.settled(ChannelStore.Settlement.QUARANTINED, 0, "");
+                    account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
                     log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
                                     + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
                             account.terms.channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());

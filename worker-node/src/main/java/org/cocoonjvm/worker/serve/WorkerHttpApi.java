@@ -29,6 +29,7 @@ import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.payments.Earnings;
+import org.cocoonjvm.worker.payments.OwnerAddresses;
 import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
@@ -158,7 +159,7 @@ final class WorkerHttpApi {
             body.put("gateway", link);
         }
         if (payments.onChain()) {
-            body.put("payout_address", payments.payoutAddress());
+            OwnerAddresses.putWallet(body, "payout_address", payments.payoutAddress());
         }
         ctx.response().putHeader("Content-Type", "application/json").end(body.put("models", models).put("load", load)
                 .put("earnings", earnings.apply(s.getLoad()).totals()).put("channels", payments.status()).encode());

@@ -4,22 +4,34 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.cocoonjvm.billing.channel.ChannelId;
+import org.cocoonjvm.billing.channel.ChannelPayer;
+import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.ton.ton4j.address.Address;
 
 /**
  * A real {@link WorkerNode} with a payment state directory, over real HTTP: its lifetime token
@@ -29,6 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
 class WorkerEarningsTest {
     private static final Duration DEADLINE = Duration.ofSeconds(5);
     private static final String KEY = "k";
+    private static final SecureRandom RANDOM = new SecureRandom();
     private static final String CHAT = "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":3}";
 
     @TempDir
@@ -159,6 +172,64 @@ class WorkerEarningsTest {
         assertThat(metric("cocoon_worker_lifetime_prompt_tokens")).isEqualTo(history.getLong("prompt_tokens"));
         assertThat(metric("cocoon_worker_generation_tokens_total")).isEqualTo(again.getLong("completion_tokens"));
         assertThat(metric("cocoon_worker_prompt_tokens_total")).isEqualTo(again.getLong("prompt_tokens"));
+    }
+
+    /**
+     * Files as a worker wrote them before it kept each channel's payout address and what arrived
+     * there: they load, and every view gives what they lack as null, addresses in one form (audit P, P-7).
+     */
+    @Test
+    void channelFilesFromBeforeThePayoutWasKept_load_andTheViewsSayNullForWhatTheyLack_andGiveAddressesInOneForm()
+            throws Exception {
+        String contract = "0:" + "a0e3".repeat(16);
+        Instant opened = Instant.parse("2026-11-01T00:00:00Z");
+        store(channelFile(900).put("channel_address", contract).put("settlement", "closed")
+                .put("opened_at", opened).put("settled_at", opened.plusSeconds(60)).put("paid_out_nanoton", 900)
+                .put("close_message_hash", ""));
+        store(channelFile(40).put("channel_address", "").put("settlement", "open")
+                .put("opened_at", opened.plusSeconds(61)).putNull("settled_at").put("paid_out_nanoton", 0)
+                .put("close_message_hash", ""));
+        startWorker();
+
+        JsonArray history = json("/earnings").getJsonArray("channels");
+        JsonObject closed = history.getJsonObject(0);  // oldest first
+        assertThat(closed.getString("channel_address")).startsWith("EQ");  // a contract: bounceable, as explorers show it
+        assertThat(Address.of(closed.getString("channel_address")).toRaw()).isEqualTo(contract);
+        assertThat(closed.getString("channel_address_raw")).isEqualTo(contract);
+        assertThat(closed.getLong("paid_out_nanoton")).isEqualTo(900);
+        for (String unknown : List.of("payout_address", "payout_address_raw", "received_nanoton", "close_message_hash")) {
+            assertThat(closed.containsKey(unknown)).as(unknown).isTrue();
+            assertThat(closed.getValue(unknown)).as(unknown).isNull();
+        }
+        JsonObject offChain = history.getJsonObject(1);
+        for (String none : List.of("channel_address", "channel_address_raw", "payout_address", "settled_at",
+                "received_nanoton", "close_message_hash")) {
+            assertThat(offChain.containsKey(none)).as(none).isTrue();
+            assertThat(offChain.getValue(none)).as(none).isNull();
+        }
+        JsonArray channels = json("/status").getJsonArray("channels");
+        assertThat(channels).hasSize(2);
+        for (Object shown : channels) {
+            JsonObject channel = (JsonObject) shown;
+            JsonObject same = channel.getString("channel_id").equals(closed.getString("channel_id")) ? closed : offChain;
+            assertThat(channel.getString("channel_address")).isEqualTo(same.getString("channel_address"));
+            assertThat(channel.getString("channel_address_raw")).isEqualTo(same.getString("channel_address_raw"));
+        }
+    }
+
+    /** A channel file of a new channel whose gateway's state pays {@code sent}, with the fields every version wrote. */
+    private JsonObject channelFile(long sent) {
+        PaymentKeyPair gateway = PaymentKeyPair.generate(RANDOM);
+        ChannelTerms terms = new ChannelTerms(ChannelId.random(RANDOM), gateway.publicKey(), 1_000_000);
+        SignedSemiChannel state = new ChannelPayer(terms, gateway, SemiChannelBody.INITIAL).pay(sent);
+        return new JsonObject().put("channel_id", terms.channelId().hex()).put("gateway_public_key", gateway.publicKey().hex())
+                .put("deposit_cap_nanoton", terms.depositCapNanoton()).put("seqno", state.seqno()).put("sent_nanoton", sent)
+                .put("signed_state_boc", state.bocBase64());
+    }
+
+    private void store(JsonObject channelFile) throws IOException {
+        Files.writeString(stateDir.resolve("channel-" + channelFile.getString("channel_id") + ".json"),
+                channelFile.encodePrettily());
     }
 
     @Test

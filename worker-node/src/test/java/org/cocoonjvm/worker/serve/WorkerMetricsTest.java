@@ -51,8 +51,9 @@ class WorkerMetricsTest {
         WorkerLoad thisRun = WorkerLoad.newBuilder().setTokensGenerated(7).setPromptTokens(3).build();
         Instant opened = Instant.parse("2026-11-01T00:00:00Z");
         List<Earnings.Channel> history = List.of(
-                new Earnings.Channel("c105", "ab", "0:01", "closed", opened, opened.plusSeconds(60), 900, 900, "aGFzaA=="),
-                new Earnings.Channel("5e0e", "ab", "0:02", "open", opened.plusSeconds(61), null, 50, 0, ""));
+                new Earnings.Channel("c105", "ab", "0:01", "closed", opened, opened.plusSeconds(60), 900, 900, "aGFzaA==",
+                        "0:03", 500L),
+                new Earnings.Channel("5e0e", "ab", "0:02", "open", opened.plusSeconds(61), null, 50, 0, "", "0:03", null));
         try (WorkerMetrics metrics = new WorkerMetrics(() -> thisRun, () -> null, JsonArray::new,
                 load -> new Earnings(new TokenCounts(1000 + load.getTokensGenerated(), 400 + load.getPromptTokens()),
                         history))) {
