@@ -52,23 +52,36 @@ public final class Migrations {
         return apply(connection, clock, ALL.size());
     }
 
-    /** Up to version {@code target} only: a test's way to put an older schema's data in front of a migration. */
+    /**
+     * Up to version {@code target} only: a test's way to put an older schema's data in front of a migration.
+     * Under {@link Dialect#lockMigrations}, so that of two processes starting at once on an older
+     * schema, the second waits for the first and then finds nothing left to apply.
+     */
     static List<Integer> apply(Connection connection, Clock clock, int target) throws SQLException {
         boolean autoCommit = connection.getAutoCommit();
         connection.setAutoCommit(true);
-        try (Statement st = connection.createStatement()) {
-            st.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                    + "version INTEGER NOT NULL PRIMARY KEY, "
-                    + "script VARCHAR(200) NOT NULL, "
-                    + "applied_at_micros BIGINT NOT NULL)");
+        try (Dialect.Held migrating = Dialect.of(connection.getMetaData().getURL()).lockMigrations(connection)) {
+            try (Statement st = connection.createStatement()) {
+                st.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                        + "version INTEGER NOT NULL PRIMARY KEY, "
+                        + "script VARCHAR(200) NOT NULL, "
+                        + "applied_at_micros BIGINT NOT NULL)");
+            }
+            int current = current(connection);
+            if (current > ALL.size()) {
+                throw new SQLException("the ledger's schema is at version " + current + ", newer than this build ("
+                        + ALL.size() + "): run a newer gateway");
+            }
+            connection.setAutoCommit(false);
+            return applyAfter(connection, clock, current, target);
+        } finally {
+            connection.setAutoCommit(autoCommit);
         }
-        int current = current(connection);
-        if (current > ALL.size()) {
-            throw new SQLException("the ledger's schema is at version " + current + ", newer than this build ("
-                    + ALL.size() + "): run a newer gateway");
-        }
+    }
+
+    /** Each migration after {@code current} up to {@code target}, in a transaction of its own. */
+    private static List<Integer> applyAfter(Connection connection, Clock clock, int current, int target) throws SQLException {
         List<Integer> applied = new ArrayList<>();
-        connection.setAutoCommit(false);
         try {
             for (int version = current + 1; version <= target; version++) {
                 String script = ALL.get(version - 1);
@@ -90,8 +103,6 @@ public final class Migrations {
         } catch (SQLException e) {
             connection.rollback();
             throw e;
-        } finally {
-            connection.setAutoCommit(autoCommit);
         }
         return applied;
     }

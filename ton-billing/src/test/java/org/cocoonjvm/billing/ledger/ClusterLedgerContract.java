@@ -17,11 +17,14 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.MutableClock;
@@ -235,6 +238,36 @@ abstract class ClusterLedgerContract {
                 .satisfies(r -> assertThat(r.chargedNanoton()).isEqualTo(40));
         assertThat(upgraded.creditOnce("alice", 5_000, "grant-at-start:alice")).as("granted by the older build").isFalse();
         assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
+    }
+
+    /**
+     * Audit Q-2: two gateways started at once on an empty ledger both read schema version 0 and ran
+     * V1, and the second failed on "relation already exists". Each round, two connections migrate a
+     * new database at the same moment: both succeed, and each migration is applied by one of them.
+     */
+    @Test
+    void twoStartsAtOnceOnAnEmptyLedger_applyEachMigrationOnce() throws Exception {
+        List<Integer> all = IntStream.rangeClosed(1, Migrations.latest()).boxed().toList();
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            for (int round = 0; round < 8; round++) {
+                String fresh = database().newDatabaseUrl();
+                CyclicBarrier together = new CyclicBarrier(2);
+                Callable<List<Integer>> migrate = () -> {
+                    try (Connection c = DriverManager.getConnection(fresh)) {
+                        together.await(30, TimeUnit.SECONDS);
+                        return Migrations.apply(c, clock);
+                    }
+                };
+                Future<List<Integer>> first = threads.submit(migrate);
+                Future<List<Integer>> second = threads.submit(migrate);
+                List<Integer> applied = new ArrayList<>(first.get(60, TimeUnit.SECONDS));
+                applied.addAll(second.get(60, TimeUnit.SECONDS));
+                assertThat(applied).as("round " + round).containsExactlyInAnyOrderElementsOf(all);
+            }
+        } finally {
+            threads.shutdownNow();
+        }
     }
 
     @AfterEach
