@@ -18,6 +18,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -57,7 +59,8 @@ abstract class ClusterLedgerContract {
     protected abstract TestDatabase database();
 
     private final MutableClock clock = new MutableClock(Instant.parse("2026-01-01T00:00:00Z"));
-    private final List<JdbcAccountBook> opened = new ArrayList<>();
+    /** Concurrent: a start that waits for a stopping holder opens its book on a thread of its own. */
+    private final List<JdbcAccountBook> opened = new CopyOnWriteArrayList<>();
     private String url;
 
     private JdbcAccountBook open(GatewayId gateway) {
@@ -193,6 +196,51 @@ abstract class ClusterLedgerContract {
         assertThat(next.leaseStart().how()).isEqualTo(LeaseStart.How.RELEASED);
         assertThat(next.leaseStart().previous()).contains("pid 4242 on another-host", "stopped cleanly");
         next.renewLease();
+    }
+
+    /**
+     * Audit Q-8: a restart begun while the previous process drains its streams was refused with
+     * advice to wait for the expiry or to fence it. Now it waits for the release, even with
+     * --take-over, while the stopping holder's requests still settle under its lease, then takes
+     * the lease as released; the new holder is not stopping.
+     */
+    @Test
+    void aStartWhileTheHolderIsStopping_waitsForItsRelease_thenTakesTheLease() throws Exception {
+        JdbcAccountBook stopping = start(A, false);
+        stopping.open("alice");
+        stopping.credit("alice", 1_000, "tx-1");
+        Reservation draining = stopping.reserve("alice", 100);
+        stopping.markStopping(Duration.ofSeconds(30));
+
+        CompletableFuture<JdbcAccountBook> next = CompletableFuture.supplyAsync(() -> start(A, true));
+        Thread.sleep(1_500);
+        assertThat(next).as("waiting for the release").isNotDone();
+        stopping.renewLease();
+        assertThat(stopping.settle(draining, 40)).isEqualTo(new Settlement(draining, 40, 60, 0));
+        opened.remove(stopping);
+        stopping.close();
+
+        JdbcAccountBook started = next.get(30, TimeUnit.SECONDS);
+        assertThat(started.leaseStart().how()).isEqualTo(LeaseStart.How.RELEASED);
+        assertThat(started.epoch()).isEqualTo(2);
+        assertThat(started.recoverOpenReservations()).isEmpty();
+        assertThatThrownBy(() -> start(A, false)).as("refused at once: the new holder serves")
+                .isInstanceOfSatisfying(LeaseHeldException.class, e -> assertThat(e.stoppingUntil()).isNull());
+    }
+
+    /** A stopping holder that has not released its lease by the bound it gave is stuck: refused, or taken over, as any live one. */
+    @Test
+    void aStoppingHolderPastItsBound_isRefused_orTakenOver() {
+        JdbcAccountBook stuck = start(A, false);
+        stuck.markStopping(Duration.ofSeconds(20));
+        clock.advance(Duration.ofSeconds(21));
+
+        assertThatThrownBy(() -> start(A, false)).isInstanceOfSatisfying(LeaseHeldException.class, e -> {
+            assertThat(e.stoppingUntil()).isEqualTo(clock.instant().minusSeconds(1));
+            assertThat(e.getMessage()).contains("began to stop, to release it by " + clock.instant().minusSeconds(1));
+        });
+        assertThat(start(A, true).leaseStart().how()).isEqualTo(LeaseStart.How.TAKEN_OVER);
+        assertThatThrownBy(stuck::renewLease).as("fenced").isInstanceOf(LeaseLostException.class);
     }
 
     /** Rows written before V10 name no holder: taken at once, as every start did then (an upgrade's restart must not wait). */
