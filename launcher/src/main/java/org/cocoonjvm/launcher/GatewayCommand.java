@@ -144,7 +144,7 @@ final class GatewayCommand implements Callable<Integer> {
                 .put("worker_port", attested != null ? node.workerPort() : null)
                 .put("attestation", attested != null ? attested.tee() : "none").encode());
         System.out.flush();
-        Running.untilSignalled(vertx, options.shutdown().totalMs(), () -> {
+        Running.untilSignalled(vertx, options.shutdown().totalMs(), null, billing::stopping, () -> {
             keysWatcher.close();
             watcher.close();
             billing.ledger().close();

@@ -283,8 +283,23 @@ final class GatewayPolicy {
      * for the deposit watcher, which credits on the same threads as requests are billed.
      */
     /** @param fence what the gateway does once its lease is found lost: {@link Fence#beforeExit} adds the node's part */
-    record Billing(RequestBilling billing, ChannelJournal channels, AutoCloseable ledger, AccountBook accounts,
+    record Billing(RequestBilling billing, ChannelJournal channels, AutoCloseable ledger, JdbcAccountBook accounts,
                    Executor ledgerThreads, Fence fence) {
+        /**
+         * The longest {@code ledger}'s close takes once the gateway has stopped: the lease keeper's
+         * and the ledger threads' ends (5 s each) and the release's transaction (the connection's
+         * 10 s socket timeout), with room for the deposit and keys watchers closed before it.
+         */
+        static final Duration LEDGER_CLOSE = Duration.ofSeconds(30);
+
+        /**
+         * Records on the ledger that this gateway is stopping (SIGTERM) and releases its lease within
+         * {@code gatewayStopped} plus {@link #LEDGER_CLOSE}: a restart with its --gateway-id
+         * meanwhile waits for the release instead of being refused (audit Q-8).
+         */
+        void stopping(Duration gatewayStopped) {
+            accounts.markStopping(gatewayStopped.plus(LEDGER_CLOSE));
+        }
     }
 
     /**
@@ -381,13 +396,20 @@ final class GatewayPolicy {
         }, accounts, ledgerThreads, fence);
     }
 
-    /** One line for a start refused because a live process holds the lease (audit N-3), with the ways out. */
+    /**
+     * One line for a start refused because a live process holds the lease (audit N-3), with the
+     * ways out. A holder that is stopping was waited for (audit Q-8): refused, it overran its stop.
+     */
     private static String leaseHeld(LeaseHeldException e) {
-        return "--gateway-id " + e.gateway() + " is in use: its lease was renewed " + LeaseHeldException.seconds(e.renewedAgo())
-                + " s ago (" + e.renewedAt() + ") by " + e.holder() + ", which may be serving. Stop that gateway (a clean stop "
-                + "releases the lease), wait " + Math.max(1, LeaseHeldException.seconds(e.expiresIn())) + " s for its lease "
-                + "to expire if it is gone, start this one with another --gateway-id, or pass --take-over to fence it (its "
-                + "running requests end at their last checkpoint and it exits with code " + EXIT_LEASE_LOST + ")";
+        String renewed = LeaseHeldException.seconds(e.renewedAgo()) + " s ago (" + e.renewedAt() + ")";
+        String holder = e.stoppingUntil() == null
+                ? "its lease was renewed " + renewed + " by " + e.holder() + ", which may be serving. Stop that gateway "
+                        + "(a clean stop releases the lease)"
+                : "its lease is held by " + e.holder() + ", which began to stop and was to release it by " + e.stoppingUntil()
+                        + ", but has not (it renewed it " + renewed + ") and may be stuck. Stop it (kill it if it does not exit)";
+        return "--gateway-id " + e.gateway() + " is in use: " + holder + ", wait " + Math.max(1, LeaseHeldException.seconds(e.expiresIn()))
+                + " s for its lease to expire if it is gone, start this one with another --gateway-id, or pass --take-over to "
+                + "fence it (its running requests end at their last checkpoint and it exits with code " + EXIT_LEASE_LOST + ")";
     }
 
     /**

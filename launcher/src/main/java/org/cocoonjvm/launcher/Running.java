@@ -2,11 +2,13 @@ package org.cocoonjvm.launcher;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -73,6 +75,15 @@ final class Running {
      */
     static void untilSignalled(Vertx vertx, long stopMs, Runnable endGrace, AutoCloseable afterwards)
             throws InterruptedException {
+        untilSignalled(vertx, stopMs, endGrace, nodesStopped -> { }, afterwards);
+    }
+
+    /**
+     * @param stopping told, as the stop begins (on the shutdown hook's thread, while the nodes
+     *                 stop), the longest until they have stopped; {@code afterwards} is closed then
+     */
+    static void untilSignalled(Vertx vertx, long stopMs, Runnable endGrace, Consumer<Duration> stopping,
+                               AutoCloseable afterwards) throws InterruptedException {
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("cocoon-shutdown").unstarted(() -> {
             if (endGrace != null) {
@@ -80,6 +91,11 @@ final class Running {
             }
             long start = System.nanoTime();
             vertx.close().onComplete(ar -> closed.countDown());
+            try {
+                stopping.accept(Duration.ofMillis(stopMs + CLOSE_SLACK_MS));
+            } catch (RuntimeException e) {
+                log.warn("could not record that this node is stopping: {}", e.toString());   // the stop goes on
+            }
             try {
                 if (closed.await(stopMs + CLOSE_SLACK_MS, TimeUnit.MILLISECONDS)) {
                     log.info("stopped in {} ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));

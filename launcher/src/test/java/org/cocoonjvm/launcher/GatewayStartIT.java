@@ -104,6 +104,34 @@ class GatewayStartIT {
                 "which stopped cleanly");
     }
 
+    /**
+     * Audit Q-8: a restart begun while the previous process still drained (SIGTERM'd, its port open
+     * for --drain-seconds) was refused with advice to wait 900 s for the lease's expiry or to fence
+     * it. It waits for the release now, saying so in one line, then takes the lease and serves.
+     */
+    @Test
+    void aRestartWhileThePreviousGatewayDrains_waitsForItsRelease() throws Exception {
+        String ledger = PostgresServer.shared().newDatabaseUrl();
+        int port = freePort();
+        Process old = launch("old.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-old", "--drain-seconds", "4"));
+        awaitHealthy(port, old);
+        old.destroy();   // SIGTERM: /ready answers 503 for the drain, then the port closes and the lease is released
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (get(port, "/ready", null).statusCode() != 503) {
+            assertThat(System.nanoTime()).as("draining; log in " + dir).isLessThan(deadline);
+            Thread.sleep(50);
+        }
+
+        int nextPort = freePort();
+        Process next = launch("next.log", withId(gatewayArgs(nextPort, ledger, "sk-alice"), "data-next"));
+        awaitHealthy(nextPort, next);
+
+        assertThat(old.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(Files.readString(dir.resolve("next.log"))).contains(
+                "waiting up to ", " s for the stopping gateway gw-a (pid " + old.pid() + " on ", "to release its lease",
+                "took gateway gw-a's lease (epoch 2); its previous holder: epoch 1, pid " + old.pid(), "which stopped cleanly");
+    }
+
     private String[] withId(String[] gateway, String dataDir, String... more) {
         List<String> args = new java.util.ArrayList<>(Arrays.asList(gateway));
         args.set(args.indexOf("--data-dir") + 1, dir.resolve(dataDir).toString());

@@ -1,10 +1,13 @@
 package org.cocoonjvm.billing.ledger;
 
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The few places where H2 and PostgreSQL differ for the ledger, in one file. The SQL itself is
@@ -28,6 +31,19 @@ enum Dialect {
      */
     private static final Set<String> RETRYABLE = Set.of("40001", "40P01", "90131", "HYT00", "23505");
 
+    /** PostgreSQL's advisory lock key for {@link #lockMigrations}: fixed, so every build of the ledger takes the same one. */
+    private static final long MIGRATION_LOCK_KEY = 0x636f636f6f6e4d47L;   // "cocoonMG"
+    /** A migration's wait for another's lock, between tries: a migration of an empty ledger takes well under a second. */
+    private static final long MIGRATION_LOCK_POLL_MS = 100;
+    /** The H2 side of {@link #lockMigrations}: one per JVM, as migrations are rare and short. */
+    private static final ReentrantLock H2_MIGRATIONS = new ReentrantLock();
+
+    /** What {@link #lockMigrations} holds until closed. */
+    interface Held extends AutoCloseable {
+        @Override
+        void close() throws SQLException;
+    }
+
     static Dialect of(String url) {
         if (url != null && url.startsWith("jdbc:h2:")) {
             return H2;
@@ -50,6 +66,46 @@ enum Dialect {
      */
     int isolation() {
         return this == H2 ? Connection.TRANSACTION_SERIALIZABLE : Connection.TRANSACTION_READ_COMMITTED;
+    }
+
+    /**
+     * Holds off every other {@link Migrations#apply} on this database until closed: two gateways
+     * starting at once on an empty ledger both read version 0 and ran V1, and the second failed on
+     * "relation already exists" (audit Q-2). PostgreSQL: a session advisory lock, which outlives
+     * the migrations' own commits and goes with the connection if the process dies. It is tried
+     * every {@value #MIGRATION_LOCK_POLL_MS} ms rather than waited for in one statement, which the
+     * connection's socket timeout would cut while another process runs a long migration. H2: an
+     * embedded database is open in one process only, so a lock of this JVM covers every
+     * connection that can reach it; several processes on one H2 server are not covered (a ledger
+     * shared by several gateways is PostgreSQL).
+     */
+    Held lockMigrations(Connection c) throws SQLException {
+        if (this == H2) {
+            H2_MIGRATIONS.lock();
+            return H2_MIGRATIONS::unlock;
+        }
+        try (Statement st = c.createStatement()) {
+            while (!answer(st, "SELECT pg_try_advisory_lock(" + MIGRATION_LOCK_KEY + ")")) {
+                try {
+                    Thread.sleep(MIGRATION_LOCK_POLL_MS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new SQLException("interrupted while waiting for another process's ledger migration", e);
+                }
+            }
+        }
+        return () -> {
+            try (Statement st = c.createStatement()) {
+                answer(st, "SELECT pg_advisory_unlock(" + MIGRATION_LOCK_KEY + ")");
+            }
+        };
+    }
+
+    private static boolean answer(Statement st, String sql) throws SQLException {
+        try (ResultSet rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getBoolean(1);
+        }
     }
 
     static boolean retryable(SQLException e) {

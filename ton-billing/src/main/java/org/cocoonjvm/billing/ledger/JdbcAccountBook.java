@@ -36,6 +36,8 @@ import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.UnknownReservationException;
 import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.pricing.TokenCounts;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The durable {@link AccountBook}: every operation is one short JDBC transaction on H2 (embedded,
@@ -87,6 +89,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * settlement failed. 16 give up to about 1.3 s.
      */
     private static final int ATTEMPTS = 16;
+    /** How often a start tries again for a lease whose holder is stopping: its release is taken within this. */
+    private static final long RELEASE_POLL_MS = 500;
+    private static final Logger log = LoggerFactory.getLogger(JdbcAccountBook.class);
 
     private final Clock clock;
     private final ConnectionPool pool;
@@ -139,7 +144,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * its holder is not this process (H2 locks the file). Otherwise another process renewed it
      * within its expiry and may be serving: the start is refused ({@link LeaseHeldException}),
      * unless {@code takeOver}, which fences that process (its running requests end at their last
-     * checkpoint, it exits) as any start did before audit N-3.
+     * checkpoint, it exits) as any start did before audit N-3. A holder that {@link #markStopping
+     * began to stop} is waited for instead, up to when it said it would have released the lease,
+     * with or without {@code takeOver}; past that it is refused or taken over as any live one.
      *
      * @param url         a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
      * @param leaseExpiry how long after its last renewal this gateway may be presumed dead by the others
@@ -164,7 +171,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry, dialect == Dialect.H2 && embedded(url));
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
-            book.leaseStart = book.tx("take the lease", c -> book.takeLease(c, takeOver));
+            book.leaseStart = book.takeLeaseOnceReleased(takeOver);
             book.epoch = book.leaseStart.epoch();
         } catch (RuntimeException e) {
             pool.close();
@@ -204,17 +211,52 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     }
 
     /**
+     * {@link #takeLease Takes the lease}; while its holder is stopping, waits for it to release the
+     * lease, trying again every {@value #RELEASE_POLL_MS} ms up to when it said it would have: a
+     * restart begun while the previous process drains its streams (as scripts do once its port
+     * closes) then starts as soon as that process is done, instead of being refused with advice to
+     * wait for the expiry or fence it (audit Q-8). An interrupt ends the wait with the refusal.
+     */
+    private LeaseStart takeLeaseOnceReleased(boolean takeOver) {
+        boolean told = false;
+        while (true) {
+            try {
+                return tx("take the lease", c -> takeLease(c, takeOver));
+            } catch (LeaseHeldException e) {
+                Duration left = e.stoppingUntil() == null ? Duration.ZERO : Duration.between(clock.instant(), e.stoppingUntil());
+                if (!left.isPositive()) {
+                    throw e;
+                }
+                if (!told) {
+                    log.info("ledger: waiting up to {} s for the stopping gateway {} ({}) to release its lease",
+                            LeaseHeldException.seconds(left), gateway, e.holder());
+                    told = true;
+                }
+                try {
+                    // Past the bound, not a millisecond before it: the next try then sees a holder that overran.
+                    Thread.sleep(Math.min(RELEASE_POLL_MS, left.toMillis() + 1));
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /**
      * The next epoch, and a fresh expiry, recording this process as the holder: any earlier process
      * with this id is fenced from this commit on. Refused while that process looks alive, unless
-     * {@code takeOver} ({@link #open(String, Clock, int, GatewayId, Duration, boolean)} has the rule).
-     * The row is read under its lock, so of two starts at once the second sees the first as the holder.
+     * {@code takeOver} ({@link #open(String, Clock, int, GatewayId, Duration, boolean)} has the rule);
+     * refused even with it while that process is stopping (its running requests still settle under
+     * the lease): {@link #takeLeaseOnceReleased} waits for it. The row is read under its lock, so of
+     * two starts at once the second sees the first as the holder.
      */
     private LeaseStart takeLease(Connection c, boolean takeOver) throws SQLException {
         long now = Micros.of(clock.instant());
         LeaseHolder me = LeaseHolder.current();
         LeaseStart start;
         try (PreparedStatement ps = c.prepareStatement("SELECT epoch, expires_at_micros, renewed_at_micros, fenced_at_micros, "
-                + "released_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros "
+                + "released_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros, stopping_until_micros "
                 + "FROM gateway_leases WHERE gateway_id = ? FOR UPDATE")) {
             ps.setString(1, gateway.value());
             try (ResultSet rs = ps.executeQuery()) {
@@ -233,6 +275,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     LeaseHolder holder = recorded ? new LeaseHolder(rs.getString(7), rs.getLong(8),
                             rs.getObject(9) == null ? null : Micros.toInstant(rs.getLong(9))) : null;
                     long previousEpoch = recorded ? holderEpoch : fenced ? rowEpoch - 1 : rowEpoch;
+                    Long stoppingUntil = rs.getObject(10) == null ? null : rs.getLong(10);
                     LeaseStart.How how;
                     if (released) {
                         how = LeaseStart.How.RELEASED;
@@ -244,12 +287,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                         how = LeaseStart.How.UNRECORDED;
                     } else if (!holder.isCurrentProcess() && (exclusive || holder.goneFromThisHost())) {
                         how = LeaseStart.How.HOLDER_GONE;
-                    } else if (takeOver) {
+                    } else if (takeOver && (stoppingUntil == null || stoppingUntil <= now)) {
                         how = LeaseStart.How.TAKEN_OVER;
                     } else {
                         throw new LeaseHeldException(gateway, holder, Micros.toInstant(renewedAt),
                                 Duration.of(expiresAt - now, java.time.temporal.ChronoUnit.MICROS),
-                                Duration.of(now - renewedAt, java.time.temporal.ChronoUnit.MICROS));
+                                Duration.of(now - renewedAt, java.time.temporal.ChronoUnit.MICROS),
+                                stoppingUntil == null ? null : Micros.toInstant(stoppingUntil));
                     }
                     start = new LeaseStart(rowEpoch + 1, how, previousEpoch, holder, Micros.toInstant(renewedAt));
                 }
@@ -269,8 +313,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             return new LeaseStart(1, LeaseStart.How.FIRST, 0, null, null);
         }
         try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = ?, expires_at_micros = ?, "
-                + "renewed_at_micros = ?, fenced_at_micros = NULL, released_at_micros = NULL, holder_epoch = ?, "
-                + "holder_host = ?, holder_pid = ?, holder_started_at_micros = ? WHERE gateway_id = ?")) {
+                + "renewed_at_micros = ?, fenced_at_micros = NULL, released_at_micros = NULL, stopping_until_micros = NULL, "
+                + "holder_epoch = ?, holder_host = ?, holder_pid = ?, holder_started_at_micros = ? WHERE gateway_id = ?")) {
             ps.setLong(1, start.epoch());
             ps.setLong(2, now + leaseExpiryMicros);
             ps.setLong(3, now);
@@ -814,29 +858,49 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     }
 
     /**
+     * Records that this incarnation has begun to stop and will have released its lease within
+     * {@code within} (its drain, its grace and its close): a start with this gateway id meanwhile
+     * waits for the release instead of being refused, and never takes the lease before then, as
+     * this incarnation's running requests still settle under it (audit Q-8). The lease is renewed
+     * as before until {@link #close}. Best effort, as the release: a start meanwhile is then
+     * refused, as before.
+     */
+    public void markStopping(Duration within) {
+        long now = Micros.of(clock.instant());
+        updateOwnLease("mark the lease stopping", "stopping_until_micros = ?", now + TimeUnit.MICROSECONDS.convert(within));
+    }
+
+    /**
      * Marks the lease released, if this incarnation still holds it: the next start with this id
      * takes it at once, wherever it runs, and other gateways' sweeps may end what this one left
      * open (the same as the next start would). A database that does not answer, or that the last
      * call found down, leaves the lease to expire, or to the same-host rule.
      */
     private void releaseLease() {
+        long now = Micros.of(clock.instant());
+        updateOwnLease("release the lease", "released_at_micros = ?, expires_at_micros = ?", now, now);
+    }
+
+    /** Sets {@code assignments} to {@code values} on this incarnation's lease row, if it still holds it; failures are ignored. */
+    private void updateOwnLease(String operation, String assignments, long... values) {
         if (leaseStart == null || outage != null) {
             return;   // a database known to be down would hold the stop for its timeouts, for nothing
         }
         try {
-            tx("release the lease", c -> {
-                long now = Micros.of(clock.instant());
-                try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET released_at_micros = ?, "
-                        + "expires_at_micros = ? WHERE gateway_id = ? AND epoch = ? AND fenced_at_micros IS NULL")) {
-                    ps.setLong(1, now);
-                    ps.setLong(2, now);
-                    ps.setString(3, gateway.value());
-                    ps.setLong(4, epoch);
+            tx(operation, c -> {
+                try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET " + assignments
+                        + " WHERE gateway_id = ? AND epoch = ? AND fenced_at_micros IS NULL")) {
+                    int i = 1;
+                    for (long value : values) {
+                        ps.setLong(i++, value);
+                    }
+                    ps.setString(i++, gateway.value());
+                    ps.setLong(i, epoch);
                     return ps.executeUpdate();
                 }
             });
         } catch (RuntimeException e) {
-            // Closing anyway: the lease expires, or the next start on this host finds this process gone.
+            // Stopping anyway: the lease expires, or the next start on this host finds this process gone.
         }
     }
 

@@ -9,6 +9,10 @@ import java.time.Instant;
  * lease, and it is not a process of this host that no longer runs). Taking it over anyway would
  * fence that gateway: its running requests would be ended at their last checkpoint and it would
  * exit (audit N-3). Nothing was changed.
+ *
+ * <p>A holder that began to stop is not refused at once: {@link JdbcAccountBook#open} waits for its
+ * release up to the bound it recorded ({@link #stoppingUntil()}), and this is thrown only when it
+ * has not released by then.
  */
 public final class LeaseHeldException extends RuntimeException {
     private final GatewayId gateway;
@@ -16,15 +20,19 @@ public final class LeaseHeldException extends RuntimeException {
     private final Instant renewedAt;
     private final Duration expiresIn;
     private final Duration renewedAgo;
+    private final Instant stoppingUntil;
 
-    LeaseHeldException(GatewayId gateway, LeaseHolder holder, Instant renewedAt, Duration expiresIn, Duration renewedAgo) {
+    LeaseHeldException(GatewayId gateway, LeaseHolder holder, Instant renewedAt, Duration expiresIn, Duration renewedAgo,
+                       Instant stoppingUntil) {
         super("gateway " + gateway + "'s lease is held by " + holder + ", which renewed it " + seconds(renewedAgo)
-                + " s ago (at " + renewedAt + "); it expires in " + seconds(expiresIn) + " s unless renewed");
+                + " s ago (at " + renewedAt + ")" + (stoppingUntil == null ? "" : " and began to stop, to release it by "
+                + stoppingUntil) + "; it expires in " + seconds(expiresIn) + " s unless renewed");
         this.gateway = gateway;
         this.holder = holder;
         this.renewedAt = renewedAt;
         this.expiresIn = expiresIn;
         this.renewedAgo = renewedAgo;
+        this.stoppingUntil = stoppingUntil;
     }
 
     /** Whole seconds, rounded up, at least 0. */
@@ -54,5 +62,10 @@ public final class LeaseHeldException extends RuntimeException {
     /** How long until the lease expires if the holder stops renewing now (a renewal moves it on). */
     public Duration expiresIn() {
         return expiresIn;
+    }
+
+    /** When the holder, which began to stop, said it would have released the lease; null when it is not stopping. */
+    public Instant stoppingUntil() {
+        return stoppingUntil;
     }
 }

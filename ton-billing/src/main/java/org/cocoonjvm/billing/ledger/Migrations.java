@@ -30,14 +30,14 @@ import java.util.List;
  * the channels table as V6 did: an H2 ledger killed during it holds its channels in either
  * {@code channels} or {@code channels_v8}; restore the backup. V9 only creates an index: a
  * half-applied one is not possible (one statement). V10 only adds columns, as V7: drop the V10
- * columns that are there and start again.
+ * columns that are there and start again. V11 adds one column: a half-applied one is not possible.
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
     static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
             "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql",
             "V7__channel_contracts.sql", "V8__replaced_channels.sql", "V9__credits_by_account.sql",
-            "V10__lease_holders.sql");
+            "V10__lease_holders.sql", "V11__lease_stopping.sql");
 
     private Migrations() {
     }
@@ -52,23 +52,36 @@ public final class Migrations {
         return apply(connection, clock, ALL.size());
     }
 
-    /** Up to version {@code target} only: a test's way to put an older schema's data in front of a migration. */
+    /**
+     * Up to version {@code target} only: a test's way to put an older schema's data in front of a migration.
+     * Under {@link Dialect#lockMigrations}, so that of two processes starting at once on an older
+     * schema, the second waits for the first and then finds nothing left to apply.
+     */
     static List<Integer> apply(Connection connection, Clock clock, int target) throws SQLException {
         boolean autoCommit = connection.getAutoCommit();
         connection.setAutoCommit(true);
-        try (Statement st = connection.createStatement()) {
-            st.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                    + "version INTEGER NOT NULL PRIMARY KEY, "
-                    + "script VARCHAR(200) NOT NULL, "
-                    + "applied_at_micros BIGINT NOT NULL)");
+        try (Dialect.Held migrating = Dialect.of(connection.getMetaData().getURL()).lockMigrations(connection)) {
+            try (Statement st = connection.createStatement()) {
+                st.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                        + "version INTEGER NOT NULL PRIMARY KEY, "
+                        + "script VARCHAR(200) NOT NULL, "
+                        + "applied_at_micros BIGINT NOT NULL)");
+            }
+            int current = current(connection);
+            if (current > ALL.size()) {
+                throw new SQLException("the ledger's schema is at version " + current + ", newer than this build ("
+                        + ALL.size() + "): run a newer gateway");
+            }
+            connection.setAutoCommit(false);
+            return applyAfter(connection, clock, current, target);
+        } finally {
+            connection.setAutoCommit(autoCommit);
         }
-        int current = current(connection);
-        if (current > ALL.size()) {
-            throw new SQLException("the ledger's schema is at version " + current + ", newer than this build ("
-                    + ALL.size() + "): run a newer gateway");
-        }
+    }
+
+    /** Each migration after {@code current} up to {@code target}, in a transaction of its own. */
+    private static List<Integer> applyAfter(Connection connection, Clock clock, int current, int target) throws SQLException {
         List<Integer> applied = new ArrayList<>();
-        connection.setAutoCommit(false);
         try {
             for (int version = current + 1; version <= target; version++) {
                 String script = ALL.get(version - 1);
@@ -90,8 +103,6 @@ public final class Migrations {
         } catch (SQLException e) {
             connection.rollback();
             throw e;
-        } finally {
-            connection.setAutoCommit(autoCommit);
         }
         return applied;
     }

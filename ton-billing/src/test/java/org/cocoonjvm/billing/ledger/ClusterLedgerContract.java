@@ -17,11 +17,16 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.MutableClock;
@@ -54,7 +59,8 @@ abstract class ClusterLedgerContract {
     protected abstract TestDatabase database();
 
     private final MutableClock clock = new MutableClock(Instant.parse("2026-01-01T00:00:00Z"));
-    private final List<JdbcAccountBook> opened = new ArrayList<>();
+    /** Concurrent: a start that waits for a stopping holder opens its book on a thread of its own. */
+    private final List<JdbcAccountBook> opened = new CopyOnWriteArrayList<>();
     private String url;
 
     private JdbcAccountBook open(GatewayId gateway) {
@@ -192,6 +198,51 @@ abstract class ClusterLedgerContract {
         next.renewLease();
     }
 
+    /**
+     * Audit Q-8: a restart begun while the previous process drains its streams was refused with
+     * advice to wait for the expiry or to fence it. Now it waits for the release, even with
+     * --take-over, while the stopping holder's requests still settle under its lease, then takes
+     * the lease as released; the new holder is not stopping.
+     */
+    @Test
+    void aStartWhileTheHolderIsStopping_waitsForItsRelease_thenTakesTheLease() throws Exception {
+        JdbcAccountBook stopping = start(A, false);
+        stopping.open("alice");
+        stopping.credit("alice", 1_000, "tx-1");
+        Reservation draining = stopping.reserve("alice", 100);
+        stopping.markStopping(Duration.ofSeconds(30));
+
+        CompletableFuture<JdbcAccountBook> next = CompletableFuture.supplyAsync(() -> start(A, true));
+        Thread.sleep(1_500);
+        assertThat(next).as("waiting for the release").isNotDone();
+        stopping.renewLease();
+        assertThat(stopping.settle(draining, 40)).isEqualTo(new Settlement(draining, 40, 60, 0));
+        opened.remove(stopping);
+        stopping.close();
+
+        JdbcAccountBook started = next.get(30, TimeUnit.SECONDS);
+        assertThat(started.leaseStart().how()).isEqualTo(LeaseStart.How.RELEASED);
+        assertThat(started.epoch()).isEqualTo(2);
+        assertThat(started.recoverOpenReservations()).isEmpty();
+        assertThatThrownBy(() -> start(A, false)).as("refused at once: the new holder serves")
+                .isInstanceOfSatisfying(LeaseHeldException.class, e -> assertThat(e.stoppingUntil()).isNull());
+    }
+
+    /** A stopping holder that has not released its lease by the bound it gave is stuck: refused, or taken over, as any live one. */
+    @Test
+    void aStoppingHolderPastItsBound_isRefused_orTakenOver() {
+        JdbcAccountBook stuck = start(A, false);
+        stuck.markStopping(Duration.ofSeconds(20));
+        clock.advance(Duration.ofSeconds(21));
+
+        assertThatThrownBy(() -> start(A, false)).isInstanceOfSatisfying(LeaseHeldException.class, e -> {
+            assertThat(e.stoppingUntil()).isEqualTo(clock.instant().minusSeconds(1));
+            assertThat(e.getMessage()).contains("began to stop, to release it by " + clock.instant().minusSeconds(1));
+        });
+        assertThat(start(A, true).leaseStart().how()).isEqualTo(LeaseStart.How.TAKEN_OVER);
+        assertThatThrownBy(stuck::renewLease).as("fenced").isInstanceOf(LeaseLostException.class);
+    }
+
     /** Rows written before V10 name no holder: taken at once, as every start did then (an upgrade's restart must not wait). */
     @Test
     void aLeaseWhoseHolderNoBuildRecorded_isTakenAsBefore() throws Exception {
@@ -235,6 +286,36 @@ abstract class ClusterLedgerContract {
                 .satisfies(r -> assertThat(r.chargedNanoton()).isEqualTo(40));
         assertThat(upgraded.creditOnce("alice", 5_000, "grant-at-start:alice")).as("granted by the older build").isFalse();
         assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
+    }
+
+    /**
+     * Audit Q-2: two gateways started at once on an empty ledger both read schema version 0 and ran
+     * V1, and the second failed on "relation already exists". Each round, two connections migrate a
+     * new database at the same moment: both succeed, and each migration is applied by one of them.
+     */
+    @Test
+    void twoStartsAtOnceOnAnEmptyLedger_applyEachMigrationOnce() throws Exception {
+        List<Integer> all = IntStream.rangeClosed(1, Migrations.latest()).boxed().toList();
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            for (int round = 0; round < 8; round++) {
+                String fresh = database().newDatabaseUrl();
+                CyclicBarrier together = new CyclicBarrier(2);
+                Callable<List<Integer>> migrate = () -> {
+                    try (Connection c = DriverManager.getConnection(fresh)) {
+                        together.await(30, TimeUnit.SECONDS);
+                        return Migrations.apply(c, clock);
+                    }
+                };
+                Future<List<Integer>> first = threads.submit(migrate);
+                Future<List<Integer>> second = threads.submit(migrate);
+                List<Integer> applied = new ArrayList<>(first.get(60, TimeUnit.SECONDS));
+                applied.addAll(second.get(60, TimeUnit.SECONDS));
+                assertThat(applied).as("round " + round).containsExactlyInAnyOrderElementsOf(all);
+            }
+        } finally {
+            threads.shutdownNow();
+        }
     }
 
     @AfterEach
