@@ -390,6 +390,13 @@ final class GatewayPolicy {
         return new Billing(billing, accounts.channelJournal(), () -> {
             lease.close();
             billing.close();
+            if (billing.settlementsPending() > 0) {
+                log.warn("ledger: gateway {}'s lease is left to expire, not released: released, another gateway's sweep "
+                        + "would end the reservations of the settlements kept for the next start at their last checkpoints"
+                        + " first. The next start with this --gateway-id on this host takes it at once; elsewhere it waits"
+                        + " for the expiry ({} s) or --take-over", gateway, leaseExpirySeconds);
+                accounts.keepLeaseAtClose();
+            }
             ledgerThreads.shutdown();
             ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();

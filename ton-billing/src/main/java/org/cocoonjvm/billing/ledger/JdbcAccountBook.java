@@ -108,6 +108,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private LeaseStart leaseStart;
     /** Why the last call could not reach the database; null once one did (see {@link #outage()}). */
     private volatile String outage;
+    /** {@link #keepLeaseAtClose}: the close leaves the lease to expire. */
+    private volatile boolean keepLease;
     /** Set by the first call that finds this incarnation fenced: from then on it takes nothing more. */
     private final AtomicReference<LeaseLostException> lost = new AtomicReference<>();
     /** Told once, on the thread of the call that found the lease lost ({@link #whenLeaseLost}). */
@@ -853,8 +855,21 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
 
     @Override
     public void close() {
-        releaseLease();
+        if (!keepLease) {
+            releaseLease();
+        }
         pool.close();
+    }
+
+    /**
+     * Leaves the lease to expire at {@link #close} instead of releasing it. For a gateway that
+     * stops with settlements still to bill (kept in its journal for its next start): they are open
+     * reservations here, which a peer's sweep would end at their last checkpoints as soon as the
+     * lease is released, before the next start could bill them as their clients were told (review
+     * R, R-1). The next start on this host takes the lease at once all the same, this process gone.
+     */
+    public void keepLeaseAtClose() {
+        keepLease = true;
     }
 
     /**
@@ -873,8 +888,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     /**
      * Marks the lease released, if this incarnation still holds it: the next start with this id
      * takes it at once, wherever it runs, and other gateways' sweeps may end what this one left
-     * open (the same as the next start would). A database that does not answer, or that the last
-     * call found down, leaves the lease to expire, or to the same-host rule.
+     * open (the same as the next start would, unless it had settlements to replay first: then
+     * {@link #keepLeaseAtClose} keeps this from running). A database that does not answer, or that
+     * the last call found down or hanging, leaves the lease to expire, or to the same-host rule.
      */
     private void releaseLease() {
         long now = Micros.of(clock.instant());
@@ -883,8 +899,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
 
     /** Sets {@code assignments} to {@code values} on this incarnation's lease row, if it still holds it; failures are ignored. */
     private void updateOwnLease(String operation, String assignments, long... values) {
-        if (leaseStart == null || outage != null) {
-            return;   // a database known to be down would hold the stop for its timeouts, for nothing
+        if (leaseStart == null || outage().isPresent()) {
+            return;   // a database known to be down, or hanging, would hold the stop for its timeouts, for nothing
         }
         try {
             tx(operation, c -> {

@@ -199,6 +199,32 @@ abstract class ClusterLedgerContract {
     }
 
     /**
+     * Review R, R-1: a gateway that stops with settlements kept for its next start leaves its lease
+     * to expire: released, a peer's sweep would end those reservations at their checkpoints first.
+     */
+    @Test
+    void aStopThatKeepsSettlements_leavesItsLease_soNoPeerSweepsThem() throws Exception {
+        JdbcAccountBook stopping = start(A, false);
+        stopping.open("alice");
+        stopping.credit("alice", 1_000, "tx-1");
+        Reservation kept = stopping.reserve("alice", 100);
+        holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));
+        opened.remove(stopping);
+        stopping.keepLeaseAtClose();
+        stopping.close();
+
+        JdbcAccountBook peer = open(B);
+        assertThat(peer.sweep()).as("not released: not sweepable before its expiry").isEmpty();
+        if (!exclusive()) {   // an embedded H2 file: a holder that is not this process is gone, and its next start may take it
+            assertThatThrownBy(() -> start(A, false)).as("a start elsewhere waits for the expiry")
+                    .isInstanceOf(LeaseHeldException.class);
+        }
+        clock.advance(EXPIRY.plusSeconds(1));
+        assertThat(peer.sweep()).as("past its expiry, as after a crash").singleElement()
+                .satisfies(s -> assertThat(s.reservation().id()).isEqualTo(kept.id()));
+    }
+
+    /**
      * Audit Q-8: a restart begun while the previous process drains its streams was refused with
      * advice to wait for the expiry or to fence it. Now it waits for the release, even with
      * --take-over, while the stopping holder's requests still settle under its lease, then takes
