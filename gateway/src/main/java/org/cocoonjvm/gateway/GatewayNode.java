@@ -16,6 +16,7 @@ import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcProtocol;
 import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.GrpcServerRequest;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
@@ -45,6 +46,7 @@ import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.RunningRelays;
 import org.cocoonjvm.gateway.registry.Cordons;
+import org.cocoonjvm.gateway.registry.ServedModels;
 import org.cocoonjvm.gateway.registry.SessionEndpoint;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -96,6 +98,7 @@ public final class GatewayNode extends VerticleBase {
     private HttpRoutes routes;
     private HttpServer workerServer;
     private long rotationTimer = -1;
+    private long modelsTimer = -1;
     private volatile int port;
     private volatile int workerPort;
     /** Set by whichever front begins stopping first: the fronts may stop concurrently, each on its own event loop. */
@@ -126,8 +129,10 @@ public final class GatewayNode extends VerticleBase {
         this.attestation = attestation;
         this.refused = attestation != null ? attestation.refused() : new RefusedWorkers(Clock.systemUTC());
         this.billing = billing;
+        Path dataDir = options.dataDir();
         this.registry = new WorkerRegistry(options.heartbeatIntervalMs(), options.relay().flexReservePercent(), System::nanoTime,
-                Clock.systemUTC(), options.cordonsFile() == null ? Cordons.inMemory() : Cordons.load(options.cordonsFile()));
+                Clock.systemUTC(), dataDir == null ? Cordons.inMemory() : Cordons.load(dataDir.resolve("cordons.json")),
+                dataDir == null ? ServedModels.inMemory() : ServedModels.load(dataDir.resolve("models.json")));
         this.metrics = GatewayMetrics.prometheus(registry);
         observers.add(metrics);
         this.payments = options.payments().enabled() ? new ChannelBilling(options.payments(), billing, channels, onChain) : null;
@@ -164,6 +169,7 @@ public final class GatewayNode extends VerticleBase {
             payments.stopsAfter(paymentsDone.future());
             billingStarted = vertx.deployVerticle(payments);
         }
+        modelsTimer = registry.saveModelsEvery(vertx);
         return billingStarted.compose(v -> listen())
                 .onSuccess(v -> settleAndPayLast())
                 .onFailure(e -> paymentsDone.tryComplete());  // the rollback's undeploy must not wait for a stop that never comes
@@ -279,7 +285,8 @@ public final class GatewayNode extends VerticleBase {
                             .setPerFrameWebSocketCompressionSupported(false)
                             .setPerMessageWebSocketCompressionSupported(false))
                     .exceptionHandler(failure -> {
-                        if (attestation != null) {
+                        // A plaintext client port has no handshake to fail: what comes here is a reset or a close.
+                        if (clientRaTls()) {
                             attestation.clientHandshakeFailed(failure);
                         }
                     })
@@ -393,7 +400,14 @@ public final class GatewayNode extends VerticleBase {
             vertx.cancelTimer(rotationTimer);
         }
         metrics.close();
-        return workerServer == null ? Future.succeededFuture() : workerServer.close();
+        vertx.cancelTimer(modelsTimer);
+        // After the fronts: a model served until the stop is saved as served then, for the next start.
+        Future<Void> modelsSaved = registry.saveModels(vertx).recover(e -> {
+            log.warn("cannot save the known models in the data dir ({}): the next start answers 404 for models served"
+                    + " since the last save until their workers are back", e.toString());
+            return Future.succeededFuture();
+        });
+        return modelsSaved.eventually(() -> workerServer == null ? Future.succeededFuture() : workerServer.close());
     }
 
     /** The registry behind {@code /metrics}, for components beside the node (the deposit watcher). */

@@ -26,13 +26,15 @@ import org.cocoonjvm.protocol.transport.MessageLimits;
  * @param shutdown             how a stop drains the gateway and lets its running streams finish
  * @param remoteUnattestedWorkers without attestation, register workers from other hosts too (by
  *                             default only loopback peers: see {@link org.cocoonjvm.gateway.attestation.WorkerAdmission#unattested})
- * @param cordonsFile          where the operator's cordons are kept across restarts ({@link org.cocoonjvm.gateway.registry.Cordons});
+ * @param dataDir              where the registry keeps what outlives a restart: the operator's cordons in
+ *                             {@code cordons.json} ({@link org.cocoonjvm.gateway.registry.Cordons}), the models served
+ *                             lately in {@code models.json} ({@link org.cocoonjvm.gateway.registry.ServedModels});
  *                             null keeps them in memory
  */
 public record GatewayOptions(String host, int port, Map<String, ApiKey> apiKeys, String adminKeyHash,
                              long heartbeatIntervalMs, long maxBodyBytes, RelayOptions relay, PaymentOptions payments,
                              int eventLoops, ConnectionOptions connections, ShutdownOptions shutdown,
-                             boolean remoteUnattestedWorkers, Path cordonsFile) {
+                             boolean remoteUnattestedWorkers, Path dataDir) {
     public GatewayOptions {
         Objects.requireNonNull(payments, "payments");
         Objects.requireNonNull(connections, "connections");

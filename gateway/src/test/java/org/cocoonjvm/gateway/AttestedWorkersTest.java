@@ -1,12 +1,14 @@
 package org.cocoonjvm.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.cocoonjvm.gateway.TestNetwork.ADMIN_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.await;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 import static org.cocoonjvm.gateway.TestNetwork.eventually;
 
+import ch.qos.logback.classic.Level;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -18,7 +20,10 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.grpc.client.GrpcClient;
+import java.io.BufferedReader;
 import java.io.ByteArrayInputStream;
+import java.io.InputStreamReader;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.cert.CertificateFactory;
@@ -31,6 +36,11 @@ import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509TrustManager;
 import org.cocoonjvm.attest.AttestationResult;
 import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.TrustAnchors;
@@ -243,6 +253,97 @@ class AttestedWorkersTest {
             assertThat(refusal.getString("message")).contains("client port", "cocoon attest proxy", "worker port");
             eventually("the worker logged its refusal", () -> !workerLog.lines().isEmpty());
             assertThat(workerLog.lines().getFirst()).contains("could not reach gateway");
+        }
+    }
+
+    /**
+     * Clients reset connections (an aborted stream, a killed process): with attestation on and the
+     * client port plaintext, each one was logged as a failed TLS handshake and listed under the
+     * workers' {@code refused} (audit Q, Q-1).
+     */
+    @Test
+    void aClientResettingItsConnection_onAPlaintextClientPort_isNoRefusal() throws Exception {
+        net = new TestNetwork(new GatewayAttestation(RaTlsNode.dev(TEE, DEV_ANY, CLOCK), 0, CLOCK,
+                GatewayAttestation.ClientPort.PLAINTEXT), null);
+        try (LogCapture gatewayLog = new LogCapture(GatewayAttestation.class)) {
+            for (int i = 0; i < 3; i++) {
+                resetMidRequest(new Socket("127.0.0.1", net.gateway.port()));
+                resetAfterAnswer(new Socket("127.0.0.1", net.gateway.port()));
+            }
+            assertThat(admin().getJsonArray("refused")).isEmpty();
+            assertThat(gatewayLog.linesAt(Level.WARN)).isEmpty();
+        }
+    }
+
+    /**
+     * On an RA-TLS client port a handshake that fails (here a client that does not take the
+     * gateway's certificate) is still listed and logged once; a reset after a handshake is not.
+     */
+    @Test
+    void aFailedHandshake_onAnRaTlsClientPort_isListed_aResetAfterOneIsNot() throws Exception {
+        net = gateway(TEE, DEV_ANY);
+        try (LogCapture gatewayLog = new LogCapture(GatewayAttestation.class)) {
+            SSLSocket strict = (SSLSocket) SSLContext.getDefault().getSocketFactory().createSocket("127.0.0.1", net.gateway.port());
+            assertThatThrownBy(strict::startHandshake).isInstanceOf(SSLHandshakeException.class);
+            strict.close();
+            JsonObject refusal = adminUntil("the failed handshake shows", a -> !a.getJsonArray("refused").isEmpty())
+                    .getJsonArray("refused").getJsonObject(0);
+            assertThat(refusal.getString("reason")).isEqualTo("tls_handshake_failed");
+            assertThat(refusal.getString("message")).startsWith("on the client port: ");
+
+            SSLContext trustAll = SSLContext.getInstance("TLS");
+            trustAll.init(null, new TrustManager[] {new TrustAnyCertificate()}, null);
+            for (int i = 0; i < 3; i++) {
+                SSLSocket tls = (SSLSocket) trustAll.getSocketFactory().createSocket("127.0.0.1", net.gateway.port());
+                tls.startHandshake();
+                resetMidRequest(tls);
+            }
+            try (Socket silent = new Socket("127.0.0.1", net.gateway.port())) {  // reset before its handshake begins
+                Thread.sleep(200);
+                silent.setSoLinger(true, 0);
+            }
+            assertThat(admin().getJsonArray("refused")).singleElement()
+                    .satisfies(r -> assertThat(((JsonObject) r).getLong("count")).isEqualTo(1));
+            assertThat(gatewayLog.linesAt(Level.WARN)).singleElement()
+                    .satisfies(l -> assertThat(l).contains("client port failed its TLS handshake (tls_handshake_failed)"));
+        }
+    }
+
+    /** Sends part of a request, lets the gateway start reading it, then resets the connection (SO_LINGER 0). */
+    private static void resetMidRequest(Socket socket) throws Exception {
+        try (socket) {
+            socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                    + API_KEY + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\"")
+                    .getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            Thread.sleep(200);
+            socket.setSoLinger(true, 0);
+        }
+    }
+
+    /** Reads an answer, then resets the idle connection. */
+    private static void resetAfterAnswer(Socket socket) throws Exception {
+        try (socket) {
+            socket.getOutputStream().write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertThat(new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.US_ASCII)).readLine())
+                    .startsWith("HTTP/1.1 200");
+            socket.setSoLinger(true, 0);
+        }
+    }
+
+    /** A client that takes any certificate: one that completes the handshake, to reset the connection after it. */
+    private static final class TrustAnyCertificate implements X509TrustManager {
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) {
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) {
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
         }
     }
 

@@ -50,7 +50,8 @@ final class GatewayCommand implements Callable<Integer> {
 
     @Option(names = "--data-dir", defaultValue = "cocoon-data",
             description = "Where the gateway keeps its state (the default ledger, an H2 file; the wallet key; "
-                    + "cordons.json, the workers cordoned through /admin; pending-settlements.jsonl, settlements a ledger "
+                    + "cordons.json, the workers cordoned through /admin; models.json, the models served lately, so that "
+                    + "a restart answers them 503 rather than 404 until their workers are back; pending-settlements.jsonl, settlements a ledger "
                     + "outage kept from the ledger, billed by the next start). Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
@@ -99,8 +100,7 @@ final class GatewayCommand implements Callable<Integer> {
                     + " port is plain HTTP already");
         }
         Vertx vertx = network.vertx();
-        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey(), remoteUnattestedWorkers,
-                dataDir.resolve("cordons.json"));
+        GatewayOptions options = policy.options(host, port, clientKeys(), adminKey(), remoteUnattestedWorkers, dataDir);
         if (remoteUnattestedWorkers) {
             log.warn("registering workers from any host without attestation (--allow-unattested-remote-workers): anyone who"
                     + " reaches port {} can register as a worker, receive the prompts routed to it and be paid", port);
@@ -122,7 +122,7 @@ final class GatewayCommand implements Callable<Integer> {
         try {
             node = new GatewayNode(options, billing.billing(), billing.channels(), deposits.channels(dataDir), attested);
         } catch (IllegalArgumentException e) {
-            throw new Cocoon.StartFailure(e.getMessage(), e);  // a cordons file that does not read, say
+            throw new Cocoon.StartFailure(e.getMessage(), e);  // a cordons or models file that does not read, say
         }
         billing.fence().beforeExit(node::fenced);
         Running.await(vertx.deployVerticle(node), "the gateway");

@@ -173,15 +173,15 @@ final class GatewayPolicy {
     /**
      * Each key gets an account of its own, named after the key's digest ({@link ClientKeys}).
      *
-     * @param cordonsFile null: the operator's cordons are kept in memory
+     * @param dataDir null: the operator's cordons and the known models are kept in memory
      */
     GatewayOptions options(String host, int port, List<String> apiKeys, String adminKey, boolean remoteUnattestedWorkers,
-                           Path cordonsFile) {
+                           Path dataDir) {
         checkAmounts();
         return new GatewayOptions(host, port, clientKeys(apiKeys), BearerKeys.hash(adminKey), 1000, 4L * 1024 * 1024, relay(),
                 new PaymentOptions(payments, paymentEveryTokens, paymentEveryMs, channelCapNanoton),
                 eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors(), connections(), shutdown(),
-                remoteUnattestedWorkers, cordonsFile);
+                remoteUnattestedWorkers, dataDir);
     }
 
     /** Key lines ({@link ClientKeys}) as this gateway takes them, with its limits for keys that set none. */

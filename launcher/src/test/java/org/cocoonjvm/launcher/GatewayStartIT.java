@@ -225,10 +225,7 @@ class GatewayStartIT {
     @Test
     void aCordon_outlivesARestart_andACordonsFileThatDoesNotRead_stopsTheStart() throws Exception {
         int port = freePort();
-        List<String> withGrant = new java.util.ArrayList<>(List.of(gatewayArgs(port, "jdbc:h2:file:" + dir.resolve("ledger"),
-                "sk-alice")));
-        withGrant.addAll(List.of("--grant-nanoton", "1000000000"));
-        String[] args = withGrant.toArray(String[]::new);
+        String[] args = grantedGatewayArgs(port);
         Process gateway = launch("gateway.log", args);
         awaitHealthy(port, gateway);
         launch("worker.log", "worker", "--id", "w1", "--gateway", "127.0.0.1:" + port, "--engine", "synthetic",
@@ -244,10 +241,7 @@ class GatewayStartIT {
         awaitHealthy(port, restarted);
         JsonObject w1 = awaitWorker(port, "w1");
         assertThat(w1.getBoolean("cordoned")).as("the cordon outlived the restart").isTrue();
-        HttpResponse<String> refused = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
-                        + "/v1/completions")).header("Authorization", "Bearer sk-alice").header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"synthetic\",\"prompt\":\"hi\",\"max_tokens\":2}"))
-                .build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> refused = completion(port, "synthetic");
         assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
         assertThat(refused.body()).contains("taken out of service by the gateway's operator");
         restarted.destroy();
@@ -259,6 +253,56 @@ class GatewayStartIT {
         assertThat(unreadable.exitValue()).isEqualTo(1);
         assertOneLine("unreadable.log", "cocoon: the cordoned workers in " + dir.resolve("data").resolve("cordons.json")
                 + " do not read");
+    }
+
+    /**
+     * A restarted gateway knows the models served before its stop ({@code models.json} in the data
+     * dir): until their workers are back, a request for one is 503 {@code no_capacity} with
+     * {@code Retry-After}, not the 404 the OpenAI SDKs take as final, and {@code /v1/models} keeps
+     * its {@code created}; a model never served is 404 still (audit Q, Q-3).
+     */
+    @Test
+    void aModelServedBeforeARestart_is503UntilItsWorkerIsBack_notUnknown() throws Exception {
+        int port = freePort();
+        String[] args = grantedGatewayArgs(port);
+        Process gateway = launch("gateway.log", args);
+        awaitHealthy(port, gateway);
+        Process worker = launch("worker.log", "worker", "--id", "w1", "--gateway", "127.0.0.1:" + port, "--engine", "synthetic",
+                "--payment-dir", dir.resolve("worker-payments").toString());
+        awaitWorker(port, "w1");
+        long created = createdOf(port, "synthetic");
+        worker.destroy();
+        assertThat(worker.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        gateway.destroy();
+        assertThat(gateway.waitFor(30, TimeUnit.SECONDS)).isTrue();
+
+        Process restarted = launch("restarted.log", args);
+        awaitHealthy(port, restarted);
+        HttpResponse<String> served = completion(port, "synthetic");
+        assertThat(served.statusCode()).as(served.body()).isEqualTo(503);
+        assertThat(new JsonObject(served.body()).getJsonObject("error").getString("code")).isEqualTo("no_capacity");
+        assertThat(served.headers().firstValue("Retry-After")).hasValue("5");
+        assertThat(createdOf(port, "synthetic")).as("created outlived the restart").isEqualTo(created);
+        HttpResponse<String> unknown = completion(port, "never-served");
+        assertThat(unknown.statusCode()).as(unknown.body()).isEqualTo(404);
+        assertThat(new JsonObject(unknown.body()).getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+    }
+
+    /** {@code created} of {@code model} in {@code /v1/models}. */
+    private long createdOf(int port, String model) throws Exception {
+        HttpResponse<String> models = get(port, "/v1/models", "sk-alice");
+        assertThat(models.statusCode()).as(models.body()).isEqualTo(200);
+        return new JsonObject(models.body()).getJsonArray("data").stream().map(JsonObject.class::cast)
+                .filter(m -> m.getString("id").equals(model)).findFirst().orElseThrow().getLong("created");
+    }
+
+    /** A two-token completion of {@code model} for sk-alice. */
+    private HttpResponse<String> completion(int port, String model) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .timeout(Duration.ofSeconds(10)).header("Authorization", "Bearer sk-alice")
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"" + model + "\",\"prompt\":\"hi\",\"max_tokens\":2}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /** The worker's row in /admin/workers, once it is registered (within 30 s). */
@@ -305,6 +349,14 @@ class GatewayStartIT {
         return new String[] {"gateway", "--port", String.valueOf(port), "--ledger", ledger,
                 "--api-keys-file", keyFile.toString(), "--admin-key-file", adminFile.toString(),
                 "--data-dir", dir.resolve("data").toString()};
+    }
+
+    /** A gateway on an H2 ledger in the test's dir whose sk-alice has a grant to pay for requests with. */
+    private String[] grantedGatewayArgs(int port) throws IOException {
+        List<String> withGrant = new java.util.ArrayList<>(List.of(gatewayArgs(port, "jdbc:h2:file:" + dir.resolve("ledger"),
+                "sk-alice")));
+        withGrant.addAll(List.of("--grant-nanoton", "1000000000"));
+        return withGrant.toArray(String[]::new);
     }
 
     private Process launch(String log, String... args) throws IOException {

@@ -15,6 +15,7 @@ import java.time.Clock;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReference;
+import javax.net.ssl.SSLHandshakeException;
 import org.cocoonjvm.attest.AttestationResult;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.policy.PolicyViolation;
@@ -196,8 +197,9 @@ public final class GatewayAttestation implements WorkerAdmission {
     }
 
     /**
-     * A TLS handshake failed on the client port (its server's exception handler, with RA-TLS there):
-     * most often a client that dialed it with {@code http://}, or a worker without attestation.
+     * A connection to the RA-TLS client port failed (its server's exception handler): a failed TLS
+     * handshake is reported as below, most often a client that dialed it with {@code http://}, or a
+     * worker without attestation; anything else is not.
      */
     public void clientHandshakeFailed(Throwable failure) {
         handshakeFailed("client", failure);
@@ -207,17 +209,26 @@ public final class GatewayAttestation implements WorkerAdmission {
      * A TLS handshake on {@code port} failed for something other than a refused certificate
      * (which {@link #handshake} recorded with its peer): most often a client speaking plaintext,
      * which nothing else on the gateway would show. Vert.x reports it without the peer's address,
-     * so the list and the once-a-minute log line say {@code unknown}.
+     * so the list and the once-a-minute log line say {@code unknown}. The same handler gets every
+     * other failure of a connection too, a reset one above all (a client aborting a stream): those
+     * are no refusal, and only {@code DEBUG}.
      */
     private void handshakeFailed(String port, Throwable failure) {
+        boolean plaintext = false;
+        boolean handshake = false;
         for (Throwable t = failure; t != null; t = t.getCause()) {
             if (t instanceof RaTlsException) {
                 return;
             }
+            plaintext |= t instanceof NotSslRecordException;
+            handshake |= t instanceof SSLHandshakeException;
         }
-        boolean plaintext = failure instanceof NotSslRecordException;
+        if (!plaintext && !handshake) {
+            log.debug("a connection to the {} port failed: {}", port, failure.toString());
+            return;
+        }
         String code = plaintext ? "tls_required" : "tls_handshake_failed";
-        String message = !plaintext ? failure.getClass().getSimpleName() + ": " + failure.getMessage()
+        String message = !plaintext ? "on the " + port + " port: " + failure.getClass().getSimpleName() + ": " + failure.getMessage()
                 : port.equals("worker") ? "plaintext on the RA-TLS worker port: a worker without --attestation dials it?"
                 : "plaintext on the RA-TLS client port: clients reach it through a client that checks its certificate"
                         + " (cocoon attest proxy), workers with --attestation on the worker port";

@@ -1,11 +1,14 @@
 package org.cocoonjvm.gateway.registry;
 
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.common.GrpcStatus;
 import java.net.URI;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -74,6 +77,8 @@ public final class WorkerRegistry {
     private final long staleAfterNanos;
     private final int flexReservePercent;
     private final Cordons cordons;
+    /** Where {@link #known} outlives a restart. */
+    private final ServedModels served;
     /** prefix hash -> the worker that last served it (its KV cache may still hold the prefix). */
     private final ConcurrentHashMap<Long, String> affinity = new ConcurrentHashMap<>();
 
@@ -94,17 +99,63 @@ public final class WorkerRegistry {
      * @param clock              wall time, for when each model was first served
      */
     public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock, Clock clock) {
-        this(heartbeatIntervalMs, flexReservePercent, nanoClock, clock, Cordons.inMemory());
+        this(heartbeatIntervalMs, flexReservePercent, nanoClock, clock, Cordons.inMemory(), ServedModels.inMemory());
     }
 
+    /** @param served the models known before the last stop, and where to keep them for the next start */
     public WorkerRegistry(long heartbeatIntervalMs, int flexReservePercent, LongSupplier nanoClock, Clock clock,
-                          Cordons cordons) {
+                          Cordons cordons, ServedModels served) {
         this.cordons = cordons;
+        this.served = served;
         this.heartbeatIntervalMs = heartbeatIntervalMs;
         this.flexReservePercent = flexReservePercent;
         this.nanoClock = nanoClock;
         this.clock = clock;
         this.staleAfterNanos = TimeUnit.MILLISECONDS.toNanos(SILENT_HEARTBEATS * heartbeatIntervalMs);
+        restore();
+    }
+
+    /**
+     * Knows again the models the last run saved as served within {@link #RECENTLY_SERVED_NANOS} of
+     * now: requests for them are 503 until their workers are back, and their {@code created} stays.
+     * How long a return took is measured again (from {@link #DEFAULT_RETURN_NANOS}).
+     */
+    private void restore() {
+        long now = nanoClock.getAsLong();
+        long wallNow = clock.millis();
+        for (ServedModels.Saved saved : served.loaded()) {
+            long away = TimeUnit.MILLISECONDS.toNanos(Math.max(0, wallNow - saved.lastServedMillis()));
+            if (away <= RECENTLY_SERVED_NANOS) {
+                known.put(saved.key(), new KnownModel(saved.model(), saved.createdSeconds(), now - away, false,
+                        DEFAULT_RETURN_NANOS));
+            }
+        }
+    }
+
+    /** Saves the known models for the next start, off the event loop; nothing without a file. */
+    public Future<Void> saveModels(Vertx vertx) {
+        return served.save(vertx, this::servedSnapshot);
+    }
+
+    /** {@link #saveModels} every {@link ServedModels#SAVE_EVERY_MS}: the timer to cancel at the stop, -1 without a file. */
+    public long saveModelsEvery(Vertx vertx) {
+        return served.saveEvery(vertx, this::servedSnapshot);
+    }
+
+    /** The models known now, by key; one a worker serves as last served now, so a start soon after a crash knows it. */
+    private List<ServedModels.Saved> servedSnapshot() {
+        long now = nanoClock.getAsLong();
+        long wallNow = clock.millis();
+        List<ServedModels.Saved> snapshot = new ArrayList<>();
+        known.forEach((key, model) -> {
+            long away = servedByAnyBut(key, null) ? 0 : now - model.lastServedNanos();
+            if (away <= RECENTLY_SERVED_NANOS) {
+                snapshot.add(new ServedModels.Saved(key, model.model(), model.createdSeconds(),
+                        wallNow - TimeUnit.NANOSECONDS.toMillis(away)));
+            }
+        });
+        snapshot.sort(Comparator.comparing(ServedModels.Saved::key));
+        return snapshot;
     }
 
     public long heartbeatIntervalMs() {
