@@ -258,7 +258,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         LeaseHolder me = LeaseHolder.current();
         LeaseStart start;
         try (PreparedStatement ps = c.prepareStatement("SELECT epoch, expires_at_micros, renewed_at_micros, fenced_at_micros, "
-                + "released_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros, stopping_until_micros "
+                + "released_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros, stopping_until_micros, "
+                + "holder_pid_namespace "
                 + "FROM gateway_leases WHERE gateway_id = ? FOR UPDATE")) {
             ps.setString(1, gateway.value());
             try (ResultSet rs = ps.executeQuery()) {
@@ -275,7 +276,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     boolean recorded = rs.getString(7) != null
                             && (holderEpoch == rowEpoch || (fenced && holderEpoch == rowEpoch - 1));
                     LeaseHolder holder = recorded ? new LeaseHolder(rs.getString(7), rs.getLong(8),
-                            rs.getObject(9) == null ? null : Micros.toInstant(rs.getLong(9))) : null;
+                            rs.getObject(9) == null ? null : Micros.toInstant(rs.getLong(9)), rs.getString(11)) : null;
                     long previousEpoch = recorded ? holderEpoch : fenced ? rowEpoch - 1 : rowEpoch;
                     Long stoppingUntil = rs.getObject(10) == null ? null : rs.getLong(10);
                     LeaseStart.How how;
@@ -304,8 +305,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         if (start == null) {
             // A racing first start inserts the same key: 23505, run again, and finds the row.
             try (PreparedStatement insert = c.prepareStatement("INSERT INTO gateway_leases (gateway_id, epoch, "
-                    + "expires_at_micros, renewed_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros) "
-                    + "VALUES (?, 1, ?, ?, 1, ?, ?, ?)")) {
+                    + "expires_at_micros, renewed_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros, "
+                    + "holder_pid_namespace) VALUES (?, 1, ?, ?, 1, ?, ?, ?, ?)")) {
                 insert.setString(1, gateway.value());
                 insert.setLong(2, now + leaseExpiryMicros);
                 insert.setLong(3, now);
@@ -316,13 +317,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
         try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = ?, expires_at_micros = ?, "
                 + "renewed_at_micros = ?, fenced_at_micros = NULL, released_at_micros = NULL, stopping_until_micros = NULL, "
-                + "holder_epoch = ?, holder_host = ?, holder_pid = ?, holder_started_at_micros = ? WHERE gateway_id = ?")) {
+                + "holder_epoch = ?, holder_host = ?, holder_pid = ?, holder_started_at_micros = ?, holder_pid_namespace = ? "
+                + "WHERE gateway_id = ?")) {
             ps.setLong(1, start.epoch());
             ps.setLong(2, now + leaseExpiryMicros);
             ps.setLong(3, now);
             ps.setLong(4, start.epoch());
             setHolder(ps, 5, me);
-            ps.setString(8, gateway.value());
+            ps.setString(9, gateway.value());
             ps.executeUpdate();
         }
         return start;
@@ -336,6 +338,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         } else {
             ps.setLong(from + 2, Micros.of(holder.startedAt()));
         }
+        ps.setString(from + 3, holder.pidNamespace());
     }
 
     /**

@@ -10,16 +10,23 @@ import java.util.Optional;
 
 /**
  * The process holding a gateway's lease, as the start that took it recorded it: its host name (as
- * the operating system reports it: in a container, the container's), its process id, and the
- * instant that process started (null where the system does not say). A later start on the same
- * host can then tell whether that process still runs: a process id can be reused, its start time
- * with it cannot.
+ * the operating system reports it: in a container, the container's), its process id, the instant
+ * that process started (null where the system does not say), and the PID namespace its process id
+ * belongs to (Linux's; null elsewhere, and for holders recorded before it was). A later start on
+ * the same host, in the same PID namespace, can then tell whether that process still runs: a
+ * process id can be reused, its start time with it cannot. One host name does not make one
+ * namespace: host-network containers share the host's name, so do containers given a fixed one.
  */
-public record LeaseHolder(String host, long pid, Instant startedAt) {
+public record LeaseHolder(String host, long pid, Instant startedAt, String pidNamespace) {
     private static final LeaseHolder CURRENT = of(ProcessHandle.current());
 
     public LeaseHolder {
         Objects.requireNonNull(host, "host");
+    }
+
+    /** A holder recorded without its PID namespace: judged by its host name alone, as before it was recorded. */
+    public LeaseHolder(String host, long pid, Instant startedAt) {
+        this(host, pid, startedAt, null);
     }
 
     /** This process. */
@@ -28,7 +35,17 @@ public record LeaseHolder(String host, long pid, Instant startedAt) {
     }
 
     private static LeaseHolder of(ProcessHandle process) {
-        return new LeaseHolder(hostName(), process.pid(), process.info().startInstant().orElse(null));
+        return new LeaseHolder(hostName(), process.pid(), process.info().startInstant().orElse(null), currentPidNamespace());
+    }
+
+    /** Linux's name for this process's PID namespace ({@code pid:[4026531836]}); null where there is none. */
+    static String currentPidNamespace() {
+        try {
+            String link = Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString();
+            return link.length() > 64 ? null : link;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** Linux's own name for this host (no DNS lookup); elsewhere, Java's. At most 255 characters, as stored. */
@@ -53,16 +70,18 @@ public record LeaseHolder(String host, long pid, Instant startedAt) {
     }
 
     private boolean sameProcess(LeaseHolder other) {
-        return host.equals(other.host) && pid == other.pid && Objects.equals(millis(startedAt), millis(other.startedAt));
+        return host.equals(other.host) && pid == other.pid && Objects.equals(millis(startedAt), millis(other.startedAt))
+                && (pidNamespace == null || other.pidNamespace == null || pidNamespace.equals(other.pidNamespace));
     }
 
     /**
      * Whether this holder, recorded on this host, no longer runs: no process has its id, or the one
      * that has it started at another instant (a later process that reused the id). False when it
-     * may run: on another host (nothing here can tell), or when a start time is unknown.
+     * may run: on another host or in another PID namespace (nothing here can tell: its process id
+     * means another process here), or when a start time is unknown.
      */
     boolean goneFromThisHost() {
-        if (!host.equals(CURRENT.host)) {
+        if (!host.equals(CURRENT.host) || pidNamespace != null && !pidNamespace.equals(CURRENT.pidNamespace)) {
             return false;
         }
         Optional<ProcessHandle> process = ProcessHandle.of(pid);

@@ -30,14 +30,15 @@ import java.util.List;
  * the channels table as V6 did: an H2 ledger killed during it holds its channels in either
  * {@code channels} or {@code channels_v8}; restore the backup. V9 only creates an index: a
  * half-applied one is not possible (one statement). V10 only adds columns, as V7: drop the V10
- * columns that are there and start again. V11 adds one column: a half-applied one is not possible.
+ * columns that are there and start again. V11 and V12 add one column each: a half-applied one is not
+ * possible.
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
     static final List<String> ALL = List.of("V1__accounts.sql", "V2__requests.sql", "V3__channels.sql",
             "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql",
             "V7__channel_contracts.sql", "V8__replaced_channels.sql", "V9__credits_by_account.sql",
-            "V10__lease_holders.sql", "V11__lease_stopping.sql");
+            "V10__lease_holders.sql", "V11__lease_stopping.sql", "V12__lease_holder_pid_namespace.sql");
 
     private Migrations() {
     }

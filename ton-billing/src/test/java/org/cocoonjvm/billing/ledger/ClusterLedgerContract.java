@@ -85,19 +85,27 @@ abstract class ClusterLedgerContract {
     /** Whether no other process can open this database (embedded H2): a holder that is not this process is gone. */
     protected abstract boolean exclusive();
 
-    /** Rewrites who holds {@code gateway}'s lease, as another process (or an older build, with a null host) would have. */
+    /**
+     * Rewrites who holds {@code gateway}'s lease, as another process (or an older build, with a null
+     * host) would have; without a PID namespace, as builds before V12 recorded it.
+     */
     private void holder(GatewayId gateway, String host, long pid, Instant startedAt) throws Exception {
+        holder(gateway, host, pid, startedAt, null);
+    }
+
+    private void holder(GatewayId gateway, String host, long pid, Instant startedAt, String pidNamespace) throws Exception {
         try (Connection c = DriverManager.getConnection(url);
              PreparedStatement ps = c.prepareStatement(host == null
                      ? "UPDATE gateway_leases SET holder_host = NULL, holder_pid = NULL, holder_started_at_micros = NULL, "
-                             + "holder_epoch = NULL WHERE gateway_id = ?"
+                             + "holder_pid_namespace = NULL, holder_epoch = NULL WHERE gateway_id = ?"
                      : "UPDATE gateway_leases SET holder_host = ?, holder_pid = ?, holder_started_at_micros = ?, "
-                             + "holder_epoch = epoch WHERE gateway_id = ?")) {
+                             + "holder_pid_namespace = ?, holder_epoch = epoch WHERE gateway_id = ?")) {
             int i = 1;
             if (host != null) {
                 ps.setString(i++, host);
                 ps.setLong(i++, pid);
                 ps.setLong(i++, Micros.of(startedAt));
+                ps.setString(i++, pidNamespace);
             }
             ps.setString(i, gateway.value());
             assertThat(ps.executeUpdate()).isEqualTo(1);
@@ -183,6 +191,27 @@ abstract class ClusterLedgerContract {
         LeaseHolder me = LeaseHolder.current();
         holder(A, me.host(), me.pid(), me.startedAt().minusSeconds(3600));
         assertThat(start(A, false).leaseStart().how()).isEqualTo(LeaseStart.How.HOLDER_GONE);
+    }
+
+    /**
+     * Review R, R-2: one host name, another PID namespace (a host-network container, a container
+     * given a fixed host name): the holder's process id names another process here, or none, and
+     * says nothing of whether it runs. It may be alive: refused, not fenced.
+     */
+    @Test
+    void aHolderOnThisHostInAnotherPidNamespace_mayBeAlive_andIsNotTakenAsGone() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        start(A, false);
+        LeaseHolder me = LeaseHolder.current();
+        assertThat(me.pidNamespace()).as("recorded where Linux has one").isEqualTo(LeaseHolder.currentPidNamespace());
+        holder(A, me.host(), gone.pid(), Instant.parse("2026-01-01T00:00:00Z"), "pid:[1]");
+        if (exclusive()) {
+            assertThat(start(A, false).leaseStart().how()).as("an embedded H2 file has no other process")
+                    .isEqualTo(LeaseStart.How.HOLDER_GONE);
+        } else {
+            assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
+        }
     }
 
     @Test
