@@ -115,19 +115,28 @@ public final class RequestMeter {
         progress.merge(charge, new RequestBilling.Metered(capped(finalUsage), channel.id()), RequestMeter::further);
     }
 
-    /** {@code used}, each count no higher than the client's cap; read after the counts, as they are written after it. */
+    /**
+     * {@code used}, each count no higher than the client's cap, the cached and reasoning shares
+     * included: the cap is what the client was told, whose split prices it, so a checkpoint keeping
+     * the worker's split could price above it under multipliers that are not neutral (review R,
+     * R-6). Read after the counts, as they are written after it.
+     */
     private Usage capped(Usage used) {
         Usage cap = clientCap;
         if (cap == null) {
             return used;
         }
-        long prompt = Math.min(Integer.toUnsignedLong(used.getPromptTokens()), Integer.toUnsignedLong(cap.getPromptTokens()));
-        long completion = Math.min(Integer.toUnsignedLong(used.getCompletionTokens()),
-                Integer.toUnsignedLong(cap.getCompletionTokens()));
-        return used.toBuilder().setPromptTokens((int) prompt).setCompletionTokens((int) completion)
-                .setCachedTokens((int) Math.min(Integer.toUnsignedLong(used.getCachedTokens()), prompt))
-                .setReasoningTokens((int) Math.min(Integer.toUnsignedLong(used.getReasoningTokens()), completion))
+        int prompt = lower(used.getPromptTokens(), cap.getPromptTokens());
+        int completion = lower(used.getCompletionTokens(), cap.getCompletionTokens());
+        return used.toBuilder().setPromptTokens(prompt).setCompletionTokens(completion)
+                .setCachedTokens(lower(lower(used.getCachedTokens(), cap.getCachedTokens()), prompt))
+                .setReasoningTokens(lower(lower(used.getReasoningTokens(), cap.getReasoningTokens()), completion))
                 .build();
+    }
+
+    /** The lower of two uint32 counts. */
+    private static int lower(int a, int b) {
+        return Integer.compareUnsigned(a, b) <= 0 ? a : b;
     }
 
     long exactFee() {
