@@ -197,13 +197,14 @@ public final class PendingJournal {
             boolean last = i == lines.length - 1 || (i == lines.length - 2 && lines[lines.length - 1].isEmpty());
             try {
                 JsonObject json = new JsonObject(line);
-                long reservation = json.getLong("reservation_id");
-                switch (json.getString("op")) {
+                long reservation = number(json, "reservation_id");
+                String op = text(json, "op");
+                switch (op) {
                     case "kept" -> open.put(reservation, decode(json));
                     case "taken" -> open.remove(reservation);
-                    default -> throw new IllegalArgumentException("unknown op " + json.getString("op"));
+                    default -> throw new IllegalArgumentException("unknown op '" + op + "'");
                 }
-            } catch (DecodeException | IllegalArgumentException | NullPointerException | ClassCastException e) {
+            } catch (DecodeException | IllegalArgumentException e) {
                 if (last) {
                     log.warn("{}: skipped its torn last line (the gateway stopped while writing it, before the request's "
                             + "client was told its cost; its reservation ends at its last checkpoint): {}", file, abbreviate(line));
@@ -234,16 +235,43 @@ public final class PendingJournal {
         return json.encode();
     }
 
+    /** @throws IllegalArgumentException naming the field that is missing or of the wrong type */
     static PendingSettlement decode(JsonObject json) {
-        Reservation reservation = new Reservation(json.getString("account_id"), json.getLong("reservation_id"),
-                json.getLong("amount_nanoton"));
+        Reservation reservation = new Reservation(text(json, "account_id"), number(json, "reservation_id"),
+                number(json, "amount_nanoton"));
+        if (json.getValue("record") != null && !(json.getValue("record") instanceof JsonObject)) {
+            throw new IllegalArgumentException("'record' is not an object");
+        }
         JsonObject q = json.getJsonObject("record");
-        RequestRecord record = q == null ? null : new RequestRecord(q.getString("request_id"), q.getString("worker_id"),
-                q.getString("channel_id"), q.getString("model"),
-                new TokenCounts(q.getLong("prompt_tokens"), q.getLong("cached_tokens"), q.getLong("completion_tokens"),
-                        q.getLong("reasoning_tokens")),
-                q.getLong("client_cost_nanoton"), q.getLong("worker_fee_nanoton"));
-        return new PendingSettlement(json.getString("request_id"), reservation, record);
+        RequestRecord record = q == null ? null : new RequestRecord(text(q, "request_id"), optionalText(q, "worker_id"),
+                optionalText(q, "channel_id"), text(q, "model"),
+                new TokenCounts(number(q, "prompt_tokens"), number(q, "cached_tokens"), number(q, "completion_tokens"),
+                        number(q, "reasoning_tokens")),
+                number(q, "client_cost_nanoton"), number(q, "worker_fee_nanoton"));
+        return new PendingSettlement(text(json, "request_id"), reservation, record);
+    }
+
+    private static long number(JsonObject json, String field) {
+        if (!(json.getValue(field) instanceof Number n) || n.doubleValue() != n.longValue()) {
+            throw new IllegalArgumentException("'" + field + "' is " + (json.containsKey(field) ? "not a whole number" : "missing"));
+        }
+        return n.longValue();
+    }
+
+    private static String text(JsonObject json, String field) {
+        String value = optionalText(json, field);
+        if (value == null) {
+            throw new IllegalArgumentException("'" + field + "' is missing");
+        }
+        return value;
+    }
+
+    private static String optionalText(JsonObject json, String field) {
+        Object value = json.getValue(field);
+        if (value != null && !(value instanceof String)) {
+            throw new IllegalArgumentException("'" + field + "' is not a string");
+        }
+        return (String) value;
     }
 
     /** One line, fsynced; a line that failed midway is cut back, so that the next one starts on a line of its own. */

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -194,6 +195,23 @@ class PendingJournalTest {
             assertThat(restarted.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, START - 400, 0, 400));
         }
         assertThat(warnings()).singleElement().asString().contains("torn last line");
+    }
+
+    /** Review R, R-9: a line whole but wrong says which field, not a NullPointerException's words. */
+    @Test
+    void aLineWithAFieldMissingOrOfTheWrongType_isSkipped_namingTheField() throws IOException {
+        Path file = dataDir.resolve(PendingJournal.FILE_NAME);
+        JsonObject missing = new JsonObject(PendingJournal.encode(pending("req-missing", 50)));
+        missing.remove("amount_nanoton");
+        JsonObject wrongType = new JsonObject(PendingJournal.encode(pending("req-wrong", 60))).put("account_id", 42);
+        Files.writeString(file, missing.encode() + "\n" + wrongType.encode() + "\n");
+        PendingJournal.inDirectory(dataDir).keep(pending("req-good", 70));
+        try (JdbcAccountBook restarted = restart()) {
+            assertThat(PendingJournal.inDirectory(dataDir).replay(restarted)).isEqualTo(new PendingJournal.Replayed(1, 70, 0));
+        }
+        assertThat(warnings()).hasSize(2);
+        assertThat(warnings().get(0)).asString().contains("unreadable line 1", "'amount_nanoton' is missing");
+        assertThat(warnings().get(1)).asString().contains("unreadable line 2", "'account_id' is not a string");
     }
 
     @Test
