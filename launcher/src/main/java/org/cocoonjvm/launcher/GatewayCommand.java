@@ -128,11 +128,7 @@ final class GatewayCommand implements Callable<Integer> {
         Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         if (!deposits.watching()) {
-            // Without a chain API no deposit is ever credited: the operator must learn why every request may be a 402 that
-            // no top-up lifts (audit M, M-4).
-            log.warn("no --ton-api: deposits to {} are not watched, so an account holds only what --grant-nanoton credits it"
-                    + " ({} nanoTON){}", wallet.toNonBounceable(), funding.grantNanoton(),
-                    funding.grantNanoton() == 0 ? ": every request will be refused 402 insufficient_balance" : "");
+            log.warn(funding.notWatchingDeposits(billing.accounts(), options.apiKeys().values()));
         }
         AutoCloseable keysWatcher = apiKeysFile == null ? () -> { }
                 : KeysFileWatcher.start(apiKeysFile, apiKeys, options.apiKeys(), policy::clientKeys, keys -> {

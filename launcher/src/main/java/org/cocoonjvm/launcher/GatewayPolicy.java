@@ -210,6 +210,22 @@ final class GatewayPolicy {
                 }
             }
         }
+
+        /**
+         * What a gateway that watches no deposits (no {@code --ton-api}) tells its operator at start. No
+         * top-up then lifts a 402 that this gateway's keys would get, so it says so (audit M, M-4), but
+         * only while none of their accounts holds funds: a restart without the grant, already credited,
+         * found balances on its ledger and still promised every request a 402 (audit Q, Q-5). Another
+         * gateway on a shared ledger may watch the deposits: "this gateway" is all that is known here.
+         */
+        String notWatchingDeposits(AccountBook accounts, Collection<ApiKey> keys) {
+            String said = "this gateway does not watch deposits to " + depositAddress + " (no --ton-api): its keys' accounts"
+                    + " are credited by --grant-nanoton (" + grantNanoton + " nanoTON, once per account) and by a gateway"
+                    + " with --ton-api on the same ledger";
+            boolean funded = keys.stream().anyMatch(key -> accounts.balance(key.accountId()).availableNanoton() > 0);
+            return funded ? said : said + "; none of them holds funds now, so requests are refused 402 insufficient_balance"
+                    + " until one is credited";
+        }
     }
 
     /** The start grant's credit reference: one per account. Older builds appended {@code ":" + amount}. */

@@ -86,6 +86,26 @@ class GatewayPolicyTest {
         assertThat(accounts.balance(bob).balanceNanoton()).as("granted before, under the amount's reference").isEqualTo(100_000);
     }
 
+    /**
+     * Audit Q, Q-5: a restart without the grant, already credited, promised every request a 402 while
+     * the ledger held the accounts' balances; the 402 is said only while no key's account holds funds.
+     */
+    @Test
+    void aGatewayWatchingNoDeposits_saysRequestsAreRefused_onlyWhileNoKeysAccountHoldsFunds() {
+        InMemoryAccountBook accounts = new InMemoryAccountBook(Clock.systemUTC());
+        GatewayOptions keys = options(List.of("sk-alice", "sk-bob"));
+        GatewayPolicy.Funding restart = new GatewayPolicy.Funding("UQdeposits", 0);
+        restart.openAccounts(accounts, keys.apiKeys().values());
+        assertThat(restart.notWatchingDeposits(accounts, keys.apiKeys().values()))
+                .startsWith("this gateway does not watch deposits to UQdeposits (no --ton-api)")
+                .contains("--grant-nanoton (0 nanoTON", "a gateway with --ton-api on the same ledger")
+                .endsWith("none of them holds funds now, so requests are refused 402 insufficient_balance until one is credited");
+
+        accounts.credit(key(keys, "sk-bob").accountId(), 1_000, "an earlier start's grant");
+        assertThat(restart.notWatchingDeposits(accounts, keys.apiKeys().values()))
+                .startsWith("this gateway does not watch deposits to UQdeposits").doesNotContain("402");
+    }
+
     private static GatewayPolicy.Funding grant(long nanoton) {
         return new GatewayPolicy.Funding(null, nanoton);
     }

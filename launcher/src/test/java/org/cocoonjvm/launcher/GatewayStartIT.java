@@ -198,7 +198,7 @@ class GatewayStartIT {
                 .containsEntry("gateway", "http://127.0.0.1:" + port).containsEntry("attestation", "none");
         assertThat(get(port, "/health", null).statusCode()).isEqualTo(200);
         assertThat(Files.readString(dir.resolve("gateway.log"))).as("a gateway that no top-up can fund says so")
-                .contains("no --ton-api: deposits to", "every request will be refused 402");
+                .contains("this gateway does not watch deposits to", "requests are refused 402 insufficient_balance");
         Path keysFile = Path.of(args[Arrays.asList(args).indexOf("--api-keys-file") + 1]);
 
         Process keyNew = launch("key-new.log", "key", "new", "--append-to", keysFile.toString(), "--rpm", "600");

@@ -56,6 +56,13 @@ final class GatewayLink {
             GrpcStatus.RESOURCE_EXHAUSTED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.CANCELLED);
     /** A worker retrying against the same failure (unreachable, refused) logs it again only this often. */
     private static final Duration PROBLEM_LOG_EVERY = Duration.ofMinutes(1);
+    /**
+     * How long tries must have been dropped unanswered, one after another, before the log blames
+     * attestation. A starting gateway's launcher holds its ports (and the kernel accepts into their
+     * backlog) until the gateway listens, seconds later: every routine restart drops tries too, and
+     * blamed attestation that no gateway here uses (audit Q, Q-6).
+     */
+    static final Duration DROPPED_BEFORE_ATTESTATION_HINT = Duration.ofSeconds(10);
     /** How often, while no session is up, on-chain channels are checked for an uncooperative close. */
     private static final long SETTLE_CHECK_MS = 500;
 
@@ -92,6 +99,8 @@ final class GatewayLink {
     private boolean sessionUp;
     /** The last failure to register that was logged, and when: the same one is logged once a minute. */
     private String lastProblem;
+    /** When the tries began to be dropped unanswered, one after another; null while they are not (see {@link #unreachable}). */
+    private Instant droppedSince;
     private Instant lastProblemLogged = Instant.EPOCH;
     /** This worker refused the current session's channel and ended it: its end was logged as that refusal. */
     private boolean channelRefused;
@@ -171,6 +180,7 @@ final class GatewayLink {
                     return;
                 }
                 GrpcClientResponse<WorkerMessage, GatewayMessage> response = answered.result();
+                droppedSince = null;  // a gateway that answers is not the one dropping tries
                 response.handler(this::onMessage)
                         .exceptionHandler(e -> lost(e.getMessage()))
                         .endHandler(v -> ended(response));
@@ -448,24 +458,53 @@ final class GatewayLink {
     /**
      * The session failed before the gateway answered. An attested gateway refuses a worker outside
      * its policy in the TLS handshake, and a plaintext worker on its RA-TLS worker port, and TLS
-     * carries no reason: the worker only sees its connection closed, so its log says where to look.
+     * carries no reason: the worker only sees its connection closed, so its log says where to look
+     * once that has lasted longer than a gateway's start.
      */
     private void lostUnanswered(String why) {
         if (stoppedAlready()) {
             return;
         }
-        String unreachable = "could not reach gateway " + gateway + " (" + why;
-        if (transport != null) {
-            notRegistered("unreachable", unreachable + "; if this repeats, the gateway may have refused this worker's"
-                    + " attestation in the TLS handshake: its /admin/workers lists the reason under refused)");
-        } else if (String.valueOf(why).contains("closed")) {
-            // Accepted, then closed unanswered: what a TLS port does with plaintext (not a gateway that is down).
-            notRegistered("unreachable", unreachable + "; if this repeats and " + gateway + " is an attested gateway's"
-                    + " worker port, this worker needs --attestation (the gateway lists it as tls_required under refused in"
-                    + " /admin/workers))");
-        } else {
-            notRegistered("unreachable", unreachable + ")");
+        Instant now = Instant.now();
+        if (!dropped(why, transport != null)) {
+            droppedSince = null;
+        } else if (droppedSince == null) {
+            droppedSince = now;
         }
+        notRegistered("unreachable", unreachable(gateway, why, transport != null,
+                droppedSince == null ? Duration.ZERO : Duration.between(droppedSince, now)));
+    }
+
+    /**
+     * Whether a try got a connection that was then dropped: what a TLS port does with plaintext,
+     * an attested gateway with a worker it refuses in the handshake, and a starting gateway's held
+     * port. A refused connection is a gateway that is down, not one that turns this worker away.
+     */
+    private static boolean dropped(String why, boolean tls) {
+        String said = String.valueOf(why);
+        return tls ? !said.contains("Connection refused") : said.contains("closed");
+    }
+
+    /**
+     * The problem logged for a try the gateway did not answer. The hint at attestation comes only
+     * once tries have been dropped for {@link #DROPPED_BEFORE_ATTESTATION_HINT}: sooner, a gateway
+     * that is starting explains them as well.
+     *
+     * @param droppedFor how long tries have been dropped one after another; zero when this one was not
+     */
+    static String unreachable(SocketAddress gateway, String why, boolean tls, Duration droppedFor) {
+        String unreachable = "could not reach gateway " + gateway + " (" + why;
+        if (droppedFor.compareTo(DROPPED_BEFORE_ATTESTATION_HINT) < 0) {
+            return unreachable + ")";
+        }
+        // Not the time itself: the problem's text must repeat for its log line to be said once a minute.
+        String lasting = "; dropped for over " + DROPPED_BEFORE_ATTESTATION_HINT.toSeconds() + " s";
+        if (tls) {
+            return unreachable + lasting + ", so the gateway may have refused this worker's attestation in the TLS"
+                    + " handshake: its /admin/workers lists the reason under refused)";
+        }
+        return unreachable + lasting + ": if " + gateway + " is an attested gateway's worker port,"
+                + " this worker needs --attestation (the gateway lists it as tls_required under refused in /admin/workers))";
     }
 
     private void lost(String why) {

@@ -20,6 +20,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -150,6 +151,45 @@ class GatewayLinkTest {
         assertThat(link.getString("message")).isEqualTo(why);
         assertThat(Instant.parse(link.getString("since"))).isBeforeOrEqualTo(Instant.now());
         assertThat(node.registered().isComplete()).isFalse();
+    }
+
+    /**
+     * Audit Q, Q-6: a starting gateway's launcher holds its port, so tries are accepted and then
+     * dropped for seconds on every restart; the worker blamed attestation at the first of them.
+     */
+    @Test
+    void aHeldPortThatDropsTries_whileTheGatewayStarts_isNotBlamedOnAttestation() throws Exception {
+        int port = freePort();
+        WorkerNode node;
+        // As the launcher's Ports holds it: bound and listening, never accepting.
+        try (ServerSocket held = new ServerSocket(port, 50, InetAddress.getLoopbackAddress())) {
+            node = worker(port);
+            await(vertx.deployVerticle(node));
+            Thread.sleep(1_500);
+        }
+        HttpServer gateway = registeringGateway(port);
+        await(node.registered());
+        assertThat(events.list).as("tries were dropped").anyMatch(e -> e.getFormattedMessage().contains("closed"));
+        assertThat(events.list).noneMatch(e -> e.getFormattedMessage().contains("--attestation"));
+        await(gateway.close());
+    }
+
+    @Test
+    void theAttestationHint_comesOnlyOnceTriesHaveBeenDroppedLongerThanAGatewaysStart() {
+        SocketAddress gateway = SocketAddress.inetSocketAddress(4001, "127.0.0.1");
+        Duration longer = GatewayLink.DROPPED_BEFORE_ATTESTATION_HINT;
+        Duration shorter = longer.minusMillis(1);
+        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", false, shorter))
+                .isEqualTo("could not reach gateway 127.0.0.1:4001 (Connection was closed)");
+        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", false, longer))
+                .startsWith("could not reach gateway 127.0.0.1:4001 (Connection was closed; dropped for over 10 s: ")
+                .contains("needs --attestation", "tls_required");
+        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", true, shorter)).doesNotContain("attestation");
+        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", true, longer))
+                .contains("refused this worker's attestation in the TLS handshake", "/admin/workers");
+        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", false, longer.plusMinutes(5)))
+                .as("the same text while it lasts, so its line is said once a minute")
+                .isEqualTo(GatewayLink.unreachable(gateway, "Connection was closed", false, longer));
     }
 
     private JsonObject status(WorkerNode node) throws Exception {
