@@ -25,7 +25,6 @@ public enum ErrorKind {
     CONTEXT_LENGTH_EXCEEDED(400, "invalid_request_error", "context_length_exceeded", GrpcStatus.INVALID_ARGUMENT, true),
     AUTHENTICATION(401, "authentication_error", "invalid_api_key", GrpcStatus.UNAUTHENTICATED, true),
     INSUFFICIENT_BALANCE(402, "insufficient_quota", "insufficient_balance", GrpcStatus.FAILED_PRECONDITION, true),
-    PERMISSION(403, "permission_error", null, GrpcStatus.PERMISSION_DENIED, true),
     MODEL_NOT_FOUND(404, "invalid_request_error", "model_not_found", GrpcStatus.NOT_FOUND, true),
     NOT_FOUND(404, "invalid_request_error", "not_found", GrpcStatus.NOT_FOUND, true),
     /** A known path asked with a method it does not answer; the response says which it does. */
