@@ -325,10 +325,12 @@ public final class GatewayNode extends VerticleBase {
 
         private void endRunning(boolean fencedOut) {
             if (running.size() > 0) {
-                log.info("{}: stopping {} running request(s)", fencedOut ? "fenced" : "shutdown grace ends", running.size());
+                if (!fencedOut) {  // a fence says its count once, as the stop begins
+                    log.info("shutdown grace ends: stopping {} running request(s)", running.size());
+                }
                 running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, fencedOut
                         ? "The gateway is shutting down: another process took over its ledger, which billed this request "
-                        + "what it had recorded of it. Send the request again."
+                        + "what it had recorded of it, which may be less than the usage shown here. Send the request again."
                         : "The gateway is shutting down and its grace for running requests ran out; what was generated is "
                         + "billed. Send the request again.", 1),
                         // Half the margin: the other half sends the error events before the connections close.
@@ -375,8 +377,13 @@ public final class GatewayNode extends VerticleBase {
     private void stopsBegin() {
         if (stopping.compareAndSet(false, true)) {
             ShutdownOptions shutdown = options.shutdown();
-            log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
-                    shutdown.drainMs(), shutdown.graceMs());
+            if (fenced) {
+                log.info("gateway fenced: stopping at once, no drain and no grace; its {} running request(s) end now",
+                        fronts.stream().mapToInt(f -> f.running.size()).sum());
+            } else {
+                log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
+                        shutdown.drainMs(), shutdown.graceMs());
+            }
         }
     }
 

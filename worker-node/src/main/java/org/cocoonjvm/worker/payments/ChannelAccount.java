@@ -22,7 +22,8 @@ import org.cocoonjvm.billing.pricing.PriceSchedule;
  * while a close or a settlement may be handled on another: this object's lock orders them.
  */
 final class ChannelAccount {
-    final ChannelTerms terms;
+    /** Replaced only to raise an off-chain channel's cap ({@link #raiseCap}), under this object's lock. */
+    private volatile ChannelTerms terms;
     /** By model name; replaced when the gateway registers the worker again. Empty for a channel reloaded at start until then. */
     private volatile Map<String, PriceSchedule> prices;
     private final ChannelStore store;
@@ -144,6 +145,26 @@ final class ChannelAccount {
      * @param received    what of it arrived at the payout address; null for a close not finished yet
      * @param messageHash the hash of this worker's message that got it there; empty when unknown
      */
+    ChannelTerms terms() {
+        return terms;
+    }
+
+    /**
+     * The gateway offers this off-chain channel again with a higher cap (its operator raised
+     * {@code --channel-cap-nanoton} for a channel at its cap, as the docs say to): the same channel
+     * and payer, more the gateway may owe. Nothing on chain holds the old cap; refusing kept the
+     * worker out for good (audit S, S-3). A lower cap, another payer or an on-chain channel is not
+     * this: the caller refuses those.
+     */
+    synchronized void raiseCap(ChannelTerms raised) {
+        if (!raised.channelId().equals(terms.channelId()) || !raised.payerKey().equals(terms.payerKey())
+                || raised.depositCapNanoton() <= terms.depositCapNanoton()) {
+            throw new IllegalArgumentException("not a raised cap of " + terms + ": " + raised);
+        }
+        terms = raised;
+        store.save(stored(latest));
+    }
+
     synchronized void settled(ChannelStore.Settlement reached, long paidOut, Long received, String messageHash) {
         // Settlement last: a reader without the lock (the history) that sees it sees the rest too.
         settledAt = Instant.now();

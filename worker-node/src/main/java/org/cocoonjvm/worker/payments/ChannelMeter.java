@@ -64,7 +64,7 @@ final class ChannelMeter implements CreditGate.Meter {
     @Override
     public String overdue() {
         return "payment_overdue: the gateway owes " + account.unpaid() + " nanoTON on channel "
-                + account.terms.channelId() + ", more than the credit window of " + account.window()
+                + account.terms().channelId() + ", more than the credit window of " + account.window()
                 + " nanoTON, and did not pay it down within " + timeoutMs + " ms";
     }
 }

@@ -130,8 +130,12 @@ public final class WorkerPayments implements CreditGate {
             }
             // A reconnect or a channel reloaded at start: running sequences meter into this
             // account, so it stays; only the prices are the gateway's latest.
-            if (!known.terms.equals(channelTerms)) {
-                throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms
+            if (chain == null && raisesCap(known.terms(), channelTerms)) {
+                log.info("channel {}: its gateway raised its cap from {} to {} nanoTON", id,
+                        known.terms().depositCapNanoton(), channelTerms.depositCapNanoton());
+                known.raiseCap(channelTerms);
+            } else if (!known.terms().equals(channelTerms)) {
+                throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms()
                         + ", now offered with " + channelTerms);
             }
             known.prices(prices);
@@ -151,6 +155,12 @@ public final class WorkerPayments implements CreditGate {
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
     }
 
+    /** The same channel and payer with a higher cap: what an off-chain channel may take up (see {@link ChannelAccount#raiseCap}). */
+    private static boolean raisesCap(ChannelTerms known, ChannelTerms offered) {
+        return known.channelId().equals(offered.channelId()) && known.payerKey().equals(offered.payerKey())
+                && offered.depositCapNanoton() > known.depositCapNanoton();
+    }
+
     /**
      * Says, once per model, fee and payment round, when the credit window holds fewer tokens than
      * the gateway pays for at a time: every sequence then waits for each payment (audit P, P-3).
@@ -159,7 +169,7 @@ public final class WorkerPayments implements CreditGate {
     private void checkCreditWindow(ChannelAccount account, Map<String, PriceSchedule> prices, int everyTokens, int everyMs) {
         List<String> warnings = new ArrayList<>();
         for (PriceSchedule schedule : prices.values()) {
-            String warning = CreditWindowCheck.warning(account.terms.channelId().hex(), schedule, account.window(),
+            String warning = CreditWindowCheck.warning(account.terms().channelId().hex(), schedule, account.window(),
                     Integer.toUnsignedLong(everyTokens), Integer.toUnsignedLong(everyMs));
             if (warning != null) {
                 warnings.add(warning);
@@ -210,7 +220,7 @@ public final class WorkerPayments implements CreditGate {
             } else if (heldAsDust(account)) {
                 log.info("channel {} at {} stays open: it holds {} nanoTON, not more than the {} nanoTON its close costs, "
                                 + "so a close would pay out nothing; a later run with this payment key earns on it, and closes "
-                                + "it once it holds more", account.terms.channelId(), account.channelAddress(),
+                                + "it once it holds more", account.terms().channelId(), account.channelAddress(),
                         account.latest() == null ? 0 : account.latest().sentNanoton(), chain.closeCost());
             }
         }
@@ -237,7 +247,7 @@ public final class WorkerPayments implements CreditGate {
         ChannelAccount paidOver = channels.get(current);
         List<CloseRequest> requests = new ArrayList<>();
         for (ChannelAccount account : channels.values()) {
-            if (paidOver != null && account != paidOver && account.terms.payerKey().equals(paidOver.terms.payerKey())) {
+            if (paidOver != null && account != paidOver && account.terms().payerKey().equals(paidOver.terms().payerKey())) {
                 if (!account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()) {
                     account.takeUp();
                 }
@@ -254,7 +264,7 @@ public final class WorkerPayments implements CreditGate {
         }
         SignedSemiChannel latest = account.latest();
         if (latest == null || !(shuttingDown ? chain.worthClosingAtShutdown(latest)
-                : chain.worthClosing(latest, account.terms.depositCapNanoton(), account.window()))
+                : chain.worthClosing(latest, account.terms().depositCapNanoton(), account.window()))
                 || !account.startClosing()) {
             return Optional.empty();
         }
@@ -398,15 +408,15 @@ public final class WorkerPayments implements CreditGate {
                 Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
                 if (finished.isPresent()) {
                     paidOut(account, latest.sentNanoton(), finished.get(), "finished the uncooperative close of channel "
-                            + account.terms.channelId() + " at " + account.channelAddress());
+                            + account.terms().channelId() + " at " + account.channelAddress());
                 }
             } else if (account.offered() && account.startClosing()) {
-                SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms.channelId(), SemiChannelBody.INITIAL));
+                SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms().channelId(), SemiChannelBody.INITIAL));
                 if (chain.startUncooperativeIfDue(account.channelAddress(), key, latest, mine, lastHeard)) {
                     account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
                     log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
                                     + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
-                            account.terms.channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());
+                            account.terms().channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());
                 } else {
                     account.stopClosing();
                 }
