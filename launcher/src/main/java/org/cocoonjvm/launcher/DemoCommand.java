@@ -149,7 +149,7 @@ final class DemoCommand implements Callable<Integer> {
             // As for `cocoon gateway`: a --ledger shared with a running gateway is leased only by a demo that can serve.
             try (Ports ports = Ports.hold(HOST, port)) {
                 // The demo's money lives as long as the demo, unless --ledger says otherwise.
-                billing = policy.billing(options, funding(chain), "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1",
+                billing = policy.billing(ports, options, funding(chain), "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1",
                         PendingJournal.inMemory());
             }
             GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(), onChain, attestation);

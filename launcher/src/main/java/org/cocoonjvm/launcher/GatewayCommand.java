@@ -115,7 +115,7 @@ final class GatewayCommand implements Callable<Integer> {
         // Taking the ledger's lease is refused while a live process holds this --gateway-id's, and
         // fences it with --take-over: only a process that holds the ports it is to serve on may try.
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
-            billing = policy.billing(options, funding, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
+            billing = policy.billing(ports, options, funding, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
                     PendingJournal.inDirectory(dataDir));
         }
         GatewayNode node;

@@ -343,6 +343,27 @@ final class GatewayPolicy {
     }
 
     /**
+     * {@link #billing(GatewayOptions, Funding, String, PendingJournal, Runnable) The billing}, taken
+     * while holding {@code ports}: let go while the start waits for a stopping holder of the lease
+     * (audit S, S-1: held, they took connections nothing answered), and held again once it has the
+     * lease; if another process took one meanwhile, the ledger is closed and the start fails on it.
+     */
+    Billing billing(Ports ports, GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending) {
+        Billing billing = billing(options, funding, defaultLedgerUrl, pending, ports::letGo);
+        try {
+            ports.holdAgain();
+        } catch (Cocoon.StartFailure e) {
+            try {
+                billing.ledger().close();
+            } catch (Exception closing) {
+                e.addSuppressed(closing);
+            }
+            throw e;
+        }
+        return billing;
+    }
+
+    /**
      * Opens the ledger as {@code --gateway-id} (taking its lease), settles what this gateway's
      * previous run left open (at its last checkpoint), starts the lease's heartbeat and sweep,
      * opens each key's account and credits {@code funding}'s start grant once per account.
@@ -350,8 +371,11 @@ final class GatewayPolicy {
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      * @param pending          the settlements the ledger did not take, kept for the next start:
      *                         replayed here before the recovery (audit N, N-4)
+     * @param waiting          runs if the lease's holder is stopping and the start waits for it (see
+     *                         {@link JdbcAccountBook#open(String, Clock, int, GatewayId, Duration, boolean, Runnable)})
      */
-    Billing billing(GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending) {
+    private Billing billing(GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending,
+                            Runnable waiting) {
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
         GatewayId gateway;
         try {
@@ -365,7 +389,7 @@ final class GatewayPolicy {
         JdbcAccountBook accounts;
         try {
             accounts = JdbcAccountBook.open(url, Clock.systemUTC(), JdbcAccountBook.DEFAULT_POOL_SIZE, gateway,
-                    Duration.ofSeconds(leaseExpirySeconds), takeOver);
+                    Duration.ofSeconds(leaseExpirySeconds), takeOver, waiting);
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
         } catch (LedgerUnavailableException e) {

@@ -14,9 +14,13 @@ import java.util.List;
  * the gateway that serves. Closing hands the ports to the node, which binds them at once.
  */
 final class Ports implements AutoCloseable {
+    private final String host;
+    private final int[] ports;
     private final List<ServerSocket> held;
 
-    private Ports(List<ServerSocket> held) {
+    private Ports(String host, int[] ports, List<ServerSocket> held) {
+        this.host = host;
+        this.ports = ports;
         this.held = held;
     }
 
@@ -31,7 +35,12 @@ final class Ports implements AutoCloseable {
      * @throws Cocoon.StartFailure naming the port that could not be bound, and why
      */
     static Ports hold(String host, int... ports) {
-        Ports held = new Ports(new ArrayList<>());
+        Ports held = new Ports(host, ports, new ArrayList<>());
+        held.bind();
+        return held;
+    }
+
+    private void bind() {
         for (int port : ports) {
             if (port == 0) {
                 continue;
@@ -42,14 +51,31 @@ final class Ports implements AutoCloseable {
                     throw new IOException("no such host");
                 }
                 ServerSocket socket = new ServerSocket();
-                held.held.add(socket);
+                held.add(socket);
                 socket.bind(address);
             } catch (IOException e) {
-                held.close();
+                close();
                 throw new Cocoon.StartFailure(describe(host, port, e), e);
             }
         }
-        return held;
+    }
+
+    /**
+     * Lets go of the ports for a long wait (a stopping gateway's lease): held, they take
+     * connections into the backlog that nothing answers, and a client hangs until it is reset,
+     * where a port let go refuses it at once, which clients and load balancers retry elsewhere.
+     * {@link #holdAgain} takes them back.
+     */
+    void letGo() {
+        close();
+    }
+
+    /** After {@link #letGo}: binds the ports again, or fails naming the one another process took meanwhile. */
+    void holdAgain() {
+        if (!held.isEmpty() && held.stream().allMatch(ServerSocket::isClosed)) {
+            held.clear();
+            bind();
+        }
     }
 
     private static String describe(String host, int port, Exception e) {

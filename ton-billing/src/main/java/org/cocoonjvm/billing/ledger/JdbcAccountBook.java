@@ -158,6 +158,16 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      */
     public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry,
                                        boolean takeOver) {
+        return open(url, clock, poolSize, gateway, leaseExpiry, takeOver, () -> { });
+    }
+
+    /**
+     * As {@link #open(String, Clock, int, GatewayId, Duration, boolean)}, running {@code waiting}
+     * once if the start waits for a stopping holder, before the wait: the launcher lets go of the
+     * ports it holds meanwhile, which would otherwise take connections it cannot answer.
+     */
+    public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry,
+                                       boolean takeOver, Runnable waiting) {
         Dialect dialect = Dialect.of(url);
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(gateway, "gateway");
@@ -173,7 +183,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry, dialect == Dialect.H2 && embedded(url));
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
-            book.leaseStart = book.takeLeaseOnceReleased(takeOver);
+            book.leaseStart = book.takeLeaseOnceReleased(takeOver, waiting);
             book.epoch = book.leaseStart.epoch();
         } catch (RuntimeException e) {
             pool.close();
@@ -219,7 +229,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * closes) then starts as soon as that process is done, instead of being refused with advice to
      * wait for the expiry or fence it (audit Q-8). An interrupt ends the wait with the refusal.
      */
-    private LeaseStart takeLeaseOnceReleased(boolean takeOver) {
+    private LeaseStart takeLeaseOnceReleased(boolean takeOver, Runnable waiting) {
         boolean told = false;
         while (true) {
             try {
@@ -233,6 +243,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     log.info("ledger: waiting up to {} s for the stopping gateway {} ({}) to release its lease",
                             LeaseHeldException.seconds(left), gateway, e.holder());
                     told = true;
+                    waiting.run();
                 }
                 try {
                     // Past the bound, not a millisecond before it: the next try then sees a holder that overran.

@@ -25,6 +25,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 import org.cocoonjvm.billing.accounts.AccountState;
@@ -267,9 +268,15 @@ abstract class ClusterLedgerContract {
         Reservation draining = stopping.reserve("alice", 100);
         stopping.markStopping(Duration.ofSeconds(30));
 
-        CompletableFuture<JdbcAccountBook> next = CompletableFuture.supplyAsync(() -> start(A, true));
+        AtomicInteger waits = new AtomicInteger();
+        CompletableFuture<JdbcAccountBook> next = CompletableFuture.supplyAsync(() -> {
+            JdbcAccountBook book = JdbcAccountBook.open(url, clock, 4, A, EXPIRY, true, waits::incrementAndGet);
+            opened.add(book);
+            return book;
+        });
         Thread.sleep(1_500);
         assertThat(next).as("waiting for the release").isNotDone();
+        assertThat(waits).as("the caller is told once, as the wait begins (the launcher lets go of its ports)").hasValue(1);
         stopping.renewLease();
         assertThat(stopping.settle(draining, 40)).isEqualTo(new Settlement(draining, 40, 60, 0));
         opened.remove(stopping);
