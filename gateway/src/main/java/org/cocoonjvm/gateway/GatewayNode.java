@@ -325,9 +325,9 @@ public final class GatewayNode extends VerticleBase {
 
         private void endRunning(boolean fencedOut) {
             if (running.size() > 0) {
-                if (!fencedOut) {  // a fence says its count once, as the stop begins
-                    log.info("shutdown grace ends: stopping {} running request(s)", running.size());
-                }
+                // Each front counts its own: the relays belong to its event loop.
+                log.info("{}: stopping {} running request(s) on this event loop", fencedOut ? "fenced" : "shutdown grace ends",
+                        running.size());
                 running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, fencedOut
                         ? "The gateway is shutting down: another process took over its ledger, which billed this request "
                         + "what it had recorded of it, which may be less than the usage shown here. Send the request again."
@@ -378,8 +378,7 @@ public final class GatewayNode extends VerticleBase {
         if (stopping.compareAndSet(false, true)) {
             ShutdownOptions shutdown = options.shutdown();
             if (fenced) {
-                log.info("gateway fenced: stopping at once, no drain and no grace; its {} running request(s) end now",
-                        fronts.stream().mapToInt(f -> f.running.size()).sum());
+                log.info("gateway fenced: stopping at once, no drain and no grace; its running requests end now");
             } else {
                 log.info("gateway stopping: /ready says so, {} ms of drain, then {} ms for running requests to finish",
                         shutdown.drainMs(), shutdown.graceMs());

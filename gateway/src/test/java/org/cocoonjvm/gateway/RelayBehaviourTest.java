@@ -441,7 +441,8 @@ class RelayBehaviourTest {
             assertThat(error.getString("message")).contains("another process took over its ledger");
             stopped.get(10, TimeUnit.SECONDS);
             assertThat(log.lines()).anyMatch(l -> l.contains(
-                    "gateway fenced: stopping at once, no drain and no grace; its 1 running request(s) end now"));
+                    "gateway fenced: stopping at once, no drain and no grace; its running requests end now"));
+            assertThat(log.lines()).anyMatch(l -> l.contains("fenced: stopping 1 running request(s) on this event loop"));
             assertThat(log.lines()).noneMatch(l -> l.contains("6000 ms for running requests"));
         }
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopAsked)).as("neither the drain nor the grace")
