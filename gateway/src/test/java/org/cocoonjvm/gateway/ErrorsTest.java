@@ -34,7 +34,7 @@ class ErrorsTest {
     }
 
     /**
-     * Requests any client can send without a key: an HTTP/1.1 request without Host, a gRPC-Web one
+     * Requests any client can send without a key: an HTTP/1.1 request without Host or with two, a gRPC-Web one
      * (not served), gRPC over HTTP/1.1. Each gets an OpenAI-style error, and the gateway logs no
      * ERROR stack trace for any (it did: audit H, H-3; the last was a bare 415: H-4).
      */
@@ -43,6 +43,8 @@ class ErrorsTest {
         try (LogCapture log = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
             String noHost = raw("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
             assertThat(noHost).startsWith("HTTP/1.1 400").contains("\"type\":\"invalid_request_error\"", "no Host header");
+            String twoHosts = raw("GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n");
+            assertThat(twoHosts).startsWith("HTTP/1.1 400").contains("2 Host headers");
             String grpcWeb = raw("POST /cocoon.v1.Inference/Generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                     + "Content-Type: application/grpc-web-text\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0");
             assertThat(grpcWeb).startsWith("HTTP/1.1 404").contains("\"error\"");
@@ -329,6 +331,10 @@ class ErrorsTest {
         TestNetwork.Reply models = net.call(HttpMethod.HEAD, "/v1/models", API_KEY, null);
         assertThat(models.status()).isEqualTo(200);
         assertThat(models.response().getHeader("Content-Type")).isEqualTo("application/json");
+        // The length its GET would have, which health checkers and caches compare (audit S, S-7).
+        TestNetwork.Reply got = net.call(HttpMethod.GET, "/v1/models", API_KEY, null);
+        assertThat(models.response().getHeader("Content-Length"))
+                .isEqualTo(Integer.toString(got.body().getBytes(java.nio.charset.StandardCharsets.UTF_8).length));
         assertThat(net.call(HttpMethod.HEAD, "/v1/models", null, null).status()).isEqualTo(401);
     }
 

@@ -6,6 +6,7 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import org.cocoonjvm.gateway.billing.AccountView;
 import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 
 /**
  * {@code GET /v1/account}: the calling key's account in nanoTON (balance, held for requests in
@@ -23,7 +24,7 @@ public final class AccountHandler implements Handler<RoutingContext> {
     public void handle(RoutingContext ctx) {
         ApiKey key = ctx.get(CompletionsHandler.API_KEY);
         Future.fromCompletionStage(billing.account(key.accountId()), ctx.vertx().getOrCreateContext())
-                .onSuccess(account -> ctx.response().putHeader("Content-Type", "application/json").end(json(account).encode()))
+                .onSuccess(account -> OpenAiResponses.json(ctx.response(), json(account).encode()))
                 .onFailure(failure -> RequestNotes.refuse(ctx, Admission.apiException(failure,
                         "The account could not be read; try again.")));
     }

@@ -18,6 +18,7 @@ import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -84,7 +85,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
             for (int i = 0; i < paidRows.size(); i++) {
                 paidRows.get(i).put("billing", billing(views.get(i).result(), lifetimes.result()));
             }
-            ctx.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("workers", workers)
+            OpenAiResponses.json(ctx.response(), new JsonObject().put("workers", workers)
                     .put("refused", refused.toJson()).put("absent_channels", withOwner(absent.result(), lifetimes.result()))
                     .put("closing_channels", withOwner(closing.result(), lifetimes.result())).encode());
         });
@@ -138,7 +139,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
     }
 
     private static void json(RoutingContext ctx, JsonObject body) {
-        ctx.response().putHeader("Content-Type", "application/json").end(body.encode());
+        OpenAiResponses.json(ctx.response(), body.encode());
     }
 
     /** Whose money each is: the worker's last id, and its payment key, which no other worker can use. */

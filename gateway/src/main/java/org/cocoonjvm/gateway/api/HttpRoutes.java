@@ -90,6 +90,12 @@ public final class HttpRoutes {
                 // and are routed as any other request, which Vert.x Web allows (audit K, K-8).
                 refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
                         "The request has no Host header, which HTTP/1.1 requires."));
+            } else if (request.version() != HttpVersion.HTTP_2 && request.headers().getAll(HttpHeaders.HOST).size() > 1) {
+                // RFC 9112 §3.2: which of them names the target is anyone's guess, and proxies in front
+                // may have routed by the other one (audit S, S-7).
+                refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
+                        "The request has " + request.headers().getAll(HttpHeaders.HOST).size()
+                                + " Host headers; HTTP/1.1 allows one."));
             } else if (isGrpc(request) && request.version() != HttpVersion.HTTP_2) {
                 // gRPC's server answered a bare 415 with no body (audit H, H-4).
                 refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
@@ -365,7 +371,7 @@ public final class HttpRoutes {
     }
 
     private static void json(RoutingContext ctx, int status, JsonObject body) {
-        ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
+        OpenAiResponses.json(ctx.response().setStatusCode(status), body.encode());
     }
 
     /** gRPC proper; gRPC-Web is not served, and goes to the HTTP routes (a 404 there). */

@@ -11,6 +11,7 @@ import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 
 /**
  * {@code GET /v1/models} and {@code GET /v1/models/{id}}: the {@link ModelCatalog} in OpenAI's shapes, with Cocoon's fields
@@ -30,8 +31,7 @@ public final class ModelsHandler implements Handler<RoutingContext> {
         for (ModelCatalog.Entry m : catalog.listed()) {
             data.add(json(m));
         }
-        ctx.response().putHeader("Content-Type", "application/json")
-                .end(new JsonObject().put("object", "list").put("data", data).encode());
+        OpenAiResponses.json(ctx.response(), new JsonObject().put("object", "list").put("data", data).encode());
     }
 
     /**
@@ -44,7 +44,7 @@ public final class ModelsHandler implements Handler<RoutingContext> {
         for (ModelCatalog.Entry m : catalog.listed()) {
             // name@hash pins the weights, as a completion's model may (audit H, H-6): answered under that id.
             if (ModelKeys.matches(m.id(), m.hash(), id)) {
-                ctx.response().putHeader("Content-Type", "application/json").end(json(m).put("id", id).encode());
+                OpenAiResponses.json(ctx.response(), json(m).put("id", id).encode());
                 return;
             }
         }

@@ -10,6 +10,7 @@ import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 
 /**
  * {@code GET /v1/requests/{id}}: what one of the calling key's account's requests used and cost,
@@ -44,7 +45,7 @@ public final class RequestsHandler implements Handler<RoutingContext> {
         ApiKey key = ctx.get(CompletionsHandler.API_KEY);
         Future.fromCompletionStage(billing.request(key.accountId(), id), ctx.vertx().getOrCreateContext())
                 .onSuccess(found -> found.ifPresentOrElse(
-                        request -> ctx.response().putHeader("Content-Type", "application/json").end(json(request).encode()),
+                        request -> OpenAiResponses.json(ctx.response(), json(request).encode()),
                         () -> RequestNotes.refuse(ctx, notFound(id))))
                 .onFailure(failure -> RequestNotes.refuse(ctx, Admission.apiException(failure,
                         "The request could not be read; try again.")));

@@ -27,6 +27,7 @@ import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
 import org.cocoonjvm.gateway.registry.ModelKeys;
 import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -180,7 +181,7 @@ public final class GatewayAttestation implements WorkerAdmission {
                 });
         json.onComplete(done -> {
             if (done.succeeded()) {
-                ctx.response().putHeader("Content-Type", "application/json").end(done.result());
+                OpenAiResponses.json(ctx.response(), done.result());
             } else {
                 ctx.fail(done.cause());
             }

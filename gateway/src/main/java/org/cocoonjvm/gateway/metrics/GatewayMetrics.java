@@ -18,6 +18,7 @@ import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.metrics.ProcessMetrics;
 import org.cocoonjvm.protocol.openai.ErrorKind;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.protocol.openai.ServiceTier;
 
 /**
@@ -222,7 +223,7 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
 
     /** {@code GET /metrics}. */
     public void serve(RoutingContext ctx) {
-        ctx.response().putHeader("Content-Type", ProcessMetrics.CONTENT_TYPE).end(scrape());
+        OpenAiResponses.send(ctx.response(), ProcessMetrics.CONTENT_TYPE, scrape());
     }
 
     /** The exposition text, with worker gauges read from the registry now. */

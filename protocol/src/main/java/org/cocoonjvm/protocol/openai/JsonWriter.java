@@ -46,7 +46,7 @@ public final class JsonWriter extends ResponseWriter {
         body.append("\"logprobs\":null,\"finish_reason\":\"").append(CompletionSink.finishReason(fin)).append("\"}],\"usage\":");
         CompletionMeta.appendUsage(body, fin.getUsage(), cost).append('}');
         ended = true;
-        return response.setStatusCode(200).putHeader("Content-Type", "application/json").end(body.toString());
+        return OpenAiResponses.json(response.setStatusCode(200), body.toString());
     }
 
     @Override

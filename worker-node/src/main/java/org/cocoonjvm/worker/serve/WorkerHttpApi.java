@@ -75,8 +75,8 @@ final class WorkerHttpApi {
         router.get("/status").handler(this::status);
         // What the worker was paid, channel by channel: its owner's business, like /status.
         router.route("/earnings").handler(this::authenticate);
-        router.get("/earnings").handler(ctx -> ctx.response().putHeader("Content-Type", "application/json")
-                .end(earnings.apply(status.get().getLoad()).toJson().encode()));
+        router.get("/earnings").handler(ctx -> OpenAiResponses.json(ctx.response(),
+                earnings.apply(status.get().getLoad()).toJson().encode()));
         // /metrics exports the same earnings per channel, so unlike the gateway's it is not open:
         // a Prometheus job sends the key as its bearer token (authorization.credentials).
         router.route("/metrics").handler(this::authenticate);
@@ -133,8 +133,7 @@ final class WorkerHttpApi {
     private void models(RoutingContext ctx) {
         JsonObject entry = new JsonObject().put("id", model.name()).put("object", "model").put("created", 0)
                 .put("owned_by", "cocoon").put("hash", model.hash()).put("max_context", model.maxContext());
-        ctx.response().putHeader("Content-Type", "application/json")
-                .end(new JsonObject().put("object", "list").put("data", new JsonArray().add(entry)).encode());
+        OpenAiResponses.json(ctx.response(), new JsonObject().put("object", "list").put("data", new JsonArray().add(entry)).encode());
     }
 
     private void status(RoutingContext ctx) {
@@ -161,7 +160,7 @@ final class WorkerHttpApi {
         if (payments.onChain()) {
             OwnerAddresses.putWallet(body, "payout_address", payments.payoutAddress());
         }
-        ctx.response().putHeader("Content-Type", "application/json").end(body.put("models", models).put("load", load)
+        OpenAiResponses.json(ctx.response(), body.put("models", models).put("load", load)
                 .put("earnings", earnings.apply(s.getLoad()).totals()).put("channels", payments.status()).encode());
     }
 

@@ -15,6 +15,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.metrics.ProcessMetrics;
+import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.worker.payments.Earnings;
 import org.cocoonjvm.worker.payments.TokenCounts;
 
@@ -98,7 +99,7 @@ final class WorkerMetrics implements AutoCloseable {
 
     /** {@code GET /metrics}. */
     void serve(RoutingContext ctx) {
-        ctx.response().putHeader("Content-Type", ProcessMetrics.CONTENT_TYPE).end(scrape());
+        OpenAiResponses.send(ctx.response(), ProcessMetrics.CONTENT_TYPE, scrape());
     }
 
     String scrape() {
