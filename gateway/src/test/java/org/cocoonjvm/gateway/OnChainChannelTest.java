@@ -883,6 +883,14 @@ class OnChainChannelTest {
                             + ": the gateway offers channel ")
                     .contains("off chain only; this worker is paid on chain and needs its channel_address")
                     .endsWith("logging this again only once a minute while it lasts");
+            // The gateway's operator sees it too, in the worker's words, not only a worker that
+            // registers and leaves every few seconds.
+            JsonObject refused = refusal("channel_refused");
+            assertThat(refused).isNotNull();
+            assertThat(refused.getString("id")).isEqualTo("on-chain");
+            assertThat(refused.getString("message")).startsWith("the worker refused payment channel ")
+                    .contains("needs its channel_address");
+            assertThat(refused.getLong("count")).isGreaterThanOrEqualTo(2);
         }
     }
 

@@ -28,4 +28,18 @@ public final class PrintableIds {
         }
         return null;
     }
+
+    /**
+     * Free text a peer wrote (a worker's reason for refusing a channel), as one log line may hold
+     * it: control characters (newlines among them) as {@code ?}, and at most {@code maxLength}
+     * characters, an ellipsis marking a cut.
+     */
+    public static String oneLine(String text, int maxLength) {
+        StringBuilder out = new StringBuilder(Math.min(text.length(), maxLength + 1));
+        for (int i = 0; i < text.length() && i < maxLength; i++) {
+            char c = text.charAt(i);
+            out.append(Character.isISOControl(c) ? '?' : c);
+        }
+        return text.length() > maxLength ? out.append('…').toString() : out.toString();
+    }
 }

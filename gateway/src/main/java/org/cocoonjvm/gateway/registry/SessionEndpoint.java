@@ -8,6 +8,7 @@ import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -19,6 +20,7 @@ import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.protocol.PrintableIds;
 import org.cocoonjvm.protocol.grpc.ChannelAccepted;
+import org.cocoonjvm.protocol.grpc.ChannelRefused;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
@@ -105,6 +107,10 @@ public final class SessionEndpoint {
     }
 
     private static final String STOPPING = "the gateway is stopping";
+    /** The reason code of a worker's refusal of its channel, in {@link RefusedWorkers}. */
+    static final String CHANNEL_REFUSED = "channel_refused";
+    /** A worker's reason as the gateway shows it: enough for the terms it names. */
+    private static final int MAX_REASON_CHARS = 400;
 
     /** One worker's registration; lives on the session's event loop. */
     private final class Session {
@@ -142,6 +148,7 @@ public final class SessionEndpoint {
                 case CHANNEL_ACCEPTED -> onChannelAccepted(message.getChannelAccepted());
                 case CLOSE_REQUEST -> onCloseRequest(message.getCloseRequest());
                 case LOAD -> onLoad(message.getLoad());
+                case CHANNEL_REFUSED -> onChannelRefused(message.getChannelRefused());
                 default -> close("refused: unknown message", GrpcStatus.INVALID_ARGUMENT, "unknown message " + message.getMessageCase());
             }
         }
@@ -196,6 +203,27 @@ public final class SessionEndpoint {
                     switchTo(next);
                 }
             });
+        }
+
+        /**
+         * The worker will not be paid over the channel offered, and ends the session; it will come
+         * back with the same refusal until someone acts, so it is listed where the operator looks
+         * for workers that cannot serve, and logged once a minute.
+         */
+        private void onChannelRefused(ChannelRefused message) {
+            if (channel == null) {
+                close("refused: ChannelRefused without a channel", GrpcStatus.INVALID_ARGUMENT,
+                        "ChannelRefused answers Registered.channel or next_channel, and this session has none");
+                return;
+            }
+            String offered = HexFormat.of().formatHex(message.getChannelId().toByteArray());
+            String reason = "the worker refused payment channel " + PrintableIds.oneLine(offered, 32) + ": "
+                    + PrintableIds.oneLine(message.getReason(), MAX_REASON_CHARS);
+            String remote = String.valueOf(call.connection().remoteAddress());
+            if (refused.add(remote, shownId(), CHANNEL_REFUSED, reason, null, null)) {
+                log.warn("worker '{}' from {} refused its payment channel ({}): {}", shownId(), remote, CHANNEL_REFUSED, reason);
+            }
+            close("it refused its payment channel", GrpcStatus.OK, null);
         }
 
         /** The worker closes its channel: replaced by a next one first when it goes on serving, else closed. */

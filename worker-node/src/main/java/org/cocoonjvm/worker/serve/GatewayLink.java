@@ -24,6 +24,7 @@ import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
+import org.cocoonjvm.protocol.grpc.ChannelRefused;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
@@ -268,7 +269,7 @@ final class GatewayLink {
                 // Bad terms, a channel that is not what it claims on chain, one stored under
                 // another gateway key, or an unreadable state file: serving unpaid is not an
                 // option, so leave; the link retries with backoff.
-                refuseChannel(open.cause());
+                refuseChannel(terms, open.cause());
                 return;
             }
             session.write(WorkerMessage.newBuilder().setChannelAccepted(open.result()).build());
@@ -302,9 +303,15 @@ final class GatewayLink {
      * acts: said once a minute, and the session's end that follows is part of it. Terms the worker
      * refuses (IllegalArgumentException, ChainException) are an answer, not a bug: no trace.
      */
-    private void refuseChannel(Throwable cause) {
+    private void refuseChannel(PaymentChannel terms, Throwable cause) {
         String problem = "refusing the payment channel of gateway " + gateway + ": " + cause.getMessage();
         boolean expected = cause instanceof IllegalArgumentException || cause instanceof ChainException;
+        // The gateway's operator is told why the terms are refused; a failure of the worker's own
+        // (its disk, say) is its owner's business, and its log says it.
+        String reason = expected ? cause.getMessage() : "the worker could not take it up (" + cause.getClass().getSimpleName()
+                + "); its log says why";
+        session.write(WorkerMessage.newBuilder().setChannelRefused(ChannelRefused.newBuilder()
+                .setChannelId(terms.getChannelId()).setReason(String.valueOf(reason))).build());
         if (!newProblem(problem)) {
             log.debug("{}; again", problem);
         } else if (expected) {
