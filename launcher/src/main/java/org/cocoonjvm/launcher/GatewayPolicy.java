@@ -431,10 +431,15 @@ final class GatewayPolicy {
             lease.close();
             billing.close();
             if (billing.settlementsPending() > 0) {
+                // The deadline is the one thing the operator can act on (audit S, S-6): past it, the
+                // clients were told more than they are charged.
                 log.warn("ledger: gateway {}'s lease is left to expire, not released: released, another gateway's sweep "
                         + "would end the reservations of the settlements kept for the next start at their last checkpoints"
-                        + " first. The next start with this --gateway-id on this host takes it at once; elsewhere it waits"
-                        + " for the expiry ({} s) or --take-over", gateway, leaseExpirySeconds);
+                        + " first. Start this gateway again before its lease expires at {} (its last renewal + {} s), or, if the"
+                        + " ledger is unreachable until after then, within about 10 s of its return: after that a peer's sweep"
+                        + " (on a shared ledger) ends them at their checkpoints (charged less than the clients were told). The next start with this"
+                        + " --gateway-id on this host takes the lease at once; elsewhere it waits for the expiry or --take-over",
+                        gateway, accounts.leaseExpiresAt(), leaseExpirySeconds);
                 accounts.keepLeaseAtClose();
             }
             ledgerThreads.shutdown();

@@ -7,6 +7,8 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -110,6 +112,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     private volatile String outage;
     /** {@link #keepLeaseAtClose}: the close leaves the lease to expire. */
     private volatile boolean keepLease;
+    /** {@link #leaseExpiresAt()}. */
+    private volatile Instant leaseExpiresAt;
     /** Set by the first call that finds this incarnation fenced: from then on it takes nothing more. */
     private final AtomicReference<LeaseLostException> lost = new AtomicReference<>();
     /** Told once, on the thread of the call that found the lease lost ({@link #whenLeaseLost}). */
@@ -183,7 +187,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry, dialect == Dialect.H2 && embedded(url));
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
+            Instant taking = clock.instant();
             book.leaseStart = book.takeLeaseOnceReleased(takeOver, waiting);
+            book.leaseExpiresAt = taking.plus(leaseExpiry);
             book.epoch = book.leaseStart.epoch();
         } catch (RuntimeException e) {
             pool.close();
@@ -305,8 +311,8 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                         how = LeaseStart.How.TAKEN_OVER;
                     } else {
                         throw new LeaseHeldException(gateway, holder, Micros.toInstant(renewedAt),
-                                Duration.of(expiresAt - now, java.time.temporal.ChronoUnit.MICROS),
-                                Duration.of(now - renewedAt, java.time.temporal.ChronoUnit.MICROS),
+                                Duration.of(expiresAt - now, ChronoUnit.MICROS),
+                                Duration.of(now - renewedAt, ChronoUnit.MICROS),
                                 stoppingUntil == null ? null : Micros.toInstant(stoppingUntil));
                     }
                     start = new LeaseStart(rowEpoch + 1, how, previousEpoch, holder, Micros.toInstant(renewedAt));
@@ -391,6 +397,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * @throws LeaseLostException if this incarnation was fenced (by a sweep, or a newer process with this id)
      */
     public void renewLease() {
+        Instant renewing = clock.instant();
         tx("renew the lease", c -> {
             long now = Micros.of(clock.instant());
             try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET expires_at_micros = ?, "
@@ -405,6 +412,16 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             }
             return null;
         });
+        leaseExpiresAt = renewing.plus(leaseExpiryMicros, ChronoUnit.MICROS);
+    }
+
+    /**
+     * When this incarnation's lease expires as far as it knows: its last renewal that committed
+     * (or its start) plus the expiry, read before the write, so never later than the row says.
+     * From then on any peer's sweep may fence it and end its reservations.
+     */
+    public Instant leaseExpiresAt() {
+        return leaseExpiresAt;
     }
 
     /**

@@ -231,6 +231,8 @@ abstract class ClusterLedgerContract {
     /**
      * Review R, R-1: a gateway that stops with settlements kept for its next start leaves its lease
      * to expire: released, a peer's sweep would end those reservations at their checkpoints first.
+     * Audit S, S-6: the stop's warning names when that expiry is, which the book knows from its last
+     * renewal.
      */
     @Test
     void aStopThatKeepsSettlements_leavesItsLease_soNoPeerSweepsThem() throws Exception {
@@ -239,6 +241,10 @@ abstract class ClusterLedgerContract {
         stopping.credit("alice", 1_000, "tx-1");
         Reservation kept = stopping.reserve("alice", 100);
         holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));
+        clock.advance(Duration.ofSeconds(3));
+        stopping.renewLease();
+        Instant deadline = stopping.leaseExpiresAt();
+        assertThat(deadline).isEqualTo(clock.instant().plus(EXPIRY));
         opened.remove(stopping);
         stopping.keepLeaseAtClose();
         stopping.close();
@@ -249,7 +255,9 @@ abstract class ClusterLedgerContract {
             assertThatThrownBy(() -> start(A, false)).as("a start elsewhere waits for the expiry")
                     .isInstanceOf(LeaseHeldException.class);
         }
-        clock.advance(EXPIRY.plusSeconds(1));
+        clock.advance(Duration.between(clock.instant(), deadline));
+        assertThat(peer.sweep()).as("at the deadline the stop named, not yet").isEmpty();
+        clock.advance(Duration.ofSeconds(1));
         assertThat(peer.sweep()).as("past its expiry, as after a crash").singleElement()
                 .satisfies(s -> assertThat(s.reservation().id()).isEqualTo(kept.id()));
     }
