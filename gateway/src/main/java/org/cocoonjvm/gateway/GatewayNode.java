@@ -230,6 +230,11 @@ public final class GatewayNode extends VerticleBase {
         private final RunningRelays running = new RunningRelays();
         /** Completed by the stop: the relays ended at the cut have settled, or the server is closed. */
         private final Promise<Void> settled = Promise.promise();
+        /** The stop's drain: null until the stop begins; completed early by a fence. This front's event loop only. */
+        private Promise<Void> draining;
+        /** The timer of the stop's cut once the drain is over; -1 before. This front's event loop only. */
+        private long cutTimer = -1;
+        private boolean cutDone;
 
         Front(int listenPort) {
             this.listenPort = listenPort;
@@ -305,22 +310,47 @@ public final class GatewayNode extends VerticleBase {
             stopsBegin();
             ShutdownOptions shutdown = options.shutdown();
             // A fenced gateway's requests are billed to nobody from the fence on: no drain, no grace.
-            boolean cutNow = fenced;
-            Future<?> drained = shutdown.drainMs() == 0 || cutNow ? Future.succeededFuture()
-                    : Future.future(done -> vertx.setTimer(shutdown.drainMs(), id -> done.complete()));
+            draining = Promise.promise();
+            if (shutdown.drainMs() == 0 || fenced) {
+                draining.complete();
+            } else {
+                vertx.setTimer(shutdown.drainMs(), id -> draining.tryComplete());
+            }
             // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
             // What is still running near the end is ended first, so that its client is told why.
             // Without attestation the worker sessions on this port hold the server open until they
             // close, after the last payment round, which waits for this front's relays to settle.
-            return drained.compose(v -> {
-                long cut = vertx.setTimer(cutNow ? 1 : Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> {
-                    endRunning(cutNow);
-                    running.emptied().onComplete(none -> settled.tryComplete());
-                });
+            return draining.future().compose(v -> {
+                cutTimer = vertx.setTimer(fenced ? 1 : Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> cut());
                 return server.shutdown(shutdown.graceMs(), TimeUnit.MILLISECONDS)
-                        .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cut)));
+                        .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cutTimer)));
             }).eventually(() -> Future.succeededFuture(settled.tryComplete()))  // closed: nothing more can run here
                     .eventually(() -> workers.close()).eventually(() -> transport.close());
+        }
+
+        private void cut() {
+            if (!cutDone) {
+                cutDone = true;
+                endRunning(fenced);
+                running.emptied().onComplete(none -> settled.tryComplete());
+            }
+        }
+
+        /**
+         * The fence came while this front was already stopping (review U, U-1: the stop read the
+         * flag once, at its start, and the drain and grace ran on in full, billed to nobody): what
+         * is left of them ends now, on this front's event loop. A front not stopping yet reads the
+         * flag when its stop begins.
+         */
+        void fencedWhileStopping() {
+            context.runOnContext(v -> {
+                if (draining == null || draining.tryComplete()) {
+                    return;  // not stopping yet, or in its drain: the cut follows at once, as the flag is set
+                }
+                if (cutTimer >= 0 && vertx.cancelTimer(cutTimer)) {
+                    cut();
+                }
+            });
         }
 
         private void endRunning(boolean fencedOut) {
@@ -389,10 +419,17 @@ public final class GatewayNode extends VerticleBase {
     /**
      * Another process took this gateway's ledger lease (a sweep, or a start with {@code --take-over}):
      * from now on the ledger bills nothing this gateway relays, so its stop, which the caller starts
-     * next, skips the drain and the grace and ends running requests at once. Thread-safe.
+     * next, skips the drain and the grace and ends running requests at once; a stop already under
+     * way ends what is left of them. Thread-safe.
      */
     public void fenced() {
         fenced = true;
+        if (stopping.get()) {
+            log.info("gateway fenced while stopping: what is left of its drain and grace ends now, with its running requests");
+        }
+        for (Front front : fronts) {
+            front.fencedWhileStopping();
+        }
     }
 
     /**

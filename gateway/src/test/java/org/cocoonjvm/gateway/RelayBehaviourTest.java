@@ -19,6 +19,8 @@ import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** How the gateway relays under trouble: waits, failures, slow readers, deadlines. */
 class RelayBehaviourTest {
@@ -447,6 +449,36 @@ class RelayBehaviourTest {
         }
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopAsked)).as("neither the drain nor the grace")
                 .isLessThan(4_000);
+    }
+
+    /**
+     * Review U, U-1: a fence found while an ordinary stop was under way (SIGTERM first) changed
+     * nothing: the stop had read the flag at its start, and its drain and grace ran on, billed to
+     * nobody. Now what is left of them ends at the fence, in the drain as in the grace.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {5_000, 0})
+    void aFenceFoundWhileTheGatewayStops_endsWhatIsLeftOfItsDrainAndGrace(int drainMs) throws Exception {
+        net = TestNetwork.stopping(new ShutdownOptions(drainMs, 10_000));
+        net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 60_000);
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":2000")));
+        TestNetwork.eventually("the stream started", () -> sse.size() >= 2);
+
+        try (LogCapture log = new LogCapture(GatewayNode.class)) {
+            CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+            Thread.sleep(300);
+            long fencedAt = System.nanoTime();
+            net.gateway.fenced();
+            List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
+            long cutAfterMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - fencedAt);
+            assertThat(events.getLast().data()).isEqualTo("[DONE]");
+            assertThat(new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error").getString("message"))
+                    .contains("another process took over its ledger");
+            stopped.get(10, TimeUnit.SECONDS);
+            assertThat(cutAfterMs).as("ms from the fence to the stream's end (the grace alone is 6 s)").isLessThan(3_000);
+            assertThat(log.lines()).anyMatch(l -> l.contains("gateway fenced while stopping: what is left of its drain and grace"));
+        }
     }
 
     @Test

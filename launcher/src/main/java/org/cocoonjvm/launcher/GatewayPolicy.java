@@ -334,7 +334,8 @@ final class GatewayPolicy {
 
         /** On its own thread: the hooks close the lease keeper, or the ledger call, that calls this. */
         void lost(LeaseLostException e) {
-            log.error("ledger: {}; exiting with code {}", e.getMessage(), EXIT_LEASE_LOST);
+            // A stop already under way (SIGTERM) keeps its own exit status: System.exit waits for it.
+            log.error("ledger: {}; exiting with code {} (or the signal's, if already stopping)", e.getMessage(), EXIT_LEASE_LOST);
             Thread.ofPlatform().name("lease-lost").start(() -> {
                 stopServing.run();
                 System.exit(EXIT_LEASE_LOST);
