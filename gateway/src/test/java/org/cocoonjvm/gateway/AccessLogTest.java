@@ -249,6 +249,34 @@ class AccessLogTest {
         assertThat(logged).allSatisfy(line -> assertThat(line.getDouble("cancel_ms")).isNotNull().isNotNegative());
     }
 
+    /**
+     * Audit T, T-3: an HTTP/2 client that resets its stream mid-body left as surely as an HTTP/1
+     * one that closes its connection, but was logged 200 and counted a 200 response, with an ERROR
+     * ("Unhandled exception in router") for each, as many as 100,000 per connection. Now it is 499,
+     * client gone, and nothing is logged beside its line.
+     */
+    @Test
+    void anHttp2StreamResetMidBody_isLogged499_withoutAnError() throws Exception {
+        io.vertx.core.http.HttpClient h2 = net.vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        try (LogCapture log = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            HttpClientRequest request = await(h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+                    .setHost("127.0.0.1").setPort(net.gateway.port()).putHeader("content-length", "1000")));
+            request.exceptionHandler(e -> { });  // its own reset, which the client would log
+            await(request.write("{\"model\":"));
+            Thread.sleep(100);  // the head and the start of the body are in
+            request.reset();
+            TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
+            JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+            assertThat(logged.getInteger("status")).isEqualTo(499);
+            assertThat(logged.getBoolean("client_gone")).isTrue();
+            Thread.sleep(100);
+            assertThat(log.lines()).noneMatch(l -> l.startsWith("ERROR") || l.startsWith("WARN"));
+        } finally {
+            h2.close();
+        }
+    }
+
     /** A stream's status is held until its first token: a client that leaves in that hold got no head either. */
     @Test
     void aStreamWhoseClientLeavesBeforeItsFirstToken_isLogged499() {

@@ -134,6 +134,24 @@ class ErrorsTest {
         }
     }
 
+    /**
+     * Audit T, T-4: a chunked body whose chunk size is not a number, or too large for one, is the
+     * codec's complaint after the head: it was a dropped connection with no answer and an ERROR
+     * with a stack trace per request. Now it is the 400 a malformed head gets, and the connection closes.
+     */
+    @Test
+    void aMalformedChunkedBody_is400_andNoErrorInTheLog() throws Exception {
+        try (LogCapture log = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            for (String size : new String[] {"zz", "ffffffffffffffffff"}) {
+                String answer = raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
+                        + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + size + "\r\n{}\r\n");
+                assertThat(answer).as(size).startsWith("HTTP/1.1 400").contains("\"type\":\"invalid_request_error\"",
+                        "could not be read", "hunk size", "connection: close");
+            }
+            assertThat(log.lines()).noneMatch(l -> l.startsWith("ERROR"));
+        }
+    }
+
     @Test
     void missingOrWrongKey_is401() {
         net.addWorker(1000);

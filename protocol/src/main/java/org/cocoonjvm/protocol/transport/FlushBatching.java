@@ -39,4 +39,15 @@ public final class FlushBatching {
             vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new FlushConsolidationHandler(MOST_FLUSHES_MERGED, true));
         }
     }
+
+    /**
+     * What was written to {@code connection} goes out now, not once the current read is over:
+     * for an answer written while Vert.x handles a read that it then ends by closing the
+     * connection (a body the codec cannot read), which would drop a write not yet flushed.
+     */
+    public static void flushNow(HttpConnection connection) {
+        if (connection instanceof ConnectionBase base) {
+            base.channelHandlerContext().flush();
+        }
+    }
 }
