@@ -152,6 +152,39 @@ class ErrorsTest {
         }
     }
 
+    /**
+     * Audit T, T-1: a request refused before its body was read (here a 401) left its connection
+     * open, and the gateway read and discarded whatever the client sent, at line rate, without a
+     * bound. Now the answer says Connection: close and the connection closes shortly after it.
+     */
+    @Test
+    void aRequestAnsweredBeforeItsBody_closesItsConnection_evenIfTheClientKeepsSending() throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", net.gateway.port())) {
+            socket.setSoTimeout(10_000);
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 1000000000000\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            long start = System.nanoTime();
+            Thread sender = Thread.ofVirtual().start(() -> {
+                byte[] chunk = new byte[64 * 1024];
+                try {
+                    while (true) {
+                        out.write(chunk);
+                    }
+                } catch (java.io.IOException closed) {
+                    // the gateway closed the connection: what this test waits for
+                }
+            });
+            byte[] answer = socket.getInputStream().readAllBytes();  // to the end: the gateway closes
+            long closedAfterMs = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            sender.join(10_000);
+            assertThat(new String(answer, java.nio.charset.StandardCharsets.ISO_8859_1))
+                    .startsWith("HTTP/1.1 401").contains("connection: close");
+            assertThat(sender.isAlive()).as("the sender was cut off").isFalse();
+            assertThat(closedAfterMs).isLessThan(8_000);
+        }
+    }
+
     @Test
     void missingOrWrongKey_is401() {
         net.addWorker(1000);

@@ -150,6 +150,7 @@ public final class HttpRoutes {
         router.get("/metrics").handler(metrics::serve);  // unauthenticated, as Prometheus scrapes expect
         router.post("/v1/*").handler(CompletionsHandler::arrived);
         router.post("/v1/*").handler(this::bodyDeadline);
+        router.post("/v1/*").handler(this::closeAfterAnUnreadBody);
         router.route("/v1/*").handler(metrics::countResponses);
         // Public: a client checks the gateway's evidence before it sends a key.
         router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> RequestNotes.refuse(
@@ -331,6 +332,33 @@ public final class HttpRoutes {
                 + (cause == null || cause.getMessage() == null ? "." : ": " + cause.getMessage())));
         FlushBatching.flushNow(ctx.request().connection());  // Vert.x closes the connection before this read ends
     }
+
+    /**
+     * An HTTP/1 request answered before its body was read (401, 413, 415…): Vert.x reads and
+     * discards the rest of the body to keep the connection, at line rate and with no bound, no key
+     * needed (audit T, T-1: 26 GB per connection in 45 s). Such an answer says
+     * {@code Connection: close}, and the connection closes {@value #LINGER_MS} ms after it: long
+     * enough for the client to read the answer before a reset, as in nginx's lingering close.
+     */
+    private void closeAfterAnUnreadBody(RoutingContext ctx) {
+        HttpServerRequest request = ctx.request();
+        if (request.version() != HttpVersion.HTTP_2) {
+            ctx.addHeadersEndHandler(v -> {
+                if (!request.isEnded()) {
+                    ctx.response().putHeader(HttpHeaders.CONNECTION, "close");
+                }
+            });
+            ctx.addEndHandler(v -> {
+                if (!request.isEnded()) {
+                    vertx.setTimer(LINGER_MS, id -> request.connection().close());
+                }
+            });
+        }
+        ctx.next();
+    }
+
+    /** How long an answered request's unread body is still taken before its connection closes. */
+    static final long LINGER_MS = 2_000;
 
     /**
      * Bodies are read as sent: one compressed would otherwise fail as "not JSON", which hides
