@@ -18,6 +18,7 @@ import io.netty.util.concurrent.ScheduledFuture;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.impl.ConnectionBase;
+import java.util.LinkedHashSet;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,11 +50,38 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
         IDLE
     }
 
-    /** Where the closes are counted, by which deadline passed. */
-    record Closes(Counter headerTimeouts, Counter idleTimeouts) {}
+    /** Where the closes are counted, by which deadline passed, or for a newer idle connection. */
+    record Closes(Counter headerTimeouts, Counter idleTimeouts, Counter idleEvictions) {}
+
+    /**
+     * One front's connections with no request in flight, longest idle first, at most {@code most}:
+     * one more going idle closes the longest idle ({@link ConnectionOptions#mostIdle}, split over
+     * the fronts). Its event loop's, as are its connections.
+     */
+    static final class Idle {
+        private final int most;
+        private final LinkedHashSet<ConnectionDeadlines> connections = new LinkedHashSet<>();
+
+        Idle(int most) {
+            this.most = most;
+        }
+
+        private void entered(ConnectionDeadlines connection) {
+            connections.add(connection);
+            if (connections.size() > most) {
+                ConnectionDeadlines longest = connections.removeFirst();
+                longest.close(longest.closes.idleEvictions(), "the longest idle of more than " + most + " idle connections");
+            }
+        }
+
+        private void left(ConnectionDeadlines connection) {
+            connections.remove(connection);
+        }
+    }
 
     private final ConnectionOptions limits;
     private final Closes closes;
+    private final Idle idle;
     /** The connection's HTTP/2 handler (Vert.x's own), and its streams; null for HTTP/1. */
     private final Http2ConnectionHandler h2;
     private final Http2Connection http2;
@@ -67,9 +95,10 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
     /** The decoder passed something on in the read now ending. */
     private boolean decodedInRead;
 
-    private ConnectionDeadlines(ConnectionOptions limits, Closes closes, Http2ConnectionHandler h2) {
+    private ConnectionDeadlines(ConnectionOptions limits, Closes closes, Idle idle, Http2ConnectionHandler h2) {
         this.limits = limits;
         this.closes = closes;
+        this.idle = idle;
         this.h2 = h2;
         this.http2 = h2 == null ? null : h2.connection();
     }
@@ -92,11 +121,11 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
      * whose idle handler this replaces. Vert.x calls it once per connection: an h2c upgrade can
      * only be a connection's first request, so the connection is HTTP/2 by then.
      */
-    static void install(HttpConnection connection, ConnectionOptions limits, Closes closes) {
+    static void install(HttpConnection connection, ConnectionOptions limits, Closes closes, Idle idle) {
         ChannelHandlerContext vertx = ((ConnectionBase) connection).channelHandlerContext();
         Http2ConnectionHandler h2 = vertx.handler() instanceof Http2ConnectionHandler handler ? handler : null;
         vertx.pipeline().remove(IdleStateHandler.class);
-        vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new ConnectionDeadlines(limits, closes, h2));
+        vertx.pipeline().addBefore(vertx.name(), HANDLER_NAME, new ConnectionDeadlines(limits, closes, idle, h2));
     }
 
     @Override
@@ -186,17 +215,33 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
             long ms = next == Phase.HEAD ? limits.headerTimeoutMs() : limits.idleTimeoutMs();
             deadline = ctx.executor().schedule(this, ms, TimeUnit.MILLISECONDS);
         }
+        if (next == Phase.IDLE) {
+            idle.entered(this);
+        } else {
+            idle.left(this);
+        }
     }
 
     /** The deadline passed. */
     @Override
     public void run() {
         deadline = null;
-        (phase == Phase.HEAD ? closes.headerTimeouts() : closes.idleTimeouts()).increment();
+        idle.left(this);
+        if (phase == Phase.HEAD) {
+            close(closes.headerTimeouts(), "no whole request head within " + limits.headerTimeoutMs() + " ms");
+        } else {
+            close(closes.idleTimeouts(), "no request for " + limits.idleTimeoutMs() + " ms");
+        }
+    }
+
+    private void close(Counter counted, String why) {
+        if (deadline != null) {
+            deadline.cancel(false);
+            deadline = null;
+        }
+        counted.increment();
         if (log.isDebugEnabled()) {
-            log.debug("closing {}: {}", ctx.channel().remoteAddress(), phase == Phase.HEAD
-                    ? "no whole request head within " + limits.headerTimeoutMs() + " ms"
-                    : "no request for " + limits.idleTimeoutMs() + " ms");
+            log.debug("closing {}: {}", ctx.channel().remoteAddress(), why);
         }
         // From the pipeline's tail, through HTTP/2's handler, which sends GOAWAY first.
         ctx.channel().close();
@@ -204,6 +249,7 @@ final class ConnectionDeadlines extends ChannelDuplexHandler implements Runnable
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
+        idle.left(this);
         if (deadline != null) {
             deadline.cancel(false);
         }

@@ -273,7 +273,10 @@ public final class GatewayNode extends VerticleBase {
                     vertx, options.relay().bodyTimeoutMs(), routes::grpcAnswered).bind(grpc);
             ConnectionOptions connections = options.connections();
             ConnectionDeadlines.Closes closes = new ConnectionDeadlines.Closes(metrics.connectionsClosed("header_timeout"),
-                    metrics.connectionsClosed("idle_timeout"));
+                    metrics.connectionsClosed("idle_timeout"), metrics.connectionsClosed("idle_evicted"));
+            // Connections spread evenly over the fronts' event loops, and so does the bound.
+            ConnectionDeadlines.Idle idle = new ConnectionDeadlines.Idle(
+                    Math.ceilDiv(connections.mostIdle(), options.eventLoops()));
             HttpServerOptions listening = ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)
                     .setHost(options.host()).setPort(listenPort);
             server = vertx.createHttpServer((attestation == null ? listening : attestation.clientServer(listening))
@@ -298,7 +301,7 @@ public final class GatewayNode extends VerticleBase {
                     .connectionHandler(connection -> {
                         FlushBatching.install(connection);
                         ChunkFraming.install(connection);
-                        ConnectionDeadlines.install(connection, connections, closes);
+                        ConnectionDeadlines.install(connection, connections, closes, idle);
                     })
                     .invalidRequestHandler(routes::refuseUnreadable)
                     .requestHandler(routes.dispatch(grpc, routes.router(admission)));

@@ -20,6 +20,7 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
@@ -53,8 +54,8 @@ class ConnectionTimeoutsTest {
 
     @BeforeAll
     static void start() {
-        headers = new TestNetwork(new ConnectionOptions(HEADER_MS, IDLE_MS));
-        net = new TestNetwork(new ConnectionOptions(ConnectionOptions.DEFAULTS.headerTimeoutMs(), IDLE_MS));
+        headers = new TestNetwork(new ConnectionOptions(HEADER_MS, IDLE_MS, ConnectionOptions.DEFAULTS.mostIdle()));
+        net = new TestNetwork(new ConnectionOptions(ConnectionOptions.DEFAULTS.headerTimeoutMs(), IDLE_MS, ConnectionOptions.DEFAULTS.mostIdle()));
         net.addWorker(new SyntheticEngine(SLOW_TOKENS_PER_SECOND, 8, 4096), SchedulerOptions.DEFAULTS, 0);
     }
 
@@ -113,6 +114,37 @@ class ConnectionTimeoutsTest {
             assertThat(msSince(asked)).isBetween(IDLE_MS, IDLE_MS + 3_000);
         }
         assertThat(closes("idle_timeout")).isGreaterThanOrEqualTo(counted + 1);
+    }
+
+    /**
+     * Audit T, T-2: idle keep-alive connections cost a client nothing, and 20,000 of them from one
+     * host took every file descriptor: new clients hung. Past the bound, the longest idle closes as
+     * another goes idle; a connection with a request in flight is not idle, and stays.
+     */
+    @Test
+    void pastTheBoundOnIdleConnections_theLongestIdleCloses_andABusyOneStays() throws Exception {
+        TestNetwork bounded = new TestNetwork(new ConnectionOptions(ConnectionOptions.DEFAULTS.headerTimeoutMs(), 60_000, 2));
+        bounded.addWorker(new SyntheticEngine(SLOW_TOKENS_PER_SECOND, 8, 4096), SchedulerOptions.DEFAULTS, 0);
+        try (Socket busy = connect(bounded); Socket first = connect(bounded); Socket second = connect(bounded);
+             Socket third = connect(bounded)) {
+            send(busy, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY
+                    + "\r\nContent-Type: application/json\r\nContent-Length: " + SLOW_CHAT.length() + "\r\n\r\n" + SLOW_CHAT);
+            for (Socket idle : List.of(first, second)) {
+                send(idle, HEALTH);
+                assertThat(readResponse(idle.getInputStream())).startsWith("HTTP/1.1 200");
+            }
+            send(third, HEALTH);
+            assertThat(readResponse(third.getInputStream())).startsWith("HTTP/1.1 200");
+
+            assertThat(untilClosed(first)).as("the longest idle").isEmpty();
+            assertThat(bounded.gateway.meters().get("cocoon.connections.closed").tag("reason", "idle_evicted").counter().count())
+                    .isEqualTo(1);
+            send(second, HEALTH);
+            assertThat(readResponse(second.getInputStream())).startsWith("HTTP/1.1 200");
+            assertThat(readResponse(busy.getInputStream())).as("the request in flight is answered").startsWith("HTTP/1.1 200");
+        } finally {
+            bounded.close();
+        }
     }
 
     /** {@code cocoon_connections_closed_total{reason}} of the gateway the raw sockets go to; tests here run one at a time. */

@@ -123,6 +123,12 @@ final class GatewayPolicy {
                     + "a load balancer in front. Default: ${DEFAULT-VALUE}.")
     long idleTimeoutSeconds;
 
+    @Option(names = "--max-idle-connections", paramLabel = "N",
+            description = "Client connections with no request in flight kept open at most; past it, the longest idle is "
+                    + "closed as another goes idle (each holds a file descriptor, and costs a client nothing). "
+                    + "Default: a quarter of the process's open-file limit.")
+    Integer maxIdleConnections;
+
     @Option(names = "--request-timeout-seconds", defaultValue = "600",
             description = "A request's whole life once its body is in: past it the worker call is cancelled, what it "
                     + "produced is billed, and the client gets 504 timeout (an error event once streaming). "
@@ -280,7 +286,11 @@ final class GatewayPolicy {
     private ConnectionOptions connections() {
         checkSeconds("--header-timeout-seconds", headerTimeoutSeconds);
         checkSeconds("--idle-timeout-seconds", idleTimeoutSeconds);
-        return new ConnectionOptions(TimeUnit.SECONDS.toMillis(headerTimeoutSeconds), TimeUnit.SECONDS.toMillis(idleTimeoutSeconds));
+        if (maxIdleConnections != null) {
+            Cocoon.UsageException.checkRange("--max-idle-connections", maxIdleConnections, 1, Integer.MAX_VALUE);
+        }
+        return new ConnectionOptions(TimeUnit.SECONDS.toMillis(headerTimeoutSeconds), TimeUnit.SECONDS.toMillis(idleTimeoutSeconds),
+                maxIdleConnections != null ? maxIdleConnections : ConnectionOptions.defaultMostIdle());
     }
 
     /** A day at most: longer is no timeout at all, and would pass the record's millisecond limits. */

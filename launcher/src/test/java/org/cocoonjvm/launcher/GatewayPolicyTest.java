@@ -151,7 +151,14 @@ class GatewayPolicyTest {
     @Test
     void connectionTimeouts_areGivenInSeconds() {
         assertThat(options("--header-timeout-seconds", "5", "--idle-timeout-seconds", "120").connections())
-                .isEqualTo(new ConnectionOptions(5_000, 120_000));
+                .isEqualTo(new ConnectionOptions(5_000, 120_000, ConnectionOptions.defaultMostIdle()));
+    }
+
+    @Test
+    void idleConnections_areBoundedAsGiven_atLeastOne() {
+        assertThat(options("--max-idle-connections", "500").connections().mostIdle()).isEqualTo(500);
+        assertThatThrownBy(() -> options("--max-idle-connections", "0").connections())
+                .hasMessage("--max-idle-connections must be between 1 and 2147483647, got 0");
     }
 
     @Test

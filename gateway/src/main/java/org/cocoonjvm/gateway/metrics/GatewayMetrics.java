@@ -145,7 +145,8 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
      */
     public Counter connectionsClosed(String reason) {
         return Counter.builder("cocoon.connections.closed").tag("reason", reason)
-                .description("Client connections closed by the gateway's deadlines, by which one passed").register(meters);
+                .description("Client connections closed by the gateway: by which deadline passed, or the longest idle"
+                        + " closed past the bound on idle connections (idle_evicted)").register(meters);
     }
 
     /** A gap of {@code tokens} tokens counts as that many samples of {@code nanos / tokens}. */
