@@ -82,6 +82,9 @@ public final class GatewayNode extends VerticleBase {
     private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
 
     private final RateLimiter limiter = new RateLimiter(System::nanoTime);
+    /** Concurrent HTTP/2 streams a client connection may open (nginx allows 128, Go 250). */
+    public static final int MAX_CLIENT_STREAMS = 1_000;
+
     /** The started fronts, the first one bound the port. */
     private final List<Front> fronts = new CopyOnWriteArrayList<>();
     /** Where workers hold their sessions: each front's (no attestation), or the worker port's. */
@@ -280,8 +283,10 @@ public final class GatewayNode extends VerticleBase {
             HttpServerOptions listening = ConnectionDeadlines.beforeInstall(new HttpServerOptions(), connections)
                     .setHost(options.host()).setPort(listenPort);
             server = vertx.createHttpServer((attestation == null ? listening : attestation.clientServer(listening))
-                            // Backends multiplex many gRPC streams over one connection (see the backend API).
-                            .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(100_000))
+                            // Backends multiplex many gRPC streams over one connection (see the backend API),
+                            // but each stream holds ~8 KB before admission counts it: 100,000 per connection
+                            // let four connections hold 3.3 GB (audit T, T-5). Clients open more connections.
+                            .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_CLIENT_STREAMS))
                             // Cancelled streams are normal traffic here. With Netty's rapid-reset guard at its
                             // Vert.x default (200 resets in 30 s per connection), k6-load's disconnect storm
                             // against a slow engine closed a connection on it and the worker was unroutable

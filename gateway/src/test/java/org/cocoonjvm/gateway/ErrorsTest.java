@@ -185,6 +185,36 @@ class ErrorsTest {
         }
     }
 
+    /**
+     * Audit T, T-5: HTTP/2 heads without their bodies cost a client nothing and held ~8 KB each
+     * until their body deadline, before admission counted them: four connections held 360,000.
+     * A key has at most 256 waiting per event loop; past it, 429 at once, and what is answered is freed.
+     */
+    @Test
+    void headsWaitingForTheirBodies_areBoundedPerKey_pastIt429() {
+        net.addWorker(1000);
+        io.vertx.core.http.HttpClient h2 = net.vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        try {
+            int heads = org.cocoonjvm.gateway.api.HttpRoutes.MOST_BODIES_AWAITED + 4;
+            java.util.List<io.vertx.core.Future<Integer>> statuses = new java.util.ArrayList<>();
+            for (int i = 0; i < heads; i++) {
+                statuses.add(h2.request(TestNetwork.post("/v1/chat/completions", API_KEY).setHost("127.0.0.1")
+                                .setPort(net.gateway.port()).putHeader("content-length", "100"))
+                        .compose(request -> {
+                            request.exceptionHandler(e -> { });
+                            return request.sendHead().compose(v -> request.response());
+                        })
+                        .map(io.vertx.core.http.HttpClientResponse::statusCode));
+            }
+            TestNetwork.eventually("the heads past the bound are answered", () -> statuses.stream()
+                    .filter(f -> f.succeeded() && f.result() == 429).count() == 4);
+            assertThat(statuses).filteredOn(io.vertx.core.Future::isComplete).hasSize(4);
+        } finally {
+            h2.close();
+        }
+    }
+
     @Test
     void missingOrWrongKey_is401() {
         net.addWorker(1000);

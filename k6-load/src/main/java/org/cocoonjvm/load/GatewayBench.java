@@ -21,6 +21,7 @@ import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.LongStream;
+import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.protocol.transport.NetTransport;
 
@@ -459,7 +460,7 @@ public final class GatewayBench {
         try (LoopbackNetwork net = new LoopbackNetwork(1, 0.001, count + 16, 0, PaymentOptions.DEFAULTS, options.transport(),
                 options.gatewayTransport())) {
             HttpClient client = net.vertx().createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-                    .setHttp2ClearTextUpgrade(false), new PoolOptions().setHttp2MaxSize(8));
+                    .setHttp2ClearTextUpgrade(false), new PoolOptions().setHttp2MaxSize(8 + count / GatewayNode.MAX_CLIENT_STREAMS));
             long before = usedHeapAfterGc();
             List<LoadCall> calls = new ArrayList<>();
             for (int i = 0; i < count; i++) {
