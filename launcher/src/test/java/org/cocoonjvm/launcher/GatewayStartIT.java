@@ -46,7 +46,10 @@ class GatewayStartIT {
         Process running = launch("running.log", gateway);
         awaitHealthy(port, running);
 
-        Process second = launch("second.log", gateway);
+        // Its own data dir: one the running gateway holds is refused before the ports are tried (DirLockTest).
+        String[] elsewhere = gateway.clone();
+        elsewhere[Arrays.asList(gateway).indexOf("--data-dir") + 1] = dir.resolve("data-second").toString();
+        Process second = launch("second.log", elsewhere);
         assertThat(second.waitFor(60, TimeUnit.SECONDS)).as("the second start gives up").isTrue();
         // The running gateway would learn of a lost lease at its next renewal, every 5 s, and exit 75.
         Thread.sleep(7_000);

@@ -103,8 +103,9 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
             assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql", "3 V3__channels.sql",
                     "4 V4__closed_channels.sql", "5 V5__worker_fees.sql", "6 V6__gateways.sql", "7 V7__channel_contracts.sql",
                     "8 V8__replaced_channels.sql", "9 V9__credits_by_account.sql", "10 V10__lease_holders.sql",
-                    "11 V11__lease_stopping.sql", "12 V12__lease_holder_pid_namespace.sql");
+                    "11 V11__lease_stopping.sql", "12 V12__lease_holder_pid_namespace.sql",
+                    "13 V13__lease_holder_data_dir.sql");
         }
-        assertThat(Migrations.latest()).isEqualTo(12);
+        assertThat(Migrations.latest()).isEqualTo(13);
     }
 }
