@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.LeaseHeldException;
@@ -19,11 +21,11 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /**
- * What a start that fails after taking the ledger's lease leaves of it: kept, when settlements a
- * peer must not sweep may be waiting in the journal it could not read; released, when the start
- * failed on anything else.
+ * What a gateway's ledger close, or a start that fails after taking the lease, leaves of it: kept
+ * (and recorded so) when settlements a peer must not sweep may be waiting for the next start in the
+ * journal, or may yet land there; released otherwise.
  */
-class GatewayLeaseAtFailedStartTest {
+class GatewayLeaseAtCloseTest {
     @TempDir
     Path dir;
 
@@ -80,12 +82,52 @@ class GatewayLeaseAtFailedStartTest {
         DirLock.hold(data, DirLock.GATEWAY).close();
     }
 
+    /**
+     * Review U, N-1: the keep was decided before the ledger's threads were awaited, and a settlement
+     * still running on them could fail into the journal after the count. Decided after them now, and
+     * threads still busy when the wait ends keep the lease as well.
+     */
+    @Test
+    void aLedgerCloseWhoseThreadsAreStillBusy_keepsTheLease() throws Exception {
+        String url = "jdbc:h2:file:" + dir.resolve("ledger");
+        CountDownLatch release = new CountDownLatch(1);
+        GatewayPolicy.Billing billing = billing(url, PendingJournal.inMemory(), "data-dir-1");
+        try {
+            billing.ledgerThreads().execute(() -> {
+                try {
+                    release.await(30, TimeUnit.SECONDS);   // stands for a settlement the database is slow to take
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            billing.ledger().close();
+        } finally {
+            release.countDown();
+        }
+        assertThatThrownBy(() -> JdbcAccountBook.open(url, Clock.systemUTC(), 2, new GatewayId("gwA"), Duration.ofSeconds(900),
+                false)).isInstanceOfSatisfying(LeaseHeldException.class, e -> assertThat(e.keptAt()).isNotNull());
+    }
+
+    @Test
+    void aLedgerCloseWithNothingKept_releasesTheLease() throws Exception {
+        String url = "jdbc:h2:file:" + dir.resolve("ledger");
+        start(url, PendingJournal.inMemory(), "data-dir-1");
+        try (JdbcAccountBook next = JdbcAccountBook.open(url, Clock.systemUTC(), 2, new GatewayId("gwA"),
+                Duration.ofSeconds(900), false)) {
+            assertThat(next.leaseStart().how()).isEqualTo(LeaseStart.How.RELEASED);
+        }
+    }
+
     private static void start(String url, PendingJournal pending, String dataDirId) throws Exception {
+        billing(url, pending, dataDirId).ledger().close();
+    }
+
+    private static GatewayPolicy.Billing billing(String url, PendingJournal pending, String dataDirId) throws Exception {
         GatewayPolicy policy = new GatewayPolicy();
         new CommandLine(policy).parseArgs("--gateway-id", "gwA");
         GatewayOptions options = policy.options("127.0.0.1", 0, List.of("sk-alice"), "admin-test", false, null);
         try (Ports ports = Ports.hold("127.0.0.1", 0)) {
-            policy.billing(ports, options, new GatewayPolicy.Funding(null, 0), url, pending, dataDirId).ledger().close();
+            return policy.billing(ports, options, new GatewayPolicy.Funding(null, 0), url, pending, dataDirId);
         }
     }
 }
