@@ -150,7 +150,7 @@ final class DemoCommand implements Callable<Integer> {
             try (Ports ports = Ports.hold(HOST, port)) {
                 // The demo's money lives as long as the demo, unless --ledger says otherwise.
                 billing = policy.billing(ports, options, funding(chain), "jdbc:h2:mem:cocoon-demo;DB_CLOSE_DELAY=-1",
-                        PendingJournal.inMemory());
+                        PendingJournal.inMemory(), null);
             }
             GatewayNode node = new GatewayNode(options, billing.billing(), billing.channels(), onChain, attestation);
             billing.fence().beforeExit(node::fenced);

@@ -99,8 +99,19 @@ final class GatewayCommand implements Callable<Integer> {
             throw new Cocoon.UsageException("--client-plaintext is for a gateway with --attestation; without it the client"
                     + " port is plain HTTP already");
         }
-        Vertx vertx = network.vertx();
         GatewayOptions options = policy.options(host, port, clientKeys(), adminKey(), remoteUnattestedWorkers, dataDir);
+        // Before anything in it is read; held until the ledger is closed, or the process ends.
+        DirLock lock = DirLock.hold(dataDir, DirLock.GATEWAY);
+        try {
+            return serve(options, attested, lock);
+        } catch (Exception | Error e) {
+            lock.close();
+            throw e;
+        }
+    }
+
+    private int serve(GatewayOptions options, GatewayAttestation attested, DirLock lock) throws Exception {
+        Vertx vertx = network.vertx();
         if (remoteUnattestedWorkers) {
             log.warn("registering workers from any host without attestation (--allow-unattested-remote-workers): anyone who"
                     + " reaches port {} can register as a worker, receive the prompts routed to it and be paid", port);
@@ -116,16 +127,22 @@ final class GatewayCommand implements Callable<Integer> {
         // fences it with --take-over: only a process that holds the ports it is to serve on may try.
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {
             billing = policy.billing(ports, options, funding, "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("ledger"),
-                    PendingJournal.inDirectory(dataDir));
+                    PendingJournal.inDirectory(dataDir), lock.id());
         }
         GatewayNode node;
         try {
-            node = new GatewayNode(options, billing.billing(), billing.channels(), deposits.channels(dataDir), attested);
-        } catch (IllegalArgumentException e) {
-            throw new Cocoon.StartFailure(e.getMessage(), e);  // a cordons or models file that does not read, say
+            try {
+                node = new GatewayNode(options, billing.billing(), billing.channels(), deposits.channels(dataDir), attested);
+            } catch (IllegalArgumentException e) {
+                throw new Cocoon.StartFailure(e.getMessage(), e);  // a cordons or models file that does not read, say
+            }
+            billing.fence().beforeExit(node::fenced);
+            Running.await(vertx.deployVerticle(node), "the gateway");
+        } catch (Exception e) {
+            // Nothing was served or kept: the lease is released, not left to hold up the next start (review U, U-5).
+            closeAfter(e, billing.ledger());
+            throw e;
         }
-        billing.fence().beforeExit(node::fenced);
-        Running.await(vertx.deployVerticle(node), "the gateway");
         AutoCloseable watcher = deposits.start(depositAddress, depositOptions, billing, node.meters());
         if (!deposits.watching()) {
             log.warn(funding.notWatchingDeposits(billing.accounts(), options.apiKeys().values()));
@@ -144,8 +161,17 @@ final class GatewayCommand implements Callable<Integer> {
             keysWatcher.close();
             watcher.close();
             billing.ledger().close();
+            lock.close();  // last: a start that holds it takes this process's lease as gone
         });
         return 0;
+    }
+
+    private static void closeAfter(Exception failure, AutoCloseable closing) {
+        try {
+            closing.close();
+        } catch (Exception e) {
+            failure.addSuppressed(e);
+        }
     }
 
     /** The client keys of {@code --api-key} and {@code --api-keys-file}: at least one. */

@@ -17,6 +17,7 @@ import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
 import org.cocoonjvm.billing.ledger.LeaseHeldException;
+import org.cocoonjvm.billing.ledger.LeaseHolder;
 import org.cocoonjvm.billing.ledger.LeaseKeeper;
 import org.cocoonjvm.billing.ledger.LeaseStart;
 import org.cocoonjvm.billing.ledger.LeaseLostException;
@@ -354,13 +355,16 @@ final class GatewayPolicy {
     }
 
     /**
-     * {@link #billing(GatewayOptions, Funding, String, PendingJournal, Runnable) The billing}, taken
-     * while holding {@code ports}: let go while the start waits for a stopping holder of the lease
-     * (audit S, S-1: held, they took connections nothing answered), and held again once it has the
-     * lease; if another process took one meanwhile, the ledger is closed and the start fails on it.
+     * {@link #billing(GatewayOptions, Funding, String, PendingJournal, String, Runnable) The billing},
+     * taken while holding {@code ports}: let go while the start waits for a stopping holder of the
+     * lease (audit S, S-1: held, they took connections nothing answered), and held again once it has
+     * the lease; if another process took one meanwhile, the ledger is closed and the start fails on it.
+     *
+     * @param dataDirId the {@link DirLock#id() id} of the data dir this process holds locked; null: none
      */
-    Billing billing(Ports ports, GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending) {
-        Billing billing = billing(options, funding, defaultLedgerUrl, pending, ports::letGo);
+    Billing billing(Ports ports, GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending,
+                    String dataDirId) {
+        Billing billing = billing(options, funding, defaultLedgerUrl, pending, dataDirId, ports::letGo);
         try {
             ports.holdAgain();
         } catch (Cocoon.StartFailure e) {
@@ -382,11 +386,12 @@ final class GatewayPolicy {
      * @param defaultLedgerUrl the ledger when {@code --ledger} is not given
      * @param pending          the settlements the ledger did not take, kept for the next start:
      *                         replayed here before the recovery (audit N, N-4)
-     * @param waiting          runs if the lease's holder is stopping and the start waits for it (see
-     *                         {@link JdbcAccountBook#open(String, Clock, int, GatewayId, Duration, boolean, Runnable)})
+     * @param dataDirId        what the lease records of this process's data dir (see {@link
+     *                         JdbcAccountBook#open(String, Clock, int, GatewayId, Duration, boolean, Runnable, String)})
+     * @param waiting          runs if the lease's holder is stopping and the start waits for it (ibid.)
      */
     private Billing billing(GatewayOptions options, Funding funding, String defaultLedgerUrl, PendingJournal pending,
-                            Runnable waiting) {
+                            String dataDirId, Runnable waiting) {
         String url = ledgerUrl != null ? ledgerUrl : defaultLedgerUrl;
         GatewayId gateway;
         try {
@@ -400,7 +405,7 @@ final class GatewayPolicy {
         JdbcAccountBook accounts;
         try {
             accounts = JdbcAccountBook.open(url, Clock.systemUTC(), JdbcAccountBook.DEFAULT_POOL_SIZE, gateway,
-                    Duration.ofSeconds(leaseExpirySeconds), takeOver, waiting);
+                    Duration.ofSeconds(leaseExpirySeconds), takeOver, waiting, dataDirId);
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--ledger: " + e.getMessage());
         } catch (LedgerUnavailableException e) {
@@ -419,6 +424,9 @@ final class GatewayPolicy {
         try {
             pending.replay(accounts);
         } catch (LedgerUnavailableException | UncheckedIOException e) {
+            // They may be in it: released, the lease would let a peer's sweep end their reservations
+            // at their checkpoints before a start could bill them as told (review U, U-3; R-1 at a stop).
+            accounts.keepLeaseAtClose();
             accounts.close();
             throw new Cocoon.StartFailure("could not settle the settlements the last run kept in " + pending.file().orElseThrow()
                     + " (they stay there for the next start): " + e.getMessage(), e);
@@ -441,20 +449,24 @@ final class GatewayPolicy {
         return new Billing(billing, accounts.channelJournal(), () -> {
             lease.close();
             billing.close();
-            if (billing.settlementsPending() > 0) {
+            ledgerThreads.shutdown();
+            // Decided once the ledger threads are done (review U, N-1): a relay hands its settlement to
+            // them and is gone, and one still running could fail into the journal after the count.
+            boolean settled = ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
+            if (!settled || billing.settlementsPending() > 0) {
                 // The deadline is the one thing the operator can act on (audit S, S-6): past it, the
                 // clients were told more than they are charged.
                 log.warn("ledger: gateway {}'s lease is left to expire, not released: released, another gateway's sweep "
-                        + "would end the reservations of the settlements kept for the next start at their last checkpoints"
+                        + "would end the reservations of the settlements kept for the next start{} at their last checkpoints"
                         + " first. Start this gateway again before its lease expires at {} (its last renewal + {} s), or, if the"
                         + " ledger is unreachable until after then, within about 10 s of its return: after that a peer's sweep"
-                        + " (on a shared ledger) ends them at their checkpoints (charged less than the clients were told). The next start with this"
-                        + " --gateway-id on this host takes the lease at once; elsewhere it waits for the expiry or --take-over",
-                        gateway, accounts.leaseExpiresAt(), leaseExpirySeconds);
+                        + " (on a shared ledger) ends them at their checkpoints (charged less than the clients were told). The next"
+                        + " start with this --data-dir takes the lease at once; one without it is refused until the expiry, or"
+                        + " fences this gateway's lease with --take-over (its recovery then bills them at their checkpoints)",
+                        gateway, settled ? "" : " (and of those still being written after 5 s)", accounts.leaseExpiresAt(),
+                        leaseExpirySeconds);
                 accounts.keepLeaseAtClose();
             }
-            ledgerThreads.shutdown();
-            ledgerThreads.awaitTermination(5, TimeUnit.SECONDS);
             accounts.close();
         }, accounts, ledgerThreads, fence);
     }
@@ -464,13 +476,26 @@ final class GatewayPolicy {
      * ways out. A holder that is stopping was waited for (audit Q-8): refused, it overran its stop.
      */
     private static String leaseHeld(LeaseHeldException e) {
+        long expiresIn = Math.max(1, LeaseHeldException.seconds(e.expiresIn()));
+        if (e.keptAt() != null) {
+            // Gone, on purpose (review U, U-4): nothing to stop, nothing to wait for but the expiry.
+            return "--gateway-id " + e.gateway() + " is in use: " + e.holder() + " stopped at " + e.keptAt() + " and left its"
+                    + " lease to expire (renewed " + LeaseHeldException.seconds(e.renewedAgo()) + " s ago) for the settlements it"
+                    + " kept for its next start in its --data-dir. Start this gateway with that --data-dir to bill them as"
+                    + " their clients were told, or wait " + expiresIn + " s for the lease to expire (a peer's sweep then bills"
+                    + " them at their last checkpoints), or pass --take-over (this start's recovery bills them so)";
+        }
         String renewed = LeaseHeldException.seconds(e.renewedAgo()) + " s ago (" + e.renewedAt() + ")";
+        // Its pid is another process's here, or none's: say why this start cannot tell (review U, U-2).
+        String unseen = e.holder().inAnotherPidNamespaceOfThisHost() ? " (its pid is of another PID namespace than this"
+                + " process's, " + LeaseHolder.current().pidNamespace() + ", so this start cannot see whether it runs)" : "";
         String holder = e.stoppingUntil() == null
-                ? "its lease was renewed " + renewed + " by " + e.holder() + ", which may be serving. Stop that gateway "
+                ? "its lease was renewed " + renewed + " by " + e.holder() + unseen + ", which may be serving. Stop that gateway "
                         + "(a clean stop releases the lease)"
-                : "its lease is held by " + e.holder() + ", which began to stop and was to release it by " + e.stoppingUntil()
-                        + ", but has not (it renewed it " + renewed + ") and may be stuck. Stop it (kill it if it does not exit)";
-        return "--gateway-id " + e.gateway() + " is in use: " + holder + ", wait " + Math.max(1, LeaseHeldException.seconds(e.expiresIn()))
+                : "its lease is held by " + e.holder() + unseen + ", which began to stop and was to release it by "
+                        + e.stoppingUntil() + ", but has not (it renewed it " + renewed + ") and may be stuck. Stop it (kill it"
+                        + " if it does not exit)";
+        return "--gateway-id " + e.gateway() + " is in use: " + holder + ", wait " + expiresIn
                 + " s for its lease to expire if it is gone, start this one with another --gateway-id, or pass --take-over to "
                 + "fence it (its running requests end at their last checkpoint and it exits with code " + EXIT_LEASE_LOST + ")";
     }

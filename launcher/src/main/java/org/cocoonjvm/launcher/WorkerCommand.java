@@ -158,7 +158,7 @@ final class WorkerCommand implements Callable<Integer> {
         WorkerOptions options = workerOptions(gatewayAddress, graceMs, paymentOptions);
         startWarnings().forEach(log::warn);
         Ports.hold(host, port).close();  // a port in use is named before the model is loaded
-        PaymentDirLock lock = paymentDir == null ? null : PaymentDirLock.hold(paymentDir);
+        DirLock lock = paymentDir == null ? null : DirLock.hold(paymentDir, DirLock.WORKER);
         WorkerPayments payments;
         try {
             payments = payments(paymentOptions, chain);  // before Vert.x: a corrupt file stops nothing running

@@ -46,7 +46,10 @@ class GatewayStartIT {
         Process running = launch("running.log", gateway);
         awaitHealthy(port, running);
 
-        Process second = launch("second.log", gateway);
+        // Its own data dir: one the running gateway holds is refused before the ports are tried (DirLockTest).
+        String[] elsewhere = gateway.clone();
+        elsewhere[Arrays.asList(gateway).indexOf("--data-dir") + 1] = dir.resolve("data-second").toString();
+        Process second = launch("second.log", elsewhere);
         assertThat(second.waitFor(60, TimeUnit.SECONDS)).as("the second start gives up").isTrue();
         // The running gateway would learn of a lost lease at its next renewal, every 5 s, and exit 75.
         Thread.sleep(7_000);
@@ -130,6 +133,39 @@ class GatewayStartIT {
         assertThat(Files.readString(dir.resolve("next.log"))).contains(
                 "waiting up to ", " s for the stopping gateway gw-a (pid " + old.pid() + " on ", "to release its lease",
                 "took gateway gw-a's lease (epoch 2); its previous holder: epoch 1, pid " + old.pid(), "which stopped cleanly");
+    }
+
+    /**
+     * Review U, U-2: a gateway container restarted in place after a crash gets a new PID namespace
+     * (stood for here by rewriting the one its holder recorded), and its start judged the dead holder
+     * alive and waited for the expiry. Its data dir tells: the restart on it takes the lease at once;
+     * a start on another data dir is refused, naming the namespace that hides the holder's pid.
+     */
+    @Test
+    void aCrashedGatewayRestartedInANewPidNamespace_onItsDataDir_takesTheLeaseAtOnce() throws Exception {
+        String ledger = PostgresServer.shared().newDatabaseUrl();
+        int port = freePort();
+        Process crashed = launch("crashed.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-pod"));
+        awaitHealthy(port, crashed);
+        crashed.destroyForcibly();
+        assertThat(crashed.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(ledger);
+             java.sql.Statement st = c.createStatement()) {
+            assertThat(st.executeUpdate("UPDATE gateway_leases SET holder_pid_namespace = 'pid:[1]' WHERE gateway_id = 'gw-a'"))
+                    .isEqualTo(1);
+        }
+
+        Process fresh = launch("fresh.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-fresh"));
+        assertThat(fresh.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(fresh.exitValue()).isEqualTo(1);
+        assertOneLine("fresh.log", "cocoon: --gateway-id gw-a is in use: its lease was renewed ");
+        assertThat(Files.readString(dir.resolve("fresh.log"))).contains("by pid " + crashed.pid() + " on ",
+                " in PID namespace pid:[1] (its pid is of another PID namespace than this process's");
+
+        Process restarted = launch("restarted.log", withId(gatewayArgs(port, ledger, "sk-alice"), "data-pod"));
+        awaitHealthy(port, restarted);
+        assertThat(Files.readString(dir.resolve("restarted.log"))).contains("took gateway gw-a's lease (epoch 2); its "
+                + "previous holder: epoch 1, pid " + crashed.pid(), "in PID namespace pid:[1], which no longer runs");
     }
 
     private String[] withId(String[] gateway, String dataDir, String... more) {

@@ -109,7 +109,8 @@ enum Dialect {
     }
 
     static boolean retryable(SQLException e) {
-        return RETRYABLE.contains(e.getSQLState());
+        // Set.of refuses null: ours (a schema newer than this build) carry no state, and were an NPE.
+        return e.getSQLState() != null && RETRYABLE.contains(e.getSQLState());
     }
 
     /** What race a {@link #retryable} failure lost, for operators. */

@@ -146,13 +146,16 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * <p>The lease is free when no process had it, when its holder released it (a clean {@link
      * #close}), was fenced, or let it expire, when a build before V10 took it (its holder is not
      * recorded), when its holder ran on this host and that process no longer runs (a crash, a
-     * kill: the restart need not wait for the expiry), and, on an embedded H2 database, whenever
+     * kill: the restart need not wait for the expiry), when its holder held the data directory
+     * this start now holds (see {@link #open(String, Clock, int, GatewayId, Duration, boolean,
+     * Runnable, String)}), and, on an embedded H2 database, whenever
      * its holder is not this process (H2 locks the file). Otherwise another process renewed it
      * within its expiry and may be serving: the start is refused ({@link LeaseHeldException}),
      * unless {@code takeOver}, which fences that process (its running requests end at their last
      * checkpoint, it exits) as any start did before audit N-3. A holder that {@link #markStopping
      * began to stop} is waited for instead, up to when it said it would have released the lease,
-     * with or without {@code takeOver}; past that it is refused or taken over as any live one.
+     * with or without {@code takeOver}; past that it is refused or taken over as any live one. A
+     * holder that {@link #keepLeaseAtClose kept its lease} at its stop is refused at once.
      *
      * @param url         a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
      * @param leaseExpiry how long after its last renewal this gateway may be presumed dead by the others
@@ -162,16 +165,21 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      */
     public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry,
                                        boolean takeOver) {
-        return open(url, clock, poolSize, gateway, leaseExpiry, takeOver, () -> { });
+        return open(url, clock, poolSize, gateway, leaseExpiry, takeOver, () -> { }, null);
     }
 
     /**
      * As {@link #open(String, Clock, int, GatewayId, Duration, boolean)}, running {@code waiting}
      * once if the start waits for a stopping holder, before the wait: the launcher lets go of the
      * ports it holds meanwhile, which would otherwise take connections it cannot answer.
+     *
+     * @param heldDataDir the id of a directory this process holds an exclusive OS lock on for as
+     *                    long as it runs, as every holder recorded with that id did: such a holder
+     *                    is gone, whatever its host or PID namespace (review U, U-2), and the lease
+     *                    is taken at once; null: none (the demo), judged by host and process only
      */
     public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry,
-                                       boolean takeOver, Runnable waiting) {
+                                       boolean takeOver, Runnable waiting, String heldDataDir) {
         Dialect dialect = Dialect.of(url);
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(gateway, "gateway");
@@ -188,7 +196,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
             Instant taking = clock.instant();
-            book.leaseStart = book.takeLeaseOnceReleased(takeOver, waiting);
+            book.leaseStart = book.takeLeaseOnceReleased(takeOver, waiting, LeaseHolder.current().withDataDir(heldDataDir));
             book.leaseExpiresAt = taking.plus(leaseExpiry);
             book.epoch = book.leaseStart.epoch();
         } catch (RuntimeException e) {
@@ -235,13 +243,15 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * closes) then starts as soon as that process is done, instead of being refused with advice to
      * wait for the expiry or fence it (audit Q-8). An interrupt ends the wait with the refusal.
      */
-    private LeaseStart takeLeaseOnceReleased(boolean takeOver, Runnable waiting) {
+    private LeaseStart takeLeaseOnceReleased(boolean takeOver, Runnable waiting, LeaseHolder me) {
         boolean told = false;
         while (true) {
             try {
-                return tx("take the lease", c -> takeLease(c, takeOver));
+                return tx("take the lease", c -> takeLease(c, takeOver, me));
             } catch (LeaseHeldException e) {
-                Duration left = e.stoppingUntil() == null ? Duration.ZERO : Duration.between(clock.instant(), e.stoppingUntil());
+                // A holder that kept its lease at its stop will not release it: nothing to wait for (review U, U-4).
+                Duration left = e.stoppingUntil() == null || e.keptAt() != null ? Duration.ZERO
+                        : Duration.between(clock.instant(), e.stoppingUntil());
                 if (!left.isPositive()) {
                     throw e;
                 }
@@ -267,16 +277,18 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * with this id is fenced from this commit on. Refused while that process looks alive, unless
      * {@code takeOver} ({@link #open(String, Clock, int, GatewayId, Duration, boolean)} has the rule);
      * refused even with it while that process is stopping (its running requests still settle under
-     * the lease): {@link #takeLeaseOnceReleased} waits for it. The row is read under its lock, so of
-     * two starts at once the second sees the first as the holder.
+     * the lease): {@link #takeLeaseOnceReleased} waits for it, unless it kept its lease at its close
+     * (it is gone, and will not release it). The row is read under its lock, so of two starts at
+     * once the second sees the first as the holder.
+     *
+     * @param me this process, as the holder to record, with the data dir it holds
      */
-    private LeaseStart takeLease(Connection c, boolean takeOver) throws SQLException {
+    private LeaseStart takeLease(Connection c, boolean takeOver, LeaseHolder me) throws SQLException {
         long now = Micros.of(clock.instant());
-        LeaseHolder me = LeaseHolder.current();
         LeaseStart start;
         try (PreparedStatement ps = c.prepareStatement("SELECT epoch, expires_at_micros, renewed_at_micros, fenced_at_micros, "
                 + "released_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros, stopping_until_micros, "
-                + "holder_pid_namespace "
+                + "holder_pid_namespace, holder_data_dir, kept_at_micros "
                 + "FROM gateway_leases WHERE gateway_id = ? FOR UPDATE")) {
             ps.setString(1, gateway.value());
             try (ResultSet rs = ps.executeQuery()) {
@@ -293,9 +305,11 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                     boolean recorded = rs.getString(7) != null
                             && (holderEpoch == rowEpoch || (fenced && holderEpoch == rowEpoch - 1));
                     LeaseHolder holder = recorded ? new LeaseHolder(rs.getString(7), rs.getLong(8),
-                            rs.getObject(9) == null ? null : Micros.toInstant(rs.getLong(9)), rs.getString(11)) : null;
+                            rs.getObject(9) == null ? null : Micros.toInstant(rs.getLong(9)), rs.getString(11),
+                            rs.getString(12)) : null;
                     long previousEpoch = recorded ? holderEpoch : fenced ? rowEpoch - 1 : rowEpoch;
                     Long stoppingUntil = rs.getObject(10) == null ? null : rs.getLong(10);
+                    Instant keptAt = rs.getObject(13) == null ? null : Micros.toInstant(rs.getLong(13));
                     LeaseStart.How how;
                     if (released) {
                         how = LeaseStart.How.RELEASED;
@@ -305,15 +319,16 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                         how = LeaseStart.How.EXPIRED;
                     } else if (holder == null) {
                         how = LeaseStart.How.UNRECORDED;
-                    } else if (!holder.isCurrentProcess() && (exclusive || holder.goneFromThisHost())) {
+                    } else if (!holder.isCurrentProcess() && (exclusive || holder.goneFromThisHost()
+                            || holder.dataDir() != null && holder.dataDir().equals(me.dataDir()))) {
                         how = LeaseStart.How.HOLDER_GONE;
-                    } else if (takeOver && (stoppingUntil == null || stoppingUntil <= now)) {
+                    } else if (takeOver && (stoppingUntil == null || stoppingUntil <= now || keptAt != null)) {
                         how = LeaseStart.How.TAKEN_OVER;
                     } else {
                         throw new LeaseHeldException(gateway, holder, Micros.toInstant(renewedAt),
                                 Duration.of(expiresAt - now, ChronoUnit.MICROS),
                                 Duration.of(now - renewedAt, ChronoUnit.MICROS),
-                                stoppingUntil == null ? null : Micros.toInstant(stoppingUntil));
+                                stoppingUntil == null ? null : Micros.toInstant(stoppingUntil), keptAt);
                     }
                     start = new LeaseStart(rowEpoch + 1, how, previousEpoch, holder, Micros.toInstant(renewedAt));
                 }
@@ -323,7 +338,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             // A racing first start inserts the same key: 23505, run again, and finds the row.
             try (PreparedStatement insert = c.prepareStatement("INSERT INTO gateway_leases (gateway_id, epoch, "
                     + "expires_at_micros, renewed_at_micros, holder_epoch, holder_host, holder_pid, holder_started_at_micros, "
-                    + "holder_pid_namespace) VALUES (?, 1, ?, ?, 1, ?, ?, ?, ?)")) {
+                    + "holder_pid_namespace, holder_data_dir) VALUES (?, 1, ?, ?, 1, ?, ?, ?, ?, ?)")) {
                 insert.setString(1, gateway.value());
                 insert.setLong(2, now + leaseExpiryMicros);
                 insert.setLong(3, now);
@@ -334,14 +349,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         }
         try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = ?, expires_at_micros = ?, "
                 + "renewed_at_micros = ?, fenced_at_micros = NULL, released_at_micros = NULL, stopping_until_micros = NULL, "
-                + "holder_epoch = ?, holder_host = ?, holder_pid = ?, holder_started_at_micros = ?, holder_pid_namespace = ? "
-                + "WHERE gateway_id = ?")) {
+                + "kept_at_micros = NULL, holder_epoch = ?, holder_host = ?, holder_pid = ?, holder_started_at_micros = ?, "
+                + "holder_pid_namespace = ?, holder_data_dir = ? WHERE gateway_id = ?")) {
             ps.setLong(1, start.epoch());
             ps.setLong(2, now + leaseExpiryMicros);
             ps.setLong(3, now);
             ps.setLong(4, start.epoch());
             setHolder(ps, 5, me);
-            ps.setString(9, gateway.value());
+            ps.setString(10, gateway.value());
             ps.executeUpdate();
         }
         return start;
@@ -356,6 +371,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             ps.setLong(from + 2, Micros.of(holder.startedAt()));
         }
         ps.setString(from + 3, holder.pidNamespace());
+        ps.setString(from + 4, holder.dataDir());
     }
 
     /**
@@ -886,7 +902,10 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
 
     @Override
     public void close() {
-        if (!keepLease) {
+        if (keepLease) {
+            long now = Micros.of(clock.instant());
+            updateOwnLease("record the lease kept", "kept_at_micros = ?", now);
+        } else {
             releaseLease();
         }
         pool.close();
@@ -897,7 +916,10 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * stops with settlements still to bill (kept in its journal for its next start): they are open
      * reservations here, which a peer's sweep would end at their last checkpoints as soon as the
      * lease is released, before the next start could bill them as their clients were told (review
-     * R, R-1). The next start on this host takes the lease at once all the same, this process gone.
+     * R, R-1). The close records that it kept it (best effort, as the release), so that a start
+     * meanwhile is refused at once, saying why, rather than waiting for a release that will not
+     * come (review U, U-4). The next start with the same data dir, or on this host in the same PID
+     * namespace, takes the lease at once all the same, this process gone.
      */
     public void keepLeaseAtClose() {
         keepLease = true;

@@ -12,7 +12,8 @@ import java.time.Instant;
  *
  * <p>A holder that began to stop is not refused at once: {@link JdbcAccountBook#open} waits for its
  * release up to the bound it recorded ({@link #stoppingUntil()}), and this is thrown only when it
- * has not released by then.
+ * has not released by then. A holder that stopped and kept its lease for the settlements it left for
+ * its next start ({@link #keptAt()}) is not waited for: it will not release it.
  */
 public final class LeaseHeldException extends RuntimeException {
     private final GatewayId gateway;
@@ -21,18 +22,22 @@ public final class LeaseHeldException extends RuntimeException {
     private final Duration expiresIn;
     private final Duration renewedAgo;
     private final Instant stoppingUntil;
+    private final Instant keptAt;
 
     LeaseHeldException(GatewayId gateway, LeaseHolder holder, Instant renewedAt, Duration expiresIn, Duration renewedAgo,
-                       Instant stoppingUntil) {
+                       Instant stoppingUntil, Instant keptAt) {
         super("gateway " + gateway + "'s lease is held by " + holder + ", which renewed it " + seconds(renewedAgo)
-                + " s ago (at " + renewedAt + ")" + (stoppingUntil == null ? "" : " and began to stop, to release it by "
-                + stoppingUntil) + "; it expires in " + seconds(expiresIn) + " s unless renewed");
+                + " s ago (at " + renewedAt + ")" + (keptAt != null ? " and stopped at " + keptAt + ", leaving it to expire"
+                + " for the settlements it kept for its next start" : stoppingUntil == null ? ""
+                : " and began to stop, to release it by " + stoppingUntil) + "; it expires in " + seconds(expiresIn)
+                + " s unless renewed");
         this.gateway = gateway;
         this.holder = holder;
         this.renewedAt = renewedAt;
         this.expiresIn = expiresIn;
         this.renewedAgo = renewedAgo;
         this.stoppingUntil = stoppingUntil;
+        this.keptAt = keptAt;
     }
 
     /** Whole seconds, rounded up, at least 0. */
@@ -67,5 +72,13 @@ public final class LeaseHeldException extends RuntimeException {
     /** When the holder, which began to stop, said it would have released the lease; null when it is not stopping. */
     public Instant stoppingUntil() {
         return stoppingUntil;
+    }
+
+    /**
+     * When the holder stopped and left its lease to expire, for the settlements it kept for its next
+     * start (review R, R-1); null when it did not record that.
+     */
+    public Instant keptAt() {
+        return keptAt;
     }
 }

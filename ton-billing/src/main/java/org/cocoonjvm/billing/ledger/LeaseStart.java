@@ -24,7 +24,10 @@ public record LeaseStart(long epoch, How how, long previousEpoch, LeaseHolder pr
         EXPIRED,
         /** Its holder was not recorded (taken by a build before V10): taken as before, at once. */
         UNRECORDED,
-        /** Its holder ran on this host, and its process no longer runs (a crash, a kill). */
+        /**
+         * Its holder no longer runs (a crash, a kill): it held the data dir this start holds locked,
+         * or it ran on this host, in this PID namespace, and its process is gone.
+         */
         HOLDER_GONE,
         /** Its holder looked alive, and the start took it over deliberately (fencing it). */
         TAKEN_OVER

@@ -83,6 +83,16 @@ abstract class ClusterLedgerContract {
         return book;
     }
 
+    /** As {@link #start}, holding the data dir {@code dataDir} locked, as `cocoon gateway` holds its --data-dir. */
+    private JdbcAccountBook startHolding(GatewayId gateway, String dataDir, boolean takeOver, Runnable waiting) {
+        if (url == null) {
+            url = database().newDatabaseUrl();
+        }
+        JdbcAccountBook book = JdbcAccountBook.open(url, clock, 4, gateway, EXPIRY, takeOver, waiting, dataDir);
+        opened.add(book);
+        return book;
+    }
+
     /** Whether no other process can open this database (embedded H2): a holder that is not this process is gone. */
     protected abstract boolean exclusive();
 
@@ -211,8 +221,43 @@ abstract class ClusterLedgerContract {
             assertThat(start(A, false).leaseStart().how()).as("an embedded H2 file has no other process")
                     .isEqualTo(LeaseStart.How.HOLDER_GONE);
         } else {
-            assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
+            assertThatThrownBy(() -> start(A, false)).isInstanceOfSatisfying(LeaseHeldException.class, e -> {
+                assertThat(e.holder().toString()).as("says why its pid does not count here")
+                        .isEqualTo("pid " + gone.pid() + " on " + me.host() + " in PID namespace pid:[1]");
+                assertThat(e.holder().inAnotherPidNamespaceOfThisHost()).isEqualTo(me.pidNamespace() != null);
+            });
         }
+    }
+
+    /**
+     * Review U, U-2: a container restarted in place after a crash gets a new PID namespace, so the
+     * pid rule above refused it, and it waited for the expiry (900 s). The data dir tells instead:
+     * its holder held it locked while it ran, and a start that holds the lock now knows that process
+     * is gone, whatever its host or namespace. Another data dir proves nothing.
+     */
+    @Test
+    void aRestartHoldingTheHoldersDataDir_takesTheLeaseAtOnce_whateverItsHostOrPidNamespace() throws Exception {
+        JdbcAccountBook crashed = startHolding(A, "data-dir-1", false, () -> { });
+        crashed.open("alice");
+        crashed.credit("alice", 1_000, "tx-1");
+        Reservation running = crashed.reserve("alice", 100);
+        crashed.recordProgress(running, 12);
+        // As recorded by a process in the container's PID namespace (pid 1), or on a host since renamed.
+        holder(A, "gw-pod-0", 1, Instant.parse("2026-01-01T00:00:00Z"), "pid:[4026532180]");
+        clock.advance(Duration.ofSeconds(2));
+
+        if (!exclusive()) {
+            assertThatThrownBy(() -> startHolding(A, "data-dir-2", false, () -> { })).as("another data dir proves nothing")
+                    .isInstanceOf(LeaseHeldException.class);
+            assertThatThrownBy(() -> start(A, false)).as("nor does none (the demo)").isInstanceOf(LeaseHeldException.class);
+        }
+        JdbcAccountBook restarted = startHolding(A, "data-dir-1", false, () -> { });
+
+        assertThat(restarted.leaseStart().how()).isEqualTo(LeaseStart.How.HOLDER_GONE);
+        assertThat(restarted.leaseStart().previousHolder()).isEqualTo(new LeaseHolder("gw-pod-0", 1,
+                Instant.parse("2026-01-01T00:00:00Z"), "pid:[4026532180]", "data-dir-1"));
+        assertThat(restarted.recoverOpenReservations()).containsExactly(new Settlement(running, 12, 88, 0));
+        assertThatThrownBy(crashed::renewLease).as("fenced").isInstanceOf(LeaseLostException.class);
     }
 
     @Test
@@ -263,6 +308,44 @@ abstract class ClusterLedgerContract {
     }
 
     /**
+     * Review U, U-4: a stop that kept its lease for its kept settlements had marked itself stopping
+     * as its stop began, so a start elsewhere waited the whole bound for a release that would not
+     * come, then was refused as if that process were stuck. The close records the keep: the start
+     * is refused at once, saying so; with --take-over it takes the lease at once; with the same
+     * data dir the holder is known gone.
+     */
+    @Test
+    void aStopThatKeptItsLease_isNotWaitedFor_butRefusedAtOnceSayingWhy() throws Exception {
+        JdbcAccountBook stopped = startHolding(A, "data-dir-1", false, () -> { });
+        stopped.markStopping(Duration.ofSeconds(30));
+        clock.advance(Duration.ofSeconds(5));
+        stopped.keepLeaseAtClose();
+        opened.remove(stopped);
+        stopped.close();
+        holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));   // only its data dir can tell it gone
+
+        if (!exclusive()) {
+            AtomicInteger waits = new AtomicInteger();
+            long began = System.nanoTime();
+            assertThatThrownBy(() -> startHolding(A, "data-dir-2", false, waits::incrementAndGet))
+                    .isInstanceOfSatisfying(LeaseHeldException.class, e -> {
+                        assertThat(e.keptAt()).isEqualTo(clock.instant());
+                        assertThat(e.getMessage()).contains("stopped at " + clock.instant() + ", leaving it to expire for the "
+                                + "settlements it kept for its next start").doesNotContain("began to stop");
+                    });
+            assertThat(waits).as("nothing to wait for: the ports are kept").hasValue(0);
+            assertThat(Duration.ofNanos(System.nanoTime() - began)).isLessThan(Duration.ofSeconds(5));
+            assertThat(startHolding(A, "data-dir-2", true, waits::incrementAndGet).leaseStart().how())
+                    .as("--take-over need not wait for the bound either").isEqualTo(LeaseStart.How.TAKEN_OVER);
+            assertThat(waits).hasValue(0);
+        } else {
+            assertThat(startHolding(A, "data-dir-1", false, () -> { }).leaseStart().how()).isEqualTo(LeaseStart.How.HOLDER_GONE);
+        }
+        assertThatThrownBy(() -> start(A, false)).as("its new holder serves: the mark went with the take")
+                .isInstanceOfSatisfying(LeaseHeldException.class, e -> assertThat(e.keptAt()).isNull());
+    }
+
+    /**
      * Audit Q-8: a restart begun while the previous process drains its streams was refused with
      * advice to wait for the expiry or to fence it. Now it waits for the release, even with
      * --take-over, while the stopping holder's requests still settle under its lease, then takes
@@ -278,7 +361,7 @@ abstract class ClusterLedgerContract {
 
         AtomicInteger waits = new AtomicInteger();
         CompletableFuture<JdbcAccountBook> next = CompletableFuture.supplyAsync(() -> {
-            JdbcAccountBook book = JdbcAccountBook.open(url, clock, 4, A, EXPIRY, true, waits::incrementAndGet);
+            JdbcAccountBook book = JdbcAccountBook.open(url, clock, 4, A, EXPIRY, true, waits::incrementAndGet, null);
             opened.add(book);
             return book;
         });

@@ -18,6 +18,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * {@link AccountBookContract} on a real database, plus what only a durable book promises: it all
@@ -103,8 +104,28 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
             assertThat(applied).containsExactly("1 V1__accounts.sql", "2 V2__requests.sql", "3 V3__channels.sql",
                     "4 V4__closed_channels.sql", "5 V5__worker_fees.sql", "6 V6__gateways.sql", "7 V7__channel_contracts.sql",
                     "8 V8__replaced_channels.sql", "9 V9__credits_by_account.sql", "10 V10__lease_holders.sql",
-                    "11 V11__lease_stopping.sql", "12 V12__lease_holder_pid_namespace.sql");
+                    "11 V11__lease_stopping.sql", "12 V12__lease_holder_pid_namespace.sql",
+                    "13 V13__lease_holder_data_dir.sql");
         }
-        assertThat(Migrations.latest()).isEqualTo(12);
+        assertThat(Migrations.latest()).isEqualTo(13);
+    }
+
+    /**
+     * A build refuses a schema newer than its own: it would not know the newer columns (V13's data
+     * dir and kept lease among them) and could clear or ignore them wrongly. An older build meets
+     * this build's V13 the same way.
+     */
+    @Test
+    void aSchemaNewerThanThisBuild_isRefused_namingBothVersions() throws Exception {
+        reopen();
+        opened.forEach(JdbcAccountBook::close);
+        opened.clear();
+        try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
+            st.executeUpdate("INSERT INTO schema_version (version, script, applied_at_micros) VALUES ("
+                    + (Migrations.latest() + 1) + ", 'V14__from_a_newer_build.sql', 0)");
+        }
+        assertThatThrownBy(this::reopen).isInstanceOf(LedgerUnavailableException.class).rootCause()
+                .hasMessage("the ledger's schema is at version " + (Migrations.latest() + 1) + ", newer than this build ("
+                        + Migrations.latest() + "): run a newer gateway");
     }
 }
