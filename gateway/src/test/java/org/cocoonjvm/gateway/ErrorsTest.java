@@ -215,6 +215,17 @@ class ErrorsTest {
         }
     }
 
+    /** Audit T, T-7: with two Authorization headers the first was taken; a proxy in front may have checked the other. */
+    @Test
+    void twoAuthorizationHeaders_are401_whicheverIsTheKey() throws Exception {
+        net.addWorker(1000);
+        for (String headers : new String[] {"Authorization: Bearer " + API_KEY + "\r\nAuthorization: Bearer sk-other",
+                "Authorization: Bearer sk-other\r\nAuthorization: Bearer " + API_KEY}) {
+            assertThat(raw("GET /v1/models HTTP/1.1\r\nHost: x\r\n" + headers + "\r\nConnection: close\r\n\r\n"))
+                    .startsWith("HTTP/1.1 401");
+        }
+    }
+
     @Test
     void missingOrWrongKey_is401() {
         net.addWorker(1000);

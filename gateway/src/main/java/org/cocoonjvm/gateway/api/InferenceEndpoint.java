@@ -288,7 +288,7 @@ public final class InferenceEndpoint {
 
     /** The caller's key from the {@code authorization} metadata, or null when it has none we know. */
     private ApiKey apiKey(GrpcServerRequest<?, ?> call) {
-        return apiKeys.find(BearerKeys.hashOf(call.headers().get("authorization")));
+        return apiKeys.find(BearerKeys.hashOf(call.headers()));
     }
 
     private ApiException tooLarge(long size, String decompressed) {

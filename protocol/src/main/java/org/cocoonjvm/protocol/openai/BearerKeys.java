@@ -1,10 +1,12 @@
 package org.cocoonjvm.protocol.openai;
 
+import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpServerRequest;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
 
 /**
  * API keys are kept only as SHA-256 hex digests, so a leaked config or heap dump holds no usable
@@ -21,9 +23,19 @@ public final class BearerKeys {
         }
     }
 
-    /** The digest of the request's {@code Authorization: Bearer} key, or null when there is none. */
+    /**
+     * The digest of the request's {@code Authorization: Bearer} key, or null when there is none,
+     * or more than one {@code Authorization} header: which of them counts is anyone's guess, and a
+     * proxy in front may have checked the other (audit T, T-7).
+     */
     public static String hashOf(HttpServerRequest request) {
-        return hashOf(request.getHeader("Authorization"));
+        return hashOf(request.headers());
+    }
+
+    /** The same, of HTTP headers or gRPC metadata. */
+    public static String hashOf(MultiMap headers) {
+        List<String> given = headers.getAll("Authorization");
+        return given.size() == 1 ? hashOf(given.getFirst()) : null;
     }
 
     /**
