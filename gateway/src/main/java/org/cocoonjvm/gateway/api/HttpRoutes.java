@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.api;
 
+import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.Future;
@@ -258,6 +259,11 @@ public final class HttpRoutes {
      */
     public void refuseUnreadable(HttpServerRequest request) {
         Throwable cause = request.decoderResult().cause();
+        if (cause instanceof PrematureChannelClosureException) {
+            // A head cut off by the connection's close (a header timeout's, counted where it closed
+            // it, or its client's): no request, and nobody to answer (audit V, V-14).
+            return;
+        }
         Future<Void> answered;
         if (cause instanceof TooLongHttpLineException) {
             // Netty had no request line to show: the method and URI it reports are placeholders.
