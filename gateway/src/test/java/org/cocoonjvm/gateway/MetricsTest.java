@@ -143,6 +143,27 @@ class MetricsTest {
         assertThat(TestNetwork.await(second).statusCode()).isEqualTo(200);
     }
 
+    /**
+     * Audit V, V-11: the requests for a model whose last worker left are 503 (it was served lately),
+     * and count under its name, not with clients' typos under "unknown".
+     */
+    @Test
+    void aModelWhoseLastWorkerLeft_countsIts503sUnderItsName() {
+        net.addWorker(1000);
+        TestNetwork.await(net.workerVertx.getFirst().close());
+        net.workerVertx.removeFirst();
+        TestNetwork.eventually("the gateway dropped worker-1", () -> scrape().value("cocoon_workers_registered").orElse(1) == 0);
+
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status())
+                .isEqualTo(503);
+
+        TestNetwork.eventually("the 503 is reported",
+                () -> scrape().value("cocoon_request_errors_total", "code", "no_capacity").orElse(0) == 1);
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "503", "tier", "default")).isEqualTo(1);
+        assertThat(m.find("cocoon_requests_total", "model", GatewayMetrics.UNKNOWN_MODEL)).isEmpty();
+    }
+
     @Test
     void clientDisconnect_isCounted_andItsTokensStillAre_andHowLongTheWorkerTookToStop() {
         net.addWorker(20);  // a full synthetic reply takes over a second

@@ -11,7 +11,6 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import org.cocoonjvm.gateway.registry.RegisteredWorker;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.Relay;
@@ -29,7 +28,7 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  *
  * <p>Recording runs on event loops: instruments are looked up once per model, status or error
  * code and cached; a token costs an update of the event loop's own inter-token counters. Labels
- * are bounded: names of models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
+ * are bounded: names of models that some worker serves or served lately (any other name is {@value #UNKNOWN_MODEL}),
  * statuses, tiers, error codes, worker ids; never request ids or API keys.
  *
  * <p>Beside them, the process's own ({@link ProcessMetrics}).
@@ -158,7 +157,8 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
 
     @Override
     public void finished(RequestOutcome o) {
-        boolean known = o.workerId() != null || served(o.model());
+        // A model served lately is still a model (its requests are 503, not 404): an outage must show under its name.
+        boolean known = o.workerId() != null || workers.knows(o.model());
         // name@hash is the same model as name: one series, or dashboards grouping by model count it twice.
         String model = known ? workers.modelName(o.model()) : UNKNOWN_MODEL;
         requests.computeIfAbsent(new RequestKey(model, o.status(), o.tier()), this::requestCounter).increment();
@@ -238,15 +238,6 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
             interToken.register(name);
             return ModelMeters.register(meters, name);
         });
-    }
-
-    private boolean served(String model) {
-        for (RegisteredWorker w : workers.all()) {
-            if (w.serves(model)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private Counter requestCounter(RequestKey key) {
