@@ -92,6 +92,9 @@ class GatewayMetricsTest {
         assertThat(e.get("cocoon_requests_total", "model", "m", "status", "200", "tier", "default")).isEqualTo(1);
         assertThat(e.get("cocoon_prompt_tokens_total", "model", "m")).isEqualTo(10);
         assertThat(e.get("cocoon_generation_tokens_total", "model", "m")).isEqualTo(7);
+        // Audit V, V-13: generated and billed, which is more than the client got when it left early.
+        assertThat(metrics.scrape()).contains("# HELP cocoon_generation_tokens_total Completion tokens generated for requests"
+                + " and billed to them, including those a client that left never received");
         assertThat(e.get("cocoon_billed_nanoton_total", "model", "m")).isEqualTo(34);
         assertThat(e.get("cocoon_request_attempts_total")).isEqualTo(3);
         assertThat(e.get("cocoon_request_retries_total")).isEqualTo(2);
