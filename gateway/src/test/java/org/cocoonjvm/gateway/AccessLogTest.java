@@ -25,6 +25,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.InMemoryAccountBook;
 import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.metrics.Exposition;
 import org.cocoonjvm.gateway.relay.AccessLog;
 import org.cocoonjvm.protocol.grpc.InferenceGrpcClient;
 import org.cocoonjvm.protocol.grpc.ModelsRequest;
@@ -336,7 +337,8 @@ class AccessLogTest {
         assertThat(logged.getBoolean("client_gone")).isTrue();
         assertThat(logged.getString("request_id")).as("named, though no response carried it").startsWith("req_");
         // Nor is its refusal counted as a response sent.
-        assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body()).doesNotContain("cocoon_http_responses_total{status=\"429\"}");
+        assertThat(Exposition.parse(net.call(HttpMethod.GET, "/metrics", null, null).body())
+                .get("cocoon_http_responses_total", "route", "v1", "status", "429")).isZero();
         running.request().connection().close();
     }
 
@@ -410,6 +412,20 @@ class AccessLogTest {
         // Rerouted as a GET, a HEAD still gets one id, the one its line has.
         assertThat(logged.get(0).getString("request_id")).isEqualTo(head.response().getHeader("x-request-id")).isNotNull();
         assertThat(logged.get(1).getString("request_id")).isEqualTo(answer.response().getHeader("x-request-id")).isNotNull();
+    }
+
+    /** Audit V, V-7: a scanner probing paths outside the API leaves a trace, its path cut short as a model's is. */
+    @Test
+    void aPathNoRouteTakes_getsA404Line_itsPathCutShort() {
+        String path = "/" + "p".repeat(1_000);
+        assertThat(net.call(HttpMethod.GET, path, null, null).status()).isEqualTo(404);
+
+        TestNetwork.eventually("one line", () -> lines.list.size() == 1);
+        JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
+        assertThat(logged.getInteger("status")).isEqualTo(404);
+        assertThat(logged.getString("error")).isEqualTo("not_found");
+        assertThat(logged.getString("method")).isEqualTo("GET");
+        assertThat(logged.getString("path")).hasSize(MOST_CHARS + 1).startsWith("/ppp").endsWith("…");
     }
 
     @Test

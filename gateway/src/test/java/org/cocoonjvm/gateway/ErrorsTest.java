@@ -85,7 +85,8 @@ class ErrorsTest {
             assertThat(access.lines().get(2)).contains("\"status\":400", "\"error\":\"invalid_request_error\"");
             assertThat(all.lines()).noneMatch(l -> l.startsWith("ERROR"));
             assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body())
-                    .contains("cocoon_http_responses_total{status=\"414\"} 1.0", "cocoon_http_responses_total{status=\"431\"} 1.0");
+                    .contains("cocoon_http_responses_total{route=\"other\",status=\"414\"} 1.0",
+                            "cocoon_http_responses_total{route=\"v1\",status=\"431\"} 1.0");
         } finally {
             accessLogger.setLevel(levelBefore);
         }

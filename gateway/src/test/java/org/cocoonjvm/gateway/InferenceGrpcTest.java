@@ -508,7 +508,9 @@ class InferenceGrpcTest {
         String metrics = net.call(HttpMethod.GET, "/metrics", null, null).body();
 
         assertThat(metrics).contains("cocoon_grpc_refusals_total{code=\"invalid_api_key\"} 1.0")
-                .contains("cocoon_grpc_refusals_total{code=\"invalid_request_error\"} 1.0");
+                .contains("cocoon_grpc_refusals_total{code=\"invalid_request_error\"} 1.0")
+                // One failure counter for both APIs, as an HTTP refusal is counted there too (audit V, V-1).
+                .contains("cocoon_request_errors_total{code=\"invalid_api_key\"} 1.0");
     }
 
     @Test

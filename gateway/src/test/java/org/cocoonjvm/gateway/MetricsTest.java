@@ -7,11 +7,14 @@ import static org.cocoonjvm.gateway.TestNetwork.chat;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.metrics.Exposition;
 import org.cocoonjvm.gateway.metrics.GatewayMetrics;
+import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -56,7 +59,7 @@ class MetricsTest {
         assertThat(m.get("cocoon_prompt_tokens_total", "model", "synthetic")).isEqualTo(usage.getDouble("prompt_tokens"));
         assertThat(m.get("cocoon_billed_nanoton_total", "model", "synthetic")).isEqualTo(usage.getDouble("total_cost"));
         assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isEqualTo(1);
-        assertThat(m.get("cocoon_http_responses_total", "status", "200")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "200")).isEqualTo(1);
         assertThat(m.get("cocoon_request_attempts_total")).isEqualTo(1);
         assertThat(m.get("cocoon_request_retries_total")).isZero();
         assertThat(m.find("cocoon_request_errors_total")).allSatisfy(sample -> assertThat(sample.value()).isZero());
@@ -126,21 +129,108 @@ class MetricsTest {
         TestNetwork.eventually("the 503 is reported",
                 () -> !scrape().find("cocoon_request_errors_total", "code", "no_capacity").isEmpty());
         Exposition m = scrape();
-        // 401 is refused at the door, before any relay: only the HTTP status counter sees it.
-        assertThat(m.get("cocoon_http_responses_total", "status", "401")).isEqualTo(1);
-        assertThat(m.get("cocoon_http_responses_total", "status", "404")).isEqualTo(1);
-        assertThat(m.get("cocoon_http_responses_total", "status", "503")).isEqualTo(1);
+        // 401 is refused at the door, before any relay: counted by its code all the same.
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "401")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "404")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "503")).isEqualTo(1);
         assertThat(m.get("cocoon_request_errors_total", "code", "model_not_found")).isEqualTo(1);
         assertThat(m.get("cocoon_request_errors_total", "code", "no_capacity")).isEqualTo(1);
-        assertThat(m.get("cocoon_request_errors_total", "code", "invalid_api_key")).isZero();
+        assertThat(m.get("cocoon_request_errors_total", "code", "invalid_api_key")).isEqualTo(1);
         // A name no worker serves does not become a label value.
         assertThat(m.get("cocoon_requests_total", "model", GatewayMetrics.UNKNOWN_MODEL, "status", "404")).isEqualTo(1);
         assertThat(m.find("cocoon_requests_total", "model", "gpt-nope")).isEmpty();
-        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "503")).isEqualTo(1);
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "503", "tier", "default")).isEqualTo(1);
         assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isEqualTo(2);
 
         first.request().connection().close();
         assertThat(TestNetwork.await(second).statusCode()).isEqualTo(200);
+    }
+
+    /**
+     * Audit V, V-1 and V-7: a refusal before any relay (a rate limit, a wrong key, a path no route
+     * takes) is counted by its code as a relayed failure is, and every response by its route: a
+     * CORS preflight's, an admin refusal's, a probed path's.
+     */
+    @Test
+    void everyRefusal_isCountedByItsCode_andEveryResponseByItsRoute() {
+        net.close();
+        net = new TestNetwork(new KeyLimits(1, 0, 0), RelayOptions.DEFAULTS, TestNetwork.START_BALANCE);
+        net.addWorker(1000);
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":1")).status())
+                .isEqualTo(200);
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status())
+                .isEqualTo(429);
+        assertThat(net.call(HttpMethod.GET, "/v1/models", "sk-wrong", null).status()).isEqualTo(401);
+        assertThat(net.call(HttpMethod.HEAD, "/v1/models", API_KEY, null).status()).isEqualTo(200);  // rerouted as a GET
+        assertThat(net.call(HttpMethod.GET, "/admin/workers", "admin-wrong", null).status()).isEqualTo(401);
+        assertThat(net.call(HttpMethod.GET, "/wp-login.php", null, null).status()).isEqualTo(404);
+        RequestOptions preflight = new RequestOptions().setMethod(HttpMethod.OPTIONS).setURI("/v1/chat/completions")
+                .putHeader("Origin", "https://chat.example").putHeader("Access-Control-Request-Method", "POST");
+        assertThat(TestNetwork.await(net.reply(preflight, null)).status()).isEqualTo(204);
+
+        TestNetwork.eventually("the request is reported", () -> scrape().value("cocoon_request_attempts_total").orElse(0) == 1);
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_request_errors_total", "code", "rate_limit_exceeded")).isEqualTo(1);
+        assertThat(m.get("cocoon_request_errors_total", "code", "invalid_api_key")).isEqualTo(2);
+        assertThat(m.get("cocoon_request_errors_total", "code", "not_found")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "200")).isEqualTo(2);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "429")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "401")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "204")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "admin", "status", "401")).isEqualTo(1);
+        assertThat(m.get("cocoon_http_responses_total", "route", "other", "status", "404")).isEqualTo(1);
+        // The scrapes before this one.
+        assertThat(m.get("cocoon_http_responses_total", "route", "probe", "status", "200")).isPositive();
+        assertThat(m.find("cocoon_http_responses_total").stream().map(s -> s.labels().get("route")))
+                .containsOnly("v1", "admin", "probe", "other");
+    }
+
+    /** Audit V, V-9: a series that first appears at 1 shows no increase(); those whose labels are known start at 0. */
+    @Test
+    void countersWithKnownLabels_startAtZero_andAModelsOnceItIsServed() {
+        Exposition before = scrape();
+        for (String status : List.of("200", "204", "400", "401", "402", "404", "405", "408", "413", "414", "415", "429",
+                "431", "500", "502", "503", "504")) {
+            assertThat(before.get("cocoon_http_responses_total", "route", "v1", "status", status)).as(status).isZero();
+        }
+        assertThat(before.get("cocoon_http_responses_total", "route", "admin", "status", "401")).isZero();
+        assertThat(before.get("cocoon_grpc_refusals_total", "code", "insufficient_balance")).isZero();
+        assertThat(before.get("cocoon_grpc_refusals_total", "code", "invalid_api_key")).isZero();
+        assertThat(before.find("cocoon_requests_total")).isEmpty();
+
+        net.addWorker(1000);
+
+        Exposition served = scrape();
+        for (String tier : List.of("default", "flex")) {
+            for (String status : List.of("200", "499", "502", "503", "504")) {
+                assertThat(served.get("cocoon_requests_total", "model", "synthetic", "status", status, "tier", tier)).isZero();
+            }
+        }
+        assertThat(served.get("cocoon_generation_tokens_total", "model", "synthetic")).isZero();
+        assertThat(served.get("cocoon_billed_nanoton_total", "model", "synthetic")).isZero();
+        assertThat(served.get("cocoon_time_to_first_token_seconds_count", "model", "synthetic")).isZero();
+        assertThat(served.get("cocoon_inter_token_latency_seconds_count", "model", "synthetic")).isZero();
+    }
+
+    /**
+     * Audit V, V-11: the requests for a model whose last worker left are 503 (it was served lately),
+     * and count under its name, not with clients' typos under "unknown".
+     */
+    @Test
+    void aModelWhoseLastWorkerLeft_countsIts503sUnderItsName() {
+        net.addWorker(1000);
+        TestNetwork.await(net.workerVertx.getFirst().close());
+        net.workerVertx.removeFirst();
+        TestNetwork.eventually("the gateway dropped worker-1", () -> scrape().value("cocoon_workers_registered").orElse(1) == 0);
+
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status())
+                .isEqualTo(503);
+
+        TestNetwork.eventually("the 503 is reported",
+                () -> scrape().value("cocoon_request_errors_total", "code", "no_capacity").orElse(0) == 1);
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "503", "tier", "default")).isEqualTo(1);
+        assertThat(m.find("cocoon_requests_total", "model", GatewayMetrics.UNKNOWN_MODEL)).isEmpty();
     }
 
     @Test
@@ -178,8 +268,8 @@ class MetricsTest {
                 () -> scrape().value("cocoon_client_disconnects_total").orElse(0) == 1);
         Exposition m = scrape();
         assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "499", "tier", "default")).isEqualTo(1);
-        assertThat(m.find("cocoon_requests_total", "status", "200")).isEmpty();
-        assertThat(m.find("cocoon_http_responses_total", "status", "200")).isEmpty();
+        assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isZero();
+        assertThat(m.get("cocoon_http_responses_total", "route", "v1", "status", "200")).isZero();
     }
 
     @Test

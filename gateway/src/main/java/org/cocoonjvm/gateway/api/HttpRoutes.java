@@ -1,5 +1,6 @@
 package org.cocoonjvm.gateway.api;
 
+import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.Future;
@@ -137,6 +138,8 @@ public final class HttpRoutes {
         });
         // First, so that CORS preflights are logged, and a HEAD as HEAD before it is rerouted as a GET.
         router.route().handler(this::logUnrelayed);
+        // Every response, a preflight's and an admin refusal's included, by its route.
+        router.route().handler(metrics::countResponses);
         // HEAD wherever GET is answered (RFC 9110), load balancers' health checks included: the
         // GET handler runs and Vert.x sends its headers without the body.
         router.route().method(HttpMethod.HEAD).handler(ctx -> ctx.reroute(HttpMethod.GET, ctx.request().uri()));
@@ -153,7 +156,6 @@ public final class HttpRoutes {
         router.post("/v1/*").handler(CompletionsHandler::arrived);
         router.post("/v1/*").handler(this::bodyDeadline);
         router.post("/v1/*").handler(this::closeAfterAnUnreadBody);
-        router.route("/v1/*").handler(metrics::countResponses);
         // Public: a client checks the gateway's evidence before it sends a key.
         router.get("/v1/attestation").handler(attestation != null ? attestation::serveEvidence : ctx -> RequestNotes.refuse(
                 ctx, new ApiException(ErrorKind.NOT_FOUND, "This gateway runs without attestation.")));
@@ -205,16 +207,16 @@ public final class HttpRoutes {
     }
 
     /**
-     * Every API and admin request gets an access-log line: a relayed one from its relay, the
-     * rest (refusals before a relay, models, account, admin) from here when its response ends;
+     * Every request gets an access-log line: a relayed one from its relay, the rest (refusals
+     * before a relay, models, account, admin, paths no route takes) from here when its response ends;
      * a completion's once its admission is answered, so that a client gone meanwhile gets one line,
      * its relay's if it had one. Nothing went out to a client gone before the response head: its
      * status is {@link RequestOutcome#CLIENT_CLOSED_REQUEST}, as a relay's line says. Health checks
-     * and scrapes get none: they would drown the rest.
+     * and scrapes get none: they would drown the rest. An error answered here is counted by its code.
      */
     private void logUnrelayed(RoutingContext ctx) {
         String path = ctx.normalizedPath();
-        if (!path.startsWith("/v1/") && !path.startsWith("/admin/")) {
+        if (GatewayMetrics.PROBE_PATHS.contains(path)) {
             ctx.next();
             return;
         }
@@ -250,9 +252,13 @@ public final class HttpRoutes {
         ApiKey key = ctx.get(CompletionsHandler.API_KEY);
         int status = clientGone && !ctx.response().headWritten() ? RequestOutcome.CLIENT_CLOSED_REQUEST : ctx.response().getStatusCode();
         String id = ctx.response().headers().get(CompletionsHandler.REQUEST_ID_HEADER);
+        String error = RequestNotes.error(ctx);
+        if (error != null) {
+            metrics.failedUnrelayed(error);
+        }
         // A client gone before any headers went out was sent no id; its line still gets one of its own.
         accessLog.answered(id != null ? id : RequestIds.answered(), method, path,
-                key == null ? null : key.id(), RequestNotes.model(ctx), status, RequestNotes.error(ctx),
+                key == null ? null : key.id(), RequestNotes.model(ctx), status, error,
                 System.nanoTime() - startNanos, clientGone);
     }
 
@@ -263,6 +269,11 @@ public final class HttpRoutes {
      */
     public void refuseUnreadable(HttpServerRequest request) {
         Throwable cause = request.decoderResult().cause();
+        if (cause instanceof PrematureChannelClosureException) {
+            // A head cut off by the connection's close (a header timeout's, counted where it closed
+            // it, or its client's): no request, and nobody to answer (audit V, V-14).
+            return;
+        }
         Future<Void> answered;
         if (cause instanceof TooLongHttpLineException) {
             // Netty had no request line to show: the method and URI it reports are placeholders.
@@ -283,7 +294,8 @@ public final class HttpRoutes {
         long start = System.nanoTime();
         String id = RequestIds.answered();
         request.response().putHeader(CompletionsHandler.REQUEST_ID_HEADER, id);
-        metrics.responded(error.kind().httpStatus);
+        metrics.responded(path, error.kind().httpStatus);
+        metrics.failedUnrelayed(error.kind().stableCode());
         return OpenAiResponses.error(request.response(), error).onComplete(ended ->
                 accessLog.answered(id, method, path, null, null, error.kind().httpStatus, error.kind().stableCode(),
                         System.nanoTime() - start, ended.failed()));

@@ -9,9 +9,16 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedSet;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import org.cocoonjvm.gateway.registry.RegisteredWorker;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.Relay;
@@ -29,8 +36,13 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  *
  * <p>Recording runs on event loops: instruments are looked up once per model, status or error
  * code and cached; a token costs an update of the event loop's own inter-token counters. Labels
- * are bounded: names of models that some worker serves (any other name is {@value #UNKNOWN_MODEL}),
- * statuses, tiers, error codes, worker ids; never request ids or API keys.
+ * are bounded: names of models that some worker serves or served lately (any other name is
+ * {@value #UNKNOWN_MODEL}), statuses, routes, tiers, error codes, worker ids; never request ids or
+ * API keys.
+ *
+ * <p>Counters whose label values are known in advance are exported at 0 from the start (or, per
+ * model, from the first scrape that finds the model served), so that {@code increase()} sees
+ * their first occurrence: a series that only appears at 1 shows no increase.
  *
  * <p>Beside them, the process's own ({@link ProcessMetrics}).
  */
@@ -45,14 +57,42 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     private final ConcurrentHashMap<String, ModelMeters> byModel = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<RequestKey, Counter> requests = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> errors = new ConcurrentHashMap<>();
-    private final ConcurrentHashMap<Integer, Counter> responses = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Response, Counter> responses = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> grpcRefusals = new ConcurrentHashMap<>();
+    /** Models whose series {@link #preExportKnownModels} has exported. */
+    private final Set<String> preExported = ConcurrentHashMap.newKeySet();
     private final Counter clientDisconnects;
     private final Counter attempts;
     private final Counter retries;
     private final ProcessMetrics process;
 
     private record RequestKey(String model, int status, ServiceTier tier) {}
+
+    private record Response(String route, int status) {}
+
+    /** Paths polled by load balancers and Prometheus: their answers are counted, not logged. */
+    public static final Set<String> PROBE_PATHS = Set.of("/health", "/ready", "/metrics");
+
+    /** Every status the gateway sends: its errors', a success's, and a CORS preflight's 204. */
+    private static final SortedSet<Integer> SENT_STATUSES = Stream.concat(Stream.of(200, 204),
+            Arrays.stream(ErrorKind.values()).map(kind -> kind.httpStatus)).collect(Collectors.toCollection(TreeSet::new));
+
+    /**
+     * The route label's values, and the statuses exported at 0 for each: the API's every status;
+     * elsewhere the answers that say something is wrong or right there (admin keys guessed, a
+     * stopping gateway's /ready, paths probed). The rest appear at their first response.
+     */
+    private static final Map<String, Set<Integer>> PRE_EXPORTED_RESPONSES = Map.of(
+            "v1", SENT_STATUSES,
+            "admin", Set.of(200, 401, 404),
+            "probe", Set.of(200, 503),
+            "other", Set.of(404));
+
+    /**
+     * Statuses a relayed request ends with, exported at 0 per model and tier: a model's first
+     * failure after a start (its workers gone: 503) must show in an error ratio.
+     */
+    private static final List<Integer> RELAYED_STATUSES = List.of(200, RequestOutcome.CLIENT_CLOSED_REQUEST, 502, 503, 504);
 
     public GatewayMetrics(PrometheusMeterRegistry meters, WorkerRegistry workers) {
         this.meters = meters;
@@ -70,6 +110,10 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
             error(kind.stableCode());
         }
         error(Relay.STALLED);
+        PRE_EXPORTED_RESPONSES.forEach((route, statuses) -> statuses.forEach(status -> response(route, status)));
+        for (ErrorKind kind : ErrorKind.values()) {
+            grpcRefusal(kind.stableCode());
+        }
         this.process = ProcessMetrics.bindTo(meters);
     }
 
@@ -81,7 +125,8 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
 
     private Counter error(String code) {
         return errors.computeIfAbsent(code, c -> Counter.builder("cocoon.request.errors").tag("code", c)
-                .description("Failed requests by OpenAI error code, before or after the first token").register(meters));
+                .description("Failed requests over HTTP and gRPC by OpenAI error code: refused before a relay, or failed"
+                        + " before or after the first token").register(meters));
     }
 
     /** The payment rounds and the money owed to workers that no signed state pays yet. */
@@ -159,7 +204,8 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
 
     @Override
     public void finished(RequestOutcome o) {
-        boolean known = o.workerId() != null || served(o.model());
+        // A model served lately is still a model (its requests are 503, not 404): an outage must show under its name.
+        boolean known = o.workerId() != null || workers.knows(o.model());
         // name@hash is the same model as name: one series, or dashboards grouping by model count it twice.
         String model = known ? workers.modelName(o.model()) : UNKNOWN_MODEL;
         requests.computeIfAbsent(new RequestKey(model, o.status(), o.tier()), this::requestCounter).increment();
@@ -201,25 +247,61 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     }
 
     /**
-     * Route handler for the API paths: counts each response by HTTP status once its status line
-     * is sent, including those refused before any relay (401, 400, 402, 413, 429), then passes on.
+     * Route handler for every path: counts each response by route and HTTP status once its status
+     * line is sent, refusals before any relay included (401, 400, 402, 413, 429), then passes on.
      */
     public void countResponses(RoutingContext ctx) {
-        ctx.addHeadersEndHandler(v -> responded(ctx.response().getStatusCode()));
+        String route = route(ctx.normalizedPath());
+        ctx.addHeadersEndHandler(v -> response(route, ctx.response().getStatusCode()).increment());
         ctx.next();
     }
 
-    /** A response with this status, sent without the routes (a request refused before them). */
-    public void responded(int status) {
-        responses.computeIfAbsent(status, s -> Counter.builder("cocoon.http.responses").tag("status", Integer.toString(s))
-                        .description("API responses by HTTP status, counted when the status is sent").register(meters))
-                .increment();
+    /** A response with this status to a request for {@code path} (null if unreadable), sent without the routes. */
+    public void responded(String path, int status) {
+        response(route(path), status).increment();
     }
 
-    /** An {@code Inference} call refused before a relay (relayed calls are counted as requests). */
+    /**
+     * A request answered with an error without a relay: refused before one, or by a handler (404,
+     * 405, 408, 500). A relayed request's error is counted with its outcome.
+     */
+    public void failedUnrelayed(String code) {
+        error(code).increment();
+    }
+
+    /** An {@code Inference} call refused before a relay (relayed calls are counted as requests): by code in both counters. */
     public void grpcRefused(String code) {
-        grpcRefusals.computeIfAbsent(code, c -> Counter.builder("cocoon.grpc.refusals").tag("code", c)
-                .description("gRPC Inference calls refused before a relay, by error code").register(meters)).increment();
+        grpcRefusal(code).increment();
+        error(code).increment();
+    }
+
+    /**
+     * The {@code route} label: {@code v1} (the API), {@code admin}, {@code probe} (health checks and
+     * scrapes) or {@code other} (any other path, or one never read), so that paths a scanner tries
+     * cannot mint series.
+     */
+    static String route(String path) {
+        if (path == null) {
+            return "other";
+        }
+        if (path.startsWith("/v1/")) {
+            return "v1";
+        }
+        if (path.startsWith("/admin/")) {
+            return "admin";
+        }
+        return PROBE_PATHS.contains(path) ? "probe" : "other";
+    }
+
+    private Counter response(String route, int status) {
+        return responses.computeIfAbsent(new Response(route, status), r -> Counter.builder("cocoon.http.responses")
+                .tag("route", r.route()).tag("status", Integer.toString(r.status()))
+                .description("HTTP responses by route and status, counted when the status is sent").register(meters));
+    }
+
+    private Counter grpcRefusal(String code) {
+        return grpcRefusals.computeIfAbsent(code, c -> Counter.builder("cocoon.grpc.refusals").tag("code", c)
+                .description("gRPC Inference calls refused before a relay, by error code").register(meters));
     }
 
     /** {@code GET /metrics}. */
@@ -230,6 +312,7 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     /** The exposition text, with worker gauges read from the registry now. */
     public String scrape() {
         workerGauges.refresh();
+        preExportKnownModels();
         return meters.scrape();
     }
 
@@ -241,13 +324,19 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
         });
     }
 
-    private boolean served(String model) {
-        for (RegisteredWorker w : workers.all()) {
-            if (w.serves(model)) {
-                return true;
+    /** A model served now or lately gets its series at 0; registered once, so later scrapes only look them up. */
+    private void preExportKnownModels() {
+        for (WorkerRegistry.KnownModel known : workers.knownModels()) {
+            String name = known.model().getName();
+            if (preExported.add(name)) {
+                for (ServiceTier tier : ServiceTier.values()) {
+                    for (int status : RELAYED_STATUSES) {
+                        requests.computeIfAbsent(new RequestKey(name, status, tier), this::requestCounter);
+                    }
+                }
+                model(name);
             }
         }
-        return false;
     }
 
     private Counter requestCounter(RequestKey key) {

@@ -31,7 +31,8 @@ record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd
                 latency(meters, model, "cocoon.cancel.latency", "From the gateway's cancel (client gone, deadline, stalled"
                         + " reader, shutdown) to the worker's final event: how long a cancelled sequence kept running", LATENCY_BUCKETS),
                 tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),
-                tokens(meters, model, "cocoon.generation", "Completion tokens relayed, including those of aborted requests"),
+                tokens(meters, model, "cocoon.generation", "Completion tokens generated for requests and billed to them,"
+                        + " including those a client that left never received"),
                 Counter.builder("cocoon.billed").baseUnit("nanoton").tag("model", model)
                         .description("Settled cost charged to clients").register(meters));
     }

@@ -319,6 +319,16 @@ public final class WorkerRegistry {
     }
 
     /**
+     * Whether {@code model} (a name or name@hash) is one {@link #pick} does not answer
+     * {@code MODEL_NOT_FOUND} for: as {@link #knownModels}, without building the list.
+     */
+    public boolean knows(String model) {
+        KnownModel known = this.known.get(model);
+        return known != null
+                && (nanoClock.getAsLong() - known.lastServedNanos() <= RECENTLY_SERVED_NANOS || servedByAnyBut(model, null));
+    }
+
+    /**
      * The name of the known model {@code model} asks for ({@code name} for {@code name@hash});
      * {@code model} itself when no model by that name or name@hash is known.
      */

@@ -92,6 +92,9 @@ class GatewayMetricsTest {
         assertThat(e.get("cocoon_requests_total", "model", "m", "status", "200", "tier", "default")).isEqualTo(1);
         assertThat(e.get("cocoon_prompt_tokens_total", "model", "m")).isEqualTo(10);
         assertThat(e.get("cocoon_generation_tokens_total", "model", "m")).isEqualTo(7);
+        // Audit V, V-13: generated and billed, which is more than the client got when it left early.
+        assertThat(metrics.scrape()).contains("# HELP cocoon_generation_tokens_total Completion tokens generated for requests"
+                + " and billed to them, including those a client that left never received");
         assertThat(e.get("cocoon_billed_nanoton_total", "model", "m")).isEqualTo(34);
         assertThat(e.get("cocoon_request_attempts_total")).isEqualTo(3);
         assertThat(e.get("cocoon_request_retries_total")).isEqualTo(2);
@@ -111,7 +114,7 @@ class GatewayMetricsTest {
 
         Exposition e = Exposition.parse(metrics.scrape());
         assertThat(e.get("cocoon_request_errors_total", "code", "no_capacity")).isEqualTo(1);
-        assertThat(e.get("cocoon_requests_total", "model", "m", "status", "503")).isEqualTo(1);
+        assertThat(e.get("cocoon_requests_total", "model", "m", "status", "503", "tier", "default")).isEqualTo(1);
         assertThat(e.get("cocoon_time_to_first_token_seconds_count", "model", "m")).isZero();
         assertThat(e.get("cocoon_gateway_overhead_seconds_count", "model", "m")).isZero();
         assertThat(e.get("cocoon_request_queue_time_seconds_count", "model", "m")).isZero();
@@ -129,10 +132,10 @@ class GatewayMetricsTest {
 
         Exposition e = Exposition.parse(metrics.scrape());
         assertThat(e.get("cocoon_requests_total", "model", GatewayMetrics.UNKNOWN_MODEL, "status", "404")).isEqualTo(3);
-        assertThat(e.find("cocoon_requests_total").stream().map(s -> s.labels().get("model"))).containsOnly("unknown");
+        assertThat(e.find("cocoon_requests_total").stream().map(s -> s.labels().get("model"))).containsOnly("unknown", "m");
         assertThat(e.get("cocoon_request_errors_total", "code", "model_not_found")).isEqualTo(3);
-        assertThat(e.find("cocoon_time_to_first_token_seconds_count")).isEmpty();
-        assertThat(e.find("cocoon_prompt_tokens_total")).isEmpty();
+        assertThat(e.find("cocoon_time_to_first_token_seconds_count", "model", GatewayMetrics.UNKNOWN_MODEL)).isEmpty();
+        assertThat(e.find("cocoon_prompt_tokens_total", "model", GatewayMetrics.UNKNOWN_MODEL)).isEmpty();
     }
 
     @Test
