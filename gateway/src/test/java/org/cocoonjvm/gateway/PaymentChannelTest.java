@@ -238,6 +238,35 @@ class PaymentChannelTest {
     }
 
     /**
+     * A stall shorter than the gateway's patience: the stream goes on, and its first write after
+     * the stall waits for a PING round trip (a cut stream is written off, above); this one is
+     * answered, so every token counts as delivered and is paid, and nothing is written off.
+     */
+    @Test
+    void aWorkerThatStallsBriefly_isPaidEveryToken_andWritesNothingOff() throws Exception {
+        start(1);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 30_000));
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":60,\"stream_options\":{\"include_usage\":true}")));
+        eventually("tokens arrive", () -> sse.size() >= 3);
+
+        Runnable thaw = net.freezeWorker(0);
+        Thread.sleep(1_600);
+        thaw.run();
+
+        List<SseEvents.Event> events = sse.ended.get(20, TimeUnit.SECONDS);
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+        assertThat(usage.getLong("completion_tokens")).isEqualTo(60);
+        long paid = usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
+        eventually("the worker is paid every token", () -> channel(worker).getLong("sent_nanoton") == paid
+                && channel(worker).getLong("unpaid_nanoton") == 0);
+        assertThat(net.workerStatus(worker).getJsonObject("unbilled").getJsonObject("gateway_reset")
+                .getLong("completion_tokens")).isZero();
+    }
+
+    /**
      * A prompt whose fee alone is more than the worker's credit window (100,000 nanoTON a token
      * here, a window of 200,000): the gateway pays a prompt from the first token on, so the worker
      * must not hold a sequence for it before that token, or neither would move until the payment
