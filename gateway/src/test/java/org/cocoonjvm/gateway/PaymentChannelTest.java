@@ -20,6 +20,7 @@ import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
 import java.math.BigInteger;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -188,6 +189,81 @@ class PaymentChannelTest {
                 && adminBilling().getLong("unpaid_nanoton") == 0);
         assertThat(net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json().getLong("spent_nanoton"))
                 .isEqualTo(2 * channel(worker).getLong("sent_nanoton"));
+    }
+
+    /**
+     * A worker that stalls mid-stream (SIGSTOP, a long GC pause: its event loops frozen here, while
+     * its engine thread goes on) is cut off by the gateway's liveness PINGs, its streams reset with
+     * no Final: the gateway bills and pays what reached it. What the worker generated meanwhile
+     * never went out; it is written off (counted apart, as unbilled), so the channel's unpaid
+     * amount falls back to 0 and the two sides' counts reconcile (audit V, V-4: it stayed > 0 for
+     * good, a "gateway is not paying me" alert firing for ever).
+     */
+    @Test
+    void aWorkerCutOffForStalling_writesOffWhatNeverReachedTheGateway_soNothingStaysUnpaid() throws Exception {
+        start(1);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 30_000));
+        List<SseEvents> streams = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            streams.add(SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", true, "\"max_tokens\":2000"))));
+        }
+        eventually("tokens arrive on both streams", () -> streams.stream().allMatch(sse -> sse.size() >= 3));
+
+        Runnable thaw = net.freezeWorker(0);
+        long billed = 0;
+        long billedCompletion = 0;
+        for (SseEvents sse : streams) {
+            List<SseEvents.Event> events = sse.ended.get(20, TimeUnit.SECONDS);
+            JsonObject last = new JsonObject(events.get(events.size() - 2).data());
+            assertThat(last.getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+            billed += last.getJsonObject("usage").getLong("prompt_tokens") + last.getJsonObject("usage").getLong("completion_tokens");
+            billedCompletion += last.getJsonObject("usage").getLong("completion_tokens");
+        }
+        Thread.sleep(500);  // the engine thread meters on while the event loops are frozen
+        thaw.run();
+
+        eventually("the reset sequences ended", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 0);
+        long paid = billed;
+        eventually("the worker is paid what the gateway billed, and is owed nothing more",
+                () -> channel(worker).getLong("sent_nanoton") == paid && channel(worker).getLong("unpaid_nanoton") == 0);
+        assertThat(adminBilling().getLong("unpaid_nanoton")).isZero();
+        assertThat(net.call(HttpMethod.GET, "/v1/account", API_KEY, null).json().getLong("spent_nanoton")).isEqualTo(2 * paid);
+        JsonObject status = net.workerStatus(worker);
+        JsonObject unbilled = status.getJsonObject("unbilled").getJsonObject("gateway_reset");
+        long generated = status.getJsonObject("load").getLong("tokens_generated");
+        assertThat(unbilled.getLong("completion_tokens")).isPositive().isEqualTo(generated - billedCompletion);
+        assertThat(unbilled.getLong("nanoton")).isEqualTo(unbilled.getLong("completion_tokens"));  // 1 nanoTON a token
+    }
+
+    /**
+     * A stall shorter than the gateway's patience: the stream goes on, and its first write after
+     * the stall waits for a PING round trip (a cut stream is written off, above); this one is
+     * answered, so every token counts as delivered and is paid, and nothing is written off.
+     */
+    @Test
+    void aWorkerThatStallsBriefly_isPaidEveryToken_andWritesNothingOff() throws Exception {
+        start(1);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(null, "", 1_000_000, 30_000));
+        SseEvents sse = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":60,\"stream_options\":{\"include_usage\":true}")));
+        eventually("tokens arrive", () -> sse.size() >= 3);
+
+        Runnable thaw = net.freezeWorker(0);
+        Thread.sleep(1_600);
+        thaw.run();
+
+        List<SseEvents.Event> events = sse.ended.get(20, TimeUnit.SECONDS);
+        assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
+        JsonObject usage = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("usage");
+        assertThat(usage.getLong("completion_tokens")).isEqualTo(60);
+        long paid = usage.getLong("prompt_tokens") + usage.getLong("completion_tokens");
+        eventually("the worker is paid every token", () -> channel(worker).getLong("sent_nanoton") == paid
+                && channel(worker).getLong("unpaid_nanoton") == 0);
+        assertThat(net.workerStatus(worker).getJsonObject("unbilled").getJsonObject("gateway_reset")
+                .getLong("completion_tokens")).isZero();
     }
 
     /**

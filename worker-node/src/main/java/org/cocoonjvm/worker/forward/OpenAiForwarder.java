@@ -526,7 +526,7 @@ public final class OpenAiForwarder implements Generator {
             if (finish == FinishReason.FINISH_REASON_ERROR) {
                 fin.setError(error);
             }
-            output.finish(fin.build());
+            output.finish(fin.build(), meter);
             finished();
         }
 

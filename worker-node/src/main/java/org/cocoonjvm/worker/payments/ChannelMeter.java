@@ -10,17 +10,21 @@ import org.cocoonjvm.worker.scheduler.CreditGate;
  */
 final class ChannelMeter implements CreditGate.Meter {
     private final ChannelAccount account;
+    private final PriceSchedule schedule;
     private final RunningFee fee;
     private final long timeoutMs;
+    private final Unbilled unbilled;
     private long counted;
     /** What this sequence holds in {@link ChannelAccount#awaitingFirstToken}: its prompt's fee until its first token. */
     private long awaiting;
     private boolean producing;
 
-    ChannelMeter(ChannelAccount account, PriceSchedule schedule, long timeoutMs) {
+    ChannelMeter(ChannelAccount account, PriceSchedule schedule, long timeoutMs, Unbilled unbilled) {
         this.account = account;
+        this.schedule = schedule;
         this.fee = new RunningFee(schedule, schedule.workerCoefficient());
         this.timeoutMs = timeoutMs;
+        this.unbilled = unbilled;
     }
 
     @Override
@@ -44,6 +48,21 @@ final class ChannelMeter implements CreditGate.Meter {
     public void ended() {
         producing = true;
         awaiting(0);
+    }
+
+    /**
+     * The channel counts what the gateway bills, as the gateway counts it (its RequestMeter's fee of
+     * a stream cut short): the tokens that never reached it are written off, so that its unpaid
+     * amount is what the gateway will still pay, and falls to 0 once it has. Never less than what
+     * went out on the stream, whatever became of it there.
+     */
+    @Override
+    public void delivered(int promptTokens, long completionTokens) {
+        RunningFee billed = new RunningFee(schedule, schedule.workerCoefficient());
+        billed.prompt(promptTokens);
+        long owed = billed.addCompletion(completionTokens);
+        unbilled.add(fee.tokens().completion() - completionTokens, counted - owed);
+        add(owed);
     }
 
     private void awaiting(long fee) {

@@ -54,6 +54,7 @@ public final class WorkerPayments implements CreditGate {
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
     /** The credit-window warnings said already: model, fee, coefficient, multiplier and payment round. */
     private final Set<String> windowWarned = ConcurrentHashMap.newKeySet();
+    private final Unbilled unbilled = new Unbilled();
     /** Done unless a gateway session is opening its channel: see {@link #channelOpening}. */
     private volatile CompletableFuture<Void> opening = CompletableFuture.completedFuture(null);
 
@@ -465,6 +466,11 @@ public final class WorkerPayments implements CreditGate {
         tokens.save(TokenCounts.of(thisRun));
     }
 
+    /** What this run metered for gateways that will never be paid: see {@link Unbilled}. */
+    public Unbilled unbilled() {
+        return unbilled;
+    }
+
     /** For {@code /status}: every channel's latest state and what it still owes. */
     public JsonArray status() {
         JsonArray list = new JsonArray();
@@ -506,7 +512,7 @@ public final class WorkerPayments implements CreditGate {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED,
                     "payment_required: channel " + id + " carries no price for model '" + model + "'");
         }
-        return new ChannelMeter(account, schedule, options.paymentTimeoutMs());
+        return new ChannelMeter(account, schedule, options.paymentTimeoutMs(), unbilled);
     }
 
     @Override

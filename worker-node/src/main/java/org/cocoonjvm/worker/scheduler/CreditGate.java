@@ -66,6 +66,10 @@ public interface CreditGate {
             @Override
             public void ended() {
             }
+
+            @Override
+            public void delivered(int promptTokens, long completionTokens) {
+            }
         };
 
         /** The sequence was admitted with this many prompt tokens. */
@@ -76,6 +80,15 @@ public interface CreditGate {
 
         /** The sequence ended, whichever way: what it metered is final. */
         void ended();
+
+        /**
+         * Its Final never went out: the stream was gone before (reset by the gateway, or its
+         * connection lost). The gateway then bills and pays its own count, of what reached it:
+         * {@code promptTokens} (0 when its Accepted did not go out either) and
+         * {@code completionTokens}; what was metered beyond will never be paid. Once, after
+         * {@link #ended()}, on the output's context.
+         */
+        void delivered(int promptTokens, long completionTokens);
 
         /** Its channel owes more than the credit window: don't step it. */
         boolean paused();

@@ -20,5 +20,22 @@ public interface EventTarget {
 
     boolean writeQueueFull();
 
+    /**
+     * The caller is gone (its stream was reset): nothing handed to this target reaches it any
+     * more, and the gateway bills only what did.
+     */
+    default boolean gone() {
+        return false;
+    }
+
+    /**
+     * Runs {@code then} once the caller has shown that it still reads this target's stream, or it
+     * is {@link #gone()}. Frames reach a peer in order, so a reset it sent before it answered is
+     * seen first. For the first write after a stall: see OutputMailbox.
+     */
+    default void afterRoundTrip(Runnable then) {
+        then.run();
+    }
+
     void drainHandler(Handler<Void> handler);
 }

@@ -21,6 +21,12 @@ public final class OutputMailbox {
      */
     static final int MAX_DELTA_BYTES = 64 * 1024;
     private static final Delta[] NONE = new Delta[0];
+    /**
+     * A drain that waited this long for its event loop found the loop stalled (a stopped process,
+     * a long GC pause): see {@link #scheduledDrain}. Far above any queueing on a busy loop, below
+     * the 3 s without a PING answer after which a gateway cuts a worker.
+     */
+    static final long STALLED_NANOS = 1_000_000_000L;
 
     private final Context context;
     private final EventTarget target;
@@ -37,10 +43,20 @@ public final class OutputMailbox {
     /** Deltas sealed at the size bound, waiting for the reader. */
     private final ArrayDeque<Delta> sealed = new ArrayDeque<>(0);
     private Final fin;
+    private CreditGate.Meter meter;
     private boolean drainScheduled;
+    /** When the pending drain was scheduled: written by its claimer before it schedules, read by that drain. */
+    private long scheduledNanos;
 
     /** Only on the context. */
     private boolean finished;
+    /**
+     * What went out on the target while it was there, as the gateway counts it (Accepted's
+     * prompt, each Delta's tokens): what the gateway bills when the Final cannot follow. Only on
+     * the context.
+     */
+    private int deliveredPrompt;
+    private long deliveredCompletion;
 
     public OutputMailbox(Context context, EventTarget target) {
         this.context = context;
@@ -73,11 +89,16 @@ public final class OutputMailbox {
         add(-1, count, text);
     }
 
-    /** From the producing thread: the sequence is over; no calls follow. */
-    public void finish(Final last) {
+    /**
+     * From the producing thread: the sequence is over; no calls follow.
+     *
+     * @param meter told what reached the caller if the target is gone before the Final goes out
+     */
+    public void finish(Final last, CreditGate.Meter meter) {
         boolean schedule;
         synchronized (this) {
             fin = last;
+            this.meter = meter;
             schedule = claimDrain();
         }
         scheduleIf(schedule);
@@ -136,7 +157,23 @@ public final class OutputMailbox {
     /** Outside the lock: the context may run the drain at once, on this thread. */
     private void scheduleIf(boolean claimed) {
         if (claimed) {
-            context.runOnContext(v -> drain());
+            scheduledNanos = System.nanoTime();
+            context.runOnContext(v -> scheduledDrain());
+        }
+    }
+
+    /**
+     * After a stall the loop runs the tasks queued meanwhile first, and a gateway that cut this
+     * worker for its silence has given up on the stream: what this drain wrote would be taken by
+     * the kernel, even read by the gateway, and never counted. So such a drain first makes sure the
+     * caller is still there (EventTarget.afterRoundTrip), and what the gateway never counted is
+     * not taken as delivered (see {@link #deliveredCompletion}).
+     */
+    private void scheduledDrain() {
+        if (System.nanoTime() - scheduledNanos > STALLED_NANOS) {
+            target.afterRoundTrip(this::drain);
+        } else {
+            drain();
         }
     }
 
@@ -154,6 +191,7 @@ public final class OutputMailbox {
         int accepted;
         Delta[] deltas;
         Final last;
+        CreditGate.Meter lastMeter;
         synchronized (this) {
             drainScheduled = false;
             accepted = acceptedPrompt;
@@ -164,16 +202,27 @@ public final class OutputMailbox {
             deltas = sealed.isEmpty() ? NONE : sealed.toArray(NONE);
             sealed.clear();
             last = fin;
+            lastMeter = meter;
         }
         if (accepted >= 0) {
+            if (!target.gone()) {
+                deliveredPrompt = accepted;
+            }
             target.accepted(accepted);
         }
         for (Delta delta : deltas) {
+            if (!target.gone()) {
+                deliveredCompletion += delta.getTokenIdsCount() + delta.getTokensWithoutIds();
+            }
             target.delta(delta);
         }
         if (last != null) {
             finished = true;
+            boolean lost = target.gone();
             target.finish(last);
+            if (lost) {
+                lastMeter.delivered(deliveredPrompt, deliveredCompletion);
+            }
         }
     }
 }

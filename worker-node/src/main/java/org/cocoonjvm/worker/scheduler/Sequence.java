@@ -126,7 +126,7 @@ final class Sequence {
         }
         meter.ended();
         finish = reason;
-        output.finish(fin(reason).setError(error).build());
+        output.finish(fin(reason).setError(error).build(), meter);
     }
 
     /** @param token the token that carries {@code lastText}, or NO_TOKEN for text held back earlier */
@@ -136,7 +136,7 @@ final class Sequence {
         }
         meter.ended();
         finish = reason;
-        output.finish(fin(reason).build());
+        output.finish(fin(reason).build(), meter);
     }
 
     /** Its usage is what the meter was told: a sequence that ended while it waited used nothing. */

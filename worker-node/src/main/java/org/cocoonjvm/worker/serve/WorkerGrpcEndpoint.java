@@ -3,6 +3,8 @@ package org.cocoonjvm.worker.serve;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
@@ -50,7 +52,7 @@ final class WorkerGrpcEndpoint {
     }
 
     private void generate(GrpcServerRequest<GenerateCall, GenerateEvent> call) {
-        GrpcTarget target = new GrpcTarget(call.response());
+        GrpcTarget target = new GrpcTarget(call.response(), call.connection());
         // A reset (the gateway gave up on the call, or its connection went) stops the sequence.
         call.errorHandler(error -> target.reset());
         call.exceptionHandler(failure -> target.reset());
@@ -112,6 +114,7 @@ final class WorkerGrpcEndpoint {
     /** Writes one sequence's events to its gRPC response; owned by the call's event loop. */
     private static final class GrpcTarget implements EventTarget {
         private final GrpcServerResponse<GenerateCall, GenerateEvent> response;
+        private final HttpConnection connection;
         private boolean started;
         /** Null until the sequence was submitted. */
         private Submitter.Cancellable running;
@@ -119,9 +122,12 @@ final class WorkerGrpcEndpoint {
         private boolean closed;
         /** Cancelled while it waited for its channel, before anything was submitted. */
         private boolean cancelledBeforeSubmit;
+        /** What waits for the answer to this stream's PING (afterRoundTrip); null when nothing does. */
+        private Runnable afterPing;
 
-        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response) {
+        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response, HttpConnection connection) {
             this.response = response;
+            this.connection = connection;
         }
 
         void cancel() {
@@ -135,6 +141,7 @@ final class WorkerGrpcEndpoint {
         void reset() {
             closed = true;
             cancel();
+            roundTripDone();
         }
 
         /**
@@ -184,6 +191,39 @@ final class WorkerGrpcEndpoint {
         @Override
         public boolean writeQueueFull() {
             return !closed && response.writeQueueFull();
+        }
+
+        @Override
+        public boolean gone() {
+            return closed;
+        }
+
+        /**
+         * A PING; the stream's reset, when it comes first, ends the wait (a PING on a connection
+         * that closes is not always answered with a failure).
+         */
+        @Override
+        public void afterRoundTrip(Runnable then) {
+            if (closed) {
+                then.run();
+                return;
+            }
+            afterPing = then;
+            connection.ping(Buffer.buffer(new byte[8])).onComplete(answered -> {
+                if (answered.failed()) {
+                    reset();
+                } else {
+                    roundTripDone();
+                }
+            });
+        }
+
+        private void roundTripDone() {
+            Runnable then = afterPing;
+            afterPing = null;
+            if (then != null) {
+                then.run();
+            }
         }
 
         @Override

@@ -161,7 +161,8 @@ final class WorkerHttpApi {
             OwnerAddresses.putWallet(body, "payout_address", payments.payoutAddress());
         }
         OpenAiResponses.json(ctx.response(), body.put("models", models).put("load", load)
-                .put("earnings", earnings.apply(s.getLoad()).totals()).put("channels", payments.status()).encode());
+                .put("earnings", earnings.apply(s.getLoad()).totals()).put("channels", payments.status())
+                .put("unbilled", payments.unbilled().status()).encode());
     }
 
     /**

@@ -18,6 +18,7 @@ import org.cocoonjvm.protocol.metrics.ProcessMetrics;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.worker.payments.Earnings;
 import org.cocoonjvm.worker.payments.TokenCounts;
+import org.cocoonjvm.worker.payments.Unbilled;
 
 /**
  * The worker's Prometheus metrics ({@code GET /metrics}), for a GPU owner's dashboards and alerts
@@ -55,9 +56,10 @@ final class WorkerMetrics implements AutoCloseable {
      * @param channels the payment channels, as {@code /status} shows them under {@code channels}
      * @param earnings the lifetime earnings with a run's load, whose totals {@code /status} shows
      *                 under {@code earnings}
+     * @param unbilled what this run wrote off, as {@code /status} shows it under {@code unbilled}
      */
     WorkerMetrics(Supplier<WorkerLoad> load, Supplier<JsonObject> gateway, Supplier<JsonArray> channels,
-                  Function<WorkerLoad, Earnings> earnings) {
+                  Function<WorkerLoad, Earnings> earnings, Unbilled unbilled) {
         this.load = load;
         this.gateway = gateway;
         this.channels = channels;
@@ -72,6 +74,13 @@ final class WorkerMetrics implements AutoCloseable {
                 .description("Tokens generated since start, over all requests (gateway's and this API's)").register(meters);
         FunctionCounter.builder("cocoon.worker.prompt.tokens", this, m -> m.loadNow.getPromptTokens())
                 .description("Prompt tokens fed to the model since start, over all requests").register(meters);
+        FunctionCounter.builder("cocoon.worker.unbilled.tokens", unbilled, Unbilled::completionTokens)
+                .tag("reason", "gateway_reset")
+                .description("Tokens generated for a gateway that reset their stream before they went out: it never got "
+                        + "them and never pays them (written off its channel's unpaid amount)").register(meters);
+        FunctionCounter.builder("cocoon.worker.unbilled.nanoton", unbilled, Unbilled::nanoton)
+                .tag("reason", "gateway_reset")
+                .description("nanoTON of fees written off with those tokens").register(meters);
         Gauge.builder("cocoon.worker.lifetime.generation.tokens", this, m -> m.earningsNow.tokens().completion())
                 .description("Tokens generated over all runs (saved every few seconds: a crash loses the last ones)")
                 .register(meters);

@@ -118,7 +118,8 @@ public final class WorkerNode extends VerticleBase {
         Submitter submitter = new Submitter(generator);
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MessageLimits.MAX_REQUEST_BYTES));
         new WorkerGrpcEndpoint(vertx, submitter, this::status, payments::ready).bind(grpc);
-        metrics = new WorkerMetrics(generator::load, this::gatewayStatus, payments::status, payments::earnings);
+        metrics = new WorkerMetrics(generator::load, this::gatewayStatus, payments::status, payments::earnings,
+                payments.unbilled());
         Router http = new WorkerHttpApi(vertx, submitter, generator.model(), this::status, this::gatewayStatus, payments,
                 payments::earnings, metrics, options.apiKey()).router();
         // A gateway multiplexes all its streams to this worker over one HTTP/2 connection: allow many.

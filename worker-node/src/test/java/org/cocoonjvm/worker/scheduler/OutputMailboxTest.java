@@ -31,6 +31,7 @@ class OutputMailboxTest {
         final CompletableFuture<Final> fin = new CompletableFuture<>();
         final List<String> wrongThread = new ArrayList<>();
         volatile boolean full;
+        volatile boolean gone;
         volatile Handler<Void> drain;
 
         private void check() {
@@ -62,6 +63,85 @@ class OutputMailboxTest {
             check();
             drain = handler;
         }
+
+        @Override
+        public boolean gone() {
+            return gone;
+        }
+    }
+
+    /** What the meter hears of a Final that did not go out. */
+    private static final class Delivered implements CreditGate.Meter {
+        final CompletableFuture<long[]> counts = new CompletableFuture<>();
+
+        @Override
+        public void delivered(int promptTokens, long completionTokens) {
+            counts.complete(new long[] {promptTokens, completionTokens});
+        }
+
+        @Override
+        public void prompt(int tokens) {
+        }
+
+        @Override
+        public void completion(int tokens) {
+        }
+
+        @Override
+        public void ended() {
+        }
+
+        @Override
+        public boolean paused() {
+            return false;
+        }
+
+        @Override
+        public String overdue() {
+            return "";
+        }
+    }
+
+    /**
+     * A stream reset mid-answer: the gateway bills what went out before (its Accepted and deltas),
+     * so the meter is told exactly that, and nothing after; a Final that goes out tells it nothing.
+     */
+    @Test
+    void aTargetGoneBeforeTheFinal_tellsTheMeterWhatWentOutBefore() throws Exception {
+        Target target = new Target();
+        OutputMailbox mailbox = new OutputMailbox(context, target);
+        Delivered meter = new Delivered();
+        mailbox.accepted(5);
+        mailbox.token(1, "a");
+        mailbox.tokens(2, "bc");
+        eventually(() -> target.deltas.stream().mapToInt(d -> d.getTokenIdsCount() + d.getTokensWithoutIds()).sum() == 3);
+        target.gone = true;
+        mailbox.token(3, "d");
+        mailbox.finish(stop(), meter);
+
+        assertThat(meter.counts.get(5, TimeUnit.SECONDS)).containsExactly(5, 3);
+
+        Target open = new Target();
+        OutputMailbox delivered = new OutputMailbox(context, open);
+        Delivered unused = new Delivered();
+        delivered.token(1, "a");
+        delivered.finish(stop(), unused);
+        open.fin.get(5, TimeUnit.SECONDS);
+        assertThat(unused.counts).isNotDone();
+    }
+
+    private void eventually(java.util.function.BooleanSupplier condition) throws Exception {
+        CompletableFuture<Boolean> met = new CompletableFuture<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!met.isDone()) {
+            context.runOnContext(v -> {
+                if (condition.getAsBoolean()) {
+                    met.complete(true);
+                }
+            });
+            assertThat(System.nanoTime() - deadline).as("in time").isNegative();
+            Thread.sleep(5);
+        }
     }
 
     private static Final stop() {
@@ -77,7 +157,7 @@ class OutputMailboxTest {
         mailbox.token(8, "");
         mailbox.token(-1, "b"); // held-back text alone carries no token id
         mailbox.token(9, "c");
-        mailbox.finish(stop());
+        mailbox.finish(stop(), CreditGate.Meter.FREE);
         Final fin = target.fin.get(5, TimeUnit.SECONDS);
 
         CompletableFuture<List<Delta>> deltas = new CompletableFuture<>();
@@ -100,7 +180,7 @@ class OutputMailboxTest {
         mailbox.token(3, " three");
         mailbox.tokens(2, " four");  // a forwarder's: counted, without ids
         mailbox.tokens(1, "");
-        mailbox.finish(stop());
+        mailbox.finish(stop(), CreditGate.Meter.FREE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (target.drain == null) {
             assertThat(System.nanoTime() - deadline).as("drain handler registered in time").isNegative();
@@ -137,7 +217,7 @@ class OutputMailboxTest {
         for (int i = 0; i < tokens; i++) {
             mailbox.token(i, "word ");
         }
-        mailbox.finish(stop());
+        mailbox.finish(stop(), CreditGate.Meter.FREE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (target.drain == null) {
             assertThat(System.nanoTime() - deadline).as("drain handler registered in time").isNegative();

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.payments.Earnings;
 import org.cocoonjvm.worker.payments.TokenCounts;
+import org.cocoonjvm.worker.payments.Unbilled;
 import org.junit.jupiter.api.Test;
 
 /** The registration and channel series, from the same JSON /status shows, as it changes between scrapes. */
@@ -20,11 +21,13 @@ class WorkerMetricsTest {
     @Test
     void scrape_readsTheLinkStateAndEachOpenChannelAtTheScrape() {
         try (WorkerMetrics metrics = new WorkerMetrics(WorkerLoad::getDefaultInstance, link::get, channels::get,
-                load -> new Earnings(TokenCounts.NONE, List.of()))) {
+                load -> new Earnings(TokenCounts.NONE, List.of()), new Unbilled())) {
             String before = metrics.scrape();
             assertThat(before).contains("cocoon_worker_gateway_registration{state=\"connecting\"} 1.0",
                     "cocoon_worker_gateway_registration{state=\"registered\"} 0.0",
-                    "cocoon_worker_gateway_registration{state=\"refused\"} 0.0");
+                    "cocoon_worker_gateway_registration{state=\"refused\"} 0.0",
+                    "cocoon_worker_unbilled_tokens_total{reason=\"gateway_reset\"} 0.0",
+                    "cocoon_worker_unbilled_nanoton_total{reason=\"gateway_reset\"} 0.0");
             assertThat(before).doesNotContain("cocoon_worker_channel_");
 
             link.set(new JsonObject().put("state", "registered"));
@@ -56,7 +59,7 @@ class WorkerMetricsTest {
                 new Earnings.Channel("5e0e", "ab", "0:02", "open", opened.plusSeconds(61), null, 50, 0, "", "0:03", null));
         try (WorkerMetrics metrics = new WorkerMetrics(() -> thisRun, () -> null, JsonArray::new,
                 load -> new Earnings(new TokenCounts(1000 + load.getTokensGenerated(), 400 + load.getPromptTokens()),
-                        history))) {
+                        history), new Unbilled())) {
             String scrape = metrics.scrape();
 
             assertThat(scrape).contains("# TYPE cocoon_worker_lifetime_generation_tokens gauge",
