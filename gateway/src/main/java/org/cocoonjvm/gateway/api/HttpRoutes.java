@@ -18,6 +18,7 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.ext.web.handler.CorsHandler;
+import io.vertx.ext.web.handler.HttpException;
 import io.vertx.grpc.server.GrpcServer;
 import java.util.HashMap;
 import java.util.Map;
@@ -130,7 +131,9 @@ public final class HttpRoutes {
                     || ctx.response().closed() || ctx.response().ended()) {
                 return;
             }
-            if (ctx.statusCode() == 200 || ctx.statusCode() == 400) {
+            // Not Vert.x Web's own 400s of a request's head (an HTTP/2 request without :authority),
+            // which are HttpExceptions and no body's.
+            if (!(failure instanceof HttpException) && (ctx.statusCode() == 200 || ctx.statusCode() == 400)) {
                 bodyUnreadable(ctx, failure);  // the body handler's way to say the request stream broke
             } else {
                 ctx.next();
