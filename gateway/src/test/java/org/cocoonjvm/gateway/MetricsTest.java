@@ -67,7 +67,19 @@ class MetricsTest {
         assertThat(m.get("cocoon_workers_registered")).isEqualTo(1);
         assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
         assertThat(m.get("cocoon_worker_healthy", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_worker_routable", "worker", "worker-1")).isEqualTo(1);
         assertThat(m.get("cocoon_worker_capacity", "worker", "worker-1")).isPositive();
+    }
+
+    /** Audit V, V-5: a cordoned worker looked as routable as any in /metrics: healthy, its capacity counted. */
+    @Test
+    void aCordonedWorker_isHealthyButNotRoutable() {
+        net.addWorker(1000);
+        assertThat(net.call(HttpMethod.POST, "/admin/workers/worker-1/cordon", TestNetwork.ADMIN_KEY, null).status()).isEqualTo(200);
+
+        Exposition m = scrape();
+        assertThat(m.get("cocoon_worker_healthy", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_worker_routable", "worker", "worker-1")).isZero();
     }
 
     /** Audit L, 9: a request for name@hash made series of its own beside name's, so dashboards counted one model twice. */

@@ -21,6 +21,7 @@ final class WorkerGauges {
     private final MultiGauge inFlight;
     private final MultiGauge capacity;
     private final MultiGauge healthy;
+    private final MultiGauge routable;
 
     WorkerGauges(MeterRegistry meters, WorkerRegistry workers) {
         this.workers = workers;
@@ -30,6 +31,12 @@ final class WorkerGauges {
                 .description("Sequences the worker announced it can run at once").register(meters);
         this.healthy = MultiGauge.builder("cocoon.worker.healthy")
                 .description("1 while the worker's heartbeats are current, else 0").register(meters);
+        // Capacity that routing uses is sum(cocoon_worker_capacity * cocoon_worker_routable): a
+        // cordoned worker, or one whose circuit is open, is healthy all the same (audit V, V-5).
+        this.routable = MultiGauge.builder("cocoon.worker.routable")
+                .description("1 while the gateway routes new requests to the worker; 0 while it is silent, cordoned, "
+                        + "at its channel's cap, closing its channel or its circuit is open (/admin/workers says which)")
+                .register(meters);
         Gauge.builder("cocoon.workers.registered", workers, w -> w.all().size()).strongReference(true)
                 .description("Workers with an open registration session").register(meters);
         Gauge.builder("cocoon.workers.attested", workers, w -> w.all().stream().filter(x -> x.attestation().attested()).count())
@@ -43,6 +50,8 @@ final class WorkerGauges {
         inFlight.register(rows(now, RegisteredWorker::inFlight), true);
         capacity.register(rows(now, RegisteredWorker::capacity), true);
         healthy.register(rows(now, w -> workers.healthy(w) ? 1 : 0), true);
+        long nowNanos = workers.nanoTime();
+        routable.register(rows(now, w -> workers.standing(w, nowNanos) == WorkerRegistry.Standing.ROUTABLE ? 1 : 0), true);
     }
 
     private static List<MultiGauge.Row<?>> rows(List<RegisteredWorker> now, ToDoubleFunction<RegisteredWorker> value) {

@@ -442,6 +442,37 @@ public final class WorkerRegistry {
         }
     }
 
+    /** Whether a worker takes new requests now, and if not, why: one rule for routing, /metrics and /admin. */
+    public enum Standing {
+        /** Its heartbeats are late: skipped until it speaks again. */
+        SILENT,
+        /** The operator took it out of routing. */
+        CORDONED,
+        /** Its channel's fees reached the deposit cap: it would serve unpaid, then hold the request at its credit window. */
+        CAP_REACHED,
+        /** Its channel pays only what runs on it now, then closes. */
+        CHANNEL_CLOSING,
+        /** Its circuit breaker is open after failures. */
+        CIRCUIT_OPEN,
+        ROUTABLE
+    }
+
+    public Standing standing(RegisteredWorker w, long nowNanos) {
+        WorkerChannel channel = w.channel();
+        if (!healthy(w)) {
+            return Standing.SILENT;
+        } else if (cordons.contains(w.id())) {
+            return Standing.CORDONED;
+        } else if (channel != null && channel.capReached()) {
+            return Standing.CAP_REACHED;
+        } else if (channel != null && channel.closing()) {
+            return Standing.CHANNEL_CLOSING;
+        } else if (w.breakerOpen(nowNanos)) {
+            return Standing.CIRCUIT_OPEN;
+        }
+        return Standing.ROUTABLE;
+    }
+
     private Scan scan(Route route, long now) {
         Scan scan = new Scan();
         for (RegisteredWorker w : workers.values()) {
@@ -449,26 +480,25 @@ public final class WorkerRegistry {
                 continue;
             }
             scan.served = true;
-            WorkerChannel channel = w.channel();
             if (route.exclude().contains(w.id())) {
                 scan.excludedSome = true;
-            } else if (!healthy(w)) {
-                continue;  // silent: skipped until it speaks again
-            } else if (cordons.contains(w.id())) {
-                scan.cordoned++;
-            } else if (channel != null && channel.capReached()) {
-                continue;  // it would serve unpaid, then hold the request at its credit window
-            } else if (channel != null && channel.closing()) {
-                scan.closing++;  // its channel pays only what runs on it now, then closes
-            } else if (w.breakerOpen(now)) {
-                scan.failing++;
-                scan.untilHalfOpen = Math.min(scan.untilHalfOpen, w.breakerOpenUntilNanos() - now);
-            } else {
-                int room = route.tier() == ServiceTier.FLEX ? flexRoom(w.capacity()) : w.capacity() * OVERCOMMIT;
-                if (w.inFlight() < room) {
-                    scan.candidate(w);
-                } else {
-                    scan.full = true;
+                continue;
+            }
+            switch (standing(w, now)) {
+                case SILENT, CAP_REACHED -> { }
+                case CORDONED -> scan.cordoned++;
+                case CHANNEL_CLOSING -> scan.closing++;
+                case CIRCUIT_OPEN -> {
+                    scan.failing++;
+                    scan.untilHalfOpen = Math.min(scan.untilHalfOpen, w.breakerOpenUntilNanos() - now);
+                }
+                case ROUTABLE -> {
+                    int room = route.tier() == ServiceTier.FLEX ? flexRoom(w.capacity()) : w.capacity() * OVERCOMMIT;
+                    if (w.inFlight() < room) {
+                        scan.candidate(w);
+                    } else {
+                        scan.full = true;
+                    }
                 }
             }
         }
