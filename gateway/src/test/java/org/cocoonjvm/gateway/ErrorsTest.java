@@ -45,6 +45,10 @@ class ErrorsTest {
             assertThat(noHost).startsWith("HTTP/1.1 400").contains("\"type\":\"invalid_request_error\"", "no Host header");
             String twoHosts = raw("GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n");
             assertThat(twoHosts).startsWith("HTTP/1.1 400").contains("2 Host headers");
+            // Audit T, T-8: only chunked frames a body here; another coding list a proxy may frame its own way.
+            String identityChunked = raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked"
+                    + "\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+            assertThat(identityChunked).startsWith("HTTP/1.1 400").contains("Transfer-Encoding \\\"identity, chunked\\\" is not supported");
             String grpcWeb = raw("POST /cocoon.v1.Inference/Generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                     + "Content-Type: application/grpc-web-text\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0");
             assertThat(grpcWeb).startsWith("HTTP/1.1 404").contains("\"error\"");

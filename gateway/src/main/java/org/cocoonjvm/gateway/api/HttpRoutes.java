@@ -102,6 +102,12 @@ public final class HttpRoutes {
                 refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
                         "The request has " + request.headers().getAll(HttpHeaders.HOST).size()
                                 + " Host headers; HTTP/1.1 allows one."));
+            } else if (request.version() != HttpVersion.HTTP_2 && unsupportedTransferCoding(request) != null) {
+                // Only chunked is framing the gateway reads; a proxy in front that reads another
+                // coding list its own way frames the body differently (audit T, T-8).
+                refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
+                        "Transfer-Encoding " + ApiException.shown(unsupportedTransferCoding(request))
+                                + " is not supported; send the body chunked, or with a Content-Length."));
             } else if (isGrpc(request) && request.version() != HttpVersion.HTTP_2) {
                 // gRPC's server answered a bare 415 with no body (audit H, H-4).
                 refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.invalid(null,
@@ -479,6 +485,15 @@ public final class HttpRoutes {
 
     private static void json(RoutingContext ctx, int status, JsonObject body) {
         OpenAiResponses.json(ctx.response().setStatusCode(status), body.encode());
+    }
+
+    /** The request's Transfer-Encoding when it is anything but exactly {@code chunked}; null otherwise. */
+    private static String unsupportedTransferCoding(HttpServerRequest request) {
+        java.util.List<String> codings = request.headers().getAll(HttpHeaders.TRANSFER_ENCODING);
+        if (codings.isEmpty() || codings.size() == 1 && codings.getFirst().strip().equalsIgnoreCase("chunked")) {
+            return null;
+        }
+        return String.join(", ", codings);
     }
 
     /** gRPC proper; gRPC-Web is not served, and goes to the HTTP routes (a 404 there). */
