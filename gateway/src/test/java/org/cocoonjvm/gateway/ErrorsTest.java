@@ -158,6 +158,38 @@ class ErrorsTest {
     }
 
     /**
+     * Review W, W-1: a body one HTTP/2 stream got wrong (longer than its content-length) closed the
+     * whole connection, cutting the other streams on it, perhaps other clients' behind a proxy.
+     * Only that stream is refused.
+     */
+    @Test
+    void aBadBodyOnOneHttp2Stream_doesNotCutTheOtherStreamsOnItsConnection() throws Exception {
+        net.addWorker(20);  // a 60-token answer runs ~3 s
+        io.vertx.core.http.HttpClient h2 = net.vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        try {
+            java.util.concurrent.atomic.AtomicBoolean streaming = new java.util.concurrent.atomic.AtomicBoolean();
+            io.vertx.core.Future<String> other = h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+                            .setHost("127.0.0.1").setPort(net.gateway.port()))
+                    .compose(request -> request.send(chat("synthetic", true, "\"max_tokens\":60")))
+                    .compose(response -> {
+                        streaming.set(true);
+                        return response.body().map(io.vertx.core.buffer.Buffer::toString);
+                    });
+            TestNetwork.eventually("the other stream is under way", streaming::get);
+            io.vertx.core.Future<Integer> bad = h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+                            .setHost("127.0.0.1").setPort(net.gateway.port()).putHeader("content-length", "5"))
+                    .compose(request -> {
+                        request.exceptionHandler(e -> { });
+                        return request.send("x".repeat(50)).map(io.vertx.core.http.HttpClientResponse::statusCode);
+                    });
+            assertThat(TestNetwork.await(other)).contains("[DONE]");
+        } finally {
+            h2.close();
+        }
+    }
+
+    /**
      * Audit T, T-1: a request refused before its body was read (here a 401) left its connection
      * open, and the gateway read and discarded whatever the client sent, at line rate, without a
      * bound. Now the answer says Connection: close and the connection closes shortly after it.

@@ -105,10 +105,17 @@ final class GatewayCommand implements Callable<Integer> {
         try {
             return serve(options, attested, lock);
         } catch (Exception | Error e) {
-            lock.close();
+            // Once the node serves, the lock goes with the process: let go before the exit, a start
+            // on this data dir could take the lease while this gateway still serves (review W, W-3).
+            if (!deployed) {
+                lock.close();
+            }
             throw e;
         }
     }
+
+    /** The node was deployed: from then on it serves until the process ends. */
+    private boolean deployed;
 
     private int serve(GatewayOptions options, GatewayAttestation attested, DirLock lock) throws Exception {
         Vertx vertx = network.vertx();
@@ -138,6 +145,7 @@ final class GatewayCommand implements Callable<Integer> {
             }
             billing.fence().beforeExit(node::fenced);
             Running.await(vertx.deployVerticle(node), "the gateway");
+            deployed = true;
         } catch (Exception e) {
             // Nothing was served or kept: the lease is released, not left to hold up the next start (review U, U-5).
             closeAfter(e, billing.ledger());

@@ -349,14 +349,22 @@ public final class HttpRoutes {
      * leaving: Vert.x Web's body handler fails the request with status 200 then (400 for some of
      * the codec's complaints), which reached no error handler and went out as a dropped connection
      * with an ERROR and a stack trace (audit T, T-4: a chunk size that is not one). A 400 as for a
-     * malformed head; the codec reads nothing more on that connection, so it closes once answered.
+     * malformed head; on HTTP/1 the codec reads nothing more on that connection, so it closes once
+     * answered.
      */
     private static void bodyUnreadable(RoutingContext ctx, Throwable cause) {
-        ctx.response().putHeader(HttpHeaders.CONNECTION, "close");
-        ctx.addEndHandler(v -> ctx.request().connection().close());
+        // An HTTP/2 stream's fault is its own: the connection carries other streams, perhaps other
+        // clients' behind a proxy, which closing it would cut (review W, W-1).
+        boolean http1 = ctx.request().version() != HttpVersion.HTTP_2;
+        if (http1) {
+            ctx.response().putHeader(HttpHeaders.CONNECTION, "close");
+            ctx.addEndHandler(v -> ctx.request().connection().close());
+        }
         RequestNotes.refuse(ctx, ApiException.invalid(null, "The request body could not be read"
                 + (cause == null || cause.getMessage() == null ? "." : ": " + cause.getMessage())));
-        FlushBatching.flushNow(ctx.request().connection());  // Vert.x closes the connection before this read ends
+        if (http1) {
+            FlushBatching.flushNow(ctx.request().connection());  // Vert.x closes the connection before this read ends
+        }
     }
 
     /**

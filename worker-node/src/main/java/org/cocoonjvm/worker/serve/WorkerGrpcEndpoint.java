@@ -9,7 +9,9 @@ import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.protocol.grpc.Accepted;
@@ -38,6 +40,21 @@ final class WorkerGrpcEndpoint {
      */
     private final Function<GenerateRequest, CompletableFuture<Void>> paymentReady;
 
+    /**
+     * The PING in flight on each connection: after a stall every stream on it waits for a round
+     * trip, and one PING each, thousands at once, would trip the gateway's flood guard, which
+     * closes the connection and every stream on it (review W, W-6).
+     */
+    private final Map<HttpConnection, Future<Buffer>> pings = new ConcurrentHashMap<>();
+
+    private Supplier<Future<Buffer>> pingOnce(HttpConnection connection) {
+        return () -> {
+            Future<Buffer> ping = pings.computeIfAbsent(connection, c -> c.ping(Buffer.buffer(new byte[8])));
+            ping.onComplete(done -> pings.remove(connection, ping));
+            return ping;
+        };
+    }
+
     WorkerGrpcEndpoint(Vertx vertx, Submitter submitter, Supplier<WorkerStatus> status,
                        Function<GenerateRequest, CompletableFuture<Void>> paymentReady) {
         this.vertx = vertx;
@@ -52,7 +69,7 @@ final class WorkerGrpcEndpoint {
     }
 
     private void generate(GrpcServerRequest<GenerateCall, GenerateEvent> call) {
-        GrpcTarget target = new GrpcTarget(call.response(), call.connection());
+        GrpcTarget target = new GrpcTarget(call.response(), pingOnce(call.connection()));
         // A reset (the gateway gave up on the call, or its connection went) stops the sequence.
         call.errorHandler(error -> target.reset());
         call.exceptionHandler(failure -> target.reset());
@@ -114,7 +131,8 @@ final class WorkerGrpcEndpoint {
     /** Writes one sequence's events to its gRPC response; owned by the call's event loop. */
     private static final class GrpcTarget implements EventTarget {
         private final GrpcServerResponse<GenerateCall, GenerateEvent> response;
-        private final HttpConnection connection;
+        /** A PING round trip on the stream's connection, shared with its other streams. */
+        private final Supplier<Future<Buffer>> ping;
         private boolean started;
         /** Null until the sequence was submitted. */
         private Submitter.Cancellable running;
@@ -125,9 +143,9 @@ final class WorkerGrpcEndpoint {
         /** What waits for the answer to this stream's PING (afterRoundTrip); null when nothing does. */
         private Runnable afterPing;
 
-        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response, HttpConnection connection) {
+        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response, Supplier<Future<Buffer>> ping) {
             this.response = response;
-            this.connection = connection;
+            this.ping = ping;
         }
 
         void cancel() {
@@ -209,7 +227,7 @@ final class WorkerGrpcEndpoint {
                 return;
             }
             afterPing = then;
-            connection.ping(Buffer.buffer(new byte[8])).onComplete(answered -> {
+            ping.get().onComplete(answered -> {
                 if (answered.failed()) {
                     reset();
                 } else {
