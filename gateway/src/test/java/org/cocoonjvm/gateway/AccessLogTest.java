@@ -377,19 +377,20 @@ class AccessLogTest {
         assertThat(logged.get(4).getValue("model")).isNull();  // proto3's "" is a model not named
     }
 
-    /** Its worker failed before the first token (and bills nothing): the line still names that worker. */
+    /** Its worker stopped before the first token (and bills nothing): the line still names that worker. */
     @Test
-    void aRequestWhoseWorkerFailedBeforeItsFirstToken_namesThatWorker() {
+    void aRequestWhoseWorkerStoppedBeforeItsFirstToken_namesThatWorker() {
         var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s
         var reply = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY), chat("synthetic", false, "\"max_tokens\":4"));
         TestNetwork.eventually("the worker runs it", () -> net.workerStatus(slow).getJsonObject("load").getInteger("running") == 1);
 
         net.stopWorker(0);
 
-        assertThat(await(reply).status()).isEqualTo(502);
+        assertThat(await(reply).status()).isEqualTo(503);
         TestNetwork.eventually("the request is logged", () -> lines.list.size() == 1);
         JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
         assertThat(logged.getString("worker")).isEqualTo("worker-1");
+        assertThat(logged.getString("error")).as("a planned stop, not a fault").isEqualTo("shutting_down");
         assertThat(logged.getLong("cost_nanoton")).isZero();
     }
 

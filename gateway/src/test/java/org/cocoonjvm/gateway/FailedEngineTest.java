@@ -7,13 +7,9 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
-import org.cocoonjvm.worker.engine.Engine;
-import org.cocoonjvm.worker.engine.Slot;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.scheduler.Scheduler;
@@ -102,28 +98,5 @@ class FailedEngineTest {
             return absent.size() == 1 && absent.getJsonObject(0).getLong("sent_nanoton") == 0
                     && absent.getJsonObject(0).getLong("unpaid_nanoton") == 0;
         });
-    }
-
-    /** The synthetic engine, whose step throws once {@link #failing} is set, after {@link #stepMs}. */
-    private static final class FailingEngine extends DelegatingEngine {
-        final AtomicBoolean failing = new AtomicBoolean();
-        volatile long stepMs;
-
-        FailingEngine(Engine engine) {
-            super(engine);
-        }
-
-        @Override
-        public void step(List<Slot> slots, int[] next) {
-            if (failing.get()) {
-                try {
-                    Thread.sleep(stepMs);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                throw new IllegalStateException("injected kernel error");
-            }
-            engine.step(slots, next);
-        }
     }
 }

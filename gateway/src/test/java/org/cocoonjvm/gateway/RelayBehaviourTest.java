@@ -78,6 +78,19 @@ class RelayBehaviourTest {
     @Test
     void workerFailingBeforeTheFirstToken_isReplacedByAnother() throws Exception {
         net = new TestNetwork();
+        // Past the status hold (2 s), so that the response's head, and with it this test, goes on before it fails.
+        net.addWorker(failingInItsFirstStep(4_000), SchedulerOptions.DEFAULTS, 0);
+        HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "\"max_tokens\":4"));
+        SseEvents sse = SseEvents.read(response);
+        TestNetwork.eventually("the failing worker has it", () -> net.gateway.registry().all().iterator().next().inFlight() == 1);
+        net.addWorker(1000);
+
+        assertServedByTheOther(sse);
+    }
+
+    @Test
+    void workerStoppingBeforeTheFirstToken_isReplacedByAnother() throws Exception {
+        net = new TestNetwork();
         var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s
         HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, "\"max_tokens\":4"));
         SseEvents sse = SseEvents.read(response);
@@ -86,6 +99,10 @@ class RelayBehaviourTest {
 
         net.stopWorker(0);  // grace 0: it fails its running sequence before any token
 
+        assertServedByTheOther(sse);
+    }
+
+    private static void assertServedByTheOther(SseEvents sse) throws Exception {
         List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
         assertThat(events).noneMatch(e -> e.data().contains("\"error\""));
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
@@ -94,24 +111,30 @@ class RelayBehaviourTest {
     }
 
     /**
-     * The model's only worker fails before its first token and leaves: the request failed on a
-     * worker (502 / UNAVAILABLE, not "no such model"), and costs the account nothing: the worker
-     * that failed it bills no prompt, and its error shows no usage.
+     * The model's only worker fails, or stops, before its first token and leaves: the request
+     * failed on a worker (502 / UNAVAILABLE, or 503 shutting_down for a planned stop; not "no such
+     * model"), and costs the account nothing: the worker bills no prompt, and the error shows no usage.
      */
-    @Test
-    void onlyWorkerFailingBeforeTheFirstToken_isAnUpstreamError_thatCostsNothing() throws Exception {
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void onlyWorkerLeavingBeforeTheFirstToken_isAnError_thatCostsNothing(boolean planned) throws Exception {
         for (boolean stream : new boolean[] {true, false}) {
             net = new TestNetwork();
-            var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);  // first token after 5 s
+            // Stopping, its first token after 5 s; failing, its first step throws after 1 s.
+            var worker = net.addWorker(planned ? new SyntheticEngine(0.2, 4, 4096) : failingInItsFirstStep(1_000),
+                    SchedulerOptions.DEFAULTS, 0);
             Future<TestNetwork.Reply> reply = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
                     chat("synthetic", stream, "\"max_tokens\":4"));
-            TestNetwork.eventually("the worker runs it", () -> net.workerStatus(slow).getJsonObject("load").getInteger("running") == 1);
 
-            net.stopWorker(0);
+            if (planned) {
+                TestNetwork.eventually("the worker runs it", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 1);
+                net.stopWorker(0);
+            }
 
             TestNetwork.Reply r = await(reply);
-            assertThat(r.status()).as(r.body()).isEqualTo(502);
-            assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+            // A worker's planned stop is no fault of its: the client is told to send it again, as at a gateway's stop.
+            assertThat(r.status()).as(r.body()).isEqualTo(planned ? 503 : 502);
+            assertThat(r.json().getJsonObject("error").getString("code")).isEqualTo(planned ? "shutting_down" : "upstream_error");
             TestNetwork.eventually("the request is settled", () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
             assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isZero();
             assertThat(r.json().containsKey("usage")).as("nothing was billed").isFalse();
@@ -120,34 +143,56 @@ class RelayBehaviourTest {
         net = null;
     }
 
-    @Test
-    void onlyWorkerFailingBeforeTheFirstToken_overGrpc_isUnavailable() throws Exception {
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void onlyWorkerLeavingBeforeTheFirstToken_overGrpc_isUnavailable(boolean planned) throws Exception {
         net = new TestNetwork();
-        var slow = net.addWorker(new SyntheticEngine(0.2, 4, 4096), SchedulerOptions.DEFAULTS, 0);
+        var worker = net.addWorker(planned ? new SyntheticEngine(0.2, 4, 4096) : failingInItsFirstStep(1_000), SchedulerOptions.DEFAULTS, 0);
         InferenceGrpc.Call call = new InferenceGrpc(net).generate(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(4).build());
-        TestNetwork.eventually("the worker runs it", () -> net.workerStatus(slow).getJsonObject("load").getInteger("running") == 1);
 
-        net.stopWorker(0);
+        if (planned) {
+            TestNetwork.eventually("the worker runs it", () -> net.workerStatus(worker).getJsonObject("load").getInteger("running") == 1);
+            net.stopWorker(0);
+        }
 
         call.ended.get(10, TimeUnit.SECONDS);
         assertThat(call.status).isEqualTo(io.vertx.grpc.common.GrpcStatus.UNAVAILABLE);
-        assertThat(call.metadata("cocoon-error")).isEqualTo("upstream_error");
+        assertThat(call.metadata("cocoon-error")).isEqualTo(planned ? "shutting_down" : "upstream_error");
     }
 
-    @Test
-    void workerFailingAfterTheFirstToken_endsWithAnErrorEventCarryingTheUsage_thenDone_andBillsWhatWasSent() throws Exception {
+    /** A synthetic engine whose first step throws after {@code afterMs}, as a kernel error would: the worker's fault. */
+    private static FailingEngine failingInItsFirstStep(long afterMs) {
+        FailingEngine engine = new FailingEngine(new SyntheticEngine(200, 4, 4096));
+        engine.stepMs = afterMs;
+        engine.failing.set(true);
+        return engine;
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void workerLeavingAfterTheFirstToken_endsWithAnErrorEventCarryingTheUsage_thenDone_andBillsWhatWasSent(boolean planned)
+            throws Exception {
         net = new TestNetwork();
-        net.addWorker(new SyntheticEngine(20, 4, 4096), SchedulerOptions.DEFAULTS, 0);
+        FailingEngine engine = new FailingEngine(new SyntheticEngine(20, 4, 4096));
+        net.addWorker(engine, SchedulerOptions.DEFAULTS, 0);
         HttpClientResponse response = net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", true, ""));
         SseEvents sse = SseEvents.read(response);
         TestNetwork.eventually("two chunks arrived", () -> sse.size() >= 2);
 
-        net.stopWorker(0);
+        if (planned) {
+            net.stopWorker(0);
+        } else {
+            engine.failing.set(true);
+        }
 
         List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
         assertThat(events.getLast().data()).isEqualTo("[DONE]");
         JsonObject error = new JsonObject(events.get(events.size() - 2).data()).getJsonObject("error");
-        assertThat(error.getString("code")).isEqualTo("upstream_error");
+        assertThat(error.getString("code")).isEqualTo(planned ? "shutting_down" : "upstream_error");
+        assertThat(error.getString("message")).contains(planned ? "The worker is shutting down" : "injected kernel error");
+        String counted = "cocoon_request_errors_total{code=\"" + (planned ? "shutting_down" : "upstream_error") + "\"} 1.0";
+        TestNetwork.eventually("the error is counted by its code",
+                () -> net.call(HttpMethod.GET, "/metrics", null, null).body().contains(counted));
         // Nothing is lost: the tokens that reached the client (and the prompt) are billed, and the
         // error event says so in its usage, as a stream that ends well does on its finish chunk. No
         // chunk without a choice: clients read choices[0] of each (audit M, M-1).
@@ -224,21 +269,27 @@ class RelayBehaviourTest {
         assertThat(net.accounts.balance(TestNetwork.ACCOUNT).spentNanoton()).isEqualTo(usage.getLong("total_cost"));
     }
 
-    @Test
-    void workerFailingMidReply_nonStreaming_is502_withTheUsageItWasBilledFor() throws Exception {
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void workerLeavingMidReply_nonStreaming_isAnError_withTheUsageItWasBilledFor(boolean planned) throws Exception {
         net = new TestNetwork();
-        net.addWorker(new SyntheticEngine(20, 4, 4096, 100_000), SchedulerOptions.DEFAULTS, 0);
+        FailingEngine engine = new FailingEngine(new SyntheticEngine(20, 4, 4096, 100_000));
+        net.addWorker(engine, SchedulerOptions.DEFAULTS, 0);
         Future<TestNetwork.Reply> reply = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
                 chat("synthetic", false, "\"max_tokens\":2000"));
         TestNetwork.eventually("tokens were produced",
                 () -> net.gateway.registry().all().iterator().next().inFlight() == 1);
         Thread.sleep(500);
 
-        net.stopWorker(0);
+        if (planned) {
+            net.stopWorker(0);
+        } else {
+            engine.failing.set(true);
+        }
 
         TestNetwork.Reply failed = await(reply);
-        assertThat(failed.status()).isEqualTo(502);
-        assertThat(failed.json().getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+        assertThat(failed.status()).isEqualTo(planned ? 503 : 502);
+        assertThat(failed.json().getJsonObject("error").getString("code")).isEqualTo(planned ? "shutting_down" : "upstream_error");
         JsonObject usage = failed.json().getJsonObject("usage");
         assertThat(usage.getLong("completion_tokens")).isPositive();
         // Billed: an SDK's automatic retry would be billed again.

@@ -40,6 +40,7 @@ import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.openai.BearerKeys;
+import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.OnChainSettlement;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
@@ -212,17 +213,17 @@ final class TestNetwork implements AutoCloseable {
     }
 
     /** @param graceMs how long its running sequences may finish when it stops; 0 fails them at once */
-    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs) {
+    WorkerNode addWorker(Engine engine, SchedulerOptions scheduler, long graceMs) {
         return addWorker(engine, scheduler, graceMs, WorkerPaymentOptions.IN_MEMORY);
     }
 
     /** @param payments the worker's credit window and payment timeout */
-    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {
+    WorkerNode addWorker(Engine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments) {
         return addWorker(engine, scheduler, graceMs, payments, null);
     }
 
     /** @param chain checks and settles the worker's channels on chain; null takes them off chain */
-    WorkerNode addWorker(SyntheticEngine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments,
+    WorkerNode addWorker(Engine engine, SchedulerOptions scheduler, long graceMs, WorkerPaymentOptions payments,
                          OnChainSettlement chain) {
         Vertx v = Vertx.vertx();
         return deployed(v, new WorkerNode(new WorkerPayments(payments, chain), engine, workerOptions(scheduler, graceMs, payments)));

@@ -71,6 +71,7 @@ class WorkerShutdownIT {
         assertThat(events.getLast()).isEqualTo("data: [DONE]");
         JsonObject error = new JsonObject(events.get(events.size() - 2).substring(6)).getJsonObject("error");
         assertThat(error.getString("message")).contains("stopped before the generation finished");
+        assertThat(error.getString("code")).as("a planned stop, not a fault").isEqualTo("shutting_down");
         int completion = usage(events).getInteger("completion_tokens");
         assertThat(completion).as("what it produced until then, billed").isBetween(10, 200);
     }
@@ -100,6 +101,7 @@ class WorkerShutdownIT {
         assertThat(events.getLast()).isEqualTo("data: [DONE]");
         JsonObject error = new JsonObject(events.get(events.size() - 2).substring(6)).getJsonObject("error");
         assertThat(error.getString("message")).contains("stopped before the generation finished");
+        assertThat(error.getString("code")).as("a planned stop, not a fault").isEqualTo("shutting_down");
         assertThat(usage(events).getInteger("completion_tokens")).as("billed as far as it got").isBetween(1, 200);
         assertThat(Files.readAllLines(dir.resolve("worker.log")).stream().filter(l -> l.contains("again while stopping")))
                 .singleElement().asString().contains("WARN").contains("SIGTERM again while stopping: the grace ends now");

@@ -312,9 +312,8 @@ public final class Relay {
                     workerEnded = true;
                     Final fin = event.getFinal();
                     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
-                        // The worker failed the sequence: retryable while nothing reached the client.
-                        attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError()), true,
-                                fin.getUsage());
+                        // The worker failed the sequence, or stopped (no fault): retryable while nothing reached the client.
+                        attemptFailed(CompletionSink.workerFailure(fin), !fin.getWorkerStopping(), fin.getUsage());
                     } else {
                         end(fin, null);
                     }

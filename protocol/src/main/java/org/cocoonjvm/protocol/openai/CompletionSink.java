@@ -85,10 +85,21 @@ public interface CompletionSink {
     static ApiException failureOf(Final fin) {
         return switch (fin.getFinishReason()) {
             case FINISH_REASON_STOP, FINISH_REASON_LENGTH, FINISH_REASON_CANCELLED -> null;
-            case FINISH_REASON_ERROR -> new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError());
+            case FINISH_REASON_ERROR -> workerFailure(fin);
             case FINISH_REASON_UNSPECIFIED, UNRECOGNIZED ->
                     new ApiException(ErrorKind.UPSTREAM, "The worker ended without a finish reason.");
         };
+    }
+
+    /**
+     * A failed final event as its client is told it: a worker's planned stop is {@code
+     * shutting_down} (send it again, elsewhere or later), anything else the worker's fault.
+     */
+    static ApiException workerFailure(Final fin) {
+        return fin.getWorkerStopping()
+                ? ApiException.retryLater(ErrorKind.SHUTTING_DOWN, "The worker is shutting down: " + fin.getError()
+                        + " Send the request again.", 1)
+                : new ApiException(ErrorKind.UPSTREAM, "The worker failed: " + fin.getError());
     }
 
     static String finishReason(Final fin) {

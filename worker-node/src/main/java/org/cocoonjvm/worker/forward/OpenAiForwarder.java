@@ -80,6 +80,8 @@ public final class OpenAiForwarder implements Generator {
     private final AtomicLong promptTokens = new AtomicLong();
     private final CompletableFuture<Void> drained = new CompletableFuture<>();
     private volatile boolean accepting = true;
+    /** The stop's grace ran out: the forwards its closing client breaks fail as the worker's stop, not as faults. */
+    private volatile boolean graceOver;
 
     /**
      * @param credit meters each request on its channel and holds the streams of a channel the
@@ -524,7 +526,7 @@ public final class OpenAiForwarder implements Generator {
             Final.Builder fin = Final.newBuilder().setFinishReason(finish)
                     .setUsage((usage != null ? usage.toBuilder() : Usage.newBuilder()).setCompletionTokens(forwarded));
             if (finish == FinishReason.FINISH_REASON_ERROR) {
-                fin.setError(error);
+                fin.setError(graceOver ? STOPPED_BEFORE_THE_END : error).setWorkerStopping(graceOver);
             }
             output.finish(fin.build(), meter);
             finished();
@@ -552,6 +554,9 @@ public final class OpenAiForwarder implements Generator {
             drained.complete(null);
         }
         return drained.completeOnTimeout(null, graceMillis, TimeUnit.MILLISECONDS)
-                .whenComplete((v, e) -> client.close());
+                .whenComplete((v, e) -> {
+                    graceOver = true;
+                    client.close();
+                });
     }
 }

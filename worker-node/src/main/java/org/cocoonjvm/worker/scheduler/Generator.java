@@ -47,6 +47,12 @@ public interface Generator {
         return new CompletableFuture<>();
     }
 
-    /** Stops taking requests, lets running ones finish for up to {@code graceMillis}, then fails the rest. */
+    /**
+     * Stops taking requests, lets running ones finish for up to {@code graceMillis}, then fails the
+     * rest: their Final says {@link #STOPPED_BEFORE_THE_END} with {@code worker_stopping} set.
+     */
     CompletableFuture<Void> shutdown(long graceMillis);
+
+    /** The error of a generation the stop's grace cut short. */
+    String STOPPED_BEFORE_THE_END = "The worker stopped before the generation finished.";
 }

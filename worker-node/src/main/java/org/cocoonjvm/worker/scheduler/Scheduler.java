@@ -232,7 +232,11 @@ public final class Scheduler implements Generator, AutoCloseable {
                 looping = false;
             }
             Thread.interrupted();  // a grace-period interrupt is spent; closing the engine must not see it
-            abortAll(failure.isDone() ? notAccepting().getMessage() : "The worker stopped before the generation finished.");
+            if (failure.isDone()) {
+                abortAll(notAccepting().getMessage(), false);
+            } else {
+                abortAll(STOPPED_BEFORE_THE_END, true);
+            }
             engine.close();
             stopped.complete(null);
         }
@@ -359,7 +363,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (now - s.pausedSinceNanos < credit.pauseLimitNanos()) {
             return false;
         }
-        s.abort(FinishReason.FINISH_REASON_ERROR, s.meter.overdue());
+        s.fail(s.meter.overdue(), false);
         release(s);
         return true;
     }
@@ -390,7 +394,7 @@ public final class Scheduler implements Generator, AutoCloseable {
         if (!s.cancelled()) {
             return false;
         }
-        s.abort(FinishReason.FINISH_REASON_CANCELLED, "");
+        s.retire();
         release(s);
         return true;
     }
@@ -403,13 +407,14 @@ public final class Scheduler implements Generator, AutoCloseable {
         return !accepting && System.nanoTime() - drainDeadlineNanos > 0;
     }
 
-    private void abortAll(String reason) {
+    /** @param workerStopping the worker's stop ends them (planned), not its engine's failure */
+    private void abortAll(String reason, boolean workerStopping) {
         for (Sequence s : running) {
-            s.abort(FinishReason.FINISH_REASON_ERROR, reason);
+            s.fail(reason, workerStopping);
         }
         running.clear();
         for (Sequence s; (s = interactive.poll()) != null || (s = flex.poll()) != null; ) {
-            s.abort(FinishReason.FINISH_REASON_ERROR, reason);
+            s.fail(reason, workerStopping);
         }
         runningCount = 0;
     }

@@ -116,17 +116,27 @@ final class Sequence {
         }
     }
 
-    /** Ends the sequence without further output: the caller left, the worker is stopping, or its engine failed. */
-    void abort(FinishReason reason, String error) {
-        if (reason == FinishReason.FINISH_REASON_ERROR && generated == 0 && promptMetered) {
+    /** The caller left: the sequence ends without further output, its usage what was metered. */
+    void retire() {
+        meter.ended();
+        finish = FinishReason.FINISH_REASON_CANCELLED;
+        output.finish(fin(finish).build(), meter);
+    }
+
+    /**
+     * The sequence fails without further output: its engine failed, its gateway did not pay, or
+     * ({@code workerStopping}) the worker's stop ran out of grace.
+     */
+    void fail(String error, boolean workerStopping) {
+        if (generated == 0 && promptMetered) {
             // A failure before any output is the worker's (its engine, its shutdown) or an unpaying
             // gateway's: the client gets an error and nothing else, and nobody pays for the prompt.
             meter.prompt(0);
             promptMetered = false;
         }
         meter.ended();
-        finish = reason;
-        output.finish(fin(reason).setError(error).build(), meter);
+        finish = FinishReason.FINISH_REASON_ERROR;
+        output.finish(fin(finish).setError(error).setWorkerStopping(workerStopping).build(), meter);
     }
 
     /** @param token the token that carries {@code lastText}, or NO_TOKEN for text held back earlier */

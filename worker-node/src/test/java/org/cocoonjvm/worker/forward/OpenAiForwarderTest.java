@@ -34,6 +34,7 @@ import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
 import org.cocoonjvm.worker.payments.WorkerPayments;
 import org.cocoonjvm.worker.scheduler.CreditGate;
+import org.cocoonjvm.worker.scheduler.Generator;
 import org.cocoonjvm.worker.scheduler.EventTarget;
 import org.cocoonjvm.worker.scheduler.GenerationException;
 import org.cocoonjvm.worker.scheduler.OutputMailbox;
@@ -203,16 +204,7 @@ class OpenAiForwarderTest {
     void anUpstreamStallingMidStream_failsAfterTheIdleTimeout() throws Exception {
         forwarderLog();
         Promise<Void> upstreamReset = Promise.promise();
-        HttpServer stalling = await(vertx.createHttpServer().requestHandler(request -> {
-            if (request.method() == HttpMethod.GET) {
-                request.response().end("{\"object\":\"list\",\"data\":[{\"id\":\"stalls\"}]}");
-                return;
-            }
-            request.response().closeHandler(v -> upstreamReset.tryComplete());
-            request.response().setChunked(true).putHeader("Content-Type", "text/event-stream")
-                    .write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],"
-                            + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n");
-        }).listen(0, "127.0.0.1"));
+        HttpServer stalling = stallingUpstream(upstreamReset);
         WorkerNode node = forwarder(options(URI.create("http://127.0.0.1:" + stalling.actualPort()), "stalls", 300));
 
         long start = System.nanoTime();
@@ -225,6 +217,47 @@ class OpenAiForwarderTest {
         assertThat(body.strip()).endsWith("data: [DONE]");
         await(upstreamReset.future());
         assertThat(awaitWarnings(1)).singleElement().asString().contains("sent nothing for").doesNotContain("Hello");
+    }
+
+    /**
+     * The worker stops while a forward runs on past its grace (1 s here): the forward fails as the
+     * worker's planned stop, which its gateway tells from a fault, billing the token it forwarded.
+     */
+    @Test
+    void aForwardStillRunningWhenTheGraceEnds_failsAsTheWorkersStop_notAsAFault() throws Exception {
+        HttpServer stalling = stallingUpstream(Promise.promise());
+        WorkerNode node = forwarder(options(URI.create("http://127.0.0.1:" + stalling.actualPort()), "stalls", 60_000));
+        Promise<Void> firstChunk = Promise.promise();
+        Future<String> body = post(node, chat("big-model", true, ",\"stream_options\":{\"include_usage\":true}"))
+                .compose(response -> {
+                    StringBuilder read = new StringBuilder();
+                    Promise<String> all = Promise.promise();
+                    response.handler(chunk -> {
+                        read.append(chunk);
+                        firstChunk.tryComplete();
+                    }).endHandler(v -> all.complete(read.toString())).exceptionHandler(all::tryFail);
+                    return all.future();
+                });
+        await(firstChunk.future());
+
+        vertx.undeploy(node.deploymentID());
+
+        assertThat(await(body)).contains("\"content\":\"Hello\"").contains("\"completion_tokens\":1")
+                .contains("\"code\":\"shutting_down\"").contains(Generator.STOPPED_BEFORE_THE_END);
+    }
+
+    /** Sends its first chunk, then nothing, on a connection it keeps open; {@code reset} completes once it is closed. */
+    private HttpServer stallingUpstream(Promise<Void> reset) {
+        return await(vertx.createHttpServer().requestHandler(request -> {
+            if (request.method() == HttpMethod.GET) {
+                request.response().end("{\"object\":\"list\",\"data\":[{\"id\":\"stalls\"}]}");
+                return;
+            }
+            request.response().closeHandler(v -> reset.tryComplete());
+            request.response().setChunked(true).putHeader("Content-Type", "text/event-stream")
+                    .write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],"
+                            + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n");
+        }).listen(0, "127.0.0.1"));
     }
 
     @Test

@@ -460,7 +460,8 @@ class SchedulerTest {
 
         Final fin = slow.awaitFinal();
         assertThat(fin.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_ERROR);
-        assertThat(fin.getError()).isNotEmpty();
+        assertThat(fin.getError()).isEqualTo(Generator.STOPPED_BEFORE_THE_END);
+        assertThat(fin.getWorkerStopping()).as("a planned stop, which a gateway tells from a fault").isTrue();
         assertThat(scheduler.load().getRunning()).isZero();
     }
 
