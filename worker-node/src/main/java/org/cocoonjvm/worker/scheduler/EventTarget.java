@@ -29,9 +29,17 @@ public interface EventTarget {
     }
 
     /**
+     * Whether this target's event loop stalled within the last moment: a caller may have given up
+     * on the stream meanwhile, and the loop may not have read its reset yet (see OutputMailbox).
+     */
+    default boolean stalledLately() {
+        return false;
+    }
+
+    /**
      * Runs {@code then} once the caller has shown that it still reads this target's stream, or it
      * is {@link #gone()}. Frames reach a peer in order, so a reset it sent before it answered is
-     * seen first. For the first write after a stall: see OutputMailbox.
+     * seen first. For the writes after a stall: see OutputMailbox.
      */
     default void afterRoundTrip(Runnable then) {
         then.run();

@@ -21,12 +21,6 @@ public final class OutputMailbox {
      */
     static final int MAX_DELTA_BYTES = 64 * 1024;
     private static final Delta[] NONE = new Delta[0];
-    /**
-     * A drain that waited this long for its event loop found the loop stalled (a stopped process,
-     * a long GC pause): see {@link #scheduledDrain}. Far above any queueing on a busy loop, below
-     * the 3 s without a PING answer after which a gateway cuts a worker.
-     */
-    static final long STALLED_NANOS = 1_000_000_000L;
 
     private final Context context;
     private final EventTarget target;
@@ -45,8 +39,6 @@ public final class OutputMailbox {
     private Final fin;
     private CreditGate.Meter meter;
     private boolean drainScheduled;
-    /** When the pending drain was scheduled: written by its claimer before it schedules, read by that drain. */
-    private long scheduledNanos;
 
     /** Only on the context. */
     private boolean finished;
@@ -157,27 +149,27 @@ public final class OutputMailbox {
     /** Outside the lock: the context may run the drain at once, on this thread. */
     private void scheduleIf(boolean claimed) {
         if (claimed) {
-            scheduledNanos = System.nanoTime();
-            context.runOnContext(v -> scheduledDrain());
+            context.runOnContext(v -> drain());
         }
     }
 
     /**
-     * After a stall the loop runs the tasks queued meanwhile first, and a gateway that cut this
-     * worker for its silence has given up on the stream: what this drain wrote would be taken by
-     * the kernel, even read by the gateway, and never counted. So such a drain first makes sure the
-     * caller is still there (EventTarget.afterRoundTrip), and what the gateway never counted is
-     * not taken as delivered (see {@link #deliveredCompletion}).
+     * After a stall the loop runs the tasks queued meanwhile, and those queued as it resumed,
+     * before it reads the network again, and a gateway that cut this worker for its silence has
+     * given up on the stream: what a drain then wrote would be taken by the kernel, even read by
+     * the gateway, and never counted. So a drain on a loop that stalled lately first makes sure the
+     * caller is still there (EventTarget.afterRoundTrip), and what the gateway never counted is not
+     * taken as delivered (see {@link #deliveredCompletion}).
      */
-    private void scheduledDrain() {
-        if (System.nanoTime() - scheduledNanos > STALLED_NANOS) {
-            target.afterRoundTrip(this::drain);
+    private void drain() {
+        if (!finished && target.stalledLately()) {
+            target.afterRoundTrip(this::drainNow);
         } else {
-            drain();
+            drainNow();
         }
     }
 
-    private void drain() {
+    private void drainNow() {
         if (finished) {
             return;
         }

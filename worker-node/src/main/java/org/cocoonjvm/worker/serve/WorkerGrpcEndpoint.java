@@ -47,6 +47,9 @@ final class WorkerGrpcEndpoint {
      */
     private final Map<HttpConnection, Future<Buffer>> pings = new ConcurrentHashMap<>();
 
+    /** One per event loop that serves calls, keyed by its thread: a stall is the loop's, whichever stream sees it. */
+    private final Map<Thread, LoopWatch> loopWatches = new ConcurrentHashMap<>();
+
     private Supplier<Future<Buffer>> pingOnce(HttpConnection connection) {
         return () -> {
             Future<Buffer> ping = pings.computeIfAbsent(connection, c -> c.ping(Buffer.buffer(new byte[8])));
@@ -69,7 +72,8 @@ final class WorkerGrpcEndpoint {
     }
 
     private void generate(GrpcServerRequest<GenerateCall, GenerateEvent> call) {
-        GrpcTarget target = new GrpcTarget(call.response(), pingOnce(call.connection()));
+        LoopWatch watch = loopWatches.computeIfAbsent(Thread.currentThread(), loop -> new LoopWatch(vertx));
+        GrpcTarget target = new GrpcTarget(call.response(), pingOnce(call.connection()), watch);
         // A reset (the gateway gave up on the call, or its connection went) stops the sequence.
         call.errorHandler(error -> target.reset());
         call.exceptionHandler(failure -> target.reset());
@@ -142,10 +146,12 @@ final class WorkerGrpcEndpoint {
         private boolean cancelledBeforeSubmit;
         /** What waits for the answer to this stream's PING (afterRoundTrip); null when nothing does. */
         private Runnable afterPing;
+        private final LoopWatch loop;
 
-        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response, Supplier<Future<Buffer>> ping) {
+        GrpcTarget(GrpcServerResponse<GenerateCall, GenerateEvent> response, Supplier<Future<Buffer>> ping, LoopWatch loop) {
             this.response = response;
             this.ping = ping;
+            this.loop = loop;
         }
 
         void cancel() {
@@ -216,6 +222,11 @@ final class WorkerGrpcEndpoint {
             return closed;
         }
 
+        @Override
+        public boolean stalledLately() {
+            return loop.stalledLately();
+        }
+
         /**
          * A PING; the stream's reset, when it comes first, ends the wait (a PING on a connection
          * that closes is not always answered with a failure).
@@ -226,7 +237,11 @@ final class WorkerGrpcEndpoint {
                 then.run();
                 return;
             }
-            afterPing = then;
+            Runnable waiting = afterPing;
+            afterPing = waiting == null ? then : () -> {
+                waiting.run();
+                then.run();
+            };
             ping.get().onComplete(answered -> {
                 if (answered.failed()) {
                     reset();

@@ -33,6 +33,9 @@ class OutputMailboxTest {
         volatile boolean full;
         volatile boolean gone;
         volatile Handler<Void> drain;
+        volatile boolean stalled;
+        /** What waits for a round trip the test answers; on the context only. */
+        final List<Runnable> roundTrips = new ArrayList<>();
 
         private void check() {
             if (Vertx.currentContext() != context) {
@@ -67,6 +70,17 @@ class OutputMailboxTest {
         @Override
         public boolean gone() {
             return gone;
+        }
+
+        @Override
+        public boolean stalledLately() {
+            return stalled;
+        }
+
+        @Override
+        public void afterRoundTrip(Runnable then) {
+            check();
+            roundTrips.add(then);
         }
     }
 
@@ -128,6 +142,36 @@ class OutputMailboxTest {
         delivered.finish(stop(), unused);
         open.fin.get(5, TimeUnit.SECONDS);
         assertThat(unused.counts).isNotDone();
+    }
+
+    /**
+     * On a loop that stalled lately every drain waits for a round trip before it writes: the one
+     * a token schedules, and the one a full write queue's drain handler starts (review W, W-2: only
+     * a drain queued during the stall did, so one queued as the loop resumed wrote to a caller
+     * that had given up, and its tokens were taken as delivered).
+     */
+    @Test
+    void onALoopThatStalledLately_everyDrainWaitsForARoundTripBeforeItWrites() throws Exception {
+        Target target = new Target();
+        target.stalled = true;
+        target.full = true;
+        OutputMailbox mailbox = new OutputMailbox(context, target);
+
+        mailbox.token(1, "a");
+        eventually(() -> target.roundTrips.size() == 1);
+        assertThat(target.drain).as("nothing looked at before the answer").isNull();
+        context.runOnContext(v -> target.roundTrips.removeFirst().run());
+        eventually(() -> target.drain != null);  // answered: the drain goes on, and finds the queue full
+
+        context.runOnContext(v -> {
+            target.full = false;
+            target.drain.handle(null);
+        });
+        eventually(() -> target.roundTrips.size() == 1);
+        eventually(() -> target.deltas.isEmpty());
+        context.runOnContext(v -> target.roundTrips.removeFirst().run());
+        eventually(() -> target.deltas.size() == 1);
+        assertThat(target.wrongThread).isEmpty();
     }
 
     private void eventually(java.util.function.BooleanSupplier condition) throws Exception {

@@ -1,0 +1,58 @@
+package org.cocoonjvm.worker.serve;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class LoopWatchTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final Context context = vertx.getOrCreateContext();
+
+    @AfterEach
+    void closeVertx() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Tasks queued while the loop was blocked, and those queued as it resumed (before its timer
+     * ran again), see the stall; a moment later it is over.
+     */
+    @Test
+    void aLoopBlockedPastTheThreshold_isSeenStalled_byTasksQueuedDuringItAndAfter_thenNoMore() throws Exception {
+        LoopWatch watch = onContext(() -> new LoopWatch(vertx));
+        assertThat(onContext(watch::stalledLately)).isFalse();
+
+        CompletableFuture<Void> resumed = new CompletableFuture<>();
+        context.runOnContext(v -> {
+            sleep(TimeUnit.NANOSECONDS.toMillis(LoopWatch.STALLED_NANOS) + 300);  // a GC pause, a SIGSTOP
+            resumed.complete(null);
+        });
+        CompletableFuture<Boolean> queuedDuring = new CompletableFuture<>();
+        context.runOnContext(v -> queuedDuring.complete(watch.stalledLately()));
+        resumed.get(5, TimeUnit.SECONDS);
+
+        assertThat(queuedDuring.get(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(onContext(watch::stalledLately)).as("queued after it").isTrue();
+        sleep(TimeUnit.NANOSECONDS.toMillis(LoopWatch.STALLED_NANOS) + 300);
+        assertThat(onContext(watch::stalledLately)).as("a moment later").isFalse();
+    }
+
+    private <T> T onContext(java.util.function.Supplier<T> work) throws Exception {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        context.runOnContext(v -> result.complete(work.get()));
+        return result.get(5, TimeUnit.SECONDS);
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
