@@ -9,6 +9,7 @@ import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.Relay;
+import org.cocoonjvm.gateway.relay.UsageBound;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.CompletionSink;
 import org.cocoonjvm.protocol.openai.ErrorKind;
@@ -59,7 +60,7 @@ public final class Admission {
                                     promptBytes), relay.vertx().getOrCreateContext())
                             .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
                                     new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),
-                                    request.stream(), arrivalNanos),
+                                    request.stream(), arrivalNanos, UsageBound.of(promptBytes, request.chatMessages(), maxTokens)),
                                     permit, charge))
                             .recover(failure -> {
                                 permit.release(0);

@@ -198,6 +198,12 @@ public final class WorkerRegistry {
         if (hello.getCapacity() == 0) {
             throw WorkerRefusedException.invalid("invalid_hello", "the worker announced capacity 0");
         }
+        checkAnnounced("capacity", hello.getCapacity(), MAX_CAPACITY);
+        for (ModelRef m : hello.getModelsList()) {
+            checkAnnounced("max_context of " + m.getName(), m.getMaxContext(), MAX_CONTEXT);
+            checkAnnounced("chat_template_tokens of " + m.getName(), m.getChatTemplateTokens(), MAX_TEMPLATE_TOKENS);
+            checkAnnounced("chat_message_tokens of " + m.getName(), m.getChatMessageTokens(), MAX_TEMPLATE_TOKENS);
+        }
         SocketAddress address = parseEndpoint(hello.getEndpoint());
         checkEndpointFree(hello, address);
         RegisteredWorker worker = new RegisteredWorker(hello, attestation, address, channel, nanoClock.getAsLong());
@@ -219,6 +225,23 @@ public final class WorkerRegistry {
             }
         }
         return worker;
+    }
+
+    /*
+     * What a worker announces sizes every client's hold for its model (the largest context and
+     * template among its workers) and its share of the traffic (capacity): one past these limits,
+     * true of no model or machine, would have every client of the model refused 402 for a hold it
+     * cannot meet, or overflow the routing's arithmetic (audit X, X-5).
+     */
+    static final long MAX_CAPACITY = 65_536;
+    static final long MAX_CONTEXT = 1L << 24;
+    static final long MAX_TEMPLATE_TOKENS = 65_536;
+
+    private static void checkAnnounced(String what, int value, long limit) throws WorkerRefusedException {
+        if (Integer.toUnsignedLong(value) > limit) {
+            throw WorkerRefusedException.invalid("invalid_hello", "the worker announced " + what + " "
+                    + Integer.toUnsignedLong(value) + ", past the " + limit + " this gateway accepts");
+        }
     }
 
     /**

@@ -64,9 +64,10 @@ public final class Relay {
      * Who asked and what for.
      *
      * @param arrivalNanos when the gateway had the request ({@link System#nanoTime}): its head, before the body
+     * @param bound        the most usage its workers may bill it: what its hold was made of
      */
     public record Request(String id, String keyId, GenerateRequest generate, WorkerRegistry.Route route, boolean stream,
-                          long arrivalNanos) {}
+                          long arrivalNanos, UsageBound bound) {}
 
     private final Env env;
     private final Request request;
@@ -310,7 +311,7 @@ public final class Relay {
                 case DELTA -> onDelta(event.getDelta());
                 case FINAL -> {
                     workerEnded = true;
-                    Final fin = event.getFinal();
+                    Final fin = trusted(event.getFinal());
                     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
                         // The worker failed the sequence, or stopped (no fault): retryable while nothing reached the client.
                         attemptFailed(CompletionSink.workerFailure(fin), !fin.getWorkerStopping(), fin.getUsage());
@@ -346,17 +347,22 @@ public final class Relay {
         }
     }
 
-    private void accepted(int prompt) {
+    private void accepted(int reported) {
+        long prompt = Math.min(Integer.toUnsignedLong(reported), request.bound().promptTokens());
         promptTokens = prompt;
         timings.accepted();
         if (meter != null) {
-            meter.prompt(Integer.toUnsignedLong(prompt));
+            meter.prompt(prompt);
         }
     }
 
     private void onDelta(Delta delta) {
         long now = RelayTimings.now();
         int tokens = CompletionSink.tokens(delta);
+        if (tokens > request.bound().completionTokens() - completionTokens) {
+            overran(tokens);
+            return;
+        }
         if (timings.firstTokenSeen()) {
             if (gaps == null) {
                 gaps = env.observer().tokenGaps(request.route().model());
@@ -372,6 +378,18 @@ public final class Relay {
         }
         relay(delta, tokens);
         timings.firstTokenRelayed(now);
+    }
+
+    /**
+     * The worker sent more completion tokens than the request allows (its max_tokens, or the
+     * context the hold counted): it broke the contract, and what it sent past the bound is neither
+     * passed on nor billed.
+     */
+    private void overran(int tokens) {
+        log.warn("request {}: worker {} sent {} completion tokens more after {}, past the {} the request allows; its "
+                + "attempt fails", request.id(), worker.id(), tokens, completionTokens, request.bound().completionTokens());
+        attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker sent more tokens than the request allows ("
+                + request.bound().completionTokens() + ")."), true);
     }
 
     /** Counts, meters and passes on a delta: the per-token path, kept small so that it stays inlined. */
@@ -464,11 +482,15 @@ public final class Relay {
             return;
         }
         worker.finished(0);
-        if (workerUsage != null) {
-            promptTokens = workerUsage.getPromptTokens();  // a worker that failed before any output bills no prompt
-        }
+        // An attempt that failed before its first token costs the client nothing, whatever its
+        // worker claims: it never checkpoints against the client, and its prompt is not billed
+        // (audit X, X-6: a worker's claim was charged to a client another worker then served).
+        promptTokens = 0;
         if (meter != null) {
-            meter.finish(workerUsage);  // without a Final, the prompt it reported, like any cut-short attempt
+            meter.billNoMoreThan(Usage.getDefaultInstance());
+            // With a Final the worker took its prompt back, as an honest one says (prompt 0); without
+            // one, the prompt it reported is paid, as it counts it delivered.
+            meter.finish(workerUsage == null ? null : Usage.getDefaultInstance());
             meter = null;
         }
         if (call != null) {
@@ -667,7 +689,8 @@ public final class Relay {
         switch (event.getEventCase()) {
             case ACCEPTED -> accepted(event.getAccepted().getPromptTokens());
             case DELTA -> {
-                int tokens = CompletionSink.tokens(event.getDelta());
+                // Counted up to what the request allows: a worker that reads no cancel streams on for the whole wait.
+                int tokens = (int) Math.min(CompletionSink.tokens(event.getDelta()), request.bound().completionTokens() - completionTokens);
                 completionTokens += tokens;
                 if (meter != null) {
                     meter.completion(tokens);
@@ -676,9 +699,30 @@ public final class Relay {
                     pend(event.getDelta());
                 }
             }
-            case FINAL -> workerStopped(event.getFinal());
+            case FINAL -> workerStopped(trusted(event.getFinal()));
             default -> { }
         }
+    }
+
+    /**
+     * The worker's Final with its usage no more than the relay counted and the request allows
+     * ({@link UsageBound}): what is billed and paid. An honest worker's is unchanged; one that
+     * claimed more is logged, counted as a failure of the worker, and believed no further.
+     */
+    private Final trusted(Final claimed) {
+        // A sequence that stops at its end-of-sequence token counts it, and sends no text for it.
+        long sent = completionTokens + (claimed.getFinishReason() == FinishReason.FINISH_REASON_STOP ? 1 : 0);
+        Usage usage = request.bound().trusted(claimed.getUsage(), sent);
+        if (usage == claimed.getUsage()) {
+            return claimed;
+        }
+        log.warn("request {}: worker {} reported usage past what it sent and the request allows (prompt {}, completion {}; "
+                + "{} completion tokens relayed); billed and paid prompt {}, completion {}", request.id(), worker.id(),
+                Integer.toUnsignedLong(claimed.getUsage().getPromptTokens()),
+                Integer.toUnsignedLong(claimed.getUsage().getCompletionTokens()), completionTokens,
+                usage.getPromptTokens(), usage.getCompletionTokens());
+        env.registry().failed(worker);
+        return claimed.toBuilder().setUsage(usage).build();
     }
 
     /** @param fin the stopped worker's Final; null when its stream ended without one, or it fell silent */

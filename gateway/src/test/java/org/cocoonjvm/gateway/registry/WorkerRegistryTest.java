@@ -49,6 +49,34 @@ class WorkerRegistryTest {
                 .setPaymentPublicKey(ByteString.copyFromUtf8(paymentKey)).build();
     }
 
+    /**
+     * What a worker announces sizes every client's hold for its model and its share of traffic:
+     * values no model or machine has are refused, naming the field (audit X, X-5: one worker's
+     * template of 4e9 tokens had every client of the model refused 402).
+     */
+    @Test
+    void announcementsPastWhatAnyModelOrMachineHas_areRefused_namingTheField() {
+        ModelRef model = hello("w", 4, "").getModels(0);
+        record Case(Hello hello, String named) {}
+        for (Case c : List.of(
+                new Case(hello("w", 70_000, ""), "capacity 70000, past the 65536"),
+                new Case(hello("w", -1, ""), "capacity 4294967295"),
+                new Case(hello("w", 4, "").toBuilder().setModels(0, model.toBuilder().setMaxContext(1 << 25)).build(),
+                        "max_context of m 33554432"),
+                new Case(hello("w", 4, "").toBuilder().setModels(0, model.toBuilder().setChatTemplateTokens(-96_000_000)).build(),
+                        "chat_template_tokens of m 4198967296"),
+                new Case(hello("w", 4, "").toBuilder().setModels(0, model.toBuilder().setChatMessageTokens(70_000)).build(),
+                        "chat_message_tokens of m 70000"))) {
+            assertThatThrownBy(() -> registry.register(c.hello())).as(c.named())
+                    .isInstanceOfSatisfying(WorkerRefusedException.class, e -> {
+                        assertThat(e.code()).isEqualTo("invalid_hello");
+                        assertThat(e.getMessage()).contains(c.named());
+                    });
+        }
+        assertThat(registry.all()).isEmpty();
+        assertThat(worker("w", 65_536).capacity()).as("the limit itself is taken").isEqualTo(65_536);
+    }
+
     @Test
     void aLiveIdIsTakenOverByTheSameKeyOnly_andFreedWhenItsSessionEnds() throws Exception {
         RegisteredWorker first = registry.register(hello("w", 4, "key-a"));
