@@ -85,6 +85,31 @@ class CheatingWorkerTest {
         assertWorkerPaidHalf("worker-1", last.getJsonObject("usage").getLong("total_cost"));
     }
 
+    /**
+     * Review Y, Y-3: the worker streams on after its delta past max_tokens; its call is reset at
+     * once, and none of what follows reaches the client (it was relayed unbilled while the gateway
+     * waited up to a minute for the Final of a worker that had broken the contract).
+     */
+    @Test
+    void afterATokenCountPastMaxTokens_nothingMoreOfTheWorkerReachesTheClient() throws Exception {
+        LyingGenerator[] made = new LyingGenerator[1];
+        net.addWorker((vertx, credit) -> made[0] = new LyingGenerator(new Scheduler(new SyntheticEngine(50, 4, 4096, 10),
+                SchedulerOptions.DEFAULTS, credit), vertx.getOrCreateContext()), PAYMENTS);
+        made[0].phantomTokens = 100_000;
+        made[0].phantomAfterDeltas = 2;
+
+        List<SseEvents.Event> events = SseEvents.read(net.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", true, "\"max_tokens\":16"))).ended.get(10, TimeUnit.SECONDS);
+
+        String content = events.stream().filter(e -> e.data().contains("\"content\""))
+                .map(e -> new JsonObject(e.data()).getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("content"))
+                .reduce("", String::concat);
+        assertThat(content.strip().split(" ")).as("the words before the phantom delta: " + content).hasSizeLessThanOrEqualTo(2);
+        JsonObject last = new JsonObject(events.get(events.size() - 2).data());
+        assertThat(last.getJsonObject("error").getString("code")).isEqualTo("upstream_error");
+        assertBilledAsTold(last.getJsonObject("usage").getLong("total_cost"));
+    }
+
     /** Audit X, X-3: 2e9 tokens claimed on a request that held funds for one: the account went 4 TON below zero. */
     @Test
     void aClaimFarPastTheHold_isBilledWithinIt() {

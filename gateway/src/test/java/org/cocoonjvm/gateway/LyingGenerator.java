@@ -31,6 +31,8 @@ final class LyingGenerator implements Generator {
     volatile int extraCompletion;
     /** Sent as one delta of this many tokens without text before the Final, which counts them too. */
     volatile int phantomTokens;
+    /** When not negative: the phantom delta goes out after this many real ones instead, and the reply streams on. */
+    volatile int phantomAfterDeltas = -1;
     /** When positive, every request fails at once, its Final claiming this many completion tokens. */
     volatile int failClaimingTokens;
 
@@ -53,6 +55,7 @@ final class LyingGenerator implements Generator {
     /** Passes the honest scheduler's output on, inflated. */
     private final class Inflating implements EventTarget {
         private final OutputMailbox out;
+        private int deltas;
 
         Inflating(OutputMailbox out) {
             this.out = out;
@@ -65,12 +68,15 @@ final class LyingGenerator implements Generator {
 
         @Override
         public void delta(Delta delta) {
+            if (deltas++ == phantomAfterDeltas) {
+                out.tokens(phantomTokens, "");
+            }
             out.tokens(delta.getTokenIdsCount() + delta.getTokensWithoutIds(), delta.getText());
         }
 
         @Override
         public void finish(Final fin) {
-            if (phantomTokens > 0) {
+            if (phantomTokens > 0 && phantomAfterDeltas < 0) {
                 out.tokens(phantomTokens, "");
             }
             Usage usage = fin.getUsage();

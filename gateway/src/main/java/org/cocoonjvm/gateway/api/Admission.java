@@ -50,8 +50,8 @@ public final class Admission {
         // Bytes bound the tokens of the messages' text; the chat template's own (a default system
         // prompt, role markers) come on top: left out, a one-word chat would hold half of what it
         // costs, and concurrent ones would overdraw small balances (audit H, H-2).
-        long promptBytes = request.promptBytes()
-                + (request.chatMessages() > 0 ? relay.registry().chatTemplateTokens(request.model(), request.chatMessages()) : 0);
+        long templateTokens = request.chatMessages() > 0 ? relay.registry().chatTemplateTokens(request.model(), request.chatMessages()) : 0;
+        long promptBytes = request.promptBytes() + templateTokens;
         long estimatedTokens = promptBytes + maxTokens;
         return permit(key, estimatedTokens, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUNNING_MAY_END_MS))
                 .compose(permit -> {
@@ -60,7 +60,7 @@ public final class Admission {
                                     promptBytes), relay.vertx().getOrCreateContext())
                             .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
                                     new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),
-                                    request.stream(), arrivalNanos, UsageBound.of(promptBytes, request.chatMessages(), maxTokens)),
+                                    request.stream(), arrivalNanos, UsageBound.of(promptBytes, request.chatMessages(), templateTokens > 0, maxTokens)),
                                     permit, charge))
                             .recover(failure -> {
                                 permit.release(0);

@@ -76,7 +76,8 @@ final class InferenceSink implements CompletionSink {
         if (ended) {
             return;
         }
-        int tokens = unsentTokens + CompletionSink.tokens(delta);
+        // The relay passes on no delta past the request's bound: the sum fits an int.
+        int tokens = (int) (unsentTokens + CompletionSink.tokens(delta));
         if (delta.getText().isEmpty()) {
             unsentTokens = tokens;
             return;

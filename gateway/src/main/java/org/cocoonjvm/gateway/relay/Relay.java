@@ -311,12 +311,13 @@ public final class Relay {
                 case DELTA -> onDelta(event.getDelta());
                 case FINAL -> {
                     workerEnded = true;
-                    Final fin = trusted(event.getFinal());
+                    Final fin = event.getFinal();
                     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
-                        // The worker failed the sequence, or stopped (no fault): retryable while nothing reached the client.
-                        attemptFailed(CompletionSink.workerFailure(fin), !fin.getWorkerStopping(), fin.getUsage());
+                        // The worker failed the sequence, or stopped (no fault): retryable while nothing
+                        // reached the client. Its usage is not used: the relay's count is billed.
+                        attemptFailed(CompletionSink.workerFailure(fin), !fin.getWorkerStopping(), true);
                     } else {
-                        end(fin, null);
+                        end(trusted(fin), null);
                     }
                 }
                 default -> { }
@@ -358,11 +359,12 @@ public final class Relay {
 
     private void onDelta(Delta delta) {
         long now = RelayTimings.now();
-        int tokens = CompletionSink.tokens(delta);
-        if (tokens > request.bound().completionTokens() - completionTokens) {
-            overran(tokens);
+        long count = CompletionSink.tokens(delta);
+        if (count > request.bound().completionTokens() - completionTokens) {
+            overran(count);
             return;
         }
+        int tokens = (int) count;  // within the bound, an int
         if (timings.firstTokenSeen()) {
             if (gaps == null) {
                 gaps = env.observer().tokenGaps(request.route().model());
@@ -385,9 +387,15 @@ public final class Relay {
      * context the hold counted): it broke the contract, and what it sent past the bound is neither
      * passed on nor billed.
      */
-    private void overran(int tokens) {
+    private void overran(long tokens) {
         log.warn("request {}: worker {} sent {} completion tokens more after {}, past the {} the request allows; its "
-                + "attempt fails", request.id(), worker.id(), tokens, completionTokens, request.bound().completionTokens());
+                + "call is reset and its attempt fails", request.id(), worker.id(), tokens, completionTokens,
+                request.bound().completionTokens());
+        // No cancel and no wait for its Final: a worker that broke the contract is believed no
+        // further, and what the relay counted is billed (review Y, Y-3).
+        workerEnded = true;
+        call.cancel();
+        call = null;  // reset: nothing more is written on it
         attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker sent more tokens than the request allows ("
                 + request.bound().completionTokens() + ")."), true);
     }
@@ -465,15 +473,16 @@ public final class Relay {
     }
 
     private void attemptFailed(ApiException failure, boolean brokenWorker) {
-        attemptFailed(failure, brokenWorker, null);
+        attemptFailed(failure, brokenWorker, false);
     }
 
     /**
      * Before the first token another worker may still serve the request; after it, never.
      *
-     * @param workerUsage what the worker's Final says it metered; null when its stream ended without one
+     * @param withFinal the worker ended the attempt with a failed Final (it took its prompt back:
+     *                  nobody pays for it); false when its stream ended without one, or was cut
      */
-    private void attemptFailed(ApiException failure, boolean brokenWorker, Usage workerUsage) {
+    private void attemptFailed(ApiException failure, boolean brokenWorker, boolean withFinal) {
         if (brokenWorker) {
             env.registry().failed(worker);
         }
@@ -490,7 +499,7 @@ public final class Relay {
             meter.billNoMoreThan(Usage.getDefaultInstance());
             // With a Final the worker took its prompt back, as an honest one says (prompt 0); without
             // one, the prompt it reported is paid, as it counts it delivered.
-            meter.finish(workerUsage == null ? null : Usage.getDefaultInstance());
+            meter.finish(withFinal ? Usage.getDefaultInstance() : null);
             meter = null;
         }
         if (call != null) {
@@ -689,13 +698,17 @@ public final class Relay {
         switch (event.getEventCase()) {
             case ACCEPTED -> accepted(event.getAccepted().getPromptTokens());
             case DELTA -> {
-                // Counted up to what the request allows: a worker that reads no cancel streams on for the whole wait.
-                int tokens = (int) Math.min(CompletionSink.tokens(event.getDelta()), request.bound().completionTokens() - completionTokens);
+                // Counted up to what the request allows: a worker that reads no cancel may stream on for the whole wait.
+                long sent = CompletionSink.tokens(event.getDelta());
+                long tokens = Math.min(sent, request.bound().completionTokens() - completionTokens);
                 completionTokens += tokens;
                 if (meter != null) {
                     meter.completion(tokens);
                 }
-                if (!clientGone && cut == null && timings.firstTokenSeen()) {
+                // Nothing past the bound reaches the client, and the stream is no longer paused:
+                // what is held for it stays within one coalesced delta (review Y, Y-3).
+                if (!clientGone && cut == null && timings.firstTokenSeen() && tokens == sent
+                        && (pendingText == null || pendingText.length() < env.options().coalesceBytes())) {
                     pend(event.getDelta());
                 }
             }
@@ -707,7 +720,8 @@ public final class Relay {
     /**
      * The worker's Final with its usage no more than the relay counted and the request allows
      * ({@link UsageBound}): what is billed and paid. An honest worker's is unchanged; one that
-     * claimed more is logged, counted as a failure of the worker, and believed no further.
+     * claimed more is logged and believed no further, and one that claimed tokens it never sent
+     * is counted a failure (a prompt past the bound may be a template longer than announced).
      */
     private Final trusted(Final claimed) {
         // A sequence that stops at its end-of-sequence token counts it, and sends no text for it.
@@ -721,7 +735,9 @@ public final class Relay {
                 Integer.toUnsignedLong(claimed.getUsage().getPromptTokens()),
                 Integer.toUnsignedLong(claimed.getUsage().getCompletionTokens()), completionTokens,
                 usage.getPromptTokens(), usage.getCompletionTokens());
-        env.registry().failed(worker);
+        if (usage.getCompletionTokens() != claimed.getUsage().getCompletionTokens()) {
+            env.registry().failed(worker);
+        }
         return claimed.toBuilder().setUsage(usage).build();
     }
 

@@ -25,18 +25,24 @@ public record UsageBound(long promptTokens, long completionTokens) {
     /**
      * The bound of a request whose hold counted {@code holdPromptTokens} for a prompt of
      * {@code chatMessages} messages (0: a plain prompt) and {@code maxTokens} for its completion.
+     *
+     * @param templateAnnounced its model's workers announced what their chat template writes
      */
-    public static UsageBound of(long holdPromptTokens, int chatMessages, long maxTokens) {
-        return new UsageBound(holdPromptTokens + promptSlack(chatMessages), maxTokens);
+    public static UsageBound of(long holdPromptTokens, int chatMessages, boolean templateAnnounced, long maxTokens) {
+        return new UsageBound(holdPromptTokens + promptSlack(chatMessages, templateAnnounced), maxTokens);
     }
 
     /**
      * What a prompt may come to beyond its bytes and the template tokens the workers announced: a
-     * tokenizer's own tokens (BOS and the like), and, for a chat, what an upstream's template
-     * writes that a forwarding worker cannot announce (turn markers, a default system prompt).
+     * tokenizer's own tokens (BOS and the like) and, for a chat, what a template writes beyond what
+     * was announced; a forwarding worker announces nothing (its upstream renders the template),
+     * and some models' templates write a default system prompt of hundreds of tokens (review Y, Y-2).
      */
-    static long promptSlack(int chatMessages) {
-        return chatMessages == 0 ? 16 : 64 + 8L * chatMessages;
+    static long promptSlack(int chatMessages, boolean templateAnnounced) {
+        if (chatMessages == 0) {
+            return 16;
+        }
+        return (templateAnnounced ? 64 : 4096) + 8L * chatMessages;
     }
 
     /**

@@ -73,9 +73,13 @@ public interface CompletionSink {
 
     void drainHandler(Handler<Void> handler);
 
-    /** The completion tokens a delta carries: those with ids and those a forwarding worker only counted. */
-    static int tokens(Delta delta) {
-        return delta.getTokenIdsCount() + delta.getTokensWithoutIds();
+    /**
+     * The completion tokens a delta carries: those with ids and those a forwarding worker only
+     * counted (a uint32: read as signed, a count past 2^31 was negative and passed every bound,
+     * review Y, Y-1).
+     */
+    static long tokens(Delta delta) {
+        return delta.getTokenIdsCount() + Integer.toUnsignedLong(delta.getTokensWithoutIds());
     }
 
     /**

@@ -203,6 +203,9 @@ public final class OpenAiForwarder implements Generator {
         } catch (Exception e) {
             call.cancel();
             finished();
+            if (graceOver) {
+                throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, STOPPED_BEFORE_THE_END);
+            }
             logFailure(request.getRequestId(), "no answer: " + rootMessage(e));
             throw new GenerationException(GenerationException.Reason.UPSTREAM_FAILED,
                     "The upstream server at " + options.upstream() + " did not answer: " + rootMessage(e));

@@ -182,7 +182,7 @@ final class WorkerHttpApi {
             if (running == null) {
                 sink.delta(delta);
             } else {
-                running.setCompletionTokens(running.getCompletionTokens() + CompletionSink.tokens(delta));
+                running.setCompletionTokens((int) (running.getCompletionTokens() + CompletionSink.tokens(delta)));
                 sink.delta(delta, running.build());
             }
         }

@@ -67,7 +67,7 @@ class WorkerGrpcGenerateTest {
         Final fin = call.fin.get(5, TimeUnit.SECONDS);
         assertThat(fin.getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_CANCELLED);
         assertThat(fin.getUsage().getPromptTokens()).isPositive();
-        int streamed = call.events.stream().filter(GenerateEvent::hasDelta).mapToInt(e -> CompletionSink.tokens(e.getDelta())).sum();
+        long streamed = call.events.stream().filter(GenerateEvent::hasDelta).mapToLong(e -> CompletionSink.tokens(e.getDelta())).sum();
         assertThat(fin.getUsage().getCompletionTokens()).isEqualTo(streamed).isGreaterThanOrEqualTo(2);
         assertThat(call.status.get(5, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.OK);
     }
