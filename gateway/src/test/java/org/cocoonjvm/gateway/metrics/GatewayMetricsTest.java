@@ -277,7 +277,7 @@ class GatewayMetricsTest {
 
         RequestOutcome build() {
             return new RequestOutcome("req-1", "key-1", model, ServiceTier.DEFAULT, true, worker, attempts, status, error,
-                    finish, prompt, completion, cost, queueNanos, ttftNanos, ttftNanos < 0 ? -1 : 40_000, 80_000_000, clientGone, -1);
+                    finish, prompt, completion, cost, queueNanos, ttftNanos, ttftNanos < 0 ? -1 : 40_000, 80_000_000, clientGone, -1, 0, 0);
         }
     }
 }
