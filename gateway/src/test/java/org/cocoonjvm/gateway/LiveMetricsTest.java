@@ -10,6 +10,8 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.grpc.common.GrpcErrorException;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -162,6 +164,11 @@ class LiveMetricsTest {
         assertThat(refused.json().getJsonObject("error").getString("code")).isEqualTo("shutting_down");
         assertThat(refused.response().getHeader("Retry-After")).isEqualTo("1");
         assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).status()).isEqualTo(503);
+        // A gRPC call's stream is refused as unprocessed (REFUSED_STREAM): UNAVAILABLE, which clients send elsewhere.
+        InferenceGrpc.Call grpcCall = new InferenceGrpc(net).generate(API_KEY, InferenceGrpc.chat("synthetic").build());
+        assertThat(grpcCall.ended).failsWithin(5, TimeUnit.SECONDS);
+        assertThat(rootCause(grpcCall.ended)).isInstanceOfSatisfying(GrpcErrorException.class,
+                e -> assertThat(e.status()).isEqualTo(GrpcStatus.UNAVAILABLE));
 
         assertThat(finishing.ended.get(10, TimeUnit.SECONDS)).noneMatch(e -> e.data().contains("\"error\""));
         assertThat(cut.ended.get(10, TimeUnit.SECONDS)).anyMatch(e -> e.data().contains("shutting_down"));
@@ -174,8 +181,9 @@ class LiveMetricsTest {
                 .isEqualTo(relayed.stream().mapToLong(l -> l.getLong("completion_tokens")).sum());
         assertThat(last.get("cocoon_billed_nanoton_total", "model", "synthetic"))
                 .isEqualTo(relayed.stream().mapToLong(l -> l.getLong("cost_nanoton")).sum()).isPositive();
-        // The cut stream's, and the two requests refused in the grace.
-        assertThat(last.get("cocoon_request_errors_total", "code", "shutting_down")).isEqualTo(3);
+        // The cut stream's, and the three requests refused in the grace.
+        assertThat(last.get("cocoon_request_errors_total", "code", "shutting_down")).isEqualTo(4);
+        assertThat(last.get("cocoon_grpc_refusals_total", "code", "shutting_down")).isEqualTo(1);
         assertThat(last.get("cocoon_requests_total", "model", "synthetic", "status", "200", "tier", "default")).isEqualTo(2);
         assertThat(last.get("cocoon_http_responses_total", "route", "v1", "status", "503")).isEqualTo(2);
 
@@ -224,6 +232,19 @@ class LiveMetricsTest {
     private JsonObject accessLine() {
         TestNetwork.eventually("the request's access-log line", () -> relayed().size() == 1);
         return relayed().getFirst();
+    }
+
+    private static Throwable rootCause(CompletableFuture<?> failed) {
+        try {
+            failed.join();
+            throw new AssertionError("not failed");
+        } catch (java.util.concurrent.CompletionException e) {
+            Throwable cause = e;
+            while (cause.getCause() != null && !(cause instanceof GrpcErrorException)) {
+                cause = cause.getCause();
+            }
+            return cause;
+        }
     }
 
     /** The synthetic engine, whose step throws once {@link #failing} is set. */

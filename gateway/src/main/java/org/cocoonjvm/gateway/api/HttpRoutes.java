@@ -23,6 +23,7 @@ import io.vertx.grpc.server.GrpcServer;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
@@ -145,6 +146,8 @@ public final class HttpRoutes {
      * for the probes and scrapes alone, and refuses the rest as it would new requests: 503
      * {@code shutting_down} (an HTTP/1 connection closed after it), a gRPC stream reset with
      * {@code REFUSED_STREAM}, which gRPC clients send again (on another connection) as unprocessed.
+     * An HTTP/2 connection is then shut down (GOAWAY: no new streams, its running ones go on), as the
+     * port's shutdown did to it at the drain's end.
      */
     private void refuseStopping(HttpServerRequest request) {
         if (isGrpc(request) && request.version() == HttpVersion.HTTP_2) {
@@ -152,6 +155,7 @@ public final class HttpRoutes {
                 metrics.grpcRefused(ErrorKind.SHUTTING_DOWN.stableCode());
             }
             request.response().reset(REFUSED_STREAM);
+            goAway(request);
             return;
         }
         boolean http1 = request.version() != HttpVersion.HTTP_2;
@@ -163,8 +167,15 @@ public final class HttpRoutes {
                 .onComplete(ended -> {
                     if (http1) {
                         request.connection().close();
+                    } else {
+                        goAway(request);
                     }
                 });
+    }
+
+    /** No new streams on this HTTP/2 connection; those running go on until the grace, which bounds the wait. */
+    private void goAway(HttpServerRequest request) {
+        request.connection().shutdown(options.shutdown().graceMs(), TimeUnit.MILLISECONDS);
     }
 
     /** The routes of one front, whose requests run on its event loop. */
