@@ -106,6 +106,11 @@ public final class GatewayNode extends VerticleBase {
     private volatile int workerPort;
     /** Set by whichever front begins stopping first: the fronts may stop concurrently, each on its own event loop. */
     private final AtomicBoolean stopping = new AtomicBoolean();
+    /**
+     * Set by whichever front ends its drain first: the port then serves the probes and
+     * {@code /metrics} only ({@link HttpRoutes}), until the fronts close it.
+     */
+    private final AtomicBoolean probesOnly = new AtomicBoolean();
     /** Another process took this gateway's ledger lease: its stop cuts what runs at once ({@link #fenced}). */
     private volatile boolean fenced;
 
@@ -143,6 +148,7 @@ public final class GatewayNode extends VerticleBase {
             metrics.payments(payments.stats());
         }
         metrics.ledger(billing);
+        billing.countProgress(metrics::billedProgress);
     }
 
     /**
@@ -166,7 +172,7 @@ public final class GatewayNode extends VerticleBase {
     @Override
     public Future<?> start() {
         routes = new HttpRoutes(vertx, options, apiKeys, metrics, accessLog, registry, billing, payments, attestation,
-                refused, stopping::get);
+                refused, stopping::get, probesOnly::get);
         Future<?> billingStarted = Future.succeededFuture();
         if (payments != null) {
             payments.stopsAfter(paymentsDone.future());
@@ -183,6 +189,8 @@ public final class GatewayNode extends VerticleBase {
      * for ever; what it did not pay, a gateway restarted on the same ledger pays.
      */
     private static final long LAST_ROUND_MS = 3_000;
+    /** How often a stopping front looks for the scrape that ends its linger. */
+    private static final long LINGER_POLL_MS = 50;
 
     /**
      * The stop's last steps for payments: once every front's relays are settled (or its server is
@@ -324,16 +332,58 @@ public final class GatewayNode extends VerticleBase {
             } else {
                 vertx.setTimer(shutdown.drainMs(), id -> draining.tryComplete());
             }
-            // shutdown, not close: stop accepting, let open streams finish, then cut what is left.
+            // The port stays open past the drain, for the probes and scrapes only (audit V, V-2: it
+            // closed at the drain's end, and what the streams of the grace did, their tokens, cost
+            // and shutting_down errors, reached no scrape), until every relay of this front has been
+            // recorded (or the grace is over), and for the linger after. Then shutdown, not close:
+            // stop accepting, let open streams finish until the grace ends, then cut what is left.
             // What is still running near the end is ended first, so that its client is told why.
             // Without attestation the worker sessions on this port hold the server open until they
             // close, after the last payment round, which waits for this front's relays to settle.
             return draining.future().compose(v -> {
+                probesOnly.set(true);
+                long graceEnds = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(shutdown.graceMs());
                 cutTimer = vertx.setTimer(fenced ? 1 : Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> cut());
-                return server.shutdown(shutdown.graceMs(), TimeUnit.MILLISECONDS)
+                return recordedOrGraceOver(shutdown.graceMs())
+                        .compose(recorded -> lingerForAScrape(shutdown.metricsLingerMs()))
+                        .compose(lingered -> server.shutdown(Math.max(1,
+                                TimeUnit.NANOSECONDS.toMillis(graceEnds - System.nanoTime())), TimeUnit.MILLISECONDS))
                         .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cutTimer)));
             }).eventually(() -> Future.succeededFuture(settled.tryComplete()))  // closed: nothing more can run here
                     .eventually(() -> workers.close()).eventually(() -> transport.close());
+        }
+
+        /** Completes once every relay of this front has been reported, or the grace is over. */
+        private Future<Void> recordedOrGraceOver(long graceMs) {
+            Promise<Void> over = Promise.promise();
+            long timer = vertx.setTimer(graceMs, id -> over.tryComplete());
+            running.reported().onComplete(all -> {
+                vertx.cancelTimer(timer);
+                over.tryComplete();
+            });
+            return over.future();
+        }
+
+        /**
+         * Keeps the port open for the probes and scrapes until a scrape has read the metrics, every
+         * relay of this front recorded, or for {@code lingerMs} at most; not once fenced (the process
+         * that took over may want the port). The port closes with the last front to close it, so it
+         * stays open until a scrape after the last relay of all, or the linger.
+         */
+        private Future<Void> lingerForAScrape(long lingerMs) {
+            if (lingerMs == 0 || fenced) {
+                return Future.succeededFuture();
+            }
+            long scrapesBefore = metrics.scrapes();
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lingerMs);
+            Promise<Void> lingered = Promise.promise();
+            vertx.setPeriodic(1, LINGER_POLL_MS, id -> {
+                if (metrics.scrapes() > scrapesBefore || fenced || System.nanoTime() - until >= 0) {
+                    vertx.cancelTimer(id);
+                    lingered.tryComplete();
+                }
+            });
+            return lingered.future();
         }
 
         private void cut() {

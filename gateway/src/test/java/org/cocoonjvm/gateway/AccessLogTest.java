@@ -433,7 +433,7 @@ class AccessLogTest {
     void aLine_takesItsTimeFromTheClock_andNullsWhatNeverHappened() {
         Instant ended = Instant.parse("2026-11-22T12:00:00.123456789Z");
         new AccessLog(Clock.fixed(ended, ZoneOffset.UTC)).finished(new RequestOutcome("req-1", "key-1", "m",
-                ServiceTier.FLEX, false, null, 1, 503, "no_capacity", null, 0, 0, 0, -1, -1, -1, 2_000_000, false, -1));
+                ServiceTier.FLEX, false, null, 1, 503, "no_capacity", null, 0, 0, 0, -1, -1, -1, 2_000_000, false, -1, 0, 0));
 
         JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
         assertThat(logged.getString("time")).isEqualTo("2026-11-22T12:00:00.123456Z");

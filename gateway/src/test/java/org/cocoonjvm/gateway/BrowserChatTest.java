@@ -186,7 +186,7 @@ class BrowserChatTest {
         // Billed: the prompt and every token the worker sent before it was stopped, at 2 nanoTON each.
         TestNetwork.eventually("the request is settled",
                 () -> net.accounts.balance(TestNetwork.ACCOUNT).reservedNanoton() == 0);
-        long completionTokens = (long) meters.get("cocoon.generation").tag("model", "synthetic").counter().count();
+        long completionTokens = (long) meters.get("cocoon.generation").tag("model", "synthetic").functionCounter().count();
         long promptTokens = (long) meters.get("cocoon.prompt").tag("model", "synthetic").counter().count();
         assertThat(completionTokens).isBetween(shown, generated);
         assertThat(promptTokens).isPositive();

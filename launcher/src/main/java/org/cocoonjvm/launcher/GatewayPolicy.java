@@ -160,6 +160,13 @@ final class GatewayPolicy {
                     + "timeout, less 3 s. Default: ${DEFAULT-VALUE}.")
     long graceSeconds;
 
+    @Option(names = "--metrics-linger-seconds", defaultValue = "0",
+            description = "After the grace's last request is recorded in the metrics, keep the port open this long at most "
+                    + "for GET /metrics (and /health, /ready at 503; every other request is refused), until the first scrape "
+                    + "reads the final counts: set it to the scrape interval, and add it to the supervisor's kill timeout. "
+                    + "Default: ${DEFAULT-VALUE} (the port closes once the last request is recorded).")
+    long metricsLingerSeconds;
+
     @Option(names = "--keepalive-seconds", defaultValue = "5",
             description = "The longest a stream stays silent: an SSE comment goes out when no token came for this long, "
                     + "before the first token and between tokens. Default: ${DEFAULT-VALUE}.")
@@ -281,7 +288,10 @@ final class GatewayPolicy {
         Cocoon.UsageException.checkRange("--drain-seconds", drainSeconds, 0, TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_DRAIN_MS));
         Cocoon.UsageException.checkRange("--shutdown-grace-seconds", graceSeconds, 1,
                 TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_GRACE_MS));
-        return new ShutdownOptions(TimeUnit.SECONDS.toMillis(drainSeconds), TimeUnit.SECONDS.toMillis(graceSeconds));
+        Cocoon.UsageException.checkRange("--metrics-linger-seconds", metricsLingerSeconds, 0,
+                TimeUnit.MILLISECONDS.toSeconds(ShutdownOptions.MAX_METRICS_LINGER_MS));
+        return new ShutdownOptions(TimeUnit.SECONDS.toMillis(drainSeconds), TimeUnit.SECONDS.toMillis(graceSeconds),
+                TimeUnit.SECONDS.toMillis(metricsLingerSeconds));
     }
 
     private ConnectionOptions connections() {

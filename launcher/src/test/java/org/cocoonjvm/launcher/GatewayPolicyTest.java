@@ -204,6 +204,10 @@ class GatewayPolicyTest {
                 .hasMessage("--shutdown-grace-seconds must be between 1 and 3600, got 0");
         assertThatThrownBy(() -> options("--drain-seconds", "301"))
                 .hasMessage("--drain-seconds must be between 0 and 300, got 301");
+        assertThat(options("--metrics-linger-seconds", "15").shutdown()).isEqualTo(new ShutdownOptions(0, 6_000, 15_000));
+        assertThat(options("--metrics-linger-seconds", "15").shutdown().totalMs()).as("the stop's bound").isEqualTo(21_000);
+        assertThatThrownBy(() -> options("--metrics-linger-seconds", "301"))
+                .hasMessage("--metrics-linger-seconds must be between 0 and 300, got 301");
     }
 
     @Test

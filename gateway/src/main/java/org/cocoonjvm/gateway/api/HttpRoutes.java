@@ -23,6 +23,7 @@ import io.vertx.grpc.server.GrpcServer;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
@@ -67,10 +68,20 @@ public final class HttpRoutes {
     private final RefusedWorkers refused;
     /** True once the gateway began stopping: /ready says so while streams still finish. */
     private final BooleanSupplier stopping;
+    /**
+     * True once a stopping gateway's drain is over: its port stays open for the probes and scrapes
+     * only, until its running requests are recorded in the metrics (audit V, V-2), and every other
+     * request is refused.
+     */
+    private final BooleanSupplier probesOnly;
+
+    /** The HTTP/2 error code that tells a client its stream was not processed, so that it may send it again elsewhere. */
+    private static final long REFUSED_STREAM = 0x7;
 
     public HttpRoutes(Vertx vertx, GatewayOptions options, ApiKeys apiKeys, GatewayMetrics metrics, AccessLog accessLog,
                       WorkerRegistry registry, RequestBilling billing, ChannelBilling payments,
-                      GatewayAttestation attestation, RefusedWorkers refused, BooleanSupplier stopping) {
+                      GatewayAttestation attestation, RefusedWorkers refused, BooleanSupplier stopping,
+                      BooleanSupplier probesOnly) {
         this.vertx = vertx;
         this.options = options;
         this.apiKeys = apiKeys;
@@ -82,6 +93,7 @@ public final class HttpRoutes {
         this.attestation = attestation;
         this.refused = refused;
         this.stopping = stopping;
+        this.probesOnly = probesOnly;
     }
 
     /**
@@ -90,7 +102,9 @@ public final class HttpRoutes {
      */
     public Handler<HttpServerRequest> dispatch(GrpcServer grpc, Router http) {
         return request -> {
-            if (request.version() == HttpVersion.HTTP_1_1 && request.authority() == null) {
+            if (probesOnly.getAsBoolean() && !isProbe(request)) {
+                refuseStopping(request);
+            } else if (request.version() == HttpVersion.HTTP_1_1 && request.authority() == null) {
                 // Vert.x Web refuses it with an ERROR stack trace in the log: a client's mistake, a 400 here.
                 // Only HTTP/1.1 requires Host: HTTP/1.0 health checks (HAProxy's httpchk) send none
                 // and are routed as any other request, which Vert.x Web allows (audit K, K-8).
@@ -120,6 +134,48 @@ public final class HttpRoutes {
                 http.handle(request);
             }
         };
+    }
+
+    private static boolean isProbe(HttpServerRequest request) {
+        return (request.method() == HttpMethod.GET || request.method() == HttpMethod.HEAD)
+                && GatewayMetrics.PROBE_PATHS.contains(request.path());
+    }
+
+    /**
+     * Past a stopping gateway's drain its port closed, and refused every request; it now stays open
+     * for the probes and scrapes alone, and refuses the rest as it would new requests: 503
+     * {@code shutting_down} (an HTTP/1 connection closed after it), a gRPC stream reset with
+     * {@code REFUSED_STREAM}, which gRPC clients send again (on another connection) as unprocessed.
+     * An HTTP/2 connection is then shut down (GOAWAY: no new streams, its running ones go on), as the
+     * port's shutdown did to it at the drain's end.
+     */
+    private void refuseStopping(HttpServerRequest request) {
+        if (isGrpc(request) && request.version() == HttpVersion.HTTP_2) {
+            if (request.path() != null && request.path().startsWith("/cocoon.v1.Inference/")) {
+                metrics.grpcRefused(ErrorKind.SHUTTING_DOWN.stableCode());
+            }
+            request.response().reset(REFUSED_STREAM);
+            goAway(request);
+            return;
+        }
+        boolean http1 = request.version() != HttpVersion.HTTP_2;
+        if (http1) {
+            request.response().putHeader(HttpHeaders.CONNECTION, "close");
+        }
+        refuseBeforeRoutes(request, request.method().name(), request.path(), ApiException.retryLater(ErrorKind.SHUTTING_DOWN,
+                "The gateway is shutting down and takes no new requests; send the request to another gateway.", 1))
+                .onComplete(ended -> {
+                    if (http1) {
+                        request.connection().close();
+                    } else {
+                        goAway(request);
+                    }
+                });
+    }
+
+    /** No new streams on this HTTP/2 connection; those running go on until the grace, which bounds the wait. */
+    private void goAway(HttpServerRequest request) {
+        request.connection().shutdown(options.shutdown().graceMs(), TimeUnit.MILLISECONDS);
     }
 
     /** The routes of one front, whose requests run on its event loop. */

@@ -73,6 +73,25 @@ public interface RequestBilling {
      */
     CompletionStage<Void> checkpoint(Map<Charge, Metered> usedSoFar);
 
+    /**
+     * Tells {@code counter} of the cost that checkpoints record while requests run: for each
+     * request, what a committed checkpoint adds to what the earlier ones recorded, until the
+     * request takes the sum back at its end ({@link Charge#takeCountedProgress}). The gateway's
+     * metrics count a long stream's cost as the ledger records it (audit V, V-3), and only the rest
+     * when it ends. Set once, before any request; without it, nothing is counted.
+     */
+    default void countProgress(ProgressCounter counter) {
+    }
+
+    /** Where a request's cost recorded by checkpoints is counted, per model (called on the ledger's threads). */
+    @FunctionalInterface
+    interface ProgressCounter {
+        ProgressCounter NONE = (model, nanoton) -> { };
+
+        /** Checkpoints recorded {@code nanoton} more of the cost of a request for {@code model}. */
+        void recorded(String model, long nanoton);
+    }
+
     /** A request's usage so far, metered by the attempt that runs on payment channel {@code channel}. */
     record Metered(Usage usage, ChannelId channel) {}
 
@@ -96,6 +115,15 @@ public interface RequestBilling {
          * @return true if recorded, false if the request was already settled
          */
         CompletionStage<Boolean> checkpoint(Usage usedSoFar);
+
+        /**
+         * The nanoTON of this request's cost that its committed checkpoints told the
+         * {@link ProgressCounter} so far; from this call on, none tells it any more. Called once,
+         * as the request is reported: its settled cost less this is what its end counts, so the
+         * counter's sum over the request is its cost exactly, whichever way the race goes between
+         * a checkpoint's commit and the end.
+         */
+        long takeCountedProgress();
     }
 
     /**

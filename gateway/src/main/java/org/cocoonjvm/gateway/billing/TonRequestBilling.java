@@ -8,6 +8,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.cocoonjvm.billing.accounts.Account;
@@ -66,6 +67,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     private final String depositAddress;
     private final PendingJournal journal;
     private final PendingSettlements pending;
+    private volatile ProgressCounter progressCounter = ProgressCounter.NONE;
 
     /**
      * @param ledger         runs the book's calls
@@ -217,9 +219,15 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     }
 
     @Override
+    public void countProgress(ProgressCounter counter) {
+        progressCounter = Objects.requireNonNull(counter, "counter");
+    }
+
+    @Override
     public CompletionStage<Void> checkpoint(Map<Charge, Metered> usedSoFar) {
         Map<Reservation, Long> progress = new HashMap<>(usedSoFar.size() * 2);
         Map<Reservation, WorkerShare> shares = new HashMap<>(usedSoFar.size() * 2);
+        Map<LedgerCharge, Long> costs = new HashMap<>(usedSoFar.size() * 2);
         usedSoFar.forEach((charge, metered) -> {
             if (!(charge instanceof LedgerCharge ours)) {
                 throw new IllegalArgumentException("a charge from another billing: " + charge);
@@ -229,9 +237,11 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             Cost cost = ours.priced(metered.usage());
             progress.put(ours.reservation, cost.clientCost());
             shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee()));
+            costs.put(ours, cost.clientCost());
         });
         return progress(() -> {
             accounts.recordProgress(progress, shares);
+            costs.forEach(LedgerCharge::recorded);  // committed: the ledger bills at least this now
             return null;
         });
     }
@@ -266,6 +276,12 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
         private final PriceSchedule schedule;
         private final Reservation reservation;
         private Settling settled;
+        /**
+         * The cost its committed checkpoints told the {@link ProgressCounter}; -1 once the request
+         * took it back at its end ({@link #takeCountedProgress}). Checkpoints commit on the ledger's
+         * threads, the end runs on the relay's event loop.
+         */
+        private final AtomicLong counted = new AtomicLong();
 
         LedgerCharge(String requestId, String model, PriceSchedule schedule, Reservation reservation) {
             this.requestId = requestId;
@@ -335,7 +351,32 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
         @Override
         public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
             long cost = priced(usedSoFar).clientCost();
-            return progress(() -> accounts.recordProgress(reservation, cost));
+            return progress(() -> {
+                boolean recorded = accounts.recordProgress(reservation, cost);
+                if (recorded) {
+                    recorded(cost);
+                }
+                return recorded;
+            });
+        }
+
+        /** A checkpoint recording {@code cost} committed: what it adds is counted, unless the request has ended. */
+        void recorded(long cost) {
+            while (true) {
+                long before = counted.get();
+                if (before < 0 || cost <= before) {
+                    return;  // ended (its end counts the rest), or a checkpoint no further than an earlier one
+                }
+                if (counted.compareAndSet(before, cost)) {
+                    progressCounter.recorded(model, cost - before);
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public long takeCountedProgress() {
+            return Math.max(0, counted.getAndSet(-1));
         }
     }
 }

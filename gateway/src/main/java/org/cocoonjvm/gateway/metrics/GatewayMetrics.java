@@ -17,10 +17,12 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
 import org.cocoonjvm.gateway.relay.RelayObserver;
+import org.cocoonjvm.gateway.relay.RelayObserver.GeneratedTokens;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RequestOutcome;
 import org.cocoonjvm.protocol.metrics.ProcessMetrics;
@@ -62,6 +64,7 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     /** Models whose series {@link #preExportKnownModels} has exported. */
     private final Set<String> preExported = ConcurrentHashMap.newKeySet();
     private final Counter clientDisconnects;
+    private final AtomicLong scrapes = new AtomicLong();
     private final Counter attempts;
     private final Counter retries;
     private final ProcessMetrics process;
@@ -202,6 +205,23 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
         return interToken.local(name);  // the relay records on the event loop that asks here
     }
 
+    /**
+     * Counted as the relay passes them on (audit V, V-3), into the event loop's own shard of the
+     * model's counter: the relay holds it from its first delta, and each delta costs a plain add.
+     */
+    @Override
+    public GeneratedTokens generatedTokens(String model) {
+        return model(workers.modelName(model)).generationTokens().local();
+    }
+
+    /**
+     * A payment round's checkpoint recorded {@code nanoton} more of a running request's cost in the
+     * ledger ({@link RequestBilling#countProgress}): counted now; its end counts only the rest.
+     */
+    public void billedProgress(String model, long nanoton) {
+        model(workers.modelName(model)).billed().increment(nanoton);
+    }
+
     @Override
     public void finished(RequestOutcome o) {
         // A model served lately is still a model (its requests are 503, not 404): an outage must show under its name.
@@ -242,8 +262,11 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
             m.endToEnd().record(o.totalNanos(), TimeUnit.NANOSECONDS);
         }
         m.promptTokens().increment(o.promptTokens());
-        m.generationTokens().increment(o.completionTokens());
-        m.billed().increment(o.costNanoton());
+        // What was counted while it ran, live, is part of the totals; the rest counts now. The sum is
+        // the outcome's, unless a worker's final count is below the tokens it streamed (never, from an
+        // honest one): the counters cannot go back.
+        m.generationTokens().local().add(Math.max(0, o.completionTokens() - o.liveCompletionTokens()));
+        m.billed().increment(Math.max(0, o.costNanoton() - o.liveCostNanoton()));
     }
 
     /**
@@ -306,7 +329,13 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
 
     /** {@code GET /metrics}. */
     public void serve(RoutingContext ctx) {
+        scrapes.incrementAndGet();  // before the reading: one counted after a stopping front's last record reads it
         OpenAiResponses.send(ctx.response(), ProcessMetrics.CONTENT_TYPE, scrape());
+    }
+
+    /** {@code GET /metrics} answered so far: a stopping gateway lingers until one reads its final counts. */
+    public long scrapes() {
+        return scrapes.get();
     }
 
     /** The exposition text, with worker gauges read from the registry now. */

@@ -1,6 +1,7 @@
 package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
@@ -10,7 +11,7 @@ import java.time.Duration;
  * (its inter-token histogram is {@link InterTokenHistogram}'s).
  */
 record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd, Timer queueTime, Timer cancelLatency,
-                   Counter promptTokens, Counter generationTokens, Counter billed) {
+                   Counter promptTokens, LoopCounter generationTokens, Counter billed) {
 
     /** Histogram buckets for LLM latencies: 1 ms (a fast decode step) to 60 s (a long reasoning prefill). */
     static final Duration[] LATENCY_BUCKETS = {
@@ -31,15 +32,24 @@ record ModelMeters(Timer timeToFirstToken, Timer gatewayOverhead, Timer endToEnd
                 latency(meters, model, "cocoon.cancel.latency", "From the gateway's cancel (client gone, deadline, stalled"
                         + " reader, shutdown) to the worker's final event: how long a cancelled sequence kept running", LATENCY_BUCKETS),
                 tokens(meters, model, "cocoon.prompt", "Prompt tokens of relayed requests"),
-                tokens(meters, model, "cocoon.generation", "Completion tokens generated for requests and billed to them,"
-                        + " including those a client that left never received"),
+                generation(meters, model),
                 Counter.builder("cocoon.billed").baseUnit("nanoton").tag("model", model)
-                        .description("Settled cost charged to clients").register(meters));
+                        .description("Cost charged to clients: as payment rounds' checkpoints record it in the ledger, the"
+                                + " rest when the request is settled").register(meters));
     }
 
     private static Timer latency(MeterRegistry meters, String model, String name, String description, Duration[] buckets) {
         return Timer.builder(name).tag("model", model).description(description)
                 .serviceLevelObjectives(buckets).register(meters);
+    }
+
+    /** Counted as the relay passes tokens on, so per event loop ({@link LoopCounter}); held by the record. */
+    private static LoopCounter generation(MeterRegistry meters, String model) {
+        LoopCounter counter = new LoopCounter();
+        FunctionCounter.builder("cocoon.generation", counter, LoopCounter::total).baseUnit("tokens").tag("model", model)
+                .description("Completion tokens generated for requests and billed to them, including those a client that"
+                        + " left never received; counted as they are relayed").register(meters);
+        return counter;
     }
 
     private static Counter tokens(MeterRegistry meters, String model, String name, String description) {

@@ -88,6 +88,10 @@ public final class Relay {
     private GrpcClientResponse<GenerateCall, GenerateEvent> stream;
     private ApiException lastFailure;
     private RelayObserver.TokenGaps gaps;
+    /** Where this request's completion tokens are counted as they come; null before its first. */
+    private RelayObserver.GeneratedTokens generated;
+    /** The completion tokens counted into {@link #generated}: its end counts only the rest. */
+    private long liveTokens;
     private long promptTokens;
     private long completionTokens;
     private StringBuilder pendingText;
@@ -403,6 +407,7 @@ public final class Relay {
     /** Counts, meters and passes on a delta: the per-token path, kept small so that it stays inlined. */
     private void relay(Delta delta, int tokens) {
         completionTokens += tokens;
+        countLive(tokens);
         if (meter != null) {
             meter.completion(tokens);
         }
@@ -411,6 +416,19 @@ public final class Relay {
         } else {
             holdForSlowReader(delta);
         }
+    }
+
+    /**
+     * Counts billed completion tokens in the metrics as they come (audit V, V-3: counted at the
+     * request's end, a long stream was a flat line, then a spike): a field add and the model's
+     * counter, held since the first delta, no lookup.
+     */
+    private void countLive(int tokens) {
+        if (generated == null) {
+            generated = env.observer().generatedTokens(request.route().model());
+        }
+        generated.generated(tokens);
+        liveTokens += tokens;
     }
 
     /** The client is slow: merge into one pending delta, and past the bound stop reading the worker. */
@@ -705,6 +723,9 @@ public final class Relay {
                 if (meter != null) {
                     meter.completion(tokens);
                 }
+                if (cut == null) {
+                    countLive((int) tokens);  // billed: the worker's Final counts them; after a cut only the worker is paid them
+                }
                 // Nothing past the bound reaches the client, and the stream is no longer paused:
                 // what is held for it stays within one coalesced delta (review Y, Y-3).
                 if (!clientGone && cut == null && timings.firstTokenSeen() && tokens == sent
@@ -866,7 +887,8 @@ public final class Relay {
                 error != null ? (error.kind().code == null ? error.kind().type : error.kind().code) : stalled ? STALLED : null, finish,
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), timings.queueNanos(),
                 timings.timeToFirstTokenNanos(), timings.overheadNanos(), timings.totalNanos(endNanos), clientGone,
-                timings.cancelNanos()));
+                timings.cancelNanos(), liveTokens, charge.takeCountedProgress()));
+        env.running().reported(this);
     }
 
     /** The access log's and the error metric's code for a client that stopped reading. */

@@ -25,11 +25,17 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  * @param cancelNanos   from the gateway's cancel to the worker's final event, for a request stopped
  *                      while its worker generated (client gone, deadline, stalled reader, shutdown);
  *                      -1 otherwise, and for a worker that sent none in time (it was reset)
+ * @param liveCompletionTokens of {@code completionTokens}, those already counted while the request
+ *                      ran ({@link RelayObserver#generatedTokens}): metrics count only the rest at its end
+ * @param liveCostNanoton of {@code costNanoton}, what the ledger's checkpoints recorded and metrics
+ *                      counted while the request ran ({@code RequestBilling.ProgressCounter}): only the
+ *                      rest is counted at its end
  */
 public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
                              String workerId, int attempts, int status, String errorCode, String finishReason,
                              long promptTokens, long completionTokens, long costNanoton, long queueNanos,
-                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone, long cancelNanos) {
+                             long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone, long cancelNanos,
+                             long liveCompletionTokens, long liveCostNanoton) {
     /**
      * The status of a request whose client left before its status went out: nginx's "client closed
      * request", which log tools know. It was served nothing, so it must not count as a 200.

@@ -9,15 +9,46 @@ import org.cocoonjvm.protocol.openai.ApiException;
 
 /**
  * The relays running on one event loop, and owned by it: a stopping gateway ends those its grace
- * did not see finish, so that each is settled and answered rather than cut with its connection.
+ * did not see finish, so that each is settled and answered rather than cut with its connection,
+ * and keeps its metrics served until each has also been reported ({@link #reported()}).
  */
 public final class RunningRelays {
     private final Set<Relay> relays = new HashSet<>();
+    /**
+     * Relays started and not reported yet: a relay leaves {@link #relays} as it settles, and is
+     * reported (its access-log line, its metrics) once its client has its last write, later.
+     */
+    private final Set<Relay> unreported = new HashSet<>();
     /** Asked for by {@link #emptied}; completed when the last relay leaves. */
     private Promise<Void> emptied;
+    /** Asked for by {@link #reported()}; completed when the last relay is reported. */
+    private Promise<Void> allReported;
 
     void add(Relay relay) {
         relays.add(relay);
+        unreported.add(relay);
+    }
+
+    /** The relay's outcome went to the observers (metrics, access log). */
+    void reported(Relay relay) {
+        unreported.remove(relay);
+        if (unreported.isEmpty() && allReported != null) {
+            allReported.tryComplete();
+        }
+    }
+
+    /**
+     * Completes once every relay started here has been reported (at once if none runs): what they
+     * did is in the metrics. Relays started after it completed are not waited for.
+     */
+    public Future<Void> reported() {
+        if (allReported == null) {
+            allReported = Promise.promise();
+        }
+        if (unreported.isEmpty()) {
+            allReported.tryComplete();
+        }
+        return allReported.future();
     }
 
     void remove(Relay relay) {

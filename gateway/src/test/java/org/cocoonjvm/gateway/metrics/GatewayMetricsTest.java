@@ -83,6 +83,31 @@ class GatewayMetricsTest {
                 .isSameAs(RelayObserver.TokenGaps.NONE);
     }
 
+    /**
+     * Audit V, V-3: tokens counted as they are relayed (on two event loops) and cost as checkpoints
+     * record it; the request's end counts only the rest, so each counter ends at the outcome's total.
+     */
+    @Test
+    void tokensAndCostCountedWhileARequestRuns_areNotCountedAgainAtItsEnd() throws InterruptedException {
+        register("w1", "m");
+        RelayObserver.GeneratedTokens here = RelayObserver.all(RelayObserver.NONE, metrics).generatedTokens("m");
+        here.generated(3);
+        Thread other = Thread.ofPlatform().start(() -> metrics.generatedTokens("m").generated(2));
+        other.join();
+        metrics.billedProgress("m", 20);
+
+        Exposition running = Exposition.parse(metrics.scrape());
+        assertThat(running.get("cocoon_generation_tokens_total", "model", "m")).isEqualTo(5);
+        assertThat(running.get("cocoon_billed_nanoton_total", "model", "m")).isEqualTo(20);
+
+        metrics.finished(new Outcome().tokens(10, 7, 34).live(5, 20).build());
+        Exposition ended = Exposition.parse(metrics.scrape());
+        assertThat(ended.get("cocoon_generation_tokens_total", "model", "m")).isEqualTo(7);
+        assertThat(ended.get("cocoon_billed_nanoton_total", "model", "m")).isEqualTo(34);
+        assertThat(ended.get("cocoon_prompt_tokens_total", "model", "m")).isEqualTo(10);
+        assertThat(RelayObserver.all(RelayObserver.NONE).generatedTokens("m")).isSameAs(RelayObserver.GeneratedTokens.NONE);
+    }
+
     @Test
     void finished_countsTokensCostAttemptsAndTimings() {
         register("w1", "m");
@@ -227,6 +252,9 @@ class GatewayMetricsTest {
         private long ttftNanos = 20_000_000;
         private boolean clientGone;
 
+        long liveCompletion;
+        long liveCost;
+
         Outcome model(String model) {
             this.model = model;
             return this;
@@ -263,6 +291,13 @@ class GatewayMetricsTest {
             return this;
         }
 
+        /** Of its tokens and cost, those already counted while it ran. */
+        Outcome live(long completion, long cost) {
+            this.liveCompletion = completion;
+            this.liveCost = cost;
+            return this;
+        }
+
         Outcome timings(long queueNanos, long ttftNanos) {
             this.queueNanos = queueNanos;
             this.ttftNanos = ttftNanos;
@@ -277,7 +312,7 @@ class GatewayMetricsTest {
 
         RequestOutcome build() {
             return new RequestOutcome("req-1", "key-1", model, ServiceTier.DEFAULT, true, worker, attempts, status, error,
-                    finish, prompt, completion, cost, queueNanos, ttftNanos, ttftNanos < 0 ? -1 : 40_000, 80_000_000, clientGone, -1);
+                    finish, prompt, completion, cost, queueNanos, ttftNanos, ttftNanos < 0 ? -1 : 40_000, 80_000_000, clientGone, -1, liveCompletion, liveCost);
         }
     }
 }
