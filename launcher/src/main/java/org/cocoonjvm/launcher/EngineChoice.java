@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.protocol.hello.HelloLimits;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.forward.ForwarderOptions;
@@ -137,12 +138,13 @@ final class EngineChoice {
             if (!"http".equals(forwardUrl.getScheme()) || forwardUrl.getHost() == null) {
                 throw new Cocoon.UsageException("--forward-url must be http://HOST[:PORT], got " + forwardUrl);
             }
-            Cocoon.UsageException.atLeast("--forward-max-concurrent", forwardMaxConcurrent, 1);
+            // What the worker announces as its capacity: a gateway refuses more (review Y, Y-6).
+            Cocoon.UsageException.checkRange("--forward-max-concurrent", forwardMaxConcurrent, 1, HelloLimits.MAX_CAPACITY);
         }
         if (!(syntheticRate > 0)) {
             throw new Cocoon.UsageException("--synthetic-rate must be positive, got " + syntheticRate);
         }
-        Cocoon.UsageException.atLeast("--max-batch", maxBatch, 1);
+        Cocoon.UsageException.checkRange("--max-batch", maxBatch, 1, HelloLimits.MAX_CAPACITY);
         Cocoon.UsageException.checkRange("--threads", threads, 0, MAX_THREADS);
         Cocoon.UsageException.atLeast("--synthetic-reply-tokens", syntheticReplyTokens, 0);
         // The cache is handed out in blocks: less than one cannot hold a token.

@@ -93,7 +93,12 @@ class CliErrorsTest {
         String[] base = {"worker", "--id", "w", "--engine", "synthetic"};
         String[] natively = {"worker", "--id", "w", "--model", model.toString()};
         cocoon(natively, "--kv-tokens", "0").is(2, "cocoon: --kv-tokens must be at least 16, got 0");
-        cocoon(base, "--max-batch", "-3").is(2, "cocoon: --max-batch must be at least 1, got -3");
+        cocoon(base, "--max-batch", "-3").is(2, "cocoon: --max-batch must be between 1 and 65536, got -3");
+        // A capacity a gateway refuses at Hello is refused here, not at every registration (review Y, Y-6).
+        cocoon(base, "--max-batch", "100000").is(2, "cocoon: --max-batch must be between 1 and 65536, got 100000");
+        cocoon("worker", "--id", "w", "--engine", "forward", "--forward-url", "http://127.0.0.1:1", "--forward-model", "m",
+                "--model", model.toString(), "--forward-max-concurrent", "100000")
+                .is(2, "cocoon: --forward-max-concurrent must be between 1 and 65536, got 100000");
         cocoon(natively, "--threads", "-1").is(2, "cocoon: --threads must be between 0 and 1024, got -1");
         cocoon(base, "--synthetic-rate", "0").is(2, "cocoon: --synthetic-rate must be positive, got 0.0");
         cocoon("worker", "--id", "w", "--engine", "forward", "--forward-url", "ftp://x", "--forward-model", "m",

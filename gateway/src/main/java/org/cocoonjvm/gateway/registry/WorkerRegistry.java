@@ -19,6 +19,7 @@ import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.gateway.attestation.AttestationState;
 import org.cocoonjvm.protocol.PrintableIds;
 import org.cocoonjvm.protocol.grpc.Hello;
+import org.cocoonjvm.protocol.hello.HelloLimits;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -198,11 +199,11 @@ public final class WorkerRegistry {
         if (hello.getCapacity() == 0) {
             throw WorkerRefusedException.invalid("invalid_hello", "the worker announced capacity 0");
         }
-        checkAnnounced("capacity", hello.getCapacity(), MAX_CAPACITY);
+        checkAnnounced("capacity", hello.getCapacity(), HelloLimits.MAX_CAPACITY);
         for (ModelRef m : hello.getModelsList()) {
-            checkAnnounced("max_context of " + m.getName(), m.getMaxContext(), MAX_CONTEXT);
-            checkAnnounced("chat_template_tokens of " + m.getName(), m.getChatTemplateTokens(), MAX_TEMPLATE_TOKENS);
-            checkAnnounced("chat_message_tokens of " + m.getName(), m.getChatMessageTokens(), MAX_TEMPLATE_TOKENS);
+            checkAnnounced("max_context of " + m.getName(), m.getMaxContext(), HelloLimits.MAX_CONTEXT);
+            checkAnnounced("chat_template_tokens of " + m.getName(), m.getChatTemplateTokens(), HelloLimits.MAX_TEMPLATE_TOKENS);
+            checkAnnounced("chat_message_tokens of " + m.getName(), m.getChatMessageTokens(), HelloLimits.MAX_TEMPLATE_TOKENS);
         }
         SocketAddress address = parseEndpoint(hello.getEndpoint());
         checkEndpointFree(hello, address);
@@ -227,16 +228,7 @@ public final class WorkerRegistry {
         return worker;
     }
 
-    /*
-     * What a worker announces sizes every client's hold for its model (the largest context and
-     * template among its workers) and its share of the traffic (capacity): one past these limits,
-     * true of no model or machine, would have every client of the model refused 402 for a hold it
-     * cannot meet, or overflow the routing's arithmetic (audit X, X-5).
-     */
-    static final long MAX_CAPACITY = 65_536;
-    static final long MAX_CONTEXT = 1L << 24;
-    static final long MAX_TEMPLATE_TOKENS = 65_536;
-
+    /** Past {@link HelloLimits}: a hold no client could meet, or routing arithmetic that overflows. */
     private static void checkAnnounced(String what, int value, long limit) throws WorkerRefusedException {
         if (Integer.toUnsignedLong(value) > limit) {
             throw WorkerRefusedException.invalid("invalid_hello", "the worker announced " + what + " "
