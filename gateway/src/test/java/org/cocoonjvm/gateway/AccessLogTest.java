@@ -77,6 +77,9 @@ class AccessLogTest {
         JsonObject logged = new JsonObject(line);
         assertThat(Instant.parse(logged.getString("time"))).isBetween(Instant.now().minusSeconds(60), Instant.now());
         assertThat(logged.getString("request_id")).isEqualTo(usageChunk.getString("id"));
+        // Which API it came by, in the same fields as a refusal's line (audit V, V-12).
+        assertThat(logged.getString("method")).isEqualTo("POST");
+        assertThat(logged.getString("path")).isEqualTo("/v1/chat/completions");
         assertThat(logged.getString("key")).isEqualTo("test-key");
         assertThat(logged.getString("model")).isEqualTo("synthetic");
         assertThat(logged.getString("tier")).isEqualTo("default");
@@ -355,6 +358,7 @@ class AccessLogTest {
         JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
         assertThat(logged.getInteger("status")).isEqualTo(499);
         assertThat(logged.getBoolean("client_gone")).isTrue();
+        assertThat(logged.getString("path")).isEqualTo("/cocoon.v1.Inference/Generate");
     }
 
     /** A refusal's line names the model the body asked for, as a 402's does; cut short like any string a client chose. */
@@ -432,12 +436,14 @@ class AccessLogTest {
     @Test
     void aLine_takesItsTimeFromTheClock_andNullsWhatNeverHappened() {
         Instant ended = Instant.parse("2026-11-22T12:00:00.123456789Z");
-        new AccessLog(Clock.fixed(ended, ZoneOffset.UTC)).finished(new RequestOutcome("req-1", "key-1", "m",
+        new AccessLog(Clock.fixed(ended, ZoneOffset.UTC)).finished(new RequestOutcome("req-1", "key-1", "/v1/completions", "m",
                 ServiceTier.FLEX, false, null, 1, 503, "no_capacity", null, 0, 0, 0, -1, -1, -1, 2_000_000, false, -1, 0, 0));
 
         JsonObject logged = new JsonObject(lines.list.getFirst().getFormattedMessage());
         assertThat(logged.getString("time")).isEqualTo("2026-11-22T12:00:00.123456Z");
         assertThat(logged.getString("tier")).isEqualTo("flex");
+        assertThat(logged.getString("method")).isEqualTo("POST");
+        assertThat(logged.getString("path")).isEqualTo("/v1/completions");
         assertThat(logged.getString("worker")).isNull();
         assertThat(logged.getString("error")).isEqualTo("no_capacity");
         assertThat(logged.getValue("ttft_ms")).isNull();

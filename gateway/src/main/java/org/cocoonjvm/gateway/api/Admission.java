@@ -38,13 +38,14 @@ public final class Admission {
     /**
      * Call on the request's event loop; the future completes there.
      *
+     * @param path         what it was sent to (an HTTP path or a gRPC method's), for its access-log line
      * @param arrivalNanos when the gateway had the request ({@link System#nanoTime})
      * @return the admitted request, or failed with an {@link ApiException} ({@code RATE_LIMITED},
      *         {@code INSUFFICIENT_BALANCE}, {@code MODEL_NOT_FOUND}, {@code LEDGER_UNAVAILABLE} if
      *         the ledger cannot be reached, or {@code INTERNAL} for an unexpected failure); then
      *         nothing is held
      */
-    public Future<Admitted> admit(ApiKey key, ValidRequest request, long arrivalNanos) {
+    public Future<Admitted> admit(ApiKey key, ValidRequest request, String path, long arrivalNanos) {
         int context = relay.registry().maxContext(request.model());
         long maxTokens = request.maxTokens() > 0 ? request.maxTokens() : Math.max(context, 1);
         // Bytes bound the tokens of the messages' text; the chat template's own (a default system
@@ -58,7 +59,7 @@ public final class Admission {
                     String id = RequestIds.completion(request.idPrefix());
                     return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
                                     promptBytes), relay.vertx().getOrCreateContext())
-                            .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), request.generate(id),
+                            .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), path, request.generate(id),
                                     new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),
                                     request.stream(), arrivalNanos, UsageBound.of(promptBytes, request.chatMessages(), templateTokens > 0, maxTokens)),
                                     permit, charge))

@@ -64,7 +64,7 @@ public final class CompletionsHandler implements Handler<RoutingContext> {
             RequestNotes.refuse(ctx, e);
             return;
         }
-        Future<Admission.Admitted> admitting = admission.admit(key, request, arrivalNanos);
+        Future<Admission.Admitted> admitting = admission.admit(key, request, ctx.request().path(), arrivalNanos);
         RequestNotes.noteAdmission(ctx, admitting);
         admitting.onComplete(admitted -> {
             if (admitted.failed()) {

@@ -124,7 +124,7 @@ public final class InferenceEndpoint {
             call.errorHandler(error -> goneEarly.set(true));
             call.exceptionHandler(failure -> goneEarly.set(true));
             call.response().exceptionHandler(failure -> goneEarly.set(true));
-            admission.admit(key, valid, arrivalNanos).onComplete(admitted -> {
+            admission.admit(key, valid, GENERATE, arrivalNanos).onComplete(admitted -> {
                 if (admitted.failed()) {
                     refuse(call, GENERATE, key, request.getModel(), (ApiException) admitted.cause(), arrivalNanos, goneEarly.get());
                     return;

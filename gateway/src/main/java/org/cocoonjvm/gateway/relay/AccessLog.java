@@ -39,8 +39,11 @@ public final class AccessLog implements RelayObserver {
         if (!log.isInfoEnabled()) {
             return;
         }
-        StringBuilder line = start(440);
+        StringBuilder line = start(480);
         string(line, "request_id", o.requestId()).append(',');
+        // POST both ways: a gRPC call is an HTTP/2 POST to its method's path.
+        string(line, "method", "POST").append(',');
+        string(line, "path", o.path()).append(',');
         string(line, "key", o.keyId()).append(',');
         string(line, "model", o.model()).append(',');
         string(line, "tier", o.tier().wireName()).append(",\"stream\":").append(o.stream()).append(',');

@@ -63,11 +63,12 @@ public final class Relay {
     /**
      * Who asked and what for.
      *
+     * @param path         what it was sent to: an HTTP path, or a gRPC method's ({@code /cocoon.v1.Inference/Generate})
      * @param arrivalNanos when the gateway had the request ({@link System#nanoTime}): its head, before the body
      * @param bound        the most usage its workers may bill it: what its hold was made of
      */
-    public record Request(String id, String keyId, GenerateRequest generate, WorkerRegistry.Route route, boolean stream,
-                          long arrivalNanos, UsageBound bound) {}
+    public record Request(String id, String keyId, String path, GenerateRequest generate, WorkerRegistry.Route route,
+                          boolean stream, long arrivalNanos, UsageBound bound) {}
 
     private final Env env;
     private final Request request;
@@ -882,7 +883,7 @@ public final class Relay {
             case FINISH_REASON_STOP -> "stop";
             default -> fin.getFinishReason().name();
         };
-        env.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.route().model(),
+        env.observer().finished(new RequestOutcome(request.id(), request.keyId(), request.path(), request.route().model(),
                 request.route().tier(), request.stream(), lastWorkerId, tried.size(), status,
                 error != null ? (error.kind().code == null ? error.kind().type : error.kind().code) : stalled ? STALLED : null, finish,
                 usage.getPromptTokens(), usage.getCompletionTokens(), cost == null ? 0 : cost.totalCost(), timings.queueNanos(),

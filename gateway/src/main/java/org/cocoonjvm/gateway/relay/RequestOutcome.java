@@ -31,7 +31,7 @@ import org.cocoonjvm.protocol.openai.ServiceTier;
  *                      counted while the request ran ({@code RequestBilling.ProgressCounter}): only the
  *                      rest is counted at its end
  */
-public record RequestOutcome(String requestId, String keyId, String model, ServiceTier tier, boolean stream,
+public record RequestOutcome(String requestId, String keyId, String path, String model, ServiceTier tier, boolean stream,
                              String workerId, int attempts, int status, String errorCode, String finishReason,
                              long promptTokens, long completionTokens, long costNanoton, long queueNanos,
                              long ttftNanos, long overheadNanos, long totalNanos, boolean clientGone, long cancelNanos,

@@ -311,7 +311,7 @@ class GatewayMetricsTest {
         }
 
         RequestOutcome build() {
-            return new RequestOutcome("req-1", "key-1", model, ServiceTier.DEFAULT, true, worker, attempts, status, error,
+            return new RequestOutcome("req-1", "key-1", "/v1/chat/completions", model, ServiceTier.DEFAULT, true, worker, attempts, status, error,
                     finish, prompt, completion, cost, queueNanos, ttftNanos, ttftNanos < 0 ? -1 : 40_000, 80_000_000, clientGone, -1, liveCompletion, liveCost);
         }
     }
