@@ -34,10 +34,13 @@ import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.chain.ChannelStatus;
 import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.LocalChain;
+import org.cocoonjvm.billing.chain.OnChainChannel;
+import org.cocoonjvm.billing.chain.QuarantinedState;
 import org.cocoonjvm.billing.chain.TestChain;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
@@ -718,7 +721,8 @@ class OnChainChannelTest {
         // The threshold is out of reach: only the silence closes this channel.
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
                 new WorkerPaymentOptions(paymentDir, workerWallet.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
-                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1)));
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, Duration.ofSeconds(1),
+                        Duration.ofSeconds(1)));
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
         // Well above dust (~0.007 TON), so the close is worth its cost.
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
@@ -761,7 +765,7 @@ class OnChainChannelTest {
         net.stopWorker(0);
         net.deployWorker("restarted", new WorkerPaymentOptions(paymentDir, workerWallet.address().toRaw(),
                 100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet,
-                Duration.ofSeconds(1)), net.gateway.port());
+                Duration.ofSeconds(1), Duration.ofSeconds(1)), net.gateway.port());
         WorkerNode restarted = net.workers.get(1);
         eventually("the restarted worker serves /status", () -> {
             try {
@@ -772,6 +776,122 @@ class OnChainChannelTest {
         });
         assertThat(onlyChannel(restarted).getBoolean("quarantined")).isFalse();
         assertThat(Address.of(onlyChannel(restarted).getString("channel_address"))).isEqualTo(contract);
+    }
+
+    /**
+     * What an operator holding the gateway's payer key can do outside the gateway: start the
+     * uncooperative close with an older state it signed, which paid the worker less. The worker
+     * reads its channels every second here (15 s by default), stops taking requests on the
+     * channel, answers with the latest state before the quarantine ends, and is paid all of it.
+     */
+    @Test
+    void aGatewayClosingWithAnOldState_isAnsweredWithTheLatest_andTheWorkerIsPaidInFull(@TempDir Path paymentDir) {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            eventually("the worker answered the close", 10_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("answered its gateway's close")));
+            QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
+            assertThat(answered.challenged()).isTrue();
+            assertThat(answered.seqnoA()).isEqualTo(close.latestSeqno);
+            assertThat(answered.sentA()).isEqualTo(BigInteger.valueOf(close.owed));
+            assertThat(workerLog.linesAt(Level.WARN)).anySatisfy(l -> assertThat(l).contains(
+                    "its gateway started an uncooperative close", "seqno " + close.old.seqno() + ", " + close.old.sentNanoton()
+                            + " nanoTON (the latest it signed here: seqno " + close.latestSeqno + ", " + close.owed + " nanoTON)"));
+            assertThat(workerLog.linesAt(Level.WARN)).anySatisfy(l -> assertThat(l).contains("answered its gateway's close",
+                    "the close pays " + close.owed + " nanoTON"));
+        }
+        assertThat(onlyChannel(close.worker).getBoolean("quarantined")).isTrue();
+        TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        // The gateway's own code never closes this way, so it routes on: what it is told is a failed worker.
+        assertThat(refused.status()).as(refused.body()).isEqualTo(502);
+        assertThat(refused.body()).contains("payment_required", "is closed or closing");
+
+        finishAndAssertPaid(close, workerWallet, close.owed);
+    }
+
+    /**
+     * The same close, against a worker with no wallet to pay an answer's gas: it cannot answer,
+     * says so once at ERROR (while there is time to fund a wallet), and still finishes the close
+     * by an external message, recording what it was paid: the old state.
+     */
+    @Test
+    void aGatewayClosingWithAnOldState_againstAWorkerWithoutAWallet_isSaidOnce_andPaysTheOldState(@TempDir Path paymentDir)
+            throws InterruptedException {
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, payout, null);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            eventually("the worker saw the close", 10_000, () -> onlyChannel(close.worker).getBoolean("quarantined"));
+            eventually("the worker said it cannot answer", 10_000, () -> !workerLog.linesAt(Level.ERROR).isEmpty());
+            Thread.sleep(2_500);  // two more watches
+            assertThat(workerLog.linesAt(Level.ERROR)).singleElement().asString().contains("its gateway's close pays "
+                    + close.old.sentNanoton() + " nanoTON, not the " + close.owed + " of its latest state", "no funded wallet");
+        }
+        assertThat(ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow().challenged()).isFalse();
+        finishAndAssertPaid(close, payout, close.old.sentNanoton());
+    }
+
+    /** A gateway and a worker paid on chain, some states apart, and the gateway's key ready to close with the older one. */
+    private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
+        // The threshold and the silence are out of reach: only the gateway's close ends this channel.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, OnChainSettlement.SILENCE_LIMIT,
+                        Duration.ofSeconds(1)));
+        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        streamUntilThePaidStateHolds(worker, contract, THRESHOLD);
+        SignedSemiChannel old = SignedSemiChannel.parse(Base64.getDecoder().decode(onlyChannel(worker).getString("signed_state_boc")));
+        long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
+        PaymentKeyPair payerKey = journal.payerKey(() -> {
+            throw new AssertionError("the gateway made its key already");
+        });
+        OnChainChannel asGateway = OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), payerKey,
+                chain.client(), new ChannelCosts(FeeSchedule.read(chain.client())));
+        return new StaleClose(worker, contract, old, owed, onlyChannel(worker).getLong("seqno"),
+                () -> asGateway.startUncooperativeClose(gatewayWallet, old, journal.openChannels().getFirst().payeeState()));
+    }
+
+    private record StaleClose(WorkerNode worker, Address contract, SignedSemiChannel old, long owed, long latestSeqno,
+                              Runnable start) {}
+
+    /** Past the quarantine: the worker finishes the close, and {@code payout} receives {@code paid} less the fee. */
+    private void finishAndAssertPaid(StaleClose close, ChainWallet payout, long paid) {
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+            eventually("the worker finished the close", 10_000, () -> onlyChannel(close.worker).getBoolean("closed_on_chain"));
+            assertLoggedPayout(workerLog, "finished the uncooperative close", close.contract, payout, paid);
+        }
+        ChainTransaction received = newest(payout.address());
+        assertThat(Address.of(received.inMessage().orElseThrow().source())).isEqualTo(close.contract);
+        assertThat(received.inMessage().orElseThrow().valueNanoton()).isEqualTo(BigInteger.valueOf(paid)
+                .subtract(new ChannelCosts(FeeSchedule.read(chain.client())).payoutForwardFee()));
+        assertThat(net.workerJson(close.worker, "/earnings").getLong("paid_out_nanoton")).isEqualTo(paid);
+    }
+
+    /**
+     * A channel whose quarantine is too short to answer a close in is refused before any credit:
+     * the worker reads the chain every few seconds, and its answer takes time to land.
+     */
+    @Test
+    void aChannelWithAQuarantineTooShortToAnswerIn_isRefused(@TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, Duration.ofSeconds(59), CONDITIONAL_CLOSE), FEE_PER_TOKEN);
+        try (LogCapture workerLog = new LogCapture("org.cocoonjvm.worker")) {
+            net.deployWorker("w", new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                    new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC()), net.gateway.port());
+            eventually("the worker refused the channel", 10_000, () -> workerLog.lines().stream()
+                    .anyMatch(m -> m.contains("gives 59 s to answer an uncooperative close") && m.contains("needs at least 60 s")));
+        }
     }
 
     /**
@@ -1010,12 +1130,13 @@ class OnChainChannelTest {
     }
 
     /**
-     * Streams requests until the worker has earned at least {@code target}, then waits until its
-     * latest state pays all of it on a channel still open on chain.
+     * Streams requests until the worker has earned at least {@code target} more, then waits until
+     * its latest state pays all it earned on a channel still open on chain.
      *
      * @return what the worker is owed
      */
     private long streamUntilThePaidStateHolds(WorkerNode worker, Address contract, long target) {
+        long paidBefore = onlyChannel(worker).getLong("sent_nanoton");
         long earned = 0;
         while (earned < target) {
             TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
@@ -1024,7 +1145,7 @@ class OnChainChannelTest {
             JsonObject usage = new JsonObject(reply.body()).getJsonObject("usage");
             earned += FEE_PER_TOKEN * (usage.getLong("prompt_tokens") + usage.getLong("completion_tokens"));
         }
-        long owed = earned;
+        long owed = paidBefore + earned;
         eventually("the worker holds a state for all " + owed + " nanoTON",
                 () -> onlyChannel(worker).getLong("sent_nanoton") == owed);
         assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.OPEN);

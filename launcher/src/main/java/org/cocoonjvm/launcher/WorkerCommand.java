@@ -90,8 +90,8 @@ final class WorkerCommand implements Callable<Integer> {
     String tonApi;
 
     @Option(names = "--wallet-key", paramLabel = "FILE", description = "With --ton-api: the worker wallet's Ed25519 seed "
-            + "(64 hex digits), created (mode 0600) if absent; it pays for closing a channel without the gateway. "
-            + "Default: wallet.key in --payment-dir.")
+            + "(64 hex digits), created (mode 0600) if absent; it pays for closing a channel without the gateway, and for "
+            + "answering a close the gateway started with an old state. Default: wallet.key in --payment-dir.")
     Path walletKey;
 
     @Option(names = "--close-threshold-nanoton", defaultValue = "100000000",
@@ -267,7 +267,7 @@ final class WorkerCommand implements Callable<Integer> {
         if (payoutAddress.isEmpty()) {
             payoutAddress = ChainWallet.addressOf(WalletKey.loadOrCreate(keyFile)).toNonBounceable();
         }
-        String pays = "for closing a channel without the gateway";
+        String pays = "for closing a channel without the gateway and answering a stale close";
         try {
             Optional<ChainWallet> wallet = NodeWallet.open(keyFile, client, pays);
             OnChainSettlement settlement = settlement(client, wallet.orElse(null));

@@ -146,6 +146,21 @@ public final class ChainClient {
             return parseNum(item.get(1).getAsString());
         }
 
+        /** Whether the top-level item at {@code index} is null (a Maybe left empty). */
+        public boolean isNull(int index) {
+            return "null".equals(stack.get(index).getAsJsonArray().get(0).getAsString());
+        }
+
+        /** The cell or slice at top-level {@code index}. */
+        public Cell cell(int index) {
+            JsonArray item = stack.get(index).getAsJsonArray();
+            if (!item.get(0).getAsString().equals("cell")) {
+                throw new ChainException(
+                        "bad_stack", "stack item " + index + " is " + item.get(0) + ", not cell");
+            }
+            return Cell.fromBocBase64(item.get(1).getAsJsonObject().get("bytes").getAsString());
+        }
+
         /** The integer at {@code position} inside the tuple at top-level {@code index}. */
         public BigInteger tupleNum(int index, int position) {
             JsonArray item = stack.get(index).getAsJsonArray();

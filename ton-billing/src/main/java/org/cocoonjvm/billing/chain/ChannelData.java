@@ -8,11 +8,15 @@ import org.ton.ton4j.cell.CellSlice;
 
 import java.math.BigInteger;
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * Everything {@code get_channel_data} says about a deployed channel, read by a party that did not
  * deploy it: the payee checks it before it extends credit, since the address alone proves
- * nothing about who can sign, who is paid, or how much is behind it.
+ * nothing about who can sign, who is paid, or how much is behind it, and watches it afterwards
+ * for an uncooperative close it did not start.
+ *
+ * @param quarantined the states an uncooperative close submitted, while one runs
  */
 public record ChannelData(
         ChannelStatus status,
@@ -27,7 +31,8 @@ public record ChannelData(
         Address addressB,
         BigInteger excessFee,
         Duration quarantine,
-        Duration conditionalClose) {
+        Duration conditionalClose,
+        Optional<QuarantinedState> quarantined) {
 
     /**
      * @throws ChainException {@code channel_unreadable} when the account holds no channel (not
@@ -53,7 +58,8 @@ public record ChannelData(
                 address(r.tupleCell(7, 2)),
                 r.tupleNum(7, 0),
                 Duration.ofSeconds(r.tupleNum(4, 0).longValueExact()),
-                Duration.ofSeconds(r.tupleNum(4, 2).longValueExact()));
+                Duration.ofSeconds(r.tupleNum(4, 2).longValueExact()),
+                r.isNull(6) ? Optional.empty() : Optional.of(QuarantinedState.parse(r.cell(6))));
     }
 
     /**

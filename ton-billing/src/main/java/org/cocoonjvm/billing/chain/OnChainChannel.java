@@ -262,10 +262,10 @@ public final class OnChainChannel {
 
     /**
      * The counterparty of whoever started the close replaces the quarantined states with newer
-     * ones. No node sends it yet: only a worker starts an uncooperative close, and with the
-     * gateway's latest state, so the gateway has nothing newer to answer with. It is the worker's
-     * answer to a gateway that would start one with an old state; ChannelLifecycleTest exercises
-     * it on the contract and measures {@link ChannelCosts#CHALLENGE_GAS}.
+     * ones, once. The worker's answer to a close started with the gateway's key and an old state
+     * (WorkerPayments.watchChain); the gateway never sends it: only a worker starts an
+     * uncooperative close, with the gateway's latest state, so there is nothing newer to answer
+     * with. ChannelLifecycleTest measures {@link ChannelCosts#CHALLENGE_GAS}.
      */
     public void challenge(ChainWallet mine, SignedSemiChannel stateA, SignedSemiChannel stateB) {
         callFrom(
@@ -303,7 +303,7 @@ public final class OnChainChannel {
                 r.tupleNum(1, 1),
                 r.tupleNum(5, 0).longValueExact(),
                 r.tupleNum(5, 1).longValueExact(),
-                !"null".equals(r.stack().get(6).getAsJsonArray().get(0).getAsString()));
+                !r.isNull(6));
     }
 
     private Cell cellOf(SignedSemiChannel state, boolean ofA) {

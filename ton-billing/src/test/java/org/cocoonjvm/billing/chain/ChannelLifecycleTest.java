@@ -223,11 +223,23 @@ class ChannelLifecycleTest {
                 .isLessThanOrEqualTo(ChannelCosts.START_UNCOOPERATIVE_GAS);
         assertThat(ch.a.state().status()).isEqualTo(ChannelStatus.CLOSURE_STARTED);
         assertThat(ch.a.state().quarantined()).isTrue();
+        // What B watches for: a close it did not start, with less than A last signed.
+        QuarantinedState started = ChannelData.read(client, ch.a.address()).quarantined().orElseThrow();
+        assertThat(started)
+                .isEqualTo(new QuarantinedState(1, ton("0.1"), 0, BigInteger.ZERO, started.startedAt(), true, false));
+        assertThat(started.startedAt()).isBetween(chain.clock().instant().minusSeconds(60), chain.clock().instant());
 
         // B answers with A's latest signed state; the fine is 0, so nothing more is taken from A.
+        chain.advanceTime(Duration.ofSeconds(10));
         ch.b.challenge(worker, stateA3, stateB);
         assertThat(gasOfNewest(ch.a.address(), "challenge_quarantined_state"))
                 .isLessThanOrEqualTo(ChannelCosts.CHALLENGE_GAS);
+        QuarantinedState challenged = ChannelData.read(client, ch.a.address()).quarantined().orElseThrow();
+        assertThat(challenged)
+                .isEqualTo(new QuarantinedState(3, ton("0.3"), 0, BigInteger.ZERO, challenged.startedAt(), false, true));
+        // The answer does not start the quarantine again: B had to be in time, A now is too late.
+        assertThat(challenged.startedAt()).isEqualTo(started.startedAt());
+        assertThat(ChannelData.read(client, ch.a.address()).status()).isEqualTo(ChannelStatus.CLOSURE_STARTED);
 
         assertThatThrownBy(ch.b::finish)
                 .isInstanceOfSatisfying(

@@ -34,6 +34,14 @@ import org.ton.ton4j.address.Address;
 public final class OnChainSettlement {
     /** How long the gateway may be gone before a channel worth it is closed without it. */
     public static final Duration SILENCE_LIMIT = Duration.ofMinutes(5);
+    /** How often each channel is read for an uncooperative close this worker did not start. */
+    public static final Duration WATCH_EVERY = Duration.ofSeconds(15);
+    /**
+     * The shortest quarantine a channel may give: a close started with an old state must be seen
+     * and answered before it ends, by a worker that reads the chain every {@code watchEvery} and
+     * whose answer takes its own time to land.
+     */
+    static final Duration MIN_QUARANTINE = Duration.ofMinutes(1);
 
     private final ChainClient chain;
     private final ChannelCosts costs;
@@ -42,6 +50,7 @@ public final class OnChainSettlement {
     private volatile ChainWallet wallet;
     private final long closeThreshold;
     private final Clock clock;
+    private final Duration watchEvery;
 
     /**
      * Cooperative closes only: with no wallet, the worker cannot pay the gas of an uncooperative
@@ -61,12 +70,29 @@ public final class OnChainSettlement {
      */
     public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock, ChainWallet wallet,
                              Duration silenceLimit) {
+        this(chain, closeThreshold, clock, wallet, silenceLimit, WATCH_EVERY);
+    }
+
+    /**
+     * @param watchEvery how often each channel is read for an uncooperative close to answer; a
+     *                   channel must give at least four times as long (and a minute) to answer
+     */
+    public OnChainSettlement(ChainClient chain, long closeThreshold, Clock clock, ChainWallet wallet,
+                             Duration silenceLimit, Duration watchEvery) {
+        if (watchEvery.isNegative() || watchEvery.isZero()) {
+            throw new IllegalArgumentException("watchEvery must be positive: " + watchEvery);
+        }
+        this.watchEvery = watchEvery;
         this.chain = chain;
         this.costs = new ChannelCosts(FeeSchedule.read(chain));
         this.policy = new ChannelSettlement(BigInteger.valueOf(closeThreshold), silenceLimit, costs, clock);
         this.clock = clock;
         this.wallet = wallet;
         this.closeThreshold = closeThreshold;
+    }
+
+    Duration watchEvery() {
+        return watchEvery;
     }
 
     /** The time on the clock the settlement rules read. */
@@ -125,7 +151,45 @@ public final class OnChainSettlement {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("channel_address '" + channelAddress + "' is not a TON address");
         }
-        return ChannelData.read(chain, contract).requireOpenFor(id, gatewayKey, workerKey, payout);
+        ChannelData data = ChannelData.read(chain, contract);
+        long deposit = data.requireOpenFor(id, gatewayKey, workerKey, payout);
+        Duration shortest = minQuarantine();
+        if (data.quarantine().compareTo(shortest) < 0) {
+            throw new ChainException("quarantine_too_short", "channel " + id + " gives " + data.quarantine().toSeconds()
+                    + " s to answer an uncooperative close started with an old state; this worker reads the chain every "
+                    + watchEvery.toSeconds() + " s and needs at least " + shortest.toSeconds() + " s");
+        }
+        return deposit;
+    }
+
+    private Duration minQuarantine() {
+        Duration watches = watchEvery.multipliedBy(4);
+        return watches.compareTo(MIN_QUARANTINE) > 0 ? watches : MIN_QUARANTINE;
+    }
+
+    /** What the contract at {@code channelAddress} holds now, an uncooperative close under way included. */
+    ChannelData read(String channelAddress) {
+        return ChannelData.read(chain, Address.of(channelAddress));
+    }
+
+    /** Whether answering a close gains more than the answer costs (its gas, attached from the wallet). */
+    boolean worthChallenging(long gain) {
+        return BigInteger.valueOf(gain).compareTo(costs.callValue(ChannelCosts.CHALLENGE_GAS)) > 0;
+    }
+
+    /**
+     * Answers an uncooperative close the gateway started with an older state than {@code latest}:
+     * the contract then pays {@code latest}.
+     *
+     * @return false when this worker has no wallet to pay the answer's gas with (nothing sent)
+     */
+    boolean challenge(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest, SignedSemiChannel mine) {
+        ChainWallet payer = wallet;
+        if (payer == null) {
+            return false;
+        }
+        OnChainChannel.at(Address.of(channelAddress), key, chain, costs).challenge(payer, latest, mine);
+        return true;
     }
 
     /**

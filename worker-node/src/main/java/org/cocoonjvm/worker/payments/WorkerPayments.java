@@ -2,7 +2,9 @@ package org.cocoonjvm.worker.payments;
 
 import com.google.protobuf.ByteString;
 import io.vertx.core.json.JsonArray;
+import java.math.BigInteger;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -15,6 +17,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainException;
+import org.cocoonjvm.billing.chain.ChannelData;
+import org.cocoonjvm.billing.chain.ChannelStatus;
+import org.cocoonjvm.billing.chain.QuarantinedState;
 import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelTerms;
@@ -55,6 +60,10 @@ public final class WorkerPayments implements CreditGate {
     /** The credit-window warnings said already: model, fee, coefficient, multiplier and payment round. */
     private final Set<String> windowWarned = ConcurrentHashMap.newKeySet();
     private final Unbilled unbilled = new Unbilled();
+    /** Channels whose stale close this worker could not answer (no wallet): said once each. */
+    private final Set<ChannelId> unansweredSaid = ConcurrentHashMap.newKeySet();
+    /** What each uncooperative close under way pays this worker, as last read: its record once finished. */
+    private final Map<ChannelId, Long> quarantinedPays = new ConcurrentHashMap<>();
     /** Done unless a gateway session is opening its channel: see {@link #channelOpening}. */
     private volatile CompletableFuture<Void> opening = CompletableFuture.completedFuture(null);
 
@@ -152,7 +161,7 @@ public final class WorkerPayments implements CreditGate {
                         id, channelTerms.depositCapNanoton(), account.window(), dueAt, chain.closeThreshold());
             }
         }
-        SignedSemiChannel initial = key.sign(new SemiChannelState(id, SemiChannelBody.INITIAL));
+        SignedSemiChannel initial = initialState(account);
         return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
     }
 
@@ -372,6 +381,12 @@ public final class WorkerPayments implements CreditGate {
      * would otherwise see money lost: the history keeps both.
      */
     private void paidOut(ChannelAccount account, long paidOut, String messageHash, String closed) {
+        if (paidOut == 0) {
+            // Nothing was owed: the contract sent this worker nothing, and no fee was taken from it.
+            account.settled(ChannelStore.Settlement.CLOSED, 0, 0L, messageHash);
+            log.info("{}: it owed this worker nothing", closed);
+            return;
+        }
         long fee = chain.payoutForwardFee();
         account.settled(ChannelStore.Settlement.CLOSED, paidOut, paidOut - fee, messageHash);
         // A channel reloaded at start pays where its contract was checked to, whatever the owner changed since.
@@ -391,8 +406,8 @@ public final class WorkerPayments implements CreditGate {
 
     /**
      * While the gateway is gone (last heard at {@code lastHeard}): starts the uncooperative close
-     * of each open on-chain channel worth it once the silence passes the limit, and finishes those
-     * whose quarantine is over. Blocking; call it periodically off the event loop.
+     * of each open on-chain channel worth it once the silence passes the limit; {@link #watchChain}
+     * finishes it after the quarantine. Blocking; call it periodically off the event loop.
      */
     public void settleWithoutGateway(Instant lastHeard) {
         if (chain == null) {
@@ -400,29 +415,97 @@ public final class WorkerPayments implements CreditGate {
         }
         for (ChannelAccount account : channels.values()) {
             SignedSemiChannel latest = account.latest();
-            if (account.channelAddress().isEmpty() || account.closedOnChain() || latest == null) {
+            if (account.channelAddress().isEmpty() || account.closedOnChain() || account.quarantined() || latest == null
+                    || !account.offered() || !account.startClosing()) {
                 continue;
             }
-            // A close already started is finished whether or not a gateway offered the channel in
-            // this run: it was started with states this worker holds, and nothing else finishes it.
-            if (account.quarantined()) {
-                Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
-                if (finished.isPresent()) {
-                    paidOut(account, latest.sentNanoton(), finished.get(), "finished the uncooperative close of channel "
-                            + account.terms().channelId() + " at " + account.channelAddress());
-                }
-            } else if (account.offered() && account.startClosing()) {
-                SignedSemiChannel mine = key.sign(new SemiChannelState(account.terms().channelId(), SemiChannelBody.INITIAL));
-                if (chain.startUncooperativeIfDue(account.channelAddress(), key, latest, mine, lastHeard)) {
-                    account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
-                    log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
-                                    + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
-                            account.terms().channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());
-                } else {
-                    account.stopClosing();
-                }
+            if (chain.startUncooperativeIfDue(account.channelAddress(), key, latest, initialState(account), lastHeard)) {
+                account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
+                log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
+                                + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
+                        account.terms().channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());
+            } else {
+                account.stopClosing();
             }
         }
+    }
+
+    /** How often {@link #watchChain} should run; null off chain. */
+    public Duration watchEvery() {
+        return chain == null ? null : chain.watchEvery();
+    }
+
+    /**
+     * Reads each on-chain channel still open here for an uncooperative close, whoever started it,
+     * session or not: a gateway may start one with an older state than the latest it signed, and
+     * the contract then pays that older state unless this worker answers it with the latest
+     * before the quarantine ends. A channel found closing takes no new requests; one the gateway
+     * started with less than this worker holds is challenged once (the contract takes one answer);
+     * each is finished, paying out, once its quarantine and conditional-close time are over.
+     * Blocking; call it every {@link #watchEvery} off the event loop.
+     */
+    public void watchChain() {
+        if (chain == null) {
+            return;
+        }
+        for (ChannelAccount account : channels.values()) {
+            if (account.channelAddress().isEmpty() || account.closedOnChain()) {
+                continue;
+            }
+            ChannelData data = chain.read(account.channelAddress());
+            if (data.quarantined().isPresent()) {
+                answerClose(account, data.status(), data.quarantined().get());
+            } else if (account.quarantined() && data.status() == ChannelStatus.UNINITED) {
+                // Finished by the gateway, or by this worker before a restart: it paid what was
+                // quarantined when last read, or (read in no run since) what this worker started it with.
+                Long quarantined = quarantinedPays.get(account.terms().channelId());
+                paidOut(account, quarantined != null ? quarantined : account.latest() == null ? 0 : account.latest().sentNanoton(),
+                        "", "the uncooperative close of channel " + account.terms().channelId() + " at "
+                                + account.channelAddress() + " was finished");
+            }
+        }
+    }
+
+    private void answerClose(ChannelAccount account, ChannelStatus status, QuarantinedState closing) {
+        ChannelId id = account.terms().channelId();
+        SignedSemiChannel latest = account.latest();
+        long pays = closing.sentA().subtract(closing.sentB()).max(BigInteger.ZERO).longValueExact();
+        quarantinedPays.put(id, pays);
+        if (!account.quarantined()) {
+            account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
+            if (closing.submittedByA()) {
+                log.warn("channel {} at {}: its gateway started an uncooperative close with its state of seqno {}, {} "
+                                + "nanoTON (the latest it signed here: seqno {}, {} nanoTON); the channel takes no new requests",
+                        id, account.channelAddress(), closing.seqnoA(), closing.sentA(), latest == null ? 0 : latest.seqno(),
+                        latest == null ? 0 : latest.sentNanoton());
+            } else {
+                log.info("channel {} at {}: found the uncooperative close this worker started before a restart", id,
+                        account.channelAddress());
+            }
+        }
+        if (status == ChannelStatus.CLOSURE_STARTED && closing.submittedByA() && !closing.challenged() && latest != null
+                && latest.seqno() > closing.seqnoA() && chain.worthChallenging(latest.sentNanoton() - closing.sentA().longValueExact())) {
+            if (chain.challenge(account.channelAddress(), key, latest, initialState(account))) {
+                quarantinedPays.put(id, latest.sentNanoton());
+                log.warn("channel {} at {}: answered its gateway's close, which paid {} nanoTON, with the latest state it "
+                                + "signed (seqno {}): the close pays {} nanoTON", id, account.channelAddress(), closing.sentA(),
+                        latest.seqno(), latest.sentNanoton());
+            } else if (unansweredSaid.add(id)) {
+                log.error("channel {} at {}: its gateway's close pays {} nanoTON, not the {} of its latest state, and this "
+                                + "worker has no funded wallet to answer it with; fund it before the quarantine that began at {} "
+                                + "ends", id, account.channelAddress(), closing.sentA(), latest.sentNanoton(), closing.startedAt());
+            }
+        } else if (status == ChannelStatus.AWAITING_FINALIZATION) {
+            Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
+            if (finished.isPresent()) {
+                paidOut(account, pays, finished.get(), "finished the uncooperative close of channel " + id + " at " + account.channelAddress());
+            }
+        }
+    }
+
+    /** This worker's signed initial state: a one-way channel's payee never signs another. */
+    private SignedSemiChannel initialState(ChannelAccount account) {
+        return key.sign(new SemiChannelState(account.terms().channelId(), SemiChannelBody.INITIAL));
     }
 
     /**
@@ -501,10 +584,10 @@ public final class WorkerPayments implements CreditGate {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: " + e.getMessage());
         }
         ChannelAccount account = channels.get(id);
-        if (account == null || account.closeSigned() || account.closedOnChain()) {
+        if (account == null || account.closeSigned() || account.closedOnChain() || account.quarantined()) {
             throw new GenerationException(GenerationException.Reason.PAYMENT_REQUIRED, "payment_required: "
                     + (account == null ? "no channel " + id + " is open on this worker"
-                    : "channel " + id + " is closed, or its close signed: it takes no new requests"));
+                    : "channel " + id + " is closed or closing, or its close signed: it takes no new requests"));
         }
         String model = request.getModel();
         PriceSchedule schedule = account.price(model.contains("@") ? model.substring(0, model.indexOf('@')) : model);

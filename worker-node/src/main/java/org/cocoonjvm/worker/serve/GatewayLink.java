@@ -64,7 +64,10 @@ final class GatewayLink {
      * blamed attestation that no gateway here uses (audit Q, Q-6).
      */
     static final Duration DROPPED_BEFORE_ATTESTATION_HINT = Duration.ofSeconds(10);
-    /** How often, while no session is up, on-chain channels are checked for an uncooperative close. */
+    /**
+     * How often, while no session is up, on-chain channels are checked for an uncooperative close
+     * to start; the chain is watched for closes to answer or finish every WorkerPayments.watchEvery.
+     */
     private static final long SETTLE_CHECK_MS = 500;
 
     private final Vertx vertx;
@@ -112,6 +115,9 @@ final class GatewayLink {
     private Instant lastHeard;
     private long settleTimer = -1;
     private boolean settling;
+    /** When the chain was last watched (System.nanoTime); it is watched at once on start. */
+    private long watchedAt;
+    private boolean watchedOnce;
     /** Set by stop(): done once the gateway's close signature was handled. */
     private Promise<Void> shutdownClose;
     /** Read by /status from any thread. */
@@ -139,7 +145,7 @@ final class GatewayLink {
      */
     Future<Void> start() {
         if (payments.onChain()) {
-            settleTimer = vertx.setPeriodic(SETTLE_CHECK_MS, id -> settleWithoutGateway());
+            settleTimer = vertx.setPeriodic(SETTLE_CHECK_MS, id -> settle());
         }
         connect();
         return firstRegistration.future();
@@ -586,20 +592,35 @@ final class GatewayLink {
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
     }
 
-    /** Only while the gateway is gone; one check at a time (each reads the chain). */
-    private void settleWithoutGateway() {
-        if (session != null || settling) {
+    /**
+     * Starts closes while the gateway is gone, and watches the chain for closes to answer or finish
+     * every WorkerPayments.watchEvery, session or not; one check at a time (each reads the chain).
+     */
+    private void settle() {
+        long now = System.nanoTime();
+        boolean gatewayGone = session == null;
+        boolean watch = !watchedOnce || now - watchedAt >= payments.watchEvery().toNanos();
+        if (settling || (!gatewayGone && !watch)) {
             return;
         }
         settling = true;
+        if (watch) {
+            watchedOnce = true;
+            watchedAt = now;
+        }
         Instant since = lastHeard;
         vertx.executeBlocking(() -> {
-            payments.settleWithoutGateway(since);
+            if (gatewayGone) {
+                payments.settleWithoutGateway(since);
+            }
+            if (watch) {
+                payments.watchChain();
+            }
             return null;
         }).onComplete(done -> {
             settling = false;
             if (done.failed()) {
-                log.warn("settling without gateway {} failed; retrying", gateway, done.cause());
+                log.warn("settling channels with gateway {} on chain failed; retrying", gateway, done.cause());
             }
         });
     }
