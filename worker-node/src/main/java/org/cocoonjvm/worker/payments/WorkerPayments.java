@@ -452,7 +452,15 @@ public final class WorkerPayments implements CreditGate {
             if (account.channelAddress().isEmpty() || account.closedOnChain()) {
                 continue;
             }
-            ChannelData data = chain.read(account.channelAddress());
+            ChannelData data;
+            try {
+                data = chain.read(account.channelAddress());
+            } catch (ChainException e) {
+                // One channel unreadable now (a node's hiccup) must not keep the others unwatched.
+                log.warn("could not read channel {} at {} on chain; reading it again in {} s: {}", account.terms().channelId(),
+                        account.channelAddress(), chain.watchEvery().toSeconds(), e.getMessage());
+                continue;
+            }
             if (data.quarantined().isPresent()) {
                 answerClose(account, data.status(), data.quarantined().get());
             } else if (account.quarantined() && data.status() == ChannelStatus.UNINITED) {
