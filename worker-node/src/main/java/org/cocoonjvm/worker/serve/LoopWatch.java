@@ -1,6 +1,7 @@
 package org.cocoonjvm.worker.serve;
 
 import io.vertx.core.Vertx;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Whether one event loop stalled lately (a stopped process, a long GC pause): a timer on it notes
@@ -19,6 +20,8 @@ final class LoopWatch {
     private long lastBeatNanos = System.nanoTime();
     /** Writes until then follow a stall the loop may not have read the network since. */
     private long suspectUntilNanos = lastBeatNanos;
+    /** The last beat before the latest stall seen, far back before any. */
+    private long stallBeganNanos = lastBeatNanos - 2 * STALLED_NANOS;
 
     /** Call on the event loop to watch: the timer runs on the caller's context. */
     LoopWatch(Vertx vertx) {
@@ -29,8 +32,20 @@ final class LoopWatch {
         long now = System.nanoTime();
         if (now - lastBeatNanos > STALLED_NANOS) {
             suspectUntilNanos = now + STALLED_NANOS;
+            stallBeganNanos = lastBeatNanos;
         }
         lastBeatNanos = now;
+    }
+
+    /**
+     * Whether the loop stalled after {@code sentNanos} (System.nanoTime), or may have: an answer
+     * to what was sent then can have arrived during the stall, ahead of what the peer did after
+     * (a reset). Sent within a beat of the last one before the stall counts as before it: the
+     * stall began somewhere in that beat.
+     */
+    boolean stalledSince(long sentNanos) {
+        long began = System.nanoTime() - lastBeatNanos > STALLED_NANOS ? lastBeatNanos : stallBeganNanos;
+        return sentNanos - began < TimeUnit.MILLISECONDS.toNanos(BEAT_MS);
     }
 
     boolean stalledLately() {

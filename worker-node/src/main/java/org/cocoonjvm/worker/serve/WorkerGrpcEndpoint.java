@@ -43,18 +43,28 @@ final class WorkerGrpcEndpoint {
     /**
      * The PING in flight on each connection: after a stall every stream on it waits for a round
      * trip, and one PING each, thousands at once, would trip the gateway's flood guard, which
-     * closes the connection and every stream on it (review W, W-6).
+     * closes the connection and every stream on it (review W, W-6). One sent before the loop's
+     * latest stall is not joined: its answer may have come during the stall, ahead of a reset
+     * the gateway sent after giving up (review Y, Y-8).
      */
-    private final Map<HttpConnection, Future<Buffer>> pings = new ConcurrentHashMap<>();
+    private final Map<HttpConnection, Ping> pings = new ConcurrentHashMap<>();
+
+    private record Ping(Future<Buffer> answer, long sentNanos) {}
 
     /** One per event loop that serves calls, keyed by its thread: a stall is the loop's, whichever stream sees it. */
     private final Map<Thread, LoopWatch> loopWatches = new ConcurrentHashMap<>();
 
-    private Supplier<Future<Buffer>> pingOnce(HttpConnection connection) {
+    private Supplier<Future<Buffer>> pingOnce(HttpConnection connection, LoopWatch loop) {
         return () -> {
-            Future<Buffer> ping = pings.computeIfAbsent(connection, c -> c.ping(Buffer.buffer(new byte[8])));
-            ping.onComplete(done -> pings.remove(connection, ping));
-            return ping;
+            Ping ping = pings.compute(connection, (c, inFlight) -> {
+                if (inFlight != null && !loop.stalledSince(inFlight.sentNanos())) {
+                    return inFlight;
+                }
+                long sent = System.nanoTime();
+                return new Ping(c.ping(Buffer.buffer(new byte[8])), sent);
+            });
+            ping.answer().onComplete(done -> pings.remove(connection, ping));
+            return ping.answer();
         };
     }
 
@@ -73,7 +83,7 @@ final class WorkerGrpcEndpoint {
 
     private void generate(GrpcServerRequest<GenerateCall, GenerateEvent> call) {
         LoopWatch watch = loopWatches.computeIfAbsent(Thread.currentThread(), loop -> new LoopWatch(vertx));
-        GrpcTarget target = new GrpcTarget(call.response(), pingOnce(call.connection()), watch);
+        GrpcTarget target = new GrpcTarget(call.response(), pingOnce(call.connection(), watch), watch);
         // A reset (the gateway gave up on the call, or its connection went) stops the sequence.
         call.errorHandler(error -> target.reset());
         call.exceptionHandler(failure -> target.reset());
