@@ -44,8 +44,8 @@ class LongPromptTest {
         TestNetwork.eventually("the request is reported", () -> Exposition.parse(net.call(HttpMethod.GET, "/metrics", null, null).body())
                 .value("cocoon_request_attempts_total").orElse(0) == 1);
         Exposition m = Exposition.parse(net.call(HttpMethod.GET, "/metrics", null, null).body());
-        assertThat(m.get("cocoon_worker_healthy", "worker", "worker-1")).isEqualTo(1);
-        assertThat(m.get("cocoon_worker_healthy", "worker", "worker-2")).isEqualTo(1);
+        assertThat(m.get("cocoon_gateway_worker_healthy", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_gateway_worker_healthy", "worker", "worker-2")).isEqualTo(1);
     }
 
     @Test

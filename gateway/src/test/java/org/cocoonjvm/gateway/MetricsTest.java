@@ -65,10 +65,10 @@ class MetricsTest {
         assertThat(m.find("cocoon_request_errors_total")).allSatisfy(sample -> assertThat(sample.value()).isZero());
 
         assertThat(m.get("cocoon_workers_registered")).isEqualTo(1);
-        assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
-        assertThat(m.get("cocoon_worker_healthy", "worker", "worker-1")).isEqualTo(1);
-        assertThat(m.get("cocoon_worker_routable", "worker", "worker-1")).isEqualTo(1);
-        assertThat(m.get("cocoon_worker_capacity", "worker", "worker-1")).isPositive();
+        assertThat(m.get("cocoon_gateway_worker_in_flight", "worker", "worker-1")).isZero();
+        assertThat(m.get("cocoon_gateway_worker_healthy", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_gateway_worker_routable", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_gateway_worker_capacity", "worker", "worker-1")).isPositive();
     }
 
     /** Audit V, V-5: a cordoned worker looked as routable as any in /metrics: healthy, its capacity counted. */
@@ -78,8 +78,8 @@ class MetricsTest {
         assertThat(net.call(HttpMethod.POST, "/admin/workers/worker-1/cordon", TestNetwork.ADMIN_KEY, null).status()).isEqualTo(200);
 
         Exposition m = scrape();
-        assertThat(m.get("cocoon_worker_healthy", "worker", "worker-1")).isEqualTo(1);
-        assertThat(m.get("cocoon_worker_routable", "worker", "worker-1")).isZero();
+        assertThat(m.get("cocoon_gateway_worker_healthy", "worker", "worker-1")).isEqualTo(1);
+        assertThat(m.get("cocoon_gateway_worker_routable", "worker", "worker-1")).isZero();
     }
 
     /** Audit L, 9: a request for name@hash made series of its own beside name's, so dashboards counted one model twice. */
@@ -152,7 +152,7 @@ class MetricsTest {
         assertThat(m.get("cocoon_requests_total", "model", GatewayMetrics.UNKNOWN_MODEL, "status", "404")).isEqualTo(1);
         assertThat(m.find("cocoon_requests_total", "model", "gpt-nope")).isEmpty();
         assertThat(m.get("cocoon_requests_total", "model", "synthetic", "status", "503", "tier", "default")).isEqualTo(1);
-        assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isEqualTo(2);
+        assertThat(m.get("cocoon_gateway_worker_in_flight", "worker", "worker-1")).isEqualTo(2);
 
         first.request().connection().close();
         assertThat(TestNetwork.await(second).statusCode()).isEqualTo(200);
@@ -259,7 +259,7 @@ class MetricsTest {
         Exposition m = scrape();
         assertThat(m.get("cocoon_generation_tokens_total", "model", "synthetic")).isGreaterThanOrEqualTo(2);
         assertThat(m.get("cocoon_e2e_request_latency_seconds_count", "model", "synthetic")).isZero();
-        assertThat(m.get("cocoon_worker_in_flight", "worker", "worker-1")).isZero();
+        assertThat(m.get("cocoon_gateway_worker_in_flight", "worker", "worker-1")).isZero();
         // At 20 tokens/s the worker sees the cancel at its next step, within 50 ms: a loaded machine may take longer.
         assertThat(m.get("cocoon_cancel_latency_seconds_count", "model", "synthetic")).isEqualTo(1);
         assertThat(m.get("cocoon_cancel_latency_seconds_sum", "model", "synthetic")).isPositive().isLessThan(1.0);
@@ -290,17 +290,17 @@ class MetricsTest {
         net.addWorker(1000);
         Exposition both = scrape();
         assertThat(both.get("cocoon_workers_registered")).isEqualTo(2);
-        assertThat(both.find("cocoon_worker_healthy")).hasSize(2);
+        assertThat(both.find("cocoon_gateway_worker_healthy")).hasSize(2);
 
         TestNetwork.await(net.workerVertx.getFirst().close());
         net.workerVertx.removeFirst();
 
-        TestNetwork.eventually("the gateway dropped worker-1", () -> scrape().find("cocoon_worker_in_flight", "worker", "worker-1").isEmpty());
+        TestNetwork.eventually("the gateway dropped worker-1", () -> scrape().find("cocoon_gateway_worker_in_flight", "worker", "worker-1").isEmpty());
         Exposition after = scrape();
         assertThat(after.get("cocoon_workers_registered")).isEqualTo(1);
-        assertThat(after.find("cocoon_worker_healthy", "worker", "worker-1")).isEmpty();
-        assertThat(after.find("cocoon_worker_capacity", "worker", "worker-1")).isEmpty();
-        assertThat(after.get("cocoon_worker_healthy", "worker", "worker-2")).isEqualTo(1);
+        assertThat(after.find("cocoon_gateway_worker_healthy", "worker", "worker-1")).isEmpty();
+        assertThat(after.find("cocoon_gateway_worker_capacity", "worker", "worker-1")).isEmpty();
+        assertThat(after.get("cocoon_gateway_worker_healthy", "worker", "worker-2")).isEqualTo(1);
     }
 
     private Exposition scrape() {

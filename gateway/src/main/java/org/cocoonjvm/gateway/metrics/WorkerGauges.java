@@ -25,15 +25,15 @@ final class WorkerGauges {
 
     WorkerGauges(MeterRegistry meters, WorkerRegistry workers) {
         this.workers = workers;
-        this.inFlight = MultiGauge.builder("cocoon.worker.in.flight")
+        this.inFlight = MultiGauge.builder("cocoon.gateway.worker.in.flight")
                 .description("Requests the gateway has routed to the worker and not yet finished").register(meters);
-        this.capacity = MultiGauge.builder("cocoon.worker.capacity")
+        this.capacity = MultiGauge.builder("cocoon.gateway.worker.capacity")
                 .description("Sequences the worker announced it can run at once").register(meters);
-        this.healthy = MultiGauge.builder("cocoon.worker.healthy")
+        this.healthy = MultiGauge.builder("cocoon.gateway.worker.healthy")
                 .description("1 while the worker's heartbeats are current, else 0").register(meters);
-        // Capacity that routing uses is sum(cocoon_worker_capacity * cocoon_worker_routable): a
+        // Capacity that routing uses is sum(cocoon_gateway_worker_capacity * cocoon_gateway_worker_routable): a
         // cordoned worker, or one whose circuit is open, is healthy all the same (audit V, V-5).
-        this.routable = MultiGauge.builder("cocoon.worker.routable")
+        this.routable = MultiGauge.builder("cocoon.gateway.worker.routable")
                 .description("1 while the gateway routes new requests to the worker; 0 while it is silent, cordoned, "
                         + "at its channel's cap, closing its channel or its circuit is open (/admin/workers says which)")
                 .register(meters);

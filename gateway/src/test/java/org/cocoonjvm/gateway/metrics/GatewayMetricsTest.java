@@ -193,30 +193,30 @@ class GatewayMetricsTest {
 
         Exposition both = Exposition.parse(metrics.scrape());
         assertThat(both.get("cocoon_workers_registered")).isEqualTo(2);
-        assertThat(both.get("cocoon_worker_in_flight", "worker", "w1")).isEqualTo(1);
-        assertThat(both.get("cocoon_worker_in_flight", "worker", "w2")).isZero();
-        assertThat(both.get("cocoon_worker_capacity", "worker", "w2")).isEqualTo(4);
-        assertThat(both.get("cocoon_worker_healthy", "worker", "w1")).isEqualTo(1);
+        assertThat(both.get("cocoon_gateway_worker_in_flight", "worker", "w1")).isEqualTo(1);
+        assertThat(both.get("cocoon_gateway_worker_in_flight", "worker", "w2")).isZero();
+        assertThat(both.get("cocoon_gateway_worker_capacity", "worker", "w2")).isEqualTo(4);
+        assertThat(both.get("cocoon_gateway_worker_healthy", "worker", "w1")).isEqualTo(1);
 
         workers.remove(w1, WorkerRegistry.Departure.GONE);
         clock.addAndGet(TimeUnit.SECONDS.toNanos(10));  // w2 misses its heartbeats
 
         Exposition after = Exposition.parse(metrics.scrape());
         assertThat(after.get("cocoon_workers_registered")).isEqualTo(1);
-        assertThat(after.find("cocoon_worker_in_flight", "worker", "w1")).isEmpty();
-        assertThat(after.find("cocoon_worker_healthy", "worker", "w1")).isEmpty();
-        assertThat(after.get("cocoon_worker_healthy", "worker", "w2")).isZero();
+        assertThat(after.find("cocoon_gateway_worker_in_flight", "worker", "w1")).isEmpty();
+        assertThat(after.find("cocoon_gateway_worker_healthy", "worker", "w1")).isEmpty();
+        assertThat(after.get("cocoon_gateway_worker_healthy", "worker", "w2")).isZero();
     }
 
     @Test
     void workerReRegisteringUnderItsId_isReadFromTheNewRegistration() {
         RegisteredWorker old = register("w1", "m");
         old.started();
-        assertThat(Exposition.parse(metrics.scrape()).get("cocoon_worker_in_flight", "worker", "w1")).isEqualTo(1);
+        assertThat(Exposition.parse(metrics.scrape()).get("cocoon_gateway_worker_in_flight", "worker", "w1")).isEqualTo(1);
 
         register("w1", "m");  // replaces the old session
 
-        assertThat(Exposition.parse(metrics.scrape()).get("cocoon_worker_in_flight", "worker", "w1")).isZero();
+        assertThat(Exposition.parse(metrics.scrape()).get("cocoon_gateway_worker_in_flight", "worker", "w1")).isZero();
     }
 
     @Test
