@@ -452,25 +452,28 @@ public final class WorkerPayments implements CreditGate {
             if (account.channelAddress().isEmpty() || account.closedOnChain()) {
                 continue;
             }
-            ChannelData data;
             try {
-                data = chain.read(account.channelAddress());
+                watch(account);
             } catch (ChainException e) {
-                // One channel unreadable now (a node's hiccup) must not keep the others unwatched.
-                log.warn("could not read channel {} at {} on chain; reading it again in {} s: {}", account.terms().channelId(),
+                // One channel the chain does not serve now (a node's hiccup, an answer refused)
+                // must not keep the others unwatched; the next watch tries it again.
+                log.warn("watching channel {} at {} on chain failed; trying again in {} s: {}", account.terms().channelId(),
                         account.channelAddress(), chain.watchEvery().toSeconds(), e.getMessage());
-                continue;
             }
-            if (data.quarantined().isPresent()) {
-                answerClose(account, data.status(), data.quarantined().get());
-            } else if (account.quarantined() && data.status() == ChannelStatus.UNINITED) {
-                // Finished by the gateway, or by this worker before a restart: it paid what was
-                // quarantined when last read, or (read in no run since) what this worker started it with.
-                Long quarantined = quarantinedPays.get(account.terms().channelId());
-                paidOut(account, quarantined != null ? quarantined : account.latest() == null ? 0 : account.latest().sentNanoton(),
-                        "", "the uncooperative close of channel " + account.terms().channelId() + " at "
-                                + account.channelAddress() + " was finished");
-            }
+        }
+    }
+
+    private void watch(ChannelAccount account) {
+        ChannelData data = chain.read(account.channelAddress());
+        if (data.quarantined().isPresent()) {
+            answerClose(account, data.status(), data.quarantined().get());
+        } else if (account.quarantined() && data.status() == ChannelStatus.UNINITED) {
+            // Finished by the gateway, or by this worker before a restart: it paid what was
+            // quarantined when last read, or (read in no run since) what this worker started it with.
+            Long quarantined = quarantinedPays.get(account.terms().channelId());
+            paidOut(account, quarantined != null ? quarantined : account.latest() == null ? 0 : account.latest().sentNanoton(),
+                    "", "the uncooperative close of channel " + account.terms().channelId() + " at "
+                            + account.channelAddress() + " was finished");
         }
     }
 
