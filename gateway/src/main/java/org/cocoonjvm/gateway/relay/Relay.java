@@ -319,7 +319,11 @@ public final class Relay {
                     Final fin = event.getFinal();
                     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
                         // The worker failed the sequence, or stopped (no fault): retryable while nothing
-                        // reached the client. Its usage is not used: the relay's count is billed.
+                        // reached the client. Its usage is not used: the relay's count is billed. A claim
+                        // past it is not judged (review Y, Y-7), but the operator sees it (audit X2).
+                        if (request.bound().trusted(fin.getUsage(), completionTokens) != fin.getUsage()) {
+                            warnOverClaim(fin.getUsage(), "its final failed the attempt, and its usage is not used");
+                        }
                         attemptFailed(CompletionSink.workerFailure(fin), !fin.getWorkerStopping(), true);
                     } else {
                         end(trusted(fin), null);
@@ -752,15 +756,18 @@ public final class Relay {
         if (usage == claimed.getUsage()) {
             return claimed;
         }
-        log.warn("request {}: worker {} reported usage past what it sent and the request allows (prompt {}, completion {}; "
-                + "{} completion tokens relayed); billed and paid prompt {}, completion {}", request.id(), worker.id(),
-                Integer.toUnsignedLong(claimed.getUsage().getPromptTokens()),
-                Integer.toUnsignedLong(claimed.getUsage().getCompletionTokens()), completionTokens,
-                usage.getPromptTokens(), usage.getCompletionTokens());
+        warnOverClaim(claimed.getUsage(), "billed and paid prompt " + usage.getPromptTokens() + ", completion " + usage.getCompletionTokens());
         if (usage.getCompletionTokens() != claimed.getUsage().getCompletionTokens()) {
             env.registry().failed(worker);
         }
         return claimed.toBuilder().setUsage(usage).build();
+    }
+
+    /** One WARN line for a Final that claimed more than its worker sent or the request allows: its counts, never its text. */
+    private void warnOverClaim(Usage claimed, String outcome) {
+        log.warn("request {}: worker {} reported usage past what it sent and the request allows (prompt {}, completion {}; "
+                + "{} completion tokens relayed); {}", request.id(), worker.id(), Integer.toUnsignedLong(claimed.getPromptTokens()),
+                Integer.toUnsignedLong(claimed.getCompletionTokens()), completionTokens, outcome);
     }
 
     /** @param fin the stopped worker's Final; null when its stream ended without one, or it fell silent */
