@@ -5,12 +5,14 @@ import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 import static org.cocoonjvm.gateway.TestNetwork.eventually;
 
+import ch.qos.logback.classic.Level;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
@@ -126,7 +128,8 @@ class CheatingWorkerTest {
      * Audit X, X-6: a worker that fails every request at once, its Final claiming 100,000 tokens,
      * is tried first (it announces the larger batch); another worker serves each request. The
      * client pays what it was told, for the serving worker's tokens only, and the failing worker
-     * is paid nothing.
+     * is paid nothing. Its claim is not judged, but each is logged at WARN, by its counts (audit
+     * X2, note 4: the lie left no trace).
      */
     @Test
     void anAttemptFailingBeforeItsFirstToken_costsTheClientNothing_andPaysItsWorkerNothing() {
@@ -135,13 +138,21 @@ class CheatingWorkerTest {
         net.addWorker(new SyntheticEngine(1000, 1, 4096, 10), SchedulerOptions.DEFAULTS, 2_000, PAYMENTS);
 
         long told = 0;
-        for (int i = 0; i < 5; i++) {
-            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":16"));
-            assertThat(reply.status()).as(reply.body()).isEqualTo(200);
-            assertThat(reply.json().getJsonObject("usage").getLong("completion_tokens")).isEqualTo(11);
-            told += reply.json().getJsonObject("usage").getLong("total_cost");
+        List<String> warnings;
+        try (LogCapture log = new LogCapture(Relay.class)) {
+            for (int i = 0; i < 5; i++) {
+                TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "\"max_tokens\":16"));
+                assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+                assertThat(reply.json().getJsonObject("usage").getLong("completion_tokens")).isEqualTo(11);
+                told += reply.json().getJsonObject("usage").getLong("total_cost");
+            }
+            warnings = log.linesAt(Level.WARN);
         }
 
+        assertThat(warnings).as("one line for each failed final, until its worker's circuit opened").isNotEmpty()
+                .allSatisfy(line -> assertThat(line).contains("worker worker-1 reported usage past what it sent")
+                        .contains("(prompt 2, completion 100000; 0 completion tokens relayed)")
+                        .contains("its final failed the attempt, and its usage is not used").doesNotContain("tell me about"));
         assertBilledAsTold(told);
         assertWorkerPaidHalf("worker-2", told);
         assertThat(billing("worker-1").getLong("owed_nanoton")).isZero();

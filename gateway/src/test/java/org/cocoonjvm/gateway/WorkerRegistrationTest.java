@@ -120,6 +120,26 @@ class WorkerRegistrationTest {
     }
 
     /**
+     * The refused worker keeps trying, and registers once the id is free: it is then no longer
+     * listed as refused (audit X2, note 5: /admin/workers kept its earlier refusal).
+     */
+    @Test
+    void aWorkerRefusedForItsIdInUse_registersOnceTheIdIsFree_andIsNoLongerListedRefused() {
+        net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, PaymentOptions.DISABLED);
+        net.addWorker(100);  // worker-1
+        Future<String> second = net.deployWorker("worker-1", WorkerPaymentOptions.IN_MEMORY, net.gateway.port());
+        eventually("the second worker was refused", 10_000, () -> refusal("worker_id_in_use") != null);
+
+        net.stopWorker(0);
+
+        await(second);
+        String endpoint = net.workers.getLast().endpoint();
+        assertThat(admin().getJsonArray("workers")).singleElement()
+                .satisfies(w -> assertThat(((JsonObject) w).getString("endpoint")).isEqualTo(endpoint));
+        assertThat(admin().getJsonArray("refused")).isEmpty();
+    }
+
+    /**
      * Audit L, 4: the id went as it is into the gateway's log, where the access log is JSON lines, and
      * a newline in it wrote a forged access-log line before and after "registered".
      */

@@ -54,6 +54,8 @@ public final class Admission {
         long templateTokens = request.chatMessages() > 0 ? relay.registry().chatTemplateTokens(request.model(), request.chatMessages()) : 0;
         long promptBytes = request.promptBytes() + templateTokens;
         long estimatedTokens = promptBytes + maxTokens;
+        UsageBound.Hold hold = new UsageBound.Hold(request.promptBytes(), templateTokens, request.chatMessages(), maxTokens,
+                request.maxTokens() > 0);
         return permit(key, estimatedTokens, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUNNING_MAY_END_MS))
                 .compose(permit -> {
                     String id = RequestIds.completion(request.idPrefix());
@@ -61,7 +63,7 @@ public final class Admission {
                                     promptBytes), relay.vertx().getOrCreateContext())
                             .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), path, request.generate(id),
                                     new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),
-                                    request.stream(), arrivalNanos, UsageBound.of(promptBytes, request.chatMessages(), templateTokens > 0, maxTokens)),
+                                    request.stream(), arrivalNanos, hold),
                                     permit, charge))
                             .recover(failure -> {
                                 permit.release(0);

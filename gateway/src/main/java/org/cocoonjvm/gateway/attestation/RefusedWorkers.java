@@ -17,7 +17,8 @@ import java.util.Map;
  * for their Hello (a payout address that is not one, a worker id another worker holds), or for
  * dialing the wrong port the wrong way. A refused worker retries, so one row per (host, worker
  * id, reason, image hash) counts repeats; at most {@value #MAX_ROWS} rows, the least recently
- * seen dropped first. Thread-safe: TLS handshakes on every event loop report here.
+ * seen dropped first. A worker that registers drops its rows from its host ({@link #registered}).
+ * Thread-safe: TLS handshakes on every event loop report here.
  */
 public final class RefusedWorkers {
     static final int MAX_ROWS = 100;
@@ -55,7 +56,7 @@ public final class RefusedWorkers {
      * @return whether to log it: the first of its row, or the first for {@link #LOG_EVERY}
      */
     public synchronized boolean add(String remote, String workerId, String code, String message, String tee, String imageHash) {
-        String host = remote.contains(":") ? remote.substring(0, remote.lastIndexOf(':')) : remote;
+        String host = host(remote);
         String key = host + "|" + workerId + "|" + code + "|" + imageHash;
         Instant now = clock.instant();
         Refusal old = rows.remove(key);
@@ -71,6 +72,22 @@ public final class RefusedWorkers {
         }
         logged.put(key, now);
         return true;
+    }
+
+    /**
+     * The worker {@code workerId} registered from {@code remote}: its refusals from that host are
+     * over, and are no longer listed (audit X2, note 5: a worker refused invalid_hello and then
+     * registered fine was still listed as refused). The log keeps them. Its id's refusals from
+     * other hosts stay: another machine may be using the id.
+     */
+    public synchronized void registered(String remote, String workerId) {
+        String host = host(remote);
+        rows.values().removeIf(r -> workerId.equals(r.workerId()) && host.equals(r.host()));
+        logged.keySet().retainAll(rows.keySet());
+    }
+
+    private static String host(String remote) {
+        return remote.contains(":") ? remote.substring(0, remote.lastIndexOf(':')) : remote;
     }
 
     /** Most recent first. */

@@ -117,6 +117,14 @@ public interface RequestBilling {
         CompletionStage<Boolean> checkpoint(Usage usedSoFar);
 
         /**
+         * Whether this request's reservation covers a usage of {@code promptTokens} and
+         * {@code completionTokens}, priced as {@link #settle} prices it, whatever their cached and
+         * reasoning shares: a usage bound is widened past what the hold was made of only within
+         * what it holds.
+         */
+        boolean covers(long promptTokens, long completionTokens);
+
+        /**
          * The nanoTON of this request's cost that its committed checkpoints told the
          * {@link ProgressCounter} so far; from this call on, none tells it any more. Called once,
          * as the request is reported: its settled cost less this is what its end counts, so the

@@ -25,6 +25,8 @@ import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.ledger.LeaseLostException;
 import org.cocoonjvm.billing.ledger.LedgerUnavailableException;
 import org.cocoonjvm.billing.pricing.Cost;
+import org.cocoonjvm.billing.pricing.CostOverflowException;
+import org.cocoonjvm.billing.pricing.Multipliers;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.billing.pricing.Pricing;
 import org.cocoonjvm.billing.pricing.TokenCounts;
@@ -346,6 +348,19 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
 
         Cost priced(Usage usedSoFar) {
             return Pricing.cost(schedule, tokens(usedSoFar));
+        }
+
+        @Override
+        public boolean covers(long promptTokens, long completionTokens) {
+            // The dearer share of each: all cached where cached tokens cost more than the prompt's, all reasoning likewise.
+            Multipliers m = schedule.multipliers();
+            TokenCounts most = new TokenCounts(promptTokens, m.cached() > m.prompt() ? promptTokens : 0, completionTokens,
+                    m.reasoning() > m.completion() ? completionTokens : 0);
+            try {
+                return Pricing.cost(schedule, most).clientCost() <= reservation.amountNanoton();
+            } catch (CostOverflowException e) {
+                return false;
+            }
         }
 
         @Override

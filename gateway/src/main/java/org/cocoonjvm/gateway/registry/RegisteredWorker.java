@@ -84,12 +84,17 @@ public final class RegisteredWorker {
     }
 
     public boolean serves(String model) {
+        return model(model) != null;
+    }
+
+    /** What it announced for {@code model} (a name, or {@code name@hash}); null when it serves no such model. */
+    public ModelRef model(String model) {
         for (ModelRef m : hello.getModelsList()) {
             if (ModelKeys.matches(m, model)) {
-                return true;
+                return m;
             }
         }
-        return false;
+        return null;
     }
 
     public int capacity() {

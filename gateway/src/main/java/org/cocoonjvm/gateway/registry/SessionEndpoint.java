@@ -312,6 +312,7 @@ public final class SessionEndpoint {
                 refuse(e);
                 return;
             }
+            refused.registered(String.valueOf(call.connection().remoteAddress()), worker.id());
             // The endpoint is what the worker announced; the peer is where its session really comes from (audit L, 10).
             log.info("worker {} registered from {} (endpoint {}) serving {}{}", worker.id(), call.connection().remoteAddress(),
                     worker.endpoint(),

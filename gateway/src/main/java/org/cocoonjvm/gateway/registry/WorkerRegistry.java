@@ -644,12 +644,17 @@ public final class WorkerRegistry {
         for (RegisteredWorker w : workers.values()) {
             for (ModelRef m : w.models()) {
                 if (ModelKeys.matches(m, model)) {
-                    max = Math.max(max, Integer.toUnsignedLong(m.getChatTemplateTokens())
-                            + (long) Math.max(0, messages - 1) * Integer.toUnsignedLong(m.getChatMessageTokens()));
+                    max = Math.max(max, chatTemplateTokens(m, messages));
                 }
             }
         }
         return max;
+    }
+
+    /** What {@code m}'s chat template adds to a conversation of {@code messages} messages, as its worker announced it. */
+    public static long chatTemplateTokens(ModelRef m, int messages) {
+        return Integer.toUnsignedLong(m.getChatTemplateTokens())
+                + (long) Math.max(0, messages - 1) * Integer.toUnsignedLong(m.getChatMessageTokens());
     }
 
     /** The largest context window among workers serving the model; 0 when none does. */

@@ -25,6 +25,7 @@ import org.cocoonjvm.protocol.grpc.FinishReason;
 import org.cocoonjvm.protocol.grpc.GenerateCall;
 import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
+import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -65,10 +66,10 @@ public final class Relay {
      *
      * @param path         what it was sent to: an HTTP path, or a gRPC method's ({@code /cocoon.v1.Inference/Generate})
      * @param arrivalNanos when the gateway had the request ({@link System#nanoTime}): its head, before the body
-     * @param bound        the most usage its workers may bill it: what its hold was made of
+     * @param hold         what its hold was made of: each attempt's bound, the most usage its worker may bill it
      */
     public record Request(String id, String keyId, String path, GenerateRequest generate, WorkerRegistry.Route route,
-                          boolean stream, long arrivalNanos, UsageBound bound) {}
+                          boolean stream, long arrivalNanos, UsageBound.Hold hold) {}
 
     private final Env env;
     private final Request request;
@@ -83,6 +84,8 @@ public final class Relay {
     private String lastWorkerId;
 
     private RegisteredWorker worker;
+    /** The most usage the current attempt's worker may bill: the hold's, or widened to what that worker announced. */
+    private UsageBound bound;
     /** The current attempt's worker fee, metered into the worker's payment channel; null without one. */
     private RequestMeter meter;
     private GrpcClientRequest<GenerateCall, GenerateEvent> call;
@@ -223,6 +226,7 @@ public final class Relay {
             return;
         }
         worker = next;
+        bound = boundFor(next);
         workerEnded = false;
         tried.add(next.id());
         lastWorkerId = next.id();
@@ -234,6 +238,18 @@ public final class Relay {
         timings.attemptStarted();
         long opening = boundOpening(next);
         env.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> onCallOpened(next, generate, opening, opened));
+    }
+
+    /**
+     * The bound of an attempt on {@code next}: the hold's, widened to the context and chat template
+     * it announced where they are larger (it registered after admission), within what the
+     * reservation covers (review Y, Y-4).
+     */
+    private UsageBound boundFor(RegisteredWorker next) {
+        ModelRef announced = next.model(request.route().model());  // a picked worker serves the model
+        UsageBound.Hold hold = request.hold();
+        return hold.boundFor(announced.getMaxContext(), WorkerRegistry.chatTemplateTokens(announced, hold.chatMessages()),
+                charge::covers);
     }
 
     /**
@@ -319,7 +335,11 @@ public final class Relay {
                     Final fin = event.getFinal();
                     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
                         // The worker failed the sequence, or stopped (no fault): retryable while nothing
-                        // reached the client. Its usage is not used: the relay's count is billed.
+                        // reached the client. Its usage is not used: the relay's count is billed. A claim
+                        // past it is not judged (review Y, Y-7), but the operator sees it (audit X2).
+                        if (bound.trusted(fin.getUsage(), completionTokens) != fin.getUsage()) {
+                            warnOverClaim(fin.getUsage(), "its final failed the attempt, and its usage is not used");
+                        }
                         attemptFailed(CompletionSink.workerFailure(fin), !fin.getWorkerStopping(), true);
                     } else {
                         end(trusted(fin), null);
@@ -354,7 +374,7 @@ public final class Relay {
     }
 
     private void accepted(int reported) {
-        long prompt = Math.min(Integer.toUnsignedLong(reported), request.bound().promptTokens());
+        long prompt = Math.min(Integer.toUnsignedLong(reported), bound.promptTokens());
         promptTokens = prompt;
         timings.accepted();
         if (meter != null) {
@@ -365,7 +385,7 @@ public final class Relay {
     private void onDelta(Delta delta) {
         long now = RelayTimings.now();
         long count = CompletionSink.tokens(delta);
-        if (count > request.bound().completionTokens() - completionTokens) {
+        if (count > bound.completionTokens() - completionTokens) {
             overran(count);
             return;
         }
@@ -388,21 +408,22 @@ public final class Relay {
     }
 
     /**
-     * The worker sent more completion tokens than the request allows (its max_tokens, or the
-     * context the hold counted): it broke the contract, and what it sent past the bound is neither
+     * The worker sent more completion tokens than the request allows (its max_tokens, or without
+     * them the context the hold counted, or the worker's own where it is larger and the hold
+     * covers it): it broke the contract, and what it sent past the bound is neither
      * passed on nor billed.
      */
     private void overran(long tokens) {
         log.warn("request {}: worker {} sent {} completion tokens more after {}, past the {} the request allows; its "
                 + "call is reset and its attempt fails", request.id(), worker.id(), tokens, completionTokens,
-                request.bound().completionTokens());
+                bound.completionTokens());
         // No cancel and no wait for its Final: a worker that broke the contract is believed no
         // further, and what the relay counted is billed (review Y, Y-3).
         workerEnded = true;
         call.cancel();
         call = null;  // reset: nothing more is written on it
         attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker sent more tokens than the request allows ("
-                + request.bound().completionTokens() + ")."), true);
+                + bound.completionTokens() + ")."), true);
     }
 
     /** Counts, meters and passes on a delta: the per-token path, kept small so that it stays inlined. */
@@ -719,7 +740,7 @@ public final class Relay {
             case DELTA -> {
                 // Counted up to what the request allows: a worker that reads no cancel may stream on for the whole wait.
                 long sent = CompletionSink.tokens(event.getDelta());
-                long tokens = Math.min(sent, request.bound().completionTokens() - completionTokens);
+                long tokens = Math.min(sent, bound.completionTokens() - completionTokens);
                 completionTokens += tokens;
                 if (meter != null) {
                     meter.completion(tokens);
@@ -748,19 +769,22 @@ public final class Relay {
     private Final trusted(Final claimed) {
         // A sequence that stops at its end-of-sequence token counts it, and sends no text for it.
         long sent = completionTokens + (claimed.getFinishReason() == FinishReason.FINISH_REASON_STOP ? 1 : 0);
-        Usage usage = request.bound().trusted(claimed.getUsage(), sent);
+        Usage usage = bound.trusted(claimed.getUsage(), sent);
         if (usage == claimed.getUsage()) {
             return claimed;
         }
-        log.warn("request {}: worker {} reported usage past what it sent and the request allows (prompt {}, completion {}; "
-                + "{} completion tokens relayed); billed and paid prompt {}, completion {}", request.id(), worker.id(),
-                Integer.toUnsignedLong(claimed.getUsage().getPromptTokens()),
-                Integer.toUnsignedLong(claimed.getUsage().getCompletionTokens()), completionTokens,
-                usage.getPromptTokens(), usage.getCompletionTokens());
+        warnOverClaim(claimed.getUsage(), "billed and paid prompt " + usage.getPromptTokens() + ", completion " + usage.getCompletionTokens());
         if (usage.getCompletionTokens() != claimed.getUsage().getCompletionTokens()) {
             env.registry().failed(worker);
         }
         return claimed.toBuilder().setUsage(usage).build();
+    }
+
+    /** One WARN line for a Final that claimed more than its worker sent or the request allows: its counts, never its text. */
+    private void warnOverClaim(Usage claimed, String outcome) {
+        log.warn("request {}: worker {} reported usage past what it sent and the request allows (prompt {}, completion {}; "
+                + "{} completion tokens relayed); {}", request.id(), worker.id(), Integer.toUnsignedLong(claimed.getPromptTokens()),
+                Integer.toUnsignedLong(claimed.getCompletionTokens()), completionTokens, outcome);
     }
 
     /** @param fin the stopped worker's Final; null when its stream ended without one, or it fell silent */

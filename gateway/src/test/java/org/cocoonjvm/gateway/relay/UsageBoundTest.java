@@ -48,4 +48,34 @@ class UsageBoundTest {
         assertThat(UsageBound.of(24, 1, false, 16).trusted(forwarded, 5)).isSameAs(forwarded);
         assertThat(UsageBound.of(24, 1, true, 16).trusted(forwarded, 5).getPromptTokens()).isEqualTo(24 + 64 + 8);
     }
+
+    /**
+     * Review Y, Y-4: a worker that registered after admission (a retry may pick it) with a larger
+     * context, on a request without max_tokens, is held to its own context as far as the hold's
+     * amount covers it, never further, and never to less than the hold's own bound.
+     */
+    @Test
+    void aWorkerAnnouncingALargerContext_isBoundByIt_withinWhatTheHoldCovers() {
+        UsageBound.Hold hold = new UsageBound.Hold(100, 20, 1, 4096, false);
+        UsageBound held = hold.bound();
+
+        assertThat(hold.boundFor(8192, 20, (p, c) -> true)).isEqualTo(new UsageBound(held.promptTokens(), 8192));
+        assertThat(hold.boundFor(8192, 20, (p, c) -> p + c <= 6000)).isEqualTo(new UsageBound(held.promptTokens(),
+                6000 - held.promptTokens()));
+        assertThat(hold.boundFor(8192, 20, (p, c) -> false)).as("covered by nothing: the hold's own").isEqualTo(held);
+        assertThat(hold.boundFor(2048, 20, (p, c) -> true)).as("a smaller context: the hold's own").isEqualTo(held);
+        assertThat(new UsageBound.Hold(100, 20, 1, 16, true).boundFor(8192, 20, (p, c) -> true).completionTokens())
+                .as("max_tokens is the request's own limit").isEqualTo(16);
+    }
+
+    /** A worker whose chat template writes more than the ones at admission announced: its prompt bound counts it, if the hold covers it. */
+    @Test
+    void aWorkerAnnouncingALargerTemplate_isBoundByIt_withinWhatTheHoldCovers() {
+        UsageBound.Hold hold = new UsageBound.Hold(100, 20, 2, 16, true);
+
+        assertThat(hold.boundFor(4096, 500, (p, c) -> true).promptTokens()).isEqualTo(100 + 500 + 64 + 8 * 2);
+        assertThat(hold.boundFor(4096, 500, (p, c) -> p < 600)).isEqualTo(hold.bound());
+        assertThat(new UsageBound.Hold(100, 0, 2, 16, true).boundFor(4096, 20, (p, c) -> true))
+                .as("no template announced at admission: its slack already covers 20").isEqualTo(new UsageBound.Hold(100, 0, 2, 16, true).bound());
+    }
 }

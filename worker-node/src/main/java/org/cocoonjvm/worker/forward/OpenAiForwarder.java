@@ -51,7 +51,9 @@ import org.slf4j.LoggerFactory;
  * carries the tokens the completion count advanced by. A chunk without counts is one token when it
  * has text (what vLLM streams without speculative decoding). The upstream's last {@code usage},
  * when its stream ends with one, is the final usage; without any, the final usage is the tokens
- * counted and the last prompt size reported, 0 if none was.
+ * counted and the last prompt size reported, 0 if none was. A request without {@code max_tokens}
+ * ends at {@code length} once its completion reaches the context the worker announces (see
+ * {@code Call.maxCompletion}).
  *
  * <p>The worker's {@link CreditGate} meters those same counts on the request's channel, as the
  * scheduler does for the built-in engines. While the channel owes more than the credit window the
@@ -184,7 +186,8 @@ public final class OpenAiForwarder implements Generator {
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker is forwarding its maximum of " + options.maxConcurrent() + " requests.");
         }
-        Call call = new Call(request.getRequestId(), output, meter);
+        Call call = new Call(request.getRequestId(), output, meter,
+                request.getMaxTokens() > 0 ? Integer.MAX_VALUE : model.announcedContext());
         // Vert.x's own idle timeout would also fire while the stream is held for payment: Call times the stream.
         RequestOptions http = upstreamRequest(HttpMethod.POST, request.hasChat() ? "/v1/chat/completions" : "/v1/completions")
                 .putHeader("Content-Type", "application/json").putHeader("Accept", "text/event-stream")
@@ -309,6 +312,11 @@ public final class OpenAiForwarder implements Generator {
         private final String requestId;
         private final OutputMailbox output;
         private final CreditGate.Meter meter;
+        /**
+         * The most completion tokens forwarded: the context this worker announces for a request
+         * without max_tokens; unbounded for one with them, which the upstream keeps to.
+         */
+        private final int maxCompletion;
         private volatile HttpClientRequest request;
         /** Reset on purpose (client gone, payment overdue): what the upstream does next is no failure of its own. */
         private volatile boolean cancelled;
@@ -330,10 +338,11 @@ public final class OpenAiForwarder implements Generator {
         private FinishReason reason = FinishReason.FINISH_REASON_UNSPECIFIED;
         private boolean ended;
 
-        Call(String requestId, OutputMailbox output, CreditGate.Meter meter) {
+        Call(String requestId, OutputMailbox output, CreditGate.Meter meter, int maxCompletion) {
             this.requestId = requestId;
             this.output = output;
             this.meter = meter;
+            this.maxCompletion = maxCompletion;
         }
 
         void stream(HttpClientResponse response) {
@@ -424,8 +433,8 @@ public final class OpenAiForwarder implements Generator {
         }
 
         private void onEvent(String data) {
-            if (data.equals("[DONE]")) {
-                return;
+            if (ended || data.equals("[DONE]")) {
+                return;  // ended: the events after it in the same read are the upstream's, not the client's
             }
             JsonObject chunk = new JsonObject(data);
             if (chunk.containsKey("error")) {
@@ -451,17 +460,37 @@ public final class OpenAiForwarder implements Generator {
             JsonObject choice = choices == null || choices.isEmpty() ? null : choices.getJsonObject(0);
             String text = text(choice);
             int advanced = counted != null ? Math.max(0, usage.getCompletionTokens() - forwarded) : text.isEmpty() ? 0 : 1;
+            int room = maxCompletion - forwarded;
+            if (advanced > room || room == 0 && !text.isEmpty()) {
+                // The gateway holds and bounds a request without max_tokens by the context its
+                // workers announce, and cuts off one that streams past it mid-reply, unpaid for
+                // the rest (review Y, Y-4); an upstream serving a longer context than the model
+                // file's (rope scaling) would. The forward ends at "length" there instead, and the
+                // upstream's generation is reset. Not sent as the upstream's max_tokens: vLLM and
+                // SGLang refuse a prompt plus max_tokens past their own context (a --max-model-len
+                // often below the model file's), and only the upstream counts the prompt's tokens.
+                if (room > 0) {
+                    forward(room, text);
+                }
+                end(FinishReason.FINISH_REASON_LENGTH, null);
+                cancel();
+                return;
+            }
             if (advanced > 0 || !text.isEmpty()) {
-                forwarded += advanced;
-                tokensGenerated.addAndGet(advanced);
-                meter.completion(advanced);
-                deltaSent = true;
-                output.tokens(advanced, text);
+                forward(advanced, text);
             }
             String finish = choice == null ? null : choice.getString("finish_reason");
             if (finish != null) {
                 reason = finish.equals("length") ? FinishReason.FINISH_REASON_LENGTH : FinishReason.FINISH_REASON_STOP;
             }
+        }
+
+        private void forward(int tokens, String text) {
+            forwarded += tokens;
+            tokensGenerated.addAndGet(tokens);
+            meter.completion(tokens);
+            deltaSent = true;
+            output.tokens(tokens, text);
         }
 
         /**

@@ -16,7 +16,6 @@ import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.protocol.grpc.Hello;
-import org.cocoonjvm.protocol.hello.HelloLimits;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
@@ -275,8 +274,7 @@ public final class WorkerNode extends VerticleBase {
 
     private ModelRef modelRef() {
         ModelInfo m = generator.model();
-        // A context past what gateways take is announced as the most they take: no request can use more.
-        return ModelRef.newBuilder().setName(m.name()).setHash(m.hash()).setMaxContext((int) Math.min(m.maxContext(), HelloLimits.MAX_CONTEXT))
+        return ModelRef.newBuilder().setName(m.name()).setHash(m.hash()).setMaxContext(m.announcedContext())
                 .setChatTemplateTokens(generator.chatOverhead().templateTokens())
                 .setChatMessageTokens(generator.chatOverhead().messageTokens()).build();
     }

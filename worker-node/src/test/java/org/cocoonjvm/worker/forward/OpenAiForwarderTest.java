@@ -76,7 +76,12 @@ class OpenAiForwarderTest {
     }
 
     private static ForwarderOptions options(URI upstream, String upstreamModel, long idleTimeoutMs) {
-        return new ForwarderOptions(upstream, upstreamModel, null, new ModelInfo("big-model", "abc123", 32768), 4, 2000,
+        return options(upstream, upstreamModel, idleTimeoutMs, 32768);
+    }
+
+    /** @param context what the forwarder announces as its model's context */
+    private static ForwarderOptions options(URI upstream, String upstreamModel, long idleTimeoutMs, int context) {
+        return new ForwarderOptions(upstream, upstreamModel, null, new ModelInfo("big-model", "abc123", context), 4, 2000,
                 idleTimeoutMs, true);
     }
 
@@ -139,6 +144,29 @@ class OpenAiForwarderTest {
         assertThat(forwarded.getJsonObject("usage").getInteger("prompt_tokens"))
                 .isEqualTo(direct.getJsonObject("usage").getInteger("prompt_tokens"));
         assertThat(forwarded.getJsonArray("choices").getJsonObject(0).getString("finish_reason")).isEqualTo("length");
+    }
+
+    /**
+     * The upstream's context (4096) is longer than the one the forwarder announces (8): a request
+     * without max_tokens gets no more completion tokens than that, as the gateway holds and bounds
+     * it by it, and ends at "length" (review Y, Y-4). Before, the whole reply (24 or more tokens)
+     * went through, and the gateway cut it off as a worker past its bound.
+     */
+    @Test
+    void aRequestWithoutMaxTokens_endsAtTheAnnouncedContext_thoughTheUpstreamServesMore() {
+        JsonObject direct = await(post(upstream, chat("synthetic", false, ",\"max_tokens\":8,\"seed\":3"))
+                .compose(HttpClientResponse::body)).toJsonObject();
+        WorkerNode node = forwarder(options(URI.create(upstream.endpoint()), "synthetic", 60_000, 8));
+
+        JsonObject forwarded = await(post(node, chat("big-model", false, ",\"seed\":3"))
+                .compose(HttpClientResponse::body)).toJsonObject();
+
+        assertThat(forwarded.getJsonObject("usage").getInteger("completion_tokens")).isEqualTo(8);
+        assertThat(forwarded.getJsonObject("usage").getInteger("prompt_tokens"))
+                .isEqualTo(direct.getJsonObject("usage").getInteger("prompt_tokens"));
+        assertThat(forwarded.getJsonArray("choices").getJsonObject(0).getString("finish_reason")).isEqualTo("length");
+        assertThat(forwarded.getJsonArray("choices").getJsonObject(0).getJsonObject("message").getString("content"))
+                .isEqualTo(direct.getJsonArray("choices").getJsonObject(0).getJsonObject("message").getString("content"));
     }
 
     @Test
