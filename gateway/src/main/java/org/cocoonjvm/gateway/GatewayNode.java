@@ -149,6 +149,10 @@ public final class GatewayNode extends VerticleBase {
         }
         metrics.ledger(billing);
         billing.countProgress(metrics::billedProgress);
+        billing.reportRecovered((recovered, errorCode) -> {
+            accessLog.recovered(recovered, errorCode);
+            metrics.recovered(recovered, errorCode);
+        });
     }
 
     /**

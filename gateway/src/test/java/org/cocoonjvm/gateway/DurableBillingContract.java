@@ -5,6 +5,10 @@ import static org.cocoonjvm.gateway.TestNetwork.ACCOUNT;
 import static org.cocoonjvm.gateway.TestNetwork.API_KEY;
 import static org.cocoonjvm.gateway.TestNetwork.chat;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.vertx.core.Context;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
@@ -29,8 +33,10 @@ import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.accounts.MutableClock;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationLabel;
 import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.ledger.GatewayId;
@@ -44,11 +50,13 @@ import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.TonRequestBilling;
 import org.cocoonjvm.gateway.limits.KeyLimits;
+import org.cocoonjvm.gateway.metrics.Exposition;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.worker.serve.WorkerNode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 /**
  * The gateway on the durable ledger, as {@code ./cocoon gateway} runs it: the ledger's calls run on
@@ -330,7 +338,7 @@ abstract class DurableBillingContract {
 
             clock.advance(expiry.plusSeconds(1));
             sweeper.renewLease();
-            List<Settlement> swept = sweeper.sweep();
+            List<Settlement> swept = sweeper.sweep().stream().map(RecoveredReservation::settlement).toList();
             Thread.sleep(200);   // a state journaled just before the fence may still be on its way
             long paidAtSweep = sent(worker);
             sse.ended.get(20, TimeUnit.SECONDS);
@@ -347,6 +355,92 @@ abstract class DurableBillingContract {
                     chat("synthetic", false, "\"max_tokens\":5"));
             assertThat(refused.status()).isEqualTo(503);
         }
+    }
+
+    /**
+     * A gateway killed with a stream running (audit V, V-8): its ledger goes with it (its pool is
+     * closed under the stream, so nothing after the last checkpoint reaches the database), and the
+     * next start on that ledger, as the same gateway, ends the request at that checkpoint. That start
+     * writes the request's access-log line, in the relayed lines' schema, counts it in /metrics and
+     * finds it at GET /v1/requests/{id}, all at what the ledger charged. Before, the charge showed in
+     * the account's spent and nowhere else: no line, no metric, a 404.
+     */
+    @Test
+    void aRestartAfterACrash_logsCountsAndLooksUpWhatItsRecoveryBilled() throws Exception {
+        url = database().newDatabaseUrl();
+        GatewayId gateway = new GatewayId("gw-1");
+        PaymentOptions perToken = new PaymentOptions(true, 1, 50, 10_000_000_000L);
+        Logger access = (Logger) LoggerFactory.getLogger("cocoon.access");
+        Level levelBefore = access.getLevel();
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        access.setLevel(Level.INFO);
+        lines.start();
+        access.addAppender(lines);
+        try {
+            JdbcAccountBook dying = JdbcAccountBook.open(url, Clock.systemUTC(), 4, gateway, JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+            TestNetwork crashing = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE,
+                    perToken, new EventLoopGuard(dying), ledgerThreads, dying.channelJournal());
+            String id;
+            try {
+                net = crashing;
+                WorkerNode worker = crashing.addWorker(50);
+                HttpClientResponse response = crashing.send(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                        chat("synthetic", true, "\"max_tokens\":60"));
+                id = response.getHeader(CompletionsHandler.REQUEST_ID_HEADER);
+                SseEvents sse = SseEvents.read(response);
+                TestNetwork.eventually("the worker is paid during the stream", () -> sse.size() >= 10 && sent(worker) > 0);
+                dying.close();   // the crash: nothing the gateway does from here reaches the ledger
+                sse.ended.get(20, TimeUnit.SECONDS);
+            } finally {
+                net = null;
+                crashing.close();
+            }
+            long checkpoint = billedSoFar();
+            assertThat(checkpoint).as("checkpointed before the crash").isPositive();
+            JsonObject relayed = loggedLines(lines).stream().filter(l -> id.equals(l.getString("request_id")))
+                    .findFirst().orElseThrow();
+
+            ledger = JdbcAccountBook.open(url, Clock.systemUTC(), 4, gateway, JdbcAccountBook.DEFAULT_LEASE_EXPIRY);
+            net = new TestNetwork(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, TestNetwork.START_BALANCE, perToken,
+                    new EventLoopGuard(ledger), ledgerThreads, ledger.channelJournal());
+            List<RecoveredReservation> recovered = net.billing.recoverOpenReservations();
+
+            assertThat(recovered).singleElement().satisfies(r -> {
+                assertThat(r.settlement().chargedNanoton()).isEqualTo(checkpoint);
+                assertThat(r.label()).isEqualTo(new ReservationLabel(id, "test-key", "synthetic"));
+                assertThat(r.workerId()).isEqualTo("worker-1");
+            });
+            TokenCounts tokens = recovered.getFirst().tokens();
+            List<JsonObject> restarted = loggedLines(lines).stream()
+                    .filter(l -> "gateway_restarted".equals(l.getString("error"))).toList();
+            assertThat(restarted).singleElement().satisfies(line -> {
+                assertThat(line.fieldNames()).as("the relayed lines' schema").containsExactlyElementsOf(relayed.fieldNames());
+                assertThat(line.getString("request_id")).isEqualTo(id);
+                assertThat(line.getString("key")).isEqualTo("test-key");
+                assertThat(line.getString("model")).isEqualTo("synthetic");
+                assertThat(line.getString("worker")).isEqualTo("worker-1");
+                assertThat(line.getInteger("status")).isEqualTo(502);
+                assertThat(line.getLong("prompt_tokens")).isEqualTo(tokens.prompt());
+                assertThat(line.getLong("completion_tokens")).isEqualTo(tokens.completion()).isPositive();
+                assertThat(line.getLong("cost_nanoton")).isEqualTo(checkpoint);
+            });
+            Exposition metrics = Exposition.parse(net.call(HttpMethod.GET, "/metrics", null, null).body());
+            assertThat(metrics.get("cocoon_recovered_requests_total", "code", "gateway_restarted")).isEqualTo(1);
+            assertThat(metrics.get("cocoon_recovered_billed_nanoton_total", "code", "gateway_restarted")).isEqualTo(checkpoint);
+            assertThat(metrics.get("cocoon_recovered_requests_total", "code", "gateway_lease_expired")).isZero();
+            TestNetwork.Reply lookup = net.call(HttpMethod.GET, "/v1/requests/" + id, API_KEY, null);
+            assertThat(lookup.status()).isEqualTo(200);
+            assertThat(lookup.json().getJsonObject("usage").getLong("total_cost")).isEqualTo(checkpoint);
+            assertThat(lookup.json().getJsonObject("usage").getLong("completion_tokens")).isEqualTo(tokens.completion());
+            assertThat(ledger.balance(ACCOUNT).spentNanoton()).isEqualTo(checkpoint);
+        } finally {
+            access.detachAppender(lines);
+            access.setLevel(levelBefore);
+        }
+    }
+
+    private static List<JsonObject> loggedLines(ListAppender<ILoggingEvent> lines) {
+        return List.copyOf(lines.list).stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
     }
 
     private long sent(WorkerNode worker) {
@@ -427,7 +521,7 @@ abstract class DurableBillingContract {
         Usage soFar = Usage.newBuilder().setPromptTokens(10).setCompletionTokens(40).build();
         long checkpointCost = Pricing.cost(PRICES, new TokenCounts(10, 0, 40, 0)).clientCost();
 
-        RequestBilling.Charge settledLow = billing.reserve("req-a", ACCOUNT, "synthetic", 100, 50)
+        RequestBilling.Charge settledLow = billing.reserve("req-a", "test-key", ACCOUNT, "synthetic", 100, 50)
                 .toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(settledLow.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS)).isTrue();
         RequestBilling.Settling settling = settledLow.settle("worker-1", null,
@@ -436,7 +530,7 @@ abstract class DurableBillingContract {
         assertThat(ledger.balance(ACCOUNT).spentNanoton()).as("the checkpoint was acknowledged").isEqualTo(checkpointCost);
 
         // A request cut by a crash: reserved and checkpointed, never settled; the next start settles it.
-        RequestBilling.Charge cut = billing.reserve("req-b", ACCOUNT, "synthetic", 100, 50)
+        RequestBilling.Charge cut = billing.reserve("req-b", "test-key", ACCOUNT, "synthetic", 100, 50)
                 .toCompletableFuture().get(10, TimeUnit.SECONDS);
         cut.checkpoint(soFar).toCompletableFuture().get(10, TimeUnit.SECONDS);
         ledger.close();
@@ -501,9 +595,9 @@ abstract class DurableBillingContract {
         }
 
         @Override
-        public Reservation reserve(String accountId, long amountNanoton) {
+        public Reservation reserve(String accountId, long amountNanoton, ReservationLabel label) {
             check("reserve");
-            return book.reserve(accountId, amountNanoton);
+            return book.reserve(accountId, amountNanoton, label);
         }
 
         @Override
@@ -549,7 +643,7 @@ abstract class DurableBillingContract {
         }
 
         @Override
-        public List<Settlement> recoverOpenReservations() {
+        public List<RecoveredReservation> recoverOpenReservations() {
             check("recoverOpenReservations");
             return book.recoverOpenReservations();
         }

@@ -82,6 +82,8 @@ final class TestNetwork implements AutoCloseable {
     static final String DEPOSIT_ADDRESS = "UQ-test-gateway-wallet";
 
     final AccountBook accounts;
+    /** The gateway's billing over {@link #accounts}: a restart's recovery runs through it, as the launcher's does. */
+    final TonRequestBilling billing;
 
     TestNetwork() {
         this(KeyLimits.UNLIMITED, RelayOptions.DEFAULTS, START_BALANCE);
@@ -186,6 +188,8 @@ final class TestNetwork implements AutoCloseable {
                         GatewayAttestation attestation, long maxBodyBytes, ConnectionOptions connections, ShutdownOptions shutdown,
                         RaTlsVerifier gatewayCheck) {
         this.accounts = accounts;
+        this.billing = new TonRequestBilling(accounts, ledger,
+                model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken), DEPOSIT_ADDRESS);
         accounts.open(ACCOUNT);
         if (balance > 0) {
             accounts.credit(ACCOUNT, balance, "test-grant");
@@ -195,8 +199,7 @@ final class TestNetwork implements AutoCloseable {
         gateway = new GatewayNode(new GatewayOptions("127.0.0.1", 0,
                 Map.of(BearerKeys.hash(API_KEY), new ApiKey("test-key", ACCOUNT, limits)),
                 BearerKeys.hash(ADMIN_KEY), 1_000, maxBodyBytes, relay, payments, 2, connections, shutdown, false, null),
-                new TonRequestBilling(accounts, ledger, model -> PriceSchedule.of(model, 2 * workerFeePerToken, workerFeePerToken),
-                        DEPOSIT_ADDRESS), channels, onChain, attestation);
+                billing, channels, onChain, attestation);
         gatewayDeployment = await(vertx.deployVerticle(gateway));
         // A pool far above Vert.x's default of 5: a test that leaves streams open must not make a
         // later request wait for a free connection, which looks exactly like no answer.

@@ -12,7 +12,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.accounts.AccountBook;
-import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.ledger.GatewayId;
 import org.cocoonjvm.billing.ledger.JdbcAccountBook;
@@ -441,21 +441,22 @@ final class GatewayPolicy {
             throw new Cocoon.StartFailure("could not settle the settlements the last run kept in " + pending.file().orElseThrow()
                     + " (they stay there for the next start): " + e.getMessage(), e);
         }
-        List<Settlement> recovered = accounts.recoverOpenReservations();
-        if (!recovered.isEmpty()) {
-            log.info("ledger: ended {} reservations left open by gateway {}'s previous holder ({}) at their last checkpoint, "
-                    + "charging {} nanoTON", recovered.size(), gateway, start.previous(),
-                    recovered.stream().mapToLong(Settlement::chargedNanoton).sum());
-        }
-        Fence fence = new Fence();
-        LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, fence::lost);
-        ClientKeys.positionalAccounts(accounts).ifPresent(log::warn);
-        funding.openAccounts(accounts, options.apiKeys().values());
         // One thread per connection: the ledger's calls block on JDBC and must stay off the event loops.
         ExecutorService ledgerThreads = Executors.newFixedThreadPool(JdbcAccountBook.DEFAULT_POOL_SIZE,
                 Thread.ofPlatform().name("ledger-", 1).daemon().factory());
         TonRequestBilling billing = new TonRequestBilling(accounts, ledgerThreads,
                 model -> PriceSchedule.of(model, pricePerToken, workerFeePerToken), funding.depositAddress(), pending);
+        // Through the billing: what this process bills, its node logs and counts (audit V, V-8).
+        List<RecoveredReservation> recovered = billing.recoverOpenReservations();
+        if (!recovered.isEmpty()) {
+            log.info("ledger: ended {} reservations left open by gateway {}'s previous holder ({}) at their last checkpoint, "
+                    + "charging {} nanoTON", recovered.size(), gateway, start.previous(),
+                    recovered.stream().mapToLong(r -> r.settlement().chargedNanoton()).sum());
+        }
+        Fence fence = new Fence();
+        LeaseKeeper lease = LeaseKeeper.start(accounts, LeaseKeeper.DEFAULT_INTERVAL, fence::lost, billing::swept);
+        ClientKeys.positionalAccounts(accounts).ifPresent(log::warn);
+        funding.openAccounts(accounts, options.apiKeys().values());
         return new Billing(billing, accounts.channelJournal(), () -> {
             lease.close();
             billing.close();

@@ -14,6 +14,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -25,6 +26,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -46,10 +49,12 @@ import org.junit.jupiter.api.io.TempDir;
  *       checkpoint at restart, and the restarted gateway pays the worker their fees too, those
  *       checkpointed but not yet signed when it died included: the worker's state is again
  *       exactly half of the debits, and everything after the restart is paid in full on the same
- *       channel, with seqnos above the journal's.</li>
- *   <li>in the ledger's file at the end: debits = the priced usage records + the recovered
- *       checkpoints, the journal's last state is the one the worker holds, and it equals the sum
- *       of the worker fees the ledger records; the margin is the difference.</li>
+ *       channel, with seqnos above the journal's. The restarted gateway writes each interrupted
+ *       request's access-log line, counts it in /metrics and answers GET /v1/requests/{id} for it,
+ *       all at what its recovery charged (audit V, V-8).</li>
+ *   <li>in the ledger's file at the end: debits = the usage records (the recovered checkpoints'
+ *       included), the journal's last state is the one the worker holds, and it equals the sum of
+ *       the worker fees the ledger records; the margin is the difference.</li>
  * </ul>
  */
 class PaymentsCrashIT {
@@ -109,6 +114,21 @@ class PaymentsCrashIT {
         long spentAfterRecovery = spent();
         long recovered = spentAfterRecovery - spentBeforeGatewayKill;
         assertThat(recovered).as("the interrupted requests' checkpoints").isPositive();
+        List<JsonObject> recoveredLines = Files.readAllLines(dir.resolve("gateway.log")).stream()
+                .filter(line -> line.startsWith("{") && line.contains("\"error\":\"gateway_restarted\""))
+                .map(JsonObject::new).toList();
+        assertThat(recoveredLines).as("one access-log line per interrupted request").hasSize(2);
+        assertThat(recoveredLines.stream().mapToLong(line -> line.getLong("cost_nanoton")).sum()).isEqualTo(recovered);
+        for (JsonObject line : recoveredLines) {
+            assertThat(line.getString("worker")).isEqualTo("w1");
+            JsonObject usage = new JsonObject(get("/v1/requests/" + line.getString("request_id"), API_KEY).body())
+                    .getJsonObject("usage");
+            assertThat(usage.getLong("total_cost")).as("looked up at its charge").isEqualTo(line.getLong("cost_nanoton"));
+            assertThat(usage.getLong("completion_tokens")).isEqualTo(line.getLong("completion_tokens"));
+        }
+        String metrics = get("/metrics", null).body();
+        assertThat(counter(metrics, "cocoon_recovered_requests_total")).isEqualTo(2);
+        assertThat(counter(metrics, "cocoon_recovered_billed_nanoton_total")).isEqualTo(recovered);
         // Checkpointed before the kill, maybe not yet signed: the restarted gateway pays the fees of
         // everything the ledger bills on the channel, no more.
         eventually("after the gateway's restart, the worker holds half the debits", this::workerHoldsHalf);
@@ -142,9 +162,8 @@ class PaymentsCrashIT {
                     + "FROM reservations r LEFT JOIN requests q ON q.reservation_id = r.reservation_id")[0];
             assertThat(journal[1]).as("the worker's latest state = the sum of its fees in the ledger").isEqualTo(fees);
             assertThat(spentAtEnd - fees).as("margin = debits - worker fees").isEqualTo(spentAtEnd / 2);
-            assertThat(audited[0] + unaudited).as("debits = priced usage records + recovered checkpoints")
-                    .isEqualTo(spentAtEnd);
-            assertThat(unaudited).as("only the requests cut by the gateway's death lack a record").isEqualTo(recovered);
+            assertThat(audited[0]).as("debits = usage records, the recovered checkpoints' included").isEqualTo(spentAtEnd);
+            assertThat(unaudited).as("the requests cut by the gateway's death are recorded too").isZero();
             assertThat(audited[1] * 2).as("worker fee = half the price, per record").isEqualTo(audited[0]);
             assertThat(journal).as("the journal's last state is the worker's")
                     .containsExactly(last.getLong("seqno"), last.getLong("sent_nanoton"));
@@ -181,6 +200,13 @@ class PaymentsCrashIT {
                 .getJsonObject(0).getJsonObject("billing");
         assertThat(owedByGateway.getLong("unpaid_nanoton")).as("what the gateway metered").isEqualTo(unpaid);
         assertThat(channel().getLong("seqno")).isZero();
+    }
+
+    /** The value of {@code name}'s {@code gateway_restarted} series in a Prometheus scrape. */
+    private static long counter(String scrape, String name) {
+        Matcher m = Pattern.compile("(?m)^" + name + "\\{code=\"gateway_restarted\"\\} (\\S+)$").matcher(scrape);
+        assertThat(m.find()).as(name + " in " + scrape).isTrue();
+        return (long) Double.parseDouble(m.group(1));
     }
 
     private static long[] row(Statement st, String sql) throws Exception {

@@ -59,7 +59,7 @@ public final class Admission {
         return permit(key, estimatedTokens, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUNNING_MAY_END_MS))
                 .compose(permit -> {
                     String id = RequestIds.completion(request.idPrefix());
-                    return Future.fromCompletionStage(billing.reserve(id, key.accountId(), request.model(), maxTokens,
+                    return Future.fromCompletionStage(billing.reserve(id, key.id(), key.accountId(), request.model(), maxTokens,
                                     promptBytes), relay.vertx().getOrCreateContext())
                             .<Admitted>map(charge -> new Admitted(relay, new Relay.Request(id, key.id(), path, request.generate(id),
                                     new WorkerRegistry.Route(request.model(), request.tier(), Set.of(), request.prefixHash()),

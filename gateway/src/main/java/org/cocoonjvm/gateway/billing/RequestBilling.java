@@ -4,6 +4,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import org.cocoonjvm.billing.accounts.BilledRequest;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.Usage;
@@ -19,7 +20,9 @@ import org.cocoonjvm.protocol.openai.UsageCost;
  */
 public interface RequestBilling {
     /**
-     * @param requestId    the gateway's id of the request, kept with its settlement for audit
+     * @param requestId    the gateway's id of the request, kept with its reservation and its settlement
+     * @param keyId        the API key's id, kept with the reservation: a request its gateway never ends
+     *                     is reported by whichever process does ({@link #reportRecovered})
      * @param accountId    the API key's account
      * @param maxTokens    the request's max_tokens, or the model's context when it gave none
      * @param promptBytes the prompt's size in UTF-8 bytes (an upper bound on its tokens)
@@ -28,7 +31,8 @@ public interface RequestBilling {
      *         (503, the ledger's database is unreachable) or {@code SHUTTING_DOWN} (the lease is
      *         lost), or with an unexpected failure; then nothing is held
      */
-    CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long promptBytes);
+    CompletionStage<Charge> reserve(String requestId, String keyId, String accountId, String model, long maxTokens,
+                                    long promptBytes);
 
     /** A model's prices (what clients pay, what workers earn), or null when it has none. */
     PriceSchedule schedule(String model);
@@ -83,6 +87,30 @@ public interface RequestBilling {
     default void countProgress(ProgressCounter counter) {
     }
 
+    /**
+     * Tells {@code reporter} of each request the ledger's recovery ended at its last checkpoint: those
+     * of this gateway's previous run that it left running (a crash), ended at this start, and later
+     * those of other gateways whose lease expired, ended by this one's sweeps. Their gateway wrote
+     * no access-log line and counted nothing for them; the process that bills them does (audit V,
+     * V-8). Set once, before any request; those ended before it is set are told as it is.
+     */
+    default void reportRecovered(RecoveryReporter reporter) {
+    }
+
+    /** Where the requests recovery ended are logged and counted. */
+    @FunctionalInterface
+    interface RecoveryReporter {
+        /** The error code of a request ended by its own gateway's next start: its previous run died running it. */
+        String GATEWAY_RESTARTED = "gateway_restarted";
+        /** The error code of a request of another gateway whose lease expired, ended by this one's sweep. */
+        String GATEWAY_LEASE_EXPIRED = "gateway_lease_expired";
+
+        /**
+         * @param errorCode {@link #GATEWAY_RESTARTED} or {@link #GATEWAY_LEASE_EXPIRED}
+         */
+        void ended(RecoveredReservation request, String errorCode);
+    }
+
     /** Where a request's cost recorded by checkpoints is counted, per model (called on the ledger's threads). */
     @FunctionalInterface
     interface ProgressCounter {
@@ -92,8 +120,11 @@ public interface RequestBilling {
         void recorded(String model, long nanoton);
     }
 
-    /** A request's usage so far, metered by the attempt that runs on payment channel {@code channel}. */
-    record Metered(Usage usage, ChannelId channel) {}
+    /**
+     * A request's usage so far, metered by the attempt that runs on payment channel {@code channel},
+     * on worker {@code workerId}.
+     */
+    record Metered(Usage usage, ChannelId channel, String workerId) {}
 
     /** One request's reservation; settled exactly once, whatever happens to the request. */
     interface Charge {

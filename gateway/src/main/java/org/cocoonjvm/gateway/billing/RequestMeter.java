@@ -15,6 +15,8 @@ import org.cocoonjvm.protocol.grpc.Usage;
  */
 public final class RequestMeter {
     private final WorkerChannel channel;
+    /** The worker this attempt runs on, named with its checkpoints. */
+    private final String workerId;
     private final PriceSchedule schedule;
     private final RequestBilling.Charge charge;
     private final RunningFee fee;
@@ -37,8 +39,9 @@ public final class RequestMeter {
      */
     private volatile Usage clientCap;
 
-    RequestMeter(WorkerChannel channel, PriceSchedule schedule, RequestBilling.Charge charge) {
+    RequestMeter(WorkerChannel channel, String workerId, PriceSchedule schedule, RequestBilling.Charge charge) {
         this.channel = channel;
+        this.workerId = workerId;
         this.schedule = schedule;
         this.charge = charge;
         this.fee = new RunningFee(schedule, schedule.workerCoefficient());
@@ -106,13 +109,13 @@ public final class RequestMeter {
     long snapshot(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         long fee = owed;
         Usage used = usage(promptTokens, completionTokens);
-        progress.merge(charge, new RequestBilling.Metered(capped(used), channel.id()), RequestMeter::further);
+        progress.merge(charge, new RequestBilling.Metered(capped(used), channel.id(), workerId), RequestMeter::further);
         return fee;
     }
 
     /** A finished attempt: its final usage, or no more than the client was told, added to {@code progress}. */
     void checkpoint(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
-        progress.merge(charge, new RequestBilling.Metered(capped(finalUsage), channel.id()), RequestMeter::further);
+        progress.merge(charge, new RequestBilling.Metered(capped(finalUsage), channel.id(), workerId), RequestMeter::further);
     }
 
     /**

@@ -1,6 +1,8 @@
 package org.cocoonjvm.gateway.billing;
 
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -16,8 +18,10 @@ import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationLabel;
 import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
 import org.cocoonjvm.billing.accounts.WorkerShare;
@@ -70,6 +74,12 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     private final PendingJournal journal;
     private final PendingSettlements pending;
     private volatile ProgressCounter progressCounter = ProgressCounter.NONE;
+    /**
+     * Requests recovery ended before {@link #reportRecovered} was called, with their error codes;
+     * its lock guards {@link #reporter}.
+     */
+    private final List<Map.Entry<RecoveredReservation, String>> unreported = new ArrayList<>();
+    private RecoveryReporter reporter;
 
     /**
      * @param ledger         runs the book's calls
@@ -101,7 +111,8 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     }
 
     @Override
-    public CompletionStage<Charge> reserve(String requestId, String accountId, String model, long maxTokens, long promptBytes) {
+    public CompletionStage<Charge> reserve(String requestId, String keyId, String accountId, String model, long maxTokens,
+                                           long promptBytes) {
         PriceSchedule schedule = prices.apply(model);
         if (schedule == null) {
             return CompletableFuture.failedStage(new ApiException(ErrorKind.MODEL_NOT_FOUND, "model",
@@ -110,7 +121,8 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
         long amount = Pricing.reservation(schedule, maxTokens, promptBytes);
         return onLedger("could not hold funds for this request", () -> {
             try {
-                return new LedgerCharge(requestId, model, schedule, accounts.reserve(accountId, amount));
+                return new LedgerCharge(requestId, model, schedule,
+                        accounts.reserve(accountId, amount, new ReservationLabel(requestId, keyId, model)));
             } catch (InsufficientBalanceException e) {
                 // What GET /v1/models shows as reserved_nanoton_per_token, and what the hold is made of.
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "This request may cost up to " + amount
@@ -220,6 +232,51 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
         }
     }
 
+    /**
+     * Ends what this gateway's previous run left open ({@link AccountBook#recoverOpenReservations}:
+     * once, at start, before any request), and reports each request as {@link
+     * RecoveryReporter#GATEWAY_RESTARTED}: billed by this process, so logged and counted by it, once
+     * the reporter is set if it is not yet (see {@link #reportRecovered}).
+     *
+     * @return what it ended
+     */
+    public List<RecoveredReservation> recoverOpenReservations() {
+        List<RecoveredReservation> ended = accounts.recoverOpenReservations();
+        report(ended, RecoveryReporter.GATEWAY_RESTARTED);
+        return ended;
+    }
+
+    /**
+     * What a sweep of the ledger ended in this process (the lease keeper's), reported as {@link
+     * RecoveryReporter#GATEWAY_LEASE_EXPIRED}.
+     */
+    public void swept(List<RecoveredReservation> ended) {
+        report(ended, RecoveryReporter.GATEWAY_LEASE_EXPIRED);
+    }
+
+    /** Told to the reporter, or kept for it until one is set. */
+    private void report(List<RecoveredReservation> ended, String errorCode) {
+        RecoveryReporter to;
+        synchronized (unreported) {
+            if (reporter == null) {
+                ended.forEach(r -> unreported.add(Map.entry(r, errorCode)));
+                return;
+            }
+            to = reporter;
+        }
+        ended.forEach(r -> to.ended(r, errorCode));
+    }
+
+    @Override
+    public void reportRecovered(RecoveryReporter reporter) {
+        Objects.requireNonNull(reporter, "reporter");
+        synchronized (unreported) {
+            this.reporter = reporter;
+            unreported.forEach(e -> reporter.ended(e.getKey(), e.getValue()));
+            unreported.clear();
+        }
+    }
+
     @Override
     public void countProgress(ProgressCounter counter) {
         progressCounter = Objects.requireNonNull(counter, "counter");
@@ -238,7 +295,8 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             // fee of exactly what the client is billed.
             Cost cost = ours.priced(metered.usage());
             progress.put(ours.reservation, cost.clientCost());
-            shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee()));
+            shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee(), metered.workerId(),
+                    tokens(metered.usage())));
             costs.put(ours, cost.clientCost());
         });
         return progress(() -> {

@@ -168,15 +168,16 @@ public final class WorkerChannel {
     }
 
     /**
-     * A meter for one attempt at {@code model} on this worker, billed to {@code charge}, or null
-     * when the model has no price (admission refuses such requests before they get here).
+     * A meter for one attempt at {@code model} on this worker ({@code workerId}: its registration's),
+     * billed to {@code charge}, or null when the model has no price (admission refuses such requests
+     * before they get here).
      */
-    public RequestMeter meter(String model, RequestBilling.Charge charge) {
+    public RequestMeter meter(String workerId, String model, RequestBilling.Charge charge) {
         PriceSchedule schedule = billing.schedule(model);
         if (schedule == null) {
             return null;
         }
-        RequestMeter meter = new RequestMeter(this, schedule, charge);
+        RequestMeter meter = new RequestMeter(this, workerId, schedule, charge);
         inFlight.add(meter);
         return meter;
     }

@@ -2,14 +2,17 @@ package org.cocoonjvm.gateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
 import org.cocoonjvm.billing.accounts.AccountBook;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.RequestBilling;
+import org.cocoonjvm.gateway.billing.RequestBilling.RecoveryReporter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.ext.web.RoutingContext;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -67,6 +70,9 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     private final AtomicLong scrapes = new AtomicLong();
     private final Counter attempts;
     private final Counter retries;
+    /** Requests the ledger's recovery ended, and what it charged them, by error code ({@link #recovered}). */
+    private final Map<String, Counter> recoveredRequests = new HashMap<>();
+    private final Map<String, Counter> recoveredBilled = new HashMap<>();
     private final ProcessMetrics process;
 
     private record RequestKey(String model, int status, ServiceTier tier) {}
@@ -114,6 +120,14 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
         }
         error(Relay.STALLED);
         PRE_EXPORTED_RESPONSES.forEach((route, statuses) -> statuses.forEach(status -> response(route, status)));
+        for (String code : List.of(RecoveryReporter.GATEWAY_RESTARTED, RecoveryReporter.GATEWAY_LEASE_EXPIRED)) {
+            recoveredRequests.put(code, Counter.builder("cocoon.recovered.requests").tag("code", code)
+                    .description("Requests whose gateway died running them, ended by the ledger's recovery in this process "
+                            + "at their last checkpoint, by error code").register(meters));
+            recoveredBilled.put(code, Counter.builder("cocoon.recovered.billed.nanoton").tag("code", code)
+                    .description("Cost charged to client accounts by the ledger's recovery in this process, in nanoTON, "
+                            + "by error code").register(meters));
+        }
         for (ErrorKind kind : ErrorKind.values()) {
             grpcRefusal(kind.stableCode());
         }
@@ -220,6 +234,17 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
      */
     public void billedProgress(String model, long nanoton) {
         model(workers.modelName(model)).billed().increment(nanoton);
+    }
+
+    /**
+     * The ledger's recovery in this process ended a request its gateway never did (see {@link
+     * RequestBilling#reportRecovered}). Counted apart from the relayed requests: the dead process
+     * counted its checkpoints' cost in {@code cocoon_billed_nanoton_total} as they committed, and a
+     * recovery charges exactly the last one.
+     */
+    public void recovered(RecoveredReservation recovered, String errorCode) {
+        recoveredRequests.get(errorCode).increment();
+        recoveredBilled.get(errorCode).increment(recovered.settlement().chargedNanoton());
     }
 
     @Override

@@ -3,6 +3,9 @@ package org.cocoonjvm.gateway.relay;
 import java.time.Clock;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
+import org.cocoonjvm.billing.accounts.ReservationLabel;
+import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.cocoonjvm.protocol.openai.JsonText;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -83,6 +86,48 @@ public final class AccessLog implements RelayObserver {
         log.info(line.append(",\"client_gone\":").append(clientGone).append('}').toString());
     }
 
+    /**
+     * The status of a request that its gateway died running and the ledger's recovery ended: what a
+     * proxy in front logs for an upstream that closed the connection without a whole response. What
+     * its client saw is not known: the connection cut, after a stream's 200 head or before any.
+     */
+    public static final int RECOVERED_STATUS = 502;
+
+    /**
+     * A request its gateway never ended (it died, or let its lease expire, with the request running),
+     * ended by this process's recovery at its last checkpoint (audit V, V-8): a relayed request's
+     * line, with what the ledger kept of it. {@code time} is the recovery's, {@code status}
+     * {@link #RECOVERED_STATUS}, {@code error} {@code errorCode}; what died with that gateway (path,
+     * tier, stream, attempts, finish reason, timings, whether the client left) is null, and so are
+     * the ids and tokens the ledger does not hold (a reservation taken before it kept them, or never
+     * checkpointed: then released, cost 0).
+     */
+    public void recovered(RecoveredReservation recovered, String errorCode) {
+        if (!log.isInfoEnabled()) {
+            return;
+        }
+        ReservationLabel label = recovered.label();
+        TokenCounts tokens = recovered.tokens();
+        StringBuilder line = start(400);
+        string(line, "request_id", label == null ? null : label.requestId()).append(',');
+        string(line, "method", "POST").append(',');
+        string(line, "path", null).append(',');
+        string(line, "key", label == null ? null : label.keyId()).append(',');
+        string(line, "model", label == null ? null : label.model()).append(',');
+        string(line, "tier", null).append(",\"stream\":null,");
+        string(line, "worker", recovered.workerId()).append(",\"attempts\":null,\"status\":").append(RECOVERED_STATUS)
+                .append(',');
+        string(line, "error", errorCode).append(',');
+        string(line, "finish_reason", null);
+        count(line, "prompt_tokens", tokens == null ? -1 : tokens.prompt());
+        count(line, "completion_tokens", tokens == null ? -1 : tokens.completion());
+        count(line, "cost_nanoton", recovered.settlement().chargedNanoton());
+        for (String unknown : new String[] {"queue_ms", "ttft_ms", "cancel_ms", "overhead_ms", "total_ms"}) {
+            millis(line, unknown, -1);
+        }
+        log.info(line.append(",\"client_gone\":null}").toString());
+    }
+
     /** A line is a whole JSON object, its own time included, so log shippers need no pattern to parse. */
     private StringBuilder start(int capacity) {
         StringBuilder line = new StringBuilder(capacity).append("{\"time\":\"");
@@ -102,7 +147,17 @@ public final class AccessLog implements RelayObserver {
         return JsonText.appendString(line, value.substring(0, cut) + "…");
     }
 
-    /** Microsecond precision in milliseconds; null when the moment never came (no first token, say). */
+    /** A count; null when not known (negative). */
+    private static void count(StringBuilder line, String name, long value) {
+        line.append(",\"").append(name).append("\":");
+        if (value < 0) {
+            line.append("null");
+        } else {
+            line.append(value);
+        }
+    }
+
+        /** Microsecond precision in milliseconds; null when the moment never came (no first token, say). */
     private static void millis(StringBuilder line, String name, long nanos) {
         line.append(",\"").append(name).append("\":");
         if (nanos < 0) {

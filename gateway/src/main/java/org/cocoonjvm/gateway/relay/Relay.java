@@ -232,7 +232,7 @@ public final class Relay {
         lastWorkerId = next.id();
         next.started();
         WorkerChannel paidBy = next.channel();  // once: a replacement may take its place meanwhile
-        meter = paidBy == null ? null : paidBy.meter(request.generate().getModel(), charge);
+        meter = paidBy == null ? null : paidBy.meter(next.id(), request.generate().getModel(), charge);
         GenerateRequest generate = paidBy == null ? request.generate()
                 : request.generate().toBuilder().setChannelId(paidBy.idBytes()).build();
         timings.attemptStarted();

@@ -167,7 +167,7 @@ class PendingJournalTest {
         // This gateway's lease expired during the outage and another gateway's sweep ended the reservation at its checkpoint.
         clock.advance(EXPIRY.plusSeconds(1));
         try (JdbcAccountBook other = JdbcAccountBook.open(url, clock, 1, new GatewayId("gw-2"), EXPIRY)) {
-            assertThat(other.sweep()).singleElement().satisfies(s -> assertThat(s.chargedNanoton()).isEqualTo(44));
+            assertThat(other.sweep()).singleElement().satisfies(s -> assertThat(s.settlement().chargedNanoton()).isEqualTo(44));
         }
 
         try (JdbcAccountBook restarted = restart()) {
@@ -191,7 +191,7 @@ class PendingJournalTest {
         try (JdbcAccountBook restarted = restart()) {
             assertThat(PendingJournal.inDirectory(dataDir).replay(restarted)).isEqualTo(new PendingJournal.Replayed(1, 370, 0));
             assertThat(restarted.recoverOpenReservations()).as("the torn one's client was never told: its checkpoint")
-                    .singleElement().satisfies(s -> assertThat(s.chargedNanoton()).isEqualTo(30));
+                    .singleElement().satisfies(s -> assertThat(s.settlement().chargedNanoton()).isEqualTo(30));
             assertThat(restarted.balance(ACCOUNT)).isEqualTo(new AccountState(ACCOUNT, START - 400, 0, 400));
         }
         assertThat(warnings()).singleElement().asString().contains("torn last line");

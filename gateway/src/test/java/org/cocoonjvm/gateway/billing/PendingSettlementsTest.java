@@ -150,7 +150,7 @@ class PendingSettlementsTest {
                 }
             });
         }
-        CompletableFuture<RequestBilling.Charge> reserving = billing.reserve("req-7", ACCOUNT, "synthetic", 100, 50)
+        CompletableFuture<RequestBilling.Charge> reserving = billing.reserve("req-7", "test-key", ACCOUNT, "synthetic", 100, 50)
                 .toCompletableFuture();
         CompletableFuture<?> reading = billing.account(ACCOUNT).toCompletableFuture();
         CompletableFuture<Boolean> progress = charge.checkpoint(CHECKPOINTED).toCompletableFuture();
@@ -220,7 +220,7 @@ class PendingSettlementsTest {
 
         clock.advance(EXPIRY.plusSeconds(1));
         try (JdbcAccountBook sweeper = JdbcAccountBook.open(url, clock, 1, new GatewayId("gw-2"), EXPIRY)) {
-            assertThat(sweeper.sweep()).singleElement().satisfies(s -> assertThat(s.chargedNanoton()).isEqualTo(checkpoint));
+            assertThat(sweeper.sweep()).singleElement().satisfies(s -> assertThat(s.settlement().chargedNanoton()).isEqualTo(checkpoint));
         }
         faults.clear();   // the ledger is back: the retry finds the reservation ended by the sweep
 
@@ -237,7 +237,7 @@ class PendingSettlementsTest {
 
         try (JdbcAccountBook restarted = JdbcAccountBook.open(url, clock, 1, new GatewayId("gw-1"), EXPIRY)) {
             assertThat(restarted.recoverOpenReservations()).singleElement()
-                    .satisfies(s -> assertThat(s.chargedNanoton()).isEqualTo(checkpoint));
+                    .satisfies(s -> assertThat(s.settlement().chargedNanoton()).isEqualTo(checkpoint));
             faults.clear();
 
             eventually("the retry gave up", () -> billing.settlementsPending() == 0);
@@ -259,7 +259,7 @@ class PendingSettlementsTest {
     }
 
     private RequestBilling.Charge reserve(String requestId) throws Exception {
-        return billing.reserve(requestId, ACCOUNT, "synthetic", 100, 50).toCompletableFuture().get(5, TimeUnit.SECONDS);
+        return billing.reserve(requestId, "test-key", ACCOUNT, "synthetic", 100, 50).toCompletableFuture().get(5, TimeUnit.SECONDS);
     }
 
     /** {@code book}, with each settle first meeting the next scripted fault. */

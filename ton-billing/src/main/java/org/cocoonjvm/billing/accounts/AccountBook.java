@@ -71,10 +71,17 @@ public interface AccountBook {
     /**
      * Holds {@code amountNanoton} for one request.
      *
+     * @param label which request it is for, kept with it so that a recovery that ends it can say
+     *              (see {@link RecoveredReservation}); null for none
      * @throws InsufficientBalanceException if less than that is available
      * @throws UnknownAccountException      if the account was never opened
      */
-    Reservation reserve(String accountId, long amountNanoton);
+    Reservation reserve(String accountId, long amountNanoton, ReservationLabel label);
+
+    /** {@link #reserve(String, long, ReservationLabel) Holds} for a request the book need not know. */
+    default Reservation reserve(String accountId, long amountNanoton) {
+        return reserve(accountId, amountNanoton, null);
+    }
 
     /**
      * Charges the request's actual cost and releases the rest of the hold. A cost above the hold is
@@ -98,8 +105,9 @@ public interface AccountBook {
      * {@link RequestRecord} billed it. Empty when the account has no such record: the id is unknown
      * or another account's (never told apart, so that no caller learns of another's requests), the
      * request has not settled yet, or it ended without one (released for want of usage, or ended by
-     * recovery at its last progress). Durable books keep records for good; the in-memory one as long
-     * as it keeps the outcome of an ended reservation.
+     * recovery at its last progress without the checkpoint's usage: see {@link #recoverOpenReservations}).
+     * Durable books keep records for good; the in-memory one as long as it keeps the outcome of an
+     * ended reservation.
      */
     Optional<BilledRequest> request(String accountId, String requestId);
 
@@ -136,11 +144,14 @@ public interface AccountBook {
      * Ends every open reservation of this book's owner (a durable book shared by several gateways:
      * of this gateway) at its last recorded progress: settled at that cost, or released if none was
      * recorded. Call it once at start, before any request is admitted; a reservation opened by a
-     * request still running would be ended under it, and refuse that request's settlement.
+     * request still running would be ended under it, and refuse that request's settlement. A
+     * durable book keeps a {@link RequestRecord} with each one it charges whose {@link
+     * ReservationLabel label} and checkpointed usage it holds (the usage its last checkpoint bills,
+     * the fee that checkpoint owed the worker), so that {@link #request} finds it.
      *
-     * @return what was ended, in reservation order
+     * @return what this call ended (not what another ended meanwhile), in reservation order
      */
-    List<Settlement> recoverOpenReservations();
+    List<RecoveredReservation> recoverOpenReservations();
 
     /**
      * Gives the whole hold back, for a request that never ran.

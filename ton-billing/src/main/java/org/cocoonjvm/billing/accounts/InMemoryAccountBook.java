@@ -45,9 +45,10 @@ public final class InMemoryAccountBook implements AccountBook {
     /**
      * A reservation the book issued; {@code outcome} is filled once, when it ends. Progress and the
      * end are ordered by the hold's monitor, so a settlement sees every progress recorded before it.
+     * {@code label} (null: not given) is what recovery reports of it.
      */
-    private record Hold(Reservation reservation, AtomicReference<Settlement> outcome, AtomicLong progress,
-                        AtomicBoolean recovered) {
+    private record Hold(Reservation reservation, ReservationLabel label, AtomicReference<Settlement> outcome,
+                        AtomicLong progress, AtomicBoolean recovered) {
     }
 
     /** @param requestId the request its settlement billed, kept for {@link #request}; null for none */
@@ -158,7 +159,7 @@ public final class InMemoryAccountBook implements AccountBook {
     }
 
     @Override
-    public Reservation reserve(String accountId, long amountNanoton) {
+    public Reservation reserve(String accountId, long amountNanoton, ReservationLabel label) {
         Ledger ledger = ledger(accountId);
         if (amountNanoton < 0) {
             throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
@@ -173,7 +174,7 @@ public final class InMemoryAccountBook implements AccountBook {
                     s.reservedNanoton() + amountNanoton, s.spentNanoton());
         });
         Reservation reservation = new Reservation(accountId, lastReservationId.incrementAndGet(), amountNanoton);
-        holds.put(reservation.id(), new Hold(reservation, new AtomicReference<>(), new AtomicLong(), new AtomicBoolean()));
+        holds.put(reservation.id(), new Hold(reservation, label, new AtomicReference<>(), new AtomicLong(), new AtomicBoolean()));
         return reservation;
     }
 
@@ -253,12 +254,16 @@ public final class InMemoryAccountBook implements AccountBook {
     }
 
     @Override
-    public List<Settlement> recoverOpenReservations() {
-        List<Settlement> ended = new ArrayList<>();
+    public List<RecoveredReservation> recoverOpenReservations() {
+        List<RecoveredReservation> ended = new ArrayList<>();
         List<Hold> open = holds.values().stream().filter(h -> h.outcome().get() == null)
                 .sorted(Comparator.comparingLong(h -> h.reservation().id())).toList();
         for (Hold hold : open) {
-            ended.add(end(hold, atProgress(hold.reservation()), true, null));
+            Settlement settlement = end(hold, atProgress(hold.reservation()), true, null);
+            if (hold.recovered().get()) {   // not settled by its owner meanwhile
+                // Progress is all this book keeps of a checkpoint: no worker, no tokens, so no record.
+                ended.add(new RecoveredReservation(settlement, hold.label(), null, null));
+            }
         }
         return ended;
     }

@@ -30,8 +30,10 @@ import org.cocoonjvm.billing.accounts.BilledRequest;
 import org.cocoonjvm.billing.accounts.CreditConflictException;
 import org.cocoonjvm.billing.accounts.DepositComments;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationLabel;
 import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.accounts.UnknownAccountException;
@@ -447,9 +449,9 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * the rule {@link #recoverOpenReservations()} applies at a start. Safe on any number of gateways
      * at once: each reservation ends once, whoever gets there first.
      *
-     * @return what was ended, in reservation order
+     * @return what this call ended, in reservation order
      */
-    public List<Settlement> sweep() {
+    public List<RecoveredReservation> sweep() {
         tx("fence expired leases", c -> {
             // Once per expiry: a fenced lease stays fenced until its gateway starts again.
             try (PreparedStatement ps = c.prepareStatement("UPDATE gateway_leases SET epoch = epoch + 1, fenced_at_micros = ? "
@@ -590,7 +592,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     }
 
     @Override
-    public Reservation reserve(String accountId, long amountNanoton) {
+    public Reservation reserve(String accountId, long amountNanoton, ReservationLabel label) {
         AccountState.checkId(accountId);
         if (amountNanoton < 0) {
             throw new IllegalArgumentException("a reservation must be >= 0 nanoTON, got " + amountNanoton);
@@ -617,13 +619,17 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             }
             long id;
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO reservations (account_id, amount_nanoton, "
-                    + "progress_nanoton, state, reserved_at_micros, gateway_id, lease_epoch) VALUES (?, ?, 0, 'open', ?, ?, ?)",
-                    Statement.RETURN_GENERATED_KEYS)) {
+                    + "progress_nanoton, state, reserved_at_micros, gateway_id, lease_epoch, request_id, key_id, model) "
+                    + "VALUES (?, ?, 0, 'open', ?, ?, ?, ?, ?, ?)", Statement.RETURN_GENERATED_KEYS)) {
                 ps.setString(1, accountId);
                 ps.setLong(2, amountNanoton);
                 ps.setLong(3, Micros.of(clock.instant()));
                 ps.setString(4, gateway.value());
                 ps.setLong(5, epoch);
+                // Cut to their columns: a client's model name too long for the audit must not refuse its hold.
+                ps.setString(6, label == null ? null : cut(label.requestId(), 100));
+                ps.setString(7, label == null ? null : cut(label.keyId(), 200));
+                ps.setString(8, label == null ? null : cut(label.model(), 1000));
                 ps.executeUpdate();
                 try (ResultSet keys = ps.getGeneratedKeys()) {
                     keys.next();
@@ -638,19 +644,19 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     public Settlement settle(Reservation reservation, long actualCostNanoton) {
         checkCost(actualCostNanoton);
         return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(actualCostNanoton, progress)),
-                null, null);
+                null);
     }
 
     @Override
     public Settlement settle(Reservation reservation, RequestRecord request) {
         Objects.requireNonNull(request, "request");
         long cost = request.clientCostNanoton();
-        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(cost, progress)), request, null);
+        return end("settle", reservation, progress -> Settlement.charge(reservation, Math.max(cost, progress)), request);
     }
 
     @Override
     public Settlement release(Reservation reservation) {
-        return end("release", reservation, atProgress(reservation), null, null);
+        return end("release", reservation, atProgress(reservation), null);
     }
 
     /**
@@ -767,17 +773,34 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
                 }
             }
             if (!shares.isEmpty()) {
+                // The worker and its tokens with its fee (V14): what a recovery reports and records.
                 try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET "
                         + "channel_id = CASE WHEN state = 'open' OR channel_id IS NULL THEN ? ELSE channel_id END, "
-                        + "worker_fee_nanoton = CASE WHEN state = 'open' THEN ? ELSE worker_fee_nanoton END "
+                        + "worker_fee_nanoton = CASE WHEN state = 'open' THEN ? ELSE worker_fee_nanoton END, "
+                        + "worker_id = CASE WHEN state = 'open' THEN ? ELSE worker_id END, "
+                        + "prompt_tokens = CASE WHEN state = 'open' THEN ? ELSE prompt_tokens END, "
+                        + "cached_tokens = CASE WHEN state = 'open' THEN ? ELSE cached_tokens END, "
+                        + "completion_tokens = CASE WHEN state = 'open' THEN ? ELSE completion_tokens END, "
+                        + "reasoning_tokens = CASE WHEN state = 'open' THEN ? ELSE reasoning_tokens END "
                         + "WHERE reservation_id = ? AND gateway_id = ?")) {
                     for (Map.Entry<Reservation, Long> e : ordered) {
                         WorkerShare share = shares.get(e.getKey());
                         if (share != null) {
                             ps.setString(1, share.channelId());
                             ps.setLong(2, share.feeNanoton());
-                            ps.setLong(3, e.getKey().id());
-                            ps.setString(4, gateway.value());
+                            ps.setString(3, share.workerId() == null ? null : cut(share.workerId(), 1000));
+                            TokenCounts tokens = share.tokens();
+                            long[] counts = tokens == null ? null
+                                    : new long[] {tokens.prompt(), tokens.cached(), tokens.completion(), tokens.reasoning()};
+                            for (int t = 0; t < 4; t++) {
+                                if (counts == null) {
+                                    ps.setNull(4 + t, java.sql.Types.BIGINT);
+                                } else {
+                                    ps.setLong(4 + t, counts[t]);
+                                }
+                            }
+                            ps.setLong(8, e.getKey().id());
+                            ps.setString(9, gateway.value());
                             ps.addBatch();
                         }
                     }
@@ -810,13 +833,13 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * theirs, or {@link #sweep()}'s once their lease expires), each at its last recorded progress.
      */
     @Override
-    public List<Settlement> recoverOpenReservations() {
+    public List<RecoveredReservation> recoverOpenReservations() {
         return recover("find open reservations", "SELECT account_id, reservation_id, amount_nanoton FROM reservations "
                 + "WHERE state = 'open' AND gateway_id = ? ORDER BY reservation_id", gateway.value());
     }
 
     /** Ends what {@code query} finds (with {@code gatewayParameter} bound, if not null) as recovered by this gateway. */
-    private List<Settlement> recover(String operation, String query, String gatewayParameter) {
+    private List<RecoveredReservation> recover(String operation, String query, String gatewayParameter) {
         List<Reservation> open = tx(operation, c -> {
             List<Reservation> found = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement(query)) {
@@ -831,11 +854,48 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
             }
             return found;
         });
-        List<Settlement> ended = new ArrayList<>(open.size());
+        List<RecoveredReservation> ended = new ArrayList<>(open.size());
         for (Reservation reservation : open) {
-            ended.add(end("recover", reservation, atProgress(reservation), null, gateway));
+            recoverOne(reservation).ifPresent(ended::add);
         }
         return ended;
+    }
+
+    /**
+     * Ends one reservation at its last progress as recovered by this gateway, and keeps the record
+     * of the request it billed, in one transaction: a second recovery (another start, a peer's
+     * sweep at the same time) finds it ended and reports nothing, so each is reported, and
+     * recorded, once. Empty if it ended meanwhile: its owner settled it, or another recovery took it.
+     */
+    private Optional<RecoveredReservation> recoverOne(Reservation reservation) {
+        return tx("recover", c -> {
+            lockAccount(c, reservation);
+            Stored stored = storedAnyGateway(c, reservation, true);
+            if (stored.outcome() != null) {
+                return Optional.empty();
+            }
+            Settlement settlement = endOpen(c, reservation, stored, atProgress(reservation), null, gateway);
+            try (PreparedStatement ps = c.prepareStatement("SELECT request_id, key_id, model, worker_id, prompt_tokens, "
+                    + "cached_tokens, completion_tokens, reasoning_tokens, worker_fee_nanoton FROM reservations "
+                    + "WHERE reservation_id = ?")) {
+                ps.setLong(1, reservation.id());
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    // Null before V14, and the tokens until a checkpoint wrote them.
+                    ReservationLabel label = rs.getString(1) == null ? null
+                            : new ReservationLabel(rs.getString(1), rs.getString(2), rs.getString(3));
+                    TokenCounts tokens = rs.getObject(5) == null ? null
+                            : new TokenCounts(rs.getLong(5), rs.getLong(6), rs.getLong(7), rs.getLong(8));
+                    if (label != null && tokens != null && settlement.chargedNanoton() > 0) {
+                        // What its client can look up (GET /v1/requests/{id}) and the operator audits, as
+                        // for any settled request: the usage and worker fee of the checkpoint it is charged.
+                        insertRequest(c, reservation, new RequestRecord(label.requestId(), rs.getString(4), null,
+                                label.model(), tokens, settlement.chargedNanoton(), rs.getLong(9)));
+                    }
+                    return Optional.of(new RecoveredReservation(settlement, label, rs.getString(4), tokens));
+                }
+            }
+        });
     }
 
     /**
@@ -983,60 +1043,74 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
     }
 
     /**
+     * The owner's settle or release: refused if recovery ended the reservation, the first outcome
+     * if it already ended otherwise.
+     *
+     * @param request the audit record to keep with a settlement; null for none
+     */
+    private Settlement end(String operation, Reservation reservation, Outcome outcome, RequestRecord request) {
+        Objects.requireNonNull(reservation, "reservation");
+        return tx(operation, c -> {
+            lockAccount(c, reservation);
+            Stored stored = stored(c, reservation, true);
+            if (stored.outcome() != null) {
+                refuseIfRecovered(stored);
+                return stored.outcome();
+            }
+            return endOpen(c, reservation, stored, outcome, request, null);
+        });
+    }
+
+    /** The account row first, as every money change does: one lock order, no deadlocks. */
+    private static void lockAccount(Connection c, Reservation reservation) throws SQLException {
+        try {
+            state(c, reservation.accountId(), true);
+        } catch (UnknownAccountException e) {
+            throw new UnknownReservationException(reservation, "never issued by this book");
+        }
+    }
+
+    /**
+     * Ends a reservation {@code stored} found open (its row locked), with the outcome at its progress.
+     *
      * @param request     the audit record to keep with a settlement; null for none
      * @param recoveredBy this gateway, when it ends the reservation as recovery (at start, or a
      *                    sweep); null for the owner's own settle or release
      */
-    private Settlement end(String operation, Reservation reservation, Outcome outcome, RequestRecord request,
-                           GatewayId recoveredBy) {
-        Objects.requireNonNull(reservation, "reservation");
-        return tx(operation, c -> {
-            // The account row first, as every money change does: one lock order, no deadlocks.
-            try {
-                state(c, reservation.accountId(), true);
-            } catch (UnknownAccountException e) {
-                throw new UnknownReservationException(reservation, "never issued by this book");
+    private Settlement endOpen(Connection c, Reservation reservation, Stored stored, Outcome outcome, RequestRecord request,
+                               GatewayId recoveredBy) throws SQLException {
+        Settlement settlement = outcome.at(stored.progressNanoton());
+        // Ends it only if it is still open at the progress the outcome was computed from. The
+        // settlement's channel, if it names one, is where its audited worker fee is owed.
+        String channel = request == null ? null : request.channelId();
+        try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
+                + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ?, "
+                + (channel == null ? "" : "channel_id = ?, ") + "recovered_by = ? "
+                + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
+            int i = 1;
+            // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
+            ps.setString(i++, settlement.chargedNanoton() == 0 ? "released" : "settled");
+            ps.setLong(i++, settlement.chargedNanoton());
+            ps.setLong(i++, settlement.releasedNanoton());
+            ps.setLong(i++, settlement.overrunNanoton());
+            ps.setLong(i++, Micros.of(clock.instant()));
+            if (channel != null) {
+                ps.setString(i++, channel);
             }
-            Stored stored = recoveredBy == null ? stored(c, reservation, true) : storedAnyGateway(c, reservation, true);
-            if (stored.outcome() != null) {
-                if (recoveredBy == null) {
-                    refuseIfRecovered(stored);
-                }
-                return stored.outcome();
+            ps.setString(i++, recoveredBy == null ? null : recoveredBy.value());
+            ps.setLong(i++, reservation.id());
+            ps.setLong(i, stored.progressNanoton());
+            if (ps.executeUpdate() == 0) {
+                // Another call ended it or progress moved after our read: a lost race, run again.
+                throw new SQLException("reservation " + reservation.id() + " changed while ending it", "40001");
             }
-            Settlement settlement = outcome.at(stored.progressNanoton());
-            // Ends it only if it is still open at the progress the outcome was computed from. The
-            // settlement's channel, if it names one, is where its audited worker fee is owed.
-            String channel = request == null ? null : request.channelId();
-            try (PreparedStatement ps = c.prepareStatement("UPDATE reservations SET state = ?, charged_nanoton = ?, "
-                    + "released_nanoton = ?, overrun_nanoton = ?, ended_at_micros = ?, "
-                    + (channel == null ? "" : "channel_id = ?, ") + "recovered_by = ? "
-                    + "WHERE reservation_id = ? AND state = 'open' AND progress_nanoton = ?")) {
-                int i = 1;
-                // Told apart by the outcome alone: a settlement at cost 0 is a release, to the nanoTON.
-                ps.setString(i++, settlement.chargedNanoton() == 0 ? "released" : "settled");
-                ps.setLong(i++, settlement.chargedNanoton());
-                ps.setLong(i++, settlement.releasedNanoton());
-                ps.setLong(i++, settlement.overrunNanoton());
-                ps.setLong(i++, Micros.of(clock.instant()));
-                if (channel != null) {
-                    ps.setString(i++, channel);
-                }
-                ps.setString(i++, recoveredBy == null ? null : recoveredBy.value());
-                ps.setLong(i++, reservation.id());
-                ps.setLong(i, stored.progressNanoton());
-                if (ps.executeUpdate() == 0) {
-                    // Another call ended it or progress moved after our read: a lost race, run again.
-                    throw new SQLException("reservation " + reservation.id() + " changed while ending it", "40001");
-                }
-            }
-            addToTotals(c, reservation.accountId(), Math.negateExact(settlement.chargedNanoton()),
-                    Math.negateExact(reservation.amountNanoton()), settlement.chargedNanoton());
-            if (request != null) {
-                insertRequest(c, reservation, request);
-            }
-            return settlement;
-        });
+        }
+        addToTotals(c, reservation.accountId(), Math.negateExact(settlement.chargedNanoton()),
+                Math.negateExact(reservation.amountNanoton()), settlement.chargedNanoton());
+        if (request != null) {
+            insertRequest(c, reservation, request);
+        }
+        return settlement;
     }
 
     private void insertRequest(Connection c, Reservation reservation, RequestRecord r) throws SQLException {
@@ -1262,6 +1336,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         } catch (SQLException ignored) {
             // the connection is broken; the pool drops it when it comes back
         }
+    }
+
+    /** {@code value}, no longer than its column's {@code most} characters (never half a surrogate pair). */
+    private static String cut(String value, int most) {
+        if (value.length() <= most) {
+            return value;
+        }
+        return value.substring(0, Character.isHighSurrogate(value.charAt(most - 1)) ? most - 1 : most);
     }
 
     /** URLs may carry a password; errors never show it. */

@@ -8,7 +8,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
-import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +37,7 @@ public final class LeaseKeeper implements AutoCloseable {
 
     private final JdbcAccountBook book;
     private final Consumer<LeaseLostException> onLost;
+    private final Consumer<List<RecoveredReservation>> onSwept;
     private final AtomicBoolean lost = new AtomicBoolean();
     private final ScheduledExecutorService timer;
     /** Beats in a row that failed: an operator reading the log wants to know when they stop. Keeper's thread only. */
@@ -44,9 +45,10 @@ public final class LeaseKeeper implements AutoCloseable {
     /** Beats left before sweeping again, after an outage. Keeper's thread only. */
     private int sweepsHeld;
 
-    private LeaseKeeper(JdbcAccountBook book, Consumer<LeaseLostException> onLost) {
+    private LeaseKeeper(JdbcAccountBook book, Consumer<LeaseLostException> onLost, Consumer<List<RecoveredReservation>> onSwept) {
         this.book = book;
         this.onLost = onLost;
+        this.onSwept = onSwept;
         this.timer = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("ledger-lease").daemon().factory());
     }
 
@@ -56,10 +58,20 @@ public final class LeaseKeeper implements AutoCloseable {
      * @param onLost   runs once when the lease is found lost, on the thread of the call that found it
      */
     public static LeaseKeeper start(JdbcAccountBook book, Duration interval, Consumer<LeaseLostException> onLost) {
+        return start(book, interval, onLost, swept -> { });
+    }
+
+    /**
+     * @param onSwept told what each sweep ended, on the keeper's thread: the requests of a gateway that
+     *                died are billed here, so they are this process's to log and count (audit V, V-8)
+     */
+    public static LeaseKeeper start(JdbcAccountBook book, Duration interval, Consumer<LeaseLostException> onLost,
+                                    Consumer<List<RecoveredReservation>> onSwept) {
         if (interval.isNegative() || interval.isZero()) {
             throw new IllegalArgumentException("a lease renewal interval must be positive, got " + interval);
         }
-        LeaseKeeper keeper = new LeaseKeeper(Objects.requireNonNull(book, "book"), Objects.requireNonNull(onLost, "onLost"));
+        LeaseKeeper keeper = new LeaseKeeper(Objects.requireNonNull(book, "book"), Objects.requireNonNull(onLost, "onLost"),
+                Objects.requireNonNull(onSwept, "onSwept"));
         book.whenLeaseLost(keeper::lost);
         keeper.timer.scheduleWithFixedDelay(keeper::beat, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
         return keeper;
@@ -82,10 +94,12 @@ public final class LeaseKeeper implements AutoCloseable {
                 sweepsHeld--;
                 return;
             }
-            List<Settlement> swept = book.sweep();
+            List<RecoveredReservation> swept = book.sweep();
             if (!swept.isEmpty()) {
                 log.warn("ledger: ended {} reservations of gateways whose lease expired, charging {} nanoTON "
-                        + "(their last recorded progress)", swept.size(), swept.stream().mapToLong(Settlement::chargedNanoton).sum());
+                        + "(their last recorded progress)", swept.size(),
+                        swept.stream().mapToLong(r -> r.settlement().chargedNanoton()).sum());
+                onSwept.accept(swept);
             }
         } catch (LeaseLostException e) {
             lost(e);

@@ -32,7 +32,8 @@ import java.util.List;
  * half-applied one is not possible (one statement). V10 only adds columns, as V7: drop the V10
  * columns that are there and start again. V11 and V12 add one column each: a half-applied one is not
  * possible. V13 adds two columns: a half-applied one fails on {@code holder_data_dir}; drop it and start
- * again.
+ * again. V14 adds eight columns to {@code reservations}: a half-applied one fails on {@code request_id};
+ * drop the V14 columns that are there and start again.
  */
 public final class Migrations {
     /** In order; a released migration is never edited, only followed by a new one. */
@@ -40,7 +41,7 @@ public final class Migrations {
             "V4__closed_channels.sql", "V5__worker_fees.sql", "V6__gateways.sql",
             "V7__channel_contracts.sql", "V8__replaced_channels.sql", "V9__credits_by_account.sql",
             "V10__lease_holders.sql", "V11__lease_stopping.sql", "V12__lease_holder_pid_namespace.sql",
-            "V13__lease_holder_data_dir.sql");
+            "V13__lease_holder_data_dir.sql", "V14__reservation_requests.sql");
 
     private Migrations() {
     }

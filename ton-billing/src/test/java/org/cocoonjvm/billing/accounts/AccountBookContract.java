@@ -341,7 +341,7 @@ public abstract class AccountBookContract {
         book.recordProgress(progressed, 150);
         Settlement first = book.settle(settled, 10);
 
-        List<Settlement> recovered = book.recoverOpenReservations();
+        List<Settlement> recovered = book.recoverOpenReservations().stream().map(RecoveredReservation::settlement).toList();
 
         assertThat(recovered).containsExactly(new Settlement(untouched, 0, 100, 0),
                 new Settlement(progressed, 150, 50, 0));

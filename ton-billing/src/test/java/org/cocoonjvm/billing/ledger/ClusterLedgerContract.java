@@ -31,7 +31,10 @@ import java.util.stream.IntStream;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.InsufficientBalanceException;
 import org.cocoonjvm.billing.accounts.MutableClock;
+import org.cocoonjvm.billing.accounts.RecoveredReservation;
+import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
+import org.cocoonjvm.billing.accounts.ReservationLabel;
 import org.cocoonjvm.billing.accounts.ReservationRecoveredException;
 import org.cocoonjvm.billing.accounts.Settlement;
 import org.cocoonjvm.billing.accounts.UnknownReservationException;
@@ -42,6 +45,7 @@ import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SemiChannelState;
+import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -167,7 +171,8 @@ abstract class ClusterLedgerContract {
         assertThat(takingOver.leaseStart()).isEqualTo(new LeaseStart(2, LeaseStart.How.TAKEN_OVER, 1,
                 new LeaseHolder("another-host", 4242, Instant.parse("2026-01-01T00:00:00Z")), clock.instant()));
         assertThat(takingOver.leaseStart().previous()).contains("epoch 1, pid 4242 on another-host", "taken over");
-        assertThat(takingOver.recoverOpenReservations()).containsExactly(new Settlement(running, 7, 93, 0));
+        assertThat(takingOver.recoverOpenReservations()).extracting(RecoveredReservation::settlement)
+                .containsExactly(new Settlement(running, 7, 93, 0));
         assertThatThrownBy(other::renewLease).as("fenced").isInstanceOf(LeaseLostException.class);
 
         holder(A, "another-host", 4242, Instant.parse("2026-01-01T00:00:00Z"));
@@ -196,7 +201,8 @@ abstract class ClusterLedgerContract {
         assertThat(restarted.leaseStart()).isEqualTo(new LeaseStart(2, LeaseStart.How.HOLDER_GONE, 1, dead,
                 clock.instant().minusSeconds(2)));
         assertThat(restarted.leaseStart().previous()).contains("epoch 1, pid " + gone.pid(), "no longer runs");
-        assertThat(restarted.recoverOpenReservations()).containsExactly(new Settlement(running, 12, 88, 0));
+        assertThat(restarted.recoverOpenReservations()).extracting(RecoveredReservation::settlement)
+                .containsExactly(new Settlement(running, 12, 88, 0));
 
         // A container restarted is often pid 1 again: the same pid, started at another time, is another process.
         LeaseHolder me = LeaseHolder.current();
@@ -256,7 +262,8 @@ abstract class ClusterLedgerContract {
         assertThat(restarted.leaseStart().how()).isEqualTo(LeaseStart.How.HOLDER_GONE);
         assertThat(restarted.leaseStart().previousHolder()).isEqualTo(new LeaseHolder("gw-pod-0", 1,
                 Instant.parse("2026-01-01T00:00:00Z"), "pid:[4026532180]", "data-dir-1"));
-        assertThat(restarted.recoverOpenReservations()).containsExactly(new Settlement(running, 12, 88, 0));
+        assertThat(restarted.recoverOpenReservations()).extracting(RecoveredReservation::settlement)
+                .containsExactly(new Settlement(running, 12, 88, 0));
         assertThatThrownBy(crashed::renewLease).as("fenced").isInstanceOf(LeaseLostException.class);
     }
 
@@ -304,7 +311,7 @@ abstract class ClusterLedgerContract {
         assertThat(peer.sweep()).as("at the deadline the stop named, not yet").isEmpty();
         clock.advance(Duration.ofSeconds(1));
         assertThat(peer.sweep()).as("past its expiry, as after a crash").singleElement()
-                .satisfies(s -> assertThat(s.reservation().id()).isEqualTo(kept.id()));
+                .satisfies(s -> assertThat(s.settlement().reservation().id()).isEqualTo(kept.id()));
     }
 
     /**
@@ -436,7 +443,7 @@ abstract class ClusterLedgerContract {
         assertThat(upgraded.leaseStart()).isEqualTo(new LeaseStart(8, LeaseStart.How.UNRECORDED, 7, null,
                 clock.instant().minusSeconds(1)));
         assertThat(upgraded.recoverOpenReservations()).singleElement()
-                .satisfies(r -> assertThat(r.chargedNanoton()).isEqualTo(40));
+                .satisfies(r -> assertThat(r.settlement().chargedNanoton()).isEqualTo(40));
         assertThat(upgraded.creditOnce("alice", 5_000, "grant-at-start:alice")).as("granted by the older build").isFalse();
         assertThatThrownBy(() -> start(A, false)).isInstanceOf(LeaseHeldException.class);
     }
@@ -489,7 +496,7 @@ abstract class ClusterLedgerContract {
         a.close();
 
         JdbcAccountBook restartedA = open(A);
-        List<Settlement> recovered = restartedA.recoverOpenReservations();
+        List<Settlement> recovered = restartedA.recoverOpenReservations().stream().map(RecoveredReservation::settlement).toList();
 
         assertThat(restartedA.epoch()).isEqualTo(2);
         assertThat(recovered).containsExactly(new Settlement(ofA, 10, 90, 0));
@@ -527,7 +534,7 @@ abstract class ClusterLedgerContract {
         a.renewLease();                                    // A: expires at 90 s; B (silent): at 60 s
         assertThat(a.sweep()).as("nobody expired yet").isEmpty();
         clock.advance(Duration.ofSeconds(31));
-        List<Settlement> swept = a.sweep();
+        List<Settlement> swept = a.sweep().stream().map(RecoveredReservation::settlement).toList();
 
         assertThat(swept).containsExactly(new Settlement(ofB, 20, 180, 0), Settlement.release(untouchedOfB));
         assertThat(a.balance("alice")).isEqualTo(new AccountState("alice", 980, 100, 20));
@@ -543,6 +550,110 @@ abstract class ClusterLedgerContract {
         assertThat(restartedB.epoch()).isEqualTo(3);
         assertThat(a.sweep()).as("B is back").isEmpty();
         assertThat(restartedB.reserve("alice", 10).amountNanoton()).isEqualTo(10);
+    }
+
+    /**
+     * A gateway killed with requests running (audit V, V-8): its next start ends their reservations
+     * at their last checkpoints and says which requests they were, with the worker and the tokens
+     * that checkpoint billed, and keeps a record of each one charged, which the client's lookup and
+     * the operator's audit find as any settled request's. A second restart reports and bills nothing.
+     */
+    @Test
+    void aRestart_reportsAndRecordsTheRequestsItsPreviousHolderLeftOpen_once() throws Exception {
+        JdbcAccountBook killed = open(A);
+        killed.open("alice");
+        killed.credit("alice", 1_000, "tx-1");
+        ChannelId channel = ChannelId.random(RANDOM);
+        Reservation streaming = killed.reserve("alice", 300, new ReservationLabel("chatcmpl-1", "key-a", "m"));
+        Reservation queued = killed.reserve("alice", 200, new ReservationLabel("chatcmpl-2", "key-a", "m"));
+        TokenCounts checkpointed = new TokenCounts(12, 2, 5, 1);
+        killed.recordProgress(Map.of(streaming, 20L),
+                Map.of(streaming, new WorkerShare(channel.hex(), 5, "w-1", new TokenCounts(12, 2, 2, 0))));
+        killed.recordProgress(Map.of(streaming, 40L), Map.of(streaming, new WorkerShare(channel.hex(), 10, "w-1", checkpointed)));
+
+        JdbcAccountBook restarted = open(A);
+        List<RecoveredReservation> recovered = restarted.recoverOpenReservations();
+
+        assertThat(recovered).containsExactly(
+                new RecoveredReservation(new Settlement(streaming, 40, 260, 0),
+                        new ReservationLabel("chatcmpl-1", "key-a", "m"), "w-1", checkpointed),
+                new RecoveredReservation(Settlement.release(queued), new ReservationLabel("chatcmpl-2", "key-a", "m"),
+                        null, null));
+        assertThat(restarted.request("alice", "chatcmpl-1")).hasValueSatisfying(billed -> {
+            assertThat(billed.model()).isEqualTo("m");
+            assertThat(billed.tokens()).isEqualTo(checkpointed);
+            assertThat(billed.chargedNanoton()).isEqualTo(40);
+        });
+        assertThat(restarted.request("alice", "chatcmpl-2")).as("released: nothing billed, no record").isEmpty();
+        assertThat(restarted.requests("alice")).containsExactly(
+                new RequestRecord("chatcmpl-1", "w-1", channel.hex(), "m", checkpointed, 40, 10));
+        assertThat(feesBilledOn(channel)).as("the worker is owed its last checkpoint's fee, once").isEqualTo(10);
+
+        JdbcAccountBook again = open(A);
+        assertThat(again.recoverOpenReservations()).as("a second restart finds nothing open").isEmpty();
+        assertThat(again.balance("alice")).isEqualTo(new AccountState("alice", 960, 0, 40));
+        assertThat(again.requests("alice")).hasSize(1);
+    }
+
+    /**
+     * A gateway whose lease expired is swept by a peer, which reports and records its requests as a
+     * restart would; a second peer sweeping after it finds them ended, and reports none again.
+     */
+    @Test
+    void aSweep_reportsAndRecordsTheRequestsOfAnExpiredGateway_once() {
+        JdbcAccountBook a = open(A);
+        JdbcAccountBook b = open(B);
+        JdbcAccountBook c = open(new GatewayId("gw-c"));
+        a.open("alice");
+        a.credit("alice", 1_000, "tx-1");
+        Reservation ofB = b.reserve("alice", 300, new ReservationLabel("cmpl-9", "key-b", "m"));
+        TokenCounts checkpointed = new TokenCounts(3, 0, 4, 0);
+        b.recordProgress(Map.of(ofB, 25L), Map.of(ofB, new WorkerShare(ChannelId.random(RANDOM).hex(), 5, "w-1", checkpointed)));
+        clock.advance(EXPIRY.plusSeconds(1));
+        a.renewLease();
+        c.renewLease();
+
+        assertThat(a.sweep()).containsExactly(new RecoveredReservation(new Settlement(ofB, 25, 275, 0),
+                new ReservationLabel("cmpl-9", "key-b", "m"), "w-1", checkpointed));
+        assertThat(c.sweep()).isEmpty();
+        assertThat(c.request("alice", "cmpl-9")).hasValueSatisfying(billed -> assertThat(billed.chargedNanoton()).isEqualTo(25));
+        assertThat(c.balance("alice")).isEqualTo(new AccountState("alice", 975, 0, 25));
+    }
+
+    /**
+     * A ledger of a build before V14 with a reservation left open, upgraded in place: the restart
+     * recovers it as before, at its checkpoint, reporting what is known (no request, worker or
+     * tokens) and keeping no record; the reservations taken after the upgrade carry their request.
+     */
+    @Test
+    void aV13LedgerWithAReservationLeftOpen_isRecoveredWithWhatIsKnown() throws Exception {
+        url = database().newDatabaseUrl();
+        try (Connection c = DriverManager.getConnection(url)) {
+            Migrations.apply(c, clock, 13);
+            c.setAutoCommit(true);
+            try (Statement st = c.createStatement()) {
+                st.execute("INSERT INTO accounts VALUES ('alice', 'cocoon-aaaaaaaaaaaaaaaa', 0, 1000, 300, 0)");
+                st.execute("INSERT INTO reservations (account_id, amount_nanoton, progress_nanoton, state, reserved_at_micros, "
+                        + "gateway_id, lease_epoch, channel_id, worker_fee_nanoton) VALUES ('alice', 300, 40, 'open', 0, "
+                        + "'gw-a', 7, '00000000000000000000000000000001', 20)");
+                st.execute("INSERT INTO gateway_leases (gateway_id, epoch, expires_at_micros, renewed_at_micros) "
+                        + "VALUES ('gw-a', 7, 0, 0)");
+            }
+        }
+
+        JdbcAccountBook upgraded = open(A);
+
+        assertThat(upgraded.recoverOpenReservations()).singleElement().satisfies(r -> {
+            assertThat(r.settlement().chargedNanoton()).isEqualTo(40);
+            assertThat(r.label()).isNull();
+            assertThat(r.workerId()).isNull();
+            assertThat(r.tokens()).isNull();
+        });
+        assertThat(upgraded.requests("alice")).as("nothing to record it by").isEmpty();
+        assertThat(upgraded.balance("alice")).isEqualTo(new AccountState("alice", 960, 0, 40));
+        Reservation after = upgraded.reserve("alice", 100, new ReservationLabel("chatcmpl-3", "key-a", "m"));
+        assertThat(open(A).recoverOpenReservations()).containsExactly(new RecoveredReservation(Settlement.release(after),
+                new ReservationLabel("chatcmpl-3", "key-a", "m"), null, null));
     }
 
     /**
@@ -566,11 +677,13 @@ abstract class ClusterLedgerContract {
         b.recordProgress(swept, 20);
         clock.advance(Duration.ofSeconds(61));
         a.renewLease();
-        assertThat(a.sweep()).containsExactly(new Settlement(swept, 20, 180, 0), Settlement.release(unmetered));
+        assertThat(a.sweep()).extracting(RecoveredReservation::settlement)
+                .containsExactly(new Settlement(swept, 20, 180, 0), Settlement.release(unmetered));
 
         // B's next payment round: its checkpoint fails, so B signs nothing for those 60 tokens' worth.
         assertThatThrownBy(() -> b.recordProgress(Map.of(swept, 80L, unmetered, 30L),
-                Map.of(swept, new WorkerShare(channel.hex(), 40), unmetered, new WorkerShare(channel.hex(), 15))))
+                Map.of(swept, new WorkerShare(channel.hex(), 40, null, null),
+                        unmetered, new WorkerShare(channel.hex(), 15, null, null))))
                 .isInstanceOf(ReservationRecoveredException.class);
         assertThatThrownBy(() -> b.recordProgress(swept, 80)).isInstanceOf(ReservationRecoveredException.class);
         assertThatThrownBy(() -> b.settle(swept, 80))
@@ -599,7 +712,8 @@ abstract class ClusterLedgerContract {
         first.recordProgress(r, 10);
 
         JdbcAccountBook second = open(A);
-        assertThat(second.recoverOpenReservations()).containsExactly(new Settlement(r, 10, 90, 0));
+        assertThat(second.recoverOpenReservations()).extracting(RecoveredReservation::settlement)
+                .containsExactly(new Settlement(r, 10, 90, 0));
 
         assertThatThrownBy(first::renewLease).isInstanceOf(LeaseLostException.class);
         assertThatThrownBy(() -> first.reserve("alice", 10)).isInstanceOf(LeaseLostException.class);
@@ -777,7 +891,7 @@ abstract class ClusterLedgerContract {
         assertThat(entry.channelId()).isEqualTo(channel);
         assertThat(entry.last()).isEqualTo(new SemiChannelBody(3, 15));
         assertThat(entry.feesBilledNanoton()).isEqualTo(20);
-        List<Settlement> recovered = book.recoverOpenReservations();
+        List<Settlement> recovered = book.recoverOpenReservations().stream().map(RecoveredReservation::settlement).toList();
         assertThat(recovered).singleElement().satisfies(s -> {
             assertThat(s.reservation().amountNanoton()).isEqualTo(300);
             assertThat(s.chargedNanoton()).isEqualTo(40);

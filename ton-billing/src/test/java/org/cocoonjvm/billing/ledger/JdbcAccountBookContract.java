@@ -105,9 +105,9 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
                     "4 V4__closed_channels.sql", "5 V5__worker_fees.sql", "6 V6__gateways.sql", "7 V7__channel_contracts.sql",
                     "8 V8__replaced_channels.sql", "9 V9__credits_by_account.sql", "10 V10__lease_holders.sql",
                     "11 V11__lease_stopping.sql", "12 V12__lease_holder_pid_namespace.sql",
-                    "13 V13__lease_holder_data_dir.sql");
+                    "13 V13__lease_holder_data_dir.sql", "14 V14__reservation_requests.sql");
         }
-        assertThat(Migrations.latest()).isEqualTo(13);
+        assertThat(Migrations.latest()).isEqualTo(14);
     }
 
     /**
@@ -122,7 +122,7 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
         opened.clear();
         try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
             st.executeUpdate("INSERT INTO schema_version (version, script, applied_at_micros) VALUES ("
-                    + (Migrations.latest() + 1) + ", 'V14__from_a_newer_build.sql', 0)");
+                    + (Migrations.latest() + 1) + ", 'V" + (Migrations.latest() + 1) + "__from_a_newer_build.sql', 0)");
         }
         assertThatThrownBy(this::reopen).isInstanceOf(LedgerUnavailableException.class).rootCause()
                 .hasMessage("the ledger's schema is at version " + (Migrations.latest() + 1) + ", newer than this build ("

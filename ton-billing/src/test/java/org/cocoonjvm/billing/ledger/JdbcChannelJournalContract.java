@@ -122,13 +122,13 @@ abstract class JdbcChannelJournalContract extends ChannelJournalContract {
         Reservation unmetered = ledger.reserve("acct", 500);
         Reservation quick = ledger.reserve("acct", 500);
         ledger.settle(quick, new RequestRecord("r0", "w1", null, "m", new TokenCounts(2, 0, 2, 0), 8, 4));
-        ledger.recordProgress(Map.of(quick, 8L), Map.of(quick, new WorkerShare(id.hex(), 4)));   // settled first
+        ledger.recordProgress(Map.of(quick, 8L), Map.of(quick, new WorkerShare(id.hex(), 4, null, null)));   // settled first
         ledger.recordProgress(Map.of(finished, 60L, cut, 80L, elsewhere, 50L),
-                Map.of(finished, new WorkerShare(id.hex(), 30), cut, new WorkerShare(id.hex(), 40),
-                        elsewhere, new WorkerShare(other, 25)));
+                Map.of(finished, new WorkerShare(id.hex(), 30, null, null), cut, new WorkerShare(id.hex(), 40, null, null),
+                        elsewhere, new WorkerShare(other, 25, null, null)));
         journal.signed(sign(id, 1, 70));
         ledger.settle(finished, new RequestRecord("r1", "w1", id.hex(), "m", new TokenCounts(10, 0, 40, 0), 100, 50));
-        ledger.recordProgress(Map.of(cut, 120L), Map.of(cut, new WorkerShare(id.hex(), 60)));   // then killed
+        ledger.recordProgress(Map.of(cut, 120L), Map.of(cut, new WorkerShare(id.hex(), 60, null, null)));   // then killed
         opened.forEach(JdbcAccountBook::close);
 
         JdbcAccountBook restarted = JdbcAccountBook.open(url, Clock.systemUTC(), 2);

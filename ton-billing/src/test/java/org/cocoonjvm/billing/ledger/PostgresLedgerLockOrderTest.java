@@ -58,7 +58,7 @@ class PostgresLedgerLockOrderTest {
                     Map<Reservation, WorkerShare> shares = new HashMap<>();
                     running.forEach((reservation, cost) -> {
                         progress.put(reservation, cost.incrementAndGet());
-                        shares.put(reservation, new WorkerShare(CHANNEL, cost.get() / 2));
+                        shares.put(reservation, new WorkerShare(CHANNEL, cost.get() / 2, null, null));
                     });
                     if (!progress.isEmpty()) {
                         book.recordProgress(progress, shares);
