@@ -37,7 +37,6 @@ import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
-import org.cocoonjvm.protocol.grpc.Payment;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.slf4j.Logger;
@@ -345,20 +344,18 @@ public final class ChannelBilling extends VerticleBase {
         // nothing metered on it: it is made again from this entry, just read, so the fees the
         // ledger bills on it are the latest. One attached before keeps its meters and fees.
         WorkerChannel channel = channels.compute(entry.channelId(),
-                (id, known) -> known == null || known.workerId == null ? channelOf(entry) : known);
-        if (channel.session != null) {
+                (id, known) -> known == null || known.workerId() == null ? channelOf(entry) : known);
+        if (channel.attached()) {
             return Future.failedFuture(new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "payment_key_in_use",
                     "the payment key " + workerKey + " already has an open session on this gateway"));
         }
         // Held from now, so a second session for the key is refused while the chain works.
-        channel.session = session;
-        channel.closing = false;
-        channel.workerId = hello.getWorkerId();
+        channel.attach(session, hello.getWorkerId());
         PaymentChannel.Builder terms = terms(channel, hello);
         if (onChain == null) {
             return Future.succeededFuture(new Opened(channel, terms.build()));
         }
-        long signedSeqno = channel.payer.last().seqno();
+        long signedSeqno = channel.payer().last().seqno();
         return vertx.<OpenedOnChain>executeBlocking(() -> {
                     // The contract's address derives from the network's fees, read at the first channel.
                     OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
@@ -371,9 +368,7 @@ public final class ChannelBilling extends VerticleBase {
                 })
                 .transform(result -> {
                     if (result.failed()) {
-                        if (channel.session == session) {
-                            channel.session = null;
-                        }
+                        channel.detach(session);
                         if (result.cause() instanceof WorkerRefusedException refused) {
                             stats.openRefused.accept(refused.code());
                             return Future.failedFuture(refused);
@@ -396,9 +391,7 @@ public final class ChannelBilling extends VerticleBase {
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     OnChainChannel contract = result.result().contract();
-                    channel.onChain = contract;
-                    channel.contractAddress = contract.address().toRaw();
-                    channel.payoutAddress = payout.toRaw();
+                    channel.openedOnChain(contract, payout.toRaw());
                     if (result.result().now()) {
                         // Not by whether the journal bound it just now: an open refused after the bind
                         // (an empty wallet) left it bound, and its retry's open went uncounted (audit K, K-3).
@@ -502,9 +495,9 @@ public final class ChannelBilling extends VerticleBase {
      */
     private void resendLast(WorkerChannel channel) {
         if (!roundInFlight) {
-            SignedSemiChannel last = channel.payer.lastSigned();
+            SignedSemiChannel last = channel.payer().lastSigned();
             if (last != null) {
-                send(new Sent(channel, last));
+                channel.send(last);
             }
         }
     }
@@ -559,7 +552,7 @@ public final class ChannelBilling extends VerticleBase {
     private void recordClosed(WorkerChannel channel) {
         journal.closed(channel.workerKey(), channel.id());
         closedTotals.put(channel.workerKey(), closedTotals.getOrDefault(channel.workerKey(), ChannelJournal.ClosedTotals.NONE)
-                .plus(channel.payer.last().sentNanoton()));
+                .plus(channel.payer().last().sentNanoton()));
     }
 
     /** The session ended as {@code channel}'s close was signed, which then never left: the channel stays open. */
@@ -572,11 +565,7 @@ public final class ChannelBilling extends VerticleBase {
      * closing) keeps its states, and the last is sent again when the worker is back ({@link #resendLast}).
      */
     public void detach(Consumer<GatewayMessage> session) {
-        context.runOnContext(v -> channels.values().forEach(c -> {
-            if (c.session == session) {
-                c.session = null;
-            }
-        }));
+        context.runOnContext(v -> channels.values().forEach(c -> c.detach(session)));
     }
 
     /**
@@ -613,7 +602,7 @@ public final class ChannelBilling extends VerticleBase {
             Map<PaymentPublicKey, WorkerLifetime> all = new HashMap<>();
             closedTotals.forEach((workerKey, closed) -> all.put(workerKey, WorkerLifetime.closed(closed)));
             channels.values().forEach(c -> all.put(c.workerKey(), all.getOrDefault(c.workerKey(), WorkerLifetime.NONE)
-                    .plusOpen(c.signed.sentNanoton())));
+                    .plusOpen(c.signed().sentNanoton())));
             answer(caller, lifetimes::handle, Future.succeededFuture(all));
         });
         return lifetimes.future();
@@ -632,7 +621,7 @@ public final class ChannelBilling extends VerticleBase {
      * most often one its worker's next channel replaced, which serves meanwhile.
      */
     public Future<List<WorkerChannel.View>> closingViews() {
-        return views(c -> c.closing && c.session != null && !c.closed);
+        return views(c -> c.closing() && c.attached() && !c.closed());
     }
 
     private Future<List<WorkerChannel.View>> views(Predicate<WorkerChannel> which) {
@@ -649,8 +638,8 @@ public final class ChannelBilling extends VerticleBase {
      * it as absent sent operators looking for money that was never there (audit K, K-9).
      */
     private boolean isAbsent(WorkerChannel c) {
-        return c.session == null && !c.closed
-                && (onChain == null || c.onChain != null || c.signed.seqno() > 0 || c.durableFees > 0);
+        return !c.attached() && !c.closed()
+                && (onChain == null || c.onChain() != null || c.signed().seqno() > 0 || c.durableFees() > 0);
     }
 
     /**
@@ -663,7 +652,7 @@ public final class ChannelBilling extends VerticleBase {
         long absentCount = 0;
         long deposits = 0;
         for (WorkerChannel c : channels.values()) {
-            if (c.closed) {
+            if (c.closed()) {
                 continue;
             }
             if (isAbsent(c)) {
@@ -672,7 +661,7 @@ public final class ChannelBilling extends VerticleBase {
             }
             // A state is sent only once its contract is open, so a channel holding one was funded;
             // one bound without a state may have failed its open before the deploy.
-            if (c.onChain != null || c.contractAddress != null && c.signed.seqno() > 0) {
+            if (c.onChain() != null || c.contractAddress() != null && c.signed().seqno() > 0) {
                 deposits += options.depositCapNanoton();
             }
         }
@@ -700,7 +689,7 @@ public final class ChannelBilling extends VerticleBase {
      * here, each waking this event loop (3.8% of a 64-stream benchmark's CPU samples at K = 32).
      */
     void payLater(WorkerChannel channel) {
-        if (channel.payQueued.compareAndSet(false, true)) {
+        if (channel.askForRound()) {
             context.runOnContext(v -> round());
         }
     }
@@ -765,8 +754,8 @@ public final class ChannelBilling extends VerticleBase {
     private List<WorkerChannel.Due> collectDue(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         List<WorkerChannel.Due> due = new ArrayList<>();
         for (WorkerChannel channel : channels.values()) {
-            channel.payQueued.set(false);  // before due() reads the tokens: any metered later ask again
-            WorkerChannel.Due d = channel.session == null || channel.closed ? null : channel.due(progress);
+            channel.roundTakes();  // before due() reads the tokens: any metered later ask again
+            WorkerChannel.Due d = !channel.attached() || channel.closed() ? null : channel.due(progress);
             if (d != null) {
                 due.add(d);
             }
@@ -780,7 +769,7 @@ public final class ChannelBilling extends VerticleBase {
             log.warn("payment round over {} channels failed, nothing sent; trying again with a widening gap, "
                     + "logged again when a round works: {}", due.size(), cause.toString());
         }
-        due.forEach(d -> d.channel().roundError = cause.toString());
+        due.forEach(d -> d.channel().roundFailed(cause));
         stats.roundsFailed.incrementAndGet();
     }
 
@@ -793,7 +782,7 @@ public final class ChannelBilling extends VerticleBase {
         due.forEach(WorkerChannel.Due::paid);
         for (Sent sent : signed) {
             sent.channel().sent(sent.state());
-            send(sent);
+            sent.channel().send(sent.state());
         }
         stats.roundsPaid.incrementAndGet();
     }
@@ -831,7 +820,7 @@ public final class ChannelBilling extends VerticleBase {
     private List<Sent> signAndJournal(List<WorkerChannel.Due> due) {
         List<Sent> states = new ArrayList<>(due.size());
         for (WorkerChannel.Due d : due) {
-            SignedSemiChannel state = d.channel().payer.pay(d.owedNanoton());
+            SignedSemiChannel state = d.channel().payer().pay(d.owedNanoton());
             journal.signed(state);
             states.add(new Sent(d.channel(), state));
         }
@@ -840,27 +829,13 @@ public final class ChannelBilling extends VerticleBase {
 
     private record Sent(WorkerChannel channel, SignedSemiChannel state) {}
 
-
-    private void send(Sent sent) {
-        Consumer<GatewayMessage> session = sent.channel().session;
-        if (session != null) {   // else it gets this state, or a later one, when it is back
-            session.accept(GatewayMessage.newBuilder()
-                    .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(sent.state().boc()))).build());
-        }
-    }
-
     /** The most a channel may pay; logs once per channel when its fees go past it. */
     long capped(WorkerChannel channel, long owed) {
-        channel.capReached = owed >= options.depositCapNanoton();
-        if (owed > options.depositCapNanoton()) {
-            if (!channel.overCapLogged) {
-                channel.overCapLogged = true;
-                log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
-                        + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
-            }
-            return options.depositCapNanoton();
+        if (channel.firstPastCap(owed, options.depositCapNanoton())) {
+            log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
+                    + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
         }
-        return owed;
+        return Math.min(owed, options.depositCapNanoton());
     }
 
     private PaymentChannel.Builder terms(WorkerChannel channel, Hello hello) {

@@ -109,10 +109,7 @@ final class ChannelClose {
                 ChannelBilling.answer(asked.caller(), asked.done(), Future.failedFuture(e));
                 return;
             }
-            if (channel.session == null) {
-                channel.session = asked.session();  // another session's channel, or one read at start: its catch-up round pays here
-            }
-            channel.closing = true;
+            channel.closeAsked(asked.session());
             closeWhenDrained(channel, asked);
         });
     }
@@ -153,18 +150,18 @@ final class ChannelClose {
      * is signed with the contract's terms. Terms that no longer derive that address fail.
      */
     private Future<Void> contract(WorkerChannel channel) {
-        if (onChain == null || channel.onChain != null || channel.contractAddress == null) {
+        if (onChain == null || channel.onChain() != null || channel.contractAddress() == null) {
             return Future.succeededFuture();
         }
         return context.executeBlocking(() -> {
             OnChainChannel contract = onChain.channel(channel.id(), key, channel.workerKey(),
-                    TonAddresses.parse(channel.payoutAddress));
-            if (!contract.address().toRaw().equals(channel.contractAddress)) {
-                throw new IllegalStateException("its contract is at " + channel.contractAddress + ", but this gateway's"
+                    TonAddresses.parse(channel.payoutAddress()));
+            if (!contract.address().toRaw().equals(channel.contractAddress())) {
+                throw new IllegalStateException("its contract is at " + channel.contractAddress() + ", but this gateway's"
                         + " terms now derive " + contract.address().toRaw() + ": restart it with the terms the channel"
                         + " was opened with");
             }
-            channel.onChain = contract;
+            channel.contractDerived(contract);
             return null;
         }, false);
     }
@@ -175,29 +172,29 @@ final class ChannelClose {
             throw new IllegalArgumentException("close request for channel " + channel.id() + ", which is not a channel of"
                     + " payment key " + current.workerKey() + " on this gateway");
         }
-        if (channel.closing) {
+        if (channel.closing()) {
             throw new IllegalArgumentException("channel " + channel.id() + " is being closed already: one CloseRequest"
                     + " per channel");
         }
-        if (channel.session != null && channel.session != session) {
+        if (channel.attached() && !channel.attachedTo(session)) {
             throw new IllegalArgumentException("channel " + channel.id() + " is attached to another session of this worker");
         }
     }
 
     private void closeWhenDrained(WorkerChannel channel, Asked asked) {
-        if (channel.session != asked.session()) {
+        if (!channel.attachedTo(asked.session())) {
             // Its session ended: the worker never sees this close, and asks again on its next one.
             sessionEnded(channel, asked);
             return;
         }
-        if (!channel.inFlight.isEmpty()) {
+        if (channel.running() > 0) {
             if (System.nanoTime() - asked.drainUntil() < 0) {
                 context.owner().setTimer(CLOSE_DRAIN_POLL_MS, id -> closeWhenDrained(channel, asked));
                 return;
             }
             log.warn("channel {} still has {} request(s) running {} min after its worker asked to close it: closing it"
                     + " now; what they make from here is not paid, and once it passes the worker's credit window they end"
-                    + " with payment_overdue", channel.id(), channel.inFlight.size(),
+                    + " with payment_overdue", channel.id(), channel.running(),
                     TimeUnit.NANOSECONDS.toMinutes(CLOSE_DRAIN_LIMIT_NANOS));
         }
         closeWhenNoRound(channel, asked, true);
@@ -215,13 +212,13 @@ final class ChannelClose {
             billing.afterRound(() -> closeWhenNoRound(channel, asked, catchUp));
             return;
         }
-        if (catchUp && billing.paying() && channel.session != null && !channel.closed
+        if (catchUp && billing.paying() && channel.attached() && !channel.closed()
                 && channel.due(new HashMap<>()) != null) {
             billing.afterRound(() -> closeWhenNoRound(channel, asked, false));
             billing.round();
             return;
         }
-        if (channel.session != asked.session()) {
+        if (!channel.attachedTo(asked.session())) {
             // A stopping gateway closes the sessions after its last round, which a drained close's
             // catch-up round may follow: signed now, the close would reach nobody, and the journal
             // would forget a channel still open on chain (audit K, K-1).
@@ -239,19 +236,17 @@ final class ChannelClose {
 
     /** The close's session is gone before it was signed: the channel stays open, and its worker asks again. */
     private static void sessionEnded(WorkerChannel channel, Asked asked) {
-        if (channel.session == null) {
-            channel.closing = false;
-        }
+        channel.closeAbandoned();
         ChannelBilling.answer(asked.caller(), asked.done(), Future.failedFuture(new IllegalStateException(
                 "the session ended before channel " + channel.id() + " was closed")));
     }
 
     /** A close request the worker may make: an on-chain channel, a state this gateway signed on it, a seqno_b the contract takes. */
     private void checkClose(WorkerChannel channel, CloseRequest request) {
-        if (channel.closed) {
+        if (channel.closed()) {
             throw new IllegalArgumentException("channel " + channel.id() + " is closed already");
         }
-        if (channel.onChain == null) {
+        if (channel.onChain() == null) {
             throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
         }
         SignedSemiChannel held;
@@ -273,11 +268,11 @@ final class ChannelClose {
         checkClose(channel, request);
         // States sent since the worker asked (the drain's, the catch-up round's) are newer than the
         // one it holds: the close pays the journal's latest, which is at least what it asked for.
-        SemiChannelBody latest = channel.payer.last();
+        SemiChannelBody latest = channel.payer().last();
         CloseTerms close = new CloseTerms(BigInteger.valueOf(depositCapNanoton - latest.sentNanoton()),
                 BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
-        byte[] signature = channel.onChain.signClose(close);
-        channel.closed = true;  // no round signs on it from here; recorded once the worker has the close
+        byte[] signature = channel.onChain().signClose(close);
+        channel.closeSigned();
         return CloseSigned.newBuilder().setChannelId(channel.idBytes())
                 .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
                 .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
@@ -288,16 +283,13 @@ final class ChannelClose {
     void delivered(WorkerChannel channel) {
         if (billing.closedCooperatively(channel)) {
             log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(),
-                    channel.payer.last().sentNanoton());
+                    channel.payer().last().sentNanoton());
         }
     }
 
     /** {@link ChannelBilling#closeUndelivered}, on this context. */
     void undelivered(WorkerChannel channel) {
-        channel.closed = false;
-        if (channel.session == null) {
-            channel.closing = false;
-        }
+        channel.closeUnsent();
         log.info("the close of channel {} was signed as its worker's session ended, and never sent: the channel stays"
                 + " open, and the worker asks again on its next session", channel.id());
     }
