@@ -71,6 +71,10 @@ import org.ton.ton4j.address.Address;
  * <p>With a {@link ChannelOnChain}, each channel is the official contract on chain: deployed,
  * funded with the deposit cap and OPEN before the worker hears of it, so every state it receives
  * is redeemable. Without one, channels are off-chain only (development and the demo).
+ *
+ * <p>A worker's cooperative close of a channel (its drain, one more round, the signature) is
+ * {@link ChannelClose}'s, made at start and called on this context only; a channel's own state
+ * changes only through {@link WorkerChannel}'s named transitions.
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
