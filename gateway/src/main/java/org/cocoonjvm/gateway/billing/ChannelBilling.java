@@ -1,6 +1,5 @@
 package org.cocoonjvm.gateway.billing;
 
-import java.math.BigInteger;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -20,7 +19,6 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
 import org.cocoonjvm.billing.chain.ChainException;
-import org.cocoonjvm.billing.chain.CloseTerms;
 import org.cocoonjvm.billing.chain.OnChainChannel;
 import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
@@ -29,7 +27,6 @@ import org.cocoonjvm.billing.channel.ChannelPayer;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
-import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
@@ -40,7 +37,6 @@ import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.ModelRef;
-import org.cocoonjvm.protocol.grpc.Payment;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
 import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.slf4j.Logger;
@@ -75,6 +71,10 @@ import org.ton.ton4j.address.Address;
  * <p>With a {@link ChannelOnChain}, each channel is the official contract on chain: deployed,
  * funded with the deposit cap and OPEN before the worker hears of it, so every state it receives
  * is redeemable. Without one, channels are off-chain only (development and the demo).
+ *
+ * <p>A worker's cooperative close of a channel (its drain, one more round, the signature) is
+ * {@link ChannelClose}'s, made at start and called on this context only; a channel's own state
+ * changes only through {@link WorkerChannel}'s named transitions.
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
@@ -117,6 +117,8 @@ public final class ChannelBilling extends VerticleBase {
     /** What the stop waits for: see {@link #stopsAfter}. */
     private volatile Future<?> stopsAfter = Future.succeededFuture();
     private final Stats stats = new Stats();
+    /** Made in {@link #start()}, on this context, once the key is read; this context only. */
+    private ChannelClose close;
 
     /**
      * What {@code /metrics} shows of the rounds and the money owed, read from any thread. The
@@ -216,6 +218,7 @@ public final class ChannelBilling extends VerticleBase {
                     return journal.openChannels();
                 }, false)
                 .onSuccess(open -> {
+                    close = new ChannelClose(this, context, journal, onChain, key, options.depositCapNanoton());
                     open.forEach(entry -> channels.put(entry.channelId(), channelOf(entry)));
                     tally();
                     vertx.setPeriodic(options.everyMs(), id -> round());
@@ -227,7 +230,7 @@ public final class ChannelBilling extends VerticleBase {
      * paid, fees the ledger bills beyond it (checkpointed before a crash, not yet signed) are paid
      * by the next round, and new fees go on top.
      */
-    private WorkerChannel channelOf(ChannelJournal.Entry entry) {
+    WorkerChannel channelOf(ChannelJournal.Entry entry) {
         return new WorkerChannel(this, new ChannelPayer(new ChannelTerms(entry.channelId(), key.publicKey(),
                 options.depositCapNanoton()), key, entry.last()), entry.payeeKey(), entry.feesBilledNanoton(),
                 entry.contract());
@@ -332,7 +335,7 @@ public final class ChannelBilling extends VerticleBase {
             return false;
         }
         try {
-            return channelClosedBy(request).equals(current.id());
+            return ChannelClose.channelClosedBy(request).equals(current.id());
         } catch (IllegalArgumentException malformed) {
             return false;  // closeRequested says what is wrong with it
         }
@@ -345,20 +348,18 @@ public final class ChannelBilling extends VerticleBase {
         // nothing metered on it: it is made again from this entry, just read, so the fees the
         // ledger bills on it are the latest. One attached before keeps its meters and fees.
         WorkerChannel channel = channels.compute(entry.channelId(),
-                (id, known) -> known == null || known.workerId == null ? channelOf(entry) : known);
-        if (channel.session != null) {
+                (id, known) -> known == null || known.workerId() == null ? channelOf(entry) : known);
+        if (channel.attached()) {
             return Future.failedFuture(new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "payment_key_in_use",
                     "the payment key " + workerKey + " already has an open session on this gateway"));
         }
         // Held from now, so a second session for the key is refused while the chain works.
-        channel.session = session;
-        channel.closing = false;
-        channel.workerId = hello.getWorkerId();
+        channel.attach(session, hello.getWorkerId());
         PaymentChannel.Builder terms = terms(channel, hello);
         if (onChain == null) {
             return Future.succeededFuture(new Opened(channel, terms.build()));
         }
-        long signedSeqno = channel.payer.last().seqno();
+        long signedSeqno = channel.payer().last().seqno();
         return vertx.<OpenedOnChain>executeBlocking(() -> {
                     // The contract's address derives from the network's fees, read at the first channel.
                     OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
@@ -371,9 +372,7 @@ public final class ChannelBilling extends VerticleBase {
                 })
                 .transform(result -> {
                     if (result.failed()) {
-                        if (channel.session == session) {
-                            channel.session = null;
-                        }
+                        channel.detach(session);
                         if (result.cause() instanceof WorkerRefusedException refused) {
                             stats.openRefused.accept(refused.code());
                             return Future.failedFuture(refused);
@@ -396,9 +395,7 @@ public final class ChannelBilling extends VerticleBase {
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     OnChainChannel contract = result.result().contract();
-                    channel.onChain = contract;
-                    channel.contractAddress = contract.address().toRaw();
-                    channel.payoutAddress = payout.toRaw();
+                    channel.openedOnChain(contract, payout.toRaw());
                     if (result.result().now()) {
                         // Not by whether the journal bound it just now: an open refused after the bind
                         // (an empty wallet) left it bound, and its retry's open went uncounted (audit K, K-3).
@@ -502,9 +499,9 @@ public final class ChannelBilling extends VerticleBase {
      */
     private void resendLast(WorkerChannel channel) {
         if (!roundInFlight) {
-            SignedSemiChannel last = channel.payer.lastSigned();
+            SignedSemiChannel last = channel.payer().lastSigned();
             if (last != null) {
-                send(new Sent(channel, last));
+                channel.send(last);
             }
         }
     }
@@ -518,7 +515,7 @@ public final class ChannelBilling extends VerticleBase {
      * ({@link #replace}d, or left open by an earlier session). Routing stops sending requests on
      * that channel at once (on {@code current}: to the worker, unless a replacement took its place
      * first); those running on it finish and are paid by the rounds as usual (for at most
-     * {@link #CLOSE_DRAIN_LIMIT_NANOS}); then one more round pays what the channel still owes, and
+     * {@link ChannelClose#CLOSE_DRAIN_LIMIT_NANOS}); then one more round pays what the channel still owes, and
      * the split of the journal's latest state is signed (worker: its sent; gateway: the rest of the
      * deposit). Nothing more is signed on that channel, so the worker's next channel counts from
      * zero against a fresh deposit. Signing at once instead left the running requests' later tokens
@@ -528,224 +525,9 @@ public final class ChannelBilling extends VerticleBase {
      */
     public void closeRequested(WorkerChannel current, Consumer<GatewayMessage> session, CloseRequest request,
                                Handler<AsyncResult<Signed>> done) {
-        Context caller = Vertx.currentContext();
-        long drainUntil = System.nanoTime() + CLOSE_DRAIN_LIMIT_NANOS;
-        context.runOnContext(v -> {
-            ChannelId id;
-            WorkerChannel channel;
-            try {
-                id = channelClosedBy(request);
-                channel = id.equals(current.id()) ? current : channels.get(id);
-                if (channel == null) {
-                    signAgain(caller, current, id, request, done);
-                    return;
-                }
-                checkTarget(channel, current, session);
-            } catch (IllegalArgumentException e) {
-                answer(caller, done, Future.failedFuture(e));
-                return;
-            }
-            contract(channel).onComplete(known -> {
-                try {
-                    if (known.failed()) {
-                        throw new IllegalArgumentException("channel " + channel.id() + ": " + known.cause().getMessage());
-                    }
-                    checkClose(channel, request);
-                } catch (IllegalArgumentException e) {
-                    answer(caller, done, Future.failedFuture(e));
-                    return;
-                }
-                if (channel.session == null) {
-                    channel.session = session;  // another session's channel, or one read at start: its catch-up round pays here
-                }
-                channel.closing = true;
-                closeWhenDrained(caller, channel, session, request, done, drainUntil);
-            });
-        });
-    }
-
-    /** The channel {@code request} closes. */
-    private static ChannelId channelClosedBy(CloseRequest request) {
-        try {
-            return SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray()).channelId();
-        } catch (VoucherException e) {
-            throw new IllegalArgumentException("close request: " + e.getMessage());
-        }
-    }
-
-    /**
-     * A close this gateway signed and recorded, asked for again: its CloseSigned was written as the
-     * connection broke, and the worker never got it (without it the contract stays open, with the
-     * worker's earnings and the gateway's deposit in it). The same split is signed again, from the
-     * journal's record of the channel at its close; nothing more is recorded. A channel the journal
-     * never closed for this worker key is refused.
-     */
-    private void signAgain(Context caller, WorkerChannel current, ChannelId id, CloseRequest request,
-                           Handler<AsyncResult<Signed>> done) {
-        context.executeBlocking(() -> journal.closedChannel(current.workerKey(), id).orElseThrow(() ->
-                        new IllegalArgumentException("close request for channel " + id + ", which is not a channel of"
-                                + " payment key " + current.workerKey() + " on this gateway")), false)
-                .compose(entry -> {
-                    WorkerChannel closed = channelOf(entry);
-                    return contract(closed).map(known -> {
-                        checkClose(closed, request);
-                        return new Signed(closed, signClose(closed, request));
-                    });
-                })
-                .onComplete(result -> answer(caller, done, result));
-    }
-
-    /**
-     * Completes, on this context, once {@code channel} knows its contract, if it has one: a channel
-     * read from the journal at start and not opened since knows its address only, and its close
-     * is signed with the contract's terms. Terms that no longer derive that address fail.
-     */
-    private Future<Void> contract(WorkerChannel channel) {
-        if (onChain == null || channel.onChain != null || channel.contractAddress == null) {
-            return Future.succeededFuture();
-        }
-        return context.executeBlocking(() -> {
-            OnChainChannel contract = onChain.channel(channel.id(), key, channel.workerKey(),
-                    TonAddresses.parse(channel.payoutAddress));
-            if (!contract.address().toRaw().equals(channel.contractAddress)) {
-                throw new IllegalStateException("its contract is at " + channel.contractAddress + ", but this gateway's"
-                        + " terms now derive " + contract.address().toRaw() + ": restart it with the terms the channel"
-                        + " was opened with");
-            }
-            channel.onChain = contract;
-            return null;
-        }, false);
-    }
-
-    /** A close may name the session's channel, or another open one of the same worker key that no other session holds. */
-    private static void checkTarget(WorkerChannel channel, WorkerChannel current, Consumer<GatewayMessage> session) {
-        if (!channel.workerKey().equals(current.workerKey())) {
-            throw new IllegalArgumentException("close request for channel " + channel.id() + ", which is not a channel of"
-                    + " payment key " + current.workerKey() + " on this gateway");
-        }
-        if (channel.closing) {
-            throw new IllegalArgumentException("channel " + channel.id() + " is being closed already: one CloseRequest"
-                    + " per channel");
-        }
-        if (channel.session != null && channel.session != session) {
-            throw new IllegalArgumentException("channel " + channel.id() + " is attached to another session of this worker");
-        }
-    }
-
-    /**
-     * Longer than any request may run at the relay's default timeout (10 minutes), so a drain ends
-     * with its requests: cut at a minute, a long answer ran on unpaid until the worker's credit
-     * window held it and it failed payment_overdue (audit K, K-2). Past this only a gateway run
-     * with a longer --request-timeout-seconds has requests left, and a relay that never ended
-     * would otherwise hold the close for ever.
-     */
-    static final long CLOSE_DRAIN_LIMIT_NANOS = TimeUnit.MINUTES.toNanos(15);
-    /**
-     * How often a draining close looks at the channel's running requests. They end on the relays'
-     * event loops, lock-free; a wake-up from each would cost every request a hop here for the sake
-     * of a rare close, so the close polls instead, and is signed at most this much later.
-     */
-    private static final long CLOSE_DRAIN_POLL_MS = 20;
-
-    private void closeWhenDrained(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
-                                  CloseRequest request, Handler<AsyncResult<Signed>> done, long drainUntil) {
-        if (channel.session != session) {
-            // Its session ended: the worker never sees this close, and asks again on its next one.
-            sessionEnded(caller, channel, done);
-            return;
-        }
-        if (!channel.inFlight.isEmpty()) {
-            if (System.nanoTime() - drainUntil < 0) {
-                vertx.setTimer(CLOSE_DRAIN_POLL_MS, id -> closeWhenDrained(caller, channel, session, request, done, drainUntil));
-                return;
-            }
-            log.warn("channel {} still has {} request(s) running {} min after its worker asked to close it: closing it"
-                    + " now; what they make from here is not paid, and once it passes the worker's credit window they end"
-                    + " with payment_overdue", channel.id(), channel.inFlight.size(),
-                    TimeUnit.NANOSECONDS.toMinutes(CLOSE_DRAIN_LIMIT_NANOS));
-        }
-        closeWhenNoRound(caller, channel, session, request, done, true);
-    }
-
-    /**
-     * A round in flight may be signing a newer state off this context; the close waits for it to be
-     * sent, so the split it signs is at least every state the worker will ever hold. Then, when the
-     * channel owes more than its last state (requests that finished since, tokens of any still
-     * running), one more round pays that first: nothing is signed on the channel after its close.
-     * One round only: a request still running past the drain keeps owing a little more.
-     */
-    private void closeWhenNoRound(Context caller, WorkerChannel channel, Consumer<GatewayMessage> session,
-                                  CloseRequest request, Handler<AsyncResult<Signed>> done, boolean catchUp) {
-        if (roundInFlight) {
-            afterRound.add(() -> closeWhenNoRound(caller, channel, session, request, done, catchUp));
-            return;
-        }
-        if (catchUp && paying && channel.session != null && !channel.closed && channel.due(new HashMap<>()) != null) {
-            afterRound.add(() -> closeWhenNoRound(caller, channel, session, request, done, false));
-            round();
-            return;
-        }
-        if (channel.session != session) {
-            // A stopping gateway closes the sessions after its last round, which a drained close's
-            // catch-up round may follow: signed now, the close would reach nobody, and the journal
-            // would forget a channel still open on chain (audit K, K-1).
-            sessionEnded(caller, channel, done);
-            return;
-        }
-        Future<Signed> result;
-        try {
-            result = Future.succeededFuture(new Signed(channel, signClose(channel, request)));
-        } catch (RuntimeException e) {
-            result = Future.failedFuture(e);
-        }
-        answer(caller, done, result);
-    }
-
-    /** The close's session is gone before it was signed: the channel stays open, and its worker asks again. */
-    private void sessionEnded(Context caller, WorkerChannel channel, Handler<AsyncResult<Signed>> done) {
-        if (channel.session == null) {
-            channel.closing = false;
-        }
-        answer(caller, done, Future.failedFuture(new IllegalStateException("the session ended before channel "
-                + channel.id() + " was closed")));
-    }
-
-    /** A close request the worker may make: an on-chain channel, a state this gateway signed on it, a seqno_b the contract takes. */
-    private void checkClose(WorkerChannel channel, CloseRequest request) {
-        if (channel.closed) {
-            throw new IllegalArgumentException("channel " + channel.id() + " is closed already");
-        }
-        if (channel.onChain == null) {
-            throw new IllegalArgumentException("channel " + channel.id() + " is off chain: there is nothing to close");
-        }
-        SignedSemiChannel held;
-        try {
-            held = SignedSemiChannel.parse(request.getSignedStateBoc().toByteArray());
-        } catch (VoucherException e) {
-            throw new IllegalArgumentException("close request: " + e.getMessage());
-        }
-        if (!held.channelId().equals(channel.id()) || !held.signedBy(key.publicKey())) {
-            throw new IllegalArgumentException("close request over " + held + ", which this gateway did not sign on channel "
-                    + channel.id());
-        }
-        if (request.getSeqnoB() < 1) {
-            throw new IllegalArgumentException("close request with seqno_b 0: the contract needs it above the committed one");
-        }
-    }
-
-    private CloseSigned signClose(WorkerChannel channel, CloseRequest request) {
-        checkClose(channel, request);
-        // States sent since the worker asked (the drain's, the catch-up round's) are newer than the
-        // one it holds: the close pays the journal's latest, which is at least what it asked for.
-        SemiChannelBody latest = channel.payer.last();
-        CloseTerms close = new CloseTerms(BigInteger.valueOf(options.depositCapNanoton() - latest.sentNanoton()),
-                BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
-        byte[] signature = channel.onChain.signClose(close);
-        channel.closed = true;  // no round signs on it from here; recorded once the worker has the close
-        return CloseSigned.newBuilder().setChannelId(channel.idBytes())
-                .setBalanceA(close.balanceA().longValueExact()).setBalanceB(close.balanceB().longValueExact())
-                .setSeqnoA((int) close.seqnoA()).setSeqnoB((int) close.seqnoB())
-                .setSignature(ByteString.copyFrom(signature)).build();
+        ChannelClose.Asked asked = new ChannelClose.Asked(Vertx.currentContext(), session, request, done,
+                System.nanoTime() + ChannelClose.CLOSE_DRAIN_LIMIT_NANOS);
+        context.runOnContext(v -> close.requested(current, asked));
     }
 
     /**
@@ -754,34 +536,32 @@ public final class ChannelBilling extends VerticleBase {
      * that never left left the journal without a channel still open on chain (audit K, K-1).
      */
     public void closeDelivered(WorkerChannel channel) {
-        context.runOnContext(v -> {
-            if (!channels.remove(channel.id(), channel)) {
-                return;  // signed again (signAgain): recorded the first time
-            }
-            // On this context, though the journal may be a database: closes are rare.
-            recordClosed(channel);
-            stats.closedCooperatively.incrementAndGet();
-            log.info("signed the cooperative close of channel {}: {} nanoTON to the worker", channel.id(),
-                    channel.payer.last().sentNanoton());
-        });
+        context.runOnContext(v -> close.delivered(channel));
+    }
+
+    /**
+     * This context: {@code channel}'s close reached its worker, and it leaves the open channels;
+     * false when it had left already (signed again: recorded the first time).
+     */
+    boolean closedCooperatively(WorkerChannel channel) {
+        if (!channels.remove(channel.id(), channel)) {
+            return false;
+        }
+        // On this context, though the journal may be a database: closes are rare.
+        recordClosed(channel);
+        stats.closedCooperatively.incrementAndGet();
+        return true;
     }
 
     private void recordClosed(WorkerChannel channel) {
         journal.closed(channel.workerKey(), channel.id());
         closedTotals.put(channel.workerKey(), closedTotals.getOrDefault(channel.workerKey(), ChannelJournal.ClosedTotals.NONE)
-                .plus(channel.payer.last().sentNanoton()));
+                .plus(channel.payer().last().sentNanoton()));
     }
 
     /** The session ended as {@code channel}'s close was signed, which then never left: the channel stays open. */
     public void closeUndelivered(WorkerChannel channel) {
-        context.runOnContext(v -> {
-            channel.closed = false;
-            if (channel.session == null) {
-                channel.closing = false;
-            }
-            log.info("the close of channel {} was signed as its worker's session ended, and never sent: the channel stays"
-                    + " open, and the worker asks again on its next session", channel.id());
-        });
+        context.runOnContext(v -> close.undelivered(channel));
     }
 
     /**
@@ -789,11 +569,7 @@ public final class ChannelBilling extends VerticleBase {
      * closing) keeps its states, and the last is sent again when the worker is back ({@link #resendLast}).
      */
     public void detach(Consumer<GatewayMessage> session) {
-        context.runOnContext(v -> channels.values().forEach(c -> {
-            if (c.session == session) {
-                c.session = null;
-            }
-        }));
+        context.runOnContext(v -> channels.values().forEach(c -> c.detach(session)));
     }
 
     /**
@@ -830,7 +606,7 @@ public final class ChannelBilling extends VerticleBase {
             Map<PaymentPublicKey, WorkerLifetime> all = new HashMap<>();
             closedTotals.forEach((workerKey, closed) -> all.put(workerKey, WorkerLifetime.closed(closed)));
             channels.values().forEach(c -> all.put(c.workerKey(), all.getOrDefault(c.workerKey(), WorkerLifetime.NONE)
-                    .plusOpen(c.signed.sentNanoton())));
+                    .plusOpen(c.signed().sentNanoton())));
             answer(caller, lifetimes::handle, Future.succeededFuture(all));
         });
         return lifetimes.future();
@@ -849,7 +625,7 @@ public final class ChannelBilling extends VerticleBase {
      * most often one its worker's next channel replaced, which serves meanwhile.
      */
     public Future<List<WorkerChannel.View>> closingViews() {
-        return views(c -> c.closing && c.session != null && !c.closed);
+        return views(c -> c.closing() && c.attached() && !c.closed());
     }
 
     private Future<List<WorkerChannel.View>> views(Predicate<WorkerChannel> which) {
@@ -866,8 +642,8 @@ public final class ChannelBilling extends VerticleBase {
      * it as absent sent operators looking for money that was never there (audit K, K-9).
      */
     private boolean isAbsent(WorkerChannel c) {
-        return c.session == null && !c.closed
-                && (onChain == null || c.onChain != null || c.signed.seqno() > 0 || c.durableFees > 0);
+        return !c.attached() && !c.closed()
+                && (onChain == null || c.onChain() != null || c.signed().seqno() > 0 || c.durableFees() > 0);
     }
 
     /**
@@ -880,7 +656,7 @@ public final class ChannelBilling extends VerticleBase {
         long absentCount = 0;
         long deposits = 0;
         for (WorkerChannel c : channels.values()) {
-            if (c.closed) {
+            if (c.closed()) {
                 continue;
             }
             if (isAbsent(c)) {
@@ -889,7 +665,7 @@ public final class ChannelBilling extends VerticleBase {
             }
             // A state is sent only once its contract is open, so a channel holding one was funded;
             // one bound without a state may have failed its open before the deploy.
-            if (c.onChain != null || c.contractAddress != null && c.signed.seqno() > 0) {
+            if (c.onChain() != null || c.contractAddress() != null && c.signed().seqno() > 0) {
                 deposits += options.depositCapNanoton();
             }
         }
@@ -917,7 +693,7 @@ public final class ChannelBilling extends VerticleBase {
      * here, each waking this event loop (3.8% of a 64-stream benchmark's CPU samples at K = 32).
      */
     void payLater(WorkerChannel channel) {
-        if (channel.payQueued.compareAndSet(false, true)) {
+        if (channel.askForRound()) {
             context.runOnContext(v -> round());
         }
     }
@@ -927,7 +703,7 @@ public final class ChannelBilling extends VerticleBase {
      * once {@link #MIN_ROUND_GAP_NANOS} has passed. Channels stay marked as asking meanwhile, so
      * relays do not wake this loop again for them.
      */
-    private void round() {
+    void round() {
         if (roundInFlight) {
             roundWanted = true;
             return;
@@ -982,8 +758,8 @@ public final class ChannelBilling extends VerticleBase {
     private List<WorkerChannel.Due> collectDue(Map<RequestBilling.Charge, RequestBilling.Metered> progress) {
         List<WorkerChannel.Due> due = new ArrayList<>();
         for (WorkerChannel channel : channels.values()) {
-            channel.payQueued.set(false);  // before due() reads the tokens: any metered later ask again
-            WorkerChannel.Due d = channel.session == null || channel.closed ? null : channel.due(progress);
+            channel.roundTakes();  // before due() reads the tokens: any metered later ask again
+            WorkerChannel.Due d = !channel.attached() || channel.closed() ? null : channel.due(progress);
             if (d != null) {
                 due.add(d);
             }
@@ -997,7 +773,7 @@ public final class ChannelBilling extends VerticleBase {
             log.warn("payment round over {} channels failed, nothing sent; trying again with a widening gap, "
                     + "logged again when a round works: {}", due.size(), cause.toString());
         }
-        due.forEach(d -> d.channel().roundError = cause.toString());
+        due.forEach(d -> d.channel().roundFailed(cause));
         stats.roundsFailed.incrementAndGet();
     }
 
@@ -1010,9 +786,29 @@ public final class ChannelBilling extends VerticleBase {
         due.forEach(WorkerChannel.Due::paid);
         for (Sent sent : signed) {
             sent.channel().sent(sent.state());
-            send(sent);
+            sent.channel().send(sent.state());
         }
         stats.roundsPaid.incrementAndGet();
+    }
+
+    /** This context: whether a round's checkpoint, signing or journaling is under way. */
+    boolean roundInFlight() {
+        return roundInFlight;
+    }
+
+    /** Whether new states are signed: see {@link #paying(boolean)}. */
+    boolean paying() {
+        return paying;
+    }
+
+    /** This context: {@code then} runs once the round in flight ends, or the next {@link #round()} finds nothing due. */
+    void afterRound(Runnable then) {
+        afterRound.add(then);
+    }
+
+    /** This context: the open channel {@code id}; null when there is none. */
+    WorkerChannel channel(ChannelId id) {
+        return channels.get(id);
     }
 
     private void runAfterRound() {
@@ -1028,7 +824,7 @@ public final class ChannelBilling extends VerticleBase {
     private List<Sent> signAndJournal(List<WorkerChannel.Due> due) {
         List<Sent> states = new ArrayList<>(due.size());
         for (WorkerChannel.Due d : due) {
-            SignedSemiChannel state = d.channel().payer.pay(d.owedNanoton());
+            SignedSemiChannel state = d.channel().payer().pay(d.owedNanoton());
             journal.signed(state);
             states.add(new Sent(d.channel(), state));
         }
@@ -1037,27 +833,13 @@ public final class ChannelBilling extends VerticleBase {
 
     private record Sent(WorkerChannel channel, SignedSemiChannel state) {}
 
-
-    private void send(Sent sent) {
-        Consumer<GatewayMessage> session = sent.channel().session;
-        if (session != null) {   // else it gets this state, or a later one, when it is back
-            session.accept(GatewayMessage.newBuilder()
-                    .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(sent.state().boc()))).build());
-        }
-    }
-
     /** The most a channel may pay; logs once per channel when its fees go past it. */
     long capped(WorkerChannel channel, long owed) {
-        channel.capReached = owed >= options.depositCapNanoton();
-        if (owed > options.depositCapNanoton()) {
-            if (!channel.overCapLogged) {
-                channel.overCapLogged = true;
-                log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
-                        + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
-            }
-            return options.depositCapNanoton();
+        if (channel.firstPastCap(owed, options.depositCapNanoton())) {
+            log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
+                    + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
         }
-        return owed;
+        return Math.min(owed, options.depositCapNanoton());
     }
 
     private PaymentChannel.Builder terms(WorkerChannel channel, Hello hello) {
@@ -1082,7 +864,7 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     /** Hands {@code result} to {@code done} on the caller's context (or here, for a caller off any context). */
-    private static <T> void answer(Context caller, Handler<AsyncResult<T>> done, AsyncResult<T> result) {
+    static <T> void answer(Context caller, Handler<AsyncResult<T>> done, AsyncResult<T> result) {
         if (caller == null) {
             done.handle(result);
         } else {

@@ -18,6 +18,7 @@ import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
+import org.cocoonjvm.protocol.grpc.Payment;
 
 /**
  * The gateway's payment channel to one worker. Relays meter into it from any event loop through
@@ -36,54 +37,55 @@ public final class WorkerChannel {
     // finishing before it leaves inFlight, and a round skips the inFlight meters it already counts
     // as finishing: a meter is counted once, or, caught between the round's two reads, in the next
     // round. Handing it to the billing context instead woke that event loop once per request.
-    final Set<RequestMeter> inFlight = ConcurrentHashMap.newKeySet();
-    final Set<RequestMeter> finishing = ConcurrentHashMap.newKeySet();
-    final AtomicLong unsignedTokens = new AtomicLong();
-    final AtomicBoolean payQueued = new AtomicBoolean();
+    private final Set<RequestMeter> inFlight = ConcurrentHashMap.newKeySet();
+    private final Set<RequestMeter> finishing = ConcurrentHashMap.newKeySet();
+    private final AtomicLong unsignedTokens = new AtomicLong();
+    private final AtomicBoolean payQueued = new AtomicBoolean();
     /**
      * Written by ChannelBilling's context, read by routing: the worker has earned the whole
      * deposit cap, so whatever it serves next on this channel is never paid.
      */
-    volatile boolean capReached;
+    private volatile boolean capReached;
     /**
      * Set by the worker's CloseRequest, on ChannelBilling's context, read by routing: the channel
      * takes no new requests while those running on it finish and are paid; then its close is
      * signed. Cleared when a session attaches again (a close its session did not see through).
      */
-    volatile boolean closing;
+    private volatile boolean closing;
 
-    // ChannelBilling's context only (the payer: or its round in flight).
-    final ChannelPayer payer;
+    // ChannelBilling's context only (the payer: or its round in flight). Each write is one of the
+    // transitions below, so the channel's states read in one place.
+    private final ChannelPayer payer;
     /**
      * Fees of finished requests whose final usage the ledger holds, plus everything owed before
      * this process started: the journal's last state, or the fees the ledger bills on this channel
      * when they are higher (a crash between a round's checkpoint and its signature). Both are
      * cumulative totals of the channel, so taking the higher pays each request's fee once.
      */
-    long durableFees;
-    Consumer<GatewayMessage> session;
-    boolean overCapLogged;
+    private long durableFees;
+    private Consumer<GatewayMessage> session;
+    private boolean overCapLogged;
     /** The contract, once opened on chain in this process; null for an off-chain channel. */
-    OnChainChannel onChain;
+    private OnChainChannel onChain;
     /**
      * The contract's address (raw form): the one the journal binds the channel to, or the one
      * opened; null for an off-chain channel. Known before {@link #onChain} for a channel read from
      * the journal at start, whose worker has not come back.
      */
-    String contractAddress;
+    private String contractAddress;
     /** Where {@link #contractAddress}'s contract pays the worker (raw form): with it, a close can be signed after a restart. */
-    String payoutAddress;
+    private String payoutAddress;
     /** Its cooperative close is signed: no further state on it. */
-    boolean closed;
+    private boolean closed;
     /**
      * The last state signed, journaled and sent, as this context knows it: the payer's own is the
      * round's while one is in flight, and a view must not wait for a round stuck on the ledger.
      */
-    SemiChannelBody signed;
+    private SemiChannelBody signed;
     /** Why the last round over this channel failed; null once a round pays it. */
-    String roundError;
+    private String roundError;
     /** The id the worker gave in its last session's Hello; null before one since this process started. */
-    String workerId;
+    private String workerId;
 
     WorkerChannel(ChannelBilling billing, ChannelPayer payer, PaymentPublicKey workerKey, long feesBilledNanoton,
                   ChannelJournal.Contract contract) {
@@ -239,10 +241,158 @@ public final class WorkerChannel {
         return fees;
     }
 
+    // Transitions, ChannelBilling's context only.
+
+    /**
+     * A session attaches: it holds the channel from now (a second session for the key is refused),
+     * and a close its last session did not see through is forgotten.
+     */
+    void attach(Consumer<GatewayMessage> session, String workerId) {
+        this.session = session;
+        this.closing = false;
+        this.workerId = workerId;
+    }
+
+    /** {@code session} ended or failed to open the channel: it lets go, unless another holds the channel now. */
+    void detach(Consumer<GatewayMessage> session) {
+        if (this.session == session) {
+            this.session = null;
+        }
+    }
+
+    /** Its contract is OPEN on chain, paying the worker at {@code payout} (raw form). */
+    void openedOnChain(OnChainChannel contract, String payout) {
+        onChain = contract;
+        contractAddress = contract.address().toRaw();
+        payoutAddress = payout;
+    }
+
+    /**
+     * Its bound contract, derived again from its addresses for a close after a restart. Written on
+     * a worker thread, while its close waits on this context for that derivation to complete.
+     */
+    void contractDerived(OnChainChannel contract) {
+        onChain = contract;
+    }
+
+    /**
+     * Its worker asked to close it on {@code session}: routing skips it from now. Without a session,
+     * {@code session} holds it (another session's channel, or one read at start: its catch-up
+     * round pays here).
+     */
+    void closeAsked(Consumer<GatewayMessage> session) {
+        if (this.session == null) {
+            this.session = session;
+        }
+        closing = true;
+    }
+
+    /** Its close is signed: no round signs on it from here; recorded once the worker has the close. */
+    void closeSigned() {
+        closed = true;
+    }
+
+    /** Its close's session ended before the close was signed: the channel stays open. */
+    void closeAbandoned() {
+        if (session == null) {
+            closing = false;
+        }
+    }
+
+    /** Its close was signed as the session ended, and never sent: the channel stays open. */
+    void closeUnsent() {
+        closed = false;
+        closeAbandoned();
+    }
+
     /** A round signed, journaled and sent {@code state}; this context. */
     void sent(SignedSemiChannel state) {
         signed = state.state().body();
         roundError = null;
+    }
+
+    /** The round over this channel failed: nothing was sent. */
+    void roundFailed(Throwable cause) {
+        roundError = cause.toString();
+    }
+
+    /**
+     * Records whether {@code owed} reaches {@code cap}, which routing reads; true only the first
+     * time it goes past it, for the one log line per channel.
+     */
+    boolean firstPastCap(long owed, long cap) {
+        capReached = owed >= cap;
+        if (owed <= cap || overCapLogged) {
+            return false;
+        }
+        overCapLogged = true;
+        return true;
+    }
+
+    /** Any thread: true the first time it asks for a round since a round last took its tokens. */
+    boolean askForRound() {
+        return payQueued.compareAndSet(false, true);
+    }
+
+    /** A round takes its tokens: any metered from here ask for the next. */
+    void roundTakes() {
+        payQueued.set(false);
+    }
+
+    /** Sends {@code state} as a Payment on the attached session; without one, it gets this state, or a later one, when it is back. */
+    void send(SignedSemiChannel state) {
+        Consumer<GatewayMessage> to = session;
+        if (to != null) {
+            to.accept(GatewayMessage.newBuilder()
+                    .setPayment(Payment.newBuilder().setSignedStateBoc(ByteString.copyFrom(state.boc()))).build());
+        }
+    }
+
+    // Reads, ChannelBilling's context only.
+
+    boolean attached() {
+        return session != null;
+    }
+
+    boolean attachedTo(Consumer<GatewayMessage> session) {
+        return this.session == session;
+    }
+
+    boolean closed() {
+        return closed;
+    }
+
+    ChannelPayer payer() {
+        return payer;
+    }
+
+    SemiChannelBody signed() {
+        return signed;
+    }
+
+    long durableFees() {
+        return durableFees;
+    }
+
+    OnChainChannel onChain() {
+        return onChain;
+    }
+
+    String contractAddress() {
+        return contractAddress;
+    }
+
+    String payoutAddress() {
+        return payoutAddress;
+    }
+
+    String workerId() {
+        return workerId;
+    }
+
+    /** Any thread: how many requests run on it now. */
+    int running() {
+        return inFlight.size();
     }
 
     /** One channel's share of a payment round. */
