@@ -201,8 +201,20 @@ public final class SessionEndpoint {
                     close("refused: " + checked.cause().getMessage(), GrpcStatus.INVALID_ARGUMENT, checked.cause().getMessage());
                 } else if (accepting == next && !closed) {
                     switchTo(next);
+                } else if (accepting == channel && !closed && worker != null) {
+                    servesNow();
                 }
             });
+        }
+
+        /**
+         * The worker took its channel (or needs none): its earlier refusals from this host no longer
+         * say its state. Not at registration itself: a worker that then refuses its channel is
+         * registered on every try, and its refusal's row, dropped each time, would never count its
+         * tries nor be logged only once a minute.
+         */
+        private void servesNow() {
+            refused.registered(String.valueOf(call.connection().remoteAddress()), worker.id());
         }
 
         /**
@@ -312,7 +324,9 @@ public final class SessionEndpoint {
                 refuse(e);
                 return;
             }
-            refused.registered(String.valueOf(call.connection().remoteAddress()), worker.id());
+            if (paidBy == null) {
+                servesNow();
+            }
             // The endpoint is what the worker announced; the peer is where its session really comes from (audit L, 10).
             log.info("worker {} registered from {} (endpoint {}) serving {}{}", worker.id(), call.connection().remoteAddress(),
                     worker.endpoint(),
