@@ -437,7 +437,7 @@ public final class ChannelBilling extends VerticleBase {
 
     /**
      * The session ended: each channel it was attached to (its own, one it replaced, one it was
-     * closing) keeps its states, and the last is sent again when the worker is back ({@link #resendLast}).
+     * closing) keeps its states, and the last is sent again when the worker is back ({@link ChannelOpening#resendLast}).
      */
     public void detach(Consumer<GatewayMessage> session) {
         context.runOnContext(v -> channels.values().forEach(c -> c.detach(session)));
