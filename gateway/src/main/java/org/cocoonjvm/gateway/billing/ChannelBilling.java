@@ -17,10 +17,6 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
-import io.vertx.grpc.common.GrpcStatus;
-import org.cocoonjvm.billing.chain.ChainException;
-import org.cocoonjvm.billing.chain.OnChainChannel;
-import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
@@ -28,17 +24,13 @@ import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
-import org.cocoonjvm.billing.channel.VoucherException;
-import org.cocoonjvm.billing.channel.VoucherVerifier;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.gateway.registry.WorkerRefusedException;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
-import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
-import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
@@ -72,9 +64,11 @@ import org.ton.ton4j.address.Address;
  * funded with the deposit cap and OPEN before the worker hears of it, so every state it receives
  * is redeemable. Without one, channels are off-chain only (development and the demo).
  *
- * <p>A worker's cooperative close of a channel (its drain, one more round, the signature) is
- * {@link ChannelClose}'s, made at start and called on this context only; a channel's own state
- * changes only through {@link WorkerChannel}'s named transitions.
+ * <p>The opening of a worker's channel (the journal's channel for its key, on chain deployed,
+ * funded and OPEN, the terms it is sent, its signed initial state) is {@link ChannelOpening}'s, and
+ * a worker's cooperative close of a channel (its drain, one more round, the signature) is
+ * {@link ChannelClose}'s, both made at start and called on this context only; a channel's own
+ * state changes only through {@link WorkerChannel}'s named transitions.
  */
 public final class ChannelBilling extends VerticleBase {
     private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
@@ -119,6 +113,8 @@ public final class ChannelBilling extends VerticleBase {
     private final Stats stats = new Stats();
     /** Made in {@link #start()}, on this context, once the key is read; this context only. */
     private ChannelClose close;
+    /** Made with {@link #close}; this context only. */
+    private ChannelOpening opening;
 
     /**
      * What {@code /metrics} shows of the rounds and the money owed, read from any thread. The
@@ -180,13 +176,18 @@ public final class ChannelBilling extends VerticleBase {
         public void onOpenRefused(Consumer<String> count) {
             openRefused = count;
         }
+
+        void countOpenRefused(String code) {
+            openRefused.accept(code);
+        }
+
+        void countOpenedOnChain() {
+            openedOnChain.incrementAndGet();
+        }
     }
 
     /** An open session's channel and the terms to send the worker in Registered. */
     public record Opened(WorkerChannel channel, PaymentChannel terms) {}
-
-    /** A channel's contract, OPEN, and whether this attach opened it ({@code now}) or found it open. */
-    private record OpenedOnChain(OnChainChannel contract, boolean now) {}
 
     /**
      * @param billing prices and the ledger the rounds checkpoint into
@@ -219,6 +220,7 @@ public final class ChannelBilling extends VerticleBase {
                 }, false)
                 .onSuccess(open -> {
                     close = new ChannelClose(this, context, journal, onChain, key, options.depositCapNanoton());
+                    opening = new ChannelOpening(this, context, journal, onChain, key, options);
                     open.forEach(entry -> channels.put(entry.channelId(), channelOf(entry)));
                     tally();
                     vertx.setPeriodic(options.everyMs(), id -> round());
@@ -290,15 +292,14 @@ public final class ChannelBilling extends VerticleBase {
         PaymentPublicKey workerKey;
         Address payout;
         try {
-            workerKey = paymentKey(hello);
-            payout = onChain == null ? null : payoutAddress(hello);
+            workerKey = ChannelOpening.paymentKey(hello);
+            payout = onChain == null ? null : ChannelOpening.payoutAddress(hello);
         } catch (WorkerRefusedException e) {
             answer(Vertx.currentContext(), done, Future.failedFuture(e));
             return;
         }
         Context caller = Vertx.currentContext();
-        context.runOnContext(v -> context.executeBlocking(() -> journal.open(workerKey, () -> ChannelId.random(random)), false)
-                .compose(entry -> attach(entry, workerKey, payout, hello, session))
+        context.runOnContext(v -> opening.open(workerKey, payout, hello, session)
                 .onComplete(result -> answer(caller, done, result)));
     }
 
@@ -314,14 +315,12 @@ public final class ChannelBilling extends VerticleBase {
         Context caller = Vertx.currentContext();
         Address payout;
         try {
-            payout = onChain == null ? null : payoutAddress(hello);
+            payout = onChain == null ? null : ChannelOpening.payoutAddress(hello);
         } catch (WorkerRefusedException e) {
             answer(caller, done, Future.failedFuture(e));
             return;
         }
-        context.runOnContext(v -> context.executeBlocking(() -> journal.replace(current.workerKey(), current.id(),
-                        () -> ChannelId.random(random)), false)
-                .compose(entry -> attach(entry, current.workerKey(), payout, hello, session))
+        context.runOnContext(v -> opening.replace(current, payout, hello, session)
                 .onComplete(result -> answer(caller, done, result)));
     }
 
@@ -341,122 +340,25 @@ public final class ChannelBilling extends VerticleBase {
         }
     }
 
-    /** On this context; the chain part, if any, runs on a worker thread and completes back here. */
-    private Future<Opened> attach(ChannelJournal.Entry entry, PaymentPublicKey workerKey, Address payout, Hello hello,
-                                  Consumer<GatewayMessage> session) {
-        // A channel read from the journal at start that no worker has attached to since has
-        // nothing metered on it: it is made again from this entry, just read, so the fees the
-        // ledger bills on it are the latest. One attached before keeps its meters and fees.
-        WorkerChannel channel = channels.compute(entry.channelId(),
+    /**
+     * This context: the channel an open or replace attaches its session to, {@code entry}'s. A
+     * channel read from the journal at start that no worker has attached to since has nothing
+     * metered on it: it is made again from this entry, just read, so the fees the ledger bills on
+     * it are the latest. One attached before keeps its meters and fees.
+     */
+    WorkerChannel channelToAttach(ChannelJournal.Entry entry) {
+        return channels.compute(entry.channelId(),
                 (id, known) -> known == null || known.workerId() == null ? channelOf(entry) : known);
-        if (channel.attached()) {
-            return Future.failedFuture(new WorkerRefusedException(GrpcStatus.ALREADY_EXISTS, "payment_key_in_use",
-                    "the payment key " + workerKey + " already has an open session on this gateway"));
-        }
-        // Held from now, so a second session for the key is refused while the chain works.
-        channel.attach(session, hello.getWorkerId());
-        PaymentChannel.Builder terms = terms(channel, hello);
-        if (onChain == null) {
-            return Future.succeededFuture(new Opened(channel, terms.build()));
-        }
-        long signedSeqno = channel.payer().last().seqno();
-        return vertx.<OpenedOnChain>executeBlocking(() -> {
-                    // The contract's address derives from the network's fees, read at the first channel.
-                    OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
-                    ChannelJournal.Contract wanted = new ChannelJournal.Contract(contract.address().toRaw(), payout.toRaw());
-                    ChannelJournal.Contract bound = journal.bind(channel.id(), wanted);
-                    if (!bound.equals(wanted)) {
-                        throw termsChanged(channel.id(), workerKey, bound, wanted);
-                    }
-                    return new OpenedOnChain(contract, onChain.open(contract, options.depositCapNanoton(), signedSeqno));
-                })
-                .transform(result -> {
-                    if (result.failed()) {
-                        channel.detach(session);
-                        if (result.cause() instanceof WorkerRefusedException refused) {
-                            stats.openRefused.accept(refused.code());
-                            return Future.failedFuture(refused);
-                        }
-                        if (result.cause() instanceof ChainException e && e.code().equals("channel_settled")) {
-                            // Closed without us: the worker's retry gets a new channel.
-                            recordClosed(channel);
-                            channels.remove(channel.id(), channel);
-                            stats.closedWithoutGateway.incrementAndGet();
-                        }
-                        if (!(result.cause() instanceof ChainException)) {
-                            // The chain's own failures (underfunded, settled, unreachable) are said in
-                            // the worker's refusal: one line, once a minute while it retries.
-                            log.error("could not open channel {} on chain", channel.id(), result.cause());
-                        }
-                        // The chain's own code where it has one (wallet_underfunded tells the operator what to do).
-                        String code = result.cause() instanceof ChainException e ? e.code() : "channel_unavailable";
-                        stats.openRefused.accept(code);
-                        return Future.failedFuture(new WorkerRefusedException(GrpcStatus.UNAVAILABLE, code,
-                                "the payment channel could not be opened on chain: " + result.cause().getMessage()));
-                    }
-                    OnChainChannel contract = result.result().contract();
-                    channel.openedOnChain(contract, payout.toRaw());
-                    if (result.result().now()) {
-                        // Not by whether the journal bound it just now: an open refused after the bind
-                        // (an empty wallet) left it bound, and its retry's open went uncounted (audit K, K-3).
-                        stats.openedOnChain.incrementAndGet();
-                    }
-                    return Future.succeededFuture(new Opened(channel, terms.setChannelAddress(contract.address().toRaw())
-                            .build()));
-                });
     }
 
     /**
-     * The worker's terms derive a contract other than the one its channel is bound to. Its states
-     * name only the channel id, so a second contract under that id would pay each of them again
-     * (audit G, C1); and the bound one, funded, may hold states already. Only the worker's operator
-     * can settle it: the old payout address back, or a new payment key, which gets a new channel.
+     * This context: {@code channel}'s contract was found closed on chain without this gateway as
+     * its worker attached; it leaves the open channels, and the worker's retry gets a new one.
      */
-    private static WorkerRefusedException termsChanged(ChannelId id, PaymentPublicKey workerKey,
-                                                       ChannelJournal.Contract bound, ChannelJournal.Contract wanted) {
-        if (!bound.payoutAddress().equals(wanted.payoutAddress())) {
-            String paid = friendly(bound.payoutAddress());
-            return new WorkerRefusedException(GrpcStatus.FAILED_PRECONDITION, "payout_address_changed",
-                    "this worker's payment key " + workerKey + " has channel " + id + ", its contract at "
-                    + bound.address() + " paying out to " + paid + " (" + bound.payoutAddress() + "), not to "
-                    + friendly(wanted.payoutAddress()) + " (" + wanted.payoutAddress() + "): restart the worker with"
-                    + " --payout-address " + paid + " (its channel pays there until it is closed, and its next channel"
-                    + " pays the new address), or with a"
-                    + " new payment key (a new --payment-dir)");
-        }
-        return new WorkerRefusedException(GrpcStatus.FAILED_PRECONDITION, "channel_terms_changed",
-                "this worker's payment key " + workerKey + " has channel " + id + ", its contract at " + bound.address()
-                + ", but this gateway's terms now derive " + wanted.address() + " (its wallet, the channels'"
-                + " quarantine or close timeouts, or the network's fees changed): restart the gateway with the terms the"
-                + " channel was opened with, or the worker with a new payment key (a new --payment-dir)");
-    }
-
-    /**
-     * The user-friendly form (non-bounceable, as the launcher prints wallets) of an address the
-     * journal keeps raw ({@code 0:…}): an owner typed that form, and from the raw one alone could
-     * not tell which of their wallets was meant (audit M, M-3).
-     */
-    private static String friendly(String raw) {
-        return TonAddresses.parse(raw).toNonBounceable();
-    }
-
-    private static PaymentPublicKey paymentKey(Hello hello) throws WorkerRefusedException {
-        try {
-            return PaymentPublicKey.of(hello.getPaymentPublicKey().toByteArray());
-        } catch (IllegalArgumentException e) {
-            throw WorkerRefusedException.invalid("payment_key_invalid", "payment_public_key: " + e.getMessage()
-                    + "; this gateway pays workers over payment channels and needs one");
-        }
-    }
-
-    private static Address payoutAddress(Hello hello) throws WorkerRefusedException {
-        try {
-            return TonAddresses.parse(hello.getPayoutAddress());
-        } catch (IllegalArgumentException e) {
-            throw WorkerRefusedException.invalid("payout_address_invalid", "payout_address '" + hello.getPayoutAddress()
-                    + "' is not a TON address (" + e.getMessage() + "); this gateway pays workers on chain and needs one"
-                    + " (./cocoon worker --payout-address)");
-        }
+    void closedWithoutGateway(WorkerChannel channel) {
+        recordClosed(channel);
+        channels.remove(channel.id(), channel);
+        stats.closedWithoutGateway.incrementAndGet();
     }
 
     /**
@@ -467,43 +369,12 @@ public final class ChannelBilling extends VerticleBase {
         Context caller = Vertx.currentContext();
         SignedSemiChannel state;
         try {
-            state = VoucherVerifier.accept(new ChannelTerms(channel.id(), channel.workerKey(), 0), null, boc.toByteArray());
-            if (state.seqno() != 0) {
-                throw new IllegalArgumentException("the worker's initial state has seqno " + state.seqno() + ", expected 0");
-            }
-        } catch (VoucherException e) {
-            answer(caller, done, Future.failedFuture(
-                    new IllegalArgumentException("the worker's initial state was refused: " + e.getMessage())));
-            return;
+            state = ChannelOpening.initialState(channel, boc);
         } catch (IllegalArgumentException e) {
             answer(caller, done, Future.failedFuture(e));
             return;
         }
-        context.runOnContext(v -> context.<Void>executeBlocking(() -> {
-            journal.payeeState(state);
-            return null;
-        }, false).onComplete(result -> {
-            if (result.succeeded()) {
-                resendLast(channel);
-            }
-            round();
-            answer(caller, done, result);
-        }));
-    }
-
-    /**
-     * A state signed while the worker was away, or sent on a session that then broke, never
-     * reached it, and a channel with nothing more to pay signs no later one: each new session
-     * gets the last state again (the worker takes an identical one as a no-op). A round in flight
-     * holds the payer, and sends a newer state on this session when it ends.
-     */
-    private void resendLast(WorkerChannel channel) {
-        if (!roundInFlight) {
-            SignedSemiChannel last = channel.payer().lastSigned();
-            if (last != null) {
-                channel.send(last);
-            }
-        }
+        context.runOnContext(v -> opening.accepted(caller, channel, state, done));
     }
 
     /** A close signed for {@code channel}, to write on the session that asked. */
@@ -566,7 +437,7 @@ public final class ChannelBilling extends VerticleBase {
 
     /**
      * The session ended: each channel it was attached to (its own, one it replaced, one it was
-     * closing) keeps its states, and the last is sent again when the worker is back ({@link #resendLast}).
+     * closing) keeps its states, and the last is sent again when the worker is back ({@link ChannelOpening#resendLast}).
      */
     public void detach(Consumer<GatewayMessage> session) {
         context.runOnContext(v -> channels.values().forEach(c -> c.detach(session)));
@@ -840,27 +711,6 @@ public final class ChannelBilling extends VerticleBase {
                     + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
         }
         return Math.min(owed, options.depositCapNanoton());
-    }
-
-    private PaymentChannel.Builder terms(WorkerChannel channel, Hello hello) {
-        PaymentChannel.Builder terms = PaymentChannel.newBuilder()
-                .setChannelId(channel.idBytes())
-                .setGatewayPublicKey(ByteString.copyFrom(key.publicKey().toBytes()))
-                .setDepositCapNanoton(options.depositCapNanoton())
-                .setEveryTokens(options.everyTokens())
-                .setEveryMs((int) Math.min(Integer.MAX_VALUE, options.everyMs()));
-        for (ModelRef model : hello.getModelsList()) {
-            PriceSchedule s = billing.schedule(model.getName());
-            if (s != null) {
-                terms.addPrices(PriceTerms.newBuilder().setModel(model.getName())
-                        .setPricePerToken(s.pricePerToken()).setWorkerFeePerToken(s.workerFeePerToken())
-                        .setWorkerCoefficient(s.workerCoefficient())
-                        .setPromptMultiplier((int) s.multipliers().prompt()).setCachedMultiplier((int) s.multipliers().cached())
-                        .setCompletionMultiplier((int) s.multipliers().completion())
-                        .setReasoningMultiplier((int) s.multipliers().reasoning()));
-            }
-        }
-        return terms;
     }
 
     /** Hands {@code result} to {@code done} on the caller's context (or here, for a caller off any context). */
