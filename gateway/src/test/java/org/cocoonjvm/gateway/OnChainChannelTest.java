@@ -40,6 +40,8 @@ import org.cocoonjvm.billing.chain.TestChain;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.InMemoryChannelJournal;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -780,92 +782,149 @@ class OnChainChannelTest {
 
     /**
      * What an operator holding the gateway's payer key can do outside the gateway: start the
-     * uncooperative close with an older state it signed, which paid the worker less. The worker
-     * reads its channels every second here (15 s by default), stops taking requests on the
-     * channel, answers with the latest state before the quarantine ends, and is paid all of it.
+     * uncooperative close with an older state it signed, which paid the worker less, here while a
+     * stream runs. The worker reads its channels every second here (15 s by default): the channel
+     * takes no new request and its stream stops (nothing it makes from here could be paid); the
+     * gateway's rounds pay what it made, and the worker answers with a state holding all of it
+     * (audit Z, Z-2: it answered at once, and streamed on unpaid). Then it leaves the session and
+     * is paid over a new channel (Z-3: it stayed, and was routed requests it could only refuse for
+     * the whole quarantine); after the quarantine it finishes the close and is paid in full.
      */
     @Test
-    void aGatewayClosingWithAnOldState_isAnsweredWithTheLatest_andTheWorkerIsPaidInFull(@TempDir Path paymentDir) {
+    void aGatewayClosingWithAnOldState_whileAStreamRuns_isAnsweredWithAllItEarned_andANewChannelServes(@TempDir Path paymentDir) {
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
-        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet);
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, false);
+        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", true, "\"max_tokens\":3000"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
+                > close.owed);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
-            eventually("the worker answered the close", 10_000, () -> workerLog.linesAt(Level.WARN).stream()
+            eventually("the worker answered the close", 20_000, () -> workerLog.linesAt(Level.WARN).stream()
                     .anyMatch(l -> l.contains("answered its gateway's close")));
-            QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
-            assertThat(answered.challenged()).isTrue();
-            assertThat(answered.seqnoA()).isEqualTo(close.latestSeqno);
-            assertThat(answered.sentA()).isEqualTo(BigInteger.valueOf(close.owed));
             assertThat(workerLog.linesAt(Level.WARN)).anySatisfy(l -> assertThat(l).contains(
                     "its gateway started an uncooperative close", "seqno " + close.old.seqno() + ", " + close.old.sentNanoton()
-                            + " nanoTON (the latest it signed here: seqno " + close.latestSeqno + ", " + close.owed + " nanoTON)"));
-            assertThat(workerLog.linesAt(Level.WARN)).anySatisfy(l -> assertThat(l).contains("answered its gateway's close",
-                    "the close pays " + close.owed + " nanoTON"));
+                            + " nanoTON (the latest it signed here: seqno ", "its running sequences stop"));
         }
-        assertThat(onlyChannel(close.worker).getBoolean("quarantined")).isTrue();
-        TestNetwork.Reply refused = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
-                chat("synthetic", false, "\"max_tokens\":5"));
-        // The gateway's own code never closes this way, so it routes on: what it is told is a failed worker.
-        assertThat(refused.status()).as(refused.body()).isEqualTo(502);
-        assertThat(refused.body()).contains("payment_required", "is closed or closing");
+        TestNetwork.Reply cut = TestNetwork.await(running);
+        assertThat(cut.body()).contains("payment_overdue", "is closing on chain").doesNotContain("\"finish_reason\":\"length\"");
+        JsonObject answeredChannel = channelById(close.worker, close.channelId);
+        assertThat(answeredChannel.getBoolean("quarantined")).isTrue();
+        long paid = answeredChannel.getLong("sent_nanoton");
+        assertThat(answeredChannel.getLong("unpaid_nanoton")).as("all the channel earned is in its answer").isZero();
+        JsonObject underWay = answeredChannel.getJsonObject("close");
+        assertThat(underWay.getString("started_by")).isEqualTo("gateway");
+        assertThat(underWay.getBoolean("answered")).isTrue();
+        assertThat(underWay.getLong("pays_nanoton")).isEqualTo(paid);
+        assertThat(underWay.getInstant("quarantine_ends_at")).isNotNull();
+        QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
+        assertThat(answered.challenged()).isTrue();
+        assertThat(answered.seqnoA()).isEqualTo(answeredChannel.getLong("seqno"));
+        assertThat(answered.sentA()).isEqualTo(BigInteger.valueOf(paid));
 
-        finishAndAssertPaid(close, workerWallet, close.owed);
+        eventually("the worker is paid over a new channel", 30_000, () -> net.workerStatus(close.worker)
+                .getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .anyMatch(c -> !c.getString("channel_id").equals(close.channelId) && !c.getBoolean("quarantined")));
+        TestNetwork.Reply served = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(served.status()).as(served.body()).isEqualTo(200);
+
+        finishAndAssertPaid(close, workerWallet, paid);
+    }
+
+    /**
+     * The payer key can also sign a new state with a higher seqno than any it sent and almost
+     * nothing in it. The contract takes an answer that sent more under a lower seqno, so the
+     * worker answers by the amount (audit Z, Z-1: it answered only a lower seqno, and lost all it
+     * had earned on the channel).
+     */
+    @Test
+    void aGatewayClosingWithAForgedHigherSeqno_isAnsweredWithTheStateThatSentMore(@TempDir Path paymentDir) {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, true);
+        assertThat(close.old.seqno()).isGreaterThan(close.latestSeqno);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            eventually("the worker answered the close", 20_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("answered its gateway's close")));
+        }
+        QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
+        assertThat(answered.seqnoA()).isEqualTo(close.latestSeqno);
+        assertThat(answered.sentA()).isEqualTo(BigInteger.valueOf(close.owed));
     }
 
     /**
      * The same close, against a worker with no wallet to pay an answer's gas: it cannot answer,
-     * says so once at ERROR (while there is time to fund a wallet), and still finishes the close
-     * by an external message, recording what it was paid: the old state.
+     * says so once at ERROR with when the quarantine ends (while there is time to fund a wallet),
+     * and still finishes the close by an external message, recording what it was paid: the old
+     * state.
      */
     @Test
     void aGatewayClosingWithAnOldState_againstAWorkerWithoutAWallet_isSaidOnce_andPaysTheOldState(@TempDir Path paymentDir)
             throws InterruptedException {
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        StaleClose close = gatewayClosesWithAnOldState(paymentDir, payout, null);
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, payout, null, false);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
-            eventually("the worker saw the close", 10_000, () -> onlyChannel(close.worker).getBoolean("quarantined"));
             eventually("the worker said it cannot answer", 10_000, () -> !workerLog.linesAt(Level.ERROR).isEmpty());
             Thread.sleep(2_500);  // two more watches
+            QuarantinedState started = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
             assertThat(workerLog.linesAt(Level.ERROR)).singleElement().asString().contains("its gateway's close pays "
-                    + close.old.sentNanoton() + " nanoTON, not the " + close.owed + " of its latest state", "no funded wallet");
+                    + close.old.sentNanoton() + " nanoTON, not the " + close.owed + " of its latest state",
+                    "no funded wallet", "before the quarantine ends at " + started.startedAt().plus(QUARANTINE));
         }
+        JsonObject unanswered = channelById(close.worker, close.channelId);
+        assertThat(unanswered.getBoolean("quarantined")).isTrue();
+        assertThat(unanswered.getJsonObject("close").getBoolean("answered")).isFalse();
+        assertThat(unanswered.getJsonObject("close").getLong("pays_nanoton")).isEqualTo(close.old.sentNanoton());
         assertThat(ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow().challenged()).isFalse();
         finishAndAssertPaid(close, payout, close.old.sentNanoton());
     }
 
-    /** A gateway and a worker paid on chain, some states apart, and the gateway's key ready to close with the older one. */
-    private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet) {
+    /**
+     * A gateway and a worker paid on chain, some states apart, and the gateway's key ready to close
+     * with a stale state: an older one it sent, or ({@code forged}) a new one with a higher seqno
+     * than any it sent, paying 1 nanoTON.
+     */
+    private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet,
+                                                   boolean forged) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         InMemoryChannelJournal journal = new InMemoryChannelJournal();
         net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
                 new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
         // The threshold and the silence are out of reach: only the gateway's close ends this channel.
-        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+        // Replies run to max_tokens: a stream without one lasts 6 s.
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096, 3_000), SchedulerOptions.DEFAULTS, 2_000,
                 new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, OnChainSettlement.SILENCE_LIMIT,
                         Duration.ofSeconds(1)));
-        Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
+        JsonObject channel = onlyChannel(worker);
+        Address contract = Address.of(channel.getString("channel_address"));
         streamUntilThePaidStateHolds(worker, contract, THRESHOLD);
-        SignedSemiChannel old = SignedSemiChannel.parse(Base64.getDecoder().decode(onlyChannel(worker).getString("signed_state_boc")));
+        SignedSemiChannel older = SignedSemiChannel.parse(Base64.getDecoder().decode(onlyChannel(worker).getString("signed_state_boc")));
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
+        long latestSeqno = onlyChannel(worker).getLong("seqno");
         PaymentKeyPair payerKey = journal.payerKey(() -> {
             throw new AssertionError("the gateway made its key already");
         });
+        SignedSemiChannel stale = forged ? payerKey.sign(new SemiChannelState(older.channelId(),
+                new SemiChannelBody(latestSeqno + 1_000, 1))) : older;
         OnChainChannel asGateway = OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), payerKey,
                 chain.client(), new ChannelCosts(FeeSchedule.read(chain.client())));
-        return new StaleClose(worker, contract, old, owed, onlyChannel(worker).getLong("seqno"),
-                () -> asGateway.startUncooperativeClose(gatewayWallet, old, journal.openChannels().getFirst().payeeState()));
+        return new StaleClose(worker, channel.getString("channel_id"), contract, stale, owed, latestSeqno,
+                () -> asGateway.startUncooperativeClose(gatewayWallet, stale, journal.openChannels().getFirst().payeeState()));
     }
 
-    private record StaleClose(WorkerNode worker, Address contract, SignedSemiChannel old, long owed, long latestSeqno,
-                              Runnable start) {}
+    private record StaleClose(WorkerNode worker, String channelId, Address contract, SignedSemiChannel old, long owed,
+                              long latestSeqno, Runnable start) {}
 
     /** Past the quarantine: the worker finishes the close, and {@code payout} receives {@code paid} less the fee. */
     private void finishAndAssertPaid(StaleClose close, ChainWallet payout, long paid) {
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
-            eventually("the worker finished the close", 10_000, () -> onlyChannel(close.worker).getBoolean("closed_on_chain"));
+            eventually("the worker finished the close", 10_000, () -> channelById(close.worker, close.channelId)
+                    .getBoolean("closed_on_chain"));
             assertLoggedPayout(workerLog, "finished the uncooperative close", close.contract, payout, paid);
         }
         ChainTransaction received = newest(payout.address());

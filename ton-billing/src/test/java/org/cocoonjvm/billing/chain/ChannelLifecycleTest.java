@@ -262,6 +262,32 @@ class ChannelLifecycleTest {
     }
 
     /**
+     * Whoever holds A's key can sign a new state with a higher seqno than any it sent and less in
+     * it, and start the close with that. The contract takes B's answer with a state that sent more,
+     * though its seqno is lower, and pays that (audit Z, Z-1): so the payee answers by the amount,
+     * not by the seqno.
+     */
+    @Test
+    void aCloseWithAForgedHigherSeqnoAndLessSent_isAnsweredWithTheStateThatSentMore() {
+        Pair ch = openChannel();
+        SignedSemiChannel stateB = ch.keysB.sign(new SemiChannelState(ch.b.channelId(), SemiChannelBody.INITIAL));
+        ChannelPayer payer = ch.payer();
+        payer.pay(ton("0.1").longValueExact());
+        SignedSemiChannel latest = payer.pay(ton("0.3").longValueExact());
+        SignedSemiChannel forged = ch.keysA.sign(new SemiChannelState(ch.b.channelId(),
+                new SemiChannelBody(50, ton("0.01").longValueExact())));
+
+        ch.a.startUncooperativeClose(gateway, forged, stateB);
+        assertThat(ChannelData.read(client, ch.a.address()).quarantined().orElseThrow().seqnoA()).isEqualTo(50);
+        ch.b.challenge(worker, latest, stateB);
+
+        QuarantinedState answered = ChannelData.read(client, ch.a.address()).quarantined().orElseThrow();
+        assertThat(answered.seqnoA()).isEqualTo(2);
+        assertThat(answered.sentA()).isEqualTo(ton("0.3"));
+        assertThat(answered.challenged()).isTrue();
+    }
+
+    /**
      * The rule {@code FixedKeyEd25519} keeps, on the real contract: a state signed by A with R
      * shifted by a torsion point passes BouncyCastle's (cofactored) verify, but the contract's
      * signature check refuses it (exit 101), as our verifier does. The same call with A's genuine

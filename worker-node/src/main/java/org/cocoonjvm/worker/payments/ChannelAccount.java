@@ -84,6 +84,8 @@ final class ChannelAccount {
     private volatile Long receivedNanoton;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final AtomicBoolean capWarned = new AtomicBoolean();
+    /** The uncooperative close under way as the chain watch last read it, for /status; null before one was seen. */
+    private volatile JsonObject closeUnderWay;
 
     /** A channel opened in this run. */
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
@@ -172,7 +174,9 @@ final class ChannelAccount {
         receivedNanoton = received;
         closeMessageHash = messageHash;
         settlement = reached;
-        store.save(stored(latest));
+        if (latest != null) {
+            store.save(stored(latest));
+        }  // never paid: it has no file, and owes nothing a restart would need to know of (audit Z, Z-5)
     }
 
     /** What is stored of it, or would be once paid: its row in the payout history. */
@@ -256,6 +260,16 @@ final class ChannelAccount {
         closeAsked = false;
     }
 
+    /**
+     * What the chain watch read of the close under way: who started it, what it pays this worker
+     * now, whether it was answered, and when the quarantine ends (the payout can come after it and
+     * the conditional-close time).
+     */
+    void closeUnderWay(boolean startedByGateway, long paysNanoton, boolean answered, Instant quarantineEnds) {
+        closeUnderWay = new JsonObject().put("started_by", startedByGateway ? "gateway" : "worker")
+                .put("pays_nanoton", paysNanoton).put("answered", answered).put("quarantine_ends_at", quarantineEnds);
+    }
+
     boolean startClosing() {
         return closing.compareAndSet(false, true);
     }
@@ -327,6 +341,10 @@ final class ChannelAccount {
         OwnerAddresses.putContract(json, "channel_address", channelAddress)
                 .put("closed_on_chain", closedOnChain())
                 .put("quarantined", quarantined());
+        JsonObject close = closeUnderWay;
+        if (close != null && quarantined()) {
+            json.put("close", close.copy());
+        }
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
         }

@@ -77,11 +77,16 @@ final class ChannelMeter implements CreditGate.Meter {
 
     @Override
     public boolean paused() {
-        return account.overdrawn();
+        // A channel closing on chain pays nothing made from here (audit Z, Z-2).
+        return account.overdrawn() || account.quarantined();
     }
 
     @Override
     public String overdue() {
+        if (account.quarantined()) {
+            return "payment_overdue: channel " + account.terms().channelId() + " is closing on chain: nothing this "
+                    + "sequence makes from here would be paid";
+        }
         return "payment_overdue: the gateway owes " + account.unpaid() + " nanoTON on channel "
                 + account.terms().channelId() + ", more than the credit window of " + account.window()
                 + " nanoTON, and did not pay it down within " + timeoutMs + " ms";

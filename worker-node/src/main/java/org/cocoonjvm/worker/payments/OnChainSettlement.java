@@ -178,18 +178,25 @@ public final class OnChainSettlement {
     }
 
     /**
-     * Answers an uncooperative close the gateway started with an older state than {@code latest}:
-     * the contract then pays {@code latest}.
+     * Answers an uncooperative close the gateway started with less than {@code latest}: the
+     * contract then pays {@code latest}.
      *
-     * @return false when this worker has no wallet to pay the answer's gas with (nothing sent)
+     * @return empty once sent; else why it was not (nothing sent): no wallet, or one holding less
+     *         than the answer's gas, which sent anyway would be refused before the contract runs
      */
-    boolean challenge(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest, SignedSemiChannel mine) {
+    Optional<String> challenge(String channelAddress, PaymentKeyPair key, SignedSemiChannel latest, SignedSemiChannel mine) {
         ChainWallet payer = wallet;
         if (payer == null) {
-            return false;
+            return Optional.of("this worker has no funded wallet to pay the answer's gas with");
+        }
+        BigInteger needed = costs.callValue(ChannelCosts.CHALLENGE_GAS);
+        BigInteger held = payer.balance();
+        if (held.compareTo(needed) < 0) {
+            return Optional.of("its wallet " + payer.address().toNonBounceable() + " holds " + held
+                    + " nanoTON, less than the " + needed + " nanoTON the answer attaches for its gas");
         }
         OnChainChannel.at(Address.of(channelAddress), key, chain, costs).challenge(payer, latest, mine);
-        return true;
+        return Optional.empty();
     }
 
     /**

@@ -60,8 +60,10 @@ public final class WorkerPayments implements CreditGate {
     /** The credit-window warnings said already: model, fee, coefficient, multiplier and payment round. */
     private final Set<String> windowWarned = ConcurrentHashMap.newKeySet();
     private final Unbilled unbilled = new Unbilled();
-    /** Channels whose stale close this worker could not answer (no wallet): said once each. */
+    /** Channels whose stale close this worker could not answer (no wallet, or too little in it): said once each. */
     private final Set<ChannelId> unansweredSaid = ConcurrentHashMap.newKeySet();
+    /** Channels closing on chain whose answer is done with (given, not needed, or not possible): see {@link #leaves}. */
+    private final Set<ChannelId> answerSettled = ConcurrentHashMap.newKeySet();
     /** What each uncooperative close under way pays this worker, as last read: its record once finished. */
     private final Map<ChannelId, Long> quarantinedPays = new ConcurrentHashMap<>();
     /** Done unless a gateway session is opening its channel: see {@link #channelOpening}. */
@@ -240,7 +242,7 @@ public final class WorkerPayments implements CreditGate {
     /** An open on-chain channel of this run that a close is not worth: it holds no more than the close costs. */
     private boolean heldAsDust(ChannelAccount account) {
         return chain != null && account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()
-                && !account.closeAsked() && !account.closeSigned()
+                && !account.quarantined() && !account.closeAsked() && !account.closeSigned()
                 && (account.latest() == null || !chain.worthClosingAtShutdown(account.latest()));
     }
 
@@ -269,8 +271,8 @@ public final class WorkerPayments implements CreditGate {
 
     private Optional<CloseRequest> closeRequest(ChannelAccount account, boolean shuttingDown) {
         if (chain == null || account == null || !account.offered() || account.channelAddress().isEmpty()
-                || account.closedOnChain()) {
-            return Optional.empty();
+                || account.closedOnChain() || account.quarantined()) {
+            return Optional.empty();  // a quarantined one is settled by its uncooperative close
         }
         SignedSemiChannel latest = account.latest();
         if (latest == null || !(shuttingDown ? chain.worthClosingAtShutdown(latest)
@@ -466,7 +468,7 @@ public final class WorkerPayments implements CreditGate {
     private void watch(ChannelAccount account) {
         ChannelData data = chain.read(account.channelAddress());
         if (data.quarantined().isPresent()) {
-            answerClose(account, data.status(), data.quarantined().get());
+            answerClose(account, data, data.quarantined().get());
         } else if (account.quarantined() && data.status() == ChannelStatus.UNINITED) {
             // Finished by the gateway, or by this worker before a restart: it paid what was
             // quarantined when last read, or (read in no run since) what this worker started it with.
@@ -477,41 +479,76 @@ public final class WorkerPayments implements CreditGate {
         }
     }
 
-    private void answerClose(ChannelAccount account, ChannelStatus status, QuarantinedState closing) {
+    /**
+     * A close under way on {@code account}'s channel. Seen the first time, the channel is marked
+     * quarantined: it takes no new request, and its running sequences pause (then fail
+     * payment_overdue), since nothing they make from here can be paid. A close its gateway started
+     * with less than this worker holds is answered once, with the latest state: at once when that
+     * state pays all the channel earned, else one watch later, after the gateway's rounds paid what
+     * the paused sequences made (the contract takes one answer). The contract takes a state that
+     * sent more even under a lower seqno, so the answer goes by the amount: whoever holds the
+     * payer key can sign a higher seqno for less (audit Z, Z-1).
+     */
+    private void answerClose(ChannelAccount account, ChannelData data, QuarantinedState closing) {
         ChannelId id = account.terms().channelId();
         SignedSemiChannel latest = account.latest();
         long pays = closing.sentA().subtract(closing.sentB()).max(BigInteger.ZERO).longValueExact();
         quarantinedPays.put(id, pays);
-        if (!account.quarantined()) {
+        boolean firstSight = !account.quarantined();
+        if (firstSight) {
             account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
             if (closing.submittedByA()) {
                 log.warn("channel {} at {}: its gateway started an uncooperative close with its state of seqno {}, {} "
-                                + "nanoTON (the latest it signed here: seqno {}, {} nanoTON); the channel takes no new requests",
-                        id, account.channelAddress(), closing.seqnoA(), closing.sentA(), latest == null ? 0 : latest.seqno(),
-                        latest == null ? 0 : latest.sentNanoton());
+                                + "nanoTON (the latest it signed here: seqno {}, {} nanoTON); the channel takes no new requests, "
+                                + "and its running sequences stop", id, account.channelAddress(), closing.seqnoA(),
+                        closing.sentA(), latest == null ? 0 : latest.seqno(), latest == null ? 0 : latest.sentNanoton());
             } else {
                 log.info("channel {} at {}: found the uncooperative close this worker started before a restart", id,
                         account.channelAddress());
             }
         }
-        if (status == ChannelStatus.CLOSURE_STARTED && closing.submittedByA() && !closing.challenged() && latest != null
-                && latest.seqno() > closing.seqnoA() && chain.worthChallenging(latest.sentNanoton() - closing.sentA().longValueExact())) {
-            if (chain.challenge(account.channelAddress(), key, latest, initialState(account))) {
-                quarantinedPays.put(id, latest.sentNanoton());
-                log.warn("channel {} at {}: answered its gateway's close, which paid {} nanoTON, with the latest state it "
-                                + "signed (seqno {}): the close pays {} nanoTON", id, account.channelAddress(), closing.sentA(),
-                        latest.seqno(), latest.sentNanoton());
-            } else if (unansweredSaid.add(id)) {
-                log.error("channel {} at {}: its gateway's close pays {} nanoTON, not the {} of its latest state, and this "
-                                + "worker has no funded wallet to answer it with; fund it before the quarantine that began at {} "
-                                + "ends", id, account.channelAddress(), closing.sentA(), latest.sentNanoton(), closing.startedAt());
+        if (data.status() == ChannelStatus.CLOSURE_STARTED && closing.submittedByA() && !closing.challenged()) {
+            long gain = latest == null ? 0 : latest.sentNanoton() - closing.sentA().longValueExact();
+            if (gain <= 0 || !chain.worthChallenging(gain)) {
+                answerSettled.add(id);  // nothing better to answer with
+            } else if (!firstSight || account.unpaid() <= 0) {
+                Optional<String> cannot = chain.challenge(account.channelAddress(), key, latest, initialState(account));
+                if (cannot.isEmpty()) {
+                    quarantinedPays.put(id, latest.sentNanoton());
+                    log.warn("channel {} at {}: answered its gateway's close, which paid {} nanoTON, with the latest state "
+                                    + "it signed (seqno {}): the close pays {} nanoTON", id, account.channelAddress(),
+                            closing.sentA(), latest.seqno(), latest.sentNanoton());
+                } else if (unansweredSaid.add(id)) {
+                    log.error("channel {} at {}: its gateway's close pays {} nanoTON, not the {} of its latest state, and {}: "
+                                    + "fund it before the quarantine ends at {}, and the next watch answers", id,
+                            account.channelAddress(), closing.sentA(), latest.sentNanoton(), cannot.get(),
+                            closing.startedAt().plus(data.quarantine()));
+                }
+                answerSettled.add(id);
             }
-        } else if (status == ChannelStatus.AWAITING_FINALIZATION) {
+        } else {
+            answerSettled.add(id);  // this worker's own close, answered already, or past the quarantine
+        }
+        // Only B answers, and only a close A started: answered, it was the gateway's.
+        boolean answered = closing.challenged() || quarantinedPays.get(id) != pays;
+        account.closeUnderWay(closing.submittedByA() || answered, quarantinedPays.get(id), answered,
+                closing.startedAt().plus(data.quarantine()));
+        if (data.status() == ChannelStatus.AWAITING_FINALIZATION) {
             Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
             if (finished.isPresent()) {
-                paidOut(account, pays, finished.get(), "finished the uncooperative close of channel " + id + " at " + account.channelAddress());
+                paidOut(account, quarantinedPays.get(id), finished.get(), "finished the uncooperative close of channel " + id
+                        + " at " + account.channelAddress());
             }
         }
+    }
+
+    /**
+     * Whether channel {@code id} is closing on chain and nothing paid on it from now can count: a
+     * session paid over it should end, so that the next one is paid over a new channel.
+     */
+    public boolean leaves(ChannelId id) {
+        ChannelAccount account = channels.get(id);
+        return account != null && account.quarantined() && answerSettled.contains(id);
     }
 
     /** This worker's signed initial state: a one-way channel's payee never signs another. */

@@ -106,8 +106,11 @@ final class GatewayLink {
     /** When the tries began to be dropped unanswered, one after another; null while they are not (see {@link #unreachable}). */
     private Instant droppedSince;
     private Instant lastProblemLogged = Instant.EPOCH;
-    /** This worker refused the current session's channel and ended it: its end was logged as that refusal. */
-    private boolean channelRefused;
+    /**
+     * This worker ended the current session itself, refusing its channel or leaving one that closes
+     * on chain: its end was logged already, and it only retries.
+     */
+    private boolean endedHere;
     /**
      * When the gateway last answered; the silence an uncooperative close waits out starts here.
      * On the settlement rules' clock ({@link WorkerPayments#now}), which measures that silence.
@@ -178,7 +181,7 @@ final class GatewayLink {
             GrpcClientRequest<WorkerMessage, GatewayMessage> request = opened.result();
             session = request;
             sessionChannel = null;
-            channelRefused = false;
+            endedHere = false;
             channelOpened = payments.channelOpening();
             request.write(WorkerMessage.newBuilder().setHello(hello.get()).build());
             request.response().onComplete(answered -> {
@@ -327,7 +330,7 @@ final class GatewayLink {
             log.error("{}; retrying every {} ms", problem, MAX_BACKOFF_MS, cause);
         }
         standing(new Registration(Registration.State.REFUSED, "channel_refused", problem, Instant.now()));
-        channelRefused = true;
+        endedHere = true;
         backoffMs = MAX_BACKOFF_MS;
         session.end();
     }
@@ -437,7 +440,7 @@ final class GatewayLink {
      * as a refusal, with a word on whether retrying can help.
      */
     private void ended(GrpcClientResponse<WorkerMessage, GatewayMessage> response) {
-        if (endedAfterChannelRefused()) {
+        if (endedHereAlready()) {
             return;
         }
         GrpcStatus status = response.status();
@@ -521,7 +524,7 @@ final class GatewayLink {
     }
 
     private void lost(String why) {
-        if (endedAfterChannelRefused() || stoppedAlready()) {
+        if (endedHereAlready() || stoppedAlready()) {
             return;
         }
         if (sessionUp) {
@@ -535,12 +538,12 @@ final class GatewayLink {
         }
     }
 
-    /** The session this worker ended by refusing its channel has ended: retries, saying nothing more. */
-    private boolean endedAfterChannelRefused() {
-        if (!channelRefused) {
+    /** The session this worker ended itself has ended: retries, saying nothing more. */
+    private boolean endedHereAlready() {
+        if (!endedHere) {
             return false;
         }
-        channelRefused = false;
+        endedHere = false;
         if (!stoppedAlready()) {
             retry();
         }
@@ -621,8 +624,24 @@ final class GatewayLink {
             settling = false;
             if (done.failed()) {
                 log.warn("settling channels with gateway {} on chain failed; retrying", gateway, done.cause());
+            } else if (session != null && sessionChannel != null && payments.leaves(sessionChannel)) {
+                leaveClosingChannel();
             }
         });
+    }
+
+    /**
+     * The session's channel closes on chain, started by the gateway's key, and nothing paid on it
+     * can count any more: the session ends, and the next one is paid over a new channel (the
+     * gateway does not reopen a channel that is no longer OPEN). Staying, the worker was routed
+     * requests it could only refuse, for the whole quarantine (audit Z, Z-3).
+     */
+    private void leaveClosingChannel() {
+        log.info("channel {} of gateway {} is closing on chain: ending the session, so that the next one is paid over a "
+                + "new channel", sessionChannel, gateway);
+        endedHere = true;
+        backoffMs = MAX_BACKOFF_MS;
+        session.end();
     }
 
     private void cancelHeartbeat() {
