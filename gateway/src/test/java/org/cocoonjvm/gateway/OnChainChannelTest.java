@@ -883,6 +883,50 @@ class OnChainChannelTest {
     }
 
     /**
+     * A close started on a channel nothing was paid on yet: nothing to answer and nothing owed. It
+     * is logged as any close, the worker moves to a new channel, and the finish records it closed
+     * with nothing paid out (audit Z, Z-5: the watch threw a NullPointerException storing a
+     * channel that had no state, at the close and again at the finish).
+     */
+    @Test
+    void aGatewayClosingAChannelNeverPaidOn_isLoggedAndFinished_withNothingOwed(@TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
+        WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000,
+                new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
+                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), null, OnChainSettlement.SILENCE_LIMIT,
+                        Duration.ofSeconds(1)));
+        JsonObject channel = onlyChannel(worker);
+        String id = channel.getString("channel_id");
+        Address contract = Address.of(channel.getString("channel_address"));
+        PaymentKeyPair payerKey = journal.payerKey(() -> {
+            throw new AssertionError("the gateway made its key already");
+        });
+        SignedSemiChannel nothing = payerKey.sign(new SemiChannelState(ChannelId.fromHex(id), new SemiChannelBody(1, 0)));
+        try (LogCapture log = new LogCapture("ROOT")) {
+            OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), payerKey, chain.client(),
+                    new ChannelCosts(FeeSchedule.read(chain.client())))
+                    .startUncooperativeClose(gatewayWallet, nothing, journal.openChannels().getFirst().payeeState());
+            eventually("the worker is paid over a new channel", 30_000, () -> net.workerStatus(worker)
+                    .getJsonArray("channels").stream().map(JsonObject.class::cast)
+                    .anyMatch(c -> !c.getString("channel_id").equals(id)));
+            assertThat(log.linesAt(Level.WARN)).anySatisfy(l -> assertThat(l).contains("channel " + id,
+                    "its gateway started an uncooperative close with its state of seqno 1, 0 nanoTON"));
+            assertThat(log.lines()).noneMatch(l -> l.contains("Exception"));
+        }
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            chain.advanceTime(QUARANTINE.plus(CONDITIONAL_CLOSE).plusSeconds(1));
+            eventually("the worker finished the close", 10_000, () -> channelById(worker, id).getBoolean("closed_on_chain"));
+            assertThat(workerLog.linesAt(Level.INFO)).anySatisfy(l -> assertThat(l).contains(
+                    "finished the uncooperative close of channel " + id, "it owed this worker nothing"));
+            assertThat(workerLog.lines()).noneMatch(l -> l.contains("Exception"));
+        }
+    }
+
+    /**
      * A gateway and a worker paid on chain, some states apart, and the gateway's key ready to close
      * with a stale state: an older one it sent, or ({@code forged}) a new one with a higher seqno
      * than any it sent, paying 1 nanoTON.

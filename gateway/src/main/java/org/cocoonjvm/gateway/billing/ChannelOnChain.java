@@ -111,10 +111,18 @@ public final class ChannelOnChain {
      * @return whether this call opened it; false when it was OPEN already
      * @throws ChainException {@code channel_settled} when states were signed on it but it is no
      *     longer OPEN: the worker closed it without the gateway, and reopening it would let the
-     *     old cumulative amounts be paid again; the caller starts a new channel instead
+     *     old cumulative amounts be paid again; or when an uncooperative close runs on it, started
+     *     by someone holding this gateway's key, states or none (the worker leaves such a channel:
+     *     waiting for the close kept it out for the whole quarantine). The caller starts a new
+     *     channel instead
      */
     public boolean open(OnChainChannel channel, long depositNanoton, long signedSeqno) {
-        boolean openAlready = "active".equals(chain.state(channel.address())) && channel.status() == ChannelStatus.OPEN;
+        ChannelStatus status = "active".equals(chain.state(channel.address())) ? channel.status() : ChannelStatus.UNINITED;
+        if (status != ChannelStatus.OPEN && status != ChannelStatus.UNINITED) {
+            throw new ChainException("channel_settled", "channel " + channel.channelId() + " is " + status
+                    + " on chain: an uncooperative close runs on it; it is not reopened");
+        }
+        boolean openAlready = status == ChannelStatus.OPEN;
         if (signedSeqno > 0 && !openAlready) {
             throw new ChainException("channel_settled", "channel " + channel.channelId()
                     + " was closed on chain after " + signedSeqno + " states; it is not reopened");
