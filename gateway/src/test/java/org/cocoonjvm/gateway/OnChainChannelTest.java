@@ -25,6 +25,7 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.LongUnaryOperator;
 import java.util.function.Predicate;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainTransaction;
@@ -793,7 +794,7 @@ class OnChainChannelTest {
     @Test
     void aGatewayClosingWithAnOldState_whileAStreamRuns_isAnsweredWithAllItEarned_andANewChannelServes(@TempDir Path paymentDir) {
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
-        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, false);
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null);
         Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
                         chat("synthetic", true, "\"max_tokens\":3000"))
                 .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
@@ -842,7 +843,7 @@ class OnChainChannelTest {
     @Test
     void aGatewayClosingWithAForgedHigherSeqno_isAnsweredWithTheStateThatSentMore(@TempDir Path paymentDir) {
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
-        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, true);
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, owed -> 1);
         assertThat(close.old.seqno()).isGreaterThan(close.latestSeqno);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
@@ -855,6 +856,35 @@ class OnChainChannelTest {
     }
 
     /**
+     * A close that pays less than the latest state by less than an answer's gas is not answered
+     * (the answer would cost more than it wins), and the worker says so with the amount (audit Z2,
+     * N-4: it dropped it silently).
+     */
+    @Test
+    void aCloseShortByLessThanAnAnswerCosts_isNotAnswered_andSaidWithTheAmount(@TempDir Path paymentDir) {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, owed -> owed - 1_000_000);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            eventually("the worker said it leaves it unanswered", 20_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("1000000 less than its latest state, which is less than an answer costs: not answered")));
+            assertThat(workerLog.lines()).noneMatch(l -> l.contains("answered its gateway's close"));
+        }
+        assertThat(ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow().challenged()).isFalse();
+    }
+
+    /** A worker's wallet that cannot pay an answer's gas is said at start, not first when a close needs one (audit Z, Z-4). */
+    @Test
+    void aWorkerWalletHoldingLessThanAnAnswerCosts_isSaidAtStart() {
+        ChainWallet poor = wallet(BigInteger.valueOf(5_000_000));
+        try (LogCapture log = new LogCapture(OnChainSettlement.class)) {
+            new OnChainSettlement(chain.client(), THRESHOLD, Clock.systemUTC(), poor, OnChainSettlement.SILENCE_LIMIT);
+            assertThat(log.linesAt(Level.WARN)).singleElement().asString().contains("wallet "
+                    + poor.address().toNonBounceable() + " holds ", "an answer to a stale close attaches", "send it more TON");
+        }
+    }
+
+    /**
      * The same close, against a worker with no wallet to pay an answer's gas: it cannot answer,
      * says so once at ERROR with when the quarantine ends (while there is time to fund a wallet),
      * and still finishes the close by an external message, recording what it was paid: the old
@@ -864,7 +894,7 @@ class OnChainChannelTest {
     void aGatewayClosingWithAnOldState_againstAWorkerWithoutAWallet_isSaidOnce_andPaysTheOldState(@TempDir Path paymentDir)
             throws InterruptedException {
         ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        StaleClose close = gatewayClosesWithAnOldState(paymentDir, payout, null, false);
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, payout, null, null);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
             eventually("the worker said it cannot answer", 10_000, () -> !workerLog.linesAt(Level.ERROR).isEmpty());
@@ -928,11 +958,11 @@ class OnChainChannelTest {
 
     /**
      * A gateway and a worker paid on chain, some states apart, and the gateway's key ready to close
-     * with a stale state: an older one it sent, or ({@code forged}) a new one with a higher seqno
-     * than any it sent, paying 1 nanoTON.
+     * with a stale state: an older one it sent, or ({@code forged}, given what the worker is owed)
+     * a new one with a higher seqno than any it sent, paying what {@code forged} says.
      */
     private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet,
-                                                   boolean forged) {
+                                                   LongUnaryOperator forged) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         InMemoryChannelJournal journal = new InMemoryChannelJournal();
         net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
@@ -952,8 +982,8 @@ class OnChainChannelTest {
         PaymentKeyPair payerKey = journal.payerKey(() -> {
             throw new AssertionError("the gateway made its key already");
         });
-        SignedSemiChannel stale = forged ? payerKey.sign(new SemiChannelState(older.channelId(),
-                new SemiChannelBody(latestSeqno + 1_000, 1))) : older;
+        SignedSemiChannel stale = forged == null ? older : payerKey.sign(new SemiChannelState(older.channelId(),
+                new SemiChannelBody(latestSeqno + 1_000, forged.applyAsLong(owed))));
         OnChainChannel asGateway = OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), payerKey,
                 chain.client(), new ChannelCosts(FeeSchedule.read(chain.client())));
         return new StaleClose(worker, channel.getString("channel_id"), contract, stale, owed, latestSeqno,

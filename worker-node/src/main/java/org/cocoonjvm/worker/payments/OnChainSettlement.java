@@ -21,6 +21,8 @@ import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.protocol.grpc.CloseSigned;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
 
 /**
@@ -32,6 +34,7 @@ import org.ton.ton4j.address.Address;
  * loop.
  */
 public final class OnChainSettlement {
+    private static final Logger log = LoggerFactory.getLogger(OnChainSettlement.class);
     /** How long the gateway may be gone before a channel worth it is closed without it. */
     public static final Duration SILENCE_LIMIT = Duration.ofMinutes(5);
     /** How often each channel is read for an uncooperative close this worker did not start. */
@@ -89,6 +92,9 @@ public final class OnChainSettlement {
         this.clock = clock;
         this.wallet = wallet;
         this.closeThreshold = closeThreshold;
+        if (wallet != null) {
+            sayIfShort(wallet);
+        }
     }
 
     Duration watchEvery() {
@@ -106,6 +112,27 @@ public final class OnChainSettlement {
      */
     public void payWith(ChainWallet funded) {
         wallet = funded;
+        sayIfShort(funded);
+    }
+
+    /**
+     * A wallet holding less than an answer to a stale close attaches can start nothing either:
+     * said at once, not first when a close needs answering (audit Z, Z-4). Blocking (reads the
+     * balance); a wallet the chain cannot read now is said nothing of.
+     */
+    private void sayIfShort(ChainWallet funded) {
+        BigInteger needed = costs.callValue(ChannelCosts.CHALLENGE_GAS);
+        BigInteger held;
+        try {
+            held = funded.balance();
+        } catch (ChainException unreadable) {
+            return;
+        }
+        if (held.compareTo(needed) < 0) {
+            log.warn("wallet {} holds {} nanoTON, less than the {} nanoTON an answer to a stale close attaches for its gas "
+                    + "(closing a channel without the gateway takes as much): send it more TON", funded.address().toNonBounceable(),
+                    held, needed);
+        }
     }
 
     /**

@@ -510,6 +510,10 @@ public final class WorkerPayments implements CreditGate {
         if (data.status() == ChannelStatus.CLOSURE_STARTED && closing.submittedByA() && !closing.challenged()) {
             long gain = latest == null ? 0 : latest.sentNanoton() - closing.sentA().longValueExact();
             if (gain <= 0 || !chain.worthChallenging(gain)) {
+                if (gain > 0 && answerSettled.add(id)) {
+                    log.warn("channel {} at {}: its gateway's close pays {} nanoTON, {} less than its latest state, which is "
+                                    + "less than an answer costs: not answered", id, account.channelAddress(), closing.sentA(), gain);
+                }
                 answerSettled.add(id);  // nothing better to answer with
             } else if (!firstSight || account.unpaid() <= 0) {
                 Optional<String> cannot = chain.challenge(account.channelAddress(), key, latest, initialState(account));
