@@ -819,6 +819,8 @@ class OnChainChannelTest {
         assertThat(underWay.getBoolean("answered")).isTrue();
         assertThat(underWay.getLong("pays_nanoton")).isEqualTo(paid);
         assertThat(underWay.getInstant("quarantine_ends_at")).isNotNull();
+        assertThat(net.workerGet(close.worker, "/metrics").toString()).contains("cocoon_worker_channel_close_shortfall_nanoton{"
+                + "channel=\"" + close.channelId + "\",started_by=\"gateway\"} 0.0");
         QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
         assertThat(answered.challenged()).isTrue();
         assertThat(answered.seqnoA()).isEqualTo(answeredChannel.getLong("seqno"));
@@ -908,6 +910,9 @@ class OnChainChannelTest {
         assertThat(unanswered.getBoolean("quarantined")).isTrue();
         assertThat(unanswered.getJsonObject("close").getBoolean("answered")).isFalse();
         assertThat(unanswered.getJsonObject("close").getLong("pays_nanoton")).isEqualTo(close.old.sentNanoton());
+        // What the owner's alert reads: the close pays that much less than the latest state.
+        assertThat(net.workerGet(close.worker, "/metrics").toString()).contains("cocoon_worker_channel_close_shortfall_nanoton{"
+                + "channel=\"" + close.channelId + "\",started_by=\"gateway\"} " + (double) (close.owed - close.old.sentNanoton()));
         assertThat(ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow().challenged()).isFalse();
         finishAndAssertPaid(close, payout, close.old.sentNanoton());
     }

@@ -412,11 +412,15 @@ final class TestNetwork implements AutoCloseable {
 
     /** A GET of the worker's own HTTP API ({@code /status}, {@code /earnings}) as JSON. */
     JsonObject workerJson(WorkerNode worker, String path) {
+        return workerGet(worker, path).toJsonObject();
+    }
+
+    /** A worker's own page, as its operator reads it (its API key). */
+    Buffer workerGet(WorkerNode worker, String path) {
         HttpClient direct = vertx.createHttpClient();
         try {
-            Buffer body = await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", path)
+            return await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", path)
                     .compose(r -> r.putHeader("Authorization", "Bearer " + API_KEY).send().compose(HttpClientResponse::body)));
-            return body.toJsonObject();
         } finally {
             direct.close();
         }

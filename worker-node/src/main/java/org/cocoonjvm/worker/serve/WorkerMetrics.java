@@ -45,6 +45,7 @@ final class WorkerMetrics implements AutoCloseable {
     private final Function<WorkerLoad, Earnings> earnings;
     private final MultiGauge sent;
     private final MultiGauge unpaid;
+    private final MultiGauge closeShortfall;
     private volatile WorkerLoad loadNow = WorkerLoad.getDefaultInstance();
     private volatile Earnings earningsNow = new Earnings(TokenCounts.NONE, List.of());
     /** The link's state label ({@link Registration.State#label()}); null without a gateway. */
@@ -103,6 +104,11 @@ final class WorkerMetrics implements AutoCloseable {
                 .description("nanoTON the channel's last signed state pays this worker").register(meters);
         this.unpaid = MultiGauge.builder("cocoon.worker.channel.unpaid.nanoton")
                 .description("nanoTON earned on the channel that no signed state pays yet").register(meters);
+        // The alert a GPU owner needs against a close started with the gateway's key: > 0 is money
+        // the close will not pay unless answered (audit Z, Z-6).
+        this.closeShortfall = MultiGauge.builder("cocoon.worker.channel.close.shortfall.nanoton")
+                .description("While an uncooperative close runs on the channel: nanoTON its last signed state pays this "
+                        + "worker beyond what the close pays now (0 once answered)").register(meters);
         this.process = ProcessMetrics.bindTo(meters);
     }
 
@@ -127,6 +133,7 @@ final class WorkerMetrics implements AutoCloseable {
     private void refreshChannels() {
         List<MultiGauge.Row<?>> sentRows = new ArrayList<>();
         List<MultiGauge.Row<?>> unpaidRows = new ArrayList<>();
+        List<MultiGauge.Row<?>> shortfallRows = new ArrayList<>();
         for (Object entry : channels.get()) {
             JsonObject channel = (JsonObject) entry;
             if (channel.getBoolean("closed_on_chain", false)) {
@@ -135,9 +142,15 @@ final class WorkerMetrics implements AutoCloseable {
             Tags tags = Tags.of("channel", channel.getString("channel_id"));
             sentRows.add(MultiGauge.Row.of(tags, channel.getLong("sent_nanoton")));
             unpaidRows.add(MultiGauge.Row.of(tags, channel.getLong("unpaid_nanoton")));
+            JsonObject close = channel.getJsonObject("close");
+            if (close != null) {
+                shortfallRows.add(MultiGauge.Row.of(tags.and("started_by", close.getString("started_by")),
+                        Math.max(0, channel.getLong("sent_nanoton") - close.getLong("pays_nanoton"))));
+            }
         }
         sent.register(sentRows, true);
         unpaid.register(unpaidRows, true);
+        closeShortfall.register(shortfallRows, true);
     }
 
     /** Stops listening for the JVM's GC notifications, which would otherwise keep the registry alive. */
