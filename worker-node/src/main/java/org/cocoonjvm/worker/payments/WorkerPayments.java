@@ -510,11 +510,11 @@ public final class WorkerPayments implements CreditGate {
         if (data.status() == ChannelStatus.CLOSURE_STARTED && closing.submittedByA() && !closing.challenged()) {
             long gain = latest == null ? 0 : latest.sentNanoton() - closing.sentA().longValueExact();
             if (gain <= 0 || !chain.worthChallenging(gain)) {
-                if (gain > 0 && answerSettled.add(id)) {
+                // Nothing better to answer with; a shortfall too small to answer is said once.
+                if (answerSettled.add(id) && gain > 0) {
                     log.warn("channel {} at {}: its gateway's close pays {} nanoTON, {} less than its latest state, which is "
                                     + "less than an answer costs: not answered", id, account.channelAddress(), closing.sentA(), gain);
                 }
-                answerSettled.add(id);  // nothing better to answer with
             } else if (!firstSight || account.unpaid() <= 0) {
                 Optional<String> cannot = chain.challenge(account.channelAddress(), key, latest, initialState(account));
                 if (cannot.isEmpty()) {

@@ -118,9 +118,8 @@ final class GatewayLink {
     private Instant lastHeard;
     private long settleTimer = -1;
     private boolean settling;
-    /** When the chain was last watched (System.nanoTime); it is watched at once on start. */
+    /** When the chain was last watched (System.nanoTime); set a watch back at start, so the first tick watches. */
     private long watchedAt;
-    private boolean watchedOnce;
     /** Set by stop(): done once the gateway's close signature was handled. */
     private Promise<Void> shutdownClose;
     /** Read by /status from any thread. */
@@ -148,6 +147,7 @@ final class GatewayLink {
      */
     Future<Void> start() {
         if (payments.onChain()) {
+            watchedAt = System.nanoTime() - payments.watchEvery().toNanos();
             settleTimer = vertx.setPeriodic(SETTLE_CHECK_MS, id -> settle());
         }
         connect();
@@ -602,13 +602,12 @@ final class GatewayLink {
     private void settle() {
         long now = System.nanoTime();
         boolean gatewayGone = session == null;
-        boolean watch = !watchedOnce || now - watchedAt >= payments.watchEvery().toNanos();
+        boolean watch = now - watchedAt >= payments.watchEvery().toNanos();
         if (settling || (!gatewayGone && !watch)) {
             return;
         }
         settling = true;
         if (watch) {
-            watchedOnce = true;
             watchedAt = now;
         }
         Instant since = lastHeard;
