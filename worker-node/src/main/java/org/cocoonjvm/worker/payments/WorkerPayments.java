@@ -483,11 +483,12 @@ public final class WorkerPayments implements CreditGate {
      * A close under way on {@code account}'s channel. Seen the first time, the channel is marked
      * quarantined: it takes no new request, and its running sequences pause (then fail
      * payment_overdue), since nothing they make from here can be paid. A close its gateway started
-     * with less than this worker holds is answered once, with the latest state: at once when that
-     * state pays all the channel earned, else one watch later, after the gateway's rounds paid what
-     * the paused sequences made (the contract takes one answer). The contract takes a state that
-     * sent more even under a lower seqno, so the answer goes by the amount: whoever holds the
-     * payer key can sign a higher seqno for less (audit Z, Z-1).
+     * with less than this worker holds is answered once, with the latest state, one watch after
+     * it was seen: the contract takes one answer, and a sequence's step under way when the pause
+     * came still adds tokens, which the gateway's rounds pay by then (answered at once, such a
+     * state came too late for it). The contract takes a state that sent more even under a lower
+     * seqno, so the answer goes by the amount: whoever holds the payer key can sign a higher seqno
+     * for less (audit Z, Z-1).
      */
     private void answerClose(ChannelAccount account, ChannelData data, QuarantinedState closing) {
         ChannelId id = account.terms().channelId();
@@ -515,7 +516,7 @@ public final class WorkerPayments implements CreditGate {
                     log.warn("channel {} at {}: its gateway's close pays {} nanoTON, {} less than its latest state, which is "
                                     + "less than an answer costs: not answered", id, account.channelAddress(), closing.sentA(), gain);
                 }
-            } else if (!firstSight || account.unpaid() <= 0) {
+            } else if (!firstSight) {
                 Optional<String> cannot = chain.challenge(account.channelAddress(), key, latest, initialState(account));
                 if (cannot.isEmpty()) {
                     quarantinedPays.put(id, latest.sentNanoton());
