@@ -539,6 +539,85 @@ class OnChainChannelTest {
     }
 
     /**
+     * An operator changes {@code --channel-cap-nanoton} between restarts. A channel open on chain
+     * holds what its contract was funded with, whatever the setting is now: the gateway used to
+     * refuse one funded with less (channel_underfunded, at every try of its worker), and to offer
+     * one funded with more at the new cap, which its worker refused as changed terms. Each is
+     * taken up at its deposit; a cooperative close pays the worker all its last state holds; the
+     * next channel is funded at the cap set now.
+     */
+    @Test
+    void aGatewayRestartedWithAnotherCap_takesEachOpenChannelUpAtItsDeposit_andFundsTheNextAtTheNewCap(
+            @TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        WorkerPaymentOptions workerPayments = new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000);
+        long[] caps = {DEPOSIT, 2 * DEPOSIT, DEPOSIT / 2};
+        long owed = 0;
+        Address contract = null;
+        WorkerNode worker = null;
+        for (int restart = 0; restart < caps.length; restart++) {
+            if (net != null) {
+                net.close();
+            }
+            BigInteger walletBefore = gatewayWallet.balance();
+            net = new TestNetwork(new PaymentOptions(true, 1, 50, caps[restart]),
+                    new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
+            // The threshold is out of reach until the last restart, where the worker closes.
+            boolean last = restart == caps.length - 1;
+            worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, workerPayments,
+                    new OnChainSettlement(chain.client(), last ? owed + THRESHOLD : DEPOSIT, Clock.systemUTC()));
+            JsonObject channel = onlyChannel(worker);
+            contract = Address.of(channel.getString("channel_address"));
+            assertThat(channel.getLong("deposit_cap_nanoton")).isEqualTo(DEPOSIT);
+            assertThat(adminWorkers().getJsonObject(0).getJsonObject("billing").getLong("cap_nanoton")).isEqualTo(DEPOSIT);
+            if (restart > 0) {
+                assertThat(gatewayWallet.balance()).as("the same contract: nothing funded again").isEqualTo(walletBefore);
+            }
+            if (!last) {
+                // Below dust: the worker's stop closes nothing.
+                TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                        chat("synthetic", false, "\"max_tokens\":5"));
+                assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+                long total = owed + FEE_PER_TOKEN * tokens(reply);
+                WorkerNode paid = worker;
+                eventually("the worker holds a state for " + total, () -> onlyChannel(paid).getLong("sent_nanoton") == total);
+                owed = total;
+            }
+        }
+        WorkerNode closing = worker;
+        String closedId = onlyChannel(closing).getString("channel_id");
+        BigInteger payoutBefore = payout.balance();
+        long earned = owed;
+        while (earned < owed + THRESHOLD) {
+            TestNetwork.Reply reply = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":40"));
+            assertThat(reply.status()).as(reply.body()).isEqualTo(200);
+            earned += FEE_PER_TOKEN * tokens(reply);
+        }
+        eventually("the worker closed channel " + closedId + " on chain",
+                () -> channelById(closing, closedId).getBoolean("closed_on_chain"));
+        long paid = channelById(closing, closedId).getLong("sent_nanoton");
+        assertThat(paid).isGreaterThanOrEqualTo(owed + THRESHOLD).isLessThanOrEqualTo(earned);
+        assertThat(ChannelData.read(chain.client(), contract).status()).isEqualTo(ChannelStatus.UNINITED);
+        ChannelCosts costs = new ChannelCosts(FeeSchedule.read(chain.client()));
+        ChainTransaction toB = newest(payout.address());
+        assertThat(Address.of(toB.inMessage().orElseThrow().source())).isEqualTo(contract);
+        assertThat(toB.inMessage().orElseThrow().valueNanoton()).isEqualTo(BigInteger.valueOf(paid).subtract(costs.payoutForwardFee()));
+        assertThat(payout.balance()).isGreaterThan(payoutBefore);
+
+        eventually("a new channel is open", () -> net.workerStatus(closing).getJsonArray("channels").stream()
+                .map(JsonObject.class::cast).anyMatch(c -> !c.getString("channel_id").equals(closedId)));
+        JsonObject next = net.workerStatus(closing).getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .filter(c -> !c.getString("channel_id").equals(closedId)).findFirst().orElseThrow();
+        assertThat(next.getLong("deposit_cap_nanoton")).isEqualTo(DEPOSIT / 2);
+        assertThat(ChannelData.read(chain.client(), Address.of(next.getString("channel_address"))).balanceA())
+                .isEqualTo(BigInteger.valueOf(DEPOSIT / 2));
+    }
+
+    /**
      * A CloseSigned written as the connection broke never reaches the worker, while the gateway has
      * recorded the channel closed: the contract stays open, the worker's earnings and the gateway's
      * deposit in it. The worker asks again on a later session (the channel is no longer its current

@@ -74,7 +74,8 @@ final class GatewayPolicy {
     long paymentEveryMs;
 
     @Option(names = "--channel-cap-nanoton", defaultValue = "10000000000",
-            description = "The most one worker's channel pays out. Default: ${DEFAULT-VALUE} (10 TON).")
+            description = "The most one worker's channel pays out: on chain, what each new channel is funded with (one open"
+                    + " already keeps what its contract holds). Default: ${DEFAULT-VALUE} (10 TON).")
     long channelCapNanoton;
 
     @Option(names = "--grant-nanoton", defaultValue = "0",

@@ -219,7 +219,7 @@ public final class ChannelBilling extends VerticleBase {
                     return journal.openChannels();
                 }, false)
                 .onSuccess(open -> {
-                    close = new ChannelClose(this, context, journal, onChain, key, options.depositCapNanoton());
+                    close = new ChannelClose(this, context, journal, onChain, key);
                     opening = new ChannelOpening(this, context, journal, onChain, key, options);
                     open.forEach(entry -> channels.put(entry.channelId(), channelOf(entry)));
                     tally();
@@ -458,7 +458,7 @@ public final class ChannelBilling extends VerticleBase {
     Future<WorkerChannel.View> view(WorkerChannel channel) {
         Context caller = Vertx.currentContext();
         Promise<WorkerChannel.View> view = Promise.promise();
-        context.runOnContext(v -> answer(caller, view::handle, Future.succeededFuture(channel.view(options.depositCapNanoton()))));
+        context.runOnContext(v -> answer(caller, view::handle, Future.succeededFuture(channel.view(cap(channel)))));
         return view.future();
     }
 
@@ -503,7 +503,7 @@ public final class ChannelBilling extends VerticleBase {
         Context caller = Vertx.currentContext();
         Promise<List<WorkerChannel.View>> views = Promise.promise();
         context.runOnContext(v -> answer(caller, views::handle, Future.succeededFuture(channels.values().stream()
-                .filter(which).map(c -> c.view(options.depositCapNanoton())).toList())));
+                .filter(which).map(c -> c.view(cap(c))).toList())));
         return views.future();
     }
 
@@ -531,13 +531,13 @@ public final class ChannelBilling extends VerticleBase {
                 continue;
             }
             if (isAbsent(c)) {
-                absent += c.view(options.depositCapNanoton()).unpaidNanoton();
+                absent += c.view(cap(c)).unpaidNanoton();
                 absentCount++;
             }
             // A state is sent only once its contract is open, so a channel holding one was funded;
             // one bound without a state may have failed its open before the deploy.
             if (c.onChain() != null || c.contractAddress() != null && c.signed().seqno() > 0) {
-                deposits += options.depositCapNanoton();
+                deposits += cap(c);
             }
         }
         stats.unpaidAbsent.set(absent);
@@ -704,13 +704,30 @@ public final class ChannelBilling extends VerticleBase {
 
     private record Sent(WorkerChannel channel, SignedSemiChannel state) {}
 
-    /** The most a channel may pay; logs once per channel when its fees go past it. */
+    /**
+     * The most {@code channel} pays: on chain its contract's deposit, whatever the cap set now (a
+     * channel funded under another setting holds what it held); the cap set now off chain, and for
+     * an on-chain channel whose contract this process has not read yet (a view's estimate).
+     */
+    long cap(WorkerChannel channel) {
+        return channel.deposit().orElse(options.depositCapNanoton());
+    }
+
+    /**
+     * What a channel may pay of {@code owed}; logs once per channel when its fees go past its cap.
+     * An on-chain channel pays nothing past its last state until its contract is read: its deposit
+     * may be less than the cap set now.
+     */
     long capped(WorkerChannel channel, long owed) {
-        if (channel.firstPastCap(owed, options.depositCapNanoton())) {
-            log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
-                    + "close and reopen the channel", channel.id(), owed, options.depositCapNanoton());
+        if (onChain != null && channel.deposit().isEmpty()) {
+            return Math.min(owed, channel.signed().sentNanoton());
         }
-        return Math.min(owed, options.depositCapNanoton());
+        long cap = cap(channel);
+        if (channel.firstPastCap(owed, cap)) {
+            log.error("channel {} owes {} nanoTON, above its cap of {}: the worker is paid up to the cap only; "
+                    + "close and reopen the channel", channel.id(), owed, cap);
+        }
+        return Math.min(owed, cap);
     }
 
     /** Hands {@code result} to {@code done} on the caller's context (or here, for a caller off any context). */

@@ -60,7 +60,6 @@ final class ChannelClose {
     /** Null: off-chain channels only, and every close is refused. */
     private final ChannelOnChain onChain;
     private final PaymentKeyPair key;
-    private final long depositCapNanoton;
 
     /**
      * One close request on its way to its signature.
@@ -74,13 +73,12 @@ final class ChannelClose {
                  Handler<AsyncResult<ChannelBilling.Signed>> done, long drainUntil) {}
 
     ChannelClose(ChannelBilling billing, Context context, ChannelJournal journal, ChannelOnChain onChain,
-                 PaymentKeyPair key, long depositCapNanoton) {
+                 PaymentKeyPair key) {
         this.billing = billing;
         this.context = context;
         this.journal = journal;
         this.onChain = onChain;
         this.key = key;
-        this.depositCapNanoton = depositCapNanoton;
     }
 
     /** {@link ChannelBilling#closeRequested}, on this context: {@code current} is the asking session's channel. */
@@ -145,9 +143,9 @@ final class ChannelClose {
     }
 
     /**
-     * Completes, on this context, once {@code channel} knows its contract, if it has one: a channel
-     * read from the journal at start and not opened since knows its address only, and its close
-     * is signed with the contract's terms. Terms that no longer derive that address fail.
+     * Completes, on this context, once {@code channel} knows its contract and deposit, if it has
+     * one: a channel read from the journal at start and not opened since knows its address only,
+     * and its close is signed with the contract's terms. Terms that no longer derive that address fail.
      */
     private Future<Void> contract(WorkerChannel channel) {
         if (onChain == null || channel.onChain() != null || channel.contractAddress() == null) {
@@ -161,10 +159,14 @@ final class ChannelClose {
                         + " terms now derive " + contract.address().toRaw() + ": restart it with the terms the channel"
                         + " was opened with");
             }
-            channel.contractDerived(contract);
+            return new Derived(contract, contract.state().balanceA().longValueExact());
+        }, false).map(derived -> {
+            channel.contractDerived(derived.contract(), derived.depositNanoton());
             return null;
-        }, false);
+        });
     }
+
+    private record Derived(OnChainChannel contract, long depositNanoton) {}
 
     /** A close may name the session's channel, or another open one of the same worker key that no other session holds. */
     private static void checkTarget(WorkerChannel channel, WorkerChannel current, Consumer<GatewayMessage> session) {
@@ -269,7 +271,9 @@ final class ChannelClose {
         // States sent since the worker asked (the drain's, the catch-up round's) are newer than the
         // one it holds: the close pays the journal's latest, which is at least what it asked for.
         SemiChannelBody latest = channel.payer().last();
-        CloseTerms close = new CloseTerms(BigInteger.valueOf(depositCapNanoton - latest.sentNanoton()),
+        // The contract pays B its balance and A all the rest: A's balance is said as it stands.
+        long deposit = channel.deposit().orElseThrow();
+        CloseTerms close = new CloseTerms(BigInteger.valueOf(deposit - latest.sentNanoton()),
                 BigInteger.valueOf(latest.sentNanoton()), latest.seqno(), Integer.toUnsignedLong(request.getSeqnoB()));
         byte[] signature = channel.onChain().signClose(close);
         channel.closeSigned();

@@ -107,8 +107,10 @@ public final class ChannelOnChain {
      * Deploys, funds and opens the channel, skipping what is already on chain (a restart or a
      * reconnect opens nothing twice). Blocking.
      *
+     * @param depositNanoton what a channel opened now is funded with; one OPEN already holds what
+     *                       it was opened with, its cap from then on whatever this is now
      * @param signedSeqno the seqno of the last state signed on this channel (0 before any)
-     * @return whether this call opened it; false when it was OPEN already
+     * @return whether this call opened it, and its deposit
      * @throws ChainException {@code channel_settled} when states were signed on it but it is no
      *     longer OPEN: the worker closed it without the gateway, and reopening it would let the
      *     old cumulative amounts be paid again; or when an uncooperative close runs on it, started
@@ -116,7 +118,7 @@ public final class ChannelOnChain {
      *     waiting for the close kept it out for the whole quarantine). The caller starts a new
      *     channel instead
      */
-    public boolean open(OnChainChannel channel, long depositNanoton, long signedSeqno) {
+    public Opened open(OnChainChannel channel, long depositNanoton, long signedSeqno) {
         ChannelStatus status = "active".equals(chain.state(channel.address())) ? channel.status() : ChannelStatus.UNINITED;
         if (status != ChannelStatus.OPEN && status != ChannelStatus.UNINITED) {
             throw new ChainException("channel_settled", "channel " + channel.channelId() + " is " + status
@@ -128,7 +130,13 @@ public final class ChannelOnChain {
                     + " was closed on chain after " + signedSeqno + " states; it is not reopened");
         }
         walletReady();
-        channel.open(wallet, BigInteger.valueOf(depositNanoton));
-        return !openAlready;
+        long held = channel.open(wallet, BigInteger.valueOf(depositNanoton)).balanceA().longValueExact();
+        return new Opened(!openAlready, held);
     }
+
+    /**
+     * @param now            this call opened the channel (false: it was OPEN already)
+     * @param depositNanoton what the contract holds for A: the most the channel pays
+     */
+    public record Opened(boolean now, long depositNanoton) {}
 }

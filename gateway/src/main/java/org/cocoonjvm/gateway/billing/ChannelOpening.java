@@ -58,7 +58,7 @@ final class ChannelOpening {
     private final SecureRandom random = new SecureRandom();
 
     /** A channel's contract, OPEN, and whether this attach opened it ({@code now}) or found it open. */
-    private record OpenedOnChain(OnChainChannel contract, boolean now) {}
+    private record OpenedOnChain(OnChainChannel contract, ChannelOnChain.Opened opened) {}
 
     ChannelOpening(ChannelBilling billing, Context context, ChannelJournal journal, ChannelOnChain onChain,
                    PaymentKeyPair key, PaymentOptions options) {
@@ -134,14 +134,17 @@ final class ChannelOpening {
                                 "the payment channel could not be opened on chain: " + result.cause().getMessage()));
                     }
                     OnChainChannel contract = result.result().contract();
-                    channel.openedOnChain(contract, payout.toRaw());
-                    if (result.result().now()) {
+                    long deposit = result.result().opened().depositNanoton();
+                    channel.openedOnChain(contract, payout.toRaw(), deposit);
+                    if (result.result().opened().now()) {
                         // Not by whether the journal bound it just now: an open refused after the bind
                         // (an empty wallet) left it bound, and its retry's open went uncounted (audit K, K-3).
                         stats.countOpenedOnChain();
                     }
-                    return Future.succeededFuture(new ChannelBilling.Opened(channel,
-                            terms.setChannelAddress(contract.address().toRaw()).build()));
+                    // Its contract's deposit, not the cap set now: one funded under another setting
+                    // holds what it held, and its worker checks the two agree.
+                    return Future.succeededFuture(new ChannelBilling.Opened(channel, terms.setDepositCapNanoton(deposit)
+                            .setChannelAddress(contract.address().toRaw()).build()));
                 });
     }
 

@@ -7,7 +7,9 @@ package org.cocoonjvm.gateway.billing;
  * @param everyTokens       K: a new state after this many tokens on a worker's channel (1: per token),
  *                          rounds of states at least 5 ms apart
  * @param everyMs           T: and at least this often while fees are unpaid
- * @param depositCapNanoton the most one channel pays out before it must be closed and reopened
+ * @param depositCapNanoton the most one channel pays out before it must be closed and reopened; on
+ *                          chain, what a new channel is funded with (one open already is capped
+ *                          by what its contract holds)
  */
 public record PaymentOptions(boolean enabled, int everyTokens, long everyMs, long depositCapNanoton) {
     /** K = 32, T = 200 ms, 10 TON per channel. */

@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.vertx.core.Future;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -67,6 +68,11 @@ public final class WorkerChannel {
     private boolean overCapLogged;
     /** The contract, once opened on chain in this process; null for an off-chain channel. */
     private OnChainChannel onChain;
+    /**
+     * What its contract holds for the worker's side at most (A's balance when it opened), read
+     * with {@link #onChain}: the channel's cap whatever the gateway's setting is now. -1 before.
+     */
+    private long depositNanoton = -1;
     /**
      * The contract's address (raw form): the one the journal binds the channel to, or the one
      * opened; null for an off-chain channel. Known before {@link #onChain} for a channel read from
@@ -260,19 +266,23 @@ public final class WorkerChannel {
         }
     }
 
-    /** Its contract is OPEN on chain, paying the worker at {@code payout} (raw form). */
-    void openedOnChain(OnChainChannel contract, String payout) {
-        onChain = contract;
+    /** Its contract is OPEN on chain with {@code deposit}, paying the worker at {@code payout} (raw form). */
+    void openedOnChain(OnChainChannel contract, String payout, long deposit) {
+        contractDerived(contract, deposit);
         contractAddress = contract.address().toRaw();
         payoutAddress = payout;
     }
 
-    /**
-     * Its bound contract, derived again from its addresses for a close after a restart. Written on
-     * a worker thread, while its close waits on this context for that derivation to complete.
-     */
-    void contractDerived(OnChainChannel contract) {
+    /** Its bound contract, derived again from its addresses for a close after a restart, and what it holds. */
+    void contractDerived(OnChainChannel contract, long deposit) {
         onChain = contract;
+        depositNanoton = deposit;
+        payer.capAt(deposit);
+    }
+
+    /** Its contract's deposit (see {@link #depositNanoton}); empty off chain, and before its contract is read. */
+    OptionalLong deposit() {
+        return depositNanoton < 0 ? OptionalLong.empty() : OptionalLong.of(depositNanoton);
     }
 
     /**

@@ -152,18 +152,20 @@ public final class OnChainChannel {
     /**
      * Brings the channel to OPEN with {@code deposit} on A's side, doing only the steps not yet
      * done: a restarted gateway, or a reopen after a close, must not pay twice for a deploy or
-     * top-up that already landed.
+     * top-up that already landed. A channel OPEN already is taken as it is: it holds what it was
+     * opened with (A's balance, no top-up possible), which is its cap whatever {@code deposit}
+     * is now, and a cooperative close must pay out exactly that.
      *
-     * @return the channel's on-chain state, OPEN
+     * @return the channel's on-chain state, OPEN; its {@code balanceA} is the channel's deposit
      * @throws ChainException {@code channel_closing} while a close is in progress, {@code
-     *     channel_underfunded} for a channel opened earlier with less than {@code deposit}
+     *     channel_underfunded} when the deposit it was just opened with falls short
      */
     public OnChainState open(ChainWallet walletA, BigInteger deposit) {
         requireA("open");
         if ("active".equals(chain.state(address()))) {
             ChannelStatus status = status();
             if (status == ChannelStatus.OPEN) {
-                return requireDeposit(state(), deposit);
+                return state();
             }
             if (status != ChannelStatus.UNINITED) {
                 throw new ChainException(
@@ -202,7 +204,8 @@ public final class OnChainChannel {
             throw new ChainException(
                     "channel_underfunded",
                     "channel " + address().toBounceable() + " holds " + open.balanceA()
-                            + " nanoTON for A, less than the " + deposit + " asked for; close and reopen it");
+                            + " nanoTON for A after its open, less than the " + deposit + " topped up: a top-up did not"
+                            + " land; it is open now, and the next open takes it at what it holds");
         }
         return open;
     }

@@ -7,7 +7,7 @@ import org.cocoonjvm.billing.channel.VoucherException.Reason;
  * state. Not thread-safe; it belongs to the one owner of the channel's states.
  */
 public final class ChannelPayer {
-    private final ChannelTerms terms;
+    private ChannelTerms terms;
     private final PaymentKeyPair key;
     private SemiChannelBody last;
 
@@ -27,6 +27,15 @@ public final class ChannelPayer {
 
     public ChannelTerms terms() {
         return terms;
+    }
+
+    /**
+     * The channel's cap is its contract's deposit, read when it opens: a payer made before that
+     * (from its journal, at a restart) carried the payer's setting of the time, which may differ
+     * from what the contract was funded with.
+     */
+    public void capAt(long depositNanoton) {
+        terms = new ChannelTerms(terms.channelId(), terms.payerKey(), depositNanoton);
     }
 
     public SemiChannelBody last() {

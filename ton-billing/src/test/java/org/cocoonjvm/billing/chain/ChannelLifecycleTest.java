@@ -122,13 +122,19 @@ class ChannelLifecycleTest {
         assertThatThrownBy(() -> data.requireOpenFor(
                         ch.b.channelId(), ch.keysB.publicKey(), ch.keysB.publicKey(), worker.address()))
                 .hasMessageContaining("payer key");
-        assertThatThrownBy(() -> ch.a.open(gateway, DEPOSIT.add(BigInteger.ONE)))
-                .isInstanceOfSatisfying(ChainException.class,
-                        e -> assertThat(e.code()).isEqualTo("channel_underfunded"));
+        // Open already, it is taken at what it holds, whatever the payer would deposit now.
+        assertThat(ch.a.open(gateway, DEPOSIT.add(BigInteger.ONE)).balanceA()).isEqualTo(DEPOSIT);
+        assertThat(ch.a.open(gateway, DEPOSIT.divide(BigInteger.TWO)).balanceA()).isEqualTo(DEPOSIT);
+        assertThat(gateway.balance()).isEqualTo(before);
 
-        CloseTerms close = new CloseTerms(ton("0.9"), ton("0.1"), 1, 1);
+        // A cooperative close pays B its balance and A all the rest, whatever A's balance says
+        // (here 0.5 of the 0.9 left): a payer whose cap changed since it opened closes it as well.
+        CloseTerms close = new CloseTerms(ton("0.5"), ton("0.1"), 1, 1);
         ch.b.close(ch.a.signClose(close), close);
         assertThat(ch.a.status()).isEqualTo(ChannelStatus.UNINITED);
+        assertThat(newest(worker.address()).inMessage().orElseThrow().valueNanoton())
+                .isEqualTo(ton("0.1").subtract(costs.payoutForwardFee()));
+        assertThat(newest(gateway.address()).inMessage().orElseThrow().valueNanoton()).isGreaterThan(ton("0.9"));
         // Same id and address after a close: seqnos go on above the committed (1, 1).
         OnChainState reopened = ch.a.open(gateway, DEPOSIT);
         assertThat(reopened.status()).isEqualTo(ChannelStatus.OPEN);
