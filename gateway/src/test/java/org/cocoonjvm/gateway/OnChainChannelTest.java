@@ -16,6 +16,8 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcStatus;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -44,10 +46,12 @@ import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.SemiChannelBody;
 import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
+import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
+import org.cocoonjvm.protocol.grpc.ChannelClosingOnChain;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcClient;
@@ -916,6 +920,65 @@ class OnChainChannelTest {
     }
 
     /**
+     * The worker tells its gateway of the close the watch found, in the same watch: the gateway
+     * routes nothing more to it over that channel while the answer waits a watch for the rounds
+     * (audit Z2, N-2: every request then came back a 502 payment_required, and three of them
+     * opened the worker's circuit breaker), and, having checked the close on chain, says at ERROR
+     * that its payer key was used behind its back (Z-8: it noticed nothing).
+     */
+    @Test
+    void aGatewayClosingWithAnOldState_isReportedToTheGateway_whichRoutesNothingThere_andRaisesTheAlarm(
+            @TempDir Path paymentDir) {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        // Watched every 3 s: the answer, and the session's end, come a watch after the close is seen.
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, Duration.ofSeconds(3));
+        try (LogCapture gatewayLog = new LogCapture(ChannelBilling.class);
+             LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            eventually("the worker saw the close", 10_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("its gateway started an uncooperative close")));
+            eventually("the gateway routes nothing to it", 2_000, () -> adminWorkers().getJsonObject(0)
+                    .getBoolean("channel_closing"));
+            assertThat(workerLog.linesAt(Level.WARN)).noneMatch(l -> l.contains("answered its gateway's close"));
+            JsonObject billing = adminWorkers().getJsonObject(0).getJsonObject("billing");
+            assertThat(billing.getString("channel_id")).isEqualTo(close.channelId);
+            assertThat(billing.getString("close_on_chain")).isEqualTo("gateway_key");
+            TestNetwork.Reply meanwhile = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                    chat("synthetic", false, "\"max_tokens\":5"));
+            assertThat(meanwhile.status()).as(meanwhile.body()).isNotEqualTo(502);
+            assertThat(meanwhile.body()).doesNotContain("payment_required");
+
+            eventually("the gateway checked the close on chain", 10_000, () -> !gatewayLog.linesAt(Level.ERROR).isEmpty());
+            assertThat(gatewayLog.linesAt(Level.ERROR)).singleElement().asString().contains("channel " + close.channelId,
+                    "started on chain with this gateway's payer key, not by this gateway",
+                    "seqno " + close.old.seqno() + " sending " + close.old.sentNanoton() + " nanoTON",
+                    "(the latest this gateway signed: seqno " + close.latestSeqno + ", " + close.owed + " nanoTON)");
+            assertThat(metric("cocoon_payment_channel_closes_started_outside_total")).isEqualTo(1);
+        }
+        eventually("the worker is paid over a new channel", 30_000, () -> net.workerStatus(close.worker)
+                .getJsonArray("channels").stream().map(JsonObject.class::cast)
+                .anyMatch(c -> !c.getString("channel_id").equals(close.channelId) && !c.getBoolean("quarantined")));
+        TestNetwork.Reply served = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY,
+                chat("synthetic", false, "\"max_tokens\":5"));
+        assertThat(served.status()).as(served.body()).isEqualTo(200);
+        assertThat(adminWorkers().getJsonObject(0).getBoolean("channel_closing")).isFalse();
+    }
+
+    /** A report of a close on a channel that is not the session's is a protocol error: the session ends. */
+    @Test
+    void aClosingReport_forAChannelNotTheSessions_endsTheSession(@TempDir Path paymentDir) {
+        ChainWallet payout = onChainGatewayAndPayout(DEPOSIT);
+        WorkerPayments payments = new WorkerPayments(new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        RawSession raw = RawSession.register(net, payments);
+        GrpcClientResponse<WorkerMessage, GatewayMessage> response = TestNetwork.await(raw.call().response());
+        raw.call().write(WorkerMessage.newBuilder().setChannelClosingOnChain(ChannelClosingOnChain.newBuilder()
+                .setChannelId(ByteString.copyFrom(new byte[16])).setStartedByGatewayKey(true)).build());
+        eventually("the session ended", 10_000, () -> response.status() != null);
+        assertThat(response.status()).isEqualTo(GrpcStatus.INVALID_ARGUMENT);
+    }
+
+    /**
      * The payer key can also sign a new state with a higher seqno than any it sent and almost
      * nothing in it. The contract takes an answer that sent more under a lower seqno, so the
      * worker answers by the amount (audit Z, Z-1: it answered only a lower seqno, and lost all it
@@ -1047,6 +1110,12 @@ class OnChainChannelTest {
      */
     private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet,
                                                    LongUnaryOperator forged) {
+        return gatewayClosesWithAnOldState(paymentDir, payout, workerWallet, forged, Duration.ofSeconds(1));
+    }
+
+    /** @param watchEvery how often the worker reads its channels on chain */
+    private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet,
+                                                   LongUnaryOperator forged, Duration watchEvery) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         InMemoryChannelJournal journal = new InMemoryChannelJournal();
         net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
@@ -1056,7 +1125,7 @@ class OnChainChannelTest {
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096, 3_000), SchedulerOptions.DEFAULTS, 2_000,
                 new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, OnChainSettlement.SILENCE_LIMIT,
-                        Duration.ofSeconds(1)));
+                        watchEvery));
         JsonObject channel = onlyChannel(worker);
         Address contract = Address.of(channel.getString("channel_address"));
         streamUntilThePaidStateHolds(worker, contract, THRESHOLD);

@@ -169,6 +169,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
                 .put("channel_address", view.channelAddress())
                 .put("session", view.session())
                 .put("closed", view.closed())
+                .put("close_on_chain", view.closeOnChain())
                 .put("round_error", view.roundError())
                 .put("lifetime", lifetime == null ? null : new JsonObject().put("channels", lifetime.channels())
                         .put("closed_channels", lifetime.closedChannels()).put("sent_nanoton", lifetime.sentNanoton())

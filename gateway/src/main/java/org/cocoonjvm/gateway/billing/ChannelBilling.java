@@ -17,6 +17,7 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
+import org.cocoonjvm.billing.chain.QuarantinedState;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.ChannelJournal;
 import org.cocoonjvm.billing.channel.ChannelPayer;
@@ -129,6 +130,7 @@ public final class ChannelBilling extends VerticleBase {
         private final AtomicLong openedOnChain = new AtomicLong();
         private final AtomicLong closedCooperatively = new AtomicLong();
         private final AtomicLong closedWithoutGateway = new AtomicLong();
+        private final AtomicLong closesStartedOutside = new AtomicLong();
         private final AtomicLong depositsNanoton = new AtomicLong();
         private volatile Consumer<String> openRefused = reason -> { };
 
@@ -157,6 +159,14 @@ public final class ChannelBilling extends VerticleBase {
         /** Cooperative closes signed (the worker sends each on chain). */
         public long closedCooperatively() {
             return closedCooperatively.get();
+        }
+
+        /**
+         * Uncooperative closes started on chain with this gateway's payer key, which its own code
+         * never does: reported by their workers, confirmed on chain. Any is worth an alert.
+         */
+        public long closesStartedOutside() {
+            return closesStartedOutside.get();
         }
 
         /** Channels found closed on chain without this gateway (the worker's uncooperative close). */
@@ -359,6 +369,41 @@ public final class ChannelBilling extends VerticleBase {
         recordClosed(channel);
         channels.remove(channel.id(), channel);
         stats.closedWithoutGateway.incrementAndGet();
+    }
+
+    /**
+     * The worker on {@code session} reports an uncooperative close running on chain on {@code
+     * channel}: no new request is routed to it over that channel, while rounds go on paying what
+     * runs on it (the worker's answer to the close holds that). A close started with this
+     * gateway's key was not started by this gateway, whose code never does: checked on chain, it
+     * is an ERROR, since whoever did it can read the payer key (audit Z, Z-8: the gateway learnt
+     * of it only at the worker's next session, if at all).
+     */
+    public void closingOnChain(WorkerChannel channel, String workerId, boolean startedWithGatewayKey) {
+        context.runOnContext(v -> {
+            channel.closingOnChain(startedWithGatewayKey ? "gateway_key" : "worker");
+            log.warn("worker {} reports an uncooperative close running on chain on channel {}, started {}: no new request is"
+                            + " routed to it over that channel; its next session gets a new one", workerId, channel.id(),
+                    startedWithGatewayKey ? "with this gateway's payer key" : "by the worker");
+            if (!startedWithGatewayKey || onChain == null || channel.contractAddress() == null) {
+                return;
+            }
+            context.executeBlocking(() -> onChain.closeUnderWay(channel.contractAddress()), false).onComplete(read -> {
+                if (read.failed()) {
+                    log.warn("could not read the close on channel {} at {}", channel.id(), channel.contractAddress(),
+                            read.cause());
+                } else if (read.result().filter(QuarantinedState::submittedByA).isPresent()) {
+                    QuarantinedState close = read.result().get();
+                    stats.closesStartedOutside.incrementAndGet();
+                    log.error("channel {} at {}: an uncooperative close was started on chain with this gateway's payer key,"
+                                    + " not by this gateway, with a state of seqno {} sending {} nanoTON (the latest this"
+                                    + " gateway signed: seqno {}, {} nanoTON). Whoever did it can read the payer key where"
+                                    + " this gateway keeps it (its ledger's channel journal): check who can", channel.id(),
+                            channel.contractAddress(), close.seqnoA(), close.sentA(), channel.signed().seqno(),
+                            channel.signed().sentNanoton());
+                }
+            });
+        });
     }
 
     /**

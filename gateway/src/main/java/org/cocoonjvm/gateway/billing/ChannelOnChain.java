@@ -2,14 +2,17 @@ package org.cocoonjvm.gateway.billing;
 
 import java.math.BigInteger;
 import java.time.Duration;
+import java.util.Optional;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
 import org.cocoonjvm.billing.chain.ChannelCosts;
+import org.cocoonjvm.billing.chain.ChannelData;
 import org.cocoonjvm.billing.chain.ChannelStatus;
 import org.cocoonjvm.billing.chain.ChannelTerms;
 import org.cocoonjvm.billing.chain.FeeSchedule;
 import org.cocoonjvm.billing.chain.OnChainChannel;
+import org.cocoonjvm.billing.chain.QuarantinedState;
 import org.cocoonjvm.billing.channel.ChannelId;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
@@ -132,6 +135,15 @@ public final class ChannelOnChain {
         walletReady();
         long held = channel.open(wallet, BigInteger.valueOf(depositNanoton)).balanceA().longValueExact();
         return new Opened(!openAlready, held);
+    }
+
+    /**
+     * The states an uncooperative close submitted on the contract at {@code contractAddress} (raw
+     * form), if one runs there. Blocking.
+     */
+    public Optional<QuarantinedState> closeUnderWay(String contractAddress) {
+        ChannelData data = ChannelData.read(chain, Address.of(contractAddress));
+        return data.status() == ChannelStatus.OPEN ? Optional.empty() : data.quarantined();
     }
 
     /**

@@ -84,6 +84,11 @@ public final class WorkerChannel {
     /** Its cooperative close is signed: no further state on it. */
     private boolean closed;
     /**
+     * Who started the uncooperative close its worker reported running on chain ({@code
+     * gateway_key} or {@code worker}); null while none was reported.
+     */
+    private String closeOnChain;
+    /**
      * The last state signed, journaled and sent, as this context knows it: the payer's own is the
      * round's while one is in flight, and a view must not wait for a round stuck on the ledger.
      */
@@ -154,9 +159,12 @@ public final class WorkerChannel {
      * @param roundError     why the last payment round over this channel failed; null if it did not
      * @param workerId       the id in the worker's last Hello; null before one since the gateway started
      * @param workerKey      the worker's payment key, which names it whatever id it gives
+     * @param closeOnChain   who started the uncooperative close its worker reported running on it
+     *                       ({@code gateway_key}, {@code worker}); null while none was
      */
     public record View(ChannelId id, long owedNanoton, SemiChannelBody signed, long capNanoton, String channelAddress,
-                       boolean session, boolean closed, String roundError, String workerId, PaymentPublicKey workerKey) {
+                       boolean session, boolean closed, String roundError, String workerId, PaymentPublicKey workerKey,
+                       String closeOnChain) {
         /**
          * Earned and in no signed state yet; never negative, though a finished request's exact fee
          * (cheaper cached tokens) can fall below the running fee a state already paid.
@@ -172,7 +180,7 @@ public final class WorkerChannel {
         Map<RequestBilling.Charge, RequestBilling.Metered> covered = new HashMap<>();
         long owed = durableFees + finishedFees(finished, covered) + runningFees(finished, covered);
         return new View(id, owed, signed, capNanoton, contractAddress, session != null,
-                closed, roundError, workerId, workerKey);
+                closed, roundError, workerId, workerKey, closeOnChain);
     }
 
     /**
@@ -295,6 +303,16 @@ public final class WorkerChannel {
             this.session = session;
         }
         closing = true;
+    }
+
+    /**
+     * Its worker reported an uncooperative close running on it ({@code startedBy}, see {@link
+     * #closeOnChain}): routing skips it, and rounds go on paying what runs on it. Its worker's next
+     * session finds it no longer OPEN and gets a new channel.
+     */
+    void closingOnChain(String startedBy) {
+        closing = true;
+        closeOnChain = startedBy;
     }
 
     /** Its close is signed: no round signs on it from here; recorded once the worker has the close. */

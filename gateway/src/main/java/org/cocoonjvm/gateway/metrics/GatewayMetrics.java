@@ -166,6 +166,10 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
                 .tag("close", "cooperative").description(closed).register(meters);
         FunctionCounter.builder("cocoon.payment.channels.closed", stats, ChannelBilling.Stats::closedWithoutGateway)
                 .tag("close", "without_gateway").description(closed).register(meters);
+        FunctionCounter.builder("cocoon.payment.channel.closes.started.outside", stats,
+                        ChannelBilling.Stats::closesStartedOutside)
+                .description("Uncooperative closes started on chain with this gateway's payer key, which its own code never"
+                        + " does: reported by its workers, confirmed on chain (alert on any)").register(meters);
         Gauge.builder("cocoon.payment.channel.deposits.nanoton", stats, ChannelBilling.Stats::depositsNanoton)
                 .description("Deposited by the gateway in the contracts of its open on-chain channels, taken at each round")
                 .strongReference(true).register(meters);

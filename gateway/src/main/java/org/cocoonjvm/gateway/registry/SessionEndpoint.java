@@ -20,6 +20,7 @@ import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.WorkerChannel;
 import org.cocoonjvm.protocol.PrintableIds;
 import org.cocoonjvm.protocol.grpc.ChannelAccepted;
+import org.cocoonjvm.protocol.grpc.ChannelClosingOnChain;
 import org.cocoonjvm.protocol.grpc.ChannelRefused;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
@@ -149,6 +150,7 @@ public final class SessionEndpoint {
                 case CLOSE_REQUEST -> onCloseRequest(message.getCloseRequest());
                 case LOAD -> onLoad(message.getLoad());
                 case CHANNEL_REFUSED -> onChannelRefused(message.getChannelRefused());
+                case CHANNEL_CLOSING_ON_CHAIN -> onChannelClosingOnChain(message.getChannelClosingOnChain());
                 default -> close("refused: unknown message", GrpcStatus.INVALID_ARGUMENT, "unknown message " + message.getMessageCase());
             }
         }
@@ -236,6 +238,19 @@ public final class SessionEndpoint {
                 log.warn("worker '{}' from {} refused its payment channel ({}): {}", shownId(), remote, CHANNEL_REFUSED, reason);
             }
             close("it refused its payment channel", GrpcStatus.OK, null);
+        }
+
+        /**
+         * The worker's channel closes on chain by an uncooperative close: routing skips the worker
+         * while the session lasts. Only the session's own channel: another's would route nothing less.
+         */
+        private void onChannelClosingOnChain(ChannelClosingOnChain message) {
+            if (channel == null || !channel.idBytes().equals(message.getChannelId())) {
+                close("refused: ChannelClosingOnChain for a channel that is not the session's", GrpcStatus.INVALID_ARGUMENT,
+                        "ChannelClosingOnChain names the session's channel");
+                return;
+            }
+            payments.closingOnChain(channel, worker == null ? shownId() : worker.id(), message.getStartedByGatewayKey());
         }
 
         /** The worker closes its channel: replaced by a next one first when it goes on serving, else closed. */

@@ -86,6 +86,8 @@ final class ChannelAccount {
     private final AtomicBoolean capWarned = new AtomicBoolean();
     /** The uncooperative close under way as the chain watch last read it, for /status; null before one was seen. */
     private volatile JsonObject closeUnderWay;
+    /** The close under way was started with the gateway's key (false: by this worker, or none runs). */
+    private volatile boolean closeStartedByGateway;
 
     /** A channel opened in this run. */
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
@@ -266,8 +268,13 @@ final class ChannelAccount {
      * the conditional-close time).
      */
     void closeUnderWay(boolean startedByGateway, long paysNanoton, boolean answered, Instant quarantineEnds) {
+        closeStartedByGateway = startedByGateway;
         closeUnderWay = new JsonObject().put("started_by", startedByGateway ? "gateway" : "worker")
                 .put("pays_nanoton", paysNanoton).put("answered", answered).put("quarantine_ends_at", quarantineEnds);
+    }
+
+    boolean closeStartedByGateway() {
+        return closeStartedByGateway;
     }
 
     boolean startClosing() {

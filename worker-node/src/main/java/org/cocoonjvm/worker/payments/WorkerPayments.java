@@ -32,6 +32,7 @@ import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.pricing.Multipliers;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.ChannelAccepted;
+import org.cocoonjvm.protocol.grpc.ChannelClosingOnChain;
 import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
@@ -554,6 +555,19 @@ public final class WorkerPayments implements CreditGate {
     public boolean leaves(ChannelId id) {
         ChannelAccount account = channels.get(id);
         return account != null && account.quarantined() && answerSettled.contains(id);
+    }
+
+    /**
+     * What its gateway is told of channel {@code id} closing on chain (see {@link #answerClose}):
+     * empty unless a close runs on it.
+     */
+    public Optional<ChannelClosingOnChain> closingOnChain(ChannelId id) {
+        ChannelAccount account = channels.get(id);
+        if (account == null || !account.quarantined()) {
+            return Optional.empty();
+        }
+        return Optional.of(ChannelClosingOnChain.newBuilder().setChannelId(ByteString.copyFrom(id.toBytes()))
+                .setStartedByGatewayKey(account.closeStartedByGateway()).build());
     }
 
     /** This worker's signed initial state: a one-way channel's payee never signs another. */
