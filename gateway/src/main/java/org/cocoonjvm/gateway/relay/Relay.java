@@ -106,13 +106,10 @@ public final class Relay {
     private boolean readerPaused;
     /** The current attempt's worker stream is over: its Final came, it ended without one, or it broke. */
     private boolean workerEnded;
-    /** The relay ended while its worker was generating: a Cancel was sent, and the worker's Final is awaited. */
-    private boolean stopping;
-    private long stopTimer = -1;
+    /** Not null while the relay ended with its worker generating: a Cancel was sent, and the worker's Final is awaited. */
+    private Stop stop;
+    /** How long a stop that begins waits for the worker's Final: {@link #CANCEL_WAIT_MS}, or less ({@link #failWithin}). */
     private long stopWaitMs = CANCEL_WAIT_MS;
-    /** What {@link #settle} reports once the stopped worker's count is known. */
-    private ApiException stopError;
-    private boolean stopStatusSent;
     /**
      * The client's own deadline ({@code grpc-timeout}) ended the relay: its answer goes out at once,
      * waiting neither for the worker's Final nor for the ledger (see {@link #cutAtDeadline}).
@@ -296,7 +293,7 @@ public final class Relay {
         if (worker != next) {
             return;
         }
-        if (stopping) {
+        if (stop != null) {
             if (answered.succeeded()) {
                 pipe(next, answered.result());
             } else {
@@ -320,7 +317,7 @@ public final class Relay {
             if (worker != from) {
                 return;
             }
-            if (stopping) {
+            if (stop != null) {
                 whileStopping(event);
                 return;
             }
@@ -366,7 +363,7 @@ public final class Relay {
             return;
         }
         workerEnded = true;
-        if (stopping) {
+        if (stop != null) {
             workerStopped(null);
         } else if (!done) {
             failed.run();
@@ -586,12 +583,12 @@ public final class Relay {
      * at the price of billing what it counted rather than what the worker metered.
      */
     void failWithin(ApiException error, long waitMs) {
-        if (stopping) {
+        if (stop != null) {
             // Already waiting for its worker (its client left): no longer than the others.
-            long left = stopWaitMs - timings.sinceCancelMs();
+            long left = stop.waitMs - timings.sinceCancelMs();
             if (waitMs < left) {
-                cancelTimer(stopTimer);
-                awaitFinal(waitMs);
+                cancelTimer(stop.timer);
+                stop.timer = awaitFinal(waitMs);
             }
             return;
         }
@@ -635,18 +632,12 @@ public final class Relay {
      * metering a few tokens that the gateway never counts, bills or pays, for every cancelled
      * request. Text that still comes goes to a client that is still there before its error: it is
      * billed. A worker that sends no Final in time ({@link #CANCEL_WAIT_MS}) is reset, and what
-     * was counted is billed.
+     * was counted is billed. The worker's Final, or the lack of one, ends the stop
+     * ({@link #workerStopped}).
      */
     private void stopWorker(ApiException error, boolean statusSent) {
-        awaitFinal(stopWaitMs);  // first: the resumed stream may hand over the Final within the cancel, which ends the wait
-        cancelWorker(error, statusSent);
-    }
-
-    /** Sends the worker its cancel; its Final, or the lack of one, ends the stop. */
-    private void cancelWorker(ApiException error, boolean statusSent) {
-        stopping = true;
-        stopError = error;
-        stopStatusSent = statusSent;
+        stop = new Stop(error, statusSent, stopWaitMs);
+        stop.timer = awaitFinal(stop.waitMs);  // first: the resumed stream may hand over the Final within the cancel, which ends the wait
         call.end(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
         timings.cancelSent();
         if (paused) {
@@ -667,12 +658,11 @@ public final class Relay {
     private void cutWorker(ApiException error, boolean statusSent) {
         Usage usage = counted();
         // Before the cancel: the worker's stream, resumed, may deliver its Final at once.
-        cut = new Cut(error, usage, completionTokens);
+        cut = new Cut(error, usage, completionTokens, statusSent);
         if (meter != null) {
             meter.billNoMoreThan(usage);  // before the worker's later tokens are metered
         }
-        awaitFinal(stopWaitMs);
-        cancelWorker(error, statusSent);
+        stopWorker(error, statusSent);
         cut.cost = charge.settle(worker.id(), meter == null ? null : meter.channelId(), usage).cost();
         permit.release(usage.getPromptTokens() + usage.getCompletionTokens());
         // Text held back for a slow reader goes first: it was counted, so it is billed.
@@ -699,8 +689,8 @@ public final class Relay {
 
     /** Reports a cut request once its client was answered and its worker stopped; its total time is the client's. */
     private void reportCut() {
-        if (cut.answered && !stopping) {
-            report(null, cut.error, cut.told, cut.cost, stopStatusSent, cut.answeredNanos);
+        if (cut.answered && stop == null) {
+            report(null, cut.error, cut.told, cut.cost, cut.statusSent, cut.answeredNanos);
         }
     }
 
@@ -710,20 +700,42 @@ public final class Relay {
         final Usage told;
         /** The completion tokens counted at the cut: the worker's speed is measured up to it. */
         final long tokens;
+        /** The client's status had gone out before the cut. */
+        final boolean statusSent;
         UsageCost cost;
         /** The answer was handed to the kernel, at {@link #answeredNanos} ({@link RelayTimings#now}). */
         boolean answered;
         long answeredNanos;
 
-        Cut(ApiException error, Usage told, long tokens) {
+        Cut(ApiException error, Usage told, long tokens, boolean statusSent) {
             this.error = error;
             this.told = told;
             this.tokens = tokens;
+            this.statusSent = statusSent;
         }
     }
 
-    private void awaitFinal(long waitMs) {
-        stopTimer = env.vertx().setTimer(waitMs, id -> {
+    /** A stop under way: begun by {@link #stopWorker}, ended by {@link #workerStopped}. */
+    private static final class Stop {
+        /** What {@link #settle} reports once the stopped worker's count is known. */
+        final ApiException error;
+        /** The client's status had gone out before the stop. */
+        final boolean statusSent;
+        /** The wait as the stop began: what a stopping gateway's shorter one is measured against ({@link #failWithin}). */
+        final long waitMs;
+        /** The wait's timer ({@link #awaitFinal}). */
+        long timer = -1;
+
+        Stop(ApiException error, boolean statusSent, long waitMs) {
+            this.error = error;
+            this.statusSent = statusSent;
+            this.waitMs = waitMs;
+        }
+    }
+
+    /** @return the timer that gives up on the worker's Final after {@code waitMs} */
+    private long awaitFinal(long waitMs) {
+        return env.vertx().setTimer(waitMs, id -> {
             // Only the full wait says something is wrong with the worker; a short one was chosen
             // (a client's own deadline, a stopping gateway).
             if (waitMs >= CANCEL_WAIT_MS) {
@@ -789,11 +801,12 @@ public final class Relay {
 
     /** @param fin the stopped worker's Final; null when its stream ended without one, or it fell silent */
     private void workerStopped(Final fin) {
-        if (!stopping) {
+        if (stop == null) {
             return;
         }
-        stopping = false;
-        cancelTimer(stopTimer);
+        Stop stopped = stop;
+        stop = null;
+        cancelTimer(stopped.timer);
         if (fin == null) {
             call.cancel();
         } else {
@@ -803,7 +816,7 @@ public final class Relay {
             cutWorkerStopped(fin);
             return;
         }
-        settle(null, stopError, fin != null ? fin.getUsage() : counted(), fin != null, stopStatusSent);
+        settle(null, stopped.error, fin != null ? fin.getUsage() : counted(), fin != null, stopped.statusSent);
     }
 
     /** The usage this relay counted: the prompt the worker reported and the tokens it streamed. */
