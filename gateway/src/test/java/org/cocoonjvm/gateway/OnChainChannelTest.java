@@ -23,6 +23,9 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
@@ -930,8 +933,14 @@ class OnChainChannelTest {
     void aGatewayClosingWithAnOldState_isReportedToTheGateway_whichRoutesNothingThere_andRaisesTheAlarm(
             @TempDir Path paymentDir) {
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
-        // Watched every 3 s: the answer, and the session's end, come a watch after the close is seen.
+        // Watched every 3 s: with a stream running, the answer, and the session's end, come a
+        // watch after the close is seen.
         StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, Duration.ofSeconds(3));
+        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", true, "\"max_tokens\":3000"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
+                > close.owed);
         try (LogCapture gatewayLog = new LogCapture(ChannelBilling.class);
              LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
@@ -952,9 +961,10 @@ class OnChainChannelTest {
             assertThat(gatewayLog.linesAt(Level.ERROR)).singleElement().asString().contains("channel " + close.channelId,
                     "started on chain with this gateway's payer key, not by this gateway",
                     "seqno " + close.old.seqno() + " sending " + close.old.sentNanoton() + " nanoTON",
-                    "(the latest this gateway signed: seqno " + close.latestSeqno + ", " + close.owed + " nanoTON)");
+                    "(the latest this gateway signed: seqno ");
             assertThat(metric("cocoon_payment_channel_closes_started_outside_total")).isEqualTo(1);
         }
+        assertThat(TestNetwork.await(running).body()).contains("is closing on chain");
         eventually("the worker is paid over a new channel", 30_000, () -> net.workerStatus(close.worker)
                 .getJsonArray("channels").stream().map(JsonObject.class::cast)
                 .anyMatch(c -> !c.getString("channel_id").equals(close.channelId) && !c.getBoolean("quarantined")));
@@ -962,6 +972,195 @@ class OnChainChannelTest {
                 chat("synthetic", false, "\"max_tokens\":5"));
         assertThat(served.status()).as(served.body()).isEqualTo(200);
         assertThat(adminWorkers().getJsonObject(0).getBoolean("channel_closing")).isFalse();
+    }
+
+    /**
+     * A worker that first sees a stale close late in its quarantine (it was down, or its chain
+     * reads failed until then), with nothing running on the channel and all it earned paid,
+     * answers at once: waiting the usual watch would find the quarantine over (review AA, AA-1:
+     * the contract paid the old 13.5M of the 36M the worker held).
+     */
+    @Test
+    void aStaleCloseFirstSeenLateInItsQuarantine_isAnsweredAtOnce(@TempDir Path paymentDir) throws Exception {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        // Watched every 6 s: an answer within 4 s of the sighting came from the watch that saw it.
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, Duration.ofSeconds(6));
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            chain.advanceTime(QUARANTINE.minusSeconds(10));
+            eventually("the worker saw the close", 15_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("its gateway started an uncooperative close")));
+            eventually("the worker answered in the watch that saw it", 4_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("answered its gateway's close")));
+        }
+        QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
+        assertThat(answered.challenged()).isTrue();
+        assertThat(answered.sentA()).isEqualTo(BigInteger.valueOf(close.owed));
+    }
+
+    /**
+     * Seen within two watches of the quarantine's end by the worker's clock, a close is answered
+     * at once even while a stream runs on the channel: a step's last tokens may go unpaid, where
+     * waiting would lose the whole difference (review AA, AA-1).
+     */
+    @Test
+    void aStaleCloseSeenNearTheQuarantinesEnd_isAnsweredAtOnce_evenWhileAStreamRuns(@TempDir Path paymentDir) {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        MovableClock workerClock = new MovableClock();
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, Duration.ofSeconds(6),
+                workerClock);
+        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", true, "\"max_tokens\":3000"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
+                > close.owed);
+        try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
+            close.start.run();
+            workerClock.advance(QUARANTINE.minusSeconds(5));
+            eventually("the worker saw the close", 15_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("its gateway started an uncooperative close")));
+            eventually("the worker answered in the watch that saw it", 4_000, () -> workerLog.linesAt(Level.WARN).stream()
+                    .anyMatch(l -> l.contains("answered its gateway's close")));
+        }
+        assertThat(TestNetwork.await(running).body()).contains("is closing on chain");
+        QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
+        assertThat(answered.challenged()).isTrue();
+        assertThat(answered.sentA()).isGreaterThan(BigInteger.valueOf(close.owed));
+    }
+
+    /**
+     * A close started with the gateway's key that pays all the worker holds needs no answer, and
+     * the worker leaves the channel at once; it still reports it first, so the gateway raises its
+     * alarm (review AA, AA-2: it left without a word).
+     */
+    @Test
+    void aGatewayKeyCloseThatNeedsNoAnswer_isStillReported_andRaisesTheAlarm(@TempDir Path paymentDir) {
+        ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
+        StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, owed -> owed);
+        try (LogCapture gatewayLog = new LogCapture(ChannelBilling.class)) {
+            close.start.run();
+            eventually("the worker is paid over a new channel", 30_000, () -> net.workerStatus(close.worker)
+                    .getJsonArray("channels").stream().map(JsonObject.class::cast)
+                    .anyMatch(c -> !c.getString("channel_id").equals(close.channelId)));
+            eventually("the gateway checked the close on chain", 10_000, () -> !gatewayLog.linesAt(Level.ERROR).isEmpty());
+            assertThat(gatewayLog.linesAt(Level.ERROR)).singleElement().asString()
+                    .contains("channel " + close.channelId, "started on chain with this gateway's payer key");
+        }
+        assertThat(metric("cocoon_payment_channel_closes_started_outside_total")).isEqualTo(1);
+    }
+
+    /**
+     * One close reported again and again reads the chain, logs and counts once: each report ran a
+     * chain read on the worker pool the payment rounds use (review AA, AA-3).
+     */
+    @Test
+    void aClosingReportRepeated_isCheckedAndCountedOnce(@TempDir Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
+                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
+        WorkerPayments payments = new WorkerPayments(new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        RawSession raw = RawSession.register(net, payments);
+        eventually("the payee state is journaled", 10_000, () -> journal.openChannels().getFirst().payeeState() != null);
+        Address contract = Address.of(raw.await(GatewayMessage::hasRegistered).getRegistered().getChannel().getChannelAddress());
+        PaymentKeyPair payerKey = journal.payerKey(() -> {
+            throw new AssertionError("the gateway made its key already");
+        });
+        ChannelId id = ChannelId.fromHex(raw.channelId());
+        SignedSemiChannel nothing = payerKey.sign(new SemiChannelState(id, new SemiChannelBody(1, 0)));
+        OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), payerKey, chain.client(),
+                        new ChannelCosts(FeeSchedule.read(chain.client())))
+                .startUncooperativeClose(gatewayWallet, nothing, journal.openChannels().getFirst().payeeState());
+        try (LogCapture gatewayLog = new LogCapture(ChannelBilling.class)) {
+            for (int i = 0; i < 5; i++) {
+                raw.call().write(WorkerMessage.newBuilder().setChannelClosingOnChain(ChannelClosingOnChain.newBuilder()
+                        .setChannelId(ByteString.copyFrom(id.toBytes())).setStartedByGatewayKey(true)).build());
+            }
+            eventually("the gateway checked the close on chain", 10_000, () -> !gatewayLog.linesAt(Level.ERROR).isEmpty());
+            assertThat(adminWorkers().getJsonObject(0).getBoolean("channel_closing")).isTrue();
+            assertThat(gatewayLog.linesAt(Level.ERROR)).hasSize(1);
+            assertThat(gatewayLog.linesAt(Level.WARN)).filteredOn(l -> l.contains("reports an uncooperative close")).hasSize(1);
+        }
+        assertThat(metric("cocoon_payment_channel_closes_started_outside_total")).isEqualTo(1);
+        raw.call().cancel();
+    }
+
+    /**
+     * A close asked for a channel read from the journal, whose session ends while its contract is
+     * read (a slow chain API; here a busy worker pool): the channel stays open and unattached, and
+     * the worker's next session gets the close signed (review AA, AA-4: the channel stayed
+     * attached to the dead session, closing, and every later close request ended its session).
+     */
+    @Test
+    void aCloseWhoseSessionEndsWhileItsContractIsRead_isSignedOnTheNextSession(@TempDir Path paymentDir) throws Exception {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        PaymentOptions options = new PaymentOptions(true, 1, 50, DEPOSIT);
+        net = new TestNetwork(options, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+        WorkerPayments payments = new WorkerPayments(new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        RawSession first = RawSession.register(net, payments);
+        eventually("the payee state is journaled", 10_000, () -> journal.openChannels().getFirst().payeeState() != null);
+        PaymentKeyPair payerKey = journal.payerKey(() -> {
+            throw new AssertionError("the gateway made its key already");
+        });
+        ChannelId old = ChannelId.fromHex(first.channelId());
+        SignedSemiChannel held = payerKey.sign(new SemiChannelState(old, new SemiChannelBody(1, 0)));
+        first.call().write(WorkerMessage.newBuilder().setCloseRequest(CloseRequest.newBuilder()
+                .setSignedStateBoc(ByteString.copyFrom(held.boc())).setSeqnoB(1).setNextChannel(true)).build());
+        first.await(GatewayMessage::hasNextChannel);
+        first.call().end();
+        net.close();
+        net = new TestNetwork(options, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+        RawSession second = RawSession.register(net, payments);
+        assertThat(second.channelId()).isNotEqualTo(old.hex());
+        for (int i = 0; i < 40; i++) {
+            net.vertx.executeBlocking(() -> {
+                Thread.sleep(1_500);
+                return null;
+            }, false);
+        }
+        second.call().write(WorkerMessage.newBuilder().setCloseRequest(CloseRequest.newBuilder()
+                .setSignedStateBoc(ByteString.copyFrom(held.boc())).setSeqnoB(1)).build());
+        second.call().end();
+        eventually("the close was given up with its session", 10_000, () -> net.call(HttpMethod.GET, "/admin/workers",
+                TestNetwork.ADMIN_KEY, null).json().getJsonArray("closing_channels").isEmpty());
+
+        RawSession third = RawSession.register(net, payments);
+        third.call().write(WorkerMessage.newBuilder().setCloseRequest(CloseRequest.newBuilder()
+                .setSignedStateBoc(ByteString.copyFrom(held.boc())).setSeqnoB(1)).build());
+        assertThat(third.await(GatewayMessage::hasCloseSigned).getCloseSigned().getChannelId())
+                .isEqualTo(ByteString.copyFrom(old.toBytes()));
+        third.call().cancel();
+    }
+
+    /** A clock the test moves: the worker's settlement rules read it. */
+    private static final class MovableClock extends Clock {
+        private volatile Duration ahead = Duration.ZERO;
+
+        void advance(Duration by) {
+            ahead = ahead.plus(by);
+        }
+
+        @Override
+        public ZoneId getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Instant instant() {
+            return Instant.now().plus(ahead);
+        }
     }
 
     /** A report of a close on a channel that is not the session's is a protocol error: the session ends. */
@@ -1113,9 +1312,17 @@ class OnChainChannelTest {
         return gatewayClosesWithAnOldState(paymentDir, payout, workerWallet, forged, Duration.ofSeconds(1));
     }
 
-    /** @param watchEvery how often the worker reads its channels on chain */
     private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet,
                                                    LongUnaryOperator forged, Duration watchEvery) {
+        return gatewayClosesWithAnOldState(paymentDir, payout, workerWallet, forged, watchEvery, Clock.systemUTC());
+    }
+
+    /**
+     * @param watchEvery how often the worker reads its channels on chain
+     * @param clock      the worker's settlement clock
+     */
+    private StaleClose gatewayClosesWithAnOldState(Path paymentDir, ChainWallet payout, ChainWallet workerWallet,
+                                                   LongUnaryOperator forged, Duration watchEvery, Clock clock) {
         ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
         InMemoryChannelJournal journal = new InMemoryChannelJournal();
         net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
@@ -1124,7 +1331,7 @@ class OnChainChannelTest {
         // Replies run to max_tokens: a stream without one lasts 6 s.
         WorkerNode worker = net.addWorker(new SyntheticEngine(500, 16, 4096, 3_000), SchedulerOptions.DEFAULTS, 2_000,
                 new WorkerPaymentOptions(paymentDir, payout.address().toRaw(), 100 * FEE_PER_TOKEN, 10_000),
-                new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC(), workerWallet, OnChainSettlement.SILENCE_LIMIT,
+                new OnChainSettlement(chain.client(), DEPOSIT, clock, workerWallet, OnChainSettlement.SILENCE_LIMIT,
                         watchEvery));
         JsonObject channel = onlyChannel(worker);
         Address contract = Address.of(channel.getString("channel_address"));

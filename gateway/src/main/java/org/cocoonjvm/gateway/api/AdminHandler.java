@@ -66,7 +66,7 @@ public final class AdminHandler implements Handler<RoutingContext> {
                     .put("failures", w.failures())
                     .put("circuit_open", w.breakerOpen(now))
                     .put("cap_reached", w.channel() != null && w.channel().capReached())
-                    .put("channel_closing", w.channel() != null && w.channel().closing())
+                    .put("channel_closing", w.channel() != null && (w.channel().closing() || w.channel().closingOnChain()))
                     .put("tokens_per_s", w.speed());
             w.attestation().into(row);
             workers.add(row);

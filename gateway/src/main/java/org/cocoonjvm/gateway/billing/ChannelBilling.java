@@ -381,7 +381,9 @@ public final class ChannelBilling extends VerticleBase {
      */
     public void closingOnChain(WorkerChannel channel, String workerId, boolean startedWithGatewayKey) {
         context.runOnContext(v -> {
-            channel.closingOnChain(startedWithGatewayKey ? "gateway_key" : "worker");
+            if (!channel.closingOnChain(startedWithGatewayKey ? "gateway_key" : "worker")) {
+                return;  // reported already: one chain read, line and count per close (review AA, AA-3)
+            }
             log.warn("worker {} reports an uncooperative close running on chain on channel {}, started {}: no new request is"
                             + " routed to it over that channel; its next session gets a new one", workerId, channel.id(),
                     startedWithGatewayKey ? "with this gateway's payer key" : "by the worker");

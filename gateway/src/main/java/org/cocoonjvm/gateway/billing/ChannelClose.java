@@ -107,6 +107,12 @@ final class ChannelClose {
                 ChannelBilling.answer(asked.caller(), asked.done(), Future.failedFuture(e));
                 return;
             }
+            if (!current.attachedTo(asked.session())) {
+                // It ended while the contract was read: attached to it now, the channel would stay
+                // closing on a dead session, and each later close refused (review AA, AA-4).
+                sessionEnded(channel, asked);
+                return;
+            }
             channel.closeAsked(asked.session());
             closeWhenDrained(channel, asked);
         });

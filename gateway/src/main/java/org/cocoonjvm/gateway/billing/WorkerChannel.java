@@ -85,9 +85,10 @@ public final class WorkerChannel {
     private boolean closed;
     /**
      * Who started the uncooperative close its worker reported running on chain ({@code
-     * gateway_key} or {@code worker}); null while none was reported.
+     * gateway_key} or {@code worker}); null while none was reported, and once its contract opens
+     * again (a report the chain did not bear out). Routing skips the worker while it is set.
      */
-    private String closeOnChain;
+    private volatile String closeOnChain;
     /**
      * The last state signed, journaled and sent, as this context knows it: the payer's own is the
      * round's while one is in flight, and a view must not wait for a round stuck on the ledger.
@@ -277,6 +278,7 @@ public final class WorkerChannel {
     /** Its contract is OPEN on chain with {@code deposit}, paying the worker at {@code payout} (raw form). */
     void openedOnChain(OnChainChannel contract, String payout, long deposit) {
         contractDerived(contract, deposit);
+        closeOnChain = null;
         contractAddress = contract.address().toRaw();
         payoutAddress = payout;
     }
@@ -284,8 +286,12 @@ public final class WorkerChannel {
     /** Its bound contract, derived again from its addresses for a close after a restart, and what it holds. */
     void contractDerived(OnChainChannel contract, long deposit) {
         onChain = contract;
-        depositNanoton = deposit;
-        payer.capAt(deposit);
+        if (depositNanoton != deposit) {
+            // Only the first time in practice (an OPEN contract's deposit does not change): a
+            // reconnect must not write the payer that a round in flight may hold (review AA, AA-6).
+            depositNanoton = deposit;
+            payer.capAt(deposit);
+        }
     }
 
     /** Its contract's deposit (see {@link #depositNanoton}); empty off chain, and before its contract is read. */
@@ -308,11 +314,22 @@ public final class WorkerChannel {
     /**
      * Its worker reported an uncooperative close running on it ({@code startedBy}, see {@link
      * #closeOnChain}): routing skips it, and rounds go on paying what runs on it. Its worker's next
-     * session finds it no longer OPEN and gets a new channel.
+     * session finds it no longer OPEN and gets a new channel. Not {@link #closing}, which is a
+     * cooperative close's: a next channel the worker asked for before still replaces this one.
+     *
+     * @return false when one was reported already: said, checked and counted once
      */
-    void closingOnChain(String startedBy) {
-        closing = true;
+    boolean closingOnChain(String startedBy) {
+        if (closeOnChain != null) {
+            return false;
+        }
         closeOnChain = startedBy;
+        return true;
+    }
+
+    /** Its worker reported an uncooperative close running on it: routing skips the worker while this is its channel. */
+    public boolean closingOnChain() {
+        return closeOnChain != null;
     }
 
     /** Its close is signed: no round signs on it from here; recorded once the worker has the close. */

@@ -242,15 +242,18 @@ public final class SessionEndpoint {
 
         /**
          * The worker's channel closes on chain by an uncooperative close: routing skips the worker
-         * while the session lasts. Only the session's own channel: another's would route nothing less.
+         * while that channel pays it. Only the session's own channel, or the next one it is taking
+         * up (the worker counts it its own from its ChannelAccepted): another's routes nothing less.
          */
         private void onChannelClosingOnChain(ChannelClosingOnChain message) {
-            if (channel == null || !channel.idBytes().equals(message.getChannelId())) {
+            WorkerChannel named = channel != null && channel.idBytes().equals(message.getChannelId()) ? channel
+                    : next != null && next.idBytes().equals(message.getChannelId()) ? next : null;
+            if (named == null) {
                 close("refused: ChannelClosingOnChain for a channel that is not the session's", GrpcStatus.INVALID_ARGUMENT,
                         "ChannelClosingOnChain names the session's channel");
                 return;
             }
-            payments.closingOnChain(channel, worker == null ? shownId() : worker.id(), message.getStartedByGatewayKey());
+            payments.closingOnChain(named, worker == null ? shownId() : worker.id(), message.getStartedByGatewayKey());
         }
 
         /** The worker closes its channel: replaced by a next one first when it goes on serving, else closed. */

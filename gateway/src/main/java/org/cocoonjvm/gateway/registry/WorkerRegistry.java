@@ -465,7 +465,7 @@ public final class WorkerRegistry {
         CORDONED,
         /** Its channel's fees reached the deposit cap: it would serve unpaid, then hold the request at its credit window. */
         CAP_REACHED,
-        /** Its channel pays only what runs on it now, then closes. */
+        /** Its channel pays only what runs on it now, then closes (cooperatively, or on chain without the gateway). */
         CHANNEL_CLOSING,
         /** Its circuit breaker is open after failures. */
         CIRCUIT_OPEN,
@@ -480,7 +480,7 @@ public final class WorkerRegistry {
             return Standing.CORDONED;
         } else if (channel != null && channel.capReached()) {
             return Standing.CAP_REACHED;
-        } else if (channel != null && channel.closing()) {
+        } else if (channel != null && (channel.closing() || channel.closingOnChain())) {
             return Standing.CHANNEL_CLOSING;
         } else if (w.breakerOpen(nowNanos)) {
             return Standing.CIRCUIT_OPEN;

@@ -183,6 +183,7 @@ public final class OpenAiForwarder implements Generator {
         CreditGate.Meter meter = credit.meter(request);
         if (running.incrementAndGet() > options.maxConcurrent()) {
             running.decrementAndGet();
+            meter.ended();  // metered nothing: its channel counts it as running no longer
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker is forwarding its maximum of " + options.maxConcurrent() + " requests.");
         }
@@ -205,6 +206,7 @@ public final class OpenAiForwarder implements Generator {
             response = answered.toCompletionStage().toCompletableFuture().get(options.connectTimeoutMs(), TimeUnit.MILLISECONDS);
         } catch (Exception e) {
             call.cancel();
+            meter.ended();
             finished();
             if (graceOver) {
                 throw new GenerationException(GenerationException.Reason.SHUTTING_DOWN, STOPPED_BEFORE_THE_END);
@@ -216,6 +218,7 @@ public final class OpenAiForwarder implements Generator {
         if (response.statusCode() != 200) {
             response.exceptionHandler(e -> { });  // the reset below ends it; nothing to report
             call.cancel();
+            meter.ended();
             finished();
             GenerationException refused = refusal(response.statusCode());
             if (refused.reason() != GenerationException.Reason.INVALID_ARGUMENT) {

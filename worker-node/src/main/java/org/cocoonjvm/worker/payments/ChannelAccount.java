@@ -8,6 +8,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
@@ -38,6 +39,11 @@ final class ChannelAccount {
      * and hold every sequence before its first token, which nobody would ever pay.
      */
     final AtomicLong awaitingFirstToken = new AtomicLong();
+    /**
+     * Sequences metered on the channel that have not ended: while none runs, nothing adds to
+     * {@link #earned} (a stream's later write-off only takes from it).
+     */
+    final AtomicInteger running = new AtomicInteger();
     /**
      * Reloaded at start: what it earned before is known only as far as its stored state paid.
      * A worker that died owed fees (a stream cut by SIGKILL, say) is paid them by the gateway

@@ -18,9 +18,11 @@ final class ChannelMeter implements CreditGate.Meter {
     /** What this sequence holds in {@link ChannelAccount#awaitingFirstToken}: its prompt's fee until its first token. */
     private long awaiting;
     private boolean producing;
+    private boolean ended;
 
     ChannelMeter(ChannelAccount account, PriceSchedule schedule, long timeoutMs, Unbilled unbilled) {
         this.account = account;
+        account.running.incrementAndGet();
         this.schedule = schedule;
         this.fee = new RunningFee(schedule, schedule.workerCoefficient());
         this.timeoutMs = timeoutMs;
@@ -48,6 +50,10 @@ final class ChannelMeter implements CreditGate.Meter {
     public void ended() {
         producing = true;
         awaiting(0);
+        if (!ended) {
+            ended = true;
+            account.running.decrementAndGet();
+        }
     }
 
     /**

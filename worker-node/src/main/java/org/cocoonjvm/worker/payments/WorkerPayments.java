@@ -484,10 +484,14 @@ public final class WorkerPayments implements CreditGate {
      * A close under way on {@code account}'s channel. Seen the first time, the channel is marked
      * quarantined: it takes no new request, and its running sequences pause (then fail
      * payment_overdue), since nothing they make from here can be paid. A close its gateway started
-     * with less than this worker holds is answered once, with the latest state, one watch after
-     * it was seen: the contract takes one answer, and a sequence's step under way when the pause
-     * came still adds tokens, which the gateway's rounds pay by then (answered at once, such a
-     * state came too late for it). The contract takes a state that sent more even under a lower
+     * with less than this worker holds is answered once, with the latest state: at once when no
+     * sequence runs on the channel and that state pays all it earned, else a watch later. The
+     * contract takes one answer, and a sequence's step under way when the pause came still adds
+     * tokens, which the gateway's rounds pay by then (a CI run caught an answer given at once
+     * under a running stream, short of its last tokens). Seen within two watches of the
+     * quarantine's end (a worker back from a restart, or whose chain reads failed until then), it
+     * is answered at once whatever runs: waiting would miss the quarantine and lose the whole
+     * difference (review AA, AA-1). The contract takes a state that sent more even under a lower
      * seqno, so the answer goes by the amount: whoever holds the payer key can sign a higher seqno
      * for less (audit Z, Z-1).
      */
@@ -517,7 +521,8 @@ public final class WorkerPayments implements CreditGate {
                     log.warn("channel {} at {}: its gateway's close pays {} nanoTON, {} less than its latest state, which is "
                                     + "less than an answer costs: not answered", id, account.channelAddress(), closing.sentA(), gain);
                 }
-            } else if (!firstSight) {
+            } else if (!firstSight || account.running.get() == 0 && account.unpaid() <= 0
+                    || !now().isBefore(closing.startedAt().plus(data.quarantine()).minus(watchEvery().multipliedBy(2)))) {
                 Optional<String> cannot = chain.challenge(account.channelAddress(), key, latest, initialState(account));
                 if (cannot.isEmpty()) {
                     quarantinedPays.put(id, latest.sentNanoton());

@@ -175,10 +175,12 @@ public final class Scheduler implements Generator, AutoCloseable {
             throw new GenerationException(GenerationException.Reason.CONTEXT_LENGTH_EXCEEDED, promptParam,
                     contextWindow() + "; the prompt has " + prompt.length + " tokens.");
         }
+        CreditGate.Meter meter = credit.meter(request);
         Sequence sequence = new Sequence(nextId.getAndIncrement(), request, prompt, engine.tokenizer(),
-                model.maxContext(), output, credit.meter(request));
+                model.maxContext(), output, meter);
         BlockingQueue<Sequence> queue = request.getPriority() == Priority.PRIORITY_FLEX ? flex : interactive;
         if (!queue.offer(sequence)) {
+            meter.ended();  // metered nothing: its channel counts it as running no longer
             throw new GenerationException(GenerationException.Reason.OVERLOADED,
                     "The worker's queue is full (" + options.maxWaiting() + " waiting).");
         }
@@ -187,6 +189,7 @@ public final class Scheduler implements Generator, AutoCloseable {
             // Raced with shutdown or an engine failure: the engine thread may already have taken its
             // last look at the queue (it does so before closing the engine and completing `stopped`),
             // so it might never answer. If the remove fails, the engine thread took the sequence and answers it.
+            meter.ended();
             throw notAccepting();
         }
         return sequence::cancel;

@@ -628,10 +628,13 @@ final class GatewayLink {
             if (done.failed()) {
                 log.warn("settling channels with gateway {} on chain failed; retrying", gateway, done.cause());
             } else if (session != null && sessionChannel != null) {
+                // Said first, whether or not the worker leaves at once: a close nothing needs to
+                // answer was started with the gateway's key all the same (review AA, AA-2).
+                if (!closingSaid) {
+                    sayClosing();
+                }
                 if (payments.leaves(sessionChannel)) {
                     leaveClosingChannel();
-                } else if (!closingSaid) {
-                    sayClosing();
                 }
             }
         });
@@ -652,9 +655,10 @@ final class GatewayLink {
     }
 
     /**
-     * The session's channel closes on chain and its answer waits for the gateway's rounds: the
-     * gateway is told at once, so that it routes no new request here meanwhile, which this worker
-     * could only refuse (audit Z2, N-2: a watch of 502s, which opened its circuit breaker).
+     * The session's channel closes on chain: the gateway is told at once, so that it routes no new
+     * request here while the answer waits for its rounds, which this worker could only refuse
+     * (audit Z2, N-2: a watch of 502s, which opened its circuit breaker), and learns of a close
+     * started with its payer key outside its code.
      */
     private void sayClosing() {
         payments.closingOnChain(sessionChannel).ifPresent(closing -> {
