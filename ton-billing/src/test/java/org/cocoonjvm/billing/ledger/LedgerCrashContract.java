@@ -43,6 +43,11 @@ abstract class LedgerCrashContract {
 
     protected abstract TestDatabase database();
 
+    /** The child's billing threads, each with its own transaction open at most moments. */
+    protected int childThreads() {
+        return 4;
+    }
+
     @TempDir
     Path tmp;
 
@@ -54,7 +59,8 @@ abstract class LedgerCrashContract {
         long totalAcks = 0;
         for (int kill = 0; kill < KILLS; kill++) {
             Process child = new ProcessBuilder(javaBinary(), "-cp", System.getProperty("java.class.path"),
-                    CrashingLedgerClient.class.getName(), url, ACCOUNT, Integer.toString(kill), log.toString(), "4")
+                    CrashingLedgerClient.class.getName(), url, ACCOUNT, Integer.toString(kill), log.toString(),
+                    Integer.toString(childThreads()))
                     .redirectErrorStream(true).start();
             BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
             String first = out.readLine();
