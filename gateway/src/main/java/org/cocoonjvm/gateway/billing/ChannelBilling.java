@@ -372,8 +372,8 @@ public final class ChannelBilling extends VerticleBase {
     }
 
     /**
-     * The worker on {@code session} reports an uncooperative close running on chain on {@code
-     * channel}: no new request is routed to it over that channel, while rounds go on paying what
+     * Worker {@code workerId} reports an uncooperative close running on chain on {@code channel}:
+     * no new request is routed to it over that channel, while rounds go on paying what
      * runs on it (the worker's answer to the close holds that). A close started with this
      * gateway's key was not started by this gateway, whose code never does: checked on chain, it
      * is an ERROR, since whoever did it can read the payer key (audit Z, Z-8: the gateway learnt
