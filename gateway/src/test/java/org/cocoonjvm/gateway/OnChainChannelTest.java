@@ -572,6 +572,13 @@ class OnChainChannelTest {
             BigInteger walletBefore = gatewayWallet.balance();
             net = new TestNetwork(new PaymentOptions(true, 1, 50, caps[restart]),
                     new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
+            if (restart > 0) {
+                // Before its worker is back, the channel shows what its contract holds (review AA, AA-7).
+                eventually("the journal's channel shows its deposit", 10_000, () -> net.call(HttpMethod.GET,
+                        "/admin/workers", TestNetwork.ADMIN_KEY, null).json().getJsonArray("absent_channels")
+                        .getJsonObject(0).getLong("cap_nanoton") == DEPOSIT);
+                assertThat(metric("cocoon_payment_channel_deposits_nanoton")).isEqualTo(DEPOSIT);
+            }
             // The threshold is out of reach until the last restart, where the worker closes.
             boolean last = restart == caps.length - 1;
             worker = net.addWorker(new SyntheticEngine(500, 16, 4096), SchedulerOptions.DEFAULTS, 2_000, workerPayments,

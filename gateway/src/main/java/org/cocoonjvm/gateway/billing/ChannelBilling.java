@@ -233,8 +233,46 @@ public final class ChannelBilling extends VerticleBase {
                     opening = new ChannelOpening(this, context, journal, onChain, key, options);
                     open.forEach(entry -> channels.put(entry.channelId(), channelOf(entry)));
                     tally();
+                    readDeposits();
                     vertx.setPeriodic(options.everyMs(), id -> round());
                 });
+    }
+
+    /**
+     * The deposits of the on-chain channels read from the journal, one after another off this
+     * context: until its worker is back, such a channel showed, and counted in the deposits gauge,
+     * the cap set now, which an earlier setting may not have funded (review AA, AA-7). One the
+     * chain does not answer for keeps that estimate until its worker's session reads it.
+     */
+    private void readDeposits() {
+        List<WorkerChannel> unread = channels.values().stream()
+                .filter(c -> c.contractAddress() != null && c.deposit().isEmpty()).toList();
+        if (onChain == null || unread.isEmpty()) {
+            return;
+        }
+        context.executeBlocking(() -> {
+            Map<WorkerChannel, Long> read = new HashMap<>();
+            int failed = 0;
+            for (WorkerChannel c : unread) {
+                try {
+                    onChain.depositIfOpen(c.contractAddress()).ifPresent(deposit -> read.put(c, deposit));
+                } catch (RuntimeException e) {
+                    failed++;
+                }
+            }
+            if (failed > 0) {
+                log.warn("could not read the deposit of {} of the {} on-chain channels in the journal: they show the cap set"
+                        + " now until their workers are back", failed, unread.size());
+            }
+            return read;
+        }, false).onSuccess(read -> {
+            read.forEach((c, deposit) -> {
+                if (c.deposit().isEmpty()) {
+                    c.depositRead(deposit);
+                }
+            });
+            tally();
+        });
     }
 
     /**

@@ -3,6 +3,7 @@ package org.cocoonjvm.gateway.billing;
 import java.math.BigInteger;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.OptionalLong;
 import org.cocoonjvm.billing.chain.ChainClient;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -135,6 +136,15 @@ public final class ChannelOnChain {
         walletReady();
         long held = channel.open(wallet, BigInteger.valueOf(depositNanoton)).balanceA().longValueExact();
         return new Opened(!openAlready, held);
+    }
+
+    /**
+     * What the contract at {@code contractAddress} (raw form) holds for A while it is OPEN: its
+     * channel's deposit; empty when it is not open. Blocking.
+     */
+    public OptionalLong depositIfOpen(String contractAddress) {
+        ChannelData data = ChannelData.read(chain, Address.of(contractAddress));
+        return data.status() == ChannelStatus.OPEN ? OptionalLong.of(data.balanceA().longValueExact()) : OptionalLong.empty();
     }
 
     /**

@@ -286,6 +286,11 @@ public final class WorkerChannel {
     /** Its bound contract, derived again from its addresses for a close after a restart, and what it holds. */
     void contractDerived(OnChainChannel contract, long deposit) {
         onChain = contract;
+        depositRead(deposit);
+    }
+
+    /** What its contract holds for A: read with the contract, or at start for a channel from the journal. */
+    void depositRead(long deposit) {
         if (depositNanoton != deposit) {
             // Only the first time in practice (an OPEN contract's deposit does not change): a
             // reconnect must not write the payer that a round in flight may hold (review AA, AA-6).
