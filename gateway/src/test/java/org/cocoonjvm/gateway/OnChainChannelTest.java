@@ -24,14 +24,13 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.LongUnaryOperator;
 import java.util.function.Predicate;
+import org.cocoonjvm.billing.accounts.MutableClock;
 import org.cocoonjvm.billing.chain.ChainException;
 import org.cocoonjvm.billing.chain.ChainTransaction;
 import org.cocoonjvm.billing.chain.ChainWallet;
@@ -888,11 +887,7 @@ class OnChainChannelTest {
     void aGatewayClosingWithAnOldState_whileAStreamRuns_isAnsweredWithAllItEarned_andANewChannelServes(@TempDir Path paymentDir) {
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
         StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null);
-        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
-                        chat("synthetic", true, "\"max_tokens\":3000"))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
-        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
-                > close.owed);
+        Future<TestNetwork.Reply> running = paidStream(close);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
             eventually("the worker answered the close", 20_000, () -> workerLog.linesAt(Level.WARN).stream()
@@ -943,11 +938,7 @@ class OnChainChannelTest {
         // Watched every 3 s: with a stream running, the answer, and the session's end, come a
         // watch after the close is seen.
         StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, Duration.ofSeconds(3));
-        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
-                        chat("synthetic", true, "\"max_tokens\":3000"))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
-        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
-                > close.owed);
+        Future<TestNetwork.Reply> running = paidStream(close);
         try (LogCapture gatewayLog = new LogCapture(ChannelBilling.class);
              LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
@@ -995,10 +986,7 @@ class OnChainChannelTest {
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
             chain.advanceTime(QUARANTINE.minusSeconds(10));
-            eventually("the worker saw the close", 15_000, () -> workerLog.linesAt(Level.WARN).stream()
-                    .anyMatch(l -> l.contains("its gateway started an uncooperative close")));
-            eventually("the worker answered in the watch that saw it", 4_000, () -> workerLog.linesAt(Level.WARN).stream()
-                    .anyMatch(l -> l.contains("answered its gateway's close")));
+            answeredInTheWatchThatSawIt(workerLog);
         }
         QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
         assertThat(answered.challenged()).isTrue();
@@ -1013,21 +1001,14 @@ class OnChainChannelTest {
     @Test
     void aStaleCloseSeenNearTheQuarantinesEnd_isAnsweredAtOnce_evenWhileAStreamRuns(@TempDir Path paymentDir) {
         ChainWallet workerWallet = wallet(BigInteger.valueOf(DEPOSIT));
-        MovableClock workerClock = new MovableClock();
+        MutableClock workerClock = new MutableClock(Instant.now());
         StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, Duration.ofSeconds(6),
                 workerClock);
-        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
-                        chat("synthetic", true, "\"max_tokens\":3000"))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
-        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
-                > close.owed);
+        Future<TestNetwork.Reply> running = paidStream(close);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
-            workerClock.advance(QUARANTINE.minusSeconds(5));
-            eventually("the worker saw the close", 15_000, () -> workerLog.linesAt(Level.WARN).stream()
-                    .anyMatch(l -> l.contains("its gateway started an uncooperative close")));
-            eventually("the worker answered in the watch that saw it", 4_000, () -> workerLog.linesAt(Level.WARN).stream()
-                    .anyMatch(l -> l.contains("answered its gateway's close")));
+            workerClock.advance(Duration.between(workerClock.instant(), Instant.now()).plus(QUARANTINE).minusSeconds(5));
+            answeredInTheWatchThatSawIt(workerLog);
         }
         assertThat(TestNetwork.await(running).body()).contains("is closing on chain");
         QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
@@ -1062,24 +1043,14 @@ class OnChainChannelTest {
      */
     @Test
     void aClosingReportRepeated_isCheckedAndCountedOnce(@TempDir Path paymentDir) {
-        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
-        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        InMemoryChannelJournal journal = new InMemoryChannelJournal();
-        net = new TestNetwork(new PaymentOptions(true, 1, 50, DEPOSIT),
-                new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE), FEE_PER_TOKEN, journal);
-        WorkerPayments payments = new WorkerPayments(new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
-                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
-        RawSession raw = RawSession.register(net, payments);
-        eventually("the payee state is journaled", 10_000, () -> journal.openChannels().getFirst().payeeState() != null);
+        RawOnChain on = rawSessionOnChain(paymentDir);
+        RawSession raw = on.session();
         Address contract = Address.of(raw.await(GatewayMessage::hasRegistered).getRegistered().getChannel().getChannelAddress());
-        PaymentKeyPair payerKey = journal.payerKey(() -> {
-            throw new AssertionError("the gateway made its key already");
-        });
         ChannelId id = ChannelId.fromHex(raw.channelId());
-        SignedSemiChannel nothing = payerKey.sign(new SemiChannelState(id, new SemiChannelBody(1, 0)));
-        OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), payerKey, chain.client(),
+        SignedSemiChannel nothing = on.payerKey().sign(new SemiChannelState(id, new SemiChannelBody(1, 0)));
+        OnChainChannel.asA(ChannelData.read(chain.client(), contract).terms(), on.payerKey(), chain.client(),
                         new ChannelCosts(FeeSchedule.read(chain.client())))
-                .startUncooperativeClose(gatewayWallet, nothing, journal.openChannels().getFirst().payeeState());
+                .startUncooperativeClose(on.gatewayWallet(), nothing, on.journal().openChannels().getFirst().payeeState());
         try (LogCapture gatewayLog = new LogCapture(ChannelBilling.class)) {
             for (int i = 0; i < 5; i++) {
                 raw.call().write(WorkerMessage.newBuilder().setChannelClosingOnChain(ChannelClosingOnChain.newBuilder()
@@ -1102,28 +1073,18 @@ class OnChainChannelTest {
      */
     @Test
     void aCloseWhoseSessionEndsWhileItsContractIsRead_isSignedOnTheNextSession(@TempDir Path paymentDir) throws Exception {
-        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
-        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
-        InMemoryChannelJournal journal = new InMemoryChannelJournal();
-        PaymentOptions options = new PaymentOptions(true, 1, 50, DEPOSIT);
-        net = new TestNetwork(options, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
-                FEE_PER_TOKEN, journal);
-        WorkerPayments payments = new WorkerPayments(new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
-                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
-        RawSession first = RawSession.register(net, payments);
-        eventually("the payee state is journaled", 10_000, () -> journal.openChannels().getFirst().payeeState() != null);
-        PaymentKeyPair payerKey = journal.payerKey(() -> {
-            throw new AssertionError("the gateway made its key already");
-        });
+        RawOnChain on = rawSessionOnChain(paymentDir);
+        RawSession first = on.session();
+        WorkerPayments payments = on.payments();
         ChannelId old = ChannelId.fromHex(first.channelId());
-        SignedSemiChannel held = payerKey.sign(new SemiChannelState(old, new SemiChannelBody(1, 0)));
+        SignedSemiChannel held = on.payerKey().sign(new SemiChannelState(old, new SemiChannelBody(1, 0)));
         first.call().write(WorkerMessage.newBuilder().setCloseRequest(CloseRequest.newBuilder()
                 .setSignedStateBoc(ByteString.copyFrom(held.boc())).setSeqnoB(1).setNextChannel(true)).build());
         first.await(GatewayMessage::hasNextChannel);
         first.call().end();
         net.close();
-        net = new TestNetwork(options, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
-                FEE_PER_TOKEN, journal);
+        net = new TestNetwork(RAW_PAYMENTS, new ChannelOnChain(chain.client(), on.gatewayWallet(), QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, on.journal());
         RawSession second = RawSession.register(net, payments);
         assertThat(second.channelId()).isNotEqualTo(old.hex());
         for (int i = 0; i < 40; i++) {
@@ -1146,29 +1107,30 @@ class OnChainChannelTest {
         third.call().cancel();
     }
 
-    /** A clock the test moves: the worker's settlement rules read it. */
-    private static final class MovableClock extends Clock {
-        private volatile Duration ahead = Duration.ZERO;
+    private static final PaymentOptions RAW_PAYMENTS = new PaymentOptions(true, 1, 50, DEPOSIT);
 
-        void advance(Duration by) {
-            ahead = ahead.plus(by);
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Instant instant() {
-            return Instant.now().plus(ahead);
-        }
+    /**
+     * A gateway paying on chain with one raw session registered on it (its channel accepted and
+     * journaled), and the gateway's payer key at hand: what someone holding it can sign.
+     */
+    private RawOnChain rawSessionOnChain(Path paymentDir) {
+        ChainWallet gatewayWallet = wallet(BigInteger.valueOf(5 * DEPOSIT));
+        ChainWallet payout = wallet(BigInteger.valueOf(DEPOSIT / 10));
+        InMemoryChannelJournal journal = new InMemoryChannelJournal();
+        net = new TestNetwork(RAW_PAYMENTS, new ChannelOnChain(chain.client(), gatewayWallet, QUARANTINE, CONDITIONAL_CLOSE),
+                FEE_PER_TOKEN, journal);
+        WorkerPayments payments = new WorkerPayments(new WorkerPaymentOptions(paymentDir, payout.address().toRaw(),
+                100 * FEE_PER_TOKEN, 10_000), new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
+        RawSession session = RawSession.register(net, payments);
+        eventually("the payee state is journaled", 10_000, () -> journal.openChannels().getFirst().payeeState() != null);
+        PaymentKeyPair payerKey = journal.payerKey(() -> {
+            throw new AssertionError("the gateway made its key already");
+        });
+        return new RawOnChain(gatewayWallet, journal, payments, session, payerKey);
     }
+
+    private record RawOnChain(ChainWallet gatewayWallet, InMemoryChannelJournal journal, WorkerPayments payments,
+                              RawSession session, PaymentKeyPair payerKey) {}
 
     /** A report of a close on a channel that is not the session's is a protocol error: the session ends. */
     @Test
@@ -1359,6 +1321,24 @@ class OnChainChannelTest {
 
     private record StaleClose(WorkerNode worker, String channelId, Address contract, SignedSemiChannel old, long owed,
                               long latestSeqno, Runnable start) {}
+
+    /** A long stream on {@code close}'s channel, once a state paid some of it: its sequence runs when the close comes. */
+    private Future<TestNetwork.Reply> paidStream(StaleClose close) {
+        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", true, "\"max_tokens\":3000"))
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
+                > close.owed);
+        return running;
+    }
+
+    /** The worker saw the close and answered it in the same watch (6 s apart in these tests: within 4 s). */
+    private static void answeredInTheWatchThatSawIt(LogCapture workerLog) {
+        eventually("the worker saw the close", 15_000, () -> workerLog.linesAt(Level.WARN).stream()
+                .anyMatch(l -> l.contains("its gateway started an uncooperative close")));
+        eventually("the worker answered in the watch that saw it", 4_000, () -> workerLog.linesAt(Level.WARN).stream()
+                .anyMatch(l -> l.contains("answered its gateway's close")));
+    }
 
     /** Past the quarantine: the worker finishes the close, and {@code payout} receives {@code paid} less the fee. */
     private void finishAndAssertPaid(StaleClose close, ChainWallet payout, long paid) {
