@@ -245,8 +245,9 @@ public final class ChannelBilling extends VerticleBase {
      * chain does not answer for keeps that estimate until its worker's session reads it.
      */
     private void readDeposits() {
+        // Only channels holding states: one bound whose open failed before its deploy has no contract to read.
         List<WorkerChannel> unread = channels.values().stream()
-                .filter(c -> c.contractAddress() != null && c.deposit().isEmpty()).toList();
+                .filter(c -> c.contractAddress() != null && c.signed().seqno() > 0 && c.deposit().isEmpty()).toList();
         if (onChain == null || unread.isEmpty()) {
             return;
         }
