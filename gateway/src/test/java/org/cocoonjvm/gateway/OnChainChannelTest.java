@@ -986,7 +986,8 @@ class OnChainChannelTest {
         StaleClose close = gatewayClosesWithAnOldState(paymentDir, workerWallet, workerWallet, null, watch);
         try (LogCapture workerLog = new LogCapture(WorkerPayments.class)) {
             close.start.run();
-            chain.advanceTime(QUARANTINE.minusSeconds(10));
+            // 25 s of the quarantine left: the watch sees the close while it can still be answered.
+            chain.advanceTime(QUARANTINE.minusSeconds(25));
             answeredInTheWatchThatSawIt(workerLog, watch);
         }
         QuarantinedState answered = ChannelData.read(chain.client(), close.contract).quarantined().orElseThrow();
