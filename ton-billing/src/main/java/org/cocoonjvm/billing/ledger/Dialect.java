@@ -62,7 +62,10 @@ enum Dialect {
      * reserved_nanoton = reserved_nanoton + ?}) or a {@code SELECT ... FOR UPDATE} was computed from
      * a row older than a commit it had waited for, and totals were lost or went negative (reproduced
      * with 32 threads, a pool of 8, on a loaded machine: about one run in four lost an update). At
-     * SERIALIZABLE, H2 refuses such a write (40001 or 90131, retried) instead of losing one.
+     * SERIALIZABLE, H2 refuses such a write (40001 or 90131, retried) instead of losing one. (An
+     * embedded H2 database now gets one connection, see {@link JdbcAccountBook#open(String,
+     * java.time.Clock, int, GatewayId, java.time.Duration, boolean, Runnable, String)}; several
+     * connections to an H2 server still need this.)
      */
     int isolation() {
         return this == H2 ? Connection.TRANSACTION_SERIALIZABLE : Connection.TRANSACTION_READ_COMMITTED;

@@ -159,7 +159,18 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      * with or without {@code takeOver}; past that it is refused or taken over as any live one. A
      * holder that {@link #keepLeaseAtClose kept its lease} at its stop is refused at once.
      *
+     * <p>An embedded H2 database gets one connection, whatever {@code poolSize} says, so that its
+     * transactions run one at a time. With several connections, the first recovery after a SIGKILL
+     * failed now and then inside H2 2.3.232 (an index entry whose row was gone; a reservation the
+     * account's totals did not hold): H2 writes its file at each commit (WRITE_DELAY=0) with all
+     * that every open transaction holds, and its next start ends the transactions it finds left
+     * open, several of them in no particular order (put in commit order upstream only after
+     * 2.4.240). With one connection, no other transaction is open when a commit writes the file, so
+     * a kill leaves none for H2 to end. It costs no throughput: H2 writes commits one at a time
+     * anyway (docs/benchmarks.md, "H2 with one connection"; ton-billing README, "Crash safety").
+     *
      * @param url         a {@code jdbc:h2:...} or {@code jdbc:postgresql:...} URL, credentials included
+     * @param poolSize    connections to a database server (PostgreSQL, H2 over TCP); an embedded H2 database gets one
      * @param leaseExpiry how long after its last renewal this gateway may be presumed dead by the others
      * @param takeOver    take the lease from a holder that looks alive
      * @throws LedgerUnavailableException if the database cannot be reached or migrated
@@ -188,13 +199,14 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         if (leaseExpiry.isNegative() || leaseExpiry.isZero()) {
             throw new IllegalArgumentException("a lease expiry must be positive, got " + leaseExpiry);
         }
+        boolean exclusive = dialect == Dialect.H2 && embedded(url);
         ConnectionPool pool;
         try {
-            pool = new ConnectionPool(dialect.connectUrl(url), dialect.isolation(), poolSize);
+            pool = new ConnectionPool(dialect.connectUrl(url), dialect.isolation(), exclusive ? 1 : poolSize);
         } catch (SQLException e) {
             throw new LedgerUnavailableException("connect to " + redacted(url), e);
         }
-        JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry, dialect == Dialect.H2 && embedded(url));
+        JdbcAccountBook book = new JdbcAccountBook(clock, pool, gateway, leaseExpiry, exclusive);
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
             Instant taking = clock.instant();

@@ -41,12 +41,10 @@ abstract class LedgerCrashContract {
     private static final int KILLS = 4;
     private static final String ACCOUNT = "crash";
 
-    protected abstract TestDatabase database();
+    /** The child's billing threads: on PostgreSQL each has its own transaction open at most moments. */
+    private static final int CHILD_THREADS = 4;
 
-    /** The child's billing threads, each with its own transaction open at most moments. */
-    protected int childThreads() {
-        return 4;
-    }
+    protected abstract TestDatabase database();
 
     @TempDir
     Path tmp;
@@ -60,7 +58,7 @@ abstract class LedgerCrashContract {
         for (int kill = 0; kill < KILLS; kill++) {
             Process child = new ProcessBuilder(javaBinary(), "-cp", System.getProperty("java.class.path"),
                     CrashingLedgerClient.class.getName(), url, ACCOUNT, Integer.toString(kill), log.toString(),
-                    Integer.toString(childThreads()))
+                    Integer.toString(CHILD_THREADS))
                     .redirectErrorStream(true).start();
             BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
             String first = out.readLine();
