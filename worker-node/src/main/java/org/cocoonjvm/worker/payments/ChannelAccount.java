@@ -90,10 +90,8 @@ final class ChannelAccount {
     private volatile Long receivedNanoton;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final AtomicBoolean capWarned = new AtomicBoolean();
-    /** The uncooperative close under way as the chain watch last read it, for /status; null before one was seen. */
-    private volatile JsonObject closeUnderWay;
-    /** The close under way was started with the gateway's key (false: by this worker, or none runs). */
-    private volatile boolean closeStartedByGateway;
+    /** The uncooperative close under way as the chain watch last read it; null before one was seen. */
+    private volatile CloseUnderWay closeUnderWay;
 
     /** A channel opened in this run. */
     ChannelAccount(ChannelTerms terms, Map<String, PriceSchedule> prices, ChannelStore store, long window) {
@@ -274,13 +272,20 @@ final class ChannelAccount {
      * the conditional-close time).
      */
     void closeUnderWay(boolean startedByGateway, long paysNanoton, boolean answered, Instant quarantineEnds) {
-        closeStartedByGateway = startedByGateway;
-        closeUnderWay = new JsonObject().put("started_by", startedByGateway ? "gateway" : "worker")
-                .put("pays_nanoton", paysNanoton).put("answered", answered).put("quarantine_ends_at", quarantineEnds);
+        closeUnderWay = new CloseUnderWay(startedByGateway, paysNanoton, answered, quarantineEnds);
     }
 
+    /** Whether the close under way was started with the gateway's key (false: by this worker, or none runs). */
     boolean closeStartedByGateway() {
-        return closeStartedByGateway;
+        CloseUnderWay close = closeUnderWay;
+        return close != null && close.startedByGateway();
+    }
+
+    private record CloseUnderWay(boolean startedByGateway, long paysNanoton, boolean answered, Instant quarantineEnds) {
+        JsonObject json() {
+            return new JsonObject().put("started_by", startedByGateway ? "gateway" : "worker")
+                    .put("pays_nanoton", paysNanoton).put("answered", answered).put("quarantine_ends_at", quarantineEnds);
+        }
     }
 
     boolean startClosing() {
@@ -354,9 +359,9 @@ final class ChannelAccount {
         OwnerAddresses.putContract(json, "channel_address", channelAddress)
                 .put("closed_on_chain", closedOnChain())
                 .put("quarantined", quarantined());
-        JsonObject close = closeUnderWay;
+        CloseUnderWay close = closeUnderWay;
         if (close != null && quarantined()) {
-            json.put("close", close.copy());
+            json.put("close", close.json());
         }
         if (lastRefusal != null) {
             json.put("last_refused_payment", lastRefusal);
