@@ -87,7 +87,7 @@ public final class KernelLibrary {
         return backend;
     }
 
-    private static KernelLibrary load(String choice) {
+    static KernelLibrary load(String choice) {
         Path dir;
         try {
             dir = Files.createTempDirectory("cocoon-kernels-");
@@ -104,7 +104,10 @@ public final class KernelLibrary {
                 }
             }
             if (choice.equals("cuda")) {
-                throw new IllegalStateException("-Dcocoon.kernels=cuda, but no CUDA build or no visible GPU");
+                // A choice the operator made and can undo: one line at the command line, not a trace.
+                throw new KernelException("loading the CUDA kernels", KernelException.BACKEND,
+                        "-Dcocoon.kernels=cuda, but this build has no CUDA library or no GPU is visible (-Dcocoon.kernels=cpu"
+                                + " or auto runs on the CPU)");
             }
         }
         Path cpu = extract(dir, "libcocoon_kernels.so");
