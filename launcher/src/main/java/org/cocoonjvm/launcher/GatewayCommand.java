@@ -125,10 +125,14 @@ final class GatewayCommand implements Callable<Integer> {
         }
         Deposits.Options depositOptions = deposits.options();
         Address wallet = deposits.walletAddress(dataDir);
+        // Clients are shown an address only where a transfer to it is credited: the wallet this
+        // gateway watches, or --deposit-address, which a gateway on a shared ledger may watch. A
+        // client told to pay into a wallet nobody watches sent TON that was never credited.
         // Non-bounceable: the wallet may not be deployed yet, and bounceable transfers to it would bounce.
-        String depositTo = policy.depositAddress != null ? policy.depositAddress : wallet.toNonBounceable();
+        String depositTo = policy.depositAddress != null ? policy.depositAddress
+                : deposits.watching() ? wallet.toNonBounceable() : null;
         GatewayPolicy.Funding funding = new GatewayPolicy.Funding(depositTo, policy.grantNanoton);
-        Address depositAddress = DepositOptions.parse(depositTo);
+        Address depositAddress = depositTo == null ? null : DepositOptions.parse(depositTo);
         GatewayPolicy.Billing billing;
         // Taking the ledger's lease is refused while a live process holds this --gateway-id's, and
         // fences it with --take-over: only a process that holds the ports it is to serve on may try.

@@ -234,9 +234,11 @@ final class GatewayPolicy {
          * gateway on a shared ledger may watch the deposits: "this gateway" is all that is known here.
          */
         String notWatchingDeposits(AccountBook accounts, Collection<ApiKey> keys) {
-            String said = "this gateway does not watch deposits to " + depositAddress + " (no --ton-api): its keys' accounts"
-                    + " are credited by --grant-nanoton (" + grantNanoton + " nanoTON, once per account) and by a gateway"
-                    + " with --ton-api on the same ledger";
+            String said = (depositAddress == null
+                    ? "this gateway does not watch deposits (no --ton-api) and shows its clients no deposit address"
+                    : "this gateway does not watch deposits to " + depositAddress + " (no --ton-api)")
+                    + ": its keys' accounts are credited by --grant-nanoton (" + grantNanoton + " nanoTON, once per account)"
+                    + " and by a gateway with --ton-api on the same ledger";
             boolean funded = keys.stream().anyMatch(key -> accounts.balance(key.accountId()).availableNanoton() > 0);
             return funded ? said : said + "; none of them holds funds now, so requests are refused 402 insufficient_balance"
                     + " until one is credited";

@@ -104,6 +104,10 @@ class GatewayPolicyTest {
         accounts.credit(key(keys, "sk-bob").accountId(), 1_000, "an earlier start's grant");
         assertThat(restart.notWatchingDeposits(accounts, keys.apiKeys().values()))
                 .startsWith("this gateway does not watch deposits to UQdeposits").doesNotContain("402");
+        // Without --deposit-address such a gateway shows clients no address: nobody would credit it.
+        assertThat(grant(0).notWatchingDeposits(accounts, keys.apiKeys().values()))
+                .startsWith("this gateway does not watch deposits (no --ton-api) and shows its clients no deposit address: its"
+                        + " keys' accounts are credited by --grant-nanoton");
     }
 
     private static GatewayPolicy.Funding grant(long nanoton) {

@@ -234,7 +234,10 @@ class GatewayStartIT {
                 .containsEntry("gateway", "http://127.0.0.1:" + port).containsEntry("attestation", "none");
         assertThat(get(port, "/health", null).statusCode()).isEqualTo(200);
         assertThat(Files.readString(dir.resolve("gateway.log"))).as("a gateway that no top-up can fund says so")
-                .contains("this gateway does not watch deposits to", "requests are refused 402 insufficient_balance");
+                .contains("this gateway does not watch deposits (no --ton-api) and shows its clients no deposit address",
+                        "requests are refused 402 insufficient_balance");
+        assertThat(new JsonObject(get(port, "/v1/account", "sk-alice").body()).getValue("deposit_address"))
+                .as("no address to pay into that nobody watches").isNull();
         Path keysFile = Path.of(args[Arrays.asList(args).indexOf("--api-keys-file") + 1]);
 
         Process keyNew = launch("key-new.log", "key", "new", "--append-to", keysFile.toString(), "--rpm", "600");

@@ -84,7 +84,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
     /**
      * @param ledger         runs the book's calls
      * @param prices         the schedule for each model name; never null for a model that is served
-     * @param depositAddress the gateway's TON wallet that clients pay into; null if none yet
+     * @param depositAddress the gateway's TON wallet that clients pay into; null if it takes no deposits
      */
     public TonRequestBilling(AccountBook accounts, Executor ledger, Function<String, PriceSchedule> prices,
                              String depositAddress) {
@@ -130,7 +130,9 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
                         + " (the price at the highest worker coefficient) for up to " + (maxTokens + promptBytes) + " tokens, "
                         + maxTokens + " for the completion (max_tokens, or the model's context window without it) and "
                         + promptBytes + " for the prompt (its UTF-8 bytes and the chat template's tokens); the account has "
-                        + e.availableNanoton() + " nanoTON available. Top up (GET /v1/account says how), or set a lower max_tokens to lower the hold.");
+                        + e.availableNanoton() + " nanoTON available. " + (depositAddress == null
+                        ? "This gateway takes no deposits: ask its operator to credit the account,"
+                        : "Top up (GET /v1/account says how),") + " or set a lower max_tokens to lower the hold.");
             } catch (UnknownAccountException e) {
                 throw new ApiException(ErrorKind.INSUFFICIENT_BALANCE, null, "The account of this API key holds no funds yet.");
             } catch (LeaseLostException e) {
