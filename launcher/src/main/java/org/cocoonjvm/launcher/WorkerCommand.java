@@ -213,7 +213,8 @@ final class WorkerCommand implements Callable<Integer> {
                     + "OpenAI API (/v1/*), unmetered and unpaid, and read its /status; give --api-key KEY to close it");
         }
         if (gateway != null && paymentDir == null) {
-            warnings.add("no --payment-dir: the payment key and what the gateway owes on each channel are kept in memory "
+            // Said before the gateway answers: whether it pays (not with --no-payments) is not known yet.
+            warnings.add("no --payment-dir: the payment key and what a paying gateway owes on each channel are kept in memory "
                     + "only, so a restart loses the unpaid earnings; give --payment-dir DIR to keep them");
         }
         return warnings;
