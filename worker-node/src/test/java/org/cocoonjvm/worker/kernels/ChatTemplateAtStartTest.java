@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.ClientChains;
 import org.cocoonjvm.worker.engine.BrokenChatTemplate;
 import org.cocoonjvm.worker.model.ModelFormat;
 import org.cocoonjvm.worker.model.ModelLoader;
@@ -98,13 +99,13 @@ class ChatTemplateAtStartTest {
         String body = "{\"model\":\"" + node.model().name() + "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
                 + "\"max_tokens\":2}";
         JsonObject[] reply = new JsonObject[1];
-        int status = await(vertx.createHttpClient().request(new RequestOptions().setMethod(HttpMethod.POST)
-                        .setHost(uri.getHost()).setPort(uri.getPort()).setURI("/v1/chat/completions")
+        int status = await(ClientChains.onContext(vertx, () -> vertx.createHttpClient().request(new RequestOptions()
+                        .setMethod(HttpMethod.POST).setHost(uri.getHost()).setPort(uri.getPort()).setURI("/v1/chat/completions")
                         .putHeader("Content-Type", "application/json"))
                 .compose(r -> r.send(body)).compose(r -> r.body().map(b -> {
                     reply[0] = b.toJsonObject();
                     return r.statusCode();
-                })));
+                }))));
 
         assertThat(status).isEqualTo(400);
         JsonObject error = reply[0].getJsonObject("error");

@@ -13,6 +13,7 @@ import java.net.URI;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.ClientChains;
 import org.cocoonjvm.worker.model.DType;
 import org.cocoonjvm.worker.model.LoadedModel;
 import org.cocoonjvm.worker.model.ModelFormat;
@@ -61,9 +62,10 @@ class NativeWorkerTest {
         URI uri = URI.create(worker.endpoint());
         String body = "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
                 + "{\"role\":\"user\",\"content\":\"Hello there, héllo ✓\"}]" + extra + "}";
-        return await(http.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(uri.getHost()).setPort(uri.getPort())
-                        .setURI("/v1/chat/completions").putHeader("Content-Type", "application/json"))
-                .compose(r -> r.send(body)).compose(HttpClientResponse::body)).toJsonObject();
+        return await(ClientChains.onContext(vertx, () -> http.request(new RequestOptions().setMethod(HttpMethod.POST)
+                        .setHost(uri.getHost()).setPort(uri.getPort()).setURI("/v1/chat/completions")
+                        .putHeader("Content-Type", "application/json"))
+                .compose(r -> r.send(body)).compose(HttpClientResponse::body))).toJsonObject();
     }
 
     private static String content(JsonObject completion) {
@@ -98,9 +100,10 @@ class NativeWorkerTest {
             URI uri = URI.create(worker.endpoint());
             String body = "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
                     + "{\"role\":\"user\",\"content\":\"Hello there, héllo ✓\"}],\"temperature\":0,\"max_tokens\":10}";
-            return http.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(uri.getHost()).setPort(uri.getPort())
-                            .setURI("/v1/chat/completions").putHeader("Content-Type", "application/json"))
-                    .compose(r -> r.send(body)).compose(HttpClientResponse::body);
+            return ClientChains.onContext(vertx, () -> http.request(new RequestOptions().setMethod(HttpMethod.POST)
+                            .setHost(uri.getHost()).setPort(uri.getPort()).setURI("/v1/chat/completions")
+                            .putHeader("Content-Type", "application/json"))
+                    .compose(r -> r.send(body)).compose(HttpClientResponse::body));
         }).toList();
         for (var f : futures) {
             assertThat(content(await(f).toJsonObject())).isEqualTo(alone);
@@ -129,11 +132,11 @@ class NativeWorkerTest {
     void advertisedContext_isWhatTheKvCacheHolds() {
         assertThat(worker.model().maxContext()).isEqualTo(128);
         URI uri = URI.create(worker.endpoint());
-        JsonObject models = await(http.request(HttpMethod.GET, uri.getPort(), uri.getHost(), "/v1/models")
-                .compose(r -> r.send().compose(HttpClientResponse::body))).toJsonObject();
+        JsonObject models = await(ClientChains.onContext(vertx, () -> http.request(HttpMethod.GET, uri.getPort(), uri.getHost(),
+                "/v1/models").compose(r -> r.send().compose(HttpClientResponse::body)))).toJsonObject();
         assertThat(models.getJsonArray("data").getJsonObject(0).getInteger("max_context")).isEqualTo(128);
-        JsonObject status = await(http.request(HttpMethod.GET, uri.getPort(), uri.getHost(), "/status")
-                .compose(r -> r.send().compose(HttpClientResponse::body))).toJsonObject();
+        JsonObject status = await(ClientChains.onContext(vertx, () -> http.request(HttpMethod.GET, uri.getPort(), uri.getHost(),
+                "/status").compose(r -> r.send().compose(HttpClientResponse::body)))).toJsonObject();
         assertThat(status.getJsonArray("models").getJsonObject(0).getInteger("max_context")).isEqualTo(128);
     }
 
