@@ -29,6 +29,7 @@ import org.cocoonjvm.protocol.grpc.Delta;
 import org.cocoonjvm.protocol.grpc.Final;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.Usage;
+import org.cocoonjvm.worker.ClientChains;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.payments.WorkerPaymentOptions;
@@ -119,9 +120,10 @@ class OpenAiForwarderTest {
 
     private Future<HttpClientResponse> post(WorkerNode node, String body) {
         URI uri = URI.create(node.endpoint());
-        return http.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(uri.getHost()).setPort(uri.getPort())
-                        .setURI("/v1/chat/completions").putHeader("Content-Type", "application/json"))
-                .compose(r -> r.send(body));
+        return ClientChains.onContext(vertx, () -> http.request(new RequestOptions().setMethod(HttpMethod.POST)
+                        .setHost(uri.getHost()).setPort(uri.getPort()).setURI("/v1/chat/completions")
+                        .putHeader("Content-Type", "application/json"))
+                .compose(r -> r.send(body)));
     }
 
     private static String chat(String model, boolean stream, String extra) {
@@ -383,8 +385,8 @@ class OpenAiForwarderTest {
 
     private JsonObject upstreamStatus() {
         URI uri = URI.create(upstream.endpoint());
-        Buffer body = await(http.request(HttpMethod.GET, uri.getPort(), uri.getHost(), "/status")
-                .compose(r -> r.send().compose(HttpClientResponse::body)));
+        Buffer body = await(ClientChains.onContext(vertx, () -> http.request(HttpMethod.GET, uri.getPort(), uri.getHost(), "/status")
+                .compose(r -> r.send().compose(HttpClientResponse::body))));
         return body.toJsonObject();
     }
 
