@@ -301,7 +301,7 @@ public final class JdbcChannelJournal implements ChannelJournal {
         String contract = rs.getString(5);
         return new Entry(ChannelId.fromHex(channelId), payeeKey, new SemiChannelBody(rs.getLong(2), rs.getLong(3)),
                 payeeState == null ? null : SignedSemiChannel.parse(HEX.parseHex(payeeState)),
-                JdbcAccountBook.workerFeesBilled(c, channelId),
+                Settlements.workerFeesBilled(c, channelId),
                 contract == null ? null : new Contract(contract, rs.getString(6)));
     }
 

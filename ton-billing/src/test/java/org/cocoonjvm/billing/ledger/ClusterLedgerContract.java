@@ -903,7 +903,7 @@ abstract class ClusterLedgerContract {
 
     private long feesBilledOn(ChannelId channel) throws Exception {
         try (Connection c = DriverManager.getConnection(url)) {
-            return JdbcAccountBook.workerFeesBilled(c, channel.hex());
+            return Settlements.workerFeesBilled(c, channel.hex());
         }
     }
 

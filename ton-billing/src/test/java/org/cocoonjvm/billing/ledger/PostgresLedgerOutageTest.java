@@ -114,7 +114,7 @@ class PostgresLedgerOutageTest {
     }
 
     /**
-     * A call left unanswered past {@link JdbcAccountBook#STALL} makes the book say it hangs, before
+     * A call left unanswered past {@link Transactions#STALL} makes the book say it hangs, before
      * the driver's socket limit ends that call: callers stop queueing behind it (audit N, N-1).
      */
     @Test
@@ -123,9 +123,9 @@ class PostgresLedgerOutageTest {
         CompletableFuture<AccountState> hung;
         try {
             hung = CompletableFuture.supplyAsync(() -> book.balance(ACCOUNT));
-            Thread.sleep(JdbcAccountBook.STALL.toMillis() / 2);
+            Thread.sleep(Transactions.STALL.toMillis() / 2);
             assertThat(book.stall()).as("a call out for less than the limit").isEmpty();
-            long deadline = System.nanoTime() + JdbcAccountBook.STALL.multipliedBy(2).toNanos();
+            long deadline = System.nanoTime() + Transactions.STALL.multipliedBy(2).toNanos();
             while (book.stall().isEmpty() && System.nanoTime() < deadline) {
                 Thread.sleep(50);
             }
