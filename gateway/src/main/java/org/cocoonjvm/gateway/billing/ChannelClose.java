@@ -216,14 +216,14 @@ final class ChannelClose {
      * One round only: a request still running past the drain keeps owing a little more.
      */
     private void closeWhenNoRound(WorkerChannel channel, Asked asked, boolean catchUp) {
-        if (billing.roundInFlight()) {
-            billing.afterRound(() -> closeWhenNoRound(channel, asked, catchUp));
+        if (billing.rounds().roundInFlight()) {
+            billing.rounds().afterRound(() -> closeWhenNoRound(channel, asked, catchUp));
             return;
         }
         if (catchUp && billing.paying() && channel.attached() && !channel.closed()
                 && channel.due(new HashMap<>()) != null) {
-            billing.afterRound(() -> closeWhenNoRound(channel, asked, false));
-            billing.round();
+            billing.rounds().afterRound(() -> closeWhenNoRound(channel, asked, false));
+            billing.rounds().round();
             return;
         }
         if (!channel.attachedTo(asked.session())) {

@@ -100,7 +100,7 @@ final class ChannelOpening {
             return Future.succeededFuture(new ChannelBilling.Opened(channel, terms.build()));
         }
         long signedSeqno = channel.payer().last().seqno();
-        ChannelBilling.Stats stats = billing.stats();
+        PaymentStats stats = billing.stats();
         return context.owner().<OpenedOnChain>executeBlocking(() -> {
                     // The contract's address derives from the network's fees, read at the first channel.
                     OnChainChannel contract = onChain.channel(channel.id(), key, workerKey, payout);
@@ -247,7 +247,7 @@ final class ChannelOpening {
             if (result.succeeded()) {
                 resendLast(channel);
             }
-            billing.round();
+            billing.rounds().round();
             ChannelBilling.answer(caller, done, result);
         });
     }
@@ -259,7 +259,7 @@ final class ChannelOpening {
      * holds the payer, and sends a newer state on this session when it ends.
      */
     private void resendLast(WorkerChannel channel) {
-        if (!billing.roundInFlight()) {
+        if (!billing.rounds().roundInFlight()) {
             SignedSemiChannel last = channel.payer().lastSigned();
             if (last != null) {
                 channel.send(last);

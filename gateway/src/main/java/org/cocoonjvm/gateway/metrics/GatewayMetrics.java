@@ -3,7 +3,7 @@ package org.cocoonjvm.gateway.metrics;
 import io.micrometer.core.instrument.Counter;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.RecoveredReservation;
-import org.cocoonjvm.gateway.billing.ChannelBilling;
+import org.cocoonjvm.gateway.billing.PaymentStats;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.billing.RequestBilling.RecoveryReporter;
 import io.micrometer.core.instrument.Gauge;
@@ -147,30 +147,30 @@ public final class GatewayMetrics implements RelayObserver, AutoCloseable {
     }
 
     /** The payment rounds and the money owed to workers that no signed state pays yet. */
-    public void payments(ChannelBilling.Stats stats) {
-        FunctionCounter.builder("cocoon.payment.rounds", stats, ChannelBilling.Stats::roundsPaid).tag("outcome", "paid")
+    public void payments(PaymentStats stats) {
+        FunctionCounter.builder("cocoon.payment.rounds", stats, PaymentStats::roundsPaid).tag("outcome", "paid")
                 .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
-        FunctionCounter.builder("cocoon.payment.rounds", stats, ChannelBilling.Stats::roundsFailed).tag("outcome", "failed")
+        FunctionCounter.builder("cocoon.payment.rounds", stats, PaymentStats::roundsFailed).tag("outcome", "failed")
                 .description("Payment rounds: states signed, journaled and sent (paid), or none sent (failed)").register(meters);
-        Gauge.builder("cocoon.payment.absent.unpaid.nanoton", stats, ChannelBilling.Stats::unpaidAbsentNanoton)
+        Gauge.builder("cocoon.payment.absent.unpaid.nanoton", stats, PaymentStats::unpaidAbsentNanoton)
                 .description("Earned by workers that have no session now and in no signed state yet: it waits for their return")
                 .strongReference(true).register(meters);
-        Gauge.builder("cocoon.payment.channels.absent", stats, ChannelBilling.Stats::absentChannels)
+        Gauge.builder("cocoon.payment.channels.absent", stats, PaymentStats::absentChannels)
                 .description("Open payment channels whose worker has no session (see /admin/workers, absent_channels)")
                 .strongReference(true).register(meters);
-        FunctionCounter.builder("cocoon.payment.channels.opened", stats, ChannelBilling.Stats::openedOnChain)
+        FunctionCounter.builder("cocoon.payment.channels.opened", stats, PaymentStats::openedOnChain)
                 .description("New payment channels whose contract was deployed, funded and opened on chain").register(meters);
         String closed = "Payment channels closed on chain: cooperative closes signed (the worker sends them), or closed "
                 + "by the worker without the gateway";
-        FunctionCounter.builder("cocoon.payment.channels.closed", stats, ChannelBilling.Stats::closedCooperatively)
+        FunctionCounter.builder("cocoon.payment.channels.closed", stats, PaymentStats::closedCooperatively)
                 .tag("close", "cooperative").description(closed).register(meters);
-        FunctionCounter.builder("cocoon.payment.channels.closed", stats, ChannelBilling.Stats::closedWithoutGateway)
+        FunctionCounter.builder("cocoon.payment.channels.closed", stats, PaymentStats::closedWithoutGateway)
                 .tag("close", "without_gateway").description(closed).register(meters);
         FunctionCounter.builder("cocoon.payment.channel.closes.started.outside", stats,
-                        ChannelBilling.Stats::closesStartedOutside)
+                        PaymentStats::closesStartedOutside)
                 .description("Uncooperative closes started on chain with this gateway's payer key, which its own code never"
                         + " does: reported by its workers, confirmed on chain (alert on any)").register(meters);
-        Gauge.builder("cocoon.payment.channel.deposits.nanoton", stats, ChannelBilling.Stats::depositsNanoton)
+        Gauge.builder("cocoon.payment.channel.deposits.nanoton", stats, PaymentStats::depositsNanoton)
                 .description("Deposited by the gateway in the contracts of its open on-chain channels, taken at each round")
                 .strongReference(true).register(meters);
         stats.onOpenRefused(reason -> Counter.builder("cocoon.payment.channel.open.refusals").tag("reason", reason)
