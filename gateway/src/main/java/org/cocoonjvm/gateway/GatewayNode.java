@@ -33,6 +33,7 @@ import org.cocoonjvm.gateway.attestation.WorkerAdmission;
 import org.cocoonjvm.gateway.api.Admission;
 import org.cocoonjvm.gateway.api.ApiKey;
 import org.cocoonjvm.gateway.api.ApiKeys;
+import org.cocoonjvm.gateway.api.FrontDispatch;
 import org.cocoonjvm.gateway.api.HttpRoutes;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
@@ -97,8 +98,9 @@ public final class GatewayNode extends VerticleBase {
     private final AccessLog accessLog = new AccessLog();
     private final ApiKeys apiKeys;
     private final List<RelayObserver> observers = new CopyOnWriteArrayList<>(List.of(accessLog));
-    /** Set at start: the fronts route through it. */
+    /** Set at start: each front's requests pass its dispatch, then its router. */
     private HttpRoutes routes;
+    private FrontDispatch dispatch;
     private HttpServer workerServer;
     private long rotationTimer = -1;
     private long modelsTimer = -1;
@@ -108,7 +110,7 @@ public final class GatewayNode extends VerticleBase {
     private final AtomicBoolean stopping = new AtomicBoolean();
     /**
      * Set by whichever front ends its drain first: the port then serves the probes and
-     * {@code /metrics} only ({@link HttpRoutes}), until the fronts close it.
+     * {@code /metrics} only ({@link FrontDispatch}), until the fronts close it.
      */
     private final AtomicBoolean probesOnly = new AtomicBoolean();
     /** Another process took this gateway's ledger lease: its stop cuts what runs at once ({@link #fenced}). */
@@ -176,7 +178,8 @@ public final class GatewayNode extends VerticleBase {
     @Override
     public Future<?> start() {
         routes = new HttpRoutes(vertx, options, apiKeys, metrics, accessLog, registry, billing, payments, attestation,
-                refused, stopping::get, probesOnly::get);
+                refused, stopping::get);
+        dispatch = new FrontDispatch(options, metrics, accessLog, probesOnly::get);
         Future<?> billingStarted = Future.succeededFuture();
         if (payments != null) {
             payments.stopsAfter(paymentsDone.future());
@@ -320,8 +323,8 @@ public final class GatewayNode extends VerticleBase {
                         ChunkFraming.install(connection);
                         ConnectionDeadlines.install(connection, connections, closes, idle);
                     })
-                    .invalidRequestHandler(routes::refuseUnreadable)
-                    .requestHandler(routes.dispatch(grpc, routes.router(admission)));
+                    .invalidRequestHandler(dispatch::refuseUnreadable)
+                    .requestHandler(dispatch.dispatch(grpc, routes.router(admission)));
             return server.listen().onSuccess(bound -> fronts.add(this));
         }
 

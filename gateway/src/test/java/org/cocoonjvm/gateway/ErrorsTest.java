@@ -233,7 +233,7 @@ class ErrorsTest {
         io.vertx.core.http.HttpClient h2 = net.vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                 .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
         try {
-            int heads = org.cocoonjvm.gateway.api.HttpRoutes.MOST_BODIES_AWAITED + 4;
+            int heads = org.cocoonjvm.gateway.api.RequestBodies.MOST_BODIES_AWAITED + 4;
             java.util.List<io.vertx.core.Future<Integer>> statuses = new java.util.ArrayList<>();
             for (int i = 0; i < heads; i++) {
                 statuses.add(h2.request(TestNetwork.post("/v1/chat/completions", API_KEY).setHost("127.0.0.1")
