@@ -50,8 +50,6 @@ import org.cocoonjvm.gateway.registry.Cordons;
 import org.cocoonjvm.gateway.registry.ServedModels;
 import org.cocoonjvm.gateway.registry.SessionEndpoint;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
-import org.cocoonjvm.protocol.openai.ApiException;
-import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.grpc.GatewayGrpcService;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
@@ -196,8 +194,6 @@ public final class GatewayNode extends VerticleBase {
      * for ever; what it did not pay, a gateway restarted on the same ledger pays.
      */
     private static final long LAST_ROUND_MS = 3_000;
-    /** How often a stopping front looks for the scrape that ends its linger. */
-    private static final long LINGER_POLL_MS = 50;
 
     /**
      * The stop's last steps for payments: once every front's relays are settled (or its server is
@@ -206,7 +202,7 @@ public final class GatewayNode extends VerticleBase {
      * which matters most for one that is retired, its ledger and journal with it.
      */
     private void settleAndPayLast() {
-        Future.all(fronts.stream().map(f -> f.settled.future()).toList())
+        Future.all(fronts.stream().map(f -> f.shutdown.settled()).toList())
                 .compose(v -> payments == null ? Future.succeededFuture()
                         : payments.lastRound().timeout(LAST_ROUND_MS, TimeUnit.MILLISECONDS).recover(e -> {
                             log.warn("the last payment round did not end within {} ms ({}); the sessions close without it",
@@ -238,7 +234,8 @@ public final class GatewayNode extends VerticleBase {
      * One event loop's share of the client port: its own HTTP server on the shared port, and its
      * own gRPC client, whose connections to the workers are made from, and so live on, this loop.
      * A relay then runs on one thread from the client's socket to the worker's and back: the
-     * registry, limits, billing and metrics it touches are shared and thread-safe.
+     * registry, limits, billing and metrics it touches are shared and thread-safe. Its stop is
+     * its {@link FrontShutdown}'s.
      */
     private final class Front extends VerticleBase {
         private final int listenPort;
@@ -246,13 +243,8 @@ public final class GatewayNode extends VerticleBase {
         private GrpcClient workers;
         private HttpClient transport;
         private final RunningRelays running = new RunningRelays();
-        /** Completed by the stop: the relays ended at the cut have settled, or the server is closed. */
-        private final Promise<Void> settled = Promise.promise();
-        /** The stop's drain: null until the stop begins; completed early by a fence. This front's event loop only. */
-        private Promise<Void> draining;
-        /** The timer of the stop's cut once the drain is over; -1 before. This front's event loop only. */
-        private long cutTimer = -1;
-        private boolean cutDone;
+        /** Made at start, on this front's context. */
+        private FrontShutdown shutdown;
 
         Front(int listenPort) {
             this.listenPort = listenPort;
@@ -260,6 +252,8 @@ public final class GatewayNode extends VerticleBase {
 
         @Override
         public Future<?> start() {
+            shutdown = new FrontShutdown(vertx, context, options.shutdown(), running, metrics, () -> fenced,
+                    () -> probesOnly.set(true));
             // Inference requests may be as large as HTTP bodies; the transport limit never undercuts that.
             // gRPC over HTTP/2 only: gRPC-Web and transcoding were served too, undocumented, and a
             // malformed gRPC-Web-text body logged an ERROR stack trace for anyone (audit H, H-3).
@@ -331,106 +325,7 @@ public final class GatewayNode extends VerticleBase {
         @Override
         public Future<?> stop() {
             stopsBegin();
-            ShutdownOptions shutdown = options.shutdown();
-            // A fenced gateway's requests are billed to nobody from the fence on: no drain, no grace.
-            draining = Promise.promise();
-            if (shutdown.drainMs() == 0 || fenced) {
-                draining.complete();
-            } else {
-                vertx.setTimer(shutdown.drainMs(), id -> draining.tryComplete());
-            }
-            // The port stays open past the drain, for the probes and scrapes only (audit V, V-2: it
-            // closed at the drain's end, and what the streams of the grace did, their tokens, cost
-            // and shutting_down errors, reached no scrape), until every relay of this front has been
-            // recorded (or the grace is over), and for the linger after. Then shutdown, not close:
-            // stop accepting, let open streams finish until the grace ends, then cut what is left.
-            // What is still running near the end is ended first, so that its client is told why.
-            // Without attestation the worker sessions on this port hold the server open until they
-            // close, after the last payment round, which waits for this front's relays to settle.
-            return draining.future().compose(v -> {
-                probesOnly.set(true);
-                long graceEnds = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(shutdown.graceMs());
-                cutTimer = vertx.setTimer(fenced ? 1 : Math.max(1, shutdown.graceMs() - shutdown.cutMarginMs()), id -> cut());
-                return recordedOrGraceOver(shutdown.graceMs())
-                        .compose(recorded -> lingerForAScrape(shutdown.metricsLingerMs()))
-                        .compose(lingered -> server.shutdown(Math.max(1,
-                                TimeUnit.NANOSECONDS.toMillis(graceEnds - System.nanoTime())), TimeUnit.MILLISECONDS))
-                        .eventually(() -> Future.succeededFuture(vertx.cancelTimer(cutTimer)));
-            }).eventually(() -> Future.succeededFuture(settled.tryComplete()))  // closed: nothing more can run here
-                    .eventually(() -> workers.close()).eventually(() -> transport.close());
-        }
-
-        /** Completes once every relay of this front has been reported, or the grace is over. */
-        private Future<Void> recordedOrGraceOver(long graceMs) {
-            Promise<Void> over = Promise.promise();
-            long timer = vertx.setTimer(graceMs, id -> over.tryComplete());
-            running.reported().onComplete(all -> {
-                vertx.cancelTimer(timer);
-                over.tryComplete();
-            });
-            return over.future();
-        }
-
-        /**
-         * Keeps the port open for the probes and scrapes until a scrape has read the metrics, every
-         * relay of this front recorded, or for {@code lingerMs} at most; not once fenced (the process
-         * that took over may want the port). The port closes with the last front to close it, so it
-         * stays open until a scrape after the last relay of all, or the linger.
-         */
-        private Future<Void> lingerForAScrape(long lingerMs) {
-            if (lingerMs == 0 || fenced) {
-                return Future.succeededFuture();
-            }
-            long scrapesBefore = metrics.scrapes();
-            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lingerMs);
-            Promise<Void> lingered = Promise.promise();
-            vertx.setPeriodic(1, LINGER_POLL_MS, id -> {
-                if (metrics.scrapes() > scrapesBefore || fenced || System.nanoTime() - until >= 0) {
-                    vertx.cancelTimer(id);
-                    lingered.tryComplete();
-                }
-            });
-            return lingered.future();
-        }
-
-        private void cut() {
-            if (!cutDone) {
-                cutDone = true;
-                endRunning(fenced);
-                running.emptied().onComplete(none -> settled.tryComplete());
-            }
-        }
-
-        /**
-         * The fence came while this front was already stopping (review U, U-1: the stop read the
-         * flag once, at its start, and the drain and grace ran on in full, billed to nobody): what
-         * is left of them ends now, on this front's event loop. A front not stopping yet reads the
-         * flag when its stop begins.
-         */
-        void fencedWhileStopping() {
-            context.runOnContext(v -> {
-                if (draining == null || draining.tryComplete()) {
-                    return;  // not stopping yet, or in its drain: the cut follows at once, as the flag is set
-                }
-                if (cutTimer >= 0 && vertx.cancelTimer(cutTimer)) {
-                    cut();
-                }
-            });
-        }
-
-        private void endRunning(boolean fencedOut) {
-            if (running.size() > 0) {
-                // Each front counts its own: the relays belong to its event loop.
-                log.info("{}: stopping {} running request(s) on this event loop", fencedOut ? "fenced" : "shutdown grace ends",
-                        running.size());
-                running.endAll(ApiException.retryLater(ErrorKind.SHUTTING_DOWN, fencedOut
-                        ? "The gateway is shutting down: another process took over its ledger, which billed this request "
-                        + "what it had recorded of it, which may be less than the usage shown here. Send the request again."
-                        : "The gateway is shutting down and its grace for running requests ran out; what was generated is "
-                        + "billed. Send the request again.", 1),
-                        // Half the margin: the other half sends the error events before the connections close.
-                        options.shutdown().cutMarginMs() / 2);
-            }
+            return shutdown.stop(server).eventually(() -> workers.close()).eventually(() -> transport.close());
         }
     }
 
@@ -493,7 +388,7 @@ public final class GatewayNode extends VerticleBase {
             log.info("gateway fenced while stopping: what is left of its drain and grace ends now, with its running requests");
         }
         for (Front front : fronts) {
-            front.fencedWhileStopping();
+            front.shutdown.fencedWhileStopping();
         }
     }
 
