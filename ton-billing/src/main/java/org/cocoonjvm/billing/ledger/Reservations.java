@@ -122,11 +122,11 @@ final class Reservations {
      */
     void recordProgress(Map<Reservation, Long> progress, Map<Reservation, WorkerShare> shares) {
         progress.values().forEach(Reservations::checkProgress);
-        if (progress.isEmpty()) {
-            return;
-        }
         if (!progress.keySet().containsAll(shares.keySet())) {
             throw new IllegalArgumentException("a worker share for a reservation without progress");
+        }
+        if (progress.isEmpty()) {
+            return;
         }
         List<Map.Entry<Reservation, Long>> ordered = new ArrayList<>(progress.entrySet());
         ordered.sort(Comparator.comparingLong(e -> e.getKey().id()));
@@ -220,7 +220,7 @@ final class Reservations {
     }
 
     /** {@code value}, no longer than its column's {@code most} characters (never half a surrogate pair). */
-    private static String cut(String value, int most) {
+    static String cut(String value, int most) {
         if (value.length() <= most) {
             return value;
         }

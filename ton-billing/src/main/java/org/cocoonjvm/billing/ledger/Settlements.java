@@ -143,11 +143,13 @@ final class Settlements {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO requests (request_id, reservation_id, account_id, "
                 + "worker_id, model, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, "
                 + "client_cost_nanoton, worker_fee_nanoton, recorded_at_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-            ps.setString(1, r.requestId());
+            // Cut to their columns, as the reservation's label was: a name too long for the audit
+            // must not fail the settlement that bills the request.
+            ps.setString(1, Reservations.cut(r.requestId(), 100));
             ps.setLong(2, reservation.id());
             ps.setString(3, reservation.accountId());
-            ps.setString(4, r.workerId());
-            ps.setString(5, r.model());
+            ps.setString(4, r.workerId() == null ? null : Reservations.cut(r.workerId(), 1000));
+            ps.setString(5, Reservations.cut(r.model(), 1000));
             ps.setLong(6, r.tokens().prompt());
             ps.setLong(7, r.tokens().cached());
             ps.setLong(8, r.tokens().completion());

@@ -7,12 +7,14 @@ import java.sql.Statement;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.cocoonjvm.billing.accounts.AccountBook;
 import org.cocoonjvm.billing.accounts.AccountBookContract;
 import org.cocoonjvm.billing.accounts.AccountState;
 import org.cocoonjvm.billing.accounts.RequestRecord;
 import org.cocoonjvm.billing.accounts.Reservation;
 import org.cocoonjvm.billing.accounts.Settlement;
+import org.cocoonjvm.billing.accounts.WorkerShare;
 import org.cocoonjvm.billing.pricing.TokenCounts;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -87,6 +89,31 @@ abstract class JdbcAccountBookContract extends AccountBookContract {
 
         assertThat(reopen().requests("alice")).containsExactly(request);
         assertThat(request.gatewayMarginNanoton()).isEqualTo(50);
+    }
+
+    /** The audit's columns are bounded; names past them are cut, as the reservation's label is, and the request is billed. */
+    @Test
+    void requestRecords_withNamesTooLongForTheAudit_areCutAndBilled() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        RequestRecord request = new RequestRecord("r".repeat(150), "w".repeat(1_500), null, "m".repeat(1_500),
+                new TokenCounts(10, 2, 20, 5), 120, 70);
+
+        assertThat(book.settle(reservation, request).chargedNanoton()).isEqualTo(120);
+
+        assertThat(reopen().requests("alice")).containsExactly(new RequestRecord("r".repeat(100), "w".repeat(1_000), null,
+                "m".repeat(1_000), new TokenCounts(10, 2, 20, 5), 120, 70));
+    }
+
+    @Test
+    void aWorkerShare_forAReservationWithoutProgress_isRefused_evenWithNoProgressAtAll() {
+        book.credit("alice", 1_000, "tx-1");
+        Reservation reservation = book.reserve("alice", 300);
+        WorkerShare share = new WorkerShare("00ff", 5, "w-1", new TokenCounts(1, 0, 1, 0));
+
+        assertThatThrownBy(() -> book.recordProgress(Map.of(), Map.of(reservation, share)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessage("a worker share for a reservation without progress");
+        assertThat(book.balance("alice")).isEqualTo(new AccountState("alice", 1_000, 300, 0));
     }
 
     @Test
