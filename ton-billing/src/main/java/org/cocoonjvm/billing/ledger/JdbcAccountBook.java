@@ -146,9 +146,10 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
      */
     public static JdbcAccountBook open(String url, Clock clock, int poolSize, GatewayId gateway, Duration leaseExpiry,
                                        boolean takeOver, Runnable waiting, String heldDataDir) {
-        Dialect dialect = Dialect.of(url);
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(gateway, "gateway");
+        Objects.requireNonNull(leaseExpiry, "leaseExpiry");
+        Dialect dialect = Dialect.of(url);
         if (leaseExpiry.isNegative() || leaseExpiry.isZero()) {
             throw new IllegalArgumentException("a lease expiry must be positive, got " + leaseExpiry);
         }
@@ -163,7 +164,7 @@ public final class JdbcAccountBook implements AccountBook, AutoCloseable {
         try {
             book.tx("migrate", c -> Migrations.apply(c, clock));
             book.lease.take(takeOver, waiting, heldDataDir);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {  // an OutOfMemoryError too: the pool's connections must not outlive it
             pool.close();
             throw e;
         }
