@@ -1,6 +1,5 @@
 package org.cocoonjvm.attest.policy;
 
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -47,7 +46,7 @@ public record GpuPolicy(boolean required, List<byte[]> rims, AllowList driverVer
     List<byte[]> rims = base.rims;
     if (o.containsKey("rims")) {
       rims = new ArrayList<>();
-      for (String path : strings(o, "rims")) {
+      for (String path : PolicyJson.strings(o, "rims", "gpu.rims")) {
         try {
           rims.add(Files.readAllBytes(Path.of(path)));
         } catch (IOException e) {
@@ -58,18 +57,8 @@ public record GpuPolicy(boolean required, List<byte[]> rims, AllowList driverVer
     AllowList drivers = base.driverVersions;
     if (o.containsKey("driver_versions")) {
       drivers = "any".equals(o.getValue("driver_versions")) ? AllowList.ANY
-          : AllowList.of(new LinkedHashSet<>(strings(o, "driver_versions")));
+          : AllowList.of(new LinkedHashSet<>(PolicyJson.strings(o, "driver_versions", "gpu.driver_versions")));
     }
     return new GpuPolicy(required, rims, drivers);
-  }
-
-  private static List<String> strings(JsonObject o, String key) {
-    if (!(o.getValue(key) instanceof JsonArray a)) throw new IllegalArgumentException("policy: gpu." + key + " must be an array of strings");
-    List<String> out = new ArrayList<>();
-    for (Object v : a) {
-      if (!(v instanceof String s)) throw new IllegalArgumentException("policy: gpu." + key + " must be an array of strings, found " + v);
-      out.add(s);
-    }
-    return out;
   }
 }

@@ -62,6 +62,13 @@ class PolicyTest {
     assertThatThrownBy(() -> Policy.parse("{\"allow_debug\": \"yes\"}", Policy.STRICT)).hasMessageContaining("true or false");
     assertThatThrownBy(() -> Policy.parse("{\"models\": [\"qwen\"]}", Policy.STRICT)).hasMessageContaining("name@");
     assertThatThrownBy(() -> Policy.parse("[1]", Policy.STRICT)).isInstanceOf(IllegalArgumentException.class);
+    // A list's error names it by its path in the file, nested ones too.
+    assertThatThrownBy(() -> Policy.parse("{\"mrtd\": [1]}", Policy.STRICT))
+        .hasMessage("policy: mrtd must be an array of strings, found 1");
+    assertThatThrownBy(() -> Policy.parse("{\"gpu\": {\"rims\": \"a.xml\"}}", Policy.STRICT))
+        .hasMessage("policy: gpu.rims must be an array of strings");
+    assertThatThrownBy(() -> Policy.parse("{\"gpu\": {\"driver_versions\": [550]}}", Policy.STRICT))
+        .hasMessage("policy: gpu.driver_versions must be an array of strings, found 550");
   }
 
   /** Real Intel quotes through the single entry point. */
