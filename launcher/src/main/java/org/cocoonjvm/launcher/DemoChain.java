@@ -98,7 +98,7 @@ final class DemoChain implements AutoCloseable {
     record WorkerSide(String payoutAddress, OnChainSettlement settlement) {}
 
     /** Starts the gateway's deposit watcher on its wallet, once the chain is up. */
-    void watch(GatewayPolicy.Billing billing, MeterRegistry meters) {
+    void watch(GatewayLedger.Billing billing, MeterRegistry meters) {
         chain();
         deposits = new Deposits(chain.client(), gatewayWallet, billing.accounts(), billing.ledgerThreads(), chain.clock(),
                 WATCH, meters);

@@ -126,7 +126,7 @@ final class DemoCommand implements Callable<Integer> {
      * A gateway built but not yet deployed, and what it holds that outlives it: {@link #close} once it
      * has stopped, or instead of deploying it.
      */
-    private record DemoGateway(GatewayOptions options, GatewayNode node, GatewayPolicy.Billing billing,
+    private record DemoGateway(GatewayOptions options, GatewayNode node, GatewayLedger.Billing billing,
                                Optional<DemoChain> chain, GatewayAttestation attestation) implements AutoCloseable {
         @Override
         public void close() throws Exception {
@@ -145,7 +145,7 @@ final class DemoCommand implements Callable<Integer> {
             // worker's next channel is opened before the one it replaces closes.
             ChannelOnChain onChain = chain.map(c -> c.channels(2 * workers * (options.payments().depositCapNanoton()
                     + CHANNEL_FEES_NANOTON))).orElse(null);
-            GatewayPolicy.Billing billing;
+            GatewayLedger.Billing billing;
             // As for `cocoon gateway`: a --ledger shared with a running gateway is leased only by a demo that can serve.
             try (Ports ports = Ports.hold(HOST, port)) {
                 // The demo's money lives as long as the demo, unless --ledger says otherwise.

@@ -94,7 +94,7 @@ final class DepositOptions {
         return tonApi != null;
     }
 
-    AutoCloseable start(Address depositAddress, Deposits.Options options, GatewayPolicy.Billing billing, MeterRegistry meters) {
+    AutoCloseable start(Address depositAddress, Deposits.Options options, GatewayLedger.Billing billing, MeterRegistry meters) {
         if (tonApi == null) {
             return () -> { };
         }

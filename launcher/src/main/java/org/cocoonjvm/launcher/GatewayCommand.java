@@ -133,7 +133,7 @@ final class GatewayCommand implements Callable<Integer> {
                 : deposits.watching() ? wallet.toNonBounceable() : null;
         GatewayPolicy.Funding funding = new GatewayPolicy.Funding(depositTo, policy.grantNanoton);
         Address depositAddress = depositTo == null ? null : DepositOptions.parse(depositTo);
-        GatewayPolicy.Billing billing;
+        GatewayLedger.Billing billing;
         // Taking the ledger's lease is refused while a live process holds this --gateway-id's, and
         // fences it with --take-over: only a process that holds the ports it is to serve on may try.
         try (Ports ports = Ports.hold(host, port, attested != null ? workerPort : 0)) {

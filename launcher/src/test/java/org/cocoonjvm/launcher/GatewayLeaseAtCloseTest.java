@@ -91,7 +91,7 @@ class GatewayLeaseAtCloseTest {
     void aLedgerCloseWhoseThreadsAreStillBusy_keepsTheLease() throws Exception {
         String url = "jdbc:h2:file:" + dir.resolve("ledger");
         CountDownLatch release = new CountDownLatch(1);
-        GatewayPolicy.Billing billing = billing(url, PendingJournal.inMemory(), "data-dir-1");
+        GatewayLedger.Billing billing = billing(url, PendingJournal.inMemory(), "data-dir-1");
         try {
             billing.ledgerThreads().execute(() -> {
                 try {
@@ -122,7 +122,7 @@ class GatewayLeaseAtCloseTest {
         billing(url, pending, dataDirId).ledger().close();
     }
 
-    private static GatewayPolicy.Billing billing(String url, PendingJournal pending, String dataDirId) throws Exception {
+    private static GatewayLedger.Billing billing(String url, PendingJournal pending, String dataDirId) throws Exception {
         GatewayPolicy policy = new GatewayPolicy();
         new CommandLine(policy).parseArgs("--gateway-id", "gwA");
         GatewayOptions options = policy.options("127.0.0.1", 0, List.of("sk-alice"), "admin-test", false, null);

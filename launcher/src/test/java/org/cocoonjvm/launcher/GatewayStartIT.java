@@ -87,7 +87,7 @@ class GatewayStartIT {
                 "--take-over"));
         awaitHealthy(otherPort, takingOver);
         assertThat(live.waitFor(30, TimeUnit.SECONDS)).as("the fenced gateway stops").isTrue();
-        assertThat(live.exitValue()).isEqualTo(GatewayPolicy.EXIT_LEASE_LOST);
+        assertThat(live.exitValue()).isEqualTo(GatewayLedger.EXIT_LEASE_LOST);
         assertThat(Files.readString(dir.resolve("take-over.log"))).contains("--take-over: took gateway gw-a's lease (epoch 2)",
                 "pid " + live.pid() + " on ");
 
