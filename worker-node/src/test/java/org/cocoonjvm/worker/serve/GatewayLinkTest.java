@@ -177,19 +177,19 @@ class GatewayLinkTest {
     @Test
     void theAttestationHint_comesOnlyOnceTriesHaveBeenDroppedLongerThanAGatewaysStart() {
         SocketAddress gateway = SocketAddress.inetSocketAddress(4001, "127.0.0.1");
-        Duration longer = GatewayLink.DROPPED_BEFORE_ATTESTATION_HINT;
+        Duration longer = LinkProblems.DROPPED_BEFORE_ATTESTATION_HINT;
         Duration shorter = longer.minusMillis(1);
-        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", false, shorter))
+        assertThat(LinkProblems.unreachable(gateway, "Connection was closed", false, shorter))
                 .isEqualTo("could not reach gateway 127.0.0.1:4001 (Connection was closed)");
-        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", false, longer))
+        assertThat(LinkProblems.unreachable(gateway, "Connection was closed", false, longer))
                 .startsWith("could not reach gateway 127.0.0.1:4001 (Connection was closed; dropped for over 10 s: ")
                 .contains("needs --attestation", "tls_required");
-        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", true, shorter)).doesNotContain("attestation");
-        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", true, longer))
+        assertThat(LinkProblems.unreachable(gateway, "Connection was closed", true, shorter)).doesNotContain("attestation");
+        assertThat(LinkProblems.unreachable(gateway, "Connection was closed", true, longer))
                 .contains("refused this worker's attestation in the TLS handshake", "/admin/workers");
-        assertThat(GatewayLink.unreachable(gateway, "Connection was closed", false, longer.plusMinutes(5)))
+        assertThat(LinkProblems.unreachable(gateway, "Connection was closed", false, longer.plusMinutes(5)))
                 .as("the same text while it lasts, so its line is said once a minute")
-                .isEqualTo(GatewayLink.unreachable(gateway, "Connection was closed", false, longer));
+                .isEqualTo(LinkProblems.unreachable(gateway, "Connection was closed", false, longer));
     }
 
     private JsonObject status(WorkerNode node) throws Exception {
