@@ -11,6 +11,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.cocoonjvm.billing.channel.ChannelTerms;
+import org.cocoonjvm.billing.channel.PaymentKeyPair;
+import org.cocoonjvm.billing.channel.SemiChannelBody;
+import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
 import org.cocoonjvm.billing.channel.VoucherVerifier;
@@ -202,6 +205,11 @@ final class ChannelAccount {
 
     SignedSemiChannel latest() {
         return latest;
+    }
+
+    /** The payee's signed initial state, signed with {@code payee}: a one-way channel's payee never signs another. */
+    SignedSemiChannel initialState(PaymentKeyPair payee) {
+        return payee.sign(new SemiChannelState(terms.channelId(), SemiChannelBody.INITIAL));
     }
 
     /** The contract (raw form); empty off chain. */

@@ -1,35 +1,22 @@
 package org.cocoonjvm.worker.payments;
 
-import com.google.protobuf.ByteString;
 import io.vertx.core.json.JsonArray;
-import java.math.BigInteger;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.billing.chain.ChainException;
-import org.cocoonjvm.billing.chain.ChannelData;
-import org.cocoonjvm.billing.chain.ChannelStatus;
-import org.cocoonjvm.billing.chain.QuarantinedState;
-import org.cocoonjvm.billing.chain.TonAddresses;
 import org.cocoonjvm.billing.channel.ChannelId;
-import org.cocoonjvm.billing.channel.ChannelTerms;
 import org.cocoonjvm.billing.channel.PaymentKeyPair;
 import org.cocoonjvm.billing.channel.PaymentPublicKey;
-import org.cocoonjvm.billing.channel.SemiChannelBody;
-import org.cocoonjvm.billing.channel.SemiChannelState;
 import org.cocoonjvm.billing.channel.SignedSemiChannel;
 import org.cocoonjvm.billing.channel.VoucherException;
-import org.cocoonjvm.billing.pricing.Multipliers;
 import org.cocoonjvm.billing.pricing.PriceSchedule;
 import org.cocoonjvm.protocol.grpc.ChannelAccepted;
 import org.cocoonjvm.protocol.grpc.ChannelClosingOnChain;
@@ -37,41 +24,37 @@ import org.cocoonjvm.protocol.grpc.CloseRequest;
 import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
-import org.cocoonjvm.protocol.grpc.PriceTerms;
 import org.cocoonjvm.protocol.grpc.WorkerLoad;
 import org.cocoonjvm.worker.scheduler.CreditGate;
 import org.cocoonjvm.worker.scheduler.GenerationException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-import org.ton.ton4j.address.Address;
 
 /**
  * The worker's side of its payment channels: its key, the channels gateways opened to it, each
  * channel's latest verified state (stored durably before it counts), and the credit window that
  * pauses a channel's sequences while the gateway owes more than it allows.
+ *
+ * <p>Owns the key and the accounts, by channel; the steps of a channel's life on chain are its
+ * parts, each over the same accounts: {@link ChannelOffers} (a channel offered: checked and
+ * opened), {@link CooperativeCloses} (closes the gateway signs, and every close's payout) and
+ * {@link CloseWatch} (uncooperative closes, started here or watched for on chain). They log under
+ * this class's name, the one operators and tests filter the payments' log by.
  */
 public final class WorkerPayments implements CreditGate {
-    private static final Logger log = LoggerFactory.getLogger(WorkerPayments.class);
     private final WorkerPaymentOptions options;
     private final ChannelStore store;
     private final LifetimeTokens tokens;
     private final PaymentKeyPair key;
     private final Map<ChannelId, ChannelAccount> channels = new ConcurrentHashMap<>();
     private final List<Runnable> onPayment = new CopyOnWriteArrayList<>();
-    /** The credit-window warnings said already: model, fee, coefficient, multiplier and payment round. */
-    private final Set<String> windowWarned = ConcurrentHashMap.newKeySet();
     private final Unbilled unbilled = new Unbilled();
-    /** Channels whose stale close this worker could not answer (no wallet, or too little in it): said once each. */
-    private final Set<ChannelId> unansweredSaid = ConcurrentHashMap.newKeySet();
-    /** Channels closing on chain whose answer is done with (given, not needed, or not possible): see {@link #leaves}. */
-    private final Set<ChannelId> answerSettled = ConcurrentHashMap.newKeySet();
-    /** What each uncooperative close under way pays this worker, as last read: its record once finished. */
-    private final Map<ChannelId, Long> quarantinedPays = new ConcurrentHashMap<>();
     /** Done unless a gateway session is opening its channel: see {@link #channelOpening}. */
     private volatile CompletableFuture<Void> opening = CompletableFuture.completedFuture(null);
 
     /** Null: channels are taken on the gateway's word, off chain only. */
     private final OnChainSettlement chain;
+    private final ChannelOffers offers;
+    private final CooperativeCloses closes;
+    private final CloseWatch watch;
 
     public WorkerPayments(WorkerPaymentOptions options) {
         this(options, null);
@@ -83,7 +66,7 @@ public final class WorkerPayments implements CreditGate {
      */
     public WorkerPayments(WorkerPaymentOptions options, OnChainSettlement chain) {
         if (chain != null) {
-            payout(options);
+            ChannelOffers.payout(options);
         }
         this.chain = chain;
         this.options = options;
@@ -94,6 +77,9 @@ public final class WorkerPayments implements CreditGate {
         for (ChannelStore.Stored stored : store.loadAll()) {
             channels.put(stored.terms().channelId(), new ChannelAccount(stored, store, options.creditWindowNanoton()));
         }
+        this.offers = new ChannelOffers(options, chain, store, key, channels);
+        this.closes = new CooperativeCloses(options, chain, key, channels);
+        this.watch = new CloseWatch(chain, key, channels, closes);
     }
 
     public PaymentPublicKey publicKey() {
@@ -122,92 +108,7 @@ public final class WorkerPayments implements CreditGate {
      * @throws ChainException           when the channel on chain is not what the terms say
      */
     public ChannelAccepted open(PaymentChannel terms) {
-        ChannelId id = ChannelId.fromBytes(terms.getChannelId().toByteArray());
-        PaymentPublicKey gatewayKey = PaymentPublicKey.of(terms.getGatewayPublicKey().toByteArray());
-        ChannelTerms channelTerms = new ChannelTerms(id, gatewayKey, Math.min(terms.getDepositCapNanoton(),
-                depositOnChain(id, gatewayKey, terms.getChannelAddress())));
-        Map<String, PriceSchedule> prices = new HashMap<>();
-        for (PriceTerms p : terms.getPricesList()) {
-            prices.put(p.getModel(), new PriceSchedule(p.getModel(), p.getPricePerToken(), p.getWorkerFeePerToken(),
-                    new Multipliers(Integer.toUnsignedLong(p.getPromptMultiplier()), Integer.toUnsignedLong(p.getCachedMultiplier()),
-                            Integer.toUnsignedLong(p.getCompletionMultiplier()), Integer.toUnsignedLong(p.getReasoningMultiplier())),
-                    p.getWorkerCoefficient(), Math.max(p.getWorkerCoefficient(), PriceSchedule.DEFAULT_MAX_COEFFICIENT)));
-        }
-        ChannelAccount account = channels.compute(id, (k, known) -> {
-            if (known == null) {
-                return new ChannelAccount(channelTerms, prices, store, options.creditWindowNanoton());
-            }
-            if (known.closedOnChain()) {
-                throw new IllegalArgumentException("channel " + id + " was closed on chain at " + known.channelAddress()
-                        + ": it pays nothing more, and this worker takes no channel under its id again");
-            }
-            // A reconnect or a channel reloaded at start: running sequences meter into this
-            // account, so it stays; only the prices are the gateway's latest.
-            if (chain == null && raisesCap(known.terms(), channelTerms)) {
-                log.info("channel {}: its gateway raised its cap from {} to {} nanoTON", id,
-                        known.terms().depositCapNanoton(), channelTerms.depositCapNanoton());
-                known.raiseCap(channelTerms);
-            } else if (!known.terms().equals(channelTerms)) {
-                throw new IllegalArgumentException("channel " + id + " was opened with " + known.terms()
-                        + ", now offered with " + channelTerms);
-            }
-            known.prices(prices);
-            return known;
-        });
-        account.offer(chain == null ? "" : terms.getChannelAddress(), chain == null ? null : payout(options).toRaw());
-        checkCreditWindow(account, prices, terms.getEveryTokens(), terms.getEveryMs());
-        if (chain != null) {
-            long dueAt = chain.closeDueAt(channelTerms.depositCapNanoton(), account.window());
-            if (dueAt < chain.closeThreshold() && account.startCapWarning()) {
-                log.warn("channel {} holds at most {} nanoTON and the credit window is {}: it is closed once it owes {}, "
-                                + "not at --close-threshold-nanoton {}, so that its cap never holds this worker's sequences",
-                        id, channelTerms.depositCapNanoton(), account.window(), dueAt, chain.closeThreshold());
-            }
-        }
-        SignedSemiChannel initial = initialState(account);
-        return ChannelAccepted.newBuilder().setSignedStateBoc(ByteString.copyFrom(initial.boc())).build();
-    }
-
-    /** The same channel and payer with a higher cap: what an off-chain channel may take up (see {@link ChannelAccount#raiseCap}). */
-    private static boolean raisesCap(ChannelTerms known, ChannelTerms offered) {
-        return known.channelId().equals(offered.channelId()) && known.payerKey().equals(offered.payerKey())
-                && offered.depositCapNanoton() > known.depositCapNanoton();
-    }
-
-    /**
-     * Says, once per model, fee and payment round, when the credit window holds fewer tokens than
-     * the gateway pays for at a time: every sequence then waits for each payment (audit P, P-3).
-     * The account keeps the warnings for /status.
-     */
-    private void checkCreditWindow(ChannelAccount account, Map<String, PriceSchedule> prices, int everyTokens, int everyMs) {
-        List<String> warnings = new ArrayList<>();
-        for (PriceSchedule schedule : prices.values()) {
-            String warning = CreditWindowCheck.warning(account.terms().channelId().hex(), schedule, account.window(),
-                    Integer.toUnsignedLong(everyTokens), Integer.toUnsignedLong(everyMs));
-            if (warning != null) {
-                warnings.add(warning);
-                if (windowWarned.add(schedule.model() + "/" + schedule.workerFeePerToken() + "/"
-                        + schedule.workerCoefficient() + "/" + schedule.multipliers().completion() + "/" + everyTokens)) {
-                    log.warn(warning);
-                }
-            }
-        }
-        account.windowWarnings(warnings);
-    }
-
-    /** Long.MAX_VALUE without a chain client: the gateway's cap alone then bounds the channel. */
-    private long depositOnChain(ChannelId id, PaymentPublicKey gatewayKey, String channelAddress) {
-        return chain == null ? Long.MAX_VALUE
-                : chain.deposit(id, gatewayKey, key.publicKey(), payout(options), channelAddress);
-    }
-
-    private static Address payout(WorkerPaymentOptions options) {
-        try {
-            return TonAddresses.parse(options.payoutAddress());
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("payout address '" + options.payoutAddress()
-                    + "' is not a TON address; a worker paid on chain needs one");
-        }
+        return offers.open(terms);
     }
 
     /**
@@ -215,7 +116,7 @@ public final class WorkerPayments implements CreditGate {
      * channel owes enough to settle on chain, once per channel; empty otherwise.
      */
     public Optional<CloseRequest> closeRequest(ChannelId channel) {
-        return closeRequest(channels.get(channel), false);
+        return closes.closeRequest(channels.get(channel), false);
     }
 
     /**
@@ -225,26 +126,7 @@ public final class WorkerPayments implements CreditGate {
      * word why (audit M, M-3). Blocking.
      */
     public List<CloseRequest> closeRequestsAtShutdown() {
-        List<CloseRequest> requests = new ArrayList<>();
-        for (ChannelAccount account : channels.values()) {
-            Optional<CloseRequest> request = closeRequest(account, true);
-            if (request.isPresent()) {
-                requests.add(request.get());
-            } else if (heldAsDust(account)) {
-                log.info("channel {} at {} stays open: it holds {} nanoTON, not more than the {} nanoTON its close costs, "
-                                + "so a close would pay out nothing; a later run with this payment key earns on it, and closes "
-                                + "it once it holds more", account.terms().channelId(), account.channelAddress(),
-                        account.latest() == null ? 0 : account.latest().sentNanoton(), chain.closeCost());
-            }
-        }
-        return requests;
-    }
-
-    /** An open on-chain channel of this run that a close is not worth: it holds no more than the close costs. */
-    private boolean heldAsDust(ChannelAccount account) {
-        return chain != null && account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()
-                && !account.quarantined() && !account.closeAsked() && !account.closeSigned()
-                && (account.latest() == null || !chain.worthClosingAtShutdown(account.latest()));
+        return closes.atShutdown();
     }
 
     /**
@@ -257,41 +139,7 @@ public final class WorkerPayments implements CreditGate {
      * Blocking.
      */
     public List<CloseRequest> closeRequestsBesides(ChannelId current) {
-        ChannelAccount paidOver = channels.get(current);
-        List<CloseRequest> requests = new ArrayList<>();
-        for (ChannelAccount account : channels.values()) {
-            if (paidOver != null && account != paidOver && account.terms().payerKey().equals(paidOver.terms().payerKey())) {
-                if (!account.offered() && !account.channelAddress().isEmpty() && !account.closedOnChain()) {
-                    account.takeUp();
-                }
-                closeRequest(account, false).ifPresent(requests::add);
-            }
-        }
-        return requests;
-    }
-
-    private Optional<CloseRequest> closeRequest(ChannelAccount account, boolean shuttingDown) {
-        if (chain == null || account == null || !account.offered() || account.channelAddress().isEmpty()
-                || account.closedOnChain() || account.quarantined()) {
-            return Optional.empty();  // a quarantined one is settled by its uncooperative close
-        }
-        SignedSemiChannel latest = account.latest();
-        if (latest == null || !(shuttingDown ? chain.worthClosingAtShutdown(latest)
-                : chain.worthClosing(latest, account.terms().depositCapNanoton(), account.window()))
-                || !account.startClosing()) {
-            return Optional.empty();
-        }
-        long seqnoB;
-        try {
-            seqnoB = chain.nextSeqnoB(account.channelAddress());
-        } catch (RuntimeException e) {
-            account.stopClosing();  // the chain did not answer: the next payment asks again
-            throw e;
-        }
-        CloseRequest request = CloseRequest.newBuilder().setSignedStateBoc(ByteString.copyFrom(latest.boc()))
-                .setSeqnoB((int) seqnoB).build();
-        account.askedToClose();
-        return Optional.of(request);
+        return closes.besides(current);
     }
 
     /**
@@ -306,10 +154,7 @@ public final class WorkerPayments implements CreditGate {
 
     /** A close request prepared for {@code channel} did not go out (its session ended meanwhile): it is asked again later. */
     public void closeNotAsked(ChannelId channel) {
-        ChannelAccount account = channels.get(channel);
-        if (account != null && account.closeUnanswered()) {
-            account.stopClosing();
-        }
+        closes.notAsked(channel);
     }
 
     /**
@@ -363,40 +208,7 @@ public final class WorkerPayments implements CreditGate {
      * @throws IllegalArgumentException when the close does not pay the latest accepted state
      */
     public void closeSigned(CloseSigned signed) {
-        ChannelId id = ChannelId.fromBytes(signed.getChannelId().toByteArray());
-        ChannelAccount account = channels.get(id);
-        if (chain == null || account == null || account.latest() == null) {
-            throw new IllegalArgumentException("no on-chain channel " + id + " with a state to close");
-        }
-        account.signedClose();
-        long unpaid = account.unpaid() - (signed.getBalanceB() - account.paid());
-        if (unpaid > 0) {
-            log.warn("channel {} closes at {} nanoTON; {} nanoTON earned on it so far are not in the close, nor is what "
-                    + "its running sequences make from here", id, signed.getBalanceB(), unpaid);
-        }
-        String message = chain.close(account.channelAddress(), key, account.latest(), signed);
-        paidOut(account, signed.getBalanceB(), message, "closed channel " + id + " on chain at " + account.channelAddress());
-    }
-
-    /**
-     * Records the close that paid out {@code paidOut}, and logs it. The chain deducts its
-     * forwarding fee on the way, so the payout address gets less, and an owner comparing the two
-     * would otherwise see money lost: the history keeps both.
-     */
-    private void paidOut(ChannelAccount account, long paidOut, String messageHash, String closed) {
-        if (paidOut == 0) {
-            // Nothing was owed: the contract sent this worker nothing, and no fee was taken from it.
-            account.settled(ChannelStore.Settlement.CLOSED, 0, 0L, messageHash);
-            log.info("{}: it owed this worker nothing", closed);
-            return;
-        }
-        long fee = chain.payoutForwardFee();
-        account.settled(ChannelStore.Settlement.CLOSED, paidOut, paidOut - fee, messageHash);
-        // A channel reloaded at start pays where its contract was checked to, whatever the owner changed since.
-        String payout = TonAddresses.parse(account.payoutAddress() == null ? options.payoutAddress()
-                : account.payoutAddress()).toNonBounceable();
-        log.info("{}: {} nanoTON leave the contract for {}, {} arrive there (the chain's forwarding fee of {} is deducted "
-                + "on the way)", closed, paidOut, payout, paidOut - fee, fee);
+        closes.signed(signed);
     }
 
     /**
@@ -413,24 +225,7 @@ public final class WorkerPayments implements CreditGate {
      * finishes it after the quarantine. Blocking; call it periodically off the event loop.
      */
     public void settleWithoutGateway(Instant lastHeard) {
-        if (chain == null) {
-            return;
-        }
-        for (ChannelAccount account : channels.values()) {
-            SignedSemiChannel latest = account.latest();
-            if (account.channelAddress().isEmpty() || account.closedOnChain() || account.quarantined() || latest == null
-                    || !account.offered() || !account.startClosing()) {
-                continue;
-            }
-            if (chain.startUncooperativeIfDue(account.channelAddress(), key, latest, initialState(account), lastHeard)) {
-                account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
-                log.info("gateway silent since {}: started the uncooperative close of channel {} at {} with its state "
-                                + "of seqno {}, {} nanoTON; it can be finished once the quarantine is over", lastHeard,
-                        account.terms().channelId(), account.channelAddress(), latest.seqno(), latest.sentNanoton());
-            } else {
-                account.stopClosing();
-            }
-        }
+        watch.settleWithoutGateway(lastHeard);
     }
 
     /** How often {@link #watchChain} should run; null off chain. */
@@ -448,109 +243,7 @@ public final class WorkerPayments implements CreditGate {
      * Blocking; call it every {@link #watchEvery} off the event loop.
      */
     public void watchChain() {
-        if (chain == null) {
-            return;
-        }
-        for (ChannelAccount account : channels.values()) {
-            if (account.channelAddress().isEmpty() || account.closedOnChain()) {
-                continue;
-            }
-            try {
-                watch(account);
-            } catch (ChainException e) {
-                // One channel the chain does not serve now (a node's hiccup, an answer refused)
-                // must not keep the others unwatched; the next watch tries it again.
-                log.warn("watching channel {} at {} on chain failed; trying again in {} s: {}", account.terms().channelId(),
-                        account.channelAddress(), chain.watchEvery().toSeconds(), e.getMessage());
-            }
-        }
-    }
-
-    private void watch(ChannelAccount account) {
-        ChannelData data = chain.read(account.channelAddress());
-        if (data.quarantined().isPresent()) {
-            answerClose(account, data, data.quarantined().get());
-        } else if (account.quarantined() && data.status() == ChannelStatus.UNINITED) {
-            // Finished by the gateway, or by this worker before a restart: it paid what was
-            // quarantined when last read, or (read in no run since) what this worker started it with.
-            Long quarantined = quarantinedPays.get(account.terms().channelId());
-            paidOut(account, quarantined != null ? quarantined : account.latest() == null ? 0 : account.latest().sentNanoton(),
-                    "", "the uncooperative close of channel " + account.terms().channelId() + " at "
-                            + account.channelAddress() + " was finished");
-        }
-    }
-
-    /**
-     * A close under way on {@code account}'s channel. Seen the first time, the channel is marked
-     * quarantined: it takes no new request, and its running sequences pause (then fail
-     * payment_overdue), since nothing they make from here can be paid. A close its gateway started
-     * with less than this worker holds is answered once, with the latest state: at once when no
-     * sequence runs on the channel and that state pays all it earned, else a watch later. The
-     * contract takes one answer, and a sequence's step under way when the pause came still adds
-     * tokens, which the gateway's rounds pay by then (a CI run caught an answer given at once
-     * under a running stream, short of its last tokens). Seen within two watches of the
-     * quarantine's end (a worker back from a restart, or whose chain reads failed until then), it
-     * is answered at once whatever runs: waiting would miss the quarantine and lose the whole
-     * difference (review AA, AA-1). The contract takes a state that sent more even under a lower
-     * seqno, so the answer goes by the amount: whoever holds the payer key can sign a higher seqno
-     * for less (audit Z, Z-1).
-     */
-    private void answerClose(ChannelAccount account, ChannelData data, QuarantinedState closing) {
-        ChannelId id = account.terms().channelId();
-        SignedSemiChannel latest = account.latest();
-        long pays = closing.sentA().subtract(closing.sentB()).max(BigInteger.ZERO).longValueExact();
-        quarantinedPays.put(id, pays);
-        boolean firstSight = !account.quarantined();
-        if (firstSight) {
-            account.settled(ChannelStore.Settlement.QUARANTINED, 0, null, "");
-            if (closing.submittedByA()) {
-                log.warn("channel {} at {}: its gateway started an uncooperative close with its state of seqno {}, {} "
-                                + "nanoTON (the latest it signed here: seqno {}, {} nanoTON); the channel takes no new requests, "
-                                + "and its running sequences stop", id, account.channelAddress(), closing.seqnoA(),
-                        closing.sentA(), latest == null ? 0 : latest.seqno(), latest == null ? 0 : latest.sentNanoton());
-            } else {
-                log.info("channel {} at {}: found the uncooperative close this worker started before a restart", id,
-                        account.channelAddress());
-            }
-        }
-        if (data.status() == ChannelStatus.CLOSURE_STARTED && closing.submittedByA() && !closing.challenged()) {
-            long gain = latest == null ? 0 : latest.sentNanoton() - closing.sentA().longValueExact();
-            if (gain <= 0 || !chain.worthChallenging(gain)) {
-                // Nothing better to answer with; a shortfall too small to answer is said once.
-                if (answerSettled.add(id) && gain > 0) {
-                    log.warn("channel {} at {}: its gateway's close pays {} nanoTON, {} less than its latest state, which is "
-                                    + "less than an answer costs: not answered", id, account.channelAddress(), closing.sentA(), gain);
-                }
-            } else if (!firstSight || account.running.get() == 0 && account.unpaid() <= 0
-                    || !now().isBefore(closing.startedAt().plus(data.quarantine()).minus(watchEvery().multipliedBy(2)))) {
-                Optional<String> cannot = chain.challenge(account.channelAddress(), key, latest, initialState(account));
-                if (cannot.isEmpty()) {
-                    quarantinedPays.put(id, latest.sentNanoton());
-                    log.warn("channel {} at {}: answered its gateway's close, which paid {} nanoTON, with the latest state "
-                                    + "it signed (seqno {}): the close pays {} nanoTON", id, account.channelAddress(),
-                            closing.sentA(), latest.seqno(), latest.sentNanoton());
-                } else if (unansweredSaid.add(id)) {
-                    log.error("channel {} at {}: its gateway's close pays {} nanoTON, not the {} of its latest state, and {}: "
-                                    + "fund it before the quarantine ends at {}, and the next watch answers", id,
-                            account.channelAddress(), closing.sentA(), latest.sentNanoton(), cannot.get(),
-                            closing.startedAt().plus(data.quarantine()));
-                }
-                answerSettled.add(id);
-            }
-        } else {
-            answerSettled.add(id);  // this worker's own close, answered already, or past the quarantine
-        }
-        // Only B answers, and only a close A started: answered, it was the gateway's.
-        boolean answered = closing.challenged() || quarantinedPays.get(id) != pays;
-        account.closeUnderWay(closing.submittedByA() || answered, quarantinedPays.get(id), answered,
-                closing.startedAt().plus(data.quarantine()));
-        if (data.status() == ChannelStatus.AWAITING_FINALIZATION) {
-            Optional<String> finished = chain.finishIfDue(account.channelAddress(), key);
-            if (finished.isPresent()) {
-                paidOut(account, quarantinedPays.get(id), finished.get(), "finished the uncooperative close of channel " + id
-                        + " at " + account.channelAddress());
-            }
-        }
+        watch.watchChain();
     }
 
     /**
@@ -558,26 +251,15 @@ public final class WorkerPayments implements CreditGate {
      * session paid over it should end, so that the next one is paid over a new channel.
      */
     public boolean leaves(ChannelId id) {
-        ChannelAccount account = channels.get(id);
-        return account != null && account.quarantined() && answerSettled.contains(id);
+        return watch.leaves(id);
     }
 
     /**
-     * What its gateway is told of channel {@code id} closing on chain (see {@link #answerClose}):
+     * What its gateway is told of channel {@code id} closing on chain (see {@link #watchChain}):
      * empty unless a close runs on it.
      */
     public Optional<ChannelClosingOnChain> closingOnChain(ChannelId id) {
-        ChannelAccount account = channels.get(id);
-        if (account == null || !account.quarantined()) {
-            return Optional.empty();
-        }
-        return Optional.of(ChannelClosingOnChain.newBuilder().setChannelId(ByteString.copyFrom(id.toBytes()))
-                .setStartedByGatewayKey(account.closeStartedByGateway()).build());
-    }
-
-    /** This worker's signed initial state: a one-way channel's payee never signs another. */
-    private SignedSemiChannel initialState(ChannelAccount account) {
-        return key.sign(new SemiChannelState(account.terms().channelId(), SemiChannelBody.INITIAL));
+        return watch.closingOnChain(id);
     }
 
     /**
