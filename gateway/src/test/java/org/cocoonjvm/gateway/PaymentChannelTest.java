@@ -115,7 +115,9 @@ class PaymentChannelTest {
                 chat("synthetic", true, "\"max_tokens\":100"));
         long expected = tokensOf(reply.body());
         eventually("the timer pays the tail", () -> channel(worker).getLong("sent_nanoton") == expected);
-        assertThat(channel(worker).getLong("seqno")).isBetween(2L, 10L);
+        // Batched: far fewer states than tokens. One state is possible too: a gateway starved of CPU
+        // (a busy 2-core CI machine) reads the whole 50 ms reply in one go, and one state pays it all.
+        assertThat(channel(worker).getLong("seqno")).isBetween(1L, 10L);
     }
 
     @Test
