@@ -356,6 +356,11 @@ class ForwardedStreamsTest {
 
         int start(Vertx vertx) {
             HttpServer server = vertx.createHttpServer().requestHandler(request -> request.body().onSuccess(body -> {
+                if (request.method() == HttpMethod.GET) {  // the forwarder's check at start: a list, as a real server's
+                    request.response().end(new JsonObject().put("data", new JsonArray()
+                            .add(new JsonObject().put("id", "upstream-model"))).encode());
+                    return;
+                }
                 JsonObject json = body.toJsonObject();
                 askedForRunningUsage = json.getJsonObject("stream_options", new JsonObject()).getBoolean("continuous_usage_stats", false);
                 askedForTimings = json.getBoolean("timings_per_token", false);
