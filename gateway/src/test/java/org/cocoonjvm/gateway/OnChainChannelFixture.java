@@ -35,8 +35,8 @@ import org.ton.ton4j.address.Address;
 /**
  * What the on-chain channel tests share: a real gateway and a real worker on loopback, paid
  * through the official channel contract on the @ton/sandbox emulator (skipped without Node.js and
- * chain-emulator/node_modules, except under CI=true). Prices are 2 and 1 nanoTON a token, so the
- * worker earns one nanoTON per token.
+ * chain-emulator/node_modules, except under CI=true). The worker earns {@link #FEE_PER_TOKEN} a
+ * token, so that a reply of some hundred tokens passes the close {@link #THRESHOLD}.
  *
  * <p>A base class rather than a helper object, so that each test reads {@code net}, {@code chain}
  * and the helpers exactly as it did in the single OnChainChannelTest these classes were split
