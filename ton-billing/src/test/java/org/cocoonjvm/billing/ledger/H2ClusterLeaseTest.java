@@ -1,13 +1,13 @@
 package org.cocoonjvm.billing.ledger;
 
-class PostgresClusterLedgerTest extends ClusterLedgerContract {
+class H2ClusterLeaseTest extends ClusterLeaseContract {
     @Override
     protected TestDatabase database() {
-        return TestDatabase.POSTGRES;
+        return TestDatabase.H2;
     }
 
     @Override
     protected boolean exclusive() {
-        return false;
+        return true;
     }
 }

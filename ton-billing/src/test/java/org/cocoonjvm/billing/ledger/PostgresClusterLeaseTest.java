@@ -1,13 +1,13 @@
 package org.cocoonjvm.billing.ledger;
 
-class H2ClusterLedgerTest extends ClusterLedgerContract {
+class PostgresClusterLeaseTest extends ClusterLeaseContract {
     @Override
     protected TestDatabase database() {
-        return TestDatabase.H2;
+        return TestDatabase.POSTGRES;
     }
 
     @Override
     protected boolean exclusive() {
-        return true;
+        return false;
     }
 }
