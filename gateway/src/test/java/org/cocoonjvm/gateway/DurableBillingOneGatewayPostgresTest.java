@@ -2,9 +2,9 @@ package org.cocoonjvm.gateway;
 
 import org.cocoonjvm.billing.ledger.TestDatabase;
 
-class DurableBillingH2Test extends DurableBillingContract {
+class DurableBillingOneGatewayPostgresTest extends DurableBillingOneGatewayContract {
     @Override
     protected TestDatabase database() {
-        return TestDatabase.H2;
+        return TestDatabase.POSTGRES;
     }
 }

@@ -2,9 +2,9 @@ package org.cocoonjvm.gateway;
 
 import org.cocoonjvm.billing.ledger.TestDatabase;
 
-class DurableBillingPostgresTest extends DurableBillingContract {
+class DurableBillingClusterH2Test extends DurableBillingClusterContract {
     @Override
     protected TestDatabase database() {
-        return TestDatabase.POSTGRES;
+        return TestDatabase.H2;
     }
 }
