@@ -134,7 +134,7 @@ abstract class ClusterLeaseContract extends ClusterLedgerFixture {
 
     /** A restart after a crash or a kill on the same host need not wait for the expiry. */
     @Test
-    void aRestartOnTheHolderssHost_afterItsProcessIsGone_takesTheLeaseAtOnce() throws Exception {
+    void aRestartOnTheHoldersHost_afterItsProcessIsGone_takesTheLeaseAtOnce() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();
         JdbcAccountBook crashed = start(A, false);
