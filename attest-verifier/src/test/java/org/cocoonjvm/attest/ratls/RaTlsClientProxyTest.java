@@ -66,7 +66,10 @@ class RaTlsClientProxyTest {
     assertThat(closed.await(30, TimeUnit.SECONDS)).as("closed once the gateway's certificate expired").isTrue();
 
     assertThat(gateway.rotateIfDue()).isTrue();
-    assertThat(get(client, port, new AtomicReference<>())).as("a full handshake, with the new certificate").isEqualTo("ok");
+    // A client of its own: the first one's pool may not have dropped the closed connection yet when
+    // the close handler above ran, and sent the request on it (HttpClosedException in one CI run).
+    HttpClient next = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true), new PoolOptions().setHttp1MaxSize(1));
+    assertThat(get(next, port, new AtomicReference<>())).as("a full handshake, with the new certificate").isEqualTo("ok");
   }
 
   private static String get(HttpClient client, int port, AtomicReference<HttpConnection> connection) {
