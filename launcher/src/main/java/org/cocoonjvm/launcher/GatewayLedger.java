@@ -62,8 +62,9 @@ final class GatewayLedger {
      * and the channels' last states survive a restart), and the ledger behind both; close
      * {@code ledger} after the gateway has stopped. {@code accounts} and {@code ledgerThreads} are
      * for the deposit watcher, which credits on the same threads as requests are billed.
+     *
+     * @param fence what the gateway does once its lease is found lost: {@link Fence#beforeExit} adds the node's part
      */
-    /** @param fence what the gateway does once its lease is found lost: {@link Fence#beforeExit} adds the node's part */
     record Billing(RequestBilling billing, ChannelJournal channels, AutoCloseable ledger, JdbcAccountBook accounts,
                    Executor ledgerThreads, Fence fence) {
         /**

@@ -27,8 +27,6 @@ import org.cocoonjvm.protocol.grpc.CloseSigned;
 import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.Hello;
 import org.cocoonjvm.protocol.grpc.PaymentChannel;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.ton.ton4j.address.Address;
 
 /**
@@ -71,8 +69,6 @@ import org.ton.ton4j.address.Address;
  * context, which keeps the public calls and their hops onto that context.
  */
 public final class ChannelBilling extends VerticleBase {
-    private static final Logger log = LoggerFactory.getLogger(ChannelBilling.class);
-
     private final PaymentOptions options;
     private final RequestBilling billing;
     private final ChannelJournal journal;
