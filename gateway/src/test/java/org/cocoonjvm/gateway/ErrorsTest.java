@@ -169,13 +169,13 @@ class ErrorsTest {
                 .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
         try {
             java.util.concurrent.atomic.AtomicBoolean streaming = new java.util.concurrent.atomic.AtomicBoolean();
-            io.vertx.core.Future<String> other = h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+            io.vertx.core.Future<String> other = net.onClientContext(() -> h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
                             .setHost("127.0.0.1").setPort(net.gateway.port()))
                     .compose(request -> request.send(chat("synthetic", true, "\"max_tokens\":60")))
                     .compose(response -> {
                         streaming.set(true);
                         return response.body().map(io.vertx.core.buffer.Buffer::toString);
-                    });
+                    }));
             TestNetwork.eventually("the other stream is under way", streaming::get);
             io.vertx.core.Future<Integer> bad = h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
                             .setHost("127.0.0.1").setPort(net.gateway.port()).putHeader("content-length", "5"))
@@ -236,13 +236,13 @@ class ErrorsTest {
             int heads = org.cocoonjvm.gateway.api.RequestBodies.MOST_BODIES_AWAITED + 4;
             java.util.List<io.vertx.core.Future<Integer>> statuses = new java.util.ArrayList<>();
             for (int i = 0; i < heads; i++) {
-                statuses.add(h2.request(TestNetwork.post("/v1/chat/completions", API_KEY).setHost("127.0.0.1")
+                statuses.add(net.onClientContext(() -> h2.request(TestNetwork.post("/v1/chat/completions", API_KEY).setHost("127.0.0.1")
                                 .setPort(net.gateway.port()).putHeader("content-length", "100"))
                         .compose(request -> {
                             request.exceptionHandler(e -> { });
                             return request.sendHead().compose(v -> request.response());
                         })
-                        .map(io.vertx.core.http.HttpClientResponse::statusCode));
+                        .map(io.vertx.core.http.HttpClientResponse::statusCode)));
             }
             TestNetwork.eventually("the heads past the bound are answered", () -> statuses.stream()
                     .filter(f -> f.succeeded() && f.result() == 429).count() == 4);
