@@ -43,6 +43,7 @@ import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.metrics.GatewayMetrics;
 import org.cocoonjvm.gateway.relay.AccessLog;
+import org.cocoonjvm.gateway.relay.EventLoopTimers;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.RelayObserver;
 import org.cocoonjvm.gateway.relay.RunningRelays;
@@ -279,10 +280,10 @@ public final class GatewayNode extends VerticleBase {
             }
             workers = GrpcClient.client(vertx, transport);
             Relay.Env relay = new Relay.Env(vertx, workers, registry, options.relay(),
-                    RelayObserver.all(observers.toArray(RelayObserver[]::new)), running);
+                    RelayObserver.all(observers.toArray(RelayObserver[]::new)), running, new EventLoopTimers(vertx));
             Admission admission = new Admission(relay, limiter, billing);
             new InferenceEndpoint(admission, apiKeys, new ModelCatalog(registry, billing), options.maxBodyBytes(),
-                    vertx, options.relay().bodyTimeoutMs(), routes::grpcAnswered).bind(grpc);
+                    options.relay().bodyTimeoutMs(), routes::grpcAnswered).bind(grpc);
             ConnectionOptions connections = options.connections();
             ConnectionDeadlines.Closes closes = new ConnectionDeadlines.Closes(metrics.connectionsClosed("header_timeout"),
                     metrics.connectionsClosed("idle_timeout"), metrics.connectionsClosed("idle_evicted"));

@@ -8,6 +8,7 @@ import java.util.concurrent.TimeUnit;
 import org.cocoonjvm.gateway.billing.RequestBilling;
 import org.cocoonjvm.gateway.limits.RateLimiter;
 import org.cocoonjvm.gateway.registry.WorkerRegistry;
+import org.cocoonjvm.gateway.relay.EventLoopTimers;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.gateway.relay.UsageBound;
 import org.cocoonjvm.protocol.openai.ApiException;
@@ -33,6 +34,11 @@ public final class Admission {
         this.relay = relay;
         this.limiter = limiter;
         this.billing = billing;
+    }
+
+    /** The timers of this front's event loop: a request's steps before admission are bounded there too. */
+    EventLoopTimers timers() {
+        return relay.timers();
     }
 
     /**

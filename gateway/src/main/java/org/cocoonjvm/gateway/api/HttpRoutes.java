@@ -74,7 +74,7 @@ public final class HttpRoutes {
     /** The routes of one front, whose requests run on its event loop. */
     public Router router(Admission admission) {
         Router router = Router.router(vertx);
-        RequestBodies bodies = new RequestBodies(vertx, options);
+        RequestBodies bodies = new RequestBodies(options, admission.timers());
         // A client that hangs up mid-body fails the body handler (with status 200, as Vert.x has
         // it), as does a body cut off by its deadline after the 408 went out: nobody is left to
         // answer, and any client could otherwise fill the error log with "Unhandled exception in

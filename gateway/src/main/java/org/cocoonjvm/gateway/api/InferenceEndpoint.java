@@ -3,7 +3,6 @@ package org.cocoonjvm.gateway.api;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Parser;
 import io.vertx.core.Handler;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.grpc.common.GrpcHeaderNames;
@@ -17,6 +16,7 @@ import java.io.InputStream;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.zip.GZIPInputStream;
+import org.cocoonjvm.gateway.relay.EventLoopTimers;
 import org.cocoonjvm.gateway.relay.Relay;
 import org.cocoonjvm.protocol.grpc.InferenceEvent;
 import org.cocoonjvm.protocol.grpc.InferenceGrpcService;
@@ -64,7 +64,6 @@ public final class InferenceEndpoint {
     private final ApiKeys apiKeys;
     private final ModelCatalog catalog;
     private final long maxRequestBytes;
-    private final Vertx vertx;
     private final long messageTimeoutMs;
     private final Answered answered;
 
@@ -76,12 +75,11 @@ public final class InferenceEndpoint {
      *                         call's deadline only starts with it, and its connection counts as busy
      */
     public InferenceEndpoint(Admission admission, ApiKeys apiKeys, ModelCatalog catalog, long maxRequestBytes,
-                             Vertx vertx, long messageTimeoutMs, Answered answered) {
+                             long messageTimeoutMs, Answered answered) {
         this.admission = admission;
         this.apiKeys = apiKeys;
         this.catalog = catalog;
         this.maxRequestBytes = maxRequestBytes;
-        this.vertx = vertx;
         this.messageTimeoutMs = messageTimeoutMs;
         this.answered = answered;
     }
@@ -165,20 +163,20 @@ public final class InferenceEndpoint {
                                Handler<T> then) {
         // One answer per call: whichever of these comes first gives it, and the others find it taken.
         AtomicBoolean taken = new AtomicBoolean();
-        long timer = vertx.setTimer(messageTimeoutMs, id -> {
+        EventLoopTimers.Timer timer = admission.timers().set(messageTimeoutMs, v -> {
             if (!taken.getAndSet(true)) {
                 refuse(call, path, key, null, new ApiException(ErrorKind.REQUEST_TIMEOUT, "The request message did not arrive "
                         + "within " + messageTimeoutMs + " ms of the call's headers."), arrivalNanos);
             }
         });
-        call.errorHandler(error -> vertx.cancelTimer(timer));
-        call.exceptionHandler(failure -> vertx.cancelTimer(timer));
+        call.errorHandler(error -> timer.cancel());
+        call.exceptionHandler(failure -> timer.cancel());
         // A message over the transport's size limit (as sent): said like any other error, with the limit.
         call.invalidMessageHandler(invalid -> {
             if (taken.getAndSet(true)) {
                 return;
             }
-            vertx.cancelTimer(timer);
+            timer.cancel();
             refuse(call, path, key, null, invalid instanceof MessageSizeOverflowException overflow
                     ? tooLarge(overflow.messageSize(), "") : ApiException.invalid(null, "The request message is not valid."), arrivalNanos);
         });
@@ -186,7 +184,7 @@ public final class InferenceEndpoint {
             if (taken.getAndSet(true)) {
                 return;
             }
-            vertx.cancelTimer(timer);
+            timer.cancel();
             T request;
             try {
                 request = decode(message, parser);
@@ -198,7 +196,7 @@ public final class InferenceEndpoint {
         });
         call.endHandler(v -> {
             if (!taken.getAndSet(true)) {
-                vertx.cancelTimer(timer);
+                timer.cancel();
                 refuse(call, path, key, null, ApiException.invalid(null, "The call ended without its request message."), arrivalNanos);
             }
         });

@@ -1,6 +1,5 @@
 package org.cocoonjvm.gateway.api;
 
-import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
@@ -9,6 +8,7 @@ import io.vertx.ext.web.handler.BodyHandler;
 import java.util.HashMap;
 import java.util.Map;
 import org.cocoonjvm.gateway.GatewayOptions;
+import org.cocoonjvm.gateway.relay.EventLoopTimers;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.transport.FlushBatching;
@@ -30,13 +30,13 @@ public final class RequestBodies {
     private static final String DEADLINE = "cocoon.bodyDeadline";
     private static final String AWAITED = "cocoon.bodyAwaited";
 
-    private final Vertx vertx;
     private final GatewayOptions options;
+    private final EventLoopTimers timers;
     private final Map<ApiKey, Integer> awaiting = new HashMap<>();
 
-    RequestBodies(Vertx vertx, GatewayOptions options) {
-        this.vertx = vertx;
+    RequestBodies(GatewayOptions options, EventLoopTimers timers) {
         this.options = options;
+        this.timers = timers;
     }
 
     /**
@@ -46,7 +46,7 @@ public final class RequestBodies {
      */
     void deadline(RoutingContext ctx) {
         long limitMs = options.relay().bodyTimeoutMs();
-        long timer = vertx.setTimer(limitMs, id -> {
+        EventLoopTimers.Timer timer = timers.set(limitMs, due -> {
             // addEndHandler, not the response's endHandler: that one is the access log's (and every
             // other end handler's) way in, and setting it dropped the 408's log line.
             ctx.addEndHandler(v -> {
@@ -58,7 +58,7 @@ public final class RequestBodies {
                     "The request body did not arrive within " + limitMs + " ms of its head."));
         });
         ctx.put(DEADLINE, timer);
-        ctx.addEndHandler(v -> vertx.cancelTimer(timer));
+        ctx.addEndHandler(v -> timer.cancel());
         ctx.next();
     }
 
@@ -79,7 +79,7 @@ public final class RequestBodies {
             });
             ctx.addEndHandler(v -> {
                 if (!request.isEnded()) {
-                    vertx.setTimer(LINGER_MS, id -> request.connection().close());
+                    timers.set(LINGER_MS, due -> request.connection().close());
                 }
             });
         }
@@ -153,7 +153,7 @@ public final class RequestBodies {
 
     /** The body is here: its deadline and its place among the bodies awaited are over. */
     void arrived(RoutingContext ctx) {
-        vertx.cancelTimer(ctx.<Long>get(DEADLINE));
+        ctx.<EventLoopTimers.Timer>get(DEADLINE).cancel();
         ctx.<Runnable>get(AWAITED).run();
         ctx.next();
     }

@@ -77,7 +77,7 @@ final class Attempts {
         GenerateRequest generate = paidBy == null ? request.generate()
                 : request.generate().toBuilder().setChannelId(paidBy.idBytes()).build();
         relay.timings.attemptStarted();
-        long opening = boundOpening(next);
+        EventLoopTimers.Timer opening = boundOpening(next);
         relay.env.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> onCallOpened(next, generate, opening, opened));
     }
 
@@ -99,9 +99,9 @@ final class Attempts {
      *
      * @return the timer, cancelled once the call opened or failed to
      */
-    private long boundOpening(RegisteredWorker next) {
+    private EventLoopTimers.Timer boundOpening(RegisteredWorker next) {
         long silence = relay.env.registry().silenceLimitMs();
-        return relay.env.vertx().setTimer(silence, id -> {
+        return relay.env.timers().set(silence, v -> {
             if (!relay.done && worker == next && call == null) {
                 relay.attemptFailed(new ApiException(ErrorKind.UPSTREAM, "The worker did not take the call within " + silence + " ms."), true);
             }
@@ -109,9 +109,9 @@ final class Attempts {
     }
 
     /** The attempt's call to {@code next} opened, or could not: the request is written on it, and its answer awaited. */
-    private void onCallOpened(RegisteredWorker next, GenerateRequest generate, long opening,
+    private void onCallOpened(RegisteredWorker next, GenerateRequest generate, EventLoopTimers.Timer opening,
                               AsyncResult<GrpcClientRequest<GenerateCall, GenerateEvent>> opened) {
-        relay.env.vertx().cancelTimer(opening);
+        opening.cancel();
         if (relay.done || worker != next) {
             if (opened.succeeded()) {
                 opened.result().cancel();

@@ -18,7 +18,7 @@ final class Coalescer {
     private boolean paused;
     /** The client's reader paused the worker's stream at least once. */
     private boolean readerPaused;
-    private long stallTimer = -1;
+    private EventLoopTimers.Timer stallTimer;
 
     Coalescer(Relay relay) {
         this.relay = relay;
@@ -37,7 +37,7 @@ final class Coalescer {
     private void holdForSlowReader(Delta delta) {
         if (pendingText == null) {
             relay.sink.drainHandler(v -> flush());
-            stallTimer = relay.env.vertx().setTimer(relay.env.options().stallTimeoutMs(), id -> relay.stalled());
+            stallTimer = relay.env.timers().set(relay.env.options().stallTimeoutMs(), v -> relay.stalled());
         }
         pend(delta);
         if (pendingText.length() >= relay.env.options().coalesceBytes() && !paused) {
@@ -66,8 +66,8 @@ final class Coalescer {
         if (pendingText == null || relay.sink.ended()) {
             return;
         }
-        relay.cancelTimer(stallTimer);
-        stallTimer = -1;
+        EventLoopTimers.cancel(stallTimer);
+        stallTimer = null;
         Delta merged = pendingTokens.setText(pendingText.toString()).build();
         pendingTokens.clear();
         pendingText = null;
@@ -87,7 +87,7 @@ final class Coalescer {
     }
 
     void cancelStallTimer() {
-        relay.cancelTimer(stallTimer);
+        EventLoopTimers.cancel(stallTimer);
     }
 
     boolean readerPaused() {

@@ -8,12 +8,12 @@ import java.util.concurrent.TimeUnit;
  * comments after it. Apart from {@link Relay} because they run on their own clock (the stream's
  * silence), whatever the worker and the client do; the relay only starts them, tells them of the
  * first token, and cancels them at its end. The instance is the keep-alive timer's handler, so a
- * tick allocates nothing. Owned by the relay's event loop, as the relay is.
+ * tick allocates nothing but its next timer. Owned by the relay's event loop, as the relay is.
  */
-final class KeepAlives implements Handler<Long> {
+final class KeepAlives implements Handler<Void> {
     private final Relay relay;
-    private long holdTimer = -1;
-    private long keepAliveTimer = -1;
+    private EventLoopTimers.Timer holdTimer;
+    private EventLoopTimers.Timer keepAliveTimer;
 
     KeepAlives(Relay relay) {
         this.relay = relay;
@@ -25,7 +25,7 @@ final class KeepAlives implements Handler<Long> {
      */
     void holdStatus() {
         RelayOptions o = relay.env.options();
-        holdTimer = relay.env.vertx().setTimer(o.holdStatusMs(), id -> {
+        holdTimer = relay.env.timers().set(o.holdStatusMs(), v -> {
             relay.sink.keepAlive();
             relay.timings.keptAlive(RelayTimings.now());
             keepAlives(o.keepAliveMs());
@@ -34,16 +34,16 @@ final class KeepAlives implements Handler<Long> {
 
     /** The first token goes out: the status hold is over, and a stream's keep-alives run from now if they did not yet. */
     void firstToken() {
-        relay.cancelTimer(holdTimer);
-        if (relay.request.stream() && keepAliveTimer < 0) {
+        EventLoopTimers.cancel(holdTimer);
+        if (relay.request.stream() && keepAliveTimer == null) {
             keepAlives(relay.env.options().keepAliveMs());
         }
     }
 
     /** The relay ended: no hold, and no keep-alive more. */
     void cancel() {
-        relay.cancelTimer(holdTimer);
-        relay.cancelTimer(keepAliveTimer);
+        EventLoopTimers.cancel(holdTimer);
+        EventLoopTimers.cancel(keepAliveTimer);
     }
 
     /**
@@ -53,11 +53,11 @@ final class KeepAlives implements Handler<Long> {
      * reach the limit; tokens do not touch it. Not while the client's socket is full: it has bytes.
      */
     private void keepAlives(long inMs) {
-        keepAliveTimer = relay.env.vertx().setTimer(Math.max(1, inMs), this);
+        keepAliveTimer = relay.env.timers().set(inMs, this);
     }
 
     @Override
-    public void handle(Long id) {
+    public void handle(Void tick) {
         if (relay.done) {
             return;  // a timer that fired as the relay ended must not schedule the next
         }

@@ -46,9 +46,10 @@ public final class Relay {
      * What a relay needs from the gateway, shared by all requests on one event loop.
      *
      * @param running the relays started and not yet ended on this loop
+     * @param timers  this loop's timers, each request's among them
      */
     public record Env(Vertx vertx, GrpcClient grpc, WorkerRegistry registry, RelayOptions options, RelayObserver observer,
-                      RunningRelays running) {}
+                      RunningRelays running, EventLoopTimers timers) {}
 
     /**
      * Who asked and what for.
@@ -88,7 +89,7 @@ public final class Relay {
     /** The client read nothing for {@code stallTimeoutMs} while text waited for it. */
     boolean stalled;
     boolean done;
-    private long deadlineTimer = -1;
+    private EventLoopTimers.Timer deadlineTimer;
 
     public Relay(Env env, Request request, CompletionSink sink, RateLimiter.Permit permit, RequestBilling.Charge charge) {
         this.env = env;
@@ -118,7 +119,7 @@ public final class Relay {
         // worker's final count nor the ledger, and is billed what was counted at the cut
         // (cutAtDeadline). The gateway's own deadline waits for the count like any cancel.
         boolean clients = timeoutMs < o.timeoutMs();
-        deadlineTimer = env.vertx().setTimer(limit, id -> {
+        deadlineTimer = env.timers().set(limit, v -> {
             ApiException timeout = new ApiException(ErrorKind.TIMEOUT,
                     "The request did not finish within " + (limit < 10_000 ? limit + " ms." : limit / 1000 + " s."));
             if (clients) {
@@ -374,7 +375,7 @@ public final class Relay {
         done = true;
         boolean statusSent = sink.committed();  // read before fail(): a JSON sink counts as committed after it
         keepAlives.cancel();
-        cancelTimer(deadlineTimer);
+        EventLoopTimers.cancel(deadlineTimer);
         coalescer.cancelStallTimer();
         if (attempts.generating()) {
             if (stop.answerAtOnce()) {
@@ -391,12 +392,5 @@ public final class Relay {
     /** The usage this relay counted: the prompt the worker reported and the tokens it streamed. */
     Usage counted() {
         return Usage.newBuilder().setPromptTokens((int) promptTokens).setCompletionTokens((int) completionTokens).build();
-    }
-
-    /** Cancels a timer of this relay's, unless it is none (-1). */
-    void cancelTimer(long id) {
-        if (id >= 0) {
-            env.vertx().cancelTimer(id);
-        }
     }
 }

@@ -121,12 +121,12 @@ final class Settlement {
      * has stopped reading: its response is dropped, as it would be midway.
      */
     void delivered(Future<Void> lastWrite, Runnable then) {
-        long timer = lastWrite.isComplete() ? -1 : relay.env.vertx().setTimer(relay.env.options().stallTimeoutMs(), id -> {
+        EventLoopTimers.Timer timer = lastWrite.isComplete() ? null : relay.env.timers().set(relay.env.options().stallTimeoutMs(), v -> {
             relay.dropStalledClient();
             then.run();  // now: a gRPC call cannot be cancelled once its trailers are queued, so its write may never end
         });
         lastWrite.onComplete(written -> {
-            relay.cancelTimer(timer);
+            EventLoopTimers.cancel(timer);
             if (written.failed()) {
                 relay.lastWriteFailed();
             }

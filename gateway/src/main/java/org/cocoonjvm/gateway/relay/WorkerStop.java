@@ -45,7 +45,7 @@ final class WorkerStop {
     /** The wait as the stop began: what a stopping gateway's shorter one is measured against ({@link #shortenWait}). */
     private long waitMs;
     /** The wait's timer ({@link #awaitFinal}). */
-    private long timer = -1;
+    private EventLoopTimers.Timer timer;
 
     // The cut, begun by cut(): what a client answered at its own deadline was told and billed, and when the answer went out.
     /** The client was answered at its deadline ({@link #cut(ApiException, boolean)}); the worker's Final is awaited in the background. */
@@ -85,7 +85,7 @@ final class WorkerStop {
     void shortenWait(long waitMs) {
         long left = this.waitMs - relay.timings.sinceCancelMs();
         if (waitMs < left) {
-            relay.cancelTimer(timer);
+            EventLoopTimers.cancel(timer);
             timer = awaitFinal(waitMs);
         }
     }
@@ -143,8 +143,8 @@ final class WorkerStop {
     }
 
     /** @return the timer that gives up on the worker's Final after {@code waitMs} */
-    private long awaitFinal(long waitMs) {
-        return relay.env.vertx().setTimer(waitMs, id -> {
+    private EventLoopTimers.Timer awaitFinal(long waitMs) {
+        return relay.env.timers().set(waitMs, v -> {
             // Only the full wait says something is wrong with the worker; a short one was chosen
             // (a client's own deadline, a stopping gateway).
             if (waitMs >= CANCEL_WAIT_MS) {
@@ -188,7 +188,7 @@ final class WorkerStop {
             return;
         }
         awaiting = false;
-        relay.cancelTimer(timer);
+        EventLoopTimers.cancel(timer);
         if (fin == null) {
             relay.attempts.cancelCall();
         } else {
