@@ -178,8 +178,8 @@ class AttestedWorkersTest {
     }
 
     /**
-     * How long a worker's log may take to blame attestation: GatewayLink's 10 s of dropped tries,
-     * then its next retry, up to 5 s later.
+     * How long a worker's log may take to blame attestation: the 10 s of dropped tries its link
+     * waits for (LinkProblems' hint, logged under GatewayLink), then its next retry, up to 5 s later.
      */
     private static final long HINT_AFTER_DROPS_MS = 20_000;
 
