@@ -40,10 +40,14 @@ final class GatewayLease {
      * H2 locks the file), so a lease holder that is not this process is gone, whatever its host.
      */
     private final boolean exclusive;
-    /** This incarnation's lease epoch, taken once in {@link #take}; the fencing token of every reservation it takes. */
-    private long epoch;
+    /**
+     * This incarnation's lease epoch, taken once in {@link #take}; the fencing token of every
+     * reservation it takes. Volatile, as the fields below, so that the ledger's threads see the
+     * taken epoch however the book was handed to them, not only through a safe publication.
+     */
+    private volatile long epoch;
     /** How {@link #take} took the lease, and from whom. */
-    private LeaseStart leaseStart;
+    private volatile LeaseStart leaseStart;
     /** {@link #keepAtClose}: the close leaves the lease to expire. */
     private volatile boolean keepLease;
     /** {@link #expiresAt()}. */
