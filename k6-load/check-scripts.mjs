@@ -133,7 +133,10 @@ function k6Modules(world) {
       get name() {
         return world.scenario;
       },
-      executor: "ramping-arrival-rate", startTime: 0, progress: 0, iterationInInstance: 0, iterationInTest: 0,
+      get iterationInTest() {
+        return world.iteration;
+      },
+      executor: "ramping-arrival-rate", startTime: 0, progress: 0, iterationInInstance: 0,
     }),
     vu: strict("exec.vu", { idInInstance: 1, idInTest: 1, iterationInInstance: 0, iterationInScenario: 0, tags: {}, metrics: {} }),
     test: strict("exec.test", { abort() {}, options: {} }),
@@ -154,12 +157,20 @@ function k6Modules(world) {
   };
 }
 
+/** k6 sends header values as strings; anything else a parameter file put there is a mistake. */
+function checkHeaders(params, what) {
+  for (const [name, value] of Object.entries((params && params.headers) || {})) {
+    check(typeof value === "string", `${what} header '${name}' is ${JSON.stringify(value)}, not a string`);
+  }
+}
+
 /** The answers a run gets: GET /v1/models lists one model; a scenario's requests get `world.case`. */
 function newWorld() {
   const world = {
-    metrics: new Map(), opened: [], initDone: false, scenario: null, case: null, clock: { now: 1_000_000 },
+    metrics: new Map(), opened: [], initDone: false, scenario: null, case: null, iteration: 0, clock: { now: 1_000_000 },
     request(method, url, params) {
       check(typeof url === "string", `http ${method} without a URL`);
+      checkHeaders(params, `http ${method}`);
       check(world.initDone, "a request in init code: k6 refuses it");
       if (world.scenario === null) {
         return httpResponse({ status: 200, body: JSON.stringify({ data: [{ id: "synthetic" }] }) });
@@ -175,6 +186,7 @@ function newWorld() {
       for (const k of Object.keys(params || {})) {
         check(["method", "headers", "body", "tags", "jar", "timeout"].includes(k), `sse.open has no param '${k}' (xk6-sse v0.1.12)`);
       }
+      checkHeaders(params, "sse.open");
       const handlers = {};
       let closed = false;
       const client = strict("sse client", {
@@ -310,6 +322,8 @@ function drive(exports, world) {
     for (const c of CASES) {
       world.scenario = name;
       world.case = c;
+      // Each call is the scenario's next iteration, so a flow's prompts are taken in turn as in a run.
+      world.iteration++;
       try {
         exports[s.exec || "default"](data);
       } catch (e) {

@@ -31,6 +31,11 @@ const RATE_PRECISION = 100;
 // Defaults shared with org.cocoonjvm.load.Scenario.
 const DEFAULT_TIMEOUT = "20s";
 const DEFAULT_GRACEFUL_STOP = "30s";
+// Headers the scripts set themselves, as org.cocoonjvm.load.RequestSpec.RESERVED: k6 sets a request's
+// headers one by one from an object, so a file's "authorization" beside the script's "Authorization"
+// would win or lose by map order.
+const RESERVED_HEADERS = ["authorization", "content-type", "content-length", "content-encoding", "transfer-encoding", "host",
+  "connection"];
 
 let flows = {};
 let maxRequests = Infinity;
@@ -52,6 +57,17 @@ function flowSeconds(flow) {
   return flow.stages.reduce((sum, s) => sum + seconds(s.duration, "stage"), 0);
 }
 
+/** Refuses what the JVM driver refuses in a flow's request headers, in its words. */
+function checkHeaders(headers, where) {
+  for (const [name, value] of Object.entries(headers || {})) {
+    if (RESERVED_HEADERS.includes(name.toLowerCase())) {
+      throw new Error(`${where}: '${name}' cannot be set here; both tools set it themselves `
+        + "(the key from --key or API_KEY, the JSON body's type and length, the target's host and connection)");
+    }
+    if (typeof value !== "string") throw new Error(`${where}: '${name}' must be a string, got ${JSON.stringify(value)}`);
+  }
+}
+
 /** Reads a parameter file's text and returns k6 options; call it from a script's init code. */
 export function load(text) {
   if (!API_KEY) throw new Error("set API_KEY (./cocoon demo prints it in its ready line)");
@@ -71,6 +87,7 @@ export function load(text) {
 
   const scenarios = {};
   for (const [name, flow] of Object.entries(file.flows)) {
+    checkHeaders(flow.request.headers, `${file.name} flows.${name}.request.headers`);
     const maxVUs = Math.max(1, Math.ceil(flow.max_vus * scale));
     const unitMs = seconds(flow.time_unit || "1s", "time_unit") * 1000;
     scenarios[name] = {
@@ -110,9 +127,12 @@ function overBudget() {
 
 function body(flow, model) {
   const r = flow.request;
+  // The flow's Nth request asks the (N mod size)th prompt, as in the JVM driver: iterationInTest
+  // counts this scenario's iterations across every VU.
+  const prompt = r.prompts ? r.prompts[exec.scenario.iterationInTest % r.prompts.length] : r.prompt;
   const b = {
     model,
-    messages: [{ role: "user", content: r.prompt }],
+    messages: [{ role: "user", content: prompt }],
     max_tokens: r.max_tokens,
     stream: r.stream !== false,
     service_tier: r.service_tier || "default",
@@ -121,8 +141,8 @@ function body(flow, model) {
   return JSON.stringify(b);
 }
 
-function headers() {
-  return { Authorization: `Bearer ${API_KEY}`, "Content-Type": "application/json" };
+function headers(flow) {
+  return Object.assign({}, flow.request.headers, { Authorization: `Bearer ${API_KEY}`, "Content-Type": "application/json" });
 }
 
 function failed(kind) {
@@ -136,6 +156,7 @@ export function stream(data) {
   const flow = flows[exec.scenario.name];
   const started = Date.now();
   const timeoutMs = seconds(flow.timeout || DEFAULT_TIMEOUT, "timeout") * 1000;
+  const abortMs = flow.abort_after ? seconds(flow.abort_after, "abort_after") * 1000 : Infinity;
   let first = -1;
   let last = -1;
   let contents = 0;
@@ -144,12 +165,18 @@ export function stream(data) {
   let problem = null;
   let cut = false;
   let timedOut = false;
-  const res = sse.open(`${BASE_URL}/v1/chat/completions`, { method: "POST", headers: headers(), body: body(flow, data.model) },
+  const res = sse.open(`${BASE_URL}/v1/chat/completions`, { method: "POST", headers: headers(flow), body: body(flow, data.model) },
     (client) => {
       client.on("event", (event) => {
         const now = Date.now();
-        // sse.open takes no timeout and blocks the VU, so the bound is checked here, keep-alive
-        // comments included: a stream silent on the wire is not caught (k6-load/README.md).
+        // sse.open takes no timeout and blocks the VU, so both bounds are checked here, keep-alive
+        // comments included: a stream silent on the wire is not cut (k6-load/README.md). The abort
+        // comes first: the file keeps abort_after shorter than timeout.
+        if (now - started >= abortMs) {
+          cut = true;
+          client.close();
+          return;
+        }
         if (now - started > timeoutMs) {
           timedOut = true;
           client.close();
@@ -224,7 +251,7 @@ export function complete(data) {
   if (overBudget()) return;
   const flow = flows[exec.scenario.name];
   const started = Date.now();
-  const res = http.post(`${BASE_URL}/v1/chat/completions`, body(flow, data.model), { headers: headers(), timeout: flow.timeout || DEFAULT_TIMEOUT });
+  const res = http.post(`${BASE_URL}/v1/chat/completions`, body(flow, data.model), { headers: headers(flow), timeout: flow.timeout || DEFAULT_TIMEOUT });
   const elapsed = Date.now() - started;
   requests.add(1);
   if (res.status === 429) {

@@ -92,9 +92,9 @@ public final class GatewayBench {
             return (int) Math.round(mean * (1 + spread));
         }
 
-        Scenario.RequestSpec next() {
+        RequestSpec next() {
             int tokens = spread == 0 ? mean : java.util.concurrent.ThreadLocalRandom.current().nextInt(fewest(), most() + 1);
-            return new Scenario.RequestSpec(true, tokens, "default", "translate: hello world");
+            return RequestSpec.of(true, tokens, "default", "translate: hello world");
         }
 
         String describe() {
@@ -325,7 +325,7 @@ public final class GatewayBench {
             done.complete();
             return;
         }
-        new LoadCall(vertx, client, target, replies.next(), 0, CALL_TIMEOUT).start().onSuccess(outcome -> {
+        new LoadCall(vertx, client, target, replies.next(), 0, Scenario.Abort.NEVER, CALL_TIMEOUT).start().onSuccess(outcome -> {
             synchronized (outcomes) {
                 outcomes.add(outcome);
             }
@@ -342,7 +342,8 @@ public final class GatewayBench {
             long before = usedHeapAfterGc();
             List<LoadCall> calls = new ArrayList<>();
             for (int i = 0; i < count; i++) {
-                LoadCall call = new LoadCall(net.vertx(), client, net.viaGateway(), new Replies(16, 0).next(), 0, CALL_TIMEOUT);
+                LoadCall call = new LoadCall(net.vertx(), client, net.viaGateway(), new Replies(16, 0).next(), 0, Scenario.Abort.NEVER,
+                        CALL_TIMEOUT);
                 calls.add(call);
                 net.vertx().runOnContext(v -> call.start());
             }

@@ -29,8 +29,9 @@ final class LoadCall {
     private final Vertx vertx;
     private final HttpClient client;
     private final Target target;
-    private final Scenario.RequestSpec spec;
-    private final int abortAfterTokens;
+    private final RequestSpec spec;
+    private final long index;
+    private final Scenario.Abort abort;
     private final Duration timeout;
     private final Promise<Outcome> done = Promise.promise();
     private final List<Long> gaps = new ArrayList<>();
@@ -46,17 +47,19 @@ final class LoadCall {
     private String inBandError;
 
     /**
-     * @param abortAfterTokens cut the stream after this many content events; 0 reads to the end
-     * @param timeout          the longest the request may take from sending to its end, as error kind
-     *                         {@code timeout}: a whole-request bound, because a stream that only sends
-     *                         keep-alive comments is never idle on the wire
+     * @param index   which of its flow's requests this is (from 0): it picks the prompt
+     * @param abort   when to cut the stream on purpose; {@link Scenario.Abort#NEVER} reads it to the end
+     * @param timeout the longest the request may take from sending to its end, as error kind
+     *                {@code timeout}: a whole-request bound, because a stream that only sends
+     *                keep-alive comments is never idle on the wire
      */
-    LoadCall(Vertx vertx, HttpClient client, Target target, Scenario.RequestSpec spec, int abortAfterTokens, Duration timeout) {
+    LoadCall(Vertx vertx, HttpClient client, Target target, RequestSpec spec, long index, Scenario.Abort abort, Duration timeout) {
         this.vertx = vertx;
         this.client = client;
         this.target = target;
         this.spec = spec;
-        this.abortAfterTokens = abortAfterTokens;
+        this.index = index;
+        this.abort = abort;
         this.timeout = timeout;
     }
 
@@ -66,10 +69,18 @@ final class LoadCall {
         RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST)
                 .setHost(target.baseUrl().getHost()).setPort(target.port()).setURI(base + "/v1/chat/completions")
                 .putHeader("Authorization", "Bearer " + target.apiKey()).putHeader("Content-Type", "application/json");
-        Buffer body = spec.body(target.model()).toBuffer();
-        timer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> {
+        spec.headers().forEach(options::putHeader);
+        Buffer body = spec.body(target.model(), index).toBuffer();
+        // One timer, for whichever cut is due first: past an abort on time shorter than the timeout (as files must give it),
+        // the timeout can no longer be reached.
+        boolean abortsFirst = !abort.after().isZero() && abort.after().compareTo(timeout) < 0;
+        timer = vertx.setTimer(Math.max(1, (abortsFirst ? abort.after() : timeout).toMillis()), id -> {
             timer = -1;
-            cut(Outcome.Kind.ERROR, "timeout");
+            if (abortsFirst) {
+                cut(Outcome.Kind.ABORTED, null);
+            } else {
+                cut(Outcome.Kind.ERROR, "timeout");
+            }
         });
         client.request(options).onComplete(created -> {
             if (created.failed()) {
@@ -78,7 +89,7 @@ final class LoadCall {
             }
             request = created.result();
             if (done.future().isComplete()) {
-                // Timed out or interrupted while waiting for a connection: nothing is sent.
+                // Timed out, aborted or interrupted while waiting for a connection: nothing is sent.
                 request.reset();
                 return;
             }
@@ -172,7 +183,7 @@ final class LoadCall {
             }
             lastContent = now;
             contentEvents++;
-            if (abortAfterTokens > 0 && contentEvents >= abortAfterTokens) {
+            if (abort.afterTokens() > 0 && contentEvents >= abort.afterTokens()) {
                 cut(Outcome.Kind.ABORTED, null);
             }
         }

@@ -46,6 +46,8 @@ public final class LoadDriver {
     private Context context;
     private HttpClient client;
     private long[] issued;
+    /** Requests sent by each flow: the next one's index, which picks its prompt. */
+    private long[] sent;
     private int[] inFlight;
     private long started;
     private long t0;
@@ -97,6 +99,7 @@ public final class LoadDriver {
         client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true), new PoolOptions().setHttp1MaxSize(maxVus));
         flows.forEach(f -> byFlow.put(f.name(), new Recorder()));
         issued = new long[flows.size()];
+        sent = new long[flows.size()];
         inFlight = new int[flows.size()];
         startedAt = clock.instant();
         t0 = System.nanoTime();
@@ -139,7 +142,7 @@ public final class LoadDriver {
     private void send(int f, Scenario.Flow flow) {
         started++;
         inFlight[f]++;
-        LoadCall call = new LoadCall(vertx, client, target, flow.request(), flow.abortAfterTokens(), flow.timeout());
+        LoadCall call = new LoadCall(vertx, client, target, flow.request(), sent[f]++, flow.abort(), flow.timeout());
         running.add(call);
         call.start().onSuccess(outcome -> {
             running.remove(call);

@@ -1,5 +1,12 @@
 package org.cocoonjvm.load;
 
+import static org.cocoonjvm.load.Fields.number;
+import static org.cocoonjvm.load.Fields.object;
+import static org.cocoonjvm.load.Fields.onlyKnown;
+import static org.cocoonjvm.load.Fields.positive;
+import static org.cocoonjvm.load.Fields.shown;
+import static org.cocoonjvm.load.Fields.string;
+
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonStreamContext;
@@ -34,9 +41,8 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
     private static final Set<String> TOP = Set.of("name", "description", "max_requests", "graceful_stop", "flows",
             "thresholds", "profiles");
     private static final Set<String> PROFILE = Set.of("scale", "duration", "max_requests", "thresholds");
-    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "start_rate", "time_unit", "stages", "max_vus",
-            "timeout");
-    private static final Set<String> REQUEST = Set.of("stream", "max_tokens", "service_tier", "prompt");
+    private static final Set<String> FLOW = Set.of("request", "abort_after_tokens", "abort_after", "start_rate", "time_unit", "stages",
+            "max_vus", "timeout");
     private static final Set<String> STAGE = Set.of("duration", "target");
 
     /**
@@ -53,9 +59,10 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
     /**
      * One stream of arrivals (a k6 {@code ramping-arrival-rate} scenario) and what each request is.
      *
+     * @param abort   when the client cuts each stream on purpose, if ever
      * @param timeout the longest one request may take, sending to end, before it is error kind {@code timeout}
      */
-    public record Flow(String name, RequestSpec request, int abortAfterTokens, double startRate, Duration timeUnit,
+    public record Flow(String name, RequestSpec request, Abort abort, double startRate, Duration timeUnit,
                        List<Stage> stages, int maxVus, Duration timeout) {
         public Duration duration() {
             return stages.stream().map(Stage::duration).reduce(Duration.ZERO, Duration::plus);
@@ -84,14 +91,16 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
 
     public record Stage(Duration duration, double target) {}
 
-    /** The body every request of a flow sends. */
-    public record RequestSpec(boolean stream, int maxTokens, String serviceTier, String prompt) {
-        public JsonObject body(String model) {
-            JsonObject body = new JsonObject().put("model", model)
-                    .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", prompt)))
-                    .put("max_tokens", maxTokens).put("stream", stream).put("service_tier", serviceTier);
-            return stream ? body.put("stream_options", new JsonObject().put("include_usage", true)) : body;
-        }
+    /**
+     * When the client cuts a stream on purpose, counted as {@code aborted}: after this many content
+     * events ({@code abort_after_tokens}) or this long after it was sent ({@code abort_after}),
+     * whichever comes first.
+     *
+     * @param afterTokens 0: not on a count of tokens
+     * @param after       zero: not on time; else shorter than the flow's timeout, which it then always beats
+     */
+    public record Abort(int afterTokens, Duration after) {
+        public static final Abort NEVER = new Abort(0, Duration.ZERO);
     }
 
     public Duration duration() {
@@ -170,7 +179,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             throw new ScenarioException(where + ": scale must be positive, got " + scale);
         }
         Duration total = overrides.duration() != null ? overrides.duration()
-                : profile.containsKey("duration") ? duration(profile, "duration", null, where + " profile") : null;
+                : profile.containsKey("duration") ? Fields.duration(profile, "duration", null, where + " profile") : null;
 
         JsonObject flowsJson = object(json, "flows", where, true);
         if (flowsJson.isEmpty()) {
@@ -188,7 +197,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
                 throw new ScenarioException(where + ": duration must be positive");
             }
             double stretch = (double) total.toNanos() / longest.toNanos();
-            flows = flows.stream().map(f -> new Flow(f.name(), f.request(), f.abortAfterTokens(), f.startRate(), f.timeUnit(),
+            flows = flows.stream().map(f -> new Flow(f.name(), f.request(), f.abort(), f.startRate(), f.timeUnit(),
                     f.stages().stream().map(s -> new Stage(Duration.ofNanos(Math.round(s.duration().toNanos() * stretch)), s.target()))
                             .toList(), f.maxVus(), f.timeout())).toList();
         }
@@ -196,7 +205,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
         if (maxRequests < 1) {
             throw new ScenarioException(where + ": max_requests must be at least 1 (every run is bounded)");
         }
-        Duration gracefulStop = duration(json, "graceful_stop", "30s", where);
+        Duration gracefulStop = Fields.duration(json, "graceful_stop", "30s", where);
         for (Flow f : flows) {
             if (f.timeout().compareTo(gracefulStop) >= 0) {
                 // Else a hung request is cut as interrupted when the run ends, which no threshold counts as an error.
@@ -249,17 +258,17 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
 
     private static Flow flow(String name, JsonObject json, double scale, String where) {
         onlyKnown(json, FLOW, where);
-        JsonObject r = object(json, "request", where, true);
-        onlyKnown(r, REQUEST, where + ".request");
-        String tier = r.containsKey("service_tier") ? string(r, "service_tier", where + ".request") : "default";
-        if (!Set.of("default", "flex").contains(tier)) {
-            throw new ScenarioException(where + ".request: service_tier must be default or flex, got " + tier);
+        RequestSpec request = RequestSpec.parse(object(json, "request", where, true), where + ".request");
+        Duration timeout = positive(json, "timeout", "20s", where);
+        Abort abort = new Abort((int) number(json, "abort_after_tokens", 0, where),
+                json.containsKey("abort_after") ? positive(json, "abort_after", null, where) : Duration.ZERO);
+        if (!abort.equals(Abort.NEVER) && !request.stream()) {
+            throw new ScenarioException(where + ": " + (abort.afterTokens() > 0 ? "abort_after_tokens" : "abort_after") + " needs a streamed request");
         }
-        RequestSpec request = new RequestSpec(bool(r, "stream", true, where + ".request"), (int) number(r, "max_tokens", Double.NaN, where + ".request"),
-                tier, string(r, "prompt", where + ".request"));
-        int abortAfter = (int) number(json, "abort_after_tokens", 0, where);
-        if (abortAfter > 0 && !request.stream()) {
-            throw new ScenarioException(where + ": abort_after_tokens needs a streamed request");
+        if (abort.after().compareTo(timeout) >= 0) {
+            // Else the timeout cuts the stream first, as an error, and the abort never happens.
+            throw new ScenarioException(where + ": abort_after (" + K6Duration.format(abort.after()) + ") must be shorter than timeout ("
+                    + K6Duration.format(timeout) + ")");
         }
         if (!(json.getValue("stages") instanceof JsonArray stagesJson) || stagesJson.isEmpty()) {
             throw new ScenarioException(where + ": 'stages' must list at least one {duration, target}");
@@ -271,7 +280,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
                 throw new ScenarioException(at + ": must be an object {duration, target}, got " + shown(stagesJson.getValue(i)));
             }
             onlyKnown(s, STAGE, at);
-            stages.add(new Stage(duration(s, "duration", null, at), number(s, "target", Double.NaN, at) * scale));
+            stages.add(new Stage(Fields.duration(s, "duration", null, at), number(s, "target", Double.NaN, at) * scale));
         }
         if (stages.stream().allMatch(st -> st.duration().isZero())) {
             throw new ScenarioException(where + ": the stages last no time in all");
@@ -281,94 +290,7 @@ public record Scenario(String name, String profile, List<Flow> flows, long maxRe
             throw new ScenarioException(where + ": 'max_vus' must be at least 1, got " + json.getValue("max_vus"));
         }
         int maxVus = (int) Math.ceil(maxVusInFile * scale);
-        return new Flow(name, request, abortAfter, number(json, "start_rate", 0, where) * scale,
-                positive(json, "time_unit", "1s", where), List.copyOf(stages), Math.max(1, maxVus), positive(json, "timeout", "20s", where));
-    }
-
-    private static void onlyKnown(JsonObject json, Set<String> known, String where) {
-        for (String key : json.fieldNames()) {
-            if (!known.contains(key)) {
-                throw new ScenarioException(where + ": unknown field '" + key + "'; known: " + known);
-            }
-        }
-    }
-
-    private static String string(JsonObject json, String key, String where) {
-        Object v = json.getValue(key);
-        if (!(v instanceof String s) || s.isBlank()) {
-            throw new ScenarioException(where + ": '" + key + "' must be a non-empty string" + (v == null ? "" : ", got " + shown(v)));
-        }
-        return s;
-    }
-
-    /** A k6 duration string; {@code fallback} null: required. */
-    private static Duration duration(JsonObject json, String key, String fallback, String where) {
-        Object v = json.getValue(key);
-        if (v == null && fallback != null) {
-            return K6Duration.parse(fallback, where + "." + key);
-        }
-        if (!(v instanceof String text)) {
-            throw new ScenarioException(where + ": '" + key + "' must be a k6 duration string (like \"30s\"), got " + shown(v));
-        }
-        return K6Duration.parse(text, where + "." + key);
-    }
-
-    /** A duration that divides or bounds something, so zero would be a hang or an instant failure. */
-    private static Duration positive(JsonObject json, String key, String fallback, String where) {
-        Duration d = duration(json, key, fallback, where);
-        if (d.isZero()) {
-            throw new ScenarioException(where + ": '" + key + "' must be longer than 0, got " + json.getValue(key));
-        }
-        return d;
-    }
-
-    private static boolean bool(JsonObject json, String key, boolean fallback, String where) {
-        Object v = json.getValue(key);
-        if (v == null) {
-            return fallback;
-        }
-        if (!(v instanceof Boolean b)) {
-            throw new ScenarioException(where + ": '" + key + "' must be true or false, got " + shown(v));
-        }
-        return b;
-    }
-
-    private static double number(JsonObject json, String key, double fallback, String where) {
-        Object v = json.getValue(key);
-        if (v == null) {
-            if (Double.isNaN(fallback)) {
-                throw new ScenarioException(where + ": '" + key + "' is required");
-            }
-            return fallback;
-        }
-        if (!(v instanceof Number n) || n.doubleValue() < 0) {
-            throw new ScenarioException(where + ": '" + key + "' must be a non-negative number, got " + shown(v));
-        }
-        return n.doubleValue();
-    }
-
-    /**
-     * A value as a message shows it, its type plain where that is the mistake: {@code "64" (a string)}
-     * for a quoted number, which shown bare would read as the number it was meant to be.
-     */
-    static String shown(Object v) {
-        return switch (v) {
-            case String text -> "\"" + text + "\" (a string)";
-            case JsonObject o -> "an object " + o.encode();
-            case JsonArray a -> "a list " + a.encode();
-            case null -> "null";
-            default -> String.valueOf(v);
-        };
-    }
-
-    private static JsonObject object(JsonObject json, String key, String where, boolean required) {
-        Object v = json.getValue(key);
-        if (v == null && !required) {
-            return new JsonObject();
-        }
-        if (!(v instanceof JsonObject o)) {
-            throw new ScenarioException(where + ": '" + key + "' must be an object" + (v == null ? "" : ", got " + shown(v)));
-        }
-        return o;
+        return new Flow(name, request, abort, number(json, "start_rate", 0, where) * scale,
+                positive(json, "time_unit", "1s", where), List.copyOf(stages), Math.max(1, maxVus), timeout);
     }
 }

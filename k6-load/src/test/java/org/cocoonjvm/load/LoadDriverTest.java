@@ -124,12 +124,28 @@ class LoadDriverTest {
         assertThat(runOne("stall", true).ended()).isEqualTo(Summary.Ending.STAGES);
     }
 
-    /** One request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer. */
+    /**
+     * The driver cuts on time whether or not anything arrives, where k6 can only check when an event
+     * comes (README): a stream of keep-alives alone is still aborted, and not a timeout error.
+     */
+    @Test
+    void anAbortOnTime_cutsAStreamThatSendsNothingButKeepAlives() throws Exception {
+        Summary s = runOne("pings", true, "\"abort_after\": \"200ms\",");
+        assertThat(s.snapshot().count(Metric.ABORTED)).as(s.text()).isEqualTo(1);
+        assertThat(s.snapshot().count(Metric.ERRORS)).isZero();
+        assertThat(s.snapshot().count(Metric.TOKENS)).isZero();
+    }
+
     private static Summary runOne(String behaviour, boolean stream) throws Exception {
+        return runOne(behaviour, stream, "");
+    }
+
+    /** One request (5/s for 200 ms) with a 500 ms timeout and a graceful_stop far longer; {@code flowFields} end with a comma. */
+    private static Summary runOne(String behaviour, boolean stream, String flowFields) throws Exception {
         Scenario scenario = Scenario.parse(new JsonObject("""
                 {"name": "t", "max_requests": 1, "graceful_stop": "20s", "flows": {"only": {
-                  "request": {"stream": %s, "max_tokens": 8, "prompt": "hi"}, "timeout": "500ms",
-                  "start_rate": 5, "stages": [{"duration": "200ms", "target": 5}], "max_vus": 1}}}""".formatted(stream)),
+                  "request": {"stream": %s, "max_tokens": 8, "prompt": "hi"}, "timeout": "500ms", %s
+                  "start_rate": 5, "stages": [{"duration": "200ms", "target": 5}], "max_vus": 1}}}""".formatted(stream, flowFields)),
                 Scenario.Overrides.NONE, "test");
         Target target = new Target(URI.create("http://127.0.0.1:" + server.actualPort() + "/" + behaviour), "k", "m");
         return new LoadDriver(vertx, scenario, target, Clock.systemUTC()).run().await(30, TimeUnit.SECONDS);

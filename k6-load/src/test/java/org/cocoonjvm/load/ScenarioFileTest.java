@@ -4,13 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.LongStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
@@ -224,6 +228,92 @@ class ScenarioFileTest {
         json.getJsonObject("thresholds").put("ttft", List.of("p(99)<1000"));
         assertThatThrownBy(() -> Scenario.parse(json, new Scenario.Overrides("ci", null, null), "f.json"))
                 .hasMessageStartingWith("f.json profiles.nightly.thresholds: threshold 'p99<5' on itl");
+    }
+
+    /** abort_after is a k6 duration, read like timeout; with abort_after_tokens, the first to come cuts (README). */
+    @Test
+    void abortAfterATime_isADurationShorterThanTheTimeout() {
+        String stage = "[{\"duration\": \"1s\", \"target\": 1}]";
+        Scenario s = Scenario.parse(scenario("{\"stages\": " + stage + ", \"abort_after\": \"1.5s\", \"abort_after_tokens\": 4}"),
+                Scenario.Overrides.NONE, "f.json");
+        assertThat(s.flows().getFirst().abort()).isEqualTo(new Scenario.Abort(4, Duration.ofMillis(1500)));
+        assertThat(Scenario.parse(scenario("{\"stages\": " + stage + "}"), Scenario.Overrides.NONE, "f.json").flows().getFirst().abort())
+                .isEqualTo(Scenario.Abort.NEVER);
+
+        Map<String, String> refused = Map.of(
+                "{\"stages\": " + stage + ", \"abort_after\": 1500}",
+                "f.json flows.only: 'abort_after' must be a k6 duration string (like \"30s\"), got 1500",
+                "{\"stages\": " + stage + ", \"abort_after\": \"0s\"}", "f.json flows.only: 'abort_after' must be longer than 0, got 0s",
+                "{\"stages\": " + stage + ", \"abort_after\": \"1.5 s\"}",
+                "f.json flows.only.abort_after: '1.5 s' is not a k6 duration (like \"500ms\", \"30s\", \"2m\", \"1h30m\")",
+                "{\"stages\": " + stage + ", \"abort_after\": \"2s\", \"timeout\": \"2s\"}",
+                "f.json flows.only: abort_after (2000ms) must be shorter than timeout (2000ms)");
+        refused.forEach((flow, message) -> assertThatThrownBy(() -> Scenario.parse(scenario(flow), Scenario.Overrides.NONE, "f.json"))
+                .isInstanceOf(ScenarioException.class).hasMessage(message));
+        JsonObject unstreamed = scenario("{\"stages\": " + stage + ", \"abort_after\": \"1s\"}");
+        unstreamed.getJsonObject("flows").getJsonObject("only").getJsonObject("request").put("stream", false);
+        assertThatThrownBy(() -> Scenario.parse(unstreamed, Scenario.Overrides.NONE, "f.json"))
+                .hasMessage("f.json flows.only: abort_after needs a streamed request");
+    }
+
+    @Test
+    void requestHeaders_areStringsTheToolsDoNotSetThemselves() {
+        assertThat(request(r -> r.put("headers", new JsonObject().put("X-Client", "bench").put("x-trace", ""))).headers())
+                .isEqualTo(Map.of("X-Client", "bench", "x-trace", ""));
+        assertThat(request(r -> { }).headers()).isEmpty();
+
+        String at = "f.json flows.only.request.headers: ";
+        Map<JsonObject, String> refused = new LinkedHashMap<>();
+        refused.put(new JsonObject().put("X-Count", 5), at + "'X-Count' must be a string, got 5");
+        refused.put(new JsonObject().put("X-Tags", new JsonArray().add("a")), at + "'X-Tags' must be a string, got a list [\"a\"]");
+        refused.put(new JsonObject().put("X-Gone", null), at + "'X-Gone' must be a string, got null");
+        refused.put(new JsonObject().put("X Client", "bench"), at + "'X Client' is not a header name (letters, digits and !#$%&'*+.^_`|~-)");
+        refused.put(new JsonObject().put("X-Client", "a\r\nHost: evil"), at + "'X-Client' must not hold line breaks or control characters");
+        refused.put(new JsonObject().put("X-Client", "a").put("x-client", "b"), at + "'X-Client' and 'x-client' are one header; give it once");
+        for (String own : List.of("Authorization", "content-type", "HOST", "Content-Length", "Transfer-Encoding", "Connection",
+                "Content-Encoding")) {
+            refused.put(new JsonObject().put(own, "x"), at + "'" + own + "' cannot be set here; both tools set it themselves "
+                    + "(the key from --key or API_KEY, the JSON body's type and length, the target's host and connection)");
+        }
+        refused.forEach((headers, message) -> assertThatThrownBy(() -> request(r -> r.put("headers", headers)))
+                .isInstanceOf(ScenarioException.class).hasMessage(message));
+        assertThatThrownBy(() -> request(r -> r.put("headers", List.of("X-Client: bench"))))
+                .hasMessage("f.json flows.only.request: 'headers' must be an object, got a list [\"X-Client: bench\"]");
+    }
+
+    @Test
+    void aPromptSet_isTakenInTurn_andRefusedWhenMalformed() {
+        RequestSpec set = prompts(List.of("a", "b", "c"));
+        assertThat(LongStream.range(0, 7).mapToObj(set::prompt)).containsExactly("a", "b", "c", "a", "b", "c", "a");
+        assertThat(set.body("m", 4).getJsonArray("messages").getJsonObject(0).getString("content")).isEqualTo("b");
+        assertThat(request(r -> { }).prompts()).containsExactly("hi");
+
+        String at = "f.json flows.only.request";
+        Map<Object, String> refused = new LinkedHashMap<>();
+        refused.put(List.of(), at + ": 'prompts' must list at least one prompt, got a list []");
+        refused.put("one prompt", at + ": 'prompts' must list at least one prompt, got \"one prompt\" (a string)");
+        refused.put(List.of("a", 7), at + ".prompts[1]: must be a non-empty string, got 7");
+        refused.put(List.of("a", " "), at + ".prompts[1]: must be a non-empty string, got \" \" (a string)");
+        refused.forEach((prompts, message) -> assertThatThrownBy(() -> prompts(prompts)).isInstanceOf(ScenarioException.class)
+                .hasMessage(message));
+        assertThatThrownBy(() -> request(r -> r.put("prompts", List.of("a")))).hasMessage(at + ": give 'prompt' or 'prompts', not both");
+        assertThatThrownBy(() -> request(r -> r.remove("prompt"))).hasMessage(at + ": 'prompt' must be a non-empty string");
+        assertThatThrownBy(() -> request(r -> r.put("promts", List.of("a")))).hasMessageStartingWith(at + ": unknown field 'promts'; known: ");
+    }
+
+    /** The request of a one-flow file whose request has {@code prompts} in place of its prompt. */
+    private static RequestSpec prompts(Object prompts) {
+        return request(r -> {
+            r.remove("prompt");
+            r.put("prompts", prompts);
+        });
+    }
+
+    /** The request of a one-flow file whose request was changed by {@code edit}. */
+    private static RequestSpec request(Consumer<JsonObject> edit) {
+        JsonObject json = scenario("{\"stages\": [{\"duration\": \"1s\", \"target\": 1}]}");
+        edit.accept(json.getJsonObject("flows").getJsonObject("only").getJsonObject("request"));
+        return Scenario.parse(json, Scenario.Overrides.NONE, "f.json").flows().getFirst().request();
     }
 
     /** A one-flow scenario whose flow has {@code flowFields} plus a request and max_vus. */
