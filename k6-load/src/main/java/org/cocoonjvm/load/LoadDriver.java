@@ -37,6 +37,7 @@ public final class LoadDriver {
     private final Clock clock;
     private Duration progressEvery;
     private Consumer<String> progress;
+    private TimeSeries.Recording series = new TimeSeries.Recording(TimeSeries.DEFAULT_INTERVAL);
 
     private final Recorder recorder = new Recorder();
     /** The same samples by flow, for thresholds with a {@code {scenario:NAME}} selector. */
@@ -69,6 +70,12 @@ public final class LoadDriver {
     public LoadDriver reportProgress(Duration every, Consumer<String> line) {
         this.progressEvery = every;
         this.progress = line;
+        return this;
+    }
+
+    /** The summary's time series in intervals of {@code every} instead of {@link TimeSeries#DEFAULT_INTERVAL}; before {@link #run}. */
+    public LoadDriver seriesEvery(Duration every) {
+        this.series = new TimeSeries.Recording(every);
         return this;
     }
 
@@ -149,6 +156,7 @@ public final class LoadDriver {
             inFlight[f]--;
             outcome.record(recorder);
             outcome.record(byFlow.get(flow.name()));
+            series.record(outcome, System.nanoTime() - t0);
             if (stopping && running.isEmpty()) {
                 finish();
             }
@@ -185,7 +193,7 @@ public final class LoadDriver {
         byFlow.forEach((name, r) -> flowSnapshots.put(name, r.snapshot(seconds)));
         List<Threshold.Result> checks = scenario.thresholds().stream().map(t -> t.evaluate(snapshot, flowSnapshots)).toList();
         Summary summary = new Summary(scenario.name(), scenario.profile(), target, startedAt, snapshot, flowSnapshots, checks,
-                ending);
+                ending, series.freeze(seconds));
         client.close().onComplete(v -> result.complete(summary));
     }
 }

@@ -22,8 +22,8 @@ public final class ScenarioException extends RuntimeException {
         }
     }
 
-    /** Refuses a {@code phase} too short to measure: a phase is at least 100 ms. */
-    static void longEnough(String option, Duration phase) {
+    /** Refuses a {@code phase} (a bench phase, a time series' interval) too short to measure: at least 100 ms. */
+    public static void longEnough(String option, Duration phase) {
         if (phase.toMillis() < 100) {
             throw new ScenarioException(option + " must be at least 100ms, got " + K6Duration.format(phase));
         }

@@ -11,10 +11,11 @@ import java.util.Map;
 /**
  * What one run measured and whether its thresholds held: a k6-like text table, and JSON.
  *
- * @param ended what ended the run; other than {@link Ending#STAGES}, the numbers and thresholds cover only the part that ran
+ * @param ended  what ended the run; other than {@link Ending#STAGES}, the numbers and thresholds cover only the part that ran
+ * @param series the same run interval by interval
  */
 public record Summary(String scenario, String profile, Target target, Instant startedAt, Recorder.Snapshot snapshot,
-                      Map<String, Recorder.Snapshot> flows, List<Threshold.Result> thresholds, Ending ended) {
+                      Map<String, Recorder.Snapshot> flows, List<Threshold.Result> thresholds, Ending ended, TimeSeries series) {
     /** What ended a run. */
     public enum Ending {
         /** Its stages ran out: the whole scenario ran. */
@@ -62,6 +63,7 @@ public record Summary(String scenario, String profile, Target target, Instant st
         if (!snapshot.errorsByKind().isEmpty()) {
             out.append("    errors by kind: ").append(snapshot.errorsByKind()).append('\n');
         }
+        out.append(series.text());
         out.append(String.format(Locale.ROOT, "%n  thresholds (%s):%n", passed() ? "all passed" : "FAILED"));
         for (Threshold.Result r : thresholds) {
             out.append(String.format(Locale.ROOT, "  %s %s %s  (measured %s)%n", r.ok() ? "✓" : "✗", r.threshold().key(),
@@ -82,7 +84,7 @@ public record Summary(String scenario, String profile, Target target, Instant st
                 .put("ended", ended.name().toLowerCase(Locale.ROOT))
                 .put("metrics", metrics).put("flows", perFlow).put("tokens_per_s", tokensPerSecond())
                 .put("errors_by_kind", new JsonObject(new LinkedHashMap<>(snapshot.errorsByKind())))
-                .put("thresholds", checks).put("passed", passed());
+                .put("series", series.json()).put("thresholds", checks).put("passed", passed());
     }
 
     private static JsonObject metrics(Recorder.Snapshot snapshot) {
@@ -116,7 +118,7 @@ public record Summary(String scenario, String profile, Target target, Instant st
     }
 
     /** JSON has no NaN: an empty statistic is null. */
-    private static Double num(double v) {
+    static Double num(double v) {
         return Double.isNaN(v) ? null : v;
     }
 }

@@ -1,6 +1,7 @@
 package org.cocoonjvm.load;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpClient;
@@ -9,6 +10,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -21,8 +23,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The flow knobs load testers asked for (abort after a time, request headers, prompt sets), through a
- * real gateway and a synthetic-engine worker on loopback.
+ * The flow knobs load testers asked for (abort after a time, request headers, prompt sets) and the
+ * driver's time series, through a real gateway and a synthetic-engine worker on loopback.
  */
 class ScenarioKnobsOnLoopbackTest {
     /** Each stream is 40 tokens at 50 tokens/s, 0.8 s: long enough to be cut on time, short enough to finish in a test. */
@@ -54,7 +56,7 @@ class ScenarioKnobsOnLoopbackTest {
                   "tokens_first": {"request": %1$s, "abort_after_tokens": 2, "abort_after": "5s", %2$s},
                   "time_first": {"request": %1$s, "abort_after_tokens": 30, "abort_after": "200ms", %2$s}}}"""
                 .formatted("{\"stream\": true, \"max_tokens\": 64, \"prompt\": \"tell me a long story\"}",
-                        "\"start_rate\": 5, \"stages\": [{\"duration\": \"1s\", \"target\": 5}], \"max_vus\": 10"), net.viaGateway());
+                        "\"start_rate\": 5, \"stages\": [{\"duration\": \"1s\", \"target\": 5}], \"max_vus\": 10"), net.viaGateway(), null);
 
         for (String flow : List.of("on_time", "tokens_first", "time_first")) {
             Recorder.Snapshot f = s.flows().get(flow);
@@ -79,7 +81,7 @@ class ScenarioKnobsOnLoopbackTest {
     void aFlowsHeadersArriveWithEveryRequest_besideTheDriversOwn() throws Exception {
         front.clear();
         Summary s = run(oneFlow("{\"stream\": true, \"max_tokens\": 8, \"prompt\": \"hi\", \"headers\": {\"X-Client\": \"bench\", "
-                + "\"x-run-id\": \"r-17\"}}"), front.target());
+                + "\"x-run-id\": \"r-17\"}}"), front.target(), null);
 
         assertThat(s.snapshot().count(Metric.COMPLETED)).as(s.text()).isEqualTo(s.snapshot().count(Metric.REQUESTS)).isPositive();
         assertThat(front.headers).hasSize((int) s.snapshot().count(Metric.REQUESTS)).allSatisfy(h -> {
@@ -96,7 +98,7 @@ class ScenarioKnobsOnLoopbackTest {
         for (boolean stream : new boolean[] {true, false}) {
             front.clear();
             Summary s = run(oneFlow("{\"stream\": %s, \"max_tokens\": 8, \"prompts\": [\"p0\", \"p1\", \"p2\"]}".formatted(stream)),
-                    front.target());
+                    front.target(), null);
 
             long n = s.snapshot().count(Metric.REQUESTS);
             assertThat(s.snapshot().count(Metric.COMPLETED)).as(s.text()).isEqualTo(n).isGreaterThan(3);
@@ -108,6 +110,35 @@ class ScenarioKnobsOnLoopbackTest {
         }
     }
 
+    /** Every interval is there, empty or not, and each column sums to the run's total. */
+    @Test
+    void theTimeSeriesCoversTheRunInIntervals_summingToItsTotals() throws Exception {
+        Summary s = run(oneFlow("{\"stream\": true, \"max_tokens\": 8, \"prompt\": \"hi\"}"), net.viaGateway(), Duration.ofMillis(300));
+        List<TimeSeries.Interval> series = s.series().intervals();
+
+        assertThat(s.series().interval()).isEqualTo(Duration.ofMillis(300));
+        assertThat(series).hasSize((int) Math.ceil(s.snapshot().seconds() / 0.3));
+        for (int i = 0; i < series.size(); i++) {
+            assertThat(series.get(i).startSeconds()).isCloseTo(i * 0.3, within(1e-9));
+        }
+        assertThat(series.getLast().endSeconds()).isEqualTo(s.snapshot().seconds());
+        Map<Metric, Function<TimeSeries.Interval, Long>> columns = Map.of(Metric.REQUESTS, TimeSeries.Interval::requests,
+                Metric.COMPLETED, TimeSeries.Interval::completed, Metric.ABORTED, TimeSeries.Interval::aborted,
+                Metric.REJECTED, TimeSeries.Interval::rejected, Metric.ERRORS, TimeSeries.Interval::errors,
+                Metric.TOKENS, TimeSeries.Interval::tokens);
+        columns.forEach((metric, column) -> assertThat(series.stream().mapToLong(column::apply).sum()).as(metric.k6Name)
+                .isEqualTo(s.snapshot().count(metric)));
+        assertThat(s.snapshot().count(Metric.COMPLETED)).isGreaterThan(5);
+        assertThat(series).filteredOn(i -> i.requests() > 0).isNotEmpty()
+                .allSatisfy(i -> assertThat(i.ttftP99()).isGreaterThanOrEqualTo(i.ttftP50()).isPositive());
+
+        JsonObject json = s.json().getJsonObject("series");
+        assertThat(json.getDouble("interval_s")).isEqualTo(0.3);
+        assertThat(json.getJsonArray("intervals")).hasSize(series.size());
+        assertThat(json.getJsonArray("intervals").getJsonObject(0).getJsonObject("ttft").fieldNames()).containsExactly("p(50)", "p(99)");
+        assertThat(s.text()).contains("every 300ms").contains("tokens/s");
+    }
+
     /** 2 s of 10 requests a second. */
     private static String oneFlow(String request) {
         return """
@@ -115,9 +146,13 @@ class ScenarioKnobsOnLoopbackTest {
                   "start_rate": 10, "stages": [{"duration": "2s", "target": 10}], "max_vus": 20}}}""".formatted(request);
     }
 
-    private static Summary run(String scenario, Target target) throws Exception {
-        return new LoadDriver(net.vertx(), Scenario.parse(new JsonObject(scenario), Scenario.Overrides.NONE, "test"), target,
-                Clock.systemUTC()).run().await(60, TimeUnit.SECONDS);
+    private static Summary run(String scenario, Target target, Duration seriesEvery) throws Exception {
+        LoadDriver driver = new LoadDriver(net.vertx(), Scenario.parse(new JsonObject(scenario), Scenario.Overrides.NONE, "test"), target,
+                Clock.systemUTC());
+        if (seriesEvery != null) {
+            driver.seriesEvery(seriesEvery);
+        }
+        return driver.run().await(60, TimeUnit.SECONDS);
     }
 
     /**

@@ -18,6 +18,7 @@ import org.cocoonjvm.load.Scenario;
 import org.cocoonjvm.load.ScenarioException;
 import org.cocoonjvm.load.Summary;
 import org.cocoonjvm.load.Target;
+import org.cocoonjvm.load.TimeSeries;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
@@ -68,6 +69,10 @@ final class LoadCommand implements Callable<Integer> {
             + "and discard their numbers: the client's cold start stays out of the percentiles.")
     String warmup;
 
+    @Option(names = "--series-interval", description = "The summary's time series: one line (and JSON entry) per this long, "
+            + "k6 style. Default: 10s.")
+    String seriesInterval;
+
     @Option(names = "--json", description = "Also write the summary as JSON to this file; checked writable before the run starts.")
     Path json;
 
@@ -82,8 +87,13 @@ final class LoadCommand implements Callable<Integer> {
         Scenario s;
         Scenario warm = null;
         URI base;
+        Duration every = TimeSeries.DEFAULT_INTERVAL;
         try {
             base = Target.baseUrl(url, "--url");
+            if (seriesInterval != null) {
+                every = K6Duration.parse(seriesInterval, "--series-interval");
+                ScenarioException.longEnough("--series-interval", every);
+            }
             s = Scenario.load(scenario, new Scenario.Overrides(profile, scale,
                     duration == null ? null : K6Duration.parse(duration, "--duration")));
             if (warmup != null) {
@@ -116,7 +126,8 @@ final class LoadCommand implements Callable<Integer> {
                 err.printf(Locale.ROOT, "warm-up: %d requests in %.1f s, not counted%n", w.snapshot().count(Metric.REQUESTS),
                         w.snapshot().seconds());
             }
-            LoadDriver driver = new LoadDriver(vertx, s, target, Clock.systemUTC()).reportProgress(PROGRESS_EVERY, err::println);
+            LoadDriver driver = new LoadDriver(vertx, s, target, Clock.systemUTC()).reportProgress(PROGRESS_EVERY, err::println)
+                    .seriesEvery(every);
             Map<Signal, SignalHandler> previous = new HashMap<>();
             SignalHandler stop = signal -> {
                 err.println("cocoon: SIG" + signal.getName() + ": stopping the run; its summary follows (signal again to quit at once)");

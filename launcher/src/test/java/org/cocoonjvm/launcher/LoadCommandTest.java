@@ -187,6 +187,33 @@ class LoadCommandTest {
         }
     }
 
+    /** --series-interval sets the summary's time series, at least 100ms, before anything starts; the JSON has one entry per interval. */
+    @Test
+    void aSeriesInterval_cutsTheJsonsSeries_andAShortOneIsExit2() throws Exception {
+        Run tooShort = load("--url", "http://127.0.0.1:1", "--key", LoopbackNetwork.API_KEY, "--series-interval", "50ms");
+        assertThat(tooShort.exit()).isEqualTo(2);
+        assertThat(tooShort.err()).isEqualTo("cocoon: --series-interval must be at least 100ms, got 50ms");
+        Run notADuration = load("--url", "http://127.0.0.1:1", "--key", LoopbackNetwork.API_KEY, "--series-interval", "5");
+        assertThat(notADuration.exit()).isEqualTo(2);
+        assertThat(notADuration.err()).startsWith("cocoon: --series-interval: '5' is not a k6 duration");
+
+        Path json = Files.createTempFile("load", ".json");
+        try (LoopbackNetwork net = new LoopbackNetwork(1, 200, 32, 0)) {
+            RunningLoad run = RunningLoad.start(net, json, "--duration", "2s", "--series-interval", "500ms");
+            assertThat(run.exit().get(60, TimeUnit.SECONDS)).as(run.err().toString()).isZero();
+
+            JsonObject summary = new JsonObject(Files.readString(json));
+            JsonObject series = summary.getJsonObject("series");
+            assertThat(series.getDouble("interval_s")).isEqualTo(0.5);
+            assertThat(series.getJsonArray("intervals")).hasSize((int) Math.ceil(summary.getDouble("duration_s") / 0.5));
+            long requests = series.getJsonArray("intervals").stream().mapToLong(i -> ((JsonObject) i).getLong("requests")).sum();
+            assertThat(requests).isEqualTo(summary.getJsonObject("metrics").getJsonObject("requests").getLong("count")).isPositive();
+            assertThat(run.out().toString()).contains("every 500ms");
+        } finally {
+            Files.deleteIfExists(json);
+        }
+    }
+
     /** The warm-up's requests reach the target but not the summary: the measured run is the scenario's own arrivals. */
     @Test
     void aWarmUp_runsFirst_andIsNotCounted() throws Exception {
