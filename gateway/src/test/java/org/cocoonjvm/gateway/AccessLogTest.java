@@ -205,10 +205,10 @@ class AccessLogTest {
         InferenceGrpc grpc = new InferenceGrpc(net);
         InferenceGrpc.Call refused = grpc.call("sk-wrong", InferenceGrpc.chat("synthetic").build());
         grpc.call(API_KEY, InferenceGrpc.chat("synthetic").setMaxTokens(0).build());
-        await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
+        await(net.onClientContext(() -> grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
             request.headers().set("authorization", "Bearer " + API_KEY);
             return request.send(ModelsRequest.getDefaultInstance());
-        }).compose(response -> response.last()));
+        }).compose(response -> response.last())));
 
         TestNetwork.eventually("three lines", () -> lines.list.size() == 3);
         List<JsonObject> logged = lines.list.stream().map(e -> new JsonObject(e.getFormattedMessage())).toList();
@@ -264,8 +264,8 @@ class AccessLogTest {
         io.vertx.core.http.HttpClient h2 = net.vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                 .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
         try (LogCapture log = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
-            HttpClientRequest request = await(h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
-                    .setHost("127.0.0.1").setPort(net.gateway.port()).putHeader("content-length", "1000")));
+            HttpClientRequest request = await(net.onClientContext(() -> h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+                    .setHost("127.0.0.1").setPort(net.gateway.port()).putHeader("content-length", "1000"))));
             request.exceptionHandler(e -> { });  // its own reset, which the client would log
             await(request.write("{\"model\":"));
             Thread.sleep(100);  // the head and the start of the body are in

@@ -147,13 +147,13 @@ class AttestedWorkersTest {
                 .isEqualTo(8);
 
         // A gRPC backend through the same client proxy: HTTP/2 to the gateway, by ALPN.
-        ModelsResponse models = await(GrpcClient.client(net.vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+        ModelsResponse models = await(net.onClientContext(() -> GrpcClient.client(net.vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                         .setHttp2ClearTextUpgrade(false))
                 .request(io.vertx.core.net.SocketAddress.inetSocketAddress(net.clientPort, "127.0.0.1"), InferenceGrpcClient.Models)
                 .compose(request -> {
                     request.headers().set("authorization", "Bearer " + API_KEY);
                     return request.send(ModelsRequest.getDefaultInstance());
-                }).compose(r -> r.last()));
+                }).compose(r -> r.last())));
         assertThat(models.getModels(0).getWorkers()).isEqualTo(1);
 
         JsonObject row = admin().getJsonArray("workers").getJsonObject(0);
@@ -369,11 +369,11 @@ class AttestedWorkersTest {
                 io.vertx.core.net.SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"));
         int port = await(strict.listen("127.0.0.1", 0));
         HttpClient client = net.vertx.createHttpClient();
-        TestNetwork.Reply reply = await(client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
+        TestNetwork.Reply reply = await(net.onClientContext(() -> client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
                 .setPort(port).setURI("/v1/chat/completions").putHeader("Authorization", "Bearer " + API_KEY)
                 .putHeader("Content-Type", "application/json"))
                 .compose(r -> r.send(chat("synthetic", false, "")))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r))));
+                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)))));
         JsonObject error = reply.json().getJsonObject("error");
         assertThat(reply.status()).isEqualTo(502);
         assertThat(error.getString("code")).isEqualTo("gateway_not_attested");

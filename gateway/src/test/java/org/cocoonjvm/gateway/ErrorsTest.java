@@ -177,12 +177,12 @@ class ErrorsTest {
                         return response.body().map(io.vertx.core.buffer.Buffer::toString);
                     }));
             TestNetwork.eventually("the other stream is under way", streaming::get);
-            io.vertx.core.Future<Integer> bad = h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+            io.vertx.core.Future<Integer> bad = net.onClientContext(() -> h2.request(TestNetwork.post("/v1/chat/completions", API_KEY)
                             .setHost("127.0.0.1").setPort(net.gateway.port()).putHeader("content-length", "5"))
                     .compose(request -> {
                         request.exceptionHandler(e -> { });
                         return request.send("x".repeat(50)).map(io.vertx.core.http.HttpClientResponse::statusCode);
-                    });
+                    }));
             assertThat(TestNetwork.await(other)).contains("[DONE]");
         } finally {
             h2.close();

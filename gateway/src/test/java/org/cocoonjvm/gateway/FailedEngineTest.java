@@ -59,10 +59,10 @@ class FailedEngineTest {
         assertThat(TestNetwork.await(worker.failure())).hasMessageContaining("injected kernel error");
         HttpClient direct = net.vertx.createHttpClient();
         try {
-            TestNetwork.Reply reply = TestNetwork.await(direct.request(TestNetwork.post("/v1/chat/completions", API_KEY)
+            TestNetwork.Reply reply = TestNetwork.await(net.onClientContext(() -> direct.request(TestNetwork.post("/v1/chat/completions", API_KEY)
                     .setHost("127.0.0.1").setPort(TestNetwork.portOf(worker)))
                     .compose(r -> r.send(TestNetwork.chat(SyntheticEngine.MODEL_NAME, false, "\"max_tokens\":2")))
-                    .compose(r -> r.body().map(body -> new TestNetwork.Reply(r.statusCode(), body.toString(), r))));
+                    .compose(r -> r.body().map(body -> new TestNetwork.Reply(r.statusCode(), body.toString(), r)))));
             JsonObject error = reply.json().getJsonObject("error");
             assertThat(reply.status()).isEqualTo(503);
             assertThat(error.getString("code")).isEqualTo("no_capacity");

@@ -21,6 +21,7 @@ import org.cocoonjvm.protocol.openai.ErrorTrailers;
 
 /** A client of the gateway's {@code Inference} service, as a backend would hold one. */
 final class InferenceGrpc {
+    private final TestNetwork net;
     private final GrpcClient client;
     private final SocketAddress gateway;
 
@@ -30,6 +31,7 @@ final class InferenceGrpc {
 
     /** @param options e.g. a client that enforces its calls' deadlines itself, as gRPC's own clients do */
     InferenceGrpc(TestNetwork net, GrpcClientOptions options) {
+        this.net = net;
         this.client = GrpcClient.client(net.vertx, options);
         this.gateway = SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1");
     }
@@ -84,7 +86,8 @@ final class InferenceGrpc {
 
     private Call generate(String key, InferenceRequest message, long deadlineMs, String grpcTimeout) {
         Call call = new Call();
-        client.request(gateway, InferenceGrpcClient.Generate).onComplete(opened -> {
+        // Opened on the network's client context, as its HTTP calls (see TestNetwork.onClientContext).
+        net.onClientContext(() -> client.request(gateway, InferenceGrpcClient.Generate).onComplete(opened -> {
             if (opened.failed()) {
                 call.ended.completeExceptionally(opened.cause());
                 return;
@@ -127,7 +130,7 @@ final class InferenceGrpc {
             });
             call.sentNanos = System.nanoTime();
             request.end(message);
-        });
+        }));
         return call;
     }
 

@@ -278,14 +278,14 @@ class InferenceGrpcTest {
                 RelayOptions.DEFAULT_BODY_TIMEOUT_MS, 500), TestNetwork.START_BALANCE));
         var worker = net.addWorker(new SyntheticEngine(50_000, 4, 1_000_000, 500_000), SchedulerOptions.DEFAULTS, 1_000);
         CompletableFuture<Throwable> reset = new CompletableFuture<>();
-        grpc.client().request(grpc.gateway(), InferenceGrpcClient.Generate).onSuccess(request -> {
+        net.onClientContext(() -> grpc.client().request(grpc.gateway(), InferenceGrpcClient.Generate).onSuccess(request -> {
             request.headers().set("authorization", "Bearer " + API_KEY);
             request.response().onSuccess(response -> {
                 response.pause();  // never reads: the stream's HTTP/2 window fills, then the gateway holds text
                 response.exceptionHandler(reset::complete);
             });
             request.end(chat("synthetic").build());
-        });
+        }));
 
         // Only this stream is stuck, not the connection: its reset reaches the caller.
         assertThat(reset.get(30, TimeUnit.SECONDS)).isNotNull();
@@ -520,10 +520,10 @@ class InferenceGrpcTest {
         start(new TestNetwork());
         net.addWorker(1000);
 
-        ModelsResponse models = await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
+        ModelsResponse models = await(net.onClientContext(() -> grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
             request.headers().set("authorization", "Bearer " + API_KEY);
             return request.send(ModelsRequest.getDefaultInstance());
-        }).compose(response -> response.last()));
+        }).compose(response -> response.last())));
 
         assertThat(models.getModelsList()).hasSize(1);
         ServedModel model = models.getModels(0);
@@ -535,9 +535,9 @@ class InferenceGrpcTest {
         assertThat(net.call(HttpMethod.GET, "/v1/models", API_KEY, null).json().getJsonArray("data").getJsonObject(0)
                 .getString("hash")).isEqualTo(model.getHash());
 
-        GrpcStatus withoutKey = await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models)
+        GrpcStatus withoutKey = await(net.onClientContext(() -> grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models)
                 .compose(request -> request.send(ModelsRequest.getDefaultInstance()))
-                .compose(response -> response.end().transform(ended -> Future.succeededFuture(response.status()))));
+                .compose(response -> response.end().transform(ended -> Future.succeededFuture(response.status())))));
         assertThat(withoutKey).isEqualTo(GrpcStatus.UNAUTHENTICATED);
     }
 }

@@ -32,10 +32,10 @@ class ModelsTest {
 
     private ModelsResponse grpcModels() {
         InferenceGrpc grpc = new InferenceGrpc(net);
-        return await(grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
+        return await(net.onClientContext(() -> grpc.client().request(grpc.gateway(), InferenceGrpcClient.Models).compose(request -> {
             request.headers().set("authorization", "Bearer " + API_KEY);
             return request.send(ModelsRequest.getDefaultInstance());
-        }).compose(response -> response.last()));
+        }).compose(response -> response.last())));
     }
 
     @Test

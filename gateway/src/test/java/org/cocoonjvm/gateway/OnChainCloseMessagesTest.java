@@ -118,8 +118,8 @@ class OnChainCloseMessagesTest extends OnChainChannelFixture {
         /** Says Hello with {@code payments}' key and payout address, and accepts the channel of Registered. */
         static RawSession register(TestNetwork net, WorkerPayments payments) {
             List<GatewayMessage> received = new CopyOnWriteArrayList<>();
-            GrpcClientRequest<WorkerMessage, GatewayMessage> call = TestNetwork.await(GrpcClient.client(net.vertx).request(
-                    SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+            GrpcClientRequest<WorkerMessage, GatewayMessage> call = TestNetwork.await(net.onClientContext(() -> GrpcClient.client(net.vertx).request(
+                    SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session)));
             call.response().onSuccess(response -> response.handler(received::add));
             call.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("raw").setEndpoint("http://127.0.0.1:1")
                     .setCapacity(1).addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))

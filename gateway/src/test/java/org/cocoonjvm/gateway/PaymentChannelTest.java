@@ -518,8 +518,8 @@ class PaymentChannelTest {
 
         WorkerPayments sameKey = new WorkerPayments(keepsItsKey);
         List<GatewayMessage> received = new CopyOnWriteArrayList<>();
-        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(GrpcClient.client(net.vertx).request(
-                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(net.onClientContext(() -> GrpcClient.client(net.vertx).request(
+                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session)));
         session.response().onSuccess(response -> response.handler(received::add));
         session.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("back").setEndpoint("http://127.0.0.1:1")
                 .setCapacity(1).addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))
@@ -543,8 +543,8 @@ class PaymentChannelTest {
     void aWorkerWithoutAPaymentKeyIsRefused() {
         start(32);
         GrpcClient grpc = GrpcClient.client(net.vertx);
-        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(grpc.request(
-                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session));
+        GrpcClientRequest<WorkerMessage, GatewayMessage> session = TestNetwork.await(net.onClientContext(() -> grpc.request(
+                SocketAddress.inetSocketAddress(net.gateway.port(), "127.0.0.1"), GatewayGrpcClient.Session)));
         session.write(WorkerMessage.newBuilder().setHello(Hello.newBuilder().setWorkerId("unpaid")
                 .setEndpoint("http://127.0.0.1:1").setCapacity(1)
                 .addModels(ModelRef.newBuilder().setName("synthetic").setHash("00"))).build());

@@ -419,8 +419,8 @@ final class TestNetwork implements AutoCloseable {
     Buffer workerGet(WorkerNode worker, String path) {
         HttpClient direct = vertx.createHttpClient();
         try {
-            return await(direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", path)
-                    .compose(r -> r.putHeader("Authorization", "Bearer " + API_KEY).send().compose(HttpClientResponse::body)));
+            return await(onClientContext(() -> direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", path)
+                    .compose(r -> r.putHeader("Authorization", "Bearer " + API_KEY).send().compose(HttpClientResponse::body))));
         } finally {
             direct.close();
         }
