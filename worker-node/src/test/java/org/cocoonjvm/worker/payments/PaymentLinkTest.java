@@ -48,6 +48,7 @@ import org.cocoonjvm.protocol.grpc.Registered;
 import org.cocoonjvm.protocol.grpc.Usage;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
+import org.cocoonjvm.worker.ClientChains;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.cocoonjvm.worker.serve.WorkerNode;
@@ -293,9 +294,9 @@ class PaymentLinkTest {
     }
 
     /** One Generate call; {@code cancel}: a Cancel right after the start. Completes with its Final. */
-    private static CompletableFuture<Final> generate(GrpcClient grpc, SocketAddress worker, GenerateCall start, boolean cancel) {
+    private CompletableFuture<Final> generate(GrpcClient grpc, SocketAddress worker, GenerateCall start, boolean cancel) {
         CompletableFuture<Final> fin = new CompletableFuture<>();
-        grpc.request(worker, WorkerGrpcClient.Generate).onSuccess(request -> {
+        ClientChains.onContext(vertx, () -> grpc.request(worker, WorkerGrpcClient.Generate).onSuccess(request -> {
             request.write(start);
             if (cancel) {
                 request.write(GenerateCall.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
@@ -306,7 +307,7 @@ class PaymentLinkTest {
                 }
             }).endHandler(v -> fin.completeExceptionally(new AssertionError("ended without a Final: " + response.status()
                     + " " + response.statusMessage()))));
-        });
+        }));
         return fin;
     }
 

@@ -24,6 +24,7 @@ import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
 import org.cocoonjvm.protocol.openai.CompletionSink;
+import org.cocoonjvm.worker.ClientChains;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
@@ -94,7 +95,8 @@ class WorkerGrpcGenerateTest {
     }
 
     private Call open() {
-        return new Call(await(grpc.request(worker, WorkerGrpcClient.Generate)));
+        // Opened, and its response wired, on an event loop (see ClientChains).
+        return await(ClientChains.onContext(vertx, () -> grpc.request(worker, WorkerGrpcClient.Generate).map(Call::new)));
     }
 
     /** One Generate call and what came back on it. */

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.worker.ClientChains;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
 import org.junit.jupiter.api.AfterEach;
@@ -408,11 +409,12 @@ class WorkerHttpApiTest {
         CompletableFuture<String> firstChunk = new CompletableFuture<>();
         Buffer body = Buffer.buffer(
                 "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"a long reply please\"}],\"stream\":true}");
-        HttpClientResponse response = await(client.request(HttpMethod.POST, port(), "127.0.0.1", "/v1/chat/completions")
+        // On an event loop (see ClientChains): the chunk handler is then set as the response arrives, not after.
+        HttpClientResponse response = await(ClientChains.onContext(vertx, () -> client.request(HttpMethod.POST, port(), "127.0.0.1", "/v1/chat/completions")
                 .compose(request -> request.putHeader("Authorization", "Bearer " + KEY)
                         .putHeader("Content-Type", "application/json")
                         .send(body))
-                .onSuccess(r -> r.handler(chunk -> firstChunk.complete(chunk.toString()))));
+                .onSuccess(r -> r.handler(chunk -> firstChunk.complete(chunk.toString())))));
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(firstChunk.get(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).startsWith("data: {");
         assertThat(status().getJsonObject("load").getInteger("running")).isEqualTo(1);
