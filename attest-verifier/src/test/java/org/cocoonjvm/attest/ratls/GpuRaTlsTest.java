@@ -245,8 +245,8 @@ class GpuRaTlsTest {
     HttpClient http = vertx.createHttpClient(RaTlsVertx.client(new HttpClientOptions(), new RaTlsKeyManager(client),
         new RaTlsTrustManager(verifier(GpuPolicy.OPTIONAL), o -> {})));
     try {
-      return await(http.request(HttpMethod.GET, port, "127.0.0.1", "/").compose(r -> r.send().compose(s -> s.body()))
-          .map(b -> b.toString()));
+      return await(ClientChains.onContext(vertx, () -> http.request(HttpMethod.GET, port, "127.0.0.1", "/")
+          .compose(r -> r.send().compose(s -> s.body())).map(b -> b.toString())));
     } finally {
       await(http.close());
     }

@@ -71,10 +71,10 @@ class RaTlsClientProxyTest {
     assertThat(get(next, port, new AtomicReference<>())).as("a full handshake, with the new certificate").isEqualTo("ok");
   }
 
-  private static String get(HttpClient client, int port, AtomicReference<HttpConnection> connection) {
-    return client.request(HttpMethod.GET, port, "127.0.0.1", "/").compose(request -> {
+  private String get(HttpClient client, int port, AtomicReference<HttpConnection> connection) throws Exception {
+    return ClientChains.onContext(vertx, () -> client.request(HttpMethod.GET, port, "127.0.0.1", "/").compose(request -> {
       connection.set(request.connection());
       return request.send().compose(response -> response.body());
-    }).map(Object::toString).await();
+    }).map(Object::toString)).await(30, TimeUnit.SECONDS);
   }
 }

@@ -53,9 +53,9 @@ class RaTlsGrpcTest {
         new RaTlsTrustManager(RaTlsHandshakeTest.verifier(RaTlsHandshakeTest.CLOCK)));
     GrpcClient client = GrpcClient.client(vertx, opts);
     try {
-      return RaTlsHandshakeTest.await(client.request(SocketAddress.inetSocketAddress(port, "127.0.0.1"),
+      return RaTlsHandshakeTest.await(ClientChains.onContext(vertx, () -> client.request(SocketAddress.inetSocketAddress(port, "127.0.0.1"),
               ServiceMethod.client(SERVICE, "Echo", GrpcMessageEncoder.IDENTITY, GrpcMessageDecoder.IDENTITY))
-          .compose(req -> req.send(Buffer.buffer("hi")).compose(resp -> resp.last()))).toString();
+          .compose(req -> req.send(Buffer.buffer("hi")).compose(resp -> resp.last())))).toString();
     } finally {
       RaTlsHandshakeTest.await(client.close());
     }

@@ -83,8 +83,8 @@ class RaTlsHandshakeTest {
         new RaTlsTrustManager(clientVerifier, clientSaw::add));
     HttpClient client = vertx.createHttpClient(opts);
     try {
-      return await(client.request(HttpMethod.GET, port, "127.0.0.1", "/")
-          .compose(req -> req.send().compose(resp -> resp.body())).map(b -> b.toString()));
+      return await(ClientChains.onContext(vertx, () -> client.request(HttpMethod.GET, port, "127.0.0.1", "/")
+          .compose(req -> req.send().compose(resp -> resp.body())).map(b -> b.toString())));
     } finally {
       await(client.close());
     }

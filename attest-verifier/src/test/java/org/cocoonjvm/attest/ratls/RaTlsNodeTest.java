@@ -84,8 +84,8 @@ class RaTlsNodeTest {
       RaTlsIdentity shortLived = RaTlsIdentity.create(tee, clock, Duration.ofSeconds(2), null);
       HttpClient client = vertx.createHttpClient(RaTlsVertx.client(new HttpClientOptions().setKeepAlive(true),
           new RaTlsKeyManager(shortLived), new RaTlsTrustManager(RaTlsNode.dev(tee, DEV_ANY, clock).peers())));
-      String body = client.request(HttpMethod.GET, port, "127.0.0.1", "/")
-          .compose(r -> r.send().compose(resp -> resp.body())).await().toString();
+      String body = ClientChains.onContext(vertx, () -> client.request(HttpMethod.GET, port, "127.0.0.1", "/")
+          .compose(r -> r.send().compose(resp -> resp.body()))).await(30, TimeUnit.SECONDS).toString();
       assertThat(body).isEqualTo("ok");
       assertThat(admitted.get()).isNotNull();
       assertThat(server.peers().verifiedUntil(admitted.get())).isEqualTo(shortLived.notAfter());

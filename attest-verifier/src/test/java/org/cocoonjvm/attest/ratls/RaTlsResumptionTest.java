@@ -55,8 +55,8 @@ class RaTlsResumptionTest {
     assertThat(handshakes).hasSize(1);
   }
 
-  private static String get(HttpClient client, int port) throws Exception {
-    return RaTlsHandshakeTest.await(client.request(HttpMethod.GET, port, "127.0.0.1", "/")
-        .compose(req -> req.send().compose(r -> r.body())).map(b -> b.toString()));
+  private String get(HttpClient client, int port) throws Exception {
+    return RaTlsHandshakeTest.await(ClientChains.onContext(vertx, () -> client.request(HttpMethod.GET, port, "127.0.0.1", "/")
+        .compose(req -> req.send().compose(r -> r.body())).map(b -> b.toString())));
   }
 }
