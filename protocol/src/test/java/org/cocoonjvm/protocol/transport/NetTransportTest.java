@@ -3,6 +3,7 @@ package org.cocoonjvm.protocol.transport;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
@@ -47,9 +48,12 @@ class NetTransportTest {
             assertThat(((VertxInternal) vertx).transport()).hasSameClassAs(wanted.implementation());
             HttpServer server = vertx.createHttpServer().requestHandler(r -> r.response().end("pong " + r.path()))
                     .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-            Buffer body = vertx.createHttpClient().request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/ping")
+            // Started on an event loop, not the test thread, as ChunkFramingTest's calls (see its onContext).
+            Promise<Buffer> answered = Promise.promise();
+            vertx.runOnContext(v -> vertx.createHttpClient().request(HttpMethod.GET, server.actualPort(), "127.0.0.1", "/ping")
                     .compose(request -> request.send().compose(HttpClientResponse::body))
-                    .await(10, TimeUnit.SECONDS);
+                    .onComplete(answered));
+            Buffer body = answered.future().await(10, TimeUnit.SECONDS);
             assertThat(body.toString()).isEqualTo("pong /ping");
         } finally {
             vertx.close().await(10, TimeUnit.SECONDS);
