@@ -309,11 +309,12 @@ class OpenAiForwarderTest {
         forwarderLog();
         WorkerNode node = forwarder("synthetic");
         StringBuilder seen = new StringBuilder();
-        HttpClientResponse response = await(post(node, chat("big-model", true, "")).map(r -> r.handler(b -> {
+        // The handler set on the loop, as the response comes: from the test thread, chunks could go by before it.
+        HttpClientResponse response = await(ClientChains.onContext(vertx, () -> post(node, chat("big-model", true, "")).map(r -> r.handler(b -> {
             synchronized (seen) {
                 seen.append(b.toString());
             }
-        })));
+        }))));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (!seenText(seen).contains("chat.completion.chunk") && System.nanoTime() < deadline) {
             Thread.sleep(10);

@@ -410,7 +410,8 @@ class WorkerHttpApiTest {
         Buffer body = Buffer.buffer(
                 "{\"model\":\"synthetic\",\"messages\":[{\"role\":\"user\",\"content\":\"a long reply please\"}],\"stream\":true}");
         // On an event loop (see ClientChains): the chunk handler is then set as the response arrives, not after.
-        HttpClientResponse response = await(ClientChains.onContext(vertx, () -> client.request(HttpMethod.POST, port(), "127.0.0.1", "/v1/chat/completions")
+        HttpClientResponse response = await(ClientChains.onContext(vertx, () -> client
+                .request(HttpMethod.POST, port(), "127.0.0.1", "/v1/chat/completions")
                 .compose(request -> request.putHeader("Authorization", "Bearer " + KEY)
                         .putHeader("Content-Type", "application/json")
                         .send(body))
