@@ -147,8 +147,8 @@ class AttestedWorkersTest {
                 .isEqualTo(8);
 
         // A gRPC backend through the same client proxy: HTTP/2 to the gateway, by ALPN.
-        ModelsResponse models = await(net.onClientContext(() -> GrpcClient.client(net.vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-                        .setHttp2ClearTextUpgrade(false))
+        ModelsResponse models = await(net.onClientContext(() -> GrpcClient.client(net.vertx,
+                        new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false))
                 .request(io.vertx.core.net.SocketAddress.inetSocketAddress(net.clientPort, "127.0.0.1"), InferenceGrpcClient.Models)
                 .compose(request -> {
                     request.headers().set("authorization", "Bearer " + API_KEY);

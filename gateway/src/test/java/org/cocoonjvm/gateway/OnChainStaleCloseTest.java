@@ -354,9 +354,8 @@ class OnChainStaleCloseTest extends OnChainChannelFixture {
 
     /** A long stream on {@code close}'s channel, once a state paid some of it: its sequence runs when the close comes. */
     private Future<TestNetwork.Reply> paidStream(StaleClose close) {
-        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
-                        chat("synthetic", true, "\"max_tokens\":3000"))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        Future<TestNetwork.Reply> running = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", true, "\"max_tokens\":3000"));  // the body read on the client context, as the response comes
         eventually("the stream is paid for", 10_000, () -> channelById(close.worker, close.channelId).getLong("sent_nanoton")
                 > close.owed);
         return running;

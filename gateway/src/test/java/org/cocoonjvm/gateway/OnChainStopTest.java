@@ -108,9 +108,8 @@ class OnChainStopTest extends OnChainChannelFixture {
                 new OnChainSettlement(chain.client(), DEPOSIT, Clock.systemUTC()));
         Address contract = Address.of(onlyChannel(worker).getString("channel_address"));
         long owed = streamUntilThePaidStateHolds(worker, contract, 2 * THRESHOLD);
-        Future<TestNetwork.Reply> running = net.request(TestNetwork.post("/v1/chat/completions", API_KEY),
-                        chat("synthetic", false, "\"max_tokens\":300"))
-                .compose(r -> r.body().map(b -> new TestNetwork.Reply(r.statusCode(), b.toString(), r)));
+        Future<TestNetwork.Reply> running = net.reply(TestNetwork.post("/v1/chat/completions", API_KEY),
+                        chat("synthetic", false, "\"max_tokens\":300"));  // the body read on the client context, as the response comes
         eventually("the stream is running", () -> onlyChannel(worker).getLong("sent_nanoton") > owed);
 
         net.stopWorker(0);
