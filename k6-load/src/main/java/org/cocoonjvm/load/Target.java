@@ -1,6 +1,7 @@
 package org.cocoonjvm.load;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -71,6 +72,15 @@ public record Target(URI baseUrl, String apiKey, String model) {
         RequestOptions get = new RequestOptions().setMethod(HttpMethod.GET).setHost(baseUrl.getHost()).setPort(probe.port())
                 .setURI(base + "/v1/models").putHeader("Authorization", "Bearer " + apiKey)
                 .setConnectTimeout(PROBE_TIMEOUT_MS).setIdleTimeout(PROBE_TIMEOUT_MS);
+        // Started on an event loop, not on the caller's thread: built from there stage by stage while
+        // the loop already runs the first, the chain could attach body() after the response had
+        // ended, and nothing would complete it.
+        Promise<String> answer = Promise.promise();
+        vertx.getOrCreateContext().runOnContext(v -> probeModels(client, get, baseUrl, models).onComplete(answer));
+        return answer.future();
+    }
+
+    private static Future<String> probeModels(HttpClient client, RequestOptions get, URI baseUrl, String models) {
         return client.request(get)
                 .recover(e -> Future.failedFuture(new ScenarioException("cannot connect to " + baseUrl + ": "
                         + withoutAddress(e.getMessage()) + "; check --url")))
