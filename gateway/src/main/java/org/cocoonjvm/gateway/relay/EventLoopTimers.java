@@ -13,22 +13,24 @@ import java.util.concurrent.TimeUnit;
  * "Short requests"). Timers of one delay set on one thread fall due in the order they were set, so
  * each delay has a {@link Lane}: a list in that order with one Vert.x timer, for its head. Setting
  * a timer appends to its lane, cancelling one unlinks it; neither touches Vert.x. Its action runs
- * on the context it was set on, as a Vert.x timer's would.
+ * on the context it was set on, as a Vert.x timer's would; the Vert.x timers are set as the
+ * relays set theirs before, so a front's undeploy cancels them with its others.
  *
- * <p>There are at most {@value #LANES} lanes. A delay with none of its own takes an empty lane's;
- * with none empty, its timer is a Vert.x timer of its own, which behaves the same. The per-request
- * delays are the gateway's options, a handful; the others (a keep-alive's rest, a client's own
- * deadline) come and go.
+ * <p>The first {@value #LANES} delays set get a lane each, for good: the per-request delays are the
+ * gateway's options, a handful, all set by its first requests. Any other delay (a keep-alive's rest,
+ * a gRPC client's own deadline: they come and go) gets a Vert.x timer of its own, which behaves the
+ * same. A lane is not handed to another delay once empty: such delays would take turns with the
+ * options' in it, and each turn would set a Vert.x timer again.
  *
  * <p>The event loop's only, as the relays are: use from any other thread is refused, since the
  * lists have no lock.
  */
 public final class EventLoopTimers {
-    static final int LANES = 8;
+    static final int LANES = 16;
     /** Longer delays get a Vert.x timer of their own: a lane's due times, in nanoseconds, must not overflow. */
     private static final long MOST_LANE_DELAY_MS = TimeUnit.DAYS.toMillis(365);
 
-    private final ContextInternal base;
+    private final Vertx vertx;
     private final Thread eventLoop;
     private final Lane[] lanes = new Lane[LANES];
 
@@ -38,7 +40,7 @@ public final class EventLoopTimers {
         if (!context.isEventLoopContext() || !context.nettyEventLoop().inEventLoop()) {
             throw new IllegalStateException("EventLoopTimers must be made on their event loop, not on " + Thread.currentThread().getName());
         }
-        this.base = context.unwrap();
+        this.vertx = vertx;
         this.eventLoop = Thread.currentThread();
     }
 
@@ -48,20 +50,24 @@ public final class EventLoopTimers {
      */
     public Timer set(long delayMs, Handler<Void> action) {
         checkThread();
+        // Not getOrCreateContext: on this thread outside a context, that would make one on another
+        // event loop, where the Vert.x timers below would fire.
+        if (!(Vertx.currentContext() instanceof ContextInternal context)) {
+            throw new IllegalStateException("a timer set on " + eventLoop.getName() + " outside a Vert.x context");
+        }
         long delay = Math.max(1, delayMs);
-        // Not getOrCreateContext: on this thread outside a context, that would make one on another event loop.
-        ContextInternal context = Vertx.currentContext() instanceof ContextInternal current ? current : base;
         Lane lane = delay <= MOST_LANE_DELAY_MS ? laneFor(delay) : null;
         if (lane == null) {
             Timer timer = new Timer(null, context, action, 0);
-            timer.vertxTimer = context.setTimer(delay, id -> timer.fire());
+            // Vertx.setTimer, not the context's: only the former takes the deployment's close hook.
+            timer.vertxTimer = vertx.setTimer(delay, id -> timer.fire());
             return timer;
         }
         return lane.append(context, action);
     }
 
+    /** The lane of {@code delayMs}, made if there is room; null when every lane has another delay. */
     private Lane laneFor(long delayMs) {
-        int empty = -1;
         for (int i = 0; i < LANES; i++) {
             Lane lane = lanes[i];
             if (lane == null) {
@@ -71,15 +77,8 @@ public final class EventLoopTimers {
             if (lane.delayMs == delayMs) {
                 return lane;
             }
-            if (empty < 0 && lane.head == null) {
-                empty = i;
-            }
         }
-        if (empty < 0) {
-            return null;
-        }
-        lanes[empty].delayMs = delayMs;
-        return lanes[empty];
+        return null;
     }
 
     private void checkThread() {
@@ -120,7 +119,7 @@ public final class EventLoopTimers {
             }
             action = null;
             if (lane == null) {
-                base.owner().cancelTimer(vertxTimer);
+                vertx.cancelTimer(vertxTimer);
             } else {
                 lane.unlink(this);
             }
@@ -141,12 +140,11 @@ public final class EventLoopTimers {
      * set for the head, fires those due and is set again for the next.
      */
     private final class Lane {
-        private long delayMs;
+        private final long delayMs;
         private Timer head;
         private Timer tail;
         /** The Vert.x timer set for the head, or -1; left to fire when its timer is cancelled (it finds nothing due, and moves on). */
         private long vertxTimer = -1;
-        private long vertxDueNanos;
 
         Lane(long delayMs) {
             this.delayMs = delayMs;
@@ -161,7 +159,9 @@ public final class EventLoopTimers {
                 tail.next = timer;
                 tail = timer;
             }
-            armFor(head);
+            if (vertxTimer < 0) {
+                armFor(head);
+            }
             return timer;
         }
 
@@ -180,19 +180,12 @@ public final class EventLoopTimers {
         }
 
         /**
-         * Makes sure a Vert.x timer fires by {@code first}'s due time. One already set for no later
-         * stays; a later one (a lane taken over from a longer delay) is replaced.
+         * Sets the lane's Vert.x timer for {@code first}'s due time. One set already is never later:
+         * it was set for a timer that came before, and timers come due in the order they came.
          */
         private void armFor(Timer first) {
-            if (vertxTimer >= 0) {
-                if (vertxDueNanos - first.dueNanos <= 0) {
-                    return;
-                }
-                base.owner().cancelTimer(vertxTimer);
-            }
-            vertxDueNanos = first.dueNanos;
             long inMs = Math.max(1, (first.dueNanos - System.nanoTime() + 999_999) / 1_000_000);
-            vertxTimer = base.setTimer(inMs, id -> fired());
+            vertxTimer = vertx.setTimer(inMs, id -> fired());
         }
 
         private void fired() {
@@ -203,7 +196,7 @@ public final class EventLoopTimers {
                 unlink(due);
                 due.fire();
             }
-            if (head != null) {
+            if (head != null && vertxTimer < 0) {  // an action may have set it already
                 armFor(head);
             }
         }

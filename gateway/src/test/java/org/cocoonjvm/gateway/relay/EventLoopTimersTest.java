@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.ContextInternal;
 import java.util.ArrayList;
@@ -131,7 +133,7 @@ class EventLoopTimersTest {
     }
 
     @Test
-    void aShortDelay_takingOverTheLaneOfALongOne_firesOnItsOwnTime() throws Exception {
+    void aNewDelay_afterEveryLaneIsTaken_firesOnItsOwnTime() throws Exception {
         CompletableFuture<Long> firedAfter = new CompletableFuture<>();
         onLoop(() -> {
             // Every lane taken by a long delay, and left empty with its Vert.x timer still set.
@@ -166,6 +168,40 @@ class EventLoopTimersTest {
         });
         all.get(5, TimeUnit.SECONDS);
         assertThat(fired).containsExactlyInAnyOrderElementsOf(range(delays));
+    }
+
+    @Test
+    void theTimersOfAnUndeployedVerticle_doNotFire() throws Exception {
+        List<String> fired = new CopyOnWriteArrayList<>();
+        String deployment = vertx.deployVerticle(new VerticleBase() {
+            @Override
+            public Future<?> start() {
+                EventLoopTimers own = new EventLoopTimers(vertx);
+                for (int i = 0; i < EventLoopTimers.LANES; i++) {
+                    own.set(200, v -> fired.add("in a lane"));
+                    own.set(60_000 + i, v -> { });
+                }
+                own.set(200 + EventLoopTimers.LANES, v -> fired.add("of its own"));  // no lane left
+                return Future.succeededFuture();
+            }
+        }).await(5, TimeUnit.SECONDS);
+        vertx.undeploy(deployment).await(5, TimeUnit.SECONDS);
+        Thread.sleep(600);
+        assertThat(fired).isEmpty();
+    }
+
+    @Test
+    void aTimerSetOutsideAContext_isRefused() throws Exception {
+        CompletableFuture<Throwable> refused = new CompletableFuture<>();
+        ((ContextInternal) context).nettyEventLoop().execute(() -> {  // the loop's thread, no Vert.x context
+            try {
+                timers.set(10, v -> { });
+                refused.complete(null);
+            } catch (IllegalStateException e) {
+                refused.complete(e);
+            }
+        });
+        assertThat(refused.get(5, TimeUnit.SECONDS)).hasMessageContaining("outside a Vert.x context");
     }
 
     @Test
