@@ -365,7 +365,16 @@ final class TestNetwork implements AutoCloseable {
      */
     <T> Future<T> onClientContext(java.util.function.Supplier<Future<T>> chain) {
         Promise<T> result = Promise.promise();
-        clientContext.runOnContext(v -> chain.get().onComplete(result));
+        clientContext.runOnContext(v -> {
+            Future<T> started;
+            try {
+                started = chain.get();
+            } catch (RuntimeException e) {
+                result.fail(e);  // not left unanswered: an await would wait out its 20 s for nothing
+                return;
+            }
+            started.onComplete(result);
+        });
         return result.future();
     }
 
@@ -417,9 +426,10 @@ final class TestNetwork implements AutoCloseable {
 
     /** A worker's own page, as its operator reads it (its API key). */
     Buffer workerGet(WorkerNode worker, String path) {
+        int port = portOf(worker);  // here: a worker not yet listening throws on the test thread, where callers catch it
         HttpClient direct = vertx.createHttpClient();
         try {
-            return await(onClientContext(() -> direct.request(HttpMethod.GET, portOf(worker), "127.0.0.1", path)
+            return await(onClientContext(() -> direct.request(HttpMethod.GET, port, "127.0.0.1", path)
                     .compose(r -> r.putHeader("Authorization", "Bearer " + API_KEY).send().compose(HttpClientResponse::body))));
         } finally {
             direct.close();

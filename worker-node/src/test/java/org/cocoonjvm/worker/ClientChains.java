@@ -17,7 +17,16 @@ public final class ClientChains {
 
     public static <T> Future<T> onContext(Vertx vertx, Supplier<Future<T>> chain) {
         Promise<T> result = Promise.promise();
-        vertx.getOrCreateContext().runOnContext(v -> chain.get().onComplete(result));
+        vertx.getOrCreateContext().runOnContext(v -> {
+            Future<T> started;
+            try {
+                started = chain.get();
+            } catch (RuntimeException e) {
+                result.fail(e);  // not left unanswered: its caller would wait out its timeout for nothing
+                return;
+            }
+            started.onComplete(result);
+        });
         return result.future();
     }
 }
