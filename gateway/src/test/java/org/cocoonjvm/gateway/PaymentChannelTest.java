@@ -398,11 +398,13 @@ class PaymentChannelTest {
         JsonObject signed = adminBilling();
         assertThat(signed.getLong("owed_nanoton")).isEqualTo(expected);
         assertThat(signed.getLong("unpaid_nanoton")).isZero();
-        assertThat(signed.getLong("seqno")).isEqualTo(channel(worker).getLong("seqno")).isPositive();
+        assertThat(signed.getLong("seqno")).isPositive();
         assertThat(signed.getLong("cap_left_nanoton")).isEqualTo(10_000_000_000L - expected);
         assertThat(signed.getJsonObject("lifetime")).isEqualTo(new JsonObject().put("channels", 1).put("closed_channels", 0)
                 .put("sent_nanoton", expected).put("paid_out_nanoton", 0));
         eventually("the worker holds that state", () -> channel(worker).getLong("sent_nanoton") == expected);
+        // Compared once the worker has it: the gateway shows a state as it signs it, before it arrives (CI saw 1 against 0).
+        assertThat(channel(worker).getLong("seqno")).isEqualTo(signed.getLong("seqno"));
         // Off chain there is no contract: null in the worker's views as in this one (audit P, P-7), never "".
         assertThat(channel(worker).containsKey("channel_address")).isTrue();
         assertThat(channel(worker).getValue("channel_address")).isNull();
