@@ -37,6 +37,7 @@ import org.cocoonjvm.gateway.api.FrontDispatch;
 import org.cocoonjvm.gateway.api.HttpRoutes;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
+import org.cocoonjvm.gateway.api.RequestLineVersions;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.RequestBilling;
@@ -316,6 +317,7 @@ public final class GatewayNode extends VerticleBase {
                     .connectionHandler(connection -> {
                         FlushBatching.install(connection);
                         ChunkFraming.install(connection);
+                        RequestLineVersions.install(connection);
                         ConnectionDeadlines.install(connection, connections, closes, idle);
                     })
                     .invalidRequestHandler(dispatch::refuseUnreadable)

@@ -12,6 +12,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.Socket;
+import java.util.List;
 import org.cocoonjvm.gateway.limits.KeyLimits;
 import org.cocoonjvm.gateway.relay.RelayOptions;
 import org.cocoonjvm.worker.scheduler.SchedulerOptions;
@@ -91,6 +92,43 @@ class ErrorsTest {
             assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body())
                     .contains("cocoon_http_responses_total{route=\"other\",status=\"414\"} 1.0",
                             "cocoon_http_responses_total{route=\"v1\",status=\"431\"} 1.0");
+        } finally {
+            accessLogger.setLevel(levelBefore);
+        }
+    }
+
+    /**
+     * Audit T, T-8: Vert.x answered a request line of any version but HTTP/1.0 and HTTP/1.1 with a
+     * bare 501 repeating the client's version ({@code FOO/1.1 501}), uncounted and unlogged. A
+     * later HTTP/1 minor version is served as HTTP/1.1 (RFC 9110 §2.5); any other is a 505 over
+     * HTTP/1.1, and the connection closes.
+     */
+    @Test
+    void requestLineVersions_http12IsServedAsHttp11_othersAre505() throws Exception {
+        ch.qos.logback.classic.Logger accessLogger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("cocoon.access");
+        ch.qos.logback.classic.Level levelBefore = accessLogger.getLevel();
+        accessLogger.setLevel(ch.qos.logback.classic.Level.INFO);
+        try (LogCapture access = new LogCapture("cocoon.access"); LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            assertThat(raw("GET /health HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n"))
+                    .startsWith("HTTP/1.1 200").contains("\"status\":\"ok\"");
+            assertThat(raw("GET /v1/models HTTP/1.9\r\nHost: x\r\nAuthorization: Bearer " + API_KEY + "\r\nConnection: close\r\n\r\n"))
+                    .startsWith("HTTP/1.1 200").contains("\"object\":\"list\"");
+            for (String version : List.of("HTTP/0.9", "HTTP/2.0", "HTTP/3.0", "FOO/1.1")) {
+                // No Connection: close: the gateway closes it, or readAllBytes would wait out the timeout.
+                String answer = raw("GET /v1/models " + version + "\r\nHost: x\r\n\r\n");
+                assertThat(answer).as(version).startsWith("HTTP/1.1 505")
+                        .contains("\"code\":\"http_version_not_supported\"", "version \\\"" + version + "\\\" is not served",
+                                "\"type\":\"invalid_request_error\"")
+                        .containsIgnoringCase("x-request-id: req_").containsIgnoringCase("x-should-retry: false");
+            }
+            assertThat(access.lines()).hasSize(5);
+            assertThat(access.lines().getFirst()).contains("\"path\":\"/v1/models\"", "\"status\":200");
+            assertThat(access.lines().subList(1, 5)).allSatisfy(line -> assertThat(line)
+                    .contains("\"method\":\"GET\"", "\"path\":\"/v1/models\"", "\"status\":505", "\"error\":\"http_version_not_supported\""));
+            assertThat(all.lines()).noneMatch(l -> l.startsWith("ERROR"));
+            assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body())
+                    .contains("cocoon_http_responses_total{route=\"v1\",status=\"505\"} 4.0",
+                            "cocoon_request_errors_total{code=\"http_version_not_supported\"} 4.0");
         } finally {
             accessLogger.setLevel(levelBefore);
         }

@@ -108,6 +108,10 @@ public final class FrontDispatch {
             // Netty had no request line to show: the method and URI it reports are placeholders.
             answered = refuse(request, null, null, new ApiException(ErrorKind.URI_TOO_LONG,
                     "The request line exceeds " + HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH + " bytes."));
+        } else if (cause instanceof RequestLineVersions.Unsupported) {
+            answered = refuse(request, request.method().name(), request.path(), new ApiException(
+                    ErrorKind.HTTP_VERSION_NOT_SUPPORTED, "The request line's version " + ApiException.shown(cause.getMessage())
+                            + " is not served here; send HTTP/1.1, or HTTP/2."));
         } else if (cause instanceof TooLongHttpHeaderException) {
             answered = refuse(request, request.method().name(), request.path(), new ApiException(ErrorKind.HEADERS_TOO_LARGE,
                     "The request headers exceed " + HttpServerOptions.DEFAULT_MAX_HEADER_SIZE + " bytes."));

@@ -62,6 +62,11 @@ public enum ErrorKind {
     LEDGER_UNAVAILABLE(503, "api_error", "ledger_unavailable", GrpcStatus.UNAVAILABLE, false),
     /** The request ran past its deadline. */
     TIMEOUT(504, "api_error", "timeout", GrpcStatus.DEADLINE_EXCEEDED, true),
+    /**
+     * An HTTP/1 request line with a version the gateway does not serve (HTTP/0.9, HTTP/2.0 as
+     * text, another protocol's name), refused before any route. gRPC never sees it.
+     */
+    HTTP_VERSION_NOT_SUPPORTED(505, "invalid_request_error", "http_version_not_supported", GrpcStatus.UNIMPLEMENTED, true),
     INTERNAL(500, "api_error", "internal_error", GrpcStatus.INTERNAL, false);
 
     public final int httpStatus;
