@@ -49,7 +49,7 @@ class ReasonCodeTest {
         "not_depth_0", "not_self_signed", "unknown_critical_extension", "wrong_key_type",
         "missing_extension", "claims_mismatch", "cert_expired", "cert_not_yet_valid",
         "cert_validity_too_long", "report_data_mismatch", "collateral_unavailable", "attestation_rejected",
-        "gpu_evidence_rejected", "gpu_evidence_missing");
+        "gpu_evidence_rejected", "gpu_evidence_missing", "config_rejected");
     assertCodes(
         PolicyViolation.Reason.values(),
         "tcb_evaluation_data_number_too_low", "tcb_status_not_accepted", "advisory_not_allowed", "debug_not_allowed",

@@ -31,6 +31,7 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -46,9 +47,11 @@ import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.TrustAnchors;
 import org.cocoonjvm.attest.dcap.Collateral;
 import org.cocoonjvm.attest.policy.AllowList;
+import org.cocoonjvm.attest.policy.ConfigPolicy;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.policy.TeeKind;
 import org.cocoonjvm.attest.quote.TdReportBody;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.cocoonjvm.attest.ratls.RaTlsClientProxy;
 import org.cocoonjvm.attest.ratls.RaTlsException;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
@@ -219,6 +222,30 @@ class AttestedWorkersTest {
         TestNetwork.Reply chat = net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, ""));
         assertThat(chat.status()).isEqualTo(404);
         assertThat(chat.json().getJsonObject("error").getString("code")).isEqualTo("model_not_found");
+    }
+
+    /**
+     * What the image's measurement does not cover, the worker's certificate says (its engine), and a
+     * worker policy's {@code config} holds it to a list: a worker that says it forwards prompts
+     * elsewhere is refused in the handshake; one that says native serves, and shows what it said.
+     */
+    @Test
+    void workerPolicyConfig_refusesAWorkerWhoseCertificateSaysAnotherEngine_andShowsWhatAnAcceptedOneSaid() throws Exception {
+        net = gateway(TEE, DEV_ANY.withConfig(new ConfigPolicy(new java.util.TreeMap<>(Map.of("engine", Set.of("native"))))));
+        net.deployWorker("worker-1", new WorkerTls(RaTlsNode.dev(TEE, DEV_ANY, CLOCK, null,
+                NodeConfig.of(Map.of("role", "worker", "engine", "forward", "forward_url", "http://10.1.2.3:8000")))));
+        JsonObject refusal = adminUntil("the refusal shows in /admin/workers", a -> !a.getJsonArray("refused").isEmpty())
+                .getJsonArray("refused").getJsonObject(0);
+        assertThat(refusal.getString("reason")).isEqualTo(RaTlsException.Reason.CONFIG_REJECTED.code());
+        assertThat(refusal.getString("message")).contains("the peer's engine is 'forward'; the policy accepts [native]");
+        assertThat(admin().getJsonArray("workers")).isEmpty();
+
+        NodeConfig nativeWorker = NodeConfig.of(Map.of("role", "worker", "engine", "native"));
+        await(net.deployWorker("worker-2", new WorkerTls(RaTlsNode.dev(TEE, DEV_ANY, CLOCK, null, nativeWorker))));
+        JsonObject row = admin().getJsonArray("workers").getJsonObject(0);
+        assertThat(row.getString("id")).isEqualTo("worker-2");
+        assertThat(row.getJsonObject("config")).isEqualTo(nativeWorker.toJson());
+        assertThat(net.call(HttpMethod.POST, "/v1/chat/completions", API_KEY, chat("synthetic", false, "")).status()).isEqualTo(200);
     }
 
     @Test

@@ -6,11 +6,14 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import org.cocoonjvm.attest.AttestationVerifier;
 import org.cocoonjvm.attest.CollateralSource;
@@ -19,6 +22,7 @@ import org.cocoonjvm.attest.dcap.Collateral;
 import org.cocoonjvm.attest.dcap.QuoteCollateralSource;
 import org.cocoonjvm.attest.policy.Policy;
 import org.cocoonjvm.attest.ratls.CommandGpuEvidence;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.cocoonjvm.attest.ratls.RaTlsIdentity;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsVerifier;
@@ -82,20 +86,28 @@ final class AttestationChoice {
         }
     }
 
-    /** This node's RA-TLS side; empty for {@code none}. */
-    Optional<RaTlsNode> node(String requester, Clock clock) throws IOException, QuoteSourceException {
+    /**
+     * This node's RA-TLS side; empty for {@code none}.
+     *
+     * @param config what its certificates say of this node ({@code role}, a worker's {@code engine});
+     *               {@code peer_policy_sha256}, the SHA-256 of the {@code --policy} file, is added here,
+     *               so that a peer can pin the policy this node holds its own peers to
+     */
+    Optional<RaTlsNode> node(String requester, Clock clock, NodeConfig config) throws IOException, QuoteSourceException {
         if (mode == Mode.NONE) {
             return Optional.empty();
         }
-        Policy peers = peerPolicy();
+        byte[] policyFile = policyFile();
+        Policy peers = parsePolicy(policyFile);
+        NodeConfig claims = config.with(Map.of("peer_policy_sha256", HexFormat.of().formatHex(sha256(policyFile))));
         RaTlsIdentity.GpuEvidence gpu = gpuEvidenceCommand == null ? null
                 : new CommandGpuEvidence(gpuEvidenceCommand, GPU_EVIDENCE_TIMEOUT);
         return Optional.of(switch (mode) {
-            case DEV -> RaTlsNode.dev(DevTee.fromSeed(devSeed(), clock), peers, clock, gpu);
+            case DEV -> RaTlsNode.dev(DevTee.fromSeed(devSeed(), clock), peers, clock, gpu, claims);
             case TDX -> {
                 CollateralSource peersCollateral = collateralSource(clock);
                 yield RaTlsNode.tdx(ConfigFsTsmQuoteSource.open(ConfigFsTsmQuoteSource.DEFAULT_ROOT, requester),
-                        peersCollateral, peers, clock, gpu);
+                        peersCollateral, peers, clock, gpu, claims);
             }
             case NONE -> throw new AssertionError();
         });
@@ -158,14 +170,30 @@ final class AttestationChoice {
     }
 
     Policy peerPolicy() throws IOException {
+        return parsePolicy(policyFile());
+    }
+
+    private byte[] policyFile() throws IOException {
         if (policy == null) {
             throw new Cocoon.UsageException("--attestation " + mode.name().toLowerCase(Locale.ROOT)
                     + " needs --policy FILE naming the peers to accept (the strict default accepts none)");
         }
+        return Files.readAllBytes(policy);
+    }
+
+    private Policy parsePolicy(byte[] file) {
         try {
-            return Policy.parse(Files.readString(policy), Policy.STRICT);
+            return Policy.parse(new String(file, StandardCharsets.UTF_8), Policy.STRICT);
         } catch (IllegalArgumentException e) {
             throw new Cocoon.UsageException("--policy " + policy + ": " + e.getMessage());
+        }
+    }
+
+    private static byte[] sha256(byte[] bytes) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(bytes);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 

@@ -10,10 +10,12 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.attest.policy.Policy;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.tee.DevTee;
 import org.cocoonjvm.attest.tee.QuoteSourceException;
@@ -85,7 +87,7 @@ final class DemoCommand implements Callable<Integer> {
         GatewayOptions options = policy.options(HOST, port, List.of(key), admin, false, null);  // attested: workers prove themselves
         DevRoot dev = DevRoot.random(Clock.systemUTC());
         // Plain HTTP for clients: the demo is one machine's loopback, and any OpenAI SDK reaches it as is.
-        GatewayAttestation attestation = new GatewayAttestation(dev.node(), 0, dev.clock(), GatewayAttestation.ClientPort.PLAINTEXT);
+        GatewayAttestation attestation = new GatewayAttestation(dev.node(NodeConfig.of(Map.of("role", "gateway"))), 0, dev.clock(), GatewayAttestation.ClientPort.PLAINTEXT);
         Optional<DemoChain> chain = DemoChain.startIfAvailable(
                 chainEmulator != null ? chainEmulator : DemoChain.defaultEmulatorDir());
         Vertx vertx = network.vertx();
@@ -117,8 +119,8 @@ final class DemoCommand implements Callable<Integer> {
             return new DevRoot(seed, clock);
         }
 
-        RaTlsNode node() throws QuoteSourceException {
-            return RaTlsNode.dev(DevTee.fromSeed(seed, clock), DEV_POLICY, clock);
+        RaTlsNode node(NodeConfig config) throws QuoteSourceException {
+            return RaTlsNode.dev(DevTee.fromSeed(seed, clock), DEV_POLICY, clock, null, config);
         }
     }
 
@@ -189,7 +191,7 @@ final class DemoCommand implements Callable<Integer> {
             WorkerPayments paid = new WorkerPayments(payments, side.map(DemoChain.WorkerSide::settlement).orElse(null));
             WorkerNode node = new WorkerNode(engine.create(vertx, SchedulerOptions.DEFAULTS, paid),
                     new WorkerOptions("worker-" + (i + 1), HOST, 0, key, gatewayAddress, SchedulerOptions.DEFAULTS, graceMs, payments),
-                    paid, new WorkerTls(dev.node()));
+                    paid, new WorkerTls(dev.node(engine.claims())));
             nodes.add(node);
             deployed.add(vertx.deployVerticle(node).compose(id -> node.registered().map(id)));
         }

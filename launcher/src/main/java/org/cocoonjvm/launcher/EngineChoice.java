@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.cocoonjvm.protocol.hello.HelloLimits;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.engine.SyntheticEngine;
@@ -180,6 +181,22 @@ final class EngineChoice {
         throw new Cocoon.UsageException("--engine " + engine + (given.hasMatchedOption("--engine") ? "" : " (the default)")
                 + " does not use " + String.join(", ", groups) + ": "
                 + (common.isEmpty() ? "drop " + them : "give --engine " + common.iterator().next() + " or drop " + them));
+    }
+
+    /**
+     * What the worker's RA-TLS certificate says of its engine (attest-verifier's {@code NodeConfig}):
+     * the image's measurement does not cover the command line, and only the native engine keeps
+     * prompts inside the TEE (forward sends them to the URL it names, which is said too, without
+     * credentials; synthetic answers with words from a list), so a gateway's policy can accept
+     * {@code "engine": ["native"]} alone.
+     */
+    NodeConfig claims() {
+        Map<String, String> claims = new LinkedHashMap<>(Map.of("role", "worker", "engine", engine));
+        if ("forward".equals(engine) && forwardUrl != null) {
+            String url = forwardUrl.toString();
+            claims.put("forward_url", forwardUrl.getRawUserInfo() == null ? url : url.replace(forwardUrl.getRawUserInfo() + "@", ""));
+        }
+        return NodeConfig.of(claims);
     }
 
     /** What the options may cost without being wrong, each said once at start. */

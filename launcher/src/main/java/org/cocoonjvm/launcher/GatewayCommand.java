@@ -6,7 +6,9 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.GatewayOptions;
 import org.cocoonjvm.gateway.attestation.GatewayAttestation;
@@ -88,7 +90,7 @@ final class GatewayCommand implements Callable<Integer> {
         Ports.checkRange("--port", port);
         Ports.checkRange("--worker-port", workerPort);
         Clock clock = Clock.systemUTC();
-        GatewayAttestation attested = attestation.node("cocoon-gateway", clock)
+        GatewayAttestation attested = attestation.node("cocoon-gateway", clock, NodeConfig.of(Map.of("role", "gateway")))
                 .map(n -> new GatewayAttestation(n, workerPort, clock, clientPlaintext ? GatewayAttestation.ClientPort.PLAINTEXT
                         : GatewayAttestation.ClientPort.RA_TLS)).orElse(null);
         if (remoteUnattestedWorkers && attested != null) {

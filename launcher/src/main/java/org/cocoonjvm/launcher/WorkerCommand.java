@@ -147,7 +147,7 @@ final class WorkerCommand implements Callable<Integer> {
             }
             gatewayAddress = SocketAddress.inetSocketAddress(parsed.port(), parsed.host());
         }
-        WorkerTls tls = attestation.node("cocoon-worker", Clock.systemUTC()).map(WorkerTls::new).orElse(null);
+        WorkerTls tls = attestation.node("cocoon-worker", Clock.systemUTC(), engine.claims()).map(WorkerTls::new).orElse(null);
         OnChainSettlement chain = settlement();
         WorkerPaymentOptions paymentOptions =
                 new WorkerPaymentOptions(paymentDir, payoutAddress, creditWindowNanoton, paymentTimeoutMs);

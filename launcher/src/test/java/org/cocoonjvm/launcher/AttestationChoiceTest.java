@@ -18,6 +18,7 @@ import org.cocoonjvm.attest.CollateralSource;
 import org.cocoonjvm.attest.dcap.QuoteCollateralSource;
 import org.cocoonjvm.attest.nvidia.GpuNonce;
 import org.cocoonjvm.attest.quote.QuoteParser;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -43,7 +44,7 @@ class AttestationChoiceTest {
 
     @Test
     void none_isTheDefault_andBuildsNoNode() throws Exception {
-        assertThat(parse().node("test", Clock.systemUTC())).isEmpty();
+        assertThat(parse().node("test", Clock.systemUTC(), NodeConfig.NONE)).isEmpty();
     }
 
     @Test
@@ -51,8 +52,26 @@ class AttestationChoiceTest {
         Path seed = file("seed.hex", "ab".repeat(32) + "\n");
         Path policy = file("policy.json", "{\"allow_dev_tee\": true}");
         var node = parse("--attestation", "dev", "--dev-seed-file", seed.toString(), "--policy", policy.toString())
-                .node("test", Clock.systemUTC());
+                .node("test", Clock.systemUTC(), NodeConfig.NONE);
         assertThat(node).hasValueSatisfying(n -> assertThat(n.tee()).isEqualTo("dev (not hardware-backed)"));
+    }
+
+    /**
+     * The node's certificate says what it was given (its role, a worker's engine) and the SHA-256
+     * of its --policy file, so that a peer's policy can pin them (attest-verifier, NodeConfig).
+     */
+    @Test
+    void theNodesCertificate_carriesItsConfigurationClaims_andItsPolicysDigest() throws Exception {
+        Path seed = file("seed.hex", "ab".repeat(32));
+        String policyText = "{\"allow_dev_tee\": true}";
+        Path policy = file("policy.json", policyText);
+        var node = parse("--attestation", "dev", "--dev-seed-file", seed.toString(), "--policy", policy.toString())
+                .node("test", Clock.systemUTC(), NodeConfig.of(java.util.Map.of("role", "worker", "engine", "native")))
+                .orElseThrow();
+        String digest = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(policyText.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        assertThat(node.evidence().getJsonObject("config").getMap()).containsExactlyInAnyOrderEntriesOf(java.util.Map.of(
+                "role", "worker", "engine", "native", "peer_policy_sha256", digest));
     }
 
     @Test
@@ -95,7 +114,7 @@ class AttestationChoiceTest {
         Path policy = file("policy.json", "{\"allow_dev_tee\": true}");
         Path script = file("gpu.sh", "printf '{\"evidence\":\"%s\",\"certificate_chain\":\"-----BEGIN CERTIFICATE-----\"}' \"$1\"\n");
         var node = parse("--attestation", "dev", "--dev-seed-file", seed.toString(), "--policy", policy.toString(),
-                "--gpu-evidence-command", "sh " + script).node("test", Clock.systemUTC()).orElseThrow();
+                "--gpu-evidence-command", "sh " + script).node("test", Clock.systemUTC(), NodeConfig.NONE).orElseThrow();
         byte[] key = node.keys().identity().certificate().getPublicKey().getEncoded();
         byte[] raw = java.util.Arrays.copyOfRange(key, key.length - 32, key.length);
         assertThat(node.evidence().getJsonObject("gpu_evidence").getString("evidence")).isEqualTo(
@@ -106,27 +125,27 @@ class AttestationChoiceTest {
     void missingOrBadInputs_areUsageErrorsNamingTheOption() throws Exception {
         Path seed = file("seed.hex", "ab".repeat(32));
         Path policy = file("policy.json", "{\"allow_dev_tee\": true}");
-        assertThatThrownBy(() -> parse("--attestation", "dev", "--dev-seed-file", seed.toString()).node("t", Clock.systemUTC()))
+        assertThatThrownBy(() -> parse("--attestation", "dev", "--dev-seed-file", seed.toString()).node("t", Clock.systemUTC(), NodeConfig.NONE))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("--policy");
-        assertThatThrownBy(() -> parse("--attestation", "dev", "--policy", policy.toString()).node("t", Clock.systemUTC()))
+        assertThatThrownBy(() -> parse("--attestation", "dev", "--policy", policy.toString()).node("t", Clock.systemUTC(), NodeConfig.NONE))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("--dev-seed-file");
         Path shortSeed = file("short.hex", "abcd");
         assertThatThrownBy(() -> parse("--attestation", "dev", "--dev-seed-file", shortSeed.toString(), "--policy",
-                policy.toString()).node("t", Clock.systemUTC())).isInstanceOf(Cocoon.UsageException.class)
+                policy.toString()).node("t", Clock.systemUTC(), NodeConfig.NONE)).isInstanceOf(Cocoon.UsageException.class)
                 .hasMessageContaining("32 bytes");
         Path typo = file("typo.json", "{\"allow_dev_te\": true}");
         assertThatThrownBy(() -> parse("--attestation", "dev", "--dev-seed-file", seed.toString(), "--policy",
-                typo.toString()).node("t", Clock.systemUTC())).isInstanceOf(Cocoon.UsageException.class)
+                typo.toString()).node("t", Clock.systemUTC(), NodeConfig.NONE)).isInstanceOf(Cocoon.UsageException.class)
                 .hasMessageContaining("--policy");
-        assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString()).node("t", Clock.systemUTC()))
+        assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString()).node("t", Clock.systemUTC(), NodeConfig.NONE))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("--collateral");
         assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString(), "--pcs", "--pccs",
-                "http://127.0.0.1:1").node("t", Clock.systemUTC())).isInstanceOf(Cocoon.UsageException.class)
+                "http://127.0.0.1:1").node("t", Clock.systemUTC(), NodeConfig.NONE)).isInstanceOf(Cocoon.UsageException.class)
                 .hasMessageContaining("exactly one");
         assertThatThrownBy(() -> parse("--pccs", "file:///etc").collateralSource(Clock.systemUTC()))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("http(s)");
         assertThatThrownBy(() -> parse("--attestation", "tdx", "--policy", policy.toString(), "--pccs",
-                "http://pccs.example:8081").node("t", Clock.systemUTC())).isInstanceOf(Cocoon.UsageException.class)
+                "http://pccs.example:8081").node("t", Clock.systemUTC(), NodeConfig.NONE)).isInstanceOf(Cocoon.UsageException.class)
                 .hasMessageContaining("--pccs must be https unless it is on loopback");
         assertThatThrownBy(() -> parse("--pccs", "http://127.0.0.1.nip.io:8081").collateralSource(Clock.systemUTC()))
                 .isInstanceOf(Cocoon.UsageException.class).hasMessageContaining("https");

@@ -126,6 +126,17 @@ class EngineChoiceTest {
         assertThat(EngineChoice.ENGINES_OF.keySet()).isEqualTo(options);
     }
 
+    /** What a worker's certificate says of its engine: the engine, and where forward sends prompts, without credentials. */
+    @Test
+    void claims_sayTheEngine_andAForwardersUrlWithoutItsCredentials() {
+        assertThat(parse().claims().values()).containsExactly(java.util.Map.entry("engine", "native"),
+                java.util.Map.entry("role", "worker"));
+        assertThat(parse("--engine", "synthetic").claims().values()).containsEntry("engine", "synthetic");
+        assertThat(parse("--engine", "forward", "--model", "m", "--forward-url", "https://user:secret@llm.internal:8000/v1",
+                "--forward-model", "x").claims().values()).containsEntry("engine", "forward")
+                .containsEntry("forward_url", "https://llm.internal:8000/v1");
+    }
+
     @Test
     void aForwardIdleTimeoutBelowOneSecond_isRefused() {
         assertThatThrownBy(() -> parse("--engine", "forward", "--model", "m", "--forward-url", "http://127.0.0.1:1",

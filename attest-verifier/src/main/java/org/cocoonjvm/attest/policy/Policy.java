@@ -53,6 +53,8 @@ import org.cocoonjvm.attest.quote.TdReportBody;
  * @param rootKeyIds SHA-384(04‖X‖Y) of accepted chain roots; the development root is accepted by
  *     {@code allowDevTee} instead, since it is made afresh
  * @param gpu what the peer's GPU evidence extension must satisfy ({@link GpuPolicy})
+ * @param config what the peer's configuration claims must say ({@link ConfigPolicy}); checked by
+ *     the RA-TLS verifier, since a bare quote carries none
  */
 public record Policy(
     Set<TeeKind> allowedTees,
@@ -74,7 +76,8 @@ public record Policy(
     AllowList mrSigner,
     AllowList models,
     AllowList rootKeyIds,
-    GpuPolicy gpu) {
+    GpuPolicy gpu,
+    ConfigPolicy config) {
 
   /** SHA-384(04‖X‖Y) of the Intel SGX Root CA key; Cocoon's default {@code allowed_collateral_root_hashes}. */
   public static final String INTEL_ROOT_KEY_ID =
@@ -99,7 +102,7 @@ public record Policy(
       EnumSet.of(TeeKind.INTEL_TDX), EnumSet.of(TcbStatus.UP_TO_DATE), OptionalInt.empty(), Optional.empty(), false, true, false, false, false,
       AllowList.NOTHING, List.of(AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING),
       AllowList.NOTHING, AllowList.ANY, AllowList.ANY, AllowList.NOTHING, AllowList.NOTHING, AllowList.NOTHING,
-      AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)), GpuPolicy.OPTIONAL);
+      AllowList.NOTHING, AllowList.of(Set.of(INTEL_ROOT_KEY_ID)), GpuPolicy.OPTIONAL, ConfigPolicy.ANY);
 
   /**
    * {@link #STRICT} with every measurement and model allow-list explicitly {@link AllowList#ANY}:
@@ -318,6 +321,10 @@ public record Policy(
     return with(d -> d.gpu = g);
   }
 
+  public Policy withConfig(ConfigPolicy c) {
+    return with(d -> d.config = c);
+  }
+
   /** This policy with one or more components changed; the canonical constructor re-checks it. */
   private Policy with(Consumer<Draft> change) {
     Draft d = new Draft(this);
@@ -347,6 +354,7 @@ public record Policy(
     AllowList models;
     AllowList rootKeyIds;
     GpuPolicy gpu;
+    ConfigPolicy config;
 
     Draft(Policy p) {
       allowedTees = p.allowedTees;
@@ -369,12 +377,13 @@ public record Policy(
       models = p.models;
       rootKeyIds = p.rootKeyIds;
       gpu = p.gpu;
+      config = p.config;
     }
 
     Policy build() {
       return new Policy(allowedTees, acceptedStatuses, minTcbEvaluationDataNumber, allowedAdvisories, allowDebug, requireSeptVeDisable,
           allowReservedTdAttributes, allowMrServiceTd, allowDevTee, mrtd, rtmrs, mrConfigId, xfam, mrSeam,
-          imageHashes, mrEnclave, mrSigner, models, rootKeyIds, gpu);
+          imageHashes, mrEnclave, mrSigner, models, rootKeyIds, gpu, config);
     }
   }
 

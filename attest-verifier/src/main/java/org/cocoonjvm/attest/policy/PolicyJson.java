@@ -83,6 +83,7 @@ final class PolicyJson {
       p = p.withModels(models);
     }
     if (o.containsKey("gpu")) p = p.withGpu(GpuPolicy.parse(o.getValue("gpu"), p.gpu()));
+    if (o.containsKey("config")) p = p.withConfig(ConfigPolicy.parse(o.getValue("config")));
     return p;
   }
 
@@ -90,7 +91,7 @@ final class PolicyJson {
       "allowed_advisories", "allow_debug", "require_sept_ve_disable", "allow_reserved_td_attributes", "allow_mr_servicetd",
       "allow_dev_tee", "mrtd",
       "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "xfam", "mr_seam", "image_hashes", "mrenclave", "mrsigner",
-      "models", "collateral_root_key_ids", "gpu");
+      "models", "collateral_root_key_ids", "gpu", "config");
 
   private static TeeKind tee(String name) {
     for (TeeKind t : List.of(TeeKind.INTEL_TDX, TeeKind.INTEL_SGX)) if (t.label().equals(name)) return t;

@@ -37,7 +37,9 @@ public final class RaTlsException extends CertificateException {
     /** The GPU evidence extension is malformed, does not verify, or fails the policy's GPU rules. */
     GPU_EVIDENCE_REJECTED,
     /** The policy requires GPU evidence and the certificate has no GPU evidence extension. */
-    GPU_EVIDENCE_MISSING;
+    GPU_EVIDENCE_MISSING,
+    /** The configuration extension is malformed, or its claims fail the policy's {@code config} ({@link NodeConfig}). */
+    CONFIG_REJECTED;
   }
 
   private final Reason reason;

@@ -37,14 +37,17 @@ import org.cocoonjvm.attest.tee.QuoteSourceException;
  * This node's RA-TLS key and certificate, in Cocoon's format (reference §4): self-signed X.509v3
  * with an Ed25519 key, valid one day by default, critical extension {@link #QUOTE_OID} = the raw
  * TDX quote and critical {@link #CLAIMS_OID} = the claims, which are the raw 32-byte public key;
- * the quote's report_data is SHA-512(claims). Optionally a non-critical {@link #GPU_EVIDENCE_OID}
- * with GPU evidence, which Cocoon peers ignore. Immutable; make a new one before {@link #notAfter()}.
+ * the quote's report_data is SHA-512(claims). Optionally non-critical {@link #GPU_EVIDENCE_OID}
+ * with GPU evidence and {@link #CONFIG_OID} with the node's configuration ({@link NodeConfig}),
+ * which Cocoon peers ignore. Immutable; make a new one before {@link #notAfter()}.
  */
 public final class RaTlsIdentity {
   public static final String QUOTE_OID = "1.3.6.1.4.1.12345.1";
   public static final String CLAIMS_OID = "1.3.6.1.4.1.12345.2";
   /** Ours, not Cocoon's: GPU evidence bound to the TLS key (see {@link GpuEvidence}). Non-critical. */
   public static final String GPU_EVIDENCE_OID = "1.3.6.1.4.1.12345.1000";
+  /** Ours, not Cocoon's: what the node says of its configuration ({@link NodeConfig}). Non-critical. */
+  public static final String CONFIG_OID = "1.3.6.1.4.1.12345.1001";
   public static final Duration DEFAULT_VALIDITY = Duration.ofDays(1);
   /** DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw key is the 32 bytes after it. */
   static final byte[] ED25519_SPKI_PREFIX = HexFormat.of().parseHex("302a300506032b6570032100");
@@ -64,9 +67,10 @@ public final class RaTlsIdentity {
    *
    * @param gpuEvidence makes the GPU evidence extension from the raw public key (e.g. SPDM
    *     measurements with nonce {@link org.cocoonjvm.attest.nvidia.GpuNonce#forTlsPublicKey}); {@code null} for none
+   * @param config what the node says of its configuration; {@link NodeConfig#NONE} leaves the extension out
    */
-  public static RaTlsIdentity create(QuoteSource quotes, Clock clock, Duration validity, GpuEvidence gpuEvidence)
-      throws QuoteSourceException {
+  public static RaTlsIdentity create(QuoteSource quotes, Clock clock, Duration validity, GpuEvidence gpuEvidence,
+      NodeConfig config) throws QuoteSourceException {
     Objects.requireNonNull(quotes, "quotes");
     KeyPair kp;
     try {
@@ -91,6 +95,7 @@ public final class RaTlsIdentity {
       b.addExtension(new Extension(new ASN1ObjectIdentifier(QUOTE_OID), true, quote));
       b.addExtension(new Extension(new ASN1ObjectIdentifier(CLAIMS_OID), true, claims));
       if (gpu.isPresent()) b.addExtension(new Extension(new ASN1ObjectIdentifier(GPU_EVIDENCE_OID), false, gpu.get()));
+      if (!config.isEmpty()) b.addExtension(new Extension(new ASN1ObjectIdentifier(CONFIG_OID), false, config.encode()));
       X509Certificate cert = new JcaX509CertificateConverter()
           .getCertificate(b.build(new JcaContentSignerBuilder("Ed25519").build(kp.getPrivate())));
       return new RaTlsIdentity(kp, cert, quote);
@@ -100,7 +105,7 @@ public final class RaTlsIdentity {
   }
 
   public static RaTlsIdentity create(QuoteSource quotes, Clock clock) throws QuoteSourceException {
-    return create(quotes, clock, DEFAULT_VALIDITY, null);
+    return create(quotes, clock, DEFAULT_VALIDITY, null, NodeConfig.NONE);
   }
 
   /**
@@ -129,7 +134,8 @@ public final class RaTlsIdentity {
   /**
    * What a node publishes about itself (the gateway at {@code GET /v1/attestation}): the
    * certificate (PEM), the raw quote (hex), its validity and report_data, plus {@code tee}, e.g.
-   * {@code TDX} or {@code dev (not hardware-backed)}, and {@code gpu_evidence} (the extension's JSON) where present. Anyone can check it offline with
+   * {@code TDX} or {@code dev (not hardware-backed)}, {@code gpu_evidence} (the extension's JSON) where present,
+   * and {@code config} (the node's configuration claims; an empty object for none). Anyone can check it offline with
    * {@code cocoon attest verify --quote … --report-data …}.
    */
   public JsonObject publicEvidence(String tee) {
@@ -145,6 +151,9 @@ public final class RaTlsIdentity {
       if (gpu != null) {
         out.put("gpu_evidence", new JsonObject(new String(ASN1OctetString.getInstance(gpu).getOctets(), StandardCharsets.UTF_8)));
       }
+      byte[] config = certificate.getExtensionValue(CONFIG_OID);
+      out.put("config", config == null ? new JsonObject()
+          : new JsonObject(new String(ASN1OctetString.getInstance(config).getOctets(), StandardCharsets.UTF_8)));
       return out;
     } catch (java.security.cert.CertificateEncodingException e) {
       throw new IllegalStateException(e);

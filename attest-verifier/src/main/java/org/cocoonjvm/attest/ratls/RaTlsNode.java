@@ -12,6 +12,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -52,10 +53,11 @@ public final class RaTlsNode {
   private final Clock clock;
   private final Optional<DevTee> devTee;
   private final RaTlsIdentity.GpuEvidence gpuEvidence;
+  private final NodeConfig config;
   private final RaTlsKeyManager keys;
 
   private RaTlsNode(QuoteSource quotes, TeeKind tee, AttestationVerifier attestations, CollateralSource collateral,
-      Policy peerPolicy, Clock clock, Optional<DevTee> devTee, RaTlsIdentity.GpuEvidence gpuEvidence)
+      Policy peerPolicy, Clock clock, Optional<DevTee> devTee, RaTlsIdentity.GpuEvidence gpuEvidence, NodeConfig config)
       throws QuoteSourceException {
     this.quotes = quotes;
     this.tee = tee;
@@ -65,6 +67,7 @@ public final class RaTlsNode {
     this.clock = clock;
     this.devTee = devTee;
     this.gpuEvidence = gpuEvidence;
+    this.config = Objects.requireNonNull(config, "config");
     this.keys = new RaTlsKeyManager(newIdentity());
   }
 
@@ -74,22 +77,25 @@ public final class RaTlsNode {
    * peer policy still decides: without {@code allow_dev_tee} every dev peer is refused.
    */
   public static RaTlsNode dev(DevTee tee, Policy peerPolicy, Clock clock) throws QuoteSourceException {
-    return dev(tee, peerPolicy, clock, null);
+    return dev(tee, peerPolicy, clock, null, NodeConfig.NONE);
   }
 
-  /** @param gpuEvidence evidence for each new certificate's key ({@link CommandGpuEvidence}); null for none */
-  public static RaTlsNode dev(DevTee tee, Policy peerPolicy, Clock clock, RaTlsIdentity.GpuEvidence gpuEvidence)
-      throws QuoteSourceException {
+  /**
+   * @param gpuEvidence evidence for each new certificate's key ({@link CommandGpuEvidence}); null for none
+   * @param config what each certificate says of this node's configuration
+   */
+  public static RaTlsNode dev(DevTee tee, Policy peerPolicy, Clock clock, RaTlsIdentity.GpuEvidence gpuEvidence,
+      NodeConfig config) throws QuoteSourceException {
     LOG.warn("RA-TLS with the DEVELOPMENT TEE: quotes are made in software, {}", tee.describe());
     AttestationVerifier v = AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(tee.root())), clock);
-    return new RaTlsNode(tee, TeeKind.DEV, v, q -> tee.collateral(), peerPolicy, clock, Optional.of(tee), gpuEvidence);
+    return new RaTlsNode(tee, TeeKind.DEV, v, q -> tee.collateral(), peerPolicy, clock, Optional.of(tee), gpuEvidence, config);
   }
 
   /** A TDX node: quotes from the hardware (configfs-tsm), peers verified under Intel's root only. */
   public static RaTlsNode tdx(QuoteSource quotes, CollateralSource collateral, Policy peerPolicy, Clock clock,
-      RaTlsIdentity.GpuEvidence gpuEvidence) throws QuoteSourceException {
+      RaTlsIdentity.GpuEvidence gpuEvidence, NodeConfig config) throws QuoteSourceException {
     return new RaTlsNode(quotes, TeeKind.INTEL_TDX, AttestationVerifier.create(TrustAnchors.intel(), clock), collateral,
-        peerPolicy, clock, Optional.empty(), gpuEvidence);
+        peerPolicy, clock, Optional.empty(), gpuEvidence, config);
   }
 
   /** What peers see this node as: {@code TDX} or {@code dev (not hardware-backed)}. */
@@ -181,9 +187,9 @@ public final class RaTlsNode {
     return true;
   }
 
-  /** A fresh key, its quote and, where configured, GPU evidence taken with that key's nonce. */
+  /** A fresh key, its quote, the configuration claims and, where configured, GPU evidence taken with that key's nonce. */
   private RaTlsIdentity newIdentity() throws QuoteSourceException {
-    return RaTlsIdentity.create(quotes, clock, RaTlsIdentity.DEFAULT_VALIDITY, gpuEvidence);
+    return RaTlsIdentity.create(quotes, clock, RaTlsIdentity.DEFAULT_VALIDITY, gpuEvidence, config);
   }
 
   /**

@@ -6,6 +6,7 @@ import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_NOT_YET_VALI
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CERT_VALIDITY_TOO_LONG;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CLAIMS_MISMATCH;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.COLLATERAL_UNAVAILABLE;
+import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.CONFIG_REJECTED;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.MISSING_EXTENSION;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.NOT_DEPTH_0;
 import static org.cocoonjvm.attest.ratls.RaTlsException.Reason.NOT_SELF_SIGNED;
@@ -21,6 +22,7 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -175,7 +177,16 @@ public final class RaTlsVerifier {
     }
     // Not cached with the quote: the nonce binding and device chain are per certificate and cheap next to a TDX quote.
     Optional<GpuVerdict> gpu = gpuCheck.check(key, extension(cert, RaTlsIdentity.GPU_EVIDENCE_OID));
-    return new RaTlsPeer(cert, key, result, cached, gpu);
+    NodeConfig config = checkConfig(extension(cert, RaTlsIdentity.CONFIG_OID));
+    return new RaTlsPeer(cert, key, result, cached, gpu, config);
+  }
+
+  /** The peer's configuration claims, held to the policy's {@code config}: every key it names must be claimed, with a value it lists. */
+  private NodeConfig checkConfig(Optional<byte[]> extension) throws RaTlsException {
+    NodeConfig config = extension.isPresent() ? NodeConfig.parse(extension.get()) : NodeConfig.NONE;
+    List<String> violations = policy.config().violations(config.values());
+    if (!violations.isEmpty()) throw new RaTlsException(CONFIG_REJECTED, String.join("; ", violations));
+    return config;
   }
 
   private static Quote parse(byte[] quoteBytes) throws RaTlsException {

@@ -69,6 +69,23 @@ class PolicyTest {
         .hasMessage("policy: gpu.rims must be an array of strings");
     assertThatThrownBy(() -> Policy.parse("{\"gpu\": {\"driver_versions\": [550]}}", Policy.STRICT))
         .hasMessage("policy: gpu.driver_versions must be an array of strings, found 550");
+    assertThatThrownBy(() -> Policy.parse("{\"config\": [\"native\"]}", Policy.STRICT)).hasMessage("policy: config must be an object");
+    assertThatThrownBy(() -> Policy.parse("{\"config\": {\"engine\": \"native\"}}", Policy.STRICT))
+        .hasMessage("policy: config.engine must be an array of strings");
+    assertThatThrownBy(() -> Policy.parse("{\"config\": {\"engine\": []}}", Policy.STRICT))
+        .hasMessageStartingWith("policy: config.engine lists no value");
+  }
+
+  /** The config section: each key's accepted values; absent, claims are not looked at. */
+  @Test
+  void configSection_listsTheValuesAcceptedPerKey() {
+    assertThat(Policy.STRICT.config()).isEqualTo(ConfigPolicy.ANY);
+    Policy p = Policy.parse("{\"config\": {\"engine\": [\"native\"], \"role\": [\"worker\"]}}", Policy.STRICT);
+    assertThat(p.config().allowed()).containsOnlyKeys("engine", "role");
+    assertThat(p.config().violations(java.util.Map.of("engine", "native", "role", "worker", "other", "x"))).isEmpty();
+    assertThat(p.config().violations(java.util.Map.of("engine", "synthetic"))).containsExactly(
+        "the peer's engine is 'synthetic'; the policy accepts [native]",
+        "the peer's configuration does not say its role; the policy accepts [worker]");
   }
 
   /** Real Intel quotes through the single entry point. */

@@ -77,7 +77,7 @@ class GpuRaTlsTest {
   }
 
   static RaTlsIdentity identity(RaTlsIdentity.GpuEvidence gpu) throws QuoteSourceException {
-    return RaTlsIdentity.create(TEE, CLOCK, RaTlsIdentity.DEFAULT_VALIDITY, gpu);
+    return RaTlsIdentity.create(TEE, CLOCK, RaTlsIdentity.DEFAULT_VALIDITY, gpu, NodeConfig.NONE);
   }
 
   static RaTlsVerifier verifier(GpuPolicy gpu) {

@@ -81,7 +81,7 @@ class RaTlsNodeTest {
           .connectionHandler(conn -> server.admit(vertx, conn, closed::countDown).ifPresent(admitted::set))
           .requestHandler(req -> req.response().end("ok")).listen().await().actualPort();
       // A client whose certificate expires in about two seconds: due then, and refused (cert_expired).
-      RaTlsIdentity shortLived = RaTlsIdentity.create(tee, clock, Duration.ofSeconds(2), null);
+      RaTlsIdentity shortLived = RaTlsIdentity.create(tee, clock, Duration.ofSeconds(2), null, NodeConfig.NONE);
       HttpClient client = vertx.createHttpClient(RaTlsVertx.client(new HttpClientOptions().setKeepAlive(true),
           new RaTlsKeyManager(shortLived), new RaTlsTrustManager(RaTlsNode.dev(tee, DEV_ANY, clock).peers())));
       String body = ClientChains.onContext(vertx, () -> client.request(HttpMethod.GET, port, "127.0.0.1", "/")

@@ -151,15 +151,15 @@ class RaTlsVerifierTest {
   @Test
   void aCertificateValidForLongerThanTheIssuingDayPlusAnHourIsRefused() throws Exception {
     Clock twoYearsAgo = Clock.fixed(NOW.minus(Duration.ofDays(730)), ZoneOffset.UTC);
-    RaTlsIdentity century = RaTlsIdentity.create(TEE, twoYearsAgo, Duration.ofDays(36500), null);
+    RaTlsIdentity century = RaTlsIdentity.create(TEE, twoYearsAgo, Duration.ofDays(36500), null, NodeConfig.NONE);
     assertThatThrownBy(() -> verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {century.certificate()}))
         .extracting(e -> ((RaTlsException) e).reason()).isEqualTo(Reason.CERT_VALIDITY_TOO_LONG);
 
     Duration bound = RaTlsIdentity.DEFAULT_VALIDITY.plus(Duration.ofHours(1));
-    RaTlsIdentity atTheBound = RaTlsIdentity.create(TEE, CLOCK, bound, null);
+    RaTlsIdentity atTheBound = RaTlsIdentity.create(TEE, CLOCK, bound, null, NodeConfig.NONE);
     assertThat(verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {atTheBound.certificate()}).attestation()
         .accepted()).isTrue();
-    RaTlsIdentity aSecondLonger = RaTlsIdentity.create(TEE, CLOCK, bound.plusSeconds(1), null);
+    RaTlsIdentity aSecondLonger = RaTlsIdentity.create(TEE, CLOCK, bound.plusSeconds(1), null, NodeConfig.NONE);
     assertThatThrownBy(() -> verifier(CLOCK, Duration.ofHours(1)).verify(new X509Certificate[] {aSecondLonger.certificate()}))
         .extracting(e -> ((RaTlsException) e).reason()).isEqualTo(Reason.CERT_VALIDITY_TOO_LONG);
   }
@@ -167,7 +167,7 @@ class RaTlsVerifierTest {
   @Test
   void gpuEvidenceRidesInANonCriticalExtensionAndGoesThroughTheCheck() throws Exception {
     RaTlsIdentity id = RaTlsIdentity.create(TEE, CLOCK, RaTlsIdentity.DEFAULT_VALIDITY,
-        key -> Optional.of(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(key)));
+        key -> Optional.of(org.cocoonjvm.attest.nvidia.GpuNonce.forTlsPublicKey(key)), NodeConfig.NONE);
     X509Certificate[] chain = {id.certificate()};
     assertThat(id.certificate().getNonCriticalExtensionOIDs()).contains(RaTlsIdentity.GPU_EVIDENCE_OID);
     byte[][] seen = new byte[1][];
@@ -184,4 +184,59 @@ class RaTlsVerifierTest {
         RaTlsIdentity.rawEd25519(id.certificate().getPublicKey()).orElseThrow()));
   }
 
+  static RaTlsVerifier verifier(Policy policy) {
+    return new RaTlsVerifier(AttestationVerifier.create(TrustAnchors.intel().withDevRoots(List.of(TEE.root())), CLOCK),
+        CollateralSource.fixed(TEE.collateral()), policy, Duration.ofHours(1), RaTlsVerifier.GpuEvidenceCheck.NONE);
+  }
+
+  static X509Certificate[] withConfig(NodeConfig config) throws Exception {
+    return new X509Certificate[] {RaTlsIdentity.create(TEE, CLOCK, RaTlsIdentity.DEFAULT_VALIDITY, null, config).certificate()};
+  }
+
+  /**
+   * A node's configuration rides in a non-critical extension, signed with the attested key; a
+   * policy's {@code config} accepts only the values it lists, and refuses a peer that claims none.
+   */
+  @Test
+  void configurationClaims_areHeldToThePolicysConfig_andRejectedByDefaultWhenMissing() throws Exception {
+    NodeConfig nativeWorker = NodeConfig.of(Map.of("role", "worker", "engine", "native"));
+    X509Certificate[] chain = withConfig(nativeWorker);
+    assertThat(chain[0].getNonCriticalExtensionOIDs()).contains(RaTlsIdentity.CONFIG_OID);
+    Policy base = Policy.MEASUREMENTS_UNCHECKED.withAllowDevTee(true);
+    assertThat(verifier(base).verify(chain).config()).isEqualTo(nativeWorker);
+    assertThat(verifier(base).verify(new X509Certificate[] {RaTlsIdentity.create(TEE, CLOCK).certificate()}).config())
+        .isEqualTo(NodeConfig.NONE);
+
+    Policy nativeOnly = Policy.parse("{\"config\": {\"engine\": [\"native\"]}}", base);
+    assertThat(verifier(nativeOnly).verify(chain).config().values()).containsEntry("engine", "native");
+    assertThatThrownBy(() -> verifier(nativeOnly).verify(withConfig(NodeConfig.of(Map.of("engine", "forward",
+            "forward_url", "http://10.0.0.9:8000")))))
+        .isInstanceOfSatisfying(RaTlsException.class, e -> {
+          assertThat(e.reason()).isEqualTo(Reason.CONFIG_REJECTED);
+          assertThat(e.detail()).isEqualTo("the peer's engine is 'forward'; the policy accepts [native]");
+        });
+    assertThatThrownBy(() -> verifier(nativeOnly).verify(new X509Certificate[] {RaTlsIdentity.create(TEE, CLOCK).certificate()}))
+        .isInstanceOfSatisfying(RaTlsException.class, e -> {
+          assertThat(e.reason()).isEqualTo(Reason.CONFIG_REJECTED);
+          assertThat(e.detail()).isEqualTo("the peer's configuration does not say its engine; the policy accepts [native]");
+        });
+  }
+
+  @Test
+  void aConfigurationExtensionThatIsNotAnObjectOfStrings_isRefused() {
+    for (String bad : List.of("[1]", "{\"engine\": 1}", "{\"Engine\": \"native\"}", "not json", "{\"a\": \"" + "x".repeat(5000) + "\"}")) {
+      assertThatThrownBy(() -> NodeConfig.parse(bad.getBytes(java.nio.charset.StandardCharsets.UTF_8))).as(bad)
+          .isInstanceOfSatisfying(RaTlsException.class, e -> assertThat(e.reason()).isEqualTo(Reason.CONFIG_REJECTED));
+    }
+    NodeConfig claims = NodeConfig.of(Map.of("role", "gateway", "peer_policy_sha256", "ab".repeat(32)));
+    assertThat(uncheckedParse(claims.encode())).isEqualTo(claims);
+  }
+
+  private static NodeConfig uncheckedParse(byte[] extension) {
+    try {
+      return NodeConfig.parse(extension);
+    } catch (RaTlsException e) {
+      throw new AssertionError(e);
+    }
+  }
 }

@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
 import org.cocoonjvm.attest.ratls.GpuVerdict;
+import org.cocoonjvm.attest.ratls.NodeConfig;
 import org.cocoonjvm.attest.ratls.RaTlsPeer;
 
 /**
@@ -20,14 +21,18 @@ import org.cocoonjvm.attest.ratls.RaTlsPeer;
  * @param certificateNotAfter the session cannot outlive the worker's RA-TLS certificate; null when not attested
  * @param gpu                 the worker's GPU evidence extension, verified (a worker whose evidence fails, or
  *                            lacks it under a GPU-requiring policy, is refused, not registered); empty when it has none
+ * @param config              what the worker's certificate says of its configuration (its engine, its policy's
+ *                            digest), accepted by the worker policy's {@code config}; empty when it says nothing
  */
 public record AttestationState(boolean attested, String tee, String tcbStatus, String imageHash,
-                               Instant certificateNotAfter, Optional<GpuVerdict> gpu) {
-    public static final AttestationState NONE = new AttestationState(false, "none", null, null, null, Optional.empty());
+                               Instant certificateNotAfter, Optional<GpuVerdict> gpu, NodeConfig config) {
+    public static final AttestationState NONE = new AttestationState(false, "none", null, null, null, Optional.empty(),
+            NodeConfig.NONE);
 
     public AttestationState {
         Objects.requireNonNull(tee, "tee");
         Objects.requireNonNull(gpu, "gpu");
+        Objects.requireNonNull(config, "config");
         if (attested && certificateNotAfter == null) {
             throw new IllegalArgumentException("an attested worker needs its certificate's notAfter");
         }
@@ -36,7 +41,8 @@ public record AttestationState(boolean attested, String tee, String tcbStatus, S
     static AttestationState of(RaTlsPeer peer) {
         var a = peer.attestation();
         return new AttestationState(true, a.tee().orElseThrow().label(), a.status().map(s -> s.jsonName()).orElse(null),
-                a.imageHash().orElse(null), peer.certificate().getNotAfter().toInstant(), peer.gpu());
+                a.imageHash().orElse(null), peer.certificate().getNotAfter().toInstant(), peer.gpu(),
+                peer.config());
     }
 
     /** {@code verified} or {@code none}: the value of {@code attestation} in {@code /admin/workers}. */
@@ -56,5 +62,6 @@ public record AttestationState(boolean attested, String tee, String tcbStatus, S
                     .put("gpu_fwid", g.fwidHex());
             g.measurementsCompared().ifPresent(n -> worker.put("gpu_measurements_compared", n));
         });
+        if (attested) worker.put("config", config.toJson());
     }
 }
