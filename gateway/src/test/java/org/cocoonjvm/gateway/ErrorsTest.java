@@ -69,10 +69,7 @@ class ErrorsTest {
      */
     @Test
     void requestsTheHttpCodecCannotRead_getOpenAiErrors_anId_andAnAccessLogLine() throws Exception {
-        ch.qos.logback.classic.Logger accessLogger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("cocoon.access");
-        ch.qos.logback.classic.Level levelBefore = accessLogger.getLevel();
-        accessLogger.setLevel(ch.qos.logback.classic.Level.INFO);  // the tests' logback config logs WARN and up
-        try (LogCapture access = new LogCapture("cocoon.access"); LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+        withAccessLog((access, all) -> {
             String longUri = raw("GET /v1/models?x=" + "a".repeat(5000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
             // With no request line read, Netty takes the request for HTTP/1.0, and so does the answer.
             assertThat(longUri).startsWith("HTTP/1.0 414").contains("\"code\":\"uri_too_long\"", "4096 bytes",
@@ -92,9 +89,7 @@ class ErrorsTest {
             assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body())
                     .contains("cocoon_http_responses_total{route=\"other\",status=\"414\"} 1.0",
                             "cocoon_http_responses_total{route=\"v1\",status=\"431\"} 1.0");
-        } finally {
-            accessLogger.setLevel(levelBefore);
-        }
+        });
     }
 
     /**
@@ -105,10 +100,7 @@ class ErrorsTest {
      */
     @Test
     void requestLineVersions_http12IsServedAsHttp11_othersAre505() throws Exception {
-        ch.qos.logback.classic.Logger accessLogger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("cocoon.access");
-        ch.qos.logback.classic.Level levelBefore = accessLogger.getLevel();
-        accessLogger.setLevel(ch.qos.logback.classic.Level.INFO);
-        try (LogCapture access = new LogCapture("cocoon.access"); LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+        withAccessLog((access, all) -> {
             assertThat(raw("GET /health HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n"))
                     .startsWith("HTTP/1.1 200").contains("\"status\":\"ok\"");
             assertThat(raw("GET /v1/models HTTP/1.9\r\nHost: x\r\nAuthorization: Bearer " + API_KEY + "\r\nConnection: close\r\n\r\n"))
@@ -129,6 +121,22 @@ class ErrorsTest {
             assertThat(net.call(HttpMethod.GET, "/metrics", null, null).body())
                     .contains("cocoon_http_responses_total{route=\"v1\",status=\"505\"} 4.0",
                             "cocoon_request_errors_total{code=\"http_version_not_supported\"} 4.0");
+        });
+    }
+
+    /** What a test reads of the logs: the access log's lines, and every line logged. */
+    @FunctionalInterface
+    private interface LoggedBody {
+        void run(LogCapture access, LogCapture all) throws Exception;
+    }
+
+    /** Runs {@code body} with the access log at INFO, which the tests' logback config (WARN and up) leaves out. */
+    private static void withAccessLog(LoggedBody body) throws Exception {
+        ch.qos.logback.classic.Logger accessLogger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("cocoon.access");
+        ch.qos.logback.classic.Level levelBefore = accessLogger.getLevel();
+        accessLogger.setLevel(ch.qos.logback.classic.Level.INFO);
+        try (LogCapture access = new LogCapture("cocoon.access"); LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            body.run(access, all);
         } finally {
             accessLogger.setLevel(levelBefore);
         }
