@@ -149,8 +149,13 @@ class LiveMetricsTest {
                 chat("synthetic", true, "\"max_tokens\":2000")));  // minutes: cut at the grace's end
         TestNetwork.eventually("both streams started", () -> finishing.size() >= 2 && cut.size() >= 2);
 
-        CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
-        Thread.sleep(300);  // no drain: the grace has begun
+        CompletableFuture<Void> stopped;
+        try (LogCapture log = new LogCapture(GatewayNode.class)) {
+            stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
+            // The undeploy runs on the gateway's loops: /ready says 503 once the stop has begun there.
+            TestNetwork.eventually("the stop has begun", () -> log.lines().stream().anyMatch(l -> l.contains("gateway stopping:")));
+        }
+        Thread.sleep(300);  // no drain: the grace has begun, in every front
 
         TestNetwork.Reply during = net.tryCall(HttpMethod.GET, "/metrics", 2_000);
         assertThat(during).as("/metrics answers through the grace").isNotNull();

@@ -523,7 +523,9 @@ class RelayBehaviourTest {
 
         try (LogCapture log = new LogCapture(GatewayNode.class)) {
             CompletableFuture<Void> stopped = net.stopGateway().toCompletionStage().toCompletableFuture();
-            Thread.sleep(300);
+            // The undeploy runs on the gateway's loops: the fence must come once the stop is under way.
+            TestNetwork.eventually("the stop has begun", () -> log.lines().stream().anyMatch(l -> l.contains("gateway stopping:")));
+            Thread.sleep(300);  // into the drain, or the grace
             long fencedAt = System.nanoTime();
             net.gateway.fenced();
             List<SseEvents.Event> events = sse.ended.get(10, TimeUnit.SECONDS);
