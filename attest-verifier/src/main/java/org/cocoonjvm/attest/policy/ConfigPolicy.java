@@ -25,7 +25,10 @@ public record ConfigPolicy(SortedMap<String, Set<String>> allowed) {
   public ConfigPolicy {
     TreeMap<String, Set<String>> copy = new TreeMap<>();
     allowed.forEach((key, values) -> {
-      if (values.isEmpty()) throw new IllegalArgumentException("policy: config." + key + " lists no value");
+      if (values.isEmpty()) {
+        throw new IllegalArgumentException("policy: config." + key + " lists no value, so no peer could pass; leave the key "
+            + "out to accept any");
+      }
       copy.put(key, Collections.unmodifiableSet(new LinkedHashSet<>(values)));
     });
     allowed = Collections.unmodifiableSortedMap(copy);
@@ -50,12 +53,7 @@ public record ConfigPolicy(SortedMap<String, Set<String>> allowed) {
     if (!(value instanceof JsonObject o)) throw new IllegalArgumentException("policy: config must be an object");
     TreeMap<String, Set<String>> allowed = new TreeMap<>();
     for (String key : o.fieldNames()) {
-      List<String> values = PolicyJson.strings(o, key, "config." + key);
-      if (values.isEmpty()) {
-        throw new IllegalArgumentException("policy: config." + key + " lists no value, so no peer could pass; leave the key out "
-            + "to accept any");
-      }
-      allowed.put(key, new LinkedHashSet<>(values));
+      allowed.put(key, new LinkedHashSet<>(PolicyJson.strings(o, key, "config." + key)));
     }
     return new ConfigPolicy(allowed);
   }
