@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -185,7 +184,7 @@ public final class GatewayBench {
                 List<Totals> totals = routes.stream().map(r -> new Totals()).toList();
                 for (int round = 0; round < options.rounds(); round++) {
                     for (int i = 0; i < routes.size(); i++) {
-                        totals.get(i).add(phase(net, client, routes.get(i), options.replies(), c, options.phase()));
+                        phase(net, client, routes.get(i), options.replies(), c, options.phase(), totals.get(i));
                     }
                 }
                 Totals d = totals.get(0);
@@ -249,7 +248,7 @@ public final class GatewayBench {
             long c0 = jit.getTotalCompilationTime();
             long s0 = System.nanoTime();
             for (Route route : routes) {
-                phase(net, client, route, replies, users, each);
+                phase(net, client, route, replies, users, each, new Totals());
             }
             compiled = jit.getTotalCompilationTime() - c0;
             slice = (System.nanoTime() - s0) / 1e9;
@@ -260,22 +259,18 @@ public final class GatewayBench {
         return new WarmUp((System.nanoTime() - start) / 1e9, false, compiled, slice);
     }
 
-    /** @param gatewayOwn the gateway's own share of the TTFT of each request it relayed in the phase */
-    record PhaseResult(List<Outcome> outcomes, double seconds, CpuMeter.Sample cpu, long[] gatewayOwn) {}
-
-    /** Phases of one path added up: their outcomes, wall time and CPU. */
+    /**
+     * Phases of one path added up: what their requests recorded, wall time, CPU, and the gateway's
+     * own share of the TTFT of each request it relayed. Requests record as they end rather than at
+     * the phase's end: a phase's outcomes kept until then were garbage every young collection
+     * copied, which lengthened the pauses both paths wait out (docs/benchmarks.md, "The load
+     * driver's own garbage").
+     */
     static final class Totals {
         final Recorder recorder = new Recorder();
         double seconds;
         CpuMeter.Sample cpu = CpuMeter.ZERO;
         final LongStream.Builder gatewayOwn = LongStream.builder();
-
-        void add(PhaseResult p) {
-            p.outcomes().forEach(o -> o.record(recorder));
-            seconds += p.seconds();
-            cpu = cpu.plus(p.cpu());
-            Arrays.stream(p.gatewayOwn()).forEach(gatewayOwn);
-        }
 
         Recorder.TrendStats gatewayOwn() {
             return new Recorder.TrendStats(gatewayOwn.build().sorted().toArray());
@@ -290,11 +285,10 @@ public final class GatewayBench {
     record Route(Target target, CpuMeter cpu) {}
 
     /** Closed loop: {@code users} streams, each sending the next request when the last ends, until the phase is over. */
-    static PhaseResult phase(LoopbackNetwork net, HttpClient client, Route path, Replies replies, int users,
-                             Duration length) {
+    static void phase(LoopbackNetwork net, HttpClient client, Route path, Replies replies, int users, Duration length,
+                      Totals into) {
         Vertx vertx = net.vertx();
         Target target = path.target();
-        List<Outcome> outcomes = new ArrayList<>();
         ConcurrentLinkedQueue<Long> gatewayOwn = new ConcurrentLinkedQueue<>();
         net.onGatewayOverhead(gatewayOwn::add);
         CpuMeter.Sample cpu0 = path.cpu().read();
@@ -303,7 +297,7 @@ public final class GatewayBench {
         List<Future<Void>> all = new ArrayList<>();
         for (int u = 0; u < users; u++) {
             Promise<Void> done = Promise.promise();
-            vertx.runOnContext(v -> loop(vertx, client, target, replies, deadline, outcomes, done));
+            vertx.runOnContext(v -> loop(vertx, client, target, replies, deadline, into.recorder, done));
             all.add(done.future());
         }
         try {
@@ -311,25 +305,21 @@ public final class GatewayBench {
         } catch (java.util.concurrent.TimeoutException e) {
             throw new IllegalStateException("a " + users + "-stream phase against " + target.baseUrl() + " did not end within a minute of its time");
         }
-        double seconds = (System.nanoTime() - t0) / 1e9;
+        into.seconds += (System.nanoTime() - t0) / 1e9;
         net.onGatewayOverhead(null);
-        synchronized (outcomes) {
-            return new PhaseResult(List.copyOf(outcomes), seconds, path.cpu().read().minus(cpu0),
-                    gatewayOwn.stream().mapToLong(Long::longValue).toArray());
-        }
+        into.cpu = into.cpu.plus(path.cpu().read().minus(cpu0));
+        gatewayOwn.forEach(into.gatewayOwn::add);
     }
 
-    private static void loop(Vertx vertx, HttpClient client, Target target, Replies replies, long deadline, List<Outcome> outcomes,
+    private static void loop(Vertx vertx, HttpClient client, Target target, Replies replies, long deadline, Recorder recorder,
                              Promise<Void> done) {
         if (System.nanoTime() > deadline) {
             done.complete();
             return;
         }
         new LoadCall(vertx, client, target, replies.next(), 0, Scenario.Abort.NEVER, CALL_TIMEOUT).start().onSuccess(outcome -> {
-            synchronized (outcomes) {
-                outcomes.add(outcome);
-            }
-            loop(vertx, client, target, replies, deadline, outcomes, done);
+            outcome.record(recorder);
+            loop(vertx, client, target, replies, deadline, recorder, done);
         });
     }
 

@@ -1,17 +1,15 @@
 package org.cocoonjvm.load;
 
-import java.util.List;
-
 /**
  * How one request ended, with its timings in nanoseconds.
  *
  * @param kind       how it ended
  * @param errorKind  for {@link Kind#ERROR}: a short stable tag ({@code http_503}, {@code transport}, {@code in_band_timeout}, {@code no_done}, …)
  * @param ttftNanos  start to the first data event, or the whole response when not streamed; -1 if none came
- * @param gapsNanos  gaps between consecutive content events
+ * @param gapsNanos  gaps between consecutive content events; the record's own, not copied
  * @param e2eNanos   start to the end, whatever the end was
  */
-public record Outcome(Kind kind, String errorKind, long ttftNanos, List<Long> gapsNanos, long tokens, long e2eNanos) {
+public record Outcome(Kind kind, String errorKind, long ttftNanos, long[] gapsNanos, long tokens, long e2eNanos) {
     public enum Kind { COMPLETED, ABORTED, REJECTED, ERROR, INTERRUPTED }
 
     /** Records this request into the shared metrics, the same way for every caller. */
@@ -20,7 +18,9 @@ public record Outcome(Kind kind, String errorKind, long ttftNanos, List<Long> ga
         if (ttftNanos >= 0) {
             recorder.trend(Metric.TTFT, ttftNanos);
         }
-        gapsNanos.forEach(g -> recorder.trend(Metric.ITL, g));
+        for (long g : gapsNanos) {
+            recorder.trend(Metric.ITL, g);
+        }
         recorder.add(Metric.TOKENS, tokens);
         switch (kind) {
             case COMPLETED -> {

@@ -100,8 +100,8 @@ public final class PaymentsBench {
             GatewayBench.Route paidRoute = new GatewayBench.Route(paying.viaGateway(), paying.cpu());
             GatewayBench.Route freeRoute = new GatewayBench.Route(free.viaGateway(), free.cpu());
             Duration warm = Duration.ofMillis(Math.min(1000, options.phase().toMillis()));
-            GatewayBench.phase(paying, paidClient, paidRoute, replies, options.concurrency(), warm);
-            GatewayBench.phase(free, freeClient, freeRoute, replies, options.concurrency(), warm);
+            GatewayBench.phase(paying, paidClient, paidRoute, replies, options.concurrency(), warm, new GatewayBench.Totals());
+            GatewayBench.phase(free, freeClient, freeRoute, replies, options.concurrency(), warm, new GatewayBench.Totals());
             for (int i = 0; i < options.rounds(); i++) {
                 GatewayBench.Totals p = new GatewayBench.Totals();
                 GatewayBench.Totals f = new GatewayBench.Totals();
@@ -109,9 +109,9 @@ public final class PaymentsBench {
                 // neighbours' load) falls on both sides.
                 for (boolean paidPhase : i % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
                     if (paidPhase) {
-                        p.add(GatewayBench.phase(paying, paidClient, paidRoute, replies, options.concurrency(), options.phase()));
+                        GatewayBench.phase(paying, paidClient, paidRoute, replies, options.concurrency(), options.phase(), p);
                     } else {
-                        f.add(GatewayBench.phase(free, freeClient, freeRoute, replies, options.concurrency(), options.phase()));
+                        GatewayBench.phase(free, freeClient, freeRoute, replies, options.concurrency(), options.phase(), f);
                     }
                 }
                 Recorder.Snapshot ps = p.snapshot();

@@ -12,22 +12,24 @@ import java.util.TreeMap;
  * can never see a torn array.
  */
 public final class Recorder {
-    private final Map<Metric, long[]> trends = new EnumMap<>(Metric.class);
-    private final Map<Metric, Integer> trendSizes = new EnumMap<>(Metric.class);
+    /** By {@link Metric#ordinal()}: arrays rather than maps of boxed sizes, so a sample allocates nothing until its array grows. */
+    private final long[][] trends = new long[Metric.values().length][];
+    private final int[] trendSizes = new int[Metric.values().length];
     private final Map<Metric, Long> counters = new EnumMap<>(Metric.class);
     private final Map<Metric, long[]> rates = new EnumMap<>(Metric.class);
     private final Map<String, Long> errorsByKind = new TreeMap<>();
 
     public synchronized void trend(Metric metric, long nanos) {
         requireType(metric, Metric.Type.TREND);
-        long[] values = trends.computeIfAbsent(metric, m -> new long[256]);
-        int size = trendSizes.getOrDefault(metric, 0);
-        if (size == values.length) {
-            values = Arrays.copyOf(values, size * 2);
-            trends.put(metric, values);
+        int m = metric.ordinal();
+        int size = trendSizes[m];
+        if (trends[m] == null) {
+            trends[m] = new long[256];
+        } else if (size == trends[m].length) {
+            trends[m] = Arrays.copyOf(trends[m], size * 2);
         }
-        values[size] = nanos;
-        trendSizes.put(metric, size + 1);
+        trends[m][size] = nanos;
+        trendSizes[m] = size + 1;
     }
 
     public synchronized void add(Metric metric, long n) {
@@ -58,8 +60,7 @@ public final class Recorder {
         Map<Metric, TrendStats> t = new EnumMap<>(Metric.class);
         for (Metric m : Metric.values()) {
             if (m.type == Metric.Type.TREND) {
-                long[] values = trends.getOrDefault(m, new long[0]);
-                long[] sorted = Arrays.copyOf(values, trendSizes.getOrDefault(m, 0));
+                long[] sorted = trends[m.ordinal()] == null ? new long[0] : Arrays.copyOf(trends[m.ordinal()], trendSizes[m.ordinal()]);
                 Arrays.sort(sorted);
                 t.put(m, new TrendStats(sorted));
             }
