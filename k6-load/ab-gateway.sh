@@ -12,6 +12,8 @@
 # gateway's CPU per token scaled by the direct path's client + worker CPU in the same run, which
 # factors out how fast the machine was at that moment (each line is stamped with the run's start),
 # and with --control among the options the splice proxy's added time too.
+# With AB_GC_LOG=1 each run also writes its JVM's collector log beside its report and the line
+# adds the count and median of its young pauses, which stop client, gateway and worker together.
 # Needs git, python3 and JDK 25; extra Maven flags (say -o) in $MVN_FLAGS. The worktrees stay for
 # the next A/B; `git worktree remove $AB_DIR/a` (and b) drops them.
 set -euo pipefail
@@ -45,11 +47,17 @@ for pair in $(seq 1 "$pairs"); do
   for name in $order; do
     out="$dir/$name-$pair"
     started=$(date +%H:%M:%S)
+    gc_log=()
+    if [ "${AB_GC_LOG:-0}" = 1 ]; then gc_log=("-Xlog:gc:file=$out.gc.log"); fi
     (cd "$dir/$name" && "$java_home/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
-        -jar launcher/target/cocoon-launcher.jar bench gateway "$@" --json --out "$out" > "$out.json" 2> "$out.log")
-    python3 - "$out.json" "$pair" "$name" "$started" <<'PY'
-import json, sys
+        "${gc_log[@]}" -jar launcher/target/cocoon-launcher.jar bench gateway "$@" --json --out "$out" > "$out.json" 2> "$out.log")
+    python3 - "$out.json" "$pair" "$name" "$started" "${gc_log[@]:+$out.gc.log}" <<'PY'
+import json, re, statistics, sys
 report = json.load(open(sys.argv[1]))
+pauses = ""
+if len(sys.argv) > 5:
+    ms = [float(m) for m in re.findall(r"Pause Young \(Normal\).* ([0-9.]+)ms$", open(sys.argv[5]).read(), re.M)]
+    pauses = f"  young pauses {len(ms)}, median {statistics.median(ms):.1f} ms" if ms else ""
 for row in report["rows"]:
     d, g = row["cpu_us_per_token_direct"], row["cpu_us_per_token_gateway"]
     scaled = g["gateway"] / (d["client"] + d["worker"])
@@ -58,7 +66,7 @@ for row in report["rows"]:
           f"gateway own p50 {row['gateway_own_p50_ms']:.3f} ms  "
           f"{row['tokens_per_gateway_cpu_second'] / 1000:6.1f}k tok/gw-cpu-s  scaled cpu {scaled:.3f}"
           + (f"  control added p50 {row['control']['added_p50_ms']:6.2f} ms  p99 {row['control']['added_p99_ms']:6.2f} ms"
-             if row.get("control") else ""))
+             if row.get("control") else "") + pauses)
 PY
   done
 done
