@@ -16,7 +16,6 @@ import org.cocoonjvm.protocol.grpc.GenerateEvent;
 import org.cocoonjvm.protocol.grpc.GenerateRequest;
 import org.cocoonjvm.protocol.grpc.ModelRef;
 import org.cocoonjvm.protocol.grpc.Usage;
-import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.ErrorTrailers;
@@ -78,7 +77,7 @@ final class Attempts {
                 : request.generate().toBuilder().setChannelId(paidBy.idBytes()).build();
         relay.timings.attemptStarted();
         EventLoopTimers.Timer opening = boundOpening(next);
-        relay.env.grpc().request(next.address(), WorkerGrpcClient.Generate).onComplete(opened -> onCallOpened(next, generate, opening, opened));
+        relay.env.grpc().request(next.address(), GenerateEventDecoder.GENERATE).onComplete(opened -> onCallOpened(next, generate, opening, opened));
     }
 
     /**
