@@ -8,10 +8,11 @@
 # of the same benchmark, swapping which revision goes first in each pair: on the 2-vCPU development
 # VM the first run of a pair was the cheaper one in every pair of a 4-pair A/B (docs/benchmarks.md,
 # fifth session), so a fixed order biases the result. For each run and concurrency it prints the
-# added time to first token, the tokens per CPU-second of the gateway's event loops, and the
-# gateway's CPU per token scaled by the direct path's client + worker CPU in the same run, which
-# factors out how fast the machine was at that moment (each line is stamped with the run's start),
-# and with --control among the options the splice proxy's added time too.
+# added time to first token, the tokens per CPU-second of the gateway's event loops, the bytes
+# they allocated per token, and the gateway's CPU per token scaled by the direct path's client +
+# worker CPU in the same run, which factors out how fast the machine was at that moment (each
+# line is stamped with the run's start), and with --control among the options the splice proxy's
+# added time too.
 # With AB_GC_LOG=1 each run also writes its JVM's collector log beside its report and the line
 # adds the count and median of its young pauses, which stop client, gateway and worker together.
 # Needs git, python3 and JDK 25; extra Maven flags (say -o) in $MVN_FLAGS. The worktrees stay for
@@ -64,7 +65,8 @@ for row in report["rows"]:
     print(f"pair {sys.argv[2]} {sys.argv[3]} {sys.argv[4]}  {row['concurrency']:>3} streams  "
           f"added p50 {row['added_p50_ms']:6.2f} ms  p99 {row['added_p99_ms']:6.2f} ms  "
           f"gateway own p50 {row['gateway_own_p50_ms']:.3f} ms  "
-          f"{row['tokens_per_gateway_cpu_second'] / 1000:6.1f}k tok/gw-cpu-s  scaled cpu {scaled:.3f}"
+          f"{row['tokens_per_gateway_cpu_second'] / 1000:6.1f}k tok/gw-cpu-s  {g['gateway_bytes_allocated']:5.0f} B/tok  "
+          f"scaled cpu {scaled:.3f}"
           + (f"  control added p50 {row['control']['added_p50_ms']:6.2f} ms  p99 {row['control']['added_p99_ms']:6.2f} ms"
              if row.get("control") else "") + pauses)
 PY
