@@ -37,7 +37,6 @@ import org.cocoonjvm.gateway.api.FrontDispatch;
 import org.cocoonjvm.gateway.api.HttpRoutes;
 import org.cocoonjvm.gateway.api.InferenceEndpoint;
 import org.cocoonjvm.gateway.api.ModelCatalog;
-import org.cocoonjvm.gateway.api.RequestLineVersions;
 import org.cocoonjvm.gateway.billing.ChannelBilling;
 import org.cocoonjvm.gateway.billing.ChannelOnChain;
 import org.cocoonjvm.gateway.billing.RequestBilling;
@@ -57,6 +56,7 @@ import org.cocoonjvm.protocol.grpc.GatewayMessage;
 import org.cocoonjvm.protocol.grpc.WorkerMessage;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
+import org.cocoonjvm.protocol.transport.RequestLineVersions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -21,6 +21,7 @@ import org.cocoonjvm.gateway.relay.AccessLog;
 import org.cocoonjvm.protocol.openai.ApiException;
 import org.cocoonjvm.protocol.openai.ErrorKind;
 import org.cocoonjvm.protocol.openai.OpenAiResponses;
+import org.cocoonjvm.protocol.transport.RequestLineVersions;
 
 /**
  * What a front's port does with a request before any route sees it: gRPC to the gRPC server, the
@@ -108,10 +109,8 @@ public final class FrontDispatch {
             // Netty had no request line to show: the method and URI it reports are placeholders.
             answered = refuse(request, null, null, new ApiException(ErrorKind.URI_TOO_LONG,
                     "The request line exceeds " + HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH + " bytes."));
-        } else if (cause instanceof RequestLineVersions.Unsupported) {
-            answered = refuse(request, request.method().name(), request.path(), new ApiException(
-                    ErrorKind.HTTP_VERSION_NOT_SUPPORTED, "The request line's version " + ApiException.shown(cause.getMessage())
-                            + " is not served here; send HTTP/1.1, or HTTP/2."));
+        } else if (cause instanceof RequestLineVersions.Unsupported unsupported) {
+            answered = refuse(request, request.method().name(), request.path(), unsupported.toApiException());
         } else if (cause instanceof TooLongHttpHeaderException) {
             answered = refuse(request, request.method().name(), request.path(), new ApiException(ErrorKind.HEADERS_TOO_LARGE,
                     "The request headers exceed " + HttpServerOptions.DEFAULT_MAX_HEADER_SIZE + " bytes."));

@@ -1,4 +1,4 @@
-package org.cocoonjvm.gateway.api;
+package org.cocoonjvm.protocol.transport;
 
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -9,6 +9,8 @@ import io.netty.handler.codec.http.HttpRequestDecoder;
 import io.netty.handler.codec.http.HttpVersion;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.net.impl.ConnectionBase;
+import org.cocoonjvm.protocol.openai.ApiException;
+import org.cocoonjvm.protocol.openai.ErrorKind;
 
 /**
  * The version of an HTTP/1 request line, settled before Vert.x reads it.
@@ -18,9 +20,9 @@ import io.vertx.core.net.impl.ConnectionBase;
  * version ({@code FOO/1.1 501}), no body, no request id, no count, no log line (audit T, T-8).
  * Here, as RFC 9110 §2.5 asks, a later HTTP/1 minor version ({@code HTTP/1.2}) is served as
  * HTTP/1.1, the highest this server conforms to; any other version is marked a decoding failure
- * ({@link Unsupported}), which {@link FrontDispatch#refuseUnreadable} answers with a 505
- * {@code http_version_not_supported} over HTTP/1.1 (RFC 9110 §15.6.6), as it does the codec's own
- * failures.
+ * ({@link Unsupported}), which the server's invalid-request handler answers with a 505
+ * {@code http_version_not_supported} over HTTP/1.1 (RFC 9110 §15.6.6): the gateway's front and the
+ * worker's own HTTP endpoint alike.
  *
  * <p>Installed per connection through Vert.x's internal {@link ConnectionBase}, just before
  * Vert.x's own handler; an HTTP/2 connection has no request decoder and is left as it is. Not
@@ -32,10 +34,16 @@ public final class RequestLineVersions extends ChannelInboundHandlerAdapter {
     static final String HANDLER_NAME = "cocoon-request-line-versions";
     private static final String DECODER_NAME = "httpDecoder";
 
-    /** A request line whose version the gateway does not serve: the version as the client wrote it. */
+    /** A request line whose version this server does not serve: the version as the client wrote it. */
     public static final class Unsupported extends RuntimeException {
         Unsupported(HttpVersion version) {
             super(version.text(), null, false, false);
+        }
+
+        /** The answer: 505 {@code http_version_not_supported}, naming the version. */
+        public ApiException toApiException() {
+            return new ApiException(ErrorKind.HTTP_VERSION_NOT_SUPPORTED, "The request line's version "
+                    + ApiException.shown(getMessage()) + " is not served here; send HTTP/1.1, or HTTP/2.");
         }
     }
 

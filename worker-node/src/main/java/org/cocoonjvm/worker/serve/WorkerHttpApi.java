@@ -3,6 +3,8 @@ package org.cocoonjvm.worker.serve;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -27,6 +29,7 @@ import org.cocoonjvm.protocol.openai.OpenAiResponses;
 import org.cocoonjvm.protocol.openai.RequestParser;
 import org.cocoonjvm.protocol.openai.SseWriter;
 import org.cocoonjvm.protocol.openai.ValidRequest;
+import org.cocoonjvm.protocol.transport.RequestLineVersions;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.payments.Earnings;
 import org.cocoonjvm.worker.payments.OwnerAddresses;
@@ -102,6 +105,21 @@ final class WorkerHttpApi {
         router.errorHandler(413, ctx -> OpenAiResponses.error(ctx.response(), new ApiException(ErrorKind.PAYLOAD_TOO_LARGE,
                 "The request body exceeds " + MAX_BODY_BYTES + " bytes.")));
         return router;
+    }
+
+    /**
+     * An HTTP/1 request Netty's codec could not read. A version this worker does not serve gets
+     * the 505 the gateway answers (protocol's {@link RequestLineVersions}) with the OpenAI error
+     * body, and the connection closes after it, as Vert.x's own answers close it: what follows on
+     * it cannot be framed. Anything else keeps Vert.x's answer (400, 414, 431, no body).
+     */
+    static void refuseUnreadable(HttpServerRequest request) {
+        if (request.decoderResult().cause() instanceof RequestLineVersions.Unsupported unsupported) {
+            request.response().putHeader(HttpHeaders.CONNECTION, "close");
+            OpenAiResponses.error(request.response(), unsupported.toApiException()).onComplete(v -> request.connection().close());
+        } else {
+            HttpServerRequest.DEFAULT_INVALID_REQUEST_HANDLER.handle(request);
+        }
     }
 
     private void authenticate(RoutingContext ctx) {

@@ -21,6 +21,7 @@ import org.cocoonjvm.protocol.grpc.WorkerStatus;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
 import org.cocoonjvm.protocol.transport.MessageLimits;
+import org.cocoonjvm.protocol.transport.RequestLineVersions;
 import org.cocoonjvm.worker.engine.Engine;
 import org.cocoonjvm.worker.engine.ModelInfo;
 import org.cocoonjvm.worker.payments.WorkerPayments;
@@ -137,9 +138,11 @@ public final class WorkerNode extends VerticleBase {
         server = (tls == null ? vertx.createHttpServer(serverOptions).connectionHandler(connection -> {
                             FlushBatching.install(connection);
                             ChunkFraming.install(connection);
+                            RequestLineVersions.install(connection);
                         })
                         : tls.createServer(vertx, serverOptions))
-                .requestHandler(request -> (isGrpc(request) ? grpcEntry : http).handle(request));
+                .requestHandler(request -> (isGrpc(request) ? grpcEntry : http).handle(request))
+                .invalidRequestHandler(WorkerHttpApi::refuseUnreadable);
         if (tls != null) {
             rotationTimer = tls.startRotation(vertx);
         }

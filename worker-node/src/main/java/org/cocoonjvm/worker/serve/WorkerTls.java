@@ -17,6 +17,7 @@ import org.cocoonjvm.attest.ratls.RaTlsNode;
 import org.cocoonjvm.attest.ratls.RaTlsTrustManager;
 import org.cocoonjvm.protocol.transport.ChunkFraming;
 import org.cocoonjvm.protocol.transport.FlushBatching;
+import org.cocoonjvm.protocol.transport.RequestLineVersions;
 
 /**
  * A worker's attestation: its one port serves TLS with its RA-TLS certificate, asking (not
@@ -54,6 +55,7 @@ public final class WorkerTls {
                 .connectionHandler(conn -> {
                     FlushBatching.install(conn);
                     ChunkFraming.install(conn);
+                    RequestLineVersions.install(conn);
                     node.admit(vertx, conn, () -> gateways.remove(conn)).ifPresent(gateway -> gateways.add(conn));
                 });
     }

@@ -311,6 +311,33 @@ class WorkerHttpApiTest {
         assertThat(new JsonObject(response.body()).getJsonObject("error").getString("code")).isEqualTo("not_found");
     }
 
+    /**
+     * As at the gateway (audit T, T-8): Vert.x alone answered a request line of any version but
+     * HTTP/1.0 and HTTP/1.1 with a bare 501 repeating the client's version. A later HTTP/1 minor
+     * is served as HTTP/1.1; any other version is a 505 with the OpenAI error body, and the
+     * connection closes (the read below ends only because it does).
+     */
+    @Test
+    void requestLineVersions_http12IsServedAsHttp11_othersAre505() throws Exception {
+        assertThat(rawHttp1("GET /v1/models HTTP/1.2\r\nHost: x\r\nAuthorization: Bearer " + KEY + "\r\nConnection: close\r\n\r\n"))
+                .startsWith("HTTP/1.1 200").contains("\"object\":\"list\"");
+        for (String version : List.of("HTTP/0.9", "HTTP/2.0", "FOO/1.1")) {
+            assertThat(rawHttp1("GET /v1/models " + version + "\r\nHost: x\r\n\r\n")).as(version)
+                    .startsWith("HTTP/1.1 505").containsIgnoringCase("connection: close")
+                    .contains("\"code\":\"http_version_not_supported\"", "version \\\"" + version + "\\\" is not served",
+                            "\"type\":\"invalid_request_error\"");
+        }
+    }
+
+    /** Writes {@code request} as it is on a new connection, and reads until the worker closes it. */
+    private String rawHttp1(String request) throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port())) {
+            socket.setSoTimeout((int) DEADLINE.toMillis());
+            socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+    }
+
     @Test
     void status_reportsWorkerModelAndLoad() throws Exception {
         JsonObject status = status();
