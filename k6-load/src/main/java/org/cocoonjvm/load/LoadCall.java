@@ -35,8 +35,9 @@ final class LoadCall {
     private final Promise<Outcome> done = Promise.promise();
     /**
      * The gaps so far, {@code gapCount} of them. Primitive, not a list of boxed longs: a run keeps
-     * every request's gaps until the run ends, and boxed, at 60k tokens/s they were ~12 MB that
-     * every young collection copied again (docs/benchmarks.md, "The load driver's own garbage").
+     * every request's gaps until it ends (in its {@link Recorder}), and boxed, at 60k tokens/s they
+     * were ~12 MB that every young collection copied again (docs/benchmarks.md, "The load
+     * driver's own garbage").
      */
     private long[] gaps = new long[16];
     private int gapCount;

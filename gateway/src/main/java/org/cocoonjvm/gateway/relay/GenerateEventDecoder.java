@@ -21,8 +21,8 @@ import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
  * (docs/benchmarks.md, twenty-fifth and twenty-sixth sessions).
  *
  * <p>Reject by default: anything the fast path does not expect (another event, an unknown or
- * repeated field, a varint longer than a uint32's, text that is not plain UTF-8, a count past a
- * uint32) goes to the generated parser, which decides as it always did. So both paths agree on
+ * repeated field, a varint longer than a uint32's, text Java's UTF-8 decoder had to repair or
+ * that holds U+FFFD, a count past a uint32) goes to the generated parser, which decides as it always did. So both paths agree on
  * what a message means (its text and its token count); {@code GenerateEventDecoderTest} holds
  * them to that on random and broken messages.
  */
@@ -168,9 +168,9 @@ final class GenerateEventDecoder implements GrpcMessageDecoder<GenerateEvent> {
 
         /**
          * A length-delimited string (UTF-8, as {@link Buffer#getString(int, int)} reads), or null
-         * for the parser to judge. Java's decoder puts U+FFFD
-         * for each malformed sequence (overlong forms and encoded surrogates included), so a
-         * string without one was well-formed UTF-8; one with it is left to protobuf's check.
+         * for the parser to judge. Java's decoder puts U+FFFD for each malformed sequence (overlong
+         * forms and encoded surrogates included), so a string without one was well-formed UTF-8;
+         * one with it is left to protobuf's check.
          */
         String utf8() {
             long length = varint();
