@@ -22,9 +22,9 @@ import org.cocoonjvm.protocol.grpc.WorkerGrpcClient;
  *
  * <p>Reject by default: anything the fast path does not expect (another event, an unknown or
  * repeated field, a varint longer than a uint32's, text Java's UTF-8 decoder had to repair or
- * that holds U+FFFD, a count past a uint32) goes to the generated parser, which decides as it always did. So both paths agree on
- * what a message means (its text and its token count); {@code GenerateEventDecoderTest} holds
- * them to that on random and broken messages.
+ * that holds U+FFFD, a count past a uint32) goes to the generated parser, which decides as it
+ * always did. So both paths agree on what a message means (its text and its token count);
+ * {@code GenerateEventDecoderTest} holds them to that on random and broken messages.
  */
 final class GenerateEventDecoder implements GrpcMessageDecoder<GenerateEvent> {
     /** The worker's Generate call, read with this decoder. */
