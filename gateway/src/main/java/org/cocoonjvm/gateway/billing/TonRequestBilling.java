@@ -286,24 +286,30 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
 
     @Override
     public CompletionStage<Void> checkpoint(Map<Charge, Metered> usedSoFar) {
+        // A payment round checkpoints every running request every few milliseconds: each request's
+        // tokens are counted once, and each channel's id written out once a round.
         Map<Reservation, Long> progress = new HashMap<>(usedSoFar.size() * 2);
         Map<Reservation, WorkerShare> shares = new HashMap<>(usedSoFar.size() * 2);
-        Map<LedgerCharge, Long> costs = new HashMap<>(usedSoFar.size() * 2);
+        List<LedgerCharge> charges = new ArrayList<>(usedSoFar.size());
+        Map<ChannelId, String> channelHex = new HashMap<>();
         usedSoFar.forEach((charge, metered) -> {
             if (!(charge instanceof LedgerCharge ours)) {
                 throw new IllegalArgumentException("a charge from another billing: " + charge);
             }
             // Client cost and worker fee of the same usage: after a crash the worker is paid the
             // fee of exactly what the client is billed.
-            Cost cost = ours.priced(metered.usage());
+            TokenCounts tokens = tokens(metered.usage());
+            Cost cost = ours.priced(tokens);
             progress.put(ours.reservation, cost.clientCost());
-            shares.put(ours.reservation, new WorkerShare(metered.channel().hex(), cost.workerFee(), metered.workerId(),
-                    tokens(metered.usage())));
-            costs.put(ours, cost.clientCost());
+            shares.put(ours.reservation, new WorkerShare(channelHex.computeIfAbsent(metered.channel(), ChannelId::hex),
+                    cost.workerFee(), metered.workerId(), tokens));
+            charges.add(ours);
         });
         return progress(() -> {
             accounts.recordProgress(progress, shares);
-            costs.forEach(LedgerCharge::recorded);  // committed: the ledger bills at least this now
+            for (LedgerCharge charge : charges) {
+                charge.recorded(progress.get(charge.reservation));  // committed: the ledger bills at least this now
+            }
             return null;
         });
     }
@@ -406,8 +412,8 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
             return settled;
         }
 
-        Cost priced(Usage usedSoFar) {
-            return Pricing.cost(schedule, tokens(usedSoFar));
+        Cost priced(TokenCounts usedSoFar) {
+            return Pricing.cost(schedule, usedSoFar);
         }
 
         @Override
@@ -425,7 +431,7 @@ public final class TonRequestBilling implements RequestBilling, AutoCloseable {
 
         @Override
         public CompletionStage<Boolean> checkpoint(Usage usedSoFar) {
-            long cost = priced(usedSoFar).clientCost();
+            long cost = priced(tokens(usedSoFar)).clientCost();
             return progress(() -> {
                 boolean recorded = accounts.recordProgress(reservation, cost);
                 if (recorded) {
