@@ -60,7 +60,8 @@ public final class Recorder {
         Map<Metric, TrendStats> t = new EnumMap<>(Metric.class);
         for (Metric m : Metric.values()) {
             if (m.type == Metric.Type.TREND) {
-                long[] sorted = trends[m.ordinal()] == null ? new long[0] : Arrays.copyOf(trends[m.ordinal()], trendSizes[m.ordinal()]);
+                long[] values = trends[m.ordinal()];
+                long[] sorted = values == null ? new long[0] : Arrays.copyOf(values, trendSizes[m.ordinal()]);
                 Arrays.sort(sorted);
                 t.put(m, new TrendStats(sorted));
             }

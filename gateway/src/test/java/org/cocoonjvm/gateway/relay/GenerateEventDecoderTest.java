@@ -10,6 +10,7 @@ import io.vertx.grpc.common.GrpcMessage;
 import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.WireFormat;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import org.cocoonjvm.protocol.grpc.Accepted;
 import org.cocoonjvm.protocol.grpc.Delta;
@@ -32,7 +33,7 @@ class GenerateEventDecoderTest {
 
     @Test
     void aDeltaIsReadWithItsIdsFoldedIntoItsCount() {
-        GenerateEvent event = GenerateEvent.newBuilder().setDelta(Delta.newBuilder().addAllTokenIds(java.util.List.of(5, 6, 7))
+        GenerateEvent event = GenerateEvent.newBuilder().setDelta(Delta.newBuilder().addAllTokenIds(List.of(5, 6, 7))
                 .setText(" hi").setTokensWithoutIds(2)).build();
 
         GenerateEvent read = decode(DECODER, event.toByteArray(), 0, 0);
@@ -84,7 +85,7 @@ class GenerateEventDecoderTest {
 
     @Test
     void aCountPastAUint32IsLeftExactToTheParser() {
-        GenerateEvent event = GenerateEvent.newBuilder().setDelta(Delta.newBuilder().addAllTokenIds(java.util.List.of(1, 2, 3))
+        GenerateEvent event = GenerateEvent.newBuilder().setDelta(Delta.newBuilder().addAllTokenIds(List.of(1, 2, 3))
                 .setTokensWithoutIds(-1)).build();
 
         GenerateEvent read = decode(DECODER, event.toByteArray(), 0, 0);
