@@ -9,7 +9,8 @@
 # VM the first run of a pair was the cheaper one in every pair of a 4-pair A/B (docs/benchmarks.md,
 # fifth session), so a fixed order biases the result. For each run and concurrency it prints the
 # added time to first token, the tokens per CPU-second of the gateway's event loops, the bytes
-# they allocated per token, and the gateway's CPU per token scaled by the direct path's client +
+# they allocated per token (and, from revisions that measure it, the whole process's per token on
+# each path), and the gateway's CPU per token scaled by the direct path's client +
 # worker CPU in the same run, which factors out how fast the machine was at that moment (each
 # line is stamped with the run's start), and with --control among the options the splice proxy's
 # added time too.
@@ -67,6 +68,8 @@ for row in report["rows"]:
           f"gateway own p50 {row['gateway_own_p50_ms']:.3f} ms  "
           f"{row['tokens_per_gateway_cpu_second'] / 1000:6.1f}k tok/gw-cpu-s  {g['gateway_bytes_allocated']:5.0f} B/tok  "
           f"scaled cpu {scaled:.3f}"
+          + (f"  process B/tok {d['process_bytes_allocated']:5.0f} / {g['process_bytes_allocated']:5.0f}"
+             if "process_bytes_allocated" in g else "")
           + (f"  control added p50 {row['control']['added_p50_ms']:6.2f} ms  p99 {row['control']['added_p99_ms']:6.2f} ms"
              if row.get("control") else "") + pauses)
 PY

@@ -12,9 +12,11 @@ import java.util.concurrent.ExecutionException;
 /**
  * CPU time of the whole process and of each node's event loops, so a benchmark can say who spent a
  * phase's CPU: client, gateway or worker. What the event loops do not run (GC, the JIT, the
- * asynchronous log appender) is the process total less the three. Also the bytes the middle
- * node's event loops allocated: unlike CPU time, a count this machine's noise does not move, and
- * what its garbage collections (in "other", and in the tail of every latency) are paid for.
+ * asynchronous log appender) is the process total less the three. Also the bytes allocated, by
+ * the middle node's event loops and by the whole process: unlike CPU time, counts this machine's
+ * noise does not move. The process's is what sets how often the shared heap's young collections
+ * stop all three nodes (in "other", and in the tail of every latency); the middle node's, its
+ * part in that.
  */
 public final class CpuMeter {
     private static final com.sun.management.ThreadMXBean THREADS =
@@ -23,17 +25,18 @@ public final class CpuMeter {
     /**
      * Nanoseconds of CPU: the process, and each node's event-loop threads; {@code gateway} is the
      * node in the middle, the gateway or another node measured in its place. {@code gatewayBytes}:
-     * what the middle node's event loops allocated.
+     * what the middle node's event loops allocated; {@code processBytes}: every thread of the
+     * process, those that have ended included.
      */
-    public record Sample(long process, long client, long gateway, long worker, long gatewayBytes) {
+    public record Sample(long process, long client, long gateway, long worker, long gatewayBytes, long processBytes) {
         public Sample minus(Sample o) {
             return new Sample(process - o.process, client - o.client, gateway - o.gateway, worker - o.worker,
-                    gatewayBytes - o.gatewayBytes);
+                    gatewayBytes - o.gatewayBytes, processBytes - o.processBytes);
         }
 
         public Sample plus(Sample o) {
             return new Sample(process + o.process, client + o.client, gateway + o.gateway, worker + o.worker,
-                    gatewayBytes + o.gatewayBytes);
+                    gatewayBytes + o.gatewayBytes, processBytes + o.processBytes);
         }
 
         /** Not on any node's event loop: GC, compilation, logging. */
@@ -42,7 +45,7 @@ public final class CpuMeter {
         }
     }
 
-    public static final Sample ZERO = new Sample(0, 0, 0, 0, 0);
+    public static final Sample ZERO = new Sample(0, 0, 0, 0, 0, 0);
 
     private final long[] client;
     private final long[] gateway;
@@ -61,7 +64,7 @@ public final class CpuMeter {
 
     public Sample read() {
         return new Sample(((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime(),
-                cpu(client), cpu(gateway), cpu(worker), allocated(gateway));
+                cpu(client), cpu(gateway), cpu(worker), allocated(gateway), THREADS.getTotalThreadAllocatedBytes());
     }
 
     private static long allocated(long[] ids) {

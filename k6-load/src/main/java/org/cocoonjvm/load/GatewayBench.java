@@ -128,18 +128,20 @@ public final class GatewayBench {
 
     /**
      * Microseconds of CPU per token relayed: the whole process, and who in it spent them; and the
-     * bytes the middle node's event loops allocated per token.
+     * bytes allocated per token by the middle node's event loops and by the whole process.
      */
-    public record CpuPerToken(double process, double client, double gateway, double worker, double other, double gatewayBytes) {
+    public record CpuPerToken(double process, double client, double gateway, double worker, double other, double gatewayBytes,
+                              double processBytes) {
         static CpuPerToken of(CpuMeter.Sample cpu, long tokens) {
             double per = 1e-3 / Math.max(1, tokens);
+            double perBytes = 1.0 / Math.max(1, tokens);
             return new CpuPerToken(cpu.process() * per, cpu.client() * per, cpu.gateway() * per, cpu.worker() * per,
-                    cpu.other() * per, (double) cpu.gatewayBytes() / Math.max(1, tokens));
+                    cpu.other() * per, cpu.gatewayBytes() * perBytes, cpu.processBytes() * perBytes);
         }
 
         JsonObject json() {
             return new JsonObject().put("process", process).put("client", client).put("gateway", gateway).put("worker", worker)
-                    .put("other", other).put("gateway_bytes_allocated", gatewayBytes);
+                    .put("other", other).put("gateway_bytes_allocated", gatewayBytes).put("process_bytes_allocated", processBytes);
         }
     }
 

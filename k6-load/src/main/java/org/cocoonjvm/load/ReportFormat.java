@@ -47,15 +47,16 @@ final class ReportFormat {
                     r.directCpu().process(), r.gatewayCpu().process(), r.errors()));
         }
         t.append(String.format(Locale.ROOT, "CPU µs per token by who spent it (direct path / gateway path); "
-                + "tokens per CPU-second of the gateway's event loops, and the bytes they allocated per token%n"));
-        t.append(String.format(Locale.ROOT, "%5s | %15s %15s %15s %15s | %12s %9s%n", "conc", "client", "worker", "gateway",
-                "other (GC,JIT,log)", "gw tok/cpu-s", "gw B/tok"));
+                + "tokens per CPU-second of the gateway's event loops, and the bytes they allocated per token; "
+                + "bytes the whole process allocated per token (direct path / gateway path)%n"));
+        t.append(String.format(Locale.ROOT, "%5s | %15s %15s %15s %15s | %12s %9s | %15s%n", "conc", "client", "worker", "gateway",
+                "other (GC,JIT,log)", "gw tok/cpu-s", "gw B/tok", "process B/tok"));
         for (Row r : rows) {
             CpuPerToken d = r.directCpu();
             CpuPerToken g = r.gatewayCpu();
-            t.append(String.format(Locale.ROOT, "%5d | %6.2f / %6.2f %6.2f / %6.2f %6s / %6.2f %6.2f / %6.2f | %12.0f %9.0f%n",
+            t.append(String.format(Locale.ROOT, "%5d | %6.2f / %6.2f %6.2f / %6.2f %6s / %6.2f %6.2f / %6.2f | %12.0f %9.0f | %6.0f / %6.0f%n",
                     r.concurrency(), d.client(), g.client(), d.worker(), g.worker(), "-", g.gateway(), d.other(), g.other(),
-                    1e6 / g.gateway(), g.gatewayBytes()));
+                    1e6 / g.gateway(), g.gatewayBytes(), d.processBytes(), g.processBytes()));
         }
         t.append(String.format(Locale.ROOT, "The gateway's own share of the gateway path's TTFT (arrival until the worker call "
                 + "was written, plus passing the first token on)%n"));
