@@ -12,6 +12,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import org.cocoonjvm.protocol.openai.SseParser;
@@ -24,6 +25,7 @@ import org.cocoonjvm.protocol.openai.SseParser;
  */
 final class LoadCall {
     private static final int MAX_EVENT_BYTES = 1 << 20;
+    private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
 
     private final Vertx vertx;
     private final HttpClient client;
@@ -41,6 +43,7 @@ final class LoadCall {
      */
     private long[] gaps = new long[16];
     private int gapCount;
+    private final StreamChunk.Reader chunks = new StreamChunk.Reader();
     private HttpClientRequest request;
     private long timer = -1;
     private long start;
@@ -160,18 +163,22 @@ final class LoadCall {
         });
     }
 
-    private void onData(String data) {
+    private void onData(byte[] data, int offset, int length) {
+        if (done.future().isComplete()) {
+            // Cut, timed out or interrupted: what still arrives is no longer this request's to count.
+            return;
+        }
         long now = System.nanoTime();
         if (firstData < 0) {
             firstData = now - start;
         }
-        if ("[DONE]".equals(data)) {
+        if (Arrays.equals(data, offset, offset + length, DONE, 0, DONE.length)) {
             sawDone = true;
             return;
         }
         StreamChunk chunk;
         try {
-            chunk = StreamChunk.parse(data);
+            chunk = chunks.read(data, offset, length);
         } catch (IOException e) {
             inBandError = "bad_json";
             return;
@@ -205,6 +212,7 @@ final class LoadCall {
         if (timer >= 0) {
             vertx.cancelTimer(timer);
         }
+        chunks.close();
         long tokens = usageTokens >= 0 ? usageTokens : contentEvents;
         done.complete(new Outcome(kind, kind == Outcome.Kind.ERROR ? errorKind : null, firstData, Arrays.copyOf(gaps, gapCount), tokens,
                 System.nanoTime() - start));

@@ -4,7 +4,9 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.async.ByteArrayFeeder;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 
 /**
  * What the load driver reads from one streamed chunk ({@code chat.completion.chunk} or an error
@@ -25,29 +27,106 @@ import java.io.IOException;
 record StreamChunk(String errorCode, long completionTokens, boolean hasContent) {
     private static final JsonFactory JSON = new JsonFactory();
 
-    /** @throws IOException if {@code json} is not a JSON object */
+    /**
+     * @throws IOException if {@code json} is not one JSON object, as {@code JSON.parse} in the k6
+     *                     scripts would refuse it (so also if anything but whitespace follows it)
+     */
     static StreamChunk parse(String json) throws IOException {
         try (JsonParser p = JSON.createParser(json)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
-                throw new JsonParseException(p, "a chunk is a JSON object");
+            StreamChunk chunk = object(p);
+            if (p.nextToken() != null) {
+                throw new JsonParseException(p, "a chunk is one JSON object, and something follows it");
             }
-            String error = null;
-            long completionTokens = -1;
-            boolean content = false;
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.currentName();
-                JsonToken value = p.nextToken();
-                if (field.equals("error")) {
-                    error = truthy(p, value) ? errorCode(p, value) : null;
-                } else if (field.equals("usage") && value == JsonToken.START_OBJECT) {
-                    completionTokens = completionTokens(p);
-                } else if (field.equals("choices") && value == JsonToken.START_ARRAY) {
-                    content = firstDeltaHasContent(p);
-                } else {
-                    p.skipChildren();
+            return chunk;
+        }
+    }
+
+    /** Reads one object from the parser's next token; leaves the parser at its end. */
+    private static StreamChunk object(JsonParser p) throws IOException {
+        if (p.nextToken() != JsonToken.START_OBJECT) {
+            throw new JsonParseException(p, "a chunk is a JSON object");
+        }
+        String error = null;
+        long completionTokens = -1;
+        boolean content = false;
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String field = p.currentName();
+            JsonToken value = p.nextToken();
+            if (field.equals("error")) {
+                error = truthy(p, value) ? errorCode(p, value) : null;
+            } else if (field.equals("usage") && value == JsonToken.START_OBJECT) {
+                completionTokens = completionTokens(p);
+            } else if (field.equals("choices") && value == JsonToken.START_ARRAY) {
+                content = firstDeltaHasContent(p);
+            } else {
+                p.skipChildren();
+            }
+        }
+        return new StreamChunk(error, completionTokens, content);
+    }
+
+    /**
+     * One stream's chunks, read as bytes by one non-blocking parser fed event after event, so a
+     * chunk costs no parser, no context objects and no String: a new parser per chunk was ~800
+     * bytes of garbage per token in the load driver, which shares the heap and its pauses with the
+     * gateway it measures. What the fed parser does not read cleanly as one whole object (not JSON,
+     * cut short, followed by more, bytes that are not UTF-8) goes to {@link #parse(String)}, which
+     * decides as it always has, and the next chunk gets a fresh parser. Owned by the stream's event
+     * loop; {@link #close()} when the stream ends.
+     */
+    static final class Reader implements AutoCloseable {
+        private JsonParser parser;
+        /** Bytes fed to {@link #parser} before this chunk: where its offsets for this chunk start. */
+        private long fed;
+
+        /** @throws IOException as {@link #parse(String)} for the same text */
+        StreamChunk read(byte[] bytes, int offset, int length) throws IOException {
+            if (parser == null) {
+                parser = JSON.createNonBlockingByteArrayParser();
+            }
+            try {
+                ((ByteArrayFeeder) parser.getNonBlockingInputFeeder()).feedInput(bytes, offset, offset + length);
+                StreamChunk chunk = object(parser);
+                if (parser.currentToken() == JsonToken.END_OBJECT && parser.getParsingContext().inRoot()
+                        && onlyWhitespaceAfter(bytes, offset, length) && parser.nextToken() == JsonToken.NOT_AVAILABLE) {
+                    fed += length;
+                    return chunk;
+                }
+            } catch (IOException e) {
+                // Decided below.
+            }
+            close();
+            return parse(new String(bytes, offset, length, StandardCharsets.UTF_8));
+        }
+
+        /**
+         * Whether only whitespace follows the object in the chunk. Asked of the bytes, not the
+         * parser: a fed parser takes a trailing {@code 0} or {@code "x} for the start of a value
+         * that more input may finish, where {@code JSON.parse} refuses them.
+         */
+        private boolean onlyWhitespaceAfter(byte[] bytes, int offset, int length) {
+            long end = parser.currentLocation().getByteOffset() - fed;
+            for (long i = end; i < length; i++) {
+                byte b = bytes[offset + (int) i];
+                if (b != ' ' && b != '\t' && b != '\n' && b != '\r') {
+                    return false;
                 }
             }
-            return new StreamChunk(error, completionTokens, content);
+            return true;
+        }
+
+        @Override
+        public void close() {
+            if (parser != null) {
+                try {
+                    parser.close();
+                } catch (IOException e) {
+                    // Nothing to release that could fail: the parser reads an array.
+                } finally {
+                    parser = null;
+                    fed = 0;
+                }
+            }
         }
     }
 
@@ -116,7 +195,11 @@ record StreamChunk(String errorCode, long completionTokens, boolean hasContent) 
         } else {
             p.skipChildren();
         }
-        while (p.nextToken() != JsonToken.END_ARRAY) {
+        for (JsonToken next; (next = p.nextToken()) != JsonToken.END_ARRAY; ) {
+            if (next == null || next == JsonToken.NOT_AVAILABLE) {
+                // The blocking parser fails at the end of its input; the fed one says it needs more.
+                throw new JsonParseException(p, "a chunk's choices array is not closed");
+            }
             p.skipChildren();
         }
         return content;

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class SseParserTest {
@@ -123,5 +124,34 @@ class SseParserTest {
         failing.handle(Buffer.buffer("data: good\n\n"));
 
         assertThat(seen).containsExactly("bad", "good");
+    }
+
+    /**
+     * Reads past the parser's copy window: events larger than it, and lines and CRLFs lying across
+     * its edges, come out as they do fed a byte at a time.
+     */
+    @Test
+    void handle_readsLargerThanTheCopyWindow_giveTheSameEvents() {
+        StringBuilder stream = new StringBuilder();
+        List<String> expected = new ArrayList<>();
+        Random random = new Random(7);
+        for (int i = 0; i < 60; i++) {
+            String value = "é".repeat(random.nextInt(3)) + "x".repeat(random.nextInt(900));
+            stream.append(i % 3 == 0 ? ": keep-alive\r\n\r\n" : "").append("data: ").append(value).append(i % 2 == 0 ? "\r\n\r\n" : "\n\n");
+            expected.add(value);
+        }
+
+        assertThat(parsedWholeAndByteByByte(stream.toString())).isEqualTo(expected);
+    }
+
+    @Test
+    void handle_bytesHandler_getsEachEventsDataWithoutTheLastLineFeed() {
+        List<String> seen = new ArrayList<>();
+        SseParser bytes = new SseParser(1 << 10, (data, offset, length) ->
+                seen.add(new String(data, offset, length, StandardCharsets.UTF_8)));
+
+        bytes.handle(Buffer.buffer("data: héllo\n\ndata: a\ndata: b\n\ndata\n\n".getBytes(StandardCharsets.UTF_8)));
+
+        assertThat(seen).containsExactly("héllo", "a\nb", "");
     }
 }
