@@ -9,8 +9,9 @@
 # VM the first run of a pair was the cheaper one in every pair of a 4-pair A/B (docs/benchmarks.md,
 # fifth session), so a fixed order biases the result. For each run and concurrency it prints the
 # added time to first token, the tokens per CPU-second of the gateway's event loops, the bytes
-# they allocated per token (and, from revisions that measure it, the whole process's per token on
-# each path), and the gateway's CPU per token scaled by the direct path's client +
+# they allocated per token (and, from revisions that measure them, the whole process's per token on
+# each path, the share of each path's requests a stop-the-world pause caught, and the added p99 of
+# the others), and the gateway's CPU per token scaled by the direct path's client +
 # worker CPU in the same run, which factors out how fast the machine was at that moment (each
 # line is stamped with the run's start), and with --control among the options the splice proxy's
 # added time too.
@@ -70,6 +71,9 @@ for row in report["rows"]:
           f"scaled cpu {scaled:.3f}"
           + (f"  process B/tok {d['process_bytes_allocated']:5.0f} / {g['process_bytes_allocated']:5.0f}"
              if "process_bytes_allocated" in g else "")
+          + (f"  caught by pauses {100 * row['pauses']['overlapped_share_direct']:.2f}% / "
+             f"{100 * row['pauses']['overlapped_share_gateway']:.2f}%, unpaused added p99 {row['pauses']['unpaused_added_p99_ms']:6.2f} ms"
+             if row.get("pauses") else "")
           + (f"  control added p50 {row['control']['added_p50_ms']:6.2f} ms  p99 {row['control']['added_p99_ms']:6.2f} ms"
              if row.get("control") else "") + pauses)
 PY

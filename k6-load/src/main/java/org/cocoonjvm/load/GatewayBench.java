@@ -12,10 +12,12 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import java.util.stream.LongStream;
 import org.cocoonjvm.gateway.GatewayNode;
 import org.cocoonjvm.gateway.billing.PaymentOptions;
@@ -107,16 +109,34 @@ public final class GatewayBench {
      * @param gatewayOwn the gateway's own share of each gateway-path TTFT, as its
      *                   {@code cocoon_gateway_overhead_seconds} measures it, request by request
      * @param control    the path through the {@link SpliceProxy} in the gateway's place; null if not measured
+     * @param pauses     the process's stop-the-world pauses during the measured phases, and which requests they caught
      */
     public record Row(int concurrency, Recorder.TrendStats directTtft, Recorder.TrendStats gatewayTtft,
                       Recorder.TrendStats gatewayOwn, double directTokensPerS, double gatewayTokensPerS,
-                      CpuPerToken directCpu, CpuPerToken gatewayCpu, long errors, Control control) {
+                      CpuPerToken directCpu, CpuPerToken gatewayCpu, long errors, Control control, PauseShare pauses) {
         double addedP50() {
             return gatewayTtft.percentile(50) - directTtft.percentile(50);
         }
 
         double addedP99() {
             return gatewayTtft.percentile(99) - directTtft.percentile(99);
+        }
+    }
+
+    /**
+     * The stop-the-world pauses of one concurrency's measured phases ({@link Pauses}), and of each
+     * path the share of requests whose wait for the first token a pause overlapped and the TTFT of
+     * the others: the tail a pause of the shared heap cannot have made.
+     */
+    public record PauseShare(int count, double totalMillis, double directOverlapped, double gatewayOverlapped,
+                             Recorder.TrendStats directUnpaused, Recorder.TrendStats gatewayUnpaused) {
+        static PauseShare of(Pauses.Spans spans, Totals direct, Totals gateway) {
+            return new PauseShare(spans.count(), spans.totalMillis(), direct.overlapped(spans), gateway.overlapped(spans),
+                    direct.unpausedTtft(spans), gateway.unpausedTtft(spans));
+        }
+
+        double addedP99() {
+            return gatewayUnpaused.percentile(99) - directUnpaused.percentile(99);
         }
     }
 
@@ -184,10 +204,14 @@ public final class GatewayBench {
             warmup = warmUp(net, client, routes, options.replies(), most, options.warmup());
             for (int c : options.concurrencies()) {
                 List<Totals> totals = routes.stream().map(r -> new Totals()).toList();
-                for (int round = 0; round < options.rounds(); round++) {
-                    for (int i = 0; i < routes.size(); i++) {
-                        phase(net, client, routes.get(i), options.replies(), c, options.phase(), totals.get(i));
+                Pauses.Spans spans;
+                try (Pauses pauses = Pauses.start()) {
+                    for (int round = 0; round < options.rounds(); round++) {
+                        for (int i = 0; i < routes.size(); i++) {
+                            phase(net, client, routes.get(i), options.replies(), c, options.phase(), totals.get(i));
+                        }
                     }
+                    spans = pauses.stop();
                 }
                 Totals d = totals.get(0);
                 Totals g = totals.get(1);
@@ -205,7 +229,8 @@ public final class GatewayBench {
                 rows.add(new Row(c, ds.trend(Metric.TTFT), gs.trend(Metric.TTFT), g.gatewayOwn(),
                         ds.count(Metric.TOKENS) / d.seconds, gs.count(Metric.TOKENS) / g.seconds,
                         CpuPerToken.of(d.cpu, ds.count(Metric.TOKENS)), CpuPerToken.of(g.cpu, gs.count(Metric.TOKENS)),
-                        ds.count(Metric.ERRORS) + gs.count(Metric.ERRORS) + controlErrors, measuredControl));
+                        ds.count(Metric.ERRORS) + gs.count(Metric.ERRORS) + controlErrors, measuredControl,
+                        PauseShare.of(spans, d, g)));
             }
             client.close().await();
         } finally {
@@ -273,6 +298,36 @@ public final class GatewayBench {
         double seconds;
         CpuMeter.Sample cpu = CpuMeter.ZERO;
         final LongStream.Builder gatewayOwn = LongStream.builder();
+        /**
+         * Each request's start and time to first token, {@code waits} of them: which ones a pause
+         * overlapped is known only once the phases' pauses are read.
+         */
+        private long[] starts = new long[1024];
+        private long[] ttfts = new long[1024];
+        private int waits;
+
+        synchronized void record(Outcome outcome) {
+            outcome.record(recorder);
+            if (outcome.ttftNanos() < 0) {
+                return;
+            }
+            if (waits == starts.length) {
+                starts = Arrays.copyOf(starts, 2 * waits);
+                ttfts = Arrays.copyOf(ttfts, 2 * waits);
+            }
+            starts[waits] = outcome.startNanos();
+            ttfts[waits++] = outcome.ttftNanos();
+        }
+
+        synchronized double overlapped(Pauses.Spans spans) {
+            long caught = IntStream.range(0, waits).filter(i -> spans.overlap(starts[i], starts[i] + ttfts[i])).count();
+            return waits == 0 ? 0 : (double) caught / waits;
+        }
+
+        synchronized Recorder.TrendStats unpausedTtft(Pauses.Spans spans) {
+            return new Recorder.TrendStats(IntStream.range(0, waits).filter(i -> !spans.overlap(starts[i], starts[i] + ttfts[i]))
+                    .mapToLong(i -> ttfts[i]).sorted().toArray());
+        }
 
         Recorder.TrendStats gatewayOwn() {
             return new Recorder.TrendStats(gatewayOwn.build().sorted().toArray());
@@ -299,7 +354,7 @@ public final class GatewayBench {
         List<Future<Void>> all = new ArrayList<>();
         for (int u = 0; u < users; u++) {
             Promise<Void> done = Promise.promise();
-            vertx.runOnContext(v -> loop(vertx, client, target, replies, deadline, into.recorder, done));
+            vertx.runOnContext(v -> loop(vertx, client, target, replies, deadline, into, done));
             all.add(done.future());
         }
         try {
@@ -313,15 +368,15 @@ public final class GatewayBench {
         gatewayOwn.forEach(into.gatewayOwn::add);
     }
 
-    private static void loop(Vertx vertx, HttpClient client, Target target, Replies replies, long deadline, Recorder recorder,
+    private static void loop(Vertx vertx, HttpClient client, Target target, Replies replies, long deadline, Totals into,
                              Promise<Void> done) {
         if (System.nanoTime() > deadline) {
             done.complete();
             return;
         }
         new LoadCall(vertx, client, target, replies.next(), 0, Scenario.Abort.NEVER, CALL_TIMEOUT).start().onSuccess(outcome -> {
-            outcome.record(recorder);
-            loop(vertx, client, target, replies, deadline, recorder, done);
+            into.record(outcome);
+            loop(vertx, client, target, replies, deadline, into, done);
         });
     }
 

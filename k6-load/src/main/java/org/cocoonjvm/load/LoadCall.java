@@ -215,6 +215,6 @@ final class LoadCall {
         chunks.close();
         long tokens = usageTokens >= 0 ? usageTokens : contentEvents;
         done.complete(new Outcome(kind, kind == Outcome.Kind.ERROR ? errorKind : null, firstData, Arrays.copyOf(gaps, gapCount), tokens,
-                System.nanoTime() - start));
+                System.nanoTime() - start, start));
     }
 }

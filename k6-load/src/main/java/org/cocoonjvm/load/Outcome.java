@@ -8,8 +8,9 @@ package org.cocoonjvm.load;
  * @param ttftNanos  start to the first data event, or the whole response when not streamed; -1 if none came
  * @param gapsNanos  gaps between consecutive content events; the record's own, not copied
  * @param e2eNanos   start to the end, whatever the end was
+ * @param startNanos {@link System#nanoTime()} at the start: where the request lies among other events of the run
  */
-public record Outcome(Kind kind, String errorKind, long ttftNanos, long[] gapsNanos, long tokens, long e2eNanos) {
+public record Outcome(Kind kind, String errorKind, long ttftNanos, long[] gapsNanos, long tokens, long e2eNanos, long startNanos) {
     public enum Kind { COMPLETED, ABORTED, REJECTED, ERROR, INTERRUPTED }
 
     /** Records this request into the shared metrics, the same way for every caller. */

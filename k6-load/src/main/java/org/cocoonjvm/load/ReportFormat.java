@@ -65,6 +65,16 @@ final class ReportFormat {
             t.append(String.format(Locale.ROOT, "%5d | %7.3fms %7.3fms %9d%n", r.concurrency(), r.gatewayOwn().percentile(50),
                     r.gatewayOwn().percentile(99), r.gatewayOwn().count()));
         }
+        t.append(String.format(Locale.ROOT, "Stop-the-world pauses of the measured phases (JFR safepoints; they stop client, "
+                + "gateway and worker alike): requests whose wait for the first token one overlapped, and TTFT p99 without them%n"));
+        t.append(String.format(Locale.ROOT, "%5s | %7s %9s | %9s %9s | %9s %9s %8s%n", "conc", "pauses", "total",
+                "caught dir", "caught gw", "p99 dir", "p99 gw", "added"));
+        for (Row r : rows) {
+            GatewayBench.PauseShare p = r.pauses();
+            t.append(String.format(Locale.ROOT, "%5d | %7d %7.1fms | %9.2f%% %8.2f%% | %7.2fms %7.2fms %6.2fms%n", r.concurrency(),
+                    p.count(), p.totalMillis(), 100 * p.directOverlapped(), 100 * p.gatewayOverlapped(),
+                    p.directUnpaused().percentile(99), p.gatewayUnpaused().percentile(99), p.addedP99()));
+        }
         if (rows.getFirst().control() != null) {
             t.append(String.format(Locale.ROOT, "Control: a byte-splicing TCP proxy in the gateway's place (one more process on "
                     + "the path, no work): what any proxy adds on this machine, and the gateway's TTFT beyond it%n"));
@@ -103,6 +113,12 @@ final class ReportFormat {
                     .put("cpu_us_per_token_direct", r.directCpu().json()).put("cpu_us_per_token_gateway", r.gatewayCpu().json())
                     .put("tokens_per_gateway_cpu_second", 1e6 / r.gatewayCpu().gateway())
                     .put("errors", r.errors())
+                    .put("pauses", new JsonObject().put("count", r.pauses().count()).put("total_ms", r.pauses().totalMillis())
+                            .put("overlapped_share_direct", r.pauses().directOverlapped())
+                            .put("overlapped_share_gateway", r.pauses().gatewayOverlapped())
+                            .put("unpaused_ttft_p99_direct_ms", r.pauses().directUnpaused().percentile(99))
+                            .put("unpaused_ttft_p99_gateway_ms", r.pauses().gatewayUnpaused().percentile(99))
+                            .put("unpaused_added_p99_ms", r.pauses().addedP99()))
                     .put("control", r.control() == null ? null : new JsonObject()
                             .put("ttft_p50_ms", r.control().ttft().percentile(50))
                             .put("ttft_p99_ms", r.control().ttft().percentile(99))

@@ -36,12 +36,21 @@ class GatewayBenchTest {
             // A part of each request's TTFT; the two sets of requests differ at a phase's edges, so
             // on a loaded machine their medians can cross (seen: 80.8 against 80.0 ms).
             assertThat(row.gatewayOwn().percentile(50)).isPositive().isLessThan(row.gatewayTtft().percentile(99));
+            // Requests a pause caught are left out of the unpaused TTFT, and only they.
+            GatewayBench.PauseShare pauses = row.pauses();
+            assertThat(pauses.directOverlapped()).isBetween(0.0, 1.0);
+            assertThat(pauses.gatewayOverlapped()).isBetween(0.0, 1.0);
+            assertThat(pauses.directUnpaused().count())
+                    .isEqualTo(Math.round(row.directTtft().count() * (1 - pauses.directOverlapped())));
+            assertThat(pauses.gatewayUnpaused().count())
+                    .isEqualTo(Math.round(row.gatewayTtft().count() * (1 - pauses.gatewayOverlapped())));
         }
         String table = report.table();
         assertThat(table).contains("p50 dir", "p50 gw", "tok/s gw", "ratio", "warm-up: ", "gw tok/cpu-s", "10 to 30-token replies",
                 "transport nio (gateway " + gateway + ")");
-        // Each concurrency has a latency row, a CPU row and a row of the gateway's own share.
-        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(6);
+        // Each concurrency has a latency row, a CPU row, a row of the gateway's own share and one of pauses.
+        assertThat(table.lines().filter(l -> l.matches("\\s+[14] \\|.*"))).hasSize(8);
+        assertThat(table).contains("Stop-the-world pauses", "caught gw");
         for (GatewayBench.Row row : report.rows()) {
             // The gateway's event loops did work only on the gateway path; the client's on both.
             assertThat(row.gatewayCpu().gateway()).isPositive();
@@ -57,7 +66,7 @@ class GatewayBenchTest {
             assertThat(doc.getElementsByTagName("polyline").getLength()).as(svg.toString()).isGreaterThanOrEqualTo(2);
         }
         assertThat(Files.readString(out.resolve("report.json"))).contains("\"added_p50_ms\"", "\"tokens_per_gateway_cpu_second\"",
-                "\"jit_quiet\"", "\"gateway_own_p99_ms\"");
+                "\"jit_quiet\"", "\"gateway_own_p99_ms\"", "\"unpaused_added_p99_ms\"");
     }
 
     @Test
