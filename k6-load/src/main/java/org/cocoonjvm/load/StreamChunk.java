@@ -106,6 +106,9 @@ record StreamChunk(String errorCode, long completionTokens, boolean hasContent) 
          */
         private boolean onlyWhitespaceAfter(byte[] bytes, int offset, int length) {
             long end = parser.currentLocation().getByteOffset() - fed;
+            if (end < 0 || end > length) {
+                return false;  // an offset outside the chunk: let the one-chunk parse decide
+            }
             for (long i = end; i < length; i++) {
                 byte b = bytes[offset + (int) i];
                 if (b != ' ' && b != '\t' && b != '\n' && b != '\r') {

@@ -29,7 +29,6 @@ public final class SseWriter extends ResponseWriter {
     private static final byte[] TEXT_DELTA_END = ascii(",\"logprobs\":null,\"finish_reason\":null}]");
     private static final byte[] EVENT_END = ascii("}\n\n");
     private static final byte[] USAGE = ascii(",\"usage\":");
-    private static final int LONGEST_DELTA_PARTS = CHAT_FIRST_DELTA.length + CHAT_DELTA_END.length + EVENT_END.length;
 
     private boolean committed;
     /** Whether a content delta went out (the first carries the assistant role). */
@@ -58,18 +57,17 @@ public final class SseWriter extends ResponseWriter {
         }
         // The one event per token: constant parts as bytes, the text escaped straight into the buffer.
         byte[] start = chunkStart();
-        ByteBuf event = VertxByteBufAllocator.DEFAULT.heapBuffer(start.length + LONGEST_DELTA_PARTS
-                + 2 + JsonText.MOST_BYTES_PER_CHAR * text.length());
-        event.writeBytes(start);
-        if (meta.flavor() == CompletionMeta.Flavor.CHAT) {
-            event.writeBytes(sentContent ? CHAT_DELTA : CHAT_FIRST_DELTA);
-            JsonText.writeString(event, text);
-            event.writeBytes(CHAT_DELTA_END);
-        } else {
-            event.writeBytes(TEXT_DELTA);
-            JsonText.writeString(event, text);
-            event.writeBytes(TEXT_DELTA_END);
-        }
+        boolean chat = meta.flavor() == CompletionMeta.Flavor.CHAT;
+        byte[] before = chat ? (sentContent ? CHAT_DELTA : CHAT_FIRST_DELTA) : TEXT_DELTA;
+        byte[] after = chat ? CHAT_DELTA_END : TEXT_DELTA_END;
+        // Sized for this event's parts and the text as UTF-8 (three bytes a char at most), not for
+        // the longest parts and the worst escapes: every token's buffer is garbage the moment it is
+        // written, and only text full of control characters, rare in a model's output, outgrows it.
+        ByteBuf event = VertxByteBufAllocator.DEFAULT.heapBuffer(start.length + before.length + 2 + 3 * text.length()
+                + after.length + EVENT_END.length);
+        event.writeBytes(start).writeBytes(before);
+        JsonText.writeString(event, text);
+        event.writeBytes(after);
         if (running != null) {
             event.writeBytes(USAGE);
             ByteBufUtil.writeUtf8(event, CompletionMeta.appendUsage(new StringBuilder(192), running, null));

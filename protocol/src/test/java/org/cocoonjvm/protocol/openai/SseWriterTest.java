@@ -91,6 +91,24 @@ class SseWriterTest {
                 .getJsonObject("delta").getString("content")).isEqualTo(" \"wo\"rld\n");
     }
 
+    /** Text all escapes needs more room than the event is sized for: the buffer grows, the bytes stay exact. */
+    @Test
+    void stream_deltaOfControlCharacters_isWrittenWhole() throws Exception {
+        String controls = "\u0001\u001f\t\"\\\u2028".repeat(20);
+        HttpResponse<String> response = serve(META, sink -> {
+            sink.delta(delta(controls, 11));
+            sink.finish(fin(FinishReason.FINISH_REASON_STOP, 3, 1), null);
+        });
+
+        // U+2028 escaped too (JavaScript line separator); written as "\\" + "u2028" so javac reads no escape in it.
+        String escaped = ("\\u0001\\u001f\\t\\\"\\\\" + "\\" + "u2028").repeat(20);
+        assertThat(events(response.body()).getFirst()).isEqualTo(
+                HEAD + "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"" + escaped
+                        + "\"},\"logprobs\":null,\"finish_reason\":null}]}");
+        assertThat(new JsonObject(events(response.body()).getFirst().substring(6)).getJsonArray("choices").getJsonObject(0)
+                .getJsonObject("delta").getString("content")).isEqualTo(controls);
+    }
+
     @Test
     void stream_withoutIncludeUsage_endsAfterFinishChunk() throws Exception {
         HttpResponse<String> response = serve(new CompletionMeta("chatcmpl-test", 1700000000L, "m", CompletionMeta.UsageReport.NONE), sink -> {
